@@ -1,0 +1,72 @@
+"""Time: an injectable clock and strict parsing of ISO 8601 UTC instants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from deconflict.errors import InvalidInput
+
+Clock = Callable[[], datetime]
+"""A function returning the current instant as an aware UTC datetime."""
+
+
+def system_clock() -> datetime:
+    """The machine's current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock for tests and scripted runs: returns a set instant, moved on by hand.
+
+    >>> c = FixedClock(parse_utc("2025-04-09T08:00:00Z", field="t"))
+    >>> c.advance(seconds=90).isoformat()
+    '2025-04-09T08:01:30+00:00'
+    """
+
+    def __init__(self, now: datetime) -> None:
+        self.now = ensure_utc(now, field="now")
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, *, seconds: float) -> datetime:
+        self.now = self.now + timedelta(seconds=seconds)
+        return self.now
+
+
+def ensure_utc(value: datetime, *, field: str) -> datetime:
+    """Reject naive datetimes; convert aware ones to UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{field}: time has no timezone; give it in UTC, for example 2025-04-09T08:00:00Z", field=field)
+    return value.astimezone(UTC)
+
+
+def parse_utc(value: object, *, field: str) -> datetime:
+    """Parse an ISO 8601 instant with an explicit offset (``Z`` or ``+00:00``) into aware UTC.
+
+    >>> parse_utc("2025-04-09T10:00:00+02:00", field="start").isoformat()
+    '2025-04-09T08:00:00+00:00'
+    """
+    if isinstance(value, datetime):
+        return ensure_utc(value, field=field)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field}: expected a time such as 2025-04-09T08:00:00Z, got {value!r}", field=field)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{field}: {value!r} is not a time in ISO 8601 form such as 2025-04-09T08:00:00Z", field=field
+        ) from None
+    return ensure_utc(parsed, field=field)
+
+
+def iso(value: datetime) -> str:
+    """Format an instant as ISO 8601 UTC with a ``Z`` suffix.
+
+    >>> from datetime import datetime, UTC
+    >>> iso(datetime(2025, 4, 9, 8, 0, tzinfo=UTC))
+    '2025-04-09T08:00:00Z'
+    """
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")

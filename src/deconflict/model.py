@@ -1,0 +1,181 @@
+"""Domain types of a deconfliction mechanism: members, rules, volumes, activities, zones, conflicts.
+
+Every type is immutable and already valid: wire formats are translated into these in
+one place (``deconflict.formats`` and ``deconflict.mechanisms``) and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from deconflict.geo import Footprint
+
+ALT_MIN_M = -500.0
+"""Lowest altitude accepted for a volume, metres above mean sea level."""
+ALT_MAX_M = 30_000.0
+"""Highest altitude accepted for a volume, metres above mean sea level."""
+
+
+class Role(StrEnum):
+    PARTY = "party"
+    FACILITATOR = "facilitator"
+    OBSERVER = "observer"
+
+
+class Disclosure(StrEnum):
+    FULL = "full"
+    CONFLICTS_ONLY = "conflicts-only"
+
+
+class ActivityKind(StrEnum):
+    AIR_SORTIE = "air_sortie"
+    UAV_PATROL = "uav_patrol"
+    GROUND_MOVEMENT = "ground_movement"
+    DEPLOYMENT = "deployment"
+    AIR_DEFENCE_ACTIVATION = "air_defence_activation"
+    EXERCISE = "exercise"
+
+
+class ActivityState(StrEnum):
+    NOTIFIED = "notified"
+    ACKNOWLEDGED = "acknowledged"
+    ACTIVE = "active"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+class ZoneKind(StrEnum):
+    RED_LINE = "red_line"
+    RESTRICTED = "restricted"
+    PROTECTED = "protected"
+    AIR_DEFENCE = "air_defence"
+
+
+class ConflictKind(StrEnum):
+    SEPARATION = "separation"
+    """Two parties' volumes closer than the separation minima."""
+    ZONE = "zone"
+    """An activity inside a zone that forbids its kind."""
+    SHORT_NOTICE = "short_notice"
+    """A notice given with less than the minimum lead time."""
+
+
+class ConflictStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Resolution(StrEnum):
+    AMENDED = "amended"
+    ACCEPTED = "accepted"
+    ESCALATED = "escalated"
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the escalation ladder: who is alerted, and how long they have to answer."""
+
+    name: str
+    after_s: float
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A mechanism's agreed rules. Times in seconds, distances in metres."""
+
+    min_notice_s: float
+    separation_m: float
+    vertical_separation_m: float
+    ack_deadline_s: float
+    line_check_interval_s: float
+    ladder: tuple[Rung, ...]
+    disclosure: Disclosure = Disclosure.FULL
+    area_margin_m: float = 0.0
+    """How far outside the area of responsibility a footprint may reach (e.g. territorial sea)."""
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    name: str
+    role: Role
+    party: str
+    """The party code this member acts for (its own id for parties)."""
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 4D volume: footprint, altitude band (metres AMSL) and time window (UTC)."""
+
+    id: str
+    footprint: Footprint
+    floor_m: float
+    ceiling_m: float
+    start: datetime | None
+    """Start of the window; None (unbounded) only in ``deconflict check`` input."""
+    end: datetime | None
+    party: str = ""
+    activity: str | None = None
+
+
+@dataclass(frozen=True)
+class Activity:
+    id: str
+    mechanism: str
+    party: str
+    kind: ActivityKind
+    volumes: tuple[Volume, ...]
+    state: ActivityState
+    version: int
+    notified_at: datetime
+    """When this version was notified."""
+    first_notified_at: datetime
+    title: str = ""
+
+    @property
+    def start(self) -> datetime:
+        return min(v.start for v in self.volumes if v.start is not None)
+
+    @property
+    def end(self) -> datetime:
+        return max(v.end for v in self.volumes if v.end is not None)
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A declared area with a meaning; forbids some activity kinds during its validity window."""
+
+    id: str
+    mechanism: str
+    owner: str
+    """The party that declared it."""
+    kind: ZoneKind
+    name: str
+    footprint: Footprint
+    forbids: frozenset[ActivityKind]
+    valid_from: datetime
+    valid_to: datetime | None = None
+    floor_m: float = ALT_MIN_M
+    ceiling_m: float = ALT_MAX_M
+    applies_to_owner: bool = False
+    """Red lines bind the other parties; set True for zones that bind the declaring party too."""
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    id: str
+    name: str
+    area: Any
+    """Area of responsibility: shapely (Multi)Polygon in lon/lat degrees."""
+    area_name: str
+    rules: Rules
+    members: tuple[Member, ...] = ()
+    zones: tuple[Zone, ...] = field(default=())
+
+    def parties(self) -> set[str]:
+        return {m.party for m in self.members if m.role is Role.PARTY}
