@@ -1,0 +1,317 @@
+"""Documents (plain JSON-able dicts) to domain types and back: the one translation layer.
+
+The same documents are what the record (ledger) stores as payloads, what the API
+accepts and returns, and what mechanism files contain.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from deconflict.clock import iso, parse_utc
+from deconflict.errors import InvalidInput
+from deconflict.formats.geojson import parse_volume
+from deconflict.geo import Footprint, footprint_from_geojson, parse_footprint
+from deconflict.model import (
+    ALT_MAX_M,
+    ALT_MIN_M,
+    Activity,
+    ActivityKind,
+    ActivityState,
+    Disclosure,
+    Member,
+    Role,
+    Rules,
+    Rung,
+    Volume,
+    Zone,
+    ZoneKind,
+)
+
+MAX_VOLUMES = 100
+"""Most volumes one activity may carry."""
+
+
+def choice(value: Any, enum: type, field: str, where: str = "") -> Any:
+    """Validate a value against an enumeration, listing the accepted values when it is wrong."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        prefix = f"{where} " if where else ""
+        raise InvalidInput(f"{prefix}{field}: {value!r} is not one of: {allowed}", field=field) from None
+
+
+def number(value: Any, field: str, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"{field}: expected a number, got {value!r}", field=field)
+    if minimum is not None and value < minimum:
+        raise InvalidInput(f"{field}: must be at least {minimum:g}, got {value:g}", field=field)
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"{field}: must be at most {maximum:g}, got {value:g}", field=field)
+    return float(value)
+
+
+def text(value: Any, field: str, *, max_len: int = 200) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field}: missing or empty", field=field)
+    if len(value) > max_len:
+        raise InvalidInput(f"{field}: longer than {max_len} characters", field=field)
+    return value.strip()
+
+
+def identifier(value: Any, field: str) -> str:
+    """An id: 1–64 characters of letters, digits, '-', '_', '.', ':'."""
+    s = text(value, field, max_len=64)
+    if not all(ch.isalnum() or ch in "-_.:" for ch in s):
+        raise InvalidInput(f"{field}: {s!r} may only hold letters, digits and - _ . :", field=field)
+    return s
+
+
+# --- volumes and activities ------------------------------------------------------------------
+
+
+def volume_to_doc(v: Volume) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": v.id,
+        "geometry": v.footprint.to_geojson(),
+        "floor_m": v.floor_m,
+        "ceiling_m": v.ceiling_m,
+        "start": iso(v.start) if v.start else None,
+        "end": iso(v.end) if v.end else None,
+    }
+    if v.footprint.is_circle:
+        doc["radius_m"] = v.footprint.radius_m
+    return doc
+
+
+def volume_from_doc(doc: dict[str, Any], *, party: str, activity: str) -> Volume:
+    """Rebuild a stored (already validated) volume."""
+    return Volume(
+        id=doc["id"],
+        footprint=footprint_from_geojson(doc["geometry"], doc.get("radius_m", 0.0)),
+        floor_m=float(doc["floor_m"]),
+        ceiling_m=float(doc["ceiling_m"]),
+        start=parse_utc(doc["start"], field="start"),
+        end=parse_utc(doc["end"], field="end"),
+        party=party,
+        activity=activity,
+    )
+
+
+def parse_volumes(raw: Any, *, party: str, activity: str) -> tuple[Volume, ...]:
+    """Validate the volumes of a notice: a list of {id?, geometry, radius_m?, floor_m, ceiling_m, start, end}."""
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput("volumes: a notice needs at least one volume", field="volumes")
+    if len(raw) > MAX_VOLUMES:
+        raise InvalidInput(f"volumes: at most {MAX_VOLUMES} volumes in one notice, got {len(raw)}", field="volumes")
+    out: list[Volume] = []
+    seen: set[str] = set()
+    for n, item in enumerate(raw):
+        where = f"volume {n}"
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where}: expected an object with geometry, altitudes and window", field="volumes")
+        v = parse_volume(
+            item, item.get("geometry"), where=where, require_window=True, default_id=f"v{n + 1}", party=party
+        )
+        if v.id in seen:
+            raise InvalidInput(f"{where} id: {v.id!r} is used twice in this notice", field="id")
+        seen.add(v.id)
+        out.append(Volume(v.id, v.footprint, v.floor_m, v.ceiling_m, v.start, v.end, party=party, activity=activity))
+    return tuple(out)
+
+
+def activity_to_doc(a: Activity) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "party": a.party,
+        "kind": a.kind.value,
+        "title": a.title,
+        "state": a.state.value,
+        "version": a.version,
+        "notified_at": iso(a.notified_at),
+        "first_notified_at": iso(a.first_notified_at),
+        "start": iso(a.start),
+        "end": iso(a.end),
+        "volumes": [volume_to_doc(v) for v in a.volumes],
+    }
+
+
+def activity_from_doc(doc: dict[str, Any], *, mechanism: str) -> Activity:
+    return Activity(
+        id=doc["id"],
+        mechanism=mechanism,
+        party=doc["party"],
+        kind=ActivityKind(doc["kind"]),
+        volumes=tuple(volume_from_doc(v, party=doc["party"], activity=doc["id"]) for v in doc["volumes"]),
+        state=ActivityState(doc["state"]),
+        version=int(doc["version"]),
+        notified_at=parse_utc(doc["notified_at"], field="notified_at"),
+        first_notified_at=parse_utc(doc["first_notified_at"], field="first_notified_at"),
+        title=doc.get("title", ""),
+    )
+
+
+# --- zones -----------------------------------------------------------------------------------
+
+
+def _zone_footprint(doc: dict[str, Any], where: str) -> Footprint:
+    if "centre" in doc:
+        centre = doc["centre"]
+        return parse_footprint({"type": "Point", "coordinates": centre}, doc.get("radius_m"), where=f"{where} centre")
+    if "geometry" not in doc:
+        raise InvalidInput(f"{where}: give either geometry (GeoJSON) or centre [lon, lat] with radius_m", field="geometry")
+    return parse_footprint(doc["geometry"], doc.get("radius_m"), where=f"{where} geometry")
+
+
+def parse_zone(doc: Any, *, mechanism: str, owner: str, parties: set[str], where: str = "zone") -> Zone:
+    """Validate a zone declaration."""
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{where}: expected an object")
+    zid = identifier(doc.get("id"), f"{where} id")
+    where = f"{where} {zid!r}"
+    kind = choice(doc.get("kind"), ZoneKind, "kind", where)
+    forbids_raw = doc.get("forbids")
+    if not isinstance(forbids_raw, list) or not forbids_raw:
+        raise InvalidInput(f"{where} forbids: list the activity kinds this zone forbids", field="forbids")
+    forbids = frozenset(choice(k, ActivityKind, "forbids", where) for k in forbids_raw)
+    footprint = _zone_footprint(doc, where)
+    valid_from = parse_utc(doc.get("valid_from"), field=f"{where} valid_from")
+    valid_to = None
+    if doc.get("valid_to") is not None:
+        valid_to = parse_utc(doc["valid_to"], field=f"{where} valid_to")
+        if not valid_to > valid_from:
+            raise InvalidInput(f"{where} valid_to: {iso(valid_to)} is not after valid_from {iso(valid_from)}")
+    floor = number(doc.get("floor_m", ALT_MIN_M), f"{where} floor_m", minimum=ALT_MIN_M, maximum=ALT_MAX_M)
+    ceiling = number(doc.get("ceiling_m", ALT_MAX_M), f"{where} ceiling_m", minimum=ALT_MIN_M, maximum=ALT_MAX_M)
+    if not floor < ceiling:
+        raise InvalidInput(f"{where} floor_m: {floor:g} m is not below ceiling_m {ceiling:g} m", field="floor_m")
+    if owner not in parties:
+        raise InvalidInput(f"{where} owner: {owner!r} is not a party of this mechanism", field="owner")
+    return Zone(
+        id=zid,
+        mechanism=mechanism,
+        owner=owner,
+        kind=kind,
+        name=text(doc.get("name", zid), f"{where} name"),
+        footprint=footprint,
+        forbids=forbids,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        floor_m=floor,
+        ceiling_m=ceiling,
+        applies_to_owner=bool(doc.get("applies_to_owner", False)),
+    )
+
+
+def zone_to_doc(z: Zone) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": z.id,
+        "owner": z.owner,
+        "kind": z.kind.value,
+        "name": z.name,
+        "geometry": z.footprint.to_geojson(),
+        "forbids": sorted(k.value for k in z.forbids),
+        "valid_from": iso(z.valid_from),
+        "valid_to": iso(z.valid_to) if z.valid_to else None,
+        "floor_m": z.floor_m,
+        "ceiling_m": z.ceiling_m,
+        "applies_to_owner": z.applies_to_owner,
+    }
+    if z.footprint.is_circle:
+        doc["radius_m"] = z.footprint.radius_m
+    return doc
+
+
+def zone_from_doc(doc: dict[str, Any], *, mechanism: str) -> Zone:
+    return Zone(
+        id=doc["id"],
+        mechanism=mechanism,
+        owner=doc["owner"],
+        kind=ZoneKind(doc["kind"]),
+        name=doc["name"],
+        footprint=footprint_from_geojson(doc["geometry"], doc.get("radius_m", 0.0)),
+        forbids=frozenset(ActivityKind(k) for k in doc["forbids"]),
+        valid_from=parse_utc(doc["valid_from"], field="valid_from"),
+        valid_to=parse_utc(doc["valid_to"], field="valid_to") if doc.get("valid_to") else None,
+        floor_m=float(doc["floor_m"]),
+        ceiling_m=float(doc["ceiling_m"]),
+        applies_to_owner=bool(doc.get("applies_to_owner", False)),
+    )
+
+
+# --- rules and members -----------------------------------------------------------------------
+
+
+def parse_rules(doc: Any, where: str = "rules") -> Rules:
+    """Rules from a mechanism file: minutes for times, metres for distances."""
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{where}: missing; a mechanism needs its rules")
+
+    def minutes(name: str) -> float:
+        if name not in doc:
+            raise InvalidInput(f"{where} {name}: missing", field=name)
+        return number(doc[name], f"{where} {name}", minimum=0, maximum=7 * 24 * 60) * 60.0
+
+    ladder_raw = doc.get("ladder")
+    if not isinstance(ladder_raw, list) or not ladder_raw:
+        raise InvalidInput(f"{where} ladder: list at least one rung (name, answer_within_min)", field="ladder")
+    ladder = []
+    for n, rung in enumerate(ladder_raw):
+        if not isinstance(rung, dict):
+            raise InvalidInput(f"{where} ladder[{n}]: expected name and answer_within_min", field="ladder")
+        name = text(rung.get("name"), f"{where} ladder[{n}] name")
+        within = number(rung.get("answer_within_min"), f"{where} ladder[{n}] answer_within_min", minimum=0.1)
+        ladder.append(Rung(name=name, after_s=within * 60.0))
+    return Rules(
+        min_notice_s=minutes("min_notice_min"),
+        separation_m=number(doc.get("separation_m"), f"{where} separation_m", minimum=0, maximum=500_000),
+        vertical_separation_m=number(
+            doc.get("vertical_separation_m"), f"{where} vertical_separation_m", minimum=0, maximum=10_000
+        ),
+        ack_deadline_s=minutes("ack_deadline_min"),
+        line_check_interval_s=minutes("line_check_interval_min"),
+        ladder=tuple(ladder),
+        disclosure=choice(doc.get("disclosure", "full"), Disclosure, "disclosure", where),
+        area_margin_m=number(doc.get("area_margin_m", 0), f"{where} area_margin_m", minimum=0, maximum=100_000),
+    )
+
+
+def rules_to_doc(r: Rules) -> dict[str, Any]:
+    return {
+        "min_notice_min": r.min_notice_s / 60,
+        "separation_m": r.separation_m,
+        "vertical_separation_m": r.vertical_separation_m,
+        "ack_deadline_min": r.ack_deadline_s / 60,
+        "line_check_interval_min": r.line_check_interval_s / 60,
+        "disclosure": r.disclosure.value,
+        "area_margin_m": r.area_margin_m,
+        "ladder": [{"name": g.name, "answer_within_min": g.after_s / 60} for g in r.ladder],
+    }
+
+
+def parse_member(doc: Any, where: str = "member") -> Member:
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{where}: expected id, name and role")
+    mid = identifier(doc.get("id"), f"{where} id")
+    where = f"{where} {mid!r}"
+    role = choice(doc.get("role"), Role, "role", where)
+    party = identifier(doc.get("party", mid), f"{where} party")
+    language = doc.get("language", "en")
+    if language not in LANGUAGES:
+        raise InvalidInput(f"{where} language: {language!r} is not one of: {', '.join(LANGUAGES)}", field="language")
+    return Member(id=mid, name=text(doc.get("name"), f"{where} name"), role=role, party=party, language=language)
+
+
+LANGUAGES = ("en", "tr", "he", "ar", "ru")
+"""Languages the agreed wording is kept in."""
+
+
+def member_to_doc(m: Member) -> dict[str, Any]:
+    return {"id": m.id, "name": m.name, "role": m.role.value, "party": m.party, "language": m.language}
+
+
+def times_doc(start: datetime, end: datetime) -> dict[str, str]:
+    return {"start": iso(start), "end": iso(end)}

@@ -1,0 +1,186 @@
+"""The record: entries appended to a per-mechanism hash chain, and its verification.
+
+Each entry's hash is SHA-256 over the canonical JSON of (mechanism, seq, at, actor,
+type, payload_hash, prev_hash): the chain covers a hash of each payload, not the
+payload itself, so a copy may carry the hash in place of a payload it may not see
+and still verify. ``key_id`` and ``signature`` sign the entry hash (a later issue).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from deconflict.clock import iso, parse_utc
+from deconflict.store.schema import LedgerEntry
+
+GENESIS_HASH = "0" * 64
+"""prev_hash of the first entry of every chain."""
+
+
+def canonical(obj: Any) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8.
+
+    >>> canonical({"b": 1, "a": [1.5, "ü"]})
+    b'{"a":[1.5,"\\xc3\\xbc"],"b":1}'
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry_hash(
+    *, mechanism: str, seq: int, at: datetime, actor: str, type: str, payload_hash: str, prev_hash: str
+) -> str:
+    """The hash that chains an entry to the one before it."""
+    head = {
+        "mechanism": mechanism,
+        "seq": seq,
+        "at": iso(at),
+        "actor": actor,
+        "type": type,
+        "payload_hash": payload_hash,
+        "prev_hash": prev_hash,
+    }
+    return sha256_hex(canonical(head))
+
+
+def head(session: Session, mechanism: str) -> LedgerEntry | None:
+    """The last entry of a mechanism's chain."""
+    stmt = select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism).order_by(LedgerEntry.seq.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def append(session: Session, *, mechanism: str, actor: str, type: str, payload: Any, at: datetime) -> LedgerEntry:
+    """Append one entry to a mechanism's chain inside the caller's transaction."""
+    last = head(session, mechanism)
+    seq = 1 if last is None else last.seq + 1
+    prev = GENESIS_HASH if last is None else last.hash
+    body = canonical(payload)
+    payload_hash = sha256_hex(body)
+    row = LedgerEntry(
+        mechanism_id=mechanism,
+        seq=seq,
+        at=at,
+        actor=actor,
+        type=type,
+        payload=body.decode(),
+        payload_hash=payload_hash,
+        prev_hash=prev,
+        hash=entry_hash(
+            mechanism=mechanism, seq=seq, at=at, actor=actor, type=type, payload_hash=payload_hash, prev_hash=prev
+        ),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of recomputing a chain."""
+
+    mechanism: str
+    entries: int
+    ok: bool
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def entry_doc(row: LedgerEntry) -> dict[str, Any]:
+    """An entry as a JSON-able document (for export and the API)."""
+    return {
+        "mechanism": row.mechanism_id,
+        "seq": row.seq,
+        "at": iso(row.at),
+        "actor": row.actor,
+        "type": row.type,
+        "payload": json.loads(row.payload),
+        "payload_hash": row.payload_hash,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+        "key_id": row.key_id,
+        "signature": row.signature,
+    }
+
+
+def verify_docs(mechanism: str, docs: Iterable[dict[str, Any]]) -> ChainReport:
+    """Recompute a chain from entry documents; names the first entry that does not verify.
+
+    A document may omit ``payload`` (withheld from this copy): its ``payload_hash`` is then taken as given.
+    """
+    prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    for doc in docs:
+        seq = doc.get("seq")
+
+        def bad(problem: str, seq: Any = seq) -> ChainReport:
+            return ChainReport(mechanism, count, False, expected_seq - 1, prev, seq, problem)
+
+        if seq != expected_seq:
+            return bad(f"entry {seq}: expected sequence number {expected_seq} (an entry is missing or out of order)")
+        if "payload" in doc:
+            if sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash"):
+                return bad(f"entry {seq}: payload does not match its hash (the payload was changed)")
+        if doc.get("prev_hash") != prev:
+            return bad(f"entry {seq}: does not chain to entry {seq - 1} (prev_hash differs)")
+        try:
+            at = parse_utc(doc.get("at"), field="at")
+            computed = entry_hash(
+                mechanism=mechanism,
+                seq=seq,
+                at=at,
+                actor=str(doc.get("actor")),
+                type=str(doc.get("type")),
+                payload_hash=str(doc.get("payload_hash")),
+                prev_hash=prev,
+            )
+        except Exception as e:  # noqa: BLE001 - any unreadable field makes the entry bad
+            return bad(f"entry {seq}: unreadable ({e})")
+        if computed != doc.get("hash"):
+            return bad(f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)")
+        prev = computed
+        expected_seq += 1
+        count += 1
+    return ChainReport(mechanism, count, True, expected_seq - 1, prev)
+
+
+def verify_store(session: Session, mechanism: str) -> ChainReport:
+    """Recompute a mechanism's chain as stored, in order of sequence number."""
+    rows = session.scalars(
+        select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism).order_by(LedgerEntry.seq)
+    ).yield_per(2000)
+
+    def docs() -> Iterable[dict[str, Any]]:
+        for row in rows:
+            yield {
+                "seq": row.seq,
+                "at": row.at,
+                "actor": row.actor,
+                "type": row.type,
+                "payload": _loads(row.payload),
+                "payload_hash": row.payload_hash,
+                "prev_hash": row.prev_hash,
+                "hash": row.hash,
+            }
+
+    return verify_docs(mechanism, docs())
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return {"__unreadable__": text}

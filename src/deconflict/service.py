@@ -1,0 +1,706 @@
+"""The use cases: the one place that joins the domain, detection, the store and the record.
+
+Every use case validates its input first, then, in one transaction, appends its record
+entries and applies them to the tables; nothing is written when anything fails. The
+in-memory volume index of each mechanism follows the committed state.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from deconflict import ledger, projection
+from deconflict.clock import Clock, iso, parse_utc, system_clock
+from deconflict.detect import (
+    SeparationFinding,
+    ShortNotice,
+    ZoneFinding,
+    separation_findings,
+    short_notice,
+    zone_applies,
+    zone_findings,
+)
+from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound, StaleVersion
+from deconflict.formats.docs import (
+    activity_from_doc,
+    activity_to_doc,
+    choice,
+    identifier,
+    parse_member,
+    parse_volumes,
+    parse_zone,
+    zone_from_doc,
+    zone_to_doc,
+)
+from deconflict.geo import Frame
+from deconflict.mechanisms import mechanism_from_record, mechanism_to_doc
+from deconflict.model import (
+    Activity,
+    ActivityKind,
+    ActivityState,
+    ConflictKind,
+    ConflictStatus,
+    Mechanism,
+    Member,
+    Resolution,
+    Role,
+    Volume,
+    Zone,
+)
+from deconflict.store import Store
+from deconflict.store.schema import ActivityRow, ActivityVersionRow, ConflictRow, MechanismRow, MemberRow, ZoneRow
+from deconflict.volumes import VolumeIndex
+
+SYSTEM = "system"
+"""Actor of entries the service makes itself (detected conflicts, automatic resolutions)."""
+OPERATOR = "operator"
+"""Actor of entries made by the installation's operator (declaring a mechanism)."""
+LIVE_STATES = (ActivityState.NOTIFIED, ActivityState.ACKNOWLEDGED, ActivityState.ACTIVE)
+
+
+@dataclass
+class _Live:
+    """A mechanism's in-memory picture: its frame, volume index, zones and activity kinds."""
+
+    mechanism: Mechanism
+    frame: Frame
+    allowed_area: Any
+    index: VolumeIndex
+    zones: dict[str, tuple[Zone, Any, float]] = field(default_factory=dict)
+    activities: dict[str, tuple[str, ActivityKind, tuple[str, ...]]] = field(default_factory=dict)
+    """activity id → (party, kind, volume ids) for live activities."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a use case changed: the activity (if any) and the conflicts it raised or closed."""
+
+    activity: Activity | None = None
+    raised: tuple[dict[str, Any], ...] = ()
+    resolved: tuple[str, ...] = ()
+    seq: int = 0
+    """Sequence number of the last record entry written."""
+
+
+class Service:
+    """The deconfliction use cases over one store."""
+
+    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._live: dict[str, _Live] = {}
+        self._lock = threading.RLock()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def mechanism_ids(self) -> list[str]:
+        with self.store.read() as s:
+            return list(s.scalars(select(MechanismRow.id).order_by(MechanismRow.id)))
+
+    def mechanism(self, mechanism_id: str) -> Mechanism:
+        """A mechanism with its current members and zones."""
+        return self._get_live(mechanism_id).mechanism
+
+    def member(self, mechanism_id: str, member_id: str) -> Member:
+        for m in self.mechanism(mechanism_id).members:
+            if m.id == member_id:
+                return m
+        raise NotFound(f"member {member_id!r} is not a member of mechanism {mechanism_id!r}", field="member")
+
+    def activity(self, mechanism_id: str, activity_id: str) -> Activity:
+        with self.store.read() as s:
+            row = s.get(ActivityRow, (mechanism_id, activity_id))
+            if row is None:
+                raise NotFound(f"activity {activity_id!r} does not exist in mechanism {mechanism_id!r}", field="activity")
+            return activity_from_doc(row.doc, mechanism=mechanism_id)
+
+    def activity_history(self, mechanism_id: str, activity_id: str) -> list[dict[str, Any]]:
+        """Every version of an activity, oldest first, with who made it and when."""
+        self.activity(mechanism_id, activity_id)
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(ActivityVersionRow)
+                .where(ActivityVersionRow.mechanism_id == mechanism_id, ActivityVersionRow.activity_id == activity_id)
+                .order_by(ActivityVersionRow.version)
+            )
+            return [{"version": r.version, "at": iso(r.at), "actor": r.actor, "seq": r.seq, "activity": r.doc} for r in rows]
+
+    def activities(
+        self,
+        mechanism_id: str,
+        *,
+        party: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        include_closed: bool = False,
+    ) -> list[Activity]:
+        """Activities, optionally of one party and overlapping a window."""
+        self._get_live(mechanism_id)
+        stmt = select(ActivityRow).where(ActivityRow.mechanism_id == mechanism_id)
+        if party is not None:
+            stmt = stmt.where(ActivityRow.party == party)
+        if start is not None:
+            stmt = stmt.where(ActivityRow.end > start)
+        if end is not None:
+            stmt = stmt.where(ActivityRow.start < end)
+        if not include_closed:
+            stmt = stmt.where(ActivityRow.state.in_([s.value for s in LIVE_STATES]))
+        with self.store.read() as s:
+            return [activity_from_doc(r.doc, mechanism=mechanism_id) for r in s.scalars(stmt.order_by(ActivityRow.start))]
+
+    def zones(self, mechanism_id: str, *, include_withdrawn: bool = False) -> list[dict[str, Any]]:
+        self._get_live(mechanism_id)
+        stmt = select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id)
+        if not include_withdrawn:
+            stmt = stmt.where(ZoneRow.withdrawn_at.is_(None))
+        with self.store.read() as s:
+            return [
+                {**r.doc, "withdrawn_at": iso(r.withdrawn_at) if r.withdrawn_at else None}
+                for r in s.scalars(stmt.order_by(ZoneRow.id))
+            ]
+
+    def conflicts(
+        self, mechanism_id: str, *, status: str | None = None, party: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged."""
+        self._get_live(mechanism_id)
+        stmt = select(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)
+        if status == "unresolved":
+            stmt = stmt.where(ConflictRow.status != ConflictStatus.RESOLVED.value)
+        elif status is not None:
+            stmt = stmt.where(ConflictRow.status == choice(status, ConflictStatus, "status").value)
+        with self.store.read() as s:
+            rows = list(s.scalars(stmt.order_by(ConflictRow.detected_at, ConflictRow.id)))
+        out = [_conflict_public(r) for r in rows]
+        if party is not None:
+            out = [c for c in out if party in c["parties"]]
+        return out
+
+    def conflict(self, mechanism_id: str, conflict_id: str) -> dict[str, Any]:
+        with self.store.read() as s:
+            row = s.get(ConflictRow, (mechanism_id, conflict_id))
+            if row is None:
+                raise NotFound(f"conflict {conflict_id!r} does not exist in mechanism {mechanism_id!r}", field="conflict")
+            return _conflict_public(row)
+
+    def verify(self, mechanism_id: str) -> ledger.ChainReport:
+        """Recompute the mechanism's record chain."""
+        with self.store.read() as s:
+            return ledger.verify_store(s, mechanism_id)
+
+    # --- mechanisms and members --------------------------------------------------------------
+
+    def declare_mechanism(self, *, mechanism: Mechanism) -> Outcome:
+        """Record a new mechanism (its first entry) and its initial zones, declared by their owners."""
+        with self._lock:
+            with self.store.read() as s:
+                if s.get(MechanismRow, mechanism.id) is not None:
+                    raise InvalidState(f"mechanism {mechanism.id!r} already exists", field="id")
+            now = self.clock()
+            with self.store.transaction() as s:
+                seq = self._record(s, mechanism.id, OPERATOR, "mechanism.declared", mechanism_to_doc(mechanism), now)
+            self._live.pop(mechanism.id, None)
+            for zone in mechanism.zones:
+                owner = next(m.id for m in mechanism.members if m.party == zone.owner and m.role is Role.PARTY)
+                seq = self.declare_zone(mechanism_id=mechanism.id, actor=owner, zone=zone_to_doc(zone)).seq
+            return Outcome(seq=seq)
+
+    def add_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
+        """Add a member (an account acting for a party, a facilitator or an observer)."""
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            m = member if isinstance(member, Member) else parse_member(member)
+            if any(x.id == m.id for x in live.mechanism.members):
+                raise InvalidState(f"member {m.id!r} already exists in mechanism {mechanism_id!r}", field="id")
+            if m.role is Role.PARTY and m.party not in live.mechanism.parties():
+                raise InvalidInput(
+                    f"party: {m.party!r} is not a party of mechanism {mechanism_id!r}; "
+                    f"parties are {', '.join(sorted(live.mechanism.parties()))}",
+                    field="party",
+                )
+            with self.store.transaction() as s:
+                self._record(s, mechanism_id, OPERATOR, "member.added", _member_doc(m), self.clock())
+            self._live.pop(mechanism_id, None)
+            return m
+
+    # --- activities ---------------------------------------------------------------------------
+
+    def notify(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        kind: str,
+        volumes: list[dict[str, Any]],
+        activity_id: str | None = None,
+        title: str = "",
+    ) -> Outcome:
+        """Notify a planned activity: validate, apply the rules, detect, store and record in one transaction."""
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            member = self._party_member(live, actor)
+            kind_ = choice(kind, ActivityKind, "kind")
+            with self.store.read() as s:
+                if activity_id is None:
+                    activity_id = self._next_activity_id(s, mechanism_id, member.party)
+                else:
+                    activity_id = identifier(activity_id, "id")
+                    if s.get(ActivityRow, (mechanism_id, activity_id)) is not None:
+                        raise InvalidState(
+                            f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
+                        )
+            vols = parse_volumes(volumes, party=member.party, activity=activity_id)
+            projected = self._project_in_area(live, vols)
+            now = self.clock()
+            activity = Activity(
+                id=activity_id,
+                mechanism=mechanism_id,
+                party=member.party,
+                kind=kind_,
+                volumes=vols,
+                state=ActivityState.NOTIFIED,
+                version=1,
+                notified_at=now,
+                first_notified_at=now,
+                title=_title(title),
+            )
+            return self._commit_version(live, activity, projected, actor, "activity.notified", previous=None)
+
+    def amend(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        activity_id: str,
+        seen_version: int,
+        volumes: list[dict[str, Any]] | None = None,
+        kind: str | None = None,
+        title: str | None = None,
+    ) -> Outcome:
+        """A new version of an activity; ``seen_version`` must be the current one."""
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            member = self._party_member(live, actor)
+            current = self._own_activity(mechanism_id, activity_id, member)
+            self._check_version(current, seen_version)
+            vols = (
+                parse_volumes(volumes, party=member.party, activity=activity_id) if volumes is not None else current.volumes
+            )
+            projected = self._project_in_area(live, vols)
+            activity = Activity(
+                id=current.id,
+                mechanism=mechanism_id,
+                party=current.party,
+                kind=choice(kind, ActivityKind, "kind") if kind is not None else current.kind,
+                volumes=vols,
+                state=current.state,
+                version=current.version + 1,
+                notified_at=self.clock(),
+                first_notified_at=current.first_notified_at,
+                title=_title(title) if title is not None else current.title,
+            )
+            return self._commit_version(live, activity, projected, actor, "activity.amended", previous=current)
+
+    def cancel(self, *, mechanism_id: str, actor: str, activity_id: str, seen_version: int | None = None) -> Outcome:
+        """Cancel an activity (a new version in state cancelled); its open conflicts are closed as amended."""
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            member = self._party_member(live, actor)
+            current = self._own_activity(mechanism_id, activity_id, member)
+            if seen_version is not None:
+                self._check_version(current, seen_version)
+            now = self.clock()
+            activity = Activity(
+                **{
+                    **current.__dict__,
+                    "state": ActivityState.CANCELLED,
+                    "version": current.version + 1,
+                    "notified_at": now,
+                }
+            )
+            with self.store.transaction() as s:
+                seq = self._record(s, mechanism_id, actor, "activity.cancelled", activity_to_doc(activity), now)
+                closed, seq2 = self._close_conflicts(s, mechanism_id, activity_id, now, "activity cancelled")
+                seq = seq2 or seq
+            self._unindex(live, activity_id)
+            return Outcome(activity=activity, resolved=tuple(closed), seq=seq)
+
+    # --- zones --------------------------------------------------------------------------------
+
+    def declare_zone(self, *, mechanism_id: str, actor: str, zone: dict[str, Any]) -> Outcome:
+        """Declare a zone owned by the actor's party; live activities it forbids raise conflicts."""
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            member = self._party_member(live, actor)
+            z = parse_zone(zone, mechanism=mechanism_id, owner=member.party, parties=live.mechanism.parties())
+            with self.store.read() as s:
+                if s.get(ZoneRow, (mechanism_id, z.id)) is not None:
+                    raise InvalidState(f"id: zone {z.id!r} already exists; choose another id", field="id")
+            zgeom = live.frame.project(z.footprint.geometry)
+            now = self.clock()
+            hits = self._activities_in_zone(live, z, zgeom)
+            with self.store.transaction() as s:
+                seq = self._record(s, mechanism_id, actor, "zone.declared", zone_to_doc(z), now)
+                raised = []
+                for activity in hits:
+                    projected = self._project(live, activity.volumes)
+                    for finding in zone_findings(activity, projected, [(z, zgeom, z.footprint.radius_m)], live.frame):
+                        doc, seq = self._raise(s, live, activity, finding, now)
+                        raised.append(doc)
+            live.zones[z.id] = (z, zgeom, z.footprint.radius_m)
+            return Outcome(raised=tuple(raised), seq=seq)
+
+    def withdraw_zone(self, *, mechanism_id: str, actor: str, zone_id: str) -> Outcome:
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            member = self._party_member(live, actor)
+            with self.store.read() as s:
+                row = s.get(ZoneRow, (mechanism_id, zone_id))
+                if row is None:
+                    raise NotFound(f"zone {zone_id!r} does not exist in mechanism {mechanism_id!r}", field="zone")
+                if row.owner != member.party:
+                    raise Forbidden(f"zone {zone_id!r} belongs to {row.owner}; only its owner may withdraw it")
+                if row.withdrawn_at is not None:
+                    raise InvalidState(f"zone {zone_id!r} was already withdrawn at {iso(row.withdrawn_at)}")
+            with self.store.transaction() as s:
+                seq = self._record(s, mechanism_id, actor, "zone.withdrawn", {"id": zone_id}, self.clock())
+            live.zones.pop(zone_id, None)
+            return Outcome(seq=seq)
+
+    # --- conflicts ----------------------------------------------------------------------------
+
+    def acknowledge_conflict(self, *, mechanism_id: str, actor: str, conflict_id: str) -> dict[str, Any]:
+        """A party acknowledges a conflict it was alerted to."""
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            member = self._party_member(live, actor)
+            c = self.conflict(mechanism_id, conflict_id)
+            if member.party not in c["parties"]:
+                raise Forbidden(f"conflict {conflict_id!r} does not concern {member.party}")
+            if c["status"] == ConflictStatus.RESOLVED.value:
+                raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
+            if member.party in c["acknowledged"]:
+                raise InvalidState(f"conflict {conflict_id!r} was already acknowledged by {member.party}")
+            with self.store.transaction() as s:
+                self._record(
+                    s, mechanism_id, actor, "conflict.acknowledged", {"id": conflict_id, "party": member.party}, self.clock()
+                )
+            return self.conflict(mechanism_id, conflict_id)
+
+    def resolve_conflict(
+        self, *, mechanism_id: str, actor: str, conflict_id: str, resolution: str, note: str = ""
+    ) -> dict[str, Any]:
+        """Close a conflict as amended, accepted or escalated (a concerned party or the facilitator)."""
+        with self._lock:
+            live = self._get_live(mechanism_id)
+            member = self._any_member(live, actor)
+            how = choice(resolution, Resolution, "resolution")
+            c = self.conflict(mechanism_id, conflict_id)
+            if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in c["parties"])):
+                raise Forbidden(f"only a party concerned or the facilitator may resolve conflict {conflict_id!r}")
+            if c["status"] == ConflictStatus.RESOLVED.value:
+                raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
+            payload = {"id": conflict_id, "resolution": how.value, "note": _title(note)}
+            with self.store.transaction() as s:
+                self._record(s, mechanism_id, actor, "conflict.resolved", payload, self.clock())
+            return self.conflict(mechanism_id, conflict_id)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _record(self, s: Session, mechanism_id: str, actor: str, type: str, payload: Any, at: datetime) -> int:
+        entry = ledger.append(s, mechanism=mechanism_id, actor=actor, type=type, payload=payload, at=at)
+        projection.apply(s, mechanism=mechanism_id, type=type, payload=payload, at=at, seq=entry.seq, actor=actor)
+        return entry.seq
+
+    def _get_live(self, mechanism_id: str) -> _Live:
+        live = self._live.get(mechanism_id)
+        if live is not None:
+            return live
+        with self._lock, self.store.read() as s:
+            row = s.get(MechanismRow, mechanism_id)
+            if row is None:
+                raise NotFound(f"mechanism {mechanism_id!r} does not exist", field="mechanism")
+            base = mechanism_from_record(row.doc)
+            members = tuple(
+                Member(id=m.id, name=m.name, role=Role(m.role), party=m.party, language=m.language)
+                for m in s.scalars(select(MemberRow).where(MemberRow.mechanism_id == mechanism_id).order_by(MemberRow.id))
+            )
+            zone_rows = list(
+                s.scalars(select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id, ZoneRow.withdrawn_at.is_(None)))
+            )
+            zones = tuple(zone_from_doc(z.doc, mechanism=mechanism_id) for z in zone_rows)
+            mechanism = Mechanism(
+                id=base.id,
+                name=base.name,
+                area=base.area,
+                area_name=base.area_name,
+                rules=base.rules,
+                members=members,
+                zones=zones,
+            )
+            frame = Frame.for_bounds(tuple(mechanism.area.bounds))  # type: ignore[arg-type]
+            allowed = frame.project(mechanism.area)
+            if mechanism.rules.area_margin_m > 0:
+                allowed = shapely.buffer(allowed, mechanism.rules.area_margin_m)
+            shapely.prepare(allowed)
+            live = _Live(mechanism=mechanism, frame=frame, allowed_area=allowed, index=VolumeIndex(frame))
+            for z in zones:
+                live.zones[z.id] = (z, frame.project(z.footprint.geometry), z.footprint.radius_m)
+            rows = s.scalars(
+                select(ActivityRow).where(
+                    ActivityRow.mechanism_id == mechanism_id,
+                    ActivityRow.state.in_([x.value for x in LIVE_STATES]),
+                )
+            )
+            for r in rows:
+                activity = activity_from_doc(r.doc, mechanism=mechanism_id)
+                self._index(live, activity, self._project(live, activity.volumes))
+            live.index.rebuild()
+            self._live[mechanism_id] = live
+            return live
+
+    def _project(self, live: _Live, volumes: tuple[Volume, ...]) -> list[tuple[Any, float]]:
+        geoms, radii = live.frame.project_footprints([v.footprint for v in volumes])
+        return list(zip(geoms, radii.tolist(), strict=True))
+
+    def _project_in_area(self, live: _Live, volumes: tuple[Volume, ...]) -> list[tuple[Any, float]]:
+        projected = self._project(live, volumes)
+        for n, (v, (geom, radius)) in enumerate(zip(volumes, projected, strict=True)):
+            shape = shapely.buffer(geom, radius) if radius > 0 else geom
+            if not live.allowed_area.covers(shape):
+                margin = live.mechanism.rules.area_margin_m
+                beyond = f" (or within {margin / 1000:g} km of it)" if margin else ""
+                raise InvalidInput(
+                    f"volume {n} (id {v.id!r}) geometry: the footprint extends outside the mechanism's area of "
+                    f"responsibility, {live.mechanism.area_name}{beyond}",
+                    field="geometry",
+                )
+        return projected
+
+    def _index(self, live: _Live, activity: Activity, projected: list[tuple[Any, float]]) -> None:
+        vols = activity.volumes
+        live.index.add(
+            [(activity.id, v.id) for v in vols],
+            [activity.party] * len(vols),
+            np.array([g for g, _ in projected], dtype=object),
+            np.array([r for _, r in projected]),
+            np.array([v.start.timestamp() for v in vols]),  # type: ignore[union-attr]
+            np.array([v.end.timestamp() for v in vols]),  # type: ignore[union-attr]
+            np.array([v.floor_m for v in vols]),
+            np.array([v.ceiling_m for v in vols]),
+        )
+        live.activities[activity.id] = (activity.party, activity.kind, tuple(v.id for v in vols))
+
+    def _unindex(self, live: _Live, activity_id: str) -> None:
+        entry = live.activities.pop(activity_id, None)
+        if entry is not None:
+            for vid in entry[2]:
+                live.index.remove((activity_id, vid))
+
+    def _commit_version(
+        self,
+        live: _Live,
+        activity: Activity,
+        projected: list[tuple[Any, float]],
+        actor: str,
+        entry_type: str,
+        *,
+        previous: Activity | None,
+    ) -> Outcome:
+        rules = live.mechanism.rules
+        findings: list[SeparationFinding | ZoneFinding | ShortNotice] = []
+        findings += separation_findings(
+            activity,
+            projected,
+            live.index,
+            separation_m=rules.separation_m,
+            vertical_separation_m=rules.vertical_separation_m,
+        )
+        findings += zone_findings(activity, projected, list(live.zones.values()), live.frame)
+        late = short_notice(activity, min_notice_s=rules.min_notice_s)
+        if late is not None:
+            findings.append(late)
+        now = activity.notified_at
+        with self.store.transaction() as s:
+            seq = self._record(s, activity.mechanism, actor, entry_type, activity_to_doc(activity), now)
+            closed: list[str] = []
+            if previous is not None:
+                closed, seq2 = self._close_conflicts(s, activity.mechanism, activity.id, now, f"superseded by version {activity.version}")
+                seq = seq2 or seq
+            raised = []
+            for finding in findings:
+                doc, seq = self._raise(s, live, activity, finding, now)
+                raised.append(doc)
+        if previous is not None:
+            self._unindex(live, activity.id)
+        self._index(live, activity, projected)
+        return Outcome(activity=activity, raised=tuple(raised), resolved=tuple(closed), seq=seq)
+
+    def _raise(
+        self, s: Session, live: _Live, activity: Activity, finding: SeparationFinding | ZoneFinding | ShortNotice, now: datetime
+    ) -> tuple[dict[str, Any], int]:
+        n = s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == activity.mechanism))
+        doc: dict[str, Any] = {
+            "id": f"C{(n or 0) + 1}",
+            "activity": activity.id,
+            "activity_version": activity.version,
+            "activity_kind": activity.kind.value,
+            "party": activity.party,
+            "deadline": iso(now + timedelta(seconds=live.mechanism.rules.ack_deadline_s)),
+        }
+        others = sorted(live.mechanism.parties() - {activity.party})
+        if isinstance(finding, SeparationFinding):
+            doc |= {
+                "kind": ConflictKind.SEPARATION.value,
+                "other_activity": finding.other_activity,
+                "other_party": finding.other_party,
+                "parties": sorted({activity.party, finding.other_party}),
+                "awaiting": [finding.other_party],
+                "distance_m": round(finding.distance_m, 1),
+                "separation_m": live.mechanism.rules.separation_m,
+                "start": iso(finding.start),
+                "end": iso(finding.end),
+                "floor_m": finding.floor_m,
+                "ceiling_m": finding.ceiling_m,
+                "volume_pairs": [list(p) for p in finding.volume_pairs],
+            }
+        elif isinstance(finding, ZoneFinding):
+            zone = live.zones.get(finding.zone)
+            awaiting = [finding.zone_owner] if finding.zone_owner != activity.party else others
+            doc |= {
+                "kind": ConflictKind.ZONE.value,
+                "zone": finding.zone,
+                "zone_kind": zone[0].kind.value if zone else None,
+                "zone_owner": finding.zone_owner,
+                "parties": sorted({activity.party, finding.zone_owner}),
+                "awaiting": awaiting,
+                "distance_m": 0.0,
+                "start": iso(finding.start),
+                "end": iso(finding.end),
+                "volumes": list(finding.volumes),
+            }
+        else:
+            doc |= {
+                "kind": ConflictKind.SHORT_NOTICE.value,
+                "parties": sorted({activity.party, *others}),
+                "awaiting": others,
+                "lead_time_s": round(finding.lead_time_s, 1),
+                "min_notice_s": finding.min_notice_s,
+                "start": iso(activity.start),
+                "end": iso(activity.end),
+            }
+        seq = self._record(s, activity.mechanism, SYSTEM, "conflict.detected", doc, now)
+        return doc, seq
+
+    def _close_conflicts(self, s: Session, mechanism_id: str, activity_id: str, now: datetime, note: str) -> tuple[list[str], int]:
+        rows = s.scalars(
+            select(ConflictRow).where(
+                ConflictRow.mechanism_id == mechanism_id,
+                ConflictRow.status != ConflictStatus.RESOLVED.value,
+                (ConflictRow.activity == activity_id) | (ConflictRow.other_activity == activity_id),
+            )
+        ).all()
+        closed, seq = [], 0
+        for row in sorted(rows, key=lambda r: r.detected_at):
+            payload = {"id": row.id, "resolution": Resolution.AMENDED.value, "note": note}
+            seq = self._record(s, mechanism_id, SYSTEM, "conflict.resolved", payload, now)
+            closed.append(row.id)
+        return closed, seq
+
+    def _activities_in_zone(self, live: _Live, zone: Zone, zgeom: Any) -> list[Activity]:
+        t1 = zone.valid_to.timestamp() if zone.valid_to else 1e12
+        found = live.index.query(
+            zgeom,
+            zone.footprint.radius_m,
+            zone.valid_from.timestamp(),
+            t1,
+            zone.floor_m,
+            zone.ceiling_m,
+            separation_m=0.0,
+            vertical_separation_m=0.0,
+        )
+        ids = sorted({c.key[0] for c in found})
+        out = []
+        for aid in ids:
+            party, kind, _ = live.activities[aid]
+            probe = Activity(aid, zone.mechanism, party, kind, (), ActivityState.NOTIFIED, 0, zone.valid_from, zone.valid_from)
+            if zone_applies(zone, probe):
+                out.append(self.activity(zone.mechanism, aid))
+        return out
+
+    def _party_member(self, live: _Live, actor: str) -> Member:
+        member = self._any_member(live, actor)
+        if member.role is not Role.PARTY:
+            raise Forbidden(f"member {actor!r} is a {member.role.value}; only a party may do this")
+        return member
+
+    def _any_member(self, live: _Live, actor: str) -> Member:
+        for m in live.mechanism.members:
+            if m.id == actor:
+                return m
+        raise NotFound(f"member {actor!r} is not a member of mechanism {live.mechanism.id!r}", field="member")
+
+    def _own_activity(self, mechanism_id: str, activity_id: str, member: Member) -> Activity:
+        current = self.activity(mechanism_id, activity_id)
+        if current.party != member.party:
+            raise Forbidden(f"activity {activity_id!r} belongs to {current.party}; only its party may change it")
+        if current.state not in LIVE_STATES:
+            raise InvalidState(f"activity {activity_id!r} is {current.state.value} and can no longer change")
+        return current
+
+    @staticmethod
+    def _check_version(current: Activity, seen_version: int) -> None:
+        if seen_version != current.version:
+            raise StaleVersion(
+                f"version: activity {current.id!r} is at version {current.version}, but you changed version "
+                f"{seen_version}; read the current version and amend that",
+                field="version",
+            )
+
+    @staticmethod
+    def _next_activity_id(s: Session, mechanism_id: str, party: str) -> str:
+        n = s.scalar(
+            select(func.count()).select_from(ActivityRow).where(ActivityRow.mechanism_id == mechanism_id, ActivityRow.party == party)
+        )
+        candidate = (n or 0) + 1
+        while s.get(ActivityRow, (mechanism_id, f"{party}-{candidate:04d}")) is not None:
+            candidate += 1
+        return f"{party}-{candidate:04d}"
+
+
+def _member_doc(m: Member) -> dict[str, Any]:
+    return {"id": m.id, "name": m.name, "role": m.role.value, "party": m.party, "language": m.language}
+
+
+def _title(value: str | None) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput("title: expected text", field="title")
+    if len(value) > 500:
+        raise InvalidInput("title: longer than 500 characters", field="title")
+    return value.strip()
+
+
+def _conflict_public(row: ConflictRow) -> dict[str, Any]:
+    return {
+        **row.doc,
+        "status": row.status,
+        "resolution": row.resolution,
+        "detected_at": iso(row.detected_at),
+        "acknowledged": row.acknowledged,
+        "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
+        "resolved_by": row.resolved_by,
+    }
+
+
+def parse_time(value: str | None, field: str) -> datetime | None:
+    return None if value is None else parse_utc(value, field=field)

@@ -1,0 +1,79 @@
+"""Storage: SQLAlchemy engine, migrations (Alembic) and sessions. SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from deconflict.errors import DeconflictError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(db: str) -> str:
+    """A database URL from a URL or a plain file path (which means an SQLite file)."""
+    if "://" in db:
+        return db
+    return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+class Store:
+    """A database with the schema migrated to the latest revision."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose changes are committed together, or not at all."""
+        with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(db: str, *, migrate: bool = True) -> Store:
+    """Open (and create or upgrade) the database at a URL or SQLite file path."""
+    url = database_url(db)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        parent = Path(url.removeprefix("sqlite:///")).parent
+        if not parent.is_dir():
+            raise DeconflictError(f"database folder {parent} does not exist")
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if migrate:
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    return Store(engine)

@@ -1,0 +1,171 @@
+"""Tables: the record (``ledger``) and the projections rebuilt from it.
+
+Portable SQL only (SQLite by default, PostgreSQL by URL). Times are stored as
+timezone-aware UTC and always come back aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in, an aware UTC datetime out, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class LedgerEntry(Base):
+    """One appended, hash-chained entry of a mechanism's record."""
+
+    __tablename__ = "ledger"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    """Canonical JSON of the payload."""
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(128))
+    signature: Mapped[str | None] = mapped_column(String(256))
+
+
+class MechanismRow(Base):
+    __tablename__ = "mechanisms"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    doc: Mapped[dict[str, Any]]
+    """The mechanism's recorded definition (area, rules, members at declaration)."""
+    declared_at: Mapped[datetime]
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    party: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    added_at: Mapped[datetime]
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
+
+
+class ActivityRow(Base):
+    """The current version of each activity."""
+
+    __tablename__ = "activities"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    party: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    notified_at: Mapped[datetime]
+    doc: Mapped[dict[str, Any]]
+    __table_args__ = (
+        ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
+        Index("ix_activities_window", "mechanism_id", "start", "end"),
+    )
+
+
+class ActivityVersionRow(Base):
+    """Every version of every activity, never overwritten."""
+
+    __tablename__ = "activity_versions"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    """The ledger entry that made this version."""
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    doc: Mapped[dict[str, Any]]
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id", "activity_id"], ["activities.mechanism_id", "activities.id"]),)
+
+
+class ZoneRow(Base):
+    __tablename__ = "zones"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    declared_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+    doc: Mapped[dict[str, Any]]
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
+
+
+class ConflictRow(Base):
+    __tablename__ = "conflicts"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    activity: Mapped[str] = mapped_column(String(64))
+    """The activity whose notice raised it."""
+    other_activity: Mapped[str | None] = mapped_column(String(64))
+    zone: Mapped[str | None] = mapped_column(String(64))
+    parties: Mapped[list[Any]]
+    """Parties concerned: who must acknowledge."""
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    detected_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+    """When acknowledgement is due."""
+    acknowledged: Mapped[dict[str, Any]]
+    """Party → {member, at} of each acknowledgement."""
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    doc: Mapped[dict[str, Any]]
+    __table_args__ = (
+        ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
+        Index("ix_conflicts_status", "mechanism_id", "status"),
+    )
