@@ -104,3 +104,85 @@ def conflict_json(c: Any) -> dict[str, Any]:
 
 def main() -> None:
     app()
+
+
+DEFAULT_DB = "deconflict-demo.db"
+
+
+@app.command()
+@user_errors
+def demo(
+    db: Annotated[
+        str | None, typer.Option(help="SQLite file (or database URL); default: a new temporary file for --script.")
+    ] = None,
+    script: Annotated[bool, typer.Option("--script", help="Play the scenario in the terminal and exit.")] = True,
+) -> None:
+    """Run the bundled Syria scenario: notices from both parties, the conflicts found, the red-line hit,
+    the short notice, an acknowledgement and an amendment, then check the record.
+
+    Example: deconflict demo --script --db /tmp/demo.db
+    """
+    from rich.console import Console
+
+    from deconflict.clock import system_clock
+    from deconflict.demo import run_script
+
+    if db is None:
+        import tempfile
+
+        db = str(Path(tempfile.mkdtemp(prefix="deconflict-demo-")) / "demo.db")
+    run_script(Console(), db=db, start=system_clock())
+    typer.echo(f"record kept in {db}; check it with: deconflict ledger check --db {db}")
+
+
+@ledger_app.command("check")
+@user_errors
+def ledger_check(
+    db: Annotated[str, typer.Option(help="SQLite file or database URL.")] = DEFAULT_DB,
+    mechanism: Annotated[str | None, typer.Option(help="Only this mechanism (default: all).")] = None,
+) -> None:
+    """Recompute every record chain in the database; exit 1 if one does not verify.
+
+    Example: deconflict ledger check --db deconflict-demo.db
+    """
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    if "://" not in db and not Path(db).exists():
+        raise DeconflictError(f"{db}: no such database file")
+    service = Service(open_store(db, migrate=False))
+    ids = [mechanism] if mechanism else service.mechanism_ids()
+    bad = False
+    for mid in ids:
+        report = service.verify(mid)
+        if report.entries == 0 and report.ok:
+            raise DeconflictError(f"mechanism {mid!r} has no record in {db}")
+        if report.ok:
+            typer.echo(f"{mid}: {report.entries} entries verify; head {report.head_seq} {report.head_hash}")
+        else:
+            bad = True
+            typer.echo(f"{mid}: BROKEN after {report.entries} good entries: {report.problem}", err=True)
+    if bad:
+        raise typer.Exit(1)
+
+
+mechanism_app = typer.Typer(help="Mechanism files: members, rules, zones as data.", no_args_is_help=True)
+app.add_typer(mechanism_app, name="mechanism")
+
+
+@mechanism_app.command("check")
+@user_errors
+def mechanism_check(path: Annotated[Path, typer.Argument(help="Mechanism file (TOML).")]) -> None:
+    """Validate a mechanism file and summarise it.
+
+    Example: deconflict mechanism check src/deconflict/scenarios/syria.toml
+    """
+    from deconflict.mechanisms import load_mechanism
+
+    if not path.is_file():
+        raise DeconflictError(f"{path}: no such file")
+    m = load_mechanism(path)
+    typer.echo(
+        f"{m.id}: {m.name}; {len(m.members)} members ({', '.join(x.id + '/' + x.role.value for x in m.members)}); "
+        f"{len(m.zones)} zones; rules ok"
+    )

@@ -1,0 +1,180 @@
+"""The bundled Syria scenario played end to end in the terminal (``deconflict demo --script``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from deconflict.clock import FixedClock, iso
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Outcome, Service
+from deconflict.store import open_store
+
+MECHANISM = "tr-il-syria"
+T4 = (37.6298, 34.5226)
+PALMYRA = (38.3169, 34.5574)
+HAMA = (36.7114, 35.1183)
+
+
+def circle(centre: tuple[float, float], radius_m: float, floor_m: float, ceiling_m: float, start: datetime, hours: float) -> dict[str, Any]:
+    return {
+        "geometry": {"type": "Point", "coordinates": list(centre)},
+        "radius_m": radius_m,
+        "floor_m": floor_m,
+        "ceiling_m": ceiling_m,
+        "start": iso(start),
+        "end": iso(start + timedelta(hours=hours)),
+    }
+
+
+def seed(service: Service) -> None:
+    """Declare the Syria mechanism (members, rules, Israel's Palmyra red line) if it is not there yet."""
+    if MECHANISM not in service.mechanism_ids():
+        service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+
+
+def _say(console: Console, clock: FixedClock, who: str, text: str) -> None:
+    console.print(f"[dim]{iso(clock())}[/dim]  [bold]{who}[/bold]  {text}")
+
+
+def _report(console: Console, outcome: Outcome) -> None:
+    for c in outcome.raised:
+        if c["kind"] == "separation":
+            detail = (
+                f"with {c['other_activity']} ({c['other_party']}): {c['distance_m'] / 1000:.1f} km apart "
+                f"(minimum {c['separation_m'] / 1000:.2f} km), {c['start'][11:16]}–{c['end'][11:16]} UTC, "
+                f"{c['floor_m']:.0f}–{c['ceiling_m']:.0f} m"
+            )
+        elif c["kind"] == "zone":
+            detail = f"inside {c['zone_kind'].replace('_', ' ')} {c['zone']} declared by {c['zone_owner']}"
+        else:
+            detail = f"given {c['lead_time_s'] / 60:.0f} min ahead; the rules ask for {c['min_notice_s'] / 60:.0f} min"
+        console.print(
+            f"    [bold red]CONFLICT {c['id']}[/bold red] {c['kind'].replace('_', ' ')} {detail}; "
+            f"acknowledge by {c['deadline'][11:16]} UTC ({', '.join(c['awaiting'])})"
+        )
+    for cid in outcome.resolved:
+        console.print(f"    [green]{cid} closed[/green] (amended)")
+
+
+def run_script(console: Console, *, db: str, start: datetime) -> Service:
+    """Play the scenario against the database ``db`` from instant ``start``; returns the service."""
+    clock = FixedClock(start.replace(second=0, microsecond=0))
+    service = Service(open_store(db), clock=clock)
+    seed(service)
+    m = service.mechanism(MECHANISM)
+    r = m.rules
+    console.rule(f"[bold]{m.name}")
+    console.print(
+        f"Area: {m.area_name} (Natural Earth boundary). Members: "
+        + ", ".join(f"{x.name} ({x.role.value})" for x in m.members)
+    )
+    console.print(
+        f"Rules: notice ≥ {r.min_notice_s / 60:.0f} min, separation {r.separation_m / 1000:.2f} km / "
+        f"{r.vertical_separation_m:.0f} m, acknowledge within {r.ack_deadline_s / 60:.0f} min, ladder: "
+        + " → ".join(g.name for g in r.ladder)
+    )
+    for z in service.zones(MECHANISM):
+        console.print(f"Zone {z['id']} ({z['kind'].replace('_', ' ')}, {z['owner']}): {z['name']}")
+    console.print()
+    t0 = clock()
+
+    _say(console, clock, "TR", "notifies a UAV patrol over T4 (Tiyas), 25 km radius, 1,500–4,500 m, in 2 h for 3 h")
+    patrol = service.notify(
+        mechanism_id=MECHANISM,
+        actor="TR",
+        kind="uav_patrol",
+        title="UAV patrol, T4",
+        volumes=[circle(T4, 25_000, 1500, 4500, t0 + timedelta(hours=2), 3)],
+    )
+    _report(console, patrol)
+
+    clock.advance(seconds=300)
+    _say(console, clock, "IL", "notifies an air sortie along a corridor east of T4, 3,000–9,000 m, in 3 h for 1 h")
+    corridor = [[37.95, 34.2], [38.1, 34.2], [38.1, 34.9], [37.95, 34.9], [37.95, 34.2]]
+    sortie = service.notify(
+        mechanism_id=MECHANISM,
+        actor="IL",
+        kind="air_sortie",
+        title="Air sortie, corridor east of T4",
+        volumes=[
+            {
+                "geometry": {"type": "Polygon", "coordinates": [corridor]},
+                "floor_m": 3000,
+                "ceiling_m": 9000,
+                "start": iso(t0 + timedelta(hours=3)),
+                "end": iso(t0 + timedelta(hours=4)),
+            }
+        ],
+    )
+    _report(console, sortie)
+
+    clock.advance(seconds=240)
+    _say(console, clock, "TR", "notifies a deployment at Palmyra (Tadmur) airfield from tomorrow for 30 days")
+    _report(
+        console,
+        service.notify(
+            mechanism_id=MECHANISM,
+            actor="TR",
+            kind="deployment",
+            title="Deployment, Palmyra airfield",
+            volumes=[circle(PALMYRA, 3000, 0, 150, t0 + timedelta(days=1), 24 * 30)],
+        ),
+    )
+
+    clock.advance(seconds=120)
+    _say(console, clock, "IL", "notifies an air sortie near Hama starting in 20 minutes")
+    _report(
+        console,
+        service.notify(
+            mechanism_id=MECHANISM,
+            actor="IL",
+            kind="air_sortie",
+            title="Air sortie, Hama",
+            volumes=[circle(HAMA, 15_000, 2000, 8000, clock() + timedelta(minutes=20), 1)],
+        ),
+    )
+
+    clock.advance(seconds=180)
+    first = sortie.raised[0]["id"] if sortie.raised else None
+    if first:
+        _say(console, clock, "TR", f"acknowledges {first}")
+        service.acknowledge_conflict(mechanism_id=MECHANISM, actor="TR", conflict_id=first)
+        clock.advance(seconds=120)
+        _say(console, clock, "TR", "amends the UAV patrol: 10 km west of T4, 1,500–2,500 m")
+        assert patrol.activity is not None
+        _report(
+            console,
+            service.amend(
+                mechanism_id=MECHANISM,
+                actor="TR",
+                activity_id=patrol.activity.id,
+                seen_version=patrol.activity.version,
+                volumes=[circle((37.30, 34.52), 10_000, 1500, 2500, t0 + timedelta(hours=2), 3)],
+            ),
+        )
+
+    console.print()
+    table = Table(title="Conflicts", show_lines=False)
+    for col in ("id", "kind", "activity", "with", "status", "acknowledged by", "deadline (UTC)"):
+        table.add_column(col)
+    for c in service.conflicts(MECHANISM):
+        other = c.get("other_activity") or c.get("zone") or "-"
+        table.add_row(
+            c["id"],
+            c["kind"],
+            f"{c['activity']} v{c['activity_version']}",
+            other,
+            c["status"] + (f" ({c['resolution']})" if c["resolution"] else ""),
+            ", ".join(sorted(c["acknowledged"])) or "-",
+            c["deadline"][11:16],
+        )
+    console.print(table)
+    report = service.verify(MECHANISM)
+    state = "[green]verifies[/green]" if report.ok else f"[red]BROKEN: {report.problem}[/red]"
+    console.print(f"Record: {report.entries} entries, head {report.head_hash[:16]}…, chain {state}")
+    return service
