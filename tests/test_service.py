@@ -1,0 +1,344 @@
+"""The use cases on a real SQLite file: notify, amend, cancel, zones, conflicts, the record."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyproj import Geod
+from sqlalchemy import func, select
+
+from deconflict.clock import FixedClock, iso
+from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound, StaleVersion
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+from deconflict.store.schema import ActivityRow, ConflictRow, LedgerEntry
+
+M = "tr-il-syria"
+T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+T4 = (37.6298, 34.5226)
+PALMYRA = (38.3169, 34.5574)
+BAKU = (49.8671, 40.4093)
+
+
+def vol(
+    centre: tuple[float, float] = T4,
+    radius_m: float = 10_000,
+    floor_m: float = 1000,
+    ceiling_m: float = 4000,
+    start_h: float = 2,
+    hours: float = 2,
+    **extra: Any,
+) -> dict[str, Any]:
+    doc = {
+        "geometry": {"type": "Point", "coordinates": list(centre)},
+        "radius_m": radius_m,
+        "floor_m": floor_m,
+        "ceiling_m": ceiling_m,
+        "start": iso(T0 + timedelta(hours=start_h)),
+        "end": iso(T0 + timedelta(hours=start_h + hours)),
+    }
+    doc.update(extra)
+    return doc
+
+
+def east_of(centre: tuple[float, float], metres: float) -> tuple[float, float]:
+    lon, lat, _ = Geod(ellps="WGS84").fwd(centre[0], centre[1], 90.0, metres)
+    return (float(lon), float(lat))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "deconflict.db")
+
+
+@pytest.fixture
+def svc(db: str, clock: FixedClock) -> Service:
+    service = Service(open_store(db), clock=clock)
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+    return service
+
+
+def counts(svc: Service) -> tuple[int, int, int]:
+    with svc.store.read() as s:
+        return (
+            s.scalar(select(func.count()).select_from(LedgerEntry)) or 0,
+            s.scalar(select(func.count()).select_from(ActivityRow)) or 0,
+            s.scalar(select(func.count()).select_from(ConflictRow)) or 0,
+        )
+
+
+def test_separation_conflict_is_raised_with_measured_distance(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, radius_m=10_000)])
+    # centres 25 km apart, radii 10 km + 10 km: 5 km between the circles, under 9.26 km
+    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(east_of(T4, 25_000), 10_000)])
+    assert [c["kind"] for c in out.raised] == ["separation"]
+    c = out.raised[0]
+    assert c["distance_m"] == pytest.approx(5_000, abs=10)
+    assert c["parties"] == ["IL", "TR"] and c["awaiting"] == ["TR"]
+    assert c["other_activity"] == "TR-0001"
+    assert c["deadline"] == "2025-04-09T06:10:00Z"
+    assert (c["floor_m"], c["ceiling_m"]) == (1000, 4000)
+    listed = svc.conflicts(M)
+    assert [x["id"] for x in listed] == [c["id"]] and listed[0]["status"] == "open"
+
+
+@pytest.mark.parametrize(
+    ("offset_m", "expected"),
+    [(29_000, 1), (29_300, 0)],  # gap 9,000 m conflicts; gap 9,300 m is beyond 9,260 m
+)
+def test_separation_threshold(svc: Service, offset_m: float, expected: int) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(east_of(T4, offset_m))])
+    assert len(out.raised) == expected
+
+
+@pytest.mark.parametrize(
+    ("other", "expected"),
+    [
+        ({"start_h": 4}, 0),  # starts when the first ends: windows touch, no overlap
+        ({"start_h": 3.9}, 1),
+        ({"floor_m": 4305, "ceiling_m": 6000}, 0),  # exactly the vertical separation above
+        ({"floor_m": 4300, "ceiling_m": 6000}, 1),
+    ],
+)
+def test_time_and_altitude_rules(svc: Service, other: dict[str, Any], expected: int) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, **other)])
+    assert len(out.raised) == expected
+
+
+def test_same_party_never_conflicts(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    assert svc.notify(mechanism_id=M, actor="TR", kind="air_sortie", volumes=[vol(T4)]).raised == ()
+
+
+def test_one_conflict_per_pair_of_activities(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4), vol(east_of(T4, 5000), id="b")])
+    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4), vol(T4, id="x", start_h=2.5)])
+    assert len(out.raised) == 1
+    assert len(out.raised[0]["volume_pairs"]) == 4
+
+
+def test_red_line_binds_other_parties_not_its_owner(svc: Service) -> None:
+    tr = svc.notify(mechanism_id=M, actor="TR", kind="deployment", volumes=[vol(PALMYRA, 3000, 0, 100, 24, 240)])
+    assert [(c["kind"], c["zone"], c["awaiting"]) for c in tr.raised] == [("zone", "IL-RL-PALMYRA", ["IL"])]
+    il = svc.notify(mechanism_id=M, actor="IL", kind="deployment", volumes=[vol(PALMYRA, 3000, 0, 100, 24, 240)])
+    assert all(c["kind"] != "zone" for c in il.raised)
+    # a kind the red line does not forbid
+    sortie = svc.notify(mechanism_id=M, actor="TR", kind="air_sortie", volumes=[vol(PALMYRA, 3000, 0, 100, 500, 1)])
+    assert sortie.raised == ()
+
+
+def test_zone_declared_later_catches_existing_activity_and_withdrawal_stops_it(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="IL", kind="exercise", volumes=[vol(T4)])
+    zone = {
+        "id": "TR-PROT-1",
+        "kind": "protected",
+        "name": "Aid convoy route",
+        "forbids": ["exercise", "air_sortie"],
+        "centre": list(east_of(T4, 12_000)),
+        "radius_m": 5000,
+        "valid_from": iso(T0),
+    }
+    out = svc.declare_zone(mechanism_id=M, actor="TR", zone=zone)
+    assert [(c["kind"], c["activity"]) for c in out.raised] == [("zone", "IL-0001")]
+    svc.withdraw_zone(mechanism_id=M, actor="TR", zone_id="TR-PROT-1")
+    later = svc.notify(mechanism_id=M, actor="IL", kind="exercise", volumes=[vol(T4, start_h=5)])
+    assert later.raised == ()
+    with pytest.raises(Forbidden):
+        svc.withdraw_zone(mechanism_id=M, actor="TR", zone_id="IL-RL-PALMYRA")
+
+
+def test_short_notice_measures_the_lead_time(svc: Service, clock: FixedClock) -> None:
+    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=0.25)])
+    assert [c["kind"] for c in out.raised] == ["short_notice"]
+    assert out.raised[0]["lead_time_s"] == 900 and out.raised[0]["min_notice_s"] == 3600
+    assert out.raised[0]["awaiting"] == ["TR"]
+    assert svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=1)]).raised == ()
+
+
+def test_amend_supersedes_conflicts_and_detects_again(svc: Service) -> None:
+    tr = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    il = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    first = il.raised[0]["id"]
+    assert tr.activity is not None
+    moved = svc.amend(
+        mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=1, volumes=[vol(east_of(T4, 100_000))]
+    )
+    assert moved.resolved == (first,) and moved.raised == ()
+    assert svc.conflict(M, first)["status"] == "resolved" and svc.conflict(M, first)["resolution"] == "amended"
+    back = svc.amend(mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=2, volumes=[vol(T4)])
+    assert [c["other_activity"] for c in back.raised] == ["IL-0001"]
+    history = svc.activity_history(M, tr.activity.id)
+    assert [h["version"] for h in history] == [1, 2, 3]
+    assert history[1]["activity"]["volumes"][0]["geometry"]["coordinates"][0] > 38.0
+
+
+def test_cancel_closes_conflicts_and_frees_the_space(svc: Service) -> None:
+    tr = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    il = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    assert tr.activity is not None
+    out = svc.cancel(mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=1)
+    assert out.resolved == (il.raised[0]["id"],)
+    assert svc.activity(M, tr.activity.id).state.value == "cancelled"
+    assert svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)]).raised == ()
+    with pytest.raises(InvalidState):
+        svc.amend(mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=2)
+
+
+def test_acknowledge_and_resolve(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    cid = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)]).raised[0]["id"]
+    with pytest.raises(Forbidden):
+        svc.acknowledge_conflict(mechanism_id=M, actor="US", conflict_id=cid)
+    assert svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id=cid)["status"] == "open"
+    acked = svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=cid)
+    assert acked["status"] == "acknowledged" and set(acked["acknowledged"]) == {"IL", "TR"}
+    with pytest.raises(InvalidState):
+        svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=cid)
+    with pytest.raises(Forbidden):
+        svc.resolve_conflict(mechanism_id=M, actor="US", conflict_id=cid, resolution="accepted")
+    with pytest.raises(InvalidInput, match="resolution"):
+        svc.resolve_conflict(mechanism_id=M, actor="AZ", conflict_id=cid, resolution="ignored")
+    done = svc.resolve_conflict(mechanism_id=M, actor="AZ", conflict_id=cid, resolution="escalated", note="to talks")
+    assert (done["status"], done["resolution"], done["resolved_by"]) == ("resolved", "escalated", "AZ")
+    assert [c["id"] for c in svc.conflicts(M, status="unresolved")] == []
+
+
+BAD_NOTICES: list[tuple[str, dict[str, Any], type[DeconflictError], str]] = [
+    ("unknown kind", {"kind": "strike"}, InvalidInput, "kind"),
+    ("no volumes", {"volumes": []}, InvalidInput, "volumes"),
+    ("end not after start", {"volumes": [vol(start_h=2, hours=0)]}, InvalidInput, "end"),
+    ("floor above ceiling", {"volumes": [vol(floor_m=5000, ceiling_m=4000)]}, InvalidInput, "floor_m"),
+    ("floor below -500 m", {"volumes": [vol(floor_m=-600)]}, InvalidInput, "floor_m"),
+    ("ceiling above 30 km", {"volumes": [vol(ceiling_m=30_001)]}, InvalidInput, "ceiling_m"),
+    ("radius zero", {"volumes": [vol(radius_m=0)]}, InvalidInput, "radius_m"),
+    ("radius over 500 km", {"volumes": [vol(radius_m=500_001)]}, InvalidInput, "radius_m"),
+    ("latitude out of range", {"volumes": [vol((37.6, 95.0))]}, InvalidInput, "latitude"),
+    ("outside the area", {"volumes": [vol(BAKU)]}, InvalidInput, "area of responsibility"),
+    ("naive time", {"volumes": [vol(start="2025-04-09T08:00:00")]}, InvalidInput, "timezone"),
+    (
+        "ring not closed",
+        {"volumes": [{**vol(), "radius_m": None, "geometry": {"type": "Polygon", "coordinates": [[[37, 34], [38, 34], [38, 35], [37, 35]]]}}]},
+        InvalidInput,
+        "not closed",
+    ),
+    (
+        "self-intersecting ring",
+        {"volumes": [{**vol(), "radius_m": None, "geometry": {"type": "Polygon", "coordinates": [[[37, 34], [38, 35], [38, 34], [37, 35], [37, 34]]]}}]},
+        InvalidInput,
+        "cross",
+    ),
+    ("duplicate volume ids", {"volumes": [vol(id="a"), vol(id="a")]}, InvalidInput, "twice"),
+    ("unknown member", {"actor": "RU"}, NotFound, "RU"),
+    ("observer may not notify", {"actor": "US"}, Forbidden, "observer"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "error", "words"), BAD_NOTICES, ids=[c[0] for c in BAD_NOTICES])
+def test_bad_notice_is_refused_and_changes_nothing(
+    svc: Service, case: str, change: dict[str, Any], error: type[DeconflictError], words: str
+) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    before = counts(svc)
+    request = {"mechanism_id": M, "actor": "IL", "kind": "air_sortie", "volumes": [vol()], **change}
+    with pytest.raises(error) as info:
+        svc.notify(**request)
+    assert words in str(info.value)
+    assert counts(svc) == before
+    # the index did not take the refused notice either
+    assert len(svc.notify(mechanism_id=M, actor="TR", kind="air_sortie", volumes=[vol()]).raised) == 0
+
+
+def test_duplicate_activity_id_and_stale_version(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()], activity_id="TR-A")
+    before = counts(svc)
+    with pytest.raises(InvalidState, match="already exists"):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()], activity_id="TR-A")
+    svc.amend(mechanism_id=M, actor="TR", activity_id="TR-A", seen_version=1, title="v2")
+    before = counts(svc)
+    with pytest.raises(StaleVersion, match="version 2.*version 1"):
+        svc.amend(mechanism_id=M, actor="TR", activity_id="TR-A", seen_version=1, title="late")
+    with pytest.raises(Forbidden):
+        svc.amend(mechanism_id=M, actor="IL", activity_id="TR-A", seen_version=2, title="not yours")
+    assert counts(svc) == before
+
+
+def test_restart_keeps_state_and_index(db: str, svc: Service, clock: FixedClock) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    svc.store.close()
+    again = Service(open_store(db), clock=clock)
+    out = again.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    assert [c["other_activity"] for c in out.raised] == ["TR-0001"]
+    assert again.verify(M).ok
+
+
+def test_tables_are_a_projection_of_the_record(svc: Service, tmp_path: Path) -> None:
+    """Re-applying the record to an empty database gives the same tables."""
+    from deconflict import projection
+    from deconflict.store.schema import Base
+
+    svc.notify(mechanism_id=M, actor="TR", kind="deployment", volumes=[vol(PALMYRA, 3000, 0, 100, 24, 240)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA, 3000, 0, 100, 0.2, 1)])
+    svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id="C1")
+    svc.amend(mechanism_id=M, actor="TR", activity_id="TR-0001", seen_version=1, volumes=[vol(T4)])
+    copy = open_store(str(tmp_path / "replayed.db"))
+    with svc.store.read() as s, copy.transaction() as c:
+        for e in s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)):
+            import json
+
+            projection.apply(c, mechanism=M, type=e.type, payload=json.loads(e.payload), at=e.at, seq=e.seq, actor=e.actor)
+    for table in Base.metadata.sorted_tables:
+        if table.name == "ledger":
+            continue
+        with svc.store.engine.connect() as a, copy.engine.connect() as b:
+            rows_a = sorted(map(tuple, a.execute(table.select())), key=repr)
+            rows_b = sorted(map(tuple, b.execute(table.select())), key=repr)
+        assert rows_a == rows_b, table.name
+
+
+def test_tampering_with_the_record_is_caught(svc: Service, db: str) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    assert svc.verify(M).ok
+    con = sqlite3.connect(db)
+    payload = con.execute("select payload from ledger where seq = 3").fetchone()[0]
+    con.execute("update ledger set payload = ? where seq = 3", (payload.replace("uav_patrol", "air_sortie"),))
+    con.commit()
+    con.close()
+    report = svc.verify(M)
+    assert not report.ok and report.first_bad_seq == 3 and "payload" in (report.problem or "")
+
+
+def test_reported_distance_matches_geodesic(svc: Service) -> None:
+    """Circle to polygon over Syria: the reported distance agrees with pyproj.Geod within 10 m."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, radius_m=3000)])
+    ring = [[37.70, 34.40], [37.72, 34.40], [37.72, 34.60], [37.70, 34.60], [37.70, 34.40]]
+    out = svc.notify(
+        mechanism_id=M,
+        actor="IL",
+        kind="air_sortie",
+        volumes=[{**vol(), "radius_m": None, "geometry": {"type": "Polygon", "coordinates": [ring]}}],
+    )
+    geod = Geod(ellps="WGS84")
+    # the nearest point of the meridian edge lon=37.70 to the centre: sample the edge finely
+    lats = [34.40 + i * 0.0001 for i in range(2001)]
+    _, _, d = geod.inv([T4[0]] * len(lats), [T4[1]] * len(lats), [37.70] * len(lats), lats)
+    expected = min(d) - 3000
+    assert out.raised[0]["distance_m"] == pytest.approx(expected, abs=10)
+
+
+def test_unknown_mechanism(svc: Service) -> None:
+    with pytest.raises(NotFound, match="mechanism"):
+        svc.notify(mechanism_id="nope", actor="TR", kind="uav_patrol", volumes=[vol()])
