@@ -55,6 +55,8 @@ def number(value: Any, field: str, *, minimum: float | None = None, maximum: flo
 
 
 def text(value: Any, field: str, *, max_len: int = 200) -> str:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{field}: expected text, got {value!r}", field=field)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field}: missing or empty", field=field)
     if len(value) > max_len:

@@ -1,0 +1,72 @@
+"""The command line: the demo, the record check and mechanism files, through the runner and a real process."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from deconflict.cli import app
+from deconflict.scenarios import scenario_path
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    result = runner.invoke(app, ["demo", "--script", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "CONFLICT C1 separation" in out
+    assert "red line IL-RL-PALMYRA" in out
+    assert "short notice given 20 min ahead" in out
+    assert "C1 closed (amended)" in out
+    assert "chain verifies" in out
+    check = runner.invoke(app, ["ledger", "check", "--db", str(db)])
+    assert check.exit_code == 0 and "tr-il-syria: 12 entries verify" in check.output
+
+
+def test_ledger_check_names_the_first_bad_entry(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    assert runner.invoke(app, ["demo", "--db", str(db)]).exit_code == 0
+    con = sqlite3.connect(db)
+    con.execute("update ledger set actor = 'IL' where seq = 6")
+    con.commit()
+    con.close()
+    result = runner.invoke(app, ["ledger", "check", "--db", str(db)])
+    assert result.exit_code == 1
+    assert "entry 6" in result.output and "hash does not match" in result.output
+
+
+def test_ledger_check_on_a_missing_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ledger", "check", "--db", str(tmp_path / "none.db")])
+    assert result.exit_code == 2 and "no such database file" in result.output
+
+
+def test_mechanism_check(tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["mechanism", "check", str(scenario_path("syria"))])
+    assert ok.exit_code == 0 and "4 members" in ok.output and "1 zones" in ok.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('id = "x"\nname = "x"\n', encoding="utf-8")
+    result = runner.invoke(app, ["mechanism", "check", str(bad)])
+    assert result.exit_code == 2 and "area" in result.output
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for args in (["check"], ["demo"], ["ledger", "check"], ["mechanism", "check"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output, args
+
+
+def test_readme_main_command_runs_in_a_real_process(tmp_path: Path) -> None:
+    """./run-demo, as the README shows it, with a database kept for inspection."""
+    db = tmp_path / "readme.db"
+    done = subprocess.run(
+        [str(ROOT / "run-demo"), "--db", str(db)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "CONFLICT" in done.stdout and "chain verifies" in done.stdout
+    assert db.exists()
