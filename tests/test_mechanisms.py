@@ -42,7 +42,9 @@ def test_recorded_definition_round_trips() -> None:
 def _variant(tmp_path: Path, edit: str) -> Path:
     text = SYRIA.read_text(encoding="utf-8")
     (tmp_path / "data").mkdir(exist_ok=True)
-    (tmp_path / "data" / "syria_ne50m.geojson").write_bytes((SYRIA.parent / "data" / "syria_ne50m.geojson").read_bytes())
+    (tmp_path / "data" / "syria_ne50m.geojson").write_bytes(
+        (SYRIA.parent / "data" / "syria_ne50m.geojson").read_bytes()
+    )
     path = tmp_path / "m.toml"
     old, new = edit.split(" => ")
     assert old in text
@@ -59,7 +61,7 @@ BAD = [
     ('owner = "IL" => owner = "RU"', "owner"),
     ('geojson = "data/syria_ne50m.geojson" => geojson = "data/missing.geojson"', "no such file"),
     ('id = "tr-il-syria" => id = "tr il syria"', "id"),
-    ("min_notice_min = 60 => min_notice_min = \"an hour\"", "min_notice_min"),
+    ('min_notice_min = 60 => min_notice_min = "an hour"', "min_notice_min"),
     ('valid_from = "2025-04-01T00:00:00Z" => valid_from = "2025-04-01"', "valid_from"),
     ('name = "duty officer" => nome = "duty officer"', "ladder[0] name"),
     ('name = "Türkiye" => name = "Türkiye', "not valid TOML"),

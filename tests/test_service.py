@@ -230,13 +230,32 @@ BAD_NOTICES: list[tuple[str, dict[str, Any], type[DeconflictError], str]] = [
     ("naive time", {"volumes": [vol(start="2025-04-09T08:00:00")]}, InvalidInput, "timezone"),
     (
         "ring not closed",
-        {"volumes": [{**vol(), "radius_m": None, "geometry": {"type": "Polygon", "coordinates": [[[37, 34], [38, 34], [38, 35], [37, 35]]]}}]},
+        {
+            "volumes": [
+                {
+                    **vol(),
+                    "radius_m": None,
+                    "geometry": {"type": "Polygon", "coordinates": [[[37, 34], [38, 34], [38, 35], [37, 35]]]},
+                }
+            ]
+        },
         InvalidInput,
         "not closed",
     ),
     (
         "self-intersecting ring",
-        {"volumes": [{**vol(), "radius_m": None, "geometry": {"type": "Polygon", "coordinates": [[[37, 34], [38, 35], [38, 34], [37, 35], [37, 34]]]}}]},
+        {
+            "volumes": [
+                {
+                    **vol(),
+                    "radius_m": None,
+                    "geometry": {
+                        "type": "Polygon",
+                        "coordinates": [[[37, 34], [38, 35], [38, 34], [37, 35], [37, 34]]],
+                    },
+                }
+            ]
+        },
         InvalidInput,
         "cross",
     ),
@@ -298,7 +317,9 @@ def test_tables_are_a_projection_of_the_record(svc: Service, tmp_path: Path) -> 
         for e in s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)):
             import json
 
-            projection.apply(c, mechanism=M, type=e.type, payload=json.loads(e.payload), at=e.at, seq=e.seq, actor=e.actor)
+            projection.apply(
+                c, mechanism=M, type=e.type, payload=json.loads(e.payload), at=e.at, seq=e.seq, actor=e.actor
+            )
     for table in Base.metadata.sorted_tables:
         if table.name == "ledger":
             continue

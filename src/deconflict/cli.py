@@ -64,8 +64,12 @@ def _read_text(path: Path) -> str:
 @user_errors
 def check(
     volumes: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection of volumes ('-' for stdin).")],
-    separation_m: Annotated[float, typer.Option(min=0, help="Horizontal separation M, metres (0: touching or overlapping).")] = 0.0,
-    vertical_separation_m: Annotated[float, typer.Option(min=0, help="Vertical separation V, metres (0: bands overlap).")] = 0.0,
+    separation_m: Annotated[
+        float, typer.Option(min=0, help="Horizontal separation M, metres (0: touching or overlapping).")
+    ] = 0.0,
+    vertical_separation_m: Annotated[
+        float, typer.Option(min=0, help="Vertical separation V, metres (0: bands overlap).")
+    ] = 0.0,
 ) -> None:
     """Find every pair of volumes of different parties that conflict; print JSON.
 

@@ -38,7 +38,9 @@ class FixedClock:
 def ensure_utc(value: datetime, *, field: str) -> datetime:
     """Reject naive datetimes; convert aware ones to UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(f"{field}: time has no timezone; give it in UTC, for example 2025-04-09T08:00:00Z", field=field)
+        raise InvalidInput(
+            f"{field}: time has no timezone; give it in UTC, for example 2025-04-09T08:00:00Z", field=field
+        )
     return value.astimezone(UTC)
 
 

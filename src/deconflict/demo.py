@@ -20,7 +20,9 @@ PALMYRA = (38.3169, 34.5574)
 HAMA = (36.7114, 35.1183)
 
 
-def circle(centre: tuple[float, float], radius_m: float, floor_m: float, ceiling_m: float, start: datetime, hours: float) -> dict[str, Any]:
+def circle(
+    centre: tuple[float, float], radius_m: float, floor_m: float, ceiling_m: float, start: datetime, hours: float
+) -> dict[str, Any]:
     return {
         "geometry": {"type": "Point", "coordinates": list(centre)},
         "radius_m": radius_m,

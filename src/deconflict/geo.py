@@ -274,9 +274,7 @@ class Frame:
             xa, ya = pts[:, 0, 0], pts[:, 0, 1]
             xb, yb = pts[:, 1, 0], pts[:, 1, 1]
             inv_k = (
-                1.0 / self.scale(xa, ya)
-                + 4.0 / self.scale((xa + xb) / 2, (ya + yb) / 2)
-                + 1.0 / self.scale(xb, yb)
+                1.0 / self.scale(xa, ya) + 4.0 / self.scale((xa + xb) / 2, (ya + yb) / 2) + 1.0 / self.scale(xb, yb)
             ) / 6.0
             out[pos] = planar[pos] * inv_k
         return np.maximum(out - ra - rb, 0.0)

@@ -115,46 +115,46 @@ def entry_doc(row: LedgerEntry) -> dict[str, Any]:
     }
 
 
+def _check_entry(mechanism: str, doc: dict[str, Any], expected_seq: int, prev: str) -> tuple[str, str | None]:
+    """(the entry's recomputed hash, the problem or None) for one entry document."""
+    seq = doc.get("seq")
+    if seq != expected_seq:
+        return "", f"entry {seq}: expected sequence number {expected_seq} (an entry is missing or out of order)"
+    if "payload" in doc and sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash"):
+        return "", f"entry {seq}: payload does not match its hash (the payload was changed)"
+    if doc.get("prev_hash") != prev:
+        return "", f"entry {seq}: does not chain to entry {seq - 1} (prev_hash differs)"
+    try:
+        computed = entry_hash(
+            mechanism=mechanism,
+            seq=seq,
+            at=parse_utc(doc.get("at"), field="at"),
+            actor=str(doc.get("actor")),
+            type=str(doc.get("type")),
+            payload_hash=str(doc.get("payload_hash")),
+            prev_hash=prev,
+        )
+    except Exception as e:  # noqa: BLE001 - any unreadable field makes the entry bad
+        return "", f"entry {seq}: unreadable ({e})"
+    if computed != doc.get("hash"):
+        return "", f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)"
+    return computed, None
+
+
 def verify_docs(mechanism: str, docs: Iterable[dict[str, Any]]) -> ChainReport:
     """Recompute a chain from entry documents; names the first entry that does not verify.
 
     A document may omit ``payload`` (withheld from this copy): its ``payload_hash`` is then taken as given.
     """
     prev = GENESIS_HASH
-    expected_seq = 1
     count = 0
     for doc in docs:
-        seq = doc.get("seq")
-
-        def bad(problem: str, seq: Any = seq) -> ChainReport:
-            return ChainReport(mechanism, count, False, expected_seq - 1, prev, seq, problem)
-
-        if seq != expected_seq:
-            return bad(f"entry {seq}: expected sequence number {expected_seq} (an entry is missing or out of order)")
-        if "payload" in doc:
-            if sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash"):
-                return bad(f"entry {seq}: payload does not match its hash (the payload was changed)")
-        if doc.get("prev_hash") != prev:
-            return bad(f"entry {seq}: does not chain to entry {seq - 1} (prev_hash differs)")
-        try:
-            at = parse_utc(doc.get("at"), field="at")
-            computed = entry_hash(
-                mechanism=mechanism,
-                seq=seq,
-                at=at,
-                actor=str(doc.get("actor")),
-                type=str(doc.get("type")),
-                payload_hash=str(doc.get("payload_hash")),
-                prev_hash=prev,
-            )
-        except Exception as e:  # noqa: BLE001 - any unreadable field makes the entry bad
-            return bad(f"entry {seq}: unreadable ({e})")
-        if computed != doc.get("hash"):
-            return bad(f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)")
+        computed, problem = _check_entry(mechanism, doc, count + 1, prev)
+        if problem is not None:
+            return ChainReport(mechanism, count, False, count, prev, doc.get("seq"), problem)
         prev = computed
-        expected_seq += 1
         count += 1
-    return ChainReport(mechanism, count, True, expected_seq - 1, prev)
+    return ChainReport(mechanism, count, True, count, prev)
 
 
 def verify_store(session: Session, mechanism: str) -> ChainReport:

@@ -31,7 +31,9 @@ def applies(entry_type: str) -> Callable[[Applier], Applier]:
     return register
 
 
-def apply(session: Session, *, mechanism: str, type: str, payload: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
+def apply(
+    session: Session, *, mechanism: str, type: str, payload: dict[str, Any], at: datetime, seq: int, actor: str
+) -> None:
     """Apply one record entry to the tables."""
     try:
         fn = _APPLIERS[type]
@@ -82,7 +84,9 @@ def _activity_version(session: Session, mid: str, p: dict[str, Any], at: datetim
         for k, v in fields.items():
             setattr(row, k, v)
     session.add(
-        ActivityVersionRow(mechanism_id=mid, activity_id=p["id"], version=p["version"], seq=seq, at=at, actor=actor, doc=p)
+        ActivityVersionRow(
+            mechanism_id=mid, activity_id=p["id"], version=p["version"], seq=seq, at=at, actor=actor, doc=p
+        )
     )
 
 
@@ -92,7 +96,11 @@ for _type in ("activity.notified", "activity.amended", "activity.cancelled"):
 
 @applies("zone.declared")
 def _zone(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    session.add(ZoneRow(mechanism_id=mid, id=p["id"], owner=p["owner"], kind=p["kind"], declared_at=at, withdrawn_at=None, doc=p))
+    session.add(
+        ZoneRow(
+            mechanism_id=mid, id=p["id"], owner=p["owner"], kind=p["kind"], declared_at=at, withdrawn_at=None, doc=p
+        )
+    )
 
 
 @applies("zone.withdrawn")

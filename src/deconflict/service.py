@@ -119,7 +119,9 @@ class Service:
         with self.store.read() as s:
             row = s.get(ActivityRow, (mechanism_id, activity_id))
             if row is None:
-                raise NotFound(f"activity {activity_id!r} does not exist in mechanism {mechanism_id!r}", field="activity")
+                raise NotFound(
+                    f"activity {activity_id!r} does not exist in mechanism {mechanism_id!r}", field="activity"
+                )
             return activity_from_doc(row.doc, mechanism=mechanism_id)
 
     def activity_history(self, mechanism_id: str, activity_id: str) -> list[dict[str, Any]]:
@@ -131,7 +133,9 @@ class Service:
                 .where(ActivityVersionRow.mechanism_id == mechanism_id, ActivityVersionRow.activity_id == activity_id)
                 .order_by(ActivityVersionRow.version)
             )
-            return [{"version": r.version, "at": iso(r.at), "actor": r.actor, "seq": r.seq, "activity": r.doc} for r in rows]
+            return [
+                {"version": r.version, "at": iso(r.at), "actor": r.actor, "seq": r.seq, "activity": r.doc} for r in rows
+            ]
 
     def activities(
         self,
@@ -154,7 +158,9 @@ class Service:
         if not include_closed:
             stmt = stmt.where(ActivityRow.state.in_([s.value for s in LIVE_STATES]))
         with self.store.read() as s:
-            return [activity_from_doc(r.doc, mechanism=mechanism_id) for r in s.scalars(stmt.order_by(ActivityRow.start))]
+            return [
+                activity_from_doc(r.doc, mechanism=mechanism_id) for r in s.scalars(stmt.order_by(ActivityRow.start))
+            ]
 
     def zones(self, mechanism_id: str, *, include_withdrawn: bool = False) -> list[dict[str, Any]]:
         self._get_live(mechanism_id)
@@ -188,7 +194,9 @@ class Service:
         with self.store.read() as s:
             row = s.get(ConflictRow, (mechanism_id, conflict_id))
             if row is None:
-                raise NotFound(f"conflict {conflict_id!r} does not exist in mechanism {mechanism_id!r}", field="conflict")
+                raise NotFound(
+                    f"conflict {conflict_id!r} does not exist in mechanism {mechanism_id!r}", field="conflict"
+                )
             return _conflict_public(row)
 
     def verify(self, mechanism_id: str) -> ledger.ChainReport:
@@ -292,7 +300,9 @@ class Service:
             current = self._own_activity(mechanism_id, activity_id, member)
             self._check_version(current, seen_version)
             vols = (
-                parse_volumes(volumes, party=member.party, activity=activity_id) if volumes is not None else current.volumes
+                parse_volumes(volumes, party=member.party, activity=activity_id)
+                if volumes is not None
+                else current.volumes
             )
             projected = self._project_in_area(live, vols)
             activity = Activity(
@@ -391,7 +401,12 @@ class Service:
                 raise InvalidState(f"conflict {conflict_id!r} was already acknowledged by {member.party}")
             with self.store.transaction() as s:
                 self._record(
-                    s, mechanism_id, actor, "conflict.acknowledged", {"id": conflict_id, "party": member.party}, self.clock()
+                    s,
+                    mechanism_id,
+                    actor,
+                    "conflict.acknowledged",
+                    {"id": conflict_id, "party": member.party},
+                    self.clock(),
                 )
             return self.conflict(mechanism_id, conflict_id)
 
@@ -431,7 +446,9 @@ class Service:
             base = mechanism_from_record(row.doc)
             members = tuple(
                 Member(id=m.id, name=m.name, role=Role(m.role), party=m.party, language=m.language)
-                for m in s.scalars(select(MemberRow).where(MemberRow.mechanism_id == mechanism_id).order_by(MemberRow.id))
+                for m in s.scalars(
+                    select(MemberRow).where(MemberRow.mechanism_id == mechanism_id).order_by(MemberRow.id)
+                )
             )
             zone_rows = list(
                 s.scalars(select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id, ZoneRow.withdrawn_at.is_(None)))
@@ -533,7 +550,9 @@ class Service:
             seq = self._record(s, activity.mechanism, actor, entry_type, activity_to_doc(activity), now)
             closed: list[str] = []
             if previous is not None:
-                closed, seq2 = self._close_conflicts(s, activity.mechanism, activity.id, now, f"superseded by version {activity.version}")
+                closed, seq2 = self._close_conflicts(
+                    s, activity.mechanism, activity.id, now, f"superseded by version {activity.version}"
+                )
                 seq = seq2 or seq
             raised = []
             for finding in findings:
@@ -545,9 +564,16 @@ class Service:
         return Outcome(activity=activity, raised=tuple(raised), resolved=tuple(closed), seq=seq)
 
     def _raise(
-        self, s: Session, live: _Live, activity: Activity, finding: SeparationFinding | ZoneFinding | ShortNotice, now: datetime
+        self,
+        s: Session,
+        live: _Live,
+        activity: Activity,
+        finding: SeparationFinding | ZoneFinding | ShortNotice,
+        now: datetime,
     ) -> tuple[dict[str, Any], int]:
-        n = s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == activity.mechanism))
+        n = s.scalar(
+            select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == activity.mechanism)
+        )
         doc: dict[str, Any] = {
             "id": f"C{(n or 0) + 1}",
             "activity": activity.id,
@@ -600,7 +626,9 @@ class Service:
         seq = self._record(s, activity.mechanism, SYSTEM, "conflict.detected", doc, now)
         return doc, seq
 
-    def _close_conflicts(self, s: Session, mechanism_id: str, activity_id: str, now: datetime, note: str) -> tuple[list[str], int]:
+    def _close_conflicts(
+        self, s: Session, mechanism_id: str, activity_id: str, now: datetime, note: str
+    ) -> tuple[list[str], int]:
         rows = s.scalars(
             select(ConflictRow).where(
                 ConflictRow.mechanism_id == mechanism_id,
@@ -631,7 +659,9 @@ class Service:
         out = []
         for aid in ids:
             party, kind, _ = live.activities[aid]
-            probe = Activity(aid, zone.mechanism, party, kind, (), ActivityState.NOTIFIED, 0, zone.valid_from, zone.valid_from)
+            probe = Activity(
+                aid, zone.mechanism, party, kind, (), ActivityState.NOTIFIED, 0, zone.valid_from, zone.valid_from
+            )
             if zone_applies(zone, probe):
                 out.append(self.activity(zone.mechanism, aid))
         return out
@@ -668,7 +698,9 @@ class Service:
     @staticmethod
     def _next_activity_id(s: Session, mechanism_id: str, party: str) -> str:
         n = s.scalar(
-            select(func.count()).select_from(ActivityRow).where(ActivityRow.mechanism_id == mechanism_id, ActivityRow.party == party)
+            select(func.count())
+            .select_from(ActivityRow)
+            .where(ActivityRow.mechanism_id == mechanism_id, ActivityRow.party == party)
         )
         candidate = (n or 0) + 1
         while s.get(ActivityRow, (mechanism_id, f"{party}-{candidate:04d}")) is not None:

@@ -164,7 +164,9 @@ def _zone_footprint(doc: dict[str, Any], where: str) -> Footprint:
         centre = doc["centre"]
         return parse_footprint({"type": "Point", "coordinates": centre}, doc.get("radius_m"), where=f"{where} centre")
     if "geometry" not in doc:
-        raise InvalidInput(f"{where}: give either geometry (GeoJSON) or centre [lon, lat] with radius_m", field="geometry")
+        raise InvalidInput(
+            f"{where}: give either geometry (GeoJSON) or centre [lon, lat] with radius_m", field="geometry"
+        )
     return parse_footprint(doc["geometry"], doc.get("radius_m"), where=f"{where} geometry")
 
 

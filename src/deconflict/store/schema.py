@@ -128,7 +128,9 @@ class ActivityVersionRow(Base):
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(64))
     doc: Mapped[dict[str, Any]]
-    __table_args__ = (ForeignKeyConstraint(["mechanism_id", "activity_id"], ["activities.mechanism_id", "activities.id"]),)
+    __table_args__ = (
+        ForeignKeyConstraint(["mechanism_id", "activity_id"], ["activities.mechanism_id", "activities.id"]),
+    )
 
 
 class ZoneRow(Base):
