@@ -8,6 +8,8 @@ in-memory volume index of each mechanism follows the committed state.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +30,7 @@ from deconflict.detect import (
     zone_applies,
     zone_findings,
 )
+from deconflict.disclosure import overlap_part
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound, StaleVersion
 from deconflict.formats.docs import (
     activity_from_doc,
@@ -56,7 +59,15 @@ from deconflict.model import (
     Zone,
 )
 from deconflict.store import Store
-from deconflict.store.schema import ActivityRow, ActivityVersionRow, ConflictRow, MechanismRow, MemberRow, ZoneRow
+from deconflict.store.schema import (
+    ActivityRow,
+    ActivityVersionRow,
+    ConflictRow,
+    LedgerEntry,
+    MechanismRow,
+    MemberRow,
+    ZoneRow,
+)
 from deconflict.volumes import VolumeIndex
 
 SYSTEM = "system"
@@ -75,8 +86,8 @@ class _Live:
     allowed_area: Any
     index: VolumeIndex
     zones: dict[str, tuple[Zone, Any, float]] = field(default_factory=dict)
-    activities: dict[str, tuple[str, ActivityKind, tuple[str, ...]]] = field(default_factory=dict)
-    """activity id → (party, kind, volume ids) for live activities."""
+    activities: dict[str, tuple[str, ActivityKind, tuple[str, ...], int]] = field(default_factory=dict)
+    """activity id → (party, kind, volume ids, version) for live activities."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,8 @@ class Service:
         self.clock = clock
         self._live: dict[str, _Live] = {}
         self._lock = threading.RLock()
+        self.listeners: list[Callable[[str, int], None]] = []
+        """Called with (mechanism id, last sequence number) after each committed change."""
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -213,7 +226,7 @@ class Service:
                 if s.get(MechanismRow, mechanism.id) is not None:
                     raise InvalidState(f"mechanism {mechanism.id!r} already exists", field="id")
             now = self.clock()
-            with self.store.transaction() as s:
+            with self._write() as s:
                 seq = self._record(s, mechanism.id, OPERATOR, "mechanism.declared", mechanism_to_doc(mechanism), now)
             self._live.pop(mechanism.id, None)
             for zone in mechanism.zones:
@@ -234,7 +247,7 @@ class Service:
                     f"parties are {', '.join(sorted(live.mechanism.parties()))}",
                     field="party",
                 )
-            with self.store.transaction() as s:
+            with self._write() as s:
                 self._record(s, mechanism_id, OPERATOR, "member.added", _member_doc(m), self.clock())
             self._live.pop(mechanism_id, None)
             return m
@@ -336,7 +349,7 @@ class Service:
                     "notified_at": now,
                 }
             )
-            with self.store.transaction() as s:
+            with self._write() as s:
                 seq = self._record(s, mechanism_id, actor, "activity.cancelled", activity_to_doc(activity), now)
                 closed, seq2 = self._close_conflicts(s, mechanism_id, activity_id, now, "activity cancelled")
                 seq = seq2 or seq
@@ -357,15 +370,19 @@ class Service:
             zgeom = live.frame.project(z.footprint.geometry)
             now = self.clock()
             hits = self._activities_in_zone(live, z, zgeom)
-            with self.store.transaction() as s:
-                seq = self._record(s, mechanism_id, actor, "zone.declared", zone_to_doc(z), now)
-                raised = []
-                for activity in hits:
-                    projected = self._project(live, activity.volumes)
-                    for finding in zone_findings(activity, projected, [(z, zgeom, z.footprint.radius_m)], live.frame):
-                        doc, seq = self._raise(s, live, activity, finding, now)
-                        raised.append(doc)
-            live.zones[z.id] = (z, zgeom, z.footprint.radius_m)
+            live.zones[z.id] = entry = (z, zgeom, z.footprint.radius_m)
+            try:
+                with self._write() as s:
+                    seq = self._record(s, mechanism_id, actor, "zone.declared", zone_to_doc(z), now)
+                    raised = []
+                    for activity in hits:
+                        projected = self._project(live, activity.volumes)
+                        for finding in zone_findings(activity, projected, [entry], live.frame):
+                            doc, seq = self._raise(s, live, activity, projected, finding, now)
+                            raised.append(doc)
+            except BaseException:
+                live.zones.pop(z.id, None)
+                raise
             return Outcome(raised=tuple(raised), seq=seq)
 
     def withdraw_zone(self, *, mechanism_id: str, actor: str, zone_id: str) -> Outcome:
@@ -380,7 +397,7 @@ class Service:
                     raise Forbidden(f"zone {zone_id!r} belongs to {row.owner}; only its owner may withdraw it")
                 if row.withdrawn_at is not None:
                     raise InvalidState(f"zone {zone_id!r} was already withdrawn at {iso(row.withdrawn_at)}")
-            with self.store.transaction() as s:
+            with self._write() as s:
                 seq = self._record(s, mechanism_id, actor, "zone.withdrawn", {"id": zone_id}, self.clock())
             live.zones.pop(zone_id, None)
             return Outcome(seq=seq)
@@ -399,7 +416,7 @@ class Service:
                 raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
             if member.party in c["acknowledged"]:
                 raise InvalidState(f"conflict {conflict_id!r} was already acknowledged by {member.party}")
-            with self.store.transaction() as s:
+            with self._write() as s:
                 self._record(
                     s,
                     mechanism_id,
@@ -424,16 +441,38 @@ class Service:
             if c["status"] == ConflictStatus.RESOLVED.value:
                 raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
             payload = {"id": conflict_id, "resolution": how.value, "note": _title(note)}
-            with self.store.transaction() as s:
+            with self._write() as s:
                 self._record(s, mechanism_id, actor, "conflict.resolved", payload, self.clock())
             return self.conflict(mechanism_id, conflict_id)
 
     # --- internals ----------------------------------------------------------------------------
 
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One transaction; listeners hear of its last entry once it is committed."""
+        with self.store.transaction() as s:
+            yield s
+        last = s.info.get("last_entry")
+        if last is not None:
+            for listener in self.listeners:
+                listener(*last)
+
     def _record(self, s: Session, mechanism_id: str, actor: str, type: str, payload: Any, at: datetime) -> int:
         entry = ledger.append(s, mechanism=mechanism_id, actor=actor, type=type, payload=payload, at=at)
         projection.apply(s, mechanism=mechanism_id, type=type, payload=payload, at=at, seq=entry.seq, actor=actor)
+        s.info["last_entry"] = (mechanism_id, entry.seq)
         return entry.seq
+
+    def entries_after(self, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq > after)
+                .order_by(LedgerEntry.seq)
+                .limit(limit)
+            )
+            return [ledger.entry_doc(r) for r in rows]
 
     def _get_live(self, mechanism_id: str) -> _Live:
         live = self._live.get(mechanism_id)
@@ -514,7 +553,7 @@ class Service:
             np.array([v.floor_m for v in vols]),
             np.array([v.ceiling_m for v in vols]),
         )
-        live.activities[activity.id] = (activity.party, activity.kind, tuple(v.id for v in vols))
+        live.activities[activity.id] = (activity.party, activity.kind, tuple(v.id for v in vols), activity.version)
 
     def _unindex(self, live: _Live, activity_id: str) -> None:
         entry = live.activities.pop(activity_id, None)
@@ -546,7 +585,7 @@ class Service:
         if late is not None:
             findings.append(late)
         now = activity.notified_at
-        with self.store.transaction() as s:
+        with self._write() as s:
             seq = self._record(s, activity.mechanism, actor, entry_type, activity_to_doc(activity), now)
             closed: list[str] = []
             if previous is not None:
@@ -556,7 +595,7 @@ class Service:
                 seq = seq2 or seq
             raised = []
             for finding in findings:
-                doc, seq = self._raise(s, live, activity, finding, now)
+                doc, seq = self._raise(s, live, activity, projected, finding, now)
                 raised.append(doc)
         if previous is not None:
             self._unindex(live, activity.id)
@@ -568,6 +607,7 @@ class Service:
         s: Session,
         live: _Live,
         activity: Activity,
+        projected: list[tuple[Any, float]],
         finding: SeparationFinding | ZoneFinding | ShortNotice,
         now: datetime,
     ) -> tuple[dict[str, Any], int]:
@@ -597,7 +637,9 @@ class Service:
                 "floor_m": finding.floor_m,
                 "ceiling_m": finding.ceiling_m,
                 "volume_pairs": [list(p) for p in finding.volume_pairs],
+                "other_version": live.activities[finding.other_activity][3],
             }
+            doc["overlap_a"], doc["overlap_b"] = self._separation_overlaps(live, activity, projected, finding)
         elif isinstance(finding, ZoneFinding):
             zone = live.zones.get(finding.zone)
             awaiting = [finding.zone_owner] if finding.zone_owner != activity.party else others
@@ -612,6 +654,7 @@ class Service:
                 "start": iso(finding.start),
                 "end": iso(finding.end),
                 "volumes": list(finding.volumes),
+                "overlap_a": self._zone_overlap(live, activity, projected, finding),
             }
         else:
             doc |= {
@@ -625,6 +668,68 @@ class Service:
             }
         seq = self._record(s, activity.mechanism, SYSTEM, "conflict.detected", doc, now)
         return doc, seq
+
+    def _separation_overlaps(
+        self, live: _Live, activity: Activity, projected: list[tuple[Any, float]], finding: SeparationFinding
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The parts of each activity's volumes within the separation minima of the other's."""
+        rules = live.mechanism.rules
+        mine = {v.id: (v, g, r) for v, (g, r) in zip(activity.volumes, projected, strict=True)}
+        idx = live.index
+        part_a, part_b = [], []
+        for vid, other_vid in finding.volume_pairs:
+            v, g, r = mine[vid]
+            slot = idx.slot((finding.other_activity, other_vid))
+            if slot is None:
+                continue
+            a = {"geom": g, "radius_m": r, "window": _window(v), "band": (v.floor_m, v.ceiling_m)}
+            b = {
+                "geom": idx.geoms[slot],
+                "radius_m": float(idx.radii[slot]),
+                "window": (float(idx.t0[slot]), float(idx.t1[slot])),
+                "band": (float(idx.z0[slot]), float(idx.z1[slot])),
+            }
+            for part, me, near, volume_id in ((part_a, a, b, vid), (part_b, b, a, other_vid)):
+                cut = overlap_part(
+                    live.frame,
+                    volume_id=volume_id,
+                    **me,
+                    near_geom=near["geom"],
+                    near_radius_m=near["radius_m"],
+                    near_window=near["window"],
+                    near_band=near["band"],
+                    separation_m=rules.separation_m,
+                    vertical_separation_m=rules.vertical_separation_m,
+                )
+                if cut is not None:
+                    part.append(cut)
+        return part_a, part_b
+
+    def _zone_overlap(
+        self, live: _Live, activity: Activity, projected: list[tuple[Any, float]], finding: ZoneFinding
+    ) -> list[dict[str, Any]]:
+        """The parts of an activity's volumes inside a zone."""
+        zone, zgeom, zradius = live.zones[finding.zone]
+        window = (zone.valid_from.timestamp(), zone.valid_to.timestamp() if zone.valid_to else 1e12)
+        parts = []
+        for v, (g, r) in zip(activity.volumes, projected, strict=True):
+            if v.id not in finding.volumes:
+                continue
+            cut = overlap_part(
+                live.frame,
+                volume_id=v.id,
+                geom=g,
+                radius_m=r,
+                window=_window(v),
+                band=(v.floor_m, v.ceiling_m),
+                near_geom=zgeom,
+                near_radius_m=zradius,
+                near_window=window,
+                near_band=(zone.floor_m, zone.ceiling_m),
+            )
+            if cut is not None:
+                parts.append(cut)
+        return parts
 
     def _close_conflicts(
         self, s: Session, mechanism_id: str, activity_id: str, now: datetime, note: str
@@ -658,7 +763,7 @@ class Service:
         ids = sorted({c.key[0] for c in found})
         out = []
         for aid in ids:
-            party, kind, _ = live.activities[aid]
+            party, kind, _, _ = live.activities[aid]
             probe = Activity(
                 aid, zone.mechanism, party, kind, (), ActivityState.NOTIFIED, 0, zone.valid_from, zone.valid_from
             )
@@ -706,6 +811,11 @@ class Service:
         while s.get(ActivityRow, (mechanism_id, f"{party}-{candidate:04d}")) is not None:
             candidate += 1
         return f"{party}-{candidate:04d}"
+
+
+def _window(v: Volume) -> tuple[float, float]:
+    assert v.start is not None and v.end is not None
+    return v.start.timestamp(), v.end.timestamp()
 
 
 def _member_doc(m: Member) -> dict[str, Any]:
