@@ -153,9 +153,7 @@ def star_polygons(rng: np.random.Generator, lon: np.ndarray, lat: np.ndarray, ra
     return shapely.polygons(rings)
 
 
-def generate(
-    rng: np.random.Generator, n: int, area: Any, *, prefix: str, alternate_parties: bool = False
-) -> Batch:
+def generate(rng: np.random.Generator, n: int, area: Any, *, prefix: str, alternate_parties: bool = False) -> Batch:
     """n random volumes following DISTRIBUTION; ids are ``prefix`` + a zero-padded number."""
     lon, lat = sample_points(rng, area, n)
     diameter = np.exp(rng.uniform(np.log(DIAM_MIN_M), np.log(DIAM_MAX_M), n))
@@ -276,8 +274,8 @@ def broad_phase_counts(index: VolumeIndex, geoms: np.ndarray, radii: np.ndarray,
         cx, cy = (env[:, 0] + env[:, 2]) / 2, (env[:, 1] + env[:, 3]) / 2
         pad = SEPARATION_M * frame.scale(cx, cy) * 1.002 + 1.0
         boxes = shapely.box(env[:, 0] - pad, env[:, 1] - pad, env[:, 2] + pad, env[:, 3] + pad)
-        q, t = index._tree.query(boxes)  # noqa: SLF001
-        party_code = np.array([index._party_code.get(p, -1) for p in batch.parties])  # noqa: SLF001
+        q, t = index._tree.query(boxes)  # private: diagnostics only
+        party_code = np.array([index._party_code.get(p, -1) for p in batch.parties])  # private: diagnostics only
         ok = (
             (index.t0[t] < batch.t1[q])
             & (batch.t0[q] < index.t1[t])
@@ -287,7 +285,7 @@ def broad_phase_counts(index: VolumeIndex, geoms: np.ndarray, radii: np.ndarray,
         )
         m = len(batch)
         return {"mean_broad_candidates_per_check": len(q) / m, "mean_exact_tests_per_check": int(ok.sum()) / m}
-    except Exception as e:  # noqa: BLE001 - diagnostics only
+    except Exception as e:  # diagnostics must never fail the run
         log(f"broad-phase counts unavailable: {e!r}")
         return {"mean_broad_candidates_per_check": None, "mean_exact_tests_per_check": None}
 
@@ -439,7 +437,10 @@ def run_one(n: int, checks: int, seed: int, brute_max: int, brute_checks: int, p
             f"(x{result['brute_force']['ratio_p50']} indexed), agree={mismatches == 0} ({mismatches} mismatches)"
         )
     if profile:
-        log(f"N={n}: cProfile of {min(profile, len(probe))} checks\n" + profile_checks(index, geoms, radii, probe, profile))
+        log(
+            f"N={n}: cProfile of {min(profile, len(probe))} checks\n"
+            + profile_checks(index, geoms, radii, probe, profile)
+        )
     return result
 
 
@@ -496,18 +497,25 @@ def run_cli_check(n: int, seed: int) -> dict[str, Any]:
             str(VERTICAL_SEPARATION_M),
         ]
         log(f"check: {n} volumes ({size_mib:.1f} MiB GeoJSON), running {' '.join(cmd[:5])} ...")
-        with out_path.open("wb") as out:
+        err_path = Path(tmp) / "stderr.txt"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
             t = time.perf_counter()
-            proc = subprocess.run(cmd, cwd=REPO, stdout=out, stderr=subprocess.PIPE, check=False)
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err)
+            # wait4 reports the peak RSS of uv and of the deconflict process it waited for
+            _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - t
-        if proc.returncode != 0:
-            raise RuntimeError(f"deconflict check failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            message = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"deconflict check failed ({code}): {message}")
+        peak_mib = usage.ru_maxrss / 1024
         out_mib = out_path.stat().st_size / 2**20
         conflicts = len(json.loads(out_path.read_text(encoding="utf-8"))["conflicts"])
-    log(f"check: {n} volumes in {wall:.2f} s wall, {conflicts} conflicts ({out_mib:.1f} MiB JSON)")
+    log(f"check: {n} volumes in {wall:.2f} s wall, peak RSS {peak_mib:.0f} MiB, {conflicts} conflicts")
     return {
         "volumes": n,
         "wall_s": round(wall, 3),
+        "peak_rss_mib": round(peak_mib, 1),
         "conflicts": conflicts,
         "input_mib": round(size_mib, 1),
         "output_mib": round(out_mib, 1),
@@ -532,6 +540,7 @@ def machine_info() -> dict[str, Any]:
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu": model,
         "mem_total_mib": round(proc_meminfo_kib("MemTotal") / 1024),
+        "loadavg_1m": os.getloadavg()[0],
         "python": platform.python_version(),
         "numpy": np.__version__,
         "shapely": shapely.__version__,
@@ -616,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     else:
@@ -638,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         "brute_force": brute,
         "check_cli": cli,
         "check_cli_100k_s": cli["wall_s"] if cli and cli["volumes"] == 100_000 else None,
-        "machine": machine_info(),
+        "machine": {**machine_info(), "loadavg_1m_at_start": load_at_start},
         "targets": judge(per_size, cli),
         "wall_s": round(wall, 1),
     }

@@ -19,7 +19,7 @@ from deconflict.detect import (
     brute_force_conflicts,
     find_conflicts,
 )
-from deconflict.geo import WGS84, parse_footprint
+from deconflict.geo import WGS84, Footprint, parse_footprint
 from deconflict.model import Volume
 
 T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
@@ -111,50 +111,48 @@ BOX = (37.0, 33.5, 39.2, 35.3)
 """~200 km × 200 km in central Syria (lon/lat degrees)."""
 
 
-@st.composite
-def windows(draw: st.DrawFn) -> tuple[datetime | None, datetime | None]:
-    if draw(st.integers(0, 9)) == 0:
-        return None, None  # `deconflict check` allows volumes without a window
-    start = T0 + timedelta(minutes=30 * draw(st.integers(0, 12)))
-    return start, start + timedelta(minutes=30 * draw(st.integers(1, 8)))
+def random_window(rng: np.random.Generator) -> tuple[datetime | None, datetime | None]:
+    """Half-hour steps, so touching windows are common; one in ten unbounded (allowed by `deconflict check`)."""
+    if rng.integers(10) == 0:
+        return None, None
+    start = T0 + timedelta(minutes=30 * int(rng.integers(0, 13)))
+    return start, start + timedelta(minutes=30 * int(rng.integers(1, 9)))
 
 
-@st.composite
-def bands(draw: st.DrawFn) -> tuple[float, float]:
-    floor = 250.0 * draw(st.integers(-2, 12))
-    return floor, floor + 250.0 * draw(st.integers(1, 8))
+def random_band(rng: np.random.Generator) -> tuple[float, float]:
+    """250 m steps, so bands exactly V apart are common."""
+    floor = 250.0 * int(rng.integers(-2, 13))
+    return floor, floor + 250.0 * int(rng.integers(1, 9))
 
 
-@st.composite
-def footprints(draw: st.DrawFn, box: tuple[float, float, float, float], circles_only: bool) -> dict:
-    lon = draw(st.floats(box[0], box[2]))
-    lat = draw(st.floats(box[1], box[3]))
-    if circles_only or draw(st.booleans()):
-        return {"geometry": {"type": "Point", "coordinates": [lon, lat]}, "radius_m": draw(st.floats(100.0, 20_000.0))}
+def random_footprint(rng: np.random.Generator, box: tuple[float, float, float, float], circles_only: bool) -> Footprint:
+    lon, lat = float(rng.uniform(box[0], box[2])), float(rng.uniform(box[1], box[3]))
+    if circles_only or rng.integers(2) == 0:
+        return parse_footprint({"type": "Point", "coordinates": [lon, lat]}, float(rng.uniform(100.0, 20_000.0)))
     # a star-shaped polygon: vertices at increasing azimuths, so its edges never cross
-    k = draw(st.integers(3, 8))
+    k = int(rng.integers(3, 9))
     step = 360.0 / k
-    az = [j * step + draw(st.floats(-0.3 * step, 0.3 * step)) for j in range(k)]
-    dist = [draw(st.floats(500.0, 15_000.0)) for _ in range(k)]
-    lons, lats, _ = WGS84.fwd([lon] * k, [lat] * k, az, dist)
+    az = np.arange(k) * step + rng.uniform(-0.3 * step, 0.3 * step, k)
+    lons, lats, _ = WGS84.fwd(np.full(k, lon), np.full(k, lat), az, rng.uniform(500.0, 15_000.0, k))
     ring = [[float(x), float(y)] for x, y in zip(lons, lats, strict=True)]
-    return {"geometry": {"type": "Polygon", "coordinates": [ring + ring[:1]]}, "radius_m": None}
+    return parse_footprint({"type": "Polygon", "coordinates": [ring + ring[:1]]})
 
 
 @st.composite
 def theatres(
     draw: st.DrawFn, *, circles_only: bool = False, boxes: Sequence[tuple[float, float, float, float]] = (BOX,)
 ) -> list[Volume]:
+    """2-60 volumes of three parties. Hypothesis draws the size and a seed; numpy draws the details
+    (one draw per coordinate would make each example ~1,000 draws and the file too slow)."""
     n = draw(st.integers(2, 60))
-    names = draw(st.permutations([f"v{i:02d}" for i in range(n)]))  # id order differs from input order
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    names = [f"v{i:02d}" for i in rng.permutation(n)]  # id order differs from input order
     volumes = []
-    for i in range(n):
-        box = boxes[draw(st.integers(0, len(boxes) - 1))]
-        fp = draw(footprints(box, circles_only))
-        start, end = draw(windows())
-        floor, ceiling = draw(bands())
-        footprint = parse_footprint(fp["geometry"], fp["radius_m"])
-        volumes.append(Volume(names[i], footprint, floor, ceiling, start, end, party=draw(st.sampled_from(PARTIES))))
+    for name in names:
+        footprint = random_footprint(rng, boxes[int(rng.integers(len(boxes)))], circles_only)
+        start, end = random_window(rng)
+        floor, ceiling = random_band(rng)
+        volumes.append(Volume(name, footprint, floor, ceiling, start, end, party=PARTIES[int(rng.integers(3))]))
     return volumes
 
 
@@ -219,7 +217,7 @@ WORLD_BOXES = (
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(volumes=theatres(circles_only=True, boxes=WORLD_BOXES), m=separations, v=vertical_separations)
 def test_world_spread_circles_conflict_iff_geodesic_gap_within_separation(
     volumes: list[Volume], m: float, v: float
@@ -255,7 +253,9 @@ H = timedelta(hours=1)
     [
         pytest.param({"start": T0 + 2 * H, "end": T0 + 3 * H}, False, id="b-starts-when-a-ends"),
         pytest.param({"start": T0 - H, "end": T0}, False, id="b-ends-when-a-starts"),
-        pytest.param({"start": T0 + 2 * H - timedelta(seconds=1), "end": T0 + 3 * H}, True, id="one-second-overlap-after"),
+        pytest.param(
+            {"start": T0 + 2 * H - timedelta(seconds=1), "end": T0 + 3 * H}, True, id="one-second-overlap-after"
+        ),
         pytest.param({"start": T0 - H, "end": T0 + timedelta(seconds=1)}, True, id="one-second-overlap-before"),
         pytest.param({"start": T0 + timedelta(minutes=30), "end": T0 + timedelta(minutes=40)}, True, id="b-inside-a"),
         pytest.param({"start": T0 + 3 * H, "end": T0 + 4 * H}, False, id="disjoint"),
@@ -439,10 +439,10 @@ def test_pair_astride_a_cell_border_is_found_once(lon_a: float, lat_a: float, lo
 
 def test_four_parties_around_a_cell_corner_each_pair_once() -> None:
     corner = [
-        circle("q1", "TR", 40.02, 30.02, 2_000.0),
-        circle("q2", "IL", 39.98, 30.02, 2_000.0),
-        circle("q3", "RU", 39.98, 29.98, 2_000.0),
-        circle("q4", "US", 40.02, 29.98, 2_000.0),
+        circle("q1", "TR", 40.02, 30.02, 3_000.0),
+        circle("q2", "IL", 39.98, 30.02, 3_000.0),
+        circle("q3", "RU", 39.98, 29.98, 3_000.0),
+        circle("q4", "US", 40.02, 29.98, 3_000.0),
     ]
     volumes = REGIONS["chile"] + corner
     found = [c for c in check(volumes, m=1_000.0) if c.a.startswith("q")]
@@ -450,7 +450,9 @@ def test_four_parties_around_a_cell_corner_each_pair_once() -> None:
     assert all(c.distance_m == 0.0 for c in found)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a circle reaching within 0.1 % of its radius of 180° gets world-wide bounds")
+@pytest.mark.xfail(
+    strict=True, reason="bug: a circle reaching within 0.1 % of its radius of 180° gets world-wide bounds"
+)
 def test_conflict_next_to_a_circle_near_the_antimeridian_is_found() -> None:
     # 'a' is valid (its edge stops ~5 m short of 180°), but Footprint.bounds() draws it at 1.001 × radius,
     # wraps past 180° and reports lon -180..180; detection then measures in a frame covering the globe

@@ -121,7 +121,9 @@ def test_circle_to_point_is_centre_distance_minus_radius(radius_m: float) -> Non
         gap = 10.0 ** rng.uniform(0.0, math.log10(200_000.0))
         plon, plat, _ = WGS84.fwd(clon, clat, az, radius_m + gap)
         want = geod_m(clon, clat, float(plon), float(plat)) - radius_m
-        got = float(frame.ground_distance(frame_point(frame, clon, clat), radius_m, frame_point(frame, plon, plat), 0.0)[0])
+        got = float(
+            frame.ground_distance(frame_point(frame, clon, clat), radius_m, frame_point(frame, plon, plat), 0.0)[0]
+        )
         assert abs(got - want) <= max(REQUIRED_REL * want, REQUIRED_ABS_M)
         assert abs(got - want) <= TIGHT_REL * (want + radius_m) + 0.01, (clon, clat, az, gap, got, want)
 
@@ -150,7 +152,13 @@ def test_polygon_to_point_with_a_meridian_edge() -> None:
             {
                 "type": "Polygon",
                 "coordinates": [
-                    [[lon0 - width, lat0], [lon0, lat0], [lon0, lat0 + height], [lon0 - width, lat0 + height], [lon0 - width, lat0]]
+                    [
+                        [lon0 - width, lat0],
+                        [lon0, lat0],
+                        [lon0, lat0 + height],
+                        [lon0 - width, lat0 + height],
+                        [lon0 - width, lat0],
+                    ]
                 ],
             }
         )
@@ -182,7 +190,9 @@ def _distance(frame: Frame, a: Footprint, b: Footprint) -> float:
     ("a", "b"),
     [
         pytest.param((_square(38.0, 34.0, 0.5), None), (_square(38.5, 34.0, 0.5), None), id="polygons-sharing-an-edge"),
-        pytest.param((_square(38.0, 34.0, 0.5), None), (_square(38.5, 34.5, 0.5), None), id="polygons-sharing-a-corner"),
+        pytest.param(
+            (_square(38.0, 34.0, 0.5), None), (_square(38.5, 34.5, 0.5), None), id="polygons-sharing-a-corner"
+        ),
         pytest.param((_square(38.0, 34.0, 0.5), None), (_square(38.2, 34.2, 0.5), None), id="polygons-overlapping"),
         pytest.param((_square(38.0, 34.0, 1.0), None), (_square(38.2, 34.2, 0.1), None), id="polygon-inside-polygon"),
         pytest.param((_square(38.0, 34.0, 0.5), None), (_circle(38.25, 34.25), 1_000.0), id="circle-inside-polygon"),
@@ -221,13 +231,17 @@ def _poly(*ring: list[float]) -> dict:
 
 BAD_FOOTPRINTS = [
     pytest.param(_poly([38, 34], [39, 34], [39, 35], [38, 35]), None, "not closed", id="ring-not-closed"),
-    pytest.param(_poly([38, 34], [39, 35], [39, 34], [38, 35], [38, 34]), None, "cross", id="self-intersecting-bow-tie"),
+    pytest.param(
+        _poly([38, 34], [39, 35], [39, 34], [38, 35], [38, 34]), None, "cross", id="self-intersecting-bow-tie"
+    ),
     pytest.param({"type": "Polygon", "coordinates": [[]]}, None, "empty", id="empty-ring"),
     pytest.param({"type": "Polygon", "coordinates": []}, None, "ring", id="no-rings"),
     pytest.param(_poly([38, 34], [39, 34], [38, 34]), None, "4 positions", id="fewer-than-4-positions"),
     pytest.param(_poly([38, 34], [39, 34], [39, 95], [38, 34]), None, "latitude", id="latitude-out-of-range"),
     pytest.param(_poly([38, 34], [181, 34], [181, 35], [38, 34]), None, "longitude", id="longitude-out-of-range"),
-    pytest.param(_poly([179, 0], [-179, 0], [-179, 1], [179, 1], [179, 0]), None, "antimeridian", id="polygon-over-antimeridian"),
+    pytest.param(
+        _poly([179, 0], [-179, 0], [-179, 1], [179, 1], [179, 0]), None, "antimeridian", id="polygon-over-antimeridian"
+    ),
     pytest.param(_circle(179.9, 10.0), 50_000.0, "antimeridian", id="circle-over-antimeridian"),
     pytest.param(_circle(38.0, 89.5), 100_000.0, "pole", id="circle-over-pole"),
     pytest.param(_circle(38.0, 34.0), 0, "more than 0", id="radius-zero"),
@@ -285,7 +299,10 @@ def test_error_names_where_it_happened() -> None:
             id="polygon-with-hole",
         ),
         pytest.param(
-            {"type": "MultiPolygon", "coordinates": [[[[38, 34], [39, 34], [39, 35], [38, 34]]], [[[40, 34], [41, 34], [41, 35], [40, 34]]]]},
+            {
+                "type": "MultiPolygon",
+                "coordinates": [[[[38, 34], [39, 34], [39, 35], [38, 34]]], [[[40, 34], [41, 34], [41, 35], [40, 34]]]],
+            },
             None,
             False,
             id="multipolygon",
