@@ -31,7 +31,7 @@ def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) 
 
 def test_ledger_check_names_the_first_bad_entry(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    assert runner.invoke(app, ["demo", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
     con = sqlite3.connect(db)
     con.execute("update ledger set actor = 'IL' where seq = 6")
     con.commit()
@@ -61,11 +61,11 @@ def test_every_command_has_help_with_an_example() -> None:
         assert result.exit_code == 0 and "Example:" in result.output, args
 
 
-def test_readme_main_command_runs_in_a_real_process(tmp_path: Path) -> None:
-    """./run-demo, as the README shows it, with a database kept for inspection."""
+def test_scripted_demo_runs_in_a_real_process(tmp_path: Path) -> None:
+    """./run-demo --script, through the README's wrapper, with a database kept for inspection."""
     db = tmp_path / "readme.db"
     done = subprocess.run(
-        [str(ROOT / "run-demo"), "--db", str(db)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        [str(ROOT / "run-demo"), "--script", "--db", str(db)], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert "CONFLICT" in done.stdout and "chain verifies" in done.stdout

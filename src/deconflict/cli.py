@@ -117,26 +117,157 @@ DEFAULT_DB = "deconflict-demo.db"
 @user_errors
 def demo(
     db: Annotated[
-        str | None, typer.Option(help="SQLite file (or database URL); default: a new temporary file for --script.")
+        str | None,
+        typer.Option(
+            help="SQLite file or database URL (default: deconflict-demo.db here; a new temporary file with --script)."
+        ),
     ] = None,
-    script: Annotated[bool, typer.Option("--script", help="Play the scenario in the terminal and exit.")] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    script: Annotated[
+        bool, typer.Option("--script", help="Play the scenario in the terminal and exit instead.")
+    ] = False,
 ) -> None:
-    """Run the bundled Syria scenario: notices from both parties, the conflicts found, the red-line hit,
-    the short notice, an acknowledgement and an amendment, then check the record.
+    """Serve the Syria scenario: seeds the database when empty, prints the URL and a token per demo member.
 
-    Example: deconflict demo --script --db /tmp/demo.db
+    A second start reuses the same data and tokens. With --script, play the scenario in the terminal
+    (notices, a separation conflict, the red-line hit, a short notice, an amendment) and exit.
+
+    Example: deconflict demo --db demo.db --port 8080
     """
     from rich.console import Console
 
     from deconflict.clock import system_clock
-    from deconflict.demo import run_script
 
-    if db is None:
-        import tempfile
+    if script:
+        from deconflict.demo import run_script
 
-        db = str(Path(tempfile.mkdtemp(prefix="deconflict-demo-")) / "demo.db")
-    run_script(Console(), db=db, start=system_clock())
-    typer.echo(f"record kept in {db}; check it with: deconflict ledger check --db {db}")
+        if db is None:
+            import tempfile
+
+            db = str(Path(tempfile.mkdtemp(prefix="deconflict-demo-")) / "demo.db")
+        run_script(Console(), db=db, start=system_clock())
+        typer.echo(f"record kept in {db}; check it with: deconflict ledger check --db {db}")
+        return
+    from deconflict.api.settings import Settings
+    from deconflict.demo import prepare_server
+
+    db = db or DEFAULT_DB
+    service, tokens = prepare_server(db)
+    url = f"http://{host}:{port}"
+    console = Console()
+    console.print(f"[bold]deconflict demo[/bold]: mechanism tr-il-syria on {db}")
+    console.print(f"API {url}/api/v1 (OpenAPI at {url}/openapi.json)")
+    for member, token in tokens.items():
+        console.print(f"  {member:>3}  {token}")
+    console.print(
+        f"Try: curl -H 'Authorization: Bearer {tokens['IL']}' -N {url}/api/v1/mechanisms/tr-il-syria/events",
+        soft_wrap=True,
+    )
+    _serve(Settings(db=db, host=host, port=port), service)
+
+
+def _serve(settings: Any, service: Any = None) -> None:
+    import uvicorn
+
+    from deconflict.api import create_app
+
+    app_ = create_app(settings, service)
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+
+
+@app.command()
+@user_errors
+def serve(
+    db: Annotated[str, typer.Option(help="Database URL, or a path to an SQLite file.")] = "deconflict.db",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    max_body_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body accepted.")] = 1_048_576,
+) -> None:
+    """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1).
+
+    Example: deconflict serve --db /var/lib/deconflict/deconflict.db --port 8080
+    """
+    from deconflict.api.settings import Settings
+
+    typer.echo(f"serving {db} on http://{host}:{port}/api/v1", err=True)
+    _serve(Settings(db=db, host=host, port=port, max_body_bytes=max_body_bytes))
+
+
+member_app = typer.Typer(help="Members of a mechanism and their bearer tokens.", no_args_is_help=True)
+app.add_typer(member_app, name="member")
+
+
+@member_app.command("add")
+@user_errors
+def member_add(
+    mechanism: Annotated[str, typer.Option(help="Mechanism id.")],
+    party: Annotated[
+        str, typer.Option(help="Party the member acts for (for a facilitator or observer: its own code).")
+    ],
+    role: Annotated[str, typer.Option(help="party, facilitator or observer.")],
+    name: Annotated[str, typer.Option(help="Who this is, e.g. 'Duty officer, Ankara'.")],
+    db: Annotated[str, typer.Option(help="Database URL or SQLite file.")] = "deconflict.db",
+    language: Annotated[str, typer.Option(help="en, tr, he, ar or ru.")] = "en",
+    id: Annotated[str | None, typer.Option(help="Member id (default PARTY-N).")] = None,
+) -> None:
+    """Add a member and print its bearer token (shown once; only its hash is stored).
+
+    Example: deconflict member add --db demo.db --mechanism tr-il-syria --party TR --role party --name "Duty officer"
+    """
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    service = Service(open_store(_existing(db), migrate=True))
+    member_id = id or service.next_member_id(mechanism, party)
+    doc = {"id": member_id, "name": name, "role": role, "party": party, "language": language}
+    added = service.add_member(mechanism_id=mechanism, member=doc)
+    token = service.issue_token(mechanism_id=mechanism, member_id=added.id, label=name)
+    typer.echo(f"member {added.id} ({added.role.value} for {added.party}) added to {mechanism}", err=True)
+    typer.echo(token)
+
+
+@member_app.command("token")
+@user_errors
+def member_token(
+    mechanism: Annotated[str, typer.Option(help="Mechanism id.")],
+    member: Annotated[str, typer.Option(help="Member id.")],
+    db: Annotated[str, typer.Option(help="Database URL or SQLite file.")] = "deconflict.db",
+) -> None:
+    """Print a new bearer token for an existing member.
+
+    Example: deconflict member token --db demo.db --mechanism tr-il-syria --member TR
+    """
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    service = Service(open_store(_existing(db)))
+    typer.echo(service.issue_token(mechanism_id=mechanism, member_id=member, label="cli"))
+
+
+@member_app.command("revoke")
+@user_errors
+def member_revoke(
+    mechanism: Annotated[str, typer.Option(help="Mechanism id.")],
+    member: Annotated[str, typer.Option(help="Member id.")],
+    db: Annotated[str, typer.Option(help="Database URL or SQLite file.")] = "deconflict.db",
+) -> None:
+    """Revoke every token of a member: its requests get 401 from now on.
+
+    Example: deconflict member revoke --db demo.db --mechanism tr-il-syria --member TR-2
+    """
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    service = Service(open_store(_existing(db)))
+    n = service.revoke_tokens(mechanism_id=mechanism, member_id=member)
+    typer.echo(f"{n} token(s) of {member} revoked")
+
+
+def _existing(db: str) -> str:
+    if "://" not in db and not Path(db).exists():
+        raise DeconflictError(f"{db}: no such database file")
+    return db
 
 
 @ledger_app.command("check")
@@ -152,9 +283,7 @@ def ledger_check(
     from deconflict.service import Service
     from deconflict.store import open_store
 
-    if "://" not in db and not Path(db).exists():
-        raise DeconflictError(f"{db}: no such database file")
-    service = Service(open_store(db, migrate=False))
+    service = Service(open_store(_existing(db), migrate=False))
     ids = [mechanism] if mechanism else service.mechanism_ids()
     bad = False
     for mid in ids:

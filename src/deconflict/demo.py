@@ -180,3 +180,35 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     state = "[green]verifies[/green]" if report.ok else f"[red]BROKEN: {report.problem}[/red]"
     console.print(f"Record: {report.entries} entries, head {report.head_hash[:16]}…, chain {state}")
     return service
+
+
+DEMO_MEMBERS = ("TR", "IL", "AZ", "US")
+
+
+def prepare_server(db: str) -> tuple[Service, dict[str, str]]:
+    """Open (or create) the demo database, seed it when empty, and get a token for each demo member.
+
+    The tokens are kept in ``<db>.tokens`` beside an SQLite file (demo only: a real installation
+    hands each token to its member once and keeps only hashes) so a second start prints the same ones.
+    """
+    from pathlib import Path
+
+    from deconflict.clock import system_clock
+
+    service = Service(open_store(db), clock=system_clock)
+    seed(service)
+    keep = Path(db + ".tokens") if "://" not in db else None
+    tokens: dict[str, str] = {}
+    if keep is not None and keep.exists():
+        for line in keep.read_text(encoding="utf-8").splitlines():
+            member, _, token = line.partition(" ")
+            found = service.authenticate(token)
+            if found is not None and found[1].id == member:
+                tokens[member] = token
+    for member in DEMO_MEMBERS:
+        if member not in tokens:
+            tokens[member] = service.issue_token(mechanism_id=MECHANISM, member_id=member, label="demo")
+    if keep is not None:
+        keep.write_text("".join(f"{m} {t}\n" for m, t in tokens.items()), encoding="utf-8")
+        keep.chmod(0o600)
+    return service, tokens

@@ -7,6 +7,8 @@ in-memory volume index of each mechanism follows the committed state.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,6 +68,7 @@ from deconflict.store.schema import (
     LedgerEntry,
     MechanismRow,
     MemberRow,
+    TokenRow,
     ZoneRow,
 )
 from deconflict.volumes import VolumeIndex
@@ -251,6 +254,58 @@ class Service:
                 self._record(s, mechanism_id, OPERATOR, "member.added", _member_doc(m), self.clock())
             self._live.pop(mechanism_id, None)
             return m
+
+    # --- credentials ---------------------------------------------------------------------------
+
+    def issue_token(self, *, mechanism_id: str, member_id: str, label: str = "") -> str:
+        """A new bearer token for a member, returned once; only its hash is stored."""
+        self.member(mechanism_id, member_id)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.store.transaction() as s:
+            s.add(
+                TokenRow(
+                    token_hash=_token_hash(token),
+                    mechanism_id=mechanism_id,
+                    member_id=member_id,
+                    label=label[:200],
+                    created_at=self.clock(),
+                    revoked_at=None,
+                )
+            )
+        return token
+
+    def revoke_tokens(self, *, mechanism_id: str, member_id: str) -> int:
+        """Revoke every live token of a member; returns how many were revoked."""
+        self.member(mechanism_id, member_id)
+        with self.store.transaction() as s:
+            rows = s.scalars(
+                select(TokenRow).where(
+                    TokenRow.mechanism_id == mechanism_id,
+                    TokenRow.member_id == member_id,
+                    TokenRow.revoked_at.is_(None),
+                )
+            ).all()
+            for row in rows:
+                row.revoked_at = self.clock()
+            return len(rows)
+
+    def authenticate(self, token: str) -> tuple[str, Member] | None:
+        """(mechanism id, member) for a live token, or None."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        with self.store.read() as s:
+            row = s.get(TokenRow, _token_hash(token))
+            if row is None or row.revoked_at is not None:
+                return None
+            mechanism_id, member_id = row.mechanism_id, row.member_id
+        return mechanism_id, self.member(mechanism_id, member_id)
+
+    def next_member_id(self, mechanism_id: str, party: str) -> str:
+        taken = {m.id for m in self.mechanism(mechanism_id).members}
+        n = 1
+        while f"{party}-{n}" in taken:
+            n += 1
+        return f"{party}-{n}"
 
     # --- activities ---------------------------------------------------------------------------
 
@@ -811,6 +866,14 @@ class Service:
         while s.get(ActivityRow, (mechanism_id, f"{party}-{candidate:04d}")) is not None:
             candidate += 1
         return f"{party}-{candidate:04d}"
+
+
+TOKEN_PREFIX = "dcf_"
+"""Every bearer token starts with this, so a leaked one is easy to recognise."""
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _window(v: Volume) -> tuple[float, float]:

@@ -52,7 +52,8 @@ def parse_volume(
     party: str | None = None,
 ) -> Volume:
     """Validate one volume's properties and geometry; errors name ``where`` and the field."""
-    vid = _text(props.get("id", default_id), "id", where)
+    raw_id = props.get("id")
+    vid = _text(raw_id if raw_id is not None else default_id, "id", where)
     where = f"{where} (id {vid!r})"
     party = party if party is not None else _text(props.get("party"), "party", where)
     activity = props.get("activity")

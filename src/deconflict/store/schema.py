@@ -171,3 +171,19 @@ class ConflictRow(Base):
         ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
         Index("ix_conflicts_status", "mechanism_id", "status"),
     )
+
+
+class TokenRow(Base):
+    """A member's bearer token, kept only as its SHA-256 hash. Credentials, not record: not in the ledger."""
+
+    __tablename__ = "tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mechanism_id: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    __table_args__ = (
+        ForeignKeyConstraint(["mechanism_id", "member_id"], ["members.mechanism_id", "members.id"]),
+        Index("ix_tokens_member", "mechanism_id", "member_id"),
+    )

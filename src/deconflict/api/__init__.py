@@ -1,0 +1,54 @@
+"""The HTTP API: ``create_app(settings)`` builds the FastAPI application; nothing happens at import."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from deconflict.api import errors
+from deconflict.api.hub import Hub
+from deconflict.api.routes import activities, conflicts, events, mechanisms, zones
+from deconflict.api.settings import Settings
+from deconflict.service import Service
+from deconflict.store import open_store
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Deconfliction between parties sharing a theatre: notices of planned activity as 4D
+volumes, automatic conflict detection between parties and against declared zones, and a
+hash-chained record. Every request carries a member's bearer token
+(`Authorization: Bearer dcf_...`, printed once by `deconflict member add`).
+Errors are JSON `{"detail": "...", "field": "..."}`.
+"""
+
+
+def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
+    """Build the application from settings (and optionally an existing service, for tests)."""
+    service = service or Service(open_store(settings.db), clock=settings.clock)
+    hub = Hub()
+    service.listeners.append(hub.publish)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.bind(asyncio.get_running_loop())
+        yield
+
+    app = FastAPI(
+        title="deconflict",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+        openapi_url="/openapi.json",
+    )
+    app.state.service = service
+    app.state.hub = hub
+    app.state.settings = settings
+    errors.install(app)
+    for module in (mechanisms, activities, zones, conflicts, events):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

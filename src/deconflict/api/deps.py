@@ -1,0 +1,71 @@
+"""Dependencies: the service and the member a request's bearer token names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from deconflict.api.hub import Hub
+from deconflict.api.settings import Settings
+from deconflict.model import Member
+from deconflict.service import Service
+
+bearer = HTTPBearer(auto_error=False, description="A member's token, printed once by `deconflict member add`.")
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The member behind a request, and the mechanism its token belongs to."""
+
+    mechanism_id: str
+    member: Member
+
+
+def current_caller(
+    service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise HTTPException(
+            401, "missing bearer token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"}
+        )
+    found = service.authenticate(credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "the token is unknown or was revoked", {"WWW-Authenticate": "Bearer"})
+    return Caller(*found)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def mechanism_caller(
+    caller: CallerDep, mechanism_id: Annotated[str, Path(description="Mechanism id, e.g. tr-il-syria.", max_length=64)]
+) -> Caller:
+    """The caller, who must belong to the mechanism in the path."""
+    if caller.mechanism_id != mechanism_id:
+        raise HTTPException(403, f"your token is for mechanism {caller.mechanism_id!r}, not {mechanism_id!r}")
+    return caller
+
+
+MemberDep = Annotated[Caller, Depends(mechanism_caller)]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,131 @@
+"""Activities: notify, amend (with the version seen), cancel, list, get with history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import shapely
+from fastapi import APIRouter, HTTPException, Query
+
+from deconflict.api.deps import Caller, MemberDep, ServiceDep
+from deconflict.api.schemas import AmendIn, CancelIn, ErrorOut, NoticeIn
+from deconflict.api.views import activities_view, activity_view
+from deconflict.clock import parse_utc
+from deconflict.errors import InvalidInput
+from deconflict.service import Outcome, Service
+
+router = APIRouter(tags=["activities"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+
+
+def _bbox(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise InvalidInput("bbox: give min_lon,min_lat,max_lon,max_lat as numbers", field="bbox") from None
+    if len(values) != 4 or not (values[0] < values[2] and values[1] < values[3]):
+        raise InvalidInput("bbox: give min_lon,min_lat,max_lon,max_lat with min below max", field="bbox")
+    if not (-180 <= values[0] and values[2] <= 180 and -90 <= values[1] and values[3] <= 90):
+        raise InvalidInput("bbox: longitudes must be in -180..180 and latitudes in -90..90", field="bbox")
+    return shapely.box(*values)
+
+
+def _outcome(service: Service, caller: Caller, out: Outcome) -> dict[str, Any]:
+    assert out.activity is not None
+    return {
+        "activity": activity_view(service, caller, out.activity),
+        "raised": list(out.raised),
+        "resolved": list(out.resolved),
+        "seq": out.seq,
+    }
+
+
+@router.get("/mechanisms/{mechanism_id}/activities", summary="Activities, filtered by window, area and party")
+def list_activities(
+    caller: MemberDep,
+    service: ServiceDep,
+    start: Annotated[str | None, Query(description="Only activities ending after this instant (ISO 8601 UTC).")] = None,
+    end: Annotated[str | None, Query(description="Only activities starting before this instant.")] = None,
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat: footprints touching it.")] = None,
+    party: Annotated[str | None, Query(max_length=64)] = None,
+    include_closed: Annotated[bool, Query(description="Also cancelled and ended activities.")] = False,
+) -> list[dict[str, Any]]:
+    """Under the ``conflicts-only`` policy another party's notice appears only as the parts that
+    conflict with the caller's own (``partial: true``, ``overlap``)."""
+    t0 = parse_utc(start, field="start") if start is not None else None
+    t1 = parse_utc(end, field="end") if end is not None else None
+    area = _bbox(bbox)
+    found = service.activities(caller.mechanism_id, party=party, start=t0, end=t1, include_closed=include_closed)
+    if area is not None:
+        found = [a for a in found if any(v.footprint.as_polygon().intersects(area) for v in a.volumes)]
+    return activities_view(service, caller, found)
+
+
+@router.post(
+    "/mechanisms/{mechanism_id}/activities",
+    status_code=201,
+    summary="Notify a planned activity",
+    responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def notify(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> dict[str, Any]:
+    """Validated, checked against every other party's notices and the zones, stored and recorded in
+    one transaction. ``raised`` lists the conflicts it created (separation, zone, short notice)."""
+    out = service.notify(
+        mechanism_id=caller.mechanism_id,
+        actor=caller.member.id,
+        kind=notice.kind.value,
+        volumes=[v.model_dump(mode="json") for v in notice.volumes],
+        activity_id=notice.id,
+        title=notice.title,
+    )
+    return _outcome(service, caller, out)
+
+
+@router.get(
+    "/mechanisms/{mechanism_id}/activities/{activity_id}",
+    summary="An activity with its version history",
+    responses={404: {"model": ErrorOut}},
+)
+def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> dict[str, Any]:
+    activity = service.activity(caller.mechanism_id, activity_id)
+    view = activity_view(service, caller, activity)
+    if view is None:
+        raise HTTPException(404, f"activity {activity_id!r} is not visible to you")
+    history = service.activity_history(caller.mechanism_id, activity_id) if not view.get("partial") else []
+    return {**view, "history": history}
+
+
+@router.put(
+    "/mechanisms/{mechanism_id}/activities/{activity_id}",
+    summary="Amend an activity (a new version)",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def amend(caller: MemberDep, service: ServiceDep, activity_id: str, change: AmendIn) -> dict[str, Any]:
+    """``version`` is the version you saw; if the activity has moved on, 409 and nothing changes.
+    Its open conflicts close as *amended* and the new version is checked again."""
+    out = service.amend(
+        mechanism_id=caller.mechanism_id,
+        actor=caller.member.id,
+        activity_id=activity_id,
+        seen_version=change.version,
+        volumes=[v.model_dump(mode="json") for v in change.volumes] if change.volumes is not None else None,
+        kind=change.kind.value if change.kind is not None else None,
+        title=change.title,
+    )
+    return _outcome(service, caller, out)
+
+
+@router.post(
+    "/mechanisms/{mechanism_id}/activities/{activity_id}/cancel",
+    summary="Cancel an activity",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+def cancel(caller: MemberDep, service: ServiceDep, activity_id: str, body: CancelIn | None = None) -> dict[str, Any]:
+    out = service.cancel(
+        mechanism_id=caller.mechanism_id,
+        actor=caller.member.id,
+        activity_id=activity_id,
+        seen_version=body.version if body is not None else None,
+    )
+    return _outcome(service, caller, out)

@@ -1,0 +1,62 @@
+"""Conflicts: list, get, acknowledge, resolve."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from deconflict.api.deps import MemberDep, ServiceDep
+from deconflict.api.schemas import ErrorOut, ResolveIn
+from deconflict.api.views import conflict_view
+
+router = APIRouter(tags=["conflicts"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+
+StatusFilter = Literal["open", "acknowledged", "resolved", "unresolved"]
+
+
+@router.get("/mechanisms/{mechanism_id}/conflicts", summary="Conflicts the caller may see")
+def list_conflicts(
+    caller: MemberDep,
+    service: ServiceDep,
+    status: Annotated[StatusFilter | None, Query(description="'unresolved' means open or acknowledged.")] = None,
+) -> list[dict[str, Any]]:
+    """Each conflict: kind (separation, zone, short_notice), the activities or zone, parties,
+    who must acknowledge (``awaiting``) and by when (``deadline``), status and resolution."""
+    found = service.conflicts(caller.mechanism_id, status=status)
+    return [c for c in found if conflict_view(caller, c) is not None]
+
+
+@router.get("/mechanisms/{mechanism_id}/conflicts/{conflict_id}", responses={404: {"model": ErrorOut}})
+def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
+    view = conflict_view(caller, service.conflict(caller.mechanism_id, conflict_id))
+    if view is None:
+        raise HTTPException(404, f"conflict {conflict_id!r} does not concern you")
+    return view
+
+
+@router.post(
+    "/mechanisms/{mechanism_id}/conflicts/{conflict_id}/acknowledge",
+    summary="Acknowledge a conflict (a party concerned)",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+def acknowledge(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
+    return service.acknowledge_conflict(
+        mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id
+    )
+
+
+@router.post(
+    "/mechanisms/{mechanism_id}/conflicts/{conflict_id}/resolve",
+    summary="Resolve a conflict: amended, accepted or escalated",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def resolve(caller: MemberDep, service: ServiceDep, conflict_id: str, body: ResolveIn) -> dict[str, Any]:
+    """A party concerned, or the facilitator, closes the conflict."""
+    return service.resolve_conflict(
+        mechanism_id=caller.mechanism_id,
+        actor=caller.member.id,
+        conflict_id=conflict_id,
+        resolution=body.resolution.value,
+        note=body.note,
+    )

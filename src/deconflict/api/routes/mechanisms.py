@@ -1,0 +1,32 @@
+"""Mechanisms and their rules (read only), and the caller's own membership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from deconflict.api.deps import CallerDep, MemberDep, ServiceDep
+from deconflict.api.views import mechanism_doc
+from deconflict.formats.docs import member_to_doc
+
+router = APIRouter(tags=["mechanisms"])
+
+
+@router.get("/me", summary="Who this token belongs to")
+def me(caller: CallerDep) -> dict[str, Any]:
+    """The member and mechanism the bearer token names."""
+    return {"mechanism": caller.mechanism_id, "member": member_to_doc(caller.member)}
+
+
+@router.get("/mechanisms", summary="Mechanisms the caller belongs to")
+def list_mechanisms(caller: CallerDep, service: ServiceDep) -> list[dict[str, Any]]:
+    """A token belongs to one member of one mechanism: this lists that mechanism."""
+    return [mechanism_doc(service.mechanism(caller.mechanism_id))]
+
+
+@router.get("/mechanisms/{mechanism_id}", summary="A mechanism: area, members and rules")
+def get_mechanism(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
+    """Area of responsibility (GeoJSON), members and roles, and the rules: minimum notice,
+    separation minima, acknowledgement deadline, escalation ladder, line-check interval, disclosure."""
+    return mechanism_doc(service.mechanism(caller.mechanism_id))

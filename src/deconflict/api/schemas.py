@@ -1,0 +1,131 @@
+"""Wire schemas of the HTTP API. They check shape only; the domain checks meaning (one place)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deconflict.model import ActivityKind, Resolution, ZoneKind
+
+T4_CIRCLE = {"type": "Point", "coordinates": [37.6298, 34.5226]}
+
+
+class VolumeIn(BaseModel):
+    """A 4D volume: footprint, altitude band (metres AMSL) and window (ISO 8601 UTC)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "geometry": T4_CIRCLE,
+                    "radius_m": 25000,
+                    "floor_m": 1500,
+                    "ceiling_m": 4500,
+                    "start": "2025-04-09T08:00:00Z",
+                    "end": "2025-04-09T11:00:00Z",
+                }
+            ]
+        },
+    )
+    id: str | None = Field(None, description="Volume id, unique in the notice (default v1, v2, ...).", max_length=64)
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon (lon, lat), or Point with radius_m.")
+    radius_m: float | None = Field(None, description="Radius of a circle footprint in metres (0 < r <= 500 km).")
+    floor_m: float = Field(description="Lower altitude, metres above mean sea level (-500..30000).")
+    ceiling_m: float = Field(description="Upper altitude, metres above mean sea level (-500..30000).")
+    start: str = Field(description="Start, ISO 8601 with offset, e.g. 2025-04-09T08:00:00Z.", max_length=64)
+    end: str = Field(description="End, after start.", max_length=64)
+
+
+class NoticeIn(BaseModel):
+    """A notice of planned activity."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "uav_patrol",
+                    "title": "UAV patrol, T4",
+                    "volumes": [VolumeIn.model_config["json_schema_extra"]["examples"][0]],
+                }
+            ]  # type: ignore[index]
+        },
+    )
+    id: str | None = Field(None, description="Activity id (default: PARTY-NNNN).", max_length=64)
+    kind: ActivityKind
+    title: str = Field("", max_length=500)
+    volumes: list[VolumeIn] = Field(min_length=1, max_length=100)
+
+
+class AmendIn(BaseModel):
+    """A new version of an activity. ``version`` is the version you saw: a stale one is refused (409)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"version": 1, "title": "UAV patrol, T4 (lowered)"}]},
+    )
+    version: int = Field(ge=1, le=1_000_000)
+    kind: ActivityKind | None = None
+    title: str | None = Field(None, max_length=500)
+    volumes: list[VolumeIn] | None = Field(None, min_length=1, max_length=100)
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
+    version: int | None = Field(None, ge=1, le=1_000_000, description="The version you saw (optional).")
+
+
+class ZoneIn(BaseModel):
+    """A zone declared by the caller's party."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "TR-PROT-1",
+                    "kind": "protected",
+                    "name": "Aid convoy route",
+                    "forbids": ["air_sortie", "exercise"],
+                    "centre": [37.9, 34.6],
+                    "radius_m": 5000,
+                    "valid_from": "2025-04-09T00:00:00Z",
+                }
+            ]
+        },
+    )
+    id: str = Field(max_length=64)
+    kind: ZoneKind
+    name: str | None = Field(None, max_length=200)
+    forbids: list[ActivityKind] = Field(min_length=1, max_length=10)
+    geometry: dict[str, Any] | None = Field(
+        None, description="GeoJSON Polygon/MultiPolygon, or give centre + radius_m."
+    )
+    centre: list[float] | None = Field(None, min_length=2, max_length=2, description="[lon, lat] of a circle zone.")
+    radius_m: float | None = None
+    floor_m: float | None = None
+    ceiling_m: float | None = None
+    valid_from: str = Field(max_length=64)
+    valid_to: str | None = Field(None, max_length=64)
+    applies_to_owner: bool = False
+
+    def doc(self) -> dict[str, Any]:
+        raw = self.model_dump(exclude_none=True, mode="json")
+        return raw
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"resolution": "accepted", "note": "Holding until 10:00Z"}]}
+    )
+    resolution: Resolution
+    note: str = Field("", max_length=500)
+
+
+class ErrorOut(BaseModel):
+    """Every error: what was wrong, in words, and the field it concerns when there is one."""
+
+    detail: str
+    field: str | None = None

@@ -1,0 +1,22 @@
+"""Settings of the HTTP service, built once and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from deconflict.clock import Clock, system_clock
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the service runs."""
+
+    db: str = "deconflict.db"
+    """Database URL, or a path to an SQLite file."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+    """Largest request body accepted (413 above)."""
+    stream_keepalive_s: float = 15.0
+    """How long a quiet event stream waits before it checks again."""
+    clock: Clock = field(default=system_clock)

@@ -1,0 +1,55 @@
+"""What a caller receives: domain objects turned into documents, filtered by the disclosure policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shapely.geometry import mapping
+
+from deconflict.api.deps import Caller
+from deconflict.disclosure import entry_view, partial_activity, sees_conflict, sees_whole_notices
+from deconflict.formats.docs import activity_to_doc, member_to_doc, rules_to_doc
+from deconflict.model import Activity, Mechanism
+from deconflict.service import Service
+
+
+def mechanism_doc(m: Mechanism) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "area": {"name": m.area_name, "geometry": mapping(m.area)},
+        "rules": rules_to_doc(m.rules),
+        "members": [member_to_doc(x) for x in m.members],
+    }
+
+
+def activities_view(service: Service, caller: Caller, activities: list[Activity]) -> list[dict[str, Any]]:
+    """Whole notices where the caller may see them; overlap parts only, or nothing, where it may not."""
+    m = service.mechanism(caller.mechanism_id)
+    out: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] | None = None
+    for a in activities:
+        doc = activity_to_doc(a)
+        if sees_whole_notices(caller.member, m.rules.disclosure, a.party):
+            out.append(doc)
+            continue
+        if conflicts is None:
+            conflicts = [c for c in service.conflicts(caller.mechanism_id) if sees_conflict(caller.member, c)]
+        partial = partial_activity(doc, conflicts, caller.member)
+        if partial["overlap"]:
+            out.append(partial)
+    return out
+
+
+def activity_view(service: Service, caller: Caller, activity: Activity) -> dict[str, Any] | None:
+    found = activities_view(service, caller, [activity])
+    return found[0] if found else None
+
+
+def conflict_view(caller: Caller, conflict: dict[str, Any]) -> dict[str, Any] | None:
+    return conflict if sees_conflict(caller.member, conflict) else None
+
+
+def entries_view(service: Service, caller: Caller, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    disclosure = service.mechanism(caller.mechanism_id).rules.disclosure
+    return [entry_view(e, caller.member, disclosure) for e in entries]
