@@ -18,6 +18,8 @@ from deconflict.errors import InvalidInput
 
 router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 PAGE = 500
+MAX_SEQ = 2**62
+"""Largest sequence number a client may name."""
 
 
 def _start(after: int | None, last_event_id: str | None) -> int:
@@ -25,7 +27,7 @@ def _start(after: int | None, last_event_id: str | None) -> int:
         return after
     if last_event_id:
         try:
-            return max(0, int(last_event_id))
+            return min(MAX_SEQ, max(0, int(last_event_id)))
         except ValueError:
             raise InvalidInput("Last-Event-ID: expected the sequence number of the last event seen") from None
     return 0
@@ -41,7 +43,9 @@ async def events(
     service: ServiceDep,
     hub: HubDep,
     settings: SettingsDep,
-    after: Annotated[int | None, Query(ge=0, description="Send entries after this sequence number.")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQ, description="Send entries after this sequence number.")
+    ] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Every record entry after ``after`` (or the ``Last-Event-ID`` header), then each new one as it is
@@ -68,7 +72,7 @@ async def events(
 def record(
     caller: MemberDep,
     service: ServiceDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> dict[str, Any]:
     """Entries after ``after``, in order, filtered as the event stream is."""

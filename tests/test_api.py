@@ -1,0 +1,474 @@
+"""The HTTP API over real HTTP on loopback, on a real SQLite file, with a real stream client."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SYRIA_T0, LiveServer, SSEReader, auth, free_port, start_server
+
+from deconflict.clock import FixedClock, iso
+from deconflict.mechanisms import load_mechanism
+from deconflict.model import Disclosure
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+
+M = "tr-il-syria"
+API = "/api/v1"
+T4 = [37.6298, 34.5226]
+FAR = [36.7114, 35.1183]  # Hama, 100 km and more from T4
+
+
+def volume(centre: list[float] = T4, radius_m: float = 10_000, start_h: float = 2, **extra: Any) -> dict[str, Any]:
+    return {
+        "geometry": {"type": "Point", "coordinates": centre},
+        "radius_m": radius_m,
+        "floor_m": 1000,
+        "ceiling_m": 4000,
+        "start": iso(SYRIA_T0 + timedelta(hours=start_h)),
+        "end": iso(SYRIA_T0 + timedelta(hours=start_h + 2)),
+        **extra,
+    }
+
+
+def notice(kind: str = "uav_patrol", **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "volumes": [volume()], **extra}
+
+
+@pytest.fixture
+def client(live: LiveServer) -> httpx.Client:
+    with httpx.Client(base_url=live.url, timeout=10) as c:
+        yield c
+
+
+# --- who may do what: every role against every route ------------------------------------------
+
+ROLES = ("anon", "bad", "revoked", "other", "US", "AZ", "IL", "TR")
+
+
+def _role_headers(live: LiveServer, tokens: dict[str, str]) -> dict[str, dict[str, str]]:
+    other = load_mechanism(scenario_path("syria"))
+    other = dataclasses.replace(other, id="other-mech", zones=())
+    live.service.declare_mechanism(mechanism=other)
+    revoked = live.service.issue_token(mechanism_id=M, member_id="IL")
+    live.service.revoke_tokens(mechanism_id=M, member_id="IL")
+    fresh_il = live.service.issue_token(mechanism_id=M, member_id="IL")
+    return {
+        "anon": {},
+        "bad": auth("dcf_not-a-real-token"),
+        "revoked": auth(revoked),
+        "other": auth(live.service.issue_token(mechanism_id="other-mech", member_id="TR")),
+        "US": auth(tokens["US"]),
+        "AZ": auth(tokens["AZ"]),
+        "IL": auth(fresh_il),
+        "TR": auth(tokens["TR"]),
+    }
+
+
+A = f"{API}/mechanisms/{M}"
+NOAUTH = {"anon": 401, "bad": 401, "revoked": 401}
+READ_ALL = {**NOAUTH, "other": 403, "US": 200, "AZ": 200, "IL": 200, "TR": 200}
+PARTY_ONLY = {**NOAUTH, "other": 403, "US": 403, "AZ": 403}
+
+ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
+    ("GET", f"{API}/me", None, {**NOAUTH, "other": 200, "US": 200, "AZ": 200, "IL": 200, "TR": 200}),
+    ("GET", f"{API}/mechanisms", None, {**NOAUTH, "other": 200, "US": 200, "AZ": 200, "IL": 200, "TR": 200}),
+    ("GET", A, None, READ_ALL),
+    ("GET", f"{A}/activities", None, READ_ALL),
+    ("GET", f"{A}/activities/TR-0001", None, READ_ALL),
+    ("POST", f"{A}/activities", notice(), {**PARTY_ONLY, "IL": 201, "TR": 201}),
+    ("PUT", f"{A}/activities/TR-0001", {"version": 1, "title": "x"}, {**PARTY_ONLY, "IL": 403, "TR": 200}),
+    ("POST", f"{A}/activities/TR-0001/cancel", {"version": 1}, {**PARTY_ONLY, "IL": 403, "TR": 200}),
+    ("GET", f"{A}/zones", None, READ_ALL),
+    (
+        "POST",
+        f"{A}/zones",
+        {
+            "id": "Z1",
+            "kind": "restricted",
+            "forbids": ["air_sortie"],
+            "centre": FAR,
+            "radius_m": 3000,
+            "valid_from": iso(SYRIA_T0),
+        },
+        {**PARTY_ONLY, "IL": 201, "TR": 409},
+    ),
+    ("DELETE", f"{A}/zones/IL-RL-PALMYRA", None, {**PARTY_ONLY, "TR": 403, "IL": 200}),
+    ("GET", f"{A}/conflicts", None, READ_ALL),
+    ("GET", f"{A}/conflicts/C1", None, READ_ALL),
+    ("POST", f"{A}/conflicts/C1/acknowledge", None, {**PARTY_ONLY, "IL": 200, "TR": 200}),
+    (
+        "POST",
+        f"{A}/conflicts/C1/resolve",
+        {"resolution": "accepted"},
+        {**PARTY_ONLY, "US": 403, "AZ": 200, "IL": 409, "TR": 409},
+    ),
+    ("GET", f"{A}/record", None, READ_ALL),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "expected"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])
+def test_every_role_against_every_route(
+    live: LiveServer,
+    tokens: dict[str, str],
+    client: httpx.Client,
+    method: str,
+    path: str,
+    body: Any,
+    expected: dict[str, int],
+) -> None:
+    headers = _role_headers(live, tokens)
+    assert client.post(f"{A}/activities", json=notice(), headers=headers["TR"]).status_code == 201
+    assert client.post(f"{A}/activities", json=notice("air_sortie"), headers=headers["IL"]).status_code == 201
+    got = {}
+    for role in ROLES:  # the permitted roles come last, so a refused attempt never changes what they find
+        r = client.request(method, path, json=body, headers=headers[role])
+        got[role] = r.status_code
+        assert r.headers["content-type"].startswith("application/json")
+        if r.status_code == 401:
+            assert r.headers.get("www-authenticate") == "Bearer"
+    assert got == expected
+
+
+# --- the stream ---------------------------------------------------------------------------------
+
+
+def test_notify_reaches_the_counterpart_stream(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    seen = live.service.entries_after(M, 0)[-1]["seq"]
+    reader = SSEReader(client, f"{A}/events?after={seen}", auth(tokens["IL"]))
+    try:
+        assert client.post(f"{A}/activities", json=notice(), headers=auth(tokens["IL"])).status_code == 201
+        _, event, _ = reader.next_event()
+        assert event == "activity.notified"
+        sent = time.monotonic()
+        r = client.post(f"{A}/activities", json=notice("air_sortie"), headers=auth(tokens["TR"]))
+        assert r.status_code == 201 and r.json()["raised"][0]["kind"] == "separation"
+        events = [reader.next_event() for _ in range(2)]
+        delay = time.monotonic() - sent
+        assert [e[1] for e in events] == ["activity.notified", "conflict.detected"]
+        conflict = events[1][2]["payload"]
+        assert conflict["awaiting"] == ["IL"] and conflict["other_activity"] == "IL-0001"
+        assert delay < 2.0
+    finally:
+        reader.close()
+
+
+def test_stream_resumes_with_no_gap_and_no_duplicate(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    for _ in range(3):
+        client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
+    reader = SSEReader(client, f"{A}/events", auth(tokens["IL"]))
+    first = [reader.next_event()[0] for _ in range(4)]
+    reader.close()
+    assert first == [1, 2, 3, 4]
+    for _ in range(3):
+        client.post(f"{A}/activities", json=notice("air_sortie"), headers=auth(tokens["IL"]))
+    last = live.service.entries_after(M, 0)[-1]["seq"]
+    reader = SSEReader(client, f"{A}/events", {**auth(tokens["IL"]), "Last-Event-ID": str(first[-1])})
+    rest = [reader.next_event()[0] for _ in range(last - first[-1])]
+    reader.close()
+    assert rest == list(range(first[-1] + 1, last + 1))
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
+    ("POST", f"{A}/activities", "{not json", 422, "not valid JSON"),
+    ("POST", f"{A}/activities", {"volumes": [volume()]}, 422, "kind"),
+    ("POST", f"{A}/activities", notice(kind="strike"), 422, "kind"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(floor_m="high")]}, 422, "floor_m"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(floor_m=5000)]}, 422, "floor_m"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(end="2025-04-09T07:00:00Z")]}, 422, "end"),
+    (
+        "POST",
+        f"{A}/activities",
+        {"kind": "uav_patrol", "volumes": [volume([49.8671, 40.4093])]},
+        422,
+        "area of responsibility",
+    ),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(radius_m=600_000)]}, 422, "radius_m"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(colour="red")]}, 422, "colour"),
+    ("GET", f"{A}/activities/NOPE", None, 404, "NOPE"),
+    ("GET", f"{A}/activities?bbox=1,2,3", None, 422, "bbox"),
+    ("GET", f"{A}/activities?start=yesterday", None, 422, "start"),
+    ("GET", f"{A}/conflicts?status=maybe", None, 422, "status"),
+    ("GET", f"{A}/conflicts/C99", None, 404, "C99"),
+    ("PUT", f"{A}/activities/TR-0001", {"version": 7, "title": "x"}, 409, "version 1"),
+    ("POST", f"{A}/conflicts/C99/resolve", {"resolution": "ignored"}, 422, "resolution"),
+    ("GET", f"{A}/events?after=-1", None, 422, "after"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"), BAD_REQUESTS, ids=[f"{b[0]} {b[1]} {b[4]}" for b in BAD_REQUESTS]
+)
+def test_bad_requests_get_a_clear_json_error_and_change_nothing(
+    live: LiveServer,
+    tokens: dict[str, str],
+    client: httpx.Client,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    words: str,
+) -> None:
+    client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
+    before = len(live.service.entries_after(M, 0))
+    kwargs: dict[str, Any] = (
+        {"content": body, "headers": {**auth(tokens["TR"]), "content-type": "application/json"}}
+        if isinstance(body, str)
+        else {"json": body, "headers": auth(tokens["TR"])}
+    )
+    r = client.request(method, path, **kwargs)
+    assert r.status_code == status, r.text
+    assert words in r.json()["detail"]
+    assert len(live.service.entries_after(M, 0)) == before
+
+
+def test_request_size_limit(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    big = {"kind": "uav_patrol", "title": "x" * 400_000, "volumes": [volume()]}
+    r = client.post(f"{A}/activities", json=big, headers=auth(tokens["TR"]))
+    assert r.status_code == 413
+    assert live.service.activities(M) == []
+
+
+# --- disclosure ---------------------------------------------------------------------------------
+
+
+def _conflicts_only_server(tmp_path: Path) -> tuple[LiveServer, dict[str, str]]:
+    clock = FixedClock(SYRIA_T0)
+    db = str(tmp_path / "co.db")
+    service = Service(open_store(db), clock=clock)
+    m = load_mechanism(scenario_path("syria"))
+    m = dataclasses.replace(m, rules=dataclasses.replace(m.rules, disclosure=Disclosure.CONFLICTS_ONLY))
+    service.declare_mechanism(mechanism=m)
+    service.store.close()
+    server = start_server(db, clock)
+    return server, {x: server.service.issue_token(mechanism_id=M, member_id=x) for x in ("TR", "IL", "AZ", "US")}
+
+
+def test_conflicts_only_shows_the_counterpart_only_the_overlap(tmp_path: Path) -> None:
+    server, tok = _conflicts_only_server(tmp_path)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            c.post(
+                f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume(T4, 20_000)]}, headers=auth(tok["TR"])
+            )
+            c.post(
+                f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume(FAR, 5_000)]}, headers=auth(tok["TR"])
+            )
+            r = c.post(
+                f"{A}/activities",
+                json={"kind": "air_sortie", "volumes": [volume([37.90, 34.52], 10_000)]},
+                headers=auth(tok["IL"]),
+            )
+            assert [x["kind"] for x in r.json()["raised"]] == ["separation"]
+
+            seen = {a["id"]: a for a in c.get(f"{A}/activities", headers=auth(tok["IL"])).json()}
+            assert set(seen) == {"IL-0001", "TR-0001"}  # TR-0002 conflicts with nothing: IL never sees it
+            partial = seen["TR-0001"]
+            assert partial["partial"] is True and partial["volumes"] == []
+            (part,) = partial["overlap"]
+            # the overlap is TR's circle cut by IL's circle grown by the separation: far smaller than TR's notice
+            assert part["geometry"]["type"] == "Polygon"
+            lons = [p[0] for p in part["geometry"]["coordinates"][0]]
+            assert min(lons) > 37.63 and (part["floor_m"], part["ceiling_m"]) == (1000, 4000)
+            assert c.get(f"{A}/activities/TR-0002", headers=auth(tok["IL"])).status_code == 404
+            assert "history" in c.get(f"{A}/activities/TR-0001", headers=auth(tok["TR"])).json()
+
+            facilitator = {a["id"]: a for a in c.get(f"{A}/activities", headers=auth(tok["AZ"])).json()}
+            assert set(facilitator) == {"IL-0001", "TR-0001"} and all(a["partial"] for a in facilitator.values())
+
+            reader = SSEReader(c, f"{A}/events?after=2", auth(tok["IL"]))
+            events = [reader.next_event() for _ in range(4)]
+            reader.close()
+            kinds = [(e[1], "payload" in e[2]) for e in events]
+            assert kinds == [
+                ("activity.notified", False),  # TR-0001: withheld, hashes only
+                ("activity.notified", False),  # TR-0002
+                ("activity.notified", True),  # IL's own
+                ("conflict.detected", True),
+            ]
+            assert events[0][2]["withheld"] is True and len(events[0][2]["payload_hash"]) == 64
+    finally:
+        server.stop()
+
+
+def test_full_disclosure_shows_whole_notices(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
+    seen = client.get(f"{A}/activities", headers=auth(tokens["IL"])).json()
+    assert [a["id"] for a in seen] == ["TR-0001"] and "partial" not in seen[0] and seen[0]["volumes"]
+
+
+# --- durability ---------------------------------------------------------------------------------
+
+
+def test_restart_loses_nothing(syria_db: str, syria_clock: FixedClock) -> None:
+    server = start_server(syria_db, syria_clock)
+    tok = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL")}
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        c.post(f"{A}/activities", json=notice(), headers=auth(tok["TR"]))
+        c.post(f"{A}/activities", json=notice("air_sortie"), headers=auth(tok["IL"]))
+        before = (
+            c.get(f"{A}/activities", headers=auth(tok["IL"])).json(),
+            c.get(f"{A}/conflicts", headers=auth(tok["IL"])).json(),
+        )
+    server.stop()
+    server.service.store.close()
+    again = start_server(syria_db, syria_clock)
+    try:
+        with httpx.Client(base_url=again.url, timeout=10) as c:
+            after = (
+                c.get(f"{A}/activities", headers=auth(tok["IL"])).json(),
+                c.get(f"{A}/conflicts", headers=auth(tok["IL"])).json(),
+            )
+            assert after == before
+            r = c.post(f"{A}/activities", json=notice(), headers=auth(tok["TR"]))
+            assert [x["other_activity"] for x in r.json()["raised"]] == ["IL-0001"]
+    finally:
+        again.stop()
+
+
+# --- the contract ---------------------------------------------------------------------------------
+
+
+def test_openapi_documents_every_route(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "deconflict"
+    for path, methods in spec["paths"].items():
+        assert path.startswith(API)
+        for method, op in methods.items():
+            assert op.get("summary"), f"{method} {path} has no summary"
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body and "$ref" in body:
+                name = body["$ref"].rsplit("/", 1)[1]
+                assert spec["components"]["schemas"][name].get("examples"), f"{name} has no example"
+
+
+def test_schemathesis_finds_no_server_error(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, tmp_path: Path
+) -> None:
+    """Fuzz the OpenAPI (schemathesis) against the live server with state to reach: no 5xx."""
+    client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
+    client.post(f"{A}/activities", json=notice("air_sortie"), headers=auth(tokens["IL"]))
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        f'headers = {{ Authorization = "Bearer {tokens["TR"]}" }}\n'
+        "[parameters]\n"
+        f'"path.mechanism_id" = "{M}"\n'
+        '"path.activity_id" = "TR-0001"\n'
+        '"path.conflict_id" = "C1"\n'
+        '"path.zone_id" = "IL-RL-PALMYRA"\n',
+        encoding="utf-8",
+    )
+    exe = Path(sys.executable).parent / "schemathesis"
+    done = subprocess.run(
+        [
+            str(exe),
+            "--config-file",
+            str(config),
+            "run",
+            f"{live.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--exclude-path-regex",
+            "events$",
+            "--max-examples",
+            "40",
+            "--workers",
+            "1",
+            "--max-time",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_demo_server_prints_tokens_and_serves_the_same_data_after_a_restart(tmp_path: Path) -> None:
+    """`deconflict demo --db FILE --port P` as a real process: curl-like use of two printed tokens."""
+    db = tmp_path / "demo.db"
+    port = free_port()
+    exe = Path(sys.executable).parent / "deconflict"
+
+    def start() -> tuple[subprocess.Popen[str], dict[str, str]]:
+        proc = subprocess.Popen(
+            [str(exe), "demo", "--db", str(db), "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        tokens: dict[str, str] = {}
+        assert proc.stdout is not None
+        while len(tokens) < 4:
+            line = proc.stdout.readline()
+            assert line, "demo exited before printing its tokens"
+            found = re.match(r"\s*(TR|IL|AZ|US)\s+(dcf_\S+)", line)
+            if found:
+                tokens[found.group(1)] = found.group(2)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+                return proc, tokens
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "demo did not start serving"
+                time.sleep(0.1)
+
+    proc, tokens = start()
+    try:
+        base = f"http://127.0.0.1:{port}{A}"
+        now = time.time()
+        soon = {
+            "geometry": {"type": "Point", "coordinates": T4},
+            "radius_m": 10000,
+            "floor_m": 1000,
+            "ceiling_m": 4000,
+            "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 7200)),
+            "end": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 10800)),
+        }
+        with httpx.Client(timeout=10) as c:
+            head = c.get(f"{base}/record", headers=auth(tokens["IL"])).json()["next_after"]
+            reader = SSEReader(c, f"{base}/events?after={head}", auth(tokens["IL"]))
+            assert (
+                c.post(
+                    f"{base}/activities", json={"kind": "air_sortie", "volumes": [soon]}, headers=auth(tokens["IL"])
+                ).status_code
+                == 201
+            )
+            assert (
+                c.post(
+                    f"{base}/activities", json={"kind": "uav_patrol", "volumes": [soon]}, headers=auth(tokens["TR"])
+                ).status_code
+                == 201
+            )
+            kinds = [reader.next_event()[1] for _ in range(3)]
+            reader.close()
+            assert kinds == ["activity.notified", "activity.notified", "conflict.detected"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    proc, again = start()
+    try:
+        assert again == tokens
+        with httpx.Client(timeout=10) as c:
+            listed = c.get(f"http://127.0.0.1:{port}{A}/conflicts", headers=auth(tokens["IL"])).json()
+            assert [x["kind"] for x in listed] == ["separation"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert os.path.exists(db)
