@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso, parse_utc
@@ -60,29 +60,56 @@ def head(session: Session, mechanism: str) -> LedgerEntry | None:
     return session.scalars(stmt).first()
 
 
-def append(session: Session, *, mechanism: str, actor: str, type: str, payload: Any, at: datetime) -> LedgerEntry:
-    """Append one entry to a mechanism's chain inside the caller's transaction."""
-    last = head(session, mechanism)
-    seq = 1 if last is None else last.seq + 1
-    prev = GENESIS_HASH if last is None else last.hash
+@dataclass(frozen=True)
+class Head:
+    """The last entry of a chain: its sequence number and hash (seq 0 and GENESIS_HASH when empty)."""
+
+    seq: int
+    hash: str
+
+
+def read_head(session: Session, mechanism: str) -> Head:
+    """The chain's head as stored (one indexed lookup)."""
+    t = LedgerEntry.__table__
+    stmt = select(t.c.seq, t.c.hash).where(t.c.mechanism_id == mechanism).order_by(t.c.seq.desc()).limit(1)
+    row = session.execute(stmt).first()
+    return Head(0, GENESIS_HASH) if row is None else Head(int(row[0]), str(row[1]))
+
+
+def append(
+    session: Session, *, mechanism: str, actor: str, type: str, payload: Any, at: datetime, after: Head | None = None
+) -> Head:
+    """Append one entry to a mechanism's chain inside the caller's transaction; returns the new head.
+
+    ``after`` is the chain's current head when the caller keeps it (the single writer does);
+    otherwise it is read from the database.
+    """
+    last = after if after is not None else read_head(session, mechanism)
+    seq = last.seq + 1
     body = canonical(payload)
     payload_hash = sha256_hex(body)
-    row = LedgerEntry(
-        mechanism_id=mechanism,
-        seq=seq,
-        at=at,
-        actor=actor,
-        type=type,
-        payload=body.decode(),
-        payload_hash=payload_hash,
-        prev_hash=prev,
-        hash=entry_hash(
-            mechanism=mechanism, seq=seq, at=at, actor=actor, type=type, payload_hash=payload_hash, prev_hash=prev
-        ),
+    digest = entry_hash(
+        mechanism=mechanism, seq=seq, at=at, actor=actor, type=type, payload_hash=payload_hash, prev_hash=last.hash
     )
-    session.add(row)
-    session.flush()
-    return row
+    session.execute(
+        insert(LedgerEntry.__table__),
+        [
+            {
+                "mechanism_id": mechanism,
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "type": type,
+                "payload": body.decode(),
+                "payload_hash": payload_hash,
+                "prev_hash": last.hash,
+                "hash": digest,
+                "key_id": None,
+                "signature": None,
+            }
+        ],
+    )
+    return Head(seq, digest)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from deconflict.clock import parse_utc
@@ -42,31 +43,25 @@ def apply(
     fn(session, mechanism, payload, at, seq, actor)
 
 
+def _insert(session: Session, model: Any, row: dict[str, Any]) -> None:
+    """Insert one row through the Core table (no ORM unit of work on the hot path)."""
+    session.execute(insert(model.__table__), [row])
+
+
 @applies("mechanism.declared")
 def _mechanism(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    session.add(MechanismRow(id=mid, name=p["name"], doc=p, declared_at=at))
-    session.flush()
+    _insert(session, MechanismRow, {"id": mid, "name": p["name"], "doc": p, "declared_at": at})
     for m in p["members"]:
         _member(session, mid, m, at, seq, actor)
 
 
 @applies("member.added")
 def _member(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    session.add(
-        MemberRow(
-            mechanism_id=mid,
-            id=p["id"],
-            name=p["name"],
-            role=p["role"],
-            party=p["party"],
-            language=p["language"],
-            added_at=at,
-        )
-    )
+    row = {k: p[k] for k in ("id", "name", "role", "party", "language")}
+    _insert(session, MemberRow, {"mechanism_id": mid, **row, "added_at": at})
 
 
 def _activity_version(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    row = session.get(ActivityRow, (mid, p["id"]))
     fields = {
         "party": p["party"],
         "kind": p["kind"],
@@ -77,17 +72,15 @@ def _activity_version(session: Session, mid: str, p: dict[str, Any], at: datetim
         "notified_at": parse_utc(p["notified_at"], field="notified_at"),
         "doc": p,
     }
-    if row is None:
-        session.add(ActivityRow(mechanism_id=mid, id=p["id"], **fields))
-        session.flush()
+    if p["version"] == 1:
+        _insert(session, ActivityRow, {"mechanism_id": mid, "id": p["id"], **fields})
     else:
-        for k, v in fields.items():
-            setattr(row, k, v)
-    session.add(
-        ActivityVersionRow(
-            mechanism_id=mid, activity_id=p["id"], version=p["version"], seq=seq, at=at, actor=actor, doc=p
+        session.execute(
+            update(ActivityRow).where(ActivityRow.mechanism_id == mid, ActivityRow.id == p["id"]).values(**fields),
+            execution_options={"synchronize_session": False},
         )
-    )
+    version = {"version": p["version"], "seq": seq, "at": at, "actor": actor, "doc": p}
+    _insert(session, ActivityVersionRow, {"mechanism_id": mid, "activity_id": p["id"], **version})
 
 
 for _type in ("activity.notified", "activity.amended", "activity.cancelled"):
@@ -96,11 +89,8 @@ for _type in ("activity.notified", "activity.amended", "activity.cancelled"):
 
 @applies("zone.declared")
 def _zone(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    session.add(
-        ZoneRow(
-            mechanism_id=mid, id=p["id"], owner=p["owner"], kind=p["kind"], declared_at=at, withdrawn_at=None, doc=p
-        )
-    )
+    zone = {"id": p["id"], "owner": p["owner"], "kind": p["kind"], "declared_at": at, "withdrawn_at": None, "doc": p}
+    _insert(session, ZoneRow, {"mechanism_id": mid, **zone})
 
 
 @applies("zone.withdrawn")
@@ -112,25 +102,27 @@ def _zone_withdrawn(session: Session, mid: str, p: dict[str, Any], at: datetime,
 
 @applies("conflict.detected")
 def _conflict(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    session.add(
-        ConflictRow(
-            mechanism_id=mid,
-            id=p["id"],
-            kind=p["kind"],
-            status=ConflictStatus.OPEN.value,
-            resolution=None,
-            activity=p["activity"],
-            other_activity=p.get("other_activity"),
-            zone=p.get("zone"),
-            parties=p["parties"],
-            distance_m=p.get("distance_m"),
-            detected_at=at,
-            deadline=parse_utc(p["deadline"], field="deadline"),
-            acknowledged={},
-            resolved_at=None,
-            resolved_by=None,
-            doc=p,
-        )
+    _insert(
+        session,
+        ConflictRow,
+        {
+            "mechanism_id": mid,
+            "id": p["id"],
+            "kind": p["kind"],
+            "status": ConflictStatus.OPEN.value,
+            "resolution": None,
+            "activity": p["activity"],
+            "other_activity": p.get("other_activity"),
+            "zone": p.get("zone"),
+            "parties": p["parties"],
+            "distance_m": p.get("distance_m"),
+            "detected_at": at,
+            "deadline": parse_utc(p["deadline"], field="deadline"),
+            "acknowledged": {},
+            "resolved_at": None,
+            "resolved_by": None,
+            "doc": p,
+        },
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,6 +93,13 @@ class _Live:
     zones: dict[str, tuple[Zone, Any, float]] = field(default_factory=dict)
     activities: dict[str, tuple[str, ActivityKind, tuple[str, ...], int]] = field(default_factory=dict)
     """activity id → (party, kind, volume ids, version) for live activities."""
+    head: ledger.Head = ledger.Head(0, ledger.GENESIS_HASH)
+    """The record's head this picture reflects."""
+    activity_ids: dict[str, str] = field(default_factory=dict)
+    """Every activity id ever notified → its party."""
+    party_counts: Counter[str] = field(default_factory=Counter)
+    """How many activities each party has notified."""
+    conflict_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ class Service:
         self.clock = clock
         self._live: dict[str, _Live] = {}
         self._lock = threading.RLock()
+        self._token_cache: dict[str, tuple[float, tuple[str, Member] | None]] = {}
         self.listeners: list[Callable[[str, int], None]] = []
         """Called with (mechanism id, last sequence number) after each committed change."""
 
@@ -126,9 +136,12 @@ class Service:
         return self._get_live(mechanism_id).mechanism
 
     def member(self, mechanism_id: str, member_id: str) -> Member:
-        for m in self.mechanism(mechanism_id).members:
-            if m.id == member_id:
-                return m
+        for attempt in range(2):
+            for m in self.mechanism(mechanism_id).members:
+                if m.id == member_id:
+                    return m
+            if attempt == 0:  # another process (deconflict member add) may have added it
+                self._refresh(mechanism_id)
         raise NotFound(f"member {member_id!r} is not a member of mechanism {mechanism_id!r}", field="member")
 
     def activity(self, mechanism_id: str, activity_id: str) -> Activity:
@@ -240,7 +253,7 @@ class Service:
     def add_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
         """Add a member (an account acting for a party, a facilitator or an observer)."""
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             m = member if isinstance(member, Member) else parse_member(member)
             if any(x.id == m.id for x in live.mechanism.members):
                 raise InvalidState(f"member {m.id!r} already exists in mechanism {mechanism_id!r}", field="id")
@@ -287,10 +300,29 @@ class Service:
             ).all()
             for row in rows:
                 row.revoked_at = self.clock()
-            return len(rows)
+        self._token_cache.clear()
+        return len(rows)
+
+    def authenticate_cached(self, token: str) -> tuple[str, Member] | None | bool:
+        """Like :meth:`authenticate` from a cache of recent answers; False when the cache cannot say.
+
+        Answers are kept for TOKEN_CACHE_S, so a revocation made by another process takes effect
+        within that time (one made through this service at once).
+        """
+        hit = self._token_cache.get(token)
+        if hit is None or hit[0] < time.monotonic():
+            return False
+        return hit[1]
 
     def authenticate(self, token: str) -> tuple[str, Member] | None:
         """(mechanism id, member) for a live token, or None."""
+        found = self._authenticate(token)
+        if len(self._token_cache) > 10_000:
+            self._token_cache.clear()
+        self._token_cache[token] = (time.monotonic() + TOKEN_CACHE_S, found)
+        return found
+
+    def _authenticate(self, token: str) -> tuple[str, Member] | None:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         with self.store.read() as s:
@@ -321,18 +353,17 @@ class Service:
     ) -> Outcome:
         """Notify a planned activity: validate, apply the rules, detect, store and record in one transaction."""
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             member = self._party_member(live, actor)
             kind_ = choice(kind, ActivityKind, "kind")
-            with self.store.read() as s:
-                if activity_id is None:
-                    activity_id = self._next_activity_id(s, mechanism_id, member.party)
-                else:
-                    activity_id = identifier(activity_id, "id")
-                    if s.get(ActivityRow, (mechanism_id, activity_id)) is not None:
-                        raise InvalidState(
-                            f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
-                        )
+            if activity_id is None:
+                activity_id = self._next_activity_id(live, member.party)
+            else:
+                activity_id = identifier(activity_id, "id")
+                if activity_id in live.activity_ids:
+                    raise InvalidState(
+                        f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
+                    )
             vols = parse_volumes(volumes, party=member.party, activity=activity_id)
             projected = self._project_in_area(live, vols)
             now = self.clock()
@@ -363,7 +394,7 @@ class Service:
     ) -> Outcome:
         """A new version of an activity; ``seen_version`` must be the current one."""
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             member = self._party_member(live, actor)
             current = self._own_activity(mechanism_id, activity_id, member)
             self._check_version(current, seen_version)
@@ -390,7 +421,7 @@ class Service:
     def cancel(self, *, mechanism_id: str, actor: str, activity_id: str, seen_version: int | None = None) -> Outcome:
         """Cancel an activity (a new version in state cancelled); its open conflicts are closed as amended."""
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             member = self._party_member(live, actor)
             current = self._own_activity(mechanism_id, activity_id, member)
             if seen_version is not None:
@@ -416,7 +447,7 @@ class Service:
     def declare_zone(self, *, mechanism_id: str, actor: str, zone: dict[str, Any]) -> Outcome:
         """Declare a zone owned by the actor's party; live activities it forbids raise conflicts."""
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             member = self._party_member(live, actor)
             z = parse_zone(zone, mechanism=mechanism_id, owner=member.party, parties=live.mechanism.parties())
             with self.store.read() as s:
@@ -442,7 +473,7 @@ class Service:
 
     def withdraw_zone(self, *, mechanism_id: str, actor: str, zone_id: str) -> Outcome:
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             member = self._party_member(live, actor)
             with self.store.read() as s:
                 row = s.get(ZoneRow, (mechanism_id, zone_id))
@@ -462,7 +493,7 @@ class Service:
     def acknowledge_conflict(self, *, mechanism_id: str, actor: str, conflict_id: str) -> dict[str, Any]:
         """A party acknowledges a conflict it was alerted to."""
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             member = self._party_member(live, actor)
             c = self.conflict(mechanism_id, conflict_id)
             if member.party not in c["parties"]:
@@ -487,7 +518,7 @@ class Service:
     ) -> dict[str, Any]:
         """Close a conflict as amended, accepted or escalated (a concerned party or the facilitator)."""
         with self._lock:
-            live = self._get_live(mechanism_id)
+            live = self._refresh(mechanism_id)
             member = self._any_member(live, actor)
             how = choice(resolution, Resolution, "resolution")
             c = self.conflict(mechanism_id, conflict_id)
@@ -507,16 +538,40 @@ class Service:
         """One transaction; listeners hear of its last entry once it is committed."""
         with self.store.transaction() as s:
             yield s
+        for mechanism_id, head in s.info.get("heads", {}).items():
+            live = self._live.get(mechanism_id)
+            if live is not None:
+                live.head = head
+                live.conflict_count += s.info.get("new_conflicts", {}).get(mechanism_id, 0)
+                added = s.info.get("new_activities", {}).get(mechanism_id, {})
+                live.activity_ids.update(added)
+                live.party_counts.update(added.values())
         last = s.info.get("last_entry")
         if last is not None:
             for listener in self.listeners:
                 listener(*last)
 
     def _record(self, s: Session, mechanism_id: str, actor: str, type: str, payload: Any, at: datetime) -> int:
-        entry = ledger.append(s, mechanism=mechanism_id, actor=actor, type=type, payload=payload, at=at)
-        projection.apply(s, mechanism=mechanism_id, type=type, payload=payload, at=at, seq=entry.seq, actor=actor)
-        s.info["last_entry"] = (mechanism_id, entry.seq)
-        return entry.seq
+        heads = s.info.setdefault("heads", {})
+        live = self._live.get(mechanism_id)
+        after = heads.get(mechanism_id) or (live.head if live is not None else None)
+        head = ledger.append(s, mechanism=mechanism_id, actor=actor, type=type, payload=payload, at=at, after=after)
+        heads[mechanism_id] = head
+        projection.apply(s, mechanism=mechanism_id, type=type, payload=payload, at=at, seq=head.seq, actor=actor)
+        if type == "activity.notified":
+            s.info.setdefault("new_activities", {}).setdefault(mechanism_id, {})[payload["id"]] = payload["party"]
+        s.info["last_entry"] = (mechanism_id, head.seq)
+        return head.seq
+
+    def _refresh(self, mechanism_id: str) -> _Live:
+        """The mechanism's picture, rebuilt if another process has written to its record since."""
+        live = self._get_live(mechanism_id)
+        with self.store.read() as s:
+            current = ledger.read_head(s, mechanism_id)
+        if current != live.head:
+            self._live.pop(mechanism_id, None)
+            live = self._refresh(mechanism_id)
+        return live
 
     def entries_after(self, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
         """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
@@ -575,6 +630,17 @@ class Service:
                 activity = activity_from_doc(r.doc, mechanism=mechanism_id)
                 self._index(live, activity, self._project(live, activity.volumes))
             live.index.rebuild()
+            live.head = ledger.read_head(s, mechanism_id)
+            live.activity_ids = dict(
+                s.execute(
+                    select(ActivityRow.id, ActivityRow.party).where(ActivityRow.mechanism_id == mechanism_id)
+                ).all()
+            )
+            live.party_counts = Counter(live.activity_ids.values())
+            live.conflict_count = (
+                s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id))
+                or 0
+            )
             self._live[mechanism_id] = live
             return live
 
@@ -666,11 +732,10 @@ class Service:
         finding: SeparationFinding | ZoneFinding | ShortNotice,
         now: datetime,
     ) -> tuple[dict[str, Any], int]:
-        n = s.scalar(
-            select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == activity.mechanism)
-        )
+        pending = s.info.setdefault("new_conflicts", {})
+        pending[activity.mechanism] = pending.get(activity.mechanism, 0) + 1
         doc: dict[str, Any] = {
-            "id": f"C{(n or 0) + 1}",
+            "id": f"C{live.conflict_count + pending[activity.mechanism]}",
             "activity": activity.id,
             "activity_version": activity.version,
             "activity_kind": activity.kind.value,
@@ -856,18 +921,15 @@ class Service:
             )
 
     @staticmethod
-    def _next_activity_id(s: Session, mechanism_id: str, party: str) -> str:
-        n = s.scalar(
-            select(func.count())
-            .select_from(ActivityRow)
-            .where(ActivityRow.mechanism_id == mechanism_id, ActivityRow.party == party)
-        )
-        candidate = (n or 0) + 1
-        while s.get(ActivityRow, (mechanism_id, f"{party}-{candidate:04d}")) is not None:
+    def _next_activity_id(live: _Live, party: str) -> str:
+        candidate = live.party_counts[party] + 1
+        while f"{party}-{candidate:04d}" in live.activity_ids:
             candidate += 1
         return f"{party}-{candidate:04d}"
 
 
+TOKEN_CACHE_S = 1.0
+"""How long an answer about a token is reused (a revocation from another process waits this long)."""
 TOKEN_PREFIX = "dcf_"
 """Every bearer token starts with this, so a leaked one is easy to recognise."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from deconflict.api.hub import Hub
@@ -16,11 +17,11 @@ from deconflict.service import Service
 bearer = HTTPBearer(auto_error=False, description="A member's token, printed once by `deconflict member add`.")
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
@@ -36,14 +37,16 @@ class Caller:
     member: Member
 
 
-def current_caller(
+async def current_caller(
     service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(
             401, "missing bearer token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"}
         )
-    found = service.authenticate(credentials.credentials)
+    found = service.authenticate_cached(credentials.credentials)
+    if found is False:
+        found = await run_in_threadpool(service.authenticate, credentials.credentials)
     if found is None:
         raise HTTPException(401, "the token is unknown or was revoked", {"WWW-Authenticate": "Bearer"})
     return Caller(*found)
@@ -52,7 +55,7 @@ def current_caller(
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def mechanism_caller(
+async def mechanism_caller(
     caller: CallerDep, mechanism_id: Annotated[str, Path(description="Mechanism id, e.g. tr-il-syria.", max_length=64)]
 ) -> Caller:
     """The caller, who must belong to the mechanism in the path."""
@@ -64,7 +67,7 @@ def mechanism_caller(
 MemberDep = Annotated[Caller, Depends(mechanism_caller)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
