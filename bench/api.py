@@ -238,7 +238,8 @@ def main() -> None:
     result = run(args.seconds, args.clients, args.seed)
     log(
         f"{result['notices_per_s']} notices/s, request p50 {result['request_p50_ms']} ms "
-        f"p99 {result['request_p99_ms']} ms, delivery p50 {result['delivery_p50_ms']} ms p99 {result['delivery_p99_ms']} ms"
+        f"p99 {result['request_p99_ms']} ms, delivery p50 {result['delivery_p50_ms']} ms "
+        f"p99 {result['delivery_p99_ms']} ms"
     )
     print(json.dumps(result))
 
