@@ -450,13 +450,10 @@ def test_four_parties_around_a_cell_corner_each_pair_once() -> None:
     assert all(c.distance_m == 0.0 for c in found)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: a circle reaching within 0.1 % of its radius of 180° gets world-wide bounds"
-)
 def test_conflict_next_to_a_circle_near_the_antimeridian_is_found() -> None:
-    # 'a' is valid (its edge stops ~5 m short of 180°), but Footprint.bounds() draws it at 1.001 × radius,
-    # wraps past 180° and reports lon -180..180; detection then measures in a frame covering the globe
-    # and misses 'b', 20 km away.
+    # 'a' is valid (its edge stops ~5 m short of 180°); bounds drawn as a ring at 1.001 × radius would
+    # wrap past 180° and report lon -180..180, and detection would then measure in a frame covering the
+    # globe and miss 'b', 20 km away.
     radius_m = geod_m(179.5, 0.0, 179.99995, 0.0)
     lon_b = float(WGS84.fwd(179.5, 0.0, 270.0, radius_m + 30_000.0)[0])
     volumes = [circle("a", "TR", 179.5, 0.0, radius_m), circle("b", "IL", lon_b, 0.0, 10_000.0)]

@@ -330,8 +330,8 @@ def test_circle_bounds_cover_the_geodesic_circle() -> None:
     assert lat_max - ring[:, 1].max() < 0.01
 
 
-# Known gaps, found while writing these tests: both come from the circle being checked and bounded
-# with a 64-vertex ring (``circle_ring``) instead of its true extent.
+# Circles are checked and bounded by their true extent, not by a 64-vertex ring (``circle_ring``),
+# which misses a crossing between its vertices and wraps round the globe near 180°.
 
 
 def _circle_just_over_antimeridian() -> tuple[float, float, float]:
@@ -342,24 +342,22 @@ def _circle_just_over_antimeridian() -> tuple[float, float, float]:
 
 
 def test_circle_just_over_antimeridian_really_crosses() -> None:
-    """Precondition of the xfail below, checked on its own so that test cannot pass by accident."""
+    """Precondition of the test below, checked on its own so that test cannot pass by accident."""
     lon, lat, radius_m = _circle_just_over_antimeridian()
     lons = circle_ring(lon, lat, radius_m, segments=36_000)[:, 0]
     assert np.any(np.abs(np.diff(lons)) > 180.0)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a circle that crosses the antimeridian between ring vertices is accepted")
 def test_circle_crossing_antimeridian_between_ring_vertices_is_rejected() -> None:
-    # None of the 64 vertices parse_footprint checks crosses 180°, so the circle is accepted.
+    # None of 64 vertices on the ring crosses 180°; the true eastmost point does.
     lon, lat, radius_m = _circle_just_over_antimeridian()
     with pytest.raises(InvalidInput, match="antimeridian"):
         parse_footprint(_circle(lon, lat), radius_m)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: bounds() of a circle near (not across) the antimeridian span the globe")
 def test_bounds_of_circle_near_antimeridian_stay_local() -> None:
-    # Accepted (its edge is ~5 m short of 180°), but bounds() draws the ring at 1.001 × radius, which
-    # wraps past 180° and yields (-179.9995, ..., 179.998, ...).
+    # Accepted (its edge is ~5 m short of 180°); a ring drawn at 1.001 × radius would wrap past 180°
+    # and yield (-179.9995, ..., 179.998, ...).
     radius_m = geod_m(179.5, 0.0, 179.99995, 0.0)
     fp = parse_footprint(_circle(179.5, 0.0), radius_m)
     lon_min, _, lon_max, _ = fp.bounds()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -79,17 +78,18 @@ def check(
 
     Example: deconflict check volumes.geojson --separation-m 5000 --vertical-separation-m 300
     """
-    from deconflict.detect import find_conflicts
-    from deconflict.formats.geojson import load_json, volumes_from_geojson
+    from deconflict.detect import find_conflict_table
+    from deconflict.formats.geojson import load_json, volumes_from_geojson, write_conflicts
 
     doc = load_json(_read_text(volumes), source=str(volumes))
     vols = volumes_from_geojson(doc, source=str(volumes))
-    found = find_conflicts(vols, separation_m=separation_m, vertical_separation_m=vertical_separation_m)
-    out = {"conflicts": [conflict_json(c) for c in found]}
-    sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    del doc
+    table = find_conflict_table(vols, separation_m=separation_m, vertical_separation_m=vertical_separation_m)
+    write_conflicts(table, vols, sys.stdout)
 
 
 def conflict_json(c: Any) -> dict[str, Any]:
+    """One VolumeConflict as the object ``check`` prints for it (``write_conflicts`` writes a whole table)."""
     from deconflict.clock import iso
 
     return {

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 import shapely
 
-from deconflict.geo import Frame
+from deconflict.geo import Frame, footprint_bounds
 from deconflict.model import Activity, Volume, Zone
 from deconflict.volumes import SEPARATION_PAD, VolumeIndex
 
@@ -24,6 +24,8 @@ MAX_FRAME_RADIUS_M = 2_500_000.0
 """Largest extent measured in a single frame; wider inputs are split into overlapping frames."""
 CELL_DEG = 10.0
 """Size of the cells that own volumes when an input is split into several frames."""
+SWEEP_CHUNK = 2048
+"""Volumes (in order of start time) whose broad phase runs together; bounds the memory of a sweep step."""
 _FAR_PAST = -1e12
 _FAR_FUTURE = 1e12
 
@@ -47,6 +49,60 @@ class VolumeConflict:
     activity_b: str | None = None
 
 
+@dataclass(frozen=True)
+class ConflictTable:
+    """Volume conflicts as columns, one row per pair, sorted by (id of a, id of b), id a < id b.
+
+    ``a`` and ``b`` index the volumes the table was found in; times are epoch seconds
+    (``start_s`` at or below -1e12 means unbounded, ``end_s`` at or above 1e12 likewise).
+    ``start_from`` / ``end_from`` index the volume whose start / end bounds the overlap.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    distance_m: np.ndarray
+    """Ground distance between the footprints, metres, 0 when they touch or overlap."""
+    vertical_gap_m: np.ndarray
+    """Gap between the altitude bands, metres, 0 when they overlap."""
+    start_s: np.ndarray
+    end_s: np.ndarray
+    start_from: np.ndarray
+    end_from: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def conflicts(self, volumes: Sequence[Volume]) -> list[VolumeConflict]:
+        """The rows as VolumeConflict objects."""
+        rows = zip(
+            self.a.tolist(),
+            self.b.tolist(),
+            self.distance_m.tolist(),
+            self.vertical_gap_m.tolist(),
+            self.start_s.tolist(),
+            self.end_s.tolist(),
+            strict=True,
+        )
+        out = []
+        for a, b, d, gap, t0, t1 in rows:
+            va, vb = volumes[a], volumes[b]
+            out.append(
+                VolumeConflict(
+                    a=va.id,
+                    b=vb.id,
+                    party_a=va.party,
+                    party_b=vb.party,
+                    distance_m=d,
+                    vertical_gap_m=gap,
+                    start=from_epoch_s(t0),
+                    end=from_epoch_s(t1),
+                    activity_a=va.activity,
+                    activity_b=vb.activity,
+                )
+            )
+        return out
+
+
 def epoch_s(t: datetime | None, default: float) -> float:
     """Seconds since 1970 (UTC) of an aware instant, or ``default`` for None."""
     return default if t is None else t.timestamp()
@@ -60,7 +116,7 @@ def from_epoch_s(s: float) -> datetime | None:
 
 def frame_for_volumes(volumes: Sequence[Volume]) -> Frame:
     """The frame centred on the bounding box of all footprints."""
-    b = np.array([v.footprint.bounds() for v in volumes])
+    b = footprint_bounds([v.footprint for v in volumes])
     return Frame.for_bounds((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
 
 
@@ -79,8 +135,8 @@ class _Arrays:
         return cls(
             ids=[v.id for v in volumes],
             parties=np.array([codes.setdefault(v.party, len(codes)) for v in volumes], dtype=np.int32),
-            t0=np.array([epoch_s(v.start, _FAR_PAST) for v in volumes]),
-            t1=np.array([epoch_s(v.end, _FAR_FUTURE) for v in volumes]),
+            t0=np.array([epoch_s(v.start, _FAR_PAST) for v in volumes], dtype=float),
+            t1=np.array([epoch_s(v.end, _FAR_FUTURE) for v in volumes], dtype=float),
             z0=np.array([v.floor_m for v in volumes], dtype=float),
             z1=np.array([v.ceiling_m for v in volumes], dtype=float),
         )
@@ -95,55 +151,84 @@ class _Arrays:
         )
 
 
-def _results(
-    volumes: Sequence[Volume], arr: _Arrays, i: np.ndarray, j: np.ndarray, dist: np.ndarray
-) -> list[VolumeConflict]:
-    out = []
-    for a, b, d in zip(i.tolist(), j.tolist(), dist.tolist(), strict=True):
-        va, vb = volumes[a], volumes[b]
-        if va.id > vb.id:
-            va, vb = vb, va
-        gap = max(0.0, max(va.floor_m, vb.floor_m) - min(va.ceiling_m, vb.ceiling_m))
-        out.append(
-            VolumeConflict(
-                a=va.id,
-                b=vb.id,
-                party_a=va.party,
-                party_b=vb.party,
-                distance_m=d,
-                vertical_gap_m=gap,
-                start=from_epoch_s(max(arr.t0[a], arr.t0[b])),
-                end=from_epoch_s(min(arr.t1[a], arr.t1[b])),
-                activity_a=va.activity,
-                activity_b=vb.activity,
-            )
-        )
-    out.sort(key=lambda c: (c.a, c.b))
-    return out
+def _table(arr: _Arrays, i: np.ndarray, j: np.ndarray, dist: np.ndarray) -> ConflictTable:
+    """Pairs (any order) with their distances as a ConflictTable: id a < id b, sorted by ids."""
+    n = len(arr.ids)
+    rank = np.empty(n, dtype=np.int64)
+    rank[sorted(range(n), key=arr.ids.__getitem__)] = np.arange(n)
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    swap = rank[i] > rank[j]
+    a, b = np.where(swap, j, i), np.where(swap, i, j)
+    order = np.lexsort((rank[b], rank[a]))
+    a, b, dist = a[order], b[order], np.asarray(dist, dtype=float)[order]
+    start_from = np.where(arr.t0[a] >= arr.t0[b], a, b)
+    end_from = np.where(arr.t1[a] <= arr.t1[b], a, b)
+    return ConflictTable(
+        a=a,
+        b=b,
+        distance_m=dist,
+        vertical_gap_m=np.maximum(0.0, np.maximum(arr.z0[a], arr.z0[b]) - np.minimum(arr.z1[a], arr.z1[b])),
+        start_s=arr.t0[start_from],
+        end_s=arr.t1[end_from],
+        start_from=start_from,
+        end_from=end_from,
+    )
+
+
+def _boxes(b: np.ndarray) -> np.ndarray:
+    return shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
 
 
 def _pairs_in_frame(
     frame: Frame, volumes: Sequence[Volume], arr: _Arrays, members: np.ndarray, separation_m: float, vertical_m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Conflicting pairs (global indices, i < j) among ``members``, measured in ``frame``."""
+    """Conflicting pairs (global indices, i < j) among ``members``, measured in ``frame``.
+
+    A sweep in order of start time: each volume is paired only with those that started
+    before it (ties by index) and have not ended when the current chunk of ``SWEEP_CHUNK``
+    volumes starts, so every pair that overlaps in time is met exactly once, from the
+    volume that starts later, and pairs far apart in time are never formed.
+    """
     geoms, radii = frame.project_footprints([volumes[k].footprint for k in members])
     env = frame.envelopes(geoms, radii)
-    tree = shapely.STRtree(shapely.box(env[:, 0], env[:, 1], env[:, 2], env[:, 3]))
     cx, cy = (env[:, 0] + env[:, 2]) / 2, (env[:, 1] + env[:, 3]) / 2
     pad = separation_m * frame.scale(cx, cy) * SEPARATION_PAD + 1.0
-    grown = shapely.box(env[:, 0] - pad, env[:, 1] - pad, env[:, 2] + pad, env[:, 3] + pad)
-    qi, ti = tree.query(grown)
-    gi, gj = members[qi], members[ti]
-    keep = (gi < gj) & arr.interval_ok(gi, gj, vertical_m)
-    qi, ti, gi, gj = qi[keep], ti[keep], gi[keep], gj[keep]
-    dist = frame.ground_distance(geoms[qi], radii[qi], geoms[ti], radii[ti]) if len(qi) else np.empty(0)
-    ok = dist <= separation_m
-    return gi[ok], gj[ok], dist[ok]
+    grown = env + np.column_stack([-pad, -pad, pad, pad])
+    t0, t1 = arr.t0[members], arr.t1[members]
+    order = np.lexsort((members, t0))
+    rank = np.empty(len(members), dtype=np.int64)
+    rank[order] = np.arange(len(members))
+    found_i, found_j, found_d = [], [], []
+    for lo in range(0, len(members), SWEEP_CHUNK):
+        homes = order[lo : lo + SWEEP_CHUNK]
+        earlier = order[: lo + len(homes)]
+        cand = earlier[t1[earlier] > t0[homes[0]]]
+        tree = shapely.STRtree(_boxes(env[cand]))
+        qi, ti = tree.query(_boxes(grown[homes]))
+        li, lj = homes[qi], cand[ti]
+        keep = rank[lj] < rank[li]
+        li, lj = li[keep], lj[keep]
+        gi, gj = members[li], members[lj]
+        keep = arr.interval_ok(gi, gj, vertical_m)
+        li, lj, gi, gj = li[keep], lj[keep], gi[keep], gj[keep]
+        if len(li) == 0:
+            continue
+        swap = gi > gj  # measure from the lower global index, as every caller expects
+        li, lj = np.where(swap, lj, li), np.where(swap, li, lj)
+        gi, gj = np.where(swap, gj, gi), np.where(swap, gi, gj)
+        dist = frame.ground_distance(geoms[li], radii[li], geoms[lj], radii[lj])
+        ok = dist <= separation_m
+        found_i.append(gi[ok])
+        found_j.append(gj[ok])
+        found_d.append(dist[ok])
+    if not found_i:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+    return np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d)
 
 
 def _split_into_frames(volumes: Sequence[Volume], separation_m: float) -> list[tuple[Frame, np.ndarray, np.ndarray]]:
     """(frame, member indices, home mask) groups whose union finds every pair exactly once."""
-    b = np.array([v.footprint.bounds() for v in volumes])
+    b = footprint_bounds([v.footprint for v in volumes])
     overall = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
     whole = Frame.for_bounds(overall)
     everyone = np.arange(len(volumes))
@@ -169,6 +254,23 @@ def _split_into_frames(volumes: Sequence[Volume], separation_m: float) -> list[t
     return groups
 
 
+def find_conflict_table(
+    volumes: Sequence[Volume], *, separation_m: float, vertical_separation_m: float
+) -> ConflictTable:
+    """``find_conflicts`` as columns: what ``deconflict check`` writes, without an object per pair."""
+    arr = _Arrays.of(volumes)
+    if len(volumes) < 2:
+        return _table(arr, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0))
+    found_i, found_j, found_d = [], [], []
+    for frame, members, home in _split_into_frames(volumes, separation_m):
+        i, j, d = _pairs_in_frame(frame, volumes, arr, members, separation_m, vertical_separation_m)
+        owned = home[i]
+        found_i.append(i[owned])
+        found_j.append(j[owned])
+        found_d.append(d[owned])
+    return _table(arr, np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d))
+
+
 def find_conflicts(
     volumes: Sequence[Volume], *, separation_m: float, vertical_separation_m: float
 ) -> list[VolumeConflict]:
@@ -177,17 +279,8 @@ def find_conflicts(
     Broad phase over footprint envelopes grown by the separation, interval filters on
     time and altitude, then the exact ground distance.
     """
-    if len(volumes) < 2:
-        return []
-    arr = _Arrays.of(volumes)
-    found_i, found_j, found_d = [], [], []
-    for frame, members, home in _split_into_frames(volumes, separation_m):
-        i, j, d = _pairs_in_frame(frame, volumes, arr, members, separation_m, vertical_separation_m)
-        owned = home[i]
-        found_i.append(i[owned])
-        found_j.append(j[owned])
-        found_d.append(d[owned])
-    return _results(volumes, arr, np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d))
+    table = find_conflict_table(volumes, separation_m=separation_m, vertical_separation_m=vertical_separation_m)
+    return table.conflicts(volumes)
 
 
 def brute_force_conflicts(
@@ -215,7 +308,7 @@ def brute_force_conflicts(
         found_d.append(d[keep])
     if not found_i:
         return []
-    return _results(volumes, arr, np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d))
+    return _table(arr, np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d)).conflicts(volumes)
 
 
 # --- activity-level detection used by the service -------------------------------------------

@@ -1,15 +1,29 @@
-"""GeoJSON in and out: FeatureCollections of volumes, translated to domain types in one place."""
+"""GeoJSON in and out: FeatureCollections of volumes, translated to domain types in one place.
+
+Also the other half of the ``deconflict check`` batch contract: its conflicts document, written
+straight from a :class:`~deconflict.detect.ConflictTable`.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING, Any, TextIO
 
 from deconflict.clock import iso, parse_utc
 from deconflict.errors import InvalidInput
-from deconflict.geo import parse_footprint
+from deconflict.geo import Footprint, FootprintDraft, build_footprints, draft_footprint
 from deconflict.model import ALT_MAX_M, ALT_MIN_M, Volume
+
+if TYPE_CHECKING:
+    from deconflict.detect import ConflictTable
+
+UNBOUNDED_S = 1e12
+"""Epoch seconds at or beyond which (either sign) a conflict's start or end is unbounded (JSON null)."""
 
 
 def load_json(text: str | bytes, *, source: str) -> Any:
@@ -52,6 +66,36 @@ def parse_volume(
     party: str | None = None,
 ) -> Volume:
     """Validate one volume's properties and geometry; errors name ``where`` and the field."""
+    head = _volume_head(props, geometry, where=where, default_id=default_id, party=party)
+    (footprint,) = build_footprints([head.footprint])
+    if isinstance(footprint, InvalidInput):
+        raise _named(head.where, footprint)
+    return head.volume(footprint, *_volume_tail(props, where=head.where, require_window=require_window))
+
+
+@dataclass(frozen=True)
+class _VolumeHead:
+    """The fields checked before a volume's footprint is built: where, id, party, activity, footprint draft."""
+
+    where: str
+    id: str
+    party: str
+    activity: str | None
+    footprint: FootprintDraft
+
+    def volume(
+        self, footprint: Footprint, start: datetime | None, end: datetime | None, floor_m: float, ceiling_m: float
+    ) -> Volume:
+        return Volume(self.id, footprint, floor_m, ceiling_m, start, end, party=self.party, activity=self.activity)
+
+
+def _named(where: str, e: InvalidInput) -> InvalidInput:
+    return InvalidInput(f"{where} {e.message}", field=e.field)
+
+
+def _volume_head(
+    props: dict[str, Any], geometry: Any, *, where: str, default_id: str | None, party: str | None
+) -> _VolumeHead:
     raw_id = props.get("id")
     vid = _text(raw_id if raw_id is not None else default_id, "id", where)
     where = f"{where} (id {vid!r})"
@@ -60,9 +104,16 @@ def parse_volume(
     if activity is not None:
         activity = _text(activity, "activity", where)
     try:
-        footprint = parse_footprint(geometry, props.get("radius_m"), where="geometry")
+        draft = draft_footprint(geometry, props.get("radius_m"), where="geometry")
     except InvalidInput as e:
-        raise InvalidInput(f"{where} {e.message}", field=e.field) from None
+        raise _named(where, e) from None
+    return _VolumeHead(where, vid, party, activity, draft)
+
+
+def _volume_tail(
+    props: dict[str, Any], *, where: str, require_window: bool
+) -> tuple[datetime | None, datetime | None, float, float]:
+    """(start, end, floor_m, ceiling_m), checked after the footprint."""
     start = end = None
     for name in ("start", "end"):
         raw = props.get(name)
@@ -86,34 +137,102 @@ def parse_volume(
     ceiling = _altitude(props.get("ceiling_m"), "ceiling_m", where, default_ceiling)
     if not floor < ceiling:
         raise InvalidInput(f"{where} floor_m: {floor:g} m is not below ceiling_m {ceiling:g} m", field="floor_m")
-    return Volume(vid, footprint, floor, ceiling, start, end, party=party, activity=activity)
+    return start, end, floor, ceiling
 
 
 def volumes_from_geojson(doc: Any, *, source: str = "input", require_window: bool = False) -> list[Volume]:
-    """Volumes from a FeatureCollection (one Feature a volume), ids unique."""
+    """Volumes from a FeatureCollection (one Feature a volume), ids unique.
+
+    Each feature's fields are checked in turn; the footprints' geometry (circle extents,
+    polygon validity) is checked for all features at once. The error reported is the one
+    a feature-by-feature reading would meet first.
+    """
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise InvalidInput(f"{source}: expected a GeoJSON FeatureCollection")
     features = doc.get("features")
     if not isinstance(features, list):
         raise InvalidInput(f"{source}: 'features' must be a list")
-    volumes: list[Volume] = []
+    heads: list[_VolumeHead] = []
+    tails: list[tuple[datetime | None, datetime | None, float, float]] = []
     seen: dict[str, int] = {}
-    for n, feature in enumerate(features):
-        where = f"feature {n}"
-        if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            raise InvalidInput(f"{where}: expected a GeoJSON Feature")
-        props = feature.get("properties")
-        if not isinstance(props, dict):
-            raise InvalidInput(f"{where} properties: missing; each volume needs id and party", field="properties")
-        default_id = feature.get("id") if isinstance(feature.get("id"), (str, int)) else None
-        volume = parse_volume(
-            props, feature.get("geometry"), where=where, require_window=require_window, default_id=default_id
+    error: InvalidInput | None = None
+    try:
+        for n, feature in enumerate(features):
+            where = f"feature {n}"
+            if not isinstance(feature, dict) or feature.get("type") != "Feature":
+                raise InvalidInput(f"{where}: expected a GeoJSON Feature")
+            props = feature.get("properties")
+            if not isinstance(props, dict):
+                raise InvalidInput(f"{where} properties: missing; each volume needs id and party", field="properties")
+            default_id = feature.get("id") if isinstance(feature.get("id"), (str, int)) else None
+            head = _volume_head(props, feature.get("geometry"), where=where, default_id=default_id, party=None)
+            heads.append(head)
+            tails.append(_volume_tail(props, where=head.where, require_window=require_window))
+            if head.id in seen:
+                raise InvalidInput(
+                    f"{where} id: {head.id!r} is used twice (also by feature {seen[head.id]}); ids must be unique",
+                    field="id",
+                )
+            seen[head.id] = n
+    except InvalidInput as e:
+        error = e
+    footprints = build_footprints([h.footprint for h in heads])
+    for head, footprint in zip(heads, footprints, strict=True):
+        if isinstance(footprint, InvalidInput):
+            raise _named(head.where, footprint)
+    if error is not None:
+        raise error
+    return [
+        head.volume(footprint, *tail)  # type: ignore[arg-type]
+        for head, footprint, tail in zip(heads, footprints, tails, strict=True)
+    ]
+
+
+def write_conflicts(
+    table: ConflictTable, volumes: Sequence[Volume], out: TextIO, *, rows_per_write: int = 20_000
+) -> None:
+    """Write the ``deconflict check`` document for a conflict table, one line.
+
+    Byte for byte what ``json.dumps({"conflicts": [...]}, ensure_ascii=False)`` gives for the
+    rows (keys a, b, distance_m and vertical_gap_m rounded to 2 decimals, party_a, party_b,
+    activity_a, activity_b, start, end as ISO 8601 UTC or null), without a dict per row:
+    each volume's strings are encoded once and rows are joined in blocks of ``rows_per_write``.
+    """
+    if len(table) == 0:
+        out.write('{"conflicts": []}\n')
+        return
+    ids = [encode_basestring(v.id) for v in volumes]
+    parties = [encode_basestring(v.party) for v in volumes]
+    activities = ["null" if v.activity is None else encode_basestring(v.activity) for v in volumes]
+    starts = _instants(table.start_from, table.start_s)
+    ends = _instants(table.end_from, table.end_s)
+    out.write('{"conflicts": [')
+    for lo in range(0, len(table), rows_per_write):
+        block = slice(lo, lo + rows_per_write)
+        rows = zip(
+            table.a[block].tolist(),
+            table.b[block].tolist(),
+            table.distance_m[block].tolist(),
+            table.vertical_gap_m[block].tolist(),
+            table.start_from[block].tolist(),
+            table.end_from[block].tolist(),
+            strict=True,
         )
-        if volume.id in seen:
-            raise InvalidInput(
-                f"{where} id: {volume.id!r} is used twice (also by feature {seen[volume.id]}); ids must be unique",
-                field="id",
-            )
-        seen[volume.id] = n
-        volumes.append(volume)
-    return volumes
+        text = ", ".join(
+            f'{{"a": {ids[a]}, "b": {ids[b]}, "distance_m": {round(d, 2)!r}, "vertical_gap_m": {round(g, 2)!r}, '
+            f'"party_a": {parties[a]}, "party_b": {parties[b]}, "activity_a": {activities[a]}, '
+            f'"activity_b": {activities[b]}, "start": {starts[s]}, "end": {ends[e]}}}'
+            for a, b, d, g, s, e in rows
+        )
+        out.write(text if lo == 0 else ", " + text)
+    out.write("]}\n")
+
+
+def _instants(volume: Any, seconds: Any) -> dict[int, str]:
+    """JSON text (quoted ISO 8601 UTC, or null when unbounded) of each volume's instant, keyed by volume index."""
+    found: dict[int, str] = {}
+    for k, s in zip(volume.tolist(), seconds.tolist(), strict=True):
+        if k not in found:
+            bounded = -UNBOUNDED_S < s < UNBOUNDED_S
+            found[k] = f'"{iso(datetime.fromtimestamp(s, UTC))}"' if bounded else "null"
+    return found
