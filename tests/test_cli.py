@@ -56,7 +56,16 @@ def test_mechanism_check(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    for args in (["check"], ["demo"], ["ledger", "check"], ["mechanism", "check"]):
+    for args in (
+        ["check"],
+        ["demo"],
+        ["serve"],
+        ["ledger", "check"],
+        ["mechanism", "check"],
+        ["member", "add"],
+        ["member", "token"],
+        ["member", "revoke"],
+    ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, args
 
@@ -70,3 +79,48 @@ def test_scripted_demo_runs_in_a_real_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "CONFLICT" in done.stdout and "chain verifies" in done.stdout
     assert db.exists()
+
+
+def test_member_add_prints_a_token_once_and_revoke_ends_it(tmp_path: Path) -> None:
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    db = str(tmp_path / "m.db")
+    assert runner.invoke(app, ["demo", "--script", "--db", db]).exit_code == 0
+    added = runner.invoke(
+        app,
+        [
+            "member",
+            "add",
+            "--db",
+            db,
+            "--mechanism",
+            "tr-il-syria",
+            "--party",
+            "TR",
+            "--role",
+            "party",
+            "--name",
+            "Duty officer",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    token = added.stdout.strip().splitlines()[-1]
+    assert token.startswith("dcf_")
+    service = Service(open_store(db))
+    found = service.authenticate(token)
+    assert found is not None and found[1].id == "TR-1" and found[1].party == "TR"
+    with service.store.engine.connect() as c:  # only the hash is kept
+        assert token not in repr(c.exec_driver_sql("select * from tokens").fetchall())
+    revoked = runner.invoke(app, ["member", "revoke", "--db", db, "--mechanism", "tr-il-syria", "--member", "TR-1"])
+    assert revoked.exit_code == 0 and "1 token(s)" in revoked.output
+    assert Service(open_store(db)).authenticate(token) is None
+    bad = runner.invoke(
+        app,
+        ["member", "add", "--db", db, "--mechanism", "tr-il-syria", "--party", "RU", "--role", "party", "--name", "x"],
+    )
+    assert bad.exit_code == 2 and "not a party" in bad.output
+    missing = runner.invoke(
+        app, ["member", "token", "--db", str(tmp_path / "no.db"), "--mechanism", "m", "--member", "x"]
+    )
+    assert missing.exit_code == 2 and "no such database file" in missing.output
