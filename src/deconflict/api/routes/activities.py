@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import shapely
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 
 from deconflict.api.deps import Caller, MemberDep, ServiceDep
 from deconflict.api.schemas import AmendIn, CancelIn, ErrorOut, NoticeIn
@@ -31,14 +32,15 @@ def _bbox(text: str | None) -> Any:
     return shapely.box(*values)
 
 
-def _outcome(service: Service, caller: Caller, out: Outcome) -> dict[str, Any]:
+def _outcome(service: Service, caller: Caller, out: Outcome, status: int = 200) -> JSONResponse:
     assert out.activity is not None
-    return {
+    doc = {
         "activity": activity_view(service, caller, out.activity),
         "raised": list(out.raised),
         "resolved": list(out.resolved),
         "seq": out.seq,
     }
+    return JSONResponse(doc, status_code=status)
 
 
 @router.get("/mechanisms/{mechanism_id}/activities", summary="Activities, filtered by window, area and party")
@@ -50,7 +52,7 @@ def list_activities(
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat: footprints touching it.")] = None,
     party: Annotated[str | None, Query(max_length=64)] = None,
     include_closed: Annotated[bool, Query(description="Also cancelled and ended activities.")] = False,
-) -> list[dict[str, Any]]:
+) -> JSONResponse:
     """Under the ``conflicts-only`` policy another party's notice appears only as the parts that
     conflict with the caller's own (``partial: true``, ``overlap``)."""
     t0 = parse_utc(start, field="start") if start is not None else None
@@ -59,7 +61,7 @@ def list_activities(
     found = service.activities(caller.mechanism_id, party=party, start=t0, end=t1, include_closed=include_closed)
     if area is not None:
         found = [a for a in found if any(v.footprint.as_polygon().intersects(area) for v in a.volumes)]
-    return activities_view(service, caller, found)
+    return JSONResponse(activities_view(service, caller, found))
 
 
 @router.post(
@@ -68,7 +70,7 @@ def list_activities(
     summary="Notify a planned activity",
     responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-def notify(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> dict[str, Any]:
+def notify(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> JSONResponse:
     """Validated, checked against every other party's notices and the zones, stored and recorded in
     one transaction. ``raised`` lists the conflicts it created (separation, zone, short notice)."""
     out = service.notify(
@@ -79,7 +81,7 @@ def notify(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> dict[str
         activity_id=notice.id,
         title=notice.title,
     )
-    return _outcome(service, caller, out)
+    return _outcome(service, caller, out, 201)
 
 
 @router.get(
@@ -101,7 +103,7 @@ def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> di
     summary="Amend an activity (a new version)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-def amend(caller: MemberDep, service: ServiceDep, activity_id: str, change: AmendIn) -> dict[str, Any]:
+def amend(caller: MemberDep, service: ServiceDep, activity_id: str, change: AmendIn) -> JSONResponse:
     """``version`` is the version you saw; if the activity has moved on, 409 and nothing changes.
     Its open conflicts close as *amended* and the new version is checked again."""
     out = service.amend(
@@ -121,7 +123,7 @@ def amend(caller: MemberDep, service: ServiceDep, activity_id: str, change: Amen
     summary="Cancel an activity",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-def cancel(caller: MemberDep, service: ServiceDep, activity_id: str, body: CancelIn | None = None) -> dict[str, Any]:
+def cancel(caller: MemberDep, service: ServiceDep, activity_id: str, body: CancelIn | None = None) -> JSONResponse:
     out = service.cancel(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 
 from deconflict.api.deps import MemberDep, ServiceDep
 from deconflict.api.schemas import ErrorOut, ResolveIn
@@ -20,11 +21,11 @@ def list_conflicts(
     caller: MemberDep,
     service: ServiceDep,
     status: Annotated[StatusFilter | None, Query(description="'unresolved' means open or acknowledged.")] = None,
-) -> list[dict[str, Any]]:
+) -> JSONResponse:
     """Each conflict: kind (separation, zone, short_notice), the activities or zone, parties,
     who must acknowledge (``awaiting``) and by when (``deadline``), status and resolution."""
     found = service.conflicts(caller.mechanism_id, status=status)
-    return [c for c in found if conflict_view(caller, c) is not None]
+    return JSONResponse([c for c in found if conflict_view(caller, c) is not None])
 
 
 @router.get("/mechanisms/{mechanism_id}/conflicts/{conflict_id}", responses={404: {"model": ErrorOut}})

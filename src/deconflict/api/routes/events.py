@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -60,7 +61,7 @@ async def events(
             batch = await run_in_threadpool(service.entries_after, caller.mechanism_id, last, limit=PAGE)
             for entry in entries_view(service, caller, batch):
                 last = entry["seq"]
-                yield ServerSentEvent(id=str(last), event=entry["type"], data=entry)
+                yield ServerSentEvent(id=str(last), event=entry["type"], raw_data=json.dumps(entry, ensure_ascii=False))
             if len(batch) < PAGE:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=settings.stream_keepalive_s)
