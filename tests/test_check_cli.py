@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from deconflict.cli import app
+from deconflict.cli import app, conflict_json
+from deconflict.detect import find_conflicts
+from deconflict.formats.geojson import volumes_from_geojson
 from deconflict.geo import WGS84
 
 runner = CliRunner()
@@ -149,6 +151,58 @@ def test_reads_stdin_with_dash() -> None:
     result = runner.invoke(app, ["check", "-"], input=json.dumps(VALID))
     assert result.exit_code == 0, result.stderr
     assert len(json.loads(result.stdout)["conflicts"]) == 2
+
+
+def test_output_is_json_dumps_of_each_conflict(tmp_path: Path) -> None:
+    """The table writer prints byte for byte what json.dumps of conflict_json rows gives."""
+    doc = collection(
+        *VALID["features"],
+        feature('quote"and\\slash', "TR", point(*PALMYRA), radius_m=3_000, activity="é-ünicode ✈"),
+        feature(
+            "ctrl\tid", "IL", point(PALMYRA[0] + 0.01, PALMYRA[1]), radius_m=1_234.567, floor_m=3_100, ceiling_m=4_000
+        ),
+        feature("micro", "US", point(*PALMYRA), radius_m=700, start="2025-04-09T08:00:00.250000Z", end=None),
+    )
+    for m, v in [(0.0, 0.0), (70_000.0, 2_500.0)]:
+        result = run(str(write(tmp_path, doc)), "--separation-m", str(m), "--vertical-separation-m", str(v))
+        assert result.exit_code == 0, result.stderr
+        found = find_conflicts(volumes_from_geojson(doc), separation_m=m, vertical_separation_m=v)
+        assert len(found) > 2
+        assert result.stdout == json.dumps({"conflicts": [conflict_json(c) for c in found]}, ensure_ascii=False) + "\n"
+
+
+BOW_TIE = {"type": "Polygon", "coordinates": [[[38, 34], [39, 35], [39, 34], [38, 35], [38, 34]]]}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param({2: {"geometry": BOW_TIE}, 3: {"end": "tomorrow"}}, ["feature 2", "cross"], id="geometry-first"),
+        pytest.param({1: {"end": "tomorrow"}, 2: {"geometry": BOW_TIE}}, ["feature 1", "end"], id="field-first"),
+        pytest.param({2: {"geometry": BOW_TIE, "end": "tomorrow"}}, ["feature 2", "cross"], id="same-feature"),
+        pytest.param(
+            {1: {"geometry": point(179.99, 10.0), "radius_m": 50_000}, 2: {"id": "tr-t4"}},
+            ["feature 1", "antimeridian"],
+            id="circle-before-duplicate",
+        ),
+        pytest.param(
+            {1: {"id": "tr-t4"}, 2: {"geometry": BOW_TIE}}, ["feature 1", "used twice"], id="duplicate-before-geometry"
+        ),
+    ],
+)
+def test_first_error_in_file_order_is_reported(tmp_path: Path, changes: dict, expected: list[str]) -> None:
+    """Geometry is checked for all features at once, yet the error is the one a feature-by-feature read meets."""
+    doc = copy.deepcopy(VALID)
+    for index, change in changes.items():
+        for key, value in change.items():
+            if key == "geometry":
+                doc["features"][index]["geometry"] = value
+            else:
+                doc["features"][index]["properties"][key] = value
+    result = run(str(write(tmp_path, doc)))
+    assert result.exit_code == 2
+    for word in expected:
+        assert word in result.stderr, (word, result.stderr)
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deconflict import detect
 from deconflict.detect import (
     MAX_FRAME_RADIUS_M,
     VolumeConflict,
     _split_into_frames,
     brute_force_conflicts,
+    find_conflict_table,
     find_conflicts,
 )
 from deconflict.geo import WGS84, Footprint, parse_footprint
@@ -170,6 +172,31 @@ def test_index_finds_exactly_what_brute_force_finds(volumes: list[Volume], m: fl
         assert abs(got.distance_m - want.distance_m) <= 1e-6
         assert replace(got, distance_m=0.0) == replace(want, distance_m=0.0)
     assert_well_formed(found, volumes, m, v)
+
+
+@PROPERTY_SETTINGS
+@given(volumes=theatres(), m=separations, v=vertical_separations, chunk=st.integers(1, 7))
+def test_sweep_in_small_chunks_finds_what_brute_force_finds(
+    volumes: list[Volume], m: float, v: float, chunk: int
+) -> None:
+    """The time sweep meets each pair once whatever the chunk size (equal starts, unbounded windows)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(detect, "SWEEP_CHUNK", chunk)
+        found = find_conflicts(volumes, separation_m=m, vertical_separation_m=v)
+    reference = brute_force_conflicts(volumes, separation_m=m, vertical_separation_m=v)
+    assert pairs(found) == pairs(reference)
+    for got, want in zip(found, reference, strict=True):
+        assert got.distance_m == want.distance_m
+        assert got == want
+
+
+def test_conflict_table_rows_are_find_conflicts() -> None:
+    volumes = [v for vs in REGIONS.values() for v in vs]
+    table = find_conflict_table(volumes, separation_m=60_000.0, vertical_separation_m=1_000.0)
+    assert len(table) > 0
+    assert table.conflicts(volumes) == find_conflicts(volumes, separation_m=60_000.0, vertical_separation_m=1_000.0)
+    ids = [(volumes[a].id, volumes[b].id) for a, b in zip(table.a, table.b, strict=True)]
+    assert ids == sorted(ids) and all(a < b for a, b in ids)
 
 
 def geodesic_truth(volumes: Sequence[Volume], m: float, v: float) -> tuple[set, set, dict]:

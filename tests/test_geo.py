@@ -9,7 +9,18 @@ import pytest
 from shapely.geometry import Point
 
 from deconflict.errors import InvalidInput
-from deconflict.geo import MAX_RADIUS_M, WGS84, Footprint, Frame, circle_ring, parse_footprint
+from deconflict.geo import (
+    MAX_RADIUS_M,
+    WGS84,
+    Footprint,
+    Frame,
+    build_footprints,
+    circle_extents,
+    circle_ring,
+    draft_footprint,
+    footprint_bounds,
+    parse_footprint,
+)
 
 SYRIA = (35.7, 32.3, 42.4, 37.3)
 """(min lon, min lat, max lon, max lat) of the Syria theatre, degrees."""
@@ -362,3 +373,69 @@ def test_bounds_of_circle_near_antimeridian_stay_local() -> None:
     fp = parse_footprint(_circle(179.5, 0.0), radius_m)
     lon_min, _, lon_max, _ = fp.bounds()
     assert lon_max - lon_min < 2.0
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "radius_m"),
+    [
+        pytest.param(38.0, 34.0, 100_000.0, id="syria-100km"),
+        pytest.param(-70.0, -33.5, 500_000.0, id="chile-500km"),
+        pytest.param(7.5, 75.0, 400_000.0, id="arctic-400km"),
+        pytest.param(-179.5, -60.0, 30_000.0, id="near-minus-180"),
+        pytest.param(0.0, 0.0, 1.0, id="equator-1m"),
+        pytest.param(120.0, 45.0, 12_345.0, id="asia-12km"),
+    ],
+)
+def test_circle_extents_match_a_dense_ring(lon: float, lat: float, radius_m: float) -> None:
+    """Within a millimetre of the extremes of a 36,000-vertex ring."""
+    ring = circle_ring(lon, lat, radius_m, segments=36_000)
+    lons = lon + (ring[:, 0] - lon + 180.0) % 360.0 - 180.0
+    west, south, east, north = circle_extents(lon, lat, radius_m)[0]
+    m_per_deg_lon = 111_320.0 * math.cos(math.radians(abs(lat) + math.degrees(radius_m / 6.37e6)))
+    assert -1e-3 < (lons.min() - west) * m_per_deg_lon < 1e-3
+    assert -1e-3 < (east - lons.max()) * m_per_deg_lon < 1e-3
+    assert -1e-3 < (ring[:, 1].min() - south) * 110_000.0 < 1e-3
+    assert -1e-3 < (north - ring[:, 1].max()) * 110_000.0 < 1e-3
+
+
+def test_footprint_bounds_of_many_equal_each_footprints_bounds() -> None:
+    footprints = [
+        parse_footprint(_circle(38.0, 34.0), 10_000.0),
+        parse_footprint(_square(38.0, 34.0, 0.5)),
+        parse_footprint(_circle(179.5, 0.0), geod_m(179.5, 0.0, 179.99995, 0.0)),
+        parse_footprint(_circle(-20.0, 88.0), 200_000.0),
+        parse_footprint({"type": "MultiPolygon", "coordinates": [_square(1, 1, 1)["coordinates"]]}),
+    ]
+    many = footprint_bounds(footprints)
+    assert many.shape == (5, 4)
+    for row, fp in zip(many.tolist(), footprints, strict=True):
+        assert tuple(row) == fp.bounds()
+    assert np.all(many[:, [0, 2]] >= -180.0) and np.all(many[:, [0, 2]] <= 180.0)
+    assert np.all(many[:, [1, 3]] >= -90.0) and np.all(many[:, [1, 3]] <= 90.0)
+
+
+def test_build_footprints_gives_each_draft_its_footprint_or_error() -> None:
+    drafts = [
+        draft_footprint(_circle(38.0, 34.0), 1_000.0, where="a"),
+        draft_footprint(_poly([38, 34], [39, 35], [39, 34], [38, 35], [38, 34]), where="b"),
+        draft_footprint(_circle(179.99, 10.0), 50_000.0, where="c"),
+        draft_footprint(_square(38.0, 34.0, 0.5), where="d"),
+        draft_footprint(
+            {
+                "type": "Polygon",
+                "coordinates": [_square(38.0, 34.0, 1.0)["coordinates"][0], _square(38.2, 34.2, 0.1)["coordinates"][0]],
+            },
+            where="e",
+        ),
+        draft_footprint(
+            {"type": "MultiPolygon", "coordinates": [_square(1, 1, 1)["coordinates"], _square(3, 1, 1)["coordinates"]]},
+            where="f",
+        ),
+    ]
+    a, b, c, d, e, f = build_footprints(drafts)
+    assert isinstance(a, Footprint) and a.is_circle
+    assert isinstance(b, InvalidInput) and b.message.startswith("b: ") and "cross" in b.message
+    assert isinstance(c, InvalidInput) and c.message.startswith("c: ") and "antimeridian" in c.message
+    assert isinstance(d, Footprint) and d.geometry.geom_type == "Polygon"
+    assert isinstance(e, Footprint) and len(e.geometry.interiors) == 1
+    assert isinstance(f, Footprint) and f.geometry.geom_type == "MultiPolygon" and len(f.geometry.geoms) == 2
