@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,7 +230,6 @@ def test_adding_a_duplicate_key_raises_and_changes_nothing(rebuilt: bool) -> Non
     assert index.slot("c") is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: VolumeIndex.add accepts the same key twice within one batch")
 def test_duplicate_key_within_one_batch_raises() -> None:
     frame = Frame.for_bounds(BOX)
     rng = np.random.default_rng(10)
@@ -260,3 +260,62 @@ def test_empty_index_answers_nothing() -> None:
     add(index, [])
     index.rebuild()
     assert query(index, q, 1e6, 1e6, None) == {}
+
+
+DAY = 86_400.0
+
+
+@pytest.mark.parametrize(
+    "durations_s",
+    [
+        pytest.param([1.0, 600.0, 3 * HOUR], id="seconds-to-hours"),
+        pytest.param([900.0, 901.0, 3600.0, 3601.0, 4 * HOUR, 4 * HOUR + 1], id="level-edges"),
+        pytest.param([30 * DAY, 400 * DAY, 2 * HOUR], id="deployments-of-a-month-and-a-year"),
+        pytest.param([1e12, math.inf], id="unbounded"),
+    ],
+)
+def test_time_buckets_find_every_window_length(durations_s: list[float]) -> None:
+    """Windows of any length, in the tree and in the delta, against queries short and very long."""
+    rng = np.random.default_rng(len(durations_s))
+    frame = Frame.for_bounds(BOX)
+    index = VolumeIndex(frame, capacity=8, delta_share=0.2)
+    base = 1_744_185_600.0
+    live: dict[Any, Record] = {}
+    for batch, size in enumerate((500, 500, 100)):
+        records = random_records(frame, rng, [("t", batch, i) for i in range(size)])
+        for r in records:
+            r.t0 = base + float(rng.uniform(-60 * DAY, 60 * DAY))
+            r.t1 = r.t0 + durations_s[int(rng.integers(len(durations_s)))]
+        add(index, records)
+        live.update({r.key: r for r in records})
+    assert index._n_tree < len(index.keys), "the last batch should still be in the delta"
+    queries = random_records(frame, rng, [f"q{i}" for i in range(8)])
+    for i, q in enumerate(queries):
+        q.t0 = base + float(rng.uniform(-70 * DAY, 70 * DAY))
+        q.t1 = q.t0 + (1.0, 2 * HOUR, 10 * DAY, 1e12)[i % 4]
+    hits = assert_same_as_brute(index, frame, live, queries, set())
+    index.rebuild()
+    hits += assert_same_as_brute(index, frame, live, queries, set())
+    assert hits > 0
+
+
+def test_slots_move_at_rebuild_but_keys_and_fields_follow() -> None:
+    frame = Frame.for_bounds(BOX)
+    rng = np.random.default_rng(13)
+    index = VolumeIndex(frame)
+    records = random_records(frame, rng, [("r", i) for i in range(300)])
+    add(index, records)
+    index.rebuild()
+    for r in records:
+        slot = index.slot(r.key)
+        assert slot is not None and index.keys[slot] == r.key
+        assert (index.t0[slot], index.t1[slot], index.z0[slot], index.z1[slot]) == (r.t0, r.t1, r.z0, r.z1)
+        assert index.radii[slot] == r.radius_m and index.geoms[slot].equals(r.geom)
+
+
+def test_exact_step_on_no_candidates_is_empty() -> None:
+    """Frame.ground_distance against an empty array answers an empty array (the index's exact step)."""
+    frame = Frame.for_bounds(BOX)
+    (q,) = random_records(frame, np.random.default_rng(14), ["q"])
+    got = frame.ground_distance(q.geom, q.radius_m, np.empty(0, dtype=object), np.empty(0))
+    assert got.shape == (0,)

@@ -1,16 +1,23 @@
-"""A 4D volume index: broad phase over footprints and intervals, exact ground distance on candidates.
+"""A 4D volume index: broad phase over time buckets and footprints, exact ground distance on candidates.
 
-Volumes live in one :class:`~deconflict.geo.Frame`. The broad phase is a shapely
-``STRtree`` over footprint envelopes (grown by the separation at query time), then
-interval filters on time and altitude in numpy; only what survives gets the exact
-ground-distance test. The tree is immutable, so new volumes go to a small delta that is
-scanned linearly and merged into a rebuilt tree when it grows past a share of the whole.
+Volumes live in one :class:`~deconflict.geo.Frame`. At each rebuild every volume is put
+in a *time bucket*: level ``l`` holds windows no longer than ``BUCKET_BASE_S * 4**l``,
+cut by start time into buckets of half that width (windows longer than every level share
+one bucket that every query visits). Buckets are laid side by side along x, so one
+shapely ``STRtree`` over the shifted footprint envelopes answers "near this footprint, in
+these buckets" with one box per bucket that could hold an overlapping window. Slots are
+stored bucket by bucket in Morton order of their centres, and the window, band and party
+of a slot sit in one row, so the interval filter that follows touches few cache lines.
+Only what survives gets the exact ground-distance test. The tree is immutable: new
+volumes go to a small delta that is scanned linearly and merged at the next rebuild,
+which happens when the delta grows past a share of the whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import math
+from bisect import bisect_left, bisect_right
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -19,10 +26,21 @@ from deconflict.geo import Frame
 
 SEPARATION_PAD = 1.002
 """Growth of query envelopes over the separation, covering the frame's scale error."""
+BUCKET_BASE_S = 900.0
+"""Longest window (s) at time-bucket level 0; level ``l`` holds windows up to ``BUCKET_BASE_S * 4**l``."""
+BUCKET_GROWTH = 4.0
+"""Ratio of the longest window between one time-bucket level and the next."""
+BUCKET_SPLIT = 2
+"""Buckets per level's longest window: bucket width is ``BUCKET_BASE_S * 4**l / BUCKET_SPLIT`` seconds."""
+BUCKET_LEVELS = 20
+"""Levels with time buckets (up to ~10⁹ years); longer or unbounded windows go to one shared bucket."""
+
+_T0, _T1, _Z0, _Z1, _PARTY = range(5)
+_DEAD = -1.0
+"""Party code of a removed slot in the interval rows."""
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One indexed volume found within separation of a query, with its ground distance in metres."""
 
     slot: int
@@ -31,20 +49,60 @@ class Candidate:
     distance_m: float
 
 
+def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Z-order codes (32 bits) of points, 16 bits per axis over their bounding box."""
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        v = (v | (v << 8)) & 0x00FF00FF
+        v = (v | (v << 4)) & 0x0F0F0F0F
+        v = (v | (v << 2)) & 0x33333333
+        return (v | (v << 1)) & 0x55555555
+
+    def grid(v: np.ndarray) -> np.ndarray:
+        lo, span = float(v.min()), float(np.ptp(v))
+        return ((v - lo) * (65535.0 / span if span > 0 else 0.0)).astype(np.int64)
+
+    return spread(grid(x)) | (spread(grid(y)) << 1)
+
+
+def _levels(duration_s: np.ndarray) -> np.ndarray:
+    """Time-bucket level of each window length: the least ``l`` with ``duration <= BASE * 4**l``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.ceil(np.log(np.maximum(duration_s, BUCKET_BASE_S) / BUCKET_BASE_S) / math.log(BUCKET_GROWTH))
+    level = np.nan_to_num(level, nan=BUCKET_LEVELS, posinf=BUCKET_LEVELS)
+    level = np.minimum(level, BUCKET_LEVELS).astype(np.int64)
+    # guard the logarithm's rounding: every window must fit its level's longest window
+    short = (level < BUCKET_LEVELS) & ~(duration_s <= BUCKET_BASE_S * BUCKET_GROWTH ** np.minimum(level, BUCKET_LEVELS))
+    level[short] += 1
+    return level
+
+
 class VolumeIndex:
-    """Index of volumes (footprint in a frame, altitude band, time window) answering conflict queries."""
+    """Index of volumes (footprint in a frame, altitude band, time window) answering conflict queries.
+
+    Public per-slot arrays: ``keys``, ``geoms`` (frame geometries, circle centres for circles),
+    ``radii`` (m), ``t0``/``t1`` (epoch s), ``z0``/``z1`` (m). Slots change at :meth:`rebuild`;
+    look them up again with :meth:`slot` after adding.
+    """
 
     def __init__(self, frame: Frame, capacity: int = 1024, delta_share: float = 0.05) -> None:
         self.frame = frame
         self.delta_share = delta_share
         self._n = 0
         self._n_tree = 0
+        self._live = 0
         self._tree: shapely.STRtree | None = None
-        self._alloc(capacity)
+        self._alloc(max(int(capacity), 1))
         self.keys: list[Any] = []
         self._slot_of: dict[Any, int] = {}
         self._party_code: dict[str, int] = {}
         self._party_name: list[str] = []
+        # the tree's buckets by (party, level): party code, longest window (s), bucket width (s),
+        # sorted bucket numbers (start // width) and the id of the group's first bucket
+        self._groups: list[tuple[int, float, float, list[float], int]] = []
+        self._x0 = 0.0
+        self._span = 1.0
+        self._tree_box = np.zeros(4)
 
     def _alloc(self, capacity: int) -> None:
         old = getattr(self, "geoms", None)
@@ -53,11 +111,7 @@ class VolumeIndex:
         arrays = {
             "radii": np.zeros(capacity),
             "env": np.zeros((capacity, 4)),
-            "t0": np.zeros(capacity),
-            "t1": np.zeros(capacity),
-            "z0": np.zeros(capacity),
-            "z1": np.zeros(capacity),
-            "party": np.zeros(capacity, dtype=np.int32),
+            "_rows": np.zeros((capacity, 5)),
             "alive": np.zeros(capacity, dtype=bool),
         }
         if old is not None:
@@ -68,8 +122,28 @@ class VolumeIndex:
         for name, arr in arrays.items():
             setattr(self, name, arr)
 
+    @property
+    def t0(self) -> np.ndarray:
+        """Window starts by slot (epoch seconds)."""
+        return self._rows[:, _T0]
+
+    @property
+    def t1(self) -> np.ndarray:
+        """Window ends by slot (epoch seconds)."""
+        return self._rows[:, _T1]
+
+    @property
+    def z0(self) -> np.ndarray:
+        """Band floors by slot (metres)."""
+        return self._rows[:, _Z0]
+
+    @property
+    def z1(self) -> np.ndarray:
+        """Band ceilings by slot (metres)."""
+        return self._rows[:, _Z1]
+
     def __len__(self) -> int:
-        return int(self.alive[: self._n].sum())
+        return self._live
 
     def _code(self, party: str) -> int:
         code = self._party_code.get(party)
@@ -89,26 +163,32 @@ class VolumeIndex:
         z0: np.ndarray,
         z1: np.ndarray,
     ) -> None:
-        """Add volumes: frame geometries, radii (m), windows (epoch seconds) and bands (m)."""
+        """Add volumes: frame geometries, radii (m), windows (epoch seconds) and bands (m).
+
+        Raises ``ValueError`` (and adds nothing) if a key is already indexed or repeated in the batch.
+        """
         m = len(keys)
         if m == 0:
             return
+        seen: set[Any] = set()
         for key in keys:
-            if key in self._slot_of:
+            if key in self._slot_of or key in seen:
                 raise ValueError(f"volume {key!r} is already indexed")
+            seen.add(key)
         if self._n + m > len(self.geoms):
             self._alloc(max(2 * len(self.geoms), self._n + m))
         s = slice(self._n, self._n + m)
         self.geoms[s] = geoms
         self.radii[s] = radii
         self.env[s] = self.frame.envelopes(np.asarray(geoms, dtype=object), np.asarray(radii, dtype=float))
-        self.t0[s], self.t1[s], self.z0[s], self.z1[s] = t0, t1, z0, z1
-        self.party[s] = [self._code(p) for p in parties]
+        rows = self._rows[s]
+        rows[:, _T0], rows[:, _T1], rows[:, _Z0], rows[:, _Z1] = t0, t1, z0, z1
+        rows[:, _PARTY] = [self._code(p) for p in parties]
         self.alive[s] = True
-        for i, key in enumerate(keys):
-            self._slot_of[key] = self._n + i
+        self._slot_of.update(zip(keys, range(self._n, self._n + m), strict=True))
         self.keys.extend(keys)
         self._n += m
+        self._live += m
         if self._n - self._n_tree > max(256, self.delta_share * self._n):
             self.rebuild()
 
@@ -118,34 +198,104 @@ class VolumeIndex:
         if slot is None:
             return False
         self.alive[slot] = False
+        self._rows[slot, _PARTY] = _DEAD
         self.geoms[slot] = None
+        self._live -= 1
         return True
 
     def rebuild(self) -> None:
-        """Compact away removed volumes and rebuild the tree over everything."""
-        live = np.flatnonzero(self.alive[: self._n])
-        if len(live) < self._n:
-            keys = [self.keys[i] for i in live]
-            for name in ("geoms", "radii", "env", "t0", "t1", "z0", "z1", "party", "alive"):
-                arr = getattr(self, name)
-                arr[: len(live)] = arr[live]
-                arr[len(live) : self._n] = None if name == "geoms" else 0
-            self.keys = keys
-            self._slot_of = {k: i for i, k in enumerate(keys)}
-            self._n = len(live)
-        env = self.env[: self._n]
-        self._tree = shapely.STRtree(shapely.box(env[:, 0], env[:, 1], env[:, 2], env[:, 3])) if self._n else None
-        self._n_tree = self._n
+        """Compact away removed volumes, re-sort slots by time bucket and place, rebuild the tree.
 
-    def _broad(self, box: np.ndarray) -> np.ndarray:
+        Slots change: callers holding slots must look them up again with :meth:`slot`.
+        """
+        live = np.flatnonzero(self.alive[: self._n])
+        n = len(live)
+        rows = self._rows[live]
+        env = self.env[live]
+        party = rows[:, _PARTY].astype(np.int64)
+        level = _levels(rows[:, _T1] - rows[:, _T0])
+        width = BUCKET_BASE_S * BUCKET_GROWTH ** np.minimum(level, BUCKET_LEVELS - 1) / BUCKET_SPLIT
+        number = np.where(level < BUCKET_LEVELS, np.floor(rows[:, _T0] / width), 0.0)
+        number = np.nan_to_num(number, nan=0.0, posinf=0.0, neginf=0.0)
+        place = _morton((env[:, 0] + env[:, 2]) / 2, (env[:, 1] + env[:, 3]) / 2) if n else np.zeros(0, np.int64)
+        order = np.lexsort((place, number, level, party))
+        perm = live[order]
+        party, level, number, env = party[order], level[order], number[order], env[order]
+
+        self.geoms[:n] = self.geoms[perm]
+        self.geoms[n : self._n] = None
+        for name in ("radii", "env", "_rows", "alive"):
+            arr = getattr(self, name)
+            arr[:n] = arr[perm]
+            arr[n : self._n] = 0
+        keys = self.keys
+        self.keys = [keys[i] for i in perm.tolist()]
+        self._slot_of = dict(zip(self.keys, range(n), strict=True))
+        self._n = self._n_tree = self._live = n
+
+        # bucket ids in slot order; buckets are shifted along x by span each
+        group_start = np.ones(n, dtype=bool)
+        group_start[1:] = (party[1:] != party[:-1]) | (level[1:] != level[:-1])
+        first = group_start.copy()
+        first[1:] |= number[1:] != number[:-1]
+        bucket = np.cumsum(first) - 1
+        starts = np.flatnonzero(first)
+        group_of_start = np.cumsum(group_start[starts]) - 1
+        self._groups = []
+        for g in range(int(group_of_start[-1]) + 1 if n else 0):
+            at = starts[group_of_start == g]
+            lvl = int(level[at[0]])
+            longest = BUCKET_BASE_S * BUCKET_GROWTH**lvl if lvl < BUCKET_LEVELS else math.inf
+            group = (int(party[at[0]]), longest, longest / BUCKET_SPLIT, number[at].tolist(), int(bucket[at[0]]))
+            self._groups.append(group)
+        if n == 0:
+            self._tree = None
+            return
+        lo = env.min(axis=0)
+        hi = env.max(axis=0)
+        self._tree_box = np.array([lo[0], lo[1], hi[2], hi[3]])
+        self._x0 = float(lo[0])
+        self._span = float(hi[2] - lo[0]) * 1.25 + 1.0
+        shift = bucket * self._span - self._x0
+        self._tree = shapely.STRtree(shapely.box(env[:, 0] + shift, env[:, 1], env[:, 2] + shift, env[:, 3]))
+
+    def _buckets(self, t0: float, t1: float, exclude: int | None) -> list[int]:
+        """Ids of the tree's buckets that can hold a window overlapping ``[t0, t1)`` of a party but ``exclude``."""
+        ids: list[int] = []
+        for party, longest, width, numbers, first in self._groups:
+            if party == exclude:
+                continue
+            if longest == math.inf:
+                ids.extend(range(first, first + len(numbers)))
+                continue
+            # a window of this level that overlaps the query starts in (t0 - longest, t1);
+            # a second more absorbs rounding in the window's length
+            lo = (t0 - longest - 1.0) / width
+            hi = t1 / width
+            lo = math.floor(lo) if math.isfinite(lo) else lo
+            hi = math.floor(hi) if math.isfinite(hi) else hi
+            ids.extend(range(first + bisect_left(numbers, lo), first + bisect_right(numbers, hi)))
+        return ids
+
+    def _broad(self, box: tuple[float, float, float, float], t0: float, t1: float, exclude: int | None) -> np.ndarray:
+        """Slots whose envelope meets ``box`` and whose bucket may hold a window overlapping ``[t0, t1)``."""
         parts = []
-        if self._tree is not None:
-            parts.append(self._tree.query(shapely.box(*box)))
+        tb = self._tree_box
+        if self._tree is not None and box[0] <= tb[2] and tb[0] <= box[2] and box[1] <= tb[3] and tb[1] <= box[3]:
+            buckets = self._buckets(t0, t1, exclude)
+            if buckets:
+                # clip to the tree's extent so that a query box never reaches a neighbouring bucket
+                x0, x1 = max(box[0], tb[0]), min(box[2], tb[2])
+                shift = np.array(buckets, dtype=float) * self._span - self._x0
+                boxes = shapely.box(x0 + shift, box[1], x1 + shift, box[3])
+                parts.append(self._tree.query(boxes)[1])
         if self._n > self._n_tree:
             env = self.env[self._n_tree : self._n]
             hit = (env[:, 0] <= box[2]) & (box[0] <= env[:, 2]) & (env[:, 1] <= box[3]) & (box[1] <= env[:, 3])
             parts.append(np.flatnonzero(hit) + self._n_tree)
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.intp)
+        if not parts:
+            return np.empty(0, dtype=np.intp)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def query(
         self,
@@ -160,39 +310,73 @@ class VolumeIndex:
         vertical_separation_m: float,
         exclude_party: str | None = None,
     ) -> list[Candidate]:
-        """Indexed volumes that conflict with one volume (frame geometry, window, band)."""
-        box = self.frame.envelopes(np.array([geom], dtype=object), np.array([radius_m]))[0]
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        pad = separation_m * float(self.frame.scale(cx, cy)) * SEPARATION_PAD + 1.0
-        box = box + np.array([-pad, -pad, pad, pad])
-        idx = self._broad(box)
-        if len(idx) == 0:
-            return []
-        mask = (
-            self.alive[idx]
-            & (self.t0[idx] < t1)
-            & (t0 < self.t1[idx])
-            & (self.z0[idx] < z1 + vertical_separation_m)
-            & (z0 < self.z1[idx] + vertical_separation_m)
+        """Indexed volumes that conflict with one volume (frame geometry, window, band).
+
+        A volume conflicts when its party is not ``exclude_party``, its window overlaps
+        ``[t0, t1)``, its band comes within ``vertical_separation_m`` of ``[z0, z1]`` and its
+        footprint within ``separation_m`` on the ground.
+        """
+        slots, dist = self.query_arrays(
+            geom,
+            radius_m,
+            t0,
+            t1,
+            z0,
+            z1,
+            separation_m=separation_m,
+            vertical_separation_m=vertical_separation_m,
+            exclude_party=exclude_party,
         )
-        if exclude_party is not None and exclude_party in self._party_code:
-            mask &= self.party[idx] != self._party_code[exclude_party]
+        if len(slots) == 0:
+            return []
+        keys, names = self.keys, self._party_name
+        at = slots.tolist()
+        parties = [names[c] for c in self._rows[slots, _PARTY].astype(np.intp).tolist()]
+        return list(map(Candidate, at, [keys[i] for i in at], parties, dist.tolist()))
+
+    def query_arrays(
+        self,
+        geom: Any,
+        radius_m: float,
+        t0: float,
+        t1: float,
+        z0: float,
+        z1: float,
+        *,
+        separation_m: float,
+        vertical_separation_m: float,
+        exclude_party: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`query`, as arrays: conflicting slots and their ground distances (m)."""
+        x0, y0, x1, y1 = shapely.bounds(geom).tolist()
+        k = float(self.frame.scale((x0 + x1) / 2, (y0 + y1) / 2))
+        # as Frame.envelopes grows circles, then the separation on top
+        pad = radius_m * k * 1.001 + separation_m * k * SEPARATION_PAD + 1.0
+        box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+        code = self._party_code.get(exclude_party) if exclude_party is not None else None
+        idx = self._broad(box, t0, t1, code)
+        if len(idx) == 0:
+            return idx, np.empty(0)
+        idx.sort()
+        rows = self._rows[idx]
+        v = vertical_separation_m
+        mask = (rows[:, _T0] < t1) & (t0 < rows[:, _T1]) & (rows[:, _Z0] < z1 + v) & (z0 < rows[:, _Z1] + v)
+        party = rows[:, _PARTY]
+        mask &= party >= 0 if code is None else (party >= 0) & (party != code)
         idx = idx[mask]
         if len(idx) == 0:
-            return []
+            return idx, np.empty(0)
         dist = self.frame.ground_distance(geom, radius_m, self.geoms[idx], self.radii[idx])
         keep = dist <= separation_m
-        return [
-            Candidate(int(i), self.keys[i], self._party_name[self.party[i]], float(d))
-            for i, d in zip(idx[keep], dist[keep], strict=True)
-        ]
+        return idx[keep], dist[keep]
 
     def slot(self, key: Any) -> int | None:
+        """The slot of an indexed volume's key, or None."""
         return self._slot_of.get(key)
 
     def memory_bytes(self) -> int:
         """Approximate bytes held by the index arrays and geometries' coordinates."""
         n = self._n
         coords = int(shapely.get_num_coordinates(self.geoms[:n][self.alive[:n]]).sum()) * 16
-        arrays = sum(getattr(self, a).nbytes for a in ("radii", "env", "t0", "t1", "z0", "z1", "party", "alive"))
+        arrays = sum(getattr(self, a).nbytes for a in ("radii", "env", "_rows", "alive"))
         return coords + arrays + n * 120
