@@ -1,11 +1,12 @@
 """A 4D volume index: broad phase over time buckets and footprints, exact ground distance on candidates.
 
 Volumes live in one :class:`~deconflict.geo.Frame`. At each rebuild every volume is put
-in a *time bucket*: level ``l`` holds windows no longer than ``BUCKET_BASE_S * 4**l``,
-cut by start time into buckets of half that width (windows longer than every level share
-one bucket that every query visits). Buckets are laid side by side along x, so one
-shapely ``STRtree`` over the shifted footprint envelopes answers "near this footprint, in
-these buckets" with one box per bucket that could hold an overlapping window. Slots are
+in a *bucket* of its party and time: level ``l`` holds windows no longer than
+``BUCKET_BASE_S * 4**l``, cut by start time into buckets of half that width (windows
+longer than every level share one bucket per party that every query visits). Buckets are
+laid side by side along x, so one shapely ``STRtree`` over the shifted footprint envelopes
+answers "near this footprint, in these buckets" with one box per bucket that could hold
+an overlapping window of a party other than the excluded one. Slots are
 stored bucket by bucket in Morton order of their centres, and the window, band and party
 of a slot sit in one row, so the interval filter that follows touches few cache lines.
 Only what survives gets the exact ground-distance test. The tree is immutable: new
@@ -240,10 +241,8 @@ class VolumeIndex:
         first[1:] |= number[1:] != number[:-1]
         bucket = np.cumsum(first) - 1
         starts = np.flatnonzero(first)
-        group_of_start = np.cumsum(group_start[starts]) - 1
         self._groups = []
-        for g in range(int(group_of_start[-1]) + 1 if n else 0):
-            at = starts[group_of_start == g]
+        for at in np.split(starts, np.flatnonzero(group_start[starts])[1:]) if n else []:
             lvl = int(level[at[0]])
             longest = BUCKET_BASE_S * BUCKET_GROWTH**lvl if lvl < BUCKET_LEVELS else math.inf
             group = (int(party[at[0]]), longest, longest / BUCKET_SPLIT, number[at].tolist(), int(bucket[at[0]]))
