@@ -421,8 +421,9 @@ def run_one(n: int, checks: int, seed: int, brute_max: int, brute_checks: int, p
     if n <= brute_max:
         m = min(brute_checks, len(probe))
         ids = np.array(indexed.ids, dtype=object)
+        slots = np.array([index.slot(k) for k in indexed.ids])  # the index orders slots its own way
         b_elapsed, b_found = brute_force_checks(
-            frame, ids, index.geoms[:n], index.radii[:n], indexed, geoms[:m], radii[:m], _head(probe, m)
+            frame, ids, index.geoms[slots], index.radii[slots], indexed, geoms[:m], radii[:m], _head(probe, m)
         )
         mismatches = sum(1 for a, b in zip(found[:m], b_found, strict=True) if a != b)
         b = summarise_ns(b_elapsed)
