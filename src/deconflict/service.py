@@ -7,6 +7,7 @@ in-memory volume index of each mechanism follows the committed state.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import threading
@@ -16,11 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deconflict import ledger, projection
@@ -55,6 +57,7 @@ from deconflict.model import (
     ActivityState,
     ConflictKind,
     ConflictStatus,
+    Disclosure,
     Mechanism,
     Member,
     Resolution,
@@ -75,6 +78,7 @@ from deconflict.store.schema import (
 )
 from deconflict.volumes import VolumeIndex
 
+F = TypeVar("F", bound=Callable[..., Any])
 SYSTEM = "system"
 """Actor of entries the service makes itself (detected conflicts, automatic resolutions)."""
 OPERATOR = "operator"
@@ -100,6 +104,8 @@ class _Live:
     party_counts: Counter[str] = field(default_factory=Counter)
     """How many activities each party has notified."""
     conflict_count: int = 0
+    checked_at: float = 0.0
+    """When (monotonic seconds) the stored head was last compared with ``head``."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,23 @@ class Outcome:
     resolved: tuple[str, ...] = ()
     seq: int = 0
     """Sequence number of the last record entry written."""
+
+
+class _StaleRecord(Exception):
+    """The record grew in another process since the in-memory picture was built."""
+
+
+def _retrying(fn: F) -> F:
+    """Run a write use case again, once, on a fresh picture when another process got there first."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except _StaleRecord:
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Service:
@@ -250,6 +273,7 @@ class Service:
                 seq = self.declare_zone(mechanism_id=mechanism.id, actor=owner, zone=zone_to_doc(zone)).seq
             return Outcome(seq=seq)
 
+    @_retrying
     def add_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
         """Add a member (an account acting for a party, a facilitator or an observer)."""
         with self._lock:
@@ -341,6 +365,7 @@ class Service:
 
     # --- activities ---------------------------------------------------------------------------
 
+    @_retrying
     def notify(
         self,
         *,
@@ -381,6 +406,7 @@ class Service:
             )
             return self._commit_version(live, activity, projected, actor, "activity.notified", previous=None)
 
+    @_retrying
     def amend(
         self,
         *,
@@ -418,6 +444,7 @@ class Service:
             )
             return self._commit_version(live, activity, projected, actor, "activity.amended", previous=current)
 
+    @_retrying
     def cancel(self, *, mechanism_id: str, actor: str, activity_id: str, seen_version: int | None = None) -> Outcome:
         """Cancel an activity (a new version in state cancelled); its open conflicts are closed as amended."""
         with self._lock:
@@ -444,6 +471,7 @@ class Service:
 
     # --- zones --------------------------------------------------------------------------------
 
+    @_retrying
     def declare_zone(self, *, mechanism_id: str, actor: str, zone: dict[str, Any]) -> Outcome:
         """Declare a zone owned by the actor's party; live activities it forbids raise conflicts."""
         with self._lock:
@@ -471,6 +499,7 @@ class Service:
                 raise
             return Outcome(raised=tuple(raised), seq=seq)
 
+    @_retrying
     def withdraw_zone(self, *, mechanism_id: str, actor: str, zone_id: str) -> Outcome:
         with self._lock:
             live = self._refresh(mechanism_id)
@@ -490,6 +519,7 @@ class Service:
 
     # --- conflicts ----------------------------------------------------------------------------
 
+    @_retrying
     def acknowledge_conflict(self, *, mechanism_id: str, actor: str, conflict_id: str) -> dict[str, Any]:
         """A party acknowledges a conflict it was alerted to."""
         with self._lock:
@@ -513,6 +543,7 @@ class Service:
                 )
             return self.conflict(mechanism_id, conflict_id)
 
+    @_retrying
     def resolve_conflict(
         self, *, mechanism_id: str, actor: str, conflict_id: str, resolution: str, note: str = ""
     ) -> dict[str, Any]:
@@ -536,8 +567,15 @@ class Service:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """One transaction; listeners hear of its last entry once it is committed."""
-        with self.store.transaction() as s:
-            yield s
+        try:
+            with self.store.transaction() as s:
+                yield s
+        except IntegrityError as e:
+            if "ledger" not in str(e):
+                raise
+            for mechanism_id in s.info.get("heads", {}):  # another process appended: our picture is stale
+                self._live.pop(mechanism_id, None)
+            raise _StaleRecord() from e
         for mechanism_id, head in s.info.get("heads", {}).items():
             live = self._live.get(mechanism_id)
             if live is not None:
@@ -564,13 +602,20 @@ class Service:
         return head.seq
 
     def _refresh(self, mechanism_id: str) -> _Live:
-        """The mechanism's picture, rebuilt if another process has written to its record since."""
+        """The mechanism's picture, rebuilt if another process has written to its record since.
+
+        The stored head is compared at most every FRESHNESS_S; a write made on a stale picture
+        fails on the record's primary key and is retried once on a fresh one (see ``_retrying``).
+        """
         live = self._get_live(mechanism_id)
+        if time.monotonic() - live.checked_at < FRESHNESS_S:
+            return live
         with self.store.read() as s:
             current = ledger.read_head(s, mechanism_id)
         if current != live.head:
             self._live.pop(mechanism_id, None)
-            live = self._refresh(mechanism_id)
+            live = self._get_live(mechanism_id)
+        live.checked_at = time.monotonic()
         return live
 
     def entries_after(self, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
@@ -759,7 +804,8 @@ class Service:
                 "volume_pairs": [list(p) for p in finding.volume_pairs],
                 "other_version": live.activities[finding.other_activity][3],
             }
-            doc["overlap_a"], doc["overlap_b"] = self._separation_overlaps(live, activity, projected, finding)
+            if live.mechanism.rules.disclosure is Disclosure.CONFLICTS_ONLY:
+                doc["overlap_a"], doc["overlap_b"] = self._separation_overlaps(live, activity, projected, finding)
         elif isinstance(finding, ZoneFinding):
             zone = live.zones.get(finding.zone)
             awaiting = [finding.zone_owner] if finding.zone_owner != activity.party else others
@@ -774,8 +820,9 @@ class Service:
                 "start": iso(finding.start),
                 "end": iso(finding.end),
                 "volumes": list(finding.volumes),
-                "overlap_a": self._zone_overlap(live, activity, projected, finding),
             }
+            if live.mechanism.rules.disclosure is Disclosure.CONFLICTS_ONLY:
+                doc["overlap_a"] = self._zone_overlap(live, activity, projected, finding)
         else:
             doc |= {
                 "kind": ConflictKind.SHORT_NOTICE.value,
@@ -928,6 +975,8 @@ class Service:
         return f"{party}-{candidate:04d}"
 
 
+FRESHNESS_S = 1.0
+"""How often a write compares the stored head of the record with the in-memory picture."""
 TOKEN_CACHE_S = 1.0
 """How long an answer about a token is reused (a revocation from another process waits this long)."""
 TOKEN_PREFIX = "dcf_"
