@@ -1,4 +1,11 @@
-"""The HTTP API: ``create_app(settings)`` builds the FastAPI application; nothing happens at import."""
+"""The HTTP API: ``create_app(settings)`` builds the FastAPI application; nothing happens at import.
+
+Writes (notify, amend, cancel, zones, acknowledge, resolve) are ``async`` routes that call the
+service directly on the event loop: the service is a single writer behind one lock, so a
+thread hand-off per write only adds GIL contention (bench/api.py measured about twice the
+notices per second this way). Event streams read the record on the loop too, in short
+pages. Other reads run in the thread pool.
+"""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> di
     summary="Acknowledge a conflict (a party concerned)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-def acknowledge(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
+async def acknowledge(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
     return service.acknowledge_conflict(
         mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id
     )
@@ -52,7 +52,7 @@ def acknowledge(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dic
     summary="Resolve a conflict: amended, accepted or escalated",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-def resolve(caller: MemberDep, service: ServiceDep, conflict_id: str, body: ResolveIn) -> dict[str, Any]:
+async def resolve(caller: MemberDep, service: ServiceDep, conflict_id: str, body: ResolveIn) -> dict[str, Any]:
     """A party concerned, or the facilitator, closes the conflict."""
     return service.resolve_conflict(
         mechanism_id=caller.mechanism_id,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from fastapi.concurrency import run_in_threadpool
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
 
 from deconflict.api.deps import HubDep, MemberDep, ServiceDep, SettingsDep
 from deconflict.api.schemas import ErrorOut
@@ -34,9 +32,15 @@ def _start(after: int | None, last_event_id: str | None) -> int:
     return 0
 
 
+def sse_frame(entry: dict[str, Any]) -> str:
+    """One entry in the Server-Sent Events wire format (``id``, ``event``, one ``data`` line)."""
+    return f"id: {entry['seq']}\nevent: {entry['type']}\ndata: {json.dumps(entry, ensure_ascii=False)}\n\n"
+
+
 @router.get(
     "/mechanisms/{mechanism_id}/events",
-    response_class=EventSourceResponse,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
     summary="Live stream of the record (Server-Sent Events), resumable",
 )
 async def events(
@@ -48,25 +52,36 @@ async def events(
         int | None, Query(ge=0, le=MAX_SEQ, description="Send entries after this sequence number.")
     ] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> StreamingResponse:
     """Every record entry after ``after`` (or the ``Last-Event-ID`` header), then each new one as it is
     committed: ``id`` is the sequence number, ``event`` the entry type, ``data`` the entry as JSON.
     Reconnect with the last id seen: no gap, no duplicate. Entries the caller may not see keep their
-    place with hashes and ``withheld: true``."""
-    last = _start(after, last_event_id)
-    wake = hub.subscribe(caller.mechanism_id)
-    try:
-        while True:
-            wake.clear()
-            batch = await run_in_threadpool(service.entries_after, caller.mechanism_id, last, limit=PAGE)
-            for entry in entries_view(service, caller, batch):
-                last = entry["seq"]
-                yield ServerSentEvent(id=str(last), event=entry["type"], raw_data=json.dumps(entry, ensure_ascii=False))
-            if len(batch) < PAGE:
-                with contextlib.suppress(TimeoutError):
+    place with hashes and ``withheld: true``. A comment line is sent when the stream is quiet."""
+    start = _start(after, last_event_id)
+
+    async def frames() -> AsyncIterator[str]:
+        # Entries that arrive together go out as one chunk: one write per wake-up, not per entry.
+        last = start
+        wake = hub.subscribe(caller.mechanism_id)
+        try:
+            yield ": stream open\n\n"
+            while True:
+                wake.clear()
+                batch = service.entries_after(caller.mechanism_id, last, limit=PAGE)  # short read, on the loop
+                if batch:
+                    last = batch[-1]["seq"]
+                    yield "".join(sse_frame(e) for e in entries_view(service, caller, batch))
+                    if len(batch) == PAGE:
+                        continue
+                try:
                     await asyncio.wait_for(wake.wait(), timeout=settings.stream_keepalive_s)
-    finally:
-        hub.unsubscribe(caller.mechanism_id, wake)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            hub.unsubscribe(caller.mechanism_id, wake)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
 
 
 @router.get("/mechanisms/{mechanism_id}/record", summary="A page of the record, as JSON")
