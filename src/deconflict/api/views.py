@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from shapely.geometry import mapping
-
 from deconflict.api.deps import Caller
 from deconflict.disclosure import entry_view, partial_activity, sees_conflict, sees_whole_notices
-from deconflict.formats.docs import activity_to_doc, member_to_doc, rules_to_doc
+from deconflict.formats.docs import activity_to_doc
+from deconflict.mechanisms import mechanism_to_doc
 from deconflict.model import Activity, Mechanism
 from deconflict.service import Service
 
 
 def mechanism_doc(m: Mechanism) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "name": m.name,
-        "area": {"name": m.area_name, "geometry": mapping(m.area)},
-        "rules": rules_to_doc(m.rules),
-        "members": [member_to_doc(x) for x in m.members],
-    }
+    """A mechanism as members read it: its definition with the current members."""
+    return mechanism_to_doc(m)
 
 
 def activities_view(service: Service, caller: Caller, activities: list[Activity]) -> list[dict[str, Any]]:
