@@ -363,3 +363,18 @@ def test_reported_distance_matches_geodesic(svc: Service) -> None:
 def test_unknown_mechanism(svc: Service) -> None:
     with pytest.raises(NotFound, match="mechanism"):
         svc.notify(mechanism_id="nope", actor="TR", kind="uav_patrol", volumes=[vol()])
+
+
+def test_a_write_from_another_process_is_seen_and_the_chain_stays_whole(
+    db: str, svc: Service, clock: FixedClock
+) -> None:
+    """Two services on one file (as two processes): the second's cached picture goes stale and is rebuilt."""
+    other = Service(open_store(db), clock=clock)
+    other.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(east_of(T4, 60_000))])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])  # svc's picture is now stale
+    out = other.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    assert [c["other_activity"] for c in out.raised] == ["TR-0001"]
+    assert out.activity is not None and out.activity.id == "IL-0002"
+    assert svc.verify(M).ok and svc.verify(M).entries == counts(svc)[0]
+    other.add_member(mechanism_id=M, member={"id": "TR-2", "name": "Duty officer", "role": "party", "party": "TR"})
+    assert svc.member(M, "TR-2").party == "TR"

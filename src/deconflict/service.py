@@ -164,7 +164,11 @@ class Service:
                 if m.id == member_id:
                     return m
             if attempt == 0:  # another process (deconflict member add) may have added it
-                self._refresh(mechanism_id)
+                with self.store.read() as s:
+                    if s.get(MemberRow, (mechanism_id, member_id)) is None:
+                        break
+                with self._lock:
+                    self._live.pop(mechanism_id, None)
         raise NotFound(f"member {member_id!r} is not a member of mechanism {mechanism_id!r}", field="member")
 
     def activity(self, mechanism_id: str, activity_id: str) -> Activity:
@@ -573,8 +577,7 @@ class Service:
         except IntegrityError as e:
             if "ledger" not in str(e):
                 raise
-            for mechanism_id in s.info.get("heads", {}):  # another process appended: our picture is stale
-                self._live.pop(mechanism_id, None)
+            self._live.clear()  # another process appended: every picture is suspect
             raise _StaleRecord() from e
         for mechanism_id, head in s.info.get("heads", {}).items():
             live = self._live.get(mechanism_id)
