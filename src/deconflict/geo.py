@@ -217,13 +217,6 @@ def _ring(coords: Any, where: str) -> list[tuple[float, float]]:
     return ring
 
 
-def _polygon(coords: Any, where: str) -> Polygon:
-    if not isinstance(coords, list) or not coords:
-        raise InvalidInput(f"{where}: a polygon needs at least one ring", field=where)
-    rings = [_ring(r, f"{where}[{i}]") for i, r in enumerate(coords)]
-    return Polygon(rings[0], rings[1:])
-
-
 def parse_footprint(geometry: Any, radius_m: Any = None, *, where: str = "geometry") -> Footprint:
     """Validate a GeoJSON geometry (Polygon, MultiPolygon, or Point with a radius) into a Footprint.
 
