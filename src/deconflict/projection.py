@@ -17,6 +17,7 @@ from deconflict.store.schema import (
     ConflictRow,
     MechanismRow,
     MemberRow,
+    MessageRow,
     ZoneRow,
 )
 
@@ -148,3 +149,49 @@ def _resolved(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: 
     row.resolution = p["resolution"]
     row.resolved_at = at
     row.resolved_by = actor
+
+
+@applies("message.sent")
+def _message(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
+    about = p.get("about") or {}
+    _insert(
+        session,
+        MessageRow,
+        {
+            "mechanism_id": mid,
+            "id": p["id"],
+            "seq": seq,
+            "type": p["type"],
+            "sender": actor,
+            "recipients": p["to"],
+            "needs_ack": p["needs_ack"],
+            "sent_at": at,
+            "deadline": parse_utc(p["deadline"], field="deadline") if p.get("deadline") else None,
+            "acknowledged": {},
+            "acknowledged_at": None,
+            "steps": 0,
+            "about_kind": about.get("kind"),
+            "about_id": about.get("id"),
+            "doc": p,
+        },
+    )
+
+
+@applies("message.acknowledged")
+def _message_acknowledged(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
+    from deconflict.clock import iso
+
+    row = session.get(MessageRow, (mid, p["id"]))
+    assert row is not None
+    acks = dict(row.acknowledged)
+    acks[p["party"]] = {"member": actor, "at": iso(at)}
+    row.acknowledged = acks
+    if row.acknowledged_at is None and set(row.recipients) <= set(acks):
+        row.acknowledged_at = at
+
+
+@applies("message.escalated")
+def _message_escalated(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
+    row = session.get(MessageRow, (mid, p["id"]))
+    assert row is not None
+    row.steps = max(row.steps, int(p["rung"]))

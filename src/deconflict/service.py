@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deconflict import ledger, projection
+from deconflict import hotline, ledger, projection
 from deconflict.clock import Clock, iso, parse_utc, system_clock
 from deconflict.detect import (
     SeparationFinding,
@@ -73,6 +73,7 @@ from deconflict.store.schema import (
     LedgerEntry,
     MechanismRow,
     MemberRow,
+    MessageRow,
     TokenRow,
     ZoneRow,
 )
@@ -104,6 +105,7 @@ class _Live:
     party_counts: Counter[str] = field(default_factory=Counter)
     """How many activities each party has notified."""
     conflict_count: int = 0
+    message_count: int = 0
     checked_at: float = 0.0
     """When (monotonic seconds) the stored head was last compared with ``head``."""
 
@@ -566,6 +568,301 @@ class Service:
                 self._record(s, mechanism_id, actor, "conflict.resolved", payload, self.clock())
             return self.conflict(mechanism_id, conflict_id)
 
+    # --- hotline ------------------------------------------------------------------------------
+
+    @_retrying
+    def send_message(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        template: str | None = None,
+        params: dict[str, Any] | None = None,
+        text: str | None = None,
+        lang: str | None = None,
+        to: list[str] | None = None,
+        about: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send a standard message (template + params, agreed wording) or free text on the channel."""
+        with self._lock:
+            live = self._refresh(mechanism_id)
+            member = self._any_member(live, actor)
+            if member.role is Role.OBSERVER:
+                raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
+            everyone = {m.party for m in live.mechanism.members}
+            recipients = sorted(set(to) if to else _answering(live) - {member.party})
+            unknown = [p for p in recipients if p not in everyone]
+            if unknown or not recipients:
+                raise InvalidInput(
+                    f"to: {', '.join(unknown) or 'nobody'} is not a member of this mechanism", field="to"
+                )
+            if template is not None:
+                if text is not None:
+                    raise InvalidInput("text: give either a template with params or free text, not both", field="text")
+                rendered = hotline.render(template, member.language, params or {})
+                doc = {
+                    "template": template,
+                    "params": dict(rendered.params),
+                    "lang": member.language,
+                    "from_party": member.party,
+                }
+            else:
+                if not isinstance(text, str) or not text.strip():
+                    raise InvalidInput("text: give a template, or free text to send", field="text")
+                if len(text) > 4000:
+                    raise InvalidInput("text: longer than 4000 characters", field="text")
+                rendered = hotline.free_text(text.strip(), lang or member.language)
+                doc = {
+                    "template": None,
+                    "params": {},
+                    "lang": rendered.lang,
+                    "text": rendered.text,
+                    "from_party": member.party,
+                }
+            if about is not None:
+                self._check_about(mechanism_id, about)
+            now = self.clock()
+            with self._write() as s:
+                out = self._post(s, live, sender=actor, rendered=rendered, doc=doc, to=recipients, about=about, now=now)
+            return out
+
+    @_retrying
+    def acknowledge_message(self, *, mechanism_id: str, actor: str, message_id: str) -> dict[str, Any]:
+        """A recipient acknowledges a message; a late answer to a line check restores the line."""
+        with self._lock:
+            live = self._refresh(mechanism_id)
+            member = self._any_member(live, actor)
+            with self.store.read() as s:
+                row = s.get(MessageRow, (mechanism_id, message_id))
+                if row is None:
+                    raise NotFound(
+                        f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message"
+                    )
+                if member.party not in row.recipients:
+                    raise Forbidden(f"message {message_id!r} is not addressed to {member.party}")
+                if not row.needs_ack:
+                    raise InvalidState(f"message {message_id!r} does not ask for an acknowledgement")
+                if member.party in row.acknowledged:
+                    raise InvalidState(f"message {message_id!r} was already acknowledged by {member.party}")
+                was_down = row.type == "line_check" and self._line_down_posted(s, mechanism_id, message_id)
+            now = self.clock()
+            with self._write() as s:
+                payload = {"id": message_id, "party": member.party}
+                self._record(s, mechanism_id, actor, "message.acknowledged", payload, now)
+                if was_down:
+                    others = sorted(_answering(live) - {member.party})
+                    params = {"party": member.party, "t1": now}
+                    rendered = hotline.render("line_restored", "en", params)
+                    doc = {"template": "line_restored", "params": dict(rendered.params), "lang": "en"}
+                    about = {"kind": "message", "id": message_id}
+                    self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=others, about=about, now=now)
+            return self.message(mechanism_id, message_id, reader=member)
+
+    def message(self, mechanism_id: str, message_id: str, *, reader: Member) -> dict[str, Any]:
+        with self.store.read() as s:
+            row = s.get(MessageRow, (mechanism_id, message_id))
+            if row is None:
+                raise NotFound(f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message")
+            return self._message_view(row, reader)
+
+    def messages(
+        self, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Messages the reader may see, in order, worded in the reader's language."""
+        self._get_live(mechanism_id)
+        stmt = (
+            select(MessageRow)
+            .where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq)
+            .order_by(MessageRow.seq)
+            .limit(limit)
+        )
+        with self.store.read() as s:
+            rows = list(s.scalars(stmt))
+        return [self._message_view(r, reader) for r in rows if self._sees_message(r, reader)]
+
+    def tick(self) -> int:
+        """Record what stored times make due now: escalation steps, line checks, lines down.
+
+        Driven by stored instants, not sleeping tasks: after a restart the first tick records
+        exactly the steps that fell due while the service was down. Returns entries written.
+        """
+        written = 0
+        for mechanism_id in self.mechanism_ids():
+            with self._lock:
+                written += self._tick_mechanism(self._refresh(mechanism_id))
+        return written
+
+    def _tick_mechanism(self, live: _Live) -> int:
+        rules = live.mechanism.rules
+        mid = live.mechanism.id
+        now = self.clock()
+        written = 0
+        with self.store.read() as s:
+            open_rows = list(
+                s.scalars(
+                    select(MessageRow).where(
+                        MessageRow.mechanism_id == mid,
+                        MessageRow.needs_ack.is_(True),
+                        MessageRow.acknowledged_at.is_(None),
+                        MessageRow.steps < len(rules.ladder) - 1,
+                    )
+                )
+            )
+            checks = {
+                party: s.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.mechanism_id == mid, MessageRow.type == "line_check", MessageRow.about_id == party
+                    )
+                    .order_by(MessageRow.seq.desc())
+                    .limit(1)
+                ).first()
+                for party in sorted(live.mechanism.parties())
+            }
+            downs = {party: bool(row and self._line_down_posted(s, mid, row.id)) for party, row in checks.items()}
+        facilitators = sorted({m.party for m in live.mechanism.members if m.role is Role.FACILITATOR})
+        with self._write() as s:
+            for row in open_rows:
+                for step in hotline.due_steps(row.sent_at, rules.ack_deadline_s, rules.ladder, None, now, row.steps):
+                    payload = {"id": row.id, "rung": step.rung, "name": step.name, "due_at": iso(step.due_at)}
+                    self._record(s, mid, SYSTEM, "message.escalated", payload, now)
+                    to = sorted(
+                        set(row.recipients) | (set(facilitators) if step.rung == len(rules.ladder) - 1 else set())
+                    )
+                    params = {"ref": row.id, "t1": step.due_at, "rung": step.name}
+                    rendered = hotline.render("escalated_to", "en", params)
+                    doc = {"template": "escalated_to", "params": dict(rendered.params), "lang": "en"}
+                    about = {"kind": "message", "id": row.id}
+                    self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about, now=now)
+                    written += 2
+            for party, last in checks.items():
+                if last is not None and not downs[party]:
+                    state = hotline.line_state(last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now)
+                    if state is hotline.LineState.DOWN:
+                        others = sorted(_answering(live) - {party})
+                        params = {"party": party, "t1": last.sent_at}
+                        rendered = hotline.render("line_down", "en", params)
+                        doc = {"template": "line_down", "params": dict(rendered.params), "lang": "en"}
+                        about = {"kind": "message", "id": last.id}
+                        self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=others, about=about, now=now)
+                        written += 1
+                if hotline.line_check_due(last.sent_at if last else None, rules.line_check_interval_s, now):
+                    params = {"party": party, "t1": now}
+                    rendered = hotline.render("line_check", "en", params)
+                    doc = {"template": "line_check", "params": dict(rendered.params), "lang": "en"}
+                    about = {"kind": "party", "id": party}
+                    self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=[party], about=about, now=now)
+                    written += 1
+        return written
+
+    def line_status(self, mechanism_id: str) -> dict[str, str]:
+        """Each party's line: up, awaiting (a check is waiting for its answer) or down."""
+        live = self._get_live(mechanism_id)
+        now = self.clock()
+        out = {}
+        with self.store.read() as s:
+            for party in sorted(live.mechanism.parties()):
+                last = s.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.mechanism_id == mechanism_id,
+                        MessageRow.type == "line_check",
+                        MessageRow.about_id == party,
+                    )
+                    .order_by(MessageRow.seq.desc())
+                    .limit(1)
+                ).first()
+                if last is None:
+                    out[party] = hotline.LineState.UP.value
+                else:
+                    ack_s = live.mechanism.rules.ack_deadline_s
+                    out[party] = hotline.line_state(last.sent_at, last.acknowledged_at, ack_s, now).value
+        return out
+
+    def _post(
+        self,
+        s: Session,
+        live: _Live,
+        *,
+        sender: str,
+        rendered: hotline.Rendered,
+        doc: dict[str, Any],
+        to: list[str],
+        about: dict[str, str] | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Record one message inside the caller's transaction."""
+        pending = s.info.setdefault("new_messages", {})
+        pending[live.mechanism.id] = pending.get(live.mechanism.id, 0) + 1
+        deadline = now + timedelta(seconds=live.mechanism.rules.ack_deadline_s) if rendered.needs_ack else None
+        payload = {
+            "id": f"M{live.message_count + pending[live.mechanism.id]}",
+            "type": rendered.type.value if hasattr(rendered.type, "value") else str(rendered.type),
+            "to": to,
+            "needs_ack": rendered.needs_ack,
+            "deadline": iso(deadline) if deadline else None,
+            "about": about,
+            **doc,
+        }
+        self._record(s, live.mechanism.id, sender, "message.sent", payload, now)
+        return payload
+
+    def _message_view(self, row: MessageRow, reader: Member) -> dict[str, Any]:
+        doc = row.doc
+        if doc.get("template"):
+            rendered = hotline.render(doc["template"], reader.language, doc["params"])
+            text, original = rendered.display or rendered.text, None
+        else:
+            text, original = doc["text"], {"text": doc["text"], "lang": doc["lang"]}
+        return {
+            "id": row.id,
+            "seq": row.seq,
+            "type": row.type,
+            "from": row.sender,
+            "to": row.recipients,
+            "template": doc.get("template"),
+            "params": doc.get("params", {}),
+            "text": text,
+            "lang": reader.language if doc.get("template") else doc["lang"],
+            "rtl": hotline.is_rtl(reader.language if doc.get("template") else doc["lang"]),
+            "free_text": original is not None,
+            "original": original,
+            "about": doc.get("about"),
+            "needs_ack": row.needs_ack,
+            "sent_at": iso(row.sent_at),
+            "deadline": iso(row.deadline) if row.deadline else None,
+            "acknowledged": row.acknowledged,
+            "acknowledged_at": iso(row.acknowledged_at) if row.acknowledged_at else None,
+            "escalation_steps": row.steps,
+        }
+
+    @staticmethod
+    def _sees_message(row: MessageRow, reader: Member) -> bool:
+        if reader.role is not Role.PARTY:
+            return True
+        return reader.party in row.recipients or row.sender == reader.id or row.doc.get("from_party") == reader.party
+
+    @staticmethod
+    def _line_down_posted(s: Session, mechanism_id: str, check_id: str) -> bool:
+        stmt = select(MessageRow.id).where(
+            MessageRow.mechanism_id == mechanism_id,
+            MessageRow.about_kind == "message",
+            MessageRow.about_id == check_id,
+            MessageRow.type == "alert",
+        )
+        return s.execute(stmt.limit(1)).first() is not None
+
+    def _check_about(self, mechanism_id: str, about: dict[str, str]) -> None:
+        kind, ref = about.get("kind"), about.get("id")
+        lookups = {"activity": self.activity, "conflict": self.conflict}
+        if kind == "zone":
+            if ref not in {z["id"] for z in self.zones(mechanism_id, include_withdrawn=True)}:
+                raise NotFound(f"about: zone {ref!r} does not exist", field="about")
+        elif kind in lookups and isinstance(ref, str):
+            lookups[kind](mechanism_id, ref)
+        else:
+            raise InvalidInput("about: give kind (activity, conflict or zone) and id", field="about")
+
     # --- internals ----------------------------------------------------------------------------
 
     @contextmanager
@@ -584,6 +881,7 @@ class Service:
             if live is not None:
                 live.head = head
                 live.conflict_count += s.info.get("new_conflicts", {}).get(mechanism_id, 0)
+                live.message_count += s.info.get("new_messages", {}).get(mechanism_id, 0)
                 added = s.info.get("new_activities", {}).get(mechanism_id, {})
                 live.activity_ids.update(added)
                 live.party_counts.update(added.values())
@@ -685,6 +983,10 @@ class Service:
                 ).all()
             )
             live.party_counts = Counter(live.activity_ids.values())
+            live.message_count = (
+                s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mechanism_id))
+                or 0
+            )
             live.conflict_count = (
                 s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id))
                 or 0
@@ -837,7 +1139,45 @@ class Service:
                 "end": iso(activity.end),
             }
         seq = self._record(s, activity.mechanism, SYSTEM, "conflict.detected", doc, now)
+        self._alert(s, live, activity, doc, now)
         return doc, seq
+
+    def _alert(self, s: Session, live: _Live, activity: Activity, conflict: dict[str, Any], now: datetime) -> None:
+        """The hotline alert for a new conflict, in agreed wording, to the party that must act."""
+        floor = min(v.floor_m for v in activity.volumes)
+        ceiling = max(v.ceiling_m for v in activity.volumes)
+        if conflict["kind"] == ConflictKind.SEPARATION.value:
+            template, to = "conflict_alert", [conflict["other_party"]]
+            params: dict[str, Any] = {
+                "ref": conflict["other_activity"],
+                "other_ref": activity.id,
+                "t1": parse_utc(conflict["start"], field="start"),
+                "t2": parse_utc(conflict["end"], field="end"),
+                "floor": round(conflict["floor_m"]),
+                "ceiling": round(conflict["ceiling_m"]),
+            }
+        elif conflict["kind"] == ConflictKind.ZONE.value:
+            template, to = "zone_alert", [activity.party]
+            params = {
+                "ref": activity.id,
+                "place": conflict["zone"],
+                "t1": parse_utc(conflict["start"], field="start"),
+                "t2": parse_utc(conflict["end"], field="end"),
+                "floor": round(floor),
+                "ceiling": round(ceiling),
+            }
+        else:
+            template, to = "short_notice_alert", [activity.party]
+            params = {
+                "ref": activity.id,
+                "t1": activity.notified_at,
+                "t2": activity.start,
+                "minutes": round(conflict["min_notice_s"] / 60),
+            }
+        rendered = hotline.render(template, "en", params)
+        doc = {"template": template, "params": dict(rendered.params), "lang": "en"}
+        about = {"kind": "conflict", "id": conflict["id"]}
+        self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about, now=now)
 
     def _separation_overlaps(
         self, live: _Live, activity: Activity, projected: list[tuple[Any, float]], finding: SeparationFinding
@@ -988,6 +1328,11 @@ TOKEN_PREFIX = "dcf_"
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _answering(live: _Live) -> set[str]:
+    """Parties and facilitators: the members who answer the hotline (observers only read it)."""
+    return {m.party for m in live.mechanism.members if m.role is not Role.OBSERVER}
 
 
 def _window(v: Volume) -> tuple[float, float]:

@@ -187,3 +187,34 @@ class TokenRow(Base):
         ForeignKeyConstraint(["mechanism_id", "member_id"], ["members.mechanism_id", "members.id"]),
         Index("ix_tokens_member", "mechanism_id", "member_id"),
     )
+
+
+class MessageRow(Base):
+    """A hotline message in a mechanism's channel, with its acknowledgements and escalation steps."""
+
+    __tablename__ = "messages"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    """The record entry that sent it."""
+    type: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(64))
+    """Member id, or 'system' for alerts, line checks and escalations."""
+    recipients: Mapped[list[Any]]
+    """Party codes (parties, facilitator, observer) the message is addressed to."""
+    needs_ack: Mapped[bool]
+    sent_at: Mapped[datetime]
+    deadline: Mapped[datetime | None]
+    acknowledged: Mapped[dict[str, Any]]
+    """Party → {member, at}."""
+    acknowledged_at: Mapped[datetime | None]
+    """When the last recipient acknowledged (the climb stops)."""
+    steps: Mapped[int] = mapped_column(Integer)
+    """Escalation steps recorded so far."""
+    about_kind: Mapped[str | None] = mapped_column(String(16))
+    about_id: Mapped[str | None] = mapped_column(String(64))
+    doc: Mapped[dict[str, Any]]
+    __table_args__ = (
+        ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
+        Index("ix_messages_open", "mechanism_id", "needs_ack", "acknowledged_at"),
+    )

@@ -1,0 +1,159 @@
+"""The hotline in the service, on a real SQLite file with a pinned clock: alerts, escalation, line checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deconflict.clock import FixedClock, iso
+from deconflict.errors import Forbidden, InvalidInput, InvalidState
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+
+M = "tr-il-syria"
+T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+T4 = [37.6298, 34.5226]
+
+
+def vol(start_h: float = 3) -> dict[str, Any]:
+    return {
+        "geometry": {"type": "Point", "coordinates": T4},
+        "radius_m": 10_000,
+        "floor_m": 1000,
+        "ceiling_m": 4000,
+        "start": iso(T0 + timedelta(hours=start_h)),
+        "end": iso(T0 + timedelta(hours=start_h + 2)),
+    }
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def svc(tmp_path: Path, clock: FixedClock) -> Service:
+    service = Service(open_store(str(tmp_path / "h.db")), clock=clock)
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+    return service
+
+
+def member(svc: Service, mid: str) -> Any:
+    return svc.member(M, mid)
+
+
+def test_israeli_notice_puts_a_turkish_alert_on_turkiyes_channel(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
+    (alert,) = [m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert"]
+    assert alert["to"] == ["TR"] and alert["template"] == "conflict_alert" and alert["needs_ack"]
+    assert alert["lang"] == "tr" and "TR-0001" in alert["text"] and "IL-0001" in alert["text"]
+    assert alert["text"] != svc.message(M, alert["id"], reader=member(svc, "AZ"))["text"]  # AZ reads English
+    assert alert["deadline"] == "2025-04-09T06:10:00Z" and alert["about"] == {"kind": "conflict", "id": "C1"}
+    hebrew = svc.message(M, alert["id"], reader=member(svc, "IL"))
+    assert hebrew["rtl"] is True and hebrew["lang"] == "he"
+
+
+def test_unanswered_alert_climbs_the_whole_ladder_in_a_simulated_day(svc: Service, clock: FixedClock) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(30)])
+    last = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(30)]).seq
+    alert = next(m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert")
+    steps: list[tuple[int, str]] = []
+    for _ in range(24 * 60):
+        clock.advance(seconds=60)
+        svc.tick()
+        for e in svc.entries_after(M, last):
+            last = e["seq"]
+            if e["type"] == "message.escalated" and e["payload"]["id"] == alert["id"]:
+                steps.append((e["payload"]["rung"], e["at"]))
+    # operations chief at +10 min, national security adviser at +25, facilitator at +55 (issue 4's ladder)
+    assert steps == [
+        (1, "2025-04-09T06:10:00Z"),
+        (2, "2025-04-09T06:25:00Z"),
+        (3, "2025-04-09T06:55:00Z"),
+    ]
+    escalations = [m for m in svc.messages(M, reader=member(svc, "AZ")) if m["template"] == "escalated_to"]
+    assert [m["params"]["rung"] for m in escalations if m["about"]["id"] == alert["id"]] == [
+        "operations chief",
+        "national security adviser",
+        "facilitator",
+    ]
+    assert "AZ" in escalations[-1]["to"]  # the last rung is the facilitator
+    assert svc.verify(M).ok
+
+
+def test_acknowledgement_stops_the_climb_and_a_restart_records_only_missing_steps(
+    tmp_path: Path, svc: Service, clock: FixedClock
+) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(30)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(30)])
+    alert = next(m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert")
+    clock.advance(seconds=26 * 60)  # the service was down: two steps fell due meanwhile
+    restarted = Service(open_store(str(tmp_path / "h.db")), clock=clock)
+    restarted.tick()
+    restarted.tick()
+
+    def rungs() -> list[int]:
+        entries = restarted.entries_after(M, 0, limit=100_000)
+        return [
+            e["payload"]["rung"]
+            for e in entries
+            if e["type"] == "message.escalated" and e["payload"]["id"] == alert["id"]
+        ]
+
+    assert rungs() == [1, 2]
+    with pytest.raises(Forbidden):
+        restarted.acknowledge_message(mechanism_id=M, actor="IL", message_id=alert["id"])
+    done = restarted.acknowledge_message(mechanism_id=M, actor="TR", message_id=alert["id"])
+    assert done["acknowledged_at"] == iso(clock())
+    with pytest.raises(InvalidState):
+        restarted.acknowledge_message(mechanism_id=M, actor="TR", message_id=alert["id"])
+    clock.advance(seconds=6 * 3600)
+    restarted.tick()
+    assert rungs() == [1, 2]
+
+
+def test_line_goes_down_and_comes_back(svc: Service, clock: FixedClock) -> None:
+    svc.tick()
+    checks = {m["to"][0]: m for m in svc.messages(M, reader=member(svc, "AZ")) if m["type"] == "line_check"}
+    assert set(checks) == {"IL", "TR"}
+    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id=checks["TR"]["id"])
+    clock.advance(seconds=5 * 60)
+    svc.tick()
+    assert svc.line_status(M) == {"IL": "awaiting", "TR": "up"}
+    clock.advance(seconds=5 * 60)
+    svc.tick()
+    assert svc.line_status(M) == {"IL": "down", "TR": "up"}
+    downs = [m for m in svc.messages(M, reader=member(svc, "TR")) if m["template"] == "line_down"]
+    assert len(downs) == 1 and downs[0]["to"] == ["AZ", "TR"] and downs[0]["params"]["party"] == "IL"
+    clock.advance(seconds=60)
+    svc.tick()  # no second line-down for the same check
+    assert len([m for m in svc.messages(M, reader=member(svc, "TR")) if m["template"] == "line_down"]) == 1
+    svc.acknowledge_message(mechanism_id=M, actor="IL", message_id=checks["IL"]["id"])
+    assert svc.line_status(M) == {"IL": "up", "TR": "up"}
+    restored = [m for m in svc.messages(M, reader=member(svc, "AZ")) if m["template"] == "line_restored"]
+    assert len(restored) == 1 and restored[0]["params"]["party"] == "IL"
+    clock.advance(seconds=3600)
+    svc.tick()  # the next hourly check
+    assert len([m for m in svc.messages(M, reader=member(svc, "AZ")) if m["type"] == "line_check"]) == 4
+
+
+def test_standard_phrases_and_free_text(svc: Service) -> None:
+    sent = svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "C1"})
+    assert sent["to"] == ["AZ", "IL"]
+    seen_by_il = svc.message(M, sent["id"], reader=member(svc, "IL"))
+    assert seen_by_il["lang"] == "he" and "C1" in seen_by_il["text"] and not seen_by_il["free_text"]
+    free = svc.send_message(mechanism_id=M, actor="IL", text="Call us on the secure line.", to=["TR"])
+    seen_by_tr = svc.message(M, free["id"], reader=member(svc, "TR"))
+    assert seen_by_tr["free_text"] and seen_by_tr["original"] == {"text": "Call us on the secure line.", "lang": "he"}
+    with pytest.raises(InvalidInput, match="ref"):
+        svc.send_message(mechanism_id=M, actor="TR", template="holding", params={})
+    with pytest.raises(Forbidden):
+        svc.send_message(mechanism_id=M, actor="US", text="hello")
+    with pytest.raises(InvalidInput, match="to"):
+        svc.send_message(mechanism_id=M, actor="TR", text="hello", to=["RU"])
