@@ -68,9 +68,10 @@ class LiveServer:
             self._thread.join(timeout=10)
 
 
-def start_server(db: str, clock: FixedClock, *, keepalive_s: float = 0.5) -> LiveServer:
+def start_server(db: str, clock: FixedClock, *, keepalive_s: float = 0.5, tick_s: float = 0.0) -> LiveServer:
+    """A live server; its hotline ticker is off unless ``tick_s`` is given, so tests drive time."""
     service = Service(open_store(db), clock=clock)
-    settings = Settings(db=db, clock=clock, stream_keepalive_s=keepalive_s, max_body_bytes=256 * 1024)
+    settings = Settings(db=db, clock=clock, stream_keepalive_s=keepalive_s, max_body_bytes=256 * 1024, tick_s=tick_s)
     return LiveServer(service, settings).start()
 
 

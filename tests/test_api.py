@@ -115,6 +115,15 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
         {**PARTY_ONLY, "US": 403, "AZ": 200, "IL": 409, "TR": 409},
     ),
     ("GET", f"{A}/record", None, READ_ALL),
+    ("GET", f"{A}/messages", None, READ_ALL),
+    (
+        "POST",
+        f"{A}/messages",
+        {"template": "holding", "params": {"ref": "C1"}},
+        {**PARTY_ONLY, "AZ": 201, "IL": 201, "TR": 201},
+    ),
+    ("POST", f"{A}/messages/M1/acknowledge", None, {**PARTY_ONLY, "AZ": 403, "IL": 403, "TR": 200}),
+    ("GET", f"{A}/lines", None, READ_ALL),
 ]
 
 
@@ -472,3 +481,46 @@ def test_demo_server_prints_tokens_and_serves_the_same_data_after_a_restart(tmp_
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
     assert os.path.exists(db)
+
+
+def test_hotline_over_http_alert_in_the_readers_language_ack_and_escalation(
+    syria_db: str, syria_clock: FixedClock
+) -> None:
+    server = start_server(syria_db, syria_clock, tick_s=0.05)
+    try:
+        tok = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL", "AZ")}
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            reader = SSEReader(c, f"{A}/events?after=0", auth(tok["TR"]))
+            c.post(f"{A}/activities", json=notice(), headers=auth(tok["TR"]))
+            c.post(f"{A}/activities", json=notice("air_sortie"), headers=auth(tok["IL"]))
+            alert = None
+            while alert is None:
+                _, event, data = reader.next_event()
+                if event == "message.sent" and data.get("message", {}).get("type") == "alert":
+                    alert = data["message"]
+            reader.close()
+            assert alert["lang"] == "tr" and alert["to"] == ["TR"] and "IL-0001" in alert["text"]
+            syria_clock.advance(seconds=11 * 60)  # past the deadline: the ticker records rung 1
+            deadline = time.monotonic() + 5
+            while True:
+                got = c.get(f"{A}/messages", headers=auth(tok["AZ"])).json()
+                steps = {m["id"]: m["escalation_steps"] for m in got}
+                if steps.get(alert["id"]) == 1:
+                    break
+                assert time.monotonic() < deadline, steps
+                time.sleep(0.05)
+            r = c.post(f"{A}/messages/{alert['id']}/acknowledge", headers=auth(tok["TR"]))
+            assert r.status_code == 200 and r.json()["acknowledged_at"] is not None
+            assert c.post(f"{A}/messages/{alert['id']}/acknowledge", headers=auth(tok["IL"])).status_code == 403
+            sent = c.post(
+                f"{A}/messages", json={"template": "holding", "params": {"ref": "C1"}}, headers=auth(tok["TR"])
+            )
+            assert sent.status_code == 201 and sent.json()["lang"] == "tr"
+            il_view = c.get(f"{A}/messages", headers=auth(tok["IL"])).json()
+            holding = next(m for m in il_view if m["id"] == sent.json()["id"])
+            assert holding["lang"] == "he" and holding["rtl"] is True
+            bad = c.post(f"{A}/messages", json={"template": "holding", "params": {}}, headers=auth(tok["TR"]))
+            assert bad.status_code == 422 and "ref" in bad.json()["detail"]
+            assert set(c.get(f"{A}/lines", headers=auth(tok["AZ"])).json()) == {"IL", "TR"}
+    finally:
+        server.stop()

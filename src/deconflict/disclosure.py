@@ -119,6 +119,12 @@ def entry_view(entry: dict[str, Any], member: Member, disclosure: Disclosure) ->
         visible = sees_whole_notices(member, disclosure, payload.get("party", ""))
     elif kind.startswith("conflict.") and payload is not None:
         visible = sees_conflict(member, payload) if kind == "conflict.detected" else True
+    elif kind == "message.sent" and payload is not None:
+        visible = (
+            member.role is not Role.PARTY
+            or member.party in payload.get("to", ())
+            or payload.get("from_party") == member.party
+        )
     if visible:
         return entry
     view = {k: v for k, v in entry.items() if k != "payload"}

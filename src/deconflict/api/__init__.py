@@ -10,6 +10,7 @@ pages. Other reads run in the thread pool.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 
 from deconflict.api import errors
 from deconflict.api.hub import Hub
-from deconflict.api.routes import activities, conflicts, events, mechanisms, zones
+from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, zones
 from deconflict.api.settings import Settings
 from deconflict.service import Service
 from deconflict.store import open_store
@@ -39,10 +40,22 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     hub = Hub()
     service.listeners.append(hub.publish)
 
+    async def ticker() -> None:
+        # Deadlines live in stored times; this only asks, every second, what has fallen due.
+        while True:
+            await asyncio.sleep(settings.tick_s)
+            try:
+                service.tick()
+            except Exception:  # noqa: BLE001 - a failed tick is logged and retried next second
+                logging.getLogger("deconflict.api").exception("hotline tick failed")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
+        task = asyncio.create_task(ticker()) if settings.tick_s > 0 else None
         yield
+        if task is not None:
+            task.cancel()
 
     app = FastAPI(
         title="deconflict",
@@ -56,6 +69,6 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.settings = settings
     errors.install(app)
-    for module in (mechanisms, activities, zones, conflicts, events):
+    for module in (mechanisms, activities, zones, conflicts, hotline, events):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

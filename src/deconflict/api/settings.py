@@ -19,4 +19,6 @@ class Settings:
     """Largest request body accepted (413 above)."""
     stream_keepalive_s: float = 15.0
     """How long a quiet event stream waits before it checks again."""
+    tick_s: float = 1.0
+    """How often the hotline checks for escalations and line checks that fell due (0: never)."""
     clock: Clock = field(default=system_clock)

@@ -45,5 +45,12 @@ def conflict_view(caller: Caller, conflict: dict[str, Any]) -> dict[str, Any] | 
 
 
 def entries_view(service: Service, caller: Caller, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Record entries as the caller may receive them; a hotline message carries its text in the caller's language."""
     disclosure = service.mechanism(caller.mechanism_id).rules.disclosure
-    return [entry_view(e, caller.member, disclosure) for e in entries]
+    out = []
+    for e in entries:
+        view = entry_view(e, caller.member, disclosure)
+        if e["type"] == "message.sent" and "payload" in view:
+            view = {**view, "message": service.message(caller.mechanism_id, e["payload"]["id"], reader=caller.member)}
+        out.append(view)
+    return out

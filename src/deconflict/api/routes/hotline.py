@@ -1,0 +1,80 @@
+"""The hotline: standard phrases and free text, acknowledgements, line status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from deconflict.api.deps import MemberDep, ServiceDep
+from deconflict.api.schemas import ErrorOut
+
+router = APIRouter(tags=["hotline"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+
+
+class MessageIn(BaseModel):
+    """A standard message (``template`` + ``params``, agreed wording) or ``text`` (free text, kept as written)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"template": "holding", "params": {"ref": "C1"}},
+                {"text": "Please call on the secure line.", "to": ["IL"]},
+            ]
+        },
+    )
+    template: str | None = Field(None, max_length=64, description="Template id, e.g. holding, acknowledged_amending.")
+    params: dict[str, str | int | float] | None = Field(None, description="The template's parameters.")
+    text: str | None = Field(None, max_length=4000, description="Free text, shown with its original language.")
+    lang: str | None = Field(None, max_length=8, description="Language of free text (default: the sender's).")
+    to: list[str] | None = Field(None, max_length=20, description="Party codes (default: parties and facilitator).")
+    about: dict[str, str] | None = Field(None, description='What it is about, e.g. {"kind": "conflict", "id": "C1"}.')
+
+
+@router.get("/mechanisms/{mechanism_id}/messages", summary="The channel, in the caller's language")
+def list_messages(
+    caller: MemberDep,
+    service: ServiceDep,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only messages recorded after this sequence number.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> JSONResponse:
+    """Each message: type, sender, recipients, text in the caller's language (``rtl`` for Hebrew and
+    Arabic), the original of free text, deadline, acknowledgements and escalation steps."""
+    return JSONResponse(service.messages(caller.mechanism_id, reader=caller.member, after_seq=after, limit=limit))
+
+
+@router.post(
+    "/mechanisms/{mechanism_id}/messages",
+    status_code=201,
+    summary="Send a message",
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+async def send_message(caller: MemberDep, service: ServiceDep, message: MessageIn) -> JSONResponse:
+    sent = service.send_message(
+        mechanism_id=caller.mechanism_id,
+        actor=caller.member.id,
+        template=message.template,
+        params=message.params,
+        text=message.text,
+        lang=message.lang,
+        to=message.to,
+        about=message.about,
+    )
+    return JSONResponse(service.message(caller.mechanism_id, sent["id"], reader=caller.member), status_code=201)
+
+
+@router.post(
+    "/mechanisms/{mechanism_id}/messages/{message_id}/acknowledge",
+    summary="Acknowledge a message addressed to the caller's party",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+async def acknowledge_message(caller: MemberDep, service: ServiceDep, message_id: str) -> dict[str, Any]:
+    return service.acknowledge_message(mechanism_id=caller.mechanism_id, actor=caller.member.id, message_id=message_id)
+
+
+@router.get("/mechanisms/{mechanism_id}/lines", summary="Each party's line: up, awaiting or down")
+def lines(caller: MemberDep, service: ServiceDep) -> dict[str, str]:
+    return service.line_status(caller.mechanism_id)
