@@ -524,3 +524,35 @@ def test_hotline_over_http_alert_in_the_readers_language_ack_and_escalation(
             assert set(c.get(f"{A}/lines", headers=auth(tok["AZ"])).json()) == {"IL", "TR"}
     finally:
         server.stop()
+
+
+def test_hotline_cli_send_ack_and_tail_against_the_live_service(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+
+    runner = CliRunner()
+    client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
+    client.post(f"{A}/activities", json=notice("air_sortie"), headers=auth(tokens["IL"]))
+    base = ["--url", live.url]
+    sent = runner.invoke(
+        app, ["hotline", "send", *base, "--token", tokens["TR"], "--template", "holding", "--param", "ref=C1"]
+    )
+    assert sent.exit_code == 0, sent.output
+    assert "response from TR to AZ,IL" in sent.output and "C1" in sent.output
+    acked = runner.invoke(app, ["hotline", "ack", "M1", *base, "--token", tokens["TR"]])
+    assert acked.exit_code == 0 and "[acknowledged 2025-04-09T06:00:00Z]" in acked.output
+    tail = runner.invoke(app, ["hotline", "tail", *base, "--token", tokens["IL"], "--no-follow"])
+    assert tail.exit_code == 0 and "M2" in tail.output and "M1" not in tail.output  # M1 went to TR only
+    refused = runner.invoke(app, ["hotline", "ack", "M1", *base, "--token", tokens["IL"]])
+    assert refused.exit_code == 2 and "refused (403)" in refused.output
+    bad = runner.invoke(
+        app, ["hotline", "send", *base, "--token", tokens["TR"], "--template", "holding", "--param", "ref"]
+    )
+    assert bad.exit_code == 2 and "name=value" in bad.output
+    down = runner.invoke(
+        app, ["hotline", "tail", "--url", "http://127.0.0.1:9", "--token", tokens["IL"], "--no-follow"]
+    )
+    assert down.exit_code == 2 and "cannot reach" in down.output

@@ -65,6 +65,9 @@ def test_every_command_has_help_with_an_example() -> None:
         ["member", "add"],
         ["member", "token"],
         ["member", "revoke"],
+        ["hotline", "send"],
+        ["hotline", "ack"],
+        ["hotline", "tail"],
     ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, args

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -319,3 +320,127 @@ def mechanism_check(path: Annotated[Path, typer.Argument(help="Mechanism file (T
         f"{m.id}: {m.name}; {len(m.members)} members ({', '.join(x.id + '/' + x.role.value for x in m.members)}); "
         f"{len(m.zones)} zones; rules ok"
     )
+
+
+hotline_app = typer.Typer(help="The 24/7 hotline from a terminal (talks to a running service).", no_args_is_help=True)
+app.add_typer(hotline_app, name="hotline")
+
+UrlOpt = Annotated[str, typer.Option(help="The service's address.", envvar="DECONFLICT_URL")]
+TokenOpt = Annotated[str, typer.Option(help="Your bearer token (or set DECONFLICT_TOKEN).", envvar="DECONFLICT_TOKEN")]
+
+
+def _api(url: str, token: str) -> tuple[Any, str]:
+    """An HTTP client for the service and the caller's mechanism id."""
+    import httpx
+
+    client = httpx.Client(
+        base_url=url.rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=15
+    )
+    try:
+        me = client.get("/me")
+    except httpx.TransportError as e:
+        raise DeconflictError(f"cannot reach the service at {url}: {e}") from None
+    _raise_for(me)
+    return client, me.json()["mechanism"]
+
+
+def _raise_for(response: Any) -> None:
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise DeconflictError(f"the service refused ({response.status_code}): {detail}")
+
+
+def _show(message: dict[str, Any]) -> str:
+    ack = ""
+    if message.get("needs_ack"):
+        acked = message.get("acknowledged_at")
+        ack = f"  [acknowledged {acked}]" if acked else f"  [ACK BY {message.get('deadline')}]"
+    kind = "free text" if message.get("free_text") else message["type"]
+    original = f"  (original, {message['original']['lang']})" if message.get("free_text") else ""
+    head = f"{message['sent_at']}  {message['id']}  {kind} from {message['from']} to {','.join(message['to'])}{ack}"
+    return f"{head}\n    {message['text']}{original}"
+
+
+@hotline_app.command("send")
+@user_errors
+def hotline_send(
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+    template: Annotated[str | None, typer.Option(help="Standard message, e.g. holding, acknowledged_amending.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="A template parameter as name=value (repeat).")] = None,
+    text: Annotated[str | None, typer.Option(help="Free text instead of a standard message.")] = None,
+    to: Annotated[
+        list[str] | None, typer.Option(help="A recipient party code (repeat; default: all who answer).")
+    ] = None,
+) -> None:
+    """Send a standard message (agreed wording, read by each member in its own language) or free text.
+
+    Example: deconflict hotline send --token $TR --template holding --param ref=C1
+    """
+    params: dict[str, str] = {}
+    for item in param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise DeconflictError(f"--param {item!r}: give name=value")
+        params[name] = value
+    client, mechanism = _api(url, token)
+    body = {"template": template, "params": params or None, "text": text, "to": to or None}
+    r = client.post(f"/mechanisms/{mechanism}/messages", json={k: v for k, v in body.items() if v is not None})
+    _raise_for(r)
+    typer.echo(_show(r.json()))
+
+
+@hotline_app.command("ack")
+@user_errors
+def hotline_ack(
+    message: Annotated[str, typer.Argument(help="Message id, e.g. M7.")],
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """Acknowledge a message addressed to your party (this stops its escalation).
+
+    Example: deconflict hotline ack M7 --token $TR
+    """
+    client, mechanism = _api(url, token)
+    r = client.post(f"/mechanisms/{mechanism}/messages/{message}/acknowledge")
+    _raise_for(r)
+    typer.echo(_show(r.json()))
+
+
+@hotline_app.command("tail")
+@user_errors
+def hotline_tail(
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+    after: Annotated[int, typer.Option(min=0, help="Start after this record sequence number (0: everything).")] = 0,
+    follow: Annotated[bool, typer.Option(help="Keep listening for new messages.")] = True,
+) -> None:
+    """Print the channel in your language, then each new message and escalation as it happens.
+
+    Example: deconflict hotline tail --token $IL
+    """
+    client, mechanism = _api(url, token)
+    if not follow:
+        r = client.get(f"/mechanisms/{mechanism}/messages", params={"after": after})
+        _raise_for(r)
+        for m in r.json():
+            typer.echo(_show(m))
+        return
+    with client.stream("GET", f"/mechanisms/{mechanism}/events", params={"after": after}, timeout=None) as r:
+        _raise_for(r)
+        event = ""
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event in ("message.sent", "message.escalated", "message.acknowledged"):
+                entry = json.loads(line[5:])
+                if "message" in entry:
+                    typer.echo(_show(entry["message"]), nl=True)
+                elif event == "message.escalated":
+                    p = entry["payload"]
+                    typer.echo(f"{entry['at']}  {p['id']}  ESCALATED to {p['name']}")
+                elif event == "message.acknowledged" and "payload" in entry:
+                    typer.echo(f"{entry['at']}  {entry['payload']['id']}  acknowledged by {entry['payload']['party']}")
