@@ -21,6 +21,7 @@ def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     out = result.output
     assert "CONFLICT C1 separation" in out
+    assert "HOTLINE M1 → TR (tr)" in out and "faaliyetiniz" in out  # the alert in Türkiye's language
     assert "red line IL-RL-PALMYRA" in out
     assert "short notice given 20 min ahead" in out
     assert "C1 closed (amended)" in out

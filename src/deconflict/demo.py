@@ -63,6 +63,22 @@ def _report(console: Console, outcome: Outcome) -> None:
         console.print(f"    [green]{cid} closed[/green] (amended)")
 
 
+def _hotline(console: Console, service: Service, outcome: Outcome) -> None:
+    """Print the hotline alerts a notice raised, each in its recipient's language."""
+    raised = {c["id"] for c in outcome.raised}
+    if not raised:
+        return
+    observer = service.member(MECHANISM, "AZ")
+    for m in service.messages(MECHANISM, reader=observer):
+        if m["type"] == "alert" and (m.get("about") or {}).get("id") in raised:
+            for party in m["to"]:
+                seen = service.message(MECHANISM, m["id"], reader=service.member(MECHANISM, party))
+                console.print(
+                    f"    [bold yellow]HOTLINE {m['id']} → {party} ({seen['lang']})[/bold yellow]: {seen['text']} "
+                    f"[dim](acknowledge by {m['deadline'][11:16]} UTC, or it climbs the ladder)[/dim]"
+                )
+
+
 def run_script(console: Console, *, db: str, start: datetime) -> Service:
     """Play the scenario against the database ``db`` from instant ``start``; returns the service."""
     clock = FixedClock(start.replace(second=0, microsecond=0))
@@ -114,6 +130,7 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
         ],
     )
     _report(console, sortie)
+    _hotline(console, service, sortie)
 
     clock.advance(seconds=240)
     _say(console, clock, "TR", "notifies a deployment at Palmyra (Tadmur) airfield from tomorrow for 30 days")
