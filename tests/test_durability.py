@@ -1,0 +1,89 @@
+"""A service killed with SIGKILL under load loses no message it accepted (2xx): a real server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from conftest import free_port
+
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+
+M = "tr-il-syria"
+
+
+def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).parent / "deconflict"
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--db", str(db), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return proc
+        except httpx.TransportError:
+            assert proc.poll() is None, "server exited"
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+
+
+def test_sigkill_under_load_loses_no_accepted_message(tmp_path: Path) -> None:
+    db = tmp_path / "kill.db"
+    service = Service(open_store(str(db)))
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+    tokens = {p: service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
+    service.store.close()
+    port = free_port()
+    proc = _serve(db, port)
+    base = f"http://127.0.0.1:{port}/api/v1/mechanisms/{M}"
+    accepted: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def sender(party: str) -> None:
+        with httpx.Client(headers={"Authorization": f"Bearer {tokens[party]}"}, timeout=5) as c:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    r = c.post(f"{base}/messages", json={"text": f"{party} message {n}"})
+                except httpx.TransportError:
+                    return  # the server is gone: what was not answered was not accepted
+                if r.status_code == 201:
+                    with lock:
+                        accepted.append(r.json()["id"])
+
+    threads = [threading.Thread(target=sender, args=(p,)) for p in ("TR", "IL", "TR", "IL")]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(accepted) > 50, "the load did not get going"
+
+    proc = _serve(db, port)
+    try:
+        with httpx.Client(headers={"Authorization": f"Bearer {tokens['TR']}"}, timeout=10) as c:
+            stored = {m["id"] for m in c.get(f"{base}/messages", params={"limit": 5000}).json()}
+            assert set(accepted) <= stored, sorted(set(accepted) - stored)[:10]
+            entries = c.get(f"{base}/record", params={"limit": 5000}).json()["entries"]
+            assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+            after = c.post(f"{base}/messages", json={"text": "after the restart"})
+            assert after.status_code == 201
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert Service(open_store(str(db))).verify(M).ok
