@@ -145,9 +145,8 @@ def main() -> None:
         args.seconds = 3.0
     log(f"hotline bench: {args.clients} clients for {args.seconds:g} s")
     result = run(args.seconds, args.clients)
-    log(
-        f"{result['messages_per_s']} messages/s, receipt p50 {result['receipt_p50_ms']} ms p99 {result['receipt_p99_ms']} ms"
-    )
+    rate, p50, p99 = result["messages_per_s"], result["receipt_p50_ms"], result["receipt_p99_ms"]
+    log(f"{rate} messages/s, receipt p50 {p50} ms p99 {p99} ms")
     print(json.dumps(result))
 
 
