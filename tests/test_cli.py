@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -27,7 +28,8 @@ def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) 
     assert "C1 closed (amended)" in out
     assert "chain verifies" in out
     check = runner.invoke(app, ["ledger", "check", "--db", str(db)])
-    assert check.exit_code == 0 and "tr-il-syria: 15 entries verify" in check.output
+    assert check.exit_code == 0 and re.search(r"tr-il-syria: \d+ entries verify", check.output)
+    assert "ESCALATED M2 to the operations chief" in out  # nobody answered the red-line alert
 
 
 def test_ledger_check_names_the_first_bad_entry(tmp_path: Path) -> None:

@@ -161,8 +161,11 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     clock.advance(seconds=180)
     first = sortie.raised[0]["id"] if sortie.raised else None
     if first:
-        _say(console, clock, "TR", f"acknowledges {first}")
+        _say(console, clock, "TR", f"acknowledges {first} and its hotline alert")
         service.acknowledge_conflict(mechanism_id=MECHANISM, actor="TR", conflict_id=first)
+        for m in service.messages(MECHANISM, reader=service.member(MECHANISM, "TR")):
+            if (m.get("about") or {}).get("id") == first and m["needs_ack"] and not m["acknowledged_at"]:
+                service.acknowledge_message(mechanism_id=MECHANISM, actor="TR", message_id=m["id"])
         clock.advance(seconds=120)
         _say(console, clock, "TR", "amends the UAV patrol: 10 km west of T4, 1,500–2,500 m")
         assert patrol.activity is not None
@@ -176,6 +179,19 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
                 volumes=[circle((37.30, 34.52), 10_000, 1500, 2500, t0 + timedelta(hours=2), 3)],
             ),
         )
+
+    clock.advance(seconds=11 * 60)
+    _say(console, clock, "--", "11 minutes on: alerts nobody answered climb the ladder")
+    before = service.entries_after(MECHANISM, 0, limit=100_000)[-1]["seq"]
+    service.tick()
+    for e in service.entries_after(MECHANISM, before):
+        if e["type"] == "message.escalated":
+            p = e["payload"]
+            console.print(
+                f"    [bold red]ESCALATED[/bold red] {p['id']} to the {p['name']} (no acknowledgement by {p['due_at'][11:16]} UTC)"
+            )
+    lines = service.line_status(MECHANISM)
+    console.print("    Line status: " + ", ".join(f"{party} {state}" for party, state in lines.items()))
 
     console.print()
     table = Table(title="Conflicts", show_lines=False)
