@@ -188,7 +188,8 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
         if e["type"] == "message.escalated":
             p = e["payload"]
             console.print(
-                f"    [bold red]ESCALATED[/bold red] {p['id']} to the {p['name']} (no acknowledgement by {p['due_at'][11:16]} UTC)"
+                f"    [bold red]ESCALATED[/bold red] {p['id']} to the {p['name']} "
+                f"(no acknowledgement by {p['due_at'][11:16]} UTC)"
             )
     lines = service.line_status(MECHANISM)
     console.print("    Line status: " + ", ".join(f"{party} {state}" for party, state in lines.items()))
