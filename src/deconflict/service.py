@@ -652,10 +652,7 @@ class Service:
                 if was_down:
                     others = sorted(_answering(live) - {member.party})
                     params = {"party": member.party, "t1": now}
-                    rendered = hotline.render("line_restored", "en", params)
-                    doc = {"template": "line_restored", "params": dict(rendered.params), "lang": "en"}
-                    about = {"kind": "message", "id": message_id}
-                    self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=others, about=about, now=now)
+                    self._post_standard(s, live, "line_restored", params, others, ("message", message_id), now)
             return self.message(mechanism_id, message_id, reader=member)
 
     def message(self, mechanism_id: str, message_id: str, *, reader: Member) -> dict[str, Any]:
@@ -730,10 +727,7 @@ class Service:
                         set(row.recipients) | (set(facilitators) if step.rung == len(rules.ladder) - 1 else set())
                     )
                     params = {"ref": row.id, "t1": step.due_at, "rung": step.name}
-                    rendered = hotline.render("escalated_to", "en", params)
-                    doc = {"template": "escalated_to", "params": dict(rendered.params), "lang": "en"}
-                    about = {"kind": "message", "id": row.id}
-                    self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about, now=now)
+                    self._post_standard(s, live, "escalated_to", params, to, ("message", row.id), now)
                     written += 2
             for party, last in checks.items():
                 if last is not None and not downs[party]:
@@ -741,17 +735,11 @@ class Service:
                     if state is hotline.LineState.DOWN:
                         others = sorted(_answering(live) - {party})
                         params = {"party": party, "t1": last.sent_at}
-                        rendered = hotline.render("line_down", "en", params)
-                        doc = {"template": "line_down", "params": dict(rendered.params), "lang": "en"}
-                        about = {"kind": "message", "id": last.id}
-                        self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=others, about=about, now=now)
+                        self._post_standard(s, live, "line_down", params, others, ("message", last.id), now)
                         written += 1
                 if hotline.line_check_due(last.sent_at if last else None, rules.line_check_interval_s, now):
                     params = {"party": party, "t1": now}
-                    rendered = hotline.render("line_check", "en", params)
-                    doc = {"template": "line_check", "params": dict(rendered.params), "lang": "en"}
-                    about = {"kind": "party", "id": party}
-                    self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=[party], about=about, now=now)
+                    self._post_standard(s, live, "line_check", params, [party], ("party", party), now)
                     written += 1
         return written
 
@@ -806,6 +794,22 @@ class Service:
         }
         self._record(s, live.mechanism.id, sender, "message.sent", payload, now)
         return payload
+
+    def _post_standard(
+        self,
+        s: Session,
+        live: _Live,
+        template: str,
+        params: dict[str, Any],
+        to: list[str],
+        about: tuple[str, str],
+        now: datetime,
+    ) -> dict[str, Any]:
+        """A standard message from the system (wording stored as template + parameters)."""
+        rendered = hotline.render(template, "en", params)
+        doc = {"template": template, "params": dict(rendered.params), "lang": "en"}
+        about_doc = {"kind": about[0], "id": about[1]}
+        return self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about_doc, now=now)
 
     def _message_view(self, row: MessageRow, reader: Member) -> dict[str, Any]:
         doc = row.doc
@@ -1174,10 +1178,7 @@ class Service:
                 "t2": activity.start,
                 "minutes": round(conflict["min_notice_s"] / 60),
             }
-        rendered = hotline.render(template, "en", params)
-        doc = {"template": template, "params": dict(rendered.params), "lang": "en"}
-        about = {"kind": "conflict", "id": conflict["id"]}
-        self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about, now=now)
+        self._post_standard(s, live, template, params, to, ("conflict", conflict["id"]), now)
 
     def _separation_overlaps(
         self, live: _Live, activity: Activity, projected: list[tuple[Any, float]], finding: SeparationFinding
