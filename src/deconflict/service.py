@@ -623,8 +623,11 @@ class Service:
                 self._check_about(mechanism_id, about)
             now = self.clock()
             with self._write() as s:
-                out = self._post(s, live, sender=actor, rendered=rendered, doc=doc, to=recipients, about=about, now=now)
-            return out
+                payload = self._post(
+                    s, live, sender=actor, rendered=rendered, doc=doc, to=recipients, about=about, now=now
+                )
+                seq = s.info["last_entry"][1]
+            return message_view(payload, seq=seq, sender=actor, sent_at=now, reader=member)
 
     @_retrying
     def acknowledge_message(self, *, mechanism_id: str, actor: str, message_id: str) -> dict[str, Any]:
@@ -812,33 +815,11 @@ class Service:
         return self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about_doc, now=now)
 
     def _message_view(self, row: MessageRow, reader: Member) -> dict[str, Any]:
-        doc = row.doc
-        if doc.get("template"):
-            rendered = hotline.render(doc["template"], reader.language, doc["params"])
-            text, original = rendered.display or rendered.text, None
-        else:
-            text, original = doc["text"], {"text": doc["text"], "lang": doc["lang"]}
-        return {
-            "id": row.id,
-            "seq": row.seq,
-            "type": row.type,
-            "from": row.sender,
-            "to": row.recipients,
-            "template": doc.get("template"),
-            "params": doc.get("params", {}),
-            "text": text,
-            "lang": reader.language if doc.get("template") else doc["lang"],
-            "rtl": hotline.is_rtl(reader.language if doc.get("template") else doc["lang"]),
-            "free_text": original is not None,
-            "original": original,
-            "about": doc.get("about"),
-            "needs_ack": row.needs_ack,
-            "sent_at": iso(row.sent_at),
-            "deadline": iso(row.deadline) if row.deadline else None,
-            "acknowledged": row.acknowledged,
-            "acknowledged_at": iso(row.acknowledged_at) if row.acknowledged_at else None,
-            "escalation_steps": row.steps,
-        }
+        view = message_view(row.doc, seq=row.seq, sender=row.sender, sent_at=row.sent_at, reader=reader)
+        view["acknowledged"] = row.acknowledged
+        view["acknowledged_at"] = iso(row.acknowledged_at) if row.acknowledged_at else None
+        view["escalation_steps"] = row.steps
+        return view
 
     @staticmethod
     def _sees_message(row: MessageRow, reader: Member) -> bool:
@@ -1329,6 +1310,37 @@ TOKEN_PREFIX = "dcf_"
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def message_view(doc: dict[str, Any], *, seq: int, sender: str, sent_at: datetime, reader: Member) -> dict[str, Any]:
+    """A message as ``reader`` sees it when it is sent: agreed wording in the reader's language,
+    free text as written with its original language."""
+    if doc.get("template"):
+        rendered = hotline.render(doc["template"], reader.language, doc["params"])
+        text, original, lang = rendered.display or rendered.text, None, reader.language
+    else:
+        text, original, lang = doc["text"], {"text": doc["text"], "lang": doc["lang"]}, doc["lang"]
+    return {
+        "id": doc["id"],
+        "seq": seq,
+        "type": doc["type"],
+        "from": sender,
+        "to": doc["to"],
+        "template": doc.get("template"),
+        "params": doc.get("params", {}),
+        "text": text,
+        "lang": lang,
+        "rtl": hotline.is_rtl(lang),
+        "free_text": original is not None,
+        "original": original,
+        "about": doc.get("about"),
+        "needs_ack": doc["needs_ack"],
+        "sent_at": iso(sent_at),
+        "deadline": doc.get("deadline"),
+        "acknowledged": {},
+        "acknowledged_at": None,
+        "escalation_steps": 0,
+    }
 
 
 def _answering(live: _Live) -> set[str]:

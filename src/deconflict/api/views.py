@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from deconflict.api.deps import Caller
+from deconflict.clock import parse_utc
 from deconflict.disclosure import entry_view, partial_activity, sees_conflict, sees_whole_notices
 from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
 from deconflict.model import Activity, Mechanism
-from deconflict.service import Service
+from deconflict.service import Service, message_view
 
 
 def mechanism_doc(m: Mechanism) -> dict[str, Any]:
@@ -51,6 +52,8 @@ def entries_view(service: Service, caller: Caller, entries: list[dict[str, Any]]
     for e in entries:
         view = entry_view(e, caller.member, disclosure)
         if e["type"] == "message.sent" and "payload" in view:
-            view = {**view, "message": service.message(caller.mechanism_id, e["payload"]["id"], reader=caller.member)}
+            sent_at = parse_utc(e["at"], field="at")
+            message = message_view(e["payload"], seq=e["seq"], sender=e["actor"], sent_at=sent_at, reader=caller.member)
+            view = {**view, "message": message}
         out.append(view)
     return out

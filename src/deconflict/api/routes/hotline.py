@@ -63,7 +63,7 @@ async def send_message(caller: MemberDep, service: ServiceDep, message: MessageI
         to=message.to,
         about=message.about,
     )
-    return JSONResponse(service.message(caller.mechanism_id, sent["id"], reader=caller.member), status_code=201)
+    return JSONResponse(sent, status_code=201)
 
 
 @router.post(
