@@ -64,6 +64,8 @@ def test_every_command_has_help_with_an_example() -> None:
         ["demo"],
         ["serve"],
         ["ledger", "check"],
+        ["ledger", "export"],
+        ["ledger", "verify"],
         ["mechanism", "check"],
         ["member", "add"],
         ["member", "token"],

@@ -300,6 +300,58 @@ def ledger_check(
         raise typer.Exit(1)
 
 
+@ledger_app.command("export")
+@user_errors
+def ledger_export(
+    out: Annotated[Path, typer.Option(help="The bundle file to write.")],
+    db: Annotated[str, typer.Option(help="SQLite file or database URL.")] = DEFAULT_DB,
+    mechanism: Annotated[str, typer.Option(help="Mechanism id.")] = "tr-il-syria",
+) -> None:
+    """Write a mechanism's whole record to one file that anyone can check offline.
+
+    Example: deconflict ledger export --db deconflict-demo.db --out record.jsonl
+    """
+    from deconflict import bundle, ledger
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    service = Service(open_store(_existing(db), migrate=False))
+    with service.store.read() as s:
+        head = ledger.read_head(s, mechanism)
+    if head.seq == 0:
+        raise DeconflictError(f"mechanism {mechanism!r} has no record in {db}")
+
+    def entries() -> Any:
+        after = 0
+        while True:
+            page = service.entries_after(mechanism, after, limit=5000)
+            if not page:
+                return
+            yield from page
+            after = page[-1]["seq"]
+
+    n = bundle.export(entries(), mechanism=mechanism, head=head, count=head.seq, out=out)
+    typer.echo(f"{mechanism}: {n} entries written to {out}; head {head.seq} {head.hash}")
+
+
+@ledger_app.command("verify")
+@user_errors
+def ledger_verify(
+    path: Annotated[Path, typer.Argument(help="A bundle written by 'deconflict ledger export'.")],
+) -> None:
+    """Check a record bundle offline (no database); exit 1 and name the first bad entry if it fails.
+
+    Example: deconflict ledger verify record.jsonl
+    """
+    from deconflict import bundle
+
+    report = bundle.verify(path)
+    if not report.ok:
+        typer.echo(f"{report.mechanism}: BROKEN after {report.entries} good entries: {report.problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{report.mechanism}: {report.entries} entries verify; head {report.head_seq} {report.head_hash}")
+
+
 mechanism_app = typer.Typer(help="Mechanism files: members, rules, zones as data.", no_args_is_help=True)
 app.add_typer(mechanism_app, name="mechanism")
 
