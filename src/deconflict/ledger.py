@@ -54,12 +54,6 @@ def entry_hash(
     return sha256_hex(canonical(head))
 
 
-def head(session: Session, mechanism: str) -> LedgerEntry | None:
-    """The last entry of a mechanism's chain."""
-    stmt = select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism).order_by(LedgerEntry.seq.desc()).limit(1)
-    return session.scalars(stmt).first()
-
-
 @dataclass(frozen=True)
 class Head:
     """The last entry of a chain: its sequence number and hash (seq 0 and GENESIS_HASH when empty)."""

@@ -1377,7 +1377,3 @@ def _conflict_public(row: ConflictRow) -> dict[str, Any]:
         "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
         "resolved_by": row.resolved_by,
     }
-
-
-def parse_time(value: str | None, field: str) -> datetime | None:
-    return None if value is None else parse_utc(value, field=field)

@@ -7,7 +7,6 @@ accepts and returns, and what mechanism files contain.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 from deconflict.clock import iso, parse_utc
@@ -315,7 +314,3 @@ LANGUAGES = ("en", "tr", "he", "ar", "ru")
 
 def member_to_doc(m: Member) -> dict[str, Any]:
     return {"id": m.id, "name": m.name, "role": m.role.value, "party": m.party, "language": m.language}
-
-
-def times_doc(start: datetime, end: datetime) -> dict[str, str]:
-    return {"start": iso(start), "end": iso(end)}
