@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,15 +101,21 @@ def random_notice(rng: random.Random, now: datetime) -> dict[str, Any]:
     }
 
 
-class StreamWatcher(threading.Thread):
-    """Reads a party's event stream and notes when each conflict raised by the other party arrives."""
+def conflict_key(event: str, entry: dict[str, Any]) -> str | None:
+    """The activity whose notice raised a conflict (what this benchmark times delivery of)."""
+    return entry["payload"]["activity"] if event == "conflict.detected" and "payload" in entry else None
 
-    def __init__(self, base: str, token: str, after: int) -> None:
+
+class StreamWatcher(threading.Thread):
+    """Reads a party's event stream and notes when each event that ``key`` names first arrives."""
+
+    def __init__(
+        self, base: str, token: str, after: int, key: Callable[[str, dict[str, Any]], str | None] = conflict_key
+    ) -> None:
         super().__init__(daemon=True)
-        self.base, self.token, self.after = base, token, after
+        self.base, self.token, self.after, self.key = base, token, after, key
         self.arrivals: dict[str, float] = {}
         self.stop = threading.Event()
-        self.events = 0
 
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -122,12 +129,20 @@ class StreamWatcher(threading.Thread):
                         kind = line[6:].strip()
                     elif line.startswith("data:"):
                         data = line[5:].strip()
-                    elif line == "" and data is not None:
-                        self.events += 1
-                        if kind == "conflict.detected":
-                            payload = json.loads(data)["payload"]
-                            self.arrivals.setdefault(payload["activity"], time.perf_counter())
+                    elif line == "" and data is not None and kind is not None:
+                        found = self.key(kind, json.loads(data))
+                        if found is not None:
+                            self.arrivals.setdefault(found, time.perf_counter())
                         kind, data = None, None
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    """Stop the demo server politely, then firmly."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def run(seconds: float, clients: int, seed: int) -> dict[str, Any]:
@@ -218,11 +233,7 @@ def run(seconds: float, clients: int, seed: int) -> dict[str, Any]:
         }
         return result
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def main() -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,32 +24,12 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api import M, free_port, log, start_server  # noqa: E402  (bench/api.py: the same demo server)
+from api import M, StreamWatcher, free_port, log, start_server, stop_server  # noqa: E402  (bench/api.py: the same demo server)
 
 
-class Watcher(threading.Thread):
-    """Reads a party's event stream and notes when each message addressed to it arrives."""
-
-    def __init__(self, base: str, token: str, after: int) -> None:
-        super().__init__(daemon=True)
-        self.base, self.token, self.after = base, token, after
-        self.arrivals: dict[str, float] = {}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        with httpx.Client(timeout=httpx.Timeout(5.0, read=None)) as c:
-            with c.stream("GET", f"{self.base}/events?after={self.after}", headers=headers) as r:
-                event = ""
-                for line in r.iter_lines():
-                    if self.stop.is_set():
-                        return
-                    if line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:") and event == "message.sent":
-                        entry = json.loads(line[5:])
-                        if "message" in entry:
-                            self.arrivals.setdefault(entry["message"]["id"], time.perf_counter())
+def message_key(event: str, entry: dict[str, Any]) -> str | None:
+    """The id of a message addressed to the reader (withheld ones carry no ``message``)."""
+    return entry["message"]["id"] if event == "message.sent" and "message" in entry else None
 
 
 def run(seconds: float, clients: int) -> dict[str, Any]:
@@ -61,7 +39,7 @@ def run(seconds: float, clients: int) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}/api/v1/mechanisms/{M}"
     try:
         head = httpx.get(f"{base}/record", headers={"Authorization": f"Bearer {tokens['IL']}"}).json()["next_after"]
-        watchers = {p: Watcher(base, tokens[p], head) for p in ("TR", "IL")}
+        watchers = {p: StreamWatcher(base, tokens[p], head, message_key) for p in ("TR", "IL")}
         for w in watchers.values():
             w.start()
         time.sleep(0.5)
@@ -128,11 +106,7 @@ def run(seconds: float, clients: int) -> dict[str, Any]:
         }
         return result
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def main() -> None:
