@@ -85,7 +85,7 @@ def syria_db(tmp_path: Path, syria_clock: FixedClock) -> str:
     """An SQLite file with the Syria mechanism declared."""
     db = str(tmp_path / "api.db")
     service = Service(open_store(db), clock=syria_clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
     service.store.close()
     return db
 

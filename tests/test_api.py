@@ -60,7 +60,7 @@ ROLES = ("anon", "bad", "revoked", "other", "US", "AZ", "IL", "TR")
 def _role_headers(live: LiveServer, tokens: dict[str, str]) -> dict[str, dict[str, str]]:
     other = load_mechanism(scenario_path("syria"))
     other = dataclasses.replace(other, id="other-mech", zones=())
-    live.service.declare_mechanism(mechanism=other)
+    live.service.declare_mechanism(mechanism=other, demo_custody=True)
     revoked = live.service.issue_token(mechanism_id=M, member_id="IL")
     live.service.revoke_tokens(mechanism_id=M, member_id="IL")
     fresh_il = live.service.issue_token(mechanism_id=M, member_id="IL")
@@ -262,7 +262,7 @@ def _conflicts_only_server(tmp_path: Path) -> tuple[LiveServer, dict[str, str]]:
     service = Service(open_store(db), clock=clock)
     m = load_mechanism(scenario_path("syria"))
     m = dataclasses.replace(m, rules=dataclasses.replace(m.rules, disclosure=Disclosure.CONFLICTS_ONLY))
-    service.declare_mechanism(mechanism=m)
+    service.declare_mechanism(mechanism=m, demo_custody=True)
     service.store.close()
     server = start_server(db, clock)
     return server, {x: server.service.issue_token(mechanism_id=M, member_id=x) for x in ("TR", "IL", "AZ", "US")}

@@ -40,7 +40,7 @@ def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
 def test_sigkill_under_load_loses_no_accepted_message(tmp_path: Path) -> None:
     db = tmp_path / "kill.db"
     service = Service(open_store(str(db)))
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
     tokens = {p: service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
     service.store.close()
     port = free_port()

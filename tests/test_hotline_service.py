@@ -39,7 +39,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def svc(tmp_path: Path, clock: FixedClock) -> Service:
     service = Service(open_store(str(tmp_path / "h.db")), clock=clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
     return service
 
 

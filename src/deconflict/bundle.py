@@ -1,16 +1,23 @@
-"""Record bundles: a mechanism's chain written to one file and checked offline, with no database.
+"""Record bundles: a mechanism's signed chain written to one file and checked offline, with no database.
 
 Format (JSON Lines, UTF-8): the first line is a header
-``{"format": "deconflict-record", "version": 1, "mechanism": ..., "entries": N, "head_seq": ..., "head_hash": ...}``,
-then one entry per line as ``ledger.entry_doc`` gives it, in sequence order. Signatures,
-public keys and signed checkpoints (issue 5) will join the header and entries; until then
-the header is not itself protected, so a tail cut together with an edited header is not caught.
+
+``{"format": "deconflict-record", "version": 2, "mechanism": ..., "entries": N, "head_seq": ..., "head_hash": ...,
+"keys": [...], "checkpoints": [...], "exported_at": ...}``
+
+then one entry per line as ``ledger.entry_doc`` gives it, in sequence order. ``keys`` lists the
+public keys the record registered (for reading; the verifier trusts only the record's own
+``key.registered`` entries and flags any difference); ``checkpoints`` are the service's signed
+heads, the last one made at export, so a cut or rewritten tail is caught. A member holds the
+checkpoints it received on its stream and can give them to the verifier as well: then even an
+exporter who signs a fresh, shorter history is caught.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +25,23 @@ from deconflict import ledger
 from deconflict.errors import InvalidInput
 
 FORMAT = "deconflict-record"
-VERSION = 1
+VERSION = 2
+PARALLEL_FROM = 50_000
+"""Bundles with at least this many entries have their signatures checked in several processes."""
 
 
-def export(entries: Iterator[dict[str, Any]], *, mechanism: str, head: ledger.Head, count: int, out: Path) -> int:
-    """Write a bundle; returns the number of entries written."""
+def export(
+    entries: Iterator[dict[str, Any]],
+    *,
+    mechanism: str,
+    head: ledger.Head,
+    count: int,
+    out: Path,
+    keys: list[dict[str, Any]],
+    checkpoints: list[dict[str, Any]],
+    exported_at: str,
+) -> int:
+    """Write a bundle (atomically: a temporary file renamed into place); returns the entries written."""
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -30,72 +49,128 @@ def export(entries: Iterator[dict[str, Any]], *, mechanism: str, head: ledger.He
         "entries": count,
         "head_seq": head.seq,
         "head_hash": head.hash,
+        "keys": [{k: key[k] for k in ("key_id", "owner", "public_key", "custody")} for key in keys],
+        "checkpoints": checkpoints,
+        "exported_at": exported_at,
     }
     written = 0
     tmp = out.with_name(out.name + ".part")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for entry in entries:
-            f.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
-            written += 1
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(json.dumps(header, ensure_ascii=False) + "\n")
+            for entry in entries:
+                f.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+                written += 1
+    except OSError as e:
+        raise InvalidInput(f"{out}: cannot be written: {e.strerror}", field="out") from None
     tmp.replace(out)
     return written
 
 
-def verify(path: Path) -> ledger.ChainReport:
-    """Check a bundle offline; the report names the first entry that does not verify."""
+def read_checkpoints(path: Path) -> list[dict[str, Any]]:
+    """Checkpoints a member kept: a JSON list, ``{"checkpoints": [...]}`` (as the API gives), or JSON Lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be read: {e.strerror}", field="checkpoints") from None
+    try:
+        doc = json.loads(text)
+        items = doc.get("checkpoints") if isinstance(doc, dict) else doc
+    except json.JSONDecodeError:
+        try:
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError:
+            raise InvalidInput(f"{path}: not checkpoints (JSON or JSON Lines)", field="checkpoints") from None
+    if not isinstance(items, list) or not all(isinstance(c, dict) and "seq" in c for c in items):
+        raise InvalidInput(f"{path}: expected a list of checkpoints with seq, hash, at, key_id, signature")
+    return items
+
+
+def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: int | None = None) -> ledger.ChainReport:
+    """Check a bundle offline: chain, signatures, keys and checkpoints; the report names the first bad entry.
+
+    ``checkpoints`` are more signed heads to hold the bundle against (those a member kept).
+    ``workers`` is how many processes check signatures (default: all cores for large bundles).
+    """
     try:
         f = path.open(encoding="utf-8")
     except OSError as e:
         raise InvalidInput(f"{path}: cannot be read: {e.strerror}") from None
     with f:
         try:
-            first = f.readline()
-            header = json.loads(first)
+            header = json.loads(f.readline())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise InvalidInput(f"{path}: line 1 is not a record bundle header") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise InvalidInput(f"{path}: not a deconflict record bundle")
         if header.get("version") != VERSION:
             raise InvalidInput(
-                f"{path}: bundle version {header.get('version')!r} is not supported (expected {VERSION})"
+                f"{path}: bundle version {header.get('version')!r} is not supported (expected {VERSION}; "
+                "version 1 bundles carried no signatures)"
             )
         mechanism = str(header.get("mechanism"))
+        held = [c for c in header.get("checkpoints") or [] if isinstance(c, dict)] + list(checkpoints)
+        hashes: dict[int, str] = {int(c.get("seq") or 0): "" for c in held}
+        ring = ledger.KeyRing()
         bad: list[ledger.ChainReport] = []
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if int(header.get("entries") or 0) >= PARALLEL_FROM else 1
 
         def docs() -> Iterator[dict[str, Any]]:
             for number, line in enumerate(f, start=2):
                 try:
                     doc = json.loads(line)
                 except json.JSONDecodeError:
-                    bad.append(
-                        ledger.ChainReport(
-                            mechanism,
-                            number - 2,
-                            False,
-                            number - 2,
-                            "",
-                            number - 1,
-                            f"entry {number - 1} (line {number}): unreadable, the file was changed",
-                        )
-                    )
+                    seq = number - 1
+                    problem = f"entry {seq} (line {number}): unreadable, the file was changed"
+                    bad.append(ledger.ChainReport(mechanism, seq - 1, False, seq - 1, "", seq, problem))
                     return
                 yield doc
 
-        report = ledger.verify_docs(mechanism, docs())
+        report = ledger.verify_docs(mechanism, docs(), workers=workers, ring=ring, hashes=hashes)
         if bad and (report.ok or (report.first_bad_seq or 0) > (bad[0].first_bad_seq or 0)):
             return bad[0]
     if not report.ok:
         return report
+    problem = _keys_differ(header.get("keys"), ring)
+    if problem is not None:
+        return _broken(report, report.head_seq + 1, problem)
+    report = ledger.check_checkpoints(mechanism, held, hashes, report, ring)
+    if not report.ok:
+        return report
     if report.entries != header.get("entries") or report.head_hash != header.get("head_hash"):
-        return ledger.ChainReport(
-            mechanism,
-            report.entries,
-            False,
-            report.head_seq,
-            report.head_hash,
+        return _broken(
+            report,
             report.head_seq + 1,
             f"the bundle holds {report.entries} entries ending at {report.head_hash[:12]}…, but its header says "
             f"{header.get('entries')} ending at {str(header.get('head_hash'))[:12]}… (entries were cut or added)",
         )
     return report
+
+
+def _keys_differ(listed: Any, ring: ledger.KeyRing) -> str | None:
+    """The first difference between the header's key list and the keys the record registered, or None."""
+    if not isinstance(listed, list):
+        return "the bundle's key list is missing"
+    seen = set()
+    for key in listed:
+        kid = key.get("key_id") if isinstance(key, dict) else None
+        known = ring.keys.get(str(kid))
+        if known is None:
+            return f"the bundle lists key {kid}, which the record never registered (a key was replaced)"
+        if key.get("public_key") != known["public_key"] or key.get("owner") != known["owner"]:
+            return (
+                f"the bundle lists key {kid} with a different public key or owner than the record registered "
+                f"at entry {known['registered_seq']} (a key was replaced)"
+            )
+        seen.add(kid)
+    missing = sorted(set(ring.keys) - seen)
+    if missing:
+        return f"the bundle's key list leaves out key {missing[0]}, which the record registered"
+    return None
+
+
+def _broken(report: ledger.ChainReport, first_bad: int, problem: str) -> ledger.ChainReport:
+    return ledger.ChainReport(
+        report.mechanism, report.entries, False, report.head_seq, report.head_hash, first_bad, problem, report.keys
+    )

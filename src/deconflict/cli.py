@@ -307,30 +307,46 @@ def ledger_export(
     db: Annotated[str, typer.Option(help="SQLite file or database URL.")] = DEFAULT_DB,
     mechanism: Annotated[str, typer.Option(help="Mechanism id.")] = "tr-il-syria",
 ) -> None:
-    """Write a mechanism's whole record to one file that anyone can check offline.
+    """Write a mechanism's whole signed record, its public keys and signed checkpoints to one file that
+    anyone can check offline. The service first signs a checkpoint of the current head.
 
     Example: deconflict ledger export --db deconflict-demo.db --out record.jsonl
     """
     from deconflict import bundle, ledger
+    from deconflict.clock import iso
     from deconflict.service import Service
     from deconflict.store import open_store
 
     service = Service(open_store(_existing(db), migrate=False))
+    service.mechanism(mechanism)  # a clear error when it does not exist
+    service.checkpoint(mechanism)
     with service.store.read() as s:
         head = ledger.read_head(s, mechanism)
     if head.seq == 0:
         raise DeconflictError(f"mechanism {mechanism!r} has no record in {db}")
+    checkpoints = []
+    while page := service.checkpoints(mechanism, after=checkpoints[-1]["seq"] if checkpoints else 0):
+        checkpoints += page
 
     def entries() -> Any:
         after = 0
-        while True:
-            page = service.entries_after(mechanism, after, limit=5000)
-            if not page:
-                return
-            yield from page
+        while page := service.entries_after(mechanism, after, limit=5000):
+            for entry in page:
+                if entry["seq"] > head.seq:
+                    return
+                yield entry
             after = page[-1]["seq"]
 
-    n = bundle.export(entries(), mechanism=mechanism, head=head, count=head.seq, out=out)
+    n = bundle.export(
+        entries(),
+        mechanism=mechanism,
+        head=head,
+        count=head.seq,
+        out=out,
+        keys=service.keys(mechanism),
+        checkpoints=checkpoints,
+        exported_at=iso(service.clock()),
+    )
     typer.echo(f"{mechanism}: {n} entries written to {out}; head {head.seq} {head.hash}")
 
 
@@ -338,18 +354,28 @@ def ledger_export(
 @user_errors
 def ledger_verify(
     path: Annotated[Path, typer.Argument(help="A bundle written by 'deconflict ledger export'.")],
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoints you kept from the service (JSON or JSON Lines) to hold the bundle against."),
+    ] = None,
 ) -> None:
-    """Check a record bundle offline (no database); exit 1 and name the first bad entry if it fails.
+    """Check a record bundle offline (no database): the hash chain, every signature against the keys the
+    record registered, and the signed checkpoints. Exit 1 and name the first bad entry if it fails.
 
-    Example: deconflict ledger verify record.jsonl
+    Example: deconflict ledger verify record.jsonl --checkpoints kept-checkpoints.json
     """
     from deconflict import bundle
 
-    report = bundle.verify(path)
+    kept = bundle.read_checkpoints(checkpoints) if checkpoints is not None else []
+    report = bundle.verify(path, checkpoints=kept)
     if not report.ok:
         typer.echo(f"{report.mechanism}: BROKEN after {report.entries} good entries: {report.problem}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{report.mechanism}: {report.entries} entries verify; head {report.head_seq} {report.head_hash}")
+    typer.echo(f"  {report.checkpoints} signed checkpoints agree with the chain")
+    for key in report.keys:
+        state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
+        typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
 
 
 mechanism_app = typer.Typer(help="Mechanism files: members, rules, zones as data.", no_args_is_help=True)

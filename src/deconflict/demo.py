@@ -36,7 +36,7 @@ def circle(
 def seed(service: Service) -> None:
     """Declare the Syria mechanism (members, rules, Israel's Palmyra red line) if it is not there yet."""
     if MECHANISM not in service.mechanism_ids():
-        service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")))
+        service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
 
 
 def _say(console: Console, clock: FixedClock, who: str, text: str) -> None:

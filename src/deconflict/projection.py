@@ -15,6 +15,7 @@ from deconflict.store.schema import (
     ActivityRow,
     ActivityVersionRow,
     ConflictRow,
+    KeyRow,
     MechanismRow,
     MemberRow,
     MessageRow,
@@ -54,6 +55,22 @@ def _mechanism(session: Session, mid: str, p: dict[str, Any], at: datetime, seq:
     _insert(session, MechanismRow, {"id": mid, "name": p["name"], "doc": p, "declared_at": at})
     for m in p["members"]:
         _member(session, mid, m, at, seq, actor)
+    if "service_key" in p:
+        key = {"owner": "service", "custody": "service", **p["service_key"]}
+        _key(session, mid, key, at, seq, actor)
+
+
+@applies("key.registered")
+def _key(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
+    row = {k: p[k] for k in ("key_id", "owner", "public_key", "custody")}
+    _insert(session, KeyRow, {"mechanism_id": mid, **row, "registered_seq": seq, "registered_at": at})
+
+
+@applies("key.revoked")
+def _key_revoked(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
+    session.execute(
+        update(KeyRow).where(KeyRow.mechanism_id == mid, KeyRow.key_id == p["key_id"]).values(revoked_seq=seq)
+    )
 
 
 @applies("member.added")

@@ -3,12 +3,21 @@
 Every use case validates its input first, then, in one transaction, appends its record
 entries and applies them to the tables; nothing is written when anything fails. The
 in-memory volume index of each mechanism follows the committed state.
+
+Every entry is signed as it is appended (see :mod:`deconflict.signing`): the service's own
+entries with the service's key; a member's entry with its party's key. A party that holds its
+own key runs a use case twice: once *prepared* (:meth:`Service.acting` with ``prepare``; the
+use case stops at the entry it would append and returns it unsigned, writing nothing), then
+with the signature it made over that entry's hash on its side (``signed``). The second run
+pins the clock to the prepared time; if the record moved on in between, the hash differs and
+the party prepares again. Keys the service holds for parties exist in the demo only.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -25,7 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deconflict import hotline, ledger, projection
+from deconflict import hotline, ledger, projection, signing
 from deconflict.clock import Clock, iso, parse_utc, system_clock
 from deconflict.detect import (
     SeparationFinding,
@@ -69,7 +78,10 @@ from deconflict.store import Store
 from deconflict.store.schema import (
     ActivityRow,
     ActivityVersionRow,
+    CheckpointRow,
     ConflictRow,
+    CustodyKeyRow,
+    KeyRow,
     LedgerEntry,
     MechanismRow,
     MemberRow,
@@ -108,6 +120,8 @@ class _Live:
     message_count: int = 0
     checked_at: float = 0.0
     """When (monotonic seconds) the stored head was last compared with ``head``."""
+    checkpointed_at: float = 0.0
+    """When (monotonic seconds) the last checkpoint was signed (0: not since this picture was built)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,38 @@ class Outcome:
     resolved: tuple[str, ...] = ()
     seq: int = 0
     """Sequence number of the last record entry written."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A signature a party made on its side over the hash of the entry a prepared request appends."""
+
+    at: datetime
+    """The prepared entry's time; the use case runs again at this instant."""
+    entry_hash: str
+    key_id: str
+    signature: str
+
+
+class Prepared(Exception):  # noqa: N818 - an outcome carried out of the use case, not an error
+    """A use case run with ``prepare`` stopped at the entry it would append: here it is, unsigned."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        super().__init__(entry["hash"])
+        self.entry = entry
+
+
+@dataclass
+class _Acting:
+    prepare: bool
+    signed: Signed | None
+    used: bool = False
+
+
+PREPARED_TTL_S = 120.0
+"""How long a prepared entry may wait for its signature."""
+CLOCK_SKEW_S = 5.0
+"""How far in the future a signed time may lie (clocks of the two sides differ a little)."""
 
 
 class _StaleRecord(Exception):
@@ -141,14 +187,21 @@ def _retrying(fn: F) -> F:
 class Service:
     """The deconfliction use cases over one store."""
 
-    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+    def __init__(self, store: Store, *, clock: Clock = system_clock, checkpoint_interval_s: float = 60.0) -> None:
         self.store = store
         self.clock = clock
+        self.checkpoint_interval_s = checkpoint_interval_s
+        """Every this many seconds (at a tick), a chain that has grown gets a signed checkpoint."""
+        self._acting_now: _Acting | None = None
+        self._custody: dict[str, signing.KeyPair] = {}
+        self.service_key = self._load_service_key()
         self._live: dict[str, _Live] = {}
         self._lock = threading.RLock()
         self._token_cache: dict[str, tuple[float, tuple[str, Member] | None]] = {}
         self.listeners: list[Callable[[str, int], None]] = []
         """Called with (mechanism id, last sequence number) after each committed change."""
+        self.checkpoint_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        """Called with (mechanism id, checkpoint document) after each signed checkpoint."""
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -264,20 +317,276 @@ class Service:
 
     # --- mechanisms and members --------------------------------------------------------------
 
-    def declare_mechanism(self, *, mechanism: Mechanism) -> Outcome:
-        """Record a new mechanism (its first entry) and its initial zones, declared by their owners."""
+    def declare_mechanism(
+        self, *, mechanism: Mechanism, keys: dict[str, str] | None = None, demo_custody: bool = False
+    ) -> Outcome:
+        """Record a new mechanism (its first entry, carrying the service's public key), the parties'
+        public keys, and its initial zones.
+
+        ``keys`` maps a party to the public key it generated on its side. With ``demo_custody``
+        the service makes and holds a key for every other party: for the demo only, and the
+        record says so. A party with neither cannot act until its key is registered. Initial
+        zones are declared by their owner when the service holds the owner's key, otherwise by
+        the operator, as written in the agreed mechanism file.
+        """
+        keys = dict(keys or {})
+        signers = {m.party for m in mechanism.members}
+        unknown = set(keys) - signers
+        if unknown:
+            raise InvalidInput(f"keys: {', '.join(sorted(unknown))} has no member in the mechanism", field="keys")
         with self._lock:
             with self.store.read() as s:
                 if s.get(MechanismRow, mechanism.id) is not None:
                     raise InvalidState(f"mechanism {mechanism.id!r} already exists", field="id")
-            now = self.clock()
+            public = {party: signing.read_public_key(k) for party, k in keys.items()}
+            now = self._now()
+            held: set[str] = set()
             with self._write() as s:
-                seq = self._record(s, mechanism.id, OPERATOR, "mechanism.declared", mechanism_to_doc(mechanism), now)
+                doc = mechanism_to_doc(mechanism)
+                doc["service_key"] = {"key_id": self.service_key.key_id, "public_key": self.service_key.public_key}
+                seq = self._record(s, mechanism.id, OPERATOR, "mechanism.declared", doc, now)
+                for party in sorted(signers):
+                    if party in public:
+                        seq = self._register_key(s, mechanism.id, party, public[party], signing.PARTY_CUSTODY, now)
+                    elif demo_custody:
+                        pair = signing.KeyPair.generate()
+                        s.add(
+                            CustodyKeyRow(
+                                owner=f"{mechanism.id}/{party}",
+                                key_id=pair.key_id,
+                                seed=signing.b64(pair.seed),
+                                note="demo only: a real party keeps its private key on its own side",
+                                created_at=now,
+                            )
+                        )
+                        seq = self._register_key(s, mechanism.id, party, pair.public_key, signing.DEMO_CUSTODY, now)
+                        held.add(party)
             self._live.pop(mechanism.id, None)
             for zone in mechanism.zones:
-                owner = next(m.id for m in mechanism.members if m.party == zone.owner and m.role is Role.PARTY)
-                seq = self.declare_zone(mechanism_id=mechanism.id, actor=owner, zone=zone_to_doc(zone)).seq
+                if zone.owner in held:
+                    owner = next(m.id for m in mechanism.members if m.party == zone.owner and m.role is Role.PARTY)
+                    seq = self.declare_zone(mechanism_id=mechanism.id, actor=owner, zone=zone_to_doc(zone)).seq
+                else:
+                    seq = self.declare_zone(mechanism_id=mechanism.id, actor=OPERATOR, zone=zone_to_doc(zone)).seq
             return Outcome(seq=seq)
+
+    def _register_key(
+        self, s: Session, mechanism_id: str, owner: str, public_key: str, custody: str, at: datetime
+    ) -> int:
+        payload = {"key_id": signing.key_id(public_key), "owner": owner, "public_key": public_key, "custody": custody}
+        return self._record(s, mechanism_id, OPERATOR, "key.registered", payload, at)
+
+    @_retrying
+    def register_key(self, *, mechanism_id: str, party: str, public_key: str) -> dict[str, Any]:
+        """The operator registers a party's public key (generated on the party's side); returns the key."""
+        with self._lock:
+            live = self._refresh(mechanism_id)
+            signers = {m.party for m in live.mechanism.members}
+            if party not in signers:
+                raise InvalidInput(
+                    f"party: {party!r} has no member in mechanism {mechanism_id!r}; "
+                    f"members act for {', '.join(sorted(signers))}",
+                    field="party",
+                )
+            public = signing.read_public_key(public_key)
+            kid = signing.key_id(public)
+            with self.store.read() as s:
+                if s.get(KeyRow, (mechanism_id, kid)) is not None:
+                    raise InvalidState(f"public_key: key {kid} is already registered", field="public_key")
+            with self._write() as s:
+                self._register_key(s, mechanism_id, party, public, signing.PARTY_CUSTODY, self._now())
+            return self.key(mechanism_id, kid)
+
+    @_retrying
+    def revoke_key(self, *, mechanism_id: str, key_id: str, reason: str = "") -> dict[str, Any]:
+        """The operator retires a key: entries after this one signed with it do not verify."""
+        with self._lock:
+            self._refresh(mechanism_id)
+            current = self.key(mechanism_id, key_id)
+            if current["revoked_seq"] is not None:
+                raise InvalidState(f"key {key_id} was already revoked at entry {current['revoked_seq']}")
+            if current["owner"] == ledger.SERVICE:
+                raise InvalidState("the service's own key cannot be revoked this way")
+            with self._write() as s:
+                payload = {"key_id": key_id, "reason": reason[:200]}
+                self._record(s, mechanism_id, OPERATOR, "key.revoked", payload, self._now())
+                s.execute(
+                    CustodyKeyRow.__table__.delete().where(
+                        CustodyKeyRow.owner == f"{mechanism_id}/{current['owner']}", CustodyKeyRow.key_id == key_id
+                    )
+                )
+            self._custody.pop(f"{mechanism_id}/{current['owner']}", None)
+            return self.key(mechanism_id, key_id)
+
+    def keys(self, mechanism_id: str) -> list[dict[str, Any]]:
+        """The mechanism's public keys and their fingerprints, as its record registered them."""
+        self._get_live(mechanism_id)
+        with self.store.read() as s:
+            rows = s.scalars(select(KeyRow).where(KeyRow.mechanism_id == mechanism_id).order_by(KeyRow.registered_seq))
+            return [_key_doc(r) for r in rows]
+
+    def key(self, mechanism_id: str, key_id: str) -> dict[str, Any]:
+        with self.store.read() as s:
+            row = s.get(KeyRow, (mechanism_id, key_id))
+            if row is None:
+                raise NotFound(f"key {key_id!r} is not registered in mechanism {mechanism_id!r}", field="key_id")
+            return _key_doc(row)
+
+    # --- signing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def acting(self, *, prepare: bool = False, signed: Signed | None = None) -> Iterator[None]:
+        """Run one use case prepared (it raises :class:`Prepared` with the entry to sign) or with the
+        party's signature of that entry (the clock is pinned to the prepared time)."""
+        if signed is not None:
+            now = self.clock()
+            if signed.at > now + timedelta(seconds=CLOCK_SKEW_S):
+                raise InvalidInput("signed_at: lies in the future; prepare the request again", field="signed_at")
+            if signed.at < now - timedelta(seconds=PREPARED_TTL_S):
+                raise StaleVersion(
+                    f"signed_at: the prepared entry is more than {PREPARED_TTL_S:g} s old; prepare and sign again",
+                    field="signed_at",
+                )
+        with self._lock:
+            self._acting_now = _Acting(prepare, signed)
+            try:
+                yield
+            finally:
+                self._acting_now = None
+
+    def _now(self) -> datetime:
+        acting = self._acting_now
+        if acting is not None and acting.signed is not None:
+            return acting.signed.at
+        return self.clock()
+
+    def _load_service_key(self) -> signing.KeyPair:
+        with self.store.transaction() as s:
+            row = s.get(CustodyKeyRow, ledger.SERVICE)
+            if row is None:
+                pair = signing.KeyPair.generate()
+                s.add(
+                    CustodyKeyRow(
+                        owner=ledger.SERVICE,
+                        key_id=pair.key_id,
+                        seed=signing.b64(pair.seed),
+                        note="the service's own key: signs its entries and the checkpoints",
+                        created_at=self.clock(),
+                    )
+                )
+                return pair
+            return signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
+
+    def _signer(self, s: Session, mechanism_id: str, actor: str) -> ledger.Signer:
+        """How the entry about to be appended for ``actor`` gets its signature."""
+        if actor in ledger.SERVICE_ACTORS:
+            key = self.service_key
+            return lambda row: (key.key_id, key.sign_entry(row["hash"]))
+        party = self._party_of(s, mechanism_id, actor)
+        acting = self._acting_now
+        if acting is not None and not acting.used and (acting.prepare or acting.signed is not None):
+            acting.used = True
+            if acting.prepare:
+                return _stop_prepared
+            assert acting.signed is not None
+            return functools.partial(self._check_signed, s, mechanism_id, party, acting.signed)
+        owner = f"{mechanism_id}/{party}"
+        key = self._custody.get(owner)
+        if key is None:
+            row = s.get(CustodyKeyRow, owner)
+            if row is None:
+                raise Forbidden(
+                    f"party {party} signs its own entries: prepare the request, sign the entry with "
+                    f"{party}'s private key and send the signature (deconflict notify --key, or the Python client)"
+                )
+            key = self._custody[owner] = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
+        return lambda row: (key.key_id, key.sign_entry(row["hash"]))
+
+    @staticmethod
+    def _check_signed(
+        s: Session, mechanism_id: str, party: str, signed: Signed, row: dict[str, Any]
+    ) -> tuple[str, str]:
+        if row["hash"] != signed.entry_hash:
+            raise StaleVersion(
+                f"signature: the record moved on since the request was prepared (the entry would now be "
+                f"number {row['seq']}, or the request differs); prepare and sign again",
+                field="signature",
+            )
+        key = s.get(KeyRow, (mechanism_id, signed.key_id))
+        if key is None or key.revoked_seq is not None:
+            state = "is not registered" if key is None else f"was revoked at entry {key.revoked_seq}"
+            raise Forbidden(f"signature: key {signed.key_id} {state} in mechanism {mechanism_id!r}")
+        if key.owner != party:
+            raise Forbidden(f"signature: key {signed.key_id} belongs to {key.owner}, not to {party}")
+        if not signing.verify(key.public_key, signing.entry_message(row["hash"]), signed.signature):
+            raise Forbidden(f"signature: does not verify with key {signed.key_id} over entry hash {row['hash']}")
+        return signed.key_id, signed.signature
+
+    def _party_of(self, s: Session, mechanism_id: str, actor: str) -> str:
+        live = self._live.get(mechanism_id)
+        if live is not None:
+            for m in live.mechanism.members:
+                if m.id == actor:
+                    return m.party
+        row = s.get(MemberRow, (mechanism_id, actor))
+        if row is None:
+            raise NotFound(f"member {actor!r} is not a member of mechanism {mechanism_id!r}", field="member")
+        return row.party
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def checkpoint(self, mechanism_id: str) -> dict[str, Any] | None:
+        """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None."""
+        with self._lock:
+            live = self._refresh(mechanism_id)
+            with self.store.read() as s:
+                head = ledger.read_head(s, mechanism_id)
+                last = s.scalar(select(func.max(CheckpointRow.seq)).where(CheckpointRow.mechanism_id == mechanism_id))
+            if head.seq == 0 or (last is not None and last >= head.seq):
+                return None
+            at = self.clock()
+            message = signing.checkpoint_message(mechanism=mechanism_id, seq=head.seq, hash=head.hash, at=iso(at))
+            signature = self.service_key.sign(message)
+            with self.store.transaction() as s:
+                s.add(
+                    CheckpointRow(
+                        mechanism_id=mechanism_id,
+                        seq=head.seq,
+                        hash=head.hash,
+                        at=at,
+                        key_id=self.service_key.key_id,
+                        signature=signature,
+                    )
+                )
+            live.checkpointed_at = time.monotonic()
+            doc = ledger.checkpoint_doc(
+                mechanism=mechanism_id,
+                seq=head.seq,
+                hash=head.hash,
+                at=at,
+                key_id=self.service_key.key_id,
+                signature=signature,
+            )
+        for listener in self.checkpoint_listeners:
+            listener(mechanism_id, doc)
+        return doc
+
+    def checkpoints(self, mechanism_id: str, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Signed checkpoints of entries after ``after``, oldest first."""
+        self._get_live(mechanism_id)
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(CheckpointRow)
+                .where(CheckpointRow.mechanism_id == mechanism_id, CheckpointRow.seq > after)
+                .order_by(CheckpointRow.seq)
+                .limit(limit)
+            )
+            return [
+                ledger.checkpoint_doc(
+                    mechanism=r.mechanism_id, seq=r.seq, hash=r.hash, at=r.at, key_id=r.key_id, signature=r.signature
+                )
+                for r in rows
+            ]
 
     @_retrying
     def add_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
@@ -294,7 +603,7 @@ class Service:
                     field="party",
                 )
             with self._write() as s:
-                self._record(s, mechanism_id, OPERATOR, "member.added", _member_doc(m), self.clock())
+                self._record(s, mechanism_id, OPERATOR, "member.added", _member_doc(m), self._now())
             self._live.pop(mechanism_id, None)
             return m
 
@@ -311,7 +620,7 @@ class Service:
                     mechanism_id=mechanism_id,
                     member_id=member_id,
                     label=label[:200],
-                    created_at=self.clock(),
+                    created_at=self._now(),
                     revoked_at=None,
                 )
             )
@@ -329,7 +638,7 @@ class Service:
                 )
             ).all()
             for row in rows:
-                row.revoked_at = self.clock()
+                row.revoked_at = self._now()
         self._token_cache.clear()
         return len(rows)
 
@@ -397,7 +706,7 @@ class Service:
                     )
             vols = parse_volumes(volumes, party=member.party, activity=activity_id)
             projected = self._project_in_area(live, vols)
-            now = self.clock()
+            now = self._now()
             activity = Activity(
                 id=activity_id,
                 mechanism=mechanism_id,
@@ -444,7 +753,7 @@ class Service:
                 volumes=vols,
                 state=current.state,
                 version=current.version + 1,
-                notified_at=self.clock(),
+                notified_at=self._now(),
                 first_notified_at=current.first_notified_at,
                 title=_title(title) if title is not None else current.title,
             )
@@ -459,7 +768,7 @@ class Service:
             current = self._own_activity(mechanism_id, activity_id, member)
             if seen_version is not None:
                 self._check_version(current, seen_version)
-            now = self.clock()
+            now = self._now()
             activity = Activity(
                 **{
                     **current.__dict__,
@@ -482,13 +791,14 @@ class Service:
         """Declare a zone owned by the actor's party; live activities it forbids raise conflicts."""
         with self._lock:
             live = self._refresh(mechanism_id)
-            member = self._party_member(live, actor)
-            z = parse_zone(zone, mechanism=mechanism_id, owner=member.party, parties=live.mechanism.parties())
+            # The operator declares only the zones of the agreed mechanism file, in their owners' names.
+            owner = str(zone.get("owner")) if actor == OPERATOR else self._party_member(live, actor).party
+            z = parse_zone(zone, mechanism=mechanism_id, owner=owner, parties=live.mechanism.parties())
             with self.store.read() as s:
                 if s.get(ZoneRow, (mechanism_id, z.id)) is not None:
                     raise InvalidState(f"id: zone {z.id!r} already exists; choose another id", field="id")
             zgeom = live.frame.project(z.footprint.geometry)
-            now = self.clock()
+            now = self._now()
             hits = self._activities_in_zone(live, z, zgeom)
             live.zones[z.id] = entry = (z, zgeom, z.footprint.radius_m)
             try:
@@ -519,7 +829,7 @@ class Service:
                 if row.withdrawn_at is not None:
                     raise InvalidState(f"zone {zone_id!r} was already withdrawn at {iso(row.withdrawn_at)}")
             with self._write() as s:
-                seq = self._record(s, mechanism_id, actor, "zone.withdrawn", {"id": zone_id}, self.clock())
+                seq = self._record(s, mechanism_id, actor, "zone.withdrawn", {"id": zone_id}, self._now())
             live.zones.pop(zone_id, None)
             return Outcome(seq=seq)
 
@@ -545,7 +855,7 @@ class Service:
                     actor,
                     "conflict.acknowledged",
                     {"id": conflict_id, "party": member.party},
-                    self.clock(),
+                    self._now(),
                 )
             return self.conflict(mechanism_id, conflict_id)
 
@@ -565,7 +875,7 @@ class Service:
                 raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
             payload = {"id": conflict_id, "resolution": how.value, "note": _title(note)}
             with self._write() as s:
-                self._record(s, mechanism_id, actor, "conflict.resolved", payload, self.clock())
+                self._record(s, mechanism_id, actor, "conflict.resolved", payload, self._now())
             return self.conflict(mechanism_id, conflict_id)
 
     # --- hotline ------------------------------------------------------------------------------
@@ -621,7 +931,7 @@ class Service:
                 }
             if about is not None:
                 self._check_about(mechanism_id, about)
-            now = self.clock()
+            now = self._now()
             with self._write() as s:
                 payload = self._post(
                     s, live, sender=actor, rendered=rendered, doc=doc, to=recipients, about=about, now=now
@@ -648,7 +958,7 @@ class Service:
                 if member.party in row.acknowledged:
                     raise InvalidState(f"message {message_id!r} was already acknowledged by {member.party}")
                 was_down = row.type == "line_check" and self._line_down_posted(s, mechanism_id, message_id)
-            now = self.clock()
+            now = self._now()
             with self._write() as s:
                 payload = {"id": message_id, "party": member.party}
                 self._record(s, mechanism_id, actor, "message.acknowledged", payload, now)
@@ -689,13 +999,16 @@ class Service:
         written = 0
         for mechanism_id in self.mechanism_ids():
             with self._lock:
-                written += self._tick_mechanism(self._refresh(mechanism_id))
+                live = self._refresh(mechanism_id)
+                written += self._tick_mechanism(live)
+                if time.monotonic() - live.checkpointed_at >= self.checkpoint_interval_s:
+                    self.checkpoint(mechanism_id)
         return written
 
     def _tick_mechanism(self, live: _Live) -> int:
         rules = live.mechanism.rules
         mid = live.mechanism.id
-        now = self.clock()
+        now = self._now()
         written = 0
         with self.store.read() as s:
             open_rows = list(
@@ -749,7 +1062,7 @@ class Service:
     def line_status(self, mechanism_id: str) -> dict[str, str]:
         """Each party's line: up, awaiting (a check is waiting for its answer) or down."""
         live = self._get_live(mechanism_id)
-        now = self.clock()
+        now = self._now()
         out = {}
         with self.store.read() as s:
             for party in sorted(live.mechanism.parties()):
@@ -879,7 +1192,10 @@ class Service:
         heads = s.info.setdefault("heads", {})
         live = self._live.get(mechanism_id)
         after = heads.get(mechanism_id) or (live.head if live is not None else None)
-        head = ledger.append(s, mechanism=mechanism_id, actor=actor, type=type, payload=payload, at=at, after=after)
+        sign = self._signer(s, mechanism_id, actor)
+        head = ledger.append(
+            s, mechanism=mechanism_id, actor=actor, type=type, payload=payload, at=at, after=after, sign=sign
+        )
         heads[mechanism_id] = head
         projection.apply(s, mechanism=mechanism_id, type=type, payload=payload, at=at, seq=head.seq, actor=actor)
         if type == "activity.notified":
@@ -1306,6 +1622,28 @@ TOKEN_CACHE_S = 1.0
 """How long an answer about a token is reused (a revocation from another process waits this long)."""
 TOKEN_PREFIX = "dcf_"
 """Every bearer token starts with this, so a leaked one is easy to recognise."""
+
+
+def _stop_prepared(row: dict[str, Any]) -> tuple[str, str]:
+    """The signer of a prepared run: hand the drafted entry back instead of appending it."""
+    entry = {k: v for k, v in row.items() if k not in ("key_id", "signature", "mechanism_id")}
+    entry["mechanism"] = row["mechanism_id"]
+    entry["at"] = iso(row["at"])
+    entry["payload"] = json.loads(row["payload"])
+    raise Prepared(entry)
+
+
+def _key_doc(row: KeyRow) -> dict[str, Any]:
+    return {
+        "key_id": row.key_id,
+        "fingerprint": row.key_id,
+        "owner": row.owner,
+        "public_key": row.public_key,
+        "custody": row.custody,
+        "registered_seq": row.registered_seq,
+        "registered_at": iso(row.registered_at),
+        "revoked_seq": row.revoked_seq,
+    }
 
 
 def _token_hash(token: str) -> str:

@@ -218,3 +218,44 @@ class MessageRow(Base):
         ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
         Index("ix_messages_open", "mechanism_id", "needs_ack", "acknowledged_at"),
     )
+
+
+class KeyRow(Base):
+    """A public key of a mechanism, as its record registered it (projection of key entries)."""
+
+    __tablename__ = "keys"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    """The party code whose members' entries it signs, or 'service'."""
+    public_key: Mapped[str] = mapped_column(String(64))
+    custody: Mapped[str] = mapped_column(String(32))
+    """'party' (only the party holds the private key) or 'service (demo only)'."""
+    registered_seq: Mapped[int] = mapped_column(Integer)
+    registered_at: Mapped[datetime]
+    revoked_seq: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
+
+
+class CustodyKeyRow(Base):
+    """A private key the service holds: its own, and parties' keys in the demo only. Not part of the record."""
+
+    __tablename__ = "custody_keys"
+    owner: Mapped[str] = mapped_column(String(140), primary_key=True)
+    """'service', or '<mechanism>/<party>' for a demo party key."""
+    key_id: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class CheckpointRow(Base):
+    """A chain's head (sequence number and hash) at a time, signed by the service and sent to every member."""
+
+    __tablename__ = "checkpoints"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
