@@ -36,12 +36,13 @@ def test_ledger_check_names_the_first_bad_entry(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     assert runner.invoke(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
     con = sqlite3.connect(db)
-    con.execute("update ledger set actor = 'IL' where seq = 6")
+    seq = con.execute("select min(seq) from ledger where type = 'activity.notified' and actor = 'TR'").fetchone()[0]
+    con.execute("update ledger set actor = 'IL' where seq = ?", (seq,))
     con.commit()
     con.close()
     result = runner.invoke(app, ["ledger", "check", "--db", str(db)])
     assert result.exit_code == 1
-    assert "entry 6" in result.output and "hash does not match" in result.output
+    assert f"entry {seq}" in result.output and "hash does not match" in result.output
 
 
 def test_ledger_check_on_a_missing_file(tmp_path: Path) -> None:
