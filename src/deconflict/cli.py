@@ -89,6 +89,34 @@ def check(
     write_conflicts(table, vols, sys.stdout)
 
 
+@app.command()
+@user_errors
+def tracks(
+    tracks_csv: Annotated[Path, typer.Argument(help="CSV of track states ('-' for stdin).")],
+    rpz_m: Annotated[float, typer.Option(help="Horizontal separation R, metres (above 0).")] = 9260.0,
+    hpz_m: Annotated[float, typer.Option(help="Vertical separation H, metres (above 0).")] = 304.8,
+    lookahead_s: Annotated[float, typer.Option(help="Look-ahead T, seconds (above 0).")] = 300.0,
+) -> None:
+    """Predict which pairs of tracks lose separation within the look-ahead; print JSON.
+
+    Columns id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm (WGS84 degrees, feet, knots, degrees
+    from true north, feet per minute). Each track flies on in a straight line; two conflict
+    when, at one moment of [0, T], they are less than R apart horizontally and less than H
+    vertically. Prints {"conflicts": [{"a", "b", "tcpa_s", "dcpa_m", "t_in_s", "t_out_s"}]}.
+
+    Example: deconflict tracks tracks.csv --rpz-m 9260 --hpz-m 304.8 --lookahead-s 300
+    """
+    from deconflict.formats.tracks_csv import read_tracks_csv, write_track_conflicts
+    from deconflict.tactical import find_track_conflicts
+
+    for name, value in (("--rpz-m", rpz_m), ("--hpz-m", hpz_m), ("--lookahead-s", lookahead_s)):
+        if not value > 0 or value == float("inf"):
+            raise fail(f"{name} must be a number above 0, got {value:g}")
+    states = read_tracks_csv(_read_text(tracks_csv), source=str(tracks_csv))
+    table = find_track_conflicts(states, rpz_m=rpz_m, hpz_m=hpz_m, lookahead_s=lookahead_s)
+    write_track_conflicts(table, states, sys.stdout)
+
+
 def conflict_json(c: Any) -> dict[str, Any]:
     """One VolumeConflict as the object ``check`` prints for it (``write_conflicts`` writes a whole table)."""
     from deconflict.clock import iso
