@@ -690,12 +690,19 @@ def write_chart(report: Report, path: Path | str) -> None:
             zorder=3,
             label="notice shorter than the minimum",
         )
+    for i, p in enumerate(parties):
+        if p.lead_times.median_s is not None:
+            top.plot([p.lead_times.median_s / 3600] * 2, [i - 0.3, i + 0.3], color="black", lw=2.5, label="median")
     top.axvline(min_h, color="#c62828", linestyle="--", linewidth=1.5, label=f"minimum notice ({_hours(min_h)})")
     top.set_yticks(range(len(parties)), labels)
     top.set_ylim(len(parties) - 0.3, -0.7)  # first party on top
     if all_hours and max(abs(h) for h in all_hours) > 48:
         top.set_xscale("symlog", linthresh=1.0)
         top.xaxis.set_major_formatter(ScalarFormatter())
+    else:  # a linear axis from zero, so the distances to the minimum read true
+        lo, hi = min([0.0, *all_hours]), max([2 * min_h, *all_hours])
+        pad = (hi - lo) * 0.05
+        top.set_xlim(lo - pad if lo < 0 else 0.0, hi + pad)
     top.set_xlabel("Notice given, in hours before the activity starts")
     top.set_title("How far ahead each party notified its activities", fontsize=12)
     top.grid(axis="x", alpha=0.3)
@@ -759,8 +766,7 @@ def summary_lines(report: Report) -> list[str]:
         esc = p.escalations
         lines += [
             f"{p.party} ({p.name}): {lead}",
-            f"  acknowledged {c.acknowledged} of {c.due} conflicts (median {_duration(c.median_s)}) and "
-            f"{m.acknowledged} of {m.due} hotline messages (median {_duration(m.median_s)})",
+            f"  {_acked(c, 'conflicts')}; {_acked(m, 'hotline messages')}",
             f"  missed deadlines: {len(missed)}"
             + (f" ({', '.join(d.id for d in missed)})" if missed else "")
             + f"; escalations: {esc.count}"
@@ -768,6 +774,12 @@ def summary_lines(report: Report) -> list[str]:
             + f"; line checks missed: {len(p.missed_line_checks)} of {p.line_checks.due}",
         ]
     return lines
+
+
+def _acked(a: Acknowledgements, what: str) -> str:
+    if a.due == 0:
+        return f"no {what} to acknowledge"
+    return f"{a.acknowledged} of {a.due} {what} acknowledged (median {_duration(a.median_s)})"
 
 
 def _duration(seconds: float | None) -> str:
