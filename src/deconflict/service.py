@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deconflict import hotline, ledger, projection, signing
+from deconflict import hotline, ledger, projection, replay, signing
 from deconflict.clock import Clock, iso, parse_utc, system_clock
 from deconflict.detect import (
     SeparationFinding,
@@ -310,6 +310,16 @@ class Service:
                 )
             return _conflict_public(row)
 
+    def replay(self, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
+        """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
+        self._get_live(mechanism_id)
+        stmt = select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism_id)
+        if at is not None:
+            stmt = stmt.where(LedgerEntry.at <= at)
+        with self.store.read() as s:
+            rows = s.scalars(stmt.order_by(LedgerEntry.seq)).yield_per(2000)
+            return replay.replay((ledger.entry_doc(r) for r in rows), mechanism=mechanism_id, at=at)
+
     def verify(self, mechanism_id: str) -> ledger.ChainReport:
         """Recompute the mechanism's record chain."""
         with self.store.read() as s:
@@ -571,16 +581,18 @@ class Service:
             listener(mechanism_id, doc)
         return doc
 
-    def checkpoints(self, mechanism_id: str, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Signed checkpoints of entries after ``after``, oldest first."""
+    def checkpoints(
+        self, mechanism_id: str, *, after: int = 0, limit: int = 1000, latest: bool = False
+    ) -> list[dict[str, Any]]:
+        """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``)."""
         self._get_live(mechanism_id)
+        stmt = select(CheckpointRow).where(CheckpointRow.mechanism_id == mechanism_id, CheckpointRow.seq > after)
+        if latest:
+            stmt = stmt.order_by(CheckpointRow.seq.desc()).limit(1)
+        else:
+            stmt = stmt.order_by(CheckpointRow.seq).limit(limit)
         with self.store.read() as s:
-            rows = s.scalars(
-                select(CheckpointRow)
-                .where(CheckpointRow.mechanism_id == mechanism_id, CheckpointRow.seq > after)
-                .order_by(CheckpointRow.seq)
-                .limit(limit)
-            )
+            rows = s.scalars(stmt)
             return [
                 ledger.checkpoint_doc(
                     mechanism=r.mechanism_id, seq=r.seq, hash=r.hash, at=r.at, key_id=r.key_id, signature=r.signature

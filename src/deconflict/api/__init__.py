@@ -39,6 +39,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     service = service or Service(open_store(settings.db), clock=settings.clock)
     hub = Hub()
     service.listeners.append(hub.publish)
+    service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))
 
     async def ticker() -> None:
         # Deadlines live in stored times; this only asks, every second, what has fallen due.

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from deconflict.api.hub import Hub
 from deconflict.api.settings import Settings
+from deconflict.clock import parse_utc
+from deconflict.errors import InvalidInput
 from deconflict.model import Member
-from deconflict.service import Service
+from deconflict.service import Service, Signed
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(auto_error=False, description="A member's token, printed once by `deconflict member add`.")
 
@@ -72,3 +77,61 @@ async def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@dataclass(frozen=True)
+class Signing:
+    """How a write is signed: by a key the service holds (no headers), prepared for the party to sign
+    (``Deconflict-Prepare: true``), or carrying the party's signature of the prepared entry."""
+
+    service: Service
+    prepare: bool = False
+    signed: Any = None
+
+    def __call__(self, use_case: Callable[..., T], **kwargs: Any) -> T:
+        if not self.prepare and self.signed is None:
+            return use_case(**kwargs)
+        with self.service.acting(prepare=self.prepare, signed=self.signed):
+            return use_case(**kwargs)
+
+
+async def signing_headers(
+    service: ServiceDep,
+    prepare: Annotated[
+        bool, Header(alias="Deconflict-Prepare", description="true: append nothing; return the entry to sign.")
+    ] = False,
+    signed_at: Annotated[
+        str | None, Header(alias="Deconflict-Signed-At", description="The prepared entry's `at`.", max_length=40)
+    ] = None,
+    entry_hash: Annotated[
+        str | None, Header(alias="Deconflict-Entry-Hash", description="The prepared entry's `hash`.", max_length=64)
+    ] = None,
+    key_id: Annotated[str | None, Header(alias="Deconflict-Key-Id", max_length=64)] = None,
+    signature: Annotated[
+        str | None,
+        Header(alias="Deconflict-Signature", description="Ed25519 signature (base64) of the entry.", max_length=128),
+    ] = None,
+) -> Signing:
+    given = {
+        "Deconflict-Signed-At": signed_at,
+        "Deconflict-Entry-Hash": entry_hash,
+        "Deconflict-Key-Id": key_id,
+        "Deconflict-Signature": signature,
+    }
+    if not any(given.values()):
+        return Signing(service, prepare=prepare)
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise InvalidInput(f"{missing[0]}: missing; a signed request sends all four signing headers", field=missing[0])
+    if prepare:
+        raise InvalidInput("Deconflict-Prepare: a request is either prepared or signed, not both", field="prepare")
+    signed = Signed(
+        at=parse_utc(signed_at, field="Deconflict-Signed-At"),
+        entry_hash=str(entry_hash),
+        key_id=str(key_id),
+        signature=str(signature),
+    )
+    return Signing(service, signed=signed)
+
+
+SigningDep = Annotated[Signing, Depends(signing_headers)]

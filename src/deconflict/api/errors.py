@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deconflict.errors import DeconflictError
+from deconflict.service import Prepared
 
 log = logging.getLogger("deconflict.api")
 
@@ -24,6 +25,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DeconflictError)
     async def domain(_: Request, exc: DeconflictError) -> JSONResponse:
         return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
+
+    @app.exception_handler(Prepared)
+    async def prepared(_: Request, exc: Prepared) -> JSONResponse:
+        # Not an error: a prepared write appended nothing and returns the entry for the party to sign.
+        return JSONResponse({"prepared": exc.entry}, status_code=200)
 
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:

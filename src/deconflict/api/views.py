@@ -9,7 +9,7 @@ from deconflict.clock import parse_utc
 from deconflict.disclosure import entry_view, partial_activity, sees_conflict, sees_whole_notices
 from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
-from deconflict.model import Activity, Mechanism
+from deconflict.model import Activity, Mechanism, Role
 from deconflict.service import Service, message_view
 
 
@@ -57,3 +57,52 @@ def entries_view(service: Service, caller: Caller, entries: list[dict[str, Any]]
             view = {**view, "message": message}
         out.append(view)
     return out
+
+
+def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict[str, Any]:
+    """A replayed state as the caller could see it then: the live routes' disclosure rules applied."""
+    m = service.mechanism(caller.mechanism_id)
+    member = caller.member
+    conflicts = [c["doc"] | _conflict_status(c) for c in state["conflicts"]]
+    visible_conflicts = [c for c in conflicts if sees_conflict(member, c)]
+    versions: dict[str, list[dict[str, Any]]] = {}
+    for v in state["activity_versions"]:
+        versions.setdefault(v["activity_id"], []).append(v)
+    activities = []
+    for row in state["activities"]:
+        doc = row["doc"]
+        if sees_whole_notices(member, m.rules.disclosure, row["party"]):
+            activities.append({**doc, "history": versions.get(row["id"], [])})
+        else:
+            partial = partial_activity(doc, visible_conflicts, member)
+            if partial["overlap"]:
+                activities.append(partial)
+    messages = []
+    for row in state["messages"]:
+        doc = row["doc"]
+        if member.role is Role.PARTY and not (
+            member.party in row["recipients"] or row["sender"] == member.id or doc.get("from_party") == member.party
+        ):
+            continue
+        sent_at = parse_utc(row["sent_at"], field="sent_at")
+        view = message_view(doc, seq=row["seq"], sender=row["sender"], sent_at=sent_at, reader=member)
+        view.update(
+            acknowledged=row["acknowledged"], acknowledged_at=row["acknowledged_at"], escalation_steps=row["steps"]
+        )
+        messages.append(view)
+    return {
+        "mechanism": state["mechanism"],
+        "at": state["at"],
+        "head": state["head"],
+        "activities": activities,
+        "zones": [
+            {**z["doc"], "declared_at": z["declared_at"], "withdrawn_at": z["withdrawn_at"]} for z in state["zones"]
+        ],
+        "conflicts": visible_conflicts,
+        "messages": messages,
+    }
+
+
+def _conflict_status(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("status", "resolution", "acknowledged", "resolved_at", "resolved_by", "deadline", "detected_at")
+    return {k: row[k] for k in keys if k in row}

@@ -8,7 +8,7 @@ import shapely
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from deconflict.api.deps import Caller, MemberDep, ServiceDep
+from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import AmendIn, CancelIn, ErrorOut, NoticeIn
 from deconflict.api.views import activities_view, activity_view
 from deconflict.clock import parse_utc
@@ -70,10 +70,11 @@ def list_activities(
     summary="Notify a planned activity",
     responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def notify(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> JSONResponse:
+async def notify(caller: MemberDep, service: ServiceDep, signing: SigningDep, notice: NoticeIn) -> JSONResponse:
     """Validated, checked against every other party's notices and the zones, stored and recorded in
     one transaction. ``raised`` lists the conflicts it created (separation, zone, short notice)."""
-    out = service.notify(
+    out = signing(
+        service.notify,
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         kind=notice.kind.value,
@@ -103,10 +104,13 @@ def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> di
     summary="Amend an activity (a new version)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def amend(caller: MemberDep, service: ServiceDep, activity_id: str, change: AmendIn) -> JSONResponse:
+async def amend(
+    caller: MemberDep, service: ServiceDep, signing: SigningDep, activity_id: str, change: AmendIn
+) -> JSONResponse:
     """``version`` is the version you saw; if the activity has moved on, 409 and nothing changes.
     Its open conflicts close as *amended* and the new version is checked again."""
-    out = service.amend(
+    out = signing(
+        service.amend,
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         activity_id=activity_id,
@@ -124,9 +128,10 @@ async def amend(caller: MemberDep, service: ServiceDep, activity_id: str, change
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 async def cancel(
-    caller: MemberDep, service: ServiceDep, activity_id: str, body: CancelIn | None = None
+    caller: MemberDep, service: ServiceDep, signing: SigningDep, activity_id: str, body: CancelIn | None = None
 ) -> JSONResponse:
-    out = service.cancel(
+    out = signing(
+        service.cancel,
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         activity_id=activity_id,

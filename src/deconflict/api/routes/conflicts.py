@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from deconflict.api.deps import MemberDep, ServiceDep
+from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut, ResolveIn
 from deconflict.api.views import conflict_view
 
@@ -41,9 +41,9 @@ def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> di
     summary="Acknowledge a conflict (a party concerned)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-async def acknowledge(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
-    return service.acknowledge_conflict(
-        mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id
+async def acknowledge(caller: MemberDep, service: ServiceDep, signing: SigningDep, conflict_id: str) -> dict[str, Any]:
+    return signing(
+        service.acknowledge_conflict, mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id
     )
 
 
@@ -52,9 +52,12 @@ async def acknowledge(caller: MemberDep, service: ServiceDep, conflict_id: str) 
     summary="Resolve a conflict: amended, accepted or escalated",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def resolve(caller: MemberDep, service: ServiceDep, conflict_id: str, body: ResolveIn) -> dict[str, Any]:
+async def resolve(
+    caller: MemberDep, service: ServiceDep, signing: SigningDep, conflict_id: str, body: ResolveIn
+) -> dict[str, Any]:
     """A party concerned, or the facilitator, closes the conflict."""
-    return service.resolve_conflict(
+    return signing(
+        service.resolve_conflict,
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         conflict_id=conflict_id,

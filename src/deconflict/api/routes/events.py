@@ -12,7 +12,8 @@ from fastapi.responses import StreamingResponse
 
 from deconflict.api.deps import HubDep, MemberDep, ServiceDep, SettingsDep
 from deconflict.api.schemas import ErrorOut
-from deconflict.api.views import entries_view
+from deconflict.api.views import entries_view, replay_view
+from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
 
 router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
@@ -56,17 +57,27 @@ async def events(
     """Every record entry after ``after`` (or the ``Last-Event-ID`` header), then each new one as it is
     committed: ``id`` is the sequence number, ``event`` the entry type, ``data`` the entry as JSON.
     Reconnect with the last id seen: no gap, no duplicate. Entries the caller may not see keep their
-    place with hashes and ``withheld: true``. A comment line is sent when the stream is quiet."""
+    place with hashes and ``withheld: true``. A comment line is sent when the stream is quiet.
+
+    ``event: checkpoint`` (no ``id``) carries each head the service signs (the latest one first):
+    keep them, and ``deconflict ledger verify --checkpoints`` holds any later copy of the record
+    against them, so a cut or rewritten tail is caught."""
     start = _start(after, last_event_id)
 
     async def frames() -> AsyncIterator[str]:
         # Entries that arrive together go out as one chunk: one write per wake-up, not per entry.
         last = start
         wake = hub.subscribe(caller.mechanism_id)
+        latest = service.checkpoints(caller.mechanism_id, latest=True)
+        last_checkpoint = latest[-1]["seq"] - 1 if latest else 0
         try:
             yield ": stream open\n\n"
             while True:
                 wake.clear()
+                signed = service.checkpoints(caller.mechanism_id, after=last_checkpoint)
+                if signed:
+                    last_checkpoint = signed[-1]["seq"]
+                    yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
                 batch = service.entries_after(caller.mechanism_id, last, limit=PAGE)  # short read, on the loop
                 if batch:
                     last = batch[-1]["seq"]
@@ -94,3 +105,33 @@ def record(
     """Entries after ``after``, in order, filtered as the event stream is."""
     entries = entries_view(service, caller, service.entries_after(caller.mechanism_id, after, limit=limit))
     return {"entries": entries, "next_after": entries[-1]["seq"] if entries else after}
+
+
+@router.get("/mechanisms/{mechanism_id}/keys", summary="The mechanism's public keys and their fingerprints")
+def keys(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
+    """Every key the record registered: whose it is (a party, or ``service``), who holds the private
+    half (``party``, or ``service (demo only)``), and its fingerprint (``key_id``) to compare out of band."""
+    return {"keys": service.keys(caller.mechanism_id)}
+
+
+@router.get("/mechanisms/{mechanism_id}/checkpoints", summary="Signed checkpoints of the record")
+def checkpoints(
+    caller: MemberDep,
+    service: ServiceDep,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Checkpoints of entries after this one.")] = 0,
+) -> dict[str, Any]:
+    """The heads the service signed (sequence number, hash, time, signature), oldest first. Save the
+    response and pass it to ``deconflict ledger verify --checkpoints``."""
+    return {"checkpoints": service.checkpoints(caller.mechanism_id, after=after)}
+
+
+@router.get("/mechanisms/{mechanism_id}/replay", summary="The state as it stood at an instant")
+def replay(
+    caller: MemberDep,
+    service: ServiceDep,
+    at: Annotated[str, Query(description="The instant (ISO 8601 UTC), e.g. 2025-04-09T08:30:00Z.", max_length=40)],
+) -> dict[str, Any]:
+    """Rebuilt from the record up to ``at``: activities with their versions, zones, conflicts and their
+    status, hotline messages and acknowledgements, as the caller could see them then (the same
+    disclosure rules as the live routes)."""
+    return replay_view(service, caller, service.replay(caller.mechanism_id, parse_utc(at, field="at")))

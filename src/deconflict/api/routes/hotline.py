@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from deconflict.api.deps import MemberDep, ServiceDep
+from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut
 
 router = APIRouter(tags=["hotline"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
@@ -52,8 +52,9 @@ def list_messages(
     summary="Send a message",
     responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def send_message(caller: MemberDep, service: ServiceDep, message: MessageIn) -> JSONResponse:
-    sent = service.send_message(
+async def send_message(caller: MemberDep, service: ServiceDep, signing: SigningDep, message: MessageIn) -> JSONResponse:
+    sent = signing(
+        service.send_message,
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         template=message.template,
@@ -71,8 +72,12 @@ async def send_message(caller: MemberDep, service: ServiceDep, message: MessageI
     summary="Acknowledge a message addressed to the caller's party",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-async def acknowledge_message(caller: MemberDep, service: ServiceDep, message_id: str) -> dict[str, Any]:
-    return service.acknowledge_message(mechanism_id=caller.mechanism_id, actor=caller.member.id, message_id=message_id)
+async def acknowledge_message(
+    caller: MemberDep, service: ServiceDep, signing: SigningDep, message_id: str
+) -> dict[str, Any]:
+    return signing(
+        service.acknowledge_message, mechanism_id=caller.mechanism_id, actor=caller.member.id, message_id=message_id
+    )
 
 
 @router.get("/mechanisms/{mechanism_id}/lines", summary="Each party's line: up, awaiting or down")

@@ -1,0 +1,148 @@
+"""A small Python client for a party's side: every write it makes is signed with the party's own key.
+
+The private key never leaves the party. Each write goes out twice: first *prepared*
+(``Deconflict-Prepare: true``), and the service answers with the exact record entry it would
+append, appending nothing; the client recomputes that entry's hash itself, checks that the
+entry is the one it asked for (its actor, its type, the chain position it names), signs the
+hash, and sends the same request again with the signature. If the record moved on in between
+(another entry was appended), the service refuses with 409 and the client prepares again.
+
+    >>> from deconflict.signing import KeyPair
+    >>> c = Client("http://127.0.0.1:8080", "dcf_x", key=KeyPair.from_seed(bytes(32)), connect=False)
+    >>> c.key_id
+    'ed25519:139e3940e64b5491722088d9'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from deconflict import ledger, signing
+from deconflict.clock import parse_utc
+from deconflict.errors import DeconflictError
+
+API = "/api/v1"
+RETRIES = 3
+
+
+class ClientError(DeconflictError):
+    """The service refused a request, or answered with something the client cannot accept."""
+
+
+class Client:
+    """A member's connection to the service; with ``key``, writes are signed on this side."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        key: signing.KeyPair | None = None,
+        timeout: float = 15.0,
+        connect: bool = True,
+    ) -> None:
+        self.key = key
+        self.http = httpx.Client(
+            base_url=url.rstrip("/") + API, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+        self.mechanism = ""
+        self.member = ""
+        if connect:
+            try:
+                me = self.http.get("/me")
+            except httpx.TransportError as e:
+                raise ClientError(f"cannot reach the service at {url}: {e}") from None
+            doc = _json(me)
+            self.mechanism, self.member = doc["mechanism"], doc["member"]["id"]
+
+    @property
+    def key_id(self) -> str | None:
+        return self.key.key_id if self.key is not None else None
+
+    # --- the writes a duty officer makes ----------------------------------------------------------
+
+    def notify(self, *, kind: str, volumes: list[dict[str, Any]], id: str | None = None, title: str = "") -> Any:
+        body: dict[str, Any] = {"kind": kind, "volumes": volumes, "title": title}
+        if id is not None:
+            body["id"] = id
+        return self.write("POST", f"/mechanisms/{self.mechanism}/activities", body, expect="activity.notified")
+
+    def amend(self, activity_id: str, *, version: int, **changes: Any) -> Any:
+        body = {"version": version, **changes}
+        path = f"/mechanisms/{self.mechanism}/activities/{activity_id}"
+        return self.write("PUT", path, body, expect="activity.amended")
+
+    def acknowledge_conflict(self, conflict_id: str) -> Any:
+        path = f"/mechanisms/{self.mechanism}/conflicts/{conflict_id}/acknowledge"
+        return self.write("POST", path, None, expect="conflict.acknowledged")
+
+    def send_message(self, **message: Any) -> Any:
+        return self.write("POST", f"/mechanisms/{self.mechanism}/messages", message, expect="message.sent")
+
+    def acknowledge_message(self, message_id: str) -> Any:
+        path = f"/mechanisms/{self.mechanism}/messages/{message_id}/acknowledge"
+        return self.write("POST", path, None, expect="message.acknowledged")
+
+    # --- the protocol -----------------------------------------------------------------------------
+
+    def write(self, method: str, path: str, body: Any, *, expect: str) -> Any:
+        """Send a write; signed on this side when the client has a key."""
+        if self.key is None:
+            return _json(self.http.request(method, path, json=body))
+        for _ in range(RETRIES):
+            prepared = _json(self.http.request(method, path, json=body, headers={"Deconflict-Prepare": "true"}))
+            entry = prepared.get("prepared") if isinstance(prepared, dict) else None
+            if not isinstance(entry, dict):
+                raise ClientError("the service did not return a prepared entry to sign")
+            self._check(entry, expect)
+            headers = {
+                "Deconflict-Signed-At": entry["at"],
+                "Deconflict-Entry-Hash": entry["hash"],
+                "Deconflict-Key-Id": self.key.key_id,
+                "Deconflict-Signature": self.key.sign_entry(entry["hash"]),
+            }
+            response = self.http.request(method, path, json=body, headers=headers)
+            if response.status_code == 409 and _field(response) == "signature":
+                continue  # the record moved on: prepare again
+            return _json(response)
+        raise ClientError(f"the record kept moving on; {RETRIES} attempts to sign were overtaken")
+
+    def _check(self, entry: dict[str, Any], expect: str) -> None:
+        """Sign only what was asked for: recompute the hash and check actor, type and payload hash."""
+        if entry.get("actor") != self.member or entry.get("type") != expect or entry.get("mechanism") != self.mechanism:
+            raise ClientError(
+                f"the service prepared {entry.get('type')} by {entry.get('actor')}, not {expect} by {self.member}; "
+                "nothing was signed"
+            )
+        if ledger.sha256_hex(ledger.canonical(entry.get("payload"))) != entry.get("payload_hash"):
+            raise ClientError("the prepared entry's payload does not match its hash; nothing was signed")
+        digest = ledger.entry_hash(
+            mechanism=self.mechanism,
+            seq=int(entry["seq"]),
+            at=parse_utc(entry["at"], field="at"),
+            actor=self.member,
+            type=expect,
+            payload_hash=entry["payload_hash"],
+            prev_hash=entry["prev_hash"],
+        )
+        if digest != entry.get("hash"):
+            raise ClientError("the prepared entry's hash does not match its contents; nothing was signed")
+
+
+def _field(response: httpx.Response) -> str | None:
+    try:
+        return response.json().get("field")
+    except ValueError:
+        return None
+
+
+def _json(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise ClientError(f"the service refused ({response.status_code}): {detail}")
+    return response.json()

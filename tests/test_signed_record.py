@@ -1,0 +1,294 @@
+"""Signing on the party's side, checkpoints, and replay at any instant (service and HTTP, real SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SSEReader, auth, start_server
+
+from deconflict import replay, signing
+from deconflict.client import Client, ClientError
+from deconflict.clock import FixedClock, iso
+from deconflict.errors import Forbidden, StaleVersion
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Prepared, Service, Signed
+from deconflict.store import open_store
+
+M = "tr-il-syria"
+T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+T4 = [37.6298, 34.5226]
+PALMYRA = [38.3169, 34.5574]
+
+
+def vol(where: list[float] = T4, start_h: float = 3, hours: float = 2) -> dict[str, Any]:
+    return {
+        "geometry": {"type": "Point", "coordinates": where},
+        "radius_m": 10_000,
+        "floor_m": 1000,
+        "ceiling_m": 4000,
+        "start": iso(T0 + timedelta(hours=start_h)),
+        "end": iso(T0 + timedelta(hours=start_h + hours)),
+    }
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def tr_key() -> signing.KeyPair:
+    return signing.KeyPair.generate()
+
+
+@pytest.fixture
+def db(tmp_path: Path, clock: FixedClock, tr_key: signing.KeyPair) -> str:
+    """Türkiye holds its own key; the service holds the others' (demo custody)."""
+    path = str(tmp_path / "signed.db")
+    service = Service(open_store(path), clock=clock)
+    service.declare_mechanism(
+        mechanism=load_mechanism(scenario_path("syria")), keys={"TR": tr_key.public_key}, demo_custody=True
+    )
+    service.store.close()
+    return path
+
+
+@pytest.fixture
+def svc(db: str, clock: FixedClock) -> Service:
+    return Service(open_store(db), clock=clock)
+
+
+def head(svc: Service) -> int:
+    return svc.verify(M).head_seq
+
+
+def prepare(svc: Service, **kwargs: Any) -> dict[str, Any]:
+    with pytest.raises(Prepared) as got, svc.acting(prepare=True):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs)
+    return got.value.entry
+
+
+def test_the_record_names_each_key_and_who_holds_it(svc: Service, tr_key: signing.KeyPair) -> None:
+    keys = {k["owner"]: k for k in svc.keys(M)}
+    assert keys["TR"]["key_id"] == tr_key.key_id and keys["TR"]["custody"] == "party"
+    assert keys["IL"]["custody"] == "service (demo only)"
+    assert keys["service"]["key_id"] == svc.service_key.key_id
+
+
+def test_a_party_holding_its_key_must_sign(svc: Service) -> None:
+    before = head(svc)
+    with pytest.raises(Forbidden, match="party TR signs its own entries"):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    assert head(svc) == before
+
+
+def test_prepare_writes_nothing_and_a_signed_commit_appends_exactly_that_entry(
+    svc: Service, tr_key: signing.KeyPair
+) -> None:
+    before = head(svc)
+    entry = prepare(svc, volumes=[vol()])
+    assert head(svc) == before and entry["seq"] == before + 1 and entry["actor"] == "TR"
+    signed = Signed(
+        at=datetime.fromisoformat(entry["at"]),
+        entry_hash=entry["hash"],
+        key_id=tr_key.key_id,
+        signature=tr_key.sign_entry(entry["hash"]),
+    )
+    with svc.acting(signed=signed):
+        out = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    stored = svc.entries_after(M, before, limit=1)[0]
+    assert stored["hash"] == entry["hash"] and stored["key_id"] == tr_key.key_id
+    assert out.activity is not None and out.activity.id == entry["payload"]["id"]
+    assert svc.verify(M).ok
+
+
+def test_a_commit_after_the_record_moved_on_is_refused(svc: Service, tr_key: signing.KeyPair) -> None:
+    entry = prepare(svc, volumes=[vol()])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA)])
+    before = head(svc)
+    signed = Signed(datetime.fromisoformat(entry["at"]), entry["hash"], tr_key.key_id, tr_key.sign_entry(entry["hash"]))
+    with pytest.raises(StaleVersion, match="prepare and sign again"), svc.acting(signed=signed):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    assert head(svc) == before
+
+
+def test_another_key_or_a_changed_request_is_refused(svc: Service, tr_key: signing.KeyPair) -> None:
+    entry = prepare(svc, volumes=[vol()])
+    at = datetime.fromisoformat(entry["at"])
+    il_key = next(k for k in svc.keys(M) if k["owner"] == "IL")["key_id"]
+    forged = Signed(at, entry["hash"], il_key, tr_key.sign_entry(entry["hash"]))
+    with pytest.raises(Forbidden, match="belongs to IL, not to TR"), svc.acting(signed=forged):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    good = Signed(at, entry["hash"], tr_key.key_id, tr_key.sign_entry(entry["hash"]))
+    with pytest.raises(StaleVersion), svc.acting(signed=good):  # the operator changes the volume
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=4)])
+    bad = Signed(at, entry["hash"], tr_key.key_id, signing.KeyPair.generate().sign_entry(entry["hash"]))
+    with pytest.raises(Forbidden, match="does not verify"), svc.acting(signed=bad):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    assert svc.activities(M) == []
+
+
+def test_a_prepared_entry_expires(svc: Service, clock: FixedClock, tr_key: signing.KeyPair) -> None:
+    entry = prepare(svc, volumes=[vol()])
+    clock.advance(seconds=121)
+    signed = Signed(datetime.fromisoformat(entry["at"]), entry["hash"], tr_key.key_id, tr_key.sign_entry(entry["hash"]))
+    with pytest.raises(StaleVersion, match="more than 120 s old"), svc.acting(signed=signed):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+
+
+def test_checkpoints_are_signed_at_intervals_and_only_when_the_chain_grew(svc: Service, clock: FixedClock) -> None:
+    svc.checkpoint_interval_s = 0
+    svc.tick()
+    first = svc.checkpoints(M)
+    assert len(first) == 1 and first[0]["seq"] == head(svc)
+    svc.tick()
+    assert svc.checkpoints(M) == first  # nothing new to sign
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA)])
+    svc.tick()
+    second = svc.checkpoints(M)[-1]
+    message = signing.checkpoint_message(mechanism=M, seq=second["seq"], hash=second["hash"], at=second["at"])
+    assert second["seq"] == head(svc) and signing.verify(svc.service_key.public_key, message, second["signature"])
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+def scripted_day(svc: Service, clock: FixedClock, tr: signing.KeyPair) -> dict[datetime, dict[str, Any]]:
+    """A day of the mechanism, minute by minute; the live state is snapshotted at chosen instants."""
+    tr_client_notify = _signed_notifier(svc, tr)
+    snapshots: dict[datetime, dict[str, Any]] = {}
+
+    def snap() -> None:
+        with svc.store.read() as s:
+            snapshots[clock()] = replay.state(s, M)
+
+    snap()  # the declared mechanism
+    clock.advance(seconds=600)
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, start_h=5)])
+    clock.advance(seconds=60)
+    tr_client_notify(volumes=[vol(T4, start_h=5)])  # conflict + alert to IL
+    snap()
+    for _ in range(30):  # the alert goes unanswered; the ladder climbs
+        clock.advance(seconds=60)
+        svc.tick()
+    snap()
+    clock.advance(seconds=1)  # the state at an instant includes what happened at that instant
+    svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id="C1")
+    alert = next(m for m in svc.messages(M, reader=svc.member(M, "IL")) if m["template"] == "conflict_alert")
+    svc.acknowledge_message(mechanism_id=M, actor="IL", message_id=alert["id"])
+    clock.advance(seconds=1)
+    snap()
+    clock.advance(seconds=3600)
+    svc.tick()  # line checks
+    svc.amend(mechanism_id=M, actor="IL", activity_id="IL-0001", seen_version=1, volumes=[vol(PALMYRA, start_h=6)])
+    svc.declare_zone(
+        mechanism_id=M,
+        actor="IL",
+        zone={
+            "id": "z-hama",
+            "kind": "restricted",
+            "forbids": ["uav_patrol"],
+            "geometry": {"type": "Point", "coordinates": [36.7114, 35.1183]},
+            "radius_m": 15000,
+            "valid_from": iso(clock()),
+        },
+    )
+    snap()
+    clock.advance(seconds=7200)
+    svc.tick()
+    snap()
+    return snapshots
+
+
+def _signed_notifier(svc: Service, key: signing.KeyPair) -> Any:
+    def notify(**kwargs: Any) -> None:
+        with pytest.raises(Prepared) as got, svc.acting(prepare=True):
+            svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs)
+        e = got.value.entry
+        signed = Signed(datetime.fromisoformat(e["at"]), e["hash"], key.key_id, key.sign_entry(e["hash"]))
+        with svc.acting(signed=signed):
+            svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs)
+
+    return notify
+
+
+def test_replay_at_each_instant_equals_the_live_state_then(
+    svc: Service, clock: FixedClock, tr_key: signing.KeyPair
+) -> None:
+    snapshots = scripted_day(svc, clock, tr_key)
+    assert len(snapshots) == 6
+    distinct = {repr(s) for s in snapshots.values()}
+    assert len(distinct) == 6  # every instant shows something new
+    for at, live in snapshots.items():
+        replayed = svc.replay(M, at)
+        body = {k: replayed[k] for k in replay.TABLES}
+        assert body == live, at
+    # the escalation steps are in the snapshot taken after the climb
+    climbed = list(snapshots.values())[2]
+    assert max(m["steps"] for m in climbed["messages"]) >= 2
+
+
+# --- over HTTP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(db: str, clock: FixedClock) -> Iterator[Any]:
+    live = start_server(db, clock)
+    yield live
+    live.stop()
+
+
+def test_the_python_client_signs_on_the_partys_side(server: Any, tr_key: signing.KeyPair) -> None:
+    token = server.service.issue_token(mechanism_id=M, member_id="TR")
+    unsigned = Client(server.url, token)
+    with pytest.raises(ClientError, match="signs its own entries"):
+        unsigned.notify(kind="uav_patrol", volumes=[vol()])
+    client = Client(server.url, token, key=tr_key)
+    out = client.notify(kind="uav_patrol", volumes=[vol()])
+    assert out["activity"]["id"] == "TR-0001"
+    entry = server.service.entries_after(M, out["seq"] - 1, limit=1)[0]
+    assert entry["key_id"] == tr_key.key_id and entry["actor"] == "TR"
+    assert server.service.verify(M).ok
+    wrong = Client(server.url, token, key=signing.KeyPair.generate())
+    with pytest.raises(ClientError, match="is not registered"):
+        wrong.notify(kind="uav_patrol", volumes=[vol(start_h=8)])
+
+
+def test_replay_route_shows_what_the_caller_could_see_then(server: Any, clock: FixedClock) -> None:
+    svc: Service = server.service
+    tokens = {m: svc.issue_token(mechanism_id=M, member_id=m) for m in ("IL", "AZ")}
+    before = clock()
+    clock.advance(seconds=60)
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
+    with httpx.Client(base_url=server.url + "/api/v1") as http:
+        then = http.get(f"/mechanisms/{M}/replay", params={"at": iso(before)}, headers=auth(tokens["IL"])).json()
+        now = http.get(f"/mechanisms/{M}/replay", params={"at": iso(clock())}, headers=auth(tokens["IL"])).json()
+        assert then["activities"] == [] and [a["id"] for a in now["activities"]] == ["IL-0001"]
+        assert now["activities"][0]["history"][0]["version"] == 1
+        bad = http.get(f"/mechanisms/{M}/replay", params={"at": "yesterday"}, headers=auth(tokens["IL"]))
+        assert bad.status_code == 422 and bad.json()["field"] == "at"
+        keys = http.get(f"/mechanisms/{M}/keys", headers=auth(tokens["AZ"])).json()["keys"]
+        assert {k["owner"] for k in keys} >= {"TR", "IL", "service"}
+
+
+def test_the_stream_carries_signed_checkpoints(server: Any) -> None:
+    svc: Service = server.service
+    token = svc.issue_token(mechanism_id=M, member_id="AZ")
+    svc.checkpoint(M)
+    with httpx.Client() as http:
+        reader = SSEReader(http, f"{server.url}/api/v1/mechanisms/{M}/events?after=1000000", auth(token))
+        try:
+            _, event, first = reader.next_event()
+            assert event == "checkpoint" and first["seq"] == head(svc)
+            svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA)])
+            svc.checkpoint(M)
+            _, event, second = reader.next_event()
+            assert event == "checkpoint" and second["seq"] == head(svc) > first["seq"]
+        finally:
+            reader.close()
