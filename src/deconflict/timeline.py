@@ -181,7 +181,7 @@ def _footprint(geometry: dict[str, Any], radius_m: float) -> str:
     c = geom.centroid
     _, _, width = WGS84.inv(lon_min, c.y, lon_max, c.y)
     _, _, height = WGS84.inv(c.x, lat_min, c.x, lat_max)
-    return f"a {_km(width).removesuffix(' km')} × {_km(height)} area around {_latlon(c.y, c.x)}"
+    return f"an area of {_km(width).removesuffix(' km')} × {_km(height)} around {_latlon(c.y, c.x)}"
 
 
 def _clock(t: datetime, ref: datetime) -> str:

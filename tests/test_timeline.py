@@ -1,0 +1,277 @@
+"""The incident timeline on a real record (the scripted hour of test_report) and on a polygon notice."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_report import T0, build_day, circle, record_of, write_bundle
+from typer.testing import CliRunner
+
+from deconflict import timeline
+from deconflict.cli import app
+from deconflict.clock import FixedClock, iso
+from deconflict.errors import InvalidInput
+from deconflict.geo import WGS84
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+
+M = "tr-il-syria"
+T4 = (34.5226, 37.6298)
+HAMA = (35.1183, 36.7114)
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, Any]]]:
+    db = str(tmp_path_factory.mktemp("timeline") / "day.db")
+    svc = build_day(db)
+    entries = record_of(svc)
+    svc.store.close()
+    return db, entries
+
+
+def story(entries: list[dict[str, Any]], place: tuple[float, float], radius_km: float, h0: float, h1: float) -> Any:
+    return timeline.incident_timeline(
+        entries,
+        lat=place[0],
+        lon=place[1],
+        radius_km=radius_km,
+        start=T0 + timedelta(hours=h0),
+        end=T0 + timedelta(hours=h1),
+    )
+
+
+def test_t4_story_in_order_with_exact_sentences(day: tuple[str, list[dict[str, Any]]]) -> None:
+    _, entries = day
+    events = story(entries, T4, 20, 3, 5)
+    assert [(e.seq, e.what) for e in events] == [
+        (
+            7,
+            "TR (Türkiye) notified TR-0001, a UAV patrol, 10 km around 34.52 N 37.63 E, 1,000–4,000 m, 09:00–11:00 UTC",
+        ),
+        (
+            8,
+            "IL (Israel) notified IL-0001, an air sortie, 10 km around 34.52 N 37.63 E, 1,000–4,000 m, 09:00–11:00 UTC",
+        ),
+        (
+            9,
+            "The system raised conflict C1: IL-0001 (IL) and TR-0001 (TR) overlap (minimum 9.3 km), "
+            "09:00–11:00 UTC, 1,000–4,000 m; TR to acknowledge by 06:15 UTC",
+        ),
+        (
+            10,
+            "The system sent an alert, M1, to TR: “Your activity TR-0001 conflicts with our notice IL-0001 between "
+            "2025-04-09T09:00 and 2025-04-09T11:00 UTC, 1000–4000 m. Request you hold or amend.”; "
+            "acknowledge by 06:15 UTC",
+        ),
+        (11, "TR (Türkiye) acknowledged conflict C1, 3 min after it was raised"),
+        (12, "TR (Türkiye) acknowledged M1, 3 min after it was sent"),
+        (
+            28,
+            "TR (Türkiye) amended TR-0001 to version 2: a UAV patrol, 10 km around 34.52 N 36.90 E, "
+            "1,000–4,000 m, 09:00–11:00 UTC",
+        ),
+        (29, "The system closed conflict C1 as amended (superseded by version 2)"),
+    ]
+    first, ack = events[0], events[4]
+    assert (first.at, first.actor, first.party, first.type) == (T0, "TR", "TR", "activity.notified")
+    assert first.fields["activity"] == "TR-0001" and first.fields["lead_s"] == 3 * 3600
+    assert first.fields["distance_km"] == 0.0
+    assert ack.fields == {"conflict": "C1", "acknowledged_for": "TR", "delay_s": 180.0, "late": False}
+    assert events[2].fields["awaiting"] == ["TR"] and events[2].fields["conflict_kind"] == "separation"
+
+
+def test_hama_story_has_the_short_notice_its_late_acknowledgement_and_the_escalations(
+    day: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, entries = day
+    events = story(entries, HAMA, 10, 0, 2)
+    assert [(e.seq, e.what) for e in events if e.seq != 15] == [
+        (
+            13,
+            "IL (Israel) notified IL-0002, an air sortie, 15 km around 35.12 N 36.71 E, 2,000–8,000 m, 06:30–07:30 UTC",
+        ),
+        (
+            14,
+            "The system raised conflict C2: IL-0002 (IL) was notified 20 min before it starts; "
+            "the rules ask for 1 h; TR to acknowledge by 06:20 UTC",
+        ),
+        (16, "The system escalated M2 to the operations chief: no acknowledgement by 06:20 UTC"),
+        (20, "TR (Türkiye) acknowledged conflict C2, 15 min after it was raised, after its deadline of 06:20 UTC"),
+        (25, "The system escalated M2 to the national security adviser: no acknowledgement by 06:35 UTC"),
+    ]
+    alert = next(e for e in events if e.seq == 15)
+    assert alert.fields["message"] == "M2" and alert.fields["to"] == ["IL"] and alert.fields["needs_ack"]
+    assert alert.what.startswith("The system sent an alert, M2, to IL: “") and "IL-0002" in alert.what
+    by_seq = {e.seq: e for e in events}
+    assert by_seq[20].fields["late"] is True and by_seq[16].fields == {
+        "message": "M2",
+        "rung": 1,
+        "rung_name": "operations chief",
+        "due_at": "2025-04-09T06:20:00Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("place", "radius_km", "h0", "h1", "activities"),
+    [
+        (T4, 20, 3, 5, {"TR-0001", "IL-0001"}),
+        (T4, 20, 0, 3, set()),  # the window ends when the activities start
+        (T4, 20, 4.99, 6, {"TR-0001", "IL-0001"}),
+        ((34.52, 36.9), 5, 3, 5, {"TR-0001"}),  # only the amended patrol came here
+        (HAMA, 10, 3, 5, set()),  # the Hama sortie ended at 07:30
+        ((34.52, 37.2), 15, 3, 5, set()),  # 39 km from T4, 27 km from the amended patrol: 10 km circles miss
+        ((34.52, 37.2), 30, 3, 5, {"TR-0001", "IL-0001"}),
+    ],
+)
+def test_place_and_window_select_activities(
+    day: tuple[str, list[dict[str, Any]]],
+    place: tuple[float, float],
+    radius_km: float,
+    h0: float,
+    h1: float,
+    activities: set[str],
+) -> None:
+    _, entries = day
+    events = story(entries, place, radius_km, h0, h1)
+    found = {e.fields["activity"] for e in events if e.type.startswith("activity.")}
+    assert found == activities
+
+
+def test_red_line_near_the_place_is_in_the_story(day: tuple[str, list[dict[str, Any]]]) -> None:
+    _, entries = day
+    events = story(entries, (34.5574, 38.3169), 5, 0, 1)  # Palmyra airfield
+    assert [(e.seq, e.type) for e in events] == [(6, "zone.declared")]
+    assert events[0].what == (
+        "IL (Israel) declared red line IL-RL-PALMYRA (Palmyra area: no foreign bases or air defences): "
+        "40 km around 34.56 N 38.32 E, forbidding air-defence activation and deployment, from 2025-04-01 00:00 UTC"
+    )
+
+
+def test_withheld_entry_is_shown_as_such(day: tuple[str, list[dict[str, Any]]]) -> None:
+    _, entries = day
+    copy = [{k: v for k, v in e.items() if not (k == "payload" and e["seq"] == 11)} for e in entries]
+    events = story(copy, T4, 20, 3, 5)
+    assert [e.seq for e in events] == [7, 8, 9, 10, 11, 12, 28, 29]
+    withheld = events[4]
+    assert (withheld.what, withheld.actor, withheld.party) == ("entry 11 withheld from this copy", "TR", "TR")
+    assert timeline.event_to_json(withheld)["withheld"] is True
+
+
+def test_text_and_json(day: tuple[str, list[dict[str, Any]]]) -> None:
+    _, entries = day
+    events = story(entries, T4, 20, 3, 5)
+    lines = timeline.timeline_text(events).splitlines()
+    assert len(lines) == len(events)
+    assert lines[0] == (
+        "2025-04-09T06:00:00Z  [7]  TR (Türkiye) notified TR-0001, a UAV patrol, 10 km around 34.52 N 37.63 E, "
+        "1,000–4,000 m, 09:00–11:00 UTC"
+    )
+    docs = timeline.timeline_to_json(events)
+    json.dumps(docs, allow_nan=False)
+    assert docs[4] == {
+        "at": "2025-04-09T06:08:00Z",
+        "seq": 11,
+        "actor": "TR",
+        "party": "TR",
+        "type": "conflict.acknowledged",
+        "what": "TR (Türkiye) acknowledged conflict C1, 3 min after it was raised",
+        "conflict": "C1",
+        "acknowledged_for": "TR",
+        "delay_s": 180.0,
+        "late": False,
+    }
+
+
+def test_polygon_footprint_measured_on_the_ground(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    svc = Service(open_store(str(tmp_path / "p.db")), clock=clock)
+    svc.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    square = [[37.0, 34.0], [37.2, 34.0], [37.2, 34.2], [37.0, 34.2], [37.0, 34.0]]
+    volume = {**circle([0, 0], T0 + timedelta(hours=2), 1), "geometry": {"type": "Polygon", "coordinates": [square]}}
+    del volume["radius_m"]
+    svc.notify(mechanism_id=M, actor="TR", kind="exercise", volumes=[volume])
+    entries = record_of(svc)
+    _, _, expected_m = WGS84.inv(37.3, 34.1, 37.2, 34.1)  # east of the square's eastern edge
+    (near,) = story(entries, (34.1, 37.3), expected_m / 1000 + 0.1, 2, 3)
+    assert near.fields["distance_km"] == pytest.approx(expected_m / 1000, abs=0.02)
+    assert near.what == (
+        "TR (Türkiye) notified TR-0001, an exercise, an area of 18.5 × 22.2 km around 34.10 N 37.10 E, "
+        "1,000–4,000 m, 08:00–09:00 UTC"
+    )
+    assert story(entries, (34.1, 37.3), expected_m / 1000 - 0.1, 2, 3) == []
+    (inside,) = story(entries, (34.1, 37.1), 1, 2, 3)
+    assert inside.fields["distance_km"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lat": 91}, "lat: expected degrees between -90 and 90"),
+        ({"lon": -200}, "lon: expected degrees"),
+        ({"radius_km": 0}, "radius_km: expected kilometres above 0"),
+        ({"end": T0}, "window is empty"),
+    ],
+)
+def test_bad_place_or_window_is_refused(
+    day: tuple[str, list[dict[str, Any]]], kwargs: dict[str, Any], message: str
+) -> None:
+    _, entries = day
+    args: dict[str, Any] = {"lat": 34.5, "lon": 37.6, "radius_km": 10, "start": T0, "end": T0 + timedelta(hours=1)}
+    with pytest.raises(InvalidInput, match=message):
+        timeline.incident_timeline(entries, **{**args, **kwargs})
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+WHERE = ["--lat", "34.5226", "--lon", "37.6298", "--radius-km", "20"]
+WHEN = ["--from", iso(T0 + timedelta(hours=3)), "--to", iso(T0 + timedelta(hours=5))]
+
+
+def test_timeline_command_prints_the_story(day: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    db, entries = day
+    result = CliRunner().invoke(app, ["timeline", "--db", db, *WHERE, *WHEN])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("tr-il-syria: 8 events within 20 km of 34.5226, 37.6298")
+    assert lines[1:] == timeline.timeline_text(story(entries, T4, 20, 3, 5)).splitlines()
+
+    bundle = write_bundle(entries, tmp_path / "record.jsonl")
+    from_bundle = CliRunner().invoke(app, ["timeline", "--bundle", str(bundle), *WHERE, *WHEN, "--json"])
+    assert from_bundle.exit_code == 0, from_bundle.output
+    assert json.loads(from_bundle.stdout) == timeline.timeline_to_json(story(entries, T4, 20, 3, 5))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([*WHERE, "--from", "noon", "--to", "2025-04-09T12:00Z"], "--from: 'noon' is not a time"),
+        (["--lat", "95", "--lon", "37", "--radius-km", "20", *WHEN], "--lat"),
+        ([*WHERE, "--to", "2025-04-09T12:00Z"], "--from"),
+        ([*WHERE, *WHEN, "--mechanism", "elsewhere"], "mechanism 'elsewhere' has no record"),
+    ],
+)
+def test_timeline_command_refuses_bad_input_with_exit_2(
+    day: tuple[str, list[dict[str, Any]]], args: list[str], message: str
+) -> None:
+    db, _ = day
+    result = CliRunner().invoke(app, ["timeline", "--db", db, *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_timeline_command_refuses_a_missing_database_and_both_sources(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(app, ["timeline", "--db", str(tmp_path / "none.db"), *WHERE, *WHEN])
+    assert missing.exit_code == 2 and "no such database file" in missing.stderr
+    both = CliRunner().invoke(app, ["timeline", "--db", "a.db", "--bundle", "b.jsonl", *WHERE, *WHEN])
+    assert both.exit_code == 2 and "either --db or --bundle" in both.stderr
+
+
+def test_timeline_command_help_has_an_example() -> None:
+    result = CliRunner().invoke(app, ["timeline", "--help"])
+    assert result.exit_code == 0 and "Example: deconflict timeline" in result.stdout
