@@ -272,9 +272,9 @@ def test_conflicts_only_shows_the_counterpart_only_the_overlap(tmp_path: Path) -
     server, tok = _conflicts_only_server(tmp_path)
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
-            c.post(
+            first = c.post(
                 f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume(T4, 20_000)]}, headers=auth(tok["TR"])
-            )
+            ).json()["seq"]
             c.post(
                 f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume(FAR, 5_000)]}, headers=auth(tok["TR"])
             )
@@ -300,7 +300,7 @@ def test_conflicts_only_shows_the_counterpart_only_the_overlap(tmp_path: Path) -
             facilitator = {a["id"]: a for a in c.get(f"{A}/activities", headers=auth(tok["AZ"])).json()}
             assert set(facilitator) == {"IL-0001", "TR-0001"} and all(a["partial"] for a in facilitator.values())
 
-            reader = SSEReader(c, f"{A}/events?after=2", auth(tok["IL"]))
+            reader = SSEReader(c, f"{A}/events?after={first - 1}", auth(tok["IL"]))
             events = [reader.next_event() for _ in range(4)]
             reader.close()
             kinds = [(e[1], "payload" in e[2]) for e in events]
