@@ -292,3 +292,47 @@ def test_the_stream_carries_signed_checkpoints(server: Any) -> None:
             assert event == "checkpoint" and second["seq"] == head(svc) > first["seq"]
         finally:
             reader.close()
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def test_cli_keys_generate_then_notify_signed_on_the_partys_side(tmp_path: Path, clock: FixedClock) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+
+    runner = CliRunner()
+    keyfile = tmp_path / "tr.key"
+    made = runner.invoke(app, ["keys", "generate", "--party", "TR", "--out", str(keyfile)])
+    assert made.exit_code == 0 and "fingerprint: ed25519:" in made.output
+    assert keyfile.stat().st_mode & 0o777 == 0o600
+    assert runner.invoke(app, ["keys", "generate", "--party", "TR", "--out", str(keyfile)]).exit_code == 2
+    party, key = signing.read_key_file(keyfile)
+    path = str(tmp_path / "cli.db")
+    service = Service(open_store(path), clock=clock)
+    service.declare_mechanism(
+        mechanism=load_mechanism(scenario_path("syria")), keys={"TR": key.public_key}, demo_custody=True
+    )
+    listed = runner.invoke(app, ["keys", "list", "--db", path])
+    assert f"{key.key_id}  TR       held by party" in listed.output
+    service.store.close()
+    server = start_server(path, clock)
+    try:
+        token = server.service.issue_token(mechanism_id=M, member_id="TR")
+        notice = tmp_path / "patrol.json"
+        notice.write_text(json.dumps({"kind": "uav_patrol", "volumes": [vol()]}), encoding="utf-8")
+        env = {"DECONFLICT_URL": server.url, "DECONFLICT_TOKEN": token}
+        refused = runner.invoke(app, ["notify", str(notice)], env=env)
+        assert refused.exit_code == 2 and "signs its own entries" in refused.output
+        done = runner.invoke(app, ["notify", str(notice), "--key", str(keyfile)], env=env)
+        assert done.exit_code == 0 and f"signed with {key.key_id}" in done.output, done.output
+        clock.advance(seconds=60)
+        shown = runner.invoke(app, ["replay", "--db", path, "--at", iso(clock())])
+        assert shown.exit_code == 0 and "TR-0001  TR  uav_patrol  v1" in shown.output
+        early = runner.invoke(app, ["replay", "--db", path, "--at", "2020-01-01T00:00:00Z"])
+        assert early.exit_code == 2 and "had no record yet" in early.output
+    finally:
+        server.stop()

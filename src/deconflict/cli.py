@@ -729,3 +729,147 @@ def timeline(
         return
     typer.echo(f"{mid}: {len(events)} events within {radius_km:g} km of {lat:g}, {lon:g} from {start} to {end}")
     typer.echo(story.timeline_text(events), nl=False)
+
+
+@app.command()
+@user_errors
+def replay(
+    at: Annotated[str, typer.Option(help="The instant, ISO 8601 UTC, e.g. 2025-04-09T06:30:00Z.")],
+    db: Annotated[str, typer.Option(help="SQLite file or database URL.")] = DEFAULT_DB,
+    mechanism: Annotated[str, typer.Option(help="Mechanism id.")] = "tr-il-syria",
+    as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
+) -> None:
+    """Rebuild a mechanism's state as it stood at an instant, from its record alone: activities and
+    their versions, zones, conflicts and their status, hotline messages and acknowledgements.
+
+    Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
+    """
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    instant = _instant(at, "at")
+    service = Service(open_store(_existing(db), migrate=False))
+    state = service.replay(mechanism, instant)
+    if state["head"]["seq"] == 0:
+        first = service.entries_after(mechanism, 0, limit=1)
+        raise DeconflictError(
+            f"mechanism {mechanism!r} had no record yet at {at}; its first entry is at {first[0]['at']}"
+        )
+    if as_json:
+        typer.echo(json.dumps(state, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{mechanism} as it stood at {state['at']} (record up to entry {state['head']['seq']}):")
+    live = [a for a in state["activities"] if a["state"] in ("notified", "acknowledged", "active")]
+    typer.echo(f"  {len(live)} activities in force ({len(state['activities'])} notified in all)")
+    for a in live:
+        typer.echo(f"    {a['id']}  {a['party']}  {a['kind']}  v{a['version']}  {a['start']} → {a['end']}")
+    zones = [z for z in state["zones"] if z["withdrawn_at"] is None]
+    typer.echo(f"  {len(zones)} zones: " + ", ".join(f"{z['id']} ({z['kind']}, {z['owner']})" for z in zones))
+    typer.echo(f"  {len(state['conflicts'])} conflicts:")
+    for c in state["conflicts"]:
+        waiting = ", ".join(p for p in c["doc"].get("awaiting", []) if p not in c["acknowledged"])
+        note = f"; awaiting {waiting}" if waiting and c["status"] == "open" else ""
+        typer.echo(f"    {c['id']}  {c['kind']}  {c['status']}  deadline {c['deadline']}{note}")
+    pending = [m for m in state["messages"] if m["needs_ack"] and m["acknowledged_at"] is None]
+    typer.echo(f"  {len(state['messages'])} hotline messages, {len(pending)} awaiting acknowledgement:")
+    for m in pending:
+        typer.echo(
+            f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, deadline {m['deadline']}, "
+            f"{m['steps']} escalation steps"
+        )
+
+
+keys_app = typer.Typer(
+    help="Signing keys: generate on the party's side, register in a mechanism.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+@user_errors
+def keys_generate(
+    party: Annotated[str, typer.Option(help="The party code the key signs for, e.g. TR.")],
+    out: Annotated[Path, typer.Option(help="The private key file to write (never overwritten; mode 0600).")],
+) -> None:
+    """Make an Ed25519 key pair on the party's side. The private key stays in OUT; give the printed public
+    key to the operator, and read the fingerprint to the other members out of band.
+
+    Example: deconflict keys generate --party TR --out tr.key
+    """
+    from deconflict import signing
+
+    key = signing.KeyPair.generate()
+    signing.write_key_file(out, key, party=party)
+    typer.echo(f"private key written to {out} (keep it on your side)")
+    typer.echo(f"public key:  {key.public_key}")
+    typer.echo(f"fingerprint: {key.key_id}")
+
+
+@keys_app.command("register")
+@user_errors
+def keys_register(
+    party: Annotated[str, typer.Option(help="The party code, e.g. TR.")],
+    public_key: Annotated[str, typer.Option(help="The public key (base64) or the party's key file.")],
+    db: Annotated[str, typer.Option(help="SQLite file or database URL.")] = DEFAULT_DB,
+    mechanism: Annotated[str, typer.Option(help="Mechanism id.")] = "tr-il-syria",
+) -> None:
+    """Record a party's public key in the mechanism (the operator does this; it is a record entry).
+
+    Example: deconflict keys register --db deconflict.db --party TR --public-key 9dJ3...=
+    """
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    service = Service(open_store(_existing(db), migrate=False))
+    key = service.register_key(mechanism_id=mechanism, party=party, public_key=public_key)
+    typer.echo(f"registered {key['key_id']} for {key['owner']} at entry {key['registered_seq']}")
+
+
+@keys_app.command("list")
+@user_errors
+def keys_list(
+    db: Annotated[str, typer.Option(help="SQLite file or database URL.")] = DEFAULT_DB,
+    mechanism: Annotated[str, typer.Option(help="Mechanism id.")] = "tr-il-syria",
+) -> None:
+    """The mechanism's keys, their fingerprints and who holds each private key.
+
+    Example: deconflict keys list --db deconflict-demo.db
+    """
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    service = Service(open_store(_existing(db), migrate=False))
+    for k in service.keys(mechanism):
+        revoked = f"  revoked at entry {k['revoked_seq']}" if k["revoked_seq"] else ""
+        typer.echo(f"{k['key_id']}  {k['owner']:<8} held by {k['custody']}{revoked}")
+
+
+@app.command()
+@user_errors
+def notify(
+    notice: Annotated[Path, typer.Argument(help='JSON: {"kind": ..., "volumes": [...], "id"?: ..., "title"?: ...}')],
+    key: Annotated[Path | None, typer.Option(help="Your party's private key file: sign on your side.")] = None,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """Notify a planned activity to a running service; with --key the entry is signed here, with your
+    party's private key, so that nobody else (not the service's operator) could have made it.
+
+    Example: deconflict notify patrol.json --key tr.key --token $TR
+    """
+    from deconflict import signing
+    from deconflict.client import Client
+
+    try:
+        body = json.loads(_read_text(notice))
+    except json.JSONDecodeError as e:
+        raise DeconflictError(f"{notice}: not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(body, dict) or "kind" not in body or not isinstance(body.get("volumes"), list):
+        raise DeconflictError(f"{notice}: expected an object with kind and a list of volumes")
+    pair = signing.read_key_file(key)[1] if key is not None else None
+    client = Client(url, token, key=pair)
+    out = client.notify(kind=body["kind"], volumes=body["volumes"], id=body.get("id"), title=body.get("title", ""))
+    signed = f", signed with {pair.key_id}" if pair is not None else ""
+    typer.echo(f"{out['activity']['id']} notified (record entry {out['seq']}{signed})")
+    for c in out["raised"]:
+        typer.echo(f"  conflict {c['id']}: {c['kind']}, deadline {c['deadline']}")
