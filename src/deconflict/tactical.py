@@ -310,17 +310,20 @@ def _exact(
     dx, dy = x[j] - x[i], y[j] - y[i]
     ux, uy = vx[j] - vx[i], vy[j] - vy[i]
     dz, uz = p.z[j] - p.z[i], p.vz[j] - p.vz[i]
-    uu = ux * ux + uy * uy
-    moving = uu > 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tcpa = np.where(moving, -(dx * ux + dy * uy) / uu, 0.0)
+    speed = np.hypot(ux, uy)
+    moving = speed > 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ex, ey = np.where(moving, ux / speed, 0.0), np.where(moving, uy / speed, 0.0)  # unit relative velocity
+        along = dx * ex + dy * ey  # metres, in the plane
+        tcpa = np.where(moving, -along / speed, 0.0)
         tc = np.clip(tcpa, 0.0, lookahead_s)
         k = p.frame.scale((x[i] + x[j] + (vx[i] + vx[j]) * tc) / 2, (y[i] + y[j] + (vy[i] + vy[j]) * tc) / 2)
         r = rpz_m * k - STRICT_M
-        ex, ey = dx + ux * tcpa, dy + uy * tcpa
-        gap2 = r * r - (ex * ex + ey * ey)
-        half = np.where(moving, np.sqrt(np.maximum(gap2, 0.0) / uu), np.inf)
-        h_in, h_out = tcpa - half, tcpa + half
+        cross = dx * ey - dy * ex  # distance of the relative path from the origin
+        gap2 = r * r - np.where(moving, cross * cross, dx * dx + dy * dy)
+        chord = np.sqrt(np.maximum(gap2, 0.0))  # half the relative path's length inside R
+        h_in = np.where(moving, (-along - chord) / speed, -np.inf)
+        h_out = np.where(moving, (-along + chord) / speed, np.inf)
         h = hpz_m - STRICT_M
         climbing = uz != 0.0
         v1, v2 = (-h - dz) / uz, (h - dz) / uz
