@@ -36,19 +36,22 @@ Horizontal distances are on the ellipsoid's surface (not at altitude).
 "Below" is strict, by ``STRICT_M`` (1 µm): altitudes converted from whole feet exactly H
 apart are not a conflict even where binary rounding leaves a residue of 10⁻¹² m.
 
-The broad phase cuts the look-ahead into time slices. In each slice, each track's path
-is boxed (in x, y and altitude, grown by half the minima) and the boxes are dropped into
-a uniform grid of cells and altitude bands; only pairs whose boxes share a cell and
-overlap become candidates (each once, in the cell holding the corner of their
-overlap), and a conflict is kept from the slice that holds its ``t_in_s``. Memory grows
-with the number of tracks and of candidates, never with N². ``brute_force_track_conflicts``
-runs the same exact test on every pair and must give identical results.
+The broad phase (:class:`_Grid`) cuts the look-ahead into time slices. In each slice,
+each track's path is boxed (in x, y and altitude, grown by half the minima) and the boxes
+are dropped into a uniform grid of cells and altitude bands; only pairs whose boxes share
+a cell and overlap become candidates (each once, in the cell holding the low corner of
+their overlap), and a conflict is kept from the slice that holds its ``t_in_s``. Slices
+run in threads. Memory grows with the number of tracks and of candidates (in chunks of
+``PAIR_CHUNK``), never with N². ``brute_force_track_conflicts`` runs the same exact test
+on every pair and gives identical results.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +81,14 @@ CELL_DEG = 8.0
 """Size of the cells (degrees) that own tracks when an input is split into several frames."""
 SLICES = 4
 """Time slices of the look-ahead in the broad phase."""
+CELL_SPEED = 1.0
+"""Grid cell side, in distance flown in one slice at the 90th percentile of speed (plus R)."""
+BAND_FACTOR = 2.0
+"""Altitude band height, in multiples of H."""
+THREADS = min(os.cpu_count() or 1, 4)
+"""Threads that work on time slices at once (numpy releases the GIL in its loops)."""
+THREADS_FROM = 2000
+"""Fewest tracks in a frame for which slices are worked on in threads."""
 PAIR_CHUNK = 2_000_000
 """Most candidate pairs formed at once (bounds the broad phase's working memory)."""
 _DLAT_DEG = 1e-4
@@ -427,83 +438,105 @@ def find_track_conflicts(
         return found.table(order)
     for frame, members, home in _frames(tracks, order, _margin_m(tracks, rpz_m, lookahead_s)):
         p = _plane(frame, tracks.lat_deg, tracks.lon_deg, tracks, order[members], lookahead_s)
-        for s, i, j in _candidates(p, home, rpz_m, hpz_m, lookahead_s, slices):
-            res = _exact(p, i, j, rpz_m, hpz_m, lookahead_s)
-            t_in = res[3]
-            own = np.minimum(np.floor(t_in * (slices / lookahead_s)), slices - 1) == s
-            found.add(members, i, j, (res[0] & own, *res[1:]))
+        grid = _Grid(p, rpz_m, hpz_m, lookahead_s, slices)
+
+        def one_slice(s: int, p: _Plane = p, grid: _Grid = grid, home: np.ndarray = home) -> list[tuple[Any, ...]]:
+            out = []
+            for i, j in grid.pairs(s):
+                keep = home[i]
+                i, j = i[keep], j[keep]
+                ok, *res = _exact(p, i, j, rpz_m, hpz_m, lookahead_s)
+                ok &= np.minimum(np.floor(res[2] * (slices / lookahead_s)), slices - 1) == s  # slice of t_in
+                out.append((i[ok], j[ok], *(c[ok] for c in res)))
+            return out
+
+        if len(members) >= THREADS_FROM and slices > 1:
+            with ThreadPoolExecutor(max_workers=THREADS) as pool:
+                parts = list(pool.map(one_slice, range(slices)))
+        else:
+            parts = [one_slice(s) for s in range(slices)]
+        for part in parts:
+            for i, j, *res in part:
+                found.add(members, i, j, (np.ones(len(i), dtype=bool), *res))
     return found.table(order)
 
 
-def _candidates(
-    p: _Plane, home: np.ndarray, rpz_m: float, hpz_m: float, lookahead_s: float, slices: int
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(slice, i, j) chunks of candidate pairs, ``i < j``, ``i`` a home track; each pair at most once per slice.
+class _Grid:
+    """The broad phase's grid: square cells in the plane, altitude bands, time slices.
 
-    In each slice every track's path is boxed, grown by half of R (at the frame's largest
-    scale) and half of H. Boxes go into every cell and altitude band they touch; pairs that
-    share a cell and whose boxes overlap are kept in the one cell that holds the low corner
-    of the overlap.
+    In slice ``s`` every track's path is boxed and grown by half of R (at the frame's
+    largest scale factor) and half of H; the box goes into every cell and band it touches.
+    A pair of boxes is formed only in the cell holding the low corner of their overlap
+    (``max`` of the two low corners): in that cell, on each of x and y, one of the two boxes
+    starts. Entries whose box starts in the cell on neither axis (mask 0), on x only (1),
+    on both (3) and on y only (2) are sorted in that order, so each entry's valid partners
+    are one contiguous range. Bands are deduplicated the same way after the overlap test.
     """
-    n = len(p.x)
-    x1, y1 = p.x + p.vx * lookahead_s, p.y + p.vy * lookahead_s
-    kmax = float(np.max(p.frame.scale(np.concatenate([p.x, x1]), np.concatenate([p.y, y1]))))
-    grow_xy = rpz_m * kmax / 2 * (1 + 1e-9) + 1e-3
-    grow_z = hpz_m / 2 * (1 + 1e-9) + 1e-3
-    speed = np.hypot(p.vx, p.vy)
-    step = lookahead_s / slices
-    cell = max(float(np.percentile(speed, 90)) * step + 2 * grow_xy, 1.0)
-    band = 2 * grow_z
-    ox = float(np.min(np.minimum(p.x, x1))) - grow_xy - 1.0
-    oy = float(np.min(np.minimum(p.y, y1))) - grow_xy - 1.0
-    oz = float(np.min(np.minimum(p.z, p.z + p.vz * lookahead_s))) - grow_z - 1.0
-    for s in range(slices):
-        t0, t1 = s * step, (s + 1) * step
-        xa, xb = p.x + p.vx * t0, p.x + p.vx * t1
-        ya, yb = p.y + p.vy * t0, p.y + p.vy * t1
-        za, zb = p.z + p.vz * t0, p.z + p.vz * t1
-        lo = np.stack([np.minimum(xa, xb) - grow_xy, np.minimum(ya, yb) - grow_xy, np.minimum(za, zb) - grow_z])
-        hi = np.stack([np.maximum(xa, xb) + grow_xy, np.maximum(ya, yb) + grow_xy, np.maximum(za, zb) + grow_z])
-        origin = np.array([[ox], [oy], [oz]])
-        size = np.array([[cell], [cell], [band]])
-        c0 = np.floor((lo - origin) / size).astype(np.int64)
-        c1 = np.floor((hi - origin) / size).astype(np.int64)
+
+    def __init__(self, p: _Plane, rpz_m: float, hpz_m: float, lookahead_s: float, slices: int) -> None:
+        self.p = p
+        x1, y1 = p.x + p.vx * lookahead_s, p.y + p.vy * lookahead_s
+        kmax = float(np.max(p.frame.scale(np.concatenate([p.x, x1]), np.concatenate([p.y, y1]))))
+        self.grow_xy = rpz_m * kmax / 2 * (1 + 1e-9) + 1e-3
+        self.grow_z = hpz_m / 2 * (1 + 1e-9) + 1e-3
+        self.step = lookahead_s / slices
+        speed = np.hypot(p.vx, p.vy)
+        self.cell = max(float(np.percentile(speed, 90)) * self.step * CELL_SPEED + 2 * self.grow_xy, 1.0)
+        self.band = 2 * self.grow_z * BAND_FACTOR
+        self.origin = np.array(
+            [
+                float(np.min(np.minimum(p.x, x1))) - self.grow_xy - 1.0,
+                float(np.min(np.minimum(p.y, y1))) - self.grow_xy - 1.0,
+                float(np.min(np.minimum(p.z, p.z + p.vz * lookahead_s))) - self.grow_z - 1.0,
+            ]
+        )
+        self.size = np.array([self.cell, self.cell, self.band])
+
+    def pairs(self, s: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Chunks of (i, j), i < j, of tracks whose boxes overlap in slice ``s``, each pair once."""
+        p, n = self.p, len(self.p.x)
+        t0, t1 = s * self.step, (s + 1) * self.step
+        a = np.stack([p.x + p.vx * t0, p.y + p.vy * t0, p.z + p.vz * t0], axis=1)
+        b = np.stack([p.x + p.vx * t1, p.y + p.vy * t1, p.z + p.vz * t1], axis=1)
+        grow = np.array([self.grow_xy, self.grow_xy, self.grow_z])
+        box = np.concatenate([np.minimum(a, b) - grow, np.maximum(a, b) + grow], axis=1)  # (n, 6): lows, highs
+        c0 = np.floor((box[:, :3] - self.origin) / self.size).astype(np.int64)
+        c1 = np.floor((box[:, 3:] - self.origin) / self.size).astype(np.int64)
         span = c1 - c0 + 1
-        dims = c1.max(axis=1) + 1
-        count = span[0] * span[1] * span[2]
+        dims = c1.max(axis=0) + 1
+        count = span[:, 0] * span[:, 1] * span[:, 2]
         owner = np.repeat(np.arange(n), count)
         local = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
-        sy, sz = span[1][owner], span[2][owner]
-        cx = c0[0][owner] + local // (sy * sz)
-        cy = c0[1][owner] + (local // sz) % sy
-        cz = c0[2][owner] + local % sz
-        key = (cx * dims[1] + cy) * dims[2] + cz
+        sy, sz = span[owner, 1], span[owner, 2]
+        dx, dy, dz = local // (sy * sz), (local // sz) % sy, local % sz
+        cz = c0[owner, 2] + dz
+        mask = (dx == 0).astype(np.int64) + 2 * (dy == 0)
+        rank = mask ^ (mask >> 1)  # masks 0, 1, 3, 2 -> ranks 0, 1, 2, 3
+        key = (((c0[owner, 0] + dx) * dims[1] + c0[owner, 1] + dy) * dims[2] + cz) * 4 + rank
         srt = np.argsort(key, kind="stable")
-        key, owner = key[srt], owner[srt]
-        elo, ehi = lo[:, owner], hi[:, owner]  # boxes in entry order: partners sit side by side
+        key, owner, rank, cz = key[srt], owner[srt], rank[srt], cz[srt]
+        cell_key = key - rank
         m = len(key)
-        run_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        run_end = np.r_[run_start[1:], m]
-        after = np.repeat(run_end, np.diff(np.r_[run_start, m])) - np.arange(m) - 1  # later partners in the run
-        cum = np.cumsum(after)
+        g2 = np.searchsorted(key, cell_key + 2)
+        g3 = np.searchsorted(key, cell_key + 3)
+        end = np.searchsorted(key, cell_key + 4)
+        start = np.where(rank == 2, np.arange(1, m + 1), g2)
+        stop = np.where(rank == 0, g3, np.where(rank == 3, start, end))
+        cnt = stop - start
+        ebox = [np.ascontiguousarray(box[owner, d]) for d in range(6)]  # box edges in entry order
+        cum = np.cumsum(cnt)
         pos = 0
         while pos < m:
-            stop = max(int(np.searchsorted(cum, (cum[pos - 1] if pos else 0) + PAIR_CHUNK, side="right")), pos + 1)
-            cnt = after[pos:stop]
-            first = np.repeat(np.arange(pos, stop), cnt)
-            second = np.arange(len(first)) - np.repeat(np.cumsum(cnt) - cnt, cnt) + first + 1
-            pos = stop
-            keep = (elo[0][first] <= ehi[0][second]) & (elo[0][second] <= ehi[0][first])
-            keep &= (elo[1][first] <= ehi[1][second]) & (elo[1][second] <= ehi[1][first])
-            keep &= (elo[2][first] <= ehi[2][second]) & (elo[2][second] <= ehi[2][first])
-            first, second = first[keep], second[keep]
-            corner = np.maximum(elo[:, first], elo[:, second])
-            rx = np.floor((corner[0] - ox) / cell).astype(np.int64)
-            ry = np.floor((corner[1] - oy) / cell).astype(np.int64)
-            rz = np.floor((corner[2] - oz) / band).astype(np.int64)
-            keep = (rx * dims[1] + ry) * dims[2] + rz == key[first]
-            a, b = owner[first[keep]], owner[second[keep]]
-            i, j = np.minimum(a, b), np.maximum(a, b)
-            keep = home[i]
-            if np.any(keep):
-                yield s, i[keep], j[keep]
+            last = max(int(np.searchsorted(cum, (cum[pos - 1] if pos else 0) + PAIR_CHUNK, side="right")), pos + 1)
+            c = cnt[pos:last]
+            first = np.repeat(np.arange(pos, last), c)
+            second = np.arange(len(first)) + np.repeat(start[pos:last] - (np.cumsum(c) - c), c)
+            pos = last
+            for d in range(3):  # overlap on x, then y, then z, keeping survivors only
+                lo, hi = ebox[d], ebox[d + 3]
+                keep = (lo[first] <= hi[second]) & (lo[second] <= hi[first])
+                first, second = first[keep], second[keep]
+            zlow = np.maximum(ebox[2][first], ebox[2][second])
+            keep = np.floor((zlow - self.origin[2]) / self.band).astype(np.int64) == cz[first]
+            i, j = owner[first[keep]], owner[second[keep]]
+            yield np.minimum(i, j), np.maximum(i, j)

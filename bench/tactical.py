@@ -1,0 +1,256 @@
+"""Tactical detection benchmark: N random tracks over Syria, full detection time, peak memory, brute force.
+
+Usage::
+
+    uv run python bench/tactical.py [--sizes 1000,10000,100000] [--brute-max 10000] [--runs 5] [--quick]
+
+For each size N a fresh subprocess (``--one N``) generates N random track states, then times
+:func:`~deconflict.tactical.find_track_conflicts` (projection, broad phase, exact test, sorted
+table) ``--runs`` times and reports the median and the fastest. Peak memory is measured twice:
+the peak of Python allocations during one detection (``tracemalloc``; numpy's arrays included)
+and the subprocess's peak resident set (``VmHWM``). At N <= ``--brute-max`` the brute-force
+reference runs once on the same tracks and the two tables are compared (same pairs, same
+numbers). Finally a CSV of ``--cli-size`` tracks is written and ``deconflict tracks`` is timed
+as a subprocess.
+
+Progress goes to stderr; the last line of stdout is one JSON object with every figure.
+Units: seconds (``_s``), milliseconds (``_ms``), mebibytes (``_mib``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from deconflict.tactical import (
+    DEFAULT_HPZ_M,
+    DEFAULT_LOOKAHEAD_S,
+    DEFAULT_RPZ_M,
+    FPM_MPS,
+    FT_M,
+    KT_MPS,
+    TrackConflictTable,
+    Tracks,
+    brute_force_track_conflicts,
+    find_track_conflicts,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SYRIA_GEOJSON = REPO / "src" / "deconflict" / "scenarios" / "data" / "syria_ne50m.geojson"
+DEFAULT_SIZES = (1_000, 10_000, 100_000)
+QUICK_SIZES = (1_000, 10_000)
+TARGETS_MS = {"10000": 50.0, "100000": 1000.0}
+DISTRIBUTION = {
+    "positions": "uniform in lon/lat inside the Natural Earth 1:50m Syria polygon (rejection sampling)",
+    "altitude": "uniform 5,000-40,000 ft",
+    "ground_speed": "uniform 150-500 kt",
+    "track": "uniform 0-360 deg",
+    "vertical_speed": "70% level; 30% climbing or descending (sign even) at uniform 500-3,000 ft/min",
+    "ids": "T + zero-padded number, in random order",
+    "rules": {"rpz_m": DEFAULT_RPZ_M, "hpz_m": DEFAULT_HPZ_M, "lookahead_s": DEFAULT_LOOKAHEAD_S},
+}
+
+
+def log(message: str) -> None:
+    """Progress line on stderr, prefixed with the process id."""
+    print(f"[tactical {os.getpid()}] {message}", file=sys.stderr, flush=True)
+
+
+def load_area() -> Any:
+    """The Syria polygon (lon/lat degrees), prepared for fast point-in-polygon tests."""
+    doc = json.loads(SYRIA_GEOJSON.read_text(encoding="utf-8"))
+    area = shapely.from_geojson(json.dumps(doc["geometry"] if doc.get("type") == "Feature" else doc))
+    shapely.prepare(area)
+    return area
+
+
+def generate(n: int, seed: int) -> Tracks:
+    """n random track states following DISTRIBUTION."""
+    rng = np.random.default_rng(seed)
+    area = load_area()
+    lon_min, lat_min, lon_max, lat_max = area.bounds
+    lons, lats, have = [], [], 0
+    while have < n:
+        m = int((n - have) * 2.2) + 64
+        lon, lat = rng.uniform(lon_min, lon_max, m), rng.uniform(lat_min, lat_max, m)
+        inside = shapely.contains_xy(area, lon, lat)
+        lons.append(lon[inside])
+        lats.append(lat[inside])
+        have += int(inside.sum())
+    lon, lat = np.concatenate(lons)[:n], np.concatenate(lats)[:n]
+    alt_ft = rng.uniform(5_000.0, 40_000.0, n)
+    gs_kt = rng.uniform(150.0, 500.0, n)
+    trk = rng.uniform(0.0, 360.0, n)
+    moving = rng.uniform(size=n) < 0.3
+    vs_fpm = np.where(moving, rng.choice([-1.0, 1.0], n) * rng.uniform(500.0, 3_000.0, n), 0.0)
+    width = len(str(max(n - 1, 1)))
+    ids = [f"T{k:0{width}d}" for k in rng.permutation(n)]
+    return Tracks.of(ids, lat, lon, alt_ft * FT_M, gs_kt * KT_MPS, trk, vs_fpm * FPM_MPS)
+
+
+def vm_hwm_mib() -> float:
+    """Peak resident set of this process (``VmHWM``), MiB; 0 where unavailable."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def agreement(fast: TrackConflictTable, brute: TrackConflictTable) -> dict[str, Any]:
+    """Same pairs in the same order, and the largest difference in each figure."""
+    same = fast.a.tolist() == brute.a.tolist() and fast.b.tolist() == brute.b.tolist()
+    out: dict[str, Any] = {"same_pairs": same, "pairs_fast": len(fast), "pairs_brute": len(brute)}
+    for col in ("tcpa_s", "dcpa_m", "t_in_s", "t_out_s"):
+        diff = np.abs(getattr(fast, col) - getattr(brute, col)) if same and len(fast) else np.zeros(1)
+        out[f"max_diff_{col}"] = float(diff.max())
+    out["identical"] = same and all(out[f"max_diff_{c}"] == 0.0 for c in ("tcpa_s", "dcpa_m", "t_in_s", "t_out_s"))
+    return out
+
+
+def run_one(n: int, runs: int, seed: int, brute_max: int) -> dict[str, Any]:
+    """Figures for one size, in this process."""
+    t0 = time.perf_counter()
+    tracks = generate(n, seed)
+    log(f"N={n}: generated in {time.perf_counter() - t0:.1f} s")
+    times = []
+    table = find_track_conflicts(tracks)  # warm-up: imports, PROJ context
+    for _ in range(runs):
+        gc.collect()
+        start = time.perf_counter()
+        table = find_track_conflicts(tracks)
+        times.append(time.perf_counter() - start)
+    gc.collect()
+    tracemalloc.start()
+    find_track_conflicts(tracks)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    result: dict[str, Any] = {
+        "n": n,
+        "conflicts": len(table),
+        "detect_median_ms": round(float(np.median(times)) * 1000, 2),
+        "detect_min_ms": round(min(times) * 1000, 2),
+        "runs": runs,
+        "detect_peak_alloc_mib": round(peak / 2**20, 1),
+        "input_mib": round(sum(getattr(tracks, c).nbytes for c in ("lat_deg", "lon_deg", "alt_m")) * 2 / 2**20, 2),
+    }
+    result["peak_rss_before_brute_mib"] = round(vm_hwm_mib(), 1)
+    log(f"N={n}: {len(table)} conflicts, median {result['detect_median_ms']} ms")
+    if n <= brute_max:
+        start = time.perf_counter()
+        brute = brute_force_track_conflicts(tracks)
+        result["brute_s"] = round(time.perf_counter() - start, 3)
+        result["brute_over_fast"] = round(result["brute_s"] * 1000 / result["detect_median_ms"], 1)
+        result["agreement"] = agreement(table, brute)
+        log(f"N={n}: brute force {result['brute_s']} s, agreement {result['agreement']}")
+    result["peak_rss_mib"] = round(vm_hwm_mib(), 1)
+    return result
+
+
+def write_csv(tracks: Tracks, path: Path) -> None:
+    """The tracks in the ``deconflict tracks`` CSV contract (aviation units)."""
+    with path.open("w", encoding="utf-8") as f:
+        f.write("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\n")
+        cols = zip(
+            tracks.ids,
+            tracks.lat_deg.tolist(),
+            tracks.lon_deg.tolist(),
+            (tracks.alt_m / FT_M).tolist(),
+            (tracks.gs_mps / KT_MPS).tolist(),
+            tracks.trk_deg.tolist(),
+            (tracks.vs_mps / FPM_MPS).tolist(),
+            strict=True,
+        )
+        f.writelines(f"{i},{la!r},{lo!r},{a!r},{g!r},{t!r},{v!r}\n" for i, la, lo, a, g, t, v in cols)
+
+
+def run_cli(n: int, seed: int) -> dict[str, Any]:
+    """Time ``deconflict tracks`` end to end (process start, CSV in, JSON out) on n tracks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tracks.csv"
+        write_csv(generate(n, seed), path)
+        command = [sys.executable, "-c", "from deconflict.cli import main; main()", "tracks", str(path)]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"deconflict tracks failed: {done.stderr}")
+    conflicts = len(json.loads(done.stdout)["conflicts"])
+    log(f"CLI N={n}: {elapsed:.2f} s, {conflicts} conflicts")
+    return {
+        "n": n,
+        "wall_s": round(elapsed, 3),
+        "conflicts": conflicts,
+        "stdout_mib": round(len(done.stdout) / 2**20, 1),
+    }
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--brute-max", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=20250409)
+    parser.add_argument("--cli-size", type=int, default=10_000, help="0 to skip the CLI run")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, 3 runs, no CLI run")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(run_one(args.one, args.runs, args.seed, args.brute_max)))
+        return 0
+    sizes = QUICK_SIZES if args.quick else tuple(int(s) for s in args.sizes.split(","))
+    runs = 3 if args.quick else args.runs
+    results: dict[str, Any] = {}
+    for n in sizes:
+        command = [sys.executable, __file__, "--one", str(n), "--runs", str(runs), "--seed", str(args.seed)]
+        command += ["--brute-max", str(args.brute_max)]
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+        results[str(n)] = json.loads(done.stdout.strip().splitlines()[-1])
+    cli = run_cli(args.cli_size, args.seed) if args.cli_size and not args.quick else None
+    judged = {
+        f"detect_{n}_under_{int(ms)}_ms": results[n]["detect_median_ms"] < ms
+        for n, ms in TARGETS_MS.items()
+        if n in results
+    }
+    agree = [r["agreement"]["identical"] for r in results.values() if "agreement" in r]
+    out = {
+        "benchmark": "tactical",
+        "sizes": results,
+        "cli": cli,
+        "targets_met": judged,
+        "brute_force_identical": bool(agree) and all(agree),
+        "distribution": DISTRIBUTION,
+        "machine": machine(),
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
