@@ -8,6 +8,7 @@ import gzip
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from typer.testing import CliRunner
 from deconflict.cli import app
 from deconflict.errors import InvalidInput
 from deconflict.formats.tracks_csv import COLUMNS, read_tracks_csv
-from deconflict.geo import WGS84
+from deconflict.geo import WGS84, parse_footprint
+from deconflict.model import Volume
 from deconflict.tactical import (
     FT_M,
     KT_MPS,
@@ -31,6 +33,7 @@ from deconflict.tactical import (
     _plane,
     brute_force_track_conflicts,
     find_track_conflicts,
+    tracks_in_volumes,
 )
 
 runner = CliRunner()
@@ -426,3 +429,65 @@ def extract_states(sample: Path, every_s: int = 900, stale_s: int = 30) -> str:
 
 if __name__ == "__main__":
     (DATA / "adsb_quickstart_states.csv").write_text(extract_states(Path(sys.argv[1])), encoding="utf-8")
+
+
+# --- conformance ---------------------------------------------------------------------------------
+
+NOW = datetime(2025, 4, 9, 8, 0, tzinfo=UTC)
+T4 = (37.6298, 34.5226)
+
+
+def volume(vid: str, geometry: dict, radius_m: float | None = None, **kw: Any) -> Volume:
+    fields = {"floor_m": 0.0, "ceiling_m": 3000.0, "start": NOW - timedelta(hours=1), "end": NOW + timedelta(hours=1)}
+    fields |= kw
+    return Volume(vid, parse_footprint(geometry, radius_m), **fields)
+
+
+CIRCLE = volume("circle", {"type": "Point", "coordinates": list(T4)}, 10_000.0)
+SQUARE_GEOMETRY = {
+    "type": "Polygon",
+    "coordinates": [[[38.0, 34.0], [38.2, 34.0], [38.2, 34.2], [38.0, 34.2], [38.0, 34.0]]],
+}
+SQUARE = volume("square", SQUARE_GEOMETRY)
+
+
+def at_distance(origin: tuple[float, float], azimuth: float, metres: float) -> tuple[float, float]:
+    lon, lat, _ = WGS84.fwd(origin[0], origin[1], azimuth, metres)
+    return float(lon), float(lat)
+
+
+@pytest.mark.parametrize(
+    ("where", "alt_m", "tolerance_m", "inside"),
+    [
+        (T4, 1000.0, 0.0, True),
+        (at_distance(T4, 40.0, 9_950.0), 1000.0, 0.0, True),
+        (at_distance(T4, 40.0, 10_050.0), 1000.0, 0.0, False),
+        (at_distance(T4, 40.0, 10_050.0), 1000.0, 60.0, True),
+        (at_distance(T4, 40.0, 10_050.0), 1000.0, 40.0, False),
+        (T4, 3050.0, 0.0, False),
+        (T4, 3050.0, 60.0, True),
+        (T4, -40.0, 50.0, True),
+    ],
+)
+def test_conformance_circle(where: tuple[float, float], alt_m: float, tolerance_m: float, inside: bool) -> None:
+    t, v = tracks_in_volumes([where[0]], [where[1]], [alt_m], NOW, [CIRCLE], tolerance_m=tolerance_m)
+    assert (t.tolist(), v.tolist()) == (([0], [0]) if inside else ([], []))
+
+
+def test_conformance_polygon_edges_and_windows() -> None:
+    south_edge = (38.1, 34.0)
+    just_in, outside = at_distance(south_edge, 0.0, 1.0), at_distance(south_edge, 180.0, 100.0)
+    lon, lat = zip(just_in, outside, (38.1, 34.1), (30.0, 30.0), strict=True)
+    t, v = tracks_in_volumes(lon, lat, [500.0] * 4, NOW, [CIRCLE, SQUARE])
+    assert list(zip(t.tolist(), v.tolist(), strict=True)) == [(0, 1), (2, 1)]
+    t, _ = tracks_in_volumes(lon, lat, [500.0] * 4, NOW, [CIRCLE, SQUARE], tolerance_m=110.0)
+    assert t.tolist() == [0, 1, 2]
+    later = volume("later", SQUARE_GEOMETRY, start=NOW, end=NOW + timedelta(minutes=5))
+    ended = volume("ended", SQUARE_GEOMETRY, start=NOW - timedelta(hours=2), end=NOW)
+    open_ended = volume("open", SQUARE_GEOMETRY, start=None, end=None)
+    _, v = tracks_in_volumes([38.1], [34.1], [500.0], NOW, [later, ended, open_ended])
+    assert v.tolist() == [0, 2]  # the window is [start, end)
+    assert [len(a) for a in tracks_in_volumes([], [], [], NOW, [SQUARE])] == [0, 0]
+    assert [len(a) for a in tracks_in_volumes([38.1], [34.1], [500.0], NOW, [])] == [0, 0]
+    with pytest.raises(InvalidInput, match="tolerance_m"):
+        tracks_in_volumes([38.1], [34.1], [500.0], NOW, [SQUARE], tolerance_m=-1.0)
