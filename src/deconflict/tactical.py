@@ -93,7 +93,7 @@ THREADS = min(os.cpu_count() or 1, 4)
 """Threads that work on time slices at once (numpy releases the GIL in its loops)."""
 THREADS_FROM = 2000
 """Fewest tracks in a frame for which slices are worked on in threads."""
-PAIR_CHUNK = 2_000_000
+PAIR_CHUNK = 500_000
 """Most candidate pairs formed at once (bounds the broad phase's working memory)."""
 _DLAT_DEG = 1e-4
 """Latitude step used to measure the frame's north direction and scale at each track."""
