@@ -439,3 +439,14 @@ def test_build_footprints_gives_each_draft_its_footprint_or_error() -> None:
     assert isinstance(d, Footprint) and d.geometry.geom_type == "Polygon"
     assert isinstance(e, Footprint) and len(e.geometry.interiors) == 1
     assert isinstance(f, Footprint) and f.geometry.geom_type == "MultiPolygon" and len(f.geometry.geoms) == 2
+
+
+def test_frame_pipeline_is_the_epsg_4326_projection() -> None:
+    """The frame's fast PROJ pipeline is the same projection as the one defined from EPSG:4326."""
+    from pyproj import Transformer
+
+    frame = Frame.for_bounds((35.7, 32.3, 42.4, 37.3))
+    reference = Transformer.from_crs("EPSG:4326", frame.proj, always_xy=True)
+    lon, lat = np.random.default_rng(0).uniform([35, 32], [43, 38], (500, 2)).T
+    np.testing.assert_allclose(frame.to_xy(lon, lat), reference.transform(lon, lat), atol=1e-6)
+    np.testing.assert_allclose(frame.to_lonlat(*frame.to_xy(lon, lat)), (lon, lat), atol=1e-9)

@@ -28,7 +28,6 @@ from deconflict.tactical import (
     KT_MPS,
     TrackConflictTable,
     Tracks,
-    _Frame,
     _frames,
     _plane,
     brute_force_track_conflicts,
@@ -272,16 +271,6 @@ def test_distances_are_ground_metres() -> None:
     dz = np.abs(t.alt_m[table.a] - t.alt_m[table.b] + (t.vs_mps[table.a] - t.vs_mps[table.b]) * table.t_in_s)
     horizontal_entry = (table.t_in_s > 0) & (dz < H - 1.0)  # the entry is set by the horizontal distance
     assert np.abs(apart(table.t_in_s)[horizontal_entry] - R).max() < 0.0005 * R
-
-
-def test_pipeline_frame_is_geo_frame() -> None:
-    from deconflict.geo import Frame
-
-    bounds = (35.7, 32.3, 42.4, 37.3)
-    ours, theirs = _Frame.for_bounds(bounds), Frame.for_bounds(bounds)
-    lon, lat = np.random.default_rng(0).uniform([35, 32], [43, 38], (500, 2)).T
-    np.testing.assert_allclose(ours.to_xy(lon, lat), theirs.to_xy(lon, lat), atol=1e-6)
-    np.testing.assert_allclose(ours.to_lonlat(*ours.to_xy(lon, lat)), (lon, lat), atol=1e-9)
 
 
 # --- CSV and the command line --------------------------------------------------------------------
