@@ -433,30 +433,15 @@ app.add_typer(hotline_app, name="hotline")
 
 UrlOpt = Annotated[str, typer.Option(help="The service's address.", envvar="DECONFLICT_URL")]
 TokenOpt = Annotated[str, typer.Option(help="Your bearer token (or set DECONFLICT_TOKEN).", envvar="DECONFLICT_TOKEN")]
+KeyOpt = Annotated[Path | None, typer.Option(help="Your party's private key file: sign on your side.")]
 
 
-def _api(url: str, token: str) -> tuple[Any, str]:
-    """An HTTP client for the service and the caller's mechanism id."""
-    import httpx
+def _client(url: str, token: str, key: Path | None = None) -> Any:
+    """A client of the running service for the token's member; signing on this side with ``key``."""
+    from deconflict import signing
+    from deconflict.client import Client
 
-    client = httpx.Client(
-        base_url=url.rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=15
-    )
-    try:
-        me = client.get("/me")
-    except httpx.TransportError as e:
-        raise DeconflictError(f"cannot reach the service at {url}: {e}") from None
-    _raise_for(me)
-    return client, me.json()["mechanism"]
-
-
-def _raise_for(response: Any) -> None:
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        raise DeconflictError(f"the service refused ({response.status_code}): {detail}")
+    return Client(url, token, key=signing.read_key_file(key)[1] if key is not None else None)
 
 
 def _show(message: dict[str, Any]) -> str:
@@ -481,6 +466,7 @@ def hotline_send(
     to: Annotated[
         list[str] | None, typer.Option(help="A recipient party code (repeat; default: all who answer).")
     ] = None,
+    key: KeyOpt = None,
 ) -> None:
     """Send a standard message (agreed wording, read by each member in its own language) or free text.
 
@@ -492,11 +478,9 @@ def hotline_send(
         if not sep or not name:
             raise DeconflictError(f"--param {item!r}: give name=value")
         params[name] = value
-    client, mechanism = _api(url, token)
     body = {"template": template, "params": params or None, "text": text, "to": to or None}
-    r = client.post(f"/mechanisms/{mechanism}/messages", json={k: v for k, v in body.items() if v is not None})
-    _raise_for(r)
-    typer.echo(_show(r.json()))
+    sent = _client(url, token, key).send_message(**{k: v for k, v in body.items() if v is not None})
+    typer.echo(_show(sent))
 
 
 @hotline_app.command("ack")
@@ -505,15 +489,13 @@ def hotline_ack(
     message: Annotated[str, typer.Argument(help="Message id, e.g. M7.")],
     url: UrlOpt = "http://127.0.0.1:8080",
     token: TokenOpt = "",
+    key: KeyOpt = None,
 ) -> None:
     """Acknowledge a message addressed to your party (this stops its escalation).
 
     Example: deconflict hotline ack M7 --token $TR
     """
-    client, mechanism = _api(url, token)
-    r = client.post(f"/mechanisms/{mechanism}/messages/{message}/acknowledge")
-    _raise_for(r)
-    typer.echo(_show(r.json()))
+    typer.echo(_show(_client(url, token, key).acknowledge_message(message)))
 
 
 @hotline_app.command("tail")
@@ -528,15 +510,18 @@ def hotline_tail(
 
     Example: deconflict hotline tail --token $IL
     """
-    client, mechanism = _api(url, token)
+    from deconflict.client import raise_for
+
+    client = _client(url, token)
+    path = f"/mechanisms/{client.mechanism}"
     if not follow:
-        r = client.get(f"/mechanisms/{mechanism}/messages", params={"after": after})
-        _raise_for(r)
+        r = client.http.get(f"{path}/messages", params={"after": after})
+        raise_for(r)
         for m in r.json():
             typer.echo(_show(m))
         return
-    with client.stream("GET", f"/mechanisms/{mechanism}/events", params={"after": after}, timeout=None) as r:
-        _raise_for(r)
+    with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
+        raise_for(r)
         event = ""
         for line in r.iter_lines():
             if line.startswith("event:"):
@@ -848,7 +833,7 @@ def keys_list(
 @user_errors
 def notify(
     notice: Annotated[Path, typer.Argument(help='JSON: {"kind": ..., "volumes": [...], "id"?: ..., "title"?: ...}')],
-    key: Annotated[Path | None, typer.Option(help="Your party's private key file: sign on your side.")] = None,
+    key: KeyOpt = None,
     url: UrlOpt = "http://127.0.0.1:8080",
     token: TokenOpt = "",
 ) -> None:
@@ -857,19 +842,15 @@ def notify(
 
     Example: deconflict notify patrol.json --key tr.key --token $TR
     """
-    from deconflict import signing
-    from deconflict.client import Client
-
     try:
         body = json.loads(_read_text(notice))
     except json.JSONDecodeError as e:
         raise DeconflictError(f"{notice}: not JSON ({e.msg} at line {e.lineno})") from None
     if not isinstance(body, dict) or "kind" not in body or not isinstance(body.get("volumes"), list):
         raise DeconflictError(f"{notice}: expected an object with kind and a list of volumes")
-    pair = signing.read_key_file(key)[1] if key is not None else None
-    client = Client(url, token, key=pair)
+    client = _client(url, token, key)
     out = client.notify(kind=body["kind"], volumes=body["volumes"], id=body.get("id"), title=body.get("title", ""))
-    signed = f", signed with {pair.key_id}" if pair is not None else ""
+    signed = f", signed with {client.key_id}" if client.key is not None else ""
     typer.echo(f"{out['activity']['id']} notified (record entry {out['seq']}{signed})")
     for c in out["raised"]:
         typer.echo(f"  conflict {c['id']}: {c['kind']}, deadline {c['deadline']}")

@@ -138,11 +138,17 @@ def _field(response: httpx.Response) -> str | None:
         return None
 
 
-def _json(response: httpx.Response) -> Any:
+def raise_for(response: httpx.Response) -> None:
+    """Raise :class:`ClientError` with the service's own words when it refused the request."""
     if response.status_code >= 400:
+        response.read()  # a streamed response has not read its body yet
         try:
             detail = response.json().get("detail", response.text)
         except ValueError:
             detail = response.text
         raise ClientError(f"the service refused ({response.status_code}): {detail}")
+
+
+def _json(response: httpx.Response) -> Any:
+    raise_for(response)
     return response.json()
