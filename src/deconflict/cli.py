@@ -244,10 +244,8 @@ def member_add(
 
     Example: deconflict member add --db demo.db --mechanism tr-il-syria --party TR --role party --name "Duty officer"
     """
-    from deconflict.service import Service
-    from deconflict.store import open_store
 
-    service = Service(open_store(_existing(db), migrate=True))
+    service = _service(db, migrate=True)
     member_id = id or service.next_member_id(mechanism, party)
     doc = {"id": member_id, "name": name, "role": role, "party": party, "language": language}
     added = service.add_member(mechanism_id=mechanism, member=doc)
@@ -267,10 +265,8 @@ def member_token(
 
     Example: deconflict member token --db demo.db --mechanism tr-il-syria --member TR
     """
-    from deconflict.service import Service
-    from deconflict.store import open_store
 
-    service = Service(open_store(_existing(db)))
+    service = _service(db, migrate=True)
     typer.echo(service.issue_token(mechanism_id=mechanism, member_id=member, label="cli"))
 
 
@@ -285,12 +281,18 @@ def member_revoke(
 
     Example: deconflict member revoke --db demo.db --mechanism tr-il-syria --member TR-2
     """
+
+    service = _service(db, migrate=True)
+    n = service.revoke_tokens(mechanism_id=mechanism, member_id=member)
+    typer.echo(f"{n} token(s) of {member} revoked")
+
+
+def _service(db: str, *, migrate: bool = False) -> Any:
+    """The service over an existing database (a clear error when the file does not exist)."""
     from deconflict.service import Service
     from deconflict.store import open_store
 
-    service = Service(open_store(_existing(db)))
-    n = service.revoke_tokens(mechanism_id=mechanism, member_id=member)
-    typer.echo(f"{n} token(s) of {member} revoked")
+    return Service(open_store(_existing(db), migrate=migrate))
 
 
 def _existing(db: str) -> str:
@@ -309,10 +311,8 @@ def ledger_check(
 
     Example: deconflict ledger check --db deconflict-demo.db
     """
-    from deconflict.service import Service
-    from deconflict.store import open_store
 
-    service = Service(open_store(_existing(db), migrate=False))
+    service = _service(db)
     ids = [mechanism] if mechanism else service.mechanism_ids()
     bad = False
     for mid in ids:
@@ -342,10 +342,8 @@ def ledger_export(
     """
     from deconflict import bundle, ledger
     from deconflict.clock import iso
-    from deconflict.service import Service
-    from deconflict.store import open_store
 
-    service = Service(open_store(_existing(db), migrate=False))
+    service = _service(db)
     service.mechanism(mechanism)  # a clear error when it does not exist
     service.checkpoint(mechanism)
     with service.store.read() as s:
@@ -729,11 +727,9 @@ def replay(
 
     Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
     """
-    from deconflict.service import Service
-    from deconflict.store import open_store
 
     instant = _instant(at, "at")
-    service = Service(open_store(_existing(db), migrate=False))
+    service = _service(db)
     state = service.replay(mechanism, instant)
     if state["head"]["seq"] == 0:
         first = service.entries_after(mechanism, 0, limit=1)
@@ -802,10 +798,8 @@ def keys_register(
 
     Example: deconflict keys register --db deconflict.db --party TR --public-key 9dJ3...=
     """
-    from deconflict.service import Service
-    from deconflict.store import open_store
 
-    service = Service(open_store(_existing(db), migrate=False))
+    service = _service(db)
     key = service.register_key(mechanism_id=mechanism, party=party, public_key=public_key)
     typer.echo(f"registered {key['key_id']} for {key['owner']} at entry {key['registered_seq']}")
 
@@ -820,10 +814,8 @@ def keys_list(
 
     Example: deconflict keys list --db deconflict-demo.db
     """
-    from deconflict.service import Service
-    from deconflict.store import open_store
 
-    service = Service(open_store(_existing(db), migrate=False))
+    service = _service(db)
     for k in service.keys(mechanism):
         revoked = f"  revoked at entry {k['revoked_seq']}" if k["revoked_seq"] else ""
         typer.echo(f"{k['key_id']}  {k['owner']:<8} held by {k['custody']}{revoked}")
