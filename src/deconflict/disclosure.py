@@ -96,6 +96,11 @@ def sees_conflict(member: Member, conflict: dict[str, Any]) -> bool:
     return member.role is not Role.PARTY or member.party in conflict.get("parties", ())
 
 
+def sees_message(member: Member, *, to: Any, sender: str, from_party: str | None) -> bool:
+    """Facilitators and observers read the whole channel; a party what is addressed to it or sent by it."""
+    return member.role is not Role.PARTY or member.party in to or sender == member.id or from_party == member.party
+
+
 def partial_activity(activity: dict[str, Any], conflicts: list[dict[str, Any]], member: Member) -> dict[str, Any]:
     """Another party's notice as ``member`` may see it under conflicts-only: the overlap parts only."""
     parts: list[dict[str, Any]] = []
@@ -120,11 +125,8 @@ def entry_view(entry: dict[str, Any], member: Member, disclosure: Disclosure) ->
     elif kind.startswith("conflict.") and payload is not None:
         visible = sees_conflict(member, payload) if kind == "conflict.detected" else True
     elif kind == "message.sent" and payload is not None:
-        visible = (
-            member.role is not Role.PARTY
-            or member.party in payload.get("to", ())
-            or payload.get("from_party") == member.party
-        )
+        to, from_party = payload.get("to", ()), payload.get("from_party")
+        visible = sees_message(member, to=to, sender=str(entry.get("actor")), from_party=from_party)
     if visible:
         return entry
     view = {k: v for k, v in entry.items() if k != "payload"}

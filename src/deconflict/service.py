@@ -45,7 +45,7 @@ from deconflict.detect import (
     zone_applies,
     zone_findings,
 )
-from deconflict.disclosure import overlap_part
+from deconflict.disclosure import overlap_part, sees_message
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound, StaleVersion
 from deconflict.formats.docs import (
     activity_from_doc,
@@ -1140,17 +1140,20 @@ class Service:
         return self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about_doc, now=now)
 
     def _message_view(self, row: MessageRow, reader: Member) -> dict[str, Any]:
-        view = message_view(row.doc, seq=row.seq, sender=row.sender, sent_at=row.sent_at, reader=reader)
-        view["acknowledged"] = row.acknowledged
-        view["acknowledged_at"] = iso(row.acknowledged_at) if row.acknowledged_at else None
-        view["escalation_steps"] = row.steps
-        return view
+        return message_status_view(
+            row.doc,
+            seq=row.seq,
+            sender=row.sender,
+            sent_at=row.sent_at,
+            acknowledged=row.acknowledged,
+            acknowledged_at=iso(row.acknowledged_at) if row.acknowledged_at else None,
+            steps=row.steps,
+            reader=reader,
+        )
 
     @staticmethod
     def _sees_message(row: MessageRow, reader: Member) -> bool:
-        if reader.role is not Role.PARTY:
-            return True
-        return reader.party in row.recipients or row.sender == reader.id or row.doc.get("from_party") == reader.party
+        return sees_message(reader, to=row.recipients, sender=row.sender, from_party=row.doc.get("from_party"))
 
     @staticmethod
     def _line_down_posted(s: Session, mechanism_id: str, check_id: str) -> bool:
@@ -1718,12 +1721,53 @@ def _title(value: str | None) -> str:
 
 
 def _conflict_public(row: ConflictRow) -> dict[str, Any]:
+    return conflict_public(
+        row.doc,
+        status=row.status,
+        resolution=row.resolution,
+        detected_at=iso(row.detected_at),
+        acknowledged=row.acknowledged,
+        resolved_at=iso(row.resolved_at) if row.resolved_at else None,
+        resolved_by=row.resolved_by,
+    )
+
+
+def conflict_public(
+    doc: dict[str, Any],
+    *,
+    status: str,
+    resolution: str | None,
+    detected_at: str,
+    acknowledged: dict[str, Any],
+    resolved_at: str | None,
+    resolved_by: str | None,
+) -> dict[str, Any]:
+    """A conflict as members read it: what was detected, and where it stands (live or replayed)."""
     return {
-        **row.doc,
-        "status": row.status,
-        "resolution": row.resolution,
-        "detected_at": iso(row.detected_at),
-        "acknowledged": row.acknowledged,
-        "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
-        "resolved_by": row.resolved_by,
+        **doc,
+        "status": status,
+        "resolution": resolution,
+        "detected_at": detected_at,
+        "acknowledged": acknowledged,
+        "resolved_at": resolved_at,
+        "resolved_by": resolved_by,
     }
+
+
+def message_status_view(
+    doc: dict[str, Any],
+    *,
+    seq: int,
+    sender: str,
+    sent_at: datetime,
+    acknowledged: dict[str, Any],
+    acknowledged_at: str | None,
+    steps: int,
+    reader: Member,
+) -> dict[str, Any]:
+    """A message worded for its reader, with its acknowledgements and escalation steps (live or replayed)."""
+    view = message_view(doc, seq=seq, sender=sender, sent_at=sent_at, reader=reader)
+    view["acknowledged"] = acknowledged
+    view["acknowledged_at"] = acknowledged_at
+    view["escalation_steps"] = steps
+    return view

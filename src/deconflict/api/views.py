@@ -6,11 +6,11 @@ from typing import Any
 
 from deconflict.api.deps import Caller
 from deconflict.clock import parse_utc
-from deconflict.disclosure import entry_view, partial_activity, sees_conflict, sees_whole_notices
+from deconflict.disclosure import entry_view, partial_activity, sees_conflict, sees_message, sees_whole_notices
 from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
-from deconflict.model import Activity, Mechanism, Role
-from deconflict.service import Service, message_view
+from deconflict.model import Activity, Mechanism
+from deconflict.service import Service, conflict_public, message_status_view, message_view
 
 
 def mechanism_doc(m: Mechanism) -> dict[str, Any]:
@@ -63,7 +63,18 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
     """A replayed state as the caller could see it then: the live routes' disclosure rules applied."""
     m = service.mechanism(caller.mechanism_id)
     member = caller.member
-    conflicts = [c["doc"] | _conflict_status(c) for c in state["conflicts"]]
+    conflicts = [
+        conflict_public(
+            c["doc"],
+            status=c["status"],
+            resolution=c["resolution"],
+            detected_at=c["detected_at"],
+            acknowledged=c["acknowledged"],
+            resolved_at=c["resolved_at"],
+            resolved_by=c["resolved_by"],
+        )
+        for c in state["conflicts"]
+    ]
     visible_conflicts = [c for c in conflicts if sees_conflict(member, c)]
     versions: dict[str, list[dict[str, Any]]] = {}
     for v in state["activity_versions"]:
@@ -77,19 +88,20 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
             partial = partial_activity(doc, visible_conflicts, member)
             if partial["overlap"]:
                 activities.append(partial)
-    messages = []
-    for row in state["messages"]:
-        doc = row["doc"]
-        if member.role is Role.PARTY and not (
-            member.party in row["recipients"] or row["sender"] == member.id or doc.get("from_party") == member.party
-        ):
-            continue
-        sent_at = parse_utc(row["sent_at"], field="sent_at")
-        view = message_view(doc, seq=row["seq"], sender=row["sender"], sent_at=sent_at, reader=member)
-        view.update(
-            acknowledged=row["acknowledged"], acknowledged_at=row["acknowledged_at"], escalation_steps=row["steps"]
+    messages = [
+        message_status_view(
+            row["doc"],
+            seq=row["seq"],
+            sender=row["sender"],
+            sent_at=parse_utc(row["sent_at"], field="sent_at"),
+            acknowledged=row["acknowledged"],
+            acknowledged_at=row["acknowledged_at"],
+            steps=row["steps"],
+            reader=member,
         )
-        messages.append(view)
+        for row in state["messages"]
+        if sees_message(member, to=row["recipients"], sender=row["sender"], from_party=row["doc"].get("from_party"))
+    ]
     return {
         "mechanism": state["mechanism"],
         "at": state["at"],
@@ -101,8 +113,3 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
         "conflicts": visible_conflicts,
         "messages": messages,
     }
-
-
-def _conflict_status(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("status", "resolution", "acknowledged", "resolved_at", "resolved_by", "deadline", "detected_at")
-    return {k: row[k] for k in keys if k in row}
