@@ -798,9 +798,10 @@ def keys_register(
 
     Example: deconflict keys register --db deconflict.db --party TR --public-key 9dJ3...=
     """
+    from deconflict import signing
 
     service = _service(db)
-    key = service.register_key(mechanism_id=mechanism, party=party, public_key=public_key)
+    key = service.register_key(mechanism_id=mechanism, party=party, public_key=signing.read_public_key(public_key))
     typer.echo(f"registered {key['key_id']} for {key['owner']} at entry {key['registered_seq']}")
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import secrets
 import threading
 import time
@@ -348,7 +347,7 @@ class Service:
             with self.store.read() as s:
                 if s.get(MechanismRow, mechanism.id) is not None:
                     raise InvalidState(f"mechanism {mechanism.id!r} already exists", field="id")
-            public = {party: signing.read_public_key(k) for party, k in keys.items()}
+            public = {party: signing.public_key(k) for party, k in keys.items()}
             now = self._now()
             held: set[str] = set()
             with self._write() as s:
@@ -398,7 +397,7 @@ class Service:
                     f"members act for {', '.join(sorted(signers))}",
                     field="party",
                 )
-            public = signing.read_public_key(public_key)
+            public = signing.public_key(public_key)
             kid = signing.key_id(public)
             with self.store.read() as s:
                 if s.get(KeyRow, (mechanism_id, kid)) is not None:
@@ -1641,11 +1640,7 @@ TOKEN_PREFIX = "dcf_"
 
 def _stop_prepared(row: dict[str, Any]) -> tuple[str, str]:
     """The signer of a prepared run: hand the drafted entry back instead of appending it."""
-    entry = {k: v for k, v in row.items() if k not in ("key_id", "signature", "mechanism_id")}
-    entry["mechanism"] = row["mechanism_id"]
-    entry["at"] = iso(row["at"])
-    entry["payload"] = json.loads(row["payload"])
-    raise Prepared(entry)
+    raise Prepared(ledger.entry_doc(LedgerEntry(**row)))
 
 
 def _key_doc(row: KeyRow) -> dict[str, Any]:

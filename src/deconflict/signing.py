@@ -172,6 +172,12 @@ def read_key_file(path: Path) -> tuple[str, KeyPair]:
     return doc["party"], key
 
 
+def public_key(text: str) -> str:
+    """A public key as given (base64 of 32 bytes), checked; a clear error naming ``public_key`` otherwise."""
+    unb64(text, field="public_key", size=32)
+    return text.strip()
+
+
 def read_public_key(text: str) -> str:
     """A public key given as base64 or as the path of a key file (its public half is taken)."""
     candidate = Path(text)
@@ -181,5 +187,4 @@ def read_public_key(text: str) -> str:
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
             raise InvalidInput(f"{text}: not a deconflict key file", field="public_key") from None
         text = str(doc.get("public_key", ""))
-    unb64(text, field="public_key", size=32)
-    return text.strip()
+    return public_key(text)
