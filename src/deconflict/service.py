@@ -192,6 +192,8 @@ class Service:
         self.checkpoint_interval_s = checkpoint_interval_s
         """Every this many seconds (at a tick), a chain that has grown gets a signed checkpoint."""
         self._acting_now: _Acting | None = None
+        self._checkpoint_seq: dict[str, int] = {}
+        """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
         self._custody: dict[str, signing.KeyPair] = {}
         self.service_key = self._load_service_key()
         self._live: dict[str, _Live] = {}
@@ -551,6 +553,7 @@ class Service:
             with self.store.read() as s:
                 head = ledger.read_head(s, mechanism_id)
                 last = s.scalar(select(func.max(CheckpointRow.seq)).where(CheckpointRow.mechanism_id == mechanism_id))
+            self._checkpoint_seq[mechanism_id] = last or 0
             if head.seq == 0 or (last is not None and last >= head.seq):
                 return None
             at = self.clock()
@@ -568,6 +571,7 @@ class Service:
                     )
                 )
             live.checkpointed_at = time.monotonic()
+            self._checkpoint_seq[mechanism_id] = head.seq
             doc = ledger.checkpoint_doc(
                 mechanism=mechanism_id,
                 seq=head.seq,
@@ -579,6 +583,16 @@ class Service:
         for listener in self.checkpoint_listeners:
             listener(mechanism_id, doc)
         return doc
+
+    def latest_checkpoint_seq(self, mechanism_id: str) -> int:
+        """The newest checkpoint's sequence number (0: none) without a query once known; the event
+        stream asks at every wake-up and reads the checkpoint table only when this moves."""
+        seq = self._checkpoint_seq.get(mechanism_id)
+        if seq is None:
+            with self.store.read() as s:
+                found = s.scalar(select(func.max(CheckpointRow.seq)).where(CheckpointRow.mechanism_id == mechanism_id))
+            seq = self._checkpoint_seq[mechanism_id] = found or 0
+        return seq
 
     def checkpoints(
         self, mechanism_id: str, *, after: int = 0, limit: int = 1000, latest: bool = False

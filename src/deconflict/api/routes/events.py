@@ -74,7 +74,10 @@ async def events(
             yield ": stream open\n\n"
             while True:
                 wake.clear()
-                signed = service.checkpoints(caller.mechanism_id, after=last_checkpoint)
+                newest = service.latest_checkpoint_seq(caller.mechanism_id)
+                signed = (
+                    service.checkpoints(caller.mechanism_id, after=last_checkpoint) if newest > last_checkpoint else []
+                )
                 if signed:
                     last_checkpoint = signed[-1]["seq"]
                     yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
