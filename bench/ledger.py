@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 from deconflict import bundle, ledger, signing
 from deconflict.clock import iso
 from deconflict.store import open_store
@@ -98,11 +100,7 @@ def bench_appends(n: int, *, synchronous: str, per_commit: int) -> float:
             s.add(MechanismRow(id=M, name=M, doc={}, declared_at=T0))
         keys = {a: _signer(a) for a in ACTORS}
         head = ledger.Head(0, ledger.GENESIS_HASH)
-        with store.engine.connect() as c:
-            c.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
-        store.engine.dispose()  # new connections take the pragma below
-        from sqlalchemy import event
-
+        store.engine.dispose()  # connections made from here on take the pragma below
         event.listen(store.engine, "connect", lambda conn, _: conn.execute(f"PRAGMA synchronous={synchronous}"))
         payloads = [notice(i) for i in range(n)]
         t = time.perf_counter()
