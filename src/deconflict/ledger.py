@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from deconflict import signing
@@ -79,7 +79,7 @@ class Head:
     hash: str
 
 
-def read_head(session: Session, mechanism: str) -> Head:
+def read_head(session: Session | Connection, mechanism: str) -> Head:
     """The chain's head as stored (one indexed lookup)."""
     t = LedgerEntry.__table__
     stmt = select(t.c.seq, t.c.hash).where(t.c.mechanism_id == mechanism).order_by(t.c.seq.desc()).limit(1)
@@ -111,7 +111,7 @@ def draft(*, mechanism: str, actor: str, type: str, payload: Any, at: datetime, 
 
 
 def append(
-    session: Session,
+    session: Session | Connection,
     *,
     mechanism: str,
     actor: str,

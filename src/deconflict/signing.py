@@ -28,7 +28,8 @@ import binascii
 import hashlib
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,9 @@ def checkpoint_message(*, mechanism: str, seq: int, hash: str, at: str) -> bytes
 
 @dataclass(frozen=True)
 class KeyPair:
-    """An Ed25519 key pair from its 32-byte seed."""
+    """An Ed25519 key pair from its 32-byte seed (never shown in its repr)."""
 
-    seed: bytes
+    seed: bytes = field(repr=False)
 
     @classmethod
     def generate(cls) -> KeyPair:
@@ -94,15 +95,15 @@ class KeyPair:
             raise InvalidInput("seed: an Ed25519 private key is 32 bytes", field="seed")
         return cls(seed)
 
-    @property
+    @cached_property
     def _signing(self) -> SigningKey:
-        return SigningKey(self.seed)
+        return SigningKey(self.seed)  # derives the key pair from the seed: once per KeyPair
 
-    @property
+    @cached_property
     def public_key(self) -> str:
         return b64(bytes(self._signing.verify_key))
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         return key_id(self.public_key)
 
