@@ -87,6 +87,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("GET", A, None, READ_ALL),
     ("GET", f"{A}/activities", None, READ_ALL),
     ("GET", f"{A}/activities/TR-0001", None, READ_ALL),
+    ("POST", f"{A}/activities/preview", notice(), {**PARTY_ONLY, "IL": 200, "TR": 200}),
     ("POST", f"{A}/activities", notice(), {**PARTY_ONLY, "IL": 201, "TR": 201}),
     ("PUT", f"{A}/activities/TR-0001", {"version": 1, "title": "x"}, {**PARTY_ONLY, "IL": 403, "TR": 200}),
     ("POST", f"{A}/activities/TR-0001/cancel", {"version": 1}, {**PARTY_ONLY, "IL": 403, "TR": 200}),
@@ -189,6 +190,20 @@ def test_stream_resumes_with_no_gap_and_no_duplicate(
     rest = [reader.next_event()[0] for _ in range(last - first[-1])]
     reader.close()
     assert rest == list(range(first[-1] + 1, last + 1))
+
+
+def test_preview_shows_the_conflicts_a_notice_would_raise_and_writes_nothing(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    assert client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"])).status_code == 201
+    head = live.service.entries_after(M, 0)[-1]["seq"]
+    r = client.post(f"{A}/activities/preview", json=notice("air_sortie"), headers=auth(tokens["IL"]))
+    assert r.status_code == 200, r.text
+    (found,) = [c for c in r.json()["conflicts"] if c["kind"] == "separation"]
+    assert found["other_party"] == "TR" and found["other_activity"] == "TR-0001" and found["distance_m"] == 0
+    assert live.service.entries_after(M, 0)[-1]["seq"] == head and live.service.conflicts(M) == []
+    bad = client.post(f"{A}/activities/preview", json=notice(kind="strike"), headers=auth(tokens["IL"]))
+    assert bad.status_code == 422 and bad.json()["field"] == "kind"
 
 
 # --- errors -------------------------------------------------------------------------------------

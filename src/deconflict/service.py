@@ -746,6 +746,68 @@ class Service:
             )
             return self._commit_version(live, activity, projected, actor, "activity.notified", previous=None)
 
+    def preview_notice(
+        self, *, mechanism_id: str, actor: str, kind: str, volumes: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The conflicts a notice would raise if it were sent now; nothing is written or recorded.
+
+        Under ``conflicts-only`` another party's notice is named only by its party, window and band
+        (no id, no distance), so that previews cannot map notices the caller may not see.
+        """
+        with self._lock:  # the index must not change under the query
+            live = self._refresh(mechanism_id)
+            member = self._party_member(live, actor)
+            kind_ = choice(kind, ActivityKind, "kind")
+            vols = parse_volumes(volumes, party=member.party, activity="preview")
+            projected = self._project_in_area(live, vols)
+            findings = self._findings(live, self._draft(live, member, kind_, vols), projected)
+        whole = live.mechanism.rules.disclosure is Disclosure.FULL
+        out: list[dict[str, Any]] = []
+        for f in findings:
+            if isinstance(f, SeparationFinding):
+                doc: dict[str, Any] = {
+                    "kind": ConflictKind.SEPARATION.value,
+                    "other_party": f.other_party,
+                    "start": iso(f.start),
+                    "end": iso(f.end),
+                    "floor_m": f.floor_m,
+                    "ceiling_m": f.ceiling_m,
+                }
+                if whole:
+                    doc.update(other_activity=f.other_activity, distance_m=round(f.distance_m, 1))
+            elif isinstance(f, ZoneFinding):
+                zone = live.zones[f.zone][0]
+                doc = {
+                    "kind": ConflictKind.ZONE.value,
+                    "zone": f.zone,
+                    "zone_kind": zone.kind.value,
+                    "zone_owner": f.zone_owner,
+                    "start": iso(f.start),
+                    "end": iso(f.end),
+                }
+            else:
+                doc = {
+                    "kind": ConflictKind.SHORT_NOTICE.value,
+                    "lead_time_s": round(f.lead_time_s),
+                    "min_notice_s": f.min_notice_s,
+                }
+            out.append(doc)
+        return out
+
+    def _draft(self, live: _Live, member: Member, kind: ActivityKind, vols: tuple[Volume, ...]) -> Activity:
+        now = self.clock()
+        return Activity(
+            id="preview",
+            mechanism=live.mechanism.id,
+            party=member.party,
+            kind=kind,
+            volumes=vols,
+            state=ActivityState.NOTIFIED,
+            version=1,
+            notified_at=now,
+            first_notified_at=now,
+        )
+
     @_retrying
     def amend(
         self,
@@ -1371,19 +1433,7 @@ class Service:
         *,
         previous: Activity | None,
     ) -> Outcome:
-        rules = live.mechanism.rules
-        findings: list[SeparationFinding | ZoneFinding | ShortNotice] = []
-        findings += separation_findings(
-            activity,
-            projected,
-            live.index,
-            separation_m=rules.separation_m,
-            vertical_separation_m=rules.vertical_separation_m,
-        )
-        findings += zone_findings(activity, projected, list(live.zones.values()), live.frame)
-        late = short_notice(activity, min_notice_s=rules.min_notice_s)
-        if late is not None:
-            findings.append(late)
+        findings = self._findings(live, activity, projected)
         now = activity.notified_at
         with self._write() as s:
             seq = self._record(s, activity.mechanism, actor, entry_type, activity_to_doc(activity), now)
@@ -1401,6 +1451,26 @@ class Service:
             self._unindex(live, activity.id)
         self._index(live, activity, projected)
         return Outcome(activity=activity, raised=tuple(raised), resolved=tuple(closed), seq=seq)
+
+    @staticmethod
+    def _findings(
+        live: _Live, activity: Activity, projected: list[tuple[Any, float]]
+    ) -> list[SeparationFinding | ZoneFinding | ShortNotice]:
+        """What a version of an activity conflicts with: other parties' notices, zones, the lead time."""
+        rules = live.mechanism.rules
+        findings: list[SeparationFinding | ZoneFinding | ShortNotice] = []
+        findings += separation_findings(
+            activity,
+            projected,
+            live.index,
+            separation_m=rules.separation_m,
+            vertical_separation_m=rules.vertical_separation_m,
+        )
+        findings += zone_findings(activity, projected, list(live.zones.values()), live.frame)
+        late = short_notice(activity, min_notice_s=rules.min_notice_s)
+        if late is not None:
+            findings.append(late)
+        return findings
 
     def _raise(
         self,

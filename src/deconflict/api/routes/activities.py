@@ -85,6 +85,24 @@ async def notify(caller: MemberDep, service: ServiceDep, signing: SigningDep, no
     return _outcome(service, caller, out, 201)
 
 
+@router.post(
+    "/mechanisms/{mechanism_id}/activities/preview",
+    summary="The conflicts a notice would raise, before it is sent",
+    responses={422: {"model": ErrorOut}},
+)
+def preview(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> dict[str, Any]:
+    """Checks a draft notice exactly as ``POST .../activities`` would, against the notices and zones in
+    force now, and writes nothing. Under ``conflicts-only`` another party's notice appears by party,
+    window and band only."""
+    conflicts = service.preview_notice(
+        mechanism_id=caller.mechanism_id,
+        actor=caller.member.id,
+        kind=notice.kind.value,
+        volumes=[v.model_dump(mode="json") for v in notice.volumes],
+    )
+    return {"conflicts": conflicts}
+
+
 @router.get(
     "/mechanisms/{mechanism_id}/activities/{activity_id}",
     summary="An activity with its version history",
