@@ -129,7 +129,6 @@ def _replace_key_in_record(lines: Lines) -> Lines:
     return lines[:n] + [_edit(lines[n], entry)] + lines[n + 1 :]
 
 
-
 CASES: list[tuple[str, Callable[[Lines], Lines], str]] = [
     ("a byte flipped", _flip_byte, "payload does not match"),
     ("an entry deleted", _delete, "expected sequence number"),
@@ -156,6 +155,18 @@ def test_a_flipped_byte_names_its_entry(exported: Path, tmp_path: Path) -> None:
     n = _seq_of(lines, "activity.notified", "IL")
     result = runner.invoke(app, ["ledger", "verify", str(_variant(exported, tmp_path, _flip_byte))])
     assert f"entry {n}: payload does not match its hash" in result.output
+
+
+def test_a_byte_that_is_not_utf8_names_its_entry(exported: Path, tmp_path: Path) -> None:
+    data = bytearray(exported.read_bytes())
+    lines = exported.read_text(encoding="utf-8").splitlines(keepends=True)
+    n = _seq_of(lines, "activity.notified", "IL")
+    offset = sum(len(line.encode()) for line in lines[:n]) + 5
+    data[offset] = 0xFF
+    path = tmp_path / "bytes.jsonl"
+    path.write_bytes(bytes(data))
+    result = runner.invoke(app, ["ledger", "verify", str(path)])
+    assert result.exit_code == 1 and f"entry {n} (line {n + 1}): unreadable" in result.output, result.output
 
 
 def test_a_signature_from_the_wrong_member_is_caught(demo_db: Path, exported: Path, tmp_path: Path) -> None:

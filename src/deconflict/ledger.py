@@ -15,13 +15,16 @@ only the entries can therefore check every signature, and names the first entry 
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
@@ -244,34 +247,86 @@ class KeyRing:
         return tuple(dict(k) for k in self.keys.values())
 
 
-def _check_entry(mechanism: str, doc: dict[str, Any], expected_seq: int, prev: str) -> tuple[str, str | None]:
-    """(the entry's recomputed hash, the problem or None) for one entry document."""
+RING_TYPES = frozenset({"mechanism.declared", "member.added", "key.registered", "key.revoked"})
+"""Entry types whose payload tells the key ring who may sign (kept whole for the sequential pass)."""
+
+
+class _Facts(NamedTuple):
+    """What one entry says about itself, worked out without any other entry (so in any process)."""
+
+    seq: Any
+    actor: str
+    key_id: str | None
+    signature: str | None
+    prev_hash: Any
+    digest: str
+    payload_changed: bool
+    problem: str | None
+    """An unreadable field, or a hash that does not match the entry's contents."""
+    signature_ok: bool | None
+    """Checked against the key given in advance for its key id; None when none was given."""
+    doc: dict[str, Any] | None
+    """The whole entry, for entries the key ring learns from."""
+    unreadable: bool = False
+    """The line could not be read at all (``problem`` says which)."""
+
+
+def _facts(mechanism: str, doc: dict[str, Any], known_keys: dict[str, str]) -> _Facts:
     seq = doc.get("seq")
-    if seq != expected_seq:
-        return "", f"entry {seq}: expected sequence number {expected_seq} (an entry is missing or out of order)"
-    if "payload" in doc and sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash"):
-        return "", f"entry {seq}: payload does not match its hash (the payload was changed)"
-    if doc.get("prev_hash") != prev:
-        return "", f"entry {seq}: does not chain to entry {seq - 1} (prev_hash differs)"
-    try:
-        computed = entry_hash(
-            mechanism=mechanism,
-            seq=seq,
-            at=parse_utc(doc.get("at"), field="at"),
-            actor=str(doc.get("actor")),
-            type=str(doc.get("type")),
-            payload_hash=str(doc.get("payload_hash")),
-            prev_hash=prev,
-        )
-    except Exception as e:  # noqa: BLE001 - any unreadable field makes the entry bad
-        return "", f"entry {seq}: unreadable ({e})"
-    if computed != doc.get("hash"):
-        return "", f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)"
-    return computed, None
+    digest, problem = "", None
+    payload_changed = "payload" in doc and sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash")
+    if not payload_changed:
+        try:
+            digest = entry_hash(
+                mechanism=mechanism,
+                seq=seq,  # type: ignore[arg-type]
+                at=parse_utc(doc.get("at"), field="at"),
+                actor=str(doc.get("actor")),
+                type=str(doc.get("type")),
+                payload_hash=str(doc.get("payload_hash")),
+                prev_hash=str(doc.get("prev_hash")),
+            )
+        except Exception as e:  # noqa: BLE001 - any unreadable field makes the entry bad
+            problem = f"entry {seq}: unreadable ({e})"
+        else:
+            if digest != doc.get("hash"):
+                problem = f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)"
+    key_id, signature = doc.get("key_id"), doc.get("signature")
+    signature_ok = None
+    if problem is None and not payload_changed and key_id in known_keys:
+        signature_ok = signing.verify(known_keys[key_id], signing.entry_message(digest), signature)
+    return _Facts(
+        seq,
+        str(doc.get("actor")),
+        key_id,
+        signature,
+        doc.get("prev_hash"),
+        digest,
+        payload_changed,
+        problem,
+        signature_ok,
+        doc if doc.get("type") in RING_TYPES or seq == 1 else None,
+    )
+
+
+def _line_facts(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[_Facts]:
+    """Facts of numbered JSON lines (line 1 is a bundle's header); stops at the first unreadable line."""
+    out = []
+    for number, line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:  # not JSON, or not UTF-8
+            problem = f"entry {number - 1} (line {number}): unreadable, the file was changed"
+            out.append(_Facts(number - 1, "", None, None, None, "", False, problem, None, None, unreadable=True))
+            break
+        out.append(_facts(mechanism, doc, known_keys))
+    return out
 
 
 SIGNATURE_BATCH = 4096
 """Signatures checked together (in a worker process when there are several)."""
+LINE_BATCH = 2000
+"""Bundle lines worked out together in a worker process."""
 
 
 def _first_bad_signature(batch: list[tuple[int, str, str, str]]) -> int | None:
@@ -285,8 +340,8 @@ def _first_bad_signature(batch: list[tuple[int, str, str, str]]) -> int | None:
 class _Signatures:
     """Signature checks queued in batches, run inline or in worker processes; remembers the first failure."""
 
-    def __init__(self, workers: int) -> None:
-        self.pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    def __init__(self, pool: ProcessPoolExecutor | None) -> None:
+        self.pool = pool
         self.batch: list[tuple[int, str, str, str]] = []
         self.pending: list[Any] = []
         self.first_bad: int | None = None
@@ -300,24 +355,89 @@ class _Signatures:
         if not self.batch:
             return
         if self.pool is None:
-            self._note(_first_bad_signature(self.batch))
+            self.note(_first_bad_signature(self.batch))
         else:
             self.pending.append(self.pool.submit(_first_bad_signature, self.batch))
             if len(self.pending) > 8:  # bound memory: wait for the oldest
-                self._note(self.pending.pop(0).result())
+                self.note(self.pending.pop(0).result())
         self.batch = []
 
-    def _note(self, bad: int | None) -> None:
+    def note(self, bad: int | None) -> None:
         if bad is not None and (self.first_bad is None or bad < self.first_bad):
             self.first_bad = bad
 
     def finish(self) -> int | None:
         self._flush()
         for future in self.pending:
-            self._note(future.result())
-        if self.pool is not None:
-            self.pool.shutdown()
+            self.note(future.result())
         return self.first_bad
+
+
+class _Chain:
+    """The sequential part of verification: order, links, who signed; fed one entry's facts at a time."""
+
+    def __init__(
+        self,
+        mechanism: str,
+        ring: KeyRing,
+        hashes: dict[int, str] | None,
+        known_keys: dict[str, str],
+        pool: ProcessPoolExecutor | None,
+    ) -> None:
+        self.mechanism, self.ring, self.hashes, self.known_keys = mechanism, ring, hashes, known_keys
+        self.sigs = _Signatures(pool)
+        self.prev = GENESIS_HASH
+        self.count = 0
+        self.failure: tuple[int | None, str] | None = None
+
+    def feed(self, f: _Facts) -> bool:
+        """Take one entry; False (and ``failure`` set) at the first one that does not verify."""
+        expected = self.count + 1
+        problem = None
+        if f.unreadable:
+            problem = f.problem
+        elif f.seq != expected:
+            problem = f"entry {f.seq}: expected sequence number {expected} (an entry is missing or out of order)"
+        elif f.payload_changed:
+            problem = f"entry {f.seq}: payload does not match its hash (the payload was changed)"
+        elif f.prev_hash != self.prev:
+            problem = f"entry {f.seq}: does not chain to entry {f.seq - 1} (prev_hash differs)"
+        elif f.problem is not None:
+            problem = f.problem
+        else:
+            doc = f.doc or {"seq": f.seq, "actor": f.actor, "key_id": f.key_id, "signature": f.signature}
+            public_key, problem = self.ring.signer(doc)
+            if public_key is not None:
+                if f.signature_ok is not None and self.known_keys.get(str(f.key_id)) == public_key:
+                    if not f.signature_ok:
+                        self.sigs.note(f.seq)
+                else:
+                    self.sigs.add(f.seq, public_key, f.digest, str(f.signature))
+        if problem is not None:
+            self.failure = (f.seq, problem)
+            return False
+        if f.doc is not None:
+            self.ring.learn(f.doc)
+        if self.hashes is not None and f.seq in self.hashes:
+            self.hashes[f.seq] = f.digest
+        self.prev = f.digest
+        self.count += 1
+        return True
+
+    def report(self) -> ChainReport:
+        bad_signature = self.sigs.finish()
+        failure, count = self.failure, self.count
+        if bad_signature is not None and (failure is None or bad_signature <= (failure[0] or 0)):
+            failure = (
+                bad_signature,
+                f"entry {bad_signature}: signature does not verify (the entry, its key or its signature was changed)",
+            )
+            count = bad_signature - 1
+        if failure is not None:
+            return ChainReport(
+                self.mechanism, count, False, count, self.prev, failure[0], failure[1], self.ring.summary()
+            )
+        return ChainReport(self.mechanism, count, True, count, self.prev, keys=self.ring.summary())
 
 
 def verify_docs(
@@ -335,35 +455,74 @@ def verify_docs(
     record says about keys and members, and ``hashes`` the chain's hash at each sequence number it
     holds as a key (both for checking checkpoints afterwards).
     """
-    ring = ring if ring is not None else KeyRing()
-    sigs = _Signatures(workers)
-    prev = GENESIS_HASH
-    count = 0
-    failure: tuple[int | None, str] | None = None
-    for doc in docs:
-        computed, problem = _check_entry(mechanism, doc, count + 1, prev)
-        if problem is None:
-            public_key, problem = ring.signer(doc)
-            if public_key is not None:
-                sigs.add(int(doc["seq"]), public_key, computed, str(doc["signature"]))
-        if problem is not None:
-            failure = (doc.get("seq"), problem)
-            break
-        ring.learn(doc)
-        if hashes is not None and doc["seq"] in hashes:
-            hashes[doc["seq"]] = computed
-        prev = computed
-        count += 1
-    bad_signature = sigs.finish()
-    if bad_signature is not None and (failure is None or bad_signature <= (failure[0] or 0)):
-        failure = (
-            bad_signature,
-            f"entry {bad_signature}: signature does not verify (the entry, its key or its signature was changed)",
-        )
-        count = bad_signature - 1
-    if failure is not None:
-        return ChainReport(mechanism, count, False, count, prev, failure[0], failure[1], ring.summary())
-    return ChainReport(mechanism, count, True, count, prev, keys=ring.summary())
+    with _pool(workers) as pool:
+        chain = _Chain(mechanism, ring if ring is not None else KeyRing(), hashes, {}, pool)
+        for doc in docs:
+            if not chain.feed(_facts(mechanism, doc, {})):
+                break
+        return chain.report()
+
+
+def verify_lines(
+    mechanism: str,
+    lines: Iterable[tuple[int, bytes]],
+    *,
+    known_keys: dict[str, str],
+    workers: int = 1,
+    ring: KeyRing | None = None,
+    hashes: dict[int, str] | None = None,
+) -> ChainReport:
+    """Like :func:`verify_docs` for numbered JSON lines (a bundle's entries), all per-entry work (parsing,
+    hashing, and signatures whose key is in ``known_keys``) done in ``workers`` processes.
+
+    ``known_keys`` (key id → public key, e.g. a bundle header's list) only saves time: a signature is
+    accepted only from the key the record itself registered for that id, re-checked here if it differs.
+    """
+    with _pool(workers) as pool:
+        chain = _Chain(mechanism, ring if ring is not None else KeyRing(), hashes, known_keys, pool)
+        batches = _batched(iter(lines), LINE_BATCH)
+        if pool is None:
+            results: Iterator[list[_Facts]] = (_line_facts(mechanism, b, known_keys) for b in batches)
+        else:
+            results = _ahead(pool, workers, batches, mechanism, known_keys)
+        for batch in results:
+            if not all(chain.feed(f) for f in batch):
+                break
+        return chain.report()
+
+
+def _batched(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    while batch := list(itertools.islice(lines, size)):
+        yield batch
+
+
+def _ahead(
+    pool: ProcessPoolExecutor,
+    workers: int,
+    batches: Iterator[list[tuple[int, bytes]]],
+    mechanism: str,
+    known_keys: dict[str, str],
+) -> Iterator[list[_Facts]]:
+    """Results of batches in order, with a few batches worked on ahead of the one being read."""
+    pending: collections.deque[Any] = collections.deque()
+    for batch in batches:
+        pending.append(pool.submit(_line_facts, mechanism, batch, known_keys))
+        if len(pending) >= 4 * workers:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    if workers <= 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def store_docs(session: Session, mechanism: str) -> Iterator[dict[str, Any]]:
