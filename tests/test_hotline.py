@@ -78,6 +78,9 @@ SAMPLE = {
     "party": "TR",
     "rung": "operations chief",
     "minutes": 60,
+    "track": "TR/UAV-1",
+    "other_track": "IL/F16-2",
+    "distance": 3.4,
 }
 SAMPLE_TEXT = {
     "ref": "IL-A7",
@@ -90,6 +93,9 @@ SAMPLE_TEXT = {
     "party": "TR",
     "rung": "operations chief",
     "minutes": "60",
+    "track": "TR/UAV-1",
+    "other_track": "IL/F16-2",
+    "distance": "3.4",
 }
 NON_WESTERN_DIGITS = re.compile(r"[\u0660-\u0669\u06f0-\u06f9\u0966-\u096f]")
 
@@ -97,6 +103,9 @@ REQUIRED = [
     ("conflict_alert", MessageType.ALERT, True),
     ("short_notice_alert", MessageType.ALERT, True),
     ("zone_alert", MessageType.ALERT, True),
+    ("track_alert", MessageType.ALERT, True),
+    ("conformance_alert", MessageType.ALERT, True),
+    ("intrusion_alert", MessageType.ALERT, True),
     ("acknowledged_amending", MessageType.RESPONSE, False),
     ("holding", MessageType.RESPONSE, False),
     ("proceeding_as_notified", MessageType.RESPONSE, False),

@@ -61,6 +61,12 @@ class ConflictKind(StrEnum):
     """An activity inside a zone that forbids its kind."""
     SHORT_NOTICE = "short_notice"
     """A notice given with less than the minimum lead time."""
+    TRACKS = "tracks"
+    """Two parties' tracks predicted to lose separation within the look-ahead."""
+    CONFORMANCE = "conformance"
+    """A party's track outside every active volume its party notified."""
+    INTRUSION = "intrusion"
+    """A party's track inside another party's active volume."""
 
 
 class ConflictStatus(StrEnum):
@@ -73,6 +79,8 @@ class Resolution(StrEnum):
     AMENDED = "amended"
     ACCEPTED = "accepted"
     ESCALATED = "escalated"
+    CLEARED = "cleared"
+    """A tactical conflict whose situation ended: separation kept, the track back inside, or no longer reported."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,12 @@ class Rules:
     disclosure: Disclosure = Disclosure.FULL
     area_margin_m: float = 0.0
     """How far outside the area of responsibility a footprint may reach (e.g. territorial sea)."""
+    track_lookahead_s: float = 300.0
+    """How far ahead tracks are extrapolated to predict a loss of separation."""
+    track_stale_s: float = 60.0
+    """A track with no report for this long leaves the picture."""
+    conformance_tolerance_m: float = 1852.0
+    """How far outside its party's notified volumes a track may be before it is reported."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ accepts and returns, and what mechanism files contain.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from deconflict.clock import iso, parse_utc
@@ -279,6 +280,13 @@ def parse_rules(doc: Any, where: str = "rules") -> Rules:
         ladder=tuple(ladder),
         disclosure=choice(doc.get("disclosure", "full"), Disclosure, "disclosure", where),
         area_margin_m=number(doc.get("area_margin_m", 0), f"{where} area_margin_m", minimum=0, maximum=100_000),
+        track_lookahead_s=number(
+            doc.get("track_lookahead_s", 300), f"{where} track_lookahead_s", minimum=10, maximum=3600
+        ),
+        track_stale_s=number(doc.get("track_stale_s", 60), f"{where} track_stale_s", minimum=1, maximum=3600),
+        conformance_tolerance_m=number(
+            doc.get("conformance_tolerance_m", 1852), f"{where} conformance_tolerance_m", minimum=0, maximum=100_000
+        ),
     )
 
 
@@ -291,6 +299,9 @@ def rules_to_doc(r: Rules) -> dict[str, Any]:
         "line_check_interval_min": r.line_check_interval_s / 60,
         "disclosure": r.disclosure.value,
         "area_margin_m": r.area_margin_m,
+        "track_lookahead_s": r.track_lookahead_s,
+        "track_stale_s": r.track_stale_s,
+        "conformance_tolerance_m": r.conformance_tolerance_m,
         "ladder": [{"name": g.name, "answer_within_min": g.after_s / 60} for g in r.ladder],
     }
 
@@ -314,3 +325,80 @@ LANGUAGES = ("en", "tr", "he", "ar", "ru")
 
 def member_to_doc(m: Member) -> dict[str, Any]:
     return {"id": m.id, "name": m.name, "role": m.role.value, "party": m.party, "language": m.language}
+
+
+TRACK_FIELDS = {
+    "lat": ("latitude, degrees", -90.0, 90.0),
+    "lon": ("longitude, degrees", -180.0, 180.0),
+    "alt_ft": ("altitude, feet above mean sea level", -1500.0, 100_000.0),
+    "gs_kt": ("ground speed, knots", 0.0, 2000.0),
+    "trk_deg": ("track angle, degrees from true north", 0.0, 360.0),
+    "vs_fpm": ("vertical speed, feet per minute", -30_000.0, 30_000.0),
+}
+"""Fields of a position report (aviation units, as ``deconflict tracks`` reads them), with their ranges."""
+
+
+def parse_track_reports(reports: Any, *, now: datetime, stale_s: float, skew_s: float = 5.0) -> list[dict[str, Any]]:
+    """Position reports checked (all of them, or a clear error naming the report and field) and turned
+    into metres, metres per second and aware UTC times.
+
+    >>> from datetime import UTC, datetime
+    >>> now = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+    >>> r = {"id": "UAV-1", "at": "2025-04-09T05:59:50Z", "lat": 34.5, "lon": 37.6, "alt_ft": 10000,
+    ...      "gs_kt": 100, "trk_deg": 90, "vs_fpm": 0}
+    >>> parse_track_reports([r], now=now, stale_s=60)[0]["alt_m"]
+    3048.0
+    >>> parse_track_reports([{**r, "gs_kt": -1}], now=now, stale_s=60)
+    Traceback (most recent call last):
+    ...
+    deconflict.errors.InvalidInput: report 0 (id 'UAV-1') gs_kt: ground speed, knots must be between 0 and 2000, got -1
+    """
+    if not isinstance(reports, list) or not reports:
+        raise InvalidInput("reports: give a list of at least one position report", field="reports")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, r in enumerate(reports):
+        if not isinstance(r, dict):
+            raise InvalidInput(
+                f"report {n}: expected an object with id, at, {', '.join(TRACK_FIELDS)}", field="reports"
+            )
+        tid = identifier(r.get("id"), f"report {n} id")
+        where = f"report {n} (id {tid!r})"
+        if tid in seen:
+            raise InvalidInput(f"{where}: the same track appears twice in one batch", field="id")
+        seen.add(tid)
+        unknown = set(r) - {"id", "at", *TRACK_FIELDS}
+        if unknown:
+            raise InvalidInput(f"{where}: unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        at = parse_utc(r.get("at"), field="at")
+        if (at - now).total_seconds() > skew_s:
+            raise InvalidInput(f"{where} at: {iso(at)} lies in the future (now {iso(now)})", field="at")
+        if (now - at).total_seconds() > stale_s:
+            raise InvalidInput(
+                f"{where} at: {iso(at)} is more than {stale_s:g} s old; such a track has left the picture", field="at"
+            )
+        values = {}
+        for name, (meaning, low, high) in TRACK_FIELDS.items():
+            value = r.get(name)
+            if value is None:
+                raise InvalidInput(f"{where} {name}: missing ({meaning})", field=name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidInput(f"{where} {name}: expected a number ({meaning}), got {value!r}", field=name)
+            if not low <= value <= high:
+                raise InvalidInput(
+                    f"{where} {name}: {meaning} must be between {low:g} and {high:g}, got {value!r}", field=name
+                )
+            values[name] = float(value)
+        out.append(
+            {
+                "id": tid,
+                "at": at,
+                "lat": values["lat"],
+                "lon": values["lon"],
+                "alt_m": values["alt_ft"] * 0.3048,
+                "gs_mps": values["gs_kt"] * 1852.0 / 3600.0,
+                "trk_deg": values["trk_deg"] % 360.0,
+                "vs_mps": values["vs_fpm"] * 0.3048 / 60.0,
+            }
+        )
+    return out

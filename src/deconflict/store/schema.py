@@ -259,3 +259,43 @@ class CheckpointRow(Base):
     at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+
+
+class TrackRow(Base):
+    """The latest reported state of each track (the tactical picture). Reports are not record entries;
+    the conflicts they raise are."""
+
+    __tablename__ = "tracks"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    party: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+    """When the state was measured."""
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    alt_m: Mapped[float] = mapped_column(Float)
+    gs_mps: Mapped[float] = mapped_column(Float)
+    trk_deg: Mapped[float] = mapped_column(Float)
+    vs_mps: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime]
+    __table_args__ = (
+        ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
+        Index("ix_tracks_at", "mechanism_id", "at"),
+    )
+
+
+class TrackReportRow(Base):
+    """Every position report received: the tracks' history."""
+
+    __tablename__ = "track_reports"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    party: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    alt_m: Mapped[float] = mapped_column(Float)
+    gs_mps: Mapped[float] = mapped_column(Float)
+    trk_deg: Mapped[float] = mapped_column(Float)
+    vs_mps: Mapped[float] = mapped_column(Float)
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)

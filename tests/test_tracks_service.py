@@ -1,0 +1,216 @@
+"""The tactical picture in the service: position reports, predicted loss of separation between parties'
+tracks (once per encounter), conformance to notices, intrusion; real SQLite, pinned clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyproj import Geod
+
+from deconflict.clock import FixedClock, iso
+from deconflict.errors import Forbidden, InvalidInput
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+from deconflict.store.schema import TrackReportRow
+
+M = "tr-il-syria"
+T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+T4 = (37.6298, 34.5226)  # lon, lat
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def svc(tmp_path: Path, clock: FixedClock) -> Service:
+    service = Service(open_store(str(tmp_path / "t.db")), clock=clock)
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    return service
+
+
+def cover(svc: Service, clock: FixedClock, party: str, kind: str, radius_m: float = 80_000) -> None:
+    """A notice around T4 from 2 h after now for 6 h; then the clock moves into its window."""
+    volume = {
+        "geometry": {"type": "Point", "coordinates": list(T4)},
+        "radius_m": radius_m,
+        "floor_m": 0,
+        "ceiling_m": 12_000,
+        "start": iso(clock() + timedelta(hours=2)),
+        "end": iso(clock() + timedelta(hours=8)),
+    }
+    svc.notify(mechanism_id=M, actor=party, kind=kind, volumes=[volume])
+
+
+def at(bearing: float, distance_m: float) -> tuple[float, float]:
+    lon, lat, _ = GEOD.fwd(T4[0], T4[1], bearing, distance_m)
+    return float(lon), float(lat)
+
+
+def report(
+    svc: Service, clock: FixedClock, party: str, tid: str, where: tuple[float, float], trk: float, **kw: Any
+) -> dict[str, Any]:
+    r = {
+        "id": tid,
+        "at": iso(clock()),
+        "lat": where[1],
+        "lon": where[0],
+        "alt_ft": kw.get("alt_ft", 15_000),
+        "gs_kt": kw.get("gs_kt", 200),
+        "trk_deg": trk,
+        "vs_fpm": kw.get("vs_fpm", 0),
+    }
+    return svc.report_tracks(mechanism_id=M, actor=party, reports=[r])
+
+
+def tactical(svc: Service, kind: str) -> list[dict[str, Any]]:
+    return [c for c in svc.conflicts(M) if c["kind"] == kind]
+
+
+@pytest.fixture
+def covered(svc: Service, clock: FixedClock) -> Service:
+    """Both parties notified a wide volume around T4; the clock is inside its window."""
+    cover(svc, clock, "TR", "uav_patrol")
+    cover(svc, clock, "IL", "air_sortie")
+    clock.advance(seconds=3 * 3600)
+    return svc
+
+
+def test_converging_tracks_raise_one_alert_minutes_ahead_to_both_parties(covered: Service, clock: FixedClock) -> None:
+    svc = covered
+    before = {c["id"] for c in svc.conflicts(M)}
+    # a Turkish UAV 30 km west of T4 flying east, an Israeli aircraft 30 km east flying west: 200 kt each
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000), 90)
+    out = report(svc, clock, "IL", "F16-2", at(90, 30_000), 270)
+    (c,) = [x for x in out["raised"] if x["kind"] == "tracks"]
+    assert c["kind"] == "tracks" and (c["activity"], c["other_activity"]) == ("IL/F16-2", "TR/UAV-1")
+    closing = 2 * 200 * 1852 / 3600
+    assert c["t_in_s"] == pytest.approx((60_000 - 9260) / closing, abs=3)  # about 2 min ahead
+    assert c["tcpa_s"] == pytest.approx(60_000 / closing, abs=3) and c["distance_m"] < 500
+    assert c["awaiting"] == ["IL", "TR"]
+    alerts = [m for m in svc.messages(M, reader=svc.member(M, "TR")) if m["template"] == "track_alert"]
+    assert len(alerts) == 1 and alerts[0]["lang"] == "tr" and "TR/UAV-1" in alerts[0]["text"]
+    assert alerts[0]["to"] == ["IL", "TR"] and alerts[0]["about"] == {"kind": "conflict", "id": c["id"]}
+    # more reports of the same encounter: no new conflict, no new alert
+    for _ in range(3):
+        clock.advance(seconds=10)
+        moved = 10 * 200 * 1852 / 3600
+        report(svc, clock, "TR", "UAV-1", at(270, 30_000 - moved * (_ + 1)), 90)
+        again = report(svc, clock, "IL", "F16-2", at(90, 30_000 - moved * (_ + 1)), 270)["raised"]
+        assert [x for x in again if x["kind"] == "tracks"] == []
+    assert len(tactical(svc, "tracks")) == 1
+    # both stop reporting: at the next tick after the stale time the conflict clears
+    clock.advance(seconds=61)
+    svc.tick()
+    (done,) = tactical(svc, "tracks")
+    assert done["status"] == "resolved" and done["resolution"] == "cleared"
+    assert all(c["status"] == "resolved" for c in svc.conflicts(M) if c["id"] not in before)
+
+
+def test_same_party_tracks_and_diverging_tracks_raise_nothing(covered: Service, clock: FixedClock) -> None:
+    svc = covered
+    report(svc, clock, "TR", "A", at(270, 20_000), 90)
+    report(svc, clock, "TR", "B", at(90, 20_000), 270)  # same party
+    report(svc, clock, "IL", "C", at(0, 30_000), 0)  # flying away north
+    assert tactical(svc, "tracks") == []
+
+
+def test_vertical_separation_is_the_mechanisms_rule(covered: Service, clock: FixedClock) -> None:
+    """The Syria rules ask for 305 m: 1,000 ft (304.8 m) is not enough, 1,010 ft (307.8 m) is."""
+    svc = covered
+    report(svc, clock, "TR", "A", at(270, 20_000), 90, alt_ft=15_000)
+    report(svc, clock, "IL", "B", at(90, 20_000), 270, alt_ft=16_010)
+    assert tactical(svc, "tracks") == []
+    report(svc, clock, "IL", "C", at(90, 20_000), 270, alt_ft=16_000)
+    assert [c["other_activity"] for c in tactical(svc, "tracks")] == ["TR/A"]
+
+
+def test_a_track_outside_its_partys_notices_is_reported_to_that_party_once(svc: Service, clock: FixedClock) -> None:
+    cover(svc, clock, "TR", "uav_patrol", radius_m=20_000)
+    clock.advance(seconds=3 * 3600)
+    assert report(svc, clock, "TR", "UAV-1", at(0, 10_000), 0)["raised"] == []  # inside
+    out = report(svc, clock, "TR", "UAV-2", at(0, 25_000), 0)  # 5 km outside: beyond the 1 NM tolerance
+    (c,) = out["raised"]
+    assert c["kind"] == "conformance" and c["activity"] == "TR/UAV-2" and c["awaiting"] == ["TR"]
+    (alert,) = [m for m in svc.messages(M, reader=svc.member(M, "TR")) if m["template"] == "conformance_alert"]
+    assert alert["to"] == ["TR"]
+    assert [m for m in svc.messages(M, reader=svc.member(M, "IL")) if m["template"] == "conformance_alert"] == []
+    clock.advance(seconds=5)
+    assert report(svc, clock, "TR", "UAV-2", at(0, 25_500), 0)["raised"] == []  # still out: same conflict
+    clock.advance(seconds=5)
+    back = report(svc, clock, "TR", "UAV-2", at(0, 19_000), 180)
+    assert back["cleared"] == [c["id"]]
+    clock.advance(seconds=5)
+    again = report(svc, clock, "TR", "UAV-2", at(0, 30_000), 0)  # a new excursion: a new conflict
+    assert [x["kind"] for x in again["raised"]] == ["conformance"] and again["raised"][0]["id"] != c["id"]
+
+
+def test_a_track_inside_another_partys_volume_alerts_both(svc: Service, clock: FixedClock) -> None:
+    cover(svc, clock, "TR", "uav_patrol", radius_m=50_000)
+    cover(svc, clock, "IL", "air_sortie", radius_m=10_000)
+    clock.advance(seconds=3 * 3600)
+    out = report(svc, clock, "TR", "UAV-1", at(0, 5_000), 0, gs_kt=0)
+    kinds = {c["kind"]: c for c in out["raised"]}
+    assert set(kinds) == {"intrusion"} and kinds["intrusion"]["other_activity"] == "IL-0001"
+    assert kinds["intrusion"]["parties"] == ["IL", "TR"]
+    for reader in ("TR", "IL"):
+        assert [m for m in svc.messages(M, reader=svc.member(M, reader)) if m["template"] == "intrusion_alert"]
+
+
+BAD = [
+    ({"lat": None}, "lat: missing"),
+    ({"lat": "north"}, "lat: expected a number"),
+    ({"lat": 91}, "latitude, degrees must be between -90 and 90"),
+    ({"gs_kt": -5}, "ground speed, knots must be between 0 and 2000"),
+    ({"at": "2025-04-09T09:10:00Z"}, "lies in the future"),
+    ({"at": "2025-04-09T08:00:00Z"}, "such a track has left the picture"),
+    ({"colour": "red"}, "unknown field 'colour'"),
+]
+
+
+@pytest.mark.parametrize(("change", "words"), BAD, ids=[b[1] for b in BAD])
+def test_a_bad_report_is_refused_by_name_and_nothing_is_stored(
+    covered: Service, clock: FixedClock, change: dict[str, Any], words: str
+) -> None:
+    svc = covered
+    head = svc.verify(M).head_seq
+    good = {
+        "id": "A",
+        "at": iso(clock()),
+        "lat": 34.5,
+        "lon": 37.6,
+        "alt_ft": 9000,
+        "gs_kt": 150,
+        "trk_deg": 90,
+        "vs_fpm": 0,
+    }
+    bad = {**good, "id": "B", **change}
+    with pytest.raises(InvalidInput, match=words) as err:
+        svc.report_tracks(mechanism_id=M, actor="TR", reports=[good, bad])
+    assert "report 1 (id 'B')" in str(err.value)
+    with svc.store.read() as s:
+        assert s.query(TrackReportRow).count() == 0
+    assert svc.verify(M).head_seq == head and svc.tracks(M, reader=svc.member(M, "AZ")) == []
+
+
+def test_only_parties_report_tracks(covered: Service, clock: FixedClock) -> None:
+    with pytest.raises(Forbidden):
+        report(covered, clock, "AZ", "X", T4, 0)
+
+
+def test_who_sees_which_track(covered: Service, clock: FixedClock) -> None:
+    svc = covered
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000), 90)
+    clock.advance(seconds=10)
+    tracks = svc.tracks(M, reader=svc.member(M, "AZ"))
+    (t,) = tracks
+    expected_lon, _, _ = GEOD.fwd(*at(270, 30_000), 90, 10 * 200 * 1852 / 3600)
+    assert t["track"] == "TR/UAV-1" and t["lon"] == pytest.approx(expected_lon, abs=1e-6)  # flown on 10 s
+    assert [x["track"] for x in svc.tracks(M, reader=svc.member(M, "IL"))] == ["TR/UAV-1"]  # full disclosure
