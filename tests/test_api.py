@@ -81,6 +81,17 @@ NOAUTH = {"anon": 401, "bad": 401, "revoked": 401}
 READ_ALL = {**NOAUTH, "other": 403, "US": 200, "AZ": 200, "IL": 200, "TR": 200}
 PARTY_ONLY = {**NOAUTH, "other": 403, "US": 403, "AZ": 403}
 
+TRACK = {
+    "id": "T1",
+    "at": "2025-04-09T06:00:00Z",
+    "lat": 34.52,
+    "lon": 37.63,
+    "alt_ft": 9000,
+    "gs_kt": 150,
+    "trk_deg": 90,
+    "vs_fpm": 0,
+}
+
 ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("GET", f"{API}/me", None, {**NOAUTH, "other": 200, "US": 200, "AZ": 200, "IL": 200, "TR": 200}),
     ("GET", f"{API}/mechanisms", None, {**NOAUTH, "other": 200, "US": 200, "AZ": 200, "IL": 200, "TR": 200}),
@@ -88,6 +99,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("GET", f"{A}/activities", None, READ_ALL),
     ("GET", f"{A}/activities/TR-0001", None, READ_ALL),
     ("POST", f"{A}/activities/preview", notice(), {**PARTY_ONLY, "IL": 200, "TR": 200}),
+    ("POST", f"{A}/tracks", {"reports": [TRACK]}, {**PARTY_ONLY, "IL": 200, "TR": 200}),
+    ("GET", f"{A}/tracks", None, READ_ALL),
     ("POST", f"{A}/activities", notice(), {**PARTY_ONLY, "IL": 201, "TR": 201}),
     ("PUT", f"{A}/activities/TR-0001", {"version": 1, "title": "x"}, {**PARTY_ONLY, "IL": 403, "TR": 200}),
     ("POST", f"{A}/activities/TR-0001/cancel", {"version": 1}, {**PARTY_ONLY, "IL": 403, "TR": 200}),
@@ -204,6 +217,16 @@ def test_preview_shows_the_conflicts_a_notice_would_raise_and_writes_nothing(
     assert live.service.entries_after(M, 0)[-1]["seq"] == head and live.service.conflicts(M) == []
     bad = client.post(f"{A}/activities/preview", json=notice(kind="strike"), headers=auth(tokens["IL"]))
     assert bad.status_code == 422 and bad.json()["field"] == "kind"
+
+
+def test_track_reports_over_http(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    r = client.post(f"{A}/tracks", json={"reports": [TRACK]}, headers=auth(tokens["TR"]))
+    assert r.status_code == 200 and r.json()["stored"] == 1
+    assert [c["kind"] for c in r.json()["raised"]] == ["conformance"]  # TR notified nothing there
+    seen = client.get(f"{A}/tracks", headers=auth(tokens["IL"])).json()["tracks"]
+    assert [t["track"] for t in seen] == ["TR/T1"]
+    bad = client.post(f"{A}/tracks", json={"reports": [{**TRACK, "lat": 95}]}, headers=auth(tokens["TR"]))
+    assert bad.status_code == 422 and bad.json()["field"] == "lat" and "report 0 (id 'T1')" in bad.json()["detail"]
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from deconflict.api import errors
 from deconflict.api.hub import Hub
-from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, zones
+from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, tracks, zones
 from deconflict.api.settings import Settings
 from deconflict.service import Service
 from deconflict.store import open_store
@@ -70,6 +70,6 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.settings = settings
     errors.install(app)
-    for module in (mechanisms, activities, zones, conflicts, hotline, events):
+    for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

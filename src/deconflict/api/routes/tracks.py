@@ -1,0 +1,65 @@
+"""The tactical picture: position reports in batches, and the tracks in the picture now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from deconflict.api.deps import MemberDep, ServiceDep
+from deconflict.api.schemas import ErrorOut
+
+router = APIRouter(tags=["tracks"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+
+
+class ReportsIn(BaseModel):
+    """Position reports of the caller's party, in aviation units as air-traffic tools use them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "reports": [
+                        {
+                            "id": "UAV-1",
+                            "at": "2025-04-09T09:00:00Z",
+                            "lat": 34.52,
+                            "lon": 37.30,
+                            "alt_ft": 15000,
+                            "gs_kt": 120,
+                            "trk_deg": 90,
+                            "vs_fpm": 0,
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+    reports: list[dict[str, Any]] = Field(
+        ...,
+        min_length=1,
+        max_length=10_000,
+        description="Each: id, at (ISO 8601 UTC), lat, lon (degrees), alt_ft, gs_kt, trk_deg (true), vs_fpm.",
+    )
+
+
+@router.post(
+    "/mechanisms/{mechanism_id}/tracks",
+    summary="Report positions of your party's tracks (a batch: all stored, or none)",
+    responses={422: {"model": ErrorOut}},
+)
+async def report_tracks(caller: MemberDep, service: ServiceDep, body: ReportsIn) -> dict[str, Any]:
+    """Stores the reports and checks the tactical picture at once: tracks of different parties predicted
+    to lose separation within the look-ahead, a track outside every volume its party notified, a track
+    inside another party's volume. ``raised`` lists the conflicts this batch started (one per situation,
+    not per report); ``cleared`` those whose situation ended."""
+    return service.report_tracks(mechanism_id=caller.mechanism_id, actor=caller.member.id, reports=body.reports)
+
+
+@router.get("/mechanisms/{mechanism_id}/tracks", summary="Tracks in the picture now")
+def list_tracks(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
+    """Tracks reported within the mechanism's stale time, flown on to now. A party sees its own, and the
+    others' under full disclosure or while they are in an open conflict with its own."""
+    return {"tracks": service.tracks(caller.mechanism_id, reader=caller.member)}
