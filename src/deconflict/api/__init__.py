@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from deconflict.api import errors
+from deconflict.api import errors, web
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, tracks, zones
 from deconflict.api.settings import Settings
@@ -72,4 +72,5 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     errors.install(app)
     for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events):
         app.include_router(module.router, prefix=API_PREFIX)
+    web.install(app)
     return app

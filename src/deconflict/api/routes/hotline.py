@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut
+from deconflict.hotline import bundled_templates, is_rtl
 
 router = APIRouter(tags=["hotline"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -78,6 +79,25 @@ async def acknowledge_message(
     return signing(
         service.acknowledge_message, mechanism_id=caller.mechanism_id, actor=caller.member.id, message_id=message_id
     )
+
+
+@router.get("/mechanisms/{mechanism_id}/templates", summary="The standard phrases, worded in the caller's language")
+def templates(caller: MemberDep) -> list[dict[str, Any]]:
+    """Each template: id, message type, whether it needs an acknowledgement, its parameters and its agreed
+    wording in the caller's language with ``{param}`` placeholders (``rtl`` for Hebrew and Arabic)."""
+    lang = caller.member.language
+    return [
+        {
+            "id": t.id,
+            "type": t.type.value,
+            "needs_ack": t.needs_ack,
+            "params": list(t.params),
+            "text": t.text.get(lang, t.text["en"]),
+            "lang": lang if lang in t.text else "en",
+            "rtl": is_rtl(lang) if lang in t.text else False,
+        }
+        for t in bundled_templates().values()
+    ]
 
 
 @router.get("/mechanisms/{mechanism_id}/lines", summary="Each party's line: up, awaiting or down")

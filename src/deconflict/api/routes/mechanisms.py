@@ -8,15 +8,17 @@ from fastapi import APIRouter
 
 from deconflict.api.deps import CallerDep, MemberDep, ServiceDep
 from deconflict.api.views import mechanism_doc
+from deconflict.clock import iso
 from deconflict.formats.docs import member_to_doc
 
 router = APIRouter(tags=["mechanisms"])
 
 
 @router.get("/me", summary="Who this token belongs to")
-def me(caller: CallerDep) -> dict[str, Any]:
-    """The member and mechanism the bearer token names."""
-    return {"mechanism": caller.mechanism_id, "member": member_to_doc(caller.member)}
+def me(caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    """The member and mechanism the bearer token names, and the service's clock (``now``, ISO 8601 UTC):
+    a client counts down to deadlines from it, not from its own clock."""
+    return {"mechanism": caller.mechanism_id, "member": member_to_doc(caller.member), "now": iso(service.clock())}
 
 
 @router.get("/mechanisms", summary="Mechanisms the caller belongs to")

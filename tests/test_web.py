@@ -1,0 +1,238 @@
+"""The common operating picture in a real browser: Debian's Chromium driven by Playwright, two
+members (Türkiye and Israel) in two browser contexts, on a live server whose clock is pinned.
+
+Screenshots are written to ``tests/artifacts/`` (not committed). Outside CI the tests are skipped
+when ``/usr/bin/chromium`` is missing; in CI (``CI`` set) they run, and ``.ci/run`` installs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SYRIA_T0, LiveServer, auth
+
+from deconflict.clock import iso
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+M = "tr-il-syria"
+A = f"/api/v1/mechanisms/{M}"
+PALMYRA = (34.5574, 38.3169)  # lat, lon
+VIEWPORT = {"width": 1366, "height": 768}
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser tests",
+        allow_module_level=True,
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        args = ["--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update"]
+        args += ["--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        yield b
+        b.close()
+
+
+class Officer:
+    """One member's page in its own browser context; every request outside the service is blocked and kept."""
+
+    def __init__(self, browser: Any, live: LiveServer, token: str) -> None:
+        self.origin = live.url
+        self.outside: list[str] = []
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.context.route("**/*", self._guard)
+        self.page = self.context.new_page()
+        self.page.goto(live.url + "/")
+        self.page.fill("#token", token)
+        self.page.press("#token", "Enter")
+        expect(self.page.locator("#app")).to_be_visible()
+        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"))
+
+    def _guard(self, route: Any) -> None:
+        url = route.request.url
+        if url.startswith(self.origin + "/") or url.startswith("data:"):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def click_map(self, lat: float, lon: float) -> None:
+        point = self.page.evaluate("([lat, lon]) => cop.map.latLngToContainerPoint([lat, lon])", [lat, lon])
+        box = self.page.locator("#map").bounding_box()
+        self.page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def officers(browser: Any, live: LiveServer, tokens: dict[str, str]) -> Iterator[dict[str, Officer]]:
+    opened: dict[str, Officer] = {}
+
+    def open_as(member: str) -> Officer:
+        opened[member] = Officer(browser, live, tokens[member])
+        return opened[member]
+
+    yield opened, open_as  # type: ignore[misc]
+    for officer in opened.values():
+        assert officer.outside == [], f"the page asked for something outside the service: {officer.outside}"
+        officer.close()
+
+
+def volume(lat: float, lon: float, radius_m: float = 15_000) -> dict[str, Any]:
+    return {
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "radius_m": radius_m,
+        "floor_m": 1000,
+        "ceiling_m": 4000,
+        "start": iso(SYRIA_T0 + timedelta(hours=2)),
+        "end": iso(SYRIA_T0 + timedelta(hours=4)),
+    }
+
+
+def notify(live: LiveServer, token: str, kind: str, lat: float, lon: float) -> dict[str, Any]:
+    body = {"kind": kind, "title": f"{kind} near Palmyra", "volumes": [volume(lat, lon)]}
+    r = httpx.post(f"{live.url}{A}/activities", json=body, headers=auth(token), timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowledges(
+    live: LiveServer, tokens: dict[str, str], officers: Any
+) -> None:
+    _, open_as = officers
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)  # Israel's sortie by Palmyra, 08:00-10:00Z
+    tr, il = open_as("TR"), open_as("IL")
+    expect(il.page.locator("#conflict-list")).to_contain_text("No open conflict")
+    expect(tr.page.locator(".zone-name").first).to_contain_text("RED LINE")
+
+    # Türkiye draws a UAV patrol: centre on Palmyra, radius about 15 km; the default window is 08:00-10:00Z.
+    tr.page.click("#open-notify")
+    tr.page.select_option("#n-kind", "uav_patrol")
+    tr.page.fill("#n-title", "UAV patrol, Palmyra")
+    tr.click_map(*PALMYRA)
+    tr.click_map(PALMYRA[0], PALMYRA[1] + 0.16)
+    radius_km = float(tr.page.input_value("#n-radius"))
+    assert 10 < radius_km < 20
+    preview = tr.page.locator("[data-preview=conflicts]")
+    expect(preview).to_contain_text("separation with IL-0001 (IL)")
+    expect(tr.page.locator("#n-start")).to_have_value("2025-04-09T08:00:00Z")
+    tr.shot("tr_preview.png")
+
+    tr.page.click("#n-send")
+    sent = time.monotonic()
+    expect(tr.page.locator("[data-sent]")).to_contain_text("raised C1")
+    conflict = il.page.locator("[data-conflict=C1]")
+    expect(conflict).to_be_visible(timeout=2000)
+    expect(conflict).to_contain_text("acknowledge by 09 Apr 06:10Z")
+    expect(conflict.locator(".countdown")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    assert time.monotonic() - sent < 2.0
+    expect(il.page.locator("#alarm")).to_be_visible()
+    expect(il.page.locator("#alarm-text")).to_contain_text("M1")
+    il.shot("il_conflict_1366x768.png")
+
+    il.page.click("[data-ack-conflict=C1]")
+    expect(tr.page.locator("[data-conflict=C1] .status")).to_have_text("acknowledged", timeout=2000)
+    expect(tr.page.locator("[data-conflict=C1]")).to_contain_text("acknowledged by IL")
+    expect(il.page.locator("[data-ack-conflict=C1]")).to_have_count(0)
+    tr.shot("tr_acknowledged_1366x768.png")
+
+    # The alert on Israel's hotline is acknowledged in one click from the banner; the banner goes.
+    il.page.click("#alarm-ack")
+    expect(il.page.locator("#alarm")).to_be_hidden()
+    expect(il.page.locator("[data-message=M1]")).to_contain_text("IL")
+    expect(il.page.locator("[data-ack-message=M1]")).to_have_count(0)
+
+
+@pytest.mark.parametrize(
+    ("fill", "field", "says"),
+    [
+        ({"#n-floor": "5000"}, "floor_m", "not below ceiling_m"),
+        ({"#n-end": "2025-04-09T07:00:00Z"}, "end", "is not after start"),
+        ({"#n-start": "tomorrow"}, "start", "ISO 8601"),
+        ({"#n-radius": ""}, "geometry", "Draw the footprint"),
+    ],
+)
+def test_an_error_is_shown_beside_its_field(officers: Any, fill: dict[str, str], field: str, says: str) -> None:
+    _, open_as = officers
+    tr = open_as("TR")
+    tr.page.click("#open-notify")
+    # The keyboard way to give a circle: type the centre and the radius.
+    tr.page.fill("#n-lat", "34.52")
+    tr.page.fill("#n-lon", "37.63")
+    tr.page.fill("#n-radius", "10")
+    for selector, value in fill.items():
+        tr.page.fill(selector, value)
+    tr.page.click("#n-send")
+    expect(tr.page.locator(f'#notify-form [data-error-for="{field}"]')).to_contain_text(says)
+    others = tr.page.locator(f'#notify-form [data-error-for]:not([data-error-for="{field}"]):not(:empty)')
+    expect(others).to_have_count(0)
+    expect(tr.page.locator("[data-sent]")).to_have_count(0)
+
+
+def test_hebrew_reader_sees_the_hotline_right_to_left_live(
+    live: LiveServer, tokens: dict[str, str], officers: Any
+) -> None:
+    _, open_as = officers
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32)  # raises C1; the alert M1 goes to Israel
+    il, tr = open_as("IL"), open_as("TR")
+    alert = il.page.locator("[data-message=M1] .text")
+    expect(alert).to_have_attribute("dir", "rtl")
+    expect(alert).to_have_attribute("lang", "he")
+    expect(alert).to_contain_text("מבקשים")
+    expect(il.page.locator("[data-message=M1]")).to_contain_text("level: duty officer")
+
+    # Türkiye answers with a standard phrase about C1: Israel reads it in Hebrew, right to left, live.
+    tr.page.select_option("#re", "C1")
+    tr.page.click("[data-template=holding]")
+    mine = tr.page.locator("[data-message=M2] .text")
+    expect(mine).to_have_attribute("dir", "ltr")
+    expect(mine).to_contain_text("bekletiyoruz")
+    theirs = il.page.locator("[data-message=M2] .text")
+    expect(theirs).to_have_attribute("dir", "rtl", timeout=2000)
+    expect(theirs).to_contain_text("אנו משהים")
+    expect(il.page.locator("[data-line=IL]")).to_be_visible()
+    il.shot("il_hotline_rtl.png")
+
+
+def test_no_request_leaves_the_service_and_the_page_fits_1366x768(
+    live: LiveServer, tokens: dict[str, str], officers: Any
+) -> None:
+    opened, open_as = officers
+    notify(live, tokens["TR"], "uav_patrol", 34.52, 37.63)
+    us = open_as("US")
+    page = us.page
+    expect(page.locator(".leaflet-overlay-pane, .leaflet-pane path").first).to_be_attached()
+    page.wait_for_function("document.querySelectorAll('.leaflet-basemap-pane path').length > 10")
+    size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size[0] <= VIEWPORT["width"] and size[1] <= VIEWPORT["height"], size
+    # Keyboard: the slider goes back in time (replay), Escape returns to the live picture.
+    page.focus("#timeline")
+    page.keyboard.press("Home")
+    expect(page.locator("#mode-badge")).to_contain_text("REPLAY")
+    expect(page.locator("#conflict-list")).to_contain_text("No open conflict")
+    page.keyboard.press("Escape")
+    expect(page.locator("#timeline-label")).to_have_text("LIVE")
+    us.shot("us_observer_1366x768.png")
+    assert us.outside == []
