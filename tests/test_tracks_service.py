@@ -214,3 +214,32 @@ def test_who_sees_which_track(covered: Service, clock: FixedClock) -> None:
     expected_lon, _, _ = GEOD.fwd(*at(270, 30_000), 90, 10 * 200 * 1852 / 3600)
     assert t["track"] == "TR/UAV-1" and t["lon"] == pytest.approx(expected_lon, abs=1e-6)  # flown on 10 s
     assert [x["track"] for x in svc.tracks(M, reader=svc.member(M, "IL"))] == ["TR/UAV-1"]  # full disclosure
+
+
+def test_positions_command_sends_a_csv_to_the_running_service(tmp_path: Path, clock: FixedClock) -> None:
+    from conftest import start_server
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+
+    db = str(tmp_path / "cli.db")
+    seeded = Service(open_store(db), clock=clock)
+    seeded.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    seeded.store.close()
+    server = start_server(db, clock)
+    try:
+        env = {
+            "DECONFLICT_URL": server.url,
+            "DECONFLICT_TOKEN": server.service.issue_token(mechanism_id=M, member_id="TR"),
+        }
+        csv = tmp_path / "tracks.csv"
+        csv.write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\nUAV-1,34.52,37.63,9000,120,90,0\n", encoding="utf-8")
+        out = CliRunner().invoke(app, ["positions", str(csv), "--at", iso(clock())], env=env)
+        assert out.exit_code == 0, out.output
+        assert "1 positions stored" in out.output and "conformance, TR/UAV-1" in out.output
+        csv.write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\nUAV-2,95,37.63,9000,120,90,0\n", encoding="utf-8")
+        bad = CliRunner().invoke(app, ["positions", str(csv)], env=env)
+        assert bad.exit_code == 2 and "line 2" in bad.output and "lat" in bad.output
+        assert [t["track"] for t in server.service.tracks(M, reader=server.service.member(M, "AZ"))] == ["TR/UAV-1"]
+    finally:
+        server.stop()

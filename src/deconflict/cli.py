@@ -186,6 +186,7 @@ def demo(
     url = f"http://{host}:{port}"
     console = Console()
     console.print(f"[bold]deconflict demo[/bold]: mechanism tr-il-syria on {db}")
+    console.print(f"Page {url}/ (open it in two windows, sign in with two tokens)", soft_wrap=True)
     console.print(f"API {url}/api/v1 (OpenAPI at {url}/openapi.json)")
     for member, token in tokens.items():
         console.print(f"  {member:>3}  {token}")
@@ -847,3 +848,48 @@ def notify(
     typer.echo(f"{out['activity']['id']} notified (record entry {out['seq']}{signed})")
     for c in out["raised"]:
         typer.echo(f"  conflict {c['id']}: {c['kind']}, deadline {c['deadline']}")
+
+
+@app.command()
+@user_errors
+def positions(
+    path: Annotated[Path, typer.Argument(help="CSV: id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm (as 'deconflict tracks').")],
+    at: Annotated[
+        str | None, typer.Option(help="When the positions were measured, ISO 8601 UTC (default: now).")
+    ] = None,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """Send your party's track positions to a running service (one batch: all stored, or none) and print the
+    conflicts they raise: predicted loss of separation, a track outside your notices, a track in another's.
+
+    Example: deconflict positions tracks.csv --token $TR
+    """
+    from datetime import UTC, datetime
+
+    from deconflict.clock import iso
+    from deconflict.formats.tracks_csv import read_tracks_csv
+    from deconflict.tactical import FPM_MPS, FT_M, KT_MPS
+
+    tracks = read_tracks_csv(_read_text(path), source=str(path))  # the CSV's own errors name row and column
+    when = iso(_instant(at, "at") or datetime.now(UTC))
+    reports = [
+        {
+            "id": tracks.ids[i],
+            "at": when,
+            "lat": float(tracks.lat_deg[i]),
+            "lon": float(tracks.lon_deg[i]),
+            "alt_ft": round(float(tracks.alt_m[i]) / FT_M, 3),
+            "gs_kt": round(float(tracks.gs_mps[i]) / KT_MPS, 3),
+            "trk_deg": float(tracks.trk_deg[i]) % 360.0,
+            "vs_fpm": round(float(tracks.vs_mps[i]) / FPM_MPS, 3),
+        }
+        for i in range(len(tracks))
+    ]
+    out = _client(url, token).report_tracks(reports)
+    typer.echo(f"{out['stored']} positions stored")
+    for c in out["raised"]:
+        other = f" and {c['other_activity']}" if c.get("other_activity") else ""
+        typer.echo(f"  conflict {c['id']}: {c['kind']}, {c['activity']}{other}; acknowledge by {c['deadline']}")
+    for cid in out["cleared"]:
+        typer.echo(f"  conflict {cid} cleared")

@@ -85,6 +85,10 @@ class Client:
         path = f"/mechanisms/{self.mechanism}/messages/{message_id}/acknowledge"
         return self.write("POST", path, None, expect="message.acknowledged")
 
+    def report_tracks(self, reports: list[dict[str, Any]]) -> Any:
+        """Position reports of the member's party (not record entries: nothing to sign)."""
+        return _json(self.http.post(f"/mechanisms/{self.mechanism}/tracks", json={"reports": reports}))
+
     # --- the protocol -----------------------------------------------------------------------------
 
     def write(self, method: str, path: str, body: Any, *, expect: str) -> Any:

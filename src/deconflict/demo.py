@@ -51,6 +51,14 @@ def _report(console: Console, outcome: Outcome) -> None:
                 f"(minimum {c['separation_m'] / 1000:.2f} km), {c['start'][11:16]}–{c['end'][11:16]} UTC, "
                 f"{c['floor_m']:.0f}–{c['ceiling_m']:.0f} m"
             )
+        elif c["kind"] == "tracks":
+            detail = (
+                f"{c['activity']} and {c['other_activity']} predicted to lose separation in "
+                f"{c['t_in_s'] / 60:.1f} min, closest {c['distance_m'] / 1000:.1f} km "
+                f"(minimum {c['separation_m'] / 1000:.2f} km)"
+            )
+        elif c["kind"] in ("conformance", "intrusion"):
+            detail = f"track {c['activity']}" + (f" inside {c['other_activity']}" if c.get("other_activity") else "")
         elif c["kind"] == "zone":
             detail = f"inside {c['zone_kind'].replace('_', ' ')} {c['zone']} declared by {c['zone_owner']}"
         else:
@@ -194,6 +202,24 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     lines = service.line_status(MECHANISM)
     console.print("    Line status: " + ", ".join(f"{party} {state}" for party, state in lines.items()))
 
+    clock.advance(seconds=(t0 + timedelta(hours=3, minutes=10) - clock()).total_seconds())
+    _say(console, clock, "--", "3 h 10 min in: both activities are flying; tracks reach the mechanism")
+    _say(console, clock, "TR", "reports UAV-1 on its patrol west of T4, 2,000 m, heading east at 100 kt")
+    service.report_tracks(
+        mechanism_id=MECHANISM,
+        actor="TR",
+        reports=[_track("UAV-1", clock(), (37.38, 34.52), 2000, 100, 90)],
+    )
+    _say(console, clock, "IL", "reports F-16 'A2' at the west edge of its corridor, 2,300 m, heading west at 250 kt")
+    converging = service.report_tracks(
+        mechanism_id=MECHANISM,
+        actor="IL",
+        reports=[_track("A2", clock(), (37.97, 34.52), 2300, 250, 270)],
+    )
+    outcome = Outcome(raised=tuple(converging["raised"]))
+    _report(console, outcome)
+    _hotline(console, service, outcome)
+
     console.print()
     table = Table(title="Conflicts", show_lines=False)
     for col in ("id", "kind", "activity", "with", "status", "acknowledged by", "deadline (UTC)"):
@@ -203,7 +229,7 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
         table.add_row(
             c["id"],
             c["kind"],
-            f"{c['activity']} v{c['activity_version']}",
+            f"{c['activity']} v{c['activity_version']}" if "activity_version" in c else c["activity"],
             other,
             c["status"] + (f" ({c['resolution']})" if c["resolution"] else ""),
             ", ".join(sorted(c["acknowledged"])) or "-",
@@ -214,6 +240,22 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     state = "[green]verifies[/green]" if report.ok else f"[red]BROKEN: {report.problem}[/red]"
     console.print(f"Record: {report.entries} entries, head {report.head_hash[:16]}…, chain {state}")
     return service
+
+
+def _track(
+    tid: str, at: datetime, where: tuple[float, float], alt_m: float, gs_kt: float, trk_deg: float
+) -> dict[str, Any]:
+    """A position report in the API's aviation units."""
+    return {
+        "id": tid,
+        "at": iso(at),
+        "lat": where[1],
+        "lon": where[0],
+        "alt_ft": round(alt_m / 0.3048),
+        "gs_kt": gs_kt,
+        "trk_deg": trk_deg,
+        "vs_fpm": 0,
+    }
 
 
 DEMO_MEMBERS = ("TR", "IL", "AZ", "US")
