@@ -149,6 +149,7 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     assert time.monotonic() - sent < 2.0
     expect(il.page.locator("#alarm")).to_be_visible()
     expect(il.page.locator("#alarm-text")).to_contain_text("M1")
+    il.page.click("[data-conflict=C1] button.id")  # zoom to the conflict
     il.shot("il_conflict_1366x768.png")
 
     il.page.click("[data-ack-conflict=C1]")
@@ -236,3 +237,43 @@ def test_no_request_leaves_the_service_and_the_page_fits_1366x768(
     expect(page.locator("#timeline-label")).to_have_text("LIVE")
     us.shot("us_observer_1366x768.png")
     assert us.outside == []
+
+
+def test_a_polygon_drawn_corner_by_corner_is_checked_before_it_is_sent(officers: Any) -> None:
+    _, open_as = officers
+    tr = open_as("TR")
+    tr.page.click("#open-notify")
+    tr.page.click("#draw-polygon")
+    expect(tr.page.locator("#circle-fields")).to_be_hidden()
+    for lat, lon in [(35.9, 36.9), (35.9, 37.3), (35.6, 37.3)]:  # north of Hama, far from the red line
+        tr.click_map(lat, lon)
+    tr.page.focus("#map")
+    tr.page.keyboard.press("Enter")
+    expect(tr.page.locator("#draw-hint")).to_contain_text("Polygon of 3 corners")
+    expect(tr.page.locator("[data-preview=none]")).to_be_visible()
+    tr.page.click("#n-send")
+    expect(tr.page.locator("[data-sent]")).to_contain_text("Notified TR-0001 · no conflict")
+    tr.page.keyboard.press("Escape")
+    expect(tr.page.locator("#notify")).to_be_hidden()
+    expect(tr.page.locator("#open-notify")).to_be_focused()
+
+
+def test_tracks_appear_on_the_map_and_their_predicted_loss_of_separation_in_the_list(
+    live: LiveServer, tokens: dict[str, str], officers: Any
+) -> None:
+    _, open_as = officers
+    il = open_as("IL")
+
+    def report(member: str, track: str, lon: float, trk_deg: float) -> None:
+        state = {"lat": 34.52, "lon": lon, "alt_ft": 15000, "gs_kt": 300, "trk_deg": trk_deg, "vs_fpm": 0}
+        body = {"reports": [{"id": track, "at": iso(SYRIA_T0), **state}]}
+        r = httpx.post(f"{live.url}{A}/tracks", json=body, headers=auth(tokens[member]), timeout=10)
+        assert r.status_code == 200, r.text
+
+    report("TR", "UAV-1", 37.40, 90)  # head on, 46 km apart, near T4
+    report("IL", "F16-1", 37.90, 270)
+    expect(il.page.locator("[data-track='IL/F16-1']")).to_be_attached()
+    expect(il.page.locator("[data-track='TR/UAV-1']")).to_be_attached()
+    conflict = il.page.locator(".conflict", has_text="predicted to lose separation")
+    expect(conflict).to_contain_text("IL/F16-1 × TR/UAV-1")
+    expect(conflict).to_contain_text("in 2.0 min")

@@ -17,7 +17,7 @@ const FIELDS = ['kind', 'title', 'geometry', 'radius_m', 'floor_m', 'ceiling_m',
 
 const S = {
   token: null, me: null, mech: null, party: null, offsetMs: 0, colours: {},
-  zones: [], activities: [], conflicts: [], messages: [], lines: {}, templates: [],
+  zones: [], activities: [], conflicts: [], messages: [], lines: {}, templates: [], tracks: [],
   knownMessages: new Set(), seenRefs: new Set(), lastSeq: 0, streamAbort: null,
   mode: 'live', at: null, replay: null,
   alarm: null, audio: null,
@@ -51,7 +51,8 @@ function fmtWindow(start, end) {
   return sameDay ? `${fmtTime(start).slice(0, -1)}–${pad(b.getUTCHours())}:${pad(b.getUTCMinutes())}Z`
     : `${fmtTime(start)} – ${fmtTime(end)}`;
 }
-const fmtBand = (f, c) => `${Math.round(f).toLocaleString('en')}–${Math.round(c).toLocaleString('en')} m`;
+const fmtBand = (f, c) => (typeof f === 'number' && typeof c === 'number'
+  ? `${Math.round(f).toLocaleString('en')}–${Math.round(c).toLocaleString('en')} m` : 'any altitude');
 const isoMinute = (d) => d.toISOString().slice(0, 16) + ':00Z';
 function fmtCountdown(ms) {
   const s = Math.floor(Math.abs(ms) / 1000);
@@ -103,12 +104,14 @@ async function signIn(token) {
   $('#open-notify').hidden = !canNotify;
   $('#phrases').hidden = !canNotify && me.member.role !== 'facilitator';
   initMap();
-  await refresh(['zones', 'activities', 'conflicts', 'messages', 'lines']);
+  await refresh(['zones', 'activities', 'conflicts', 'messages', 'lines', 'tracks']);
   S.messages.forEach((m) => S.knownMessages.add(m.id));
   renderPhrases();
   stream();
   setInterval(tick, 1000);
   setInterval(() => refresh(['lines']), 30000);
+  // Position reports are not record entries: the tactical picture is polled while the view is live.
+  setInterval(() => { if (S.mode === 'live' && !document.hidden) refresh(['tracks']); }, 2000);
   tick();
 }
 
@@ -126,11 +129,13 @@ const LOADERS = {
   conflicts: async () => { S.conflicts = await api('GET', M('/conflicts?status=unresolved')); },
   messages: async () => { S.messages = await api('GET', M('/messages')); },
   lines: async () => { S.lines = await api('GET', M('/lines')); },
+  tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; },
 };
 async function refresh(what) {
   await Promise.all(what.map((w) => LOADERS[w]().catch((e) => console.warn(w, e))));
   if (what.includes('lines')) renderLines();
   if (what.some((w) => w === 'zones' || w === 'activities' || w === 'conflicts')) renderPicture();
+  else if (what.includes('tracks')) renderTracks();
   if (what.includes('conflicts')) renderConflicts();
   if (what.includes('messages')) renderMessages();
   if (what.includes('messages') || what.includes('conflicts')) renderReOptions();
@@ -193,7 +198,7 @@ function onEntry(type, entry) {
   if (type.startsWith('message.')) {
     if (type === 'message.sent' && entry.message) newMessage(entry.message);
     dirty('messages', 'lines');
-  } else if (type.startsWith('conflict.')) dirty('conflicts', 'activities');
+  } else if (type.startsWith('conflict.')) dirty('conflicts', 'activities', 'tracks');
   else if (type.startsWith('activity.')) dirty('activities', 'conflicts');
   else if (type.startsWith('zone.')) dirty('zones', 'conflicts');
 }
@@ -238,12 +243,12 @@ function clearAlarm() {
 
 /* ---------------------------------------------------------------- map */
 
-let map, zoneLayer, activityLayer, draftLayer;
+let map, zoneLayer, activityLayer, trackLayer, draftLayer;
 function initMap() {
   map = L.map('map', { zoomSnap: 0.25, worldCopyJump: false, minZoom: 4, maxZoom: 12 });
   map.attributionControl.setPrefix(false);
   map.attributionControl.addAttribution('Boundaries: Natural Earth (public domain) · Leaflet');
-  for (const [name, z] of [['basemap', 200], ['area', 300], ['zones', 410], ['activities', 420], ['draft', 450]]) {
+  for (const [name, z] of [['basemap', 200], ['area', 300], ['zones', 410], ['activities', 420], ['tracks', 430], ['draft', 450]]) {
     map.createPane(name).style.zIndex = z;
   }
   map.getPane('basemap').style.pointerEvents = 'none';
@@ -268,6 +273,7 @@ function initMap() {
   }).observe($('#map'));
   zoneLayer = L.layerGroup().addTo(map);
   activityLayer = L.layerGroup().addTo(map);
+  trackLayer = L.layerGroup().addTo(map);
   draftLayer = L.layerGroup().addTo(map);
   const legend = L.control({ position: 'bottomleft' });
   legend.onAdd = () => {
@@ -277,6 +283,7 @@ function initMap() {
     }
     box.append(el('div', {}, el('i', { style: 'border-color:#ff2d2d;border-style:dashed;background:#ff2d2d22' }), 'red line'));
     box.append(el('div', {}, el('i', { style: 'border-color:#ff9f1c;background:#ff9f1c33' }), 'in conflict'));
+    box.append(el('div', {}, el('i', { style: 'border-radius:50%;width:10px;border-color:#fff' }), 'track, 1-min leader'));
     return box;
   };
   legend.addTo(map);
@@ -360,14 +367,39 @@ function renderPicture() {
       layer.addTo(activityLayer);
     }
   }
+  renderTracks();
 }
 function zoomToActivity(id) {
+  const t = S.tracks.find((x) => x.track === id);
+  if (t) { map.setView([t.lat, t.lon], Math.max(map.getZoom(), 8), { animate: false }); return; }
   const a = S.activities.find((x) => x.id === id);
   if (!a) return;
   const group = L.featureGroup((a.volumes || []).map((v) => shapeLayer(v.geometry, v.radius_m, {})));
   group.addTo(map);
-  map.fitBounds(group.getBounds(), { maxZoom: 9, padding: [40, 40] });
+  map.fitBounds(group.getBounds(), { maxZoom: 9, padding: [60, 60], animate: false });
   map.removeLayer(group);
+}
+
+function renderTracks() {
+  if (!map) return;
+  trackLayer.clearLayers();
+  if (S.mode !== 'live') return; // tracks are not in the record: only the live picture has them
+  const hot = new Set();
+  for (const c of S.conflicts) {
+    if (['tracks', 'conformance', 'intrusion'].includes(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
+  }
+  for (const t of S.tracks) {
+    const colour = hot.has(t.track) ? '#ff9f1c' : S.colours[t.party] || '#e5e7eb';
+    const ahead = (t.gs_mps || 0) * 60; // metres flown in one minute
+    const rad = ((t.trk_deg || 0) * Math.PI) / 180;
+    const lead = [t.lat + (ahead * Math.cos(rad)) / 111320, t.lon + (ahead * Math.sin(rad)) / (111320 * Math.cos((t.lat * Math.PI) / 180))];
+    const tip = `${t.track} · ${Math.round(t.alt_m).toLocaleString('en')} m · ${Math.round((t.gs_mps || 0) * 1.943844)} kt · ` +
+      `${Math.round(t.trk_deg || 0)}°\nreported ${fmtTime(t.reported_at)}${hot.has(t.track) ? '\nIN CONFLICT' : ''}`;
+    L.polyline([[t.lat, t.lon], lead], { pane: 'tracks', color: colour, weight: 2, interactive: false }).addTo(trackLayer);
+    L.circleMarker([t.lat, t.lon], { pane: 'tracks', radius: 5, color: '#0b1018', weight: 1, fillColor: colour, fillOpacity: 1 })
+      .bindTooltip(el('div', { style: 'white-space:pre-line', text: tip }), { sticky: true })
+      .addTo(trackLayer).getElement().setAttribute('data-track', t.track);
+  }
 }
 
 /* ---------------------------------------------------------------- conflicts */
@@ -381,6 +413,13 @@ function conflictSummary(c) {
   if (c.kind === 'short_notice') {
     return `${c.activity} (${c.party}) notified ${Math.round(c.lead_time_s / 60)} min ahead; the rules ask ${Math.round(c.min_notice_s / 60)} min`;
   }
+  if (c.kind === 'tracks') {
+    return `tracks ${c.activity} × ${c.other_activity} predicted to lose separation` +
+      (typeof c.t_in_s === 'number' ? ` in ${(c.t_in_s / 60).toFixed(1)} min` : '') +
+      (typeof c.distance_m === 'number' ? `, closest ${(c.distance_m / 1000).toFixed(1)} km` : '');
+  }
+  if (c.kind === 'conformance') return `track ${c.activity} outside every volume its party notified`;
+  if (c.kind === 'intrusion') return `track ${c.activity} inside ${c.other_activity || 'another party\'s volume'}`;
   return `${c.activity || ''} ${c.kind}`;
 }
 function renderConflicts() {
@@ -409,7 +448,7 @@ function renderConflicts() {
         el('span', { text: c.kind.replace('_', ' ') }),
         el('span', { class: 'status', text: c.status })),
       el('div', { class: 'detail', text: conflictSummary(c) }),
-      el('div', { class: 'detail', text: `${fmtWindow(c.start, c.end)} · ${fmtBand(c.floor_m, c.ceiling_m)}` }),
+      c.start && c.end ? el('div', { class: 'detail', text: `${fmtWindow(c.start, c.end)} · ${fmtBand(c.floor_m, c.ceiling_m)}` }) : null,
       row));
   }
   tick();
@@ -430,12 +469,11 @@ function renderLines() {
 }
 function renderMessages() {
   const list = $('#messages');
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const ladder = (S.mech.rules && S.mech.rules.ladder) || [];
   const source = S.mode === 'replay' && S.replay ? S.replay.messages : S.messages;
   list.replaceChildren();
   if (!source.length) list.append(el('li', { class: 'empty', text: 'No message on the channel.' }));
-  for (const m of source) {
+  for (const m of [...source].reverse()) { // newest first
     const acked = Object.keys(m.acknowledged || {});
     const forMe = (m.to || []).includes(S.party);
     const waiting = m.needs_ack && forMe && !acked.includes(S.party);
@@ -463,7 +501,6 @@ function renderMessages() {
       m.free_text ? el('div', { class: 'free', text: `free text, as written (${m.lang})` }) : null,
       state));
   }
-  if (atBottom) list.scrollTop = list.scrollHeight;
   tick();
 }
 async function ackMessage(id) {
@@ -600,8 +637,9 @@ function finishPolygon() {
 }
 function circleFromFields() {
   const lat = parseFloat($('#n-lat').value), lon = parseFloat($('#n-lon').value), r = parseFloat($('#n-radius').value);
-  if (Number.isFinite(lat) && Number.isFinite(lon)) draw.centre = L.latLng(lat, lon);
-  if (Number.isFinite(r)) { draw.radius_m = r * 1000; draw.done = !!draw.centre; }
+  draw.centre = Number.isFinite(lat) && Number.isFinite(lon) ? L.latLng(lat, lon) : null;
+  draw.radius_m = Number.isFinite(r) && r > 0 ? r * 1000 : null;
+  draw.done = !!(draw.centre && draw.radius_m);
   drawDraft();
   autoPreview();
 }
@@ -641,14 +679,14 @@ function clearErrors() {
   document.querySelectorAll('#notify-form [data-error-for]').forEach((n) => { n.textContent = ''; });
   document.querySelectorAll('#notify-form [aria-invalid]').forEach((n) => n.removeAttribute('aria-invalid'));
 }
-function showError(err) {
+function showError(err, focus = true) {
   const path = String(err.field || '').split('.');
   let field = [...path].reverse().find((p) => FIELDS.includes(p));
   if (!field && path[0] === 'volumes') field = 'geometry';
   const slot = document.querySelector(`#notify-form [data-error-for="${field || '_general'}"]`);
   slot.textContent = err.message;
   const input = $(`#notify-form [name="${field}"]`);
-  if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
+  if (input) { input.setAttribute('aria-invalid', 'true'); if (focus) input.focus(); }
   if (field === 'geometry' || field === 'radius_m') $('#n-radius').setAttribute('aria-invalid', 'true');
 }
 const num = (s) => (s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
@@ -679,12 +717,16 @@ function describeRaised(c) {
   return c.kind;
 }
 let previewSeq = 0;
-async function preview() {
-  clearErrors();
+async function preview(auto = false) {
   const box = $('#preview');
   const mine = ++previewSeq;
+  let notice;
+  try { notice = buildNotice(); } catch (e) {
+    if (!auto) { clearErrors(); showError(e); }
+    return;
+  }
+  clearErrors();
   try {
-    const notice = buildNotice();
     const out = await api('POST', M('/activities/preview'), notice);
     if (mine !== previewSeq) return;
     box.replaceChildren(out.conflicts.length
@@ -694,13 +736,14 @@ async function preview() {
   } catch (e) {
     if (mine !== previewSeq) return;
     box.replaceChildren();
-    showError(e);
+    showError(e, !auto);
   }
 }
-const autoPreview = debounce(() => { if (!$('#notify').hidden) preview(); }, 300);
+const autoPreview = debounce(() => { if (!$('#notify').hidden) preview(true); }, 300);
 async function sendNotice(ev) {
   ev.preventDefault();
   clearErrors();
+  previewSeq += 1; // a preview still under way is stale once the notice is sent
   try {
     const out = await api('POST', M('/activities'), buildNotice());
     const raised = out.raised.map((c) => c.id).join(', ');
@@ -768,7 +811,7 @@ function wire() {
   $('#signout').addEventListener('click', signOut);
   $('#open-notify').addEventListener('click', openNotify);
   $('#n-close').addEventListener('click', closeNotify);
-  $('#n-check').addEventListener('click', preview);
+  $('#n-check').addEventListener('click', () => preview());
   $('#notify-form').addEventListener('submit', sendNotice);
   $('#draw-circle').addEventListener('click', () => setDrawMode('circle'));
   $('#draw-polygon').addEventListener('click', () => setDrawMode('polygon'));
