@@ -149,6 +149,7 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     assert time.monotonic() - sent < 2.0
     expect(il.page.locator("#alarm")).to_be_visible()
     expect(il.page.locator("#alarm-text")).to_contain_text("M1")
+    assert il.page.evaluate("cop.state.beeps") == 1  # the alert sounded once (WebAudio)
     il.page.click("[data-conflict=C1] button.id")  # zoom to the conflict
     il.shot("il_conflict_1366x768.png")
 

@@ -211,6 +211,7 @@ function newMessage(m) {
 /* ---------------------------------------------------------------- alarm */
 
 function beep() {
+  S.beeps = (S.beeps || 0) + 1;
   try {
     S.audio = S.audio || new AudioContext();
     const ctx = S.audio;
@@ -828,6 +829,9 @@ function wire() {
     if (await sendMessage({ text: input.value, about: aboutOf($('#re').value) })) input.value = '';
   });
   document.addEventListener('keydown', (e) => {
+    if (e.altKey && (e.key === 'n' || e.key === 'N') && S.me && !$('#open-notify').hidden) {
+      e.preventDefault(); openNotify(); return;
+    }
     if (e.key === 'Escape') {
       if (!$('#alarm').hidden) { clearAlarm(); return; }
       if (!$('#phrase-form').hidden) { $('#phrase-form').hidden = true; return; }
