@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SYRIA_T0, LiveServer, auth
+from conftest import SYRIA_T0, LiveServer, auth, start_server
 
-from deconflict.clock import iso
+from deconflict.clock import FixedClock, iso
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -278,3 +278,37 @@ def test_tracks_appear_on_the_map_and_their_predicted_loss_of_separation_in_the_
     conflict = il.page.locator(".conflict", has_text="predicted to lose separation")
     expect(conflict).to_contain_text("IL/F16-1 × TR/UAV-1")
     expect(conflict).to_contain_text("in 2.0 min")
+
+
+def test_a_missed_deadline_shows_the_rung_and_sounds_again(
+    browser: Any, syria_db: str, syria_clock: FixedClock
+) -> None:
+    server = start_server(syria_db, syria_clock, tick_s=0.1)  # the hotline ticker runs
+    officer = None
+    try:
+        tokens = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL")}
+        notify(server, tokens["IL"], "air_sortie", 34.60, 38.25)
+        officer = Officer(browser, server, tokens["IL"])
+        notify(server, tokens["TR"], "uav_patrol", 34.56, 38.32)
+        page = officer.page
+        expect(page.locator("#alarm")).to_be_visible()
+        got = httpx.get(f"{server.url}{A}/messages", headers=auth(tokens["IL"]), timeout=10).json()
+        alert = next(m["id"] for m in got if m["type"] == "alert" and (m.get("about") or {}).get("id") == "C1")
+        expect(page.locator(f"[data-message={alert}]")).to_contain_text("level: duty officer")
+        page.keyboard.press("Escape")
+        expect(page.locator("#alarm")).to_be_hidden()
+        beeps = page.evaluate("cop.state.beeps")
+
+        syria_clock.advance(seconds=11 * 60)  # past the 10-minute deadline: rung 1
+        expect(page.locator(f"[data-message={alert}] [data-escalation='1']")).to_contain_text("operations chief")
+        expect(page.locator("#alarm")).to_be_visible()
+        assert page.evaluate("cop.state.beeps") > beeps
+        page.click(f"[data-ack-message={alert}]")  # one click
+        expect(page.locator(f"[data-ack-message={alert}]")).to_have_count(0)
+        expect(page.locator(f"[data-message={alert}]")).to_contain_text("acknowledged by IL")
+        officer.shot("il_escalated.png")
+        assert officer.outside == []
+    finally:
+        if officer is not None:
+            officer.close()
+        server.stop()

@@ -110,9 +110,19 @@ async function signIn(token) {
   stream();
   setInterval(tick, 1000);
   setInterval(() => refresh(['lines']), 30000);
+  setInterval(syncClock, 60000);
   // Position reports are not record entries: the tactical picture is polled while the view is live.
   setInterval(() => { if (S.mode === 'live' && !document.hidden) refresh(['tracks']); }, 2000);
   tick();
+}
+
+/* The service's clock, read again now and then: countdowns follow it, not this machine's clock. */
+async function syncClock() {
+  try {
+    const sent = Date.now();
+    const me = await api('GET', '/me');
+    S.offsetMs = Date.parse(me.now) - (sent + Date.now()) / 2;
+  } catch { /* keep the last offset */ }
 }
 
 function signOut() {
@@ -195,6 +205,9 @@ function handleFrame(frame) {
 function onEntry(type, entry) {
   if (type === 'checkpoint') return;
   if (typeof entry.seq === 'number') S.lastSeq = Math.max(S.lastSeq, entry.seq);
+  // An entry stamped later than our idea of the service's time means our clock lags: catch up.
+  const stamped = Date.parse(entry.at);
+  if (stamped > serverNow().getTime() + 1000) S.offsetMs = stamped - Date.now();
   if (type.startsWith('message.')) {
     if (type === 'message.sent' && entry.message) newMessage(entry.message);
     dirty('messages', 'lines');
@@ -205,7 +218,9 @@ function onEntry(type, entry) {
 function newMessage(m) {
   if (S.knownMessages.has(m.id)) return;
   S.knownMessages.add(m.id);
-  if (m.needs_ack && (m.to || []).includes(S.party) && m.from !== S.party) raiseAlarm(m);
+  // Anything that needs our answer, and every escalation of an unanswered one, sounds and flashes.
+  const loud = m.needs_ack || m.template === 'escalated_to';
+  if (loud && (m.to || []).includes(S.party) && m.from !== S.party) raiseAlarm(m);
 }
 
 /* ---------------------------------------------------------------- alarm */
@@ -470,10 +485,13 @@ function renderLines() {
 }
 function renderMessages() {
   const list = $('#messages');
+  const atTop = list.scrollTop < 24; // newest first: keep the newest in view unless the reader scrolled down
   const ladder = (S.mech.rules && S.mech.rules.ladder) || [];
   const source = S.mode === 'replay' && S.replay ? S.replay.messages : S.messages;
   list.replaceChildren();
   if (!source.length) list.append(el('li', { class: 'empty', text: 'No message on the channel.' }));
+  const waitingForUs = source.filter((m) => m.needs_ack && (m.to || []).includes(S.party) && !(S.party in (m.acknowledged || {})));
+  $('#alarm .alarm-tag').textContent = waitingForUs.length > 1 ? `ALERT · ${waitingForUs.length} awaiting us` : 'ALERT';
   for (const m of [...source].reverse()) { // newest first
     const acked = Object.keys(m.acknowledged || {});
     const forMe = (m.to || []).includes(S.party);
@@ -502,12 +520,13 @@ function renderMessages() {
       m.free_text ? el('div', { class: 'free', text: `free text, as written (${m.lang})` }) : null,
       state));
   }
+  if (atTop) list.scrollTop = 0;
   tick();
 }
 async function ackMessage(id) {
   try {
     await api('POST', M(`/messages/${encodeURIComponent(id)}/acknowledge`));
-    if (S.alarm && S.alarm.id === id) clearAlarm();
+    if (S.alarm && (S.alarm.id === id || (S.alarm.about && S.alarm.about.id === id))) clearAlarm();
   } catch (e) { $('#hotline-error').textContent = e.message; }
   dirty('messages', 'lines');
 }
@@ -821,7 +840,13 @@ function wire() {
   $('#timeline').addEventListener('input', debounce(onTimeline, 200));
   $('#live').addEventListener('click', goLive);
   $('#alarm-dismiss').addEventListener('click', clearAlarm);
-  $('#alarm-ack').addEventListener('click', () => { if (S.alarm) ackMessage(S.alarm.id); });
+  $('#alarm-ack').addEventListener('click', () => {
+    const m = S.alarm;
+    if (!m) return;
+    // An escalation notice is acknowledged by answering the message it escalates.
+    const target = m.needs_ack ? m.id : m.about && m.about.kind === 'message' ? m.about.id : null;
+    if (target) ackMessage(target); else clearAlarm();
+  });
   $('#free-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const input = $('#free-text');
