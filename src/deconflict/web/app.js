@@ -104,8 +104,13 @@ async function signIn(token) {
   $('#open-notify').hidden = !canNotify;
   $('#phrases').hidden = !canNotify && me.member.role !== 'facilitator';
   initMap();
-  await refresh(['zones', 'activities', 'conflicts', 'messages', 'lines', 'tracks']);
+  // The stream resumes after the newest message we hold, so it need not replay the whole record.
+  // Messages are read first: every other part of the picture is then read at that point or later,
+  // and entries between are replayed harmlessly (each only triggers a refresh).
+  await refresh(['messages']);
+  await refresh(['zones', 'activities', 'conflicts', 'lines', 'tracks']);
   S.messages.forEach((m) => S.knownMessages.add(m.id));
+  S.lastSeq = S.messages.reduce((top, m) => Math.max(top, m.seq || 0), 0);
   renderPhrases();
   stream();
   setInterval(tick, 1000);
