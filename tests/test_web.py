@@ -6,6 +6,7 @@ when ``/usr/bin/chromium`` is missing; in CI (``CI`` set) they run, and ``.ci/ru
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -19,6 +20,11 @@ import pytest
 from conftest import SYRIA_T0, LiveServer, auth, start_server
 
 from deconflict.clock import FixedClock, iso
+from deconflict.mechanisms import load_mechanism
+from deconflict.model import Disclosure
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -307,6 +313,32 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(
         expect(page.locator(f"[data-ack-message={alert}]")).to_have_count(0)
         expect(page.locator(f"[data-message={alert}]")).to_contain_text("acknowledged by IL")
         officer.shot("il_escalated.png")
+        assert officer.outside == []
+    finally:
+        if officer is not None:
+            officer.close()
+        server.stop()
+
+
+def test_under_conflicts_only_the_counterpart_sees_only_the_part_in_conflict(browser: Any, tmp_path: Path) -> None:
+    clock = FixedClock(SYRIA_T0)
+    db = str(tmp_path / "co.db")
+    service = Service(open_store(db), clock=clock)
+    m = load_mechanism(scenario_path("syria"))
+    m = dataclasses.replace(m, rules=dataclasses.replace(m.rules, disclosure=Disclosure.CONFLICTS_ONLY))
+    service.declare_mechanism(mechanism=m, demo_custody=True)
+    service.store.close()
+    server = start_server(db, clock)
+    officer = None
+    try:
+        tokens = {x: server.service.issue_token(mechanism_id=M, member_id=x) for x in ("TR", "IL")}
+        notify(server, tokens["IL"], "air_sortie", 34.60, 38.25)
+        notify(server, tokens["IL"], "air_sortie", 35.12, 36.71)  # Hama: conflicts with nothing
+        notify(server, tokens["TR"], "uav_patrol", 34.56, 38.32)
+        officer = Officer(browser, server, tokens["TR"])
+        paths = officer.page.locator(".leaflet-activities-pane path")
+        expect(paths).to_have_count(2)  # its own patrol, and only the overlapping part of IL-0001
+        assert officer.page.evaluate("cop.state.activities.filter((a) => a.partial).map((a) => a.id)") == ["IL-0001"]
         assert officer.outside == []
     finally:
         if officer is not None:

@@ -46,6 +46,7 @@ function fmtTime(iso) {
   return `${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}Z`;
 }
 function fmtWindow(start, end) {
+  if (!end) return `from ${fmtTime(start)}`;
   const a = new Date(start), b = new Date(end);
   const sameDay = a.toISOString().slice(0, 10) === b.toISOString().slice(0, 10);
   return sameDay ? `${fmtTime(start).slice(0, -1)}–${pad(b.getUTCHours())}:${pad(b.getUTCMinutes())}Z`
@@ -367,16 +368,18 @@ function renderPicture() {
     if (a.state === 'cancelled' || a.state === 'ended') continue;
     const colour = S.colours[a.party] || '#9ca3af';
     const hot = conflicted.has(a.id);
-    for (const v of a.volumes || a.overlap || []) {
+    // Under conflicts-only disclosure another party's notice comes as the parts in conflict only.
+    const parts = a.partial ? a.overlap || [] : a.volumes || [];
+    for (const v of parts) {
       if (!v.geometry) continue;
-      const inWindow = !at || (new Date(v.start) <= at && at < new Date(v.end));
+      const inWindow = !at || (new Date(v.start) <= at && (!v.end || at < new Date(v.end)));
       const style = {
         pane: 'activities', color: hot ? '#ff9f1c' : colour, weight: hot ? 4 : 2,
         fillColor: colour, fillOpacity: inWindow ? 0.22 : 0.05, opacity: inWindow ? 1 : 0.45,
         dashArray: inWindow ? null : '4 6', className: hot ? 'conflicted' : '',
       };
       const layer = shapeLayer(v.geometry, v.radius_m, style);
-      const tip = `${a.id} · ${KIND_LABEL[a.kind] || a.kind || 'activity'} · ${a.party}\n` +
+      const tip = `${a.id} · ${KIND_LABEL[a.kind] || a.kind || 'activity'} · ${a.party}${a.partial ? ' (part in conflict only)' : ''}\n` +
         `${fmtWindow(v.start, v.end)} · ${fmtBand(v.floor_m, v.ceiling_m)}${hot ? '\nIN CONFLICT' : ''}`;
       layer.bindTooltip(el('div', { style: 'white-space:pre-line', text: tip }), { sticky: true });
       layer.bindPopup(el('div', {},
