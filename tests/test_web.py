@@ -46,7 +46,13 @@ expect = sync_api.expect
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
-        args = ["--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update"]
+        args = [
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+        ]
         args += ["--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
         if os.geteuid() == 0:
             args.append("--no-sandbox")
