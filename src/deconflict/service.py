@@ -735,19 +735,7 @@ class Service:
                     )
             vols = parse_volumes(volumes, party=member.party, activity=activity_id)
             projected = self._project_in_area(live, vols)
-            now = self._now()
-            activity = Activity(
-                id=activity_id,
-                mechanism=mechanism_id,
-                party=member.party,
-                kind=kind_,
-                volumes=vols,
-                state=ActivityState.NOTIFIED,
-                version=1,
-                notified_at=now,
-                first_notified_at=now,
-                title=_title(title),
-            )
+            activity = self._first_version(live, member, kind_, vols, activity_id=activity_id, title=_title(title))
             return self._commit_version(live, activity, projected, actor, "activity.notified", previous=None)
 
     def preview_notice(
@@ -764,7 +752,7 @@ class Service:
             kind_ = choice(kind, ActivityKind, "kind")
             vols = parse_volumes(volumes, party=member.party, activity="preview")
             projected = self._project_in_area(live, vols)
-            findings = self._findings(live, self._draft(live, member, kind_, vols), projected)
+            findings = self._findings(live, self._first_version(live, member, kind_, vols), projected)
         whole = live.mechanism.rules.disclosure is Disclosure.FULL
         out: list[dict[str, Any]] = []
         for f in findings:
@@ -798,10 +786,20 @@ class Service:
             out.append(doc)
         return out
 
-    def _draft(self, live: _Live, member: Member, kind: ActivityKind, vols: tuple[Volume, ...]) -> Activity:
-        now = self.clock()
+    def _first_version(
+        self,
+        live: _Live,
+        member: Member,
+        kind: ActivityKind,
+        vols: tuple[Volume, ...],
+        *,
+        activity_id: str = "preview",
+        title: str = "",
+    ) -> Activity:
+        """Version 1 of an activity notified now by ``member`` (notify, and the preview of a notice)."""
+        now = self._now()
         return Activity(
-            id="preview",
+            id=activity_id,
             mechanism=live.mechanism.id,
             party=member.party,
             kind=kind,
@@ -810,6 +808,7 @@ class Service:
             version=1,
             notified_at=now,
             first_notified_at=now,
+            title=title,
         )
 
     @_retrying
