@@ -3,6 +3,7 @@ the service's clock in ``GET /me``, the standard phrases in the reader's languag
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 import httpx
@@ -24,12 +25,22 @@ def test_the_page_and_every_file_it_names_are_served_from_the_service(client: ht
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     names = re.findall(r'(?:src|href)="([^"#]+)"', page.text)
-    assert "web/vendor/leaflet/leaflet.js" in names and "web/app.js" in names
-    for name in names:
-        if name.startswith("data:"):
+    assert "web/vendor/leaflet/leaflet.js" in names and "web/js/main.js" in names
+    todo, seen = [n for n in names if not n.startswith("data:")], set()
+    while todo:  # every file named, and every ES module those import, in turn
+        name = todo.pop()
+        if name in seen:
             continue
+        seen.add(name)
         assert not re.match(r"^[a-z]+://", name), f"the page names another host: {name}"
-        assert client.get("/" + name).status_code == 200, name
+        got = client.get("/" + name)
+        assert got.status_code == 200, name
+        if name.endswith(".js") and "/vendor/" not in name:
+            assert got.headers["content-type"].startswith("text/javascript"), name  # modules need a JS type
+            base = name.rsplit("/", 1)[0]
+            for imported in re.findall(r"^import .*? from '(\.{1,2}/[^']+)';", got.text, re.M):
+                todo.append(posixpath.normpath(posixpath.join(base, imported)))
+    assert len([n for n in seen if n.startswith("web/js/")]) >= 8, sorted(seen)
     basemap = client.get("/web/data/countries_50m.geojson").json()
     assert {"Syria", "Turkey", "Israel", "Iraq"} <= {f["properties"]["name"] for f in basemap["features"]}
     assert "BSD 2-Clause" in client.get("/web/vendor/leaflet/LICENSE").text  # its licence ships with it

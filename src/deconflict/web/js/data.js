@@ -1,0 +1,41 @@
+/* What the page holds from the service, and how panels learn it changed.
+ *
+ *   subscribe(keys, render)  a panel's render function runs after any of `keys` was reloaded or changed
+ *   refresh(keys)            reload those parts now (awaitable), then run the subscribed renders
+ *   dirty(...keys)           reload soon (debounced): what a stream event or an action calls
+ *   changed(...keys)         run the renders without loading (e.g. 'time' when the time bar moves)
+ *
+ * Keys: zones, activities, conflicts, messages, lines, tracks (loaded) and time (view only). */
+import { api, M } from './api.js';
+import { S } from './state.js';
+import { debounce } from './dom.js';
+
+const LOADERS = {
+  zones: async () => { S.zones = await api('GET', M('/zones')); },
+  activities: async () => { S.activities = await api('GET', M('/activities')); },
+  conflicts: async () => { S.conflicts = await api('GET', M('/conflicts?status=unresolved')); },
+  messages: async () => { S.messages = await api('GET', M('/messages')); },
+  lines: async () => { S.lines = await api('GET', M('/lines')); },
+  tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; },
+};
+
+const subscribers = []; // [{ keys: Set, render }], run in subscription order
+
+export function subscribe(keys, render) { subscribers.push({ keys: new Set(keys), render }); }
+
+export function changed(...keys) {
+  for (const { keys: wanted, render } of subscribers) {
+    if (keys.some((k) => wanted.has(k))) {
+      try { render(); } catch (e) { console.error('render', e); }
+    }
+  }
+}
+
+export async function refresh(keys) {
+  await Promise.all(keys.filter((k) => LOADERS[k]).map((k) => LOADERS[k]().catch((e) => console.warn(k, e))));
+  changed(...keys);
+}
+
+const pending = new Set();
+const flush = debounce(() => { const w = [...pending]; pending.clear(); refresh(w); }, 80);
+export function dirty(...keys) { keys.forEach((k) => pending.add(k)); flush(); }

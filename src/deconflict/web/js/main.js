@@ -1,0 +1,110 @@
+/* The common operating picture of one member: map, conflicts, hotline, notice form, time bar.
+ * Plain browser ES modules, no build step. Every request goes to this service (the API under
+ * /api/v1); times are the service's (GET /me gives its clock), so countdowns do not depend on this
+ * machine's clock. This module signs in, subscribes each panel to the data it shows, starts the
+ * stream and the timers, and routes the global keys. */
+import { $ } from './dom.js';
+import { api, M } from './api.js';
+import { S } from './state.js';
+import { refresh, subscribe } from './data.js';
+import { stream } from './stream.js';
+import { syncClock, tick } from './clock.js';
+import { alarmShown, clearAlarm, initAlarm } from './alarm.js';
+import { initMap, renderPicture, renderTracks } from './map.js';
+import { renderConflicts } from './conflicts.js';
+import { ackMessage, escapeHotline, initHotline, renderLines, renderMessages, renderPhrases, renderReOptions } from './hotline.js';
+import { bindNotifyToMap, canNotify, enterNotify, escapeNotify, initNotify, openNotify } from './notify.js';
+import { escapeTimebar, initTimebar } from './timebar.js';
+
+const TOKEN_KEY = 'deconflict.token';
+const PALETTE = ['#c084fc', '#38bdf8', '#4ade80', '#f472b6', '#facc15', '#2dd4bf'];
+
+/* Which render runs after which data changed (in this order). */
+subscribe(['lines'], renderLines);
+subscribe(['zones', 'activities', 'conflicts', 'time'], renderPicture);
+subscribe(['tracks'], renderTracks);
+subscribe(['conflicts', 'time'], renderConflicts);
+subscribe(['messages', 'time'], renderMessages);
+subscribe(['messages', 'conflicts'], renderReOptions);
+
+async function signIn(token) {
+  S.token = token;
+  const me = await api('GET', '/me');
+  sessionStorage.setItem(TOKEN_KEY, token);
+  S.me = me;
+  S.party = me.member.party;
+  S.offsetMs = Date.parse(me.now) - Date.now();
+  S.mech = await api('GET', M());
+  const parties = S.mech.members.filter((m) => m.role === 'party').map((m) => m.id).sort();
+  parties.forEach((p, i) => { S.colours[p] = PALETTE[i % PALETTE.length]; });
+  try { S.templates = await api('GET', M('/templates')); } catch { S.templates = []; }
+  $('#signin').hidden = true;
+  $('#app').hidden = false;
+  $('#mech-name').textContent = S.mech.name;
+  $('#who').textContent = `${me.member.name} (${me.member.id}, ${me.member.role})`;
+  document.documentElement.dataset.member = me.member.id;
+  $('#open-notify').hidden = me.member.role !== 'party';
+  $('#phrases').hidden = me.member.role !== 'party' && me.member.role !== 'facilitator';
+  bindNotifyToMap(initMap());
+  // The stream resumes after the newest message we hold, so it need not replay the whole record.
+  // Messages are read first: every other part of the picture is then read at that point or later,
+  // and entries between are replayed harmlessly (each only triggers a refresh).
+  await refresh(['messages']);
+  await refresh(['zones', 'activities', 'conflicts', 'lines', 'tracks']);
+  S.messages.forEach((m) => S.knownMessages.add(m.id));
+  S.lastSeq = S.messages.reduce((top, m) => Math.max(top, m.seq || 0), 0);
+  renderPhrases();
+  stream({ onUnauthorised: signOut });
+  setInterval(tick, 1000);
+  setInterval(() => refresh(['lines']), 30000);
+  setInterval(syncClock, 60000);
+  // Position reports are not record entries: the tactical picture is polled while the view is live.
+  setInterval(() => { if (S.mode === 'live' && !document.hidden) refresh(['tracks']); }, 2000);
+  tick();
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (S.streamAbort) S.streamAbort.abort();
+  location.reload();
+}
+
+function onKey(e) {
+  if (e.altKey && (e.key === 'n' || e.key === 'N') && canNotify()) {
+    e.preventDefault(); openNotify(); return;
+  }
+  if (e.key === 'Escape') {
+    if (alarmShown()) { clearAlarm(); return; }
+    if (escapeHotline() || escapeNotify()) return;
+    escapeTimebar();
+  } else if (e.key === 'Enter' && enterNotify()) {
+    e.preventDefault();
+  }
+}
+
+function wire() {
+  $('#signin-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    $('#signin-error').textContent = '';
+    try { S.audio = S.audio || new AudioContext(); } catch { /* no sound */ }
+    try { await signIn($('#token').value.trim()); } catch (err) {
+      $('#signin-error').textContent = err.status === 401 ? 'This token is unknown or was revoked.' : err.message;
+    }
+  });
+  $('#signout').addEventListener('click', signOut);
+  initAlarm({
+    onAcknowledge: (m) => {
+      // An escalation notice is acknowledged by answering the message it escalates.
+      const target = m.needs_ack ? m.id : m.about && m.about.kind === 'message' ? m.about.id : null;
+      if (target) ackMessage(target); else clearAlarm();
+    },
+  });
+  initNotify();
+  initHotline();
+  initTimebar();
+  document.addEventListener('keydown', onKey);
+}
+
+wire();
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) signIn(saved).catch(() => { sessionStorage.removeItem(TOKEN_KEY); S.token = null; });

@@ -1,0 +1,14 @@
+/* The page's one state object, and the service's clock. Panels read S; only data.js loads into it
+ * (plus the time bar for mode/at/replay, the alarm for alarm/audio/beeps, sign-in for the rest). */
+
+export const S = {
+  token: null, me: null, mech: null, party: null, offsetMs: 0, colours: {},
+  zones: [], activities: [], conflicts: [], messages: [], lines: {}, templates: [], tracks: [],
+  knownMessages: new Set(), seenRefs: new Set(), lastSeq: 0, streamAbort: null,
+  mode: 'live', at: null, replay: null, // time bar: 'live' | 'replay' (S.replay holds the record then) | 'planned'
+  alarm: null, audio: null, beeps: 0,
+};
+
+/* The service's time (GET /me gives its clock; S.offsetMs is kept up to date). */
+export const serverNow = () => new Date(Date.now() + S.offsetMs);
+export const isoMinute = (d) => d.toISOString().slice(0, 16) + ':00Z';

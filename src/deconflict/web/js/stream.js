@@ -1,0 +1,70 @@
+/* The record as Server-Sent Events, read with fetch() so the request can carry the bearer token.
+ * Each entry marks parts of the picture dirty (data.js reloads them); a new message may raise the alarm. */
+import { $ } from './dom.js';
+import { API, M } from './api.js';
+import { S, serverNow } from './state.js';
+import { dirty } from './data.js';
+import { onNewMessage } from './alarm.js';
+
+export async function stream({ onUnauthorised }) {
+  const state = $('#stream-state');
+  for (;;) {
+    S.streamAbort = new AbortController();
+    try {
+      const res = await fetch(`${API}${M('/events')}?after=${S.lastSeq}`, {
+        headers: { Authorization: `Bearer ${S.token}`, Accept: 'text/event-stream' }, signal: S.streamAbort.signal,
+      });
+      if (res.status === 401) { onUnauthorised(); return; }
+      if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}`);
+      state.textContent = '● live'; state.className = 'stream live';
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          handleFrame(frame);
+        }
+      }
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+    }
+    state.textContent = 'reconnecting…'; state.className = 'stream down';
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function handleFrame(frame) {
+  let type = 'message';
+  const data = [];
+  for (const line of frame.split('\n')) {
+    if (!line || line.startsWith(':')) continue;
+    const k = line.indexOf(':');
+    const name = k < 0 ? line : line.slice(0, k);
+    const value = k < 0 ? '' : line.slice(k + 1).replace(/^ /, '');
+    if (name === 'event') type = value;
+    else if (name === 'data') data.push(value);
+  }
+  if (!data.length) return;
+  let entry;
+  try { entry = JSON.parse(data.join('\n')); } catch { return; }
+  onEntry(type, entry);
+}
+
+function onEntry(type, entry) {
+  if (type === 'checkpoint') return;
+  if (typeof entry.seq === 'number') S.lastSeq = Math.max(S.lastSeq, entry.seq);
+  // An entry stamped later than our idea of the service's time means our clock lags: catch up.
+  const stamped = Date.parse(entry.at);
+  if (stamped > serverNow().getTime() + 1000) S.offsetMs = stamped - Date.now();
+  if (type.startsWith('message.')) {
+    if (type === 'message.sent' && entry.message) onNewMessage(entry.message);
+    dirty('messages', 'lines');
+  } else if (type.startsWith('conflict.')) dirty('conflicts', 'activities', 'tracks');
+  else if (type.startsWith('activity.')) dirty('activities', 'conflicts');
+  else if (type.startsWith('zone.')) dirty('zones', 'conflicts');
+}

@@ -1,0 +1,48 @@
+/* The time bar: back in time (replay of the record), ahead (planned activities in force) or live. */
+import { $, debounce } from './dom.js';
+import { api, M } from './api.js';
+import { S, serverNow } from './state.js';
+import { changed } from './data.js';
+import { fmtTime } from './format.js';
+
+async function onTimeline() {
+  const minutes = Number($('#timeline').value);
+  const label = $('#timeline-label');
+  const badge = $('#mode-badge');
+  if (minutes === 0) {
+    S.mode = 'live'; S.at = null; S.replay = null;
+    label.textContent = 'LIVE';
+    badge.hidden = true;
+  } else {
+    const at = new Date(serverNow().getTime() + minutes * 60e3);
+    at.setUTCSeconds(0, 0);
+    S.at = at;
+    if (minutes < 0) {
+      S.mode = 'replay';
+      label.textContent = `Replay: the record as it stood at ${fmtTime(at.toISOString())}`;
+      try { S.replay = await api('GET', M(`/replay?at=${encodeURIComponent(at.toISOString())}`)); } catch (e) {
+        label.textContent = e.message; return;
+      }
+    } else {
+      S.mode = 'planned'; S.replay = null;
+      label.textContent = `Planned: activities in force at ${fmtTime(at.toISOString())}`;
+    }
+    badge.textContent = S.mode === 'replay' ? `REPLAY ${fmtTime(at.toISOString())}` : `PLANNED ${fmtTime(at.toISOString())}`;
+    badge.hidden = false;
+  }
+  changed('time');
+}
+
+export function goLive() { $('#timeline').value = '0'; onTimeline(); }
+
+/* Escape: back to the live picture; true if it was elsewhere. */
+export function escapeTimebar() {
+  if (S.mode === 'live') return false;
+  goLive();
+  return true;
+}
+
+export function initTimebar() {
+  $('#timeline').addEventListener('input', debounce(onTimeline, 200));
+  $('#live').addEventListener('click', goLive);
+}
