@@ -319,6 +319,11 @@ export function installMapTools(map, options = {}) {
     })
     .catch((err) => { console.warn('maptools: no place names', err); });
   onMap('zoomend moveend viewreset resize', renderLabels);
+  const ATTRIBUTION = 'Place names: Natural Earth (public domain)';
+  if (map.attributionControl) {
+    map.attributionControl.addAttribution(ATTRIBUTION);
+    cleanups.push(() => map.attributionControl && map.attributionControl.removeAttribution(ATTRIBUTION));
+  }
 
   /* ---------------- scale: metric and nautical miles ---------------- */
   const ScaleNM = L.Control.Scale.extend({
@@ -425,6 +430,8 @@ export function installMapTools(map, options = {}) {
       out.setAttribute('aria-live', 'off');
       this.rangeRow = L.DomUtil.create('div', 'maptools-range-row', out);
       this.bearingRow = L.DomUtil.create('div', 'maptools-range-row', out);
+      // rows read in their own text's direction (an English fallback inside a Hebrew page stays LTR)
+      for (const el of [this.status, this.rangeRow, this.bearingRow]) el.setAttribute('dir', 'auto');
       const clear = L.DomUtil.create('button', 'maptools-range-clear', panel);
       clear.type = 'button';
       L.DomEvent.on(clear, 'click', (e) => { L.DomEvent.stop(e); clearMeasure(); clear.blur(); btn.focus(); });
@@ -550,7 +557,7 @@ export function installMapTools(map, options = {}) {
   let down = null;
   on(container, 'pointerdown', (e) => { down = { x: e.clientX, y: e.clientY }; }, true);
   on(container, 'click', (e) => {
-    if (!active || e.target.closest('.leaflet-control')) return;
+    if (!active || e.target.closest('.leaflet-control, .leaflet-popup')) return;
     const moved = down && Math.hypot(e.clientX - down.x, e.clientY - down.y) > 5;
     e.stopImmediatePropagation();
     e.preventDefault();
@@ -558,7 +565,7 @@ export function installMapTools(map, options = {}) {
     addPoint(map.mouseEventToLatLng(e));
   }, true);
   on(container, 'dblclick', (e) => {
-    if (active && !e.target.closest('.leaflet-control')) { e.stopImmediatePropagation(); e.preventDefault(); }
+    if (active && !e.target.closest('.leaflet-control, .leaflet-popup')) { e.stopImmediatePropagation(); e.preventDefault(); }
   }, true);
   onMap('mousemove', (e) => {
     if (!active || !ptA || ptB) return;
