@@ -7,6 +7,7 @@ when ``/usr/bin/chromium`` is missing; in CI (``CI`` set) they run, and ``.ci/ru
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import time
@@ -32,6 +33,38 @@ M = "tr-il-syria"
 A = f"/api/v1/mechanisms/{M}"
 PALMYRA = (34.5574, 38.3169)  # lat, lon
 VIEWPORT = {"width": 1366, "height": 768}
+CATALOGUES = Path(__file__).resolve().parents[1] / "src" / "deconflict" / "web" / "i18n"
+ISOLATE = "[\u2068\u2069]*"  # right-to-left pages isolate each value put into a sentence
+
+
+def say(lang: str, key: str) -> str:
+    """The catalogue's wording for ``key`` in ``lang`` (as the page has it, placeholders and all)."""
+    node: Any = json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8"))
+    for part in key.split(".") if key.split(".")[0] != "rungs" else ["rungs", key[len("rungs.") :]]:
+        node = node[part]
+    assert isinstance(node, str), key
+    return node
+
+
+class Rx(str):
+    """A regular expression, put into a pattern as it is."""
+
+
+def rx(lang: str, key: str, **known: Any) -> Rx:
+    """A pattern for the sentence ``key`` in ``lang``: the values given, anything for the others."""
+    out = []
+    for i, part in enumerate(re.split(r"\{\{(\w+)\}\}", say(lang, key))):
+        if i % 2 == 0:
+            out.append(re.escape(part))
+        else:
+            value = known.get(part)
+            body = ".+?" if value is None else value if isinstance(value, Rx) else re.escape(str(value))
+            out.append(ISOLATE + body + ISOLATE)
+    return Rx("".join(out))
+
+
+def words(lang: str, key: str, **known: Any) -> re.Pattern[str]:
+    return re.compile(rx(lang, key, **known))
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
     pytest.skip(
@@ -135,8 +168,8 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     _, open_as = officers
     notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)  # Israel's sortie by Palmyra, 08:00-10:00Z
     tr, il = open_as("TR"), open_as("IL")
-    expect(il.page.locator("#conflict-list")).to_contain_text("No open conflict")
-    expect(tr.page.locator(".zone-name").first).to_contain_text("RED LINE")
+    expect(il.page.locator("#conflict-list")).to_contain_text(say("he", "conflicts.empty"))
+    expect(tr.page.locator(".zone-name").first).to_contain_text(say("tr", "zoneTags.red_line"))
 
     # Türkiye draws a UAV patrol: centre on Palmyra, radius about 15 km; the default window is 08:00-10:00Z.
     tr.page.click("#open-notify")
@@ -147,17 +180,20 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     radius_km = float(tr.page.input_value("#n-radius"))
     assert 10 < radius_km < 20
     preview = tr.page.locator("[data-preview=conflicts]")
-    expect(preview).to_contain_text("separation with IL-0001 (IL)")
+    expect(preview).to_contain_text(words("tr", "notify.raised.separation", other="IL-0001", party="IL"))
     expect(tr.page.locator("#n-start")).to_have_value("2025-04-09T08:00:00Z")
     tr.shot("tr_preview.png")
 
     tr.page.click("#n-send")
     sent = time.monotonic()
-    expect(tr.page.locator("[data-sent]")).to_contain_text("raised C1")
+    expect(tr.page.locator("[data-sent]")).to_contain_text(words("tr", "notify.sentRaised", id="TR-0001", raised="C1"))
     conflict = il.page.locator("[data-conflict=C1]")
     expect(conflict).to_be_visible(timeout=2000)
-    expect(conflict).to_contain_text("acknowledge by 09 Apr 06:10Z")
-    expect(conflict.locator(".countdown")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    # Israel reads it in Hebrew: the deadline in UTC, the time left in minutes and seconds.
+    expect(conflict).to_contain_text(words("he", "conflicts.ackBy", time=Rx(".*06:10.*UTC.*"), parties="IL"))
+    expect(conflict.locator(".countdown")).to_have_attribute("data-deadline", re.compile("^2025-04-09T06:10"))
+    duration = rx("he", "duration.ms", m=Rx(r"\d"), s=Rx(r"\d\d"))
+    expect(conflict.locator(".countdown")).to_have_text(re.compile("^" + rx("he", "countdown.left", duration=duration) + "$"))
     assert time.monotonic() - sent < 2.0
     expect(il.page.locator("#alarm")).to_be_visible()
     expect(il.page.locator("#alarm-text")).to_contain_text("M1")
@@ -166,8 +202,10 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     il.shot("il_conflict_1366x768.png")
 
     il.page.click("[data-ack-conflict=C1]")
-    expect(tr.page.locator("[data-conflict=C1] .status")).to_have_text("acknowledged", timeout=2000)
-    expect(tr.page.locator("[data-conflict=C1]")).to_contain_text("acknowledged by IL")
+    expect(tr.page.locator("[data-conflict=C1]")).to_have_attribute("data-status", "acknowledged", timeout=2000)
+    expect(tr.page.locator("[data-conflict=C1] .status")).to_have_text(say("tr", "conflictStatuses.acknowledged"))
+    acked = words("tr", "conflicts.acknowledgedBy", who=rx("tr", "conflicts.ackedEntry", party="IL", time=Rx(".*UTC")))
+    expect(tr.page.locator("[data-conflict=C1]")).to_contain_text(acked)
     expect(il.page.locator("[data-ack-conflict=C1]")).to_have_count(0)
     tr.shot("tr_acknowledged_1366x768.png")
 
@@ -184,7 +222,7 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
         ({"#n-floor": "5000"}, "floor_m", "not below ceiling_m"),
         ({"#n-end": "2025-04-09T07:00:00Z"}, "end", "is not after start"),
         ({"#n-start": "tomorrow"}, "start", "ISO 8601"),
-        ({"#n-radius": ""}, "geometry", "Draw the footprint"),
+        ({"#n-radius": ""}, "geometry", say("tr", "notify.errors.drawFootprint")),  # the page's own, in Turkish
     ],
 )
 def test_an_error_is_shown_beside_its_field(officers: Any, fill: dict[str, str], field: str, says: str) -> None:
@@ -215,7 +253,20 @@ def test_hebrew_reader_sees_the_hotline_right_to_left_live(
     expect(alert).to_have_attribute("dir", "rtl")
     expect(alert).to_have_attribute("lang", "he")
     expect(alert).to_contain_text("מבקשים")
-    expect(il.page.locator("[data-message=M1]")).to_contain_text("level: duty officer")
+    level = il.page.locator("[data-message=M1] [data-escalation='0']")
+    expect(level).to_have_attribute("data-rung", "duty officer")
+    expect(level).to_have_text(words("he", "hotline.level", rung=say("he", "rungs.duty officer")))
+    # The whole page follows the member: Hebrew, right to left, and still fits the screen mirrored.
+    expect(il.page.locator("html")).to_have_attribute("lang", "he")
+    expect(il.page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(tr.page.locator("html")).to_have_attribute("lang", "tr")
+    expect(tr.page.locator("html")).to_have_attribute("dir", "ltr")
+    expect(il.page.locator("#hotline-h")).to_have_text(say("he", "hotline.heading"))
+    expect(il.page.locator("#clock")).to_have_text(re.compile(r"\d\d:\d\d:\d\d.*UTC"))
+    side, map_box = il.page.locator("#side").bounding_box(), il.page.locator("#map").bounding_box()
+    assert side["x"] + side["width"] <= map_box["x"] + 1, (side, map_box)  # the side panel is on the left
+    size = il.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size[0] <= VIEWPORT["width"] and size[1] <= VIEWPORT["height"], size
 
     # Türkiye answers with a standard phrase about C1: Israel reads it in Hebrew, right to left, live.
     tr.page.select_option("#re", "C1")
@@ -244,10 +295,10 @@ def test_no_request_leaves_the_service_and_the_page_fits_1366x768(
     # Keyboard: the slider goes back in time (replay), Escape returns to the live picture.
     page.focus("#timeline")
     page.keyboard.press("Home")
-    expect(page.locator("#mode-badge")).to_contain_text("REPLAY")
-    expect(page.locator("#conflict-list")).to_contain_text("No open conflict")
+    expect(page.locator("#mode-badge")).to_contain_text(words("en", "timebar.replayBadge", time=Rx(".* UTC")))
+    expect(page.locator("#conflict-list")).to_contain_text(say("en", "conflicts.empty"))
     page.keyboard.press("Escape")
-    expect(page.locator("#timeline-label")).to_have_text("LIVE")
+    expect(page.locator("#timeline-label")).to_have_text(say("en", "timebar.live"))
     us.shot("us_observer_1366x768.png")
     assert us.outside == []
 
@@ -262,10 +313,10 @@ def test_a_polygon_drawn_corner_by_corner_is_checked_before_it_is_sent(officers:
         tr.click_map(lat, lon)
     tr.page.focus("#map")
     tr.page.keyboard.press("Enter")
-    expect(tr.page.locator("#draw-hint")).to_contain_text("Polygon of 3 corners")
+    expect(tr.page.locator("#draw-hint")).to_contain_text(words("tr", "notify.hint.polygonDone", count=3))
     expect(tr.page.locator("[data-preview=none]")).to_be_visible()
     tr.page.click("#n-send")
-    expect(tr.page.locator("[data-sent]")).to_contain_text("Notified TR-0001 · no conflict")
+    expect(tr.page.locator("[data-sent]")).to_contain_text(words("tr", "notify.sentClear", id="TR-0001"))
     tr.page.keyboard.press("Escape")
     expect(tr.page.locator("#notify")).to_be_hidden()
     expect(tr.page.locator("#open-notify")).to_be_focused()
@@ -287,9 +338,9 @@ def test_tracks_appear_on_the_map_and_their_predicted_loss_of_separation_in_the_
     report("IL", "F16-1", 37.90, 270)
     expect(il.page.locator("[data-track='IL/F16-1']")).to_be_attached()
     expect(il.page.locator("[data-track='TR/UAV-1']")).to_be_attached()
-    conflict = il.page.locator(".conflict", has_text="predicted to lose separation")
-    expect(conflict).to_contain_text("IL/F16-1 × TR/UAV-1")
-    expect(conflict).to_contain_text("in 2.0 min")
+    conflict = il.page.locator(".conflict[data-kind=tracks]")
+    expect(conflict).to_contain_text(words("he", "conflicts.summary.tracks", a="IL/F16-1", b="TR/UAV-1"))
+    expect(conflict).to_contain_text(words("he", "conflicts.summary.tracksIn", time=rx("he", "units.min", value="2.0")))
 
 
 def test_a_missed_deadline_shows_the_rung_and_sounds_again(
@@ -306,18 +357,20 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(
         expect(page.locator("#alarm")).to_be_visible()
         got = httpx.get(f"{server.url}{A}/messages", headers=auth(tokens["IL"]), timeout=10).json()
         alert = next(m["id"] for m in got if m["type"] == "alert" and (m.get("about") or {}).get("id") == "C1")
-        expect(page.locator(f"[data-message={alert}]")).to_contain_text("level: duty officer")
+        expect(page.locator(f"[data-message={alert}] [data-escalation='0']")).to_have_attribute("data-rung", "duty officer")
         page.keyboard.press("Escape")
         expect(page.locator("#alarm")).to_be_hidden()
         beeps = page.evaluate("cop.state.beeps")
 
         syria_clock.advance(seconds=11 * 60)  # past the 10-minute deadline: rung 1
-        expect(page.locator(f"[data-message={alert}] [data-escalation='1']")).to_contain_text("operations chief")
+        rung = page.locator(f"[data-message={alert}] [data-escalation='1']")
+        expect(rung).to_have_attribute("data-rung", "operations chief")
+        expect(rung).to_contain_text(say("he", "rungs.operations chief"))  # the rung's name in the reader's language
         expect(page.locator("#alarm")).to_be_visible()
         assert page.evaluate("cop.state.beeps") > beeps
         page.click(f"[data-ack-message={alert}]")  # one click
         expect(page.locator(f"[data-ack-message={alert}]")).to_have_count(0)
-        expect(page.locator(f"[data-message={alert}]")).to_contain_text("acknowledged by IL")
+        expect(page.locator(f"[data-message={alert}]")).to_contain_text(words("he", "hotline.acknowledgedBy", parties="IL"))
         officer.shot("il_escalated.png")
         assert officer.outside == []
     finally:
@@ -348,5 +401,50 @@ def test_under_conflicts_only_the_counterpart_sees_only_the_part_in_conflict(bro
         assert officer.outside == []
     finally:
         if officer is not None:
+            officer.close()
+        server.stop()
+
+
+def test_each_member_reads_the_page_in_its_language_and_it_fits_both_ways(browser: Any, tmp_path: Path) -> None:
+    """Türkiye in Turkish, Israel in Hebrew, the facilitator in Arabic, the observer in Russian: every
+    static text from its catalogue, right to left for he and ar, the header whole at 1366×768."""
+    clock = FixedClock(SYRIA_T0)
+    db = str(tmp_path / "langs.db")
+    service = Service(open_store(db), clock=clock)
+    m = load_mechanism(scenario_path("syria"))
+    speaks = {"TR": "tr", "IL": "he", "AZ": "ar", "US": "ru"}
+    m = dataclasses.replace(m, members=tuple(dataclasses.replace(x, language=speaks[x.id]) for x in m.members))
+    service.declare_mechanism(mechanism=m, demo_custody=True)
+    service.store.close()
+    server = start_server(db, clock)
+    opened: list[Officer] = []
+    try:
+        tokens = {x: server.service.issue_token(mechanism_id=M, member_id=x) for x in speaks}
+        notify(server, tokens["IL"], "air_sortie", 34.60, 38.25)
+        notify(server, tokens["TR"], "deployment", 34.56, 38.32)  # a separation and a red-line conflict
+        for member, lang in speaks.items():
+            officer = Officer(browser, server, tokens[member])
+            opened.append(officer)
+            page = officer.page
+            expect(page.locator("html")).to_have_attribute("lang", lang)
+            expect(page.locator("html")).to_have_attribute("dir", "rtl" if lang in ("he", "ar") else "ltr")
+            expect(page.locator("[data-conflict]")).to_have_count(2)
+            static = page.evaluate(
+                "[...document.querySelectorAll('#app [data-i18n]')].map((n) => [n.dataset.i18n, n.textContent])"
+            )
+            live = {"alarm.tag", "header.streamConnecting"}  # the page rewrites these as things happen
+            wrong = {key: text for key, text in static if key not in live and text != say(lang, key)}
+            assert wrong == {}, (lang, wrong)
+            kinds = page.locator("[data-conflict] .head span:not(.status)").all_text_contents()
+            assert sorted(kinds) == sorted(say(lang, f"conflictKinds.{k}") for k in ("separation", "zone")), kinds
+            size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+            assert size[0] <= VIEWPORT["width"] and size[1] <= VIEWPORT["height"], (lang, size)
+            for button in ("#signout", "#live"):
+                box = page.locator(button).bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= VIEWPORT["width"], (lang, button, box)
+            officer.shot(f"{member.lower()}_{lang}_1366x768.png")
+        assert all(officer.outside == [] for officer in opened)
+    finally:
+        for officer in opened:
             officer.close()
         server.stop()

@@ -1,8 +1,7 @@
 /* The alarm: banner, sound and tab title for what needs our answer. */
 import { $ } from './dom.js';
 import { S } from './state.js';
-
-const TITLE = 'deconflict · common operating picture';
+import { messageTypeName, t } from './i18n.js';
 
 export function beep() {
   S.beeps = (S.beeps || 0) + 1;
@@ -24,18 +23,18 @@ export function beep() {
 export function raiseAlarm(m) {
   S.alarm = m;
   const text = $('#alarm-text');
-  text.textContent = `${m.id} · ${m.type.replace('_', ' ')}: ${m.display || m.text}`;
+  text.textContent = t('alarm.text', { id: m.id, type: messageTypeName(m.type), text: m.display || m.text });
   text.dir = m.rtl ? 'rtl' : 'ltr';
   text.lang = m.lang || '';
   $('#alarm').hidden = false;
-  document.title = `⚠ ${m.id} ALERT · deconflict`;
+  document.title = t('alarm.tabTitle', { id: m.id });
   beep();
 }
 
 export function clearAlarm() {
   S.alarm = null;
   $('#alarm').hidden = true;
-  document.title = TITLE;
+  document.title = t('app.title');
 }
 
 export const alarmShown = () => !$('#alarm').hidden;
@@ -51,7 +50,7 @@ export function onNewMessage(m) {
 
 /* The banner's tag counts what awaits us (hotline renders call it). */
 export function setAwaitingCount(n) {
-  $('#alarm .alarm-tag').textContent = n > 1 ? `ALERT · ${n} awaiting us` : 'ALERT';
+  $('#alarm .alarm-tag').textContent = n > 1 ? t('alarm.tagCount', { count: n }) : t('alarm.tag');
 }
 
 /* Browsers start sound only after a gesture: any key or click in the page unlocks it. */

@@ -2,16 +2,17 @@
 import { $, el } from './dom.js';
 import { api } from './api.js';
 import { S, serverNow } from './state.js';
-import { fmtCountdown, fmtTime, pad } from './format.js';
+import { fmtClock, fmtCountdown, fmtTime } from './format.js';
+import { t } from './i18n.js';
 
 /* A countdown to `deadline` (ISO); tick() fills and refreshes it. */
 export function countdown(deadline) {
-  return el('span', { class: 'countdown', 'data-deadline': deadline, title: `deadline ${fmtTime(deadline)}` });
+  return el('span', { class: 'countdown', 'data-deadline': deadline, title: t('countdown.deadline', { time: fmtTime(deadline) }) });
 }
 
 export function tick() {
   const now = serverNow();
-  $('#clock').textContent = `${pad(now.getUTCHours())}:${pad(now.getUTCMinutes())}:${pad(now.getUTCSeconds())}`;
+  $('#clock').textContent = fmtClock(now);
   document.querySelectorAll('.countdown[data-deadline]').forEach((n) => {
     const ms = Date.parse(n.dataset.deadline) - now.getTime();
     n.textContent = fmtCountdown(ms);

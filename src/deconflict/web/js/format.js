@@ -1,29 +1,46 @@
-/* Times, windows, bands and countdowns as the reader sees them. */
+/* Times, windows, numbers, bands and countdowns as the reader sees them, in the member's language.
+ * Every time is UTC and says so; every duration says its units. */
+import { locale, t } from './i18n.js';
 
 export const pad = (n) => String(n).padStart(2, '0');
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-export const KIND_LABEL = {
-  air_sortie: 'Air sortie', uav_patrol: 'UAV patrol', ground_movement: 'Ground movement',
-  deployment: 'Deployment', air_defence_activation: 'Air-defence activation', exercise: 'Exercise',
-};
-export const ZONE_LABEL = { red_line: 'RED LINE', restricted: 'RESTRICTED', protected: 'PROTECTED', air_defence: 'AIR DEFENCE' };
+const hhmm = (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
 
+/* 9 April as the reader writes it (day and month name), in UTC. */
+export function fmtDay(iso) {
+  return new Intl.DateTimeFormat(locale(), { day: '2-digit', month: 'short', timeZone: 'UTC' }).format(new Date(iso));
+}
+/* "09 Apr 06:10 UTC" (worded per language). */
 export function fmtTime(iso) {
   const d = new Date(iso);
-  return `${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}Z`;
+  return t('time.at', { day: fmtDay(iso), time: hhmm(d) });
 }
+/* "09 Apr 08:00–10:00 UTC", "09 Apr 22:00 UTC – 10 Apr 02:00 UTC", "from 09 Apr 08:00 UTC". */
 export function fmtWindow(start, end) {
-  if (!end) return `from ${fmtTime(start)}`;
+  if (!end) return t('time.from', { start: fmtTime(start) });
   const a = new Date(start), b = new Date(end);
-  const sameDay = a.toISOString().slice(0, 10) === b.toISOString().slice(0, 10);
-  return sameDay ? `${fmtTime(start).slice(0, -1)}–${pad(b.getUTCHours())}:${pad(b.getUTCMinutes())}Z`
-    : `${fmtTime(start)} – ${fmtTime(end)}`;
+  if (a.toISOString().slice(0, 10) === b.toISOString().slice(0, 10)) {
+    return t('time.windowSameDay', { day: fmtDay(start), from: hhmm(a), to: hhmm(b) });
+  }
+  return t('time.window', { start: fmtTime(start), end: fmtTime(end) });
 }
+/* The clock in the header: "06:00:00 UTC". */
+export const fmtClock = (d) => t('time.clock', { time: `${hhmm(d)}:${pad(d.getUTCSeconds())}` });
+
+export function fmtNum(x, digits = 0) {
+  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+}
+export const fmtKm = (m, digits = 1) => t('units.km', { value: fmtNum(m / 1000, digits) });
+export const fmtM = (m) => t('units.m', { value: fmtNum(Math.round(m)) });
+export const fmtMin = (min, digits = 0) => t('units.min', { value: fmtNum(min, digits) });
 export const fmtBand = (f, c) => (typeof f === 'number' && typeof c === 'number'
-  ? `${Math.round(f).toLocaleString('en')}–${Math.round(c).toLocaleString('en')} m` : 'any altitude');
-export function fmtCountdown(ms) {
+  ? t('units.band', { floor: fmtNum(Math.round(f)), ceiling: fmtNum(Math.round(c)) }) : t('units.anyAltitude'));
+
+/* "9 min 59 s", "1 h 05 min 03 s". */
+export function fmtDuration(ms) {
   const s = Math.floor(Math.abs(ms) / 1000);
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-  const body = h ? `${h}:${pad(m)}:${pad(sec)}` : `${pad(m)}:${pad(sec)}`;
-  return ms >= 0 ? body : `OVERDUE +${body}`;
+  return h ? t('duration.hms', { h, m: pad(m), s: pad(sec) }) : t('duration.ms', { m, s: pad(sec) });
 }
+/* "9 min 59 s left" or "overdue by 0 min 27 s". */
+export const fmtCountdown = (ms) => (ms >= 0
+  ? t('countdown.left', { duration: fmtDuration(ms) }) : t('countdown.overdue', { duration: fmtDuration(ms) }));

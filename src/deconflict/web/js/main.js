@@ -15,6 +15,7 @@ import { renderConflicts } from './conflicts.js';
 import { ackMessage, escapeHotline, initHotline, renderLines, renderMessages, renderPhrases, renderReOptions } from './hotline.js';
 import { bindNotifyToMap, canNotify, enterNotify, escapeNotify, initNotify, openNotify } from './notify.js';
 import { escapeTimebar, initTimebar } from './timebar.js';
+import { roleName, setLanguage, t } from './i18n.js';
 
 const TOKEN_KEY = 'deconflict.token';
 const PALETTE = ['#c084fc', '#38bdf8', '#4ade80', '#f472b6', '#facc15', '#2dd4bf'];
@@ -34,6 +35,8 @@ async function signIn(token) {
   S.me = me;
   S.party = me.member.party;
   S.offsetMs = Date.parse(me.now) - Date.now();
+  await setLanguage(me.member.language); // <html lang dir>, static texts; every render after this is worded in it
+  document.title = t('app.title');
   S.mech = await api('GET', M());
   const parties = S.mech.members.filter((m) => m.role === 'party').map((m) => m.id).sort();
   parties.forEach((p, i) => { S.colours[p] = PALETTE[i % PALETTE.length]; });
@@ -41,7 +44,7 @@ async function signIn(token) {
   $('#signin').hidden = true;
   $('#app').hidden = false;
   $('#mech-name').textContent = S.mech.name;
-  $('#who').textContent = `${me.member.name} (${me.member.id}, ${me.member.role})`;
+  $('#who').textContent = t('header.who', { name: me.member.name, id: me.member.id, role: roleName(me.member.role) });
   document.documentElement.dataset.member = me.member.id;
   $('#open-notify').hidden = me.member.role !== 'party';
   $('#phrases').hidden = me.member.role !== 'party' && me.member.role !== 'facilitator';
@@ -88,7 +91,7 @@ function wire() {
     $('#signin-error').textContent = '';
     try { S.audio = S.audio || new AudioContext(); } catch { /* no sound */ }
     try { await signIn($('#token').value.trim()); } catch (err) {
-      $('#signin-error').textContent = err.status === 401 ? 'This token is unknown or was revoked.' : err.message;
+      $('#signin-error').textContent = err.status === 401 ? t('signin.unknownToken') : err.message;
     }
   });
   $('#signout').addEventListener('click', signOut);
@@ -106,5 +109,8 @@ function wire() {
 }
 
 wire();
+// Until the member is known, the sign-in page follows the browser's language.
+await setLanguage(navigator.language).catch((e) => console.warn('language', e));
+document.title = t('app.title');
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (saved) signIn(saved).catch(() => { sessionStorage.removeItem(TOKEN_KEY); S.token = null; });

@@ -2,7 +2,8 @@
  * notice form draws on. Renders subscribe to data.js; other modules reach the map through getMap(). */
 import { $, el } from './dom.js';
 import { S } from './state.js';
-import { KIND_LABEL, ZONE_LABEL, fmtBand, fmtTime, fmtWindow } from './format.js';
+import { fmtBand, fmtM, fmtNum, fmtTime, fmtWindow } from './format.js';
+import { activityStateName, kindName, t, zoneTag } from './i18n.js';
 
 let map = null;
 const layers = { zones: null, activities: null, tracks: null, draft: null };
@@ -13,7 +14,7 @@ export const getLayer = (name) => layers[name];
 export function initMap() {
   map = L.map('map', { zoomSnap: 0.25, worldCopyJump: false, minZoom: 4, maxZoom: 12 });
   map.attributionControl.setPrefix(false);
-  map.attributionControl.addAttribution('Boundaries: Natural Earth (public domain) · Leaflet');
+  map.attributionControl.addAttribution(t('map.attribution'));
   for (const [name, z] of [['basemap', 200], ['area', 300], ['zones', 410], ['activities', 420], ['tracks', 430], ['draft', 450]]) {
     map.createPane(name).style.zIndex = z;
   }
@@ -42,11 +43,11 @@ export function initMap() {
   legend.onAdd = () => {
     const box = el('div', { class: 'legend' });
     for (const [p, c] of Object.entries(S.colours)) {
-      box.append(el('div', {}, el('i', { style: `border-color:${c};background:${c}33` }), `${p} activity`));
+      box.append(el('div', {}, el('i', { style: `border-color:${c};background:${c}33` }), t('map.legend.activity', { party: p })));
     }
-    box.append(el('div', {}, el('i', { style: 'border-color:#ff2d2d;border-style:dashed;background:#ff2d2d22' }), 'red line'));
-    box.append(el('div', {}, el('i', { style: 'border-color:#ff9f1c;background:#ff9f1c33' }), 'in conflict'));
-    box.append(el('div', {}, el('i', { style: 'border-radius:50%;width:10px;border-color:#fff' }), 'track, 1-min leader'));
+    box.append(el('div', {}, el('i', { style: 'border-color:#ff2d2d;border-style:dashed;background:#ff2d2d22' }), t('map.legend.redLine')));
+    box.append(el('div', {}, el('i', { style: 'border-color:#ff9f1c;background:#ff9f1c33' }), t('map.legend.inConflict')));
+    box.append(el('div', {}, el('i', { style: 'border-radius:50%;width:10px;border-color:#fff' }), t('map.legend.track')));
     return box;
   };
   legend.addTo(map);
@@ -83,7 +84,7 @@ export function renderPicture() {
     const style = red
       ? { pane: 'zones', color: '#ff2d2d', weight: 4, dashArray: '14 7', fillColor: 'url(#hatch-red)', fillOpacity: 1 }
       : { pane: 'zones', color: '#fbbf24', weight: 2, dashArray: '8 6', fillColor: 'url(#hatch-amber)', fillOpacity: 1 };
-    const label = `${ZONE_LABEL[z.kind] || z.kind} · ${z.owner} · ${z.name || z.id}`;
+    const label = t('map.zoneLabel', { kind: zoneTag(z.kind), owner: z.owner, name: z.name || z.id });
     const layer = shapeLayer(z.geometry, z.radius_m, style);
     // The name sits on the zone's northern edge, so the zone itself stays clear to read.
     const north = northOf(z.geometry, z.radius_m);
@@ -93,8 +94,10 @@ export function renderPicture() {
     }).addTo(layers.zones).getElement().firstChild.textContent = label;
     layer.bindPopup(el('div', {},
       el('strong', { text: label }),
-      el('div', { text: `forbids: ${(z.forbids || []).map((k) => KIND_LABEL[k] || k).join(', ')}` }),
-      el('div', { text: `band ${fmtBand(z.floor_m, z.ceiling_m)} · from ${fmtTime(z.valid_from)}${z.valid_to ? ' to ' + fmtTime(z.valid_to) : ''}` })));
+      el('div', { text: t('map.zoneForbids', { kinds: (z.forbids || []).map(kindName).join(', ') }) }),
+      el('div', { text: t('map.band', { band: fmtBand(z.floor_m, z.ceiling_m) }) }),
+      el('div', { text: z.valid_to ? t('map.validFromTo', { from: fmtTime(z.valid_from), to: fmtTime(z.valid_to) })
+        : t('map.validFrom', { from: fmtTime(z.valid_from) }) })));
     layer.addTo(layers.zones);
   }
   const conflicted = new Set();
@@ -119,15 +122,19 @@ export function renderPicture() {
         dashArray: inWindow ? null : '4 6', className: hot ? 'conflicted' : '',
       };
       const layer = shapeLayer(v.geometry, v.radius_m, style);
-      const tip = `${a.id} · ${KIND_LABEL[a.kind] || a.kind || 'activity'} · ${a.party}${a.partial ? ' (part in conflict only)' : ''}\n` +
-        `${fmtWindow(v.start, v.end)} · ${fmtBand(v.floor_m, v.ceiling_m)}${hot ? '\nIN CONFLICT' : ''}`;
+      const tip = [
+        t('map.activityHead', { id: a.id, kind: kindName(a.kind) || t('map.activity'), party: a.party }),
+        a.partial ? t('map.partOnly') : null,
+        `${fmtWindow(v.start, v.end)} · ${fmtBand(v.floor_m, v.ceiling_m)}`,
+        hot ? t('map.inConflict') : null,
+      ].filter(Boolean).join('\n');
       layer.bindTooltip(el('div', { style: 'white-space:pre-line', text: tip }), { sticky: true });
       layer.bindPopup(el('div', {},
-        el('strong', { text: `${a.id} · ${KIND_LABEL[a.kind] || a.kind || ''}` }),
+        el('strong', { text: `${a.id} · ${kindName(a.kind)}` }),
         el('div', { text: a.title || '' }),
-        el('div', { text: `party ${a.party} · ${a.state || ''} · version ${a.version || '?'}` }),
-        el('div', { text: `window ${fmtWindow(v.start, v.end)}` }),
-        el('div', { text: `band ${fmtBand(v.floor_m, v.ceiling_m)}` })));
+        el('div', { text: t('map.activityMeta', { party: a.party, state: activityStateName(a.state), version: a.version || '?' }) }),
+        el('div', { text: t('map.window', { window: fmtWindow(v.start, v.end) }) }),
+        el('div', { text: t('map.band', { band: fmtBand(v.floor_m, v.ceiling_m) }) })));
       layer.addTo(layers.activities);
     }
   }
@@ -153,16 +160,20 @@ export function renderTracks() {
   for (const c of S.conflicts) {
     if (['tracks', 'conformance', 'intrusion'].includes(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
   }
-  for (const t of S.tracks) {
-    const colour = hot.has(t.track) ? '#ff9f1c' : S.colours[t.party] || '#e5e7eb';
-    const ahead = (t.gs_mps || 0) * 60; // metres flown in one minute
-    const rad = ((t.trk_deg || 0) * Math.PI) / 180;
-    const lead = [t.lat + (ahead * Math.cos(rad)) / 111320, t.lon + (ahead * Math.sin(rad)) / (111320 * Math.cos((t.lat * Math.PI) / 180))];
-    const tip = `${t.track} · ${Math.round(t.alt_m).toLocaleString('en')} m · ${Math.round((t.gs_mps || 0) * 1.943844)} kt · ` +
-      `${Math.round(t.trk_deg || 0)}°\nreported ${fmtTime(t.reported_at)}${hot.has(t.track) ? '\nIN CONFLICT' : ''}`;
-    L.polyline([[t.lat, t.lon], lead], { pane: 'tracks', color: colour, weight: 2, interactive: false }).addTo(layers.tracks);
-    L.circleMarker([t.lat, t.lon], { pane: 'tracks', radius: 5, color: '#0b1018', weight: 1, fillColor: colour, fillOpacity: 1 })
+  for (const tr of S.tracks) {
+    const colour = hot.has(tr.track) ? '#ff9f1c' : S.colours[tr.party] || '#e5e7eb';
+    const ahead = (tr.gs_mps || 0) * 60; // metres flown in one minute
+    const rad = ((tr.trk_deg || 0) * Math.PI) / 180;
+    const lead = [tr.lat + (ahead * Math.cos(rad)) / 111320, tr.lon + (ahead * Math.sin(rad)) / (111320 * Math.cos((tr.lat * Math.PI) / 180))];
+    const tip = [
+      t('map.trackHead', { track: tr.track, alt: fmtM(tr.alt_m), speed: t('units.kt', { value: fmtNum(Math.round((tr.gs_mps || 0) * 1.943844)) }),
+        trk: fmtNum(Math.round(tr.trk_deg || 0)) }),
+      t('map.reported', { time: fmtTime(tr.reported_at) }),
+      hot.has(tr.track) ? t('map.inConflict') : null,
+    ].filter(Boolean).join('\n');
+    L.polyline([[tr.lat, tr.lon], lead], { pane: 'tracks', color: colour, weight: 2, interactive: false }).addTo(layers.tracks);
+    L.circleMarker([tr.lat, tr.lon], { pane: 'tracks', radius: 5, color: '#0b1018', weight: 1, fillColor: colour, fillOpacity: 1 })
       .bindTooltip(el('div', { style: 'white-space:pre-line', text: tip }), { sticky: true })
-      .addTo(layers.tracks).getElement().setAttribute('data-track', t.track);
+      .addTo(layers.tracks).getElement().setAttribute('data-track', tr.track);
   }
 }

@@ -4,7 +4,8 @@ import { $, el, debounce } from './dom.js';
 import { ApiError, api, M } from './api.js';
 import { S, isoMinute, serverNow } from './state.js';
 import { dirty } from './data.js';
-import { fmtBand, fmtWindow } from './format.js';
+import { fmtBand, fmtKm, fmtMin, fmtNum, fmtWindow } from './format.js';
+import { t, zoneKindName } from './i18n.js';
 import { getLayer, getMap } from './map.js';
 
 const FIELDS = ['kind', 'title', 'geometry', 'radius_m', 'floor_m', 'ceiling_m', 'start', 'end'];
@@ -23,9 +24,9 @@ function setDrawMode(mode) {
   map.closePopup();
   if (mode) map.doubleClickZoom.disable(); else map.doubleClickZoom.enable();
   ['#n-lat', '#n-lon', '#n-radius'].forEach((s) => { $(s).value = ''; });
-  hint(mode === 'circle' ? 'Click the centre on the map, then click again to set the radius (or type them).'
-    : mode === 'polygon' ? 'Click each corner; double-click or press Enter to finish, Escape to cancel.'
-      : 'Choose a shape, then click on the map.');
+  if (mode === 'circle') hint(t('notify.hint.circle'));
+  else if (mode === 'polygon') hint(t('notify.hint.polygon'));
+  else hint(t('notify.hint.choose'));
   drawDraft();
 }
 const hint = (t) => { $('#draw-hint').textContent = t; };
@@ -36,18 +37,18 @@ function onMapClick(e) {
     if (!draw.centre || draw.done) {
       draw.centre = e.latlng; draw.radius_m = null; draw.done = false;
       $('#n-lat').value = e.latlng.lat.toFixed(4); $('#n-lon').value = e.latlng.lng.toFixed(4); $('#n-radius').value = '';
-      hint('Now click to set the radius.');
+      hint(t('notify.hint.radius'));
     } else {
       draw.radius_m = getMap().distance(draw.centre, e.latlng);
       draw.done = true;
       $('#n-radius').value = (draw.radius_m / 1000).toFixed(1);
-      hint(`Circle of ${(draw.radius_m / 1000).toFixed(1)} km. Click again to start over.`);
+      hint(t('notify.hint.circleDone', { radius: fmtKm(draw.radius_m) }));
       autoPreview();
     }
   } else if (draw.mode === 'polygon') {
     if (draw.done) { draw.points = []; draw.done = false; }
     draw.points.push(e.latlng);
-    hint(`${draw.points.length} corner(s). Double-click or Enter to finish.`);
+    hint(t('notify.hint.corners', { count: fmtNum(draw.points.length) }));
   }
   drawDraft();
 }
@@ -58,9 +59,9 @@ function finishPolygon() {
   // A double-click also fired two clicks: drop the duplicate corner it added.
   const pts = draw.points;
   while (pts.length > 1 && getMap().distance(pts[pts.length - 1], pts[pts.length - 2]) < 1) pts.pop();
-  if (pts.length < 3) { hint('A polygon needs at least 3 corners.'); return; }
+  if (pts.length < 3) { hint(t('notify.hint.tooFew')); return; }
   draw.done = true;
-  hint(`Polygon of ${pts.length} corners. Click to start over.`);
+  hint(t('notify.hint.polygonDone', { count: fmtNum(pts.length) }));
   drawDraft();
   autoPreview();
 }
@@ -129,7 +130,7 @@ function buildNotice() {
     const ring = draw.points.map((p) => [p.lng, p.lat]);
     geometry = { type: 'Polygon', coordinates: [[...ring, ring[0]]] };
   }
-  if (!geometry) throw new ApiError(0, 'Draw the footprint on the map: a circle (centre, then radius) or a polygon.', 'geometry');
+  if (!geometry) throw new ApiError(0, t('notify.errors.drawFootprint'), 'geometry');
   const volume = {
     geometry, floor_m: num($('#n-floor').value), ceiling_m: num($('#n-ceiling').value),
     start: $('#n-start').value.trim(), end: $('#n-end').value.trim(),
@@ -139,11 +140,17 @@ function buildNotice() {
 }
 function describeRaised(c) {
   if (c.kind === 'separation') {
-    return `separation with ${c.other_activity || 'a notice'} (${c.other_party}) · ` +
-      `${c.distance_m !== undefined ? (c.distance_m / 1000).toFixed(1) + ' km apart · ' : ''}${fmtWindow(c.start, c.end)} · ${fmtBand(c.floor_m, c.ceiling_m)}`;
+    const parts = [t('notify.raised.separation', { other: c.other_activity || t('notify.raised.aNotice'), party: c.other_party })];
+    if (c.distance_m !== undefined) parts.push(t('notify.raised.apart', { distance: fmtKm(c.distance_m) }));
+    parts.push(fmtWindow(c.start, c.end), fmtBand(c.floor_m, c.ceiling_m));
+    return parts.join(' · ');
   }
-  if (c.kind === 'zone') return `inside ${(c.zone_kind || 'zone').replace('_', ' ')} ${c.zone} (${c.zone_owner}), which forbids it`;
-  if (c.kind === 'short_notice') return `short notice: ${Math.round(c.lead_time_s / 60)} min ahead, the rules ask ${Math.round(c.min_notice_s / 60)} min`;
+  if (c.kind === 'zone') {
+    return t('notify.raised.zone', { zoneKind: zoneKindName(c.zone_kind || 'zone'), zone: c.zone, owner: c.zone_owner });
+  }
+  if (c.kind === 'short_notice') {
+    return t('notify.raised.shortNotice', { lead: fmtMin(Math.round(c.lead_time_s / 60)), minimum: fmtMin(Math.round(c.min_notice_s / 60)) });
+  }
   return c.kind;
 }
 let previewSeq = 0;
@@ -160,9 +167,9 @@ async function preview(auto = false) {
     const out = await api('POST', M('/activities/preview'), notice);
     if (mine !== previewSeq) return;
     box.replaceChildren(out.conflicts.length
-      ? el('div', { 'data-preview': 'conflicts' }, el('strong', { text: `Would raise ${out.conflicts.length} conflict(s):` }),
-        el('ul', {}, out.conflicts.map((c) => el('li', { text: describeRaised(c) }))))
-      : el('div', { class: 'none', 'data-preview': 'none', text: 'No conflict with the notices and zones in force.' }));
+      ? el('div', { 'data-preview': 'conflicts' }, el('strong', { text: t('notify.wouldRaise', { count: fmtNum(out.conflicts.length) }) }),
+        el('ul', {}, out.conflicts.map((c) => el('li', { 'data-kind': c.kind, text: describeRaised(c) }))))
+      : el('div', { class: 'none', 'data-preview': 'none', text: t('notify.noConflict') }));
   } catch (e) {
     if (mine !== previewSeq) return;
     box.replaceChildren();
@@ -178,7 +185,7 @@ async function sendNotice(ev) {
     const out = await api('POST', M('/activities'), buildNotice());
     const raised = out.raised.map((c) => c.id).join(', ');
     $('#preview').replaceChildren(el('div', { class: 'ok', 'data-sent': out.activity.id,
-      text: `Notified ${out.activity.id}${raised ? ` · raised ${raised}` : ' · no conflict'}` }));
+      text: raised ? t('notify.sentRaised', { id: out.activity.id, raised }) : t('notify.sentClear', { id: out.activity.id }) }));
     setDrawMode(draw.mode);
     dirty('activities', 'conflicts', 'messages');
   } catch (e) { showError(e); }

@@ -5,6 +5,7 @@ import { API, M } from './api.js';
 import { S, serverNow } from './state.js';
 import { dirty } from './data.js';
 import { onNewMessage } from './alarm.js';
+import { t } from './i18n.js';
 
 export async function stream({ onUnauthorised }) {
   const state = $('#stream-state');
@@ -16,7 +17,7 @@ export async function stream({ onUnauthorised }) {
       });
       if (res.status === 401) { onUnauthorised(); return; }
       if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}`);
-      state.textContent = '● live'; state.className = 'stream live';
+      state.textContent = t('header.streamLive'); state.className = 'stream live';
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -33,7 +34,7 @@ export async function stream({ onUnauthorised }) {
     } catch (e) {
       if (e.name === 'AbortError') return;
     }
-    state.textContent = 'reconnecting…'; state.className = 'stream down';
+    state.textContent = t('header.streamReconnecting'); state.className = 'stream down';
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

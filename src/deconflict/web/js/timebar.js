@@ -4,6 +4,7 @@ import { api, M } from './api.js';
 import { S, serverNow } from './state.js';
 import { changed } from './data.js';
 import { fmtTime } from './format.js';
+import { t } from './i18n.js';
 
 async function onTimeline() {
   const minutes = Number($('#timeline').value);
@@ -11,7 +12,7 @@ async function onTimeline() {
   const badge = $('#mode-badge');
   if (minutes === 0) {
     S.mode = 'live'; S.at = null; S.replay = null;
-    label.textContent = 'LIVE';
+    label.textContent = t('timebar.live');
     badge.hidden = true;
   } else {
     const at = new Date(serverNow().getTime() + minutes * 60e3);
@@ -19,15 +20,16 @@ async function onTimeline() {
     S.at = at;
     if (minutes < 0) {
       S.mode = 'replay';
-      label.textContent = `Replay: the record as it stood at ${fmtTime(at.toISOString())}`;
+      label.textContent = t('timebar.replayLabel', { time: fmtTime(at.toISOString()) });
       try { S.replay = await api('GET', M(`/replay?at=${encodeURIComponent(at.toISOString())}`)); } catch (e) {
         label.textContent = e.message; return;
       }
     } else {
       S.mode = 'planned'; S.replay = null;
-      label.textContent = `Planned: activities in force at ${fmtTime(at.toISOString())}`;
+      label.textContent = t('timebar.plannedLabel', { time: fmtTime(at.toISOString()) });
     }
-    badge.textContent = S.mode === 'replay' ? `REPLAY ${fmtTime(at.toISOString())}` : `PLANNED ${fmtTime(at.toISOString())}`;
+    const time = fmtTime(at.toISOString());
+    badge.textContent = S.mode === 'replay' ? t('timebar.replayBadge', { time }) : t('timebar.plannedBadge', { time });
     badge.hidden = false;
   }
   changed('time');
