@@ -66,6 +66,7 @@ def rx(lang: str, key: str, **known: Any) -> Rx:
 def words(lang: str, key: str, **known: Any) -> re.Pattern[str]:
     return re.compile(rx(lang, key, **known))
 
+
 if not CHROMIUM.exists() and not os.environ.get("CI"):
     pytest.skip(
         f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser tests",
@@ -193,7 +194,9 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     expect(conflict).to_contain_text(words("he", "conflicts.ackBy", time=Rx(".*06:10.*UTC.*"), parties="IL"))
     expect(conflict.locator(".countdown")).to_have_attribute("data-deadline", re.compile("^2025-04-09T06:10"))
     duration = rx("he", "duration.ms", m=Rx(r"\d"), s=Rx(r"\d\d"))
-    expect(conflict.locator(".countdown")).to_have_text(re.compile("^" + rx("he", "countdown.left", duration=duration) + "$"))
+    expect(conflict.locator(".countdown")).to_have_text(
+        re.compile("^" + rx("he", "countdown.left", duration=duration) + "$")
+    )
     assert time.monotonic() - sent < 2.0
     expect(il.page.locator("#alarm")).to_be_visible()
     expect(il.page.locator("#alarm-text")).to_contain_text("M1")
@@ -357,7 +360,9 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(
         expect(page.locator("#alarm")).to_be_visible()
         got = httpx.get(f"{server.url}{A}/messages", headers=auth(tokens["IL"]), timeout=10).json()
         alert = next(m["id"] for m in got if m["type"] == "alert" and (m.get("about") or {}).get("id") == "C1")
-        expect(page.locator(f"[data-message={alert}] [data-escalation='0']")).to_have_attribute("data-rung", "duty officer")
+        expect(page.locator(f"[data-message={alert}] [data-escalation='0']")).to_have_attribute(
+            "data-rung", "duty officer"
+        )
         page.keyboard.press("Escape")
         expect(page.locator("#alarm")).to_be_hidden()
         beeps = page.evaluate("cop.state.beeps")
@@ -370,7 +375,9 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(
         assert page.evaluate("cop.state.beeps") > beeps
         page.click(f"[data-ack-message={alert}]")  # one click
         expect(page.locator(f"[data-ack-message={alert}]")).to_have_count(0)
-        expect(page.locator(f"[data-message={alert}]")).to_contain_text(words("he", "hotline.acknowledgedBy", parties="IL"))
+        expect(page.locator(f"[data-message={alert}]")).to_contain_text(
+            words("he", "hotline.acknowledgedBy", parties="IL")
+        )
         officer.shot("il_escalated.png")
         assert officer.outside == []
     finally:
