@@ -43,6 +43,13 @@ def user_errors(fn: F) -> F:
             raise fail(e.message) from None
         except OSError as e:
             raise fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+        except Exception as e:
+            httpx = sys.modules.get("httpx")
+            if httpx is not None and isinstance(e, httpx.TransportError):
+                raise fail(
+                    f"the service did not answer ({type(e).__name__}: {e}); is it running at that address?"
+                ) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -187,7 +194,7 @@ def demo(
     console = Console()
     console.print(f"[bold]deconflict demo[/bold]: mechanism tr-il-syria on {db}")
     console.print(f"Page {url}/ (open it in two windows, sign in with two tokens)", soft_wrap=True)
-    console.print(f"API {url}/api/v1 (OpenAPI at {url}/openapi.json)")
+    console.print(f"API {url}/api/v1 (OpenAPI at {url}/openapi.json)", soft_wrap=True)
     for member, token in tokens.items():
         console.print(f"  {member:>3}  {token}")
     console.print(
@@ -447,10 +454,11 @@ def _show(message: dict[str, Any]) -> str:
     ack = ""
     if message.get("needs_ack"):
         acked = message.get("acknowledged_at")
-        ack = f"  [acknowledged {acked}]" if acked else f"  [ACK BY {message.get('deadline')}]"
+        ack = f"  [acknowledged {_t(acked)}]" if acked else f"  [ACK BY {_t(message.get('deadline'))}]"
     kind = "free text" if message.get("free_text") else message["type"]
-    original = f"  (original, {message['original']['lang']})" if message.get("free_text") else ""
-    head = f"{message['sent_at']}  {message['id']}  {kind} from {message['from']} to {','.join(message['to'])}{ack}"
+    # free text is shown as its sender wrote it, with the language the sender declared (not a translation)
+    original = f"  (as written, {message['original']['lang']})" if message.get("free_text") else ""
+    head = f"{_t(message['sent_at'])}  {message['id']}  {kind} from {message['from']} to {','.join(message['to'])}{ack}"
     return f"{head}\n    {message['text']}{original}"
 
 
@@ -462,24 +470,60 @@ def hotline_send(
     template: Annotated[str | None, typer.Option(help="Standard message, e.g. holding, acknowledged_amending.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="A template parameter as name=value (repeat).")] = None,
     text: Annotated[str | None, typer.Option(help="Free text instead of a standard message.")] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(help="The language the free text is written in: en, tr, he, ar or ru (default: yours)."),
+    ] = None,
     to: Annotated[
         list[str] | None, typer.Option(help="A recipient party code (repeat; default: all who answer).")
     ] = None,
     key: KeyOpt = None,
 ) -> None:
-    """Send a standard message (agreed wording, read by each member in its own language) or free text.
+    """Send a standard message (agreed wording, read by each member in its own language) or free text,
+    which every member reads as written, labelled with its language (--lang; default: your member's).
 
     Example: deconflict hotline send --token $TR --template holding --param ref=C1
+    (free text: deconflict hotline send --text "Call us on the secure line." --lang en --to IL)
     """
+    from deconflict.hotline import LANGUAGES
+
     params: dict[str, str] = {}
     for item in param or []:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise DeconflictError(f"--param {item!r}: give name=value")
-        params[name] = value
-    body = {"template": template, "params": params or None, "text": text, "to": to or None}
-    sent = _client(url, token, key).send_message(**{k: v for k, v in body.items() if v is not None})
-    typer.echo(_show(sent))
+        params[name] = _param_value(value)
+    if lang is not None and lang not in LANGUAGES:
+        raise DeconflictError(f"--lang: {lang!r} is not a hotline language; give one of {', '.join(LANGUAGES)}")
+    if lang is not None and text is None:
+        raise DeconflictError(
+            "--lang: only free text (--text) carries a language; standard messages are worded for each reader"
+        )
+    client = _client(url, token, key)
+    if text is not None and lang is None:
+        lang = client.language or None
+        typer.echo(
+            f"note: free text sent as written in {lang} (your member's language); if it is in another, "
+            "say so with --lang, e.g. --lang en",
+            err=True,
+        )
+    body = {"template": template, "params": params or None, "text": text, "lang": lang, "to": to or None}
+    sent = client.send_message(**{k: v for k, v in body.items() if v is not None})
+    _say(_show(sent))
+
+
+def _param_value(value: str) -> str:
+    """A template parameter as typed; a time such as 2026-12-02T20:33:00Z is given as the wording expects it
+    (UTC without the Z, since the agreed wording already says UTC)."""
+    from datetime import datetime
+
+    from deconflict.hotline import format_time
+
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    return format_time(parsed) if parsed.tzinfo is not None else value
 
 
 @hotline_app.command("ack")
@@ -494,7 +538,7 @@ def hotline_ack(
 
     Example: deconflict hotline ack M7 --token $TR
     """
-    typer.echo(_show(_client(url, token, key).acknowledge_message(message)))
+    _say(_show(_client(url, token, key).acknowledge_message(message)))
 
 
 @hotline_app.command("tail")
@@ -516,8 +560,8 @@ def hotline_tail(
     if not follow:
         r = client.http.get(f"{path}/messages", params={"after": after})
         raise_for(r)
-        for m in r.json():
-            typer.echo(_show(m))
+        for m in sorted(r.json(), key=lambda m: m.get("seq", 0)):
+            _say(_show(m))
         return
     with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
         raise_for(r)
@@ -528,12 +572,12 @@ def hotline_tail(
             elif line.startswith("data:") and event in ("message.sent", "message.escalated", "message.acknowledged"):
                 entry = json.loads(line[5:])
                 if "message" in entry:
-                    typer.echo(_show(entry["message"]), nl=True)
-                elif event == "message.escalated":
+                    _say(_show(entry["message"]))
+                elif event == "message.escalated" and "payload" in entry:
                     p = entry["payload"]
-                    typer.echo(f"{entry['at']}  {p['id']}  ESCALATED to {p['name']}")
+                    _say(f"{entry['at']}  {p['id']}  ESCALATED to {p['name']}")
                 elif event == "message.acknowledged" and "payload" in entry:
-                    typer.echo(f"{entry['at']}  {entry['payload']['id']}  acknowledged by {entry['payload']['party']}")
+                    _say(f"{entry['at']}  {entry['payload']['id']}  acknowledged by {entry['payload']['party']}")
 
 
 # --- the record read back: compliance report and incident timeline -------------------------------
@@ -719,46 +763,100 @@ def timeline(
 @user_errors
 def replay(
     at: Annotated[str, typer.Option(help="The instant, ISO 8601 UTC, e.g. 2025-04-09T06:30:00Z.")],
-    db: Annotated[str, typer.Option(help="SQLite file or database URL.")] = DEFAULT_DB,
-    mechanism: Annotated[str, typer.Option(help="Mechanism id.")] = "tr-il-syria",
+    db: DbOpt = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="Replay a bundle written by 'deconflict ledger export' (verified first) instead of a database."
+        ),
+    ] = None,
+    mechanism: MechanismOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
 ) -> None:
-    """Rebuild a mechanism's state as it stood at an instant, from its record alone: activities and
-    their versions, zones, conflicts and their status, hotline messages and acknowledgements.
+    """Rebuild a mechanism's state as it stood at an instant, from its record alone: activities in force
+    (their window holds the instant), later and past ones, zones, conflicts and their status, hotline
+    messages awaiting acknowledgement. A bundle is verified (chain, signatures, checkpoints) before replay.
 
     Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
+    (from an exported record: deconflict replay --bundle record.jsonl --at 2025-04-09T06:30:00Z)
     """
+    from deconflict import replay as rebuild
 
-    instant = _instant(at, "at")
-    service = _service(db)
-    state = service.replay(mechanism, instant)
+    instant = _instant(at, "--at")
+    if bundle is not None:
+        from deconflict import bundle as bundles
+
+        if db is not None:
+            raise DeconflictError("give either --db or --bundle, not both")
+        if bundle.is_dir() or not bundle.exists():
+            raise DeconflictError(
+                f"{bundle}: {'is a folder, not' if bundle.is_dir() else 'no such file, expected'} a record bundle"
+            )
+        report = bundles.verify(bundle)
+        if not report.ok:
+            raise DeconflictError(
+                f"{bundle} does not verify, so it is not replayed: after {report.entries} good entries, "
+                f"{report.problem} (see 'deconflict ledger verify {bundle}')"
+            )
+        mid, entries = _bundle_entries(bundle, mechanism)
+        source = f"bundle {bundle}, verified"
+    else:
+        mid, entries = _db_entries(db or DEFAULT_DB, mechanism)
+        source = db or DEFAULT_DB
+    try:
+        state = rebuild.replay(entries, mechanism=mid, at=instant)
+    except ValueError as e:
+        raise DeconflictError(f"{source}: {e}") from None
     if state["head"]["seq"] == 0:
-        first = service.entries_after(mechanism, 0, limit=1)
-        raise DeconflictError(
-            f"mechanism {mechanism!r} had no record yet at {at}; its first entry is at {first[0]['at']}"
-        )
+        _, first = _bundle_entries(bundle, mid) if bundle is not None else _db_entries(db or DEFAULT_DB, mid)
+        start = next(iter(first), {}).get("at", "?")
+        raise DeconflictError(f"mechanism {mid!r} had no record yet at {at}; its first entry is at {start}")
+    for name in ("activities", "zones", "conflicts", "messages"):
+        state[name] = sorted(state[name], key=lambda row: _natural(str(row["id"])))
     if as_json:
-        typer.echo(json.dumps(state, ensure_ascii=False, indent=2))
+        _say(json.dumps(state, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"{mechanism} as it stood at {state['at']} (record up to entry {state['head']['seq']}):")
-    live = [a for a in state["activities"] if a["state"] in ("notified", "acknowledged", "active")]
-    typer.echo(f"  {len(live)} activities in force ({len(state['activities'])} notified in all)")
-    for a in live:
-        typer.echo(f"    {a['id']}  {a['party']}  {a['kind']}  v{a['version']}  {a['start']} → {a['end']}")
+    typer.echo(f"{mid} as it stood at {_t(state['at'])} (record up to entry {state['head']['seq']}; {source}):")
+    live_states = ("notified", "acknowledged", "active")
+    planned = [a for a in state["activities"] if a["state"] in live_states]
+    in_force = [a for a in planned if _in_window(a, instant)]
+    later = [a for a in planned if a.get("start") and _instant(a["start"], "start") > instant]
+    ended = [a for a in planned if a not in in_force and a not in later]
+    cancelled = [a for a in state["activities"] if a["state"] == "cancelled"]
+    typer.echo(
+        f"  {len(in_force)} activities in force (their window holds the instant); {len(later)} notified for later, "
+        f"{len(ended)} past their window, {len(cancelled)} cancelled"
+    )
+    for a in in_force:
+        typer.echo(f"    {a['id']}  {a['party']}  {a['kind']}  v{a['version']}  {_window(a['start'], a['end'])}")
+    for a in later:
+        typer.echo(f"    {a['id']}  {a['party']}  {a['kind']}  v{a['version']}  later: {_window(a['start'], a['end'])}")
     zones = [z for z in state["zones"] if z["withdrawn_at"] is None]
     typer.echo(f"  {len(zones)} zones: " + ", ".join(f"{z['id']} ({z['kind']}, {z['owner']})" for z in zones))
     typer.echo(f"  {len(state['conflicts'])} conflicts:")
     for c in state["conflicts"]:
         waiting = ", ".join(p for p in c["doc"].get("awaiting", []) if p not in c["acknowledged"])
         note = f"; awaiting {waiting}" if waiting and c["status"] == "open" else ""
-        typer.echo(f"    {c['id']}  {c['kind']}  {c['status']}  deadline {c['deadline']}{note}")
+        status = f"{c['status']} ({c['resolution']})" if c.get("resolution") else c["status"]
+        typer.echo(f"    {c['id']}  {c['kind']}  {status}  deadline {_t(c['deadline'])}{note}")
     pending = [m for m in state["messages"] if m["needs_ack"] and m["acknowledged_at"] is None]
     typer.echo(f"  {len(state['messages'])} hotline messages, {len(pending)} awaiting acknowledgement:")
     for m in pending:
         typer.echo(
-            f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, deadline {m['deadline']}, "
+            f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, deadline {_t(m['deadline'])}, "
             f"{m['steps']} escalation steps"
         )
+
+
+def _in_window(activity: dict[str, Any], instant: Any) -> bool:
+    """Whether one of the activity's volumes holds the instant (start included, end excluded)."""
+    volumes = (activity.get("doc") or {}).get("volumes") or [activity]
+    for v in volumes:
+        start = _instant(v.get("start"), "start") if v.get("start") else None
+        end = _instant(v.get("end"), "end") if v.get("end") else None
+        if (start is None or start <= instant) and (end is None or instant < end):
+            return True
+    return False
 
 
 keys_app = typer.Typer(
@@ -893,3 +991,515 @@ def positions(
         typer.echo(f"  conflict {c['id']}: {c['kind']}, {c['activity']}{other}; acknowledge by {c['deadline']}")
     for cid in out["cleared"]:
         typer.echo(f"  conflict {cid} cleared")
+
+
+# --- the duty officer's loop from a terminal: list, amend, cancel, acknowledge, resolve ----------
+
+FT_IN_M = 0.3048
+
+
+def _say(line: str = "") -> None:
+    """One line to stdout, flushed at once (a pipe or a file sees it now); a closed pipe ends quietly."""
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        try:  # the reader went away (| head): stop without a traceback at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise typer.Exit(0) from None
+
+
+def _t(value: Any) -> str:
+    """An instant as ISO 8601 UTC to the second: 2026-12-02T08:00:00Z (the Z says UTC; no microseconds)."""
+    from deconflict.clock import parse_utc
+
+    if not value:
+        return "-"
+    t = parse_utc(value, field="time")
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _window(start: Any, end: Any) -> str:
+    a, b = (_t(start) if start else "open"), (_t(end) if end else "open-ended")
+    if a[:10] == b[:10]:
+        return f"{a[:10]} {a[11:]}–{b[11:]}"  # one day: the date once
+    return f"{a} – {b}"
+
+
+def _natural(value: str) -> tuple[Any, ...]:
+    """Sort key that puts M2 before M10 (numbers inside ids compared as numbers)."""
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", value))
+
+
+def _altitude(value: str, option: str) -> float:
+    """Metres above mean sea level from '1500', '1500m', '5000ft' or 'FL120' (hundreds of feet)."""
+    import math
+
+    text = value.strip().lower().replace(" ", "").replace(",", "").replace("_", "")
+    try:
+        if text.startswith("fl"):
+            metres = float(text[2:]) * 100 * FT_IN_M
+        elif text.endswith("ft"):
+            metres = float(text[:-2]) * FT_IN_M
+        else:
+            metres = float(text[:-1] if text.endswith("m") else text)
+    except ValueError:
+        metres = math.nan
+    if not math.isfinite(metres):
+        raise DeconflictError(
+            f"{option}: {value!r} is not an altitude; give metres above sea level (1500), feet (5000ft) "
+            "or a flight level (FL120)",
+            field=option,
+        )
+    return round(metres, 1)
+
+
+def _shift(value: str) -> Any:
+    """A signed duration: +2h, -30m, 1h30m, +90m, 45s."""
+    import re
+    from datetime import timedelta
+
+    found = re.fullmatch(r"\s*([+-]?)\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?\s*(?:(\d+)s)?\s*", value)
+    if not found or not any(found.groups()[1:]):
+        raise DeconflictError(
+            f"--shift: {value!r} is not a duration; write it like +2h, -30m or +1h30m (later with +, earlier with -)",
+            field="--shift",
+        )
+    sign, h, m, s = found.groups()
+    delta = timedelta(hours=float(h or 0), minutes=float(m or 0), seconds=int(s or 0))
+    return -delta if sign == "-" else delta
+
+
+def _instant_option(value: str, option: str) -> Any:
+    from deconflict.clock import parse_utc
+    from deconflict.errors import InvalidInput
+
+    try:
+        return parse_utc(value, field=option)
+    except InvalidInput:
+        raise DeconflictError(
+            f"{option}: {value!r} is not a time; give date and time in UTC with a Z, e.g. 2026-12-02T08:00Z",
+            field=option,
+        ) from None
+
+
+def _read_activity(client: Any, activity_id: str) -> dict[str, Any]:
+    """The current version of one of the member's own activities, with clear words when it is not."""
+    from deconflict.client import ClientError
+
+    try:
+        current: dict[str, Any] = client.activity(activity_id)
+    except ClientError as e:
+        if e.status == 404:
+            raise DeconflictError(
+                f"{activity_id}: no activity with this id is visible to you ('deconflict activities' lists them)",
+                field="activity",
+            ) from None
+        raise
+    if current.get("partial") or current.get("party") != client.party:
+        raise DeconflictError(
+            f"{activity_id} belongs to {current.get('party')}; only {current.get('party')} can change it",
+            field="activity",
+        )
+    if current.get("state") not in ("notified", "acknowledged", "active"):
+        raise DeconflictError(f"{activity_id} is {current.get('state')}; it can no longer change", field="activity")
+    return current
+
+
+def _stale(activity_id: str, version: int, current: dict[str, Any]) -> str:
+    seen = int(current["version"])
+    if version > seen:
+        return f"--version: {activity_id} has no version {version}; it is at version {seen}"
+    return (
+        f"--version: you looked at version {version}, but {activity_id} is now at version {seen} "
+        f"(changed {_t(current.get('notified_at'))}); look again with 'deconflict activities'"
+    )
+
+
+VOLUME_KEYS = ("id", "geometry", "radius_m", "floor_m", "ceiling_m", "start", "end")
+
+
+def _read_amendment(path: Path, activity_id: str) -> dict[str, Any]:
+    """A JSON file with what changes: kind, title and/or volumes (a notice file as 'notify' reads will do)."""
+    try:
+        doc = json.loads(_read_text(path))
+    except json.JSONDecodeError as e:
+        raise DeconflictError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(doc, dict):
+        raise DeconflictError(f"{path}: expected an object with kind, title and/or volumes")
+    unknown = sorted(set(doc) - {"kind", "title", "volumes", "id", "version"})
+    if unknown:
+        raise DeconflictError(f"{path}: {', '.join(unknown)} cannot be amended (give kind, title and/or volumes)")
+    if doc.get("id") not in (None, activity_id):
+        raise DeconflictError(f"{path}: it is about activity {doc['id']!r}, not {activity_id!r}")
+    if "volumes" in doc and (not isinstance(doc["volumes"], list) or not doc["volumes"]):
+        raise DeconflictError(f"{path}: volumes must be a list of at least one volume")
+    return doc
+
+
+def _describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What an amendment changes, in words, volume by volume."""
+    lines = []
+    if old["kind"] != new["kind"]:
+        lines.append(f"kind {old['kind']} → {new['kind']}")
+    if (old.get("title") or "") != (new.get("title") or ""):
+        lines.append(f"title {old.get('title')!r} → {new.get('title')!r}")
+    before = {v.get("id"): v for v in old["volumes"]}
+    after = {v.get("id"): v for v in new["volumes"]}
+    for vid, v in after.items():
+        was = before.get(vid)
+        if was is None:
+            lines.append(f"{vid}: new volume, {_window(v['start'], v['end'])}, {v['floor_m']:g}–{v['ceiling_m']:g} m")
+            continue
+        if (was["start"], was["end"]) != (v["start"], v["end"]):
+            lines.append(f"{vid}: window {_window(was['start'], was['end'])} → {_window(v['start'], v['end'])}")
+        if (was["floor_m"], was["ceiling_m"]) != (v["floor_m"], v["ceiling_m"]):
+            lines.append(
+                f"{vid}: band {was['floor_m']:g}–{was['ceiling_m']:g} m → {v['floor_m']:g}–{v['ceiling_m']:g} m"
+            )
+        if (was.get("geometry"), was.get("radius_m")) != (v.get("geometry"), v.get("radius_m")):
+            lines.append(f"{vid}: footprint {_footprint(was)} → {_footprint(v)}")
+    for vid in before.keys() - after.keys():
+        lines.append(f"{vid}: removed")
+    return lines
+
+
+def _footprint(v: dict[str, Any]) -> str:
+    g = v.get("geometry") or {}
+    if g.get("type") == "Point" and v.get("radius_m"):
+        lon, lat = g["coordinates"][:2]
+        return f"circle {float(v['radius_m']) / 1000:g} km around {lat:.4f}, {lon:.4f}"
+    return f"{g.get('type', '?')} footprint"
+
+
+def _conflict_line(c: dict[str, Any]) -> str:
+    """One conflict in a line: id, kind, what, status, who must still acknowledge and by when."""
+    kind = str(c.get("kind", "")).replace("_", " ")
+    what = [str(c[k]) for k in ("activity", "other_activity") if c.get(k)]
+    subject = " and ".join(what)
+    if c.get("zone"):
+        subject += f" in zone {c['zone']}"
+    if c.get("kind") == "separation" and c.get("distance_m") is not None and c.get("separation_m"):
+        subject += f", {float(c['distance_m']) / 1000:.1f} km apart (minimum {float(c['separation_m']) / 1000:.2f} km)"
+    status = str(c.get("status", ""))
+    if status == "resolved":
+        status = f"resolved ({c.get('resolution')})"
+    waiting = [p for p in c.get("awaiting") or [] if p not in (c.get("acknowledged") or {})]
+    tail = f", awaiting {', '.join(waiting)}, acknowledge by {_t(c.get('deadline'))}" if waiting else ""
+    if c.get("status") == "resolved":
+        tail = ""
+    return f"{c.get('id')}  {kind}  {subject}  {status}{tail}"
+
+
+def _outcome_lines(out: dict[str, Any], why: str) -> list[str]:
+    lines = [f"  conflict {cid} closed ({why})" for cid in out.get("resolved") or []]
+    for c in out.get("raised") or []:
+        lines.append(f"  new conflict {_conflict_line({**c, 'status': c.get('status', 'open')})}")
+    return lines
+
+
+def _signed(client: Any) -> str:
+    return f", signed with {client.key_id}" if client.key is not None else ""
+
+
+@app.command()
+@user_errors
+def activities(
+    all_: Annotated[bool, typer.Option("--all", help="Also cancelled and ended activities.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The activities as JSON.")] = False,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """The activities you may see on a running service: id, party, kind, current version, state, windows, band.
+
+    Example: deconflict activities --token $TR
+    """
+    client = _client(url, token)
+    found = sorted(client.activities(include_closed=all_), key=lambda a: _natural(a["id"]))
+    if as_json:
+        _say(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    for a in found:
+        if a.get("partial"):
+            _say(f"{a['id']}  {a['party']}  {a.get('kind', '')}  (only the part in conflict with yours is shown)")
+            continue
+        vols = a.get("volumes") or []
+        band = f"{min(v['floor_m'] for v in vols):g}–{max(v['ceiling_m'] for v in vols):g} m" if vols else ""
+        _say(
+            f"{a['id']}  {a['party']}  {a['kind']}  v{a['version']}  {a['state']}  "
+            f"{_window(a['start'], a['end'])}  {band}"
+        )
+
+
+@app.command()
+@user_errors
+def conflicts(
+    all_: Annotated[bool, typer.Option("--all", help="Also resolved conflicts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The conflicts as JSON.")] = False,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """The conflicts that concern you on a running service (unresolved ones unless --all): kind, activities,
+    status, who must still acknowledge and by when.
+
+    Example: deconflict conflicts --token $IL
+    """
+    client = _client(url, token)
+    found = sorted(client.conflicts(status=None if all_ else "unresolved"), key=lambda c: _natural(c["id"]))
+    if as_json:
+        _say(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        _say("no conflicts" if all_ else "no unresolved conflicts")
+    for c in found:
+        _say(_conflict_line(c))
+
+
+@app.command()
+@user_errors
+def amend(
+    activity: Annotated[str, typer.Argument(help="Your activity's id, e.g. TR-0003.")],
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="JSON with what changes: kind, title and/or volumes (replaces them all)."),
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="New start, UTC, e.g. 2026-12-02T08:00Z.")] = None,
+    end: Annotated[str | None, typer.Option(help="New end, UTC.")] = None,
+    shift: Annotated[
+        str | None, typer.Option(help="Move the whole window: +2h later, -30m earlier, +1h30m ...")
+    ] = None,
+    floor: Annotated[
+        str | None, typer.Option(help="New floor: metres above sea level (1500), feet (5000ft) or FL50.")
+    ] = None,
+    ceiling: Annotated[str | None, typer.Option(help="New ceiling: metres (4500), feet (15000ft) or FL150.")] = None,
+    radius_m: Annotated[float | None, typer.Option(help="New radius of a circle footprint, metres.")] = None,
+    lat: Annotated[float | None, typer.Option(min=-90, max=90, help="New centre latitude of a circle.")] = None,
+    lon: Annotated[float | None, typer.Option(min=-180, max=180, help="New centre longitude of a circle.")] = None,
+    kind: Annotated[str | None, typer.Option(help="New kind, e.g. uav_patrol.")] = None,
+    title: Annotated[str | None, typer.Option(help="New title.")] = None,
+    volume: Annotated[
+        list[str] | None, typer.Option(help="Change only this volume (repeat; default: every volume).")
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(min=1, help="The version you looked at; refused if the activity has changed since."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change and send nothing.")] = False,
+    key: KeyOpt = None,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """Amend one of your activities on a running service: a new version with only what you give changed
+    (the rest is read from the current version). Its open conflicts close as amended and the new version
+    is checked again; the conflicts it raises are printed.
+
+    Example: deconflict amend TR-0003 --shift +2h --token $TR
+    (also: --start 2026-12-02T10:00Z --end 2026-12-02T12:00Z, --floor FL100 --ceiling 4500, --radius-m 8000)
+    """
+    import copy
+    from datetime import timedelta
+
+    from deconflict.clock import iso
+
+    if shift is not None and (start is not None or end is not None):
+        raise DeconflictError("give either --shift (move the window) or --start/--end (set it), not both")
+    delta: timedelta | None = _shift(shift) if shift is not None else None
+    new_start = _instant_option(start, "--start") if start is not None else None
+    new_end = _instant_option(end, "--end") if end is not None else None
+    new_floor = _altitude(floor, "--floor") if floor is not None else None
+    new_ceiling = _altitude(ceiling, "--ceiling") if ceiling is not None else None
+    if radius_m is not None and not 0 < radius_m <= 500_000:
+        raise DeconflictError(f"--radius-m: {radius_m:g} is not a radius; give metres above 0 (at most 500 km)")
+    changes_file = _read_amendment(file, activity) if file is not None else {}
+
+    client = _client(url, token, key)
+    current = _read_activity(client, activity)
+    seen = int(current["version"])
+    if version is not None and version != seen:
+        raise DeconflictError(_stale(activity, version, current), field="--version")
+    if changes_file.get("version") not in (None, seen):
+        raise DeconflictError(
+            f"{file}: written for version {changes_file['version']}, but {activity} is now at version {seen}"
+        )
+    new = {
+        "kind": changes_file.get("kind", current["kind"]) if kind is None else kind,
+        "title": changes_file.get("title", current.get("title", "")) if title is None else title,
+        "volumes": copy.deepcopy(changes_file.get("volumes", current["volumes"])),
+    }
+    new["volumes"] = [
+        {k: v[k] for k in VOLUME_KEYS if k in v and v[k] is not None} if isinstance(v, dict) else v
+        for v in new["volumes"]
+    ]
+    ids = [v.get("id") if isinstance(v, dict) else None for v in new["volumes"]]
+    chosen = set(volume or [v for v in ids if v is not None])
+    missing = sorted(chosen - set(ids))
+    if missing:
+        raise DeconflictError(
+            f"--volume: {activity} has no volume {', '.join(missing)} (its volumes: {', '.join(map(str, ids))})",
+            field="--volume",
+        )
+    for v in new["volumes"]:
+        if not isinstance(v, dict) or v.get("id") not in chosen:
+            continue
+        where = f"volume {v['id']}" if len(new["volumes"]) > 1 else activity
+        if delta is not None:
+            v["start"] = iso(_instant_option(v["start"], "start") + delta)
+            v["end"] = iso(_instant_option(v["end"], "end") + delta)
+        if new_start is not None:
+            v["start"] = iso(new_start)
+        if new_end is not None:
+            v["end"] = iso(new_end)
+        if new_floor is not None:
+            v["floor_m"] = new_floor
+        if new_ceiling is not None:
+            v["ceiling_m"] = new_ceiling
+        circle = (v.get("geometry") or {}).get("type") == "Point"
+        if (radius_m is not None or lat is not None or lon is not None) and not circle:
+            raise DeconflictError(
+                f"{where} has a polygon footprint: --radius-m, --lat and --lon change circles only; "
+                "give the new footprint in a file with --file",
+                field="--radius-m",
+            )
+        if radius_m is not None:
+            v["radius_m"] = radius_m
+        if lat is not None or lon is not None:
+            x, y = v["geometry"]["coordinates"][:2]
+            v["geometry"] = {
+                "type": "Point",
+                "coordinates": [lon if lon is not None else x, lat if lat is not None else y],
+            }
+        if _instant_option(v["end"], "end") <= _instant_option(v["start"], "start"):
+            raise DeconflictError(
+                f"{where}: the window would end ({_t(v['end'])}) before it starts ({_t(v['start'])}); "
+                "give both --start and --end",
+                field="--end",
+            )
+        if float(v["floor_m"]) >= float(v["ceiling_m"]):
+            raise DeconflictError(
+                f"{where}: the floor ({float(v['floor_m']):g} m) would not be below the ceiling "
+                f"({float(v['ceiling_m']):g} m); give both --floor and --ceiling",
+                field="--floor",
+            )
+    old = {
+        "kind": current["kind"],
+        "title": current.get("title", ""),
+        "volumes": [{k: v[k] for k in VOLUME_KEYS if k in v and v[k] is not None} for v in current["volumes"]],
+    }
+    described = _describe_changes(old, new)
+    if not described:
+        raise DeconflictError(
+            "nothing to change: give what changes, e.g. --shift +2h, --start/--end, --floor/--ceiling, "
+            "--radius-m, --kind, --title or --file"
+        )
+    if dry_run:
+        _say(f"{activity} version {seen} would become version {seen + 1} (nothing sent):")
+        for line in described:
+            _say(f"  {line}")
+        return
+    body: dict[str, Any] = {"volumes": new["volumes"]}
+    if new["kind"] != old["kind"]:
+        body["kind"] = new["kind"]
+    if new["title"] != old["title"]:
+        body["title"] = new["title"]
+    out = client.amend(activity, version=seen, **body)
+    a = out["activity"]
+    _say(f"{a['id']} amended: version {seen} → {a['version']} (record entry {out['seq']}{_signed(client)})")
+    for line in described:
+        _say(f"  {line}")
+    for line in _outcome_lines(out, "amended"):
+        _say(line)
+
+
+@app.command()
+@user_errors
+def cancel(
+    activity: Annotated[str, typer.Argument(help="Your activity's id, e.g. TR-0003.")],
+    version: Annotated[
+        int | None,
+        typer.Option(min=1, help="The version you looked at; refused if the activity has changed since."),
+    ] = None,
+    key: KeyOpt = None,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """Cancel one of your activities on a running service; its open conflicts close.
+
+    Example: deconflict cancel TR-0003 --token $TR
+    """
+    client = _client(url, token, key)
+    current = _read_activity(client, activity)
+    if version is not None and version != int(current["version"]):
+        raise DeconflictError(_stale(activity, version, current), field="--version")
+    out = client.cancel(activity, version=version)
+    a = out["activity"]
+    _say(f"{a['id']} cancelled: version {a['version']} (record entry {out['seq']}{_signed(client)})")
+    for line in _outcome_lines(out, "activity cancelled"):
+        _say(line)
+
+
+@app.command()
+@user_errors
+def ack(
+    item: Annotated[str, typer.Argument(help="A conflict id (C7) or a hotline message id (M12).")],
+    key: KeyOpt = None,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """Acknowledge a conflict that awaits your party (C7), or a hotline message addressed to it (M12, as
+    'hotline ack'). Acknowledging stops the climb up the escalation ladder.
+
+    Example: deconflict ack C2 --token $IL
+    """
+    import re
+
+    client = _client(url, token, key)
+    if re.fullmatch(r"M\d+", item.strip()):
+        _say(_show(client.acknowledge_message(item.strip())))
+        return
+    c = client.acknowledge_conflict(item.strip())
+    when = (c.get("acknowledged") or {}).get(client.party)
+    when = when.get("at") if isinstance(when, dict) else when
+    at = f" at {_t(when)}" if isinstance(when, str) else ""
+    _say(f"{c['id']} acknowledged by {client.party}{at}{_signed(client)}")
+    _say(f"  {_conflict_line(c)}")
+
+
+RESOLUTIONS = ("accepted", "escalated")
+
+
+@app.command()
+@user_errors
+def resolve(
+    conflict: Annotated[str, typer.Argument(help="The conflict's id, e.g. C2.")],
+    resolution: Annotated[
+        str, typer.Option("--as", help="accepted (both sides live with it) or escalated (to the facilitator).")
+    ],
+    note: Annotated[str, typer.Option(help="Why, in a few words (recorded; at most 500 characters).")] = "",
+    key: KeyOpt = None,
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+) -> None:
+    """Close a conflict that concerns your party (or any, as facilitator): accepted or escalated.
+    To close it as amended, amend or cancel the activity instead.
+
+    Example: deconflict resolve C2 --as accepted --note "IL holds until 10:00Z" --token $IL
+    """
+    how = resolution.strip().lower()
+    if how not in RESOLUTIONS:
+        raise DeconflictError(
+            f"--as: {resolution!r} is not a resolution here; give accepted or escalated "
+            "(to close it as amended, amend or cancel the activity: 'deconflict amend', 'deconflict cancel')",
+            field="--as",
+        )
+    if len(note) > 500:
+        raise DeconflictError(f"--note: {len(note)} characters; keep it to 500", field="--note")
+    client = _client(url, token, key)
+    c = client.resolve_conflict(conflict.strip(), resolution=how, note=note)
+    _say(f"{c['id']} resolved as {c.get('resolution', how)} by {client.party}{_signed(client)}")
+    _say(f"  {_conflict_line(c)}")

@@ -16,6 +16,7 @@ hash, and sends the same request again with the signature. If the record moved o
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -28,7 +29,15 @@ RETRIES = 3
 
 
 class ClientError(DeconflictError):
-    """The service refused a request, or answered with something the client cannot accept."""
+    """The service refused a request, or answered with something the client cannot accept.
+
+    ``status`` is the HTTP status of a refusal (0 when the client itself refused), ``field`` the
+    field the service named, and ``detail`` its words without the status prefix."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 0, detail: str = "") -> None:
+        super().__init__(message, field=field)
+        self.status = status
+        self.detail = detail or message
 
 
 class Client:
@@ -49,6 +58,9 @@ class Client:
         )
         self.mechanism = ""
         self.member = ""
+        self.party = ""
+        self.language = ""
+        self.now = ""
         if connect:
             try:
                 me = self.http.get("/me")
@@ -56,6 +68,9 @@ class Client:
                 raise ClientError(f"cannot reach the service at {url}: {e}") from None
             doc = _json(me)
             self.mechanism, self.member = doc["mechanism"], doc["member"]["id"]
+            self.party = doc["member"].get("party", "")
+            self.language = doc["member"].get("language", "")
+            self.now = doc.get("now", "")  # the service's clock, which decides what is in force
 
     @property
     def key_id(self) -> str | None:
@@ -71,23 +86,46 @@ class Client:
 
     def amend(self, activity_id: str, *, version: int, **changes: Any) -> Any:
         body = {"version": version, **changes}
-        path = f"/mechanisms/{self.mechanism}/activities/{activity_id}"
+        path = f"/mechanisms/{self.mechanism}/activities/{_segment(activity_id)}"
         return self.write("PUT", path, body, expect="activity.amended")
 
+    def cancel(self, activity_id: str, *, version: int | None = None) -> Any:
+        path = f"/mechanisms/{self.mechanism}/activities/{_segment(activity_id)}/cancel"
+        body = {"version": version} if version is not None else None
+        return self.write("POST", path, body, expect="activity.cancelled")
+
     def acknowledge_conflict(self, conflict_id: str) -> Any:
-        path = f"/mechanisms/{self.mechanism}/conflicts/{conflict_id}/acknowledge"
+        path = f"/mechanisms/{self.mechanism}/conflicts/{_segment(conflict_id)}/acknowledge"
         return self.write("POST", path, None, expect="conflict.acknowledged")
+
+    def resolve_conflict(self, conflict_id: str, *, resolution: str, note: str = "") -> Any:
+        path = f"/mechanisms/{self.mechanism}/conflicts/{_segment(conflict_id)}/resolve"
+        return self.write("POST", path, {"resolution": resolution, "note": note}, expect="conflict.resolved")
 
     def send_message(self, **message: Any) -> Any:
         return self.write("POST", f"/mechanisms/{self.mechanism}/messages", message, expect="message.sent")
 
     def acknowledge_message(self, message_id: str) -> Any:
-        path = f"/mechanisms/{self.mechanism}/messages/{message_id}/acknowledge"
+        path = f"/mechanisms/{self.mechanism}/messages/{_segment(message_id)}/acknowledge"
         return self.write("POST", path, None, expect="message.acknowledged")
 
     def report_tracks(self, reports: list[dict[str, Any]]) -> Any:
         """Position reports of the member's party (not record entries: nothing to sign)."""
         return _json(self.http.post(f"/mechanisms/{self.mechanism}/tracks", json={"reports": reports}))
+
+    # --- what a duty officer reads -----------------------------------------------------------------
+
+    def activity(self, activity_id: str) -> Any:
+        """An activity as the member may see it, with its current ``version`` and its history."""
+        return _json(self.http.get(f"/mechanisms/{self.mechanism}/activities/{_segment(activity_id)}"))
+
+    def activities(self, *, include_closed: bool = False) -> Any:
+        params = {"include_closed": "true"} if include_closed else None
+        return _json(self.http.get(f"/mechanisms/{self.mechanism}/activities", params=params))
+
+    def conflicts(self, *, status: str | None = None) -> Any:
+        params = {"status": status} if status else None
+        return _json(self.http.get(f"/mechanisms/{self.mechanism}/conflicts", params=params))
 
     # --- the protocol -----------------------------------------------------------------------------
 
@@ -142,15 +180,28 @@ def _field(response: httpx.Response) -> str | None:
         return None
 
 
+def _segment(value: str) -> str:
+    """An id as one path segment (a '/' or '?' in it cannot reach another route)."""
+    return quote(value, safe="")
+
+
 def raise_for(response: httpx.Response) -> None:
     """Raise :class:`ClientError` with the service's own words when it refused the request."""
     if response.status_code >= 400:
         response.read()  # a streamed response has not read its body yet
+        field = None
         try:
-            detail = response.json().get("detail", response.text)
+            doc = response.json()
+            detail = doc.get("detail", response.text) if isinstance(doc, dict) else response.text
+            field = doc.get("field") if isinstance(doc, dict) else None
         except ValueError:
             detail = response.text
-        raise ClientError(f"the service refused ({response.status_code}): {detail}")
+        raise ClientError(
+            f"the service refused ({response.status_code}): {detail}",
+            field=field,
+            status=response.status_code,
+            detail=str(detail),
+        )
 
 
 def _json(response: httpx.Response) -> Any:

@@ -1,0 +1,480 @@
+"""The duty officer's loop from a terminal, against a real server on loopback: list, amend, cancel,
+acknowledge, resolve; the hotline's free text language and times; tail through a pipe; replay."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SYRIA_T0, LiveServer, auth, start_server
+from typer.testing import CliRunner
+
+from deconflict import signing
+from deconflict.cli import app
+from deconflict.clock import FixedClock, iso, parse_utc
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+
+M = "tr-il-syria"
+A = f"/api/v1/mechanisms/{M}"
+T4 = [37.6298, 34.5226]
+HAMA = [36.7114, 35.1183]
+runner = CliRunner()
+
+
+def volume(centre: list[float] = T4, start_h: float = 3, hours: float = 2, **extra: Any) -> dict[str, Any]:
+    return {
+        "geometry": {"type": "Point", "coordinates": centre},
+        "radius_m": 10_000,
+        "floor_m": 1000,
+        "ceiling_m": 4000,
+        "start": iso(SYRIA_T0 + timedelta(hours=start_h)),
+        "end": iso(SYRIA_T0 + timedelta(hours=start_h + hours)),
+        **extra,
+    }
+
+
+def polygon_volume() -> dict[str, Any]:
+    ring = [[37.5, 34.4], [37.8, 34.4], [37.8, 34.7], [37.5, 34.7], [37.5, 34.4]]
+    v = volume(id="box", geometry={"type": "Polygon", "coordinates": [ring]})
+    del v["radius_m"]
+    return v
+
+
+def cli(server: LiveServer, token: str, *args: str) -> Any:
+    return runner.invoke(app, [*args, "--url", server.url, "--token", token])
+
+
+@pytest.fixture
+def tok(live: LiveServer) -> dict[str, str]:
+    return {m: live.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL", "AZ", "US")}
+
+
+@pytest.fixture
+def http(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+def separation(live: LiveServer, tok: dict[str, str], http: httpx.Client) -> dict[str, Any]:
+    """Israel's sortie and Türkiye's patrol over T4 in the same window: one separation conflict."""
+    il = http.post(f"{A}/activities", json={"kind": "air_sortie", "volumes": [volume()]}, headers=auth(tok["IL"]))
+    tr = http.post(f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume()]}, headers=auth(tok["TR"]))
+    assert il.status_code == 201 and tr.status_code == 201, (il.text, tr.text)
+    raised = [c for c in tr.json()["raised"] if c["kind"] == "separation"]
+    assert len(raised) == 1
+    return {"il": il.json()["activity"]["id"], "tr": tr.json()["activity"]["id"], "conflict": raised[0]["id"]}
+
+
+def get_activity(http: httpx.Client, token: str, activity_id: str) -> dict[str, Any]:
+    r = http.get(f"{A}/activities/{activity_id}", headers=auth(token))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# --- amend: only what was given changes ---------------------------------------------------------
+
+
+def test_amend_shift_moves_only_the_window_and_closes_the_conflict(
+    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+) -> None:
+    before = get_activity(http, tok["TR"], separation["tr"])
+    listed = cli(live, tok["TR"], "activities")
+    assert listed.exit_code == 0 and f"{separation['tr']}  TR  uav_patrol  v1" in listed.stdout
+    seen = cli(live, tok["IL"], "conflicts")
+    assert seen.exit_code == 0 and separation["conflict"] in seen.stdout and "awaiting IL" in seen.stdout
+
+    dry = cli(live, tok["TR"], "amend", separation["tr"], "--shift", "+3h", "--dry-run")
+    assert dry.exit_code == 0 and "nothing sent" in dry.stdout
+    assert get_activity(http, tok["TR"], separation["tr"])["version"] == 1
+
+    out = cli(live, tok["TR"], "amend", separation["tr"], "--shift", "+3h", "--version", "1")
+    assert out.exit_code == 0, out.output
+    assert "version 1 → 2" in out.stdout and f"conflict {separation['conflict']} closed (amended)" in out.stdout
+    assert "new conflict" not in out.stdout  # three hours later nothing overlaps Israel's sortie
+    after = get_activity(http, tok["TR"], separation["tr"])
+    assert after["version"] == 2 and after["kind"] == before["kind"] and after["title"] == before["title"]
+    (v0,), (v1,) = before["volumes"], after["volumes"]
+    assert v1["geometry"] == v0["geometry"] and v1["radius_m"] == v0["radius_m"]  # footprint not retyped
+    assert (v1["floor_m"], v1["ceiling_m"]) == (v0["floor_m"], v0["ceiling_m"])
+    for edge in ("start", "end"):
+        assert parse_utc(v1[edge], field=edge) - parse_utc(v0[edge], field=edge) == timedelta(hours=3)
+    c = http.get(f"{A}/conflicts/{separation['conflict']}", headers=auth(tok["IL"])).json()
+    assert c["status"] == "resolved" and c["resolution"] == "amended"
+
+
+def test_amend_band_in_feet_and_flight_levels_and_a_new_conflict(
+    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+) -> None:
+    out = cli(live, tok["TR"], "amend", separation["tr"], "--floor", "FL50", "--ceiling", "10000ft")
+    assert out.exit_code == 0, out.output
+    assert "band 1000–4000 m → 1524–3048 m" in out.stdout
+    assert "new conflict" in out.stdout and "awaiting" in out.stdout  # still over Israel's sortie
+    v = get_activity(http, tok["TR"], separation["tr"])["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"]) == (1524.0, 3048.0) and v["start"] == volume()["start"]
+    moved = cli(
+        live, tok["TR"], "amend", separation["tr"], "--lat", "35.1183", "--lon", "36.7114", "--radius-m", "5000"
+    )
+    assert moved.exit_code == 0, moved.output
+    assert "circle 5 km around 35.1183, 36.7114" in moved.stdout and "closed (amended)" in moved.stdout
+    assert get_activity(http, tok["TR"], separation["tr"])["version"] == 3
+
+
+def test_amend_from_a_file_and_only_the_volume_named(
+    live: LiveServer, tok: dict[str, str], http: httpx.Client, tmp_path: Path
+) -> None:
+    body = {"kind": "exercise", "volumes": [volume(id="a", centre=HAMA), volume(id="b", centre=HAMA, start_h=6)]}
+    made = http.post(f"{A}/activities", json=body, headers=auth(tok["TR"])).json()["activity"]
+    out = cli(live, tok["TR"], "amend", made["id"], "--volume", "b", "--end", iso(SYRIA_T0 + timedelta(hours=9)))
+    assert out.exit_code == 0, out.output
+    a, b = get_activity(http, tok["TR"], made["id"])["volumes"]
+    assert a["end"] == body["volumes"][0]["end"] and b["end"] == iso(SYRIA_T0 + timedelta(hours=9))
+    f = tmp_path / "new.json"
+    f.write_text(json.dumps({"title": "Exercise, Hama (one box)", "volumes": [polygon_volume()]}), encoding="utf-8")
+    out = cli(live, tok["TR"], "amend", made["id"], "--file", str(f))
+    assert out.exit_code == 0, out.output
+    assert "box: new volume" in out.stdout and "a: removed" in out.stdout
+    after = get_activity(http, tok["TR"], made["id"])
+    assert after["title"] == "Exercise, Hama (one box)" and after["kind"] == "exercise" and after["version"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--start", "10:00"], "--start: '10:00' is not a time; give date and time in UTC"),
+        (["--shift", "2"], "--shift: '2' is not a duration; write it like +2h"),
+        (["--shift", "+1h", "--start", "2025-04-09T10:00Z"], "either --shift"),
+        (["--floor", "high"], "--floor: 'high' is not an altitude"),
+        (["--floor", "5000"], "the floor (5000 m) would not be below the ceiling (4000 m)"),
+        (["--end", "2025-04-09T08:00Z"], "the window would end (2025-04-09T08:00:00Z) before it starts"),
+        (["--version", "7"], "--version: TR-0001 has no version 7; it is at version 1"),
+        (["--volume", "v9", "--shift", "+1h"], "--volume: TR-0001 has no volume v9 (its volumes: v1)"),
+        (["--radius-m", "0"], "--radius-m: 0 is not a radius"),
+        ([], "nothing to change"),
+    ],
+)
+def test_amend_refuses_in_words_naming_the_option(
+    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any], args: list[str], words: str
+) -> None:
+    out = cli(live, tok["TR"], "amend", separation["tr"], *args)
+    assert out.exit_code == 2 and words in out.stderr, out.output
+    assert out.stdout == ""
+    assert get_activity(http, tok["TR"], separation["tr"])["version"] == 1
+
+
+def test_amend_refuses_a_stale_version_another_partys_activity_and_a_polygon_radius(
+    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+) -> None:
+    assert cli(live, tok["TR"], "amend", separation["tr"], "--title", "second look").exit_code == 0
+    stale = cli(live, tok["TR"], "amend", separation["tr"], "--version", "1", "--shift", "+1h")
+    assert stale.exit_code == 2 and "you looked at version 1, but TR-0001 is now at version 2" in stale.stderr
+    theirs = cli(live, tok["TR"], "amend", separation["il"], "--shift", "+1h")
+    assert theirs.exit_code == 2 and "IL-0001 belongs to IL; only IL can change it" in theirs.stderr
+    missing = cli(live, tok["TR"], "amend", "TR-0999", "--shift", "+1h")
+    assert missing.exit_code == 2 and "TR-0999: no activity with this id is visible to you" in missing.stderr
+    box = http.post(
+        f"{A}/activities", json={"kind": "exercise", "volumes": [polygon_volume()]}, headers=auth(tok["TR"])
+    ).json()["activity"]["id"]
+    radius = cli(live, tok["TR"], "amend", box, "--radius-m", "5000")
+    assert radius.exit_code == 2 and "polygon footprint" in radius.stderr and "--file" in radius.stderr
+
+
+# --- cancel, acknowledge, resolve ---------------------------------------------------------------
+
+
+def test_cancel_closes_its_conflicts(
+    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+) -> None:
+    out = cli(live, tok["TR"], "cancel", separation["tr"], "--version", "1")
+    assert out.exit_code == 0, out.output
+    assert f"{separation['tr']} cancelled: version 2" in out.stdout
+    assert f"conflict {separation['conflict']} closed (activity cancelled)" in out.stdout
+    assert get_activity(http, tok["TR"], separation["tr"])["state"] == "cancelled"
+    again = cli(live, tok["TR"], "cancel", separation["tr"])
+    assert again.exit_code == 2 and "is cancelled; it can no longer change" in again.stderr
+    amend = cli(live, tok["TR"], "amend", separation["tr"], "--shift", "+1h")
+    assert amend.exit_code == 2 and "is cancelled" in amend.stderr
+    assert "no unresolved conflicts" in cli(live, tok["IL"], "conflicts").stdout
+
+
+def test_acknowledge_and_resolve_a_conflict(
+    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+) -> None:
+    cid = separation["conflict"]
+    acked = cli(live, tok["IL"], "ack", cid)
+    assert acked.exit_code == 0, acked.output
+    assert f"{cid} acknowledged by IL at 2025-04-09T06:00:00Z" in acked.stdout
+    assert "IL" in http.get(f"{A}/conflicts/{cid}", headers=auth(tok["IL"])).json()["acknowledged"]
+    twice = cli(live, tok["IL"], "ack", cid)
+    assert twice.exit_code == 2 and "already acknowledged" in twice.stderr
+    observer = cli(live, tok["US"], "resolve", cid, "--as", "accepted")
+    assert observer.exit_code == 2 and "refused (403)" in observer.stderr
+    amended = cli(live, tok["TR"], "resolve", cid, "--as", "amended")
+    assert amended.exit_code == 2 and "--as: 'amended' is not a resolution here" in amended.stderr
+    out = cli(live, tok["TR"], "resolve", cid, "--as", "accepted", "--note", "TR holds at FL100 until 10:00Z")
+    assert out.exit_code == 0, out.output
+    assert f"{cid} resolved as accepted by TR" in out.stdout and "resolved (accepted)" in out.stdout
+    c = http.get(f"{A}/conflicts/{cid}", headers=auth(tok["IL"])).json()
+    assert c["status"] == "resolved" and c["resolution"] == "accepted"
+    listed = cli(live, tok["IL"], "conflicts", "--all")
+    assert listed.exit_code == 0 and f"{cid}  separation" in listed.stdout and "resolved (accepted)" in listed.stdout
+
+
+def test_ack_takes_a_message_id_too(live: LiveServer, tok: dict[str, str], http: httpx.Client) -> None:
+    sent = http.post(
+        f"{A}/messages",
+        json={
+            "template": "query_activity",
+            "params": {"ref": "IL-0001", "t1": "2025-04-09T08:00:00Z", "t2": "2025-04-09T10:00:00Z"},
+            "to": ["IL"],
+        },
+        headers=auth(tok["TR"]),
+    )
+    assert sent.status_code == 201, sent.text
+    mid = sent.json()["id"]
+    out = cli(live, tok["IL"], "ack", mid)
+    assert out.exit_code == 0, out.output
+    assert f"{mid}  query from TR to IL  [acknowledged 2025-04-09T06:00:00Z]" in out.stdout
+
+
+# --- signed on the party's side -----------------------------------------------------------------
+
+
+def test_amend_ack_resolve_cancel_signed_with_the_partys_key(tmp_path: Path) -> None:
+    clock = FixedClock(SYRIA_T0)
+    tr_key, il_key = signing.KeyPair.generate(), signing.KeyPair.generate()
+    db = str(tmp_path / "signed.db")
+    service = Service(open_store(db), clock=clock)
+    service.declare_mechanism(
+        mechanism=load_mechanism(scenario_path("syria")),
+        keys={"TR": tr_key.public_key, "IL": il_key.public_key},
+        demo_custody=True,
+    )
+    service.store.close()
+    signing.write_key_file(tmp_path / "tr.key", tr_key, party="TR")
+    signing.write_key_file(tmp_path / "il.key", il_key, party="IL")
+    server = start_server(db, clock)
+    try:
+        tok = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL")}
+        for party, kind in (("IL", "air_sortie"), ("TR", "uav_patrol")):
+            f = tmp_path / f"{party}.json"
+            f.write_text(json.dumps({"kind": kind, "volumes": [volume()]}), encoding="utf-8")
+            key = str(tmp_path / f"{party.lower()}.key")
+            assert cli(server, tok[party], "notify", str(f), "--key", key).exit_code == 0
+        tr_key_opt = ["--key", str(tmp_path / "tr.key")]
+        il_key_opt = ["--key", str(tmp_path / "il.key")]
+        ack = cli(server, tok["IL"], "ack", "C1", *il_key_opt)
+        assert ack.exit_code == 0 and f"signed with {il_key.key_id}" in ack.stdout, ack.output
+        resolved = cli(server, tok["IL"], "resolve", "C1", "--as", "escalated", "--note", "to Baku", *il_key_opt)
+        assert resolved.exit_code == 0 and f"signed with {il_key.key_id}" in resolved.stdout, resolved.output
+        amended = cli(server, tok["TR"], "amend", "TR-0001", "--shift", "-30m", *tr_key_opt)
+        assert amended.exit_code == 0 and f"signed with {tr_key.key_id}" in amended.stdout, amended.output
+        cancelled = cli(server, tok["TR"], "cancel", "TR-0001", *tr_key_opt)
+        assert cancelled.exit_code == 0 and f"signed with {tr_key.key_id}" in cancelled.stdout, cancelled.output
+        entries = server.service.entries_after(M, 0, limit=1000)
+        signers = {e["type"]: e.get("key_id") for e in entries if e["actor"] in ("TR", "IL")}
+        assert signers["activity.amended"] == signers["activity.cancelled"] == tr_key.key_id
+        assert signers["conflict.acknowledged"] == signers["conflict.resolved"] == il_key.key_id
+        assert server.service.verify(M).ok
+    finally:
+        server.stop()
+
+
+def test_every_new_command_has_help_with_an_example() -> None:
+    for args in (["amend"], ["cancel"], ["ack"], ["resolve"], ["conflicts"], ["activities"], ["replay"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output, args
+
+
+def test_unreachable_service_is_one_line_and_exit_2() -> None:
+    out = runner.invoke(app, ["ack", "C1", "--url", "http://127.0.0.1:9", "--token", "dcf_x"])
+    assert out.exit_code == 2 and "cannot reach the service" in out.stderr and "Traceback" not in out.output
+
+
+# --- the hotline from a terminal ----------------------------------------------------------------
+
+
+def test_free_text_carries_the_language_the_sender_declares(live: LiveServer, tok: dict[str, str]) -> None:
+    english = cli(
+        live, tok["TR"], "hotline", "send", "--text", "Call us on the secure line.", "--lang", "en", "--to", "IL"
+    )
+    assert english.exit_code == 0, english.output
+    assert "Call us on the secure line.  (as written, en)" in english.stdout and "note:" not in english.stderr
+    turkish = cli(live, tok["TR"], "hotline", "send", "--text", "Güvenli hattan arayın.", "--to", "IL")
+    assert turkish.exit_code == 0 and "(as written, tr)" in turkish.stdout
+    assert "sent as written in tr (your member's language)" in turkish.stderr and "--lang" in turkish.stderr
+    shown = cli(live, tok["IL"], "hotline", "tail", "--no-follow")
+    assert "Call us on the secure line.  (as written, en)" in shown.stdout
+    assert "Güvenli hattan arayın.  (as written, tr)" in shown.stdout
+    bad = cli(live, tok["TR"], "hotline", "send", "--text", "x", "--lang", "english")
+    assert bad.exit_code == 2 and "--lang: 'english' is not a hotline language" in bad.stderr
+
+
+def test_a_time_parameter_is_worded_once_as_utc(live: LiveServer, tok: dict[str, str]) -> None:
+    out = cli(
+        live, tok["TR"], "hotline", "send", "--template", "query_activity", "--param", "ref=IL-0001",
+        "--param", "t1=2025-04-09T20:33:00Z", "--param", "t2=2025-04-09T22:00:00+00:00", "--to", "IL",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "2025-04-09T20:33 ile 2025-04-09T22:00 UTC" in out.stdout and "Z UTC" not in out.stdout  # read in Turkish
+
+
+def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    q: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            q.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def _wait_for(q: queue.Queue[str], text: str, deadline_s: float = 30.0) -> str:
+    end = time.monotonic() + deadline_s
+    seen = []
+    while time.monotonic() < end:
+        try:
+            line = q.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return line
+    raise AssertionError(f"{text!r} did not arrive within {deadline_s:g} s; got {seen!r}")
+
+
+def test_tail_through_a_pipe_prints_each_message_as_it_comes(live: LiveServer, tok: dict[str, str]) -> None:
+    """A real process with its stdout a pipe (as in `hotline tail | tee log`): each line arrives while it runs."""
+    exe = Path(sys.executable).parent / "deconflict"
+    proc = subprocess.Popen(
+        [str(exe), "hotline", "tail", "--url", live.url],
+        env={"DECONFLICT_TOKEN": tok["IL"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        q = _lines(proc)
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            for n in (1, 2):
+                # the stream may not be open yet for the first: the tail starts from the record's beginning anyway
+                r = c.post(
+                    f"{A}/messages", json={"text": f"message {n}", "lang": "en", "to": ["IL"]}, headers=auth(tok["TR"])
+                )
+                assert r.status_code == 201, r.text
+                _wait_for(q, f"message {n}  (as written, en)")
+                assert proc.poll() is None  # still following: the line came through the pipe live
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tok: dict[str, str]) -> None:
+    """`hotline tail | head -2`: once the reader has gone, the next line ends the tail without a traceback."""
+    exe = Path(sys.executable).parent / "deconflict"
+    proc = subprocess.Popen(
+        [str(exe), "hotline", "tail", "--url", live.url, "--token", tok["IL"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    read_first = threading.Event()
+
+    def reader() -> None:  # reads until "first", then goes away as head does (the reading thread closes)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "first" in line:
+                break
+        proc.stdout.close()
+        read_first.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            c.post(f"{A}/messages", json={"text": "first", "lang": "en", "to": ["IL"]}, headers=auth(tok["TR"]))
+            assert read_first.wait(30), "the tail did not print the first message"
+            end = time.monotonic() + 30
+            n = 0
+            while proc.poll() is None and time.monotonic() < end:  # each message is a write into the closed pipe
+                n += 1
+                c.post(f"{A}/messages", json={"text": f"more {n}", "lang": "en", "to": ["IL"]}, headers=auth(tok["TR"]))
+                time.sleep(0.2)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# --- replay: natural order, in force means inside the window, from a verified bundle ---------------
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> tuple[str, Path]:
+    """A record: activities before, around and after 10:00Z, one cancelled; twelve queries awaiting IL."""
+    clock = FixedClock(SYRIA_T0)
+    db = str(tmp_path / "replay.db")
+    service = Service(open_store(db), clock=clock)
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    for start_h, hours in ((2, 1), (3, 2), (6, 2), (3, 3)):  # 08–09, 09–11, 12–14, 09–12
+        service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[volume(HAMA, start_h, hours)])
+    service.cancel(mechanism_id=M, actor="TR", activity_id="TR-0004")
+    for n in range(12):
+        service.send_message(
+            mechanism_id=M, actor="TR", template="query_activity", to=["IL"],
+            params={"ref": f"TR-{n}", "t1": SYRIA_T0, "t2": SYRIA_T0 + timedelta(hours=1)},
+        )  # fmt: skip
+    service.store.close()
+    out = tmp_path / "record.jsonl"
+    exported = runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    return db, out
+
+
+def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorded: tuple[str, Path]) -> None:
+    db, bundle = recorded
+    for source in (["--db", db], ["--bundle", str(bundle)]):
+        out = runner.invoke(app, ["replay", *source, "--at", "2025-04-09T10:00:00Z"])
+        assert out.exit_code == 0, out.output
+        assert (
+            "1 activities in force (their window holds the instant); "
+            "1 notified for later, 1 past their window, 1 cancelled" in out.stdout
+        )
+        assert "TR-0002  TR  uav_patrol  v1  2025-04-09 09:00:00Z–11:00:00Z" in out.stdout
+        assert "TR-0003  TR  uav_patrol  v1  later:" in out.stdout
+        ids = [line.split()[0] for line in out.stdout.splitlines() if line.strip().startswith("M") and "query" in line]
+        assert ids == [f"M{n}" for n in sorted(int(i[1:]) for i in ids)] and "M10" in ids and "M2" in ids
+        state = json.loads(runner.invoke(app, ["replay", *source, "--at", "2025-04-09T10:00:00Z", "--json"]).stdout)
+        mids = [m["id"] for m in state["messages"]]
+        assert mids == sorted(mids, key=lambda i: int(i[1:]))
+    assert "verified" in runner.invoke(app, ["replay", "--bundle", str(bundle), "--at", "2025-04-09T10:00Z"]).stdout
+
+
+def test_replay_refuses_a_bundle_that_does_not_verify(recorded: tuple[str, Path], tmp_path: Path) -> None:
+    _, bundle = recorded
+    lines = bundle.read_text(encoding="utf-8").splitlines(keepends=True)
+    n = next(i for i, line in enumerate(lines) if '"activity.notified"' in line)
+    assert "uav_patrol" in lines[n]
+    lines[n] = lines[n].replace("uav_patrol", "uav_patrox", 1)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(lines), encoding="utf-8")
+    out = runner.invoke(app, ["replay", "--bundle", str(bad), "--at", "2025-04-09T10:00Z"])
+    assert out.exit_code == 2 and "does not verify, so it is not replayed" in out.stderr
+    both = runner.invoke(app, ["replay", "--bundle", str(bad), "--db", "x.db", "--at", "2025-04-09T10:00Z"])
+    assert both.exit_code == 2 and "either --db or --bundle" in both.stderr
