@@ -44,3 +44,33 @@ export function fmtDuration(ms) {
 /* "9 min 59 s left" or "overdue by 0 min 27 s". */
 export const fmtCountdown = (ms) => (ms >= 0
   ? t('countdown.left', { duration: fmtDuration(ms) }) : t('countdown.overdue', { duration: fmtDuration(ms) }));
+
+/* Altitude units of the notice form: metres (what is stored and sent), feet, flight level (hundreds
+ * of feet, on the standard pressure setting: here simply 100 ft a level, as notices give it). */
+export const M_PER_FT = 0.3048;
+export const ALT_UNITS = ['m', 'ft', 'FL'];
+const PER_UNIT = { m: 1, ft: M_PER_FT, FL: 100 * M_PER_FT };
+/* A value in `unit` → metres (to the centimetre), and metres → `unit` (rounded as a reader gives it). */
+export const toMetres = (value, unit) => Math.round(value * (PER_UNIT[unit] || 1) * 100) / 100;
+export const fromMetres = (m, unit) => (unit === 'm' ? Math.round(m) : Math.round(m / (PER_UNIT[unit] || 1)));
+export const fmtFt = (m) => t('units.ft', { value: fmtNum(Math.round(m / M_PER_FT)) });
+export const fmtFL = (m) => t('units.fl', { value: String(Math.round(m / (100 * M_PER_FT))).padStart(3, '0') });
+/* An altitude given in `unit`, worded with what it is in the others: "FL100 = 10,000 ft = 3,048 m". */
+export function fmtAltIn(m, unit) {
+  if (unit === 'FL') return t('units.sameAs3', { a: fmtFL(m), b: fmtFt(m), c: fmtM(m) });
+  if (unit === 'ft') return t('units.sameAs', { a: fmtFt(m), b: fmtM(m) });
+  return t('units.sameAs', { a: fmtM(m), b: fmtFt(m) });
+}
+/* A time picked as a UTC calendar date ("2025-04-09") and UTC hour and minute → ISO 8601 with Z; null
+ * if incomplete. Nothing here goes through the browser's time zone. */
+export function isoFromUtcParts(date, hour, minute) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date || '') || hour === '' || minute === '') return null;
+  return `${date}T${pad(Number(hour))}:${pad(Number(minute))}:00Z`;
+}
+/* ISO 8601 → { date: 'YYYY-MM-DD', hour: 'HH', minute: 'MM' } read in UTC. */
+export function utcParts(iso) {
+  const d = new Date(iso);
+  return { date: d.toISOString().slice(0, 10), hour: pad(d.getUTCHours()), minute: pad(d.getUTCMinutes()) };
+}
+/* "06:00" in UTC (the time bar's ticks; the bar says UTC once). */
+export const fmtHour = (d) => hhmm(d);

@@ -1,9 +1,12 @@
 /* The map (Leaflet, global L): base map, area, zones, activities, tracks and the draft layer the
  * notice form draws on. Renders subscribe to data.js; other modules reach the map through getMap(). */
 import { $, el } from './dom.js';
-import { S } from './state.js';
+import { S, serverNow } from './state.js';
 import { fmtBand, fmtM, fmtNum, fmtTime, fmtWindow } from './format.js';
-import { activityStateName, kindName, t, zoneTag } from './i18n.js';
+import { activityStateName, kindName, lang, t, zoneTag } from './i18n.js';
+import { installMapTools } from '../maptools.js';
+import { canAmend, cancelActivity, openAmend } from './notify.js';
+import i18next from '../vendor/i18next/i18next.js';
 
 let map = null;
 const layers = { zones: null, activities: null, tracks: null, draft: null };
@@ -46,12 +49,16 @@ export function initMap() {
       box.append(el('div', {}, el('i', { style: `border-color:${c};background:${c}33` }), t('map.legend.activity', { party: p })));
     }
     box.append(el('div', {}, el('i', { style: 'border-color:#ff2d2d;border-style:dashed;background:#ff2d2d22' }), t('map.legend.redLine')));
-    box.append(el('div', {}, el('i', { style: 'border-color:#ff9f1c;background:#ff9f1c33' }), t('map.legend.inConflict')));
+    box.append(el('div', {}, el('i', { class: 'conflict-swatch', style: 'border-color:#ff9f1c;background:#9ca3af33' }), t('map.legend.inConflict')));
+    box.append(el('div', {}, el('i', { style: `border-color:${PAST};border-style:dashed;background:transparent` }), t('map.legend.past')));
     box.append(el('div', {}, el('i', { style: 'border-radius:50%;width:10px;border-color:#fff' }), t('map.legend.track')));
     return box;
   };
   legend.addTo(map);
-  window.cop = { map, state: S }; // for the browser tests
+  // Place names, scale, cursor position (lat/lon, MGRS), range and bearing; they follow the language.
+  const tools = installMapTools(map, { t, lang: lang(), placesUrl: 'web/data/places.geojson' });
+  i18next.on('languageChanged', (code) => tools.setLanguage(code));
+  window.cop = { map, state: S, tools }; // for the browser tests
   return map;
 }
 
@@ -71,6 +78,42 @@ function northOf(geometry, radius_m) {
   }
   const b = L.geoJSON(geometry).getBounds();
   return L.latLng(b.getNorth(), b.getCenter().lng);
+}
+
+const CONFLICT = '#ff9f1c';
+const PAST = '#8a94a6';
+
+/* Where an activity stands at `ref`: 'past' (every window ended), 'in_force' (inside a window) or
+ * 'planned'; with the instant that says it (the last end, the window's end, the next start). */
+export function timing(a, volumes, ref = serverNow()) {
+  const vols = (volumes || []).filter((v) => v.start);
+  if (!vols.length) return { state: 'planned', at: null };
+  const ends = vols.map((v) => (v.end ? new Date(v.end) : null));
+  if (ends.every((e) => e && e <= ref)) return { state: 'past', at: new Date(Math.max(...ends)) };
+  const now = vols.find((v) => new Date(v.start) <= ref && (!v.end || ref < new Date(v.end)));
+  if (now) return { state: 'in_force', at: now.end ? new Date(now.end) : null };
+  const next = vols.map((v) => new Date(v.start)).filter((d) => d > ref).sort((x, y) => x - y)[0];
+  return { state: 'planned', at: next || null };
+}
+function statusLine(when) {
+  if (when.state === 'past') return t('map.past', { time: fmtTime(when.at.toISOString()) });
+  if (when.state === 'in_force') return when.at ? t('map.inForceUntil', { time: fmtTime(when.at.toISOString()) }) : t('map.inForce');
+  return when.at ? t('map.planned', { time: fmtTime(when.at.toISOString()) }) : null;
+}
+function activityPopup(a, v, when, hot) {
+  const live = S.mode === 'live' && canAmend(a) && when.state !== 'past';
+  return el('div', { class: 'activity-popup', 'data-activity': a.id, 'data-when': when.state },
+    el('strong', { text: `${a.id} · ${kindName(a.kind)}` }),
+    el('div', { text: a.title || '' }),
+    el('div', { text: t('map.activityMeta', { party: a.party, state: activityStateName(a.state), version: a.version || '?' }) }),
+    el('div', { text: t('map.window', { window: fmtWindow(v.start, v.end) }) }),
+    el('div', { text: t('map.band', { band: fmtBand(v.floor_m, v.ceiling_m) }) }),
+    el('div', { class: `when ${when.state}`, text: statusLine(when) }),
+    hot ? el('div', { class: 'hot', text: t('map.inConflict') }) : null,
+    live ? el('div', { class: 'popup-actions' },
+      el('button', { type: 'button', 'data-amend': a.id, onclick: () => { map.closePopup(); openAmend(a.id); } }, t('amend.amend')),
+      el('button', { type: 'button', class: 'danger', 'data-cancel': a.id, onclick: () => { map.closePopup(); cancelActivity(a.id); } }, t('amend.cancel')))
+      : null);
 }
 
 export function renderPicture() {
@@ -107,35 +150,47 @@ export function renderPicture() {
     if (c.other_activity) conflicted.add(c.other_activity);
   }
   layers.activities.clearLayers();
+  const ref = at || serverNow(); // the instant the picture is of
   for (const a of source.activities) {
     if (a.state === 'cancelled' || a.state === 'ended') continue;
     const colour = S.colours[a.party] || '#9ca3af';
-    const hot = conflicted.has(a.id);
     // Under conflicts-only disclosure another party's notice comes as the parts in conflict only.
     const parts = a.partial ? a.overlap || [] : a.volumes || [];
+    const when = timing(a, parts, ref);
+    const hot = conflicted.has(a.id) && when.state !== 'past';
     for (const v of parts) {
       if (!v.geometry) continue;
-      const inWindow = !at || (new Date(v.start) <= at && (!v.end || at < new Date(v.end)));
-      const style = {
-        pane: 'activities', color: hot ? '#ff9f1c' : colour, weight: hot ? 4 : 2,
-        fillColor: colour, fillOpacity: inWindow ? 0.22 : 0.05, opacity: inWindow ? 1 : 0.45,
-        dashArray: inWindow ? null : '4 6', className: hot ? 'conflicted' : '',
-      };
+      const inWindow = new Date(v.start) <= ref && (!v.end || ref < new Date(v.end));
+      const past = when.state === 'past';
+      // The party's colour stays the shape's own; a conflict adds a dashed orange halo around its edge.
+      if (hot) {
+        shapeLayer(v.geometry, v.radius_m, {
+          pane: 'activities', color: CONFLICT, weight: 10, opacity: 0.75, dashArray: '10 8', fill: false,
+          interactive: false, className: 'conflicted',
+        }).addTo(layers.activities);
+      }
+      const style = past
+        ? { pane: 'activities', color: PAST, weight: 2, opacity: 0.8, dashArray: '3 6', fillColor: PAST, fillOpacity: 0.05, className: 'past' }
+        : {
+          pane: 'activities', color: colour, weight: 3, fillColor: colour, fillOpacity: inWindow || !at ? 0.22 : 0.05,
+          opacity: inWindow || !at ? 1 : 0.45, dashArray: inWindow || !at ? null : '4 6', className: when.state === 'in_force' ? 'in-force' : '',
+        };
       const layer = shapeLayer(v.geometry, v.radius_m, style);
+      const status = statusLine(when);
       const tip = [
         t('map.activityHead', { id: a.id, kind: kindName(a.kind) || t('map.activity'), party: a.party }),
         a.partial ? t('map.partOnly') : null,
         `${fmtWindow(v.start, v.end)} · ${fmtBand(v.floor_m, v.ceiling_m)}`,
+        status,
         hot ? t('map.inConflict') : null,
       ].filter(Boolean).join('\n');
       layer.bindTooltip(el('div', { style: 'white-space:pre-line', text: tip }), { sticky: true });
-      layer.bindPopup(el('div', {},
-        el('strong', { text: `${a.id} · ${kindName(a.kind)}` }),
-        el('div', { text: a.title || '' }),
-        el('div', { text: t('map.activityMeta', { party: a.party, state: activityStateName(a.state), version: a.version || '?' }) }),
-        el('div', { text: t('map.window', { window: fmtWindow(v.start, v.end) }) }),
-        el('div', { text: t('map.band', { band: fmtBand(v.floor_m, v.ceiling_m) }) })));
+      layer.bindPopup(() => activityPopup(a, v, when, hot));
       layer.addTo(layers.activities);
+      for (const part of layer.eachLayer ? layer.getLayers() : [layer]) {
+        const path = part.getElement && part.getElement();
+        if (path) { path.setAttribute('data-activity', a.id); path.setAttribute('data-when', when.state); }
+      }
     }
   }
   renderTracks();

@@ -1,35 +1,60 @@
 /* The notice form over the map: draw a circle or polygon, altitude band and window, check conflicts
- * (POST …/activities/preview) and send (POST …/activities). */
+ * (POST …/activities/preview) and send (POST …/activities); the same form amends an activity
+ * (PUT …/activities/{id} with the version seen), and cancelActivity() cancels one (POST …/cancel).
+ *
+ *   openNotify()              a new notice
+ *   openAmend(activityId)     the form prefilled with the activity's current version; footprint
+ *                             editable on the map (drag the circle's centre or edge, a polygon's
+ *                             corners, or click to draw again), band and window in the form
+ *   cancelActivity(id)        asks for confirmation, then cancels
+ *
+ * Altitudes are typed in m, ft or FL (hundreds of feet) and always sent in metres; times are picked
+ * as a UTC date, hour and minute (never through the browser's time zone). Errors are worded in the
+ * member's language beside their field, the service's own (English) words kept as secondary text;
+ * nothing typed is lost. A notice whose preview breaks a red line asks for confirmation first. */
 import { $, el, debounce } from './dom.js';
 import { ApiError, api, M } from './api.js';
-import { S, isoMinute, serverNow } from './state.js';
+import { S, serverNow } from './state.js';
 import { dirty } from './data.js';
-import { fmtBand, fmtKm, fmtMin, fmtNum, fmtWindow } from './format.js';
-import { t, zoneKindName } from './i18n.js';
+import {
+  ALT_UNITS, fmtAltIn, fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow, fromMetres, isoFromUtcParts, pad,
+  toMetres, utcParts,
+} from './format.js';
+import { activityStateName, kindName, t, zoneKindName } from './i18n.js';
 import { getLayer, getMap } from './map.js';
+import { confirmStep } from './confirm.js';
+import i18next from '../vendor/i18next/i18next.js';
 
 const FIELDS = ['kind', 'title', 'geometry', 'radius_m', 'floor_m', 'ceiling_m', 'start', 'end'];
+const ALT_MIN_M = -500, ALT_MAX_M = 30000, RADIUS_MAX_KM = 500;
+const UNIT_KEY = 'deconflict.altUnit';
+
+/* The activity being amended ({ id, version, party, rest: other volumes as sent, volumeId }) or null. */
+let editing = null;
 
 /* ---------------------------------------------------------------- drawing */
 
 const draw = { mode: null, centre: null, radius_m: null, points: [], done: false };
+const draft = { shape: null, handles: [] };
 
-function setDrawMode(mode) {
+function setDrawMode(mode, { keepFields = false } = {}) {
   const map = getMap();
   draw.mode = mode; draw.centre = null; draw.radius_m = null; draw.points = []; draw.done = false;
   $('#draw-circle').setAttribute('aria-pressed', String(mode === 'circle'));
   $('#draw-polygon').setAttribute('aria-pressed', String(mode === 'polygon'));
   $('#circle-fields').hidden = mode === 'polygon';
   document.body.classList.toggle('drawing', !!mode);
-  map.closePopup();
-  if (mode) map.doubleClickZoom.disable(); else map.doubleClickZoom.enable();
-  ['#n-lat', '#n-lon', '#n-radius'].forEach((s) => { $(s).value = ''; });
+  if (map) {
+    map.closePopup();
+    if (mode) map.doubleClickZoom.disable(); else map.doubleClickZoom.enable();
+  }
+  if (!keepFields) ['#n-lat', '#n-lon', '#n-radius'].forEach((s) => { $(s).value = ''; });
   if (mode === 'circle') hint(t('notify.hint.circle'));
   else if (mode === 'polygon') hint(t('notify.hint.polygon'));
   else hint(t('notify.hint.choose'));
   drawDraft();
 }
-const hint = (t) => { $('#draw-hint').textContent = t; };
+const hint = (text) => { $('#draw-hint').textContent = text; };
 
 function onMapClick(e) {
   if (!draw.mode || $('#notify').hidden) return;
@@ -73,89 +98,348 @@ function circleFromFields() {
   drawDraft();
   autoPreview();
 }
+/* The point due east of the centre on the circle's edge (where the radius handle sits). */
+const edgeOf = (centre, radius_m) => L.latLng(centre.lat, centre.lng + radius_m / (111320 * Math.cos((centre.lat * Math.PI) / 180)));
+
+function handle(latlng, kind, onDrag) {
+  const marker = L.marker(latlng, {
+    pane: 'draft', draggable: true, keyboard: false, autoPan: true, bubblingMouseEvents: false,
+    icon: L.divIcon({ className: `draft-handle ${kind}`, iconSize: [14, 14] }),
+  });
+  marker.on('drag', (e) => onDrag(e.target.getLatLng()));
+  marker.on('dragend', () => { syncCircleFields(); autoPreview(); });
+  return marker;
+}
+function syncCircleFields() {
+  if (draw.mode !== 'circle' || !draw.centre) return;
+  $('#n-lat').value = draw.centre.lat.toFixed(4); $('#n-lon').value = draw.centre.lng.toFixed(4);
+  if (draw.radius_m) $('#n-radius').value = (draw.radius_m / 1000).toFixed(1);
+}
 function drawDraft() {
   const layer = getLayer('draft');
+  if (!layer) return;
   layer.clearLayers();
+  draft.shape = null; draft.handles = [];
   const style = { pane: 'draft', color: '#ffffff', weight: 2, dashArray: '6 4', fillColor: '#ffffff', fillOpacity: 0.12, interactive: false };
   if (draw.mode === 'circle' && draw.centre) {
-    L.circleMarker(draw.centre, { ...style, radius: 4, fillOpacity: 1 }).addTo(layer);
-    if (draw.radius_m) L.circle(draw.centre, { ...style, radius: draw.radius_m }).addTo(layer);
+    if (draw.radius_m) draft.shape = L.circle(draw.centre, { ...style, radius: draw.radius_m }).addTo(layer);
+    if (draw.done) {
+      // The finished circle can be moved (centre) and resized (edge) by dragging.
+      const edge = handle(edgeOf(draw.centre, draw.radius_m), 'edge', (p) => {
+        draw.radius_m = Math.max(1, getMap().distance(draw.centre, p));
+        draft.shape.setRadius(draw.radius_m);
+      });
+      const centre = handle(draw.centre, 'centre', (p) => {
+        draw.centre = p;
+        draft.shape.setLatLng(p);
+        edge.setLatLng(edgeOf(p, draw.radius_m));
+      });
+      draft.handles = [centre, edge];
+      draft.handles.forEach((h) => h.addTo(layer));
+    } else {
+      L.circleMarker(draw.centre, { ...style, radius: 4, fillOpacity: 1 }).addTo(layer);
+    }
   }
   if (draw.mode === 'polygon' && draw.points.length) {
-    (draw.done ? L.polygon(draw.points, style) : L.polyline(draw.points, style)).addTo(layer);
-    draw.points.forEach((p) => L.circleMarker(p, { ...style, radius: 3, fillOpacity: 1 }).addTo(layer));
+    draft.shape = (draw.done ? L.polygon(draw.points, style) : L.polyline(draw.points, style)).addTo(layer);
+    if (draw.done) {
+      draft.handles = draw.points.map((p, i) => handle(p, 'corner', (q) => {
+        draw.points[i] = q;
+        draft.shape.setLatLngs(draw.points);
+      }).addTo(layer));
+    } else {
+      draw.points.forEach((p) => L.circleMarker(p, { ...style, radius: 3, fillOpacity: 1 }).addTo(layer));
+    }
   }
 }
 
-/* ---------------------------------------------------------------- the form */
+/* ---------------------------------------------------------------- altitude in m, ft or FL */
 
-export function openNotify() {
-  const panel = $('#notify');
-  panel.hidden = false;
-  if (!$('#n-start').value) {
-    // In about two hours (past the usual minimum notice), on a quarter hour.
-    const start = new Date(Math.floor((serverNow().getTime() + 2 * 3600e3) / 900e3) * 900e3);
-    $('#n-start').value = isoMinute(start);
-    $('#n-end').value = isoMinute(new Date(start.getTime() + 2 * 3600e3));
+const altUnit = () => $('#n-alt-unit').value;
+function floorLabel(u) { return u === 'ft' ? t('notify.alt.floorFt') : u === 'FL' ? t('notify.alt.floorFL') : t('notify.floor'); }
+function ceilingLabel(u) { return u === 'ft' ? t('notify.alt.ceilingFt') : u === 'FL' ? t('notify.alt.ceilingFL') : t('notify.ceiling'); }
+function unitOption(u) { return u === 'ft' ? t('notify.alt.unitFt') : u === 'FL' ? t('notify.alt.unitFL') : t('notify.alt.unitM'); }
+
+/* An altitude field's value in metres, or a reason it has none ('missing', 'number'). */
+function altitudeOf(input) {
+  const text = input.value.trim().replace(/^FL\s*/i, '').replace(',', '.');
+  if (text === '') return { error: 'missing' };
+  const x = Number(text);
+  if (!Number.isFinite(x)) return { error: 'number' };
+  return { m: toMetres(x, altUnit()) };
+}
+function showConversions() {
+  for (const [input, out] of [['#n-floor', '#n-floor-conv'], ['#n-ceiling', '#n-ceiling-conv']]) {
+    const a = altitudeOf($(input));
+    $(out).textContent = a.m === undefined ? '' : fmtAltIn(a.m, altUnit());
   }
-  if (!draw.mode) setDrawMode('circle');
-  $('#n-kind').focus();
 }
-function closeNotify() {
-  $('#notify').hidden = true;
-  setDrawMode(null);
-  $('#open-notify').focus();
+function setAltitudes(floor_m, ceiling_m) {
+  $('#n-floor').value = String(fromMetres(floor_m, altUnit()));
+  $('#n-ceiling').value = String(fromMetres(ceiling_m, altUnit()));
+  showConversions();
 }
+/* A new unit: the band stays the same, written in the new unit. */
+let unitShown = 'm';
+function onUnitChange() {
+  const before = unitShown, after = altUnit();
+  for (const s of ['#n-floor', '#n-ceiling']) {
+    const text = $(s).value.trim().replace(/^FL\s*/i, '');
+    const x = Number(text);
+    if (text !== '' && Number.isFinite(x)) $(s).value = String(fromMetres(toMetres(x, before), after));
+  }
+  unitShown = after;
+  try { localStorage.setItem(UNIT_KEY, after); } catch { /* private mode */ }
+  relabel();
+  showConversions();
+  autoPreview();
+}
+
+/* ---------------------------------------------------------------- times picked in UTC */
+
+function timeValue(which) {
+  return isoFromUtcParts($(`#n-${which}-date`).value, $(`#n-${which}-hour`).value, $(`#n-${which}-minute`).value);
+}
+function setTime(which, iso) {
+  const p = utcParts(iso);
+  $(`#n-${which}-date`).value = p.date;
+  $(`#n-${which}-hour`).value = p.hour;
+  const minute = $(`#n-${which}-minute`);
+  if (![...minute.options].some((o) => o.value === p.minute)) {
+    // A time not on the 5-minute steps (an amended notice, say): offer it as it is.
+    const after = [...minute.options].find((o) => o.value > p.minute);
+    minute.insertBefore(el('option', { value: p.minute }, p.minute), after || null);
+  }
+  minute.value = p.minute;
+  syncTime(which);
+}
+/* The hidden #n-start/#n-end hold the ISO value sent; the line under the pickers says it in words. */
+function syncTime(which) {
+  const iso = timeValue(which);
+  $(`#n-${which}`).value = iso || '';
+  $(`#n-${which}-echo`).textContent = iso ? fmtTime(iso) : '';
+}
+
+/* ---------------------------------------------------------------- building the form (once, at load) */
+
+function options(select, values) { select.replaceChildren(...values.map((v) => el('option', { value: v }, v))); }
+
+function enhanceForm() {
+  // Altitude unit: one choice for floor and ceiling, before them.
+  const floorField = $('#n-floor').closest('.field');
+  const unit = el('select', { id: 'n-alt-unit', name: 'alt_unit' }, ALT_UNITS.map((u) => el('option', { value: u })));
+  floorField.parentElement.insertBefore(
+    el('div', { class: 'field alt-unit' }, el('label', { for: 'n-alt-unit', id: 'n-alt-unit-label' }), unit), floorField);
+  for (const which of ['floor', 'ceiling']) {
+    const input = $(`#n-${which}`);
+    input.after(el('span', { class: 'conv', id: `n-${which}-conv`, dir: 'auto' }));
+    input.closest('.field').querySelector('label').removeAttribute('data-i18n'); // worded by relabel(), with the unit
+  }
+  let saved = 'm';
+  try { saved = localStorage.getItem(UNIT_KEY) || 'm'; } catch { /* private mode */ }
+  unit.value = ALT_UNITS.includes(saved) ? saved : 'm';
+  if (unit.value !== 'm') {
+    for (const s of ['#n-floor', '#n-ceiling']) $(s).value = String(fromMetres(Number($(s).value), unit.value));
+  }
+  unitShown = unit.value;
+
+  // Start and end: a UTC date, hour and minute; the ISO value goes in the (now hidden) original input.
+  for (const which of ['start', 'end']) {
+    const input = $(`#n-${which}`);
+    const field = input.closest('.field');
+    field.classList.add('when');
+    input.type = 'hidden';
+    const label = field.querySelector('label');
+    label.id = `n-${which}-label`;
+    label.setAttribute('for', `n-${which}-date`);
+    const hour = el('select', { id: `n-${which}-hour`, 'data-part': 'hour' });
+    const minute = el('select', { id: `n-${which}-minute`, 'data-part': 'minute' });
+    options(hour, Array.from({ length: 24 }, (_, h) => pad(h)));
+    options(minute, Array.from({ length: 12 }, (_, i) => pad(i * 5)));
+    const picker = el('div', { class: 'utc-picker', role: 'group', 'aria-labelledby': `n-${which}-label`, dir: 'ltr' },
+      el('input', { type: 'date', id: `n-${which}-date`, 'data-part': 'date', required: true }),
+      hour, el('span', { 'aria-hidden': 'true', text: ':' }), minute,
+      el('span', { class: 'utc-tag', id: `n-${which}-utc` }));
+    input.after(picker, el('span', { class: 'conv', id: `n-${which}-echo`, dir: 'auto' }));
+    for (const part of picker.querySelectorAll('input, select')) {
+      part.addEventListener('change', () => { syncTime(which); autoPreview(); });
+      part.addEventListener('input', () => syncTime(which));
+    }
+  }
+  relabel();
+}
+
+/* Texts this module words itself (the labels that carry the unit, the pickers' names). */
+function relabel() {
+  const u = altUnit();
+  $('#n-alt-unit-label').textContent = t('notify.alt.unit');
+  for (const o of $('#n-alt-unit').options) o.textContent = unitOption(o.value);
+  $('#n-floor').closest('.field').querySelector('label').textContent = floorLabel(u);
+  $('#n-ceiling').closest('.field').querySelector('label').textContent = ceilingLabel(u);
+  for (const which of ['start', 'end']) {
+    $(`#n-${which}-date`).setAttribute('aria-label', t('notify.when.date'));
+    $(`#n-${which}-hour`).setAttribute('aria-label', t('notify.when.hour'));
+    $(`#n-${which}-minute`).setAttribute('aria-label', t('notify.when.minute'));
+    $(`#n-${which}-utc`).textContent = t('notify.when.utc');
+    syncTime(which);
+  }
+  $('#notify-h').textContent = editing ? t('amend.heading', { id: editing.id, version: fmtNum(editing.version) }) : t('notify.heading');
+  $('#n-send').textContent = editing ? t('amend.send') : t('notify.send');
+  showConversions();
+}
+
+/* ---------------------------------------------------------------- errors in words */
+
+/* What went wrong, worded for the reader: { field, text, detail } (detail: the service's own words). */
+function explain(err) {
+  const detail = err.status ? err.message : '';
+  const path = String(err.field || '').split(/[.\s]/);
+  let field = [...path].reverse().find((p) => FIELDS.includes(p));
+  if (!field && path.includes('volumes')) field = 'geometry';
+  const said = (re) => re.test(err.message || '');
+  let text;
+  if (err.worded) text = err.message;
+  else if (!err.status) text = t('notify.errors.network');
+  else if (err.status === 403) text = t('notify.errors.notAllowed');
+  else if (field === 'end' && said(/already ended/)) text = t('notify.errors.windowEnded');
+  else if (field === 'end' && said(/not after/)) text = t('notify.errors.endAfterStart');
+  else if (field === 'start' || field === 'end') text = t('notify.errors.badTime');
+  else if (field === 'floor_m' && said(/not below/)) text = t('notify.errors.floorBelowCeiling');
+  else if ((field === 'floor_m' || field === 'ceiling_m') && said(/at least|at most/)) {
+    text = t('notify.errors.altRange', { min: fmtAltIn(ALT_MIN_M, altUnit()), max: fmtAltIn(ALT_MAX_M, altUnit()) });
+  } else if (field === 'floor_m') text = t('notify.errors.floorNumber');
+  else if (field === 'ceiling_m') text = t('notify.errors.ceilingNumber');
+  else if (field === 'radius_m' && said(/more than 0/)) text = t('notify.errors.radiusPositive');
+  else if (field === 'radius_m' && said(/at most/)) text = t('notify.errors.radiusMax', { max: fmtKm(RADIUS_MAX_KM * 1000, 0) });
+  else if (field === 'radius_m') text = t('notify.errors.drawFootprint');
+  else if (field === 'geometry' && said(/outside the mechanism/)) text = t('notify.errors.outsideArea');
+  else if (field === 'geometry' && said(/not valid|no area|ring/)) text = t('notify.errors.polygonInvalid');
+  else if (field === 'geometry') text = t('notify.errors.footprintInvalid');
+  else if (field === 'title') text = t('notify.errors.title');
+  else if (field === 'kind') text = t('notify.errors.kind');
+  else text = t('notify.errors.refused');
+  return { field: field || '_general', text, detail };
+}
+/* A check on this side, worded already. */
+const worded = (field, text) => Object.assign(new ApiError(0, text, field), { worded: true });
+
 function clearErrors() {
-  document.querySelectorAll('#notify-form [data-error-for]').forEach((n) => { n.textContent = ''; });
+  document.querySelectorAll('#notify-form [data-error-for]').forEach((n) => { n.replaceChildren(); });
   document.querySelectorAll('#notify-form [aria-invalid]').forEach((n) => n.removeAttribute('aria-invalid'));
 }
+/* The inputs an error's field stands for (highlighted), the first one focused. */
+function inputsFor(field) {
+  if (field === 'geometry') return draw.mode === 'polygon' ? [] : ['#n-lat', '#n-lon', '#n-radius'];
+  if (field === 'radius_m') return ['#n-radius'];
+  if (field === 'start' || field === 'end') return [`#n-${field}-date`, `#n-${field}-hour`, `#n-${field}-minute`];
+  if (field === 'floor_m') return ['#n-floor'];
+  if (field === 'ceiling_m') return ['#n-ceiling'];
+  if (field === 'kind') return ['#n-kind'];
+  if (field === 'title') return ['#n-title'];
+  return [];
+}
 function showError(err, focus = true) {
-  const path = String(err.field || '').split('.');
-  let field = [...path].reverse().find((p) => FIELDS.includes(p));
-  if (!field && path[0] === 'volumes') field = 'geometry';
-  const slot = document.querySelector(`#notify-form [data-error-for="${field || '_general'}"]`);
-  slot.textContent = err.message;
-  const input = $(`#notify-form [name="${field}"]`);
-  if (input) { input.setAttribute('aria-invalid', 'true'); if (focus) input.focus(); }
-  if (field === 'geometry' || field === 'radius_m') $('#n-radius').setAttribute('aria-invalid', 'true');
+  const { field, text, detail } = explain(err);
+  const slot = $(`#notify-form [data-error-for="${field}"]`) || $('#notify-form [data-error-for="_general"]');
+  slot.replaceChildren(el('span', { class: 'worded', text }));
+  if (detail && detail !== text) slot.append(el('span', { class: 'detail', lang: 'en', dir: 'ltr', text: t('notify.errors.serviceSaid', { detail }) }));
+  const inputs = inputsFor(field).map((s) => $(s)).filter(Boolean);
+  inputs.forEach((n) => n.setAttribute('aria-invalid', 'true'));
+  if (focus) (inputs[0] || slot).focus?.();
 }
-const num = (s) => (s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
-function buildNotice() {
-  let geometry = null, radius_m;
-  if (draw.mode === 'circle' && draw.centre && draw.radius_m) {
-    geometry = { type: 'Point', coordinates: [draw.centre.lng, draw.centre.lat] };
-    radius_m = Math.round(draw.radius_m);
+
+/* ---------------------------------------------------------------- the notice */
+
+function footprint() {
+  if (draw.mode === 'circle') {
+    const rText = $('#n-radius').value.trim().replace(',', '.');
+    const latText = $('#n-lat').value.trim(), lonText = $('#n-lon').value.trim();
+    if (rText !== '' && !Number.isFinite(Number(rText))) throw worded('radius_m', t('notify.errors.radiusNumber'));
+    if (rText !== '' && Number(rText) <= 0) throw worded('radius_m', t('notify.errors.radiusPositive'));
+    if (rText !== '' && Number(rText) > RADIUS_MAX_KM) throw worded('radius_m', t('notify.errors.radiusMax', { max: fmtKm(RADIUS_MAX_KM * 1000, 0) }));
+    const lat = Number(latText), lon = Number(lonText);
+    if ((latText !== '' || lonText !== '') && rText !== ''
+      && (latText === '' || lonText === '' || !Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180)) {
+      throw worded('geometry', t('notify.errors.centre'));
+    }
+    if (draw.centre && draw.radius_m) {
+      return { geometry: { type: 'Point', coordinates: [round6(draw.centre.lng), round6(draw.centre.lat)] }, radius_m: Math.round(draw.radius_m) };
+    }
   } else if (draw.mode === 'polygon' && draw.done) {
-    const ring = draw.points.map((p) => [p.lng, p.lat]);
-    geometry = { type: 'Polygon', coordinates: [[...ring, ring[0]]] };
+    const ring = draw.points.map((p) => [round6(p.lng), round6(p.lat)]);
+    return { geometry: { type: 'Polygon', coordinates: [[...ring, ring[0]]] } };
   }
-  if (!geometry) throw new ApiError(0, t('notify.errors.drawFootprint'), 'geometry');
-  const volume = {
-    geometry, floor_m: num($('#n-floor').value), ceiling_m: num($('#n-ceiling').value),
-    start: $('#n-start').value.trim(), end: $('#n-end').value.trim(),
-  };
-  if (radius_m !== undefined) volume.radius_m = radius_m;
-  return { kind: $('#n-kind').value, title: $('#n-title').value, volumes: [volume] };
+  throw worded('geometry', t('notify.errors.drawFootprint'));
 }
-function describeRaised(c) {
+const round6 = (x) => Math.round(x * 1e6) / 1e6;
+
+function buildNotice() {
+  const fp = footprint();
+  const floor = altitudeOf($('#n-floor')), ceiling = altitudeOf($('#n-ceiling'));
+  if (floor.error) throw worded('floor_m', t('notify.errors.floorNumber'));
+  if (ceiling.error) throw worded('ceiling_m', t('notify.errors.ceilingNumber'));
+  for (const [name, a] of [['floor_m', floor], ['ceiling_m', ceiling]]) {
+    if (a.m < ALT_MIN_M || a.m > ALT_MAX_M) {
+      throw worded(name, t('notify.errors.altRange', { min: fmtAltIn(ALT_MIN_M, altUnit()), max: fmtAltIn(ALT_MAX_M, altUnit()) }));
+    }
+  }
+  if (!(floor.m < ceiling.m)) throw worded('floor_m', t('notify.errors.floorBelowCeiling'));
+  const start = timeValue('start'), end = timeValue('end');
+  if (!start) throw worded('start', t('notify.errors.timeMissing'));
+  if (!end) throw worded('end', t('notify.errors.timeMissing'));
+  if (!(Date.parse(end) > Date.parse(start))) throw worded('end', t('notify.errors.endAfterStart'));
+  const volume = { ...fp, floor_m: floor.m, ceiling_m: ceiling.m, start, end };
+  if (editing && editing.volumeId) volume.id = editing.volumeId;
+  return { kind: $('#n-kind').value, title: $('#n-title').value, volumes: [volume, ...(editing ? editing.rest : [])] };
+}
+
+/* ---------------------------------------------------------------- the preview */
+
+/* The band a raised conflict concerns: the service's when it gives one, else the draft's (inside a
+ * zone: clipped to the zone's band), so that a known band is never worded "any altitude". */
+function bandOf(c, notice) {
+  if (typeof c.floor_m === 'number' && typeof c.ceiling_m === 'number') return [c.floor_m, c.ceiling_m];
+  const v = notice && notice.volumes[0];
+  if (!v) return [null, null];
+  let floor = v.floor_m, ceiling = v.ceiling_m;
+  const zone = c.kind === 'zone' && S.zones.find((z) => z.id === c.zone);
+  if (zone) {
+    if (typeof zone.floor_m === 'number') floor = Math.max(floor, zone.floor_m);
+    if (typeof zone.ceiling_m === 'number') ceiling = Math.min(ceiling, zone.ceiling_m);
+  }
+  return [floor, ceiling];
+}
+function describeRaised(c, notice) {
+  const v = notice && notice.volumes[0];
+  const start = c.start || (v && v.start), end = c.end || (v && v.end);
+  const [floor, ceiling] = bandOf(c, notice);
+  const when = [start ? fmtWindow(start, end) : null, fmtBand(floor, ceiling)];
   if (c.kind === 'separation') {
     const parts = [t('notify.raised.separation', { other: c.other_activity || t('notify.raised.aNotice'), party: c.other_party })];
     if (c.distance_m !== undefined) parts.push(t('notify.raised.apart', { distance: fmtKm(c.distance_m) }));
-    parts.push(fmtWindow(c.start, c.end), fmtBand(c.floor_m, c.ceiling_m));
-    return parts.join(' · ');
+    return [...parts, ...when].filter(Boolean).join(' · ');
   }
   if (c.kind === 'zone') {
-    return t('notify.raised.zone', { zoneKind: zoneKindName(c.zone_kind || 'zone'), zone: c.zone, owner: c.zone_owner });
+    return [t('notify.raised.zone', { zoneKind: zoneKindName(c.zone_kind || 'zone'), zone: c.zone, owner: c.zone_owner }), ...when].filter(Boolean).join(' · ');
   }
   if (c.kind === 'short_notice') {
-    return t('notify.raised.shortNotice', { lead: fmtMin(Math.round(c.lead_time_s / 60)), minimum: fmtMin(Math.round(c.min_notice_s / 60)) });
+    return [t('notify.raised.shortNotice', { lead: fmtMin(Math.round(c.lead_time_s / 60)), minimum: fmtMin(Math.round(c.min_notice_s / 60)) }), ...when]
+      .filter(Boolean).join(' · ');
   }
   return c.kind;
 }
+const breaksRedLine = (c) => c.kind === 'zone' && c.zone_kind === 'red_line';
+
+function showPreview(conflicts, notice) {
+  $('#preview').replaceChildren(conflicts.length
+    ? el('div', { 'data-preview': 'conflicts' }, el('strong', { text: t('notify.wouldRaise', { count: fmtNum(conflicts.length) }) }),
+      el('ul', {}, conflicts.map((c) => el('li', { 'data-kind': c.kind, 'data-zone-kind': c.zone_kind, class: breaksRedLine(c) ? 'red-line' : null,
+        text: describeRaised(c, notice) }))))
+    : el('div', { class: 'none', 'data-preview': 'none', text: t('notify.noConflict') }));
+}
+
 let previewSeq = 0;
 async function preview(auto = false) {
-  const box = $('#preview');
   const mine = ++previewSeq;
   let notice;
   try { notice = buildNotice(); } catch (e) {
@@ -166,29 +450,206 @@ async function preview(auto = false) {
   try {
     const out = await api('POST', M('/activities/preview'), notice);
     if (mine !== previewSeq) return;
-    box.replaceChildren(out.conflicts.length
-      ? el('div', { 'data-preview': 'conflicts' }, el('strong', { text: t('notify.wouldRaise', { count: fmtNum(out.conflicts.length) }) }),
-        el('ul', {}, out.conflicts.map((c) => el('li', { 'data-kind': c.kind, text: describeRaised(c) }))))
-      : el('div', { class: 'none', 'data-preview': 'none', text: t('notify.noConflict') }));
+    showPreview(out.conflicts, notice);
   } catch (e) {
     if (mine !== previewSeq) return;
-    box.replaceChildren();
+    $('#preview').replaceChildren();
     showError(e, !auto);
   }
 }
 const autoPreview = debounce(() => { if (!$('#notify').hidden) preview(true); }, 300);
+
+/* ---------------------------------------------------------------- sending */
+
+let sending = false;
 async function sendNotice(ev) {
   ev.preventDefault();
+  if (sending) return;
   clearErrors();
   previewSeq += 1; // a preview still under way is stale once the notice is sent
+  let notice;
+  try { notice = buildNotice(); } catch (e) { showError(e); return; }
+  sending = true;
   try {
-    const out = await api('POST', M('/activities'), buildNotice());
-    const raised = out.raised.map((c) => c.id).join(', ');
-    $('#preview').replaceChildren(el('div', { class: 'ok', 'data-sent': out.activity.id,
-      text: raised ? t('notify.sentRaised', { id: out.activity.id, raised }) : t('notify.sentClear', { id: out.activity.id }) }));
-    setDrawMode(draw.mode);
+    // A notice that breaks a red line is sent only once the officer has said so.
+    const checked = await api('POST', M('/activities/preview'), notice);
+    showPreview(checked.conflicts, notice);
+    const breaches = checked.conflicts.filter(breaksRedLine);
+    if (breaches.length) {
+      const yes = await confirmStep({
+        name: 'red-line', danger: true,
+        title: t('notify.redLine.title'),
+        text: t('notify.redLine.text'),
+        items: breaches.map((c) => describeRaised(c, notice)),
+        yes: editing ? t('notify.redLine.amendAnyway') : t('notify.redLine.sendAnyway'),
+        no: t('notify.redLine.goBack'),
+      });
+      if (!yes) {
+        $('#notify-form [data-error-for="_general"]').replaceChildren(el('span', { class: 'worded', 'data-not-sent': '', text: t('notify.redLine.notSent') }));
+        return;
+      }
+    }
+    if (editing) await sendAmendment(notice); else await sendNew(notice);
+  } catch (e) {
+    if (e.status === 409 && editing) await staleAmendment();
+    else showError(e);
+  } finally { sending = false; }
+}
+async function sendNew(notice) {
+  const out = await api('POST', M('/activities'), notice);
+  const raised = out.raised.map((c) => c.id).join(', ');
+  $('#preview').replaceChildren(el('div', { class: 'ok', 'data-sent': out.activity.id,
+    text: raised ? t('notify.sentRaised', { id: out.activity.id, raised }) : t('notify.sentClear', { id: out.activity.id }) }));
+  setDrawMode(draw.mode);
+  dirty('activities', 'conflicts', 'messages');
+}
+async function sendAmendment(notice) {
+  const body = { version: editing.version, kind: notice.kind, title: notice.title, volumes: notice.volumes };
+  const out = await api('PUT', M(`/activities/${encodeURIComponent(editing.id)}`), body);
+  editing.version = out.activity.version;
+  const parts = [t('amend.sent', { id: out.activity.id, version: fmtNum(out.activity.version) })];
+  if (out.resolved.length) parts.push(t('amend.closed', { ids: out.resolved.join(', ') }));
+  if (out.raised.length) parts.push(t('amend.raised', { ids: out.raised.map((c) => c.id).join(', ') }));
+  $('#preview').replaceChildren(el('div', { class: 'ok', 'data-amended': out.activity.id, 'data-version': out.activity.version, text: parts.join(' · ') }));
+  relabel();
+  dirty('activities', 'conflicts', 'messages');
+}
+/* Someone changed the activity since the form was filled: say so, take the version now current as the
+ * one seen, keep every edit, and let the officer check and send again. */
+async function staleAmendment() {
+  const id = editing.id;
+  let now = null;
+  try { now = await api('GET', M(`/activities/${encodeURIComponent(id)}`)); } catch { /* said below */ }
+  dirty('activities', 'conflicts', 'messages');
+  const slot = $('#notify-form [data-error-for="_general"]');
+  if (!now) { slot.replaceChildren(el('span', { class: 'worded', text: t('amend.notFound', { id }) })); return; }
+  if (now.state === 'cancelled' || now.state === 'ended') {
+    slot.replaceChildren(el('span', { class: 'worded', text: t('amend.gone', { id, state: activityStateName(now.state) }) }));
+    return;
+  }
+  editing.version = now.version;
+  relabel();
+  slot.replaceChildren(el('span', { class: 'worded', 'data-stale': String(now.version), text: t('amend.stale', { id, version: fmtNum(now.version) }) }));
+  slot.focus?.();
+}
+
+/* ---------------------------------------------------------------- open, close */
+
+function defaultWindow() {
+  // In about two hours (past the usual minimum notice), on a quarter hour.
+  const start = new Date(Math.floor((serverNow().getTime() + 2 * 3600e3) / 900e3) * 900e3);
+  setTime('start', start.toISOString());
+  setTime('end', new Date(start.getTime() + 2 * 3600e3).toISOString());
+}
+
+export function openNotify() {
+  if (editing) { editing = null; resetForm(); }
+  const panel = $('#notify');
+  panel.hidden = false;
+  panel.dataset.mode = 'notify';
+  if (!timeValue('start')) defaultWindow();
+  if (!draw.mode) setDrawMode('circle');
+  relabel();
+  $('#n-kind').focus();
+}
+function resetForm() {
+  $('#n-title').value = '';
+  setAltitudes(1000, 4000);
+  defaultWindow();
+  $('#preview').replaceChildren();
+  clearErrors();
+  setDrawMode('circle');
+}
+
+/* Amend an activity of our own party: the form, prefilled with its current version. */
+export async function openAmend(activityId) {
+  let a;
+  try { a = await api('GET', M(`/activities/${encodeURIComponent(activityId)}`)); } catch (e) {
+    toast(e.status === 404 ? t('amend.notFound', { id: activityId }) : explain(e).text); return;
+  }
+  if (a.party !== S.party || a.state === 'cancelled' || a.state === 'ended' || a.partial) {
+    toast(t('amend.gone', { id: activityId, state: activityStateName(a.state) })); return;
+  }
+  const [first, ...rest] = a.volumes;
+  editing = {
+    id: a.id, version: a.version, volumeId: first.id,
+    rest: rest.map((v) => pick(v, ['id', 'geometry', 'radius_m', 'floor_m', 'ceiling_m', 'start', 'end'])),
+  };
+  const panel = $('#notify');
+  panel.hidden = false;
+  panel.dataset.mode = 'amend';
+  panel.dataset.activity = a.id;
+  clearErrors();
+  $('#n-kind').value = a.kind;
+  $('#n-title').value = a.title || '';
+  setAltitudes(first.floor_m, first.ceiling_m);
+  setTime('start', first.start);
+  setTime('end', first.end);
+  if (first.geometry.type === 'Point') {
+    setDrawMode('circle');
+    const [lon, lat] = first.geometry.coordinates;
+    draw.centre = L.latLng(lat, lon); draw.radius_m = first.radius_m; draw.done = true;
+    syncCircleFields();
+    hint(t('amend.hint.circle'));
+  } else {
+    setDrawMode('polygon');
+    const ring = first.geometry.type === 'Polygon' ? first.geometry.coordinates[0] : first.geometry.coordinates[0][0];
+    draw.points = ring.slice(0, -1).map(([lon, lat]) => L.latLng(lat, lon)); draw.done = true;
+    hint(t('amend.hint.polygon'));
+  }
+  drawDraft();
+  const group = draft.shape && L.featureGroup([draft.shape]);
+  if (group) getMap().fitBounds(group.getBounds(), { maxZoom: 9, padding: [60, 60], animate: false });
+  $('#preview').replaceChildren(rest.length ? el('div', { class: 'hint', text: t('amend.otherVolumes', { count: fmtNum(a.volumes.length) }) }) : '');
+  relabel();
+  $('#n-kind').focus();
+  autoPreview();
+}
+const pick = (o, keys) => Object.fromEntries(keys.filter((k) => o[k] !== undefined && o[k] !== null).map((k) => [k, o[k]]));
+
+/* Cancel an activity of our own party, once the officer confirms. */
+export async function cancelActivity(activityId) {
+  let a = S.activities.find((x) => x.id === activityId);
+  try { a = await api('GET', M(`/activities/${encodeURIComponent(activityId)}`)); } catch { /* the list's copy */ }
+  if (!a) { toast(t('amend.notFound', { id: activityId })); return false; }
+  const yes = await confirmStep({
+    name: 'cancel', danger: true,
+    title: t('amend.cancelTitle', { id: a.id }),
+    text: t('amend.cancelText', { id: a.id, kind: kindName(a.kind), window: fmtWindow(a.start, a.end) }),
+    yes: t('amend.cancelYes'), no: t('amend.cancelNo'),
+  });
+  if (!yes) return false;
+  try {
+    const out = await api('POST', M(`/activities/${encodeURIComponent(a.id)}/cancel`), { version: a.version });
+    toast(out.resolved.length ? t('amend.cancelled', { id: a.id, ids: out.resolved.join(', ') }) : t('amend.cancelledClear', { id: a.id }), 'ok');
+    if (editing && editing.id === a.id) closeNotify();
     dirty('activities', 'conflicts', 'messages');
-  } catch (e) { showError(e); }
+    return true;
+  } catch (e) {
+    toast(e.status === 409 ? t('amend.cancelStale', { id: a.id }) : t('amend.cancelFailed', { id: a.id }), 'err', e.status ? e.message : '');
+    dirty('activities', 'conflicts');
+    return false;
+  }
+}
+
+/* A short note over the map (what an action from a popup or a card did). */
+let toastTimer = null;
+function toast(text, kind = 'err', detail = '') {
+  let box = $('#action-status');
+  if (!box) { box = el('div', { id: 'action-status', role: 'status' }); $('#map-wrap').append(box); }
+  box.className = `toast ${kind}`;
+  box.replaceChildren(el('span', { text }));
+  if (detail) box.append(el('span', { class: 'detail', lang: 'en', dir: 'ltr', text: detail }));
+  box.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { box.hidden = true; }, 10000);
+}
+
+function closeNotify() {
+  $('#notify').hidden = true;
+  if (editing) { editing = null; resetForm(); }
+  setDrawMode(null);
+  $('#open-notify').focus();
 }
 
 /* ---------------------------------------------------------------- keys and wiring */
@@ -211,9 +672,13 @@ export function enterNotify() {
 }
 
 export const canNotify = () => !!S.me && !$('#open-notify').hidden;
+/* May this member amend or cancel this activity (its own party's, not closed, not over)? */
+export const canAmend = (a) => !!a && !!S.me && S.me.member.role === 'party' && a.party === S.party && !a.partial
+  && a.state !== 'cancelled' && a.state !== 'ended' && (a.volumes || []).some((v) => !v.end || new Date(v.end) > serverNow());
 
 /* DOM wiring (at load). */
 export function initNotify() {
+  enhanceForm();
   $('#open-notify').addEventListener('click', openNotify);
   $('#n-close').addEventListener('click', closeNotify);
   $('#n-check').addEventListener('click', () => preview());
@@ -221,7 +686,10 @@ export function initNotify() {
   $('#draw-circle').addEventListener('click', () => setDrawMode('circle'));
   $('#draw-polygon').addEventListener('click', () => setDrawMode('polygon'));
   ['#n-lat', '#n-lon', '#n-radius'].forEach((s) => $(s).addEventListener('input', circleFromFields));
-  ['#n-kind', '#n-floor', '#n-ceiling', '#n-start', '#n-end'].forEach((s) => $(s).addEventListener('change', autoPreview));
+  ['#n-floor', '#n-ceiling'].forEach((s) => $(s).addEventListener('input', showConversions));
+  $('#n-alt-unit').addEventListener('change', onUnitChange);
+  ['#n-kind', '#n-floor', '#n-ceiling'].forEach((s) => $(s).addEventListener('change', autoPreview));
+  i18next.on('languageChanged', () => { if ($('#n-alt-unit')) relabel(); });
 }
 
 /* Map wiring (once the map exists, after sign-in). */
