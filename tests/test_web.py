@@ -190,8 +190,8 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     expect(tr.page.locator("[data-sent]")).to_contain_text(words("tr", "notify.sentRaised", id="TR-0001", raised="C1"))
     conflict = il.page.locator("[data-conflict=C1]")
     expect(conflict).to_be_visible(timeout=2000)
-    # Israel reads it in Hebrew: the deadline in UTC, the time left in minutes and seconds.
-    expect(conflict).to_contain_text(words("he", "conflicts.ackBy", time=Rx(".*06:10.*UTC.*"), parties="IL"))
+    # Israel reads it in Hebrew: awaited itself, the deadline in UTC, the time left in minutes and seconds.
+    expect(conflict).to_contain_text(words("he", "conflicts.awaitingUs", time=Rx(".*06:10.*UTC.*")))
     expect(conflict.locator(".countdown")).to_have_attribute("data-deadline", re.compile("^2025-04-09T06:10"))
     duration = rx("he", "duration.ms", m=Rx(r"\d"), s=Rx(r"\d\d"))
     expect(conflict.locator(".countdown")).to_have_text(
@@ -199,32 +199,42 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     )
     assert time.monotonic() - sent < 2.0
     expect(il.page.locator("#alarm")).to_be_visible()
-    expect(il.page.locator("#alarm-text")).to_contain_text("M1")
+    expect(il.page.locator("#alarm-text")).to_contain_text("C1")
+    expect(il.page.locator("#waiting-list [data-waiting=C1]")).to_be_visible()
     assert il.page.evaluate("cop.state.beeps") == 1  # the alert sounded once (WebAudio)
+    # Türkiye, which caused it, is informed and not asked: no alarm, no Acknowledge; its card names Israel.
+    expect(tr.page.locator("[data-conflict=C1]")).to_contain_text(
+        words("tr", "conflicts.awaitingOne", party="İsrail", time=Rx(".*06:10.*UTC.*"))
+    )
+    expect(tr.page.locator("[data-ack-conflict=C1]")).to_have_count(0)
+    expect(tr.page.locator("#alarm")).to_be_hidden()
     il.page.click("[data-conflict=C1] button.id")  # zoom to the conflict
     il.shot("il_conflict_1366x768.png")
 
+    # One acknowledgement: Israel acknowledges the conflict; its alert reads settled and the banner goes.
     il.page.click("[data-ack-conflict=C1]")
     expect(tr.page.locator("[data-conflict=C1]")).to_have_attribute("data-status", "acknowledged", timeout=2000)
     expect(tr.page.locator("[data-conflict=C1] .status")).to_have_text(say("tr", "conflictStatuses.acknowledged"))
-    acked = words("tr", "conflicts.acknowledgedBy", who=rx("tr", "conflicts.ackedEntry", party="IL", time=Rx(".*UTC")))
+    acked = words("tr", "conflicts.acknowledgedBy", who=rx("tr", "conflicts.ackedEntry", party="İsrail", time=Rx(".*UTC")))
     expect(tr.page.locator("[data-conflict=C1]")).to_contain_text(acked)
     expect(il.page.locator("[data-ack-conflict=C1]")).to_have_count(0)
+    expect(il.page.locator("[data-conflict=C1]")).to_be_focused()  # focus stays where the button was
     tr.shot("tr_acknowledged_1366x768.png")
-
-    # The alert on Israel's hotline is acknowledged in one click from the banner; the banner goes.
-    il.page.click("#alarm-ack")
     expect(il.page.locator("#alarm")).to_be_hidden()
-    expect(il.page.locator("[data-message=M1]")).to_contain_text("IL")
+    expect(il.page.locator("[data-message=M1]")).to_have_attribute("data-status", "acknowledged")
+    expect(il.page.locator("[data-message=M1]")).to_contain_text(
+        words("he", "hotline.settledAt", parties="ישראל", time=Rx(".*UTC"))
+    )
     expect(il.page.locator("[data-ack-message=M1]")).to_have_count(0)
+    assert il.page.title() == say("he", "app.title")
 
 
 @pytest.mark.parametrize(
     ("fill", "field", "says"),
     [
-        ({"#n-floor": "5000"}, "floor_m", "not below ceiling_m"),
-        ({"#n-end": "2025-04-09T07:00:00Z"}, "end", "is not after start"),
-        ({"#n-start": "tomorrow"}, "start", "ISO 8601"),
+        ({"#n-floor": "5000"}, "floor_m", say("tr", "notify.errors.floorBelowCeiling")),
+        ({"#n-end-hour": "07"}, "end", say("tr", "notify.errors.endAfterStart")),  # 07:00 before the 08:00 start
+        ({"#n-start-date": ""}, "start", say("tr", "notify.errors.timeMissing")),
         ({"#n-radius": ""}, "geometry", say("tr", "notify.errors.drawFootprint")),  # the page's own, in Turkish
     ],
 )
@@ -237,7 +247,10 @@ def test_an_error_is_shown_beside_its_field(officers: Any, fill: dict[str, str],
     tr.page.fill("#n-lon", "37.63")
     tr.page.fill("#n-radius", "10")
     for selector, value in fill.items():
-        tr.page.fill(selector, value)
+        if selector.endswith(("-hour", "-minute")):
+            tr.page.select_option(selector, value)
+        else:
+            tr.page.fill(selector, value)
     tr.page.click("#n-send")
     expect(tr.page.locator(f'#notify-form [data-error-for="{field}"]')).to_contain_text(says)
     others = tr.page.locator(f'#notify-form [data-error-for]:not([data-error-for="{field}"]):not(:empty)')
@@ -255,7 +268,7 @@ def test_hebrew_reader_sees_the_hotline_right_to_left_live(
     alert = il.page.locator("[data-message=M1] .text")
     expect(alert).to_have_attribute("dir", "rtl")
     expect(alert).to_have_attribute("lang", "he")
-    expect(alert).to_contain_text("מבקשים")
+    expect(alert).to_contain_text("נא לאשר")  # worded for the party that must act
     level = il.page.locator("[data-message=M1] [data-escalation='0']")
     expect(level).to_have_attribute("data-rung", "duty officer")
     expect(level).to_have_text(words("he", "hotline.level", rung=say("he", "rungs.duty officer")))
@@ -272,12 +285,15 @@ def test_hebrew_reader_sees_the_hotline_right_to_left_live(
     assert size[0] <= VIEWPORT["width"] and size[1] <= VIEWPORT["height"], size
 
     # Türkiye answers with a standard phrase about C1: Israel reads it in Hebrew, right to left, live.
-    tr.page.select_option("#re", "C1")
     tr.page.click("[data-template=holding]")
-    mine = tr.page.locator("[data-message=M2] .text")
+    expect(tr.page.locator("#pp-ref")).to_have_value("C1")
+    expect(tr.page.locator("#phrase-preview")).to_contain_text("C1")
+    tr.page.click("#phrase-form button[type=submit]")
+    expect(tr.page.locator("#phrase-form")).to_be_hidden()
+    mine = tr.page.locator("[data-message=M3] .text")  # M2 is Türkiye's information copy of C1
     expect(mine).to_have_attribute("dir", "ltr")
     expect(mine).to_contain_text("bekletiyoruz")
-    theirs = il.page.locator("[data-message=M2] .text")
+    theirs = il.page.locator("[data-message=M3] .text")
     expect(theirs).to_have_attribute("dir", "rtl", timeout=2000)
     expect(theirs).to_contain_text("אנו משהים")
     expect(il.page.locator("[data-line=IL]")).to_be_visible()
@@ -363,21 +379,33 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(
         expect(page.locator(f"[data-message={alert}] [data-escalation='0']")).to_have_attribute(
             "data-rung", "duty officer"
         )
-        page.keyboard.press("Escape")
-        expect(page.locator("#alarm")).to_be_hidden()
+        page.keyboard.press("Escape")  # Escape never dismisses what waits on us
+        expect(page.locator("#alarm")).to_be_visible()
         beeps = page.evaluate("cop.state.beeps")
 
         syria_clock.advance(seconds=11 * 60)  # past the 10-minute deadline: rung 1
         rung = page.locator(f"[data-message={alert}] [data-escalation='1']")
         expect(rung).to_have_attribute("data-rung", "operations chief")
         expect(rung).to_contain_text(say("he", "rungs.operations chief"))  # the rung's name in the reader's language
+        expect(page.locator("#waiting-list [data-waiting=C1] [data-escalation='1']")).to_be_visible()
+        expect(page.locator("#waiting-list [data-waiting=C1] .countdown")).to_have_class(re.compile("overdue"))
         expect(page.locator("#alarm")).to_be_visible()
         assert page.evaluate("cop.state.beeps") > beeps
-        page.click(f"[data-ack-message={alert}]")  # one click
+        page.click(f"[data-ack-message={alert}]")  # one click settles the alert and its conflict
         expect(page.locator(f"[data-ack-message={alert}]")).to_have_count(0)
         expect(page.locator(f"[data-message={alert}]")).to_contain_text(
-            words("he", "hotline.acknowledgedBy", parties="IL")
+            words("he", "hotline.settledAt", parties="ישראל", time=Rx(".*UTC"))
         )
+        expect(page.locator("[data-conflict=C1]")).to_have_attribute("data-status", "acknowledged")
+        expect(page.locator("#waiting-list [data-waiting=C1]")).to_have_count(0)
+        # The ticker's line check to Israel still waits on it: the banner stays until that too is answered.
+        expect(page.locator("#waiting-list [data-kind=conflict]")).to_have_count(0)
+        for _ in range(6):
+            if page.locator("#alarm").is_hidden():
+                break
+            page.click("#alarm-ack")
+            page.wait_for_timeout(300)
+        expect(page.locator("#alarm")).to_be_hidden()
         officer.shot("il_escalated.png")
         assert officer.outside == []
     finally:
@@ -402,7 +430,7 @@ def test_under_conflicts_only_the_counterpart_sees_only_the_part_in_conflict(bro
         notify(server, tokens["IL"], "air_sortie", 35.12, 36.71)  # Hama: conflicts with nothing
         notify(server, tokens["TR"], "uav_patrol", 34.56, 38.32)
         officer = Officer(browser, server, tokens["TR"])
-        paths = officer.page.locator(".leaflet-activities-pane path")
+        paths = officer.page.locator(".leaflet-activities-pane path[data-activity]")  # not the conflict halos
         expect(paths).to_have_count(2)  # its own patrol, and only the overlapping part of IL-0001
         assert officer.page.evaluate("cop.state.activities.filter((a) => a.partial).map((a) => a.id)") == ["IL-0001"]
         assert officer.outside == []

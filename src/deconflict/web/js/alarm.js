@@ -1,7 +1,23 @@
-/* The alarm: banner, sound and tab title for what needs our answer. */
-import { $ } from './dom.js';
-import { S } from './state.js';
-import { messageTypeName, t } from './i18n.js';
+/* The alarm: what waits on our party (GET …/waiting), at sign-in, on reload and live.
+ *
+ * While anything waits, a banner shows the most urgent item with its Acknowledge, and under it the
+ * list "Waiting on us" (overdue first, the rung reached, the deadline in UTC and the time left in
+ * minutes and seconds); the tab title counts them; the sound plays for each new item and each rung
+ * climbed (and again every minute while something is overdue, unless silenced). The banner goes
+ * when nothing waits any more, however that came about (acknowledged here, in another window, by a
+ * hotline phrase, or the conflict resolved): it follows the service, not the clicks. Escape never
+ * dismisses it; "Silence" stops the sound and the flashing until something new arrives.
+ *
+ * Screen readers hear each new item once (live.js announce); the banner and its countdowns are not
+ * a live region. */
+import { $, el } from './dom.js';
+import { api, M } from './api.js';
+import { S, serverNow } from './state.js';
+import { refresh } from './data.js';
+import { fmtTime } from './format.js';
+import { conflictKindName, messageTypeName, rungName, t } from './i18n.js';
+import { countdown, tick } from './clock.js';
+import { announce, patchList, partyName } from './live.js';
 
 export function beep() {
   S.beeps = (S.beeps || 0) + 1;
@@ -9,55 +25,160 @@ export function beep() {
     S.audio = S.audio || new AudioContext();
     const ctx = S.audio;
     if (ctx.state === 'suspended') ctx.resume();
-    [0, 0.3, 0.6].forEach((t) => {
+    [0, 0.3, 0.6].forEach((at) => {
       const osc = ctx.createOscillator(), gain = ctx.createGain();
       osc.type = 'square'; osc.frequency.value = 880;
-      gain.gain.setValueAtTime(0.15, ctx.currentTime + t);
-      gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + t + 0.22);
+      gain.gain.setValueAtTime(0.15, ctx.currentTime + at);
+      gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + at + 0.22);
       osc.connect(gain).connect(ctx.destination);
-      osc.start(ctx.currentTime + t); osc.stop(ctx.currentTime + t + 0.25);
+      osc.start(ctx.currentTime + at); osc.stop(ctx.currentTime + at + 0.25);
     });
   } catch (e) { console.warn('sound', e); }
 }
 
-export function raiseAlarm(m) {
-  S.alarm = m;
+let lastRepeat = 0; // when the overdue reminder last sounded (this machine's clock)
+const overdue = (item) => Date.parse(item.deadline) <= serverNow().getTime();
+
+/* What waits on us, overdue first, then by deadline. */
+export function waitingItems() {
+  const items = [...((S.waiting && S.waiting.items) || [])];
+  return items.sort((a, b) => (overdue(b) - overdue(a)) || a.deadline.localeCompare(b.deadline));
+}
+
+/* "C2 · zone conflict" / "M7 · line check" */
+function itemName(item) {
+  return item.kind === 'conflict'
+    ? t('waiting.conflict', { id: item.id, kind: conflictKindName(item.type) })
+    : t('waiting.message', { id: item.id, type: messageTypeName(item.type) });
+}
+
+function rungText(item) {
+  const name = item.rung_name ? rungName(item.rung_name) : '';
+  return item.rung ? t('waiting.escalated', { steps: item.rung, rung: name }) : t('waiting.level', { rung: name || t('rungs.duty officer') });
+}
+
+export function renderAlarm() {
+  const items = waitingItems();
+  const banner = $('#alarm');
+  if (!items.length) {
+    if (!banner.hidden && banner.contains(document.activeElement)) focusAfterAlarm(S.alarm);
+    banner.hidden = true;
+    S.alarm = null;
+    document.title = t('app.title');
+    return;
+  }
+  // Something new, or a rung climbed: sound, flash again, say it once.
+  const fresh = items.filter((i) => !S.sounded.has(`${i.id}:${i.rung}`));
+  fresh.forEach((i) => S.sounded.add(`${i.id}:${i.rung}`));
+  const top = items[0];
+  S.alarm = top;
+  banner.hidden = false;
+  $('#alarm-tag').textContent = t('waiting.tag', { count: items.length });
   const text = $('#alarm-text');
-  text.textContent = t('alarm.text', { id: m.id, type: messageTypeName(m.type), text: m.display || m.text });
-  text.dir = m.rtl ? 'rtl' : 'ltr';
-  text.lang = m.lang || '';
-  $('#alarm').hidden = false;
-  document.title = t('alarm.tabTitle', { id: m.id });
-  beep();
+  text.textContent = t('waiting.top', { name: itemName(top), text: top.summary || rungText(top) });
+  text.title = top.summary || '';
+  $('#alarm-ack').dataset.kind = top.kind;
+  $('#alarm-ack').dataset.id = top.id;
+  $('#alarm-ack').setAttribute('aria-label', t('waiting.ackItem', { name: itemName(top) }));
+  document.title = t('waiting.tabTitle', { count: items.length, id: top.id });
+  patchList($('#waiting-list'), items.map((i) => ({ key: i.id, node: waitingRow(i) })));
+  if (fresh.length) {
+    S.silenced = false;
+    beep();
+    lastRepeat = Date.now();
+    announce(fresh.map((i) => t('waiting.announce', { name: itemName(i), rung: rungText(i) })).join(' '));
+  }
+  banner.classList.toggle('silenced', S.silenced);
+  $('#alarm-silence').setAttribute('aria-pressed', String(S.silenced));
+  tick();
 }
 
-export function clearAlarm() {
-  S.alarm = null;
-  $('#alarm').hidden = true;
-  document.title = t('app.title');
+function waitingRow(item) {
+  return el('li', { class: `waiting-item${overdue(item) ? ' overdue' : ''}`, 'data-waiting': item.id, 'data-kind': item.kind },
+    el('button', { type: 'button', class: 'link', 'data-action': 'show', 'data-id': item.id, title: t('waiting.show') }, itemName(item)),
+    el('span', { class: 'rung', 'data-rung': item.rung_name || '', 'data-escalation': item.rung }, rungText(item)),
+    el('span', { class: 'by' }, t('waiting.by', { time: fmtTime(item.deadline) })),
+    countdown(item.deadline),
+    el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-kind': item.kind, 'data-id': item.id,
+      'aria-label': t('waiting.ackItem', { name: itemName(item) }) }, t('actions.acknowledge')));
 }
 
-export const alarmShown = () => !$('#alarm').hidden;
+/* Acknowledge a conflict or a message that waits on us; one acknowledgement settles the conflict and its alerts. */
+export async function acknowledge(kind, id) {
+  $('#alarm-error').textContent = '';
+  const path = kind === 'conflict' ? `/conflicts/${encodeURIComponent(id)}/acknowledge` : `/messages/${encodeURIComponent(id)}/acknowledge`;
+  try {
+    await api('POST', M(path));
+  } catch (e) {
+    $('#alarm-error').textContent = e.message;
+  }
+  await refresh(['waiting', 'conflicts', 'messages', 'lines']);
+}
 
-/* A message arrived on the stream (each once): anything that needs our answer, and every escalation
- * of an unanswered one, sounds and flashes. */
+/* The banner went while focus was in it: put focus where the item lives, not on the page body. */
+function focusAfterAlarm(item) {
+  const card = item && document.querySelector(`[data-conflict="${item.id}"], [data-message="${item.id}"]`);
+  (card || $('#conflicts-h')).focus();
+}
+
+function onList(e) {
+  const button = e.target.closest('button[data-action]');
+  if (!button) return;
+  const { action, kind, id } = button.dataset;
+  if (action === 'ack') ackFrom(button, kind, id);
+  else if (action === 'show') {
+    const card = document.querySelector(`[data-conflict="${id}"], [data-message="${id}"]`);
+    if (card) { card.scrollIntoView({ block: 'nearest' }); card.focus(); }
+    if (S.onShow) S.onShow(kind, id);
+  }
+}
+
+/* After an Acknowledge in the banner, focus stays in the banner while something still waits. */
+async function ackFrom(button, kind, id) {
+  const row = button.closest('li');
+  const next = row && (row.nextElementSibling || row.previousElementSibling);
+  const nextId = next && next.dataset.waiting;
+  await acknowledge(kind, id);
+  if ($('#alarm').hidden) return;
+  const again = nextId && document.querySelector(`#waiting-list [data-waiting="${nextId}"] button.ack`);
+  (again || $('#alarm-ack')).focus();
+}
+
+export function silence() {
+  S.silenced = true;
+  $('#alarm').classList.add('silenced');
+  $('#alarm-silence').setAttribute('aria-pressed', 'true');
+}
+
+/* A message arrived on the stream (each once): screen readers hear it once; what waits on us is
+ * read again by the stream, and the alarm follows that. */
 export function onNewMessage(m) {
   if (S.knownMessages.has(m.id)) return;
   S.knownMessages.add(m.id);
-  const loud = m.needs_ack || m.template === 'escalated_to';
-  if (loud && (m.to || []).includes(S.party) && m.from !== S.party) raiseAlarm(m);
+  if (m.from === S.party) return;
+  announce(t('hotline.announce', { id: m.id, type: messageTypeName(m.type), from: partyName(m.from_party || m.from), text: m.display || m.text }));
 }
 
-/* The banner's tag counts what awaits us (hotline renders call it). */
-export function setAwaitingCount(n) {
-  $('#alarm .alarm-tag').textContent = n > 1 ? t('alarm.tagCount', { count: n }) : t('alarm.tag');
+/* Overdue and not silenced: sound again every minute. */
+function repeat() {
+  if (!S.alarm || S.silenced || $('#alarm').hidden) return;
+  if (!waitingItems().some(overdue)) return;
+  const now = Date.now();
+  if (now - lastRepeat >= 60000) { lastRepeat = now; beep(); }
 }
 
 /* Browsers start sound only after a gesture: any key or click in the page unlocks it. */
-export function initAlarm({ onAcknowledge }) {
-  $('#alarm-dismiss').addEventListener('click', clearAlarm);
-  $('#alarm-ack').addEventListener('click', () => { if (S.alarm) onAcknowledge(S.alarm); });
+export function initAlarm() {
+  $('#alarm-ack').addEventListener('click', () => {
+    const { kind, id } = $('#alarm-ack').dataset;
+    if (id) ackFrom($('#alarm-ack'), kind, id);
+  });
+  $('#alarm-silence').addEventListener('click', silence);
+  $('#waiting-list').addEventListener('click', onList);
   const unlock = () => { try { S.audio = S.audio || new AudioContext(); S.audio.resume(); } catch { /* no sound */ } };
   document.addEventListener('pointerdown', unlock, { once: true });
   document.addEventListener('keydown', unlock, { once: true });
+  setInterval(repeat, 5000);
 }
+
+export const alarmShown = () => !$('#alarm').hidden;

@@ -1,13 +1,25 @@
-/* The conflict list: one card per unresolved conflict, soonest deadline first, with Acknowledge. */
+/* The conflict list: one card per unresolved conflict, soonest deadline first.
+ *
+ * Each card says who it awaits in words ("awaiting Israel's acknowledgement by 06:10 UTC"), the real
+ * window and band, and offers what the reader's party may do: Acknowledge (a party awaited that has
+ * not yet), Resolve as accepted or escalated with a note (a party concerned, or the facilitator),
+ * Amend or Cancel (our own activity, through the notice form's openAmend/cancelActivity).
+ * Cards are patched in place by id (live.js), and clicks handled by delegation, so focus stays put
+ * through live updates. */
 import { $, el } from './dom.js';
 import { api, M } from './api.js';
 import { S } from './state.js';
-import { dirty } from './data.js';
+import { refresh } from './data.js';
 import { fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow } from './format.js';
 import { conflictKindName, conflictStatusName, t, zoneKindName } from './i18n.js';
 import { countdown, tick } from './clock.js';
 import { zoomToActivity } from './map.js';
-import { showHotlineError } from './hotline.js';
+import * as notify from './notify.js';
+import * as timebar from './timebar.js';
+import { acknowledge } from './alarm.js';
+import { patchList, partyList, partyName } from './live.js';
+
+const STRATEGIC = new Set(['separation', 'zone', 'short_notice']); // conflicts between notices, which amend or cancel can change
 
 export function conflictSummary(c) {
   if (c.kind === 'separation') {
@@ -38,42 +50,184 @@ export function conflictSummary(c) {
   return `${c.activity || ''} · ${conflictKindName(c.kind)}`;
 }
 
+/* The card's state in words: who acknowledged, who is still awaited and by when. */
+function stateLine(c, live) {
+  const acked = Object.keys(c.acknowledged || {});
+  const waitingOn = (c.awaiting || []).filter((p) => !acked.includes(p));
+  const row = el('div', { class: 'row state' });
+  if (acked.length) {
+    const who = acked.map((p) => t('conflicts.ackedEntry', { party: partyName(p), time: fmtTime(c.acknowledged[p].at) })).join(', ');
+    row.append(el('span', {}, t('conflicts.acknowledgedBy', { who })));
+  }
+  if (waitingOn.length) {
+    const us = waitingOn.includes(S.party);
+    const text = us ? t('conflicts.awaitingUs', { time: fmtTime(c.deadline) })
+      : waitingOn.length === 1 ? t('conflicts.awaitingOne', { party: partyName(waitingOn[0]), time: fmtTime(c.deadline) })
+        : t('conflicts.awaitingMany', { parties: partyList(waitingOn), time: fmtTime(c.deadline) });
+    row.append(el('span', {}, text));
+    if (live) row.append(countdown(c.deadline));
+  }
+  return row;
+}
+
+/* What our party (or the facilitator) may do with this conflict. */
+function actions(c) {
+  if (S.mode === 'replay' || !S.me) return null;
+  const box = el('div', { class: 'row actions' });
+  const acked = Object.keys(c.acknowledged || {});
+  if ((c.awaiting || []).includes(S.party) && !acked.includes(S.party)) {
+    box.append(el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-ack-conflict': c.id }, t('actions.acknowledge')));
+  }
+  const parties = c.parties || [c.party, c.other_party, c.zone_owner].filter(Boolean);
+  const concerned = (S.party && parties.includes(S.party)) || S.me.member.role === 'facilitator';
+  if (concerned) {
+    box.append(el('button', { type: 'button', 'data-action': 'resolve', 'data-resolve-conflict': c.id,
+      'aria-expanded': String(resolving.has(c.id)), 'aria-controls': `resolve-${c.id}` }, t('conflicts.resolve')));
+  }
+  if (STRATEGIC.has(c.kind)) {
+    const ours = [[c.activity, c.party], [c.other_activity, c.other_party]].filter(([a, p]) => a && p === S.party).map(([a]) => a);
+    for (const id of ours) {
+      if (typeof notify.openAmend === 'function') {
+        box.append(el('button', { type: 'button', 'data-action': 'amend', 'data-activity': id }, t('conflicts.amend', { id })));
+      }
+      if (typeof notify.cancelActivity === 'function') {
+        box.append(el('button', { type: 'button', class: 'danger', 'data-action': 'cancel', 'data-activity': id }, t('conflicts.cancelActivity', { id })));
+      }
+    }
+  }
+  return box.childNodes.length ? box : null;
+}
+
+/* The open Resolve forms, by conflict id: what was chosen and typed, and the service's error. */
+const resolving = new Map();
+
+function resolveForm(c) {
+  const state = resolving.get(c.id);
+  if (!state) return null;
+  const id = (s) => `resolve-${c.id}-${s}`;
+  return el('form', { class: 'resolve-form', id: `resolve-${c.id}`, 'data-resolve-form': c.id, 'aria-label': t('conflicts.resolveHeading', { id: c.id }) },
+    el('fieldset', {},
+      el('legend', {}, t('conflicts.resolveHeading', { id: c.id })),
+      el('label', {}, el('input', { type: 'radio', name: 'resolution', value: 'accepted', id: id('accepted'), checked: state.resolution === 'accepted' }),
+        ' ', t('conflicts.resolution.accepted')),
+      el('label', {}, el('input', { type: 'radio', name: 'resolution', value: 'escalated', id: id('escalated'), checked: state.resolution === 'escalated' }),
+        ' ', t('conflicts.resolution.escalated'))),
+    el('label', { for: id('note') }, t('conflicts.note')),
+    el('input', { id: id('note'), name: 'note', maxlength: '500', 'aria-describedby': id('error'), 'aria-invalid': state.error ? 'true' : null }),
+    el('span', { class: 'err', id: id('error'), 'data-error-for': 'note' }, state.error || ''),
+    el('div', { class: 'actions' },
+      el('button', { type: 'submit', class: 'primary' }, t('conflicts.resolveSend')),
+      el('button', { type: 'button', 'data-action': 'resolve-close' }, t('actions.cancel'))));
+}
+
+function card(c) {
+  const live = S.mode !== 'replay';
+  const acked = Object.keys(c.acknowledged || {});
+  const mine = (c.awaiting || []).includes(S.party) && !acked.includes(S.party);
+  const windowBand = [c.start && c.end ? fmtWindow(c.start, c.end) : c.start ? fmtTime(c.start) : null,
+    typeof c.floor_m === 'number' || c.start ? fmtBand(c.floor_m, c.ceiling_m) : null].filter(Boolean).join(' · ');
+  return el('li', { class: `conflict ${c.status}${mine ? ' mine' : ''}`, 'data-conflict': c.id, 'data-kind': c.kind, 'data-status': c.status,
+    tabindex: '-1', 'aria-labelledby': `conflict-${c.id}-h` },
+  el('div', { class: 'head', id: `conflict-${c.id}-h` },
+    el('button', { type: 'button', class: 'id', 'data-action': 'show', title: t('conflicts.showOnMap') }, c.id),
+    el('span', { class: 'kind' }, conflictKindName(c.kind)),
+    el('span', { class: 'status' }, conflictStatusName(c.status))),
+  el('div', { class: 'detail' }, conflictSummary(c)),
+  windowBand ? el('div', { class: 'detail band' }, windowBand) : null,
+  stateLine(c, live),
+  actions(c),
+  live ? resolveForm(c) : null);
+}
+
+function shown() {
+  if (S.mode === 'replay' && S.replay) return S.replay.conflicts.filter((c) => c.status !== 'resolved');
+  if (S.mode === 'planned' && typeof timebar.visibleAt === 'function') return S.conflicts.filter((c) => timebar.visibleAt(c));
+  return S.conflicts;
+}
+
 export function renderConflicts() {
   const list = $('#conflict-list');
-  const source = S.mode === 'replay' && S.replay ? S.replay.conflicts.filter((c) => c.status !== 'resolved') : S.conflicts;
-  const sorted = [...source].sort((a, b) => (a.deadline || '').localeCompare(b.deadline || ''));
+  const sorted = [...shown()].sort((a, b) => (a.deadline || '').localeCompare(b.deadline || '') || a.id.localeCompare(b.id, 'en', { numeric: true }));
   $('#conflict-count').textContent = `(${fmtNum(sorted.length)})`;
-  list.replaceChildren();
-  if (!sorted.length) list.append(el('li', { class: 'empty', text: t('conflicts.empty') }));
-  for (const c of sorted) {
-    const acked = Object.keys(c.acknowledged || {});
-    const mine = (c.awaiting || []).includes(S.party) && !acked.includes(S.party);
-    const row = el('div', { class: 'row' });
-    if (c.status === 'open') {
-      row.append(t('conflicts.ackBy', { time: fmtTime(c.deadline), parties: (c.awaiting || []).join(', ') }),
-        S.mode === 'replay' ? null : countdown(c.deadline));
-    } else {
-      const who = acked.map((p) => t('conflicts.ackedEntry', { party: p, time: fmtTime(c.acknowledged[p].at) })).join(', ');
-      row.append(t('conflicts.acknowledgedBy', { who }));
-    }
-    if (mine && S.mode !== 'replay') {
-      row.append(el('button', { type: 'button', class: 'ack', 'data-ack-conflict': c.id, onclick: () => ackConflict(c.id) }, t('actions.acknowledge')));
-    }
-    list.append(el('li', { class: `conflict ${c.status}`, 'data-conflict': c.id, 'data-kind': c.kind, 'data-status': c.status },
-      el('div', { class: 'head' },
-        el('button', { type: 'button', class: 'id', title: t('conflicts.showOnMap'), onclick: () => zoomToActivity(c.activity) }, c.id),
-        el('span', { text: conflictKindName(c.kind) }),
-        el('span', { class: 'status', text: conflictStatusName(c.status) })),
-      el('div', { class: 'detail', text: conflictSummary(c) }),
-      c.start && c.end ? el('div', { class: 'detail', text: `${fmtWindow(c.start, c.end)} · ${fmtBand(c.floor_m, c.ceiling_m)}` }) : null,
-      row));
+  for (const id of [...resolving.keys()]) if (!sorted.some((c) => c.id === id)) resolving.delete(id);
+  if (!sorted.length) {
+    patchList(list, [{ key: 'empty', node: el('li', { class: 'empty' }, t('conflicts.empty')) }]);
+  } else {
+    patchList(list, sorted.map((c) => ({ key: c.id, node: card(c) })));
   }
   tick();
 }
 
 export async function ackConflict(id) {
+  await acknowledge('conflict', id);
+  const cardNode = document.querySelector(`[data-conflict="${id}"]`);
+  if (cardNode) cardNode.focus();
+}
+
+async function resolve(form) {
+  const id = form.dataset.resolveForm;
+  const state = resolving.get(id);
+  const chosen = form.querySelector('input[name=resolution]:checked');
+  state.resolution = chosen ? chosen.value : state.resolution;
+  const note = form.elements.note.value.trim();
+  state.error = '';
   try {
-    await api('POST', M(`/conflicts/${encodeURIComponent(id)}/acknowledge`));
-  } catch (e) { showHotlineError(e.message); }
-  dirty('conflicts', 'messages');
+    await api('POST', M(`/conflicts/${encodeURIComponent(id)}/resolve`), { resolution: state.resolution, note: note || undefined });
+    resolving.delete(id);
+  } catch (e) {
+    state.error = e.message;
+  }
+  await refresh(['conflicts', 'messages', 'waiting']);
+  if (resolving.has(id)) {
+    const input = document.getElementById(`resolve-${id}-note`);
+    if (input) input.focus();
+  } else $('#conflicts-h').focus();
+}
+
+function openResolve(id) {
+  if (resolving.has(id)) { resolving.delete(id); renderConflicts(); return; }
+  resolving.set(id, { resolution: 'accepted', error: '' });
+  renderConflicts();
+  const first = document.getElementById(`resolve-${id}-accepted`);
+  if (first) first.focus();
+}
+
+/* Escape inside a Resolve form closes it and gives focus back to its button; true if it did. */
+export function escapeConflicts() {
+  const form = document.activeElement && document.activeElement.closest && document.activeElement.closest('[data-resolve-form]');
+  if (!form) return false;
+  const id = form.dataset.resolveForm;
+  resolving.delete(id);
+  renderConflicts();
+  const button = document.querySelector(`[data-resolve-conflict="${id}"]`);
+  if (button) button.focus();
+  return true;
+}
+
+export function initConflicts() {
+  const list = $('#conflict-list');
+  list.addEventListener('click', (e) => {
+    const button = e.target.closest('button[data-action]');
+    if (!button) return;
+    const cardNode = button.closest('[data-conflict]');
+    const id = cardNode && cardNode.dataset.conflict;
+    const c = [...shown()].find((x) => x.id === id);
+    const { action } = button.dataset;
+    if (action === 'show' && c) zoomToActivity(c.activity);
+    else if (action === 'ack') ackConflict(id);
+    else if (action === 'resolve') openResolve(id);
+    else if (action === 'resolve-close') { resolving.delete(id); renderConflicts(); const b = document.querySelector(`[data-resolve-conflict="${id}"]`); if (b) b.focus(); }
+    else if (action === 'amend') notify.openAmend(button.dataset.activity);
+    else if (action === 'cancel') notify.cancelActivity(button.dataset.activity);
+  });
+  list.addEventListener('submit', (e) => {
+    const form = e.target.closest('[data-resolve-form]');
+    if (!form) return;
+    e.preventDefault();
+    resolve(form);
+  });
+  list.addEventListener('change', (e) => {
+    const form = e.target.closest('[data-resolve-form]');
+    if (form && e.target.name === 'resolution') resolving.get(form.dataset.resolveForm).resolution = e.target.value;
+  });
 }

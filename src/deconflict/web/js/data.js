@@ -5,7 +5,7 @@
  *   dirty(...keys)           reload soon (debounced): what a stream event or an action calls
  *   changed(...keys)         run the renders without loading (e.g. 'time' when the time bar moves)
  *
- * Keys: zones, activities, conflicts, messages, lines, tracks (loaded) and time (view only). */
+ * Keys: zones, activities, conflicts, messages, lines, tracks, waiting (loaded) and time (view only). */
 import { api, M } from './api.js';
 import { S } from './state.js';
 import { debounce } from './dom.js';
@@ -17,6 +17,7 @@ const LOADERS = {
   messages: async () => { S.messages = await api('GET', M('/messages')); },
   lines: async () => { S.lines = await api('GET', M('/lines')); },
   tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; },
+  waiting: async () => { S.waiting = await api('GET', M('/waiting')); },
 };
 
 const subscribers = []; // [{ keys: Set, render }], run in subscription order

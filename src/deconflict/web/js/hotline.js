@@ -1,24 +1,110 @@
-/* The hotline: line states in the header, the channel's messages (newest first), acknowledging a
- * message, the "About" picker, the standard phrases and free text. */
+/* The hotline: line states in the header, the channel's messages (newest first) with each one's
+ * state in words (awaiting whom and by when, settled, closed and why, the rung reached), the "About"
+ * picker, the standard phrases as forms in words, and free text.
+ *
+ * A phrase opens a small form: labelled fields in the reader's language (what it is about, a time
+ * in UTC, a place clicked on the map), a preview of the message as the agreed wording will read, and
+ * Send. An error keeps the form open with the error beside its field; nothing typed is lost. Only
+ * the phrases that fit the member's role are offered. Lists are patched in place by id (live.js). */
 import { $, el } from './dom.js';
 import { api, M } from './api.js';
-import { S, isoMinute, serverNow } from './state.js';
-import { dirty } from './data.js';
+import { S, serverNow } from './state.js';
+import { dirty, refresh } from './data.js';
 import { fmtTime } from './format.js';
 import { conflictKindName, kindName, lineStateName, messageTypeName, phraseParamName, rungName, t } from './i18n.js';
 import { countdown, tick } from './clock.js';
-import { clearAlarm, setAwaitingCount } from './alarm.js';
+import { acknowledge, waitingItems } from './alarm.js';
+import { getMap } from './map.js';
+import { patchList, partyList, partyName } from './live.js';
 
 /* Standard phrases a duty officer sends; the others are the service's own (alerts, line checks). */
 const PHRASES = ['acknowledged', 'holding', 'acknowledged_amending', 'proceeding_as_notified', 'query_activity', 'incident_at'];
+/* What each role may say: a facilitator does not hold, amend or proceed with an activity of its own. */
+const FOR_ROLE = {
+  party: PHRASES,
+  facilitator: ['acknowledged', 'query_activity', 'incident_at'],
+};
+/* A phrase's button and form title, in words (never the template's {placeholders}). */
+const PHRASE_LABEL = {
+  acknowledged: () => t('hotline.phrases.acknowledged'),
+  holding: () => t('hotline.phrases.holding'),
+  acknowledged_amending: () => t('hotline.phrases.acknowledged_amending'),
+  proceeding_as_notified: () => t('hotline.phrases.proceeding_as_notified'),
+  query_activity: () => t('hotline.phrases.query_activity'),
+  incident_at: () => t('hotline.phrases.incident_at'),
+};
+const LINE_HELP = {
+  up: () => t('lines.help.up'),
+  pending: () => t('lines.help.pending'),
+  awaiting: () => t('lines.help.pending'),
+  late: () => t('lines.help.late'),
+  down: () => t('lines.help.down'),
+};
 
 export function showHotlineError(text) { $('#hotline-error').textContent = text; }
 
+/* ------------------------------------------------------------------ lines */
+
 export function renderLines() {
   const box = $('#lines');
-  box.replaceChildren(...Object.entries(S.lines).map(([p, s]) =>
-    el('span', { class: `line ${s}`, 'data-line': p, 'data-state': s, title: t('hotline.lineTitle', { party: p, state: lineStateName(s) }),
-      text: t('hotline.lineChip', { party: p, state: lineStateName(s) }) })));
+  box.replaceChildren(...Object.entries(S.lines).map(([p, s]) => {
+    const help = (LINE_HELP[s] || (() => ''))();
+    return el('span', { class: `line ${s}`, role: 'listitem', 'data-line': p, 'data-state': s,
+      title: t('lines.title', { party: partyName(p), state: lineStateName(s), help }) },
+    t('lines.chip', { party: p, state: lineStateName(s) }), el('span', { class: 'sr-only' }, ` ${help}`));
+  }));
+}
+
+/* ------------------------------------------------------------------ messages */
+
+function messageState(m, ladder) {
+  const state = el('div', { class: 'state' });
+  const acked = Object.keys(m.acknowledged || {});
+  const status = m.status || (!m.needs_ack ? 'info' : acked.length ? 'acknowledged' : 'awaiting');
+  const live = S.mode !== 'replay';
+  if (status === 'acknowledged') {
+    const at = m.acknowledged_at || (acked.length && m.acknowledged[acked[0]].at);
+    state.append(el('span', { class: 'settled', 'data-status': 'acknowledged' },
+      at ? t('hotline.settledAt', { parties: partyList(acked), time: fmtTime(at) }) : t('hotline.settled', { parties: partyList(acked) })));
+  } else if (status === 'closed') {
+    state.append(el('span', { class: 'closed', 'data-status': 'closed' },
+      m.closed_at ? t('hotline.closedAt', { time: fmtTime(m.closed_at), note: m.closed_note || t('hotline.noNote') })
+        : t('hotline.closed', { note: m.closed_note || t('hotline.noNote') })));
+  } else if (status === 'awaiting') {
+    const waitingOn = m.awaiting || (m.to || []).filter((p) => !acked.includes(p));
+    const us = waitingOn.includes(S.party);
+    state.append(el('span', { 'data-status': 'awaiting' }, us ? t('hotline.awaitingUs', { time: fmtTime(m.deadline) })
+      : t('hotline.awaitingParties', { parties: partyList(waitingOn), time: fmtTime(m.deadline) })));
+    if (live) state.append(countdown(m.deadline));
+  }
+  if (m.needs_ack) {
+    const steps = m.escalation_steps || 0;
+    const rung = ladder[Math.min(steps, ladder.length - 1)];
+    const rungAs = rung ? rungName(rung.name) : t('rungs.duty officer');
+    if (status === 'awaiting' || steps) {
+      state.append(el('span', { class: steps ? 'escalated' : 'level', 'data-escalation': steps, 'data-rung': rung ? rung.name : '' },
+        steps ? t('hotline.escalated', { steps, rung: rungAs }) : t('hotline.level', { rung: rungAs })));
+    }
+    if (status === 'awaiting' && live && (m.awaiting || m.to || []).includes(S.party) && !acked.includes(S.party)) {
+      state.append(el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-ack-message': m.id,
+        'aria-label': t('hotline.ackMessage', { id: m.id }) }, t('actions.acknowledge')));
+    }
+  }
+  return state;
+}
+
+function messageNode(m, ladder) {
+  const status = m.status || '';
+  const pending = status === 'awaiting' && (m.awaiting || []).includes(S.party);
+  return el('li', { class: `msg ${m.type}${pending ? ' pending' : ''}${status ? ` ${status}` : ''}`, 'data-message': m.id,
+    'data-status': status || null, tabindex: '-1' },
+  el('div', { class: 'meta' },
+    el('strong', {}, m.id), el('span', {}, messageTypeName(m.type)),
+    el('span', {}, t('hotline.fromTo', { from: m.from, to: (m.to || []).join(', ') })), el('span', {}, fmtTime(m.sent_at)),
+    m.about ? el('span', {}, t('hotline.re', { id: m.about.id })) : null),
+  el('p', { class: 'text', dir: m.rtl ? 'rtl' : 'ltr', lang: m.lang }, m.display || m.text),
+  m.free_text ? el('div', { class: 'free' }, t('hotline.freeAsWritten', { lang: m.lang })) : null,
+  messageState(m, ladder));
 }
 
 export function renderMessages() {
@@ -26,117 +112,253 @@ export function renderMessages() {
   const atTop = list.scrollTop < 24; // newest first: keep the newest in view unless the reader scrolled down
   const ladder = (S.mech.rules && S.mech.rules.ladder) || [];
   const source = S.mode === 'replay' && S.replay ? S.replay.messages : S.messages;
-  list.replaceChildren();
-  if (!source.length) list.append(el('li', { class: 'empty', text: t('hotline.empty') }));
-  const waitingForUs = source.filter((m) => m.needs_ack && (m.to || []).includes(S.party) && !(S.party in (m.acknowledged || {})));
-  setAwaitingCount(waitingForUs.length);
-  for (const m of [...source].reverse()) { // newest first
-    const acked = Object.keys(m.acknowledged || {});
-    const forMe = (m.to || []).includes(S.party);
-    const waiting = m.needs_ack && forMe && !acked.includes(S.party);
-    const state = el('div', { class: 'state' });
-    if (m.needs_ack) {
-      if (acked.length) {
-        state.append(m.acknowledged_at ? t('hotline.acknowledgedByAt', { parties: acked.join(', '), time: fmtTime(m.acknowledged_at) })
-          : t('hotline.acknowledgedBy', { parties: acked.join(', ') }));
-      } else {
-        state.append(t('hotline.ackBy', { time: fmtTime(m.deadline) }));
-        if (S.mode !== 'replay') state.append(countdown(m.deadline));
-      }
-      const steps = m.escalation_steps || 0;
-      const rung = ladder[Math.min(steps, ladder.length - 1)];
-      const rungAs = rung ? rungName(rung.name) : t('rungs.duty officer');
-      state.append(el('span', { class: steps ? 'escalated' : '', 'data-escalation': steps, 'data-rung': rung ? rung.name : '',
-        text: steps ? t('hotline.escalated', { steps, rung: rungAs }) : t('hotline.level', { rung: rungAs }) }));
-      if (waiting && S.mode !== 'replay') {
-        state.append(el('button', { type: 'button', class: 'ack', 'data-ack-message': m.id, onclick: () => ackMessage(m.id) }, t('actions.acknowledge')));
-      }
-    }
-    list.append(el('li', { class: `msg ${m.type}${waiting ? ' pending' : ''}`, 'data-message': m.id },
-      el('div', { class: 'meta' },
-        el('strong', { text: m.id }), el('span', { text: messageTypeName(m.type) }),
-        el('span', { text: t('hotline.fromTo', { from: m.from, to: (m.to || []).join(', ') }) }), el('span', { text: fmtTime(m.sent_at) }),
-        m.about ? el('span', { text: t('hotline.re', { id: m.about.id }) }) : null),
-      el('p', { class: 'text', dir: m.rtl ? 'rtl' : 'ltr', lang: m.lang, text: m.display || m.text }),
-      m.free_text ? el('div', { class: 'free', text: t('hotline.freeAsWritten', { lang: m.lang }) }) : null,
-      state));
-  }
+  if (!source.length) patchList(list, [{ key: 'empty', node: el('li', { class: 'empty' }, t('hotline.empty')) }]);
+  else patchList(list, [...source].reverse().map((m) => ({ key: m.id, node: messageNode(m, ladder) })));
   if (atTop) list.scrollTop = 0;
   tick();
 }
 
 export async function ackMessage(id) {
-  try {
-    await api('POST', M(`/messages/${encodeURIComponent(id)}/acknowledge`));
-    if (S.alarm && (S.alarm.id === id || (S.alarm.about && S.alarm.about.id === id))) clearAlarm();
-  } catch (e) { showHotlineError(e.message); }
-  dirty('messages', 'lines');
+  await acknowledge('message', id);
+  const node = document.querySelector(`[data-message="${id}"]`);
+  if (node) node.focus();
+}
+
+/* ------------------------------------------------------------------ what a phrase is about */
+
+const newestFirst = (a, b) => b.localeCompare(a, 'en', { numeric: true });
+
+/* The open conflicts and the alerts still awaited, newest first: what a response phrase answers. */
+function answerable() {
+  const out = [];
+  for (const c of [...S.conflicts].sort((a, b) => newestFirst(a.id, b.id))) {
+    out.push([c.id, t('hotline.reConflict', { id: c.id, kind: conflictKindName(c.kind) })]);
+  }
+  const alerts = S.messages.filter((m) => m.needs_ack && (m.status ? m.status === 'awaiting' : true)).sort((a, b) => (b.seq || 0) - (a.seq || 0));
+  for (const m of alerts) out.push([m.id, t('hotline.reMessage', { id: m.id, type: messageTypeName(m.type) })]);
+  return out;
+}
+
+/* The other parties' activities, newest first: what a query asks about. */
+function theirActivities() {
+  return S.activities.filter((a) => a.party !== S.party && a.state !== 'cancelled' && a.state !== 'ended')
+    .sort((a, b) => newestFirst(a.id, b.id))
+    .map((a) => [a.id, t('hotline.reTheirActivity', { id: a.id, kind: kindName(a.kind), party: partyName(a.party) })]);
+}
+
+/* The most urgent thing waiting on us, else the newest open conflict: never the oldest. */
+function defaultRef(options) {
+  const ids = new Set(options.map(([v]) => v));
+  const urgent = waitingItems().find((i) => ids.has(i.id));
+  if (urgent) return urgent.id;
+  return options.length ? options[0][0] : '';
 }
 
 export function renderReOptions() {
   const select = $('#re');
   const keep = select.value;
-  const refs = [];
-  for (const c of S.conflicts) refs.push([c.id, t('hotline.reConflict', { id: c.id, kind: conflictKindName(c.kind) })]);
-  for (const m of [...S.messages].reverse().slice(0, 10)) refs.push([m.id, t('hotline.reMessage', { id: m.id, type: messageTypeName(m.type) })]);
-  for (const a of S.activities.filter((x) => x.party === S.party).slice(-10)) {
+  const refs = [...answerable()];
+  for (const a of S.activities.filter((x) => x.party === S.party).sort((a, b) => newestFirst(a.id, b.id)).slice(0, 10)) {
     refs.push([a.id, t('hotline.reActivity', { id: a.id, kind: kindName(a.kind) })]);
   }
-  select.replaceChildren(...refs.map(([v, text]) => el('option', { value: v, text })));
-  const fresh = S.conflicts.find((c) => !S.seenRefs.has(c.id));
+  refs.push(...theirActivities().slice(0, 10));
+  const options = [['', t('hotline.aboutNothing')], ...refs];
+  select.replaceChildren(...options.map(([v, text]) => el('option', { value: v }, text)));
+  // A reader's own choice stays; a new urgent item is offered first otherwise.
+  const fresh = waitingItems().find((i) => !S.seenRefs.has(i.id) && refs.some(([v]) => v === i.id));
   if (fresh) select.value = fresh.id;
-  else if (refs.some(([v]) => v === keep)) select.value = keep;
+  else if (keep && refs.some(([v]) => v === keep)) select.value = keep;
+  else select.value = defaultRef(refs);
   refs.forEach(([v]) => S.seenRefs.add(v));
+  if (phraseOpen && !$('#phrase-form').hidden) refreshRefField();
 }
+
+/* ------------------------------------------------------------------ phrases as forms */
+
+let phraseOpen = null; // the template being filled in, while its form is open
+let picking = false; // the next click on the map gives the place
 
 export function renderPhrases() {
   const box = $('#phrase-buttons');
+  const allowed = FOR_ROLE[S.me && S.me.member.role] || [];
   box.replaceChildren();
   for (const id of PHRASES) {
     const tpl = S.templates.find((x) => x.id === id);
-    if (!tpl) continue;
-    box.append(el('button', {
-      type: 'button', dir: tpl.rtl ? 'rtl' : 'ltr', lang: tpl.lang, 'data-template': tpl.id,
-      title: tpl.text, onclick: () => phrase(tpl),
-    }, tpl.text.replace(/\{(\w+)\}/g, (_, p) => (p === 'ref' ? '…' : `{${p}}`))));
+    if (!tpl || !allowed.includes(id)) continue;
+    box.append(el('button', { type: 'button', 'data-template': tpl.id, 'aria-haspopup': 'dialog',
+      'aria-expanded': 'false', 'aria-controls': 'phrase-form', onclick: () => openPhrase(tpl) }, PHRASE_LABEL[id]()));
   }
 }
 
-function phrase(tpl) {
-  const params = {};
-  const ref = $('#re').value;
-  const now = serverNow();
-  const defaults = { ref, party: S.party, t1: isoMinute(now), t2: isoMinute(new Date(now.getTime() + 3600e3)), place: '' };
-  const extra = tpl.params.filter((p) => p !== 'ref');
-  if (!extra.length) {
-    if (!ref) { showHotlineError(t('hotline.chooseAbout')); return; }
-    params.ref = ref;
-    sendMessage({ template: tpl.id, params, about: aboutOf(ref) });
-    return;
-  }
+const isoInput = (d) => d.toISOString().slice(0, 16); // what <input type=datetime-local> takes, read as UTC
+const paramTime = (v) => (v ? v.slice(0, 16) : ''); // "2025-04-09T08:00", as the service words times
+
+function field(name, control, hint) {
+  return el('div', { class: 'field', 'data-field': name },
+    el('label', { for: control.id }, phraseParamName(name)),
+    control,
+    hint ? el('span', { class: 'hint', id: `${control.id}-hint` }, hint) : null,
+    el('span', { class: 'err', id: `${control.id}-err`, 'data-error-for': name }));
+}
+
+function refOptions(tpl) { return tpl.id === 'query_activity' ? theirActivities() : answerable(); }
+
+function refreshRefField() {
+  const select = $('#pp-ref');
+  if (!select || !phraseOpen) return;
+  const keep = select.value;
+  const options = refOptions(phraseOpen);
+  select.replaceChildren(...options.map(([v, text]) => el('option', { value: v }, text)));
+  if (options.some(([v]) => v === keep)) select.value = keep;
+  updatePreview();
+}
+
+function openPhrase(tpl) {
   const form = $('#phrase-form');
-  form.replaceChildren(el('strong', { style: 'grid-column: 1 / -1', dir: tpl.rtl ? 'rtl' : 'ltr', text: tpl.text }));
+  const now = serverNow();
+  phraseOpen = tpl;
+  document.querySelectorAll('#phrase-buttons [aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', String(b.dataset.template === tpl.id)));
+  const parts = [el('h3', { id: 'phrase-h', class: 'phrase-title' }, PHRASE_LABEL[tpl.id]())];
+  const options = tpl.params.includes('ref') ? refOptions(tpl) : [];
+  const wanted = $('#re').value;
+  const ref = options.some(([v]) => v === wanted) ? wanted : defaultRef(options);
+  // A query about an activity asks about its window by default.
+  const activity = S.activities.find((a) => a.id === ref);
+  const span = activity && activity.volumes && activity.volumes[0];
   for (const p of tpl.params) {
-    form.append(el('label', { for: `pp-${p}`, text: phraseParamName(p) }), el('input', { id: `pp-${p}`, name: p, value: defaults[p] ?? '' }));
+    if (p === 'ref') {
+      const select = el('select', { id: 'pp-ref', name: 'ref', 'aria-describedby': 'pp-ref-err' }, ...options.map(([v, text]) => el('option', { value: v }, text)));
+      select.value = ref;
+      parts.push(field('ref', select));
+    } else if (p === 't1' || p === 't2') {
+      let at = p === 't1' ? now : new Date(now.getTime() + 3600e3);
+      if (span && span.start) at = new Date(p === 't1' ? span.start : span.end || span.start);
+      parts.push(field(p, el('input', { id: `pp-${p}`, name: p, type: 'datetime-local', step: '60', dir: 'ltr', value: isoInput(at),
+        'aria-describedby': `pp-${p}-hint pp-${p}-err` }), t('hotline.form.utc')));
+    } else if (p === 'place') {
+      const input = el('input', { id: 'pp-place', name: 'place', dir: 'auto', maxlength: '200', autocomplete: 'off', 'aria-describedby': 'pp-place-hint pp-place-err' });
+      const f = field('place', input, t('hotline.form.placeHint'));
+      f.insertBefore(el('button', { type: 'button', id: 'pp-pick', 'aria-pressed': 'false', onclick: startPick }, t('hotline.form.pick')), f.querySelector('.hint'));
+      parts.push(f);
+    } else if (p === 'party') {
+      parts.push(el('div', { class: 'field', 'data-field': 'party' },
+        el('span', { class: 'label' }, phraseParamName('party')), el('output', { name: 'party', value: S.party }, partyName(S.party))));
+    }
   }
-  form.append(el('span'), el('div', { class: 'actions' },
+  parts.push(el('div', { class: 'preview-box' },
+    el('span', { class: 'label', id: 'phrase-preview-label' }, t('hotline.form.preview')),
+    el('p', { id: 'phrase-preview', class: 'phrase-preview', dir: tpl.rtl ? 'rtl' : 'ltr', lang: tpl.lang, 'aria-labelledby': 'phrase-preview-label' })));
+  parts.push(el('p', { class: 'err', id: 'pp-general-err', 'data-error-for': '_general' }));
+  parts.push(el('div', { class: 'actions' },
     el('button', { type: 'submit', class: 'primary' }, t('actions.send')),
-    el('button', { type: 'button', onclick: () => { form.hidden = true; } }, t('actions.cancel'))));
-  form.onsubmit = (e) => {
-    e.preventDefault();
-    for (const p of tpl.params) params[p] = form.elements[p].value;
-    form.hidden = true;
-    sendMessage({ template: tpl.id, params, about: aboutOf(params.ref) });
-  };
+    el('button', { type: 'button', onclick: () => closePhrase() }, t('actions.cancel'))));
+  form.replaceChildren(...parts);
+  form.setAttribute('aria-labelledby', 'phrase-h');
   form.hidden = false;
-  form.elements[tpl.params[0]].focus();
+  form.oninput = updatePreview;
+  form.onchange = updatePreview;
+  form.onsubmit = (e) => { e.preventDefault(); sendPhrase(tpl); };
+  updatePreview();
+  const first = form.querySelector('select, input');
+  (first || form.querySelector('button[type=submit]')).focus();
+}
+
+function phraseParams(tpl) {
+  const form = $('#phrase-form');
+  const params = {};
+  for (const p of tpl.params) {
+    if (p === 'party') params.party = S.party;
+    else if (p === 't1' || p === 't2') params[p] = paramTime(form.elements[p].value);
+    else params[p] = (form.elements[p].value || '').trim();
+  }
+  return params;
+}
+
+function updatePreview() {
+  const tpl = phraseOpen;
+  const box = $('#phrase-preview');
+  if (!tpl || !box) return;
+  const params = phraseParams(tpl);
+  box.textContent = tpl.text.replace(/\{(\w+)\}/g, (_, p) => params[p] || phraseParamName(p));
+}
+
+function clearPhraseErrors() {
+  document.querySelectorAll('#phrase-form [data-error-for]').forEach((n) => { n.textContent = ''; });
+  document.querySelectorAll('#phrase-form [aria-invalid]').forEach((n) => n.removeAttribute('aria-invalid'));
+}
+
+function phraseError(name, text) {
+  const slot = document.querySelector(`#phrase-form [data-error-for="${name}"]`) || $('#pp-general-err');
+  slot.textContent = text;
+  const input = $(`#phrase-form [name="${name}"]`);
+  if (input && input.tagName !== 'OUTPUT') { input.setAttribute('aria-invalid', 'true'); input.focus(); }
+}
+
+async function sendPhrase(tpl) {
+  clearPhraseErrors();
+  const params = phraseParams(tpl);
+  for (const p of tpl.params) {
+    if (!params[p]) { phraseError(p, p === 'ref' ? t('hotline.chooseAbout') : t('hotline.form.required', { field: phraseParamName(p) })); return; }
+  }
+  try {
+    const sent = await api('POST', M('/messages'), { template: tpl.id, params, about: aboutOf(params.ref) });
+    S.knownMessages.add(sent.id);
+    closePhrase();
+    await refresh(['messages', 'conflicts', 'waiting', 'lines']);
+  } catch (e) {
+    // The form stays open as it was typed; the error goes beside the field it names.
+    const name = String(e.field || '').split('.').pop();
+    phraseError(tpl.params.includes(name) ? name : '_general', e.message);
+  }
+}
+
+function closePhrase() {
+  const form = $('#phrase-form');
+  const was = phraseOpen;
+  stopPick();
+  phraseOpen = null;
+  form.hidden = true;
+  form.replaceChildren();
+  document.querySelectorAll('#phrase-buttons [aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', 'false'));
+  const button = was && document.querySelector(`#phrase-buttons [data-template="${was.id}"]`);
+  if (button) button.focus();
+}
+
+/* A place clicked on the map: "34.5574 N 38.3169 E". */
+function startPick() {
+  const map = getMap();
+  if (!map) return;
+  picking = true;
+  $('#pp-pick').setAttribute('aria-pressed', 'true');
+  document.body.classList.add('picking');
+  $('#pp-place-hint').textContent = t('hotline.form.pickNow');
+  map.once('click', (e) => {
+    if (!picking) return;
+    const { lat, lng } = e.latlng;
+    const input = $('#pp-place');
+    if (input) {
+      // Coordinates read the same in every language (Western digits, N/E as in the mechanism's records).
+      input.value = `${Math.abs(lat).toFixed(4)} ${lat >= 0 ? 'N' : 'S'} ${Math.abs(lng).toFixed(4)} ${lng >= 0 ? 'E' : 'W'}`;
+      input.focus();
+    }
+    stopPick();
+    updatePreview();
+  });
+}
+
+function stopPick() {
+  picking = false;
+  document.body.classList.remove('picking');
+  const pick = $('#pp-pick');
+  if (pick) pick.setAttribute('aria-pressed', 'false');
+  const hint = $('#pp-place-hint');
+  if (hint) hint.textContent = t('hotline.form.placeHint');
 }
 
 /* What a reference (C…, M…, an activity id) is, for a message's "about". */
 export function aboutOf(ref) {
   if (!ref) return undefined;
   if (S.conflicts.some((c) => c.id === ref)) return { kind: 'conflict', id: ref };
-  if (S.messages.some((m) => m.id === ref)) return { kind: 'message', id: ref };
   if (S.activities.some((a) => a.id === ref)) return { kind: 'activity', id: ref };
   return undefined;
 }
@@ -146,7 +368,7 @@ export async function sendMessage(body) {
   try {
     const sent = await api('POST', M('/messages'), body);
     S.knownMessages.add(sent.id);
-    dirty('messages');
+    dirty('messages', 'waiting');
     return true;
   } catch (e) {
     showHotlineError(e.message);
@@ -154,10 +376,11 @@ export async function sendMessage(body) {
   }
 }
 
-/* Escape: close the phrase form if it is open; true if it was. */
+/* Escape: stop picking a place, else close the phrase form if it is open; true if it did. */
 export function escapeHotline() {
+  if (picking) { stopPick(); const input = $('#pp-place'); if (input) input.focus(); return true; }
   if ($('#phrase-form').hidden) return false;
-  $('#phrase-form').hidden = true;
+  closePhrase();
   return true;
 }
 
@@ -167,5 +390,9 @@ export function initHotline() {
     const input = $('#free-text');
     if (!input.value.trim()) return;
     if (await sendMessage({ text: input.value, about: aboutOf($('#re').value) })) input.value = '';
+  });
+  $('#messages').addEventListener('click', (e) => {
+    const button = e.target.closest('button[data-action=ack]');
+    if (button) ackMessage(button.dataset.ackMessage);
   });
 }

@@ -9,10 +9,10 @@ import { S } from './state.js';
 import { refresh, subscribe } from './data.js';
 import { stream } from './stream.js';
 import { syncClock, tick } from './clock.js';
-import { alarmShown, clearAlarm, initAlarm } from './alarm.js';
+import { initAlarm, renderAlarm } from './alarm.js';
 import { initMap, renderPicture, renderTracks } from './map.js';
-import { renderConflicts } from './conflicts.js';
-import { ackMessage, escapeHotline, initHotline, renderLines, renderMessages, renderPhrases, renderReOptions } from './hotline.js';
+import { escapeConflicts, initConflicts, renderConflicts } from './conflicts.js';
+import { escapeHotline, initHotline, renderLines, renderMessages, renderPhrases, renderReOptions } from './hotline.js';
 import { bindNotifyToMap, canNotify, enterNotify, escapeNotify, initNotify, openNotify } from './notify.js';
 import { escapeTimebar, initTimebar } from './timebar.js';
 import { roleName, setLanguage, t } from './i18n.js';
@@ -26,7 +26,8 @@ subscribe(['zones', 'activities', 'conflicts', 'time'], renderPicture);
 subscribe(['tracks'], renderTracks);
 subscribe(['conflicts', 'time'], renderConflicts);
 subscribe(['messages', 'time'], renderMessages);
-subscribe(['messages', 'conflicts'], renderReOptions);
+subscribe(['messages', 'conflicts', 'activities', 'waiting'], renderReOptions);
+subscribe(['waiting'], renderAlarm);
 
 async function signIn(token) {
   S.token = token;
@@ -54,12 +55,14 @@ async function signIn(token) {
   // and entries between are replayed harmlessly (each only triggers a refresh).
   await refresh(['messages']);
   await refresh(['zones', 'activities', 'conflicts', 'lines', 'tracks']);
+  // What was already waiting on us (a shift taking over, a reload) sounds now, not only what arrives.
+  await refresh(['waiting']);
   S.messages.forEach((m) => S.knownMessages.add(m.id));
   S.lastSeq = S.messages.reduce((top, m) => Math.max(top, m.seq || 0), 0);
   renderPhrases();
   stream({ onUnauthorised: signOut });
   setInterval(tick, 1000);
-  setInterval(() => refresh(['lines']), 30000);
+  setInterval(() => refresh(['lines', 'waiting']), 30000);
   setInterval(syncClock, 60000);
   // Position reports are not record entries: the tactical picture is polled while the view is live.
   setInterval(() => { if (S.mode === 'live' && !document.hidden) refresh(['tracks']); }, 2000);
@@ -72,12 +75,18 @@ function signOut() {
   location.reload();
 }
 
+/* Escape closes what holds focus (a Resolve form, the phrase form or its place picking, the notice
+ * form), else the first of them that is open, else returns to the live picture. It never dismisses
+ * the alarm: that goes when nothing waits on us any more. */
 function onKey(e) {
   if (e.altKey && (e.key === 'n' || e.key === 'N') && canNotify()) {
     e.preventDefault(); openNotify(); return;
   }
   if (e.key === 'Escape') {
-    if (alarmShown()) { clearAlarm(); return; }
+    const inside = (sel) => { const box = document.querySelector(sel); return box && box.contains(document.activeElement); };
+    if (escapeConflicts()) return;
+    if (inside('#phrase-form') && escapeHotline()) return;
+    if (inside('#notify') && escapeNotify()) return;
     if (escapeHotline() || escapeNotify()) return;
     escapeTimebar();
   } else if (e.key === 'Enter' && enterNotify()) {
@@ -95,13 +104,8 @@ function wire() {
     }
   });
   $('#signout').addEventListener('click', signOut);
-  initAlarm({
-    onAcknowledge: (m) => {
-      // An escalation notice is acknowledged by answering the message it escalates.
-      const target = m.needs_ack ? m.id : m.about && m.about.kind === 'message' ? m.about.id : null;
-      if (target) ackMessage(target); else clearAlarm();
-    },
-  });
+  initAlarm();
+  initConflicts();
   initNotify();
   initHotline();
   initTimebar();

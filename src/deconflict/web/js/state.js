@@ -1,5 +1,6 @@
 /* The page's one state object, and the service's clock. Panels read S; only data.js loads into it
- * (plus the time bar for mode/at/replay, the alarm for alarm/audio/beeps, sign-in for the rest). */
+ * (plus the time bar for mode/at/replay, the alarm for alarm/audio/beeps/sounded/silenced, sign-in for
+ * the rest). */
 
 export const S = {
   token: null, me: null, mech: null, party: null, offsetMs: 0, colours: {},
@@ -7,6 +8,8 @@ export const S = {
   knownMessages: new Set(), seenRefs: new Set(), lastSeq: 0, streamAbort: null,
   mode: 'live', at: null, replay: null, // time bar: 'live' | 'replay' (S.replay holds the record then) | 'planned'
   alarm: null, audio: null, beeps: 0,
+  // What waits on our party (GET …/waiting), and what the alarm has already sounded for ("id:rung").
+  waiting: { items: [] }, sounded: new Set(), silenced: false,
 };
 
 /* The service's time (GET /me gives its clock; S.offsetMs is kept up to date). */

@@ -1,5 +1,6 @@
 /* The record as Server-Sent Events, read with fetch() so the request can carry the bearer token.
- * Each entry marks parts of the picture dirty (data.js reloads them); a new message may raise the alarm. */
+ * Each entry marks parts of the picture dirty (data.js reloads them); a new message is announced once,
+ * and what waits on us is read again (the alarm follows it). */
 import { $ } from './dom.js';
 import { API, M } from './api.js';
 import { S, serverNow } from './state.js';
@@ -62,10 +63,12 @@ function onEntry(type, entry) {
   // An entry stamped later than our idea of the service's time means our clock lags: catch up.
   const stamped = Date.parse(entry.at);
   if (stamped > serverNow().getTime() + 1000) S.offsetMs = stamped - Date.now();
+  // A message in the entry is as it was sent: its status now (settled, closed) is read again, with
+  // the conflicts, since one acknowledgement settles both and a resolution closes the alerts.
   if (type.startsWith('message.')) {
     if (type === 'message.sent' && entry.message) onNewMessage(entry.message);
-    dirty('messages', 'lines');
-  } else if (type.startsWith('conflict.')) dirty('conflicts', 'activities', 'tracks');
-  else if (type.startsWith('activity.')) dirty('activities', 'conflicts');
-  else if (type.startsWith('zone.')) dirty('zones', 'conflicts');
+    dirty('messages', 'conflicts', 'waiting', 'lines');
+  } else if (type.startsWith('conflict.')) dirty('conflicts', 'messages', 'waiting', 'activities', 'tracks');
+  else if (type.startsWith('activity.')) dirty('activities', 'conflicts', 'messages', 'waiting');
+  else if (type.startsWith('zone.')) dirty('zones', 'conflicts', 'messages', 'waiting');
 }
