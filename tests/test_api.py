@@ -121,7 +121,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("DELETE", f"{A}/zones/IL-RL-PALMYRA", None, {**PARTY_ONLY, "TR": 403, "IL": 200}),
     ("GET", f"{A}/conflicts", None, READ_ALL),
     ("GET", f"{A}/conflicts/C1", None, READ_ALL),
-    ("POST", f"{A}/conflicts/C1/acknowledge", None, {**PARTY_ONLY, "IL": 200, "TR": 200}),
+    ("POST", f"{A}/conflicts/C1/acknowledge", None, {**PARTY_ONLY, "IL": 403, "TR": 200}),  # C1 awaits TR
     (
         "POST",
         f"{A}/conflicts/C1/resolve",
@@ -138,6 +138,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ),
     ("POST", f"{A}/messages/M1/acknowledge", None, {**PARTY_ONLY, "AZ": 403, "IL": 403, "TR": 200}),
     ("GET", f"{A}/lines", None, READ_ALL),
+    ("GET", f"{A}/waiting", None, READ_ALL),
 ]
 
 
@@ -580,8 +581,11 @@ def test_hotline_cli_send_ack_and_tail_against_the_live_service(
     )
     assert sent.exit_code == 0, sent.output
     assert "response from TR to AZ,IL" in sent.output and "C1" in sent.output
+    # "holding" about C1 from the party C1 awaits acknowledged C1 and settled its alert M1 with it
+    c1 = client.get(f"{A}/conflicts/C1", headers=auth(tokens["AZ"])).json()
+    assert c1["status"] == "acknowledged" and set(c1["acknowledged"]) == {"TR"}
     acked = runner.invoke(app, ["hotline", "ack", "M1", *base, "--token", tokens["TR"]])
-    assert acked.exit_code == 0 and "[acknowledged 2025-04-09T06:00:00Z]" in acked.output
+    assert acked.exit_code == 2 and "already acknowledged by TR" in acked.output
     tail = runner.invoke(app, ["hotline", "tail", *base, "--token", tokens["IL"], "--no-follow"])
     assert tail.exit_code == 0 and "M2" in tail.output and "M1" not in tail.output  # M1 went to TR only
     refused = runner.invoke(app, ["hotline", "ack", "M1", *base, "--token", tokens["IL"]])

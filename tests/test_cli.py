@@ -29,7 +29,8 @@ def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) 
     assert "chain verifies" in out
     check = runner.invoke(app, ["ledger", "check", "--db", str(db)])
     assert check.exit_code == 0 and re.search(r"tr-il-syria: \d+ entries verify", check.output)
-    assert "ESCALATED M2 to the operations chief" in out  # nobody answered the red-line alert
+    assert "ESCALATED M3 to the operations chief" in out  # nobody answered the red-line alert
+    assert "HOTLINE M3 → IL (he)" in out and "copy M5 → AZ (en): For the facilitator" in out  # owner alarmed
     # the tactical picture: a Turkish UAV and an Israeli aircraft converging near T4, minutes ahead
     flat = " ".join(out.split())
     assert re.search(r"CONFLICT C4 tracks IL/A2 and TR/UAV-1 predicted to lose separation in 4\.\d min", flat)

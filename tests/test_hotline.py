@@ -27,6 +27,7 @@ from deconflict.hotline import (
     load_templates,
     needs_ack,
     render,
+    rung_name,
 )
 from deconflict.mechanisms import load_mechanism
 from deconflict.model import Rung
@@ -81,6 +82,8 @@ SAMPLE = {
     "track": "TR/UAV-1",
     "other_track": "IL/F16-2",
     "distance": 3.4,
+    "conflict": "C7",
+    "owner": "IL",
 }
 SAMPLE_TEXT = {
     "ref": "IL-A7",
@@ -96,6 +99,8 @@ SAMPLE_TEXT = {
     "track": "TR/UAV-1",
     "other_track": "IL/F16-2",
     "distance": "3.4",
+    "conflict": "C7",
+    "owner": "IL",
 }
 NON_WESTERN_DIGITS = re.compile(r"[\u0660-\u0669\u06f0-\u06f9\u0966-\u096f]")
 
@@ -150,8 +155,9 @@ def test_every_template_renders_in_every_language(template_id: str, lang: str) -
     assert r.rtl is (lang in ("he", "ar"))
     assert "{" not in r.text and "}" not in r.text
     for p in tpl.params:
-        assert SAMPLE_TEXT[p] in r.text, p
-        assert r.params[p] == SAMPLE_TEXT[p]
+        shown = rung_name(SAMPLE_TEXT[p], lang) if p == "rung" else SAMPLE_TEXT[p]
+        assert shown in r.text, p
+        assert r.params[p] == shown
     assert not NON_WESTERN_DIGITS.search(r.text)
     if any(p in tpl.params for p in ("t1", "t2")):
         assert "UTC" in r.text
@@ -489,11 +495,11 @@ def test_line_check_due(last: float | None, now: float, due: bool) -> None:
 @pytest.mark.parametrize(
     ("answered", "now", "state"),
     [
-        (None, 0, "awaiting"),
-        (None, 9.99, "awaiting"),
+        (None, 0, "pending"),
+        (None, 9.99, "pending"),
         (None, 10, "down"),
         (None, 600, "down"),
-        (2, 1, "awaiting"),  # the answer is not known yet
+        (2, 1, "pending"),  # the answer is not known yet
         (2, 2, "up"),
         (2, 30, "up"),
         (30, 20, "down"),
@@ -505,16 +511,37 @@ def test_line_state(answered: float | None, now: float, state: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("heard", "now", "state"),
+    [
+        (3, 9, "pending"),  # heard from, but the deadline is still ahead
+        (3, 10, "late"),  # unanswered past the deadline, but the party acted after the check was sent
+        (12, 11, "down"),  # what it did at 12 is not known yet at 11
+        (12, 12, "late"),
+        (-1, 20, "down"),  # heard from before the check only: silence since
+        (None, 20, "down"),
+    ],
+)
+def test_an_unanswered_check_is_late_while_the_party_is_heard_from_and_down_in_silence(
+    heard: float | None, now: float, state: str
+) -> None:
+    got = line_state(at(0), None, 600, at(now), heard_at=None if heard is None else at(heard))
+    assert got == LineState(state)
+
+
+@pytest.mark.parametrize(
     ("previous", "check", "status", "event"),
     [
         ("up", "up", "up", None),
-        ("up", "awaiting", "awaiting", None),
+        ("up", "pending", "pending", None),
         ("up", "down", "down", "line_down"),
-        ("awaiting", "up", "up", None),
-        ("awaiting", "awaiting", "awaiting", None),
-        ("awaiting", "down", "down", "line_down"),
+        ("pending", "up", "up", None),
+        ("pending", "pending", "pending", None),
+        ("pending", "late", "late", None),
+        ("late", "down", "down", "line_down"),
+        ("pending", "down", "down", "line_down"),
         ("down", "up", "up", "line_restored"),
-        ("down", "awaiting", "down", None),
+        ("down", "pending", "down", None),
+        ("down", "late", "down", None),
         ("down", "down", "down", None),
     ],
 )

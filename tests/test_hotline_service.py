@@ -51,7 +51,7 @@ def test_israeli_notice_puts_a_turkish_alert_on_turkiyes_channel(svc: Service) -
     svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
     svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
     (alert,) = [m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert"]
-    assert alert["to"] == ["TR"] and alert["template"] == "conflict_alert" and alert["needs_ack"]
+    assert alert["to"] == ["TR"] and alert["template"] == "separation_alert" and alert["needs_ack"]
     assert alert["lang"] == "tr" and "TR-0001" in alert["text"] and "IL-0001" in alert["text"]
     assert alert["text"] != svc.message(M, alert["id"], reader=member(svc, "AZ"))["text"]  # AZ reads English
     assert alert["deadline"] == "2025-04-09T06:10:00Z" and alert["about"] == {"kind": "conflict", "id": "C1"}
@@ -125,7 +125,7 @@ def test_line_goes_down_and_comes_back(svc: Service, clock: FixedClock) -> None:
     svc.acknowledge_message(mechanism_id=M, actor="TR", message_id=checks["TR"]["id"])
     clock.advance(seconds=5 * 60)
     svc.tick()
-    assert svc.line_status(M) == {"IL": "awaiting", "TR": "up"}
+    assert svc.line_status(M) == {"IL": "pending", "TR": "up"}
     clock.advance(seconds=5 * 60)
     svc.tick()
     assert svc.line_status(M) == {"IL": "down", "TR": "up"}

@@ -48,15 +48,17 @@ def build_day(db: str) -> Service:
 
     ======  ===========================================================================================
     +0      TR notifies patrol TR-0001 at T4, 09:00–11:00 (lead 3 h)
-    +5      IL notifies sortie IL-0001 at T4, 09:00–11:00 (lead 2 h 55): C1 awaits TR, alert M1 to TR
-    +8      TR acknowledges C1 and M1 (3 min, in time)
-    +10     IL notifies sortie IL-0002 at Hama from 06:30 (lead 20 min, short): C2 awaits TR, alert M2 to IL
-    +21     tick: M2 climbs to rung 1; first line checks, M4 to IL and M5 to TR (deadline +31)
-    +25     TR acknowledges C2 (15 min: late)
-    +27     TR answers line check M5 (6 min)
-    +32     tick: IL's line check M4 climbs to rung 1; line_down alert M7 to AZ and TR (deadline +42)
-    +36     tick: M2 climbs to rung 2 (national security adviser)
-    +40     TR acknowledges M7 (8 min)
+    +5      IL notifies sortie IL-0001 at T4, 09:00–11:00 (lead 2 h 55): C1 awaits TR, alert M1 to TR,
+            information copy M2 to IL
+    +8      TR acknowledges C1, which settles its alert M1 (3 min, in time)
+    +10     IL notifies sortie IL-0002 at Hama from 06:30 (lead 20 min, short): C2 awaits TR, alert M3 to TR,
+            information copy M4 to IL (the late notifier is told, not asked)
+    +21     tick: M3 climbs to rung 1 (M5 tells TR); first line checks, M6 to IL and M7 to TR (deadline +31)
+    +25     TR acknowledges C2 (15 min: late), which settles M3: it climbs no further
+    +27     TR answers line check M7 (6 min)
+    +32     tick: IL's line check M6 climbs to rung 1 (M8); IL silent since: line_down alert M9 to AZ and TR
+    +36     tick: nothing climbs (M3 settled at +25)
+    +40     TR acknowledges M9 (8 min)
     +50     TR amends TR-0001 west of T4 (lead 2 h 10): C1 closed as superseded
     ======  ===========================================================================================
     """
@@ -74,7 +76,6 @@ def build_day(db: str) -> Service:
     svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[circle(T4, three_h, 2)])
     at(8)
     svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id="C1")
-    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id="M1")
     at(10)
     hama = circle(HAMA, T0 + timedelta(minutes=30), 1, 15_000, 2000, 8000)
     svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[hama])
@@ -83,13 +84,13 @@ def build_day(db: str) -> Service:
     at(25)
     svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id="C2")
     at(27)
-    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id="M5")
+    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id="M7")
     at(32)
     svc.tick()
     at(36)
     svc.tick()
     at(40)
-    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id="M7")
+    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id="M9")
     at(50)
     assert patrol.activity is not None
     svc.amend(
@@ -118,12 +119,20 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, A
 def test_the_scripted_hour_is_the_record_the_tests_expect(day: tuple[str, list[dict[str, Any]]]) -> None:
     _, entries = day
     sent = {e["payload"]["id"]: e["payload"] for e in entries if e["type"] == "message.sent"}
-    assert (sent["M2"]["to"], sent["M2"]["template"]) == (["IL"], "short_notice_alert")
-    assert (sent["M4"]["to"], sent["M4"]["type"]) == (["IL"], "line_check")
-    assert (sent["M5"]["to"], sent["M5"]["type"]) == (["TR"], "line_check")
-    assert (sent["M7"]["to"], sent["M7"]["template"]) == (["AZ", "TR"], "line_down")
+    assert (sent["M1"]["to"], sent["M1"]["template"]) == (["TR"], "separation_alert")
+    assert (sent["M2"]["to"], sent["M2"]["template"], sent["M2"]["needs_ack"]) == (["IL"], "separation_info", False)
+    assert (sent["M3"]["to"], sent["M3"]["template"]) == (["TR"], "late_notice_alert")
+    assert (sent["M4"]["to"], sent["M4"]["template"], sent["M4"]["needs_ack"]) == (["IL"], "late_notice_info", False)
+    assert (sent["M6"]["to"], sent["M6"]["type"]) == (["IL"], "line_check")
+    assert (sent["M7"]["to"], sent["M7"]["type"]) == (["TR"], "line_check")
+    assert (sent["M9"]["to"], sent["M9"]["template"]) == (["AZ", "TR"], "line_down")
     steps = [(e["payload"]["id"], e["payload"]["rung"]) for e in entries if e["type"] == "message.escalated"]
-    assert steps == [("M2", 1), ("M4", 1), ("M2", 2)]
+    assert steps == [("M3", 1), ("M6", 1)]
+    acks = [(e["type"], e["payload"]) for e in entries if e["type"].endswith(".acknowledged")]
+    assert acks[:2] == [
+        ("conflict.acknowledged", {"id": "C1", "party": "TR", "messages": ["M1"]}),
+        ("conflict.acknowledged", {"id": "C2", "party": "TR", "messages": ["M3"]}),
+    ]
 
 
 def test_whole_hour_exact_figures(day: tuple[str, list[dict[str, Any]]]) -> None:
@@ -146,18 +155,18 @@ def test_whole_hour_exact_figures(day: tuple[str, list[dict[str, Any]]]) -> None
     assert (tr.conflicts.due, tr.conflicts.acknowledged, tr.conflicts.in_time, tr.conflicts.late) == (2, 2, 1, 1)
     assert (tr.conflicts.median_s, tr.conflicts.p90_s) == pytest.approx((540, 828))
     assert il.conflicts.due == 0 and il.conflicts.median_s is None
-    # messages: TR answered M1 in 3 min and the line-down alert M7 in 8 min; IL never answered M2
-    assert (tr.messages.due, tr.messages.acknowledged, tr.messages.median_s) == (2, 2, 330)
-    assert tr.messages.p90_s == pytest.approx(450)
-    assert (il.messages.due, il.messages.acknowledged, il.messages.missed) == (1, 0, 1)
+    # messages: the conflicts' alerts (M1, M3) are counted as their conflicts; TR answered the
+    # line-down alert M9 in 8 min; IL was sent only information copies, which ask for nothing
+    assert (tr.messages.due, tr.messages.acknowledged, tr.messages.median_s) == (1, 1, 480)
+    assert (il.messages.due, il.messages.acknowledged, il.messages.missed) == (0, 0, 0)
 
+    # the late notice was IL's, but the deadline it set was TR's: only TR can miss it
     assert [d.id for d in tr.missed_deadlines] == ["C2"]
-    assert [(d.id, d.outcome) for d in il.missed_deadlines] == [("M2", "missed")]
-    assert (il.escalations.count, il.escalations.highest_rung) == (3, 2)
-    assert il.escalations.highest_rung_name == "national security adviser"
-    assert il.escalations.messages == ("M2", "M4")
-    assert (tr.escalations.count, tr.escalations.highest_rung) == (0, None)
-    assert (il.line_checks.due, [d.id for d in il.missed_line_checks]) == (1, ["M4"])
+    assert il.missed_deadlines == ()
+    assert (tr.escalations.count, tr.escalations.highest_rung) == (1, 1)
+    assert tr.escalations.highest_rung_name == "operations chief" and tr.escalations.messages == ("M3",)
+    assert (il.escalations.count, il.escalations.highest_rung, il.escalations.messages) == (1, 1, ("M6",))
+    assert (il.line_checks.due, [d.id for d in il.missed_line_checks]) == (1, ["M6"])
     assert (tr.line_checks.due, tr.line_checks.in_time, tr.missed_line_checks) == (1, 1, ())
 
 
@@ -168,15 +177,16 @@ def test_period_keeps_only_what_happened_in_it(day: tuple[str, list[dict[str, An
     assert [n.activity for n in tr.lead_times.notices] == []  # TR's notices were at +0 and +50
     assert [(n.activity, n.lead_s) for n in il.lead_times.notices] == [("IL-0002", 1200)]
     assert [d.id for d in tr.conflicts.items] == ["C2"]  # C1 was raised at +5
-    assert [d.id for d in tr.messages.items] == ["M7"]
-    assert il.escalations.count == 2  # M2 rung 1 at +21, M4 rung 1 at +32; rung 2 at +36 is after the period
+    assert [d.id for d in tr.messages.items] == ["M9"]
+    assert il.escalations.count == 1 and tr.escalations.count == 1  # M6 rung 1 at +32; M3 rung 1 at +21
 
 
 def test_deadline_still_ahead_at_the_end_is_pending_not_missed(day: tuple[str, list[dict[str, Any]]]) -> None:
     _, entries = day
     r = report.compliance_report(entries, end=T0 + timedelta(minutes=15))
     il, tr = r.parties
-    assert [(d.id, d.outcome) for d in il.messages.items] == [("M2", "pending")]  # deadline +20
+    assert il.messages.items == ()  # IL was only informed
+    assert [(d.id, d.outcome) for d in tr.messages.items] == []  # TR's alerts are judged as the conflicts
     assert [(d.id, d.outcome) for d in tr.conflicts.items] == [("C1", "in_time"), ("C2", "pending")]
     assert il.missed_deadlines == () and tr.missed_deadlines == ()
 
@@ -294,8 +304,9 @@ def test_json_csv_and_chart(day: tuple[str, list[dict[str, Any]]], tmp_path: Pat
     json.dumps(doc, allow_nan=False)
     il = doc["parties"][0]
     assert il["lead_time"]["share_below_minimum"] == 0.5 and il["missed_line_checks"] == 1
-    assert il["missed_deadlines"] == {"count": 1, "ids": ["M2"]}
-    assert il["escalations"]["highest_rung_name"] == "national security adviser"
+    assert il["missed_deadlines"] == {"count": 0, "ids": []}
+    assert doc["parties"][1]["missed_deadlines"] == {"count": 1, "ids": ["C2"]}
+    assert il["escalations"]["highest_rung_name"] == "operations chief"
     assert doc["rules"]["min_notice_s"] == 3600 and doc["period"]["to"] == "2025-04-09T07:00:00Z"
 
     report.write_csv(r, tmp_path / "r.csv")
@@ -331,7 +342,10 @@ def test_report_command_writes_three_files_and_a_summary(day: tuple[str, list[di
     result = CliRunner().invoke(app, ["report", "--db", db, "--to", "2025-04-09T07:00:00Z", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "IL (Israel): 2 notices, lead time median 97.5 min (shortest 20 min), 1 below the minimum" in result.stdout
-    assert "missed deadlines: 1 (M2); escalations: 3 (highest: national security adviser)" in result.stdout
+    assert (
+        "missed deadlines: 0; escalations: 1 (highest: operations chief); line checks missed: 1 of 1" in result.stdout
+    )
+    assert "missed deadlines: 1 (C2); escalations: 1 (highest: operations chief)" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.json", "report.png"]
     assert png_size(out / "report.png") == (1200, 800)
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["parties"][1]["party"] == "TR"

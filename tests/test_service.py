@@ -202,9 +202,10 @@ def test_acknowledge_and_resolve(svc: Service) -> None:
     cid = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)]).raised[0]["id"]
     with pytest.raises(Forbidden):
         svc.acknowledge_conflict(mechanism_id=M, actor="US", conflict_id=cid)
-    assert svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id=cid)["status"] == "open"
+    with pytest.raises(Forbidden, match="awaits the acknowledgement of TR, not of IL .you were sent an information"):
+        svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id=cid)  # IL's notice caused it
     acked = svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=cid)
-    assert acked["status"] == "acknowledged" and set(acked["acknowledged"]) == {"IL", "TR"}
+    assert acked["status"] == "acknowledged" and set(acked["acknowledged"]) == {"TR"}
     with pytest.raises(InvalidState):
         svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=cid)
     with pytest.raises(Forbidden):

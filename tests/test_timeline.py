@@ -65,24 +65,35 @@ def test_t4_story_in_order_with_exact_sentences(day: tuple[str, list[dict[str, A
         ),
         (
             10,
-            "The system sent an alert, M1, to TR: “Your activity TR-0001 conflicts with our notice IL-0001 between "
-            "2025-04-09T09:00 and 2025-04-09T11:00 UTC, 1000–4000 m. Request you hold or amend.”; "
-            "acknowledge by 06:15 UTC",
+            "The system sent an alert, M1, to TR: “Conflict C1: new notice IL-0001 of IL comes within 0 m of your "
+            "activity TR-0001 between 2025-04-09T09:00 and 2025-04-09T11:00 UTC, 1000–4000 m. Acknowledge, then "
+            "agree with IL who holds or amends.”; acknowledge by 06:15 UTC",
         ),
-        (11, "TR (Türkiye) acknowledged conflict C1, 3 min after it was raised"),
-        (12, "TR (Türkiye) acknowledged M1, 3 min after it was sent"),
         (
-            28,
+            11,
+            "The system sent a notice, M2, to IL: “Conflict C1: your notice IL-0001 comes within 0 m of activity "
+            "TR-0001 of TR between 2025-04-09T09:00 and 2025-04-09T11:00 UTC, 1000–4000 m. TR has been alerted. "
+            "Hold or amend your activity, or agree on the hotline.”",
+        ),
+        (12, "TR (Türkiye) acknowledged conflict C1, 3 min after it was raised, settling its alert M1"),
+        (
+            27,
             "TR (Türkiye) amended TR-0001 to version 2: a UAV patrol, 10 km around 34.52 N 36.90 E, "
             "1,000–4,000 m, 09:00–11:00 UTC",
         ),
-        (29, "The system closed conflict C1 as amended (superseded by version 2)"),
+        (28, "The system closed conflict C1 as amended (TR-0001 superseded by version 2)"),
     ]
-    first, ack = events[0], events[4]
+    first, ack = events[0], events[5]
     assert (first.at, first.actor, first.party, first.type) == (T0, "TR", "TR", "activity.notified")
     assert first.fields["activity"] == "TR-0001" and first.fields["lead_s"] == 3 * 3600
     assert first.fields["distance_km"] == 0.0
-    assert ack.fields == {"conflict": "C1", "acknowledged_for": "TR", "delay_s": 180.0, "late": False}
+    assert ack.fields == {
+        "conflict": "C1",
+        "acknowledged_for": "TR",
+        "delay_s": 180.0,
+        "late": False,
+        "alerts_settled": ["M1"],
+    }
     assert events[2].fields["awaiting"] == ["TR"] and events[2].fields["conflict_kind"] == "separation"
 
 
@@ -91,7 +102,7 @@ def test_hama_story_has_the_short_notice_its_late_acknowledgement_and_the_escala
 ) -> None:
     _, entries = day
     events = story(entries, HAMA, 10, 0, 2)
-    assert [(e.seq, e.what) for e in events if e.seq != 15] == [
+    assert [(e.seq, e.what) for e in events if e.seq not in (15, 16)] == [
         (
             13,
             "IL (Israel) notified IL-0002, an air sortie, 15 km around 35.12 N 36.71 E, 2,000–8,000 m, 06:30–07:30 UTC",
@@ -101,16 +112,21 @@ def test_hama_story_has_the_short_notice_its_late_acknowledgement_and_the_escala
             "The system raised conflict C2: IL-0002 (IL) was notified 20 min before it starts; "
             "the rules ask for 1 h; TR to acknowledge by 06:20 UTC",
         ),
-        (16, "The system escalated M2 to the operations chief: no acknowledgement by 06:20 UTC"),
-        (20, "TR (Türkiye) acknowledged conflict C2, 15 min after it was raised, after its deadline of 06:20 UTC"),
-        (25, "The system escalated M2 to the national security adviser: no acknowledgement by 06:35 UTC"),
-    ]
+        (17, "The system escalated M3 to the operations chief: no acknowledgement by 06:20 UTC"),
+        (
+            21,
+            "TR (Türkiye) acknowledged conflict C2, 15 min after it was raised, after its deadline of 06:20 UTC, "
+            "settling its alert M3",
+        ),
+    ]  # and nothing climbs after that: the alert was settled with its conflict
     alert = next(e for e in events if e.seq == 15)
-    assert alert.fields["message"] == "M2" and alert.fields["to"] == ["IL"] and alert.fields["needs_ack"]
-    assert alert.what.startswith("The system sent an alert, M2, to IL: “") and "IL-0002" in alert.what
+    assert alert.fields["message"] == "M3" and alert.fields["to"] == ["TR"] and alert.fields["needs_ack"]
+    assert alert.what.startswith("The system sent an alert, M3, to TR: “") and "IL-0002" in alert.what
+    info = next(e for e in events if e.seq == 16)
+    assert info.fields["message"] == "M4" and info.fields["to"] == ["IL"] and not info.fields["needs_ack"]
     by_seq = {e.seq: e for e in events}
-    assert by_seq[20].fields["late"] is True and by_seq[16].fields == {
-        "message": "M2",
+    assert by_seq[21].fields["late"] is True and by_seq[17].fields == {
+        "message": "M3",
         "rung": 1,
         "rung_name": "operations chief",
         "due_at": "2025-04-09T06:20:00Z",
@@ -155,11 +171,11 @@ def test_red_line_near_the_place_is_in_the_story(day: tuple[str, list[dict[str, 
 
 def test_withheld_entry_is_shown_as_such(day: tuple[str, list[dict[str, Any]]]) -> None:
     _, entries = day
-    copy = [{k: v for k, v in e.items() if not (k == "payload" and e["seq"] == 11)} for e in entries]
+    copy = [{k: v for k, v in e.items() if not (k == "payload" and e["seq"] == 12)} for e in entries]
     events = story(copy, T4, 20, 3, 5)
-    assert [e.seq for e in events] == [7, 8, 9, 10, 11, 12, 28, 29]
-    withheld = events[4]
-    assert (withheld.what, withheld.actor, withheld.party) == ("entry 11 withheld from this copy", "TR", "TR")
+    assert [e.seq for e in events] == [7, 8, 9, 10, 11, 12, 27, 28]
+    withheld = events[5]
+    assert (withheld.what, withheld.actor, withheld.party) == ("entry 12 withheld from this copy", "TR", "TR")
     assert timeline.event_to_json(withheld)["withheld"] is True
 
 
@@ -174,17 +190,18 @@ def test_text_and_json(day: tuple[str, list[dict[str, Any]]]) -> None:
     )
     docs = timeline.timeline_to_json(events)
     json.dumps(docs, allow_nan=False)
-    assert docs[4] == {
+    assert docs[5] == {
         "at": "2025-04-09T06:08:00Z",
-        "seq": 11,
+        "seq": 12,
         "actor": "TR",
         "party": "TR",
         "type": "conflict.acknowledged",
-        "what": "TR (Türkiye) acknowledged conflict C1, 3 min after it was raised",
+        "what": "TR (Türkiye) acknowledged conflict C1, 3 min after it was raised, settling its alert M1",
         "conflict": "C1",
         "acknowledged_for": "TR",
         "delay_s": 180.0,
         "late": False,
+        "alerts_settled": ["M1"],
     }
 
 

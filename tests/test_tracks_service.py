@@ -97,7 +97,10 @@ def test_converging_tracks_raise_one_alert_minutes_ahead_to_both_parties(covered
     assert c["awaiting"] == ["IL", "TR"]
     alerts = [m for m in svc.messages(M, reader=svc.member(M, "TR")) if m["template"] == "track_alert"]
     assert len(alerts) == 1 and alerts[0]["lang"] == "tr" and "TR/UAV-1" in alerts[0]["text"]
-    assert alerts[0]["to"] == ["IL", "TR"] and alerts[0]["about"] == {"kind": "conflict", "id": c["id"]}
+    assert alerts[0]["to"] == ["TR"] and alerts[0]["about"] == {"kind": "conflict", "id": c["id"]}
+    # each awaited party has an alert of its own, acknowledged and escalated on its own
+    il_alerts = [m for m in svc.messages(M, reader=svc.member(M, "IL")) if m["template"] == "track_alert"]
+    assert [m["to"] for m in il_alerts] == [["IL"]] and il_alerts[0]["about"] == alerts[0]["about"]
     # more reports of the same encounter: no new conflict, no new alert
     for _ in range(3):
         clock.advance(seconds=10)
@@ -111,6 +114,10 @@ def test_converging_tracks_raise_one_alert_minutes_ahead_to_both_parties(covered
     svc.tick()
     (done,) = tactical(svc, "tracks")
     assert done["status"] == "resolved" and done["resolution"] == "cleared"
+    # its alerts, never acknowledged, close with it and stop climbing
+    for reader in ("TR", "IL"):
+        (alert,) = [m for m in svc.messages(M, reader=svc.member(M, reader)) if m["template"] == "track_alert"]
+        assert (alert["status"], alert["closed_note"]) == ("closed", f"conflict {done['id']} resolved (cleared)")
     assert all(c["status"] == "resolved" for c in svc.conflicts(M) if c["id"] not in before)
 
 

@@ -72,19 +72,25 @@ def _report(console: Console, outcome: Outcome) -> None:
 
 
 def _hotline(console: Console, service: Service, outcome: Outcome) -> None:
-    """Print the hotline alerts a notice raised, each in its recipient's language."""
+    """Print the hotline messages a notice raised, each to its recipient in its language: the alert to the
+    party that must acknowledge, the information copy to the party that caused it, the facilitator's copy."""
     raised = {c["id"] for c in outcome.raised}
     if not raised:
         return
-    observer = service.member(MECHANISM, "AZ")
-    for m in service.messages(MECHANISM, reader=observer):
-        if m["type"] == "alert" and (m.get("about") or {}).get("id") in raised:
-            for party in m["to"]:
-                seen = service.message(MECHANISM, m["id"], reader=service.member(MECHANISM, party))
-                console.print(
-                    f"    [bold yellow]HOTLINE {m['id']} → {party} ({seen['lang']})[/bold yellow]: {seen['text']} "
-                    f"[dim](acknowledge by {m['deadline'][11:16]} UTC, or it climbs the ladder)[/dim]"
-                )
+    shown: list[tuple[int, str, str, dict[str, Any]]] = []
+    for member in service.mechanism(MECHANISM).members:
+        for m in service.messages(MECHANISM, reader=member):
+            if (m.get("about") or {}).get("id") in raised and m["to"] == [member.party]:
+                shown.append((m["seq"], member.party, m["id"], m))
+            elif (m.get("about") or {}).get("id") in raised and member.party in m["to"] and len(m["to"]) > 1:
+                shown.append((m["seq"], member.party, m["id"], m))
+    for _, party, mid, seen in sorted(shown, key=lambda x: (x[0], x[1])):
+        if seen["needs_ack"]:
+            label = f"[bold yellow]HOTLINE {mid} → {party} ({seen['lang']})[/bold yellow]"
+            tail = f" [dim](acknowledge by {seen['deadline'][11:16]} UTC, or it climbs the ladder)[/dim]"
+        else:
+            label, tail = f"[yellow]copy {mid} → {party} ({seen['lang']})[/yellow]", " [dim](for information)[/dim]"
+        console.print(f"    {label}: {seen['text']}{tail}")
 
 
 def run_script(console: Console, *, db: str, start: datetime) -> Service:
@@ -142,38 +148,33 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
 
     clock.advance(seconds=240)
     _say(console, clock, "TR", "notifies a deployment at Palmyra (Tadmur) airfield from tomorrow for 30 days")
-    _report(
-        console,
-        service.notify(
-            mechanism_id=MECHANISM,
-            actor="TR",
-            kind="deployment",
-            title="Deployment, Palmyra airfield",
-            volumes=[circle(PALMYRA, 3000, 0, 150, t0 + timedelta(days=1), 24 * 30)],
-        ),
+    deployment = service.notify(
+        mechanism_id=MECHANISM,
+        actor="TR",
+        kind="deployment",
+        title="Deployment, Palmyra airfield",
+        volumes=[circle(PALMYRA, 3000, 0, 150, t0 + timedelta(days=1), 24 * 30)],
     )
+    _report(console, deployment)
+    _hotline(console, service, deployment)
 
     clock.advance(seconds=120)
     _say(console, clock, "IL", "notifies an air sortie near Hama starting in 20 minutes")
-    _report(
-        console,
-        service.notify(
-            mechanism_id=MECHANISM,
-            actor="IL",
-            kind="air_sortie",
-            title="Air sortie, Hama",
-            volumes=[circle(HAMA, 15_000, 2000, 8000, clock() + timedelta(minutes=20), 1)],
-        ),
+    late = service.notify(
+        mechanism_id=MECHANISM,
+        actor="IL",
+        kind="air_sortie",
+        title="Air sortie, Hama",
+        volumes=[circle(HAMA, 15_000, 2000, 8000, clock() + timedelta(minutes=20), 1)],
     )
+    _report(console, late)
+    _hotline(console, service, late)
 
     clock.advance(seconds=180)
     first = sortie.raised[0]["id"] if sortie.raised else None
     if first:
-        _say(console, clock, "TR", f"acknowledges {first} and its hotline alert")
+        _say(console, clock, "TR", f"acknowledges {first}, which settles its hotline alert with it")
         service.acknowledge_conflict(mechanism_id=MECHANISM, actor="TR", conflict_id=first)
-        for m in service.messages(MECHANISM, reader=service.member(MECHANISM, "TR")):
-            if (m.get("about") or {}).get("id") == first and m["needs_ack"] and not m["acknowledged_at"]:
-                service.acknowledge_message(mechanism_id=MECHANISM, actor="TR", message_id=m["id"])
         clock.advance(seconds=120)
         _say(console, clock, "TR", "amends the UAV patrol: 10 km west of T4, 1,500–2,500 m")
         assert patrol.activity is not None

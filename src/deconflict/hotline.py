@@ -275,6 +275,24 @@ def format_param(name: str, value: object) -> str:
     raise InvalidInput(f"parameter {name}: expected text, a number or a time, got {type(value).__name__}", field=name)
 
 
+RUNG_NAMES_PATH = Path(__file__).parent / "data" / "rung_names.toml"
+"""The usual rung names of an escalation ladder in each member language."""
+
+
+@cache
+def _rung_names() -> Mapping[str, Mapping[str, str]]:
+    return MappingProxyType(tomllib.loads(RUNG_NAMES_PATH.read_text(encoding="utf-8")))
+
+
+def rung_name(name: str, lang: str) -> str:
+    """A rung's name in the reader's language when the bundled list knows it, else as the rules give it.
+
+    >>> rung_name("operations chief", "tr"), rung_name("chief of staff", "tr")
+    ('harekât başkanı', 'chief of staff')
+    """
+    return _rung_names().get(name, {}).get(lang, name)
+
+
 def _check_lang(lang: str) -> None:
     if lang not in LANGUAGES:
         raise InvalidInput(f"language {lang!r} is not supported; use one of {', '.join(LANGUAGES)}", field="lang")
@@ -313,6 +331,8 @@ def render(
             field=extra[0],
         )
     values = {p: format_param(p, params[p]) for p in tpl.params}
+    if "rung" in values:
+        values["rung"] = rung_name(values["rung"], lang)
     wording = tpl.text[lang]
     rtl = is_rtl(lang)
     text = wording.format_map(values)
@@ -500,11 +520,14 @@ def due_steps(
 
 class LineState(StrEnum):
     UP = "up"
-    """The last line check was answered."""
-    AWAITING = "awaiting"
+    """The last line check was answered (or none was sent yet)."""
+    PENDING = "pending"
     """A line check is out and its deadline has not passed."""
+    LATE = "late"
+    """A line check went unanswered past its deadline, but the party has acted on the record since it was
+    sent: its people are there, the check is late, and it climbs the ladder like any late answer."""
     DOWN = "down"
-    """A line check went unanswered past its deadline."""
+    """A line check went unanswered past its deadline and nothing was heard from the party since it was sent."""
 
 
 def next_line_check_at(last_check_at: datetime | None, interval_s: float, now: datetime) -> datetime:
@@ -527,14 +550,25 @@ def line_check_due(last_check_at: datetime | None, interval_s: float, now: datet
     return ensure_utc(now, field="now") >= next_line_check_at(last_check_at, interval_s, now)
 
 
-def line_state(sent_at: datetime, answered_at: datetime | None, deadline_s: float, now: datetime) -> LineState:
-    """The state of one line check at ``now``: up once answered, down when unanswered at its deadline.
+def line_state(
+    sent_at: datetime,
+    answered_at: datetime | None,
+    deadline_s: float,
+    now: datetime,
+    *,
+    heard_at: datetime | None = None,
+) -> LineState:
+    """The state of one line check at ``now``: up once answered; pending until its deadline; then
+    late if the party was heard from since the check was sent (``heard_at``: its latest entry on the
+    record), down if not.
 
-    An answer later than ``now`` is not yet known. A late answer still brings the line up.
+    An answer (or a sign of life) later than ``now`` is not yet known. A late answer brings the line up.
 
     >>> t0 = datetime(2025, 4, 9, 8, 0, tzinfo=UTC)
     >>> [line_state(t0, None, 600, t0 + timedelta(minutes=m)).value for m in (9, 10)]
-    ['awaiting', 'down']
+    ['pending', 'down']
+    >>> line_state(t0, None, 600, t0 + timedelta(minutes=12), heard_at=t0 + timedelta(minutes=3)).value
+    'late'
     """
     sent = ensure_utc(sent_at, field="sent_at")
     at = ensure_utc(now, field="now")
@@ -548,7 +582,10 @@ def line_state(sent_at: datetime, answered_at: datetime | None, deadline_s: floa
             raise InvalidInput("line check answered before it was sent", field="answered_at")
         if answered <= at:
             return LineState.UP
-    return LineState.DOWN if at >= sent + timedelta(seconds=deadline_s) else LineState.AWAITING
+    if at < sent + timedelta(seconds=deadline_s):
+        return LineState.PENDING
+    heard = ensure_utc(heard_at, field="heard_at") if heard_at is not None else None
+    return LineState.LATE if heard is not None and sent <= heard <= at else LineState.DOWN
 
 
 def line_transition(previous: LineState, check: LineState) -> tuple[LineState, str | None]:
@@ -557,13 +594,13 @@ def line_transition(previous: LineState, check: LineState) -> tuple[LineState, s
     A line that is down stays down while a new check awaits an answer; it comes back
     ("line_restored") only with an answer. Going down posts "line_down".
 
-    >>> line_transition(LineState.AWAITING, LineState.DOWN)
+    >>> line_transition(LineState.PENDING, LineState.DOWN)
     (<LineState.DOWN: 'down'>, 'line_down')
-    >>> line_transition(LineState.DOWN, LineState.AWAITING)
+    >>> line_transition(LineState.DOWN, LineState.PENDING)
     (<LineState.DOWN: 'down'>, None)
     """
     if check is LineState.DOWN:
         return LineState.DOWN, None if previous is LineState.DOWN else "line_down"
     if check is LineState.UP:
         return LineState.UP, "line_restored" if previous is LineState.DOWN else None
-    return (LineState.DOWN, None) if previous is LineState.DOWN else (LineState.AWAITING, None)
+    return (LineState.DOWN, None) if previous is LineState.DOWN else (check, None)

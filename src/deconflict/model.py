@@ -81,6 +81,14 @@ class Resolution(StrEnum):
     ESCALATED = "escalated"
     CLEARED = "cleared"
     """A tactical conflict whose situation ended: separation kept, the track back inside, or no longer reported."""
+    CANCELLED = "cancelled"
+    """An activity in it was cancelled."""
+    WITHDRAWN = "withdrawn"
+    """The zone it was about was withdrawn by its owner."""
+
+
+MANUAL_RESOLUTIONS = (Resolution.AMENDED, Resolution.ACCEPTED, Resolution.ESCALATED)
+"""How a member may close a conflict by hand; the others are recorded by the service when they happen."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from deconflict.clock import parse_utc
+from deconflict.clock import iso, parse_utc
 from deconflict.model import ConflictStatus
 from deconflict.store.schema import (
     ActivityRow,
@@ -146,12 +146,17 @@ def _conflict(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: 
 
 @applies("conflict.acknowledged")
 def _acknowledged(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    from deconflict.clock import iso
+    """A party acknowledges a conflict; the alerts about it addressed to that party are settled with it."""
+    _acknowledge_conflict(session, mid, p["id"], p["party"], at, actor)
+    for message_id in p.get("messages", ()):
+        _acknowledge_message(session, mid, message_id, p["party"], at, actor)
 
-    row = session.get(ConflictRow, (mid, p["id"]))
+
+def _acknowledge_conflict(session: Session, mid: str, conflict_id: str, party: str, at: datetime, actor: str) -> None:
+    row = session.get(ConflictRow, (mid, conflict_id))
     assert row is not None
     acks = dict(row.acknowledged)
-    acks[p["party"]] = {"member": actor, "at": iso(at)}
+    acks[party] = {"member": actor, "at": iso(at)}
     row.acknowledged = acks
     awaited = set(row.doc.get("awaiting", []))
     if row.status == ConflictStatus.OPEN.value and awaited <= set(acks):
@@ -160,12 +165,19 @@ def _acknowledged(session: Session, mid: str, p: dict[str, Any], at: datetime, s
 
 @applies("conflict.resolved")
 def _resolved(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
+    """A conflict closes; its alerts still awaiting an acknowledgement close with it and stop climbing."""
     row = session.get(ConflictRow, (mid, p["id"]))
     assert row is not None
     row.status = ConflictStatus.RESOLVED.value
     row.resolution = p["resolution"]
     row.resolved_at = at
     row.resolved_by = actor
+    for message_id in p.get("messages", ()):
+        message = session.get(MessageRow, (mid, message_id))
+        assert message is not None
+        if message.closed_at is None:
+            message.closed_at = at
+            message.closed_note = f"conflict {p['id']} resolved ({p['resolution']})"
 
 
 @applies("message.sent")
@@ -189,19 +201,28 @@ def _message(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: i
             "steps": 0,
             "about_kind": about.get("kind"),
             "about_id": about.get("id"),
+            "closed_at": None,
+            "closed_note": None,
             "doc": p,
         },
     )
+    settles = p.get("settles") or {}
+    for conflict_id in settles.get("conflicts", ()):
+        _acknowledge_conflict(session, mid, conflict_id, p["from_party"], at, actor)
+    for message_id in settles.get("messages", ()):
+        _acknowledge_message(session, mid, message_id, p["from_party"], at, actor)
 
 
 @applies("message.acknowledged")
 def _message_acknowledged(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    from deconflict.clock import iso
+    _acknowledge_message(session, mid, p["id"], p["party"], at, actor)
 
-    row = session.get(MessageRow, (mid, p["id"]))
+
+def _acknowledge_message(session: Session, mid: str, message_id: str, party: str, at: datetime, actor: str) -> None:
+    row = session.get(MessageRow, (mid, message_id))
     assert row is not None
     acks = dict(row.acknowledged)
-    acks[p["party"]] = {"member": actor, "at": iso(at)}
+    acks[party] = {"member": actor, "at": iso(at)}
     row.acknowledged = acks
     if row.acknowledged_at is None and set(row.recipients) <= set(acks):
         row.acknowledged_at = at

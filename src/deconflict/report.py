@@ -9,10 +9,14 @@ exported copy. Per party it measures:
   many fell below the rules' minimum notice (``lead < min_notice_s``, as detection counts it);
 - **time to acknowledge**: conflicts raised with the party among those ``awaiting`` it, and
   hotline messages addressed to it that need an acknowledgement (line checks apart): seconds
-  from the conflict or message to the party's acknowledgement;
+  from the conflict or message to the party's acknowledgement. An alert about a conflict is
+  that conflict's alarm, not a second item: acknowledging either settles both (one
+  ``conflict.acknowledged`` entry naming the alerts it settles, or a response phrase whose
+  ``settles`` names them), and it is counted once, as the conflict;
 - **missed deadlines**: those acknowledged at or after their deadline (an acknowledgement
   counts only strictly before it, as on the escalation ladder), or not by the end of the
-  period; a conflict closed before its deadline without an acknowledgement is not missed;
+  period; a conflict closed before its deadline without an acknowledgement is not missed, and
+  a deadline is charged only to the party it awaited;
 - **escalations**: ``message.escalated`` entries for messages addressed to the party, and the
   highest rung reached;
 - **missed line checks**: line checks addressed to the party not acknowledged before their deadline.
@@ -202,6 +206,8 @@ class _Item:
     deadline: datetime
     to: tuple[str, ...]
     type: str = ""
+    conflict: str | None = None
+    """For an alert about a conflict: that conflict (the alert is counted as the conflict, not apart)."""
 
 
 @dataclass
@@ -216,6 +222,7 @@ class _Record:
     conflict_acks: dict[tuple[str, str], datetime] = field(default_factory=dict)
     resolved: dict[str, datetime] = field(default_factory=dict)
     messages: dict[str, _Item] = field(default_factory=dict)
+    closed_messages: dict[str, datetime] = field(default_factory=dict)
     message_acks: dict[tuple[str, str], datetime] = field(default_factory=dict)
     escalations: list[tuple[datetime, str, int, str]] = field(default_factory=list)
     entries: int = 0
@@ -271,15 +278,26 @@ def _take(rec: _Record, type: str, p: dict[str, Any], at: datetime, seq: int, ac
         rec.conflicts[p["id"]] = _Item(p["id"], seq, at, deadline, tuple(p.get("awaiting", ())), p.get("kind", ""))
     elif type == "conflict.acknowledged":
         rec.conflict_acks.setdefault((p["id"], p["party"]), at)
+        for message in p.get("messages", ()):  # the alerts settled with it
+            rec.message_acks.setdefault((message, p["party"]), at)
     elif type == "conflict.resolved":
         rec.resolved.setdefault(p["id"], at)
+        for message in p.get("messages", ()):  # its alerts close with it
+            rec.closed_messages.setdefault(message, at)
     elif type == "message.sent":
         if p.get("needs_ack"):
             if p.get("deadline"):
                 deadline = parse_utc(p["deadline"], field="deadline")
             else:
                 deadline = at + timedelta(seconds=rec.rules.ack_deadline_s if rec.rules else 0)
-            rec.messages[p["id"]] = _Item(p["id"], seq, at, deadline, tuple(p["to"]), p["type"])
+            about = p.get("about") or {}
+            conflict = about.get("id") if about.get("kind") == "conflict" and p["type"] == "alert" else None
+            rec.messages[p["id"]] = _Item(p["id"], seq, at, deadline, tuple(p["to"]), p["type"], conflict)
+        settles = p.get("settles") or {}  # a response phrase from an awaited party ("Received and acknowledged: C7")
+        for conflict_id in settles.get("conflicts", ()):
+            rec.conflict_acks.setdefault((conflict_id, p["from_party"]), at)
+        for message in settles.get("messages", ()):
+            rec.message_acks.setdefault((message, p["from_party"]), at)
     elif type == "message.acknowledged":
         rec.message_acks.setdefault((p["id"], p["party"]), at)
     elif type == "message.escalated":
@@ -360,10 +378,11 @@ def compliance_report(
         ]
         message_items, check_items = [], []
         for m in rec.messages.values():
-            if party not in m.to or not in_period(m.at):
-                continue
+            if party not in m.to or not in_period(m.at) or m.conflict is not None:
+                continue  # an alert about a conflict is judged as that conflict
             kind = LINE_CHECK if m.type == LINE_CHECK else "message"
-            due = _judge(kind, m, rec.message_acks.get((m.id, party)), None, judged, known)
+            closed = rec.closed_messages.get(m.id)
+            due = _judge(kind, m, rec.message_acks.get((m.id, party)), closed, judged, known)
             (check_items if kind == LINE_CHECK else message_items).append(due)
         steps = [
             (at, mid, rung, name)

@@ -61,6 +61,7 @@ from deconflict.formats.docs import (
 from deconflict.geo import WGS84, Frame
 from deconflict.mechanisms import mechanism_from_record, mechanism_to_doc
 from deconflict.model import (
+    MANUAL_RESOLUTIONS,
     Activity,
     ActivityKind,
     ActivityState,
@@ -73,6 +74,7 @@ from deconflict.model import (
     Role,
     Volume,
     Zone,
+    ZoneKind,
 )
 from deconflict.store import Store
 from deconflict.store.schema import (
@@ -163,6 +165,9 @@ class _Acting:
     signed: Signed | None
     used: bool = False
 
+
+ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
+"""Standard responses that acknowledge what their ``ref`` names, when the sender's party is awaited."""
 
 PREPARED_TTL_S = 120.0
 """How long a prepared entry may wait for its signature."""
@@ -734,6 +739,7 @@ class Service:
                         f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
                     )
             vols = parse_volumes(volumes, party=member.party, activity=activity_id)
+            _check_not_ended(vols, self._now())
             projected = self._project_in_area(live, vols)
             activity = self._first_version(live, member, kind_, vols, activity_id=activity_id, title=_title(title))
             return self._commit_version(live, activity, projected, actor, "activity.notified", previous=None)
@@ -751,6 +757,7 @@ class Service:
             member = self._party_member(live, actor)
             kind_ = choice(kind, ActivityKind, "kind")
             vols = parse_volumes(volumes, party=member.party, activity="preview")
+            _check_not_ended(vols, self._now())
             projected = self._project_in_area(live, vols)
             findings = self._findings(live, self._first_version(live, member, kind_, vols), projected)
         whole = live.mechanism.rules.disclosure is Disclosure.FULL
@@ -834,6 +841,7 @@ class Service:
                 if volumes is not None
                 else current.volumes
             )
+            _check_not_ended(vols, self._now())
             projected = self._project_in_area(live, vols)
             activity = Activity(
                 id=current.id,
@@ -869,7 +877,9 @@ class Service:
             )
             with self._write() as s:
                 seq = self._record(s, mechanism_id, actor, "activity.cancelled", activity_to_doc(activity), now)
-                closed, seq2 = self._close_conflicts(s, mechanism_id, activity_id, now, "activity cancelled")
+                closed, seq2 = self._close_conflicts(
+                    s, mechanism_id, activity_id, now, Resolution.CANCELLED, f"activity {activity_id} cancelled"
+                )
                 seq = seq2 or seq
             self._unindex(live, activity_id)
             return Outcome(activity=activity, resolved=tuple(closed), seq=seq)
@@ -918,10 +928,14 @@ class Service:
                     raise Forbidden(f"zone {zone_id!r} belongs to {row.owner}; only its owner may withdraw it")
                 if row.withdrawn_at is not None:
                     raise InvalidState(f"zone {zone_id!r} was already withdrawn at {iso(row.withdrawn_at)}")
+            now = self._now()
             with self._write() as s:
-                seq = self._record(s, mechanism_id, actor, "zone.withdrawn", {"id": zone_id}, self._now())
+                seq = self._record(s, mechanism_id, actor, "zone.withdrawn", {"id": zone_id}, now)
+                closed, seq2 = self._close_conflicts(
+                    s, mechanism_id, zone_id, now, Resolution.WITHDRAWN, f"zone {zone_id} withdrawn", zone=True
+                )
             live.zones.pop(zone_id, None)
-            return Outcome(seq=seq)
+            return Outcome(resolved=tuple(closed), seq=seq2 or seq)
 
     # --- conflicts ----------------------------------------------------------------------------
 
@@ -932,22 +946,51 @@ class Service:
             live = self._refresh(mechanism_id)
             member = self._party_member(live, actor)
             c = self.conflict(mechanism_id, conflict_id)
-            if member.party not in c["parties"]:
-                raise Forbidden(f"conflict {conflict_id!r} does not concern {member.party}")
-            if c["status"] == ConflictStatus.RESOLVED.value:
-                raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
-            if member.party in c["acknowledged"]:
-                raise InvalidState(f"conflict {conflict_id!r} was already acknowledged by {member.party}")
+            self._check_awaited(c, member.party)
             with self._write() as s:
-                self._record(
-                    s,
-                    mechanism_id,
-                    actor,
-                    "conflict.acknowledged",
-                    {"id": conflict_id, "party": member.party},
-                    self._now(),
-                )
+                self._record_acknowledgement(s, mechanism_id, actor, conflict_id, member.party, self._now())
             return self.conflict(mechanism_id, conflict_id)
+
+    @staticmethod
+    def _check_awaited(c: dict[str, Any], party: str) -> None:
+        """Raise unless ``party`` is one the conflict awaits and it is still open for it."""
+        cid = c["id"]
+        if c["status"] == ConflictStatus.RESOLVED.value:
+            raise InvalidState(f"conflict {cid!r} is already resolved ({c['resolution']}); nothing to acknowledge")
+        if party not in c.get("awaiting", ()):
+            awaited = ", ".join(c.get("awaiting", ())) or "nobody"
+            raise Forbidden(
+                f"conflict {cid!r} awaits the acknowledgement of {awaited}, not of {party}"
+                + (" (you were sent an information copy)" if party in c["parties"] else "")
+            )
+        if party in c["acknowledged"]:
+            raise InvalidState(f"conflict {cid!r} was already acknowledged by {party}")
+
+    def _record_acknowledgement(
+        self, s: Session, mechanism_id: str, actor: str, conflict_id: str, party: str, now: datetime
+    ) -> int:
+        """One entry: ``party`` acknowledges the conflict, and with it its alerts still awaiting that party."""
+        payload = {"id": conflict_id, "party": party, "messages": _open_alerts(s, mechanism_id, conflict_id, party)}
+        return self._record(s, mechanism_id, actor, "conflict.acknowledged", payload, now)
+
+    def _record_resolution(
+        self,
+        s: Session,
+        mechanism_id: str,
+        actor: str,
+        conflict_id: str,
+        resolution: Resolution,
+        note: str,
+        now: datetime,
+    ) -> int:
+        """One entry: the conflict is resolved, and its alerts still awaiting an acknowledgement close with it."""
+        payload = {
+            "id": conflict_id,
+            "resolution": resolution.value,
+            "note": note,
+            "messages": _open_alerts(s, mechanism_id, conflict_id),
+        }
+        return self._record(s, mechanism_id, actor, "conflict.resolved", payload, now)
 
     @_retrying
     def resolve_conflict(
@@ -958,14 +1001,19 @@ class Service:
             live = self._refresh(mechanism_id)
             member = self._any_member(live, actor)
             how = choice(resolution, Resolution, "resolution")
+            if how not in MANUAL_RESOLUTIONS:
+                raise InvalidInput(
+                    f"resolution: {how.value!r} is recorded by the service when it happens; by hand a conflict is "
+                    f"resolved as {', '.join(r.value for r in MANUAL_RESOLUTIONS)}",
+                    field="resolution",
+                )
             c = self.conflict(mechanism_id, conflict_id)
             if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in c["parties"])):
                 raise Forbidden(f"only a party concerned or the facilitator may resolve conflict {conflict_id!r}")
             if c["status"] == ConflictStatus.RESOLVED.value:
                 raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
-            payload = {"id": conflict_id, "resolution": how.value, "note": _title(note)}
             with self._write() as s:
-                self._record(s, mechanism_id, actor, "conflict.resolved", payload, self._now())
+                self._record_resolution(s, mechanism_id, actor, conflict_id, how, _title(note), self._now())
             return self.conflict(mechanism_id, conflict_id)
 
     # --- hotline ------------------------------------------------------------------------------
@@ -1006,6 +1054,9 @@ class Service:
                     "lang": member.language,
                     "from_party": member.party,
                 }
+                settles = self._settled_by_phrase(mechanism_id, template, doc["params"], member.party)
+                if settles:
+                    doc["settles"] = settles
             else:
                 if not isinstance(text, str) or not text.strip():
                     raise InvalidInput("text: give a template, or free text to send", field="text")
@@ -1047,16 +1098,73 @@ class Service:
                     raise InvalidState(f"message {message_id!r} does not ask for an acknowledgement")
                 if member.party in row.acknowledged:
                     raise InvalidState(f"message {message_id!r} was already acknowledged by {member.party}")
+                if row.closed_at is not None:
+                    raise InvalidState(
+                        f"message {message_id!r} was closed at {iso(row.closed_at)} ({row.closed_note}); "
+                        "nothing is left to acknowledge"
+                    )
                 was_down = row.type == "line_check" and self._line_down_posted(s, mechanism_id, message_id)
+                conflict = self._alerted_conflict(s, mechanism_id, row, member.party)
             now = self._now()
             with self._write() as s:
-                payload = {"id": message_id, "party": member.party}
-                self._record(s, mechanism_id, actor, "message.acknowledged", payload, now)
+                if conflict is not None:  # the alert and its conflict are settled together, in one entry
+                    self._record_acknowledgement(s, mechanism_id, actor, conflict, member.party, now)
+                else:
+                    payload = {"id": message_id, "party": member.party}
+                    self._record(s, mechanism_id, actor, "message.acknowledged", payload, now)
                 if was_down:
                     others = sorted(_answering(live) - {member.party})
                     params = {"party": member.party, "t1": now}
                     self._post_standard(s, live, "line_restored", params, others, ("message", message_id), now)
             return self.message(mechanism_id, message_id, reader=member)
+
+    @staticmethod
+    def _alerted_conflict(s: Session, mechanism_id: str, row: MessageRow, party: str) -> str | None:
+        """The conflict an alert is about, when acknowledging the alert acknowledges that conflict for ``party``."""
+        if row.about_kind != "conflict" or row.about_id is None:
+            return None
+        c = s.get(ConflictRow, (mechanism_id, row.about_id))
+        if (
+            c is None
+            or c.status == ConflictStatus.RESOLVED.value
+            or party not in c.doc.get("awaiting", ())
+            or party in c.acknowledged
+        ):
+            return None
+        return c.id
+
+    def _settled_by_phrase(
+        self, mechanism_id: str, template: str, params: dict[str, Any], party: str
+    ) -> dict[str, list[str]] | None:
+        """What a response phrase ("Received and acknowledged: C7") acknowledges for the sender's party.
+
+        Its ``ref`` may name a conflict that awaits the party, or a message addressed to the party that
+        still needs its acknowledgement (an alert: then its conflict too). Anything else settles nothing.
+        """
+        ref = params.get("ref")
+        if template not in ACK_PHRASES or not isinstance(ref, str):
+            return None
+        with self.store.read() as s:
+            conflict = s.get(ConflictRow, (mechanism_id, ref))
+            message = s.get(MessageRow, (mechanism_id, ref))
+            if conflict is None and message is not None:
+                if (
+                    party not in message.recipients
+                    or not message.needs_ack
+                    or party in message.acknowledged
+                    or message.closed_at is not None
+                ):
+                    return None
+                cid = self._alerted_conflict(s, mechanism_id, message, party)
+                if cid is None:
+                    return {"conflicts": [], "messages": [message.id]}
+                conflict = s.get(ConflictRow, (mechanism_id, cid))
+            if conflict is None:
+                return None
+            c = _conflict_public(conflict)
+            if c["status"] == ConflictStatus.RESOLVED.value or party not in c["awaiting"] or party in c["acknowledged"]:
+                return None
+            return {"conflicts": [c["id"]], "messages": _open_alerts(s, mechanism_id, c["id"], party)}
 
     def message(self, mechanism_id: str, message_id: str, *, reader: Member) -> dict[str, Any]:
         with self.store.read() as s:
@@ -1079,6 +1187,75 @@ class Service:
         with self.store.read() as s:
             rows = list(s.scalars(stmt))
         return [self._message_view(r, reader) for r in rows if self._sees_message(r, reader)]
+
+    def waiting(self, mechanism_id: str, *, reader: Member) -> dict[str, Any]:
+        """What waits on the reader's party now, soonest deadline first: the conflicts it must acknowledge
+        (each with its alerts) and the other messages it must answer; each says whether it is overdue and
+        how far up the ladder it has climbed. What a page alarms for at sign-in, and what a shift hands over."""
+        live = self._get_live(mechanism_id)
+        now = self._now()
+        party = reader.party
+        ladder = live.mechanism.rules.ladder
+        items: list[dict[str, Any]] = []
+        with self.store.read() as s:
+            open_messages = [
+                r
+                for r in s.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.mechanism_id == mechanism_id,
+                        MessageRow.needs_ack.is_(True),
+                        MessageRow.acknowledged_at.is_(None),
+                        MessageRow.closed_at.is_(None),
+                    )
+                    .order_by(MessageRow.seq)
+                )
+                if party in r.recipients and party not in r.acknowledged
+            ]
+            conflicts = s.scalars(
+                select(ConflictRow).where(
+                    ConflictRow.mechanism_id == mechanism_id, ConflictRow.status != ConflictStatus.RESOLVED.value
+                )
+            )
+            listed: set[str] = set()
+            for c in conflicts:
+                if party not in c.doc.get("awaiting", ()) or party in c.acknowledged:
+                    continue
+                alerts = [m for m in open_messages if m.about_kind == "conflict" and m.about_id == c.id]
+                steps = max((m.steps for m in alerts), default=0)
+                items.append(
+                    {
+                        "kind": "conflict",
+                        "id": c.id,
+                        "type": c.kind,
+                        "deadline": iso(c.deadline),
+                        "overdue": now >= c.deadline,
+                        "alerts": [m.id for m in alerts],
+                        "rung": steps,
+                        "rung_name": ladder[steps].name if steps < len(ladder) else None,
+                        "summary": self._message_view(alerts[0], reader)["text"] if alerts else None,
+                    }
+                )
+                listed.add(c.id)
+            for m in open_messages:
+                if m.about_kind == "conflict" and m.about_id in listed:
+                    continue
+                deadline = m.deadline or m.sent_at + timedelta(seconds=live.mechanism.rules.ack_deadline_s)
+                items.append(
+                    {
+                        "kind": "message",
+                        "id": m.id,
+                        "type": m.type,
+                        "deadline": iso(deadline),
+                        "overdue": now >= deadline,
+                        "alerts": [],
+                        "rung": m.steps,
+                        "rung_name": ladder[m.steps].name if m.steps < len(ladder) else None,
+                        "summary": self._message_view(m, reader)["text"],
+                    }
+                )
+        items.sort(key=lambda i: (i["deadline"], i["id"]))
+        return {"now": iso(now), "party": party, "items": items}
 
     def tick(self) -> int:
         """Record what stored times make due now: escalation steps, line checks, lines down.
@@ -1108,6 +1285,7 @@ class Service:
                         MessageRow.mechanism_id == mid,
                         MessageRow.needs_ack.is_(True),
                         MessageRow.acknowledged_at.is_(None),
+                        MessageRow.closed_at.is_(None),
                         MessageRow.steps < len(rules.ladder) - 1,
                     )
                 )
@@ -1124,6 +1302,7 @@ class Service:
                 for party in sorted(live.mechanism.parties())
             }
             downs = {party: bool(row and self._line_down_posted(s, mid, row.id)) for party, row in checks.items()}
+            heard = {party: _heard_since(s, live, party, row) for party, row in checks.items()}
         facilitators = sorted({m.party for m in live.mechanism.members if m.role is Role.FACILITATOR})
         with self._write() as s:
             for row in open_rows:
@@ -1138,7 +1317,9 @@ class Service:
                     written += 2
             for party, last in checks.items():
                 if last is not None and not downs[party]:
-                    state = hotline.line_state(last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now)
+                    state = hotline.line_state(
+                        last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now, heard_at=heard[party]
+                    )
                     if state is hotline.LineState.DOWN:
                         others = sorted(_answering(live) - {party})
                         params = {"party": party, "t1": last.sent_at}
@@ -1151,7 +1332,8 @@ class Service:
         return written
 
     def line_status(self, mechanism_id: str) -> dict[str, str]:
-        """Each party's line: up, awaiting (a check is waiting for its answer) or down."""
+        """Each party's line: up; pending (a check awaits its answer, in time); late (unanswered past its
+        deadline, but the party has acted since it was sent); down (unanswered, and nothing heard since)."""
         live = self._get_live(mechanism_id)
         now = self._now()
         out = {}
@@ -1171,7 +1353,10 @@ class Service:
                     out[party] = hotline.LineState.UP.value
                 else:
                     ack_s = live.mechanism.rules.ack_deadline_s
-                    out[party] = hotline.line_state(last.sent_at, last.acknowledged_at, ack_s, now).value
+                    heard = _heard_since(s, live, party, last)
+                    out[party] = hotline.line_state(
+                        last.sent_at, last.acknowledged_at, ack_s, now, heard_at=heard
+                    ).value
         return out
 
     def _post(
@@ -1228,6 +1413,8 @@ class Service:
             acknowledged_at=iso(row.acknowledged_at) if row.acknowledged_at else None,
             steps=row.steps,
             reader=reader,
+            closed_at=iso(row.closed_at) if row.closed_at else None,
+            closed_note=row.closed_note,
         )
 
     @staticmethod
@@ -1435,8 +1622,7 @@ class Service:
         cleared = []
         for key, row in open_rows.items():
             if key not in found:
-                payload = {"id": row.id, "resolution": Resolution.CLEARED.value, "note": _CLEARED[row.kind]}
-                self._record(s, mid, SYSTEM, "conflict.resolved", payload, now)
+                self._record_resolution(s, mid, SYSTEM, row.id, Resolution.CLEARED, _CLEARED[row.kind], now)
                 cleared.append(row.id)
         return raised, cleared
 
@@ -1457,7 +1643,8 @@ class Service:
         else:
             template = "intrusion_alert"
             params = {"ref": ref, "track": conflict["activity"], "other_ref": conflict["other_activity"]}
-        self._post_standard(s, live, template, params, list(conflict["awaiting"]), ("conflict", ref), now)
+        for party in conflict["awaiting"]:  # one alert each: each party acknowledges, and climbs, on its own
+            self._post_standard(s, live, template, params, [party], ("conflict", ref), now)
 
     @staticmethod
     def _active_volumes(s: Session, mechanism_id: str, now: datetime) -> list[tuple[str, str, Volume]]:
@@ -1680,7 +1867,12 @@ class Service:
             closed: list[str] = []
             if previous is not None:
                 closed, seq2 = self._close_conflicts(
-                    s, activity.mechanism, activity.id, now, f"superseded by version {activity.version}"
+                    s,
+                    activity.mechanism,
+                    activity.id,
+                    now,
+                    Resolution.AMENDED,
+                    f"{activity.id} superseded by version {activity.version}",
                 )
                 seq = seq2 or seq
             raised = []
@@ -1763,6 +1955,7 @@ class Service:
                 "distance_m": 0.0,
                 "start": iso(finding.start),
                 "end": iso(finding.end),
+                **_band_in_zone(activity, finding.volumes, zone[0] if zone else None),
                 "volumes": list(finding.volumes),
             }
             if live.mechanism.rules.disclosure is Disclosure.CONFLICTS_ONLY:
@@ -1776,44 +1969,67 @@ class Service:
                 "min_notice_s": finding.min_notice_s,
                 "start": iso(activity.start),
                 "end": iso(activity.end),
+                "floor_m": min(v.floor_m for v in activity.volumes),
+                "ceiling_m": max(v.ceiling_m for v in activity.volumes),
             }
         seq = self._record(s, activity.mechanism, SYSTEM, "conflict.detected", doc, now)
         self._alert(s, live, activity, doc, now)
         return doc, seq
 
     def _alert(self, s: Session, live: _Live, activity: Activity, conflict: dict[str, Any], now: datetime) -> None:
-        """The hotline alert for a new conflict, in agreed wording, to the party that must act."""
-        floor = min(v.floor_m for v in activity.volumes)
-        ceiling = max(v.ceiling_m for v in activity.volumes)
-        if conflict["kind"] == ConflictKind.SEPARATION.value:
-            template, to = "conflict_alert", [conflict["other_party"]]
-            params: dict[str, Any] = {
-                "ref": conflict["other_activity"],
-                "other_ref": activity.id,
+        """The hotline messages of a new conflict, routed by role (docs/duty-loop.md).
+
+        Each party in ``awaiting`` gets its own alert, which it must acknowledge (acknowledging the
+        alert or the conflict settles both); the party whose notice caused the conflict gets an
+        information copy; the facilitator gets a copy of every red-line breach.
+        """
+        kind = conflict["kind"]
+        about = ("conflict", conflict["id"])
+        common: dict[str, Any] = {"conflict": conflict["id"], "ref": activity.id}
+        if kind in (ConflictKind.SEPARATION.value, ConflictKind.ZONE.value):
+            common |= {
                 "t1": parse_utc(conflict["start"], field="start"),
                 "t2": parse_utc(conflict["end"], field="end"),
                 "floor": round(conflict["floor_m"]),
                 "ceiling": round(conflict["ceiling_m"]),
             }
-        elif conflict["kind"] == ConflictKind.ZONE.value:
-            template, to = "zone_alert", [activity.party]
-            params = {
-                "ref": activity.id,
-                "place": conflict["zone"],
-                "t1": parse_utc(conflict["start"], field="start"),
-                "t2": parse_utc(conflict["end"], field="end"),
-                "floor": round(floor),
-                "ceiling": round(ceiling),
+        if kind == ConflictKind.SEPARATION.value:
+            other = conflict["other_party"]
+            distance = round(conflict["distance_m"])
+            alert = {
+                **common,
+                "ref": conflict["other_activity"],
+                "other_ref": activity.id,
+                "party": activity.party,
+                "distance": distance,
             }
+            info = {**common, "other_ref": conflict["other_activity"], "party": other, "distance": distance}
+            alerts, info_template, copies = ("separation_alert", alert), ("separation_info", info), []
+        elif kind == ConflictKind.ZONE.value:
+            zone = {"place": conflict["zone"], "owner": conflict["zone_owner"]}
+            alert = {**common, **zone, "party": activity.party}
+            alerts, info_template = ("zone_breach_alert", alert), ("zone_breach_info", {**common, **zone})
+            red_line = conflict.get("zone_kind") == ZoneKind.RED_LINE.value
+            copies = [("red_line_breach_copy", alert)] if red_line else []
         else:
-            template, to = "short_notice_alert", [activity.party]
-            params = {
-                "ref": activity.id,
+            late = {
+                **common,
                 "t1": activity.notified_at,
                 "t2": activity.start,
                 "minutes": round(conflict["min_notice_s"] / 60),
             }
-        self._post_standard(s, live, template, params, to, ("conflict", conflict["id"]), now)
+            alerts = ("late_notice_alert", {**late, "party": activity.party})
+            info_template, copies = ("late_notice_info", late), []
+        for party in conflict["awaiting"]:
+            self._post_standard(s, live, alerts[0], alerts[1], [party], about, now)
+        if activity.party not in conflict["awaiting"]:
+            self._post_standard(s, live, info_template[0], info_template[1], [activity.party], about, now)
+        facilitators = sorted(
+            {m.party for m in live.mechanism.members if m.role is Role.FACILITATOR} - set(conflict["awaiting"])
+        )
+        for template, params in copies:
+            if facilitators:
+                self._post_standard(s, live, template, params, facilitators, about, now)
 
     def _separation_overlaps(
         self, live: _Live, activity: Activity, projected: list[tuple[Any, float]], finding: SeparationFinding
@@ -1878,19 +2094,33 @@ class Service:
         return parts
 
     def _close_conflicts(
-        self, s: Session, mechanism_id: str, activity_id: str, now: datetime, note: str
+        self,
+        s: Session,
+        mechanism_id: str,
+        activity_id: str,
+        now: datetime,
+        how: Resolution,
+        note: str,
+        *,
+        zone: bool = False,
     ) -> tuple[list[str], int]:
+        """Resolve every open conflict of an activity (or, with ``zone``, about a zone) as ``how``."""
+        about = (
+            ConflictRow.zone == activity_id
+            if zone
+            else (ConflictRow.activity == activity_id) | (ConflictRow.other_activity == activity_id)
+        )
         rows = s.scalars(
             select(ConflictRow).where(
                 ConflictRow.mechanism_id == mechanism_id,
                 ConflictRow.status != ConflictStatus.RESOLVED.value,
-                (ConflictRow.activity == activity_id) | (ConflictRow.other_activity == activity_id),
+                ConflictRow.kind.not_in([k.value for k in TACTICAL_KINDS]),
+                about,
             )
         ).all()
         closed, seq = [], 0
-        for row in sorted(rows, key=lambda r: r.detected_at):
-            payload = {"id": row.id, "resolution": Resolution.AMENDED.value, "note": note}
-            seq = self._record(s, mechanism_id, SYSTEM, "conflict.resolved", payload, now)
+        for row in sorted(rows, key=lambda r: (r.detected_at, int(r.id[1:]) if r.id[1:].isdigit() else 0)):
+            seq = self._record_resolution(s, mechanism_id, SYSTEM, row.id, how, note, now)
             closed.append(row.id)
         return closed, seq
 
@@ -2042,7 +2272,63 @@ def message_view(doc: dict[str, Any], *, seq: int, sender: str, sent_at: datetim
         "acknowledged": {},
         "acknowledged_at": None,
         "escalation_steps": 0,
+        "status": "awaiting" if doc["needs_ack"] else "info",
+        "awaiting": list(doc["to"]) if doc["needs_ack"] else [],
+        "closed_at": None,
+        "closed_note": None,
     }
+
+
+def _check_not_ended(vols: tuple[Volume, ...], now: datetime) -> None:
+    """Refuse a notice whose every window has already ended: a notice is of activity to come or under way."""
+    ends = [v.end for v in vols if v.end is not None]
+    if ends and len(ends) == len(vols) and max(ends) <= now:
+        n = max(range(len(vols)), key=lambda i: ends[i])
+        raise InvalidInput(
+            f"volume {n} end: every window of this notice has already ended (the latest ended at {iso(max(ends))} "
+            f"UTC, now is {iso(now)} UTC); notify activity still to come or under way",
+            field="end",
+        )
+
+
+def _band_in_zone(activity: Activity, volume_ids: Any, zone: Zone | None) -> dict[str, float]:
+    """The altitude band of an activity's volumes inside a zone, clipped to the zone's own band."""
+    vols = [v for v in activity.volumes if v.id in set(volume_ids)] or list(activity.volumes)
+    floor, ceiling = min(v.floor_m for v in vols), max(v.ceiling_m for v in vols)
+    if zone is not None:
+        floor, ceiling = max(floor, zone.floor_m), min(ceiling, zone.ceiling_m)
+    return {"floor_m": floor, "ceiling_m": ceiling}
+
+
+def _heard_since(s: Session, live: _Live, party: str, check: MessageRow | None) -> datetime | None:
+    """The time of the party's latest entry on the record after a line check was sent (None: silence)."""
+    if check is None:
+        return None
+    members = [m.id for m in live.mechanism.members if m.party == party]
+    return s.scalar(
+        select(func.max(LedgerEntry.at)).where(
+            LedgerEntry.mechanism_id == live.mechanism.id,
+            LedgerEntry.seq > check.seq,
+            LedgerEntry.actor.in_(members),
+        )
+    )
+
+
+def _open_alerts(s: Session, mechanism_id: str, conflict_id: str, party: str | None = None) -> list[str]:
+    """Ids of the alerts about a conflict still awaiting an acknowledgement (from ``party``, when given)."""
+    rows = s.execute(
+        select(MessageRow.id, MessageRow.recipients, MessageRow.acknowledged)
+        .where(
+            MessageRow.mechanism_id == mechanism_id,
+            MessageRow.about_kind == "conflict",
+            MessageRow.about_id == conflict_id,
+            MessageRow.needs_ack.is_(True),
+            MessageRow.acknowledged_at.is_(None),
+            MessageRow.closed_at.is_(None),
+        )
+        .order_by(MessageRow.seq)
+    ).all()
+    return [r.id for r in rows if party is None or (party in r.recipients and party not in r.acknowledged)]
 
 
 def _answering(live: _Live) -> set[str]:
@@ -2113,10 +2399,26 @@ def message_status_view(
     acknowledged_at: str | None,
     steps: int,
     reader: Member,
+    closed_at: str | None = None,
+    closed_note: str | None = None,
 ) -> dict[str, Any]:
-    """A message worded for its reader, with its acknowledgements and escalation steps (live or replayed)."""
+    """A message worded for its reader, with where it stands (live or replayed).
+
+    ``status``: ``info`` (needs no acknowledgement), ``awaiting`` (some recipient must still
+    acknowledge: ``awaiting`` lists them), ``acknowledged``, or ``closed`` (the conflict it alerted
+    to was resolved first: it stopped climbing; ``closed_note`` says why).
+    """
     view = message_view(doc, seq=seq, sender=sender, sent_at=sent_at, reader=reader)
     view["acknowledged"] = acknowledged
     view["acknowledged_at"] = acknowledged_at
     view["escalation_steps"] = steps
+    view["closed_at"], view["closed_note"] = closed_at, closed_note
+    if not doc["needs_ack"]:
+        view["status"], view["awaiting"] = "info", []
+    elif acknowledged_at is not None:
+        view["status"], view["awaiting"] = "acknowledged", []
+    elif closed_at is not None:
+        view["status"], view["awaiting"] = "closed", []
+    else:
+        view["status"], view["awaiting"] = "awaiting", [p for p in doc["to"] if p not in acknowledged]
     return view

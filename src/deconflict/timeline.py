@@ -432,17 +432,24 @@ def _tell(doc: dict[str, Any], story: _Story) -> Event | None:
         raised = story.conflicts[cid]
         if type == "conflict.resolved":
             note = f" ({p['note']})" if p.get("note") else ""
+            alerts = list(p.get("messages", ()))
+            closing = f"; its unacknowledged alert {_and(alerts)} closed with it" if alerts else ""
             return event(
-                f"{who} closed conflict {cid} as {p['resolution']}{note}",
+                f"{who} closed conflict {cid} as {p['resolution']}{note}{closing}",
                 conflict=cid,
                 resolution=p["resolution"],
                 note=p.get("note", ""),
+                **({"alerts_closed": alerts} if alerts else {}),
             )
+        alerts = list(p.get("messages", ()))
+        settling = f", settling its alert {_and(alerts)}" if alerts else ""
         return event(
-            _ack_words(who, f"conflict {cid}", p["party"], at, raised["at"], raised.get("deadline"), "raised"),
+            _ack_words(who, f"conflict {cid}", p["party"], at, raised["at"], raised.get("deadline"), "raised")
+            + settling,
             conflict=cid,
             acknowledged_for=p["party"],
             **_delay(at, raised["at"], raised.get("deadline")),
+            **({"alerts_settled": alerts} if alerts else {}),
         )
     if type == "message.sent":
         about = p.get("about") or {}
@@ -456,7 +463,11 @@ def _tell(doc: dict[str, Any], story: _Story) -> Event | None:
         if not wanted:
             return None
         story.messages[p["id"]] = (at, p)
-        return event(_message_words(p, who, at), **_message_fields(p))
+        settles = p.get("settles") or {}
+        settled = [*settles.get("conflicts", ()), *settles.get("messages", ())]
+        acknowledging = f"; this acknowledged {_and(settled)} for {p['from_party']}" if settled else ""
+        extra = {"settles": settled} if settled else {}
+        return event(_message_words(p, who, at) + acknowledging, **_message_fields(p), **extra)
     if type in ("message.acknowledged", "message.escalated") and p.get("id") in story.messages:
         mid = p["id"]
         sent_at, sent = story.messages[mid]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deconflict.model import ActivityKind, Resolution, ZoneKind
+from deconflict.model import ActivityKind, ZoneKind
 
 T4_CIRCLE = {"type": "Point", "coordinates": [37.6298, 34.5226]}
 
@@ -120,7 +120,9 @@ class ResolveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"resolution": "accepted", "note": "Holding until 10:00Z"}]}
     )
-    resolution: Resolution
+    resolution: Literal["amended", "accepted", "escalated"] = Field(
+        description="How the conflict was settled by hand; the service itself records cleared, cancelled and withdrawn."
+    )
     note: str = Field("", max_length=500)
 
 

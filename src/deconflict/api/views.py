@@ -98,6 +98,8 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
             acknowledged_at=row["acknowledged_at"],
             steps=row["steps"],
             reader=member,
+            closed_at=row.get("closed_at"),
+            closed_note=row.get("closed_note"),
         )
         for row in state["messages"]
         if sees_message(member, to=row["recipients"], sender=row["sender"], from_party=row["doc"].get("from_party"))

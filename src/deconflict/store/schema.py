@@ -211,6 +211,10 @@ class MessageRow(Base):
     """When the last recipient acknowledged (the climb stops)."""
     steps: Mapped[int] = mapped_column(Integer)
     """Escalation steps recorded so far."""
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the conflict it alerted to was resolved before every recipient acknowledged (the climb stops)."""
+    closed_note: Mapped[str | None] = mapped_column(String(200), default=None)
+    """Why it was closed, e.g. 'conflict C5 resolved (amended)'."""
     about_kind: Mapped[str | None] = mapped_column(String(16))
     about_id: Mapped[str | None] = mapped_column(String(64))
     doc: Mapped[dict[str, Any]]

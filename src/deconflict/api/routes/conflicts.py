@@ -61,6 +61,6 @@ async def resolve(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         conflict_id=conflict_id,
-        resolution=body.resolution.value,
+        resolution=body.resolution,
         note=body.note,
     )

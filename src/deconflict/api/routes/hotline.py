@@ -100,6 +100,14 @@ def templates(caller: MemberDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/mechanisms/{mechanism_id}/lines", summary="Each party's line: up, awaiting or down")
+@router.get("/mechanisms/{mechanism_id}/waiting", summary="What waits on the caller's party now")
+def waiting(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
+    """The conflicts the caller's party must acknowledge (each with its alerts) and the other messages it
+    must answer, soonest deadline first, each with ``overdue`` and the ladder's rung reached so far: what
+    a duty officer taking over the shift must see first."""
+    return service.waiting(caller.mechanism_id, reader=caller.member)
+
+
+@router.get("/mechanisms/{mechanism_id}/lines", summary="Each party's line: up, pending, late or down")
 def lines(caller: MemberDep, service: ServiceDep) -> dict[str, str]:
     return service.line_status(caller.mechanism_id)
