@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from deconflict.api.deps import Caller
@@ -18,21 +19,45 @@ def mechanism_doc(m: Mechanism) -> dict[str, Any]:
     return mechanism_to_doc(m)
 
 
-def activities_view(service: Service, caller: Caller, activities: list[Activity]) -> list[dict[str, Any]]:
-    """Whole notices where the caller may see them; overlap parts only, or nothing, where it may not."""
+def phase(doc: dict[str, Any], at: datetime) -> str:
+    """Where an activity stands at an instant: ``cancelled``, ``planned`` (no window has begun), ``in_force``
+    (the instant is inside one of its windows), ``between`` (one window ended, another is to come) or ``ended``.
+    A notice seen in part (conflicts-only) is judged by the windows of the parts the reader may see."""
+    if doc.get("state") == "cancelled":
+        return "cancelled"
+    windows = [
+        (parse_utc(v["start"], field="start"), parse_utc(v["end"], field="end") if v.get("end") else None)
+        for v in (doc.get("volumes") or doc.get("overlap") or [])
+        if v.get("start")
+    ]
+    if not windows:
+        return "planned"
+    if any(start <= at and (end is None or at < end) for start, end in windows):
+        return "in_force"
+    if all(end is not None and end <= at for _, end in windows):
+        return "ended"
+    return "planned" if all(at < start for start, _ in windows) else "between"
+
+
+def activities_view(
+    service: Service, caller: Caller, activities: list[Activity], *, at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Whole notices where the caller may see them; overlap parts only, or nothing, where it may not.
+    Each says its ``phase`` at ``at`` (the service's now by default)."""
     m = service.mechanism(caller.mechanism_id)
+    when = at if at is not None else service.clock()
     out: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] | None = None
     for a in activities:
         doc = activity_to_doc(a)
         if sees_whole_notices(caller.member, m.rules.disclosure, a.party):
-            out.append(doc)
+            out.append({**doc, "phase": phase(doc, when)})
             continue
         if conflicts is None:
             conflicts = [c for c in service.conflicts(caller.mechanism_id) if sees_conflict(caller.member, c)]
         partial = partial_activity(doc, conflicts, caller.member)
         if partial["overlap"]:
-            out.append(partial)
+            out.append({**partial, "phase": phase(partial, when)})
     return out
 
 
@@ -80,14 +105,15 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
     for v in state["activity_versions"]:
         versions.setdefault(v["activity_id"], []).append(v)
     activities = []
+    when = parse_utc(state["at"], field="at") if state.get("at") else service.clock()
     for row in state["activities"]:
         doc = row["doc"]
         if sees_whole_notices(member, m.rules.disclosure, row["party"]):
-            activities.append({**doc, "history": versions.get(row["id"], [])})
+            activities.append({**doc, "history": versions.get(row["id"], []), "phase": phase(doc, when)})
         else:
             partial = partial_activity(doc, visible_conflicts, member)
             if partial["overlap"]:
-                activities.append(partial)
+                activities.append({**partial, "phase": phase(partial, when)})
     messages = [
         message_status_view(
             row["doc"],

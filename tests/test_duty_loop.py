@@ -1,0 +1,483 @@
+"""The duty officer's loop in the service, on a real SQLite file with a pinned clock (docs/duty-loop.md).
+
+A conflict reaches the party that must act (routing, table-driven for every kind of conflict), that
+party settles it once (conflict, alert or response phrase: one entry), and once settled or resolved
+nothing climbs the ladder; the report, replay and the waiting list read the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyproj import Geod
+
+from deconflict import report
+from deconflict.clock import FixedClock, iso
+from deconflict.errors import Forbidden, InvalidInput, InvalidState
+from deconflict.mechanisms import load_mechanism
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+
+M = "tr-il-syria"
+T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+T4 = (37.6298, 34.5226)  # lon, lat
+PALMYRA = (38.3169, 34.5574)
+HAMA = (36.7114, 35.1183)
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def svc(tmp_path: Path, clock: FixedClock) -> Service:
+    service = Service(open_store(str(tmp_path / "loop.db")), clock=clock)
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    return service
+
+
+def vol(
+    where: tuple[float, float],
+    start: datetime,
+    hours: float = 2,
+    radius_m: float = 10_000,
+    floor_m: float = 1000,
+    ceiling_m: float = 4000,
+) -> dict[str, Any]:
+    return {
+        "geometry": {"type": "Point", "coordinates": list(where)},
+        "radius_m": radius_m,
+        "floor_m": floor_m,
+        "ceiling_m": ceiling_m,
+        "start": iso(start),
+        "end": iso(start + timedelta(hours=hours)),
+    }
+
+
+def sent_about(svc: Service, conflict_id: str) -> list[dict[str, Any]]:
+    """Every hotline message about a conflict, as the record holds it (whoever it went to)."""
+    return [
+        e["payload"]
+        for e in svc.entries_after(M, 0, limit=100_000)
+        if e["type"] == "message.sent" and e["payload"].get("about") == {"kind": "conflict", "id": conflict_id}
+    ]
+
+
+def message(svc: Service, message_id: str) -> dict[str, Any]:
+    doc = next(
+        e["payload"]
+        for e in svc.entries_after(M, 0, limit=100_000)
+        if e["type"] == "message.sent" and e["payload"]["id"] == message_id
+    )
+    reader = next(m for m in svc.mechanism(M).members if m.party == doc["to"][0])
+    return svc.message(M, message_id, reader=reader)
+
+
+def escalations_after(svc: Service, seq: int) -> list[str]:
+    return [e["payload"]["id"] for e in svc.entries_after(M, seq, limit=100_000) if e["type"] == "message.escalated"]
+
+
+def head(svc: Service) -> int:
+    return int(svc.entries_after(M, 0, limit=100_000)[-1]["seq"])
+
+
+# --- routing: who is alarmed, who is informed, for every kind of conflict -------------------------------
+
+
+def separation(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, T0 + timedelta(hours=3))])
+    return svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, T0 + timedelta(hours=3))]).raised[
+        0
+    ]
+
+
+def red_line(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    # Israel's red line around Palmyra (in the scenario) forbids other parties' deployments there
+    start = T0 + timedelta(days=1)
+    notice = vol(PALMYRA, start, hours=24, radius_m=3000, floor_m=0, ceiling_m=150)
+    (c,) = svc.notify(mechanism_id=M, actor="TR", kind="deployment", volumes=[notice]).raised
+    return c
+
+
+def restricted(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    zone = {
+        "id": "IL-R-HAMA",
+        "kind": "restricted",
+        "forbids": ["uav_patrol"],
+        "geometry": {"type": "Point", "coordinates": list(HAMA)},
+        "radius_m": 20_000,
+        "valid_from": iso(T0),
+    }
+    svc.declare_zone(mechanism_id=M, actor="IL", zone=zone)
+    (c,) = svc.notify(
+        mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, T0 + timedelta(hours=3))]
+    ).raised
+    return c
+
+
+def own_protected_zone(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    zone = {
+        "id": "IL-P-HAMA",
+        "kind": "protected",
+        "forbids": ["air_sortie"],
+        "applies_to_owner": True,
+        "geometry": {"type": "Point", "coordinates": list(HAMA)},
+        "radius_m": 5_000,
+        "valid_from": iso(T0),
+    }
+    svc.declare_zone(mechanism_id=M, actor="IL", zone=zone)
+    (c,) = svc.notify(
+        mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(HAMA, T0 + timedelta(hours=3))]
+    ).raised
+    return c
+
+
+def short_notice(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    (c,) = svc.notify(
+        mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(HAMA, T0 + timedelta(minutes=20))]
+    ).raised
+    return c
+
+
+def covered(svc: Service, clock: FixedClock) -> None:
+    """Both parties notified wide volumes around T4 two hours ahead; the clock moves into their window."""
+    for party, kind in (("TR", "uav_patrol"), ("IL", "air_sortie")):
+        wide = vol(T4, T0 + timedelta(hours=2), hours=6, radius_m=80_000, floor_m=0, ceiling_m=12_000)
+        svc.notify(mechanism_id=M, actor=party, kind=kind, volumes=[wide])
+    clock.advance(seconds=3 * 3600)
+
+
+def track(svc: Service, clock: FixedClock, party: str, tid: str, bearing: float, distance_m: float, trk: float) -> Any:
+    lon, lat, _ = GEOD.fwd(T4[0], T4[1], bearing, distance_m)
+    report_ = {
+        "id": tid,
+        "at": iso(clock()),
+        "lat": lat,
+        "lon": lon,
+        "alt_ft": 15_000,
+        "gs_kt": 200,
+        "trk_deg": trk,
+        "vs_fpm": 0,
+    }
+    return svc.report_tracks(mechanism_id=M, actor=party, reports=[report_])
+
+
+def tracks(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    covered(svc, clock)
+    track(svc, clock, "TR", "UAV-1", 270, 30_000, 90)
+    out = track(svc, clock, "IL", "F16-2", 90, 30_000, 270)
+    return next(c for c in out["raised"] if c["kind"] == "tracks")
+
+
+def conformance(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    covered(svc, clock)
+    out = track(svc, clock, "TR", "UAV-9", 90, 150_000, 90)  # far outside TR's 80 km volume
+    return next(c for c in out["raised"] if c["kind"] == "conformance")
+
+
+def intrusion(svc: Service, clock: FixedClock) -> dict[str, Any]:
+    covered(svc, clock)
+    out = track(svc, clock, "TR", "UAV-5", 0, 1_000, 90)  # TR's UAV inside IL's sortie volume (and its own)
+    return next(c for c in out["raised"] if c["kind"] == "intrusion")
+
+
+# kind, how it arises, awaited (each gets an alert it must acknowledge), informed (no acknowledgement)
+ROUTING: list[tuple[str, Callable[[Service, FixedClock], dict[str, Any]], list[str], list[list[str]]]] = [
+    ("separation: the earlier notifier is awaited, the later one informed", separation, ["TR"], [["IL"]]),
+    ("red line: the owner is awaited, the breaker and the facilitator informed", red_line, ["IL"], [["TR"], ["AZ"]]),
+    ("restricted zone: the owner is awaited, the breaker informed (no facilitator copy)", restricted, ["IL"], [["TR"]]),
+    ("own protected zone: the other parties are awaited, the owner informed", own_protected_zone, ["TR"], [["IL"]]),
+    ("short notice: the other parties are awaited, the late notifier informed", short_notice, ["TR"], [["IL"]]),
+    ("tracks: both parties are awaited, each with its own alert", tracks, ["IL", "TR"], []),
+    ("conformance: the track's own party is awaited", conformance, ["TR"], []),
+    ("intrusion: both parties are awaited", intrusion, ["IL", "TR"], []),
+]
+
+
+@pytest.mark.parametrize(("case", "arise", "awaited", "informed"), ROUTING, ids=[r[0].split(":")[0] for r in ROUTING])
+def test_routing_rule(
+    svc: Service,
+    clock: FixedClock,
+    case: str,
+    arise: Callable[[Service, FixedClock], dict[str, Any]],
+    awaited: list[str],
+    informed: list[list[str]],
+) -> None:
+    c = arise(svc, clock)
+    assert c["awaiting"] == awaited, case
+    messages = sent_about(svc, c["id"])
+    alerts = [m for m in messages if m["needs_ack"]]
+    assert [m["to"] for m in alerts] == [[p] for p in awaited], case  # one alert each, to the awaited only
+    assert all(m["type"] == "alert" for m in alerts)
+    assert [m["to"] for m in messages if not m["needs_ack"]] == informed, case
+    # every alert names the conflict, so it can be settled by naming it
+    assert all(m["params"].get("conflict", m["params"].get("ref")) == c["id"] for m in alerts)
+    # only an awaited party may acknowledge it
+    for party in {"TR", "IL"} - set(awaited):
+        with pytest.raises(Forbidden, match=f"awaits the acknowledgement of .*not of {party}"):
+            svc.acknowledge_conflict(mechanism_id=M, actor=party, conflict_id=c["id"])
+    for party in awaited:
+        svc.acknowledge_conflict(mechanism_id=M, actor=party, conflict_id=c["id"])
+    assert svc.conflict(M, c["id"])["status"] == "acknowledged"
+    assert all(message(svc, m["id"])["status"] == "acknowledged" for m in alerts)
+
+
+def test_zone_and_short_notice_alerts_carry_the_real_band(svc: Service, clock: FixedClock) -> None:
+    c = red_line(svc, clock)
+    assert (c["floor_m"], c["ceiling_m"]) == (0, 150)
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    assert (alert["template"], alert["params"]["floor"], alert["params"]["ceiling"]) == (
+        "zone_breach_alert",
+        "0",
+        "150",
+    )
+    s = short_notice(svc, clock)
+    assert (s["floor_m"], s["ceiling_m"]) == (1000, 4000)
+
+
+# --- one acknowledgement: the conflict, its alert or a phrase; nothing climbs once settled ----------------
+
+
+def test_acknowledging_the_conflict_settles_its_alert_and_nothing_climbs(svc: Service, clock: FixedClock) -> None:
+    c = separation(svc, clock)
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    clock.advance(seconds=3 * 60)
+    svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=c["id"])
+    entry = svc.entries_after(M, 0, limit=100_000)[-1]
+    assert (entry["type"], entry["payload"]) == (
+        "conflict.acknowledged",
+        {"id": c["id"], "party": "TR", "messages": [alert["id"]]},
+    )  # recorded once
+    seen = head(svc)
+    with pytest.raises(InvalidState, match="already acknowledged by TR"):
+        svc.acknowledge_message(mechanism_id=M, actor="TR", message_id=alert["id"])
+    for _ in range(3 * 60):  # three hours, past every rung of the ladder
+        clock.advance(seconds=60)
+        svc.tick()
+    assert escalations_after(svc, seen) == [m for m in escalations_after(svc, seen) if m != alert["id"]]
+    assert alert["id"] not in escalations_after(svc, 0)
+    assert message(svc, alert["id"])["status"] == "acknowledged"
+    tr = report.compliance_report(svc.entries_after(M, 0, limit=100_000), parties=["TR"]).parties[0]
+    assert tr.conflicts.in_time == 1 and [d for d in tr.missed_deadlines if d.kind == "conflict"] == []
+    assert alert["id"] not in tr.escalations.messages
+
+
+def test_acknowledging_the_alert_acknowledges_the_conflict(svc: Service, clock: FixedClock) -> None:
+    c = red_line(svc, clock)
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    assert alert["to"] == ["IL"]
+    done = svc.acknowledge_message(mechanism_id=M, actor="IL", message_id=alert["id"])
+    assert done["status"] == "acknowledged"
+    conflict = svc.conflict(M, c["id"])
+    assert conflict["status"] == "acknowledged" and set(conflict["acknowledged"]) == {"IL"}
+    last = svc.entries_after(M, 0, limit=100_000)[-1]
+    assert last["type"] == "conflict.acknowledged" and last["payload"]["messages"] == [alert["id"]]
+    with pytest.raises(InvalidState):
+        svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id=c["id"])
+
+
+@pytest.mark.parametrize("template", ["acknowledged", "holding", "acknowledged_amending", "proceeding_as_notified"])
+@pytest.mark.parametrize("ref", ["conflict", "alert"])
+def test_a_response_phrase_from_the_awaited_party_acknowledges(
+    svc: Service, clock: FixedClock, template: str, ref: str
+) -> None:
+    c = separation(svc, clock)
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    named = c["id"] if ref == "conflict" else alert["id"]
+    # the party that caused it saying the same settles nothing: it is not awaited
+    svc.send_message(mechanism_id=M, actor="IL", template="acknowledged", params={"ref": named})
+    assert svc.conflict(M, c["id"])["status"] == "open"
+    svc.send_message(mechanism_id=M, actor="TR", template=template, params={"ref": named})
+    last = svc.entries_after(M, 0, limit=100_000)[-1]
+    assert last["type"] == "message.sent" and last["payload"]["settles"] == {
+        "conflicts": [c["id"]],
+        "messages": [alert["id"]],
+    }
+    assert svc.conflict(M, c["id"])["status"] == "acknowledged"
+    assert message(svc, alert["id"])["status"] == "acknowledged"
+    seen = head(svc)
+    clock.advance(seconds=30 * 60)
+    svc.tick()
+    assert alert["id"] not in escalations_after(svc, seen)
+    replayed = svc.replay(M, None)
+    assert next(x for x in replayed["conflicts"] if x["id"] == c["id"])["status"] == "acknowledged"
+
+
+@pytest.mark.parametrize(
+    ("settle", "resolution"),
+    [
+        (
+            lambda svc, c: svc.amend(
+                mechanism_id=M,
+                actor="IL",
+                activity_id=c["activity"],
+                seen_version=1,
+                volumes=[vol(PALMYRA, T0 + timedelta(hours=3))],
+            ),
+            "amended",
+        ),
+        (lambda svc, c: svc.cancel(mechanism_id=M, actor="IL", activity_id=c["activity"]), "cancelled"),
+        (
+            lambda svc, c: svc.resolve_conflict(
+                mechanism_id=M, actor="AZ", conflict_id=c["id"], resolution="accepted", note="agreed by phone"
+            ),
+            "accepted",
+        ),
+    ],
+    ids=["amended", "cancelled", "accepted"],
+)
+def test_a_resolved_conflict_closes_its_alerts_and_they_stop_climbing(
+    svc: Service, clock: FixedClock, settle: Callable[[Service, dict[str, Any]], Any], resolution: str
+) -> None:
+    c = separation(svc, clock)
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    clock.advance(seconds=2 * 60)
+    settle(svc, c)
+    resolved = svc.conflict(M, c["id"])
+    assert (resolved["status"], resolved["resolution"]) == ("resolved", resolution)
+    closed = message(svc, alert["id"])
+    assert (closed["status"], closed["closed_note"]) == ("closed", f"conflict {c['id']} resolved ({resolution})")
+    entry = next(e for e in svc.entries_after(M, 0, limit=100_000) if e["type"] == "conflict.resolved")
+    assert entry["payload"]["messages"] == [alert["id"]]  # the closing is on the record, in the same entry
+    seen = head(svc)
+    for _ in range(3 * 60):
+        clock.advance(seconds=60)
+        svc.tick()
+    assert alert["id"] not in escalations_after(svc, 0) and seen <= head(svc)
+    with pytest.raises(InvalidState, match="closed"):
+        svc.acknowledge_message(mechanism_id=M, actor="TR", message_id=alert["id"])
+    tr = report.compliance_report(svc.entries_after(M, 0, limit=100_000), parties=["TR"]).parties[0]
+    assert [d.outcome for d in tr.conflicts.items] == ["closed"]
+    assert [d for d in tr.missed_deadlines if d.kind == "conflict"] == []
+    replayed = svc.replay(M, None)
+    row = next(m for m in replayed["messages"] if m["id"] == alert["id"])
+    assert row["closed_at"] == iso(T0 + timedelta(minutes=2)) and row["closed_note"] == closed["closed_note"]
+
+
+def test_withdrawing_a_zone_resolves_its_conflicts(svc: Service, clock: FixedClock) -> None:
+    c = red_line(svc, clock)
+    out = svc.withdraw_zone(mechanism_id=M, actor="IL", zone_id=c["zone"])
+    assert out.resolved == (c["id"],)
+    assert svc.conflict(M, c["id"])["resolution"] == "withdrawn"
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    assert message(svc, alert["id"])["status"] == "closed"
+
+
+def test_by_hand_a_conflict_is_resolved_only_as_amended_accepted_or_escalated(svc: Service, clock: FixedClock) -> None:
+    c = separation(svc, clock)
+    with pytest.raises(InvalidInput, match="resolution: 'cleared' is recorded by the service"):
+        svc.resolve_conflict(mechanism_id=M, actor="AZ", conflict_id=c["id"], resolution="cleared")
+
+
+def test_an_unanswered_alert_still_climbs(svc: Service, clock: FixedClock) -> None:
+    c = red_line(svc, clock)
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    clock.advance(seconds=11 * 60)
+    svc.tick()
+    assert escalations_after(svc, 0) == [alert["id"]]
+    il = report.compliance_report(svc.entries_after(M, 0, limit=100_000), parties=["IL", "TR"]).parties
+    assert [d.id for d in il[0].missed_deadlines] == [c["id"]] and il[1].missed_deadlines == ()  # the owner's, not TR's
+
+
+# --- what waits on us --------------------------------------------------------------------------------------
+
+
+def test_waiting_lists_what_each_party_must_answer_overdue_first(svc: Service, clock: FixedClock) -> None:
+    red = red_line(svc, clock)
+    clock.advance(seconds=60)
+    late = short_notice(svc, clock)
+    clock.advance(seconds=9 * 60)  # the red line's deadline has passed, the short notice's not yet
+    svc.tick()
+    il = svc.waiting(M, reader=svc.member(M, "IL"))
+    items = [(i["kind"], i["id"], i["overdue"], i["rung"]) for i in il["items"]]
+    assert items[0] == ("conflict", red["id"], True, 1)  # climbed to the operations chief
+    assert ("conflict", late["id"]) not in [(i[0], i[1]) for i in items]  # IL caused it: nothing to answer
+    tr = svc.waiting(M, reader=svc.member(M, "TR"))
+    assert [(i["kind"], i["id"], i["overdue"]) for i in tr["items"] if i["kind"] == "conflict"] == [
+        ("conflict", late["id"], False)
+    ]
+    assert tr["items"][0]["alerts"] and "IL-0001" in (tr["items"][0]["summary"] or "")
+    svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id=red["id"])
+    assert red["id"] not in [i["id"] for i in svc.waiting(M, reader=svc.member(M, "IL"))["items"]]
+    assert svc.waiting(M, reader=svc.member(M, "US"))["items"] == []
+
+
+# --- time -------------------------------------------------------------------------------------------------
+
+
+def test_a_notice_whose_windows_have_ended_is_refused_and_nothing_is_written(svc: Service, clock: FixedClock) -> None:
+    before = head(svc)
+    past = vol(T4, T0 - timedelta(hours=14), hours=2)
+    for call in (
+        lambda: svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[past]),
+        lambda: svc.preview_notice(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[past]),
+    ):
+        with pytest.raises(InvalidInput, match="every window of this notice has already ended") as e:
+            call()
+        assert e.value.field == "end"
+    assert head(svc) == before
+    # a window under way is fine: the activity is in force
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, T0 - timedelta(hours=1))])
+    patrol = svc.activities(M)[0]
+    clock.advance(seconds=2 * 3600)
+    with pytest.raises(InvalidInput, match="already ended"):
+        svc.amend(mechanism_id=M, actor="TR", activity_id=patrol.id, seen_version=1, title="late change")
+
+
+# --- line checks: late while the party is heard from, down in silence -----------------------------------
+
+
+def test_an_unanswered_line_check_is_late_if_the_party_acts_and_down_if_silent(svc: Service, clock: FixedClock) -> None:
+    svc.tick()  # the first line checks go out
+    clock.advance(seconds=2 * 60)
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, T0 + timedelta(hours=3))])
+    clock.advance(seconds=9 * 60)  # past the deadline; IL acted, TR did nothing
+    svc.tick()
+    assert svc.line_status(M) == {"IL": "late", "TR": "down"}
+    downs = [
+        e["payload"]
+        for e in svc.entries_after(M, 0, limit=100_000)
+        if e["type"] == "message.sent" and e["payload"].get("template") == "line_down"
+    ]
+    assert [d["params"]["party"] for d in downs] == ["TR"]  # IL's people are there: no line-down for IL
+
+
+def test_activities_say_whether_they_are_in_force_live_and_replayed(tmp_path: Path, clock: FixedClock) -> None:
+    import httpx
+    from conftest import auth, start_server
+
+    db = str(tmp_path / "phase.db")
+    seeded = Service(open_store(db), clock=clock)
+    seeded.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    under_way = vol(T4, T0 - timedelta(hours=1), hours=2)  # 05:00–07:00, now 06:00
+    later = vol(HAMA, T0 + timedelta(hours=3))
+    seeded.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[under_way])
+    seeded.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[later])
+    seeded.store.close()
+    server = start_server(db, clock)
+    try:
+        token = server.service.issue_token(mechanism_id=M, member_id="IL")
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            base = f"/api/v1/mechanisms/{M}"
+
+            def phases(path: str) -> dict[str, str]:
+                got = c.get(base + path, headers=auth(token)).json()
+                return {a["id"]: a["phase"] for a in (got["activities"] if isinstance(got, dict) else got)}
+
+            assert phases("/activities") == {"TR-0001": "in_force", "TR-0002": "planned"}
+            clock.advance(seconds=2 * 3600)  # 08:00: the first has ended, the second not begun
+            assert phases("/activities") == {"TR-0001": "ended", "TR-0002": "planned"}
+            assert phases(f"/replay?at={iso(T0)}") == {"TR-0001": "in_force", "TR-0002": "planned"}
+            assert phases(f"/replay?at={iso(T0 + timedelta(hours=3, minutes=30))}") == {
+                "TR-0001": "ended",
+                "TR-0002": "in_force",
+            }
+    finally:
+        server.stop()
