@@ -133,7 +133,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     (
         "POST",
         f"{A}/messages",
-        {"template": "holding", "params": {"ref": "C1"}},
+        {"template": "acknowledged", "params": {"ref": "C1"}},
         {**PARTY_ONLY, "AZ": 201, "IL": 201, "TR": 201},
     ),
     ("POST", f"{A}/messages/M1/acknowledge", None, {**PARTY_ONLY, "AZ": 403, "IL": 403, "TR": 200}),

@@ -481,3 +481,28 @@ def test_activities_say_whether_they_are_in_force_live_and_replayed(tmp_path: Pa
             }
     finally:
         server.stop()
+
+
+def test_each_role_sends_only_its_own_phrases(svc: Service, clock: FixedClock) -> None:
+    c = separation(svc, clock)
+    with pytest.raises(Forbidden, match="'holding' is not a phrase a facilitator sends"):
+        svc.send_message(mechanism_id=M, actor="AZ", template="holding", params={"ref": c["id"]})
+    forged = {
+        "conflict": c["id"],
+        "ref": "TR-0001",
+        "place": "X",
+        "owner": "IL",
+        "party": "TR",
+        "t1": T0,
+        "t2": T0,
+        "floor": 0,
+        "ceiling": 1,
+    }
+    with pytest.raises(Forbidden, match="alerts, line checks and escalations come from the service"):
+        svc.send_message(mechanism_id=M, actor="IL", template="zone_breach_alert", params=forged)
+    assert (
+        svc.send_message(
+            mechanism_id=M, actor="AZ", template="query_activity", params={"ref": "TR-0001", "t1": T0, "t2": T0}
+        )["type"]
+        == "query"
+    )

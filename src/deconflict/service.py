@@ -166,6 +166,24 @@ class _Acting:
     used: bool = False
 
 
+MEMBER_PHRASES: dict[Role, frozenset[str]] = {
+    Role.PARTY: frozenset(
+        {
+            "acknowledged",
+            "holding",
+            "acknowledged_amending",
+            "proceeding_as_notified",
+            "query_activity",
+            "incident_at",
+            "activity_notified",
+            "line_check_reply",
+        }
+    ),
+    Role.FACILITATOR: frozenset({"acknowledged", "query_activity", "incident_at", "line_check_reply"}),
+    Role.OBSERVER: frozenset(),
+}
+"""The standard phrases each role may send: a facilitator has no activity to hold, amend or proceed with."""
+
 ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
 """Standard responses that acknowledge what their ``ref`` names, when the sender's party is awaited."""
 
@@ -1047,6 +1065,13 @@ class Service:
             if template is not None:
                 if text is not None:
                     raise InvalidInput("text: give either a template with params or free text, not both", field="text")
+                allowed = MEMBER_PHRASES[member.role]
+                if template not in allowed and template in hotline.bundled_templates():
+                    role = member.role.value
+                    raise Forbidden(
+                        f"template: {template!r} is not a phrase a {role} sends (alerts, line checks and "
+                        f"escalations come from the service); a {role} may send {', '.join(sorted(allowed))}"
+                    )
                 rendered = hotline.render(template, member.language, params or {})
                 doc = {
                     "template": template,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut
 from deconflict.hotline import bundled_templates, is_rtl
+from deconflict.service import MEMBER_PHRASES
 
 router = APIRouter(tags=["hotline"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -84,8 +85,11 @@ async def acknowledge_message(
 @router.get("/mechanisms/{mechanism_id}/templates", summary="The standard phrases, worded in the caller's language")
 def templates(caller: MemberDep) -> list[dict[str, Any]]:
     """Each template: id, message type, whether it needs an acknowledgement, its parameters and its agreed
-    wording in the caller's language with ``{param}`` placeholders (``rtl`` for Hebrew and Arabic)."""
+    wording in the caller's language with ``{param}`` placeholders (``rtl`` for Hebrew and Arabic), and
+    whether the caller may send it (``sendable``: alerts, line checks and escalations are the service's own;
+    a facilitator has no activity to hold, amend or proceed with)."""
     lang = caller.member.language
+    sendable = MEMBER_PHRASES[caller.member.role]
     return [
         {
             "id": t.id,
@@ -95,6 +99,7 @@ def templates(caller: MemberDep) -> list[dict[str, Any]]:
             "text": t.text.get(lang, t.text["en"]),
             "lang": lang if lang in t.text else "en",
             "rtl": is_rtl(lang) if lang in t.text else False,
+            "sendable": t.id in sendable,
         }
         for t in bundled_templates().values()
     ]
