@@ -110,8 +110,8 @@ def auth(token: str) -> dict[str, str]:
 class SSEReader:
     """A minimal Server-Sent Events client over an httpx stream: (id, event, data) triples."""
 
-    def __init__(self, client: httpx.Client, url: str, headers: dict[str, str]) -> None:
-        self._cm = client.stream("GET", url, headers=headers, timeout=httpx.Timeout(10.0, read=10.0))
+    def __init__(self, client: httpx.Client, url: str, headers: dict[str, str], *, read_s: float = 10.0) -> None:
+        self._cm = client.stream("GET", url, headers=headers, timeout=httpx.Timeout(10.0, read=read_s))
         self.response = self._cm.__enter__()
         self._lines = self.response.iter_lines()
 
@@ -136,3 +136,33 @@ class SSEReader:
 
     def close(self) -> None:
         self._cm.__exit__(None, None, None)
+
+
+def next_events_of(
+    reader: SSEReader, kinds: set[str], count: int, *, deadline_s: float = 120.0
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The next ``count`` events of the given kinds, in order, skipping every other event on the stream
+    (checkpoints, line checks, alerts, escalations arrive whenever the service's clock says so).
+    Waits for the events themselves, up to a generous deadline, never for a fixed time."""
+    found: list[tuple[int, str, dict[str, Any]]] = []
+    skipped: list[str] = []
+    end = time.monotonic() + deadline_s
+    while len(found) < count:
+        assert time.monotonic() < end, f"after {deadline_s:g} s: {found!r} of {kinds}; skipped {skipped}"
+        event = reader.next_event()
+        if event[1] in kinds:
+            found.append(event)
+        else:
+            skipped.append(event[1])
+    return found
+
+
+def wait_until(condition: Any, what: str, *, deadline_s: float = 120.0, every_s: float = 0.05) -> Any:
+    """Poll ``condition()`` until it returns something true; fail naming ``what`` after a generous deadline."""
+    end = time.monotonic() + deadline_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < end, f"{what}: not within {deadline_s:g} s"
+        time.sleep(every_s)
