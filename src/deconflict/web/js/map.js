@@ -189,7 +189,7 @@ export function renderPicture() {
       layer.addTo(layers.activities);
       for (const part of layer.eachLayer ? layer.getLayers() : [layer]) {
         const path = part.getElement && part.getElement();
-        if (path) { path.setAttribute('data-activity', a.id); path.setAttribute('data-when', when.state); }
+        if (path) { path.setAttribute('data-activity', a.id); path.setAttribute('data-when', when.state); if (hot) path.setAttribute('data-hot', ''); }
       }
     }
   }

@@ -323,8 +323,9 @@ function explain(err) {
 /* A check on this side, worded already. */
 const worded = (field, text) => Object.assign(new ApiError(0, text, field), { worded: true });
 
-function clearErrors() {
-  document.querySelectorAll('#notify-form [data-error-for]').forEach((n) => { n.replaceChildren(); });
+function clearErrors({ keepGeneral = false } = {}) {
+  document.querySelectorAll(`#notify-form [data-error-for]${keepGeneral ? ':not([data-error-for="_general"])' : ''}`)
+    .forEach((n) => { n.replaceChildren(); });
   document.querySelectorAll('#notify-form [aria-invalid]').forEach((n) => n.removeAttribute('aria-invalid'));
 }
 /* The inputs an error's field stands for (highlighted), the first one focused. */
@@ -440,13 +441,14 @@ function showPreview(conflicts, notice) {
 
 let previewSeq = 0;
 async function preview(auto = false) {
+  if (auto && sending) return; // the send under way checks the notice itself
   const mine = ++previewSeq;
   let notice;
   try { notice = buildNotice(); } catch (e) {
     if (!auto) { clearErrors(); showError(e); }
     return;
   }
-  clearErrors();
+  clearErrors({ keepGeneral: auto }); // an automatic check leaves a general note (not sent, changed meanwhile) standing
   try {
     const out = await api('POST', M('/activities/preview'), notice);
     if (mine !== previewSeq) return;

@@ -1,0 +1,315 @@
+"""The notice form, amend and cancel, the map's past and in-force activities and the time bar, in a
+real browser (Debian's Chromium driven by Playwright) against a live server on loopback whose clock
+is pinned at 06:00Z on 9 April 2025. What the page sent is checked through the API, not on the page.
+
+Wording is read from the catalogues (the Turkish page for Türkiye), never written here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SYRIA_T0, LiveServer, auth
+
+from deconflict.clock import FixedClock, iso
+
+CHROMIUM = Path("/usr/bin/chromium")
+CATALOGUES = Path(__file__).resolve().parents[1] / "src" / "deconflict" / "web" / "i18n"
+A = "/api/v1/mechanisms/tr-il-syria"
+PALMYRA = (34.5574, 38.3169)  # inside Israel's red line, which forbids deployments
+ALEPPO = (36.2, 37.1)
+VIEWPORT = {"width": 1366, "height": 768}
+ISOLATE = "[\u2068\u2069]*"
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+def say(lang: str, key: str) -> str:
+    node: Any = json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8"))
+    for part in key.split("."):
+        node = node[part]
+    assert isinstance(node, str), key
+    return node
+
+
+def words(lang: str, key: str, **known: Any) -> re.Pattern[str]:
+    """The sentence ``key`` in ``lang`` as a pattern: the values given, anything for the others."""
+    out = []
+    for i, part in enumerate(re.split(r"\{\{(\w+)\}\}", say(lang, key))):
+        if i % 2 == 0:
+            out.append(re.escape(part))
+        else:
+            out.append(ISOLATE + (re.escape(str(known[part])) if part in known else ".+?") + ISOLATE)
+    return re.compile("".join(out))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        args = ["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking"]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        yield b
+        b.close()
+
+
+class Officer:
+    def __init__(self, browser: Any, live: LiveServer, token: str) -> None:
+        self.live, self.token = live, token
+        # A browser far from UTC: nothing the page sends or shows may depend on it.
+        self.context = browser.new_context(viewport=VIEWPORT, timezone_id="Pacific/Kiritimati")
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(live.url + "/")
+        self.page.fill("#token", token)
+        self.page.press("#token", "Enter")
+        expect(self.page.locator("#app")).to_be_visible()
+        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"))
+
+    def get(self, path: str) -> Any:
+        r = httpx.get(f"{self.live.url}{A}{path}", headers=auth(self.token), timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def popup_of(self, lat: float, lon: float) -> None:
+        """Open the popup of the activity drawn at (lat, lon)."""
+        self.page.evaluate("([lat, lon]) => cop.map.setView([lat, lon], 10, { animate: false })", [lat, lon])
+        point = self.page.evaluate("([lat, lon]) => cop.map.latLngToContainerPoint([lat, lon])", [lat, lon])
+        box = self.page.locator("#map").bounding_box()
+        self.page.mouse.click(box["x"] + point["x"] + 30, box["y"] + point["y"] + 30)
+
+    def circle(self, lat: float, lon: float, km: float) -> None:
+        self.page.fill("#n-lat", str(lat))
+        self.page.fill("#n-lon", str(lon))
+        self.page.fill("#n-radius", str(km))
+
+    def close(self) -> None:
+        assert self.errors == []
+        self.context.close()
+
+
+@pytest.fixture
+def officer(browser: Any, live: LiveServer, tokens: dict[str, str]) -> Iterator[Any]:
+    opened: list[Officer] = []
+
+    def open_as(member: str) -> Officer:
+        opened.append(Officer(browser, live, tokens[member]))
+        return opened[-1]
+
+    yield open_as
+    for o in opened:
+        o.close()
+
+
+def notify(live: LiveServer, token: str, kind: str, lat: float, lon: float, h0: float, h1: float) -> dict[str, Any]:
+    now = live.service.clock()
+    volume = {
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "radius_m": 15_000,
+        "floor_m": 1000,
+        "ceiling_m": 4000,
+        "start": iso(now + timedelta(hours=h0)),
+        "end": iso(now + timedelta(hours=h1)),
+    }
+    r = httpx.post(f"{live.url}{A}/activities", json={"kind": kind, "volumes": [volume]}, headers=auth(token), timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_altitudes_in_feet_and_flight_levels_are_sent_in_metres(officer: Any) -> None:
+    tr = officer("TR")
+    page = tr.page
+    page.click("#open-notify")
+    # The window the form offers is in UTC, whatever the browser's zone (UTC+14 here).
+    expect(page.locator("#n-start")).to_have_value("2025-04-09T08:00:00Z")
+    expect(page.locator("#n-start-date")).to_have_value("2025-04-09")
+    expect(page.locator("#n-start-hour")).to_have_value("08")
+    tr.circle(*ALEPPO, 10)
+    page.select_option("#n-alt-unit", "ft")
+    page.fill("#n-floor", "5000")
+    page.fill("#n-ceiling", "12000")
+    expect(page.locator("#n-floor-conv")).to_contain_text("1.524")  # Turkish digits grouping: 1.524 m
+    page.select_option("#n-end-hour", "11")
+    page.click("#n-send")
+    expect(page.locator("[data-sent]")).to_contain_text(words("tr", "notify.sentClear", id="TR-0001"))
+    v = tr.get("/activities/TR-0001")["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"]) == (1524.0, 3657.6)
+    assert (v["start"], v["end"]) == ("2025-04-09T08:00:00Z", "2025-04-09T11:00:00Z")
+
+    # Flight levels: hundreds of feet; switching the unit keeps the band and rewrites it.
+    page.select_option("#n-alt-unit", "FL")
+    expect(page.locator("#n-floor")).to_have_value("50")
+    page.fill("#n-ceiling", "95")
+    expect(page.locator("#n-ceiling-conv")).to_contain_text("FL095")
+    tr.circle(36.5, 37.5, 5)
+    page.click("#n-send")
+    expect(page.locator("[data-sent]")).to_contain_text(words("tr", "notify.sentClear", id="TR-0002"))
+    v = tr.get("/activities/TR-0002")["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"]) == (1524.0, 2895.6)
+
+
+def test_a_past_window_or_a_negative_radius_is_refused_in_words_and_nothing_typed_is_lost(officer: Any) -> None:
+    tr = officer("TR")
+    page = tr.page
+    page.click("#open-notify")
+    page.fill("#n-title", "Patrol north of Aleppo")
+    tr.circle(*ALEPPO, -3)
+    page.click("#n-send")
+    radius = page.locator('#notify-form [data-error-for="radius_m"]')
+    expect(radius).to_have_text(say("tr", "notify.errors.radiusPositive"))
+    expect(page.locator("#n-radius")).to_have_attribute("aria-invalid", "true")
+
+    tr.circle(*ALEPPO, 10)
+    page.fill("#n-start-date", "2025-04-08")
+    page.fill("#n-end-date", "2025-04-08")
+    page.click("#n-send")
+    end = page.locator('#notify-form [data-error-for="end"]')
+    expect(end.locator(".worded")).to_have_text(say("tr", "notify.errors.windowEnded"))
+    expect(end.locator(".detail")).to_contain_text("already ended")  # the service's own words, second
+    expect(page.locator("#n-end-date")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator('#notify-form [data-error-for]:not([data-error-for="end"]):not(:empty)')).to_have_count(0)
+    assert page.input_value("#n-title") == "Patrol north of Aleppo"
+    assert page.input_value("#n-start-date") == "2025-04-08"
+    assert page.input_value("#n-radius") == "10"
+    assert tr.get("/activities") == []
+
+
+def test_a_red_line_breach_asks_first_and_going_back_sends_nothing(officer: Any) -> None:
+    tr = officer("TR")
+    page = tr.page
+    page.click("#open-notify")
+    page.select_option("#n-kind", "deployment")
+    tr.circle(*PALMYRA, 5)
+    page.click("#n-send")
+    dialog = page.locator("dialog[data-confirm=red-line]")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(say("tr", "notify.redLine.title"))
+    expect(dialog.locator("li")).to_contain_text("IL-RL-PALMYRA")
+    # The band of the breach is the notice's own, never "any altitude".
+    expect(dialog.locator("li")).to_contain_text("1.000–4.000 m")
+    assert page.evaluate("document.activeElement.dataset.answer") == "no"
+    page.keyboard.press("Escape")  # = go back; the form stays open
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#notify")).to_be_visible()
+    expect(page.locator("[data-not-sent]")).to_have_text(say("tr", "notify.redLine.notSent"))
+    assert tr.get("/activities") == []
+
+    page.click("#n-send")
+    page.click("dialog[data-confirm=red-line] [data-answer=yes]")
+    expect(page.locator("[data-sent]")).to_contain_text("TR-0001")
+    zone = [c for c in tr.get("/conflicts") if c["kind"] == "zone"]
+    assert [c["activity"] for c in zone] == ["TR-0001"]
+
+
+def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_concurrent_change(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1: separation with IL-0001
+    tr = officer("TR")
+    page = tr.page
+    expect(page.locator("[data-conflict=C1]")).to_be_visible()
+    tr.popup_of(34.56, 38.32)
+    page.click("[data-amend=TR-0001]")
+    form = page.locator("#notify")
+    expect(form).to_have_attribute("data-mode", "amend")
+    expect(page.locator("#notify-h")).to_have_text(words("tr", "amend.heading", id="TR-0001", version="1"))
+    expect(page.locator("#n-lat")).to_have_value("34.5600")
+    expect(page.locator("#n-start")).to_have_value("2025-04-09T08:00:00Z")
+    # Meanwhile someone at Türkiye's cell amends it from elsewhere (the CLI, say): now version 2.
+    r = httpx.put(f"{live.url}{A}/activities/TR-0001", json={"version": 1, "title": "renamed"}, headers=auth(tokens["TR"]))
+    assert r.status_code == 200, r.text
+    tr.circle(*ALEPPO, 10)  # move it well clear of Israel's sortie
+    page.select_option("#n-alt-unit", "m")
+    page.fill("#n-ceiling", "3000")
+    page.click("#n-send")
+    expect(page.locator("[data-stale]")).to_have_text(words("tr", "amend.stale", id="TR-0001", version="2"))
+    assert page.input_value("#n-lat") == str(ALEPPO[0]) and page.input_value("#n-ceiling") == "3000"  # edits kept
+    page.click("#n-send")
+    expect(page.locator("[data-amended]")).to_have_attribute("data-version", "3")
+    a = tr.get("/activities/TR-0001")
+    assert a["version"] == 3
+    assert a["volumes"][0]["geometry"]["coordinates"] == [ALEPPO[1], ALEPPO[0]]
+    assert a["volumes"][0]["ceiling_m"] == 3000
+    # The separation is gone: every conflict raised against TR-0001's versions is closed.
+    assert tr.get("/conflicts/C1")["status"] == "resolved"
+    assert tr.get("/conflicts?status=unresolved") == []
+    expect(page.locator("[data-conflict]")).to_have_count(0)
+
+
+def test_past_activities_are_drawn_as_past_those_in_force_say_so_and_cancel_asks_first(
+    live: LiveServer, syria_clock: FixedClock, tokens: dict[str, str], officer: Any
+) -> None:
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 3)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 3)  # in conflict with Israel's, 08:00-09:00Z
+    syria_clock.advance(seconds=4 * 3600)  # 10:00Z: both over
+    notify(live, tokens["TR"], "uav_patrol", *ALEPPO, 0, 2)  # in force now
+    tr = officer("TR")
+    page = tr.page
+    past = page.locator("path[data-activity=TR-0001]")
+    expect(past).to_have_attribute("data-when", "past")
+    expect(past).to_have_class(re.compile(r"\bpast\b"))
+    assert past.get_attribute("data-hot") is None  # not "in conflict" once over
+    assert past.get_attribute("stroke") == "#8a94a6"
+    expect(page.locator("path[data-activity=TR-0002]")).to_have_attribute("data-when", "in_force")
+    tr.popup_of(*ALEPPO)
+    popup = page.locator(".activity-popup[data-activity=TR-0002]")
+    expect(popup.locator(".when")).to_have_text(words("tr", "map.inForceUntil"))
+    expect(popup.locator(".when")).to_contain_text("12:00")
+    expect(popup.locator("[data-amend=TR-0002]")).to_be_visible()
+    tr.popup_of(34.56, 38.32)
+    expect(page.locator(".activity-popup[data-activity=TR-0001] [data-amend]")).to_have_count(0)  # the past is not amended
+
+    # Cancel from the popup: asked first; "keep it" changes nothing, "cancel" cancels.
+    tr.popup_of(*ALEPPO)
+    page.click("[data-cancel=TR-0002]")
+    dialog = page.locator("dialog[data-confirm=cancel]")
+    expect(dialog).to_contain_text(words("tr", "amend.cancelTitle", id="TR-0002"))
+    dialog.locator("[data-answer=no]").click()
+    assert tr.get("/activities/TR-0002")["state"] != "cancelled"
+    tr.popup_of(*ALEPPO)
+    page.click("[data-cancel=TR-0002]")
+    page.click("dialog[data-confirm=cancel] [data-answer=yes]")
+    expect(page.locator("#action-status")).to_contain_text(words("tr", "amend.cancelled", id="TR-0002"))
+    assert tr.get("/activities/TR-0002")["state"] == "cancelled"
+    expect(page.locator("path[data-activity=TR-0002]")).to_have_count(0)
+
+
+def test_time_bar_ticks_in_utc_and_looking_ahead_filters_the_conflicts(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1, 08:00-10:00Z
+    notify(live, tokens["IL"], "air_sortie", 36.20, 37.10, 6, 8)
+    notify(live, tokens["TR"], "uav_patrol", 36.22, 37.12, 6, 8)  # C2, 12:00-14:00Z
+    tr = officer("TR")
+    page = tr.page
+    ticks = page.locator("#timeline-ticks .tick-label")
+    expect(ticks.first).to_be_visible()
+    labels = ticks.all_inner_texts()
+    assert "09:00" in labels and "12:00" in labels and len(labels) >= 20
+    assert all(re.fullmatch(r"\d\d:00", x) or "Nis" in x for x in labels), labels
+    assert page.locator("#timeline").get_attribute("dir") == "ltr"
+    expect(page.locator("[data-conflict]")).to_have_count(2)
+    page.evaluate("v => { const s = document.querySelector('#timeline'); s.value = v; s.dispatchEvent(new Event('input')); }", "150")
+    expect(page.locator("#mode-badge")).to_be_visible()
+    expect(page.locator("[data-conflict]")).to_have_count(1)
+    expect(page.locator("[data-conflict=C1]")).to_be_visible()
+    page.evaluate("v => { const s = document.querySelector('#timeline'); s.value = v; s.dispatchEvent(new Event('input')); }", "420")
+    expect(page.locator("[data-conflict=C2]")).to_be_visible()
+    expect(page.locator("[data-conflict]")).to_have_count(1)
+    page.click("#live")
+    expect(page.locator("[data-conflict]")).to_have_count(2)
