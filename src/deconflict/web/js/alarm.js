@@ -80,7 +80,8 @@ export function renderAlarm() {
   $('#alarm-ack').dataset.kind = top.kind;
   $('#alarm-ack').dataset.id = top.id;
   $('#alarm-ack').setAttribute('aria-label', t('waiting.ackItem', { name: itemName(top) }));
-  document.title = t('waiting.tabTitle', { count: items.length, id: top.id });
+  // A tab title is plain text: no bidi isolates (the tab strip would show them as boxes).
+  document.title = t('waiting.tabTitle', { count: items.length, id: top.id }).replace(/[\u2066-\u2069]/g, '');
   patchList($('#waiting-list'), items.map((i) => ({ key: i.id, node: waitingRow(i) })));
   if (fresh.length) {
     S.silenced = false;

@@ -50,20 +50,24 @@ export function conflictSummary(c) {
   return `${c.activity || ''} · ${conflictKindName(c.kind)}`;
 }
 
+/* A time within the hour or so around now, as "06:10 UTC" (the full date is in the card's window). */
+const hhmm = (iso) => t('time.clock', { time: iso.slice(11, 16) });
+
 /* The card's state in words: who acknowledged, who is still awaited and by when. */
 function stateLine(c, live) {
   const acked = Object.keys(c.acknowledged || {});
   const waitingOn = (c.awaiting || []).filter((p) => !acked.includes(p));
   const row = el('div', { class: 'row state' });
   if (acked.length) {
-    const who = acked.map((p) => t('conflicts.ackedEntry', { party: partyName(p), time: fmtTime(c.acknowledged[p].at) })).join(', ');
+    const who = acked.map((p) => t('conflicts.ackedEntry', { party: partyName(p), time: hhmm(c.acknowledged[p].at) })).join(', ');
     row.append(el('span', {}, t('conflicts.acknowledgedBy', { who })));
   }
   if (waitingOn.length) {
     const us = waitingOn.includes(S.party);
-    const text = us ? t('conflicts.awaitingUs', { time: fmtTime(c.deadline) })
-      : waitingOn.length === 1 ? t('conflicts.awaitingOne', { party: partyName(waitingOn[0]), time: fmtTime(c.deadline) })
-        : t('conflicts.awaitingMany', { parties: partyList(waitingOn), time: fmtTime(c.deadline) });
+    const time = hhmm(c.deadline);
+    const text = us ? t('conflicts.awaitingUs', { time })
+      : waitingOn.length === 1 ? t('conflicts.awaitingOne', { party: partyName(waitingOn[0]), time })
+        : t('conflicts.awaitingMany', { parties: partyList(waitingOn), time });
     row.append(el('span', {}, text));
     if (live) row.append(countdown(c.deadline));
   }
@@ -120,6 +124,14 @@ function resolveForm(c) {
       el('button', { type: 'button', 'data-action': 'resolve-close' }, t('actions.cancel'))));
 }
 
+/* The state in words and what we may do, on one wrapping row. */
+function stateAndActions(c, live) {
+  const row = stateLine(c, live);
+  const acts = actions(c);
+  if (acts) row.append(el('span', { class: 'actions' }, ...acts.childNodes));
+  return row;
+}
+
 function card(c) {
   const live = S.mode !== 'replay';
   const acked = Object.keys(c.acknowledged || {});
@@ -132,10 +144,10 @@ function card(c) {
     el('button', { type: 'button', class: 'id', 'data-action': 'show', title: t('conflicts.showOnMap') }, c.id),
     el('span', { class: 'kind' }, conflictKindName(c.kind)),
     el('span', { class: 'status' }, conflictStatusName(c.status))),
-  el('div', { class: 'detail' }, conflictSummary(c)),
+  // One line each (the whole summary is in its title and read by screen readers): three cards or more fit at 1366×768.
+  el('div', { class: 'detail summary', title: conflictSummary(c) }, conflictSummary(c)),
   windowBand ? el('div', { class: 'detail band' }, windowBand) : null,
-  stateLine(c, live),
-  actions(c),
+  stateAndActions(c, live),
   live ? resolveForm(c) : null);
 }
 

@@ -127,6 +127,8 @@ export async function ackMessage(id) {
 /* ------------------------------------------------------------------ what a phrase is about */
 
 const newestFirst = (a, b) => b.localeCompare(a, 'en', { numeric: true });
+/* An option's label starts with the id, bare (no bidi isolates), so a select's type-ahead finds "M1". */
+const option = ([v, text]) => el('option', { value: v }, text.replace(/[\u2066-\u2069]/g, ''));
 
 /* The open conflicts and the alerts still awaited, newest first: what a response phrase answers. */
 function answerable() {
@@ -154,6 +156,8 @@ function defaultRef(options) {
   return options.length ? options[0][0] : '';
 }
 
+let chosenRe = null; // what the reader picked in "About" (null: follow the page's default)
+
 export function renderReOptions() {
   const select = $('#re');
   const keep = select.value;
@@ -163,13 +167,13 @@ export function renderReOptions() {
   }
   refs.push(...theirActivities().slice(0, 10));
   const options = [['', t('hotline.aboutNothing')], ...refs];
-  select.replaceChildren(...options.map(([v, text]) => el('option', { value: v }, text)));
-  // A reader's own choice stays; a new urgent item is offered first otherwise.
+  select.replaceChildren(...options.map(option));
+  // The reader's own choice stays while it exists and nothing new waits on us; otherwise the most
+  // urgent item waiting on us, else the newest open conflict (never the oldest).
   const fresh = waitingItems().find((i) => !S.seenRefs.has(i.id) && refs.some(([v]) => v === i.id));
-  if (fresh) select.value = fresh.id;
-  else if (keep && refs.some(([v]) => v === keep)) select.value = keep;
-  else select.value = defaultRef(refs);
-  refs.forEach(([v]) => S.seenRefs.add(v));
+  if (!fresh && chosenRe !== null && refs.some(([v]) => v === chosenRe)) select.value = chosenRe;
+  else { chosenRe = null; select.value = defaultRef(answerable()) || (keep && refs.some(([v]) => v === keep) ? keep : ''); }
+  waitingItems().forEach((i) => S.seenRefs.add(i.id));
   if (phraseOpen && !$('#phrase-form').hidden) refreshRefField();
 }
 
@@ -208,7 +212,7 @@ function refreshRefField() {
   if (!select || !phraseOpen) return;
   const keep = select.value;
   const options = refOptions(phraseOpen);
-  select.replaceChildren(...options.map(([v, text]) => el('option', { value: v }, text)));
+  select.replaceChildren(...options.map(option));
   if (options.some(([v]) => v === keep)) select.value = keep;
   updatePreview();
 }
@@ -227,7 +231,7 @@ function openPhrase(tpl) {
   const span = activity && activity.volumes && activity.volumes[0];
   for (const p of tpl.params) {
     if (p === 'ref') {
-      const select = el('select', { id: 'pp-ref', name: 'ref', 'aria-describedby': 'pp-ref-err' }, ...options.map(([v, text]) => el('option', { value: v }, text)));
+      const select = el('select', { id: 'pp-ref', name: 'ref', 'aria-describedby': 'pp-ref-err' }, ...options.map(option));
       select.value = ref;
       parts.push(field('ref', select));
     } else if (p === 't1' || p === 't2') {
@@ -391,6 +395,7 @@ export function initHotline() {
     if (!input.value.trim()) return;
     if (await sendMessage({ text: input.value, about: aboutOf($('#re').value) })) input.value = '';
   });
+  $('#re').addEventListener('change', () => { chosenRe = $('#re').value; });
   $('#messages').addEventListener('click', (e) => {
     const button = e.target.closest('button[data-action=ack]');
     if (button) ackMessage(button.dataset.ackMessage);
