@@ -1186,7 +1186,9 @@ def _conflict_line(c: dict[str, Any]) -> str:
     if c.get("zone"):
         subject += f" in zone {c['zone']}"
     if c.get("kind") == "separation" and c.get("distance_m") is not None and c.get("separation_m"):
-        subject += f", {float(c['distance_m']) / 1000:.1f} km apart (minimum {float(c['separation_m']) / 1000:.2f} km)"
+        apart = float(c["distance_m"])
+        subject += ", overlapping" if apart == 0 else f", {apart / 1000:.1f} km apart"
+        subject += f" (separation {float(c['separation_m']) / 1000:.2f} km)"
     status = str(c.get("status", ""))
     if status == "resolved":
         status = f"resolved ({c.get('resolution')})"
