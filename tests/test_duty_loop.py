@@ -506,3 +506,36 @@ def test_each_role_sends_only_its_own_phrases(svc: Service, clock: FixedClock) -
         )["type"]
         == "query"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "detail", "field"),
+    [
+        ({"floor_m": "abc"}, "volume 1 floor_m: expected a number of metres, got 'abc'", "volumes.0.floor_m"),
+        (
+            {"start": "tomorrow"},
+            "volume 1 (id 'v1') start: 'tomorrow' is not a time in ISO 8601 form such as 2025-04-09T08:00:00Z",
+            "start",
+        ),
+        ({"colour": "red"}, "volume 1 colour: is not a field this request takes", "volumes.0.colour"),
+    ],
+)
+def test_malformed_notices_are_refused_in_words(
+    tmp_path: Path, clock: FixedClock, change: dict[str, Any], detail: str, field: str
+) -> None:
+    import httpx
+    from conftest import auth, start_server
+
+    db = str(tmp_path / "words.db")
+    seeded = Service(open_store(db), clock=clock)
+    seeded.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    seeded.store.close()
+    server = start_server(db, clock)
+    try:
+        token = server.service.issue_token(mechanism_id=M, member_id="TR")
+        notice = {"kind": "uav_patrol", "volumes": [{**vol(T4, T0 + timedelta(hours=3)), **change}]}
+        r = httpx.post(f"{server.url}/api/v1/mechanisms/{M}/activities", json=notice, headers=auth(token))
+        assert r.status_code == 422 and r.json()["detail"] == detail and r.json()["field"] == field
+        assert server.service.activities(M) == []
+    finally:
+        server.stop()

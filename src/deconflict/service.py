@@ -1849,7 +1849,7 @@ class Service:
                 margin = live.mechanism.rules.area_margin_m
                 beyond = f" (or within {margin / 1000:g} km of it)" if margin else ""
                 raise InvalidInput(
-                    f"volume {n} (id {v.id!r}) geometry: the footprint extends outside the mechanism's area of "
+                    f"volume {n + 1} (id {v.id!r}) geometry: the footprint extends outside the mechanism's area of "
                     f"responsibility, {live.mechanism.area_name}{beyond}",
                     field="geometry",
                 )
@@ -2310,7 +2310,7 @@ def _check_not_ended(vols: tuple[Volume, ...], now: datetime) -> None:
     if ends and len(ends) == len(vols) and max(ends) <= now:
         n = max(range(len(vols)), key=lambda i: ends[i])
         raise InvalidInput(
-            f"volume {n} end: every window of this notice has already ended (the latest ended at {iso(max(ends))} "
+            f"volume {n + 1} end: every window of this notice has already ended (the latest ended at {iso(max(ends))} "
             f"UTC, now is {iso(now)} UTC); notify activity still to come or under way",
             field="end",
         )

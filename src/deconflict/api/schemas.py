@@ -131,3 +131,7 @@ class ErrorOut(BaseModel):
 
     detail: str
     field: str | None = None
+    code: str | None = Field(
+        None,
+        description="For a malformed request, what kind of problem (e.g. float_parsing, missing); absent otherwise.",
+    )

@@ -112,7 +112,7 @@ def parse_volumes(raw: Any, *, party: str, activity: str) -> tuple[Volume, ...]:
     out: list[Volume] = []
     seen: set[str] = set()
     for n, item in enumerate(raw):
-        where = f"volume {n}"
+        where = f"volume {n + 1}"
         if not isinstance(item, dict):
             raise InvalidInput(f"{where}: expected an object with geometry, altitudes and window", field="volumes")
         v = parse_volume(
