@@ -215,7 +215,9 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     il.page.click("[data-ack-conflict=C1]")
     expect(tr.page.locator("[data-conflict=C1]")).to_have_attribute("data-status", "acknowledged", timeout=2000)
     expect(tr.page.locator("[data-conflict=C1] .status")).to_have_text(say("tr", "conflictStatuses.acknowledged"))
-    acked = words("tr", "conflicts.acknowledgedBy", who=rx("tr", "conflicts.ackedEntry", party="İsrail", time=Rx(".*UTC")))
+    acked = words(
+        "tr", "conflicts.acknowledgedBy", who=rx("tr", "conflicts.ackedEntry", party="İsrail", time=Rx(".*UTC"))
+    )
     expect(tr.page.locator("[data-conflict=C1]")).to_contain_text(acked)
     expect(il.page.locator("[data-ack-conflict=C1]")).to_have_count(0)
     expect(il.page.locator("[data-conflict=C1]")).to_be_focused()  # focus stays where the button was

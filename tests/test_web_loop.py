@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import SYRIA_T0, LiveServer, auth, start_server
-from test_web import ARTIFACTS, Officer, Rx, browser, rx, say, words  # noqa: F401  (browser is a fixture)
+from test_web import ARTIFACTS, Officer, Rx, say, words
+from test_web import browser as shared_browser  # noqa: F401  (the fixture "browser", one Chromium per module)
 
 from deconflict.clock import FixedClock, iso
 
@@ -236,7 +237,9 @@ def test_the_loop_in_three_browsers_with_the_clock_past_the_deadlines(
         before = last_seq(server, tokens["IL"])
         syria_clock.advance(seconds=11 * 60)
         server.service.tick()
-        climbed = [e["payload"]["id"] for e in record_after(server, tokens["IL"], before) if e["type"] == "message.escalated"]
+        climbed = [
+            e["payload"]["id"] for e in record_after(server, tokens["IL"], before) if e["type"] == "message.escalated"
+        ]
         assert alert_hama not in climbed
         assert messages(server, tokens["IL"])[alert_hama]["escalation_steps"] == 1
         for officer in opened:
