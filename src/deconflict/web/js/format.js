@@ -52,7 +52,7 @@ export const ALT_UNITS = ['m', 'ft', 'FL'];
 const PER_UNIT = { m: 1, ft: M_PER_FT, FL: 100 * M_PER_FT };
 /* A value in `unit` → metres (to the centimetre), and metres → `unit` (rounded as a reader gives it). */
 export const toMetres = (value, unit) => Math.round(value * (PER_UNIT[unit] || 1) * 100) / 100;
-export const fromMetres = (m, unit) => (unit === 'm' ? Math.round(m) : Math.round(m / (PER_UNIT[unit] || 1)));
+export const fromMetres = (m, unit) => (unit === 'm' ? Math.round(m * 10) / 10 : Math.round(m / (PER_UNIT[unit] || 1)));
 export const fmtFt = (m) => t('units.ft', { value: fmtNum(Math.round(m / M_PER_FT)) });
 export const fmtFL = (m) => t('units.fl', { value: String(Math.round(m / (100 * M_PER_FT))).padStart(3, '0') });
 /* An altitude given in `unit`, worded with what it is in the others: "FL100 = 10,000 ft = 3,048 m". */

@@ -98,8 +98,9 @@ function circleFromFields() {
   drawDraft();
   autoPreview();
 }
-/* The point due east of the centre on the circle's edge (where the radius handle sits). */
-const edgeOf = (centre, radius_m) => L.latLng(centre.lat, centre.lng + radius_m / (111320 * Math.cos((centre.lat * Math.PI) / 180)));
+/* The point due south of the centre on the circle's edge, where the radius handle sits (clear of the
+ * form, which is on the east side, or the west side right to left). */
+const edgeOf = (centre, radius_m) => L.latLng(centre.lat - radius_m / 111320, centre.lng);
 
 function handle(latlng, kind, onDrag) {
   const marker = L.marker(latlng, {

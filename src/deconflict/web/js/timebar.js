@@ -1,7 +1,7 @@
 /* The time bar: back in time (replay of the record), ahead (planned activities in force) or live.
  *
- * Ticks mark every 3 hours with UTC hour labels (the date at 00:00; the bar's label says UTC) and a
- * mark at "now", the live position.
+ * Ticks mark every 3 hours, labelled with the UTC hour (the date at 00:00; the bar's label says UTC)
+ * as often as the width allows, and a mark at "now", the live position.
  * Looking ahead, the conflict list shows only the conflicts in force at the chosen instant:
  * visibleAt(conflict) is the predicate the conflicts panel applies.
  *
@@ -75,16 +75,20 @@ function renderTicks() {
   if (!input || !box || !S.me) return;
   const min = Number(input.min), max = Number(input.max), span = max - min;
   const now = serverNow().getTime();
+  // A label every 3, 6, 12 or 24 hours: as often as the bar's width leaves 56 px between labels.
+  const width = input.getBoundingClientRect().width || 800;
+  const every = [1, 2, 4, 8].find((k) => (width * k * TICK_H * 60) / span >= 56) || 8;
   const first = Math.ceil((now + min * 60e3) / (TICK_H * 3600e3)) * TICK_H * 3600e3;
   const ticks = [];
   for (let ms = first; ms <= now + max * 60e3; ms += TICK_H * 3600e3) {
     const d = new Date(ms);
     const at = (ms - now) / 60e3;
     const midnight = d.getUTCHours() === 0;
+    const labelled = (d.getUTCHours() / TICK_H) % every === 0;
     ticks.push(el('span', {
       class: `tick${midnight ? ' day' : ''}`, 'data-at': d.toISOString(),
       style: `--pos:${((at - min) / span).toFixed(5)}`,
-    }, el('span', { class: 'tick-label', text: midnight ? fmtDay(d.toISOString()) : fmtHour(d) })));
+    }, labelled ? el('span', { class: 'tick-label', text: midnight ? fmtDay(d.toISOString()) : fmtHour(d) }) : null));
   }
   ticks.push(el('span', { class: 'tick now', title: t('timebar.now'), style: `--pos:${((0 - min) / span).toFixed(5)}` }));
   box.replaceChildren(...ticks);
@@ -101,6 +105,7 @@ export function initTimebar() {
   $('#live').addEventListener('click', goLive);
   // Every 5 minutes (the slider's step) the ticks move on with the clock; and with the language.
   setInterval(renderTicks, 60e3);
+  new ResizeObserver(debounce(renderTicks, 100)).observe(wrap);
   i18next.on('languageChanged', renderTicks);
   const started = setInterval(() => { if (S.me) { renderTicks(); clearInterval(started); } }, 250);
 }
