@@ -427,7 +427,8 @@ def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tok: dict
 
 @pytest.fixture
 def recorded(tmp_path: Path) -> tuple[str, Path]:
-    """A record: activities before, around and after 10:00Z, one cancelled; twelve queries awaiting IL."""
+    """A record: activities before, around and after 10:00Z, one cancelled, one between its two windows;
+    twelve queries awaiting IL."""
     clock = FixedClock(SYRIA_T0)
     db = str(tmp_path / "replay.db")
     service = Service(open_store(db), clock=clock)
@@ -435,6 +436,8 @@ def recorded(tmp_path: Path) -> tuple[str, Path]:
     for start_h, hours in ((2, 1), (3, 2), (6, 2), (3, 3)):  # 08–09, 09–11, 12–14, 09–12
         service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[volume(HAMA, start_h, hours)])
     service.cancel(mechanism_id=M, actor="TR", activity_id="TR-0004")
+    two = [volume(HAMA, 2, 1, id="a"), volume(HAMA, 5, 1, id="b")]  # 08–09 and 11–12: between them at 10:00
+    service.notify(mechanism_id=M, actor="TR", kind="exercise", volumes=two)
     for n in range(12):
         service.send_message(
             mechanism_id=M, actor="TR", template="query_activity", to=["IL"],
@@ -454,10 +457,13 @@ def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorde
         assert out.exit_code == 0, out.output
         assert (
             "1 activities in force (their window holds the instant); "
-            "1 notified for later, 1 past their window, 1 cancelled" in out.stdout
+            "1 planned for later, 1 between two windows, 1 ended, 1 cancelled" in out.stdout
         )
         assert "TR-0002  TR  uav_patrol  v1  2025-04-09 09:00:00Z–11:00:00Z" in out.stdout
         assert "TR-0003  TR  uav_patrol  v1  later:" in out.stdout
+        assert (
+            "TR-0005  TR  exercise  v1  between windows: 2025-04-09 08:00:00Z–09:00:00Z, 2025-04-09 11:00" in out.stdout
+        )
         ids = [line.split()[0] for line in out.stdout.splitlines() if line.strip().startswith("M") and "query" in line]
         assert ids == [f"M{n}" for n in sorted(int(i[1:]) for i in ids)] and "M10" in ids and "M2" in ids
         state = json.loads(runner.invoke(app, ["replay", *source, "--at", "2025-04-09T10:00:00Z", "--json"]).stdout)

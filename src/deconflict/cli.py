@@ -817,18 +817,22 @@ def replay(
         _say(json.dumps(state, ensure_ascii=False, indent=2))
         return
     typer.echo(f"{mid} as it stood at {_t(state['at'])} (record up to entry {state['head']['seq']}; {source}):")
-    live_states = ("notified", "acknowledged", "active")
-    planned = [a for a in state["activities"] if a["state"] in live_states]
-    in_force = [a for a in planned if _in_window(a, instant)]
-    later = [a for a in planned if a.get("start") and _instant(a["start"], "start") > instant]
-    ended = [a for a in planned if a not in in_force and a not in later]
-    cancelled = [a for a in state["activities"] if a["state"] == "cancelled"]
+    from deconflict.api.views import phase  # the one meaning of "in force": the service's, the page's, replay's
+
+    phases: dict[str, list[dict[str, Any]]] = {}
+    for a in state["activities"]:
+        phases.setdefault(phase(a["doc"], instant), []).append(a)
+    in_force, later = phases.get("in_force", []), phases.get("planned", [])
+    between = phases.get("between", [])
     typer.echo(
-        f"  {len(in_force)} activities in force (their window holds the instant); {len(later)} notified for later, "
-        f"{len(ended)} past their window, {len(cancelled)} cancelled"
+        f"  {len(in_force)} activities in force (their window holds the instant); {len(later)} planned for later, "
+        f"{len(between)} between two windows, {len(phases.get('ended', []))} ended, "
+        f"{len(phases.get('cancelled', []))} cancelled"
     )
     for a in in_force:
         typer.echo(f"    {a['id']}  {a['party']}  {a['kind']}  v{a['version']}  {_window(a['start'], a['end'])}")
+    for a in between:
+        typer.echo(f"    {a['id']}  {a['party']}  {a['kind']}  v{a['version']}  between windows: {_windows(a)}")
     for a in later:
         typer.echo(f"    {a['id']}  {a['party']}  {a['kind']}  v{a['version']}  later: {_window(a['start'], a['end'])}")
     zones = [z for z in state["zones"] if z["withdrawn_at"] is None]
@@ -848,15 +852,9 @@ def replay(
         )
 
 
-def _in_window(activity: dict[str, Any], instant: Any) -> bool:
-    """Whether one of the activity's volumes holds the instant (start included, end excluded)."""
+def _windows(activity: dict[str, Any]) -> str:
     volumes = (activity.get("doc") or {}).get("volumes") or [activity]
-    for v in volumes:
-        start = _instant(v.get("start"), "start") if v.get("start") else None
-        end = _instant(v.get("end"), "end") if v.get("end") else None
-        if (start is None or start <= instant) and (end is None or instant < end):
-            return True
-    return False
+    return ", ".join(_window(v.get("start"), v.get("end")) for v in volumes)
 
 
 keys_app = typer.Typer(
