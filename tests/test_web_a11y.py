@@ -12,8 +12,14 @@ from typing import Any
 
 import pytest
 from conftest import LiveServer
-from test_web import CHROMIUM, VIEWPORT, Officer, notify, say
-from test_web import browser as shared_browser  # noqa: F401  (the fixture "browser", one Chromium per module)
+from test_web import (
+    CHROMIUM,
+    VIEWPORT,
+    Officer,
+    browser,  # noqa: F401  (the fixture: one Chromium per module)
+    notify,
+    say,
+)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -40,7 +46,9 @@ def violations(page: Any, context: str = "document", rules: list[str] | None = N
 
 
 def test_axe_finds_no_violation_in_any_state_of_the_page(
-    browser: Any, live: LiveServer, tokens: dict[str, str]
+    browser: Any,  # noqa: F811  (the fixture imported from test_web)
+    live: LiveServer,
+    tokens: dict[str, str],
 ) -> None:
     # Signed out: the sign-in page.
     context = browser.new_context(viewport=VIEWPORT)
@@ -122,7 +130,11 @@ def test_axe_finds_no_violation_in_any_state_of_the_page(
         tr.close()
 
 
-def test_focus_stays_put_through_live_updates(browser: Any, live: LiveServer, tokens: dict[str, str]) -> None:
+def test_focus_stays_put_through_live_updates(
+    browser: Any,  # noqa: F811  (the fixture imported from test_web)
+    live: LiveServer,
+    tokens: dict[str, str],
+) -> None:
     notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)
     notify(live, tokens["TR"], "deployment", 34.5574, 38.3169)  # C1 and C2 await Israel
     il = Officer(browser, live, tokens["IL"])

@@ -7,10 +7,12 @@ that caused it (Türkiye); Israel acknowledges the conflict once, its alert read
 climbs after the deadline; a separation conflict settled from the hotline (a phrase about the alert)
 shows acknowledged; an amendment closes the old conflict's alerts, which then stop climbing; an
 officer signing in late is alarmed for what waits. Israel's part is walked with the keyboard alone.
-Screenshots of the Hebrew and Turkish pages go to docs/ for the README."""
+Screenshots of the Hebrew and Turkish pages go to tests/artifacts/, or to docs/ (the README's
+pictures) when DECONFLICT_DOCS_SCREENSHOTS=1, so that a test run leaves the tracked files alone."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,15 +22,21 @@ from typing import Any
 import httpx
 import pytest
 from conftest import SYRIA_T0, LiveServer, auth, start_server
-from test_web import ARTIFACTS, Officer, Rx, say, words
-from test_web import browser as shared_browser  # noqa: F401  (the fixture "browser", one Chromium per module)
+from test_web import (
+    ARTIFACTS,
+    Officer,
+    Rx,
+    browser,  # noqa: F401  (the fixture: one Chromium per module)
+    say,
+    words,
+)
 
 from deconflict.clock import FixedClock, iso
 
 M = "tr-il-syria"
 A = f"/api/v1/mechanisms/{M}"
 PALMYRA_AIRFIELD = (34.5574, 38.3169)  # inside Israel's red line IL-RL-PALMYRA
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[1] / "docs" if os.environ.get("DECONFLICT_DOCS_SCREENSHOTS") else ARTIFACTS
 expect = pytest.importorskip("playwright.sync_api").expect
 
 
@@ -91,7 +99,9 @@ def tab_to(page: Any, selector: str, limit: int = 80) -> None:
 
 
 def test_the_loop_in_three_browsers_with_the_clock_past_the_deadlines(
-    browser: Any, loop: tuple[LiveServer, dict[str, str]], syria_clock: FixedClock
+    browser: Any,  # noqa: F811  (the fixture imported from test_web)
+    loop: tuple[LiveServer, dict[str, str]],
+    syria_clock: FixedClock,
 ) -> None:
     server, tokens = loop
     opened: list[Officer] = []
