@@ -30,6 +30,7 @@ is exhausted at +115 min.
 from __future__ import annotations
 
 import math
+import re
 import string
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -40,7 +41,7 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-from deconflict.clock import ensure_utc
+from deconflict.clock import ensure_utc, parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.model import Rung
 
@@ -252,11 +253,20 @@ def format_time(value: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S" if t.second or t.microsecond else "%Y-%m-%dT%H:%M")
 
 
+TIME_PARAMS = frozenset({"t1", "t2"})
+_ZONED_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?([zZ]|[+-]\d\d:?\d\d)")
+"""Template parameters that are instants: given as text with a zone, they are worded like a time."""
+
+
 def format_param(name: str, value: object) -> str:
     """A parameter value as text, identical in every language: Western digits, UTC ISO times.
 
     >>> format_param("floor", 1500.0), format_param("ceiling", 3000.25), format_param("minutes", 60)
     ('1500', '3000.25', '60')
+    >>> format_param("t1", "2025-04-09T20:33:00Z"), format_param("t1", "2025-04-09T23:33:00+03:00")
+    ('2025-04-09T20:33', '2025-04-09T20:33')
+    >>> format_param("t1", "2025-04-09T20:33"), format_param("place", "T4 +5 km")  # stored form, not a time
+    ('2025-04-09T20:33', 'T4 +5 km')
     """
     if isinstance(value, bool) or value is None:
         raise InvalidInput(f"parameter {name}: expected text, a number or a time, got {value!r}", field=name)
@@ -271,6 +281,9 @@ def format_param(name: str, value: object) -> str:
     if isinstance(value, str):
         if not value.strip():
             raise InvalidInput(f"parameter {name}: empty", field=name)
+        if name in TIME_PARAMS and _ZONED_TIME.fullmatch(value.strip()):
+            # a time given as text with its zone (JSON has no time type): worded once, as UTC, like a time
+            return format_time(parse_utc(value.strip(), field=name))
         return value
     raise InvalidInput(f"parameter {name}: expected text, a number or a time, got {type(value).__name__}", field=name)
 
