@@ -472,6 +472,22 @@ def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorde
     assert "verified" in runner.invoke(app, ["replay", "--bundle", str(bundle), "--at", "2025-04-09T10:00Z"]).stdout
 
 
+def test_replay_shows_an_alert_closed_with_its_conflict_as_closed_not_awaiting(tmp_path: Path) -> None:
+    clock = FixedClock(SYRIA_T0)
+    db = str(tmp_path / "closed.db")
+    service = Service(open_store(db), clock=clock)
+    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    service.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[volume(T4)])
+    service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[volume(T4)])  # C1, alert M1 to IL
+    clock.advance(seconds=60)
+    service.amend(mechanism_id=M, actor="TR", activity_id="TR-0001", seen_version=1, volumes=[volume(HAMA)])
+    service.store.close()
+    out = runner.invoke(app, ["replay", "--db", db, "--at", iso(clock())])
+    assert out.exit_code == 0, out.output
+    assert "0 awaiting acknowledgement" in out.stdout
+    assert "1 closed unacknowledged:\n    M1  alert to IL: conflict C1 resolved (amended)" in out.stdout
+
+
 def test_replay_refuses_a_bundle_that_does_not_verify(recorded: tuple[str, Path], tmp_path: Path) -> None:
     _, bundle = recorded
     lines = bundle.read_text(encoding="utf-8").splitlines(keepends=True)

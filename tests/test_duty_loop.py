@@ -546,3 +546,69 @@ def test_a_time_sent_as_text_is_worded_once_as_utc(svc: Service, clock: FixedClo
     sent = svc.send_message(mechanism_id=M, actor="IL", template="query_activity", params=params)
     assert sent["params"] == {"ref": "TR-0001", "t1": "2025-04-09T20:33", "t2": "2025-04-09T22:00"}
     assert "2025-04-09T20:33 and 2025-04-09T22:00 UTC" in svc.message(M, sent["id"], reader=svc.member(M, "AZ"))["text"]
+
+
+def test_a_phrase_answering_a_line_check_reported_down_restores_the_line_aloud(svc: Service, clock: FixedClock) -> None:
+    svc.tick()  # line checks to IL and TR
+    check = next(
+        e["payload"]["id"]
+        for e in svc.entries_after(M, 0, limit=100_000)
+        if e["type"] == "message.sent" and e["payload"]["type"] == "line_check" and e["payload"]["to"] == ["IL"]
+    )
+    clock.advance(seconds=11 * 60)
+    svc.tick()
+    assert svc.line_status(M)["IL"] == "down"
+    svc.send_message(mechanism_id=M, actor="IL", template="acknowledged", params={"ref": check})
+    assert svc.line_status(M)["IL"] == "up"
+    restored = [
+        e["payload"]
+        for e in svc.entries_after(M, 0, limit=100_000)
+        if e["type"] == "message.sent" and e["payload"].get("template") == "line_restored"
+    ]
+    assert [(r["params"]["party"], r["to"]) for r in restored] == [("IL", ["AZ", "TR"])]
+
+
+def test_an_overlap_wholly_in_the_past_raises_no_conflict(svc: Service, clock: FixedClock) -> None:
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, T0 + timedelta(minutes=61), hours=0.5)])
+    clock.advance(seconds=95 * 60)  # IL's window (07:01–07:31) has ended
+    under_way = vol(T4, T0 + timedelta(minutes=35), hours=3)  # TR's activity, under way since 06:35
+    assert [
+        c["kind"] for c in svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[under_way]).raised
+    ] == ["short_notice"]  # given after it began, but no separation conflict with a sortie that is over
+    zone = {
+        "id": "TR-R-T4",
+        "kind": "restricted",
+        "forbids": ["air_sortie"],
+        "geometry": {"type": "Point", "coordinates": list(T4)},
+        "radius_m": 20_000,
+        "valid_from": iso(T0),
+    }
+    assert svc.declare_zone(mechanism_id=M, actor="TR", zone=zone).raised == ()  # IL's sortie there has ended
+
+
+def test_amending_again_and_again_cannot_hold_an_unanswered_alert_at_its_first_rung(
+    svc: Service, clock: FixedClock
+) -> None:
+    first = separation(svc, clock)  # awaits TR, deadline 06:10
+    version = 1
+    for _ in range(3):  # IL retitles its sortie every 9 minutes; TR never answers
+        clock.advance(seconds=9 * 60)
+        svc.tick()
+        out = svc.amend(mechanism_id=M, actor="IL", activity_id="IL-0001", seen_version=version, title=f"v{version}")
+        version += 1
+        (again,) = out.raised
+        assert again["deadline"] == first["deadline"] and again["supersedes"]
+    escalated = [
+        (e["payload"]["rung"], e["at"])
+        for e in svc.entries_after(M, 0, limit=100_000)
+        if e["type"] == "message.escalated"
+    ]
+    # rung 1 fell due at 06:10 and was seen at the 06:18 tick; the re-raised alert climbed on to rung 2 (06:25)
+    assert escalated[0] == (1, "2025-04-09T06:18:00Z") and max(r for r, _ in escalated) == 2
+    tr = report.compliance_report(svc.entries_after(M, 0, limit=100_000), parties=["TR"]).parties[0]
+    assert [d.outcome for d in tr.conflicts.items if d.id == again["id"]] == ["missed"]
+    # once TR acknowledges, an amendment raises a fresh conflict with a deadline of its own
+    svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=again["id"])
+    clock.advance(seconds=60)
+    (fresh,) = svc.amend(mechanism_id=M, actor="IL", activity_id="IL-0001", seen_version=version, title="x").raised
+    assert fresh["deadline"] == iso(clock() + timedelta(minutes=10)) and "supersedes" not in fresh

@@ -843,13 +843,19 @@ def replay(
         note = f"; awaiting {waiting}" if waiting and c["status"] == "open" else ""
         status = f"{c['status']} ({c['resolution']})" if c.get("resolution") else c["status"]
         typer.echo(f"    {c['id']}  {c['kind']}  {status}  deadline {_t(c['deadline'])}{note}")
-    pending = [m for m in state["messages"] if m["needs_ack"] and m["acknowledged_at"] is None]
+    open_ = [m for m in state["messages"] if m["needs_ack"] and m["acknowledged_at"] is None]
+    pending = [m for m in open_ if m.get("closed_at") is None]
+    closed = [m for m in open_ if m.get("closed_at") is not None]
     typer.echo(f"  {len(state['messages'])} hotline messages, {len(pending)} awaiting acknowledgement:")
     for m in pending:
         typer.echo(
             f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, deadline {_t(m['deadline'])}, "
             f"{m['steps']} escalation steps"
         )
+    if closed:  # alerts whose conflict was resolved before they were acknowledged: they stopped climbing
+        typer.echo(f"  {len(closed)} closed unacknowledged:")
+        for m in closed:
+            typer.echo(f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}: {m['closed_note']}")
 
 
 def _windows(activity: dict[str, Any]) -> str:

@@ -926,6 +926,8 @@ class Service:
                     for activity in hits:
                         projected = self._project(live, activity.volumes)
                         for finding in zone_findings(activity, projected, [entry], live.frame):
+                            if finding.end <= now:  # the activity was there before now only: nothing to prevent
+                                continue
                             doc, seq = self._raise(s, live, activity, projected, finding, now)
                             raised.append(doc)
             except BaseException:
@@ -1097,13 +1099,31 @@ class Service:
                 }
             if about is not None:
                 self._check_about(mechanism_id, about)
+            restored = self._lines_restored_by(mechanism_id, doc.get("settles"))
             now = self._now()
             with self._write() as s:
                 payload = self._post(
                     s, live, sender=actor, rendered=rendered, doc=doc, to=recipients, about=about, now=now
                 )
                 seq = s.info["last_entry"][1]
+                for check in restored:  # a phrase answering a line check that was reported down: as an ack does
+                    others = sorted(_answering(live) - {member.party})
+                    params = {"party": member.party, "t1": now}
+                    self._post_standard(s, live, "line_restored", params, others, ("message", check), now)
             return message_view(payload, seq=seq, sender=actor, sent_at=now, reader=member)
+
+    def _lines_restored_by(self, mechanism_id: str, settles: dict[str, list[str]] | None) -> list[str]:
+        """The line checks, among the messages a phrase settles, whose line was reported down."""
+        if not settles:
+            return []
+        with self.store.read() as s:
+            return [
+                mid
+                for mid in settles.get("messages", ())
+                if (row := s.get(MessageRow, (mechanism_id, mid))) is not None
+                and row.type == hotline.MessageType.LINE_CHECK.value
+                and self._line_down_posted(s, mechanism_id, mid)
+            ]
 
     @_retrying
     def acknowledge_message(self, *, mechanism_id: str, actor: str, message_id: str) -> dict[str, Any]:
@@ -1331,7 +1351,12 @@ class Service:
         facilitators = sorted({m.party for m in live.mechanism.members if m.role is Role.FACILITATOR})
         with self._write() as s:
             for row in open_rows:
-                for step in hotline.due_steps(row.sent_at, rules.ack_deadline_s, rules.ladder, None, now, row.steps):
+                # the ladder runs from the deadline the message carries (an alert re-raised by an amendment
+                # keeps the deadline of the one it replaces), which is sent_at + ack_deadline_s otherwise
+                start = row.sent_at
+                if row.deadline is not None:
+                    start = min(start, row.deadline - timedelta(seconds=rules.ack_deadline_s))
+                for step in hotline.due_steps(start, rules.ack_deadline_s, rules.ladder, None, now, row.steps):
                     payload = {"id": row.id, "rung": step.rung, "name": step.name, "due_at": iso(step.due_at)}
                     self._record(s, mid, SYSTEM, "message.escalated", payload, now)
                     to = sorted(
@@ -1395,11 +1420,15 @@ class Service:
         to: list[str],
         about: dict[str, str] | None,
         now: datetime,
+        deadline: datetime | None = None,
     ) -> dict[str, Any]:
-        """Record one message inside the caller's transaction."""
+        """Record one message inside the caller's transaction (``deadline``: an earlier one it inherits)."""
         pending = s.info.setdefault("new_messages", {})
         pending[live.mechanism.id] = pending.get(live.mechanism.id, 0) + 1
-        deadline = now + timedelta(seconds=live.mechanism.rules.ack_deadline_s) if rendered.needs_ack else None
+        if rendered.needs_ack:
+            deadline = deadline or now + timedelta(seconds=live.mechanism.rules.ack_deadline_s)
+        else:
+            deadline = None
         payload = {
             "id": f"M{live.message_count + pending[live.mechanism.id]}",
             "type": rendered.type.value if hasattr(rendered.type, "value") else str(rendered.type),
@@ -1421,12 +1450,15 @@ class Service:
         to: list[str],
         about: tuple[str, str],
         now: datetime,
+        deadline: datetime | None = None,
     ) -> dict[str, Any]:
         """A standard message from the system (wording stored as template + parameters)."""
         rendered = hotline.render(template, "en", params)
         doc = {"template": template, "params": dict(rendered.params), "lang": "en"}
         about_doc = {"kind": about[0], "id": about[1]}
-        return self._post(s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about_doc, now=now)
+        return self._post(
+            s, live, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about_doc, now=now, deadline=deadline
+        )
 
     def _message_view(self, row: MessageRow, reader: Member) -> dict[str, Any]:
         return message_status_view(
@@ -1890,6 +1922,7 @@ class Service:
         with self._write() as s:
             seq = self._record(s, activity.mechanism, actor, entry_type, activity_to_doc(activity), now)
             closed: list[str] = []
+            carried = _carried_deadlines(s, activity.mechanism, activity.id) if previous is not None else {}
             if previous is not None:
                 closed, seq2 = self._close_conflicts(
                     s,
@@ -1902,7 +1935,7 @@ class Service:
                 seq = seq2 or seq
             raised = []
             for finding in findings:
-                doc, seq = self._raise(s, live, activity, projected, finding, now)
+                doc, seq = self._raise(s, live, activity, projected, finding, now, carried=carried)
                 raised.append(doc)
         if previous is not None:
             self._unindex(live, activity.id)
@@ -1924,6 +1957,7 @@ class Service:
             vertical_separation_m=rules.vertical_separation_m,
         )
         findings += zone_findings(activity, projected, list(live.zones.values()), live.frame)
+        findings = [f for f in findings if f.end > activity.notified_at]  # an overlap wholly past is no conflict
         late = short_notice(activity, min_notice_s=rules.min_notice_s)
         if late is not None:
             findings.append(late)
@@ -1937,6 +1971,8 @@ class Service:
         projected: list[tuple[Any, float]],
         finding: SeparationFinding | ZoneFinding | ShortNotice,
         now: datetime,
+        *,
+        carried: dict[tuple[str, ...], tuple[str, datetime]] | None = None,
     ) -> tuple[dict[str, Any], int]:
         pending = s.info.setdefault("new_conflicts", {})
         pending[activity.mechanism] = pending.get(activity.mechanism, 0) + 1
@@ -1997,6 +2033,11 @@ class Service:
                 "floor_m": min(v.floor_m for v in activity.volumes),
                 "ceiling_m": max(v.ceiling_m for v in activity.volumes),
             }
+        inherited = (carried or {}).get(_situation(doc))
+        if inherited is not None and inherited[1] < now + timedelta(seconds=live.mechanism.rules.ack_deadline_s):
+            # the same situation, re-raised by an amendment before those awaited acknowledged it: the deadline
+            # (and the ladder) run on from the first detection, so amending cannot hold an alert at its first rung
+            doc["deadline"], doc["supersedes"] = iso(inherited[1]), inherited[0]
         seq = self._record(s, activity.mechanism, SYSTEM, "conflict.detected", doc, now)
         self._alert(s, live, activity, doc, now)
         return doc, seq
@@ -2045,8 +2086,9 @@ class Service:
             }
             alerts = ("late_notice_alert", {**late, "party": activity.party})
             info_template, copies = ("late_notice_info", late), []
+        deadline = parse_utc(conflict["deadline"], field="deadline")
         for party in conflict["awaiting"]:
-            self._post_standard(s, live, alerts[0], alerts[1], [party], about, now)
+            self._post_standard(s, live, alerts[0], alerts[1], [party], about, now, deadline=deadline)
         if activity.party not in conflict["awaiting"]:
             self._post_standard(s, live, info_template[0], info_template[1], [activity.party], about, now)
         facilitators = sorted(
@@ -2302,6 +2344,31 @@ def message_view(doc: dict[str, Any], *, seq: int, sender: str, sent_at: datetim
         "closed_at": None,
         "closed_note": None,
     }
+
+
+def _situation(doc: dict[str, Any]) -> tuple[str, ...]:
+    """What a strategic conflict is about, whatever the versions: the pair of activities, the activity and the
+    zone, or the late activity. An amendment that leaves the situation in place re-raises the same situation."""
+    kind = doc["kind"]
+    if kind == ConflictKind.SEPARATION.value:
+        return (kind, *sorted((doc["activity"], doc["other_activity"])))
+    if kind == ConflictKind.ZONE.value:
+        return (kind, doc["activity"], doc["zone"])
+    return (kind, doc["activity"])
+
+
+def _carried_deadlines(s: Session, mechanism_id: str, activity_id: str) -> dict[tuple[str, ...], tuple[str, datetime]]:
+    """The open conflicts of an activity about to be superseded that a party they await has not acknowledged:
+    situation → (conflict id, deadline). Read before they are closed."""
+    rows = s.scalars(
+        select(ConflictRow).where(
+            ConflictRow.mechanism_id == mechanism_id,
+            ConflictRow.status == ConflictStatus.OPEN.value,
+            ConflictRow.kind.not_in([k.value for k in TACTICAL_KINDS]),
+            (ConflictRow.activity == activity_id) | (ConflictRow.other_activity == activity_id),
+        )
+    )
+    return {_situation(r.doc): (r.id, r.deadline) for r in rows}
 
 
 def _check_not_ended(vols: tuple[Volume, ...], now: datetime) -> None:
