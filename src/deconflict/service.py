@@ -1081,7 +1081,7 @@ class Service:
                     "lang": member.language,
                     "from_party": member.party,
                 }
-                settles = self._settled_by_phrase(mechanism_id, template, doc["params"], member.party)
+                settles = self._settled_by_phrase(live, template, doc["params"], member.party)
                 if settles:
                     doc["settles"] = settles
             else:
@@ -1179,7 +1179,7 @@ class Service:
         return c.id
 
     def _settled_by_phrase(
-        self, mechanism_id: str, template: str, params: dict[str, Any], party: str
+        self, live: _Live, template: str, params: dict[str, Any], party: str
     ) -> dict[str, list[str]] | None:
         """What a response phrase ("Received and acknowledged: C7") acknowledges for the sender's party.
 
@@ -1187,8 +1187,9 @@ class Service:
         still needs its acknowledgement (an alert: then its conflict too). Anything else settles nothing.
         """
         ref = params.get("ref")
-        if template not in ACK_PHRASES or not isinstance(ref, str):
+        if template not in ACK_PHRASES or not isinstance(ref, str) or not _names_one_of(ref, live):
             return None
+        mechanism_id = live.mechanism.id
         with self.store.read() as s:
             conflict = s.get(ConflictRow, (mechanism_id, ref))
             message = s.get(MessageRow, (mechanism_id, ref))
@@ -2344,6 +2345,13 @@ def message_view(doc: dict[str, Any], *, seq: int, sender: str, sent_at: datetim
         "closed_at": None,
         "closed_note": None,
     }
+
+
+def _names_one_of(ref: str, live: _Live) -> bool:
+    """Whether ``ref`` can name a conflict (C1…) or a message (M1…) of the mechanism: no store read otherwise."""
+    counts = {"C": live.conflict_count, "M": live.message_count}
+    number = ref[1:]
+    return ref[:1] in counts and number.isdigit() and 1 <= int(number) <= counts[ref[:1]]
 
 
 def _situation(doc: dict[str, Any]) -> tuple[str, ...]:
