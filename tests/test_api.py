@@ -126,7 +126,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
         "POST",
         f"{A}/conflicts/C1/resolve",
         {"resolution": "accepted"},
-        {**PARTY_ONLY, "US": 403, "AZ": 200, "IL": 409, "TR": 409},
+        {**PARTY_ONLY, "US": 403, "AZ": 200, "IL": 403, "TR": 409},  # IL caused C1: it amends or cancels
     ),
     ("GET", f"{A}/record", None, READ_ALL),
     ("GET", f"{A}/messages", None, READ_ALL),

@@ -612,3 +612,17 @@ def test_amending_again_and_again_cannot_hold_an_unanswered_alert_at_its_first_r
     clock.advance(seconds=60)
     (fresh,) = svc.amend(mechanism_id=M, actor="IL", activity_id="IL-0001", seen_version=version, title="x").raised
     assert fresh["deadline"] == iso(clock() + timedelta(minutes=10)) and "supersedes" not in fresh
+
+
+def test_the_party_that_caused_a_conflict_cannot_accept_it_for_the_party_it_awaits(
+    svc: Service, clock: FixedClock
+) -> None:
+    c = red_line(svc, clock)
+    with pytest.raises(Forbidden, match="your activity caused it: amend or cancel it"):
+        svc.resolve_conflict(mechanism_id=M, actor="TR", conflict_id=c["id"], resolution="accepted")
+    assert [i["id"] for i in svc.waiting(M, reader=svc.member(M, "IL"))["items"]] == [c["id"]]  # IL still alarmed
+    done = svc.resolve_conflict(mechanism_id=M, actor="IL", conflict_id=c["id"], resolution="accepted", note="ok")
+    assert (done["resolution"], done["resolved_by"]) == ("accepted", "IL")
+    (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
+    closed = message(svc, alert["id"])
+    assert (closed["status"], closed["closed_resolution"]) == ("closed", "accepted")

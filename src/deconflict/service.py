@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -1016,7 +1017,7 @@ class Service:
     def resolve_conflict(
         self, *, mechanism_id: str, actor: str, conflict_id: str, resolution: str, note: str = ""
     ) -> dict[str, Any]:
-        """Close a conflict as amended, accepted or escalated (a concerned party or the facilitator)."""
+        """Close a conflict by hand as amended, accepted or escalated (a party it awaits, or the facilitator)."""
         with self._lock:
             live = self._refresh(mechanism_id)
             member = self._any_member(live, actor)
@@ -1028,8 +1029,18 @@ class Service:
                     field="resolution",
                 )
             c = self.conflict(mechanism_id, conflict_id)
-            if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in c["parties"])):
-                raise Forbidden(f"only a party concerned or the facilitator may resolve conflict {conflict_id!r}")
+            awaited = c.get("awaiting", ())
+            if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in awaited)):
+                causer = member.role is Role.PARTY and member.party in c["parties"]
+                raise Forbidden(
+                    f"conflict {conflict_id!r} is resolved by hand by {', '.join(awaited) or 'nobody'} (the party it "
+                    f"awaits) or the facilitator"
+                    + (
+                        "; your activity caused it: amend or cancel it, and the conflict closes by itself"
+                        if causer
+                        else ""
+                    )
+                )
             if c["status"] == ConflictStatus.RESOLVED.value:
                 raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
             with self._write() as s:
@@ -2344,6 +2355,7 @@ def message_view(doc: dict[str, Any], *, seq: int, sender: str, sent_at: datetim
         "awaiting": list(doc["to"]) if doc["needs_ack"] else [],
         "closed_at": None,
         "closed_note": None,
+        "closed_resolution": None,
     }
 
 
@@ -2513,6 +2525,8 @@ def message_status_view(
     view["acknowledged_at"] = acknowledged_at
     view["escalation_steps"] = steps
     view["closed_at"], view["closed_note"] = closed_at, closed_note
+    closed = re.fullmatch(r"conflict (\S+) resolved \((\w+)\)", closed_note or "")
+    view["closed_resolution"] = closed.group(2) if closed else None
     if not doc["needs_ack"]:
         view["status"], view["awaiting"] = "info", []
     elif acknowledged_at is not None:

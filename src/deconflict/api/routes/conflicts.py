@@ -38,7 +38,7 @@ def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> di
 
 @router.post(
     "/mechanisms/{mechanism_id}/conflicts/{conflict_id}/acknowledge",
-    summary="Acknowledge a conflict (a party concerned)",
+    summary="Acknowledge a conflict (a party it awaits)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 async def acknowledge(caller: MemberDep, service: ServiceDep, signing: SigningDep, conflict_id: str) -> dict[str, Any]:
@@ -55,7 +55,8 @@ async def acknowledge(caller: MemberDep, service: ServiceDep, signing: SigningDe
 async def resolve(
     caller: MemberDep, service: ServiceDep, signing: SigningDep, conflict_id: str, body: ResolveIn
 ) -> dict[str, Any]:
-    """A party concerned, or the facilitator, closes the conflict."""
+    """A party the conflict awaits, or the facilitator, closes the conflict by hand (the party whose activity
+    caused it amends or cancels that activity instead)."""
     return signing(
         service.resolve_conflict,
         mechanism_id=caller.mechanism_id,

@@ -2,7 +2,7 @@
  *
  * Each card says who it awaits in words ("awaiting Israel's acknowledgement by 06:10 UTC"), the real
  * window and band, and offers what the reader's party may do: Acknowledge (a party awaited that has
- * not yet), Resolve as accepted or escalated with a note (a party concerned, or the facilitator),
+ * not yet), Resolve as accepted or escalated with a note (the party it awaits, or the facilitator),
  * Amend or Cancel (our own activity, through the notice form's openAmend/cancelActivity).
  * Cards are patched in place by id (live.js), and clicks handled by delegation, so focus stays put
  * through live updates. */
@@ -82,9 +82,9 @@ function actions(c) {
   if ((c.awaiting || []).includes(S.party) && !acked.includes(S.party)) {
     box.append(el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-ack-conflict': c.id }, t('actions.acknowledge')));
   }
-  const parties = c.parties || [c.party, c.other_party, c.zone_owner].filter(Boolean);
-  const concerned = (S.party && parties.includes(S.party)) || S.me.member.role === 'facilitator';
-  if (concerned) {
+  /* By hand only the party the conflict awaits, or the facilitator: the party that caused it amends or cancels. */
+  const mayResolve = (S.party && (c.awaiting || []).includes(S.party)) || S.me.member.role === 'facilitator';
+  if (mayResolve) {
     box.append(el('button', { type: 'button', 'data-action': 'resolve', 'data-resolve-conflict': c.id,
       'aria-expanded': String(resolving.has(c.id)), 'aria-controls': `resolve-${c.id}` }, t('conflicts.resolve')));
   }
