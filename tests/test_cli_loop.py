@@ -158,6 +158,8 @@ def test_amend_from_a_file_and_only_the_volume_named(
         (["--shift", "2"], "--shift: '2' is not a duration; write it like +2h"),
         (["--shift", "+1h", "--start", "2025-04-09T10:00Z"], "either --shift"),
         (["--floor", "high"], "--floor: 'high' is not an altitude"),
+        (["--floor", "1.000"], "--floor: '1.000' is ambiguous; write the number without separators"),
+        (["--ceiling", "4,000ft"], "--ceiling: '4,000ft' is ambiguous"),
         (["--floor", "5000"], "the floor (5000 m) would not be below the ceiling (4000 m)"),
         (["--end", "2025-04-09T08:00Z"], "the window would end (2025-04-09T08:00:00Z) before it starts"),
         (["--version", "7"], "--version: TR-0001 has no version 7; it is at version 1"),

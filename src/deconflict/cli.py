@@ -459,7 +459,10 @@ def _show(message: dict[str, Any]) -> str:
     # free text is shown as its sender wrote it, with the language the sender declared (not a translation)
     original = f"  (as written, {message['original']['lang']})" if message.get("free_text") else ""
     head = f"{_t(message['sent_at'])}  {message['id']}  {kind} from {message['from']} to {','.join(message['to'])}{ack}"
-    return f"{head}\n    {message['text']}{original}"
+    text = message["text"]
+    if not sys.stdout.isatty():  # directional isolates help a screen that lays out RTL text, not a file or a pipe
+        text = text.replace("\u2068", "").replace("\u2069", "")
+    return f"{head}\n    {text}{original}"
 
 
 @hotline_app.command("send")
@@ -1044,8 +1047,17 @@ def _natural(value: str) -> tuple[Any, ...]:
 def _altitude(value: str, option: str) -> float:
     """Metres above mean sea level from '1500', '1500m', '5000ft' or 'FL120' (hundreds of feet)."""
     import math
+    import re
 
-    text = value.strip().lower().replace(" ", "").replace(",", "").replace("_", "")
+    text = value.strip().lower().replace(" ", "").replace("_", "")
+    number = text.removeprefix("fl").removesuffix("ft").removesuffix("m")
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", number) or "," in number:
+        # '1.000' is one thousand to a Turkish reader and one to an English one: say which, never guess
+        raise DeconflictError(
+            f"{option}: {value!r} is ambiguous; write the number without separators (1000 or 1.5), in metres, "
+            "feet (5000ft) or a flight level (FL120)",
+            field=option,
+        )
     try:
         if text.startswith("fl"):
             metres = float(text[2:]) * 100 * FT_IN_M

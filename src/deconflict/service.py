@@ -2229,7 +2229,8 @@ class Service:
     def _party_member(self, live: _Live, actor: str) -> Member:
         member = self._any_member(live, actor)
         if member.role is not Role.PARTY:
-            raise Forbidden(f"member {actor!r} is a {member.role.value}; only a party may do this")
+            article = "an" if member.role.value[0] in "aeiou" else "a"
+            raise Forbidden(f"member {actor!r} is {article} {member.role.value}; only a party may do this")
         return member
 
     def _any_member(self, live: _Live, actor: str) -> Member:
