@@ -178,7 +178,7 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     tr.page.fill("#n-title", "UAV patrol, Palmyra")
     tr.click_map(*PALMYRA)
     tr.click_map(PALMYRA[0], PALMYRA[1] + 0.16)
-    radius_km = float(tr.page.input_value("#n-radius"))
+    radius_km = float(tr.page.input_value("#n-radius").replace(",", "."))  # the Turkish page's decimal comma
     assert 10 < radius_km < 20
     preview = tr.page.locator("[data-preview=conflicts]")
     expect(preview).to_contain_text(words("tr", "notify.raised.separation", other="IL-0001", party="IL"))
@@ -245,8 +245,8 @@ def test_an_error_is_shown_beside_its_field(officers: Any, fill: dict[str, str],
     tr = open_as("TR")
     tr.page.click("#open-notify")
     # The keyboard way to give a circle: type the centre and the radius.
-    tr.page.fill("#n-lat", "34.52")
-    tr.page.fill("#n-lon", "37.63")
+    tr.page.fill("#n-lat", "34,52")  # as the Turkish page writes numbers
+    tr.page.fill("#n-lon", "37,63")
     tr.page.fill("#n-radius", "10")
     for selector, value in fill.items():
         if selector.endswith(("-hour", "-minute")):

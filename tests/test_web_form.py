@@ -65,6 +65,11 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def tr_num(x: float) -> str:
+    """A number as the Turkish page writes it: decimal comma, no grouping."""
+    return str(x).replace(".", ",")
+
+
 class Officer:
     def __init__(self, browser: Any, live: LiveServer, token: str) -> None:
         self.live, self.token = live, token
@@ -92,9 +97,10 @@ class Officer:
         self.page.mouse.click(box["x"] + point["x"] + 30, box["y"] + point["y"] + 30)
 
     def circle(self, lat: float, lon: float, km: float) -> None:
-        self.page.fill("#n-lat", str(lat))
-        self.page.fill("#n-lon", str(lon))
-        self.page.fill("#n-radius", str(km))
+        """Type a circle as a Turkish officer writes numbers (decimal comma)."""
+        self.page.fill("#n-lat", tr_num(lat))
+        self.page.fill("#n-lon", tr_num(lon))
+        self.page.fill("#n-radius", tr_num(km))
 
     def close(self) -> None:
         assert self.errors == []
@@ -229,7 +235,7 @@ def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_c
     form = page.locator("#notify")
     expect(form).to_have_attribute("data-mode", "amend")
     expect(page.locator("#notify-h")).to_have_text(words("tr", "amend.heading", id="TR-0001", version="1"))
-    expect(page.locator("#n-lat")).to_have_value("34.5600")
+    expect(page.locator("#n-lat")).to_have_value("34,5600")  # written as the Turkish page writes numbers
     expect(page.locator("#n-start")).to_have_value("2025-04-09T08:00:00Z")
     # Meanwhile someone at Türkiye's cell amends it from elsewhere (the CLI, say): now version 2.
     r = httpx.put(
@@ -241,7 +247,7 @@ def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_c
     page.fill("#n-ceiling", "3000")
     page.click("#n-send")
     expect(page.locator("[data-stale]")).to_have_text(words("tr", "amend.stale", id="TR-0001", version="2"))
-    assert page.input_value("#n-lat") == str(ALEPPO[0]) and page.input_value("#n-ceiling") == "3000"  # edits kept
+    assert page.input_value("#n-lat") == tr_num(ALEPPO[0]) and page.input_value("#n-ceiling") == "3000"  # edits kept
     page.click("#n-send")
     expect(page.locator("[data-amended]")).to_have_attribute("data-version", "3")
     a = tr.get("/activities/TR-0001")

@@ -16,7 +16,10 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/* fn once calls stop for ms; .cancel() drops a call still waiting. */
 export function debounce(fn, ms) {
   let t = null;
-  return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+  const call = (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+  call.cancel = () => clearTimeout(t);
+  return call;
 }

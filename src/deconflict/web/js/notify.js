@@ -20,7 +20,8 @@ import {
   ALT_UNITS, fmtAltIn, fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow, fromMetres, isoFromUtcParts, pad,
   toMetres, utcParts,
 } from './format.js';
-import { activityStateName, kindName, t, zoneKindName } from './i18n.js';
+import { activityStateName, kindName, locale, t, zoneKindName } from './i18n.js';
+import { fmtPlain, readNumber, separators } from './numbers.js';
 import { getLayer, getMap } from './map.js';
 import { confirmStep } from './confirm.js';
 import i18next from '../vendor/i18next/i18next.js';
@@ -49,6 +50,7 @@ function setDrawMode(mode, { keepFields = false } = {}) {
     if (mode) map.doubleClickZoom.disable(); else map.doubleClickZoom.enable();
   }
   if (!keepFields) ['#n-lat', '#n-lon', '#n-radius'].forEach((s) => { $(s).value = ''; });
+  if ($('#n-lat-conv')) showUnderstood();
   if (mode === 'circle') hint(t('notify.hint.circle'));
   else if (mode === 'polygon') hint(t('notify.hint.polygon'));
   else hint(t('notify.hint.choose'));
@@ -61,12 +63,13 @@ function onMapClick(e) {
   if (draw.mode === 'circle') {
     if (!draw.centre || draw.done) {
       draw.centre = e.latlng; draw.radius_m = null; draw.done = false;
-      $('#n-lat').value = e.latlng.lat.toFixed(4); $('#n-lon').value = e.latlng.lng.toFixed(4); $('#n-radius').value = '';
+      $('#n-lat').value = fmtPlain(e.latlng.lat, 4, 4); $('#n-lon').value = fmtPlain(e.latlng.lng, 4, 4); $('#n-radius').value = '';
       hint(t('notify.hint.radius'));
     } else {
       draw.radius_m = getMap().distance(draw.centre, e.latlng);
       draw.done = true;
-      $('#n-radius').value = (draw.radius_m / 1000).toFixed(1);
+      $('#n-radius').value = fmtPlain(draw.radius_m / 1000, 1, 1);
+      showUnderstood();
       hint(t('notify.hint.circleDone', { radius: fmtKm(draw.radius_m) }));
       autoPreview();
     }
@@ -91,12 +94,13 @@ function finishPolygon() {
   autoPreview();
 }
 function circleFromFields() {
-  const lat = parseFloat($('#n-lat').value), lon = parseFloat($('#n-lon').value), r = parseFloat($('#n-radius').value);
-  draw.centre = Number.isFinite(lat) && Number.isFinite(lon) ? L.latLng(lat, lon) : null;
-  draw.radius_m = Number.isFinite(r) && r > 0 ? r * 1000 : null;
+  const lat = readField('lat').value, lon = readField('lon').value, r = readField('radius').value;
+  draw.centre = lat !== undefined && lon !== undefined && Math.abs(lat) <= 90 && Math.abs(lon) <= 180 ? L.latLng(lat, lon) : null;
+  draw.radius_m = r !== undefined && r > 0 && r <= RADIUS_MAX_KM ? r * 1000 : null;
   draw.done = !!(draw.centre && draw.radius_m);
+  showUnderstood();
   drawDraft();
-  autoPreview();
+  if (draw.done) autoPreview(); // a number half typed is said when the reader leaves the field (change)
 }
 /* The point due south of the centre on the circle's edge, where the radius handle sits (clear of the
  * form, which is on the east side, or the west side right to left). */
@@ -113,8 +117,9 @@ function handle(latlng, kind, onDrag) {
 }
 function syncCircleFields() {
   if (draw.mode !== 'circle' || !draw.centre) return;
-  $('#n-lat').value = draw.centre.lat.toFixed(4); $('#n-lon').value = draw.centre.lng.toFixed(4);
-  if (draw.radius_m) $('#n-radius').value = (draw.radius_m / 1000).toFixed(1);
+  $('#n-lat').value = fmtPlain(draw.centre.lat, 4, 4); $('#n-lon').value = fmtPlain(draw.centre.lng, 4, 4);
+  if (draw.radius_m) $('#n-radius').value = fmtPlain(draw.radius_m / 1000, 1, 1);
+  showUnderstood();
 }
 function drawDraft() {
   const layer = getLayer('draft');
@@ -161,33 +166,71 @@ function floorLabel(u) { return u === 'ft' ? t('notify.alt.floorFt') : u === 'FL
 function ceilingLabel(u) { return u === 'ft' ? t('notify.alt.ceilingFt') : u === 'FL' ? t('notify.alt.ceilingFL') : t('notify.ceiling'); }
 function unitOption(u) { return u === 'ft' ? t('notify.alt.unitFt') : u === 'FL' ? t('notify.alt.unitFL') : t('notify.alt.unitM'); }
 
-/* An altitude field's value in metres, or a reason it has none ('missing', 'number'). */
-function altitudeOf(input) {
-  const text = input.value.trim().replace(/^FL\s*/i, '').replace(',', '.');
-  if (text === '') return { error: 'missing' };
-  const x = Number(text);
-  if (!Number.isFinite(x)) return { error: 'number' };
-  return { m: toMetres(x, altUnit()) };
+/* ---------------------------------------------------------------- numbers as typed, read by the page's locale */
+
+/* The form's numeric fields: the input, the error slot it reports to, its name in words, its range
+ * (in the unit typed) and how the value understood is shown under it. */
+const NUMBERS = {
+  lat: { input: '#n-lat', field: 'geometry', name: () => t('notify.lat'), range: () => [-90, 90], echo: (v) => `${fmtExact(v)}°` },
+  lon: { input: '#n-lon', field: 'geometry', name: () => t('notify.lon'), range: () => [-180, 180], echo: (v) => `${fmtExact(v)}°` },
+  radius: { input: '#n-radius', field: 'radius_m', name: () => t('notify.radius'), range: () => [0, RADIUS_MAX_KM],
+    echo: (v) => t('units.km', { value: fmtExact(v) }) },
+  floor: { input: '#n-floor', field: 'floor_m', name: () => floorLabel(altUnit()), range: () => altRange(altUnit()),
+    echo: (v) => fmtAltIn(toMetres(v, altUnit()), altUnit()), strip: /^FL\s*/i },
+  ceiling: { input: '#n-ceiling', field: 'ceiling_m', name: () => ceilingLabel(altUnit()), range: () => altRange(altUnit()),
+    echo: (v) => fmtAltIn(toMetres(v, altUnit()), altUnit()), strip: /^FL\s*/i },
+};
+const altRange = (u) => [fromMetres(ALT_MIN_M, u), fromMetres(ALT_MAX_M, u)];
+/* Every digit the reader typed, in the page's way of writing numbers (grouped). */
+const fmtExact = (x) => new Intl.NumberFormat(locale(), { maximumFractionDigits: 10 }).format(x);
+
+/* A numeric field read whole: { value } (in the unit typed), { error: 'missing' }, or { error, text }
+ * with the problem worded, naming the field and what could be understood. */
+function readField(key, unit = altUnit()) {
+  const spec = NUMBERS[key];
+  const raw = $(spec.input).value;
+  const typed = spec.strip ? raw.trim().replace(spec.strip, '') : raw;
+  const range = spec.strip ? altRange(unit) : spec.range();
+  const r = readNumber(typed, { range });
+  if (!r.error || r.error === 'missing') return r;
+  const text = raw.trim();
+  if (r.error === 'ambiguous') {
+    return { ...r, text: t('notify.errors.numberAmbiguous', { field: spec.name(), text, value: fmtExact(r.reading), other: fmtExact(r.other) }) };
+  }
+  const { group, decimal } = separators(locale());
+  let worded = t('notify.errors.numberInvalid', { field: spec.name(), text, decimal, group: group.trim() ? group : '␣', example: fmtExact(1234.5) });
+  if (r.suggestion !== undefined) worded += ` ${t('notify.errors.numberDidYouMean', { value: fmtExact(r.suggestion) })}`;
+  return { ...r, text: worded };
 }
-function showConversions() {
-  for (const [input, out] of [['#n-floor', '#n-floor-conv'], ['#n-ceiling', '#n-ceiling-conv']]) {
-    const a = altitudeOf($(input));
-    $(out).textContent = a.m === undefined ? '' : fmtAltIn(a.m, altUnit());
+/* The value understood, under each numeric field (nothing while it is not understood). */
+function showUnderstood() {
+  for (const key of Object.keys(NUMBERS)) {
+    const out = $(`${NUMBERS[key].input}-conv`);
+    if (!out) continue;
+    const r = readField(key);
+    out.textContent = r.value === undefined ? '' : NUMBERS[key].echo(r.value);
   }
 }
+
+/* An altitude field's value in metres, or a reason it has none ('missing', or the worded problem). */
+function altitudeOf(key) {
+  const r = readField(key);
+  if (r.value === undefined) return r;
+  return { m: toMetres(r.value, altUnit()) };
+}
+const showConversions = () => showUnderstood();
 function setAltitudes(floor_m, ceiling_m) {
-  $('#n-floor').value = String(fromMetres(floor_m, altUnit()));
-  $('#n-ceiling').value = String(fromMetres(ceiling_m, altUnit()));
+  $('#n-floor').value = fmtPlain(fromMetres(floor_m, altUnit()), 2);
+  $('#n-ceiling').value = fmtPlain(fromMetres(ceiling_m, altUnit()), 2);
   showConversions();
 }
 /* A new unit: the band stays the same, written in the new unit. */
 let unitShown = 'm';
 function onUnitChange() {
   const before = unitShown, after = altUnit();
-  for (const s of ['#n-floor', '#n-ceiling']) {
-    const text = $(s).value.trim().replace(/^FL\s*/i, '');
-    const x = Number(text);
-    if (text !== '' && Number.isFinite(x)) $(s).value = String(fromMetres(toMetres(x, before), after));
+  for (const key of ['floor', 'ceiling']) {
+    const r = readField(key, before);
+    if (r.value !== undefined) $(NUMBERS[key].input).value = fmtPlain(fromMetres(toMetres(r.value, before), after), 2);
   }
   unitShown = after;
   try { localStorage.setItem(UNIT_KEY, after); } catch { /* private mode */ }
@@ -231,6 +274,7 @@ function enhanceForm() {
   const unit = el('select', { id: 'n-alt-unit', name: 'alt_unit' }, ALT_UNITS.map((u) => el('option', { value: u })));
   floorField.parentElement.insertBefore(
     el('div', { class: 'field alt-unit' }, el('label', { for: 'n-alt-unit', id: 'n-alt-unit-label' }), unit), floorField);
+  for (const which of ['lat', 'lon', 'radius']) $(`#n-${which}`).after(el('span', { class: 'conv', id: `n-${which}-conv`, dir: 'auto' }));
   for (const which of ['floor', 'ceiling']) {
     const input = $(`#n-${which}`);
     input.after(el('span', { class: 'conv', id: `n-${which}-conv`, dir: 'auto' }));
@@ -240,7 +284,7 @@ function enhanceForm() {
   try { saved = localStorage.getItem(UNIT_KEY) || 'm'; } catch { /* private mode */ }
   unit.value = ALT_UNITS.includes(saved) ? saved : 'm';
   if (unit.value !== 'm') {
-    for (const s of ['#n-floor', '#n-ceiling']) $(s).value = String(fromMetres(Number($(s).value), unit.value));
+    for (const s of ['#n-floor', '#n-ceiling']) $(s).value = fmtPlain(fromMetres(Number($(s).value), unit.value), 2);
   }
   unitShown = unit.value;
 
@@ -321,8 +365,13 @@ function explain(err) {
   else text = t('notify.errors.refused');
   return { field: field || '_general', text, detail };
 }
-/* A check on this side, worded already. */
-const worded = (field, text) => Object.assign(new ApiError(0, text, field), { worded: true });
+/* A check on this side, worded already (inputs: the ones to mark, when not all of the field's;
+ * typed: a number that cannot be read, or out of range, shown as soon as the reader leaves the field). */
+const worded = (field, text, extra = {}) => Object.assign(new ApiError(0, text, field), { worded: true }, extra);
+/* Every problem the form has at once (buildNotice throws one of these). */
+class FormErrors extends Error {
+  constructor(errors) { super(errors.map((e) => e.message).join(' · ')); this.errors = errors; }
+}
 
 function clearErrors({ keepGeneral = false } = {}) {
   document.querySelectorAll(`#notify-form [data-error-for]${keepGeneral ? ':not([data-error-for="_general"])' : ''}`)
@@ -340,30 +389,44 @@ function inputsFor(field) {
   if (field === 'title') return ['#n-title'];
   return [];
 }
+/* One error, or every error of a FormErrors, each beside its field; the first one's input focused. */
 function showError(err, focus = true) {
-  const { field, text, detail } = explain(err);
-  const slot = $(`#notify-form [data-error-for="${field}"]`) || $('#notify-form [data-error-for="_general"]');
-  slot.replaceChildren(el('span', { class: 'worded', text }));
-  if (detail && detail !== text) slot.append(el('span', { class: 'detail', lang: 'en', dir: 'ltr', text: t('notify.errors.serviceSaid', { detail }) }));
-  const inputs = inputsFor(field).map((s) => $(s)).filter(Boolean);
-  inputs.forEach((n) => n.setAttribute('aria-invalid', 'true'));
-  if (focus) (inputs[0] || slot).focus?.();
+  const all = err instanceof FormErrors ? err.errors : [err];
+  let first = null;
+  const filled = new Set();
+  for (const one of all) {
+    const { field, text, detail } = explain(one);
+    const slot = $(`#notify-form [data-error-for="${field}"]`) || $('#notify-form [data-error-for="_general"]');
+    if (!filled.has(slot)) { slot.replaceChildren(); filled.add(slot); }
+    slot.append(el('span', { class: 'worded', text }));
+    if (detail && detail !== text) slot.append(el('span', { class: 'detail', lang: 'en', dir: 'ltr', text: t('notify.errors.serviceSaid', { detail }) }));
+    const inputs = (one.inputs || inputsFor(field)).map((s) => $(s)).filter(Boolean);
+    inputs.forEach((n) => n.setAttribute('aria-invalid', 'true'));
+    if (!first) first = inputs[0] || slot;
+  }
+  if (focus && first) first.focus?.();
 }
 
 /* ---------------------------------------------------------------- the notice */
 
-function footprint() {
+/* The footprint drawn or typed, or null with its problems pushed onto `errors`. */
+function footprint(errors) {
   if (draw.mode === 'circle') {
-    const rText = $('#n-radius').value.trim().replace(',', '.');
-    const latText = $('#n-lat').value.trim(), lonText = $('#n-lon').value.trim();
-    if (rText !== '' && !Number.isFinite(Number(rText))) throw worded('radius_m', t('notify.errors.radiusNumber'));
-    if (rText !== '' && Number(rText) <= 0) throw worded('radius_m', t('notify.errors.radiusPositive'));
-    if (rText !== '' && Number(rText) > RADIUS_MAX_KM) throw worded('radius_m', t('notify.errors.radiusMax', { max: fmtKm(RADIUS_MAX_KM * 1000, 0) }));
-    const lat = Number(latText), lon = Number(lonText);
-    if ((latText !== '' || lonText !== '') && rText !== ''
-      && (latText === '' || lonText === '' || !Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180)) {
-      throw worded('geometry', t('notify.errors.centre'));
+    const before = errors.length;
+    const lat = readField('lat'), lon = readField('lon'), r = readField('radius');
+    for (const [key, x] of [['lat', lat], ['lon', lon], ['radius', r]]) {
+      if (x.text) errors.push(worded(NUMBERS[key].field, x.text, { inputs: [NUMBERS[key].input], typed: true }));
     }
+    if (r.value !== undefined && r.value <= 0) errors.push(worded('radius_m', t('notify.errors.radiusPositive'), { typed: true }));
+    if (r.value !== undefined && r.value > RADIUS_MAX_KM) {
+      errors.push(worded('radius_m', t('notify.errors.radiusMax', { max: fmtKm(RADIUS_MAX_KM * 1000, 0) }), { typed: true }));
+    }
+    const given = [lat, lon].filter((x) => x.error !== 'missing').length;
+    if ((given === 1 && r.error !== 'missing') || (lat.value !== undefined && Math.abs(lat.value) > 90)
+      || (lon.value !== undefined && Math.abs(lon.value) > 180)) {
+      errors.push(worded('geometry', t('notify.errors.centre'), { typed: true }));
+    }
+    if (errors.length > before) return null;
     if (draw.centre && draw.radius_m) {
       return { geometry: { type: 'Point', coordinates: [round6(draw.centre.lng), round6(draw.centre.lat)] }, radius_m: Math.round(draw.radius_m) };
     }
@@ -371,25 +434,29 @@ function footprint() {
     const ring = draw.points.map((p) => [round6(p.lng), round6(p.lat)]);
     return { geometry: { type: 'Polygon', coordinates: [[...ring, ring[0]]] } };
   }
-  throw worded('geometry', t('notify.errors.drawFootprint'));
+  errors.push(worded('geometry', t('notify.errors.drawFootprint')));
+  return null;
 }
 const round6 = (x) => Math.round(x * 1e6) / 1e6;
 
+/* The notice as it will be sent; throws FormErrors with every problem found, not only the first. */
 function buildNotice() {
-  const fp = footprint();
-  const floor = altitudeOf($('#n-floor')), ceiling = altitudeOf($('#n-ceiling'));
-  if (floor.error) throw worded('floor_m', t('notify.errors.floorNumber'));
-  if (ceiling.error) throw worded('ceiling_m', t('notify.errors.ceilingNumber'));
-  for (const [name, a] of [['floor_m', floor], ['ceiling_m', ceiling]]) {
-    if (a.m < ALT_MIN_M || a.m > ALT_MAX_M) {
-      throw worded(name, t('notify.errors.altRange', { min: fmtAltIn(ALT_MIN_M, altUnit()), max: fmtAltIn(ALT_MAX_M, altUnit()) }));
+  const errors = [];
+  const fp = footprint(errors);
+  const floor = altitudeOf('floor'), ceiling = altitudeOf('ceiling');
+  for (const [name, a, missing] of [['floor_m', floor, () => t('notify.errors.floorNumber')], ['ceiling_m', ceiling, () => t('notify.errors.ceilingNumber')]]) {
+    if (a.text) errors.push(worded(name, a.text, { typed: true }));
+    else if (a.error) errors.push(worded(name, missing()));
+    else if (a.m < ALT_MIN_M || a.m > ALT_MAX_M) {
+      errors.push(worded(name, t('notify.errors.altRange', { min: fmtAltIn(ALT_MIN_M, altUnit()), max: fmtAltIn(ALT_MAX_M, altUnit()) }), { typed: true }));
     }
   }
-  if (!(floor.m < ceiling.m)) throw worded('floor_m', t('notify.errors.floorBelowCeiling'));
+  if (floor.m !== undefined && ceiling.m !== undefined && !(floor.m < ceiling.m)) errors.push(worded('floor_m', t('notify.errors.floorBelowCeiling')));
   const start = timeValue('start'), end = timeValue('end');
-  if (!start) throw worded('start', t('notify.errors.timeMissing'));
-  if (!end) throw worded('end', t('notify.errors.timeMissing'));
-  if (!(Date.parse(end) > Date.parse(start))) throw worded('end', t('notify.errors.endAfterStart'));
+  if (!start) errors.push(worded('start', t('notify.errors.timeMissing')));
+  if (!end) errors.push(worded('end', t('notify.errors.timeMissing')));
+  if (start && end && !(Date.parse(end) > Date.parse(start))) errors.push(worded('end', t('notify.errors.endAfterStart')));
+  if (errors.length) throw new FormErrors(errors);
   const volume = { ...fp, floor_m: floor.m, ceiling_m: ceiling.m, start, end };
   if (editing && editing.volumeId) volume.id = editing.volumeId;
   return { kind: $('#n-kind').value, title: $('#n-title').value, volumes: [volume, ...(editing ? editing.rest : [])] };
@@ -443,10 +510,18 @@ function showPreview(conflicts, notice) {
 let previewSeq = 0;
 async function preview(auto = false) {
   if (auto && sending) return; // the send under way checks the notice itself
+  if (!auto) autoPreview.cancel(); // a check asked for says everything; a late automatic one would say less
   const mine = ++previewSeq;
   let notice;
   try { notice = buildNotice(); } catch (e) {
-    if (!auto) { clearErrors(); showError(e); }
+    $('#preview').replaceChildren(); // a preview of what was there before would read as this notice's
+    clearErrors({ keepGeneral: auto });
+    if (!auto) showError(e);
+    else {
+      // Checking by itself, it says only what was typed wrong (not "draw the footprint" before it is).
+      const typed = (e.errors || []).filter((x) => x.typed);
+      if (typed.length) showError(new FormErrors(typed), false);
+    }
     return;
   }
   clearErrors({ keepGeneral: auto }); // an automatic check leaves a general note (not sent, changed meanwhile) standing
@@ -468,10 +543,11 @@ let sending = false;
 async function sendNotice(ev) {
   ev.preventDefault();
   if (sending) return;
+  autoPreview.cancel();
   clearErrors();
   previewSeq += 1; // a preview still under way is stale once the notice is sent
   let notice;
-  try { notice = buildNotice(); } catch (e) { showError(e); return; }
+  try { notice = buildNotice(); } catch (e) { $('#preview').replaceChildren(); showError(e); return; }
   sending = true;
   try {
     // A notice that breaks a red line is sent only once the officer has said so.
@@ -504,6 +580,7 @@ async function sendNew(notice) {
   $('#preview').replaceChildren(el('div', { class: 'ok', 'data-sent': out.activity.id,
     text: raised ? t('notify.sentRaised', { id: out.activity.id, raised }) : t('notify.sentClear', { id: out.activity.id }) }));
   setDrawMode(draw.mode);
+  $('#n-title').value = ''; // sent: the next notice starts without this one's title (the footprint went too)
   dirty('activities', 'conflicts', 'messages');
 }
 async function sendAmendment(notice) {
@@ -691,7 +768,7 @@ export function initNotify() {
   ['#n-lat', '#n-lon', '#n-radius'].forEach((s) => $(s).addEventListener('input', circleFromFields));
   ['#n-floor', '#n-ceiling'].forEach((s) => $(s).addEventListener('input', showConversions));
   $('#n-alt-unit').addEventListener('change', onUnitChange);
-  ['#n-kind', '#n-floor', '#n-ceiling'].forEach((s) => $(s).addEventListener('change', autoPreview));
+  ['#n-kind', '#n-floor', '#n-ceiling', '#n-lat', '#n-lon', '#n-radius'].forEach((s) => $(s).addEventListener('change', autoPreview));
   i18next.on('languageChanged', () => { if ($('#n-alt-unit')) relabel(); });
 }
 

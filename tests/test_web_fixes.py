@@ -1,0 +1,102 @@
+"""Defects found by a tester using the page as Turkish, Israeli and Azerbaijani duty officers, each
+checked in a real browser (Debian's Chromium via Playwright) against a live server on loopback.
+
+Wording is read from the catalogues, never written here."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from conftest import LiveServer
+from playwright.sync_api import expect
+from test_web_form import ISOLATE, browser, notify, officer, say, words  # noqa: F401 (fixtures)
+
+BIDI = re.compile("[\u200e\u200f\u2066-\u2069]")
+
+
+def plain(text: str) -> str:
+    return BIDI.sub("", text)
+
+
+def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_in_words(officer: Any) -> None:
+    tr = officer("TR")
+    page = tr.page
+    page.click("#open-notify")
+    page.fill("#n-title", "Patrol north of Aleppo")
+    # Turkish: '.' groups thousands, ',' is the decimal separator.
+    page.fill("#n-lat", "36,2")
+    page.fill("#n-lon", "37,1")
+    page.fill("#n-radius", "5,5")
+    page.select_option("#n-alt-unit", "m")
+    page.fill("#n-floor", "1.000")
+    page.fill("#n-ceiling", "4.000")
+    expect(page.locator("#n-radius-conv")).to_contain_text("5,5")
+    expect(page.locator("#n-floor-conv")).to_contain_text("1.000 m")
+    expect(page.locator("#n-ceiling-conv")).to_contain_text("4.000 m")
+    page.click("#n-send")
+    expect(page.locator("[data-sent]")).to_contain_text(words("tr", "notify.sentClear", id="TR-0001"))
+    v = tr.get("/activities/TR-0001")["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"], v["radius_m"]) == (1000, 4000, 5500)
+    assert v["geometry"]["coordinates"] == [37.1, 36.2]
+    page.click("#n-close")
+    page.click("#open-notify")
+    assert page.input_value("#n-title") == ""  # the notice sent does not lend its title to the next
+
+    # "1,000" means 1 here, and 1000 in English: refused, both readings shown; every error at once.
+    page.fill("#n-lat", "36,2")
+    page.fill("#n-lon", "37,1")
+    page.fill("#n-radius", "5.5")  # not a Turkish number; nothing is truncated from it
+    page.fill("#n-floor", "1,000")
+    page.click("#n-check")
+    expect(page.locator("[data-preview]")).to_have_count(0)
+    floor = page.locator('#notify-form [data-error-for="floor_m"]')
+    expect(floor).to_contain_text(words("tr", "notify.errors.numberAmbiguous", value="1", other="1.000"))
+    radius = page.locator('#notify-form [data-error-for="radius_m"]')
+    expect(radius).to_contain_text(words("tr", "notify.errors.numberDidYouMean", value="5,5"))
+    expect(page.locator("#n-floor")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#n-radius")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#n-floor-conv")).to_have_text("")
+
+    # A preview shown before goes as soon as the form has an error: it would read as this notice's.
+    page.fill("#n-radius", "5")
+    page.fill("#n-floor", "1000")
+    page.click("#n-check")
+    expect(page.locator("[data-preview=none]")).to_be_visible()
+    page.fill("#n-ceiling", "4,5,6")
+    page.click("#n-check")
+    expect(page.locator("[data-preview]")).to_have_count(0)
+    expect(page.locator("#n-ceiling")).to_have_attribute("aria-invalid", "true")
+    assert [a["id"] for a in tr.get("/activities")] == ["TR-0001"]
+
+
+def test_the_hebrew_page_reads_commas_as_thousands_and_refuses_a_decimal_comma(officer: Any) -> None:
+    il = officer("IL")
+    page = il.page
+    page.click("#open-notify")
+    page.fill("#n-lat", "34,6")  # a decimal comma: not how this page writes numbers
+    page.fill("#n-lon", "38.3")
+    page.fill("#n-radius", "5,5")
+    page.select_option("#n-alt-unit", "m")
+    page.fill("#n-floor", "1,000")
+    page.fill("#n-ceiling", "1.000")  # 1 here, 1000 on a Turkish page: ambiguous
+    page.click("#n-send")
+    geometry = page.locator('#notify-form [data-error-for="geometry"]')
+    expect(geometry).to_contain_text(words("he", "notify.errors.numberDidYouMean", value="34.6"))
+    expect(page.locator('#notify-form [data-error-for="radius_m"]')).to_contain_text(
+        words("he", "notify.errors.numberDidYouMean", value="5.5")
+    )
+    expect(page.locator('#notify-form [data-error-for="ceiling_m"]')).to_contain_text(
+        words("he", "notify.errors.numberAmbiguous", value="1", other="1,000")
+    )
+    expect(page.locator("#n-floor-conv")).to_contain_text("1,000")
+    expect(page.locator('#notify-form [data-error-for="floor_m"]')).to_be_empty()
+    assert il.get("/activities") == []
+    page.fill("#n-lat", "34.6")
+    page.fill("#n-radius", "5.5")
+    page.fill("#n-ceiling", "4,000")
+    page.click("#n-send")
+    expect(page.locator("[data-sent]")).to_contain_text("IL-0001")
+    v = il.get("/activities/IL-0001")["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"], v["radius_m"]) == (1000, 4000, 5500)
+    assert v["geometry"]["coordinates"] == [38.3, 34.6]
