@@ -290,6 +290,7 @@ def test_past_activities_are_drawn_as_past_those_in_force_say_so_and_cancel_asks
     page.click("[data-cancel=TR-0002]")
     dialog = page.locator("dialog[data-confirm=cancel]")
     expect(dialog).to_contain_text(words("tr", "amend.cancelTitle", id="TR-0002"))
+    assert "null" not in dialog.inner_text()  # no list of items: nothing where it would be
     dialog.locator("[data-answer=no]").click()
     assert tr.get("/activities/TR-0002")["state"] != "cancelled"
     tr.popup_of(*ALEPPO)

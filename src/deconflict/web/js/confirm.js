@@ -22,7 +22,7 @@ export function confirmStep({ title, text, items = [], yes, no, danger = false, 
     dialog.append(
       el('h2', { id: 'confirm-h', text: title }),
       el('p', { id: 'confirm-text', text }),
-      items.length ? el('ul', {}, items.map((i) => el('li', { text: i }))) : null,
+      ...(items.length ? [el('ul', {}, items.map((i) => el('li', { text: i })))] : []), // append(null) would write "null"
       el('div', { class: 'actions' }, yesButton, noButton),
     );
     // Escape answers "no" here and goes no further: it must not also close the form behind or the alarm.
