@@ -226,9 +226,13 @@ def test_acknowledge_and_resolve_a_conflict(
     assert observer.exit_code == 2 and "refused (403)" in observer.stderr
     amended = cli(live, tok["TR"], "resolve", cid, "--as", "amended")
     assert amended.exit_code == 2 and "--as: 'amended' is not a resolution here" in amended.stderr
-    out = cli(live, tok["TR"], "resolve", cid, "--as", "accepted", "--note", "TR holds at FL100 until 10:00Z")
+    causer = cli(live, tok["TR"], "resolve", cid, "--as", "accepted")  # TR's notice caused it: TR amends instead
+    assert causer.exit_code == 2 and "your activity caused it: amend or cancel it" in causer.stderr
+    out = cli(live, tok["IL"], "resolve", cid, "--as", "accepted", "--note", "TR holds at FL100 until 10:00Z")
     assert out.exit_code == 0, out.output
-    assert f"{cid} resolved as accepted by TR" in out.stdout and "resolved (accepted)" in out.stdout
+    assert f"{cid} resolved as accepted by IL" in out.stdout and "resolved (accepted)" in out.stdout
+    told = cli(live, tok["TR"], "hotline", "tail", "--no-follow")  # TR is told, in Turkish, with IL's note
+    assert f"{cid} çakışması kapandı: kabul edildi (IL). Not: TR holds at FL100 until 10:00Z" in told.stdout
     c = http.get(f"{A}/conflicts/{cid}", headers=auth(tok["IL"])).json()
     assert c["status"] == "resolved" and c["resolution"] == "accepted"
     listed = cli(live, tok["IL"], "conflicts", "--all")

@@ -626,3 +626,16 @@ def test_the_party_that_caused_a_conflict_cannot_accept_it_for_the_party_it_awai
     (alert,) = [m for m in sent_about(svc, c["id"]) if m["needs_ack"]]
     closed = message(svc, alert["id"])
     assert (closed["status"], closed["closed_resolution"]) == ("closed", "accepted")
+
+
+def test_the_other_parties_are_told_when_a_conflict_closes(svc: Service, clock: FixedClock) -> None:
+    c = red_line(svc, clock)
+    svc.cancel(mechanism_id=M, actor="TR", activity_id=c["activity"])
+    (told,) = [m for m in sent_about(svc, c["id"]) if m["template"] == "conflict_closed"]
+    assert told["to"] == ["AZ", "IL"] and told["params"]["how"] == "cancelled"  # the owner and the facilitator
+    hebrew = svc.message(M, told["id"], reader=svc.member(M, "IL"))["text"]
+    assert "בוטלה" in hebrew and "cancelled" not in hebrew  # how it closed, in the reader's language
+    s = separation(svc, clock)
+    svc.resolve_conflict(mechanism_id=M, actor="TR", conflict_id=s["id"], resolution="accepted", note="we hold")
+    (noted,) = [m for m in sent_about(svc, s["id"]) if m["template"] == "conflict_closed_note"]
+    assert noted["to"] == ["IL"] and noted["params"]["note"] == "we hold"

@@ -82,6 +82,11 @@ def test_t4_story_in_order_with_exact_sentences(day: tuple[str, list[dict[str, A
             "1,000–4,000 m, 09:00–11:00 UTC",
         ),
         (28, "The system closed conflict C1 as amended (TR-0001 superseded by version 2)"),
+        (
+            29,
+            "The system sent a notice, M10, to IL: “Conflict C1 about IL-0001 is closed: an activity in it was "
+            "amended (TR). Nothing more is awaited on it.”",
+        ),  # the other party is told
     ]
     first, ack = events[0], events[5]
     assert (first.at, first.actor, first.party, first.type) == (T0, "TR", "TR", "activity.notified")
@@ -173,7 +178,7 @@ def test_withheld_entry_is_shown_as_such(day: tuple[str, list[dict[str, Any]]]) 
     _, entries = day
     copy = [{k: v for k, v in e.items() if not (k == "payload" and e["seq"] == 12)} for e in entries]
     events = story(copy, T4, 20, 3, 5)
-    assert [e.seq for e in events] == [7, 8, 9, 10, 11, 12, 27, 28]
+    assert [e.seq for e in events] == [7, 8, 9, 10, 11, 12, 27, 28, 29]
     withheld = events[5]
     assert (withheld.what, withheld.actor, withheld.party) == ("entry 12 withheld from this copy", "TR", "TR")
     assert timeline.event_to_json(withheld)["withheld"] is True
@@ -255,7 +260,7 @@ def test_timeline_command_prints_the_story(day: tuple[str, list[dict[str, Any]]]
     result = CliRunner().invoke(app, ["timeline", "--db", db, *WHERE, *WHEN])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("tr-il-syria: 8 events within 20 km of 34.5226, 37.6298")
+    assert lines[0].startswith("tr-il-syria: 9 events within 20 km of 34.5226, 37.6298")
     assert lines[1:] == timeline.timeline_text(story(entries, T4, 20, 3, 5)).splitlines()
 
     bundle = write_bundle(entries, tmp_path / "record.jsonl")

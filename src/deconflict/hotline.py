@@ -297,6 +297,13 @@ def _rung_names() -> Mapping[str, Mapping[str, str]]:
     return MappingProxyType(tomllib.loads(RUNG_NAMES_PATH.read_text(encoding="utf-8")))
 
 
+@cache
+def _resolution_names() -> Mapping[str, Mapping[str, str]]:
+    """How a conflict was resolved (a resolution value) in each member language."""
+    path = Path(__file__).parent / "data" / "resolution_names.toml"
+    return MappingProxyType(tomllib.loads(path.read_text(encoding="utf-8")))
+
+
 def rung_name(name: str, lang: str) -> str:
     """A rung's name in the reader's language when the bundled list knows it, else as the rules give it.
 
@@ -344,12 +351,15 @@ def render(
             field=extra[0],
         )
     values = {p: format_param(p, params[p]) for p in tpl.params}
-    if "rung" in values:
-        values["rung"] = rung_name(values["rung"], lang)
+    shown = dict(values)  # what the reader sees; ``values`` are stored as given, so any reader can re-word them
+    if "rung" in shown:
+        shown["rung"] = rung_name(shown["rung"], lang)
+    if "how" in shown:
+        shown["how"] = _resolution_names().get(shown["how"], {}).get(lang, shown["how"])
     wording = tpl.text[lang]
     rtl = is_rtl(lang)
-    text = wording.format_map(values)
-    display = wording.format_map({k: f"{_FSI}{v}{_PDI}" for k, v in values.items()}) if rtl else text
+    text = wording.format_map(shown)
+    display = wording.format_map({k: f"{_FSI}{v}{_PDI}" for k, v in shown.items()}) if rtl else text
     return Rendered(
         text=text,
         lang=lang,

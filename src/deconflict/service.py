@@ -897,7 +897,13 @@ class Service:
             with self._write() as s:
                 seq = self._record(s, mechanism_id, actor, "activity.cancelled", activity_to_doc(activity), now)
                 closed, seq2 = self._close_conflicts(
-                    s, mechanism_id, activity_id, now, Resolution.CANCELLED, f"activity {activity_id} cancelled"
+                    s,
+                    mechanism_id,
+                    activity_id,
+                    now,
+                    Resolution.CANCELLED,
+                    f"activity {activity_id} cancelled",
+                    by=member.party,
                 )
                 seq = seq2 or seq
             self._unindex(live, activity_id)
@@ -953,7 +959,14 @@ class Service:
             with self._write() as s:
                 seq = self._record(s, mechanism_id, actor, "zone.withdrawn", {"id": zone_id}, now)
                 closed, seq2 = self._close_conflicts(
-                    s, mechanism_id, zone_id, now, Resolution.WITHDRAWN, f"zone {zone_id} withdrawn", zone=True
+                    s,
+                    mechanism_id,
+                    zone_id,
+                    now,
+                    Resolution.WITHDRAWN,
+                    f"zone {zone_id} withdrawn",
+                    by=member.party,
+                    zone=True,
                 )
             live.zones.pop(zone_id, None)
             return Outcome(resolved=tuple(closed), seq=seq2 or seq)
@@ -1003,15 +1016,38 @@ class Service:
         resolution: Resolution,
         note: str,
         now: datetime,
+        *,
+        by: str | None = None,
     ) -> int:
-        """One entry: the conflict is resolved, and its alerts still awaiting an acknowledgement close with it."""
+        """One entry: the conflict is resolved, and its alerts still awaiting an acknowledgement close with it.
+
+        With ``by`` (the party whose action closed it), the conflict's other parties, and the facilitator for
+        a red line, are told on the hotline in their own language, with the note of a member who resolved it.
+        """
         payload = {
             "id": conflict_id,
             "resolution": resolution.value,
             "note": note,
             "messages": _open_alerts(s, mechanism_id, conflict_id),
         }
-        return self._record(s, mechanism_id, actor, "conflict.resolved", payload, now)
+        seq = self._record(s, mechanism_id, actor, "conflict.resolved", payload, now)
+        live = self._live.get(mechanism_id)
+        row = s.get(ConflictRow, (mechanism_id, conflict_id))
+        if by is None or live is None or row is None:
+            return seq
+        tell = set(row.doc["parties"])
+        if row.doc.get("zone_kind") == ZoneKind.RED_LINE.value:
+            tell |= {m.party for m in live.mechanism.members if m.role is Role.FACILITATOR}
+        tell.discard(by)
+        if tell:
+            params: dict[str, Any] = {"conflict": conflict_id, "ref": row.doc["activity"], "how": resolution.value}
+            params["party"] = by
+            template = "conflict_closed"
+            if note and actor not in ledger.SERVICE_ACTORS:
+                template, params["note"] = "conflict_closed_note", note
+            self._post_standard(s, live, template, params, sorted(tell), ("conflict", conflict_id), now)
+            seq = s.info["last_entry"][1]
+        return seq
 
     @_retrying
     def resolve_conflict(
@@ -1044,7 +1080,9 @@ class Service:
             if c["status"] == ConflictStatus.RESOLVED.value:
                 raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
             with self._write() as s:
-                self._record_resolution(s, mechanism_id, actor, conflict_id, how, _title(note), self._now())
+                self._record_resolution(
+                    s, mechanism_id, actor, conflict_id, how, _title(note), self._now(), by=member.party
+                )
             return self.conflict(mechanism_id, conflict_id)
 
     # --- hotline ------------------------------------------------------------------------------
@@ -1943,6 +1981,7 @@ class Service:
                     now,
                     Resolution.AMENDED,
                     f"{activity.id} superseded by version {activity.version}",
+                    by=activity.party,
                 )
                 seq = seq2 or seq
             raised = []
@@ -2181,6 +2220,7 @@ class Service:
         how: Resolution,
         note: str,
         *,
+        by: str,
         zone: bool = False,
     ) -> tuple[list[str], int]:
         """Resolve every open conflict of an activity (or, with ``zone``, about a zone) as ``how``."""
@@ -2199,7 +2239,7 @@ class Service:
         ).all()
         closed, seq = [], 0
         for row in sorted(rows, key=lambda r: (r.detected_at, int(r.id[1:]) if r.id[1:].isdigit() else 0)):
-            seq = self._record_resolution(s, mechanism_id, SYSTEM, row.id, how, note, now)
+            seq = self._record_resolution(s, mechanism_id, SYSTEM, row.id, how, note, now, by=by)
             closed.append(row.id)
         return closed, seq
 
