@@ -5,21 +5,21 @@ Wording is read from the catalogues, never written here."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from conftest import LiveServer
 from playwright.sync_api import expect
-from test_web_form import ISOLATE, browser, notify, officer, say, words  # noqa: F401 (fixtures)
+from test_web_form import (
+    browser,  # noqa: F401  (the fixture: one Chromium per module)
+    notify,
+    officer,  # noqa: F401  (the fixture: an officer's page)
+    words,
+)
 
-BIDI = re.compile("[\u200e\u200f\u2066-\u2069]")
 
-
-def plain(text: str) -> str:
-    return BIDI.sub("", text)
-
-
-def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_in_words(officer: Any) -> None:
+def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_in_words(
+    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+) -> None:
     tr = officer("TR")
     page = tr.page
     page.click("#open-notify")
@@ -70,7 +70,9 @@ def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_
     assert [a["id"] for a in tr.get("/activities")] == ["TR-0001"]
 
 
-def test_the_hebrew_page_reads_commas_as_thousands_and_refuses_a_decimal_comma(officer: Any) -> None:
+def test_the_hebrew_page_reads_commas_as_thousands_and_refuses_a_decimal_comma(
+    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+) -> None:
     il = officer("IL")
     page = il.page
     page.click("#open-notify")
@@ -100,3 +102,33 @@ def test_the_hebrew_page_reads_commas_as_thousands_and_refuses_a_decimal_comma(o
     v = il.get("/activities/IL-0001")["volumes"][0]
     assert (v["floor_m"], v["ceiling_m"], v["radius_m"]) == (1000, 4000, 5500)
     assert v["geometry"]["coordinates"] == [38.3, 34.6]
+
+
+START_OF_TEXT = """el => {
+  // Where the line's first letter is drawn, against the box: its logical start must be in view.
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  let node, range = document.createRange();
+  while ((node = walker.nextNode())) {
+    const i = [...node.data].findIndex(ch => /[\\p{L}\\p{N}]/u.test(ch));
+    if (i >= 0) { range.setStart(node, i); range.setEnd(node, i + 1); break; }
+  }
+  const r = range.getBoundingClientRect(), box = el.getBoundingClientRect();
+  return { left: r.left - box.left, right: box.right - r.right, width: box.width, text: range.toString() };
+}"""
+
+
+def test_the_hebrew_alarm_line_reads_right_to_left_from_its_start(
+    live: LiveServer,
+    tokens: dict[str, str],
+    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+) -> None:
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1 awaits Israel
+    il = officer("IL")
+    text = il.page.locator("#alarm-text")
+    expect(text).to_contain_text("C1")
+    expect(text).to_have_attribute("dir", "rtl")
+    assert text.evaluate("el => getComputedStyle(el).unicodeBidi") != "plaintext"
+    start = text.evaluate(START_OF_TEXT)
+    # Its first letter sits at the right edge of the line (a right-to-left start), not cut off.
+    assert 0 <= start["right"] < 12, start

@@ -15,7 +15,7 @@ import { api, M } from './api.js';
 import { S, serverNow } from './state.js';
 import { refresh } from './data.js';
 import { fmtTime } from './format.js';
-import { conflictKindName, messageTypeName, rungName, t } from './i18n.js';
+import { conflictKindName, isRtl, messageTypeName, rungName, t } from './i18n.js';
 import { countdown, tick } from './clock.js';
 import { announce, patchList, partyName } from './live.js';
 
@@ -76,6 +76,9 @@ export function renderAlarm() {
   $('#alarm-tag').textContent = t('waiting.tag', { count: items.length });
   const text = $('#alarm-text');
   text.textContent = t('waiting.top', { name: itemName(top), text: top.summary || rungText(top) });
+  // The line reads in the page's direction from its start (cut at its end): with every value isolated,
+  // "plaintext" found no strong letter and laid a Hebrew line out left to right, cutting its start.
+  text.dir = isRtl() ? 'rtl' : 'ltr';
   text.title = top.summary || '';
   $('#alarm-ack').dataset.kind = top.kind;
   $('#alarm-ack').dataset.id = top.id;
