@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import LiveServer
+import httpx
+from conftest import LiveServer, auth
 from playwright.sync_api import expect
 from test_web_form import (
+    A,
     browser,  # noqa: F401  (the fixture: one Chromium per module)
     notify,
     officer,  # noqa: F401  (the fixture: an officer's page)
+    say,
     words,
 )
 
@@ -132,3 +135,28 @@ def test_the_hebrew_alarm_line_reads_right_to_left_from_its_start(
     start = text.evaluate(START_OF_TEXT)
     # Its first letter sits at the right edge of the line (a right-to-left start), not cut off.
     assert 0 <= start["right"] < 12, start
+
+
+def test_a_closed_alert_says_why_in_the_readers_language_and_the_system_and_credits_are_worded(
+    live: LiveServer,
+    tokens: dict[str, str],
+    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+) -> None:
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1; its alert M1 awaits Israel
+    r = httpx.post(
+        f"{live.url}{A}/conflicts/C1/resolve", json={"resolution": "accepted"}, headers=auth(tokens["IL"]), timeout=10
+    )
+    assert r.status_code == 200, r.text
+    il = officer("IL")
+    page = il.page
+    closed = page.locator("[data-message=M1] .closed")
+    expect(closed).to_have_attribute("data-resolution", "accepted")
+    how = say("he", "resolutions.accepted")
+    expect(closed).to_contain_text(words("he", "hotline.closedResolved", id="C1", how=how))
+    assert "resolved" not in closed.inner_text()
+    expect(page.locator("[data-message=M1] .meta")).to_contain_text(say("he", "hotline.system"))
+    assert "system" not in page.locator("[data-message=M1] .meta").inner_text()
+    credit = page.locator(".leaflet-control-attribution")
+    expect(credit).to_contain_text(say("he", "maptools.attribution"))
+    assert "Place names" not in credit.inner_text()

@@ -21,6 +21,7 @@
  *
  * i18n keys (English fallback):
  *   maptools.rangeTool    "Range and bearing"              the tool's toggle button
+ *   maptools.attribution  "Place names: Natural Earth (public domain)"   the map's credit line
  *   maptools.rangeHint    "Click point A, then point B (Enter on the map: its centre). Escape closes the tool."
  *   maptools.pickA        "Click the first point (A)"
  *   maptools.pickB        "Click the second point (B)"
@@ -49,6 +50,7 @@ import { forward as mgrsForward } from './vendor/mgrs/mgrs.esm.js';
 
 const EN = {
   'maptools.rangeTool': 'Range and bearing',
+  'maptools.attribution': 'Place names: Natural Earth (public domain)',
   'maptools.rangeHint': 'Click point A, then point B (Enter on the map: its centre). Escape closes the tool.',
   'maptools.pickA': 'Click the first point (A)',
   'maptools.pickB': 'Click the second point (B)',
@@ -319,11 +321,16 @@ export function installMapTools(map, options = {}) {
     })
     .catch((err) => { console.warn('maptools: no place names', err); });
   onMap('zoomend moveend viewreset resize', renderLabels);
-  const ATTRIBUTION = 'Place names: Natural Earth (public domain)';
-  if (map.attributionControl) {
-    map.attributionControl.addAttribution(ATTRIBUTION);
-    cleanups.push(() => map.attributionControl && map.attributionControl.removeAttribution(ATTRIBUTION));
-  }
+  // The credit for the place names, in the reader's language (re-worded by setLanguage).
+  let attribution = null;
+  const credit = () => {
+    if (!map.attributionControl) return;
+    if (attribution) map.attributionControl.removeAttribution(attribution);
+    attribution = tr('maptools.attribution');
+    map.attributionControl.addAttribution(attribution);
+  };
+  credit();
+  cleanups.push(() => map.attributionControl && attribution && map.attributionControl.removeAttribution(attribution));
 
   /* ---------------- scale: metric and nautical miles ---------------- */
   const ScaleNM = L.Control.Scale.extend({
@@ -623,6 +630,7 @@ export function installMapTools(map, options = {}) {
     const focusWasOnButton = document.activeElement === range.btn;
     placeControls();
     labelRange();
+    credit();
     if (ptA) { drawMeasure(ptB || lastRubber); updateReadout(ptB || lastRubber); }
     showPosition(pointerOnMap && lastCursor ? lastCursor : map.getCenter(), pointerOnMap);
     widthCache.clear();

@@ -11,7 +11,7 @@ import { api, M } from './api.js';
 import { S, serverNow } from './state.js';
 import { dirty, refresh } from './data.js';
 import { fmtTime } from './format.js';
-import { conflictKindName, kindName, lineStateName, messageTypeName, phraseParamName, rungName, t } from './i18n.js';
+import { conflictKindName, kindName, lineStateName, messageTypeName, phraseParamName, resolutionName, rungName, t } from './i18n.js';
 import { countdown, tick } from './clock.js';
 import { acknowledge, waitingItems } from './alarm.js';
 import { getMap } from './map.js';
@@ -67,9 +67,9 @@ function messageState(m, ladder) {
     state.append(el('span', { class: 'settled', 'data-status': 'acknowledged' },
       at ? t('hotline.settledAt', { parties: partyList(acked), time: fmtTime(at) }) : t('hotline.settled', { parties: partyList(acked) })));
   } else if (status === 'closed') {
-    state.append(el('span', { class: 'closed', 'data-status': 'closed' },
-      m.closed_at ? t('hotline.closedAt', { time: fmtTime(m.closed_at), note: m.closed_note || t('hotline.noNote') })
-        : t('hotline.closed', { note: m.closed_note || t('hotline.noNote') })));
+    const note = closedReason(m);
+    state.append(el('span', { class: 'closed', 'data-status': 'closed', 'data-resolution': m.closed_resolution || null },
+      m.closed_at ? t('hotline.closedAt', { time: fmtTime(m.closed_at), note }) : t('hotline.closed', { note })));
   } else if (status === 'awaiting') {
     const waitingOn = m.awaiting || (m.to || []).filter((p) => !acked.includes(p));
     const us = waitingOn.includes(S.party);
@@ -93,6 +93,18 @@ function messageState(m, ladder) {
   return state;
 }
 
+/* Why an alert closed, in the reader's words: the conflict it was about and how that was resolved
+ * (closed_resolution), else the service's note as given. */
+function closedReason(m) {
+  const how = m.closed_resolution;
+  const id = (m.about && m.about.kind === 'conflict' && m.about.id)
+    || ((/conflict (\S+) resolved/.exec(m.closed_note || '') || [])[1]);
+  if (how && id) return t('hotline.closedResolved', { id, how: resolutionName(how) });
+  return m.closed_note || t('hotline.noNote');
+}
+/* The sender: a party's code as it is, the service's own messages worded. */
+const senderName = (from) => (from === 'system' ? t('hotline.system') : from);
+
 function messageNode(m, ladder) {
   const status = m.status || '';
   const pending = status === 'awaiting' && (m.awaiting || []).includes(S.party);
@@ -100,7 +112,7 @@ function messageNode(m, ladder) {
     'data-status': status || null, tabindex: '-1' },
   el('div', { class: 'meta' },
     el('strong', {}, m.id), el('span', {}, messageTypeName(m.type)),
-    el('span', {}, t('hotline.fromTo', { from: m.from, to: (m.to || []).join(', ') })), el('span', {}, fmtTime(m.sent_at)),
+    el('span', {}, t('hotline.fromTo', { from: senderName(m.from), to: (m.to || []).join(', ') })), el('span', {}, fmtTime(m.sent_at)),
     m.about ? el('span', {}, t('hotline.re', { id: m.about.id })) : null),
   el('p', { class: 'text', dir: m.rtl ? 'rtl' : 'ltr', lang: m.lang }, m.display || m.text),
   m.free_text ? el('div', { class: 'free' }, t('hotline.freeAsWritten', { lang: m.lang })) : null,

@@ -88,6 +88,7 @@ export const zoneKindName = (k) => named('zoneKinds', k);
 export const zoneTag = (k) => named('zoneTags', k, String(k).replace(/_/g, ' ').toUpperCase());
 export const conflictKindName = (k) => named('conflictKinds', k);
 export const conflictStatusName = (s) => named('conflictStatuses', s);
+export const resolutionName = (r) => named('resolutions', r);
 export const activityStateName = (s) => named('activityStates', s);
 export const messageTypeName = (m) => named('messageTypes', m);
 export const lineStateName = (s) => named('lineStates', s);

@@ -12,7 +12,7 @@
  * list (data-action attributes), so a node kept from an earlier render acts on the data of now.
  * Elements marked data-keep-text (countdowns) keep their text: tick() owns it. */
 import { S } from './state.js';
-import { lang } from './i18n.js';
+import { lang, t } from './i18n.js';
 
 export function patchList(list, items) {
   const old = new Map();
@@ -71,6 +71,7 @@ const regionNames = {};
 /* A party in words in the reader's language: its country's name when its code is one. */
 export function partyName(code) {
   if (!code) return '';
+  if (code === 'system') return t('hotline.system'); // the service's own messages
   const l = lang();
   try {
     regionNames[l] = regionNames[l] || new Intl.DisplayNames([l], { type: 'region', fallback: 'none' });
