@@ -5,6 +5,7 @@ Wording is read from the catalogues, never written here."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -128,13 +129,23 @@ def test_the_hebrew_alarm_line_reads_right_to_left_from_its_start(
     notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
     notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1 awaits Israel
     il = officer("IL")
-    text = il.page.locator("#alarm-text")
+    page = il.page
+    text = page.locator("#alarm-text")
     expect(text).to_contain_text("C1")
     expect(text).to_have_attribute("dir", "rtl")
     assert text.evaluate("el => getComputedStyle(el).unicodeBidi") != "plaintext"
     start = text.evaluate(START_OF_TEXT)
     # Its first letter sits at the right edge of the line (a right-to-left start), not cut off.
     assert 0 <= start["right"] < 12, start
+
+    # In the alert's Hebrew text each ISO time stays on one line (it broke as "2025-04-" / "09T08:00").
+    stamps = page.locator("[data-message=M1] .text .ts")
+    expect(stamps.first).to_have_text(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d"))
+    page.evaluate("document.querySelector('#side').style.width = '260px'")  # narrow: the text wraps a lot
+    for rects in stamps.evaluate_all(
+        "els => els.map(e => [getComputedStyle(e).whiteSpace, e.getClientRects().length])"
+    ):
+        assert rects == ["nowrap", 1], rects
 
 
 def test_a_closed_alert_says_why_in_the_readers_language_and_the_system_and_credits_are_worded(

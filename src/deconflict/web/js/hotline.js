@@ -102,6 +102,19 @@ function closedReason(m) {
   if (how && id) return t('hotline.closedResolved', { id, how: resolutionName(how) });
   return m.closed_note || t('hotline.noNote');
 }
+/* A message's text with each ISO time kept on one line (a Hebrew line broke "2026-12-" / "02T03:00"). */
+const ISO_TIME = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?/g;
+function unbroken(text) {
+  const out = [];
+  let at = 0;
+  for (const m of String(text || '').matchAll(ISO_TIME)) {
+    if (m.index > at) out.push(text.slice(at, m.index));
+    out.push(el('span', { class: 'ts', dir: 'ltr' }, m[0]));
+    at = m.index + m[0].length;
+  }
+  if (at < String(text || '').length) out.push(text.slice(at));
+  return out;
+}
 /* The sender: a party's code as it is, the service's own messages worded. */
 const senderName = (from) => (from === 'system' ? t('hotline.system') : from);
 
@@ -114,7 +127,7 @@ function messageNode(m, ladder) {
     el('strong', {}, m.id), el('span', {}, messageTypeName(m.type)),
     el('span', {}, t('hotline.fromTo', { from: senderName(m.from), to: (m.to || []).join(', ') })), el('span', {}, fmtTime(m.sent_at)),
     m.about ? el('span', {}, t('hotline.re', { id: m.about.id })) : null),
-  el('p', { class: 'text', dir: m.rtl ? 'rtl' : 'ltr', lang: m.lang }, m.display || m.text),
+  el('p', { class: 'text', dir: m.rtl ? 'rtl' : 'ltr', lang: m.lang }, unbroken(m.display || m.text)),
   m.free_text ? el('div', { class: 'free' }, t('hotline.freeAsWritten', { lang: m.lang })) : null,
   messageState(m, ladder));
 }
