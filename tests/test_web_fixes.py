@@ -171,3 +171,30 @@ def test_a_closed_alert_says_why_in_the_readers_language_and_the_system_and_cred
     credit = page.locator(".leaflet-control-attribution")
     expect(credit).to_contain_text(say("he", "maptools.attribution"))
     assert "Place names" not in credit.inner_text()
+
+
+def test_cards_awaiting_us_come_first_whole_and_the_hotline_keeps_room_at_1366x768(
+    live: LiveServer,
+    tokens: dict[str, str],
+    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+) -> None:
+    # C1 awaits Türkiye (Israel's sortie came second), C2 and C3 await Israel; C1 has the nearest deadline.
+    notify(live, tokens["TR"], "uav_patrol", 36.20, 37.10, 2, 4)
+    notify(live, tokens["IL"], "air_sortie", 36.22, 37.12, 2, 4)
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 3, 5)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 3, 5)
+    notify(live, tokens["IL"], "air_sortie", 35.60, 39.25, 3, 5)
+    notify(live, tokens["TR"], "uav_patrol", 35.56, 39.32, 3, 5)
+    il = officer("IL")
+    page = il.page
+    expect(page.locator("#alarm")).to_be_visible()
+    cards = page.locator("[data-conflict]")
+    expect(cards).to_have_count(3)
+    order = cards.evaluate_all("els => els.map(e => e.dataset.conflict)")
+    assert order[-1] == "C1", order  # the one awaiting the other side goes after ours
+    panel = page.locator("#conflicts").bounding_box()
+    ack = page.locator(f"[data-ack-conflict={order[0]}]").bounding_box()
+    assert panel["y"] <= ack["y"] and ack["y"] + ack["height"] <= panel["y"] + panel["height"], (panel, ack)
+    assert page.locator("#messages").evaluate("el => el.clientHeight") >= 240  # three short messages, two alerts
+    size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size == [1366, 768], size

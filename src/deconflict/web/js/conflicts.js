@@ -157,9 +157,15 @@ function shown() {
   return S.conflicts;
 }
 
+/* Those awaiting our acknowledgement first, then the other open ones, then the acknowledged; within
+ * each, the nearest deadline first. */
+const awaitsUs = (c) => (c.awaiting || []).includes(S.party) && !Object.keys(c.acknowledged || {}).includes(S.party);
+const rank = (c) => (awaitsUs(c) ? 0 : c.status === 'acknowledged' ? 2 : 1);
+
 export function renderConflicts() {
   const list = $('#conflict-list');
-  const sorted = [...shown()].sort((a, b) => (a.deadline || '').localeCompare(b.deadline || '') || a.id.localeCompare(b.id, 'en', { numeric: true }));
+  const sorted = [...shown()].sort((a, b) => rank(a) - rank(b) || (a.deadline || '').localeCompare(b.deadline || '')
+    || a.id.localeCompare(b.id, 'en', { numeric: true }));
   $('#conflict-count').textContent = `(${fmtNum(sorted.length)})`;
   for (const id of [...resolving.keys()]) if (!sorted.some((c) => c.id === id)) resolving.delete(id);
   if (!sorted.length) {
@@ -167,8 +173,20 @@ export function renderConflicts() {
   } else {
     patchList(list, sorted.map((c) => ({ key: c.id, node: card(c) })));
   }
+  keepFirstActionableWhole();
   tick();
 }
+
+/* The panel is bounded so the hotline keeps room for a few messages, but never below the whole of
+ * the first card awaiting us: its Acknowledge button is not clipped. */
+export function keepFirstActionableWhole() {
+  const panel = $('#conflicts');
+  const first = live() && $('#conflict-list .conflict.mine');
+  if (!first) { panel.style.minHeight = ''; return; }
+  const top = first.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
+  panel.style.minHeight = `${Math.ceil(top + first.offsetHeight + 8)}px`;
+}
+const live = () => S.mode !== 'replay';
 
 export async function ackConflict(id) {
   await acknowledge('conflict', id);
