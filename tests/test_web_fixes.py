@@ -198,3 +198,31 @@ def test_cards_awaiting_us_come_first_whole_and_the_hotline_keeps_room_at_1366x7
     assert page.locator("#messages").evaluate("el => el.clientHeight") >= 240  # three short messages, two alerts
     size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
     assert size == [1366, 768], size
+
+
+def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_hidden(
+    live: LiveServer,
+    tokens: dict[str, str],
+    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+) -> None:
+    for n in range(12):  # enough messages to scroll
+        r = httpx.post(
+            f"{live.url}{A}/messages",
+            json={"text": f"Routine traffic {n}", "lang": "en", "to": ["IL"]},
+            headers=auth(tokens["TR"]),
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+    il = officer("IL")
+    page = il.page
+    expect(page.locator("#messages li")).to_have_count(12)
+    page.locator("#messages").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    cue = page.locator("#new-above")
+    expect(cue).to_be_hidden()
+    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1: an alert to Israel, out of sight
+    expect(cue).to_be_visible()
+    expect(cue).to_contain_text(words("he", "hotline.newAbove", count="1"))
+    cue.click()
+    expect(cue).to_be_hidden()
+    assert page.locator("#messages").evaluate("el => el.scrollTop") < 24

@@ -132,14 +132,46 @@ function messageNode(m, ladder) {
   messageState(m, ladder));
 }
 
+/* Messages the reader has had in view (ids): a new one arriving while the list is scrolled down is out of sight. */
+const rendered = new Set();
+let unseenAbove = 0;
+
+/* "3 new messages above": a button over the list while new messages wait out of sight; it scrolls to them. */
+function newAboveCue(list) {
+  let cue = document.getElementById('new-above');
+  if (!cue) {
+    cue = el('button', { id: 'new-above', type: 'button', class: 'new-above', hidden: true });
+    cue.addEventListener('click', () => { list.scrollTop = 0; hideCue(); list.querySelector('li')?.focus?.(); });
+    list.addEventListener('scroll', () => { if (list.scrollTop < 24) hideCue(); });
+    list.before(cue);
+  }
+  return cue;
+}
+function hideCue() {
+  unseenAbove = 0;
+  const cue = document.getElementById('new-above');
+  if (cue) cue.hidden = true;
+}
+
 export function renderMessages() {
   const list = $('#messages');
   const atTop = list.scrollTop < 24; // newest first: keep the newest in view unless the reader scrolled down
   const ladder = (S.mech.rules && S.mech.rules.ladder) || [];
   const source = S.mode === 'replay' && S.replay ? S.replay.messages : S.messages;
+  const fresh = source.filter((m) => !rendered.has(m.id)).length;
+  const first = rendered.size === 0;
+  source.forEach((m) => rendered.add(m.id));
   if (!source.length) patchList(list, [{ key: 'empty', node: el('li', { class: 'empty' }, t('hotline.empty')) }]);
   else patchList(list, [...source].reverse().map((m) => ({ key: m.id, node: messageNode(m, ladder) })));
-  if (atTop) list.scrollTop = 0;
+  const cue = newAboveCue(list);
+  if (atTop) {
+    list.scrollTop = 0;
+    hideCue();
+  } else if (fresh && !first && S.mode !== 'replay') {
+    unseenAbove += fresh;
+    cue.textContent = t('hotline.newAbove', { count: unseenAbove });
+    cue.hidden = false;
+  }
   tick();
 }
 
