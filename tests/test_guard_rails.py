@@ -1,0 +1,106 @@
+"""Guard rails for moving code (issue 12): what callers meet must not change by accident.
+
+- the HTTP API's OpenAPI document equals ``tests/golden/openapi.json``;
+- every command's ``--help`` equals ``tests/golden/help/<command>.txt``;
+- the pure modules import no database, web or CLI framework, and ``import deconflict.cli`` stays light.
+
+A change that means to change a contract regenerates the golden files with
+``DECONFLICT_UPDATE_GOLDEN=1 ./run-tests tests/test_guard_rails.py`` and shows the diff in its commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from deconflict.api import create_app
+from deconflict.api.settings import Settings
+from deconflict.cli import app
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("DECONFLICT_UPDATE_GOLDEN") == "1"
+
+
+def _same_as_golden(path: Path, text: str) -> None:
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no golden file {path}; make it with DECONFLICT_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed; if on purpose, regenerate it"
+
+
+def test_openapi_document_is_unchanged(tmp_path: Path) -> None:
+    api = create_app(Settings(db=str(tmp_path / "golden.db"), tick_s=0.0))
+    doc = json.dumps(api.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    _same_as_golden(GOLDEN / "openapi.json", doc)
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command path of the CLI: ('check',), ('ledger', 'verify'), …"""
+    root = get_command(app)
+    out: list[tuple[str, ...]] = [()]
+    for name, cmd in sorted(root.commands.items()):  # type: ignore[attr-defined]
+        out.append((name,))
+        for sub in sorted(getattr(cmd, "commands", {})):
+            out.append((name, sub))
+    return out
+
+
+@pytest.mark.parametrize("command", _commands(), ids=lambda c: " ".join(c) or "deconflict")
+def test_every_help_text_is_unchanged(command: tuple[str, ...]) -> None:
+    env = {"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
+    result = CliRunner().invoke(app, [*command, "--help"], env=env)
+    assert result.exit_code == 0, result.output
+    _same_as_golden(GOLDEN / "help" / f"{'-'.join(command) or 'deconflict'}.txt", result.output)
+
+
+PURE = [
+    "errors",
+    "clock",
+    "model",
+    "geo",
+    "volumes",
+    "detect",
+    "tactical",
+    "hotline",
+    "disclosure",
+    "mechanisms",
+    "report",
+    "timeline",
+    "signing",
+    "formats.geojson",
+    "formats.docs",
+    "formats.tracks_csv",
+]
+FRAMEWORKS = ("sqlalchemy", "alembic", "fastapi", "starlette", "typer", "uvicorn")
+
+
+def _loaded(module: str, names: tuple[str, ...]) -> list[str]:
+    code = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        f"print(','.join(n for n in {names!r} if n in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    return [n for n in out.stdout.strip().split(",") if n]
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_a_pure_module_imports_no_framework(module: str) -> None:
+    assert _loaded(f"deconflict.{module}", FRAMEWORKS) == []
+
+
+@pytest.mark.parametrize("module", ["ledger", "bundle", "client"])
+@pytest.mark.xfail(strict=True, reason="issue 12: the record and the party's client must not load the database")
+def test_the_record_and_the_client_import_no_database(module: str) -> None:
+    assert _loaded(f"deconflict.{module}", ("sqlalchemy", "alembic")) == []
+
+
+def test_the_command_line_starts_light() -> None:
+    assert _loaded("deconflict.cli", ("numpy", "sqlalchemy", "matplotlib", "fastapi", "shapely")) == []
