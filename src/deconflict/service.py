@@ -1218,14 +1218,7 @@ class Service:
         if row.about_kind != "conflict" or row.about_id is None:
             return None
         c = s.get(ConflictRow, (mechanism_id, row.about_id))
-        if (
-            c is None
-            or c.status == ConflictStatus.RESOLVED.value
-            or party not in c.doc.get("awaiting", ())
-            or party in c.acknowledged
-        ):
-            return None
-        return c.id
+        return c.id if c is not None and _awaits(c, party) else None
 
     def _settled_by_phrase(
         self, live: _Live, template: str, params: dict[str, Any], party: str
@@ -1254,12 +1247,9 @@ class Service:
                 if cid is None:
                     return {"conflicts": [], "messages": [message.id]}
                 conflict = s.get(ConflictRow, (mechanism_id, cid))
-            if conflict is None:
+            if conflict is None or not _awaits(conflict, party):
                 return None
-            c = _conflict_public(conflict)
-            if c["status"] == ConflictStatus.RESOLVED.value or party not in c["awaiting"] or party in c["acknowledged"]:
-                return None
-            return {"conflicts": [c["id"]], "messages": _open_alerts(s, mechanism_id, c["id"], party)}
+            return {"conflicts": [conflict.id], "messages": _open_alerts(s, mechanism_id, conflict.id, party)}
 
     def message(self, mechanism_id: str, message_id: str, *, reader: Member) -> dict[str, Any]:
         with self.store.read() as s:
@@ -1295,16 +1285,7 @@ class Service:
         with self.store.read() as s:
             open_messages = [
                 r
-                for r in s.scalars(
-                    select(MessageRow)
-                    .where(
-                        MessageRow.mechanism_id == mechanism_id,
-                        MessageRow.needs_ack.is_(True),
-                        MessageRow.acknowledged_at.is_(None),
-                        MessageRow.closed_at.is_(None),
-                    )
-                    .order_by(MessageRow.seq)
-                )
+                for r in s.scalars(select(MessageRow).where(*_unanswered(mechanism_id)).order_by(MessageRow.seq))
                 if party in r.recipients and party not in r.acknowledged
             ]
             conflicts = s.scalars(
@@ -1314,7 +1295,7 @@ class Service:
             )
             listed: set[str] = set()
             for c in conflicts:
-                if party not in c.doc.get("awaiting", ()) or party in c.acknowledged:
+                if not _awaits(c, party):
                     continue
                 alerts = [m for m in open_messages if m.about_kind == "conflict" and m.about_id == c.id]
                 steps = max((m.steps for m in alerts), default=0)
@@ -1375,15 +1356,7 @@ class Service:
         written = 0
         with self.store.read() as s:
             open_rows = list(
-                s.scalars(
-                    select(MessageRow).where(
-                        MessageRow.mechanism_id == mid,
-                        MessageRow.needs_ack.is_(True),
-                        MessageRow.acknowledged_at.is_(None),
-                        MessageRow.closed_at.is_(None),
-                        MessageRow.steps < len(rules.ladder) - 1,
-                    )
-                )
+                s.scalars(select(MessageRow).where(*_unanswered(mid), MessageRow.steps < len(rules.ladder) - 1))
             )
             checks = {
                 party: s.scalars(
@@ -2467,18 +2440,32 @@ def _heard_since(s: Session, live: _Live, party: str, check: MessageRow | None) 
     )
 
 
+def _unanswered(mechanism_id: str) -> tuple[Any, ...]:
+    """Where-clauses of the messages still waiting for an answer: they need one, have it not from every
+    recipient, and were not closed with their conflict (what climbs, what waits, what an answer settles)."""
+    return (
+        MessageRow.mechanism_id == mechanism_id,
+        MessageRow.needs_ack.is_(True),
+        MessageRow.acknowledged_at.is_(None),
+        MessageRow.closed_at.is_(None),
+    )
+
+
+def _awaits(c: ConflictRow | None, party: str) -> bool:
+    """Whether an unresolved conflict still waits for ``party``'s acknowledgement."""
+    return (
+        c is not None
+        and c.status != ConflictStatus.RESOLVED.value
+        and party in c.doc.get("awaiting", ())
+        and party not in c.acknowledged
+    )
+
+
 def _open_alerts(s: Session, mechanism_id: str, conflict_id: str, party: str | None = None) -> list[str]:
     """Ids of the alerts about a conflict still awaiting an acknowledgement (from ``party``, when given)."""
     rows = s.execute(
         select(MessageRow.id, MessageRow.recipients, MessageRow.acknowledged)
-        .where(
-            MessageRow.mechanism_id == mechanism_id,
-            MessageRow.about_kind == "conflict",
-            MessageRow.about_id == conflict_id,
-            MessageRow.needs_ack.is_(True),
-            MessageRow.acknowledged_at.is_(None),
-            MessageRow.closed_at.is_(None),
-        )
+        .where(*_unanswered(mechanism_id), MessageRow.about_kind == "conflict", MessageRow.about_id == conflict_id)
         .order_by(MessageRow.seq)
     ).all()
     return [r.id for r in rows if party is None or (party in r.recipients and party not in r.acknowledged)]
