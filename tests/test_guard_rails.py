@@ -2,6 +2,9 @@
 
 - the HTTP API's OpenAPI document equals ``tests/golden/openapi.json``;
 - every command's ``--help`` equals ``tests/golden/help/<command>.txt``;
+- the scripted demo on a fixed clock, with key seeds drawn from a fixed sequence, writes exactly
+  ``tests/golden/demo_record.jsonl`` (entry types, payloads, canonical JSON, hashes and Ed25519
+  signatures, which are deterministic) and prints exactly ``tests/golden/demo_transcript.txt``;
 - the pure modules import no database, web or CLI framework, and ``import deconflict.cli`` stays light.
 
 A change that means to change a contract regenerates the golden files with
@@ -40,6 +43,33 @@ def test_openapi_document_is_unchanged(tmp_path: Path) -> None:
     api = create_app(Settings(db=str(tmp_path / "golden.db"), tick_s=0.0))
     doc = json.dumps(api.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     _same_as_golden(GOLDEN / "openapi.json", doc)
+
+
+def test_the_scripted_demo_writes_the_same_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import io
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from deconflict import signing
+    from deconflict.demo import MECHANISM, run_script
+
+    drawn = [0]
+
+    def fixed_seed(cls: type[signing.KeyPair]) -> signing.KeyPair:
+        drawn[0] += 1  # key material masked: a known seed in place of os.urandom
+        return cls(hashlib.sha256(f"golden-key-{drawn[0]}".encode()).digest())
+
+    monkeypatch.setattr(signing.KeyPair, "generate", classmethod(fixed_seed))
+    said = io.StringIO()
+    console = Console(file=said, width=120, color_system=None)
+    service = run_script(console, db=str(tmp_path / "golden.db"), start=datetime(2026, 12, 2, 6, 0, tzinfo=UTC))
+    entries = service.entries_after(MECHANISM, 0, limit=100_000)
+    assert drawn[0] > 0 and len(entries) > 30
+    record = "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in entries)
+    _same_as_golden(GOLDEN / "demo_record.jsonl", record)
+    _same_as_golden(GOLDEN / "demo_transcript.txt", said.getvalue())
 
 
 def _commands() -> list[tuple[str, ...]]:
