@@ -390,8 +390,12 @@ def test_report_command_refuses_bad_input_with_exit_2(
         (None, "No such file"),
         ("not json\n", "line 1 is not a record bundle header"),
         ('{"format": "something else"}\n', "not a deconflict record bundle"),
-        ('{"format": "deconflict-record", "mechanism": "tr-il-syria"}\n{"seq": 1, broken\n', "line 2 is not a record"),
-        ('{"format": "deconflict-record", "mechanism": "tr-il-syria"}\n', "no entries"),
+        ('{"format": "deconflict-record", "mechanism": "tr-il-syria"}\n', "bundle version None is not supported"),
+        (
+            '{"format": "deconflict-record", "version": 2, "mechanism": "tr-il-syria"}\n{"seq": 1, broken\n',
+            "line 2 is not a record",
+        ),
+        ('{"format": "deconflict-record", "version": 2, "mechanism": "tr-il-syria"}\n', "no entries"),
     ],
 )
 def test_report_command_refuses_unreadable_bundles(tmp_path: Path, content: str | None, message: str) -> None:

@@ -24,8 +24,6 @@ from deconflict.formats.tracks_csv import COLUMNS, read_tracks_csv
 from deconflict.geo import WGS84, parse_footprint
 from deconflict.model import Volume
 from deconflict.tactical import (
-    FT_M,
-    KT_MPS,
     TrackConflictTable,
     Tracks,
     _frames,
@@ -34,6 +32,7 @@ from deconflict.tactical import (
     find_track_conflicts,
     tracks_in_volumes,
 )
+from deconflict.units import FT_M, KT_MPS
 
 runner = CliRunner()
 DATA = Path(__file__).parent / "data"

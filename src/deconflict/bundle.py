@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from deconflict import ledger
 from deconflict.errors import InvalidInput
@@ -97,17 +97,7 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
     except OSError as e:
         raise InvalidInput(f"{path}: cannot be read: {e.strerror}") from None
     with f:
-        try:
-            header = json.loads(f.readline())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InvalidInput(f"{path}: line 1 is not a record bundle header") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise InvalidInput(f"{path}: not a deconflict record bundle")
-        if header.get("version") != VERSION:
-            raise InvalidInput(
-                f"{path}: bundle version {header.get('version')!r} is not supported (expected {VERSION}; "
-                "version 1 bundles carried no signatures)"
-            )
+        header = _header(f, path)
         mechanism = str(header.get("mechanism"))
         held = [c for c in header.get("checkpoints") or [] if isinstance(c, dict)] + list(checkpoints)
         hashes: dict[int, str] = {int(c.get("seq") or 0): "" for c in held}
@@ -135,6 +125,59 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
             f"{header.get('entries')} ending at {str(header.get('head_hash'))[:12]}… (entries were cut or added)",
         )
     return report
+
+
+def _header(f: IO[bytes], path: Path) -> dict[str, Any]:
+    """The bundle's header line, checked for format and version (the file positioned at the first entry)."""
+    try:
+        header = json.loads(f.readline())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput(f"{path}: line 1 is not a record bundle header") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise InvalidInput(f"{path}: not a deconflict record bundle")
+    if header.get("version") != VERSION:
+        raise InvalidInput(
+            f"{path}: bundle version {header.get('version')!r} is not supported (expected {VERSION}; "
+            "version 1 bundles carried no signatures)"
+        )
+    return header
+
+
+def entries(path: Path, *, mechanism: str | None = None) -> tuple[str, Iterator[dict[str, Any]]]:
+    """(mechanism id, its entry documents in order) read from a bundle, parsed but not verified.
+
+    The header is checked at once (format, version, and ``mechanism`` when given); a line that
+    is not an entry is named when the iterator reaches it.
+    """
+    if path.is_dir():
+        raise InvalidInput(f"{path}: is a folder, not a record bundle")
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be read: {e.strerror}") from None
+    try:
+        header = _header(f, path)
+    except InvalidInput:
+        f.close()
+        raise
+    found = str(header.get("mechanism"))
+    if mechanism is not None and mechanism != found:
+        f.close()
+        raise InvalidInput(f"{path}: the bundle holds mechanism {found!r}, not {mechanism!r}")
+
+    def read() -> Iterator[dict[str, Any]]:
+        with f:
+            number = 1
+            try:
+                for number, line in enumerate(f, start=2):  # noqa: B007 - number names the bad line
+                    if line.strip():
+                        yield json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise InvalidInput(
+                    f"{path}: line {number} is not a record entry (check the file with deconflict ledger verify)"
+                ) from None
+
+    return found, read()
 
 
 def _keys_differ(listed: Any, ring: ledger.KeyRing) -> str | None:

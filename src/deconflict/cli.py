@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from deconflict.errors import DeconflictError
+from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
 app = typer.Typer(
     name="deconflict",
@@ -298,9 +299,8 @@ def member_revoke(
 def _service(db: str, *, migrate: bool = False) -> Any:
     """The service over an existing database (a clear error when the file does not exist)."""
     from deconflict.service import Service
-    from deconflict.store import open_store
 
-    return Service(open_store(_existing(db), migrate=migrate))
+    return Service.open(_existing(db), migrate=migrate)
 
 
 def _existing(db: str) -> str:
@@ -348,31 +348,21 @@ def ledger_export(
 
     Example: deconflict ledger export --db deconflict-demo.db --out record.jsonl
     """
-    from deconflict import bundle, ledger
+    from deconflict import bundle
     from deconflict.clock import iso
 
     service = _service(db)
     service.mechanism(mechanism)  # a clear error when it does not exist
     service.checkpoint(mechanism)
-    with service.store.read() as s:
-        head = ledger.read_head(s, mechanism)
+    head = service.head(mechanism)
     if head.seq == 0:
         raise DeconflictError(f"mechanism {mechanism!r} has no record in {db}")
     checkpoints = []
     while page := service.checkpoints(mechanism, after=checkpoints[-1]["seq"] if checkpoints else 0):
         checkpoints += page
 
-    def entries() -> Any:
-        after = 0
-        while page := service.entries_after(mechanism, after, limit=5000):
-            for entry in page:
-                if entry["seq"] > head.seq:
-                    return
-                yield entry
-            after = page[-1]["seq"]
-
     n = bundle.export(
-        entries(),
+        service.record(mechanism, upto=head.seq),
         mechanism=mechanism,
         head=head,
         count=head.seq,
@@ -606,15 +596,8 @@ def _record_entries(db: str | None, bundle_path: Path | None, mechanism: str | N
 
 
 def _db_entries(db: str, mechanism: str | None) -> tuple[str, Any]:
-    from sqlalchemy import select
-
-    from deconflict import ledger
-    from deconflict.store import open_store
-    from deconflict.store.schema import LedgerEntry
-
-    store = open_store(_existing(db), migrate=False)
-    with store.read() as s:
-        ids = sorted(s.scalars(select(LedgerEntry.mechanism_id).distinct()))
+    service = _service(db)
+    ids = service.record_ids()
     if mechanism is None:
         if len(ids) != 1:
             found = f"it holds {', '.join(ids)}; choose one with --mechanism" if ids else "it holds no record"
@@ -623,45 +606,13 @@ def _db_entries(db: str, mechanism: str | None) -> tuple[str, Any]:
     elif mechanism not in ids:
         raise DeconflictError(f"mechanism {mechanism!r} has no record in {db} (it holds: {', '.join(ids) or 'none'})")
 
-    def entries() -> Any:
-        with store.read() as s:
-            stmt = select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism).order_by(LedgerEntry.seq)
-            for row in s.scalars(stmt).yield_per(2000):
-                yield ledger.entry_doc(row)
-
-    return mechanism, entries()
+    return mechanism, service.record(mechanism)
 
 
 def _bundle_entries(path: Path, mechanism: str | None) -> tuple[str, Any]:
-    if path.is_dir():
-        raise DeconflictError(f"{path}: is a folder, not a record bundle")
-    f = path.open(encoding="utf-8")
-    try:
-        header = json.loads(f.readline())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        f.close()
-        raise DeconflictError(f"{path}: line 1 is not a record bundle header") from None
-    if not isinstance(header, dict) or header.get("format") != "deconflict-record":
-        f.close()
-        raise DeconflictError(f"{path}: not a deconflict record bundle")
-    found = str(header.get("mechanism"))
-    if mechanism is not None and mechanism != found:
-        f.close()
-        raise DeconflictError(f"{path}: the bundle holds mechanism {found!r}, not {mechanism!r}")
+    from deconflict import bundle
 
-    def entries() -> Any:
-        with f:
-            number = 1
-            try:
-                for number, line in enumerate(f, start=2):  # noqa: B007 - number names the bad line
-                    if line.strip():
-                        yield json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise DeconflictError(
-                    f"{path}: line {number} is not a record entry (check the file with deconflict ledger verify)"
-                ) from None
-
-    return found, entries()
+    return bundle.entries(path, mechanism=mechanism)
 
 
 def _instant(value: str | None, option: str) -> Any:
@@ -974,7 +925,6 @@ def positions(
 
     from deconflict.clock import iso
     from deconflict.formats.tracks_csv import read_tracks_csv
-    from deconflict.tactical import FPM_MPS, FT_M, KT_MPS
 
     tracks = read_tracks_csv(_read_text(path), source=str(path))  # the CSV's own errors name row and column
     when = iso(_instant(at, "at") or datetime.now(UTC))
@@ -1001,8 +951,6 @@ def positions(
 
 
 # --- the duty officer's loop from a terminal: list, amend, cancel, acknowledge, resolve ----------
-
-FT_IN_M = 0.3048
 
 
 def _say(line: str = "") -> None:
@@ -1060,9 +1008,9 @@ def _altitude(value: str, option: str) -> float:
         )
     try:
         if text.startswith("fl"):
-            metres = float(text[2:]) * 100 * FT_IN_M
+            metres = float(text[2:]) * 100 * FT_M
         elif text.endswith("ft"):
-            metres = float(text[:-2]) * FT_IN_M
+            metres = float(text[:-2]) * FT_M
         else:
             metres = float(text[:-1] if text.endswith("m") else text)
     except ValueError:

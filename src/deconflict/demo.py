@@ -13,6 +13,7 @@ from deconflict.mechanisms import load_mechanism
 from deconflict.scenarios import scenario_path
 from deconflict.service import Outcome, Service
 from deconflict.store import open_store
+from deconflict.units import FT_M
 
 MECHANISM = "tr-il-syria"
 T4 = (37.6298, 34.5226)
@@ -252,7 +253,7 @@ def _track(
         "at": iso(at),
         "lat": where[1],
         "lon": where[0],
-        "alt_ft": round(alt_m / 0.3048),
+        "alt_ft": round(alt_m / FT_M),
         "gs_kt": gs_kt,
         "trk_deg": trk_deg,
         "vs_fpm": 0,

@@ -232,6 +232,13 @@ class Service:
         self.checkpoint_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         """Called with (mechanism id, checkpoint document) after each signed checkpoint."""
 
+    @classmethod
+    def open(cls, db: str, *, migrate: bool = True, clock: Clock = system_clock) -> Service:
+        """The service over the database ``db`` (an SQLite file or a database URL)."""
+        from deconflict.store import open_store
+
+        return cls(open_store(db, migrate=migrate), clock=clock)
+
     # --- reading ---------------------------------------------------------------------------
 
     def mechanism_ids(self) -> list[str]:
@@ -1827,6 +1834,26 @@ class Service:
                 .limit(limit)
             )
             return [ledger.entry_doc(r) for r in rows]
+
+    def record_ids(self) -> list[str]:
+        """The mechanisms that have a record in this database, in order."""
+        with self.store.read() as s:
+            return sorted(s.scalars(select(LedgerEntry.mechanism_id).distinct()))
+
+    def record(self, mechanism_id: str, *, upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every entry of a mechanism's record in order (up to sequence number ``upto``), read in pages."""
+        after = 0
+        while page := self.entries_after(mechanism_id, after, limit=5000):
+            for entry in page:
+                if upto is not None and entry["seq"] > upto:
+                    return
+                yield entry
+            after = page[-1]["seq"]
+
+    def head(self, mechanism_id: str) -> ledger.Head:
+        """The record's head: the last entry's sequence number and hash (0 and the genesis hash when empty)."""
+        with self.store.read() as s:
+            return ledger.read_head(s, mechanism_id)
 
     def _get_live(self, mechanism_id: str) -> _Live:
         live = self._live.get(mechanism_id)

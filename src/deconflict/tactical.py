@@ -64,12 +64,6 @@ from deconflict.errors import InvalidInput
 from deconflict.geo import WGS84, Frame, footprint_bounds
 from deconflict.model import Volume
 
-FT_M = 0.3048
-"""Metres per international foot."""
-KT_MPS = 1852.0 / 3600.0
-"""Metres per second per knot."""
-FPM_MPS = FT_M / 60.0
-"""Metres per second per foot per minute."""
 DEFAULT_RPZ_M = 9260.0
 """Horizontal separation R, metres (5 NM)."""
 DEFAULT_HPZ_M = 304.8

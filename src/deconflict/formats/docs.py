@@ -29,6 +29,7 @@ from deconflict.model import (
     Zone,
     ZoneKind,
 )
+from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
 MAX_VOLUMES = 100
 """Most volumes one activity may carry."""
@@ -395,10 +396,10 @@ def parse_track_reports(reports: Any, *, now: datetime, stale_s: float, skew_s: 
                 "at": at,
                 "lat": values["lat"],
                 "lon": values["lon"],
-                "alt_m": values["alt_ft"] * 0.3048,
-                "gs_mps": values["gs_kt"] * 1852.0 / 3600.0,
+                "alt_m": values["alt_ft"] * FT_M,
+                "gs_mps": values["gs_kt"] * KT_MPS,
                 "trk_deg": values["trk_deg"] % 360.0,
-                "vs_mps": values["vs_fpm"] * 0.3048 / 60.0,
+                "vs_mps": values["vs_fpm"] * FPM_MPS,
             }
         )
     return out

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from deconflict.errors import InvalidInput
-from deconflict.tactical import FPM_MPS, FT_M, KT_MPS, TrackConflictTable, Tracks
+from deconflict.tactical import TrackConflictTable, Tracks
+from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
 COLUMNS = ("id", "lat", "lon", "alt_ft", "gs_kt", "trk_deg", "vs_fpm")
 """The columns a tracks CSV must have."""
