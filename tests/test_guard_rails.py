@@ -52,8 +52,8 @@ def test_the_scripted_demo_writes_the_same_record(tmp_path: Path, monkeypatch: p
 
     from rich.console import Console
 
-    from deconflict import signing
     from deconflict.demo import MECHANISM, run_script
+    from deconflict.record import signing
 
     drawn = [0]
 
@@ -91,6 +91,8 @@ def test_every_help_text_is_unchanged(command: tuple[str, ...]) -> None:
     _same_as_golden(GOLDEN / "help" / f"{'-'.join(command) or 'deconflict'}.txt", result.output)
 
 
+RECORD = ["record", "record.chain", "record.verify", "record.signing", "record.bundle"]
+"""The record: a party's client and ``deconflict ledger verify`` load only this."""
 PURE = [
     "errors",
     "clock",
@@ -104,7 +106,7 @@ PURE = [
     "mechanisms",
     "report",
     "timeline",
-    "signing",
+    *RECORD,
     "formats.geojson",
     "formats.docs",
     "formats.tracks_csv",
@@ -126,8 +128,14 @@ def test_a_pure_module_imports_no_framework(module: str) -> None:
     assert _loaded(f"deconflict.{module}", FRAMEWORKS) == []
 
 
-@pytest.mark.parametrize("module", ["ledger", "bundle", "client"])
-@pytest.mark.xfail(strict=True, reason="issue 12: the record and the party's client must not load the database")
+@pytest.mark.parametrize("module", RECORD)
+def test_the_record_loads_no_numpy(module: str) -> None:
+    """A party checks a record without the geometry stack (numpy, shapely, pyproj: the domain model)."""
+    heavy = ("numpy", "shapely", "pyproj", "deconflict.store", "deconflict.service")
+    assert _loaded(f"deconflict.{module}", heavy) == []
+
+
+@pytest.mark.parametrize("module", [*RECORD, "client"])
 def test_the_record_and_the_client_import_no_database(module: str) -> None:
     assert _loaded(f"deconflict.{module}", ("sqlalchemy", "alembic")) == []
 

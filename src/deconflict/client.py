@@ -7,7 +7,7 @@ entry is the one it asked for (its actor, its type, the chain position it names)
 hash, and sends the same request again with the signature. If the record moved on in between
 (another entry was appended), the service refuses with 409 and the client prepares again.
 
-    >>> from deconflict.signing import KeyPair
+    >>> from deconflict.record.signing import KeyPair
     >>> c = Client("http://127.0.0.1:8080", "dcf_x", key=KeyPair.from_seed(bytes(32)), connect=False)
     >>> c.key_id
     'ed25519:139e3940e64b5491722088d9'
@@ -20,9 +20,12 @@ from urllib.parse import quote
 
 import httpx
 
-from deconflict import ledger, signing
 from deconflict.clock import parse_utc
 from deconflict.errors import DeconflictError
+from deconflict.record import signing
+from deconflict.record.chain import canonical, entry_hash, sha256_hex
+
+__all__ = ["API", "RETRIES", "Client", "ClientError", "raise_for"]
 
 API = "/api/v1"
 RETRIES = 3
@@ -158,9 +161,9 @@ class Client:
                 f"the service prepared {entry.get('type')} by {entry.get('actor')}, not {expect} by {self.member}; "
                 "nothing was signed"
             )
-        if ledger.sha256_hex(ledger.canonical(entry.get("payload"))) != entry.get("payload_hash"):
+        if sha256_hex(canonical(entry.get("payload"))) != entry.get("payload_hash"):
             raise ClientError("the prepared entry's payload does not match its hash; nothing was signed")
-        digest = ledger.entry_hash(
+        digest = entry_hash(
             mechanism=self.mechanism,
             seq=int(entry["seq"]),
             at=parse_utc(entry["at"], field="at"),

@@ -1,0 +1,212 @@
+"""Record bundles: a mechanism's signed chain written to one file and checked offline, with no database.
+
+Format (JSON Lines, UTF-8): the first line is a header
+
+``{"format": "deconflict-record", "version": 2, "mechanism": ..., "entries": N, "head_seq": ..., "head_hash": ...,
+"keys": [...], "checkpoints": [...], "exported_at": ...}``
+
+then one entry per line as :func:`deconflict.store.ledger.entry_doc` gives it, in sequence order. ``keys`` lists the
+public keys the record registered (for reading; the verifier trusts only the record's own
+``key.registered`` entries and flags any difference); ``checkpoints`` are the service's signed
+heads, the last one made at export, so a cut or rewritten tail is caught. A member holds the
+checkpoints it received on its stream and can give them to the verifier as well: then even an
+exporter who signs a fresh, shorter history is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from deconflict.errors import InvalidInput
+from deconflict.record.chain import ChainReport, Head
+from deconflict.record.verify import KeyRing, check_checkpoints, verify_lines
+
+__all__ = ["FORMAT", "PARALLEL_FROM", "VERSION", "entries", "export", "read_checkpoints", "verify"]
+
+FORMAT = "deconflict-record"
+VERSION = 2
+PARALLEL_FROM = 50_000
+"""Bundles with at least this many entries have their signatures checked in several processes."""
+
+
+def export(
+    entries: Iterator[dict[str, Any]],
+    *,
+    mechanism: str,
+    head: Head,
+    count: int,
+    out: Path,
+    keys: list[dict[str, Any]],
+    checkpoints: list[dict[str, Any]],
+    exported_at: str,
+) -> int:
+    """Write a bundle (atomically: a temporary file renamed into place); returns the entries written."""
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "mechanism": mechanism,
+        "entries": count,
+        "head_seq": head.seq,
+        "head_hash": head.hash,
+        "keys": [{k: key[k] for k in ("key_id", "owner", "public_key", "custody")} for key in keys],
+        "checkpoints": checkpoints,
+        "exported_at": exported_at,
+    }
+    written = 0
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(json.dumps(header, ensure_ascii=False) + "\n")
+            for entry in entries:
+                f.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+                written += 1
+    except OSError as e:
+        raise InvalidInput(f"{out}: cannot be written: {e.strerror}", field="out") from None
+    tmp.replace(out)
+    return written
+
+
+def read_checkpoints(path: Path) -> list[dict[str, Any]]:
+    """Checkpoints a member kept: a JSON list, ``{"checkpoints": [...]}`` (as the API gives), or JSON Lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be read: {e.strerror}", field="checkpoints") from None
+    try:
+        doc = json.loads(text)
+        items = doc.get("checkpoints") if isinstance(doc, dict) else doc
+    except json.JSONDecodeError:
+        try:
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError:
+            raise InvalidInput(f"{path}: not checkpoints (JSON or JSON Lines)", field="checkpoints") from None
+    if not isinstance(items, list) or not all(isinstance(c, dict) and "seq" in c for c in items):
+        raise InvalidInput(f"{path}: expected a list of checkpoints with seq, hash, at, key_id, signature")
+    return items
+
+
+def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: int | None = None) -> ChainReport:
+    """Check a bundle offline: chain, signatures, keys and checkpoints; the report names the first bad entry.
+
+    ``checkpoints`` are more signed heads to hold the bundle against (those a member kept).
+    ``workers`` is how many processes check signatures (default: all cores for large bundles).
+    """
+    try:
+        f = path.open("rb")  # lines are decoded by the JSON reader: a broken byte names its entry
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be read: {e.strerror}") from None
+    with f:
+        header = _header(f, path)
+        mechanism = str(header.get("mechanism"))
+        held = [c for c in header.get("checkpoints") or [] if isinstance(c, dict)] + list(checkpoints)
+        hashes: dict[int, str] = {int(c.get("seq") or 0): "" for c in held}
+        ring = KeyRing()
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if int(header.get("entries") or 0) >= PARALLEL_FROM else 1
+        keys = header.get("keys")
+        listed: list[Any] = keys if isinstance(keys, list) else []
+        known = {str(k.get("key_id")): str(k.get("public_key")) for k in listed if isinstance(k, dict)}
+        report = verify_lines(
+            mechanism, enumerate(f, start=2), known_keys=known, workers=workers, ring=ring, hashes=hashes
+        )
+    if not report.ok:
+        return report
+    problem = _keys_differ(header.get("keys"), ring)
+    if problem is not None:
+        return _broken(report, report.head_seq + 1, problem)
+    report = check_checkpoints(mechanism, held, hashes, report, ring)
+    if not report.ok:
+        return report
+    if report.entries != header.get("entries") or report.head_hash != header.get("head_hash"):
+        return _broken(
+            report,
+            report.head_seq + 1,
+            f"the bundle holds {report.entries} entries ending at {report.head_hash[:12]}…, but its header says "
+            f"{header.get('entries')} ending at {str(header.get('head_hash'))[:12]}… (entries were cut or added)",
+        )
+    return report
+
+
+def _header(f: IO[bytes], path: Path) -> dict[str, Any]:
+    """The bundle's header line, checked for format and version (the file positioned at the first entry)."""
+    try:
+        header = json.loads(f.readline())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput(f"{path}: line 1 is not a record bundle header") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise InvalidInput(f"{path}: not a deconflict record bundle")
+    if header.get("version") != VERSION:
+        raise InvalidInput(
+            f"{path}: bundle version {header.get('version')!r} is not supported (expected {VERSION}; "
+            "version 1 bundles carried no signatures)"
+        )
+    return header
+
+
+def entries(path: Path, *, mechanism: str | None = None) -> tuple[str, Iterator[dict[str, Any]]]:
+    """(mechanism id, its entry documents in order) read from a bundle, parsed but not verified.
+
+    The header is checked at once (format, version, and ``mechanism`` when given); a line that
+    is not an entry is named when the iterator reaches it.
+    """
+    if path.is_dir():
+        raise InvalidInput(f"{path}: is a folder, not a record bundle")
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be read: {e.strerror}") from None
+    try:
+        header = _header(f, path)
+    except InvalidInput:
+        f.close()
+        raise
+    found = str(header.get("mechanism"))
+    if mechanism is not None and mechanism != found:
+        f.close()
+        raise InvalidInput(f"{path}: the bundle holds mechanism {found!r}, not {mechanism!r}")
+
+    def read() -> Iterator[dict[str, Any]]:
+        with f:
+            number = 1
+            try:
+                for number, line in enumerate(f, start=2):  # noqa: B007 - number names the bad line
+                    if line.strip():
+                        yield json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise InvalidInput(
+                    f"{path}: line {number} is not a record entry (check the file with deconflict ledger verify)"
+                ) from None
+
+    return found, read()
+
+
+def _keys_differ(listed: Any, ring: KeyRing) -> str | None:
+    """The first difference between the header's key list and the keys the record registered, or None."""
+    if not isinstance(listed, list):
+        return "the bundle's key list is missing"
+    seen = set()
+    for key in listed:
+        kid = key.get("key_id") if isinstance(key, dict) else None
+        known = ring.keys.get(str(kid))
+        if known is None:
+            return f"the bundle lists key {kid}, which the record never registered (a key was replaced)"
+        if key.get("public_key") != known["public_key"] or key.get("owner") != known["owner"]:
+            return (
+                f"the bundle lists key {kid} with a different public key or owner than the record registered "
+                f"at entry {known['registered_seq']} (a key was replaced)"
+            )
+        seen.add(kid)
+    missing = sorted(set(ring.keys) - seen)
+    if missing:
+        return f"the bundle's key list leaves out key {missing[0]}, which the record registered"
+    return None
+
+
+def _broken(report: ChainReport, first_bad: int, problem: str) -> ChainReport:
+    return ChainReport(
+        report.mechanism, report.entries, False, report.head_seq, report.head_hash, first_bad, problem, report.keys
+    )

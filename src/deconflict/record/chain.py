@@ -1,0 +1,138 @@
+"""The chain: how a record entry is hashed and linked to the one before it (pure: no database).
+
+Each entry's hash is SHA-256 over the canonical JSON of (mechanism, seq, at, actor,
+type, payload_hash, prev_hash): the chain covers a hash of each payload, not the
+payload itself, so a copy may carry the hash in place of a payload it may not see
+and still verify.
+
+Every entry is signed (``key_id``, ``signature``) over its hash by the key of whoever acted:
+a member's entries by its party's key, the service's own entries (``system``, ``operator``)
+by the service's key; see :mod:`deconflict.record.signing`. The record itself says which keys
+exist: the first entry (``mechanism.declared``) carries the service's public key, and
+``key.registered`` / ``key.revoked`` entries add and retire parties' keys. A verifier with
+only the entries can therefore check every signature, and names the first entry that fails
+(:mod:`deconflict.record.verify`). Storing entries is :mod:`deconflict.store.ledger`'s job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from deconflict.clock import iso
+
+__all__ = [
+    "GENESIS_HASH",
+    "SERVICE",
+    "SERVICE_ACTORS",
+    "ChainReport",
+    "Head",
+    "Signer",
+    "canonical",
+    "checkpoint_doc",
+    "draft",
+    "entry_hash",
+    "sha256_hex",
+]
+
+SERVICE = "service"
+"""Owner of the key that signs the service's own entries and the checkpoints."""
+SERVICE_ACTORS = frozenset({"system", "operator"})
+"""Actors whose entries the service signs with its own key."""
+
+Signer = Callable[[dict[str, Any]], tuple[str, str]]
+"""Given an entry about to be appended (its ``hash`` included), the (key id, signature) to store."""
+
+GENESIS_HASH = "0" * 64
+"""prev_hash of the first entry of every chain."""
+
+
+def canonical(obj: Any) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8.
+
+    >>> canonical({"b": 1, "a": [1.5, "ü"]})
+    b'{"a":[1.5,"\\xc3\\xbc"],"b":1}'
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` as 64 lowercase hex digits.
+
+    >>> sha256_hex(b"")[:16]
+    'e3b0c44298fc1c14'
+    """
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry_hash(
+    *, mechanism: str, seq: int, at: datetime, actor: str, type: str, payload_hash: str, prev_hash: str
+) -> str:
+    """The hash that chains an entry to the one before it."""
+    head = {
+        "mechanism": mechanism,
+        "seq": seq,
+        "at": iso(at),
+        "actor": actor,
+        "type": type,
+        "payload_hash": payload_hash,
+        "prev_hash": prev_hash,
+    }
+    return sha256_hex(canonical(head))
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last entry of a chain: its sequence number and hash (seq 0 and GENESIS_HASH when empty)."""
+
+    seq: int
+    hash: str
+
+
+def draft(*, mechanism: str, actor: str, type: str, payload: Any, at: datetime, after: Head) -> dict[str, Any]:
+    """The entry that would follow ``after``, hash included, not yet signed or stored."""
+    body = canonical(payload)
+    payload_hash = sha256_hex(body)
+    seq = after.seq + 1
+    digest = entry_hash(
+        mechanism=mechanism, seq=seq, at=at, actor=actor, type=type, payload_hash=payload_hash, prev_hash=after.hash
+    )
+    return {
+        "mechanism_id": mechanism,
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "type": type,
+        "payload": body.decode(),
+        "payload_hash": payload_hash,
+        "prev_hash": after.hash,
+        "hash": digest,
+        "key_id": None,
+        "signature": None,
+    }
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of recomputing a chain and checking its signatures."""
+
+    mechanism: str
+    entries: int
+    ok: bool
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    keys: tuple[dict[str, Any], ...] = ()
+    """The keys the record registered (key id, owner, custody, public key, entries signed)."""
+    checkpoints: int = 0
+    """Signed checkpoints found consistent with the chain."""
+
+
+def checkpoint_doc(*, mechanism: str, seq: int, hash: str, at: datetime, key_id: str, signature: str) -> dict[str, Any]:
+    """A signed checkpoint (the chain's head ``seq``/``hash`` at ``at``) as a JSON-able document."""
+    return {"mechanism": mechanism, "seq": seq, "hash": hash, "at": iso(at), "key_id": key_id, "signature": signature}

@@ -1,0 +1,103 @@
+"""The record in the database: append signed entries to a mechanism's chain and read them back.
+
+The hashing, chaining and verification are pure and live in :mod:`deconflict.record`; this
+module only moves entries between that and the ``ledger`` table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.orm import Session
+
+from deconflict.clock import iso
+from deconflict.record.chain import GENESIS_HASH, ChainReport, Head, Signer, draft
+from deconflict.record.verify import verify_docs
+from deconflict.store.schema import LedgerEntry
+
+__all__ = ["append", "entry_doc", "read_head", "store_docs", "verify_store"]
+
+
+def read_head(session: Session | Connection, mechanism: str) -> Head:
+    """The chain's head as stored (one indexed lookup)."""
+    t = LedgerEntry.__table__
+    stmt = select(t.c.seq, t.c.hash).where(t.c.mechanism_id == mechanism).order_by(t.c.seq.desc()).limit(1)
+    row = session.execute(stmt).first()
+    return Head(0, GENESIS_HASH) if row is None else Head(int(row[0]), str(row[1]))
+
+
+def append(
+    session: Session | Connection,
+    *,
+    mechanism: str,
+    actor: str,
+    type: str,
+    payload: Any,
+    at: datetime,
+    sign: Signer,
+    after: Head | None = None,
+) -> Head:
+    """Append one signed entry to a mechanism's chain inside the caller's transaction; returns the new head.
+
+    ``after`` is the chain's current head when the caller keeps it (the single writer does);
+    otherwise it is read from the database. ``sign`` signs (or checks a signature made
+    elsewhere for) the drafted entry, and may refuse by raising.
+    """
+    last = after if after is not None else read_head(session, mechanism)
+    row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last)
+    row["key_id"], row["signature"] = sign(row)
+    session.execute(insert(LedgerEntry.__table__), [row])
+    return Head(row["seq"], row["hash"])
+
+
+def entry_doc(row: LedgerEntry) -> dict[str, Any]:
+    """An entry as a JSON-able document (for export and the API)."""
+    return {
+        "mechanism": row.mechanism_id,
+        "seq": row.seq,
+        "at": iso(row.at),
+        "actor": row.actor,
+        "type": row.type,
+        "payload": json.loads(row.payload),
+        "payload_hash": row.payload_hash,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+        "key_id": row.key_id,
+        "signature": row.signature,
+    }
+
+
+def store_docs(session: Session, mechanism: str) -> Iterator[dict[str, Any]]:
+    """A mechanism's entries as stored, in order of sequence number, as entry documents."""
+    rows = session.scalars(
+        select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism).order_by(LedgerEntry.seq)
+    ).yield_per(2000)
+    for row in rows:
+        yield {
+            "seq": row.seq,
+            "at": row.at,
+            "actor": row.actor,
+            "type": row.type,
+            "payload": _loads(row.payload),
+            "payload_hash": row.payload_hash,
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+            "key_id": row.key_id,
+            "signature": row.signature,
+        }
+
+
+def verify_store(session: Session, mechanism: str, *, workers: int = 1) -> ChainReport:
+    """Recompute a mechanism's chain as stored and check its signatures."""
+    return verify_docs(mechanism, store_docs(session, mechanism), workers=workers)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return {"__unreadable__": text}
