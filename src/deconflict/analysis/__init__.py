@@ -6,7 +6,8 @@ imports the store, the service, SQLAlchemy, FastAPI or Typer; matplotlib is impo
 when a chart is drawn.
 
 - :mod:`deconflict.analysis.report`: the compliance report per party and period (lead times,
-  acknowledgements, missed deadlines, escalations, line checks);
-  :mod:`deconflict.analysis.report_output` writes it as JSON, CSV, a PNG chart or a summary;
+  acknowledgements, missed deadlines, escalations, line checks), its result types in
+  :mod:`deconflict.analysis.report_types`; :mod:`deconflict.analysis.report_output` writes it
+  as JSON, CSV, a PNG chart or a summary;
 - :mod:`deconflict.analysis.timeline`: the incident timeline, the story around a place in a window.
 """
