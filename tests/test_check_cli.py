@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from deconflict.cli import app, conflict_json
+from deconflict.cli import app
+from deconflict.cli.files import conflict_json
 from deconflict.detect import find_conflicts
 from deconflict.formats.geojson import volumes_from_geojson
 from deconflict.geo import WGS84

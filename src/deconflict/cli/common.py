@@ -1,0 +1,286 @@
+"""What every command module shares: errors worded for a person, input readers, output lines, parsers
+for the times and altitudes people type, and the way to the database (through the service only).
+
+Nothing here imports more than the standard library and Typer at load time, so that
+``deconflict --help`` starts fast; each helper imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, overload
+
+import typer
+
+from deconflict.errors import DeconflictError
+from deconflict.units import FT_M
+
+if TYPE_CHECKING:
+    from deconflict.service import Service
+
+__all__ = [
+    "DEFAULT_DB",
+    "DbFileOpt",
+    "MechanismIdOpt",
+    "activity_head",
+    "fail",
+    "natural_key",
+    "open_service",
+    "parse_altitude",
+    "parse_instant",
+    "parse_shift",
+    "parse_time_option",
+    "read_json",
+    "read_text",
+    "say",
+    "user_errors",
+    "utc_text",
+    "window_text",
+]
+
+DEFAULT_DB = "deconflict-demo.db"
+"""The database the demo writes, and that the record commands read unless told otherwise."""
+
+DbFileOpt = Annotated[str, typer.Option(help="SQLite file or database URL.")]
+MechanismIdOpt = Annotated[str, typer.Option(help="Mechanism id.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def fail(message: str) -> typer.Exit:
+    """Print an error for a person on stderr and return the exit to raise (code 2)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def user_errors(fn: F) -> F:
+    """Turn domain errors and unreadable files into a one-line message and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeconflictError as e:
+            raise fail(e.message) from None
+        except OSError as e:
+            raise fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+        except Exception as e:
+            httpx = sys.modules.get("httpx")
+            if httpx is not None and isinstance(e, httpx.TransportError):
+                raise fail(
+                    f"the service did not answer ({type(e).__name__}: {e}); is it running at that address?"
+                ) from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a file, or of stdin for ``-``.
+
+    Raises:
+        DeconflictError: no such file, a folder, or not UTF-8.
+    """
+    if str(path) == "-":
+        return sys.stdin.read()
+    if not path.exists():
+        raise DeconflictError(f"{path}: no such file")
+    if path.is_dir():
+        raise DeconflictError(f"{path}: is a folder, not a file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DeconflictError(f"{path}: not UTF-8 text") from None
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in a file (or stdin for ``-``).
+
+    Raises:
+        DeconflictError: as :func:`read_text`, or not JSON (with the line of the first fault).
+    """
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise DeconflictError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+
+
+@overload
+def parse_instant(value: str, option: str) -> datetime: ...
+@overload
+def parse_instant(value: str | None, option: str) -> datetime | None: ...
+def parse_instant(value: str | None, option: str) -> datetime | None:
+    """An optional ISO 8601 UTC instant given to ``option`` (None stays None).
+
+    Raises:
+        InvalidInput: not a time with its zone.
+    """
+    from deconflict.clock import parse_utc
+
+    return None if value is None else parse_utc(value, field=option)
+
+
+def parse_time_option(value: str, option: str) -> datetime:
+    """An ISO 8601 UTC instant given to ``option``; the error shows how to write one.
+
+    Raises:
+        DeconflictError: not a time with its zone.
+    """
+    from deconflict.clock import parse_utc
+    from deconflict.errors import InvalidInput
+
+    try:
+        return parse_utc(value, field=option)
+    except InvalidInput:
+        raise DeconflictError(
+            f"{option}: {value!r} is not a time; give date and time in UTC with a Z, e.g. 2026-12-02T08:00Z",
+            field=option,
+        ) from None
+
+
+def parse_altitude(value: str, option: str) -> float:
+    """Metres above mean sea level from '1500', '1500m', '5000ft' or 'FL120' (hundreds of feet).
+
+    >>> parse_altitude("FL100", "--floor")
+    3048.0
+
+    Raises:
+        DeconflictError: not an altitude, or a number with separators ('1.000' reads two ways).
+    """
+    import math
+    import re
+
+    text = value.strip().lower().replace(" ", "").replace("_", "")
+    number = text.removeprefix("fl").removesuffix("ft").removesuffix("m")
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", number) or "," in number:
+        # '1.000' is one thousand to a Turkish reader and one to an English one: say which, never guess
+        raise DeconflictError(
+            f"{option}: {value!r} is ambiguous; write the number without separators (1000 or 1.5), in metres, "
+            "feet (5000ft) or a flight level (FL120)",
+            field=option,
+        )
+    try:
+        if text.startswith("fl"):
+            metres = float(text[2:]) * 100 * FT_M
+        elif text.endswith("ft"):
+            metres = float(text[:-2]) * FT_M
+        else:
+            metres = float(text[:-1] if text.endswith("m") else text)
+    except ValueError:
+        metres = math.nan
+    if not math.isfinite(metres):
+        raise DeconflictError(
+            f"{option}: {value!r} is not an altitude; give metres above sea level (1500), feet (5000ft) "
+            "or a flight level (FL120)",
+            field=option,
+        )
+    return round(metres, 1)
+
+
+def parse_shift(value: str) -> timedelta:
+    """A signed duration given to --shift: +2h, -30m, 1h30m, +90m, 45s.
+
+    >>> parse_shift("-1h30m")
+    datetime.timedelta(days=-1, seconds=81000)
+
+    Raises:
+        DeconflictError: not a duration.
+    """
+    import re
+
+    found = re.fullmatch(r"\s*([+-]?)\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?\s*(?:(\d+)s)?\s*", value)
+    if not found or not any(found.groups()[1:]):
+        raise DeconflictError(
+            f"--shift: {value!r} is not a duration; write it like +2h, -30m or +1h30m (later with +, earlier with -)",
+            field="--shift",
+        )
+    sign, h, m, s = found.groups()
+    delta = timedelta(hours=float(h or 0), minutes=float(m or 0), seconds=int(s or 0))
+    return -delta if sign == "-" else delta
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def say(line: str = "") -> None:
+    """One line to stdout, flushed at once (a pipe or a file sees it now); a closed pipe ends quietly."""
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        try:  # the reader went away (| head): stop without a traceback at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise typer.Exit(0) from None
+
+
+def utc_text(value: Any) -> str:
+    """An instant as ISO 8601 UTC to the second, ``-`` for none (the Z says UTC; no microseconds).
+
+    >>> utc_text("2026-12-02T10:00:00.250+02:00")
+    '2026-12-02T08:00:00Z'
+    """
+    from deconflict.clock import parse_utc
+
+    if not value:
+        return "-"
+    t = parse_utc(value, field="time")
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_text(start: Any, end: Any) -> str:
+    """A window from ``start`` to ``end`` (either may be missing), with the date once if it is one day.
+
+    >>> window_text("2026-12-02T08:00:00Z", "2026-12-02T10:00:00Z")
+    '2026-12-02 08:00:00Z–10:00:00Z'
+    """
+    a, b = (utc_text(start) if start else "open"), (utc_text(end) if end else "open-ended")
+    if a[:10] == b[:10]:
+        return f"{a[:10]} {a[11:]}–{b[11:]}"  # one day: the date once
+    return f"{a} – {b}"
+
+
+def activity_head(a: dict[str, Any]) -> str:
+    """The start of an activity's line in a listing: id, party, kind and version."""
+    return f"{a['id']}  {a['party']}  {a['kind']}  v{a['version']}"
+
+
+def natural_key(value: str) -> tuple[Any, ...]:
+    """Sort key that puts M2 before M10 (numbers inside ids compared as numbers).
+
+    >>> sorted(["M10", "M2"], key=natural_key)
+    ['M2', 'M10']
+    """
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", value))
+
+
+# --- the database, through the service ----------------------------------------------------------
+
+
+def open_service(db: str, *, migrate: bool = False) -> Service:
+    """The service over an existing database (a file path or a database URL).
+
+    Raises:
+        DeconflictError: the file does not exist (a URL is not checked here).
+    """
+    from deconflict.service import Service
+
+    if "://" not in db and not Path(db).exists():
+        raise DeconflictError(f"{db}: no such database file")
+    return Service.open(db, migrate=migrate)

@@ -1,0 +1,135 @@
+"""The 24/7 hotline from a terminal, on a running service: ``hotline send`` (a standard message or free
+text), ``hotline ack`` and ``hotline tail`` (the channel in your language, then each message as it comes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from deconflict.cli.common import say, user_errors
+from deconflict.cli.remote import KeyOpt, TokenOpt, UrlOpt, client_for, message_text
+from deconflict.errors import DeconflictError
+
+__all__ = ["hotline_app"]
+
+hotline_app = typer.Typer(help="The 24/7 hotline from a terminal (talks to a running service).", no_args_is_help=True)
+
+
+@hotline_app.command("send")
+@user_errors
+def hotline_send(
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+    template: Annotated[str | None, typer.Option(help="Standard message, e.g. holding, acknowledged_amending.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="A template parameter as name=value (repeat).")] = None,
+    text: Annotated[str | None, typer.Option(help="Free text instead of a standard message.")] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(help="The language the free text is written in: en, tr, he, ar or ru (default: yours)."),
+    ] = None,
+    to: Annotated[
+        list[str] | None, typer.Option(help="A recipient party code (repeat; default: all who answer).")
+    ] = None,
+    key: KeyOpt = None,
+) -> None:
+    """Send a standard message (agreed wording, read by each member in its own language) or free text,
+    which every member reads as written, labelled with its language (--lang; default: your member's).
+
+    Example: deconflict hotline send --token $TR --template holding --param ref=C1
+    (free text: deconflict hotline send --text "Call us on the secure line." --lang en --to IL)
+    """
+    from deconflict.hotline import LANGUAGES
+
+    params: dict[str, str] = {}
+    for item in param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise DeconflictError(f"--param {item!r}: give name=value")
+        params[name] = _param_value(value)
+    if lang is not None and lang not in LANGUAGES:
+        raise DeconflictError(f"--lang: {lang!r} is not a hotline language; give one of {', '.join(LANGUAGES)}")
+    if lang is not None and text is None:
+        raise DeconflictError(
+            "--lang: only free text (--text) carries a language; standard messages are worded for each reader"
+        )
+    client = client_for(url, token, key)
+    if text is not None and lang is None:
+        lang = client.language or None
+        typer.echo(
+            f"note: free text sent as written in {lang} (your member's language); if it is in another, "
+            "say so with --lang, e.g. --lang en",
+            err=True,
+        )
+    body = {"template": template, "params": params or None, "text": text, "lang": lang, "to": to or None}
+    sent = client.send_message(**{k: v for k, v in body.items() if v is not None})
+    say(message_text(sent))
+
+
+def _param_value(value: str) -> str:
+    """A template parameter as typed; a time such as 2026-12-02T20:33:00Z is given as the wording expects it
+    (UTC without the Z, since the agreed wording already says UTC)."""
+    from datetime import datetime
+
+    from deconflict.hotline import format_time
+
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    return format_time(parsed) if parsed.tzinfo is not None else value
+
+
+@hotline_app.command("ack")
+@user_errors
+def hotline_ack(
+    message: Annotated[str, typer.Argument(help="Message id, e.g. M7.")],
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+    key: KeyOpt = None,
+) -> None:
+    """Acknowledge a message addressed to your party (this stops its escalation).
+
+    Example: deconflict hotline ack M7 --token $TR
+    """
+    say(message_text(client_for(url, token, key).acknowledge_message(message)))
+
+
+@hotline_app.command("tail")
+@user_errors
+def hotline_tail(
+    url: UrlOpt = "http://127.0.0.1:8080",
+    token: TokenOpt = "",
+    after: Annotated[int, typer.Option(min=0, help="Start after this record sequence number (0: everything).")] = 0,
+    follow: Annotated[bool, typer.Option(help="Keep listening for new messages.")] = True,
+) -> None:
+    """Print the channel in your language, then each new message and escalation as it happens.
+
+    Example: deconflict hotline tail --token $IL
+    """
+    from deconflict.client import raise_for
+
+    client = client_for(url, token)
+    path = f"/mechanisms/{client.mechanism}"
+    if not follow:
+        r = client.http.get(f"{path}/messages", params={"after": after})
+        raise_for(r)
+        for m in sorted(r.json(), key=lambda m: m.get("seq", 0)):
+            say(message_text(m))
+        return
+    with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
+        raise_for(r)
+        event = ""
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event in ("message.sent", "message.escalated", "message.acknowledged"):
+                entry = json.loads(line[5:])
+                if "message" in entry:
+                    say(message_text(entry["message"]))
+                elif event == "message.escalated" and "payload" in entry:
+                    p = entry["payload"]
+                    say(f"{entry['at']}  {p['id']}  ESCALATED to {p['name']}")
+                elif event == "message.acknowledged" and "payload" in entry:
+                    say(f"{entry['at']}  {entry['payload']['id']}  acknowledged by {entry['payload']['party']}")

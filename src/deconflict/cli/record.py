@@ -1,0 +1,379 @@
+"""The signed record and what is read back from it: ``ledger`` (check the chains in a database, export a
+bundle, verify a bundle offline), ``report`` (compliance per party), ``timeline`` (the story around a
+place) and ``replay`` (the state at an instant).
+
+The record is read from a database through the service, or from a bundle file through
+``deconflict.record.bundle``; ``ledger verify`` never touches a database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from deconflict.cli.common import (
+    DEFAULT_DB,
+    DbFileOpt,
+    MechanismIdOpt,
+    activity_head,
+    natural_key,
+    open_service,
+    parse_instant,
+    say,
+    user_errors,
+    utc_text,
+    window_text,
+)
+from deconflict.errors import DeconflictError
+
+if TYPE_CHECKING:
+    from deconflict.record.chain import ChainReport
+
+__all__ = ["ledger_app", "replay", "report", "timeline"]
+
+ledger_app = typer.Typer(help="The hash-chained record of every state change.", no_args_is_help=True)
+
+DbOpt = Annotated[
+    str | None, typer.Option(help="SQLite file or database URL to read the record from (default: deconflict-demo.db).")
+]
+BundleOpt = Annotated[
+    Path | None, typer.Option(help="Read the record from a bundle written by 'deconflict ledger export' instead.")
+]
+MechanismOpt = Annotated[
+    str | None, typer.Option(help="Mechanism id (default: the only one in the database, or the bundle's).")
+]
+
+Entries = tuple[str, Iterator[dict[str, Any]]]
+"""A mechanism's id and its record's entry documents, in order."""
+
+
+# --- ledger: the chains themselves ---------------------------------------------------------------
+
+
+def _say_chain(name: str, report: ChainReport) -> bool:
+    """Say whether a chain verifies (its head) or where it breaks (on stderr); True when it verifies."""
+    if report.ok:
+        typer.echo(f"{name}: {report.entries} entries verify; head {report.head_seq} {report.head_hash}")
+    else:
+        typer.echo(f"{name}: BROKEN after {report.entries} good entries: {report.problem}", err=True)
+    return report.ok
+
+
+@ledger_app.command("check")
+@user_errors
+def ledger_check(
+    db: DbFileOpt = DEFAULT_DB,
+    mechanism: Annotated[str | None, typer.Option(help="Only this mechanism (default: all).")] = None,
+) -> None:
+    """Recompute every record chain in the database; exit 1 if one does not verify.
+
+    Example: deconflict ledger check --db deconflict-demo.db
+    """
+
+    service = open_service(db)
+    ids = [mechanism] if mechanism else service.mechanism_ids()
+    bad = False
+    for mid in ids:
+        report = service.verify(mid)
+        if report.entries == 0 and report.ok:
+            raise DeconflictError(f"mechanism {mid!r} has no record in {db}")
+        bad |= not _say_chain(mid, report)
+    if bad:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("export")
+@user_errors
+def ledger_export(
+    out: Annotated[Path, typer.Option(help="The bundle file to write.")],
+    db: DbFileOpt = DEFAULT_DB,
+    mechanism: MechanismIdOpt = "tr-il-syria",
+) -> None:
+    """Write a mechanism's whole signed record, its public keys and signed checkpoints to one file that
+    anyone can check offline. The service first signs a checkpoint of the current head.
+
+    Example: deconflict ledger export --db deconflict-demo.db --out record.jsonl
+    """
+    from deconflict.clock import iso
+    from deconflict.record import bundle
+
+    service = open_service(db)
+    service.mechanism(mechanism)  # a clear error when it does not exist
+    service.checkpoint(mechanism)
+    head = service.head(mechanism)
+    if head.seq == 0:
+        raise DeconflictError(f"mechanism {mechanism!r} has no record in {db}")
+    checkpoints: list[dict[str, Any]] = []
+    while page := service.checkpoints(mechanism, after=checkpoints[-1]["seq"] if checkpoints else 0):
+        checkpoints += page
+
+    n = bundle.export(
+        service.record(mechanism, upto=head.seq),
+        mechanism=mechanism,
+        head=head,
+        count=head.seq,
+        out=out,
+        keys=service.keys(mechanism),
+        checkpoints=checkpoints,
+        exported_at=iso(service.clock()),
+    )
+    typer.echo(f"{mechanism}: {n} entries written to {out}; head {head.seq} {head.hash}")
+
+
+@ledger_app.command("verify")
+@user_errors
+def ledger_verify(
+    path: Annotated[Path, typer.Argument(help="A bundle written by 'deconflict ledger export'.")],
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoints you kept from the service (JSON or JSON Lines) to hold the bundle against."),
+    ] = None,
+) -> None:
+    """Check a record bundle offline (no database): the hash chain, every signature against the keys the
+    record registered, and the signed checkpoints. Exit 1 and name the first bad entry if it fails.
+
+    Example: deconflict ledger verify record.jsonl --checkpoints kept-checkpoints.json
+    """
+    from deconflict.record import bundle
+
+    kept = bundle.read_checkpoints(checkpoints) if checkpoints is not None else []
+    report = bundle.verify(path, checkpoints=kept)
+    if not _say_chain(report.mechanism, report):
+        raise typer.Exit(1)
+    typer.echo(f"  {report.checkpoints} signed checkpoints agree with the chain")
+    for key in report.keys:
+        state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
+        typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
+
+
+# --- the record read back: compliance report, incident timeline, replay --------------------------
+
+
+def _one_source(db: str | None, bundle_path: Path | None) -> None:
+    if db is not None and bundle_path is not None:
+        raise DeconflictError("give either --db or --bundle, not both")
+
+
+def record_entries(db: str | None, bundle_path: Path | None, mechanism: str | None) -> Entries:
+    """(mechanism id, entry documents in order) from a database or a bundle (parsed, not verified).
+
+    Without ``mechanism``, the database must hold exactly one record (a bundle holds one).
+
+    Raises:
+        DeconflictError: both sources given, no such database, no such mechanism, or several to choose from.
+    """
+    _one_source(db, bundle_path)
+    if bundle_path is not None:
+        from deconflict.record import bundle
+
+        return bundle.entries(bundle_path, mechanism=mechanism)
+    db = db or DEFAULT_DB
+    service = open_service(db)
+    ids = service.record_ids()
+    if mechanism is None:
+        if len(ids) != 1:
+            found = f"it holds {', '.join(ids)}; choose one with --mechanism" if ids else "it holds no record"
+            raise DeconflictError(f"{db}: {found}")
+        mechanism = ids[0]
+    elif mechanism not in ids:
+        raise DeconflictError(f"mechanism {mechanism!r} has no record in {db} (it holds: {', '.join(ids) or 'none'})")
+    return mechanism, service.record(mechanism)
+
+
+@user_errors
+def report(
+    db: DbOpt = None,
+    bundle: BundleOpt = None,
+    mechanism: MechanismOpt = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Start of the period, ISO 8601 UTC (default: the record's start).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="End of the period, excluded (default: the record's last entry).")
+    ] = None,
+    party: Annotated[list[str] | None, typer.Option(help="Only this party (repeat for several; default: all).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for report.json, report.csv and report.png (default: here).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON instead (files only with --out).")
+    ] = False,
+) -> None:
+    """Compliance report per party and period: notice lead times against the minimum notice, time to
+    acknowledge conflicts and hotline messages, missed deadlines, escalations, missed line checks.
+
+    Writes report.json, report.csv (one row per party and metric) and report.png (a chart) and prints
+    a summary. Deadlines are judged at --to, or at the record's last entry.
+
+    Example: deconflict report --db deconflict-demo.db --from 2025-04-09T00:00Z --to 2025-04-10T00:00Z --out rep
+    """
+    from deconflict.analysis import report_output
+    from deconflict.analysis.report import compliance_report
+
+    mid, entries = record_entries(db, bundle, mechanism)
+    result = compliance_report(
+        entries, start=parse_instant(start, "--from"), end=parse_instant(end, "--to"), parties=party or None
+    )
+    doc = report_output.report_to_json(result)
+    folder = out if out is not None else (None if as_json else Path("."))
+    if folder is not None:
+        if folder.exists() and not folder.is_dir():
+            raise DeconflictError(f"--out {folder}: is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "report.json").write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        report_output.write_csv(result, folder / "report.csv")
+        report_output.write_chart(result, folder / "report.png")
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    for line in report_output.summary_lines(result):
+        typer.echo(line)
+    assert folder is not None
+    typer.echo(f"wrote report.json, report.csv and report.png in {folder}")
+
+
+@user_errors
+def timeline(
+    lat: Annotated[float, typer.Option(min=-90, max=90, help="Latitude of the place, degrees (WGS84).")],
+    lon: Annotated[float, typer.Option(min=-180, max=180, help="Longitude of the place, degrees (WGS84).")],
+    radius_km: Annotated[float, typer.Option(min=0, help="Radius around the place, kilometres.")],
+    start: Annotated[str, typer.Option("--from", help="Start of the window, ISO 8601 UTC.")],
+    end: Annotated[str, typer.Option("--to", help="End of the window, ISO 8601 UTC.")],
+    db: DbOpt = None,
+    bundle: BundleOpt = None,
+    mechanism: MechanismOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the events as a JSON list.")] = False,
+) -> None:
+    """The story of what happened around a place in a window: who notified what and when, which conflicts
+    were raised, who acknowledged when, what was resolved, the hotline messages and what escalated.
+
+    Activities count when a volume comes within the radius while its window overlaps [from, to); the
+    story shows all their versions, whenever they were notified. One line per event, time first, then
+    the record entry number.
+
+    Example: deconflict timeline --lat 34.52 --lon 37.63 --radius-km 30 --from 2025-04-09T08:00Z --to 2025-04-09T12:00Z
+    """
+    from deconflict.analysis import timeline as story
+
+    mid, entries = record_entries(db, bundle, mechanism)
+    events = story.incident_timeline(
+        entries,
+        lat=lat,
+        lon=lon,
+        radius_km=radius_km,
+        start=parse_instant(start, "--from"),
+        end=parse_instant(end, "--to"),
+    )
+    if as_json:
+        typer.echo(json.dumps(story.timeline_to_json(events), ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{mid}: {len(events)} events within {radius_km:g} km of {lat:g}, {lon:g} from {start} to {end}")
+    typer.echo(story.timeline_text(events), nl=False)
+
+
+@user_errors
+def replay(
+    at: Annotated[str, typer.Option(help="The instant, ISO 8601 UTC, e.g. 2025-04-09T06:30:00Z.")],
+    db: DbOpt = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="Replay a bundle written by 'deconflict ledger export' (verified first) instead of a database."
+        ),
+    ] = None,
+    mechanism: MechanismOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
+) -> None:
+    """Rebuild a mechanism's state as it stood at an instant, from its record alone: activities in force
+    (their window holds the instant), later and past ones, zones, conflicts and their status, hotline
+    messages awaiting acknowledgement. A bundle is verified (chain, signatures, checkpoints) before replay.
+
+    Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
+    (from an exported record: deconflict replay --bundle record.jsonl --at 2025-04-09T06:30:00Z)
+    """
+    from deconflict import replay as rebuild  # TODO(issue 12): through the service, not the store's replay
+
+    instant = parse_instant(at, "--at")
+    source = db or DEFAULT_DB
+    if bundle is not None:
+        from deconflict.record import bundle as bundles
+
+        _one_source(db, bundle)
+        if bundle.is_dir() or not bundle.exists():
+            raise DeconflictError(
+                f"{bundle}: {'is a folder, not' if bundle.is_dir() else 'no such file, expected'} a record bundle"
+            )
+        verified = bundles.verify(bundle)
+        if not verified.ok:
+            raise DeconflictError(
+                f"{bundle} does not verify, so it is not replayed: after {verified.entries} good entries, "
+                f"{verified.problem} (see 'deconflict ledger verify {bundle}')"
+            )
+        source = f"bundle {bundle}, verified"
+    mid, entries = record_entries(db, bundle, mechanism)
+    try:
+        state = rebuild.replay(entries, mechanism=mid, at=instant)
+    except ValueError as e:
+        raise DeconflictError(f"{source}: {e}") from None
+    if state["head"]["seq"] == 0:
+        start = next(record_entries(db, bundle, mid)[1], {}).get("at", "?")
+        raise DeconflictError(f"mechanism {mid!r} had no record yet at {at}; its first entry is at {start}")
+    for name in ("activities", "zones", "conflicts", "messages"):
+        state[name] = sorted(state[name], key=lambda row: natural_key(str(row["id"])))
+    if as_json:
+        say(json.dumps(state, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{mid} as it stood at {utc_text(state['at'])} (record up to entry {state['head']['seq']}; {source}):")
+    for line in _state_lines(state, instant):
+        typer.echo(line)
+
+
+def _state_lines(state: dict[str, Any], instant: datetime) -> Iterator[str]:
+    """The replayed state in words: activities by phase, zones, conflicts, messages awaiting an answer."""
+    from deconflict.api.views import phase  # the one meaning of "in force": the service's, the page's, replay's
+
+    phases: dict[str, list[dict[str, Any]]] = {}
+    for a in state["activities"]:
+        phases.setdefault(phase(a["doc"], instant), []).append(a)
+    in_force, later = phases.get("in_force", []), phases.get("planned", [])
+    between = phases.get("between", [])
+    yield (
+        f"  {len(in_force)} activities in force (their window holds the instant); {len(later)} planned for later, "
+        f"{len(between)} between two windows, {len(phases.get('ended', []))} ended, "
+        f"{len(phases.get('cancelled', []))} cancelled"
+    )
+    for a in in_force:
+        yield f"    {activity_head(a)}  {window_text(a['start'], a['end'])}"
+    for a in between:
+        volumes = (a.get("doc") or {}).get("volumes") or [a]
+        yield f"    {activity_head(a)}  between windows: " + ", ".join(
+            window_text(v.get("start"), v.get("end")) for v in volumes
+        )
+    for a in later:
+        yield f"    {activity_head(a)}  later: {window_text(a['start'], a['end'])}"
+    zones = [z for z in state["zones"] if z["withdrawn_at"] is None]
+    yield f"  {len(zones)} zones: " + ", ".join(f"{z['id']} ({z['kind']}, {z['owner']})" for z in zones)
+    yield f"  {len(state['conflicts'])} conflicts:"
+    for c in state["conflicts"]:
+        waiting = ", ".join(p for p in c["doc"].get("awaiting", []) if p not in c["acknowledged"])
+        note = f"; awaiting {waiting}" if waiting and c["status"] == "open" else ""
+        status = f"{c['status']} ({c['resolution']})" if c.get("resolution") else c["status"]
+        yield f"    {c['id']}  {c['kind']}  {status}  deadline {utc_text(c['deadline'])}{note}"
+    open_ = [m for m in state["messages"] if m["needs_ack"] and m["acknowledged_at"] is None]
+    pending = [m for m in open_ if m.get("closed_at") is None]
+    closed = [m for m in open_ if m.get("closed_at") is not None]
+    yield f"  {len(state['messages'])} hotline messages, {len(pending)} awaiting acknowledgement:"
+    for m in pending:
+        yield (
+            f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, deadline {utc_text(m['deadline'])}, "
+            f"{m['steps']} escalation steps"
+        )
+    if closed:  # alerts whose conflict was resolved before they were acknowledged: they stopped climbing
+        yield f"  {len(closed)} closed unacknowledged:"
+        for m in closed:
+            yield f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}: {m['closed_note']}"

@@ -1,0 +1,135 @@
+"""How a command reaches a running service, and how it words what comes back: the options (address,
+token, the party's key), the client, and one line per conflict, outcome and hotline message.
+
+The commands themselves live in ``activities``, ``conflicts`` and ``hotline``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from deconflict.cli.common import utc_text
+from deconflict.errors import DeconflictError
+
+if TYPE_CHECKING:
+    from deconflict.client import Client
+
+__all__ = [
+    "KeyOpt",
+    "TokenOpt",
+    "UrlOpt",
+    "client_for",
+    "conflict_line",
+    "message_text",
+    "outcome_lines",
+    "own_activity",
+    "signed_by",
+    "stale_version",
+]
+
+UrlOpt = Annotated[str, typer.Option(help="The service's address.", envvar="DECONFLICT_URL")]
+TokenOpt = Annotated[str, typer.Option(help="Your bearer token (or set DECONFLICT_TOKEN).", envvar="DECONFLICT_TOKEN")]
+KeyOpt = Annotated[Path | None, typer.Option(help="Your party's private key file: sign on your side.")]
+
+
+def client_for(url: str, token: str, key: Path | None = None) -> Client:
+    """A client of the running service for the token's member; signing on this side with ``key``."""
+    from deconflict.client import Client
+    from deconflict.record import signing
+
+    return Client(url, token, key=signing.read_key_file(key)[1] if key is not None else None)
+
+
+def signed_by(client: Client) -> str:
+    """', signed with <key id>' when the client signs on this side, else nothing."""
+    return f", signed with {client.key_id}" if client.key is not None else ""
+
+
+def own_activity(client: Client, activity_id: str) -> dict[str, Any]:
+    """The current version of one of the member's own activities, with clear words when it is not.
+
+    Raises:
+        DeconflictError: not visible, another party's, or no longer changeable.
+    """
+    from deconflict.client import ClientError
+
+    try:
+        current: dict[str, Any] = client.activity(activity_id)
+    except ClientError as e:
+        if e.status == 404:
+            raise DeconflictError(
+                f"{activity_id}: no activity with this id is visible to you ('deconflict activities' lists them)",
+                field="activity",
+            ) from None
+        raise
+    if current.get("partial") or current.get("party") != client.party:
+        raise DeconflictError(
+            f"{activity_id} belongs to {current.get('party')}; only {current.get('party')} can change it",
+            field="activity",
+        )
+    if current.get("state") not in ("notified", "acknowledged", "active"):
+        raise DeconflictError(f"{activity_id} is {current.get('state')}; it can no longer change", field="activity")
+    return current
+
+
+def stale_version(activity_id: str, version: int, current: dict[str, Any]) -> str:
+    """Why ``--version`` no longer matches the activity's current version, and what to do."""
+    seen = int(current["version"])
+    if version > seen:
+        return f"--version: {activity_id} has no version {version}; it is at version {seen}"
+    return (
+        f"--version: you looked at version {version}, but {activity_id} is now at version {seen} "
+        f"(changed {utc_text(current.get('notified_at'))}); look again with 'deconflict activities'"
+    )
+
+
+def conflict_line(c: dict[str, Any]) -> str:
+    """One conflict in a line: id, kind, what, status, who must still acknowledge and by when."""
+    kind = str(c.get("kind", "")).replace("_", " ")
+    what = [str(c[k]) for k in ("activity", "other_activity") if c.get(k)]
+    subject = " and ".join(what)
+    if c.get("zone"):
+        subject += f" in zone {c['zone']}"
+    if c.get("kind") == "separation" and c.get("distance_m") is not None and c.get("separation_m"):
+        apart = float(c["distance_m"])
+        subject += ", overlapping" if apart == 0 else f", {apart / 1000:.1f} km apart"
+        subject += f" (separation {float(c['separation_m']) / 1000:.2f} km)"
+    status = str(c.get("status", ""))
+    if status == "resolved":
+        status = f"resolved ({c.get('resolution')})"
+    waiting = [p for p in c.get("awaiting") or [] if p not in (c.get("acknowledged") or {})]
+    tail = f", awaiting {', '.join(waiting)}, acknowledge by {utc_text(c.get('deadline'))}" if waiting else ""
+    if c.get("status") == "resolved":
+        tail = ""
+    return f"{c.get('id')}  {kind}  {subject}  {status}{tail}"
+
+
+def outcome_lines(out: dict[str, Any], why: str) -> list[str]:
+    """The conflicts a change closed (``why``) and those it raised, one indented line each."""
+    lines = [f"  conflict {cid} closed ({why})" for cid in out.get("resolved") or []]
+    for c in out.get("raised") or []:
+        lines.append(f"  new conflict {conflict_line({**c, 'status': c.get('status', 'open')})}")
+    return lines
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A hotline message as two lines: when, id, kind, sender, recipients and acknowledgement; its text."""
+    ack = ""
+    if message.get("needs_ack"):
+        acked = message.get("acknowledged_at")
+        ack = f"  [acknowledged {utc_text(acked)}]" if acked else f"  [ACK BY {utc_text(message.get('deadline'))}]"
+    kind = "free text" if message.get("free_text") else message["type"]
+    # free text is shown as its sender wrote it, with the language the sender declared (not a translation)
+    original = f"  (as written, {message['original']['lang']})" if message.get("free_text") else ""
+    head = (
+        f"{utc_text(message['sent_at'])}  {message['id']}  {kind} from {message['from']} "
+        f"to {','.join(message['to'])}{ack}"
+    )
+    text = message["text"]
+    if not sys.stdout.isatty():  # directional isolates help a screen that lays out RTL text, not a file or a pipe
+        text = text.replace("\u2068", "").replace("\u2069", "")
+    return f"{head}\n    {text}{original}"

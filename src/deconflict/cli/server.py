@@ -1,0 +1,98 @@
+"""Commands that run the service: ``serve`` (the HTTP API and page over a database) and ``demo`` (the
+Syria scenario, served or played in the terminal)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from deconflict.cli.common import DEFAULT_DB, user_errors
+
+if TYPE_CHECKING:
+    from deconflict.api.settings import Settings
+    from deconflict.service import Service
+
+__all__ = ["demo", "serve"]
+
+
+@user_errors
+def demo(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite file or database URL (default: deconflict-demo.db here; a new temporary file with --script)."
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    script: Annotated[
+        bool, typer.Option("--script", help="Play the scenario in the terminal and exit instead.")
+    ] = False,
+) -> None:
+    """Serve the Syria scenario: seeds the database when empty, prints the URL and a token per demo member.
+
+    A second start reuses the same data and tokens. With --script, play the scenario in the terminal
+    (notices, a separation conflict, the red-line hit, a short notice, an amendment) and exit.
+
+    Example: deconflict demo --db demo.db --port 8080
+    """
+    from rich.console import Console
+
+    from deconflict.clock import system_clock
+
+    if script:
+        from deconflict.demo import run_script
+
+        if db is None:
+            import tempfile
+
+            db = str(Path(tempfile.mkdtemp(prefix="deconflict-demo-")) / "demo.db")
+        run_script(Console(), db=db, start=system_clock())
+        typer.echo(f"record kept in {db}; check it with: deconflict ledger check --db {db}")
+        return
+    from deconflict.api.settings import Settings
+    from deconflict.demo import prepare_server
+
+    db = db or DEFAULT_DB
+    service, tokens = prepare_server(db)
+    url = f"http://{host}:{port}"
+    console = Console()
+    console.print(f"[bold]deconflict demo[/bold]: mechanism tr-il-syria on {db}")
+    console.print(f"Page {url}/ (open it in two windows, sign in with two tokens)", soft_wrap=True)
+    console.print(f"API {url}/api/v1 (OpenAPI at {url}/openapi.json)", soft_wrap=True)
+    for member, token in tokens.items():
+        console.print(f"  {member:>3}  {token}")
+    console.print(
+        f"Try: curl -H 'Authorization: Bearer {tokens['IL']}' -N {url}/api/v1/mechanisms/tr-il-syria/events",
+        soft_wrap=True,
+    )
+    _serve(Settings(db=db, host=host, port=port), service)
+
+
+@user_errors
+def serve(
+    db: Annotated[str, typer.Option(help="Database URL, or a path to an SQLite file.")] = "deconflict.db",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    max_body_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body accepted.")] = 1_048_576,
+) -> None:
+    """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1).
+
+    Example: deconflict serve --db /var/lib/deconflict/deconflict.db --port 8080
+    """
+    from deconflict.api.settings import Settings
+
+    typer.echo(f"serving {db} on http://{host}:{port}/api/v1", err=True)
+    _serve(Settings(db=db, host=host, port=port, max_body_bytes=max_body_bytes))
+
+
+def _serve(settings: Settings, service: Service | None = None) -> None:
+    """Run the API over ``service`` (one opened from ``settings`` when None) until interrupted."""
+    import uvicorn
+
+    from deconflict.api import create_app
+
+    app_ = create_app(settings, service)
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False)
