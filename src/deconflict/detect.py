@@ -142,13 +142,14 @@ class _Arrays:
         )
 
     def interval_ok(self, i: np.ndarray, j: np.ndarray, vertical_m: float) -> np.ndarray:
-        return (
+        ok: np.ndarray = (
             (self.parties[i] != self.parties[j])
             & (self.t0[i] < self.t1[j])
             & (self.t0[j] < self.t1[i])
             & (self.z0[i] < self.z1[j] + vertical_m)
             & (self.z0[j] < self.z1[i] + vertical_m)
         )
+        return ok
 
 
 def _table(arr: _Arrays, i: np.ndarray, j: np.ndarray, dist: np.ndarray) -> ConflictTable:
@@ -348,9 +349,17 @@ class ShortNotice:
     min_notice_s: float
 
 
+def volume_bounds(volume: Volume) -> tuple[datetime, datetime]:
+    """A volume's (start, end); raises ``ValueError`` if unbounded (allowed only in ``deconflict check`` input)."""
+    if volume.start is None or volume.end is None:
+        raise ValueError(f"volume {volume.id!r} has no bounded time window")
+    return volume.start, volume.end
+
+
 def volume_window(volume: Volume) -> tuple[float, float, float, float]:
-    """(start, end) in epoch seconds and (floor, ceiling) in metres."""
-    return volume.start.timestamp(), volume.end.timestamp(), volume.floor_m, volume.ceiling_m
+    """(start, end) in epoch seconds and (floor, ceiling) in metres; raises ``ValueError`` if unbounded."""
+    start, end = volume_bounds(volume)
+    return start.timestamp(), end.timestamp(), volume.floor_m, volume.ceiling_m
 
 
 def separation_findings(
@@ -384,10 +393,11 @@ def separation_findings(
     for other_id, hits in sorted(by_other.items()):
         starts, ends, floors, ceilings = [], [], [], []
         for volume, slot, _ in hits:
-            starts.append(max(volume.start.timestamp(), index.t0[slot]))
-            ends.append(min(volume.end.timestamp(), index.t1[slot]))
-            floors.append(max(volume.floor_m, index.z0[slot]))
-            ceilings.append(min(volume.ceiling_m, index.z1[slot]))
+            t0, t1, z0, z1 = volume_window(volume)
+            starts.append(max(t0, index.t0[slot]))
+            ends.append(min(t1, index.t1[slot]))
+            floors.append(max(z0, index.z0[slot]))
+            ceilings.append(min(z1, index.z1[slot]))
         lo, hi = float(min(floors)), float(max(ceilings))
         findings.append(
             SeparationFinding(
@@ -430,8 +440,9 @@ def zone_findings(
             if frame.ground_distance(geom, radius, zgeom, zradius)[0] <= 0.0:
                 hit.append(volume)
         if hit:
-            start = max(min(v.start for v in hit), zone.valid_from)
-            end = max(v.end for v in hit)
+            windows = [volume_bounds(v) for v in hit]
+            start = max(min(s for s, _ in windows), zone.valid_from)
+            end = max(e for _, e in windows)
             if zone.valid_to is not None:
                 end = min(end, zone.valid_to)
             findings.append(ZoneFinding(zone.id, zone.owner, start, end, tuple(v.id for v in hit)))

@@ -66,7 +66,7 @@ class Footprint:
 
     def to_geojson(self) -> dict[str, Any]:
         """The GeoJSON geometry (a Point for circles; pair it with ``radius_m``)."""
-        return mapping(self.geometry)  # type: ignore[no-any-return]
+        return mapping(self.geometry)
 
     def as_polygon(self) -> Any:
         """The footprint as a lon/lat polygon (circles drawn with CIRCLE_SEGMENTS vertices)."""
@@ -91,7 +91,8 @@ _EXTENT_STEP_DEG = 1.0
 
 def _unwrap(lon: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """Longitudes moved by whole turns to within 180° of ``centre`` (so they may leave -180..180)."""
-    return centre + (lon - centre + 180.0) % 360.0 - 180.0
+    unwrapped: np.ndarray = centre + (lon - centre + 180.0) % 360.0 - 180.0
+    return unwrapped
 
 
 def _parabola_vertex(f_minus: np.ndarray, f_0: np.ndarray, f_plus: np.ndarray) -> np.ndarray:
@@ -99,7 +100,8 @@ def _parabola_vertex(f_minus: np.ndarray, f_0: np.ndarray, f_plus: np.ndarray) -
     curvature = f_minus - 2.0 * f_0 + f_plus
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.where(curvature != 0.0, 0.5 * (f_minus - f_plus) / curvature, 0.0)
-    return np.clip(np.nan_to_num(x), -1.0, 1.0)
+    vertex: np.ndarray = np.clip(np.nan_to_num(x), -1.0, 1.0)
+    return vertex
 
 
 def circle_extents(lon: Any, lat: Any, radius_m: Any) -> np.ndarray:
@@ -320,7 +322,7 @@ def build_footprints(drafts: Any) -> list[Footprint | InvalidInput]:
         if not np.all(pole):
             ext = circle_extents(lon[~pole], lat[~pole], r[~pole])
             crosses[~pole] = (ext[:, 0] < -180.0) | (ext[:, 2] > 180.0)
-        points = shapely.points(lon, lat).tolist()
+        points = np.asarray(shapely.points(lon, lat)).tolist()  # an array for array input (the stubs say maybe a Point)
         for k, point, radius, bad in zip(circles, points, r.tolist(), crosses.tolist(), strict=True):
             where = drafts[k].where
             out[k] = (
@@ -361,8 +363,9 @@ def _polygons_of(drafts: list[FootprintDraft]) -> np.ndarray:
                 ring_polygon.append(len(polygon_owner))
             polygon_owner.append(m)
     ring_index = np.repeat(np.arange(len(ring_sizes)), ring_sizes)
-    rings = shapely.linearrings(np.array(coords, dtype=float), indices=ring_index)
-    polygons = shapely.polygons(rings, indices=np.array(ring_polygon))
+    # shapely returns arrays for array input (np.asarray says so to the type checker)
+    all_rings = np.asarray(shapely.linearrings(np.array(coords, dtype=float), indices=ring_index))
+    polygons = np.asarray(shapely.polygons(all_rings, indices=np.array(ring_polygon)))
     owner = np.array(polygon_owner)
     multi = np.array([d.kind == "MultiPolygon" for d in drafts])
     geoms = np.empty(len(drafts), dtype=object)
@@ -433,7 +436,8 @@ class Frame:
     def scale(self, x: Any, y: Any) -> np.ndarray:
         """Point scale factor k at frame coordinates (ground metres × k = plane metres)."""
         rho2 = np.asarray(x, dtype=float) ** 2 + np.asarray(y, dtype=float) ** 2
-        return self.k0 * (1.0 + rho2 / (4.0 * self.r_m**2 * self.k0**2))
+        k: np.ndarray = self.k0 * (1.0 + rho2 / (4.0 * self.r_m**2 * self.k0**2))
+        return k
 
     def _transform_coords(self, coords: np.ndarray) -> np.ndarray:
         x, y = self._fwd.transform(coords[:, 0], coords[:, 1])
@@ -488,4 +492,5 @@ class Frame:
         k = self.scale(np.concatenate([xa, (xa + xb) / 2, xb]), np.concatenate([ya, (ya + yb) / 2, yb]))
         inv_k = (1.0 / k[:m] + 4.0 / k[m : 2 * m] + 1.0 / k[2 * m :]) / 6.0
         out[measured] = planar * inv_k
-        return np.maximum(out - ra - rb, 0.0)
+        distance: np.ndarray = np.maximum(out - ra - rb, 0.0)
+        return distance

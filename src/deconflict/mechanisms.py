@@ -24,9 +24,7 @@ from deconflict.geo import parse_footprint
 from deconflict.model import Mechanism, Role
 
 
-def _area_geometry(doc: Any, base: Path, where: str) -> Any:
-    if not isinstance(doc, dict):
-        raise InvalidInput(f"{where}: missing; give name and geojson (a file) or geometry")
+def _area_geometry(doc: dict[str, Any], base: Path, where: str) -> Any:
     if "geojson" in doc:
         path = base / str(doc["geojson"])
         if not path.is_file():
@@ -45,6 +43,8 @@ def mechanism_from_doc(doc: Any, *, base: Path = Path("."), source: str = "mecha
         raise InvalidInput(f"{source}: expected a table of id, name, area, rules, members")
     mid = identifier(doc.get("id"), f"{source} id")
     area_doc = doc.get("area")
+    if not isinstance(area_doc, dict):
+        raise InvalidInput(f"{source} area: missing; give name and geojson (a file) or geometry")
     area = _area_geometry(area_doc, base, f"{source} area")
     members_raw = doc.get("members")
     if not isinstance(members_raw, list) or not members_raw:

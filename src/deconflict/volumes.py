@@ -57,17 +57,20 @@ def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         v = (v | (v << 8)) & 0x00FF00FF
         v = (v | (v << 4)) & 0x0F0F0F0F
         v = (v | (v << 2)) & 0x33333333
-        return (v | (v << 1)) & 0x55555555
+        v = (v | (v << 1)) & 0x55555555
+        return v
 
     def grid(v: np.ndarray) -> np.ndarray:
         lo, span = float(v.min()), float(np.ptp(v))
         return ((v - lo) * (65535.0 / span if span > 0 else 0.0)).astype(np.int64)
 
-    return spread(grid(x)) | (spread(grid(y)) << 1)
+    codes: np.ndarray = spread(grid(x)) | (spread(grid(y)) << 1)
+    return codes
 
 
 def _levels(duration_s: np.ndarray) -> np.ndarray:
     """Time-bucket level of each window length: the least ``l`` with ``duration <= BASE * 4**l``."""
+    level: np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         level = np.ceil(np.log(np.maximum(duration_s, BUCKET_BASE_S) / BUCKET_BASE_S) / math.log(BUCKET_GROWTH))
     level = np.nan_to_num(level, nan=BUCKET_LEVELS, posinf=BUCKET_LEVELS)
@@ -85,6 +88,13 @@ class VolumeIndex:
     ``radii`` (m), ``t0``/``t1`` (epoch s), ``z0``/``z1`` (m). Slots change at :meth:`rebuild`;
     look them up again with :meth:`slot` after adding.
     """
+
+    # per-slot arrays, (re)allocated together by _alloc
+    geoms: np.ndarray
+    radii: np.ndarray
+    env: np.ndarray
+    _rows: np.ndarray
+    alive: np.ndarray
 
     def __init__(self, frame: Frame, capacity: int = 1024, delta_share: float = 0.05) -> None:
         self.frame = frame
@@ -377,5 +387,5 @@ class VolumeIndex:
         """Approximate bytes held by the index arrays and geometries' coordinates."""
         n = self._n
         coords = int(shapely.get_num_coordinates(self.geoms[:n][self.alive[:n]]).sum()) * 16
-        arrays = sum(getattr(self, a).nbytes for a in ("radii", "env", "_rows", "alive"))
+        arrays = self.radii.nbytes + self.env.nbytes + self._rows.nbytes + self.alive.nbytes
         return coords + arrays + n * 120

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from deconflict.clock import iso, parse_utc
 from deconflict.errors import InvalidInput
@@ -34,8 +35,10 @@ from deconflict.units import FPM_MPS, FT_M, KT_MPS
 MAX_VOLUMES = 100
 """Most volumes one activity may carry."""
 
+_E = TypeVar("_E", bound=Enum)
 
-def choice(value: Any, enum: type, field: str, where: str = "") -> Any:
+
+def choice(value: Any, enum: type[_E], field: str, where: str = "") -> _E:
     """Validate a value against an enumeration, listing the accepted values when it is wrong."""
     try:
         return enum(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
 import numpy as np
