@@ -1,0 +1,158 @@
+"""Pages in a real browser for the page tests: Debian's Chromium driven by Playwright, the catalogues'
+wording as patterns, and an officer's page signed in to a live server. The ``browser`` and ``officer``
+fixtures over these are in ``tests/conftest.py``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import expect, sync_playwright
+
+from .builders import A
+from .live import LiveServer, auth
+
+__all__ = [
+    "ARTIFACTS",
+    "CATALOGUES",
+    "CHROMIUM",
+    "VIEWPORT",
+    "Officer",
+    "Rx",
+    "chromium",
+    "rx",
+    "say",
+    "tr_num",
+    "words",
+]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+"""Where screenshots go (not committed)."""
+CATALOGUES = Path(__file__).resolve().parents[2] / "src" / "deconflict" / "web" / "i18n"
+VIEWPORT = {"width": 1366, "height": 768}
+ISOLATE = "[\u2068\u2069]*"  # right-to-left pages isolate each value put into a sentence
+ARGS = (
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright; closed on leaving."""
+    with sync_playwright() as p:
+        args = [*ARGS, "--no-sandbox"] if os.geteuid() == 0 else list(ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        yield b
+        b.close()
+
+
+def say(lang: str, key: str) -> str:
+    """The catalogue's wording for ``key`` in ``lang`` (as the page has it, placeholders and all)."""
+    node: Any = json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8"))
+    for part in key.split(".") if key.split(".")[0] != "rungs" else ["rungs", key[len("rungs.") :]]:
+        node = node[part]
+    assert isinstance(node, str), key
+    return node
+
+
+class Rx(str):
+    """A regular expression, put into a pattern as it is."""
+
+
+def rx(lang: str, key: str, **known: Any) -> Rx:
+    """A pattern for the sentence ``key`` in ``lang``: the values given, anything for the others."""
+    out = []
+    for i, part in enumerate(re.split(r"\{\{(\w+)\}\}", say(lang, key))):
+        if i % 2 == 0:
+            out.append(re.escape(part))
+        else:
+            value = known.get(part)
+            body = ".+?" if value is None else value if isinstance(value, Rx) else re.escape(str(value))
+            out.append(ISOLATE + body + ISOLATE)
+    return Rx("".join(out))
+
+
+def words(lang: str, key: str, **known: Any) -> re.Pattern[str]:
+    """The sentence ``key`` in ``lang`` as a compiled pattern (see :func:`rx`)."""
+    return re.compile(rx(lang, key, **known))
+
+
+def tr_num(x: float) -> str:
+    """A number as the Turkish page writes it: decimal comma, no grouping."""
+    return str(x).replace(".", ",")
+
+
+class Officer:
+    """One member's page in its own browser context, signed in and live. Every request outside the
+    service is blocked and kept in ``outside``; every uncaught page error is kept in ``errors``."""
+
+    def __init__(self, browser: Any, live: LiveServer, token: str, *, timezone_id: str | None = None) -> None:
+        self.live, self.token, self.origin = live, token, live.url
+        self.outside: list[str] = []
+        self.errors: list[str] = []
+        options: dict[str, Any] = {"viewport": VIEWPORT}
+        if timezone_id is not None:
+            options["timezone_id"] = timezone_id
+        self.context = browser.new_context(**options)
+        self.context.route("**/*", self._guard)
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(live.url + "/")
+        self.page.fill("#token", token)
+        self.page.press("#token", "Enter")
+        expect(self.page.locator("#app")).to_be_visible()
+        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"))
+
+    def _guard(self, route: Any) -> None:
+        url = route.request.url
+        if url.startswith(self.origin + "/") or url.startswith("data:"):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def get(self, path: str) -> Any:
+        """``GET`` a route of the mechanism as this officer; the JSON answer (asserted 200)."""
+        r = httpx.get(f"{self.live.url}{A}{path}", headers=auth(self.token), timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def click_map(self, lat: float, lon: float) -> None:
+        point = self.page.evaluate("([lat, lon]) => cop.map.latLngToContainerPoint([lat, lon])", [lat, lon])
+        box = self.page.locator("#map").bounding_box()
+        self.page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+
+    def popup_of(self, lat: float, lon: float) -> None:
+        """Open the popup of the activity drawn at (lat, lon)."""
+        self.page.evaluate("([lat, lon]) => cop.map.setView([lat, lon], 10, { animate: false })", [lat, lon])
+        point = self.page.evaluate("([lat, lon]) => cop.map.latLngToContainerPoint([lat, lon])", [lat, lon])
+        box = self.page.locator("#map").bounding_box()
+        self.page.mouse.click(box["x"] + point["x"] + 30, box["y"] + point["y"] + 30)
+
+    def circle(self, lat: float, lon: float, km: float) -> None:
+        """Type a circle as a Turkish officer writes numbers (decimal comma)."""
+        self.page.fill("#n-lat", tr_num(lat))
+        self.page.fill("#n-lon", tr_num(lon))
+        self.page.fill("#n-radius", tr_num(km))
+
+    def shot(self, name: str) -> None:
+        """A screenshot of the page, to ``ARTIFACTS/name``."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name))
+
+    def close(self) -> None:
+        self.context.close()

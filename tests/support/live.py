@@ -1,0 +1,192 @@
+"""The live server for HTTP tests: the app served by uvicorn on loopback in a thread, on a real SQLite
+file with the service's clock pinned; and what its clients need (bearer headers, a Server-Sent Events
+reader, waiting on a condition rather than for a fixed time)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+
+from deconflict.api import create_app
+from deconflict.api.settings import Settings
+from deconflict.clock import Clock, iso
+from deconflict.service import Service
+from deconflict.store import open_store
+
+from .builders import MEMBERS, A, M, vol
+
+__all__ = [
+    "LiveServer",
+    "SSEReader",
+    "auth",
+    "free_port",
+    "next_events_of",
+    "post_notice",
+    "start_server",
+    "wait_until",
+]
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A uvicorn server running the app in a thread; ``stop()`` shuts it down cleanly."""
+
+    service: Service
+    settings: Settings
+    port: int = field(default_factory=free_port)
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        """Serve, and return once the server accepts connections.
+
+        Raises:
+            RuntimeError: it did not start within 10 s.
+        """
+        app = create_app(self.settings, self.service)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def tokens(self, *members: str, mechanism_id: str = M) -> dict[str, str]:
+        """A bearer token for each member named (every Syria member if none is), issued in that order."""
+        return {m: self.service.issue_token(mechanism_id=mechanism_id, member_id=m) for m in members or MEMBERS}
+
+
+def start_server(db: str, clock: Clock, *, keepalive_s: float = 0.5, tick_s: float = 0.0) -> LiveServer:
+    """A live server on the SQLite file ``db``; its hotline ticker is off unless ``tick_s`` is given, so
+    tests drive time."""
+    service = Service(open_store(db), clock=clock)
+    settings = Settings(db=db, clock=clock, stream_keepalive_s=keepalive_s, max_body_bytes=256 * 1024, tick_s=tick_s)
+    return LiveServer(service, settings).start()
+
+
+def auth(token: str) -> dict[str, str]:
+    """The headers that present ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_notice(
+    server: LiveServer,
+    token: str,
+    kind: str,
+    lat: float,
+    lon: float,
+    h0: float = 2,
+    h1: float = 4,
+    *,
+    title: str | None = None,
+    radius_m: float = 15_000,
+) -> dict[str, Any]:
+    """Notify over HTTP, as the member whose ``token`` it is, a circle at (``lat``, ``lon``) from ``h0``
+    to ``h1`` hours after the server's clock; the answer (asserted 201 Created)."""
+    now = server.service.clock()
+    volume = vol((lon, lat), now + timedelta(hours=h0), radius_m=radius_m, end=iso(now + timedelta(hours=h1)))
+    body: dict[str, Any] = {"kind": kind} if title is None else {"kind": kind, "title": title}
+    body["volumes"] = [volume]
+    r = httpx.post(f"{server.url}{A}/activities", json=body, headers=auth(token), timeout=10)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+class SSEReader:
+    """A minimal Server-Sent Events client over an httpx stream: (id, event, data) triples."""
+
+    def __init__(self, client: httpx.Client, url: str, headers: dict[str, str], *, read_s: float = 10.0) -> None:
+        self._cm = client.stream("GET", url, headers=headers, timeout=httpx.Timeout(10.0, read=read_s))
+        self.response = self._cm.__enter__()
+        self._lines = self.response.iter_lines()
+
+    def next_event(self) -> tuple[int, str, dict[str, Any]]:
+        """The next event with data (comments and keep-alives skipped).
+
+        Raises:
+            EOFError: the stream ended first.
+        """
+        event_id, event, data = None, "message", []
+        for line in self._lines:
+            if line == "":
+                if data:
+                    return int(event_id or 0), event, json.loads("\n".join(data))
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "id":
+                event_id = value
+            elif name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+        raise EOFError("stream ended")
+
+    def close(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
+def next_events_of(
+    reader: SSEReader, kinds: set[str], count: int, *, deadline_s: float = 120.0
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The next ``count`` events of the given kinds, in order, skipping every other event on the stream
+    (checkpoints, line checks, alerts, escalations arrive whenever the service's clock says so).
+    Waits for the events themselves, up to a generous deadline, never for a fixed time."""
+    found: list[tuple[int, str, dict[str, Any]]] = []
+    skipped: list[str] = []
+    end = time.monotonic() + deadline_s
+    while len(found) < count:
+        assert time.monotonic() < end, f"after {deadline_s:g} s: {found!r} of {kinds}; skipped {skipped}"
+        event = reader.next_event()
+        if event[1] in kinds:
+            found.append(event)
+        else:
+            skipped.append(event[1])
+    return found
+
+
+def wait_until(condition: Callable[[], T], what: str, *, deadline_s: float = 120.0, every_s: float = 0.05) -> T:
+    """Poll ``condition()`` until it returns something true, and return that; fail naming ``what`` after a
+    generous deadline."""
+    end = time.monotonic() + deadline_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < end, f"{what}: not within {deadline_s:g} s"
+        time.sleep(every_s)
