@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.builders import M, vol
 
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Service
 from deconflict.store import open_store
-
-M = "tr-il-syria"
-T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
-T4 = [37.6298, 34.5226]
-
-
-def vol(start_h: float = 3) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": T4},
-        "radius_m": 10_000,
-        "floor_m": 1000,
-        "ceiling_m": 4000,
-        "start": iso(T0 + timedelta(hours=start_h)),
-        "end": iso(T0 + timedelta(hours=start_h + 2)),
-    }
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def svc(tmp_path: Path, clock: FixedClock) -> Service:
-    service = Service(open_store(str(tmp_path / "h.db")), clock=clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-    return service
 
 
 def member(svc: Service, mid: str) -> Any:
@@ -48,8 +18,8 @@ def member(svc: Service, mid: str) -> Any:
 
 
 def test_israeli_notice_puts_a_turkish_alert_on_turkiyes_channel(svc: Service) -> None:
-    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
-    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])
     (alert,) = [m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert"]
     assert alert["to"] == ["TR"] and alert["template"] == "separation_alert" and alert["needs_ack"]
     assert alert["lang"] == "tr" and "TR-0001" in alert["text"] and "IL-0001" in alert["text"]
@@ -60,8 +30,8 @@ def test_israeli_notice_puts_a_turkish_alert_on_turkiyes_channel(svc: Service) -
 
 
 def test_unanswered_alert_climbs_the_whole_ladder_in_a_simulated_day(svc: Service, clock: FixedClock) -> None:
-    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(30)])
-    last = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(30)]).seq
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=30)])
+    last = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=30)]).seq
     alert = next(m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert")
     steps: list[tuple[int, str]] = []
     for _ in range(24 * 60):
@@ -88,13 +58,13 @@ def test_unanswered_alert_climbs_the_whole_ladder_in_a_simulated_day(svc: Servic
 
 
 def test_acknowledgement_stops_the_climb_and_a_restart_records_only_missing_steps(
-    tmp_path: Path, svc: Service, clock: FixedClock
+    db: str, svc: Service, clock: FixedClock
 ) -> None:
-    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(30)])
-    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(30)])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=30)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=30)])
     alert = next(m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert")
     clock.advance(seconds=26 * 60)  # the service was down: two steps fell due meanwhile
-    restarted = Service(open_store(str(tmp_path / "h.db")), clock=clock)
+    restarted = Service(open_store(db), clock=clock)
     restarted.tick()
     restarted.tick()
 
