@@ -3,70 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyproj import Geod
 from sqlalchemy import func, select
+from support.builders import BAKU, PALMYRA, T0, T4, M, offset, vol
 
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound, StaleVersion
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Service
 from deconflict.store import open_store
 from deconflict.store.schema import ActivityRow, ConflictRow, LedgerEntry
 
-M = "tr-il-syria"
-T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
-T4 = (37.6298, 34.5226)
-PALMYRA = (38.3169, 34.5574)
-BAKU = (49.8671, 40.4093)
-
-
-def vol(
-    centre: tuple[float, float] = T4,
-    radius_m: float = 10_000,
-    floor_m: float = 1000,
-    ceiling_m: float = 4000,
-    start_h: float = 2,
-    hours: float = 2,
-    **extra: Any,
-) -> dict[str, Any]:
-    doc = {
-        "geometry": {"type": "Point", "coordinates": list(centre)},
-        "radius_m": radius_m,
-        "floor_m": floor_m,
-        "ceiling_m": ceiling_m,
-        "start": iso(T0 + timedelta(hours=start_h)),
-        "end": iso(T0 + timedelta(hours=start_h + hours)),
-    }
-    doc.update(extra)
-    return doc
-
-
-def east_of(centre: tuple[float, float], metres: float) -> tuple[float, float]:
-    lon, lat, _ = Geod(ellps="WGS84").fwd(centre[0], centre[1], 90.0, metres)
-    return (float(lon), float(lat))
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "deconflict.db")
-
-
-@pytest.fixture
-def svc(db: str, clock: FixedClock) -> Service:
-    service = Service(open_store(db), clock=clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-    return service
+EAST = 90.0
 
 
 def counts(svc: Service) -> tuple[int, int, int]:
@@ -81,7 +32,9 @@ def counts(svc: Service) -> tuple[int, int, int]:
 def test_separation_conflict_is_raised_with_measured_distance(svc: Service) -> None:
     svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, radius_m=10_000)])
     # centres 25 km apart, radii 10 km + 10 km: 5 km between the circles, under 9.26 km
-    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(east_of(T4, 25_000), 10_000)])
+    out = svc.notify(
+        mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(offset(T4, EAST, 25_000), radius_m=10_000)]
+    )
     assert [c["kind"] for c in out.raised] == ["separation"]
     c = out.raised[0]
     assert c["distance_m"] == pytest.approx(5_000, abs=10)
@@ -99,7 +52,7 @@ def test_separation_conflict_is_raised_with_measured_distance(svc: Service) -> N
 )
 def test_separation_threshold(svc: Service, offset_m: float, expected: int) -> None:
     svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
-    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(east_of(T4, offset_m))])
+    out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(offset(T4, EAST, offset_m))])
     assert len(out.raised) == expected
 
 
@@ -124,19 +77,34 @@ def test_same_party_never_conflicts(svc: Service) -> None:
 
 
 def test_one_conflict_per_pair_of_activities(svc: Service) -> None:
-    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4), vol(east_of(T4, 5000), id="b")])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4), vol(offset(T4, EAST, 5000), id="b")])
     out = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4), vol(T4, id="x", start_h=2.5)])
     assert len(out.raised) == 1
     assert len(out.raised[0]["volume_pairs"]) == 4
 
 
 def test_red_line_binds_other_parties_not_its_owner(svc: Service) -> None:
-    tr = svc.notify(mechanism_id=M, actor="TR", kind="deployment", volumes=[vol(PALMYRA, 3000, 0, 100, 24, 240)])
+    tr = svc.notify(
+        mechanism_id=M,
+        actor="TR",
+        kind="deployment",
+        volumes=[vol(PALMYRA, radius_m=3000, floor_m=0, ceiling_m=100, start_h=24, hours=240)],
+    )
     assert [(c["kind"], c["zone"], c["awaiting"]) for c in tr.raised] == [("zone", "IL-RL-PALMYRA", ["IL"])]
-    il = svc.notify(mechanism_id=M, actor="IL", kind="deployment", volumes=[vol(PALMYRA, 3000, 0, 100, 24, 240)])
+    il = svc.notify(
+        mechanism_id=M,
+        actor="IL",
+        kind="deployment",
+        volumes=[vol(PALMYRA, radius_m=3000, floor_m=0, ceiling_m=100, start_h=24, hours=240)],
+    )
     assert all(c["kind"] != "zone" for c in il.raised)
     # a kind the red line does not forbid
-    sortie = svc.notify(mechanism_id=M, actor="TR", kind="air_sortie", volumes=[vol(PALMYRA, 3000, 0, 100, 500, 1)])
+    sortie = svc.notify(
+        mechanism_id=M,
+        actor="TR",
+        kind="air_sortie",
+        volumes=[vol(PALMYRA, radius_m=3000, floor_m=0, ceiling_m=100, start_h=500, hours=1)],
+    )
     assert sortie.raised == ()
 
 
@@ -147,7 +115,7 @@ def test_zone_declared_later_catches_existing_activity_and_withdrawal_stops_it(s
         "kind": "protected",
         "name": "Aid convoy route",
         "forbids": ["exercise", "air_sortie"],
-        "centre": list(east_of(T4, 12_000)),
+        "centre": list(offset(T4, EAST, 12_000)),
         "radius_m": 5000,
         "valid_from": iso(T0),
     }
@@ -174,7 +142,7 @@ def test_amend_supersedes_conflicts_and_detects_again(svc: Service) -> None:
     first = il.raised[0]["id"]
     assert tr.activity is not None
     moved = svc.amend(
-        mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=1, volumes=[vol(east_of(T4, 100_000))]
+        mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=1, volumes=[vol(offset(T4, EAST, 100_000))]
     )
     assert moved.resolved == (first,) and moved.raised == ()
     assert svc.conflict(M, first)["status"] == "resolved" and svc.conflict(M, first)["resolution"] == "amended"
@@ -228,7 +196,7 @@ BAD_NOTICES: list[tuple[str, dict[str, Any], type[DeconflictError], str]] = [
     ("radius over 500 km", {"volumes": [vol(radius_m=500_001)]}, InvalidInput, "radius_m"),
     ("latitude out of range", {"volumes": [vol((37.6, 95.0))]}, InvalidInput, "latitude"),
     ("outside the area", {"volumes": [vol(BAKU)]}, InvalidInput, "area of responsibility"),
-    ("naive time", {"volumes": [vol(start="2025-04-09T08:00:00")]}, InvalidInput, "timezone"),
+    ("naive time", {"volumes": [{**vol(), "start": "2025-04-09T08:00:00"}]}, InvalidInput, "timezone"),
     (
         "ring not closed",
         {
@@ -309,8 +277,18 @@ def test_tables_are_a_projection_of_the_record(svc: Service, tmp_path: Path) -> 
     from deconflict import projection
     from deconflict.store.schema import Base
 
-    svc.notify(mechanism_id=M, actor="TR", kind="deployment", volumes=[vol(PALMYRA, 3000, 0, 100, 24, 240)])
-    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA, 3000, 0, 100, 0.2, 1)])
+    svc.notify(
+        mechanism_id=M,
+        actor="TR",
+        kind="deployment",
+        volumes=[vol(PALMYRA, radius_m=3000, floor_m=0, ceiling_m=100, start_h=24, hours=240)],
+    )
+    svc.notify(
+        mechanism_id=M,
+        actor="IL",
+        kind="air_sortie",
+        volumes=[vol(PALMYRA, radius_m=3000, floor_m=0, ceiling_m=100, start_h=0.2, hours=1)],
+    )
     svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id="C1")
     svc.amend(mechanism_id=M, actor="TR", activity_id="TR-0001", seen_version=1, volumes=[vol(T4)])
     copy = open_store(str(tmp_path / "replayed.db"))
@@ -371,7 +349,7 @@ def test_a_write_from_another_process_is_seen_and_the_chain_stays_whole(
 ) -> None:
     """Two services on one file (as two processes): the second's cached picture goes stale and is rebuilt."""
     other = Service(open_store(db), clock=clock)
-    other.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(east_of(T4, 60_000))])
+    other.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(offset(T4, EAST, 60_000))])
     svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])  # svc's picture is now stale
     out = other.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
     assert [c["other_activity"] for c in out.raised] == ["TR-0001"]
