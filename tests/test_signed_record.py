@@ -2,44 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import SSEReader, auth, start_server
+from support import builders
+from support.builders import PALMYRA, T4, M, declared_db
+from support.live import LiveServer, SSEReader, auth, start_server
 
 from deconflict import replay, signing
 from deconflict.client import Client, ClientError
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, StaleVersion
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Prepared, Service, Signed
-from deconflict.store import open_store
 
-M = "tr-il-syria"
-T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
-T4 = [37.6298, 34.5226]
-PALMYRA = [38.3169, 34.5574]
-
-
-def vol(where: list[float] = T4, start_h: float = 3, hours: float = 2) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": where},
-        "radius_m": 10_000,
-        "floor_m": 1000,
-        "ceiling_m": 4000,
-        "start": iso(T0 + timedelta(hours=start_h)),
-        "end": iso(T0 + timedelta(hours=start_h + hours)),
-    }
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
+vol = partial(builders.vol, start_h=3)
+"""This module's volumes open 3 h after T0."""
 
 
 @pytest.fixture
@@ -48,20 +29,9 @@ def tr_key() -> signing.KeyPair:
 
 
 @pytest.fixture
-def db(tmp_path: Path, clock: FixedClock, tr_key: signing.KeyPair) -> str:
+def party_keys(tr_key: signing.KeyPair) -> dict[str, str]:
     """Türkiye holds its own key; the service holds the others' (demo custody)."""
-    path = str(tmp_path / "signed.db")
-    service = Service(open_store(path), clock=clock)
-    service.declare_mechanism(
-        mechanism=load_mechanism(scenario_path("syria")), keys={"TR": tr_key.public_key}, demo_custody=True
-    )
-    service.store.close()
-    return path
-
-
-@pytest.fixture
-def svc(db: str, clock: FixedClock) -> Service:
-    return Service(open_store(db), clock=clock)
+    return {"TR": tr_key.public_key}
 
 
 def head(svc: Service) -> int:
@@ -235,36 +205,29 @@ def test_replay_at_each_instant_equals_the_live_state_then(
 # --- over HTTP ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server(db: str, clock: FixedClock) -> Iterator[Any]:
-    live = start_server(db, clock)
-    yield live
-    live.stop()
-
-
-def test_the_python_client_signs_on_the_partys_side(server: Any, tr_key: signing.KeyPair) -> None:
-    token = server.service.issue_token(mechanism_id=M, member_id="TR")
-    unsigned = Client(server.url, token)
+def test_the_python_client_signs_on_the_partys_side(live: LiveServer, tr_key: signing.KeyPair) -> None:
+    token = live.service.issue_token(mechanism_id=M, member_id="TR")
+    unsigned = Client(live.url, token)
     with pytest.raises(ClientError, match="signs its own entries"):
         unsigned.notify(kind="uav_patrol", volumes=[vol()])
-    client = Client(server.url, token, key=tr_key)
+    client = Client(live.url, token, key=tr_key)
     out = client.notify(kind="uav_patrol", volumes=[vol()])
     assert out["activity"]["id"] == "TR-0001"
-    entry = server.service.entries_after(M, out["seq"] - 1, limit=1)[0]
+    entry = live.service.entries_after(M, out["seq"] - 1, limit=1)[0]
     assert entry["key_id"] == tr_key.key_id and entry["actor"] == "TR"
-    assert server.service.verify(M).ok
-    wrong = Client(server.url, token, key=signing.KeyPair.generate())
+    assert live.service.verify(M).ok
+    wrong = Client(live.url, token, key=signing.KeyPair.generate())
     with pytest.raises(ClientError, match="is not registered"):
         wrong.notify(kind="uav_patrol", volumes=[vol(start_h=8)])
 
 
-def test_replay_route_shows_what_the_caller_could_see_then(server: Any, clock: FixedClock) -> None:
-    svc: Service = server.service
+def test_replay_route_shows_what_the_caller_could_see_then(live: LiveServer, clock: FixedClock) -> None:
+    svc: Service = live.service
     tokens = {m: svc.issue_token(mechanism_id=M, member_id=m) for m in ("IL", "AZ")}
     before = clock()
     clock.advance(seconds=60)
     svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
-    with httpx.Client(base_url=server.url + "/api/v1") as http:
+    with httpx.Client(base_url=live.url + "/api/v1") as http:
         then = http.get(f"/mechanisms/{M}/replay", params={"at": iso(before)}, headers=auth(tokens["IL"])).json()
         now = http.get(f"/mechanisms/{M}/replay", params={"at": iso(clock())}, headers=auth(tokens["IL"])).json()
         assert then["activities"] == [] and [a["id"] for a in now["activities"]] == ["IL-0001"]
@@ -275,12 +238,12 @@ def test_replay_route_shows_what_the_caller_could_see_then(server: Any, clock: F
         assert {k["owner"] for k in keys} >= {"TR", "IL", "service"}
 
 
-def test_the_stream_carries_signed_checkpoints(server: Any) -> None:
-    svc: Service = server.service
+def test_the_stream_carries_signed_checkpoints(live: LiveServer) -> None:
+    svc: Service = live.service
     token = svc.issue_token(mechanism_id=M, member_id="AZ")
     svc.checkpoint(M)
     with httpx.Client() as http:
-        reader = SSEReader(http, f"{server.url}/api/v1/mechanisms/{M}/events?after=1000000", auth(token))
+        reader = SSEReader(http, f"{live.url}/api/v1/mechanisms/{M}/events?after=1000000", auth(token))
         try:
             _, event, first = reader.next_event()
             assert event == "checkpoint" and first["seq"] == head(svc)
@@ -309,14 +272,9 @@ def test_cli_keys_generate_then_notify_signed_on_the_partys_side(tmp_path: Path,
     assert keyfile.stat().st_mode & 0o777 == 0o600
     assert runner.invoke(app, ["keys", "generate", "--party", "TR", "--out", str(keyfile)]).exit_code == 2
     party, key = signing.read_key_file(keyfile)
-    path = str(tmp_path / "cli.db")
-    service = Service(open_store(path), clock=clock)
-    service.declare_mechanism(
-        mechanism=load_mechanism(scenario_path("syria")), keys={"TR": key.public_key}, demo_custody=True
-    )
+    path = declared_db(tmp_path / "cli.db", clock, keys={"TR": key.public_key})
     listed = runner.invoke(app, ["keys", "list", "--db", path])
     assert f"{key.key_id}  TR       held by party" in listed.output
-    service.store.close()
     server = start_server(path, clock)
     try:
         token = server.service.issue_token(mechanism_id=M, member_id="TR")
