@@ -6,11 +6,15 @@ its own (the intersection in space, altitude and time, with the separation minim
 applied); facilitators and observers see conflicts, zones and the hotline, and notices
 only as those overlap parts. An entry a member may not see keeps its place in the
 sequence with its hashes and without its payload, so a copy still verifies.
+
+The documents members read are shaped here too, live or replayed alike: a message worded in its reader's
+language with where it stands, a conflict with its status, a registered key.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +22,25 @@ import numpy as np
 import shapely
 from shapely.geometry import mapping
 
+from deconflict import hotline
 from deconflict.clock import iso
 from deconflict.geo import Frame
 from deconflict.model import Disclosure, Member, Role
+
+__all__ = [
+    "OVERLAP_QUAD_SEGS",
+    "conflict_public",
+    "entry_view",
+    "key_public",
+    "message_status_view",
+    "message_view",
+    "overlap_part",
+    "partial_activity",
+    "payload_of",
+    "sees_conflict",
+    "sees_message",
+    "sees_whole_notices",
+]
 
 OVERLAP_QUAD_SEGS = 16
 """Quarter-circle segments used when a circle is cut into an overlap polygon."""
@@ -38,7 +58,7 @@ def _to_lonlat(frame: Frame, geom: Any) -> dict[str, Any]:
         lon, lat = frame.to_lonlat(coords[:, 0], coords[:, 1])
         return np.round(np.column_stack([lon, lat]), 7)
 
-    return mapping(shapely.transform(geom, back))  # type: ignore[no-any-return]
+    return mapping(shapely.transform(geom, back))
 
 
 def overlap_part(
@@ -136,3 +156,124 @@ def entry_view(entry: dict[str, Any], member: Member, disclosure: Disclosure) ->
 
 def payload_of(entry_payload: str) -> Any:
     return json.loads(entry_payload)
+
+
+# --- the documents members read --------------------------------------------------------------
+
+
+def message_view(doc: dict[str, Any], *, seq: int, sender: str, sent_at: datetime, reader: Member) -> dict[str, Any]:
+    """A message as ``reader`` sees it when it is sent: agreed wording in the reader's language,
+    free text as written with its original language."""
+    if doc.get("template"):
+        rendered = hotline.render(doc["template"], reader.language, doc["params"])
+        text, original, lang = rendered.display or rendered.text, None, reader.language
+    else:
+        text, original, lang = doc["text"], {"text": doc["text"], "lang": doc["lang"]}, doc["lang"]
+    return {
+        "id": doc["id"],
+        "seq": seq,
+        "type": doc["type"],
+        "from": sender,
+        "to": doc["to"],
+        "template": doc.get("template"),
+        "params": doc.get("params", {}),
+        "text": text,
+        "lang": lang,
+        "rtl": hotline.is_rtl(lang),
+        "free_text": original is not None,
+        "original": original,
+        "about": doc.get("about"),
+        "needs_ack": doc["needs_ack"],
+        "sent_at": iso(sent_at),
+        "deadline": doc.get("deadline"),
+        "acknowledged": {},
+        "acknowledged_at": None,
+        "escalation_steps": 0,
+        "status": "awaiting" if doc["needs_ack"] else "info",
+        "awaiting": list(doc["to"]) if doc["needs_ack"] else [],
+        "closed_at": None,
+        "closed_note": None,
+        "closed_resolution": None,
+    }
+
+
+def message_status_view(
+    doc: dict[str, Any],
+    *,
+    seq: int,
+    sender: str,
+    sent_at: datetime,
+    acknowledged: dict[str, Any],
+    acknowledged_at: str | None,
+    steps: int,
+    reader: Member,
+    closed_at: str | None = None,
+    closed_note: str | None = None,
+) -> dict[str, Any]:
+    """A message worded for its reader, with where it stands (live or replayed).
+
+    ``status``: ``info`` (needs no acknowledgement), ``awaiting`` (some recipient must still
+    acknowledge: ``awaiting`` lists them), ``acknowledged``, or ``closed`` (the conflict it alerted
+    to was resolved first: it stopped climbing; ``closed_note`` says why).
+    """
+    view = message_view(doc, seq=seq, sender=sender, sent_at=sent_at, reader=reader)
+    view["acknowledged"] = acknowledged
+    view["acknowledged_at"] = acknowledged_at
+    view["escalation_steps"] = steps
+    view["closed_at"], view["closed_note"] = closed_at, closed_note
+    closed = re.fullmatch(r"conflict (\S+) resolved \((\w+)\)", closed_note or "")
+    view["closed_resolution"] = closed.group(2) if closed else None
+    if not doc["needs_ack"]:
+        view["status"], view["awaiting"] = "info", []
+    elif acknowledged_at is not None:
+        view["status"], view["awaiting"] = "acknowledged", []
+    elif closed_at is not None:
+        view["status"], view["awaiting"] = "closed", []
+    else:
+        view["status"], view["awaiting"] = "awaiting", [p for p in doc["to"] if p not in acknowledged]
+    return view
+
+
+def conflict_public(
+    doc: dict[str, Any],
+    *,
+    status: str,
+    resolution: str | None,
+    detected_at: str,
+    acknowledged: dict[str, Any],
+    resolved_at: str | None,
+    resolved_by: str | None,
+) -> dict[str, Any]:
+    """A conflict as members read it: what was detected, and where it stands (live or replayed)."""
+    return {
+        **doc,
+        "status": status,
+        "resolution": resolution,
+        "detected_at": detected_at,
+        "acknowledged": acknowledged,
+        "resolved_at": resolved_at,
+        "resolved_by": resolved_by,
+    }
+
+
+def key_public(
+    *,
+    key_id: str,
+    owner: str,
+    public_key: str,
+    custody: str,
+    registered_seq: int,
+    registered_at: datetime,
+    revoked_seq: int | None,
+) -> dict[str, Any]:
+    """A public key as the record registered it (its fingerprint is its key id)."""
+    return {
+        "key_id": key_id,
+        "fingerprint": key_id,
+        "owner": owner,
+        "public_key": public_key,
+        "custody": custody,
+        "registered_seq": registered_seq,
+        "registered_at": iso(registered_at),
+        "revoked_seq": revoked_seq,
+    }

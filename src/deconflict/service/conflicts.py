@@ -1,0 +1,228 @@
+"""Conflicts after detection: listing them, a party acknowledging one, closing one by hand, and the
+service closing those an amendment, a cancellation or a withdrawn zone settles (telling the other parties
+on the hotline how it closed and by whom).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from deconflict import ledger
+from deconflict.errors import Forbidden, InvalidInput, InvalidState
+from deconflict.formats.docs import choice
+from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, EntryType, Resolution, Role, ZoneKind
+from deconflict.service import queries
+from deconflict.service.context import IMMEDIATE, SYSTEM, Context, SignatureMode, retrying
+from deconflict.service.picture import Picture, any_member, party_member
+from deconflict.service.posting import post_standard
+from deconflict.service.writer import RecordWriter
+from deconflict.store.schema import ConflictRow
+
+__all__ = [
+    "acknowledge_conflict",
+    "check_awaited",
+    "close_conflicts",
+    "conflicts",
+    "record_acknowledgement",
+    "record_resolution",
+    "resolve_conflict",
+    "title",
+]
+
+
+def title(value: str | None) -> str:
+    """A title or note as given, stripped.
+
+    Raises:
+        InvalidInput: not text, or longer than 500 characters.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput("title: expected text", field="title")
+    if len(value) > 500:
+        raise InvalidInput("title: longer than 500 characters", field="title")
+    return value.strip()
+
+
+def conflicts(
+    ctx: Context, mechanism_id: str, *, status: str | None = None, party: str | None = None
+) -> list[dict[str, Any]]:
+    """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged."""
+    ctx.pictures.get(mechanism_id)
+    stmt = select(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)
+    if status == "unresolved":
+        stmt = stmt.where(ConflictRow.status != ConflictStatus.RESOLVED.value)
+    elif status is not None:
+        stmt = stmt.where(ConflictRow.status == choice(status, ConflictStatus, "status").value)
+    with ctx.store.read() as s:
+        rows = list(s.scalars(stmt.order_by(ConflictRow.detected_at, ConflictRow.id)))
+    out = [queries.conflict_doc(r) for r in rows]
+    if party is not None:
+        out = [c for c in out if party in c["parties"]]
+    return out
+
+
+@retrying
+def acknowledge_conflict(
+    ctx: Context, *, mechanism_id: str, actor: str, conflict_id: str, mode: SignatureMode = IMMEDIATE
+) -> dict[str, Any]:
+    """A party acknowledges a conflict it was alerted to; returns the conflict.
+
+    Raises:
+        Forbidden: the conflict does not await the actor's party.
+        InvalidState: it is resolved, or the party already acknowledged it.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        member = party_member(picture, actor)
+        c = queries.conflict(ctx, mechanism_id, conflict_id)
+        check_awaited(c, member.party)
+        with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+            record_acknowledgement(w, actor, conflict_id, member.party, mode.now(ctx.clock))
+        return queries.conflict(ctx, mechanism_id, conflict_id)
+
+
+def check_awaited(c: dict[str, Any], party: str) -> None:
+    """Raise unless ``party`` is one the conflict awaits and it is still open for it."""
+    cid = c["id"]
+    if c["status"] == ConflictStatus.RESOLVED.value:
+        raise InvalidState(f"conflict {cid!r} is already resolved ({c['resolution']}); nothing to acknowledge")
+    if party not in c.get("awaiting", ()):
+        awaited = ", ".join(c.get("awaiting", ())) or "nobody"
+        raise Forbidden(
+            f"conflict {cid!r} awaits the acknowledgement of {awaited}, not of {party}"
+            + (" (you were sent an information copy)" if party in c["parties"] else "")
+        )
+    if party in c["acknowledged"]:
+        raise InvalidState(f"conflict {cid!r} was already acknowledged by {party}")
+
+
+def record_acknowledgement(w: RecordWriter, actor: str, conflict_id: str, party: str, now: datetime) -> int:
+    """One entry: ``party`` acknowledges the conflict, and with it its alerts still awaiting that party."""
+    alerts = queries.open_alerts(w.session, w.mechanism_id, conflict_id, party)
+    payload = {"id": conflict_id, "party": party, "messages": alerts}
+    return w.append(actor, EntryType.CONFLICT_ACKNOWLEDGED, payload, now)
+
+
+def record_resolution(
+    w: RecordWriter,
+    picture: Picture | None,
+    actor: str,
+    conflict_id: str,
+    resolution: Resolution,
+    note: str,
+    now: datetime,
+    *,
+    by: str | None = None,
+) -> int:
+    """One entry: the conflict is resolved, and its alerts still awaiting an acknowledgement close with it.
+
+    With ``by`` (the party whose action closed it), the conflict's other parties, and the facilitator for
+    a red line, are told on the hotline in their own language, with the note of a member who resolved it.
+    Returns the sequence number of the last entry written.
+    """
+    s, mechanism_id = w.session, w.mechanism_id
+    payload = {
+        "id": conflict_id,
+        "resolution": resolution.value,
+        "note": note,
+        "messages": queries.open_alerts(s, mechanism_id, conflict_id),
+    }
+    seq = w.append(actor, EntryType.CONFLICT_RESOLVED, payload, now)
+    row = s.get(ConflictRow, (mechanism_id, conflict_id))
+    if by is None or picture is None or row is None:
+        return seq
+    tell = set(row.doc["parties"])
+    if row.doc.get("zone_kind") == ZoneKind.RED_LINE.value:
+        tell |= {m.party for m in picture.mechanism.members if m.role is Role.FACILITATOR}
+    tell.discard(by)
+    if tell:
+        params: dict[str, Any] = {"conflict": conflict_id, "ref": row.doc["activity"], "how": resolution.value}
+        params["party"] = by
+        template = "conflict_closed"
+        if note and actor not in ledger.SERVICE_ACTORS:
+            template, params["note"] = "conflict_closed_note", note
+        post_standard(w, picture, template, params, sorted(tell), (queries.ABOUT_CONFLICT, conflict_id), now)
+        seq = w.last_seq
+    return seq
+
+
+def close_conflicts(
+    w: RecordWriter,
+    picture: Picture | None,
+    about_id: str,
+    now: datetime,
+    how: Resolution,
+    note: str,
+    *,
+    by: str,
+    zone: bool = False,
+) -> tuple[list[str], int]:
+    """Resolve every open strategic conflict of an activity (or, with ``zone``, about a zone) as ``how``.
+
+    Returns the conflicts closed, oldest first, and the last sequence number written (0: none).
+    """
+    about = (
+        ConflictRow.zone == about_id
+        if zone
+        else (ConflictRow.activity == about_id) | (ConflictRow.other_activity == about_id)
+    )
+    rows = w.session.scalars(
+        select(ConflictRow).where(
+            ConflictRow.mechanism_id == w.mechanism_id,
+            ConflictRow.status != ConflictStatus.RESOLVED.value,
+            ConflictRow.kind.not_in([k.value for k in queries.TACTICAL_KINDS]),
+            about,
+        )
+    ).all()
+    closed, seq = [], 0
+    for row in sorted(rows, key=lambda r: (r.detected_at, int(r.id[1:]) if r.id[1:].isdigit() else 0)):
+        seq = record_resolution(w, picture, SYSTEM, row.id, how, note, now, by=by)
+        closed.append(row.id)
+    return closed, seq
+
+
+@retrying
+def resolve_conflict(
+    ctx: Context,
+    *,
+    mechanism_id: str,
+    actor: str,
+    conflict_id: str,
+    resolution: str,
+    note: str = "",
+    mode: SignatureMode = IMMEDIATE,
+) -> dict[str, Any]:
+    """Close a conflict by hand as amended, accepted or escalated (a party it awaits, or the facilitator).
+
+    Raises:
+        InvalidInput: a resolution the service records itself.
+        Forbidden: the actor is neither a party the conflict awaits nor the facilitator.
+        InvalidState: the conflict is already resolved.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        member = any_member(picture, actor)
+        how = choice(resolution, Resolution, "resolution")
+        if how not in MANUAL_RESOLUTIONS:
+            raise InvalidInput(
+                f"resolution: {how.value!r} is recorded by the service when it happens; by hand a conflict is "
+                f"resolved as {', '.join(r.value for r in MANUAL_RESOLUTIONS)}",
+                field="resolution",
+            )
+        c = queries.conflict(ctx, mechanism_id, conflict_id)
+        awaited = c.get("awaiting", ())
+        if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in awaited)):
+            causer = member.role is Role.PARTY and member.party in c["parties"]
+            raise Forbidden(
+                f"conflict {conflict_id!r} is resolved by hand by {', '.join(awaited) or 'nobody'} (the party it "
+                f"awaits) or the facilitator"
+                + ("; your activity caused it: amend or cancel it, and the conflict closes by itself" if causer else "")
+            )
+        if c["status"] == ConflictStatus.RESOLVED.value:
+            raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
+        with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+            record_resolution(w, picture, actor, conflict_id, how, title(note), mode.now(ctx.clock), by=member.party)
+        return queries.conflict(ctx, mechanism_id, conflict_id)

@@ -1,0 +1,181 @@
+"""What every use case is given: the context (store, clock, lock, pictures, signers, listeners), how the
+entry it appends is signed (:class:`SignatureMode`, passed explicitly), and what it returns (:class:`Outcome`).
+
+A party that holds its own key runs a use case twice: once *prepared* (the use case stops at the entry it
+would append and raises :class:`Prepared` with it, unsigned, writing nothing), then *signed*, carrying the
+signature the party made over that entry's hash (the use case runs again at the prepared instant).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from deconflict.clock import Clock
+from deconflict.errors import InvalidInput, StaleVersion
+from deconflict.model import Activity, ActivityState, Member
+from deconflict.store import Store
+
+if TYPE_CHECKING:
+    from deconflict.service.picture import Picture, Pictures
+    from deconflict.service.signers import Signers
+
+__all__ = [
+    "CLOCK_SKEW_S",
+    "IMMEDIATE",
+    "LIVE_STATES",
+    "OPERATOR",
+    "PREPARED_TTL_S",
+    "SYSTEM",
+    "Context",
+    "Listener",
+    "CheckpointListener",
+    "Outcome",
+    "Prepared",
+    "SignatureMode",
+    "Signed",
+    "StaleRecord",
+    "retrying",
+]
+
+SYSTEM = "system"
+"""Actor of entries the service makes itself (detected conflicts, automatic resolutions)."""
+OPERATOR = "operator"
+"""Actor of entries made by the installation's operator (declaring a mechanism)."""
+LIVE_STATES = (ActivityState.NOTIFIED, ActivityState.ACKNOWLEDGED, ActivityState.ACTIVE)
+"""States of an activity that is still in force or to come."""
+
+PREPARED_TTL_S = 120.0
+"""How long a prepared entry may wait for its signature."""
+CLOCK_SKEW_S = 5.0
+"""How far in the future a signed time may lie (clocks of the two sides differ a little)."""
+
+Listener = Callable[[str, int], None]
+"""Called with (mechanism id, last sequence number) after each committed change."""
+CheckpointListener = Callable[[str, dict[str, Any]], None]
+"""Called with (mechanism id, checkpoint document) after each signed checkpoint."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a use case changed: the activity (if any) and the conflicts it raised or closed."""
+
+    activity: Activity | None = None
+    raised: tuple[dict[str, Any], ...] = ()
+    resolved: tuple[str, ...] = ()
+    seq: int = 0
+    """Sequence number of the last record entry written."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A signature a party made on its side over the hash of the entry a prepared request appends."""
+
+    at: datetime
+    """The prepared entry's time; the use case runs again at this instant."""
+    entry_hash: str
+    key_id: str
+    signature: str
+
+
+class Prepared(Exception):  # noqa: N818 - an outcome carried out of the use case, not an error
+    """A use case run with ``prepare`` stopped at the entry it would append: here it is, unsigned."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        super().__init__(entry["hash"])
+        self.entry = entry
+
+
+@dataclass(frozen=True)
+class SignatureMode:
+    """How the first entry a member's use case appends is signed.
+
+    Immediately (the default: by a key the service holds for the party), *prepared* (the use case
+    stops at that entry and raises :class:`Prepared`), or with the party's ``signed`` signature of it.
+    """
+
+    prepare: bool = False
+    signed: Signed | None = None
+
+    @property
+    def immediate(self) -> bool:
+        """Whether the service signs at once (neither prepared nor carrying a signature)."""
+        return not self.prepare and self.signed is None
+
+    def now(self, clock: Clock) -> datetime:
+        """The instant the use case runs at: the prepared entry's time when signed, else the clock's."""
+        return self.signed.at if self.signed is not None else clock()
+
+    def check(self, clock: Clock) -> None:
+        """Refuse a signature made over an entry prepared too long ago, or dated in the future.
+
+        Raises:
+            InvalidInput: the signed time lies in the future.
+            StaleVersion: the prepared entry is older than PREPARED_TTL_S.
+        """
+        if self.signed is None:
+            return
+        now = clock()
+        if self.signed.at > now + timedelta(seconds=CLOCK_SKEW_S):
+            raise InvalidInput("signed_at: lies in the future; prepare the request again", field="signed_at")
+        if self.signed.at < now - timedelta(seconds=PREPARED_TTL_S):
+            raise StaleVersion(
+                f"signed_at: the prepared entry is more than {PREPARED_TTL_S:g} s old; prepare and sign again",
+                field="signed_at",
+            )
+
+
+IMMEDIATE = SignatureMode()
+"""Sign at once, with the service's key or a key it holds for the party."""
+
+
+class StaleRecord(Exception):
+    """The record grew in another process since the in-memory picture was built."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retrying(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a write use case again, once, on a fresh picture when another process got there first."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except StaleRecord:
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@dataclass
+class Context:
+    """The dependencies of every use case over one store, and the per-process state they share."""
+
+    store: Store
+    clock: Clock
+    lock: threading.RLock
+    """Serialises the use cases of this process (the pictures must not change under a query)."""
+    pictures: Pictures
+    signers: Signers
+    checkpoint_interval_s: float = 60.0
+    """Every this many seconds (at a tick), a chain that has grown gets a signed checkpoint."""
+    listeners: list[Listener] = field(default_factory=list)
+    checkpoint_listeners: list[CheckpointListener] = field(default_factory=list)
+    checkpoint_seq: dict[str, int] = field(default_factory=dict)
+    """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
+    tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)
+    """token → (valid until, monotonic seconds; the answer): recent answers about bearer tokens."""
+
+    @contextmanager
+    def exclusive(self, mechanism_id: str) -> Iterator[Picture]:
+        """Hold the lock and yield the mechanism's picture, rebuilt if another process wrote since."""
+        with self.lock:
+            yield self.pictures.fresh(mechanism_id)

@@ -1,0 +1,160 @@
+"""The duty loop: what stored times make due (escalation steps up the ladder, line checks, a line
+reported down), each party's line, and what waits on a party now. Driven by stored instants, not
+sleeping tasks, so that after a restart the first tick records exactly what fell due meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from deconflict import hotline as phrases
+from deconflict.clock import iso
+from deconflict.model import ConflictStatus, EntryType, Member, Role
+from deconflict.service import mechanisms, queries, record, tracks
+from deconflict.service.context import SYSTEM, Context
+from deconflict.service.picture import Picture, answering
+from deconflict.service.posting import post_standard
+from deconflict.service.writer import RecordWriter
+from deconflict.store.schema import ConflictRow, MessageRow
+
+__all__ = ["line_status", "tick", "tick_mechanism", "waiting"]
+
+
+def tick(ctx: Context) -> int:
+    """Record what stored times make due now in every mechanism: escalation steps, line checks, lines
+    down, the tactical picture moving on, and a checkpoint when one is due. Returns entries written."""
+    written = 0
+    for mechanism_id in mechanisms.mechanism_ids(ctx):
+        with ctx.exclusive(mechanism_id) as picture:
+            written += tick_mechanism(ctx, picture, ctx.clock())
+            written += tracks.tactical_tick(ctx, picture, ctx.clock())
+            if time.monotonic() - picture.checkpointed_at >= ctx.checkpoint_interval_s:
+                record.checkpoint(ctx, mechanism_id)
+    return written
+
+
+def tick_mechanism(ctx: Context, picture: Picture, now: datetime) -> int:
+    """Record the escalation steps, lines down and line checks due at ``now``; returns entries written."""
+    rules = picture.mechanism.rules
+    mid = picture.mechanism.id
+    written = 0
+    with ctx.store.read() as s:
+        open_rows = list(
+            s.scalars(select(MessageRow).where(*queries.unanswered(mid), MessageRow.steps < len(rules.ladder) - 1))
+        )
+        checks = {party: queries.last_line_check(s, mid, party) for party in sorted(picture.mechanism.parties())}
+        downs = {party: bool(row and queries.line_down_posted(s, mid, row.id)) for party, row in checks.items()}
+        heard = {party: queries.heard_since(s, picture, party, row) for party, row in checks.items()}
+    facilitators = sorted({m.party for m in picture.mechanism.members if m.role is Role.FACILITATOR})
+    with RecordWriter(ctx, mid, picture=picture) as w:
+        for row in open_rows:
+            # the ladder runs from the deadline the message carries (an alert re-raised by an amendment
+            # keeps the deadline of the one it replaces), which is sent_at + ack_deadline_s otherwise
+            start = row.sent_at
+            if row.deadline is not None:
+                start = min(start, row.deadline - timedelta(seconds=rules.ack_deadline_s))
+            for step in phrases.due_steps(start, rules.ack_deadline_s, rules.ladder, None, now, row.steps):
+                payload = {"id": row.id, "rung": step.rung, "name": step.name, "due_at": iso(step.due_at)}
+                w.append(SYSTEM, EntryType.MESSAGE_ESCALATED, payload, now)
+                to = sorted(set(row.recipients) | (set(facilitators) if step.rung == len(rules.ladder) - 1 else set()))
+                params = {"ref": row.id, "t1": step.due_at, "rung": step.name}
+                post_standard(w, picture, "escalated_to", params, to, (queries.ABOUT_MESSAGE, row.id), now)
+                written += 2
+        for party, last in checks.items():
+            if last is not None and not downs[party]:
+                state = phrases.line_state(
+                    last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now, heard_at=heard[party]
+                )
+                if state is phrases.LineState.DOWN:
+                    others = sorted(answering(picture) - {party})
+                    params = {"party": party, "t1": last.sent_at}
+                    post_standard(w, picture, "line_down", params, others, (queries.ABOUT_MESSAGE, last.id), now)
+                    written += 1
+            if phrases.line_check_due(last.sent_at if last else None, rules.line_check_interval_s, now):
+                params = {"party": party, "t1": now}
+                post_standard(w, picture, phrases.MessageType.LINE_CHECK.value, params, [party], ("party", party), now)
+                written += 1
+    return written
+
+
+def line_status(ctx: Context, mechanism_id: str) -> dict[str, str]:
+    """Each party's line: up; pending (a check awaits its answer, in time); late (unanswered past its
+    deadline, but the party has acted since it was sent); down (unanswered, and nothing heard since)."""
+    picture = ctx.pictures.get(mechanism_id)
+    now = ctx.clock()
+    out = {}
+    with ctx.store.read() as s:
+        for party in sorted(picture.mechanism.parties()):
+            last = queries.last_line_check(s, mechanism_id, party)
+            if last is None:
+                out[party] = phrases.LineState.UP.value
+            else:
+                ack_s = picture.mechanism.rules.ack_deadline_s
+                heard = queries.heard_since(s, picture, party, last)
+                out[party] = phrases.line_state(last.sent_at, last.acknowledged_at, ack_s, now, heard_at=heard).value
+    return out
+
+
+def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any]:
+    """What waits on the reader's party now, soonest deadline first: the conflicts it must acknowledge
+    (each with its alerts) and the other messages it must answer; each says whether it is overdue and
+    how far up the ladder it has climbed. What a page alarms for at sign-in, and what a shift hands over."""
+    picture = ctx.pictures.get(mechanism_id)
+    now = ctx.clock()
+    party = reader.party
+    ladder = picture.mechanism.rules.ladder
+    items: list[dict[str, Any]] = []
+    with ctx.store.read() as s:
+        open_messages = [
+            r
+            for r in s.scalars(select(MessageRow).where(*queries.unanswered(mechanism_id)).order_by(MessageRow.seq))
+            if party in r.recipients and party not in r.acknowledged
+        ]
+        conflicts = s.scalars(
+            select(ConflictRow).where(
+                ConflictRow.mechanism_id == mechanism_id, ConflictRow.status != ConflictStatus.RESOLVED.value
+            )
+        )
+        listed: set[str] = set()
+        for c in conflicts:
+            if not queries.awaits(c, party):
+                continue
+            alerts = [m for m in open_messages if m.about_kind == queries.ABOUT_CONFLICT and m.about_id == c.id]
+            steps = max((m.steps for m in alerts), default=0)
+            items.append(
+                {
+                    "kind": "conflict",
+                    "id": c.id,
+                    "type": c.kind,
+                    "deadline": iso(c.deadline),
+                    "overdue": now >= c.deadline,
+                    "alerts": [m.id for m in alerts],
+                    "rung": steps,
+                    "rung_name": ladder[steps].name if steps < len(ladder) else None,
+                    "summary": queries.message_doc(alerts[0], reader)["text"] if alerts else None,
+                }
+            )
+            listed.add(c.id)
+        for m in open_messages:
+            if m.about_kind == queries.ABOUT_CONFLICT and m.about_id in listed:
+                continue
+            deadline = m.deadline or m.sent_at + timedelta(seconds=picture.mechanism.rules.ack_deadline_s)
+            items.append(
+                {
+                    "kind": "message",
+                    "id": m.id,
+                    "type": m.type,
+                    "deadline": iso(deadline),
+                    "overdue": now >= deadline,
+                    "alerts": [],
+                    "rung": m.steps,
+                    "rung_name": ladder[m.steps].name if m.steps < len(ladder) else None,
+                    "summary": queries.message_doc(m, reader)["text"],
+                }
+            )
+    items.sort(key=lambda i: (i["deadline"], i["id"]))
+    return {"now": iso(now), "party": party, "items": items}

@@ -1,0 +1,265 @@
+"""The hotline: members send standard phrases (agreed wording, worded in each reader's language) or free
+text, acknowledge what is addressed to them, and read the channel as their role allows. A response phrase
+naming a conflict or an alert that awaits the sender's party settles it as an acknowledgement would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from deconflict import hotline as phrases
+from deconflict.clock import iso
+from deconflict.disclosure import message_view
+from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from deconflict.model import EntryType, Member, Role
+from deconflict.service import conflicts, queries, zones
+from deconflict.service.context import IMMEDIATE, Context, SignatureMode, retrying
+from deconflict.service.picture import Picture, answering, any_member
+from deconflict.service.posting import post, post_standard
+from deconflict.service.writer import RecordWriter
+from deconflict.store.schema import ConflictRow, MessageRow
+
+__all__ = ["ACK_PHRASES", "MEMBER_PHRASES", "acknowledge_message", "message", "messages", "send_message"]
+
+MEMBER_PHRASES: dict[Role, frozenset[str]] = {
+    Role.PARTY: frozenset(
+        {
+            "acknowledged",
+            "holding",
+            "acknowledged_amending",
+            "proceeding_as_notified",
+            "query_activity",
+            "incident_at",
+            "activity_notified",
+            "line_check_reply",
+        }
+    ),
+    Role.FACILITATOR: frozenset({"acknowledged", "query_activity", "incident_at", "line_check_reply"}),
+    Role.OBSERVER: frozenset(),
+}
+"""The standard phrases each role may send: a facilitator has no activity to hold, amend or proceed with."""
+
+ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
+"""Standard responses that acknowledge what their ``ref`` names, when the sender's party is awaited."""
+
+
+@retrying
+def send_message(
+    ctx: Context,
+    *,
+    mechanism_id: str,
+    actor: str,
+    template: str | None = None,
+    params: dict[str, Any] | None = None,
+    text: str | None = None,
+    lang: str | None = None,
+    to: list[str] | None = None,
+    about: dict[str, str] | None = None,
+    mode: SignatureMode = IMMEDIATE,
+) -> dict[str, Any]:
+    """Send a standard message (template + params, agreed wording) or free text on the channel; returns
+    the message as the sender reads it.
+
+    Raises:
+        Forbidden: an observer, or a phrase the sender's role does not send.
+        InvalidInput: no recipient, both or neither of template and text, text too long, a bad ``about``.
+        NotFound: ``about`` names nothing.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        member = any_member(picture, actor)
+        if member.role is Role.OBSERVER:
+            raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
+        everyone = {m.party for m in picture.mechanism.members}
+        recipients = sorted(set(to) if to else answering(picture) - {member.party})
+        unknown = [p for p in recipients if p not in everyone]
+        if unknown or not recipients:
+            raise InvalidInput(f"to: {', '.join(unknown) or 'nobody'} is not a member of this mechanism", field="to")
+        if template is not None:
+            if text is not None:
+                raise InvalidInput("text: give either a template with params or free text, not both", field="text")
+            allowed = MEMBER_PHRASES[member.role]
+            if template not in allowed and template in phrases.bundled_templates():
+                role = member.role.value
+                raise Forbidden(
+                    f"template: {template!r} is not a phrase a {role} sends (alerts, line checks and "
+                    f"escalations come from the service); a {role} may send {', '.join(sorted(allowed))}"
+                )
+            rendered = phrases.render(template, member.language, params or {})
+            doc: dict[str, Any] = {
+                "template": template,
+                "params": dict(rendered.params),
+                "lang": member.language,
+                "from_party": member.party,
+            }
+            settles = _settled_by_phrase(ctx, picture, template, doc["params"], member.party)
+            if settles:
+                doc["settles"] = settles
+        else:
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInput("text: give a template, or free text to send", field="text")
+            if len(text) > 4000:
+                raise InvalidInput("text: longer than 4000 characters", field="text")
+            rendered = phrases.free_text(text.strip(), lang or member.language)
+            doc = {
+                "template": None,
+                "params": {},
+                "lang": rendered.lang,
+                "text": rendered.text,
+                "from_party": member.party,
+            }
+        if about is not None:
+            _check_about(ctx, mechanism_id, about)
+        restored = _lines_restored_by(ctx, mechanism_id, doc.get("settles"))
+        now = mode.now(ctx.clock)
+        with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+            payload = post(w, picture, sender=actor, rendered=rendered, doc=doc, to=recipients, about=about, now=now)
+            seq = w.last_seq
+            for check in restored:  # a phrase answering a line check that was reported down: as an ack does
+                others = sorted(answering(picture) - {member.party})
+                restored_params = {"party": member.party, "t1": now}
+                post_standard(w, picture, "line_restored", restored_params, others, (queries.ABOUT_MESSAGE, check), now)
+        return message_view(payload, seq=seq, sender=actor, sent_at=now, reader=member)
+
+
+def _lines_restored_by(ctx: Context, mechanism_id: str, settles: dict[str, list[str]] | None) -> list[str]:
+    """The line checks, among the messages a phrase settles, whose line was reported down."""
+    if not settles:
+        return []
+    with ctx.store.read() as s:
+        return [
+            mid
+            for mid in settles.get("messages", ())
+            if (row := s.get(MessageRow, (mechanism_id, mid))) is not None
+            and row.type == phrases.MessageType.LINE_CHECK
+            and queries.line_down_posted(s, mechanism_id, mid)
+        ]
+
+
+@retrying
+def acknowledge_message(
+    ctx: Context, *, mechanism_id: str, actor: str, message_id: str, mode: SignatureMode = IMMEDIATE
+) -> dict[str, Any]:
+    """A recipient acknowledges a message; a late answer to a line check restores the line. An alert is
+    settled with its conflict, in one entry. Returns the message as the actor reads it.
+
+    Raises:
+        NotFound: no such message.
+        Forbidden: not addressed to the actor's party.
+        InvalidState: needs no acknowledgement, already acknowledged by the party, or closed.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        member = any_member(picture, actor)
+        with ctx.store.read() as s:
+            row = s.get(MessageRow, (mechanism_id, message_id))
+            if row is None:
+                raise NotFound(f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message")
+            if member.party not in row.recipients:
+                raise Forbidden(f"message {message_id!r} is not addressed to {member.party}")
+            if not row.needs_ack:
+                raise InvalidState(f"message {message_id!r} does not ask for an acknowledgement")
+            if member.party in row.acknowledged:
+                raise InvalidState(f"message {message_id!r} was already acknowledged by {member.party}")
+            if row.closed_at is not None:
+                raise InvalidState(
+                    f"message {message_id!r} was closed at {iso(row.closed_at)} ({row.closed_note}); "
+                    "nothing is left to acknowledge"
+                )
+            was_down = row.type == phrases.MessageType.LINE_CHECK and queries.line_down_posted(
+                s, mechanism_id, message_id
+            )
+            conflict = queries.alerted_conflict(s, mechanism_id, row, member.party)
+        now = mode.now(ctx.clock)
+        with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+            if conflict is not None:  # the alert and its conflict are settled together, in one entry
+                conflicts.record_acknowledgement(w, actor, conflict, member.party, now)
+            else:
+                payload = {"id": message_id, "party": member.party}
+                w.append(actor, EntryType.MESSAGE_ACKNOWLEDGED, payload, now)
+            if was_down:
+                others = sorted(answering(picture) - {member.party})
+                params = {"party": member.party, "t1": now}
+                post_standard(w, picture, "line_restored", params, others, (queries.ABOUT_MESSAGE, message_id), now)
+        return message(ctx, mechanism_id, message_id, reader=member)
+
+
+def _settled_by_phrase(
+    ctx: Context, picture: Picture, template: str, params: dict[str, Any], party: str
+) -> dict[str, list[str]] | None:
+    """What a response phrase ("Received and acknowledged: C7") acknowledges for the sender's party.
+
+    Its ``ref`` may name a conflict that awaits the party, or a message addressed to the party that
+    still needs its acknowledgement (an alert: then its conflict too). Anything else settles nothing.
+    """
+    ref = params.get("ref")
+    if template not in ACK_PHRASES or not isinstance(ref, str) or not _names_one_of(ref, picture):
+        return None
+    mechanism_id = picture.mechanism.id
+    with ctx.store.read() as s:
+        conflict = s.get(ConflictRow, (mechanism_id, ref))
+        msg = s.get(MessageRow, (mechanism_id, ref))
+        if conflict is None and msg is not None:
+            if (
+                party not in msg.recipients
+                or not msg.needs_ack
+                or party in msg.acknowledged
+                or msg.closed_at is not None
+            ):
+                return None
+            cid = queries.alerted_conflict(s, mechanism_id, msg, party)
+            if cid is None:
+                return {"conflicts": [], "messages": [msg.id]}
+            conflict = s.get(ConflictRow, (mechanism_id, cid))
+        if conflict is None or not queries.awaits(conflict, party):
+            return None
+        return {"conflicts": [conflict.id], "messages": queries.open_alerts(s, mechanism_id, conflict.id, party)}
+
+
+def _names_one_of(ref: str, picture: Picture) -> bool:
+    """Whether ``ref`` can name a conflict (C1…) or a message (M1…) of the mechanism: no store read otherwise."""
+    counts = {"C": picture.conflict_count, "M": picture.message_count}
+    number = ref[1:]
+    return ref[:1] in counts and number.isdigit() and 1 <= int(number) <= counts[ref[:1]]
+
+
+def _check_about(ctx: Context, mechanism_id: str, about: dict[str, str]) -> None:
+    kind, ref = about.get("kind"), about.get("id")
+    if kind == "zone":
+        if ref not in {z["id"] for z in zones.zones(ctx, mechanism_id, include_withdrawn=True)}:
+            raise NotFound(f"about: zone {ref!r} does not exist", field="about")
+    elif kind == "activity" and isinstance(ref, str):
+        queries.activity(ctx, mechanism_id, ref)
+    elif kind == queries.ABOUT_CONFLICT and isinstance(ref, str):
+        queries.conflict(ctx, mechanism_id, ref)
+    else:
+        raise InvalidInput("about: give kind (activity, conflict or zone) and id", field="about")
+
+
+def message(ctx: Context, mechanism_id: str, message_id: str, *, reader: Member) -> dict[str, Any]:
+    """A message worded for ``reader``, with where it stands.
+
+    Raises:
+        NotFound: no such message.
+    """
+    with ctx.store.read() as s:
+        row = s.get(MessageRow, (mechanism_id, message_id))
+        if row is None:
+            raise NotFound(f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message")
+        return queries.message_doc(row, reader)
+
+
+def messages(
+    ctx: Context, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Messages the reader may see, in order, worded in the reader's language."""
+    ctx.pictures.get(mechanism_id)
+    stmt = (
+        select(MessageRow)
+        .where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq)
+        .order_by(MessageRow.seq)
+        .limit(limit)
+    )
+    with ctx.store.read() as s:
+        rows = list(s.scalars(stmt))
+    return [queries.message_doc(r, reader) for r in rows if queries.sees(r, reader)]

@@ -1,0 +1,149 @@
+"""Mechanisms and their members: declaring a mechanism (its first entries: itself with the service's key,
+the parties' keys, its initial zones), adding a member, and finding members.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from deconflict import signing
+from deconflict.errors import InvalidInput, InvalidState, NotFound
+from deconflict.formats.docs import member_to_doc, parse_member, zone_to_doc
+from deconflict.mechanisms import mechanism_to_doc
+from deconflict.model import EntryType, Mechanism, Member, Role
+from deconflict.service import keys, zones
+from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
+from deconflict.service.signers import custody_owner
+from deconflict.service.writer import RecordWriter
+from deconflict.store.schema import CustodyKeyRow, MechanismRow, MemberRow
+
+__all__ = ["add_member", "declare_mechanism", "mechanism_ids", "member", "next_member_id"]
+
+
+def mechanism_ids(ctx: Context) -> list[str]:
+    """Every mechanism in the store, by id."""
+    with ctx.store.read() as s:
+        return list(s.scalars(select(MechanismRow.id).order_by(MechanismRow.id)))
+
+
+def member(ctx: Context, mechanism_id: str, member_id: str) -> Member:
+    """A member of a mechanism (the picture is rebuilt once when another process may have added it).
+
+    Raises:
+        NotFound: no such mechanism or member.
+    """
+    for attempt in range(2):
+        for m in ctx.pictures.get(mechanism_id).mechanism.members:
+            if m.id == member_id:
+                return m
+        if attempt == 0:  # another process (deconflict member add) may have added it
+            with ctx.store.read() as s:
+                if s.get(MemberRow, (mechanism_id, member_id)) is None:
+                    break
+            with ctx.lock:
+                ctx.pictures.drop(mechanism_id)
+    raise NotFound(f"member {member_id!r} is not a member of mechanism {mechanism_id!r}", field="member")
+
+
+def next_member_id(ctx: Context, mechanism_id: str, party: str) -> str:
+    """The first free member id of the form ``<party>-<n>``."""
+    taken = {m.id for m in ctx.pictures.get(mechanism_id).mechanism.members}
+    n = 1
+    while f"{party}-{n}" in taken:
+        n += 1
+    return f"{party}-{n}"
+
+
+def declare_mechanism(
+    ctx: Context,
+    *,
+    mechanism: Mechanism,
+    party_keys: dict[str, str] | None = None,
+    demo_custody: bool = False,
+    mode: SignatureMode = IMMEDIATE,
+) -> Outcome:
+    """Record a new mechanism (its first entry, carrying the service's public key), the parties'
+    public keys, and its initial zones.
+
+    ``party_keys`` maps a party to the public key it generated on its side. With ``demo_custody``
+    the service makes and holds a key for every other party: for the demo only, and the
+    record says so. A party with neither cannot act until its key is registered. Initial
+    zones are declared by their owner when the service holds the owner's key, otherwise by
+    the operator, as written in the agreed mechanism file. ``mode`` signs the first zone an
+    owner declares.
+
+    Raises:
+        InvalidInput: a key is given for a party without members, or is malformed.
+        InvalidState: the mechanism already exists.
+    """
+    given = dict(party_keys or {})
+    signers = {m.party for m in mechanism.members}
+    unknown = set(given) - signers
+    if unknown:
+        raise InvalidInput(f"keys: {', '.join(sorted(unknown))} has no member in the mechanism", field="keys")
+    with ctx.lock:
+        with ctx.store.read() as s:
+            if s.get(MechanismRow, mechanism.id) is not None:
+                raise InvalidState(f"mechanism {mechanism.id!r} already exists", field="id")
+        public = {party: signing.public_key(k) for party, k in given.items()}
+        now = mode.now(ctx.clock)
+        held: set[str] = set()
+        service_key = ctx.signers.service_key
+        with RecordWriter(ctx, mechanism.id) as w:
+            doc: dict[str, Any] = mechanism_to_doc(mechanism)
+            doc["service_key"] = {"key_id": service_key.key_id, "public_key": service_key.public_key}
+            seq = w.append(OPERATOR, EntryType.MECHANISM_DECLARED, doc, now)
+            for party in sorted(signers):
+                if party in public:
+                    seq = keys.record_key(w, party, public[party], signing.PARTY_CUSTODY, now)
+                elif demo_custody:
+                    pair = signing.KeyPair.generate()
+                    w.session.add(
+                        CustodyKeyRow(
+                            owner=custody_owner(mechanism.id, party),
+                            key_id=pair.key_id,
+                            seed=signing.b64(pair.seed),
+                            note="demo only: a real party keeps its private key on its own side",
+                            created_at=now,
+                        )
+                    )
+                    seq = keys.record_key(w, party, pair.public_key, signing.DEMO_CUSTODY, now)
+                    held.add(party)
+        ctx.pictures.drop(mechanism.id)
+        owner_mode = mode
+        for zone in mechanism.zones:
+            if zone.owner in held:
+                owner = next(m.id for m in mechanism.members if m.party == zone.owner and m.role is Role.PARTY)
+                doc = zone_to_doc(zone)
+                seq = zones.declare_zone(ctx, mechanism_id=mechanism.id, actor=owner, zone=doc, mode=owner_mode).seq
+                owner_mode = IMMEDIATE  # the mode signs one member's entry only
+            else:
+                doc = zone_to_doc(zone)
+                seq = zones.declare_zone(ctx, mechanism_id=mechanism.id, actor=OPERATOR, zone=doc).seq
+        return Outcome(seq=seq)
+
+
+@retrying
+def add_member(ctx: Context, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
+    """Add a member (an account acting for a party, a facilitator or an observer).
+
+    Raises:
+        InvalidInput: the member is malformed, or acts for a party the mechanism does not have.
+        InvalidState: its id is taken.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        m = member if isinstance(member, Member) else parse_member(member)
+        if any(x.id == m.id for x in picture.mechanism.members):
+            raise InvalidState(f"member {m.id!r} already exists in mechanism {mechanism_id!r}", field="id")
+        if m.role is Role.PARTY and m.party not in picture.mechanism.parties():
+            raise InvalidInput(
+                f"party: {m.party!r} is not a party of mechanism {mechanism_id!r}; "
+                f"parties are {', '.join(sorted(picture.mechanism.parties()))}",
+                field="party",
+            )
+        with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+            w.append(OPERATOR, EntryType.MEMBER_ADDED, member_to_doc(m), ctx.clock())
+        ctx.pictures.drop(mechanism_id)
+        return m

@@ -1,0 +1,325 @@
+"""Notices of planned activity: notify, preview, amend (with the version seen), cancel, and reading them
+back. Each write validates first, then detects and records in one transaction; the volume index follows
+the committed state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from deconflict.clock import iso
+from deconflict.detect import SeparationFinding, ZoneFinding
+from deconflict.errors import Forbidden, InvalidInput, InvalidState, StaleVersion
+from deconflict.formats.docs import activity_from_doc, activity_to_doc, choice, identifier, parse_volumes
+from deconflict.model import (
+    Activity,
+    ActivityKind,
+    ActivityState,
+    ConflictKind,
+    Disclosure,
+    EntryType,
+    Member,
+    Resolution,
+    Volume,
+)
+from deconflict.service import conflicts, findings, queries
+from deconflict.service.context import IMMEDIATE, LIVE_STATES, Context, Outcome, SignatureMode, retrying
+from deconflict.service.picture import Picture, Projected, party_member
+from deconflict.service.writer import RecordWriter
+from deconflict.store.schema import ActivityRow, ActivityVersionRow
+
+__all__ = ["activities", "activity_history", "amend", "cancel", "notify", "preview_notice"]
+
+
+@retrying
+def notify(
+    ctx: Context,
+    *,
+    mechanism_id: str,
+    actor: str,
+    kind: str,
+    volumes: list[dict[str, Any]],
+    activity_id: str | None = None,
+    title: str = "",
+    mode: SignatureMode = IMMEDIATE,
+) -> Outcome:
+    """Notify a planned activity: validate, apply the rules, detect, store and record in one transaction.
+
+    Raises:
+        NotFound, Forbidden: the actor is not a party's member of the mechanism.
+        InvalidInput: a volume breaks a rule, or every window has ended (the message names volume and field).
+        InvalidState: the activity id is taken.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        now = mode.now(ctx.clock)
+        member = party_member(picture, actor)
+        kind_ = choice(kind, ActivityKind, "kind")
+        if activity_id is None:
+            activity_id = picture.next_activity_id(member.party)
+        else:
+            activity_id = identifier(activity_id, "id")
+            if activity_id in picture.activity_ids:
+                raise InvalidState(
+                    f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
+                )
+        vols = parse_volumes(volumes, party=member.party, activity=activity_id)
+        _check_not_ended(vols, now)
+        projected = picture.project_in_area(vols)
+        activity = _first_version(
+            picture, member, kind_, vols, now, activity_id=activity_id, title=conflicts.title(title)
+        )
+        return _commit_version(ctx, picture, activity, projected, actor, EntryType.ACTIVITY_NOTIFIED, None, mode)
+
+
+def preview_notice(
+    ctx: Context, *, mechanism_id: str, actor: str, kind: str, volumes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The conflicts a notice would raise if it were sent now; nothing is written or recorded.
+
+    Under ``conflicts-only`` another party's notice is named only by its party, window and band
+    (no id, no distance), so that previews cannot map notices the caller may not see.
+    """
+    with ctx.exclusive(mechanism_id) as picture:  # the index must not change under the query
+        now = ctx.clock()
+        member = party_member(picture, actor)
+        kind_ = choice(kind, ActivityKind, "kind")
+        vols = parse_volumes(volumes, party=member.party, activity="preview")
+        _check_not_ended(vols, now)
+        projected = picture.project_in_area(vols)
+        found = findings.findings(picture, _first_version(picture, member, kind_, vols, now), projected)
+    whole = picture.mechanism.rules.disclosure is Disclosure.FULL
+    out: list[dict[str, Any]] = []
+    for f in found:
+        if isinstance(f, SeparationFinding):
+            doc: dict[str, Any] = {
+                "kind": ConflictKind.SEPARATION.value,
+                "other_party": f.other_party,
+                "start": iso(f.start),
+                "end": iso(f.end),
+                "floor_m": f.floor_m,
+                "ceiling_m": f.ceiling_m,
+            }
+            if whole:
+                doc.update(other_activity=f.other_activity, distance_m=round(f.distance_m, 1))
+        elif isinstance(f, ZoneFinding):
+            zone = picture.zones[f.zone].zone
+            doc = {
+                "kind": ConflictKind.ZONE.value,
+                "zone": f.zone,
+                "zone_kind": zone.kind.value,
+                "zone_owner": f.zone_owner,
+                "start": iso(f.start),
+                "end": iso(f.end),
+            }
+        else:
+            doc = {
+                "kind": ConflictKind.SHORT_NOTICE.value,
+                "lead_time_s": round(f.lead_time_s),
+                "min_notice_s": f.min_notice_s,
+            }
+        out.append(doc)
+    return out
+
+
+@retrying
+def amend(
+    ctx: Context,
+    *,
+    mechanism_id: str,
+    actor: str,
+    activity_id: str,
+    seen_version: int,
+    volumes: list[dict[str, Any]] | None = None,
+    kind: str | None = None,
+    title: str | None = None,
+    mode: SignatureMode = IMMEDIATE,
+) -> Outcome:
+    """A new version of an activity; ``seen_version`` must be the current one.
+
+    Raises:
+        StaleVersion: the activity has moved on since ``seen_version``.
+        Forbidden: the activity belongs to another party.
+        InvalidState: the activity is cancelled or ended.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        now = mode.now(ctx.clock)
+        member = party_member(picture, actor)
+        current = _own_activity(ctx, mechanism_id, activity_id, member)
+        _check_version(current, seen_version)
+        vols = (
+            parse_volumes(volumes, party=member.party, activity=activity_id) if volumes is not None else current.volumes
+        )
+        _check_not_ended(vols, now)
+        projected = picture.project_in_area(vols)
+        activity = Activity(
+            id=current.id,
+            mechanism=mechanism_id,
+            party=current.party,
+            kind=choice(kind, ActivityKind, "kind") if kind is not None else current.kind,
+            volumes=vols,
+            state=current.state,
+            version=current.version + 1,
+            notified_at=now,
+            first_notified_at=current.first_notified_at,
+            title=conflicts.title(title) if title is not None else current.title,
+        )
+        return _commit_version(ctx, picture, activity, projected, actor, EntryType.ACTIVITY_AMENDED, current, mode)
+
+
+@retrying
+def cancel(
+    ctx: Context,
+    *,
+    mechanism_id: str,
+    actor: str,
+    activity_id: str,
+    seen_version: int | None = None,
+    mode: SignatureMode = IMMEDIATE,
+) -> Outcome:
+    """Cancel an activity (a new version in state cancelled); its open conflicts are closed as amended."""
+    with ctx.exclusive(mechanism_id) as picture:
+        member = party_member(picture, actor)
+        current = _own_activity(ctx, mechanism_id, activity_id, member)
+        if seen_version is not None:
+            _check_version(current, seen_version)
+        now = mode.now(ctx.clock)
+        activity = Activity(
+            **{**current.__dict__, "state": ActivityState.CANCELLED, "version": current.version + 1, "notified_at": now}
+        )
+        with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+            seq = w.append(actor, EntryType.ACTIVITY_CANCELLED, activity_to_doc(activity), now)
+            closed, seq2 = conflicts.close_conflicts(
+                w, picture, activity_id, now, Resolution.CANCELLED, f"activity {activity_id} cancelled", by=member.party
+            )
+            seq = seq2 or seq
+        picture.unindex_activity(activity_id)
+        return Outcome(activity=activity, resolved=tuple(closed), seq=seq)
+
+
+def activities(
+    ctx: Context,
+    mechanism_id: str,
+    *,
+    party: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    include_closed: bool = False,
+) -> list[Activity]:
+    """Activities, optionally of one party and overlapping a window."""
+    ctx.pictures.get(mechanism_id)
+    stmt = select(ActivityRow).where(ActivityRow.mechanism_id == mechanism_id)
+    if party is not None:
+        stmt = stmt.where(ActivityRow.party == party)
+    if start is not None:
+        stmt = stmt.where(ActivityRow.end > start)
+    if end is not None:
+        stmt = stmt.where(ActivityRow.start < end)
+    if not include_closed:
+        stmt = stmt.where(ActivityRow.state.in_([s.value for s in LIVE_STATES]))
+    with ctx.store.read() as s:
+        return [activity_from_doc(r.doc, mechanism=mechanism_id) for r in s.scalars(stmt.order_by(ActivityRow.start))]
+
+
+def activity_history(ctx: Context, mechanism_id: str, activity_id: str) -> list[dict[str, Any]]:
+    """Every version of an activity, oldest first, with who made it and when."""
+    queries.activity(ctx, mechanism_id, activity_id)
+    with ctx.store.read() as s:
+        rows = s.scalars(
+            select(ActivityVersionRow)
+            .where(ActivityVersionRow.mechanism_id == mechanism_id, ActivityVersionRow.activity_id == activity_id)
+            .order_by(ActivityVersionRow.version)
+        )
+        return [
+            {"version": r.version, "at": iso(r.at), "actor": r.actor, "seq": r.seq, "activity": r.doc} for r in rows
+        ]
+
+
+def _first_version(
+    picture: Picture,
+    member: Member,
+    kind: ActivityKind,
+    vols: tuple[Volume, ...],
+    now: datetime,
+    *,
+    activity_id: str = "preview",
+    title: str = "",
+) -> Activity:
+    """Version 1 of an activity notified at ``now`` by ``member`` (notify, and the preview of a notice)."""
+    return Activity(
+        id=activity_id,
+        mechanism=picture.mechanism.id,
+        party=member.party,
+        kind=kind,
+        volumes=vols,
+        state=ActivityState.NOTIFIED,
+        version=1,
+        notified_at=now,
+        first_notified_at=now,
+        title=title,
+    )
+
+
+def _commit_version(
+    ctx: Context,
+    picture: Picture,
+    activity: Activity,
+    projected: Projected,
+    actor: str,
+    entry_type: EntryType,
+    previous: Activity | None,
+    mode: SignatureMode,
+) -> Outcome:
+    """Record a version (closing the previous version's conflicts, raising the new one's), then index it."""
+    found = findings.findings(picture, activity, projected)
+    now = activity.notified_at
+    with RecordWriter(ctx, activity.mechanism, picture=picture, mode=mode) as w:
+        seq = w.append(actor, entry_type, activity_to_doc(activity), now)
+        closed: list[str] = []
+        carried = findings.carried_deadlines(w.session, activity.mechanism, activity.id) if previous is not None else {}
+        if previous is not None:
+            note = f"{activity.id} superseded by version {activity.version}"
+            closed, seq2 = conflicts.close_conflicts(
+                w, picture, activity.id, now, Resolution.AMENDED, note, by=activity.party
+            )
+            seq = seq2 or seq
+        raised = []
+        for finding in found:
+            doc, seq = findings.raise_finding(w, picture, activity, projected, finding, now, carried=carried)
+            raised.append(doc)
+    if previous is not None:
+        picture.unindex_activity(activity.id)
+    picture.index_activity(activity, projected)
+    return Outcome(activity=activity, raised=tuple(raised), resolved=tuple(closed), seq=seq)
+
+
+def _own_activity(ctx: Context, mechanism_id: str, activity_id: str, member: Member) -> Activity:
+    current = queries.activity(ctx, mechanism_id, activity_id)
+    if current.party != member.party:
+        raise Forbidden(f"activity {activity_id!r} belongs to {current.party}; only its party may change it")
+    if current.state not in LIVE_STATES:
+        raise InvalidState(f"activity {activity_id!r} is {current.state.value} and can no longer change")
+    return current
+
+
+def _check_version(current: Activity, seen_version: int) -> None:
+    if seen_version != current.version:
+        raise StaleVersion(
+            f"version: activity {current.id!r} is at version {current.version}, but you changed version "
+            f"{seen_version}; read the current version and amend that",
+            field="version",
+        )
+
+
+def _check_not_ended(vols: tuple[Volume, ...], now: datetime) -> None:
+    """Refuse a notice whose every window has already ended: a notice is of activity to come or under way."""
+    ends = [v.end for v in vols if v.end is not None]
+    if ends and len(ends) == len(vols) and max(ends) <= now:
+        n = max(range(len(vols)), key=lambda i: ends[i])
+        raise InvalidInput(
+            f"volume {n + 1} end: every window of this notice has already ended (the latest ended at {iso(max(ends))} "
+            f"UTC, now is {iso(now)} UTC); notify activity still to come or under way",
+            field="end",
+        )

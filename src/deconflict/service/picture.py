@@ -1,0 +1,290 @@
+"""The live picture of each mechanism, kept in memory per process: its members, frame, area, volume
+index, zones and live activities (named records), the record's head it reflects, and the counters that
+number new conflicts and messages; the cache of pictures; member lookups.
+
+A picture follows the committed state: :class:`~deconflict.service.writer.RecordWriter` moves it on after
+each commit, and :meth:`Pictures.fresh` rebuilds it when another process has written to the record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import shapely
+from sqlalchemy import func, select
+
+from deconflict import ledger
+from deconflict.errors import Forbidden, InvalidInput, NotFound
+from deconflict.formats.docs import activity_from_doc, zone_from_doc
+from deconflict.geo import Frame
+from deconflict.mechanisms import mechanism_from_record
+from deconflict.model import Activity, ActivityKind, Mechanism, Member, Role, Volume, Zone
+from deconflict.service.context import LIVE_STATES
+from deconflict.store import Store
+from deconflict.store.schema import ActivityRow, ConflictRow, MechanismRow, MemberRow, MessageRow, ZoneRow
+from deconflict.volumes import VolumeIndex
+
+__all__ = [
+    "FRESHNESS_S",
+    "LiveActivity",
+    "Picture",
+    "Pictures",
+    "Projected",
+    "ZoneShape",
+    "answering",
+    "any_member",
+    "party_member",
+]
+
+FRESHNESS_S = 1.0
+"""How often a write compares the stored head of the record with the in-memory picture."""
+
+Projected = list[tuple[Any, float]]
+"""Volumes' footprints in the mechanism's frame: (geometry, radius in metres) each."""
+
+
+class ZoneShape(NamedTuple):
+    """A zone in force with its footprint in the mechanism's frame (what detection compares against)."""
+
+    zone: Zone
+    geom: Any
+    radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiveActivity:
+    """What the picture keeps of a live activity: enough to find it in the index and name its version."""
+
+    party: str
+    kind: ActivityKind
+    volume_ids: tuple[str, ...]
+    version: int
+
+
+@dataclass
+class Picture:
+    """A mechanism's in-memory picture: its frame, volume index, zones and live activities."""
+
+    mechanism: Mechanism
+    frame: Frame
+    allowed_area: Any
+    """The area of responsibility (with its margin) in the frame, prepared for ``covers``."""
+    index: VolumeIndex
+    zones: dict[str, ZoneShape] = field(default_factory=dict)
+    activities: dict[str, LiveActivity] = field(default_factory=dict)
+    """activity id → what the index holds of it, for live activities."""
+    head: ledger.Head = ledger.Head(0, ledger.GENESIS_HASH)
+    """The record's head this picture reflects."""
+    activity_ids: dict[str, str] = field(default_factory=dict)
+    """Every activity id ever notified → its party."""
+    party_counts: Counter[str] = field(default_factory=Counter)
+    """How many activities each party has notified."""
+    conflict_count: int = 0
+    message_count: int = 0
+    checked_at: float = 0.0
+    """When (monotonic seconds) the stored head was last compared with ``head``."""
+    checkpointed_at: float = 0.0
+    """When (monotonic seconds) the last checkpoint was signed (0: not since this picture was built)."""
+
+    @property
+    def id(self) -> str:
+        return self.mechanism.id
+
+    def project(self, volumes: tuple[Volume, ...]) -> Projected:
+        """The volumes' footprints in the frame."""
+        geoms, radii = self.frame.project_footprints([v.footprint for v in volumes])
+        return list(zip(geoms, radii.tolist(), strict=True))
+
+    def project_in_area(self, volumes: tuple[Volume, ...]) -> Projected:
+        """The volumes' footprints in the frame, each checked to lie within the area of responsibility.
+
+        Raises:
+            InvalidInput: a footprint extends outside the area (the message names the volume).
+        """
+        projected = self.project(volumes)
+        for n, (v, (geom, radius)) in enumerate(zip(volumes, projected, strict=True)):
+            shape = shapely.buffer(geom, radius) if radius > 0 else geom
+            if not self.allowed_area.covers(shape):
+                margin = self.mechanism.rules.area_margin_m
+                beyond = f" (or within {margin / 1000:g} km of it)" if margin else ""
+                raise InvalidInput(
+                    f"volume {n + 1} (id {v.id!r}) geometry: the footprint extends outside the mechanism's area of "
+                    f"responsibility, {self.mechanism.area_name}{beyond}",
+                    field="geometry",
+                )
+        return projected
+
+    def index_activity(self, activity: Activity, projected: Projected) -> None:
+        """Put a live activity's volumes in the index."""
+        vols = activity.volumes
+        self.index.add(
+            [(activity.id, v.id) for v in vols],
+            [activity.party] * len(vols),
+            np.array([g for g, _ in projected], dtype=object),
+            np.array([r for _, r in projected]),
+            np.array([v.start.timestamp() for v in vols]),  # type: ignore[union-attr]
+            np.array([v.end.timestamp() for v in vols]),  # type: ignore[union-attr]
+            np.array([v.floor_m for v in vols]),
+            np.array([v.ceiling_m for v in vols]),
+        )
+        self.activities[activity.id] = LiveActivity(
+            activity.party, activity.kind, tuple(v.id for v in vols), activity.version
+        )
+
+    def unindex_activity(self, activity_id: str) -> None:
+        """Take an activity's volumes out of the index (nothing when it is not there)."""
+        entry = self.activities.pop(activity_id, None)
+        if entry is not None:
+            for vid in entry.volume_ids:
+                self.index.remove((activity_id, vid))
+
+    def next_activity_id(self, party: str) -> str:
+        """The next free id of the form ``<party>-0001``."""
+        candidate = self.party_counts[party] + 1
+        while f"{party}-{candidate:04d}" in self.activity_ids:
+            candidate += 1
+        return f"{party}-{candidate:04d}"
+
+
+def any_member(picture: Picture, actor: str) -> Member:
+    """The member ``actor`` of the picture's mechanism.
+
+    Raises:
+        NotFound: no such member.
+    """
+    for m in picture.mechanism.members:
+        if m.id == actor:
+            return m
+    raise NotFound(f"member {actor!r} is not a member of mechanism {picture.mechanism.id!r}", field="member")
+
+
+def party_member(picture: Picture, actor: str) -> Member:
+    """The member ``actor``, who must act for a party.
+
+    Raises:
+        NotFound: no such member.
+        Forbidden: the member is a facilitator or an observer.
+    """
+    member = any_member(picture, actor)
+    if member.role is not Role.PARTY:
+        article = "an" if member.role.value[0] in "aeiou" else "a"
+        raise Forbidden(f"member {actor!r} is {article} {member.role.value}; only a party may do this")
+    return member
+
+
+def answering(picture: Picture) -> set[str]:
+    """Parties and facilitators: the members who answer the hotline (observers only read it)."""
+    return {m.party for m in picture.mechanism.members if m.role is not Role.OBSERVER}
+
+
+class Pictures:
+    """The pictures of this process, one per mechanism, built from the store on first use."""
+
+    def __init__(self, store: Store, lock: threading.RLock) -> None:
+        self._store = store
+        self._lock = lock
+        self._cache: dict[str, Picture] = {}
+
+    def peek(self, mechanism_id: str) -> Picture | None:
+        """The cached picture, if there is one (never reads the store)."""
+        return self._cache.get(mechanism_id)
+
+    def drop(self, mechanism_id: str) -> None:
+        """Forget a mechanism's picture: the next use rebuilds it."""
+        self._cache.pop(mechanism_id, None)
+
+    def clear(self) -> None:
+        """Forget every picture (another process appended: each is suspect)."""
+        self._cache.clear()
+
+    def fresh(self, mechanism_id: str) -> Picture:
+        """The mechanism's picture, rebuilt if another process has written to its record since.
+
+        The stored head is compared at most every FRESHNESS_S; a write made on a stale picture
+        fails on the record's primary key and is retried once on a fresh one (see ``retrying``).
+        """
+        picture = self.get(mechanism_id)
+        if time.monotonic() - picture.checked_at < FRESHNESS_S:
+            return picture
+        with self._store.read() as s:
+            current = ledger.read_head(s, mechanism_id)
+        if current != picture.head:
+            self._cache.pop(mechanism_id, None)
+            picture = self.get(mechanism_id)
+        picture.checked_at = time.monotonic()
+        return picture
+
+    def get(self, mechanism_id: str) -> Picture:
+        """The mechanism's picture, built from the store when not cached.
+
+        Raises:
+            NotFound: the mechanism does not exist.
+        """
+        picture = self._cache.get(mechanism_id)
+        if picture is not None:
+            return picture
+        with self._lock, self._store.read() as s:
+            row = s.get(MechanismRow, mechanism_id)
+            if row is None:
+                raise NotFound(f"mechanism {mechanism_id!r} does not exist", field="mechanism")
+            base = mechanism_from_record(row.doc)
+            members = tuple(
+                Member(id=m.id, name=m.name, role=Role(m.role), party=m.party, language=m.language)
+                for m in s.scalars(
+                    select(MemberRow).where(MemberRow.mechanism_id == mechanism_id).order_by(MemberRow.id)
+                )
+            )
+            zone_rows = list(
+                s.scalars(select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id, ZoneRow.withdrawn_at.is_(None)))
+            )
+            zones = tuple(zone_from_doc(z.doc, mechanism=mechanism_id) for z in zone_rows)
+            mechanism = Mechanism(
+                id=base.id,
+                name=base.name,
+                area=base.area,
+                area_name=base.area_name,
+                rules=base.rules,
+                members=members,
+                zones=zones,
+            )
+            frame = Frame.for_bounds(tuple(mechanism.area.bounds))
+            allowed = frame.project(mechanism.area)
+            if mechanism.rules.area_margin_m > 0:
+                allowed = shapely.buffer(allowed, mechanism.rules.area_margin_m)
+            shapely.prepare(allowed)
+            picture = Picture(mechanism=mechanism, frame=frame, allowed_area=allowed, index=VolumeIndex(frame))
+            for z in zones:
+                picture.zones[z.id] = ZoneShape(z, frame.project(z.footprint.geometry), z.footprint.radius_m)
+            rows = s.scalars(
+                select(ActivityRow).where(
+                    ActivityRow.mechanism_id == mechanism_id,
+                    ActivityRow.state.in_([x.value for x in LIVE_STATES]),
+                )
+            )
+            for r in rows:
+                activity = activity_from_doc(r.doc, mechanism=mechanism_id)
+                picture.index_activity(activity, picture.project(activity.volumes))
+            picture.index.rebuild()
+            picture.head = ledger.read_head(s, mechanism_id)
+            picture.activity_ids = {
+                str(aid): str(party)
+                for aid, party in s.execute(
+                    select(ActivityRow.id, ActivityRow.party).where(ActivityRow.mechanism_id == mechanism_id)
+                ).all()
+            }
+            picture.party_counts = Counter(picture.activity_ids.values())
+            picture.message_count = (
+                s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mechanism_id))
+                or 0
+            )
+            picture.conflict_count = (
+                s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id))
+                or 0
+            )
+            self._cache[mechanism_id] = picture
+            return picture

@@ -1,0 +1,67 @@
+"""Recording hotline messages inside a writer's transaction: a member's message, or a standard one the
+service sends itself (alerts, line checks, escalations), its wording stored as template and parameters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from deconflict import hotline
+from deconflict.clock import iso
+from deconflict.model import EntryType
+from deconflict.service.context import SYSTEM
+from deconflict.service.picture import Picture
+from deconflict.service.writer import RecordWriter
+
+__all__ = ["post", "post_standard"]
+
+
+def post(
+    w: RecordWriter,
+    picture: Picture,
+    *,
+    sender: str,
+    rendered: hotline.Rendered,
+    doc: dict[str, Any],
+    to: list[str],
+    about: dict[str, str] | None,
+    now: datetime,
+    deadline: datetime | None = None,
+) -> dict[str, Any]:
+    """Record one message; returns its payload (``deadline``: an earlier one it inherits)."""
+    message_id = w.next_message_id()
+    if rendered.needs_ack:
+        deadline = deadline or now + timedelta(seconds=picture.mechanism.rules.ack_deadline_s)
+    else:
+        deadline = None
+    payload = {
+        "id": message_id,
+        "type": rendered.type.value if hasattr(rendered.type, "value") else str(rendered.type),
+        "to": to,
+        "needs_ack": rendered.needs_ack,
+        "deadline": iso(deadline) if deadline else None,
+        "about": about,
+        **doc,
+    }
+    w.append(sender, EntryType.MESSAGE_SENT, payload, now)
+    return payload
+
+
+def post_standard(
+    w: RecordWriter,
+    picture: Picture,
+    template: str,
+    params: dict[str, Any],
+    to: list[str],
+    about: tuple[str, str],
+    now: datetime,
+    deadline: datetime | None = None,
+) -> dict[str, Any]:
+    """A standard message from the system to the parties ``to``, about (kind, id)."""
+    rendered = hotline.render(template, "en", params)
+    doc = {"template": template, "params": dict(rendered.params), "lang": "en"}
+    about_doc = {"kind": about[0], "id": about[1]}
+    return post(
+        w, picture, sender=SYSTEM, rendered=rendered, doc=doc, to=to, about=about_doc, now=now, deadline=deadline
+    )

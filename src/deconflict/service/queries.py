@@ -1,0 +1,223 @@
+"""Reads several use cases share: an activity, a conflict, a key; which messages still wait for an
+answer; which alerts a conflict has open; whether a line check was reported down; the open tactical
+conflicts. Each takes a session or the context, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from deconflict.clock import iso
+from deconflict.disclosure import conflict_public, key_public, message_status_view, sees_message
+from deconflict.errors import NotFound
+from deconflict.formats.docs import activity_from_doc
+from deconflict.hotline import MessageType
+from deconflict.model import Activity, ConflictKind, ConflictStatus, Member
+from deconflict.service.context import Context
+from deconflict.service.picture import Picture
+from deconflict.store.schema import ActivityRow, ConflictRow, KeyRow, LedgerEntry, MessageRow
+
+__all__ = [
+    "ABOUT_CONFLICT",
+    "ABOUT_MESSAGE",
+    "TACTICAL_KINDS",
+    "activity",
+    "alerted_conflict",
+    "awaits",
+    "conflict",
+    "conflict_doc",
+    "heard_since",
+    "key",
+    "key_doc",
+    "last_line_check",
+    "line_down_posted",
+    "message_doc",
+    "open_alerts",
+    "open_tactical",
+    "sees",
+    "unanswered",
+]
+
+TACTICAL_KINDS = (ConflictKind.TRACKS, ConflictKind.CONFORMANCE, ConflictKind.INTRUSION)
+"""Conflicts raised by tracks (they clear by themselves); the others are raised by notices and zones."""
+ABOUT_CONFLICT = "conflict"
+"""A message's ``about`` kind when it alerts to a conflict."""
+ABOUT_MESSAGE = "message"
+"""A message's ``about`` kind when it follows another message (escalation, line down or restored)."""
+
+
+def activity(ctx: Context, mechanism_id: str, activity_id: str) -> Activity:
+    """The current version of an activity.
+
+    Raises:
+        NotFound: no such activity in the mechanism.
+    """
+    with ctx.store.read() as s:
+        row = s.get(ActivityRow, (mechanism_id, activity_id))
+        if row is None:
+            raise NotFound(f"activity {activity_id!r} does not exist in mechanism {mechanism_id!r}", field="activity")
+        return activity_from_doc(row.doc, mechanism=mechanism_id)
+
+
+def conflict_doc(row: ConflictRow) -> dict[str, Any]:
+    """A stored conflict as members read it."""
+    return conflict_public(
+        row.doc,
+        status=row.status,
+        resolution=row.resolution,
+        detected_at=iso(row.detected_at),
+        acknowledged=row.acknowledged,
+        resolved_at=iso(row.resolved_at) if row.resolved_at else None,
+        resolved_by=row.resolved_by,
+    )
+
+
+def conflict(ctx: Context, mechanism_id: str, conflict_id: str) -> dict[str, Any]:
+    """A conflict as members read it.
+
+    Raises:
+        NotFound: no such conflict in the mechanism.
+    """
+    with ctx.store.read() as s:
+        row = s.get(ConflictRow, (mechanism_id, conflict_id))
+        if row is None:
+            raise NotFound(f"conflict {conflict_id!r} does not exist in mechanism {mechanism_id!r}", field="conflict")
+        return conflict_doc(row)
+
+
+def message_doc(row: MessageRow, reader: Member) -> dict[str, Any]:
+    """A stored message worded for ``reader``, with where it stands."""
+    return message_status_view(
+        row.doc,
+        seq=row.seq,
+        sender=row.sender,
+        sent_at=row.sent_at,
+        acknowledged=row.acknowledged,
+        acknowledged_at=iso(row.acknowledged_at) if row.acknowledged_at else None,
+        steps=row.steps,
+        reader=reader,
+        closed_at=iso(row.closed_at) if row.closed_at else None,
+        closed_note=row.closed_note,
+    )
+
+
+def sees(row: MessageRow, reader: Member) -> bool:
+    """Whether ``reader`` may read a stored message."""
+    return sees_message(reader, to=row.recipients, sender=row.sender, from_party=row.doc.get("from_party"))
+
+
+def key_doc(row: KeyRow) -> dict[str, Any]:
+    """A stored key as the record registered it."""
+    return key_public(
+        key_id=row.key_id,
+        owner=row.owner,
+        public_key=row.public_key,
+        custody=row.custody,
+        registered_seq=row.registered_seq,
+        registered_at=row.registered_at,
+        revoked_seq=row.revoked_seq,
+    )
+
+
+def key(ctx: Context, mechanism_id: str, key_id: str) -> dict[str, Any]:
+    """A registered key.
+
+    Raises:
+        NotFound: the key is not registered in the mechanism.
+    """
+    with ctx.store.read() as s:
+        row = s.get(KeyRow, (mechanism_id, key_id))
+        if row is None:
+            raise NotFound(f"key {key_id!r} is not registered in mechanism {mechanism_id!r}", field="key_id")
+        return key_doc(row)
+
+
+def unanswered(mechanism_id: str) -> tuple[Any, ...]:
+    """Where-clauses of the messages still waiting for an answer: they need one, have it not from every
+    recipient, and were not closed with their conflict (what climbs, what waits, what an answer settles)."""
+    return (
+        MessageRow.mechanism_id == mechanism_id,
+        MessageRow.needs_ack.is_(True),
+        MessageRow.acknowledged_at.is_(None),
+        MessageRow.closed_at.is_(None),
+    )
+
+
+def awaits(c: ConflictRow | None, party: str) -> bool:
+    """Whether an unresolved conflict still waits for ``party``'s acknowledgement."""
+    return (
+        c is not None
+        and c.status != ConflictStatus.RESOLVED.value
+        and party in c.doc.get("awaiting", ())
+        and party not in c.acknowledged
+    )
+
+
+def open_alerts(s: Session, mechanism_id: str, conflict_id: str, party: str | None = None) -> list[str]:
+    """Ids of the alerts about a conflict still awaiting an acknowledgement (from ``party``, when given)."""
+    rows = s.execute(
+        select(MessageRow.id, MessageRow.recipients, MessageRow.acknowledged)
+        .where(*unanswered(mechanism_id), MessageRow.about_kind == ABOUT_CONFLICT, MessageRow.about_id == conflict_id)
+        .order_by(MessageRow.seq)
+    ).all()
+    return [r.id for r in rows if party is None or (party in r.recipients and party not in r.acknowledged)]
+
+
+def alerted_conflict(s: Session, mechanism_id: str, row: MessageRow, party: str) -> str | None:
+    """The conflict an alert is about, when acknowledging the alert acknowledges that conflict for ``party``."""
+    if row.about_kind != ABOUT_CONFLICT or row.about_id is None:
+        return None
+    c = s.get(ConflictRow, (mechanism_id, row.about_id))
+    return c.id if c is not None and awaits(c, party) else None
+
+
+def line_down_posted(s: Session, mechanism_id: str, check_id: str) -> bool:
+    """Whether the service announced the line down after the line check ``check_id`` went unanswered."""
+    stmt = select(MessageRow.id).where(
+        MessageRow.mechanism_id == mechanism_id,
+        MessageRow.about_kind == ABOUT_MESSAGE,
+        MessageRow.about_id == check_id,
+        MessageRow.type == MessageType.ALERT.value,
+    )
+    return s.execute(stmt.limit(1)).first() is not None
+
+
+def last_line_check(s: Session, mechanism_id: str, party: str) -> MessageRow | None:
+    """The latest line check sent to ``party`` (None: none yet)."""
+    return s.scalars(
+        select(MessageRow)
+        .where(
+            MessageRow.mechanism_id == mechanism_id,
+            MessageRow.type == MessageType.LINE_CHECK.value,
+            MessageRow.about_id == party,
+        )
+        .order_by(MessageRow.seq.desc())
+        .limit(1)
+    ).first()
+
+
+def heard_since(s: Session, picture: Picture, party: str, check: MessageRow | None) -> datetime | None:
+    """The time of the party's latest entry on the record after a line check was sent (None: silence)."""
+    if check is None:
+        return None
+    members = [m.id for m in picture.mechanism.members if m.party == party]
+    return s.scalar(
+        select(func.max(LedgerEntry.at)).where(
+            LedgerEntry.mechanism_id == picture.mechanism.id,
+            LedgerEntry.seq > check.seq,
+            LedgerEntry.actor.in_(members),
+        )
+    )
+
+
+def open_tactical(mechanism_id: str) -> Select[ConflictRow]:
+    """The query of the mechanism's unresolved tactical conflicts."""
+    return select(ConflictRow).where(
+        ConflictRow.mechanism_id == mechanism_id,
+        ConflictRow.kind.in_([k.value for k in TACTICAL_KINDS]),
+        ConflictRow.status != ConflictStatus.RESOLVED.value,
+    )

@@ -1,0 +1,150 @@
+"""Reading a mechanism's record back (entries, head, verification, replay) and signing its checkpoints:
+the service's signature over the chain's head, made at a tick when the chain has grown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from deconflict import ledger, signing
+from deconflict import replay as replaying
+from deconflict.clock import iso
+from deconflict.service.context import Context
+from deconflict.store.schema import CheckpointRow, LedgerEntry
+
+__all__ = [
+    "checkpoint",
+    "checkpoints",
+    "entries_after",
+    "head",
+    "latest_checkpoint_seq",
+    "record",
+    "record_ids",
+    "replay",
+    "verify",
+]
+
+
+def replay(ctx: Context, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
+    """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
+    ctx.pictures.get(mechanism_id)
+    stmt = select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism_id)
+    if at is not None:
+        stmt = stmt.where(LedgerEntry.at <= at)
+    with ctx.store.read() as s:
+        rows = s.scalars(stmt.order_by(LedgerEntry.seq)).yield_per(2000)
+        return replaying.replay((ledger.entry_doc(r) for r in rows), mechanism=mechanism_id, at=at)
+
+
+def verify(ctx: Context, mechanism_id: str) -> ledger.ChainReport:
+    """Recompute the mechanism's record chain."""
+    with ctx.store.read() as s:
+        return ledger.verify_store(s, mechanism_id)
+
+
+def entries_after(ctx: Context, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
+    with ctx.store.read() as s:
+        rows = s.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq > after)
+            .order_by(LedgerEntry.seq)
+            .limit(limit)
+        )
+        return [ledger.entry_doc(r) for r in rows]
+
+
+def record_ids(ctx: Context) -> list[str]:
+    """The mechanisms that have a record in this database, in order."""
+    with ctx.store.read() as s:
+        return sorted(s.scalars(select(LedgerEntry.mechanism_id).distinct()))
+
+
+def record(ctx: Context, mechanism_id: str, *, upto: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every entry of a mechanism's record in order (up to sequence number ``upto``), read in pages."""
+    after = 0
+    while page := entries_after(ctx, mechanism_id, after, limit=5000):
+        for entry in page:
+            if upto is not None and entry["seq"] > upto:
+                return
+            yield entry
+        after = page[-1]["seq"]
+
+
+def head(ctx: Context, mechanism_id: str) -> ledger.Head:
+    """The record's head: the last entry's sequence number and hash (0 and the genesis hash when empty)."""
+    with ctx.store.read() as s:
+        return ledger.read_head(s, mechanism_id)
+
+
+def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
+    """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None.
+
+    The checkpoint listeners hear of it once it is stored.
+    """
+    key = ctx.signers.service_key
+    with ctx.exclusive(mechanism_id) as picture:
+        with ctx.store.read() as s:
+            current = ledger.read_head(s, mechanism_id)
+            last = s.scalar(select(func.max(CheckpointRow.seq)).where(CheckpointRow.mechanism_id == mechanism_id))
+        ctx.checkpoint_seq[mechanism_id] = last or 0
+        if current.seq == 0 or (last is not None and last >= current.seq):
+            return None
+        at = ctx.clock()
+        message = signing.checkpoint_message(mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=iso(at))
+        signature = key.sign(message)
+        with ctx.store.transaction() as s:
+            s.add(
+                CheckpointRow(
+                    mechanism_id=mechanism_id,
+                    seq=current.seq,
+                    hash=current.hash,
+                    at=at,
+                    key_id=key.key_id,
+                    signature=signature,
+                )
+            )
+        picture.checkpointed_at = time.monotonic()
+        ctx.checkpoint_seq[mechanism_id] = current.seq
+        doc = ledger.checkpoint_doc(
+            mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=at, key_id=key.key_id, signature=signature
+        )
+    for listener in ctx.checkpoint_listeners:
+        listener(mechanism_id, doc)
+    return doc
+
+
+def latest_checkpoint_seq(ctx: Context, mechanism_id: str) -> int:
+    """The newest checkpoint's sequence number (0: none) without a query once known; the event
+    stream asks at every wake-up and reads the checkpoint table only when this moves."""
+    seq = ctx.checkpoint_seq.get(mechanism_id)
+    if seq is None:
+        with ctx.store.read() as s:
+            found = s.scalar(select(func.max(CheckpointRow.seq)).where(CheckpointRow.mechanism_id == mechanism_id))
+        seq = ctx.checkpoint_seq[mechanism_id] = found or 0
+    return seq
+
+
+def checkpoints(
+    ctx: Context, mechanism_id: str, *, after: int = 0, limit: int = 1000, latest: bool = False
+) -> list[dict[str, Any]]:
+    """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``)."""
+    ctx.pictures.get(mechanism_id)
+    stmt = select(CheckpointRow).where(CheckpointRow.mechanism_id == mechanism_id, CheckpointRow.seq > after)
+    if latest:
+        stmt = stmt.order_by(CheckpointRow.seq.desc()).limit(1)
+    else:
+        stmt = stmt.order_by(CheckpointRow.seq).limit(limit)
+    with ctx.store.read() as s:
+        rows = s.scalars(stmt)
+        return [
+            ledger.checkpoint_doc(
+                mechanism=r.mechanism_id, seq=r.seq, hash=r.hash, at=r.at, key_id=r.key_id, signature=r.signature
+            )
+            for r in rows
+        ]

@@ -1,0 +1,125 @@
+"""Which key signs an entry about to be appended: the service's own (for ``system`` and ``operator``), a
+key the service holds for a party (the demo only), or the party's own, made on its side (a prepared run
+hands the drafted entry back instead; a signed run checks the party's signature of it).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from deconflict import ledger, signing
+from deconflict.clock import Clock
+from deconflict.errors import Forbidden, NotFound, StaleVersion
+from deconflict.service.context import Prepared, SignatureMode, Signed
+from deconflict.service.picture import Picture
+from deconflict.store import Store
+from deconflict.store.schema import CustodyKeyRow, KeyRow, LedgerEntry, MemberRow
+
+__all__ = ["Signers", "custody_owner"]
+
+
+def custody_owner(mechanism_id: str, party: str) -> str:
+    """The key under which the service holds a party's demo key."""
+    return f"{mechanism_id}/{party}"
+
+
+class Signers:
+    """The service's key, the party keys it holds (demo only), and the signer of each entry."""
+
+    def __init__(self, store: Store, *, clock: Clock) -> None:
+        """Load the service's key from ``store``, making it (dated by ``clock``) on first use."""
+        self._custody: dict[str, signing.KeyPair] = {}
+        self.service_key = self._load_service_key(store, clock)
+
+    @staticmethod
+    def _load_service_key(store: Store, clock: Clock) -> signing.KeyPair:
+        with store.transaction() as s:
+            row = s.get(CustodyKeyRow, ledger.SERVICE)
+            if row is None:
+                pair = signing.KeyPair.generate()
+                s.add(
+                    CustodyKeyRow(
+                        owner=ledger.SERVICE,
+                        key_id=pair.key_id,
+                        seed=signing.b64(pair.seed),
+                        note="the service's own key: signs its entries and the checkpoints",
+                        created_at=clock(),
+                    )
+                )
+                return pair
+            return signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
+
+    def forget(self, mechanism_id: str, party: str) -> None:
+        """Drop a held party key from memory (its row was deleted: the key was revoked)."""
+        self._custody.pop(custody_owner(mechanism_id, party), None)
+
+    def signer(
+        self, s: Session, picture: Picture | None, mechanism_id: str, actor: str, mode: SignatureMode | None
+    ) -> ledger.Signer:
+        """How the entry about to be appended for ``actor`` gets its signature.
+
+        ``mode`` is how this entry is signed when it is the first a member appends in the use case
+        (None: a later one, signed with a key the service holds).
+
+        Raises:
+            NotFound: ``actor`` is neither the service nor a member.
+            Forbidden: the party signs its own entries and this run neither prepares nor carries a signature.
+        """
+        if actor in ledger.SERVICE_ACTORS:
+            key = self.service_key
+            return lambda row: (key.key_id, key.sign_entry(row["hash"]))
+        party = _party_of(s, picture, mechanism_id, actor)
+        if mode is not None and mode.prepare:
+            return _stop_prepared
+        if mode is not None and mode.signed is not None:
+            return functools.partial(_check_signed, s, mechanism_id, party, mode.signed)
+        owner = custody_owner(mechanism_id, party)
+        held = self._custody.get(owner)
+        if held is None:
+            row = s.get(CustodyKeyRow, owner)
+            if row is None:
+                raise Forbidden(
+                    f"party {party} signs its own entries: prepare the request, sign the entry with "
+                    f"{party}'s private key and send the signature (deconflict notify --key, or the Python client)"
+                )
+            held = self._custody[owner] = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
+        pair = held
+        return lambda row: (pair.key_id, pair.sign_entry(row["hash"]))
+
+
+def _party_of(s: Session, picture: Picture | None, mechanism_id: str, actor: str) -> str:
+    if picture is not None:
+        for m in picture.mechanism.members:
+            if m.id == actor:
+                return m.party
+    row = s.get(MemberRow, (mechanism_id, actor))
+    if row is None:
+        raise NotFound(f"member {actor!r} is not a member of mechanism {mechanism_id!r}", field="member")
+    return row.party
+
+
+def _check_signed(s: Session, mechanism_id: str, party: str, signed: Signed, row: dict[str, Any]) -> tuple[str, str]:
+    """The party's signature of the drafted entry, checked: the same hash, a live key of that party."""
+    if row["hash"] != signed.entry_hash:
+        raise StaleVersion(
+            f"signature: the record moved on since the request was prepared (the entry would now be "
+            f"number {row['seq']}, or the request differs); prepare and sign again",
+            field="signature",
+        )
+    key = s.get(KeyRow, (mechanism_id, signed.key_id))
+    if key is None or key.revoked_seq is not None:
+        state = "is not registered" if key is None else f"was revoked at entry {key.revoked_seq}"
+        raise Forbidden(f"signature: key {signed.key_id} {state} in mechanism {mechanism_id!r}")
+    if key.owner != party:
+        raise Forbidden(f"signature: key {signed.key_id} belongs to {key.owner}, not to {party}")
+    if not signing.verify(key.public_key, signing.entry_message(row["hash"]), signed.signature):
+        raise Forbidden(f"signature: does not verify with key {signed.key_id} over entry hash {row['hash']}")
+    return signed.key_id, signed.signature
+
+
+def _stop_prepared(row: dict[str, Any]) -> tuple[str, str]:
+    """The signer of a prepared run: hand the drafted entry back instead of appending it."""
+    raise Prepared(ledger.entry_doc(LedgerEntry(**row)))

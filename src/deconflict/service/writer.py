@@ -1,0 +1,141 @@
+"""One unit of work on a mechanism's record: each entry is signed, appended and applied to the tables in
+one transaction; nothing is written when anything fails. After the commit, and only then, the picture
+moves on (head, counters, activity ids) and the listeners hear of the last entry.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from deconflict import ledger, projection
+from deconflict.model import EntryType
+from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
+from deconflict.service.picture import Picture
+
+__all__ = ["RecordWriter"]
+
+
+class RecordWriter:
+    """A transaction that appends entries to one mechanism's record.
+
+    ``picture`` numbers the conflicts and messages the transaction creates (the writer counts them);
+    ``mode`` signs the first entry a member appends in it (later ones are signed with a key the service
+    holds). Use it as a context manager::
+
+        with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+            seq = w.append(actor, EntryType.ACTIVITY_NOTIFIED, doc, now)
+
+    Raises (on leaving):
+        StaleRecord: another process appended to the record first (every picture is dropped).
+    """
+
+    def __init__(
+        self, ctx: Context, mechanism_id: str, *, picture: Picture | None = None, mode: SignatureMode = IMMEDIATE
+    ) -> None:
+        self._ctx = ctx
+        self.mechanism_id = mechanism_id
+        self._picture = picture
+        self._mode: SignatureMode | None = None if mode.immediate else mode
+        self._tx: AbstractContextManager[Session] | None = None
+        self._session: Session | None = None
+        self._head: ledger.Head | None = None
+        self.new_conflicts = 0
+        """Conflicts detected in this transaction (numbered after the picture's count)."""
+        self.new_messages = 0
+        """Messages sent in this transaction (numbered after the picture's count)."""
+        self.new_activities: dict[str, str] = {}
+        """Activities first notified in this transaction: id → party."""
+
+    @property
+    def session(self) -> Session:
+        """The transaction's session (for the reads and table changes a use case makes beside its entries)."""
+        assert self._session is not None, "use RecordWriter as a context manager"
+        return self._session
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the last entry appended (0: none yet)."""
+        return self._head.seq if self._head is not None else 0
+
+    def __enter__(self) -> RecordWriter:
+        self._tx = self._ctx.store.transaction()
+        self._session = self._tx.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._tx is not None
+        try:
+            self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back when the body raised
+        except IntegrityError as e:
+            self._stale(e)
+        if exc is not None:
+            if isinstance(exc, IntegrityError):
+                self._stale(exc)
+            return
+        self._committed()
+
+    def _stale(self, e: IntegrityError) -> None:
+        if "ledger" not in str(e):
+            raise e
+        self._ctx.pictures.clear()  # another process appended: every picture is suspect
+        raise StaleRecord() from e
+
+    def _committed(self) -> None:
+        mid = self.mechanism_id
+        if self._head is None:
+            return
+        picture = self._ctx.pictures.peek(mid)
+        if picture is not None:
+            picture.head = self._head
+            picture.conflict_count += self.new_conflicts
+            picture.message_count += self.new_messages
+            picture.activity_ids.update(self.new_activities)
+            picture.party_counts.update(self.new_activities.values())
+        for listener in self._ctx.listeners:
+            listener(mid, self._head.seq)
+
+    def append(self, actor: str, type: EntryType, payload: Any, at: datetime) -> int:
+        """Sign, append and apply one entry; returns its sequence number.
+
+        Raises:
+            Prepared: a prepared run reached the member's entry (nothing is written).
+            StaleVersion, Forbidden: the party's signature does not fit the entry.
+        """
+        s = self.session
+        mid = self.mechanism_id
+        cached = self._ctx.pictures.peek(mid)
+        after = self._head or (cached.head if cached is not None else None)
+        mode = None
+        if actor not in ledger.SERVICE_ACTORS:
+            mode, self._mode = self._mode, None
+        sign = self._ctx.signers.signer(s, cached, mid, actor, mode)
+        head = ledger.append(
+            s, mechanism=mid, actor=actor, type=type.value, payload=payload, at=at, after=after, sign=sign
+        )
+        self._head = head
+        projection.apply(s, mechanism=mid, type=type.value, payload=payload, at=at, seq=head.seq, actor=actor)
+        if type is EntryType.ACTIVITY_NOTIFIED:
+            self.new_activities[payload["id"]] = payload["party"]
+        return head.seq
+
+    def _numbering(self) -> Picture:
+        assert self._picture is not None, "numbering conflicts and messages needs the picture"
+        return self._picture
+
+    def next_conflict_id(self) -> str:
+        """The id of the next conflict detected in this transaction (C1, C2 …)."""
+        self.new_conflicts += 1
+        return f"C{self._numbering().conflict_count + self.new_conflicts}"
+
+    def next_message_id(self) -> str:
+        """The id of the next message sent in this transaction (M1, M2 …)."""
+        self.new_messages += 1
+        return f"M{self._numbering().message_count + self.new_messages}"

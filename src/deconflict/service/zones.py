@@ -1,0 +1,129 @@
+"""Zones a party declares over its own ground (red lines, restricted areas): declaring one raises a
+conflict for each live activity it forbids; withdrawing one closes the conflicts it raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from deconflict.clock import iso
+from deconflict.detect import zone_applies, zone_findings
+from deconflict.errors import Forbidden, InvalidState, NotFound
+from deconflict.formats.docs import parse_zone, zone_to_doc
+from deconflict.model import Activity, ActivityState, EntryType, Resolution, Zone
+from deconflict.service import conflicts, findings, queries
+from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
+from deconflict.service.picture import Picture, ZoneShape, party_member
+from deconflict.service.writer import RecordWriter
+from deconflict.store.schema import ZoneRow
+
+__all__ = ["declare_zone", "withdraw_zone", "zones"]
+
+
+def zones(ctx: Context, mechanism_id: str, *, include_withdrawn: bool = False) -> list[dict[str, Any]]:
+    """The mechanism's zones in force (and, with ``include_withdrawn``, the withdrawn ones), by id."""
+    ctx.pictures.get(mechanism_id)
+    stmt = select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id)
+    if not include_withdrawn:
+        stmt = stmt.where(ZoneRow.withdrawn_at.is_(None))
+    with ctx.store.read() as s:
+        return [
+            {**r.doc, "withdrawn_at": iso(r.withdrawn_at) if r.withdrawn_at else None}
+            for r in s.scalars(stmt.order_by(ZoneRow.id))
+        ]
+
+
+@retrying
+def declare_zone(
+    ctx: Context, *, mechanism_id: str, actor: str, zone: dict[str, Any], mode: SignatureMode = IMMEDIATE
+) -> Outcome:
+    """Declare a zone owned by the actor's party; live activities it forbids raise conflicts.
+
+    The operator declares only the zones of the agreed mechanism file, in their owners' names.
+
+    Raises:
+        InvalidInput: the zone breaks a rule.
+        InvalidState: its id is taken.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        owner = str(zone.get("owner")) if actor == OPERATOR else party_member(picture, actor).party
+        z = parse_zone(zone, mechanism=mechanism_id, owner=owner, parties=picture.mechanism.parties())
+        with ctx.store.read() as s:
+            if s.get(ZoneRow, (mechanism_id, z.id)) is not None:
+                raise InvalidState(f"id: zone {z.id!r} already exists; choose another id", field="id")
+        zgeom = picture.frame.project(z.footprint.geometry)
+        now = mode.now(ctx.clock)
+        hits = _activities_in_zone(ctx, picture, z, zgeom)
+        picture.zones[z.id] = shape = ZoneShape(z, zgeom, z.footprint.radius_m)
+        try:
+            with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+                seq = w.append(actor, EntryType.ZONE_DECLARED, zone_to_doc(z), now)
+                raised = []
+                for activity in hits:
+                    projected = picture.project(activity.volumes)
+                    for finding in zone_findings(activity, projected, [shape], picture.frame):
+                        if finding.end <= now:  # the activity was there before now only: nothing to prevent
+                            continue
+                        doc, seq = findings.raise_finding(w, picture, activity, projected, finding, now)
+                        raised.append(doc)
+        except BaseException:
+            picture.zones.pop(z.id, None)
+            raise
+        return Outcome(raised=tuple(raised), seq=seq)
+
+
+@retrying
+def withdraw_zone(
+    ctx: Context, *, mechanism_id: str, actor: str, zone_id: str, mode: SignatureMode = IMMEDIATE
+) -> Outcome:
+    """Withdraw a zone (its owner only); the conflicts it raised close as withdrawn.
+
+    Raises:
+        NotFound: no such zone.
+        Forbidden: the zone belongs to another party.
+        InvalidState: it was already withdrawn.
+    """
+    with ctx.exclusive(mechanism_id) as picture:
+        member = party_member(picture, actor)
+        with ctx.store.read() as s:
+            row = s.get(ZoneRow, (mechanism_id, zone_id))
+            if row is None:
+                raise NotFound(f"zone {zone_id!r} does not exist in mechanism {mechanism_id!r}", field="zone")
+            if row.owner != member.party:
+                raise Forbidden(f"zone {zone_id!r} belongs to {row.owner}; only its owner may withdraw it")
+            if row.withdrawn_at is not None:
+                raise InvalidState(f"zone {zone_id!r} was already withdrawn at {iso(row.withdrawn_at)}")
+        now = mode.now(ctx.clock)
+        with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
+            seq = w.append(actor, EntryType.ZONE_WITHDRAWN, {"id": zone_id}, now)
+            closed, seq2 = conflicts.close_conflicts(
+                w, picture, zone_id, now, Resolution.WITHDRAWN, f"zone {zone_id} withdrawn", by=member.party, zone=True
+            )
+        picture.zones.pop(zone_id, None)
+        return Outcome(resolved=tuple(closed), seq=seq2 or seq)
+
+
+def _activities_in_zone(ctx: Context, picture: Picture, zone: Zone, zgeom: Any) -> list[Activity]:
+    """The live activities whose volumes meet the zone, and whose kind it forbids."""
+    t1 = zone.valid_to.timestamp() if zone.valid_to else 1e12
+    found = picture.index.query(
+        zgeom,
+        zone.footprint.radius_m,
+        zone.valid_from.timestamp(),
+        t1,
+        zone.floor_m,
+        zone.ceiling_m,
+        separation_m=0.0,
+        vertical_separation_m=0.0,
+    )
+    out = []
+    for aid in sorted({c.key[0] for c in found}):
+        live = picture.activities[aid]
+        probe = Activity(
+            aid, zone.mechanism, live.party, live.kind, (), ActivityState.NOTIFIED, 0, zone.valid_from, zone.valid_from
+        )
+        if zone_applies(zone, probe):
+            out.append(queries.activity(ctx, zone.mechanism, aid))
+    return out
