@@ -3,71 +3,37 @@ tracks (once per encounter), conformance to notices, intrusion; real SQLite, pin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyproj import Geod
+from support.builders import T4, M, offset, position, vol
+from support.live import LiveServer
 
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, InvalidInput
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Service
-from deconflict.store import open_store
 from deconflict.store.schema import TrackReportRow
 
-M = "tr-il-syria"
-T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
-T4 = (37.6298, 34.5226)  # lon, lat
 GEOD = Geod(ellps="WGS84")
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def svc(tmp_path: Path, clock: FixedClock) -> Service:
-    service = Service(open_store(str(tmp_path / "t.db")), clock=clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-    return service
+at = partial(offset, T4)
+"""The point (bearing in degrees, metres) from T4."""
 
 
 def cover(svc: Service, clock: FixedClock, party: str, kind: str, radius_m: float = 80_000) -> None:
     """A notice around T4 from 2 h after now for 6 h; then the clock moves into its window."""
-    volume = {
-        "geometry": {"type": "Point", "coordinates": list(T4)},
-        "radius_m": radius_m,
-        "floor_m": 0,
-        "ceiling_m": 12_000,
-        "start": iso(clock() + timedelta(hours=2)),
-        "end": iso(clock() + timedelta(hours=8)),
-    }
+    volume = vol(T4, clock() + timedelta(hours=2), hours=6, radius_m=radius_m, floor_m=0, ceiling_m=12_000)
     svc.notify(mechanism_id=M, actor=party, kind=kind, volumes=[volume])
-
-
-def at(bearing: float, distance_m: float) -> tuple[float, float]:
-    lon, lat, _ = GEOD.fwd(T4[0], T4[1], bearing, distance_m)
-    return float(lon), float(lat)
 
 
 def report(
     svc: Service, clock: FixedClock, party: str, tid: str, where: tuple[float, float], trk: float, **kw: Any
 ) -> dict[str, Any]:
-    r = {
-        "id": tid,
-        "at": iso(clock()),
-        "lat": where[1],
-        "lon": where[0],
-        "alt_ft": kw.get("alt_ft", 15_000),
-        "gs_kt": kw.get("gs_kt", 200),
-        "trk_deg": trk,
-        "vs_fpm": kw.get("vs_fpm", 0),
-    }
-    return svc.report_tracks(mechanism_id=M, actor=party, reports=[r])
+    """``party`` reports track ``tid`` at ``where`` (lon, lat) on course ``trk`` now; ``kw``: alt_ft, gs_kt, vs_fpm."""
+    return svc.report_tracks(mechanism_id=M, actor=party, reports=[position(tid, clock(), where, trk, **kw)])
 
 
 def tactical(svc: Service, kind: str) -> list[dict[str, Any]]:
@@ -188,16 +154,7 @@ def test_a_bad_report_is_refused_by_name_and_nothing_is_stored(
 ) -> None:
     svc = covered
     head = svc.verify(M).head_seq
-    good = {
-        "id": "A",
-        "at": iso(clock()),
-        "lat": 34.5,
-        "lon": 37.6,
-        "alt_ft": 9000,
-        "gs_kt": 150,
-        "trk_deg": 90,
-        "vs_fpm": 0,
-    }
+    good = position("A", clock(), (37.6, 34.5), 90, alt_ft=9000, gs_kt=150)
     bad = {**good, "id": "B", **change}
     with pytest.raises(InvalidInput, match=words) as err:
         svc.report_tracks(mechanism_id=M, actor="TR", reports=[good, bad])
@@ -223,30 +180,20 @@ def test_who_sees_which_track(covered: Service, clock: FixedClock) -> None:
     assert [x["track"] for x in svc.tracks(M, reader=svc.member(M, "IL"))] == ["TR/UAV-1"]  # full disclosure
 
 
-def test_positions_command_sends_a_csv_to_the_running_service(tmp_path: Path, clock: FixedClock) -> None:
-    from conftest import start_server
+def test_positions_command_sends_a_csv_to_the_running_service(
+    live: LiveServer, tmp_path: Path, clock: FixedClock
+) -> None:
     from typer.testing import CliRunner
 
     from deconflict.cli import app
 
-    db = str(tmp_path / "cli.db")
-    seeded = Service(open_store(db), clock=clock)
-    seeded.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-    seeded.store.close()
-    server = start_server(db, clock)
-    try:
-        env = {
-            "DECONFLICT_URL": server.url,
-            "DECONFLICT_TOKEN": server.service.issue_token(mechanism_id=M, member_id="TR"),
-        }
-        csv = tmp_path / "tracks.csv"
-        csv.write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\nUAV-1,34.52,37.63,9000,120,90,0\n", encoding="utf-8")
-        out = CliRunner().invoke(app, ["positions", str(csv), "--at", iso(clock())], env=env)
-        assert out.exit_code == 0, out.output
-        assert "1 positions stored" in out.output and "conformance, TR/UAV-1" in out.output
-        csv.write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\nUAV-2,95,37.63,9000,120,90,0\n", encoding="utf-8")
-        bad = CliRunner().invoke(app, ["positions", str(csv)], env=env)
-        assert bad.exit_code == 2 and "line 2" in bad.output and "lat" in bad.output
-        assert [t["track"] for t in server.service.tracks(M, reader=server.service.member(M, "AZ"))] == ["TR/UAV-1"]
-    finally:
-        server.stop()
+    env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": live.service.issue_token(mechanism_id=M, member_id="TR")}
+    csv = tmp_path / "tracks.csv"
+    csv.write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\nUAV-1,34.52,37.63,9000,120,90,0\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["positions", str(csv), "--at", iso(clock())], env=env)
+    assert out.exit_code == 0, out.output
+    assert "1 positions stored" in out.output and "conformance, TR/UAV-1" in out.output
+    csv.write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\nUAV-2,95,37.63,9000,120,90,0\n", encoding="utf-8")
+    bad = CliRunner().invoke(app, ["positions", str(csv)], env=env)
+    assert bad.exit_code == 2 and "line 2" in bad.output and "lat" in bad.output
+    assert [t["track"] for t in live.service.tracks(M, reader=live.service.member(M, "AZ"))] == ["TR/UAV-1"]
