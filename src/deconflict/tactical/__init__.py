@@ -1,32 +1,37 @@
 """Tactical detection over track states: predicted loss of separation, and conformance of positions to volumes.
 
-See :mod:`deconflict.tactical.predict` for the model (motion, reported figures, broad phase).
+=============================================  ================================================
+:mod:`~deconflict.tactical.tracks`             track states and predicted conflicts as columns
+:mod:`~deconflict.tactical.predict`            the model (motion, reported figures, broad
+                                               phase) and :func:`find_track_conflicts`
+:mod:`~deconflict.tactical.conformance`        :func:`tracks_in_volumes`: positions inside
+                                               volumes at one instant
+``_motion``, ``_grid``                         tracks as chords in a conformal frame; the
+                                               broad phase's grid
+=============================================  ================================================
+
+Everything public is importable from ``deconflict.tactical`` itself.
 """
 
 from __future__ import annotations
 
+from deconflict.tactical._grid import BAND_FACTOR, CELL_SPEED, PAIR_CHUNK
+from deconflict.tactical._motion import CELL_DEG, MAX_FRAME_RADIUS_M
+from deconflict.tactical._motion import _frames as _frames
+from deconflict.tactical._motion import _plane as _plane
+from deconflict.tactical.conformance import tracks_in_volumes
 from deconflict.tactical.predict import (
-    BAND_FACTOR,
-    CELL_DEG,
-    CELL_SPEED,
     DEFAULT_HPZ_M,
     DEFAULT_LOOKAHEAD_S,
     DEFAULT_RPZ_M,
-    MAX_FRAME_RADIUS_M,
-    PAIR_CHUNK,
     SLICES,
     STRICT_M,
     THREADS,
     THREADS_FROM,
-    TrackConflict,
-    TrackConflictTable,
-    Tracks,
-    _frames,
-    _plane,
     brute_force_track_conflicts,
     find_track_conflicts,
-    tracks_in_volumes,
 )
+from deconflict.tactical.tracks import TrackConflict, TrackConflictTable, Tracks
 
 __all__ = [
     "BAND_FACTOR",
