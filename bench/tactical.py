@@ -39,14 +39,12 @@ from deconflict.tactical import (
     DEFAULT_HPZ_M,
     DEFAULT_LOOKAHEAD_S,
     DEFAULT_RPZ_M,
-    FPM_MPS,
-    FT_M,
-    KT_MPS,
     TrackConflictTable,
     Tracks,
     brute_force_track_conflicts,
     find_track_conflicts,
 )
+from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
 REPO = Path(__file__).resolve().parent.parent
 SYRIA_GEOJSON = REPO / "src" / "deconflict" / "scenarios" / "data" / "syria_ne50m.geojson"
