@@ -1,6 +1,6 @@
 """The compliance report: per party and period, how the mechanism's rules were kept, read from the record alone.
 
-A pure function over record entry documents (as ``ledger.entry_doc`` gives them, or as a
+A pure function over record entry documents (as ``deconflict.store.ledger.entry_doc`` gives them, or as a
 record bundle holds them), so it gives the same figures on the live database and on an
 exported copy. Per party it measures:
 

@@ -1,6 +1,6 @@
 """The incident timeline: for a place and a window, the ordered story the record tells, in plain sentences.
 
-A pure function over record entry documents (as ``ledger.entry_doc`` gives them, or as a
+A pure function over record entry documents (as ``deconflict.store.ledger.entry_doc`` gives them, or as a
 record bundle holds them). The story holds:
 
 - every version (notice, amendment, cancellation) of each activity that has, in any version,
