@@ -8,57 +8,18 @@ nothing climbs the ladder; the report, replay and the waiting list read the same
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
-from pyproj import Geod
+from support.builders import HAMA, PALMYRA, T0, T4, M, offset, position, vol
+from support.live import LiveServer, auth, start_server
 
 from deconflict import report
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Service
-from deconflict.store import open_store
-
-M = "tr-il-syria"
-T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
-T4 = (37.6298, 34.5226)  # lon, lat
-PALMYRA = (38.3169, 34.5574)
-HAMA = (36.7114, 35.1183)
-GEOD = Geod(ellps="WGS84")
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def svc(tmp_path: Path, clock: FixedClock) -> Service:
-    service = Service(open_store(str(tmp_path / "loop.db")), clock=clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-    return service
-
-
-def vol(
-    where: tuple[float, float],
-    start: datetime,
-    hours: float = 2,
-    radius_m: float = 10_000,
-    floor_m: float = 1000,
-    ceiling_m: float = 4000,
-) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": list(where)},
-        "radius_m": radius_m,
-        "floor_m": floor_m,
-        "ceiling_m": ceiling_m,
-        "start": iso(start),
-        "end": iso(start + timedelta(hours=hours)),
-    }
 
 
 def sent_about(svc: Service, conflict_id: str) -> list[dict[str, Any]]:
@@ -155,17 +116,7 @@ def covered(svc: Service, clock: FixedClock) -> None:
 
 
 def track(svc: Service, clock: FixedClock, party: str, tid: str, bearing: float, distance_m: float, trk: float) -> Any:
-    lon, lat, _ = GEOD.fwd(T4[0], T4[1], bearing, distance_m)
-    report_ = {
-        "id": tid,
-        "at": iso(clock()),
-        "lat": lat,
-        "lon": lon,
-        "alt_ft": 15_000,
-        "gs_kt": 200,
-        "trk_deg": trk,
-        "vs_fpm": 0,
-    }
+    report_ = position(tid, clock(), offset(T4, bearing, distance_m), trk)
     return svc.report_tracks(mechanism_id=M, actor=party, reports=[report_])
 
 
@@ -449,18 +400,12 @@ def test_an_unanswered_line_check_is_late_if_the_party_acts_and_down_if_silent(s
     assert [d["params"]["party"] for d in downs] == ["TR"]  # IL's people are there: no line-down for IL
 
 
-def test_activities_say_whether_they_are_in_force_live_and_replayed(tmp_path: Path, clock: FixedClock) -> None:
-    import httpx
-    from conftest import auth, start_server
-
-    db = str(tmp_path / "phase.db")
-    seeded = Service(open_store(db), clock=clock)
-    seeded.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+def test_activities_say_whether_they_are_in_force_live_and_replayed(db: str, svc: Service, clock: FixedClock) -> None:
     under_way = vol(T4, T0 - timedelta(hours=1), hours=2)  # 05:00–07:00, now 06:00
     later = vol(HAMA, T0 + timedelta(hours=3))
-    seeded.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[under_way])
-    seeded.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[later])
-    seeded.store.close()
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[under_way])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[later])
+    svc.store.close()
     server = start_server(db, clock)
     try:
         token = server.service.issue_token(mechanism_id=M, member_id="IL")
@@ -521,24 +466,13 @@ def test_each_role_sends_only_its_own_phrases(svc: Service, clock: FixedClock) -
     ],
 )
 def test_malformed_notices_are_refused_in_words(
-    tmp_path: Path, clock: FixedClock, change: dict[str, Any], detail: str, field: str
+    live: LiveServer, change: dict[str, Any], detail: str, field: str
 ) -> None:
-    import httpx
-    from conftest import auth, start_server
-
-    db = str(tmp_path / "words.db")
-    seeded = Service(open_store(db), clock=clock)
-    seeded.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-    seeded.store.close()
-    server = start_server(db, clock)
-    try:
-        token = server.service.issue_token(mechanism_id=M, member_id="TR")
-        notice = {"kind": "uav_patrol", "volumes": [{**vol(T4, T0 + timedelta(hours=3)), **change}]}
-        r = httpx.post(f"{server.url}/api/v1/mechanisms/{M}/activities", json=notice, headers=auth(token))
-        assert r.status_code == 422 and r.json()["detail"] == detail and r.json()["field"] == field
-        assert server.service.activities(M) == []
-    finally:
-        server.stop()
+    token = live.service.issue_token(mechanism_id=M, member_id="TR")
+    notice = {"kind": "uav_patrol", "volumes": [{**vol(T4, T0 + timedelta(hours=3)), **change}]}
+    r = httpx.post(f"{live.url}/api/v1/mechanisms/{M}/activities", json=notice, headers=auth(token))
+    assert r.status_code == 422 and r.json()["detail"] == detail and r.json()["field"] == field
+    assert live.service.activities(M) == []
 
 
 def test_a_time_sent_as_text_is_worded_once_as_utc(svc: Service, clock: FixedClock) -> None:
