@@ -3,7 +3,7 @@
  * Each card says who it awaits in words ("awaiting Israel's acknowledgement by 06:10 UTC"), the real
  * window and band, and offers what the reader's party may do: Acknowledge (a party awaited that has
  * not yet), Resolve as accepted or escalated with a note (the party it awaits, or the facilitator),
- * Amend or Cancel (our own activity, through the notice form's openAmend/cancelActivity).
+ * Amend or Cancel (our own activity, through notice-amend.js).
  * Cards are patched in place by id (live.js), and clicks handled by delegation, so focus stays put
  * through live updates. */
 import { $, el } from './dom.js';
@@ -14,7 +14,7 @@ import { fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow } from './format.js'
 import { conflictKindName, conflictStatusName, t, zoneKindName } from './i18n.js';
 import { countdown, tick } from './clock.js';
 import { zoomToActivity } from './map.js';
-import * as notify from './notify.js';
+import { cancelActivity, openAmend } from './notice-amend.js';
 import * as timebar from './timebar.js';
 import { acknowledge } from './alarm.js';
 import { patchList, partyList, partyName } from './live.js';
@@ -91,12 +91,8 @@ function actions(c) {
   if (STRATEGIC.has(c.kind)) {
     const ours = [[c.activity, c.party], [c.other_activity, c.other_party]].filter(([a, p]) => a && p === S.party).map(([a]) => a);
     for (const id of ours) {
-      if (typeof notify.openAmend === 'function') {
-        box.append(el('button', { type: 'button', 'data-action': 'amend', 'data-activity': id }, t('conflicts.amend', { id })));
-      }
-      if (typeof notify.cancelActivity === 'function') {
-        box.append(el('button', { type: 'button', class: 'danger', 'data-action': 'cancel', 'data-activity': id }, t('conflicts.cancelActivity', { id })));
-      }
+      box.append(el('button', { type: 'button', 'data-action': 'amend', 'data-activity': id }, t('conflicts.amend', { id })));
+      box.append(el('button', { type: 'button', class: 'danger', 'data-action': 'cancel', 'data-activity': id }, t('conflicts.cancelActivity', { id })));
     }
   }
   return box.childNodes.length ? box : null;
@@ -247,8 +243,8 @@ export function initConflicts() {
     else if (action === 'ack') ackConflict(id);
     else if (action === 'resolve') openResolve(id);
     else if (action === 'resolve-close') { resolving.delete(id); renderConflicts(); const b = document.querySelector(`[data-resolve-conflict="${id}"]`); if (b) b.focus(); }
-    else if (action === 'amend') notify.openAmend(button.dataset.activity);
-    else if (action === 'cancel') notify.cancelActivity(button.dataset.activity);
+    else if (action === 'amend') openAmend(button.dataset.activity);
+    else if (action === 'cancel') cancelActivity(button.dataset.activity);
   });
   list.addEventListener('submit', (e) => {
     const form = e.target.closest('[data-resolve-form]');

@@ -1,6 +1,7 @@
 /* Times, windows, numbers, bands and countdowns as the reader sees them, in the member's language.
  * Every time is UTC and says so; every duration says its units. */
 import { locale, t } from './i18n.js';
+import { FL_M, FT_M } from './units.js';
 
 export const pad = (n) => String(n).padStart(2, '0');
 const hhmm = (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
@@ -45,16 +46,9 @@ export function fmtDuration(ms) {
 export const fmtCountdown = (ms) => (ms >= 0
   ? t('countdown.left', { duration: fmtDuration(ms) }) : t('countdown.overdue', { duration: fmtDuration(ms) }));
 
-/* Altitude units of the notice form: metres (what is stored and sent), feet, flight level (hundreds
- * of feet, on the standard pressure setting: here simply 100 ft a level, as notices give it). */
-export const M_PER_FT = 0.3048;
-export const ALT_UNITS = ['m', 'ft', 'FL'];
-const PER_UNIT = { m: 1, ft: M_PER_FT, FL: 100 * M_PER_FT };
-/* A value in `unit` → metres (to the centimetre), and metres → `unit` (rounded as a reader gives it). */
-export const toMetres = (value, unit) => Math.round(value * (PER_UNIT[unit] || 1) * 100) / 100;
-export const fromMetres = (m, unit) => (unit === 'm' ? Math.round(m * 10) / 10 : Math.round(m / (PER_UNIT[unit] || 1)));
-export const fmtFt = (m) => t('units.ft', { value: fmtNum(Math.round(m / M_PER_FT)) });
-export const fmtFL = (m) => t('units.fl', { value: String(Math.round(m / (100 * M_PER_FT))).padStart(3, '0') });
+/* An altitude in feet, and as a flight level ("FL100"). */
+export const fmtFt = (m) => t('units.ft', { value: fmtNum(Math.round(m / FT_M)) });
+export const fmtFL = (m) => t('units.fl', { value: String(Math.round(m / FL_M)).padStart(3, '0') });
 /* An altitude given in `unit`, worded with what it is in the others: "FL100 = 10,000 ft = 3,048 m". */
 export function fmtAltIn(m, unit) {
   if (unit === 'FL') return t('units.sameAs3', { a: fmtFL(m), b: fmtFt(m), c: fmtM(m) });

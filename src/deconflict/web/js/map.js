@@ -1,11 +1,13 @@
 /* The map (Leaflet, global L): base map, area, zones, activities, tracks and the draft layer the
- * notice form draws on. Renders subscribe to data.js; other modules reach the map through getMap(). */
+ * notice form draws on (notice-draw.js). Renders subscribe to data.js; other modules reach the map
+ * through getMap(). */
 import { $, el } from './dom.js';
-import { S, serverNow } from './state.js';
+import { S, isOver, serverNow } from './state.js';
 import { fmtBand, fmtM, fmtNum, fmtTime, fmtWindow } from './format.js';
 import { activityStateName, kindName, lang, t, zoneTag } from './i18n.js';
+import { KT_MPS, M_PER_DEG_LAT } from './units.js';
 import { installMapTools } from '../maptools.js';
-import { canAmend, cancelActivity, openAmend } from './notify.js';
+import { canAmend, cancelActivity, openAmend } from './notice-amend.js';
 import i18next from '../vendor/i18next/i18next.js';
 
 let map = null;
@@ -74,7 +76,7 @@ export function shapeLayer(geometry, radius_m, style) {
 function northOf(geometry, radius_m) {
   if (geometry.type === 'Point') {
     const [lon, lat] = geometry.coordinates;
-    return L.latLng(lat + (radius_m || 0) / 111320, lon);
+    return L.latLng(lat + (radius_m || 0) / M_PER_DEG_LAT, lon);
   }
   const b = L.geoJSON(geometry).getBounds();
   return L.latLng(b.getNorth(), b.getCenter().lng);
@@ -152,7 +154,7 @@ export function renderPicture() {
   layers.activities.clearLayers();
   const ref = at || serverNow(); // the instant the picture is of
   for (const a of source.activities) {
-    if (a.state === 'cancelled' || a.state === 'ended') continue;
+    if (isOver(a)) continue;
     const colour = S.colours[a.party] || '#9ca3af';
     // Under conflicts-only disclosure another party's notice comes as the parts in conflict only.
     const parts = a.partial ? a.overlap || [] : a.volumes || [];
@@ -219,9 +221,9 @@ export function renderTracks() {
     const colour = hot.has(tr.track) ? '#ff9f1c' : S.colours[tr.party] || '#e5e7eb';
     const ahead = (tr.gs_mps || 0) * 60; // metres flown in one minute
     const rad = ((tr.trk_deg || 0) * Math.PI) / 180;
-    const lead = [tr.lat + (ahead * Math.cos(rad)) / 111320, tr.lon + (ahead * Math.sin(rad)) / (111320 * Math.cos((tr.lat * Math.PI) / 180))];
+    const lead = [tr.lat + (ahead * Math.cos(rad)) / M_PER_DEG_LAT, tr.lon + (ahead * Math.sin(rad)) / (M_PER_DEG_LAT * Math.cos((tr.lat * Math.PI) / 180))];
     const tip = [
-      t('map.trackHead', { track: tr.track, alt: fmtM(tr.alt_m), speed: t('units.kt', { value: fmtNum(Math.round((tr.gs_mps || 0) * 1.943844)) }),
+      t('map.trackHead', { track: tr.track, alt: fmtM(tr.alt_m), speed: t('units.kt', { value: fmtNum(Math.round((tr.gs_mps || 0) / KT_MPS)) }),
         trk: fmtNum(Math.round(tr.trk_deg || 0)) }),
       t('map.reported', { time: fmtTime(tr.reported_at) }),
       hot.has(tr.track) ? t('map.inConflict') : null,

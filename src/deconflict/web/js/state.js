@@ -15,3 +15,5 @@ export const S = {
 /* The service's time (GET /me gives its clock; S.offsetMs is kept up to date). */
 export const serverNow = () => new Date(Date.now() + S.offsetMs);
 export const isoMinute = (d) => d.toISOString().slice(0, 16) + ':00Z';
+/* An activity cancelled or ended: off the map, nothing to amend or ask about. */
+export const isOver = (a) => a.state === 'cancelled' || a.state === 'ended';
