@@ -32,7 +32,6 @@ from deconflict.cli.remote import (
     outcome_lines,
     own_activity,
     signed_by,
-    stale_version,
 )
 from deconflict.errors import DeconflictError
 from deconflict.units import FPM_MPS, FT_M, KT_MPS
@@ -191,10 +190,8 @@ def amend(
     changes_file = _read_amendment(file, activity) if file is not None else {}
 
     client = client_for(url, token, key)
-    current = own_activity(client, activity)
+    current = own_activity(client, activity, version=version)
     seen = int(current["version"])
-    if version is not None and version != seen:
-        raise DeconflictError(stale_version(activity, version, current), field="--version")
     if changes_file.get("version") not in (None, seen):
         raise DeconflictError(
             f"{file}: written for version {changes_file['version']}, but {activity} is now at version {seen}"
@@ -300,9 +297,7 @@ def cancel(
     Example: deconflict cancel TR-0003 --token $TR
     """
     client = client_for(url, token, key)
-    current = own_activity(client, activity)
-    if version is not None and version != int(current["version"]):
-        raise DeconflictError(stale_version(activity, version, current), field="--version")
+    own_activity(client, activity, version=version)
     out = client.cancel(activity, version=version)
     a = out["activity"]
     say(f"{a['id']} cancelled: version {a['version']} (record entry {out['seq']}{signed_by(client)})")

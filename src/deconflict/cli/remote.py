@@ -28,7 +28,6 @@ __all__ = [
     "outcome_lines",
     "own_activity",
     "signed_by",
-    "stale_version",
 ]
 
 UrlOpt = Annotated[str, typer.Option(help="The service's address.", envvar="DECONFLICT_URL")]
@@ -49,11 +48,14 @@ def signed_by(client: Client) -> str:
     return f", signed with {client.key_id}" if client.key is not None else ""
 
 
-def own_activity(client: Client, activity_id: str) -> dict[str, Any]:
+def own_activity(client: Client, activity_id: str, *, version: int | None = None) -> dict[str, Any]:
     """The current version of one of the member's own activities, with clear words when it is not.
 
+    Args:
+        version: the version the member looked at (``--version``), if it said; it must still be current.
+
     Raises:
-        DeconflictError: not visible, another party's, or no longer changeable.
+        DeconflictError: not visible, another party's, no longer changeable, or changed since ``version``.
     """
     from deconflict.client import ClientError
 
@@ -73,10 +75,12 @@ def own_activity(client: Client, activity_id: str) -> dict[str, Any]:
         )
     if current.get("state") not in ("notified", "acknowledged", "active"):
         raise DeconflictError(f"{activity_id} is {current.get('state')}; it can no longer change", field="activity")
+    if version is not None and version != int(current["version"]):
+        raise DeconflictError(_stale_version(activity_id, version, current), field="--version")
     return current
 
 
-def stale_version(activity_id: str, version: int, current: dict[str, Any]) -> str:
+def _stale_version(activity_id: str, version: int, current: dict[str, Any]) -> str:
     """Why ``--version`` no longer matches the activity's current version, and what to do."""
     seen = int(current["version"])
     if version > seen:
