@@ -6,114 +6,21 @@ import csv
 import json
 import re
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.builders import T0, M
+from support.day import write_bundle
 from typer.testing import CliRunner
 
 from deconflict import report
 from deconflict.cli import app
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import iso
 from deconflict.errors import InvalidInput
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
-from deconflict.service import Service
-from deconflict.store import open_store
 
-M = "tr-il-syria"
-T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
-T4 = [37.6298, 34.5226]
-HAMA = [36.7114, 35.1183]
-WEST_OF_T4 = [36.9, 34.52]
-
-
-def circle(
-    centre: list[float], start: datetime, hours: float, radius_m: float = 10_000, floor: float = 1000, ceiling=4000
-) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": centre},
-        "radius_m": radius_m,
-        "floor_m": floor,
-        "ceiling_m": ceiling,
-        "start": iso(start),
-        "end": iso(start + timedelta(hours=hours)),
-    }
-
-
-def build_day(db: str) -> Service:
-    """An hour of the mechanism, minute by minute (Syria rules: notice 60 min, acknowledge within 10 min,
-    ladder 10/15/30/60 min, line checks hourly).
-
-    ======  ===========================================================================================
-    +0      TR notifies patrol TR-0001 at T4, 09:00–11:00 (lead 3 h)
-    +5      IL notifies sortie IL-0001 at T4, 09:00–11:00 (lead 2 h 55): C1 awaits TR, alert M1 to TR,
-            information copy M2 to IL
-    +8      TR acknowledges C1, which settles its alert M1 (3 min, in time)
-    +10     IL notifies sortie IL-0002 at Hama from 06:30 (lead 20 min, short): C2 awaits TR, alert M3 to TR,
-            information copy M4 to IL (the late notifier is told, not asked)
-    +21     tick: M3 climbs to rung 1 (M5 tells TR); first line checks, M6 to IL and M7 to TR (deadline +31)
-    +25     TR acknowledges C2 (15 min: late), which settles M3: it climbs no further
-    +27     TR answers line check M7 (6 min)
-    +32     tick: IL's line check M6 climbs to rung 1 (M8); IL silent since: line_down alert M9 to AZ and TR
-    +36     tick: nothing climbs (M3 settled at +25)
-    +40     TR acknowledges M9 (8 min)
-    +50     TR amends TR-0001 west of T4 (lead 2 h 10): C1 closed as superseded
-    ======  ===========================================================================================
-    """
-    clock = FixedClock(T0)
-    svc = Service(open_store(db), clock=clock)
-    svc.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-
-    def at(minutes: float) -> None:
-        clock.now = T0 + timedelta(minutes=minutes)
-
-    three_h = T0 + timedelta(hours=3)
-    at(0)
-    patrol = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[circle(T4, three_h, 2)])
-    at(5)
-    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[circle(T4, three_h, 2)])
-    at(8)
-    svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id="C1")
-    at(10)
-    hama = circle(HAMA, T0 + timedelta(minutes=30), 1, 15_000, 2000, 8000)
-    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[hama])
-    at(21)
-    svc.tick()
-    at(25)
-    svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id="C2")
-    at(27)
-    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id="M7")
-    at(32)
-    svc.tick()
-    at(36)
-    svc.tick()
-    at(40)
-    svc.acknowledge_message(mechanism_id=M, actor="TR", message_id="M9")
-    at(50)
-    assert patrol.activity is not None
-    svc.amend(
-        mechanism_id=M,
-        actor="TR",
-        activity_id=patrol.activity.id,
-        seen_version=1,
-        volumes=[circle(WEST_OF_T4, three_h, 2)],
-    )
-    return svc
-
-
-def record_of(svc: Service) -> list[dict[str, Any]]:
-    return svc.entries_after(M, 0, limit=1_000_000)
-
-
-@pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, Any]]]:
-    db = str(tmp_path_factory.mktemp("report") / "day.db")
-    svc = build_day(db)
-    entries = record_of(svc)
-    svc.store.close()
-    return db, entries
+# The scripted hour is support.day.build_day, read through the ``day`` fixture.
 
 
 def test_the_scripted_hour_is_the_record_the_tests_expect(day: tuple[str, list[dict[str, Any]]]) -> None:
@@ -327,13 +234,6 @@ def test_json_csv_and_chart(day: tuple[str, list[dict[str, Any]]], tmp_path: Pat
 
 
 # --- the command ---------------------------------------------------------------------------------
-
-
-def write_bundle(entries: list[dict[str, Any]], path: Path) -> Path:
-    header = {"format": "deconflict-record", "version": 2, "mechanism": M, "entries": len(entries)}
-    lines = [json.dumps(header), *(json.dumps(e, ensure_ascii=False) for e in entries)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def test_report_command_writes_three_files_and_a_summary(day: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:

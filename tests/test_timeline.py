@@ -1,4 +1,4 @@
-"""The incident timeline on a real record (the scripted hour of test_report) and on a polygon notice."""
+"""The incident timeline on a real record (the scripted hour of support.day) and on a polygon notice."""
 
 from __future__ import annotations
 
@@ -8,31 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import T0, build_day, circle, record_of, write_bundle
+from support.builders import T0, M, vol
+from support.day import record_of, write_bundle
 from typer.testing import CliRunner
 
 from deconflict import timeline
 from deconflict.cli import app
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import iso
 from deconflict.errors import InvalidInput
 from deconflict.geo import WGS84
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Service
-from deconflict.store import open_store
 
-M = "tr-il-syria"
-T4 = (34.5226, 37.6298)
+T4 = (34.5226, 37.6298)  # lat, lon, as the timeline takes a place
 HAMA = (35.1183, 36.7114)
-
-
-@pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, Any]]]:
-    db = str(tmp_path_factory.mktemp("timeline") / "day.db")
-    svc = build_day(db)
-    entries = record_of(svc)
-    svc.store.close()
-    return db, entries
 
 
 def story(entries: list[dict[str, Any]], place: tuple[float, float], radius_km: float, h0: float, h1: float) -> Any:
@@ -210,12 +198,9 @@ def test_text_and_json(day: tuple[str, list[dict[str, Any]]]) -> None:
     }
 
 
-def test_polygon_footprint_measured_on_the_ground(tmp_path: Path) -> None:
-    clock = FixedClock(T0)
-    svc = Service(open_store(str(tmp_path / "p.db")), clock=clock)
-    svc.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+def test_polygon_footprint_measured_on_the_ground(svc: Service) -> None:
     square = [[37.0, 34.0], [37.2, 34.0], [37.2, 34.2], [37.0, 34.2], [37.0, 34.0]]
-    volume = {**circle([0, 0], T0 + timedelta(hours=2), 1), "geometry": {"type": "Polygon", "coordinates": [square]}}
+    volume = {**vol((0, 0), T0 + timedelta(hours=2), hours=1), "geometry": {"type": "Polygon", "coordinates": [square]}}
     del volume["radius_m"]
     svc.notify(mechanism_id=M, actor="TR", kind="exercise", volumes=[volume])
     entries = record_of(svc)
