@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -15,9 +14,7 @@ from deconflict.api.settings import Settings
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.model import Member
-from deconflict.service import Service, Signed
-
-T = TypeVar("T")
+from deconflict.service import Service, SignatureMode, Signed
 
 bearer = HTTPBearer(auto_error=False, description="A member's token, printed once by `deconflict member add`.")
 
@@ -79,24 +76,7 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-@dataclass(frozen=True)
-class Signing:
-    """How a write is signed: by a key the service holds (no headers), prepared for the party to sign
-    (``Deconflict-Prepare: true``), or carrying the party's signature of the prepared entry."""
-
-    service: Service
-    prepare: bool = False
-    signed: Any = None
-
-    def __call__(self, use_case: Callable[..., T], **kwargs: Any) -> T:
-        if not self.prepare and self.signed is None:
-            return use_case(**kwargs)
-        with self.service.acting(prepare=self.prepare, signed=self.signed):
-            return use_case(**kwargs)
-
-
 async def signing_headers(
-    service: ServiceDep,
     prepare: Annotated[
         bool, Header(alias="Deconflict-Prepare", description="true: append nothing; return the entry to sign.")
     ] = False,
@@ -111,7 +91,10 @@ async def signing_headers(
         str | None,
         Header(alias="Deconflict-Signature", description="Ed25519 signature (base64) of the entry.", max_length=128),
     ] = None,
-) -> Signing:
+) -> SignatureMode:
+    """How a write is signed: by a key the service holds (no headers), prepared for the party to sign
+    (``Deconflict-Prepare: true``), or carrying the party's signature of the prepared entry. The route
+    passes it to the use case as its ``mode``."""
     given = {
         "Deconflict-Signed-At": signed_at,
         "Deconflict-Entry-Hash": entry_hash,
@@ -119,7 +102,7 @@ async def signing_headers(
         "Deconflict-Signature": signature,
     }
     if not any(given.values()):
-        return Signing(service, prepare=prepare)
+        return SignatureMode(prepare=prepare)
     missing = [name for name, value in given.items() if not value]
     if missing:
         raise InvalidInput(f"{missing[0]}: missing; a signed request sends all four signing headers", field=missing[0])
@@ -131,7 +114,7 @@ async def signing_headers(
         key_id=str(key_id),
         signature=str(signature),
     )
-    return Signing(service, signed=signed)
+    return SignatureMode(signed=signed)
 
 
-SigningDep = Annotated[Signing, Depends(signing_headers)]
+SigningDep = Annotated[SignatureMode, Depends(signing_headers)]

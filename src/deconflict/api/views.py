@@ -7,11 +7,20 @@ from typing import Any
 
 from deconflict.api.deps import Caller
 from deconflict.clock import parse_utc
-from deconflict.disclosure import entry_view, partial_activity, sees_conflict, sees_message, sees_whole_notices
+from deconflict.disclosure import (
+    conflict_public,
+    entry_view,
+    message_status_view,
+    message_view,
+    partial_activity,
+    sees_conflict,
+    sees_message,
+    sees_whole_notices,
+)
 from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
 from deconflict.model import Activity, Mechanism
-from deconflict.service import Service, conflict_public, message_status_view, message_view
+from deconflict.service import Service
 
 
 def mechanism_doc(m: Mechanism) -> dict[str, Any]:

@@ -70,17 +70,17 @@ def list_activities(
     summary="Notify a planned activity",
     responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def notify(caller: MemberDep, service: ServiceDep, signing: SigningDep, notice: NoticeIn) -> JSONResponse:
+async def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: NoticeIn) -> JSONResponse:
     """Validated, checked against every other party's notices and the zones, stored and recorded in
     one transaction. ``raised`` lists the conflicts it created (separation, zone, short notice)."""
-    out = signing(
-        service.notify,
+    out = service.notify(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         kind=notice.kind.value,
         volumes=[v.model_dump(mode="json") for v in notice.volumes],
         activity_id=notice.id,
         title=notice.title,
+        mode=mode,
     )
     return _outcome(service, caller, out, 201)
 
@@ -123,12 +123,11 @@ def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> di
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 async def amend(
-    caller: MemberDep, service: ServiceDep, signing: SigningDep, activity_id: str, change: AmendIn
+    caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, change: AmendIn
 ) -> JSONResponse:
     """``version`` is the version you saw; if the activity has moved on, 409 and nothing changes.
     Its open conflicts close as *amended* and the new version is checked again."""
-    out = signing(
-        service.amend,
+    out = service.amend(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         activity_id=activity_id,
@@ -136,6 +135,7 @@ async def amend(
         volumes=[v.model_dump(mode="json") for v in change.volumes] if change.volumes is not None else None,
         kind=change.kind.value if change.kind is not None else None,
         title=change.title,
+        mode=mode,
     )
     return _outcome(service, caller, out)
 
@@ -146,13 +146,13 @@ async def amend(
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 async def cancel(
-    caller: MemberDep, service: ServiceDep, signing: SigningDep, activity_id: str, body: CancelIn | None = None
+    caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, body: CancelIn | None = None
 ) -> JSONResponse:
-    out = signing(
-        service.cancel,
+    out = service.cancel(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         activity_id=activity_id,
         seen_version=body.version if body is not None else None,
+        mode=mode,
     )
     return _outcome(service, caller, out)

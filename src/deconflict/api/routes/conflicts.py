@@ -41,9 +41,9 @@ def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> di
     summary="Acknowledge a conflict (a party it awaits)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-async def acknowledge(caller: MemberDep, service: ServiceDep, signing: SigningDep, conflict_id: str) -> dict[str, Any]:
-    return signing(
-        service.acknowledge_conflict, mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id
+async def acknowledge(caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str) -> dict[str, Any]:
+    return service.acknowledge_conflict(
+        mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id, mode=mode
     )
 
 
@@ -53,15 +53,15 @@ async def acknowledge(caller: MemberDep, service: ServiceDep, signing: SigningDe
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 async def resolve(
-    caller: MemberDep, service: ServiceDep, signing: SigningDep, conflict_id: str, body: ResolveIn
+    caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str, body: ResolveIn
 ) -> dict[str, Any]:
     """A party the conflict awaits, or the facilitator, closes the conflict by hand (the party whose activity
     caused it amends or cancels that activity instead)."""
-    return signing(
-        service.resolve_conflict,
+    return service.resolve_conflict(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         conflict_id=conflict_id,
         resolution=body.resolution,
         note=body.note,
+        mode=mode,
     )

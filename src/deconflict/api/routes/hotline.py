@@ -54,9 +54,8 @@ def list_messages(
     summary="Send a message",
     responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def send_message(caller: MemberDep, service: ServiceDep, signing: SigningDep, message: MessageIn) -> JSONResponse:
-    sent = signing(
-        service.send_message,
+async def send_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, message: MessageIn) -> JSONResponse:
+    sent = service.send_message(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
         template=message.template,
@@ -65,6 +64,7 @@ async def send_message(caller: MemberDep, service: ServiceDep, signing: SigningD
         lang=message.lang,
         to=message.to,
         about=message.about,
+        mode=mode,
     )
     return JSONResponse(sent, status_code=201)
 
@@ -75,10 +75,10 @@ async def send_message(caller: MemberDep, service: ServiceDep, signing: SigningD
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 async def acknowledge_message(
-    caller: MemberDep, service: ServiceDep, signing: SigningDep, message_id: str
+    caller: MemberDep, service: ServiceDep, mode: SigningDep, message_id: str
 ) -> dict[str, Any]:
-    return signing(
-        service.acknowledge_message, mechanism_id=caller.mechanism_id, actor=caller.member.id, message_id=message_id
+    return service.acknowledge_message(
+        mechanism_id=caller.mechanism_id, actor=caller.member.id, message_id=message_id, mode=mode
     )
 
 
