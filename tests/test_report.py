@@ -15,7 +15,7 @@ from support.builders import T0, M
 from support.day import write_bundle
 from typer.testing import CliRunner
 
-from deconflict import report
+from deconflict.analysis import report, report_output
 from deconflict.cli import app
 from deconflict.clock import iso
 from deconflict.errors import InvalidInput
@@ -110,8 +110,8 @@ def test_without_an_end_deadlines_are_judged_at_the_last_entry(day: tuple[str, l
     r = report.compliance_report(entries)
     assert r.judged_at == T0 + timedelta(minutes=50)
     assert (
-        report.report_to_json(r)["parties"]
-        == report.report_to_json(report.compliance_report(entries, end=T0 + timedelta(hours=1)))["parties"]
+        report_output.report_to_json(r)["parties"]
+        == report_output.report_to_json(report.compliance_report(entries, end=T0 + timedelta(hours=1)))["parties"]
     )
 
 
@@ -207,7 +207,7 @@ def png_size(path: Path) -> tuple[int, int]:
 def test_json_csv_and_chart(day: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
     _, entries = day
     r = report.compliance_report(entries, end=T0 + timedelta(hours=1))
-    doc = report.report_to_json(r)
+    doc = report_output.report_to_json(r)
     json.dumps(doc, allow_nan=False)
     il = doc["parties"][0]
     assert il["lead_time"]["share_below_minimum"] == 0.5 and il["missed_line_checks"] == 1
@@ -216,10 +216,10 @@ def test_json_csv_and_chart(day: tuple[str, list[dict[str, Any]]], tmp_path: Pat
     assert il["escalations"]["highest_rung_name"] == "operations chief"
     assert doc["rules"]["min_notice_s"] == 3600 and doc["period"]["to"] == "2025-04-09T07:00:00Z"
 
-    report.write_csv(r, tmp_path / "r.csv")
+    report_output.write_csv(r, tmp_path / "r.csv")
     with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == report.CSV_COLUMNS
+    assert tuple(rows[0]) == report_output.CSV_COLUMNS
     metrics = [row["metric"] for row in rows if row["party"] == "TR"]
     assert len(rows) == 2 * len(metrics) and len(set(metrics)) == len(metrics)
     by = {(row["party"], row["metric"]): row for row in rows}
@@ -229,8 +229,8 @@ def test_json_csv_and_chart(day: tuple[str, list[dict[str, Any]]], tmp_path: Pat
     assert by["IL", "conflict_ack_median"]["value"] == ""  # nothing to measure
     assert by["TR", "notices"]["party_name"] == "Türkiye"
 
-    report.write_chart(r, tmp_path / "r.png")
-    assert png_size(tmp_path / "r.png") == report.CHART_SIZE_PX
+    report_output.write_chart(r, tmp_path / "r.png")
+    assert png_size(tmp_path / "r.png") == report_output.CHART_SIZE_PX
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from support.builders import T0, M, vol
 from support.day import record_of, write_bundle
 from typer.testing import CliRunner
 
-from deconflict import timeline
+from deconflict.analysis import timeline
 from deconflict.cli import app
 from deconflict.clock import iso
 from deconflict.errors import InvalidInput
