@@ -2,54 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import SYRIA_T0, LiveServer, SSEReader, auth, free_port, next_events_of, start_server
+from support.builders import API, BAKU, HAMA, T0, T4, A, M, declared_db, syria, vol
+from support.live import LiveServer, SSEReader, auth, free_port, next_events_of, start_server
 
 from deconflict.clock import FixedClock, iso
-from deconflict.mechanisms import load_mechanism
 from deconflict.model import Disclosure
-from deconflict.scenarios import scenario_path
-from deconflict.service import Service
-from deconflict.store import open_store
 
-M = "tr-il-syria"
-API = "/api/v1"
-T4 = [37.6298, 34.5226]
-FAR = [36.7114, 35.1183]  # Hama, 100 km and more from T4
-
-
-def volume(centre: list[float] = T4, radius_m: float = 10_000, start_h: float = 2, **extra: Any) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": centre},
-        "radius_m": radius_m,
-        "floor_m": 1000,
-        "ceiling_m": 4000,
-        "start": iso(SYRIA_T0 + timedelta(hours=start_h)),
-        "end": iso(SYRIA_T0 + timedelta(hours=start_h + 2)),
-        **extra,
-    }
+FAR = HAMA  # 100 km and more from T4
 
 
 def notice(kind: str = "uav_patrol", **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, "volumes": [volume()], **extra}
-
-
-@pytest.fixture
-def client(live: LiveServer) -> httpx.Client:
-    with httpx.Client(base_url=live.url, timeout=10) as c:
-        yield c
+    return {"kind": kind, "volumes": [vol()], **extra}
 
 
 # --- who may do what: every role against every route ------------------------------------------
@@ -58,8 +32,7 @@ ROLES = ("anon", "bad", "revoked", "other", "US", "AZ", "IL", "TR")
 
 
 def _role_headers(live: LiveServer, tokens: dict[str, str]) -> dict[str, dict[str, str]]:
-    other = load_mechanism(scenario_path("syria"))
-    other = dataclasses.replace(other, id="other-mech", zones=())
+    other = syria(id="other-mech", zones=())
     live.service.declare_mechanism(mechanism=other, demo_custody=True)
     revoked = live.service.issue_token(mechanism_id=M, member_id="IL")
     live.service.revoke_tokens(mechanism_id=M, member_id="IL")
@@ -76,7 +49,6 @@ def _role_headers(live: LiveServer, tokens: dict[str, str]) -> dict[str, dict[st
     }
 
 
-A = f"{API}/mechanisms/{M}"
 NOAUTH = {"anon": 401, "bad": 401, "revoked": 401}
 READ_ALL = {**NOAUTH, "other": 403, "US": 200, "AZ": 200, "IL": 200, "TR": 200}
 PARTY_ONLY = {**NOAUTH, "other": 403, "US": 403, "AZ": 403}
@@ -114,7 +86,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
             "forbids": ["air_sortie"],
             "centre": FAR,
             "radius_m": 3000,
-            "valid_from": iso(SYRIA_T0),
+            "valid_from": iso(T0),
         },
         {**PARTY_ONLY, "IL": 201, "TR": 409},
     ),
@@ -234,20 +206,20 @@ def test_track_reports_over_http(live: LiveServer, tokens: dict[str, str], clien
 
 BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
     ("POST", f"{A}/activities", "{not json", 422, "not valid JSON"),
-    ("POST", f"{A}/activities", {"volumes": [volume()]}, 422, "kind"),
+    ("POST", f"{A}/activities", {"volumes": [vol()]}, 422, "kind"),
     ("POST", f"{A}/activities", notice(kind="strike"), 422, "kind"),
-    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(floor_m="high")]}, 422, "floor_m"),
-    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(floor_m=5000)]}, 422, "floor_m"),
-    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(end="2025-04-09T07:00:00Z")]}, 422, "end"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [vol(floor_m="high")]}, 422, "floor_m"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [vol(floor_m=5000)]}, 422, "floor_m"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [vol(end="2025-04-09T07:00:00Z")]}, 422, "end"),
     (
         "POST",
         f"{A}/activities",
-        {"kind": "uav_patrol", "volumes": [volume([49.8671, 40.4093])]},
+        {"kind": "uav_patrol", "volumes": [vol(BAKU)]},
         422,
         "area of responsibility",
     ),
-    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(radius_m=600_000)]}, 422, "radius_m"),
-    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [volume(colour="red")]}, 422, "colour"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [vol(radius_m=600_000)]}, 422, "radius_m"),
+    ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [vol(colour="red")]}, 422, "colour"),
     ("GET", f"{A}/activities/NOPE", None, 404, "NOPE"),
     ("GET", f"{A}/activities?bbox=1,2,3", None, 422, "bbox"),
     ("GET", f"{A}/activities?start=yesterday", None, 422, "start"),
@@ -286,7 +258,7 @@ def test_bad_requests_get_a_clear_json_error_and_change_nothing(
 
 
 def test_request_size_limit(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
-    big = {"kind": "uav_patrol", "title": "x" * 400_000, "volumes": [volume()]}
+    big = {"kind": "uav_patrol", "title": "x" * 400_000, "volumes": [vol()]}
     r = client.post(f"{A}/activities", json=big, headers=auth(tokens["TR"]))
     assert r.status_code == 413
     assert live.service.activities(M) == []
@@ -296,15 +268,11 @@ def test_request_size_limit(live: LiveServer, tokens: dict[str, str], client: ht
 
 
 def _conflicts_only_server(tmp_path: Path) -> tuple[LiveServer, dict[str, str]]:
-    clock = FixedClock(SYRIA_T0)
-    db = str(tmp_path / "co.db")
-    service = Service(open_store(db), clock=clock)
-    m = load_mechanism(scenario_path("syria"))
-    m = dataclasses.replace(m, rules=dataclasses.replace(m.rules, disclosure=Disclosure.CONFLICTS_ONLY))
-    service.declare_mechanism(mechanism=m, demo_custody=True)
-    service.store.close()
-    server = start_server(db, clock)
-    return server, {x: server.service.issue_token(mechanism_id=M, member_id=x) for x in ("TR", "IL", "AZ", "US")}
+    clock = FixedClock(T0)
+    server = start_server(
+        declared_db(tmp_path / "co.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY)), clock
+    )
+    return server, server.tokens()
 
 
 def test_conflicts_only_shows_the_counterpart_only_the_overlap(tmp_path: Path) -> None:
@@ -312,14 +280,18 @@ def test_conflicts_only_shows_the_counterpart_only_the_overlap(tmp_path: Path) -
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
             first = c.post(
-                f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume(T4, 20_000)]}, headers=auth(tok["TR"])
+                f"{A}/activities",
+                json={"kind": "uav_patrol", "volumes": [vol(T4, radius_m=20_000)]},
+                headers=auth(tok["TR"]),
             ).json()["seq"]
             c.post(
-                f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume(FAR, 5_000)]}, headers=auth(tok["TR"])
+                f"{A}/activities",
+                json={"kind": "uav_patrol", "volumes": [vol(FAR, radius_m=5_000)]},
+                headers=auth(tok["TR"]),
             )
             r = c.post(
                 f"{A}/activities",
-                json={"kind": "air_sortie", "volumes": [volume([37.90, 34.52], 10_000)]},
+                json={"kind": "air_sortie", "volumes": [vol((37.90, 34.52), radius_m=10_000)]},
                 headers=auth(tok["IL"]),
             )
             assert [x["kind"] for x in r.json()["raised"]] == ["separation"]
@@ -363,9 +335,9 @@ def test_full_disclosure_shows_whole_notices(live: LiveServer, tokens: dict[str,
 # --- durability ---------------------------------------------------------------------------------
 
 
-def test_restart_loses_nothing(syria_db: str, syria_clock: FixedClock) -> None:
-    server = start_server(syria_db, syria_clock)
-    tok = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL")}
+def test_restart_loses_nothing(db: str, clock: FixedClock) -> None:
+    server = start_server(db, clock)
+    tok = server.tokens("TR", "IL")
     with httpx.Client(base_url=server.url, timeout=10) as c:
         c.post(f"{A}/activities", json=notice(), headers=auth(tok["TR"]))
         c.post(f"{A}/activities", json=notice("air_sortie"), headers=auth(tok["IL"]))
@@ -375,7 +347,7 @@ def test_restart_loses_nothing(syria_db: str, syria_clock: FixedClock) -> None:
         )
     server.stop()
     server.service.store.close()
-    again = start_server(syria_db, syria_clock)
+    again = start_server(db, clock)
     try:
         with httpx.Client(base_url=again.url, timeout=10) as c:
             after = (
@@ -526,12 +498,10 @@ def test_demo_server_prints_tokens_and_serves_the_same_data_after_a_restart(tmp_
     assert os.path.exists(db)
 
 
-def test_hotline_over_http_alert_in_the_readers_language_ack_and_escalation(
-    syria_db: str, syria_clock: FixedClock
-) -> None:
-    server = start_server(syria_db, syria_clock, tick_s=0.05)
+def test_hotline_over_http_alert_in_the_readers_language_ack_and_escalation(db: str, clock: FixedClock) -> None:
+    server = start_server(db, clock, tick_s=0.05)
     try:
-        tok = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL", "AZ")}
+        tok = server.tokens("TR", "IL", "AZ")
         with httpx.Client(base_url=server.url, timeout=10) as c:
             reader = SSEReader(c, f"{A}/events?after=0", auth(tok["TR"]))
             c.post(f"{A}/activities", json=notice(), headers=auth(tok["TR"]))
@@ -543,7 +513,7 @@ def test_hotline_over_http_alert_in_the_readers_language_ack_and_escalation(
                     alert = data["message"]
             reader.close()
             assert alert["lang"] == "tr" and alert["to"] == ["TR"] and "IL-0001" in alert["text"]
-            syria_clock.advance(seconds=11 * 60)  # past the deadline: the ticker records rung 1
+            clock.advance(seconds=11 * 60)  # past the deadline: the ticker records rung 1
             deadline = time.monotonic() + 5
             while True:
                 got = c.get(f"{A}/messages", headers=auth(tok["AZ"])).json()
