@@ -9,46 +9,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import SYRIA_T0, LiveServer, auth, start_server
+from support import builders
+from support.builders import HAMA, T0, T4, A, M, declared_db
+from support.live import LiveServer, auth, start_server
 from typer.testing import CliRunner
 
 from deconflict import signing
 from deconflict.cli import app
 from deconflict.clock import FixedClock, iso, parse_utc
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Service
-from deconflict.store import open_store
 
-M = "tr-il-syria"
-A = f"/api/v1/mechanisms/{M}"
-T4 = [37.6298, 34.5226]
-HAMA = [36.7114, 35.1183]
 runner = CliRunner()
-
-
-def volume(centre: list[float] = T4, start_h: float = 3, hours: float = 2, **extra: Any) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": centre},
-        "radius_m": 10_000,
-        "floor_m": 1000,
-        "ceiling_m": 4000,
-        "start": iso(SYRIA_T0 + timedelta(hours=start_h)),
-        "end": iso(SYRIA_T0 + timedelta(hours=start_h + hours)),
-        **extra,
-    }
+vol = partial(builders.vol, start_h=3)
+"""This module's volumes open 3 h after T0."""
 
 
 def polygon_volume() -> dict[str, Any]:
     ring = [[37.5, 34.4], [37.8, 34.4], [37.8, 34.7], [37.5, 34.7], [37.5, 34.4]]
-    v = volume(id="box", geometry={"type": "Polygon", "coordinates": [ring]})
+    v = vol(id="box", geometry={"type": "Polygon", "coordinates": [ring]})
     del v["radius_m"]
     return v
 
@@ -58,29 +43,18 @@ def cli(server: LiveServer, token: str, *args: str) -> Any:
 
 
 @pytest.fixture
-def tok(live: LiveServer) -> dict[str, str]:
-    return {m: live.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL", "AZ", "US")}
-
-
-@pytest.fixture
-def http(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, timeout=10) as c:
-        yield c
-
-
-@pytest.fixture
-def separation(live: LiveServer, tok: dict[str, str], http: httpx.Client) -> dict[str, Any]:
+def separation(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> dict[str, Any]:
     """Israel's sortie and Türkiye's patrol over T4 in the same window: one separation conflict."""
-    il = http.post(f"{A}/activities", json={"kind": "air_sortie", "volumes": [volume()]}, headers=auth(tok["IL"]))
-    tr = http.post(f"{A}/activities", json={"kind": "uav_patrol", "volumes": [volume()]}, headers=auth(tok["TR"]))
+    il = client.post(f"{A}/activities", json={"kind": "air_sortie", "volumes": [vol()]}, headers=auth(tokens["IL"]))
+    tr = client.post(f"{A}/activities", json={"kind": "uav_patrol", "volumes": [vol()]}, headers=auth(tokens["TR"]))
     assert il.status_code == 201 and tr.status_code == 201, (il.text, tr.text)
     raised = [c for c in tr.json()["raised"] if c["kind"] == "separation"]
     assert len(raised) == 1
     return {"il": il.json()["activity"]["id"], "tr": tr.json()["activity"]["id"], "conflict": raised[0]["id"]}
 
 
-def get_activity(http: httpx.Client, token: str, activity_id: str) -> dict[str, Any]:
-    r = http.get(f"{A}/activities/{activity_id}", headers=auth(token))
+def get_activity(client: httpx.Client, token: str, activity_id: str) -> dict[str, Any]:
+    r = client.get(f"{A}/activities/{activity_id}", headers=auth(token))
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -89,65 +63,65 @@ def get_activity(http: httpx.Client, token: str, activity_id: str) -> dict[str, 
 
 
 def test_amend_shift_moves_only_the_window_and_closes_the_conflict(
-    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, separation: dict[str, Any]
 ) -> None:
-    before = get_activity(http, tok["TR"], separation["tr"])
-    listed = cli(live, tok["TR"], "activities")
+    before = get_activity(client, tokens["TR"], separation["tr"])
+    listed = cli(live, tokens["TR"], "activities")
     assert listed.exit_code == 0 and f"{separation['tr']}  TR  uav_patrol  v1" in listed.stdout
-    seen = cli(live, tok["IL"], "conflicts")
+    seen = cli(live, tokens["IL"], "conflicts")
     assert seen.exit_code == 0 and separation["conflict"] in seen.stdout and "awaiting IL" in seen.stdout
 
-    dry = cli(live, tok["TR"], "amend", separation["tr"], "--shift", "+3h", "--dry-run")
+    dry = cli(live, tokens["TR"], "amend", separation["tr"], "--shift", "+3h", "--dry-run")
     assert dry.exit_code == 0 and "nothing sent" in dry.stdout
-    assert get_activity(http, tok["TR"], separation["tr"])["version"] == 1
+    assert get_activity(client, tokens["TR"], separation["tr"])["version"] == 1
 
-    out = cli(live, tok["TR"], "amend", separation["tr"], "--shift", "+3h", "--version", "1")
+    out = cli(live, tokens["TR"], "amend", separation["tr"], "--shift", "+3h", "--version", "1")
     assert out.exit_code == 0, out.output
     assert "version 1 → 2" in out.stdout and f"conflict {separation['conflict']} closed (amended)" in out.stdout
     assert "new conflict" not in out.stdout  # three hours later nothing overlaps Israel's sortie
-    after = get_activity(http, tok["TR"], separation["tr"])
+    after = get_activity(client, tokens["TR"], separation["tr"])
     assert after["version"] == 2 and after["kind"] == before["kind"] and after["title"] == before["title"]
     (v0,), (v1,) = before["volumes"], after["volumes"]
     assert v1["geometry"] == v0["geometry"] and v1["radius_m"] == v0["radius_m"]  # footprint not retyped
     assert (v1["floor_m"], v1["ceiling_m"]) == (v0["floor_m"], v0["ceiling_m"])
     for edge in ("start", "end"):
         assert parse_utc(v1[edge], field=edge) - parse_utc(v0[edge], field=edge) == timedelta(hours=3)
-    c = http.get(f"{A}/conflicts/{separation['conflict']}", headers=auth(tok["IL"])).json()
+    c = client.get(f"{A}/conflicts/{separation['conflict']}", headers=auth(tokens["IL"])).json()
     assert c["status"] == "resolved" and c["resolution"] == "amended"
 
 
 def test_amend_band_in_feet_and_flight_levels_and_a_new_conflict(
-    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, separation: dict[str, Any]
 ) -> None:
-    out = cli(live, tok["TR"], "amend", separation["tr"], "--floor", "FL50", "--ceiling", "10000ft")
+    out = cli(live, tokens["TR"], "amend", separation["tr"], "--floor", "FL50", "--ceiling", "10000ft")
     assert out.exit_code == 0, out.output
     assert "band 1000–4000 m → 1524–3048 m" in out.stdout
     assert "new conflict" in out.stdout and "awaiting" in out.stdout  # still over Israel's sortie
-    v = get_activity(http, tok["TR"], separation["tr"])["volumes"][0]
-    assert (v["floor_m"], v["ceiling_m"]) == (1524.0, 3048.0) and v["start"] == volume()["start"]
+    v = get_activity(client, tokens["TR"], separation["tr"])["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"]) == (1524.0, 3048.0) and v["start"] == vol()["start"]
     moved = cli(
-        live, tok["TR"], "amend", separation["tr"], "--lat", "35.1183", "--lon", "36.7114", "--radius-m", "5000"
+        live, tokens["TR"], "amend", separation["tr"], "--lat", "35.1183", "--lon", "36.7114", "--radius-m", "5000"
     )
     assert moved.exit_code == 0, moved.output
     assert "circle 5 km around 35.1183, 36.7114" in moved.stdout and "closed (amended)" in moved.stdout
-    assert get_activity(http, tok["TR"], separation["tr"])["version"] == 3
+    assert get_activity(client, tokens["TR"], separation["tr"])["version"] == 3
 
 
 def test_amend_from_a_file_and_only_the_volume_named(
-    live: LiveServer, tok: dict[str, str], http: httpx.Client, tmp_path: Path
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, tmp_path: Path
 ) -> None:
-    body = {"kind": "exercise", "volumes": [volume(id="a", centre=HAMA), volume(id="b", centre=HAMA, start_h=6)]}
-    made = http.post(f"{A}/activities", json=body, headers=auth(tok["TR"])).json()["activity"]
-    out = cli(live, tok["TR"], "amend", made["id"], "--volume", "b", "--end", iso(SYRIA_T0 + timedelta(hours=9)))
+    body = {"kind": "exercise", "volumes": [vol(id="a", centre=HAMA), vol(id="b", centre=HAMA, start_h=6)]}
+    made = client.post(f"{A}/activities", json=body, headers=auth(tokens["TR"])).json()["activity"]
+    out = cli(live, tokens["TR"], "amend", made["id"], "--volume", "b", "--end", iso(T0 + timedelta(hours=9)))
     assert out.exit_code == 0, out.output
-    a, b = get_activity(http, tok["TR"], made["id"])["volumes"]
-    assert a["end"] == body["volumes"][0]["end"] and b["end"] == iso(SYRIA_T0 + timedelta(hours=9))
+    a, b = get_activity(client, tokens["TR"], made["id"])["volumes"]
+    assert a["end"] == body["volumes"][0]["end"] and b["end"] == iso(T0 + timedelta(hours=9))
     f = tmp_path / "new.json"
     f.write_text(json.dumps({"title": "Exercise, Hama (one box)", "volumes": [polygon_volume()]}), encoding="utf-8")
-    out = cli(live, tok["TR"], "amend", made["id"], "--file", str(f))
+    out = cli(live, tokens["TR"], "amend", made["id"], "--file", str(f))
     assert out.exit_code == 0, out.output
     assert "box: new volume" in out.stdout and "a: removed" in out.stdout
-    after = get_activity(http, tok["TR"], made["id"])
+    after = get_activity(client, tokens["TR"], made["id"])
     assert after["title"] == "Exercise, Hama (one box)" and after["kind"] == "exercise" and after["version"] == 3
 
 
@@ -169,28 +143,33 @@ def test_amend_from_a_file_and_only_the_volume_named(
     ],
 )
 def test_amend_refuses_in_words_naming_the_option(
-    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any], args: list[str], words: str
+    live: LiveServer,
+    tokens: dict[str, str],
+    client: httpx.Client,
+    separation: dict[str, Any],
+    args: list[str],
+    words: str,
 ) -> None:
-    out = cli(live, tok["TR"], "amend", separation["tr"], *args)
+    out = cli(live, tokens["TR"], "amend", separation["tr"], *args)
     assert out.exit_code == 2 and words in out.stderr, out.output
     assert out.stdout == ""
-    assert get_activity(http, tok["TR"], separation["tr"])["version"] == 1
+    assert get_activity(client, tokens["TR"], separation["tr"])["version"] == 1
 
 
 def test_amend_refuses_a_stale_version_another_partys_activity_and_a_polygon_radius(
-    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, separation: dict[str, Any]
 ) -> None:
-    assert cli(live, tok["TR"], "amend", separation["tr"], "--title", "second look").exit_code == 0
-    stale = cli(live, tok["TR"], "amend", separation["tr"], "--version", "1", "--shift", "+1h")
+    assert cli(live, tokens["TR"], "amend", separation["tr"], "--title", "second look").exit_code == 0
+    stale = cli(live, tokens["TR"], "amend", separation["tr"], "--version", "1", "--shift", "+1h")
     assert stale.exit_code == 2 and "you looked at version 1, but TR-0001 is now at version 2" in stale.stderr
-    theirs = cli(live, tok["TR"], "amend", separation["il"], "--shift", "+1h")
+    theirs = cli(live, tokens["TR"], "amend", separation["il"], "--shift", "+1h")
     assert theirs.exit_code == 2 and "IL-0001 belongs to IL; only IL can change it" in theirs.stderr
-    missing = cli(live, tok["TR"], "amend", "TR-0999", "--shift", "+1h")
+    missing = cli(live, tokens["TR"], "amend", "TR-0999", "--shift", "+1h")
     assert missing.exit_code == 2 and "TR-0999: no activity with this id is visible to you" in missing.stderr
-    box = http.post(
-        f"{A}/activities", json={"kind": "exercise", "volumes": [polygon_volume()]}, headers=auth(tok["TR"])
+    box = client.post(
+        f"{A}/activities", json={"kind": "exercise", "volumes": [polygon_volume()]}, headers=auth(tokens["TR"])
     ).json()["activity"]["id"]
-    radius = cli(live, tok["TR"], "amend", box, "--radius-m", "5000")
+    radius = cli(live, tokens["TR"], "amend", box, "--radius-m", "5000")
     assert radius.exit_code == 2 and "polygon footprint" in radius.stderr and "--file" in radius.stderr
 
 
@@ -198,60 +177,60 @@ def test_amend_refuses_a_stale_version_another_partys_activity_and_a_polygon_rad
 
 
 def test_cancel_closes_its_conflicts(
-    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, separation: dict[str, Any]
 ) -> None:
-    out = cli(live, tok["TR"], "cancel", separation["tr"], "--version", "1")
+    out = cli(live, tokens["TR"], "cancel", separation["tr"], "--version", "1")
     assert out.exit_code == 0, out.output
     assert f"{separation['tr']} cancelled: version 2" in out.stdout
     assert f"conflict {separation['conflict']} closed (activity cancelled)" in out.stdout
-    assert get_activity(http, tok["TR"], separation["tr"])["state"] == "cancelled"
-    again = cli(live, tok["TR"], "cancel", separation["tr"])
+    assert get_activity(client, tokens["TR"], separation["tr"])["state"] == "cancelled"
+    again = cli(live, tokens["TR"], "cancel", separation["tr"])
     assert again.exit_code == 2 and "is cancelled; it can no longer change" in again.stderr
-    amend = cli(live, tok["TR"], "amend", separation["tr"], "--shift", "+1h")
+    amend = cli(live, tokens["TR"], "amend", separation["tr"], "--shift", "+1h")
     assert amend.exit_code == 2 and "is cancelled" in amend.stderr
-    assert "no unresolved conflicts" in cli(live, tok["IL"], "conflicts").stdout
+    assert "no unresolved conflicts" in cli(live, tokens["IL"], "conflicts").stdout
 
 
 def test_acknowledge_and_resolve_a_conflict(
-    live: LiveServer, tok: dict[str, str], http: httpx.Client, separation: dict[str, Any]
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, separation: dict[str, Any]
 ) -> None:
     cid = separation["conflict"]
-    acked = cli(live, tok["IL"], "ack", cid)
+    acked = cli(live, tokens["IL"], "ack", cid)
     assert acked.exit_code == 0, acked.output
     assert f"{cid} acknowledged by IL at 2025-04-09T06:00:00Z" in acked.stdout
-    assert "IL" in http.get(f"{A}/conflicts/{cid}", headers=auth(tok["IL"])).json()["acknowledged"]
-    twice = cli(live, tok["IL"], "ack", cid)
+    assert "IL" in client.get(f"{A}/conflicts/{cid}", headers=auth(tokens["IL"])).json()["acknowledged"]
+    twice = cli(live, tokens["IL"], "ack", cid)
     assert twice.exit_code == 2 and "already acknowledged" in twice.stderr
-    observer = cli(live, tok["US"], "resolve", cid, "--as", "accepted")
+    observer = cli(live, tokens["US"], "resolve", cid, "--as", "accepted")
     assert observer.exit_code == 2 and "refused (403)" in observer.stderr
-    amended = cli(live, tok["TR"], "resolve", cid, "--as", "amended")
+    amended = cli(live, tokens["TR"], "resolve", cid, "--as", "amended")
     assert amended.exit_code == 2 and "--as: 'amended' is not a resolution here" in amended.stderr
-    causer = cli(live, tok["TR"], "resolve", cid, "--as", "accepted")  # TR's notice caused it: TR amends instead
+    causer = cli(live, tokens["TR"], "resolve", cid, "--as", "accepted")  # TR's notice caused it: TR amends instead
     assert causer.exit_code == 2 and "your activity caused it: amend or cancel it" in causer.stderr
-    out = cli(live, tok["IL"], "resolve", cid, "--as", "accepted", "--note", "TR holds at FL100 until 10:00Z")
+    out = cli(live, tokens["IL"], "resolve", cid, "--as", "accepted", "--note", "TR holds at FL100 until 10:00Z")
     assert out.exit_code == 0, out.output
     assert f"{cid} resolved as accepted by IL" in out.stdout and "resolved (accepted)" in out.stdout
-    told = cli(live, tok["TR"], "hotline", "tail", "--no-follow")  # TR is told, in Turkish, with IL's note
+    told = cli(live, tokens["TR"], "hotline", "tail", "--no-follow")  # TR is told, in Turkish, with IL's note
     assert f"{cid} çakışması kapandı: kabul edildi (IL). Not: TR holds at FL100 until 10:00Z" in told.stdout
-    c = http.get(f"{A}/conflicts/{cid}", headers=auth(tok["IL"])).json()
+    c = client.get(f"{A}/conflicts/{cid}", headers=auth(tokens["IL"])).json()
     assert c["status"] == "resolved" and c["resolution"] == "accepted"
-    listed = cli(live, tok["IL"], "conflicts", "--all")
+    listed = cli(live, tokens["IL"], "conflicts", "--all")
     assert listed.exit_code == 0 and f"{cid}  separation" in listed.stdout and "resolved (accepted)" in listed.stdout
 
 
-def test_ack_takes_a_message_id_too(live: LiveServer, tok: dict[str, str], http: httpx.Client) -> None:
-    sent = http.post(
+def test_ack_takes_a_message_id_too(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    sent = client.post(
         f"{A}/messages",
         json={
             "template": "query_activity",
             "params": {"ref": "IL-0001", "t1": "2025-04-09T08:00:00Z", "t2": "2025-04-09T10:00:00Z"},
             "to": ["IL"],
         },
-        headers=auth(tok["TR"]),
+        headers=auth(tokens["TR"]),
     )
     assert sent.status_code == 201, sent.text
     mid = sent.json()["id"]
-    out = cli(live, tok["IL"], "ack", mid)
+    out = cli(live, tokens["IL"], "ack", mid)
     assert out.exit_code == 0, out.output
     assert f"{mid}  query from TR to IL  [acknowledged 2025-04-09T06:00:00Z]" in out.stdout
 
@@ -260,35 +239,28 @@ def test_ack_takes_a_message_id_too(live: LiveServer, tok: dict[str, str], http:
 
 
 def test_amend_ack_resolve_cancel_signed_with_the_partys_key(tmp_path: Path) -> None:
-    clock = FixedClock(SYRIA_T0)
+    clock = FixedClock(T0)
     tr_key, il_key = signing.KeyPair.generate(), signing.KeyPair.generate()
-    db = str(tmp_path / "signed.db")
-    service = Service(open_store(db), clock=clock)
-    service.declare_mechanism(
-        mechanism=load_mechanism(scenario_path("syria")),
-        keys={"TR": tr_key.public_key, "IL": il_key.public_key},
-        demo_custody=True,
-    )
-    service.store.close()
+    db = declared_db(tmp_path / "signed.db", clock, keys={"TR": tr_key.public_key, "IL": il_key.public_key})
     signing.write_key_file(tmp_path / "tr.key", tr_key, party="TR")
     signing.write_key_file(tmp_path / "il.key", il_key, party="IL")
     server = start_server(db, clock)
     try:
-        tok = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL")}
+        tokens = server.tokens("TR", "IL")
         for party, kind in (("IL", "air_sortie"), ("TR", "uav_patrol")):
             f = tmp_path / f"{party}.json"
-            f.write_text(json.dumps({"kind": kind, "volumes": [volume()]}), encoding="utf-8")
+            f.write_text(json.dumps({"kind": kind, "volumes": [vol()]}), encoding="utf-8")
             key = str(tmp_path / f"{party.lower()}.key")
-            assert cli(server, tok[party], "notify", str(f), "--key", key).exit_code == 0
+            assert cli(server, tokens[party], "notify", str(f), "--key", key).exit_code == 0
         tr_key_opt = ["--key", str(tmp_path / "tr.key")]
         il_key_opt = ["--key", str(tmp_path / "il.key")]
-        ack = cli(server, tok["IL"], "ack", "C1", *il_key_opt)
+        ack = cli(server, tokens["IL"], "ack", "C1", *il_key_opt)
         assert ack.exit_code == 0 and f"signed with {il_key.key_id}" in ack.stdout, ack.output
-        resolved = cli(server, tok["IL"], "resolve", "C1", "--as", "escalated", "--note", "to Baku", *il_key_opt)
+        resolved = cli(server, tokens["IL"], "resolve", "C1", "--as", "escalated", "--note", "to Baku", *il_key_opt)
         assert resolved.exit_code == 0 and f"signed with {il_key.key_id}" in resolved.stdout, resolved.output
-        amended = cli(server, tok["TR"], "amend", "TR-0001", "--shift", "-30m", *tr_key_opt)
+        amended = cli(server, tokens["TR"], "amend", "TR-0001", "--shift", "-30m", *tr_key_opt)
         assert amended.exit_code == 0 and f"signed with {tr_key.key_id}" in amended.stdout, amended.output
-        cancelled = cli(server, tok["TR"], "cancel", "TR-0001", *tr_key_opt)
+        cancelled = cli(server, tokens["TR"], "cancel", "TR-0001", *tr_key_opt)
         assert cancelled.exit_code == 0 and f"signed with {tr_key.key_id}" in cancelled.stdout, cancelled.output
         entries = server.service.entries_after(M, 0, limit=1000)
         signers = {e["type"]: e.get("key_id") for e in entries if e["actor"] in ("TR", "IL")}
@@ -313,25 +285,25 @@ def test_unreachable_service_is_one_line_and_exit_2() -> None:
 # --- the hotline from a terminal ----------------------------------------------------------------
 
 
-def test_free_text_carries_the_language_the_sender_declares(live: LiveServer, tok: dict[str, str]) -> None:
+def test_free_text_carries_the_language_the_sender_declares(live: LiveServer, tokens: dict[str, str]) -> None:
     english = cli(
-        live, tok["TR"], "hotline", "send", "--text", "Call us on the secure line.", "--lang", "en", "--to", "IL"
+        live, tokens["TR"], "hotline", "send", "--text", "Call us on the secure line.", "--lang", "en", "--to", "IL"
     )
     assert english.exit_code == 0, english.output
     assert "Call us on the secure line.  (as written, en)" in english.stdout and "note:" not in english.stderr
-    turkish = cli(live, tok["TR"], "hotline", "send", "--text", "Güvenli hattan arayın.", "--to", "IL")
+    turkish = cli(live, tokens["TR"], "hotline", "send", "--text", "Güvenli hattan arayın.", "--to", "IL")
     assert turkish.exit_code == 0 and "(as written, tr)" in turkish.stdout
     assert "sent as written in tr (your member's language)" in turkish.stderr and "--lang" in turkish.stderr
-    shown = cli(live, tok["IL"], "hotline", "tail", "--no-follow")
+    shown = cli(live, tokens["IL"], "hotline", "tail", "--no-follow")
     assert "Call us on the secure line.  (as written, en)" in shown.stdout
     assert "Güvenli hattan arayın.  (as written, tr)" in shown.stdout
-    bad = cli(live, tok["TR"], "hotline", "send", "--text", "x", "--lang", "english")
+    bad = cli(live, tokens["TR"], "hotline", "send", "--text", "x", "--lang", "english")
     assert bad.exit_code == 2 and "--lang: 'english' is not a hotline language" in bad.stderr
 
 
-def test_a_time_parameter_is_worded_once_as_utc(live: LiveServer, tok: dict[str, str]) -> None:
+def test_a_time_parameter_is_worded_once_as_utc(live: LiveServer, tokens: dict[str, str]) -> None:
     out = cli(
-        live, tok["TR"], "hotline", "send", "--template", "query_activity", "--param", "ref=IL-0001",
+        live, tokens["TR"], "hotline", "send", "--template", "query_activity", "--param", "ref=IL-0001",
         "--param", "t1=2025-04-09T20:33:00Z", "--param", "t2=2025-04-09T22:00:00+00:00", "--to", "IL",
     )  # fmt: skip
     assert out.exit_code == 0, out.output
@@ -364,12 +336,12 @@ def _wait_for(q: queue.Queue[str], text: str, deadline_s: float = 30.0) -> str:
     raise AssertionError(f"{text!r} did not arrive within {deadline_s:g} s; got {seen!r}")
 
 
-def test_tail_through_a_pipe_prints_each_message_as_it_comes(live: LiveServer, tok: dict[str, str]) -> None:
+def test_tail_through_a_pipe_prints_each_message_as_it_comes(live: LiveServer, tokens: dict[str, str]) -> None:
     """A real process with its stdout a pipe (as in `hotline tail | tee log`): each line arrives while it runs."""
     exe = Path(sys.executable).parent / "deconflict"
     proc = subprocess.Popen(
         [str(exe), "hotline", "tail", "--url", live.url],
-        env={"DECONFLICT_TOKEN": tok["IL"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        env={"DECONFLICT_TOKEN": tokens["IL"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -381,7 +353,9 @@ def test_tail_through_a_pipe_prints_each_message_as_it_comes(live: LiveServer, t
             for n in (1, 2):
                 # the stream may not be open yet for the first: the tail starts from the record's beginning anyway
                 r = c.post(
-                    f"{A}/messages", json={"text": f"message {n}", "lang": "en", "to": ["IL"]}, headers=auth(tok["TR"])
+                    f"{A}/messages",
+                    json={"text": f"message {n}", "lang": "en", "to": ["IL"]},
+                    headers=auth(tokens["TR"]),
                 )
                 assert r.status_code == 201, r.text
                 _wait_for(q, f"message {n}  (as written, en)")
@@ -391,11 +365,11 @@ def test_tail_through_a_pipe_prints_each_message_as_it_comes(live: LiveServer, t
         proc.wait(timeout=10)
 
 
-def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tok: dict[str, str]) -> None:
+def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tokens: dict[str, str]) -> None:
     """`hotline tail | head -2`: once the reader has gone, the next line ends the tail without a traceback."""
     exe = Path(sys.executable).parent / "deconflict"
     proc = subprocess.Popen(
-        [str(exe), "hotline", "tail", "--url", live.url, "--token", tok["IL"]],
+        [str(exe), "hotline", "tail", "--url", live.url, "--token", tokens["IL"]],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -413,13 +387,15 @@ def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tok: dict
     threading.Thread(target=reader, daemon=True).start()
     try:
         with httpx.Client(base_url=live.url, timeout=10) as c:
-            c.post(f"{A}/messages", json={"text": "first", "lang": "en", "to": ["IL"]}, headers=auth(tok["TR"]))
+            c.post(f"{A}/messages", json={"text": "first", "lang": "en", "to": ["IL"]}, headers=auth(tokens["TR"]))
             assert read_first.wait(30), "the tail did not print the first message"
             end = time.monotonic() + 30
             n = 0
             while proc.poll() is None and time.monotonic() < end:  # each message is a write into the closed pipe
                 n += 1
-                c.post(f"{A}/messages", json={"text": f"more {n}", "lang": "en", "to": ["IL"]}, headers=auth(tok["TR"]))
+                c.post(
+                    f"{A}/messages", json={"text": f"more {n}", "lang": "en", "to": ["IL"]}, headers=auth(tokens["TR"])
+                )
                 time.sleep(0.2)
         assert proc.wait(timeout=30) == 0
         assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
@@ -432,24 +408,21 @@ def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tok: dict
 
 
 @pytest.fixture
-def recorded(tmp_path: Path) -> tuple[str, Path]:
+def recorded(db: str, svc: Service, tmp_path: Path) -> tuple[str, Path]:
     """A record: activities before, around and after 10:00Z, one cancelled, one between its two windows;
     twelve queries awaiting IL."""
-    clock = FixedClock(SYRIA_T0)
-    db = str(tmp_path / "replay.db")
-    service = Service(open_store(db), clock=clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
     for start_h, hours in ((2, 1), (3, 2), (6, 2), (3, 3)):  # 08–09, 09–11, 12–14, 09–12
-        service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[volume(HAMA, start_h, hours)])
-    service.cancel(mechanism_id=M, actor="TR", activity_id="TR-0004")
-    two = [volume(HAMA, 2, 1, id="a"), volume(HAMA, 5, 1, id="b")]  # 08–09 and 11–12: between them at 10:00
-    service.notify(mechanism_id=M, actor="TR", kind="exercise", volumes=two)
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, start_h=start_h, hours=hours)])
+    svc.cancel(mechanism_id=M, actor="TR", activity_id="TR-0004")
+    # 08–09 and 11–12: between them at 10:00
+    two = [vol(HAMA, start_h=2, hours=1, id="a"), vol(HAMA, start_h=5, hours=1, id="b")]
+    svc.notify(mechanism_id=M, actor="TR", kind="exercise", volumes=two)
     for n in range(12):
-        service.send_message(
+        svc.send_message(
             mechanism_id=M, actor="TR", template="query_activity", to=["IL"],
-            params={"ref": f"TR-{n}", "t1": SYRIA_T0, "t2": SYRIA_T0 + timedelta(hours=1)},
+            params={"ref": f"TR-{n}", "t1": T0, "t2": T0 + timedelta(hours=1)},
         )  # fmt: skip
-    service.store.close()
+    svc.store.close()
     out = tmp_path / "record.jsonl"
     exported = runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)])
     assert exported.exit_code == 0, exported.output
@@ -478,16 +451,14 @@ def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorde
     assert "verified" in runner.invoke(app, ["replay", "--bundle", str(bundle), "--at", "2025-04-09T10:00Z"]).stdout
 
 
-def test_replay_shows_an_alert_closed_with_its_conflict_as_closed_not_awaiting(tmp_path: Path) -> None:
-    clock = FixedClock(SYRIA_T0)
-    db = str(tmp_path / "closed.db")
-    service = Service(open_store(db), clock=clock)
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
-    service.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[volume(T4)])
-    service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[volume(T4)])  # C1, alert M1 to IL
+def test_replay_shows_an_alert_closed_with_its_conflict_as_closed_not_awaiting(
+    db: str, svc: Service, clock: FixedClock
+) -> None:
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])  # C1, alert M1 to IL
     clock.advance(seconds=60)
-    service.amend(mechanism_id=M, actor="TR", activity_id="TR-0001", seen_version=1, volumes=[volume(HAMA)])
-    service.store.close()
+    svc.amend(mechanism_id=M, actor="TR", activity_id="TR-0001", seen_version=1, volumes=[vol(HAMA)])
+    svc.store.close()
     out = runner.invoke(app, ["replay", "--db", db, "--at", iso(clock())])
     assert out.exit_code == 0, out.output
     assert "0 awaiting acknowledgement" in out.stdout
