@@ -11,14 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import free_port, wait_until
+from support.builders import M, declared_service
+from support.live import free_port, wait_until
 
-from deconflict.mechanisms import load_mechanism
-from deconflict.scenarios import scenario_path
 from deconflict.service import Service
 from deconflict.store import open_store
-
-M = "tr-il-syria"
 
 
 def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
@@ -39,8 +36,7 @@ def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
 
 def test_sigkill_under_load_loses_no_accepted_message(tmp_path: Path) -> None:
     db = tmp_path / "kill.db"
-    service = Service(open_store(str(db)))
-    service.declare_mechanism(mechanism=load_mechanism(scenario_path("syria")), demo_custody=True)
+    service = declared_service(db)
     tokens = {p: service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
     service.store.close()
     port = free_port()
