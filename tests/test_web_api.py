@@ -8,17 +8,10 @@ import re
 
 import httpx
 import pytest
-from conftest import SYRIA_T0, LiveServer, auth
+from support.builders import T0, A
+from support.live import auth
 
 from deconflict.clock import iso
-
-A = "/api/v1/mechanisms/tr-il-syria"
-
-
-@pytest.fixture
-def client(live: LiveServer) -> httpx.Client:
-    with httpx.Client(base_url=live.url, timeout=10) as c:
-        yield c
 
 
 def test_the_page_and_every_file_it_names_are_served_from_the_service(client: httpx.Client) -> None:
@@ -55,7 +48,7 @@ def test_the_page_stays_out_of_the_api_and_its_errors(client: httpx.Client, toke
 
 def test_me_gives_the_services_clock(client: httpx.Client, tokens: dict[str, str]) -> None:
     me = client.get("/api/v1/me", headers=auth(tokens["IL"])).json()
-    assert me["now"] == iso(SYRIA_T0) and me["member"]["language"] == "he"
+    assert me["now"] == iso(T0) and me["member"]["language"] == "he"
 
 
 @pytest.mark.parametrize(
