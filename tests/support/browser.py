@@ -17,9 +17,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from .builders import A
 from .live import LiveServer, auth
+from .paths import ARTIFACTS, WEB
 
 __all__ = [
-    "ARTIFACTS",
     "CATALOGUES",
     "CHROMIUM",
     "VIEWPORT",
@@ -33,9 +33,7 @@ __all__ = [
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-"""Where screenshots go (not committed)."""
-CATALOGUES = Path(__file__).resolve().parents[2] / "src" / "deconflict" / "web" / "i18n"
+CATALOGUES = WEB / "i18n"
 VIEWPORT = {"width": 1366, "height": 768}
 ISOLATE = "[\u2068\u2069]*"  # right-to-left pages isolate each value put into a sentence
 ARGS = (
