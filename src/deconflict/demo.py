@@ -10,6 +10,7 @@ from rich.table import Table
 
 from deconflict.clock import FixedClock, iso
 from deconflict.mechanisms import load_mechanism
+from deconflict.model import EntryType
 from deconflict.scenarios import scenario_path
 from deconflict.service import Outcome, Service
 from deconflict.store import open_store
@@ -195,7 +196,7 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     before = service.entries_after(MECHANISM, 0, limit=100_000)[-1]["seq"]
     service.tick()
     for e in service.entries_after(MECHANISM, before):
-        if e["type"] == "message.escalated":
+        if e["type"] == EntryType.MESSAGE_ESCALATED:
             p = e["payload"]
             console.print(
                 f"    [bold red]ESCALATED[/bold red] {p['id']} to the {p['name']} "

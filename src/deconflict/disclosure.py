@@ -25,7 +25,7 @@ from shapely.geometry import mapping
 from deconflict import hotline
 from deconflict.clock import iso
 from deconflict.geo import Frame
-from deconflict.model import Disclosure, Member, Role
+from deconflict.model import Disclosure, EntryType, Member, Role
 
 __all__ = [
     "OVERLAP_QUAD_SEGS",
@@ -143,8 +143,8 @@ def entry_view(entry: dict[str, Any], member: Member, disclosure: Disclosure) ->
     if kind.startswith("activity.") and payload is not None:
         visible = sees_whole_notices(member, disclosure, payload.get("party", ""))
     elif kind.startswith("conflict.") and payload is not None:
-        visible = sees_conflict(member, payload) if kind == "conflict.detected" else True
-    elif kind == "message.sent" and payload is not None:
+        visible = sees_conflict(member, payload) if kind == EntryType.CONFLICT_DETECTED else True
+    elif kind == EntryType.MESSAGE_SENT and payload is not None:
         to, from_party = payload.get("to", ()), payload.get("from_party")
         visible = sees_message(member, to=to, sender=str(entry.get("actor")), from_party=from_party)
     if visible:

@@ -19,7 +19,7 @@ from deconflict.disclosure import (
 )
 from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
-from deconflict.model import Activity, Mechanism
+from deconflict.model import Activity, EntryType, Mechanism
 from deconflict.service import Service
 
 
@@ -85,7 +85,7 @@ def entries_view(service: Service, caller: Caller, entries: list[dict[str, Any]]
     out = []
     for e in entries:
         view = entry_view(e, caller.member, disclosure)
-        if e["type"] == "message.sent" and "payload" in view:
+        if e["type"] == EntryType.MESSAGE_SENT and "payload" in view:
             sent_at = parse_utc(e["at"], field="at")
             message = message_view(e["payload"], seq=e["seq"], sender=e["actor"], sent_at=sent_at, reader=caller.member)
             view = {**view, "message": message}

@@ -1,0 +1,458 @@
+"""The class :class:`Service`: the stable facade over the use cases, one short documented forward per method.
+
+Each method hands the use case its :class:`~deconflict.service.context.Context` and, for a write, the
+:class:`~deconflict.service.context.SignatureMode` of the member's entry it appends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from deconflict import ledger, signing
+from deconflict.clock import Clock, system_clock
+from deconflict.model import Activity, Mechanism, Member
+from deconflict.service import (
+    conflicts,
+    credentials,
+    duty,
+    hotline,
+    keys,
+    mechanisms,
+    notices,
+    queries,
+    record,
+    tracks,
+    zones,
+)
+from deconflict.service.context import IMMEDIATE, CheckpointListener, Context, Listener, Outcome, SignatureMode, Signed
+from deconflict.service.picture import Pictures
+from deconflict.service.signers import Signers
+from deconflict.store import Store
+
+__all__ = ["Service"]
+
+
+class Service:
+    """The deconfliction use cases over one store: the stable facade, one documented forward per method.
+
+    A write that appends a member's entry takes ``mode``: how that entry is signed (see
+    :class:`SignatureMode`); by default with a key the service holds for the party.
+    """
+
+    def __init__(self, store: Store, *, clock: Clock = system_clock, checkpoint_interval_s: float = 60.0) -> None:
+        self.store = store
+        lock = threading.RLock()
+        self._ctx = Context(
+            store=store,
+            clock=clock,
+            lock=lock,
+            pictures=Pictures(store, lock),
+            signers=Signers(store, clock=clock),
+            checkpoint_interval_s=checkpoint_interval_s,
+        )
+        self._acting = threading.local()
+        """The mode of an enclosing :meth:`acting` block, seen by the thread that opened it only."""
+        self.service_key: signing.KeyPair = self._ctx.signers.service_key
+        """The service's own key: signs its entries and the checkpoints."""
+        self.listeners: list[Listener] = self._ctx.listeners
+        """Called with (mechanism id, last sequence number) after each committed change."""
+        self.checkpoint_listeners: list[CheckpointListener] = self._ctx.checkpoint_listeners
+        """Called with (mechanism id, checkpoint document) after each signed checkpoint."""
+
+    @classmethod
+    def open(cls, db: str, *, migrate: bool = True, clock: Clock = system_clock) -> Service:
+        """The service over the database ``db`` (an SQLite file or a database URL)."""
+        from deconflict.store import open_store
+
+        return cls(open_store(db, migrate=migrate), clock=clock)
+
+    # --- the context, as attributes -----------------------------------------------------------
+
+    @property
+    def context(self) -> Context:
+        """What the use cases are given."""
+        return self._ctx
+
+    @property
+    def clock(self) -> Clock:
+        return self._ctx.clock
+
+    @clock.setter
+    def clock(self, value: Clock) -> None:
+        self._ctx.clock = value
+
+    @property
+    def checkpoint_interval_s(self) -> float:
+        """Every this many seconds (at a tick), a chain that has grown gets a signed checkpoint."""
+        return self._ctx.checkpoint_interval_s
+
+    @checkpoint_interval_s.setter
+    def checkpoint_interval_s(self, value: float) -> None:
+        self._ctx.checkpoint_interval_s = value
+
+    # --- signing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def acting(self, *, prepare: bool = False, signed: Signed | None = None) -> Iterator[None]:
+        """Run the use cases called inside the block prepared (the first raises :class:`Prepared` with the
+        entry to sign) or with the party's signature of that entry (the clock is pinned to the prepared
+        time). The same as passing ``mode=SignatureMode(prepare=..., signed=...)`` to the use case."""
+        mode = SignatureMode(prepare=prepare, signed=signed)
+        mode.check(self._ctx.clock)
+        with self._ctx.lock:
+            self._acting.mode = mode
+            try:
+                yield
+            finally:
+                self._acting.mode = None
+
+    def _mode(self, mode: SignatureMode | None) -> SignatureMode:
+        """The mode a write runs in: the one given (checked), else that of an enclosing :meth:`acting`."""
+        if mode is not None:
+            mode.check(self._ctx.clock)
+            return mode
+        acting: SignatureMode | None = getattr(self._acting, "mode", None)
+        return acting or IMMEDIATE
+
+    # --- mechanisms, members, keys, tokens ----------------------------------------------------
+
+    def mechanism_ids(self) -> list[str]:
+        """Every mechanism in the store, by id."""
+        return mechanisms.mechanism_ids(self._ctx)
+
+    def mechanism(self, mechanism_id: str) -> Mechanism:
+        """A mechanism with its current members and zones."""
+        return self._ctx.pictures.get(mechanism_id).mechanism
+
+    def member(self, mechanism_id: str, member_id: str) -> Member:
+        """A member of a mechanism; raises NotFound."""
+        return mechanisms.member(self._ctx, mechanism_id, member_id)
+
+    def next_member_id(self, mechanism_id: str, party: str) -> str:
+        """The first free member id of the form ``<party>-<n>``."""
+        return mechanisms.next_member_id(self._ctx, mechanism_id, party)
+
+    def declare_mechanism(
+        self,
+        *,
+        mechanism: Mechanism,
+        keys: dict[str, str] | None = None,
+        demo_custody: bool = False,
+        mode: SignatureMode | None = None,
+    ) -> Outcome:
+        """Record a new mechanism, its parties' keys (``keys``: party → public key) and its initial zones."""
+        return mechanisms.declare_mechanism(
+            self._ctx, mechanism=mechanism, party_keys=keys, demo_custody=demo_custody, mode=self._mode(mode)
+        )
+
+    def add_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
+        """Add a member (an account acting for a party, a facilitator or an observer)."""
+        return mechanisms.add_member(self._ctx, mechanism_id=mechanism_id, member=member)
+
+    def register_key(self, *, mechanism_id: str, party: str, public_key: str) -> dict[str, Any]:
+        """The operator registers a party's public key (generated on the party's side); returns the key."""
+        return keys.register_key(self._ctx, mechanism_id=mechanism_id, party=party, public_key=public_key)
+
+    def revoke_key(self, *, mechanism_id: str, key_id: str, reason: str = "") -> dict[str, Any]:
+        """The operator retires a key: entries after this one signed with it do not verify."""
+        return keys.revoke_key(self._ctx, mechanism_id=mechanism_id, key_id=key_id, reason=reason)
+
+    def keys(self, mechanism_id: str) -> list[dict[str, Any]]:
+        """The mechanism's public keys and their fingerprints, as its record registered them."""
+        return keys.keys(self._ctx, mechanism_id)
+
+    def key(self, mechanism_id: str, key_id: str) -> dict[str, Any]:
+        """A registered key; raises NotFound."""
+        return queries.key(self._ctx, mechanism_id, key_id)
+
+    def issue_token(self, *, mechanism_id: str, member_id: str, label: str = "") -> str:
+        """A new bearer token for a member, returned once; only its hash is stored."""
+        return credentials.issue_token(self._ctx, mechanism_id=mechanism_id, member_id=member_id, label=label)
+
+    def revoke_tokens(self, *, mechanism_id: str, member_id: str) -> int:
+        """Revoke every live token of a member; returns how many were revoked."""
+        return credentials.revoke_tokens(self._ctx, mechanism_id=mechanism_id, member_id=member_id)
+
+    def authenticate_cached(self, token: str) -> tuple[str, Member] | None | bool:
+        """Like :meth:`authenticate` from a cache of recent answers; False when the cache cannot say."""
+        return credentials.authenticate_cached(self._ctx, token)
+
+    def authenticate(self, token: str) -> tuple[str, Member] | None:
+        """(mechanism id, member) for a live token, or None."""
+        return credentials.authenticate(self._ctx, token)
+
+    # --- activities ---------------------------------------------------------------------------
+
+    def activity(self, mechanism_id: str, activity_id: str) -> Activity:
+        """The current version of an activity; raises NotFound."""
+        return queries.activity(self._ctx, mechanism_id, activity_id)
+
+    def activity_history(self, mechanism_id: str, activity_id: str) -> list[dict[str, Any]]:
+        """Every version of an activity, oldest first, with who made it and when."""
+        return notices.activity_history(self._ctx, mechanism_id, activity_id)
+
+    def activities(
+        self,
+        mechanism_id: str,
+        *,
+        party: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        include_closed: bool = False,
+    ) -> list[Activity]:
+        """Activities, optionally of one party and overlapping a window."""
+        return notices.activities(
+            self._ctx, mechanism_id, party=party, start=start, end=end, include_closed=include_closed
+        )
+
+    def notify(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        kind: str,
+        volumes: list[dict[str, Any]],
+        activity_id: str | None = None,
+        title: str = "",
+        mode: SignatureMode | None = None,
+    ) -> Outcome:
+        """Notify a planned activity: validate, apply the rules, detect, store and record in one transaction."""
+        return notices.notify(
+            self._ctx,
+            mechanism_id=mechanism_id,
+            actor=actor,
+            kind=kind,
+            volumes=volumes,
+            activity_id=activity_id,
+            title=title,
+            mode=self._mode(mode),
+        )
+
+    def preview_notice(
+        self, *, mechanism_id: str, actor: str, kind: str, volumes: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The conflicts a notice would raise if it were sent now; nothing is written or recorded."""
+        return notices.preview_notice(self._ctx, mechanism_id=mechanism_id, actor=actor, kind=kind, volumes=volumes)
+
+    def amend(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        activity_id: str,
+        seen_version: int,
+        volumes: list[dict[str, Any]] | None = None,
+        kind: str | None = None,
+        title: str | None = None,
+        mode: SignatureMode | None = None,
+    ) -> Outcome:
+        """A new version of an activity; ``seen_version`` must be the current one."""
+        return notices.amend(
+            self._ctx,
+            mechanism_id=mechanism_id,
+            actor=actor,
+            activity_id=activity_id,
+            seen_version=seen_version,
+            volumes=volumes,
+            kind=kind,
+            title=title,
+            mode=self._mode(mode),
+        )
+
+    def cancel(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        activity_id: str,
+        seen_version: int | None = None,
+        mode: SignatureMode | None = None,
+    ) -> Outcome:
+        """Cancel an activity (a new version in state cancelled); its open conflicts are closed as amended."""
+        return notices.cancel(
+            self._ctx,
+            mechanism_id=mechanism_id,
+            actor=actor,
+            activity_id=activity_id,
+            seen_version=seen_version,
+            mode=self._mode(mode),
+        )
+
+    # --- zones --------------------------------------------------------------------------------
+
+    def zones(self, mechanism_id: str, *, include_withdrawn: bool = False) -> list[dict[str, Any]]:
+        """The mechanism's zones in force (and the withdrawn ones, with ``include_withdrawn``)."""
+        return zones.zones(self._ctx, mechanism_id, include_withdrawn=include_withdrawn)
+
+    def declare_zone(
+        self, *, mechanism_id: str, actor: str, zone: dict[str, Any], mode: SignatureMode | None = None
+    ) -> Outcome:
+        """Declare a zone owned by the actor's party; live activities it forbids raise conflicts."""
+        return zones.declare_zone(self._ctx, mechanism_id=mechanism_id, actor=actor, zone=zone, mode=self._mode(mode))
+
+    def withdraw_zone(
+        self, *, mechanism_id: str, actor: str, zone_id: str, mode: SignatureMode | None = None
+    ) -> Outcome:
+        """Withdraw a zone (its owner only); the conflicts it raised close as withdrawn."""
+        return zones.withdraw_zone(
+            self._ctx, mechanism_id=mechanism_id, actor=actor, zone_id=zone_id, mode=self._mode(mode)
+        )
+
+    # --- conflicts ----------------------------------------------------------------------------
+
+    def conflicts(
+        self, mechanism_id: str, *, status: str | None = None, party: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged."""
+        return conflicts.conflicts(self._ctx, mechanism_id, status=status, party=party)
+
+    def conflict(self, mechanism_id: str, conflict_id: str) -> dict[str, Any]:
+        """A conflict as members read it; raises NotFound."""
+        return queries.conflict(self._ctx, mechanism_id, conflict_id)
+
+    def acknowledge_conflict(
+        self, *, mechanism_id: str, actor: str, conflict_id: str, mode: SignatureMode | None = None
+    ) -> dict[str, Any]:
+        """A party acknowledges a conflict it was alerted to."""
+        return conflicts.acknowledge_conflict(
+            self._ctx, mechanism_id=mechanism_id, actor=actor, conflict_id=conflict_id, mode=self._mode(mode)
+        )
+
+    def resolve_conflict(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        conflict_id: str,
+        resolution: str,
+        note: str = "",
+        mode: SignatureMode | None = None,
+    ) -> dict[str, Any]:
+        """Close a conflict by hand as amended, accepted or escalated (a party it awaits, or the facilitator)."""
+        return conflicts.resolve_conflict(
+            self._ctx,
+            mechanism_id=mechanism_id,
+            actor=actor,
+            conflict_id=conflict_id,
+            resolution=resolution,
+            note=note,
+            mode=self._mode(mode),
+        )
+
+    # --- hotline and the duty loop ------------------------------------------------------------
+
+    def send_message(
+        self,
+        *,
+        mechanism_id: str,
+        actor: str,
+        template: str | None = None,
+        params: dict[str, Any] | None = None,
+        text: str | None = None,
+        lang: str | None = None,
+        to: list[str] | None = None,
+        about: dict[str, str] | None = None,
+        mode: SignatureMode | None = None,
+    ) -> dict[str, Any]:
+        """Send a standard message (template + params, agreed wording) or free text on the channel."""
+        return hotline.send_message(
+            self._ctx,
+            mechanism_id=mechanism_id,
+            actor=actor,
+            template=template,
+            params=params,
+            text=text,
+            lang=lang,
+            to=to,
+            about=about,
+            mode=self._mode(mode),
+        )
+
+    def acknowledge_message(
+        self, *, mechanism_id: str, actor: str, message_id: str, mode: SignatureMode | None = None
+    ) -> dict[str, Any]:
+        """A recipient acknowledges a message; a late answer to a line check restores the line."""
+        return hotline.acknowledge_message(
+            self._ctx, mechanism_id=mechanism_id, actor=actor, message_id=message_id, mode=self._mode(mode)
+        )
+
+    def message(self, mechanism_id: str, message_id: str, *, reader: Member) -> dict[str, Any]:
+        """A message worded for ``reader``, with where it stands; raises NotFound."""
+        return hotline.message(self._ctx, mechanism_id, message_id, reader=reader)
+
+    def messages(
+        self, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Messages the reader may see, in order, worded in the reader's language."""
+        return hotline.messages(self._ctx, mechanism_id, reader=reader, after_seq=after_seq, limit=limit)
+
+    def waiting(self, mechanism_id: str, *, reader: Member) -> dict[str, Any]:
+        """What waits on the reader's party now, soonest deadline first (see :func:`duty.waiting`)."""
+        return duty.waiting(self._ctx, mechanism_id, reader=reader)
+
+    def line_status(self, mechanism_id: str) -> dict[str, str]:
+        """Each party's line: up, pending, late or down."""
+        return duty.line_status(self._ctx, mechanism_id)
+
+    def tick(self) -> int:
+        """Record what stored times make due now: escalation steps, line checks, lines down, the tactical
+        picture moving on, and a checkpoint when one is due. Returns entries written.
+
+        Driven by stored instants, not sleeping tasks: after a restart the first tick records
+        exactly the steps that fell due while the service was down.
+        """
+        return duty.tick(self._ctx)
+
+    # --- the tactical picture -----------------------------------------------------------------
+
+    def report_tracks(self, *, mechanism_id: str, actor: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store a batch of a party's position reports, then check the tactical picture at once."""
+        return tracks.report_tracks(self._ctx, mechanism_id=mechanism_id, actor=actor, reports=reports)
+
+    def tracks(self, mechanism_id: str, *, reader: Member) -> list[dict[str, Any]]:
+        """Tracks in the picture now that ``reader`` may see, each flown on to now."""
+        return tracks.tracks(self._ctx, mechanism_id, reader=reader)
+
+    # --- the record ---------------------------------------------------------------------------
+
+    def replay(self, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
+        """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
+        return record.replay(self._ctx, mechanism_id, at)
+
+    def verify(self, mechanism_id: str) -> ledger.ChainReport:
+        """Recompute the mechanism's record chain."""
+        return record.verify(self._ctx, mechanism_id)
+
+    def checkpoint(self, mechanism_id: str) -> dict[str, Any] | None:
+        """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None."""
+        return record.checkpoint(self._ctx, mechanism_id)
+
+    def latest_checkpoint_seq(self, mechanism_id: str) -> int:
+        """The newest checkpoint's sequence number (0: none), without a query once known."""
+        return record.latest_checkpoint_seq(self._ctx, mechanism_id)
+
+    def checkpoints(
+        self, mechanism_id: str, *, after: int = 0, limit: int = 1000, latest: bool = False
+    ) -> list[dict[str, Any]]:
+        """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``)."""
+        return record.checkpoints(self._ctx, mechanism_id, after=after, limit=limit, latest=latest)
+
+    def entries_after(self, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
+        return record.entries_after(self._ctx, mechanism_id, after, limit=limit)
+
+    def record_ids(self) -> list[str]:
+        """The mechanisms that have a record in this database, in order."""
+        return record.record_ids(self._ctx)
+
+    def record(self, mechanism_id: str, *, upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every entry of a mechanism's record in order (up to sequence number ``upto``), read in pages."""
+        return record.record(self._ctx, mechanism_id, upto=upto)
+
+    def head(self, mechanism_id: str) -> ledger.Head:
+        """The record's head: the last entry's sequence number and hash (0 and the genesis hash when empty)."""
+        return record.head(self._ctx, mechanism_id)
