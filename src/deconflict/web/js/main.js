@@ -12,7 +12,9 @@ import { syncClock, tick } from './clock.js';
 import { initAlarm, renderAlarm } from './alarm.js';
 import { initMap, renderPicture, renderTracks } from './map.js';
 import { escapeConflicts, initConflicts, renderConflicts } from './conflicts.js';
-import { escapeHotline, initHotline, renderLines, renderMessages, renderPhrases, renderReOptions } from './hotline.js';
+import { escapeHotline, initHotline, renderPhrases, renderReOptions } from './hotline.js';
+import { initMessages, renderMessages } from './messages.js';
+import { renderLines } from './lines.js';
 import { bindNotifyToMap, canNotify, enterNotify, escapeNotify, initNotify, openNotify } from './notify.js';
 import { escapeTimebar, initTimebar } from './timebar.js';
 import { roleName, setLanguage, t } from './i18n.js';
@@ -107,6 +109,7 @@ function wire() {
   initAlarm();
   initConflicts();
   initNotify();
+  initMessages();
   initHotline();
   initTimebar();
   document.addEventListener('keydown', onKey);
