@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.builders import CENTRAL_SYRIA, random_footprint
 
 from deconflict import detect
 from deconflict.detect import (
@@ -21,7 +22,7 @@ from deconflict.detect import (
     find_conflict_table,
     find_conflicts,
 )
-from deconflict.geo import WGS84, Footprint, parse_footprint
+from deconflict.geo import WGS84, parse_footprint
 from deconflict.model import Volume
 
 T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
@@ -109,8 +110,7 @@ def within_vertical(a: Volume, b: Volume, v: float) -> bool:
 
 # --- random theatres -------------------------------------------------------------------------
 
-BOX = (37.0, 33.5, 39.2, 35.3)
-"""~200 km × 200 km in central Syria (lon/lat degrees)."""
+BOX = CENTRAL_SYRIA
 
 
 def random_window(rng: np.random.Generator) -> tuple[datetime | None, datetime | None]:
@@ -127,19 +127,6 @@ def random_band(rng: np.random.Generator) -> tuple[float, float]:
     return floor, floor + 250.0 * int(rng.integers(1, 9))
 
 
-def random_footprint(rng: np.random.Generator, box: tuple[float, float, float, float], circles_only: bool) -> Footprint:
-    lon, lat = float(rng.uniform(box[0], box[2])), float(rng.uniform(box[1], box[3]))
-    if circles_only or rng.integers(2) == 0:
-        return parse_footprint({"type": "Point", "coordinates": [lon, lat]}, float(rng.uniform(100.0, 20_000.0)))
-    # a star-shaped polygon: vertices at increasing azimuths, so its edges never cross
-    k = int(rng.integers(3, 9))
-    step = 360.0 / k
-    az = np.arange(k) * step + rng.uniform(-0.3 * step, 0.3 * step, k)
-    lons, lats, _ = WGS84.fwd(np.full(k, lon), np.full(k, lat), az, rng.uniform(500.0, 15_000.0, k))
-    ring = [[float(x), float(y)] for x, y in zip(lons, lats, strict=True)]
-    return parse_footprint({"type": "Polygon", "coordinates": [ring + ring[:1]]})
-
-
 @st.composite
 def theatres(
     draw: st.DrawFn, *, circles_only: bool = False, boxes: Sequence[tuple[float, float, float, float]] = (BOX,)
@@ -151,7 +138,7 @@ def theatres(
     names = [f"v{i:02d}" for i in rng.permutation(n)]  # id order differs from input order
     volumes = []
     for name in names:
-        footprint = random_footprint(rng, boxes[int(rng.integers(len(boxes)))], circles_only)
+        footprint = random_footprint(rng, boxes[int(rng.integers(len(boxes)))], circles_only=circles_only)
         start, end = random_window(rng)
         floor, ceiling = random_band(rng)
         volumes.append(Volume(name, footprint, floor, ceiling, start, end, party=PARTIES[int(rng.integers(3))]))

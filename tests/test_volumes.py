@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.builders import CENTRAL_SYRIA, random_footprint
 
-from deconflict.geo import WGS84, Footprint, Frame, parse_footprint
+from deconflict.geo import Frame
 from deconflict.volumes import VolumeIndex
 
-BOX = (37.0, 33.5, 39.2, 35.3)
-"""~200 km × 200 km in central Syria (lon/lat degrees)."""
+BOX = CENTRAL_SYRIA
 PARTIES = ("TR", "IL", "RU")
 HOUR = 3600.0
 
@@ -32,20 +32,8 @@ class Record:
     z1: float
 
 
-def random_footprint(rng: np.random.Generator) -> Footprint:
-    lon, lat = float(rng.uniform(BOX[0], BOX[2])), float(rng.uniform(BOX[1], BOX[3]))
-    if rng.integers(2) == 0:
-        return parse_footprint({"type": "Point", "coordinates": [lon, lat]}, float(rng.uniform(100.0, 15_000.0)))
-    k = int(rng.integers(3, 8))
-    step = 360.0 / k
-    az = np.arange(k) * step + rng.uniform(-0.3 * step, 0.3 * step, k)
-    lons, lats, _ = WGS84.fwd(np.full(k, lon), np.full(k, lat), az, rng.uniform(500.0, 12_000.0, k))
-    ring = [[float(x), float(y)] for x, y in zip(lons, lats, strict=True)]
-    return parse_footprint({"type": "Polygon", "coordinates": [ring + ring[:1]]})
-
-
 def random_records(frame: Frame, rng: np.random.Generator, keys: list[Any]) -> list[Record]:
-    footprints = [random_footprint(rng) for _ in keys]
+    footprints = [random_footprint(rng, BOX, max_radius_m=15_000.0, max_corners=7, max_reach_m=12_000.0) for _ in keys]
     geoms, radii = frame.project_footprints(footprints)
     out = []
     for key, geom, radius in zip(keys, geoms, radii, strict=True):

@@ -23,6 +23,7 @@ from deconflict.store import open_store
 __all__ = [
     "API",
     "BAKU",
+    "CENTRAL_SYRIA",
     "HAMA",
     "M",
     "MEMBERS",
@@ -54,6 +55,8 @@ T4 = (37.6298, 34.5226)
 PALMYRA = (38.3169, 34.5574)
 HAMA = (36.7114, 35.1183)
 BAKU = (49.8671, 40.4093)
+CENTRAL_SYRIA = (37.0, 33.5, 39.2, 35.3)
+"""~200 km × 200 km in central Syria: (lon0, lat0, lon1, lat1) in degrees."""
 
 
 def vol(
