@@ -8,7 +8,7 @@
   (synchronous=NORMAL, as the service runs: durable across a process crash), then the same with
   synchronous=FULL (durable across power loss), then 100 entries per commit. The service adds its
   projection and detection on top of this.
-* verifies: ``ledger.verify_docs`` over entries in memory (chain, payload hash, key ownership,
+* verifies: ``verify.verify_docs`` over entries in memory (chain, payload hash, key ownership,
   signature), with 1 process and with 2.
 * bundle: a 1M-entry bundle (two parties and the service signing in turn) written to a temporary
   file, then ``bundle.verify`` on it, timed from opening the file to the verdict.
@@ -33,7 +33,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from deconflict import bundle, ledger, signing
+from deconflict.record import bundle, chain, signing, verify
+from deconflict.store import ledger
 from deconflict.clock import iso
 from deconflict.store import open_store
 from deconflict.store.schema import MechanismRow
@@ -88,7 +89,7 @@ def genesis() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _signer(actor: str) -> signing.KeyPair:
-    return signing.KeyPair(SEEDS["service" if actor in ledger.SERVICE_ACTORS else actor])
+    return signing.KeyPair(SEEDS["service" if actor in chain.SERVICE_ACTORS else actor])
 
 
 # --- appends -------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def bench_appends(n: int, *, synchronous: str, per_commit: int) -> float:
         with store.transaction() as s:
             s.add(MechanismRow(id=M, name=M, doc={}, declared_at=T0))
         keys = {a: _signer(a) for a in ACTORS}
-        head = ledger.Head(0, ledger.GENESIS_HASH)
+        head = chain.Head(0, chain.GENESIS_HASH)
         store.engine.dispose()  # connections made from here on take the pragma below
         event.listen(store.engine, "connect", lambda conn, _: conn.execute(f"PRAGMA synchronous={synchronous}"))
         payloads = [notice(i) for i in range(n)]
@@ -143,13 +144,13 @@ def make_docs(start: int, count: int, prev: str) -> tuple[list[dict[str, Any]], 
             actor, kind, payload = head[seq - 1]
         else:
             actor, kind, payload = ACTORS[seq % 3], "activity.notified", notice(seq)
-        row = ledger.draft(
+        row = chain.draft(
             mechanism=M,
             actor=actor,
             type=kind,
             payload=payload,
             at=T0 + timedelta(milliseconds=seq),
-            after=ledger.Head(seq - 1, prev),
+            after=chain.Head(seq - 1, prev),
         )
         key = keys[actor]
         doc = {
@@ -172,7 +173,7 @@ def make_docs(start: int, count: int, prev: str) -> tuple[list[dict[str, Any]], 
 
 def bench_verify(docs: list[dict[str, Any]], workers: int) -> float:
     t = time.perf_counter()
-    report = ledger.verify_docs(M, iter(docs), workers=workers)
+    report = verify.verify_docs(M, iter(docs), workers=workers)
     elapsed = time.perf_counter() - t
     assert report.ok and report.entries == len(docs), report.problem
     return len(docs) / elapsed
@@ -192,10 +193,10 @@ def write_bundle(path: Path, n: int) -> None:
     keys_listed = [
         {"key_id": service.key_id, "owner": "service", "public_key": service.public_key, "custody": "service"}
     ] + [{k: p[k] for k in ("key_id", "owner", "public_key", "custody")} for _, _, p in gen[1:]]
-    prev = ledger.GENESIS_HASH
+    prev = chain.GENESIS_HASH
     chunk: list[tuple[int, str, str, str, str]] = []
-    body = ledger.canonical(notice(0))
-    payload_hash = ledger.sha256_hex(body)
+    body = chain.canonical(notice(0))
+    payload_hash = chain.sha256_hex(body)
     payload_text = json.dumps(notice(0), ensure_ascii=False, sort_keys=True)
     tmp = path.with_name(path.name + ".entries")
     with tmp.open("w", encoding="utf-8") as f, ProcessPoolExecutor(2) as pool:
@@ -217,11 +218,11 @@ def write_bundle(path: Path, n: int) -> None:
         for seq in range(1, n + 1):
             if seq <= len(gen):
                 actor, kind, payload = gen[seq - 1]
-                p_hash, p_text = ledger.sha256_hex(ledger.canonical(payload)), json.dumps(payload, sort_keys=True)
+                p_hash, p_text = chain.sha256_hex(chain.canonical(payload)), json.dumps(payload, sort_keys=True)
             else:
                 actor, kind, p_hash, p_text = ACTORS[seq % 3], "activity.notified", payload_hash, payload_text
             at = T0 + timedelta(milliseconds=seq)
-            digest = ledger.entry_hash(
+            digest = chain.entry_hash(
                 mechanism=M, seq=seq, at=at, actor=actor, type=kind, payload_hash=p_hash, prev_hash=prev
             )
             text = (
@@ -270,7 +271,7 @@ def main() -> None:
     result["append_per_s_commit_100"] = round(bench_appends(args.appends * 4, synchronous="FULL", per_commit=100))
     print(f"appends/s: {result}", file=sys.stderr)
 
-    docs, _ = make_docs(1, args.verifies, ledger.GENESIS_HASH)
+    docs, _ = make_docs(1, args.verifies, chain.GENESIS_HASH)
     result["verify_per_s_1_process"] = round(bench_verify(docs, 1))
     result["verify_per_s_2_processes"] = round(bench_verify(docs, 2))
     print(f"verifies/s: {result}", file=sys.stderr)

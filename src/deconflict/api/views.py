@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from deconflict.analysis.phase import phase
 from deconflict.api.deps import Caller
 from deconflict.clock import parse_utc
 from deconflict.disclosure import (
@@ -26,26 +27,6 @@ from deconflict.service import Service
 def mechanism_doc(m: Mechanism) -> dict[str, Any]:
     """A mechanism as members read it: its definition with the current members."""
     return mechanism_to_doc(m)
-
-
-def phase(doc: dict[str, Any], at: datetime) -> str:
-    """Where an activity stands at an instant: ``cancelled``, ``planned`` (no window has begun), ``in_force``
-    (the instant is inside one of its windows), ``between`` (one window ended, another is to come) or ``ended``.
-    A notice seen in part (conflicts-only) is judged by the windows of the parts the reader may see."""
-    if doc.get("state") == "cancelled":
-        return "cancelled"
-    windows = [
-        (parse_utc(v["start"], field="start"), parse_utc(v["end"], field="end") if v.get("end") else None)
-        for v in (doc.get("volumes") or doc.get("overlap") or [])
-        if v.get("start")
-    ]
-    if not windows:
-        return "planned"
-    if any(start <= at and (end is None or at < end) for start, end in windows):
-        return "in_force"
-    if all(end is not None and end <= at for _, end in windows):
-        return "ended"
-    return "planned" if all(at < start for start, _ in windows) else "between"
 
 
 def activities_view(

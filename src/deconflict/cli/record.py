@@ -296,7 +296,7 @@ def replay(
     Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
     (from an exported record: deconflict replay --bundle record.jsonl --at 2025-04-09T06:30:00Z)
     """
-    from deconflict import replay as rebuild  # TODO(issue 12): through the service, not the store's replay
+    from deconflict.service import replay_entries
 
     instant = parse_instant(at, "--at")
     source = db or DEFAULT_DB
@@ -317,7 +317,7 @@ def replay(
         source = f"bundle {bundle}, verified"
     mid, entries = record_entries(db, bundle, mechanism)
     try:
-        state = rebuild.replay(entries, mechanism=mid, at=instant)
+        state = replay_entries(entries, mechanism=mid, at=instant)
     except ValueError as e:
         raise DeconflictError(f"{source}: {e}") from None
     if state["head"]["seq"] == 0:
@@ -335,7 +335,7 @@ def replay(
 
 def _state_lines(state: dict[str, Any], instant: datetime) -> Iterator[str]:
     """The replayed state in words: activities by phase, zones, conflicts, messages awaiting an answer."""
-    from deconflict.api.views import phase  # the one meaning of "in force": the service's, the page's, replay's
+    from deconflict.analysis.phase import phase  # the one meaning of "in force": the service's, the page's, replay's
 
     phases: dict[str, list[dict[str, Any]]] = {}
     for a in state["activities"]:

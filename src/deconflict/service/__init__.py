@@ -33,6 +33,7 @@ from deconflict.service.facade import Service
 from deconflict.service.hotline import ACK_PHRASES, MEMBER_PHRASES
 from deconflict.service.picture import FRESHNESS_S
 from deconflict.service.queries import TACTICAL_KINDS
+from deconflict.service.record import replay_entries
 
 __all__ = [
     "ACK_PHRASES",
@@ -55,4 +56,5 @@ __all__ = [
     "conflict_public",
     "message_status_view",
     "message_view",
+    "replay_entries",
 ]

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from deconflict import ledger
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.formats.docs import choice
 from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, EntryType, Resolution, Role, ZoneKind
+from deconflict.record import chain
 from deconflict.service import queries
 from deconflict.service.context import IMMEDIATE, SYSTEM, Context, SignatureMode, retrying
 from deconflict.service.picture import Picture, any_member, party_member
@@ -143,7 +143,7 @@ def record_resolution(
         params: dict[str, Any] = {"conflict": conflict_id, "ref": row.doc["activity"], "how": resolution.value}
         params["party"] = by
         template = "conflict_closed"
-        if note and actor not in ledger.SERVICE_ACTORS:
+        if note and actor not in chain.SERVICE_ACTORS:
             template, params["note"] = "conflict_closed_note", note
         post_standard(w, picture, template, params, sorted(tell), (queries.ABOUT_CONFLICT, conflict_id), now)
         seq = w.last_seq

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from deconflict import ledger, signing
 from deconflict.clock import Clock, system_clock
 from deconflict.model import Activity, Mechanism, Member
+from deconflict.record import chain, signing
 from deconflict.service import (
     conflicts,
     credentials,
@@ -423,7 +423,7 @@ class Service:
         """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
         return record.replay(self._ctx, mechanism_id, at)
 
-    def verify(self, mechanism_id: str) -> ledger.ChainReport:
+    def verify(self, mechanism_id: str) -> chain.ChainReport:
         """Recompute the mechanism's record chain."""
         return record.verify(self._ctx, mechanism_id)
 
@@ -453,6 +453,6 @@ class Service:
         """Every entry of a mechanism's record in order (up to sequence number ``upto``), read in pages."""
         return record.record(self._ctx, mechanism_id, upto=upto)
 
-    def head(self, mechanism_id: str) -> ledger.Head:
+    def head(self, mechanism_id: str) -> chain.Head:
         """The record's head: the last entry's sequence number and hash (0 and the genesis hash when empty)."""
         return record.head(self._ctx, mechanism_id)

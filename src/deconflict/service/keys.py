@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from deconflict import ledger, signing
 from deconflict.errors import InvalidInput, InvalidState
 from deconflict.model import EntryType
+from deconflict.record import chain, signing
 from deconflict.service import queries
 from deconflict.service.context import OPERATOR, Context, retrying
 from deconflict.service.signers import custody_owner
@@ -67,7 +67,7 @@ def revoke_key(ctx: Context, *, mechanism_id: str, key_id: str, reason: str = ""
         current = queries.key(ctx, mechanism_id, key_id)
         if current["revoked_seq"] is not None:
             raise InvalidState(f"key {key_id} was already revoked at entry {current['revoked_seq']}")
-        if current["owner"] == ledger.SERVICE:
+        if current["owner"] == chain.SERVICE:
             raise InvalidState("the service's own key cannot be revoked this way")
         with RecordWriter(ctx, mechanism_id, picture=picture) as w:
             payload = {"key_id": key_id, "reason": reason[:200]}

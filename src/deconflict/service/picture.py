@@ -18,14 +18,14 @@ import numpy as np
 import shapely
 from sqlalchemy import func, select
 
-from deconflict import ledger
 from deconflict.errors import Forbidden, InvalidInput, NotFound
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.geo import Frame
 from deconflict.mechanisms import mechanism_from_record
 from deconflict.model import Activity, ActivityKind, Mechanism, Member, Role, Volume, Zone
+from deconflict.record import chain
 from deconflict.service.context import LIVE_STATES
-from deconflict.store import Store
+from deconflict.store import Store, ledger
 from deconflict.store.schema import ActivityRow, ConflictRow, MechanismRow, MemberRow, MessageRow, ZoneRow
 from deconflict.volumes import VolumeIndex
 
@@ -78,7 +78,7 @@ class Picture:
     zones: dict[str, ZoneShape] = field(default_factory=dict)
     activities: dict[str, LiveActivity] = field(default_factory=dict)
     """activity id → what the index holds of it, for live activities."""
-    head: ledger.Head = ledger.Head(0, ledger.GENESIS_HASH)
+    head: chain.Head = chain.Head(0, chain.GENESIS_HASH)
     """The record's head this picture reflects."""
     activity_ids: dict[str, str] = field(default_factory=dict)
     """Every activity id ever notified → its party."""

@@ -5,16 +5,17 @@ the service's signature over the chain's head, made at a tick when the chain has
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from deconflict import ledger, signing
-from deconflict import replay as replaying
 from deconflict.clock import iso
+from deconflict.record import chain, signing
 from deconflict.service.context import Context
+from deconflict.store import ledger
+from deconflict.store import replay as replaying
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
 __all__ = [
@@ -26,8 +27,18 @@ __all__ = [
     "record",
     "record_ids",
     "replay",
+    "replay_entries",
     "verify",
 ]
+
+
+def replay_entries(entries: Iterable[dict[str, Any]], *, mechanism: str, at: datetime | None) -> dict[str, Any]:
+    """A mechanism's state as it stood at ``at``, rebuilt from entry documents alone (a bundle's, say).
+
+    Raises:
+        ValueError: the entries are not one mechanism's record in order.
+    """
+    return replaying.replay(entries, mechanism=mechanism, at=at)
 
 
 def replay(ctx: Context, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
@@ -41,7 +52,7 @@ def replay(ctx: Context, mechanism_id: str, at: datetime | None) -> dict[str, An
         return replaying.replay((ledger.entry_doc(r) for r in rows), mechanism=mechanism_id, at=at)
 
 
-def verify(ctx: Context, mechanism_id: str) -> ledger.ChainReport:
+def verify(ctx: Context, mechanism_id: str) -> chain.ChainReport:
     """Recompute the mechanism's record chain."""
     with ctx.store.read() as s:
         return ledger.verify_store(s, mechanism_id)
@@ -76,7 +87,7 @@ def record(ctx: Context, mechanism_id: str, *, upto: int | None = None) -> Itera
         after = page[-1]["seq"]
 
 
-def head(ctx: Context, mechanism_id: str) -> ledger.Head:
+def head(ctx: Context, mechanism_id: str) -> chain.Head:
     """The record's head: the last entry's sequence number and hash (0 and the genesis hash when empty)."""
     with ctx.store.read() as s:
         return ledger.read_head(s, mechanism_id)
@@ -111,7 +122,7 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
             )
         picture.checkpointed_at = time.monotonic()
         ctx.checkpoint_seq[mechanism_id] = current.seq
-        doc = ledger.checkpoint_doc(
+        doc = chain.checkpoint_doc(
             mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=at, key_id=key.key_id, signature=signature
         )
     for listener in ctx.checkpoint_listeners:
@@ -143,7 +154,7 @@ def checkpoints(
     with ctx.store.read() as s:
         rows = s.scalars(stmt)
         return [
-            ledger.checkpoint_doc(
+            chain.checkpoint_doc(
                 mechanism=r.mechanism_id, seq=r.seq, hash=r.hash, at=r.at, key_id=r.key_id, signature=r.signature
             )
             for r in rows

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from deconflict import ledger, signing
 from deconflict.clock import Clock
 from deconflict.errors import Forbidden, NotFound, StaleVersion
+from deconflict.record import chain, signing
 from deconflict.service.context import Prepared, SignatureMode, Signed
 from deconflict.service.picture import Picture
-from deconflict.store import Store
+from deconflict.store import Store, ledger
 from deconflict.store.schema import CustodyKeyRow, KeyRow, LedgerEntry, MemberRow
 
 __all__ = ["Signers", "custody_owner"]
@@ -37,12 +37,12 @@ class Signers:
     @staticmethod
     def _load_service_key(store: Store, clock: Clock) -> signing.KeyPair:
         with store.transaction() as s:
-            row = s.get(CustodyKeyRow, ledger.SERVICE)
+            row = s.get(CustodyKeyRow, chain.SERVICE)
             if row is None:
                 pair = signing.KeyPair.generate()
                 s.add(
                     CustodyKeyRow(
-                        owner=ledger.SERVICE,
+                        owner=chain.SERVICE,
                         key_id=pair.key_id,
                         seed=signing.b64(pair.seed),
                         note="the service's own key: signs its entries and the checkpoints",
@@ -58,7 +58,7 @@ class Signers:
 
     def signer(
         self, s: Session, picture: Picture | None, mechanism_id: str, actor: str, mode: SignatureMode | None
-    ) -> ledger.Signer:
+    ) -> chain.Signer:
         """How the entry about to be appended for ``actor`` gets its signature.
 
         ``mode`` is how this entry is signed when it is the first a member appends in the use case
@@ -68,7 +68,7 @@ class Signers:
             NotFound: ``actor`` is neither the service nor a member.
             Forbidden: the party signs its own entries and this run neither prepares nor carries a signature.
         """
-        if actor in ledger.SERVICE_ACTORS:
+        if actor in chain.SERVICE_ACTORS:
             key = self.service_key
             return lambda row: (key.key_id, key.sign_entry(row["hash"]))
         party = _party_of(s, picture, mechanism_id, actor)

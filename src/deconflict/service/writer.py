@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deconflict import ledger, projection
 from deconflict.model import EntryType
+from deconflict.record import chain
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
 from deconflict.service.picture import Picture
+from deconflict.store import ledger, projection
 
 __all__ = ["RecordWriter"]
 
@@ -44,7 +45,7 @@ class RecordWriter:
         self._mode: SignatureMode | None = None if mode.immediate else mode
         self._tx: AbstractContextManager[Session] | None = None
         self._session: Session | None = None
-        self._head: ledger.Head | None = None
+        self._head: chain.Head | None = None
         self.new_conflicts = 0
         """Conflicts detected in this transaction (numbered after the picture's count)."""
         self.new_messages = 0
@@ -114,7 +115,7 @@ class RecordWriter:
         cached = self._ctx.pictures.peek(mid)
         after = self._head or (cached.head if cached is not None else None)
         mode = None
-        if actor not in ledger.SERVICE_ACTORS:
+        if actor not in chain.SERVICE_ACTORS:
             mode, self._mode = self._mode, None
         sign = self._ctx.signers.signer(s, cached, mid, actor, mode)
         head = ledger.append(
