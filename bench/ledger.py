@@ -33,10 +33,9 @@ from typing import Any
 
 from sqlalchemy import event
 
-from deconflict.record import bundle, chain, signing, verify
-from deconflict.store import ledger
 from deconflict.clock import iso
-from deconflict.store import open_store
+from deconflict.record import bundle, chain, signing, verify
+from deconflict.store import ledger, open_store
 from deconflict.store.schema import MechanismRow
 
 M = "bench"

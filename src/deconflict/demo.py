@@ -10,7 +10,7 @@ from rich.table import Table
 
 from deconflict.clock import FixedClock, iso
 from deconflict.mechanisms import load_mechanism
-from deconflict.model import EntryType
+from deconflict.record.chain import EntryType
 from deconflict.scenarios import scenario_path
 from deconflict.service import Outcome, Service
 from deconflict.store import open_store

@@ -25,7 +25,8 @@ from shapely.geometry import mapping
 from deconflict import hotline
 from deconflict.clock import iso
 from deconflict.geo import Frame
-from deconflict.model import Disclosure, EntryType, Member, Role
+from deconflict.model import Disclosure, Member, Role
+from deconflict.record.chain import EntryType
 
 __all__ = [
     "OVERLAP_QUAD_SEGS",

@@ -19,26 +19,6 @@ ALT_MAX_M = 30_000.0
 """Highest altitude accepted for a volume, metres above mean sea level."""
 
 
-class EntryType(StrEnum):
-    """What a record entry says. The values are the strings stored and hashed in every chain: never change one."""
-
-    MECHANISM_DECLARED = "mechanism.declared"
-    KEY_REGISTERED = "key.registered"
-    KEY_REVOKED = "key.revoked"
-    MEMBER_ADDED = "member.added"
-    ACTIVITY_NOTIFIED = "activity.notified"
-    ACTIVITY_AMENDED = "activity.amended"
-    ACTIVITY_CANCELLED = "activity.cancelled"
-    ZONE_DECLARED = "zone.declared"
-    ZONE_WITHDRAWN = "zone.withdrawn"
-    CONFLICT_DETECTED = "conflict.detected"
-    CONFLICT_ACKNOWLEDGED = "conflict.acknowledged"
-    CONFLICT_RESOLVED = "conflict.resolved"
-    MESSAGE_SENT = "message.sent"
-    MESSAGE_ACKNOWLEDGED = "message.acknowledged"
-    MESSAGE_ESCALATED = "message.escalated"
-
-
 class Role(StrEnum):
     PARTY = "party"
     FACILITATOR = "facilitator"

@@ -52,7 +52,8 @@ from deconflict.clock import iso, parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.formats.docs import parse_rules
 from deconflict.hotline import MessageType
-from deconflict.model import EntryType, Role, Rules
+from deconflict.model import Role, Rules
+from deconflict.record.chain import EntryType
 
 __all__ = [
     "Acknowledgements",

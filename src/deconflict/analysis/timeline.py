@@ -34,7 +34,7 @@ from deconflict.analysis import _timeline_words as words
 from deconflict.clock import iso, parse_utc
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.geo import WGS84, Frame
-from deconflict.model import EntryType
+from deconflict.record.chain import EntryType
 
 __all__ = ["MAX_RADIUS_KM", "Event", "event_to_json", "incident_timeline", "timeline_text", "timeline_to_json"]
 

@@ -20,7 +20,8 @@ from deconflict.disclosure import (
 )
 from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
-from deconflict.model import Activity, EntryType, Mechanism
+from deconflict.model import Activity, Mechanism
+from deconflict.record.chain import EntryType
 from deconflict.service import Service
 
 

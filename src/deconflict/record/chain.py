@@ -21,11 +21,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from deconflict.clock import iso
 
 __all__ = [
+    "EntryType",
     "GENESIS_HASH",
     "SERVICE",
     "SERVICE_ACTORS",
@@ -46,6 +48,27 @@ SERVICE_ACTORS = frozenset({"system", "operator"})
 
 Signer = Callable[[dict[str, Any]], tuple[str, str]]
 """Given an entry about to be appended (its ``hash`` included), the (key id, signature) to store."""
+
+
+class EntryType(StrEnum):
+    """What a record entry says. The values are the strings stored and hashed in every chain: never change one."""
+
+    MECHANISM_DECLARED = "mechanism.declared"
+    KEY_REGISTERED = "key.registered"
+    KEY_REVOKED = "key.revoked"
+    MEMBER_ADDED = "member.added"
+    ACTIVITY_NOTIFIED = "activity.notified"
+    ACTIVITY_AMENDED = "activity.amended"
+    ACTIVITY_CANCELLED = "activity.cancelled"
+    ZONE_DECLARED = "zone.declared"
+    ZONE_WITHDRAWN = "zone.withdrawn"
+    CONFLICT_DETECTED = "conflict.detected"
+    CONFLICT_ACKNOWLEDGED = "conflict.acknowledged"
+    CONFLICT_RESOLVED = "conflict.resolved"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_ACKNOWLEDGED = "message.acknowledged"
+    MESSAGE_ESCALATED = "message.escalated"
+
 
 GENESIS_HASH = "0" * 64
 """prev_hash of the first entry of every chain."""

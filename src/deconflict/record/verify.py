@@ -26,6 +26,7 @@ from deconflict.record.chain import (
     SERVICE,
     SERVICE_ACTORS,
     ChainReport,
+    EntryType,
     canonical,
     entry_hash,
     sha256_hex,
@@ -75,17 +76,17 @@ class KeyRing:
         kind, p, seq = doc.get("type"), doc.get("payload"), int(doc.get("seq") or 0)
         if not isinstance(p, dict):
             return
-        if kind == "mechanism.declared":
+        if kind == EntryType.MECHANISM_DECLARED:
             for m in p.get("members", []):
                 self.parties[str(m.get("id"))] = str(m.get("party"))
             sk = p.get("service_key")
             if isinstance(sk, dict) and seq == 1 and SERVICE not in {k["owner"] for k in self.keys.values()}:
                 self._add(str(sk.get("key_id")), SERVICE, str(sk.get("public_key")), "service", seq)
-        elif kind == "member.added":
+        elif kind == EntryType.MEMBER_ADDED:
             self.parties[str(p.get("id"))] = str(p.get("party"))
-        elif kind == "key.registered":
+        elif kind == EntryType.KEY_REGISTERED:
             self._add(str(p.get("key_id")), str(p.get("owner")), str(p.get("public_key")), str(p.get("custody")), seq)
-        elif kind == "key.revoked":
+        elif kind == EntryType.KEY_REVOKED:
             key = self.keys.get(str(p.get("key_id")))
             if key is not None and key["revoked_seq"] is None:
                 key["revoked_seq"] = seq
@@ -110,7 +111,9 @@ class KeyRing:
         return tuple(dict(k) for k in self.keys.values())
 
 
-RING_TYPES = frozenset({"mechanism.declared", "member.added", "key.registered", "key.revoked"})
+RING_TYPES = frozenset(
+    {EntryType.MECHANISM_DECLARED, EntryType.MEMBER_ADDED, EntryType.KEY_REGISTERED, EntryType.KEY_REVOKED}
+)
 """Entry types whose payload tells the key ring who may sign (kept whole for the sequential pass)."""
 
 

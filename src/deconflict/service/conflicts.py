@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.formats.docs import choice
-from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, EntryType, Resolution, Role, ZoneKind
+from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, Resolution, Role, ZoneKind
 from deconflict.record import chain
+from deconflict.record.chain import EntryType
 from deconflict.service import queries
 from deconflict.service.context import IMMEDIATE, SYSTEM, Context, SignatureMode, retrying
 from deconflict.service.picture import Picture, any_member, party_member

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso
-from deconflict.model import ConflictStatus, EntryType, Member, Role
+from deconflict.model import ConflictStatus, Member, Role
+from deconflict.record.chain import EntryType
 from deconflict.service import mechanisms, queries, record, tracks
 from deconflict.service.context import SYSTEM, Context
 from deconflict.service.picture import Picture, answering

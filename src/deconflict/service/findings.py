@@ -21,7 +21,8 @@ from deconflict.detect import (
     zone_findings,
 )
 from deconflict.disclosure import overlap_part
-from deconflict.model import Activity, ConflictKind, ConflictStatus, Disclosure, EntryType, Role, Volume, Zone, ZoneKind
+from deconflict.model import Activity, ConflictKind, ConflictStatus, Disclosure, Role, Volume, Zone, ZoneKind
+from deconflict.record.chain import EntryType
 from deconflict.service import queries
 from deconflict.service.context import SYSTEM
 from deconflict.service.picture import Picture, Projected

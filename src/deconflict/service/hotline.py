@@ -13,7 +13,8 @@ from deconflict import hotline as phrases
 from deconflict.clock import iso
 from deconflict.disclosure import message_view
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound
-from deconflict.model import EntryType, Member, Role
+from deconflict.model import Member, Role
+from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, queries, zones
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, retrying
 from deconflict.service.picture import Picture, answering, any_member

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from deconflict.errors import InvalidInput, InvalidState
-from deconflict.model import EntryType
 from deconflict.record import chain, signing
+from deconflict.record.chain import EntryType
 from deconflict.service import queries
 from deconflict.service.context import OPERATOR, Context, retrying
 from deconflict.service.signers import custody_owner

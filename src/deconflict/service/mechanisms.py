@@ -11,8 +11,9 @@ from sqlalchemy import select
 from deconflict.errors import InvalidInput, InvalidState, NotFound
 from deconflict.formats.docs import member_to_doc, parse_member, zone_to_doc
 from deconflict.mechanisms import mechanism_to_doc
-from deconflict.model import EntryType, Mechanism, Member, Role
+from deconflict.model import Mechanism, Member, Role
 from deconflict.record import signing
+from deconflict.record.chain import EntryType
 from deconflict.service import keys, zones
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
 from deconflict.service.signers import custody_owner

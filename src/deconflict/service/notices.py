@@ -20,11 +20,11 @@ from deconflict.model import (
     ActivityState,
     ConflictKind,
     Disclosure,
-    EntryType,
     Member,
     Resolution,
     Volume,
 )
+from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, findings, queries
 from deconflict.service.context import IMMEDIATE, LIVE_STATES, Context, Outcome, SignatureMode, retrying
 from deconflict.service.picture import Picture, Projected, party_member

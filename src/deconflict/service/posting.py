@@ -9,7 +9,7 @@ from typing import Any
 
 from deconflict import hotline
 from deconflict.clock import iso
-from deconflict.model import EntryType
+from deconflict.record.chain import EntryType
 from deconflict.service.context import SYSTEM
 from deconflict.service.picture import Picture
 from deconflict.service.writer import RecordWriter

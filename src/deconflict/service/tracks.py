@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from deconflict.clock import iso
 from deconflict.formats.docs import activity_from_doc, parse_track_reports
 from deconflict.geo import WGS84
-from deconflict.model import ConflictKind, Disclosure, EntryType, Member, Resolution, Role, Volume
+from deconflict.model import ConflictKind, Disclosure, Member, Resolution, Role, Volume
+from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, queries
 from deconflict.service.context import LIVE_STATES, SYSTEM, Context, retrying
 from deconflict.service.picture import Picture, party_member

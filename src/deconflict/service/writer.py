@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deconflict.model import EntryType
 from deconflict.record import chain
+from deconflict.record.chain import EntryType
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
 from deconflict.service.picture import Picture
 from deconflict.store import ledger, projection

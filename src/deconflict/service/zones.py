@@ -12,7 +12,8 @@ from deconflict.clock import iso
 from deconflict.detect import zone_applies, zone_findings
 from deconflict.errors import Forbidden, InvalidState, NotFound
 from deconflict.formats.docs import parse_zone, zone_to_doc
-from deconflict.model import Activity, ActivityState, EntryType, Resolution, Zone
+from deconflict.model import Activity, ActivityState, Resolution, Zone
+from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, findings, queries
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
 from deconflict.service.picture import Picture, ZoneShape, party_member

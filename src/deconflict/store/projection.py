@@ -10,7 +10,8 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso, parse_utc
-from deconflict.model import ConflictStatus, EntryType
+from deconflict.model import ConflictStatus
+from deconflict.record.chain import EntryType
 from deconflict.store.schema import (
     ActivityRow,
     ActivityVersionRow,
