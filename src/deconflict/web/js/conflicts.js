@@ -15,7 +15,7 @@ import { conflictKindName, conflictStatusName, t, zoneKindName } from './i18n.js
 import { countdown, tick } from './clock.js';
 import { zoomToActivity } from './map.js';
 import { cancelActivity, openAmend } from './notice-amend.js';
-import * as timebar from './timebar.js';
+import { visibleAt } from './timebar.js';
 import { acknowledge } from './alarm.js';
 import { patchList, partyList, partyName } from './live.js';
 
@@ -149,7 +149,7 @@ function card(c) {
 
 function shown() {
   if (S.mode === 'replay' && S.replay) return S.replay.conflicts.filter((c) => c.status !== 'resolved');
-  if (S.mode === 'planned' && typeof timebar.visibleAt === 'function') return S.conflicts.filter((c) => timebar.visibleAt(c));
+  if (S.mode === 'planned') return S.conflicts.filter((c) => visibleAt(c));
   return S.conflicts;
 }
 

@@ -2,7 +2,7 @@
  * notice form draws on (notice-draw.js). Renders subscribe to data.js; other modules reach the map
  * through getMap(). */
 import { $, el } from './dom.js';
-import { S, isOver, serverNow } from './state.js';
+import { S, inWindowAt, isOver, serverNow } from './state.js';
 import { fmtBand, fmtM, fmtNum, fmtTime, fmtWindow } from './format.js';
 import { activityStateName, kindName, lang, t, zoneTag } from './i18n.js';
 import { KT_MPS, M_PER_DEG_LAT } from './units.js';
@@ -92,7 +92,7 @@ export function timing(a, volumes, ref = serverNow()) {
   if (!vols.length) return { state: 'planned', at: null };
   const ends = vols.map((v) => (v.end ? new Date(v.end) : null));
   if (ends.every((e) => e && e <= ref)) return { state: 'past', at: new Date(Math.max(...ends)) };
-  const now = vols.find((v) => new Date(v.start) <= ref && (!v.end || ref < new Date(v.end)));
+  const now = vols.find((v) => inWindowAt(v, ref));
   if (now) return { state: 'in_force', at: now.end ? new Date(now.end) : null };
   const next = vols.map((v) => new Date(v.start)).filter((d) => d > ref).sort((x, y) => x - y)[0];
   return { state: 'planned', at: next || null };
@@ -162,7 +162,7 @@ export function renderPicture() {
     const hot = conflicted.has(a.id) && when.state !== 'past';
     for (const v of parts) {
       if (!v.geometry) continue;
-      const inWindow = new Date(v.start) <= ref && (!v.end || ref < new Date(v.end));
+      const inWindow = inWindowAt(v, ref);
       const past = when.state === 'past';
       // The party's colour stays the shape's own; a conflict adds a dashed orange halo around its edge.
       if (hot) {

@@ -12,7 +12,7 @@
  * later in every language. Only the words around it read right to left. */
 import { $, el, debounce } from './dom.js';
 import { api, M } from './api.js';
-import { S, serverNow } from './state.js';
+import { S, inWindowAt, serverNow } from './state.js';
 import { changed } from './data.js';
 import { fmtDay, fmtHour, fmtTime } from './format.js';
 import { t } from './i18n.js';
@@ -26,7 +26,7 @@ const TICK_H = 3;
 export function visibleAt(c) {
   if (S.mode !== 'planned' || !S.at) return true;
   if (!c.start) return false;
-  return new Date(c.start) <= S.at && (!c.end || S.at < new Date(c.end));
+  return inWindowAt(c, S.at);
 }
 
 async function onTimeline() {
