@@ -6,169 +6,30 @@ when ``/usr/bin/chromium`` is missing; in CI (``CI`` set) they run, and ``.ci/ru
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 import re
 import time
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import SYRIA_T0, LiveServer, auth, start_server
+from playwright.sync_api import expect
+from support.browser import VIEWPORT, Officer, Rx, rx, say, words
+from support.builders import T0, A, declared_db, position, syria
+from support.live import LiveServer, auth, post_notice, start_server
 
-from deconflict.clock import FixedClock, iso
-from deconflict.mechanisms import load_mechanism
+from deconflict.clock import FixedClock
 from deconflict.model import Disclosure
-from deconflict.scenarios import scenario_path
-from deconflict.service import Service
-from deconflict.store import open_store
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
-M = "tr-il-syria"
-A = f"/api/v1/mechanisms/{M}"
 PALMYRA = (34.5574, 38.3169)  # lat, lon
-VIEWPORT = {"width": 1366, "height": 768}
-CATALOGUES = Path(__file__).resolve().parents[1] / "src" / "deconflict" / "web" / "i18n"
-ISOLATE = "[\u2068\u2069]*"  # right-to-left pages isolate each value put into a sentence
-
-
-def say(lang: str, key: str) -> str:
-    """The catalogue's wording for ``key`` in ``lang`` (as the page has it, placeholders and all)."""
-    node: Any = json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8"))
-    for part in key.split(".") if key.split(".")[0] != "rungs" else ["rungs", key[len("rungs.") :]]:
-        node = node[part]
-    assert isinstance(node, str), key
-    return node
-
-
-class Rx(str):
-    """A regular expression, put into a pattern as it is."""
-
-
-def rx(lang: str, key: str, **known: Any) -> Rx:
-    """A pattern for the sentence ``key`` in ``lang``: the values given, anything for the others."""
-    out = []
-    for i, part in enumerate(re.split(r"\{\{(\w+)\}\}", say(lang, key))):
-        if i % 2 == 0:
-            out.append(re.escape(part))
-        else:
-            value = known.get(part)
-            body = ".+?" if value is None else value if isinstance(value, Rx) else re.escape(str(value))
-            out.append(ISOLATE + body + ISOLATE)
-    return Rx("".join(out))
-
-
-def words(lang: str, key: str, **known: Any) -> re.Pattern[str]:
-    return re.compile(rx(lang, key, **known))
-
-
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip(
-        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser tests",
-        allow_module_level=True,
-    )
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        args = [
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-        ]
-        args += ["--disable-sync", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
-        if os.geteuid() == 0:
-            args.append("--no-sandbox")
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-        yield b
-        b.close()
-
-
-class Officer:
-    """One member's page in its own browser context; every request outside the service is blocked and kept."""
-
-    def __init__(self, browser: Any, live: LiveServer, token: str) -> None:
-        self.origin = live.url
-        self.outside: list[str] = []
-        self.context = browser.new_context(viewport=VIEWPORT)
-        self.context.route("**/*", self._guard)
-        self.page = self.context.new_page()
-        self.page.goto(live.url + "/")
-        self.page.fill("#token", token)
-        self.page.press("#token", "Enter")
-        expect(self.page.locator("#app")).to_be_visible()
-        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"))
-
-    def _guard(self, route: Any) -> None:
-        url = route.request.url
-        if url.startswith(self.origin + "/") or url.startswith("data:"):
-            route.continue_()
-        else:
-            self.outside.append(url)
-            route.abort()
-
-    def click_map(self, lat: float, lon: float) -> None:
-        point = self.page.evaluate("([lat, lon]) => cop.map.latLngToContainerPoint([lat, lon])", [lat, lon])
-        box = self.page.locator("#map").bounding_box()
-        self.page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / name))
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def officers(browser: Any, live: LiveServer, tokens: dict[str, str]) -> Iterator[dict[str, Officer]]:
-    opened: dict[str, Officer] = {}
-
-    def open_as(member: str) -> Officer:
-        opened[member] = Officer(browser, live, tokens[member])
-        return opened[member]
-
-    yield opened, open_as  # type: ignore[misc]
-    for officer in opened.values():
-        assert officer.outside == [], f"the page asked for something outside the service: {officer.outside}"
-        officer.close()
-
-
-def volume(lat: float, lon: float, radius_m: float = 15_000) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": [lon, lat]},
-        "radius_m": radius_m,
-        "floor_m": 1000,
-        "ceiling_m": 4000,
-        "start": iso(SYRIA_T0 + timedelta(hours=2)),
-        "end": iso(SYRIA_T0 + timedelta(hours=4)),
-    }
-
-
-def notify(live: LiveServer, token: str, kind: str, lat: float, lon: float) -> dict[str, Any]:
-    body = {"kind": kind, "title": f"{kind} near Palmyra", "volumes": [volume(lat, lon)]}
-    r = httpx.post(f"{live.url}{A}/activities", json=body, headers=auth(token), timeout=10)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowledges(
-    live: LiveServer, tokens: dict[str, str], officers: Any
+    live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:
-    _, open_as = officers
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)  # Israel's sortie by Palmyra, 08:00-10:00Z
-    tr, il = open_as("TR"), open_as("IL")
+    # Israel's sortie by Palmyra, 08:00-10:00Z
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
+    tr, il = officer("TR"), officer("IL")
     expect(il.page.locator("#conflict-list")).to_contain_text(say("he", "conflicts.empty"))
     expect(tr.page.locator(".zone-name").first).to_contain_text(say("tr", "zoneTags.red_line"))
 
@@ -240,9 +101,8 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
         ({"#n-radius": ""}, "geometry", say("tr", "notify.errors.drawFootprint")),  # the page's own, in Turkish
     ],
 )
-def test_an_error_is_shown_beside_its_field(officers: Any, fill: dict[str, str], field: str, says: str) -> None:
-    _, open_as = officers
-    tr = open_as("TR")
+def test_an_error_is_shown_beside_its_field(officer: Any, fill: dict[str, str], field: str, says: str) -> None:
+    tr = officer("TR")
     tr.page.click("#open-notify")
     # The keyboard way to give a circle: type the centre and the radius.
     tr.page.fill("#n-lat", "34,52")  # as the Turkish page writes numbers
@@ -261,12 +121,12 @@ def test_an_error_is_shown_beside_its_field(officers: Any, fill: dict[str, str],
 
 
 def test_hebrew_reader_sees_the_hotline_right_to_left_live(
-    live: LiveServer, tokens: dict[str, str], officers: Any
+    live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:
-    _, open_as = officers
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32)  # raises C1; the alert M1 goes to Israel
-    il, tr = open_as("IL"), open_as("TR")
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
+    # raises C1; the alert M1 goes to Israel
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, title="uav_patrol near Palmyra")
+    il, tr = officer("IL"), officer("TR")
     alert = il.page.locator("[data-message=M1] .text")
     expect(alert).to_have_attribute("dir", "rtl")
     expect(alert).to_have_attribute("lang", "he")
@@ -303,11 +163,10 @@ def test_hebrew_reader_sees_the_hotline_right_to_left_live(
 
 
 def test_no_request_leaves_the_service_and_the_page_fits_1366x768(
-    live: LiveServer, tokens: dict[str, str], officers: Any
+    live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:
-    opened, open_as = officers
-    notify(live, tokens["TR"], "uav_patrol", 34.52, 37.63)
-    us = open_as("US")
+    post_notice(live, tokens["TR"], "uav_patrol", 34.52, 37.63, title="uav_patrol near Palmyra")
+    us = officer("US")
     page = us.page
     expect(page.locator(".leaflet-overlay-pane, .leaflet-pane path").first).to_be_attached()
     page.wait_for_function("document.querySelectorAll('.leaflet-basemap-pane path').length > 10")
@@ -324,9 +183,8 @@ def test_no_request_leaves_the_service_and_the_page_fits_1366x768(
     assert us.outside == []
 
 
-def test_a_polygon_drawn_corner_by_corner_is_checked_before_it_is_sent(officers: Any) -> None:
-    _, open_as = officers
-    tr = open_as("TR")
+def test_a_polygon_drawn_corner_by_corner_is_checked_before_it_is_sent(officer: Any) -> None:
+    tr = officer("TR")
     tr.page.click("#open-notify")
     tr.page.click("#draw-polygon")
     expect(tr.page.locator("#circle-fields")).to_be_hidden()
@@ -344,14 +202,12 @@ def test_a_polygon_drawn_corner_by_corner_is_checked_before_it_is_sent(officers:
 
 
 def test_tracks_appear_on_the_map_and_their_predicted_loss_of_separation_in_the_list(
-    live: LiveServer, tokens: dict[str, str], officers: Any
+    live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:
-    _, open_as = officers
-    il = open_as("IL")
+    il = officer("IL")
 
     def report(member: str, track: str, lon: float, trk_deg: float) -> None:
-        state = {"lat": 34.52, "lon": lon, "alt_ft": 15000, "gs_kt": 300, "trk_deg": trk_deg, "vs_fpm": 0}
-        body = {"reports": [{"id": track, "at": iso(SYRIA_T0), **state}]}
+        body = {"reports": [position(track, T0, (lon, 34.52), trk_deg, alt_ft=15000, gs_kt=300)]}
         r = httpx.post(f"{live.url}{A}/tracks", json=body, headers=auth(tokens[member]), timeout=10)
         assert r.status_code == 200, r.text
 
@@ -364,16 +220,14 @@ def test_tracks_appear_on_the_map_and_their_predicted_loss_of_separation_in_the_
     expect(conflict).to_contain_text(words("he", "conflicts.summary.tracksIn", time=rx("he", "units.min", value="2.0")))
 
 
-def test_a_missed_deadline_shows_the_rung_and_sounds_again(
-    browser: Any, syria_db: str, syria_clock: FixedClock
-) -> None:
-    server = start_server(syria_db, syria_clock, tick_s=0.1)  # the hotline ticker runs
+def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str, clock: FixedClock) -> None:
+    server = start_server(db, clock, tick_s=0.1)  # the hotline ticker runs
     officer = None
     try:
-        tokens = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL")}
-        notify(server, tokens["IL"], "air_sortie", 34.60, 38.25)
+        tokens = server.tokens("TR", "IL")
+        post_notice(server, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
         officer = Officer(browser, server, tokens["IL"])
-        notify(server, tokens["TR"], "uav_patrol", 34.56, 38.32)
+        post_notice(server, tokens["TR"], "uav_patrol", 34.56, 38.32, title="uav_patrol near Palmyra")
         page = officer.page
         expect(page.locator("#alarm")).to_be_visible()
         got = httpx.get(f"{server.url}{A}/messages", headers=auth(tokens["IL"]), timeout=10).json()
@@ -385,7 +239,7 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(
         expect(page.locator("#alarm")).to_be_visible()
         beeps = page.evaluate("cop.state.beeps")
 
-        syria_clock.advance(seconds=11 * 60)  # past the 10-minute deadline: rung 1
+        clock.advance(seconds=11 * 60)  # past the 10-minute deadline: rung 1
         rung = page.locator(f"[data-message={alert}] [data-escalation='1']")
         expect(rung).to_have_attribute("data-rung", "operations chief")
         expect(rung).to_contain_text(say("he", "rungs.operations chief"))  # the rung's name in the reader's language
@@ -417,20 +271,17 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(
 
 
 def test_under_conflicts_only_the_counterpart_sees_only_the_part_in_conflict(browser: Any, tmp_path: Path) -> None:
-    clock = FixedClock(SYRIA_T0)
-    db = str(tmp_path / "co.db")
-    service = Service(open_store(db), clock=clock)
-    m = load_mechanism(scenario_path("syria"))
-    m = dataclasses.replace(m, rules=dataclasses.replace(m.rules, disclosure=Disclosure.CONFLICTS_ONLY))
-    service.declare_mechanism(mechanism=m, demo_custody=True)
-    service.store.close()
-    server = start_server(db, clock)
+    clock = FixedClock(T0)
+    server = start_server(
+        declared_db(tmp_path / "co.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY)), clock
+    )
     officer = None
     try:
-        tokens = {x: server.service.issue_token(mechanism_id=M, member_id=x) for x in ("TR", "IL")}
-        notify(server, tokens["IL"], "air_sortie", 34.60, 38.25)
-        notify(server, tokens["IL"], "air_sortie", 35.12, 36.71)  # Hama: conflicts with nothing
-        notify(server, tokens["TR"], "uav_patrol", 34.56, 38.32)
+        tokens = server.tokens("TR", "IL")
+        post_notice(server, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
+        # Hama: conflicts with nothing
+        post_notice(server, tokens["IL"], "air_sortie", 35.12, 36.71, title="air_sortie near Palmyra")
+        post_notice(server, tokens["TR"], "uav_patrol", 34.56, 38.32, title="uav_patrol near Palmyra")
         officer = Officer(browser, server, tokens["TR"])
         paths = officer.page.locator(".leaflet-activities-pane path[data-activity]")  # not the conflict halos
         expect(paths).to_have_count(2)  # its own patrol, and only the overlapping part of IL-0001
@@ -445,20 +296,15 @@ def test_under_conflicts_only_the_counterpart_sees_only_the_part_in_conflict(bro
 def test_each_member_reads_the_page_in_its_language_and_it_fits_both_ways(browser: Any, tmp_path: Path) -> None:
     """Türkiye in Turkish, Israel in Hebrew, the facilitator in Arabic, the observer in Russian: every
     static text from its catalogue, right to left for he and ar, the header whole at 1366×768."""
-    clock = FixedClock(SYRIA_T0)
-    db = str(tmp_path / "langs.db")
-    service = Service(open_store(db), clock=clock)
-    m = load_mechanism(scenario_path("syria"))
+    clock = FixedClock(T0)
     speaks = {"TR": "tr", "IL": "he", "AZ": "ar", "US": "ru"}
-    m = dataclasses.replace(m, members=tuple(dataclasses.replace(x, language=speaks[x.id]) for x in m.members))
-    service.declare_mechanism(mechanism=m, demo_custody=True)
-    service.store.close()
-    server = start_server(db, clock)
+    server = start_server(declared_db(tmp_path / "langs.db", clock, mechanism=syria(languages=speaks)), clock)
     opened: list[Officer] = []
     try:
-        tokens = {x: server.service.issue_token(mechanism_id=M, member_id=x) for x in speaks}
-        notify(server, tokens["IL"], "air_sortie", 34.60, 38.25)
-        notify(server, tokens["TR"], "deployment", 34.56, 38.32)  # a separation and a red-line conflict
+        tokens = server.tokens(*speaks)
+        post_notice(server, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
+        # a separation and a red-line conflict
+        post_notice(server, tokens["TR"], "deployment", 34.56, 38.32, title="deployment near Palmyra")
         for member, lang in speaks.items():
             officer = Officer(browser, server, tokens[member])
             opened.append(officer)

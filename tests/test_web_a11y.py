@@ -7,24 +7,15 @@ what holds focus and never dismisses the alarm, countdowns are outside every liv
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import LiveServer
-from test_web import (
-    CHROMIUM,
-    VIEWPORT,
-    Officer,
-    browser,  # noqa: F401  (the fixture: one Chromium per module)
-    notify,
-    say,
-)
+from playwright.sync_api import expect
+from support.browser import VIEWPORT, Officer, say
+from support.live import LiveServer, post_notice
+from support.paths import VENDOR
 
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+AXE = VENDOR / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-expect = pytest.importorskip("playwright.sync_api").expect
-assert CHROMIUM  # test_web skips the module when the browser is missing
 
 
 def violations(page: Any, context: str = "document", rules: list[str] | None = None) -> list[str]:
@@ -46,7 +37,7 @@ def violations(page: Any, context: str = "document", rules: list[str] | None = N
 
 
 def test_axe_finds_no_violation_in_any_state_of_the_page(
-    browser: Any,  # noqa: F811  (the fixture imported from test_web)
+    browser: Any,
     live: LiveServer,
     tokens: dict[str, str],
 ) -> None:
@@ -66,12 +57,13 @@ def test_axe_finds_no_violation_in_any_state_of_the_page(
     finally:
         context.close()
 
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
     il, tr = Officer(browser, live, tokens["IL"]), Officer(browser, live, tokens["TR"])
     try:
         assert violations(tr.page) == [], "signed in"
 
-        notify(live, tokens["TR"], "deployment", 34.5574, 38.3169)  # a separation and a red-line conflict
+        # a separation and a red-line conflict
+        post_notice(live, tokens["TR"], "deployment", 34.5574, 38.3169, title="deployment near Palmyra")
         page = il.page
         expect(page.locator("#alarm")).to_be_visible()
         expect(page.locator("#waiting-list li")).to_have_count(2)
@@ -131,27 +123,32 @@ def test_axe_finds_no_violation_in_any_state_of_the_page(
 
 
 def test_focus_stays_put_through_live_updates(
-    browser: Any,  # noqa: F811  (the fixture imported from test_web)
+    browser: Any,
     live: LiveServer,
     tokens: dict[str, str],
 ) -> None:
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25)
-    notify(live, tokens["TR"], "deployment", 34.5574, 38.3169)  # C1 and C2 await Israel
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
+    # C1 and C2 await Israel
+    post_notice(live, tokens["TR"], "deployment", 34.5574, 38.3169, title="deployment near Palmyra")
     il = Officer(browser, live, tokens["IL"])
     try:
         page = il.page
         # Focus on C2's Acknowledge; a new conflict and new messages arrive and the lists are redrawn.
         page.focus("[data-ack-conflict=C2]")
         page.evaluate("document.activeElement.kept = 'kept'")  # a property: the node itself, not its attributes
-        notify(live, tokens["TR"], "uav_patrol", 35.10, 36.75)  # no conflict with Israel's notices here
-        notify(live, tokens["IL"], "air_sortie", 35.12, 36.71)  # a third conflict, C3
+        # no conflict with Israel's notices here
+        post_notice(live, tokens["TR"], "uav_patrol", 35.10, 36.75, title="uav_patrol near Palmyra")
+        post_notice(
+            live, tokens["IL"], "air_sortie", 35.12, 36.71, title="air_sortie near Palmyra"
+        )  # a third conflict, C3
         expect(page.locator("[data-conflict=C3]")).to_be_visible()
         expect(page.locator("[data-ack-conflict=C2]")).to_be_focused()
         assert page.evaluate("document.activeElement.kept") == "kept"  # the same element, not a copy
         # A Resolve form being typed into survives a live update too, and Escape gives focus back.
         page.click("[data-resolve-conflict=C1]")
         page.fill("#resolve-C1-note", "agreed on the phone")
-        notify(live, tokens["TR"], "uav_patrol", 36.2, 37.1)  # another update to the picture
+        # another update to the picture
+        post_notice(live, tokens["TR"], "uav_patrol", 36.2, 37.1, title="uav_patrol near Palmyra")
         page.wait_for_timeout(400)
         expect(page.locator("#resolve-C1-note")).to_have_value("agreed on the phone")
         expect(page.locator("#resolve-C1-note")).to_be_focused()

@@ -14,49 +14,31 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import SYRIA_T0, LiveServer, auth, start_server
-from test_web import (
-    ARTIFACTS,
-    Officer,
-    Rx,
-    browser,  # noqa: F401  (the fixture: one Chromium per module)
-    say,
-    words,
-)
+from playwright.sync_api import expect
+from support.browser import Officer, Rx, say, words
+from support.builders import A, vol
+from support.live import LiveServer, auth
+from support.paths import ARTIFACTS, DOCS
 
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import FixedClock
 
-M = "tr-il-syria"
-A = f"/api/v1/mechanisms/{M}"
 PALMYRA_AIRFIELD = (34.5574, 38.3169)  # inside Israel's red line IL-RL-PALMYRA
-DOCS = Path(__file__).resolve().parents[1] / "docs" if os.environ.get("DECONFLICT_DOCS_SCREENSHOTS") else ARTIFACTS
-expect = pytest.importorskip("playwright.sync_api").expect
+PICTURES = DOCS if os.environ.get("DECONFLICT_DOCS_SCREENSHOTS") else ARTIFACTS
 
 
 @pytest.fixture
-def loop(syria_db: str, syria_clock: FixedClock) -> Iterator[tuple[LiveServer, dict[str, str]]]:
-    server = start_server(syria_db, syria_clock)  # no ticker: the test ticks
-    tokens = {m: server.service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL", "AZ")}
-    yield server, tokens
-    server.stop()
+def loop(live: LiveServer) -> tuple[LiveServer, dict[str, str]]:
+    """The live server (no ticker: the test ticks) and tokens for Türkiye, Israel and Azerbaijan."""
+    return live, live.tokens("TR", "IL", "AZ")
 
 
-def volume(lat: float, lon: float, radius_m: float = 15_000) -> dict[str, Any]:
-    return {
-        "geometry": {"type": "Point", "coordinates": [lon, lat]},
-        "radius_m": radius_m,
-        "floor_m": 1000,
-        "ceiling_m": 4000,
-        "start": iso(SYRIA_T0 + timedelta(hours=2)),
-        "end": iso(SYRIA_T0 + timedelta(hours=4)),
-    }
+def volume(lat: float, lon: float) -> dict[str, Any]:
+    """A 15 km circle at (lat, lon), 08:00–10:00Z."""
+    return vol((lon, lat), radius_m=15_000)
 
 
 def call(server: LiveServer, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -99,9 +81,9 @@ def tab_to(page: Any, selector: str, limit: int = 80) -> None:
 
 
 def test_the_loop_in_three_browsers_with_the_clock_past_the_deadlines(
-    browser: Any,  # noqa: F811  (the fixture imported from test_web)
+    browser: Any,
     loop: tuple[LiveServer, dict[str, str]],
-    syria_clock: FixedClock,
+    clock: FixedClock,
 ) -> None:
     server, tokens = loop
     opened: list[Officer] = []
@@ -148,8 +130,8 @@ def test_the_loop_in_three_browsers_with_the_clock_past_the_deadlines(
         )
         il.page.evaluate("() => { cop.map.setView([34.58, 38.2], 9, { animate: false }); }")  # Palmyra, for the picture
         il.page.wait_for_timeout(300)
-        DOCS.mkdir(exist_ok=True)
-        il.page.screenshot(path=str(DOCS / "cop-he.png"), animations="disabled")
+        PICTURES.mkdir(exist_ok=True)
+        il.page.screenshot(path=str(PICTURES / "cop-he.png"), animations="disabled")
 
         # Israel, by keyboard alone: a skip link to the conflicts, Tab to Acknowledge, Enter.
         il.page.keyboard.press("Tab")
@@ -194,11 +176,11 @@ def test_the_loop_in_three_browsers_with_the_clock_past_the_deadlines(
         expect(il.page).to_have_title(say("he", "app.title"))
         tr.page.evaluate("() => { cop.map.setView([34.7, 38.0], 8, { animate: false }); }")
         tr.page.wait_for_timeout(300)
-        tr.page.screenshot(path=str(DOCS / "cop-tr.png"), animations="disabled")
+        tr.page.screenshot(path=str(PICTURES / "cop-tr.png"), animations="disabled")
 
         # Past the deadline: nothing that was settled climbs.
         before = last_seq(server, tokens["IL"])
-        syria_clock.advance(seconds=11 * 60)
+        clock.advance(seconds=11 * 60)
         server.service.tick()
         climbed = [e for e in record_after(server, tokens["IL"], before) if e["type"] == "message.escalated"]
         assert [e["payload"]["id"] for e in climbed if e["payload"]["id"] in (alert_red, alert_sep)] == []
@@ -212,7 +194,7 @@ def test_the_loop_in_three_browsers_with_the_clock_past_the_deadlines(
         patrol = notify(server, tokens["TR"], "uav_patrol", 35.10, 36.75)
         hama = next(c["id"] for c in patrol["raised"] if c["kind"] == "separation")
         alert_hama = alert_of(server, tokens["IL"], hama)
-        syria_clock.advance(seconds=11 * 60)
+        clock.advance(seconds=11 * 60)
         server.service.tick()
         assert messages(server, tokens["IL"])[alert_hama]["escalation_steps"] == 1
 
@@ -248,7 +230,7 @@ def test_the_loop_in_three_browsers_with_the_clock_past_the_deadlines(
         expect(late.page.locator(f"[data-conflict={hama}]")).to_have_count(0)
         # … and stops climbing.
         before = last_seq(server, tokens["IL"])
-        syria_clock.advance(seconds=11 * 60)
+        clock.advance(seconds=11 * 60)
         server.service.tick()
         climbed = [
             e["payload"]["id"] for e in record_after(server, tokens["IL"], before) if e["type"] == "message.escalated"
