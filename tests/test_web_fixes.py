@@ -9,20 +9,21 @@ import re
 from typing import Any
 
 import httpx
-from conftest import LiveServer, auth
+import pytest
 from playwright.sync_api import expect
-from test_web_form import (
-    A,
-    browser,  # noqa: F401  (the fixture: one Chromium per module)
-    notify,
-    officer,  # noqa: F401  (the fixture: an officer's page)
-    say,
-    words,
-)
+from support.browser import say, words
+from support.builders import A
+from support.live import LiveServer, auth, post_notice
+
+
+@pytest.fixture
+def page_timezone() -> str:
+    """A browser far from UTC: nothing the page sends or shows may depend on it."""
+    return "Pacific/Kiritimati"
 
 
 def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_in_words(
-    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+    officer: Any,
 ) -> None:
     tr = officer("TR")
     page = tr.page
@@ -75,7 +76,7 @@ def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_
 
 
 def test_the_hebrew_page_reads_commas_as_thousands_and_refuses_a_decimal_comma(
-    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+    officer: Any,
 ) -> None:
     il = officer("IL")
     page = il.page
@@ -124,10 +125,10 @@ START_OF_TEXT = """el => {
 def test_the_hebrew_alarm_line_reads_right_to_left_from_its_start(
     live: LiveServer,
     tokens: dict[str, str],
-    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+    officer: Any,
 ) -> None:
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1 awaits Israel
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1 awaits Israel
     il = officer("IL")
     page = il.page
     text = page.locator("#alarm-text")
@@ -151,10 +152,10 @@ def test_the_hebrew_alarm_line_reads_right_to_left_from_its_start(
 def test_a_closed_alert_says_why_in_the_readers_language_and_the_system_and_credits_are_worded(
     live: LiveServer,
     tokens: dict[str, str],
-    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+    officer: Any,
 ) -> None:
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1; its alert M1 awaits Israel
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1; its alert M1 awaits Israel
     r = httpx.post(
         f"{live.url}{A}/conflicts/C1/resolve", json={"resolution": "accepted"}, headers=auth(tokens["IL"]), timeout=10
     )
@@ -176,15 +177,15 @@ def test_a_closed_alert_says_why_in_the_readers_language_and_the_system_and_cred
 def test_cards_awaiting_us_come_first_whole_and_the_hotline_keeps_room_at_1366x768(
     live: LiveServer,
     tokens: dict[str, str],
-    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+    officer: Any,
 ) -> None:
     # C1 awaits Türkiye (Israel's sortie came second), C2 and C3 await Israel; C1 has the nearest deadline.
-    notify(live, tokens["TR"], "uav_patrol", 36.20, 37.10, 2, 4)
-    notify(live, tokens["IL"], "air_sortie", 36.22, 37.12, 2, 4)
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 3, 5)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 3, 5)
-    notify(live, tokens["IL"], "air_sortie", 35.60, 39.25, 3, 5)
-    notify(live, tokens["TR"], "uav_patrol", 35.56, 39.32, 3, 5)
+    post_notice(live, tokens["TR"], "uav_patrol", 36.20, 37.10, 2, 4)
+    post_notice(live, tokens["IL"], "air_sortie", 36.22, 37.12, 2, 4)
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 3, 5)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 3, 5)
+    post_notice(live, tokens["IL"], "air_sortie", 35.60, 39.25, 3, 5)
+    post_notice(live, tokens["TR"], "uav_patrol", 35.56, 39.32, 3, 5)
     il = officer("IL")
     page = il.page
     expect(page.locator("#alarm")).to_be_visible()
@@ -203,7 +204,7 @@ def test_cards_awaiting_us_come_first_whole_and_the_hotline_keeps_room_at_1366x7
 def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_hidden(
     live: LiveServer,
     tokens: dict[str, str],
-    officer: Any,  # noqa: F811  (the fixture imported from test_web_form)
+    officer: Any,
 ) -> None:
     for n in range(12):  # enough messages to scroll
         r = httpx.post(
@@ -219,8 +220,8 @@ def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_h
     page.locator("#messages").evaluate("el => { el.scrollTop = el.scrollHeight; }")
     cue = page.locator("#new-above")
     expect(cue).to_be_hidden()
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1: an alert to Israel, out of sight
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1: an alert to Israel, out of sight
     expect(cue).to_be_visible()
     expect(cue).to_contain_text(words("he", "hotline.newAbove", count="1"))
     cue.click()

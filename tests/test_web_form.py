@@ -6,135 +6,26 @@ Wording is read from the catalogues (the Turkish page for Türkiye), never writt
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer, auth
+from playwright.sync_api import expect
+from support.browser import say, tr_num, words
+from support.builders import A
+from support.live import LiveServer, auth, post_notice
 
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import FixedClock
 
-CHROMIUM = Path("/usr/bin/chromium")
-CATALOGUES = Path(__file__).resolve().parents[1] / "src" / "deconflict" / "web" / "i18n"
-A = "/api/v1/mechanisms/tr-il-syria"
 PALMYRA = (34.5574, 38.3169)  # inside Israel's red line, which forbids deployments
 ALEPPO = (36.2, 37.1)
-VIEWPORT = {"width": 1366, "height": 768}
-ISOLATE = "[\u2068\u2069]*"
-
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-
-
-def say(lang: str, key: str) -> str:
-    node: Any = json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8"))
-    for part in key.split("."):
-        node = node[part]
-    assert isinstance(node, str), key
-    return node
-
-
-def words(lang: str, key: str, **known: Any) -> re.Pattern[str]:
-    """The sentence ``key`` in ``lang`` as a pattern: the values given, anything for the others."""
-    out = []
-    for i, part in enumerate(re.split(r"\{\{(\w+)\}\}", say(lang, key))):
-        if i % 2 == 0:
-            out.append(re.escape(part))
-        else:
-            out.append(ISOLATE + (re.escape(str(known[part])) if part in known else ".+?") + ISOLATE)
-    return re.compile("".join(out))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        args = ["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking"]
-        if os.geteuid() == 0:
-            args.append("--no-sandbox")
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-        yield b
-        b.close()
-
-
-def tr_num(x: float) -> str:
-    """A number as the Turkish page writes it: decimal comma, no grouping."""
-    return str(x).replace(".", ",")
-
-
-class Officer:
-    def __init__(self, browser: Any, live: LiveServer, token: str) -> None:
-        self.live, self.token = live, token
-        # A browser far from UTC: nothing the page sends or shows may depend on it.
-        self.context = browser.new_context(viewport=VIEWPORT, timezone_id="Pacific/Kiritimati")
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(live.url + "/")
-        self.page.fill("#token", token)
-        self.page.press("#token", "Enter")
-        expect(self.page.locator("#app")).to_be_visible()
-        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"))
-
-    def get(self, path: str) -> Any:
-        r = httpx.get(f"{self.live.url}{A}{path}", headers=auth(self.token), timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def popup_of(self, lat: float, lon: float) -> None:
-        """Open the popup of the activity drawn at (lat, lon)."""
-        self.page.evaluate("([lat, lon]) => cop.map.setView([lat, lon], 10, { animate: false })", [lat, lon])
-        point = self.page.evaluate("([lat, lon]) => cop.map.latLngToContainerPoint([lat, lon])", [lat, lon])
-        box = self.page.locator("#map").bounding_box()
-        self.page.mouse.click(box["x"] + point["x"] + 30, box["y"] + point["y"] + 30)
-
-    def circle(self, lat: float, lon: float, km: float) -> None:
-        """Type a circle as a Turkish officer writes numbers (decimal comma)."""
-        self.page.fill("#n-lat", tr_num(lat))
-        self.page.fill("#n-lon", tr_num(lon))
-        self.page.fill("#n-radius", tr_num(km))
-
-    def close(self) -> None:
-        assert self.errors == []
-        self.context.close()
 
 
 @pytest.fixture
-def officer(browser: Any, live: LiveServer, tokens: dict[str, str]) -> Iterator[Any]:
-    opened: list[Officer] = []
-
-    def open_as(member: str) -> Officer:
-        opened.append(Officer(browser, live, tokens[member]))
-        return opened[-1]
-
-    yield open_as
-    for o in opened:
-        o.close()
-
-
-def notify(live: LiveServer, token: str, kind: str, lat: float, lon: float, h0: float, h1: float) -> dict[str, Any]:
-    now = live.service.clock()
-    volume = {
-        "geometry": {"type": "Point", "coordinates": [lon, lat]},
-        "radius_m": 15_000,
-        "floor_m": 1000,
-        "ceiling_m": 4000,
-        "start": iso(now + timedelta(hours=h0)),
-        "end": iso(now + timedelta(hours=h1)),
-    }
-    r = httpx.post(
-        f"{live.url}{A}/activities", json={"kind": kind, "volumes": [volume]}, headers=auth(token), timeout=10
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+def page_timezone() -> str:
+    """A browser far from UTC: nothing the page sends or shows may depend on it."""
+    return "Pacific/Kiritimati"
 
 
 def test_altitudes_in_feet_and_flight_levels_are_sent_in_metres(officer: Any) -> None:
@@ -225,8 +116,8 @@ def test_a_red_line_breach_asks_first_and_going_back_sends_nothing(officer: Any)
 def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_concurrent_change(
     live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1: separation with IL-0001
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1: separation with IL-0001
     tr = officer("TR")
     page = tr.page
     expect(page.locator("[data-conflict=C1]")).to_be_visible()
@@ -261,12 +152,12 @@ def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_c
 
 
 def test_past_activities_are_drawn_as_past_those_in_force_say_so_and_cancel_asks_first(
-    live: LiveServer, syria_clock: FixedClock, tokens: dict[str, str], officer: Any
+    live: LiveServer, clock: FixedClock, tokens: dict[str, str], officer: Any
 ) -> None:
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 3)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 3)  # in conflict with Israel's, 08:00-09:00Z
-    syria_clock.advance(seconds=4 * 3600)  # 10:00Z: both over
-    notify(live, tokens["TR"], "uav_patrol", *ALEPPO, 0, 2)  # in force now
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 3)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 3)  # in conflict with Israel's, 08:00-09:00Z
+    clock.advance(seconds=4 * 3600)  # 10:00Z: both over
+    post_notice(live, tokens["TR"], "uav_patrol", *ALEPPO, 0, 2)  # in force now
     tr = officer("TR")
     page = tr.page
     past = page.locator("path[data-activity=TR-0001]")
@@ -312,10 +203,10 @@ def slide(page: Any, minutes: int) -> None:
 def test_time_bar_ticks_in_utc_and_looking_ahead_filters_the_conflicts(
     live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:
-    notify(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
-    notify(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1, 08:00-10:00Z
-    notify(live, tokens["IL"], "air_sortie", 36.20, 37.10, 6, 8)
-    notify(live, tokens["TR"], "uav_patrol", 36.22, 37.12, 6, 8)  # C2, 12:00-14:00Z
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1, 08:00-10:00Z
+    post_notice(live, tokens["IL"], "air_sortie", 36.20, 37.10, 6, 8)
+    post_notice(live, tokens["TR"], "uav_patrol", 36.22, 37.12, 6, 8)  # C2, 12:00-14:00Z
     tr = officer("TR")
     page = tr.page
     ticks = page.locator("#timeline-ticks .tick-label")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -17,25 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from pyproj import Geod, Transformer
-
-CHROMIUM = Path("/usr/bin/chromium")
-WEB_DIR = Path(__file__).resolve().parent.parent / "src" / "deconflict" / "web"
+from support.paths import WEB as WEB_DIR
 
 T4 = (34.5226, 37.6298)  # lat, lon
 PALMYRA = (34.5574, 38.3169)
 HAMA = (35.1183, 36.7114)
 HMEIMIM = (35.4012, 35.9486)
 DAMASCUS = (33.5138, 36.2765)
-
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip(
-        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser tests",
-        allow_module_level=True,
-    )
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 
 TEST_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>maptools test</title>
@@ -96,24 +85,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        args = [
-            "--headless",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-        ]
-        if os.geteuid() == 0:
-            args.append("--no-sandbox")
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-        yield b
-        b.close()
 
 
 @pytest.fixture
