@@ -7,12 +7,12 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from support.paths import ROOT
 from typer.testing import CliRunner
 
 from deconflict.cli import app
 from deconflict.scenarios import scenario_path
 
-ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from support.builders import T4, offset
+from support.paths import DATA
 from typer.testing import CliRunner
 
 from deconflict.cli import app
@@ -35,7 +37,6 @@ from deconflict.tactical import (
 from deconflict.units import FT_M, KT_MPS
 
 runner = CliRunner()
-DATA = Path(__file__).parent / "data"
 HEADER = ",".join(COLUMNS) + "\n"
 R, H, T = 9260.0, 304.8, 300.0
 
@@ -400,7 +401,7 @@ def extract_states(sample: Path, every_s: int = 900, stale_s: int = 30) -> str:
 
     For each instant (every 15 minutes), each airborne aircraft's last complete report in the
     30 s before it, in the CSV contract's units (the sample's own: feet, knots, ft/min).
-    Run: ``python tests/test_tactical.py PATH/TO/quickstart.json.gz`` (the file is in the
+    Run: ``PYTHONPATH=tests python tests/test_tactical.py PATH/TO/quickstart.json.gz`` (the file is in the
     ``traffic`` wheel, MIT licence).
     """
     fields = ("latitude", "longitude", "altitude", "groundspeed", "track", "vertical_rate")
@@ -422,7 +423,6 @@ if __name__ == "__main__":
 # --- conformance ---------------------------------------------------------------------------------
 
 NOW = datetime(2025, 4, 9, 8, 0, tzinfo=UTC)
-T4 = (37.6298, 34.5226)
 
 
 def volume(vid: str, geometry: dict, radius_m: float | None = None, **kw: Any) -> Volume:
@@ -439,19 +439,14 @@ SQUARE_GEOMETRY = {
 SQUARE = volume("square", SQUARE_GEOMETRY)
 
 
-def at_distance(origin: tuple[float, float], azimuth: float, metres: float) -> tuple[float, float]:
-    lon, lat, _ = WGS84.fwd(origin[0], origin[1], azimuth, metres)
-    return float(lon), float(lat)
-
-
 @pytest.mark.parametrize(
     ("where", "alt_m", "tolerance_m", "inside"),
     [
         (T4, 1000.0, 0.0, True),
-        (at_distance(T4, 40.0, 9_950.0), 1000.0, 0.0, True),
-        (at_distance(T4, 40.0, 10_050.0), 1000.0, 0.0, False),
-        (at_distance(T4, 40.0, 10_050.0), 1000.0, 60.0, True),
-        (at_distance(T4, 40.0, 10_050.0), 1000.0, 40.0, False),
+        (offset(T4, 40.0, 9_950.0), 1000.0, 0.0, True),
+        (offset(T4, 40.0, 10_050.0), 1000.0, 0.0, False),
+        (offset(T4, 40.0, 10_050.0), 1000.0, 60.0, True),
+        (offset(T4, 40.0, 10_050.0), 1000.0, 40.0, False),
         (T4, 3050.0, 0.0, False),
         (T4, 3050.0, 60.0, True),
         (T4, -40.0, 50.0, True),
@@ -464,7 +459,7 @@ def test_conformance_circle(where: tuple[float, float], alt_m: float, tolerance_
 
 def test_conformance_polygon_edges_and_windows() -> None:
     south_edge = (38.1, 34.0)
-    just_in, outside = at_distance(south_edge, 0.0, 1.0), at_distance(south_edge, 180.0, 100.0)
+    just_in, outside = offset(south_edge, 0.0, 1.0), offset(south_edge, 180.0, 100.0)
     lon, lat = zip(just_in, outside, (38.1, 34.1), (30.0, 30.0), strict=True)
     t, v = tracks_in_volumes(lon, lat, [500.0] * 4, NOW, [CIRCLE, SQUARE])
     assert list(zip(t.tolist(), v.tolist(), strict=True)) == [(0, 1), (2, 1)]

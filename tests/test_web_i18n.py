@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.paths import WEB
 
 from deconflict.hotline import LineState, MessageType, bundled_templates
 from deconflict.mechanisms import load_mechanism
 from deconflict.model import ActivityKind, ActivityState, ConflictKind, ConflictStatus, Role, ZoneKind
 from deconflict.scenarios import scenario_path
 
-WEB = Path(__file__).resolve().parents[1] / "src" / "deconflict" / "web"
 CATALOGUES = WEB / "i18n"
 LANGUAGES = ["en", "tr", "he", "ar", "ru"]
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
