@@ -116,19 +116,3 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, A
     entries = record_of(svc)
     svc.store.close()
     return db, entries
-
-
-# --- until every test module imports from support/ and uses the fixtures above -----------------------
-from support.live import SSEReader, auth, free_port, next_events_of, wait_until  # noqa: E402, F401
-
-SYRIA_T0 = T0
-
-
-@pytest.fixture
-def syria_clock(clock: FixedClock) -> FixedClock:
-    return clock
-
-
-@pytest.fixture
-def syria_db(db: str) -> str:
-    return db
