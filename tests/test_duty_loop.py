@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.builders import HAMA, PALMYRA, T0, T4, M, offset, position, vol
+from support.builders import HAMA, PALMYRA, T0, T4, M, offset, position, vol, zone
 from support.live import LiveServer, auth, start_server
 
 from deconflict import report
@@ -68,15 +68,7 @@ def red_line(svc: Service, clock: FixedClock) -> dict[str, Any]:
 
 
 def restricted(svc: Service, clock: FixedClock) -> dict[str, Any]:
-    zone = {
-        "id": "IL-R-HAMA",
-        "kind": "restricted",
-        "forbids": ["uav_patrol"],
-        "geometry": {"type": "Point", "coordinates": list(HAMA)},
-        "radius_m": 20_000,
-        "valid_from": iso(T0),
-    }
-    svc.declare_zone(mechanism_id=M, actor="IL", zone=zone)
+    svc.declare_zone(mechanism_id=M, actor="IL", zone=zone("IL-R-HAMA", "restricted", ["uav_patrol"], HAMA, 20_000))
     (c,) = svc.notify(
         mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, T0 + timedelta(hours=3))]
     ).raised
@@ -84,16 +76,8 @@ def restricted(svc: Service, clock: FixedClock) -> dict[str, Any]:
 
 
 def own_protected_zone(svc: Service, clock: FixedClock) -> dict[str, Any]:
-    zone = {
-        "id": "IL-P-HAMA",
-        "kind": "protected",
-        "forbids": ["air_sortie"],
-        "applies_to_owner": True,
-        "geometry": {"type": "Point", "coordinates": list(HAMA)},
-        "radius_m": 5_000,
-        "valid_from": iso(T0),
-    }
-    svc.declare_zone(mechanism_id=M, actor="IL", zone=zone)
+    protected = zone("IL-P-HAMA", "protected", ["air_sortie"], HAMA, 5_000, applies_to_owner=True)
+    svc.declare_zone(mechanism_id=M, actor="IL", zone=protected)
     (c,) = svc.notify(
         mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(HAMA, T0 + timedelta(hours=3))]
     ).raised
@@ -509,15 +493,8 @@ def test_an_overlap_wholly_in_the_past_raises_no_conflict(svc: Service, clock: F
     assert [
         c["kind"] for c in svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[under_way]).raised
     ] == ["short_notice"]  # given after it began, but no separation conflict with a sortie that is over
-    zone = {
-        "id": "TR-R-T4",
-        "kind": "restricted",
-        "forbids": ["air_sortie"],
-        "geometry": {"type": "Point", "coordinates": list(T4)},
-        "radius_m": 20_000,
-        "valid_from": iso(T0),
-    }
-    assert svc.declare_zone(mechanism_id=M, actor="TR", zone=zone).raised == ()  # IL's sortie there has ended
+    tr_zone = zone("TR-R-T4", "restricted", ["air_sortie"], T4, 20_000)
+    assert svc.declare_zone(mechanism_id=M, actor="TR", zone=tr_zone).raised == ()  # IL's sortie there has ended
 
 
 def test_amending_again_and_again_cannot_hold_an_unanswered_alert_at_its_first_rung(

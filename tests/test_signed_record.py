@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from support import builders
-from support.builders import PALMYRA, T4, M, declared_db
+from support.builders import HAMA, PALMYRA, T4, M, declared_db, zone
 from support.live import LiveServer, SSEReader, auth, start_server
 
 from deconflict import replay, signing
@@ -155,18 +155,8 @@ def scripted_day(svc: Service, clock: FixedClock, tr: signing.KeyPair) -> dict[d
     clock.advance(seconds=3600)
     svc.tick()  # line checks
     svc.amend(mechanism_id=M, actor="IL", activity_id="IL-0001", seen_version=1, volumes=[vol(PALMYRA, start_h=6)])
-    svc.declare_zone(
-        mechanism_id=M,
-        actor="IL",
-        zone={
-            "id": "z-hama",
-            "kind": "restricted",
-            "forbids": ["uav_patrol"],
-            "geometry": {"type": "Point", "coordinates": [36.7114, 35.1183]},
-            "radius_m": 15000,
-            "valid_from": iso(clock()),
-        },
-    )
+    hama = zone("z-hama", "restricted", ["uav_patrol"], HAMA, 15000, valid_from=clock())
+    svc.declare_zone(mechanism_id=M, actor="IL", zone=hama)
     snap()
     clock.advance(seconds=7200)
     svc.tick()

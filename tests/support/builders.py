@@ -38,6 +38,7 @@ __all__ = [
     "random_footprint",
     "syria",
     "vol",
+    "zone",
 ]
 
 M = "tr-il-syria"
@@ -89,6 +90,29 @@ def vol(
         "ceiling_m": ceiling_m,
         "start": iso(opens),
         "end": iso(closes),
+        **extra,
+    }
+
+
+def zone(
+    zone_id: str,
+    kind: str,
+    forbids: Sequence[str],
+    centre: Sequence[float],
+    radius_m: float,
+    *,
+    valid_from: datetime = T0,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A circular zone as a party declares it: ``kind`` (restricted, protected...), the activity kinds it
+    ``forbids``, ``centre`` (lon, lat), valid from ``valid_from``; ``extra``: name, applies_to_owner..."""
+    return {
+        "id": zone_id,
+        "kind": kind,
+        "forbids": list(forbids),
+        "geometry": {"type": "Point", "coordinates": list(centre)},
+        "radius_m": radius_m,
+        "valid_from": iso(valid_from),
         **extra,
     }
 
