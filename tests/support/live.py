@@ -139,7 +139,9 @@ class SSEReader:
         Raises:
             EOFError: the stream ended first.
         """
-        event_id, event, data = None, "message", []
+        event_id: str | None = None
+        event = "message"
+        data: list[str] = []
         for line in self._lines:
             if line == "":
                 if data:
