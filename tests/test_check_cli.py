@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.builders import point, square
 from typer.testing import CliRunner
 
 from deconflict.cli import app
@@ -33,15 +34,6 @@ def feature(vid: Any, party: str, geometry: dict, **props: Any) -> dict:
         "ceiling_m": 3000,
     }
     return {"type": "Feature", "geometry": geometry, "properties": base | props}
-
-
-def point(lon: float, lat: float) -> dict:
-    return {"type": "Point", "coordinates": [lon, lat]}
-
-
-def square(lon: float, lat: float, size: float) -> dict:
-    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
-    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def collection(*features: dict) -> dict:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from shapely.geometry import Point
+from support.builders import point, square
 
 from deconflict.errors import InvalidInput
 from deconflict.geo import (
@@ -181,17 +182,6 @@ def test_polygon_to_point_with_a_meridian_edge() -> None:
         assert abs(got - want) <= TIGHT_REL * want + CHORD_M, (lon0, lat0, height, plon, plat, got, want)
 
 
-def _square(lon: float, lat: float, size: float) -> dict:
-    return {
-        "type": "Polygon",
-        "coordinates": [[[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]],
-    }
-
-
-def _circle(lon: float, lat: float) -> dict:
-    return {"type": "Point", "coordinates": [lon, lat]}
-
-
 def _distance(frame: Frame, a: Footprint, b: Footprint) -> float:
     ga, gb = frame.project(a.geometry), frame.project(b.geometry)
     return float(frame.ground_distance(ga, a.radius_m, gb, b.radius_m)[0])
@@ -200,16 +190,14 @@ def _distance(frame: Frame, a: Footprint, b: Footprint) -> float:
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        pytest.param((_square(38.0, 34.0, 0.5), None), (_square(38.5, 34.0, 0.5), None), id="polygons-sharing-an-edge"),
-        pytest.param(
-            (_square(38.0, 34.0, 0.5), None), (_square(38.5, 34.5, 0.5), None), id="polygons-sharing-a-corner"
-        ),
-        pytest.param((_square(38.0, 34.0, 0.5), None), (_square(38.2, 34.2, 0.5), None), id="polygons-overlapping"),
-        pytest.param((_square(38.0, 34.0, 1.0), None), (_square(38.2, 34.2, 0.1), None), id="polygon-inside-polygon"),
-        pytest.param((_square(38.0, 34.0, 0.5), None), (_circle(38.25, 34.25), 1_000.0), id="circle-inside-polygon"),
-        pytest.param((_square(38.0, 34.0, 0.5), None), (_circle(38.6, 34.25), 20_000.0), id="circle-over-polygon-edge"),
-        pytest.param((_circle(38.0, 34.0), 5_000.0), (_circle(38.0, 34.0), 100.0), id="concentric-circles"),
-        pytest.param((_circle(38.0, 34.0), 10_000.0), (_circle(38.15, 34.0), 10_000.0), id="overlapping-circles"),
+        pytest.param((square(38.0, 34.0, 0.5), None), (square(38.5, 34.0, 0.5), None), id="polygons-sharing-an-edge"),
+        pytest.param((square(38.0, 34.0, 0.5), None), (square(38.5, 34.5, 0.5), None), id="polygons-sharing-a-corner"),
+        pytest.param((square(38.0, 34.0, 0.5), None), (square(38.2, 34.2, 0.5), None), id="polygons-overlapping"),
+        pytest.param((square(38.0, 34.0, 1.0), None), (square(38.2, 34.2, 0.1), None), id="polygon-inside-polygon"),
+        pytest.param((square(38.0, 34.0, 0.5), None), (point(38.25, 34.25), 1_000.0), id="circle-inside-polygon"),
+        pytest.param((square(38.0, 34.0, 0.5), None), (point(38.6, 34.25), 20_000.0), id="circle-over-polygon-edge"),
+        pytest.param((point(38.0, 34.0), 5_000.0), (point(38.0, 34.0), 100.0), id="concentric-circles"),
+        pytest.param((point(38.0, 34.0), 10_000.0), (point(38.15, 34.0), 10_000.0), id="overlapping-circles"),
     ],
 )
 def test_touching_or_overlapping_is_exactly_zero(a: tuple, b: tuple) -> None:
@@ -221,8 +209,8 @@ def test_touching_or_overlapping_is_exactly_zero(a: tuple, b: tuple) -> None:
 
 def test_ground_distance_is_vectorised_and_symmetric() -> None:
     frame = Frame.for_bounds(SYRIA)
-    centre = parse_footprint(_circle(38.0, 34.0), 2_000.0)
-    others = [parse_footprint(_circle(38.0 + 0.1 * k, 34.0), 1_000.0) for k in range(1, 6)]
+    centre = parse_footprint(point(38.0, 34.0), 2_000.0)
+    others = [parse_footprint(point(38.0 + 0.1 * k, 34.0), 1_000.0) for k in range(1, 6)]
     geoms, radii = frame.project_footprints(others)
     many = frame.ground_distance(frame.project(centre.geometry), centre.radius_m, geoms, radii)
     assert many.shape == (5,)
@@ -253,15 +241,15 @@ BAD_FOOTPRINTS = [
     pytest.param(
         _poly([179, 0], [-179, 0], [-179, 1], [179, 1], [179, 0]), None, "antimeridian", id="polygon-over-antimeridian"
     ),
-    pytest.param(_circle(179.9, 10.0), 50_000.0, "antimeridian", id="circle-over-antimeridian"),
-    pytest.param(_circle(38.0, 89.5), 100_000.0, "pole", id="circle-over-pole"),
-    pytest.param(_circle(38.0, 34.0), 0, "more than 0", id="radius-zero"),
-    pytest.param(_circle(38.0, 34.0), -5.0, "more than 0", id="radius-negative"),
-    pytest.param(_circle(38.0, 34.0), MAX_RADIUS_M + 1, "500 km", id="radius-over-500-km"),
-    pytest.param(_circle(38.0, 34.0), "10", "number", id="radius-not-a-number"),
-    pytest.param(_circle(38.0, 34.0), True, "number", id="radius-boolean"),
+    pytest.param(point(179.9, 10.0), 50_000.0, "antimeridian", id="circle-over-antimeridian"),
+    pytest.param(point(38.0, 89.5), 100_000.0, "pole", id="circle-over-pole"),
+    pytest.param(point(38.0, 34.0), 0, "more than 0", id="radius-zero"),
+    pytest.param(point(38.0, 34.0), -5.0, "more than 0", id="radius-negative"),
+    pytest.param(point(38.0, 34.0), MAX_RADIUS_M + 1, "500 km", id="radius-over-500-km"),
+    pytest.param(point(38.0, 34.0), "10", "number", id="radius-not-a-number"),
+    pytest.param(point(38.0, 34.0), True, "number", id="radius-boolean"),
     pytest.param(_poly([38, 34], ["39", 34], [39, 35], [38, 34]), None, "number", id="coordinate-not-a-number"),
-    pytest.param(_circle(float("nan"), 34.0), 1_000.0, "number", id="coordinate-nan"),
+    pytest.param(point(float("nan"), 34.0), 1_000.0, "number", id="coordinate-nan"),
     pytest.param({"type": "LineString", "coordinates": [[38, 34], [39, 35]]}, None, "LineString", id="unknown-type"),
     pytest.param({"type": "Point", "coordinates": [38.0, 34.0]}, None, "radius_m", id="point-without-radius"),
     pytest.param(_poly([38, 34], [39, 34], [39, 35], [38, 34]), 1_000.0, "radius", id="polygon-with-radius"),
@@ -318,8 +306,8 @@ def test_error_names_where_it_happened() -> None:
             False,
             id="multipolygon",
         ),
-        pytest.param(_circle(38.0, 34.0), MAX_RADIUS_M, True, id="circle-500km"),
-        pytest.param(_circle(38.0, 34.0), 1, True, id="circle-1m"),
+        pytest.param(point(38.0, 34.0), MAX_RADIUS_M, True, id="circle-500km"),
+        pytest.param(point(38.0, 34.0), 1, True, id="circle-1m"),
         pytest.param(_poly([179, 0], [180, 0], [180, 1], [179, 0]), None, False, id="polygon-up-to-180"),
         pytest.param({"type": "Point", "coordinates": [38.0, 34.0, 250.0]}, 1_000.0, True, id="3d-position"),
     ],
@@ -332,7 +320,7 @@ def test_parse_footprint_accepts(geometry: dict, radius_m: object, is_circle: bo
 
 
 def test_circle_bounds_cover_the_geodesic_circle() -> None:
-    fp = parse_footprint(_circle(38.0, 34.0), 100_000.0)
+    fp = parse_footprint(point(38.0, 34.0), 100_000.0)
     ring = circle_ring(38.0, 34.0, 100_000.0, segments=3600)
     lon_min, lat_min, lon_max, lat_max = fp.bounds()
     assert lon_min <= ring[:, 0].min() and ring[:, 0].max() <= lon_max
@@ -363,14 +351,14 @@ def test_circle_crossing_antimeridian_between_ring_vertices_is_rejected() -> Non
     # None of 64 vertices on the ring crosses 180°; the true eastmost point does.
     lon, lat, radius_m = _circle_just_over_antimeridian()
     with pytest.raises(InvalidInput, match="antimeridian"):
-        parse_footprint(_circle(lon, lat), radius_m)
+        parse_footprint(point(lon, lat), radius_m)
 
 
 def test_bounds_of_circle_near_antimeridian_stay_local() -> None:
     # Accepted (its edge is ~5 m short of 180°); a ring drawn at 1.001 × radius would wrap past 180°
     # and yield (-179.9995, ..., 179.998, ...).
     radius_m = geod_m(179.5, 0.0, 179.99995, 0.0)
-    fp = parse_footprint(_circle(179.5, 0.0), radius_m)
+    fp = parse_footprint(point(179.5, 0.0), radius_m)
     lon_min, _, lon_max, _ = fp.bounds()
     assert lon_max - lon_min < 2.0
 
@@ -400,11 +388,11 @@ def test_circle_extents_match_a_dense_ring(lon: float, lat: float, radius_m: flo
 
 def test_footprint_bounds_of_many_equal_each_footprints_bounds() -> None:
     footprints = [
-        parse_footprint(_circle(38.0, 34.0), 10_000.0),
-        parse_footprint(_square(38.0, 34.0, 0.5)),
-        parse_footprint(_circle(179.5, 0.0), geod_m(179.5, 0.0, 179.99995, 0.0)),
-        parse_footprint(_circle(-20.0, 88.0), 200_000.0),
-        parse_footprint({"type": "MultiPolygon", "coordinates": [_square(1, 1, 1)["coordinates"]]}),
+        parse_footprint(point(38.0, 34.0), 10_000.0),
+        parse_footprint(square(38.0, 34.0, 0.5)),
+        parse_footprint(point(179.5, 0.0), geod_m(179.5, 0.0, 179.99995, 0.0)),
+        parse_footprint(point(-20.0, 88.0), 200_000.0),
+        parse_footprint({"type": "MultiPolygon", "coordinates": [square(1, 1, 1)["coordinates"]]}),
     ]
     many = footprint_bounds(footprints)
     assert many.shape == (5, 4)
@@ -416,19 +404,19 @@ def test_footprint_bounds_of_many_equal_each_footprints_bounds() -> None:
 
 def test_build_footprints_gives_each_draft_its_footprint_or_error() -> None:
     drafts = [
-        draft_footprint(_circle(38.0, 34.0), 1_000.0, where="a"),
+        draft_footprint(point(38.0, 34.0), 1_000.0, where="a"),
         draft_footprint(_poly([38, 34], [39, 35], [39, 34], [38, 35], [38, 34]), where="b"),
-        draft_footprint(_circle(179.99, 10.0), 50_000.0, where="c"),
-        draft_footprint(_square(38.0, 34.0, 0.5), where="d"),
+        draft_footprint(point(179.99, 10.0), 50_000.0, where="c"),
+        draft_footprint(square(38.0, 34.0, 0.5), where="d"),
         draft_footprint(
             {
                 "type": "Polygon",
-                "coordinates": [_square(38.0, 34.0, 1.0)["coordinates"][0], _square(38.2, 34.2, 0.1)["coordinates"][0]],
+                "coordinates": [square(38.0, 34.0, 1.0)["coordinates"][0], square(38.2, 34.2, 0.1)["coordinates"][0]],
             },
             where="e",
         ),
         draft_footprint(
-            {"type": "MultiPolygon", "coordinates": [_square(1, 1, 1)["coordinates"], _square(3, 1, 1)["coordinates"]]},
+            {"type": "MultiPolygon", "coordinates": [square(1, 1, 1)["coordinates"], square(3, 1, 1)["coordinates"]]},
             where="f",
         ),
     ]

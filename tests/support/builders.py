@@ -34,8 +34,10 @@ __all__ = [
     "declared_db",
     "declared_service",
     "offset",
+    "point",
     "position",
     "random_footprint",
+    "square",
     "syria",
     "vol",
     "zone",
@@ -92,6 +94,17 @@ def vol(
         "end": iso(closes),
         **extra,
     }
+
+
+def point(lon: float, lat: float) -> dict[str, Any]:
+    """A GeoJSON point (a circle's centre, with a radius given beside it)."""
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def square(lon: float, lat: float, size: float) -> dict[str, Any]:
+    """A GeoJSON polygon: the square ``size`` degrees a side whose south-west corner is (lon, lat)."""
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def zone(
