@@ -21,9 +21,9 @@ from support.builders import HAMA, T0, T4, A, M, declared_db
 from support.live import LiveServer, auth, start_server
 from typer.testing import CliRunner
 
-from deconflict import signing
 from deconflict.cli import app
 from deconflict.clock import FixedClock, iso, parse_utc
+from deconflict.record import signing
 from deconflict.service import Service
 
 runner = CliRunner()

@@ -13,11 +13,12 @@ from support import builders
 from support.builders import HAMA, PALMYRA, T4, M, declared_db, zone
 from support.live import LiveServer, SSEReader, auth, start_server
 
-from deconflict import replay, signing
 from deconflict.client import Client, ClientError
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, StaleVersion
+from deconflict.record import signing
 from deconflict.service import Prepared, Service, Signed
+from deconflict.store import replay
 
 vol = partial(builders.vol, start_h=3)
 """This module's volumes open 3 h after T0."""

@@ -401,7 +401,7 @@ def extract_states(sample: Path, every_s: int = 900, stale_s: int = 30) -> str:
 
     For each instant (every 15 minutes), each airborne aircraft's last complete report in the
     30 s before it, in the CSV contract's units (the sample's own: feet, knots, ft/min).
-    Run: ``PYTHONPATH=tests python tests/test_tactical.py PATH/TO/quickstart.json.gz`` (the file is in the
+    Run: ``PYTHONPATH=tests python tests/domain/test_tactical.py PATH/TO/quickstart.json.gz`` (the file is in the
     ``traffic`` wheel, MIT licence).
     """
     fields = ("latitude", "longitude", "altitude", "groundspeed", "track", "vertical_rate")

@@ -274,7 +274,7 @@ def test_restart_keeps_state_and_index(db: str, svc: Service, clock: FixedClock)
 
 def test_tables_are_a_projection_of_the_record(svc: Service, tmp_path: Path) -> None:
     """Re-applying the record to an empty database gives the same tables."""
-    from deconflict import projection
+    from deconflict.store import projection
     from deconflict.store.schema import Base
 
     svc.notify(

@@ -16,7 +16,7 @@ import pytest
 from support.builders import HAMA, PALMYRA, T0, T4, M, offset, position, vol, zone
 from support.live import LiveServer, auth, start_server
 
-from deconflict import report
+from deconflict.analysis import report
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.service import Service

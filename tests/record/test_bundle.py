@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from deconflict import ledger, signing
 from deconflict.cli import app
+from deconflict.record import chain, signing
 
 runner = CliRunner()
 Lines = list[str]
@@ -124,7 +124,7 @@ def _replace_key_in_record(lines: Lines) -> Lines:
 
     def entry(doc: dict) -> None:
         doc["payload"].update(public_key=other.public_key, key_id=other.key_id)
-        doc["payload_hash"] = ledger.sha256_hex(ledger.canonical(doc["payload"]))
+        doc["payload_hash"] = chain.sha256_hex(chain.canonical(doc["payload"]))
 
     return lines[:n] + [_edit(lines[n], entry)] + lines[n + 1 :]
 
@@ -220,7 +220,7 @@ def test_a_kept_checkpoint_catches_a_cut_the_bundle_hides(exported: Path, tmp_pa
 
 
 def test_parallel_signature_checks_agree(exported: Path, tmp_path: Path) -> None:
-    from deconflict import bundle
+    from deconflict.record import bundle
 
     assert bundle.verify(exported, workers=2).ok
     report = bundle.verify(_variant(exported, tmp_path, _flip_byte), workers=2)
