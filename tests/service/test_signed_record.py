@@ -17,7 +17,7 @@ from deconflict.client import Client, ClientError
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, StaleVersion
 from deconflict.record import signing
-from deconflict.service import Prepared, Service, Signed
+from deconflict.service import Prepared, Service, SignatureMode, Signed
 from deconflict.store import replay
 
 vol = partial(builders.vol, start_h=3)
@@ -40,8 +40,8 @@ def head(svc: Service) -> int:
 
 
 def prepare(svc: Service, **kwargs: Any) -> dict[str, Any]:
-    with pytest.raises(Prepared) as got, svc.acting(prepare=True):
-        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs)
+    with pytest.raises(Prepared) as got:
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs, mode=SignatureMode(prepare=True))
     return got.value.entry
 
 
@@ -71,8 +71,7 @@ def test_prepare_writes_nothing_and_a_signed_commit_appends_exactly_that_entry(
         key_id=tr_key.key_id,
         signature=tr_key.sign_entry(entry["hash"]),
     )
-    with svc.acting(signed=signed):
-        out = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    out = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()], mode=SignatureMode(signed=signed))
     stored = svc.entries_after(M, before, limit=1)[0]
     assert stored["hash"] == entry["hash"] and stored["key_id"] == tr_key.key_id
     assert out.activity is not None and out.activity.id == entry["payload"]["id"]
@@ -84,8 +83,8 @@ def test_a_commit_after_the_record_moved_on_is_refused(svc: Service, tr_key: sig
     svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA)])
     before = head(svc)
     signed = Signed(datetime.fromisoformat(entry["at"]), entry["hash"], tr_key.key_id, tr_key.sign_entry(entry["hash"]))
-    with pytest.raises(StaleVersion, match="prepare and sign again"), svc.acting(signed=signed):
-        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    with pytest.raises(StaleVersion, match="prepare and sign again"):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()], mode=SignatureMode(signed=signed))
     assert head(svc) == before
 
 
@@ -94,14 +93,17 @@ def test_another_key_or_a_changed_request_is_refused(svc: Service, tr_key: signi
     at = datetime.fromisoformat(entry["at"])
     il_key = next(k for k in svc.keys(M) if k["owner"] == "IL")["key_id"]
     forged = Signed(at, entry["hash"], il_key, tr_key.sign_entry(entry["hash"]))
-    with pytest.raises(Forbidden, match="belongs to IL, not to TR"), svc.acting(signed=forged):
-        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    with pytest.raises(Forbidden, match="belongs to IL, not to TR"):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()], mode=SignatureMode(signed=forged))
     good = Signed(at, entry["hash"], tr_key.key_id, tr_key.sign_entry(entry["hash"]))
-    with pytest.raises(StaleVersion), svc.acting(signed=good):  # the operator changes the volume
-        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=4)])
+    with pytest.raises(StaleVersion):
+        # the operator changes the volume
+        svc.notify(
+            mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=4)], mode=SignatureMode(signed=good)
+        )
     bad = Signed(at, entry["hash"], tr_key.key_id, signing.KeyPair.generate().sign_entry(entry["hash"]))
-    with pytest.raises(Forbidden, match="does not verify"), svc.acting(signed=bad):
-        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    with pytest.raises(Forbidden, match="does not verify"):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()], mode=SignatureMode(signed=bad))
     assert svc.activities(M) == []
 
 
@@ -109,8 +111,8 @@ def test_a_prepared_entry_expires(svc: Service, clock: FixedClock, tr_key: signi
     entry = prepare(svc, volumes=[vol()])
     clock.advance(seconds=121)
     signed = Signed(datetime.fromisoformat(entry["at"]), entry["hash"], tr_key.key_id, tr_key.sign_entry(entry["hash"]))
-    with pytest.raises(StaleVersion, match="more than 120 s old"), svc.acting(signed=signed):
-        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    with pytest.raises(StaleVersion, match="more than 120 s old"):
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()], mode=SignatureMode(signed=signed))
 
 
 def test_checkpoints_are_signed_at_intervals_and_only_when_the_chain_grew(svc: Service, clock: FixedClock) -> None:
@@ -167,12 +169,11 @@ def scripted_day(svc: Service, clock: FixedClock, tr: signing.KeyPair) -> dict[d
 
 def _signed_notifier(svc: Service, key: signing.KeyPair) -> Any:
     def notify(**kwargs: Any) -> None:
-        with pytest.raises(Prepared) as got, svc.acting(prepare=True):
-            svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs)
+        with pytest.raises(Prepared) as got:
+            svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs, mode=SignatureMode(prepare=True))
         e = got.value.entry
         signed = Signed(datetime.fromisoformat(e["at"]), e["hash"], key.key_id, key.sign_entry(e["hash"]))
-        with svc.acting(signed=signed):
-            svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs)
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", **kwargs, mode=SignatureMode(signed=signed))
 
     return notify
 

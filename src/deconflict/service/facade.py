@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +27,7 @@ from deconflict.service import (
     tracks,
     zones,
 )
-from deconflict.service.context import IMMEDIATE, CheckpointListener, Context, Listener, Outcome, SignatureMode, Signed
+from deconflict.service.context import IMMEDIATE, CheckpointListener, Context, Listener, Outcome, SignatureMode
 from deconflict.service.picture import Pictures
 from deconflict.service.signers import Signers
 from deconflict.store import Store
@@ -54,8 +53,6 @@ class Service:
             signers=Signers(store, clock=clock),
             checkpoint_interval_s=checkpoint_interval_s,
         )
-        self._acting = threading.local()
-        """The mode of an enclosing :meth:`acting` block, seen by the thread that opened it only."""
         self.service_key: signing.KeyPair = self._ctx.signers.service_key
         """The service's own key: signs its entries and the checkpoints."""
         self.listeners: list[Listener] = self._ctx.listeners
@@ -96,27 +93,17 @@ class Service:
 
     # --- signing ------------------------------------------------------------------------------
 
-    @contextmanager
-    def acting(self, *, prepare: bool = False, signed: Signed | None = None) -> Iterator[None]:
-        """Run the use cases called inside the block prepared (the first raises :class:`Prepared` with the
-        entry to sign) or with the party's signature of that entry (the clock is pinned to the prepared
-        time). The same as passing ``mode=SignatureMode(prepare=..., signed=...)`` to the use case."""
-        mode = SignatureMode(prepare=prepare, signed=signed)
-        mode.check(self._ctx.clock)
-        with self._ctx.lock:
-            self._acting.mode = mode
-            try:
-                yield
-            finally:
-                self._acting.mode = None
-
     def _mode(self, mode: SignatureMode | None) -> SignatureMode:
-        """The mode a write runs in: the one given (checked), else that of an enclosing :meth:`acting`."""
-        if mode is not None:
-            mode.check(self._ctx.clock)
-            return mode
-        acting: SignatureMode | None = getattr(self._acting, "mode", None)
-        return acting or IMMEDIATE
+        """The mode a write runs in: the one the caller passed (checked against the clock), else immediate.
+
+        A party that holds its own key calls a write twice: ``mode=SignatureMode(prepare=True)`` (raises
+        :class:`Prepared` with the entry to sign, writes nothing), then ``mode=SignatureMode(signed=...)``
+        with its signature of that entry's hash (the clock pinned to the prepared instant).
+        """
+        if mode is None:
+            return IMMEDIATE
+        mode.check(self._ctx.clock)
+        return mode
 
     # --- mechanisms, members, keys, tokens ----------------------------------------------------
 
