@@ -20,11 +20,11 @@ bearer = HTTPBearer(auto_error=False, description="A member's token, printed onc
 
 
 async def get_service(request: Request) -> Service:
-    return request.app.state.service  # type: ignore[no-any-return]
+    return request.app.state.service
 
 
 async def get_hub(request: Request) -> Hub:
-    return request.app.state.hub  # type: ignore[no-any-return]
+    return request.app.state.hub
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -49,9 +49,10 @@ async def current_caller(
     found = service.authenticate_cached(credentials.credentials)
     if found is False:
         found = await run_in_threadpool(service.authenticate, credentials.credentials)
-    if found is None:
+    if not isinstance(found, tuple):  # None: unknown or revoked
         raise HTTPException(401, "the token is unknown or was revoked", {"WWW-Authenticate": "Bearer"})
-    return Caller(*found)
+    mechanism_id, member = found
+    return Caller(mechanism_id, member)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -70,7 +71,7 @@ MemberDep = Annotated[Caller, Depends(mechanism_caller)]
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

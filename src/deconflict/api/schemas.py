@@ -50,7 +50,7 @@ class NoticeIn(BaseModel):
                     "title": "UAV patrol, T4",
                     "volumes": [VolumeIn.model_config["json_schema_extra"]["examples"][0]],
                 }
-            ]  # type: ignore[index]
+            ]
         },
     )
     id: str | None = Field(None, description="Activity id (default: PARTY-NNNN).", max_length=64)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
@@ -50,7 +50,7 @@ def append(
     last = after if after is not None else read_head(session, mechanism)
     row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last)
     row["key_id"], row["signature"] = sign(row)
-    session.execute(insert(LedgerEntry.__table__), [row])
+    session.execute(insert(cast(Table, LedgerEntry.__table__)), [row])
     return Head(row["seq"], row["hash"])
 
 

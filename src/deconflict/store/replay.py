@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -57,7 +57,7 @@ def state(session: Session, mechanism: str) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     for name, model in TABLES.items():
         table = model.__table__
-        keys = [c for c in table.primary_key.columns]
+        keys = list(inspect(model).primary_key)
         rows = session.execute(select(table).where(table.c.mechanism_id == mechanism).order_by(*keys))
         doc[name] = [{k: _plain(v) for k, v in row._mapping.items() if k != "mechanism_id"} for row in rows]
     return doc

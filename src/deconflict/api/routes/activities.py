@@ -29,7 +29,7 @@ def _bbox(text: str | None) -> Any:
         raise InvalidInput("bbox: give min_lon,min_lat,max_lon,max_lat with min below max", field="bbox")
     if not (-180 <= values[0] and values[2] <= 180 and -90 <= values[1] and values[3] <= 90):
         raise InvalidInput("bbox: longitudes must be in -180..180 and latitudes in -90..90", field="bbox")
-    return shapely.box(*values)
+    return shapely.box(values[0], values[1], values[2], values[3])
 
 
 def _outcome(service: Service, caller: Caller, out: Outcome, status: int = 200) -> JSONResponse:
