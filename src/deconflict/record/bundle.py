@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from deconflict.errors import InvalidInput
 from deconflict.record.chain import ChainReport, Head
-from deconflict.record.verify import KeyRing, check_checkpoints, verify_lines
+from deconflict.record.verify import KeyRing, check_checkpoints, load_json, verify_lines
 
 __all__ = ["FORMAT", "PARALLEL_FROM", "VERSION", "entries", "export", "read_checkpoints", "verify"]
 
@@ -77,15 +78,28 @@ def read_checkpoints(path: Path) -> list[dict[str, Any]]:
     except OSError as e:
         raise InvalidInput(f"{path}: cannot be read: {e.strerror}", field="checkpoints") from None
     try:
-        doc = json.loads(text)
+        doc = load_json(text)
         items = doc.get("checkpoints") if isinstance(doc, dict) else doc
-    except json.JSONDecodeError:
+    except ValueError:
         try:
-            items = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError:
-            raise InvalidInput(f"{path}: not checkpoints (JSON or JSON Lines)", field="checkpoints") from None
-    if not isinstance(items, list) or not all(isinstance(c, dict) and "seq" in c for c in items):
+            items = [load_json(line) for line in text.splitlines() if line.strip()]
+        except ValueError as e:
+            raise InvalidInput(f"{path}: not checkpoints (JSON or JSON Lines): {e}", field="checkpoints") from None
+    if not isinstance(items, list):
         raise InvalidInput(f"{path}: expected a list of checkpoints with seq, hash, at, key_id, signature")
+    return _checked_checkpoints(items, str(path))
+
+
+def _checked_checkpoints(items: list[Any], where: str) -> list[dict[str, Any]]:
+    """Checkpoint documents, each with a whole seq ≥ 1 and text hash, at, key_id and signature."""
+    for n, c in enumerate(items, start=1):
+        ok = isinstance(c, dict) and type(c.get("seq")) is int and c["seq"] >= 1
+        if not ok or not all(isinstance(c.get(k), str) for k in ("hash", "at", "key_id", "signature")):
+            raise InvalidInput(
+                f"{where}: checkpoint {n} is not a checkpoint (a whole seq from 1, and hash, at, key_id, signature "
+                "as text)",
+                field="checkpoints",
+            )
     return items
 
 
@@ -102,31 +116,47 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
     with f:
         header = _header(f, path)
         mechanism = str(header.get("mechanism"))
-        held = [c for c in header.get("checkpoints") or [] if isinstance(c, dict)] + list(checkpoints)
-        hashes: dict[int, str] = {int(c.get("seq") or 0): "" for c in held}
+        listed_cps = header.get("checkpoints")
+        if not isinstance(listed_cps, list):
+            raise InvalidInput(f"{path}: the header's checkpoints are not a list")
+        held = _checked_checkpoints(listed_cps, f"{path}: header") + list(checkpoints)
+        hashes: dict[int, str] = {int(c["seq"]): "" for c in held}
+        times: dict[int, datetime] = {}
         ring = KeyRing()
         if workers is None:
-            workers = min(2, os.cpu_count() or 1) if int(header.get("entries") or 0) >= PARALLEL_FROM else 1
+            entries_said = header.get("entries")
+            many = type(entries_said) is int and entries_said >= PARALLEL_FROM
+            workers = min(2, os.cpu_count() or 1) if many else 1
         keys = header.get("keys")
         listed: list[Any] = keys if isinstance(keys, list) else []
         known = {str(k.get("key_id")): str(k.get("public_key")) for k in listed if isinstance(k, dict)}
         report = verify_lines(
-            mechanism, enumerate(f, start=2), known_keys=known, workers=workers, ring=ring, hashes=hashes
+            mechanism,
+            enumerate(f, start=2),
+            known_keys=known,
+            workers=workers,
+            ring=ring,
+            hashes=hashes,
+            times=times,
         )
     if not report.ok:
         return report
+    if report.entries == 0:
+        return _broken(report, 1, "the bundle holds no entries (a record starts with its mechanism.declared entry)")
     problem = _keys_differ(header.get("keys"), ring)
     if problem is not None:
-        return _broken(report, report.head_seq + 1, problem)
-    report = check_checkpoints(mechanism, held, hashes, report, ring)
+        return _broken(report, None, problem)
+    report = check_checkpoints(mechanism, held, hashes, report, ring, times)
     if not report.ok:
         return report
-    if report.entries != header.get("entries") or report.head_hash != header.get("head_hash"):
+    said = {k: header.get(k) for k in ("entries", "head_seq", "head_hash")}
+    if said != {"entries": report.entries, "head_seq": report.head_seq, "head_hash": report.head_hash}:
         return _broken(
             report,
-            report.head_seq + 1,
-            f"the bundle holds {report.entries} entries ending at {report.head_hash[:12]}…, but its header says "
-            f"{header.get('entries')} ending at {str(header.get('head_hash'))[:12]}… (entries were cut or added)",
+            None,
+            f"the bundle holds {report.entries} entries ending at entry {report.head_seq} "
+            f"{report.head_hash[:12]}…, but its header says {said['entries']} entries ending at entry "
+            f"{said['head_seq']} {str(said['head_hash'])[:12]}… (entries were cut or added, or the header edited)",
         )
     return report
 
@@ -134,11 +164,13 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
 def _header(f: IO[bytes], path: Path) -> dict[str, Any]:
     """The bundle's header line, checked for format and version (the file positioned at the first entry)."""
     try:
-        header = json.loads(f.readline())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput(f"{path}: line 1 is not a record bundle header") from None
+        header = load_json(f.readline())
+    except ValueError as e:
+        raise InvalidInput(f"{path}: line 1 is not a record bundle header ({e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InvalidInput(f"{path}: not a deconflict record bundle")
+    if not isinstance(header.get("mechanism"), str) or not header["mechanism"]:
+        raise InvalidInput(f"{path}: the bundle header names no mechanism")
     if header.get("version") != VERSION:
         raise InvalidInput(
             f"{path}: bundle version {header.get('version')!r} is not supported (expected {VERSION}; "
@@ -175,8 +207,8 @@ def entries(path: Path, *, mechanism: str | None = None) -> tuple[str, Iterator[
             try:
                 for number, line in enumerate(f, start=2):  # noqa: B007 - number names the bad line
                     if line.strip():
-                        yield json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                        yield load_json(line)
+            except ValueError:
                 raise InvalidInput(
                     f"{path}: line {number} is not a record entry (check the file with deconflict ledger verify)"
                 ) from None
@@ -199,6 +231,11 @@ def _keys_differ(listed: Any, ring: KeyRing) -> str | None:
                 f"the bundle lists key {kid} with a different public key or owner than the record registered "
                 f"at entry {known['registered_seq']} (a key was replaced)"
             )
+        if key.get("custody") != known["custody"]:
+            return (
+                f"the bundle lists key {kid} as held by {key.get('custody')!r}, but the record registered it "
+                f"at entry {known['registered_seq']} as held by {known['custody']!r}"
+            )
         seen.add(kid)
     missing = sorted(set(ring.keys) - seen)
     if missing:
@@ -206,7 +243,17 @@ def _keys_differ(listed: Any, ring: KeyRing) -> str | None:
     return None
 
 
-def _broken(report: ChainReport, first_bad: int, problem: str) -> ChainReport:
+def _broken(report: ChainReport, first_bad: int | None, problem: str) -> ChainReport:
+    """``report`` turned into a failure: ``first_bad`` names an entry, or None when the fault is the bundle's own
+    (its header) rather than an entry's."""
     return ChainReport(
-        report.mechanism, report.entries, False, report.head_seq, report.head_hash, first_bad, problem, report.keys
+        report.mechanism,
+        report.entries,
+        False,
+        report.head_seq,
+        report.head_hash,
+        first_bad,
+        problem,
+        report.keys,
+        withheld=report.withheld,
     )

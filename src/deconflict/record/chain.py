@@ -154,6 +154,8 @@ class ChainReport:
     """The keys the record registered (key id, owner, custody, public key, entries signed)."""
     checkpoints: int = 0
     """Signed checkpoints found consistent with the chain."""
+    withheld: tuple[int, ...] = ()
+    """Entries whose payload this copy withholds (their hashes kept), among those that verified."""
 
 
 def checkpoint_doc(*, mechanism: str, seq: int, hash: str, at: datetime, key_id: str, signature: str) -> dict[str, Any]:

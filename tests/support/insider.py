@@ -1,0 +1,109 @@
+"""An insider holding every key, as the record's tests play one: read a bundle, edit entries, re-hash,
+re-chain and re-sign them with the demo's keys (the service holds every key in the demo), and sign a
+fresh checkpoint, so that only the rules the verifier holds the record to can catch the edit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from deconflict.clock import iso, parse_utc
+from deconflict.record import chain, signing
+
+__all__ = ["Bundle", "demo_keys", "key_of", "read", "reseal", "write"]
+
+Bundle = tuple[dict[str, Any], list[dict[str, Any]]]
+"""A bundle's header and its entry documents."""
+
+
+def demo_keys(db: Path) -> dict[str, signing.KeyPair]:
+    """Every key the demo's service holds, by key id (its own and the parties')."""
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("select seed from custody_keys").fetchall()
+    finally:
+        con.close()
+    pairs = [signing.KeyPair.from_seed(signing.unb64(seed, field="seed", size=32)) for (seed,) in rows]
+    return {p.key_id: p for p in pairs}
+
+
+def read(path: Path) -> Bundle:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return json.loads(lines[0]), [json.loads(line) for line in lines[1:] if line.strip()]
+
+
+def write(path: Path, bundle: Bundle) -> Path:
+    header, docs = bundle
+    text = json.dumps(header, ensure_ascii=False) + "\n"
+    text += "".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n" for d in docs)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def reseal(
+    bundle: Bundle,
+    keys: dict[str, signing.KeyPair],
+    *,
+    signer: Callable[[dict[str, Any]], str] | None = None,
+    at: datetime | None = None,
+) -> Bundle:
+    """Re-hash, re-chain and re-sign every entry (each with the key that signed it, or ``signer(doc)``'s key
+    id), make the header agree and replace the checkpoints with one of the head, signed by the service
+    at ``at`` (default: the last entry's time). Withheld entries keep their payload hash."""
+    header, docs = bundle
+    prev = chain.GENESIS_HASH
+    service = next(k for k in keys.values() if _owner(header, docs, k.key_id) == chain.SERVICE)
+    for seq, doc in enumerate(docs, start=1):
+        doc["seq"], doc["prev_hash"] = seq, prev
+        if "payload" in doc:
+            doc["payload_hash"] = chain.sha256_hex(chain.canonical(doc["payload"]))
+        doc["hash"] = chain.entry_hash(
+            mechanism=header["mechanism"],
+            seq=seq,
+            at=parse_utc(doc["at"], field="at"),
+            actor=doc["actor"],
+            type=doc["type"],
+            payload_hash=doc["payload_hash"],
+            prev_hash=prev,
+        )
+        key = keys[signer(doc) if signer else doc["key_id"]]
+        doc["key_id"], doc["signature"] = key.key_id, key.sign_entry(doc["hash"])
+        prev = doc["hash"]
+    when = iso(at or parse_utc(docs[-1]["at"], field="at")) if docs else header["exported_at"]
+    message = signing.checkpoint_message(mechanism=header["mechanism"], seq=len(docs), hash=prev, at=when)
+    header.update(entries=len(docs), head_seq=len(docs), head_hash=prev)
+    header["checkpoints"] = (
+        [
+            chain.checkpoint_doc(
+                mechanism=header["mechanism"],
+                seq=len(docs),
+                hash=prev,
+                at=parse_utc(when, field="at"),
+                key_id=service.key_id,
+                signature=service.sign(message),
+            )
+        ]
+        if docs
+        else []
+    )
+    return header, docs
+
+
+def _owner(header: dict[str, Any], docs: list[dict[str, Any]], key_id: str) -> str | None:
+    for k in header["keys"]:
+        if k["key_id"] == key_id:
+            return str(k["owner"])
+    return None
+
+
+def key_of(keys: dict[str, signing.KeyPair], header: dict[str, Any], owner: str) -> signing.KeyPair:
+    """The held key of ``owner`` ('service' or a party)."""
+    for k in header["keys"]:
+        if k["owner"] == owner and k["key_id"] in keys:
+            return keys[k["key_id"]]
+    raise KeyError(owner)
