@@ -161,7 +161,7 @@ def _split(n: int) -> int:
 
 
 def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
-    return CompactRange().extend(leaves[i] for i in range(lo, hi)).root()
+    return CompactRange().extend(leaves[lo:hi]).root()
 
 
 def _check_size(leaves: Sequence[bytes], size: int) -> None:
