@@ -34,13 +34,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deconflict.record import signing
-from deconflict.record.chain import SERVICE, EntryType
+from deconflict.record.chain import SERVICE, EntryType, canonical
 
 __all__ = [
     "AUTHORS",
     "FOUNDING_TYPES",
     "NEVER_WITHHELD",
     "RULES",
+    "registration_message",
     "AuthorityState",
     "Conflict",
     "Rule",
@@ -59,6 +60,10 @@ AUTOMATIC_RESOLUTIONS = frozenset({"amended", "cancelled", "withdrawn", "cleared
 MANUAL_RESOLUTIONS = frozenset({"amended", "accepted", "escalated"})
 """How a member closes a conflict by hand (mirrors ``deconflict.model.MANUAL_RESOLUTIONS``)."""
 RESERVED_IDS = frozenset({SYSTEM, OPERATOR, SERVICE})
+PURPOSE = "deconflict key registration"
+"""The ``purpose`` in what a key registration's signatures sign."""
+FOUNDING = "founding"
+"""``authorised_by`` of a key the operator registers in the founding block."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,10 @@ RULES: dict[EntryType, Rule] = {
     EntryType.KEY_REGISTERED: _r(
         "operator party facilitator observer",
         "owner",
-        "a member for its own party; the operator only for a party with no key in force (founding, or after a "
-        "revocation); key id = fingerprint of the key; never the service's",
+        "a member for its own party, authorised by its key in force (authorised_by, authorisation); the "
+        "operator only for a party with no key in force: in the founding block (authorised_by founding) or "
+        "after (operator); proof of possession (possession: the new key's signature) required except for a "
+        "founding key; key id = fingerprint of the key; never the service's",
         never_withheld=True,
     ),
     EntryType.KEY_REVOKED: _r(
@@ -153,8 +160,8 @@ class AuthorityState:
 
     members: dict[str, tuple[str, str]] = field(default_factory=dict)
     """member id → (party, role)."""
-    keys: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    """key id → (owner, revoked)."""
+    keys: dict[str, tuple[str, bool, str]] = field(default_factory=dict)
+    """key id → (owner, revoked, public key)."""
     conflicts: dict[str, Conflict] = field(default_factory=dict)
     activities: dict[str, str] = field(default_factory=dict)
     """activity id → party."""
@@ -166,10 +173,12 @@ class AuthorityState:
     """Still in the founding block."""
     withheld: bool = False
     """Some payload was withheld: a reference to something unseen may be to a withheld entry."""
+    mechanism: str = ""
+    """The mechanism's id (what key registrations sign); taken from entries that carry it when empty."""
 
     def in_force(self, owner: str) -> bool:
         """Whether ``owner`` has a registered key not revoked."""
-        return any(o == owner and not revoked for o, revoked in self.keys.values())
+        return any(o == owner and not revoked for o, revoked, _ in self.keys.values())
 
     def parties(self) -> set[str]:
         return {party for party, _ in self.members.values()}
@@ -186,6 +195,8 @@ def _author(actor: str, state: AuthorityState) -> tuple[str, str | None] | None:
 def check(doc: dict[str, Any], state: AuthorityState) -> str | None:
     """What is wrong with ``doc`` under the authority rules given ``state`` (earlier entries), or None."""
     raw, actor, seq = doc.get("type"), str(doc.get("actor")), doc.get("seq")
+    if not state.mechanism:
+        state.mechanism = str(doc.get("mechanism") or doc.get("mechanism_id") or "")
     try:
         kind = EntryType(str(raw))
     except ValueError:
@@ -281,7 +292,28 @@ def _key_registered(p: dict[str, Any], role: str, party: str | None, state: Auth
             f"the operator registers a key for {owner}, which has a key in force; only {owner}'s own member "
             "(signing with its current key) may add one"
         )
+    message = registration_message(mechanism=state.mechanism, party=str(owner), public_key=str(p["public_key"]))
+    by, possession = p.get("authorised_by"), p.get("possession")
+    if possession is None and by != FOUNDING:
+        return f"key {kid} is registered without proof of possession (a signature by the new key)"
+    if possession is not None and not signing.verify(str(p["public_key"]), message, possession):
+        return f"key {kid}: its proof of possession does not verify with the key registered"
+    if role == OPERATOR:
+        expected = FOUNDING if state.founding else OPERATOR
+        if by != expected:
+            return f"key {kid} registered by the operator says authorised_by {by!r}; here it can only be {expected!r}"
+        return None
+    key = state.keys.get(str(by))
+    if key is None or key[0] != owner or key[1]:
+        return f"key {kid} is authorised by {by!r}, which is no key of {owner} in force"
+    if not signing.verify(key[2], message, p.get("authorisation")):
+        return f"key {kid}: its authorisation by key {by} does not verify"
     return None
+
+
+def registration_message(*, mechanism: str, party: str, public_key: str) -> bytes:
+    """What a key registration's proof of possession and authorisation sign (the service writes the same)."""
+    return canonical({"mechanism": mechanism, "party": party, "public_key": public_key, "purpose": PURPOSE})
 
 
 def _key_revoked(p: dict[str, Any], role: str, party: str | None, state: AuthorityState) -> str | None:
@@ -289,7 +321,7 @@ def _key_revoked(p: dict[str, Any], role: str, party: str | None, state: Authori
     key = state.keys.get(str(kid))
     if key is None:
         return f"revokes key {kid}, which the record never registered"
-    owner, revoked = key
+    owner, revoked, _ = key
     if revoked:
         return f"revokes key {kid}, which was already revoked"
     if role != OPERATOR and party != owner:
@@ -457,6 +489,8 @@ _CHECKS: dict[EntryType, Check] = {
 def apply(doc: dict[str, Any], state: AuthorityState) -> None:
     """Take in what an entry (which passed :func:`check`) binds or opens."""
     kind, seq = doc.get("type"), int(doc.get("seq") or 0)
+    if not state.mechanism:
+        state.mechanism = str(doc.get("mechanism") or doc.get("mechanism_id") or "")
     if kind not in FOUNDING_TYPES:
         state.founding = False
     if "payload" not in doc:
@@ -471,11 +505,12 @@ def apply(doc: dict[str, Any], state: AuthorityState) -> None:
     elif kind == EntryType.MEMBER_ADDED:
         state.members[str(p.get("id"))] = (str(p.get("party")), str(p.get("role")))
     elif kind == EntryType.KEY_REGISTERED:
-        state.keys[str(p.get("key_id"))] = (str(p.get("owner")), False)
+        state.keys[str(p.get("key_id"))] = (str(p.get("owner")), False, str(p.get("public_key")))
     elif kind == EntryType.KEY_REVOKED:
         kid = str(p.get("key_id"))
         if kid in state.keys:
-            state.keys[kid] = (state.keys[kid][0], True)
+            owner, _, public = state.keys[kid]
+            state.keys[kid] = (owner, True, public)
     elif kind == EntryType.ACTIVITY_NOTIFIED:
         state.activities[str(p.get("id"))] = str(p.get("party"))
     elif kind == EntryType.ZONE_DECLARED:

@@ -329,7 +329,7 @@ class _Chain:
         self.prev = GENESIS_HASH
         self.count = 0
         self.last_at: datetime | None = None
-        self.state = authority.AuthorityState()
+        self.state = authority.AuthorityState(mechanism=mechanism)
         self.withheld: list[int] = []
         self.failure: tuple[int | None, str] | None = None
 
@@ -352,6 +352,8 @@ class _Chain:
                 f"entry {f.seq}: dated {iso(f.at)}, before entry {f.seq - 1} ({iso(self.last_at)}); "
                 "entry times never go backwards"
             )
+        elif f.doc is not None and "payload" not in f.doc and f.doc.get("type") in authority.NEVER_WITHHELD:
+            problem = f"entry {f.seq}: {authority.check(f.doc, self.state)}"
         else:
             signed = {"seq": f.seq, "actor": f.actor, "key_id": f.key_id, "signature": f.signature}
             public_key, problem = self.ring.signer(f.doc if f.seq == 1 and f.doc is not None else signed)
