@@ -4,7 +4,7 @@ database) and ``keys`` (a party's signing key made on its side, registered in a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -105,18 +105,62 @@ def keys_generate(
 @user_errors
 def keys_register(
     party: Annotated[str, typer.Option(help="The party code, e.g. TR.")],
-    public_key: Annotated[str, typer.Option(help="The public key (base64) or the party's key file.")],
+    public_key: Annotated[
+        Path, typer.Option(help="The new key's file (deconflict keys generate): it signs the proof of possession.")
+    ],
     db: DbFileOpt = DEFAULT_DB,
     mechanism: MechanismIdOpt = "tr-il-syria",
+    with_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The party's current key file: authorises the new key and signs the entry "
+            "(needed while the party has a key in force that the service does not hold)."
+        ),
+    ] = None,
 ) -> None:
-    """Record a party's public key in the mechanism (the operator does this; it is a record entry).
+    """Record a party's new public key in the mechanism (a record entry) with its proof of possession.
 
-    Example: deconflict keys register --db deconflict.db --party TR --public-key 9dJ3...=
+    While the party has a key in force, that key authorises the new one (--with-key), unless the
+    service holds it (demo only).
+
+    Example: deconflict keys register --db deconflict.db --party TR --public-key tr-2.key --with-key tr.key
     """
-    from deconflict.record import signing
+    from datetime import datetime
 
+    from deconflict.errors import InvalidInput
+    from deconflict.record import signing
+    from deconflict.service import Prepared, SignatureMode, Signed
+    from deconflict.service.keys import registration_message
+
+    owner, new = signing.read_key_file(public_key)
+    if owner != party:
+        raise InvalidInput(f"public_key: {public_key} is a key of {owner}, not of {party}", field="public_key")
+    message = registration_message(mechanism=mechanism, party=party, public_key=new.public_key)
     service = open_service(db)
-    key = service.register_key(mechanism_id=mechanism, party=party, public_key=signing.read_public_key(public_key))
+    request: dict[str, Any] = {
+        "mechanism_id": mechanism,
+        "party": party,
+        "public_key": new.public_key,
+        "possession": new.sign(message),
+    }
+    if with_key is None:
+        key = service.register_key(**request)
+    else:
+        holder, current = signing.read_key_file(with_key)
+        if holder != party:
+            raise InvalidInput(f"with_key: {with_key} is a key of {holder}, not of {party}", field="with_key")
+        request |= {"authorised_by": current.key_id, "authorisation": current.sign(message)}
+        try:
+            key = service.register_key(**request, mode=SignatureMode(prepare=True))
+        except Prepared as prepared:  # the party's own entry: sign it with the current key, then append it
+            entry = prepared.entry
+            signed = Signed(
+                at=datetime.fromisoformat(entry["at"]),
+                entry_hash=entry["hash"],
+                key_id=current.key_id,
+                signature=current.sign_entry(entry["hash"]),
+            )
+            key = service.register_key(**request, mode=SignatureMode(signed=signed))
     typer.echo(f"registered {key['key_id']} for {key['owner']} at entry {key['registered_seq']}")
 
 

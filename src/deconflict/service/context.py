@@ -22,6 +22,7 @@ from deconflict.model import Activity, ActivityState, Member
 from deconflict.store import Store
 
 if TYPE_CHECKING:
+    from deconflict.record.authority import AuthorityState
     from deconflict.service.picture import Picture, Pictures
     from deconflict.service.signers import Signers
 
@@ -169,6 +170,8 @@ class Context:
     """Every this many seconds (at a tick), a chain that has grown gets a signed checkpoint."""
     listeners: list[Listener] = field(default_factory=list)
     checkpoint_listeners: list[CheckpointListener] = field(default_factory=list)
+    authority: dict[str, tuple[int, AuthorityState]] = field(default_factory=dict)
+    """mechanism → (sequence number, the authority rules' state after that entry), as the writer keeps it."""
     checkpoint_seq: dict[str, int] = field(default_factory=dict)
     """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
     tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)

@@ -5,7 +5,6 @@ sleeping tasks, so that after a restart the first tick records exactly what fell
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,9 +32,18 @@ def tick(ctx: Context) -> int:
         with ctx.exclusive(mechanism_id) as picture:
             written += tick_mechanism(ctx, picture, ctx.clock())
             written += tracks.tactical_tick(ctx, picture, ctx.clock())
-            if time.monotonic() - picture.checkpointed_at >= ctx.checkpoint_interval_s:
+            if _checkpoint_due(picture.checkpointed_at, ctx.clock(), ctx.checkpoint_interval_s):
                 record.checkpoint(ctx, mechanism_id)
     return written
+
+
+def _checkpoint_due(last: datetime | None, now: datetime, interval_s: float) -> bool:
+    """Whether a checkpoint is due: none signed yet by this process, the interval has passed on the
+    service's clock, or that clock stepped back since the last one (the checkpoint is then clamped)."""
+    if last is None:
+        return True
+    elapsed = (now - last).total_seconds()
+    return elapsed >= interval_s or elapsed < 0
 
 
 def tick_mechanism(ctx: Context, picture: Picture, now: datetime) -> int:

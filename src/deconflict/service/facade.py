@@ -128,21 +128,48 @@ class Service:
         *,
         mechanism: Mechanism,
         keys: dict[str, str] | None = None,
+        key_proofs: dict[str, str] | None = None,
         demo_custody: bool = False,
         mode: SignatureMode | None = None,
     ) -> Outcome:
-        """Record a new mechanism, its parties' keys (``keys``: party → public key) and its initial zones."""
+        """Record a new mechanism, its parties' keys (``keys``: party → public key; ``key_proofs``: party →
+        proof of possession) and its initial zones."""
         return mechanisms.declare_mechanism(
-            self._ctx, mechanism=mechanism, party_keys=keys, demo_custody=demo_custody, mode=self._mode(mode)
+            self._ctx,
+            mechanism=mechanism,
+            party_keys=keys,
+            key_proofs=key_proofs,
+            demo_custody=demo_custody,
+            mode=self._mode(mode),
         )
 
     def add_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
         """Add a member (an account acting for a party, a facilitator or an observer)."""
         return mechanisms.add_member(self._ctx, mechanism_id=mechanism_id, member=member)
 
-    def register_key(self, *, mechanism_id: str, party: str, public_key: str) -> dict[str, Any]:
-        """The operator registers a party's public key (generated on the party's side); returns the key."""
-        return keys.register_key(self._ctx, mechanism_id=mechanism_id, party=party, public_key=public_key)
+    def register_key(
+        self,
+        *,
+        mechanism_id: str,
+        party: str,
+        public_key: str,
+        possession: str | None = None,
+        authorised_by: str | None = None,
+        authorisation: str | None = None,
+        mode: SignatureMode | None = None,
+    ) -> dict[str, Any]:
+        """Register a party's new public key with its proof of possession and, while the party has a key
+        in force, that key's authorisation (see ``service.keys``); returns the key."""
+        return keys.register_key(
+            self._ctx,
+            mechanism_id=mechanism_id,
+            party=party,
+            public_key=public_key,
+            possession=possession,
+            authorised_by=authorised_by,
+            authorisation=authorisation,
+            mode=self._mode(mode),
+        )
 
     def revoke_key(self, *, mechanism_id: str, key_id: str, reason: str = "") -> dict[str, Any]:
         """The operator retires a key: entries after this one signed with it do not verify."""

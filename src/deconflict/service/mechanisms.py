@@ -13,6 +13,7 @@ from deconflict.formats.docs import member_to_doc, parse_member, zone_to_doc
 from deconflict.mechanisms import mechanism_to_doc
 from deconflict.model import Mechanism, Member, Role
 from deconflict.record import signing
+from deconflict.record.authority import RESERVED_IDS
 from deconflict.record.chain import EntryType
 from deconflict.service import keys, zones
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
@@ -62,13 +63,17 @@ def declare_mechanism(
     *,
     mechanism: Mechanism,
     party_keys: dict[str, str] | None = None,
+    key_proofs: dict[str, str] | None = None,
     demo_custody: bool = False,
     mode: SignatureMode = IMMEDIATE,
 ) -> Outcome:
     """Record a new mechanism (its first entry, carrying the service's public key), the parties'
     public keys, and its initial zones.
 
-    ``party_keys`` maps a party to the public key it generated on its side. With ``demo_custody``
+    ``party_keys`` maps a party to the public key it generated on its side, ``key_proofs`` a party
+    to that key's proof of possession (its signature of ``keys.registration_message``; recorded,
+    and checked, when given). Each key is registered as authorised by the founding declaration
+    (``authorised_by: "founding"``). With ``demo_custody``
     the service makes and holds a key for every other party: for the demo only, and the
     record says so. A party with neither cannot act until its key is registered. Initial
     zones are declared by their owner when the service holds the owner's key, otherwise by
@@ -80,15 +85,22 @@ def declare_mechanism(
         InvalidState: the mechanism already exists.
     """
     given = dict(party_keys or {})
+    proofs = dict(key_proofs or {})
     signers = {m.party for m in mechanism.members}
-    unknown = set(given) - signers
+    unknown = (set(given) | set(proofs)) - signers
     if unknown:
         raise InvalidInput(f"keys: {', '.join(sorted(unknown))} has no member in the mechanism", field="keys")
+    if set(proofs) - set(given):
+        raise InvalidInput(
+            f"key_proofs: a proof for {', '.join(sorted(set(proofs) - set(given)))} without its key", field="key_proofs"
+        )
     with ctx.lock:
         with ctx.store.read() as s:
             if s.get(MechanismRow, mechanism.id) is not None:
                 raise InvalidState(f"mechanism {mechanism.id!r} already exists", field="id")
         public = {party: signing.public_key(k) for party, k in given.items()}
+        for party, proof in proofs.items():
+            keys.check_possession(mechanism.id, party, public[party], proof)
         now = mode.now(ctx.clock)
         held: set[str] = set()
         service_key = ctx.signers.service_key
@@ -98,7 +110,15 @@ def declare_mechanism(
             seq = w.append(OPERATOR, EntryType.MECHANISM_DECLARED, doc, now)
             for party in sorted(signers):
                 if party in public:
-                    seq = keys.record_key(w, party, public[party], signing.PARTY_CUSTODY, now)
+                    seq = keys.record_key(
+                        w,
+                        party,
+                        public[party],
+                        signing.PARTY_CUSTODY,
+                        now,
+                        authorised_by=keys.FOUNDING,
+                        possession=proofs.get(party),
+                    )
                 elif demo_custody:
                     pair = signing.KeyPair.generate()
                     w.session.add(
@@ -110,7 +130,16 @@ def declare_mechanism(
                             created_at=now,
                         )
                     )
-                    seq = keys.record_key(w, party, pair.public_key, signing.DEMO_CUSTODY, now)
+                    message = keys.registration_message(mechanism=mechanism.id, party=party, public_key=pair.public_key)
+                    seq = keys.record_key(
+                        w,
+                        party,
+                        pair.public_key,
+                        signing.DEMO_CUSTODY,
+                        now,
+                        authorised_by=keys.FOUNDING,
+                        possession=pair.sign(message),
+                    )
                     held.add(party)
         ctx.pictures.drop(mechanism.id)
         owner_mode = mode
@@ -130,14 +159,35 @@ def declare_mechanism(
 def add_member(ctx: Context, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
     """Add a member (an account acting for a party, a facilitator or an observer).
 
+    Members are bound once: a new member takes a new id, and an id, once declared, never acts for
+    another party or in another role (there is no re-binding). A facilitator or observer acts for
+    its own code, never for one of the mechanism's parties.
+
     Raises:
-        InvalidInput: the member is malformed, or acts for a party the mechanism does not have.
+        InvalidInput: the member is malformed, acts for a party the mechanism does not have, or is a
+            facilitator or observer under a party's code, or takes an id the record reserves.
         InvalidState: its id is taken.
     """
     with ctx.exclusive(mechanism_id) as picture:
         m = member if isinstance(member, Member) else parse_member(member)
-        if any(x.id == m.id for x in picture.mechanism.members):
-            raise InvalidState(f"member {m.id!r} already exists in mechanism {mechanism_id!r}", field="id")
+        for x in picture.mechanism.members:
+            if x.id == m.id:
+                raise InvalidState(
+                    f"id: member {m.id!r} already exists in mechanism {mechanism_id!r} ({x.role.value} of "
+                    f"{x.party}); members and their parties and roles never change: add a new id",
+                    field="id",
+                )
+        if m.id in RESERVED_IDS or m.party in RESERVED_IDS:
+            raise InvalidInput(
+                f"id: {m.id!r} acting for {m.party!r}: system, operator and service are the record's own names",
+                field="id",
+            )
+        if m.role is not Role.PARTY and m.party in picture.mechanism.parties():
+            raise InvalidInput(
+                f"party: a {m.role.value} acts for its own code, not for {m.party!r}, a party of mechanism "
+                f"{mechanism_id!r}",
+                field="party",
+            )
         if m.role is Role.PARTY and m.party not in picture.mechanism.parties():
             raise InvalidInput(
                 f"party: {m.party!r} is not a party of mechanism {mechanism_id!r}; "

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -88,8 +89,8 @@ class Picture:
     message_count: int = 0
     checked_at: float = 0.0
     """When (monotonic seconds) the stored head was last compared with ``head``."""
-    checkpointed_at: float = 0.0
-    """When (monotonic seconds) the last checkpoint was signed (0: not since this picture was built)."""
+    checkpointed_at: datetime | None = None
+    """When, by the service's clock, the last checkpoint was signed (None: not since this picture was built)."""
 
     @property
     def id(self) -> str:

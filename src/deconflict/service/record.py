@@ -1,10 +1,12 @@
 """Reading a mechanism's record back (entries, head, verification, replay) and signing its checkpoints:
 the service's signature over the chain's head, made at a tick when the chain has grown.
+
+A checkpoint is dated by the service's clock, never before the last entry it covers nor before the
+previous checkpoint (a clock that stepped back is clamped, with a warning, as entries are).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -14,6 +16,7 @@ from sqlalchemy import func, select
 from deconflict.clock import iso
 from deconflict.record import chain, signing
 from deconflict.service.context import Context
+from deconflict.service.writer import last_entry_at, not_before
 from deconflict.store import ledger
 from deconflict.store import replay as replaying
 from deconflict.store.schema import CheckpointRow, LedgerEntry
@@ -100,13 +103,23 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
     """
     key = ctx.signers.service_key
     with ctx.exclusive(mechanism_id) as picture:
+        now = ctx.clock()
         with ctx.store.read() as s:
             current = ledger.read_head(s, mechanism_id)
-            last = s.scalar(select(func.max(CheckpointRow.seq)).where(CheckpointRow.mechanism_id == mechanism_id))
-        ctx.checkpoint_seq[mechanism_id] = last or 0
-        if current.seq == 0 or (last is not None and last >= current.seq):
-            return None
-        at = ctx.clock()
+            previous = s.scalars(
+                select(CheckpointRow)
+                .where(CheckpointRow.mechanism_id == mechanism_id)
+                .order_by(CheckpointRow.seq.desc())
+                .limit(1)
+            ).first()
+            last = previous.seq if previous is not None else None
+            ctx.checkpoint_seq[mechanism_id] = last or 0
+            if current.seq == 0 or (last is not None and last >= current.seq):
+                return None
+            floor = last_entry_at(s, mechanism_id, current.seq)
+        if previous is not None and (floor is None or previous.at > floor):
+            floor = previous.at
+        at = not_before(now, floor, what=f"{mechanism_id} checkpoint of entry {current.seq}")
         message = signing.checkpoint_message(mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=iso(at))
         signature = key.sign(message)
         with ctx.store.transaction() as s:
@@ -120,7 +133,7 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
                     signature=signature,
                 )
             )
-        picture.checkpointed_at = time.monotonic()
+        picture.checkpointed_at = now
         ctx.checkpoint_seq[mechanism_id] = current.seq
         doc = chain.checkpoint_doc(
             mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=at, key_id=key.key_id, signature=signature

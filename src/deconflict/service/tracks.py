@@ -1,6 +1,8 @@
 """The tactical picture: parties' position reports, the tracks each member may see (flown on to now),
 and the conflicts tracks raise and clear by themselves: a predicted loss of separation between two
 parties' tracks, a track outside its party's active volumes, a track inside another party's volume.
+Each such conflict's ``conflict.detected`` entry carries ``track_states``: the reported state (id, at,
+lat, lon, alt_m, gs_mps, trk_deg, vs_mps) of every track involved, so the record alone shows why.
 """
 
 from __future__ import annotations
@@ -208,12 +210,15 @@ def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[
         if key in open_rows:
             continue
         cid = w.next_conflict_id()
-        track = next(r for r in rows if f"{r.party}/{r.id}" == doc["activity"])
+        by_name = {f"{r.party}/{r.id}": r for r in rows}
+        track = by_name[doc["activity"]]
+        involved = [doc["activity"]] + ([doc["other_activity"]] if key[0] == ConflictKind.TRACKS.value else [])
         doc = {
             "id": cid,
             **doc,
             "party": track.party,
             "deadline": iso(now + timedelta(seconds=rules.ack_deadline_s)),
+            "track_states": [_evidence(by_name[name]) for name in involved],
         }
         w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
         _alert(w, picture, doc, now)
@@ -224,6 +229,18 @@ def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, _CLEARED[row.kind], now)
             cleared.append(row.id)
     return raised, cleared
+
+
+def _evidence(row: TrackRow) -> dict[str, Any]:
+    """A track's state as its party last reported it (not flown on): what the record keeps as the
+    evidence of a tactical conflict, so the record alone shows why it was raised."""
+    return {
+        "track": f"{row.party}/{row.id}",
+        "party": row.party,
+        "id": row.id,
+        "at": iso(row.at),
+        **{k: getattr(row, k) for k in _FIELDS},
+    }
 
 
 def _alert(w: RecordWriter, picture: Picture, conflict: dict[str, Any], now: datetime) -> None:

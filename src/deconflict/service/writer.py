@@ -1,25 +1,60 @@
 """One unit of work on a mechanism's record: each entry is signed, appended and applied to the tables in
 one transaction; nothing is written when anything fails. After the commit, and only then, the picture
 moves on (head, counters, activity ids) and the listeners hear of the last entry.
+
+Time never goes backwards in the record: when the clock has stepped back below the last entry's time
+(a restart with a skewed clock, an NTP step), the entry is stamped with the last entry's time instead
+and a warning says by how much the clock stepped back. Every entry is held to the record's authority
+rules before it is appended (:mod:`deconflict.service.rules`): the service never writes what a verifier
+would refuse.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deconflict.record import chain
+from deconflict.clock import iso
+from deconflict.record import authority, chain
 from deconflict.record.chain import EntryType
+from deconflict.service import rules
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
 from deconflict.service.picture import Picture
 from deconflict.store import ledger, projection
+from deconflict.store.schema import LedgerEntry
 
-__all__ = ["RecordWriter"]
+__all__ = ["RecordWriter", "last_entry_at", "not_before"]
+
+log = logging.getLogger(__name__)
+
+
+def last_entry_at(s: Session, mechanism_id: str, seq: int) -> datetime | None:
+    """The time of entry ``seq`` of a mechanism's record (None: no such entry, e.g. seq 0)."""
+    if seq <= 0:
+        return None
+    return s.scalar(select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq == seq))
+
+
+def not_before(at: datetime, last: datetime | None, *, what: str) -> datetime:
+    """``at``, or ``last`` when the clock has stepped back below it (and a warning saying by how much)."""
+    if last is None or at >= last:
+        return at
+    log.warning(
+        "clock stepped back %.3f s: %s stamped %s (the last entry's time) instead of the clock's %s; "
+        "the record's times never go backwards (check the host's clock and NTP)",
+        (last - at).total_seconds(),
+        what,
+        iso(last),
+        iso(at),
+    )
+    return last
 
 
 class RecordWriter:
@@ -46,6 +81,8 @@ class RecordWriter:
         self._tx: AbstractContextManager[Session] | None = None
         self._session: Session | None = None
         self._head: chain.Head | None = None
+        self._last_at: datetime | None = None
+        """The time of the last entry (read at the first append, then kept)."""
         self.new_conflicts = 0
         """Conflicts detected in this transaction (numbered after the picture's count)."""
         self.new_messages = 0
@@ -76,12 +113,21 @@ class RecordWriter:
         try:
             self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back when the body raised
         except IntegrityError as e:
+            self._rolled_back()
             self._stale(e)
+        except BaseException:
+            self._rolled_back()
+            raise
         if exc is not None:
+            self._rolled_back()
             if isinstance(exc, IntegrityError):
                 self._stale(exc)
             return
         self._committed()
+
+    def _rolled_back(self) -> None:
+        if self._head is not None:  # the rules' state moved on with entries that were rolled back
+            rules.forget(self._ctx, self.mechanism_id)
 
     def _stale(self, e: IntegrityError) -> None:
         if "ledger" not in str(e):
@@ -106,6 +152,8 @@ class RecordWriter:
     def append(self, actor: str, type: EntryType, payload: Any, at: datetime) -> int:
         """Sign, append and apply one entry; returns its sequence number.
 
+        ``at`` is clamped to the last entry's time when the clock has stepped back below it (logged).
+
         Raises:
             Prepared: a prepared run reached the member's entry (nothing is written).
             StaleVersion, Forbidden: the party's signature does not fit the entry.
@@ -114,6 +162,13 @@ class RecordWriter:
         mid = self.mechanism_id
         cached = self._ctx.pictures.peek(mid)
         after = self._head or (cached.head if cached is not None else None)
+        if after is None:
+            after = ledger.read_head(s, mid)
+        if self._head is None:
+            self._last_at = last_entry_at(s, mid, after.seq)
+        at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({type.value})")
+        state = rules.state_after(self._ctx, s, mid, after)
+        doc = rules.admit(state, mechanism=mid, seq=after.seq + 1, actor=actor, type=type.value, payload=payload)
         mode = None
         if actor not in chain.SERVICE_ACTORS:
             mode, self._mode = self._mode, None
@@ -122,6 +177,9 @@ class RecordWriter:
             s, mechanism=mid, actor=actor, type=type.value, payload=payload, at=at, after=after, sign=sign
         )
         self._head = head
+        self._last_at = at
+        authority.apply(doc, state)
+        self._ctx.authority[mid] = (head.seq, state)
         projection.apply(s, mechanism=mid, type=type.value, payload=payload, at=at, seq=head.seq, actor=actor)
         if type is EntryType.ACTIVITY_NOTIFIED:
             self.new_activities[payload["id"]] = payload["party"]

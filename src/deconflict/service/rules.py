@@ -1,0 +1,77 @@
+"""The authority rules held when writing: before the RecordWriter appends an entry it checks it against
+:mod:`deconflict.record.authority`, the same rules ``ledger verify`` holds entry by entry, so the service
+can never write an entry a verifier would refuse. A refusal here is a programming error in a use case
+(:class:`RecordRefused`), not a user's: user errors are caught, and worded, before the writer.
+
+The rules read a small state built from the earlier entries (members, keys, open conflicts, ...). It is
+kept per mechanism in the context with the sequence number it reflects, caught up from the ledger
+when another process appended, and rebuilt from the first entry when a transaction that had moved it
+on was rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from deconflict.record import authority, chain
+from deconflict.service.context import Context
+from deconflict.store import ledger
+from deconflict.store.schema import LedgerEntry
+
+__all__ = ["RecordRefused", "admit", "forget", "state_after"]
+
+
+class RecordRefused(RuntimeError):
+    """The service was about to write an entry the authority rules refuse (a bug: nothing is written)."""
+
+
+def state_after(ctx: Context, s: Session, mechanism_id: str, head: chain.Head) -> authority.AuthorityState:
+    """The authority state after entry ``head.seq`` of the record, caught up from the ledger as needed."""
+    kept = ctx.authority.get(mechanism_id)
+    if kept is None or kept[0] > head.seq:
+        upto, state = 0, authority.AuthorityState()
+    else:
+        upto, state = kept
+    if upto < head.seq:
+        rows = s.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq > upto, LedgerEntry.seq <= head.seq)
+            .order_by(LedgerEntry.seq)
+        ).yield_per(2000)
+        for row in rows:
+            authority.apply(ledger.entry_doc(row), state)
+    ctx.authority[mechanism_id] = (head.seq, state)
+    return state
+
+
+def admit(
+    state: authority.AuthorityState, *, mechanism: str, seq: int, actor: str, type: str, payload: Any
+) -> dict[str, Any]:
+    """The entry's document as the rules read it, once they allow it.
+
+    Raises:
+        RecordRefused: the rules refuse it (the problem named).
+    """
+    doc = {
+        "mechanism": mechanism,
+        "seq": seq,
+        "actor": actor,
+        "type": type,
+        "payload": json.loads(chain.canonical(payload)),
+    }
+    problem = authority.check(doc, state)
+    if problem is not None:
+        raise RecordRefused(
+            f"internal error: the service was about to write entry {seq} ({type} by {actor}), which the record's "
+            f"authority rules refuse: {problem}. Nothing was written."
+        )
+    return doc
+
+
+def forget(ctx: Context, mechanism_id: str) -> None:
+    """Drop the kept state (a transaction that moved it on was rolled back)."""
+    ctx.authority.pop(mechanism_id, None)
