@@ -17,6 +17,11 @@ from deconflict.store import open_store
 from deconflict.units import FT_M
 
 MECHANISM = "tr-il-syria"
+SCRIPT_SPAN = timedelta(hours=3, minutes=10)
+"""How far the script's clock moves from ``start`` to its last step. The record keeps one clock: a
+service opened later on the same database (``ledger export``, ``demo``) on the system clock dates
+its entries and checkpoints no earlier than the script's last entry (clamped, with a warning, while
+the system clock is behind it); start the script at ``now - SCRIPT_SPAN`` to end it at now."""
 T4 = (37.6298, 34.5226)
 PALMYRA = (38.3169, 34.5574)
 HAMA = (36.7114, 35.1183)
@@ -96,7 +101,11 @@ def _hotline(console: Console, service: Service, outcome: Outcome) -> None:
 
 
 def run_script(console: Console, *, db: str, start: datetime) -> Service:
-    """Play the scenario against the database ``db`` from instant ``start``; returns the service."""
+    """Play the scenario against the database ``db`` from instant ``start``; returns the service.
+
+    Every time in the record (entries, the checkpoints the ticks sign) comes from the service's one
+    clock, the script's, which moves on by hand and ends at ``start + SCRIPT_SPAN``.
+    """
     clock = FixedClock(start.replace(second=0, microsecond=0))
     service = Service(open_store(db), clock=clock)
     seed(service)
@@ -205,7 +214,7 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     lines = service.line_status(MECHANISM)
     console.print("    Line status: " + ", ".join(f"{party} {state}" for party, state in lines.items()))
 
-    clock.advance(seconds=(t0 + timedelta(hours=3, minutes=10) - clock()).total_seconds())
+    clock.advance(seconds=(t0 + SCRIPT_SPAN - clock()).total_seconds())
     _say(console, clock, "--", "3 h 10 min in: both activities are flying; tracks reach the mechanism")
     _say(console, clock, "TR", "reports UAV-1 on its patrol west of T4, 2,000 m, heading east at 100 kt")
     service.report_tracks(
