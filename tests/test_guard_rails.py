@@ -91,7 +91,20 @@ def test_every_help_text_is_unchanged(command: tuple[str, ...]) -> None:
     _same_as_golden(GOLDEN / "help" / f"{'-'.join(command) or 'deconflict'}.txt", result.output)
 
 
-RECORD = ["record", "record.chain", "record.verify", "record.signing", "record.bundle", "record.merkle", "record.note"]
+RECORD = [
+    "record",
+    "record.chain",
+    "record.verify",
+    "record.facts",
+    "record.parallel",
+    "record.checkpoints",
+    "record.strict_json",
+    "record.authority",
+    "record.signing",
+    "record.bundle",
+    "record.merkle",
+    "record.note",
+]
 """The record: a party's client and ``deconflict ledger verify`` load only this."""
 PURE = [
     "errors",

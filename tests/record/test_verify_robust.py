@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from deconflict.cli import app
 from deconflict.errors import InvalidInput
-from deconflict.record import verify
+from deconflict.record import strict_json, verify
 
 runner = CliRunner()
 
@@ -146,5 +146,5 @@ def test_withheld_ranges_read_short() -> None:
 def test_load_json_refuses_what_readers_could_read_differently() -> None:
     for text in ('{"a": 1, "a": 2}', '{"a": NaN}', "[Infinity]"):
         with pytest.raises(ValueError):
-            verify.load_json(text)
-    assert verify.load_json('{"a": {"b": [1.5]}}') == {"a": {"b": [1.5]}}
+            strict_json.load_json(text)
+    assert strict_json.load_json('{"a": {"b": [1.5]}}') == {"a": {"b": [1.5]}}

@@ -24,7 +24,9 @@ from typing import IO, Any
 
 from deconflict.errors import InvalidInput
 from deconflict.record.chain import ChainReport, Head
-from deconflict.record.verify import KeyRing, check_checkpoints, load_json, verify_lines
+from deconflict.record.checkpoints import check_checkpoints
+from deconflict.record.strict_json import load_json
+from deconflict.record.verify import KeyRing, verify_lines
 
 __all__ = ["FORMAT", "PARALLEL_FROM", "VERSION", "entries", "export", "read_checkpoints", "verify"]
 

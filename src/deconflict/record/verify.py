@@ -4,36 +4,27 @@ The record says who may sign: :class:`KeyRing` learns members' parties and the k
 entry by entry (the service's key from the first entry, parties' keys from ``key.registered``,
 retired by ``key.revoked``). :func:`verify_docs` checks entry documents (from a store or a
 bundle), :func:`verify_lines` a bundle's numbered JSON lines with all per-entry work (parsing,
-hashing, signatures) spread over worker processes, and :func:`check_checkpoints` holds a verified
-chain against the service's signed checkpoints. Pure: no database.
+hashing, signatures: :mod:`~deconflict.record.facts`) spread over worker processes
+(:mod:`~deconflict.record.parallel`); this module holds the sequential pass over those facts.
+:func:`deconflict.record.checkpoints.check_checkpoints` then holds a verified chain against the
+service's signed checkpoints. Pure: no database.
 """
 
 from __future__ import annotations
 
-import collections
-import itertools
-import json
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from deconflict.clock import iso, parse_utc
+from deconflict.clock import iso
 from deconflict.record import authority, signing
-from deconflict.record.chain import (
-    GENESIS_HASH,
-    SERVICE,
-    SERVICE_ACTORS,
-    ChainReport,
-    EntryType,
-    canonical,
-    entry_hash,
-    sha256_hex,
-)
+from deconflict.record.chain import GENESIS_HASH, SERVICE, SERVICE_ACTORS, ChainReport, EntryType
+from deconflict.record.facts import RING_TYPES, Facts, entry_facts, line_facts
+from deconflict.record.parallel import LINE_BATCH, Signatures, ahead, batched, processes
 
-__all__ = ["RING_TYPES", "KeyRing", "check_checkpoints", "load_json", "verify_docs", "verify_lines", "withheld_ranges"]
+__all__ = ["KeyRing", "verify_docs", "verify_lines", "withheld_ranges"]
 
 
 @dataclass
@@ -114,202 +105,6 @@ class KeyRing:
         return tuple(dict(k) for k in self.keys.values())
 
 
-RING_TYPES = frozenset(
-    {EntryType.MECHANISM_DECLARED, EntryType.MEMBER_ADDED, EntryType.KEY_REGISTERED, EntryType.KEY_REVOKED}
-)
-"""Entry types whose payload tells the key ring who may sign (kept whole for the sequential pass)."""
-
-
-class _Facts(NamedTuple):
-    """What one entry says about itself, worked out without any other entry (so in any process)."""
-
-    seq: Any
-    actor: str
-    key_id: str | None
-    signature: str | None
-    prev_hash: Any
-    digest: str
-    payload_changed: bool
-    problem: str | None
-    """An unreadable field, or a hash that does not match the entry's contents."""
-    signature_ok: bool | None
-    """Checked against the key given in advance for its key id; None when none was given."""
-    doc: dict[str, Any] | None
-    """What the sequential checks need: the whole entry for entries the key ring learns from, else its
-    seq, actor, type and the payload fields the authority rules read (no ``payload``: withheld)."""
-    unreadable: bool = False
-    """The line could not be read at all (``problem`` says which)."""
-    at: datetime | None = None
-
-
-BRIEF_FIELDS = (
-    "id",
-    "party",
-    "owner",
-    "from_party",
-    "awaiting",
-    "resolution",
-    "template",
-    "to",
-    "settles",
-    "key_id",
-    "public_key",
-    "role",
-)
-"""The payload fields the authority rules read (only these cross to the sequential pass)."""
-
-
-def _facts(mechanism: str, doc: dict[str, Any], known_keys: dict[str, str]) -> _Facts:
-    seq = doc.get("seq")
-    digest, problem, at = "", None, None
-    withheld = "payload" not in doc
-    try:
-        payload_changed = not withheld and sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash")
-    except (ValueError, TypeError):  # a number that is not finite: JSON has none, so no hash covers it
-        payload_changed = False
-        problem = f"entry {seq}: its payload holds a number that is not finite (1e999, NaN or Infinity)"
-    if problem is None and not payload_changed:
-        try:
-            if type(seq) is not int:
-                raise ValueError(f"seq {seq!r} is not a whole number")
-            if doc.get("mechanism", mechanism) != mechanism:
-                raise ValueError(f"it says mechanism {doc.get('mechanism')!r}, not {mechanism!r}")
-            at = parse_utc(doc.get("at"), field="at")
-            digest = entry_hash(
-                mechanism=mechanism,
-                seq=seq,
-                at=at,
-                actor=str(doc.get("actor")),
-                type=str(doc.get("type")),
-                payload_hash=str(doc.get("payload_hash")),
-                prev_hash=str(doc.get("prev_hash")),
-            )
-        except Exception as e:  # noqa: BLE001 - any unreadable field makes the entry bad
-            problem = f"entry {seq}: unreadable ({e})"
-        else:
-            if digest != doc.get("hash"):
-                problem = f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)"
-    key_id, signature = doc.get("key_id"), doc.get("signature")
-    signature_ok = None
-    if problem is None and not payload_changed and key_id in known_keys:
-        signature_ok = signing.verify(known_keys[key_id], signing.entry_message(digest), signature)
-    if doc.get("type") in RING_TYPES or seq == 1:
-        view = doc
-    else:
-        view = {"seq": seq, "actor": doc.get("actor"), "type": doc.get("type")}
-        if not withheld:
-            p = doc["payload"]
-            view["payload"] = {k: p[k] for k in BRIEF_FIELDS if k in p} if isinstance(p, dict) else p
-    return _Facts(
-        seq,
-        str(doc.get("actor")),
-        key_id,
-        signature,
-        doc.get("prev_hash"),
-        digest,
-        payload_changed,
-        problem,
-        signature_ok,
-        view,
-        at=at,
-    )
-
-
-class _Refused(ValueError):
-    """A line that JSON readers could read differently (a repeated key, NaN): refused by name."""
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise _Refused(f"it names {twice!r} twice in one object (readers could see either value)")
-    return obj
-
-
-def _constant(name: str) -> Any:
-    raise _Refused(f"it holds {name}, which is not a JSON number")
-
-
-def load_json(data: bytes | str) -> Any:
-    """Parse JSON as the record needs it: a repeated key in an object, or NaN/Infinity, is refused
-    (:class:`ValueError` naming it); numbers too large for a float (1e999) parse as infinity and are
-    refused where they are hashed."""
-    return json.loads(data, object_pairs_hook=_pairs, parse_constant=_constant)
-
-
-def _line_facts(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[_Facts]:
-    """Facts of numbered JSON lines (line 1 is a bundle's header); stops at the first unreadable line."""
-    out = []
-    for number, line in lines:
-        problem = None
-        try:
-            doc = load_json(line)
-        except _Refused as e:
-            problem = f"entry {number - 1} (line {number}): refused: {e}"
-        except ValueError:  # not JSON, or not UTF-8
-            problem = f"entry {number - 1} (line {number}): unreadable, the file was changed"
-        else:
-            if not isinstance(doc, dict):
-                problem = f"entry {number - 1} (line {number}): not an entry (a JSON object), the file was changed"
-        if problem is not None:
-            out.append(_Facts(number - 1, "", None, None, None, "", False, problem, None, None, unreadable=True))
-            break
-        out.append(_facts(mechanism, doc, known_keys))
-    return out
-
-
-SIGNATURE_BATCH = 4096
-"""Signatures checked together (in a worker process when there are several)."""
-LINE_BATCH = 2000
-"""Bundle lines worked out together in a worker process."""
-
-
-def _first_bad_signature(batch: list[tuple[int, str, str, str]]) -> int | None:
-    """The first sequence number in ``batch`` whose signature does not verify, or None."""
-    for seq, public_key, digest, signature in batch:
-        if not signing.verify(public_key, signing.entry_message(digest), signature):
-            return seq
-    return None
-
-
-class _Signatures:
-    """Signature checks queued in batches, run inline or in worker processes; remembers the first failure."""
-
-    def __init__(self, pool: ProcessPoolExecutor | None) -> None:
-        self.pool = pool
-        self.batch: list[tuple[int, str, str, str]] = []
-        self.pending: list[Future[int | None]] = []
-        self.first_bad: int | None = None
-
-    def add(self, seq: int, public_key: str, digest: str, signature: str) -> None:
-        self.batch.append((seq, public_key, digest, signature))
-        if len(self.batch) >= SIGNATURE_BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self.batch:
-            return
-        if self.pool is None:
-            self.note(_first_bad_signature(self.batch))
-        else:
-            self.pending.append(self.pool.submit(_first_bad_signature, self.batch))
-            if len(self.pending) > 8:  # bound memory: wait for the oldest
-                self.note(self.pending.pop(0).result())
-        self.batch = []
-
-    def note(self, bad: int | None) -> None:
-        if bad is not None and (self.first_bad is None or bad < self.first_bad):
-            self.first_bad = bad
-
-    def finish(self) -> int | None:
-        self._flush()
-        for future in self.pending:
-            self.note(future.result())
-        return self.first_bad
-
-
 class _Chain:
     """The sequential part of verification: order, links, time, who signed and whether they had the
     right to say it; fed one entry's facts at a time."""
@@ -325,7 +120,7 @@ class _Chain:
     ) -> None:
         self.mechanism, self.ring, self.hashes, self.known_keys = mechanism, ring, hashes, known_keys
         self.times = times
-        self.sigs = _Signatures(pool)
+        self.sigs = Signatures(pool)
         self.prev = GENESIS_HASH
         self.count = 0
         self.last_at: datetime | None = None
@@ -333,7 +128,7 @@ class _Chain:
         self.withheld: list[int] = []
         self.failure: tuple[int | None, str] | None = None
 
-    def feed(self, f: _Facts) -> bool:
+    def feed(self, f: Facts) -> bool:
         """Take one entry; False (and ``failure`` set) at the first one that does not verify."""
         expected = self.count + 1
         problem = None
@@ -444,10 +239,10 @@ def verify_docs(
     Every entry is also held to the authority rules (:mod:`deconflict.record.authority`) and to time
     (never backwards); withheld entries are listed in the report.
     """
-    with _pool(workers) as pool:
+    with processes(workers) as pool:
         chain = _Chain(mechanism, ring if ring is not None else KeyRing(), hashes, {}, pool, times)
         for doc in docs:
-            if not chain.feed(_facts(mechanism, doc, {})):
+            if not chain.feed(entry_facts(mechanism, doc, {})):
                 break
         return chain.report()
 
@@ -468,136 +263,14 @@ def verify_lines(
     ``known_keys`` (key id → public key, e.g. a bundle header's list) only saves time: a signature is
     accepted only from the key the record itself registered for that id, re-checked here if it differs.
     """
-    with _pool(workers) as pool:
+    with processes(workers) as pool:
         chain = _Chain(mechanism, ring if ring is not None else KeyRing(), hashes, known_keys, pool, times)
-        batches = _batched(iter(lines), LINE_BATCH)
+        batches = batched(iter(lines), LINE_BATCH)
         if pool is None:
-            results: Iterator[list[_Facts]] = (_line_facts(mechanism, b, known_keys) for b in batches)
+            results: Iterator[list[Facts]] = (line_facts(mechanism, b, known_keys) for b in batches)
         else:
-            results = _ahead(pool, workers, batches, mechanism, known_keys)
+            results = ahead(pool, workers, batches, mechanism, known_keys)
         for batch in results:
             if not all(chain.feed(f) for f in batch):
                 break
         return chain.report()
-
-
-def _batched(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
-    while batch := list(itertools.islice(lines, size)):
-        yield batch
-
-
-def _ahead(
-    pool: ProcessPoolExecutor,
-    workers: int,
-    batches: Iterator[list[tuple[int, bytes]]],
-    mechanism: str,
-    known_keys: dict[str, str],
-) -> Iterator[list[_Facts]]:
-    """Results of batches in order, with a few batches worked on ahead of the one being read."""
-    pending: collections.deque[Future[list[_Facts]]] = collections.deque()
-    for batch in batches:
-        pending.append(pool.submit(_line_facts, mechanism, batch, known_keys))
-        if len(pending) >= 4 * workers:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-@contextmanager
-def _pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    if workers <= 1:
-        yield None
-        return
-    pool = ProcessPoolExecutor(workers)
-    try:
-        yield pool
-    finally:
-        pool.shutdown(cancel_futures=True)
-
-
-def check_checkpoints(
-    mechanism: str,
-    checkpoints: Iterable[dict[str, Any]],
-    hashes: dict[int, str],
-    report: ChainReport,
-    ring: KeyRing,
-    times: dict[int, datetime] | None = None,
-) -> ChainReport:
-    """Hold a verified chain against signed checkpoints: each must be the service's signature of a head
-    the chain really had. ``hashes`` maps the checkpoints' sequence numbers to the chain's hashes there,
-    and ``times`` to the entries' times. A checkpoint beyond the chain's end means its tail was cut; a
-    different hash means it was rewritten; a checkpoint dated before the last entry it covers, or before
-    an earlier checkpoint, was not made when it says.
-    """
-    if not report.ok:
-        return report
-    good = 0
-    last: tuple[int, datetime] | None = None
-    for cp in sorted(checkpoints, key=_checkpoint_seq):
-        seq, at = _checkpoint_seq(cp), str(cp.get("at"))
-        key = ring.keys.get(str(cp.get("key_id")))
-        message = signing.checkpoint_message(mechanism=mechanism, seq=seq, hash=str(cp.get("hash")), at=at)
-        problem, first = None, min(seq, report.head_seq + 1)
-        try:
-            when: datetime | None = parse_utc(at, field="at")
-        except Exception:  # noqa: BLE001 - an unreadable time is named below
-            when = None
-        if (
-            key is None
-            or key["owner"] != SERVICE
-            or not signing.verify(key["public_key"], message, cp.get("signature"))
-        ):
-            problem = (
-                f"the checkpoint of entry {seq} made at {at} is not signed by the service's key; it cannot be used"
-            )
-        elif when is None:
-            problem = f"the checkpoint of entry {seq} has no readable time ({at!r})"
-        elif seq > report.head_seq:
-            problem = (
-                f"the record ends at entry {report.head_seq}, but the service signed a checkpoint of entry {seq} "
-                f"at {at}: entries after {report.head_seq} were cut"
-            )
-        elif hashes.get(seq) != cp.get("hash"):
-            problem = f"entry {seq} differs from the checkpoint the service signed at {at}: the record was rewritten"
-        elif times is not None and seq in times and when < times[seq]:
-            problem = (
-                f"the checkpoint of entry {seq} is dated {at}, before that entry ({iso(times[seq])}): a checkpoint "
-                "covers only entries made at or before its time"
-            )
-        elif last is not None and when < last[1]:
-            problem = (
-                f"the checkpoint of entry {seq} is dated {at}, before the checkpoint of entry {last[0]} "
-                f"({iso(last[1])}): checkpoint times never go backwards"
-            )
-            first = seq
-        if problem is not None:
-            return ChainReport(
-                mechanism,
-                report.entries,
-                False,
-                report.head_seq,
-                report.head_hash,
-                first,
-                problem,
-                report.keys,
-                good,
-                withheld=report.withheld,
-            )
-        assert when is not None
-        last = (seq, when)
-        good += 1
-    return ChainReport(
-        mechanism,
-        report.entries,
-        True,
-        report.head_seq,
-        report.head_hash,
-        keys=report.keys,
-        checkpoints=good,
-        withheld=report.withheld,
-    )
-
-
-def _checkpoint_seq(cp: dict[str, Any]) -> int:
-    seq = cp.get("seq")
-    return seq if type(seq) is int else 0

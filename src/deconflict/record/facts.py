@@ -1,0 +1,142 @@
+"""What one entry says about itself, worked out without any other entry, so in any process.
+
+:func:`entry_facts` recomputes an entry document's hash and payload hash (and checks its signature
+when its key is given in advance); :func:`line_facts` does the same for a bundle's numbered JSON
+lines, read strictly. The sequential checks (:mod:`deconflict.record.verify`) take it from there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from deconflict.clock import parse_utc
+from deconflict.record import signing
+from deconflict.record.chain import EntryType, canonical, entry_hash, sha256_hex
+from deconflict.record.strict_json import Refused, load_json
+
+__all__ = ["BRIEF_FIELDS", "RING_TYPES", "Facts", "entry_facts", "line_facts"]
+
+
+RING_TYPES = frozenset(
+    {EntryType.MECHANISM_DECLARED, EntryType.MEMBER_ADDED, EntryType.KEY_REGISTERED, EntryType.KEY_REVOKED}
+)
+"""Entry types whose payload tells the key ring who may sign (kept whole for the sequential pass)."""
+
+
+class Facts(NamedTuple):
+    """What one entry says about itself, worked out without any other entry (so in any process)."""
+
+    seq: Any
+    actor: str
+    key_id: str | None
+    signature: str | None
+    prev_hash: Any
+    digest: str
+    payload_changed: bool
+    problem: str | None
+    """An unreadable field, or a hash that does not match the entry's contents."""
+    signature_ok: bool | None
+    """Checked against the key given in advance for its key id; None when none was given."""
+    doc: dict[str, Any] | None
+    """What the sequential checks need: the whole entry for entries the key ring learns from, else its
+    seq, actor, type and the payload fields the authority rules read (no ``payload``: withheld)."""
+    unreadable: bool = False
+    """The line could not be read at all (``problem`` says which)."""
+    at: datetime | None = None
+
+
+BRIEF_FIELDS = (
+    "id",
+    "party",
+    "owner",
+    "from_party",
+    "awaiting",
+    "resolution",
+    "template",
+    "to",
+    "settles",
+    "key_id",
+    "public_key",
+    "role",
+)
+"""The payload fields the authority rules read (only these cross to the sequential pass)."""
+
+
+def entry_facts(mechanism: str, doc: dict[str, Any], known_keys: dict[str, str]) -> Facts:
+    """What ``doc`` says about itself: its hash recomputed, its payload hash checked, and its signature
+    checked when ``known_keys`` gives the key for its key id in advance."""
+    seq = doc.get("seq")
+    digest, problem, at = "", None, None
+    withheld = "payload" not in doc
+    try:
+        payload_changed = not withheld and sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash")
+    except (ValueError, TypeError):  # a number that is not finite: JSON has none, so no hash covers it
+        payload_changed = False
+        problem = f"entry {seq}: its payload holds a number that is not finite (1e999, NaN or Infinity)"
+    if problem is None and not payload_changed:
+        try:
+            if type(seq) is not int:
+                raise ValueError(f"seq {seq!r} is not a whole number")
+            if doc.get("mechanism", mechanism) != mechanism:
+                raise ValueError(f"it says mechanism {doc.get('mechanism')!r}, not {mechanism!r}")
+            at = parse_utc(doc.get("at"), field="at")
+            digest = entry_hash(
+                mechanism=mechanism,
+                seq=seq,
+                at=at,
+                actor=str(doc.get("actor")),
+                type=str(doc.get("type")),
+                payload_hash=str(doc.get("payload_hash")),
+                prev_hash=str(doc.get("prev_hash")),
+            )
+        except Exception as e:  # noqa: BLE001 - any unreadable field makes the entry bad
+            problem = f"entry {seq}: unreadable ({e})"
+        else:
+            if digest != doc.get("hash"):
+                problem = f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)"
+    key_id, signature = doc.get("key_id"), doc.get("signature")
+    signature_ok = None
+    if problem is None and not payload_changed and key_id in known_keys:
+        signature_ok = signing.verify(known_keys[key_id], signing.entry_message(digest), signature)
+    if doc.get("type") in RING_TYPES or seq == 1:
+        view = doc
+    else:
+        view = {"seq": seq, "actor": doc.get("actor"), "type": doc.get("type")}
+        if not withheld:
+            p = doc["payload"]
+            view["payload"] = {k: p[k] for k in BRIEF_FIELDS if k in p} if isinstance(p, dict) else p
+    return Facts(
+        seq,
+        str(doc.get("actor")),
+        key_id,
+        signature,
+        doc.get("prev_hash"),
+        digest,
+        payload_changed,
+        problem,
+        signature_ok,
+        view,
+        at=at,
+    )
+
+
+def line_facts(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[Facts]:
+    """Facts of numbered JSON lines (line 1 is a bundle's header); stops at the first unreadable line."""
+    out = []
+    for number, line in lines:
+        problem = None
+        try:
+            doc = load_json(line)
+        except Refused as e:
+            problem = f"entry {number - 1} (line {number}): refused: {e}"
+        except ValueError:  # not JSON, or not UTF-8
+            problem = f"entry {number - 1} (line {number}): unreadable, the file was changed"
+        else:
+            if not isinstance(doc, dict):
+                problem = f"entry {number - 1} (line {number}): not an entry (a JSON object), the file was changed"
+        if problem is not None:
+            out.append(Facts(number - 1, "", None, None, None, "", False, problem, None, None, unreadable=True))
+            break
+        out.append(entry_facts(mechanism, doc, known_keys))
+    return out

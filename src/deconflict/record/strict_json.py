@@ -1,0 +1,32 @@
+"""Reading JSON the way the record needs it: anything two readers could read differently is refused by name."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["Refused", "load_json"]
+
+
+class Refused(ValueError):
+    """A line that JSON readers could read differently (a repeated key, NaN): refused by name."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise Refused(f"it names {twice!r} twice in one object (readers could see either value)")
+    return obj
+
+
+def _constant(name: str) -> Any:
+    raise Refused(f"it holds {name}, which is not a JSON number")
+
+
+def load_json(data: bytes | str) -> Any:
+    """Parse JSON as the record needs it: a repeated key in an object, or NaN/Infinity, is refused
+    (:class:`ValueError` naming it); numbers too large for a float (1e999) parse as infinity and are
+    refused where they are hashed."""
+    return json.loads(data, object_pairs_hook=_pairs, parse_constant=_constant)
