@@ -8,7 +8,8 @@ figure is for a legitimate record:
 
 * the founding block: ``mechanism.declared`` by ``operator`` at entry 1 (members TR and IL, the
   service's key), then one ``key.registered`` per party by ``operator`` with ``authorised_by:
-  "founding"`` and ``possession`` (the new key's signature of ``authority.registration_message``);
+  "founding"`` and ``possession`` (the new key's signature of ``registration_message``, as
+  ``deconflict.service.keys`` spells it);
 * then rounds of three: TR's member notifies a TR activity, IL's member notifies an IL activity (each
   signed with its own party's key), and the service (``system``) records the conflict between them
   (``conflict.detected``, awaiting IL), signed with the service key. Every entry carries about the same
@@ -50,8 +51,9 @@ from typing import Any
 from sqlalchemy import event
 
 from deconflict.clock import iso
-from deconflict.record import authority, bundle, chain, signing, verify
+from deconflict.record import bundle, chain, signing, verify
 from deconflict.record.chain import EntryType
+from deconflict.service import keys as service_keys
 from deconflict.store import ledger, open_store
 from deconflict.store.schema import MechanismRow
 
@@ -143,13 +145,13 @@ def founding() -> list[tuple[str, str, dict[str, Any]]]:
     out = [("operator", EntryType.MECHANISM_DECLARED.value, first)]
     for party in PARTIES:
         key = KEYS[party]
-        message = authority.registration_message(mechanism=M, party=party, public_key=key.public_key)
+        message = service_keys.registration_message(mechanism=M, party=party, public_key=key.public_key)
         payload = {
             "key_id": key.key_id,
             "owner": party,
             "public_key": key.public_key,
             "custody": signing.PARTY_CUSTODY,
-            "authorised_by": authority.FOUNDING,
+            "authorised_by": service_keys.FOUNDING,
             "possession": key.sign(message),
         }
         out.append(("operator", EntryType.KEY_REGISTERED.value, payload))
