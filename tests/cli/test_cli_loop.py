@@ -477,3 +477,36 @@ def test_replay_refuses_a_bundle_that_does_not_verify(recorded: tuple[str, Path]
     assert out.exit_code == 2 and "does not verify, so it is not replayed" in out.stderr
     both = runner.invoke(app, ["replay", "--bundle", str(bad), "--db", "x.db", "--at", "2025-04-09T10:00Z"])
     assert both.exit_code == 2 and "either --db or --bundle" in both.stderr
+
+
+def test_the_live_tail_shows_an_alert_settled_by_its_conflict(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, separation: dict[str, Any]
+) -> None:
+    """Acknowledging the conflict settles its alert in the same entry: the live tail says so, to the second,
+    so an officer following it does not try to acknowledge the alert again (and get 409)."""
+    exe = Path(sys.executable).parent / "deconflict"
+    proc = subprocess.Popen(
+        [str(exe), "hotline", "tail", "--url", live.url, "--token", tokens["IL"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        q = _lines(proc)
+        alert = _wait_for(q, "[ACK BY")
+        message_id = alert.split()[1]
+        c = separation["conflict"]
+        r = client.post(f"{A}/conflicts/{c}/acknowledge", headers=auth(tokens["IL"]))
+        assert r.status_code == 200, r.text
+        line = _wait_for(q, f"{message_id}  acknowledged by IL (with conflict {c})")
+        assert line[:20].endswith("Z") and "." not in line.split()[0]  # to the second, no microseconds
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_a_command_without_a_token_says_so() -> None:
+    result = runner.invoke(app, ["conflicts", "--url", "http://127.0.0.1:9"], env={"DECONFLICT_TOKEN": ""})
+    assert result.exit_code == 2
+    assert "no token: give --token or set DECONFLICT_TOKEN" in result.output and "Bearer" not in result.output

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deconflict.cli.common import say, user_errors
+from deconflict.cli.common import say, user_errors, utc_text
 from deconflict.cli.remote import KeyOpt, TokenOpt, UrlOpt, client_for, message_text
 from deconflict.errors import DeconflictError
 
@@ -96,6 +96,16 @@ def hotline_ack(
     say(message_text(client_for(url, token, key).acknowledge_message(message)))
 
 
+TAIL_EVENTS = (
+    "message.sent",
+    "message.escalated",
+    "message.acknowledged",
+    "conflict.acknowledged",
+    "conflict.resolved",
+)
+"""Record entries the live tail words: messages, and the conflict entries that settle or close their alerts."""
+
+
 @hotline_app.command("tail")
 @user_errors
 def hotline_tail(
@@ -124,12 +134,21 @@ def hotline_tail(
         for line in r.iter_lines():
             if line.startswith("event:"):
                 event = line[6:].strip()
-            elif line.startswith("data:") and event in ("message.sent", "message.escalated", "message.acknowledged"):
+            elif line.startswith("data:") and event in TAIL_EVENTS:
                 entry = json.loads(line[5:])
                 if "message" in entry:
                     say(message_text(entry["message"]))
-                elif event == "message.escalated" and "payload" in entry:
-                    p = entry["payload"]
-                    say(f"{entry['at']}  {p['id']}  ESCALATED to {p['name']}")
-                elif event == "message.acknowledged" and "payload" in entry:
-                    say(f"{entry['at']}  {entry['payload']['id']}  acknowledged by {entry['payload']['party']}")
+                    continue
+                p, at = entry.get("payload"), utc_text(entry.get("at"))
+                if not isinstance(p, dict):
+                    continue  # withheld from this member's copy
+                if event == "message.escalated":
+                    say(f"{at}  {p['id']}  ESCALATED to {p['name']}")
+                elif event == "message.acknowledged":
+                    say(f"{at}  {p['id']}  acknowledged by {p['party']}")
+                elif event == "conflict.acknowledged":  # one acknowledgement settles the conflict and its alerts
+                    for mid in p.get("messages") or []:
+                        say(f"{at}  {mid}  acknowledged by {p['party']} (with conflict {p['id']})")
+                elif event == "conflict.resolved":
+                    for mid in p.get("messages") or []:
+                        say(f"{at}  {mid}  closed: conflict {p['id']} {p.get('resolution', 'resolved')}")

@@ -37,6 +37,8 @@ KeyOpt = Annotated[Path | None, typer.Option(help="Your party's private key file
 
 def client_for(url: str, token: str, key: Path | None = None) -> Client:
     """A client of the running service for the token's member; signing on this side with ``key``."""
+    if not token.strip():
+        raise DeconflictError("no token: give --token or set DECONFLICT_TOKEN (the service prints one per member)")
     from deconflict.client import Client
     from deconflict.record import signing
 

@@ -95,4 +95,12 @@ def _serve(settings: Settings, service: Service | None = None) -> None:
     from deconflict.api import create_app
 
     app_ = create_app(settings, service)
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    # An open event stream (a browser tab, curl -N) must not hold a Ctrl-C: streams get 2 s to close.
+    uvicorn.run(
+        app_,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
