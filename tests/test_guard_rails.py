@@ -100,6 +100,8 @@ RECORD = [
     "record.checkpoints",
     "record.strict_json",
     "record.authority",
+    "record.rules",
+    "record.registration",
     "record.signing",
     "record.bundle",
     "record.merkle",

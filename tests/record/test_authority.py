@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from deconflict.cli import app
 from deconflict.clock import iso, parse_utc
-from deconflict.record import authority, chain, signing
+from deconflict.record import authority, chain, registration, rules, signing
 from deconflict.record.authority import AuthorityState, Conflict
 
 runner = CliRunner()
@@ -251,7 +251,7 @@ def test_a_members_copy_lists_what_it_withholds(demo: Any, tmp_path: Path) -> No
     assert code == 3, output
     numbers = sorted(i + 1 for i in chosen)
     assert "withheld (payload not in this copy" in output and str(numbers[0]) in output, output
-    assert authority.NEVER_WITHHELD == {"mechanism.declared", "key.registered", "key.revoked", "member.added"}
+    assert rules.NEVER_WITHHELD == {"mechanism.declared", "key.registered", "key.revoked", "member.added"}
 
 
 @pytest.mark.parametrize("kind", ["mechanism.declared", "key.registered", "member.added"])
@@ -297,7 +297,7 @@ M = "tr-il-syria"
 
 def _registration(owner: str, by: str | None, with_key: signing.KeyPair | None = None) -> dict[str, Any]:
     """A key.registered payload for KEY: its proof of possession, and an authorisation by ``with_key``."""
-    message = authority.registration_message(mechanism=M, party=owner, public_key=KEY.public_key)
+    message = registration.registration_message(mechanism=M, party=owner, public_key=KEY.public_key)
     p = {"key_id": KEY.key_id, "owner": owner, "public_key": KEY.public_key, "custody": "party"}
     p.update(possession=KEY.sign(message), authorised_by=by)
     if with_key is not None:
@@ -432,8 +432,8 @@ def test_each_authority_rule(type: str, actor: str, payload: dict[str, Any], wor
 
 
 def test_every_entry_type_has_a_rule_and_the_table_renders() -> None:
-    assert set(authority.RULES) == set(chain.EntryType)
-    table = authority.rules_table()
+    assert set(rules.RULES) == set(chain.EntryType)
+    table = rules.rules_table()
     assert all(f"`{t.value}`" in table for t in chain.EntryType)
 
 

@@ -1,12 +1,14 @@
-"""Who may say what in the record: the authority rules, as data, and one check over a small state.
+"""Whether an entry's signer had the right to say it: the authority rules checked over a small state.
 
-A signature proves which key signed an entry; these rules say whether its signer had the right to
-say it. They hold for the service before it appends (it must never write what verify would refuse)
-and for ``deconflict ledger verify`` over a copy of the record, entry by entry.
+A signature proves which key signed an entry; the rules (:data:`deconflict.record.rules.RULES`,
+the table) say whether its signer had the right to say it. They hold for the service before it
+appends (it must never write what verify would refuse) and for ``deconflict ledger verify`` over a
+copy of the record, entry by entry. Key registrations' own checks are
+:mod:`deconflict.record.registration`.
 
 API (pure: no database, no clock)::
 
-    from deconflict.record.authority import AuthorityState, check, apply, RULES
+    from deconflict.record.authority import AuthorityState, check, apply
 
     state = AuthorityState()
     for doc in entries:                 # entry documents in sequence order
@@ -16,11 +18,8 @@ API (pure: no database, no clock)::
 
 ``doc`` is an entry document: ``seq``, ``actor``, ``type`` and ``payload`` (absent when the copy
 withholds it: then only what does not need the payload is checked, and references the state
-cannot know any more are let pass). :data:`RULES` is the table, one :class:`Rule` per
-:class:`~deconflict.record.chain.EntryType`; :func:`rules_table` renders it for the docs.
+cannot know any more are let pass).
 
-Authors: ``system`` (the service on its own account), ``operator`` (whoever runs the service,
-declaring the mechanism), and members by role: ``party``, ``facilitator``, ``observer``.
 A member speaks only for its own party: the payload field a rule names (``party``, ``owner``,
 ``from_party``) must be the party of the member who wrote it. The service and the operator speak
 for no party, except the operator's founding declarations (a party's first key, the agreed
@@ -33,115 +32,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from deconflict.record import signing
-from deconflict.record.chain import SERVICE, EntryType, canonical
+from deconflict.record.chain import SERVICE, EntryType
+from deconflict.record.registration import check_key_registered, check_key_revoked, fingerprint_ok
+from deconflict.record.rules import (
+    AUTHORS,
+    FACILITATOR,
+    FOUNDING_TYPES,
+    MEMBERS,
+    OBSERVER,
+    OPERATOR,
+    PARTY,
+    RULES,
+    SYSTEM,
+)
 
 __all__ = [
-    "AUTHORS",
-    "FOUNDING_TYPES",
-    "NEVER_WITHHELD",
-    "RULES",
-    "registration_message",
+    "AUTOMATIC_RESOLUTIONS",
+    "MANUAL_RESOLUTIONS",
+    "RESERVED_IDS",
     "AuthorityState",
     "Conflict",
-    "Rule",
     "apply",
     "check",
-    "rules_table",
 ]
 
-SYSTEM, OPERATOR = "system", "operator"
-PARTY, FACILITATOR, OBSERVER = "party", "facilitator", "observer"
-AUTHORS = (SYSTEM, OPERATOR, PARTY, FACILITATOR, OBSERVER)
-"""Who may author entries: the service itself, its operator, and members by role."""
-MEMBERS = frozenset({PARTY, FACILITATOR, OBSERVER})
 AUTOMATIC_RESOLUTIONS = frozenset({"amended", "cancelled", "withdrawn", "cleared"})
 """How the service itself closes a conflict (an activity amended or cancelled, a zone withdrawn, tracks apart)."""
 MANUAL_RESOLUTIONS = frozenset({"amended", "accepted", "escalated"})
 """How a member closes a conflict by hand (mirrors ``deconflict.model.MANUAL_RESOLUTIONS``)."""
 RESERVED_IDS = frozenset({SYSTEM, OPERATOR, SERVICE})
-PURPOSE = "deconflict key registration"
-"""The ``purpose`` in what a key registration's signatures sign."""
-FOUNDING = "founding"
-"""``authorised_by`` of a key the operator registers in the founding block."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Who may author one entry type, for whom, and what else binds it."""
-
-    authors: frozenset[str]
-    """Among :data:`AUTHORS`."""
-    speaks_for: str | None
-    """The payload field naming the party a member's entry speaks for; it must be the member's party."""
-    says: str
-    """The rule in words (rendered in docs/record.md)."""
-    never_withheld: bool = False
-    """The entry binds keys or members: every copy must carry its payload."""
-
-
-def _r(authors: str, speaks_for: str | None, says: str, *, never_withheld: bool = False) -> Rule:
-    return Rule(frozenset(authors.split()), speaks_for, says, never_withheld)
-
-
-RULES: dict[EntryType, Rule] = {
-    EntryType.MECHANISM_DECLARED: _r(
-        "operator", None, "entry 1 only, once: the members, the rules and the service's key", never_withheld=True
-    ),
-    EntryType.KEY_REGISTERED: _r(
-        "operator party facilitator observer",
-        "owner",
-        "a member for its own party, authorised by its key in force (authorised_by, authorisation); the "
-        "operator only for a party with no key in force: in the founding block (authorised_by founding) or "
-        "after (operator); proof of possession (possession: the new key's signature) required except for a "
-        "founding key; key id = fingerprint of the key; never the service's",
-        never_withheld=True,
-    ),
-    EntryType.KEY_REVOKED: _r(
-        "operator party facilitator observer",
-        None,
-        "a registered key not yet revoked, by the operator or a member of the key's party; never the service's",
-        never_withheld=True,
-    ),
-    EntryType.MEMBER_ADDED: _r(
-        "operator", None, "a new member id: ids, parties and roles never change once declared", never_withheld=True
-    ),
-    EntryType.ACTIVITY_NOTIFIED: _r("party", "party", "a party's member, for its own party; a new activity id"),
-    EntryType.ACTIVITY_AMENDED: _r("party", "party", "a member of the activity's party"),
-    EntryType.ACTIVITY_CANCELLED: _r("party", "party", "a member of the activity's party"),
-    EntryType.ZONE_DECLARED: _r(
-        "party operator", "owner", "a party's member for its own party; the operator only in the founding block"
-    ),
-    EntryType.ZONE_WITHDRAWN: _r("party", None, "a member of the zone's owner"),
-    EntryType.CONFLICT_DETECTED: _r("system", None, "the service only; a new conflict id"),
-    EntryType.CONFLICT_ACKNOWLEDGED: _r(
-        "party facilitator", "party", "a member of a party the open conflict awaits, once, for its own party"
-    ),
-    EntryType.CONFLICT_RESOLVED: _r(
-        "system party facilitator",
-        None,
-        "the service for an automatic resolution (amended, cancelled, withdrawn, cleared); by hand (amended, "
-        "accepted, escalated) a member of a party the conflict awaits, or the facilitator; once",
-    ),
-    EntryType.MESSAGE_SENT: _r(
-        "system party facilitator",
-        "from_party",
-        "the service in an agreed template, from no party; a member from its own party; what it settles must "
-        "await that party",
-    ),
-    EntryType.MESSAGE_ACKNOWLEDGED: _r(
-        "party facilitator observer", "party", "a member of a party the message is addressed to, for its own party"
-    ),
-    EntryType.MESSAGE_ESCALATED: _r("system", None, "the service only"),
-}
-"""The authority table: one rule per entry type."""
-
-NEVER_WITHHELD = frozenset(t for t, r in RULES.items() if r.never_withheld)
-"""Entry types a copy may never withhold the payload of."""
-FOUNDING_TYPES = frozenset(
-    {EntryType.MECHANISM_DECLARED, EntryType.KEY_REGISTERED, EntryType.MEMBER_ADDED, EntryType.ZONE_DECLARED}
-)
-"""The founding block is entry 1 and the entries of these types directly after it."""
+"""Names no member may have, nor act for: the service's own actors."""
 
 
 @dataclass
@@ -256,7 +176,7 @@ def _declared(p: dict[str, Any], role: str, party: str | None, state: AuthorityS
         if problem:
             return f"mechanism.declared: {problem}"
     sk = p.get("service_key")
-    if not isinstance(sk, dict) or not _fingerprint_ok(sk.get("key_id"), sk.get("public_key")):
+    if not isinstance(sk, dict) or not fingerprint_ok(sk.get("key_id"), sk.get("public_key")):
         return "mechanism.declared carries no readable service key whose key id is its fingerprint"
     return None
 
@@ -269,63 +189,6 @@ def _member_problem(m: dict[str, Any]) -> str | None:
         return f"member {mid} acts for {mparty!r}, which is not a party"
     if mrole not in MEMBERS:
         return f"member {mid} has role {mrole!r} (a member is a party, facilitator or observer)"
-    return None
-
-
-def _fingerprint_ok(key_id: Any, public_key: Any) -> bool:
-    try:
-        return isinstance(public_key, str) and signing.key_id(public_key) == key_id
-    except Exception:  # noqa: BLE001 - an unreadable key is simply not a key
-        return False
-
-
-def _key_registered(p: dict[str, Any], role: str, party: str | None, state: AuthorityState) -> str | None:
-    kid, owner = p.get("key_id"), p.get("owner")
-    if owner == SERVICE or owner not in state.parties():
-        return f"key {kid} is registered for {owner!r}, which is no party of the mechanism"
-    if not _fingerprint_ok(kid, p.get("public_key")):
-        return f"key {kid} is registered with a public key whose fingerprint is not {kid}"
-    if kid in state.keys:
-        return f"key {kid} was already registered (a key is registered once)"
-    if role == OPERATOR and state.in_force(str(owner)):
-        return (
-            f"the operator registers a key for {owner}, which has a key in force; only {owner}'s own member "
-            "(signing with its current key) may add one"
-        )
-    message = registration_message(mechanism=state.mechanism, party=str(owner), public_key=str(p["public_key"]))
-    by, possession = p.get("authorised_by"), p.get("possession")
-    if possession is None and by != FOUNDING:
-        return f"key {kid} is registered without proof of possession (a signature by the new key)"
-    if possession is not None and not signing.verify(str(p["public_key"]), message, possession):
-        return f"key {kid}: its proof of possession does not verify with the key registered"
-    if role == OPERATOR:
-        expected = FOUNDING if state.founding else OPERATOR
-        if by != expected:
-            return f"key {kid} registered by the operator says authorised_by {by!r}; here it can only be {expected!r}"
-        return None
-    key = state.keys.get(str(by))
-    if key is None or key[0] != owner or key[1]:
-        return f"key {kid} is authorised by {by!r}, which is no key of {owner} in force"
-    if not signing.verify(key[2], message, p.get("authorisation")):
-        return f"key {kid}: its authorisation by key {by} does not verify"
-    return None
-
-
-def registration_message(*, mechanism: str, party: str, public_key: str) -> bytes:
-    """What a key registration's proof of possession and authorisation sign (the service writes the same)."""
-    return canonical({"mechanism": mechanism, "party": party, "public_key": public_key, "purpose": PURPOSE})
-
-
-def _key_revoked(p: dict[str, Any], role: str, party: str | None, state: AuthorityState) -> str | None:
-    kid = p.get("key_id")
-    key = state.keys.get(str(kid))
-    if key is None:
-        return f"revokes key {kid}, which the record never registered"
-    owner, revoked, _ = key
-    if revoked:
-        return f"revokes key {kid}, which was already revoked"
-    if role != OPERATOR and party != owner:
-        return f"a member of {party} revokes key {kid} of {owner}; a party revokes only its own keys"
     return None
 
 
@@ -469,8 +332,8 @@ def _escalated(p: dict[str, Any], role: str, party: str | None, state: Authority
 
 _CHECKS: dict[EntryType, Check] = {
     EntryType.MECHANISM_DECLARED: _declared,
-    EntryType.KEY_REGISTERED: _key_registered,
-    EntryType.KEY_REVOKED: _key_revoked,
+    EntryType.KEY_REGISTERED: check_key_registered,
+    EntryType.KEY_REVOKED: check_key_revoked,
     EntryType.MEMBER_ADDED: _member_added,
     EntryType.ACTIVITY_NOTIFIED: _activity,
     EntryType.ACTIVITY_AMENDED: _activity_known,
@@ -533,13 +396,3 @@ def apply(doc: dict[str, Any], state: AuthorityState) -> None:
                 c = state.conflicts.get(str(cid))
                 if c is not None:
                     c.acknowledged.add(str(p.get("from_party")))
-
-
-def rules_table() -> str:
-    """The authority table as Markdown (docs/record.md shows it)."""
-    rows = ["| entry type | who may write it | speaks for (payload field) | rule |", "|---|---|---|---|"]
-    for kind, rule in RULES.items():
-        who = ", ".join(a for a in AUTHORS if a in rule.authors)
-        withheld = " Never withheld." if rule.never_withheld else ""
-        rows.append(f"| `{kind.value}` | {who} | {rule.speaks_for or '—'} | {rule.says}.{withheld} |")
-    return "\n".join(rows)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from deconflict.clock import iso
-from deconflict.record import authority, signing
+from deconflict.record import authority, rules, signing
 from deconflict.record.chain import GENESIS_HASH, SERVICE, SERVICE_ACTORS, ChainReport, EntryType
 from deconflict.record.facts import RING_TYPES, Facts, entry_facts, line_facts
 from deconflict.record.parallel import LINE_BATCH, Signatures, ahead, batched, processes
@@ -147,7 +147,7 @@ class _Chain:
                 f"entry {f.seq}: dated {iso(f.at)}, before entry {f.seq - 1} ({iso(self.last_at)}); "
                 "entry times never go backwards"
             )
-        elif f.doc is not None and "payload" not in f.doc and f.doc.get("type") in authority.NEVER_WITHHELD:
+        elif f.doc is not None and "payload" not in f.doc and f.doc.get("type") in rules.NEVER_WITHHELD:
             problem = f"entry {f.seq}: {authority.check(f.doc, self.state)}"
         else:
             signed = {"seq": f.seq, "actor": f.actor, "key_id": f.key_id, "signature": f.signature}

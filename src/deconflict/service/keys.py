@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
-from deconflict.record import authority, chain, signing
+from deconflict.record import chain, registration, signing
 from deconflict.record.chain import EntryType
 from deconflict.service import queries
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, SignatureMode, retrying
@@ -54,13 +54,13 @@ __all__ = [
 
 key = queries.key
 
-PURPOSE = authority.PURPOSE
+PURPOSE = registration.PURPOSE
 """The ``purpose`` of the message a key registration's signatures sign."""
-FOUNDING = authority.FOUNDING
+FOUNDING = registration.FOUNDING
 """``authorised_by`` of a key registered in the founding declaration."""
 OPERATOR_AUTHORISED = OPERATOR
 """``authorised_by`` of a key the operator registers for a party with no key in force."""
-registration_message = authority.registration_message
+registration_message = registration.registration_message
 """What the proof of possession and the authorisation of a key registration sign (the rules' own spelling)."""
 
 
