@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from support import insider
+from support.paths import DOCS
 from typer.testing import CliRunner
 
 from deconflict.cli import app
@@ -435,6 +436,10 @@ def test_every_entry_type_has_a_rule_and_the_table_renders() -> None:
     assert set(rules.RULES) == set(chain.EntryType)
     table = rules.rules_table()
     assert all(f"`{t.value}`" in table for t in chain.EntryType)
+    written = (DOCS / "record.md").read_text(encoding="utf-8")
+    assert table.strip() in written, (
+        "docs/record.md no longer shows the rules as the code holds them: paste rules_table()"
+    )
 
 
 def test_a_withheld_entry_is_checked_for_who_wrote_it_only() -> None:
