@@ -15,6 +15,7 @@ hash, and sends the same request again with the signature. If the record moved o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from deconflict.clock import parse_utc
 from deconflict.errors import DeconflictError
 from deconflict.record import signing
 from deconflict.record.chain import canonical, entry_hash, sha256_hex
+from deconflict.record.strict_json import load_json
 
 __all__ = ["API", "RETRIES", "Client", "ClientError", "raise_for"]
 
@@ -129,6 +131,66 @@ class Client:
     def conflicts(self, *, status: str | None = None) -> Any:
         params = {"status": status} if status else None
         return _json(self.http.get(f"/mechanisms/{self.mechanism}/conflicts", params=params))
+
+    # --- the record, its checkpoints and proofs (what a party's mirror reads) -------------------------
+
+    def record_page(self, after: int = 0, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """The member's copy of the record: entries after ``after`` (withheld ones with hashes only)."""
+        params = {"after": after, "limit": limit}
+        response = self.http.get(f"/mechanisms/{self.mechanism}/record", params=params)
+        raise_for(response)
+        return list(load_json(response.content)["entries"])  # strictly: a repeated key or NaN is refused
+
+    def checkpoints(self, *, after: int = 0, with_cosignatures: bool = False) -> list[dict[str, Any]]:
+        """Signed checkpoints after entry ``after``, oldest first, each with its C2SP ``note``."""
+        params: dict[str, Any] = {"after": after}
+        if with_cosignatures:
+            params["with_cosignatures"] = "true"
+        return list(_json(self.http.get(f"/mechanisms/{self.mechanism}/checkpoints", params=params))["checkpoints"])
+
+    def note_keys(self) -> dict[str, Any]:
+        """The verifier keys (vkeys) of the service's checkpoint notes and of the parties' cosignatures."""
+        return dict(_json(self.http.get(f"/mechanisms/{self.mechanism}/checkpoints/keys")))
+
+    def consistency(self, first: int, second: int) -> dict[str, Any]:
+        """The service's RFC 9162 consistency proof from size ``first`` to ``second`` (base64 hashes)."""
+        params = {"from": first, "to": second}
+        return dict(_json(self.http.get(f"/mechanisms/{self.mechanism}/proof/consistency", params=params)))
+
+    def inclusion(self, seq: int, size: int) -> dict[str, Any]:
+        """The service's RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` entries."""
+        params = {"seq": seq, "size": size}
+        return dict(_json(self.http.get(f"/mechanisms/{self.mechanism}/proof/inclusion", params=params)))
+
+    def cosign(self, seq: int, line: str) -> dict[str, Any]:
+        """Post this party's cosignature line of checkpoint ``seq``; the answer carries the cosigned note."""
+        path = f"/mechanisms/{self.mechanism}/checkpoints/{seq}/cosignature"
+        return dict(_json(self.http.post(path, json={"cosignature": line})))
+
+    def events(self, after: int, *, read_timeout_s: float = 60.0) -> Iterator[tuple[str, Any]]:
+        """The record's event stream from entry ``after`` on (sent as ``Last-Event-ID``): (event, data) pairs,
+        entries and ``checkpoint`` events alike, until the connection ends (then the iterator ends).
+
+        ``data`` is parsed strictly (:func:`deconflict.record.strict_json.load_json`): a repeated key or a
+        non-finite number raises ValueError naming it."""
+        headers = {"Last-Event-ID": str(after)}
+        timeout = httpx.Timeout(15.0, read=read_timeout_s)
+        with self.http.stream("GET", f"/mechanisms/{self.mechanism}/events", headers=headers, timeout=timeout) as r:
+            raise_for(r)
+            data: list[str]
+            event, data = "message", []
+            for line in r.iter_lines():
+                if line == "":
+                    if data:
+                        yield event, load_json("\n".join(data))
+                    event, data = "message", []
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    value = value.removeprefix(" ")
+                    if name == "event":
+                        event = value
+                    elif name == "data":
+                        data.append(value)
 
     # --- the protocol -----------------------------------------------------------------------------
 

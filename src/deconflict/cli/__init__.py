@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import typer
 
-from deconflict.cli import activities, admin, conflicts, files, hotline, record, server
+from deconflict.cli import activities, admin, conflicts, files, hotline, mirror, record, server
 
 __all__ = ["app", "main"]
 
@@ -51,6 +51,7 @@ for _command in (
     activities.cancel,
     conflicts.ack,
     conflicts.resolve,
+    mirror.mirror,
 ):
     app.command()(_command)
 del _command

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from deconflict.clock import iso
 from deconflict.record import chain, signing
+from deconflict.service import checkpoints as notes
 from deconflict.service.context import Context
 from deconflict.service.writer import last_entry_at, not_before
 from deconflict.store import ledger
@@ -123,6 +124,7 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
         message = signing.checkpoint_message(mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=iso(at))
         signature = key.sign(message)
         with ctx.store.transaction() as s:
+            text = notes.sign_note(ctx, s, mechanism_id, current)
             s.add(
                 CheckpointRow(
                     mechanism_id=mechanism_id,
@@ -131,6 +133,7 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
                     at=at,
                     key_id=key.key_id,
                     signature=signature,
+                    note=text,
                 )
             )
         picture.checkpointed_at = now
@@ -138,6 +141,7 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
         doc = chain.checkpoint_doc(
             mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=at, key_id=key.key_id, signature=signature
         )
+        doc["note"] = text
     for listener in ctx.checkpoint_listeners:
         listener(mechanism_id, doc)
     return doc
@@ -155,9 +159,20 @@ def latest_checkpoint_seq(ctx: Context, mechanism_id: str) -> int:
 
 
 def checkpoints(
-    ctx: Context, mechanism_id: str, *, after: int = 0, limit: int = 1000, latest: bool = False
+    ctx: Context,
+    mechanism_id: str,
+    *,
+    after: int = 0,
+    limit: int = 1000,
+    latest: bool = False,
+    with_cosignatures: bool = False,
 ) -> list[dict[str, Any]]:
-    """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``)."""
+    """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``).
+
+    Each carries ``note``: the same head as a C2SP checkpoint note over the Merkle root of its entries,
+    signed by the service (None for checkpoints older than notes); ``with_cosignatures`` adds every
+    party's cosignature received so far under it, and ``cosigned_by`` (the parties, in order).
+    """
     ctx.pictures.get(mechanism_id)
     stmt = select(CheckpointRow).where(CheckpointRow.mechanism_id == mechanism_id, CheckpointRow.seq > after)
     if latest:
@@ -165,10 +180,14 @@ def checkpoints(
     else:
         stmt = stmt.order_by(CheckpointRow.seq).limit(limit)
     with ctx.store.read() as s:
-        rows = s.scalars(stmt)
-        return [
-            chain.checkpoint_doc(
+        out = []
+        for r in s.scalars(stmt).all():
+            doc = chain.checkpoint_doc(
                 mechanism=r.mechanism_id, seq=r.seq, hash=r.hash, at=r.at, key_id=r.key_id, signature=r.signature
             )
-            for r in rows
-        ]
+            doc["note"] = r.note
+            if with_cosignatures:
+                doc["note"] = notes.cosigned_note(s, r)
+                doc["cosigned_by"] = notes.cosigning_parties(s, r)
+            out.append(doc)
+        return out

@@ -263,6 +263,25 @@ class CheckpointRow(Base):
     at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    """The same head as a C2SP checkpoint note over the Merkle root of entries 1..seq, signed by the service
+    (None for checkpoints signed before notes existed)."""
+
+
+class CosignatureRow(Base):
+    """A party's cosignature (C2SP ``cosignature/v1``) of a checkpoint note: its side checked that the note
+    extends the last one it cosigned. One per party and checkpoint; the first one received is kept."""
+
+    __tablename__ = "cosignatures"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    party: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    """The party's record key (registered in the record) that made the cosignature."""
+    line: Mapped[str] = mapped_column(String(400))
+    """The signature line as it goes under the note: ``— <name> <base64>``."""
+    received_at: Mapped[datetime]
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id", "seq"], ["checkpoints.mechanism_id", "checkpoints.seq"]),)
 
 
 class TrackRow(Base):

@@ -11,10 +11,12 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from deconflict.api.deps import HubDep, MemberDep, ServiceDep, SettingsDep
+from deconflict.api.routes import checkpoints as checkpoint_notes
 from deconflict.api.schemas import ErrorOut
 from deconflict.api.views import entries_view, replay_view
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
+from deconflict.service import record as record_use_case
 
 router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 PAGE = 500
@@ -61,7 +63,9 @@ async def events(
 
     ``event: checkpoint`` (no ``id``) carries each head the service signs (the latest one first):
     keep them, and ``deconflict ledger verify --checkpoints`` holds any later copy of the record
-    against them, so a cut or rewritten tail is caught."""
+    against them, so a cut or rewritten tail is caught. Its ``note`` is the same head as a C2SP
+    checkpoint note over the Merkle root of the entries it covers: ``deconflict mirror`` checks it,
+    cosigns it and posts the cosignature back."""
     start = _start(after, last_event_id)
 
     async def frames() -> AsyncIterator[str]:
@@ -122,10 +126,21 @@ def checkpoints(
     caller: MemberDep,
     service: ServiceDep,
     after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Checkpoints of entries after this one.")] = 0,
+    with_cosignatures: Annotated[
+        bool, Query(description="Put every party's cosignature received so far under each note.")
+    ] = False,
 ) -> dict[str, Any]:
     """The heads the service signed (sequence number, hash, time, signature), oldest first. Save the
-    response and pass it to ``deconflict ledger verify --checkpoints``."""
-    return {"checkpoints": service.checkpoints(caller.mechanism_id, after=after)}
+    response and pass it to ``deconflict ledger verify --checkpoints``. ``note`` is the same head as a
+    C2SP checkpoint note (Merkle root of entries 1..seq, verifier key at ``checkpoints/keys``); with
+    ``with_cosignatures`` it carries the parties' cosignatures too, and ``cosigned_by`` names them."""
+    found = record_use_case.checkpoints(
+        service.context, caller.mechanism_id, after=after, with_cosignatures=with_cosignatures
+    )
+    return {"checkpoints": found}
+
+
+router.include_router(checkpoint_notes.router)
 
 
 @router.get("/mechanisms/{mechanism_id}/replay", summary="The state as it stood at an instant")

@@ -1,0 +1,301 @@
+"""The record's Merkle tree on the service's side: checkpoint notes, proofs, and the parties' cosignatures.
+
+At each checkpoint the service also signs a C2SP checkpoint note (:mod:`deconflict.record.note`) over
+the RFC 6962 root of entries ``1..seq`` (leaf ``i`` is entry ``i + 1``'s chain hash). The tree is
+kept per mechanism in this process (the leaves and a :class:`~deconflict.record.merkle.CompactRange`),
+built from the ledger's hashes on first use and extended with the entries appended since, so signing
+costs ``O(log n)`` hashes plus reading the new entries' hashes. If the stored chain no longer extends
+the tree held (another process rewrote the ledger), the tree is rebuilt from the ledger.
+
+A party cosigns a note with its **record key** (the key it registered in the record, whose private
+half only it holds), used as a ``cosignature/v1`` key under the name ``<origin>/<party>``: the type
+byte and name give it a different key id from the same key's entry signatures, and the signed
+messages differ (``cosignature/v1`` vs ``deconflict/entry/v1``), so one can never pass for the other.
+A key the service holds for a party (demo custody) cannot cosign: a witness the operator controls
+witnesses nothing.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from deconflict.errors import Forbidden, InvalidInput, NotFound
+from deconflict.record import merkle, note, signing
+from deconflict.record.chain import Head
+from deconflict.service.context import Context
+from deconflict.store import Store
+from deconflict.store.schema import CheckpointRow, CosignatureRow, KeyRow, LedgerEntry
+
+__all__ = [
+    "add_cosignature",
+    "consistency",
+    "cosigned_note",
+    "cosigning_parties",
+    "inclusion",
+    "note_keys",
+    "note_signer",
+    "root_at",
+    "sign_note",
+]
+
+PARTY_CUSTODY = "party"
+"""A key whose private half only its party holds (KeyRow.custody)."""
+
+
+@dataclass
+class _Tree:
+    """One mechanism's tree as this process holds it: every leaf, and the compact range over them."""
+
+    leaves: list[bytes] = field(default_factory=list)
+    range: merkle.CompactRange = field(default_factory=merkle.CompactRange)
+
+    def add(self, entry_hash: str) -> None:
+        leaf = merkle.entry_leaf(entry_hash)
+        self.leaves.append(leaf)
+        self.range.append(leaf)
+
+
+_TREES: weakref.WeakKeyDictionary[Store, dict[str, _Tree]] = weakref.WeakKeyDictionary()
+
+
+def _hashes(s: Session, mechanism_id: str, after: int, upto: int) -> list[tuple[int, str, str]]:
+    t = LedgerEntry.__table__
+    stmt = (
+        select(t.c.seq, t.c.hash, t.c.prev_hash)
+        .where(t.c.mechanism_id == mechanism_id, t.c.seq > after, t.c.seq <= upto)
+        .order_by(t.c.seq)
+    )
+    return [(int(r[0]), str(r[1]), str(r[2])) for r in s.execute(stmt)]
+
+
+def _tree(ctx: Context, s: Session, mechanism_id: str, head: Head) -> _Tree:
+    """The tree of entries ``1..head.seq``, extended (or rebuilt) from the ledger as needed."""
+    trees = _TREES.setdefault(ctx.store, {})
+    tree = trees.get(mechanism_id)
+    if tree is None or tree.range.size > head.seq:
+        tree = trees[mechanism_id] = _Tree()
+    if tree.range.size < head.seq:
+        rows = _hashes(s, mechanism_id, tree.range.size, head.seq)
+        if rows and tree.leaves and rows[0][2] != tree.leaves[-1].hex():
+            tree = trees[mechanism_id] = _Tree()  # the stored chain changed under us: start again
+            rows = _hashes(s, mechanism_id, 0, head.seq)
+        for seq, entry_hash, _ in rows:
+            if seq != tree.range.size + 1:
+                raise InvalidInput(f"the record of {mechanism_id} has no entry {tree.range.size + 1}", field="seq")
+            tree.add(entry_hash)
+    if head.seq and tree.leaves[head.seq - 1].hex() != head.hash:
+        trees.pop(mechanism_id, None)
+        return _tree(ctx, s, mechanism_id, head)
+    return tree
+
+
+def _head(s: Session, mechanism_id: str) -> Head:
+    t = LedgerEntry.__table__
+    row = s.execute(
+        select(t.c.seq, t.c.hash).where(t.c.mechanism_id == mechanism_id).order_by(t.c.seq.desc()).limit(1)
+    ).first()
+    if row is None:
+        raise NotFound(f"mechanism {mechanism_id!r} has no record", field="mechanism")
+    return Head(int(row[0]), str(row[1]))
+
+
+def root_at(ctx: Context, s: Session, mechanism_id: str, head: Head) -> bytes:
+    """The RFC 6962 root of entries ``1..head.seq`` (the tree extended to ``head`` first)."""
+    return _tree(ctx, s, mechanism_id, head).range.root()
+
+
+def note_signer(ctx: Context, mechanism_id: str) -> note.NoteSigner:
+    """The service's note signer for a mechanism: its own key, under the name ``note.origin(mechanism)``."""
+    return note.NoteSigner(note.origin(mechanism_id), ctx.signers.service_key)
+
+
+def sign_note(ctx: Context, s: Session, mechanism_id: str, head: Head) -> str:
+    """The checkpoint note of entries ``1..head.seq``, signed by the service (its text with one signature)."""
+    body = note.Checkpoint(note.origin(mechanism_id), head.seq, root_at(ctx, s, mechanism_id, head)).body()
+    text = note.Note(body)
+    return text.signed(note_signer(ctx, mechanism_id).sign(body)).format()
+
+
+def _leaves(ctx: Context, mechanism_id: str) -> Sequence[bytes]:
+    """The leaves up to the head now, taken under the lock; proofs are then worked out without it (the
+    list only grows, and a rebuild makes a new one, so the first ``n`` leaves taken stay as they were)."""
+    ctx.pictures.get(mechanism_id)
+    with ctx.lock, ctx.store.read() as s:
+        tree = _tree(ctx, s, mechanism_id, _head(s, mechanism_id))
+        return _Prefix(tree.leaves, tree.range.size)
+
+
+class _Prefix(Sequence[bytes]):
+    """The first ``size`` items of a list that may grow meanwhile, without copying it."""
+
+    def __init__(self, items: list[bytes], size: int) -> None:
+        self._items, self._size = items, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[bytes]: ...
+    def __getitem__(self, i: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._size)
+            return self._items[start:stop:step]
+        if not -self._size <= i < self._size:
+            raise IndexError(i)
+        return self._items[i % self._size]
+
+
+def _check_sizes(first: int, second: int, head: int, *, names: tuple[str, str]) -> None:
+    if not 1 <= second <= head:
+        raise InvalidInput(f"{names[1]}: the record has entries 1 to {head}, not {second}", field=names[1])
+    if not 1 <= first <= second:
+        raise InvalidInput(f"{names[0]}: expected 1 to {second}, not {first}", field=names[0])
+
+
+def consistency(ctx: Context, mechanism_id: str, first: int, second: int) -> dict[str, Any]:
+    """RFC 9162 consistency proof from the tree of ``first`` entries to the tree of ``second``.
+
+    ``from_root`` and ``to_root`` are the service's roots at both sizes, for convenience: a party checks
+    the proof against the root it cosigned, never against ``from_root``.
+    """
+    leaves = _leaves(ctx, mechanism_id)
+    _check_sizes(first, second, len(leaves), names=("from", "to"))
+    proof = merkle.consistency_proof(leaves, first, second)
+    roots = merkle.root(leaves[:first]), merkle.root(leaves[:second])
+    return {
+        "from": first,
+        "to": second,
+        "from_root": signing.b64(roots[0]),
+        "to_root": signing.b64(roots[1]),
+        "proof": [signing.b64(h) for h in proof],
+    }
+
+
+def inclusion(ctx: Context, mechanism_id: str, seq: int, size: int) -> dict[str, Any]:
+    """RFC 9162 inclusion proof of entry ``seq`` (leaf ``seq - 1``) in the tree of ``size`` entries."""
+    leaves = _leaves(ctx, mechanism_id)
+    _check_sizes(seq, size, len(leaves), names=("seq", "size"))
+    proof = merkle.inclusion_proof(leaves, seq - 1, size)
+    leaf, top = leaves[seq - 1], merkle.root(leaves[:size])
+    return {
+        "seq": seq,
+        "size": size,
+        "hash": leaf.hex(),
+        "root": signing.b64(top),
+        "proof": [signing.b64(h) for h in proof],
+    }
+
+
+def _party_verifiers(s: Session, mechanism_id: str, party: str) -> dict[int, tuple[KeyRow, note.Verifier]]:
+    """The party's keys in force that only it holds, as cosigner verifiers, by note key id."""
+    rows = s.scalars(
+        select(KeyRow).where(
+            KeyRow.mechanism_id == mechanism_id,
+            KeyRow.owner == party,
+            KeyRow.revoked_seq.is_(None),
+            KeyRow.custody == PARTY_CUSTODY,
+        )
+    )
+    name = note.cosigner_name(mechanism_id, party)
+    out = {}
+    for row in rows:
+        raw = signing.unb64(row.public_key, field="public_key", size=32)
+        v = note.Verifier(name, note.COSIGNATURE_V1, raw)
+        out[v.key_id] = (row, v)
+    return out
+
+
+def note_keys(ctx: Context, mechanism_id: str) -> dict[str, Any]:
+    """The verifier keys (C2SP vkeys) of the service's checkpoint notes and of each party's cosignatures."""
+    ctx.pictures.get(mechanism_id)
+    parties = sorted({m.party for m in ctx.pictures.get(mechanism_id).mechanism.members})
+    with ctx.store.read() as s:
+        cosigners = [
+            {"party": party, "key_id": row.key_id, "vkey": v.vkey()}
+            for party in parties
+            for row, v in _party_verifiers(s, mechanism_id, party).values()
+        ]
+    return {
+        "origin": note.origin(mechanism_id),
+        "service": note_signer(ctx, mechanism_id).verifier.vkey(),
+        "cosigners": cosigners,
+    }
+
+
+def cosigned_note(s: Session, row: CheckpointRow) -> str | None:
+    """A checkpoint's note with every cosignature received so far under the service's signature."""
+    if row.note is None:
+        return None
+    lines = s.scalars(
+        select(CosignatureRow.line)
+        .where(CosignatureRow.mechanism_id == row.mechanism_id, CosignatureRow.seq == row.seq)
+        .order_by(CosignatureRow.party)
+    )
+    return row.note + "".join(f"{line}\n" for line in lines)
+
+
+def cosigning_parties(s: Session, row: CheckpointRow) -> list[str]:
+    """The parties whose cosignature of a checkpoint the service received, in order."""
+    return list(
+        s.scalars(
+            select(CosignatureRow.party)
+            .where(CosignatureRow.mechanism_id == row.mechanism_id, CosignatureRow.seq == row.seq)
+            .order_by(CosignatureRow.party)
+        )
+    )
+
+
+def add_cosignature(ctx: Context, mechanism_id: str, seq: int, party: str, line: str) -> dict[str, Any]:
+    """Keep ``party``'s cosignature of checkpoint ``seq`` after checking it with the party's registered key.
+
+    Raises:
+        NotFound: no such checkpoint, or it has no note (signed before notes existed).
+        InvalidInput: the line is not a signature line, names another cosigner, or does not verify.
+        Forbidden: the key is not one of the party's keys in force held by the party alone.
+    """
+    ctx.pictures.get(mechanism_id)
+    text = line.strip("\n")
+    if "\n" in text or not text:
+        raise InvalidInput("cosignature: expected one signature line '— <name> <base64>'", field="cosignature")
+    with ctx.lock, ctx.store.transaction() as s:
+        row = s.get(CheckpointRow, (mechanism_id, seq))
+        if row is None or row.note is None:
+            what = "no checkpoint" if row is None else "no checkpoint note (signed before notes existed)"
+            raise NotFound(f"checkpoint {seq}: the service has {what} of entry {seq}", field="seq")
+        signed = note.parse_note(row.note + text + "\n")
+        sig = signed.signatures[-1]
+        name = note.cosigner_name(mechanism_id, party)
+        if sig.name != name:
+            raise InvalidInput(f"cosignature: {party} cosigns as {name}, not {sig.name}", field="cosignature")
+        found = _party_verifiers(s, mechanism_id, party).get(sig.key_id)
+        if found is None:
+            raise Forbidden(
+                f"cosignature: key id {sig.key_id:08x} is not a key in force that {party} alone holds "
+                "(a party cosigns with its own record key)"
+            )
+        key_row, verifier = found
+        if verifier.check(signed.text, sig.raw) is None:
+            raise InvalidInput(f"cosignature: does not verify with {party}'s key {key_row.key_id}", field="cosignature")
+        kept = s.get(CosignatureRow, (mechanism_id, seq, party))
+        if kept is None:
+            s.add(
+                CosignatureRow(
+                    mechanism_id=mechanism_id,
+                    seq=seq,
+                    party=party,
+                    key_id=key_row.key_id,
+                    line=sig.line().rstrip("\n"),
+                    received_at=ctx.clock(),
+                )
+            )
+        s.flush()
+        cosigned = cosigned_note(s, row)
+    return {"seq": seq, "party": party, "key_id": key_row.key_id, "kept": kept is None, "note": cosigned}

@@ -1,0 +1,353 @@
+"""Checkpoint notes, proofs and cosignatures (service and HTTP), and a party's mirror: three processes on
+loopback (``deconflict serve`` and two ``deconflict mirror``), the operator forking the record, both
+mirrors raising the alarm with a fork proof anyone can check with the service's key alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+from support.builders import HAMA, PALMYRA, M, declared_db, vol
+from support.live import LiveServer, auth, free_port, wait_until
+from typer.testing import CliRunner
+
+from deconflict.cli import app
+from deconflict.client import Client
+from deconflict.clock import FixedClock, system_clock
+from deconflict.errors import Forbidden, InvalidInput, NotFound
+from deconflict.record import chain, merkle, note, signing
+from deconflict.service import Service, record
+from deconflict.service import checkpoints as notes
+from deconflict.store import ledger, open_store
+from deconflict.store.schema import CheckpointRow, CosignatureRow, CustodyKeyRow, LedgerEntry
+
+TR_KEY = signing.KeyPair.from_seed(bytes([7]) * 32)
+IL_KEY = signing.KeyPair.from_seed(bytes([9]) * 32)
+
+
+@pytest.fixture
+def party_keys() -> dict[str, str]:
+    """Türkiye and Israel hold their own keys; the service holds the others' (demo custody)."""
+    return {"TR": TR_KEY.public_key, "IL": IL_KEY.public_key}
+
+
+def b64(text: str) -> bytes:
+    return signing.unb64(text, field="hash", size=32)
+
+
+def leaves(svc: Service) -> list[bytes]:
+    return [merkle.entry_leaf(e["hash"]) for e in svc.record(M)]
+
+
+def service_verifier(svc: Service) -> note.Verifier:
+    return note.parse_vkey(notes.note_keys(svc.context, M)["service"])
+
+
+def cosigner(party: str, key: signing.KeyPair) -> note.Cosigner:
+    return note.Cosigner(note.cosigner_name(M, party), key)
+
+
+def test_a_checkpoint_carries_a_note_over_the_merkle_root_signed_with_the_records_service_key(svc: Service) -> None:
+    doc = svc.checkpoint(M)
+    assert doc is not None
+    cp, _ = note.open_checkpoint(doc["note"], service_verifier(svc))
+    assert (cp.origin, cp.size, cp.root) == (note.origin(M), doc["seq"], merkle.root(leaves(svc)))
+    first = next(iter(svc.record(M)))
+    assert service_verifier(svc).public_key == signing.unb64(
+        first["payload"]["service_key"]["public_key"], field="public_key", size=32
+    )
+    assert svc.checkpoints(M)[-1]["note"] == doc["note"]
+
+
+def test_the_tree_grows_with_the_record_and_proofs_verify(svc: Service, clock: FixedClock) -> None:
+    first = svc.checkpoint(M)
+    assert first is not None
+    svc.add_member(mechanism_id=M, member={"id": "OBS", "party": "OBS", "role": "observer", "name": "Observer"})
+    clock.advance(seconds=60)
+    second = svc.checkpoint(M)
+    assert second is not None
+    v = service_verifier(svc)
+    (a, _), (b, _) = note.open_checkpoint(first["note"], v), note.open_checkpoint(second["note"], v)
+    assert b.root == merkle.root(leaves(svc))
+    doc = notes.consistency(svc.context, M, a.size, b.size)
+    merkle.verify_consistency(a.size, b.size, a.root, b.root, [b64(h) for h in doc["proof"]])
+    inc = notes.inclusion(svc.context, M, 3, b.size)
+    merkle.verify_inclusion(bytes.fromhex(inc["hash"]), 2, b.size, [b64(h) for h in inc["proof"]], b.root)
+    with pytest.raises(InvalidInput, match="to: the record has entries 1 to"):
+        notes.consistency(svc.context, M, 1, b.size + 1)
+    with pytest.raises(InvalidInput, match="from: expected 1 to"):
+        notes.consistency(svc.context, M, b.size, a.size)
+
+
+def test_a_party_cosigns_with_its_record_key_and_the_note_collects_the_cosignatures(
+    svc: Service, clock: FixedClock
+) -> None:
+    doc = svc.checkpoint(M)
+    assert doc is not None
+    seq, t = doc["seq"], int(clock().timestamp())
+    for party, key in (("TR", TR_KEY), ("IL", IL_KEY)):
+        line = cosigner(party, key).cosign(note.parse_note(doc["note"]).text, t).line()
+        assert notes.add_cosignature(svc.context, M, seq, party, line)["kept"] is True
+    again = cosigner("TR", TR_KEY).cosign(note.parse_note(doc["note"]).text, t + 5).line()
+    assert notes.add_cosignature(svc.context, M, seq, "TR", again)["kept"] is False  # the first one is kept
+    served = svc.checkpoints(M)[-1]
+    full = record.checkpoints(svc.context, M, with_cosignatures=True)[-1]
+    assert served["note"] == doc["note"] and full["cosigned_by"] == ["IL", "TR"]
+    verifiers = [service_verifier(svc), cosigner("TR", TR_KEY).verifier, cosigner("IL", IL_KEY).verifier]
+    names = {v.name for v in note.verify_note(note.parse_note(full["note"]), verifiers)}
+    assert names == {note.origin(M), note.cosigner_name(M, "TR"), note.cosigner_name(M, "IL")}
+
+
+def test_a_cosignature_is_refused_unless_it_is_the_partys_own_key_under_its_own_name(
+    svc: Service, clock: FixedClock
+) -> None:
+    doc = svc.checkpoint(M)
+    assert doc is not None
+    seq, text, t = doc["seq"], note.parse_note(doc["note"]).text, int(clock().timestamp())
+    with pytest.raises(InvalidInput, match="TR cosigns as .*/TR, not .*/IL"):
+        notes.add_cosignature(svc.context, M, seq, "TR", cosigner("IL", IL_KEY).cosign(text, t).line())
+    with pytest.raises(Forbidden, match="not a key in force that TR alone holds"):
+        notes.add_cosignature(svc.context, M, seq, "TR", cosigner("TR", IL_KEY).cosign(text, t).line())
+    held = signing.KeyPair.generate()  # AZ's key is held by the service: it cannot witness
+    with pytest.raises(Forbidden, match="AZ alone holds"):
+        notes.add_cosignature(svc.context, M, seq, "AZ", cosigner("AZ", held).cosign(text, t).line())
+    forged = cosigner("TR", TR_KEY).cosign(text, t)
+    bad = note.Signature(forged.name, forged.key_id, forged.raw[:-1] + bytes([forged.raw[-1] ^ 1])).line()
+    with pytest.raises(InvalidInput, match="does not verify with TR's key"):
+        notes.add_cosignature(svc.context, M, seq, "TR", bad)
+    with pytest.raises(InvalidInput, match="one signature line"):
+        notes.add_cosignature(svc.context, M, seq, "TR", "a\nb")
+    with pytest.raises(NotFound, match="no checkpoint of entry 999"):
+        notes.add_cosignature(svc.context, M, 999, "TR", forged.line())
+
+
+def test_checkpoint_notes_proofs_and_cosignatures_over_http(live: LiveServer, tokens: dict[str, str]) -> None:
+    doc = live.service.checkpoint(M)
+    assert doc is not None
+    base, h = f"{live.url}/api/v1/mechanisms/{M}", auth(tokens["TR"])
+    keys = httpx.get(f"{base}/checkpoints/keys", headers=h).json()
+    assert keys["service"] == service_verifier(live.service).vkey()
+    assert {c["party"] for c in keys["cosigners"]} == {"TR", "IL"}
+    text = note.parse_note(doc["note"]).text
+    line = cosigner("TR", TR_KEY).cosign(text, int(live.service.clock().timestamp())).line()
+    r = httpx.post(f"{base}/checkpoints/{doc['seq']}/cosignature", json={"cosignature": line}, headers=h)
+    assert r.status_code == 200, r.text
+    got: dict[str, Any] = httpx.get(f"{base}/checkpoints?with_cosignatures=true", headers=h).json()
+    assert got["checkpoints"][-1]["cosigned_by"] == ["TR"] and got["checkpoints"][-1]["note"].endswith(line)
+    proof = httpx.get(f"{base}/proof/consistency?from=2&to={doc['seq']}", headers=h)
+    assert proof.status_code == 200 and proof.json()["to_root"] == signing.b64(note.parse_checkpoint(text).root)
+    assert httpx.get(f"{base}/proof/inclusion?seq=1&size={doc['seq']}", headers=h).status_code == 200
+    wrong = httpx.get(f"{base}/proof/consistency?from=5&to=2", headers=h)
+    assert wrong.status_code == 422 and wrong.json()["field"] == "from"
+
+
+# --- three processes on loopback: the service and two parties' mirrors ---------------------------------
+
+
+class Proc:
+    """A ``deconflict`` subprocess whose output lines are collected as they come."""
+
+    def __init__(self, *args: str) -> None:
+        exe = Path(sys.executable).parent / "deconflict"
+        self.p = subprocess.Popen(
+            [str(exe), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            env={**os.environ, "LANG": "C.UTF-8"},
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=5)
+
+
+def serve(db: str, port: int, token: str) -> Proc:
+    """``deconflict serve`` on loopback, once it answers (its first tick signs a checkpoint of the head)."""
+    proc = Proc("serve", "--db", db, "--port", str(port))
+    url = f"http://127.0.0.1:{port}/api/v1/mechanisms/{M}/checkpoints/keys"
+
+    def up() -> bool:
+        assert proc.p.poll() is None, proc.output
+        try:
+            return httpx.get(url, headers=auth(token), timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(up, "the service to answer", deadline_s=30)
+    return proc
+
+
+def latest(url: str, token: str) -> dict[str, Any]:
+    got = httpx.get(f"{url}/api/v1/mechanisms/{M}/checkpoints?with_cosignatures=true", headers=auth(token), timeout=5)
+    return dict(got.json()["checkpoints"][-1]) if got.json()["checkpoints"] else {}
+
+
+def cosigned_by_both(url: str, token: str, *, after: int) -> dict[str, Any] | None:
+    """The newest checkpoint when it is after entry ``after`` and both parties have cosigned it."""
+    c = latest(url, token)
+    return c if c.get("cosigned_by") == ["IL", "TR"] and c["seq"] > after else None
+
+
+def fork(db: str, *, from_seq: int, entries: int) -> None:
+    """The operator, holding the service's key, rewrites the record from entry ``from_seq`` on: the
+    checkpoints (and cosignatures) that covered it go, and ``entries`` other entries, validly signed by
+    the service, take its place."""
+    store = open_store(db)
+    with store.transaction() as s:
+        row = s.get(CustodyKeyRow, chain.SERVICE)
+        assert row is not None
+        key = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
+        s.execute(delete(CosignatureRow).where(CosignatureRow.seq >= from_seq))
+        s.execute(delete(CheckpointRow).where(CheckpointRow.seq >= from_seq))
+        s.execute(delete(LedgerEntry).where(LedgerEntry.seq >= from_seq))
+        head = ledger.read_head(s, M)
+        at = max(e.at for e in s.scalars(select(LedgerEntry).where(LedgerEntry.mechanism_id == M)))
+        for n in range(entries):
+            member = {"id": f"OBS{n}", "party": f"OBS{n}", "role": "observer", "name": "never there"}
+            head = ledger.append(
+                s,
+                mechanism=M,
+                actor="operator",
+                type=chain.EntryType.MEMBER_ADDED,
+                payload=member,
+                at=at,
+                sign=lambda r: (key.key_id, key.sign_entry(r["hash"])),
+                after=head,
+            )
+    store.close()
+
+
+def test_two_mirrors_cosign_and_both_catch_the_operators_fork_with_a_proof_anyone_can_check(tmp_path: Path) -> None:
+    db = declared_db(tmp_path / "record.db", system_clock, keys={"TR": TR_KEY.public_key, "IL": IL_KEY.public_key})
+    svc = Service(open_store(db))
+    tokens = {p: svc.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
+    svc.store.close()
+    port, procs = free_port(), []
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server = serve(db, port, tokens["TR"])
+        procs.append(server)
+        mirrors = {}
+        for party, key in (("TR", TR_KEY), ("IL", IL_KEY)):
+            signing.write_key_file(tmp_path / f"{party}.key", key, party=party)
+            mirrors[party] = Proc(
+                "mirror", "--url", url, "--token", tokens[party], "--key", str(tmp_path / f"{party}.key"),
+                "--dir", str(tmp_path / party), "--retry-s", "0.2",
+            )  # fmt: skip
+            procs.append(mirrors[party])
+
+        # 1. Both mirrors cosign the first checkpoint; the service serves the note with both cosignatures.
+        first = wait_until(
+            lambda: (c := latest(url, tokens["TR"])).get("cosigned_by") == ["IL", "TR"] and c, "2 cosigs"
+        )
+        # 2. Each party notifies, signed with its own key; the operator restarts the service, whose first
+        #    tick signs the new head; the mirrors resume from the last entry they hold and cosign it.
+        start = system_clock() + timedelta(hours=2)
+        for party, key, centre in (("TR", TR_KEY, PALMYRA), ("IL", IL_KEY, HAMA)):
+            Client(url, tokens[party], key=key).notify(kind="uav_patrol", volumes=[vol(centre, start)])
+        server.stop()
+        server = serve(db, port, tokens["TR"])
+        procs.append(server)
+        second = wait_until(
+            lambda: (
+                (c := latest(url, tokens["TR"])).get("cosigned_by") == ["IL", "TR"] and c["seq"] > first["seq"] and c
+            ),
+            "both mirrors to cosign the second checkpoint",
+        )
+        record_key = json.loads((tmp_path / "TR" / "entries.jsonl").read_text().splitlines()[0])
+        service = note.Verifier(
+            note.origin(M),
+            note.ED25519,
+            signing.unb64(record_key["payload"]["service_key"]["public_key"], field="public_key", size=32),
+        )
+        verifiers = [service, cosigner("TR", TR_KEY).verifier, cosigner("IL", IL_KEY).verifier]
+        assert len(note.verify_note(note.parse_note(second["note"]), verifiers)) == 3
+        for party in ("TR", "IL"):
+            kept = sorted((tmp_path / party / "cosigned").glob("*.note"))
+            assert [int(p.stem) for p in kept] == [first["seq"], second["seq"]]
+
+        # 3. The operator forks: stops the service, rewrites the last two entries (and adds one) with the
+        #    service's key, and serves again; its first tick signs the forked head.
+        server.stop()
+        fork(db, from_seq=second["seq"] - 1, entries=3)
+        server = serve(db, port, tokens["TR"])
+        procs.append(server)
+        for party, proc in mirrors.items():
+            assert proc.p.wait(timeout=60) == 1, proc.output  # the alarm's exit status
+            assert "ALARM" in proc.output and "FORK" in proc.output, proc.output
+            printed = proc.output[proc.output.index("deconflict fork proof v1") : proc.output.index("-- end\n") + 7]
+            assert (tmp_path / party / "fork-proof.txt").read_text() == printed
+            finding = note.verify_fork_proof(printed, service)  # with the record's service key alone
+            assert (finding.a.size, finding.b.size) == (second["seq"], second["seq"] + 1)
+            assert finding.a.root != finding.b.root
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def test_mirror_once_catches_up_cosigns_resumes_and_refuses_a_copy_changed_on_disk(
+    live: LiveServer, tokens: dict[str, str], tmp_path: Path, clock: FixedClock
+) -> None:
+    signing.write_key_file(tmp_path / "TR.key", TR_KEY, party="TR")
+    signing.write_key_file(tmp_path / "IL.key", IL_KEY, party="IL")
+    folder = tmp_path / "TR"
+    args = [
+        "mirror",
+        "--url",
+        live.url,
+        "--token",
+        tokens["TR"],
+        "--key",
+        str(tmp_path / "TR.key"),
+        "--dir",
+        str(folder),
+    ]
+    first = live.service.checkpoint(M)
+    assert first is not None
+    run = CliRunner().invoke(app, [*args, "--once"])
+    assert run.exit_code == 0 and f"cosigned checkpoint {first['seq']}" in run.output, run.output
+    Client(live.url, tokens["TR"], key=TR_KEY).notify(kind="uav_patrol", volumes=[vol(PALMYRA, clock())])
+    clock.advance(seconds=60)
+    second = live.service.checkpoint(M)
+    assert second is not None
+    run = CliRunner().invoke(app, [*args, "--once"])  # resumes from what the folder holds: proof from the first
+    assert run.exit_code == 0 and f"cosigned checkpoint {second['seq']}" in run.output, run.output
+    assert f"caught up: {second['seq']} entries held; last cosigned {second['seq']}" in run.output
+    full = record.checkpoints(live.service.context, M, with_cosignatures=True)
+    assert [c["cosigned_by"] for c in full] == [["TR"], ["TR"]]
+    again = CliRunner().invoke(app, [*args, "--once"])
+    assert again.exit_code == 0 and "cosigned checkpoint" not in again.output
+    wrong = CliRunner().invoke(app, [*args[:6], str(tmp_path / "IL.key"), *args[7:], "--once"])
+    assert wrong.exit_code == 2 and "is IL's key; this token is TR's, of TR" in wrong.output
+    lines = (folder / "entries.jsonl").read_text().splitlines()
+    lines[2] = lines[2].replace('"at": "', '"at": "1', 1)
+    (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")
+    changed = CliRunner().invoke(app, [*args, "--once"])
+    assert changed.exit_code == 2 and "line 3: the copy this mirror holds does not verify" in changed.output
