@@ -12,6 +12,8 @@ class Hub:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self.closed = False
+        """Set when the server is stopping: every stream ends its response instead of waiting."""
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -30,6 +32,18 @@ class Hub:
         if loop is None or loop.is_closed():
             return
         loop.call_soon_threadsafe(self._wake, mechanism_id)
+
+    def close(self) -> None:
+        """The server is stopping: wake every subscriber so its stream ends now (safe from a signal handler)."""
+        self.closed = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for events in self._subscribers.values():
+            for event in list(events):
+                event.set()
 
     def _wake(self, mechanism_id: str) -> None:
         for event in list(self._subscribers.get(mechanism_id, ())):

@@ -4,7 +4,7 @@ Syria scenario, served or played in the terminal)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -95,12 +95,16 @@ def _serve(settings: Settings, service: Service | None = None) -> None:
     from deconflict.api import create_app
 
     app_ = create_app(settings, service)
-    # An open event stream (a browser tab, curl -N) must not hold a Ctrl-C: streams get 2 s to close.
-    uvicorn.run(
-        app_,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
+    config = uvicorn.Config(
+        app_, host=settings.host, port=settings.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
     )
+    server = uvicorn.Server(config)
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        # An open event stream (a browser tab, curl -N) must not hold a Ctrl-C: the hub ends every stream.
+        app_.state.hub.close()
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    server.run()

@@ -76,7 +76,7 @@ async def events(
         last_checkpoint = latest[-1]["seq"] - 1 if latest else 0
         try:
             yield ": stream open\n\n"
-            while True:
+            while not hub.closed:  # the server is stopping: end the response (see Hub.close)
                 wake.clear()
                 newest = service.latest_checkpoint_seq(caller.mechanism_id)
                 signed = (
