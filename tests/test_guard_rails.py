@@ -106,6 +106,7 @@ RECORD = [
     "record.bundle",
     "record.merkle",
     "record.note",
+    "record.witness",
 ]
 """The record: a party's client and ``deconflict ledger verify`` load only this."""
 PURE = [

@@ -21,25 +21,21 @@ from deconflict.record.note import (
     ED25519,
     Checkpoint,
     Cosigner,
-    Fork,
     Note,
     NoteSigner,
-    OlderCheckpoint,
     Signature,
     Verifier,
-    Witness,
     cosigner_name,
-    fork_proof_text,
     key_id,
     open_checkpoint,
     origin,
     parse_checkpoint,
     parse_note,
     parse_vkey,
-    verify_fork_proof,
     verify_note,
 )
 from deconflict.record.signing import KeyPair, verify
+from deconflict.record.witness import Fork, OlderCheckpoint, Witness, fork_proof_text, verify_fork_proof
 
 SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 SPEC_NOTE = (

@@ -24,7 +24,7 @@ from deconflict.cli import app
 from deconflict.client import Client
 from deconflict.clock import FixedClock, system_clock
 from deconflict.errors import Forbidden, InvalidInput, NotFound
-from deconflict.record import chain, merkle, note, signing
+from deconflict.record import chain, merkle, note, signing, witness
 from deconflict.service import Service, record
 from deconflict.service import checkpoints as notes
 from deconflict.store import ledger, open_store
@@ -304,7 +304,7 @@ def test_two_mirrors_cosign_and_both_catch_the_operators_fork_with_a_proof_anyon
             assert "ALARM" in proc.output and "FORK" in proc.output, proc.output
             printed = proc.output[proc.output.index("deconflict fork proof v1") : proc.output.index("-- end\n") + 7]
             assert (tmp_path / party / "fork-proof.txt").read_text() == printed
-            finding = note.verify_fork_proof(printed, service)  # with the record's service key alone
+            finding = witness.verify_fork_proof(printed, service)  # with the record's service key alone
             assert (finding.a.size, finding.b.size) == (second["seq"], second["seq"] + 1)
             assert finding.a.root != finding.b.root
     finally:

@@ -5,13 +5,13 @@ Runs on the party's side with the party's own key. It follows the member's copy 
 the event stream (resuming after the last entry it holds), checks every entry with the pure verifier
 (chain, signatures, authority rules, time), and keeps it in ``DIR/entries.jsonl``. At each checkpoint
 note it checks that the signed Merkle root is the root of the entries it holds, that the service's
-consistency proof shows the new tree extends the one it cosigned last (:class:`note.Witness`), then
+consistency proof shows the new tree extends the one it cosigned last (:class:`witness.Witness`), then
 cosigns with the party's record key, keeps the note in ``DIR/cosigned/`` and posts the cosignature.
 
 On a fork or any inconsistency it prints an ``ALARM`` line and the evidence, writes the evidence to
 ``DIR/fork-proof.txt`` and exits with status 1. When the evidence is two checkpoints the service
-signed that cannot both be true, it is a fork proof (``note.fork_proof_text``) anyone can check with
-the service's note key alone (``note.verify_fork_proof``).
+signed that cannot both be true, it is a fork proof (``witness.fork_proof_text``) anyone can check with
+the service's note key alone (``witness.verify_fork_proof``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import typer
 from deconflict.cli.common import user_errors
 from deconflict.cli.remote import TokenOpt, UrlOpt
 from deconflict.errors import DeconflictError, InvalidInput
-from deconflict.record import merkle, note, signing, verify
+from deconflict.record import merkle, note, signing, verify, witness
 from deconflict.record.chain import GENESIS_HASH
 from deconflict.record.facts import entry_facts
 from deconflict.record.strict_json import load_json
@@ -117,7 +117,7 @@ class Mirror:
         if self.held.size:
             self._check_service_key()
         cosigner = note.Cosigner(note.cosigner_name(client.mechanism, client.party), key)
-        self.witness = note.Witness(self.service, cosigner, last=self._last_note())
+        self.witness = witness.Witness(self.service, cosigner, last=self._last_note())
         self.pending: dict[int, dict[str, Any]] = {}
         self.diverged: str | None = None
         """Why the service's entries stopped following those held (the next checkpoint decides)."""
@@ -217,7 +217,7 @@ class Mirror:
             why = f"the root signed for size {cp.size} is not the root of the {cp.size} entries the service sent"
             if last is not None and self.witness.last is not None and last.size >= cp.size:
                 proof = merkle.consistency_proof(self.held.leaves, cp.size, last.size)
-                text = note.fork_proof_text(signed, self.witness.last, prefix_root=mine, proof=proof)
+                text = witness.fork_proof_text(signed, self.witness.last, prefix_root=mine, proof=proof)
                 raise Alarm(f"FORK: {why}, and the tree cosigned at {last.size} begins with another", text, proven=True)
             self._against_last(cp, signed, why, signed.format())
         if last is not None and cp.size <= last.size:
@@ -225,7 +225,7 @@ class Mirror:
         proof = _b64s(self.client.consistency(last.size, cp.size)["proof"]) if last is not None else []
         try:
             sig = self.witness.cosign(signed, proof, self.clock())
-        except note.Fork:  # both roots are those of the entries held: the service's proof is wrong, not the tree
+        except witness.Fork:  # both roots are those of the entries held: the service's proof is wrong, not the tree
             assert last is not None
             self.say(f"WARNING the service's consistency proof {last.size}→{cp.size} does not verify; using our own")
             sig = self.witness.cosign(
@@ -243,9 +243,9 @@ class Mirror:
             merkle.verify_consistency(last.size, cp.size, last.root, cp.root, _b64s(got["proof"]))
         except merkle.BadProof:
             for prefix, proof in self._evidence(got, last, cp):
-                text = note.fork_proof_text(kept, signed, prefix_root=prefix, proof=proof)
+                text = witness.fork_proof_text(kept, signed, prefix_root=prefix, proof=proof)
                 try:
-                    note.verify_fork_proof(text, self.service)
+                    witness.verify_fork_proof(text, self.service)
                 except InvalidInput:
                     continue
                 raise Alarm(

@@ -1,4 +1,4 @@
-"""Signed notes, checkpoints and cosignatures (C2SP formats), and a party's witness.
+"""Signed notes, checkpoints and cosignatures (C2SP formats): writing, parsing and verifying them.
 
 The service publishes the record's head as a **checkpoint** (https://c2sp.org/tlog-checkpoint),
 a **signed note** (https://c2sp.org/signed-note) whose text is::
@@ -7,8 +7,8 @@ a **signed note** (https://c2sp.org/signed-note) whose text is::
 
 signed by the service's Ed25519 key (signature type 0x01). Each party's side **cosigns** it
 (https://c2sp.org/tlog-cosignature, Ed25519 ``cosignature/v1``, type 0x04) only after checking
-that it extends the checkpoint it cosigned last (:class:`Witness`). One note then carries the
-service's signature and every party's cosignature, each a line ``— <key name> <base64>``;
+that it extends the checkpoint it cosigned last (:class:`~deconflict.record.witness.Witness`).
+One note then carries the service's signature and every party's cosignature, each a line ``— <key name> <base64>``;
 the 4-byte key id is ``SHA-256(name || 0x0A || type || public key)[:4]``, and a key is
 published as a *vkey* ``<name>+<hex key id>+<base64(type || public key)>``.
 
@@ -23,8 +23,7 @@ both matching) are ignored; one from a known key that fails rejects the whole no
 with no verified known signature is rejected. Malformed text of any kind is an
 :class:`~deconflict.errors.InvalidInput` naming what is wrong.
 
-**Forks.** :func:`fork_proof_text` puts two conflicting service-signed checkpoints side by side;
-:func:`verify_fork_proof` checks such a proof with only the service's vkey.
+A party's :class:`~deconflict.record.witness.Witness` and fork proofs are :mod:`deconflict.record.witness`.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 
 from deconflict.errors import InvalidInput
 from deconflict.record import merkle
@@ -48,24 +46,19 @@ __all__ = [
     "MAX_SIGNATURES",
     "Checkpoint",
     "Cosigner",
-    "Fork",
-    "ForkFinding",
     "Note",
     "NoteSigner",
-    "OlderCheckpoint",
     "Signature",
     "Verified",
     "Verifier",
-    "Witness",
     "cosigner_name",
-    "fork_proof_text",
+    "decode_b64",
     "key_id",
     "open_checkpoint",
     "origin",
     "parse_checkpoint",
     "parse_note",
     "parse_vkey",
-    "verify_fork_proof",
     "verify_note",
 ]
 
@@ -80,7 +73,7 @@ _DASH = "\u2014 "
 _MAX_TIMESTAMP = (1 << 63) - 1
 
 
-def _b64(text: str, *, what: str) -> bytes:
+def decode_b64(text: str, *, what: str) -> bytes:
     """Standard, canonical base64 (one spelling per byte string, so a note's text cannot be re-spelled)."""
     try:
         raw = base64.b64decode(text, validate=True)
@@ -184,7 +177,7 @@ def parse_vkey(text: str) -> Verifier:
     hex_id, _, key64 = rest.partition("+")
     if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or not key64:
         raise InvalidInput(f"vkey: expected <name>+<8 hex digits>+<base64>, got {text!r}", field="vkey")
-    raw = _b64(key64, what="vkey key")
+    raw = decode_b64(key64, what="vkey key")
     if not raw:
         raise InvalidInput("vkey: no key", field="vkey")
     v = Verifier(name, raw[0], raw[1:])
@@ -275,7 +268,7 @@ def parse_note(data: str | bytes) -> Note:
         if not line.startswith(_DASH) or not sep:
             raise InvalidInput(f"note: signature line {n} is not '— <name> <base64>'", field="note")
         _check_name(name, what=f"note: signature line {n}")
-        raw = _b64(sig64, what=f"note: signature line {n}")
+        raw = decode_b64(sig64, what=f"note: signature line {n}")
         if len(raw) < 5:
             raise InvalidInput(f"note: signature line {n} is too short to hold a key id and a signature")
         note = note.signed(Signature(name, int.from_bytes(raw[:4], "big"), raw[4:]))
@@ -330,7 +323,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise InvalidInput("checkpoint: an empty line in the checkpoint text", field="checkpoint")
     if not re.fullmatch(r"0|[1-9][0-9]*", lines[1], flags=re.ASCII) or int(lines[1]) >= 1 << 64:
         raise InvalidInput(f"checkpoint: tree size {lines[1]!r} is not a decimal number", field="checkpoint")
-    root = _b64(lines[2], what="checkpoint root hash")
+    root = decode_b64(lines[2], what="checkpoint root hash")
     if len(root) != merkle.HASH_SIZE:
         raise InvalidInput(f"checkpoint: the root hash is {len(root)} bytes, not 32", field="checkpoint")
     return Checkpoint(lines[0], int(lines[1]), root, tuple(lines[3:]))
@@ -344,132 +337,3 @@ def open_checkpoint(data: str | bytes | Note, service: Verifier) -> tuple[Checkp
     if not any(s.name == service.name and s.key_id == service.key_id for s in note.signatures):
         raise InvalidInput("checkpoint: not signed by the service", field="checkpoint")
     return cp, note
-
-
-# --- a party's witness, and fork proofs ----------------------------------------------------------
-
-
-class OlderCheckpoint(InvalidInput):
-    """A checkpoint smaller than the one the witness last cosigned: refused, not cosigned."""
-
-
-class Fork(InvalidInput):
-    """The service signed two checkpoints that cannot both be true; ``text`` shows both."""
-
-    def __init__(self, message: str, *, a: Note, b: Note, proof: Sequence[bytes] = ()) -> None:
-        super().__init__(message, field="checkpoint")
-        self.a, self.b, self.proof = a, b, tuple(proof)
-
-    @property
-    def text(self) -> str:
-        return fork_proof_text(self.a, self.b)
-
-
-@dataclass
-class Witness:
-    """A party's cosigner, keeping the last checkpoint it cosigned (a note with the service's signature)."""
-
-    service: Verifier
-    cosigner: Cosigner
-    last: Note | None = None
-
-    @property
-    def checkpoint(self) -> Checkpoint | None:
-        return None if self.last is None else parse_checkpoint(self.last.text)
-
-    def cosign(self, data: str | bytes | Note, proof: Sequence[bytes], now: datetime) -> Signature:
-        """Cosign a service checkpoint that extends the last one (consistency ``proof`` from it); else raise."""
-        if now.tzinfo is None:
-            raise InvalidInput("now: a time must be timezone-aware", field="now")
-        new, note = open_checkpoint(data, self.service)
-        if new.origin != self.service.name:
-            raise InvalidInput(f"checkpoint: origin {new.origin!r} is not {self.service.name!r}", field="checkpoint")
-        old = self.checkpoint
-        if old is not None and self.last is not None:
-            if new.size < old.size:
-                raise OlderCheckpoint(f"checkpoint: size {new.size} is older than the {old.size} already cosigned")
-            if new.size == old.size and new.root != old.root:
-                raise Fork(f"fork: two roots for size {new.size}", a=self.last, b=note)
-            if new.size > old.size:
-                try:
-                    merkle.verify_consistency(old.size, new.size, old.root, new.root, proof)
-                except merkle.BadProof as e:
-                    msg = f"fork or bad proof: size {new.size} is not shown to extend size {old.size} ({e})"
-                    raise Fork(msg, a=self.last, b=note, proof=proof) from None
-        elif proof:
-            raise InvalidInput("proof: nothing was cosigned before, so the proof must be empty", field="proof")
-        mine = self.cosigner.cosign(note.text, int(now.timestamp()))
-        kept = Note(note.text, tuple(s for s in note.signatures if s.name == self.service.name))
-        self.last = kept.signed(mine)
-        return mine
-
-
-_HEAD = "deconflict fork proof v1"
-
-
-def fork_proof_text(a: Note, b: Note, *, prefix_root: bytes | None = None, proof: Sequence[bytes] = ()) -> str:
-    """Two signed checkpoints side by side, as text anyone can check with :func:`verify_fork_proof`.
-
-    For different sizes add the larger tree's root at the smaller size (``prefix_root``) and the
-    consistency proof from it, computed from the larger tree's entries by whoever holds them.
-    """
-    ca, cb = parse_checkpoint(a.text), parse_checkpoint(b.text)
-    if ca.size == cb.size:
-        why = f"one size ({ca.size}), two roots"
-    else:
-        why = f"sizes {ca.size} and {cb.size}: the larger tree does not begin with the smaller"
-    out = [f"{_HEAD}\n{ca.origin}: {why}\n\n-- checkpoint A\n", a.format(), "-- checkpoint B\n", b.format()]
-    if prefix_root is not None:
-        out += ["-- prefix\n", f"{b64(prefix_root)}\n", *(f"{b64(h)}\n" for h in proof)]
-    out.append("-- end\n")
-    return "".join(out)
-
-
-@dataclass(frozen=True)
-class ForkFinding:
-    """What a fork proof shows: the origin, the two checkpoints, and a sentence."""
-
-    origin: str
-    a: Checkpoint
-    b: Checkpoint
-    sentence: str
-
-
-def verify_fork_proof(text: str, service: Verifier) -> ForkFinding:
-    """Check a fork proof with only the service's verifier key; InvalidInput unless it proves a fork."""
-    m = re.fullmatch(
-        rf"{_HEAD}\n[^\n]*\n\n-- checkpoint A\n(.*?)-- checkpoint B\n(.*?)(?:-- prefix\n(.*?))?-- end\n",
-        text,
-        flags=re.DOTALL,
-    )
-    if m is None:
-        raise InvalidInput("fork proof: not in the fork proof format", field="proof")
-    (ca, _), (cb, _) = open_checkpoint(m[1], service), open_checkpoint(m[2], service)
-    if ca.origin != cb.origin:
-        raise InvalidInput(f"fork proof: two logs ({ca.origin}, {cb.origin}), not a fork", field="proof")
-    if ca.size == cb.size:
-        if ca.root == cb.root:
-            raise InvalidInput("fork proof: the same checkpoint twice, not a fork", field="proof")
-        return ForkFinding(ca.origin, ca, cb, f"{ca.origin}: the service signed two roots for size {ca.size}")
-    small, large = sorted((ca, cb), key=lambda c: c.size)
-    if m[3] is None:
-        raise InvalidInput(
-            f"fork proof: sizes {small.size} and {large.size} prove a fork only with the larger tree's root "
-            f"at {small.size} and a consistency proof from it",
-            field="proof",
-        )
-    hashes = [_b64(line, what="fork proof: prefix") for line in m[3].split("\n")[:-1]]
-    if not hashes:
-        raise InvalidInput("fork proof: the prefix section is empty", field="proof")
-    try:
-        merkle.verify_consistency(small.size, large.size, hashes[0], large.root, hashes[1:])
-    except merkle.BadProof as e:
-        raise InvalidInput(f"fork proof: the prefix evidence does not verify ({e})", field="proof") from None
-    if hashes[0] == small.root:
-        raise InvalidInput("fork proof: the checkpoints are consistent, not a fork", field="proof")
-    return ForkFinding(
-        small.origin,
-        ca,
-        cb,
-        f"{small.origin}: the tree of {large.size} begins with a different tree of {small.size} than the one signed",
-    )
