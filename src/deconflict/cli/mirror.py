@@ -29,7 +29,6 @@ from deconflict.cli.remote import TokenOpt, UrlOpt
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.record import merkle, note, signing, verify, witness
 from deconflict.record.chain import GENESIS_HASH
-from deconflict.record.facts import entry_facts
 from deconflict.record.strict_json import load_json
 
 if TYPE_CHECKING:
@@ -61,9 +60,8 @@ class Held:
 
     def __init__(self, mechanism: str) -> None:
         self.mechanism = mechanism
-        self.known: dict[str, str] = {}
-        """key id → public key of keys the record registered: signatures are checked as each entry is fed."""
-        self.chain = verify._Chain(mechanism, verify.KeyRing(), None, self.known, None)
+        self.stream = verify.Stream(mechanism)
+        """The record's verifier, fed each entry as it arrives."""
         self.leaves: list[bytes] = []
         self.range = merkle.CompactRange()
         self.last: dict[str, Any] | None = None
@@ -79,13 +77,9 @@ class Held:
 
     def check(self, doc: dict[str, Any]) -> str | None:
         """The problem with the next entry (None: it verifies, and is now held)."""
-        if not self.chain.feed(entry_facts(self.mechanism, doc, self.known)):
-            failure = self.chain.failure
-            return failure[1] if failure is not None else f"entry {doc.get('seq')}: does not verify"
-        bad = self.chain.sigs.finish()  # no worker pool: the queued signatures are checked now
-        if bad is not None:
-            return f"entry {bad}: signature does not verify"
-        self.known.update({k: v["public_key"] for k, v in self.chain.ring.keys.items()})
+        problem = self.stream.feed(doc)
+        if problem is not None:
+            return problem
         if doc.get("seq") == 1:
             self.service_key = str(((doc.get("payload") or {}).get("service_key") or {}).get("public_key"))
         leaf = merkle.entry_leaf(str(doc["hash"]))

@@ -24,7 +24,7 @@ from deconflict.record.chain import GENESIS_HASH, SERVICE, SERVICE_ACTORS, Chain
 from deconflict.record.facts import RING_TYPES, Facts, entry_facts, line_facts
 from deconflict.record.parallel import LINE_BATCH, Signatures, ahead, batched, processes
 
-__all__ = ["KeyRing", "verify_docs", "verify_lines", "withheld_ranges"]
+__all__ = ["KeyRing", "Stream", "verify_docs", "verify_lines", "withheld_ranges"]
 
 
 @dataclass
@@ -184,10 +184,7 @@ class _Chain:
         bad_signature = self.sigs.finish()
         failure, count = self.failure, self.count
         if bad_signature is not None and (failure is None or bad_signature <= (failure[0] or 0)):
-            failure = (
-                bad_signature,
-                f"entry {bad_signature}: signature does not verify (the entry, its key or its signature was changed)",
-            )
+            failure = (bad_signature, _bad_signature(bad_signature))
             count = bad_signature - 1
         withheld = tuple(s for s in self.withheld if s <= count)
         if failure is not None:
@@ -203,6 +200,81 @@ class _Chain:
                 withheld=withheld,
             )
         return ChainReport(self.mechanism, count, True, count, self.prev, keys=self.ring.summary(), withheld=withheld)
+
+
+class Stream:
+    """The record checked as it arrives, one entry document at a time (a party's mirror, an export being
+    saved): the same checks as a bundle's verification (order, links, hashes, time, signatures against the
+    keys the record itself registered, the authority rules), each entry's done before :meth:`feed` returns.
+
+    The first entry that does not verify stops the stream: :meth:`feed` names it then and again for
+    anything fed after it, and nothing after it is taken in. :meth:`report` says where it stands.
+    """
+
+    def __init__(self, mechanism: str, *, ring: KeyRing | None = None) -> None:
+        self.mechanism = mechanism
+        self._known: dict[str, str] = {}
+        """key id → public key of the keys registered so far: each signature is checked as its entry is fed."""
+        self._chain = _Chain(mechanism, ring if ring is not None else KeyRing(), None, self._known, None)
+        self._problem: str | None = None
+
+    @property
+    def ring(self) -> KeyRing:
+        """Members' parties and the keys in force, as the entries fed so far say."""
+        return self._chain.ring
+
+    @property
+    def count(self) -> int:
+        """Entries fed that verify (1..count)."""
+        return self._chain.count
+
+    @property
+    def head_hash(self) -> str:
+        """The hash of the last entry that verified (the genesis hash before the first)."""
+        return self._chain.prev
+
+    @property
+    def withheld(self) -> tuple[int, ...]:
+        """Entries fed without their payload (their hashes chained and signed)."""
+        return tuple(self._chain.withheld)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the stream stopped, or None while every entry fed verifies."""
+        return self._problem
+
+    def feed(self, doc: Any) -> str | None:
+        """Check the next entry document; None when it verifies (it is then taken in), else the problem in
+        words, naming the entry. After a problem every later call returns that problem."""
+        if self._problem is not None:
+            return self._problem
+        chain = self._chain
+        if not isinstance(doc, dict):
+            self._problem = f"entry {chain.count + 1}: not an entry (a JSON object)"
+            chain.failure = (chain.count + 1, self._problem)
+            return self._problem
+        before = chain.prev
+        if not chain.feed(entry_facts(self.mechanism, doc, self._known)):
+            failure = chain.failure
+            self._problem = failure[1] if failure is not None else f"entry {doc.get('seq')}: does not verify"
+        else:
+            bad = chain.sigs.finish()  # no worker pool: a signature queued for a key just learned is checked now
+            if bad is not None:  # it can only be this entry's: the head stays at the one before
+                chain.count, chain.prev = bad - 1, before
+                chain.failure = (bad, _bad_signature(bad))
+                self._problem = _bad_signature(bad)
+            elif doc.get("type") in RING_TYPES or doc.get("seq") == 1:
+                self._known.update({k: v["public_key"] for k, v in chain.ring.keys.items()})
+        return self._problem
+
+    def report(self) -> ChainReport:
+        """The outcome so far, as :func:`verify_docs` gives it: entries that verify, head, keys, withheld
+        entries, or the first entry that does not verify and why."""
+        return self._chain.report()
+
+
+def _bad_signature(seq: int) -> str:
+    return f"entry {seq}: signature does not verify (the entry, its key or its signature was changed)"
 
 
 def withheld_ranges(seqs: Iterable[int]) -> str:
