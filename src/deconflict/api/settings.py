@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from deconflict.clock import Clock, system_clock
 
+__all__ = ["Settings"]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -21,4 +23,7 @@ class Settings:
     """How long a quiet event stream waits before it checks again."""
     tick_s: float = 1.0
     """How often the hotline checks for escalations and line checks that fell due (0: never)."""
+    checkpoint_interval_s: float = 60.0
+    """How often (at most, on the service's clock) the service signs a checkpoint of each record's head
+    when it has moved; checked at each tick, so never more often than ``tick_s``."""
     clock: Clock = field(default=system_clock)

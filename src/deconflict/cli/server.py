@@ -77,15 +77,24 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     max_body_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body accepted.")] = 1_048_576,
+    checkpoint_every: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            metavar="SECONDS",
+            help="Sign a checkpoint of each record's head (when it moved) at most this often; parties' mirrors "
+            "cosign each one.",
+        ),
+    ] = 60.0,
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1).
 
-    Example: deconflict serve --db /var/lib/deconflict/deconflict.db --port 8080
+    Example: deconflict serve --db /var/lib/deconflict/deconflict.db --port 8080 --checkpoint-every 30
     """
     from deconflict.api.settings import Settings
 
     typer.echo(f"serving {db} on http://{host}:{port}/api/v1", err=True)
-    _serve(Settings(db=db, host=host, port=port, max_body_bytes=max_body_bytes))
+    _serve(Settings(db=db, host=host, port=port, max_body_bytes=max_body_bytes, checkpoint_interval_s=checkpoint_every))
 
 
 def _serve(settings: Settings, service: Service | None = None) -> None:
@@ -94,6 +103,13 @@ def _serve(settings: Settings, service: Service | None = None) -> None:
 
     from deconflict.api import create_app
 
+    if service is None:
+        from deconflict.service import Service
+        from deconflict.store import open_store
+
+        service = Service(
+            open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
+        )
     app_ = create_app(settings, service)
     config = uvicorn.Config(
         app_, host=settings.host, port=settings.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
