@@ -172,6 +172,10 @@ def ledger_verify(
             "with them prove nothing against the operator"
         )
     if not _say_chain(report.mechanism, report):
+        if report.evidence is not None:
+            typer.echo(
+                f"evidence (the signed note, checkable with the record's service key):\n{report.evidence}", err=True
+            )
         raise typer.Exit(1)
     if report.withheld:
         n = len(report.withheld)
@@ -180,11 +184,45 @@ def ledger_verify(
             "(payload not in this copy; their hashes are chained and signed)"
         )
     typer.echo(f"  {report.checkpoints} signed checkpoints agree with the chain")
+    if report.notes:
+        typer.echo(f"  {report.notes} checkpoint notes signed by the service over the Merkle root of the entries")
+    for c in report.cosigned if report.notes else ():
+        reach = f"cosigned up to entry {c['size']} (at {c['at']})" if c["size"] else "never cosigned"
+        typer.echo(f"  {c['party']} {reach}")
     for key in report.keys:
         state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
         typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
     if held:
         raise typer.Exit(HELD_BY_OPERATOR)
+
+
+@ledger_app.command("compare")
+@user_errors
+def ledger_compare(
+    a: Annotated[Path, typer.Argument(help="A bundle, a signed checkpoint note, or a folder of .note files.")],
+    b: Annotated[Path, typer.Argument(help="The other copy (the same kinds).")],
+    vkey: Annotated[
+        str | None,
+        typer.Option(help="The service's note key (vkey); by default the one a bundle's entry 1 declares."),
+    ] = None,
+) -> None:
+    """Look for a fork between two copies of a record (bundles, or the notes parties' mirrors cosigned).
+
+    A fork is two checkpoints the service signed that cannot both be true: one size, two roots; or a
+    larger tree, held with its entries, that begins with another tree than the one signed.
+
+    Exit 0: no fork. Exit 1: a fork; the proof is printed, and anyone can check it with the service's
+    key alone. Exit 2: unreadable input. Bundles are read, not verified: verify each with 'ledger verify'.
+
+    Example: deconflict ledger compare tr-record.jsonl il-mirror/cosigned
+    """
+    from deconflict.record import bundle
+
+    found = bundle.compare(a, b, service_vkey=vkey)
+    typer.echo(found.sentence)
+    if found.proof is not None:
+        typer.echo(found.proof, nl=False)
+        raise typer.Exit(1)
 
 
 # --- the record read back: compliance report, incident timeline, replay --------------------------

@@ -11,6 +11,14 @@ public keys the record registered (for reading; the verifier trusts only the rec
 heads, the last one made at export, so a cut or rewritten tail is caught. A member holds the
 checkpoints it received on its stream and can give them to the verifier as well: then even an
 exporter who signs a fresh, shorter history is caught.
+
+A checkpoint may carry ``note``: the same head as a C2SP checkpoint note over the RFC 6962 root of
+entries ``1..seq`` with the service's signature and every party's cosignature collected (an additive
+field: version 2 readers that do not know it are unaffected, so the version stays 2). :func:`verify`
+roots the entries while streaming them, holds every note to that root, checks the service's signature
+with the key entry 1 declares and each cosignature with the cosigning party's key in the record, and
+reports how far each party cosigned. :func:`compare` finds a fork between two copies (bundles, notes)
+and gives a proof anyone can check with the service's key alone.
 """
 
 from __future__ import annotations
@@ -18,17 +26,29 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from deconflict.errors import InvalidInput
+from deconflict.record import merkle, note
 from deconflict.record.chain import ChainReport, Head
 from deconflict.record.checkpoints import check_checkpoints
+from deconflict.record.cosigned import Comparison, Copy, Only, Rooting, check_notes, find_fork, open_notes, read_note
+from deconflict.record.signing import unb64
 from deconflict.record.strict_json import load_json
 from deconflict.record.verify import KeyRing, verify_lines
 
-__all__ = ["FORMAT", "PARALLEL_FROM", "VERSION", "entries", "export", "read_checkpoints", "verify"]
+__all__ = [
+    "FORMAT",
+    "PARALLEL_FROM",
+    "VERSION",
+    "Comparison",
+    "compare",
+    "entries",
+    "export",
+    "read_checkpoints",
+    "verify",
+]
 
 FORMAT = "deconflict-record"
 VERSION = 2
@@ -122,8 +142,9 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
         if not isinstance(listed_cps, list):
             raise InvalidInput(f"{path}: the header's checkpoints are not a list")
         held = _checked_checkpoints(listed_cps, f"{path}: header") + list(checkpoints)
-        hashes: dict[int, str] = {int(c["seq"]): "" for c in held}
-        times: dict[int, datetime] = {}
+        signed_notes = [read_note(c) for c in held if c.get("note") is not None]
+        hashes = Rooting([int(c["seq"]) for c in held], [n[2].size for n in signed_notes if n[2] is not None])
+        times = Only(int(c["seq"]) for c in held)
         ring = KeyRing()
         if workers is None:
             entries_said = header.get("entries")
@@ -149,6 +170,9 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
     if problem is not None:
         return _broken(report, None, problem)
     report = check_checkpoints(mechanism, held, hashes, report, ring, times)
+    if not report.ok:
+        return report
+    report = check_notes(mechanism, signed_notes, hashes.roots, ring, report)
     if not report.ok:
         return report
     said = {k: header.get(k) for k in ("entries", "head_seq", "head_hash")}
@@ -259,3 +283,70 @@ def _broken(report: ChainReport, first_bad: int | None, problem: str) -> ChainRe
         report.keys,
         withheld=report.withheld,
     )
+
+
+def compare(a: Path, b: Path, *, service_vkey: str | None = None) -> Comparison:
+    """Two copies side by side (each a bundle, a signed note file, or a folder of ``*.note`` files such as a
+    mirror's ``cosigned/``): a fork proof when the service signed two checkpoints that cannot both be true.
+
+    The service's key is ``service_vkey`` (a C2SP vkey) or else the one a bundle's entry 1 declares.
+    Bundles are read, not verified: verify them with :func:`verify`; the proof itself is checked here.
+    """
+    service = (
+        note.parse_vkey(service_vkey) if service_vkey is not None else _declared_service(a) or _declared_service(b)
+    )
+    if service is None:
+        raise InvalidInput("neither copy is a bundle: give the service's vkey to check the notes with", field="vkey")
+    return find_fork(_copy(a, service), _copy(b, service), service)
+
+
+def _is_bundle(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        return f.read(1) == b"{"
+
+
+def _declared_service(path: Path) -> note.Verifier | None:
+    """The service's note verifier as a bundle's entry 1 declares it (None: not a bundle)."""
+    if not _is_bundle(path):
+        return None
+    mechanism, docs = entries(path)
+    first = next(docs, None)
+    payload = first.get("payload") if isinstance(first, dict) and first.get("seq") == 1 else None
+    key = payload.get("service_key") if isinstance(payload, dict) else None
+    if not isinstance(key, dict) or not isinstance(key.get("public_key"), str):
+        raise InvalidInput(f"{path}: entry 1 declares no service key")
+    raw = unb64(key["public_key"], field="public_key", size=32)
+    return note.Verifier(note.origin(mechanism), note.ED25519, raw)
+
+
+def _copy(path: Path, service: note.Verifier) -> Copy:
+    """A copy's service-signed notes (and a bundle's entry leaves)."""
+    if path.is_dir():
+        files = sorted(path.glob("*.note"), key=lambda p: (len(p.name), p.name))
+        if not files:
+            raise InvalidInput(f"{path}: a folder with no .note files")
+        return Copy(str(path), open_notes((_text(p) for p in files), service, where=str(path)))
+    if not _is_bundle(path):
+        return Copy(str(path), open_notes([_text(path)], service, where=str(path)))
+    with path.open("rb") as f:
+        header = _header(f, path)
+    listed = header.get("checkpoints")
+    cps = _checked_checkpoints(listed if isinstance(listed, list) else [], f"{path}: header")
+    texts = [str(c["note"]) for c in cps if c.get("note") is not None]
+    _, docs = entries(path)
+    try:
+        leaves = tuple(merkle.entry_leaf(str(d.get("hash"))) for d in docs)
+    except (InvalidInput, AttributeError):
+        raise InvalidInput(
+            f"{path}: an entry without a readable hash (check it with deconflict ledger verify)"
+        ) from None
+    return Copy(str(path), open_notes(texts, service, where=str(path)), leaves)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"{path}: cannot be read as a note ({e})") from None

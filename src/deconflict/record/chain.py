@@ -156,6 +156,13 @@ class ChainReport:
     """Signed checkpoints found consistent with the chain."""
     withheld: tuple[int, ...] = ()
     """Entries whose payload this copy withholds (their hashes kept), among those that verified."""
+    cosigned: tuple[dict[str, Any], ...] = ()
+    """Per party that holds a key in the record: ``party``, ``size`` (the largest checkpoint note it cosigned,
+    None: never) and ``at`` (that cosignature's time, ISO UTC), in party order."""
+    notes: int = 0
+    """Checkpoint notes found signed by the service over the Merkle root of the entries."""
+    evidence: str | None = None
+    """When a signed note disagrees with the entries: the note's text, printed so anyone can check it."""
 
 
 def checkpoint_doc(*, mechanism: str, seq: int, hash: str, at: datetime, key_id: str, signature: str) -> dict[str, Any]:
