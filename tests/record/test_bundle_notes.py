@@ -203,3 +203,16 @@ def test_compare_takes_note_files_with_the_service_vkey(cosigned: Path, svc: Ser
     assert result.exit_code == 1 and "two roots for size" in result.output
     missing = runner.invoke(app, ["ledger", "compare", str(a), str(b)])
     assert missing.exit_code == 2 and "vkey" in missing.output
+
+
+def test_compare_reads_a_mirrors_folder_of_cosigned_notes(cosigned: Path, svc: Service, tmp_path: Path) -> None:
+    header = json.loads(cosigned.read_text(encoding="utf-8").splitlines()[0])
+    folder = tmp_path / "cosigned"
+    folder.mkdir()
+    for cp in header["checkpoints"]:
+        (folder / f"{cp['seq']}.note").write_text(cp["note"], encoding="utf-8")
+    result = runner.invoke(app, ["ledger", "compare", str(folder), str(cosigned)])
+    assert result.exit_code == 0 and "agree: 2 and 2 signed checkpoints" in result.output
+    (folder / "1.note").write_text("not a note\n", encoding="utf-8")
+    bad = runner.invoke(app, ["ledger", "compare", str(folder), str(cosigned)])
+    assert bad.exit_code == 2 and "is not a checkpoint the service signed" in bad.output
