@@ -148,6 +148,27 @@ class Client:
             params["with_cosignatures"] = "true"
         return list(_json(self.http.get(f"/mechanisms/{self.mechanism}/checkpoints", params=params))["checkpoints"])
 
+    def record_all(self, *, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """The member's whole copy of the record, page after page, in order (withheld entries with hashes only)."""
+        after = 0
+        while batch := self.record_page(after, limit=page):
+            yield from batch
+            after += len(batch)
+
+    def all_checkpoints(self, *, with_cosignatures: bool = False) -> list[dict[str, Any]]:
+        """Every signed checkpoint, oldest first, each with its ``note`` (page after page).
+
+        Raises:
+            ClientError: a page does not move on (a checkpoint without a whole ``seq`` after the last one).
+        """
+        out: list[dict[str, Any]] = []
+        while page := self.checkpoints(after=out[-1]["seq"] if out else 0, with_cosignatures=with_cosignatures):
+            last = out[-1]["seq"] if out else 0
+            if any(type(c.get("seq")) is not int or c["seq"] <= last for c in page):
+                raise ClientError(f"the service's checkpoints after entry {last} are not in order by a whole seq")
+            out += page
+        return out
+
     def note_keys(self) -> dict[str, Any]:
         """The verifier keys (vkeys) of the service's checkpoint notes and of the parties' cosignatures."""
         return dict(_json(self.http.get(f"/mechanisms/{self.mechanism}/checkpoints/keys")))

@@ -107,15 +107,37 @@ def ledger_export(
     out: Annotated[Path, typer.Option(help="The bundle file to write.")],
     db: DbFileOpt = DEFAULT_DB,
     mechanism: MechanismIdOpt = "tr-il-syria",
+    url: Annotated[
+        str | None, typer.Option(help="Save your member's own copy from this service instead (with --token).")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Your bearer token, with --url (or set DECONFLICT_TOKEN).", envvar="DECONFLICT_TOKEN"),
+    ] = None,
+    from_mirror: Annotated[
+        Path | None, typer.Option("--from-mirror", help="Save what a 'deconflict mirror --dir' folder holds instead.")
+    ] = None,
 ) -> None:
     """Write a mechanism's whole signed record, its public keys and signed checkpoints to one file that
     anyone can check offline. The service first signs a checkpoint of the current head.
 
+    With --url and --token: your member's own copy as the service shows it to you (what you may
+    not see with hashes only), its signed checkpoints and their notes. With --from-mirror: what
+    a party's mirror holds and the checkpoints it cosigned. The copy is checked as it is saved
+    (exit 1: it does not verify; written all the same, as evidence); 'ledger verify' checks it
+    offline and lists the withheld entries by number.
+
     Example: deconflict ledger export --db deconflict-demo.db --out record.jsonl
+    Example: deconflict ledger export --url http://127.0.0.1:8080 --token dcf_... --out my-copy.jsonl
     """
     from deconflict.clock import iso
     from deconflict.record import bundle
 
+    if url is not None or from_mirror is not None:
+        from deconflict.cli.copies import export_copy
+
+        export_copy(url=url, token=token, from_mirror=from_mirror, out=out)
+        return
     service = open_service(db)
     service.mechanism(mechanism)  # a clear error when it does not exist
     service.checkpoint(mechanism)
