@@ -90,7 +90,11 @@ def test_what_a_mirror_holds_is_saved_as_a_bundle_with_the_notes_it_cosigned(
     checked = CliRunner().invoke(app, ["ledger", "verify", str(out)])
     assert checked.exit_code == HELD_BY_OPERATOR and f"{cp['seq']} entries verify" in checked.output, checked.output
 
-    lines = (folder / "entries.jsonl").read_text().splitlines()
+    with (folder / "entries.jsonl").open("a") as f:
+        f.write('{"seq": ')  # a line the mirror was cut off writing: not yet held, so not saved
+    again = CliRunner().invoke(app, ["ledger", "export", "--from-mirror", str(folder), "--out", str(out)])
+    assert again.exit_code == 0 and f"{cp['seq']} entries of the copy" in again.output, again.output
+    lines = (folder / "entries.jsonl").read_text().splitlines()[:-1]
     notice = next(n for n, line in enumerate(lines) if '"uav_patrol"' in line)
     lines[notice] = lines[notice].replace('"uav_patrol"', '"air_sortie"', 1)  # TR's notice, edited on disk
     (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")

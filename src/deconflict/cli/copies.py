@@ -98,7 +98,9 @@ def mirror_copy(folder: Path) -> tuple[str, list[dict[str, Any]], list[dict[str,
     docs, cps = [], []
     try:
         n = 0
-        for n, line in enumerate(path.read_bytes().splitlines(), 1):  # noqa: B007 - n names the bad line
+        data = path.read_bytes()
+        whole = data[: data.rfind(b"\n") + 1]  # a line the mirror was cut off writing is not yet held
+        for n, line in enumerate(whole.splitlines(), 1):  # noqa: B007 - n names the bad line
             if line.strip():
                 docs.append(load_json(line))
         kept = folder / KEPT
