@@ -107,6 +107,7 @@ RECORD = [
     "record.merkle",
     "record.note",
     "record.witness",
+    "record.cosigned",
 ]
 """The record: a party's client and ``deconflict ledger verify`` load only this."""
 PURE = [
