@@ -89,6 +89,7 @@ def test_what_a_mirror_holds_is_saved_as_a_bundle_with_the_notes_it_cosigned(
     assert kept["seq"] == cp["seq"] and f"— deconflict.example/{M}/TR " in kept["note"]  # TR's cosignature
     checked = CliRunner().invoke(app, ["ledger", "verify", str(out)])
     assert checked.exit_code == HELD_BY_OPERATOR and f"{cp['seq']} entries verify" in checked.output, checked.output
+    assert f"TR cosigned up to entry {cp['seq']}" in checked.output  # the note kept, with TR's cosignature
 
     with (folder / "entries.jsonl").open("a") as f:
         f.write('{"seq": ')  # a line the mirror was cut off writing: not yet held, so not saved
