@@ -104,6 +104,10 @@ def test_what_a_mirror_holds_is_saved_as_a_bundle_with_the_notes_it_cosigned(
     assert CliRunner().invoke(app, ["ledger", "verify", str(out)]).exit_code == 1  # written all the same
     nothing = CliRunner().invoke(app, ["ledger", "export", "--from-mirror", str(tmp_path), "--out", str(out)])
     assert nothing.exit_code == 2 and "not a mirror's folder" in nothing.output
+    with (folder / "checkpoints.jsonl").open("a") as f:
+        f.write("[1]\n")
+    odd = CliRunner().invoke(app, ["ledger", "export", "--from-mirror", str(folder), "--out", str(out)])
+    assert odd.exit_code == 2 and "checkpoints.jsonl: line 2 is not a JSON object" in odd.output, odd.output
 
 
 def test_the_stream_checks_each_entry_as_the_bundle_verifier_does_and_stops_at_the_first_bad_one(

@@ -6,7 +6,9 @@ with their notes; each entry is checked as it is read (:class:`deconflict.record
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,7 @@ def export_copy(*, url: str | None, token: str | None, from_mirror: Path | None,
 
         client = client_for(url or "", token or "")
         cps = client.all_checkpoints(with_cosignatures=True)  # first: each covers only entries read after it
-        mid, docs, whose = client.mechanism, list(client.record_all()), f"{client.member}'s copy"
+        mid, docs, whose = client.mechanism, client.record_all(), f"{client.member}'s copy"
     n, checked = save_copy(mid, docs, cps, out, exported_at=iso(system_clock()))
     typer.echo(f"{mid}: {n} entries of {whose} written to {out}; head {checked.head_seq} {checked.head_hash}")
     if not checked.ok:
@@ -52,7 +54,7 @@ CHECKPOINT_FIELDS = ("mechanism", "seq", "hash", "at", "key_id", "signature", "n
 
 
 def save_copy(
-    mechanism: str, docs: Iterable[dict[str, Any]], checkpoints: list[dict[str, Any]], out: Path, *, exported_at: str
+    mechanism: str, docs: Iterable[Any], checkpoints: list[dict[str, Any]], out: Path, *, exported_at: str
 ) -> tuple[int, ChainReport]:
     """Write a copy of the record (entries as its holder sees them, withheld ones with hashes only, and the
     signed checkpoints with their notes) as a bundle ``deconflict ledger verify`` checks offline.
@@ -68,26 +70,30 @@ def save_copy(
     from deconflict.record.chain import Head
 
     stream = verify.Stream(mechanism)
-    held: list[dict[str, Any]] = []
-    for doc in docs:
-        held.append(doc)
-        stream.feed(doc)
-    if not held:
-        raise DeconflictError(f"the copy of {mechanism} holds no entries: nothing to save")
-    seq = held[-1].get("seq")
-    head = Head(seq if type(seq) is int else 0, str(held[-1].get("hash")))
-    kept = [{k: c.get(k) for k in CHECKPOINT_FIELDS if k in c} for c in checkpoints]
-    keys = [dict(k) for k in stream.ring.summary()]
-    n = bundle.export(
-        iter(held), mechanism=mechanism, head=head, count=len(held), out=out, keys=keys, checkpoints=kept,
-        exported_at=exported_at,
-    )  # fmt: skip
+    count, last = 0, None
+    with tempfile.TemporaryFile() as spool:  # the header needs the count first: entries wait on disk, not in memory
+        for doc in docs:
+            stream.feed(doc)
+            spool.write(json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
+            count, last = count + 1, doc
+        if last is None:
+            raise DeconflictError(f"the copy of {mechanism} holds no entries: nothing to save")
+        seq = last.get("seq") if isinstance(last, dict) else None
+        head = Head(seq if type(seq) is int else 0, str(last.get("hash") if isinstance(last, dict) else None))
+        kept = [{k: c[k] for k in CHECKPOINT_FIELDS if k in c} for c in checkpoints]
+        keys = [dict(k) for k in stream.ring.summary()]
+        spool.seek(0)
+        n = bundle.export(
+            (load_json(line) for line in spool), mechanism=mechanism, head=head, count=count, out=out, keys=keys,
+            checkpoints=kept, exported_at=exported_at,
+        )  # fmt: skip
     return n, stream.report()
 
 
-def mirror_copy(folder: Path) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
-    """(mechanism, entries, checkpoints) a mirror's folder holds: its copy and the checkpoints it cosigned,
-    each with the note it kept (the service's signature and this party's cosignature).
+def mirror_copy(folder: Path) -> tuple[str, Iterator[dict[str, Any]], list[dict[str, Any]]]:
+    """(mechanism, entries, checkpoints) a mirror's folder holds: its copy (read as it is iterated) and the
+    checkpoints it cosigned, each with the note it kept (the service's signature and this party's
+    cosignature). A last line the mirror was cut off writing is not held yet, so it is left out.
 
     Raises:
         DeconflictError: not a mirror's folder, or a line of it unreadable.
@@ -95,27 +101,37 @@ def mirror_copy(folder: Path) -> tuple[str, list[dict[str, Any]], list[dict[str,
     path = folder / ENTRIES
     if not path.is_file():
         raise DeconflictError(f"{folder}: not a mirror's folder (no {ENTRIES}; 'deconflict mirror --dir' makes one)")
-    docs, cps = [], []
-    try:
-        n = 0
-        data = path.read_bytes()
-        whole = data[: data.rfind(b"\n") + 1]  # a line the mirror was cut off writing is not yet held
-        for n, line in enumerate(whole.splitlines(), 1):  # noqa: B007 - n names the bad line
-            if line.strip():
-                docs.append(load_json(line))
-        kept = folder / KEPT
-        for n, line in enumerate(kept.read_bytes().splitlines() if kept.exists() else [], 1):  # noqa: B007
-            if line.strip():
-                cps.append(load_json(line))
-    except ValueError as e:
-        raise DeconflictError(f"{folder}: line {n} of {ENTRIES} or {KEPT} is unreadable ({e})") from None
+    kept = folder / KEPT
+    lines = kept.read_bytes().splitlines() if kept.exists() else []
+    cps = [_line(kept, n, line) for n, line in enumerate(lines, 1) if line.strip()]
     for cp in cps:
-        seq = cp.get("seq") if isinstance(cp, dict) else None
+        seq = cp.get("seq")
         text = folder / COSIGNED / f"{seq:012d}.note" if type(seq) is int else None
         if text is not None and text.exists():
             cp["note"] = text.read_text(encoding="utf-8")
-    first = docs[0] if docs and isinstance(docs[0], dict) else {}
+    with path.open("rb") as f:
+        first = _line(path, 1, f.readline())
     mechanism = first.get("mechanism")
     if not isinstance(mechanism, str) or not mechanism:
         raise DeconflictError(f"{path}: its first entry names no mechanism")
-    return mechanism, docs, cps
+
+    def entries() -> Iterator[dict[str, Any]]:
+        with path.open("rb") as f:
+            for n, line in enumerate(f, 1):
+                if not line.endswith(b"\n"):
+                    return  # cut off while being written: not held yet
+                if line.strip():
+                    yield _line(path, n, line)
+
+    return mechanism, entries(), cps
+
+
+def _line(path: Path, n: int, line: bytes) -> dict[str, Any]:
+    """Line ``n`` of a file the mirror keeps, read strictly: a JSON object, else a named error."""
+    try:
+        doc = load_json(line)
+    except ValueError as e:
+        raise DeconflictError(f"{path}: line {n} is unreadable ({e})") from None
+    if not isinstance(doc, dict):
+        raise DeconflictError(f"{path}: line {n} is not a JSON object")
+    return doc
