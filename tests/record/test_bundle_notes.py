@@ -216,3 +216,15 @@ def test_compare_reads_a_mirrors_folder_of_cosigned_notes(cosigned: Path, svc: S
     (folder / "1.note").write_text("not a note\n", encoding="utf-8")
     bad = runner.invoke(app, ["ledger", "compare", str(folder), str(cosigned)])
     assert bad.exit_code == 2 and "is not a checkpoint the service signed" in bad.output
+
+
+def test_ledger_export_from_the_database_carries_the_cosignatures(
+    cosigned: Path, svc: Service, db: str, tmp_path: Path
+) -> None:
+    """The operator's own command, not the test's helper: its bundle shows how far each party cosigned."""
+    svc.store.close()
+    out = tmp_path / "exported.jsonl"
+    result = runner.invoke(app, ["ledger", "export", "--db", db, "--mechanism", M, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    reach = {c["party"]: c["size"] for c in bundle.verify(out).cosigned}
+    assert reach["TR"] is not None and reach["IL"] is not None

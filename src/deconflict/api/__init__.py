@@ -36,7 +36,9 @@ Errors are JSON `{"detail": "...", "field": "..."}`.
 
 def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """Build the application from settings (and optionally an existing service, for tests)."""
-    service = service or Service(open_store(settings.db), clock=settings.clock)
+    service = service or Service(
+        open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
+    )
     hub = Hub()
     service.listeners.append(hub.publish)
     service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))

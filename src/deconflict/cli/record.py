@@ -145,7 +145,9 @@ def ledger_export(
     if head.seq == 0:
         raise DeconflictError(f"mechanism {mechanism!r} has no record in {db}")
     checkpoints: list[dict[str, Any]] = []
-    while page := service.checkpoints(mechanism, after=checkpoints[-1]["seq"] if checkpoints else 0):
+    while page := service.checkpoints(
+        mechanism, after=checkpoints[-1]["seq"] if checkpoints else 0, with_cosignatures=True
+    ):
         checkpoints += page
 
     n = bundle.export(

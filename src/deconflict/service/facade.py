@@ -450,10 +450,19 @@ class Service:
         return record.latest_checkpoint_seq(self._ctx, mechanism_id)
 
     def checkpoints(
-        self, mechanism_id: str, *, after: int = 0, limit: int = 1000, latest: bool = False
+        self,
+        mechanism_id: str,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        latest: bool = False,
+        with_cosignatures: bool = False,
     ) -> list[dict[str, Any]]:
-        """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``)."""
-        return record.checkpoints(self._ctx, mechanism_id, after=after, limit=limit, latest=latest)
+        """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``);
+        with ``with_cosignatures``, each note carries every party's cosignature collected so far."""
+        return record.checkpoints(
+            self._ctx, mechanism_id, after=after, limit=limit, latest=latest, with_cosignatures=with_cosignatures
+        )
 
     def entries_after(self, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
         """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
