@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from support.paths import ROOT
@@ -35,6 +36,9 @@ def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) 
     flat = " ".join(out.split())
     assert re.search(r"CONFLICT C4 tracks IL/A2 and TR/UAV-1 predicted to lose separation in 4\.\d min", flat)
     assert "izlerinin" in flat and "המסלולים" in flat  # one alert, read by each party in its language
+    # the script's one clock ends at now: nothing in the record is in the future of the machine's clock
+    last = sqlite3.connect(db).execute("select max(at) from ledger").fetchone()[0]
+    assert datetime.fromisoformat(str(last)).replace(tzinfo=UTC) <= datetime.now(UTC)
 
 
 def test_ledger_check_names_the_first_bad_entry(tmp_path: Path) -> None:

@@ -43,13 +43,15 @@ def demo(
     from deconflict.clock import system_clock
 
     if script:
-        from deconflict.demo import run_script
+        from deconflict.demo import SCRIPT_SPAN, run_script
 
         if db is None:
             import tempfile
 
             db = str(Path(tempfile.mkdtemp(prefix="deconflict-demo-")) / "demo.db")
-        run_script(Console(), db=db, start=system_clock())
+        # the script's one clock ends at now: the record holds nothing in the future, and a service or
+        # export that opens it later on the system clock carries on from its last entry
+        run_script(Console(), db=db, start=system_clock() - SCRIPT_SPAN)
         typer.echo(f"record kept in {db}; check it with: deconflict ledger check --db {db}")
         return
     from deconflict.api.settings import Settings
