@@ -349,3 +349,20 @@ def test_the_writer_refuses_what_the_rules_refuse_and_writes_nothing(svc: Servic
     # the rules' state is still right for the next honest entry
     svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
     _rules_pass(svc.entries_after(M, 0, limit=100_000))
+
+
+def test_once_a_party_holds_its_own_key_the_service_can_no_longer_sign_for_it(svc: Service) -> None:
+    """Found by the end-to-end check: after IL registered its own key, an unsigned notice was still signed
+    with the service's demo copy of IL's key. That copy is retired in the same transaction now."""
+    held = {k["owner"]: k["key_id"] for k in svc.keys(M)}["IL"]
+    new = signing.KeyPair.generate()
+    svc.register_key(
+        mechanism_id=M, party="IL", public_key=new.public_key, possession=new.sign(_message("IL", new.public_key))
+    )
+    keys = {k["key_id"]: k for k in svc.keys(M)}
+    assert keys[held]["revoked_seq"] is not None and keys[new.key_id]["revoked_seq"] is None
+    before = _head(svc)
+    with pytest.raises(Forbidden, match="party IL signs its own entries"):
+        svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
+    assert _head(svc) == before
+    assert svc.verify(M).ok

@@ -164,6 +164,7 @@ def register_key(
             }
             held = s.get(CustodyKeyRow, custody_owner(mechanism_id, party))
             held_seed = held.seed if held is not None and held.key_id in in_force else None
+            held_id = held.key_id if held_seed is not None and held is not None else None
         actor = OPERATOR
         if not in_force:
             if authorised_by is not None:
@@ -205,6 +206,25 @@ def register_key(
                 authorisation=authorisation if actor != OPERATOR else None,
                 actor=actor,
             )
+            if held_id is not None:
+                # The party now holds its own key: the copy the service held for it (demo custody) is retired
+                # in the same transaction, so neither the service nor its operator can sign for the party again.
+                w.append(
+                    OPERATOR,
+                    EntryType.KEY_REVOKED,
+                    {
+                        "key_id": held_id,
+                        "reason": f"{party} holds its own key {kid} now; the service's copy is retired",
+                    },
+                    mode.now(ctx.clock),
+                )
+                w.session.execute(
+                    delete(CustodyKeyRow)
+                    .where(CustodyKeyRow.owner == custody_owner(mechanism_id, party), CustodyKeyRow.key_id == held_id)
+                    .execution_options(synchronize_session=False)
+                )
+        if held_id is not None:
+            ctx.signers.forget(mechanism_id, party)
         return queries.key(ctx, mechanism_id, kid)
 
 
