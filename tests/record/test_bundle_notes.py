@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from support import insider
 from support.builders import M
 from typer.testing import CliRunner
 
 from deconflict.cli import app
 from deconflict.clock import FixedClock, iso
-from deconflict.record import bundle, chain, note, signing, witness
+from deconflict.record import bundle, note, signing, witness
 from deconflict.service import Service, record
 from deconflict.service import checkpoints as notes
-from deconflict.store import ledger, open_store
-from deconflict.store.schema import CheckpointRow, CosignatureRow, CustodyKeyRow, LedgerEntry
+from deconflict.store import open_store
 
 runner = CliRunner()
 TR_KEY = signing.KeyPair.from_seed(bytes([7]) * 32)
@@ -143,40 +142,13 @@ def test_a_signed_root_that_disagrees_with_the_entries_is_named_and_printed_as_e
     assert result.exit_code == 1 and forged in result.output
 
 
-def fork(db: str, *, from_seq: int, entries: int) -> None:
-    """The operator, holding the service's key, rewrites the record from entry ``from_seq`` on."""
-    store = open_store(db)
-    with store.transaction() as s:
-        row = s.get(CustodyKeyRow, chain.SERVICE)
-        assert row is not None
-        key = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
-        s.execute(delete(CosignatureRow).where(CosignatureRow.seq >= from_seq))
-        s.execute(delete(CheckpointRow).where(CheckpointRow.seq >= from_seq))
-        s.execute(delete(LedgerEntry).where(LedgerEntry.seq >= from_seq))
-        head = ledger.read_head(s, M)
-        at = max(e.at for e in s.scalars(select(LedgerEntry).where(LedgerEntry.mechanism_id == M)))
-        for n in range(entries):
-            member = {"id": f"X{n}", "party": f"X{n}", "role": "observer", "name": "never there"}
-            head = ledger.append(
-                s,
-                mechanism=M,
-                actor="operator",
-                type=chain.EntryType.MEMBER_ADDED,
-                payload=member,
-                at=at,
-                sign=lambda r: (key.key_id, key.sign_entry(r["hash"])),
-                after=head,
-            )
-    store.close()
-
-
 @pytest.mark.parametrize("entries", [1, 2], ids=["same-size", "longer"])
 def test_two_forked_bundles_compared_give_a_proof_checkable_with_the_service_key_alone(
     cosigned: Path, svc: Service, db: str, clock: FixedClock, tmp_path: Path, entries: int
 ) -> None:
     head = svc.head(M).seq
     service = note.parse_vkey(notes.note_keys(svc.context, M)["service"])
-    fork(db, from_seq=head, entries=entries)
+    insider.fork(db, M, from_seq=head, entries=entries)
     clock.advance(seconds=60)
     forked = Service(open_store(db), clock=clock)
     assert forked.checkpoint(M) is not None

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from support import insider
 from support.builders import HAMA, PALMYRA, M, declared_db, vol
 from support.live import LiveServer, auth, free_port, wait_until
 from typer.testing import CliRunner
@@ -24,11 +24,10 @@ from deconflict.cli import app
 from deconflict.client import Client
 from deconflict.clock import FixedClock, system_clock
 from deconflict.errors import Forbidden, InvalidInput, NotFound
-from deconflict.record import chain, merkle, note, signing, witness
+from deconflict.record import merkle, note, signing, witness
 from deconflict.service import Service, record
 from deconflict.service import checkpoints as notes
-from deconflict.store import ledger, open_store
-from deconflict.store.schema import CheckpointRow, CosignatureRow, CustodyKeyRow, LedgerEntry
+from deconflict.store import open_store
 
 TR_KEY = signing.KeyPair.from_seed(bytes([7]) * 32)
 IL_KEY = signing.KeyPair.from_seed(bytes([9]) * 32)
@@ -216,35 +215,6 @@ def cosigned_by_both(url: str, token: str, *, after: int) -> dict[str, Any] | No
     return c if c.get("cosigned_by") == ["IL", "TR"] and c["seq"] > after else None
 
 
-def fork(db: str, *, from_seq: int, entries: int) -> None:
-    """The operator, holding the service's key, rewrites the record from entry ``from_seq`` on: the
-    checkpoints (and cosignatures) that covered it go, and ``entries`` other entries, validly signed by
-    the service, take its place."""
-    store = open_store(db)
-    with store.transaction() as s:
-        row = s.get(CustodyKeyRow, chain.SERVICE)
-        assert row is not None
-        key = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
-        s.execute(delete(CosignatureRow).where(CosignatureRow.seq >= from_seq))
-        s.execute(delete(CheckpointRow).where(CheckpointRow.seq >= from_seq))
-        s.execute(delete(LedgerEntry).where(LedgerEntry.seq >= from_seq))
-        head = ledger.read_head(s, M)
-        at = max(e.at for e in s.scalars(select(LedgerEntry).where(LedgerEntry.mechanism_id == M)))
-        for n in range(entries):
-            member = {"id": f"OBS{n}", "party": f"OBS{n}", "role": "observer", "name": "never there"}
-            head = ledger.append(
-                s,
-                mechanism=M,
-                actor="operator",
-                type=chain.EntryType.MEMBER_ADDED,
-                payload=member,
-                at=at,
-                sign=lambda r: (key.key_id, key.sign_entry(r["hash"])),
-                after=head,
-            )
-    store.close()
-
-
 def test_two_mirrors_cosign_and_both_catch_the_operators_fork_with_a_proof_anyone_can_check(tmp_path: Path) -> None:
     db = declared_db(tmp_path / "record.db", system_clock, keys={"TR": TR_KEY.public_key, "IL": IL_KEY.public_key})
     svc = Service(open_store(db))
@@ -294,7 +264,7 @@ def test_two_mirrors_cosign_and_both_catch_the_operators_fork_with_a_proof_anyon
         #    service's key, and serves again; its first tick signs the forked head. The mirrors resume
         #    their streams from the last entry they hold.
         server.stop()
-        fork(db, from_seq=second["seq"] - 1, entries=3)
+        insider.fork(db, M, from_seq=second["seq"] - 1, entries=3, prefix="OBS")
         server = serve(db, port, tokens["TR"])
         procs.append(server)
         for party, proc in mirrors.items():

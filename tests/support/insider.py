@@ -15,7 +15,7 @@ from typing import Any
 from deconflict.clock import iso, parse_utc
 from deconflict.record import chain, signing
 
-__all__ = ["Bundle", "demo_keys", "key_of", "read", "reseal", "write"]
+__all__ = ["Bundle", "demo_keys", "fork", "key_of", "read", "reseal", "write"]
 
 Bundle = tuple[dict[str, Any], list[dict[str, Any]]]
 """A bundle's header and its entry documents."""
@@ -107,3 +107,38 @@ def key_of(keys: dict[str, signing.KeyPair], header: dict[str, Any], owner: str)
         if k["owner"] == owner and k["key_id"] in keys:
             return keys[k["key_id"]]
     raise KeyError(owner)
+
+
+def fork(db: str, mechanism: str, *, from_seq: int, entries: int, prefix: str = "X") -> None:
+    """The operator, holding the service's key, rewrites ``mechanism``'s record in the database ``db``
+    from entry ``from_seq`` on: the checkpoints (and cosignatures) that covered it go, and ``entries``
+    other entries (observers ``<prefix>0``, ``<prefix>1`` … added), validly signed by the service, take
+    its place."""
+    from sqlalchemy import delete, select
+
+    from deconflict.store import ledger, open_store
+    from deconflict.store.schema import CheckpointRow, CosignatureRow, CustodyKeyRow, LedgerEntry
+
+    store = open_store(db)
+    with store.transaction() as s:
+        row = s.get(CustodyKeyRow, chain.SERVICE)
+        assert row is not None
+        key = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
+        s.execute(delete(CosignatureRow).where(CosignatureRow.seq >= from_seq))
+        s.execute(delete(CheckpointRow).where(CheckpointRow.seq >= from_seq))
+        s.execute(delete(LedgerEntry).where(LedgerEntry.seq >= from_seq))
+        head = ledger.read_head(s, mechanism)
+        at = max(e.at for e in s.scalars(select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism)))
+        for n in range(entries):
+            member = {"id": f"{prefix}{n}", "party": f"{prefix}{n}", "role": "observer", "name": "never there"}
+            head = ledger.append(
+                s,
+                mechanism=mechanism,
+                actor="operator",
+                type=chain.EntryType.MEMBER_ADDED,
+                payload=member,
+                at=at,
+                sign=lambda r: (key.key_id, key.sign_entry(r["hash"])),
+                after=head,
+            )
+    store.close()
