@@ -7,8 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from deconflict.errors import InvalidInput
 
+__all__ = ["EARLIEST", "LATEST", "Clock", "FixedClock", "ensure_utc", "iso", "parse_utc", "system_clock"]
+
 Clock = Callable[[], datetime]
 """A function returning the current instant as an aware UTC datetime."""
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""The earliest instant any input may name: nothing this service records or plans lies before it."""
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""The instant every input must lie before: far beyond any plan, well inside what datetimes can hold
+(an offset on a date in year 1 or 9999 would otherwise overflow on the way to UTC)."""
 
 
 def system_clock() -> datetime:
@@ -36,12 +44,28 @@ class FixedClock:
 
 
 def ensure_utc(value: datetime, *, field: str) -> datetime:
-    """Reject naive datetimes; convert aware ones to UTC."""
+    """Reject naive datetimes and instants outside ``EARLIEST``..``LATEST``; convert aware ones to UTC.
+
+    >>> from datetime import timezone
+    >>> ensure_utc(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), field="start")
+    Traceback (most recent call last):
+    ...
+    deconflict.errors.InvalidInput: start: 0001-01-01T00:00:00+01:00 lies outside the years 2000 to 2099
+    """
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(
             f"{field}: time has no timezone; give it in UTC, for example 2025-04-09T08:00:00Z", field=field
         )
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise InvalidInput(
+            f"{field}: {value.isoformat()} lies outside the years {EARLIEST.year} to {LATEST.year - 1}",
+            field=field,
+        )
+    return utc
 
 
 def parse_utc(value: object, *, field: str) -> datetime:

@@ -17,6 +17,10 @@ ALT_MIN_M = -500.0
 """Lowest altitude accepted for a volume, metres above mean sea level."""
 ALT_MAX_M = 30_000.0
 """Highest altitude accepted for a volume, metres above mean sea level."""
+MAX_WINDOW_S = 31 * 24 * 3600.0
+"""Default longest window of one volume: a month (a standing deployment is renotified monthly)."""
+HORIZON_S = 180 * 24 * 3600.0
+"""Default horizon: how far ahead of now a volume's window may start (half a year of planning)."""
 
 
 class Role(StrEnum):
@@ -118,6 +122,18 @@ class Rules:
     """A track with no report for this long leaves the picture."""
     conformance_tolerance_m: float = 1852.0
     """How far outside its party's notified volumes a track may be before it is reported."""
+    max_window_s: float = MAX_WINDOW_S
+    """Longest window one volume of a notice may have (end minus start)."""
+    horizon_s: float = HORIZON_S
+    """How far ahead of the time of notice a volume's window may start."""
+    max_notice_area_km2: float = 10_000.0
+    """Under conflicts-only, the most ground one notice (or preview) may cover, its footprints together."""
+    max_notice_band_m: float = 10_000.0
+    """Under conflicts-only, the deepest altitude band one volume may have."""
+    max_notice_hours: float = 7 * 24.0
+    """Under conflicts-only, the longest span one notice may have, from its first start to its last end."""
+    previews_per_hour: int = 30
+    """How many previews one member may ask for in any hour (under either disclosure)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from deconflict.geo import Footprint, footprint_from_geojson, parse_footprint
 from deconflict.model import (
     ALT_MAX_M,
     ALT_MIN_M,
+    HORIZON_S,
+    MAX_WINDOW_S,
     Activity,
     ActivityKind,
     ActivityState,
@@ -34,6 +36,8 @@ from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
 MAX_VOLUMES = 100
 """Most volumes one activity may carry."""
+DAY_S = 24 * 3600.0
+"""Seconds in a day: the rules give the window limits in days."""
 
 _E = TypeVar("_E", bound=Enum)
 
@@ -127,6 +131,41 @@ def parse_volumes(raw: Any, *, party: str, activity: str) -> tuple[Volume, ...]:
         seen.add(v.id)
         out.append(Volume(v.id, v.footprint, v.floor_m, v.ceiling_m, v.start, v.end, party=party, activity=activity))
     return tuple(out)
+
+
+def check_windows(vols: tuple[Volume, ...], *, now: datetime, rules: Rules) -> None:
+    """Hold each volume's window to the rules: no longer than ``max_window_s``, starting no later than
+    ``horizon_s`` after ``now``. A longer or farther activity is notified in parts, nearer the time: a
+    notice that spans years, or lies years ahead, says nothing a duty officer can act on.
+
+    Raises:
+        InvalidInput: naming the volume and the field (``end`` for too long, ``start`` for too far ahead).
+    """
+    for n, v in enumerate(vols):
+        if v.start is None or v.end is None:
+            continue
+        where = f"volume {n + 1} (id {v.id!r})"
+        length = (v.end - v.start).total_seconds()
+        if length > rules.max_window_s:
+            raise InvalidInput(
+                f"{where} end: the window lasts {_days(length)}, longer than the {_days(rules.max_window_s)} "
+                f"the mechanism's rules allow (max_window_days); notify a longer activity in parts",
+                field="end",
+            )
+        ahead = (v.start - now).total_seconds()
+        if ahead > rules.horizon_s:
+            raise InvalidInput(
+                f"{where} start: {iso(v.start)} is more than {_days(rules.horizon_s)} ahead (the mechanism's "
+                f"horizon_days); notify it nearer the time",
+                field="start",
+            )
+
+
+def _days(seconds: float) -> str:
+    """A duration in days (hours when under two days), as the window errors word it."""
+    if seconds < 2 * DAY_S:
+        return f"{seconds / 3600:g} hours"
+    return f"{seconds / DAY_S:.4g} days"
 
 
 def activity_to_doc(a: Activity) -> dict[str, Any]:
@@ -291,6 +330,14 @@ def parse_rules(doc: Any, where: str = "rules") -> Rules:
         conformance_tolerance_m=number(
             doc.get("conformance_tolerance_m", 1852), f"{where} conformance_tolerance_m", minimum=0, maximum=100_000
         ),
+        max_window_s=number(
+            doc.get("max_window_days", MAX_WINDOW_S / DAY_S), f"{where} max_window_days", minimum=1 / 24, maximum=366
+        )
+        * DAY_S,
+        horizon_s=number(
+            doc.get("horizon_days", HORIZON_S / DAY_S), f"{where} horizon_days", minimum=1, maximum=3 * 366
+        )
+        * DAY_S,
     )
 
 
@@ -306,6 +353,8 @@ def rules_to_doc(r: Rules) -> dict[str, Any]:
         "track_lookahead_s": r.track_lookahead_s,
         "track_stale_s": r.track_stale_s,
         "conformance_tolerance_m": r.conformance_tolerance_m,
+        "max_window_days": r.max_window_s / DAY_S,
+        "horizon_days": r.horizon_s / DAY_S,
         "ladder": [{"name": g.name, "answer_within_min": g.after_s / 60} for g in r.ladder],
     }
 

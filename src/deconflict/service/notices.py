@@ -13,7 +13,13 @@ from sqlalchemy import select
 from deconflict.clock import iso
 from deconflict.detect import SeparationFinding, ZoneFinding
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, StaleVersion
-from deconflict.formats.docs import activity_from_doc, activity_to_doc, choice, identifier, parse_volumes
+from deconflict.formats.docs import (
+    activity_from_doc,
+    check_windows,
+    choice,
+    identifier,
+    parse_volumes,
+)
 from deconflict.model import (
     Activity,
     ActivityKind,
@@ -21,11 +27,12 @@ from deconflict.model import (
     ConflictKind,
     Disclosure,
     Member,
-    Resolution,
+    Rules,
     Volume,
 )
 from deconflict.record.chain import EntryType
-from deconflict.service import conflicts, findings, queries
+from deconflict.disclosure import check_caps, preview_separation
+from deconflict.service import conflicts, derive, findings, previews, queries
 from deconflict.service.context import IMMEDIATE, LIVE_STATES, Context, Outcome, SignatureMode, retrying
 from deconflict.service.picture import Picture, Projected, party_member
 from deconflict.service.writer import RecordWriter
@@ -66,8 +73,9 @@ def notify(
                     f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
                 )
         vols = parse_volumes(volumes, party=member.party, activity=activity_id)
-        _check_not_ended(vols, now)
+        _check_not_ended(vols, now, picture.mechanism.rules)
         projected = picture.project_in_area(vols)
+        check_caps(picture.mechanism.rules, picture.frame, vols, projected)
         activity = _first_version(
             picture, member, kind_, vols, now, activity_id=activity_id, title=conflicts.title(title)
         )
@@ -79,48 +87,64 @@ def preview_notice(
 ) -> list[dict[str, Any]]:
     """The conflicts a notice would raise if it were sent now; nothing is written or recorded.
 
-    Under ``conflicts-only`` another party's notice is named only by its party, window and band
-    (no id, no distance), so that previews cannot map notices the caller may not see.
+    Every preview is counted, limited to the rules' ``previews_per_hour`` per member, and held to the
+    same caps as a notice (service/previews, disclosure.check_caps). Under ``conflicts-only`` another
+    party's notice appears only as the conflict would show it: its parts within the separation minima
+    of the draft, their window and band (disclosure.preview_separation); never its id, its own window or
+    band, or a distance.
+
+    Raises:
+        PreviewsExhausted: the member has asked for its hour's worth of previews.
     """
     with ctx.exclusive(mechanism_id) as picture:  # the index must not change under the query
         now = ctx.clock()
         member = party_member(picture, actor)
+        previews.admit(ctx, picture, member, now)
+        rules = picture.mechanism.rules
         kind_ = choice(kind, ActivityKind, "kind")
         vols = parse_volumes(volumes, party=member.party, activity="preview")
-        _check_not_ended(vols, now)
+        _check_not_ended(vols, now, picture.mechanism.rules)
         projected = picture.project_in_area(vols)
-        found = findings.findings(picture, _first_version(picture, member, kind_, vols, now), projected)
-    whole = picture.mechanism.rules.disclosure is Disclosure.FULL
-    out: list[dict[str, Any]] = []
-    for f in found:
-        if isinstance(f, SeparationFinding):
-            doc: dict[str, Any] = {
-                "kind": ConflictKind.SEPARATION.value,
-                "other_party": f.other_party,
-                "start": iso(f.start),
-                "end": iso(f.end),
-                "floor_m": f.floor_m,
-                "ceiling_m": f.ceiling_m,
-            }
-            if whole:
-                doc.update(other_activity=f.other_activity, distance_m=round(f.distance_m, 1))
-        elif isinstance(f, ZoneFinding):
-            zone = picture.zones[f.zone].zone
-            doc = {
-                "kind": ConflictKind.ZONE.value,
-                "zone": f.zone,
-                "zone_kind": zone.kind.value,
-                "zone_owner": f.zone_owner,
-                "start": iso(f.start),
-                "end": iso(f.end),
-            }
-        else:
-            doc = {
-                "kind": ConflictKind.SHORT_NOTICE.value,
-                "lead_time_s": round(f.lead_time_s),
-                "min_notice_s": f.min_notice_s,
-            }
-        out.append(doc)
+        check_caps(rules, picture.frame, vols, projected)
+        draft = _first_version(picture, member, kind_, vols, now)
+        found = findings.findings(picture, draft, projected)
+        out: list[dict[str, Any]] = []
+        for f in found:
+            if isinstance(f, SeparationFinding):
+                parts = []
+                if rules.disclosure is Disclosure.CONFLICTS_ONLY:
+                    parts = findings.separation_overlaps(picture, draft, projected, f)[1]
+                whole = {
+                    "other_activity": f.other_activity,
+                    "distance_m": round(f.distance_m, 1),
+                    "start": iso(f.start),
+                    "end": iso(f.end),
+                    "floor_m": f.floor_m,
+                    "ceiling_m": f.ceiling_m,
+                }
+                doc = preview_separation(
+                    other_party=f.other_party, parts=parts, disclosure=rules.disclosure, whole=whole
+                )
+                if doc is None:
+                    continue
+            elif isinstance(f, ZoneFinding):
+                zone = picture.zones[f.zone].zone
+                doc = {
+                    "kind": ConflictKind.ZONE.value,
+                    "zone": f.zone,
+                    "zone_kind": zone.kind.value,
+                    "zone_owner": f.zone_owner,
+                    "start": iso(f.start),
+                    "end": iso(f.end),
+                }
+            else:
+                doc = {
+                    "kind": ConflictKind.SHORT_NOTICE.value,
+                    "lead_time_s": round(f.lead_time_s),
+                    "min_notice_s": f.min_notice_s,
+                }
+            out.append(doc)
+        previews.reached(ctx, mechanism_id, member, {d["other_party"] for d in out if "other_party" in d}, now)
     return out
 
 
@@ -152,8 +176,9 @@ def amend(
         vols = (
             parse_volumes(volumes, party=member.party, activity=activity_id) if volumes is not None else current.volumes
         )
-        _check_not_ended(vols, now)
+        _check_not_ended(vols, now, picture.mechanism.rules)
         projected = picture.project_in_area(vols)
+        check_caps(picture.mechanism.rules, picture.frame, vols, projected)
         activity = Activity(
             id=current.id,
             mechanism=mechanism_id,
@@ -190,11 +215,7 @@ def cancel(
             **{**current.__dict__, "state": ActivityState.CANCELLED, "version": current.version + 1, "notified_at": now}
         )
         with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
-            seq = w.append(actor, EntryType.ACTIVITY_CANCELLED, activity_to_doc(activity), now)
-            closed, seq2 = conflicts.close_conflicts(
-                w, picture, activity_id, now, Resolution.CANCELLED, f"activity {activity_id} cancelled", by=member.party
-            )
-            seq = seq2 or seq
+            seq, closed = derive.record_cancel(w, activity, actor, picture)
         picture.unindex_activity(activity_id)
         return Outcome(activity=activity, resolved=tuple(closed), seq=seq)
 
@@ -274,21 +295,10 @@ def _commit_version(
 ) -> Outcome:
     """Record a version (closing the previous version's conflicts, raising the new one's), then index it."""
     found = findings.findings(picture, activity, projected)
-    now = activity.notified_at
     with RecordWriter(ctx, activity.mechanism, picture=picture, mode=mode) as w:
-        seq = w.append(actor, entry_type, activity_to_doc(activity), now)
-        closed: list[str] = []
-        carried = findings.carried_deadlines(w.session, activity.mechanism, activity.id) if previous is not None else {}
-        if previous is not None:
-            note = f"{activity.id} superseded by version {activity.version}"
-            closed, seq2 = conflicts.close_conflicts(
-                w, picture, activity.id, now, Resolution.AMENDED, note, by=activity.party
-            )
-            seq = seq2 or seq
-        raised = []
-        for finding in found:
-            doc, seq = findings.raise_finding(w, picture, activity, projected, finding, now, carried=carried)
-            raised.append(doc)
+        seq, raised, closed = derive.record_version(
+            w, picture, activity, projected, found, actor, entry_type, amended=previous is not None
+        )
     if previous is not None:
         picture.unindex_activity(activity.id)
     picture.index_activity(activity, projected)
@@ -313,8 +323,10 @@ def _check_version(current: Activity, seen_version: int) -> None:
         )
 
 
-def _check_not_ended(vols: tuple[Volume, ...], now: datetime) -> None:
-    """Refuse a notice whose every window has already ended: a notice is of activity to come or under way."""
+def _check_not_ended(vols: tuple[Volume, ...], now: datetime, rules: Rules) -> None:
+    """Refuse a notice whose every window has already ended (a notice is of activity to come or under
+    way), and a window longer than the rules allow or beyond their horizon (``check_windows``)."""
+    check_windows(vols, now=now, rules=rules)
     ends = [v.end for v in vols if v.end is not None]
     if ends and len(ends) == len(vols) and max(ends) <= now:
         n = max(range(len(vols)), key=lambda i: ends[i])
