@@ -21,7 +21,7 @@ from deconflict.service.posting import post_standard
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ConflictRow, MessageRow
 
-__all__ = ["line_status", "tick", "tick_mechanism", "waiting"]
+__all__ = ["escalation_start", "line_status", "record_due", "tick", "tick_mechanism", "waiting"]
 
 
 def tick(ctx: Context) -> int:
@@ -48,46 +48,66 @@ def _checkpoint_due(last: datetime | None, now: datetime, interval_s: float) -> 
 
 def tick_mechanism(ctx: Context, picture: Picture, now: datetime) -> int:
     """Record the escalation steps, lines down and line checks due at ``now``; returns entries written."""
+    with RecordWriter(ctx, picture.mechanism.id, picture=picture) as w:
+        return record_due(w, picture, now)
+
+
+def record_due(w: RecordWriter, picture: Picture, now: datetime) -> int:
+    """Append, in ``w``'s transaction, what stored times make due at ``now``: each unanswered message's
+    escalation steps (and who they alert), a line reported down, a line check. Returns entries written.
+
+    One function for the live tick and for ``ledger verify``'s recomputation of a record
+    (:mod:`deconflict.service.recheck`), which runs it on the state the record had at a tick's time.
+    """
     rules = picture.mechanism.rules
     mid = picture.mechanism.id
+    s = w.session
     written = 0
-    with ctx.store.read() as s:
-        open_rows = list(
-            s.scalars(select(MessageRow).where(*queries.unanswered(mid), MessageRow.steps < len(rules.ladder) - 1))
+    open_rows = list(
+        s.scalars(
+            select(MessageRow)
+            .where(*queries.unanswered(mid), MessageRow.steps < len(rules.ladder) - 1)
+            .order_by(MessageRow.seq)
         )
-        checks = {party: queries.last_line_check(s, mid, party) for party in sorted(picture.mechanism.parties())}
-        downs = {party: bool(row and queries.line_down_posted(s, mid, row.id)) for party, row in checks.items()}
-        heard = {party: queries.heard_since(s, picture, party, row) for party, row in checks.items()}
+    )
+    checks = {party: queries.last_line_check(s, mid, party) for party in sorted(picture.mechanism.parties())}
+    downs = {party: bool(row and queries.line_down_posted(s, mid, row.id)) for party, row in checks.items()}
+    heard = {party: queries.heard_since(s, picture, party, row) for party, row in checks.items()}
     facilitators = sorted({m.party for m in picture.mechanism.members if m.role is Role.FACILITATOR})
-    with RecordWriter(ctx, mid, picture=picture) as w:
-        for row in open_rows:
-            # the ladder runs from the deadline the message carries (an alert re-raised by an amendment
-            # keeps the deadline of the one it replaces), which is sent_at + ack_deadline_s otherwise
-            start = row.sent_at
-            if row.deadline is not None:
-                start = min(start, row.deadline - timedelta(seconds=rules.ack_deadline_s))
-            for step in phrases.due_steps(start, rules.ack_deadline_s, rules.ladder, None, now, row.steps):
-                payload = {"id": row.id, "rung": step.rung, "name": step.name, "due_at": iso(step.due_at)}
-                w.append(SYSTEM, EntryType.MESSAGE_ESCALATED, payload, now)
-                to = sorted(set(row.recipients) | (set(facilitators) if step.rung == len(rules.ladder) - 1 else set()))
-                params = {"ref": row.id, "t1": step.due_at, "rung": step.name}
-                post_standard(w, picture, "escalated_to", params, to, (queries.ABOUT_MESSAGE, row.id), now)
-                written += 2
-        for party, last in checks.items():
-            if last is not None and not downs[party]:
-                state = phrases.line_state(
-                    last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now, heard_at=heard[party]
-                )
-                if state is phrases.LineState.DOWN:
-                    others = sorted(answering(picture) - {party})
-                    params = {"party": party, "t1": last.sent_at}
-                    post_standard(w, picture, "line_down", params, others, (queries.ABOUT_MESSAGE, last.id), now)
-                    written += 1
-            if phrases.line_check_due(last.sent_at if last else None, rules.line_check_interval_s, now):
-                params = {"party": party, "t1": now}
-                post_standard(w, picture, phrases.MessageType.LINE_CHECK.value, params, [party], ("party", party), now)
+    for row in open_rows:
+        # the ladder runs from the deadline the message carries (an alert re-raised by an amendment
+        # keeps the deadline of the one it replaces), which is sent_at + ack_deadline_s otherwise
+        for step in phrases.due_steps(
+            escalation_start(row, rules.ack_deadline_s), rules.ack_deadline_s, rules.ladder, None, now, row.steps
+        ):
+            payload = {"id": row.id, "rung": step.rung, "name": step.name, "due_at": iso(step.due_at)}
+            w.append(SYSTEM, EntryType.MESSAGE_ESCALATED, payload, now)
+            to = sorted(set(row.recipients) | (set(facilitators) if step.rung == len(rules.ladder) - 1 else set()))
+            params = {"ref": row.id, "t1": step.due_at, "rung": step.name}
+            post_standard(w, picture, "escalated_to", params, to, (queries.ABOUT_MESSAGE, row.id), now)
+            written += 2
+    for party, last in checks.items():
+        if last is not None and not downs[party]:
+            state = phrases.line_state(
+                last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now, heard_at=heard[party]
+            )
+            if state is phrases.LineState.DOWN:
+                others = sorted(answering(picture) - {party})
+                params = {"party": party, "t1": last.sent_at}
+                post_standard(w, picture, "line_down", params, others, (queries.ABOUT_MESSAGE, last.id), now)
                 written += 1
+        if phrases.line_check_due(last.sent_at if last else None, rules.line_check_interval_s, now):
+            params = {"party": party, "t1": now}
+            post_standard(w, picture, phrases.MessageType.LINE_CHECK.value, params, [party], ("party", party), now)
+            written += 1
     return written
+
+
+def escalation_start(row: MessageRow, ack_deadline_s: float) -> datetime:
+    """When a message's ladder starts: when it was sent, or earlier when it carries an inherited deadline."""
+    if row.deadline is None:
+        return row.sent_at
+    return min(row.sent_at, row.deadline - timedelta(seconds=ack_deadline_s))
 
 
 def line_status(ctx: Context, mechanism_id: str) -> dict[str, str]:

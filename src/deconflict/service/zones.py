@@ -9,14 +9,11 @@ from typing import Any
 from sqlalchemy import select
 
 from deconflict.clock import iso
-from deconflict.detect import zone_applies, zone_findings
 from deconflict.errors import Forbidden, InvalidState, NotFound
-from deconflict.formats.docs import parse_zone, zone_to_doc
-from deconflict.model import Activity, ActivityState, Resolution, Zone
-from deconflict.record.chain import EntryType
-from deconflict.service import conflicts, findings, queries
+from deconflict.formats.docs import parse_zone
+from deconflict.service import derive
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
-from deconflict.service.picture import Picture, ZoneShape, party_member
+from deconflict.service.picture import ZoneShape, party_member
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ZoneRow
 
@@ -56,19 +53,12 @@ def declare_zone(
                 raise InvalidState(f"id: zone {z.id!r} already exists; choose another id", field="id")
         zgeom = picture.frame.project(z.footprint.geometry)
         now = mode.now(ctx.clock)
-        hits = _activities_in_zone(ctx, picture, z, zgeom)
+        with ctx.store.read() as s:
+            hits = derive.activities_in_zone(s, picture, z, zgeom)
         picture.zones[z.id] = shape = ZoneShape(z, zgeom, z.footprint.radius_m)
         try:
             with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
-                seq = w.append(actor, EntryType.ZONE_DECLARED, zone_to_doc(z), now)
-                raised = []
-                for activity in hits:
-                    projected = picture.project(activity.volumes)
-                    for finding in zone_findings(activity, projected, [shape], picture.frame):
-                        if finding.end <= now:  # the activity was there before now only: nothing to prevent
-                            continue
-                        doc, seq = findings.raise_finding(w, picture, activity, projected, finding, now)
-                        raised.append(doc)
+                seq, raised = derive.record_zone(w, picture, shape, hits, actor, now)
         except BaseException:
             picture.zones.pop(z.id, None)
             raise
@@ -98,33 +88,6 @@ def withdraw_zone(
                 raise InvalidState(f"zone {zone_id!r} was already withdrawn at {iso(row.withdrawn_at)}")
         now = mode.now(ctx.clock)
         with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
-            seq = w.append(actor, EntryType.ZONE_WITHDRAWN, {"id": zone_id}, now)
-            closed, seq2 = conflicts.close_conflicts(
-                w, picture, zone_id, now, Resolution.WITHDRAWN, f"zone {zone_id} withdrawn", by=member.party, zone=True
-            )
+            seq, closed = derive.record_zone_withdrawn(w, picture, zone_id, actor, member.party, now)
         picture.zones.pop(zone_id, None)
-        return Outcome(resolved=tuple(closed), seq=seq2 or seq)
-
-
-def _activities_in_zone(ctx: Context, picture: Picture, zone: Zone, zgeom: Any) -> list[Activity]:
-    """The live activities whose volumes meet the zone, and whose kind it forbids."""
-    t1 = zone.valid_to.timestamp() if zone.valid_to else 1e12
-    found = picture.index.query(
-        zgeom,
-        zone.footprint.radius_m,
-        zone.valid_from.timestamp(),
-        t1,
-        zone.floor_m,
-        zone.ceiling_m,
-        separation_m=0.0,
-        vertical_separation_m=0.0,
-    )
-    out = []
-    for aid in sorted({c.key[0] for c in found}):
-        live = picture.activities[aid]
-        probe = Activity(
-            aid, zone.mechanism, live.party, live.kind, (), ActivityState.NOTIFIED, 0, zone.valid_from, zone.valid_from
-        )
-        if zone_applies(zone, probe):
-            out.append(queries.activity(ctx, zone.mechanism, aid))
-    return out
+        return Outcome(resolved=tuple(closed), seq=seq)
