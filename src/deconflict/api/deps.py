@@ -1,8 +1,9 @@
-"""Dependencies: the service and the member a request's bearer token names."""
+"""Dependencies: the service, the member a request's bearer token names, and the rate limits that apply
+to it (failed authentications per client address, writes per member)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Request
@@ -10,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from deconflict.api.hub import Hub
+from deconflict.api.limits import Limits, too_many
 from deconflict.api.settings import Settings
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
@@ -37,33 +39,71 @@ class Caller:
 
     mechanism_id: str
     member: Member
+    token: str = field(default="", repr=False)
+    """The bearer token presented (an event stream checks it is still live while it runs)."""
+
+
+def limits(request: Request) -> Limits:
+    """The application's rate limits (made from its settings on first use)."""
+    state = request.app.state
+    found = getattr(state, "limits", None)
+    if found is None:
+        found = state.limits = Limits.of(state.settings)
+    return found
 
 
 async def current_caller(
-    service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
+    """The member whose token the request presents.
+
+    A client address that presented ``auth_failures`` unknown or revoked tokens within ``auth_window_s``
+    gets 429 (with ``Retry-After``) for any token until the window has moved on, so tokens cannot be
+    guessed at speed; a request with no token at all is not counted.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(
             401, "missing bearer token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"}
         )
+    failures = limits(request).auth_failures
+    address = request.client.host if request.client else ""
+    wait = failures.wait_s(address)
+    if wait:
+        raise too_many("too many unknown or revoked tokens from your address", wait)
     found = service.authenticate_cached(credentials.credentials)
     if found is False:
         found = await run_in_threadpool(service.authenticate, credentials.credentials)
     if not isinstance(found, tuple):  # None: unknown or revoked
+        failures.hit(address)
         raise HTTPException(401, "the token is unknown or was revoked", {"WWW-Authenticate": "Bearer"})
     mechanism_id, member = found
-    return Caller(mechanism_id, member)
+    return Caller(mechanism_id, member, credentials.credentials)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def mechanism_caller(
-    caller: CallerDep, mechanism_id: Annotated[str, Path(description="Mechanism id, e.g. tr-il-syria.", max_length=64)]
+    request: Request,
+    caller: CallerDep,
+    mechanism_id: Annotated[str, Path(description="Mechanism id, e.g. tr-il-syria.", max_length=64)],
 ) -> Caller:
-    """The caller, who must belong to the mechanism in the path."""
+    """The caller, who must belong to the mechanism in the path. A write (POST, PUT, PATCH, DELETE)
+    counts against the member's ``writes_per_member`` in ``writes_window_s``; beyond, 429."""
     if caller.mechanism_id != mechanism_id:
         raise HTTPException(403, f"your token is for mechanism {caller.mechanism_id!r}, not {mechanism_id!r}")
+    if request.method in WRITE_METHODS:
+        writes = limits(request).writes
+        key = (caller.mechanism_id, caller.member.id)
+        wait = writes.wait_s(key)
+        if wait:
+            raise too_many(f"member {caller.member.id!r} made too many writes in a short time", wait)
+        writes.hit(key)
     return caller
 
 

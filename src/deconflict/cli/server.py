@@ -30,6 +30,9 @@ def demo(
     script: Annotated[
         bool, typer.Option("--script", help="Play the scenario in the terminal and exit instead.")
     ] = False,
+    docs: Annotated[
+        bool, typer.Option("--docs/--no-docs", help="Serve the interactive API documentation at /docs and /redoc.")
+    ] = True,
 ) -> None:
     """Serve the Syria scenario: seeds the database when empty, prints the URL and a token per demo member.
 
@@ -70,7 +73,9 @@ def demo(
         f"Try: curl -H 'Authorization: Bearer {tokens['IL']}' -N {url}/api/v1/mechanisms/tr-il-syria/events",
         soft_wrap=True,
     )
-    _serve(Settings(db=db, host=host, port=port), service)
+    if docs:
+        console.print(f"API documentation {url}/docs", soft_wrap=True)
+    _serve(Settings(db=db, host=host, port=port, docs=docs), service)
 
 
 @user_errors
@@ -88,15 +93,26 @@ def serve(
             "cosign each one.",
         ),
     ] = 60.0,
+    docs: Annotated[
+        bool, typer.Option("--docs", help="Also serve the interactive API documentation at /docs and /redoc.")
+    ] = False,
 ) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1).
+    """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1; /docs only with --docs).
 
     Example: deconflict serve --db /var/lib/deconflict/deconflict.db --port 8080 --checkpoint-every 30
     """
     from deconflict.api.settings import Settings
 
     typer.echo(f"serving {db} on http://{host}:{port}/api/v1", err=True)
-    _serve(Settings(db=db, host=host, port=port, max_body_bytes=max_body_bytes, checkpoint_interval_s=checkpoint_every))
+    settings = Settings(
+        db=db,
+        host=host,
+        port=port,
+        max_body_bytes=max_body_bytes,
+        checkpoint_interval_s=checkpoint_every,
+        docs=docs,
+    )
+    _serve(settings)
 
 
 def _serve(settings: Settings, service: Service | None = None) -> None:
@@ -104,6 +120,7 @@ def _serve(settings: Settings, service: Service | None = None) -> None:
     import uvicorn
 
     from deconflict.api import create_app
+    from deconflict.api.serving import uvicorn_config
 
     if service is None:
         from deconflict.service import Service
@@ -113,10 +130,7 @@ def _serve(settings: Settings, service: Service | None = None) -> None:
             open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
         )
     app_ = create_app(settings, service)
-    config = uvicorn.Config(
-        app_, host=settings.host, port=settings.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app_, settings))
     stop = server.handle_exit
 
     def handle_exit(sig: int, frame: Any) -> None:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from deconflict.api.deps import HubDep, MemberDep, ServiceDep, SettingsDep
+from deconflict.api.hub import Subscription, TooManyStreams
 from deconflict.api.routes import checkpoints as checkpoint_notes
 from deconflict.api.schemas import ErrorOut
 from deconflict.api.views import entries_view, replay_view
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
+from deconflict.service import Service
 from deconflict.service import record as record_use_case
 
 router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
@@ -40,10 +46,27 @@ def sse_frame(entry: dict[str, Any]) -> str:
     return f"id: {entry['seq']}\nevent: {entry['type']}\ndata: {json.dumps(entry, ensure_ascii=False)}\n\n"
 
 
+async def _still_live(service: Service, sub: Subscription) -> bool:
+    """Whether the stream may go on: its token is still live (a revocation, in this process or another,
+    is seen within the token cache's second), and nothing ended it. Sets ``sub.ended`` when not."""
+    if sub.ended is not None:
+        return False
+    found = service.authenticate_cached(sub.token)
+    if found is False:
+        found = await run_in_threadpool(service.authenticate, sub.token)
+    if not isinstance(found, tuple) or found[1].id != sub.member_id:
+        sub.ended = "token revoked: stream closed"
+        return False
+    return True
+
+
 @router.get(
     "/mechanisms/{mechanism_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+        429: {"model": ErrorOut, "description": "The member already holds the most open streams it may."},
+    },
     summary="Live stream of the record (Server-Sent Events), resumable",
 )
 async def events(
@@ -61,23 +84,39 @@ async def events(
     Reconnect with the last id seen: no gap, no duplicate. Entries the caller may not see keep their
     place with hashes and ``withheld: true``. A comment line is sent when the stream is quiet.
 
+    A member holds at most ``max_streams_per_member`` streams at once (8 by default; the next gets 429
+    with ``Retry-After``). When the token is revoked, its open streams end within a second or two.
+
     ``event: checkpoint`` (no ``id``) carries each head the service signs (the latest one first):
     keep them, and ``deconflict ledger verify --checkpoints`` holds any later copy of the record
     against them, so a cut or rewritten tail is caught. Its ``note`` is the same head as a C2SP
     checkpoint note over the Merkle root of the entries it covers: ``deconflict mirror`` checks it,
     cosigns it and posts the cosignature back."""
     start = _start(after, last_event_id)
+    try:
+        sub = hub.subscribe(caller.mechanism_id, caller.member.id, caller.token, limit=settings.max_streams_per_member)
+    except TooManyStreams as exc:
+        retry = max(1, min(60, math.ceil(settings.stream_keepalive_s)))
+        raise HTTPException(
+            429,
+            f"member {caller.member.id!r} already has {exc.limit} open event streams (the most one member may "
+            "hold); close one, or retry later",
+            {"Retry-After": str(retry)},
+        ) from None
 
     async def frames() -> AsyncIterator[str]:
         # Entries that arrive together go out as one chunk: one write per wake-up, not per entry.
         last = start
-        wake = hub.subscribe(caller.mechanism_id)
         latest = service.checkpoints(caller.mechanism_id, latest=True)
         last_checkpoint = latest[-1]["seq"] - 1 if latest else 0
+        quiet_since = time.monotonic()
         try:
             yield ": stream open\n\n"
             while not hub.closed:  # the server is stopping: end the response (see Hub.close)
-                wake.clear()
+                sub.wake.clear()
+                if not await _still_live(service, sub):
+                    yield f": {sub.ended}\n\n"
+                    return
                 newest = service.latest_checkpoint_seq(caller.mechanism_id)
                 signed = (
                     service.checkpoints(caller.mechanism_id, after=last_checkpoint) if newest > last_checkpoint else []
@@ -85,21 +124,29 @@ async def events(
                 if signed:
                     last_checkpoint = signed[-1]["seq"]
                     yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
+                    quiet_since = time.monotonic()
                 batch = service.entries_after(caller.mechanism_id, last, limit=PAGE)  # short read, on the loop
                 if batch:
                     last = batch[-1]["seq"]
                     yield "".join(sse_frame(e) for e in entries_view(service, caller, batch))
+                    quiet_since = time.monotonic()
                     if len(batch) == PAGE:
                         continue
+                # wake up at least every session_check_s, to end the stream of a token revoked meanwhile
+                wait = min(settings.stream_keepalive_s, settings.session_check_s)
                 try:
-                    await asyncio.wait_for(wake.wait(), timeout=settings.stream_keepalive_s)
+                    await asyncio.wait_for(sub.wake.wait(), timeout=wait)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    if time.monotonic() - quiet_since >= settings.stream_keepalive_s:
+                        yield ": keep-alive\n\n"
+                        quiet_since = time.monotonic()
         finally:
-            hub.unsubscribe(caller.mechanism_id, wake)
+            hub.unsubscribe(sub)
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+    body = frames()
+    weakref.finalize(body, hub.unsubscribe, sub)  # a stream whose response never started frees its place too
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 @router.get("/mechanisms/{mechanism_id}/record", summary="A page of the record, as JSON")

@@ -1,0 +1,105 @@
+"""How uvicorn serves the app: a request that is slow or half-sent times out, and connections are capped.
+
+uvicorn times out an idle kept-alive connection, but not a request that stopped half-way: a client that
+sends half its headers (or a body shorter than its ``Content-Length``) and waits would hold its
+connection, and the task reading it, for ever. :func:`uvicorn_config` serves over
+:class:`TimedRequests`, which gives each request ``Settings.request_timeout_s`` from its first byte (or
+from the connection, for the first) until it has arrived whole; then it answers 408 and closes the
+connection. A response that streams (the event stream) is not limited: the request itself was whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from deconflict.api.settings import Settings
+
+__all__ = ["TimedRequests", "timed_protocol", "uvicorn_config"]
+
+
+class TimedRequests(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request to arrive whole."""
+
+    request_timeout_s: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._request_timer: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        if self._request_timer is None:
+            self._request_timer = self.loop.call_later(self.request_timeout_s, self._request_timed_out)
+
+    def _disarm(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # between requests the keep-alive timeout applies; the next request arms its own deadline
+        self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _request_timed_out(self) -> None:
+        self._request_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle  # None before the first request's headers (typed as never None by uvicorn)
+        if not getattr(cycle, "response_started", False):
+            body = json.dumps(
+                {
+                    "detail": f"the request did not arrive whole within {self.request_timeout_s:g} s; "
+                    "the connection is closed",
+                    "field": None,
+                }
+            ).encode()
+            head = (
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
+            )
+            self.transport.write(head + body)
+        if getattr(cycle, "more_body", False):
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
+
+
+def timed_protocol(request_timeout_s: float) -> type[TimedRequests]:
+    """:class:`TimedRequests` with its deadline set."""
+    return type("TimedRequests", (TimedRequests,), {"request_timeout_s": request_timeout_s})
+
+
+def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """The uvicorn configuration ``deconflict serve`` and ``demo`` run with (tests serve the same way)."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+        "timeout_keep_alive": 5,
+        "limit_concurrency": settings.max_connections,
+        "http": timed_protocol(settings.request_timeout_s),
+    }
+    return uvicorn.Config(app, **(options | overrides))

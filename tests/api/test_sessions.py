@@ -1,0 +1,263 @@
+"""Sessions over real HTTP on loopback: a revoked token's open event streams end; a member holds a limited
+number of streams; guessing tokens and writing in a loop are slowed down (429 with Retry-After, on the
+service's pinned clock); slow or half-sent requests time out (408) without holding the server."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from support.builders import A, M, vol
+from support.live import LiveServer, SSEReader, auth, free_port, wait_until
+
+from deconflict.api import create_app
+from deconflict.api.serving import uvicorn_config
+from deconflict.api.settings import Settings
+from deconflict.clock import FixedClock
+from deconflict.service import Service
+from deconflict.store import open_store
+
+
+def _notice() -> dict[str, Any]:
+    return {"kind": "uav_patrol", "volumes": [vol()]}
+
+
+def _ended_within(reader: SSEReader, seconds: float) -> float:
+    """Read the stream until it ends; how long that took (fails after ``seconds``)."""
+    began = time.monotonic()
+    lines = reader.response.iter_lines()
+    for _ in lines:
+        assert time.monotonic() - began < seconds, "the stream goes on"
+    return time.monotonic() - began
+
+
+# --- a revoked token's streams end ---------------------------------------------------------------
+
+
+def test_revoking_a_token_ends_its_open_streams(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    readers = [SSEReader(client, f"{A}/events", auth(tokens["IL"])) for _ in range(3)]
+    other = SSEReader(client, f"{A}/events", auth(tokens["TR"]))
+    try:
+        for r in (*readers, other):
+            assert r.response.status_code == 200
+        assert live.service.revoke_tokens(mechanism_id="tr-il-syria", member_id="IL") == 1
+        took = [_ended_within(r, 5.0) for r in readers]
+        assert max(took) < 2.5, took  # measured: about 1 s (the stream's session check)
+        assert client.get(f"{A}/events", headers=auth(tokens["IL"])).status_code == 401
+        # the other member's stream goes on: it still receives what is written
+        assert client.post(f"{A}/activities", json=_notice(), headers=auth(tokens["TR"])).status_code == 201
+        assert "activity.notified" in {other.next_event()[1] for _ in range(len(live.service.entries_after(M, 0)))}
+    finally:
+        for r in (*readers, other):
+            r.close()
+
+
+def test_a_revocation_from_another_process_ends_the_stream_within_two_seconds(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, db: str, clock: FixedClock
+) -> None:
+    reader = SSEReader(client, f"{A}/events", auth(tokens["IL"]))
+    try:
+        elsewhere = Service(open_store(db), clock=clock)  # as `deconflict member revoke --db` does
+        elsewhere.revoke_tokens(mechanism_id="tr-il-syria", member_id="IL")
+        elsewhere.store.close()
+        assert _ended_within(reader, 5.0) < 3.0  # the token cache (1 s) plus the session check (1 s)
+    finally:
+        reader.close()
+
+
+# --- streams per member --------------------------------------------------------------------------
+
+
+def test_a_member_holds_at_most_eight_streams(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    assert live.settings.max_streams_per_member == 8
+    readers = [SSEReader(client, f"{A}/events", auth(tokens["IL"])) for _ in range(8)]
+    try:
+        assert all(r.response.status_code == 200 for r in readers)
+        r = client.get(f"{A}/events", headers=auth(tokens["IL"]))
+        assert r.status_code == 429
+        assert int(r.headers["retry-after"]) >= 1
+        assert r.json()["detail"].startswith("member 'IL' already has 8 open event streams")
+        # a second token of the same member counts against the same member
+        second = live.service.issue_token(mechanism_id="tr-il-syria", member_id="IL")
+        assert client.get(f"{A}/events", headers=auth(second)).status_code == 429
+        # another member is not affected
+        tr = SSEReader(client, f"{A}/events", auth(tokens["TR"]))
+        assert tr.response.status_code == 200
+        tr.close()
+        # a stream closed frees its place
+        readers.pop().close()
+        again = wait_until(
+            lambda: (s := SSEReader(client, f"{A}/events", auth(tokens["IL"]))).response.status_code == 200 and s,
+            "a place freed",
+            deadline_s=10,
+        )
+        readers.append(again)
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+# --- rate limits ------------------------------------------------------------------------------------
+
+
+def _serve(db: str, clock: FixedClock, **changes: Any) -> LiveServer:
+    service = Service(open_store(db), clock=clock)
+    settings = dataclasses.replace(Settings(db=db, clock=clock, stream_keepalive_s=0.5, tick_s=0.0), **changes)
+    return LiveServer(service, settings).start()
+
+
+def test_bad_tokens_in_a_row_are_slowed_down_by_address(db: str, clock: FixedClock) -> None:
+    server = _serve(db, clock)
+    try:
+        good = server.tokens("TR")["TR"]
+        limit = server.settings.auth_failures
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            codes = [c.get(f"{A}/activities", headers=auth(f"dcf_guess{i}")).status_code for i in range(300)]
+            assert codes[:limit] == [401] * limit
+            assert set(codes[limit:]) == {429}
+            r = c.get(f"{A}/activities", headers=auth("dcf_guess-again"))
+            assert r.status_code == 429 and r.json()["field"] is None
+            assert 1 <= int(r.headers["retry-after"]) <= server.settings.auth_window_s
+            # while slowed down, a good token from the same address waits too (no oracle)
+            assert c.get(f"{A}/activities", headers=auth(good)).status_code == 429
+            # no token at all is not a guess: still 401
+            assert c.get(f"{A}/activities").status_code == 401
+            clock.advance(seconds=server.settings.auth_window_s + 1)
+            assert c.get(f"{A}/activities", headers=auth(good)).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_writes_per_member_are_limited_on_the_services_clock(db: str, clock: FixedClock) -> None:
+    assert Settings().writes_per_member >= 300  # generous: a duty officer writes a few a minute
+    server = _serve(db, clock, writes_per_member=3, writes_window_s=60.0)
+    try:
+        tokens = server.tokens("TR", "IL")
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            codes = [
+                c.post(f"{A}/activities", json=_notice(), headers=auth(tokens["TR"])).status_code for _ in range(4)
+            ]
+            assert codes == [201, 201, 201, 429]
+            r = c.post(f"{A}/activities", json=_notice(), headers=auth(tokens["TR"]))
+            assert r.status_code == 429 and int(r.headers["retry-after"]) == 60
+            assert len(c.get(f"{A}/activities", headers=auth(tokens["TR"])).json()) == 3  # reads go on
+            assert c.post(f"{A}/activities", json=_notice(), headers=auth(tokens["IL"])).status_code == 201
+            clock.advance(seconds=30)
+            assert (
+                int(c.post(f"{A}/activities", json=_notice(), headers=auth(tokens["TR"])).headers["retry-after"]) == 30
+            )
+            clock.advance(seconds=31)
+            assert c.post(f"{A}/activities", json=_notice(), headers=auth(tokens["TR"])).status_code == 201
+    finally:
+        server.stop()
+
+
+# --- headers ----------------------------------------------------------------------------------------
+
+
+def test_the_page_and_the_api_carry_the_security_headers(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp and "http" not in csp
+    for r in (page, client.get("/web/js/main.js"), client.get(f"{A}/activities", headers=auth(tokens["TR"]))):
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "no-referrer"
+    for r in (
+        client.get(f"{A}/activities", headers=auth(tokens["TR"])),
+        client.get(f"{A}/activities"),  # an error too
+        client.get("/openapi.json"),
+    ):
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    with client.stream("GET", f"{A}/events", headers=auth(tokens["TR"])) as s:
+        assert s.headers["cache-control"] == "no-store"
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+
+
+def test_docs_only_when_asked_for(db: str, clock: FixedClock) -> None:
+    server = _serve(db, clock, docs=True)
+    try:
+        r = httpx.get(f"{server.url}/docs", timeout=10)
+        assert r.status_code == 200 and "swagger" in r.text.lower()
+        assert httpx.get(f"{server.url}/openapi.json", timeout=10).status_code == 200
+    finally:
+        server.stop()
+
+
+# --- slow and half-sent requests ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def timed(db: str, clock: FixedClock) -> Iterator[str]:
+    """The app served as `deconflict serve` serves it (uvicorn_config), with a 1 s request deadline."""
+    port = free_port()
+    settings = Settings(db=db, clock=clock, tick_s=0.0, port=port, request_timeout_s=1.0, stream_keepalive_s=0.5)
+    app = create_app(settings, Service(open_store(db), clock=clock))
+    server = uvicorn.Server(uvicorn_config(app, settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, "server started", deadline_s=10)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _half_sent(address: str, data: bytes) -> socket.socket:
+    host, port = address.split(":")
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(data)
+    return s
+
+
+def _answer(s: socket.socket) -> bytes:
+    chunks = []
+    while chunk := s.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_half_sent_requests_time_out_and_do_not_hold_the_server(timed: str) -> None:
+    began = time.monotonic()
+    half_headers = [_half_sent(timed, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nX-Slow: ") for _ in range(100)]
+    half_body = [
+        _half_sent(
+            timed,
+            b'POST /api/v1/mechanisms/tr-il-syria/activities HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"a":',
+        )
+        for _ in range(20)
+    ]
+    silent = [_half_sent(timed, b"") for _ in range(20)]
+    # meanwhile the service answers others at once
+    assert httpx.get(f"http://{timed}/openapi.json", timeout=5).status_code == 200
+    answers = [_answer(s) for s in (*half_headers, *half_body, *silent)]
+    took = time.monotonic() - began
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
+    assert b'"detail": "the request did not arrive whole within 1 s' in answers[0]
+    assert took < 5.0, took  # measured: about 1.1 s for all 140 (the deadline is 1 s)
+    for s in (*half_headers, *half_body, *silent):
+        s.close()
+
+
+def test_a_request_that_arrives_whole_is_served_and_a_stream_is_not_cut(timed: str, db: str, clock: FixedClock) -> None:
+    service = Service(open_store(db), clock=clock)
+    token = service.issue_token(mechanism_id="tr-il-syria", member_id="TR")
+    with httpx.Client(base_url=f"http://{timed}", timeout=10) as c:
+        with c.stream("GET", f"{A}/events", headers=auth(token)) as s:
+            lines = s.iter_lines()
+            began = time.monotonic()
+            while time.monotonic() - began < 2.5:  # beyond the 1 s request deadline: the stream goes on
+                next(lines)
+        assert c.get(f"{A}/activities", headers=auth(token)).status_code == 200
