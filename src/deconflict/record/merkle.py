@@ -32,7 +32,7 @@ with a worded reason; they never return ``False`` to be ignored.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from deconflict.errors import InvalidInput
 
@@ -41,8 +41,11 @@ __all__ = [
     "HASH_SIZE",
     "BadProof",
     "CompactRange",
+    "SubtreeRoot",
+    "consistency_path",
     "consistency_proof",
     "entry_leaf",
+    "inclusion_path",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -171,9 +174,26 @@ def _check_size(leaves: Sequence[bytes], size: int) -> None:
         raise InvalidInput(f"size: {size} is more than the {len(leaves)} leaves given", field="size")
 
 
+SubtreeRoot = Callable[[int, int], bytes]
+"""``mth(lo, hi)``: MTH(D[lo:hi]) of a tree held some other way than as a list of leaves (its cached
+nodes, say). The proof paths below ask only for RFC 6962 subtrees: ``lo`` is a multiple of the
+smallest power of two ``>= hi - lo``, so ``D[lo:hi]`` is perfect subtrees of decreasing size from ``lo``."""
+
+
 def inclusion_proof(leaves: Sequence[bytes], index: int, size: int) -> list[bytes]:
     """PATH(index, D[0:size]) of RFC 9162 §2.1.3.1: the sibling roots from the leaf up to the root."""
     _check_size(leaves, size)
+    return inclusion_path(lambda lo, hi: _mth(leaves, lo, hi), index, size)
+
+
+def inclusion_path(mth: SubtreeRoot, index: int, size: int) -> list[bytes]:
+    """PATH(index, D[0:size]) over a tree given by its subtree roots: ``log2(size)`` calls of ``mth``.
+
+    :func:`inclusion_proof` is this over a list of leaves; the service's tree answers ``mth`` from
+    its cached nodes instead, so both give the same proof by construction.
+    """
+    if not _whole(size) or size < 0:
+        raise InvalidInput(f"size: a tree size is a whole number ≥ 0, not {size!r}", field="size")
     if not _whole(index) or not 0 <= index < size:
         raise InvalidInput(f"index: {index!r} is not a leaf of a tree of {size}", field="index")
     path: list[bytes] = []
@@ -181,10 +201,10 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int) -> list[byte
     while hi - lo > 1:  # descend, collecting siblings top-down; reversed at the end
         k = _split(hi - lo)
         if m < k:
-            path.append(_mth(leaves, lo + k, hi))
+            path.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            path.append(_mth(leaves, lo, lo + k))
+            path.append(mth(lo, lo + k))
             lo, m = lo + k, m - k
     path.reverse()
     return path
@@ -193,6 +213,13 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int) -> list[byte
 def consistency_proof(leaves: Sequence[bytes], m: int, n: int) -> list[bytes]:
     """PROOF(m, D[0:n]) of RFC 9162 §2.1.4.1 for ``0 < m <= n`` (empty when ``m == n``)."""
     _check_size(leaves, n)
+    return consistency_path(lambda lo, hi: _mth(leaves, lo, hi), m, n)
+
+
+def consistency_path(mth: SubtreeRoot, m: int, n: int) -> list[bytes]:
+    """PROOF(m, D[0:n]) over a tree given by its subtree roots (see :func:`inclusion_path`)."""
+    if not _whole(n) or n < 0:
+        raise InvalidInput(f"size: a tree size is a whole number ≥ 0, not {n!r}", field="size")
     if not _whole(m) or not 0 < m <= n:
         raise InvalidInput(f"size: a consistency proof runs from a size in 1..{n}, not {m!r}", field="size")
     proof: list[bytes] = []
@@ -200,14 +227,14 @@ def consistency_proof(leaves: Sequence[bytes], m: int, n: int) -> list[bytes]:
     while True:
         if m - lo == hi - lo:
             if not b:
-                proof.append(_mth(leaves, lo, hi))
+                proof.append(mth(lo, hi))
             break
         k = _split(hi - lo)
         if m - lo <= k:
-            proof.append(_mth(leaves, lo + k, hi))
+            proof.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(_mth(leaves, lo, lo + k))
+            proof.append(mth(lo, lo + k))
             lo, b = lo + k, False
     proof.reverse()
     return proof

@@ -2,10 +2,13 @@
 
 At each checkpoint the service also signs a C2SP checkpoint note (:mod:`deconflict.record.note`) over
 the RFC 6962 root of entries ``1..seq`` (leaf ``i`` is entry ``i + 1``'s chain hash). The tree is
-kept per mechanism in this process (the leaves and a :class:`~deconflict.record.merkle.CompactRange`),
-built from the ledger's hashes on first use and extended with the entries appended since, so signing
-costs ``O(log n)`` hashes plus reading the new entries' hashes. If the stored chain no longer extends
-the tree held (another process rewrote the ledger), the tree is rebuilt from the ledger.
+kept per mechanism in this process as a :class:`~deconflict.service.merkle_cache.SubtreeCache`: the
+roots of its complete subtrees of ``2^K`` entries and more (``K`` = :data:`SUBTREE_LEVEL`), about
+250 kB at a million entries, built from the ledger's hashes on first use and extended with the
+entries appended since. A root or a proof then costs ``O(log n)`` cached roots plus at most two
+indexed reads of ``2^K`` hashes from the ledger (checked against the cached roots) and their hashing,
+whatever the size. If the stored chain no longer extends the tree held (another process rewrote the
+ledger), the tree is rebuilt from the ledger.
 
 A party cosigns a note with its **record key** (the key it registered in the record, whose private
 half only it holds), used as a ``cosignature/v1`` key under the name ``<origin>/<party>``: the type
@@ -18,17 +21,18 @@ witnesses nothing.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, overload
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deconflict.errors import Forbidden, InvalidInput, NotFound
+from deconflict.errors import Forbidden, InvalidInput, LedgerBroken, NotFound
 from deconflict.record import merkle, note, signing
 from deconflict.record.chain import Head
+from deconflict.service import merkle_cache
 from deconflict.service.context import Context
+from deconflict.service.merkle_cache import SubtreeCache, TreeView
 from deconflict.store import Store
 from deconflict.store.schema import CheckpointRow, CosignatureRow, KeyRow, LedgerEntry
 
@@ -44,24 +48,19 @@ __all__ = [
     "sign_note",
 ]
 
+_T = TypeVar("_T")
+
 PARTY_CUSTODY = "party"
 """A key whose private half only its party holds (KeyRow.custody)."""
 
 
-@dataclass
-class _Tree:
-    """One mechanism's tree as this process holds it: every leaf, and the compact range over them."""
+SUBTREE_LEVEL = merkle_cache.DEFAULT_LEVEL
+"""``K`` of the trees made from now on: subtrees of ``2^K`` entries and more are cached (tests lower it)."""
 
-    leaves: list[bytes] = field(default_factory=list)
-    range: merkle.CompactRange = field(default_factory=merkle.CompactRange)
+_CHUNK = 1 << 16
+"""Entries read from the ledger at a time when a tree is extended (bounds the memory of a rebuild)."""
 
-    def add(self, entry_hash: str) -> None:
-        leaf = merkle.entry_leaf(entry_hash)
-        self.leaves.append(leaf)
-        self.range.append(leaf)
-
-
-_TREES: weakref.WeakKeyDictionary[Store, dict[str, _Tree]] = weakref.WeakKeyDictionary()
+_TREES: weakref.WeakKeyDictionary[Store, dict[str, SubtreeCache]] = weakref.WeakKeyDictionary()
 
 
 def _hashes(s: Session, mechanism_id: str, after: int, upto: int) -> list[tuple[int, str, str]]:
@@ -74,25 +73,35 @@ def _hashes(s: Session, mechanism_id: str, after: int, upto: int) -> list[tuple[
     return [(int(r[0]), str(r[1]), str(r[2])) for r in s.execute(stmt)]
 
 
-def _tree(ctx: Context, s: Session, mechanism_id: str, head: Head) -> _Tree:
-    """The tree of entries ``1..head.seq``, extended (or rebuilt) from the ledger as needed."""
+def _extend(s: Session, mechanism_id: str, tree: SubtreeCache, upto: int) -> bool:
+    """Extend ``tree`` with entries up to ``upto``, a chunk at a time; False if the stored chain does not
+    extend it (an entry after the tree's last does not link to it)."""
+    while tree.size < upto:
+        rows = _hashes(s, mechanism_id, tree.size, min(upto, tree.size + _CHUNK))
+        if rows and tree.size and rows[0][2] != tree.last.hex():
+            return False
+        for seq, entry_hash, _ in rows:
+            if seq != tree.size + 1:
+                break
+            tree.append(merkle.entry_leaf(entry_hash))
+        if not rows or tree.size != rows[-1][0]:
+            raise InvalidInput(f"the record of {mechanism_id} has no entry {tree.size + 1}", field="seq")
+    return True
+
+
+def _tree(ctx: Context, s: Session, mechanism_id: str, head: Head) -> SubtreeCache:
+    """The tree of entries ``1..head.seq``, extended (or rebuilt) from the ledger as needed. Under the lock."""
     trees = _TREES.setdefault(ctx.store, {})
     tree = trees.get(mechanism_id)
-    if tree is None or tree.range.size > head.seq:
-        tree = trees[mechanism_id] = _Tree()
-    if tree.range.size < head.seq:
-        rows = _hashes(s, mechanism_id, tree.range.size, head.seq)
-        if rows and tree.leaves and rows[0][2] != tree.leaves[-1].hex():
-            tree = trees[mechanism_id] = _Tree()  # the stored chain changed under us: start again
-            rows = _hashes(s, mechanism_id, 0, head.seq)
-        for seq, entry_hash, _ in rows:
-            if seq != tree.range.size + 1:
-                raise InvalidInput(f"the record of {mechanism_id} has no entry {tree.range.size + 1}", field="seq")
-            tree.add(entry_hash)
-    if head.seq and tree.leaves[head.seq - 1].hex() != head.hash:
-        trees.pop(mechanism_id, None)
-        return _tree(ctx, s, mechanism_id, head)
-    return tree
+    for fresh in (False, True):
+        if tree is None or fresh or tree.size > head.seq:
+            tree = trees[mechanism_id] = SubtreeCache(SUBTREE_LEVEL)
+        if not _extend(s, mechanism_id, tree, head.seq):
+            continue  # the stored chain changed under us: start again
+        if head.seq == 0 or tree.last.hex() == head.hash:
+            return tree
+    trees.pop(mechanism_id, None)
+    raise LedgerBroken(f"the record of {mechanism_id} does not end with entry {head.seq} {head.hash[:16]}…")
 
 
 def _head(s: Session, mechanism_id: str) -> Head:
@@ -107,7 +116,8 @@ def _head(s: Session, mechanism_id: str) -> Head:
 
 def root_at(ctx: Context, s: Session, mechanism_id: str, head: Head) -> bytes:
     """The RFC 6962 root of entries ``1..head.seq`` (the tree extended to ``head`` first)."""
-    return _tree(ctx, s, mechanism_id, head).range.root()
+    tree = _tree(ctx, s, mechanism_id, head)
+    return tree.view(_reader(s, mechanism_id)).root(head.seq)
 
 
 def note_signer(ctx: Context, mechanism_id: str) -> note.NoteSigner:
@@ -122,35 +132,46 @@ def sign_note(ctx: Context, s: Session, mechanism_id: str, head: Head) -> str:
     return text.signed(note_signer(ctx, mechanism_id).sign(body)).format()
 
 
-def _leaves(ctx: Context, mechanism_id: str) -> Sequence[bytes]:
-    """The leaves up to the head now, taken under the lock; proofs are then worked out without it (the
-    list only grows, and a rebuild makes a new one, so the first ``n`` leaves taken stay as they were)."""
+def _reader(s: Session, mechanism_id: str) -> merkle_cache.LeafReader:
+    """Leaves ``lo .. hi - 1`` read from the ledger in session ``s`` (entries ``lo + 1 .. hi``)."""
+
+    def read(lo: int, hi: int) -> list[bytes]:
+        return [merkle.entry_leaf(h) for _, h, _ in _hashes(s, mechanism_id, lo, hi)]
+
+    return read
+
+
+def _store_reader(ctx: Context, mechanism_id: str) -> merkle_cache.LeafReader:
+    """Like :func:`_reader`, each read in a session of its own (proofs are worked out outside the lock)."""
+
+    def read(lo: int, hi: int) -> list[bytes]:
+        with ctx.store.read() as s:
+            return _reader(s, mechanism_id)(lo, hi)
+
+    return read
+
+
+def _proved(ctx: Context, mechanism_id: str, work: Callable[[TreeView], _T]) -> _T:
+    """``work`` over a snapshot of the tree at the head now, taken under the lock and used without it.
+
+    A block read back from the ledger that no longer matches the cached roots (another process rewrote
+    the ledger since) drops the tree; it is rebuilt once and the work done again.
+    """
     ctx.pictures.get(mechanism_id)
-    with ctx.lock, ctx.store.read() as s:
-        tree = _tree(ctx, s, mechanism_id, _head(s, mechanism_id))
-        return _Prefix(tree.leaves, tree.range.size)
-
-
-class _Prefix(Sequence[bytes]):
-    """The first ``size`` items of a list that may grow meanwhile, without copying it."""
-
-    def __init__(self, items: list[bytes], size: int) -> None:
-        self._items, self._size = items, size
-
-    def __len__(self) -> int:
-        return self._size
-
-    @overload
-    def __getitem__(self, i: int) -> bytes: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[bytes]: ...
-    def __getitem__(self, i: int | slice) -> bytes | Sequence[bytes]:
-        if isinstance(i, slice):
-            start, stop, step = i.indices(self._size)
-            return self._items[start:stop:step]
-        if not -self._size <= i < self._size:
-            raise IndexError(i)
-        return self._items[i % self._size]
+    for attempt in (1, 2):
+        with ctx.lock, ctx.store.read() as s:
+            tree = _tree(ctx, s, mechanism_id, _head(s, mechanism_id))
+            view = tree.view(_store_reader(ctx, mechanism_id))
+        try:
+            return work(view)
+        except LedgerBroken:
+            with ctx.lock:
+                trees = _TREES.get(ctx.store, {})
+                if trees.get(mechanism_id) is tree:
+                    del trees[mechanism_id]
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _check_sizes(first: int, second: int, head: int, *, names: tuple[str, str]) -> None:
@@ -166,32 +187,36 @@ def consistency(ctx: Context, mechanism_id: str, first: int, second: int) -> dic
     ``from_root`` and ``to_root`` are the service's roots at both sizes, for convenience: a party checks
     the proof against the root it cosigned, never against ``from_root``.
     """
-    leaves = _leaves(ctx, mechanism_id)
-    _check_sizes(first, second, len(leaves), names=("from", "to"))
-    proof = merkle.consistency_proof(leaves, first, second)
-    roots = merkle.root(leaves[:first]), merkle.root(leaves[:second])
-    return {
-        "from": first,
-        "to": second,
-        "from_root": signing.b64(roots[0]),
-        "to_root": signing.b64(roots[1]),
-        "proof": [signing.b64(h) for h in proof],
-    }
+
+    def work(tree: TreeView) -> dict[str, Any]:
+        _check_sizes(first, second, tree.size, names=("from", "to"))
+        proof = tree.consistency_proof(first, second)
+        return {
+            "from": first,
+            "to": second,
+            "from_root": signing.b64(tree.root(first)),
+            "to_root": signing.b64(tree.root(second)),
+            "proof": [signing.b64(h) for h in proof],
+        }
+
+    return _proved(ctx, mechanism_id, work)
 
 
 def inclusion(ctx: Context, mechanism_id: str, seq: int, size: int) -> dict[str, Any]:
     """RFC 9162 inclusion proof of entry ``seq`` (leaf ``seq - 1``) in the tree of ``size`` entries."""
-    leaves = _leaves(ctx, mechanism_id)
-    _check_sizes(seq, size, len(leaves), names=("seq", "size"))
-    proof = merkle.inclusion_proof(leaves, seq - 1, size)
-    leaf, top = leaves[seq - 1], merkle.root(leaves[:size])
-    return {
-        "seq": seq,
-        "size": size,
-        "hash": leaf.hex(),
-        "root": signing.b64(top),
-        "proof": [signing.b64(h) for h in proof],
-    }
+
+    def work(tree: TreeView) -> dict[str, Any]:
+        _check_sizes(seq, size, tree.size, names=("seq", "size"))
+        proof = tree.inclusion_proof(seq - 1, size)
+        return {
+            "seq": seq,
+            "size": size,
+            "hash": tree.leaf(seq - 1).hex(),
+            "root": signing.b64(tree.root(size)),
+            "proof": [signing.b64(h) for h in proof],
+        }
+
+    return _proved(ctx, mechanism_id, work)
 
 
 def _party_verifiers(s: Session, mechanism_id: str, party: str) -> dict[int, tuple[KeyRow, note.Verifier]]:
