@@ -7,6 +7,13 @@ applied); facilitators and observers see conflicts, zones and the hotline, and n
 only as those overlap parts. An entry a member may not see keeps its place in the
 sequence with its hashes and without its payload, so a copy still verifies.
 
+This module is the one place that says it (docs/disclosure.md is the table): what a conflict
+carries when it is recorded (``recorded_conflict``), how far one notice may reach
+(``check_caps``), what a preview answers (``preview_separation``), what a list filter is
+held to (``part_matches``), and who receives which record entry (``entry_view``). Every
+route (the 201 answer, conflicts, activities, the record, the stream, replay, the preview)
+reads through these.
+
 The documents members read are shaped here too, live or replayed alike: a message worded in its reader's
 language with where it stands, a conflict with its status, a registered key.
 """
@@ -15,29 +22,37 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
+from shapely.geometry import mapping, shape
 
 from deconflict import hotline
-from deconflict.clock import iso
+from deconflict.clock import iso, parse_utc
+from deconflict.errors import InvalidInput
 from deconflict.geo import Frame
-from deconflict.model import Disclosure, Member, Role
+from deconflict.model import ConflictKind, Disclosure, Member, Role, Rules, Volume
 from deconflict.record.chain import EntryType
 
 __all__ = [
     "OVERLAP_QUAD_SEGS",
+    "WITHHELD_FROM_CONFLICT",
+    "check_caps",
+    "conflict_for",
     "conflict_public",
     "entry_view",
     "key_public",
     "message_status_view",
     "message_view",
     "overlap_part",
+    "part_matches",
     "partial_activity",
     "payload_of",
+    "preview_separation",
+    "recorded_conflict",
     "sees_conflict",
     "sees_message",
     "sees_whole_notices",
@@ -65,7 +80,7 @@ def _to_lonlat(frame: Frame, geom: Any) -> dict[str, Any]:
 def overlap_part(
     frame: Frame,
     *,
-    volume_id: str,
+    volume_id: str | None,
     geom: Any,
     radius_m: float,
     window: tuple[float, float],
@@ -79,7 +94,8 @@ def overlap_part(
 ) -> dict[str, Any] | None:
     """The part of one volume that lies within the separation minima of another, or None.
 
-    Geometries are in ``frame`` metres; windows in epoch seconds; bands in metres.
+    Geometries are in ``frame`` metres; windows in epoch seconds; bands in metres. ``volume_id`` None:
+    the part names no volume (under ``conflicts-only`` a volume's id is the notice's own, not the overlap's).
     """
     mine = _area(frame, geom, radius_m)
     theirs = _area(frame, near_geom, near_radius_m)
@@ -94,14 +110,143 @@ def overlap_part(
     ceiling = min(band[1], near_band[1] + vertical_separation_m)
     if not (start < end and floor < ceiling):
         return None
-    return {
-        "volume": volume_id,
+    part: dict[str, Any] = {} if volume_id is None else {"volume": volume_id}
+    return part | {
         "geometry": _to_lonlat(frame, shapely.normalize(space)),
         "floor_m": floor,
         "ceiling_m": ceiling,
         "start": iso(datetime.fromtimestamp(start, UTC)),
         "end": iso(datetime.fromtimestamp(end, UTC)) if end < 1e11 else None,
     }
+
+
+# --- what a conflict carries, how far a notice may reach, what a preview answers ----------------
+
+WITHHELD_FROM_CONFLICT: dict[str, tuple[str, ...]] = {
+    ConflictKind.SEPARATION.value: ("volume_pairs",),
+    ConflictKind.ZONE.value: ("volumes",),
+    ConflictKind.SHORT_NOTICE.value: ("start", "end", "floor_m", "ceiling_m"),
+}
+"""Under ``conflicts-only``, what a conflict of each kind does not carry: the volume ids of the notices (they
+are the notices' own, not the overlap's) and, for short notice, the late notice's window and band (those
+awaited need the fact and the lead time; where it overlaps their own notices a separation conflict says
+so, with the overlap only)."""
+
+
+def recorded_conflict(doc: dict[str, Any], disclosure: Disclosure) -> dict[str, Any]:
+    """A conflict as it may be recorded (and so read by every member who sees it): whole under ``full``;
+    under ``conflicts-only`` without what ``WITHHELD_FROM_CONFLICT`` names, and its overlap parts
+    without volume ids. Idempotent, so a conflict recorded before this rule is read the same way."""
+    if disclosure is Disclosure.FULL:
+        return doc
+    drop = WITHHELD_FROM_CONFLICT.get(str(doc.get("kind")), ())
+    out = {k: v for k, v in doc.items() if k not in drop}
+    for side in ("overlap_a", "overlap_b"):
+        if side in out:
+            out[side] = [{k: v for k, v in p.items() if k != "volume"} for p in out[side]]
+    return out
+
+
+def conflict_for(member: Member, doc: dict[str, Any], disclosure: Disclosure) -> dict[str, Any] | None:
+    """A conflict as ``member`` may read it (None: it does not concern the member)."""
+    if not sees_conflict(member, doc):
+        return None
+    return recorded_conflict(doc, disclosure)
+
+
+def notice_area_km2(frame: Frame, projected: Sequence[tuple[Any, float]]) -> float:
+    """The ground area a notice's footprints cover together (their union), km²."""
+    shapes = [_area(frame, g, r) for g, r in projected]
+    union = shapely.union_all(shapes)
+    if union.is_empty:
+        return 0.0
+    k = float(frame.scale(*shapely.get_coordinates(union.centroid)[0]))
+    return float(union.area) / (k * k) / 1e6
+
+
+def check_caps(rules: Rules, frame: Frame, vols: Sequence[Volume], projected: Sequence[tuple[Any, float]]) -> None:
+    """Hold one notice (or preview) to the rules' caps under ``conflicts-only``: the area its footprints
+    cover together, each volume's band, and the span from its first start to its last end. What another
+    party can learn from one notice is the overlap of that notice (grown by the separation minimum) with
+    its own: the caps bound it, so one wide notice cannot capture every other notice whole. Under
+    ``full`` everyone sees everything and the caps do not apply.
+
+    Raises:
+        InvalidInput: naming the volume and field (or ``volumes`` for the notice's area).
+    """
+    if rules.disclosure is Disclosure.FULL:
+        return
+    for n, v in enumerate(vols):
+        band = v.ceiling_m - v.floor_m
+        if band > rules.max_notice_band_m:
+            raise InvalidInput(
+                f"volume {n + 1} (id {v.id!r}) ceiling_m: the band is {band:g} m deep, more than the "
+                f"{rules.max_notice_band_m:g} m one volume may cover under conflicts-only (max_notice_band_m); "
+                "notify the band the activity needs",
+                field="ceiling_m",
+            )
+    starts = [v.start for v in vols if v.start is not None]
+    ends = [v.end for v in vols if v.end is not None]
+    if starts and ends:
+        span = (max(ends) - min(starts)).total_seconds()
+        if span > rules.max_notice_hours * 3600:
+            raise InvalidInput(
+                f"end: the notice spans {span / 3600:g} hours from its first start to its last end, more than the "
+                f"{rules.max_notice_hours:g} hours one notice may cover under conflicts-only (max_notice_hours); "
+                "notify a longer activity in parts",
+                field="end",
+            )
+    area = notice_area_km2(frame, projected)
+    if area > rules.max_notice_area_km2:
+        raise InvalidInput(
+            f"volumes geometry: the footprints cover {area:,.0f} km² together, more than the "
+            f"{rules.max_notice_area_km2:,.0f} km² one notice may cover under conflicts-only (max_notice_area_km2); "
+            "notify the area the activity needs",
+            field="geometry",
+        )
+
+
+def preview_separation(
+    *,
+    other_party: str,
+    parts: list[dict[str, Any]],
+    disclosure: Disclosure,
+    whole: dict[str, Any],
+) -> dict[str, Any] | None:
+    """What a preview answers of a separation conflict it would raise.
+
+    Under ``full``: ``whole`` (the other notice's id, the distance, the window and band where they meet).
+    Under ``conflicts-only``: exactly what the conflict would disclose, the other notice's parts within the
+    separation minima of the draft (``overlap``: geometry, band ∩, window ∩, each part's area) and the
+    hull of their windows and bands, never the other notice's own window, band, id or volume ids. None
+    when nothing of it lies within the minima (nothing to say).
+    """
+    doc: dict[str, Any] = {"kind": ConflictKind.SEPARATION.value, "other_party": other_party}
+    if disclosure is Disclosure.FULL:
+        return doc | whole
+    if not parts:
+        return None
+    ends = [p["end"] for p in parts]
+    return doc | {
+        "start": min(p["start"] for p in parts),
+        "end": None if None in ends else max(ends),
+        "floor_m": min(p["floor_m"] for p in parts),
+        "ceiling_m": max(p["ceiling_m"] for p in parts),
+        "overlap": [{k: v for k, v in p.items() if k != "volume"} for p in parts],
+    }
+
+
+def part_matches(
+    part: dict[str, Any], *, area: Any = None, start: datetime | None = None, end: datetime | None = None
+) -> bool:
+    """Whether one overlap part answers a list filter: its geometry touches ``area`` (lon/lat), its
+    window ends after ``start`` and begins before ``end``. Filters on another party's notice are held to
+    the parts the reader may see, never to the whole notice."""
+    if area is not None and not shape(part["geometry"]).intersects(area):
+        return False
+    if start is not None and part.get("end") is not None and parse_utc(part["end"], field="end") <= start:
+        return False
+    return end is None or parse_utc(part["start"], field="start") < end
 
 
 # --- reading rights -------------------------------------------------------------------------
@@ -123,7 +268,8 @@ def sees_message(member: Member, *, to: Any, sender: str, from_party: str | None
 
 
 def partial_activity(activity: dict[str, Any], conflicts: list[dict[str, Any]], member: Member) -> dict[str, Any]:
-    """Another party's notice as ``member`` may see it under conflicts-only: the overlap parts only."""
+    """Another party's notice as ``member`` may see it under conflicts-only: the overlap parts only (without
+    volume ids), with its id, party, kind, state, version and when that version was notified."""
     parts: list[dict[str, Any]] = []
     for c in conflicts:
         if c.get("activity_version") is None or not sees_conflict(member, c):
@@ -133,6 +279,7 @@ def partial_activity(activity: dict[str, Any], conflicts: list[dict[str, Any]], 
         elif c.get("other_activity") == activity["id"] and c.get("other_version") == activity["version"]:
             parts += c.get("overlap_b", [])
     summary = {k: activity[k] for k in ("id", "party", "kind", "state", "version", "notified_at")}
+    parts = [{k: v for k, v in p.items() if k != "volume"} for p in parts]
     return {**summary, "partial": True, "volumes": [], "overlap": parts}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from deconflict.errors import InvalidInput
 from deconflict.formats.docs import (
     identifier,
     member_to_doc,
+    number,
     parse_member,
     parse_rules,
     parse_zone,
@@ -21,7 +23,44 @@ from deconflict.formats.docs import (
 )
 from deconflict.formats.geojson import load_json
 from deconflict.geo import parse_footprint
-from deconflict.model import Mechanism, Role
+from deconflict.model import Disclosure, Mechanism, Role, Rules
+
+CAPS: dict[str, tuple[float, float]] = {
+    "max_notice_area_km2": (1.0, 10_000_000.0),
+    "max_notice_band_m": (100.0, 30_500.0),
+    "max_notice_hours": (1.0, 24.0 * 366),
+    "previews_per_hour": (0.0, 10_000.0),
+}
+"""The rules that bound what a party can learn of another's notice (docs/disclosure.md): what one notice
+may cover under ``conflicts-only`` (area, band, span) and how many previews a member may ask for an hour;
+each with its accepted range."""
+
+
+def with_caps(rules: Rules, doc: Any, where: str = "rules") -> Rules:
+    """The rules with the caps a mechanism document gives (the defaults where it gives none).
+
+    Raises:
+        InvalidInput: a cap that is not a number in its range (named).
+    """
+    if not isinstance(doc, dict):
+        return rules
+    changes: dict[str, Any] = {}
+    for name, (lo, hi) in CAPS.items():
+        if name in doc:
+            value = number(doc[name], f"{where} {name}", minimum=lo, maximum=hi)
+            changes[name] = int(value) if name == "previews_per_hour" else value
+    return dataclasses.replace(rules, **changes) if changes else rules
+
+
+def caps_to_doc(rules: Rules) -> dict[str, Any]:
+    """The caps as a mechanism's recorded rules carry them: all of them under ``conflicts-only`` (where
+    they bound what a party learns), otherwise only those that differ from the defaults (so a record of a
+    ``full`` mechanism reads as it did before the caps)."""
+    default = Rules(0, 0, 0, 0, 0, ())
+    caps = {name: getattr(rules, name) for name in CAPS}
+    if rules.disclosure is Disclosure.FULL:
+        caps = {k: v for k, v in caps.items() if v != getattr(default, k)}
+    return caps
 
 
 def _area_geometry(doc: dict[str, Any], base: Path, where: str) -> Any:
@@ -68,7 +107,7 @@ def mechanism_from_doc(doc: Any, *, base: Path = Path("."), source: str = "mecha
         name=text(doc.get("name"), f"{source} name"),
         area=area,
         area_name=text(area_doc.get("name", mid), f"{source} area name"),
-        rules=parse_rules(doc.get("rules"), f"{source} rules"),
+        rules=with_caps(parse_rules(doc.get("rules"), f"{source} rules"), doc.get("rules"), f"{source} rules"),
         members=members,
         zones=tuple(zones),
     )
@@ -91,7 +130,7 @@ def mechanism_to_doc(m: Mechanism) -> dict[str, Any]:
         "id": m.id,
         "name": m.name,
         "area": {"name": m.area_name, "geometry": mapping(m.area)},
-        "rules": rules_to_doc(m.rules),
+        "rules": rules_to_doc(m.rules) | caps_to_doc(m.rules),
         "members": [member_to_doc(x) for x in m.members],
     }
 
@@ -103,9 +142,18 @@ def mechanism_from_record(doc: dict[str, Any]) -> Mechanism:
         name=doc["name"],
         area=shape(doc["area"]["geometry"]),
         area_name=doc["area"]["name"],
-        rules=parse_rules(doc["rules"]),
+        rules=with_caps(parse_rules(doc["rules"]), doc["rules"]),
         members=tuple(parse_member(x) for x in doc["members"]),
     )
 
 
-__all__ = ["load_mechanism", "mechanism_from_doc", "mechanism_to_doc", "mechanism_from_record", "zone_to_doc"]
+__all__ = [
+    "CAPS",
+    "caps_to_doc",
+    "load_mechanism",
+    "mechanism_from_doc",
+    "mechanism_from_record",
+    "mechanism_to_doc",
+    "with_caps",
+    "zone_to_doc",
+]

@@ -13,6 +13,7 @@ from deconflict.disclosure import (
     entry_view,
     message_status_view,
     message_view,
+    part_matches,
     partial_activity,
     sees_conflict,
     sees_message,
@@ -31,10 +32,21 @@ def mechanism_doc(m: Mechanism) -> dict[str, Any]:
 
 
 def activities_view(
-    service: Service, caller: Caller, activities: list[Activity], *, at: datetime | None = None
+    service: Service,
+    caller: Caller,
+    activities: list[Activity],
+    *,
+    at: datetime | None = None,
+    area: Any = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Whole notices where the caller may see them; overlap parts only, or nothing, where it may not.
-    Each says its ``phase`` at ``at`` (the service's now by default)."""
+    Each says its ``phase`` at ``at`` (the service's now by default).
+
+    ``area`` (lon/lat), ``start`` and ``end`` are the list's filters as they apply to what the caller may
+    see: a notice seen in part is listed only when one of its visible parts touches the area and window
+    (the caller filters whole notices itself, before this)."""
     m = service.mechanism(caller.mechanism_id)
     when = at if at is not None else service.clock()
     out: list[dict[str, Any]] = []
@@ -47,7 +59,7 @@ def activities_view(
         if conflicts is None:
             conflicts = [c for c in service.conflicts(caller.mechanism_id) if sees_conflict(caller.member, c)]
         partial = partial_activity(doc, conflicts, caller.member)
-        if partial["overlap"]:
+        if any(part_matches(p, area=area, start=start, end=end) for p in partial["overlap"]):
             out.append({**partial, "phase": phase(partial, when)})
     return out
 

@@ -20,7 +20,7 @@ from deconflict.detect import (
     short_notice,
     zone_findings,
 )
-from deconflict.disclosure import overlap_part
+from deconflict.disclosure import overlap_part, recorded_conflict
 from deconflict.model import Activity, ConflictKind, ConflictStatus, Disclosure, Role, Volume, Zone, ZoneKind
 from deconflict.record.chain import EntryType
 from deconflict.service import queries
@@ -30,7 +30,7 @@ from deconflict.service.posting import post_standard
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ConflictRow
 
-__all__ = ["Carried", "Finding", "carried_deadlines", "findings", "raise_finding"]
+__all__ = ["Carried", "Finding", "carried_deadlines", "findings", "raise_finding", "separation_overlaps"]
 
 Finding = SeparationFinding | ZoneFinding | ShortNotice
 Carried = dict[tuple[str, ...], tuple[str, datetime]]
@@ -94,7 +94,7 @@ def raise_finding(
             "other_version": picture.activities[finding.other_activity].version,
         }
         if rules.disclosure is Disclosure.CONFLICTS_ONLY:
-            doc["overlap_a"], doc["overlap_b"] = _separation_overlaps(picture, activity, projected, finding)
+            doc["overlap_a"], doc["overlap_b"] = separation_overlaps(picture, activity, projected, finding)
     elif isinstance(finding, ZoneFinding):
         shape = picture.zones.get(finding.zone)
         zone = shape.zone if shape else None
@@ -114,6 +114,8 @@ def raise_finding(
         }
         if rules.disclosure is Disclosure.CONFLICTS_ONLY:
             doc["overlap_a"] = _zone_overlap(picture, activity, projected, finding)
+            if zone is not None and zone.valid_to is not None and finding.end > zone.valid_to:
+                doc["end"] = iso(zone.valid_to)  # the overlapping window: the zone's as much as the activity's
     else:
         doc |= {
             "kind": ConflictKind.SHORT_NOTICE.value,
@@ -131,6 +133,7 @@ def raise_finding(
         # the same situation, re-raised by an amendment before those awaited acknowledged it: the deadline
         # (and the ladder) run on from the first detection, so amending cannot hold an alert at its first rung
         doc["deadline"], doc["supersedes"] = iso(inherited[1]), inherited[0]
+    doc = recorded_conflict(doc, rules.disclosure)  # what every member who sees it may read (docs/disclosure.md)
     seq = w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
     _alert(w, picture, activity, doc, now)
     return doc, seq
@@ -194,10 +197,11 @@ def _alert(w: RecordWriter, picture: Picture, activity: Activity, conflict: dict
             post_standard(w, picture, template, params, facilitators, about, now)
 
 
-def _separation_overlaps(
+def separation_overlaps(
     picture: Picture, activity: Activity, projected: Projected, finding: SeparationFinding
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The parts of each activity's volumes within the separation minima of the other's."""
+    """The parts of each activity's volumes within the separation minima of the other's (the notify path's
+    conflict and the preview's answer alike)."""
     rules = picture.mechanism.rules
     mine = {v.id: (v, g, r) for v, (g, r) in zip(activity.volumes, projected, strict=True)}
     idx = picture.index

@@ -14,6 +14,8 @@ from deconflict.api.views import activities_view, activity_view
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.service import Outcome, Service
+from deconflict.service import previews as preview_book
+from deconflict.service.previews import PreviewsExhausted
 
 router = APIRouter(tags=["activities"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -61,7 +63,8 @@ def list_activities(
     found = service.activities(caller.mechanism_id, party=party, start=t0, end=t1, include_closed=include_closed)
     if area is not None:
         found = [a for a in found if any(v.footprint.as_polygon().intersects(area) for v in a.volumes)]
-    return JSONResponse(activities_view(service, caller, found))
+    # a notice seen in part answers the filters by its visible parts only (disclosure.part_matches)
+    return JSONResponse(activities_view(service, caller, found, area=area, start=t0, end=t1))
 
 
 @router.post(
@@ -88,19 +91,33 @@ async def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notic
 @router.post(
     "/mechanisms/{mechanism_id}/activities/preview",
     summary="The conflicts a notice would raise, before it is sent",
-    responses={422: {"model": ErrorOut}},
+    responses={422: {"model": ErrorOut}, 429: {"model": ErrorOut}},
 )
 def preview(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> dict[str, Any]:
     """Checks a draft notice exactly as ``POST .../activities`` would, against the notices and zones in
-    force now, and writes nothing. Under ``conflicts-only`` another party's notice appears by party,
-    window and band only."""
-    conflicts = service.preview_notice(
-        mechanism_id=caller.mechanism_id,
-        actor=caller.member.id,
-        kind=notice.kind.value,
-        volumes=[v.model_dump(mode="json") for v in notice.volumes],
-    )
+    force now, and writes nothing to the record. Under ``conflicts-only`` another party's notice appears
+    only as the conflict would show it (``overlap``: its parts within the separation minima of the draft,
+    with their window and band). Each member may ask for the rules' ``previews_per_hour`` (then 429 with
+    ``Retry-After``); every preview is counted and the parties whose notices it reached can see it
+    (``GET .../previews``)."""
+    try:
+        conflicts = service.preview_notice(
+            mechanism_id=caller.mechanism_id,
+            actor=caller.member.id,
+            kind=notice.kind.value,
+            volumes=[v.model_dump(mode="json") for v in notice.volumes],
+        )
+    except PreviewsExhausted as e:
+        raise HTTPException(429, e.message, headers={"Retry-After": str(e.retry_after_s)}) from None
     return {"conflicts": conflicts}
+
+
+@router.get("/mechanisms/{mechanism_id}/previews", summary="Who previewed notices that reached yours")
+def preview_counts(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
+    """Previews counted since the service started, by member: a party reads its own members' counts and,
+    of the other parties', how many of their previews reached its notices and when last; the facilitator
+    and observers read every count. Probing with previews is visible to those probed."""
+    return {"previews": preview_book.counts(service.context, caller.mechanism_id, caller.member)}
 
 
 @router.get(
