@@ -189,10 +189,12 @@ def _number(value: Any, where: str) -> float:
 
 
 def _position(pos: Any, where: str) -> tuple[float, float]:
-    if not isinstance(pos, (list, tuple)) or len(pos) < 2:
+    if not isinstance(pos, (list, tuple)) or not 2 <= len(pos) <= 3:
         raise InvalidInput(f"{where}: a position is [longitude, latitude], got {pos!r}", field=where)
     lon = _number(pos[0], where)
     lat = _number(pos[1], where)
+    if len(pos) == 3:  # GeoJSON's optional altitude: a number, unused (the band gives altitudes)
+        _number(pos[2], where)
     if not -180.0 <= lon <= 180.0:
         raise InvalidInput(f"{where}: longitude {lon} is outside -180..180", field=where)
     if not -90.0 <= lat <= 90.0:

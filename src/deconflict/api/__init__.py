@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from deconflict.api import errors, web
+from deconflict.api.body import BodyGuard
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, tracks, zones
 from deconflict.api.settings import Settings
@@ -65,13 +66,14 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
+        max_body_size=None,  # BodyGuard applies settings.max_body_bytes, answering JSON
         openapi_url="/openapi.json",
     )
     app.state.service = service
     app.state.hub = hub
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events):
         app.include_router(module.router, prefix=API_PREFIX)
     web.install(app)

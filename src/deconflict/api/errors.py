@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -13,18 +14,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deconflict.errors import DeconflictError
 from deconflict.service import Prepared
 
+__all__ = ["error_body", "install"]
+
 log = logging.getLogger("deconflict.api")
+
+
+_NOT_FIELDS = frozenset({"body", "query", "path", "header", "str", "int", "float", "bool", "list", "dict", "none"})
+"""Parts of a validation error's location that are not fields: where the value came from, or which
+member of a union (``str | int``) the value was tried against."""
+
+
+def _fields(loc: tuple[Any, ...]) -> list[Any]:
+    return [p for p in loc if isinstance(p, int) or (p not in _NOT_FIELDS and "[" not in str(p))]
 
 
 def _where(loc: tuple[Any, ...]) -> str:
     """The field path as the API names it (``volumes.0.floor_m``): kept in ``field`` for programs."""
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts)
+    return ".".join(str(p) for p in _fields(loc))
 
 
 def _in_words(loc: tuple[Any, ...]) -> str:
     """The same path as a duty officer reads it: ``volume 1 floor_m`` (volumes counted from 1)."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    parts = _fields(loc)
     words: list[str] = []
     for i, p in enumerate(parts):
         if isinstance(p, int) and i > 0 and isinstance(parts[i - 1], str):
@@ -35,21 +46,32 @@ def _in_words(loc: tuple[Any, ...]) -> str:
 
 
 _WORDED = {
-    "float_parsing": "expected a number{unit}, got {input!r}",
-    "float_type": "expected a number{unit}, got {input!r}",
-    "int_parsing": "expected a whole number, got {input!r}",
-    "int_type": "expected a whole number, got {input!r}",
-    "int_from_float": "expected a whole number, got {input!r}",
-    "string_type": "expected text, got {input!r}",
-    "bool_parsing": "expected true or false, got {input!r}",
-    "bool_type": "expected true or false, got {input!r}",
-    "list_type": "expected a list",
-    "dict_type": "expected an object",
-    "model_type": "expected an object",
+    "float_parsing": "expected a number{unit}, got {input}",
+    "float_type": "expected a number{unit}, got {input}",
+    "finite_number": "expected a finite number{unit}, got {input}",
+    "int_parsing": "expected a whole number, got {input}",
+    "int_type": "expected a whole number, got {input}",
+    "int_from_float": "expected a whole number, got {input}",
+    "string_type": "expected text, got {input}",
+    "bool_parsing": "expected true or false, got {input}",
+    "bool_type": "expected true or false, got {input}",
+    "list_type": "expected a list, got {input}",
+    "dict_type": "expected an object, got {input}",
+    "model_type": "expected an object, got {input}",
+    "model_attributes_type": "expected an object, got {input}",
     "extra_forbidden": "is not a field this request takes",
-    "datetime_parsing": "expected a UTC time such as 2025-04-09T08:00:00Z, got {input!r}",
-    "datetime_type": "expected a UTC time such as 2025-04-09T08:00:00Z, got {input!r}",
+    "datetime_parsing": "expected a UTC time such as 2025-04-09T08:00:00Z, got {input}",
+    "datetime_type": "expected a UTC time such as 2025-04-09T08:00:00Z, got {input}",
 }
+
+
+def _shown(given: Any) -> str:
+    """What was given, as JSON shows it (``true``, ``"2000"``, ``[]``), cut short when long."""
+    try:
+        text = json.dumps(given, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(given)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -57,15 +79,34 @@ def _message(err: dict[str, Any]) -> str:
     kind = str(err.get("type", ""))
     field = str(err.get("loc", ("",))[-1])
     unit = " of metres" if field.endswith("_m") else (" of seconds" if field.endswith("_s") else "")
-    given = err.get("input")
-    if isinstance(given, str | int | float) and not isinstance(given, bool) and kind in _WORDED:
-        shown = given if not isinstance(given, str) or len(given) <= 40 else given[:40] + "…"
-        return _WORDED[kind].format(unit=unit, input=shown)
-    if kind in _WORDED and "{input" not in _WORDED[kind]:
-        return _WORDED[kind].format(unit=unit)
+    ctx = err.get("ctx") or {}
+    if kind in _WORDED:
+        return _WORDED[kind].format(unit=unit, input=_shown(err.get("input")))
     if kind in ("literal_error", "enum"):
-        return f"must be one of {err.get('ctx', {}).get('expected', 'the listed values')}"
+        return f"must be one of {ctx.get('expected', 'the listed values')}"
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        return (
+            f"needs at least {least} item{'s' if least != 1 else ''}"
+            if isinstance(err.get("input"), list | dict)
+            else f"must be at least {least} characters long"
+        )
+    if kind == "too_long":
+        most = ctx.get("max_length")
+        return f"at most {most} items" if isinstance(err.get("input"), list | dict) else f"at most {most} characters"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = next(iter(ctx.values()), "")
+        words = {"greater_than_equal": "at least", "greater_than": "more than", "less_than_equal": "at most"}
+        return f"must be {words.get(kind, 'less than')} {bound}, got {_shown(err.get('input'))}"
     return str(err.get("msg", "invalid"))
+
+
+def error_body(detail: str, field: str | None, code: str | None = None) -> dict[str, Any]:
+    """The one shape of every error answer (:class:`deconflict.api.schemas.ErrorOut`)."""
+    body: dict[str, Any] = {"detail": detail, "field": field}
+    if code is not None:
+        body["code"] = code
+    return body
 
 
 def install(app: FastAPI) -> None:
@@ -84,19 +125,22 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         loc = tuple(first.get("loc", ()))
         where, words = _where(loc), _in_words(loc)
+        if not where and loc[:1] == ("body",):
+            where = words = "body"  # the body as a whole: missing, or not an object
         if first.get("type") == "json_invalid":
-            message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+            message = f"body: not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+            where = "body"
         elif first.get("type") == "missing":
             message = f"{words}: missing; it is required"
         else:
             message = f"{words}: {_message(first)}" if words else _message(first)
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        body = {"detail": message + more, "field": where or None, "code": str(first.get("type", "invalid"))}
+        body = error_body(message + more, where or None, str(first.get("type", "invalid")))
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail, "field": None}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(error_body(str(exc.detail), None), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

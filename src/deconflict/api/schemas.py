@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from deconflict.model import ActivityKind, ZoneKind
 
 T4_CIRCLE = {"type": "Point", "coordinates": [37.6298, 34.5226]}
+
+Number = Annotated[float, Strict()]
+"""A JSON number: ``true`` or ``"2000"`` is refused, not read as 1.0 or 2000.0."""
+Whole = Annotated[int, Strict()]
+"""A JSON whole number: ``true``, ``"2"`` and ``2.0`` are refused."""
+Flag = Annotated[bool, Strict()]
+"""JSON ``true`` or ``false``: ``1`` or ``"yes"`` is refused."""
 
 
 class VolumeIn(BaseModel):
@@ -31,9 +38,9 @@ class VolumeIn(BaseModel):
     )
     id: str | None = Field(None, description="Volume id, unique in the notice (default v1, v2, ...).", max_length=64)
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon (lon, lat), or Point with radius_m.")
-    radius_m: float | None = Field(None, description="Radius of a circle footprint in metres (0 < r <= 500 km).")
-    floor_m: float = Field(description="Lower altitude, metres above mean sea level (-500..30000).")
-    ceiling_m: float = Field(description="Upper altitude, metres above mean sea level (-500..30000).")
+    radius_m: Number | None = Field(None, description="Radius of a circle footprint in metres (0 < r <= 500 km).")
+    floor_m: Number = Field(description="Lower altitude, metres above mean sea level (-500..30000).")
+    ceiling_m: Number = Field(description="Upper altitude, metres above mean sea level (-500..30000).")
     start: str = Field(description="Start, ISO 8601 with offset, e.g. 2025-04-09T08:00:00Z.", max_length=64)
     end: str = Field(description="End, after start.", max_length=64)
 
@@ -66,7 +73,7 @@ class AmendIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"version": 1, "title": "UAV patrol, T4 (lowered)"}]},
     )
-    version: int = Field(ge=1, le=1_000_000)
+    version: Whole = Field(ge=1, le=1_000_000)
     kind: ActivityKind | None = None
     title: str | None = Field(None, max_length=500)
     volumes: list[VolumeIn] | None = Field(None, min_length=1, max_length=100)
@@ -74,7 +81,7 @@ class AmendIn(BaseModel):
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
-    version: int | None = Field(None, ge=1, le=1_000_000, description="The version you saw (optional).")
+    version: Whole | None = Field(None, ge=1, le=1_000_000, description="The version you saw (optional).")
 
 
 class ZoneIn(BaseModel):
@@ -103,13 +110,13 @@ class ZoneIn(BaseModel):
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon, or give centre + radius_m."
     )
-    centre: list[float] | None = Field(None, min_length=2, max_length=2, description="[lon, lat] of a circle zone.")
-    radius_m: float | None = None
-    floor_m: float | None = None
-    ceiling_m: float | None = None
+    centre: list[Number] | None = Field(None, min_length=2, max_length=2, description="[lon, lat] of a circle zone.")
+    radius_m: Number | None = None
+    floor_m: Number | None = None
+    ceiling_m: Number | None = None
     valid_from: str = Field(max_length=64)
     valid_to: str | None = Field(None, max_length=64)
-    applies_to_owner: bool = False
+    applies_to_owner: Flag = False
 
     def doc(self) -> dict[str, Any]:
         raw = self.model_dump(exclude_none=True, mode="json")

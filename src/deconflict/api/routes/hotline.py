@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut
@@ -29,7 +29,7 @@ class MessageIn(BaseModel):
         },
     )
     template: str | None = Field(None, max_length=64, description="Template id, e.g. holding, acknowledged_amending.")
-    params: dict[str, str | int | float] | None = Field(None, description="The template's parameters.")
+    params: dict[str, StrictStr | StrictInt | StrictFloat] | None = Field(None, description="The template's parameters.")
     text: str | None = Field(None, max_length=4000, description="Free text, shown with its original language.")
     lang: str | None = Field(None, max_length=8, description="Language of free text (default: the sender's).")
     to: list[str] | None = Field(None, max_length=20, description="Party codes (default: parties and facilitator).")
