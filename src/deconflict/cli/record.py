@@ -3,7 +3,8 @@ bundle, verify a bundle offline), ``report`` (compliance per party), ``timeline`
 place) and ``replay`` (the state at an instant).
 
 The record is read from a database through the service, or from a bundle file through
-``deconflict.record.bundle``; ``ledger verify`` never touches a database.
+``deconflict.record.bundle``; ``ledger verify`` never opens a database file (it recomputes the
+service's own entries on tables it builds in memory, :mod:`deconflict.cli.verify`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -29,10 +30,8 @@ from deconflict.cli.common import (
     utc_text,
     window_text,
 )
+from deconflict.cli.verify import say_chain, verify_bundle
 from deconflict.errors import DeconflictError
-
-if TYPE_CHECKING:
-    from deconflict.record.chain import ChainReport
 
 __all__ = ["ledger_app", "replay", "report", "timeline"]
 
@@ -55,29 +54,6 @@ Entries = tuple[str, Iterator[dict[str, Any]]]
 # --- ledger: the chains themselves ---------------------------------------------------------------
 
 
-def _say_chain(name: str, report: ChainReport) -> bool:
-    """Say whether a chain verifies (its head) or where it breaks (on stderr); True when it verifies."""
-    if report.ok:
-        typer.echo(f"{name}: {report.entries} entries verify; head {report.head_seq} {report.head_hash}")
-    elif report.first_bad_seq is not None and report.first_bad_seq == report.entries + 1 and report.entries:
-        typer.echo(f"{name}: BROKEN: {report.problem} (entries 1–{report.entries} before it verify)", err=True)
-    else:
-        typer.echo(f"{name}: BROKEN: {report.problem}", err=True)
-    return report.ok
-
-
-HELD_BY_OPERATOR = 3
-"""``ledger verify``'s exit status when the record verifies but the service holds a party's key."""
-
-
-def _held_keys(report: ChainReport) -> list[dict[str, Any]]:
-    """Keys of parties that the record says the service holds (any custody but the party's own)."""
-    from deconflict.record import signing
-    from deconflict.record.chain import SERVICE
-
-    return [k for k in report.keys if k["owner"] != SERVICE and k["custody"] != signing.PARTY_CUSTODY]
-
-
 @ledger_app.command("check")
 @user_errors
 def ledger_check(
@@ -96,7 +72,7 @@ def ledger_check(
         report = service.verify(mid)
         if report.entries == 0 and report.ok:
             raise DeconflictError(f"mechanism {mid!r} has no record in {db}")
-        bad |= not _say_chain(mid, report)
+        bad |= not say_chain(mid, report)
     if bad:
         raise typer.Exit(1)
 
@@ -171,53 +147,29 @@ def ledger_verify(
         Path | None,
         typer.Option(help="Checkpoints you kept from the service (JSON or JSON Lines) to hold the bundle against."),
     ] = None,
+    recompute: Annotated[
+        bool,
+        typer.Option(
+            help="Recompute the service's own entries (conflicts, alerts, escalations) from the entries before them."
+        ),
+    ] = True,
 ) -> None:
-    """Check a record bundle offline (no database): the hash chain, every signature against the keys the
-    record registered, who may say what (the authority rules), time, and the signed checkpoints.
+    """Check a record bundle offline (no database file): the hash chain, every signature against the keys
+    the record registered, who may say what (the authority rules), time, the signed checkpoints, and
+    whether the service's own entries (conflicts, alerts, escalations, line checks) are exactly what the
+    entries before them call for, recomputed with the service's code.
 
-    Exit 0: it verifies. Exit 1: it does not; the first bad entry is named. Exit 2: not a bundle.
+    Exit 0: it verifies. Exit 1: it does not; the first bad entry, or each entry of the service that
+    should or should not be there, is named. Exit 2: not a bundle.
     Exit 3: it verifies, but the record says the service (its operator) holds a party's key: entries
     signed with that key prove nothing against the operator; the first line says so. Entries whose
     payload this copy withholds are listed by number.
 
     Example: deconflict ledger verify record.jsonl --checkpoints kept-checkpoints.json
     """
-    from deconflict.record import bundle
-    from deconflict.record.verify import withheld_ranges
-
-    kept = bundle.read_checkpoints(checkpoints) if checkpoints is not None else []
-    report = bundle.verify(path, checkpoints=kept)
-    held = _held_keys(report) if report.ok else []
-    if held:
-        owners = ", ".join(sorted({k["owner"] for k in held}))
-        custody = ", ".join(sorted({repr(k["custody"]) for k in held}))
-        typer.echo(
-            f"CAUTION: the service holds the keys of {owners} (custody {custody} in the record): entries signed "
-            "with them prove nothing against the operator"
-        )
-    if not _say_chain(report.mechanism, report):
-        if report.evidence is not None:
-            typer.echo(
-                f"evidence (the signed note, checkable with the record's service key):\n{report.evidence}", err=True
-            )
-        raise typer.Exit(1)
-    if report.withheld:
-        n = len(report.withheld)
-        typer.echo(
-            f"  {'entry' if n == 1 else 'entries'} {withheld_ranges(report.withheld)} withheld "
-            "(payload not in this copy; their hashes are chained and signed)"
-        )
-    typer.echo(f"  {report.checkpoints} signed checkpoints agree with the chain")
-    if report.notes:
-        typer.echo(f"  {report.notes} checkpoint notes signed by the service over the Merkle root of the entries")
-    for c in report.cosigned if report.notes else ():
-        reach = f"cosigned up to entry {c['size']} (at {c['at']})" if c["size"] else "never cosigned"
-        typer.echo(f"  {c['party']} {reach}")
-    for key in report.keys:
-        state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
-        typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
-    if held:
-        raise typer.Exit(HELD_BY_OPERATOR)
+    status = verify_bundle(path, checkpoints, recompute=recompute)
+    if status:
+        raise typer.Exit(status)
 
 
 @ledger_app.command("compare")

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import shapely
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from deconflict.errors import Forbidden, InvalidInput, NotFound
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
@@ -39,6 +40,7 @@ __all__ = [
     "ZoneShape",
     "answering",
     "any_member",
+    "build_picture",
     "party_member",
 ]
 
@@ -230,62 +232,69 @@ class Pictures:
         if picture is not None:
             return picture
         with self._lock, self._store.read() as s:
-            row = s.get(MechanismRow, mechanism_id)
-            if row is None:
-                raise NotFound(f"mechanism {mechanism_id!r} does not exist", field="mechanism")
-            base = mechanism_from_record(row.doc)
-            members = tuple(
-                Member(id=m.id, name=m.name, role=Role(m.role), party=m.party, language=m.language)
-                for m in s.scalars(
-                    select(MemberRow).where(MemberRow.mechanism_id == mechanism_id).order_by(MemberRow.id)
-                )
-            )
-            zone_rows = list(
-                s.scalars(select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id, ZoneRow.withdrawn_at.is_(None)))
-            )
-            zones = tuple(zone_from_doc(z.doc, mechanism=mechanism_id) for z in zone_rows)
-            mechanism = Mechanism(
-                id=base.id,
-                name=base.name,
-                area=base.area,
-                area_name=base.area_name,
-                rules=base.rules,
-                members=members,
-                zones=zones,
-            )
-            frame = Frame.for_bounds(tuple(mechanism.area.bounds))
-            allowed = frame.project(mechanism.area)
-            if mechanism.rules.area_margin_m > 0:
-                allowed = shapely.buffer(allowed, mechanism.rules.area_margin_m)
-            shapely.prepare(allowed)
-            picture = Picture(mechanism=mechanism, frame=frame, allowed_area=allowed, index=VolumeIndex(frame))
-            for z in zones:
-                picture.zones[z.id] = ZoneShape(z, frame.project(z.footprint.geometry), z.footprint.radius_m)
-            rows = s.scalars(
-                select(ActivityRow).where(
-                    ActivityRow.mechanism_id == mechanism_id,
-                    ActivityRow.state.in_([x.value for x in LIVE_STATES]),
-                )
-            )
-            for r in rows:
-                activity = activity_from_doc(r.doc, mechanism=mechanism_id)
-                picture.index_activity(activity, picture.project(activity.volumes))
-            picture.index.rebuild()
-            picture.head = ledger.read_head(s, mechanism_id)
-            picture.activity_ids = {
-                str(aid): str(party)
-                for aid, party in s.execute(
-                    select(ActivityRow.id, ActivityRow.party).where(ActivityRow.mechanism_id == mechanism_id)
-                ).all()
-            }
-            picture.party_counts = Counter(picture.activity_ids.values())
-            picture.message_count = (
-                s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mechanism_id))
-                or 0
-            )
-            picture.conflict_count = (
-                s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id))
-                or 0
-            )
+            picture = build_picture(s, mechanism_id)
             self._cache[mechanism_id] = picture
             return picture
+
+
+def build_picture(s: Session, mechanism_id: str) -> Picture:
+    """A mechanism's picture built from the tables read through ``s`` (the live store, or the tables
+    ``ledger verify`` rebuilds from a record to recompute what the service should have written).
+
+    Raises:
+        NotFound: the mechanism does not exist.
+    """
+    row = s.get(MechanismRow, mechanism_id)
+    if row is None:
+        raise NotFound(f"mechanism {mechanism_id!r} does not exist", field="mechanism")
+    base = mechanism_from_record(row.doc)
+    members = tuple(
+        Member(id=m.id, name=m.name, role=Role(m.role), party=m.party, language=m.language)
+        for m in s.scalars(select(MemberRow).where(MemberRow.mechanism_id == mechanism_id).order_by(MemberRow.id))
+    )
+    zone_rows = list(
+        s.scalars(select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id, ZoneRow.withdrawn_at.is_(None)))
+    )
+    zones = tuple(zone_from_doc(z.doc, mechanism=mechanism_id) for z in zone_rows)
+    mechanism = Mechanism(
+        id=base.id,
+        name=base.name,
+        area=base.area,
+        area_name=base.area_name,
+        rules=base.rules,
+        members=members,
+        zones=zones,
+    )
+    frame = Frame.for_bounds(tuple(mechanism.area.bounds))
+    allowed = frame.project(mechanism.area)
+    if mechanism.rules.area_margin_m > 0:
+        allowed = shapely.buffer(allowed, mechanism.rules.area_margin_m)
+    shapely.prepare(allowed)
+    picture = Picture(mechanism=mechanism, frame=frame, allowed_area=allowed, index=VolumeIndex(frame))
+    for z in zones:
+        picture.zones[z.id] = ZoneShape(z, frame.project(z.footprint.geometry), z.footprint.radius_m)
+    rows = s.scalars(
+        select(ActivityRow).where(
+            ActivityRow.mechanism_id == mechanism_id,
+            ActivityRow.state.in_([x.value for x in LIVE_STATES]),
+        )
+    )
+    for r in rows:
+        activity = activity_from_doc(r.doc, mechanism=mechanism_id)
+        picture.index_activity(activity, picture.project(activity.volumes))
+    picture.index.rebuild()
+    picture.head = ledger.read_head(s, mechanism_id)
+    picture.activity_ids = {
+        str(aid): str(party)
+        for aid, party in s.execute(
+            select(ActivityRow.id, ActivityRow.party).where(ActivityRow.mechanism_id == mechanism_id)
+        ).all()
+    }
+    picture.party_counts = Counter(picture.activity_ids.values())
+    picture.message_count = (
+        s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mechanism_id)) or 0
+    )
+    picture.conflict_count = (
+        s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)) or 0
+    )
+    return picture

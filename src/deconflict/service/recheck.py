@@ -1,0 +1,441 @@
+"""Recompute what the service itself wrote in a record, from the entries before it, and name every entry
+that should or should not be there.
+
+A signature proves who wrote an entry and the authority rules say whether they had the right to; neither
+says whether the service's own entries are *true*: that the conflict it recorded is one the two notices
+really make, that nobody's conflict was left out, that an alert went to the party the rules name, that an
+escalation was due and none was skipped. Those entries are functions of the entries before them, so
+``ledger verify`` recomputes them with the service's own code (:mod:`deconflict.service.derive`, and
+:func:`deconflict.service.duty.record_due` for the duty loop), run on the state the record had at that
+point (its tables rebuilt in memory by the same projection the service uses), and compares:
+
+* after each party's notice, amendment or cancellation, each zone declared or withdrawn, and each conflict
+  a member resolved, the service's entries that follow at the same time must be exactly those the code
+  writes: conflicts with every field (awaiting, deadline, window, band, overlap parts), the alerts and who
+  they go to, the conflicts closed;
+* a run of the duty loop's entries (escalation steps, line checks, a line reported down) must be exactly
+  what was due at its time;
+* an escalation step that fell due must be in the record by the time a later entry shows the record went
+  on ``GRACE_S`` past it (a service down for longer writes it late, and says so by its time);
+* any other entry the service wrote is named: nothing before it calls for it.
+
+Not recomputed, and counted as such: the tactical picture's conflicts, their alerts and their clearing
+(track reports are not entries: the states that raised each conflict are in its entry as evidence), and the
+"line restored" notice that follows a party's first word after its line was reported down. A copy whose
+payloads are withheld cannot be recomputed at all.
+
+The state follows the record as written, not as recomputed, so one wrong entry is named once and does not
+make every later one look wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from deconflict import hotline as phrases
+from deconflict.clock import iso, parse_utc
+from deconflict.formats.docs import activity_from_doc, zone_from_doc
+from deconflict.model import Member, Resolution
+from deconflict.record.chain import EntryType, canonical
+from deconflict.service import conflicts, derive, duty, findings, queries
+from deconflict.service.picture import Picture, ZoneShape, build_picture
+from deconflict.service.writer import RecordWriter
+from deconflict.store import projection
+from deconflict.store.schema import Base, ConflictRow, LedgerEntry, MessageRow
+
+__all__ = ["GRACE_S", "Recheck", "recheck"]
+
+GRACE_S = 300.0
+"""How long after an escalation step fell due the record may go on without it (the duty loop runs every
+second; a service stopped for longer writes the step when it starts again)."""
+
+_TICK_TEMPLATES = frozenset({"escalated_to", "line_down", phrases.MessageType.LINE_CHECK.value})
+_NOT_RECOMPUTED_TEMPLATES = frozenset({"line_restored"})
+_SYSTEM = "system"
+"""The actor of the service's own entries."""
+
+
+@dataclass
+class Recheck:
+    """What recomputing the service's own entries found."""
+
+    triggers: int = 0
+    """Entries whose consequences were recomputed (notices, zones, resolutions) plus duty-loop runs."""
+    derived: int = 0
+    """The service's entries found to be exactly what the code writes."""
+    not_recomputed: dict[str, int] = field(default_factory=dict)
+    """The service's entries that cannot be recomputed from the record, by why."""
+    problems: list[str] = field(default_factory=list)
+    """Each entry that should not be there, differs, or is missing, in words (with its number)."""
+    skipped: str | None = None
+    """Why nothing was recomputed (a copy with payloads withheld)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.skipped is None
+
+
+class _DryWriter(RecordWriter):
+    """A writer whose appends go to the recheck's in-memory tables only, collecting what it would write."""
+
+    def __init__(self, s: Session, mechanism_id: str, picture: Picture, after_seq: int) -> None:  # noqa: D107
+        # no Context: nothing is signed, no rules' cache, no listeners
+        self.mechanism_id = mechanism_id
+        self._session = s
+        self._picture = picture
+        self._seq = after_seq
+        self.new_conflicts = 0
+        self.new_messages = 0
+        self.new_activities: dict[str, str] = {}
+        self.written: list[tuple[str, str, Any]] = []
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def append(self, actor: str, type: EntryType, payload: Any, at: datetime) -> int:
+        self._seq += 1
+        self.written.append((actor, type.value, payload))
+        projection.apply(
+            self.session,
+            mechanism=self.mechanism_id,
+            type=type.value,
+            payload=payload,
+            at=at,
+            seq=self._seq,
+            actor=actor,
+        )
+        return self._seq
+
+
+def _key(type_: str, p: Any) -> tuple[Any, ...]:
+    """What an entry of the service is about, to pair a recomputed entry with the recorded one."""
+    if not isinstance(p, dict):
+        return (type_,)
+    if type_ == EntryType.CONFLICT_DETECTED.value:
+        return (type_, p.get("kind"), p.get("activity"), p.get("other_activity"), p.get("zone"))
+    if type_ == EntryType.MESSAGE_SENT.value:
+        about = p.get("about") or {}
+        return (type_, p.get("template"), about.get("kind"), about.get("id"), tuple(p.get("to") or ()))
+    if type_ == EntryType.MESSAGE_ESCALATED.value:
+        return (type_, p.get("id"), p.get("rung"))
+    return (type_, p.get("id"))
+
+
+def _what(type_: str, p: Any) -> str:
+    """An entry of the service in a few words."""
+    if not isinstance(p, dict):
+        return type_
+    if type_ == EntryType.CONFLICT_DETECTED.value:
+        about = p.get("other_activity") or p.get("zone")
+        return f"conflict {p.get('id')} ({p.get('kind')}, {p.get('activity')}{' with ' + str(about) if about else ''})"
+    if type_ == EntryType.MESSAGE_SENT.value:
+        to = ", ".join(p.get("to") or ())
+        return f"message {p.get('id')} ({p.get('template')} to {to})"
+    if type_ == EntryType.MESSAGE_ESCALATED.value:
+        return f"the escalation of {p.get('id')} to rung {p.get('rung')} ({p.get('name')})"
+    if type_ == EntryType.CONFLICT_RESOLVED.value:
+        return f"conflict {p.get('id')} resolved as {p.get('resolution')}"
+    return f"{type_} {p.get('id', '')}".strip()
+
+
+def _differing(recorded: Any, expected: Any) -> list[str]:
+    if not isinstance(recorded, dict) or not isinstance(expected, dict):
+        return ["payload"]
+    keys = sorted(set(recorded) | set(expected))
+    return [k for k in keys if canonical(recorded.get(k)) != canonical(expected.get(k))]
+
+
+class _Rechecker:
+    def __init__(self, s: Session, mechanism_id: str) -> None:
+        self.s = s
+        self.mid = mechanism_id
+        self.out = Recheck()
+        self._picture: Picture | None = None
+        self.pending: list[tuple[str, str, Any]] = []
+        self.pending_after: tuple[int, str, datetime] | None = None
+        """(seq, type, time) of the entry whose consequences are pending."""
+        self.seq = 0
+        self.reported: set[tuple[str, int]] = set()
+
+    # --- the picture the service's code reads ---------------------------------------------------------
+
+    def picture(self) -> Picture:
+        if self._picture is None:
+            self._picture = build_picture(self.s, self.mid)
+        p = self._picture
+        p.conflict_count = self._count(ConflictRow)
+        p.message_count = self._count(MessageRow)
+        return p
+
+    def _count(self, model: type[ConflictRow] | type[MessageRow]) -> int:
+        return self.s.scalar(select(func.count()).select_from(model).where(model.mechanism_id == self.mid)) or 0
+
+    def member(self, actor: str) -> Member | None:
+        return next((m for m in self.picture().mechanism.members if m.id == actor), None)
+
+    def dry(self, run: Callable[[_DryWriter, Picture], object]) -> list[tuple[str, str, Any]]:
+        """What ``run`` writes through the service's code on the state now; nothing stays in the tables."""
+        picture = self.picture()
+        nested = self.s.begin_nested()
+        try:
+            w = _DryWriter(self.s, self.mid, picture, self.seq)
+            run(w, picture)
+            return w.written
+        finally:
+            nested.rollback()
+
+    # --- entries --------------------------------------------------------------------------------------
+
+    def entry(self, e: dict[str, Any]) -> None:
+        seq, actor, type_, p = int(e["seq"]), str(e["actor"]), str(e["type"]), e["payload"]
+        at = e["at"] if isinstance(e["at"], datetime) else parse_utc(e["at"], field="at")
+        if actor == _SYSTEM:
+            self._service_entry(seq, at, type_, p)
+        else:
+            self._close_pending(seq)
+            self._missed_escalations(seq, at)
+            self._trigger(seq, at, actor, type_, p)
+        self._apply(e, seq, at, actor, type_, p)
+
+    def _apply(self, e: dict[str, Any], seq: int, at: datetime, actor: str, type_: str, p: Any) -> None:
+        self.s.add(
+            LedgerEntry(
+                mechanism_id=self.mid,
+                seq=seq,
+                at=at,
+                actor=actor,
+                type=type_,
+                payload="",
+                payload_hash=str(e.get("payload_hash", "")),
+                prev_hash=str(e.get("prev_hash", "")),
+                hash=str(e.get("hash", "")),
+                key_id=e.get("key_id"),
+                signature=e.get("signature"),
+            )
+        )
+        projection.apply(self.s, mechanism=self.mid, type=type_, payload=p, at=at, seq=seq, actor=actor)
+        self.s.flush()
+        self.seq = seq
+        self._follow(type_, p)
+
+    def _follow(self, type_: str, p: Any) -> None:
+        """Move the picture on as the service does after committing an entry."""
+        picture = self._picture
+        if picture is None:
+            return
+        if type_ in (EntryType.MEMBER_ADDED.value, EntryType.MECHANISM_DECLARED.value):
+            self._picture = None  # members change the mechanism: rebuilt at the next use
+        elif type_ in (EntryType.ACTIVITY_NOTIFIED.value, EntryType.ACTIVITY_AMENDED.value):
+            activity = activity_from_doc(p, mechanism=self.mid)
+            if activity.id in picture.activities:
+                picture.unindex_activity(activity.id)
+            picture.index_activity(activity, picture.project(activity.volumes))
+        elif type_ == EntryType.ACTIVITY_CANCELLED.value:
+            if p["id"] in picture.activities:
+                picture.unindex_activity(p["id"])
+        elif type_ == EntryType.ZONE_DECLARED.value:
+            z = zone_from_doc(p, mechanism=self.mid)
+            picture.zones[z.id] = ZoneShape(z, picture.frame.project(z.footprint.geometry), z.footprint.radius_m)
+        elif type_ == EntryType.ZONE_WITHDRAWN.value:
+            picture.zones.pop(p["id"], None)
+
+    def _trigger(self, seq: int, at: datetime, actor: str, type_: str, p: Any) -> None:
+        """Recompute what the service writes after a member's (or the operator's) entry."""
+        mid = self.mid
+        run: Callable[[_DryWriter, Picture], object] | None = None
+        if type_ in (EntryType.ACTIVITY_NOTIFIED.value, EntryType.ACTIVITY_AMENDED.value):
+            activity = activity_from_doc(p, mechanism=mid)
+            entry_type = EntryType(type_)
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                projected = picture.project(activity.volumes)
+                found = findings.findings(picture, activity, projected)
+                amended = entry_type is EntryType.ACTIVITY_AMENDED
+                return derive.record_version(w, picture, activity, projected, found, actor, entry_type, amended=amended)
+
+        elif type_ == EntryType.ACTIVITY_CANCELLED.value:
+            cancelled = activity_from_doc(p, mechanism=mid)
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                return derive.record_cancel(w, cancelled, actor, picture)
+
+        elif type_ == EntryType.ZONE_DECLARED.value:
+            zone = zone_from_doc(p, mechanism=mid)
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                zgeom = picture.frame.project(zone.footprint.geometry)
+                hits = derive.activities_in_zone(self.s, picture, zone, zgeom)
+                shape = ZoneShape(zone, zgeom, zone.footprint.radius_m)
+                picture.zones[zone.id] = shape
+                try:
+                    return derive.record_zone(w, picture, shape, hits, actor, at)
+                finally:
+                    picture.zones.pop(zone.id, None)
+
+        elif type_ == EntryType.ZONE_WITHDRAWN.value and (member := self.member(actor)) is not None:
+            party = member.party
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                return derive.record_zone_withdrawn(w, picture, str(p["id"]), actor, party, at)
+
+        elif type_ == EntryType.CONFLICT_RESOLVED.value and (member := self.member(actor)) is not None:
+            by = member.party
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                how = Resolution(p["resolution"])
+                return conflicts.record_resolution(w, picture, actor, str(p["id"]), how, p.get("note", ""), at, by=by)
+
+        if run is None:
+            return
+        written = self.dry(run)
+        self.out.triggers += 1
+        self.pending = written[1:]  # the first is the member's own entry
+        self.pending_after = (seq, type_, at)
+
+    def _service_entry(self, seq: int, at: datetime, type_: str, p: Any) -> None:
+        if self.pending and self.pending_after is not None and at == self.pending_after[2]:
+            if self._match(seq, type_, p):
+                return
+        elif self.pending:
+            self._close_pending(seq)
+        if self._not_recomputable(type_, p):
+            return
+        if self._is_tick(type_, p):
+            self._close_pending(seq)
+            self.pending = self.dry(lambda w, picture: duty.record_due(w, picture, at))
+            self.pending_after = (seq, "tick", at)
+            self.out.triggers += 1
+            if self._match(seq, type_, p):
+                return
+        self.out.problems.append(
+            f"entry {seq}: the service wrote {_what(type_, p)} at {iso(at)}, but nothing in the record before it "
+            "calls for it"
+        )
+
+    def _match(self, seq: int, type_: str, p: Any) -> bool:
+        """Pair a service entry with the first pending one about the same thing; what it skips is missing."""
+        key = _key(type_, p)
+        for i, (_, exp_type, exp) in enumerate(self.pending):
+            if _key(exp_type, exp) != key:
+                continue
+            for _, miss_type, miss in self.pending[:i]:
+                self._missing(seq, miss_type, miss)
+            del self.pending[: i + 1]
+            diff = _differing(p, exp)
+            if diff:
+                self.out.problems.append(
+                    f"entry {seq}: {_what(type_, p)} is not what the entries before it give: "
+                    + "; ".join(f"{k} {_brief(p, k)} where the rules give {_brief(exp, k)}" for k in diff[:4])
+                )
+            else:
+                self.out.derived += 1
+            return True
+        return False
+
+    def _missing(self, seq: int, type_: str, p: Any) -> None:
+        assert self.pending_after is not None
+        after_seq, after_type, at = self.pending_after
+        cause = "the duty loop's run" if after_type == "tick" else f"entry {after_seq} ({after_type})"
+        self.out.problems.append(
+            f"missing before entry {seq}: {cause} at {iso(at)} calls for {_what(type_, p)}, which the record "
+            "does not hold"
+        )
+
+    def _close_pending(self, seq: int) -> None:
+        for _, type_, p in self.pending:
+            self._missing(seq, type_, p)
+        self.pending = []
+        self.pending_after = None
+
+    def _not_recomputable(self, type_: str, p: Any) -> bool:
+        if not isinstance(p, dict):
+            return False
+        why = None
+        if type_ == EntryType.CONFLICT_DETECTED.value and p.get("kind") in {k.value for k in queries.TACTICAL_KINDS}:
+            why = "tactical conflicts"
+        elif type_ == EntryType.CONFLICT_RESOLVED.value and p.get("resolution") == Resolution.CLEARED.value:
+            why = "tactical conflicts cleared"
+        elif type_ == EntryType.MESSAGE_SENT.value:
+            about = p.get("about") or {}
+            row = self.s.get(ConflictRow, (self.mid, about.get("id"))) if about.get("kind") == "conflict" else None
+            if row is not None and row.kind in {k.value for k in queries.TACTICAL_KINDS}:
+                why = "tactical alerts"
+            elif p.get("template") in _NOT_RECOMPUTED_TEMPLATES:
+                why = "lines restored"
+        if why is None:
+            return False
+        self.out.not_recomputed[why] = self.out.not_recomputed.get(why, 0) + 1
+        return True
+
+    @staticmethod
+    def _is_tick(type_: str, p: Any) -> bool:
+        return type_ == EntryType.MESSAGE_ESCALATED.value or (
+            type_ == EntryType.MESSAGE_SENT.value and isinstance(p, dict) and p.get("template") in _TICK_TEMPLATES
+        )
+
+    def _missed_escalations(self, seq: int, at: datetime) -> None:
+        """Escalation steps due more than GRACE_S before this entry that the record still does not hold."""
+        if self.seq == 0:
+            return
+        rules = self.picture().mechanism.rules
+        when = at - timedelta(seconds=GRACE_S)
+        rows = self.s.scalars(
+            select(MessageRow)
+            .where(*queries.unanswered(self.mid), MessageRow.steps < len(rules.ladder) - 1)
+            .order_by(MessageRow.seq)
+        )
+        for row in rows:
+            start = duty.escalation_start(row, rules.ack_deadline_s)
+            if when < start:
+                continue
+            for step in phrases.due_steps(start, rules.ack_deadline_s, rules.ladder, None, when, row.steps):
+                if (row.id, step.rung) in self.reported:
+                    continue
+                self.reported.add((row.id, step.rung))
+                self.out.problems.append(
+                    f"missing before entry {seq}: the escalation of {row.id} to rung {step.rung} ({step.name}) fell "
+                    f"due at {iso(step.due_at)}, unanswered, and the record has none of it by {iso(at)}"
+                )
+
+    def finish(self) -> Recheck:
+        self._close_pending(self.seq + 1)
+        return self.out
+
+
+def _brief(p: Any, k: str) -> str:
+    value = p.get(k) if isinstance(p, dict) else None
+    text = canonical(value).decode() if value is not None else "absent"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str) -> Recheck:
+    """Recompute the service's own entries of a record (entry documents in order, with their payloads)."""
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    Base.metadata.create_all(engine)
+    s = Session(engine)  # never committed: the tables live as long as the recheck
+    try:
+        r = _Rechecker(s, mechanism)
+        for e in entries:
+            if "payload" not in e:
+                return Recheck(skipped=f"entry {e['seq']}'s payload is withheld in this copy")
+            try:
+                r.entry(e)
+            except Exception as exc:  # noqa: BLE001 (an entry the record before it cannot take: named, not raised)
+                why = str(exc) or type(exc).__name__
+                r.out.problems.append(
+                    f"entry {e.get('seq')} ({e.get('type')}) does not follow from the record before it ({why}); "
+                    "nothing after it is recomputed"
+                )
+                return r.out
+        return r.finish()
+    finally:
+        s.close()
+        engine.dispose()

@@ -1,0 +1,205 @@
+"""``ledger verify`` recomputes the service's own entries from the entries before them (issue 13): a
+conflict two notices call for, an alert and who it goes to, an escalation that fell due. Each edit an
+insider holding the service's key could make, and that signatures and the authority rules let through,
+is named by entry; a record the service wrote itself rechecks clean."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import insider
+from support.day import build_day, record_of
+from support.paths import ROOT
+from typer.testing import CliRunner
+
+from deconflict.cli import app
+from deconflict.service.recheck import GRACE_S, recheck
+
+Docs = list[dict[str, Any]]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Docs:
+    """The scripted hour (tests/support/day.py): notices, conflicts, acknowledgements, ticks, an amendment."""
+    return record_of(build_day(str(tmp_path_factory.mktemp("recheck") / "day.db")))
+
+
+def _golden() -> Docs:
+    text = (ROOT / "tests" / "golden" / "demo_record.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _check(docs: Docs) -> list[str]:
+    return recheck(copy.deepcopy(docs), mechanism=docs[0]["mechanism"]).problems
+
+
+def _index(docs: Docs, type: str, **payload: Any) -> int:
+    return next(
+        i for i, d in enumerate(docs) if d["type"] == type and all(d["payload"].get(k) == v for k, v in payload.items())
+    )
+
+
+def _edited(docs: Docs, edit: Callable[[Docs], None]) -> Docs:
+    out = copy.deepcopy(docs)
+    edit(out)
+    for n, d in enumerate(out, start=1):
+        d["seq"] = n
+    return out
+
+
+def test_the_scripted_demo_rechecks_clean() -> None:
+    result = recheck(_golden(), mechanism="tr-il-syria")
+    assert result.problems == [] and result.skipped is None
+    assert result.derived >= 15  # its conflicts, their alerts, the amendment's closing
+    assert result.not_recomputed == {"tactical conflicts": 1, "tactical alerts": 2}
+
+
+def test_a_tick_that_never_came_is_named(day: Docs) -> None:
+    """The scripted hour stops ticking at +36 min: M9 (line down, answered by TR, not by AZ) was due to climb
+    at +42, and TR's amendment at +50 shows the record went on past it by more than the grace."""
+    assert GRACE_S < 8 * 60
+    assert _check(day) == [
+        "missing before entry 27: the escalation of M9 to rung 1 (operations chief) fell due at "
+        "2025-04-09T06:42:00Z, unanswered, and the record has none of it by 2025-04-09T06:50:00Z"
+    ]
+
+
+def _problems_beyond_m9(docs: Docs) -> list[str]:
+    return [p for p in _check(docs) if "escalation of M9" not in p]
+
+
+def test_shifting_whom_a_conflict_awaits_is_named(day: Docs) -> None:
+    def edit(docs: Docs) -> None:
+        docs[_index(docs, "conflict.detected", id="C2")]["payload"]["awaiting"] = ["IL"]
+
+    problems = _problems_beyond_m9(_edited(day, edit))
+    assert len(problems) == 1
+    assert problems[0].startswith("entry 14: conflict C2 (short_notice, IL-0002) is not what the entries before")
+    assert 'awaiting ["IL"] where the rules give ["TR"]' in problems[0]
+
+
+def test_a_longer_deadline_is_named(day: Docs) -> None:
+    def edit(docs: Docs) -> None:
+        docs[_index(docs, "conflict.detected", id="C1")]["payload"]["deadline"] = "2025-04-09T07:05:00Z"
+
+    (problem,) = _problems_beyond_m9(_edited(day, edit))
+    assert problem.startswith("entry 9: conflict C1") and "deadline" in problem
+
+
+def test_a_conflict_left_out_is_named(day: Docs) -> None:
+    """The operator drops C1 and its two messages (and the acknowledgement that names it)."""
+
+    def edit(docs: Docs) -> None:
+        i = _index(docs, "conflict.detected", id="C1")
+        del docs[i : i + 3]
+        del docs[_index(docs, "conflict.acknowledged", id="C1")]
+
+    problems = _check(_edited(day, edit))
+    assert problems[0] == (
+        "missing before entry 9: entry 8 (activity.notified) at 2025-04-09T06:05:00Z calls for conflict C1 "
+        "(separation, IL-0001 with TR-0001), which the record does not hold"
+    )
+    assert any("message M1 (separation_alert to TR)" in p for p in problems)
+
+
+def test_a_conflict_nothing_calls_for_is_named(day: Docs) -> None:
+    def edit(docs: Docs) -> None:
+        forged = copy.deepcopy(docs[_index(docs, "conflict.detected", id="C2")])
+        forged["payload"]["id"] = "C3"
+        forged["at"] = "2025-04-09T06:26:00Z"
+        docs.insert(_index(docs, "message.acknowledged", id="M7"), forged)
+
+    problems = _problems_beyond_m9(_edited(day, edit))
+    assert problems[0] == (
+        "entry 22: the service wrote conflict C3 (short_notice, IL-0002) at 2025-04-09T06:26:00Z, but nothing in "
+        "the record before it calls for it"
+    )
+
+
+def test_an_alert_sent_to_the_wrong_party_is_named(day: Docs) -> None:
+    """The red-line case of the end-to-end check: the alert goes to the party that broke the rule."""
+
+    def edit(docs: Docs) -> None:
+        docs[_index(docs, "message.sent", id="M3")]["payload"]["to"] = ["IL"]
+
+    problems = _problems_beyond_m9(_edited(day, edit))
+    assert "entry 15: the service wrote message M3 (late_notice_alert to IL)" in problems[0]
+    assert any("calls for message M3 (late_notice_alert to TR)" in p for p in problems)
+
+
+def test_a_skipped_escalation_is_named(day: Docs) -> None:
+    def edit(docs: Docs) -> None:
+        i = _index(docs, "message.escalated", id="M3")
+        del docs[i : i + 2]  # the step and the message telling TR of it
+
+    problems = _problems_beyond_m9(_edited(day, edit))
+    assert any(
+        "the duty loop's run at 2025-04-09T06:21:00Z calls for the escalation of M3 to rung 1" in p for p in problems
+    )
+
+
+def test_an_escalation_not_yet_due_is_named(day: Docs) -> None:
+    """An escalation moved before its time: at 06:15 nothing has run out (M3's deadline is 06:20)."""
+
+    def edit(docs: Docs) -> None:
+        i = _index(docs, "message.escalated", id="M3")
+        step, told = docs.pop(i), docs.pop(i)
+        step["at"] = told["at"] = "2025-04-09T06:15:00Z"
+        after = _index(docs, "message.sent", id="M4")  # the end of IL-0002's conflict C2 at 06:10
+        docs[after + 1 : after + 1] = [step, told]
+
+    problems = _problems_beyond_m9(_edited(day, edit))
+    assert any(p.startswith("entry 17: the service wrote the escalation of M3 to rung 1") for p in problems)
+
+
+def test_a_withheld_copy_is_not_recomputed(day: Docs) -> None:
+    docs = copy.deepcopy(day)
+    del docs[8]["payload"]
+    result = recheck(docs, mechanism=docs[0]["mechanism"])
+    assert not result.ok and result.skipped == "entry 9's payload is withheld in this copy"
+
+
+def test_an_entry_the_record_cannot_take_is_named_not_raised(day: Docs) -> None:
+    def edit(docs: Docs) -> None:
+        docs[_index(docs, "conflict.acknowledged", id="C1")]["payload"]["id"] = "C99"
+
+    problems = _check(_edited(day, edit))
+    assert problems[-1].startswith("entry 12 (conflict.acknowledged) does not follow from the record before it")
+
+
+# --- through the command line, on a bundle re-signed by an insider holding every key --------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, insider.Bundle, dict[str, Any]]:
+    db = tmp_path_factory.mktemp("recheck-cli") / "demo.db"
+    assert runner.invoke(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
+    out = db.with_name("record.jsonl")
+    assert runner.invoke(app, ["ledger", "export", "--db", str(db), "--out", str(out)]).exit_code == 0
+    keys = insider.demo_keys(db)
+    return out, insider.reseal(insider.read(out), keys), keys
+
+
+def test_verify_recomputes_and_exits_1_on_a_forged_conflict(tmp_path: Path, demo: Any) -> None:
+    out, bundle, keys = demo
+    clean = runner.invoke(app, ["ledger", "verify", str(out)])
+    assert clean.exit_code == 3, clean.output  # the demo's service holds the parties' keys
+    assert "the service's own entries: " in clean.output and "each as the rules give" in clean.output
+
+    header, docs = copy.deepcopy(bundle)
+    i = next(n for n, d in enumerate(docs) if d["type"] == "conflict.detected" and d["payload"]["kind"] == "zone")
+    docs[i]["payload"]["awaiting"] = [docs[i]["payload"]["party"]]  # the breaker, not the zone's owner
+    forged = insider.write(tmp_path / "forged.jsonl", insider.reseal((header, docs), keys))
+    result = runner.invoke(app, ["ledger", "verify", str(forged)])
+    assert result.exit_code == 1, result.output
+    assert "entries verify" in result.output  # every hash and signature holds ...
+    assert "DOES NOT HOLD" in result.output and f"entry {i + 1}: conflict" in result.output  # ... the content not
+
+    skipped = runner.invoke(app, ["ledger", "verify", "--no-recompute", str(forged)])
+    assert skipped.exit_code == 3 and "not recomputed (--no-recompute)" in skipped.output
