@@ -154,10 +154,12 @@ def ledger_verify(
         ),
     ] = True,
 ) -> None:
-    """Check a record bundle offline (no database file): the hash chain, every signature against the keys
-    the record registered, who may say what (the authority rules), time, the signed checkpoints, and
-    whether the service's own entries (conflicts, alerts, escalations, line checks) are exactly what the
-    entries before them call for, recomputed with the service's code.
+    """Check a record bundle offline: its chain, signatures, authority, time, checkpoints and derived entries.
+
+    No database file is opened. Checked: the hash chain, every signature against the keys the record
+    registered, who may say what (the authority rules), time, the signed checkpoints, and whether the
+    service's own entries (conflicts, alerts, escalations, line checks) are exactly what the entries
+    before them call for, recomputed with the service's code.
 
     Exit 0: it verifies. Exit 1: it does not; the first bad entry, or each entry of the service that
     should or should not be there, is named. Exit 2: not a bundle.
