@@ -98,7 +98,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
         "POST",
         f"{A}/conflicts/C1/resolve",
         {"resolution": "accepted"},
-        {**PARTY_ONLY, "US": 403, "AZ": 200, "IL": 403, "TR": 409},  # IL caused C1: it amends or cancels
+        # IL caused C1: it amends or cancels; the facilitator accepts only once TR acknowledged (docs/roles.md)
+        {**PARTY_ONLY, "US": 403, "AZ": 403, "IL": 403, "TR": 200},
     ),
     ("GET", f"{A}/record", None, READ_ALL),
     ("GET", f"{A}/messages", None, READ_ALL),

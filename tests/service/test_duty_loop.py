@@ -261,12 +261,12 @@ def test_a_response_phrase_from_the_awaited_party_acknowledges(
         (lambda svc, c: svc.cancel(mechanism_id=M, actor="IL", activity_id=c["activity"]), "cancelled"),
         (
             lambda svc, c: svc.resolve_conflict(
-                mechanism_id=M, actor="AZ", conflict_id=c["id"], resolution="accepted", note="agreed by phone"
+                mechanism_id=M, actor="AZ", conflict_id=c["id"], resolution="escalated", note="agreed by phone"
             ),
-            "accepted",
+            "escalated",
         ),
     ],
-    ids=["amended", "cancelled", "accepted"],
+    ids=["amended", "cancelled", "escalated"],
 )
 def test_a_resolved_conflict_closes_its_alerts_and_they_stop_climbing(
     svc: Service, clock: FixedClock, settle: Callable[[Service, dict[str, Any]], Any], resolution: str

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.formats.docs import choice
-from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, Resolution, Role, ZoneKind
+from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, Member, Resolution, Role, ZoneKind
 from deconflict.record import chain
 from deconflict.record.chain import EntryType
 from deconflict.service import queries
@@ -24,6 +24,7 @@ from deconflict.store.schema import ConflictRow
 
 __all__ = [
     "acknowledge_conflict",
+    "check_acceptance",
     "check_awaited",
     "close_conflicts",
     "conflicts",
@@ -186,6 +187,23 @@ def close_conflicts(
     return closed, seq
 
 
+def check_acceptance(c: dict[str, Any], member: Member) -> None:
+    """Raise unless ``member`` may resolve the conflict as accepted: accepting is the awaited parties'
+    decision, so every party the conflict awaits must have acknowledged it, the resolver excepted when
+    it is one of them (a facilitator accepts only once they all have).
+
+    Raises:
+        Forbidden: an awaited party has not acknowledged the conflict yet.
+    """
+    me = member.party if member.role is Role.PARTY else None
+    pending = [p for p in c.get("awaiting", ()) if p != me and p not in c["acknowledged"]]
+    if pending:
+        raise Forbidden(
+            f"conflict {c['id']!r} is accepted only by the party it awaits: {', '.join(pending)} has not "
+            "acknowledged it yet (resolve it as escalated, or wait for the acknowledgement)"
+        )
+
+
 @retrying
 def resolve_conflict(
     ctx: Context,
@@ -198,10 +216,13 @@ def resolve_conflict(
     mode: SignatureMode = IMMEDIATE,
 ) -> dict[str, Any]:
     """Close a conflict by hand as amended, accepted or escalated (a party it awaits, or the facilitator).
+    Accepted needs the awaited parties: see :func:`check_acceptance`. The party whose activity caused the
+    conflict (awaited by it) never resolves it by hand: it amends or cancels, and the conflict closes.
 
     Raises:
         InvalidInput: a resolution the service records itself.
-        Forbidden: the actor is neither a party the conflict awaits nor the facilitator.
+        Forbidden: the actor is neither a party the conflict awaits nor the facilitator, or it accepts a
+            conflict an awaited party has not acknowledged.
         InvalidState: the conflict is already resolved.
     """
     with ctx.exclusive(mechanism_id) as picture:
@@ -222,6 +243,8 @@ def resolve_conflict(
                 f"awaits) or the facilitator"
                 + ("; your activity caused it: amend or cancel it, and the conflict closes by itself" if causer else "")
             )
+        if how is Resolution.ACCEPTED:
+            check_acceptance(c, member)
         if c["status"] == ConflictStatus.RESOLVED.value:
             raise InvalidState(f"conflict {conflict_id!r} is already resolved ({c['resolution']})")
         with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:

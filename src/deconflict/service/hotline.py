@@ -147,11 +147,13 @@ def acknowledge_message(
 
     Raises:
         NotFound: no such message.
-        Forbidden: not addressed to the actor's party.
+        Forbidden: an observer (it never writes), or not addressed to the actor's party.
         InvalidState: needs no acknowledgement, already acknowledged by the party, or closed.
     """
     with ctx.exclusive(mechanism_id) as picture:
         member = any_member(picture, actor)
+        if member.role is Role.OBSERVER:
+            raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
         with ctx.store.read() as s:
             row = s.get(MessageRow, (mechanism_id, message_id))
             if row is None:
