@@ -203,3 +203,66 @@ def test_verify_recomputes_and_exits_1_on_a_forged_conflict(tmp_path: Path, demo
 
     skipped = runner.invoke(app, ["ledger", "verify", "--no-recompute", str(forged)])
     assert skipped.exit_code == 3 and "not recomputed (--no-recompute)" in skipped.output
+
+
+def test_every_path_the_service_writes_by_itself_rechecks_clean(tmp_path: Path) -> None:
+    """A long morning driven through the service on a pinned clock, ticking each minute: conflicts raised,
+    acknowledged, resolved by hand, superseded by an amendment before anyone answered (the deadline carried),
+    closed by a cancellation and by a withdrawn zone; a zone declared over a live patrol; escalations up the
+    whole ladder; line checks and lines down. The service's own entries all recheck clean."""
+    from datetime import timedelta
+
+    from support.builders import HAMA, PALMYRA, T0, T4, M, declared_service, vol, zone
+
+    from deconflict.clock import FixedClock
+
+    clock = FixedClock(T0)
+    svc = declared_service(str(tmp_path / "morning.db"), clock)
+    minute = 0
+
+    def until(m: int) -> None:
+        nonlocal minute
+        while minute < m:
+            minute += 1
+            clock.now = T0 + timedelta(minutes=minute)
+            svc.tick()
+
+    late = T0 + timedelta(hours=3)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, late, hours=2)])
+    until(5)
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, late, hours=2)])  # C1 awaits TR
+    until(12)
+    svc.resolve_conflict(mechanism_id=M, actor="TR", conflict_id="C1", resolution="accepted", note="deconflicted")
+    until(15)
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA, late, hours=1)])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(PALMYRA, late, hours=1)])
+    until(18)  # amended before IL answered: the new conflict keeps the first deadline
+    svc.amend(
+        mechanism_id=M,
+        actor="TR",
+        activity_id="TR-0002",
+        seen_version=1,
+        volumes=[vol(PALMYRA, late + timedelta(minutes=30), hours=1)],
+    )
+    until(40)
+    svc.cancel(mechanism_id=M, actor="TR", activity_id="TR-0002")
+    hama = vol(HAMA, late, hours=2, radius_m=5000)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[hama])
+    until(45)
+    svc.declare_zone(mechanism_id=M, actor="IL", zone=zone("IL-R-HAMA", "restricted", ["uav_patrol"], HAMA, 8000))
+    until(70)
+    svc.withdraw_zone(mechanism_id=M, actor="IL", zone_id="IL-R-HAMA")
+    until(130)  # the line checks at +1 went unanswered: lines down, escalations up the ladder
+    svc.send_message(mechanism_id=M, actor="IL", text="IL duty officer on the line", to=["TR"])
+    until(200)
+
+    docs = svc.entries_after(M, 0, limit=1_000_000)
+    kinds = {d["payload"].get("template") for d in docs if d["type"] == "message.sent"}
+    assert {"escalated_to", "line_check", "line_down", "conflict_closed_note", "zone_breach_alert"} <= kinds
+    resolutions = {d["payload"]["resolution"] for d in docs if d["type"] == "conflict.resolved"}
+    assert {"accepted", "amended", "cancelled", "withdrawn"} <= resolutions
+    assert any(d["payload"].get("supersedes") for d in docs if d["type"] == "conflict.detected")
+    result = recheck(docs, mechanism=M)
+    assert result.problems == []
+    assert result.derived > 40 and result.skipped is None, result
+    assert result.not_recomputed == {}
