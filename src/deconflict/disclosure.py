@@ -111,8 +111,10 @@ def overlap_part(
     if not (start < end and floor < ceiling):
         return None
     part: dict[str, Any] = {} if volume_id is None else {"volume": volume_id}
+    k = float(frame.scale(*shapely.get_coordinates(space.centroid)[0]))
     return part | {
         "geometry": _to_lonlat(frame, shapely.normalize(space)),
+        "area_km2": round(float(space.area) / (k * k) / 1e6, 3),
         "floor_m": floor,
         "ceiling_m": ceiling,
         "start": iso(datetime.fromtimestamp(start, UTC)),
