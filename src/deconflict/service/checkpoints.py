@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from deconflict.errors import Forbidden, InvalidInput, LedgerBroken, NotFound
@@ -63,14 +63,16 @@ _CHUNK = 1 << 16
 _TREES: weakref.WeakKeyDictionary[Store, dict[str, SubtreeCache]] = weakref.WeakKeyDictionary()
 
 
+_L = LedgerEntry.__table__
+_RANGE = (_L.c.mechanism_id == bindparam("m"), _L.c.seq > bindparam("lo"), _L.c.seq <= bindparam("hi"))
+_LINKS = select(_L.c.seq, _L.c.hash, _L.c.prev_hash).where(*_RANGE).order_by(_L.c.seq)
+"""Entries ``lo + 1 .. hi``: number, hash and the hash before (built once: a proof reads a block or two)."""
+_BLOCK = select(_L.c.hash).where(*_RANGE).order_by(_L.c.seq)
+
+
 def _hashes(s: Session, mechanism_id: str, after: int, upto: int) -> list[tuple[int, str, str]]:
-    t = LedgerEntry.__table__
-    stmt = (
-        select(t.c.seq, t.c.hash, t.c.prev_hash)
-        .where(t.c.mechanism_id == mechanism_id, t.c.seq > after, t.c.seq <= upto)
-        .order_by(t.c.seq)
-    )
-    return [(int(r[0]), str(r[1]), str(r[2])) for r in s.execute(stmt)]
+    rows = s.execute(_LINKS, {"m": mechanism_id, "lo": after, "hi": upto}).all()
+    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
 def _extend(s: Session, mechanism_id: str, tree: SubtreeCache, upto: int) -> bool:
@@ -133,20 +135,14 @@ def sign_note(ctx: Context, s: Session, mechanism_id: str, head: Head) -> str:
 
 
 def _reader(s: Session, mechanism_id: str) -> merkle_cache.LeafReader:
-    """Leaves ``lo .. hi - 1`` read from the ledger in session ``s`` (entries ``lo + 1 .. hi``)."""
+    """Leaves ``lo .. hi - 1`` read from the ledger in session ``s`` (entries ``lo + 1 .. hi``, by the
+    primary key); the view checks them against its cached roots."""
 
     def read(lo: int, hi: int) -> list[bytes]:
-        return [merkle.entry_leaf(h) for _, h, _ in _hashes(s, mechanism_id, lo, hi)]
-
-    return read
-
-
-def _store_reader(ctx: Context, mechanism_id: str) -> merkle_cache.LeafReader:
-    """Like :func:`_reader`, each read in a session of its own (proofs are worked out outside the lock)."""
-
-    def read(lo: int, hi: int) -> list[bytes]:
-        with ctx.store.read() as s:
-            return _reader(s, mechanism_id)(lo, hi)
+        try:
+            return [bytes.fromhex(h) for h in s.scalars(_BLOCK, {"m": mechanism_id, "lo": lo, "hi": hi}).all()]
+        except ValueError:
+            raise LedgerBroken(f"the stored entries {lo + 1} to {hi} hold a hash that is not hex") from None
 
     return read
 
@@ -154,23 +150,26 @@ def _store_reader(ctx: Context, mechanism_id: str) -> merkle_cache.LeafReader:
 def _proved(ctx: Context, mechanism_id: str, work: Callable[[TreeView], _T]) -> _T:
     """``work`` over a snapshot of the tree at the head now, taken under the lock and used without it.
 
-    A block read back from the ledger that no longer matches the cached roots (another process rewrote
-    the ledger since) drops the tree; it is rebuilt once and the work done again.
+    The snapshot and the blocks it reads back come from one read session, begun under the lock, so
+    they see the same ledger. A block that no longer matches the cached roots (another process
+    rewrote the ledger since the tree was built) drops the tree; it is rebuilt once and the work done
+    again.
     """
     ctx.pictures.get(mechanism_id)
     for attempt in (1, 2):
-        with ctx.lock, ctx.store.read() as s:
-            tree = _tree(ctx, s, mechanism_id, _head(s, mechanism_id))
-            view = tree.view(_store_reader(ctx, mechanism_id))
-        try:
-            return work(view)
-        except LedgerBroken:
+        with ctx.store.read() as s:
             with ctx.lock:
-                trees = _TREES.get(ctx.store, {})
-                if trees.get(mechanism_id) is tree:
-                    del trees[mechanism_id]
-            if attempt == 2:
-                raise
+                tree = _tree(ctx, s, mechanism_id, _head(s, mechanism_id))
+                view = tree.view(_reader(s, mechanism_id))
+            try:
+                return work(view)
+            except LedgerBroken:
+                with ctx.lock:
+                    trees = _TREES.get(ctx.store, {})
+                    if trees.get(mechanism_id) is tree:
+                        del trees[mechanism_id]
+                if attempt == 2:
+                    raise
     raise AssertionError("unreachable")
 
 

@@ -24,12 +24,13 @@ Pure: no database; the leaves of a block come from the ``reader`` it is given.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 
 from deconflict.errors import InvalidInput, LedgerBroken
 from deconflict.record import merkle
 
-__all__ = ["DEFAULT_LEVEL", "LeafReader", "SubtreeCache", "TreeView", "pieces"]
+__all__ = ["DEFAULT_LEVEL", "LeafReader", "SubtreeCache", "TreeView", "pieces", "subtrees"]
 
 DEFAULT_LEVEL = 8
 """``K``: subtrees of ``2^K`` leaves and larger are cached; smaller ones are rehashed from their block."""
@@ -38,6 +39,7 @@ LeafReader = Callable[[int, int], list[bytes]]
 """``reader(lo, hi)``: the leaves (32-byte entry hashes) ``lo .. hi - 1`` as stored, in order."""
 
 _H = merkle.HASH_SIZE
+_sha256 = hashlib.sha256
 
 
 def pieces(lo: int, hi: int) -> Iterator[tuple[int, int]]:
@@ -101,8 +103,7 @@ class SubtreeCache:
         if len(self._tail) == _H << self.level:
             block = self._tail
             self._tail = bytearray()  # a new object: views hold copies, never this one
-            node = merkle.root(bytes(block[i : i + _H]) for i in range(0, len(block), _H))
-            self._push(0, node)
+            self._push(0, subtrees([bytes(block[i : i + _H]) for i in range(0, len(block), _H)])[-1][0])
 
     def extend(self, leaves: Iterable[bytes]) -> None:
         for leaf in leaves:
@@ -131,47 +132,50 @@ class TreeView:
 
     Blocks read through ``reader`` are checked against their cached root, so leaves that differ from
     those the tree was built from (the ledger rewritten meanwhile) raise :class:`LedgerBroken` rather
-    than give a wrong proof.
+    than give a wrong proof. Each block used is read and hashed once per view.
     """
 
     def __init__(self, level: int, size: int, levels: list[bytearray], tail: bytes, reader: LeafReader) -> None:
         self.level, self.size = level, size
         self._levels, self._tail, self._reader = levels, tail, reader
         self._tail_start = size - len(tail) // _H
-        self._blocks: dict[int, list[bytes]] = {}
+        self._raw: dict[int, list[bytes]] = {}
+        self._nodes: dict[int, list[list[bytes]]] = {}
 
     def node(self, start: int, height: int) -> bytes:
         """The root of the perfect subtree of ``2^height`` leaves from ``start`` (aligned, complete)."""
         if height >= self.level:
             j = (start >> height) * _H
             return bytes(self._levels[height - self.level][j : j + _H])
-        return merkle.root(self.leaves(start, start + (1 << height)))
-
-    def leaves(self, lo: int, hi: int) -> list[bytes]:
-        """Leaves ``lo .. hi - 1``, all in one block of ``2^level``."""
-        if lo >= self._tail_start:
-            a = (lo - self._tail_start) * _H
-            return [self._tail[i : i + _H] for i in range(a, a + (hi - lo) * _H, _H)]
-        b = lo >> self.level
-        block = self._blocks.get(b)
-        if block is None:
-            block = self._blocks[b] = self._read_block(b)
-        first = b << self.level
-        return block[lo - first : hi - first]
-
-    def _read_block(self, b: int) -> list[bytes]:
-        lo, hi = b << self.level, (b + 1) << self.level
-        got = self._reader(lo, hi)
-        expected = bytes(self._levels[0][b * _H : (b + 1) * _H])
-        if len(got) != hi - lo or merkle.root(got) != expected:
-            raise LedgerBroken(
-                f"the stored entries {lo + 1} to {hi} no longer give the Merkle root this tree was built from"
-            )
-        return got
+        b = start >> self.level
+        nodes = self._nodes.get(b)
+        if nodes is None:
+            nodes = self._block(b)
+        return nodes[height][(start - (b << self.level)) >> height]
 
     def leaf(self, index: int) -> bytes:
         """Leaf ``index`` (an entry's chain hash, raw)."""
-        return self.leaves(index, index + 1)[0]
+        b = index >> self.level
+        if b not in self._raw:
+            self._block(b)
+        return self._raw[b][index - (b << self.level)]
+
+    def _block(self, b: int) -> list[list[bytes]]:
+        """Block ``b``'s leaves, from the tail or read back and checked, and its complete subtrees' roots."""
+        lo, hi = b << self.level, (b + 1) << self.level
+        if lo >= self._tail_start:
+            raw = [self._tail[i : i + _H] for i in range(0, len(self._tail), _H)]
+            nodes = subtrees(raw)
+        else:
+            raw = self._reader(lo, hi)
+            nodes = subtrees(raw) if len(raw) == hi - lo else []
+            expected = bytes(self._levels[0][b * _H : (b + 1) * _H])
+            if len(nodes) != self.level + 1 or nodes[-1][0] != expected:
+                raise LedgerBroken(
+                    f"the stored entries {lo + 1} to {hi} no longer give the Merkle root this tree was built from"
+                )
+        self._raw[b], self._nodes[b] = raw, nodes
+        return nodes
 
     def mth(self, lo: int, hi: int) -> bytes:
         """MTH(D[lo:hi]) for an RFC 6962 subtree within the first ``size`` leaves (see merkle.SubtreeRoot)."""
@@ -200,3 +204,14 @@ class TreeView:
     def _check(self, size: object) -> None:
         if isinstance(size, int) and size > self.size:
             raise InvalidInput(f"size: {size} is more than the {self.size} leaves held", field="size")
+
+
+def subtrees(leaves: list[bytes]) -> list[list[bytes]]:
+    """The roots of the complete aligned subtrees over ``leaves``, by height: ``[0]`` the leaf hashes,
+    ``[h][j]`` the root of leaves ``j·2^h .. (j+1)·2^h - 1`` (an odd one out at a height has no parent)."""
+    row = [_sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    rows = [row]
+    while len(row) > 1:
+        row = [_sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
+        rows.append(row)
+    return rows
