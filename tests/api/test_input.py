@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.builders import A, M, T0, T4, declared_db, vol
+from support.builders import T0, T4, A, M, declared_db, vol
 from support.live import LiveServer, auth, start_server
 
 from deconflict.clock import FixedClock, iso

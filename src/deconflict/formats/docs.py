@@ -7,6 +7,7 @@ accepts and returns, and what mechanism files contain.
 from __future__ import annotations
 
 import math
+import string
 from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -72,11 +73,62 @@ def text(value: Any, field: str, *, max_len: int = 200) -> str:
     return value.strip()
 
 
+ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.:")
+"""What an id may hold: ASCII letters and digits, '-', '_', '.', ':' (so that no two ids look alike:
+a Cyrillic 'Т' in 'ТR-1378' is refused, not taken for Türkiye's 'T')."""
+
+
 def identifier(value: Any, field: str) -> str:
-    """An id: 1–64 characters of letters, digits, '-', '_', '.', ':'."""
+    """An id: 1–64 characters of ASCII letters, digits, '-', '_', '.', ':'.
+
+    >>> identifier("\u0422R-1378", "id")
+    Traceback (most recent call last):
+    ...
+    deconflict.errors.InvalidInput: id: 'ТR-1378' may only hold ASCII letters, digits and - _ . : (not 'Т', U+0422)
+    """
     s = text(value, field, max_len=64)
-    if not all(ch.isalnum() or ch in "-_.:" for ch in s):
-        raise InvalidInput(f"{field}: {s!r} may only hold letters, digits and - _ . :", field=field)
+    bad = next((ch for ch in s if ch not in ID_CHARACTERS), None)
+    if bad is not None:
+        raise InvalidInput(
+            f"{field}: {s!r} may only hold ASCII letters, digits and - _ . : (not {bad!r}, U+{ord(bad):04X})",
+            field=field,
+        )
+    return s
+
+
+def own_identifier(value: Any, field: str, *, party: str, parties: set[str]) -> str:
+    """An id a party chooses for something of its own (an activity, a zone): an :func:`identifier` that does
+    not begin with another party's code and a dash, so that no party can write in another's name.
+
+    >>> own_identifier("TR-9090", "id", party="IL", parties={"TR", "IL"})
+    Traceback (most recent call last):
+    ...
+    deconflict.errors.InvalidInput: id: 'TR-9090' is in TR's namespace; IL's ids begin with 'IL-'
+    """
+    s = identifier(value, field)
+    for other in parties - {party}:
+        if s.upper().startswith(f"{other.upper()}-"):
+            raise InvalidInput(
+                f"{field}: {s!r} is in {other}'s namespace; {party}'s ids begin with '{party}-'", field=field
+            )
+    return s
+
+
+def party_identifier(value: Any, field: str, *, party: str) -> str:
+    """An activity id a party chooses: an :func:`identifier` in the party's own namespace (``IL-...``).
+    Ids being per party, choosing one answers only about the party's own notices (a taken id of another
+    party's hidden notice cannot be found out by trying it).
+
+    >>> party_identifier("SORTIE-7", "id", party="IL")
+    Traceback (most recent call last):
+    ...
+    deconflict.errors.InvalidInput: id: 'SORTIE-7' is not in IL's namespace; IL's activity ids begin with 'IL-'
+    """
+    s = identifier(value, field)
+    if not s.startswith(f"{party}-") or len(s) == len(party) + 1:
+        raise InvalidInput(
+            f"{field}: {s!r} is not in {party}'s namespace; {party}'s activity ids begin with '{party}-'", field=field
+        )
     return s
 
 
@@ -217,7 +269,9 @@ def parse_zone(doc: Any, *, mechanism: str, owner: str, parties: set[str], where
     """Validate a zone declaration."""
     if not isinstance(doc, dict):
         raise InvalidInput(f"{where}: expected an object")
-    zid = identifier(doc.get("id"), f"{where} id")
+    if owner not in parties:
+        raise InvalidInput(f"{where} owner: {owner!r} is not a party of this mechanism", field="owner")
+    zid = own_identifier(doc.get("id"), f"{where} id", party=owner, parties=parties)
     where = f"{where} {zid!r}"
     kind = choice(doc.get("kind"), ZoneKind, "kind", where)
     forbids_raw = doc.get("forbids")
@@ -235,8 +289,6 @@ def parse_zone(doc: Any, *, mechanism: str, owner: str, parties: set[str], where
     ceiling = number(doc.get("ceiling_m", ALT_MAX_M), f"{where} ceiling_m", minimum=ALT_MIN_M, maximum=ALT_MAX_M)
     if not floor < ceiling:
         raise InvalidInput(f"{where} floor_m: {floor:g} m is not below ceiling_m {ceiling:g} m", field="floor_m")
-    if owner not in parties:
-        raise InvalidInput(f"{where} owner: {owner!r} is not a party of this mechanism", field="owner")
     return Zone(
         id=zid,
         mechanism=mechanism,

@@ -73,7 +73,11 @@ def send_message(
         if member.role is Role.OBSERVER:
             raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
         everyone = {m.party for m in picture.mechanism.members}
-        recipients = sorted(set(to) if to else answering(picture) - {member.party})
+        if to is not None and not to:
+            raise InvalidInput(
+                "to: an empty list addresses nobody; name the parties, or leave to out for every party", field="to"
+            )
+        recipients = sorted(set(to) if to is not None else answering(picture) - {member.party})
         unknown = [p for p in recipients if p not in everyone]
         if unknown or not recipients:
             raise InvalidInput(f"to: {', '.join(unknown) or 'nobody'} is not a member of this mechanism", field="to")
@@ -111,7 +115,7 @@ def send_message(
                 "from_party": member.party,
             }
         if about is not None:
-            _check_about(ctx, mechanism_id, about)
+            _check_about(ctx, picture, about, member)
         restored = _lines_restored_by(ctx, mechanism_id, doc.get("settles"))
         now = mode.now(ctx.clock)
         with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
@@ -226,15 +230,24 @@ def _names_one_of(ref: str, picture: Picture) -> bool:
     return ref[:1] in counts and number.isdigit() and 1 <= int(number) <= counts[ref[:1]]
 
 
-def _check_about(ctx: Context, mechanism_id: str, about: dict[str, str]) -> None:
+def _check_about(ctx: Context, picture: Picture, about: dict[str, str], member: Member) -> None:
+    """What a message is about must exist and be visible to its sender: an activity or conflict the sender
+    may not see is answered as one that does not exist (a message cannot find out another's notices)."""
+    mechanism_id = picture.mechanism.id
     kind, ref = about.get("kind"), about.get("id")
     if kind == "zone":
         if ref not in {z["id"] for z in zones.zones(ctx, mechanism_id, include_withdrawn=True)}:
             raise NotFound(f"about: zone {ref!r} does not exist", field="about")
     elif kind == "activity" and isinstance(ref, str):
-        queries.activity(ctx, mechanism_id, ref)
+        try:
+            queries.visible_activity(ctx, mechanism_id, ref, member)
+        except NotFound as e:
+            raise NotFound(f"about: {e.message}", field="about") from None
     elif kind == queries.ABOUT_CONFLICT and isinstance(ref, str):
-        queries.conflict(ctx, mechanism_id, ref)
+        try:
+            queries.visible_conflict(ctx, mechanism_id, ref, member)
+        except NotFound as e:
+            raise NotFound(f"about: {e.message}", field="about") from None
     else:
         raise InvalidInput("about: give kind (activity, conflict or zone) and id", field="about")
 

@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from deconflict.clock import iso
 from deconflict.detect import SeparationFinding, ZoneFinding
+from deconflict.disclosure import check_caps, preview_separation
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, StaleVersion
 from deconflict.formats.docs import (
     activity_from_doc,
     check_windows,
     choice,
-    identifier,
     parse_volumes,
+    party_identifier,
 )
 from deconflict.model import (
     Activity,
@@ -31,7 +32,6 @@ from deconflict.model import (
     Volume,
 )
 from deconflict.record.chain import EntryType
-from deconflict.disclosure import check_caps, preview_separation
 from deconflict.service import conflicts, derive, findings, previews, queries
 from deconflict.service.context import IMMEDIATE, LIVE_STATES, Context, Outcome, SignatureMode, retrying
 from deconflict.service.picture import Picture, Projected, party_member
@@ -67,8 +67,8 @@ def notify(
         if activity_id is None:
             activity_id = picture.next_activity_id(member.party)
         else:
-            activity_id = identifier(activity_id, "id")
-            if activity_id in picture.activity_ids:
+            activity_id = party_identifier(activity_id, "id", party=member.party)
+            if activity_id in picture.activity_ids:  # the party's own: ids are per party
                 raise InvalidState(
                     f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
                 )
@@ -306,7 +306,9 @@ def _commit_version(
 
 
 def _own_activity(ctx: Context, mechanism_id: str, activity_id: str, member: Member) -> Activity:
-    current = queries.activity(ctx, mechanism_id, activity_id)
+    """The member's party's activity to change: another party's that the member may see is Forbidden; one it
+    may not see is not found, as one that does not exist."""
+    current = queries.visible_activity(ctx, mechanism_id, activity_id, member)
     if current.party != member.party:
         raise Forbidden(f"activity {activity_id!r} belongs to {current.party}; only its party may change it")
     if current.state not in LIVE_STATES:

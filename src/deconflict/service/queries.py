@@ -8,15 +8,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
-from deconflict.disclosure import conflict_public, key_public, message_status_view, sees_message
+from deconflict.disclosure import (
+    conflict_public,
+    key_public,
+    message_status_view,
+    partial_activity,
+    sees_conflict,
+    sees_message,
+    sees_whole_notices,
+)
 from deconflict.errors import NotFound
-from deconflict.formats.docs import activity_from_doc
+from deconflict.formats.docs import activity_from_doc, activity_to_doc
 from deconflict.hotline import MessageType
-from deconflict.model import Activity, ConflictKind, ConflictStatus, Member
+from deconflict.model import Activity, ConflictKind, ConflictStatus, Disclosure, Member
 from deconflict.service.context import Context
 from deconflict.service.picture import Picture
 from deconflict.store.schema import ActivityRow, ConflictRow, KeyRow, LedgerEntry, MessageRow
@@ -26,10 +34,12 @@ __all__ = [
     "ABOUT_MESSAGE",
     "TACTICAL_KINDS",
     "activity",
+    "activity_not_found",
     "alerted_conflict",
     "awaits",
     "conflict",
     "conflict_doc",
+    "conflict_not_found",
     "heard_since",
     "key",
     "key_doc",
@@ -39,7 +49,10 @@ __all__ = [
     "open_alerts",
     "open_tactical",
     "sees",
+    "sees_activity",
     "unanswered",
+    "visible_activity",
+    "visible_conflict",
 ]
 
 TACTICAL_KINDS = (ConflictKind.TRACKS, ConflictKind.CONFORMANCE, ConflictKind.INTRUSION)
@@ -50,8 +63,20 @@ ABOUT_MESSAGE = "message"
 """A message's ``about`` kind when it follows another message (escalation, line down or restored)."""
 
 
+def activity_not_found(activity_id: str) -> NotFound:
+    """The one answer for an activity that does not exist and for one the reader may not see: the same
+    words, field and status, so that asking reveals nothing of another party's notices."""
+    return NotFound(f"activity {activity_id!r}: no such activity that you may see", field="activity")
+
+
+def conflict_not_found(conflict_id: str) -> NotFound:
+    """The one answer for a conflict that does not exist and for one that does not concern the reader."""
+    return NotFound(f"conflict {conflict_id!r}: no such conflict that concerns you", field="conflict")
+
+
 def activity(ctx: Context, mechanism_id: str, activity_id: str) -> Activity:
-    """The current version of an activity.
+    """The current version of an activity (whoever may see it: callers on a member's behalf use
+    :func:`visible_activity`).
 
     Raises:
         NotFound: no such activity in the mechanism.
@@ -59,8 +84,36 @@ def activity(ctx: Context, mechanism_id: str, activity_id: str) -> Activity:
     with ctx.store.read() as s:
         row = s.get(ActivityRow, (mechanism_id, activity_id))
         if row is None:
-            raise NotFound(f"activity {activity_id!r} does not exist in mechanism {mechanism_id!r}", field="activity")
+            raise activity_not_found(activity_id)
         return activity_from_doc(row.doc, mechanism=mechanism_id)
+
+
+def sees_activity(ctx: Context, a: Activity, reader: Member, disclosure: Disclosure) -> bool:
+    """Whether ``reader`` may see ``a`` at all: its whole notice, or (``conflicts-only``) the parts of its
+    current version in a conflict that concerns the reader, as the routes show it."""
+    if sees_whole_notices(reader, disclosure, a.party):
+        return True
+    with ctx.store.read() as s:
+        rows = s.scalars(
+            select(ConflictRow).where(
+                ConflictRow.mechanism_id == a.mechanism,
+                or_(ConflictRow.activity == a.id, ConflictRow.other_activity == a.id),
+            )
+        ).all()
+        docs = [conflict_doc(r) for r in rows]
+    return bool(partial_activity(activity_to_doc(a), docs, reader)["overlap"])
+
+
+def visible_activity(ctx: Context, mechanism_id: str, activity_id: str, reader: Member) -> Activity:
+    """The current version of an activity ``reader`` may see.
+
+    Raises:
+        NotFound: no such activity, or one hidden from ``reader`` (the same answer: :func:`activity_not_found`).
+    """
+    a = activity(ctx, mechanism_id, activity_id)
+    if not sees_activity(ctx, a, reader, ctx.pictures.get(mechanism_id).mechanism.rules.disclosure):
+        raise activity_not_found(activity_id)
+    return a
 
 
 def conflict_doc(row: ConflictRow) -> dict[str, Any]:
@@ -85,8 +138,20 @@ def conflict(ctx: Context, mechanism_id: str, conflict_id: str) -> dict[str, Any
     with ctx.store.read() as s:
         row = s.get(ConflictRow, (mechanism_id, conflict_id))
         if row is None:
-            raise NotFound(f"conflict {conflict_id!r} does not exist in mechanism {mechanism_id!r}", field="conflict")
+            raise conflict_not_found(conflict_id)
         return conflict_doc(row)
+
+
+def visible_conflict(ctx: Context, mechanism_id: str, conflict_id: str, reader: Member) -> dict[str, Any]:
+    """A conflict that concerns ``reader`` (facilitators and observers: every conflict).
+
+    Raises:
+        NotFound: no such conflict, or one that does not concern ``reader`` (the same answer).
+    """
+    c = conflict(ctx, mechanism_id, conflict_id)
+    if not sees_conflict(reader, c):
+        raise conflict_not_found(conflict_id)
+    return c
 
 
 def message_doc(row: MessageRow, reader: Member) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from deconflict.errors import InvalidInput
 from deconflict.service import Outcome, Service
 from deconflict.service import previews as preview_book
 from deconflict.service.previews import PreviewsExhausted
+from deconflict.service.queries import activity_not_found
 
 router = APIRouter(tags=["activities"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -92,8 +93,9 @@ async def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notic
     "/mechanisms/{mechanism_id}/activities/preview",
     summary="The conflicts a notice would raise, before it is sent",
     responses={422: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+    response_model=dict[str, Any],
 )
-def preview(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> dict[str, Any]:
+def preview(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> Any:
     """Checks a draft notice exactly as ``POST .../activities`` would, against the notices and zones in
     force now, and writes nothing to the record. Under ``conflicts-only`` another party's notice appears
     only as the conflict would show it (``overlap``: its parts within the separation minima of the draft,
@@ -107,8 +109,9 @@ def preview(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> dict[st
             kind=notice.kind.value,
             volumes=[v.model_dump(mode="json") for v in notice.volumes],
         )
-    except PreviewsExhausted as e:
-        raise HTTPException(429, e.message, headers={"Retry-After": str(e.retry_after_s)}) from None
+    except PreviewsExhausted as e:  # the error body as every other, with when to ask again
+        body = {"detail": e.message, "field": e.field}
+        return JSONResponse(body, status_code=429, headers={"Retry-After": str(e.retry_after_s)})
     return {"conflicts": conflicts}
 
 
@@ -128,8 +131,8 @@ def preview_counts(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
 def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> dict[str, Any]:
     activity = service.activity(caller.mechanism_id, activity_id)
     view = activity_view(service, caller, activity)
-    if view is None:
-        raise HTTPException(404, f"activity {activity_id!r} is not visible to you")
+    if view is None:  # hidden: the same answer as for an activity that does not exist
+        raise activity_not_found(activity_id)
     history = service.activity_history(caller.mechanism_id, activity_id) if not view.get("partial") else []
     return {**view, "history": history}
 

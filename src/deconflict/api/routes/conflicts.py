@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut, ResolveIn
 from deconflict.api.views import conflict_view
+from deconflict.service.queries import conflict_not_found
 
 router = APIRouter(tags=["conflicts"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -31,8 +32,8 @@ def list_conflicts(
 @router.get("/mechanisms/{mechanism_id}/conflicts/{conflict_id}", responses={404: {"model": ErrorOut}})
 def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
     view = conflict_view(caller, service.conflict(caller.mechanism_id, conflict_id))
-    if view is None:
-        raise HTTPException(404, f"conflict {conflict_id!r} does not concern you")
+    if view is None:  # not the caller's: the same answer as for a conflict that does not exist
+        raise conflict_not_found(conflict_id)
     return view
 
 
