@@ -22,7 +22,8 @@ from support.leaks import Envelope, breaches, circle, mentions, read_all, walk
 from support.live import LiveServer, auth, start_server
 
 from deconflict.clock import FixedClock, iso
-from deconflict.model import Disclosure
+from deconflict.mechanisms import CAPS
+from deconflict.model import Disclosure, Rules
 
 SEP, VSEP = 9260.0, 305.0
 IL_AT, IL_R = (37.90, 34.52), 10_000.0
@@ -178,3 +179,12 @@ def test_the_rules_record_the_caps(scene: Any, tmp_path: Path) -> None:
     rules = first["payload"]["rules"]
     assert rules["max_notice_area_km2"] == 10_000 and rules["max_notice_band_m"] == 10_000
     assert rules["max_notice_hours"] == 168 and rules["previews_per_hour"] == 30
+
+
+def test_the_docs_show_the_caps_the_rules_hold() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "disclosure.md").read_text(encoding="utf-8")
+    default = Rules(0, 0, 0, 0, 0, ())
+    for name in CAPS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        shown = float(row.split("|")[2].split("(")[0].replace(",", ""))
+        assert shown == getattr(default, name), name
