@@ -12,7 +12,8 @@ order ``deconflict --help`` lists them:
 ``hotline``     on a running service: hotline send/ack/tail
 ``admin``       member add/token/revoke, keys generate/register/list
 ``remote``      how those commands reach a running service and word its answers
-``common``      errors for a person, readers, parsers, output lines, the database via the service
+``common``      errors for a person, readers, parsers, output lines (member text neutralised for the
+                terminal: ``safe_text``, ``TerminalGuard``), the database via the service
 =============== ======================================================================
 
 Importing this package loads Typer and the standard library only; each command imports what it
@@ -24,6 +25,7 @@ from __future__ import annotations
 import typer
 
 from deconflict.cli import activities, admin, conflicts, files, hotline, mirror, record, server
+from deconflict.cli.common import guard_stdout
 
 __all__ = ["app", "main"]
 
@@ -61,6 +63,17 @@ app.add_typer(admin.member_app, name="member")
 app.add_typer(files.mechanism_app, name="mechanism")
 app.add_typer(hotline.hotline_app, name="hotline")
 app.add_typer(admin.keys_app, name="keys")
+
+
+UNGUARDED = frozenset({"demo", "serve"})
+"""Commands whose console output is the program's own (colours, the server's log): stdout left as it is."""
+
+
+@app.callback()
+def _guard_terminal(ctx: typer.Context) -> None:
+    # every other command prints what members wrote: through the guard (cli/common.safe_text)
+    if ctx.invoked_subcommand not in UNGUARDED:
+        guard_stdout()
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from deconflict.cli.common import (
     parse_time_option,
     read_json,
     read_text,
+    safe_text,
     say,
     user_errors,
     utc_text,
@@ -130,11 +131,14 @@ def activities(
         return
     for a in found:
         if a.get("partial"):
-            say(f"{a['id']}  {a['party']}  {a.get('kind', '')}  (only the part in conflict with yours is shown)")
+            say(
+                safe_text(f"{a['id']}  {a['party']}  {a.get('kind', '')}")
+                + "  (only the part in conflict with yours is shown)"
+            )
             continue
         vols = a.get("volumes") or []
         band = f"{min(v['floor_m'] for v in vols):g}–{max(v['ceiling_m'] for v in vols):g} m" if vols else ""
-        say(f"{activity_head(a)}  {a['state']}  {window_text(a['start'], a['end'])}  {band}")
+        say(safe_text(f"{activity_head(a)}  {a['state']}  {window_text(a['start'], a['end'])}  {band}"))
 
 
 @user_errors

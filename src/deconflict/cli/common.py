@@ -7,13 +7,14 @@ Nothing here imports more than the standard library and Typer at load time, so t
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar, overload
 
 import typer
 
@@ -24,11 +25,14 @@ if TYPE_CHECKING:
     from deconflict.service import Service
 
 __all__ = [
+    "BIDI_CONTROLS",
     "DEFAULT_DB",
     "DbFileOpt",
     "MechanismIdOpt",
+    "TerminalGuard",
     "activity_head",
     "fail",
+    "guard_stdout",
     "natural_key",
     "open_service",
     "parse_altitude",
@@ -37,6 +41,7 @@ __all__ = [
     "parse_time_option",
     "read_json",
     "read_text",
+    "safe_text",
     "say",
     "user_errors",
     "utc_text",
@@ -57,7 +62,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str) -> typer.Exit:
     """Print an error for a person on stderr and return the exit to raise (code 2)."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {safe_text(message, lines=True)}", err=True)
     return typer.Exit(2)
 
 
@@ -213,10 +218,92 @@ def parse_shift(value: str) -> timedelta:
 # --- output --------------------------------------------------------------------------------------
 
 
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Characters that reorder the text around them: embeddings, overrides, isolates and marks."""
+
+
+def safe_text(value: object, *, lines: bool = False) -> str:
+    r"""``value`` as text that cannot drive a terminal: what a member wrote (a message, a title, a note, an
+    id) is printed through this, so an escape sequence cannot clear the screen or retitle the window, a
+    carriage return or line feed cannot forge a line, and a bidi override cannot reorder what follows.
+
+    C0 controls (ESC, CR, LF, BEL, tab...) and DEL become their visible control pictures (``␛``, ``␍``,
+    ``␊``); C1 controls, bidi controls and the Unicode line and paragraph separators become ``\uXXXX``
+    (the same text in a JSON string, so JSON output keeps its data). With ``lines``, line feeds and tabs
+    are kept (a whole block of the command's own output, see :func:`say`).
+
+    >>> safe_text("a\x1b[2Jb\rFORGED \u202eabc")
+    'a␛[2Jb␍FORGED \\u202eabc'
+    >>> safe_text("one\ntwo", lines=True), safe_text("one\ntwo")
+    ('one\ntwo', 'one␊two')
+    """
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():  # the common case: nothing to do (printable excludes controls and bidi marks)
+        return text
+    out: list[str] = []
+    for ch in text:
+        o = ord(ch)
+        if lines and ch in "\n\t":
+            out.append(ch)
+        elif o < 0x20:
+            out.append(chr(0x2400 + o))
+        elif o == 0x7F:
+            out.append("\u2421")
+        elif 0x80 <= o < 0xA0 or ch in BIDI_CONTROLS or ch in "\u2028\u2029":
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class TerminalGuard(io.TextIOBase):
+    """A text stream that writes through :func:`safe_text` (lines kept) to another: every command that
+    prints what members wrote (hotline, activities, conflicts, report, timeline, replay...) goes through it,
+    whichever way it prints (``say``, ``typer.echo``, ``print``). ``deconflict demo`` and ``serve`` keep
+    the plain stream (their console output is the program's own, with colours)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self.inner = inner
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.inner, "encoding", None) or "utf-8")
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.inner, "errors", None)
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # a text stream: click tells text from binary streams this way
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.inner.write(safe_text(text, lines=True))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+
+def guard_stdout() -> None:
+    """Route stdout through :class:`TerminalGuard` (once)."""
+    if not isinstance(sys.stdout, TerminalGuard):
+        sys.stdout = TerminalGuard(sys.stdout)
+
+
 def say(line: str = "") -> None:
-    """One line to stdout, flushed at once (a pipe or a file sees it now); a closed pipe ends quietly."""
+    """One line to stdout, flushed at once (a pipe or a file sees it now); a closed pipe ends quietly.
+    Controls and bidi overrides in it are neutralised (:func:`safe_text`; line feeds kept)."""
     try:
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(safe_text(line, lines=True) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         import os

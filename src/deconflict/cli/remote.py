@@ -6,13 +6,12 @@ The commands themselves live in ``activities``, ``conflicts`` and ``hotline``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from deconflict.cli.common import utc_text
+from deconflict.cli.common import safe_text, utc_text
 from deconflict.errors import DeconflictError
 
 if TYPE_CHECKING:
@@ -111,7 +110,7 @@ def conflict_line(c: dict[str, Any]) -> str:
     tail = f", awaiting {', '.join(waiting)}, acknowledge by {utc_text(c.get('deadline'))}" if waiting else ""
     if c.get("status") == "resolved":
         tail = ""
-    return f"{c.get('id')}  {kind}  {subject}  {status}{tail}"
+    return safe_text(f"{c.get('id')}  {kind}  {subject}  {status}{tail}")
 
 
 def outcome_lines(out: dict[str, Any], why: str) -> list[str]:
@@ -135,7 +134,7 @@ def message_text(message: dict[str, Any]) -> str:
         f"{utc_text(message['sent_at'])}  {message['id']}  {kind} from {message['from']} "
         f"to {','.join(message['to'])}{ack}"
     )
-    text = message["text"]
-    if not sys.stdout.isatty():  # directional isolates help a screen that lays out RTL text, not a file or a pipe
-        text = text.replace("\u2068", "").replace("\u2069", "")
-    return f"{head}\n    {text}{original}"
+    # what a member wrote cannot drive the terminal: no escape sequence, no forged line, no bidi override;
+    # the service's own directional isolates go too (a terminal lays out each line itself)
+    text = safe_text(str(message["text"]).replace("\u2068", "").replace("\u2069", ""))
+    return f"{safe_text(head)}\n    {text}{safe_text(original)}"
