@@ -15,6 +15,7 @@ from support.builders import T0, declared_db
 from support.live import LiveServer, start_server
 
 from deconflict.clock import FixedClock
+from deconflict.record import signing
 from deconflict.service import Service
 from deconflict.store import open_store
 
@@ -26,14 +27,14 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def party_keys() -> dict[str, str]:
-    """The parties that hold their own signing key (party to public key); the service holds the others'.
+def party_keys() -> dict[str, signing.KeyPair]:
+    """The parties that hold their own signing key (party to its key pair); the service holds the others'.
     A module whose parties sign for themselves overrides this fixture."""
     return {}
 
 
 @pytest.fixture
-def db(tmp_path: Path, clock: FixedClock, party_keys: dict[str, str]) -> str:
+def db(tmp_path: Path, clock: FixedClock, party_keys: dict[str, signing.KeyPair]) -> str:
     """An SQLite file with the Syria mechanism declared, closed again for a service or server to open."""
     return declared_db(tmp_path / "deconflict.db", clock, keys=party_keys)
 

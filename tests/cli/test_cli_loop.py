@@ -241,7 +241,7 @@ def test_ack_takes_a_message_id_too(live: LiveServer, tokens: dict[str, str], cl
 def test_amend_ack_resolve_cancel_signed_with_the_partys_key(tmp_path: Path) -> None:
     clock = FixedClock(T0)
     tr_key, il_key = signing.KeyPair.generate(), signing.KeyPair.generate()
-    db = declared_db(tmp_path / "signed.db", clock, keys={"TR": tr_key.public_key, "IL": il_key.public_key})
+    db = declared_db(tmp_path / "signed.db", clock, keys={"TR": tr_key, "IL": il_key})
     signing.write_key_file(tmp_path / "tr.key", tr_key, party="TR")
     signing.write_key_file(tmp_path / "il.key", il_key, party="IL")
     server = start_server(db, clock)

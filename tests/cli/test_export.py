@@ -25,9 +25,9 @@ HELD_BY_OPERATOR = 3  # ledger verify: it verifies, but the service holds a part
 
 
 @pytest.fixture
-def party_keys() -> dict[str, str]:
+def party_keys() -> dict[str, signing.KeyPair]:
     """Türkiye holds its own key (it runs a mirror); the service holds the others' (demo custody)."""
-    return {"TR": TR_KEY.public_key}
+    return {"TR": TR_KEY}
 
 
 def test_a_conflicts_only_members_copy_is_saved_from_a_live_server_and_verifies_offline(tmp_path: Path) -> None:

@@ -331,7 +331,7 @@ TABLE: list[tuple[str, str, dict[str, Any], str | None]] = [
     # mechanism.declared: entry 1 only (later: refused whoever writes it)
     ("mechanism.declared", "operator", {"members": []}, "a second mechanism.declared"),
     # key.registered: a member for its own party, authorised by its key in force; the operator only for a
-    # party with no key in force; always with proof of possession except a founding key
+    # party with no key in force; always with proof of possession, founding keys too
     ("key.registered", "TR", NEW, None),
     ("key.registered", "IL", NEW, "speaks for 'TR' (owner)"),
     ("key.registered", "operator", _registration("TR", "operator"), "which has a key in force"),
@@ -450,3 +450,25 @@ def test_a_withheld_entry_is_checked_for_who_wrote_it_only() -> None:
     assert s.withheld  # from now on, a reference to an unseen conflict may be to a withheld one
     assert authority.check({"seq": 41, "actor": "IL", "type": "conflict.acknowledged",
                             "payload": {"id": "C7", "party": "IL"}}, s) is None  # fmt: skip
+
+
+def test_a_founding_key_needs_its_proof_of_possession_too(tmp_path: Path) -> None:
+    """A bare public key in the founding declaration could be one nobody holds, or the operator's own."""
+    s = _state()
+    s.founding = True
+    s.keys = {}
+    bare = {**_registration("US", "founding"), "possession": None}
+    doc = {"seq": 3, "actor": "operator", "type": "key.registered", "payload": bare}
+    assert "without proof of possession" in (authority.check(doc, s) or "")
+    assert authority.check({**doc, "payload": _registration("US", "founding")}, s) is None
+
+    from support.builders import syria
+
+    from deconflict.errors import InvalidInput
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    svc = Service(open_store(str(tmp_path / "bare.db")))
+    with pytest.raises(InvalidInput, match="the key of TR comes without its proof of possession"):
+        svc.declare_mechanism(mechanism=syria(), keys={"TR": TR_KEY.public_key}, demo_custody=True)
+    assert svc.entries_after(M, 0, limit=10) == []

@@ -27,9 +27,9 @@ OBSERVER = {"id": "OBS", "party": "OBS", "role": "observer", "name": "Observer"}
 
 
 @pytest.fixture
-def party_keys() -> dict[str, str]:
+def party_keys() -> dict[str, signing.KeyPair]:
     """Türkiye and Israel hold their own keys; the service holds the others' (demo custody)."""
-    return {"TR": TR_KEY.public_key, "IL": IL_KEY.public_key}
+    return {"TR": TR_KEY, "IL": IL_KEY}
 
 
 def cosign(svc: Service, doc: dict[str, Any], party: str, key: signing.KeyPair, t: int) -> None:

@@ -34,9 +34,9 @@ IL_KEY = signing.KeyPair.from_seed(bytes([9]) * 32)
 
 
 @pytest.fixture
-def party_keys() -> dict[str, str]:
+def party_keys() -> dict[str, signing.KeyPair]:
     """Türkiye and Israel hold their own keys; the service holds the others' (demo custody)."""
-    return {"TR": TR_KEY.public_key, "IL": IL_KEY.public_key}
+    return {"TR": TR_KEY, "IL": IL_KEY}
 
 
 def b64(text: str) -> bytes:
@@ -216,7 +216,7 @@ def cosigned_by_both(url: str, token: str, *, after: int) -> dict[str, Any] | No
 
 
 def test_two_mirrors_cosign_and_both_catch_the_operators_fork_with_a_proof_anyone_can_check(tmp_path: Path) -> None:
-    db = declared_db(tmp_path / "record.db", system_clock, keys={"TR": TR_KEY.public_key, "IL": IL_KEY.public_key})
+    db = declared_db(tmp_path / "record.db", system_clock, keys={"TR": TR_KEY, "IL": IL_KEY})
     svc = Service(open_store(db))
     tokens = {p: svc.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
     svc.store.close()

@@ -235,7 +235,7 @@ def test_a_new_key_is_authorised_by_the_key_the_service_holds_for_the_party_in_t
 
 def test_a_party_holding_its_key_authorises_its_next_one(tmp_path: Path, clock: FixedClock) -> None:
     tr = signing.KeyPair.generate()
-    svc = declared_service(tmp_path / "own.db", clock, keys={"TR": tr.public_key})
+    svc = declared_service(tmp_path / "own.db", clock, keys={"TR": tr})
     new = signing.KeyPair.generate()
     request: dict[str, Any] = {
         "mechanism_id": M,
@@ -289,7 +289,7 @@ def test_keys_register_on_the_command_line_signs_with_the_new_key_and_the_curren
     from deconflict.cli import app
 
     tr = signing.KeyPair.generate()
-    db = declared_db(tmp_path / "cli.db", clock, keys={"TR": tr.public_key})
+    db = declared_db(tmp_path / "cli.db", clock, keys={"TR": tr})
     signing.write_key_file(tmp_path / "tr.key", tr, party="TR")
     new = signing.KeyPair.generate()
     signing.write_key_file(tmp_path / "tr-2.key", new, party="TR")

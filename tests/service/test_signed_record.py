@@ -30,9 +30,9 @@ def tr_key() -> signing.KeyPair:
 
 
 @pytest.fixture
-def party_keys(tr_key: signing.KeyPair) -> dict[str, str]:
+def party_keys(tr_key: signing.KeyPair) -> dict[str, signing.KeyPair]:
     """Türkiye holds its own key; the service holds the others' (demo custody)."""
-    return {"TR": tr_key.public_key}
+    return {"TR": tr_key}
 
 
 def head(svc: Service) -> int:
@@ -264,7 +264,7 @@ def test_cli_keys_generate_then_notify_signed_on_the_partys_side(tmp_path: Path,
     assert keyfile.stat().st_mode & 0o777 == 0o600
     assert runner.invoke(app, ["keys", "generate", "--party", "TR", "--out", str(keyfile)]).exit_code == 2
     party, key = signing.read_key_file(keyfile)
-    path = declared_db(tmp_path / "cli.db", clock, keys={"TR": key.public_key})
+    path = declared_db(tmp_path / "cli.db", clock, keys={"TR": key})
     listed = runner.invoke(app, ["keys", "list", "--db", path])
     assert f"{key.key_id}  TR       held by party" in listed.output
     server = start_server(path, clock)

@@ -16,6 +16,8 @@ from deconflict.clock import Clock, iso, system_clock
 from deconflict.geo import WGS84, Footprint, parse_footprint
 from deconflict.mechanisms import load_mechanism
 from deconflict.model import Disclosure, Mechanism
+from deconflict.record import signing
+from deconflict.record.registration import registration_message
 from deconflict.scenarios import scenario_path
 from deconflict.service import Service
 from deconflict.store import open_store
@@ -201,12 +203,20 @@ def declared_service(
     clock: Clock = system_clock,
     *,
     mechanism: Mechanism | None = None,
-    keys: dict[str, str] | None = None,
+    keys: dict[str, signing.KeyPair] | None = None,
 ) -> Service:
     """A service on the SQLite file ``db`` that has just declared ``mechanism`` (the Syria scenario's if
-    not given); the service holds the key of every party not in ``keys`` (party to public key)."""
+    not given); the service holds the key of every party not in ``keys`` (party to the key pair it holds
+    on its side: its public key is declared with its proof of possession)."""
+    mechanism = mechanism or syria()
+    pairs = keys or {}
+    proofs = {
+        party: pair.sign(registration_message(mechanism=mechanism.id, party=party, public_key=pair.public_key))
+        for party, pair in pairs.items()
+    }
+    public = {party: pair.public_key for party, pair in pairs.items()}
     service = Service(open_store(str(db)), clock=clock)
-    service.declare_mechanism(mechanism=mechanism or syria(), keys=keys, demo_custody=True)
+    service.declare_mechanism(mechanism=mechanism, keys=public, key_proofs=proofs, demo_custody=True)
     return service
 
 
@@ -215,7 +225,7 @@ def declared_db(
     clock: Clock = system_clock,
     *,
     mechanism: Mechanism | None = None,
-    keys: dict[str, str] | None = None,
+    keys: dict[str, signing.KeyPair] | None = None,
 ) -> str:
     """The path of the SQLite file ``db`` once ``mechanism`` is declared in it (see :func:`declared_service`)
     and the store is closed again, ready for a server or another service to open."""

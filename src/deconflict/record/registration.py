@@ -61,7 +61,7 @@ def check_key_registered(p: dict[str, Any], role: str, party: str | None, state:
         )
     message = registration_message(mechanism=state.mechanism, party=str(owner), public_key=str(p["public_key"]))
     by, possession = p.get("authorised_by"), p.get("possession")
-    if possession is None and by != FOUNDING:
+    if possession is None:
         return f"key {kid} is registered without proof of possession (a signature by the new key)"
     if possession is not None and not signing.verify(str(p["public_key"]), message, possession):
         return f"key {kid}: its proof of possession does not verify with the key registered"

@@ -63,8 +63,8 @@ RULES: dict[EntryType, Rule] = {
         "owner",
         "a member for its own party, authorised by its key in force (authorised_by, authorisation); the "
         "operator only for a party with no key in force: in the founding block (authorised_by founding) or "
-        "after (operator); proof of possession (possession: the new key's signature) required except for a "
-        "founding key; key id = fingerprint of the key; never the service's",
+        "after (operator); proof of possession (possession: the new key's signature) always required, founding "
+        "keys too; key id = fingerprint of the key; never the service's",
         never_withheld=True,
     ),
     EntryType.KEY_REVOKED: _r(

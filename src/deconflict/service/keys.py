@@ -13,7 +13,7 @@ A ``key.registered`` payload holds ``key_id``, ``owner``, ``public_key``, ``cust
 
 ``possession``
     base64 Ed25519 signature of the message by the NEW key (proof that the party holds it). Always
-    present, except in the founding block for a party key the declaration was given without one.
+    present, founding keys included.
 ``authorised_by``
     ``"founding"``: the operator's founding declaration (the block right after entry 1);
     ``"operator"``: the party had no key in force (its first key after founding, or after its keys

@@ -71,8 +71,8 @@ def declare_mechanism(
     public keys, and its initial zones.
 
     ``party_keys`` maps a party to the public key it generated on its side, ``key_proofs`` a party
-    to that key's proof of possession (its signature of ``keys.registration_message``; recorded,
-    and checked, when given). Each key is registered as authorised by the founding declaration
+    to that key's proof of possession (its signature of ``keys.registration_message``; required,
+    checked and recorded). Each key is registered as authorised by the founding declaration
     (``authorised_by: "founding"``). With ``demo_custody``
     the service makes and holds a key for every other party: for the demo only, and the
     record says so. A party with neither cannot act until its key is registered. Initial
@@ -93,6 +93,13 @@ def declare_mechanism(
     if set(proofs) - set(given):
         raise InvalidInput(
             f"key_proofs: a proof for {', '.join(sorted(set(proofs) - set(given)))} without its key", field="key_proofs"
+        )
+    if set(given) - set(proofs):
+        raise InvalidInput(
+            f"key_proofs: the key of {', '.join(sorted(set(given) - set(proofs)))} comes without its proof of "
+            "possession (the new key's signature of the registration message): a bare public key could be one "
+            "nobody holds",
+            field="key_proofs",
         )
     with ctx.lock:
         with ctx.store.read() as s:
@@ -117,7 +124,7 @@ def declare_mechanism(
                         signing.PARTY_CUSTODY,
                         now,
                         authorised_by=keys.FOUNDING,
-                        possession=proofs.get(party),
+                        possession=proofs[party],
                     )
                 elif demo_custody:
                     pair = signing.KeyPair.generate()
