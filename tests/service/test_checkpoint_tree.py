@@ -256,3 +256,13 @@ def test_proof_sizes_out_of_range_are_named(small_k: Service) -> None:
         notes.inclusion(small_k.context, M, 1, n + 1)
     with pytest.raises(InvalidInput, match="seq: expected 1 to 2, not 3"):
         notes.inclusion(small_k.context, M, 3, 2)
+
+
+def test_a_missing_stored_entry_is_named(small_k: Service, db: str) -> None:
+    _grow(small_k, 6, "O")
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("delete from ledger where mechanism_id = ? and seq = 5", (M,))
+    con.close()
+    with pytest.raises(InvalidInput, match=f"the record of {M} has no entry 5"):
+        notes.inclusion(small_k.context, M, 1, 2)

@@ -21,14 +21,14 @@ witnesses nothing.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from deconflict.errors import Forbidden, InvalidInput, LedgerBroken, NotFound
-from deconflict.record import merkle, note, signing
+from deconflict.record import note, signing
 from deconflict.record.chain import Head
 from deconflict.service import merkle_cache
 from deconflict.service.context import Context
@@ -65,29 +65,34 @@ _TREES: weakref.WeakKeyDictionary[Store, dict[str, SubtreeCache]] = weakref.Weak
 
 _L = LedgerEntry.__table__
 _RANGE = (_L.c.mechanism_id == bindparam("m"), _L.c.seq > bindparam("lo"), _L.c.seq <= bindparam("hi"))
-_LINKS = select(_L.c.seq, _L.c.hash, _L.c.prev_hash).where(*_RANGE).order_by(_L.c.seq)
-"""Entries ``lo + 1 .. hi``: number, hash and the hash before (built once: a proof reads a block or two)."""
 _BLOCK = select(_L.c.hash).where(*_RANGE).order_by(_L.c.seq)
+"""The hashes of entries ``lo + 1 .. hi`` (built once: every proof reads a block or two)."""
+_SEQS = select(_L.c.seq).where(*_RANGE).order_by(_L.c.seq)
+_PREV = select(_L.c.prev_hash).where(_L.c.mechanism_id == bindparam("m"), _L.c.seq == bindparam("seq"))
 
 
-def _hashes(s: Session, mechanism_id: str, after: int, upto: int) -> list[tuple[int, str, str]]:
-    rows = s.execute(_LINKS, {"m": mechanism_id, "lo": after, "hi": upto}).all()
-    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+def _leaves_of(hashes: Sequence[str], lo: int, hi: int) -> list[bytes]:
+    try:
+        return [bytes.fromhex(h) for h in hashes]
+    except ValueError:
+        raise LedgerBroken(f"the stored entries {lo + 1} to {hi} hold a hash that is not hex") from None
 
 
 def _extend(s: Session, mechanism_id: str, tree: SubtreeCache, upto: int) -> bool:
     """Extend ``tree`` with entries up to ``upto``, a chunk at a time; False if the stored chain does not
-    extend it (an entry after the tree's last does not link to it)."""
+    extend it (the entry after the tree's last does not link to it)."""
     while tree.size < upto:
-        rows = _hashes(s, mechanism_id, tree.size, min(upto, tree.size + _CHUNK))
-        if rows and tree.size and rows[0][2] != tree.last.hex():
-            return False
-        for seq, entry_hash, _ in rows:
-            if seq != tree.size + 1:
-                break
-            tree.append(merkle.entry_leaf(entry_hash))
-        if not rows or tree.size != rows[-1][0]:
-            raise InvalidInput(f"the record of {mechanism_id} has no entry {tree.size + 1}", field="seq")
+        lo, hi = tree.size, min(upto, tree.size + _CHUNK)
+        if lo:
+            prev = s.scalar(_PREV, {"m": mechanism_id, "seq": lo + 1})
+            if prev is not None and prev != tree.last.hex():
+                return False
+        hashes = s.scalars(_BLOCK, {"m": mechanism_id, "lo": lo, "hi": hi}).all()
+        if len(hashes) != hi - lo:
+            seqs = s.scalars(_SEQS, {"m": mechanism_id, "lo": lo, "hi": hi}).all()
+            missing = next((lo + 1 + k for k, seq in enumerate(seqs) if seq != lo + 1 + k), lo + 1 + len(seqs))
+            raise InvalidInput(f"the record of {mechanism_id} has no entry {missing}", field="seq")
+        tree.extend(_leaves_of(hashes, lo, hi))
     return True
 
 
@@ -139,10 +144,7 @@ def _reader(s: Session, mechanism_id: str) -> merkle_cache.LeafReader:
     primary key); the view checks them against its cached roots."""
 
     def read(lo: int, hi: int) -> list[bytes]:
-        try:
-            return [bytes.fromhex(h) for h in s.scalars(_BLOCK, {"m": mechanism_id, "lo": lo, "hi": hi}).all()]
-        except ValueError:
-            raise LedgerBroken(f"the stored entries {lo + 1} to {hi} hold a hash that is not hex") from None
+        return _leaves_of(s.scalars(_BLOCK, {"m": mechanism_id, "lo": lo, "hi": hi}).all(), lo, hi)
 
     return read
 

@@ -95,19 +95,35 @@ class SubtreeCache:
 
     def append(self, leaf: bytes) -> None:
         """Add the next leaf (an entry's 32-byte chain hash); a block that fills is hashed into the cache."""
-        if len(leaf) != _H:
-            raise InvalidInput(f"hash: a leaf is {_H} bytes, not {len(leaf)}", field="hash")
-        self._tail += leaf
-        self._size += 1
-        self._last = leaf
-        if len(self._tail) == _H << self.level:
-            block = self._tail
-            self._tail = bytearray()  # a new object: views hold copies, never this one
-            self._push(0, subtrees([bytes(block[i : i + _H]) for i in range(0, len(block), _H)])[-1][0])
+        self.extend([leaf])
 
     def extend(self, leaves: Iterable[bytes]) -> None:
-        for leaf in leaves:
-            self.append(leaf)
+        """Add leaves in order: whole blocks are hashed straight into the cache, the rest join the tail.
+
+        The caller serialises ``extend`` and :meth:`view` (the service holds its lock); a view already
+        taken stays valid while the tree grows.
+        """
+        items = list(leaves)
+        for leaf in items:
+            if len(leaf) != _H:
+                raise InvalidInput(f"hash: a leaf is {_H} bytes, not {len(leaf)}", field="hash")
+        block, i = 1 << self.level, 0
+        while i < len(items):
+            have = len(self._tail) // _H
+            if have == 0 and len(items) - i >= block:
+                self._push(0, subtrees(items[i : i + block])[-1][0])
+                i += block
+            else:
+                take = items[i : i + block - have]
+                self._tail += b"".join(take)
+                i += len(take)
+                if len(self._tail) == _H << self.level:
+                    full = self._tail
+                    self._tail = bytearray()
+                    self._push(0, subtrees([bytes(full[j : j + _H]) for j in range(0, len(full), _H)])[-1][0])
+        if items:
+            self._size += len(items)
+            self._last = bytes(items[-1])
 
     def _push(self, i: int, node: bytes) -> None:
         """Add a complete node at height ``level + i`` and merge upwards while it completes a pair."""
