@@ -366,3 +366,21 @@ def test_once_a_party_holds_its_own_key_the_service_can_no_longer_sign_for_it(sv
         svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
     assert _head(svc) == before
     assert svc.verify(M).ok
+
+
+def test_a_deadline_runs_from_the_entrys_own_time_when_the_clock_stepped_back(svc: Service, clock: FixedClock) -> None:
+    """The clock steps back 5 minutes below the last entry: the conflict is stamped with the last entry's time,
+    and its deadline (and its alert's) run from that time, never from the clock's earlier one; the record
+    still rechecks clean."""
+    from deconflict.service.recheck import recheck
+
+    clock.advance(seconds=600)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    clock.advance(seconds=-300)
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
+    docs = svc.entries_after(M, 0, limit=1000)
+    conflict = next(d for d in docs if d["type"] == "conflict.detected")
+    alert = next(d for d in docs if d["type"] == "message.sent" and d["payload"]["needs_ack"])
+    assert conflict["at"] == "2025-04-09T06:10:00Z"
+    assert conflict["payload"]["deadline"] == alert["payload"]["deadline"] == "2025-04-09T06:20:00Z"
+    assert recheck(docs, mechanism=M).problems == []

@@ -68,6 +68,7 @@ def raise_finding(
 ) -> tuple[dict[str, Any], int]:
     """Record one finding as a conflict, with its alerts; returns the conflict and the last sequence number."""
     rules = picture.mechanism.rules
+    now = w.floor(now)  # the deadline runs from the entry's own time, even when the clock stepped back
     doc: dict[str, Any] = {
         "id": w.next_conflict_id(),
         "activity": activity.id,

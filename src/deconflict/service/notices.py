@@ -35,7 +35,7 @@ from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, derive, findings, previews, queries
 from deconflict.service.context import IMMEDIATE, LIVE_STATES, Context, Outcome, SignatureMode, retrying
 from deconflict.service.picture import Picture, Projected, party_member
-from deconflict.service.writer import RecordWriter
+from deconflict.service.writer import RecordWriter, record_now
 from deconflict.store.schema import ActivityRow, ActivityVersionRow
 
 __all__ = ["activities", "activity_history", "amend", "cancel", "notify", "preview_notice"]
@@ -61,7 +61,7 @@ def notify(
         InvalidState: the activity id is taken.
     """
     with ctx.exclusive(mechanism_id) as picture:
-        now = mode.now(ctx.clock)
+        now = record_now(ctx, picture, mode)
         member = party_member(picture, actor)
         kind_ = choice(kind, ActivityKind, "kind")
         if activity_id is None:
@@ -169,7 +169,7 @@ def amend(
         InvalidState: the activity is cancelled or ended.
     """
     with ctx.exclusive(mechanism_id) as picture:
-        now = mode.now(ctx.clock)
+        now = record_now(ctx, picture, mode)
         member = party_member(picture, actor)
         current = _own_activity(ctx, mechanism_id, activity_id, member)
         _check_version(current, seen_version)
@@ -210,7 +210,7 @@ def cancel(
         current = _own_activity(ctx, mechanism_id, activity_id, member)
         if seen_version is not None:
             _check_version(current, seen_version)
-        now = mode.now(ctx.clock)
+        now = record_now(ctx, picture, mode)
         activity = Activity(
             **{**current.__dict__, "state": ActivityState.CANCELLED, "version": current.version + 1, "notified_at": now}
         )

@@ -28,7 +28,15 @@ from deconflict.model import Activity, ActivityKind, Mechanism, Member, Role, Vo
 from deconflict.record import chain
 from deconflict.service.context import LIVE_STATES
 from deconflict.store import Store, ledger
-from deconflict.store.schema import ActivityRow, ConflictRow, MechanismRow, MemberRow, MessageRow, ZoneRow
+from deconflict.store.schema import (
+    ActivityRow,
+    ConflictRow,
+    LedgerEntry,
+    MechanismRow,
+    MemberRow,
+    MessageRow,
+    ZoneRow,
+)
 from deconflict.volumes import VolumeIndex
 
 __all__ = [
@@ -83,6 +91,8 @@ class Picture:
     """activity id → what the index holds of it, for live activities."""
     head: chain.Head = chain.Head(0, chain.GENESIS_HASH)
     """The record's head this picture reflects."""
+    last_at: datetime | None = None
+    """The time of the head's entry (None: no entry): the record's times never go back below it."""
     activity_ids: dict[str, str] = field(default_factory=dict)
     """Every activity id ever notified → its party."""
     party_counts: Counter[str] = field(default_factory=Counter)
@@ -284,6 +294,9 @@ def build_picture(s: Session, mechanism_id: str) -> Picture:
         picture.index_activity(activity, picture.project(activity.volumes))
     picture.index.rebuild()
     picture.head = ledger.read_head(s, mechanism_id)
+    picture.last_at = s.scalar(
+        select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq == picture.head.seq)
+    )
     picture.activity_ids = {
         str(aid): str(party)
         for aid, party in s.execute(

@@ -31,6 +31,7 @@ def post(
 ) -> dict[str, Any]:
     """Record one message; returns its payload (``deadline``: an earlier one it inherits)."""
     message_id = w.next_message_id()
+    now = w.floor(now)  # a deadline never lies before the entry that sets it (the clock may have stepped back)
     if rendered.needs_ack:
         deadline = deadline or now + timedelta(seconds=picture.mechanism.rules.ack_deadline_s)
     else:

@@ -100,6 +100,9 @@ class _DryWriter(RecordWriter):
     def last_seq(self) -> int:
         return self._seq
 
+    def floor(self, at: datetime) -> datetime:
+        return at  # recomputing at an entry's own time, which never goes back
+
     def append(self, actor: str, type: EntryType, payload: Any, at: datetime) -> int:
         self._seq += 1
         self.written.append((actor, type.value, payload))

@@ -30,7 +30,7 @@ from deconflict.service.picture import Picture
 from deconflict.store import ledger, projection
 from deconflict.store.schema import LedgerEntry
 
-__all__ = ["RecordWriter", "last_entry_at", "not_before"]
+__all__ = ["RecordWriter", "last_entry_at", "not_before", "record_now"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,16 @@ def not_before(at: datetime, last: datetime | None, *, what: str) -> datetime:
         iso(at),
     )
     return last
+
+
+def record_now(ctx: Context, picture: Picture, mode: SignatureMode) -> datetime:
+    """The instant a use case runs at: the signed entry's own time, or the clock's, but never before the
+    record's last entry (the clock may have stepped back: a warning says by how much). The times a payload
+    carries (when a notice was given, its lead time, its deadlines) start from it."""
+    at = mode.now(ctx.clock)
+    if mode.signed is not None:
+        return at
+    return not_before(at, picture.last_at, what=f"{picture.id} entry {picture.head.seq + 1}")
 
 
 class RecordWriter:
@@ -142,12 +152,25 @@ class RecordWriter:
         picture = self._ctx.pictures.peek(mid)
         if picture is not None:
             picture.head = self._head
+            picture.last_at = self._last_at
             picture.conflict_count += self.new_conflicts
             picture.message_count += self.new_messages
             picture.activity_ids.update(self.new_activities)
             picture.party_counts.update(self.new_activities.values())
         for listener in self._ctx.listeners:
             listener(mid, self._head.seq)
+
+    def floor(self, at: datetime) -> datetime:
+        """The time an entry appended now at ``at`` is stamped with: ``at``, or the last entry's time when the
+        clock has stepped back below it. Times a payload derives from the clock (deadlines) start from it, so
+        a deadline never lies before the entry that sets it (:meth:`append` logs the step back)."""
+        if self._head is None and self._last_at is None:
+            s = self.session
+            cached = self._ctx.pictures.peek(self.mechanism_id)
+            head = cached.head if cached is not None else ledger.read_head(s, self.mechanism_id)
+            last = last_entry_at(s, self.mechanism_id, head.seq)
+            return at if last is None or at >= last else last
+        return at if self._last_at is None or at >= self._last_at else self._last_at
 
     def append(self, actor: str, type: EntryType, payload: Any, at: datetime) -> int:
         """Sign, append and apply one entry; returns its sequence number.
