@@ -337,3 +337,28 @@ def test_text_is_normalised_to_nfc(server: LiveServer, tok: dict[str, str], http
     r = http.post(A + "/activities/preview", json={**notice(), "title": "Cafe\u0301"}, headers=auth(tok["TR"]))
     assert r.status_code == 200, r.text
     assert len(server.service.entries_after(M, 0)) == before
+
+
+def test_every_error_is_documented_with_the_one_error_schema(http: httpx.Client) -> None:
+    spec = http.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            codes = {"401", "429"} | ({"422"} if op.get("parameters") or op.get("requestBody") else set())
+            if method in ("post", "put", "delete"):
+                codes |= {"400", "409", "413", "415", "422"}
+            if "{" in path:
+                codes |= {"403", "404"}
+            for code in codes:
+                answer = op["responses"].get(code)
+                assert answer is not None, f"{method} {path} does not document {code}"
+                assert answer["content"]["application/json"]["schema"] == error, (method, path, code)
+
+
+def test_a_method_not_allowed_names_every_method_of_the_path(
+    server: LiveServer, tok: dict[str, str], http: httpx.Client
+) -> None:
+    r = http.request("PATCH", A + "/zones", headers=auth(tok["TR"]))
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST", r.headers
+    assert r.json() == {"detail": "method PATCH is not allowed here; this path takes GET, POST", "field": None}

@@ -77,4 +77,5 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events):
         app.include_router(module.router, prefix=API_PREFIX)
     web.install(app)
+    errors.install_openapi(app, API_PREFIX)
     return app

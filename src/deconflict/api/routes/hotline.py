@@ -29,7 +29,9 @@ class MessageIn(BaseModel):
         },
     )
     template: str | None = Field(None, max_length=64, description="Template id, e.g. holding, acknowledged_amending.")
-    params: dict[str, StrictStr | StrictInt | StrictFloat] | None = Field(None, description="The template's parameters.")
+    params: dict[str, StrictStr | StrictInt | StrictFloat] | None = Field(
+        None, description="The template's parameters."
+    )
     text: str | None = Field(None, max_length=4000, description="Free text, shown with its original language.")
     lang: str | None = Field(None, max_length=8, description="Language of free text (default: the sender's).")
     to: list[str] | None = Field(None, max_length=20, description="Party codes (default: parties and facilitator).")
