@@ -71,7 +71,8 @@ def member_revoke(
     member: MemberIdOpt,
     db: MemberDbOpt = "deconflict.db",
 ) -> None:
-    """Revoke every token of a member: its requests get 401 from now on.
+    """Revoke every token of a member: its requests get 401 from now on, and its open event streams on a
+    running service end within a second or two.
 
     Example: deconflict member revoke --db demo.db --mechanism tr-il-syria --member TR-2
     """

@@ -33,6 +33,12 @@ def demo(
     docs: Annotated[
         bool, typer.Option("--docs/--no-docs", help="Serve the interactive API documentation at /docs and /redoc.")
     ] = True,
+    writes_per_minute: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Writes one member may make per minute before 429 (0: no limit, e.g. for a load test)."
+        ),
+    ] = 600,
 ) -> None:
     """Serve the Syria scenario: seeds the database when empty, prints the URL and a token per demo member.
 
@@ -75,7 +81,7 @@ def demo(
     )
     if docs:
         console.print(f"API documentation {url}/docs", soft_wrap=True)
-    _serve(Settings(db=db, host=host, port=port, docs=docs), service)
+    _serve(Settings(db=db, host=host, port=port, docs=docs, writes_per_member=writes_per_minute), service)
 
 
 @user_errors
@@ -96,6 +102,12 @@ def serve(
     docs: Annotated[
         bool, typer.Option("--docs", help="Also serve the interactive API documentation at /docs and /redoc.")
     ] = False,
+    writes_per_minute: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Writes one member may make per minute before 429 (0: no limit, e.g. for a load test)."
+        ),
+    ] = 600,
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1; /docs only with --docs).
 
@@ -111,6 +123,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         checkpoint_interval_s=checkpoint_every,
         docs=docs,
+        writes_per_member=writes_per_minute,
     )
     _serve(settings)
 
