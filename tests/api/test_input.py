@@ -6,6 +6,7 @@ One server serves the whole module (every case here is refused, so none changes 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ import pytest
 from support.builders import T0, T4, A, M, declared_db, vol
 from support.live import LiveServer, auth, start_server
 
+from deconflict.api.settings import Settings
 from deconflict.clock import FixedClock, iso
+from deconflict.service import Service
+from deconflict.store import open_store
 
 ZONE = {
     "id": "TR-Z1",
@@ -362,3 +366,39 @@ def test_a_method_not_allowed_names_every_method_of_the_path(
     r = http.request("PATCH", A + "/zones", headers=auth(tok["TR"]))
     assert r.status_code == 405 and r.headers["allow"] == "GET, POST", r.headers
     assert r.json() == {"detail": "method PATCH is not allowed here; this path takes GET, POST", "field": None}
+
+
+def _report(n: int) -> dict[str, Any]:
+    return {
+        "id": f"UAV-{n:05d}",
+        "at": "2025-04-09T05:59:58.250Z",
+        "lat": 34.123456 + n * 1e-6,
+        "lon": 37.654321 - n * 1e-6,
+        "alt_ft": 15250.5,
+        "gs_kt": 118.75,
+        "trk_deg": 271.25,
+        "vs_fpm": -512.5,
+    }
+
+
+def test_the_tracks_cap_is_what_a_too_large_batch_meets(tmp_path: Path) -> None:
+    """With the default 1 MiB body limit, a full batch of realistic reports fits, and one more report is
+    refused by the cap, by name (was: a cap of 10,000 the body limit made unreachable)."""
+    from deconflict.api.routes.tracks import MAX_REPORTS
+
+    clock = FixedClock(T0)
+    db = declared_db(tmp_path / "cap.db", clock)
+    settings = Settings(db=db, clock=clock, tick_s=0.0)
+    assert settings.max_body_bytes == 1_048_576
+    live = LiveServer(Service(open_store(db), clock=clock), settings).start()
+    try:
+        token = live.tokens("TR")["TR"]
+        batch = [_report(n) for n in range(MAX_REPORTS + 1)]
+        body = json.dumps({"reports": batch}).encode()
+        assert len(body) < settings.max_body_bytes
+        with httpx.Client(base_url=live.url, timeout=30) as c:
+            r = c.post(A + "/tracks", content=body, headers={**auth(token), "content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "reports" and f"at most {MAX_REPORTS} items" in r.json()["detail"]
+    finally:
+        live.stop()

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from deconflict.api.deps import MemberDep, ServiceDep
 from deconflict.api.schemas import ErrorOut
 
+MAX_REPORTS = 5_000
+"""Most reports in one batch: 5,000 reports as a tracker writes them (about 160 bytes each) fit the default
+1 MiB body limit, so the cap, not the body limit, is what a too-large batch meets (10,000 never could)."""
+
 router = APIRouter(tags=["tracks"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
 
@@ -40,8 +44,9 @@ class ReportsIn(BaseModel):
     reports: list[dict[str, Any]] = Field(
         ...,
         min_length=1,
-        max_length=10_000,
-        description="Each: id, at (ISO 8601 UTC), lat, lon (degrees), alt_ft, gs_kt, trk_deg (true), vs_fpm.",
+        max_length=MAX_REPORTS,
+        description="Each: id, at (ISO 8601 UTC), lat, lon (degrees), alt_ft, gs_kt, trk_deg (true), vs_fpm. "
+        f"At most {MAX_REPORTS:,} in one batch (they fit the default 1 MiB body limit; send more in batches).",
     )
 
 
