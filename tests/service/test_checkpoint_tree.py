@@ -266,3 +266,12 @@ def test_a_missing_stored_entry_is_named(small_k: Service, db: str) -> None:
     con.close()
     with pytest.raises(InvalidInput, match=f"the record of {M} has no entry 5"):
         notes.inclusion(small_k.context, M, 1, 2)
+
+
+def test_blocks_that_never_match_raise_after_one_rebuild(small_k: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    _grow(small_k, 10, "O")
+    n = len(_record_leaves(small_k))
+    monkeypatch.setattr(notes, "_reader", lambda s, m: lambda lo, hi: [bytes(32)] * (hi - lo))
+    with pytest.raises(LedgerBroken, match="entries 1 to 4 no longer give the Merkle root"):
+        notes.inclusion(small_k.context, M, 1, n)
+    assert M not in notes._TREES[small_k.context.store]  # dropped: the next answer starts from the ledger

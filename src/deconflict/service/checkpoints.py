@@ -158,21 +158,22 @@ def _proved(ctx: Context, mechanism_id: str, work: Callable[[TreeView], _T]) -> 
     again.
     """
     ctx.pictures.get(mechanism_id)
-    for attempt in (1, 2):
+    error: LedgerBroken | None = None
+    for _ in range(2):
         with ctx.store.read() as s:
             with ctx.lock:
                 tree = _tree(ctx, s, mechanism_id, _head(s, mechanism_id))
                 view = tree.view(_reader(s, mechanism_id))
             try:
                 return work(view)
-            except LedgerBroken:
-                with ctx.lock:
-                    trees = _TREES.get(ctx.store, {})
-                    if trees.get(mechanism_id) is tree:
-                        del trees[mechanism_id]
-                if attempt == 2:
-                    raise
-    raise AssertionError("unreachable")
+            except LedgerBroken as broken:
+                error = broken
+        with ctx.lock:  # the session is closed first: never wait for the lock while holding a connection
+            trees = _TREES.get(ctx.store, {})
+            if trees.get(mechanism_id) is tree:
+                del trees[mechanism_id]
+    assert error is not None
+    raise error
 
 
 def _check_sizes(first: int, second: int, head: int, *, names: tuple[str, str]) -> None:
