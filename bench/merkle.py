@@ -21,7 +21,9 @@ verify an inclusion proof, a consistency proof and a cosigned checkpoint note.
   over ``--requests`` answers at random entries and sizes, each a fresh snapshot of the tree, its
   block reads and hashing; the first answer also builds the tree from the ledger (timed apart).
   The ledger's entries after the Syria declaration are stand-ins (valid chain links, no payload):
-  the tree reads only their hashes.
+  the tree reads only their hashes. The SQLite file (a few hundred MB at 1M entries) is written in
+  a temporary folder and removed at the end. Times are given as wall and CPU: the ratios use CPU,
+  which another process's load disturbs less.
 * verify: each proof checked ``--repeat`` times; a checkpoint note signed by the service and
   cosigned by two parties, parsed and verified.
 
