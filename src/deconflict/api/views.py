@@ -9,6 +9,7 @@ from deconflict.analysis.phase import phase
 from deconflict.api.deps import Caller
 from deconflict.clock import parse_utc
 from deconflict.disclosure import (
+    conflict_for,
     conflict_public,
     entry_view,
     message_status_view,
@@ -69,8 +70,10 @@ def activity_view(service: Service, caller: Caller, activity: Activity) -> dict[
     return found[0] if found else None
 
 
-def conflict_view(caller: Caller, conflict: dict[str, Any]) -> dict[str, Any] | None:
-    return conflict if sees_conflict(caller.member, conflict) else None
+def conflict_view(service: Service, caller: Caller, conflict: dict[str, Any]) -> dict[str, Any] | None:
+    """A conflict as the caller may read it (None: not the caller's), shaped by the disclosure rules (a
+    conflict recorded before them is read as they say, too)."""
+    return conflict_for(caller.member, conflict, service.mechanism(caller.mechanism_id).rules.disclosure)
 
 
 def entries_view(service: Service, caller: Caller, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,7 +106,7 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
         )
         for c in state["conflicts"]
     ]
-    visible_conflicts = [c for c in conflicts if sees_conflict(member, c)]
+    visible_conflicts = [v for c in conflicts if (v := conflict_for(member, c, m.rules.disclosure)) is not None]
     versions: dict[str, list[dict[str, Any]]] = {}
     for v in state["activity_versions"]:
         versions.setdefault(v["activity_id"], []).append(v)

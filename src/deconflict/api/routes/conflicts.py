@@ -26,12 +26,12 @@ def list_conflicts(
     """Each conflict: kind (separation, zone, short_notice), the activities or zone, parties,
     who must acknowledge (``awaiting``) and by when (``deadline``), status and resolution."""
     found = service.conflicts(caller.mechanism_id, status=status)
-    return JSONResponse([c for c in found if conflict_view(caller, c) is not None])
+    return JSONResponse([v for c in found if (v := conflict_view(service, caller, c)) is not None])
 
 
 @router.get("/mechanisms/{mechanism_id}/conflicts/{conflict_id}", responses={404: {"model": ErrorOut}})
 def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
-    view = conflict_view(caller, service.conflict(caller.mechanism_id, conflict_id))
+    view = conflict_view(service, caller, service.conflict(caller.mechanism_id, conflict_id))
     if view is None:  # not the caller's: the same answer as for a conflict that does not exist
         raise conflict_not_found(conflict_id)
     return view
