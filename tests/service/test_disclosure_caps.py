@@ -106,3 +106,27 @@ def test_conflicts_are_recorded_without_volume_ids_or_a_late_notices_window(co: 
     assert all("volume" not in p and p["area_km2"] > 0 for p in sep["overlap_a"] + sep["overlap_b"])
     recorded = [e["payload"] for e in svc.entries_after(M, 0) if e["type"] == "conflict.detected"]
     assert "tr-vol" not in str(recorded) and "il-vol" not in str(recorded) and "tr-late" not in str(recorded)
+
+
+def test_a_conflict_recorded_before_the_model_is_read_as_the_model_says() -> None:
+    from deconflict.disclosure import recorded_conflict
+
+    old = {
+        "kind": "short_notice",
+        "activity": "TR-0002",
+        "lead_time_s": 900.0,
+        "start": "2025-04-09T06:15:00Z",
+        "end": "2025-04-09T08:15:00Z",
+        "floor_m": 1000,
+        "ceiling_m": 4000,
+    }
+    assert recorded_conflict(old, Disclosure.CONFLICTS_ONLY) == {
+        "kind": "short_notice",
+        "activity": "TR-0002",
+        "lead_time_s": 900.0,
+    }
+    assert recorded_conflict(old, Disclosure.FULL) == old
+    sep = {"kind": "separation", "volume_pairs": [["a", "b"]], "overlap_b": [{"volume": "b", "floor_m": 1}]}
+    shaped = recorded_conflict(sep, Disclosure.CONFLICTS_ONLY)
+    assert shaped == {"kind": "separation", "overlap_b": [{"floor_m": 1}]}
+    assert recorded_conflict(shaped, Disclosure.CONFLICTS_ONLY) == shaped  # idempotent
