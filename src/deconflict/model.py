@@ -132,7 +132,7 @@ class Rules:
     """Under conflicts-only, the deepest altitude band one volume may have."""
     max_notice_hours: float = 7 * 24.0
     """Under conflicts-only, the longest span one notice may have, from its first start to its last end."""
-    previews_per_hour: int = 30
+    previews_per_hour: int = 60
     """How many previews one member may ask for in any hour (under either disclosure)."""
 
 

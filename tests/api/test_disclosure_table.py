@@ -178,7 +178,7 @@ def test_the_rules_record_the_caps(scene: Any, tmp_path: Path) -> None:
         first = c.get(f"{A}/record", params={"limit": 1}, headers=auth(tok["IL"])).json()["entries"][0]
     rules = first["payload"]["rules"]
     assert rules["max_notice_area_km2"] == 10_000 and rules["max_notice_band_m"] == 10_000
-    assert rules["max_notice_hours"] == 168 and rules["previews_per_hour"] == 30
+    assert rules["max_notice_hours"] == 168 and rules["previews_per_hour"] == 60
 
 
 def test_the_docs_show_the_caps_the_rules_hold() -> None:

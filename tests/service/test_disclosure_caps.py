@@ -70,7 +70,7 @@ def test_under_full_disclosure_the_caps_do_not_apply(tmp_path: Path) -> None:
 def test_the_caps_are_read_and_recorded_with_the_rules() -> None:
     m = syria(disclosure=Disclosure.CONFLICTS_ONLY)
     doc = mechanism_to_doc(m)
-    assert doc["rules"]["max_notice_hours"] == 168 and doc["rules"]["previews_per_hour"] == 30
+    assert doc["rules"]["max_notice_hours"] == 168 and doc["rules"]["previews_per_hour"] == 60
     changed = {**doc, "rules": {**doc["rules"], "max_notice_band_m": 4000, "previews_per_hour": 5}}
     back = mechanism_from_record(changed)
     assert back.rules.max_notice_band_m == 4000 and back.rules.previews_per_hour == 5
@@ -84,7 +84,7 @@ def test_the_caps_are_read_and_recorded_with_the_rules() -> None:
 
 def test_previews_are_limited_per_member_per_hour(co: tuple[Service, FixedClock]) -> None:
     svc, clock = co
-    for _ in range(30):
+    for _ in range(60):
         svc.preview_notice(mechanism_id=M, actor="IL", kind="uav_patrol", volumes=[vol(T4)])
     with pytest.raises(PreviewsExhausted) as e:
         svc.preview_notice(mechanism_id=M, actor="IL", kind="uav_patrol", volumes=[vol(T4)])
