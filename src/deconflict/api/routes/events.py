@@ -109,7 +109,8 @@ async def events(
         last = start
         latest = service.checkpoints(caller.mechanism_id, latest=True)
         last_checkpoint = latest[-1]["seq"] - 1 if latest else 0
-        quiet_since = time.monotonic()
+        quiet_since = read_at = time.monotonic()
+        read = True  # read the record on this turn (woken by a commit, or quiet for a keep-alive period)
         try:
             yield ": stream open\n\n"
             while not hub.closed:  # the server is stopping: end the response (see Hub.close)
@@ -117,26 +118,33 @@ async def events(
                 if not await _still_live(service, sub):
                     yield f": {sub.ended}\n\n"
                     return
-                newest = service.latest_checkpoint_seq(caller.mechanism_id)
-                signed = (
-                    service.checkpoints(caller.mechanism_id, after=last_checkpoint) if newest > last_checkpoint else []
-                )
-                if signed:
-                    last_checkpoint = signed[-1]["seq"]
-                    yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
-                    quiet_since = time.monotonic()
-                batch = service.entries_after(caller.mechanism_id, last, limit=PAGE)  # short read, on the loop
-                if batch:
-                    last = batch[-1]["seq"]
-                    yield "".join(sse_frame(e) for e in entries_view(service, caller, batch))
-                    quiet_since = time.monotonic()
-                    if len(batch) == PAGE:
-                        continue
-                # wake up at least every session_check_s, to end the stream of a token revoked meanwhile
+                if read:
+                    read_at = time.monotonic()
+                    newest = service.latest_checkpoint_seq(caller.mechanism_id)
+                    signed = (
+                        service.checkpoints(caller.mechanism_id, after=last_checkpoint)
+                        if newest > last_checkpoint
+                        else []
+                    )
+                    if signed:
+                        last_checkpoint = signed[-1]["seq"]
+                        yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
+                        quiet_since = time.monotonic()
+                    batch = service.entries_after(caller.mechanism_id, last, limit=PAGE)  # short read, on the loop
+                    if batch:
+                        last = batch[-1]["seq"]
+                        yield "".join(sse_frame(e) for e in entries_view(service, caller, batch))
+                        quiet_since = time.monotonic()
+                        if len(batch) == PAGE:
+                            continue
+                # wake up at least every session_check_s, to end the stream of a token revoked meanwhile; read
+                # the record again when woken, or after a quiet keep-alive period (a write by another process)
                 wait = min(settings.stream_keepalive_s, settings.session_check_s)
                 try:
                     await asyncio.wait_for(sub.wake.wait(), timeout=wait)
+                    read = True
                 except TimeoutError:
+                    read = time.monotonic() - read_at >= settings.stream_keepalive_s
                     if time.monotonic() - quiet_since >= settings.stream_keepalive_s:
                         yield ": keep-alive\n\n"
                         quiet_since = time.monotonic()
