@@ -2,7 +2,8 @@
  *
  * Each card says who it awaits in words ("awaiting Israel's acknowledgement by 06:10 UTC"), the real
  * window and band, and offers what the reader's party may do: Acknowledge (a party awaited that has
- * not yet), Resolve as accepted or escalated with a note (the party it awaits, or the facilitator),
+ * not yet), Resolve as accepted or escalated with a note (the party it awaits, or the facilitator;
+ * accepted only once every other party it awaits acknowledged it),
  * Amend or Cancel (our own activity, through notice-amend.js).
  * Cards are patched in place by id (live.js), and clicks handled by delegation, so focus stays put
  * through live updates. */
@@ -98,6 +99,12 @@ function actions(c) {
   return box.childNodes.length ? box : null;
 }
 
+/* Accepted needs the awaited parties (docs/roles.md): every party the conflict awaits, but ours, acknowledged it. */
+function mayAccept(c) {
+  const acked = Object.keys(c.acknowledged || {});
+  return (c.awaiting || []).every((p) => p === S.party || acked.includes(p));
+}
+
 /* The open Resolve forms, by conflict id: what was chosen and typed, and the service's error. */
 const resolving = new Map();
 
@@ -105,12 +112,14 @@ function resolveForm(c) {
   const state = resolving.get(c.id);
   if (!state) return null;
   const id = (s) => `resolve-${c.id}-${s}`;
+  const accept = mayAccept(c);
+  const resolution = accept ? state.resolution : 'escalated';
   return el('form', { class: 'resolve-form', id: `resolve-${c.id}`, 'data-resolve-form': c.id, 'aria-label': t('conflicts.resolveHeading', { id: c.id }) },
     el('fieldset', {},
       el('legend', {}, t('conflicts.resolveHeading', { id: c.id })),
-      el('label', {}, el('input', { type: 'radio', name: 'resolution', value: 'accepted', id: id('accepted'), checked: state.resolution === 'accepted' }),
+      el('label', {}, el('input', { type: 'radio', name: 'resolution', value: 'accepted', id: id('accepted'), checked: resolution === 'accepted', disabled: !accept }),
         ' ', t('conflicts.resolution.accepted')),
-      el('label', {}, el('input', { type: 'radio', name: 'resolution', value: 'escalated', id: id('escalated'), checked: state.resolution === 'escalated' }),
+      el('label', {}, el('input', { type: 'radio', name: 'resolution', value: 'escalated', id: id('escalated'), checked: resolution === 'escalated' }),
         ' ', t('conflicts.resolution.escalated'))),
     el('label', { for: id('note') }, t('conflicts.note')),
     el('input', { id: id('note'), name: 'note', maxlength: '500', 'aria-describedby': id('error'), 'aria-invalid': state.error ? 'true' : null }),
@@ -214,7 +223,7 @@ function openResolve(id) {
   if (resolving.has(id)) { resolving.delete(id); renderConflicts(); return; }
   resolving.set(id, { resolution: 'accepted', error: '' });
   renderConflicts();
-  const first = document.getElementById(`resolve-${id}-accepted`);
+  const first = document.querySelector(`#resolve-${id} input[name=resolution]:checked`);
   if (first) first.focus();
 }
 
