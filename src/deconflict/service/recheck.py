@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso, parse_utc
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
+from deconflict.hotline.ladder import ladder_schedule
 from deconflict.model import Member, Resolution
 from deconflict.record.chain import EntryType, canonical
 from deconflict.service import conflicts, derive, duty, findings, queries
@@ -166,7 +167,13 @@ class _Rechecker:
         self.pending_after: tuple[int, str, datetime] | None = None
         """(seq, type, time) of the entry whose consequences are pending."""
         self.seq = 0
-        self.reported: set[tuple[str, int]] = set()
+        self.reported: dict[str, int] = {}
+        """Message → the highest escalation rung already named as missing."""
+        self.conflicts = 0
+        self.messages = 0
+        """Conflicts and messages in the record so far (what numbers the next ones)."""
+        self.next_due: datetime | None = None
+        """No escalation step falls due before this (None: none awaited); a lower bound, refreshed when passed."""
 
     # --- the picture the service's code reads ---------------------------------------------------------
 
@@ -174,12 +181,8 @@ class _Rechecker:
         if self._picture is None:
             self._picture = build_picture(self.s, self.mid)
         p = self._picture
-        p.conflict_count = self._count(ConflictRow)
-        p.message_count = self._count(MessageRow)
+        p.conflict_count, p.message_count = self.conflicts, self.messages
         return p
-
-    def _count(self, model: type[ConflictRow] | type[MessageRow]) -> int:
-        return self.s.scalar(select(func.count()).select_from(model).where(model.mechanism_id == self.mid)) or 0
 
     def member(self, actor: str) -> Member | None:
         return next((m for m in self.picture().mechanism.members if m.id == actor), None)
@@ -227,6 +230,13 @@ class _Rechecker:
         projection.apply(self.s, mechanism=self.mid, type=type_, payload=p, at=at, seq=seq, actor=actor)
         self.s.flush()
         self.seq = seq
+        if type_ == EntryType.CONFLICT_DETECTED.value:
+            self.conflicts += 1
+        elif type_ == EntryType.MESSAGE_SENT.value:
+            self.messages += 1
+            if p.get("needs_ack") and p.get("deadline"):
+                due = parse_utc(p["deadline"], field="deadline")  # its first step falls due at its deadline
+                self.next_due = due if self.next_due is None else min(self.next_due, due)
         self._follow(type_, p)
 
     def _follow(self, type_: str, p: Any) -> None:
@@ -386,10 +396,11 @@ class _Rechecker:
 
     def _missed_escalations(self, seq: int, at: datetime) -> None:
         """Escalation steps due more than GRACE_S before this entry that the record still does not hold."""
-        if self.seq == 0:
+        when = at - timedelta(seconds=GRACE_S)
+        if self.next_due is None or when < self.next_due:
             return
         rules = self.picture().mechanism.rules
-        when = at - timedelta(seconds=GRACE_S)
+        self.next_due = None
         rows = self.s.scalars(
             select(MessageRow)
             .where(*queries.unanswered(self.mid), MessageRow.steps < len(rules.ladder) - 1)
@@ -397,15 +408,17 @@ class _Rechecker:
         )
         for row in rows:
             start = duty.escalation_start(row, rules.ack_deadline_s)
-            if when < start:
-                continue
-            for step in phrases.due_steps(start, rules.ack_deadline_s, rules.ladder, None, when, row.steps):
-                if (row.id, step.rung) in self.reported:
-                    continue
-                self.reported.add((row.id, step.rung))
+            done = max(row.steps, self.reported.get(row.id, 0))
+            for window in ladder_schedule(start, rules.ack_deadline_s, rules.ladder)[done + 1 :]:
+                if window.alerted_at > when:  # not due yet: the next time to look
+                    self.next_due = (
+                        window.alerted_at if self.next_due is None else min(self.next_due, window.alerted_at)
+                    )
+                    break
+                self.reported[row.id] = window.rung
                 self.out.problems.append(
-                    f"missing before entry {seq}: the escalation of {row.id} to rung {step.rung} ({step.name}) fell "
-                    f"due at {iso(step.due_at)}, unanswered, and the record has none of it by {iso(at)}"
+                    f"missing before entry {seq}: the escalation of {row.id} to rung {window.rung} ({window.name}) "
+                    f"fell due at {iso(window.alerted_at)}, unanswered, and the record has none of it by {iso(at)}"
                 )
 
     def finish(self) -> Recheck:
