@@ -205,19 +205,21 @@ def test_verify_recomputes_and_exits_1_on_a_forged_conflict(tmp_path: Path, demo
     assert skipped.exit_code == 3 and "not recomputed (--no-recompute)" in skipped.output
 
 
-def test_every_path_the_service_writes_by_itself_rechecks_clean(tmp_path: Path) -> None:
+@pytest.mark.parametrize("disclosure", ["full", "conflicts-only"])
+def test_every_path_the_service_writes_by_itself_rechecks_clean(tmp_path: Path, disclosure: str) -> None:
     """A long morning driven through the service on a pinned clock, ticking each minute: conflicts raised,
     acknowledged, resolved by hand, superseded by an amendment before anyone answered (the deadline carried),
     closed by a cancellation and by a withdrawn zone; a zone declared over a live patrol; escalations up the
     whole ladder; line checks and lines down. The service's own entries all recheck clean."""
     from datetime import timedelta
 
-    from support.builders import HAMA, PALMYRA, T0, T4, M, declared_service, vol, zone
+    from support.builders import HAMA, PALMYRA, T0, T4, M, declared_service, syria, vol, zone
 
     from deconflict.clock import FixedClock
+    from deconflict.model import Disclosure
 
     clock = FixedClock(T0)
-    svc = declared_service(str(tmp_path / "morning.db"), clock)
+    svc = declared_service(str(tmp_path / "morning.db"), clock, mechanism=syria(disclosure=Disclosure(disclosure)))
     minute = 0
 
     def until(m: int) -> None:
@@ -266,3 +268,5 @@ def test_every_path_the_service_writes_by_itself_rechecks_clean(tmp_path: Path) 
     assert result.problems == []
     assert result.derived > 40 and result.skipped is None, result
     assert result.not_recomputed == {}
+    overlaps = [d for d in docs if d["type"] == "conflict.detected" and "overlap_a" in d["payload"]]
+    assert bool(overlaps) == (disclosure == "conflicts-only")  # the overlap parts are recomputed too
