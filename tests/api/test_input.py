@@ -140,7 +140,7 @@ DATES: list[Case] = [
 
 TYPES: list[Case] = [
     ("floor_m true", "POST", "/activities", notice(floor_m=True), 422, "volumes.0.floor_m", "got true"),
-    ("radius_m text", "POST", "/activities", notice(radius_m="2000"), 422, "volumes.0.radius_m", 'got "2000"'),
+    ("radius_m text", "POST", "/activities", notice(radius_m="2000"), 422, "volumes.0.radius_m", "got '2000'"),
     ("ceiling_m text", "POST", "/activities", notice(ceiling_m="4000"), 422, "volumes.0.ceiling_m", "number"),
     (
         "position with text",

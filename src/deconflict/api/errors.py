@@ -68,9 +68,10 @@ _WORDED = {
 
 
 def _shown(given: Any) -> str:
-    """What was given, as JSON shows it (``true``, ``"2000"``, ``[]``), cut short when long."""
+    """What was given: text quoted as the domain's errors quote it (``'2000'``), anything else as JSON
+    shows it (``true``, ``null``, ``[]``), cut short when long."""
     try:
-        text = json.dumps(given, ensure_ascii=False)
+        text = repr(given) if isinstance(given, str) else json.dumps(given, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(given)
     return text if len(text) <= 40 else text[:40] + "…"
