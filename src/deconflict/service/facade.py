@@ -7,13 +7,12 @@ Each method hands the use case its :class:`~deconflict.service.context.Context` 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from deconflict.clock import Clock, system_clock
 from deconflict.model import Activity, Mechanism, Member
-from deconflict.record import chain, signing
+from deconflict.record import signing
 from deconflict.service import (
     conflicts,
     credentials,
@@ -23,11 +22,11 @@ from deconflict.service import (
     mechanisms,
     notices,
     queries,
-    record,
     tracks,
     zones,
 )
 from deconflict.service.context import IMMEDIATE, CheckpointListener, Context, Listener, Outcome, SignatureMode
+from deconflict.service.facade_record import RecordFacade
 from deconflict.service.picture import Pictures
 from deconflict.service.signers import Signers
 from deconflict.store import Store
@@ -35,7 +34,7 @@ from deconflict.store import Store
 __all__ = ["Service"]
 
 
-class Service:
+class Service(RecordFacade):
     """The deconfliction use cases over one store: the stable facade, one documented forward per method.
 
     A write that appends a member's entry takes ``mode``: how that entry is signed (see
@@ -430,52 +429,3 @@ class Service:
     def tracks(self, mechanism_id: str, *, reader: Member) -> list[dict[str, Any]]:
         """Tracks in the picture now that ``reader`` may see, each flown on to now."""
         return tracks.tracks(self._ctx, mechanism_id, reader=reader)
-
-    # --- the record ---------------------------------------------------------------------------
-
-    def replay(self, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
-        """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
-        return record.replay(self._ctx, mechanism_id, at)
-
-    def verify(self, mechanism_id: str) -> chain.ChainReport:
-        """Recompute the mechanism's record chain."""
-        return record.verify(self._ctx, mechanism_id)
-
-    def checkpoint(self, mechanism_id: str) -> dict[str, Any] | None:
-        """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None."""
-        return record.checkpoint(self._ctx, mechanism_id)
-
-    def latest_checkpoint_seq(self, mechanism_id: str) -> int:
-        """The newest checkpoint's sequence number (0: none), without a query once known."""
-        return record.latest_checkpoint_seq(self._ctx, mechanism_id)
-
-    def checkpoints(
-        self,
-        mechanism_id: str,
-        *,
-        after: int = 0,
-        limit: int = 1000,
-        latest: bool = False,
-        with_cosignatures: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``);
-        with ``with_cosignatures``, each note carries every party's cosignature collected so far."""
-        return record.checkpoints(
-            self._ctx, mechanism_id, after=after, limit=limit, latest=latest, with_cosignatures=with_cosignatures
-        )
-
-    def entries_after(self, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
-        """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
-        return record.entries_after(self._ctx, mechanism_id, after, limit=limit)
-
-    def record_ids(self) -> list[str]:
-        """The mechanisms that have a record in this database, in order."""
-        return record.record_ids(self._ctx)
-
-    def record(self, mechanism_id: str, *, upto: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every entry of a mechanism's record in order (up to sequence number ``upto``), read in pages."""
-        return record.record(self._ctx, mechanism_id, upto=upto)
-
-    def head(self, mechanism_id: str) -> chain.Head:
-        """The record's head: the last entry's sequence number and hash (0 and the genesis hash when empty)."""
-        return record.head(self._ctx, mechanism_id)

@@ -1,0 +1,67 @@
+"""The record's half of the :class:`~deconflict.service.Service` facade: replay, the chain, checkpoints and
+the entries themselves, one short documented forward per method (the class the facade inherits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from deconflict.record import chain
+from deconflict.service import record
+from deconflict.service.context import Context
+
+__all__ = ["RecordFacade"]
+
+
+class RecordFacade:
+    """What :class:`~deconflict.service.Service` answers about a mechanism's record."""
+
+    _ctx: Context
+
+    def replay(self, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
+        """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
+        return record.replay(self._ctx, mechanism_id, at)
+
+    def verify(self, mechanism_id: str) -> chain.ChainReport:
+        """Recompute the mechanism's record chain."""
+        return record.verify(self._ctx, mechanism_id)
+
+    def checkpoint(self, mechanism_id: str) -> dict[str, Any] | None:
+        """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None."""
+        return record.checkpoint(self._ctx, mechanism_id)
+
+    def latest_checkpoint_seq(self, mechanism_id: str) -> int:
+        """The newest checkpoint's sequence number (0: none), without a query once known."""
+        return record.latest_checkpoint_seq(self._ctx, mechanism_id)
+
+    def checkpoints(
+        self,
+        mechanism_id: str,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        latest: bool = False,
+        with_cosignatures: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Signed checkpoints of entries after ``after``, oldest first (only the newest with ``latest``);
+        with ``with_cosignatures``, each note carries every party's cosignature collected so far."""
+        return record.checkpoints(
+            self._ctx, mechanism_id, after=after, limit=limit, latest=latest, with_cosignatures=with_cosignatures
+        )
+
+    def entries_after(self, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
+        return record.entries_after(self._ctx, mechanism_id, after, limit=limit)
+
+    def record_ids(self) -> list[str]:
+        """The mechanisms that have a record in this database, in order."""
+        return record.record_ids(self._ctx)
+
+    def record(self, mechanism_id: str, *, upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every entry of a mechanism's record in order (up to sequence number ``upto``), read in pages."""
+        return record.record(self._ctx, mechanism_id, upto=upto)
+
+    def head(self, mechanism_id: str) -> chain.Head:
+        """The record's head: the last entry's sequence number and hash (0 and the genesis hash when empty)."""
+        return record.head(self._ctx, mechanism_id)
