@@ -147,6 +147,7 @@ def test_routing_rule(
 ) -> None:
     c = arise(svc, clock)
     assert c["awaiting"] == awaited, case
+    assert set(awaited) <= set(c["parties"]), case  # whoever must answer is a party to it, and sees it
     messages = sent_about(svc, c["id"])
     alerts = [m for m in messages if m["needs_ack"]]
     assert [m["to"] for m in alerts] == [[p] for p in awaited], case  # one alert each, to the awaited only

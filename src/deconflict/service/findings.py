@@ -105,7 +105,7 @@ def raise_finding(
             "zone": finding.zone,
             "zone_kind": zone.kind.value if zone else None,
             "zone_owner": finding.zone_owner,
-            "parties": sorted({activity.party, finding.zone_owner}),
+            "parties": sorted({activity.party, finding.zone_owner, *awaiting}),  # whoever must answer sees it
             "awaiting": awaiting,
             "distance_m": 0.0,
             "start": iso(finding.start),
