@@ -105,6 +105,7 @@ RECORD = [
     "record.signing",
     "record.bundle",
     "record.merkle",
+    "record.merkle_cache",
     "record.note",
     "record.witness",
     "record.cosigned",

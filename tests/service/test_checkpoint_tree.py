@@ -18,9 +18,9 @@ from support.builders import M
 from deconflict.clock import FixedClock
 from deconflict.errors import InvalidInput, LedgerBroken
 from deconflict.record import merkle, note, signing
+from deconflict.record.merkle_cache import SubtreeCache, TreeView, pieces
 from deconflict.service import Service
 from deconflict.service import checkpoints as notes
-from deconflict.service.merkle_cache import SubtreeCache, TreeView, pieces
 
 
 def _leaves(n: int, salt: int = 0) -> list[bytes]:

@@ -2,7 +2,7 @@
 
 At each checkpoint the service also signs a C2SP checkpoint note (:mod:`deconflict.record.note`) over
 the RFC 6962 root of entries ``1..seq`` (leaf ``i`` is entry ``i + 1``'s chain hash). The tree is
-kept per mechanism in this process as a :class:`~deconflict.service.merkle_cache.SubtreeCache`: the
+kept per mechanism in this process as a :class:`~deconflict.record.merkle_cache.SubtreeCache`: the
 roots of its complete subtrees of ``2^K`` entries and more (``K`` = :data:`SUBTREE_LEVEL`), about
 250 kB at a million entries, built from the ledger's hashes on first use and extended with the
 entries appended since. A root or a proof then costs ``O(log n)`` cached roots plus at most two
@@ -28,11 +28,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from deconflict.errors import Forbidden, InvalidInput, LedgerBroken, NotFound
-from deconflict.record import note, signing
+from deconflict.record import merkle_cache, note, signing
 from deconflict.record.chain import Head
-from deconflict.service import merkle_cache
+from deconflict.record.merkle_cache import SubtreeCache, TreeView
 from deconflict.service.context import Context
-from deconflict.service.merkle_cache import SubtreeCache, TreeView
 from deconflict.store import Store
 from deconflict.store.schema import CheckpointRow, CosignatureRow, KeyRow, LedgerEntry
 
