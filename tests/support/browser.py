@@ -96,17 +96,25 @@ def tr_num(x: float) -> str:
 
 class Officer:
     """One member's page in its own browser context, signed in and live. Every request outside the
-    service is blocked and kept in ``outside``; every uncaught page error is kept in ``errors``."""
+    service is blocked and kept in ``outside``; every uncaught page error is kept in ``errors``; every
+    Content-Security-Policy violation in ``csp``."""
 
     def __init__(self, browser: Any, live: LiveServer, token: str, *, timezone_id: str | None = None) -> None:
         self.live, self.token, self.origin = live, token, live.url
         self.outside: list[str] = []
         self.errors: list[str] = []
+        self.csp: list[str] = []
+        """Content-Security-Policy violations the page reported (the page's CSP is strict: api/web.py)."""
         options: dict[str, Any] = {"viewport": VIEWPORT}
         if timezone_id is not None:
             options["timezone_id"] = timezone_id
         self.context = browser.new_context(**options)
         self.context.route("**/*", self._guard)
+        self.context.expose_function("__cspViolation", lambda v: self.csp.append(str(v)))
+        self.context.add_init_script(
+            "document.addEventListener('securitypolicyviolation', (e) => window.__cspViolation("
+            "`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));"
+        )
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.goto(live.url + "/")
