@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import json
 import time
+from array import array
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from deconflict.cli.common import user_errors
 from deconflict.cli.remote import TokenOpt, UrlOpt
-from deconflict.errors import DeconflictError, InvalidInput
+from deconflict.errors import DeconflictError, InvalidInput, LedgerBroken
 from deconflict.record import merkle, note, signing, verify, witness
 from deconflict.record.chain import GENESIS_HASH
+from deconflict.record.merkle_cache import DEFAULT_LEVEL, SubtreeCache, TreeView
 from deconflict.record.strict_json import load_json
 
 if TYPE_CHECKING:
@@ -45,6 +47,9 @@ ENTRIES, COSIGNED, VKEY, KEPT, FORK_PROOF = (
     "checkpoints.jsonl",
     "fork-proof.txt",
 )
+SUBTREE_LEVEL = DEFAULT_LEVEL
+"""``K``: the tree keeps the roots of subtrees of ``2^K`` entries and more; smaller ones are read back."""
+_T = TypeVar("_T")
 
 
 class Alarm(Exception):  # noqa: N818 - what the mirror exists to raise
@@ -56,40 +61,104 @@ class Alarm(Exception):  # noqa: N818 - what the mirror exists to raise
 
 
 class Held:
-    """The entries the mirror holds: the streaming verifier's state and the Merkle tree over their hashes."""
+    """The entries the mirror holds: the streaming verifier's state, the file that keeps them, and the
+    Merkle tree over their hashes in ``O(n / 2^K)`` memory.
 
-    def __init__(self, mechanism: str) -> None:
-        self.mechanism = mechanism
+    The tree is a :class:`~deconflict.record.merkle_cache.SubtreeCache`: the roots of its complete
+    subtrees of ``2^K`` entries and more, and the hashes of the last, incomplete block. A root or a
+    proof at any size reads at most two blocks of ``2^K`` entries back from ``DIR/entries.jsonl``, each
+    with one seek (``starts`` keeps the byte offset of each block's first line), and the cache checks
+    what it reads against the block's root, so an entry changed on disk under a running mirror is
+    refused, not used. A mirror started on its folder rebuilds all this as it re-verifies the file.
+    """
+
+    def __init__(self, mechanism: str, path: Path, *, level: int = SUBTREE_LEVEL) -> None:
+        self.mechanism, self.path = mechanism, path
         self.stream = verify.Stream(mechanism)
         """The record's verifier, fed each entry as it arrives."""
-        self.leaves: list[bytes] = []
-        self.range = merkle.CompactRange()
+        self.tree = SubtreeCache(level)
+        self.starts = array("q")
+        """Byte offset in the file of the first line of each block of ``2^K`` entries."""
+        self.end = 0
+        """Bytes of whole lines in the file: where the next entry's line goes."""
         self.last: dict[str, Any] | None = None
         self.service_key: str | None = None
 
     @property
     def size(self) -> int:
-        return self.range.size
+        return self.tree.size
 
     @property
     def head_hash(self) -> str:
         return GENESIS_HASH if self.last is None else str(self.last["hash"])
 
+    def load(self) -> None:
+        """Read back, line by line, and check every entry the file holds; a last line cut short by a crash
+        is cut off (it is fetched again). Raises :class:`DeconflictError` naming the first bad line."""
+        if not self.path.exists():
+            return
+        with self.path.open("r+b") as f:
+            for n, line in enumerate(f, 1):
+                if not line.endswith(b"\n"):
+                    f.truncate(self.end)
+                    break
+                try:
+                    problem = self.check(load_json(line))
+                except ValueError as e:
+                    problem = f"not one JSON entry ({e})"
+                if problem is not None:
+                    raise DeconflictError(
+                        f"{self.path}: line {n}: the copy this mirror holds does not verify: {problem}"
+                    )
+                self.end += len(line)
+
     def check(self, doc: dict[str, Any]) -> str | None:
-        """The problem with the next entry (None: it verifies, and is now held)."""
+        """The problem with the next entry (None: it verifies, and is now held; :meth:`save` writes it)."""
         problem = self.stream.feed(doc)
         if problem is not None:
             return problem
         if doc.get("seq") == 1:
             self.service_key = str(((doc.get("payload") or {}).get("service_key") or {}).get("public_key"))
-        leaf = merkle.entry_leaf(str(doc["hash"]))
-        self.leaves.append(leaf)
-        self.range.append(leaf)
+        if self.tree.size % (1 << self.tree.level) == 0:
+            self.starts.append(self.end)
+        self.tree.append(merkle.entry_leaf(str(doc["hash"])))
         self.last = doc
         return None
 
+    def save(self, doc: dict[str, Any]) -> None:
+        """Append the entry just checked to the file (one line, at byte :attr:`end`)."""
+        line = (json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+        with self.path.open("ab") as f:
+            f.write(line)
+        self.end += len(line)
+
+    def _read(self, lo: int, hi: int) -> list[bytes]:
+        """The hashes of entries ``lo + 1 .. hi`` (one block) read back from the file, from one seek."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.starts[lo >> self.tree.level])
+                return [merkle.entry_leaf(json.loads(f.readline())["hash"]) for _ in range(hi - lo)]
+        except (OSError, ValueError, LookupError, TypeError, InvalidInput) as e:
+            raise LedgerBroken(f"{self.path}: entries {lo + 1} to {hi} cannot be read back ({e})") from None
+
+    def _named(self, work: Callable[[TreeView], _T]) -> _T:
+        """``work`` over the tree as it is now; a block changed on disk is refused naming the file."""
+        try:
+            return work(self.tree.view(self._read))
+        except LedgerBroken as e:
+            raise LedgerBroken(e.message if str(self.path) in e.message else f"{self.path}: {e.message}") from None
+
+    def leaf(self, index: int) -> bytes:
+        """Leaf ``index``: entry ``index + 1``'s hash (raw)."""
+        return self._named(lambda v: v.leaf(index))
+
     def root_at(self, size: int) -> bytes:
-        return self.range.root() if size == self.size else merkle.root(self.leaves[:size])
+        """The Merkle root of the first ``size`` entries held."""
+        return self._named(lambda v: v.root(size))
+
+    def consistency_proof(self, m: int, n: int) -> list[bytes]:
+        """The consistency proof from the first ``m`` entries held to the first ``n``."""
+        return self._named(lambda v: v.consistency_proof(m, n))
 
 
 def _b64s(items: list[str]) -> list[bytes]:
@@ -99,13 +168,21 @@ def _b64s(items: list[str]) -> list[bytes]:
 class Mirror:
     """A party's mirror over one folder: what it holds, the checkpoint it cosigned last, and the client."""
 
-    def __init__(self, client: Client, key: signing.KeyPair, folder: Path, *, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        key: signing.KeyPair,
+        folder: Path,
+        *,
+        say: Callable[[str], None],
+        level: int = SUBTREE_LEVEL,
+    ) -> None:
         from deconflict.clock import system_clock
 
         self.client, self.folder, self.say, self.clock = client, folder, say, system_clock
         (folder / COSIGNED).mkdir(parents=True, exist_ok=True)
-        self.held = Held(client.mechanism)
-        self._load_entries()
+        self.held = Held(client.mechanism, folder / ENTRIES, level=level)
+        self.held.load()
         vkey = folder / VKEY
         self.service = note.parse_vkey(vkey.read_text() if vkey.exists() else client.note_keys()["service"])
         if self.held.size:
@@ -118,19 +195,6 @@ class Mirror:
         self.diverged_evidence = ""
 
     # --- what the folder holds ---------------------------------------------------------------------
-
-    def _load_entries(self) -> None:
-        path = self.folder / ENTRIES
-        if not path.exists():
-            return
-        data = path.read_bytes()
-        whole = data[: data.rfind(b"\n") + 1]  # a line cut short by a crash is fetched again
-        if len(whole) != len(data):
-            path.write_bytes(whole)
-        for n, line in enumerate(whole.splitlines(), 1):
-            problem = self.held.check(load_json(line))
-            if problem is not None:
-                raise DeconflictError(f"{path}: line {n}: the copy this mirror holds does not verify: {problem}")
 
     def _last_note(self) -> note.Note | None:
         kept = sorted((self.folder / COSIGNED).glob("*.note"))
@@ -160,7 +224,7 @@ class Mirror:
         if not isinstance(doc, dict):
             raise Alarm("the service sent something that is not an entry", json.dumps(doc) + "\n")
         seq, held = doc.get("seq"), self.held
-        if type(seq) is int and 1 <= seq <= held.size and held.leaves[seq - 1].hex() == doc.get("hash"):
+        if type(seq) is int and 1 <= seq <= held.size and held.leaf(seq - 1).hex() == doc.get("hash"):
             return  # one already held, sent again
         if self.diverged is not None:
             return  # the next checkpoint decides
@@ -180,8 +244,7 @@ class Mirror:
             raise Alarm(f"entry {seq} does not verify: {problem}", json.dumps(doc, sort_keys=True) + "\n")
         if seq == 1:
             self._check_service_key()
-        with (self.folder / ENTRIES).open("a", encoding="utf-8") as f:
-            f.write(json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n")
+        held.save(doc)
         for size in sorted(s for s in self.pending if s <= held.size):
             self.checkpoint(self.pending.pop(size))
 
@@ -210,7 +273,7 @@ class Mirror:
         if cp.root != mine:
             why = f"the root signed for size {cp.size} is not the root of the {cp.size} entries the service sent"
             if last is not None and self.witness.last is not None and last.size >= cp.size:
-                proof = merkle.consistency_proof(self.held.leaves, cp.size, last.size)
+                proof = self.held.consistency_proof(cp.size, last.size)
                 text = witness.fork_proof_text(signed, self.witness.last, prefix_root=mine, proof=proof)
                 raise Alarm(f"FORK: {why}, and the tree cosigned at {last.size} begins with another", text, proven=True)
             self._against_last(cp, signed, why, signed.format())
@@ -222,9 +285,7 @@ class Mirror:
         except witness.Fork:  # both roots are those of the entries held: the service's proof is wrong, not the tree
             assert last is not None
             self.say(f"WARNING the service's consistency proof {last.size}→{cp.size} does not verify; using our own")
-            sig = self.witness.cosign(
-                signed, merkle.consistency_proof(self.held.leaves, last.size, cp.size), self.clock()
-            )
+            sig = self.witness.cosign(signed, self.held.consistency_proof(last.size, cp.size), self.clock())
         self._keep(cp, doc, sig)
 
     def _against_last(self, cp: note.Checkpoint, signed: note.Note, why: str, evidence: str) -> NoReturn:
@@ -264,16 +325,22 @@ class Mirror:
         self, got: dict[str, Any], last: note.Checkpoint, cp: note.Checkpoint
     ) -> list[tuple[bytes, list[bytes]]]:
         """Candidates for a fork proof's prefix: the service's own root and proof, then ones computed here
-        from the hashes of the service's record (withheld entries included)."""
+        from the hashes of the service's record (withheld entries included), kept as a tree of cached
+        subtree roots whose blocks are asked of the service again (and checked) when a proof needs them."""
         out = [(signing.unb64(got["from_root"], field="from_root", size=32), _b64s(got["proof"]))]
-        leaves: list[bytes] = []
+
+        def hashes(after: int, limit: int) -> list[bytes]:
+            return [merkle.entry_leaf(str(e["hash"])) for e in self.client.record_page(after, limit=limit)]
+
+        theirs = SubtreeCache(self.held.tree.level)
         try:
-            while len(leaves) < cp.size and (page := self.client.record_page(len(leaves), limit=5000)):
-                leaves += [merkle.entry_leaf(str(e["hash"])) for e in page]
+            while theirs.size < cp.size and (page := hashes(theirs.size, 5000)):
+                theirs.extend(page)
+            view = theirs.view(lambda lo, hi: hashes(lo, hi - lo))
+            if theirs.size >= cp.size and view.root(cp.size) == cp.root:
+                out.append((view.root(last.size), view.consistency_proof(last.size, cp.size)))
         except (DeconflictError, ValueError, KeyError, TypeError):
-            return out
-        if len(leaves) >= cp.size and merkle.root(leaves[: cp.size]) == cp.root:
-            out.append((merkle.root(leaves[: last.size]), merkle.consistency_proof(leaves, last.size, cp.size)))
+            pass
         return out
 
     def _keep(self, cp: note.Checkpoint, doc: dict[str, Any], sig: note.Signature) -> None:
