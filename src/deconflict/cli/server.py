@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from deconflict.cli.common import DEFAULT_DB, user_errors
+from deconflict.logs import LogFormat
 
 if TYPE_CHECKING:
     from deconflict.api.settings import Settings
@@ -39,6 +40,13 @@ def demo(
             min=0, help="Writes one member may make per minute before 429 (0: no limit, e.g. for a load test)."
         ),
     ] = 600,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            help="Log lines on stderr as text, or as one JSON object per line (time, level, logger, message; "
+            "for a request: method, route, status, duration_ms, member).",
+        ),
+    ] = LogFormat.TEXT,
 ) -> None:
     """Serve the Syria scenario: seeds the database when empty, prints the URL and a token per demo member.
 
@@ -81,7 +89,7 @@ def demo(
     )
     if docs:
         console.print(f"API documentation {url}/docs", soft_wrap=True)
-    _serve(Settings(db=db, host=host, port=port, docs=docs, writes_per_member=writes_per_minute), service)
+    _serve(Settings(db=db, host=host, port=port, docs=docs, writes_per_member=writes_per_minute), service, log_format)
 
 
 @user_errors
@@ -108,6 +116,13 @@ def serve(
             min=0, help="Writes one member may make per minute before 429 (0: no limit, e.g. for a load test)."
         ),
     ] = 600,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            help="Log lines on stderr as text, or as one JSON object per line (time, level, logger, message; "
+            "for a request: method, route, status, duration_ms, member).",
+        ),
+    ] = LogFormat.TEXT,
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1; /docs only with --docs).
 
@@ -115,7 +130,6 @@ def serve(
     """
     from deconflict.api.settings import Settings
 
-    typer.echo(f"serving {db} on http://{host}:{port}/api/v1", err=True)
     settings = Settings(
         db=db,
         host=host,
@@ -125,16 +139,23 @@ def serve(
         docs=docs,
         writes_per_member=writes_per_minute,
     )
-    _serve(settings)
+    _serve(settings, log_format=log_format)
 
 
-def _serve(settings: Settings, service: Service | None = None) -> None:
-    """Run the API over ``service`` (one opened from ``settings`` when None) until interrupted."""
+def _serve(settings: Settings, service: Service | None = None, log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Run the API over ``service`` (one opened from ``settings`` when None) until interrupted, logging
+    to stderr in ``log_format`` (uvicorn's own lines too: its loggers propagate to that one handler)."""
+    import logging
+
     import uvicorn
 
+    from deconflict import logs
     from deconflict.api import create_app
     from deconflict.api.serving import uvicorn_config
 
+    logs.configure(log_format)
+    started = logging.getLogger("deconflict.serve")
+    started.info("serving %s on http://%s:%d/api/v1", _shown(settings.db), settings.host, settings.port)
     if service is None:
         from deconflict.service import Service
         from deconflict.store import open_store
@@ -143,7 +164,7 @@ def _serve(settings: Settings, service: Service | None = None) -> None:
             open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
         )
     app_ = create_app(settings, service)
-    server = uvicorn.Server(uvicorn_config(app_, settings))
+    server = uvicorn.Server(uvicorn_config(app_, settings, log_config=None))
     stop = server.handle_exit
 
     def handle_exit(sig: int, frame: Any) -> None:
@@ -153,3 +174,12 @@ def _serve(settings: Settings, service: Service | None = None) -> None:
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
     server.run()
+
+
+def _shown(db: str) -> str:
+    """The database as a log line may show it: a URL without its password."""
+    if "://" not in db:
+        return db
+    from sqlalchemy.engine import make_url
+
+    return make_url(db).render_as_string(hide_password=True)
