@@ -60,26 +60,29 @@ async def current_caller(
     """The member whose token the request presents.
 
     A client address that presented ``auth_failures`` unknown or revoked tokens within ``auth_window_s``
-    gets 429 (with ``Retry-After``) for any token until the window has moved on, so tokens cannot be
-    guessed at speed; a request with no token at all is not counted.
+    gets 429 (with ``Retry-After``) until the window has moved on, for any token it had not already used
+    successfully (so a member sharing the address keeps working, and a guess learns nothing), so tokens
+    cannot be guessed at speed; a request with no token at all is not counted.
     """
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(
             401, "missing bearer token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"}
         )
-    failures = limits(request).auth_failures
+    token = credentials.credentials
+    rates = limits(request)
     address = request.client.host if request.client else ""
-    wait = failures.wait_s(address)
-    if wait:
+    wait = rates.auth_failures.wait_s(address)
+    if wait and (address, token) not in rates.known:
         raise too_many("too many unknown or revoked tokens from your address", wait)
-    found = service.authenticate_cached(credentials.credentials)
+    found = service.authenticate_cached(token)
     if found is False:
-        found = await run_in_threadpool(service.authenticate, credentials.credentials)
+        found = await run_in_threadpool(service.authenticate, token)
     if not isinstance(found, tuple):  # None: unknown or revoked
-        failures.hit(address)
+        rates.auth_failures.hit(address)
         raise HTTPException(401, "the token is unknown or was revoked", {"WWW-Authenticate": "Bearer"})
+    rates.known.add(address, token)
     mechanism_id, member = found
-    return Caller(mechanism_id, member, credentials.credentials)
+    return Caller(mechanism_id, member, token)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

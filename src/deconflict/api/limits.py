@@ -7,9 +7,10 @@ sleeping): at most ``limit`` events per key within ``window_s``; beyond, the cal
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from fastapi import HTTPException
 from deconflict.api.settings import Settings
 from deconflict.clock import Clock
 
-__all__ = ["Limits", "SlidingWindow", "too_many"]
+__all__ = ["KnownTokens", "Limits", "SlidingWindow", "too_many"]
 
 MAX_KEYS = 10_000
 """Keys kept before the idle ones are forgotten (bounds the memory a spray of addresses can take)."""
@@ -75,11 +76,47 @@ class SlidingWindow:
 
 
 @dataclass
+class KnownTokens:
+    """The tokens each client address has presented successfully (their hashes, the latest ``per_address``).
+
+    While an address is slowed down for failed authentications, a token it had already used successfully
+    still passes: the duty officer whose page or terminal shares an address with a guessing client is not
+    locked out. This is no oracle: a token first presented during the slow-down gets 429 whether or not
+    it is valid.
+    """
+
+    per_address: int = 32
+    _seen: dict[str, OrderedDict[bytes, None]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def _hash(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def add(self, address: str, token: str) -> None:
+        key = self._hash(token)
+        with self._lock:
+            if address not in self._seen and len(self._seen) >= MAX_KEYS:
+                self._seen.pop(next(iter(self._seen)))
+            seen = self._seen.setdefault(address, OrderedDict())
+            seen[key] = None
+            seen.move_to_end(key)
+            while len(seen) > self.per_address:
+                seen.popitem(last=False)
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        address, token = item
+        with self._lock:
+            return self._hash(token) in self._seen.get(address, {})
+
+
+@dataclass
 class Limits:
     """The service's rate limits, built from its settings."""
 
     auth_failures: SlidingWindow
     writes: SlidingWindow
+    known: KnownTokens = field(default_factory=KnownTokens)
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
