@@ -18,6 +18,21 @@ from deconflict.errors import InvalidInput
 from deconflict.model import Member
 from deconflict.service import Service, SignatureMode, Signed
 
+__all__ = [
+    "WRITE_METHODS",
+    "Caller",
+    "CallerDep",
+    "HubDep",
+    "MemberDep",
+    "ServiceDep",
+    "SettingsDep",
+    "SigningDep",
+    "bearer",
+    "current_caller",
+    "limits",
+    "mechanism_caller",
+]
+
 bearer = HTTPBearer(auto_error=False, description="A member's token, printed once by `deconflict member add`.")
 
 

@@ -62,6 +62,10 @@ class Hub:
         """How many streams the member holds open now."""
         return sum(1 for s in self._subscribers.get(mechanism_id, ()) if s.member_id == member_id)
 
+    def open_streams(self) -> int:
+        """How many event streams are open now, over every mechanism (for the operator's metrics)."""
+        return sum(len(subs) for subs in self._subscribers.values())
+
     def end(self, sub: Subscription, why: str) -> None:
         """Mark one stream to end at once, and wake it (on the loop)."""
         sub.ended = why
