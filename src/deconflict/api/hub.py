@@ -66,11 +66,6 @@ class Hub:
         """How many event streams are open now, over every mechanism (for the operator's metrics)."""
         return sum(len(subs) for subs in self._subscribers.values())
 
-    def end(self, sub: Subscription, why: str) -> None:
-        """Mark one stream to end at once, and wake it (on the loop)."""
-        sub.ended = why
-        sub.wake.set()
-
     def publish(self, mechanism_id: str, seq: int) -> None:
         """Called after a commit, from any thread."""
         loop = self._loop
