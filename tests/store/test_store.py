@@ -19,7 +19,7 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "m.db"))
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0007"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0008"
 
 
 def test_sqlite_file_is_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:

@@ -176,6 +176,8 @@ class Context:
     """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
     tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)
     """token → (valid until, monotonic seconds; the answer): recent answers about bearer tokens."""
+    holder: str = ""
+    """This process's name as holder of the duty lease (:mod:`deconflict.service.ticker`)."""
 
     @contextmanager
     def exclusive(self, mechanism_id: str) -> Iterator[Picture]:

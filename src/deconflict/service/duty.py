@@ -14,7 +14,7 @@ from deconflict import hotline as phrases
 from deconflict.clock import iso
 from deconflict.model import ConflictStatus, Member, Role
 from deconflict.record.chain import EntryType
-from deconflict.service import mechanisms, queries, record, tracks
+from deconflict.service import mechanisms, queries, record, ticker, tracks
 from deconflict.service.context import SYSTEM, Context
 from deconflict.service.picture import Picture, answering
 from deconflict.service.posting import post_standard
@@ -26,7 +26,12 @@ __all__ = ["escalation_start", "line_status", "record_due", "tick", "tick_mechan
 
 def tick(ctx: Context) -> int:
     """Record what stored times make due now in every mechanism: escalation steps, line checks, lines
-    down, the tactical picture moving on, and a checkpoint when one is due. Returns entries written."""
+    down, the tactical picture moving on, and a checkpoint when one is due. Returns entries written.
+
+    Only the process holding the duty lease ticks (:mod:`deconflict.service.ticker`); in the others a
+    tick takes the lease if it has run out, and otherwise does nothing."""
+    if not ticker.hold(ctx.store, ctx.holder or _holder(ctx), ctx.clock()):
+        return 0
     written = 0
     for mechanism_id in mechanisms.mechanism_ids(ctx):
         with ctx.exclusive(mechanism_id) as picture:
@@ -35,6 +40,11 @@ def tick(ctx: Context) -> int:
             if _checkpoint_due(picture.checkpointed_at, ctx.clock(), ctx.checkpoint_interval_s):
                 record.checkpoint(ctx, mechanism_id)
     return written
+
+
+def _holder(ctx: Context) -> str:
+    ctx.holder = ticker.holder_name()
+    return ctx.holder
 
 
 def _checkpoint_due(last: datetime | None, now: datetime, interval_s: float) -> bool:

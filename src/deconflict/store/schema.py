@@ -322,3 +322,17 @@ class TrackReportRow(Base):
     trk_deg: Mapped[float] = mapped_column(Float)
     vs_mps: Mapped[float] = mapped_column(Float)
     __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
+
+
+class TickerLease(Base):
+    """Which process runs the duty loop (deadlines, escalations, line checks, checkpoints) until when.
+
+    Several server processes may share one database; exactly one of them ticks. It holds this lease and
+    renews it at each tick; when it dies, the lease runs out and the next process to try takes it."""
+
+    __tablename__ = "ticker_lease"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    """The process that holds it: host, process id and a random tag (a restarted process is a new holder)."""
+    expires_at: Mapped[datetime]
+    """When the lease runs out unless renewed (the holder's clock)."""
