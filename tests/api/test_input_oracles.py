@@ -135,3 +135,16 @@ def test_a_message_to_nobody_is_refused(server: LiveServer, tok: dict[str, str],
     r = http.post(f"{A}/messages", json={"text": "to whom?", "to": []}, headers=auth(tok["IL"]))
     assert r.status_code == 422 and r.json()["field"] == "to" and "nobody" in r.json()["detail"], r.text
     assert len(server.service.entries_after(M, 0)) == before
+
+
+def test_a_message_not_for_the_caller_is_answered_as_one_that_does_not_exist(
+    server: LiveServer, tok: dict[str, str], http: httpx.Client
+) -> None:
+    sent = http.post(f"{A}/messages", json={"text": "For the facilitator only.", "to": ["AZ"]}, headers=auth(tok["TR"]))
+    assert sent.status_code == 201, sent.text
+    hidden, absent = sent.json()["id"], "M9999"
+    answers = []
+    for ident in (hidden, absent):
+        r = http.post(f"{A}/messages/{ident}/acknowledge", headers=auth(tok["IL"]))
+        answers.append((r.status_code, r.text.replace(ident, "<id>")))
+    assert answers[0] == answers[1] and answers[0][0] == 404, answers

@@ -65,7 +65,8 @@ def send_message(
 
     Raises:
         Forbidden: an observer, or a phrase the sender's role does not send.
-        InvalidInput: no recipient, both or neither of template and text, text too long, a bad ``about``.
+        InvalidInput: no recipient, both or neither of template and text, text too long, a bad ``about``,
+            a phrase asking for an acknowledgement sent to an observer.
         NotFound: ``about`` names nothing.
     """
     with ctx.exclusive(mechanism_id) as picture:
@@ -92,6 +93,13 @@ def send_message(
                     f"escalations come from the service); a {role} may send {', '.join(sorted(allowed))}"
                 )
             rendered = phrases.render(template, member.language, params or {})
+            observers = sorted(p for p in recipients if p in _observers(picture))
+            if rendered.needs_ack and observers:  # an observer never answers: the request would climb for ever
+                raise InvalidInput(
+                    f"to: {', '.join(observers)} observes and never answers; a {template} asks for an "
+                    "acknowledgement, so send it to parties or the facilitator",
+                    field="to",
+                )
             doc: dict[str, Any] = {
                 "template": template,
                 "params": dict(rendered.params),
@@ -160,8 +168,8 @@ def acknowledge_message(
             raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
         with ctx.store.read() as s:
             row = s.get(MessageRow, (mechanism_id, message_id))
-            if row is None:
-                raise NotFound(f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message")
+            if row is None or not queries.sees(row, member):  # hidden: answered as absent
+                raise _message_not_found(message_id)
             if member.party not in row.recipients:
                 raise Forbidden(f"message {message_id!r} is not addressed to {member.party}")
             if not row.needs_ack:
@@ -189,6 +197,11 @@ def acknowledge_message(
                 params = {"party": member.party, "t1": now}
                 post_standard(w, picture, "line_restored", params, others, (queries.ABOUT_MESSAGE, message_id), now)
         return message(ctx, mechanism_id, message_id, reader=member)
+
+
+def _observers(picture: Picture) -> set[str]:
+    """The codes of the mechanism's observers (they read the hotline and never write to it)."""
+    return {m.party for m in picture.mechanism.members if m.role is Role.OBSERVER}
 
 
 def _settled_by_phrase(
@@ -261,8 +274,13 @@ def message(ctx: Context, mechanism_id: str, message_id: str, *, reader: Member)
     with ctx.store.read() as s:
         row = s.get(MessageRow, (mechanism_id, message_id))
         if row is None:
-            raise NotFound(f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message")
+            raise _message_not_found(message_id)
         return queries.message_doc(row, reader)
+
+
+def _message_not_found(message_id: str) -> NotFound:
+    """The one answer for a message that does not exist and one the reader may not read."""
+    return NotFound(f"message {message_id!r}: no such message that you may read", field="message")
 
 
 def messages(
