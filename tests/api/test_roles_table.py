@@ -211,3 +211,18 @@ def test_refusals_say_who_may(world: World) -> None:
     assert r.status_code == 403 and "caused" in r.json()["detail"]
     r = resolve("by_il", "accepted")(world, "AZ")
     assert r.status_code == 403 and "TR" in r.json()["detail"] and "acknowledged" in r.json()["detail"]
+
+
+def test_nothing_awaits_an_observer(world: World) -> None:
+    """An observer never answers, so a phrase that asks for an acknowledgement is not sent to it (it would
+    climb the ladder for ever); free text for its information is."""
+    incident = {"template": "incident_at", "params": {"place": "T4", "t1": "2025-04-09T06:00:00Z", "party": "TR"}}
+    before = world.record_size()
+    r = world.client.post(f"{A}/messages", json={**incident, "to": ["US"]}, headers=world.as_("TR"))
+    assert r.status_code == 422 and r.json()["field"] == "to" and "observes" in r.json()["detail"]
+    r = world.client.post(f"{A}/messages", json={**incident, "to": ["IL", "US"]}, headers=world.as_("TR"))
+    assert r.status_code == 422 and world.record_size() == before
+    r = world.client.post(f"{A}/messages", json={**incident, "to": ["IL", "AZ"]}, headers=world.as_("TR"))
+    assert r.status_code == 201, r.text
+    seen = world.client.get(f"{A}/messages", headers=world.as_("US")).json()
+    assert [m["needs_ack"] for m in seen if m["id"] == world.to_observer] == [False]
