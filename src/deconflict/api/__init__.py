@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from deconflict.api import errors, web
+from deconflict.api import errors, ops, web
 from deconflict.api.body import BodyGuard
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, tracks, zones
@@ -41,6 +41,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
     )
     hub = Hub()
+    watch = ops.Watch(settings, service)
     service.listeners.append(hub.publish)
     service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             await asyncio.sleep(settings.tick_s)
             try:
                 service.tick()
+                watch.ticked()
             except Exception:  # noqa: BLE001 - a failed tick is logged and retried next second
                 logging.getLogger("deconflict.api").exception("hotline tick failed")
 
@@ -77,5 +79,6 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events):
         app.include_router(module.router, prefix=API_PREFIX)
     web.install(app)
+    ops.install(app, watch)  # last: its middleware times and logs each answer as the client gets it
     errors.install_openapi(app, API_PREFIX)
     return app

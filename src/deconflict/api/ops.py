@@ -1,0 +1,406 @@
+"""Operations: ``/healthz`` (the process answers), ``/readyz`` (it can serve: database reachable,
+migrations at head, duty loop running), ``/metrics`` (Prometheus), and :class:`Observe`, the middleware
+that times and logs every request.
+
+None of the three needs a token: a load balancer, systemd or Prometheus calls them from inside the
+deployment, and they say nothing about any party's plans. ``/metrics`` holds counts only (notices,
+conflicts by kind, overdue messages by rung, line states by party, record heads, checkpoint age), never
+an id, a geometry or a time of an activity; labels are the mechanism id, party codes, conflict kinds and
+rung names, all public to every member. They are left out of ``/openapi.json``, which is the members'
+contract; ``deploy/README.md`` documents them.
+
+Figures that live in the database are read when Prometheus scrapes (:class:`StoreCollector`, a few
+``COUNT`` queries per mechanism on indexed columns), so every process reports the same figures and no
+use case needs to count anything. Request latency is the only figure kept in the process
+(:data:`REQUEST_SECONDS`, by route template, method and status class).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.pool import NullPool
+from starlette.routing import Mount, compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from deconflict.api.settings import Settings
+from deconflict.hotline import LineState
+from deconflict.logs import request_logger
+from deconflict.model import ConflictStatus
+from deconflict.service import Service
+
+__all__ = ["Observe", "StoreCollector", "Watch", "install", "readiness", "Routes"]
+
+log = logging.getLogger("deconflict.api.ops")
+
+OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+TICKS_LATE = 5
+"""The duty loop is late (not ready) when its last pass is older than this many tick periods..."""
+TICK_GRACE_S = 5.0
+"""... and than this many seconds (a tick that signs a checkpoint may take a second or two)."""
+PROBE_TIMEOUT_S = 3.0
+"""How long ``/readyz`` waits for the database before it says unreachable."""
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Watch:
+    """What operations know of one application: when its duty loop last completed a pass, its database
+    probe, the metrics registry. ``monotonic`` is the process's clock (the service's clock may be pinned
+    or moved by tests; the loop's liveness is a matter of real seconds)."""
+
+    settings: Settings
+    service: Service
+    monotonic: Callable[[], float] = time.monotonic
+    started: float = 0.0
+    last_tick: float | None = None
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _probe: Engine | None = None
+    _heads: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.started = self.monotonic()
+        self.latency = Histogram(
+            "deconflict_http_request_duration_seconds",
+            "Time to answer an HTTP request (an event stream: its whole life), by route template, method and "
+            "status class.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(StoreCollector(self))
+
+    def ticked(self) -> None:
+        """The duty loop completed a pass (whether or not this process holds the duty lease)."""
+        self.last_tick = self.monotonic()
+
+    def tick_age_s(self) -> float | None:
+        """Seconds since the duty loop's last completed pass (None: not yet)."""
+        return None if self.last_tick is None else self.monotonic() - self.last_tick
+
+    def probe(self) -> Engine:
+        """An engine that opens a new connection for each probe (no pool): a database that cannot be
+        reached any more is seen even while the service's pooled connections still hold it open. An
+        SQLite file is opened read-write without being created, so a probe never leaves an empty file."""
+        if self._probe is None:
+            url = self.service.store.engine.url
+            if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+                path = str(url.database)
+                self._probe = create_engine(
+                    "sqlite://",
+                    poolclass=NullPool,
+                    creator=lambda: sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S),
+                )
+            elif url.get_backend_name() == "sqlite":
+                self._probe = self.service.store.engine  # in memory: only the service's own connection sees it
+            else:
+                args = {"connect_timeout": int(PROBE_TIMEOUT_S)} if url.get_backend_name() == "postgresql" else {}
+                self._probe = create_engine(url, poolclass=NullPool, connect_args=args)
+        return self._probe
+
+    def heads(self) -> tuple[str, ...]:
+        """The migrations' head revisions, read once from the migration scripts."""
+        if self._heads is None:
+            from alembic.script import ScriptDirectory
+
+            from deconflict.store import alembic_config
+
+            self._heads = tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+        return self._heads
+
+
+def readiness(watch: Watch) -> dict[str, dict[str, Any]]:
+    """Each readiness check, ``{"ok": bool, "detail": words}``: ``database`` (a new connection answers),
+    ``migrations`` (its revision is the head the code knows), ``ticker`` (the duty loop completed a pass
+    within the last ``TICKS_LATE`` tick periods)."""
+    from alembic.runtime.migration import MigrationContext
+
+    checks: dict[str, dict[str, Any]] = {}
+    current: tuple[str, ...] | None = None
+    try:
+        with watch.probe().connect() as conn:
+            conn.execute(text("SELECT 1"))
+            current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+        checks["database"] = {"ok": True, "detail": "reachable"}
+    except Exception as e:  # noqa: BLE001 - any failure to reach the database is the answer itself
+        first = str(e).splitlines()[0] if str(e) else ""
+        checks["database"] = {"ok": False, "detail": f"unreachable: {type(e).__name__}: {first}"[:300]}
+    heads = watch.heads()
+    if current is None:
+        checks["migrations"] = {"ok": False, "detail": "unknown: the database cannot be reached"}
+    elif current == heads:
+        checks["migrations"] = {"ok": True, "detail": f"at head {', '.join(heads)}"}
+    else:
+        at = ", ".join(current) or "none (an empty database)"
+        checks["migrations"] = {"ok": False, "detail": f"at {at}, the code's head is {', '.join(heads)}"}
+    checks["ticker"] = _ticker_check(watch)
+    return checks
+
+
+def _ticker_check(watch: Watch) -> dict[str, Any]:
+    tick_s = watch.settings.tick_s
+    if tick_s <= 0:
+        return {"ok": False, "detail": "the duty loop is off in this process (tick_s is 0)"}
+    limit = max(TICKS_LATE * tick_s, TICK_GRACE_S)
+    age = watch.tick_age_s()
+    if age is None:
+        up = watch.monotonic() - watch.started
+        return {"ok": False, "detail": f"the duty loop has not completed a pass yet (started {up:.1f} s ago)"}
+    if age > limit:
+        return {"ok": False, "detail": f"the duty loop last completed a pass {age:.1f} s ago (limit {limit:g} s)"}
+    return {"ok": True, "detail": f"last pass {age:.1f} s ago (every {tick_s:g} s)"}
+
+
+class StoreCollector(Collector):
+    """The figures the database holds, read at each scrape: per mechanism, notices received, activities
+    by state, conflicts raised (by kind) and open, messages awaiting an answer past their deadline by
+    rung, each party's line state, the record's head and the newest checkpoint's sequence number and
+    age; and the age of the duty loop's last pass. A database that cannot be read gives
+    ``deconflict_store_up 0`` and none of its figures (the scrape itself still answers)."""
+
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # figures are read at scrape time; none at registration
+
+    def collect(self) -> Iterator[Metric]:
+        watch = self.watch
+        loop = GaugeMetricFamily(
+            "deconflict_duty_loop_age_seconds", "Seconds since this process's duty loop last completed a pass."
+        )
+        age = watch.tick_age_s()
+        if age is not None:
+            loop.add_metric([], age)
+        yield loop
+        up = GaugeMetricFamily("deconflict_store_up", "Whether the database answered this scrape (1) or not (0).")
+        try:
+            families = list(_store_figures(watch.service))
+        except Exception:  # noqa: BLE001 - a scrape never fails on the database: it says so
+            log.warning("metrics: the database could not be read", exc_info=True)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+
+def _store_figures(service: Service) -> Iterator[Metric]:
+    """The database's figures as metric families (see :class:`StoreCollector`)."""
+    from deconflict.store.schema import ActivityRow, CheckpointRow, ConflictRow, MessageRow
+
+    m = ["mechanism"]
+    notices = CounterMetricFamily("deconflict_notices", "Notices of activity received (each activity once).", labels=m)
+    activities = GaugeMetricFamily("deconflict_activities", "Activities by state.", labels=[*m, "state"])
+    raised = CounterMetricFamily("deconflict_conflicts_raised", "Conflicts raised, by kind.", labels=[*m, "kind"])
+    open_ = GaugeMetricFamily("deconflict_conflicts_open", "Conflicts not yet resolved, by kind.", labels=[*m, "kind"])
+    overdue = GaugeMetricFamily(
+        "deconflict_messages_overdue",
+        "Hotline messages (alerts, queries, incidents, line checks) still awaiting an acknowledgement past "
+        "their deadline, by type and by the rung of the escalation ladder they have reached.",
+        labels=[*m, "type", "rung"],
+    )
+    lines = GaugeMetricFamily(
+        "deconflict_line_state", "Each party's line: 1 for its current state.", labels=[*m, "party", "state"]
+    )
+    head = GaugeMetricFamily("deconflict_record_head_seq", "The record's last entry's sequence number.", labels=m)
+    cp_seq = GaugeMetricFamily("deconflict_checkpoint_seq", "The newest signed checkpoint's sequence number.", labels=m)
+    cp_age = GaugeMetricFamily(
+        "deconflict_checkpoint_age_seconds", "Seconds since the newest signed checkpoint (service clock).", labels=m
+    )
+    now = service.clock()
+    for mid in service.mechanism_ids():
+        mechanism = service.mechanism(mid)
+        rules = mechanism.rules
+        with service.store.read() as s:
+            by_state = dict(
+                s.execute(
+                    select(ActivityRow.state, func.count())
+                    .where(ActivityRow.mechanism_id == mid)
+                    .group_by(ActivityRow.state)
+                ).all()
+            )
+            conflicts = s.execute(
+                select(ConflictRow.kind, ConflictRow.status, func.count())
+                .where(ConflictRow.mechanism_id == mid)
+                .group_by(ConflictRow.kind, ConflictRow.status)
+            ).all()
+            waiting = s.execute(
+                select(MessageRow.type, MessageRow.steps, MessageRow.sent_at, MessageRow.deadline).where(
+                    MessageRow.mechanism_id == mid,
+                    MessageRow.needs_ack.is_(True),
+                    MessageRow.acknowledged_at.is_(None),
+                    MessageRow.closed_at.is_(None),
+                )
+            ).all()
+            checkpoint = s.execute(
+                select(CheckpointRow.seq, CheckpointRow.at)
+                .where(CheckpointRow.mechanism_id == mid)
+                .order_by(CheckpointRow.seq.desc())
+                .limit(1)
+            ).first()
+        notices.add_metric([mid], sum(by_state.values()))
+        for state, count in sorted(by_state.items()):
+            activities.add_metric([mid, state], count)
+        kinds: dict[str, list[int]] = {}
+        for kind, status, count in conflicts:
+            totals = kinds.setdefault(kind, [0, 0])
+            totals[0] += count
+            totals[1] += count if status != ConflictStatus.RESOLVED.value else 0
+        for kind, (total, still_open) in sorted(kinds.items()):
+            raised.add_metric([mid, kind], total)
+            open_.add_metric([mid, kind], still_open)
+        late: dict[tuple[str, str], int] = {("alert", rung.name): 0 for rung in rules.ladder}
+        for type_, steps, sent_at, deadline in waiting:
+            due = deadline or sent_at + timedelta(seconds=rules.ack_deadline_s)
+            if now >= due:
+                rung = rules.ladder[min(steps, len(rules.ladder) - 1)].name
+                late[(type_, rung)] = late.get((type_, rung), 0) + 1
+        for (type_, rung), count in sorted(late.items()):
+            overdue.add_metric([mid, type_, rung], count)
+        for party, state in sorted(service.line_status(mid).items()):
+            for each in LineState:
+                lines.add_metric([mid, party, each.value], 1 if each.value == state else 0)
+        head.add_metric([mid], service.head(mid).seq)
+        if checkpoint is not None:
+            cp_seq.add_metric([mid], checkpoint[0])
+            cp_age.add_metric([mid], max(0.0, (now - checkpoint[1]).total_seconds()))
+    yield from (notices, activities, raised, open_, overdue, lines, head, cp_seq, cp_age)
+
+
+class Routes:
+    """The application's route templates, to name a request's route without its ids: every path of the
+    OpenAPI document (the routers' routes, with their prefix) and the application's own routes and
+    mounts (the page, ``/web/{path}``, these operations routes). Built on first use, once every route
+    is in place; templates with fewer parameters are tried first, so a literal segment wins."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._table: list[tuple[re.Pattern[str], str]] | None = None
+
+    def table(self) -> list[tuple[re.Pattern[str], str]]:
+        if self._table is None:
+            templates = {path: path for path in self.app.openapi().get("paths", {})}
+            for route in self.app.router.routes:
+                path = getattr(route, "path", None)
+                if isinstance(route, Mount) and isinstance(path, str):
+                    templates[f"{path}/{{path:path}}"] = f"{path}/{{path}}"
+                elif isinstance(path, str):
+                    templates[path] = path
+            ordered = sorted(templates.items(), key=lambda t: (t[0].count("{"), -len(t[0]), t[0]))
+            self._table = [(compile_path(pattern)[0], label) for pattern, label in ordered]
+        return self._table
+
+    def template(self, path: str) -> str:
+        """The template ``path`` matches (``/api/v1/mechanisms/{mechanism_id}``), or ``unmatched``: no
+        label ever holds a raw path."""
+        return next((label for regex, label in self.table() if regex.match(path)), "unmatched")
+
+
+class Observe:
+    """ASGI middleware: times each HTTP request into :data:`Watch.latency` and logs it once answered
+    (``deconflict.request``, INFO): method, route template, status, duration in milliseconds, and the
+    member id when the request presented a token this process recognised. Never the token, a header,
+    the path's ids, the query or the body."""
+
+    def __init__(self, app: ASGIApp, *, watch: Watch, routes: Routes) -> None:
+        self.app = app
+        self.watch = watch
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            elapsed = time.perf_counter() - began
+            method = scope.get("method", "")
+            method = method if method in METHODS else "other"
+            route = self.routes.template(scope.get("path", ""))
+            self.watch.latency.labels(route, method, f"{status // 100}xx").observe(elapsed)
+            member, mechanism = self._member(scope)
+            request_logger.info(
+                "%s %s %d",
+                method,
+                route,
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "member": member,
+                    "mechanism": mechanism,
+                },
+            )
+
+    def _member(self, scope: Scope) -> tuple[str | None, str | None]:
+        """The member whose bearer token the request presented, from the service's token cache only (the
+        request itself just authenticated it); (None, None) when it cannot say without a query."""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    return None, None
+                found = self.watch.service.authenticate_cached(token.strip())
+                if isinstance(found, tuple):
+                    return found[1].id, found[0]
+                return None, None
+        return None, None
+
+
+def install(app: FastAPI, watch: Watch) -> None:
+    """Serve ``/healthz``, ``/readyz`` and ``/metrics`` (outside the OpenAPI document) and time and log
+    every request. Call after every other middleware is added, so that :class:`Observe` sees each
+    answer as the client gets it (413s, security headers and all)."""
+    app.state.watch = watch
+    no_store = {"Cache-Control": "no-store"}
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        """Alive: the process answers. Touches nothing else (a restart is the cure when it does not)."""
+        return JSONResponse({"status": "alive"}, headers=no_store)
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Ready to serve: 200 when every check passes; 503 naming what is not ready otherwise."""
+        checks = readiness(watch)
+        failing = [name for name, check in checks.items() if not check["ok"]]
+        if not failing:
+            return JSONResponse({"status": "ready", "checks": checks}, headers=no_store)
+        detail = "not ready: " + "; ".join(f"{name}: {checks[name]['detail']}" for name in failing)
+        body = {"status": "not ready", "detail": detail, "field": None, "not_ready": failing, "checks": checks}
+        return JSONResponse(body, status_code=503, headers={**no_store, "Retry-After": "5"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus text exposition of :class:`Watch`'s registry: counts only, no ids or geometry."""
+        return Response(generate_latest(watch.registry), media_type=CONTENT_TYPE_LATEST, headers=no_store)
+
+    app.add_middleware(Observe, watch=watch, routes=Routes(app))

@@ -1,0 +1,343 @@
+"""Operations over real HTTP on loopback: ``/healthz``, ``/readyz`` (ready; not ready without the duty
+loop, with the database out of reach, with migrations behind), ``/metrics`` (parsed by prometheus_client;
+the figures move after a notice, a conflict and an escalation; no ids), the request logs (JSON, no
+token), and ``deploy/`` (the systemd unit verifies and its ``ExecStart`` is a valid ``serve`` line)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from support.builders import A, M
+from support.live import LiveServer, auth, free_port, post_notice, start_server, wait_until
+from typer.main import get_command
+
+from deconflict import logs
+from deconflict.api.ops import Watch, readiness
+from deconflict.api.settings import Settings
+from deconflict.cli import app as cli_app
+from deconflict.clock import FixedClock
+from deconflict.service import Service
+from deconflict.store import open_store
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+T4 = (34.5226, 37.6298)
+
+
+def metrics(server: LiveServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """``/metrics`` parsed by prometheus_client's own parser: (sample name, labels) → value."""
+    r = httpx.get(f"{server.url}/metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def value(figures: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    """One sample's value (0 when the series is absent, as Prometheus would treat a sum over nothing)."""
+    return figures.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+def ticking(db: str, clock: FixedClock) -> Iterator[LiveServer]:
+    """The app on ``db`` with its duty loop running every 50 ms."""
+    server = start_server(db, clock, tick_s=0.05)
+    yield server
+    server.stop()
+
+
+# --- /healthz and /readyz --------------------------------------------------------------------------
+
+
+def test_healthz_answers_alive_without_a_token(client: httpx.Client) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "alive"}
+    assert r.headers["cache-control"] == "no-store"
+    assert "/healthz" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_readyz_is_ready_once_the_duty_loop_ran(ticking: LiveServer) -> None:
+    r = wait_until(lambda: (x := httpx.get(f"{ticking.url}/readyz")).status_code == 200 and x, "ready")
+    body = r.json()
+    assert body["status"] == "ready"
+    assert {name: c["ok"] for name, c in body["checks"].items()} == {
+        "database": True,
+        "migrations": True,
+        "ticker": True,
+    }
+    assert body["checks"]["migrations"]["detail"].startswith("at head ")
+
+
+def test_readyz_is_not_ready_when_the_duty_loop_is_off(client: httpx.Client) -> None:
+    r = client.get("/readyz")  # the live fixture's ticker is off: tests drive time
+    assert r.status_code == 503
+    body = r.json()
+    assert body["not_ready"] == ["ticker"] and body["field"] is None
+    assert body["detail"] == "not ready: ticker: the duty loop is off in this process (tick_s is 0)"
+    assert r.headers["retry-after"] == "5"
+
+
+def test_readyz_says_when_the_duty_loop_stopped(db: str, clock: FixedClock) -> None:
+    """The loop counts as running while its last pass is within five tick periods (at least 5 s)."""
+    now = [100.0]
+    service = Service(open_store(db), clock=clock)
+    watch = Watch(Settings(db=db, tick_s=1.0), service, monotonic=lambda: now[0])
+    assert "has not completed a pass yet" in readiness(watch)["ticker"]["detail"]
+    watch.ticked()
+    now[0] += 4.9
+    assert readiness(watch)["ticker"]["ok"] is True
+    now[0] += 1.2
+    check = readiness(watch)["ticker"]
+    assert check == {"ok": False, "detail": "the duty loop last completed a pass 6.1 s ago (limit 5 s)"}
+    service.store.close()
+
+
+def test_readyz_is_not_ready_when_the_database_is_out_of_reach(ticking: LiveServer, db: str) -> None:
+    wait_until(lambda: httpx.get(f"{ticking.url}/readyz").status_code == 200, "ready")
+    folder = Path(db).parent
+    moved = folder.with_name(folder.name + "-away")
+    folder.rename(moved)  # as a lost mount would: the file is no longer where the service opens it
+    try:
+        r = httpx.get(f"{ticking.url}/readyz", timeout=10)
+        assert r.status_code == 503
+        body = r.json()
+        assert body["not_ready"] == ["database", "migrations"]
+        assert body["checks"]["database"]["detail"].startswith("unreachable: OperationalError")
+        assert httpx.get(f"{ticking.url}/healthz").status_code == 200  # alive all the same
+        assert not folder.exists()  # the probe created nothing
+    finally:
+        moved.rename(folder)
+    wait_until(lambda: httpx.get(f"{ticking.url}/readyz").status_code == 200, "ready again")
+
+
+def test_readyz_is_not_ready_when_migrations_are_behind(ticking: LiveServer, db: str) -> None:
+    watch_heads = wait_until(lambda: httpx.get(f"{ticking.url}/readyz").json()["checks"]["migrations"], "checked")
+    with sqlite3.connect(db) as conn:
+        (head,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    try:
+        r = httpx.get(f"{ticking.url}/readyz", timeout=10)
+        assert r.status_code == 503 and r.json()["not_ready"] == ["migrations"]
+        assert r.json()["checks"]["migrations"]["detail"] == f"at 0001, the code's head is {head}"
+    finally:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = ?", (head,))
+    assert watch_heads["detail"] == f"at head {head}"
+
+
+# --- /metrics ------------------------------------------------------------------------------------
+
+
+def test_metrics_move_with_a_notice_a_conflict_and_an_escalation(
+    live: LiveServer, tokens: dict[str, str], clock: FixedClock
+) -> None:
+    before = metrics(live)
+    assert value(before, "deconflict_store_up") == 1
+    assert value(before, "deconflict_notices_total", mechanism=M) == 0
+    assert value(before, "deconflict_line_state", mechanism=M, party="IL", state="up") == 1
+    head = value(before, "deconflict_record_head_seq", mechanism=M)
+
+    post_notice(live, tokens["IL"], "uav_patrol", *T4)
+    raised = post_notice(live, tokens["TR"], "uav_patrol", *T4)["raised"]
+    assert [c["kind"] for c in raised] == ["separation"]
+    after = metrics(live)
+    assert value(after, "deconflict_notices_total", mechanism=M) == 2
+    assert value(after, "deconflict_activities", mechanism=M, state="notified") == 2
+    assert value(after, "deconflict_conflicts_raised_total", mechanism=M, kind="separation") == 1
+    assert value(after, "deconflict_conflicts_open", mechanism=M, kind="separation") == 1
+    assert value(after, "deconflict_record_head_seq", mechanism=M) > head
+    route = "/api/v1/mechanisms/{mechanism_id}/activities"
+    assert value(after, "deconflict_http_request_duration_seconds_count", route=route, method="POST", status="2xx") == 2
+    text = httpx.get(f"{live.url}/metrics").text
+    for secret in ("IL-0001", "TR-0001", raised[0]["id"] + '"', "37.6", "34.5", tokens["IL"]):
+        assert secret not in text  # counts only: no ids, no places
+
+    # past the acknowledgement deadline the alert is overdue at the first rung; a tick climbs it one rung
+    rules = live.service.mechanism(M).rules
+    ladder = [rung.name for rung in rules.ladder]
+    clock.advance(seconds=rules.ack_deadline_s + 1)
+    late = metrics(live)
+    assert value(late, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[0]) >= 1
+    assert value(late, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[1]) == 0
+    assert live.service.tick() > 0
+    climbed = metrics(live)
+    alerts = value(late, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[0])
+    assert value(climbed, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[0]) == 0
+    assert value(climbed, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[1]) == alerts
+    # the tick signed a checkpoint of the head; its age runs on the service's clock
+    assert value(climbed, "deconflict_checkpoint_seq", mechanism=M) == value(
+        climbed, "deconflict_record_head_seq", mechanism=M
+    )
+    assert value(climbed, "deconflict_checkpoint_age_seconds", mechanism=M) == 0
+    clock.advance(seconds=90)
+    assert value(metrics(live), "deconflict_checkpoint_age_seconds", mechanism=M) == 90
+
+
+def test_metrics_name_unknown_paths_unmatched(client: httpx.Client) -> None:
+    assert client.get("/no/such/IL-0001").status_code == 404
+    text = client.get("/metrics").text
+    assert 'route="unmatched"' in text and "IL-0001" not in text
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The service's log lines, as ``serve --log-format json`` writes them, while the test runs."""
+    out = io.StringIO()
+    level = logging.getLogger("deconflict").level
+    handler = logs.configure("json", stream=out)
+    yield out
+    logging.getLogger().removeHandler(handler)
+    logging.getLogger("deconflict").setLevel(level)
+
+
+def test_request_logs_are_json_with_the_member_and_never_the_token(
+    live: LiveServer, tokens: dict[str, str], json_log: io.StringIO
+) -> None:
+    title = "Sortie over T4, body text"
+    post_notice(live, tokens["IL"], "uav_patrol", *T4, title=title)
+    with httpx.Client(base_url=live.url, timeout=10) as c:
+        assert c.get(f"{A}/activities", headers=auth(tokens["TR"])).status_code == 200
+        assert c.get(f"{A}/activities", headers=auth("dcf_not-a-token")).status_code == 401
+        assert c.get(f"{A}/conflicts?status=open", headers=auth(tokens["AZ"])).status_code == 200
+    wait_until(lambda: json_log.getvalue().count("\n") >= 4, "four request lines")
+    text = json_log.getvalue()
+    for token in tokens.values():
+        assert token not in text
+    assert "dcf_" not in text and "Bearer" not in text and "authorization" not in text.lower()
+    assert title not in text and "status=open" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    requests = [line for line in lines if line["logger"] == "deconflict.request"]
+    assert len(requests) == 4
+    for line in requests:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
+        assert line["level"] == "INFO" and isinstance(line["duration_ms"], float)
+    assert [(r["method"], r["route"], r["status"], r.get("member")) for r in requests] == [
+        ("POST", "/api/v1/mechanisms/{mechanism_id}/activities", 201, "IL"),
+        ("GET", "/api/v1/mechanisms/{mechanism_id}/activities", 200, "TR"),
+        ("GET", "/api/v1/mechanisms/{mechanism_id}/activities", 401, None),
+        ("GET", "/api/v1/mechanisms/{mechanism_id}/conflicts", 200, "AZ"),
+    ]
+    assert requests[0]["mechanism"] == M
+
+
+def test_serve_log_format_json_writes_one_object_per_line(db: str, clock: FixedClock, tmp_path: Path) -> None:
+    """``deconflict serve --log-format json`` as the systemd unit runs it: every stderr line is JSON."""
+    service = Service(open_store(db), clock=clock)
+    token = service.issue_token(mechanism_id=M, member_id="IL")
+    service.store.close()
+    port = free_port()
+    err = tmp_path / "stderr"
+    exe = Path(sys.executable).with_name("deconflict")
+    cmd = [str(exe), "serve", "--db", db, "--port", str(port), "--log-format", "json"]
+    with err.open("w") as stderr:
+        proc = subprocess.Popen(cmd, stderr=stderr, stdout=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+
+            def up() -> bool:
+                try:
+                    return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_until(up, "serve answers", deadline_s=60)
+            assert httpx.get(f"{url}{A}/activities", headers=auth(token), timeout=10).status_code == 200
+            wait_until(lambda: '"member": "IL"' in err.read_text(), "the request is logged")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    text = err.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["logger"] == "deconflict.serve" and lines[0]["message"].startswith("serving ")
+    assert {"time", "level", "logger", "message"} <= set(lines[-1])
+    assert token not in text
+
+
+# --- deploy/ ---------------------------------------------------------------------------------------
+
+
+def _unit() -> dict[str, dict[str, str]]:
+    """deploy/deconflict.service as sections of keys (each key once in this unit)."""
+    sections: dict[str, dict[str, str]] = {}
+    current = ""
+    for raw in (DEPLOY / "deconflict.service").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]")
+            sections[current] = {}
+            continue
+        key, sep, val = line.partition("=")
+        assert sep and key.strip() not in sections[current], f"bad or repeated line: {raw!r}"
+        sections[current][key.strip()] = val.strip()
+    return sections
+
+
+def _example_env() -> dict[str, str]:
+    pairs = [line.split("=", 1) for line in (DEPLOY / "deconflict.env").read_text().splitlines()]
+    return {k: v for k, *rest in pairs if rest and not k.startswith("#") for v in rest}
+
+
+def test_the_systemd_unit_runs_serve_with_the_example_environment() -> None:
+    unit = _unit()
+    assert set(unit) == {"Unit", "Service", "Install"}
+    service = unit["Service"]
+    assert service["EnvironmentFile"] == "/etc/deconflict/deconflict.env"
+    argv = shlex.split(service["ExecStart"])
+    assert argv[0].endswith("/deconflict") and argv[1] == "serve"
+    env = _example_env()
+    used = set(re.findall(r"\$\{(\w+)\}", service["ExecStart"]))
+    assert used <= set(env), f"ExecStart uses {used - set(env)}, which the example does not set"
+    args = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a) for a in argv[2:]]
+    serve = get_command(cli_app).commands["serve"]  # type: ignore[attr-defined]
+    ctx = serve.make_context("serve", args)  # parses and checks every option as `serve` would
+    assert ctx.params["log_format"] == "json" and ctx.params["db"] == env["DECONFLICT_DB"]
+    assert ctx.params["port"] == int(env["DECONFLICT_PORT"])
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` with the command pointed at this checkout's (the unit's own path,
+    /opt/deconflict, exists only once installed); any warning about the unit fails."""
+    exe = Path(sys.executable).with_name("deconflict")
+    text = (DEPLOY / "deconflict.service").read_text().replace("/opt/deconflict/.venv/bin/deconflict", str(exe))
+    (tmp_path / "deconflict.service").write_text(text)
+    out = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "deconflict.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SYSTEMD_LOG_COLOR": "0"},
+    )
+    said = [line for line in (out.stdout + out.stderr).splitlines() if "deconflict.service" in line]
+    assert out.returncode == 0 and said == [], out.stdout + out.stderr
+
+
+def test_readyz_answers_quickly(ticking: LiveServer) -> None:
+    """The probe opens a new connection each time: still a few milliseconds on SQLite."""
+    wait_until(lambda: httpx.get(f"{ticking.url}/readyz").status_code == 200, "ready")
+    began = time.perf_counter()
+    for _ in range(20):
+        httpx.get(f"{ticking.url}/readyz")
+    assert (time.perf_counter() - began) / 20 < 0.5
