@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import typer
 
-from deconflict.cli import activities, admin, conflicts, files, hotline, mirror, record, server
+from deconflict.cli import activities, admin, backup, conflicts, files, hotline, mirror, record, server
 from deconflict.cli.common import guard_stdout
 
 __all__ = ["app", "main"]
@@ -57,6 +57,7 @@ for _command in (
 ):
     app.command()(_command)
 del _command
+backup.register(app)  # backup, restore
 
 app.add_typer(record.ledger_app, name="ledger")
 app.add_typer(admin.member_app, name="member")

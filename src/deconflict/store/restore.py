@@ -1,0 +1,326 @@
+"""Backups you can trust, the restore: a new database rebuilt from a backup's record and checked before
+it is used.
+
+Nothing is taken from the backup's tables on trust: a new database gets the schema (the migrations), the
+record's entries (the ``ledger``) one by one, and every projected table rebuilt from them by
+:mod:`deconflict.store.projection` (as replay does); the tables that are not the record's (tokens, the
+service's keys, checkpoints and cosignatures, tracks) are copied. Then every chain is verified
+(:func:`deconflict.store.ledger.verify_store`'s checks, and its signed checkpoints held against it), and the
+rebuilt tables are compared with the backup's, row by row: a backup whose tables were edited without the
+record is refused, as is one whose record does not verify. An SQLite target is written to a temporary
+file renamed into place only at the end; a PostgreSQL target in one transaction: a refused restore
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Table, create_engine, func, insert, inspect, select, text
+from sqlalchemy.orm import Session
+
+from deconflict.clock import iso
+from deconflict.errors import DeconflictError
+from deconflict.record import chain
+from deconflict.record.checkpoints import check_checkpoints
+from deconflict.record.verify import KeyRing, verify_docs
+from deconflict.store import alembic_config, database_url, open_store, projection
+from deconflict.store import backup as backups
+from deconflict.store.ledger import store_docs
+from deconflict.store.replay import TABLES
+from deconflict.store.schema import Base, CheckpointRow, LedgerEntry, MechanismRow
+
+__all__ = ["PROJECTED", "RUNTIME", "BackupRefused", "RestoreReport", "restore"]
+
+PROJECTED: dict[str, Any] = {"mechanisms": MechanismRow, **TABLES}
+"""The tables rebuilt from the record on restore (and compared with the backup's), by name."""
+RUNTIME = frozenset({"ticker_lease"})
+"""Tables of the running processes' coordination, not data: never copied (a restored database starts free)."""
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BATCH = 2000
+"""Rows per insert, and entries between two flushes of the rebuilding session."""
+
+
+class BackupRefused(DeconflictError):
+    """The backup cannot be trusted (its record does not verify, or its tables disagree with its record):
+    nothing was restored."""
+
+
+@dataclass
+class RestoreReport:
+    """What ``restore`` rebuilt: each chain's entries and head, rows copied as they were, the time taken."""
+
+    db: str
+    heads: dict[str, chain.Head] = field(default_factory=dict)
+    entries: int = 0
+    checkpoints: int = 0
+    copied: dict[str, int] = field(default_factory=dict)
+    manifest: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def restore(
+    source: Path, db: str, *, force: bool = False, progress: Callable[[str], None] | None = None
+) -> RestoreReport:
+    """Rebuild a database at ``db`` (a new SQLite file or an empty PostgreSQL database) from the backup
+    ``source``: schema, record, projected tables rebuilt from the record, the other tables copied; every
+    chain verified and the rebuilt tables compared with the backup's before anything is kept.
+
+    Raises:
+        DeconflictError: ``source`` is missing or not a backup; ``db`` exists (without ``force``).
+        BackupRefused: the record does not verify, a checkpoint does not match it, or the backup's tables
+            disagree with its record (nothing written).
+    """
+    started = time.perf_counter()
+    say = progress or (lambda _line: None)
+    _check_backup_file(source)
+    url = database_url(db)
+    is_sqlite = url.startswith("sqlite:")
+    target_path = Path(url.removeprefix("sqlite:///")) if is_sqlite else None
+    if target_path is not None:
+        backups.check_out(target_path, force=force, option="--db")
+    with _readable(source) as engine, engine.connect() as backup_conn:
+        report = RestoreReport(db, manifest=_manifest(backup_conn))
+        if target_path is None:
+            _restore_into(url, backup_conn, report, say, empty_first=True)
+        else:
+            partial = target_path.parent / f".{target_path.name}.restoring-{os.getpid()}"
+            backups.remove(partial)
+            try:
+                _restore_into(database_url(str(partial)), backup_conn, report, say, empty_first=False)
+                _settle(partial)
+                for extra in ("-wal", "-shm"):
+                    backups.remove(Path(f"{target_path}{extra}"))
+                os.replace(partial, target_path)
+            finally:
+                backups.remove(partial)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _restore_into(
+    url: str, backup: Connection, report: RestoreReport, say: Callable[[str], None], *, empty_first: bool
+) -> None:
+    """Schema, record, projections, copies, verification and comparison, in one transaction on ``url``."""
+    from alembic import command
+
+    engine = open_store(url, migrate=False).engine
+    try:
+        with engine.connect() as conn, conn.begin():
+            if empty_first and "ledger" in inspect(conn).get_table_names():
+                if conn.scalar(select(func.count()).select_from(LedgerEntry.__table__)):
+                    raise DeconflictError("--db: that database already holds a record; restore into an empty one")
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            with Session(bind=conn, autoflush=True) as session:
+                mechanisms = list(backup.scalars(select(LedgerEntry.mechanism_id).distinct()))
+                for mid in sorted(mechanisms):
+                    n = _rebuild(backup, session, mid)
+                    report.entries += n
+                    say(f"{mid}: {n} entries copied and projected")
+                session.flush()
+                copied = {t.name for t in Base.metadata.sorted_tables} - set(PROJECTED) - RUNTIME - {"ledger"}
+                backup_tables = set(inspect(backup).get_table_names())
+                for table in Base.metadata.sorted_tables:
+                    if table.name in copied and table.name in backup_tables:
+                        report.copied[table.name] = backups.copy_table(backup, session.connection(), table)
+                for mid in sorted(mechanisms):
+                    report.heads[mid], cps = _verify(session, mid)
+                    report.checkpoints += cps
+                    say(f"{mid}: chain verifies to entry {report.heads[mid].seq}, {cps} checkpoint(s) match it")
+                for name, model in PROJECTED.items():
+                    say(f"{name}: {_compare(backup, session, name, model.__table__)} rows equal to the backup's")
+    finally:
+        engine.dispose()
+
+
+def _rebuild(backup: Connection, session: Session, mid: str) -> int:
+    """Copy one mechanism's entries in order and apply each to the tables; the number of entries."""
+    ledger = cast(Table, LedgerEntry.__table__)
+    rows = backup.execution_options(stream_results=True, yield_per=BATCH).execute(
+        select(ledger).where(ledger.c.mechanism_id == mid).order_by(ledger.c.seq)
+    )
+    batch: list[dict[str, Any]] = []
+    n = 0
+    for row in rows.mappings():
+        entry = dict(row)
+        batch.append(entry)
+        n += 1
+        try:
+            payload = json.loads(entry["payload"])
+            projection.apply(
+                session,
+                mechanism=mid,
+                type=entry["type"],
+                payload=payload,
+                at=entry["at"],
+                seq=entry["seq"],
+                actor=entry["actor"],
+            )
+        except Exception as e:  # noqa: BLE001 - any fault of a tampered entry is named, never a traceback
+            raise BackupRefused(
+                f"{mid}: entry {entry['seq']} ({entry['type']}) cannot be rebuilt into the tables: "
+                f"{type(e).__name__}: {e}; the backup's record is damaged"
+            ) from None
+        if len(batch) >= BATCH:
+            session.execute(insert(ledger), batch)
+            session.flush()
+            session.expunge_all()
+            batch = []
+    if batch:
+        session.execute(insert(ledger), batch)
+    session.flush()
+    return n
+
+
+def _verify(session: Session, mid: str) -> tuple[chain.Head, int]:
+    """Verify a rebuilt chain and hold it against its signed checkpoints; its head and checkpoint count."""
+    cps = [
+        chain.checkpoint_doc(mechanism=mid, seq=r.seq, hash=r.hash, at=r.at, key_id=r.key_id, signature=r.signature)
+        for r in session.scalars(select(CheckpointRow).where(CheckpointRow.mechanism_id == mid))
+    ]
+    ring, hashes = KeyRing(), dict.fromkeys((int(c["seq"]) for c in cps), "")
+    times: dict[int, datetime] = {}
+    report = verify_docs(mid, store_docs(session, mid), ring=ring, hashes=hashes, times=times)
+    report = check_checkpoints(mid, cps, hashes, report, ring, times)
+    if not report.ok:
+        raise BackupRefused(f"{mid}: the backup's record does not verify: {report.problem}")
+    return chain.Head(report.head_seq, report.head_hash), report.checkpoints
+
+
+def _compare(backup: Connection, session: Session, name: str, table: Table) -> int:
+    """Hold a rebuilt table against the backup's, row by row; the number of rows."""
+    keys = [c.name for c in table.primary_key.columns]
+    theirs: dict[tuple[Any, ...], str] = {}
+    for row in backup.execution_options(stream_results=True, yield_per=BATCH).execute(select(table)).mappings():
+        theirs[tuple(row[k] for k in keys)] = _digest(row)
+    ours = session.connection().execution_options(stream_results=True, yield_per=BATCH).execute(select(table))
+    count = 0
+    for row in ours.mappings():
+        key = tuple(row[k] for k in keys)
+        said = theirs.pop(key, None)
+        if said is None:
+            raise BackupRefused(f"table {name}: row {_key_text(key)} is in the record but not in the backup's table")
+        if said != _digest(row):
+            raise BackupRefused(f"table {name}: row {_key_text(key)} {_difference(backup, table, keys, key, row)}")
+        count += 1
+    if theirs:
+        key = min(theirs, key=str)
+        raise BackupRefused(f"table {name}: row {_key_text(key)} is in the backup's table but not in its record")
+    return count
+
+
+def _difference(backup: Connection, table: Table, keys: list[str], key: tuple[Any, ...], ours: Any) -> str:
+    """What differs in one row: the first column whose value the backup's table and the record disagree on."""
+    where = [table.c[k] == v for k, v in zip(keys, key, strict=True)]
+    theirs = backup.execute(select(table).where(*where)).mappings().one()
+    for column in table.columns:
+        a, b = _plain(theirs[column.name]), _plain(ours[column.name])
+        if json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+            said = f"the backup's table says {_short(a)}, the record {_short(b)}"
+            return f"differs from its record in column {column.name}: {said}"
+    return "differs from its record"
+
+
+def _check_backup_file(source: Path) -> None:
+    if not source.exists():
+        raise DeconflictError(f"--from: {source}: no such file", field="--from")
+    if not source.is_file():
+        raise DeconflictError(f"--from: {source} is not a file", field="--from")
+    with source.open("rb") as f:
+        if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise DeconflictError(
+                f"--from: {source} is not a deconflict backup (not an SQLite file; make one with 'deconflict backup')",
+                field="--from",
+            )
+    con = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        backups.require_deconflict(con, f"--from: {source}")
+    except sqlite3.DatabaseError as e:
+        raise DeconflictError(f"--from: {source} is not a deconflict backup ({e})", field="--from") from None
+    finally:
+        con.close()
+
+
+@contextmanager
+def _readable(source: Path) -> Iterator[Engine]:
+    """The backup, read only, at the schema's latest revision (an older backup is migrated in a copy)."""
+    uri = f"{source.resolve().as_uri()}?mode=ro"
+    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    with engine.connect() as conn:
+        revision = backups.revision(conn)
+    if revision == backups.head_revision():
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    engine.dispose()
+    if revision not in _known_revisions():
+        raise DeconflictError(
+            f"--from: {source} was made by a newer deconflict (schema {revision}); restore it with that version",
+            field="--from",
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "backup.db"
+        shutil.copyfile(source, copy)
+        store = open_store(str(copy))  # the migrations bring an older backup to this schema
+        try:
+            yield store.engine
+        finally:
+            store.close()
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def _manifest(conn: Connection) -> dict[str, str]:
+    if backups.MANIFEST not in inspect(conn).get_table_names():
+        return {}
+    return {str(k): str(v) for k, v in conn.execute(text(f"SELECT key, value FROM {backups.MANIFEST}"))}
+
+
+def _settle(path: Path) -> None:
+    """Fold the write-ahead log into the file and leave it self-contained, then flush it to disk."""
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        con.close()
+    with path.open("rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _plain(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def _digest(row: Any) -> str:
+    doc = {k: _plain(v) for k, v in row.items()}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return "(" + ", ".join(str(k) for k in key) + ")"
+
+
+def _short(value: Any) -> str:
+    said = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return said if len(said) <= 80 else said[:77] + "..."
