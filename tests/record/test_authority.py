@@ -413,6 +413,7 @@ TABLE: list[tuple[str, str, dict[str, Any], str | None]] = [
     ("message.acknowledged", "TR", {"id": "M1", "party": "TR"}, "addressed to IL, not TR"),
     ("message.acknowledged", "TR", {"id": "M1", "party": "IL"}, "speaks for 'IL' (party)"),
     ("message.acknowledged", "system", {"id": "M1", "party": "IL"}, "may be written only by"),
+    ("message.acknowledged", "US", {"id": "M1", "party": "US"}, "may be written only by"),
     ("message.escalated", "system", {"id": "M1"}, None),
     ("message.escalated", "operator", {"id": "M1"}, "may be written only by the service"),
     ("message.escalated", "TR", {"id": "M1"}, "may be written only by the service"),

@@ -100,7 +100,9 @@ RULES: dict[EntryType, Rule] = {
         "await that party",
     ),
     EntryType.MESSAGE_ACKNOWLEDGED: _r(
-        "party facilitator observer", "party", "a member of a party the message is addressed to, for its own party"
+        "party facilitator",
+        "party",
+        "a member of a party the message is addressed to, for its own party; never an observer (it only reads)",
     ),
     EntryType.MESSAGE_ESCALATED: _r("system", None, "the service only"),
 }
