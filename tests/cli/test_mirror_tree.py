@@ -110,6 +110,13 @@ def test_the_mirrors_tree_of_cached_subtrees_equals_the_tree_of_all_leaves_and_s
     last = note.parse_checkpoint(note.parse_note(live.service.checkpoints(M)[-1]["note"]).text)
     assert last.root == again.held.root_at(last.size)
 
+    # 4b. The evidence it would gather for a fork proof from the service's pages (a tree of cached roots
+    #     too, its blocks asked of the service again): the reference prefix root and proof.
+    a, b = signed[2], more[-1]
+    got = {"from_root": signing.b64(bytes(32)), "proof": []}
+    cps = [note.Checkpoint(note.origin(M), size, merkle.root(leaves[:size])) for size in (a, b)]
+    assert again._evidence(got, *cps)[1] == (merkle.root(leaves[:a]), merkle.consistency_proof(leaves, a, b))
+
     # 5. An entry changed on disk under the running mirror: the block read back no longer gives its cached
     #    root, and the mirror says so, naming its file, rather than use it.
     data = (folder / ENTRIES).read_bytes().splitlines(keepends=True)
