@@ -203,6 +203,12 @@ def _member_added(p: dict[str, Any], role: str, party: str | None, state: Author
             f"adds member {mid} again (declared as {was_role} of {was_party}); members, their parties and "
             "roles never change"
         )
+    roles = {r for pty, r in state.members.values() if pty == p["party"]}
+    if roles and p["role"] not in roles:
+        return (
+            f"adds member {mid} as {p['role']} of {p['party']}, whose members are {' and '.join(sorted(roles))}: "
+            "a party's standing in the mechanism is fixed by the founding agreement"
+        )
     return None
 
 
@@ -211,6 +217,16 @@ def _activity(p: dict[str, Any], role: str, party: str | None, state: AuthorityS
     known = state.activities.get(str(aid))
     if known is not None and known != party:
         return f"activity {aid} belongs to {known}, not to {party}"
+    return None
+
+
+def _notified(p: dict[str, Any], role: str, party: str | None, state: AuthorityState) -> str | None:
+    aid = p.get("id")
+    problem = _activity(p, role, party, state)
+    if problem is not None:
+        return problem
+    if str(aid) in state.activities:
+        return f"notifies activity {aid} again: an activity id is notified once (then amended)"
     return None
 
 
@@ -335,7 +351,7 @@ _CHECKS: dict[EntryType, Check] = {
     EntryType.KEY_REGISTERED: check_key_registered,
     EntryType.KEY_REVOKED: check_key_revoked,
     EntryType.MEMBER_ADDED: _member_added,
-    EntryType.ACTIVITY_NOTIFIED: _activity,
+    EntryType.ACTIVITY_NOTIFIED: _notified,
     EntryType.ACTIVITY_AMENDED: _activity_known,
     EntryType.ACTIVITY_CANCELLED: _activity_known,
     EntryType.ZONE_DECLARED: _zone_declared,

@@ -63,6 +63,30 @@ BRIEF_FIELDS = (
 """The payload fields the authority rules read (only these cross to the sequential pass)."""
 
 
+_NOTICE_TYPES = frozenset(
+    {EntryType.ACTIVITY_NOTIFIED.value, EntryType.ACTIVITY_AMENDED.value, EntryType.ACTIVITY_CANCELLED.value}
+)
+
+
+def _notice_time(seq: Any, doc: dict[str, Any], at: datetime | None) -> str | None:
+    """A version of a notice is given when it is recorded: its ``notified_at`` is the entry's own time (lead
+    times and deadlines are counted from it, so a backdated one would shift them)."""
+    p = doc["payload"]
+    if not isinstance(p, dict):
+        return None  # the authority rules name a payload that is not an object
+    stated = p.get("notified_at")
+    try:
+        same = at is not None and parse_utc(stated, field="notified_at") == at
+    except Exception:  # noqa: BLE001 - an unreadable time is simply not the entry's
+        same = False
+    if same:
+        return None
+    return (
+        f"entry {seq}: the notice says it was given at {stated!r}, but its entry is at {doc.get('at')!r}; "
+        "a notice is given when it is recorded"
+    )
+
+
 def entry_facts(mechanism: str, doc: dict[str, Any], known_keys: dict[str, str]) -> Facts:
     """What ``doc`` says about itself: its hash recomputed, its payload hash checked, and its signature
     checked when ``known_keys`` gives the key for its key id in advance."""
@@ -95,6 +119,8 @@ def entry_facts(mechanism: str, doc: dict[str, Any], known_keys: dict[str, str])
         else:
             if digest != doc.get("hash"):
                 problem = f"entry {seq}: hash does not match its contents (time, actor, type or hashes changed)"
+    if problem is None and not payload_changed and not withheld and doc.get("type") in _NOTICE_TYPES:
+        problem = _notice_time(seq, doc, at)
     key_id, signature = doc.get("key_id"), doc.get("signature")
     signature_ok = None
     if problem is None and not payload_changed and key_id in known_keys:

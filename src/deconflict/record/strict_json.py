@@ -42,4 +42,7 @@ def load_json(data: bytes | str) -> Any:
     deconflict.record.strict_json.Refused: it names 'a' twice in one object (readers could see either value)
     """
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    return _DECODER.decode(text)
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise Refused("it nests arrays or objects too deeply to read (no entry of the record does)") from None
