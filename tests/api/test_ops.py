@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from support.live import LiveServer, auth, free_port, post_notice, start_server,
 from typer.main import get_command
 
 from deconflict import logs
-from deconflict.api.ops import Watch, readiness
+from deconflict.api.ops import SingleFlight, Watch, readiness
 from deconflict.api.settings import Settings
 from deconflict.cli import app as cli_app
 from deconflict.clock import FixedClock
@@ -140,6 +141,35 @@ def test_readyz_is_not_ready_when_migrations_are_behind(ticking: LiveServer, db:
         with sqlite3.connect(db) as conn:
             conn.execute("UPDATE alembic_version SET version_num = ?", (head,))
     assert watch_heads["detail"] == f"at head {head}"
+
+
+def test_callers_at_once_share_one_database_read() -> None:
+    """A flood of unauthenticated /readyz or /metrics requests is one probe in flight, its answer shared."""
+    once = SingleFlight()
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow() -> int:
+        calls.append(1)
+        started.set()
+        release.wait(10)
+        return len(calls)
+
+    answers: list[int] = []
+    first = threading.Thread(target=lambda: answers.append(once(slow)))
+    first.start()
+    started.wait(10)
+    others = [threading.Thread(target=lambda: answers.append(once(slow))) for _ in range(5)]
+    for t in others:
+        t.start()
+    wait_until(lambda: once.waiting == 5, "the others wait for the first's answer")
+    release.set()
+    for t in (first, *others):
+        t.join(10)
+    assert answers == [1] * 6 and len(calls) == 1
+    assert once(lambda: 7) == 7  # the next round computes again
+    with pytest.raises(ZeroDivisionError):
+        once(lambda: 1 // 0)
 
 
 # --- /metrics ------------------------------------------------------------------------------------

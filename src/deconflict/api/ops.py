@@ -9,42 +9,38 @@ an id, a geometry or a time of an activity; labels are the mechanism id, party c
 rung names, all public to every member. They are left out of ``/openapi.json``, which is the members'
 contract; ``deploy/README.md`` documents them.
 
-Figures that live in the database are read when Prometheus scrapes (:class:`StoreCollector`, a few
-``COUNT`` queries per mechanism on indexed columns), so every process reports the same figures and no
-use case needs to count anything. Request latency is the only figure kept in the process
-(:data:`REQUEST_SECONDS`, by route template, method and status class).
+Figures that live in the database are read when Prometheus scrapes (:mod:`deconflict.api.metrics`), so
+every process reports the same figures and no use case needs to count anything. Request latency is the
+only figure kept in the process (``Watch.latency``, by route template, method and status class). Both
+``/readyz`` and ``/metrics`` run one database read at a time (:class:`SingleFlight`), however many ask.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deconflict.api.metrics import StoreCollector
 from deconflict.api.settings import Settings
-from deconflict.hotline import LineState
 from deconflict.logs import request_logger
-from deconflict.model import ConflictStatus
 from deconflict.service import Service
 
-__all__ = ["Observe", "StoreCollector", "Watch", "install", "readiness", "Routes"]
+__all__ = ["Observe", "Routes", "SingleFlight", "Watch", "install", "readiness"]
 
-log = logging.getLogger("deconflict.api.ops")
+T = TypeVar("T")
 
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -55,6 +51,49 @@ TICK_GRACE_S = 5.0
 PROBE_TIMEOUT_S = 3.0
 """How long ``/readyz`` waits for the database before it says unreachable."""
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class SingleFlight:
+    """One computation at a time, its answer shared: a caller that arrives while one runs waits for it and
+    gets its answer (or its error). The operations routes need no token, so a flood of ``/readyz`` or
+    ``/metrics`` must not become a flood of database connections and queries: however many ask at once,
+    the database sees one probe and one set of counts in flight."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = False
+        self._round = 0
+        self.waiting = 0
+        """Callers waiting for the computation in flight."""
+        self._answer: tuple[Any, BaseException | None] = (None, None)
+
+    def __call__(self, compute: Callable[[], T]) -> T:
+        with self._cond:
+            if self._running:
+                waiting_for = self._round
+                self.waiting += 1
+                while self._round == waiting_for:
+                    self._cond.wait()
+                self.waiting -= 1
+                shared, failed = self._answer
+                if failed is not None:
+                    raise failed
+                return cast(T, shared)
+            self._running = True
+        outcome: tuple[Any, BaseException | None] = (None, None)
+        try:
+            answer = compute()
+            outcome = (answer, None)
+            return answer
+        except BaseException as e:
+            outcome = (None, e)
+            raise
+        finally:
+            with self._cond:
+                self._running = False
+                self._answer = outcome
+                self._round += 1
+                self._cond.notify_all()
 
 
 @dataclass
@@ -71,6 +110,8 @@ class Watch:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _probe: Engine | None = None
     _heads: tuple[str, ...] | None = None
+    readiness_once: SingleFlight = field(default_factory=lambda: SingleFlight())
+    figures_once: SingleFlight = field(default_factory=lambda: SingleFlight())
 
     def __post_init__(self) -> None:
         self.started = self.monotonic()
@@ -82,7 +123,7 @@ class Watch:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(StoreCollector(self))
+        self.registry.register(StoreCollector(self))  # the database's figures, read at each scrape
 
     def ticked(self) -> None:
         """The duty loop completed a pass (whether or not this process holds the duty lease)."""
@@ -163,124 +204,6 @@ def _ticker_check(watch: Watch) -> dict[str, Any]:
     if age > limit:
         return {"ok": False, "detail": f"the duty loop last completed a pass {age:.1f} s ago (limit {limit:g} s)"}
     return {"ok": True, "detail": f"last pass {age:.1f} s ago (every {tick_s:g} s)"}
-
-
-class StoreCollector(Collector):
-    """The figures the database holds, read at each scrape: per mechanism, notices received, activities
-    by state, conflicts raised (by kind) and open, messages awaiting an answer past their deadline by
-    rung, each party's line state, the record's head and the newest checkpoint's sequence number and
-    age; and the age of the duty loop's last pass. A database that cannot be read gives
-    ``deconflict_store_up 0`` and none of its figures (the scrape itself still answers)."""
-
-    def __init__(self, watch: Watch) -> None:
-        self.watch = watch
-
-    def describe(self) -> Iterable[Metric]:
-        return []  # figures are read at scrape time; none at registration
-
-    def collect(self) -> Iterator[Metric]:
-        watch = self.watch
-        loop = GaugeMetricFamily(
-            "deconflict_duty_loop_age_seconds", "Seconds since this process's duty loop last completed a pass."
-        )
-        age = watch.tick_age_s()
-        if age is not None:
-            loop.add_metric([], age)
-        yield loop
-        up = GaugeMetricFamily("deconflict_store_up", "Whether the database answered this scrape (1) or not (0).")
-        try:
-            families = list(_store_figures(watch.service))
-        except Exception:  # noqa: BLE001 - a scrape never fails on the database: it says so
-            log.warning("metrics: the database could not be read", exc_info=True)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield from families
-
-
-def _store_figures(service: Service) -> Iterator[Metric]:
-    """The database's figures as metric families (see :class:`StoreCollector`)."""
-    from deconflict.store.schema import ActivityRow, CheckpointRow, ConflictRow, MessageRow
-
-    m = ["mechanism"]
-    notices = CounterMetricFamily("deconflict_notices", "Notices of activity received (each activity once).", labels=m)
-    activities = GaugeMetricFamily("deconflict_activities", "Activities by state.", labels=[*m, "state"])
-    raised = CounterMetricFamily("deconflict_conflicts_raised", "Conflicts raised, by kind.", labels=[*m, "kind"])
-    open_ = GaugeMetricFamily("deconflict_conflicts_open", "Conflicts not yet resolved, by kind.", labels=[*m, "kind"])
-    overdue = GaugeMetricFamily(
-        "deconflict_messages_overdue",
-        "Hotline messages (alerts, queries, incidents, line checks) still awaiting an acknowledgement past "
-        "their deadline, by type and by the rung of the escalation ladder they have reached.",
-        labels=[*m, "type", "rung"],
-    )
-    lines = GaugeMetricFamily(
-        "deconflict_line_state", "Each party's line: 1 for its current state.", labels=[*m, "party", "state"]
-    )
-    head = GaugeMetricFamily("deconflict_record_head_seq", "The record's last entry's sequence number.", labels=m)
-    cp_seq = GaugeMetricFamily("deconflict_checkpoint_seq", "The newest signed checkpoint's sequence number.", labels=m)
-    cp_age = GaugeMetricFamily(
-        "deconflict_checkpoint_age_seconds", "Seconds since the newest signed checkpoint (service clock).", labels=m
-    )
-    now = service.clock()
-    for mid in service.mechanism_ids():
-        mechanism = service.mechanism(mid)
-        rules = mechanism.rules
-        with service.store.read() as s:
-            by_state = dict(
-                s.execute(
-                    select(ActivityRow.state, func.count())
-                    .where(ActivityRow.mechanism_id == mid)
-                    .group_by(ActivityRow.state)
-                ).all()
-            )
-            conflicts = s.execute(
-                select(ConflictRow.kind, ConflictRow.status, func.count())
-                .where(ConflictRow.mechanism_id == mid)
-                .group_by(ConflictRow.kind, ConflictRow.status)
-            ).all()
-            waiting = s.execute(
-                select(MessageRow.type, MessageRow.steps, MessageRow.sent_at, MessageRow.deadline).where(
-                    MessageRow.mechanism_id == mid,
-                    MessageRow.needs_ack.is_(True),
-                    MessageRow.acknowledged_at.is_(None),
-                    MessageRow.closed_at.is_(None),
-                )
-            ).all()
-            checkpoint = s.execute(
-                select(CheckpointRow.seq, CheckpointRow.at)
-                .where(CheckpointRow.mechanism_id == mid)
-                .order_by(CheckpointRow.seq.desc())
-                .limit(1)
-            ).first()
-        notices.add_metric([mid], sum(by_state.values()))
-        for state, count in sorted(by_state.items()):
-            activities.add_metric([mid, state], count)
-        kinds: dict[str, list[int]] = {}
-        for kind, status, count in conflicts:
-            totals = kinds.setdefault(kind, [0, 0])
-            totals[0] += count
-            totals[1] += count if status != ConflictStatus.RESOLVED.value else 0
-        for kind, (total, still_open) in sorted(kinds.items()):
-            raised.add_metric([mid, kind], total)
-            open_.add_metric([mid, kind], still_open)
-        late: dict[tuple[str, str], int] = {("alert", rung.name): 0 for rung in rules.ladder}
-        for type_, steps, sent_at, deadline in waiting:
-            due = deadline or sent_at + timedelta(seconds=rules.ack_deadline_s)
-            if now >= due:
-                rung = rules.ladder[min(steps, len(rules.ladder) - 1)].name
-                late[(type_, rung)] = late.get((type_, rung), 0) + 1
-        for (type_, rung), count in sorted(late.items()):
-            overdue.add_metric([mid, type_, rung], count)
-        for party, state in sorted(service.line_status(mid).items()):
-            for each in LineState:
-                lines.add_metric([mid, party, each.value], 1 if each.value == state else 0)
-        head.add_metric([mid], service.head(mid).seq)
-        if checkpoint is not None:
-            cp_seq.add_metric([mid], checkpoint[0])
-            cp_age.add_metric([mid], max(0.0, (now - checkpoint[1]).total_seconds()))
-    yield from (notices, activities, raised, open_, overdue, lines, head, cp_seq, cp_age)
 
 
 class Routes:
@@ -390,7 +313,7 @@ def install(app: FastAPI, watch: Watch) -> None:
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
         """Ready to serve: 200 when every check passes; 503 naming what is not ready otherwise."""
-        checks = readiness(watch)
+        checks = watch.readiness_once(lambda: readiness(watch))
         failing = [name for name, check in checks.items() if not check["ok"]]
         if not failing:
             return JSONResponse({"status": "ready", "checks": checks}, headers=no_store)
