@@ -402,3 +402,10 @@ def test_the_tracks_cap_is_what_a_too_large_batch_meets(tmp_path: Path) -> None:
         assert r.json()["field"] == "reports" and f"at most {MAX_REPORTS} items" in r.json()["detail"]
     finally:
         live.stop()
+
+
+def test_a_method_not_allowed_at_a_literal_path_names_that_paths_methods(
+    server: LiveServer, tok: dict[str, str], http: httpx.Client
+) -> None:
+    r = http.request("OPTIONS", A + "/activities/preview", headers=auth(tok["TR"]))
+    assert r.status_code == 405 and r.headers["allow"] == "POST", r.headers  # not .../{activity_id}'s GET, PUT

@@ -116,11 +116,11 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method the API documents at the request's path (the framework's own 405 names only the
     first route's, while GET and POST of one path are two routes); empty for a path it does not know."""
     path = request.url.path
-    methods: set[str] = set()
-    for template, operations in app.openapi().get("paths", {}).items():
+    found: dict[int, set[str]] = {}  # by how many parameters the template has: the fewest wins
+    for template, operations in app.openapi().get("paths", {}).items():  # (.../preview over .../{activity_id})
         if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
-            methods |= {m.upper() for m in operations}
-    return sorted(methods)
+            found.setdefault(template.count("{"), set()).update(m.upper() for m in operations)
+    return sorted(found[min(found)]) if found else []
 
 
 def install(app: FastAPI) -> None:
