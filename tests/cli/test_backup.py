@@ -230,9 +230,12 @@ def test_a_row_added_to_a_table_without_the_record_is_refused(demo_backup: Path,
 
 
 def test_a_rewritten_checkpoint_is_refused(demo_backup: Path, tmp_path: Path) -> None:
-    sql = "UPDATE checkpoints SET hash = '0' || substr(hash, 2) WHERE rowid = (SELECT min(rowid) FROM checkpoints)"
-    said = _refused(_edited(demo_backup, tmp_path, sql), tmp_path)
-    assert "checkpoint" in said
+    first = "(SELECT min(seq) FROM checkpoints)"
+    flipped = "CASE substr(hash, 1, 1) WHEN '0' THEN '1' ELSE '0' END || substr(hash, 2)"  # one digit, surely changed
+    said = _refused(
+        _edited(demo_backup, tmp_path, f"UPDATE checkpoints SET hash = {flipped} WHERE seq = {first}"), tmp_path
+    )
+    assert "tr-il-syria: the backup's record does not verify: " in said and "checkpoint" in said
 
 
 # --- bad input -----------------------------------------------------------------------------------
