@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from deconflict.hotline import LineState
 from deconflict.model import ConflictStatus
@@ -102,13 +102,21 @@ def store_figures(service: Service) -> Iterator[Metric]:
                 .where(ConflictRow.mechanism_id == mid)
                 .group_by(ConflictRow.kind, ConflictRow.status)
             ).all()
+            # overdue: past the deadline it carries, or, without one, sent more than ack_deadline_s ago
+            sent_before = now - timedelta(seconds=rules.ack_deadline_s)
             waiting = s.execute(
-                select(MessageRow.type, MessageRow.steps, MessageRow.sent_at, MessageRow.deadline).where(
+                select(MessageRow.type, MessageRow.steps, func.count())
+                .where(
                     MessageRow.mechanism_id == mid,
                     MessageRow.needs_ack.is_(True),
                     MessageRow.acknowledged_at.is_(None),
                     MessageRow.closed_at.is_(None),
+                    or_(
+                        and_(MessageRow.deadline.is_not(None), MessageRow.deadline <= now),
+                        and_(MessageRow.deadline.is_(None), MessageRow.sent_at <= sent_before),
+                    ),
                 )
+                .group_by(MessageRow.type, MessageRow.steps)
             ).all()
             checkpoint = s.execute(
                 select(CheckpointRow.seq, CheckpointRow.at)
@@ -128,11 +136,9 @@ def store_figures(service: Service) -> Iterator[Metric]:
             raised.add_metric([mid, kind], total)
             open_.add_metric([mid, kind], still_open)
         late: dict[tuple[str, str], int] = {("alert", rung.name): 0 for rung in rules.ladder}
-        for type_, steps, sent_at, deadline in waiting:
-            due = deadline or sent_at + timedelta(seconds=rules.ack_deadline_s)
-            if now >= due:
-                rung = rules.ladder[min(steps, len(rules.ladder) - 1)].name
-                late[(type_, rung)] = late.get((type_, rung), 0) + 1
+        for type_, steps, count in waiting:
+            rung = rules.ladder[min(steps, len(rules.ladder) - 1)].name
+            late[(type_, rung)] = late.get((type_, rung), 0) + count
         for (type_, rung), count in sorted(late.items()):
             overdue.add_metric([mid, type_, rung], count)
         for party, state in sorted(service.line_status(mid).items()):
