@@ -1,6 +1,6 @@
-"""The fixtures the tests share: a pinned clock, an SQLite file with the Syria mechanism declared, a
-service on it, the same served over real HTTP on loopback, and pages in a real browser. What they are
-built from is in ``tests/support/``."""
+"""The fixtures the tests share: a pinned clock, a database (an SQLite file, or also a PostgreSQL database
+for the modules in ``BOTH_STORES``) with the Syria mechanism declared, a service on it, the same served
+over real HTTP on loopback, and pages in a real browser. What they are built from is in ``tests/support/``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import httpx
 import pytest
 from support.builders import T0, declared_db
 from support.live import LiveServer, start_server
+from support.pg import PG_ENV, PgDatabases, pg_url_from_env
 
 from deconflict.clock import FixedClock
 from deconflict.record import signing
@@ -33,10 +34,70 @@ def party_keys() -> dict[str, signing.KeyPair]:
     return {}
 
 
+TESTS = Path(__file__).parent
+BOTH_STORES = frozenset(
+    TESTS / module
+    for module in (
+        "service/test_service.py",
+        "service/test_hotline_service.py",
+        "service/test_duty_loop.py",
+        "service/test_signed_record.py",
+        "api/test_api.py",
+        "api/test_durability.py",
+    )
+)
+"""The modules whose tests on a database run on SQLite and again on PostgreSQL (the record, notices,
+conflicts, hotline and duty loop through the service, the basic API, the SIGKILL durability test); the
+rest run on SQLite only, to keep the suite's time in check."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each database test of a ``BOTH_STORES`` module once per store (ids ``sqlite``, ``postgresql``)."""
+    if "store_kind" in metafunc.fixturenames and metafunc.definition.path in BOTH_STORES:
+        metafunc.parametrize("store_kind", ["sqlite", "postgresql"])
+
+
 @pytest.fixture
-def db(tmp_path: Path, clock: FixedClock, party_keys: dict[str, signing.KeyPair]) -> str:
-    """An SQLite file with the Syria mechanism declared, closed again for a service or server to open."""
-    return declared_db(tmp_path / "deconflict.db", clock, keys=party_keys)
+def store_kind() -> str:
+    """Which store a test's database is on: SQLite, unless its module is in ``BOTH_STORES``."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases]:
+    """The tests' PostgreSQL server (``DECONFLICT_TEST_PG``, see ``scripts/pg-test-cluster``). Without it
+    the PostgreSQL tests are skipped, except in CI, where they fail: CI must run them (``.ci/run``)."""
+    url = pg_url_from_env()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} is not set in CI: .ci/run starts the tests' PostgreSQL and exports it")
+        pytest.skip(f"{PG_ENV} is not set: run `export {PG_ENV}=$(scripts/pg-test-cluster start)` to include them")
+    try:
+        databases = PgDatabases(url)
+    except Exception as e:  # unreachable server, refused login: fail (never skip) when it was asked for
+        pytest.fail(f"{PG_ENV} is set but its server cannot be used: {type(e).__name__}: {e}")
+    yield databases
+    databases.close()
+
+
+@pytest.fixture
+def store_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty store for the test: an SQLite file path, or the URL of a fresh migrated PostgreSQL database
+    (dropped afterwards)."""
+    if store_kind == "sqlite":
+        yield str(tmp_path / "deconflict.db")
+        return
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    url = databases.create()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def db(store_url: str, clock: FixedClock, party_keys: dict[str, signing.KeyPair]) -> str:
+    """A store (SQLite file or PostgreSQL URL, see ``store_url``) with the Syria mechanism declared, closed
+    again for a service or server to open."""
+    return declared_db(store_url, clock, keys=party_keys)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A service killed with SIGKILL under load loses no message it accepted (2xx): a real server process."""
+"""A service killed with SIGKILL under load loses no message it accepted (2xx): a real server process, on an SQLite
+file and on PostgreSQL (``store_url``)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from deconflict.service import Service
 from deconflict.store import open_store
 
 
-def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
+def _serve(db: str, port: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "deconflict"
     proc = subprocess.Popen(
-        [str(exe), "serve", "--db", str(db), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [str(exe), "serve", "--db", db, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120  # a generous deadline on the condition, for a busy machine
     while True:
@@ -34,8 +35,8 @@ def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
 
 
-def test_sigkill_under_load_loses_no_accepted_message(tmp_path: Path) -> None:
-    db = tmp_path / "kill.db"
+def test_sigkill_under_load_loses_no_accepted_message(store_url: str) -> None:
+    db = store_url
     service = declared_service(db)
     tokens = {p: service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
     service.store.close()
@@ -105,4 +106,4 @@ def test_sigkill_under_load_loses_no_accepted_message(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
-    assert Service(open_store(str(db))).verify(M).ok
+    assert Service(open_store(db)).verify(M).ok

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyproj import Geod
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from support.builders import BAKU, PALMYRA, T0, T4, M, offset, vol
 
 from deconflict.clock import FixedClock, iso
@@ -308,15 +307,14 @@ def test_tables_are_a_projection_of_the_record(svc: Service, tmp_path: Path) -> 
         assert rows_a == rows_b, table.name
 
 
-def test_tampering_with_the_record_is_caught(svc: Service, db: str) -> None:
+def test_tampering_with_the_record_is_caught(svc: Service) -> None:
     seq = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)]).seq
     svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
     assert svc.verify(M).ok
-    con = sqlite3.connect(db)
-    payload = con.execute("select payload from ledger where seq = ?", (seq,)).fetchone()[0]
-    con.execute("update ledger set payload = ? where seq = ?", (payload.replace("uav_patrol", "air_sortie"), seq))
-    con.commit()
-    con.close()
+    with svc.store.engine.begin() as con:  # behind the service's back, on whichever store it runs
+        payload = con.execute(text("select payload from ledger where seq = :seq"), {"seq": seq}).scalar_one()
+        tampered = payload.replace("uav_patrol", "air_sortie")
+        con.execute(text("update ledger set payload = :p where seq = :seq"), {"p": tampered, "seq": seq})
     report = svc.verify(M)
     assert not report.ok and report.first_bad_seq == seq and "payload" in (report.problem or "")
 

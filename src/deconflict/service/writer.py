@@ -183,6 +183,7 @@ class RecordWriter:
         """
         s = self.session
         mid = self.mechanism_id
+        ledger.lock_record(s, mid)  # appends to this record serialised in the database, before reading its head
         cached = self._ctx.pictures.peek(mid)
         after = self._head or (cached.head if cached is not None else None)
         if after is None:

@@ -1,4 +1,6 @@
-"""Storage: SQLAlchemy engine, migrations (Alembic) and sessions. SQLite by default, PostgreSQL by URL."""
+"""Storage: SQLAlchemy engine, migrations (Alembic) and sessions. SQLite by default (a file path), PostgreSQL by URL
+(``postgresql://…`` means psycopg 3). Everything below is portable; what is not (SQLite's pragmas, the record's
+lock in :mod:`deconflict.store.ledger`) is chosen by dialect."""
 
 from __future__ import annotations
 
@@ -17,8 +19,20 @@ from deconflict.errors import DeconflictError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""PostgreSQL URLs without a driver; they mean psycopg 3 (the driver this package depends on)."""
+
+
 def database_url(db: str) -> str:
-    """A database URL from a URL or a plain file path (which means an SQLite file)."""
+    """A database URL from a URL or a plain file path (which means an SQLite file). A PostgreSQL URL without a
+    driver gets psycopg 3's (``postgresql+psycopg://``).
+
+    >>> database_url("postgresql://u@db.example/deconflict")
+    'postgresql+psycopg://u@db.example/deconflict'
+    """
+    for scheme in POSTGRES_SCHEMES:
+        if db.startswith(scheme):
+            return "postgresql+psycopg://" + db.removeprefix(scheme)
     if "://" in db:
         return db
     return f"sqlite:///{Path(db).expanduser().resolve()}"
@@ -68,7 +82,8 @@ def open_store(db: str, *, migrate: bool = True) -> Store:
         parent = Path(url.removeprefix("sqlite:///")).parent
         if not parent.is_dir():
             raise DeconflictError(f"database folder {parent} does not exist")
-    engine = create_engine(url)
+    # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
+    engine = create_engine(url) if url.startswith("sqlite") else create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if migrate:

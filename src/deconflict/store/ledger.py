@@ -2,16 +2,23 @@
 
 The hashing, chaining and verification are pure and live in :mod:`deconflict.record`; this
 module only moves entries between that and the ``ledger`` table.
+
+Appends to one record are serialised in the database, not only by a process's own lock, so that several
+server processes on one database never fork a chain (:func:`lock_record`, taken by the writer before it
+reads the head): on PostgreSQL a transaction-level advisory lock keyed by the mechanism; on SQLite the
+database's write lock, taken at once. In both, the ledger's primary key (mechanism, seq) still refuses a
+second entry at the same place, should a writer append after a head it read before the lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
@@ -19,7 +26,42 @@ from deconflict.record.chain import GENESIS_HASH, ChainReport, Head, Signer, dra
 from deconflict.record.verify import verify_docs
 from deconflict.store.schema import LedgerEntry
 
-__all__ = ["append", "entry_doc", "read_head", "store_docs", "verify_store"]
+__all__ = ["append", "entry_doc", "lock_record", "read_head", "record_lock_key", "store_docs", "verify_store"]
+
+_LOCKED = "deconflict.locked_records"
+"""Key in a session's ``info``: the mechanisms whose record the session's transaction has locked."""
+
+
+def record_lock_key(mechanism: str) -> int:
+    """The advisory lock key of a mechanism's record on PostgreSQL: a signed 64-bit number from its id.
+
+    >>> record_lock_key("tr-il-syria") == record_lock_key("tr-il-syria") != record_lock_key("other")
+    True
+    """
+    digest = hashlib.blake2b(f"deconflict.record:{mechanism}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_record(session: Session, mechanism: str) -> None:
+    """Hold a mechanism's record for this transaction (until it commits or rolls back), so that no other
+    process appends to it meanwhile; call it before reading the head. A second call in the same transaction
+    does nothing.
+
+    PostgreSQL: ``pg_advisory_xact_lock`` on :func:`record_lock_key` (other records are not held up);
+    another process's transaction waits here until this one ends, then reads the head it left. SQLite: a
+    write statement that changes nothing, so that the driver's deferred ``BEGIN`` takes the database's
+    write lock now (as ``BEGIN IMMEDIATE`` would) rather than at the first insert: the whole database is
+    held, and another process waits (``busy_timeout``) instead of failing on the primary key.
+    """
+    locked: set[str] = session.info.setdefault(_LOCKED, set())
+    if mechanism in locked:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": record_lock_key(mechanism)})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE ledger SET seq = seq WHERE 0 = 1"))
+    locked.add(mechanism)
 
 
 def read_head(session: Session | Connection, mechanism: str) -> Head:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKeyConstraint,
@@ -44,6 +45,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+Seq = Integer().with_variant(BigInteger(), "postgresql")
+"""A record's sequence number: 64-bit on both stores (SQLite's INTEGER is; PostgreSQL's BIGINT), since callers
+may ask for entries after any number up to 2**62 (migration 0009)."""
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -62,7 +67,7 @@ class LedgerEntry(Base):
 
     __tablename__ = "ledger"
     mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(64))
@@ -123,7 +128,7 @@ class ActivityVersionRow(Base):
     mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Seq)
     """The ledger entry that made this version."""
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(64))
@@ -195,7 +200,7 @@ class MessageRow(Base):
     __tablename__ = "messages"
     mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Seq)
     """The record entry that sent it."""
     type: Mapped[str] = mapped_column(String(16))
     sender: Mapped[str] = mapped_column(String(64))
@@ -235,9 +240,9 @@ class KeyRow(Base):
     public_key: Mapped[str] = mapped_column(String(64))
     custody: Mapped[str] = mapped_column(String(32))
     """'party' (only the party holds the private key) or 'service (demo only)'."""
-    registered_seq: Mapped[int] = mapped_column(Integer)
+    registered_seq: Mapped[int] = mapped_column(Seq)
     registered_at: Mapped[datetime]
-    revoked_seq: Mapped[int | None] = mapped_column(Integer)
+    revoked_seq: Mapped[int | None] = mapped_column(Seq)
     __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
 
 
@@ -258,7 +263,7 @@ class CheckpointRow(Base):
 
     __tablename__ = "checkpoints"
     mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
     hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(64))
@@ -274,7 +279,7 @@ class CosignatureRow(Base):
 
     __tablename__ = "cosignatures"
     mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
     party: Mapped[str] = mapped_column(String(64), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(64))
     """The party's record key (registered in the record) that made the cosignature."""
