@@ -34,7 +34,9 @@ FIELDS = ("method", "route", "status", "duration_ms", "member", "mechanism")
 """The extra fields a log line may carry (a request's): nothing else given as ``extra=`` is written."""
 
 request_logger = logging.getLogger("deconflict.request")
-"""Where each HTTP request is logged once it is answered (INFO)."""
+"""Where each HTTP request is logged once it is answered (INFO), with the message ``METHOD ROUTE STATUS``."""
+_IN_MESSAGE = ("method", "route", "status")
+"""A request's fields its message already says: a text line does not repeat them."""
 
 _HANDLER_NAME = "deconflict"
 
@@ -69,7 +71,8 @@ class TextFormatter(logging.Formatter):
     """``<time> <LEVEL> <logger>: <message> key=value ...`` on one line (a traceback follows on its own)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        said = _IN_MESSAGE if record.name == request_logger.name else ()
+        fields = " ".join(f"{k}={v}" for k, v in _extras(record).items() if k not in said)
         text = f"{_time(record)} {record.levelname} {record.name}: {record.getMessage()}"
         text = f"{text} {fields}" if fields else text
         if record.exc_info:

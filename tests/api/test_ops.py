@@ -270,6 +270,25 @@ def test_request_logs_are_json_with_the_member_and_never_the_token(
     assert requests[0]["mechanism"] == M
 
 
+def test_text_logs_say_a_request_on_one_line() -> None:
+    out = io.StringIO()
+    level = logging.getLogger("deconflict").level
+    handler = logs.configure("text", stream=out)
+    try:
+        extra = {"method": "GET", "route": "/healthz", "status": 200, "duration_ms": 1.5, "member": "IL"}
+        logs.request_logger.info("%s %s %d", "GET", "/healthz", 200, extra={**extra, "token": "dcf_secret"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger("deconflict").setLevel(level)
+    line = out.getvalue()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO deconflict.request: GET /healthz 200 duration_ms=1.5 member=IL\n",
+        line,
+    )
+    with pytest.raises(ValueError, match="log format: 'xml' is not one of text, json"):
+        logs.configure("xml")
+
+
 def test_serve_log_format_json_writes_one_object_per_line(db: str, clock: FixedClock, tmp_path: Path) -> None:
     """``deconflict serve --log-format json`` as the systemd unit runs it: every stderr line is JSON."""
     service = Service(open_store(db), clock=clock)
