@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from deconflict.api import errors, ops, web
+from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, tracks, zones
@@ -80,5 +80,5 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     web.install(app)
     ops.install(app, watch)  # last: its middleware times and logs each answer as the client gets it
-    errors.install_openapi(app, API_PREFIX)
+    contract.install_openapi(app, API_PREFIX)
     return app

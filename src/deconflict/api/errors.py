@@ -12,11 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deconflict.api.schemas import ErrorOut
 from deconflict.errors import DeconflictError
 from deconflict.service import Prepared
 
-__all__ = ["ERROR_ANSWERS", "document", "error_body", "install", "install_openapi"]
+__all__ = ["error_body", "install"]
 
 log = logging.getLogger("deconflict.api")
 
@@ -62,6 +61,7 @@ _WORDED = {
     "model_type": "expected an object, got {input}",
     "model_attributes_type": "expected an object, got {input}",
     "extra_forbidden": "is not a field this request takes",
+    "string_pattern_mismatch": "may only hold ASCII letters, digits and - _ . :, got {input}",
     "datetime_parsing": "expected a UTC time such as 2025-04-09T08:00:00Z, got {input}",
     "datetime_type": "expected a UTC time such as 2025-04-09T08:00:00Z, got {input}",
 }
@@ -169,93 +169,3 @@ def install(app: FastAPI) -> None:
             {"detail": "internal error; nothing was changed. The operator's log has the details.", "field": None},
             status_code=500,
         )
-
-
-ERROR_ANSWERS: dict[int, str] = {
-    400: "The request is malformed (a Content-Length that is not a number, a body cut short).",
-    401: "No bearer token, or one that is unknown or revoked.",
-    403: "The token's member may not do this (another mechanism's token, or not this member's role).",
-    404: "No such object that the caller may see (the same answer whether it does not exist or is hidden).",
-    409: "The object changed or is in a state where this does not apply (a stale version, an id taken).",
-    413: "The body is larger than the service accepts.",
-    415: "The body is not declared as JSON (Content-Type: application/json).",
-    422: "The request breaks a rule of the format or the domain; `field` names what, `detail` says why.",
-    429: "Too many requests of this kind for now; `Retry-After` says when to try again.",
-}
-"""Every error status an API operation may answer, each with the one error schema (``ErrorOut``)."""
-
-_WRITES = {"post", "put", "patch", "delete"}
-_PREPARED = {
-    "description": "Prepared (`Deconflict-Prepare: true`): nothing was appended; `prepared` is the entry to sign.",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"prepared": {"type": "object"}},
-                "required": ["prepared"],
-            }
-        }
-    },
-}
-
-
-def _answers(path: str, method: str, op: dict[str, Any]) -> list[int]:
-    """The error statuses ``method path`` may answer."""
-    codes = [401, 429]
-    if "{mechanism_id}" in path:
-        codes.append(403)
-    if "{" in path:
-        codes.append(404)
-    if op.get("parameters") or op.get("requestBody"):
-        codes.append(422)
-    if method in _WRITES:
-        codes += [400, 409, 413, 415, 422]
-    return sorted(set(codes))
-
-
-def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The OpenAPI document with every error an operation may answer documented with ``ErrorOut`` (the
-    framework's own validation-error schema, which no answer has, removed), and the 200 of a prepared write.
-
-    >>> doc = {"paths": {"/api/v1/x/{mechanism_id}": {"get": {"responses": {"422": {"description": "v",
-    ...        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}},
-    ...        "parameters": [{"name": "mechanism_id"}]}}}, "components": {"schemas": {"HTTPValidationError": {},
-    ...        "ValidationError": {}}}}
-    >>> out = document(doc, "/api/v1")
-    >>> sorted(out["paths"]["/api/v1/x/{mechanism_id}"]["get"]["responses"]), sorted(out["components"]["schemas"])
-    (['401', '403', '404', '422', '429'], ['ErrorOut'])
-    """
-    ref = {"$ref": "#/components/schemas/ErrorOut"}
-    for path, methods in schema.get("paths", {}).items():
-        if not path.startswith(prefix):
-            continue
-        for method, op in methods.items():
-            responses = op.setdefault("responses", {})
-            for code in _answers(path, method, op):
-                known = responses.get(str(code), {})
-                description = known.get("description") if code != 422 else None
-                responses[str(code)] = {
-                    "description": description or ERROR_ANSWERS[code],
-                    "content": {"application/json": {"schema": ref}},
-                    **({"headers": known["headers"]} if "headers" in known else {}),
-                }
-            names = {p.get("name") for p in op.get("parameters", [])}
-            if "Deconflict-Prepare" in names and "200" not in responses:
-                responses["200"] = _PREPARED
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.pop("HTTPValidationError", None)
-    components.pop("ValidationError", None)
-    components.setdefault("ErrorOut", ErrorOut.model_json_schema())
-    return schema
-
-
-def install_openapi(app: FastAPI, prefix: str) -> None:
-    """Serve the OpenAPI document with every error documented (:func:`document`), built once."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = document(build(), prefix)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -16,6 +16,10 @@ Whole = Annotated[int, Strict()]
 """A JSON whole number: ``true``, ``"2"`` and ``2.0`` are refused."""
 Flag = Annotated[bool, Strict()]
 """JSON ``true`` or ``false``: ``1`` or ``"yes"`` is refused."""
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+"""What an id may hold (``formats.docs.ID_CHARACTERS``), stated in the document."""
+TIME = {"format": "date-time"}
+"""A time as the document states it: RFC 3339 (ISO 8601 with an offset); the service also bounds it."""
 
 
 class VolumeIn(BaseModel):
@@ -36,13 +40,17 @@ class VolumeIn(BaseModel):
             ]
         },
     )
-    id: str | None = Field(None, description="Volume id, unique in the notice (default v1, v2, ...).", max_length=64)
+    id: str | None = Field(
+        None, description="Volume id, unique in the notice (default v1, v2, ...).", max_length=64, pattern=ID_PATTERN
+    )
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon (lon, lat), or Point with radius_m.")
     radius_m: Number | None = Field(None, description="Radius of a circle footprint in metres (0 < r <= 500 km).")
     floor_m: Number = Field(description="Lower altitude, metres above mean sea level (-500..30000).")
     ceiling_m: Number = Field(description="Upper altitude, metres above mean sea level (-500..30000).")
-    start: str = Field(description="Start, ISO 8601 with offset, e.g. 2025-04-09T08:00:00Z.", max_length=64)
-    end: str = Field(description="End, after start.", max_length=64)
+    start: str = Field(
+        description="Start, ISO 8601 with offset, e.g. 2025-04-09T08:00:00Z.", max_length=64, json_schema_extra=TIME
+    )
+    end: str = Field(description="End, after start.", max_length=64, json_schema_extra=TIME)
 
 
 class NoticeIn(BaseModel):
@@ -60,7 +68,12 @@ class NoticeIn(BaseModel):
             ]
         },
     )
-    id: str | None = Field(None, description="Activity id (default: PARTY-NNNN).", max_length=64)
+    id: str | None = Field(
+        None,
+        description="Activity id, in the party's namespace (default: PARTY-NNNN).",
+        max_length=64,
+        pattern=ID_PATTERN,
+    )
     kind: ActivityKind
     title: str = Field("", max_length=500)
     volumes: list[VolumeIn] = Field(min_length=1, max_length=100)
@@ -103,7 +116,7 @@ class ZoneIn(BaseModel):
             ]
         },
     )
-    id: str = Field(max_length=64)
+    id: str = Field(max_length=64, pattern=ID_PATTERN)
     kind: ZoneKind
     name: str | None = Field(None, max_length=200)
     forbids: list[ActivityKind] = Field(min_length=1, max_length=10)
@@ -114,8 +127,8 @@ class ZoneIn(BaseModel):
     radius_m: Number | None = None
     floor_m: Number | None = None
     ceiling_m: Number | None = None
-    valid_from: str = Field(max_length=64)
-    valid_to: str | None = Field(None, max_length=64)
+    valid_from: str = Field(max_length=64, json_schema_extra=TIME)
+    valid_to: str | None = Field(None, max_length=64, json_schema_extra=TIME)
     applies_to_owner: Flag = False
 
     def doc(self) -> dict[str, Any]:

@@ -1,0 +1,152 @@
+"""The API's contract as ``/openapi.json`` states it: every error each operation may answer, with the one
+error schema (``ErrorOut``), the answer of a prepared write, and the links between operations (an id one
+answer gives, another takes), so that a client, or schemathesis's stateful tests, can follow them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from deconflict.api.schemas import ErrorOut
+
+__all__ = ["ERROR_ANSWERS", "LINKS", "document", "install_openapi"]
+
+
+ERROR_ANSWERS: dict[int, str] = {
+    400: "The request is malformed (a Content-Length that is not a number, a body cut short).",
+    401: "No bearer token, or one that is unknown or revoked.",
+    403: "The token's member may not do this (another mechanism's token, or not this member's role).",
+    404: "No such object that the caller may see (the same answer whether it does not exist or is hidden).",
+    409: "The object changed or is in a state where this does not apply (a stale version, an id taken).",
+    413: "The body is larger than the service accepts.",
+    415: "The body is not declared as JSON (Content-Type: application/json).",
+    422: "The request breaks a rule of the format or the domain; `field` names what, `detail` says why.",
+    429: "Too many requests of this kind for now; `Retry-After` says when to try again.",
+}
+"""Every error status an API operation may answer, each with the one error schema (``ErrorOut``)."""
+
+_WRITES = {"post", "put", "patch", "delete"}
+_PREPARED = {
+    "description": "Prepared (`Deconflict-Prepare: true`): nothing was appended; `prepared` is the entry to sign.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"prepared": {"type": "object"}},
+                "required": ["prepared"],
+            }
+        }
+    },
+}
+
+
+def _answers(path: str, method: str, op: dict[str, Any]) -> list[int]:
+    """The error statuses ``method path`` may answer."""
+    codes = [401, 429]
+    if "{mechanism_id}" in path:
+        codes.append(403)
+    if "{" in path:
+        codes.append(404)
+    if op.get("parameters") or op.get("requestBody"):
+        codes.append(422)
+    if method in _WRITES:
+        codes += [400, 409, 413, 415, 422]
+    return sorted(set(codes))
+
+
+_M = "/mechanisms/{mechanism_id}"
+_ACTIVITY = f"{_M}/activities/{{activity_id}}"
+_CONFLICT = f"{_M}/conflicts/{{conflict_id}}"
+LINKS: list[tuple[str, str, str, str, str, dict[str, str]]] = [
+    # (from path, method, status, to path, method, {parameter: where the answer gives it})
+    *[
+        (f"{_M}/activities", "post", "201", to, how, {"activity_id": "$response.body#/activity/id"})
+        for to, how in ((_ACTIVITY, "get"), (_ACTIVITY, "put"), (f"{_ACTIVITY}/cancel", "post"))
+    ],
+    *[
+        (f"{_M}/activities", "post", "201", to, how, {"conflict_id": "$response.body#/raised/0/id"})
+        for to, how in ((_CONFLICT, "get"), (f"{_CONFLICT}/acknowledge", "post"), (f"{_CONFLICT}/resolve", "post"))
+    ],
+    *[
+        (_ACTIVITY, "put", "200", to, how, {"activity_id": "$response.body#/activity/id"})
+        for to, how in ((_ACTIVITY, "get"), (f"{_ACTIVITY}/cancel", "post"))
+    ],
+    (f"{_M}/zones", "post", "201", f"{_M}/zones/{{zone_id}}", "delete", {"zone_id": "$response.body#/zone/id"}),
+    (
+        f"{_M}/messages",
+        "post",
+        "201",
+        f"{_M}/messages/{{message_id}}/acknowledge",
+        "post",
+        {"message_id": "$response.body#/id"},
+    ),
+]
+"""Links between operations: the id an answer carries, and the operations that take it (paths after the
+API's prefix; the mechanism id goes along as it came)."""
+
+
+def _link(schema: dict[str, Any], prefix: str, link: tuple[str, str, str, str, str, dict[str, str]]) -> None:
+    source, method, status, target, target_method, parameters = link
+    paths = schema.get("paths", {})
+    op = paths.get(prefix + source, {}).get(method)
+    to = paths.get(prefix + target, {}).get(target_method)
+    if op is None or to is None or "operationId" not in to:
+        return
+    answer = op.setdefault("responses", {}).setdefault(status, {"description": "Done."})
+    name = to["operationId"]
+    answer.setdefault("links", {})[name] = {
+        "operationId": name,
+        "parameters": {"mechanism_id": "$request.path.mechanism_id", **parameters},
+    }
+
+
+def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The OpenAPI document with every error an operation may answer documented with ``ErrorOut`` (the
+    framework's own validation-error schema, which no answer has, removed), and the 200 of a prepared write.
+
+    >>> doc = {"paths": {"/api/v1/x/{mechanism_id}": {"get": {"responses": {"422": {"description": "v",
+    ...        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}},
+    ...        "parameters": [{"name": "mechanism_id"}]}}}, "components": {"schemas": {"HTTPValidationError": {},
+    ...        "ValidationError": {}}}}
+    >>> out = document(doc, "/api/v1")
+    >>> sorted(out["paths"]["/api/v1/x/{mechanism_id}"]["get"]["responses"]), sorted(out["components"]["schemas"])
+    (['401', '403', '404', '422', '429'], ['ErrorOut'])
+    """
+    ref = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, methods in schema.get("paths", {}).items():
+        if not path.startswith(prefix):
+            continue
+        for method, op in methods.items():
+            responses = op.setdefault("responses", {})
+            for code in _answers(path, method, op):
+                known = responses.get(str(code), {})
+                description = known.get("description") if code != 422 else None
+                responses[str(code)] = {
+                    "description": description or ERROR_ANSWERS[code],
+                    "content": {"application/json": {"schema": ref}},
+                    **({"headers": known["headers"]} if "headers" in known else {}),
+                }
+            names = {p.get("name") for p in op.get("parameters", [])}
+            if "Deconflict-Prepare" in names and "200" not in responses:
+                responses["200"] = _PREPARED
+    for link in LINKS:
+        _link(schema, prefix, link)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components.setdefault("ErrorOut", ErrorOut.model_json_schema())
+    return schema
+
+
+def install_openapi(app: FastAPI, prefix: str) -> None:
+    """Serve the OpenAPI document with every error documented (:func:`document`), built once."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(build(), prefix)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
