@@ -214,6 +214,14 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     lines = service.line_status(MECHANISM)
     console.print("    Line status: " + ", ".join(f"{party} {state}" for party, state in lines.items()))
 
+    before = service.entries_after(MECHANISM, 0, limit=100_000)[-1]["seq"]
+    while clock() + timedelta(minutes=1) < t0 + SCRIPT_SPAN:  # the duty loop runs on, as it would live
+        clock.advance(seconds=60)
+        service.tick()
+    ran = service.entries_after(MECHANISM, before, limit=100_000)
+    steps = sum(e["type"] == EntryType.MESSAGE_ESCALATED for e in ran)
+    checks = sum(e["payload"].get("template") == "line_check" for e in ran)
+    _say(console, clock, "--", f"the duty loop ran each minute: {steps} escalation steps, {checks} line checks")
     clock.advance(seconds=(t0 + SCRIPT_SPAN - clock()).total_seconds())
     _say(console, clock, "--", "3 h 10 min in: both activities are flying; tracks reach the mechanism")
     _say(console, clock, "TR", "reports UAV-1 on its patrol west of T4, 2,000 m, heading east at 100 kt")

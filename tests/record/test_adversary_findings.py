@@ -69,7 +69,6 @@ def test_the_re_signed_demo_verifies(demo: Any, tmp_path: Path) -> None:
     assert code == 3, output
 
 
-@pytest.mark.xfail(strict=True, reason="a planning conflict closed as 'cleared' is counted as a tactical clearing")
 def test_a_red_line_conflict_closed_as_cleared_is_named(demo: Any, tmp_path: Path) -> None:
     """The service closes IL's red-line conflict C2 as 'cleared' (the tactical resolution) right after raising it:
     recheck counts every 'cleared' as 'tactical conflicts cleared' without asking whether C2 is tactical."""
@@ -83,7 +82,6 @@ def test_a_red_line_conflict_closed_as_cleared_is_named(demo: Any, tmp_path: Pat
     assert code == 1 and "C2" in output, output
 
 
-@pytest.mark.xfail(strict=True, reason="missed escalations are looked for only before entries of members/operator")
 def test_escalations_dropped_before_later_service_entries_are_named(demo: Any, tmp_path: Path) -> None:
     """The duty loop's run (escalations of M3, M6, line checks) is dropped; the record goes on hours later with
     the service's own tactical entries, and no escalation is named missing (docs/record.md: 'due more than 5
@@ -98,7 +96,6 @@ def test_escalations_dropped_before_later_service_entries_are_named(demo: Any, t
     assert code == 1 and "the escalation of M3 to rung 1" in output, output
 
 
-@pytest.mark.xfail(strict=True, reason="one withheld payload discards every problem found before it")
 def test_withholding_the_last_payload_does_not_hide_an_earlier_false_entry(demo: Any, tmp_path: Path) -> None:
     """C2 made to await TR instead of IL is named on the full copy; withhold the last entry's payload (a tactical
     alert) and recheck returns 'not recomputed', dropping what it had found in entries before it."""
@@ -113,7 +110,6 @@ def test_withholding_the_last_payload_does_not_hide_an_earlier_false_entry(demo:
     assert code == 1 and "C2" in output, output
 
 
-@pytest.mark.xfail(strict=True, reason="any 'line_restored' message is exempt, even with no line down")
 def test_a_line_restored_notice_with_no_line_down_is_named(demo: Any, tmp_path: Path) -> None:
     """The exemption is for the notice after a party's first word following a line down; here no line was ever
     reported down and nobody spoke, yet the service tells AZ and TR that IL's line is restored."""
@@ -130,7 +126,6 @@ def test_a_line_restored_notice_with_no_line_down_is_named(demo: Any, tmp_path: 
     assert code == 1, output
 
 
-@pytest.mark.xfail(strict=True, reason="any message about a tactical conflict is exempt, whatever its template")
 def test_a_planning_alert_about_a_tactical_conflict_is_named(demo: Any, tmp_path: Path) -> None:
     """A 'zone_breach_alert' naming a zone that does not exist, sent about tactical conflict C4, is counted as a
     'tactical alert' and passes."""
@@ -145,7 +140,6 @@ def test_a_planning_alert_about_a_tactical_conflict_is_named(demo: Any, tmp_path
     assert code == 1, output
 
 
-@pytest.mark.xfail(strict=True, reason="a cosignature counts with a key the party had revoked")
 def test_a_cosignature_by_a_revoked_key_is_no_witness(demo: Any, tmp_path: Path) -> None:
     """IL registers a key (custody party) and revokes it at once (compromised); whoever holds it cosigns the head
     as IL, and verify reports 'IL cosigned up to entry N'."""
@@ -244,7 +238,6 @@ def test_a_notice_re_using_its_own_activity_id_is_refused() -> None:
     assert authority.check(doc, state) is not None
 
 
-@pytest.mark.xfail(strict=True, reason="a member's conflict.resolved may list (and close) alerts about other conflicts")
 def test_a_resolution_closing_another_conflicts_alert_is_named(demo: Any, tmp_path: Path) -> None:
     """IL accepts its red-line conflict C2 and lists among 'its' alerts M6, TR's short-notice alert about C3:
     the projection closes M6, so TR's missed deadline on C3 never escalates, and the record (with the closing

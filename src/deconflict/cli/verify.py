@@ -79,14 +79,13 @@ def verify_bundle(path: Path, checkpoints: Path | None, *, recompute: bool) -> i
     for key in report.keys:
         state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
         typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
-    if recompute and not report.withheld:
+    if recompute:
         from deconflict.service.recheck import recheck
 
         mechanism, docs = bundle.entries(path)
-        if not _say_recheck(mechanism, recheck(docs, mechanism=mechanism)):
+        until = bundle.vouched_at(path, report.head_seq)
+        if not _say_recheck(mechanism, recheck(docs, mechanism=mechanism, until=until)):
             return 1
-    elif recompute:
-        typer.echo("  the service's own entries are not recomputed: this copy withholds payloads they depend on")
     else:
         typer.echo("  the service's own entries are not recomputed (--no-recompute)")
     return HELD_BY_OPERATOR if held else 0
@@ -94,24 +93,22 @@ def verify_bundle(path: Path, checkpoints: Path | None, *, recompute: bool) -> i
 
 def _say_recheck(mechanism: str, r: Recheck) -> bool:
     """Say what recomputing the service's own entries found; True when every one is as the rules give."""
-    if r.skipped is not None:
-        typer.echo(f"  the service's own entries are not recomputed: {r.skipped}")
-        return True
     aside = ""
     if r.not_recomputed:
         counts = ", ".join(f"{n} {why}" for why, n in sorted(r.not_recomputed.items()))
-        aside = f"; not recomputable, as track reports are not entries: {counts}"
+        aside = f"; not recomputable from the record alone (track reports are not entries): {counts}"
+    stopped = f"; recomputed only up to where {r.skipped}" if r.skipped else ""
     if r.ok:
         typer.echo(
             f"  the service's own entries: {r.derived} recomputed from the entries before them, each as the "
-            f"rules give ({r.triggers} notices, zones, resolutions and duty-loop runs){aside}"
+            f"rules give ({r.triggers} notices, zones, resolutions and duty-loop runs){aside}{stopped}"
         )
         return True
     n = len(r.problems)
     typer.echo(
         f"{mechanism}: DOES NOT HOLD: {n} {'entry' if n == 1 else 'entries'} of the service "
         f"{'is' if n == 1 else 'are'} not what the entries before them call for "
-        f"({r.derived} others are{aside}):",
+        f"({r.derived} others are as the rules give{aside}{stopped}):",
         err=True,
     )
     for problem in r.problems:

@@ -26,9 +26,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.record import merkle, note
 from deconflict.record.chain import ChainReport, Head
@@ -48,6 +50,7 @@ __all__ = [
     "export",
     "read_checkpoints",
     "verify",
+    "vouched_at",
 ]
 
 FORMAT = "deconflict-record"
@@ -203,6 +206,22 @@ def _header(f: IO[bytes], path: Path) -> dict[str, Any]:
             "version 1 bundles carried no signatures)"
         )
     return header
+
+
+def vouched_at(path: Path, seq: int) -> datetime | None:
+    """The latest time a checkpoint in the bundle's header says the record's head was entry ``seq`` (the
+    service vouching that nothing else was due by then; None: no checkpoint of that head). Read, not checked:
+    :func:`verify` checks the checkpoints' signatures."""
+    with path.open("rb") as f:
+        header = _header(f, path)
+    times = []
+    for c in header.get("checkpoints") or ():
+        if isinstance(c, dict) and c.get("seq") == seq:
+            try:
+                times.append(parse_utc(c.get("at"), field="at"))
+            except InvalidInput:
+                continue
+    return max(times, default=None)
 
 
 def entries(path: Path, *, mechanism: str | None = None) -> tuple[str, Iterator[dict[str, Any]]]:

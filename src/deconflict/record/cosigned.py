@@ -131,7 +131,8 @@ def check_notes(
 
     A note must be the service's (signed with entry 1's key), of the mechanism's origin, of its
     checkpoint's size, and over the entries' root there; each cosignature under a party's cosigner
-    name must verify with a key that party registered. The report says how far each party cosigned.
+    name must verify with a key that party registered. The report says how far each party cosigned: only
+    with a key the party alone holds, and not revoked by the entries the note covers.
     """
     service = service_verifier(mechanism, ring)
     names, keys = _cosigners(mechanism, ring)
@@ -188,6 +189,8 @@ def check_notes(
                 )
             if key["custody"] != PARTY_CUSTODY:
                 continue  # a key the service holds witnesses nothing against it
+            if key["revoked_seq"] is not None and cp.size >= key["revoked_seq"]:
+                continue  # the note covers the key's revocation: whoever cosigned with it, the party did not
             if party not in reach or reach[party][0] < cp.size:
                 reach[party] = (cp.size, checked.timestamp)
         good += 1

@@ -1,6 +1,7 @@
 """What the service writes itself after a party's entry, inside that entry's transaction: the conflicts a
 new version of an activity raises and the ones it supersedes, the conflicts a cancelled activity or a
-withdrawn zone closes, the conflicts a new zone raises against live activities.
+withdrawn zone closes, the conflicts a new zone raises against live activities, a line announced restored
+when a party answers a line check after its line was reported down.
 
 Each function appends through a :class:`~deconflict.service.writer.RecordWriter` and reads only through
 its session, so the same code serves the live service and ``ledger verify``'s recomputation of a record
@@ -10,6 +11,7 @@ compares what it would write with what the record holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +19,25 @@ from sqlalchemy.orm import Session
 
 from deconflict.detect import zone_applies, zone_findings
 from deconflict.formats.docs import activity_from_doc, activity_to_doc, zone_to_doc
+from deconflict.hotline import MessageType
 from deconflict.model import Activity, ActivityState, Resolution, Zone
 from deconflict.record.chain import EntryType
-from deconflict.service import conflicts, findings
+from deconflict.service import conflicts, findings, queries
 from deconflict.service.findings import Finding
-from deconflict.service.picture import Picture, Projected, ZoneShape
+from deconflict.service.picture import Picture, Projected, ZoneShape, answering
+from deconflict.service.posting import post_standard
 from deconflict.service.writer import RecordWriter
-from deconflict.store.schema import ActivityRow
+from deconflict.store.schema import ActivityRow, MessageRow
 
-__all__ = ["activities_in_zone", "record_cancel", "record_version", "record_zone", "record_zone_withdrawn"]
+__all__ = [
+    "activities_in_zone",
+    "lines_down",
+    "record_cancel",
+    "record_lines_restored",
+    "record_version",
+    "record_zone",
+    "record_zone_withdrawn",
+]
 
 
 def record_version(
@@ -120,3 +132,24 @@ def record_zone_withdrawn(
         w, picture, zone_id, now, Resolution.WITHDRAWN, f"zone {zone_id} withdrawn", by=party, zone=True
     )
     return seq2 or seq, closed
+
+
+def lines_down(s: Session, mechanism_id: str, message_ids: Iterable[str]) -> list[str]:
+    """The line checks among ``message_ids`` whose line the service reported down (read through ``s``)."""
+    return [
+        mid
+        for mid in message_ids
+        if (row := s.get(MessageRow, (mechanism_id, mid))) is not None
+        and row.type == MessageType.LINE_CHECK
+        and queries.line_down_posted(s, mechanism_id, mid)
+    ]
+
+
+def record_lines_restored(w: RecordWriter, picture: Picture, party: str, checks: list[str], now: datetime) -> None:
+    """Tell the other answering parties that ``party``'s line is back: one notice per line check it answered
+    (by acknowledging it, or with a phrase settling it) after the service had reported the line down."""
+    for check in checks:
+        others = sorted(answering(picture) - {party})
+        post_standard(
+            w, picture, "line_restored", {"party": party, "t1": now}, others, (queries.ABOUT_MESSAGE, check), now
+        )

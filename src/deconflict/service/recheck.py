@@ -45,7 +45,7 @@ from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.hotline.ladder import ladder_schedule
 from deconflict.model import Member, Resolution
 from deconflict.record.chain import EntryType, canonical
-from deconflict.service import conflicts, derive, duty, findings, queries
+from deconflict.service import conflicts, derive, duty, findings, queries, tracks
 from deconflict.service.picture import Picture, ZoneShape, build_picture
 from deconflict.service.writer import RecordWriter
 from deconflict.store import projection
@@ -58,7 +58,10 @@ GRACE_S = 300.0
 second; a service stopped for longer writes the step when it starts again)."""
 
 _TICK_TEMPLATES = frozenset({"escalated_to", "line_down", phrases.MessageType.LINE_CHECK.value})
-_NOT_RECOMPUTED_TEMPLATES = frozenset({"line_restored"})
+_MEMBER_ENTRIES_RECOMPUTED = frozenset({EntryType.CONFLICT_ACKNOWLEDGED.value, EntryType.CONFLICT_RESOLVED.value})
+"""A member's entries whose payload the service works out (the alerts an acknowledgement or a resolution
+settles): compared whole, so a member cannot close another party's alert by listing it."""
+_TACTICAL = frozenset(k.value for k in queries.TACTICAL_KINDS)
 _SYSTEM = "system"
 """The actor of the service's own entries."""
 
@@ -76,11 +79,11 @@ class Recheck:
     problems: list[str] = field(default_factory=list)
     """Each entry that should not be there, differs, or is missing, in words (with its number)."""
     skipped: str | None = None
-    """Why nothing was recomputed (a copy with payloads withheld)."""
+    """Why the recomputation stopped before the end (a withheld payload); what it found before stands."""
 
     @property
     def ok(self) -> bool:
-        return not self.problems and self.skipped is None
+        return not self.problems
 
 
 class _DryWriter(RecordWriter):
@@ -203,11 +206,12 @@ class _Rechecker:
     def entry(self, e: dict[str, Any]) -> None:
         seq, actor, type_, p = int(e["seq"]), str(e["actor"]), str(e["type"]), e["payload"]
         at = e["at"] if isinstance(e["at"], datetime) else parse_utc(e["at"], field="at")
+        if actor != _SYSTEM or not self._is_tick(type_, p):  # a duty-loop run is held to what was due instead
+            self._missed_escalations(f"before entry {seq}", at)
         if actor == _SYSTEM:
             self._service_entry(seq, at, type_, p)
         else:
             self._close_pending(seq)
-            self._missed_escalations(seq, at)
             self._trigger(seq, at, actor, type_, p)
         self._apply(e, seq, at, actor, type_, p)
 
@@ -306,10 +310,37 @@ class _Rechecker:
                 how = Resolution(p["resolution"])
                 return conflicts.record_resolution(w, picture, actor, str(p["id"]), how, p.get("note", ""), at, by=by)
 
+        elif type_ == EntryType.CONFLICT_ACKNOWLEDGED.value:
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                return conflicts.record_acknowledgement(w, actor, str(p["id"]), str(p["party"]), at)
+
+        elif type_ == EntryType.MESSAGE_ACKNOWLEDGED.value:
+            down = derive.lines_down(self.s, mid, [str(p["id"])])
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                w.append(actor, EntryType.MESSAGE_ACKNOWLEDGED, p, at)
+                derive.record_lines_restored(w, picture, str(p["party"]), down, at)
+                return None
+
+        elif type_ == EntryType.MESSAGE_SENT.value and isinstance(p.get("from_party"), str):
+            down = derive.lines_down(self.s, mid, (p.get("settles") or {}).get("messages") or ())
+
+            def run(w: _DryWriter, picture: Picture) -> object:
+                w.append(actor, EntryType.MESSAGE_SENT, p, at)
+                derive.record_lines_restored(w, picture, str(p["from_party"]), down, at)
+                return None
+
         if run is None:
             return
         written = self.dry(run)
         self.out.triggers += 1
+        own = written[0][2] if written else None
+        if type_ in _MEMBER_ENTRIES_RECOMPUTED and own is not None and (diff := _differing(p, own)):
+            self.out.problems.append(
+                f"entry {seq}: {actor}'s {type_} of {p.get('id')} is not what the record before it gives: "
+                + "; ".join(f"{k} {_brief(p, k)} where the rules give {_brief(own, k)}" for k in diff[:4])
+            )
         self.pending = written[1:]  # the first is the member's own entry
         self.pending_after = (seq, type_, at)
 
@@ -319,7 +350,7 @@ class _Rechecker:
                 return
         elif self.pending:
             self._close_pending(seq)
-        if self._not_recomputable(type_, p):
+        if self._tactical(seq, at, type_, p):
             return
         if self._is_tick(type_, p):
             self._close_pending(seq)
@@ -368,25 +399,72 @@ class _Rechecker:
         self.pending = []
         self.pending_after = None
 
-    def _not_recomputable(self, type_: str, p: Any) -> bool:
+    def _tactical(self, seq: int, at: datetime, type_: str, p: Any) -> bool:
+        """A tactical conflict or its clearing, as far as the record can tell: raised from track reports,
+        which are not entries, so whether the tracks were in conflict (or parted) is not recomputed; what
+        follows from the conflict is: who it awaits, its deadline, the evidence it carries, its alerts, and
+        a clearing's own entry. True when the entry was one (its problems, if any, are noted)."""
         if not isinstance(p, dict):
             return False
-        why = None
-        if type_ == EntryType.CONFLICT_DETECTED.value and p.get("kind") in {k.value for k in queries.TACTICAL_KINDS}:
-            why = "tactical conflicts"
-        elif type_ == EntryType.CONFLICT_RESOLVED.value and p.get("resolution") == Resolution.CLEARED.value:
-            why = "tactical conflicts cleared"
-        elif type_ == EntryType.MESSAGE_SENT.value:
-            about = p.get("about") or {}
-            row = self.s.get(ConflictRow, (self.mid, about.get("id"))) if about.get("kind") == "conflict" else None
-            if row is not None and row.kind in {k.value for k in queries.TACTICAL_KINDS}:
-                why = "tactical alerts"
-            elif p.get("template") in _NOT_RECOMPUTED_TEMPLATES:
-                why = "lines restored"
-        if why is None:
-            return False
+        if type_ == EntryType.CONFLICT_DETECTED.value and p.get("kind") in _TACTICAL:
+            self._count("tactical conflicts (whether the tracks were in conflict)")
+            for problem in self._tactical_shape(p, at):
+                self.out.problems.append(f"entry {seq}: tactical conflict {p.get('id')}: {problem}")
+
+            def alerts(w: _DryWriter, picture: Picture) -> None:
+                w.append(_SYSTEM, EntryType.CONFLICT_DETECTED, p, at)
+                tracks.tactical_alerts(w, picture, p, at)
+
+            self.pending = self.dry(alerts)[1:]
+            self.pending_after = (seq, "tactical conflict.detected", at)
+            return True
+        if type_ == EntryType.CONFLICT_RESOLVED.value and p.get("resolution") == Resolution.CLEARED.value:
+            row = self.s.get(ConflictRow, (self.mid, p.get("id")))
+            if row is None or row.kind not in _TACTICAL:
+                kind = "no conflict" if row is None else f"a {row.kind} conflict"
+                self.out.problems.append(
+                    f"entry {seq}: the service closes {p.get('id')} ({kind}) as cleared, which closes only "
+                    "tactical conflicts (the tracks parted)"
+                )
+                return True
+            self._count("tactical conflicts cleared (whether the tracks parted)")
+            note = tracks.CLEARED_NOTES[row.kind]
+            own = self.dry(
+                lambda w, picture: conflicts.record_resolution(
+                    w, picture, _SYSTEM, row.id, Resolution.CLEARED, note, at
+                )
+            )
+            if own and (diff := _differing(p, own[0][2])):
+                self.out.problems.append(
+                    f"entry {seq}: {_what(type_, p)} is not what the record before it gives: "
+                    + "; ".join(f"{k} {_brief(p, k)} where the rules give {_brief(own[0][2], k)}" for k in diff[:4])
+                )
+            return True
+        return False
+
+    def _tactical_shape(self, p: dict[str, Any], at: datetime) -> list[str]:
+        """What a tactical conflict's own fields must say, given its kind and the rules."""
+        rules = self.picture().mechanism.rules
+        names = [p.get("activity")] + ([p.get("other_activity")] if p.get("kind") != "conformance" else [])
+        parties = sorted({str(n).split("/", 1)[0] for n in names if isinstance(n, str)})
+        out = []
+        if p.get("awaiting") != parties or p.get("parties") != parties:
+            out.append(f"awaits {p.get('awaiting')} among {p.get('parties')}, where its tracks' parties are {parties}")
+        deadline = iso(at + timedelta(seconds=rules.ack_deadline_s))
+        if p.get("deadline") != deadline:
+            out.append(f"deadline {p.get('deadline')} where the rules give {deadline}")
+        states = p.get("track_states")
+        named = (
+            [f"{st.get('party')}/{st.get('id')}" for st in states if isinstance(st, dict)]
+            if isinstance(states, list)
+            else []
+        )
+        if named != names:
+            out.append(f"its evidence holds the states of {named or 'no track'}, not of {names}")
+        return out
+
+    def _count(self, why: str) -> None:
         self.out.not_recomputed[why] = self.out.not_recomputed.get(why, 0) + 1
-        return True
 
     @staticmethod
     def _is_tick(type_: str, p: Any) -> bool:
@@ -394,7 +472,7 @@ class _Rechecker:
             type_ == EntryType.MESSAGE_SENT.value and isinstance(p, dict) and p.get("template") in _TICK_TEMPLATES
         )
 
-    def _missed_escalations(self, seq: int, at: datetime) -> None:
+    def _missed_escalations(self, where: str, at: datetime) -> None:
         """Escalation steps due more than GRACE_S before this entry that the record still does not hold."""
         when = at - timedelta(seconds=GRACE_S)
         if self.next_due is None or when < self.next_due:
@@ -417,12 +495,14 @@ class _Rechecker:
                     break
                 self.reported[row.id] = window.rung
                 self.out.problems.append(
-                    f"missing before entry {seq}: the escalation of {row.id} to rung {window.rung} ({window.name}) "
+                    f"missing {where}: the escalation of {row.id} to rung {window.rung} ({window.name}) "
                     f"fell due at {iso(window.alerted_at)}, unanswered, and the record has none of it by {iso(at)}"
                 )
 
-    def finish(self) -> Recheck:
+    def finish(self, until: datetime | None) -> Recheck:
         self._close_pending(self.seq + 1)
+        if until is not None:  # the service vouched for the head at that time: what fell due before is in
+            self._missed_escalations(f"at the end of the record (the service's checkpoint at {iso(until)})", until)
         return self.out
 
 
@@ -432,8 +512,12 @@ def _brief(p: Any, k: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str) -> Recheck:
-    """Recompute the service's own entries of a record (entry documents in order, with their payloads)."""
+def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str, until: datetime | None = None) -> Recheck:
+    """Recompute the service's own entries of a record (entry documents in order, with their payloads).
+
+    ``until``: a time the service vouched for the record's head (its last checkpoint's); escalation steps
+    due more than ``GRACE_S`` before it must be in the record. A withheld payload stops the recomputation
+    there (what was found before it stands)."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
     Base.metadata.create_all(engine)
     s = Session(engine)  # never committed: the tables live as long as the recheck
@@ -441,7 +525,8 @@ def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str) -> Recheck:
         r = _Rechecker(s, mechanism)
         for e in entries:
             if "payload" not in e:
-                return Recheck(skipped=f"entry {e['seq']}'s payload is withheld in this copy")
+                r.out.skipped = f"entry {e['seq']}'s payload is withheld in this copy; entries from it on are not"
+                return r.out
             try:
                 r.entry(e)
             except Exception as exc:  # noqa: BLE001 (an entry the record before it cannot take: named, not raised)
@@ -451,7 +536,7 @@ def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str) -> Recheck:
                     "nothing after it is recomputed"
                 )
                 return r.out
-        return r.finish()
+        return r.finish(until)
     finally:
         s.close()
         engine.dispose()

@@ -27,9 +27,9 @@ from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ActivityRow, ConflictRow, TrackReportRow, TrackRow
 from deconflict.tactical import Tracks, find_track_conflicts, tracks_in_volumes
 
-__all__ = ["report_tracks", "tactical_tick", "tracks"]
+__all__ = ["CLEARED_NOTES", "report_tracks", "tactical_alerts", "tactical_tick", "tracks"]
 
-_CLEARED = {
+CLEARED_NOTES = {  # why a tactical conflict closed as cleared, by kind
     ConflictKind.TRACKS.value: "no loss of separation predicted any more (or a track left the picture)",
     ConflictKind.CONFORMANCE.value: "the track is back within its party's notified volumes (or left the picture)",
     ConflictKind.INTRUSION.value: "the track is out of the other party's volume (or left the picture)",
@@ -221,12 +221,12 @@ def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[
             "track_states": [_evidence(by_name[name]) for name in involved],
         }
         w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
-        _alert(w, picture, doc, now)
+        tactical_alerts(w, picture, doc, now)
         raised.append(doc)
     cleared = []
     for key, row in open_rows.items():
         if key not in found:
-            conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, _CLEARED[row.kind], now)
+            conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
             cleared.append(row.id)
     return raised, cleared
 
@@ -243,7 +243,8 @@ def _evidence(row: TrackRow) -> dict[str, Any]:
     }
 
 
-def _alert(w: RecordWriter, picture: Picture, conflict: dict[str, Any], now: datetime) -> None:
+def tactical_alerts(w: RecordWriter, picture: Picture, conflict: dict[str, Any], now: datetime) -> None:
+    """The alerts of a new tactical conflict: one to each party it awaits, each acknowledged on its own."""
     ref = conflict["id"]
     if conflict["kind"] == ConflictKind.TRACKS.value:
         template = "track_alert"
