@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic.config import JsonDict
 
 from deconflict.model import ActivityKind, ZoneKind
 
@@ -18,7 +19,7 @@ Flag = Annotated[bool, Strict()]
 """JSON ``true`` or ``false``: ``1`` or ``"yes"`` is refused."""
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 """What an id may hold (``formats.docs.ID_CHARACTERS``), stated in the document."""
-TIME = {"format": "date-time"}
+TIME: JsonDict = {"format": "date-time"}
 """A time as the document states it: RFC 3339 (ISO 8601 with an offset); the service also bounds it."""
 
 
