@@ -86,6 +86,15 @@ DATES: list[Case] = [
     ),
     ("zone valid_to year 9999", "POST", "/zones", {**ZONE, "valid_to": "9999-12-31T23:00:00-02:00"}, 422, None, "2099"),
     (
+        "zone valid_to not after",
+        "POST",
+        "/zones",
+        {**ZONE, "valid_to": iso(T0)},
+        422,
+        "valid_to",
+        "not after valid_from",
+    ),
+    (
         "track at year 9999",
         "POST",
         "/tracks",

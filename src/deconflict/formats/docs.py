@@ -284,7 +284,9 @@ def parse_zone(doc: Any, *, mechanism: str, owner: str, parties: set[str], where
     if doc.get("valid_to") is not None:
         valid_to = parse_utc(doc["valid_to"], field=f"{where} valid_to")
         if not valid_to > valid_from:
-            raise InvalidInput(f"{where} valid_to: {iso(valid_to)} is not after valid_from {iso(valid_from)}")
+            raise InvalidInput(
+                f"{where} valid_to: {iso(valid_to)} is not after valid_from {iso(valid_from)}", field="valid_to"
+            )
     floor = number(doc.get("floor_m", ALT_MIN_M), f"{where} floor_m", minimum=ALT_MIN_M, maximum=ALT_MAX_M)
     ceiling = number(doc.get("ceiling_m", ALT_MAX_M), f"{where} ceiling_m", minimum=ALT_MIN_M, maximum=ALT_MAX_M)
     if not floor < ceiling:
