@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from deconflict.clock import iso
 from deconflict.record import chain, signing
 from deconflict.store import open_store, projection
 from deconflict.store.backup import backup
-from deconflict.store.restore import restore
+from deconflict.store.restore import BatchingSession, restore
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,6 +53,7 @@ def build(path: Path, n: int) -> float:
     founding = synthetic.founding()
     ledger = LedgerEntry.__table__
     with store.engine.connect() as conn, conn.begin(), Session(bind=conn) as session:
+        batching = BatchingSession(session)  # the projection's inserts sent many rows at a time, as restore does
         rows: list[dict[str, Any]] = []
         for seq in range(1, n + 1):
             actor, kind, payload = synthetic.entry(seq, founding)
@@ -60,16 +61,20 @@ def build(path: Path, n: int) -> float:
             row = chain.draft(mechanism=synthetic.M, actor=actor, type=kind, payload=payload, at=at, after=head)
             key = synthetic.KEYS[actor]
             row["key_id"], row["signature"] = key.key_id, key.sign_entry(row["hash"])
-            projection.apply(session, mechanism=synthetic.M, type=kind, payload=payload, at=at, seq=seq, actor=actor)
+            projection.apply(
+                cast(Session, batching), mechanism=synthetic.M, type=kind, payload=payload, at=at, seq=seq, actor=actor
+            )
             rows.append(row)
             head = chain.Head(seq, row["hash"])
             if len(rows) == BATCH:
+                batching.flush()
                 session.execute(insert(ledger), rows)
                 session.flush()
                 session.expunge_all()
                 rows = []
                 if seq % 50_000 == 0:
                     print(f"built {seq} entries ({seq / (time.perf_counter() - started):.0f}/s)", file=sys.stderr)
+        batching.flush()
         if rows:
             session.execute(insert(ledger), rows)
         service = synthetic.KEYS["system"]

@@ -263,6 +263,8 @@ def test_restore_refuses_bad_input_with_one_line(demo_backup: Path, tmp_path: Pa
     _bad(["restore", "--from", str(tmp_path), "--db", new], tmp_path, "is not a file")
     existing = ["restore", "--from", str(demo_backup), "--db", str(tmp_path / "existing.db")]
     _bad(existing, tmp_path, "existing.db already exists; give a new file, or --force")
+    itself = ["restore", "--from", str(tmp_path / "existing.db"), "--db", str(tmp_path / "existing.db"), "--force"]
+    _bad(itself, tmp_path, "is the backup itself")
     assert runner.invoke(app, [*existing, "--force"]).exit_code == 0
     assert Service(open_store(str(tmp_path / "existing.db"))).verify(M).ok
 
@@ -278,6 +280,7 @@ def test_backup_refuses_bad_input_with_one_line(tmp_path: Path, clock: FixedCloc
         tmp_path,
         "file is not a database",
     )
+    _bad(["backup", "--db", db, "--out", db, "--force"], tmp_path, "is the database itself")
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------

@@ -81,6 +81,8 @@ def backup(db: str, out: Path, *, force: bool = False, clock: Clock = system_clo
             path = Path(url.removeprefix("sqlite:///"))
             if not path.is_file():
                 raise DeconflictError(f"--db: {db}: no such database file", field="--db")
+            if out.exists() and out.resolve() == path.resolve():
+                raise DeconflictError(f"--out: {out} is the database itself; give another file", field="--out")
             method, heads = "SQLite online backup", _sqlite_backup(path, partial)
         else:
             method, heads = "PostgreSQL logical export (one REPEATABLE READ snapshot)", _logical_export(url, partial)

@@ -41,7 +41,7 @@ from deconflict.store import backup as backups
 from deconflict.store.replay import TABLES
 from deconflict.store.schema import Base, CheckpointRow, LedgerEntry, MechanismRow
 
-__all__ = ["PROJECTED", "RUNTIME", "BackupRefused", "RestoreReport", "restore"]
+__all__ = ["PROJECTED", "RUNTIME", "BackupRefused", "BatchingSession", "RestoreReport", "restore"]
 
 PROJECTED: dict[str, Any] = {"mechanisms": MechanismRow, **TABLES}
 """The tables rebuilt from the record on restore (and compared with the backup's), by name."""
@@ -90,6 +90,8 @@ def restore(
     target_path = Path(url.removeprefix("sqlite:///")) if is_sqlite else None
     if target_path is not None:
         backups.check_out(target_path, force=force, option="--db")
+        if target_path.exists() and target_path.resolve() == source.resolve():
+            raise DeconflictError(f"--db: {target_path} is the backup itself; give another file", field="--db")
     with _readable(source) as engine, engine.connect() as backup_conn:
         report = RestoreReport(db, manifest=_manifest(backup_conn))
         if target_path is None:
@@ -147,7 +149,7 @@ def _restore_into(
         engine.dispose()
 
 
-class _Batching:
+class BatchingSession:
     """The session as the projection sees it, with its single-row inserts gathered per table and sent as
     one multi-row insert just before anything else touches the database (a read, an update, a flush):
     the same rows in the same tables, several times faster than one statement per row. Tables are
@@ -187,7 +189,7 @@ def _rebuild(backup: Connection, session: Session, mid: str) -> int:
     rows = backup.execution_options(stream_results=True, yield_per=BATCH).execute(
         select(ledger).where(ledger.c.mechanism_id == mid).order_by(ledger.c.seq)
     )
-    batching = _Batching(session)
+    batching = BatchingSession(session)
     n = 0
     for row in rows.mappings():
         entry = dict(row)
