@@ -44,10 +44,10 @@ from deconflict.clock import iso, parse_utc
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.hotline.ladder import ladder_schedule
 from deconflict.model import Member, Resolution
-from deconflict.record.chain import EntryType, canonical
+from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, derive, duty, findings, queries, tracks
+from deconflict.service.dry import DryWriter, brief, differing, entry_key, entry_words
 from deconflict.service.picture import Picture, ZoneShape, build_picture
-from deconflict.service.writer import RecordWriter
 from deconflict.store import projection
 from deconflict.store.schema import Base, ConflictRow, LedgerEntry, MessageRow
 
@@ -86,80 +86,6 @@ class Recheck:
         return not self.problems
 
 
-class _DryWriter(RecordWriter):
-    """A writer whose appends go to the recheck's in-memory tables only, collecting what it would write."""
-
-    def __init__(self, s: Session, mechanism_id: str, picture: Picture, after_seq: int) -> None:  # noqa: D107
-        # no Context: nothing is signed, no rules' cache, no listeners
-        self.mechanism_id = mechanism_id
-        self._session = s
-        self._picture = picture
-        self._seq = after_seq
-        self.new_conflicts = 0
-        self.new_messages = 0
-        self.new_activities: dict[str, str] = {}
-        self.written: list[tuple[str, str, Any]] = []
-
-    @property
-    def last_seq(self) -> int:
-        return self._seq
-
-    def floor(self, at: datetime) -> datetime:
-        return at  # recomputing at an entry's own time, which never goes back
-
-    def append(self, actor: str, type: EntryType, payload: Any, at: datetime) -> int:
-        self._seq += 1
-        self.written.append((actor, type.value, payload))
-        projection.apply(
-            self.session,
-            mechanism=self.mechanism_id,
-            type=type.value,
-            payload=payload,
-            at=at,
-            seq=self._seq,
-            actor=actor,
-        )
-        return self._seq
-
-
-def _key(type_: str, p: Any) -> tuple[Any, ...]:
-    """What an entry of the service is about, to pair a recomputed entry with the recorded one."""
-    if not isinstance(p, dict):
-        return (type_,)
-    if type_ == EntryType.CONFLICT_DETECTED.value:
-        return (type_, p.get("kind"), p.get("activity"), p.get("other_activity"), p.get("zone"))
-    if type_ == EntryType.MESSAGE_SENT.value:
-        about = p.get("about") or {}
-        return (type_, p.get("template"), about.get("kind"), about.get("id"), tuple(p.get("to") or ()))
-    if type_ == EntryType.MESSAGE_ESCALATED.value:
-        return (type_, p.get("id"), p.get("rung"))
-    return (type_, p.get("id"))
-
-
-def _what(type_: str, p: Any) -> str:
-    """An entry of the service in a few words."""
-    if not isinstance(p, dict):
-        return type_
-    if type_ == EntryType.CONFLICT_DETECTED.value:
-        about = p.get("other_activity") or p.get("zone")
-        return f"conflict {p.get('id')} ({p.get('kind')}, {p.get('activity')}{' with ' + str(about) if about else ''})"
-    if type_ == EntryType.MESSAGE_SENT.value:
-        to = ", ".join(p.get("to") or ())
-        return f"message {p.get('id')} ({p.get('template')} to {to})"
-    if type_ == EntryType.MESSAGE_ESCALATED.value:
-        return f"the escalation of {p.get('id')} to rung {p.get('rung')} ({p.get('name')})"
-    if type_ == EntryType.CONFLICT_RESOLVED.value:
-        return f"conflict {p.get('id')} resolved as {p.get('resolution')}"
-    return f"{type_} {p.get('id', '')}".strip()
-
-
-def _differing(recorded: Any, expected: Any) -> list[str]:
-    if not isinstance(recorded, dict) or not isinstance(expected, dict):
-        return ["payload"]
-    keys = sorted(set(recorded) | set(expected))
-    return [k for k in keys if canonical(recorded.get(k)) != canonical(expected.get(k))]
-
-
 class _Rechecker:
     def __init__(self, s: Session, mechanism_id: str) -> None:
         self.s = s
@@ -190,12 +116,12 @@ class _Rechecker:
     def member(self, actor: str) -> Member | None:
         return next((m for m in self.picture().mechanism.members if m.id == actor), None)
 
-    def dry(self, run: Callable[[_DryWriter, Picture], object]) -> list[tuple[str, str, Any]]:
+    def dry(self, run: Callable[[DryWriter, Picture], object]) -> list[tuple[str, str, Any]]:
         """What ``run`` writes through the service's code on the state now; nothing stays in the tables."""
         picture = self.picture()
         nested = self.s.begin_nested()
         try:
-            w = _DryWriter(self.s, self.mid, picture, self.seq)
+            w = DryWriter(self.s, self.mid, picture, self.seq)
             run(w, picture)
             return w.written
         finally:
@@ -267,12 +193,12 @@ class _Rechecker:
     def _trigger(self, seq: int, at: datetime, actor: str, type_: str, p: Any) -> None:
         """Recompute what the service writes after a member's (or the operator's) entry."""
         mid = self.mid
-        run: Callable[[_DryWriter, Picture], object] | None = None
+        run: Callable[[DryWriter, Picture], object] | None = None
         if type_ in (EntryType.ACTIVITY_NOTIFIED.value, EntryType.ACTIVITY_AMENDED.value):
             activity = activity_from_doc(p, mechanism=mid)
             entry_type = EntryType(type_)
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 projected = picture.project(activity.volumes)
                 found = findings.findings(picture, activity, projected)
                 amended = entry_type is EntryType.ACTIVITY_AMENDED
@@ -281,13 +207,13 @@ class _Rechecker:
         elif type_ == EntryType.ACTIVITY_CANCELLED.value:
             cancelled = activity_from_doc(p, mechanism=mid)
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 return derive.record_cancel(w, cancelled, actor, picture)
 
         elif type_ == EntryType.ZONE_DECLARED.value:
             zone = zone_from_doc(p, mechanism=mid)
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 zgeom = picture.frame.project(zone.footprint.geometry)
                 hits = derive.activities_in_zone(self.s, picture, zone, zgeom)
                 shape = ZoneShape(zone, zgeom, zone.footprint.radius_m)
@@ -300,25 +226,25 @@ class _Rechecker:
         elif type_ == EntryType.ZONE_WITHDRAWN.value and (member := self.member(actor)) is not None:
             party = member.party
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 return derive.record_zone_withdrawn(w, picture, str(p["id"]), actor, party, at)
 
         elif type_ == EntryType.CONFLICT_RESOLVED.value and (member := self.member(actor)) is not None:
             by = member.party
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 how = Resolution(p["resolution"])
                 return conflicts.record_resolution(w, picture, actor, str(p["id"]), how, p.get("note", ""), at, by=by)
 
         elif type_ == EntryType.CONFLICT_ACKNOWLEDGED.value:
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 return conflicts.record_acknowledgement(w, actor, str(p["id"]), str(p["party"]), at)
 
         elif type_ == EntryType.MESSAGE_ACKNOWLEDGED.value:
             down = derive.lines_down(self.s, mid, [str(p["id"])])
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 w.append(actor, EntryType.MESSAGE_ACKNOWLEDGED, p, at)
                 derive.record_lines_restored(w, picture, str(p["party"]), down, at)
                 return None
@@ -326,7 +252,7 @@ class _Rechecker:
         elif type_ == EntryType.MESSAGE_SENT.value and isinstance(p.get("from_party"), str):
             down = derive.lines_down(self.s, mid, (p.get("settles") or {}).get("messages") or ())
 
-            def run(w: _DryWriter, picture: Picture) -> object:
+            def run(w: DryWriter, picture: Picture) -> object:
                 w.append(actor, EntryType.MESSAGE_SENT, p, at)
                 derive.record_lines_restored(w, picture, str(p["from_party"]), down, at)
                 return None
@@ -336,10 +262,10 @@ class _Rechecker:
         written = self.dry(run)
         self.out.triggers += 1
         own = written[0][2] if written else None
-        if type_ in _MEMBER_ENTRIES_RECOMPUTED and own is not None and (diff := _differing(p, own)):
+        if type_ in _MEMBER_ENTRIES_RECOMPUTED and own is not None and (diff := differing(p, own)):
             self.out.problems.append(
                 f"entry {seq}: {actor}'s {type_} of {p.get('id')} is not what the record before it gives: "
-                + "; ".join(f"{k} {_brief(p, k)} where the rules give {_brief(own, k)}" for k in diff[:4])
+                + "; ".join(f"{k} {brief(p, k)} where the rules give {brief(own, k)}" for k in diff[:4])
             )
         self.pending = written[1:]  # the first is the member's own entry
         self.pending_after = (seq, type_, at)
@@ -360,24 +286,24 @@ class _Rechecker:
             if self._match(seq, type_, p):
                 return
         self.out.problems.append(
-            f"entry {seq}: the service wrote {_what(type_, p)} at {iso(at)}, but nothing in the record before it "
+            f"entry {seq}: the service wrote {entry_words(type_, p)} at {iso(at)}, but nothing in the record before it "
             "calls for it"
         )
 
     def _match(self, seq: int, type_: str, p: Any) -> bool:
         """Pair a service entry with the first pending one about the same thing; what it skips is missing."""
-        key = _key(type_, p)
+        key = entry_key(type_, p)
         for i, (_, exp_type, exp) in enumerate(self.pending):
-            if _key(exp_type, exp) != key:
+            if entry_key(exp_type, exp) != key:
                 continue
             for _, miss_type, miss in self.pending[:i]:
                 self._missing(seq, miss_type, miss)
             del self.pending[: i + 1]
-            diff = _differing(p, exp)
+            diff = differing(p, exp)
             if diff:
                 self.out.problems.append(
-                    f"entry {seq}: {_what(type_, p)} is not what the entries before it give: "
-                    + "; ".join(f"{k} {_brief(p, k)} where the rules give {_brief(exp, k)}" for k in diff[:4])
+                    f"entry {seq}: {entry_words(type_, p)} is not what the entries before it give: "
+                    + "; ".join(f"{k} {brief(p, k)} where the rules give {brief(exp, k)}" for k in diff[:4])
                 )
             else:
                 self.out.derived += 1
@@ -389,7 +315,7 @@ class _Rechecker:
         after_seq, after_type, at = self.pending_after
         cause = "the duty loop's run" if after_type == "tick" else f"entry {after_seq} ({after_type})"
         self.out.problems.append(
-            f"missing before entry {seq}: {cause} at {iso(at)} calls for {_what(type_, p)}, which the record "
+            f"missing before entry {seq}: {cause} at {iso(at)} calls for {entry_words(type_, p)}, which the record "
             "does not hold"
         )
 
@@ -411,7 +337,7 @@ class _Rechecker:
             for problem in self._tactical_shape(p, at):
                 self.out.problems.append(f"entry {seq}: tactical conflict {p.get('id')}: {problem}")
 
-            def alerts(w: _DryWriter, picture: Picture) -> None:
+            def alerts(w: DryWriter, picture: Picture) -> None:
                 w.append(_SYSTEM, EntryType.CONFLICT_DETECTED, p, at)
                 tracks.tactical_alerts(w, picture, p, at)
 
@@ -434,10 +360,10 @@ class _Rechecker:
                     w, picture, _SYSTEM, row.id, Resolution.CLEARED, note, at
                 )
             )
-            if own and (diff := _differing(p, own[0][2])):
+            if own and (diff := differing(p, own[0][2])):
                 self.out.problems.append(
-                    f"entry {seq}: {_what(type_, p)} is not what the record before it gives: "
-                    + "; ".join(f"{k} {_brief(p, k)} where the rules give {_brief(own[0][2], k)}" for k in diff[:4])
+                    f"entry {seq}: {entry_words(type_, p)} is not what the record before it gives: "
+                    + "; ".join(f"{k} {brief(p, k)} where the rules give {brief(own[0][2], k)}" for k in diff[:4])
                 )
             return True
         return False
@@ -504,12 +430,6 @@ class _Rechecker:
         if until is not None:  # the service vouched for the head at that time: what fell due before is in
             self._missed_escalations(f"at the end of the record (the service's checkpoint at {iso(until)})", until)
         return self.out
-
-
-def _brief(p: Any, k: str) -> str:
-    value = p.get(k) if isinstance(p, dict) else None
-    text = canonical(value).decode() if value is not None else "absent"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str, until: datetime | None = None) -> Recheck:
