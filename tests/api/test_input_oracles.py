@@ -5,6 +5,7 @@ choose ``TR-9090``, nor a Cyrillic look-alike); a message to nobody is refused.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,12 @@ def test_a_message_not_for_the_caller_is_answered_as_one_that_does_not_exist(
         r = http.post(f"{A}/messages/{ident}/acknowledge", headers=auth(tok["IL"]))
         answers.append((r.status_code, r.text.replace(ident, "<id>")))
     assert answers[0] == answers[1] and answers[0][0] == 404, answers
+
+
+def test_text_is_stored_in_nfc(server: LiveServer, tok: dict[str, str], http: httpx.Client) -> None:
+    body = {"kind": "exercise", "title": "Cafe\u0301 \u05e9\u05c1\u05b8", "volumes": [vol(HAMA, start_h=10)]}
+    r = http.post(f"{A}/activities", json=body, headers=auth(tok["IL"]))
+    assert r.status_code == 201, r.text
+    title = r.json()["activity"]["title"]
+    assert title == unicodedata.normalize("NFC", body["title"]) and title.startswith("Caf\u00e9 ")
+    assert http.get(f"{A}/activities/{r.json()['activity']['id']}", headers=auth(tok["IL"])).json()["title"] == title
