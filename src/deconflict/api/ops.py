@@ -17,6 +17,7 @@ only figure kept in the process (``Watch.latency``, by route template, method an
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -37,6 +38,8 @@ from deconflict.api.metrics import StoreCollector
 from deconflict.api.settings import Settings
 from deconflict.logs import request_logger
 from deconflict.service import Service
+
+log = logging.getLogger("deconflict.api.ops")
 
 __all__ = ["Observe", "Routes", "SingleFlight", "Watch", "install", "readiness"]
 
@@ -178,8 +181,10 @@ def readiness(watch: Watch) -> dict[str, dict[str, Any]]:
             current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
         checks["database"] = {"ok": True, "detail": "reachable"}
     except Exception as e:  # noqa: BLE001 - any failure to reach the database is the answer itself
-        first = str(e).splitlines()[0] if str(e) else ""
-        checks["database"] = {"ok": False, "detail": f"unreachable: {type(e).__name__}: {first}"[:300]}
+        # the driver's words may name hosts, ports, users or paths: they go to the log, not to the
+        # unauthenticated answer
+        log.warning("readiness: the database cannot be reached: %s", str(e).splitlines()[0] if str(e) else "")
+        checks["database"] = {"ok": False, "detail": f"unreachable: {type(e).__name__} (the service's log says why)"}
     heads = watch.heads()
     if current is None:
         checks["migrations"] = {"ok": False, "detail": "unknown: the database cannot be reached"}
