@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from support.builders import T4, A, M, declared_db, declared_service, vol
-from support.live import auth, start_server, wait_until
+from support.live import LiveServer, auth, start_server, wait_until
 from typer.testing import CliRunner
 
+from deconflict.api.settings import Settings
 from deconflict.cli import app
 from deconflict.clock import FixedClock, iso
 from deconflict.service import Service
@@ -93,7 +94,9 @@ class Load:
 
 def test_a_backup_taken_under_load_restores_verified_and_serves(tmp_path: Path, clock: FixedClock) -> None:
     source = declared_db(tmp_path / "live.db", clock)
-    server = start_server(source, clock)
+    # the writers' pace is the machine's: no per-member write limit (its window would never move on a pinned clock)
+    settings = Settings(db=source, clock=clock, tick_s=0.0, writes_per_member=0)
+    server = LiveServer(Service(open_store(source), clock=clock), settings).start()
     tokens = server.tokens()
     load = Load(server.url, tokens, clock).start()
     try:
