@@ -232,6 +232,15 @@ def test_a_row_added_to_a_table_without_the_record_is_refused(demo_backup: Path,
     assert "table members: row (tr-il-syria, TR-9) is in the backup's table but not in its record" in said
 
 
+def test_a_token_of_a_member_the_record_never_added_is_refused(demo_backup: Path, tmp_path: Path) -> None:
+    sql = (
+        "INSERT INTO tokens (token_hash, mechanism_id, member_id, label, created_at) "
+        "VALUES ('00', 'tr-il-syria', 'TR-9', 'planted', '2026-12-02 06:00:00')"
+    )
+    said = _refused(_edited(demo_backup, tmp_path, sql), tmp_path)
+    assert "table tokens: its rows do not fit the tables rebuilt from the record" in said
+
+
 def test_a_rewritten_checkpoint_is_refused(demo_backup: Path, tmp_path: Path) -> None:
     first = "(SELECT min(seq) FROM checkpoints)"
     flipped = "CASE substr(hash, 1, 1) WHEN '0' THEN '1' ELSE '0' END || substr(hash, 2)"  # one digit, surely changed

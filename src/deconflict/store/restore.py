@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Insert, String, Table, create_engine, func, insert, inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
@@ -138,7 +139,7 @@ def _restore_into(
                 backup_tables = set(inspect(backup).get_table_names())
                 for table in Base.metadata.sorted_tables:
                     if table.name in copied and table.name in backup_tables:
-                        report.copied[table.name] = backups.copy_table(backup, session.connection(), table)
+                        report.copied[table.name] = _copy(backup, session, table)
                 for mid in sorted(mechanisms):
                     report.heads[mid], cps = _verify(session, mid, counts[mid])
                     report.checkpoints += cps
@@ -218,6 +219,19 @@ def _rebuild(backup: Connection, session: Session, mid: str) -> int:
     except Exception as e:  # noqa: BLE001 - e.g. two entries projecting the same row
         raise BackupRefused(f"{mid}: the entries cannot be rebuilt into the tables: {type(e).__name__}: {e}") from None
     return n
+
+
+def _copy(backup: Connection, session: Session, table: Table) -> int:
+    """Copy a table that is not the record's; a row that does not fit the rebuilt tables (a token of a
+    member the record never added, say) refuses the backup."""
+    try:
+        with session.begin_nested():
+            return backups.copy_table(backup, session.connection(), table)
+    except SQLAlchemyError as e:
+        problem = str(getattr(e, "orig", e)).splitlines()[0]
+        raise BackupRefused(
+            f"table {table.name}: its rows do not fit the tables rebuilt from the record ({problem})"
+        ) from None
 
 
 def _verify(session: Session, mid: str, entries: int) -> tuple[chain.Head, int]:
