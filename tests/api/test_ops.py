@@ -23,8 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support.builders import A, M
+from support.builders import A, M, declared_db
 from support.live import LiveServer, auth, free_port, post_notice, start_server, wait_until
+from support.pg import PgDatabases
 from typer.main import get_command
 
 from deconflict import logs
@@ -172,6 +173,32 @@ def test_callers_at_once_share_one_database_read() -> None:
     assert once(lambda: 7) == 7  # the next round computes again
     with pytest.raises(ZeroDivisionError):
         once(lambda: 1 // 0)
+
+
+def test_ready_metrics_and_not_ready_on_postgresql(pg_databases: PgDatabases, clock: FixedClock) -> None:
+    """On PostgreSQL: ready, the figures move, and once the database is gone (dropped under the running
+    service, its connections cut) not ready and ``deconflict_store_up 0``, while /healthz stays 200."""
+    url = pg_databases.create()
+    declared_db(url, clock)
+    server = start_server(url, clock, tick_s=0.05)
+    try:
+        ready = wait_until(lambda: (r := httpx.get(f"{server.url}/readyz")).status_code == 200 and r, "ready")
+        assert ready.json()["checks"]["migrations"]["ok"] is True
+        tokens = server.tokens("IL", "TR")
+        post_notice(server, tokens["IL"], "uav_patrol", *T4)
+        post_notice(server, tokens["TR"], "uav_patrol", *T4)
+        figures = metrics(server)
+        assert value(figures, "deconflict_notices_total", mechanism=M) == 2
+        assert value(figures, "deconflict_conflicts_open", mechanism=M, kind="separation") == 1
+        pg_databases.drop(url)
+        r = httpx.get(f"{server.url}/readyz", timeout=10)
+        assert r.status_code == 503 and r.json()["not_ready"][:2] == ["database", "migrations"]
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        assert value(metrics(server), "deconflict_store_up") == 0
+    finally:
+        server.stop()
+        server.service.store.close()
+        pg_databases.drop(url)
 
 
 # --- /metrics ------------------------------------------------------------------------------------
