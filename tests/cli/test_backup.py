@@ -136,6 +136,10 @@ def test_a_backup_taken_under_load_restores_verified_and_serves(tmp_path: Path, 
         assert {a.id for a in restored.activities(M)} == {a["id"] for a in then["activities"]}
         assert {c["id"] for c in restored.conflicts(M)} == {c["id"] for c in then["conflicts"]}
         assert restored.checkpoints(M) == original.checkpoints(M)
+        for who in ("TR", "IL", "AZ"):  # nothing was acknowledged under the load: what the source said up to the
+            reader = original.member(M, who)  # backup's head stands as it was, and the restored service says it
+            said = [m for m in original.messages(M, reader=reader, limit=100_000) if m["seq"] <= head.seq]
+            assert restored.messages(M, reader=restored.member(M, who), limit=100_000) == said
     finally:
         original.store.close()
         restored.store.close()
