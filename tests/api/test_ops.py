@@ -85,6 +85,22 @@ def test_readyz_is_ready_once_the_duty_loop_ran(ticking: LiveServer) -> None:
         "ticker": True,
     }
     assert body["checks"]["migrations"]["detail"].startswith("at head ")
+    assert body["checks"]["ticker"]["lease"] == "held by this process"
+
+
+def test_two_processes_on_one_database_are_both_ready_and_one_holds_the_lease(
+    ticking: LiveServer, db: str, clock: FixedClock
+) -> None:
+    other = start_server(db, clock, tick_s=0.05)
+    try:
+        servers = (ticking, other)
+        for server in servers:
+            wait_until(lambda s=server: httpx.get(f"{s.url}/readyz").status_code == 200, "both ready")
+        leases = sorted(httpx.get(f"{s.url}/readyz").json()["checks"]["ticker"]["lease"] for s in servers)
+        assert leases == ["held by another process", "held by this process"]
+        assert sum(value(metrics(s), "deconflict_duty_lease_held") for s in servers) == 1
+    finally:
+        other.stop()
 
 
 def test_readyz_is_not_ready_when_the_duty_loop_is_off(client: httpx.Client) -> None:
@@ -107,7 +123,8 @@ def test_readyz_says_when_the_duty_loop_stopped(db: str, clock: FixedClock) -> N
     assert readiness(watch)["ticker"]["ok"] is True
     now[0] += 1.2
     check = readiness(watch)["ticker"]
-    assert check == {"ok": False, "detail": "the duty loop last completed a pass 6.1 s ago (limit 5 s)"}
+    assert check["ok"] is False and check["detail"] == "the duty loop last completed a pass 6.1 s ago (limit 5 s)"
+    assert check["lease"] == "free"  # this service never ticked: nobody holds the duty lease
     service.store.close()
 
 
@@ -235,8 +252,10 @@ def test_metrics_move_with_a_notice_a_conflict_and_an_escalation(
     late = metrics(live)
     assert value(late, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[0]) >= 1
     assert value(late, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[1]) == 0
+    assert value(late, "deconflict_duty_lease_held") == 0
     assert live.service.tick() > 0
     climbed = metrics(live)
+    assert value(climbed, "deconflict_duty_lease_held") == 1
     alerts = value(late, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[0])
     assert value(climbed, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[0]) == 0
     assert value(climbed, "deconflict_messages_overdue", mechanism=M, type="alert", rung=ladder[1]) == alerts

@@ -22,7 +22,7 @@ from deconflict.service import Service
 if TYPE_CHECKING:
     from deconflict.api.ops import Watch
 
-__all__ = ["StoreCollector", "store_figures"]
+__all__ = ["HELD", "StoreCollector", "lease_state", "store_figures"]
 
 log = logging.getLogger("deconflict.api.metrics")
 
@@ -148,4 +148,25 @@ def store_figures(service: Service) -> Iterator[Metric]:
         if checkpoint is not None:
             cp_seq.add_metric([mid], checkpoint[0])
             cp_age.add_metric([mid], max(0.0, (now - checkpoint[1]).total_seconds()))
-    yield from (notices, activities, raised, open_, overdue, lines, head, cp_seq, cp_age)
+    held = GaugeMetricFamily(
+        "deconflict_duty_lease_held",
+        "1 while this process holds the duty lease (runs the deadlines, escalation, line checks and "
+        "checkpoints); over every process on one database the sum is 1.",
+    )
+    held.add_metric([], 1 if lease_state(service) == HELD else 0)
+    yield from (notices, activities, raised, open_, overdue, lines, head, cp_seq, cp_age, held)
+
+
+HELD = "held by this process"
+
+
+def lease_state(service: Service) -> str:
+    """Who runs the duty loop now, in words: ``held by this process``, ``held by another process`` or
+    ``free`` (nobody's lease is current: the next process to tick takes it). No host or process name: the
+    answer goes to callers without a token."""
+    from deconflict.service import ticker
+
+    found = ticker.lease(service.store)
+    if found is None or found[1] <= service.clock():
+        return "free"
+    return HELD if found[0] == service.context.holder else "held by another process"

@@ -34,7 +34,7 @@ from sqlalchemy.pool import NullPool
 from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deconflict.api.metrics import StoreCollector
+from deconflict.api.metrics import StoreCollector, lease_state
 from deconflict.api.settings import Settings
 from deconflict.logs import request_logger
 from deconflict.service import Service
@@ -194,6 +194,8 @@ def readiness(watch: Watch) -> dict[str, dict[str, Any]]:
         at = ", ".join(current) or "none (an empty database)"
         checks["migrations"] = {"ok": False, "detail": f"at {at}, the code's head is {', '.join(heads)}"}
     checks["ticker"] = _ticker_check(watch)
+    if checks["database"]["ok"]:
+        checks["ticker"]["lease"] = lease_state(watch.service)  # several processes: which one ticks
     return checks
 
 
