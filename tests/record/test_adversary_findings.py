@@ -5,6 +5,7 @@ something false or unfair to a party. Each test is a minimal reproducer, marked 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -300,3 +301,29 @@ def test_a_party_made_facilitator_after_founding_cannot_resolve_the_other_partys
 
     code, output = _verify(tmp_path, _forge(demo, edit))
     assert code == 1, output
+
+
+def test_the_small_things_the_review_found(demo: Any, tmp_path: Path) -> None:
+    """Blank lines at the end of a bundle are not entries; a header's head_seq given as text is named as text;
+    one kept checkpoint as a single JSON line is read; rules the service cannot run by are named at entry 1."""
+    header, docs = copy.deepcopy(demo[1])
+    path = insider.write(tmp_path / "blank.jsonl", (header, docs))
+    path.write_text(path.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")
+    assert runner.invoke(app, ["ledger", "verify", str(path)]).exit_code == 3
+
+    header["head_seq"] = str(header["head_seq"])
+    code, output = _verify(tmp_path, (header, docs))
+    assert code == 1 and f"ending at entry '{len(docs)}'" in output, output
+
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text(json.dumps(demo[1][0]["checkpoints"][-1]) + "\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["ledger", "verify", str(insider.write(tmp_path / "ok.jsonl", demo[1])), "--checkpoints", str(kept)]
+    )
+    assert result.exit_code == 3, result.output
+
+    def bad_rules(header: dict[str, Any], docs: Docs, kid: Callable[[str], str]) -> None:
+        docs[0]["payload"]["rules"]["ladder"] = []
+
+    code, output = _verify(tmp_path, _forge(demo, bad_rules))
+    assert code == 1 and "entry 1 (mechanism.declared) does not follow" in output, output

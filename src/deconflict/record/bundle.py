@@ -104,7 +104,7 @@ def read_checkpoints(path: Path) -> list[dict[str, Any]]:
         raise InvalidInput(f"{path}: cannot be read: {e.strerror}", field="checkpoints") from None
     try:
         doc = load_json(text)
-        items = doc.get("checkpoints") if isinstance(doc, dict) else doc
+        items = doc.get("checkpoints", [doc] if "seq" in doc else None) if isinstance(doc, dict) else doc
     except ValueError:
         try:
             items = [load_json(line) for line in text.splitlines() if line.strip()]
@@ -158,7 +158,7 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
         known = {str(k.get("key_id")): str(k.get("public_key")) for k in listed if isinstance(k, dict)}
         report = verify_lines(
             mechanism,
-            enumerate(f, start=2),
+            _numbered(f),
             known_keys=known,
             workers=workers,
             ring=ring,
@@ -184,10 +184,23 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
             report,
             None,
             f"the bundle holds {report.entries} entries ending at entry {report.head_seq} "
-            f"{report.head_hash[:12]}…, but its header says {said['entries']} entries ending at entry "
-            f"{said['head_seq']} {str(said['head_hash'])[:12]}… (entries were cut or added, or the header edited)",
+            f"{report.head_hash[:12]}…, but its header says {said['entries']!r} entries ending at entry "
+            f"{said['head_seq']!r} {str(said['head_hash'])[:12]}… (entries were cut or added, or the header edited)",
         )
     return report
+
+
+def _numbered(f: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """The entry lines with their line numbers; blank lines at the end of the file are not entries (an
+    editor may add them), a blank line between entries still is (and is named)."""
+    blank: list[tuple[int, bytes]] = []
+    for number, line in enumerate(f, start=2):
+        if not line.strip():
+            blank.append((number, line))
+            continue
+        yield from blank
+        blank.clear()
+        yield number, line
 
 
 def _header(f: IO[bytes], path: Path) -> dict[str, Any]:

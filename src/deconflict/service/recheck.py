@@ -43,6 +43,7 @@ from deconflict import hotline as phrases
 from deconflict.clock import iso, parse_utc
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.hotline.ladder import ladder_schedule
+from deconflict.mechanisms import mechanism_from_record
 from deconflict.model import Member, Resolution
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, derive, duty, findings, queries, tracks
@@ -171,6 +172,8 @@ class _Rechecker:
 
     def _follow(self, type_: str, p: Any) -> None:
         """Move the picture on as the service does after committing an entry."""
+        if type_ == EntryType.MECHANISM_DECLARED.value:
+            mechanism_from_record(p)  # rules the service could not run by are named at entry 1
         picture = self._picture
         if picture is None:
             return
