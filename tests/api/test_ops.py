@@ -392,6 +392,22 @@ def _unit() -> dict[str, dict[str, str]]:
     return sections
 
 
+SYSTEMD_KEYS = {
+    "Unit": {"Description", "Documentation", "Wants", "Requires", "After", "Before", "PartOf", "BindsTo"},
+    "Service": {
+        "Type", "User", "Group", "EnvironmentFile", "Environment", "WorkingDirectory", "StateDirectory",
+        "StateDirectoryMode", "ExecStart", "ExecReload", "KillSignal", "TimeoutStopSec", "Restart", "RestartSec",
+        "LimitNOFILE", "NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
+        "ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups", "ProtectClock", "ProtectHostname",
+        "RestrictAddressFamilies", "RestrictNamespaces", "RestrictRealtime", "LockPersonality",
+        "SystemCallArchitectures", "UMask", "ReadWritePaths",
+    },
+    "Install": {"WantedBy", "RequiredBy", "Alias"},
+}  # fmt: skip
+"""systemd.unit(5), systemd.service(5), systemd.exec(5) and systemd.kill(5) directives this unit may use:
+where systemd-analyze is missing, a misspelt key is still caught."""
+
+
 def _example_env() -> dict[str, str]:
     pairs = [line.split("=", 1) for line in (DEPLOY / "deconflict.env").read_text().splitlines()]
     return {k: v for k, *rest in pairs if rest and not k.startswith("#") for v in rest}
@@ -400,6 +416,8 @@ def _example_env() -> dict[str, str]:
 def test_the_systemd_unit_runs_serve_with_the_example_environment() -> None:
     unit = _unit()
     assert set(unit) == {"Unit", "Service", "Install"}
+    for section, keys in unit.items():
+        assert set(keys) <= SYSTEMD_KEYS[section], f"[{section}]: unknown keys {set(keys) - SYSTEMD_KEYS[section]}"
     service = unit["Service"]
     assert service["EnvironmentFile"] == "/etc/deconflict/deconflict.env"
     argv = shlex.split(service["ExecStart"])
