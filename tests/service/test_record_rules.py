@@ -384,3 +384,26 @@ def test_a_deadline_runs_from_the_entrys_own_time_when_the_clock_stepped_back(sv
     assert conflict["at"] == "2025-04-09T06:10:00Z"
     assert conflict["payload"]["deadline"] == alert["payload"]["deadline"] == "2025-04-09T06:20:00Z"
     assert recheck(docs, mechanism=M).problems == []
+
+
+def test_a_key_the_operator_binds_after_founding_is_shown_as_such_by_verify(svc: Service, tmp_path: Path) -> None:
+    """A party that lost its key is re-keyed by the operator (revoke, then register, authorised by the operator):
+    allowed, so that a party is never locked out, but verify's key list says who bound it and when."""
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+
+    held = {k["owner"]: k["key_id"] for k in svc.keys(M)}["IL"]
+    svc.revoke_key(mechanism_id=M, key_id=held, reason="lost")
+    new = signing.KeyPair.generate()
+    svc.register_key(
+        mechanism_id=M, party="IL", public_key=new.public_key, possession=new.sign(_message("IL", new.public_key))
+    )
+    assert _registered(svc)[-1]["payload"]["authorised_by"] == "operator"
+    seq = _registered(svc)[-1]["seq"]
+    out = tmp_path / "record.jsonl"
+    db = str(svc.store.engine.url.database)
+    run = CliRunner().invoke
+    assert run(app, ["ledger", "export", "--db", db, "--out", str(out)]).exit_code == 0
+    result = run(app, ["ledger", "verify", str(out)])
+    assert f"key {new.key_id} of IL (party, registered by the operator at entry {seq})" in result.output, result.output

@@ -78,6 +78,8 @@ def verify_bundle(path: Path, checkpoints: Path | None, *, recompute: bool) -> i
         typer.echo(f"  {c['party']} {reach}")
     for key in report.keys:
         state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
+        if key.get("authorised_by") == "operator":  # after founding: the operator bound it, in plain sight
+            state = f", registered by the operator at entry {key['registered_seq']}{state}"
         typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
     if recompute:
         from deconflict.service.recheck import recheck

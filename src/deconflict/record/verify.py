@@ -80,6 +80,8 @@ class KeyRing:
             self.parties[str(p.get("id"))] = str(p.get("party"))
         elif kind == EntryType.KEY_REGISTERED:
             self._add(str(p.get("key_id")), str(p.get("owner")), str(p.get("public_key")), str(p.get("custody")), seq)
+            if str(p.get("key_id")) in self.keys:
+                self.keys[str(p.get("key_id"))]["authorised_by"] = p.get("authorised_by")
         elif kind == EntryType.KEY_REVOKED:
             key = self.keys.get(str(p.get("key_id")))
             if key is not None and key["revoked_seq"] is None:
