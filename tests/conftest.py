@@ -51,9 +51,23 @@ conflicts, hotline and duty loop through the service, the basic API, the SIGKILL
 rest run on SQLite only, to keep the suite's time in check."""
 
 
+SQLITE_ONLY = frozenset(
+    {
+        "test_every_role_against_every_route",  # the role table: decided above the store (31 servers)
+        "test_schemathesis_finds_no_server_error",  # a minute of fuzzing the transport
+        "test_unanswered_alert_climbs_the_whole_ladder_in_a_simulated_day",  # 100 s; the duty loop tests escalate on both
+    }
+)
+"""Tests of ``BOTH_STORES`` modules that run on SQLite only: long, and about what the store does not decide."""
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each database test of a ``BOTH_STORES`` module once per store (ids ``sqlite``, ``postgresql``)."""
-    if "store_kind" in metafunc.fixturenames and metafunc.definition.path in BOTH_STORES:
+    if (
+        "store_kind" in metafunc.fixturenames
+        and metafunc.definition.path in BOTH_STORES
+        and metafunc.function.__name__ not in SQLITE_ONLY
+    ):
         metafunc.parametrize("store_kind", ["sqlite", "postgresql"])
 
 
