@@ -407,3 +407,19 @@ def test_a_key_the_operator_binds_after_founding_is_shown_as_such_by_verify(svc:
     assert run(app, ["ledger", "export", "--db", db, "--out", str(out)]).exit_code == 0
     result = run(app, ["ledger", "verify", str(out)])
     assert f"key {new.key_id} of IL (party, registered by the operator at entry {seq})" in result.output, result.output
+
+
+def test_a_second_process_never_signs_with_a_custody_key_another_retired(db: str, clock: FixedClock) -> None:
+    """Two service processes on one database: B signed for IL with the demo copy of IL's key (and keeps its
+    key pair in memory); A then registers IL's own key, which retires that copy. B's next unsigned notice
+    for IL is refused, not signed with the retired key (which verify would refuse as revoked)."""
+    a, b = Service(open_store(db), clock=clock), Service(open_store(db), clock=clock)
+    b.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
+    new = signing.KeyPair.generate()
+    a.register_key(
+        mechanism_id=M, party="IL", public_key=new.public_key, possession=new.sign(_message("IL", new.public_key))
+    )
+    before = _head(a)
+    with pytest.raises(Forbidden, match="party IL signs its own entries"):
+        b.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=5)])
+    assert _head(a) == before and a.verify(M).ok

@@ -77,14 +77,17 @@ class Signers:
         if mode is not None and mode.signed is not None:
             return functools.partial(_check_signed, s, mechanism_id, party, mode.signed)
         owner = custody_owner(mechanism_id, party)
+        # read in this transaction every time: another process may have retired the key (the party registered
+        # its own), and a key no longer held must never sign; only the key pair's derivation is cached
+        row = s.get(CustodyKeyRow, owner)
+        if row is None:
+            self._custody.pop(owner, None)
+            raise Forbidden(
+                f"party {party} signs its own entries: prepare the request, sign the entry with "
+                f"{party}'s private key and send the signature (deconflict notify --key, or the Python client)"
+            )
         held = self._custody.get(owner)
-        if held is None:
-            row = s.get(CustodyKeyRow, owner)
-            if row is None:
-                raise Forbidden(
-                    f"party {party} signs its own entries: prepare the request, sign the entry with "
-                    f"{party}'s private key and send the signature (deconflict notify --key, or the Python client)"
-                )
+        if held is None or held.key_id != row.key_id:
             held = self._custody[owner] = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
         pair = held
         return lambda row: (pair.key_id, pair.sign_entry(row["hash"]))
