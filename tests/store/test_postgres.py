@@ -18,10 +18,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, make_url, select, text
+from sqlalchemy.exc import OperationalError
 from support.builders import M, declared_service
 
 from deconflict.service import Service
-from deconflict.store import alembic_config, open_store
+from deconflict.store import alembic_config, ledger, open_store
 from deconflict.store.schema import Base, LedgerEntry, MechanismRow, MessageRow
 
 pytestmark = pytest.mark.timeout(600)
@@ -96,7 +97,7 @@ service.store.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
-def test_two_processes_appending_to_one_record_neither_fork_nor_lose_a_write(store_url: str) -> None:
+def test_two_processes_appending_to_one_record_neither_fork_nor_lose_a_write(store_url: str, store_kind: str) -> None:
     service = declared_service(store_url)
     start = int(service.entries_after(M, 0, limit=100_000)[-1]["seq"])
     service.store.close()
@@ -135,7 +136,40 @@ def test_two_processes_appending_to_one_record_neither_fork_nor_lose_a_write(sto
     for text_, message_id in accepted.items():  # no accepted write lost, each under the id it was given
         assert stored.get(text_) == message_id, text_
     refused = {o["text"] for o in outcomes if o.get("refused")}
+    print(f"{store_kind}: {len(accepted)} of {2 * count} appends accepted, {len(refused)} refused after a retry")
     assert not refused & set(stored), "a refused write was stored"
     assert seqs == list(range(1, entries + 1)) and entries == start + len(accepted)  # one chain, no gap
     assert service.verify(M).ok
     service.store.close()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_a_locked_record_holds_other_writers_until_the_transaction_ends(store_url: str, store_kind: str) -> None:
+    """lock_record is a lock in the database: a second connection cannot take it while the first holds it
+    (it waits; here it is told to wait only briefly), and can as soon as the first commits."""
+    first, second = open_store(store_url), open_store(store_url, migrate=False)
+
+    def try_lock(mechanism: str) -> bool:
+        with second.transaction() as s:
+            if store_kind == "postgresql":
+                s.execute(text("SET LOCAL lock_timeout = '150ms'"))
+            else:
+                s.connection().exec_driver_sql("PRAGMA busy_timeout = 150")
+            try:
+                ledger.lock_record(s, mechanism)
+            except OperationalError:
+                return False
+            finally:
+                if store_kind == "sqlite":
+                    s.connection().exec_driver_sql("PRAGMA busy_timeout = 10000")
+            return True
+
+    with first.transaction() as s:
+        ledger.lock_record(s, M)
+        ledger.lock_record(s, M)  # a second call in the same transaction does nothing
+        assert not try_lock(M)
+        if store_kind == "postgresql":  # one advisory lock per record; SQLite's write lock is the whole file's
+            assert try_lock("another-mechanism")
+    assert try_lock(M)
+    first.close()
+    second.close()
