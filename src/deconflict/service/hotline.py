@@ -168,8 +168,8 @@ def acknowledge_message(
             raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
         with ctx.store.read() as s:
             row = s.get(MessageRow, (mechanism_id, message_id))
-            if row is None:
-                raise NotFound(f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message")
+            if row is None or not queries.sees(row, member):  # hidden: answered as absent
+                raise _message_not_found(message_id)
             if member.party not in row.recipients:
                 raise Forbidden(f"message {message_id!r} is not addressed to {member.party}")
             if not row.needs_ack:
@@ -274,8 +274,13 @@ def message(ctx: Context, mechanism_id: str, message_id: str, *, reader: Member)
     with ctx.store.read() as s:
         row = s.get(MessageRow, (mechanism_id, message_id))
         if row is None:
-            raise NotFound(f"message {message_id!r} does not exist in mechanism {mechanism_id!r}", field="message")
+            raise _message_not_found(message_id)
         return queries.message_doc(row, reader)
+
+
+def _message_not_found(message_id: str) -> NotFound:
+    """The one answer for a message that does not exist and one the reader may not read."""
+    return NotFound(f"message {message_id!r}: no such message that you may read", field="message")
 
 
 def messages(
