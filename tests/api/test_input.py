@@ -190,6 +190,15 @@ TYPES: list[Case] = [
 
 BODIES: list[Case] = [
     (
+        "about a zone without id",
+        "POST",
+        "/messages",
+        {"text": "x", "about": {"kind": "zone"}},
+        422,
+        "about",
+        "give kind",
+    ),
+    (
         "duplicate key",
         "POST",
         "/activities",

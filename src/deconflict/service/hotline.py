@@ -248,7 +248,7 @@ def _check_about(ctx: Context, picture: Picture, about: dict[str, str], member: 
     may not see is answered as one that does not exist (a message cannot find out another's notices)."""
     mechanism_id = picture.mechanism.id
     kind, ref = about.get("kind"), about.get("id")
-    if kind == "zone":
+    if kind == "zone" and isinstance(ref, str):
         if ref not in {z["id"] for z in zones.zones(ctx, mechanism_id, include_withdrawn=True)}:
             raise NotFound(f"about: zone {ref!r} does not exist", field="about")
     elif kind == "activity" and isinstance(ref, str):
