@@ -53,7 +53,16 @@ def start_server(db: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, 
     """Run the demo server; returns the process and the printed tokens."""
     exe = Path(sys.executable).parent / "deconflict"
     proc = subprocess.Popen(
-        [str(exe), "demo", "--db", str(db), "--port", str(port)],
+        [
+            str(exe),
+            "demo",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+            "--writes-per-minute",
+            "0",
+        ],  # a load test: no write limit
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
