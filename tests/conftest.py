@@ -55,7 +55,7 @@ SQLITE_ONLY = frozenset(
     {
         "test_every_role_against_every_route",  # the role table: decided above the store (31 servers)
         "test_schemathesis_finds_no_server_error",  # a minute of fuzzing the transport
-        "test_unanswered_alert_climbs_the_whole_ladder_in_a_simulated_day",  # 100 s; the duty loop tests escalate on both
+        "test_unanswered_alert_climbs_the_whole_ladder_in_a_simulated_day",  # 100 s; duty loop tests escalate on both
     }
 )
 """Tests of ``BOTH_STORES`` modules that run on SQLite only: long, and about what the store does not decide."""
