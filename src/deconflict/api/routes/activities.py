@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
