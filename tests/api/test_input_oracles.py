@@ -158,3 +158,30 @@ def test_text_is_stored_in_nfc(server: LiveServer, tok: dict[str, str], http: ht
     title = r.json()["activity"]["title"]
     assert title == unicodedata.normalize("NFC", body["title"]) and title.startswith("Caf\u00e9 ")
     assert http.get(f"{A}/activities/{r.json()['activity']['id']}", headers=auth(tok["IL"])).json()["title"] == title
+
+
+def test_a_conflict_that_does_not_concern_the_caller_is_answered_as_one_that_does_not_exist(
+    server: LiveServer, tok: dict[str, str], http: httpx.Client
+) -> None:
+    """TR's own track strays outside TR's notices: a conformance conflict of TR's alone. IL acknowledging or
+    resolving it is answered exactly as for a conflict that does not exist (it was 403 'awaits TR, not IL')."""
+    from support.builders import position
+
+    r = http.post(f"{A}/tracks", json={"reports": [position("UAV-9", T0, HAMA, 90)]}, headers=auth(tok["TR"]))
+    assert r.status_code in (200, 201), r.text
+    mine = [c for c in r.json()["raised"] if c["kind"] == "conformance"]
+    assert mine and mine[0]["parties"] == ["TR"], r.text
+    cid = mine[0]["id"]
+    before = len(server.service.entries_after(M, 0))
+    for method, path, body in (
+        ("POST", "/conflicts/{id}/acknowledge", None),
+        ("POST", "/conflicts/{id}/resolve", {"resolution": "accepted", "note": "fine"}),
+        ("GET", "/conflicts/{id}", None),
+    ):
+        answers = []
+        for ident in (cid, "C999"):
+            kwargs = {"json": body} if body is not None else {}
+            r = http.request(method, A + path.replace("{id}", ident), headers=auth(tok["IL"]), **kwargs)
+            answers.append((r.status_code, r.text.replace(ident, "<id>")))
+        assert answers[0] == answers[1] and answers[0][0] == 404, (method, path, answers)
+    assert len(server.service.entries_after(M, 0)) == before

@@ -80,7 +80,7 @@ def acknowledge_conflict(
     """
     with ctx.exclusive(mechanism_id) as picture:
         member = party_member(picture, actor)
-        c = queries.conflict(ctx, mechanism_id, conflict_id)
+        c = queries.visible_conflict(ctx, mechanism_id, conflict_id, member)  # hidden: answered as absent
         check_awaited(c, member.party)
         with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
             record_acknowledgement(w, actor, conflict_id, member.party, mode.now(ctx.clock))
@@ -234,7 +234,7 @@ def resolve_conflict(
                 f"resolved as {', '.join(r.value for r in MANUAL_RESOLUTIONS)}",
                 field="resolution",
             )
-        c = queries.conflict(ctx, mechanism_id, conflict_id)
+        c = queries.visible_conflict(ctx, mechanism_id, conflict_id, member)  # hidden: answered as absent
         awaited = c.get("awaiting", ())
         if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in awaited)):
             causer = member.role is Role.PARTY and member.party in c["parties"]
