@@ -36,11 +36,17 @@ def say_chain(name: str, report: ChainReport) -> bool:
 
 
 def _held_keys(report: ChainReport) -> list[dict[str, Any]]:
-    """Keys of parties that the record says the service holds (any custody but the party's own)."""
+    """Keys of parties that the record says the service holds (any custody but the party's own), and keys the
+    operator bound for a party after founding (whatever custody it claims: the operator may have made it)."""
     from deconflict.record import signing
     from deconflict.record.chain import SERVICE
 
-    return [k for k in report.keys if k["owner"] != SERVICE and k["custody"] != signing.PARTY_CUSTODY]
+    return [
+        k
+        for k in report.keys
+        if k["owner"] != SERVICE
+        and (k["custody"] != signing.PARTY_CUSTODY or (k.get("authorised_by") == "operator" and k["signed"]))
+    ]
 
 
 def verify_bundle(path: Path, checkpoints: Path | None, *, recompute: bool) -> int:
@@ -51,12 +57,20 @@ def verify_bundle(path: Path, checkpoints: Path | None, *, recompute: bool) -> i
     kept = bundle.read_checkpoints(checkpoints) if checkpoints is not None else []
     report = bundle.verify(path, checkpoints=kept)
     held = _held_keys(report) if report.ok else []
-    if held:
-        owners = ", ".join(sorted({k["owner"] for k in held}))
-        custody = ", ".join(sorted({repr(k["custody"]) for k in held}))
+    held_by_service = [k for k in held if k.get("authorised_by") != "operator" or k["custody"] != "party"]
+    bound = [k for k in held if k not in held_by_service]
+    if held_by_service:
+        owners = ", ".join(sorted({k["owner"] for k in held_by_service}))
+        custody = ", ".join(sorted({repr(k["custody"]) for k in held_by_service}))
         typer.echo(
             f"CAUTION: the service holds the keys of {owners} (custody {custody} in the record): entries signed "
             "with them prove nothing against the operator"
+        )
+    if bound:
+        owners = ", ".join(sorted({k["owner"] for k in bound}))
+        typer.echo(
+            f"CAUTION: the operator bound keys of {owners} after founding, and entries are signed with them: they "
+            "prove nothing against the operator until the party confirms the key's fingerprint out of band"
         )
     if not say_chain(report.mechanism, report):
         if report.evidence is not None:
@@ -85,7 +99,7 @@ def verify_bundle(path: Path, checkpoints: Path | None, *, recompute: bool) -> i
         from deconflict.service.recheck import recheck
 
         mechanism, docs = bundle.entries(path)
-        until = bundle.vouched_at(path, report.head_seq)
+        until = bundle.vouched_at(path, report.head_seq, kept=kept)
         if not _say_recheck(mechanism, recheck(docs, mechanism=mechanism, until=until)):
             return 1
     else:

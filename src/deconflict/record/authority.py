@@ -204,6 +204,11 @@ def _member_added(p: dict[str, Any], role: str, party: str | None, state: Author
             "roles never change"
         )
     roles = {r for pty, r in state.members.values() if pty == p["party"]}
+    if not roles and not state.founding:
+        return (
+            f"adds member {mid} for {p['party']}, which is no party of the mechanism: its parties are fixed by the "
+            "founding agreement"
+        )
     if roles and p["role"] not in roles:
         return (
             f"adds member {mid} as {p['role']} of {p['party']}, whose members are {' and '.join(sorted(roles))}: "
@@ -225,6 +230,8 @@ def _notified(p: dict[str, Any], role: str, party: str | None, state: AuthorityS
     problem = _activity(p, role, party, state)
     if problem is not None:
         return problem
+    if party is not None and not str(aid).startswith(f"{party}-"):
+        return f"notifies activity {aid!r} for {party}: a party's activity ids begin with '{party}-' (its namespace)"
     if str(aid) in state.activities:
         return f"notifies activity {aid} again: an activity id is notified once (then amended)"
     return None

@@ -221,14 +221,14 @@ def _header(f: IO[bytes], path: Path) -> dict[str, Any]:
     return header
 
 
-def vouched_at(path: Path, seq: int) -> datetime | None:
-    """The latest time a checkpoint in the bundle's header says the record's head was entry ``seq`` (the
-    service vouching that nothing else was due by then; None: no checkpoint of that head). Read, not checked:
-    :func:`verify` checks the checkpoints' signatures."""
+def vouched_at(path: Path, seq: int, *, kept: Iterable[dict[str, Any]] = ()) -> datetime | None:
+    """The latest time a checkpoint in the bundle's header, or one a member ``kept``, says the record's head
+    was entry ``seq`` (the service vouching that nothing else was due by then; None: no checkpoint of that
+    head). Read, not checked: :func:`verify` checks the checkpoints' signatures."""
     with path.open("rb") as f:
         header = _header(f, path)
     times = []
-    for c in header.get("checkpoints") or ():
+    for c in [*(header.get("checkpoints") or ()), *kept]:
         if isinstance(c, dict) and c.get("seq") == seq:
             try:
                 times.append(parse_utc(c.get("at"), field="at"))

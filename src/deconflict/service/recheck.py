@@ -41,16 +41,18 @@ from sqlalchemy.pool import StaticPool
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso, parse_utc
+from deconflict.errors import DeconflictError
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.hotline.ladder import ladder_schedule
 from deconflict.mechanisms import mechanism_from_record
-from deconflict.model import Member, Resolution
+from deconflict.model import ActivityState, Member, Resolution, Role
 from deconflict.record.chain import EntryType
-from deconflict.service import conflicts, derive, duty, findings, queries, tracks
+from deconflict.service import conflicts, derive, duty, findings, queries, tactical_shape, tracks
+from deconflict.service.context import LIVE_STATES
 from deconflict.service.dry import DryWriter, brief, differing, entry_key, entry_words
 from deconflict.service.picture import Picture, ZoneShape, build_picture
 from deconflict.store import projection
-from deconflict.store.schema import Base, ConflictRow, LedgerEntry, MessageRow
+from deconflict.store.schema import ActivityRow, Base, ConflictRow, LedgerEntry, MessageRow
 
 __all__ = ["GRACE_S", "Recheck", "recheck"]
 
@@ -196,6 +198,9 @@ class _Rechecker:
     def _trigger(self, seq: int, at: datetime, actor: str, type_: str, p: Any) -> None:
         """Recompute what the service writes after a member's (or the operator's) entry."""
         mid = self.mid
+        refused = self._refused_by_the_service(actor, type_, p)
+        if refused is not None:
+            self.out.problems.append(f"entry {seq}: the service would have refused {actor}'s {type_}: {refused}")
         run: Callable[[DryWriter, Picture], object] | None = None
         if type_ in (EntryType.ACTIVITY_NOTIFIED.value, EntryType.ACTIVITY_AMENDED.value):
             activity = activity_from_doc(p, mechanism=mid)
@@ -272,6 +277,31 @@ class _Rechecker:
             )
         self.pending = written[1:]  # the first is the member's own entry
         self.pending_after = (seq, type_, at)
+
+    def _refused_by_the_service(self, actor: str, type_: str, p: Any) -> str | None:
+        """Why the service would have refused a member's entry, by its own rules, on the record's state before
+        it (what the record's authority rules cannot tell: whether an activity is still live, whether a
+        conflict may be accepted yet); None when it would have taken it."""
+        if not isinstance(p, dict) or self.seq == 0:
+            return None
+        member = self.member(actor) if type_ == EntryType.CONFLICT_RESOLVED.value else None
+        if type_ in (EntryType.ACTIVITY_AMENDED.value, EntryType.ACTIVITY_CANCELLED.value):
+            activity = self.s.get(ActivityRow, (self.mid, str(p.get("id"))))
+            if activity is not None and ActivityState(activity.state) not in LIVE_STATES:
+                return f"activity {activity.id} is {activity.state} and can no longer change"
+        elif type_ == EntryType.CONFLICT_RESOLVED.value and member is not None:
+            row = self.s.get(ConflictRow, (self.mid, str(p.get("id"))))
+            if row is None:
+                return None
+            c = queries.conflict_doc(row)
+            if not (member.role is Role.FACILITATOR or member.party in c.get("awaiting", ())):
+                return f"conflict {row.id} is resolved by hand by the party it awaits or the facilitator"
+            if p.get("resolution") == Resolution.ACCEPTED.value:
+                try:
+                    conflicts.check_acceptance(c, member)
+                except DeconflictError as e:
+                    return str(e)
+        return None
 
     def _service_entry(self, seq: int, at: datetime, type_: str, p: Any) -> None:
         if self.pending and self.pending_after is not None and at == self.pending_after[2]:
@@ -372,25 +402,11 @@ class _Rechecker:
         return False
 
     def _tactical_shape(self, p: dict[str, Any], at: datetime) -> list[str]:
-        """What a tactical conflict's own fields must say, given its kind and the rules."""
-        rules = self.picture().mechanism.rules
-        names = [p.get("activity")] + ([p.get("other_activity")] if p.get("kind") != "conformance" else [])
-        parties = sorted({str(n).split("/", 1)[0] for n in names if isinstance(n, str)})
-        out = []
-        if p.get("awaiting") != parties or p.get("parties") != parties:
-            out.append(f"awaits {p.get('awaiting')} among {p.get('parties')}, where its tracks' parties are {parties}")
-        deadline = iso(at + timedelta(seconds=rules.ack_deadline_s))
-        if p.get("deadline") != deadline:
-            out.append(f"deadline {p.get('deadline')} where the rules give {deadline}")
-        states = p.get("track_states")
-        named = (
-            [f"{st.get('party')}/{st.get('id')}" for st in states if isinstance(st, dict)]
-            if isinstance(states, list)
-            else []
-        )
-        if named != names:
-            out.append(f"its evidence holds the states of {named or 'no track'}, not of {names}")
-        return out
+        picture = self.picture()
+        parties = {m.party for m in picture.mechanism.members if m.role is Role.PARTY}
+        other = self.s.get(ActivityRow, (self.mid, str(p.get("other_activity"))))
+        owners = {other.id: other.party} if other is not None else {}
+        return tactical_shape.problems(p, at, picture.mechanism.rules, parties, owners)
 
     def _count(self, why: str) -> None:
         self.out.not_recomputed[why] = self.out.not_recomputed.get(why, 0) + 1
