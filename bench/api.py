@@ -76,6 +76,9 @@ def start_server(db: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, 
         found = re.match(r"\s*(TR|IL|AZ|US)\s+(dcf_\S+)", line)
         if found:
             tokens[found.group(1)] = found.group(2)
+    # keep reading what the server prints (a log line per request): a pipe nobody reads fills up, and the
+    # server's event loop would then block writing its log
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
     deadline = time.monotonic() + 30
     while True:
         try:
