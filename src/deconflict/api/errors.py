@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deconflict.errors import DeconflictError
 from deconflict.service import Prepared
+from deconflict.service.context import StaleRecord
 
 __all__ = ["error_body", "install"]
 
@@ -127,6 +128,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DeconflictError)
     async def domain(_: Request, exc: DeconflictError) -> JSONResponse:
         return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=exc.status)
+
+    @app.exception_handler(StaleRecord)
+    async def busy(_: Request, exc: StaleRecord) -> JSONResponse:
+        # other processes kept appending to the record while this write was retried: nothing was written
+        return JSONResponse(
+            error_body("the record is busy with other writes; nothing was changed, send it again", None),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Prepared)
     async def prepared(_: Request, exc: Prepared) -> JSONResponse:

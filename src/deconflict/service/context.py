@@ -143,15 +143,22 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+RETRIES = 5
+"""How many times a write is run again on a fresh picture when other processes keep getting there first."""
+
+
 def retrying(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a write use case again, once, on a fresh picture when another process got there first."""
+    """Run a write use case again, on a fresh picture, when another process appended to the record first
+    (up to :data:`RETRIES` times; then :class:`StaleRecord` is raised: the API answers 503, retry later)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except StaleRecord:
-            return fn(*args, **kwargs)
+        for _ in range(RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except StaleRecord:
+                continue
+        return fn(*args, **kwargs)
 
     return wrapper
 

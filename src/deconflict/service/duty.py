@@ -15,7 +15,7 @@ from deconflict.clock import iso
 from deconflict.model import ConflictStatus, Member, Role
 from deconflict.record.chain import EntryType
 from deconflict.service import mechanisms, queries, record, ticker, tracks
-from deconflict.service.context import SYSTEM, Context
+from deconflict.service.context import SYSTEM, Context, retrying
 from deconflict.service.picture import Picture, answering
 from deconflict.service.posting import post_standard
 from deconflict.service.writer import RecordWriter
@@ -32,13 +32,17 @@ def tick(ctx: Context) -> int:
     tick takes the lease if it has run out, and otherwise does nothing."""
     if not ticker.hold(ctx.store, ctx.holder or _holder(ctx), ctx.clock()):
         return 0
-    written = 0
-    for mechanism_id in mechanisms.mechanism_ids(ctx):
-        with ctx.exclusive(mechanism_id) as picture:
-            written += tick_mechanism(ctx, picture, ctx.clock())
-            written += tracks.tactical_tick(ctx, picture, ctx.clock())
-            if _checkpoint_due(picture.checkpointed_at, ctx.clock(), ctx.checkpoint_interval_s):
-                record.checkpoint(ctx, mechanism_id)
+    return sum(_tick_one(ctx, mechanism_id) for mechanism_id in mechanisms.mechanism_ids(ctx))
+
+
+@retrying
+def _tick_one(ctx: Context, mechanism_id: str) -> int:
+    """One mechanism's tick, run again on a fresh picture when another process appended meanwhile."""
+    with ctx.exclusive(mechanism_id) as picture:
+        written = tick_mechanism(ctx, picture, ctx.clock())
+        written += tracks.tactical_tick(ctx, picture, ctx.clock())
+        if _checkpoint_due(picture.checkpointed_at, ctx.clock(), ctx.checkpoint_interval_s):
+            record.checkpoint(ctx, mechanism_id)
     return written
 
 

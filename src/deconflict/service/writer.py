@@ -185,6 +185,11 @@ class RecordWriter:
         mid = self.mechanism_id
         ledger.lock_record(s, mid)  # appends to this record serialised in the database, before reading its head
         cached = self._ctx.pictures.peek(mid)
+        if self._head is None and cached is not None and ledger.read_head(s, mid) != cached.head:
+            # another process appended since this picture was built: what the use case worked out from it may
+            # be stale (findings, numbering), so it runs again on a fresh picture, now that the lock is ours
+            self._ctx.pictures.clear()
+            raise StaleRecord()
         after = self._head or (cached.head if cached is not None else None)
         if after is None:
             after = ledger.read_head(s, mid)
