@@ -418,10 +418,6 @@ def test_a_zone_beyond_the_radius_cap_is_refused(demo: Any, tmp_path: Path) -> N
     assert code == 1, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entry after a checkpoint may be dated before it: checkpoint times bound only the entries covered",
-)
 def test_an_entry_dated_before_a_checkpoint_that_did_not_hold_it_is_named(demo: Any, tmp_path: Path) -> None:
     """The service signed 'the record ends at entry 21' at 01:40 (C2's alert to IL was due at 01:33, C3's to TR at
     01:35, neither answered). The entries after it say IL and TR acknowledged at 01:30, in time: the checkpoint

@@ -213,11 +213,15 @@ def test_checkpoint_times_going_backwards_are_refused(demo: Any, tmp_path: Path)
     header, docs = copy.deepcopy(demo[1])
     last = parse_utc(docs[-1]["at"], field="at")
     header["checkpoints"] = [
-        _checkpoint(demo, header, docs, 20, iso(last + timedelta(hours=1))),
+        _checkpoint(demo, header, docs, len(docs), iso(last + timedelta(hours=1))),
         _checkpoint(demo, header, docs, len(docs), iso(last)),
     ]
     code, output = _verify(tmp_path, (header, docs))
     assert code == 1 and "checkpoint times never go backwards" in output, output
+    # an earlier head signed later than the entries after it: those entries were backdated
+    header["checkpoints"] = [_checkpoint(demo, header, docs, 20, iso(last + timedelta(hours=1)))]
+    code, output = _verify(tmp_path, (header, docs))
+    assert code == 1 and "before the checkpoint of entry 20" in output and "entry 21 is dated" in output, output
 
 
 def test_a_rewritten_entry_is_named_without_contradiction(demo: Any, tmp_path: Path) -> None:

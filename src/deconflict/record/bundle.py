@@ -147,7 +147,7 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
         held = _checked_checkpoints(listed_cps, f"{path}: header") + list(checkpoints)
         signed_notes = [read_note(c) for c in held if c.get("note") is not None]
         hashes = Rooting([int(c["seq"]) for c in held], [n[2].size for n in signed_notes if n[2] is not None])
-        times = Only(int(c["seq"]) for c in held)
+        times = Only(n for c in held for n in (int(c["seq"]), int(c["seq"]) + 1))  # each head, and the entry after
         ring = KeyRing()
         if workers is None:
             entries_said = header.get("entries")

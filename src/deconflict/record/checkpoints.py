@@ -31,7 +31,8 @@ def check_checkpoints(
     the chain really had. ``hashes`` maps the checkpoints' sequence numbers to the chain's hashes there,
     and ``times`` to the entries' times. A checkpoint beyond the chain's end means its tail was cut; a
     different hash means it was rewritten; a checkpoint dated before the last entry it covers, or before
-    an earlier checkpoint, was not made when it says.
+    an earlier checkpoint, was not made when it says; an entry after a checkpoint dated before it was
+    backdated (the checkpoint shows the record did not hold it then).
     """
     if not report.ok:
         return report
@@ -68,6 +69,12 @@ def check_checkpoints(
                 f"the checkpoint of entry {seq} is dated {at}, before that entry ({iso(times[seq])}): a checkpoint "
                 "covers only entries made at or before its time"
             )
+        elif times is not None and seq + 1 in times and times[seq + 1] < when:
+            problem = (
+                f"entry {seq + 1} is dated {iso(times[seq + 1])}, before the checkpoint of entry {seq} ({at}) that "
+                "did not hold it yet: an entry after a checkpoint is made after it"
+            )
+            first = seq + 1
         elif last is not None and when < last[1]:
             problem = (
                 f"the checkpoint of entry {seq} is dated {at}, before the checkpoint of entry {last[0]} "

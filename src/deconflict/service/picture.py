@@ -30,6 +30,7 @@ from deconflict.service.context import LIVE_STATES
 from deconflict.store import Store, ledger
 from deconflict.store.schema import (
     ActivityRow,
+    CheckpointRow,
     ConflictRow,
     LedgerEntry,
     MechanismRow,
@@ -92,7 +93,8 @@ class Picture:
     head: chain.Head = chain.Head(0, chain.GENESIS_HASH)
     """The record's head this picture reflects."""
     last_at: datetime | None = None
-    """The time of the head's entry (None: no entry): the record's times never go back below it."""
+    """The time of the head's entry, or of the newest checkpoint when later (None: neither): the record's
+    times never go back below it."""
     activity_ids: dict[str, str] = field(default_factory=dict)
     """Every activity id ever notified → its party."""
     party_counts: Counter[str] = field(default_factory=Counter)
@@ -294,9 +296,16 @@ def build_picture(s: Session, mechanism_id: str) -> Picture:
         picture.index_activity(activity, picture.project(activity.volumes))
     picture.index.rebuild()
     picture.head = ledger.read_head(s, mechanism_id)
-    picture.last_at = s.scalar(
+    last = s.scalar(
         select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq == picture.head.seq)
     )
+    signed = s.scalar(  # the newest checkpoint's time: what follows it is later
+        select(CheckpointRow.at)
+        .where(CheckpointRow.mechanism_id == mechanism_id)
+        .order_by(CheckpointRow.seq.desc())
+        .limit(1)
+    )
+    picture.last_at = signed if signed is not None and (last is None or signed > last) else last
     picture.activity_ids = {
         str(aid): str(party)
         for aid, party in s.execute(

@@ -137,6 +137,7 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
                 )
             )
         picture.checkpointed_at = now
+        picture.last_at = at if picture.last_at is None or at > picture.last_at else picture.last_at
         ctx.checkpoint_seq[mechanism_id] = current.seq
         doc = chain.checkpoint_doc(
             mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=at, key_id=key.key_id, signature=signature

@@ -28,9 +28,9 @@ from deconflict.service import rules
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
 from deconflict.service.picture import Picture
 from deconflict.store import ledger, projection
-from deconflict.store.schema import LedgerEntry
+from deconflict.store.schema import CheckpointRow, LedgerEntry
 
-__all__ = ["RecordWriter", "last_entry_at", "not_before", "record_now"]
+__all__ = ["RecordWriter", "last_entry_at", "not_before", "record_now", "time_floor"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,21 @@ def last_entry_at(s: Session, mechanism_id: str, seq: int) -> datetime | None:
     if seq <= 0:
         return None
     return s.scalar(select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq == seq))
+
+
+def time_floor(s: Session, mechanism_id: str, seq: int) -> datetime | None:
+    """The earliest time the record's next entry may carry: entry ``seq``'s time, or the newest checkpoint's
+    when later (a checkpoint says the record held only its entries at its time, so what follows is later)."""
+    last = last_entry_at(s, mechanism_id, seq)
+    signed = s.scalar(
+        select(CheckpointRow.at)
+        .where(CheckpointRow.mechanism_id == mechanism_id)
+        .order_by(CheckpointRow.seq.desc())
+        .limit(1)
+    )
+    if signed is None or (last is not None and last >= signed):
+        return last
+    return signed
 
 
 def not_before(at: datetime, last: datetime | None, *, what: str) -> datetime:
@@ -194,7 +209,7 @@ class RecordWriter:
         if after is None:
             after = ledger.read_head(s, mid)
         if self._head is None:
-            self._last_at = last_entry_at(s, mid, after.seq)
+            self._last_at = time_floor(s, mid, after.seq)
         at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({type.value})")
         state = rules.state_after(self._ctx, s, mid, after)
         doc = rules.admit(state, mechanism=mid, seq=after.seq + 1, actor=actor, type=type.value, payload=payload)
