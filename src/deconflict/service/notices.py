@@ -38,7 +38,7 @@ from deconflict.service.picture import Picture, Projected, party_member
 from deconflict.service.writer import RecordWriter, record_now
 from deconflict.store.schema import ActivityRow, ActivityVersionRow
 
-__all__ = ["activities", "activity_history", "amend", "cancel", "notify", "preview_notice"]
+__all__ = ["activities", "activity_history", "amend", "cancel", "check_not_ended", "notify", "preview_notice"]
 
 
 @retrying
@@ -73,7 +73,7 @@ def notify(
                     f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
                 )
         vols = parse_volumes(volumes, party=member.party, activity=activity_id)
-        _check_not_ended(vols, now, picture.mechanism.rules)
+        check_not_ended(vols, now, picture.mechanism.rules)
         projected = picture.project_in_area(vols)
         check_caps(picture.mechanism.rules, picture.frame, vols, projected)
         activity = _first_version(
@@ -103,7 +103,7 @@ def preview_notice(
         rules = picture.mechanism.rules
         kind_ = choice(kind, ActivityKind, "kind")
         vols = parse_volumes(volumes, party=member.party, activity="preview")
-        _check_not_ended(vols, now, picture.mechanism.rules)
+        check_not_ended(vols, now, picture.mechanism.rules)
         projected = picture.project_in_area(vols)
         check_caps(rules, picture.frame, vols, projected)
         draft = _first_version(picture, member, kind_, vols, now)
@@ -176,7 +176,7 @@ def amend(
         vols = (
             parse_volumes(volumes, party=member.party, activity=activity_id) if volumes is not None else current.volumes
         )
-        _check_not_ended(vols, now, picture.mechanism.rules)
+        check_not_ended(vols, now, picture.mechanism.rules)
         projected = picture.project_in_area(vols)
         check_caps(picture.mechanism.rules, picture.frame, vols, projected)
         activity = Activity(
@@ -325,7 +325,7 @@ def _check_version(current: Activity, seen_version: int) -> None:
         )
 
 
-def _check_not_ended(vols: tuple[Volume, ...], now: datetime, rules: Rules) -> None:
+def check_not_ended(vols: tuple[Volume, ...], now: datetime, rules: Rules) -> None:
     """Refuse a notice whose every window has already ended (a notice is of activity to come or under
     way), and a window longer than the rules allow or beyond their horizon (``check_windows``)."""
     check_windows(vols, now=now, rules=rules)
