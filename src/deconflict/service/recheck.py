@@ -41,16 +41,12 @@ from sqlalchemy.pool import StaticPool
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso, parse_utc
-from deconflict.disclosure import check_caps
-from deconflict.errors import DeconflictError
-from deconflict.formats.docs import activity_from_doc, parse_volumes, parse_zone, zone_from_doc
+from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.hotline.ladder import ladder_schedule
 from deconflict.mechanisms import mechanism_from_record
-from deconflict.model import ActivityState, Member, Resolution, Role
+from deconflict.model import Member, Resolution, Role
 from deconflict.record.chain import EntryType
-from deconflict.service import conflicts, derive, duty, findings, notices, queries, tactical_shape, tracks
-from deconflict.service import hotline as hotline_service
-from deconflict.service.context import LIVE_STATES
+from deconflict.service import admission, conflicts, derive, duty, findings, queries, tactical_shape, tracks
 from deconflict.service.dry import DryWriter, brief, differing, entry_key, entry_words
 from deconflict.service.picture import Picture, ZoneShape, build_picture
 from deconflict.store import projection
@@ -281,77 +277,9 @@ class _Rechecker:
         self.pending_after = (seq, type_, at)
 
     def _refused_by_the_service(self, actor: str, type_: str, p: Any, at: datetime) -> str | None:
-        """Why the service would have refused a member's entry, by its own rules, on the record's state before
-        it (what the record's authority rules cannot tell: whether an activity is still live, whether a
-        conflict may be accepted yet); None when it would have taken it."""
         if not isinstance(p, dict) or self.seq == 0:
             return None
-        member = self.member(actor) if type_ == EntryType.CONFLICT_RESOLVED.value else None
-        if type_ in (EntryType.ACTIVITY_NOTIFIED.value, EntryType.ACTIVITY_AMENDED.value):
-            problem = self._notice_refused(p, at)
-            if problem is not None:
-                return problem
-        elif type_ == EntryType.MESSAGE_SENT.value and (sender := self.member(actor)) is not None:
-            problem = self._message_refused(sender, p, at)
-            if problem is not None:
-                return problem
-        elif type_ == EntryType.ZONE_DECLARED.value and self.seq > 0:
-            picture = self.picture()
-            try:
-                parse_zone(p, mechanism=self.mid, owner=str(p.get("owner")), parties=picture.mechanism.parties())
-            except DeconflictError as e:
-                return str(e)
-        if type_ in (EntryType.ACTIVITY_AMENDED.value, EntryType.ACTIVITY_CANCELLED.value):
-            activity = self.s.get(ActivityRow, (self.mid, str(p.get("id"))))
-            if activity is not None and ActivityState(activity.state) not in LIVE_STATES:
-                return f"activity {activity.id} is {activity.state} and can no longer change"
-        elif type_ == EntryType.CONFLICT_RESOLVED.value and member is not None:
-            row = self.s.get(ConflictRow, (self.mid, str(p.get("id"))))
-            if row is None:
-                return None
-            c = queries.conflict_doc(row)
-            if not (member.role is Role.FACILITATOR or member.party in c.get("awaiting", ())):
-                return f"conflict {row.id} is resolved by hand by the party it awaits or the facilitator"
-            if p.get("resolution") == Resolution.ACCEPTED.value:
-                try:
-                    conflicts.check_acceptance(c, member)
-                except DeconflictError as e:
-                    return str(e)
-        return None
-
-    def _message_refused(self, sender: Member, p: dict[str, Any], at: datetime) -> str | None:
-        """Why the service would not have recorded a member's message as it stands: a phrase the member's role
-        does not send, or what the service itself works out (whether it asks for an acknowledgement, its
-        deadline, its kind, the sender's party) given otherwise."""
-        template = p.get("template")
-        try:
-            if template is not None:
-                if template not in hotline_service.MEMBER_PHRASES[sender.role]:
-                    return f"template {template!r} is not a phrase a {sender.role.value} sends"
-                rendered = phrases.render(str(template), str(p.get("lang")), p.get("params") or {})
-            else:
-                rendered = phrases.free_text(str(p.get("text")), str(p.get("lang")))
-        except DeconflictError as e:
-            return str(e)
-        rules = self.picture().mechanism.rules
-        deadline = iso(at + timedelta(seconds=rules.ack_deadline_s)) if rendered.needs_ack else None
-        kind = rendered.type.value if hasattr(rendered.type, "value") else str(rendered.type)
-        given = {"needs_ack": rendered.needs_ack, "deadline": deadline, "type": kind, "from_party": sender.party}
-        wrong = [f"{k} {p.get(k)!r} where the service gives {v!r}" for k, v in given.items() if p.get(k) != v]
-        return "; ".join(wrong) or None
-
-    def _notice_refused(self, p: dict[str, Any], at: datetime) -> str | None:
-        """Why the service would have refused this version of a notice: its volumes as the API reads them,
-        a window too long, too far ahead or all past, a footprint outside the area, the disclosure caps."""
-        picture = self.picture()
-        rules = picture.mechanism.rules
-        try:
-            vols = parse_volumes(p.get("volumes"), party=str(p.get("party")), activity=str(p.get("id")))
-            notices.check_not_ended(vols, at, rules)
-            check_caps(rules, picture.frame, vols, picture.project_in_area(vols))
-        except DeconflictError as e:
-            return str(e)
-        return None
+        return admission.refused(self.s, self.picture(), self.member(actor), type_, p, at)
 
     def _service_entry(self, seq: int, at: datetime, type_: str, p: Any) -> None:
         if self.pending and self.pending_after is not None and at == self.pending_after[2]:
