@@ -97,6 +97,7 @@ async def current_caller(
         raise HTTPException(401, "the token is unknown or was revoked", {"WWW-Authenticate": "Bearer"})
     rates.known.add(address, token)
     mechanism_id, member = found
+    request.state.member = (member.id, mechanism_id)  # for the request's log line (api/ops.Observe)
     return Caller(mechanism_id, member, token)
 
 

@@ -291,8 +291,12 @@ class Observe:
             )
 
     def _member(self, scope: Scope) -> tuple[str | None, str | None]:
-        """The member whose bearer token the request presented, from the service's token cache only (the
-        request itself just authenticated it); (None, None) when it cannot say without a query."""
+        """The member whose bearer token the request presented: as the request's authentication recorded it,
+        else from the service's token cache only; (None, None) when it cannot say without a query."""
+        state = scope.get("state") or {}
+        known = state.get("member") if isinstance(state, dict) else None
+        if isinstance(known, tuple):
+            return known[0], known[1]
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
