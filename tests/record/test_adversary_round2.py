@@ -19,7 +19,6 @@ from sqlalchemy.pool import StaticPool
 from support import insider
 from typer.testing import CliRunner
 
-from deconflict.cli import app
 from deconflict.clock import iso, parse_utc
 from deconflict.record import chain, registration, signing
 from deconflict.store.schema import Base
@@ -30,42 +29,12 @@ M = "tr-il-syria"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, insider.Bundle, dict[str, signing.KeyPair]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> insider.Demo:
     """The scripted demo's record (checkpoints re-dated at its last entry) and every key the service holds."""
-    db = tmp_path_factory.mktemp("adversary2") / "demo.db"
-    assert runner.invoke(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
-    out = db.with_name("record.jsonl")
-    assert runner.invoke(app, ["ledger", "export", "--db", str(db), "--out", str(out)]).exit_code == 0
-    keys = insider.demo_keys(db)
-    return out, insider.reseal(insider.read(out), keys), keys
+    return insider.demo_bundle(tmp_path_factory.mktemp("adversary2"))
 
 
-def _verify(tmp_path: Path, bundle: insider.Bundle, *extra: str) -> tuple[int, str]:
-    path = insider.write(tmp_path / "edited.jsonl", bundle)
-    result = runner.invoke(app, ["ledger", "verify", str(path), *extra])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.output
-
-
-def _first(docs: Docs, type: str, **payload: Any) -> int:
-    for i, d in enumerate(docs):
-        if d["type"] == type and all(d.get("payload", {}).get(k) == v for k, v in payload.items()):
-            return i
-    raise AssertionError(f"no {type} {payload}")
-
-
-def _forge(
-    demo: Any, edit: Callable[[dict[str, Any], Docs, Callable[[str], str]], None], keys: dict[str, Any] | None = None
-) -> insider.Bundle:
-    _, bundle, demo_keys = demo
-    keys = keys or demo_keys
-    header, docs = copy.deepcopy(bundle)
-    edit(header, docs, lambda owner: insider.key_of(keys, header, owner).key_id)
-    return insider.reseal((header, docs), keys)
-
-
-def _entry(actor: str, type: str, payload: dict[str, Any], at: str, key_id: str) -> dict[str, Any]:
-    return {"mechanism": M, "actor": actor, "type": type, "payload": payload, "at": at, "key_id": key_id}
+_verify, _first, _forge, _entry = insider.verify, insider.first, insider.forge, insider.entry
 
 
 def _later(docs: Docs, minutes: float = 1) -> str:

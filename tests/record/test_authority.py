@@ -15,7 +15,6 @@ from support import insider
 from support.paths import DOCS
 from typer.testing import CliRunner
 
-from deconflict.cli import app
 from deconflict.clock import iso, parse_utc
 from deconflict.record import authority, chain, registration, rules, signing
 from deconflict.record.authority import AuthorityState, Conflict
@@ -25,47 +24,12 @@ Docs = list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, insider.Bundle, dict[str, signing.KeyPair]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> insider.Demo:
     """The scripted demo's record (checkpoints re-dated at its last entry) and every key the service holds."""
-    db = tmp_path_factory.mktemp("authority") / "demo.db"
-    assert runner.invoke(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
-    out = db.with_name("record.jsonl")
-    assert runner.invoke(app, ["ledger", "export", "--db", str(db), "--out", str(out)]).exit_code == 0
-    keys = insider.demo_keys(db)
-    return out, insider.reseal(insider.read(out), keys), keys
+    return insider.demo_bundle(tmp_path_factory.mktemp("authority"))
 
 
-def _verify(tmp_path: Path, bundle: insider.Bundle, *extra: str) -> tuple[int, str]:
-    path = insider.write(tmp_path / "edited.jsonl", bundle)
-    result = runner.invoke(app, ["ledger", "verify", str(path), *extra])
-    return result.exit_code, result.output
-
-
-def _first(docs: Docs, type: str, **payload: Any) -> int:
-    """Index of the first entry of ``type`` whose payload has these values."""
-    for i, d in enumerate(docs):
-        if d["type"] == type and all(d.get("payload", {}).get(k) == v for k, v in payload.items()):
-            return i
-    raise AssertionError(f"no {type} {payload}")
-
-
-def _forge(
-    demo: tuple[Path, insider.Bundle, dict[str, signing.KeyPair]],
-    edit: Callable[[dict[str, Any], Docs, Callable[[str], str]], None],
-) -> insider.Bundle:
-    """A copy of the demo's record edited by ``edit(header, docs, key_id_of_owner)`` and re-sealed."""
-    _, bundle, keys = demo
-    header, docs = copy.deepcopy(bundle)
-
-    def kid(owner: str) -> str:
-        return insider.key_of(keys, header, owner).key_id
-
-    edit(header, docs, kid)
-    return insider.reseal((header, docs), keys)
-
-
-def _entry(actor: str, type: str, payload: dict[str, Any], at: str, key_id: str) -> dict[str, Any]:
-    return {"mechanism": "tr-il-syria", "actor": actor, "type": type, "payload": payload, "at": at, "key_id": key_id}
+_verify, _first, _forge, _entry = insider.verify, insider.first, insider.forge, insider.entry
 
 
 def _insert_after(docs: Docs, index: int, doc: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ fresh checkpoint, so that only the rules the verifier holds the record to can ca
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 from collections.abc import Callable
@@ -15,7 +16,22 @@ from typing import Any
 from deconflict.clock import iso, parse_utc
 from deconflict.record import chain, signing
 
-__all__ = ["Bundle", "demo_keys", "fork", "key_of", "read", "reseal", "write"]
+__all__ = [
+    "Bundle",
+    "Demo",
+    "Docs",
+    "demo_bundle",
+    "demo_keys",
+    "entry",
+    "first",
+    "forge",
+    "fork",
+    "key_of",
+    "read",
+    "reseal",
+    "verify",
+    "write",
+]
 
 Bundle = tuple[dict[str, Any], list[dict[str, Any]]]
 """A bundle's header and its entry documents."""
@@ -142,3 +158,61 @@ def fork(db: str, mechanism: str, *, from_seq: int, entries: int, prefix: str = 
                 after=head,
             )
     store.close()
+
+
+# --- the record tests' insider, played against the scripted demo's export -------------------------------------
+
+Demo = tuple[Path, Bundle, dict[str, signing.KeyPair]]
+"""The demo's exported bundle file, its re-sealed bundle (checkpoints re-dated at its last entry), every key."""
+Docs = list[dict[str, Any]]
+Edit = Callable[[dict[str, Any], Docs, Callable[[str], str]], None]
+"""An insider's edit of a bundle: (header, entries, key id of an owner) -> None, in place."""
+
+
+def demo_bundle(folder: Path) -> Demo:
+    """Run the scripted demo into ``folder``, export its record, and re-seal it with every key it holds."""
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+
+    db = folder / "demo.db"
+    run = CliRunner().invoke
+    assert run(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
+    out = db.with_name("record.jsonl")
+    assert run(app, ["ledger", "export", "--db", str(db), "--out", str(out)]).exit_code == 0
+    keys = demo_keys(db)
+    return out, reseal(read(out), keys), keys
+
+
+def verify(folder: Path, bundle: Bundle, *extra: str) -> tuple[int, str]:
+    """``deconflict ledger verify`` of ``bundle`` written in ``folder``: (exit status, what it printed)."""
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+
+    path = write(folder / "edited.jsonl", bundle)
+    result = CliRunner().invoke(app, ["ledger", "verify", str(path), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def first(docs: Docs, type: str, **payload: Any) -> int:
+    """Index of the first entry of ``type`` whose payload has these values."""
+    for i, d in enumerate(docs):
+        if d["type"] == type and all(d.get("payload", {}).get(k) == v for k, v in payload.items()):
+            return i
+    raise AssertionError(f"no {type} {payload}")
+
+
+def forge(demo: Demo, edit: Edit, keys: dict[str, signing.KeyPair] | None = None) -> Bundle:
+    """A copy of the demo's record edited by ``edit`` and re-sealed (with ``keys``, default the demo's)."""
+    _, bundle, held = demo
+    keys = keys or held
+    header, docs = copy.deepcopy(bundle)
+    edit(header, docs, lambda owner: key_of(keys, header, owner).key_id)
+    return reseal((header, docs), keys)
+
+
+def entry(actor: str, type: str, payload: dict[str, Any], at: str, key_id: str) -> dict[str, Any]:
+    """A new entry of the demo's mechanism, to be chained and signed by :func:`reseal`."""
+    return {"mechanism": "tr-il-syria", "actor": actor, "type": type, "payload": payload, "at": at, "key_id": key_id}
