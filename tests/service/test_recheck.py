@@ -271,3 +271,17 @@ def test_every_path_the_service_writes_by_itself_rechecks_clean(tmp_path: Path, 
     assert result.not_recomputed == {}
     overlaps = [d for d in docs if d["type"] == "conflict.detected" and "overlap_a" in d["payload"]]
     assert bool(overlaps) == (disclosure == "conflicts-only")  # the overlap parts are recomputed too
+
+
+def test_a_line_check_never_sent_is_named_missing(day: Docs) -> None:
+    """The scripted hour's line checks (M6 to IL, M7 to TR at 06:21, hourly): the duty loop's later runs at
+    07:30 that leave them out are named, once the next checks were due more than the grace before."""
+
+    def edit(docs: Docs) -> None:
+        later = copy.deepcopy(docs[-1])  # an entry of a member long after: the record went on past 07:21
+        later["at"] = "2025-04-09T07:30:00Z"
+        docs.append(later)
+
+    problems = _problems_beyond_m9(_edited(day, edit))
+    assert "missing before entry 30: a line check of IL fell due at 2025-04-09T07:21:00Z" in " ".join(problems)
+    assert "a line check of TR fell due at 2025-04-09T07:21:00Z" in " ".join(problems)

@@ -103,6 +103,8 @@ class _Rechecker:
         self.messages = 0
         """Conflicts and messages in the record so far (what numbers the next ones)."""
         self.next_due: datetime | None = None
+        self.line_due: dict[str, datetime] = {}
+        """party → when its next line check falls due (after the last one the record holds)."""
         """No escalation step falls due before this (None: none awaited); a lower bound, refreshed when passed."""
 
     # --- the picture the service's code reads ---------------------------------------------------------
@@ -165,6 +167,9 @@ class _Rechecker:
             self.conflicts += 1
         elif type_ == EntryType.MESSAGE_SENT.value:
             self.messages += 1
+            if p.get("template") == phrases.MessageType.LINE_CHECK.value and (p.get("about") or {}).get("id"):
+                interval = self.picture().mechanism.rules.line_check_interval_s
+                self.line_due[str(p["about"]["id"])] = at + timedelta(seconds=interval)
             if p.get("needs_ack") and p.get("deadline"):
                 due = parse_utc(p["deadline"], field="deadline")  # its first step falls due at its deadline
                 self.next_due = due if self.next_due is None else min(self.next_due, due)
@@ -396,8 +401,16 @@ class _Rechecker:
         )
 
     def _missed_escalations(self, where: str, at: datetime) -> None:
-        """Escalation steps due more than GRACE_S before this entry that the record still does not hold."""
+        """Escalation steps and line checks due more than GRACE_S before this entry that the record still
+        does not hold."""
         when = at - timedelta(seconds=GRACE_S)
+        for party, due in sorted(self.line_due.items()):
+            if due <= when:
+                del self.line_due[party]  # named once; due again only after a new line check
+                self.out.problems.append(
+                    f"missing {where}: a line check of {party} fell due at {iso(due)}, and the record has none "
+                    f"by {iso(at)}"
+                )
         if self.next_due is None or when < self.next_due:
             return
         rules = self.picture().mechanism.rules
