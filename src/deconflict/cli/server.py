@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 __all__ = ["demo", "serve"]
 
 
+WritesPerMinuteOpt = Annotated[
+    int,
+    typer.Option(min=0, help="Writes one member may make per minute before 429 (0: no limit, e.g. for a load test)."),
+]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        help="Log lines on stderr as text, or as one JSON object per line (time, level, logger, message; "
+        "for a request: method, route, status, duration_ms, member).",
+    ),
+]
+
+
 @user_errors
 def demo(
     db: Annotated[
@@ -34,19 +47,8 @@ def demo(
     docs: Annotated[
         bool, typer.Option("--docs/--no-docs", help="Serve the interactive API documentation at /docs and /redoc.")
     ] = True,
-    writes_per_minute: Annotated[
-        int,
-        typer.Option(
-            min=0, help="Writes one member may make per minute before 429 (0: no limit, e.g. for a load test)."
-        ),
-    ] = 600,
-    log_format: Annotated[
-        LogFormat,
-        typer.Option(
-            help="Log lines on stderr as text, or as one JSON object per line (time, level, logger, message; "
-            "for a request: method, route, status, duration_ms, member).",
-        ),
-    ] = LogFormat.TEXT,
+    writes_per_minute: WritesPerMinuteOpt = 600,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Serve the Syria scenario: seeds the database when empty, prints the URL and a token per demo member.
 
@@ -110,19 +112,8 @@ def serve(
     docs: Annotated[
         bool, typer.Option("--docs", help="Also serve the interactive API documentation at /docs and /redoc.")
     ] = False,
-    writes_per_minute: Annotated[
-        int,
-        typer.Option(
-            min=0, help="Writes one member may make per minute before 429 (0: no limit, e.g. for a load test)."
-        ),
-    ] = 600,
-    log_format: Annotated[
-        LogFormat,
-        typer.Option(
-            help="Log lines on stderr as text, or as one JSON object per line (time, level, logger, message; "
-            "for a request: method, route, status, duration_ms, member).",
-        ),
-    ] = LogFormat.TEXT,
+    writes_per_minute: WritesPerMinuteOpt = 600,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1; /docs only with --docs).
 
