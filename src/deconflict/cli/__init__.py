@@ -11,6 +11,7 @@ order ``deconflict --help`` lists them:
 ``conflicts``   on a running service: conflicts, ack, resolve
 ``hotline``     on a running service: hotline send/ack/tail
 ``admin``       member add/token/revoke, keys generate/register/list
+``interop``     other systems' formats: import ..., export ..., notam
 ``remote``      how those commands reach a running service and word its answers
 ``common``      errors for a person, readers, parsers, output lines (member text neutralised for the
                 terminal: ``safe_text``, ``TerminalGuard``), the database via the service
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import typer
 
-from deconflict.cli import activities, admin, backup, conflicts, files, hotline, mirror, record, server
+from deconflict.cli import activities, admin, backup, conflicts, files, hotline, interop, mirror, record, server
 from deconflict.cli.common import guard_stdout
 
 __all__ = ["app", "main"]
@@ -64,6 +65,8 @@ app.add_typer(admin.member_app, name="member")
 app.add_typer(files.mechanism_app, name="mechanism")
 app.add_typer(hotline.hotline_app, name="hotline")
 app.add_typer(admin.keys_app, name="keys")
+app.add_typer(interop.import_app, name="import")
+app.add_typer(interop.export_app, name="export")
 
 
 UNGUARDED = frozenset({"demo", "serve"})

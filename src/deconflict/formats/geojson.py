@@ -2,6 +2,7 @@
 
 Also the other half of the ``deconflict check`` batch contract: its conflicts document, written
 straight from a :class:`~deconflict.detect.ConflictTable`.
+Also the picture out (:func:`picture_geojson`): what one reader may see, as RFC 7946 GeoJSON.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 from deconflict.clock import iso, parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.geo import Footprint, FootprintDraft, build_footprints, draft_footprint
-from deconflict.model import ALT_MAX_M, ALT_MIN_M, Volume
+from deconflict.model import ALT_MAX_M, ALT_MIN_M, Activity, Disclosure, Member, Volume
 
 if TYPE_CHECKING:
     from deconflict.detect import ConflictTable
+
+__all__ = ["UNBOUNDED_S", "load_json", "parse_volume", "picture_geojson", "volumes_from_geojson", "write_conflicts"]
 
 UNBOUNDED_S = 1e12
 """Epoch seconds at or beyond which (either sign) a conflict's start or end is unbounded (JSON null)."""
@@ -236,3 +239,85 @@ def _instants(volume: Any, seconds: Any) -> dict[int, str]:
             bounded = -UNBOUNDED_S < s < UNBOUNDED_S
             found[k] = f'"{iso(datetime.fromtimestamp(s, UTC))}"' if bounded else "null"
     return found
+
+
+# --- the picture out (RFC 7946), as one reader may see it ----------------------------------------
+
+
+def _rfc7946_geometry(geometry: dict[str, Any], radius_m: float | None) -> dict[str, Any]:
+    """A footprint's geometry as RFC 7946 has it: a circle (a Point and a radius, which GeoJSON cannot say)
+    drawn as its geodesic ring; every exterior ring counterclockwise and holes clockwise (the right-hand
+    rule, 3.1.6); positions lon, lat."""
+    from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+    from shapely.geometry.polygon import orient
+
+    from deconflict.geo import circle_ring
+
+    if geometry.get("type") == "Point" and radius_m:
+        lon, lat = geometry["coordinates"][:2]
+        return mapping(orient(Polygon(circle_ring(float(lon), float(lat), float(radius_m))), sign=1.0))
+    geom = shape(geometry)
+    if isinstance(geom, Polygon):
+        return mapping(orient(geom, sign=1.0))
+    if isinstance(geom, MultiPolygon):
+        return mapping(MultiPolygon([orient(p, sign=1.0) for p in geom.geoms]))
+    return mapping(geom)
+
+
+def _feature(fid: str, geometry: dict[str, Any], radius_m: float | None, props: dict[str, Any]) -> dict[str, Any]:
+    out_props = dict(props)
+    if radius_m and geometry.get("type") == "Point":
+        out_props["centre"] = list(geometry["coordinates"][:2])
+        out_props["radius_m"] = radius_m
+    return {"type": "Feature", "id": fid, "geometry": _rfc7946_geometry(geometry, radius_m), "properties": out_props}
+
+
+def picture_geojson(
+    *,
+    mechanism_id: str,
+    reader: Member,
+    disclosure: Disclosure,
+    activities: Sequence[Activity],
+    zones: Sequence[dict[str, Any]],
+    conflicts: Sequence[dict[str, Any]],
+    tracks: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """The picture ``reader`` may see as one RFC 7946 FeatureCollection: zones, the volumes of notices it may
+    see whole, only the overlap parts of those it may not (:mod:`deconflict.disclosure`: the same
+    ``sees_whole_notices`` / ``partial_activity`` the API's views read through), and the tracks given
+    (already the reader's: ``Service.tracks(reader=...)``). Every feature says its ``layer``.
+
+    Circles are drawn as rings (their centre and radius kept in the properties); altitudes are metres
+    above mean sea level, times ISO 8601 UTC. No ``crs`` member: RFC 7946 coordinates are WGS 84.
+    """
+    from deconflict.disclosure import conflict_for, partial_activity, sees_whole_notices
+    from deconflict.formats.docs import activity_to_doc
+
+    visible = [c for c in (conflict_for(reader, dict(c), disclosure) for c in conflicts) if c is not None]
+    features: list[dict[str, Any]] = []
+    for z in zones:
+        props = {
+            k: z[k] for k in ("owner", "kind", "name", "forbids", "valid_from", "valid_to", "floor_m", "ceiling_m")
+        }
+        features.append(_feature(f"zone/{z['id']}", z["geometry"], z.get("radius_m"), {"layer": "zone", **props}))
+    for a in activities:
+        doc = activity_to_doc(a)
+        head = {"activity": doc["id"], "party": doc["party"], "kind": doc["kind"], "state": doc["state"]}
+        head["version"] = doc["version"]
+        if sees_whole_notices(reader, disclosure, a.party):
+            for v in doc["volumes"]:
+                props = {"layer": "activity", **head, "title": doc["title"], "volume": v["id"]}
+                props |= {k: v[k] for k in ("floor_m", "ceiling_m", "start", "end")}
+                features.append(_feature(f"activity/{doc['id']}/{v['id']}", v["geometry"], v.get("radius_m"), props))
+            continue
+        for n, part in enumerate(partial_activity(doc, visible, reader)["overlap"]):
+            props = {"layer": "overlap", **head, "partial": True}
+            props |= {k: part.get(k) for k in ("floor_m", "ceiling_m", "start", "end")}
+            features.append(_feature(f"overlap/{doc['id']}/{n}", part["geometry"], None, props))
+    for t in tracks:
+        props = {"layer": "track", **{k: v for k, v in t.items() if k not in ("lat", "lon")}}
+        point = {"type": "Point", "coordinates": [t["lon"], t["lat"]]}
+        features.append(
+            {"type": "Feature", "id": f"track/{t.get('track', t['id'])}", "geometry": point, "properties": props}
+        )
+    return {"type": "FeatureCollection", "mechanism": mechanism_id, "features": features}
