@@ -341,3 +341,34 @@ class TickerLease(Base):
     """The process that holds it: host, process id and a random tag (a restarted process is a new holder)."""
     expires_at: Mapped[datetime]
     """When the lease runs out unless renewed (the holder's clock)."""
+
+
+class PreviewTally(Base):
+    """How many previews a member asked for (``reached_party`` empty), and how many of them reached each
+    other party's notices and when last (``reached_party`` that party): the counts ``GET .../previews``
+    reads, kept across processes and restarts (:mod:`deconflict.service.previews`)."""
+
+    __tablename__ = "preview_tallies"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reached_party: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """The party whose notices the member's previews reached; empty for the member's own total."""
+    party: Mapped[str] = mapped_column(String(64))
+    """The member's own party."""
+    count: Mapped[int] = mapped_column(Seq)
+    last_at: Mapped[datetime | None]
+    """When the last counted preview was asked for."""
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
+
+
+class PreviewAdmission(Base):
+    """One preview admitted in the last hour, by member: what the rate limit (``previews_per_hour``)
+    counts; rows older than an hour are pruned at the member's next preview."""
+
+    __tablename__ = "preview_admissions"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
+    """The member's preview number (its total once this one was counted)."""
+    at: Mapped[datetime]
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
