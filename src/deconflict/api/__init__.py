@@ -58,10 +58,12 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
+        service.follow()  # commits by other processes on the database move the picture and wake the streams
         task = asyncio.create_task(ticker()) if settings.tick_s > 0 else None
         yield
         if task is not None:
             task.cancel()
+        service.unfollow()
 
     app = FastAPI(
         title="deconflict",

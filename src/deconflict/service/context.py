@@ -148,17 +148,27 @@ RETRIES = 5
 
 
 def retrying(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a write use case again, on a fresh picture, when another process appended to the record first
-    (up to :data:`RETRIES` times; then :class:`StaleRecord` is raised: the API answers 503, retry later)."""
+    """A write use case ``fn(ctx, mechanism_id, ...)`` (or ``mechanism_id=`` by keyword) run through the
+    record's gate: this process's lock, then the gate every process on the database passes
+    (:mod:`deconflict.store.gate`), so that no other process appends while it works out what to write.
+    Its picture is checked against the stored head on the way in; should it still find the record moved
+    (a writer that came in without the gate), it runs again on a fresh picture, up to :data:`RETRIES`
+    times; then :class:`StaleRecord` is raised (the API answers 503, retry later)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for _ in range(RETRIES):
-            try:
-                return fn(*args, **kwargs)
-            except StaleRecord:
-                continue
-        return fn(*args, **kwargs)
+        ctx = args[0]
+        assert isinstance(ctx, Context), f"{fn.__name__}: a use case takes the context first"
+        mechanism_id = kwargs["mechanism_id"] if "mechanism_id" in kwargs else args[1]
+        assert isinstance(mechanism_id, str), f"{fn.__name__}: a write names its mechanism"
+        with ctx.lock, ctx.store.gate.hold(mechanism_id):
+            ctx.pictures.expire(mechanism_id)  # held: the next look at the picture reads the stored head
+            for _ in range(RETRIES):
+                try:
+                    return fn(*args, **kwargs)
+                except StaleRecord:
+                    continue
+            return fn(*args, **kwargs)
 
     return wrapper
 

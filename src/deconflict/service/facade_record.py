@@ -10,6 +10,7 @@ from typing import Any
 from deconflict.record import chain
 from deconflict.service import record
 from deconflict.service.context import Context
+from deconflict.store.follow import Follower
 
 __all__ = ["RecordFacade"]
 
@@ -18,6 +19,29 @@ class RecordFacade:
     """What :class:`~deconflict.service.Service` answers about a mechanism's record."""
 
     _ctx: Context
+    _follower: Follower | None = None
+
+    def follow(self) -> Follower:
+        """Follow the commits other processes make to the records, until :meth:`unfollow`: each moves on
+        this process's picture of the mechanism (rebuilt at its next use) and is told to the listeners, from
+        the follower's thread (:mod:`deconflict.store.follow`). A server process follows while it serves."""
+        if self._follower is None:
+            self._follower = Follower(self._ctx.store.engine, self._heard)
+            self._follower.start()
+        return self._follower
+
+    def unfollow(self) -> None:
+        """Stop following other processes' commits."""
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+
+    def _heard(self, mechanism_id: str, seq: int) -> None:
+        picture = self._ctx.pictures.peek(mechanism_id)
+        if picture is None or picture.head.seq < seq:  # not this process's own commit
+            self._ctx.pictures.expire(mechanism_id)
+        for listener in self._ctx.listeners:
+            listener(mechanism_id, seq)
 
     def replay(self, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
         """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""

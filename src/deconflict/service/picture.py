@@ -213,6 +213,13 @@ class Pictures:
         """Forget a mechanism's picture: the next use rebuilds it."""
         self._cache.pop(mechanism_id, None)
 
+    def expire(self, mechanism_id: str) -> None:
+        """Make the next :meth:`fresh` read the stored head (another process may have written: the gate
+        was just taken, or another process said so)."""
+        picture = self._cache.get(mechanism_id)
+        if picture is not None:
+            picture.checked_at = float("-inf")
+
     def clear(self) -> None:
         """Forget every picture (another process appended: each is suspect)."""
         self._cache.clear()
@@ -220,8 +227,8 @@ class Pictures:
     def fresh(self, mechanism_id: str) -> Picture:
         """The mechanism's picture, rebuilt if another process has written to its record since.
 
-        The stored head is compared at most every FRESHNESS_S; a write made on a stale picture
-        fails on the record's primary key and is retried once on a fresh one (see ``retrying``).
+        The stored head is compared at most every FRESHNESS_S, or at the next use after :meth:`expire`
+        (a write takes the record's gate, then expires its picture: see ``retrying``).
         """
         picture = self.get(mechanism_id)
         if time.monotonic() - picture.checked_at < FRESHNESS_S:

@@ -18,7 +18,7 @@ from deconflict.record import chain, signing
 from deconflict.service import checkpoints as notes
 from deconflict.service.context import Context
 from deconflict.service.writer import last_entry_at, not_before
-from deconflict.store import ledger
+from deconflict.store import follow, ledger
 from deconflict.store import replay as replaying
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
@@ -136,6 +136,7 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
                     note=text,
                 )
             )
+            follow.announce(s, mechanism_id, current.seq)  # other processes' streams carry it too
         picture.checkpointed_at = now
         picture.last_at = at if picture.last_at is None or at > picture.last_at else picture.last_at
         ctx.checkpoint_seq[mechanism_id] = current.seq

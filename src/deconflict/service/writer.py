@@ -27,7 +27,7 @@ from deconflict.record.chain import EntryType
 from deconflict.service import rules
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
 from deconflict.service.picture import Picture
-from deconflict.store import ledger, projection
+from deconflict.store import follow, ledger, projection
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
 __all__ = ["RecordWriter", "last_entry_at", "not_before", "record_now", "time_floor"]
@@ -135,6 +135,13 @@ class RecordWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._tx is not None
+        if exc is None and self._head is not None:
+            try:  # every process hears of the commit (PostgreSQL's NOTIFY goes out when it commits)
+                follow.announce(self.session, self.mechanism_id, self._head.seq)
+            except BaseException as e:
+                self._tx.__exit__(type(e), e, e.__traceback__)  # rolls back
+                self._rolled_back()
+                raise
         try:
             self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back when the body raised
         except IntegrityError as e:

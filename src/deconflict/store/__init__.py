@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from deconflict.errors import DeconflictError
+from deconflict.store.gate import Gate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -59,6 +60,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.gate = Gate(engine)
+        """One writer at a time per record, across processes, for a whole use case (:mod:`.gate`)."""
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

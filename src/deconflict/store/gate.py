@@ -1,0 +1,108 @@
+"""One writer at a time per record across every process on the database, for the whole of a use case.
+
+The record's own lock (:func:`deconflict.store.ledger.lock_record`) is taken when the first entry is
+appended, after the use case has worked out what to write from its picture; when another process
+appended meanwhile, the writer finds the head moved and the use case runs again on a fresh picture
+(:class:`deconflict.service.context.StaleRecord`). Two busy processes would keep beating each other to
+it, and a write could run out of retries. The gate is taken before the use case starts: a second
+process waits at the gate instead of computing on a picture that is about to go stale, so a write is
+run again at most once (when its own picture was stale on entry), never starved.
+
+- PostgreSQL: a session-level advisory lock (``pg_advisory_lock``) on a connection of its own, keyed
+  apart from the record's transaction-level lock; released on the way out, and by the server when the
+  connection dies (the connection is then thrown away, never pooled with the lock still held).
+- SQLite: an exclusive ``flock`` on a file beside the database (``<db>-gate``, like SQLite's own
+  ``-wal`` and ``-shm``): every process on the machine that opens the database waits there (SQLite is
+  only safe for several processes on one machine, on a local disk). An in-memory database: no gate.
+
+The gate is an optimisation of fairness, not of safety: the record's lock and its primary key still
+refuse a forked chain if some writer came in without it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+__all__ = ["Gate", "gate_key"]
+
+
+def gate_key(mechanism: str) -> int:
+    """The advisory lock key of a record's gate on PostgreSQL (apart from the record's own lock key).
+
+    >>> gate_key("tr-il-syria") != gate_key("other")
+    True
+    """
+    digest = hashlib.blake2b(f"deconflict.gate:{mechanism}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class Gate:
+    """The gate of a store's records (one per :class:`deconflict.store.Store`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._path: Path | None = None
+        database = engine.url.database
+        if self._dialect == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+            self._path = Path(database).with_name(Path(database).name + "-gate")
+        self._held = threading.local()
+
+    @contextmanager
+    def hold(self, mechanism: str) -> Iterator[None]:
+        """Hold the gate of ``mechanism``'s record until the block ends (re-entrant within a thread)."""
+        held: set[str] = self._held.__dict__.setdefault("mechanisms", set())
+        if mechanism in held:
+            yield
+            return
+        held.add(mechanism)
+        try:
+            if self._dialect == "postgresql":
+                with self._advisory(mechanism):
+                    yield
+            elif self._path is not None:
+                with self._flock():
+                    yield
+            else:
+                yield
+        finally:
+            held.discard(mechanism)
+
+    @contextmanager
+    def _advisory(self, mechanism: str) -> Iterator[None]:
+        key = gate_key(mechanism)
+        conn = self._engine.connect()
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+            except Exception:  # noqa: BLE001 - the connection is gone: so is its lock (thrown away below)
+                conn.invalidate()
+            conn.close()
+
+    @contextmanager
+    def _flock(self) -> Iterator[None]:
+        assert self._path is not None
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the file releases the lock
