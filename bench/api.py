@@ -1,12 +1,19 @@
-"""Benchmark of the HTTP service: two parties notifying in a busy area through the real server.
+"""Benchmark of the HTTP service: two parties notifying in a busy area through the real server, on SQLite
+and PostgreSQL, with 1 and 2 server processes, in one run.
 
-Starts ``deconflict demo`` (uvicorn, SQLite file, Syria scenario) as a separate process on
-loopback, then runs client threads of Türkiye and Israel that notify activities whose
-volumes all lie within 50 km of T4, while each party's duty officer watches the event
-stream. Measures sustained notices per second (detection + storage + record), request
-latency p50/p99, and notify → counterpart-stream delivery of each conflict (p50/p99).
+For each configuration (bench/_matrix.py) the Syria scenario is seeded on a fresh database and served by
+``deconflict serve`` (1 process, or 2: ``--workers 2`` when the command has it, else two processes on two
+ports with the clients spread over both); client threads of Türkiye and Israel notify activities whose
+volumes all lie within 50 km of T4, while each party's duty officer watches the event stream (TR's from
+the first process, IL's from the second). Measured: notices per second (detection + storage + record),
+request latency p50/p90/p99, notify → counterpart-stream delivery of each conflict, every answer's status
+(503s counted), and afterwards every notice answered 201 looked for in the record (none may be lost) and
+the chains verified. Ratios are against SQLite with 1 process in the same run.
 
-    uv run python bench/api.py [--seconds 20] [--clients 8] [--quick]
+PostgreSQL: ``DECONFLICT_BENCH_PG`` or ``DECONFLICT_TEST_PG``, else a throwaway durable cluster started
+with scripts/pg-test-cluster when PostgreSQL 15 is installed; the JSON says which, or why it was skipped.
+
+    scripts/uv run python bench/api.py [--seconds 15] [--clients 8] [--quick] [--stores sqlite,postgresql]
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -16,13 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
-import re
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -31,63 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _matrix import latency_ms, log, run_matrix, statuses  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
+from _servers import M, Servers, record_entries  # noqa: E402
+
+__all__ = ["M", "StreamWatcher", "add_matrix_options", "measure", "random_notice"]
 
 T4 = (37.6298, 34.5226)
-M = "tr-il-syria"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(db: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """Run the demo server; returns the process and the printed tokens."""
-    exe = Path(sys.executable).parent / "deconflict"
-    proc = subprocess.Popen(
-        [
-            str(exe),
-            "demo",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-            "--writes-per-minute",
-            "0",
-        ],  # a load test: no write limit
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    tokens: dict[str, str] = {}
-    assert proc.stdout is not None
-    while len(tokens) < 4:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("demo server exited before printing tokens")
-        found = re.match(r"\s*(TR|IL|AZ|US)\s+(dcf_\S+)", line)
-        if found:
-            tokens[found.group(1)] = found.group(2)
-    # keep reading what the server prints (a log line per request): a pipe nobody reads fills up, and the
-    # server's event loop would then block writing its log
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            return proc, tokens
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("demo server did not answer") from None
-            time.sleep(0.1)
 
 
 def random_notice(rng: random.Random, now: datetime) -> dict[str, Any]:
@@ -131,6 +84,12 @@ class StreamWatcher(threading.Thread):
 
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            self._read(headers)
+        except httpx.HTTPError:  # the server stopped (or dropped the stream): the arrivals so far stand
+            return
+
+    def _read(self, headers: dict[str, str]) -> None:
         with httpx.Client(timeout=httpx.Timeout(5.0, read=None)) as c:
             with c.stream("GET", f"{self.base}/events?after={self.after}", headers=headers) as r:
                 kind, data = None, None
@@ -148,122 +107,149 @@ class StreamWatcher(threading.Thread):
                         kind, data = None, None
 
 
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    """Stop the demo server politely, then firmly."""
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def notified(entry: dict[str, Any]) -> str | None:
+    """The activity an ``activity.notified`` entry of the record (as the facilitator reads it) notified."""
+    if entry.get("type") != "activity.notified":
+        return None
+    payload = entry.get("payload") or {}
+    activity = payload.get("activity")
+    return str(activity if isinstance(activity, str) else (activity or {}).get("id") or payload.get("id") or "")
 
 
-def run(seconds: float, clients: int, seed: int) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    db = tmp / "bench.db"
-    port = free_port()
-    proc, tokens = start_server(db, port)
-    base = f"http://127.0.0.1:{port}/api/v1/mechanisms/{M}"
-    try:
-        head = httpx.get(f"{base}/record", headers={"Authorization": f"Bearer {tokens['IL']}"}).json()["next_after"]
-        watchers = {p: StreamWatcher(base, tokens[p], head) for p in ("TR", "IL")}
-        for w in watchers.values():
-            w.start()
-        time.sleep(0.5)
-        sent: dict[str, tuple[float, str]] = {}
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        stop_at = time.perf_counter() + seconds
-        now = datetime.now(UTC)
-        raised_total = [0]
+def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[str, Any]:
+    """Clients notify for ``seconds`` against running servers (spread over their addresses); TR's stream
+    is read from the first address, IL's from the last (with two ports: across processes). Then every
+    notice answered 201 is looked for in the record."""
+    tokens = servers.tokens
+    first = servers.address(0)
+    after = max([0, *(int(e["seq"]) for e in record_entries(first, tokens["AZ"], 0))])
+    watchers = {
+        "TR": StreamWatcher(servers.address(0), tokens["TR"], after),
+        "IL": StreamWatcher(servers.addresses[-1], tokens["IL"], after),
+    }
+    for w in watchers.values():
+        w.start()
+    time.sleep(0.5)
+    sent: dict[str, tuple[float, str]] = {}
+    accepted: set[str] = set()
+    latencies: list[float] = []
+    codes: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+    now = datetime.now(UTC)
+    raised_total = [0]
 
-        def client(n: int) -> None:
-            party = "TR" if n % 2 == 0 else "IL"
-            rng = random.Random(seed * 1000 + n)
-            headers = {"Authorization": f"Bearer {tokens[party]}"}
-            with httpx.Client(timeout=30) as c:
-                while time.perf_counter() < stop_at:
-                    body = random_notice(rng, now)
-                    t0 = time.perf_counter()
+    def client(n: int) -> None:
+        party = "TR" if n % 2 == 0 else "IL"
+        base = servers.address(n // 2)  # each party's clients on every address
+        rng = random.Random(seed * 1000 + n)
+        headers = {"Authorization": f"Bearer {tokens[party]}"}
+        with httpx.Client(timeout=30) as c:
+            while time.perf_counter() < stop_at:
+                body = random_notice(rng, now)
+                t0 = time.perf_counter()
+                try:
                     r = c.post(f"{base}/activities", json=body, headers=headers)
-                    t1 = time.perf_counter()
+                except httpx.TransportError as e:
                     with lock:
-                        latencies.append(t1 - t0)
-                        if r.status_code != 201:
-                            errors.append(f"{r.status_code} {r.text[:200]}")
-                            continue
-                        out = r.json()
-                        if out["raised"]:
-                            sent[out["activity"]["id"]] = (t0, party)
-                            raised_total[0] += len(out["raised"])
+                        codes.append(0)
+                        errors.append(f"transport: {type(e).__name__}")
+                    continue
+                t1 = time.perf_counter()
+                with lock:
+                    latencies.append(t1 - t0)
+                    codes.append(r.status_code)
+                    if r.status_code != 201:
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+                        continue
+                    out = r.json()
+                    accepted.add(out["activity"]["id"])
+                    if out["raised"]:
+                        sent[out["activity"]["id"]] = (t0, party)
+                        raised_total[0] += len(out["raised"])
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        began = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - began
-        time.sleep(1.0)
-        for w in watchers.values():
-            w.stop.set()
-        delivery = []
-        missing = 0
-        for activity, (t0, party) in sent.items():
-            counterpart = "IL" if party == "TR" else "TR"
-            arrived = watchers[counterpart].arrivals.get(activity)
-            if arrived is None:
-                missing += 1
-            else:
-                delivery.append(arrived - t0)
-        lat = np.array(latencies) * 1000
-        dl = np.array(delivery) * 1000 if delivery else np.array([np.nan])
-        ok = len(latencies) - len(errors)
-        result = {
-            "bench": "api",
-            "seconds": round(elapsed, 2),
-            "clients": clients,
-            "notices": ok,
-            "errors": len(errors),
-            "first_errors": errors[:3],
-            "notices_per_s": round(ok / elapsed, 1),
-            "request_p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "request_p99_ms": round(float(np.percentile(lat, 99)), 2),
-            "conflicts_raised": raised_total[0],
-            "notices_with_conflict": len(sent),
-            "delivery_p50_ms": round(float(np.nanpercentile(dl, 50)), 2),
-            "delivery_p99_ms": round(float(np.nanpercentile(dl, 99)), 2),
-            "delivery_missing": missing,
-            "area": "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)",
-            "machine": {"nproc": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]},
-            "note": "server and clients share the same 2 cores",
-        }
-        result["targets"] = {
-            "notices_per_s": {"limit": 500, "pass": result["notices_per_s"] >= 500},
-            "request_p99_ms": {"limit": 50, "pass": result["request_p99_ms"] < 50},
-            "delivery_p99_ms": {"limit": 100, "pass": result["delivery_p99_ms"] < 100},
-        }
-        return result
-    finally:
-        stop_server(proc)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    time.sleep(1.0)
+    for w in watchers.values():
+        w.stop.set()
+    delivery = []
+    missing = 0
+    for activity, (t0, party) in sent.items():
+        counterpart = "IL" if party == "TR" else "TR"
+        arrived = watchers[counterpart].arrivals.get(activity)
+        if arrived is None:
+            missing += 1
+        else:
+            delivery.append(arrived - t0)
+    recorded = {a for e in record_entries(first, tokens["AZ"], after) if (a := notified(e))}
+    ok = len(accepted)
+    result: dict[str, Any] = {
+        "seconds": round(elapsed, 2),
+        "clients": clients,
+        "notices": ok,
+        "notices_per_s": round(ok / elapsed, 1),
+        **latency_ms(latencies),
+        **statuses(codes),
+        "first_errors": errors[:3],
+        "accepted_in_record": len(accepted & recorded),
+        "accepted_lost": len(accepted - recorded),
+        "recorded_not_accepted": len(recorded - accepted),
+        "conflicts_raised": raised_total[0],
+        "notices_with_conflict": len(sent),
+        **latency_ms(delivery, "delivery"),
+        "delivery_missing": missing,
+    }
+    result["targets"] = {
+        "notices_per_s": {"limit": 500, "pass": result["notices_per_s"] >= 500},
+        "request_p99_ms": {"limit": 50, "pass": (result["request_p99_ms"] or 1e9) < 50},
+        "delivery_p99_ms": {"limit": 100, "pass": (result["delivery_p99_ms"] or 1e9) < 100},
+    }
+    return result
+
+
+def add_matrix_options(ap: argparse.ArgumentParser) -> None:
+    """The options both HTTP benchmarks share: which stores and how many processes."""
+    ap.add_argument("--stores", default="sqlite,postgresql", help="Comma-separated: sqlite, postgresql.")
+    ap.add_argument("--processes", default="1,2", help="Comma-separated server process counts.")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=20.0, help="How long the clients notify.")
+    ap.add_argument("--seconds", type=float, default=15.0, help="How long the clients notify, per configuration.")
     ap.add_argument("--clients", type=int, default=8, help="Client threads (half per party).")
     ap.add_argument("--seed", type=int, default=20250409)
-    ap.add_argument("--quick", action="store_true", help="3 s and 4 clients, for a smoke test.")
+    ap.add_argument("--quick", action="store_true", help="3 s and 4 clients per configuration, for a smoke test.")
+    add_matrix_options(ap)
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.clients = 3.0, 4
-    log(f"api bench: {args.clients} clients for {args.seconds:g} s")
-    result = run(args.seconds, args.clients, args.seed)
-    log(
-        f"{result['notices_per_s']} notices/s, request p50 {result['request_p50_ms']} ms "
-        f"p99 {result['request_p99_ms']} ms, delivery p50 {result['delivery_p50_ms']} ms "
-        f"p99 {result['delivery_p99_ms']} ms"
+    log(f"api bench: {args.clients} clients for {args.seconds:g} s per configuration")
+    result = run_matrix(
+        "api",
+        lambda servers, seconds: measure(servers, seconds, args.clients, args.seed),
+        throughput="notices_per_s",
+        seconds=args.seconds,
+        stores=args.stores.split(","),
+        processes=[int(n) for n in args.processes.split(",")],
     )
+    result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
+    result["note"] = "servers and clients share the same cores"
+    for key, c in result["configs"].items():
+        if "skipped" in c:
+            log(f"{key}: skipped: {c['skipped']}")
+        else:
+            log(
+                f"{key}: {c['notices_per_s']} notices/s, request p50 {c['request_p50_ms']} ms p99 "
+                f"{c['request_p99_ms']} ms, delivery p99 {c['delivery_p99_ms']} ms, 503s {c['503s']}, "
+                f"lost {c['accepted_lost']}, verifies {c['record_check']['verifies']}"
+            )
     print(json.dumps(result))
 
 

@@ -1,30 +1,38 @@
-"""Benchmark of the hotline: two parties exchanging messages through the real server, durably stored.
+"""Benchmark of the hotline: two parties exchanging messages through the real server, durably stored, on
+SQLite and PostgreSQL, with 1 and 2 server processes, in one run.
 
-Starts ``deconflict demo`` (uvicorn, SQLite WAL file) on loopback; client threads of
-Türkiye and Israel send standard messages addressed to each other while each party
-watches its event stream. Measures sustained messages per second and send → counterpart
-receipt latency (p50/p99). The last line of stdout is one JSON object.
+For each configuration (bench/_matrix.py) the Syria scenario is seeded on a fresh database and served by
+``deconflict serve`` (1 process, or 2: ``--workers 2`` when the command has it, else two processes on two
+ports with the clients spread over both); client threads of Türkiye and Israel send standard messages
+addressed to each other while each party watches its event stream (TR's from the first process, IL's
+from the second). Measured: messages per second, request latency p50/p90/p99, send → counterpart receipt
+p50/p90/p99, every answer's status (503s counted), and afterwards every message answered 201 looked for in
+the record (none may be lost) and the chains verified. Ratios are against SQLite with 1 process in the
+same run. PostgreSQL as in bench/api.py (the JSON says which server, or why it was skipped).
 
-    uv run python bench/hotline.py [--seconds 20] [--clients 2]
+    scripts/uv run python bench/hotline.py [--seconds 15] [--clients 2] [--quick] [--stores sqlite,postgresql]
+
+The last line of stdout is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api import M, StreamWatcher, free_port, log, start_server, stop_server  # noqa: E402  (bench/api.py: the same demo server)
+from _matrix import latency_ms, log, run_matrix, statuses  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
+from _servers import Servers, record_entries  # noqa: E402
+from api import StreamWatcher, add_matrix_options  # noqa: E402  (bench/api.py: the same stream reader)
+
+__all__ = ["measure", "message_key"]
 
 
 def message_key(event: str, entry: dict[str, Any]) -> str | None:
@@ -32,95 +40,124 @@ def message_key(event: str, entry: dict[str, Any]) -> str | None:
     return entry["message"]["id"] if event == "message.sent" and "message" in entry else None
 
 
-def run(seconds: float, clients: int) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-hotline-"))
-    port = free_port()
-    proc, tokens = start_server(tmp / "hotline.db", port)
-    base = f"http://127.0.0.1:{port}/api/v1/mechanisms/{M}"
-    try:
-        head = httpx.get(f"{base}/record", headers={"Authorization": f"Bearer {tokens['IL']}"}).json()["next_after"]
-        watchers = {p: StreamWatcher(base, tokens[p], head, message_key) for p in ("TR", "IL")}
-        for w in watchers.values():
-            w.start()
-        time.sleep(0.5)
-        sent: dict[str, tuple[float, str]] = {}
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        stop_at = time.perf_counter() + seconds
+def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
+    """Clients send for ``seconds`` against running servers (spread over their addresses); TR's stream is
+    read from the first address, IL's from the last. Then every message answered 201 is looked for in
+    the record (as each party reads it: a message shows there to its sender and its addressees)."""
+    tokens = servers.tokens
+    first = servers.address(0)
+    after = max([0, *(int(e["seq"]) for e in record_entries(first, tokens["AZ"], 0))])
+    watchers = {
+        "TR": StreamWatcher(servers.address(0), tokens["TR"], after, message_key),
+        "IL": StreamWatcher(servers.addresses[-1], tokens["IL"], after, message_key),
+    }
+    for w in watchers.values():
+        w.start()
+    time.sleep(0.5)
+    sent: dict[str, tuple[float, str]] = {}
+    latencies: list[float] = []
+    codes: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
 
-        def client(n: int) -> None:
-            party = "TR" if n % 2 == 0 else "IL"
-            other = "IL" if party == "TR" else "TR"
-            body = {"template": "holding", "params": {"ref": f"C{n}"}, "to": [other]}
-            with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {tokens[party]}"}) as c:
-                while time.perf_counter() < stop_at:
-                    t0 = time.perf_counter()
+    def client(n: int) -> None:
+        party = "TR" if n % 2 == 0 else "IL"
+        other = "IL" if party == "TR" else "TR"
+        base = servers.address(n)  # with two ports: TR's first client on one process, IL's on the other
+        body = {"template": "holding", "params": {"ref": f"C{n}"}, "to": [other]}
+        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {tokens[party]}"}) as c:
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                try:
                     r = c.post(f"{base}/messages", json=body)
-                    t1 = time.perf_counter()
+                except httpx.TransportError as e:
                     with lock:
-                        latencies.append(t1 - t0)
-                        if r.status_code != 201:
-                            errors.append(f"{r.status_code} {r.text[:200]}")
-                        else:
-                            sent[r.json()["id"]] = (t0, other)
+                        codes.append(0)
+                        errors.append(f"transport: {type(e).__name__}")
+                    continue
+                t1 = time.perf_counter()
+                with lock:
+                    latencies.append(t1 - t0)
+                    codes.append(r.status_code)
+                    if r.status_code != 201:
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+                    else:
+                        sent[r.json()["id"]] = (t0, other)
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        began = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - began
-        time.sleep(1.0)
-        for w in watchers.values():
-            w.stop.set()
-        delivery, missing = [], 0
-        for mid, (t0, to) in sent.items():
-            arrived = watchers[to].arrivals.get(mid)
-            if arrived is None:
-                missing += 1
-            else:
-                delivery.append(arrived - t0)
-        lat = np.array(latencies) * 1000
-        dl = np.array(delivery) * 1000 if delivery else np.array([np.nan])
-        result = {
-            "bench": "hotline",
-            "seconds": round(elapsed, 2),
-            "clients": clients,
-            "messages": len(sent),
-            "errors": len(errors),
-            "first_errors": errors[:3],
-            "messages_per_s": round(len(sent) / elapsed, 1),
-            "request_p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "request_p99_ms": round(float(np.percentile(lat, 99)), 2),
-            "receipt_p50_ms": round(float(np.nanpercentile(dl, 50)), 2),
-            "receipt_p99_ms": round(float(np.nanpercentile(dl, 99)), 2),
-            "receipt_missing": missing,
-            "machine": {"nproc": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]},
-            "note": "server and clients share the same 2 cores; SQLite WAL, every message committed before 201",
-        }
-        result["targets"] = {
-            "messages_per_s": {"limit": 2000, "pass": result["messages_per_s"] >= 2000},
-            "receipt_p99_ms": {"limit": 50, "pass": result["receipt_p99_ms"] < 50},
-        }
-        return result
-    finally:
-        stop_server(proc)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    time.sleep(1.0)
+    for w in watchers.values():
+        w.stop.set()
+    delivery, missing = [], 0
+    for mid, (t0, to) in sent.items():
+        arrived = watchers[to].arrivals.get(mid)
+        if arrived is None:
+            missing += 1
+        else:
+            delivery.append(arrived - t0)
+    recorded = {
+        found
+        for party in ("TR", "IL")
+        for e in record_entries(servers.address(1), tokens[party], after)
+        if (found := message_key(str(e.get("type")), e)) is not None and e["message"]["template"] == "holding"
+    }  # the clients' messages (the duty loop's own line checks are messages too)
+    accepted = set(sent)
+    result: dict[str, Any] = {
+        "seconds": round(elapsed, 2),
+        "clients": clients,
+        "messages": len(sent),
+        "messages_per_s": round(len(sent) / elapsed, 1),
+        **latency_ms(latencies),
+        **statuses(codes),
+        "first_errors": errors[:3],
+        "accepted_in_record": len(accepted & recorded),
+        "accepted_lost": len(accepted - recorded),
+        "recorded_not_accepted": len(recorded - accepted),
+        **latency_ms(delivery, "receipt"),
+        "receipt_missing": missing,
+    }
+    result["targets"] = {
+        "messages_per_s": {"limit": 2000, "pass": result["messages_per_s"] >= 2000},
+        "receipt_p99_ms": {"limit": 50, "pass": (result["receipt_p99_ms"] or 1e9) < 50},
+    }
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=15.0, help="How long the clients send, per configuration.")
     ap.add_argument("--clients", type=int, default=2, help="Client threads (alternating parties).")
-    ap.add_argument("--quick", action="store_true", help="3 s, for a smoke test.")
+    ap.add_argument("--quick", action="store_true", help="3 s per configuration, for a smoke test.")
+    add_matrix_options(ap)
     args = ap.parse_args()
     if args.quick:
         args.seconds = 3.0
-    log(f"hotline bench: {args.clients} clients for {args.seconds:g} s")
-    result = run(args.seconds, args.clients)
-    rate, p50, p99 = result["messages_per_s"], result["receipt_p50_ms"], result["receipt_p99_ms"]
-    log(f"{rate} messages/s, receipt p50 {p50} ms p99 {p99} ms")
+    log(f"hotline bench: {args.clients} clients for {args.seconds:g} s per configuration")
+    result = run_matrix(
+        "hotline",
+        lambda servers, seconds: measure(servers, seconds, args.clients),
+        throughput="messages_per_s",
+        seconds=args.seconds,
+        stores=args.stores.split(","),
+        processes=[int(n) for n in args.processes.split(",")],
+    )
+    result["note"] = "servers and clients share the same cores; every message committed before its 201"
+    for key, c in result["configs"].items():
+        if "skipped" in c:
+            log(f"{key}: skipped: {c['skipped']}")
+        else:
+            log(
+                f"{key}: {c['messages_per_s']} messages/s, request p99 {c['request_p99_ms']} ms, receipt p50 "
+                f"{c['receipt_p50_ms']} ms p99 {c['receipt_p99_ms']} ms, 503s {c['503s']}, "
+                f"lost {c['accepted_lost']}, verifies {c['record_check']['verifies']}"
+            )
     print(json.dumps(result))
 
 

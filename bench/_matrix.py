@@ -1,0 +1,133 @@
+"""One benchmark over every configuration in one run: SQLite and PostgreSQL, 1 and 2 server processes.
+
+Each configuration gets a fresh database (an SQLite file in a temporary folder; a new database on the
+PostgreSQL server of :mod:`_pg`), seeded and served by :mod:`_servers`, then measured by the benchmark's
+own ``measure`` function (the same clients, the same seconds). After the servers stop, ``deconflict ledger
+check`` says whether every chain still verifies. The summary puts every configuration's figures side by
+side with their ratios against SQLite with 1 process measured in the same run (throughput: higher is
+better; latencies: lower is better), says how the 2 processes ran (``serve --workers 2`` behind one
+address, or two ``serve`` processes on two ports with the clients spread over both), and whether
+PostgreSQL was measured, on what server, or why not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _pg import find_postgres
+from _servers import ServerFailed, Servers, free_port, ledger_check, start_servers, workers_supported
+
+__all__ = ["BASELINE", "latency_ms", "log", "run_matrix", "statuses"]
+
+BASELINE = "sqlite-1"
+"""The configuration every ratio is against."""
+LATENCIES = ("request_p50_ms", "request_p90_ms", "request_p99_ms")
+
+
+def log(msg: str) -> None:
+    """Progress for a human, on stderr (stdout's last line is the JSON)."""
+    import sys
+
+    print(msg, file=sys.stderr, flush=True)
+
+
+def latency_ms(seconds: Sequence[float], prefix: str = "request") -> dict[str, float | None]:
+    """p50, p90 and p99 in milliseconds (None without a sample)."""
+    if not seconds:
+        return {f"{prefix}_p{q}_ms": None for q in (50, 90, 99)}
+    ms = np.array(seconds) * 1000
+    return {f"{prefix}_p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in (50, 90, 99)}
+
+
+def statuses(codes: Sequence[int]) -> dict[str, Any]:
+    """How many answers had each status code, and the 503s among them (count and share)."""
+    by: dict[str, int] = {}
+    for code in codes:
+        by[str(code)] = by.get(str(code), 0) + 1
+    n503 = by.get("503", 0)
+    return {
+        "statuses": dict(sorted(by.items())),
+        "503s": n503,
+        "503_share": round(n503 / len(codes), 5) if codes else 0,
+    }
+
+
+def _ratio(value: Any, base: Any) -> float | None:
+    if not isinstance(value, int | float) or not isinstance(base, int | float) or base == 0:
+        return None
+    return round(value / base, 3)
+
+
+def run_matrix(
+    bench: str,
+    measure: Callable[[Servers, float], dict[str, Any]],
+    *,
+    throughput: str,
+    seconds: float,
+    stores: Sequence[str] = ("sqlite", "postgresql"),
+    processes: Sequence[int] = (1, 2),
+) -> dict[str, Any]:
+    """Measure every (store, processes) configuration in turn; the summary (see the module docstring).
+
+    ``measure`` runs the load against running servers for ``seconds`` and returns its figures, among them
+    ``throughput`` (per second) and the request latencies (:func:`latency_ms`).
+    """
+    began = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{bench}-"))
+    workers = workers_supported()
+    pg, why_not = find_postgres(free_port()) if "postgresql" in stores else (None, "not asked for (--stores)")
+    configs: dict[str, dict[str, Any]] = {}
+    try:
+        for store in stores:
+            for n in processes:
+                key = f"{store}-{n}"
+                if store == "postgresql" and pg is None:
+                    configs[key] = {"skipped": why_not}
+                    continue
+                db = str(folder / f"{key}.db") if store == "sqlite" else pg.create()  # type: ignore[union-attr]
+                log(f"{bench}: {key} ...")
+                try:
+                    servers = start_servers(db, n, folder, workers=workers)
+                except ServerFailed as e:
+                    configs[key] = {"skipped": f"the servers did not start: {e}"}
+                    log(f"{bench}: {key} skipped: {e}")
+                    continue
+                try:
+                    result = {"mode": servers.mode, **measure(servers, seconds)}
+                finally:
+                    servers.stop()
+                result["record_check"] = ledger_check(db)
+                configs[key] = result
+                log(f"{bench}: {key}: {result.get(throughput)}/s, p99 {result.get('request_p99_ms')} ms")
+                if store == "postgresql" and pg is not None:
+                    pg.drop(db)
+    finally:
+        if pg is not None:
+            pg.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    base = configs.get(BASELINE, {})
+    ratios = {
+        key: {
+            throughput: _ratio(c.get(throughput), base.get(throughput)),
+            **{name: _ratio(c.get(name), base.get(name)) for name in LATENCIES},
+        }
+        for key, c in configs.items()
+        if key != BASELINE and "skipped" not in c
+    }
+    return {
+        "bench": bench,
+        "seconds_per_config": seconds,
+        "two_processes_as": "serve --workers 2, one address" if workers else "two serve processes, two ports",
+        "postgresql": pg.describe() if pg is not None else {"skipped": why_not},
+        "configs": configs,
+        "ratios_vs_sqlite_1": ratios,
+        "machine": {"nproc": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
+        "total_seconds": round(time.perf_counter() - began, 1),
+    }

@@ -1,0 +1,191 @@
+"""Server processes for the HTTP benchmarks: the Syria scenario on one database, served by 1 or N processes.
+
+The database is seeded first, in a process of its own (``deconflict.demo.prepare_server``: the scenario and
+a token per demo member), then served by ``deconflict serve`` (no per-member write limit: a load test).
+N processes run one of two ways: ``deconflict serve --workers N`` behind one address when this checkout's
+``serve`` has that option, else N ``serve`` processes on one database on N ports, the clients spread over
+them (:attr:`Servers.mode` says which). Both find the command beside the running interpreter
+(``.venv/bin/deconflict``): nothing but the README's set-up is needed, no ``uv`` on the PATH.
+
+A server's output goes to a log file (never a pipe nobody reads: a full pipe would block its event loop);
+its last lines are quoted when it fails to start.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "M",
+    "ServerFailed",
+    "Servers",
+    "deconflict_exe",
+    "free_port",
+    "ledger_check",
+    "record_entries",
+    "start_servers",
+    "workers_supported",
+]
+
+M = "tr-il-syria"
+SEED = (
+    "import json, sys\n"
+    "from deconflict.demo import prepare_server\n"
+    "service, tokens = prepare_server(sys.argv[1])\n"
+    "service.store.close()\n"
+    "print(json.dumps(tokens))\n"
+)
+"""Seeds the demo database given as argv[1] and prints the tokens (JSON) on its last line."""
+
+
+class ServerFailed(RuntimeError):
+    """A server process would not start (exited, or did not answer); the message quotes its log."""
+
+
+def deconflict_exe() -> Path:
+    """The ``deconflict`` command of the running interpreter's environment."""
+    return Path(sys.executable).parent / "deconflict"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def workers_supported() -> bool:
+    """Whether ``deconflict serve`` has ``--workers`` (several processes behind one address)."""
+    out = subprocess.run([str(deconflict_exe()), "serve", "--help"], capture_output=True, text=True, check=False)
+    return "--workers" in out.stdout
+
+
+@dataclass
+class Servers:
+    """The running server processes of one configuration and what the clients need."""
+
+    db: str
+    processes: int
+    mode: str
+    """``single``, ``workers`` (one address) or ``ports`` (one address per process)."""
+    addresses: list[str]
+    """Base URLs of the mechanism's API, one per address the clients spread over."""
+    tokens: dict[str, str]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def address(self, n: int) -> str:
+        """The base URL client ``n`` uses (round robin over the addresses)."""
+        return self.addresses[n % len(self.addresses)]
+
+    def stop(self) -> None:
+        """Stop every server politely (SIGINT), then firmly."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _seed(db: str) -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-c", SEED, db], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise ServerFailed(f"seeding {db} failed: {out.stderr.strip()[-500:]}")
+    tokens: dict[str, str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return tokens
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise ServerFailed(f"server on port {port} exited with {proc.returncode}: {_tail(log)}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise ServerFailed(f"server on port {port} did not answer in {timeout_s:g} s: {_tail(log)}")
+        time.sleep(0.1)
+
+
+def start_servers(db: str, processes: int, folder: Path, *, workers: bool) -> Servers:
+    """Seed ``db`` and serve it with ``processes`` processes (``workers``: behind one address with
+    ``serve --workers``; else one address each).
+
+    Raises:
+        ServerFailed: seeding failed, or a server exited or did not answer (the message quotes its log).
+    """
+    tokens = _seed(db)
+    mode = "single" if processes == 1 else ("workers" if workers else "ports")
+    commands: list[tuple[int, list[str]]] = []
+    base = [str(deconflict_exe()), "serve", "--db", db, "--writes-per-minute", "0"]
+    if mode == "workers":
+        port = free_port()
+        commands.append((port, [*base, "--port", str(port), "--workers", str(processes)]))
+    else:
+        for _ in range(processes):
+            port = free_port()
+            commands.append((port, [*base, "--port", str(port)]))
+    servers = Servers(db=db, processes=processes, mode=mode, addresses=[], tokens=tokens)
+    try:
+        for n, (port, command) in enumerate(commands):
+            log = folder / f"server-{processes}-{n}.log"
+            with log.open("wb") as sink:
+                proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+            servers.procs.append(proc)
+            servers.logs.append(log)
+            _wait_ready(proc, port, log)
+            servers.addresses.append(f"http://127.0.0.1:{port}/api/v1/mechanisms/{M}")
+    except BaseException:
+        servers.stop()
+        raise
+    return servers
+
+
+def record_entries(base: str, token: str, after: int) -> list[dict[str, Any]]:
+    """Every record entry after ``after`` as ``token``'s member reads it (page by page)."""
+    entries: list[dict[str, Any]] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(timeout=60, headers=headers) as c:
+        while True:
+            page = c.get(f"{base}/record", params={"after": after, "limit": 5000}).json()
+            entries += page["entries"]
+            if not page["entries"]:
+                return entries
+            after = page["next_after"]
+
+
+def ledger_check(db: str) -> dict[str, Any]:
+    """``deconflict ledger check`` on the database (after the servers stopped): does every chain verify?"""
+    began = time.perf_counter()
+    out = subprocess.run(
+        [str(deconflict_exe()), "ledger", "check", "--db", db], capture_output=True, text=True, check=False
+    )
+    return {
+        "verifies": out.returncode == 0,
+        "seconds": round(time.perf_counter() - began, 2),
+        "said": (out.stdout + out.stderr).strip()[-300:],
+    }
