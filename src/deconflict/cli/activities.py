@@ -72,21 +72,50 @@ def notify(
 
 @user_errors
 def positions(
-    path: Annotated[Path, typer.Argument(help="CSV: id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm (as 'deconflict tracks').")],
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="CSV: id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm (as 'deconflict tracks').", show_default=False
+        ),
+    ] = None,
     at: Annotated[
         str | None, typer.Option(help="When the positions were measured, ISO 8601 UTC (default: now).")
     ] = None,
+    sbs: Annotated[
+        str | None,
+        typer.Option(help="Instead of a file, a live ADS-B receiver's BaseStation feed, HOST:PORT (TCP 30003)."),
+    ] = None,
+    aircraft_json: Annotated[
+        str | None,
+        typer.Option(help="Instead of a file, poll a readsb/dump1090 aircraft.json every second: URL or file."),
+    ] = None,
+    icao: Annotated[
+        list[str] | None,
+        typer.Option(help="Live feeds: send only this aircraft, by ICAO hex (repeat; default: all heard)."),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="--aircraft-json: read it once, send, stop.")] = False,
     url: UrlOpt = "http://127.0.0.1:8080",
     token: TokenOpt = "",
 ) -> None:
     """Send your party's track positions to a running service (one batch: all stored, or none) and print the
     conflicts they raise: predicted loss of separation, a track outside your notices, a track in another's.
 
+    With --sbs or --aircraft-json it keeps your picture fed from a live ADS-B receiver:
+    aircraft merged by ICAO address, a batch every second, reconnecting when the feed drops;
+    a bad line is skipped with a warning naming it; Ctrl-C stops.
+
     Example: deconflict positions tracks.csv --token $TR
+    (live: deconflict positions --sbs 127.0.0.1:30003 --icao 738065 --token $TR)
     """
     from datetime import UTC, datetime
 
     from deconflict.clock import iso
+
+    if sum(x is not None for x in (path, sbs, aircraft_json)) != 1:
+        raise DeconflictError("give one source: a CSV file, --sbs HOST:PORT or --aircraft-json URL|FILE")
+    if path is None:
+        _feed(sbs, aircraft_json, icao or [], once=once, client=client_for(url, token))
+        return
     from deconflict.formats.tracks_csv import read_tracks_csv
 
     tracks = read_tracks_csv(read_text(path), source=str(path))  # the CSV's own errors name row and column
@@ -104,13 +133,67 @@ def positions(
         }
         for i in range(len(tracks))
     ]
-    out = client_for(url, token).report_tracks(reports)
+    _print_stored(client_for(url, token).report_tracks(reports))
+
+
+def _print_stored(out: dict[str, Any]) -> None:
     typer.echo(f"{out['stored']} positions stored")
     for c in out["raised"]:
         other = f" and {c['other_activity']}" if c.get("other_activity") else ""
         typer.echo(f"  conflict {c['id']}: {c['kind']}, {c['activity']}{other}; acknowledge by {c['deadline']}")
     for cid in out["cleared"]:
         typer.echo(f"  conflict {cid} cleared")
+
+
+def _feed(sbs: str | None, aircraft_json: str | None, icao: list[str], *, once: bool, client: Any) -> None:
+    """Keep the member's picture fed from a live receiver until Ctrl-C (see formats/_adsb_feed)."""
+    import threading
+    from datetime import UTC, datetime
+
+    from deconflict.clock import parse_utc
+    from deconflict.formats import _adsb_feed as feed
+    from deconflict.formats.adsb import AdsbLineError, AdsbPicture
+
+    only = frozenset(h.strip().upper() for h in icao)
+    if bad := sorted(h for h in only if len(h) != 6 or any(c not in "0123456789ABCDEF" for c in h)):
+        raise DeconflictError(f"--icao: {bad[0]!r} is not an ICAO address (6 hex digits, e.g. 738065)")
+
+    def post(reports: list[dict[str, Any]]) -> None:
+        # the reports' times onto the service's clock, which decides what is stale or in the future
+        offset = parse_utc(client.http.get("/me").json()["now"], field="now") - datetime.now(UTC)
+        _print_stored(client.report_tracks(feed.retime(reports, offset)))
+
+    def warn(text: str) -> None:
+        typer.echo(f"warning: {safe_text(text)}", err=True)
+
+    picture, stats, stop = AdsbPicture(only=only), feed.FeedStats(), threading.Event()
+    if once:
+        if aircraft_json is None:
+            raise DeconflictError("--once reads an --aircraft-json once; an --sbs feed runs until Ctrl-C")
+        try:
+            for w in feed.load_aircraft_json(aircraft_json, picture, datetime.now(UTC)):
+                warn(f"{w}; left out")
+        except AdsbLineError as e:  # a bad file: nothing sent
+            raise DeconflictError(e.message, field=e.field) from None
+        if reports := picture.reports():
+            post(reports)
+        else:
+            typer.echo("no aircraft with a whole position to send")
+        return
+    try:
+        if sbs is not None:
+            host, _, port = sbs.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise DeconflictError(f"--sbs: {sbs!r} is not HOST:PORT (e.g. 127.0.0.1:30003)")
+            typer.echo(f"following the SBS feed at {sbs} (Ctrl-C to stop)", err=True)
+            feed.run_sbs(host.strip("[]"), int(port), post, stop=stop, warn=warn, picture=picture, stats=stats)
+        else:
+            assert aircraft_json is not None
+            typer.echo(f"polling {aircraft_json} every second (Ctrl-C to stop)", err=True)
+            feed.run_aircraft_json(aircraft_json, post, stop=stop, warn=warn, picture=picture, stats=stats)
+    except KeyboardInterrupt:
+        stop.set()
+    typer.echo(f"stopped: {stats.summary()}", err=True)
 
 
 @user_errors

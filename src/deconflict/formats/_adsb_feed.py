@@ -1,0 +1,244 @@
+"""A live ADS-B feed kept running: read a receiver (BaseStation lines over TCP, or ``aircraft.json`` polled
+from a URL or a file), merge the aircraft (:class:`~deconflict.formats.adsb.AdsbPicture`), and hand a
+batch of position reports to ``post`` every ``batch_s``; reconnect when the receiver drops, back off up to
+``RECONNECT_MAX_S``; count and skip the lines it cannot read with a warning naming each; stop when
+``stop`` is set (or on Ctrl-C, which the caller catches: :class:`FeedStats` holds what was done so far).
+
+What it posts has ``at`` on this machine's clock; ``deconflict positions`` moves it onto the service's
+clock before sending (:func:`retime`), so a receiver host whose clock is off does not have its reports
+refused as future or stale.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from deconflict.clock import iso, parse_utc
+from deconflict.formats.adsb import AdsbLineError, AdsbPicture, parse_aircraft_json, parse_sbs_line
+
+__all__ = [
+    "RECONNECT_MAX_S",
+    "FeedStats",
+    "load_aircraft_json",
+    "read_aircraft_json",
+    "retime",
+    "run_aircraft_json",
+    "run_sbs",
+]
+
+RECONNECT_MAX_S = 10.0
+"""The longest wait between two attempts to reach a receiver."""
+_READ_S = 0.2
+
+
+def _local_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class FeedStats:
+    """What a feed did: lines read and skipped, batches and reports posted, batches refused, reconnects."""
+
+    lines: int = 0
+    bad_lines: int = 0
+    batches: int = 0
+    reports: int = 0
+    failed_batches: int = 0
+    connections: int = 0
+    drops: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for a person."""
+        return (
+            f"{self.reports} positions sent in {self.batches} batches; {self.lines} lines read, "
+            f"{self.bad_lines} bad lines skipped; {self.failed_batches} batches refused; "
+            f"{self.drops} drops of the feed"
+        )
+
+
+def retime(reports: list[dict[str, Any]], offset: timedelta) -> list[dict[str, Any]]:
+    """The reports with ``at`` moved by ``offset`` (the service's clock less this machine's)."""
+    return [{**r, "at": iso(parse_utc(r["at"], field="at") + offset)} for r in reports]
+
+
+@dataclass
+class _Batcher:
+    """Hands the picture's new reports to ``post`` at most every ``batch_s`` (a refused batch is warned
+    about and dropped: positions are perishable, the next batch carries newer ones)."""
+
+    picture: AdsbPicture
+    post: Callable[[list[dict[str, Any]]], Any]
+    warn: Callable[[str], None]
+    stats: FeedStats
+    batch_s: float
+    now: Callable[[], datetime]
+    due: float = 0.0
+
+    def tick(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() < self.due:
+            return
+        self.due = time.monotonic() + self.batch_s
+        reports = self.picture.reports(self.now())
+        if not reports:
+            return
+        try:
+            self.post(reports)
+        except Exception as e:  # the service refused, or could not be reached: the feed goes on
+            self.stats.failed_batches += 1
+            self.warn(f"a batch of {len(reports)} positions was not stored: {_reason(e)}")
+            return
+        self.stats.batches += 1
+        self.stats.reports += len(reports)
+
+
+def _reason(e: BaseException) -> str:
+    text = getattr(e, "message", None) or str(e) or type(e).__name__
+    return str(text)
+
+
+def run_sbs(
+    host: str,
+    port: int,
+    post: Callable[[list[dict[str, Any]]], Any],
+    *,
+    stop: threading.Event,
+    warn: Callable[[str], None],
+    picture: AdsbPicture | None = None,
+    stats: FeedStats | None = None,
+    batch_s: float = 1.0,
+    now: Callable[[], datetime] = _local_now,
+) -> FeedStats:
+    """Follow the BaseStation feed at ``host``:``port`` until ``stop`` is set; see the module."""
+    stats = stats if stats is not None else FeedStats()
+    batcher = _Batcher(picture or AdsbPicture(), post, warn, stats, batch_s, now)
+    backoff = 1.0
+    while not stop.is_set():
+        try:
+            conn = socket.create_connection((host, port), timeout=5)
+        except OSError as e:
+            warn(f"cannot reach the SBS feed at {host}:{port} ({e.strerror or e}); trying again in {backoff:g} s")
+            stop.wait(backoff)
+            backoff = min(RECONNECT_MAX_S, backoff * 2)
+            continue
+        stats.connections += 1
+        why = _follow(conn, batcher, stop, warn)
+        batcher.tick(force=True)
+        if why is None:
+            break  # stopped
+        stats.drops += 1
+        backoff = 1.0 if why == "closed" else min(RECONNECT_MAX_S, backoff * 2)
+        warn(f"the SBS feed at {host}:{port} dropped ({why}); reconnecting in {backoff:g} s")
+        stop.wait(backoff)
+    return stats
+
+
+def _follow(conn: socket.socket, batcher: _Batcher, stop: threading.Event, warn: Callable[[str], None]) -> str | None:
+    """Read lines from one connection until it drops (the reason) or ``stop`` is set (None)."""
+    stats, picture = batcher.stats, batcher.picture
+    pending = b""
+    with conn:
+        conn.settimeout(_READ_S)
+        while not stop.is_set():
+            batcher.tick()
+            try:
+                chunk = conn.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError as e:
+                return e.strerror or str(e)
+            if not chunk:
+                return "closed"
+            *lines, pending = (pending + chunk).split(b"\n")
+            received = batcher.now()
+            for raw in lines:
+                stats.lines += 1
+                try:
+                    text = raw.decode("ascii")
+                    picture.feed(parse_sbs_line(text, stats.lines), received)
+                except UnicodeDecodeError:
+                    stats.bad_lines += 1
+                    warn(f"line {stats.lines}: not ASCII text; skipped")
+                except AdsbLineError as e:
+                    stats.bad_lines += 1
+                    warn(f"{e.message}; skipped")
+            if len(pending) > 4096:  # no end of line in sight: not a BaseStation feed
+                stats.lines += 1
+                stats.bad_lines += 1
+                warn(f"line {stats.lines}: over 4096 bytes without an end of line; skipped")
+                pending = b""
+    return None
+
+
+def read_aircraft_json(source: str, *, timeout_s: float = 5.0) -> str:
+    """The text of an ``aircraft.json`` at an http(s) URL or in a file.
+
+    Raises:
+        AdsbLineError: the URL did not answer 200, or the file cannot be read.
+    """
+    if source.startswith(("http://", "https://")):
+        import httpx
+
+        try:
+            r = httpx.get(source, timeout=timeout_s)
+        except httpx.HTTPError as e:
+            raise AdsbLineError(f"{source}: no answer ({type(e).__name__}: {e})") from None
+        if r.status_code != 200:
+            raise AdsbLineError(f"{source}: answered {r.status_code}, not the aircraft.json")
+        return r.text
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AdsbLineError(f"{source}: cannot be read ({getattr(e, 'strerror', None) or e})") from None
+
+
+def load_aircraft_json(source: str, picture: AdsbPicture, received: datetime) -> list[str]:
+    """Read ``source`` once into ``picture``; the warnings about the aircraft it left out.
+
+    Raises:
+        AdsbLineError: the file cannot be read or is not an ``aircraft.json`` (naming the line).
+    """
+    found, warnings = parse_aircraft_json(read_aircraft_json(source), source=source)
+    for a in found:
+        picture.put(a["icao"], a["state"], received - timedelta(seconds=a["age_s"]), a["stamp"])
+    return warnings
+
+
+def run_aircraft_json(
+    source: str,
+    post: Callable[[list[dict[str, Any]]], Any],
+    *,
+    stop: threading.Event,
+    warn: Callable[[str], None],
+    picture: AdsbPicture | None = None,
+    stats: FeedStats | None = None,
+    every_s: float = 1.0,
+    now: Callable[[], datetime] = _local_now,
+) -> FeedStats:
+    """Poll ``source`` (URL or file) every ``every_s`` until ``stop`` is set, posting each poll's new
+    positions. A poll that fails is warned about (once while it keeps failing the same way)."""
+    stats = stats if stats is not None else FeedStats()
+    batcher = _Batcher(picture or AdsbPicture(), post, warn, stats, 0.0, now)
+    said: set[str] = set()
+    while not stop.is_set():
+        try:
+            for w in load_aircraft_json(source, batcher.picture, now()):
+                if w not in said:
+                    said.add(w)
+                    warn(f"{w}; left out")
+            stats.lines += 1
+        except AdsbLineError as e:
+            stats.bad_lines += 1
+            if e.message not in said:
+                said.add(e.message)
+                warn(f"{e.message}; trying again in {every_s:g} s")
+        batcher.tick(force=True)
+        stop.wait(every_s)
+    return stats

@@ -1,0 +1,189 @@
+"""``deconflict positions --sbs HOST:PORT`` keeps a party's picture fed from a live ADS-B receiver: a recorded
+BaseStation stream (``data/sbs_converging.txt``: a Turkish and an Israeli aircraft converging west of T4 at
+FL150, 20 s of messages as dump1090 writes them on TCP 30003, times in the receiver's local time, UTC+3) is
+replayed over a loopback TCP server into the running service, Türkiye and Israel each feeding their own
+aircraft (``--icao``) from the same receiver, and the service raises the tactical conflict it must: the two
+tracks predicted to lose separation, seen through the API. The real command runs (a subprocess), drops and
+reconnects, and stops on Ctrl-C (SIGINT) with its summary. ``--aircraft-json`` is fed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from support.builders import A
+from support.live import LiveServer, auth, wait_until
+
+DATA = Path(__file__).parents[1] / "data"
+RECORDING = DATA / "sbs_converging.txt"
+EXE = Path(sys.executable).parent / "deconflict"
+TR_AIRCRAFT, IL_AIRCRAFT = "4BB1C6", "738A5B"
+
+
+class SbsReplay:
+    """A receiver's BaseStation port on loopback: each connection gets the recording, paced by the
+    lines' logged times ``speed`` times faster, lines ending in CRLF as receivers send them; the first
+    connection is dropped after ``drop_after`` lines (the feed must reconnect), then the stream stays open."""
+
+    def __init__(self, lines: list[str], *, speed: float = 10.0, drop_after: int | None = None) -> None:
+        self.lines, self.speed, self.drop_after = lines, speed, drop_after
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._send, args=(conn, self.connections), daemon=True).start()
+
+    def _send(self, conn: socket.socket, n: int) -> None:
+        with conn:
+            try:
+                last: datetime | None = None
+                for i, line in enumerate(self.lines):
+                    if n == 1 and self.drop_after is not None and i == self.drop_after:
+                        return  # the receiver restarts
+                    f = line.split(",")
+                    try:
+                        logged = datetime.strptime(f"{f[8]} {f[9]}+0300", "%Y/%m/%d %H:%M:%S.%f%z")
+                    except (IndexError, ValueError):
+                        logged = last  # a damaged line goes out at once
+                    if last is not None and logged is not None:
+                        time.sleep(max(0.0, (logged - last).total_seconds() / self.speed))
+                    last = logged
+                    conn.sendall(line.encode() + b"\r\n")
+                while not self.stopped.wait(0.2):
+                    pass  # an idle receiver: nothing more to say, the line stays up
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def replay() -> Iterator[SbsReplay]:
+    server = SbsReplay(RECORDING.read_text(encoding="ascii").splitlines(), drop_after=30)
+    yield server
+    server.close()
+
+
+def _feed(live: LiveServer, token: str, *args: str) -> subprocess.Popen[str]:
+    env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": token, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    return subprocess.Popen(
+        [str(EXE), "positions", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """Ctrl-C, as a person stops the feed; its exit code, stdout and stderr."""
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
+
+
+def test_a_replayed_sbs_stream_raises_the_tactical_conflict_through_the_running_service(
+    live: LiveServer, tokens: dict[str, str], replay: SbsReplay
+) -> None:
+    address = f"127.0.0.1:{replay.port}"
+    feeds = {
+        "TR": _feed(live, tokens["TR"], "--sbs", address, "--icao", TR_AIRCRAFT.lower()),
+        "IL": _feed(live, tokens["IL"], "--sbs", address, "--icao", IL_AIRCRAFT),
+    }
+    try:
+
+        def tracks_conflict() -> dict[str, object] | None:
+            r = httpx.get(f"{live.url}{A}/conflicts", headers=auth(tokens["IL"]), timeout=10)
+            return next((c for c in r.json() if c["kind"] == "tracks"), None)
+
+        conflict = wait_until(tracks_conflict, "a tracks conflict between the two aircraft", deadline_s=60)
+        seen = httpx.get(f"{live.url}{A}/tracks", headers=auth(tokens["AZ"]), timeout=10).json()["tracks"]
+        wait_until(lambda: replay.connections >= 3, "both feeds connected, and one reconnected after the drop")
+    finally:
+        done = {party: _stop(proc) for party, proc in feeds.items()}
+    assert {conflict["activity"], conflict["other_activity"]} == {f"TR/{TR_AIRCRAFT}", f"IL/{IL_AIRCRAFT}"}
+    assert sorted(conflict["parties"]) == ["IL", "TR"]  # type: ignore[call-overload]
+    # each party reported its own aircraft only, with position and velocity merged from separate messages
+    assert sorted(t["track"] for t in seen) == [f"IL/{IL_AIRCRAFT}", f"TR/{TR_AIRCRAFT}"]
+    tr = next(t for t in seen if t["party"] == "TR")
+    assert tr["trk_deg"] == 90.0 and tr["gs_mps"] == pytest.approx(300 * 1852 / 3600)
+    assert tr["alt_m"] == pytest.approx(15000 * 0.3048, abs=1)
+    for party, (code, out, err) in done.items():
+        assert code == 0, (party, err)
+        assert "positions stored" in out and "Traceback" not in err, (party, out, err)
+        assert "stopped: " in err and "0 bad lines skipped" in err, (party, err)
+    assert any("dropped" in done[p][2] and "reconnecting" in done[p][2] for p in done)  # the receiver restarted
+
+
+def test_bad_lines_are_counted_and_skipped_with_their_line_numbers(live: LiveServer, tokens: dict[str, str]) -> None:
+    lines = RECORDING.read_text(encoding="ascii").splitlines()[:24]
+    lines[2] = "MSG,3,1,1,4BB1C6,1,2025/04/09,09:00:00.500"  # cut short
+    lines[5] = "MSG,3,1,1,4BB1C6,1,2025/04/09,09:00:00.700,2025/04/09,09:00:00.700,,15000,,,134.5,37.3,,,0,0,0,0"
+    lines.insert(9, "\x00\x01garbage,from,a,noisy,line")
+    replay = SbsReplay(lines, speed=50)
+    proc = _feed(live, tokens["TR"], "--sbs", f"127.0.0.1:{replay.port}")
+    try:
+        wait_until(
+            lambda: live.service.tracks("tr-il-syria", reader=live.service.member("tr-il-syria", "TR")), "a track"
+        )
+        time.sleep(1.5)  # the rest of the 24 lines (0.5 s at 50x) and one more batch
+    finally:
+        code, out, err = _stop(proc)
+        replay.close()
+    assert code == 0, err
+    assert "line 3: 8 fields; a BaseStation MSG line has 22; skipped" in err
+    assert "line 6: lat '134.5' is out of range" in err
+    assert "line 10: not a BaseStation line" in err
+    assert "3 bad lines skipped" in err and "25 lines read" in err
+
+
+def test_aircraft_json_is_polled_and_a_bad_one_names_its_line(
+    live: LiveServer, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    doc = {
+        "now": 1744178400.0,
+        "messages": 1200,
+        "aircraft": [
+            {"hex": "4bb1c6", "flight": "THY6TR  ", "alt_baro": 15000, "gs": 300.0, "track": 90.0,
+             "baro_rate": 0, "lat": 34.519, "lon": 37.30, "seen_pos": 0.4, "seen": 0.1, "squawk": "4521"},
+            {"hex": "4bb1c7", "alt_baro": "ground", "gs": 0, "track": 0, "lat": 34.5, "lon": 37.0, "seen_pos": 1},
+            {"hex": "4bb1c8", "alt_baro": 9000, "gs": "fast", "track": 10, "lat": 34.6, "lon": 37.1, "seen_pos": 1},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "aircraft.json"
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    once = _feed(live, tokens["TR"], "--aircraft-json", str(path), "--once")
+    out, err = once.communicate(timeout=60)
+    assert once.returncode == 0, err
+    assert "1 positions stored" in out
+    assert "aircraft[2] (hex 4bb1c8): gs_kt 'fast' is not a number; left out" in err
+    reader = live.service.member("tr-il-syria", "TR")
+    assert [t["track"] for t in live.service.tracks("tr-il-syria", reader=reader)] == ["TR/4BB1C6"]
+
+    path.write_text(json.dumps(doc, indent=1).replace('"messages": 1200,', '"messages": 1200,,'), encoding="utf-8")
+    bad = _feed(live, tokens["IL"], "--aircraft-json", str(path), "--once")
+    out, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and "aircraft.json line 3: not JSON" in err, err
+    reader = live.service.member("tr-il-syria", "IL")
+    assert all(t["party"] == "TR" for t in live.service.tracks("tr-il-syria", reader=reader))  # nothing stored
