@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
 from deconflict.api.hub import Hub
-from deconflict.api.routes import activities, conflicts, events, hotline, mechanisms, tracks, zones
+from deconflict.api.routes import activities, conflicts, events, hotline, interop, mechanisms, tracks, zones
 from deconflict.api.settings import Settings
 from deconflict.service import Service
 from deconflict.store import open_store
@@ -78,7 +78,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
-    for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events):
+    for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events, interop):
         app.include_router(module.router, prefix=API_PREFIX)
     web.install(app)
     ops.install(app, watch)  # last: its middleware times and logs each answer as the client gets it

@@ -55,6 +55,7 @@ for _command in (
     conflicts.ack,
     conflicts.resolve,
     mirror.mirror,
+    interop.notam,
 ):
     app.command()(_command)
 del _command

@@ -25,7 +25,20 @@ if TYPE_CHECKING:
     from deconflict.model import Member
     from deconflict.service import Service
 
-__all__ = ["AsMemberOpt", "OutOpt", "export_app", "export_geojson", "import_app", "reader"]
+__all__ = [
+    "AsMemberOpt",
+    "OutOpt",
+    "export_app",
+    "export_geojson",
+    "import_app",
+    "import_notam",
+    "import_notams",
+    "notam",
+    "notam_text",
+    "picture_for",
+    "reader",
+    "write_out",
+]
 
 import_app = typer.Typer(help="Read other systems' formats into a mechanism.", no_args_is_help=True)
 export_app = typer.Typer(help="Write the picture in other systems' formats.", no_args_is_help=True)
@@ -34,7 +47,7 @@ AsMemberOpt = Annotated[
     str,
     typer.Option(
         "--as",
-        help="The member whose view is written, or who makes the entries (a member id, e.g. TR-1).",
+        help="The member whose view is written, or who makes the entries (a member id, e.g. TR).",
     ),
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="The file to write (default: standard output).")]
@@ -84,12 +97,177 @@ def export_geojson(
 ) -> None:
     """Write the picture a member may see as RFC 7946 GeoJSON.
 
-    Zones, notices, overlap parts and tracks: lon/lat, exterior rings counterclockwise, circles drawn
-    as rings (centre and radius kept in the properties). Under conflicts-only another
-    party's notice appears only as the parts that conflict with the member's own.
+    Zones, notices, overlap parts and tracks: lon/lat, exterior rings counterclockwise,
+    circles drawn as rings (centre and radius kept in the properties). Under
+    conflicts-only another party's notice appears only as the parts that conflict with
+    the member's own.
 
-    Example: deconflict export geojson --db deconflict-demo.db --as TR-1 --out picture.geojson
+    Example: deconflict export geojson --db deconflict-demo.db --as TR --out picture.geojson
     """
     service = open_service(db)
     member = reader(service, mechanism, as_member)
     write_out(json.dumps(picture_for(service, mechanism, member), ensure_ascii=False), out)
+
+
+# --- NOTAM ---------------------------------------------------------------------------------------
+
+FIELD_ITEMS = {
+    "start": "B",
+    "valid_from": "B",
+    "end": "C",
+    "valid_to": "C",
+    "floor_m": "F",
+    "ceiling_m": "G",
+    "kind": "Q",
+    "geometry": "E",
+    "radius_m": "E",
+}
+"""The NOTAM item a field the service refuses was read from (anything else: item E)."""
+
+
+def notam_text(service: Service, mechanism: str, member: Member, target: str) -> str:
+    """The draft NOTAM of the activity or zone ``target`` as ``member`` may read it.
+
+    An activity the member may not see whole (another party's, under conflicts-only) is answered as one
+    that does not exist (disclosure.sees_whole_notices): a NOTAM carries the whole notice.
+
+    Raises:
+        NotFound: no activity or zone ``target`` the member may see.
+        InvalidInput: its centre is in no FIR known.
+    """
+    from deconflict.errors import NotFound
+    from deconflict.formats.notam import reader_activity_notam, zone_notam
+
+    zones = {z["id"]: z for z in service.zones(mechanism)}
+    if target in zones:
+        return zone_notam(zones[target])
+    try:
+        activity = service.activity(mechanism, target)
+    except NotFound:
+        activity = None
+    disclosure = service.mechanism(mechanism).rules.disclosure
+    text = None if activity is None else reader_activity_notam(activity, member, disclosure)
+    if text is None:  # the API's one answer for what does not exist and what the reader may not see
+        from deconflict.service.queries import activity_not_found
+
+        raise activity_not_found(target)
+    return text
+
+
+@user_errors
+def notam(
+    target: Annotated[str, typer.Argument(help="An activity id (e.g. TR-0003) or a zone id.")],
+    as_member: AsMemberOpt,
+    db: DbFileOpt = DEFAULT_DB,
+    mechanism: MechanismIdOpt = "tr-il-syria",
+    out: OutOpt = None,
+) -> None:
+    """Draft the ICAO NOTAM of an activity or a zone.
+
+    Q-line (FIR, code from the kind, flight levels, centre to the minute, radius in NM
+    covering every volume) and items A to G; item E says each volume exactly. Only what
+    the member may see: another party's activity under conflicts-only is unknown to it.
+
+    Example: deconflict notam TR-0003 --db deconflict-demo.db --as TR
+    """
+    service = open_service(db)
+    member = reader(service, mechanism, as_member)
+    write_out(notam_text(service, mechanism, member, target), out)
+
+
+@import_app.command("notam")
+@user_errors
+def import_notam(
+    file: Annotated[
+        Path, typer.Argument(help="NOTAM text: one NOTAM or several, each from its 'A0003/25 NOTAMN' line.")
+    ],
+    as_member: AsMemberOpt,
+    db: DbFileOpt = DEFAULT_DB,
+    mechanism: MechanismIdOpt = "tr-il-syria",
+) -> None:
+    """Read NOTAMs into notices and zones of your party.
+
+    A restricted, prohibited or danger area NOTAM (QRR, QRP, QRD) declares a zone; any
+    other known code notifies an activity; each through the service's own rules. Every
+    NOTAM is read and checked before any is stored: a file with one bad NOTAM stores
+    nothing, and the error names the NOTAM and its item.
+
+    Example: deconflict import notam notams.txt --db deconflict-demo.db --as TR
+    """
+    from deconflict.cli.common import read_text
+
+    service = open_service(db)
+    member = reader(service, mechanism, as_member)
+    for line in import_notams(service, mechanism, member, read_text(file)):
+        say(line)
+
+
+def import_notams(service: Service, mechanism: str, member: Member, text: str) -> list[str]:
+    """Store the NOTAMs in ``text`` as ``member``'s notices and zones; a line for each, saying what it became.
+
+    Every NOTAM is read, then run through the service's own use case in prepare mode (every rule checked,
+    nothing written), before the first is stored: one bad NOTAM and nothing is stored.
+
+    Raises:
+        DeconflictError: the first bad NOTAM, naming it and its item (``NOTAM 2 (A0124/26) item C: ...``).
+    """
+    from deconflict.formats._notam_read import read_notams
+
+    drafts = read_notams(text, party=member.party)
+    _duplicates(drafts)
+    for draft in drafts:  # every NOTAM through the service's own checks first, writing nothing
+        _store(service, mechanism, member.id, draft, prepare=True)
+    lines: list[str] = []
+    for draft in drafts:
+        try:
+            lines.append(_store(service, mechanism, member.id, draft, prepare=False))
+        except DeconflictError as e:  # a rule the prepared run could not see (two NOTAMs of the file together)
+            stored = ", ".join(str(d.n) for d in drafts[: drafts.index(draft)])
+            raise DeconflictError(f"{e.message} (NOTAMs stored before it: {stored})", field=e.field) from None
+    return lines
+
+
+def _duplicates(drafts: list[Any]) -> None:
+    from deconflict.formats._notam_read import ZoneDraft
+
+    seen: dict[str, int] = {}
+    for d in drafts:
+        if isinstance(d, ZoneDraft):
+            zid = d.zone["id"]
+            if zid in seen:
+                raise DeconflictError(
+                    f"NOTAM {d.n} ({d.ident}) item E: zone {zid} is also declared by NOTAM {seen[zid]}", field="item E"
+                )
+            seen[zid] = d.n
+
+
+def _store(service: Service, mechanism: str, actor: str, draft: Any, *, prepare: bool) -> str:
+    """Notify or declare one draft (``prepare``: run every check and stop before writing); the line saying
+    what was stored. A refusal names the NOTAM and the item its field came from."""
+    from deconflict.formats._notam_read import ZoneDraft
+    from deconflict.service import Prepared, SignatureMode
+
+    mode = SignatureMode(prepare=True) if prepare else None
+    label = f"NOTAM {draft.n} ({draft.ident})"
+    try:
+        if isinstance(draft, ZoneDraft):
+            out = service.declare_zone(mechanism_id=mechanism, actor=actor, zone=draft.zone, mode=mode)
+            what = f"zone {draft.zone['id']} declared"
+        else:
+            out = service.notify(
+                mechanism_id=mechanism,
+                actor=actor,
+                kind=draft.kind,
+                volumes=draft.volumes,
+                title=draft.title,
+                mode=mode,
+            )
+            assert out.activity is not None
+            what = f"{out.activity.id} notified"
+    except Prepared:
+        return f"{label}: would be stored"
+    except DeconflictError as e:
+        item = FIELD_ITEMS.get(str(e.field), "E")
+        raise DeconflictError(f"{label} item {item}: {e.message}", field=f"item {item}") from None
+    raised = "".join(f"\n  conflict {c['id']}: {c['kind']}, deadline {c['deadline']}" for c in out.raised)
+    return f"{label}: {what} (record entry {out.seq}){raised}"

@@ -1,0 +1,301 @@
+"""NOTAM in: NOTAM text (one or several) read into drafts of notices and zones, for the service's own use
+cases (``Service.notify``, ``Service.declare_zone``) to check and store.
+
+A NOTAM drafted by deconflict (formats/notam) is read back from item E, which says each volume exactly.
+Any other NOTAM is read from its items: the area from item E's polygon (three or more positions) or the
+Q-line's circle (centre to the minute, radius in whole NM), the window from items B and C (or each window
+of item D), the levels from items F and G (or the Q-line's flight levels), the kind from the NOTAM code
+(:data:`ACTIVITY_SUBJECTS`, :data:`ZONE_SUBJECTS`). A restricted, prohibited or danger area NOTAM (codes
+QRR, QRP, QRD) becomes a zone; every other known code a notice.
+
+Only new NOTAMs (NOTAMN) are read; errors name the NOTAM and the item (``NOTAM 2 item C: ...``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from deconflict.clock import iso
+from deconflict.formats._notam_firs import fir_named
+from deconflict.formats._notam_text import (
+    RawNotam,
+    fail,
+    parse_dms_pair,
+    parse_level,
+    parse_qline,
+    parse_stamp,
+    split_notams,
+)
+from deconflict.formats.notam import plain
+from deconflict.model import ALT_MAX_M, ALT_MIN_M, ActivityKind, ZoneKind
+from deconflict.units import FT_M, NM_M
+
+__all__ = ["ACTIVITY_SUBJECTS", "ZONE_SUBJECTS", "NoticeDraft", "ZoneDraft", "read_notams"]
+
+ACTIVITY_SUBJECTS: dict[str, ActivityKind] = {
+    "RT": ActivityKind.AIR_SORTIE,  # temporary restricted area
+    "WT": ActivityKind.AIR_SORTIE,  # mass movement of aircraft
+    "WU": ActivityKind.UAV_PATROL,  # unmanned aircraft
+    "WM": ActivityKind.AIR_DEFENCE_ACTIVATION,  # missile, gun or rocket firing
+    "WE": ActivityKind.EXERCISE,  # exercises
+}
+"""The activity kind a NOTAM code's subject (its 2nd and 3rd letters) is read as."""
+
+ZONE_SUBJECTS: dict[str, ZoneKind] = {
+    "RR": ZoneKind.RESTRICTED,
+    "RP": ZoneKind.PROTECTED,
+    "RD": ZoneKind.AIR_DEFENCE,
+}
+"""The zone kind a restricted (RR), prohibited (RP) or danger area (RD) NOTAM is read as."""
+
+AIRBORNE = ("air_sortie", "exercise", "uav_patrol")
+"""What a zone read from a NOTAM that does not say forbids: flying in it."""
+
+_ACTIVITY_HEAD = re.compile(
+    r"^(?P<kind>[A-Z ]+?) BY (?P<party>\S+) \(DECONFLICT ACTIVITY (?P<id>\S+) VERSION \d+\)"
+    r"(?::\s*(?P<title>.*?))?\.\s*(?=VOLUME |$)"
+)
+_ZONE_HEAD = re.compile(
+    r"^(?P<kind>RED LINE|RESTRICTED|PROTECTED|AIR DEFENCE) (?P<name>.*?)\s*DECLARED BY (?P<owner>\S+) "
+    r"\(DECONFLICT ZONE (?P<id>\S+)\)\. FORBIDS (?P<forbids>[A-Z ,]+)\.(?P<binds> BINDS ITS OWNER TOO\.)?"
+)
+_VOLUME = re.compile(r"VOLUME (?P<id>\S+): (?P<body>.*?)(?=\s*VOLUME \S+:|$)")
+_CIRCLE = re.compile(r"CIRCLE RADIUS (?P<r>\d+(?:\.\d+)?)M CENTRE (?P<centre>[0-9.]+[NS] [0-9.]+[EW])")
+_BAND = re.compile(r"FROM (?P<floor>-?\d+(?:\.\d+)?)M TO (?P<ceiling>-?\d+(?:\.\d+)?)M AMSL")
+_WINDOW = re.compile(r"(?<!\d)(\d{10})-(\d{10})(?!\d)")
+_D_WINDOW = re.compile(r"^([A-Z]{3}) (\d{2}) (\d{4})-(?:([A-Z]{3}) (\d{2}) )?(\d{4})$")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+@dataclass(frozen=True)
+class NoticeDraft:
+    """A notice read from NOTAM ``n``: what ``Service.notify`` takes."""
+
+    n: int
+    ident: str
+    kind: str
+    title: str
+    volumes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ZoneDraft:
+    """A zone read from NOTAM ``n``: what ``Service.declare_zone`` takes (owned by the importing party)."""
+
+    n: int
+    ident: str
+    zone: dict[str, Any]
+
+
+def read_notams(text: str, *, party: str) -> list[NoticeDraft | ZoneDraft]:
+    """Every NOTAM in ``text`` read into a draft, in order, for ``party`` (a zone's ids are in its namespace).
+
+    Raises:
+        NotamError: the first NOTAM that cannot be read, naming it and its item.
+    """
+    return [_read(raw, party) for raw in split_notams(text)]
+
+
+def _read(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
+    n = raw.n
+    if raw.kind != "N":
+        word = "replaces" if raw.kind == "R" else "cancels"
+        raise fail(n, "1", f"{raw.ident} NOTAM{raw.kind} {word} another NOTAM; only new NOTAMs (NOTAMN) are read")
+    q = parse_qline(raw.item("Q"), n)
+    a = raw.item("A").split()[0]
+    try:
+        fir_named(a)
+    except Exception as e:
+        raise fail(n, "A", str(e).removeprefix("item A: ")) from None
+    if q.fir != a:
+        raise fail(n, "A", f"{a} is not the Q-line's FIR {q.fir}")
+    start = parse_stamp(raw.item("B"), n, "B")
+    c = raw.item("C").removesuffix("EST").strip()
+    end = None if c in ("PERM", "PERMANENT") else parse_stamp(c, n, "C")
+    if end is not None and not end > start:
+        raise fail(n, "C", f"{iso(end)} is not after item B {iso(start)}")
+    subject = q.code[1:3]
+    body = raw.items.get("E", "")
+    floor, ceiling = _levels(raw, q.lower_fl, q.upper_fl)
+    if subject in ZONE_SUBJECTS:
+        return _zone(raw, party, ZONE_SUBJECTS[subject], q, start, end, body, floor, ceiling)
+    if subject not in ACTIVITY_SUBJECTS:
+        known = ", ".join(f"Q{s}" for s in [*ACTIVITY_SUBJECTS, *ZONE_SUBJECTS])
+        raise fail(n, "Q", f"NOTAM code {q.code}: no activity or zone is read from it (known: {known}...)")
+    if end is None:
+        raise fail(n, "C", "PERM: an activity needs an end (a permanent NOTAM can only be a zone)")
+    head = _ACTIVITY_HEAD.match(body)
+    kind = ACTIVITY_SUBJECTS[subject].value
+    if head is not None:
+        kind = _kind_named(head["kind"], ActivityKind, n)
+        title = head["title"] or ""
+        volumes = [_volume(raw, m) for m in _VOLUME.finditer(body)]
+        if not volumes:
+            raise fail(n, "E", "names a deconflict activity but gives no VOLUME")
+        _inside(raw, volumes, start, end)
+    else:
+        title = f"NOTAM {raw.ident}: {plain(body, limit=150)}".strip().rstrip(":")
+        area = _area(raw, q, body)
+        volumes = [
+            {**area, "id": f"V{k + 1}", "floor_m": floor, "ceiling_m": ceiling, "start": iso(t0), "end": iso(t1)}
+            for k, (t0, t1) in enumerate(_windows(raw, start, end))
+        ]
+    return NoticeDraft(n, raw.ident, kind, title[:200], volumes)
+
+
+def _kind_named(words: str, enum: Any, n: int) -> Any:
+    value = words.strip().lower().replace(" ", "_")
+    try:
+        return enum(value).value
+    except ValueError:
+        raise fail(n, "E", f"{words.strip()!r} is not a kind deconflict knows") from None
+
+
+def _levels(raw: RawNotam, lower_fl: int, upper_fl: int) -> tuple[float, float]:
+    """(floor, ceiling) in metres AMSL from items F and G, else from the Q-line's flight levels."""
+    n = raw.n
+    if "F" in raw.items:
+        floor = parse_level(raw.item("F"), n, "F", surface_m=ALT_MIN_M, unlimited_m=ALT_MAX_M).metres
+    else:
+        floor = ALT_MIN_M if lower_fl == 0 else round(lower_fl * 100 * FT_M, 1)
+    if "G" in raw.items:
+        ceiling = parse_level(raw.item("G"), n, "G", surface_m=ALT_MIN_M, unlimited_m=ALT_MAX_M).metres
+    else:
+        ceiling = ALT_MAX_M if upper_fl == 999 else round(upper_fl * 100 * FT_M, 1)
+    if not floor < ceiling:
+        raise fail(
+            n, "F" if "F" in raw.items else "Q", f"the lower limit {floor:g} m is not below the upper {ceiling:g} m"
+        )
+    return floor, ceiling
+
+
+def _area(raw: RawNotam, q: Any, body: str) -> dict[str, Any]:
+    """A footprint from item E's polygon (3 or more positions), else the Q-line's circle."""
+    points = parse_dms_pair(body)
+    if len(points) >= 3:
+        ring = [list(p) for p in points]
+        if ring[0] != ring[-1]:
+            ring.append(ring[0])
+        return {"geometry": {"type": "Polygon", "coordinates": [ring]}}
+    if q.radius_nm == 0:
+        raise fail(raw.n, "Q", "radius 000: give the area as a radius, or as a polygon in item E")
+    return {"geometry": {"type": "Point", "coordinates": [q.lon, q.lat]}, "radius_m": q.radius_nm * NM_M}
+
+
+def _windows(raw: RawNotam, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Item D's windows (``APR 09 0800-1000``, ``APR 09 2200-APR 10 0200``, comma-separated), else B to C."""
+    d = raw.items.get("D", "").strip()
+    if not d:
+        return [(start, end)]
+    out = []
+    for part in (p.strip() for p in d.split(",")):
+        m = _D_WINDOW.match(part)
+        if m is None or m[1] not in _MONTHS or (m[4] and m[4] not in _MONTHS):
+            raise fail(raw.n, "D", f"{part!r}: expected windows such as 'APR 09 0800-1000, APR 10 2200-APR 11 0200'")
+        t0 = _on_day(raw, m[1], m[2], m[3], start)
+        t1 = _on_day(raw, m[4] or m[1], m[5] or m[2], m[6], t0)
+        if not start <= t0 < t1 <= end:
+            raise fail(raw.n, "D", f"{part!r} is not a window within items B to C")
+        out.append((t0, t1))
+    return out
+
+
+def _on_day(raw: RawNotam, month: str, day: str, hhmm: str, after: datetime) -> datetime:
+    """The instant ``month day hhmm`` in the year of ``after`` (the next year if that is earlier)."""
+    for year in (after.year, after.year + 1):
+        stamp = f"{year % 100:02d}{_MONTHS.index(month) + 1:02d}{day}{hhmm}"
+        t = parse_stamp(stamp, raw.n, "D")
+        if t >= after.replace(hour=0, minute=0):
+            return t
+    return t
+
+
+def _volume(raw: RawNotam, m: re.Match[str]) -> dict[str, Any]:
+    """One ``VOLUME id: area, FROM floor TO ceiling AMSL, window.`` of a deconflict draft's item E."""
+    text, vid = m["body"], m["id"]
+    band, window = _BAND.search(text), _WINDOW.search(text)
+    if band is None or window is None:
+        raise fail(raw.n, "E", f"VOLUME {vid}: expected 'FROM <m>M TO <m>M AMSL' and a window YYMMDDHHMM-YYMMDDHHMM")
+    out = _drawn_area(raw, text, f"VOLUME {vid}")
+    t0 = parse_stamp(window[1], raw.n, "E")
+    t1 = parse_stamp(window[2], raw.n, "E")
+    return {
+        **out,
+        "id": vid,
+        "floor_m": float(band["floor"]),
+        "ceiling_m": float(band["ceiling"]),
+        "start": iso(t0),
+        "end": iso(t1),
+    }
+
+
+def _drawn_area(raw: RawNotam, text: str, where: str) -> dict[str, Any]:
+    """``CIRCLE RADIUS <m>M CENTRE <pos>`` or ``POLYGON <pos> - <pos> - ... [AND POLYGON ...]``."""
+    circle = _CIRCLE.search(text)
+    if circle is not None:
+        ((lon, lat),) = parse_dms_pair(circle["centre"])
+        return {"geometry": {"type": "Point", "coordinates": [lon, lat]}, "radius_m": float(circle["r"])}
+    if "POLYGON " not in text:
+        raise fail(raw.n, "E", f"{where}: expected 'CIRCLE RADIUS <m>M CENTRE <position>' or 'POLYGON <positions>'")
+    rings = []
+    for chunk in text.split("POLYGON ")[1:]:
+        ring = [list(p) for p in parse_dms_pair(chunk.split(", FROM")[0])]
+        if len(ring) < 3:
+            raise fail(raw.n, "E", f"{where}: a POLYGON needs at least 3 positions")
+        rings.append([[*ring, ring[0]]])
+    geometry = (
+        {"type": "Polygon", "coordinates": rings[0]}
+        if len(rings) == 1
+        else {
+            "type": "MultiPolygon",
+            "coordinates": rings,
+        }
+    )
+    return {"geometry": geometry}
+
+
+def _inside(raw: RawNotam, volumes: list[dict[str, Any]], start: datetime, end: datetime) -> None:
+    """Item E's windows lie within items B to C (an edited NOTAM whose items disagree is refused)."""
+    for v in volumes:
+        if not (iso(start) <= v["start"] and v["end"] <= iso(end)):
+            raise fail(raw.n, "E", f"VOLUME {v['id']}: its window {v['start']}–{v['end']} is not within items B to C")
+
+
+def _zone(
+    raw: RawNotam,
+    party: str,
+    kind: ZoneKind,
+    q: Any,
+    start: datetime,
+    end: datetime | None,
+    body: str,
+    floor: float,
+    ceiling: float,
+) -> ZoneDraft:
+    n = raw.n
+    if raw.items.get("D", "").strip():
+        raise fail(n, "D", "a zone has one validity window (items B to C); give no schedule for a zone")
+    head = _ZONE_HEAD.match(body)
+    zid = f"{party}-NOTAM-{raw.series}{raw.number:04d}-{raw.year % 100:02d}"
+    doc: dict[str, Any] = {"kind": kind.value, "forbids": list(AIRBORNE), "name": f"NOTAM {raw.ident}"}
+    if head is not None:
+        doc["kind"] = _kind_named(head["kind"], ZoneKind, n)
+        doc["name"] = head["name"] or doc["name"]
+        doc["forbids"] = [_kind_named(k, ActivityKind, n) for k in head["forbids"].split(",")]
+        doc["applies_to_owner"] = bool(head["binds"])
+        if head["id"].upper().startswith(f"{party.upper()}-"):
+            zid = head["id"]
+        area_text = body[head.end() :]
+        doc |= _drawn_area(raw, area_text, "AREA")
+        band = _BAND.search(area_text)
+        if band is not None:
+            floor, ceiling = float(band["floor"]), float(band["ceiling"])
+    else:
+        doc |= _area(raw, q, body)
+    doc |= {"id": zid, "valid_from": iso(start), "floor_m": floor, "ceiling_m": ceiling}
+    if end is not None:
+        doc["valid_to"] = iso(end)
+    return ZoneDraft(n, raw.ident, doc)
