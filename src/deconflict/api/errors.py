@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deconflict.errors import DeconflictError
 from deconflict.service import Prepared
 from deconflict.service.context import StaleRecord
 
-__all__ = ["error_body", "install"]
+__all__ = ["UNREACHABLE", "error_body", "install", "is_outage"]
 
 log = logging.getLogger("deconflict.api")
 
@@ -105,6 +106,21 @@ def _message(err: dict[str, Any]) -> str:
     return str(err.get("msg", "invalid"))
 
 
+UNREACHABLE = (
+    "the database is not reachable or not taking writes just now (a restart, or a failover to its standby); "
+    "send the request again in a moment. A write whose connection broke while it was being committed may have "
+    "been stored: look before sending it again"
+)
+"""What a request is answered (503, with Retry-After) when its database connection failed."""
+
+
+def is_outage(exc: DBAPIError) -> bool:
+    """Whether a database error means the database went away (could not connect, the connection broke, the
+    server shut down: the driver's OperationalError, or any error SQLAlchemy took for a disconnect), rather
+    than a statement the database refused (a defect: answered 500 and logged in full)."""
+    return isinstance(exc, OperationalError) or exc.connection_invalidated
+
+
 def error_body(detail: str, field: str | None, code: str | None = None) -> dict[str, Any]:
     """The one shape of every error answer (:class:`deconflict.api.schemas.ErrorOut`)."""
     body: dict[str, Any] = {"detail": detail, "field": field}
@@ -179,3 +195,13 @@ def install(app: FastAPI) -> None:
             {"detail": "internal error; nothing was changed. The operator's log has the details.", "field": None},
             status_code=500,
         )
+
+    @app.exception_handler(DBAPIError)
+    async def database_gone(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A restart or a failover: the pool reconnects by itself (pre-ping; a multi-host URL finds the new
+        # primary), so the client is told to come back, never shown a 500. A refused statement is a defect.
+        if not is_outage(exc):
+            return await unexpected(request, exc)
+        cause = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+        log.warning("database not reachable on %s %s: %s", request.method, request.url.path, cause[0] if cause else "")
+        return JSONResponse(error_body(UNREACHABLE, None), status_code=503, headers={"Retry-After": "1"})

@@ -1,6 +1,13 @@
 """Storage: SQLAlchemy engine, migrations (Alembic) and sessions. SQLite by default (a file path), PostgreSQL by URL
 (``postgresql://…`` means psycopg 3). Everything below is portable; what is not (SQLite's pragmas, the record's
-lock in :mod:`deconflict.store.ledger`) is chosen by dialect."""
+lock in :mod:`deconflict.store.ledger`) is chosen by dialect.
+
+A PostgreSQL URL may name a primary and its standby, for a failover (docs/standby.md)::
+
+    postgresql://deconflict@/deconflict?host=db1:5432&host=db2:5432&target_session_attrs=read-write
+
+Each new connection goes to whichever of them takes writes now; connections are checked as they leave the
+pool, and libpq's options bound how long a silent host is waited for (:data:`FAILOVER_DEFAULTS`)."""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from deconflict.errors import DeconflictError
@@ -37,6 +44,52 @@ def database_url(db: str) -> str:
     if "://" in db:
         return db
     return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+READ_WRITE = ("read-write", "primary")
+"""The ``target_session_attrs`` a URL naming several hosts must ask for: only a server that takes writes will
+do, whichever host it is on now (after a failover, the promoted standby)."""
+
+FAILOVER_DEFAULTS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+"""libpq's connection options the service sets unless the URL sets them (over TCP; a unix socket ignores
+them). libpq's own defaults wait for ever for a host that does not answer, and the kernel's keep-alives
+notice a vanished peer after two hours: a server whose machine is lost (no refusal, just silence) would
+hold each request, and the next host of a multi-host URL would never be tried. With these, a host that
+does not answer a connection is given up after 5 s (then the next host is tried), and a connection whose
+peer went silent is dropped within about 20 s (idle: 10 s, then 3 probes 3 s apart; data unacknowledged
+for 10 s). Slow queries are not affected: a live peer's kernel answers the probes."""
+
+
+def connection_options(url: str) -> dict[str, Any]:
+    """The driver's connection options for a PostgreSQL ``url``: :data:`FAILOVER_DEFAULTS`, less those the
+    URL gives itself.
+
+    Raises:
+        DeconflictError: the URL names several hosts but does not ask for the read-write one
+        (``target_session_attrs=read-write``): the service could connect to a standby, where every write
+        fails.
+
+    >>> sorted(connection_options("postgresql+psycopg://u@db.example/d?connect_timeout=2&keepalives=0"))
+    ['keepalives_count', 'keepalives_idle', 'keepalives_interval', 'tcp_user_timeout']
+    """
+    query = make_url(url).query
+    hosts = query.get("host", ())
+    count = len(hosts) if isinstance(hosts, tuple) else len(hosts.split(","))
+    attrs = query.get("target_session_attrs")
+    if count > 1 and attrs not in READ_WRITE:
+        raise DeconflictError(
+            f"the database URL names {count} hosts but not target_session_attrs=read-write: the service could "
+            "connect to a standby, where every write fails; add &target_session_attrs=read-write",
+            field="db",
+        )
+    return {k: v for k, v in FAILOVER_DEFAULTS.items() if k not in query}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -85,8 +138,11 @@ def open_store(db: str, *, migrate: bool = True) -> Store:
         parent = Path(url.removeprefix("sqlite:///")).parent
         if not parent.is_dir():
             raise DeconflictError(f"database folder {parent} does not exist")
-    # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
-    engine = create_engine(url) if url.startswith("sqlite") else create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+        engine = create_engine(url)
+    else:
+        # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if migrate:

@@ -1,0 +1,416 @@
+"""A PostgreSQL 15 primary and its synchronous streaming standby on one machine, for the failover test and
+``bench/failover.py``: two clusters on two TCP ports of 127.0.0.1 in a temporary folder, and what a failover
+drill does to them (kill the primary the hard way, promote the standby, clean up).
+
+The primary runs with ``synchronous_standby_names='*'`` and ``synchronous_commit=on``: a commit returns only
+once the standby has flushed it, so an acknowledged write is on both. The standby is a ``pg_basebackup -R``
+copy of the primary (``standby.signal`` and ``primary_conninfo`` written by the backup) and is ready once the
+primary's ``pg_stat_replication`` shows it streaming with ``sync_state = 'sync'``. The standby's own
+settings name no synchronous standby: promoted, it must commit alone (with one, every commit would wait for
+a standby that does not exist: writes would hang).
+
+initdb and pg_ctl refuse to run as root: as root everything runs as the ``postgres`` user (as
+``scripts/pg-test-cluster`` does), in a folder that user owns. Settings are given on the server's command
+line (``pg_ctl -o``), never written to ``postgresql.conf``, so the standby's copy of the primary's files
+does not inherit the primary's role. Debian's PostgreSQL 15 binaries are looked for in
+``/usr/lib/postgresql/15/bin`` (``DECONFLICT_PG_BIN`` overrides).
+
+The drill's clients are here too (:class:`WriteLoad`: threads posting hotline messages over HTTP, keeping
+every acknowledged write and every refusal with its time, and the refused window worked out from them), so
+that the test and ``bench/failover.py`` (which imports this module) run the same drill. Nothing here comes
+from the package: only the standard library, psycopg and httpx.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+__all__ = ["PG_BIN", "Ack", "PgNode", "PgPair", "Refusal", "WriteLoad", "pg_binaries_missing"]
+
+PG_BIN = Path(os.environ.get("DECONFLICT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+"""Where PostgreSQL 15's programs are (Debian's package puts them here)."""
+
+_AS_ROOT = os.geteuid() == 0
+
+
+def pg_binaries_missing() -> str | None:
+    """Why the pair cannot run here (a sentence), or None when PostgreSQL 15's programs are all present."""
+    for program in ("initdb", "pg_ctl", "pg_basebackup", "postgres"):
+        if not (PG_BIN / program).is_file():
+            return f"{PG_BIN / program} is missing: install Debian's postgresql-15 (apt-get install postgresql-15)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_owner(*argv: str | Path, timeout_s: float = 120) -> str:
+    """Run a PostgreSQL program as the clusters' owner (``postgres`` when we are root); its output.
+
+    Raises:
+        RuntimeError: it failed (its output is in the message).
+    """
+    cmd = [str(a) for a in argv]
+    if _AS_ROOT:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: /proc)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:  # a kernel without that file: every process's parent, from its stat line
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:  # (state, ppid, ...) after the command name
+                found.append(int(stat.parent.name))
+        return found
+
+
+@dataclass
+class PgNode:
+    """One cluster of the pair: its data folder, TCP port on 127.0.0.1, and socket folder."""
+
+    name: str
+    root: Path
+    port: int = field(default_factory=_free_port)
+
+    @property
+    def data(self) -> Path:
+        return self.root / self.name / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def log(self) -> Path:
+        return self.root / self.name / "server.log"
+
+    @property
+    def user(self) -> str:
+        """The superuser initdb made: the clusters' owner."""
+        return "postgres" if _AS_ROOT else getpass.getuser()
+
+    @property
+    def host(self) -> str:
+        """``host:port`` as a connection string names this node over TCP."""
+        return f"127.0.0.1:{self.port}"
+
+    def connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        """A superuser connection over the node's unix socket, in autocommit mode."""
+        return psycopg.connect(
+            host=str(self.socket_dir), port=self.port, user=self.user, dbname=dbname, autocommit=True, connect_timeout=5
+        )
+
+    def start(self, settings: dict[str, str]) -> None:
+        """Start the server with ``settings`` on its command line (waits until it accepts connections)."""
+        base = {
+            "port": str(self.port),
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.socket_dir),
+            "max_connections": "100",
+            "shared_buffers": "32MB",
+        }
+        options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in (base | settings).items())
+        try:
+            _as_owner(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "-t", "60", "start")
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n{self.log_tail()}") from None
+
+    def postmaster_pid(self) -> int | None:
+        """The running postmaster's process id (None: not running)."""
+        try:
+            first = (self.data / "postmaster.pid").read_text().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+        pid = int(first)
+        return pid if Path(f"/proc/{pid}").exists() else None
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every process it started, as if the machine went: no shutdown, no
+        goodbye to clients or standby. The postmaster is stopped first so it forks nothing meanwhile."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGSTOP)
+        for child in _children(pid):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop the server if it runs (immediate mode: the files are thrown away next)."""
+        if self.postmaster_pid() is not None:
+            try:
+                _as_owner(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop", timeout_s=60)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                self.kill()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the server's log (for a failure's message)."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return f"({self.log} unreadable)"
+
+
+class PgPair:
+    """A primary and its synchronous standby in a fresh temporary folder; :meth:`start` builds and starts
+    both, :meth:`close` stops both and deletes the folder.
+
+    ``fsync`` off (the default) is for tests on a shared machine: the failover kills processes, not the
+    machine, so the operating system still holds what was written; a benchmark of real figures turns it on.
+    """
+
+    def __init__(self, *, database: str = "deconflict", fsync: bool = False) -> None:
+        missing = pg_binaries_missing()
+        if missing:
+            raise RuntimeError(missing)
+        self.root = Path(tempfile.mkdtemp(prefix="deconflict-pg-pair-"))
+        self.database = database
+        self._fsync = "on" if fsync else "off"
+        self.primary = PgNode("primary", self.root)
+        self.standby = PgNode("standby", self.root)
+        self.promoted = False
+
+    def start(self, *, deadline_s: float = 60.0) -> PgPair:
+        """initdb the primary and start it with synchronous replication, copy it to the standby with
+        ``pg_basebackup -R``, start the standby, wait until the primary reports it streaming as its
+        synchronous standby, and create the database (before that, a commit would wait for ever).
+
+        Raises:
+            RuntimeError: a step failed, or the standby was not in sync within ``deadline_s`` (the logs'
+            ends are in the message).
+        """
+        for node in (self.primary, self.standby):
+            node.socket_dir.mkdir(parents=True)
+        if _AS_ROOT:
+            shutil.chown(self.root, "postgres", "postgres")
+            for node in (self.primary, self.standby):
+                shutil.chown(node.socket_dir, "postgres", "postgres")
+        _as_owner(PG_BIN / "initdb", "-D", self.primary.data, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "-N")
+        self.primary.start(
+            {
+                "wal_level": "replica",
+                "max_wal_senders": "5",
+                "synchronous_standby_names": "*",
+                "synchronous_commit": "on",
+                "fsync": self._fsync,
+            }
+        )
+        _as_owner(
+            PG_BIN / "pg_basebackup",
+            "-D",
+            self.standby.data,
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            f"host=127.0.0.1 port={self.primary.port} user={self.primary.user} application_name=standby",
+        )
+        self.standby.start({"hot_standby": "on", "synchronous_standby_names": "", "fsync": self._fsync})
+        end = time.monotonic() + deadline_s
+        while self.sync_state() != "sync":
+            if time.monotonic() > end:
+                raise RuntimeError(
+                    f"the standby was not in sync within {deadline_s:g} s\n"
+                    f"primary:\n{self.primary.log_tail()}\nstandby:\n{self.standby.log_tail()}"
+                )
+            time.sleep(0.1)
+        with self.primary.connect() as conn:  # now that a synchronous standby confirms commits
+            conn.execute(f'CREATE DATABASE "{self.database}"'.encode())
+        return self
+
+    def sync_state(self) -> str | None:
+        """The standby's ``sync_state`` as the primary reports it (None: not streaming)."""
+        with self.primary.connect() as conn:
+            row = conn.execute("SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming'").fetchone()
+        return None if row is None else str(row[0])
+
+    def url(self, *, driver: str = "postgresql+psycopg") -> str:
+        """The service's database URL: both nodes, and only a read-write one will do (SQLAlchemy 2's
+        multi-host form, ``host=H1:P1&host=H2:P2``)."""
+        hosts = "&".join(f"host={node.host}" for node in (self.primary, self.standby))
+        return f"{driver}://{self.primary.user}@/{self.database}?{hosts}&target_session_attrs=read-write"
+
+    def node_url(self, node: PgNode) -> str:
+        """A URL of the database on one node only."""
+        return f"postgresql+psycopg://{node.user}@/{self.database}?host={node.socket_dir}&port={node.port}"
+
+    def kill_primary(self) -> None:
+        """SIGKILL the primary's processes (see :meth:`PgNode.kill`)."""
+        self.primary.kill()
+
+    def promote(self) -> None:
+        """Promote the standby (``pg_ctl promote``, waiting until it accepts writes)."""
+        _as_owner(PG_BIN / "pg_ctl", "-D", self.standby.data, "-w", "-t", "60", "promote")
+        self.promoted = True
+
+    def close(self) -> None:
+        """Stop both servers and delete the folder."""
+        for node in (self.primary, self.standby):
+            node.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PgPair:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A write the service acknowledged (2xx): the message's id and text, and when the answer came
+    (``time.monotonic()``)."""
+
+    id: str
+    text: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A write the service did not take: its status (0: no HTTP answer), the answer's body and
+    ``Retry-After`` header, and when it came (``time.monotonic()``)."""
+
+    status: int
+    body: str
+    retry_after: str | None
+    at: float
+
+
+class WriteLoad:
+    """Client threads sending hotline messages over HTTP as fast as they are answered, as the members whose
+    ``tokens`` are given (member → bearer token), each message's text unique. A 2xx is kept as an
+    :class:`Ack`; anything else as a :class:`Refusal`, after which the thread waits ``retry_s`` and sends
+    a new message (so refusals are counted ``retry_s`` apart at most; a client honouring ``Retry-After``
+    would come back later).
+    """
+
+    def __init__(self, base: str, tokens: dict[str, str], *, threads: int = 4, retry_s: float = 0.05) -> None:
+        self.base = base
+        self._tokens = list(tokens.items())
+        self._threads = [threading.Thread(target=self._send, args=(n,), daemon=True) for n in range(threads)]
+        self._retry_s = retry_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._acks: list[Ack] = []
+        self._refusals: list[Refusal] = []
+
+    def start(self) -> WriteLoad:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sending; waits for each thread's request in flight."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=60)
+
+    @property
+    def acks(self) -> list[Ack]:
+        with self._lock:
+            return list(self._acks)
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        with self._lock:
+            return list(self._refusals)
+
+    def acks_after(self, t: float) -> int:
+        """How many writes were acknowledged after ``t`` (``time.monotonic()``)."""
+        with self._lock:
+            return sum(1 for a in self._acks if a.at > t)
+
+    def refusals_after(self, t: float) -> int:
+        with self._lock:
+            return sum(1 for r in self._refusals if r.at > t)
+
+    def _send(self, n: int) -> None:
+        member, token = self._tokens[n % len(self._tokens)]
+        count = 0
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            while not self._stop.is_set():
+                count += 1
+                text = f"{member} client {n} message {count}"
+                try:
+                    r = client.post(f"{self.base}/messages", json={"text": text})
+                except httpx.TransportError as e:
+                    refusal = Refusal(0, f"{type(e).__name__}: {e}", None, time.monotonic())
+                else:
+                    if 200 <= r.status_code < 300:
+                        with self._lock:
+                            self._acks.append(Ack(str(r.json()["id"]), text, time.monotonic()))
+                        continue
+                    refusal = Refusal(r.status_code, r.text, r.headers.get("retry-after"), time.monotonic())
+                with self._lock:
+                    self._refusals.append(refusal)
+                self._stop.wait(self._retry_s)
+
+    def window(self, killed_at: float, promoted_at: float) -> dict[str, Any]:
+        """The refused window of a failover whose primary was killed at ``killed_at`` and whose standby was
+        promoted (the promotion returned) at ``promoted_at`` (``time.monotonic()``): from the first refusal
+        after the kill to the first write acknowledged after the promotion, in seconds, with the refusals
+        counted in it and after it, and how long after the promotion the service took writes again.
+
+        Raises:
+            ValueError: no refusal after the kill, or no write acknowledged after the promotion.
+        """
+        acks, refusals = self.acks, self.refusals
+        refused = [r.at for r in refusals if r.at >= killed_at]
+        if not refused:
+            raise ValueError("no request was refused after the primary was killed")
+        first_refusal = min(refused)
+        back = [a.at for a in acks if a.at > max(first_refusal, promoted_at)]
+        if not back:
+            raise ValueError("no write was acknowledged after the standby was promoted")
+        recovered = min(back)
+        return {
+            "refused_window_s": round(recovered - first_refusal, 3),
+            "kill_to_first_refusal_s": round(first_refusal - killed_at, 3),
+            "kill_to_promoted_s": round(promoted_at - killed_at, 3),
+            "promoted_to_first_ack_s": round(recovered - promoted_at, 3),
+            "requests_refused": sum(1 for t in refused if t <= recovered),
+            "refused_after_recovery": sum(1 for t in refused if t > recovered),
+            "acks_during_window": sum(1 for a in acks if first_refusal < a.at < recovered),
+        }
