@@ -40,6 +40,7 @@ from deconflict.formats.docs import activity_to_doc
 from deconflict.formats.notam import ACTIVITY_CODES, ZONE_CODES, activity_notam, zone_notam
 from deconflict.geo import circle_ring
 from deconflict.model import ALT_MAX_M, ALT_MIN_M, Disclosure
+from deconflict.record import signing
 from deconflict.service import Service
 from deconflict.store import open_store
 from deconflict.units import FT_M, NM_M
@@ -342,3 +343,17 @@ def test_over_http_a_hidden_activitys_notam_is_answered_as_one_that_does_not_exi
             assert c.get(f"{A}/zones/NONE/notam", headers=auth(tokens["TR"])).status_code == 404
     finally:
         server.stop()
+
+
+def test_a_party_that_holds_its_own_key_signs_what_it_imports(tmp_path: Path) -> None:
+    key = signing.KeyPair.from_seed(bytes([9]) * 32)
+    db = declared_db(tmp_path / "k.db", FixedClock(T0), keys={"TR": key})
+    svc = Service(open_store(db), clock=FixedClock(T0))
+    before = svc.head(M).seq
+    with pytest.raises(DeconflictError, match=r"^NOTAM 1 \(A0001/25\): party TR signs its own entries"):
+        import_notams(svc, M, svc.member(M, "TR"), GOOD)
+    assert svc.head(M).seq == before
+    (line,) = import_notams(svc, M, svc.member(M, "TR"), GOOD, key=key)
+    entry = svc.entries_after(M, before, limit=10)[0]
+    assert (entry["type"], entry["key_id"]) == ("activity.notified", key.key_id) and "TR-0001 notified" in line
+    assert signing.verify(key.public_key, signing.entry_message(entry["hash"]), entry["signature"])

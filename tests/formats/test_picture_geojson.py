@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pyproj import Geod
 from shapely.geometry import LinearRing, shape
-from support.builders import PALMYRA, T0, T4, A, declared_db, offset, syria, vol
+from support.builders import PALMYRA, T0, T4, A, declared_db, offset, position, syria, vol
 from support.live import LiveServer, auth, start_server
 from typer.testing import CliRunner
 
@@ -29,7 +29,7 @@ GEOD = Geod(ellps="WGS84")
 @pytest.fixture(params=[Disclosure.CONFLICTS_ONLY, Disclosure.FULL], ids=["conflicts-only", "full"])
 def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LiveServer, str, dict[str, str]]]:
     """TR's patrol at T4; IL's sortie 12 km east of it (in conflict with it) and IL's sortie 60 km east of
-    Palmyra (in conflict with nothing of TR's)."""
+    Palmyra (in conflict with nothing of TR's); a track of each party's, far apart."""
     clock = FixedClock(T0)
     db = declared_db(tmp_path / "g.db", clock, mechanism=syria(disclosure=request.param))
     server = start_server(db, clock)
@@ -39,6 +39,8 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Live
     svc.notify(mechanism_id="tr-il-syria", actor="IL", kind="air_sortie", volumes=[near], activity_id="IL-NEAR")
     far = vol(offset(PALMYRA, 90, 60_000), radius_m=5_000, id="far")
     svc.notify(mechanism_id="tr-il-syria", actor="IL", kind="air_sortie", volumes=[far], activity_id="IL-FAR")
+    svc.report_tracks(mechanism_id="tr-il-syria", actor="TR", reports=[position("T1", T0, T4, 90)])
+    svc.report_tracks(mechanism_id="tr-il-syria", actor="IL", reports=[position("I1", T0, (39.5, 35.6), 0)])
     try:
         yield server, db, server.tokens("TR", "IL")
     finally:
@@ -90,7 +92,11 @@ def test_the_picture_is_rfc_7946_and_carries_only_what_the_reader_may_see(
     zones = [f for f in doc["features"] if f["properties"]["layer"] == "zone"]
     assert [z["id"] for z in zones] == ["zone/IL-RL-PALMYRA"]
 
-    if server.service.mechanism("tr-il-syria").rules.disclosure is Disclosure.CONFLICTS_ONLY:
+    tracks = {f["properties"]["track"]: f for f in doc["features"] if f["properties"]["layer"] == "track"}
+    assert tracks["TR/T1"]["geometry"] == {"type": "Point", "coordinates": pytest.approx(list(T4))}
+    conflicts_only = server.service.mechanism("tr-il-syria").rules.disclosure is Disclosure.CONFLICTS_ONLY
+    assert ("IL/I1" in tracks) is not conflicts_only  # another party's track in no conflict: only under full
+    if conflicts_only:
         assert "IL-FAR" not in by_activity  # no conflict with TR: nothing of it
         (part,) = by_activity["IL-NEAR"]  # in conflict: only the part within the separation of TR's patrol
         assert part["properties"]["layer"] == "overlap" and part["properties"]["partial"] is True
@@ -104,10 +110,14 @@ def test_the_picture_is_rfc_7946_and_carries_only_what_the_reader_may_see(
         (far,) = by_activity["IL-FAR"]
         assert far["properties"]["radius_m"] == 5_000
 
-    # the command line writes the same document for the same member
+    # the command line writes the same document for the same member (tracks aside: the command runs on the
+    # system clock, by which the tracks reported at the pinned time are long stale)
     out = CliRunner().invoke(app, ["export", "geojson", "--db", db, "--as", "TR"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.stdout) == doc
+    written = json.loads(out.stdout)
+    assert [f for f in written["features"] if f["properties"]["layer"] != "track"] == [
+        f for f in doc["features"] if f["properties"]["layer"] != "track"
+    ]
 
 
 def test_an_unknown_member_is_named(scene: tuple[LiveServer, str, dict[str, str]]) -> None:

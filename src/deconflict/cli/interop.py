@@ -23,7 +23,8 @@ from deconflict.errors import DeconflictError
 
 if TYPE_CHECKING:
     from deconflict.model import Member
-    from deconflict.service import Service
+    from deconflict.record.signing import KeyPair
+    from deconflict.service import Outcome, Service, SignatureMode
 
 __all__ = [
     "AsMemberOpt",
@@ -184,6 +185,9 @@ def import_notam(
     as_member: AsMemberOpt,
     db: DbFileOpt = DEFAULT_DB,
     mechanism: MechanismIdOpt = "tr-il-syria",
+    key: Annotated[
+        Path | None, typer.Option(help="Your party's private key file: each entry is signed with it here.")
+    ] = None,
 ) -> None:
     """Read NOTAMs into notices and zones of your party.
 
@@ -195,18 +199,27 @@ def import_notam(
     Example: deconflict import notam notams.txt --db deconflict-demo.db --as TR
     """
     from deconflict.cli.common import read_text
+    from deconflict.record import signing
 
+    pair = None
+    if key is not None:
+        party, pair = signing.read_key_file(key)
     service = open_service(db)
     member = reader(service, mechanism, as_member)
-    for line in import_notams(service, mechanism, member, read_text(file)):
+    if key is not None and party != member.party:
+        raise DeconflictError(f"--key: {key} is {party}'s key, not {member.party}'s", field="--key")
+    for line in import_notams(service, mechanism, member, read_text(file), key=pair):
         say(line)
 
 
-def import_notams(service: Service, mechanism: str, member: Member, text: str) -> list[str]:
+def import_notams(
+    service: Service, mechanism: str, member: Member, text: str, *, key: KeyPair | None = None
+) -> list[str]:
     """Store the NOTAMs in ``text`` as ``member``'s notices and zones; a line for each, saying what it became.
 
     Every NOTAM is read, then run through the service's own use case in prepare mode (every rule checked,
-    nothing written), before the first is stored: one bad NOTAM and nothing is stored.
+    nothing written), before the first is stored: one bad NOTAM and nothing is stored. With ``key`` (a
+    party that holds its own key) each entry is prepared again and stored with the party's signature of it.
 
     Raises:
         DeconflictError: the first bad NOTAM, naming it and its item (``NOTAM 2 (A0124/26) item C: ...``).
@@ -216,13 +229,15 @@ def import_notams(service: Service, mechanism: str, member: Member, text: str) -
     drafts = read_notams(text, party=member.party)
     _duplicates(drafts)
     for draft in drafts:  # every NOTAM through the service's own checks first, writing nothing
-        _store(service, mechanism, member.id, draft, prepare=True)
+        _prepare(service, mechanism, member.id, draft)
     lines: list[str] = []
     for draft in drafts:
         try:
-            lines.append(_store(service, mechanism, member.id, draft, prepare=False))
+            lines.append(_store(service, mechanism, member.id, draft, key=key))
         except DeconflictError as e:  # a rule the prepared run could not see (two NOTAMs of the file together)
             stored = ", ".join(str(d.n) for d in drafts[: drafts.index(draft)])
+            if not stored:
+                raise
             raise DeconflictError(f"{e.message} (NOTAMs stored before it: {stored})", field=e.field) from None
     return lines
 
@@ -241,33 +256,56 @@ def _duplicates(drafts: list[Any]) -> None:
             seen[zid] = d.n
 
 
-def _store(service: Service, mechanism: str, actor: str, draft: Any, *, prepare: bool) -> str:
-    """Notify or declare one draft (``prepare``: run every check and stop before writing); the line saying
-    what was stored. A refusal names the NOTAM and the item its field came from."""
+def _run(service: Service, mechanism: str, actor: str, draft: Any, mode: SignatureMode | None) -> Outcome:
+    """Notify or declare one draft in ``mode``; a refusal names the NOTAM and the item its field came from."""
+    from deconflict.errors import Forbidden
     from deconflict.formats._notam_read import ZoneDraft
-    from deconflict.service import Prepared, SignatureMode
 
-    mode = SignatureMode(prepare=True) if prepare else None
-    label = f"NOTAM {draft.n} ({draft.ident})"
     try:
         if isinstance(draft, ZoneDraft):
-            out = service.declare_zone(mechanism_id=mechanism, actor=actor, zone=draft.zone, mode=mode)
-            what = f"zone {draft.zone['id']} declared"
-        else:
-            out = service.notify(
-                mechanism_id=mechanism,
-                actor=actor,
-                kind=draft.kind,
-                volumes=draft.volumes,
-                title=draft.title,
-                mode=mode,
-            )
-            assert out.activity is not None
-            what = f"{out.activity.id} notified"
-    except Prepared:
-        return f"{label}: would be stored"
+            return service.declare_zone(mechanism_id=mechanism, actor=actor, zone=draft.zone, mode=mode)
+        return service.notify(
+            mechanism_id=mechanism, actor=actor, kind=draft.kind, volumes=draft.volumes, title=draft.title, mode=mode
+        )
+    except Forbidden as e:  # not the NOTAM's fault: who may write, and how the entry is signed
+        raise DeconflictError(f"NOTAM {draft.n} ({draft.ident}): {e.message}", field=e.field) from None
     except DeconflictError as e:
         item = FIELD_ITEMS.get(str(e.field), "E")
-        raise DeconflictError(f"{label} item {item}: {e.message}", field=f"item {item}") from None
+        raise DeconflictError(
+            f"NOTAM {draft.n} ({draft.ident}) item {item}: {e.message}", field=f"item {item}"
+        ) from None
+
+
+def _prepare(service: Service, mechanism: str, actor: str, draft: Any) -> dict[str, Any]:
+    """Run every check of the service on one draft, writing nothing: the entry it would append."""
+    from deconflict.service import Prepared, SignatureMode
+
+    try:
+        _run(service, mechanism, actor, draft, SignatureMode(prepare=True))
+    except Prepared as p:
+        return p.entry
+    raise AssertionError("a prepared use case stops at its entry")  # pragma: no cover
+
+
+def _store(service: Service, mechanism: str, actor: str, draft: Any, *, key: KeyPair | None = None) -> str:
+    """Store one draft (signed by the service, or with ``key``: prepared, then signed here); what it became."""
+    from deconflict.clock import parse_utc
+    from deconflict.formats._notam_read import ZoneDraft
+    from deconflict.service import SignatureMode, Signed
+
+    mode = None
+    if key is not None:
+        entry = _prepare(service, mechanism, actor, draft)
+        signature = key.sign_entry(str(entry["hash"]))
+        at = parse_utc(entry["at"], field="at")
+        mode = SignatureMode(
+            signed=Signed(at=at, entry_hash=str(entry["hash"]), key_id=key.key_id, signature=signature)
+        )
+    out = _run(service, mechanism, actor, draft, mode)
+    if isinstance(draft, ZoneDraft):
+        what = f"zone {draft.zone['id']} declared"
+    else:
+        assert out.activity is not None
+        what = f"{out.activity.id} notified"
     raised = "".join(f"\n  conflict {c['id']}: {c['kind']}, deadline {c['deadline']}" for c in out.raised)
-    return f"{label}: {what} (record entry {out.seq}){raised}"
+    return f"NOTAM {draft.n} ({draft.ident}): {what} (record entry {out.seq}){raised}"
