@@ -144,12 +144,10 @@ def test_xpath_on_the_raw_xml_finds_the_same_coordinates_altitudes_and_circles(s
         (v,) = a.volumes
         pm = by_activity[a.id]
         assert pm.xpath("string(.//k:altitudeMode)", namespaces=NS) == "absolute"
-        faces = _faces(pm)
-        ceiling, floor = faces[0], faces[1]
-        assert {p[2] for p in ceiling} == {v.ceiling_m} and {p[2] for p in floor} == {v.floor_m}
-        walls = faces[2:]
-        assert len(walls) == len(ceiling) - 1  # one wall per edge, from floor to ceiling
-        assert all({p[2] for p in w} == {v.floor_m, v.ceiling_m} for w in walls)
+        (ceiling,) = _faces(pm)  # the footprint at the ceiling, extruded; the floor in ExtendedData
+        assert {p[2] for p in ceiling} == {v.ceiling_m}
+        assert pm.xpath("string(.//k:Polygon/k:extrude)", namespaces=NS) == "1"
+        assert (float(_data(pm)["floor_m"]), float(_data(pm)["ceiling_m"])) == (v.floor_m, v.ceiling_m)
         if v.footprint.is_circle:
             centre = v.footprint.geometry
             lons, lats = [p[0] for p in ceiling], [p[1] for p in ceiling]
@@ -188,7 +186,7 @@ def test_our_import_reads_back_the_zones_and_volumes_we_wrote(scene: tuple[Servi
         if v.footprint.is_circle:
             assert got["radius_m"] == v.footprint.radius_m
             assert got["geometry"]["coordinates"] == pytest.approx(list(T4), abs=DEG)
-        else:  # the solid's faces read back as its footprint (walls cover no ground)
+        else:
             from shapely.geometry import shape
 
             assert shape(got["geometry"]).symmetric_difference(shape(POLYGON)).area < 1e-12
@@ -216,3 +214,15 @@ def test_names_holding_control_characters_still_make_valid_xml(tmp_path: Path) -
     )
     doc = etree.fromstring(text.encode())
     assert "patrol\ufffd[2J\ufffd end" in _data(_placemarks(doc, "Activities")[0]).values()
+
+
+@pytest.mark.parametrize("module", ["formats.kml", "formats.kml_read", "formats.ed269"])
+def test_the_format_modules_import_no_framework(module: str) -> None:
+    """Domain modules (README, "How it works"): no database, web or CLI framework, even once used."""
+    import subprocess
+    import sys
+
+    frameworks = ("sqlalchemy", "alembic", "fastapi", "starlette", "typer", "uvicorn")
+    code = f"import sys, deconflict.{module}; print([n for n in {frameworks!r} if n in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

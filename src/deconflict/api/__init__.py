@@ -20,6 +20,7 @@ from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, interop, mechanisms, tracks, zones
+from deconflict.api.routes import kml as kml_routes
 from deconflict.api.settings import Settings
 from deconflict.service import Service
 from deconflict.store import open_store
@@ -80,6 +81,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events, interop):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(kml_routes.router, prefix=API_PREFIX)  # picture.kml, picture.kmz
     web.install(app)
     ops.install(app, watch)  # last: its middleware times and logs each answer as the client gets it
     contract.install_openapi(app, API_PREFIX)

@@ -320,7 +320,12 @@ def zone_docs(
         if doc["id"] in seen:
             raise InvalidInput(f"{m.where} id: {doc['id']!r} is used twice (also by {seen[doc['id']]})", field="id")
         seen[doc["id"]] = m.where
-        parse_zone(doc, mechanism=mechanism, owner=party, parties=parties, where=m.where)
+        try:
+            parse_zone(doc, mechanism=mechanism, owner=party, parties=parties, where=m.where)
+        except InvalidInput as e:  # the footprint's own checks do not always say where
+            raise (
+                e if e.message.startswith(m.where) else InvalidInput(f"{m.where} {e.message}", field=e.field)
+            ) from None
         out.append(doc)
     return out
 
