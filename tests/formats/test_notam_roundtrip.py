@@ -357,3 +357,15 @@ def test_a_party_that_holds_its_own_key_signs_what_it_imports(tmp_path: Path) ->
     entry = svc.entries_after(M, before, limit=10)[0]
     assert (entry["type"], entry["key_id"]) == ("activity.notified", key.key_id) and "TR-0001 notified" in line
     assert signing.verify(key.public_key, signing.entry_message(entry["hash"]), entry["signature"])
+
+
+def test_a_window_with_seconds_is_widened_to_whole_minutes(svc: Service) -> None:
+    start = T0 + timedelta(hours=2, seconds=30)
+    volume = vol(T4, start=start, hours=1, id="s")  # 08:00:30 to 09:00:30
+    activity = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[volume]).activity
+    assert activity is not None
+    theirs = parse(activity_notam(activity_to_doc(activity)))
+    assert (theirs.effective_from, theirs.effective_to) == (_h(2), _h(3) + timedelta(minutes=1))
+    (draft,) = read_notams(format_notam(theirs), party="TR")
+    assert isinstance(draft, NoticeDraft)
+    assert (draft.volumes[0]["start"], draft.volumes[0]["end"]) == (iso(_h(2)), iso(_h(3) + timedelta(minutes=1)))

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from deconflict.clock import iso
+from deconflict.errors import InvalidInput
 from deconflict.formats._notam_firs import fir_named
 from deconflict.formats._notam_text import (
     RawNotam,
@@ -108,8 +109,8 @@ def _read(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
     a = raw.item("A").split()[0]
     try:
         fir_named(a)
-    except Exception as e:
-        raise fail(n, "A", str(e).removeprefix("item A: ")) from None
+    except InvalidInput as e:
+        raise fail(n, "A", e.message.removeprefix("item A: ")) from None
     if q.fir != a:
         raise fail(n, "A", f"{a} is not the Q-line's FIR {q.fir}")
     start = parse_stamp(raw.item("B"), n, "B")

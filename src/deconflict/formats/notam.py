@@ -10,6 +10,10 @@ to 0.01 second, radius and altitudes to the metre and tenth, polygons vertex by 
 ``deconflict import notam`` (formats/_notam_read) reads the notice back as it was, and a reader with no
 deconflict at all reads what it is.
 
+Precision, read back: positions 0.01 second (about 0.3 m), radii and altitudes 0.1 m, times to the minute
+(a window with seconds is widened outward to whole minutes), a polygon's holes not kept (its exterior
+only: the NOTAM covers more, never less); the member-written title as upper-case ASCII (:func:`plain`).
+
 The NOTAM code follows the activity's or zone's kind (:data:`ACTIVITY_CODES`, :data:`ZONE_CODES`);
 traffic IV, purpose BO, scope W (a navigation warning). Item A is the FIR holding the centre
 (formats/_notam_firs: a centre outside every FIR known is refused, not guessed).
