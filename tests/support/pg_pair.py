@@ -17,13 +17,14 @@ does not inherit the primary's role. Debian's PostgreSQL 15 binaries are looked 
 
 The drill's clients are here too (:class:`WriteLoad`: threads posting hotline messages over HTTP, keeping
 every acknowledged write and every refusal with its time, and the refused window worked out from them), so
-that the test and ``bench/failover.py`` (which imports this module) run the same drill. Nothing here comes
-from the package: only the standard library, psycopg and httpx.
+that the test and ``bench/failover.py`` (which imports this module) run the same drill, and the check of
+its outcome (:func:`lost_writes`: every acknowledged message looked for in the record on the new primary).
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shlex
 import shutil
@@ -39,8 +40,13 @@ from typing import Any
 
 import httpx
 import psycopg
+from sqlalchemy import select
 
-__all__ = ["PG_BIN", "Ack", "PgNode", "PgPair", "Refusal", "WriteLoad", "pg_binaries_missing"]
+from deconflict.record.chain import EntryType
+from deconflict.store import open_store
+from deconflict.store.schema import LedgerEntry
+
+__all__ = ["PG_BIN", "Ack", "PgNode", "PgPair", "Refusal", "WriteLoad", "lost_writes", "pg_binaries_missing"]
 
 PG_BIN = Path(os.environ.get("DECONFLICT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 """Where PostgreSQL 15's programs are (Debian's package puts them here)."""
@@ -75,6 +81,14 @@ def _as_owner(*argv: str | Path, timeout_s: float = 120) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
     return done.stdout
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _children(pid: int) -> list[int]:
@@ -151,7 +165,7 @@ class PgNode:
         except (OSError, IndexError):
             return None
         pid = int(first)
-        return pid if Path(f"/proc/{pid}").exists() else None
+        return pid if _alive(pid) else None
 
     def kill(self) -> None:
         """SIGKILL the postmaster and every process it started, as if the machine went: no shutdown, no
@@ -167,8 +181,8 @@ class PgNode:
                 pass
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def stop(self) -> None:
         """Stop the server if it runs (immediate mode: the files are thrown away next)."""
@@ -414,3 +428,21 @@ class WriteLoad:
             "refused_after_recovery": sum(1 for t in refused if t > recovered),
             "acks_during_window": sum(1 for a in acks if first_refusal < a.at < recovered),
         }
+
+
+def lost_writes(url: str, mechanism: str, acks: list[Ack]) -> list[Ack]:
+    """The acknowledged writes the record at ``url`` does not hold as they were acknowledged: no message
+    with the ack's id, or one with another text (an id given twice). Read from the record's entries
+    themselves, not from the tables projected from them."""
+    store = open_store(url, migrate=False)
+    try:
+        with store.read() as s:
+            payloads = s.scalars(
+                select(LedgerEntry.payload).where(
+                    LedgerEntry.mechanism_id == mechanism, LedgerEntry.type == EntryType.MESSAGE_SENT.value
+                )
+            ).all()
+    finally:
+        store.close()
+    texts = {m["id"]: m.get("text") for m in map(json.loads, payloads)}  # the duty loop's phrases carry no text
+    return [a for a in acks if texts.get(a.id) != a.text]
