@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _pg import find_postgres
+from _pg import PgServer, find_postgres
 from _servers import ServerFailed, Servers, free_port, ledger_check, start_servers, workers_supported
 
 __all__ = ["BASELINE", "latency_ms", "log", "run_matrix", "statuses"]
@@ -65,6 +65,46 @@ def _ratio(value: Any, base: Any) -> float | None:
     return round(value / base, 3)
 
 
+def _one(
+    key: str,
+    store: str,
+    n: int,
+    layout: str,
+    folder: Path,
+    pg: PgServer | None,
+    measure: Callable[[Servers], dict[str, Any]],
+) -> dict[str, Any]:
+    """One configuration on a fresh database: seed, serve, measure, stop, check the chains, drop."""
+    db = str(folder / f"{key}.db") if store == "sqlite" or pg is None else pg.create()
+    try:
+        try:
+            servers = start_servers(db, n, folder, workers=layout == "workers")
+        except ServerFailed as e:
+            log(f"{key} skipped: {e}")
+            return {"skipped": f"the servers did not start: {e}"}
+        try:
+            result = {"mode": servers.mode, **measure(servers)}
+        finally:
+            servers.stop()
+        result["loadavg_1m"] = round(os.getloadavg()[0], 2)  # others' load on the cores skews a figure
+        result["record_check"] = ledger_check(db)
+        return result
+    finally:
+        if store == "postgresql" and pg is not None:
+            pg.drop(db)
+
+
+def _layouts(n: int, two_as: str, workers: bool) -> list[str]:
+    """How ``n`` processes run: one process alone; several as ``serve --workers`` and/or on several ports."""
+    if n == 1:
+        return ["single"]
+    if two_as == "both":
+        return ["workers", "ports"] if workers else ["ports"]
+    if two_as == "workers" or (two_as == "auto" and workers):
+        return ["workers"]
+    return ["ports"]
+
+
 def run_matrix(
     bench: str,
     measure: Callable[[Servers, float], dict[str, Any]],
@@ -73,11 +113,14 @@ def run_matrix(
     seconds: float,
     stores: Sequence[str] = ("sqlite", "postgresql"),
     processes: Sequence[int] = (1, 2),
+    two_as: str = "auto",
 ) -> dict[str, Any]:
     """Measure every (store, processes) configuration in turn; the summary (see the module docstring).
 
     ``measure`` runs the load against running servers for ``seconds`` and returns its figures, among them
-    ``throughput`` (per second) and the request latencies (:func:`latency_ms`).
+    ``throughput`` (per second) and the request latencies (:func:`latency_ms`). ``two_as``: how several
+    processes run: ``auto`` (``serve --workers`` when the command has it, else several ports),
+    ``workers``, ``ports``, or ``both`` (each is a configuration, named ``<store>-<n>-<layout>``).
     """
     began = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix=f"bench-{bench}-"))
@@ -87,27 +130,17 @@ def run_matrix(
     try:
         for store in stores:
             for n in processes:
-                key = f"{store}-{n}"
-                if store == "postgresql" and pg is None:
-                    configs[key] = {"skipped": why_not}
-                    continue
-                db = str(folder / f"{key}.db") if store == "sqlite" else pg.create()  # type: ignore[union-attr]
-                log(f"{bench}: {key} ...")
-                try:
-                    servers = start_servers(db, n, folder, workers=workers)
-                except ServerFailed as e:
-                    configs[key] = {"skipped": f"the servers did not start: {e}"}
-                    log(f"{bench}: {key} skipped: {e}")
-                    continue
-                try:
-                    result = {"mode": servers.mode, **measure(servers, seconds)}
-                finally:
-                    servers.stop()
-                result["record_check"] = ledger_check(db)
-                configs[key] = result
-                log(f"{bench}: {key}: {result.get(throughput)}/s, p99 {result.get('request_p99_ms')} ms")
-                if store == "postgresql" and pg is not None:
-                    pg.drop(db)
+                layouts = _layouts(n, two_as, workers)
+                for layout in layouts:
+                    key = f"{store}-{n}" if len(layouts) == 1 else f"{store}-{n}-{layout}"
+                    if store == "postgresql" and pg is None:
+                        configs[key] = {"skipped": why_not}
+                        continue
+                    log(f"{bench}: {key} ...")
+                    configs[key] = _one(key, store, n, layout, folder, pg, lambda s: measure(s, seconds))
+                    log(
+                        f"{bench}: {key}: {configs[key].get(throughput)}/s, p99 {configs[key].get('request_p99_ms')} ms"
+                    )
     finally:
         if pg is not None:
             pg.close()
@@ -124,7 +157,11 @@ def run_matrix(
     return {
         "bench": bench,
         "seconds_per_config": seconds,
-        "two_processes_as": "serve --workers 2, one address" if workers else "two serve processes, two ports",
+        "two_processes_as": {
+            "workers": "deconflict serve --workers N, one address (the kernel spreads the clients' connections)",
+            "ports": "N deconflict serve processes on one database, N ports, the clients spread over them",
+            "serve_has_workers": workers,
+        },
         "postgresql": pg.describe() if pg is not None else {"skipped": why_not},
         "configs": configs,
         "ratios_vs_sqlite_1": ratios,

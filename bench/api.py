@@ -218,6 +218,13 @@ def add_matrix_options(ap: argparse.ArgumentParser) -> None:
     """The options both HTTP benchmarks share: which stores and how many processes."""
     ap.add_argument("--stores", default="sqlite,postgresql", help="Comma-separated: sqlite, postgresql.")
     ap.add_argument("--processes", default="1,2", help="Comma-separated server process counts.")
+    ap.add_argument(
+        "--two-as",
+        choices=("auto", "workers", "ports", "both"),
+        default="auto",
+        help="How several processes run: serve --workers behind one address, one serve per port, or both "
+        "(auto: --workers when serve has it).",
+    )
 
 
 def main() -> None:
@@ -238,6 +245,7 @@ def main() -> None:
         seconds=args.seconds,
         stores=args.stores.split(","),
         processes=[int(n) for n in args.processes.split(",")],
+        two_as=args.two_as,
     )
     result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
     result["note"] = "servers and clients share the same cores"

@@ -147,6 +147,7 @@ def main() -> None:
         seconds=args.seconds,
         stores=args.stores.split(","),
         processes=[int(n) for n in args.processes.split(",")],
+        two_as=args.two_as,
     )
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
     for key, c in result["configs"].items():
