@@ -152,6 +152,7 @@ async def _push(pusher: Pusher, cot_url: str, *, once: bool, tracks_every: float
             tx = asyncio.create_task(pytak.TXWorker(queue, section, writer).run())
             rx = asyncio.create_task(_discard(reader))
             pusher.sent.clear()  # a new connection gets the whole picture
+            queue.put_nowait(pytak.hello_event(f"deconflict.{pusher.mechanism}.{pusher.client.member}"))
             whole, resend = True, True
             while not tx.done() and not rx.done():
                 events = await asyncio.to_thread(pusher.changes, whole=whole, resend=resend)
@@ -230,8 +231,9 @@ def tak(
     """Push the picture you may see to a TAK server as Cursor on Target, and keep it current: zones and
     activities as shapes, conflicts as markers with remarks, tracks as position reports.
 
-    It follows the event stream as your member, so a TAK feed never carries more of another party's
-    notice than you may see; what ends or closes is sent once more as stale. Ctrl-C stops.
+    It follows the event stream as your member: a TAK feed never carries more of another
+    party's notice than you may see. What ends or closes is sent once more as stale.
+    Ctrl-C stops.
 
     Example: deconflict tak --tak tcp://127.0.0.1:8087 --token $IL
     """

@@ -198,6 +198,8 @@ def parse_cot(data: bytes | str) -> CotEvent:
         raise CotError("event: missing element <point>", field="point")
     detail = root.find("detail")
     found: dict[str, Any] = {}
+    if detail is not None and detail.get("remarks"):  # FreeTAKServer relays <remarks> as this attribute
+        found["remarks"] = detail.get("remarks")
     for el in detail if detail is not None else []:
         if not isinstance(el.tag, str):
             continue  # a comment
