@@ -44,6 +44,7 @@ BOTH_STORES = frozenset(
         "service/test_signed_record.py",
         "api/test_api.py",
         "api/test_durability.py",
+        "api/test_processes.py",
     )
 )
 """The modules whose tests on a database run on SQLite and again on PostgreSQL (the record, notices,

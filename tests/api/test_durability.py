@@ -1,47 +1,31 @@
-"""A service killed with SIGKILL under load loses no message it accepted (2xx): a real server process, on an SQLite
-file and on PostgreSQL (``store_url``)."""
+"""A service killed with SIGKILL under load loses no message it accepted (2xx): a real server process (and two
+workers behind one address), on an SQLite file and on PostgreSQL (``store_url``)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import httpx
+import pytest
 from support.builders import M, declared_service
 from support.live import free_port, wait_until
+from support.processes import serve
 
 from deconflict.service import Service
 from deconflict.store import open_store
 
 
-def _serve(db: str, port: int) -> subprocess.Popen[bytes]:
-    exe = Path(sys.executable).parent / "deconflict"
-    proc = subprocess.Popen(
-        [str(exe), "serve", "--db", db, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 120  # a generous deadline on the condition, for a busy machine
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5)
-            return proc
-        except httpx.TransportError:
-            assert proc.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-
-
-def test_sigkill_under_load_loses_no_accepted_message(store_url: str) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_under_load_loses_no_accepted_message(store_url: str, workers: int) -> None:
+    """With one server process, and with two workers behind one address (``serve --workers 2``): the
+    whole group is killed (the machine is lost)."""
     db = store_url
+    args = ("--workers", str(workers)) if workers > 1 else ()
     service = declared_service(db)
     tokens = {p: service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
     service.store.close()
     port = free_port()
-    proc = _serve(db, port)
+    server = serve(db, port, *args)
     base = f"http://127.0.0.1:{port}/api/v1/mechanisms/{M}"
     accepted: list[str] = []
     lock = threading.Lock()
@@ -88,13 +72,12 @@ def test_sigkill_under_load_loses_no_accepted_message(store_url: str) -> None:
     before = count()
     wait_until(lambda: count() > before, "the senders stopped being answered")
     killed.set()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    server.kill()
     for t in threads:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a sender did not notice that the server was gone"
 
-    proc = _serve(db, port)
+    server = serve(db, port, *args)
     try:
         with httpx.Client(headers={"Authorization": f"Bearer {tokens['TR']}"}, timeout=60) as c:
             stored = {m["id"] for m in c.get(f"{base}/messages", params={"limit": 5000}).json()}
@@ -104,6 +87,5 @@ def test_sigkill_under_load_loses_no_accepted_message(store_url: str) -> None:
             after = c.post(f"{base}/messages", json={"text": "after the restart"})
             assert after.status_code == 201
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        server.stop()
     assert Service(open_store(db)).verify(M).ok

@@ -49,6 +49,12 @@ class StoreCollector(Collector):
         if age is not None:
             loop.add_metric([], age)
         yield loop
+        reruns = CounterMetricFamily(
+            "deconflict_writes_rerun",
+            "Writes this process ran again because another process had appended to the record under them.",
+        )
+        reruns.add_metric([], watch.service.context.reruns)
+        yield reruns
         up = GaugeMetricFamily("deconflict_store_up", "Whether the database answered this scrape (1) or not (0).")
         try:
             families = watch.figures_once(lambda: list(store_figures(watch.service)))

@@ -3,6 +3,7 @@ Syria scenario, served or played in the terminal)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,10 +115,19 @@ def serve(
     ] = False,
     writes_per_minute: WritesPerMinuteOpt = 600,
     log_format: LogFormatOpt = LogFormat.TEXT,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes on this address, all on the one database (PostgreSQL; or an SQLite file on "
+            "a local disk): appends are serialised in the database, one process runs the duty loop.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, API under /api/v1; /docs only with --docs).
 
-    Example: deconflict serve --db /var/lib/deconflict/deconflict.db --port 8080 --checkpoint-every 30
+    Example: deconflict serve --db postgresql://deconflict@db1/deconflict --port 8080 --workers 2
     """
     from deconflict.api.settings import Settings
 
@@ -130,14 +140,22 @@ def serve(
         docs=docs,
         writes_per_member=writes_per_minute,
     )
+    if workers > 1:
+        from deconflict import logs
+        from deconflict.api.workers import serve_workers
+
+        logs.configure(log_format)
+        logging.getLogger("deconflict.serve").info(
+            "serving %s on http://%s:%d/api/v1 from %d processes", _shown(db), host, port, workers
+        )
+        serve_workers(settings, workers, log_format)
+        return
     _serve(settings, log_format=log_format)
 
 
 def _serve(settings: Settings, service: Service | None = None, log_format: LogFormat = LogFormat.TEXT) -> None:
     """Run the API over ``service`` (one opened from ``settings`` when None) until interrupted, logging
     to stderr in ``log_format`` (uvicorn's own lines too: its loggers propagate to that one handler)."""
-    import logging
-
     import uvicorn
 
     from deconflict import logs

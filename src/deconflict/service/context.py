@@ -167,6 +167,7 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
                 try:
                     return fn(*args, **kwargs)
                 except StaleRecord:
+                    ctx.reruns += 1
                     continue
             return fn(*args, **kwargs)
 
@@ -193,6 +194,9 @@ class Context:
     """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
     tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)
     """token → (valid until, monotonic seconds; the answer): recent answers about bearer tokens."""
+    reruns: int = 0
+    """Writes this process ran again because the record had moved under them (the metrics show it; with
+    every writer passing the gate, it stays 0)."""
     holder: str = ""
     """This process's name as holder of the duty lease (:mod:`deconflict.service.ticker`)."""
 

@@ -1,0 +1,107 @@
+"""Several server processes behind one address: ``deconflict serve --workers N``.
+
+The parent binds the address once, migrates the database once, then runs N worker processes that accept
+on that one socket (uvicorn's supervisor: it restarts a worker that dies, and stops them all on Ctrl-C or
+SIGTERM). Each worker opens its own service on the database and serves the whole API. What keeps them
+one service:
+
+- appends to a record are serialised in the database (the record's gate and lock: a write waits for
+  another process's instead of forking the chain or starving);
+- each worker follows the others' commits (:mod:`deconflict.store.follow`: LISTEN/NOTIFY on
+  PostgreSQL), so its picture moves on and its event streams deliver every entry, whichever worker
+  wrote it; a client that reconnects to another worker resumes with ``Last-Event-ID``;
+- exactly one worker runs the duty loop (the lease in :mod:`deconflict.service.ticker`); when it dies,
+  another takes over within seconds.
+
+What stays per process: the writes-per-minute limit and the failed-authentication limit (each worker
+counts its own: with N workers a client may make up to N times as many before 429), and the cache of
+token answers (a token revoked through another worker stops working here within ``TOKEN_CACHE_S``).
+
+PostgreSQL is the store for several workers across machines. SQLite is made safe for several workers on
+one machine (a local disk): its write lock and the gate file serialise appends, and the followers poll
+``PRAGMA data_version``; an in-memory SQLite database cannot be shared and is refused.
+
+The settings reach the workers in the environment (:data:`ENV`, JSON), since each starts a new
+interpreter.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
+
+from deconflict.api.serving import TimedRequests, uvicorn_config
+from deconflict.api.settings import Settings
+from deconflict.errors import DeconflictError
+
+__all__ = ["ENV", "app_from_env", "serve_workers"]
+
+ENV = "DECONFLICT_SERVE_SETTINGS"
+"""The environment variable that carries the settings (and the log format) to each worker."""
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal a process gets when its parent dies."""
+
+
+def serve_workers(settings: Settings, workers: int, log_format: str) -> None:
+    """Serve the API from ``workers`` processes on one address until interrupted.
+
+    Raises:
+        DeconflictError: the database cannot be shared by several processes (an in-memory SQLite one).
+    """
+    from deconflict.store import database_url, open_store
+
+    url = database_url(settings.db)
+    if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
+        raise DeconflictError(
+            "--workers: an in-memory SQLite database cannot be shared by several processes; "
+            "give a database file or a PostgreSQL URL",
+            field="workers",
+        )
+    open_store(settings.db).close()  # migrate once, here, before the workers open it (never N at once)
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "clock"}
+    os.environ[ENV] = json.dumps({"settings": fields, "log_format": str(log_format)})
+    config = uvicorn_config(
+        "deconflict.api.workers:app_from_env",
+        settings,
+        factory=True,
+        workers=workers,
+        http="deconflict.api.serving:TimedRequests",
+        log_config=None,
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def app_from_env() -> FastAPI:
+    """A worker's application: its own service on the database, with the settings the parent passed."""
+    from deconflict import logs
+    from deconflict.api import create_app
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    _end_with_parent()
+    passed: dict[str, Any] = json.loads(os.environ[ENV])
+    settings = Settings(**passed["settings"])
+    logs.configure(passed["log_format"])
+    TimedRequests.request_timeout_s = settings.request_timeout_s  # the protocol class uvicorn was named
+    store = open_store(settings.db, migrate=False)
+    service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
+    return create_app(settings, service)
+
+
+def _end_with_parent() -> None:
+    """Have Linux stop this worker (SIGTERM) when the parent that supervises it dies, even by SIGKILL: a
+    worker left on its own would serve on without anyone to restart it or to stop it."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)

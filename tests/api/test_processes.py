@@ -1,0 +1,257 @@
+"""Several server processes on one database (issue 15), on an SQLite file and on PostgreSQL (``store_url``):
+real ``deconflict serve`` processes on loopback, under load from real HTTP clients.
+
+- Two processes taking writes at once accept every one (no 503: a write waits at its record's gate), store
+  each once, and the chain verifies.
+- An event stream from one process delivers what another process wrote, at once (not at its next
+  keep-alive), and a client that moves to the other process resumes where it was: every entry once.
+- The process that runs the duty loop is killed in the middle of an escalation: the other takes over within
+  seconds, and every step of the ladder is recorded once (none missed, none doubled; the record rechecks).
+- ``serve --workers 2``: two workers behind one address, a worker that dies is replaced, Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from support.builders import HAMA, M, declared_service, syria, vol
+from support.live import SSEReader, auth, free_port, next_events_of, wait_until
+from support.processes import ServeProcess, serve
+
+from deconflict.model import Rung
+from deconflict.service import Service
+from deconflict.service.recheck import recheck
+from deconflict.service.ticker import lease
+from deconflict.store import open_store
+
+pytestmark = pytest.mark.timeout(600)
+
+A = f"/api/v1/mechanisms/{M}"
+
+
+def _declared(db: str, **rules: object) -> dict[str, str]:
+    """The Syria mechanism declared on ``db`` (its rules changed by ``rules``); a token per party."""
+    mechanism = syria()
+    if rules:
+        mechanism = dataclasses.replace(mechanism, rules=dataclasses.replace(mechanism.rules, **rules))
+    service = declared_service(db, mechanism=mechanism)
+    tokens = {p: service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
+    service.store.close()
+    return tokens
+
+
+def _record(url: str, token: str) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = []
+    after = 0
+    while True:
+        page = httpx.get(f"{url}{A}/record", params={"after": after, "limit": 5000}, headers=auth(token), timeout=60)
+        entries += page.json()["entries"]
+        if len(page.json()["entries"]) < 5000:
+            return entries
+        after = int(page.json()["next_after"])
+
+
+def test_two_processes_taking_writes_at_once_accept_each_once_and_the_chain_holds(
+    store_url: str, tmp_path: Path
+) -> None:
+    tokens = _declared(store_url)
+    a = serve(store_url, free_port(), log=tmp_path / "a.log")
+    b = serve(store_url, free_port(), log=tmp_path / "b.log")
+    statuses: Counter[int] = Counter()
+    accepted: list[str] = []
+    lock = threading.Lock()
+
+    def sender(party: str, first: ServeProcess, second: ServeProcess) -> None:
+        with httpx.Client(headers=auth(tokens[party]), timeout=60) as c:
+            for n in range(25):  # every other request to the other process
+                target = first if n % 2 == 0 else second
+                r = c.post(f"{target.url}{A}/messages", json={"text": f"{party} message {n}"})
+                with lock:
+                    statuses[r.status_code] += 1
+                    if r.status_code == 201:
+                        accepted.append(r.json()["id"])
+
+    threads = [
+        threading.Thread(target=sender, args=(p, x, y)) for p, x, y in (("TR", a, b), ("IL", b, a), ("TR", b, a))
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert statuses == Counter({201: 75}), statuses  # no write refused, none ran out of retries (503)
+        assert len(set(accepted)) == 75  # each numbered once, whichever process numbered it
+        stored = {
+            m["id"]
+            for m in httpx.get(f"{b.url}{A}/messages", params={"limit": 5000}, headers=auth(tokens["IL"])).json()
+        }
+        assert set(accepted) <= stored
+        entries = _record(a.url, tokens["TR"])
+        assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+        sent = [e for e in entries if e["type"] == "message.sent" and str(e["actor"]) in ("TR", "IL")]
+        assert len(sent) == 75
+        for p in (a, b):  # each write waited at the gate for the other's: none worked on a stale picture
+            metrics = httpx.get(f"{p.url}/metrics", timeout=30).text
+            assert "deconflict_writes_rerun_total 0.0" in metrics, [m for m in metrics.splitlines() if "rerun" in m]
+    finally:
+        a.stop()
+        b.stop()
+    assert Service(open_store(store_url)).verify(M).ok
+
+
+def test_a_stream_from_one_process_delivers_what_another_wrote_at_once_and_resumes_on_either(
+    store_url: str, tmp_path: Path
+) -> None:
+    tokens = _declared(store_url)
+    a = serve(store_url, free_port(), log=tmp_path / "a.log")
+    b = serve(store_url, free_port(), log=tmp_path / "b.log")
+    seen: list[int] = []
+    try:
+        head = _record(a.url, tokens["TR"])[-1]["seq"]
+        with httpx.Client() as client:
+            reader = SSEReader(client, f"{b.url}{A}/events?after={head}", auth(tokens["TR"]), read_s=60)
+            lags = []
+            for n in range(3):
+                posted = time.monotonic()
+                r = httpx.post(f"{a.url}{A}/messages", json={"text": f"through a {n}"}, headers=auth(tokens["IL"]))
+                assert r.status_code == 201, r.text
+                (event,) = next_events_of(reader, {"message.sent"}, 1, deadline_s=60)
+                lags.append(time.monotonic() - posted)
+                assert event[2]["payload"]["id"] == r.json()["id"]
+            seen.append(event[0])
+            reader.close()
+            # b's keep-alive is 15 s: the entry came because b heard a's commit, not because b looked again
+            assert max(lags) < 5.0, lags
+            # the client moves to a and resumes after the last entry it saw: every later entry once
+            for n in range(3):
+                assert (
+                    httpx.post(
+                        f"{b.url}{A}/messages", json={"text": f"through b {n}"}, headers=auth(tokens["TR"])
+                    ).status_code
+                    == 201
+                )
+            headers = auth(tokens["TR"]) | {"Last-Event-ID": str(seen[-1])}
+            reader = SSEReader(client, f"{a.url}{A}/events", headers, read_s=60)
+            later = []
+            while len([e for e in later if e[1] == "message.sent"]) < 3:
+                later.append(reader.next_event())
+            reader.close()
+        ids = [e[0] for e in later if e[0]]
+        assert ids == list(range(seen[-1] + 1, seen[-1] + 1 + len(ids)))  # none missed, none twice, in order
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_the_ticking_process_killed_mid_escalation_another_takes_over_and_no_step_is_missed_or_doubled(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A short notice's alert climbs a ladder of 6-second rungs (the shortest the rules allow); the process
+    holding the duty lease is killed after the first step; the other process takes the lease and records the
+    rest, each once."""
+    ladder = tuple(Rung(r.name, 6.0) for r in syria().rules.ladder)
+    tokens = _declared(store_url, ack_deadline_s=6.0, ladder=ladder)
+    a = serve(store_url, free_port(), log=tmp_path / "a.log")
+    b = serve(store_url, free_port(), log=tmp_path / "b.log")
+    procs = {a.proc.pid: a, b.proc.pid: b}
+    store = open_store(store_url)
+    try:
+        holder = wait_until(lambda: lease(store), "no process took the duty lease")[0]
+        ticking = procs[int(holder.split(":")[1])]
+        other = b if ticking is a else a
+        r = httpx.post(
+            f"{other.url}{A}/activities",
+            json={"kind": "air_sortie", "volumes": [vol(HAMA, _now() + timedelta(minutes=20))]},
+            headers=auth(tokens["IL"]),
+            timeout=60,
+        )
+        assert r.status_code == 201, r.text
+
+        def steps() -> list[tuple[str, int]]:
+            return [
+                (str(e["payload"]["id"]), int(e["payload"]["rung"]))  # type: ignore[index]
+                for e in _record(other.url, tokens["TR"])
+                if e["type"] == "message.escalated"
+            ]
+
+        wait_until(lambda: steps(), "the first escalation step was not recorded", every_s=0.2)
+        alert = steps()[0][0]
+        ticking.kill()
+        last = len(ladder) - 1
+        wait_until(lambda: (alert, last) in steps(), "the ladder did not reach its last rung", every_s=0.5)
+        holder = (lease(store) or ("",))[0]
+        assert int(holder.split(":")[1]) == other.proc.pid
+        done = steps()
+        assert len(done) == len(set(done)), Counter(done).most_common(3)  # none doubled
+        assert [rung for m, rung in done if m == alert] == list(range(1, last + 1))  # none missed
+        docs = Service(store).entries_after(M, 0, limit=100_000)
+        assert recheck(docs, mechanism=M).problems == []
+    finally:
+        for p in procs.values():
+            if p.proc.poll() is None:
+                p.stop()
+        store.close()
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from deconflict.clock import system_clock
+
+    return system_clock()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes of a ``serve --workers`` parent (multiprocessing's resource tracker left out)."""
+    return {c for c in _children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()}
+
+
+def test_workers_behind_one_address_serve_replace_a_dead_one_and_stop_together(store_url: str, tmp_path: Path) -> None:
+    tokens = _declared(store_url)
+    server = serve(store_url, free_port(), "--workers", "2", log=tmp_path / "serve.log")
+    try:
+        workers = wait_until(lambda: len(_workers(server.proc.pid)) == 2 and _workers(server.proc.pid), "two workers")
+        codes = Counter()
+        for n in range(20):  # a new connection each time: the kernel hands them to either worker
+            r = httpx.post(f"{server.url}{A}/messages", json={"text": f"m {n}"}, headers=auth(tokens["TR"]))
+            codes[r.status_code] += 1
+        assert codes == Counter({201: 20})
+        dead = min(workers)
+        os.kill(dead, 9)
+        wait_until(lambda: len(_workers(server.proc.pid) - {dead}) == 2, "the dead worker was not replaced")
+        r = httpx.post(f"{server.url}{A}/messages", json={"text": "after"}, headers=auth(tokens["TR"]), timeout=60)
+        assert r.status_code == 201
+        workers = _workers(server.proc.pid)
+        assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived its parent"
+    assert Service(open_store(store_url)).verify(M).ok
+
+
+def test_workers_refuse_an_in_memory_database_in_words(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "deconflict"
+    done = subprocess.run(
+        [str(exe), "serve", "--db", "sqlite://", "--workers", "2", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "in-memory SQLite database cannot be shared" in done.stderr and "Traceback" not in done.stderr
