@@ -430,6 +430,7 @@ def test_the_systemd_unit_runs_serve_with_the_example_environment() -> None:
     ctx = serve.make_context("serve", args)  # parses and checks every option as `serve` would
     assert ctx.params["log_format"] == "json" and ctx.params["db"] == env["DECONFLICT_DB"]
     assert ctx.params["port"] == int(env["DECONFLICT_PORT"])
+    assert ctx.params["workers"] == int(env["DECONFLICT_WORKERS"]) == 2
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
