@@ -32,7 +32,7 @@ from support.live import auth, start_server
 from typer.testing import CliRunner
 
 from deconflict.cli import app
-from deconflict.cli.interop import import_notams
+from deconflict.cli.interop import all_notams, import_notams
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.formats._notam_read import NoticeDraft, ZoneDraft, read_notams
@@ -369,3 +369,21 @@ def test_a_window_with_seconds_is_widened_to_whole_minutes(svc: Service) -> None
     (draft,) = read_notams(format_notam(theirs), party="TR")
     assert isinstance(draft, NoticeDraft)
     assert (draft.volumes[0]["start"], draft.volumes[0]["end"]) == (iso(_h(2)), iso(_h(3) + timedelta(minutes=1)))
+
+
+def test_every_notam_a_member_may_see_is_exported_and_read_back(svc: Service, tmp_path: Path) -> None:
+    for kind, volumes in ACTIVITIES.values():
+        svc.notify(mechanism_id=M, actor="TR", kind=kind, volumes=volumes)
+    texts, left_out = all_notams(svc, M, svc.member(M, "TR"))
+    assert left_out == [] and len(texts) == len(ACTIVITIES) + 1  # and the scenario's red line
+    assert [parse(t).identifier for t in texts] == [f"A{k:04d}/25" for k in range(1, len(texts) + 1)]
+    fresh = Service(open_store(declared_db(tmp_path / "fresh.db", FixedClock(T0))), clock=FixedClock(T0))
+    lines = import_notams(fresh, M, fresh.member(M, "TR"), "\n".join(texts))
+    assert [line.split(": ")[1].split(" (")[0] for line in lines] == [
+        *(f"TR-{k:04d} notified" for k in range(1, len(ACTIVITIES) + 1)),
+        "zone TR-NOTAM-A0005-25 declared",  # IL's red line, read by TR: a zone of TR's own
+    ]
+    for k, a in enumerate(svc.activities(M)):  # exported (and so imported) in this order
+        back = fresh.activity(M, f"TR-{k + 1:04d}")
+        for got, want in zip(activity_to_doc(back)["volumes"], activity_to_doc(a)["volumes"], strict=True):
+            _same_volume(got, want)

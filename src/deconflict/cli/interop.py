@@ -30,7 +30,9 @@ __all__ = [
     "AsMemberOpt",
     "OutOpt",
     "export_app",
+    "all_notams",
     "export_geojson",
+    "export_notam",
     "import_app",
     "import_notam",
     "import_notams",
@@ -174,6 +176,53 @@ def notam(
     service = open_service(db)
     member = reader(service, mechanism, as_member)
     write_out(notam_text(service, mechanism, member, target), out)
+
+
+def all_notams(service: Service, mechanism: str, member: Member) -> tuple[list[str], list[str]]:
+    """(the draft NOTAM of every live activity ``member`` may see whole and of every zone in force, numbered
+    from 1 in that order; why any was left out: a centre in no FIR known)."""
+    from deconflict.formats.notam import reader_activity_notam, zone_notam
+
+    disclosure = service.mechanism(mechanism).rules.disclosure
+    texts: list[str] = []
+    left_out: list[str] = []
+    for activity in service.activities(mechanism):
+        try:
+            text = reader_activity_notam(activity, member, disclosure, number=len(texts) + 1)
+        except DeconflictError as e:
+            left_out.append(f"{activity.id}: {e.message}")
+            continue
+        if text is not None:
+            texts.append(text)
+    for zone in service.zones(mechanism):
+        try:
+            texts.append(zone_notam(zone, number=len(texts) + 1))
+        except DeconflictError as e:
+            left_out.append(f"zone {zone['id']}: {e.message}")
+    return texts, left_out
+
+
+@export_app.command("notam")
+@user_errors
+def export_notam(
+    as_member: AsMemberOpt,
+    db: DbFileOpt = DEFAULT_DB,
+    mechanism: MechanismIdOpt = "tr-il-syria",
+    out: OutOpt = None,
+) -> None:
+    """Draft the NOTAMs of every live activity a member may see whole and every zone.
+
+    One after another, numbered from A0001; 'deconflict import notam' reads the file
+    back. An activity or zone whose centre is in no FIR known is named on stderr.
+
+    Example: deconflict export notam --db deconflict-demo.db --as TR --out notams.txt
+    """
+    service = open_service(db)
+    member = reader(service, mechanism, as_member)
+    texts, left_out = all_notams(service, mechanism, member)
+    for why in left_out:
+        typer.echo(f"left out: {why}", err=True)
+    write_out("\n".join(texts), out)
 
 
 @import_app.command("notam")

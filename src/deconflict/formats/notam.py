@@ -257,7 +257,9 @@ def zone_notam(doc: dict[str, Any], *, number: int | None = None) -> str:
     )
 
 
-def reader_activity_notam(activity: Activity, reader: Member, disclosure: Disclosure) -> str | None:
+def reader_activity_notam(
+    activity: Activity, reader: Member, disclosure: Disclosure, *, number: int | None = None
+) -> str | None:
     """The draft NOTAM of ``activity`` if ``reader`` may see it whole, else None (a NOTAM carries the whole
     notice: under conflicts-only another party's activity has none for the reader, and is answered as one
     that does not exist). The one rule is :func:`deconflict.disclosure.sees_whole_notices`."""
@@ -266,4 +268,4 @@ def reader_activity_notam(activity: Activity, reader: Member, disclosure: Disclo
 
     if not sees_whole_notices(reader, disclosure, activity.party):
         return None
-    return activity_notam(activity_to_doc(activity))
+    return activity_notam(activity_to_doc(activity), number=number)
