@@ -187,3 +187,41 @@ def test_aircraft_json_is_polled_and_a_bad_one_names_its_line(
     assert bad.returncode == 2 and "aircraft.json line 3: not JSON" in err, err
     reader = live.service.member("tr-il-syria", "IL")
     assert all(t["party"] == "TR" for t in live.service.tracks("tr-il-syria", reader=reader))  # nothing stored
+
+
+def _beast(hexmsg: str, ticks: int) -> bytes:
+    """One Mode S long frame in the Beast binary format: 0x1a '3', a 48-bit counter, a signal byte, the
+    message; every 0x1a in the body doubled."""
+    body = ticks.to_bytes(6, "big") + b"\x80" + bytes.fromhex(hexmsg)
+    return b"\x1a\x33" + body.replace(b"\x1a", b"\x1a\x1a")
+
+
+def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, str]) -> None:
+    """An even/odd CPR pair (the pyModeS documentation's DF17 example, over the Netherlands) three times
+    and a velocity message: pyModeS resolves the position once a consistent cluster of pairs is seen."""
+    even, odd = "8D40621D58C382D690C8AC2863A7", "8D40621D58C386435CC412692AD6"
+    velocity = "8D40621D994409940838174550B1"  # TC19, the docs' 485020 message re-addressed (CRC recomputed)
+    frames = b"".join(_beast(m, 1000 + i) for i, m in enumerate([even, odd] * 3 + [velocity]))
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"\x1a\x34" + bytes(10) + frames[:40])  # a status frame, then a frame cut across reads
+            time.sleep(0.3)
+            conn.sendall(frames[40:])
+            time.sleep(30)
+
+    threading.Thread(target=serve, daemon=True).start()
+    proc = _feed(live, tokens["TR"], "--beast", f"127.0.0.1:{server.getsockname()[1]}")
+    try:
+        reader = live.service.member("tr-il-syria", "TR")
+        (track,) = wait_until(lambda: live.service.tracks("tr-il-syria", reader=reader), "the Beast aircraft")
+    finally:
+        code, out, err = _stop(proc)
+        server.close()
+    assert code == 0 and "1 positions stored" in out, err
+    assert track["track"] == "TR/40621D" and round(track["trk_deg"], 2) == 182.88
+    assert track["alt_m"] == pytest.approx(38000 * 0.3048, abs=15)  # flown on to now at -832 fpm
+    assert track["gs_mps"] == pytest.approx(159 * 0.514444, abs=0.01)
+    assert abs(track["lat"] - 52.2658) < 0.01 and abs(track["lon"] - 3.9389) < 0.05

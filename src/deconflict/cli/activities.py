@@ -85,6 +85,10 @@ def positions(
         str | None,
         typer.Option(help="Instead of a file, a live ADS-B receiver's BaseStation feed, HOST:PORT (TCP 30003)."),
     ] = None,
+    beast: Annotated[
+        str | None,
+        typer.Option(help="Instead of a file, a receiver's Mode S Beast feed, HOST:PORT (TCP 30005; pyModeS)."),
+    ] = None,
     aircraft_json: Annotated[
         str | None,
         typer.Option(help="Instead of a file, poll a readsb/dump1090 aircraft.json every second: URL or file."),
@@ -100,7 +104,7 @@ def positions(
     """Send your party's track positions to a running service (one batch: all stored, or none) and print the
     conflicts they raise: predicted loss of separation, a track outside your notices, a track in another's.
 
-    With --sbs or --aircraft-json it keeps your picture fed from a live ADS-B receiver:
+    With --sbs, --beast or --aircraft-json it keeps your picture fed from a live ADS-B receiver:
     aircraft merged by ICAO address, a batch every second, reconnecting when the feed drops;
     a bad line is skipped with a warning naming it; Ctrl-C stops.
 
@@ -111,10 +115,12 @@ def positions(
 
     from deconflict.clock import iso
 
-    if sum(x is not None for x in (path, sbs, aircraft_json)) != 1:
-        raise DeconflictError("give one source: a CSV file, --sbs HOST:PORT or --aircraft-json URL|FILE")
+    live = {"sbs": sbs, "beast": beast, "aircraft-json": aircraft_json}
+    given = [(k, v) for k, v in live.items() if v is not None]
+    if len(given) + (path is not None) != 1:
+        raise DeconflictError("give one source: a CSV file, --sbs or --beast HOST:PORT, or --aircraft-json URL|FILE")
     if path is None:
-        _feed(sbs, aircraft_json, icao or [], once=once, client=client_for(url, token))
+        _feed(*given[0], icao or [], once=once, client=client_for(url, token))
         return
     from deconflict.formats.tracks_csv import read_tracks_csv
 
@@ -145,55 +151,25 @@ def _print_stored(out: dict[str, Any]) -> None:
         typer.echo(f"  conflict {cid} cleared")
 
 
-def _feed(sbs: str | None, aircraft_json: str | None, icao: list[str], *, once: bool, client: Any) -> None:
-    """Keep the member's picture fed from a live receiver until Ctrl-C (see formats/_adsb_feed)."""
-    import threading
+def _feed(kind: str, source: str, icao: list[str], *, once: bool, client: Any) -> None:
+    """Keep the member's picture fed from a live receiver until Ctrl-C (formats/_adsb_feed.follow)."""
     from datetime import UTC, datetime
 
     from deconflict.clock import parse_utc
-    from deconflict.formats import _adsb_feed as feed
-    from deconflict.formats.adsb import AdsbLineError, AdsbPicture
-
-    only = frozenset(h.strip().upper() for h in icao)
-    if bad := sorted(h for h in only if len(h) != 6 or any(c not in "0123456789ABCDEF" for c in h)):
-        raise DeconflictError(f"--icao: {bad[0]!r} is not an ICAO address (6 hex digits, e.g. 738065)")
+    from deconflict.formats._adsb_feed import follow, retime
 
     def post(reports: list[dict[str, Any]]) -> None:
         # the reports' times onto the service's clock, which decides what is stale or in the future
         offset = parse_utc(client.http.get("/me").json()["now"], field="now") - datetime.now(UTC)
-        _print_stored(client.report_tracks(feed.retime(reports, offset)))
+        _print_stored(client.report_tracks(retime(reports, offset)))
 
     def warn(text: str) -> None:
         typer.echo(f"warning: {safe_text(text)}", err=True)
 
-    picture, stats, stop = AdsbPicture(only=only), feed.FeedStats(), threading.Event()
-    if once:
-        if aircraft_json is None:
-            raise DeconflictError("--once reads an --aircraft-json once; an --sbs feed runs until Ctrl-C")
-        try:
-            for w in feed.load_aircraft_json(aircraft_json, picture, datetime.now(UTC)):
-                warn(f"{w}; left out")
-        except AdsbLineError as e:  # a bad file: nothing sent
-            raise DeconflictError(e.message, field=e.field) from None
-        if reports := picture.reports():
-            post(reports)
-        else:
-            typer.echo("no aircraft with a whole position to send")
-        return
-    try:
-        if sbs is not None:
-            host, _, port = sbs.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise DeconflictError(f"--sbs: {sbs!r} is not HOST:PORT (e.g. 127.0.0.1:30003)")
-            typer.echo(f"following the SBS feed at {sbs} (Ctrl-C to stop)", err=True)
-            feed.run_sbs(host.strip("[]"), int(port), post, stop=stop, warn=warn, picture=picture, stats=stats)
-        else:
-            assert aircraft_json is not None
-            typer.echo(f"polling {aircraft_json} every second (Ctrl-C to stop)", err=True)
-            feed.run_aircraft_json(aircraft_json, post, stop=stop, warn=warn, picture=picture, stats=stats)
-    except KeyboardInterrupt:
-        stop.set()
-    typer.echo(f"stopped: {stats.summary()}", err=True)
+    only = frozenset(h.strip().upper() for h in icao)
+    stats = follow(kind, source, post, only=only, once=once, say=lambda t: typer.echo(t, err=True), warn=warn)
+    if not once:
+        typer.echo(f"stopped: {stats.summary()}", err=True)
 
 
 @user_errors

@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from deconflict.clock import iso, parse_utc
+from deconflict.errors import InvalidInput
+from deconflict.formats._adsb_beast import BeastReader
 from deconflict.formats.adsb import AdsbLineError, AdsbPicture, parse_aircraft_json, parse_sbs_line
 
 __all__ = [
     "RECONNECT_MAX_S",
     "FeedStats",
+    "follow",
     "load_aircraft_json",
     "read_aircraft_json",
     "retime",
@@ -115,33 +118,39 @@ def run_sbs(
     stats: FeedStats | None = None,
     batch_s: float = 1.0,
     now: Callable[[], datetime] = _local_now,
+    beast: bool = False,
 ) -> FeedStats:
-    """Follow the BaseStation feed at ``host``:``port`` until ``stop`` is set; see the module."""
+    """Follow the BaseStation feed (or, with ``beast``, the Mode S Beast feed) at ``host``:``port`` until
+    ``stop`` is set; see the module."""
     stats = stats if stats is not None else FeedStats()
     batcher = _Batcher(picture or AdsbPicture(), post, warn, stats, batch_s, now)
+    name = "Beast" if beast else "SBS"
     backoff = 1.0
     while not stop.is_set():
         try:
             conn = socket.create_connection((host, port), timeout=5)
         except OSError as e:
-            warn(f"cannot reach the SBS feed at {host}:{port} ({e.strerror or e}); trying again in {backoff:g} s")
+            warn(f"cannot reach the {name} feed at {host}:{port} ({e.strerror or e}); trying again in {backoff:g} s")
             stop.wait(backoff)
             backoff = min(RECONNECT_MAX_S, backoff * 2)
             continue
         stats.connections += 1
-        why = _follow(conn, batcher, stop, warn)
+        why = _follow(conn, batcher, stop, warn, BeastReader() if beast else None)
         batcher.tick(force=True)
         if why is None:
             break  # stopped
         stats.drops += 1
         backoff = 1.0 if why == "closed" else min(RECONNECT_MAX_S, backoff * 2)
-        warn(f"the SBS feed at {host}:{port} dropped ({why}); reconnecting in {backoff:g} s")
+        warn(f"the {name} feed at {host}:{port} dropped ({why}); reconnecting in {backoff:g} s")
         stop.wait(backoff)
     return stats
 
 
-def _follow(conn: socket.socket, batcher: _Batcher, stop: threading.Event, warn: Callable[[str], None]) -> str | None:
-    """Read lines from one connection until it drops (the reason) or ``stop`` is set (None)."""
+def _follow(
+    conn: socket.socket, batcher: _Batcher, stop: threading.Event, warn: Callable[[str], None], beast: Any
+) -> str | None:
+    """Read lines (or Beast frames) from one connection until it drops (the reason) or ``stop`` is set
+    (None)."""
     stats, picture = batcher.stats, batcher.picture
     pending = b""
     with conn:
@@ -156,8 +165,13 @@ def _follow(conn: socket.socket, batcher: _Batcher, stop: threading.Event, warn:
                 return e.strerror or str(e)
             if not chunk:
                 return "closed"
-            *lines, pending = (pending + chunk).split(b"\n")
             received = batcher.now()
+            if beast is not None:
+                for msg in beast.messages(chunk, time.monotonic()):
+                    picture.feed(msg, received)
+                stats.lines = beast.frames
+                continue
+            *lines, pending = (pending + chunk).split(b"\n")
             for raw in lines:
                 stats.lines += 1
                 try:
@@ -241,4 +255,55 @@ def run_aircraft_json(
                 warn(f"{e.message}; trying again in {every_s:g} s")
         batcher.tick(force=True)
         stop.wait(every_s)
+    return stats
+
+
+def _address(value: str, option: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidInput(f"{option}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:30003)", field=option)
+    return host.strip("[]"), int(port)
+
+
+def follow(
+    kind: str,
+    source: str,
+    post: Callable[[list[dict[str, Any]]], Any],
+    *,
+    only: frozenset[str] = frozenset(),
+    once: bool = False,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> FeedStats:
+    """What ``deconflict positions`` runs for a live receiver: ``kind`` ``sbs`` or ``beast`` (``source``
+    HOST:PORT) or ``aircraft-json`` (URL or file; ``once`` reads it once), until Ctrl-C, which ends it
+    cleanly with the stats so far.
+
+    Raises:
+        InvalidInput: a bad address or ICAO filter, or (``once``) an aircraft.json that cannot be read.
+    """
+    if bad := sorted(h for h in only if len(h) != 6 or any(c not in "0123456789ABCDEF" for c in h)):
+        raise InvalidInput(f"--icao: {bad[0]!r} is not an ICAO address (6 hex digits, e.g. 738065)", field="--icao")
+    picture, stats, stop = AdsbPicture(only=only), FeedStats(), threading.Event()
+    if once:
+        if kind != "aircraft-json":
+            raise InvalidInput("--once reads an --aircraft-json once; a TCP feed runs until Ctrl-C", field="--once")
+        for w in load_aircraft_json(source, picture, _local_now()):  # a bad file raises: nothing sent
+            warn(f"{w}; left out")
+        if reports := picture.reports():
+            post(reports)
+            stats.reports = len(reports)
+        else:
+            say("no aircraft with a whole position to send")
+        return stats
+    try:
+        if kind == "aircraft-json":
+            say(f"polling {source} every second (Ctrl-C to stop)")
+            run_aircraft_json(source, post, stop=stop, warn=warn, picture=picture, stats=stats)
+        else:
+            host, port = _address(source, f"--{kind}")
+            say(f"following the {'Beast' if kind == 'beast' else 'SBS'} feed at {source} (Ctrl-C to stop)")
+            run_sbs(host, port, post, stop=stop, warn=warn, picture=picture, stats=stats, beast=kind == "beast")
+    except KeyboardInterrupt:
+        stop.set()
     return stats
