@@ -387,3 +387,25 @@ def test_every_notam_a_member_may_see_is_exported_and_read_back(svc: Service, tm
         back = fresh.activity(M, f"TR-{k + 1:04d}")
         for got, want in zip(activity_to_doc(back)["volumes"], activity_to_doc(a)["volumes"], strict=True):
             _same_volume(got, want)
+
+
+def test_a_title_cannot_break_the_notam_it_is_written_in(svc: Service) -> None:
+    title = "Patrol. VOLUME B: 5 km. F) SFC G) UNL (high)"
+    activity = svc.notify(
+        mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, id="v1")], title=title
+    ).activity
+    assert activity is not None
+    text = activity_notam(activity_to_doc(activity))
+    assert parse(text).upper_limit == "13124FT AMSL"  # the title's own 'G)' is no item to aviconv either
+    (draft,) = read_notams(format_notam(parse(text)), party="TR")
+    assert isinstance(draft, NoticeDraft) and [v["id"] for v in draft.volumes] == ["v1"]
+    assert draft.title == "PATROL, VOLUME B: 5 KM, F SFC G UNL HIGH"
+
+
+def test_a_cancelled_activity_has_no_notam(svc: Service, tmp_path: Path) -> None:
+    activity = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)]).activity
+    assert activity is not None
+    svc.cancel(mechanism_id=M, actor="TR", activity_id=activity.id)
+    result = CliRunner().invoke(app, ["notam", activity.id, "--db", str(tmp_path / "n.db"), "--as", "TR"])
+    assert result.exit_code == 2
+    assert f"activity {activity.id} is cancelled: a NOTAM is drafted for" in result.stderr

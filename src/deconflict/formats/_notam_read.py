@@ -133,7 +133,7 @@ def _read(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
     if head is not None:
         kind = _kind_named(head["kind"], ActivityKind, n)
         title = head["title"] or ""
-        volumes = [_volume(raw, m) for m in _VOLUME.finditer(body)]
+        volumes = [_volume(raw, m) for m in _VOLUME.finditer(body, head.end())]
         if not volumes:
             raise fail(n, "E", "names a deconflict activity but gives no VOLUME")
         _inside(raw, volumes, start, end)

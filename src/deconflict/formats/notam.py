@@ -32,9 +32,10 @@ from datetime import datetime
 from typing import Any
 
 from deconflict.clock import parse_utc
+from deconflict.errors import InvalidState
 from deconflict.formats._notam_firs import fir_at
 from deconflict.formats._notam_text import QLine, format_dms, format_minutes, format_stamp
-from deconflict.model import ALT_MAX_M, ALT_MIN_M, Activity, ActivityKind, Disclosure, Member, ZoneKind
+from deconflict.model import ALT_MAX_M, ALT_MIN_M, Activity, ActivityKind, ActivityState, Disclosure, Member, ZoneKind
 from deconflict.units import FT_M, NM_M
 
 __all__ = [
@@ -197,7 +198,7 @@ def activity_notam(doc: dict[str, Any], *, number: int | None = None) -> str:
     windows = [(parse_utc(v["start"], field="start"), parse_utc(v["end"], field="end")) for v in vols]
     start, end = min(w[0] for w in windows), max(w[1] for w in windows)
     q = QLine(fir.code, ACTIVITY_CODES[kind], "IV", "BO", "W", lower, upper, lon, lat, radius_nm)
-    title = plain(doc.get("title") or "").rstrip(".")
+    title = plain(doc.get("title") or "").replace(".", ",").rstrip(",")  # a full stop ends the head
     head = f"{plain(kind.value)} BY {plain(doc['party'])} (DECONFLICT ACTIVITY {doc['id']} VERSION {doc['version']})"
     body = [head + (f": {title}." if title else ".")]
     for v in vols:
@@ -262,10 +263,20 @@ def reader_activity_notam(
 ) -> str | None:
     """The draft NOTAM of ``activity`` if ``reader`` may see it whole, else None (a NOTAM carries the whole
     notice: under conflicts-only another party's activity has none for the reader, and is answered as one
-    that does not exist). The one rule is :func:`deconflict.disclosure.sees_whole_notices`."""
+    that does not exist). The one rule is :func:`deconflict.disclosure.sees_whole_notices`.
+
+    Raises:
+        InvalidState: the activity is cancelled or ended (asked only once the reader may see it).
+    """
     from deconflict.disclosure import sees_whole_notices
     from deconflict.formats.docs import activity_to_doc
 
     if not sees_whole_notices(reader, disclosure, activity.party):
         return None
+    if activity.state in (ActivityState.CANCELLED, ActivityState.ENDED):
+        raise InvalidState(
+            f"activity {activity.id} is {activity.state.value}: a NOTAM is drafted for an activity still to come "
+            "or under way",
+            field="activity",
+        )
     return activity_notam(activity_to_doc(activity), number=number)

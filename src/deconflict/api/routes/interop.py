@@ -27,13 +27,13 @@ _TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
     "/mechanisms/{mechanism_id}/activities/{activity_id}/notam",
     summary="An activity's draft NOTAM (ICAO format)",
     response_class=PlainTextResponse,
-    responses={200: _TEXT, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={200: _TEXT, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 def activity_notam(caller: MemberDep, service: ServiceDep, activity_id: str) -> PlainTextResponse:
     """Q-line (FIR, code from the kind, flight levels, centre to the minute and radius in whole NM covering
     every volume) and items A to G; item E gives each volume exactly. An activity the caller may not see
-    whole (another party's, under ``conflicts-only``) is answered 404 as one that does not exist; 422 when
-    its centre is in no FIR the service knows."""
+    whole (another party's, under ``conflicts-only``) is answered 404 as one that does not exist; 409 when
+    it is cancelled or ended; 422 when its centre is in no FIR the service knows."""
     try:
         activity = service.activity(caller.mechanism_id, activity_id)
     except NotFound:
