@@ -70,29 +70,35 @@ class Pusher:
         raise_for(r)
         self.picture["tracks"] = r.json()["tracks"]
 
-    def changes(self, *, whole: bool, resend: bool = False) -> list[CotEvent]:
-        """The events to send now: new or changed ones (all of them when ``resend``), and those no longer
-        in the picture, withdrawn (tracks always; the rest when the whole picture was read)."""
+    def changes(self, *, whole: bool, resend: bool = False) -> tuple[list[CotEvent], list[CotEvent]]:
+        """The events to send now: new or changed ones (all of them when ``resend``; tracks always), and
+        those no longer in the picture, withdrawn (tracks always; the rest when the whole picture was
+        read); and of those, what is new, changed or withdrawn (to say so)."""
         from deconflict.formats.cot import picture_events, withdrawn
 
         self.read(whole=whole)
         now = self.now()
         doc = {**self.picture, "track_stale_s": self.track_stale_s}
         events = picture_events(doc, mechanism=self.mechanism, reader_party=self.party, now=now)
-        out = []
+        out, news = [], []
         current = {e.uid for e in events}
         for e in events:
             before = self.sent.get(e.uid)
-            if resend or before is None or _content(before) != _content(e) or e.type.startswith("a-"):
+            new = before is None or _content(before) != _content(e)
+            if resend or new or e.type.startswith("a-"):
                 out.append(e)
+            if new:
+                news.append(e)
         for uid, e in list(self.sent.items()):
             if uid not in current and (whole or ".track." in uid):
-                out.append(withdrawn(e, now))
+                gone = withdrawn(e, now)
+                out.append(gone)
+                news.append(gone)
                 del self.sent[uid]
         for e in events:
             self.sent[e.uid] = e
         self.count += len(out)
-        return out
+        return out, news
 
 
 def _content(e: CotEvent) -> CotEvent:
@@ -155,9 +161,17 @@ async def _push(pusher: Pusher, cot_url: str, *, once: bool, tracks_every: float
             queue.put_nowait(pytak.hello_event(f"deconflict.{pusher.mechanism}.{pusher.client.member}"))
             whole, resend = True, True
             while not tx.done() and not rx.done():
-                events = await asyncio.to_thread(pusher.changes, whole=whole, resend=resend)
+                try:
+                    events, news = await asyncio.to_thread(pusher.changes, whole=whole, resend=resend)
+                except Exception as e:  # the service did not answer: say so, try again
+                    if once:
+                        raise
+                    typer.echo(f"warning: reading the picture: {safe_text(str(e))}; trying again", err=True)
+                    await asyncio.sleep(tracks_every)
+                    continue
                 for ev in events:
                     queue.put_nowait(to_xml(ev))
+                for ev in news:
                     if not ev.type.startswith("a-"):
                         typer.echo(safe_text(f"sent {ev.callsign or ev.uid} ({ev.type}{_gone(ev)})"))
                 if resend:
