@@ -242,11 +242,11 @@ def tak(
     url: UrlOpt = "http://127.0.0.1:8080",
     token: TokenOpt = "",
 ) -> None:
-    """Push the picture you may see to a TAK server as Cursor on Target, and keep it current: zones and
-    activities as shapes, conflicts as markers with remarks, tracks as position reports.
+    """Push the picture you may see to a TAK server as Cursor on Target, and keep it current.
 
-    It follows the event stream as your member: a TAK feed never carries more of another
-    party's notice than you may see. What ends or closes is sent once more as stale.
+    Zones and activities go as shapes, conflicts as markers with remarks, tracks as position
+    reports. It follows the event stream as your member: a TAK feed never carries more of
+    another party's notice than you may see. What ends or closes is sent once more as stale.
     Ctrl-C stops.
 
     Example: deconflict tak --tak tcp://127.0.0.1:8087 --token $IL
