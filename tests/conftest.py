@@ -45,6 +45,7 @@ BOTH_STORES = frozenset(
         "api/test_api.py",
         "api/test_durability.py",
         "api/test_processes.py",
+        "store/test_gate.py",
     )
 )
 """The modules whose tests on a database run on SQLite and again on PostgreSQL (the record, notices,

@@ -20,6 +20,7 @@ from deconflict.clock import Clock
 from deconflict.errors import InvalidInput, StaleVersion
 from deconflict.model import Activity, ActivityState, Member
 from deconflict.store import Store
+from deconflict.store.gate import GateTimeout
 
 if TYPE_CHECKING:
     from deconflict.record.authority import AuthorityState
@@ -153,7 +154,8 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
     (:mod:`deconflict.store.gate`), so that no other process appends while it works out what to write.
     Its picture is checked against the stored head on the way in; should it still find the record moved
     (a writer that came in without the gate), it runs again on a fresh picture, up to :data:`RETRIES`
-    times; then :class:`StaleRecord` is raised (the API answers 503, retry later)."""
+    times; then :class:`StaleRecord` is raised (the API answers 503, retry later), as it is when another
+    process held the gate for longer than a write may wait."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -161,15 +163,18 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
         assert isinstance(ctx, Context), f"{fn.__name__}: a use case takes the context first"
         mechanism_id = kwargs["mechanism_id"] if "mechanism_id" in kwargs else args[1]
         assert isinstance(mechanism_id, str), f"{fn.__name__}: a write names its mechanism"
-        with ctx.lock, ctx.store.gate.hold(mechanism_id):
-            ctx.pictures.expire(mechanism_id)  # held: the next look at the picture reads the stored head
-            for _ in range(RETRIES):
-                try:
-                    return fn(*args, **kwargs)
-                except StaleRecord:
-                    ctx.reruns += 1
-                    continue
-            return fn(*args, **kwargs)
+        try:
+            with ctx.lock, ctx.store.gate.hold(mechanism_id):
+                ctx.pictures.expire(mechanism_id)  # held: the next look at the picture reads the stored head
+                for _ in range(RETRIES):
+                    try:
+                        return fn(*args, **kwargs)
+                    except StaleRecord:
+                        ctx.reruns += 1
+                        continue
+                return fn(*args, **kwargs)
+        except GateTimeout as e:  # another process held the record too long: busy, retry later (503)
+            raise StaleRecord(str(e)) from e
 
     return wrapper
 

@@ -25,13 +25,22 @@ import fcntl
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
-__all__ = ["Gate", "gate_key"]
+__all__ = ["WAIT_S", "Gate", "GateTimeout", "gate_key"]
+
+WAIT_S = 10.0
+"""How long a write waits at the gate (as long as SQLite's busy timeout) before it is refused as busy."""
+
+
+class GateTimeout(Exception):
+    """Another process held the record's gate for longer than a write may wait (hung, or overloaded)."""
 
 
 def gate_key(mechanism: str) -> int:
@@ -47,8 +56,9 @@ def gate_key(mechanism: str) -> int:
 class Gate:
     """The gate of a store's records (one per :class:`deconflict.store.Store`)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, wait_s: float = WAIT_S) -> None:
         self._engine = engine
+        self.wait_s = wait_s
         self._dialect = engine.dialect.name
         self._path: Path | None = None
         database = engine.url.database
@@ -58,7 +68,11 @@ class Gate:
 
     @contextmanager
     def hold(self, mechanism: str) -> Iterator[None]:
-        """Hold the gate of ``mechanism``'s record until the block ends (re-entrant within a thread)."""
+        """Hold the gate of ``mechanism``'s record until the block ends (re-entrant within a thread).
+
+        Raises:
+            GateTimeout: another process held it for longer than :attr:`wait_s`.
+        """
         held: set[str] = self._held.__dict__.setdefault("mechanisms", set())
         if mechanism in held:
             yield
@@ -81,8 +95,15 @@ class Gate:
         key = gate_key(mechanism)
         conn = self._engine.connect()
         try:
+            conn.execute(text(f"SET LOCAL lock_timeout = {int(self.wait_s * 1000)}"))  # this transaction only
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             conn.commit()
+        except OperationalError as e:
+            conn.invalidate()
+            conn.close()
+            if getattr(e.orig, "sqlstate", None) == "55P03":  # lock_not_available: the wait ran out
+                raise GateTimeout(f"{mechanism}: another process held the record for over {self.wait_s:g} s") from e
+            raise
         except BaseException:
             conn.invalidate()
             conn.close()
@@ -102,7 +123,17 @@ class Gate:
         assert self._path is not None
         fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self.wait_s
+            pause = 0.001
+            while True:  # flock has no timeout of its own: try, and wait a little longer each time
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise GateTimeout(f"another process held the database for over {self.wait_s:g} s") from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.02)
             yield
         finally:
             os.close(fd)  # closing the file releases the lock
