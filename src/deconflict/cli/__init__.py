@@ -26,6 +26,7 @@ from __future__ import annotations
 import typer
 
 from deconflict.cli import activities, admin, backup, conflicts, files, hotline, interop, mirror, record, server
+from deconflict.cli import tak as tak_cli
 from deconflict.cli.common import guard_stdout
 
 __all__ = ["app", "main"]
@@ -60,6 +61,7 @@ for _command in (
     app.command()(_command)
 del _command
 backup.register(app)  # backup, restore
+app.command()(tak_cli.tak)  # tak: the picture to a TAK server as Cursor on Target
 
 app.add_typer(record.ledger_app, name="ledger")
 app.add_typer(admin.member_app, name="member")

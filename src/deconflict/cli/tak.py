@@ -13,6 +13,7 @@ join later. When the TAK server or the service drops, it reconnects; Ctrl-C stop
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -133,7 +134,8 @@ async def _push(pusher: Pusher, cot_url: str, *, once: bool, tracks_every: float
 
     pytak = _pytak()
     config = ConfigParser(interpolation=None)
-    config["deconflict"] = {"COT_URL": cot_url}
+    # pytak's own settings from the environment: PYTAK_TLS_CLIENT_CERT, PYTAK_TLS_CLIENT_KEY... for tls://
+    config["deconflict"] = {k: v for k, v in os.environ.items() if k.startswith("PYTAK_")} | {"COT_URL": cot_url}
     section = config["deconflict"]
     loop = asyncio.get_running_loop()
     woken = asyncio.Event()
@@ -232,7 +234,8 @@ def tak(
         str,
         typer.Option(
             "--tak",
-            help="The TAK server's CoT input, e.g. tcp://127.0.0.1:8087 (pytak's COT_URL: also udp://, log://stdout).",
+            help="The TAK server's CoT input, e.g. tcp://127.0.0.1:8087 (pytak's COT_URL: also udp://, "
+            "log://stdout, tls:// with pytak's PYTAK_TLS_* settings from the environment).",
         ),
     ],
     once: Annotated[bool, typer.Option("--once", help="Send the picture once and stop.")] = False,

@@ -1,0 +1,293 @@
+"""``deconflict tak`` pushes a member's picture to a TAK server as Cursor on Target, through the real command
+against the live service, into a loopback TCP listener that reads every event with takproto (the TAK
+community's parser, our second, independent one) and with ours.
+
+A real TAK server: when ``DECONFLICT_TEST_FTS`` names a Python with FreeTAKServer 2.2.1 installed (it
+cannot share this project's environment: it pins Flask 2, SQLAlchemy 1.4 and an old OpenTelemetry; see
+:func:`fts` for the install), the last test starts it on loopback, connects a TAK client of its own, and
+checks that what FreeTAKServer relays to that client is our picture. Without it that test is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import takproto
+from support.builders import T0, A, declared_db, syria
+from support.live import LiveServer, auth, free_port, post_notice, start_server, wait_until
+
+from deconflict.clock import FixedClock
+from deconflict.formats.cot import CotEvent, parse_cot
+from deconflict.model import Disclosure
+
+EXE = Path(sys.executable).parent / "deconflict"
+EVENT = re.compile(rb"<event\b.*?</event>", re.S)
+
+
+class CotListener:
+    """A TAK server's CoT input on loopback: every event received, read by takproto and by us. With
+    ``hang_up_after``, the first connection is closed after that many events (the server restarts)."""
+
+    def __init__(self, *, hang_up_after: int | None = None) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.events: list[tuple[Any, CotEvent]] = []  # (takproto's TakMessage, ours)
+        self.connections = 0
+        self.hang_up_after = hang_up_after
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._read, args=(conn, self.connections), daemon=True).start()
+
+    def _read(self, conn: socket.socket, n: int) -> None:
+        buffer, count = b"", 0
+        with conn:
+            conn.settimeout(0.2)
+            while not self.closed.is_set():
+                try:
+                    chunk = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    return
+                buffer += chunk
+                while m := EVENT.search(buffer):
+                    xml, buffer = m.group(0), buffer[m.end() :]
+                    message = takproto.parse_proto(bytearray(b'<?xml version="1.0"?>' + xml))
+                    self.events.append((message, parse_cot(xml)))
+                    count += 1
+                    if n == 1 and self.hang_up_after is not None and count >= self.hang_up_after:
+                        return
+
+    def latest(self) -> dict[str, CotEvent]:
+        """The last event received of each uid (the feed's hello, a t-x-d-d ping, left out)."""
+        return {ours.uid: ours for _, ours in self.events if ours.type != "t-x-d-d"}
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[CotListener]:
+    server = CotListener(hang_up_after=6)
+    yield server
+    server.close()
+
+
+def _tak(live: LiveServer, token: str, *args: str) -> subprocess.Popen[str]:
+    env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": token, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    return subprocess.Popen(
+        [str(EXE), "tak", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _track(live: LiveServer, token: str, track_id: str, lat: float, lon: float) -> None:
+    report = {"id": track_id, "at": "2025-04-09T05:59:59Z", "lat": lat, "lon": lon, "alt_ft": 15000}
+    report |= {"gs_kt": 300, "trk_deg": 90, "vs_fpm": 0}
+    r = httpx.post(f"{live.url}{A}/tracks", json={"reports": [report]}, headers=auth(token), timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_the_picture_goes_to_the_tak_server_and_follows_the_record(
+    live: LiveServer, tokens: dict[str, str], listener: CotListener
+) -> None:
+    post_notice(live, tokens["TR"], "uav_patrol", 34.52, 37.63)
+    post_notice(live, tokens["IL"], "air_sortie", 34.53, 37.70)  # C1: separation
+    _track(live, tokens["TR"], "UAV-1", 34.52, 37.5)
+    proc = _tak(live, tokens["IL"], "--tak", listener.url, "--tracks-every", "0.5")
+    try:
+        first = wait_until(lambda: len(listener.events) >= 6 and listener.latest(), "the first picture", deadline_s=60)
+        later = post_notice(live, tokens["TR"], "deployment", 34.5574, 38.3169, radius_m=2000)  # C3: red line
+        uid = f"deconflict.tr-il-syria.activity.{later['activity']['id']}.v1.1"
+        wait_until(lambda: uid in listener.latest(), "the new notice, sent when the record said so", deadline_s=60)
+        r = httpx.post(f"{live.url}{A}/activities/{later['activity']['id']}/cancel", headers=auth(tokens["TR"]))
+        assert r.status_code == 200, r.text
+        wait_until(
+            lambda: listener.latest()[uid].stale <= listener.latest()[uid].time, "the cancelled notice withdrawn"
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert re.search(r"stopped: \d+ CoT events sent", err)
+    assert listener.connections >= 2 and "dropped" in err and "reconnecting" in err  # the server hung up after 6
+    kinds = {uid.split(".")[2] for uid in first}
+    assert kinds == {"zone", "activity", "conflict", "track"}
+    # what takproto read of each event: the TAK fields a TAK server forwards
+    by_uid = {m.cotEvent.uid: m.cotEvent for m, _ in listener.events}
+    assert listener.events[0][1].type == "t-x-d-d"  # each connection begins with pytak's hello
+    red_line = by_uid["deconflict.tr-il-syria.zone.IL-RL-PALMYRA.1"]
+    assert (red_line.type, red_line.lat, red_line.lon, red_line.detail.contact.callsign) == (
+        "u-d-c-c",
+        34.5574,
+        38.3169,
+        "IL-RL-PALMYRA",
+    )
+    assert '<ellipse major="40000" minor="40000"' in red_line.detail.xmlDetail
+    sortie = by_uid["deconflict.tr-il-syria.activity.TR-0001.v1.1"]
+    assert sortie.staleTime == int(T0.timestamp() * 1000) + 4 * 3600 * 1000  # the end of the window, 4 h on
+    c1 = by_uid["deconflict.tr-il-syria.conflict.C1"]
+    assert c1.type == "b-m-p-s-p-i" and "awaiting TR" in c1.detail.xmlDetail
+    track = by_uid["deconflict.tr-il-syria.track.TR.UAV-1"]
+    assert (track.type, track.detail.track.course, round(track.detail.track.speed, 2)) == ("a-n-A", 90.0, 154.33)
+    assert "sent C1 separation (b-m-p-s-p-i)" in out
+
+
+def test_a_tak_feed_carries_only_what_its_reader_may_see(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    db = declared_db(tmp_path / "partial.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))
+    live = start_server(db, clock)
+    listener = CotListener()
+    try:
+        tokens = live.tokens()
+        post_notice(live, tokens["TR"], "uav_patrol", 34.52, 37.63, radius_m=30_000)  # TR-0001
+        post_notice(live, tokens["TR"], "uav_patrol", 35.9, 36.6, radius_m=5_000)  # TR-0002: far from IL's
+        post_notice(live, tokens["IL"], "air_sortie", 34.53, 37.95, radius_m=8_000)  # in conflict with TR-0001
+        done = _tak(live, tokens["IL"], "--tak", listener.url, "--once")
+        out, err = done.communicate(timeout=60)
+        assert done.returncode == 0, err
+        wait_until(lambda: len(listener.events) >= 4, "IL's picture")
+    finally:
+        live.stop()
+        listener.close()
+    seen = listener.latest()
+    assert not any("TR-0002" in uid for uid in seen)  # not in conflict with IL's: not there at all
+    parts = [e for uid, e in seen.items() if ".activity.TR-0001." in uid]
+    assert parts and all(e.type == "u-d-f" and e.radius_m is None for e in parts)  # overlap polygons only
+    assert all("only the part in conflict with yours" in e.remarks for e in parts)
+    # every vertex of TR's part lies near IL's sortie (8 km + 9.26 km separation), far from TR's centre
+    for e in parts:
+        assert all(abs(lon - 37.95) < 0.2 for _, lon in e.vertices)
+    raw = b"".join(m.SerializeToString() for m, _ in listener.events)
+    assert b'major="30000"' not in raw  # not TR's circle
+    assert not any(abs(m.cotEvent.lon - 37.63) < 1e-6 for m, _ in listener.events)  # nor its centre
+
+
+# --- a real TAK server ------------------------------------------------------------------------------
+
+FTS_ENV = "DECONFLICT_TEST_FTS"
+FTS_PINS = (
+    "freetakserver==2.2.1",
+    "setuptools==69.5.1",  # FreeTAKServer's digitalpy imports pkg_resources
+    "opentelemetry-api==1.24.0",  # newer SDKs refuse digitalpy's way of setting a span exporter
+    "opentelemetry-sdk==1.24.0",
+)
+"""FreeTAKServer as it runs here (2026-12-02, Python 3.11): its own environment, these pins."""
+ROOT = Path(__file__).parents[2]
+
+
+def _fts_python(value: str) -> str:
+    """The Python ``DECONFLICT_TEST_FTS`` names, or with ``install`` one made in ``.tools/fts`` (once)."""
+    if value != "install":
+        return value
+    python = ROOT / ".tools" / "fts" / "bin" / "python"
+    if not python.exists():
+        uv = [str(ROOT / "scripts" / "uv")]
+        subprocess.run([*uv, "venv", "-q", "-p", "3.11", str(python.parents[1])], check=True, timeout=300)
+        env = {**os.environ, "VIRTUAL_ENV": str(python.parents[1])}
+        subprocess.run([*uv, "pip", "install", "-q", *FTS_PINS], check=True, timeout=900, env=env)
+    return str(python)
+
+
+@pytest.fixture
+def fts(tmp_path: Path) -> Iterator[int]:
+    """FreeTAKServer on loopback; its CoT port. ``DECONFLICT_TEST_FTS`` names the Python of an environment
+    with :data:`FTS_PINS` installed, or says ``install`` (one is made in ``.tools/fts`` the first time). It
+    cannot share the project's environment (it pins Flask 2, SQLAlchemy 1.4, an old OpenTelemetry), and it
+    keeps its state under /opt/fts (hard-coded)."""
+    if not os.environ.get(FTS_ENV):
+        pytest.skip(f"{FTS_ENV} is not set: no FreeTAKServer to test against (see this fixture's docstring)")
+    python = _fts_python(os.environ[FTS_ENV])
+    cot, ssl_cot, api, dp, ssl_dp = (free_port() for _ in range(5))
+    args = ["-CoTIP", "127.0.0.1", "-CoTPort", str(cot), "-SSLCoTIP", "127.0.0.1", "-SSLCoTPort", str(ssl_cot)]
+    args += ["-RestAPIIP", "127.0.0.1", "-RestAPIPort", str(api), "-DataPackageIP", "127.0.0.1"]
+    args += ["-DataPackagePort", str(dp), "-SSLDataPackageIP", "127.0.0.1", "-SSLDataPackagePort", str(ssl_dp)]
+    log = (tmp_path / "fts.log").open("w")
+    proc = subprocess.Popen(
+        [python, "-m", "FreeTAKServer.controllers.services.FTS", *args, "-AutoStart", "True"],
+        env={**os.environ, "FTS_FIRST_START": "false"},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: it starts several processes
+    )
+    try:
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", cot)) == 0
+
+        wait_until(listening, "FreeTAKServer's CoT port", deadline_s=120, every_s=0.5)
+        yield cot
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_freetakserver_relays_our_picture_to_a_tak_client(live: LiveServer, tokens: dict[str, str], fts: int) -> None:
+    post_notice(live, tokens["TR"], "uav_patrol", 34.52, 37.63)
+    post_notice(live, tokens["IL"], "air_sortie", 34.53, 37.70)
+    client = socket.create_connection(("127.0.0.1", fts), timeout=10)
+    hello = (
+        '<event version="2.0" uid="TEST-EUD" type="a-f-G-U-C" how="h-e" time="2025-04-09T06:00:00Z" '
+        'start="2025-04-09T06:00:00Z" stale="2030-01-01T00:00:00Z"><point lat="34.5" lon="37.5" hae="0" ce="10" '
+        'le="10"/><detail><contact callsign="TEST-EUD" endpoint="*:-1:stcp"/><__group name="Cyan" '
+        'role="Team Member"/></detail></event>'
+    )
+    client.sendall(hello.encode())
+    time.sleep(2)  # FreeTAKServer registers the client before it relays to it
+    done = _tak(live, tokens["IL"], "--tak", f"tcp://127.0.0.1:{fts}", "--once")
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 0, err
+    received = b""
+    end = time.monotonic() + 30
+    client.settimeout(0.5)
+    while time.monotonic() < end and received.count(b"deconflict.tr-il-syria.conflict.C1") == 0:
+        try:
+            received += client.recv(65536)
+        except TimeoutError:
+            continue
+    client.close()
+    relayed = {}
+    for xml in EVENT.findall(received):
+        if b"deconflict." in xml:
+            ours = parse_cot(xml)
+            relayed[ours.uid] = ours
+    assert "deconflict.tr-il-syria.zone.IL-RL-PALMYRA.1" in relayed, received[-2000:]
+    # what FreeTAKServer read of ours and sent on (it moves <remarks> into detail@remarks: read too)
+    zone = relayed["deconflict.tr-il-syria.zone.IL-RL-PALMYRA.1"]
+    assert (zone.type, zone.radius_m, zone.lat, zone.lon) == ("u-d-c-c", 40000.0, 34.5574, 38.3169)
+    assert "red line of IL" in zone.remarks
+    c1 = relayed["deconflict.tr-il-syria.conflict.C1"]
+    assert c1.type == "b-m-p-s-p-i" and "awaiting TR" in c1.remarks
+    assert c1.links == ("deconflict.tr-il-syria.activity.IL-0001.v1.1", "deconflict.tr-il-syria.activity.TR-0001.v1.1")
+    patrol = relayed["deconflict.tr-il-syria.activity.TR-0001.v1.1"]
+    assert (patrol.callsign, patrol.radius_m, patrol.stale.hour) == ("TR-0001", 15000.0, 10)
