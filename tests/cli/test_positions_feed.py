@@ -225,3 +225,26 @@ def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, 
     assert track["alt_m"] == pytest.approx(38000 * 0.3048, abs=15)  # flown on to now at -832 fpm
     assert track["gs_mps"] == pytest.approx(159 * 0.514444, abs=0.01)
     assert abs(track["lat"] - 52.2658) < 0.01 and abs(track["lon"] - 3.9389) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        pytest.param(["--sbs", "127.0.0.1"], "--sbs: '127.0.0.1' is not HOST:PORT", id="no-port"),
+        pytest.param(["--beast", "host:99999"], "--beast: 'host:99999' is not HOST:PORT", id="bad-port"),
+        pytest.param(["--sbs", "127.0.0.1:30003", "--once"], "--once reads an --aircraft-json once", id="once"),
+        pytest.param(["--sbs", "127.0.0.1:1", "--icao", "73806"], "--icao: '73806' is not an ICAO address", id="icao"),
+        pytest.param(["--sbs", "127.0.0.1:1", "--aircraft-json", "a.json"], "give one source", id="two"),
+        pytest.param([], "give one source", id="none"),
+    ],
+)
+def test_a_live_feed_wrongly_given_is_refused_in_words(
+    live: LiveServer, tokens: dict[str, str], args: list[str], words: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+
+    env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": tokens["TR"]}
+    out = CliRunner().invoke(app, ["positions", *args], env=env)
+    assert out.exit_code == 2 and words in out.output, out.output

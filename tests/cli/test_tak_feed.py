@@ -291,3 +291,13 @@ def test_freetakserver_relays_our_picture_to_a_tak_client(live: LiveServer, toke
     assert c1.links == ("deconflict.tr-il-syria.activity.IL-0001.v1.1", "deconflict.tr-il-syria.activity.TR-0001.v1.1")
     patrol = relayed["deconflict.tr-il-syria.activity.TR-0001.v1.1"]
     assert (patrol.callsign, patrol.radius_m, patrol.stale.hour) == ("TR-0001", 15000.0, 10)
+
+
+def test_a_tak_server_that_is_not_there_is_named(live: LiveServer, tokens: dict[str, str]) -> None:
+    port = free_port()
+    done = _tak(live, tokens["IL"], "--tak", f"tcp://127.0.0.1:{port}", "--once")
+    _, err = done.communicate(timeout=60)
+    assert done.returncode == 2 and f"--tak: cannot reach tcp://127.0.0.1:{port}" in err, err
+    bad = _tak(live, tokens["IL"], "--tak", "http://127.0.0.1:8087", "--once")
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and "give the TAK server's address as tcp://HOST:PORT" in err, err
