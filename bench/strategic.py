@@ -2,7 +2,7 @@
 
 Usage::
 
-    uv run python bench/strategic.py [--sizes 10000,100000,1000000] [--checks 10000] [--quick]
+    scripts/uv run python bench/strategic.py [--sizes 10000,100000,1000000] [--checks 10000] [--quick]
 
 For each size N a fresh subprocess (``--one N``) generates N random active volumes over
 Syria, projects them into ``Frame.for_bounds(SYRIA_BBOX)`` and builds a
@@ -11,7 +11,8 @@ checks ``--checks`` new random volumes against it one at a time with
 ``VolumeIndex.query``. At N <= ``--brute-max`` the same checks are repeated without an
 index (numpy interval filter, then ``Frame.ground_distance`` on every survivor) and the
 two answers are compared volume by volume. Finally a GeoJSON file of volumes is written
-and ``uv run deconflict check`` is timed on it as a subprocess.
+and ``deconflict check`` (the command of the running interpreter's environment, so nothing but the
+README's set-up is needed: no ``uv`` on the PATH) is timed on it as a subprocess.
 
 Progress goes to stderr; the last line of stdout is one JSON object with every figure.
 Units: seconds (``_s``), milliseconds (``_ms``), mebibytes (``_mib``), metres (``_m``).
@@ -481,8 +482,13 @@ def write_check_file(batch: Batch, path: Path) -> None:
         f.write("]}\n")
 
 
+def deconflict_exe() -> Path:
+    """The ``deconflict`` command of the running interpreter's environment (as bench/_servers.py finds it)."""
+    return Path(sys.executable).parent / "deconflict"
+
+
 def run_cli_check(n: int, seed: int) -> dict[str, Any]:
-    """Time ``uv run deconflict check`` on a file of n random volumes; wall seconds and conflicts."""
+    """Time ``deconflict check`` on a file of n random volumes; wall seconds and conflicts."""
     area = load_area()
     batch = generate(np.random.default_rng([seed, n, 2]), n, area, prefix="f")
     with tempfile.TemporaryDirectory(prefix="deconflict-bench-") as tmp:
@@ -491,10 +497,7 @@ def run_cli_check(n: int, seed: int) -> dict[str, Any]:
         size_mib = path.stat().st_size / 2**20
         out_path = Path(tmp) / "conflicts.json"
         cmd = [
-            "uv",
-            "run",
-            "--quiet",
-            "deconflict",
+            str(deconflict_exe()),
             "check",
             str(path),
             "--separation-m",
@@ -502,12 +505,12 @@ def run_cli_check(n: int, seed: int) -> dict[str, Any]:
             "--vertical-separation-m",
             str(VERTICAL_SEPARATION_M),
         ]
-        log(f"check: {n} volumes ({size_mib:.1f} MiB GeoJSON), running {' '.join(cmd[:5])} ...")
+        log(f"check: {n} volumes ({size_mib:.1f} MiB GeoJSON), running {' '.join(cmd[:3])} ...")
         err_path = Path(tmp) / "stderr.txt"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             t = time.perf_counter()
             proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err)
-            # wait4 reports the peak RSS of uv and of the deconflict process it waited for
+            # wait4 reports the peak RSS and the CPU time of the deconflict process
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - t
         proc.returncode = code = os.waitstatus_to_exitcode(status)
@@ -515,12 +518,17 @@ def run_cli_check(n: int, seed: int) -> dict[str, Any]:
             message = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
             raise RuntimeError(f"deconflict check failed ({code}): {message}")
         peak_mib = usage.ru_maxrss / 1024
+        cpu_s = usage.ru_utime + usage.ru_stime
         out_mib = out_path.stat().st_size / 2**20
         conflicts = len(json.loads(out_path.read_text(encoding="utf-8"))["conflicts"])
-    log(f"check: {n} volumes in {wall:.2f} s wall, peak RSS {peak_mib:.0f} MiB, {conflicts} conflicts")
+    log(
+        f"check: {n} volumes in {wall:.2f} s wall, {cpu_s:.2f} s CPU, "
+        f"peak RSS {peak_mib:.0f} MiB, {conflicts} conflicts"
+    )
     return {
         "volumes": n,
         "wall_s": round(wall, 3),
+        "cpu_s": round(cpu_s, 3),
         "peak_rss_mib": round(peak_mib, 1),
         "conflicts": conflicts,
         "input_mib": round(size_mib, 1),
