@@ -87,6 +87,9 @@ def test_a_bad_line_is_named_by_its_number(line: str, words: str) -> None:
 
 
 def test_other_basestation_messages_and_blank_lines_are_read_and_left() -> None:
+    surface = parse_sbs_line("MSG,2,1,1,4BB1C6,1,,,,,,,12,270,34.51,37.2,,,0,0,0,-1", 1)
+    grounded = parse_sbs_line("MSG,3,1,1,4BB1C6,1,,,,,,1500,,,34.51,37.2,,,0,0,0,-1", 1)
+    assert surface is not None and grounded is not None and (surface.lat, grounded.lat) == (None, None)
     assert parse_sbs_line("", 1) is None
     assert parse_sbs_line("STA,,5,179,400AE7,10103,2008/11/28,14:58:51.153,2008/11/28,14:58:51.153,RM", 2) is None
     assert parse_sbs_line("CLK,,,,,,2008/11/28,14:58:51.153,2008/11/28,14:58:51.153", 3) is None

@@ -285,6 +285,8 @@ def follow(
     if bad := sorted(h for h in only if len(h) != 6 or any(c not in "0123456789ABCDEF" for c in h)):
         raise InvalidInput(f"--icao: {bad[0]!r} is not an ICAO address (6 hex digits, e.g. 738065)", field="--icao")
     picture, stats, stop = AdsbPicture(only=only), FeedStats(), threading.Event()
+    if not only:
+        say("note: every aircraft the receiver hears is sent as your party's; --icao HEX sends only yours")
     if once:
         if kind != "aircraft-json":
             raise InvalidInput("--once reads an --aircraft-json once; a TCP feed runs until Ctrl-C", field="--once")

@@ -4,9 +4,10 @@ into the position reports ``POST .../tracks`` takes (``id, at, lat, lon, alt_ft,
 A receiver's BaseStation port (TCP 30003) sends one comma-separated line per Mode S message, 22 fields:
 ``MSG,<transmission 1-8>,<session>,<aircraft>,<hex ident>,<flight>,<date gen>,<time gen>,<date log>,
 <time log>,<callsign>,<altitude ft>,<ground speed kt>,<track deg>,<lat>,<lon>,<vertical rate fpm>,
-<squawk>,<alert>,<emergency>,<spi>,<on ground>``. The position comes in ``MSG,3`` (airborne) or ``MSG,2``
-(surface), the velocity in ``MSG,4``, the altitude also in ``MSG,5``/``6``/``7``, the squawk in ``MSG,6``,
-the callsign in ``MSG,1``. No one line holds a whole track state, so :class:`AdsbPicture` keeps the
+<squawk>,<alert>,<emergency>,<spi>,<on ground>``. The position comes in ``MSG,3`` (airborne; ``MSG,2``,
+a surface position, and any position flagged on the ground are read and left: the tactical picture is of
+what flies), the velocity in ``MSG,4``, the altitude also in ``MSG,5``/``6``/``7``, the squawk in
+``MSG,6``, the callsign in ``MSG,1``. No one line holds a whole track state, so :class:`AdsbPicture` keeps the
 latest of each field per aircraft and gives a report for each aircraft whose position is new since the
 last batch, once it knows its altitude, ground speed and track (vertical rate 0 until one is heard).
 
@@ -135,6 +136,8 @@ def parse_sbs_line(line: str, line_no: int) -> SbsMessage | None:
     lat, lon = _number(fields[14], "lat", where), _number(fields[15], "lon", where)
     if (lat is None) != (lon is None):
         raise AdsbLineError(f"{where}: a position needs both latitude and longitude", field="lat")
+    if transmission == 2 or (len(fields) > 21 and fields[21].strip() in ("-1", "1")):
+        lat = lon = None  # on the ground
     callsign = fields[10].strip() or None
     squawk = fields[17].strip() if len(fields) > 17 and fields[17].strip() else None
     return SbsMessage(
