@@ -259,7 +259,41 @@ def run_script(console: Console, *, db: str, start: datetime) -> Service:
     report = service.verify(MECHANISM)
     state = "[green]verifies[/green]" if report.ok else f"[red]BROKEN: {report.problem}[/red]"
     console.print(f"Record: {report.entries} entries, head {report.head_hash[:16]}…, chain {state}")
+    _write_formats(console, service, db, deployment)
     return service
+
+
+def _write_formats(console: Console, service: Service, db: str, deployment: Outcome) -> None:
+    """Beside an SQLite record, the formats operations centres read: Türkiye's picture as KML (Google Earth,
+    any GIS) and the draft NOTAM of its Palmyra deployment (ICAO format)."""
+    from pathlib import Path
+
+    from deconflict.formats.kml import picture_kml
+    from deconflict.formats.notam import reader_activity_notam
+
+    if "://" in db or deployment.activity is None:
+        return
+    folder = Path(db).parent
+    reader = service.member(MECHANISM, "TR")
+    mechanism = service.mechanism(MECHANISM)
+    kml = picture_kml(
+        mechanism_id=MECHANISM,
+        reader=reader,
+        disclosure=mechanism.rules.disclosure,
+        activities=service.activities(MECHANISM),
+        zones=service.zones(MECHANISM),
+        conflicts=service.conflicts(MECHANISM),
+        tracks=service.tracks(MECHANISM, reader=reader),
+        at=service.clock(),
+    )
+    activity = service.activity(MECHANISM, deployment.activity.id)
+    notam = reader_activity_notam(activity, reader, mechanism.rules.disclosure) or ""
+    (folder / "picture-TR.kml").write_text(kml, encoding="utf-8")
+    (folder / f"notam-{activity.id}.txt").write_text(notam + "\n", encoding="utf-8")
+    console.print(
+        f"Beside the record: picture-TR.kml (Türkiye's picture, for Google Earth or any GIS) and "
+        f"notam-{activity.id}.txt (the draft NOTAM of its Palmyra deployment)"
+    )
 
 
 def _track(

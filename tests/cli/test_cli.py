@@ -97,6 +97,21 @@ def test_scripted_demo_runs_in_a_real_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "CONFLICT" in done.stdout and "chain verifies" in done.stdout
     assert db.exists()
+    # beside the record, what an operations centre reads: Türkiye's picture as KML, valid OGC KML 2.2 with the
+    # declared zones in it, and the draft NOTAM of its Palmyra deployment, which an independent parser reads
+    from aviconv_notam.parser import parse as parse_notam
+    from lxml import etree
+
+    kml = etree.parse(str(tmp_path / "picture-TR.kml"))
+    schema = etree.XMLSchema(etree.parse(str(ROOT / "tests" / "vendor" / "kml" / "ogckml22.xsd")))
+    assert schema.validate(kml), schema.error_log
+    names = kml.xpath(
+        "//k:Folder[k:name='Zones']/k:Placemark/k:name/text()", namespaces={"k": "http://www.opengis.net/kml/2.2"}
+    )
+    assert any("(IL-RL-PALMYRA)" in n for n in names), names  # the red line Israel declared
+    (notam_file,) = tmp_path.glob("notam-TR-*.txt")
+    notam = parse_notam(notam_file.read_text())
+    assert notam.q_line.fir == "OSTT" and notam.q_line.code.startswith("QR"), notam
 
 
 def test_member_add_prints_a_token_once_and_revoke_ends_it(tmp_path: Path) -> None:
