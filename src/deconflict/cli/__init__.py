@@ -26,6 +26,7 @@ from __future__ import annotations
 import typer
 
 from deconflict.cli import activities, admin, backup, conflicts, files, hotline, interop, mirror, record, server
+from deconflict.cli import zones_io
 from deconflict.cli import tak as tak_cli
 from deconflict.cli.common import guard_stdout
 
@@ -61,6 +62,7 @@ for _command in (
     app.command()(_command)
 del _command
 backup.register(app)  # backup, restore
+zones_io.register(interop.import_app, interop.export_app)  # import kml, import ed269, export kml
 app.command()(tak_cli.tak)  # tak: the picture to a TAK server as Cursor on Target
 
 app.add_typer(record.ledger_app, name="ledger")

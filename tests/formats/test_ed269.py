@@ -1,0 +1,299 @@
+"""ED-269 / ED-318 zones in (formats/ed269, ``deconflict import ed269``): a published UAS geographical zone
+file, built here with InterUSS's own models (``uas_standards``), becomes zones of a mechanism with the
+documented mapping (restriction to forbidden kinds, reasons to the zone kind, feet and AGL to metres above
+sea level, periods and schedules to windows); a bad file names the feature (index, identifier) and the
+field, and stores nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from implicitdict import StringBasedDateTime
+from support.builders import HAMA, PALMYRA, T0, T4, M
+from typer.testing import CliRunner
+from uas_standards import eurocae_ed269 as ed269
+from uas_standards import eurocae_ed318 as ed318
+
+from deconflict.cli import app
+from deconflict.clock import iso
+from deconflict.errors import InvalidInput
+from deconflict.formats.ed269 import Ground, zones_from_file
+from deconflict.service import Service
+from deconflict.units import FT_M
+
+PARTIES = {"TR", "IL"}
+H = timedelta(hours=1)
+
+
+def _volume(projection: ed269.CircleOrPolygonType, uom: str, lower: Any, lref: str, upper: Any, uref: str) -> Any:
+    return ed269.UASZoneAirspaceVolume(
+        uomDimensions=ed269.UomDimensions(uom),
+        lowerLimit=lower,
+        lowerVerticalReference=ed269.VerticalReferenceType(lref),
+        upperLimit=upper,
+        upperVerticalReference=ed269.VerticalReferenceType(uref),
+        horizontalProjection=projection,
+    )
+
+
+def circle(centre: tuple[float, float], radius: float) -> Any:
+    """ED-269's circle: centre as InterUSS's geo-awareness reads it, lon then lat."""
+    return ed269.CircleOrPolygonType(type=ed269.HorizontalProjectionType.Circle, center=list(centre), radius=radius)
+
+
+def square(lon: float, lat: float, size: float) -> Any:
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    return ed269.CircleOrPolygonType(type=ed269.HorizontalProjectionType.Polygon, coordinates=[ring])
+
+
+def feature(
+    ident: str, restriction: str, reasons: list[str], geometry: list[Any], applicability: list[Any], **kw: Any
+) -> Any:
+    return ed269.UASZoneVersion(
+        identifier=ident,
+        country="SYR",
+        name=kw.pop("name", f"zone {ident}"),
+        type="COMMON",
+        restriction=ed269.Restriction(restriction),
+        reason=[ed269.Reason(r) for r in reasons],
+        zoneAuthority=[ed269.UASZoneAuthority(name="GACA", purpose=ed269.Purpose.AUTHORIZATION, intervalBefore="P1D")],
+        applicability=applicability,
+        geometry=geometry,
+        **kw,
+    )
+
+
+def period(start: datetime | None = None, end: datetime | None = None, schedule: list[Any] | None = None) -> Any:
+    if start is None:
+        return ed269.ApplicableTimePeriod(permanent=ed269.YESNO.YES)
+    extra = {"schedule": schedule} if schedule else {}
+    end_at = {"endDateTime": StringBasedDateTime(iso(end))} if end else {}
+    return ed269.ApplicableTimePeriod(
+        permanent=ed269.YESNO.NO, startDateTime=StringBasedDateTime(iso(start)), **end_at, **extra
+    )
+
+
+def sample(now: datetime) -> dict[str, Any]:
+    """A realistic file: a permanent airfield zone in feet AGL, a hospital open on weekday working hours, a
+    zone with no restriction, a nature reserve of two volumes for a fortnight, and one already expired."""
+    weekdays = [ed269.WeekDateType(d) for d in ("MON", "TUE", "WED", "THU", "FRI")]
+    hours = ed269.DailyPeriod(
+        day=weekdays, startTime=ed269.ED269TimeType("08:00:00.00Z"), endTime=ed269.ED269TimeType("17:00:00.00Z")
+    )
+    doc = ed269.ED269Schema(
+        title="Syria UAS geographical zones",
+        description="test sample",
+        features=[
+            feature(
+                "SYT4",
+                "PROHIBITED",
+                ["AIR_TRAFFIC"],
+                [_volume(circle(T4, 5000), "FT", 0, "AGL", 400, "AGL")],
+                [period()],
+                name="T4 air base",
+            ),
+            feature(
+                "SYH1",
+                "REQ_AUTHORISATION",
+                ["POPULATION"],
+                [_volume(square(HAMA[0] + 0.05, HAMA[1], 0.02), "M", 0, "AMSL", 600, "AMSL")],
+                [period(now - 24 * H, now + 30 * 24 * H, [hours])],
+                name="Hama hospital",
+            ),
+            feature(
+                "SYF1",
+                "NO_RESTRICTION",
+                ["OTHER"],
+                [_volume(circle(HAMA, 1000), "M", 0, "AGL", 120, "AGL")],
+                [period()],
+            ),
+            feature(
+                "SYN1",
+                "CONDITIONAL",
+                ["NATURE"],
+                [
+                    _volume(circle(PALMYRA, 3000), "M", 200, "AMSL", 1000, "AMSL"),
+                    _volume(square(PALMYRA[0] + 0.1, PALMYRA[1], 0.05), "FT", None, "AMSL", 5000, "AMSL"),
+                ],
+                [period(now + 24 * H, now + 15 * 24 * H)],
+                restrictionConditions="below 120 m only with a permit",
+            ),
+            feature(
+                "SYX1",
+                "PROHIBITED",
+                ["EMERGENCY"],
+                [_volume(circle(T4, 2000), "M", 0, "AMSL", 3000, "AMSL")],
+                [period(now - 72 * H, now - 48 * H)],
+            ),
+        ],
+    )
+    return json.loads(json.dumps(doc))
+
+
+def test_the_mapping_of_a_realistic_file() -> None:
+    now = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)  # a Wednesday
+    docs, notes = zones_from_file(
+        sample(now),
+        source="s.json",
+        mechanism=M,
+        party="TR",
+        parties=PARTIES,
+        now=now,
+        ground=Ground(min_m=200, max_m=1500),
+    )
+    by = {d["id"]: d for d in docs}
+    t4 = by["TR-SYR-SYT4"]
+    assert (t4["kind"], t4["forbids"], t4["applies_to_owner"]) == ("restricted", ["uav_patrol"], True)
+    assert (t4["floor_m"], t4["ceiling_m"]) == (
+        -500.0,
+        pytest.approx(1500 + 400 * FT_M),
+    )  # surface; AGL on the highest ground
+    assert (t4["geometry"]["coordinates"], t4["radius_m"]) == (list(T4), 5000 * FT_M)  # the volume's uom: feet
+    assert (t4["valid_from"], t4["valid_to"]) == (iso(now), None)  # permanent: from the import on
+    assert t4["name"] == "T4 air base [PROHIBITED]"
+    hospital = sorted((d for d in docs if d["id"].startswith("TR-SYR-SYH1-t")), key=lambda d: d["valid_from"])
+    # weekdays 08:00-17:00Z from now (Wed 9 April 06:00) for the 7-day horizon: Wed, Thu, Fri, Mon, Tue
+    assert [(d["valid_from"][5:16], d["valid_to"][11:16]) for d in hospital] == [
+        ("04-09T08:00", "17:00"),
+        ("04-10T08:00", "17:00"),
+        ("04-11T08:00", "17:00"),
+        ("04-14T08:00", "17:00"),
+        ("04-15T08:00", "17:00"),
+    ]
+    assert {d["kind"] for d in hospital} == {"protected"} and hospital[0]["forbids"] == ["uav_patrol"]
+    nature = [by["TR-SYR-SYN1-v1"], by["TR-SYR-SYN1-v2"]]
+    assert [(d["floor_m"], d["ceiling_m"]) for d in nature] == [(200.0, 1000.0), (-500.0, pytest.approx(5000 * FT_M))]
+    assert nature[0]["name"] == "zone SYN1 [CONDITIONAL: below 120 m only with a permit]"
+    assert nature[1]["geometry"]["type"] == "Polygon" and nature[0]["valid_to"] == iso(now + 15 * 24 * H)
+    assert not any("SYF1" in d["id"] or "SYX1" in d["id"] for d in docs)
+    assert notes == [
+        "feature 2 (SYF1): NO_RESTRICTION: forbids nothing, not imported",
+        "feature 4 (SYX1): every period of it is past, or no occurrence falls within the horizon",
+    ]
+    wider, _ = zones_from_file(
+        sample(now),
+        source="s",
+        mechanism=M,
+        party="TR",
+        parties=PARTIES,
+        now=now,
+        ground=Ground(max_m=1500),
+        forbids=["uav_patrol", "air_sortie"],
+    )
+    assert {tuple(d["forbids"]) for d in wider} == {("air_sortie", "uav_patrol")}
+
+
+def test_an_ed318_file_maps_the_same_way() -> None:
+    layer = ed318.VerticalLayer(upper=3000, upperReference="AMSL", lower=0, lowerReference="AGL", uom="ft")
+    zone = ed318.UASZone(
+        identifier="SY318A",
+        country="SYR",
+        name=[ed318.TextShortType(text="Tiyas", lang="en-GB")],
+        type=ed318.CodeZoneType.REQ_AUTHORIZATION,
+        variant=ed318.CodeZoneVariantType.COMMON,
+        reason=[ed318.CodeZoneReasonType.SENSITIVE],
+        zoneAuthority=[ed318.Authority(purpose=ed318.CodeAuthorityRole.AUTHORIZATION)],
+        limitedApplicability=[
+            ed318.TimePeriod(
+                startDateTime=StringBasedDateTime(iso(T0 + H)), endDateTime=StringBasedDateTime(iso(T0 + 5 * H))
+            )
+        ],
+    )
+    point = {"type": "Point", "coordinates": list(T4), "extent": {"subType": "Circle", "radius": 2000}, "layer": layer}
+    doc = ed318.ED318Schema(
+        type="FeatureCollection",
+        metadata=ed318.DatasetMetadata(),
+        features=[ed318.Feature(type="Feature", properties=zone, geometry=point)],
+    )
+    (z,), notes = zones_from_file(
+        json.loads(json.dumps(doc)), source="e.json", mechanism=M, party="IL", parties=PARTIES, now=T0
+    )
+    assert notes == []
+    assert (z["id"], z["kind"], z["forbids"], z["name"]) == (
+        "IL-SYR-SY318A",
+        "protected",
+        ["uav_patrol"],
+        "Tiyas [REQ_AUTHORIZATION]",
+    )
+    assert (z["floor_m"], z["ceiling_m"], z["radius_m"]) == (
+        -500.0,
+        pytest.approx(3000 * FT_M),
+        pytest.approx(2000 * FT_M),
+    )
+    assert (z["valid_from"], z["valid_to"]) == (iso(T0 + H), iso(T0 + 5 * H))
+
+
+def _bad(mutate: Any) -> dict[str, Any]:
+    doc = sample(datetime(2025, 4, 9, 6, tzinfo=UTC))
+    mutate(doc["features"])
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ([], "expected an ED-269 or ED-318 document"),
+        (
+            _bad(lambda f: f[1].__setitem__("restriction", "MAYBE")),
+            "feature 1 (SYH1) restriction: 'MAYBE' is not a valid Restriction",
+        ),
+        (
+            _bad(lambda f: f[3]["geometry"][1].__setitem__("uomDimensions", "KM")),
+            "feature 3 (SYN1) geometry[1].uomDimensions: 'KM' is not a valid UomDimensions",
+        ),
+        (
+            _bad(lambda f: f[1]["applicability"][0].pop("startDateTime")),
+            "feature 1 (SYH1) applicability[0].startDateTime: a temporary period (permanent NO) needs its start",
+        ),
+        (
+            _bad(lambda f: f[0]["geometry"][0]["horizontalProjection"].pop("radius")),
+            "feature 0 (SYT4) geometry[0].horizontalProjection: a Circle needs center [lon, lat] and radius",
+        ),
+        (
+            _bad(lambda f: f[1]["geometry"][0]["horizontalProjection"]["coordinates"][0].pop()),
+            "feature 1 (SYH1) 'TR-SYR-SYH1-t1' geometry",
+        ),
+        (_bad(lambda f: f[0].pop("geometry")), 'Required field "geometry" not specified'),
+    ],
+)
+def test_a_bad_file_names_the_feature_and_field(doc: Any, expected: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        zones_from_file(
+            doc, source="bad.json", mechanism=M, party="TR", parties=PARTIES, now=T0, ground=Ground(max_m=1500)
+        )
+    assert expected in e.value.message
+    if expected.startswith("feature"):
+        assert e.value.message.startswith(expected.split(" ")[0] + " " + expected.split(" ")[1])
+
+
+def test_import_ed269_declares_the_zones_and_a_bad_file_stores_nothing(db: str, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    path = tmp_path / "zones.json"
+    path.write_text(json.dumps(sample(now)))
+    svc = Service.open(db, migrate=False)
+    before = len(svc.entries_after(M, 0, limit=100_000)), [z["id"] for z in svc.zones(M)]
+    run = CliRunner().invoke(app, ["import", "ed269", str(path), "--db", db, "--as", "TR"])
+    assert run.exit_code == 2
+    assert "feature 0 (SYT4) geometry[0].upperLimit: 400 FT AGL needs the ground's height" in run.output
+    bad = sample(now)
+    bad["features"][3]["geometry"][0]["horizontalProjection"]["radius"] = 900_000  # over the radius cap
+    path.write_text(json.dumps(bad))
+    run = CliRunner().invoke(app, ["import", "ed269", str(path), "--db", db, "--as", "TR", "--ground-max-m", "900"])
+    assert run.exit_code == 2 and "feature 3 (SYN1) radius_m: must be at most 500 km" in run.output, run.output
+    after = Service.open(db, migrate=False)
+    assert (len(after.entries_after(M, 0, limit=100_000)), [z["id"] for z in after.zones(M)]) == before
+    path.write_text(json.dumps(sample(now)))
+    run = CliRunner().invoke(app, ["import", "ed269", str(path), "--db", db, "--as", "TR", "--ground-max-m", "900"])
+    assert run.exit_code == 0, run.output
+    assert "left out: feature 2 (SYF1): NO_RESTRICTION" in run.output
+    zones = {z["id"]: z for z in Service.open(db, migrate=False).zones(M)}
+    assert zones["TR-SYR-SYT4"]["owner"] == "TR" and zones["TR-SYR-SYT4"]["ceiling_m"] == pytest.approx(
+        900 + 400 * FT_M
+    )
+    assert {"TR-SYR-SYN1-v1", "TR-SYR-SYN1-v2"} <= set(zones)
+    again = CliRunner().invoke(app, ["import", "ed269", str(path), "--db", db, "--as", "TR", "--ground-max-m", "900"])
+    assert again.exit_code == 2 and "already exists" in again.output  # a second import adds nothing
