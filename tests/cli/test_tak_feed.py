@@ -301,3 +301,13 @@ def test_a_tak_server_that_is_not_there_is_named(live: LiveServer, tokens: dict[
     bad = _tak(live, tokens["IL"], "--tak", "http://127.0.0.1:8087", "--once")
     _, err = bad.communicate(timeout=60)
     assert bad.returncode == 2 and "give the TAK server's address as tcp://HOST:PORT" in err, err
+
+
+def test_the_picture_written_to_a_file(live: LiveServer, tokens: dict[str, str], tmp_path: Path) -> None:
+    post_notice(live, tokens["TR"], "uav_patrol", 34.52, 37.63)
+    out = tmp_path / "picture.cot"
+    done = _tak(live, tokens["AZ"], "--tak", f"file://{out}", "--once")
+    _, err = done.communicate(timeout=60)
+    assert done.returncode == 0, err
+    events = [parse_cot(xml) for xml in EVENT.findall(out.read_bytes())]
+    assert [e.callsign for e in events] == ["IL-RL-PALMYRA", "TR-0001"]  # no hello: a file is no TAK server

@@ -242,3 +242,9 @@ def test_bad_cot_is_named_by_element_and_attribute(text: str, words: str) -> Non
 def test_unknown_heights_are_cots_own_value() -> None:
     ev = parse_cot(GOOD)
     assert (ev.hae, ev.ce, ev.le) == (UNKNOWN, UNKNOWN, UNKNOWN)
+
+
+def test_member_text_cannot_break_the_xml() -> None:
+    (zone,) = zone_events({**ZONE_CIRCLE, "name": "Palmyra\x1b[31m <red> & \x00"}, mechanism=M, now=NOW)
+    back = parse_cot(to_xml(zone))
+    assert back.remarks.startswith("Palmyra[31m <red> & : red line of IL")

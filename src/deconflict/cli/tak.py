@@ -160,7 +160,8 @@ async def _push(pusher: Pusher, cot_url: str, *, once: bool, tracks_every: float
             tx = asyncio.create_task(pytak.TXWorker(queue, section, writer).run())
             rx = asyncio.create_task(_discard(reader))
             pusher.sent.clear()  # a new connection gets the whole picture
-            queue.put_nowait(pytak.hello_event(f"deconflict.{pusher.mechanism}.{pusher.client.member}"))
+            if not cot_url.startswith("file:"):  # a TAK server takes a client's first event as who it is
+                queue.put_nowait(pytak.hello_event(f"deconflict.{pusher.mechanism}.{pusher.client.member}"))
             whole, resend = True, True
             while not tx.done() and not rx.done():
                 try:
@@ -235,7 +236,7 @@ def tak(
         typer.Option(
             "--tak",
             help="The TAK server's CoT input, e.g. tcp://127.0.0.1:8087 (pytak's COT_URL: also udp://, "
-            "log://stdout, tls:// with pytak's PYTAK_TLS_* settings from the environment).",
+            "tls:// with pytak's PYTAK_TLS_* settings from the environment, file:///path/to/picture.cot).",
         ),
     ],
     once: Annotated[bool, typer.Option("--once", help="Send the picture once and stop.")] = False,
@@ -255,7 +256,11 @@ def tak(
     Example: deconflict tak --tak tcp://127.0.0.1:8087 --token $IL
     """
     scheme = tak_url.partition("://")[0].lower()
-    if scheme not in ("tcp", "udp", "log", "file", "tls", "ssl"):
+    if scheme == "log":
+        raise DeconflictError(
+            "--tak: log:// is not offered here; to see the CoT, write it to a file: file:///tmp/x.cot"
+        )
+    if scheme not in ("tcp", "udp", "file", "tls", "ssl"):
         raise DeconflictError(f"--tak: {tak_url!r}: give the TAK server's address as tcp://HOST:PORT (or udp://...)")
     client = client_for(url, token)
     r = client.http.get(f"/mechanisms/{client.mechanism}")

@@ -105,6 +105,14 @@ def _pytak() -> Any:
     return pytak
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13)) | {0x7F: None}
+
+
+def _text(value: str) -> str:
+    """Member-written text (a zone's name) as XML 1.0 can carry it: control characters left out."""
+    return value.translate(_CONTROL)
+
+
 def _num(x: float) -> str:
     return f"{x:.7f}".rstrip("0").rstrip(".") if x != UNKNOWN else "9999999.0"
 
@@ -114,7 +122,7 @@ def to_xml(ev: CotEvent) -> bytes:
     pytak = _pytak()
     detail = pytak.cot_detail(flow_tag=False)
     if ev.callsign:
-        ET.SubElement(detail, "contact", callsign=ev.callsign)
+        ET.SubElement(detail, "contact", callsign=_text(ev.callsign))
     if ev.radius_m is not None:
         shape = ET.SubElement(detail, "shape")
         r = _num(ev.radius_m)
@@ -133,7 +141,7 @@ def to_xml(ev: CotEvent) -> bytes:
     if ev.radius_m is not None or ev.vertices:
         ET.SubElement(detail, "labels_on", value="true")
     if ev.remarks:
-        pytak.add_remarks(detail, [ev.remarks])
+        pytak.add_remarks(detail, [_text(ev.remarks)])
     point = pytak.cot_point(lat=_num(ev.lat), lon=_num(ev.lon), hae=_num(ev.hae), ce=_num(ev.ce), le=_num(ev.le))
     point.set("lat", _num(ev.lat))  # full precision (pytak truncates to 4 places: 11 m)
     point.set("lon", _num(ev.lon))
