@@ -3,7 +3,7 @@
 It reads the picture through the API as the token's member (``GET .../zones``, ``activities``,
 ``conflicts``, ``tracks``: the disclosure rules are the API's, never bypassed), writes it as CoT
 (:mod:`deconflict.formats.cot`) and sends it with pytak's TX worker over TCP (or whatever ``COT_URL``
-pytak reads: ``udp://``, ``log://stdout``). It follows the mechanism's event stream: each record entry
+pytak reads: ``udp://``, ``tls://``, ``file://``). It follows the mechanism's event stream: each record entry
 (a notice, an amendment, a conflict raised or resolved, a zone) makes it read the picture again and send
 what changed, and what is gone once more as stale (a TAK client then takes it off the map); tracks are
 read every ``--tracks-every`` seconds. Everything is sent again every minute, for TAK clients that
@@ -208,7 +208,7 @@ def _gone(e: CotEvent) -> str:
 async def _discard(reader: Any) -> None:
     """Read what the TAK server sends (its own chat and pings) and leave it; return when it hangs up."""
     if reader is None:
-        await asyncio.Event().wait()  # a send-only transport (udp://, log://): nothing to read
+        await asyncio.Event().wait()  # a send-only transport (udp://, file://): nothing to read
     while await reader.read(65536):
         pass
 
