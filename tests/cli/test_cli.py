@@ -111,7 +111,9 @@ def test_scripted_demo_runs_in_a_real_process(tmp_path: Path) -> None:
     assert any("(IL-RL-PALMYRA)" in n for n in names), names  # the red line Israel declared
     (notam_file,) = tmp_path.glob("notam-TR-*.txt")
     notam = parse_notam(notam_file.read_text())
-    assert notam.q_line.fir == "OSTT" and notam.q_line.code.startswith("QR"), notam
+    assert notam.fir == "OSTT" and notam.q_line.qcode == "QRTCA", notam  # Damascus FIR, a temporary restricted area
+    assert abs(notam.q_line.centre_lat - 34.5574) < 0.01 and abs(notam.q_line.centre_lon - 38.3169) < 0.01  # Palmyra
+    assert (notam.effective_to - notam.effective_from).days == 30
 
 
 def test_member_add_prints_a_token_once_and_revoke_ends_it(tmp_path: Path) -> None:
