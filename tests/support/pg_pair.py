@@ -12,8 +12,10 @@ a standby that does not exist: writes would hang).
 initdb and pg_ctl refuse to run as root: as root everything runs as the ``postgres`` user (as
 ``scripts/pg-test-cluster`` does), in a folder that user owns. Settings are given on the server's command
 line (``pg_ctl -o``), never written to ``postgresql.conf``, so the standby's copy of the primary's files
-does not inherit the primary's role. Debian's PostgreSQL 15 binaries are looked for in
-``/usr/lib/postgresql/15/bin`` (``DECONFLICT_PG_BIN`` overrides).
+does not inherit the primary's role; only ``wal_log_hints`` and ``wal_keep_size``, which both need whatever
+their role (``pg_rewind`` reads them from the file when it brings a crashed primary back), are written there.
+Debian's
+PostgreSQL 15 binaries are looked for in ``/usr/lib/postgresql/15/bin`` (``DECONFLICT_PG_BIN`` overrides).
 
 The drill's clients are here too (:class:`WriteLoad`: threads posting hotline messages over HTTP, keeping
 every acknowledged write and every refusal with its time, and the refused window worked out from them), so
@@ -158,14 +160,17 @@ class PgNode:
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{self.log_tail()}") from None
 
+    def postmaster_pid_file(self) -> int | None:
+        """The process id the postmaster's lock file names (None: no lock file)."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def postmaster_pid(self) -> int | None:
         """The running postmaster's process id (None: not running)."""
-        try:
-            first = (self.data / "postmaster.pid").read_text().splitlines()[0]
-        except (OSError, IndexError):
-            return None
-        pid = int(first)
-        return pid if _alive(pid) else None
+        pid = self.postmaster_pid_file()
+        return pid if pid is not None and _alive(pid) else None
 
     def kill(self) -> None:
         """SIGKILL the postmaster and every process it started, as if the machine went: no shutdown, no
@@ -235,6 +240,10 @@ class PgPair:
             for node in (self.primary, self.standby):
                 shutil.chown(node.socket_dir, "postgres", "postgres")
         _as_owner(PG_BIN / "initdb", "-D", self.primary.data, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "-N")
+        with (self.primary.data / "postgresql.conf").open("a") as conf:
+            # pg_rewind can make either node a standby after a failover: it needs hint bits logged, and the WAL
+            # back to the last checkpoint before the fork (the crash recovery it runs first would recycle it)
+            conf.write("\nwal_log_hints = on\nwal_keep_size = 256MB\n")
         self.primary.start(
             {
                 "wal_level": "replica",
@@ -256,7 +265,7 @@ class PgPair:
             "-d",
             f"host=127.0.0.1 port={self.primary.port} user={self.primary.user} application_name=standby",
         )
-        self.standby.start({"hot_standby": "on", "synchronous_standby_names": "", "fsync": self._fsync})
+        self.standby.start(self._standby_settings)
         end = time.monotonic() + deadline_s
         while self.sync_state() != "sync":
             if time.monotonic() > end:
@@ -269,9 +278,13 @@ class PgPair:
             conn.execute(f'CREATE DATABASE "{self.database}"'.encode())
         return self
 
-    def sync_state(self) -> str | None:
-        """The standby's ``sync_state`` as the primary reports it (None: not streaming)."""
-        with self.primary.connect() as conn:
+    @property
+    def _standby_settings(self) -> dict[str, str]:
+        return {"hot_standby": "on", "synchronous_standby_names": "", "fsync": self._fsync}
+
+    def sync_state(self, primary: PgNode | None = None) -> str | None:
+        """The standby's ``sync_state`` as the primary (or the node given) reports it (None: not streaming)."""
+        with (primary or self.primary).connect() as conn:
             row = conn.execute("SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming'").fetchone()
         return None if row is None else str(row[0])
 
@@ -293,6 +306,48 @@ class PgPair:
         """Promote the standby (``pg_ctl promote``, waiting until it accepts writes)."""
         _as_owner(PG_BIN / "pg_ctl", "-D", self.standby.data, "-w", "-t", "60", "promote")
         self.promoted = True
+
+    def rejoin_old_primary(self, *, deadline_s: float = 60.0) -> float:
+        """After :meth:`promote`, make the killed primary a standby of the promoted one, as docs/standby.md
+        says to (never a primary again): a checkpoint on the new primary, ``pg_rewind -R`` from it (crash
+        recovery first, which pg_rewind runs itself), then start it and wait until the new primary reports
+        it streaming and caught up. The seconds pg_rewind took.
+
+        Raises:
+            RuntimeError: a step failed, or it was not streaming within ``deadline_s``.
+        """
+        assert self.promoted, "promote the standby first"
+        end = time.monotonic() + deadline_s
+        pid = self.primary.postmaster_pid_file()
+        while pid is not None and Path(f"/proc/{pid}").exists():  # its lock file names it until it is reaped
+            if time.monotonic() > end:
+                raise RuntimeError(f"the killed primary's postmaster {pid} was never reaped")
+            time.sleep(0.02)
+        with self.standby.connect() as conn:
+            # Promoted, the new primary writes its new timeline to its control file at its next checkpoint;
+            # until then pg_rewind reads both on one timeline, says "no rewind required", and the old
+            # primary, ahead of the fork, can never follow
+            conn.execute("CHECKPOINT")
+        began = time.monotonic()
+        source = (
+            f"host=127.0.0.1 port={self.standby.port} user={self.standby.user} dbname=postgres application_name=old"
+        )
+        _as_owner(PG_BIN / "pg_rewind", "-D", self.primary.data, "-R", f"--source-server={source}")
+        rewound = time.monotonic() - began
+        self.primary.start(self._standby_settings)
+        while not self._replayed_all():
+            if time.monotonic() > end:
+                raise RuntimeError(f"the old primary did not catch up with the new one\n{self.primary.log_tail()}")
+            time.sleep(0.1)
+        return rewound
+
+    def _replayed_all(self) -> bool:
+        """Whether the new primary has a standby streaming that has replayed everything it has written."""
+        with self.standby.connect() as conn:
+            row = conn.execute(
+                "SELECT replay_lsn >= pg_current_wal_lsn() FROM pg_stat_replication WHERE state = 'streaming'"
+            ).fetchone()
+        return bool(row and row[0])
 
     def close(self) -> None:
         """Stop both servers and delete the folder."""

@@ -1,0 +1,146 @@
+"""A standby that takes over: a PostgreSQL 15 primary and its synchronous standby on one machine
+(``support.pg_pair``), a real ``deconflict serve`` on their multi-host URL, clients writing hotline
+messages over HTTP; the primary is killed (SIGKILL, every process) mid-load and the standby promoted. The
+service must find the new primary by itself (no restart), refuse meanwhile with 503 and Retry-After (never
+a 500), lose no write it acknowledged, and leave a record that verifies. The refused window is measured,
+printed and attached to the test's report (``record_property``; ``tests/artifacts/failover.json``). Then the
+old primary is rebuilt as the new one's standby with ``pg_rewind`` (docs/standby.md) and catches up.
+
+Needs Debian's PostgreSQL 15 binaries (``/usr/lib/postgresql/15/bin``): skipped without them, except in CI,
+where it fails (``.ci/run`` installs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.builders import M, declared_service
+from support.live import free_port, wait_until
+from support.paths import ARTIFACTS
+from support.pg_pair import PgPair, WriteLoad, lost_writes, pg_binaries_missing
+from support.processes import serve
+
+from deconflict.errors import DeconflictError
+from deconflict.service import Service
+from deconflict.store import FAILOVER_DEFAULTS, connection_options, open_store
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def pair() -> Iterator[PgPair]:
+    """A primary and its synchronous standby, running (stopped and deleted afterwards)."""
+    missing = pg_binaries_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the failover test must run in CI: {missing}")
+        pytest.skip(missing)
+    with PgPair() as running:
+        yield running
+
+
+def test_a_url_naming_several_hosts_must_ask_for_the_read_write_one() -> None:
+    two = "postgresql://u@/d?host=db1:5432&host=db2:5432"
+    with pytest.raises(DeconflictError, match="target_session_attrs=read-write"):
+        open_store(two)
+    with pytest.raises(DeconflictError, match="2 hosts"):
+        connection_options(database_url_with(two, "target_session_attrs=any"))
+    chosen = connection_options(database_url_with(two, "target_session_attrs=read-write", "connect_timeout=2"))
+    assert "connect_timeout" not in chosen  # the URL's own choice stands
+    assert chosen == {k: v for k, v in FAILOVER_DEFAULTS.items() if k != "connect_timeout"}
+    assert connection_options("postgresql+psycopg://u@db1/d")["connect_timeout"] == 5  # one host: bounded too
+
+
+def database_url_with(url: str, *options: str) -> str:
+    return "&".join([url, *options])
+
+
+def _log_lines(log: str) -> Counter[str]:
+    """The service's log lines other than requests (and tracebacks), times left out, each with its count."""
+    said = (line.split(" ", 1)[-1] for line in log.splitlines() if line[:4].isdigit())  # not a traceback's lines
+    return Counter(line for line in said if "deconflict.request:" not in line)
+
+
+def _ready(url: str) -> bool:
+    return httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+
+
+def test_the_service_rides_a_failover_to_the_standby_losing_no_acknowledged_write(
+    pair: PgPair, tmp_path: Path, record_property: Callable[[str, Any], None]
+) -> None:
+    began = time.monotonic()
+    service = declared_service(pair.url())
+    tokens = {p: service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
+    service.store.close()
+    server = serve(pair.url(), free_port(), "--writes-per-minute", "0", log=tmp_path / "serve.log")
+    load = WriteLoad(f"{server.url}/api/v1/mechanisms/{M}", tokens, threads=4)
+    try:
+        load.start()
+        wait_until(lambda: len(load.acks) >= 40, "the load did not get going (40 messages acknowledged)")
+        # the kill lands in the middle of writes: they were still being acknowledged right before it
+        before = len(load.acks)
+        wait_until(lambda: len(load.acks) > before + 4, "the writes stopped being acknowledged before the kill")
+        killed_at = time.monotonic()
+        pair.kill_primary()
+        wait_until(
+            lambda: load.refusals_after(killed_at), "no request was refused with the primary gone", deadline_s=60
+        )
+        pair.promote()
+        promoted_at = time.monotonic()
+        wait_until(lambda: load.acks_after(promoted_at) >= 40, "the service did not take writes again", deadline_s=60)
+        # and it is whole again: the database reachable, its duty loop (the ticker's lease) running on the new primary
+        wait_until(lambda: _ready(server.url), "/readyz did not say ready after the failover", deadline_s=60)
+    finally:
+        load.stop()
+        still_running = server.proc.poll() is None
+        server.stop()
+    log = server.output()
+    window = load.window(killed_at, promoted_at) | {"acknowledged_writes": len(load.acks)}
+    acks, refusals = load.acks, load.refusals
+
+    assert still_running, f"the service exited during the failover: {log[-2000:]}"
+    # refused with a worded 503 and Retry-After, never a 500 or a dropped connection
+    assert {r.status for r in refusals} <= {503}, [(r.status, r.body[:200]) for r in refusals if r.status != 503]
+    for r in refusals:
+        body = json.loads(r.body)
+        assert r.retry_after is not None and int(r.retry_after) >= 1, r
+        assert body["field"] is None and body["detail"].startswith("the database is not reachable"), body
+    assert "unexpected error" not in log, log[-3000:]
+
+    # every acknowledged write is in the record on the new primary, as it was acknowledged
+    lost = lost_writes(pair.node_url(pair.standby), M, acks)
+    window["lost_acknowledged_writes"] = len(lost)
+    assert not lost, f"{len(lost)} acknowledged writes are not in the record as acknowledged: {lost[:5]}"
+    assert len({a.id for a in acks}) == len(acks), "two acknowledged writes were given one id"
+
+    promoted = Service(open_store(pair.node_url(pair.standby), migrate=False))
+    try:
+        report = promoted.verify(M)
+        assert report.ok, report
+    finally:
+        promoted.store.close()
+
+    # the old primary comes back as the new one's standby (pg_rewind, docs/standby.md), and catches up on
+    # the whole record: the pair is whole again, roles swapped
+    window["rewind_s"] = round(pair.rejoin_old_primary(), 3)
+    with pair.primary.connect() as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+    wait_until(lambda: not lost_writes(pair.node_url(pair.primary), M, acks), "the rebuilt standby did not catch up")
+
+    window["test_s"] = round(time.monotonic() - began, 1)
+    print(f"\nfailover: {json.dumps(window)}\nwhat the service logged, besides requests (times left out):")
+    for said, times in _log_lines(log).items():
+        print(f"{times:5d} x {said[:200]}")
+    for name, value in window.items():
+        record_property(name, value)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "failover.json").write_text(json.dumps(window, indent=2) + "\n")
+    assert window["refused_window_s"] < 30, window
