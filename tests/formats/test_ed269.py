@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from implicitdict import StringBasedDateTime
-from support.builders import HAMA, PALMYRA, T0, T4, M
+from support.builders import HAMA, PALMYRA, T0, T4, M, syria
 from typer.testing import CliRunner
 from uas_standards import eurocae_ed269 as ed269
 from uas_standards import eurocae_ed318 as ed318
@@ -225,6 +225,18 @@ def test_an_ed318_file_maps_the_same_way() -> None:
         pytest.approx(2000 * FT_M),
     )
     assert (z["valid_from"], z["valid_to"]) == (iso(T0 + H), iso(T0 + 5 * H))
+    # the same file with latitude first lands outside Syria: said, not guessed at
+    doc["features"][0]["geometry"]["coordinates"] = [T4[1], T4[0]]
+    _, notes = zones_from_file(
+        json.loads(json.dumps(doc)),
+        source="e.json",
+        mechanism=M,
+        party="IL",
+        parties=PARTIES,
+        now=T0,
+        area=syria().area,
+    )
+    assert notes == ["feature 0 (SY318A): outside the mechanism's area (are its positions longitude first?)"]
 
 
 def _bad(mutate: Any) -> dict[str, Any]:

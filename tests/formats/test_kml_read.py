@@ -141,6 +141,16 @@ def test_import_kml_declares_zones_through_the_service(db: str, tmp_path: Path) 
     assert (box["floor_m"], box["ceiling_m"]) == (-500.0, 30_000.0)  # flat absolute polygon: no band said
     assert (box["valid_from"], box["valid_to"]) == ("2026-12-24T00:00:00Z", "2026-12-31T00:00:00Z")
     assert two["forbids"] == ["uav_patrol"] and two["kind"] == "restricted"
+    # and out again as KMZ: the multipolygon as a MultiGeometry, read back the same (its ExtendedData first)
+    out = tmp_path / "picture.kmz"
+    run = _run("export", "kml", "--db", db, "--as", "TR", "--out", str(out))
+    assert run.exit_code == 0, run.output  # type: ignore[attr-defined]
+    marks = {m.data["id"]: m for m in read_kml(out.read_bytes(), source=str(out), folder="Zones")}
+    back = marks["IL-KML-1"]
+    assert back.geometry["type"] == "MultiPolygon"
+    assert shape(back.geometry).symmetric_difference(shape(two["geometry"])).area < 1e-14
+    assert (back.floor_m, back.ceiling_m, back.radius_m) == (-500.0, 30_000.0, None)
+    assert (marks["IL-KML-2"].radius_m, marks["IL-KML-2"].geometry["coordinates"]) == (4000.0, list(HAMA))
 
 
 def test_a_bad_placemark_stores_nothing_and_is_named(db: str, tmp_path: Path) -> None:

@@ -270,13 +270,14 @@ def import_ed269(
         mechanism=mechanism,
         party=member.party,
         parties=service.mechanism(mechanism).parties(),
+        area=service.mechanism(mechanism).area,
         now=service.clock(),
         ground=Ground(min_m=ground_min_m, max_m=ground_max_m),
         horizon=timedelta(days=horizon_days),
         forbids=forbid,
     )
     for note in notes:
-        say(f"left out: {note}")
+        say(f"{'note' if 'outside the mechanism' in note else 'left out'}: {note}")
     _store_zones(service, mechanism, member.id, docs, dry_run=dry_run, key=_key(key, member.party))
 
 

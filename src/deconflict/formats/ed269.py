@@ -350,8 +350,10 @@ def ed269_zones(
     now: datetime,
     horizon: timedelta = timedelta(days=7),
     forbids: Sequence[str] | None = None,
+    area: Any = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Zone declarations of ``party`` for features read, and notes on what was left out (and why)."""
+    """Zone declarations of ``party`` for features read, and notes on what was left out (and why) or
+    lies outside ``area`` (the mechanism's, lon/lat: a file whose positions are latitude first lands there)."""
     from deconflict.formats.docs import parse_zone
 
     docs: list[dict[str, Any]] = []
@@ -386,12 +388,15 @@ def ed269_zones(
                 if v.radius_m is not None:
                     doc["radius_m"] = v.radius_m
                 try:
-                    parse_zone(doc, mechanism=mechanism, owner=party, parties=parties, where=r.where)
+                    zone = parse_zone(doc, mechanism=mechanism, owner=party, parties=parties, where=r.where)
                 except InvalidInput as e:  # the footprint's own checks do not always say where
                     if e.message.startswith(r.where):
                         raise
                     raise InvalidInput(f"{r.where} {e.message}", field=e.field) from None
                 docs.append(doc)
+                outside = f"{r.where}: outside the mechanism's area (are its positions longitude first?)"
+                if area is not None and not zone.footprint.as_polygon().intersects(area) and outside not in notes:
+                    notes.append(outside)
                 if len(docs) > MAX_ZONES:
                     raise InvalidInput(
                         f"{r.where}: the file gives more than {MAX_ZONES} zones (schedules expanded); "
@@ -411,6 +416,7 @@ def zones_from_file(
     ground: Ground = Ground(),
     horizon: timedelta = timedelta(days=7),
     forbids: Sequence[str] | None = None,
+    area: Any = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Zone declarations from a parsed ED-269 (``{"features": [UASZoneVersion...]}``) or ED-318
     (a GeoJSON FeatureCollection of UASZone) document; see the module for the mapping.
@@ -427,5 +433,5 @@ def zones_from_file(
     if not reads:
         raise InvalidInput(f"{source}: no features; nothing to import")
     return ed269_zones(
-        reads, mechanism=mechanism, party=party, parties=parties, now=now, horizon=horizon, forbids=forbids
+        reads, mechanism=mechanism, party=party, parties=parties, now=now, horizon=horizon, forbids=forbids, area=area
     )
