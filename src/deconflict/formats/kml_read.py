@@ -79,9 +79,11 @@ def _document(data: bytes, source: str) -> bytes:
                 if not names:
                     raise InvalidInput(f"{source}: a KMZ without a .kml document inside")
                 entry = next((i for i in names if i.filename.lower() == "doc.kml"), names[0])
-                if entry.file_size > MAX_KML_BYTES:
+                with kmz.open(entry) as f:  # read no more than the limit, whatever the header claims
+                    text = f.read(MAX_KML_BYTES + 1)
+                if len(text) > MAX_KML_BYTES:
                     raise InvalidInput(f"{source}: {entry.filename} is over {MAX_KML_BYTES // 2**20} MiB")
-                return kmz.read(entry)
+                return text
         except zipfile.BadZipFile as e:
             raise InvalidInput(f"{source}: not a readable KMZ (ZIP) file: {e}") from None
     if len(data) > MAX_KML_BYTES:
