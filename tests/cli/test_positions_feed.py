@@ -248,3 +248,43 @@ def test_a_live_feed_wrongly_given_is_refused_in_words(
     env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": tokens["TR"]}
     out = CliRunner().invoke(app, ["positions", *args], env=env)
     assert out.exit_code == 2 and words in out.output, out.output
+
+
+def test_aircraft_json_is_polled_over_http_until_ctrl_c(live: LiveServer, tokens: dict[str, str]) -> None:
+    """readsb's aircraft.json served on loopback, written anew every poll (its ``now`` moves on, the
+    aircraft flies east): each new position is sent, the same file twice is not, a broken one is warned
+    about once and polling goes on."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    polls = {"n": 0}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            polls["n"] += 1
+            n = polls["n"]
+            plane = {"hex": "738a5b", "alt_baro": 15000, "gs": 310, "track": 270.0, "baro_rate": 0}
+            plane |= {"lat": 34.526, "lon": 37.95 - 0.001 * n, "seen_pos": 0.2}
+            body = b"{ broken" if n == 3 else json.dumps({"now": 1744178400.0 + n, "aircraft": [plane]}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{http.server_address[1]}/data/aircraft.json"
+    proc = _feed(live, tokens["IL"], "--aircraft-json", url, "--icao", "738A5B")
+    try:
+        wait_until(lambda: polls["n"] >= 5, "five polls", deadline_s=60)
+    finally:
+        code, out, err = _stop(proc)
+        http.shutdown()
+    assert code == 0, err
+    assert out.count("1 positions stored") >= 3  # a new position each good poll
+    assert err.count("line 1: not JSON") == 1 and "trying again in 1 s" in err
+    assert "stopped: " in err and "1 bad lines skipped" in err
+    reader = live.service.member("tr-il-syria", "IL")
+    assert [t["track"] for t in live.service.tracks("tr-il-syria", reader=reader)] == ["IL/738A5B"]
