@@ -248,3 +248,14 @@ def test_member_text_cannot_break_the_xml() -> None:
     (zone,) = zone_events({**ZONE_CIRCLE, "name": "Palmyra\x1b[31m <red> & \x00"}, mechanism=M, now=NOW)
     back = parse_cot(to_xml(zone))
     assert back.remarks.startswith("Palmyra[31m <red> & : red line of IL")
+
+
+def test_a_tactical_conflict_is_marked_between_its_tracks() -> None:
+    states = [{"track": "TR/4BB1C6", "lat": 34.52, "lon": 37.40}, {"track": "IL/738A5B", "lat": 34.53, "lon": 37.80}]
+    tactical = {"id": "C9", "kind": "tracks", "activity": "TR/4BB1C6", "other_activity": "IL/738A5B"}
+    tactical |= {"status": "open", "awaiting": ["IL", "TR"], "acknowledged": {"TR": "2025-04-09T06:00:10Z"}}
+    marker = conflict_event({**tactical, "track_states": states}, mechanism=M, now=NOW, shapes={})
+    assert marker is not None and (marker.lat, marker.lon) == (34.525, 37.6)
+    assert marker.remarks == "C9 tracks: TR/4BB1C6 and IL/738A5B; awaiting IL"  # TR has acknowledged
+    assert marker.stale == NOW + timedelta(minutes=10)  # renewed while it stays open
+    assert conflict_event(tactical, mechanism=M, now=NOW, shapes={}) is None  # nowhere the reader may see

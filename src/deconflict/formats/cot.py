@@ -366,7 +366,8 @@ def conflict_event(
     if conflict.get("distance_m") is not None:
         words += f", {float(conflict['distance_m']) / 1000:.1f} km apart"
     if waiting:
-        words += f"; awaiting {', '.join(waiting)}, acknowledge by {conflict.get('deadline')}"
+        words += f"; awaiting {', '.join(waiting)}"
+        words += f", acknowledge by {conflict['deadline']}" if conflict.get("deadline") else ""
     end = _time_of(conflict.get("end"), now + TACTICAL_STALE) if not states else now + TACTICAL_STALE
     return CotEvent(
         uid=_uid(mechanism, "conflict", conflict["id"]),
