@@ -311,3 +311,17 @@ def test_the_picture_written_to_a_file(live: LiveServer, tokens: dict[str, str],
     assert done.returncode == 0, err
     events = [parse_cot(xml) for xml in EVENT.findall(out.read_bytes())]
     assert [e.callsign for e in events] == ["IL-RL-PALMYRA", "TR-0001"]  # no hello: a file is no TAK server
+
+
+def test_a_revoked_token_stops_the_feed_in_words(
+    live: LiveServer, tokens: dict[str, str], listener: CotListener
+) -> None:
+    proc = _tak(live, tokens["IL"], "--tak", listener.url, "--tracks-every", "0.5")
+    try:
+        wait_until(lambda: len(listener.events) >= 2, "the first picture", deadline_s=60)
+        live.service.revoke_tokens(mechanism_id="tr-il-syria", member_id="IL")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2 and "the service refused (401)" in err, err

@@ -167,7 +167,7 @@ async def _push(pusher: Pusher, cot_url: str, *, once: bool, tracks_every: float
                 try:
                     events, news = await asyncio.to_thread(pusher.changes, whole=whole, resend=resend)
                 except Exception as e:  # the service did not answer: say so, try again
-                    if once:
+                    if once or getattr(e, "status", 0) in (401, 403):  # a revoked token does not come back
                         raise
                     typer.echo(f"warning: reading the picture: {safe_text(str(e))}; trying again", err=True)
                     await asyncio.sleep(tracks_every)
