@@ -37,6 +37,10 @@ class _Plane:
     vy: np.ndarray
     z: np.ndarray
     vz: np.ndarray
+    rho: np.ndarray
+    """Each track's distance from the frame's centre now, ground metres (generously)."""
+    flown: np.ndarray
+    """Distance each track flies over the look-ahead, metres."""
 
 
 def _meridian_radius_m(lat_deg: np.ndarray) -> np.ndarray:
@@ -64,7 +68,8 @@ def _plane(frame: Frame, lat: np.ndarray, lon: np.ndarray, t: Tracks, k: np.ndar
     vv = vx * vx + vy * vy
     half_t = lookahead_s / 2
     vx, vy = vx + half_t * (gv * vx - vv * gx), vy + half_t * (gv * vy - vv * gy)
-    return _Plane(frame, x, y, vx, vy, t.alt_m[k], t.vs_mps[k])
+    rho = np.hypot(x, y) / (frame.k0 * 0.999)
+    return _Plane(frame, x, y, vx, vy, t.alt_m[k], t.vs_mps[k], rho, t.gs_mps[k] * lookahead_s)
 
 
 def _frames(t: Tracks, order: np.ndarray, margin_m: float) -> list[tuple[Frame, np.ndarray, np.ndarray]]:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -60,7 +61,8 @@ import numpy as np
 
 from deconflict.errors import InvalidInput
 from deconflict.tactical._grid import PAIR_CHUNK, _Grid
-from deconflict.tactical._motion import _frames, _Plane, _plane
+from deconflict.tactical._motion import MAX_FRAME_RADIUS_M, _frames, _Plane, _plane
+from deconflict.tactical._refine import refine, screen_error_m
 from deconflict.tactical.tracks import TrackConflictTable, Tracks
 from deconflict.units import FT_M, NM_M
 
@@ -93,10 +95,25 @@ THREADS_FROM = 2000
 
 
 def _exact(
-    p: _Plane, i: np.ndarray, j: np.ndarray, rpz_m: float, hpz_m: float, lookahead_s: float
+    p: _Plane,
+    i: np.ndarray,
+    j: np.ndarray,
+    rpz_m: float,
+    hpz_m: float,
+    lookahead_s: float,
+    error_m: Any = None,
 ) -> tuple[np.ndarray, ...]:
-    """The exact test on pairs (``i`` before ``j`` in id order): (conflict mask, tcpa, dcpa, t_in, t_out)."""
+    """The frame's exact test on pairs (``i`` before ``j`` in id order), with the frame's error E (``error_m``).
+
+    Returns (maybe, sure, tcpa, dcpa, t_in, t_out, t_in at R + E): ``maybe`` is the test with
+    R + E (the pair may conflict), ``sure`` with R - E (it does, whatever the frame's error);
+    the figures are the frame's, with R. E is each pair's own bound (``screen_error_m``)
+    unless given.
+    """
     x, y, vx, vy = p.x, p.y, p.vx, p.vy
+    if error_m is None:  # the pair's own bound, from how far from the centre it flies
+        far = np.maximum(p.rho[i], p.rho[j]) + np.maximum(p.flown[i], p.flown[j])
+        error_m = screen_error_m(far, p.flown[i], p.flown[j], rpz_m)
     dx, dy = x[j] - x[i], y[j] - y[i]
     ux, uy = vx[j] - vx[i], vy[j] - vy[i]
     dz, uz = p.z[j] - p.z[i], p.vz[j] - p.vz[i]
@@ -108,22 +125,34 @@ def _exact(
         tcpa = np.where(moving, -along / speed, 0.0)
         tc = np.clip(tcpa, 0.0, lookahead_s)
         k = p.frame.scale((x[i] + x[j] + (vx[i] + vx[j]) * tc) / 2, (y[i] + y[j] + (vy[i] + vy[j]) * tc) / 2)
-        r = rpz_m * k - STRICT_M
-        cross = dx * ey - dy * ex  # distance of the relative path from the origin
-        gap2 = r * r - np.where(moving, cross * cross, dx * dx + dy * dy)
-        chord = np.sqrt(np.maximum(gap2, 0.0))  # half the relative path's length inside R
-        h_in = np.where(moving, (-along - chord) / speed, -np.inf)
-        h_out = np.where(moving, (-along + chord) / speed, np.inf)
+        cross2 = np.where(moving, (dx * ey - dy * ex) ** 2, dx * dx + dy * dy)  # relative path to the origin, squared
+
+        def window(r_m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            r = r_m * k - STRICT_M
+            gap2 = r * r - cross2
+            chord = np.sqrt(np.maximum(gap2, 0.0))  # half the relative path's length inside R
+            h_in = np.where(moving, (-along - chord) / speed, -np.inf)
+            h_out = np.where(moving, (-along + chord) / speed, np.inf)
+            return gap2 > 0.0, h_in, h_out
+
         h = hpz_m - STRICT_M
         climbing = uz != 0.0
         v1, v2 = (-h - dz) / uz, (h - dz) / uz
         level_in = np.abs(dz) < h
         v_in = np.where(climbing, np.minimum(v1, v2), np.where(level_in, -np.inf, np.inf))
         v_out = np.where(climbing, np.maximum(v1, v2), np.where(level_in, np.inf, -np.inf))
-    lo, hi = np.maximum(h_in, v_in), np.minimum(h_out, v_out)
-    ok = (gap2 > 0.0) & (lo < hi) & (lo < lookahead_s) & (hi > 0.0)
+
+    def verdict(r_m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inside, h_in, h_out = window(r_m)
+        lo, hi = np.maximum(h_in, v_in), np.minimum(h_out, v_out)
+        return inside & (lo < hi) & (lo < lookahead_s) & (hi > 0.0), lo, hi
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        maybe, lo_wide, _ = verdict(rpz_m + error_m)
+        sure = verdict(rpz_m - error_m)[0] & (rpz_m > error_m)
+        _, lo, hi = verdict(rpz_m)
     dcpa = np.hypot(dx + ux * tc, dy + uy * tc) / k
-    return ok, tc, dcpa, np.maximum(lo, 0.0), np.minimum(hi, lookahead_s)
+    return maybe, sure, tc, dcpa, np.maximum(lo, 0.0), np.minimum(hi, lookahead_s), np.maximum(lo_wide, 0.0)
 
 
 def _check_minima(rpz_m: float, hpz_m: float, lookahead_s: float) -> None:
@@ -133,17 +162,29 @@ def _check_minima(rpz_m: float, hpz_m: float, lookahead_s: float) -> None:
 
 
 class _Found:
-    """Conflicts gathered across frames and chunks, in rank numbering."""
+    """Conflicts gathered across frames and chunks, in rank numbering, and the pairs left to refine."""
 
     def __init__(self) -> None:
         self.cols: list[tuple[np.ndarray, ...]] = []
+        self.doubt: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, members: np.ndarray, i: np.ndarray, j: np.ndarray, res: tuple[np.ndarray, ...]) -> None:
-        ok = res[0]
-        if np.any(ok):
-            self.cols.append((members[i[ok]], members[j[ok]], *(c[ok] for c in res[1:])))
+        """Rows of ``_exact``: sure pairs kept with the frame's figures, the others that may conflict set aside."""
+        maybe, sure, *figures = res
+        if np.any(sure):
+            self.cols.append((members[i[sure]], members[j[sure]], *(c[sure] for c in figures[:4])))
+        doubt = maybe & ~sure
+        if np.any(doubt):
+            self.doubt.append((members[i[doubt]], members[j[doubt]]))
 
-    def table(self, order: np.ndarray) -> TrackConflictTable:
+    def table(
+        self, tracks: Tracks, order: np.ndarray, rpz_m: float, hpz_m: float, lookahead_s: float
+    ) -> TrackConflictTable:
+        """The sorted table, once every pair in doubt has been decided on the ellipsoid (``_refine.refine``)."""
+        if self.doubt:
+            ra, rb = (np.concatenate(c) for c in zip(*self.doubt, strict=True))
+            ok, *figures = refine(tracks, order[ra], order[rb], rpz_m, hpz_m, lookahead_s, STRICT_M)
+            self.cols.append((ra[ok], rb[ok], *(c[ok] for c in figures)))
         if not self.cols:
             e = np.empty(0, dtype=np.int64)
             return TrackConflictTable(e, e, np.empty(0), np.empty(0), np.empty(0), np.empty(0))
@@ -159,8 +200,26 @@ def _prepare(tracks: Tracks, rpz_m: float, hpz_m: float, lookahead_s: float) -> 
 
 
 def _margin_m(tracks: Tracks, rpz_m: float, lookahead_s: float) -> float:
-    """Farthest apart (metres, generously) two tracks can be now and still conflict within the look-ahead."""
-    return 1.01 * (rpz_m + 2 * float(tracks.gs_mps.max()) * lookahead_s) + 1.0
+    """Farthest apart (metres, generously) two tracks can be now and still conflict within the look-ahead.
+
+    R is grown by the screen's error in the widest frame a split input can have.
+    """
+    gs = float(tracks.gs_mps.max())
+    flown = gs * lookahead_s
+    wide = rpz_m + float(screen_error_m(4 * MAX_FRAME_RADIUS_M + flown, flown, flown, rpz_m))
+    return 1.01 * (wide + 2 * gs * lookahead_s) + 1.0
+
+
+def _in_frames(
+    tracks: Tracks, order: np.ndarray, rpz_m: float, lookahead_s: float
+) -> Iterator[tuple[np.ndarray, np.ndarray, _Plane, float]]:
+    """(members, home, plane, largest screen error E in metres) for each frame the input is measured in."""
+    gs = float(tracks.gs_mps.max())
+    for frame, members, home in _frames(tracks, order, _margin_m(tracks, rpz_m, lookahead_s)):
+        p = _plane(frame, tracks.lat_deg, tracks.lon_deg, tracks, order[members], lookahead_s)
+        flown = gs * lookahead_s
+        far = max(frame.radius_m, float(p.rho.max())) + flown  # bounds every pair's own E (the grid's growth)
+        yield members, home, p, float(screen_error_m(far, flown, flown, rpz_m))
 
 
 def brute_force_track_conflicts(
@@ -174,9 +233,8 @@ def brute_force_track_conflicts(
     order = _prepare(tracks, rpz_m, hpz_m, lookahead_s)
     found = _Found()
     if len(tracks) < 2:
-        return found.table(order)
-    for frame, members, home in _frames(tracks, order, _margin_m(tracks, rpz_m, lookahead_s)):
-        p = _plane(frame, tracks.lat_deg, tracks.lon_deg, tracks, order[members], lookahead_s)
+        return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
+    for members, home, p, _ in _in_frames(tracks, order, rpz_m, lookahead_s):
         m = len(members)
         rows = max(1, PAIR_CHUNK // max(m, 1))
         for lo in range(0, m, rows):
@@ -186,8 +244,8 @@ def brute_force_track_conflicts(
             jj = np.tile(np.arange(m), len(i))
             keep = jj > ii
             ii, jj = ii[keep], jj[keep]
-            found.add(members, ii, jj, _exact(p, ii, jj, rpz_m, hpz_m, lookahead_s))
-    return found.table(order)
+            found.add(members, ii, jj, _exact(p, ii, jj, rpz_m, hpz_m, lookahead_s)[:6])
+    return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
 
 
 def find_track_conflicts(
@@ -214,19 +272,19 @@ def find_track_conflicts(
     order = _prepare(tracks, rpz_m, hpz_m, lookahead_s)
     found = _Found()
     if len(tracks) < 2:
-        return found.table(order)
-    for frame, members, home in _frames(tracks, order, _margin_m(tracks, rpz_m, lookahead_s)):
-        p = _plane(frame, tracks.lat_deg, tracks.lon_deg, tracks, order[members], lookahead_s)
-        grid = _Grid(p, rpz_m, hpz_m, lookahead_s, slices)
+        return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
+    for members, home, p, error_m in _in_frames(tracks, order, rpz_m, lookahead_s):
+        grid = _Grid(p, rpz_m + error_m, hpz_m, lookahead_s, slices)
 
         def one_slice(s: int, p: _Plane = p, grid: _Grid = grid, home: np.ndarray = home) -> list[tuple[Any, ...]]:
             out = []
             for i, j in grid.pairs(s):
                 keep = home[i]
                 i, j = i[keep], j[keep]
-                ok, *res = _exact(p, i, j, rpz_m, hpz_m, lookahead_s)
-                ok &= np.minimum(np.floor(res[2] * (slices / lookahead_s)), slices - 1) == s  # slice of t_in
-                out.append((i[ok], j[ok], *(c[ok] for c in res)))
+                *res, t_wide = _exact(p, i, j, rpz_m, hpz_m, lookahead_s)
+                mine = np.minimum(np.floor(t_wide * (slices / lookahead_s)), slices - 1) == s  # slice of t_in at R + E
+                keep = res[0] & mine
+                out.append((i[keep], j[keep], *(c[keep] for c in res)))
             return out
 
         if len(members) >= THREADS_FROM and slices > 1:
@@ -236,5 +294,5 @@ def find_track_conflicts(
             parts = [one_slice(s) for s in range(slices)]
         for part in parts:
             for i, j, *res in part:
-                found.add(members, i, j, (np.ones(len(i), dtype=bool), *res))
-    return found.table(order)
+                found.add(members, i, j, tuple(res))
+    return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
