@@ -1,6 +1,7 @@
 """A standby that takes over: a PostgreSQL 15 primary and its synchronous standby on one machine
 (``support.pg_pair``), a real ``deconflict serve`` on their multi-host URL, clients writing hotline
-messages over HTTP; the primary is killed (SIGKILL, every process) mid-load and the standby promoted. The
+messages over HTTP; the standby stops receiving (the primary's WAL sender frozen), then the primary is
+killed (SIGKILL, every process) mid-load and the standby promoted. The
 service must find the new primary by itself (no restart), refuse meanwhile with 503 and Retry-After (never
 a 500), lose no write it acknowledged, and leave a record that verifies. The refused window is measured,
 printed and attached to the test's report (``record_property``; ``tests/artifacts/failover.json``). Then the
@@ -88,6 +89,11 @@ def test_the_service_rides_a_failover_to_the_standby_losing_no_acknowledged_writ
         # the kill lands in the middle of writes: they were still being acknowledged right before it
         before = len(load.acks)
         wait_until(lambda: len(load.acks) > before + 4, "the writes stopped being acknowledged before the kill")
+        # the standby falls behind, then the primary dies: what only the primary held must not have been
+        # acknowledged (synchronous commit: nothing is, meanwhile; asynchronous, this loses writes)
+        assert pair.sync_state() == "sync" and pair.stall_replication() == 1
+        stalled_at = time.monotonic()
+        time.sleep(0.5)
         killed_at = time.monotonic()
         pair.kill_primary()
         wait_until(
@@ -104,6 +110,7 @@ def test_the_service_rides_a_failover_to_the_standby_losing_no_acknowledged_writ
         server.stop()
     log = server.output()
     window = load.window(killed_at, promoted_at) | {"acknowledged_writes": len(load.acks)}
+    window["acknowledged_while_stalled"] = sum(1 for a in load.acks if stalled_at + 0.1 < a.at < killed_at)
     acks, refusals = load.acks, load.refusals
 
     assert still_running, f"the service exited during the failover: {log[-2000:]}"

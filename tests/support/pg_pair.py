@@ -93,6 +93,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _command(pid: int) -> str:
+    """A process's command line as ``ps`` shows it (PostgreSQL's processes name their role there)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (Linux: /proc)."""
     try:
@@ -297,6 +305,17 @@ class PgPair:
     def node_url(self, node: PgNode) -> str:
         """A URL of the database on one node only."""
         return f"postgresql+psycopg://{node.user}@/{self.database}?host={node.socket_dir}&port={node.port}"
+
+    def stall_replication(self) -> int:
+        """Stop (SIGSTOP) the primary's WAL senders, as if the standby fell behind: from now on the standby
+        receives nothing. With synchronous commit every commit waits for it, so nothing more is acknowledged;
+        without, commits would be acknowledged that only the primary holds (what :meth:`kill_primary`
+        then loses). How many senders were stopped (:meth:`kill_primary` kills them with the rest)."""
+        pid = self.primary.postmaster_pid()
+        senders = [c for c in _children(pid) if _command(c).startswith("postgres: walsender")] if pid else []
+        for sender in senders:
+            os.kill(sender, signal.SIGSTOP)
+        return len(senders)
 
     def kill_primary(self) -> None:
         """SIGKILL the primary's processes (see :meth:`PgNode.kill`)."""
