@@ -158,6 +158,10 @@ def test_xpath_on_the_raw_xml_finds_the_same_coordinates_altitudes_and_circles(s
         else:
             expected = POLYGON["coordinates"][0]
             assert [x for p in ceiling for x in p[:2]] == pytest.approx([x for c in expected for x in c], abs=DEG)
+    from shapely.geometry import LinearRing
+
+    for ring in root.xpath("//k:outerBoundaryIs/k:LinearRing/k:coordinates/text()", namespaces=NS):
+        assert LinearRing([tuple(float(x) for x in p.split(",")[:2]) for p in ring.split()]).is_ccw  # right-hand rule
     zone_pm = _placemarks(root, "Zones")[1]
     assert _data(zone_pm)["id"] == "IL-Z1"
     assert _data(zone_pm)["forbids"] == "deployment,uav_patrol"

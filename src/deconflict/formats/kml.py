@@ -79,17 +79,24 @@ def _styles(parties: Sequence[str]) -> list[Any]:
 
 
 def _rings(geometry: dict[str, Any], radius_m: float | None) -> list[tuple[list[Any], list[list[Any]]]]:
-    """A footprint's polygons as (exterior, holes) rings of (lon, lat); a circle as its geodesic ring."""
-    from shapely.geometry import shape
+    """A footprint's polygons as (exterior, holes) rings of (lon, lat), a circle as its geodesic ring; each
+    exterior counterclockwise and each hole clockwise, as the KML reference asks of polygons (the
+    right-hand rule: the face's normal points up, which viewers light)."""
+    from shapely.geometry import Polygon, shape
+    from shapely.geometry.polygon import orient
 
     from deconflict.geo import circle_ring
 
     if geometry.get("type") == "Point":
         lon, lat = geometry["coordinates"][:2]
-        return [([tuple(p) for p in circle_ring(float(lon), float(lat), float(radius_m or 0.0)).tolist()], [])]
-    geom = shape(geometry)
-    polygons = list(getattr(geom, "geoms", [geom]))
-    return [([c[:2] for c in p.exterior.coords], [[c[:2] for c in r.coords] for r in p.interiors]) for p in polygons]
+        polygons = [Polygon(circle_ring(float(lon), float(lat), float(radius_m or 0.0)).tolist())]
+    else:
+        geom = shape(geometry)
+        polygons = list(getattr(geom, "geoms", [geom]))
+    out = []
+    for p in (orient(p, sign=1.0) for p in polygons):
+        out.append(([c[:2] for c in p.exterior.coords], [[c[:2] for c in r.coords] for r in p.interiors]))
+    return out
 
 
 def _solid(geometry: dict[str, Any], radius_m: float | None, floor_m: float, ceiling_m: float) -> Any:
