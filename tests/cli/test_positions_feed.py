@@ -288,3 +288,18 @@ def test_aircraft_json_is_polled_over_http_until_ctrl_c(live: LiveServer, tokens
     assert "stopped: " in err and "1 bad lines skipped" in err
     reader = live.service.member("tr-il-syria", "IL")
     assert [t["track"] for t in live.service.tracks("tr-il-syria", reader=reader)] == ["IL/738A5B"]
+
+
+def test_a_revoked_token_stops_the_feed_in_words(live: LiveServer, tokens: dict[str, str]) -> None:
+    replay = SbsReplay(RECORDING.read_text(encoding="ascii").splitlines(), speed=1)
+    proc = _feed(live, tokens["TR"], "--sbs", f"127.0.0.1:{replay.port}")
+    try:
+        reader = live.service.member("tr-il-syria", "TR")
+        wait_until(lambda: live.service.tracks("tr-il-syria", reader=reader), "a first batch")
+        live.service.revoke_tokens(mechanism_id="tr-il-syria", member_id="TR")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        replay.close()
+    assert proc.returncode == 2 and "the service refused (401)" in err, err

@@ -155,12 +155,15 @@ def _feed(kind: str, source: str, icao: list[str], *, once: bool, client: Any) -
     """Keep the member's picture fed from a live receiver until Ctrl-C (formats/_adsb_feed.follow)."""
     from datetime import UTC, datetime
 
+    from deconflict.client import raise_for
     from deconflict.clock import parse_utc
     from deconflict.formats._adsb_feed import follow, retime
 
     def post(reports: list[dict[str, Any]]) -> None:
         # the reports' times onto the service's clock, which decides what is stale or in the future
-        offset = parse_utc(client.http.get("/me").json()["now"], field="now") - datetime.now(UTC)
+        me = client.http.get("/me")
+        raise_for(me)
+        offset = parse_utc(me.json()["now"], field="now") - datetime.now(UTC)
         _print_stored(client.report_tracks(retime(reports, offset)))
 
     def warn(text: str) -> None:

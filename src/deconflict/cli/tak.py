@@ -53,9 +53,12 @@ class Pusher:
 
     def now(self) -> datetime:
         """The service's clock: the times of the picture are on it."""
+        from deconflict.client import raise_for
         from deconflict.clock import parse_utc
 
-        return parse_utc(self.client.http.get("/me").json()["now"], field="now")
+        me = self.client.http.get("/me")
+        raise_for(me)
+        return parse_utc(me.json()["now"], field="now")
 
     def read(self, *, whole: bool) -> None:
         """The member's picture through the API (only the tracks unless ``whole``)."""

@@ -95,6 +95,8 @@ class _Batcher:
         try:
             self.post(reports)
         except Exception as e:  # the service refused, or could not be reached: the feed goes on
+            if getattr(e, "status", 0) in (401, 403):
+                raise  # but not without a token that works: that does not come back by itself
             self.stats.failed_batches += 1
             self.warn(f"a batch of {len(reports)} positions was not stored: {_reason(e)}")
             return
