@@ -299,6 +299,12 @@ def test_import_ed269_declares_the_zones_and_a_bad_file_stores_nothing(db: str, 
     after = Service.open(db, migrate=False)
     assert (len(after.entries_after(M, 0, limit=100_000)), [z["id"] for z in after.zones(M)]) == before
     path.write_text(json.dumps(sample(now)))
+    dry = CliRunner().invoke(
+        app, ["import", "ed269", str(path), "--db", db, "--as", "TR", "--ground-max-m", "900", "--dry-run"]
+    )
+    assert dry.exit_code == 0 and "zone TR-SYR-SYT4 would be declared: restricted, forbids uav_patrol" in dry.output
+    after = Service.open(db, migrate=False)
+    assert (len(after.entries_after(M, 0, limit=100_000)), [z["id"] for z in after.zones(M)]) == before
     run = CliRunner().invoke(app, ["import", "ed269", str(path), "--db", db, "--as", "TR", "--ground-max-m", "900"])
     assert run.exit_code == 0, run.output
     assert "left out: feature 2 (SYF1): NO_RESTRICTION" in run.output

@@ -123,18 +123,29 @@ def _raised(out: Outcome) -> str:
 def _store_zones(
     service: Service, mechanism: str, actor: str, docs: list[dict[str, Any]], *, dry_run: bool, key: KeyPair | None
 ) -> None:
-    """Each zone through ``declare_zone`` prepared (every check, nothing written), then each for real."""
+    """Each zone through ``declare_zone`` prepared (every check, nothing written), then each for real.
+
+    A zone is one record entry, so the file is not one transaction: should a zone be refused after the
+    prepared pass (another writer took its id meanwhile), the error says which zones were stored before it.
+    """
 
     def declare(doc: dict[str, Any]) -> Callable[[Any], Outcome]:
         return lambda mode: service.declare_zone(mechanism_id=mechanism, actor=actor, zone=doc, mode=mode)
 
     for doc in docs:
         _prepared(declare(doc))
+    stored: list[str] = []
     for doc in docs:
         if dry_run:
             say(f"zone {doc['id']} would be declared: {doc['kind']}, forbids {', '.join(doc['forbids'])}")
             continue
-        out = _write(declare(doc), key)
+        try:
+            out = _write(declare(doc), key)
+        except DeconflictError as e:
+            if not stored:
+                raise
+            raise DeconflictError(f"{e.message} (zones stored before it: {', '.join(stored)})", field=e.field) from None
+        stored.append(doc["id"])
         say(f"zone {doc['id']} declared (record entry {out.seq}){_raised(out)}")
 
 
