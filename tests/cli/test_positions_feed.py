@@ -141,13 +141,18 @@ def test_bad_lines_are_counted_and_skipped_with_their_line_numbers(live: LiveSer
     lines[2] = "MSG,3,1,1,4BB1C6,1,2025/04/09,09:00:00.500"  # cut short
     lines[5] = "MSG,3,1,1,4BB1C6,1,2025/04/09,09:00:00.700,2025/04/09,09:00:00.700,,15000,,,134.5,37.3,,,0,0,0,0"
     lines.insert(9, "\x00\x01garbage,from,a,noisy,line")
+    last = "MSG,{},1,1,4BB1C9,1,2025/04/09,09:00:05.000,2025/04/09,09:00:05.000,"
+    lines += [last.format(3) + ",9000,,,34.4,37.2,,,0,0,0,0", last.format(4) + ",,200,45.0,,,0,,0,0,0,0"]
     replay = SbsReplay(lines, speed=50)
     proc = _feed(live, tokens["TR"], "--sbs", f"127.0.0.1:{replay.port}")
-    try:
-        wait_until(
-            lambda: live.service.tracks("tr-il-syria", reader=live.service.member("tr-il-syria", "TR")), "a track"
-        )
-        time.sleep(1.5)  # the rest of the 24 lines (0.5 s at 50x) and one more batch
+    try:  # the last aircraft in the service: every line before it has been read
+
+        def tracks() -> list[str]:
+            return [
+                t["id"] for t in live.service.tracks("tr-il-syria", reader=live.service.member("tr-il-syria", "TR"))
+            ]
+
+        wait_until(lambda: "4BB1C9" in tracks(), "the last lines' aircraft")
     finally:
         code, out, err = _stop(proc)
         replay.close()
@@ -155,7 +160,7 @@ def test_bad_lines_are_counted_and_skipped_with_their_line_numbers(live: LiveSer
     assert "line 3: 8 fields; a BaseStation MSG line has 22; skipped" in err
     assert "line 6: lat '134.5' is out of range" in err
     assert "line 10: not a BaseStation line" in err
-    assert "3 bad lines skipped" in err and "25 lines read" in err
+    assert "3 bad lines skipped" in err and "27 lines read" in err
 
 
 def test_aircraft_json_is_polled_and_a_bad_one_names_its_line(
@@ -208,9 +213,9 @@ def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, 
         conn, _ = server.accept()
         with conn:
             conn.sendall(b"\x1a\x34" + bytes(10) + frames[:40])  # a status frame, then a frame cut across reads
-            time.sleep(0.3)
+            time.sleep(0.3)  # two reads on the other side
             conn.sendall(frames[40:])
-            time.sleep(30)
+            conn.recv(1)  # the line stays up until the feed hangs up
 
     threading.Thread(target=serve, daemon=True).start()
     proc = _feed(live, tokens["TR"], "--beast", f"127.0.0.1:{server.getsockname()[1]}")

@@ -263,13 +263,20 @@ def test_freetakserver_relays_our_picture_to_a_tak_client(live: LiveServer, toke
         'role="Team Member"/></detail></event>'
     )
     client.sendall(hello.encode())
-    time.sleep(2)  # FreeTAKServer registers the client before it relays to it
+    client.settimeout(0.5)
+    greeting = b""
+    end = time.monotonic() + 30
+    while b"</event>" not in greeting and time.monotonic() < end:  # registered: FreeTAKServer greets it
+        try:
+            greeting += client.recv(65536)
+        except TimeoutError:
+            continue
+    assert b'type="b-t-f"' in greeting, greeting
     done = _tak(live, tokens["IL"], "--tak", f"tcp://127.0.0.1:{fts}", "--once")
     out, err = done.communicate(timeout=60)
     assert done.returncode == 0, err
     received = b""
     end = time.monotonic() + 30
-    client.settimeout(0.5)
     while time.monotonic() < end and received.count(b"deconflict.tr-il-syria.conflict.C1") == 0:
         try:
             received += client.recv(65536)
