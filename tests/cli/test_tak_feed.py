@@ -332,3 +332,42 @@ def test_a_revoked_token_stops_the_feed_in_words(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 2 and "the service refused (401)" in err, err
+
+
+def test_live_adsb_in_and_cot_out_together(live: LiveServer, tokens: dict[str, str], listener: CotListener) -> None:
+    """The whole loop: Türkiye and Israel feed their aircraft from one receiver's BaseStation stream,
+    the service predicts their loss of separation, and Israel's TAK feed shows both aircraft as position
+    reports (its own friendly, Türkiye's neutral) and the tactical conflict as a marker between them."""
+    from test_positions_feed import IL_AIRCRAFT, RECORDING, TR_AIRCRAFT, SbsReplay
+
+    replay = SbsReplay(RECORDING.read_text(encoding="ascii").splitlines(), speed=5)
+    address = f"127.0.0.1:{replay.port}"
+    env = {"DECONFLICT_URL": live.url, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    feeds = [
+        subprocess.Popen(
+            [str(EXE), "positions", "--sbs", address, "--icao", icao],
+            env={**env, "DECONFLICT_TOKEN": tokens[party]},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for party, icao in (("TR", TR_AIRCRAFT), ("IL", IL_AIRCRAFT))
+    ]
+    tak = _tak(live, tokens["IL"], "--tak", listener.url, "--tracks-every", "0.5")
+    try:
+
+        def marker() -> CotEvent | None:
+            return next((e for e in listener.latest().values() if e.callsign.endswith(" tracks")), None)
+
+        found = wait_until(marker, "the tracks conflict on IL's TAK feed", deadline_s=90)
+        seen = listener.latest()
+    finally:
+        for proc in (*feeds, tak):
+            proc.send_signal(signal.SIGINT)
+        for proc in (*feeds, tak):
+            proc.communicate(timeout=30)
+        replay.close()
+    tr = seen[f"deconflict.tr-il-syria.track.TR.{TR_AIRCRAFT}"]
+    il = seen[f"deconflict.tr-il-syria.track.IL.{IL_AIRCRAFT}"]
+    assert (tr.type, il.type) == ("a-n-A", "a-f-A") and (tr.course, il.course) == (90.0, 270.0)
+    assert tr.lon < found.lon < il.lon  # the marker between the two aircraft
+    assert f"TR/{TR_AIRCRAFT}" in found.remarks and f"IL/{IL_AIRCRAFT}" in found.remarks
