@@ -129,9 +129,13 @@ def test_the_picture_goes_to_the_tak_server_and_follows_the_record(
         wait_until(lambda: uid in listener.latest(), "the new notice, sent when the record said so", deadline_s=60)
         r = httpx.post(f"{live.url}{A}/activities/{later['activity']['id']}/cancel", headers=auth(tokens["TR"]))
         assert r.status_code == 200, r.text
-        wait_until(
-            lambda: listener.latest()[uid].stale <= listener.latest()[uid].time, "the cancelled notice withdrawn"
-        )
+        marker = f"deconflict.tr-il-syria.conflict.{later['raised'][0]['id']}"
+        assert later["raised"][0]["kind"] == "zone"
+
+        def gone(u: str) -> bool:
+            return u in listener.latest() and listener.latest()[u].stale <= listener.latest()[u].time
+
+        wait_until(lambda: gone(uid) and gone(marker), "the cancelled notice and its closed conflict withdrawn")
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

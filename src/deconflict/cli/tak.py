@@ -65,9 +65,9 @@ class Pusher:
         from deconflict.client import raise_for
 
         base = f"/mechanisms/{self.mechanism}"
-        if whole:
-            for name in ("zones", "activities", "conflicts"):
-                r = self.client.http.get(f"{base}/{name}")
+        if whole:  # what is in force: a conflict resolved, an activity closed, a zone withdrawn drop out
+            for name, params in (("zones", {}), ("activities", {}), ("conflicts", {"status": "unresolved"})):
+                r = self.client.http.get(f"{base}/{name}", params=params)
                 raise_for(r)
                 self.picture[name] = r.json()
         r = self.client.http.get(f"{base}/tracks")
