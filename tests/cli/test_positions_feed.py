@@ -174,6 +174,7 @@ def test_aircraft_json_is_polled_and_a_bad_one_names_its_line(
              "baro_rate": 0, "lat": 34.519, "lon": 37.30, "seen_pos": 0.4, "seen": 0.1, "squawk": "4521"},
             {"hex": "4bb1c7", "alt_baro": "ground", "gs": 0, "track": 0, "lat": 34.5, "lon": 37.0, "seen_pos": 1},
             {"hex": "4bb1c8", "alt_baro": 9000, "gs": "fast", "track": 10, "lat": 34.6, "lon": 37.1, "seen_pos": 1},
+            {"hex": "4bb1ca", "alt_baro": 9000, "gs": 200, "track": 10, "lat": 34.7, "lon": 37.2, "seen_pos": 95.3},
         ],
     }  # fmt: skip
     path = tmp_path / "aircraft.json"

@@ -162,3 +162,10 @@ def test_a_bad_aircraft_json_names_its_line_or_element(text: str, words: str) ->
     with pytest.raises(AdsbLineError) as e:
         parse_aircraft_json(text)
     assert words in e.value.message
+
+
+def test_an_old_position_is_not_reported() -> None:
+    picture = AdsbPicture()
+    for a in parse_aircraft_json(json.dumps(READSB))[0]:
+        picture.put(a["icao"], a["state"], T - timedelta(seconds=a["age_s"] * 20), a["stamp"])  # 6 s and 40 s
+    assert [r["id"] for r in picture.reports(T)] == ["738A5B"]

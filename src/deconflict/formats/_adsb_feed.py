@@ -292,9 +292,10 @@ def follow(
     if once:
         if kind != "aircraft-json":
             raise InvalidInput("--once reads an --aircraft-json once; a TCP feed runs until Ctrl-C", field="--once")
-        for w in load_aircraft_json(source, picture, _local_now()):  # a bad file raises: nothing sent
+        read_at = _local_now()
+        for w in load_aircraft_json(source, picture, read_at):  # a bad file raises: nothing sent
             warn(f"{w}; left out")
-        if reports := picture.reports():
+        if reports := picture.reports(read_at):
             post(reports)
             stats.reports = len(reports)
         else:

@@ -196,10 +196,14 @@ class AdsbPicture:
         only: report these ICAO addresses only (upper case; empty: every aircraft heard). A receiver hears
             every aircraft in range, the other parties' and airliners too: a party reports its own.
         forget_s: an aircraft not heard for this long is dropped.
+        max_age_s: a position older than this (an ``aircraft.json`` keeps aircraft it lost for minutes,
+            with their last ``seen_pos``) is not reported: the service would refuse the whole batch for
+            one position older than its ``track_stale_s``.
     """
 
     only: frozenset[str] = frozenset()
     forget_s: float = 300.0
+    max_age_s: float = 30.0
     aircraft: dict[str, Aircraft] = field(default_factory=dict)
 
     def _plane(self, icao: str) -> Aircraft | None:
@@ -233,8 +237,8 @@ class AdsbPicture:
             plane.position_at, plane.position_stamp = position_at, stamp
 
     def reports(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """A report for each aircraft whose position is new since the last call, in ICAO order; aircraft
-        not heard for ``forget_s`` before ``now`` are forgotten."""
+        """A report for each aircraft whose position is new since the last call (and, given ``now``, not
+        older than ``max_age_s``), in ICAO order; aircraft not heard for ``forget_s`` are forgotten."""
         out = []
         for icao in sorted(self.aircraft):
             plane = self.aircraft[icao]
@@ -244,6 +248,8 @@ class AdsbPicture:
                     continue
             if plane.position_at is None or plane.position_at == plane.reported_at:
                 continue
+            if now is not None and now - plane.position_at > timedelta(seconds=self.max_age_s):
+                continue  # an old position: not one to report (a new one will come, or the aircraft is lost)
             report = plane.report()
             if report is not None:
                 plane.reported_at = plane.position_at
