@@ -60,6 +60,18 @@ def test_a_url_naming_several_hosts_must_ask_for_the_read_write_one() -> None:
     assert connection_options("postgresql+psycopg://u@db1/d")["connect_timeout"] == 5  # one host: bounded too
 
 
+def test_a_database_that_does_not_answer_is_said_so_host_by_host() -> None:
+    ports = free_port(), free_port()
+    url = f"postgresql://u@/d?host=127.0.0.1:{ports[0]}&host=127.0.0.1:{ports[1]}&target_session_attrs=read-write"
+    for migrate in (True, False):
+        with pytest.raises(DeconflictError) as refused:
+            open_store(url, migrate=migrate)
+        assert str(refused.value) == (
+            f"the database is not reachable: 127.0.0.1:{ports[0]}: Connection refused; "
+            f"127.0.0.1:{ports[1]}: Connection refused"
+        )
+
+
 def database_url_with(url: str, *options: str) -> str:
     return "&".join([url, *options])
 

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deconflict.errors import DeconflictError
 from deconflict.service import Prepared
 from deconflict.service.context import StaleRecord
+from deconflict.store import unreachable
 
 __all__ = ["UNREACHABLE", "error_body", "install", "is_outage"]
 
@@ -202,6 +203,5 @@ def install(app: FastAPI) -> None:
         # primary), so the client is told to come back, never shown a 500. A refused statement is a defect.
         if not is_outage(exc):
             return await unexpected(request, exc)
-        cause = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
-        log.warning("database not reachable on %s %s: %s", request.method, request.url.path, cause[0] if cause else "")
+        log.warning("database not reachable on %s %s: %s", request.method, request.url.path, unreachable(exc))
         return JSONResponse(error_body(UNREACHABLE, None), status_code=503, headers={"Retry-After": "1"})

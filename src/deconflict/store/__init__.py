@@ -11,6 +11,7 @@ pool, and libpq's options bound how long a silent host is waited for (:data:`FAI
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from deconflict.errors import DeconflictError
@@ -145,9 +147,36 @@ def open_store(db: str, *, migrate: bool = True) -> Store:
         engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    if migrate:
-        cfg = alembic_config()
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    try:
+        if migrate:
+            cfg = alembic_config()
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        elif engine.dialect.name != "sqlite":
+            engine.connect().close()  # a server that does not answer is said so here, not by the first query
+    except OperationalError as e:  # no server answers (for a multi-host URL: none that takes writes)
+        engine.dispose()
+        if engine.dialect.name == "sqlite":
+            raise
+        raise DeconflictError(f"the database is not reachable: {unreachable(e)}", field="db") from e
     return Store(engine)
+
+
+def unreachable(e: DBAPIError) -> str:
+    """Why a connection failed, in one line: each host the driver tried and what it said (``db1:5432:
+    Connection refused; db2:5432: session is read-only``), or the driver's first line.
+
+    >>> from psycopg import OperationalError as Failed
+    >>> said = "connection failed: ...\\nMultiple connection attempts failed. All failures were:\\n"
+    >>> said += "- host: 'db1', port: '5432', hostaddr: '10.0.0.1': connection failed: connection to server "
+    >>> said += 'at "10.0.0.1", port 5432 failed: Connection refused\\n\\tIs the server running on that host?\\n'
+    >>> said += "- host: 'db2', port: '5432', hostaddr: '10.0.0.2': connection failed: connection to server "
+    >>> said += 'at "10.0.0.2", port 5432 failed: session is read-only'
+    >>> unreachable(OperationalError("connect", None, Failed(said)))
+    'db1:5432: Connection refused; db2:5432: session is read-only'
+    """
+    lines = [line.strip() for line in str(e.orig if e.orig is not None else e).splitlines() if line.strip()]
+    hosts = [re.match(r"- host: '([^']*)', port: '([^']*)'.* failed: (.*)$", line) for line in lines]
+    tried = [f"{m[1]}:{m[2]}: {m[3]}" for m in hosts if m is not None]
+    return "; ".join(tried) if tried else (lines[0] if lines else type(e).__name__)
