@@ -2,7 +2,8 @@
 
 A PostgreSQL 15 primary and its synchronous standby on this machine (``tests/support/pg_pair.py``: two
 clusters on two ports, ``synchronous_standby_names='*'``, ``synchronous_commit=on``, the standby a
-``pg_basebackup -R`` copy; fsync on here, unlike the test), the Syria scenario seeded and served by
+``pg_basebackup -R`` copy; fsync on here, unlike the test; the clients are the test's too,
+``tests/support/failover_load.py``), the Syria scenario seeded and served by
 ``deconflict serve`` on the pair's multi-host URL (``target_session_attrs=read-write``), and client threads
 sending hotline messages over HTTP as fast as they are answered (a refused one is sent again, as a new
 message, 50 ms later). After ``--before`` seconds the primary's processes are SIGKILLed; once a request has
@@ -37,7 +38,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 from _matrix import log  # noqa: E402  (bench/_matrix.py)
 from _servers import M, ledger_check, start_servers  # noqa: E402  (bench/_servers.py: seed, then deconflict serve)
-from support.pg_pair import PgPair, WriteLoad, lost_writes, pg_binaries_missing  # noqa: E402  (the test's pair)
+from support.failover_load import WriteLoad, lost_writes  # noqa: E402  (the failover test's clients)
+from support.pg_pair import PgPair, pg_binaries_missing  # noqa: E402  (the test's pair)
 
 
 def _wait(condition: Any, what: str, deadline_s: float) -> None:

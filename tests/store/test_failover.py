@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 import pytest
 from support.builders import M, declared_service
+from support.failover_load import WriteLoad, lost_writes
 from support.live import free_port, wait_until
 from support.paths import ARTIFACTS
-from support.pg_pair import PgPair, WriteLoad, lost_writes, pg_binaries_missing
+from support.pg_pair import PgPair, pg_binaries_missing
 from support.processes import serve
 
 from deconflict.errors import DeconflictError
