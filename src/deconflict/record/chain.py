@@ -74,13 +74,21 @@ GENESIS_HASH = "0" * 64
 """prev_hash of the first entry of every chain."""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""The canonical encoder, made once: ``json.dumps`` with these options builds the same encoder on every call
+(a cost per entry on the record's hot paths) and returns the same text."""
+_json_string = json.encoder.encode_basestring
+"""How the canonical encoder writes a string (``ensure_ascii=False``): quoted, with only ``"``, ``\\`` and
+control characters escaped."""
+
+
 def canonical(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, no spaces, UTF-8.
 
     >>> canonical({"b": 1, "a": [1.5, "ü"]})
     b'{"a":[1.5,"\\xc3\\xbc"],"b":1}'
     """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _CANONICAL.encode(obj).encode()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -95,7 +103,40 @@ def sha256_hex(data: bytes) -> str:
 def entry_hash(
     *, mechanism: str, seq: int, at: datetime, actor: str, type: str, payload_hash: str, prev_hash: str
 ) -> str:
-    """The hash that chains an entry to the one before it."""
+    """The hash that chains an entry to the one before it: the SHA-256 of the canonical JSON of the head.
+
+    The head's canonical text is written out directly (its keys in sorted order, each string as the
+    canonical encoder writes it): the same bytes as :func:`canonical` of the head, at a third of the cost.
+    Anything but a whole ``seq`` and text fields takes the general encoder.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2025, 4, 9, 8, 0, tzinfo=UTC)
+    >>> entry_hash(mechanism="m", seq=1, at=t, actor="a", type="t", payload_hash="p", prev_hash="0")[:16]
+    '0eb9e51f2c646811'
+    """
+    if seq.__class__ is int and _texts(mechanism, actor, type, payload_hash, prev_hash):
+        text = (
+            f'{{"actor":{_json_string(actor)},"at":{_json_string(iso(at))},"mechanism":{_json_string(mechanism)},'
+            f'"payload_hash":{_json_string(payload_hash)},"prev_hash":{_json_string(prev_hash)},"seq":{seq},'
+            f'"type":{_json_string(type)}}}'
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+    return _entry_hash_general(
+        mechanism=mechanism, seq=seq, at=at, actor=actor, type=type, payload_hash=payload_hash, prev_hash=prev_hash
+    )
+
+
+def _texts(a: object, b: object, c: object, d: object, e: object) -> bool:
+    """Whether all five are text (an untyped caller may pass anything: it then takes the encoder)."""
+    return (
+        isinstance(a, str) and isinstance(b, str) and isinstance(c, str) and isinstance(d, str) and isinstance(e, str)
+    )
+
+
+def _entry_hash_general(
+    *, mechanism: str, seq: int, at: datetime, actor: str, type: Any, payload_hash: str, prev_hash: str
+) -> str:
+    """:func:`entry_hash` through the canonical encoder (the reference the fast path is tested against)."""
     head = {
         "mechanism": mechanism,
         "seq": seq,

@@ -28,6 +28,10 @@ from deconflict.store.schema import LedgerEntry
 
 __all__ = ["append", "entry_doc", "lock_record", "read_head", "record_lock_key", "store_docs", "verify_store"]
 
+_INSERT = insert(cast(Table, LedgerEntry.__table__))
+"""The statement that stores one entry, built once (executed with one row's values: a single execute, not
+an executemany of one, which costs SQLAlchemy a third more per entry)."""
+
 _LOCKED = "deconflict.locked_records"
 """Key in a session's ``info``: the mechanisms whose record the session's transaction has locked."""
 
@@ -92,7 +96,7 @@ def append(
     last = after if after is not None else read_head(session, mechanism)
     row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last)
     row["key_id"], row["signature"] = sign(row)
-    session.execute(insert(cast(Table, LedgerEntry.__table__)), [row])
+    session.execute(_INSERT, row)
     return Head(row["seq"], row["hash"])
 
 
