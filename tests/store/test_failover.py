@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import make_url
 from support.builders import M, declared_service
 from support.failover_load import WriteLoad, lost_writes
 from support.live import free_port, wait_until
@@ -32,7 +33,7 @@ from support.processes import serve
 
 from deconflict.errors import DeconflictError
 from deconflict.service import Service
-from deconflict.store import FAILOVER_DEFAULTS, connection_options, open_store
+from deconflict.store import FAILOVER_DEFAULTS, connection_options, database_url, open_store
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -51,6 +52,8 @@ def pair() -> Iterator[PgPair]:
 
 def test_a_url_naming_several_hosts_must_ask_for_the_read_write_one() -> None:
     two = "postgresql://u@/d?host=db1:5432&host=db2:5432"
+    both = make_url(database_url(two + "&target_session_attrs=read-write"))  # the driver made explicit, hosts kept
+    assert both.drivername == "postgresql+psycopg" and both.query["host"] == ("db1:5432", "db2:5432")
     with pytest.raises(DeconflictError, match="target_session_attrs=read-write"):
         open_store(two)
     with pytest.raises(DeconflictError, match="2 hosts"):
