@@ -11,6 +11,7 @@ refused as future or stale.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -301,14 +302,26 @@ def follow(
         else:
             say("no aircraft with a whole position to send")
         return stats
+    address = _address(source, f"--{kind}") if kind != "aircraft-json" else ("", 0)
+
+    def interrupted(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: at once
+        stop.set()  # the first: the batch on its way is finished and counted, then the feed stops
+
+    previous = (
+        signal.signal(signal.SIGINT, interrupted) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         if kind == "aircraft-json":
             say(f"polling {source} every second (Ctrl-C to stop)")
             run_aircraft_json(source, post, stop=stop, warn=warn, picture=picture, stats=stats)
         else:
-            host, port = _address(source, f"--{kind}")
             say(f"following the {'Beast' if kind == 'beast' else 'SBS'} feed at {source} (Ctrl-C to stop)")
-            run_sbs(host, port, post, stop=stop, warn=warn, picture=picture, stats=stats, beast=kind == "beast")
+            run_sbs(*address, post, stop=stop, warn=warn, picture=picture, stats=stats, beast=kind == "beast")
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return stats
