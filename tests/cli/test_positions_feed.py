@@ -243,6 +243,7 @@ def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, 
         pytest.param(["--sbs", "127.0.0.1:1", "--icao", "73806"], "--icao: '73806' is not an ICAO address", id="icao"),
         pytest.param(["--sbs", "127.0.0.1:1", "--aircraft-json", "a.json"], "give one source", id="two"),
         pytest.param([], "give one source", id="none"),
+        pytest.param(["tracks.csv", "--icao", "738065"], "--icao and --once are for live feeds", id="csv-icao"),
     ],
 )
 def test_a_live_feed_wrongly_given_is_refused_in_words(

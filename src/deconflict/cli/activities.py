@@ -122,6 +122,8 @@ def positions(
     if path is None:
         _feed(*given[0], icao or [], once=once, client=client_for(url, token))
         return
+    if icao or once:
+        raise DeconflictError("--icao and --once are for live feeds (--sbs, --beast, --aircraft-json), not a CSV")
     from deconflict.formats.tracks_csv import read_tracks_csv
 
     tracks = read_tracks_csv(read_text(path), source=str(path))  # the CSV's own errors name row and column
