@@ -154,8 +154,16 @@ def star_polygons(rng: np.random.Generator, lon: np.ndarray, lat: np.ndarray, ra
     return shapely.polygons(rings)
 
 
-def generate(rng: np.random.Generator, n: int, area: Any, *, prefix: str, alternate_parties: bool = False) -> Batch:
-    """n random volumes following DISTRIBUTION; ids are ``prefix`` + a zero-padded number."""
+def generate(
+    rng: np.random.Generator,
+    n: int,
+    area: Any,
+    *,
+    prefix: str,
+    alternate_parties: bool = False,
+    span_s: float = SPAN_S,
+) -> Batch:
+    """n random volumes following DISTRIBUTION (windows inside ``span_s``); ids: ``prefix`` + a zero-padded number."""
     lon, lat = sample_points(rng, area, n)
     diameter = np.exp(rng.uniform(np.log(DIAM_MIN_M), np.log(DIAM_MAX_M), n))
     circle = np.zeros(n, dtype=bool)
@@ -165,7 +173,7 @@ def generate(rng: np.random.Generator, n: int, area: Any, *, prefix: str, altern
     geoms[~circle] = star_polygons(rng, lon[~circle], lat[~circle], diameter[~circle] / 2)
     radii = np.where(circle, diameter / 2, 0.0)
     duration = np.round(rng.uniform(DUR_MIN_S, DUR_MAX_S, n))
-    start = EPOCH0_S + np.floor(rng.uniform(0, 1, n) * (SPAN_S - duration))
+    start = EPOCH0_S + np.floor(rng.uniform(0, 1, n) * (span_s - duration))
     floor = np.round(rng.uniform(0, ALT_TOP_M - THICK_MIN_M, n))
     ceiling = np.minimum(floor + np.round(rng.uniform(THICK_MIN_M, THICK_MAX_M, n)), ALT_TOP_M)
     if alternate_parties:

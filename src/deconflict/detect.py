@@ -161,7 +161,11 @@ def _table(arr: _Arrays, i: np.ndarray, j: np.ndarray, dist: np.ndarray) -> Conf
     swap = rank[i] > rank[j]
     a, b = np.where(swap, j, i), np.where(swap, i, j)
     order = np.lexsort((rank[b], rank[a]))
-    a, b, dist = a[order], b[order], np.asarray(dist, dtype=float)[order]
+    return _table_sorted(arr, a[order], b[order], np.asarray(dist, dtype=float)[order])
+
+
+def _table_sorted(arr: _Arrays, a: np.ndarray, b: np.ndarray, dist: np.ndarray) -> ConflictTable:
+    """Pairs already in the table's order (id a < id b, sorted) with their distances as a ConflictTable."""
     start_from = np.where(arr.t0[a] >= arr.t0[b], a, b)
     end_from = np.where(arr.t1[a] <= arr.t1[b], a, b)
     return ConflictTable(

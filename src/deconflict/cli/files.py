@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from deconflict.cli.common import fail, read_text, user_errors
+from deconflict.cli.common import TerminalGuard, fail, read_text, user_errors
 from deconflict.errors import DeconflictError
 
 __all__ = ["check", "conflict_json", "mechanism_app", "tracks"]
@@ -36,13 +36,23 @@ def check(
     Example: deconflict check volumes.geojson --separation-m 5000 --vertical-separation-m 300
     """
     from deconflict.detect import find_conflict_table
+    from deconflict.detect_batch import conflict_blocks, write_conflict_blocks
     from deconflict.formats.geojson import load_json, volumes_from_geojson, write_conflicts
 
     doc = load_json(read_text(volumes), source=str(volumes))
     vols = volumes_from_geojson(doc, source=str(volumes))
     del doc
-    table = find_conflict_table(vols, separation_m=separation_m, vertical_separation_m=vertical_separation_m)
-    write_conflicts(table, vols, sys.stdout)
+    rules = {"separation_m": separation_m, "vertical_separation_m": vertical_separation_m}
+    blocks = conflict_blocks(vols, **rules)
+    if blocks is not None:  # one frame: found and written a block at a time, in order
+        out = sys.stdout
+        if isinstance(out, TerminalGuard) and all(
+            v.id.isprintable() and v.party.isprintable() and (v.activity or "").isprintable() for v in vols
+        ):
+            out = out.inner  # what the guard would pass unchanged (JSON escapes the rest): not scanned again
+        write_conflict_blocks(blocks, vols, out)
+    else:  # an input wider than one frame: the whole table, then written
+        write_conflicts(find_conflict_table(vols, **rules), vols, sys.stdout)
 
 
 @user_errors
