@@ -66,6 +66,10 @@ TARGET_BUILD_1M_MIB = 4096.0
 TARGET_P50_MS = 1.0
 TARGET_P99_MS = 10.0
 TARGET_CLI_100K_S = 30.0
+TARGET_DENSE_CPU_S = 30.0
+"""``deconflict check`` on the dense 100k input (millions of pairs): CPU seconds."""
+DENSE_SPAN_S = 4.5 * 3600
+"""The dense input: the same volumes with every window inside 4.5 h (about 5.8M conflicting pairs at 100k)."""
 
 DISTRIBUTION = {
     "centres": "uniform inside the Natural Earth 1:50m Syria polygon (rejection sampling in its bbox)",
@@ -495,52 +499,145 @@ def deconflict_exe() -> Path:
     return Path(sys.executable).parent / "deconflict"
 
 
-def run_cli_check(n: int, seed: int) -> dict[str, Any]:
-    """Time ``deconflict check`` on a file of n random volumes; wall seconds and conflicts."""
+PREVIOUS_CHECK = """
+import sys
+from deconflict.cli.common import TerminalGuard
+from deconflict.detect import find_conflict_table
+from deconflict.formats.geojson import load_json, volumes_from_geojson, write_conflicts
+path, m, v = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+vols = volumes_from_geojson(load_json(open(path, "rb").read(), source=path), source=path)
+table = find_conflict_table(vols, separation_m=m, vertical_separation_m=v)
+write_conflicts(table, vols, TerminalGuard(sys.stdout))
+"""
+"""The ``check`` command as it was before issue 17: the whole table, then written (the reference run)."""
+
+
+def _timed(cmd: list[str], out_path: Path, err_path: Path) -> tuple[float, float, float]:
+    """Run a command with stdout to a file; (wall s, CPU s, peak RSS MiB) of the process (wait4)."""
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        message = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise RuntimeError(f"{cmd[0]} failed ({code}): {message}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def _count_rows(path: Path) -> int:
+    """Conflicts in a ``check`` document, counted without parsing it (each row starts with ``{"a": ``)."""
+    count, tail = 0, b""
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            data = tail + chunk
+            count += data.count(b'{"a": ')
+            tail = data[-5:]
+    return count
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes."""
+    import filecmp
+
+    return filecmp.cmp(a, b, shallow=False)
+
+
+def run_cli_check(n: int, seed: int, *, span_s: float = SPAN_S, previous: bool = False) -> dict[str, Any]:
+    """Time ``deconflict check`` on a file of n random volumes (windows inside ``span_s``): wall and CPU
+    seconds, peak RSS, conflicts; with ``previous`` also the whole-table implementation it replaced, on the
+    same file in the same run, and whether both wrote the same bytes."""
     area = load_area()
-    batch = generate(np.random.default_rng([seed, n, 2]), n, area, prefix="f")
+    batch = generate(np.random.default_rng([seed, n, 2]), n, area, prefix="f", span_s=span_s)
+    rules = [str(SEPARATION_M), str(VERTICAL_SEPARATION_M)]
     with tempfile.TemporaryDirectory(prefix="deconflict-bench-") as tmp:
         path = Path(tmp) / f"volumes_{n}.geojson"
         write_check_file(batch, path)
+        del batch
         size_mib = path.stat().st_size / 2**20
-        out_path = Path(tmp) / "conflicts.json"
+        out_path, err_path = Path(tmp) / "conflicts.json", Path(tmp) / "stderr.txt"
         cmd = [
             str(deconflict_exe()),
             "check",
             str(path),
             "--separation-m",
-            str(SEPARATION_M),
+            rules[0],
             "--vertical-separation-m",
-            str(VERTICAL_SEPARATION_M),
+            rules[1],
         ]
-        log(f"check: {n} volumes ({size_mib:.1f} MiB GeoJSON), running {' '.join(cmd[:3])} ...")
-        err_path = Path(tmp) / "stderr.txt"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            t = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err)
-            # wait4 reports the peak RSS and the CPU time of the deconflict process
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - t
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            message = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise RuntimeError(f"deconflict check failed ({code}): {message}")
-        peak_mib = usage.ru_maxrss / 1024
-        cpu_s = usage.ru_utime + usage.ru_stime
+        log(f"check: {n} volumes in {span_s / 3600:g} h ({size_mib:.1f} MiB GeoJSON), running {' '.join(cmd[:3])} ...")
+        wall, cpu_s, peak_mib = _timed(cmd, out_path, err_path)
         out_mib = out_path.stat().st_size / 2**20
-        conflicts = len(json.loads(out_path.read_text(encoding="utf-8"))["conflicts"])
+        conflicts = _count_rows(out_path)
+        log(
+            f"check: {n} volumes in {wall:.2f} s wall, {cpu_s:.2f} s CPU, "
+            f"peak RSS {peak_mib:.0f} MiB, {conflicts} conflicts"
+        )
+        result: dict[str, Any] = {
+            "volumes": n,
+            "span_h": span_s / 3600,
+            "wall_s": round(wall, 3),
+            "cpu_s": round(cpu_s, 3),
+            "peak_rss_mib": round(peak_mib, 1),
+            "conflicts": conflicts,
+            "input_mib": round(size_mib, 1),
+            "output_mib": round(out_mib, 1),
+        }
+        if previous:
+            ref_path = Path(tmp) / "conflicts_previous.json"
+            log("check: the previous implementation (whole table, then written) on the same file ...")
+            p_wall, p_cpu, p_peak = _timed(
+                [sys.executable, "-c", PREVIOUS_CHECK, str(path), *rules], ref_path, err_path
+            )
+            same = _same_bytes(out_path, ref_path)
+            result["previous"] = {
+                "wall_s": round(p_wall, 3),
+                "cpu_s": round(p_cpu, 3),
+                "peak_rss_mib": round(p_peak, 1),
+                "ratio_cpu": round(p_cpu / cpu_s, 2),
+                "identical_bytes": same,
+            }
+            log(f"check: previous {p_wall:.2f} s wall, {p_cpu:.2f} s CPU, peak {p_peak:.0f} MiB; same bytes: {same}")
+    return result
+
+
+def dense_brute_force(n: int, seed: int) -> dict[str, Any]:
+    """A small dense input: the streamed ``check`` rows against ``brute_force_conflicts`` (every pair tested)."""
+    from deconflict.detect import brute_force_conflicts
+    from deconflict.detect_batch import conflict_blocks
+    from deconflict.formats.geojson import load_json, volumes_from_geojson
+
+    batch = generate(np.random.default_rng([seed, n, 4]), n, load_area(), prefix="b", span_s=DENSE_SPAN_S)
+    with tempfile.TemporaryDirectory(prefix="deconflict-bench-") as tmp:
+        path = Path(tmp) / "dense.geojson"
+        write_check_file(batch, path)
+        volumes = volumes_from_geojson(load_json(path.read_bytes(), source=str(path)), source=str(path))
+    rules = {"separation_m": SEPARATION_M, "vertical_separation_m": VERTICAL_SEPARATION_M}
+    t = time.process_time()
+    blocks = conflict_blocks(volumes, **rules)
+    assert blocks is not None
+    rows = [
+        (volumes[a].id, volumes[b].id, d)
+        for bl in blocks
+        for a, b, d in zip(bl.a.tolist(), bl.b.tolist(), bl.distance_m.tolist(), strict=True)
+    ]
+    streamed_s = time.process_time() - t
+    t = time.process_time()
+    reference = [(c.a, c.b, c.distance_m) for c in brute_force_conflicts(volumes, **rules)]
+    brute_s = time.process_time() - t
+    agree = rows == reference
     log(
-        f"check: {n} volumes in {wall:.2f} s wall, {cpu_s:.2f} s CPU, "
-        f"peak RSS {peak_mib:.0f} MiB, {conflicts} conflicts"
+        f"dense brute force: {n} volumes, {len(rows)} conflicts, streamed {streamed_s:.2f} s CPU, "
+        f"brute force {brute_s:.2f} s CPU, agree={agree}"
     )
     return {
         "volumes": n,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu_s, 3),
-        "peak_rss_mib": round(peak_mib, 1),
-        "conflicts": conflicts,
-        "input_mib": round(size_mib, 1),
-        "output_mib": round(out_mib, 1),
+        "conflicts": len(rows),
+        "streamed_cpu_s": round(streamed_s, 3),
+        "brute_force_cpu_s": round(brute_s, 3),
+        "ratio_cpu": round(brute_s / streamed_s, 1),
+        "agree": agree,
     }
 
 
@@ -605,7 +702,7 @@ def run_size_subprocess(n: int, args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def judge(sizes: dict[str, dict[str, Any]], cli: dict[str, Any] | None) -> dict[str, Any]:
+def judge(sizes: dict[str, dict[str, Any]], cli: dict[str, Any] | None, dense: dict[str, Any] | None) -> dict[str, Any]:
     """Targets with their measured value and a pass boolean (None when not measured in this run)."""
     largest = sizes[str(max(int(k) for k in sizes))]
     big = sizes.get("1000000")
@@ -617,6 +714,10 @@ def judge(sizes: dict[str, dict[str, Any]], cli: dict[str, Any] | None) -> dict[
         "check_cli_100k_s": {
             "limit": TARGET_CLI_100K_S,
             "value": cli["wall_s"] if cli and cli["volumes"] == 100_000 else None,
+        },
+        "check_dense_100k_cpu_s": {
+            "limit": TARGET_DENSE_CPU_S,
+            "value": dense["cpu_s"] if dense and dense["volumes"] == 100_000 else None,
         },
     }
     for t in targets.values():
@@ -631,6 +732,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checks", type=int, help="new volumes checked one at a time per N (default 10000)")
     parser.add_argument("--quick", action="store_true", help="smoke run: N=10k, 1,000 checks, 10k-volume check file")
     parser.add_argument("--check-file-n", type=int, help="volumes in the deconflict check file (default 100000)")
+    parser.add_argument("--dense-n", type=int, help="volumes in the dense check file (default 100000, 0: none)")
+    parser.add_argument("--no-previous", action="store_true", help="skip the previous check implementation's run")
+    parser.add_argument("--dense-brute-n", type=int, default=3000, help="dense volumes also checked by brute force")
     parser.add_argument("--seed", type=int, default=20250409)
     parser.add_argument("--brute-max", type=int, default=10_000, help="largest N also checked by brute force")
     parser.add_argument("--brute-checks", type=int, default=10_000, help="checks repeated by brute force")
@@ -652,14 +756,19 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     else:
         sizes = list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    check_n = args.check_file_n or (10_000 if args.quick else 100_000)
+    check_n = (10_000 if args.quick else 100_000) if args.check_file_n is None else args.check_file_n
+    dense_n = (10_000 if args.quick else 100_000) if args.dense_n is None else args.dense_n
     log(f"sizes {sizes}, {args.checks} checks each, check file {check_n} volumes, seed {args.seed}")
 
     per_size = {}
     for n in sizes:
         per_size[str(n)] = run_size_subprocess(n, args)
     brute = next((r.pop("brute_force") for r in per_size.values() if "brute_force" in r), None)
-    cli = run_cli_check(check_n, args.seed) if check_n > 0 else None
+    cli = run_cli_check(check_n, args.seed, previous=not args.no_previous) if check_n > 0 else None
+    dense = None
+    if dense_n > 0:
+        dense = run_cli_check(dense_n, args.seed, span_s=DENSE_SPAN_S, previous=not args.no_previous)
+    dense_brute = dense_brute_force(args.dense_brute_n, args.seed) if args.dense_brute_n > 0 else None
     wall = time.perf_counter() - started
     result = {
         "bench": "strategic",
@@ -670,8 +779,10 @@ def main(argv: list[str] | None = None) -> int:
         "brute_force": brute,
         "check_cli": cli,
         "check_cli_100k_s": cli["wall_s"] if cli and cli["volumes"] == 100_000 else None,
+        "check_cli_dense": dense,
+        "check_dense_brute_force": dense_brute,
         "machine": {**machine_info(), "loadavg_1m_at_start": load_at_start},
-        "targets": judge(per_size, cli),
+        "targets": judge(per_size, cli, dense),
         "wall_s": round(wall, 1),
     }
     line = json.dumps(result)

@@ -187,11 +187,13 @@ CENTI_CACHE = 2_000_000
 
 
 class _Centi:
-    """``repr(round(x, 2)) + suffix`` of many values, each hundredth below ``CENTI_CACHE`` formatted once."""
+    """``repr(round(x, 2)) + suffix`` of many values: each distinct hundredth formatted once per call, or once
+    for the whole run (below ``CENTI_CACHE``) when enough rows have been written to pay for a table."""
 
     def __init__(self, suffix: str) -> None:
         self.suffix = suffix
         self.cache: np.ndarray = np.empty(0, dtype=object)
+        self.rows = 0
 
     def texts(self, k: np.ndarray) -> np.ndarray:
         """Text of k/100 (integers k >= 0) as ``repr`` writes that hundredth ("12.0", "12.5", "12.34"), suffixed."""
@@ -218,7 +220,9 @@ class _Centi:
         fast &= np.abs(scaled - np.floor(scaled) - 0.5) > 1e-3
         k = np.where(fast, np.rint(scaled), 0).astype(np.int64)
         top = int(k.max(initial=0)) + 1
-        if top <= CENTI_CACHE:
+        self.rows += len(k)
+        # a table of every hundredth up to the largest pays once more rows than it has entries were written
+        if top <= CENTI_CACHE and (top <= len(self.cache) or self.rows > 2 * top):
             if top > len(self.cache):
                 size = min(CENTI_CACHE, max(top + top // 4, 1024))
                 self.cache = np.concatenate([self.cache, self.texts(np.arange(len(self.cache), size))])
