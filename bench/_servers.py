@@ -14,6 +14,7 @@ its last lines are quoted when it fails to start.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -88,6 +89,34 @@ class Servers:
         """The base URL client ``n`` uses (round robin over the addresses)."""
         return self.addresses[n % len(self.addresses)]
 
+    def connections(self) -> list[int] | None:
+        """How many TCP connections each server process has established on its port now (clients' and
+        event streams'), read from /proc: with ``--workers`` the kernel decides which worker accepts a
+        connection, and a kept-alive client stays with it. None where /proc cannot tell (not Linux)."""
+        try:
+            ports = {int(a.split(":")[2].split("/")[0]) for a in self.addresses}
+            pids = [p.pid for p in self.procs]
+            if self.mode == "workers":
+                pids = [pid for pid in _all_pids() if _ppid(pid) in pids]
+            established, listening = set(), set()  # socket inodes on the servers' ports
+            for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    cols = line.split()
+                    if int(cols[1].rsplit(":", 1)[1], 16) in ports:
+                        {"01": established, "0A": listening}.get(cols[3], set()).add(int(cols[9]))
+            counts = []
+            for pid in sorted(pids):
+                inodes = set()
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(int(target[8:-1]))
+                if inodes & listening:  # a server process (a worker), not a helper the supervisor started
+                    counts.append(len(inodes & established))
+            return counts
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self) -> None:
         """Stop every server politely (SIGINT), then firmly."""
         for proc in self.procs:
@@ -99,6 +128,17 @@ class Servers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def _tail(path: Path, lines: int = 8) -> str:

@@ -173,6 +173,8 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
     began = time.perf_counter()
     for t in threads:
         t.start()
+    time.sleep(min(1.0, seconds / 2))
+    spread = servers.connections()  # with --workers: which worker the kernel gave each connection
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
@@ -196,6 +198,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
         "notices": ok,
         "notices_per_s": round(ok / elapsed, 1),
         **latency_ms(latencies),
+        "connections_per_process": spread,
         **statuses(codes),
         "first_errors": errors[:3],
         "accepted_in_record": len(accepted & recorded),

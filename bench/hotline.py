@@ -89,6 +89,8 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
     began = time.perf_counter()
     for t in threads:
         t.start()
+    time.sleep(min(1.0, seconds / 2))
+    spread = servers.connections()  # with --workers: which worker the kernel gave each connection
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
@@ -115,6 +117,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
         "messages": len(sent),
         "messages_per_s": round(len(sent) / elapsed, 1),
         **latency_ms(latencies),
+        "connections_per_process": spread,
         **statuses(codes),
         "first_errors": errors[:3],
         "accepted_in_record": len(accepted & recorded),
