@@ -84,6 +84,9 @@ def _one(
             return {"skipped": f"the servers did not start: {e}"}
         try:
             result = {"mode": servers.mode, **measure(servers)}
+        except Exception as e:  # one configuration's failure is reported; the others still run
+            log(f"{key} failed: {type(e).__name__}: {e}")
+            return {"mode": servers.mode, "failed": f"{type(e).__name__}: {str(e)[:300]}"}
         finally:
             servers.stop()
         result["loadavg_1m"] = round(os.getloadavg()[0], 2)  # others' load on the cores skews a figure
@@ -152,7 +155,7 @@ def run_matrix(
             **{name: _ratio(c.get(name), base.get(name)) for name in LATENCIES},
         }
         for key, c in configs.items()
-        if key != BASELINE and "skipped" not in c
+        if key != BASELINE and "skipped" not in c and "failed" not in c
     }
     return {
         "bench": bench,

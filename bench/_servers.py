@@ -211,7 +211,14 @@ def record_entries(base: str, token: str, after: int) -> list[dict[str, Any]]:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=60, headers=headers) as c:
         while True:
-            page = c.get(f"{base}/record", params={"after": after, "limit": 5000}).json()
+            for _ in range(20):  # a busy server may answer 503 for a moment: ask again
+                r = c.get(f"{base}/record", params={"after": after, "limit": 5000})
+                if r.status_code == 200:
+                    break
+                time.sleep(0.5)
+            else:
+                raise RuntimeError(f"GET {base}/record answered {r.status_code} 20 times: {r.text[:200]}")
+            page = r.json()
             entries += page["entries"]
             if not page["entries"]:
                 return entries

@@ -253,8 +253,8 @@ def main() -> None:
     result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
     result["note"] = "servers and clients share the same cores"
     for key, c in result["configs"].items():
-        if "skipped" in c:
-            log(f"{key}: skipped: {c['skipped']}")
+        if "skipped" in c or "failed" in c:
+            log(f"{key}: {c}")
         else:
             log(
                 f"{key}: {c['notices_per_s']} notices/s, request p50 {c['request_p50_ms']} ms p99 "

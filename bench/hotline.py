@@ -154,8 +154,8 @@ def main() -> None:
     )
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
     for key, c in result["configs"].items():
-        if "skipped" in c:
-            log(f"{key}: skipped: {c['skipped']}")
+        if "skipped" in c or "failed" in c:
+            log(f"{key}: {c}")
         else:
             log(
                 f"{key}: {c['messages_per_s']} messages/s, request p99 {c['request_p99_ms']} ms, receipt p50 "
