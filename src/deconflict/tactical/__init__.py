@@ -6,8 +6,9 @@
                                                phase) and :func:`find_track_conflicts`
 :mod:`~deconflict.tactical.conformance`        :func:`tracks_in_volumes`: positions inside
                                                volumes at one instant
-``_motion``, ``_grid``                         tracks as chords in a conformal frame; the
-                                               broad phase's grid
+``_motion``, ``_kernel``, ``_refine``         tracks as chords in a conformal frame; the
+                                               compiled grid and exact test (numba); pairs
+                                               in doubt decided on the ellipsoid
 =============================================  ================================================
 
 Everything public is importable from ``deconflict.tactical`` itself.
@@ -15,15 +16,16 @@ Everything public is importable from ``deconflict.tactical`` itself.
 
 from __future__ import annotations
 
-from deconflict.tactical._grid import BAND_FACTOR, CELL_SPEED, PAIR_CHUNK
 from deconflict.tactical._motion import CELL_DEG, MAX_FRAME_RADIUS_M
 from deconflict.tactical._motion import _frames as _frames
 from deconflict.tactical._motion import _plane as _plane
+from deconflict.tactical._numpy import CELL_SPEED
 from deconflict.tactical.conformance import tracks_in_volumes
 from deconflict.tactical.predict import (
     DEFAULT_HPZ_M,
     DEFAULT_LOOKAHEAD_S,
     DEFAULT_RPZ_M,
+    NUMBA_FROM,
     SLICES,
     STRICT_M,
     THREADS,
@@ -34,14 +36,13 @@ from deconflict.tactical.predict import (
 from deconflict.tactical.tracks import TrackConflict, TrackConflictTable, Tracks
 
 __all__ = [
-    "BAND_FACTOR",
     "CELL_DEG",
     "CELL_SPEED",
     "DEFAULT_HPZ_M",
     "DEFAULT_LOOKAHEAD_S",
     "DEFAULT_RPZ_M",
     "MAX_FRAME_RADIUS_M",
-    "PAIR_CHUNK",
+    "NUMBA_FROM",
     "SLICES",
     "STRICT_M",
     "THREADS",

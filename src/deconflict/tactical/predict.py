@@ -1,6 +1,7 @@
 """Predicted loss of separation: straight-line extrapolated tracks, closest approach, and the conflict window.
 
-The tracks' projection into a frame is in ``_motion``, the broad phase's grid in ``_grid``;
+The tracks' projection into a frame is in ``_motion``, the compiled grid and exact test in ``_kernel``,
+the refinement of pairs in doubt in ``_refine``;
 conformance of positions to notified volumes is :mod:`deconflict.tactical.conformance`.
 
 State-based detection as air-traffic tools do it (BlueSky's ``StateBased``): each track
@@ -20,7 +21,8 @@ a geodesic in the conformal plane over ``T`` (second order), so the chord's ends
 geodesic's at 0 and T. The gap to the geodesic is at most about ``c L²/8`` at mid-chord
 (``c`` the geodesic's curvature in the plane, about ``ρ / 2R²`` at ``ρ`` from the frame's
 centre, ``L`` the distance flown): 4 m at 450 km from the centre for 500 kt over 300 s,
-and nearly the same for two close tracks, so their separation is off by much less.
+per track; two tracks that cross stray in different directions, so their errors add
+(the pair's budget is below).
 Plane distances between a pair are divided by the frame's scale factor at the pair's
 midpoint at closest approach (the scale varies by a few parts in 10⁵ over 10 km).
 Horizontal distances are on the ellipsoid's surface (not at altitude).
@@ -39,29 +41,51 @@ Horizontal distances are on the ellipsoid's surface (not at altitude).
 "Below" is strict, by ``STRICT_M`` (1 µm): altitudes converted from whole feet exactly H
 apart are not a conflict even where binary rounding leaves a residue of 10⁻¹² m.
 
-The broad phase (``_grid._Grid``) cuts the look-ahead into time slices. In each slice,
-each track's path is boxed (in x, y and altitude, grown by half the minima) and the boxes
-are dropped into a uniform grid of cells and altitude bands; only pairs whose boxes share
-a cell and overlap become candidates (each once, in the cell holding the low corner of
-their overlap), and a conflict is kept from the slice that holds its ``t_in_s``. Slices
-run in threads. Memory grows with the number of tracks and of candidates (in chunks of
-``PAIR_CHUNK``), never with N². ``brute_force_track_conflicts`` runs the same exact test
-on every pair and gives identical results.
+**What a pair's answer depends on: its two states only.** Every track is measured in
+one frame fitted to the input (or to its cell when the input is wide), and that frame's
+distance between two tracks is off from the ellipsoid's by up to a few metres: both
+tracks' chords stray from their geodesics and, when they cross, the two errors add;
+the scale factor also changes along the pair. :func:`~deconflict.tactical._refine.screen_error_m`
+bounds this for each pair from how far from the frame's centre it flies (E, the
+*pair's* budget: ``1.5 (ρ (La² + Lb²) / 16 Re² + (R + 1) ρ (L + R) / 2 Re²) + 0.5`` m;
+about 25 m for a pair at the edge of Syria's frame at 500 kt, measured at most 0.37 E).
+The frame's test runs with R + E and R - E: a pair that passes both is a conflict with
+the frame's figures (within E of the ellipsoid's); a pair that passes neither is not;
+every other pair is decided on the ellipsoid itself by ``_refine.refine``, from its own
+two states (``Geod.fwd`` positions, Newton steps in the tangent frame of the geodesic
+joining them: figures within 1 mm and 1 ms of the geodesic reference). So adding or
+removing other tracks never changes a pair's verdict, and moves its figures by at most
+its E.
+
+The broad phase (``_kernel.grid_slice``, compiled with numba and cached on disk) cuts
+the look-ahead into time slices. In each slice, each track's path is boxed (in x, y and
+altitude, grown by half of R + E and of H) and put in every square cell its box touches;
+in each cell the boxes are swept in order of their floor, and a pair is tested only in
+the cell holding the low corner of the two boxes' overlap (so once per slice), and kept
+from the slice that holds its ``t_in_s`` at R + E (so once). Slices run in threads (the
+kernel releases the GIL). Memory grows with the number of tracks and of conflicts,
+never with N². ``brute_force_track_conflicts`` runs the same compiled exact test on
+every pair and gives identical results.
+
+**Start-up.** numba is imported at the first detection in a process (never by
+``import deconflict`` nor ``--help``): about 1.2 s of CPU here, plus about 1 s to load
+the cached machine code; the first detection after installation compiles it (about
+20 s of CPU, once: ``cache=True`` keeps it beside the module or in ``NUMBA_CACHE_DIR``).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 
 from deconflict.errors import InvalidInput
-from deconflict.tactical._grid import PAIR_CHUNK, _Grid
-from deconflict.tactical._motion import MAX_FRAME_RADIUS_M, _frames, _Plane, _plane
+from deconflict.geo import Frame
+from deconflict.tactical._motion import MAX_FRAME_RADIUS_M, _frames, _plane
+from deconflict.tactical._numpy import CELL_SPEED, brute_rows, grid_rows
 from deconflict.tactical._refine import refine, screen_error_m
 from deconflict.tactical.tracks import TrackConflictTable, Tracks
 from deconflict.units import FT_M, NM_M
@@ -70,6 +94,7 @@ __all__ = [
     "DEFAULT_HPZ_M",
     "DEFAULT_LOOKAHEAD_S",
     "DEFAULT_RPZ_M",
+    "NUMBA_FROM",
     "SLICES",
     "STRICT_M",
     "THREADS",
@@ -92,67 +117,12 @@ THREADS = min(os.cpu_count() or 1, 4)
 """Threads that work on time slices at once (numpy releases the GIL in its loops)."""
 THREADS_FROM = 2000
 """Fewest tracks in a frame for which slices are worked on in threads."""
+NUMBA_FROM = 5000
+"""Fewest tracks for which the compiled engine (``_kernel``) runs; below, the numpy engine (``_numpy``).
 
-
-def _exact(
-    p: _Plane,
-    i: np.ndarray,
-    j: np.ndarray,
-    rpz_m: float,
-    hpz_m: float,
-    lookahead_s: float,
-    error_m: Any = None,
-) -> tuple[np.ndarray, ...]:
-    """The frame's exact test on pairs (``i`` before ``j`` in id order), with the frame's error E (``error_m``).
-
-    Returns (maybe, sure, tcpa, dcpa, t_in, t_out, t_in at R + E): ``maybe`` is the test with
-    R + E (the pair may conflict), ``sure`` with R - E (it does, whatever the frame's error);
-    the figures are the frame's, with R. E is each pair's own bound (``screen_error_m``)
-    unless given.
-    """
-    x, y, vx, vy = p.x, p.y, p.vx, p.vy
-    if error_m is None:  # the pair's own bound, from how far from the centre it flies
-        far = np.maximum(p.rho[i], p.rho[j]) + np.maximum(p.flown[i], p.flown[j])
-        error_m = screen_error_m(far, p.flown[i], p.flown[j], rpz_m)
-    dx, dy = x[j] - x[i], y[j] - y[i]
-    ux, uy = vx[j] - vx[i], vy[j] - vy[i]
-    dz, uz = p.z[j] - p.z[i], p.vz[j] - p.vz[i]
-    speed = np.hypot(ux, uy)
-    moving = speed > 0.0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ex, ey = np.where(moving, ux / speed, 0.0), np.where(moving, uy / speed, 0.0)  # unit relative velocity
-        along = dx * ex + dy * ey  # metres, in the plane
-        tcpa = np.where(moving, -along / speed, 0.0)
-        tc = np.clip(tcpa, 0.0, lookahead_s)
-        k = p.frame.scale((x[i] + x[j] + (vx[i] + vx[j]) * tc) / 2, (y[i] + y[j] + (vy[i] + vy[j]) * tc) / 2)
-        cross2 = np.where(moving, (dx * ey - dy * ex) ** 2, dx * dx + dy * dy)  # relative path to the origin, squared
-
-        def window(r_m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            r = r_m * k - STRICT_M
-            gap2 = r * r - cross2
-            chord = np.sqrt(np.maximum(gap2, 0.0))  # half the relative path's length inside R
-            h_in = np.where(moving, (-along - chord) / speed, -np.inf)
-            h_out = np.where(moving, (-along + chord) / speed, np.inf)
-            return gap2 > 0.0, h_in, h_out
-
-        h = hpz_m - STRICT_M
-        climbing = uz != 0.0
-        v1, v2 = (-h - dz) / uz, (h - dz) / uz
-        level_in = np.abs(dz) < h
-        v_in = np.where(climbing, np.minimum(v1, v2), np.where(level_in, -np.inf, np.inf))
-        v_out = np.where(climbing, np.maximum(v1, v2), np.where(level_in, np.inf, -np.inf))
-
-    def verdict(r_m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        inside, h_in, h_out = window(r_m)
-        lo, hi = np.maximum(h_in, v_in), np.minimum(h_out, v_out)
-        return inside & (lo < hi) & (lo < lookahead_s) & (hi > 0.0), lo, hi
-
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        maybe, lo_wide, _ = verdict(rpz_m + error_m)
-        sure = verdict(rpz_m - error_m)[0] & (rpz_m > error_m)
-        _, lo, hi = verdict(rpz_m)
-    dcpa = np.hypot(dx + ux * tc, dy + uy * tc) / k
-    return maybe, sure, tc, dcpa, np.maximum(lo, 0.0), np.minimum(hi, lookahead_s), np.maximum(lo_wide, 0.0)
+Loading numba costs about 2 s of CPU once per process; below this size a detection
+takes less than that in numpy. Both engines give the same answer to the last bit.
+"""
 
 
 def _check_minima(rpz_m: float, hpz_m: float, lookahead_s: float) -> None:
@@ -161,21 +131,26 @@ def _check_minima(rpz_m: float, hpz_m: float, lookahead_s: float) -> None:
             raise InvalidInput(f"{name}: must be a number above 0, got {value!r}", field=name)
 
 
+def _kernel() -> ModuleType:
+    """The compiled engine, imported (and numba with it) at its first use only."""
+    from deconflict.tactical import _kernel as kernel
+
+    return kernel
+
+
 class _Found:
-    """Conflicts gathered across frames and chunks, in rank numbering, and the pairs left to refine."""
+    """Conflicts gathered across frames and slices, in rank numbering, and the pairs left to refine."""
 
     def __init__(self) -> None:
         self.cols: list[tuple[np.ndarray, ...]] = []
         self.doubt: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def add(self, members: np.ndarray, i: np.ndarray, j: np.ndarray, res: tuple[np.ndarray, ...]) -> None:
-        """Rows of ``_exact``: sure pairs kept with the frame's figures, the others that may conflict set aside."""
-        maybe, sure, *figures = res
-        if np.any(sure):
-            self.cols.append((members[i[sure]], members[j[sure]], *(c[sure] for c in figures[:4])))
-        doubt = maybe & ~sure
-        if np.any(doubt):
-            self.doubt.append((members[i[doubt]], members[j[doubt]]))
+    def add(self, members: np.ndarray, rows: np.ndarray, figures: np.ndarray) -> None:
+        """Kernel rows (i, j, code) and their figures: sure pairs kept, pairs in doubt set aside."""
+        i, j, code = members[rows[0]], members[rows[1]], rows[2]
+        sure = code == 1
+        self.cols.append((i[sure], j[sure], *(f[sure] for f in figures)))
+        self.doubt.append((i[~sure], j[~sure]))
 
     def table(
         self, tracks: Tracks, order: np.ndarray, rpz_m: float, hpz_m: float, lookahead_s: float
@@ -183,14 +158,17 @@ class _Found:
         """The sorted table, once every pair in doubt has been decided on the ellipsoid (``_refine.refine``)."""
         if self.doubt:
             ra, rb = (np.concatenate(c) for c in zip(*self.doubt, strict=True))
-            ok, *figures = refine(tracks, order[ra], order[rb], rpz_m, hpz_m, lookahead_s, STRICT_M)
-            self.cols.append((ra[ok], rb[ok], *(c[ok] for c in figures)))
+            if len(ra):
+                ok, *figures = refine(tracks, order[ra], order[rb], rpz_m, hpz_m, lookahead_s, STRICT_M)
+                self.cols.append((ra[ok], rb[ok], *(c[ok] for c in figures)))
         if not self.cols:
             e = np.empty(0, dtype=np.int64)
             return TrackConflictTable(e, e, np.empty(0), np.empty(0), np.empty(0), np.empty(0))
         ra, rb, *rest = (np.concatenate(c) for c in zip(*self.cols, strict=True))
-        key = ra * np.int64(len(order)) + rb
-        s = np.argsort(key, kind="stable")
+        if len(order) >= NUMBA_FROM:
+            s = _kernel().pair_order(ra, rb, len(order))
+        else:
+            s = np.argsort(ra * np.int64(len(order)) + rb, kind="stable")
         return TrackConflictTable(order[ra[s]], order[rb[s]], *(c[s] for c in rest))
 
 
@@ -210,16 +188,34 @@ def _margin_m(tracks: Tracks, rpz_m: float, lookahead_s: float) -> float:
     return 1.01 * (wide + 2 * gs * lookahead_s) + 1.0
 
 
-def _in_frames(
-    tracks: Tracks, order: np.ndarray, rpz_m: float, lookahead_s: float
-) -> Iterator[tuple[np.ndarray, np.ndarray, _Plane, float]]:
-    """(members, home, plane, largest screen error E in metres) for each frame the input is measured in."""
-    gs = float(tracks.gs_mps.max())
-    for frame, members, home in _frames(tracks, order, _margin_m(tracks, rpz_m, lookahead_s)):
+class _InFrame:
+    """One frame's tracks as the kernel takes them, and the frame's constants."""
+
+    def __init__(
+        self,
+        tracks: Tracks,
+        frame: Frame,
+        members: np.ndarray,
+        home: np.ndarray,
+        order: np.ndarray,
+        rpz_m: float,
+        lookahead_s: float,
+    ) -> None:
         p = _plane(frame, tracks.lat_deg, tracks.lon_deg, tracks, order[members], lookahead_s)
-        flown = gs * lookahead_s
-        far = max(frame.radius_m, float(p.rho.max())) + flown  # bounds every pair's own E (the grid's growth)
-        yield members, home, p, float(screen_error_m(far, flown, flown, rpz_m))
+        self.members, self.home, self.p = members, np.ascontiguousarray(home), p
+        self.st = np.ascontiguousarray(np.stack([p.x, p.y, p.vx, p.vy, p.z, p.vz, p.rho, p.flown], axis=1))
+        self.k0, self.kd = frame.k0, 4.0 * frame.r_m**2 * frame.k0**2
+        flown = float(p.flown.max())
+        far = max(frame.radius_m, float(p.rho.max())) + flown  # bounds every pair's own E
+        self.error_m = float(screen_error_m(far, flown, flown, rpz_m))
+
+
+def _in_frames(tracks: Tracks, order: np.ndarray, rpz_m: float, lookahead_s: float) -> list[_InFrame]:
+    """The frames the input is measured in, with their tracks."""
+    return [
+        _InFrame(tracks, frame, members, home, order, rpz_m, lookahead_s)
+        for frame, members, home in _frames(tracks, order, _margin_m(tracks, rpz_m, lookahead_s))
+    ]
 
 
 def brute_force_track_conflicts(
@@ -229,22 +225,18 @@ def brute_force_track_conflicts(
     hpz_m: float = DEFAULT_HPZ_M,
     lookahead_s: float = DEFAULT_LOOKAHEAD_S,
 ) -> TrackConflictTable:
-    """The O(N²) reference: the exact test on every pair, no broad phase (one row of pairs at a time)."""
+    """The O(N²) reference: the same exact test on every pair (same engine, same size rule), no broad phase."""
     order = _prepare(tracks, rpz_m, hpz_m, lookahead_s)
     found = _Found()
     if len(tracks) < 2:
         return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
-    for members, home, p, _ in _in_frames(tracks, order, rpz_m, lookahead_s):
-        m = len(members)
-        rows = max(1, PAIR_CHUNK // max(m, 1))
-        for lo in range(0, m, rows):
-            i = np.arange(lo, min(lo + rows, m))
-            i = i[home[i]]
-            ii = np.repeat(i, m)
-            jj = np.tile(np.arange(m), len(i))
-            keep = jj > ii
-            ii, jj = ii[keep], jj[keep]
-            found.add(members, ii, jj, _exact(p, ii, jj, rpz_m, hpz_m, lookahead_s)[:6])
+    for f in _in_frames(tracks, order, rpz_m, lookahead_s):
+        if len(tracks) >= NUMBA_FROM:
+            parts = [_kernel().brute_force(f.st, f.home, f.k0, f.kd, rpz_m, hpz_m, lookahead_s, STRICT_M)]
+        else:
+            parts = brute_rows(f.p, f.home, rpz_m, hpz_m, lookahead_s, STRICT_M)
+        for rows, figures in parts:
+            found.add(f.members, rows, figures)
     return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
 
 
@@ -273,26 +265,36 @@ def find_track_conflicts(
     found = _Found()
     if len(tracks) < 2:
         return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
-    for members, home, p, error_m in _in_frames(tracks, order, rpz_m, lookahead_s):
-        grid = _Grid(p, rpz_m + error_m, hpz_m, lookahead_s, slices)
+    grow_z = hpz_m / 2 * (1 + 1e-9) + 1e-3
+    for f in _in_frames(tracks, order, rpz_m, lookahead_s):
+        x1, y1 = f.p.x + f.p.vx * lookahead_s, f.p.y + f.p.vy * lookahead_s
+        kmax = float(np.max(f.p.frame.scale(np.concatenate([f.p.x, x1]), np.concatenate([f.p.y, y1]))))
+        grow_xy = (rpz_m + f.error_m) * kmax / 2 * (1 + 1e-9) + 1e-3
+        step = lookahead_s / slices
+        speed = np.hypot(f.p.vx, f.p.vy)
+        cell = max(float(np.percentile(speed, 90)) * step * CELL_SPEED + 2 * grow_xy, 1.0)
+        span = max(float(np.ptp(np.concatenate([f.p.x, x1]))), float(np.ptp(np.concatenate([f.p.y, y1]))))
+        cell = max(cell, span / (2.0 * math.sqrt(len(f.members)) + 1.0))  # at most about 4 N cells
 
-        def one_slice(s: int, p: _Plane = p, grid: _Grid = grid, home: np.ndarray = home) -> list[tuple[Any, ...]]:
-            out = []
-            for i, j in grid.pairs(s):
-                keep = home[i]
-                i, j = i[keep], j[keep]
-                *res, t_wide = _exact(p, i, j, rpz_m, hpz_m, lookahead_s)
-                mine = np.minimum(np.floor(t_wide * (slices / lookahead_s)), slices - 1) == s  # slice of t_in at R + E
-                keep = res[0] & mine
-                out.append((i[keep], j[keep], *(c[keep] for c in res)))
-            return out
+        compiled = len(tracks) >= NUMBA_FROM
 
-        if len(members) >= THREADS_FROM and slices > 1:
+        def one_slice(
+            s: int, f: _InFrame = f, cell: float = cell, gxy: float = grow_xy, compiled: bool = compiled
+        ) -> list[tuple[np.ndarray, np.ndarray]]:
+            if not compiled:
+                return grid_rows(f.p, f.home, s, slices, f.error_m, rpz_m, hpz_m, lookahead_s, STRICT_M)
+            return [
+                _kernel().grid_slice(
+                    f.st, f.home, s, slices, cell, gxy, grow_z, f.k0, f.kd, rpz_m, hpz_m, lookahead_s, STRICT_M
+                )
+            ]
+
+        if len(f.members) >= THREADS_FROM and slices > 1:
             with ThreadPoolExecutor(max_workers=THREADS) as pool:
                 parts = list(pool.map(one_slice, range(slices)))
         else:
             parts = [one_slice(s) for s in range(slices)]
         for part in parts:
-            for i, j, *res in part:
-                found.add(members, i, j, tuple(res))
+            for rows, figures in part:
+                found.add(f.members, rows, figures)
     return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
