@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -86,6 +88,50 @@ def _log_lines(log: str) -> Counter[str]:
     return Counter(line for line in said if "deconflict.request:" not in line)
 
 
+class _Stream(threading.Thread):
+    """An event stream read all along by one client: the entries' ids in order, the comments, how many
+    connections it took."""
+
+    def __init__(self, url: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.token = url, token
+        self.ids: list[int] = []
+        self.comments: list[str] = []
+        self.connections = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(timeout=httpx.Timeout(10.0, read=120.0)) as client:
+            while not self._stop.is_set():
+                self.connections += 1
+                try:
+                    with client.stream("GET", self.url, headers=headers) as r:
+                        for line in r.iter_lines():
+                            if self._stop.is_set():
+                                return
+                            if line.startswith("id: "):
+                                self.ids.append(int(line[4:]))
+                            elif line.startswith(":"):
+                                self.comments.append(line)
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+
+    def last(self) -> int:
+        return self.ids[-1] if self.ids else 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _head(url: str) -> int:
+    store = open_store(url, migrate=False)
+    try:
+        return Service(store).head(M).seq
+    finally:
+        store.close()
+
+
 def _ready(url: str) -> bool:
     return httpx.get(f"{url}/readyz", timeout=10).status_code == 200
 
@@ -99,7 +145,9 @@ def test_the_service_rides_a_failover_to_the_standby_losing_no_acknowledged_writ
     service.store.close()
     server = serve(pair.url(), free_port(), "--writes-per-minute", "0", log=tmp_path / "serve.log")
     load = WriteLoad(f"{server.url}/api/v1/mechanisms/{M}", tokens, threads=4)
+    stream = _Stream(f"{server.url}/api/v1/mechanisms/{M}/events", tokens["IL"])
     try:
+        stream.start()
         load.start()
         wait_until(lambda: len(load.acks) >= 40, "the load did not get going (40 messages acknowledged)")
         # the kill lands in the middle of writes: they were still being acknowledged right before it
@@ -120,7 +168,12 @@ def test_the_service_rides_a_failover_to_the_standby_losing_no_acknowledged_writ
         wait_until(lambda: load.acks_after(promoted_at) >= 40, "the service did not take writes again", deadline_s=60)
         # and it is whole again: the database reachable, its duty loop (the ticker's lease) running on the new primary
         wait_until(lambda: _ready(server.url), "/readyz did not say ready after the failover", deadline_s=60)
+        # Israel's event stream, open all along, went on by itself: it delivers what was written after
+        wait_until(
+            lambda: stream.last() >= _head(pair.node_url(pair.standby)), "the stream did not go on", deadline_s=60
+        )
     finally:
+        stream.stop()
         load.stop()
         still_running = server.proc.poll() is None
         server.stop()
@@ -137,6 +190,8 @@ def test_the_service_rides_a_failover_to_the_standby_losing_no_acknowledged_writ
         assert r.retry_after is not None and int(r.retry_after) >= 1, r
         assert body["field"] is None and body["detail"].startswith("the database is not reachable"), body
     assert "unexpected error" not in log, log[-3000:]
+    # the stream was never cut: one connection, every entry once and in order
+    assert stream.connections == 1 and stream.ids == list(range(1, len(stream.ids) + 1)), stream.ids[-20:]
 
     # every acknowledged write is in the record on the new primary, as it was acknowledged
     lost = lost_writes(pair.node_url(pair.standby), M, acks)
@@ -167,3 +222,76 @@ def test_the_service_rides_a_failover_to_the_standby_losing_no_acknowledged_writ
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "failover.json").write_text(json.dumps(window, indent=2) + "\n")
     assert window["refused_window_s"] < 30, window
+
+
+def test_an_event_stream_open_through_an_outage_says_so_and_goes_on_with_every_entry(
+    pair: PgPair, tmp_path: Path
+) -> None:
+    """The primary is gone for several seconds (the stream reads meanwhile: its member's token is checked
+    each second); the stream says the database is not reachable, in a comment, and goes on after the
+    promotion on the same connection, with every entry once."""
+    service = declared_service(pair.url())
+    token = service.issue_token(mechanism_id=M, member_id="IL")
+    service.store.close()
+    server = serve(pair.url(), free_port(), log=tmp_path / "serve.log")
+    base = f"{server.url}/api/v1/mechanisms/{M}"
+    stream = _Stream(f"{base}/events", token)
+    try:
+        stream.start()
+        wait_until(lambda: stream.last() >= _head(pair.url()), "the stream did not deliver the record")
+        pair.kill_primary()
+        wait_until(lambda: any("not reachable" in c for c in stream.comments), "the stream did not say", deadline_s=60)
+        pair.promote()
+        wait_until(
+            lambda: any("answers again" in c for c in stream.comments), "the stream did not go on", deadline_s=60
+        )
+        sent = httpx.post(f"{base}/messages", json={"text": "after"}, headers={"Authorization": f"Bearer {token}"})
+        assert sent.status_code == 201, sent.text
+        wait_until(lambda: stream.last() >= _head(pair.node_url(pair.standby)), "the stream missed the new entry")
+    finally:
+        stream.stop()
+        server.stop()
+    assert stream.connections == 1 and stream.ids == list(range(1, len(stream.ids) + 1)), stream.ids[-20:]
+    assert "unexpected error" not in server.output() and "Traceback" not in server.output(), server.output()[-3000:]
+
+
+def test_a_frozen_primary_holds_the_writes_waiting_on_it_not_the_server(pair: PgPair, tmp_path: Path) -> None:
+    """The primary stops answering without closing its connections (a frozen process, a stalled disk): the
+    writes waiting on it wait, but the server goes on answering what needs no database (/healthz), and the
+    writes go through once the primary is unfrozen."""
+    from support.pg_pair import _children
+
+    service = declared_service(pair.url())
+    token = service.issue_token(mechanism_id=M, member_id="TR")
+    service.store.close()
+    server = serve(pair.url(), free_port(), log=tmp_path / "serve.log")
+    base = f"{server.url}/api/v1/mechanisms/{M}"
+    postmaster = pair.primary.postmaster_pid()
+    assert postmaster is not None
+    frozen = [postmaster, *_children(postmaster)]
+    answers: list[int] = []
+
+    def write() -> None:
+        r = httpx.post(
+            f"{base}/messages", json={"text": "frozen"}, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        )
+        answers.append(r.status_code)
+
+    writer = threading.Thread(target=write, daemon=True)
+    try:
+        # the token answered a moment ago (cached for a second): the write goes straight to the database
+        assert httpx.get(f"{base}/messages", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        writer.start()
+        time.sleep(1.0)  # the write is under way, waiting on the frozen primary
+        assert not answers
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        assert time.monotonic() - started < 2.0
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    writer.join(timeout=120)
+    server.stop()
+    assert answers == [201], answers

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
 
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
@@ -23,7 +25,7 @@ from deconflict.api.routes import activities, conflicts, events, hotline, intero
 from deconflict.api.routes import kml as kml_routes
 from deconflict.api.settings import Settings
 from deconflict.service import Service
-from deconflict.store import open_store
+from deconflict.store import open_store, unreachable
 
 API_PREFIX = "/api/v1"
 
@@ -47,14 +49,26 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))
 
     async def ticker() -> None:
-        # Deadlines live in stored times; this only asks, every second, what has fallen due.
+        # Deadlines live in stored times; this only asks, every second, what has fallen due. In a worker
+        # thread: a database that stalls holds the tick, never the requests the event loop serves.
+        log = logging.getLogger("deconflict.api")
+        outage = False
         while True:
             await asyncio.sleep(settings.tick_s)
             try:
-                service.tick()
+                await run_in_threadpool(service.tick)
                 watch.ticked()
+                if outage:
+                    log.warning("hotline tick: the database answers again")
+                    outage = False
+            except DBAPIError as e:
+                if not errors.is_outage(e):
+                    log.exception("hotline tick failed")
+                elif not outage:  # one line an outage, not a traceback a second
+                    log.warning("hotline tick: the database is not reachable (%s); trying each second", unreachable(e))
+                    outage = True
             except Exception:  # noqa: BLE001 - a failed tick is logged and retried next second
-                logging.getLogger("deconflict.api").exception("hotline tick failed")
+                log.exception("hotline tick failed")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

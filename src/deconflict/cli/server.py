@@ -191,4 +191,6 @@ def _shown(db: str) -> str:
         return db
     from sqlalchemy.engine import make_url
 
-    return make_url(db).render_as_string(hide_password=True)
+    from urllib.parse import unquote
+
+    return unquote(make_url(db).render_as_string(hide_password=True))  # host=db1:5432, not host=db1%3A5432

@@ -74,7 +74,7 @@ def list_activities(
     summary="Notify a planned activity",
     responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: NoticeIn) -> JSONResponse:
+def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: NoticeIn) -> JSONResponse:
     """Validated, checked against every other party's notices and the zones, stored and recorded in
     one transaction. ``raised`` lists the conflicts it created (separation, zone, short notice)."""
     out = service.notify(
@@ -142,9 +142,7 @@ def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> di
     summary="Amend an activity (a new version)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def amend(
-    caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, change: AmendIn
-) -> JSONResponse:
+def amend(caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, change: AmendIn) -> JSONResponse:
     """``version`` is the version you saw; if the activity has moved on, 409 and nothing changes.
     Its open conflicts close as *amended* and the new version is checked again."""
     out = service.amend(
@@ -165,7 +163,7 @@ async def amend(
     summary="Cancel an activity",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-async def cancel(
+def cancel(
     caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, body: CancelIn | None = None
 ) -> JSONResponse:
     out = service.cancel(

@@ -42,7 +42,7 @@ def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> di
     summary="Acknowledge a conflict (a party it awaits)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-async def acknowledge(caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str) -> dict[str, Any]:
+def acknowledge(caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str) -> dict[str, Any]:
     return service.acknowledge_conflict(
         mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id, mode=mode
     )
@@ -53,7 +53,7 @@ async def acknowledge(caller: MemberDep, service: ServiceDep, mode: SigningDep, 
     summary="Resolve a conflict: amended, accepted or escalated",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def resolve(
+def resolve(
     caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str, body: ResolveIn
 ) -> dict[str, Any]:
     """A party the conflict awaits, or the facilitator, closes the conflict by hand (the party whose activity

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import DBAPIError
 
-from deconflict.api.deps import HubDep, MemberDep, ServiceDep, SettingsDep
+from deconflict.api.deps import Caller, HubDep, MemberDep, ServiceDep, SettingsDep
+from deconflict.api.errors import is_outage
 from deconflict.api.hub import Subscription, TooManyStreams
 from deconflict.api.routes import checkpoints as checkpoint_notes
 from deconflict.api.schemas import ErrorOut
@@ -58,6 +60,24 @@ async def _still_live(service: Service, sub: Subscription) -> bool:
         sub.ended = "token revoked: stream closed"
         return False
     return True
+
+
+def _read(
+    service: Service, caller: Caller, last: int, last_checkpoint: int | None
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]], int]:
+    """One turn of a stream's reading (in a worker thread): the checkpoints signed since ``last_checkpoint``
+    (the latest alone on the first turn) and the next page of entries after ``last`` as the caller may see
+    them, each with its frame; and the newest checkpoint now sent."""
+    mid = caller.mechanism_id
+    if last_checkpoint is None:
+        latest = service.checkpoints(mid, latest=True)
+        last_checkpoint = latest[-1]["seq"] - 1 if latest else 0
+    newest = service.latest_checkpoint_seq(mid)
+    signed = service.checkpoints(mid, after=last_checkpoint) if newest > last_checkpoint else []
+    if signed:
+        last_checkpoint = signed[-1]["seq"]
+    batch = service.entries_after(mid, last, limit=PAGE)
+    return signed, [(view["seq"], sse_frame(view)) for view in entries_view(service, caller, batch)], last_checkpoint
 
 
 @router.get(
@@ -105,38 +125,49 @@ async def events(
         ) from None
 
     async def frames() -> AsyncIterator[str]:
-        # Entries that arrive together go out as one chunk: one write per wake-up, not per entry.
+        # Entries that arrive together go out as one chunk: one write per wake-up, not per entry. The record
+        # is read in a worker thread (a database that stalls holds this stream, not the event loop), and a
+        # database that went away (a failover) pauses the stream, which goes on from where it was once the
+        # database answers again: no entry missed, none twice.
         last = start
-        latest = service.checkpoints(caller.mechanism_id, latest=True)
-        last_checkpoint = latest[-1]["seq"] - 1 if latest else 0
+        last_checkpoint: int | None = None  # the newest checkpoint sent (None: read the latest on the first turn)
         quiet_since = read_at = time.monotonic()
         read = True  # read the record on this turn (woken by a commit, or quiet for a keep-alive period)
+        outage = False
         try:
             yield ": stream open\n\n"
             while not hub.closed:  # the server is stopping: end the response (see Hub.close)
                 sub.wake.clear()
-                if not await _still_live(service, sub):
-                    yield f": {sub.ended}\n\n"
-                    return
-                if read:
-                    read_at = time.monotonic()
-                    newest = service.latest_checkpoint_seq(caller.mechanism_id)
-                    signed = (
-                        service.checkpoints(caller.mechanism_id, after=last_checkpoint)
-                        if newest > last_checkpoint
-                        else []
-                    )
-                    if signed:
-                        last_checkpoint = signed[-1]["seq"]
-                        yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
-                        quiet_since = time.monotonic()
-                    batch = service.entries_after(caller.mechanism_id, last, limit=PAGE)  # short read, on the loop
-                    if batch:
-                        last = batch[-1]["seq"]
-                        yield "".join(sse_frame(e) for e in entries_view(service, caller, batch))
-                        quiet_since = time.monotonic()
-                        if len(batch) == PAGE:
-                            continue
+                try:
+                    if not await _still_live(service, sub):
+                        yield f": {sub.ended}\n\n"
+                        return
+                    if read:
+                        read_at = time.monotonic()
+                        signed, batch, last_checkpoint = await run_in_threadpool(
+                            _read, service, caller, last, last_checkpoint
+                        )
+                        if outage:
+                            yield ": the database answers again\n\n"
+                            outage = False
+                        if signed:
+                            yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
+                            quiet_since = time.monotonic()
+                        if batch:
+                            last = batch[-1][0]
+                            yield "".join(frame for _, frame in batch)
+                            quiet_since = time.monotonic()
+                            if len(batch) == PAGE:
+                                continue
+                except DBAPIError as e:
+                    if not is_outage(e):
+                        raise
+                    if not outage:
+                        yield ": the database is not reachable; the stream goes on once it answers\n\n"
+                        outage = True
+                    read = True
+                    await asyncio.sleep(1.0)
+                    continue
                 # wake up at least every session_check_s, to end the stream of a token revoked meanwhile; read
                 # the record again when woken, or after a quiet keep-alive period (a write by another process)
                 wait = min(settings.stream_keepalive_s, settings.session_check_s)

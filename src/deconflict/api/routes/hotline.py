@@ -56,7 +56,7 @@ def list_messages(
     summary="Send a message",
     responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def send_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, message: MessageIn) -> JSONResponse:
+def send_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, message: MessageIn) -> JSONResponse:
     sent = service.send_message(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
@@ -76,9 +76,7 @@ async def send_message(caller: MemberDep, service: ServiceDep, mode: SigningDep,
     summary="Acknowledge a message addressed to the caller's party",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-async def acknowledge_message(
-    caller: MemberDep, service: ServiceDep, mode: SigningDep, message_id: str
-) -> dict[str, Any]:
+def acknowledge_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, message_id: str) -> dict[str, Any]:
     return service.acknowledge_message(
         mechanism_id=caller.mechanism_id, actor=caller.member.id, message_id=message_id, mode=mode
     )

@@ -55,7 +55,7 @@ class ReportsIn(BaseModel):
     summary="Report positions of your party's tracks (a batch: all stored, or none)",
     responses={422: {"model": ErrorOut}},
 )
-async def report_tracks(caller: MemberDep, service: ServiceDep, body: ReportsIn) -> dict[str, Any]:
+def report_tracks(caller: MemberDep, service: ServiceDep, body: ReportsIn) -> dict[str, Any]:
     """Stores the reports and checks the tactical picture at once: tracks of different parties predicted
     to lose separation within the look-ahead, a track outside every volume its party notified, a track
     inside another party's volume. ``raised`` lists the conflicts this batch started (one per situation,

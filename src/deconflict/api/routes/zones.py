@@ -25,7 +25,7 @@ def list_zones(
     summary="Declare a zone (parties only)",
     responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def declare_zone(caller: MemberDep, service: ServiceDep, mode: SigningDep, zone: ZoneIn) -> dict[str, Any]:
+def declare_zone(caller: MemberDep, service: ServiceDep, mode: SigningDep, zone: ZoneIn) -> dict[str, Any]:
     """The zone is owned by the caller's party. Live activities it forbids raise conflicts at once,
     returned in ``raised``."""
     out = service.declare_zone(mechanism_id=caller.mechanism_id, actor=caller.member.id, zone=zone.doc(), mode=mode)
@@ -38,6 +38,6 @@ async def declare_zone(caller: MemberDep, service: ServiceDep, mode: SigningDep,
     summary="Withdraw a zone (its owner only)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
-async def withdraw_zone(caller: MemberDep, service: ServiceDep, mode: SigningDep, zone_id: str) -> dict[str, Any]:
+def withdraw_zone(caller: MemberDep, service: ServiceDep, mode: SigningDep, zone_id: str) -> dict[str, Any]:
     out = service.withdraw_zone(mechanism_id=caller.mechanism_id, actor=caller.member.id, zone_id=zone_id, mode=mode)
     return {"withdrawn": zone_id, "seq": out.seq}
