@@ -3,13 +3,15 @@
 Volumes live in one :class:`~deconflict.geo.Frame`. At each rebuild every volume is put
 in a *bucket* of its party and time: level ``l`` holds windows no longer than
 ``BUCKET_BASE_S * 4**l``, cut by start time into buckets of half that width (windows
-longer than every level share one bucket per party that every query visits). Buckets are
-laid side by side along x, so one shapely ``STRtree`` over the shifted footprint envelopes
-answers "near this footprint, in these buckets" with one box per bucket that could hold
-an overlapping window of a party other than the excluded one. Slots are
+longer than every level share one bucket per party that every query visits). Slots are
 stored bucket by bucket in Morton order of their centres, and the window, band and party
 of a slot sit in one row, so the interval filter that follows touches few cache lines.
-Only what survives gets the exact ground-distance test. The tree is immutable: new
+The tree is packed in numpy arrays, with no geometry object of its own: each bucket's
+slots in runs of ``NODE_SLOTS`` with the run's envelope, so "near this footprint, in the
+buckets that could hold an overlapping window of a party other than the excluded one" is
+two vectorised envelope tests (the runs of those buckets, then the slots of the runs hit).
+Only what survives gets the exact ground-distance test (``pair_distance.pair_distances``:
+the same values as ``Frame.ground_distance``, most pairs in numpy). The tree is immutable: new
 volumes go to a small delta that is scanned linearly and merged at the next rebuild,
 which happens when the delta grows past a share of the whole.
 """
@@ -24,6 +26,7 @@ import numpy as np
 import shapely
 
 from deconflict.geo import Frame
+from deconflict.pair_distance import pair_distances
 
 SEPARATION_PAD = 1.002
 """Growth of query envelopes over the separation, covering the frame's scale error."""
@@ -35,6 +38,9 @@ BUCKET_SPLIT = 2
 """Buckets per level's longest window: bucket width is ``BUCKET_BASE_S * 4**l / BUCKET_SPLIT`` seconds."""
 BUCKET_LEVELS = 20
 """Levels with time buckets (up to ~10⁹ years); longer or unbounded windows go to one shared bucket."""
+
+NODE_SLOTS = 32
+"""Slots per leaf of the packed tree: consecutive slots of one bucket in Morton order, with their envelope."""
 
 _T0, _T1, _Z0, _Z1, _PARTY = range(5)
 _DEAD = -1.0
@@ -66,6 +72,16 @@ def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     codes: np.ndarray = spread(grid(x)) | (spread(grid(y)) << 1)
     return codes
+
+
+def _expand(start: np.ndarray, count: np.ndarray, step: int) -> np.ndarray:
+    """``start[k] + step * i`` for i in ``range(count[k])``, for every k in turn, as one array."""
+    total = int(count.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offset = np.repeat(start - step * (np.cumsum(count) - count), count)
+    expanded: np.ndarray = offset + step * np.arange(total, dtype=np.int64)
+    return expanded
 
 
 def _levels(duration_s: np.ndarray) -> np.ndarray:
@@ -102,7 +118,12 @@ class VolumeIndex:
         self._n = 0
         self._n_tree = 0
         self._live = 0
-        self._tree: shapely.STRtree | None = None
+        # the packed tree: slots in runs of NODE_SLOTS within each bucket, each run's envelope, and each
+        # bucket's runs [_bucket_nodes[b], _bucket_nodes[b + 1])
+        self._node_env = np.zeros((0, 4))
+        self._node_start = np.zeros(0, dtype=np.int64)
+        self._node_end = np.zeros(0, dtype=np.int64)
+        self._bucket_nodes = np.zeros(1, dtype=np.int64)
         self._alloc(max(int(capacity), 1))
         self.keys: list[Any] = []
         self._slot_of: dict[Any, int] = {}
@@ -111,8 +132,6 @@ class VolumeIndex:
         # the tree's buckets by (party, level): party code, longest window (s), bucket width (s),
         # sorted bucket numbers (start // width) and the id of the group's first bucket
         self._groups: list[tuple[int, float, float, list[float], int]] = []
-        self._x0 = 0.0
-        self._span = 1.0
         self._tree_box = np.zeros(4)
 
     def _alloc(self, capacity: int) -> None:
@@ -155,6 +174,11 @@ class VolumeIndex:
 
     def __len__(self) -> int:
         return self._live
+
+    @property
+    def _tree(self) -> np.ndarray | None:
+        """The packed tree's run envelopes, None while it holds no slot (diagnostics and tests look)."""
+        return self._node_env if self._n_tree else None
 
     def _code(self, party: str) -> int:
         code = self._party_code.get(party)
@@ -257,16 +281,27 @@ class VolumeIndex:
             longest = BUCKET_BASE_S * BUCKET_GROWTH**lvl if lvl < BUCKET_LEVELS else math.inf
             group = (int(party[at[0]]), longest, longest / BUCKET_SPLIT, number[at].tolist(), int(bucket[at[0]]))
             self._groups.append(group)
+        # runs of NODE_SLOTS consecutive slots (Morton order within a bucket), never across buckets
+        bucket_start = starts.astype(np.int64)
+        bucket_end = np.append(starts[1:], n).astype(np.int64) if n else bucket_start
+        runs = -(-(bucket_end - bucket_start) // NODE_SLOTS)
+        self._bucket_nodes = np.concatenate([[0], np.cumsum(runs)]).astype(np.int64)
+        self._node_start = _expand(bucket_start, runs, NODE_SLOTS)
+        self._node_end = np.minimum(self._node_start + NODE_SLOTS, np.repeat(bucket_end, runs))
         if n == 0:
-            self._tree = None
+            self._node_env = np.zeros((0, 4))
             return
+        self._node_env = np.column_stack(
+            [
+                np.minimum.reduceat(env[:, 0], self._node_start),
+                np.minimum.reduceat(env[:, 1], self._node_start),
+                np.maximum.reduceat(env[:, 2], self._node_start),
+                np.maximum.reduceat(env[:, 3], self._node_start),
+            ]
+        )
         lo = env.min(axis=0)
         hi = env.max(axis=0)
         self._tree_box = np.array([lo[0], lo[1], hi[2], hi[3]])
-        self._x0 = float(lo[0])
-        self._span = float(hi[2] - lo[0]) * 1.25 + 1.0
-        shift = bucket * self._span - self._x0
-        self._tree = shapely.STRtree(shapely.box(env[:, 0] + shift, env[:, 1], env[:, 2] + shift, env[:, 3]))
 
     def _buckets(self, t0: float, t1: float, exclude: int | None) -> list[int]:
         """Ids of the tree's buckets that can hold a window overlapping ``[t0, t1)`` of a party but ``exclude``."""
@@ -290,14 +325,20 @@ class VolumeIndex:
         """Slots whose envelope meets ``box`` and whose bucket may hold a window overlapping ``[t0, t1)``."""
         parts = []
         tb = self._tree_box
-        if self._tree is not None and box[0] <= tb[2] and tb[0] <= box[2] and box[1] <= tb[3] and tb[1] <= box[3]:
+        if self._n_tree and box[0] <= tb[2] and tb[0] <= box[2] and box[1] <= tb[3] and tb[1] <= box[3]:
             buckets = self._buckets(t0, t1, exclude)
             if buckets:
-                # clip to the tree's extent so that a query box never reaches a neighbouring bucket
-                x0, x1 = max(box[0], tb[0]), min(box[2], tb[2])
-                shift = np.array(buckets, dtype=float) * self._span - self._x0
-                boxes = shapely.box(x0 + shift, box[1], x1 + shift, box[3])
-                parts.append(self._tree.query(boxes)[1])
+                b = np.array(buckets, dtype=np.int64)
+                first = self._bucket_nodes[b]
+                nodes = _expand(first, self._bucket_nodes[b + 1] - first, 1)
+                e = self._node_env[nodes]
+                nodes = nodes[(e[:, 0] <= box[2]) & (box[0] <= e[:, 2]) & (e[:, 1] <= box[3]) & (box[1] <= e[:, 3])]
+                lo = self._node_start[nodes]
+                slots = _expand(lo, self._node_end[nodes] - lo, 1)
+                e = self.env[slots]
+                parts.append(
+                    slots[(e[:, 0] <= box[2]) & (box[0] <= e[:, 2]) & (e[:, 1] <= box[3]) & (box[1] <= e[:, 3])]
+                )
         if self._n > self._n_tree:
             env = self.env[self._n_tree : self._n]
             hit = (env[:, 0] <= box[2]) & (box[0] <= env[:, 2]) & (env[:, 1] <= box[3]) & (box[1] <= env[:, 3])
@@ -375,7 +416,11 @@ class VolumeIndex:
         idx = idx[mask]
         if len(idx) == 0:
             return idx, np.empty(0)
-        dist = self.frame.ground_distance(geom, radius_m, self.geoms[idx], self.radii[idx])
+        geoms = np.empty(len(idx) + 1, dtype=object)
+        geoms[0] = geom
+        geoms[1:] = self.geoms[idx]
+        radii = np.concatenate([[radius_m], self.radii[idx]])
+        dist = pair_distances(self.frame, geoms, radii, np.zeros(len(idx), dtype=np.int64), np.arange(1, len(geoms)))
         keep = dist <= separation_m
         return idx[keep], dist[keep]
 
