@@ -10,6 +10,7 @@ radius, to a millimetre, by pyproj's own geodesic inverse) and read back as the 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -20,8 +21,9 @@ from lxml import etree
 from pyproj import Geod
 from support.builders import HAMA, T0, T4, M, declared_service, position, square, vol, zone
 
+import deconflict
 from deconflict.clock import FixedClock, iso
-from deconflict.formats.kml import picture_kml, to_kmz
+from deconflict.formats.kml import PARTY_COLOURS, picture_kml, to_kmz
 from deconflict.formats.kml_read import read_kml, volume_docs, zone_docs
 from deconflict.service import Service
 
@@ -102,6 +104,30 @@ def test_the_picture_is_valid_ogc_kml_22_and_the_kmz_holds_the_same(scene: tuple
     style = broken.find(f".//{KML}Style")
     style.append(style[0])  # LineStyle after PolyStyle
     assert not schema.validate(broken)
+
+
+def test_every_marker_style_carries_its_icon_and_colour(scene: tuple[Service, str]) -> None:
+    """A viewer draws a point in its style's colour only from an IconStyle; fastkml writes none without an Icon."""
+    _, text = scene
+    root = etree.fromstring(text.encode())
+    styles = {s.get("id"): s for s in root.iter(f"{KML}Style")}
+    marks = [sid for sid in styles if sid.startswith(("track-", "conflict-"))]
+    assert {"track-IL", "track-TR", "conflict-open", "conflict-acknowledged", "conflict-resolved"} <= set(marks)
+    for sid in marks:
+        (icon_style,) = styles[sid].findall(f"{KML}IconStyle")
+        assert icon_style.findtext(f"{KML}color") and icon_style.findtext(f"{KML}Icon/{KML}href", "").startswith(
+            "http://maps.google.com/mapfiles/kml/shapes/"
+        )
+    # TR's track blue as the page draws TR (second party by code: #38bdf8), in KML's aabbggrr order
+    assert styles["track-TR"].findtext(f"{KML}IconStyle/{KML}color") == "fff8bd38"
+    assert styles["conflict-open"].findtext(f"{KML}IconStyle/{KML}color") == "ff2827d6"
+
+
+def test_the_kml_party_colours_are_the_pages_palette() -> None:
+    main_js = Path(deconflict.__file__).parent / "web" / "js" / "main.js"
+    (palette,) = re.findall(r"const PALETTE = \[([^\]]*)\]", main_js.read_text(encoding="utf-8"))
+    page = [c.strip().strip("'\"").lstrip("#").lower() for c in palette.split(",") if c.strip()]
+    assert list(PARTY_COLOURS) == page
 
 
 def test_fastkml_reads_back_every_folder_window_and_style(scene: tuple[Service, str]) -> None:

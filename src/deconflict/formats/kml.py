@@ -30,7 +30,17 @@ from typing import Any
 from deconflict.clock import iso
 from deconflict.model import Activity, Disclosure, Member
 
-__all__ = ["DECIMALS", "KML_MEDIA_TYPE", "KMZ_MEDIA_TYPE", "picture_kml", "to_kmz", "xml_text"]
+__all__ = [
+    "CONFLICT_ICON",
+    "DECIMALS",
+    "KML_MEDIA_TYPE",
+    "KMZ_MEDIA_TYPE",
+    "PARTY_COLOURS",
+    "TRACK_ICON",
+    "picture_kml",
+    "to_kmz",
+    "xml_text",
+]
 
 DECIMALS = 7
 """Decimals of every coordinate written (1e-7 degree is about 1.1 cm on the ground)."""
@@ -39,9 +49,14 @@ KMZ_MEDIA_TYPE = "application/vnd.google-earth.kmz"
 
 ZONE_COLOURS = {"red_line": "d62728", "restricted": "ff7f0e", "protected": "2ca02c", "air_defence": "9467bd"}
 """RGB of each zone kind (red lines red, restricted orange, protected green, air defence purple)."""
-PARTY_COLOURS = ("1f77b4", "8c564b", "17becf", "e377c2", "bcbd22", "7f7f7f")
-"""RGB of the parties, in the order of their codes."""
+PARTY_COLOURS = ("c084fc", "38bdf8", "4ade80", "f472b6", "facc15", "2dd4bf")
+"""RGB of the parties, in the order of their codes: the page's own ``PALETTE`` (web/js/main.js), so a party
+has one colour in the page and in the KML (tests/formats/test_kml.py checks that the two lists agree)."""
 STATUS_COLOURS = {"open": "d62728", "acknowledged": "ff7f0e", "resolved": "7f7f7f"}
+TRACK_ICON = "http://maps.google.com/mapfiles/kml/shapes/airports.png"
+CONFLICT_ICON = "http://maps.google.com/mapfiles/kml/shapes/placemark_circle.png"
+"""Google's standard icons, which every KML viewer knows. An ``IconStyle`` needs its ``Icon``: without one
+fastkml (1.4) writes no ``IconStyle`` at all, and the markers' colours would be lost."""
 
 
 def xml_text(value: Any) -> str:
@@ -63,18 +78,20 @@ def _abgr(rgb: str, alpha: int) -> str:
 
 def _styles(parties: Sequence[str]) -> list[Any]:
     from fastkml import IconStyle, LabelStyle, LineStyle, PolyStyle, Style
+    from fastkml.links import Icon
 
     def area(sid: str, rgb: str) -> Any:  # child order as the schema has it: Line before Poly
         return Style(id=sid, styles=[LineStyle(color=_abgr(rgb, 0xFF), width=2), PolyStyle(color=_abgr(rgb, 0x55))])
 
-    def mark(sid: str, rgb: str, scale: float) -> Any:
-        return Style(id=sid, styles=[IconStyle(color=_abgr(rgb, 0xFF), scale=scale), LabelStyle(scale=0.8)])
+    def mark(sid: str, rgb: str, scale: float, icon: str) -> Any:
+        style = IconStyle(color=_abgr(rgb, 0xFF), scale=scale, icon=Icon(href=icon))
+        return Style(id=sid, styles=[style, LabelStyle(scale=0.8)])
 
     out = [area(f"zone-{kind}", rgb) for kind, rgb in ZONE_COLOURS.items()]
     for n, party in enumerate(parties):
         rgb = PARTY_COLOURS[n % len(PARTY_COLOURS)]
-        out += [area(f"party-{party}", rgb), mark(f"track-{party}", rgb, 0.9)]
-    out += [mark(f"conflict-{status}", rgb, 1.3) for status, rgb in STATUS_COLOURS.items()]
+        out += [area(f"party-{party}", rgb), mark(f"track-{party}", rgb, 0.9, TRACK_ICON)]
+    out += [mark(f"conflict-{status}", rgb, 1.3, CONFLICT_ICON) for status, rgb in STATUS_COLOURS.items()]
     return out
 
 
