@@ -130,7 +130,7 @@ def _walk(value: Any, path: list[str | int]) -> tuple[Any, bool]:
 def check_json(body: bytes) -> bytes:
     """The body as the route should read it: refused (:class:`Refused`) or returned, normalised.
 
-    >>> check_json(b'{"title": "Cafe\\u0301"}')
+    >>> check_json(b'{"title": "Cafe\\\\u0301"}')
     b'{"title": "Caf\\\\u00e9"}'
     >>> check_json(b'{"a": 1, "a": 2}')
     Traceback (most recent call last):
