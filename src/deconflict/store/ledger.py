@@ -117,23 +117,35 @@ def entry_doc(row: LedgerEntry) -> dict[str, Any]:
     }
 
 
+_DOC_COLUMNS = ("seq", "at", "actor", "type", "payload", "payload_hash", "prev_hash", "hash", "key_id", "signature")
+"""The columns of an entry document, in its order."""
+
+
 def store_docs(session: Session, mechanism: str) -> Iterator[dict[str, Any]]:
-    """A mechanism's entries as stored, in order of sequence number, as entry documents."""
-    rows = session.scalars(
-        select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism).order_by(LedgerEntry.seq)
-    ).yield_per(2000)
-    for row in rows:
+    """A mechanism's entries as stored, in order of sequence number, as entry documents.
+
+    Read as plain rows (SQLAlchemy Core, 2,000 at a time), not as ORM objects: a third of the cost per
+    entry of building and tracking a ``LedgerEntry`` for each, which verifying a stored record only reads.
+    """
+    t = LedgerEntry.__table__
+    stmt = (
+        select(*(t.c[name] for name in _DOC_COLUMNS))
+        .where(t.c.mechanism_id == mechanism)
+        .order_by(t.c.seq)
+        .execution_options(yield_per=2000)
+    )
+    for seq, at, actor, type_, payload, payload_hash, prev_hash, hash_, key_id, signature in session.execute(stmt):
         yield {
-            "seq": row.seq,
-            "at": row.at,
-            "actor": row.actor,
-            "type": row.type,
-            "payload": _loads(row.payload),
-            "payload_hash": row.payload_hash,
-            "prev_hash": row.prev_hash,
-            "hash": row.hash,
-            "key_id": row.key_id,
-            "signature": row.signature,
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "type": type_,
+            "payload": _loads(payload),
+            "payload_hash": payload_hash,
+            "prev_hash": prev_hash,
+            "hash": hash_,
+            "key_id": key_id,
+            "signature": signature,
         }
 
 
