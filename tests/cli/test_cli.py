@@ -159,3 +159,15 @@ def test_member_add_prints_a_token_once_and_revoke_ends_it(tmp_path: Path) -> No
         app, ["member", "token", "--db", str(tmp_path / "no.db"), "--mechanism", "m", "--member", "x"]
     )
     assert missing.exit_code == 2 and "no such database file" in missing.output
+
+
+def test_the_scripted_demo_refuses_a_database_that_already_holds_its_record(tmp_path: Path) -> None:
+    """A second --script on the same file would append a second play behind the first one's clock."""
+    db = str(tmp_path / "played.db")
+    assert runner.invoke(app, ["demo", "--script", "--db", db]).exit_code == 0
+    from deconflict.service import Service
+
+    before = Service.open(db).head("tr-il-syria")
+    again = runner.invoke(app, ["demo", "--script", "--db", db])
+    assert again.exit_code == 2 and "already holds the scenario's record" in again.output, again.output
+    assert Service.open(db).head("tr-il-syria") == before  # nothing appended

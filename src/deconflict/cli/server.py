@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from deconflict.cli.common import DEFAULT_DB, user_errors
+from deconflict.errors import DeconflictError
 from deconflict.logs import LogFormat
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ def demo(
             import tempfile
 
             db = str(Path(tempfile.mkdtemp(prefix="deconflict-demo-")) / "demo.db")
+        else:
+            _refuse_played(db)
         # the script's one clock ends at now: the record holds nothing in the future, and a service or
         # export that opens it later on the system clock carries on from its last entry
         run_script(Console(), db=db, start=system_clock() - SCRIPT_SPAN)
@@ -185,12 +188,33 @@ def _serve(settings: Settings, service: Service | None = None, log_format: LogFo
     server.run()
 
 
+def _refuse_played(db: str) -> None:
+    """--script plays the scenario from its start: on a database that already holds its record it would
+    append a second play after the first (its clock behind the record's). Refused, in words."""
+    from deconflict.demo import MECHANISM
+    from deconflict.service import Service
+
+    if "://" not in db and not Path(db).exists():
+        return
+    service = Service.open(db)
+    try:
+        played = MECHANISM in service.mechanism_ids()
+    finally:
+        service.store.close()
+    if played:
+        raise DeconflictError(
+            f"--db: {_shown(db)} already holds the scenario's record; --script plays it from the start on a new "
+            "database (give a new file, or leave out --db for a temporary one)",
+            field="db",
+        )
+
+
 def _shown(db: str) -> str:
     """The database as a log line may show it: a URL without its password."""
     if "://" not in db:
         return db
-    from sqlalchemy.engine import make_url
-
     from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
 
     return unquote(make_url(db).render_as_string(hide_password=True))  # host=db1:5432, not host=db1%3A5432
