@@ -10,8 +10,8 @@ The tree is packed in numpy arrays, with no geometry object of its own: each buc
 slots in runs of ``NODE_SLOTS`` with the run's envelope, so "near this footprint, in the
 buckets that could hold an overlapping window of a party other than the excluded one" is
 two vectorised envelope tests (the runs of those buckets, then the slots of the runs hit).
-Only what survives gets the exact ground-distance test (``pair_distance.pair_distances``:
-the same values as ``Frame.ground_distance``, most pairs in numpy). The tree is immutable: new
+Only what survives gets the exact ground-distance test (circle pairs in numpy with
+``pair_distance.circle_distances``, the same values as ``Frame.ground_distance``). The tree is immutable: new
 volumes go to a small delta that is scanned linearly and merged at the next rebuild,
 which happens when the delta grows past a share of the whole.
 """
@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 
 from deconflict.geo import Frame
-from deconflict.pair_distance import pair_distances
+from deconflict.pair_distance import circle_distances
 
 SEPARATION_PAD = 1.002
 """Growth of query envelopes over the separation, covering the frame's scale error."""
@@ -416,13 +416,27 @@ class VolumeIndex:
         idx = idx[mask]
         if len(idx) == 0:
             return idx, np.empty(0)
-        geoms = np.empty(len(idx) + 1, dtype=object)
-        geoms[0] = geom
-        geoms[1:] = self.geoms[idx]
-        radii = np.concatenate([[radius_m], self.radii[idx]])
-        dist = pair_distances(self.frame, geoms, radii, np.zeros(len(idx), dtype=np.int64), np.arange(1, len(geoms)))
+        dist = self._distances(geom, radius_m, self.geoms[idx], self.radii[idx])
         keep = dist <= separation_m
         return idx[keep], dist[keep]
+
+    def _distances(self, geom: Any, radius_m: float, geoms: np.ndarray, radii: np.ndarray) -> np.ndarray:
+        """``frame.ground_distance(geom, radius_m, geoms, radii)``, the same values, circle pairs in numpy.
+
+        One query meets too few candidates for the circle-polygon path of ``pair_distances`` to pay
+        for its numpy calls (measured: 1.1 ms against 0.45 ms through GEOS for ~150 candidates).
+        """
+        circle = radii > 0
+        if radius_m <= 0 or not np.any(circle):
+            return self.frame.ground_distance(geom, radius_m, geoms, radii)
+        dist = np.empty(len(radii))
+        q = shapely.get_coordinates(geom)
+        c = shapely.get_coordinates(geoms[circle])
+        x, y = np.full(len(c), q[0, 0]), np.full(len(c), q[0, 1])
+        dist[circle] = circle_distances(self.frame, x, y, radius_m, c[:, 0], c[:, 1], radii[circle])
+        if not np.all(circle):
+            dist[~circle] = self.frame.ground_distance(geom, radius_m, geoms[~circle], radii[~circle])
+        return dist
 
     def slot(self, key: Any) -> int | None:
         """The slot of an indexed volume's key, or None."""
