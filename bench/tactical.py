@@ -1,17 +1,23 @@
-"""Tactical detection benchmark: N random tracks over Syria, full detection time, peak memory, brute force.
+"""Tactical detection benchmark: N random tracks over Syria, full detection time, peak memory, baselines.
 
 Usage::
 
     uv run python bench/tactical.py [--sizes 1000,10000,100000] [--brute-max 10000] [--runs 5] [--quick]
+    .venv/bin/python bench/tactical.py ...   (the same, with nothing but the README's set-up)
 
 For each size N a fresh subprocess (``--one N``) generates N random track states, then times
-:func:`~deconflict.tactical.find_track_conflicts` (projection, broad phase, exact test, sorted
-table) ``--runs`` times and reports the median and the fastest. Peak memory is measured twice:
-the peak of Python allocations during one detection (``tracemalloc``; numpy's arrays included)
-and the subprocess's peak resident set (``VmHWM``). At N <= ``--brute-max`` the brute-force
-reference runs once on the same tracks and the two tables are compared (same pairs, same
-numbers). Finally a CSV of ``--cli-size`` tracks is written and ``deconflict tracks`` is timed
-as a subprocess.
+:func:`~deconflict.tactical.find_track_conflicts` (projection, broad phase, exact test,
+refinement of pairs in doubt, sorted table) ``--runs`` times and reports the median and the
+fastest, in wall time and in CPU time of the process (``time.process_time``: all threads).
+In the same process the baselines run on the same tracks: the numpy engine (the previous
+implementation, forced with ``NUMBA_FROM``), and at N <= ``--brute-max`` the brute-force
+reference; each table is compared with the fast one (same pairs, same numbers) and the
+ratios printed. Peak memory is measured twice: the peak of Python allocations during one
+detection (``tracemalloc``; numpy's arrays included) and the subprocess's peak resident set
+(``VmHWM``). The start-up of the compiled engine is measured in fresh processes: importing
+numba and loading the cached machine code (warm), and, unless ``--quick``, compiling it into
+an empty cache (cold, once per installation). Finally a CSV of ``--cli-size`` tracks is
+written and ``deconflict tracks`` is timed as a subprocess.
 
 Progress goes to stderr; the last line of stdout is one JSON object with every figure.
 Units: seconds (``_s``), milliseconds (``_ms``), mebibytes (``_mib``).
@@ -39,10 +45,12 @@ from deconflict.tactical import (
     DEFAULT_HPZ_M,
     DEFAULT_LOOKAHEAD_S,
     DEFAULT_RPZ_M,
+    NUMBA_FROM,
     TrackConflictTable,
     Tracks,
     brute_force_track_conflicts,
     find_track_conflicts,
+    predict,
 )
 from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
@@ -122,18 +130,31 @@ def agreement(fast: TrackConflictTable, brute: TrackConflictTable) -> dict[str, 
     return out
 
 
-def run_one(n: int, runs: int, seed: int, brute_max: int) -> dict[str, Any]:
+def timed(fn: Any, runs: int) -> tuple[Any, dict[str, float]]:
+    """fn() ``runs`` times: its last result, and the median and fastest wall and CPU times (ms)."""
+    wall, cpu, out = [], [], None
+    for _ in range(runs):
+        gc.collect()
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    figures = {
+        "median_ms": round(float(np.median(wall)) * 1000, 2),
+        "min_ms": round(min(wall) * 1000, 2),
+        "cpu_median_ms": round(float(np.median(cpu)) * 1000, 2),
+        "cpu_min_ms": round(min(cpu) * 1000, 2),
+    }
+    return out, figures
+
+
+def run_one(n: int, runs: int, seed: int, brute_max: int, numpy_runs: int) -> dict[str, Any]:
     """Figures for one size, in this process."""
     t0 = time.perf_counter()
     tracks = generate(n, seed)
     log(f"N={n}: generated in {time.perf_counter() - t0:.1f} s")
-    times = []
-    table = find_track_conflicts(tracks)  # warm-up: imports, PROJ context
-    for _ in range(runs):
-        gc.collect()
-        start = time.perf_counter()
-        table = find_track_conflicts(tracks)
-        times.append(time.perf_counter() - start)
+    find_track_conflicts(tracks)  # warm-up: imports, PROJ context, numba's cached code
+    table, fast = timed(lambda: find_track_conflicts(tracks), runs)
     gc.collect()
     tracemalloc.start()
     find_track_conflicts(tracks)
@@ -141,15 +162,30 @@ def run_one(n: int, runs: int, seed: int, brute_max: int) -> dict[str, Any]:
     tracemalloc.stop()
     result: dict[str, Any] = {
         "n": n,
+        "engine": "numba" if n >= NUMBA_FROM else "numpy",
         "conflicts": len(table),
-        "detect_median_ms": round(float(np.median(times)) * 1000, 2),
-        "detect_min_ms": round(min(times) * 1000, 2),
+        "detect_median_ms": fast["median_ms"],
+        "detect_min_ms": fast["min_ms"],
+        "detect_cpu_median_ms": fast["cpu_median_ms"],
+        "detect_cpu_min_ms": fast["cpu_min_ms"],
         "runs": runs,
         "detect_peak_alloc_mib": round(peak / 2**20, 1),
         "input_mib": round(sum(getattr(tracks, c).nbytes for c in ("lat_deg", "lon_deg", "alt_m")) * 2 / 2**20, 2),
     }
-    result["peak_rss_before_brute_mib"] = round(vm_hwm_mib(), 1)
-    log(f"N={n}: {len(table)} conflicts, median {result['detect_median_ms']} ms")
+    result["peak_rss_before_baselines_mib"] = round(vm_hwm_mib(), 1)
+    log(f"N={n}: {len(table)} conflicts, median {fast['median_ms']} ms, CPU {fast['cpu_median_ms']} ms")
+    if n >= NUMBA_FROM and numpy_runs:
+        saved = predict.NUMBA_FROM
+        predict.NUMBA_FROM = 10**12  # the numpy engine: the previous implementation
+        try:
+            old, before = timed(lambda: find_track_conflicts(tracks), numpy_runs)
+        finally:
+            predict.NUMBA_FROM = saved
+        result["numpy_engine"] = before
+        result["numpy_over_numba_cpu"] = round(before["cpu_min_ms"] / max(fast["cpu_min_ms"], 1e-9), 2)
+        result["numpy_over_numba_wall"] = round(before["min_ms"] / max(fast["min_ms"], 1e-9), 2)
+        result["numpy_agreement"] = agreement(table, old)
+        log(f"N={n}: numpy engine CPU {before['cpu_min_ms']} ms, agreement {result['numpy_agreement']['identical']}")
     if n <= brute_max:
         start = time.perf_counter()
         brute = brute_force_track_conflicts(tracks)
@@ -159,6 +195,42 @@ def run_one(n: int, runs: int, seed: int, brute_max: int) -> dict[str, Any]:
         log(f"N={n}: brute force {result['brute_s']} s, agreement {result['agreement']}")
     result["peak_rss_mib"] = round(vm_hwm_mib(), 1)
     return result
+
+
+STARTUP = """
+import json, time
+c0, w0 = time.process_time(), time.perf_counter()
+import numba
+c1, w1 = time.process_time(), time.perf_counter()
+from deconflict.tactical import _kernel, predict, Tracks, find_track_conflicts
+import numpy as np
+n, rng = predict.NUMBA_FROM, np.random.default_rng(1)
+t = Tracks.of([f"T{k}" for k in range(n)], rng.uniform(32.5, 37.0, n), rng.uniform(36.0, 42.0, n),
+              rng.uniform(1500.0, 12000.0, n), rng.uniform(77.0, 257.0, n), rng.uniform(0.0, 360.0, n), [0.0] * n)
+c2, w2 = time.process_time(), time.perf_counter()
+find_track_conflicts(t)
+c3, w3 = time.process_time(), time.perf_counter()
+find_track_conflicts(t)
+c4, w4 = time.process_time(), time.perf_counter()
+print(json.dumps({"import_numba_cpu_s": round(c1 - c0, 3), "import_numba_wall_s": round(w1 - w0, 3),
+                  "first_call_cpu_s": round(c3 - c2, 3), "first_call_wall_s": round(w3 - w2, 3),
+                  "second_call_cpu_s": round(c4 - c3, 3), "second_call_wall_s": round(w4 - w3, 3)}))
+"""
+
+
+def run_startup(cold: bool) -> dict[str, Any]:
+    """The compiled engine's start-up in fresh processes: warm (cached code), and cold (an empty cache) if asked."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [("cold", {"NUMBA_CACHE_DIR": tmp})] if cold else []
+        cases.append(("warm", {"NUMBA_CACHE_DIR": tmp} if cold else {}))
+        for name, env in cases:
+            done = subprocess.run(
+                [sys.executable, "-c", STARTUP], capture_output=True, text=True, check=True, env={**os.environ, **env}
+            )
+            out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+            log(f"start-up ({name}): {out[name]}")
+    return out
 
 
 def write_csv(tracks: Tracks, path: Path) -> None:
@@ -214,35 +286,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--brute-max", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--numpy-runs", type=int, default=3, help="runs of the numpy engine (0: none)")
     parser.add_argument("--seed", type=int, default=20250409)
     parser.add_argument("--cli-size", type=int, default=10_000, help="0 to skip the CLI run")
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, 3 runs, no CLI run")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(run_one(args.one, args.runs, args.seed, args.brute_max)))
+        print(json.dumps(run_one(args.one, args.runs, args.seed, args.brute_max, args.numpy_runs)))
         return 0
     sizes = QUICK_SIZES if args.quick else tuple(int(s) for s in args.sizes.split(","))
     runs = 3 if args.quick else args.runs
     results: dict[str, Any] = {}
     for n in sizes:
         command = [sys.executable, __file__, "--one", str(n), "--runs", str(runs), "--seed", str(args.seed)]
-        command += ["--brute-max", str(args.brute_max)]
+        command += ["--brute-max", str(args.brute_max), "--numpy-runs", str(args.numpy_runs)]
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
         results[str(n)] = json.loads(done.stdout.strip().splitlines()[-1])
     cli = run_cli(args.cli_size, args.seed) if args.cli_size and not args.quick else None
+    startup = run_startup(cold=not args.quick)
     judged = {
         f"detect_{n}_under_{int(ms)}_ms": results[n]["detect_median_ms"] < ms
         for n, ms in TARGETS_MS.items()
         if n in results
     }
     agree = [r["agreement"]["identical"] for r in results.values() if "agreement" in r]
+    agree_numpy = [r["numpy_agreement"]["identical"] for r in results.values() if "numpy_agreement" in r]
     out = {
         "benchmark": "tactical",
         "sizes": results,
         "cli": cli,
         "targets_met": judged,
         "brute_force_identical": bool(agree) and all(agree),
+        "numpy_engine_identical": all(agree_numpy),
+        "numba_startup": startup,
         "distribution": DISTRIBUTION,
         "machine": machine(),
     }
