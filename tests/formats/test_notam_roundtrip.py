@@ -315,7 +315,7 @@ def test_only_the_whole_notice_gets_a_notam_under_conflicts_only(tmp_path: Path)
     for hidden in (near.id, far.id, "IL-9999"):  # seen in part, not at all, not there: one answer
         result = notam_of(hidden, "TR")
         assert result.exit_code == 2
-        assert result.stderr.strip() == f"error: activity '{hidden}': no such activity that you may see"
+        assert result.stderr.strip() == f"error: no activity or zone '{hidden}' that you may see"
     own = notam_of(far.id, "IL")
     assert own.exit_code == 0 and parse(own.stdout).q_line.qcode == "QRTCA"
     assert "DECONFLICT ZONE IL-RL-PALMYRA" in notam_of("IL-RL-PALMYRA", "TR").stdout  # zones are everyone's

@@ -135,7 +135,8 @@ def notam_text(service: Service, mechanism: str, member: Member, target: str) ->
     that does not exist (disclosure.sees_whole_notices): a NOTAM carries the whole notice.
 
     Raises:
-        NotFound: no activity or zone ``target`` the member may see.
+        NotFound: no activity or zone ``target`` the member may see (one answer for both, as the API's).
+        InvalidState: the activity is cancelled or ended (by its state, as the API's NOTAM route).
         InvalidInput: its centre is in no FIR known.
     """
     from deconflict.errors import NotFound
@@ -150,10 +151,8 @@ def notam_text(service: Service, mechanism: str, member: Member, target: str) ->
         activity = None
     disclosure = service.mechanism(mechanism).rules.disclosure
     text = None if activity is None else reader_activity_notam(activity, member, disclosure)
-    if text is None:  # the API's one answer for what does not exist and what the reader may not see
-        from deconflict.service.queries import activity_not_found
-
-        raise activity_not_found(target)
+    if text is None:  # one answer for what does not exist and what the reader may not see; zones too
+        raise NotFound(f"no activity or zone {target!r} that you may see", field="activity")
     return text
 
 
@@ -180,15 +179,30 @@ def notam(
 
 def all_notams(service: Service, mechanism: str, member: Member) -> tuple[list[str], list[str]]:
     """(the draft NOTAM of every live activity ``member`` may see whole and of every zone in force, numbered
-    from 1 in that order; why any was left out: a centre in no FIR known)."""
-    from deconflict.formats.notam import reader_activity_notam, zone_notam
+    from 1 in that order; why any was left out, one line each).
+
+    Live is the API's NOTAM rule (formats.notam.not_live): a cancelled or ended activity has none, and
+    so has one whose every window has ended by the service's clock, whatever its state says (the duty
+    loop moves it on a little later): ``import notam`` refuses such a notice, so the file reads back.
+    What the member may not see whole is neither written nor counted."""
+    from deconflict.cli.common import utc_text
+    from deconflict.disclosure import sees_whole_notices
+    from deconflict.formats.notam import not_live, reader_activity_notam, zone_notam
 
     disclosure = service.mechanism(mechanism).rules.disclosure
+    now = service.clock()
     texts: list[str] = []
     left_out: list[str] = []
     for activity in service.activities(mechanism):
+        if not sees_whole_notices(member, disclosure, activity.party):
+            continue
+        if why := not_live(activity, now):
+            ends = [v.end for v in activity.volumes if v.end is not None]
+            last = f", its last window ended {utc_text(max(ends).isoformat())}" if why == "ended" and ends else ""
+            left_out.append(f"{activity.id}: {why}{last}")
+            continue
         try:
-            text = reader_activity_notam(activity, member, disclosure, number=len(texts) + 1)
+            text = reader_activity_notam(activity, member, disclosure, number=len(texts) + 1, now=now)
         except DeconflictError as e:
             left_out.append(f"{activity.id}: {e.message}")
             continue
@@ -213,7 +227,9 @@ def export_notam(
     """Draft the NOTAMs of every live activity a member may see whole and every zone.
 
     One after another, numbered from A0001; 'deconflict import notam' reads the file
-    back. An activity or zone whose centre is in no FIR known is named on stderr.
+    back. Live: still to come or under way (a cancelled activity, or one whose every
+    window has ended, has none). What is left out, and why, is named on stderr, with
+    how many: also an activity or zone whose centre is in no FIR known.
 
     Example: deconflict export notam --db deconflict-demo.db --as TR --out notams.txt
     """
@@ -222,6 +238,12 @@ def export_notam(
     texts, left_out = all_notams(service, mechanism, member)
     for why in left_out:
         typer.echo(f"left out: {why}", err=True)
+    if left_out:
+        typer.echo(
+            f"{len(texts)} NOTAM{'' if len(texts) == 1 else 's'} written, {len(left_out)} left out "
+            "(a NOTAM is for activity still to come or under way, in a FIR known)",
+            err=True,
+        )
     write_out("\n".join(texts), out)
 
 
@@ -356,5 +378,7 @@ def _store(service: Service, mechanism: str, actor: str, draft: Any, *, key: Key
     else:
         assert out.activity is not None
         what = f"{out.activity.id} notified"
-    raised = "".join(f"\n  conflict {c['id']}: {c['kind']}, deadline {c['deadline']}" for c in out.raised)
+    from deconflict.cli.common import utc_text
+
+    raised = "".join(f"\n  conflict {c['id']}: {c['kind']}, deadline {utc_text(c['deadline'])}" for c in out.raised)
     return f"NOTAM {draft.n} ({draft.ident}): {what} (record entry {out.seq}){raised}"

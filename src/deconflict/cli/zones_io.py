@@ -64,10 +64,18 @@ def export_kml(
     conflicts-only another party's notice appears only as the parts that conflict with
     the member's own.
 
+    An --out ending in anything but .kml or .kmz is refused.
+
     Example: deconflict export kml --db deconflict-demo.db --as TR --out picture.kmz
     """
     from deconflict.formats.kml import picture_kml, to_kmz
 
+    if out is not None and out.suffix.lower() not in (".kml", ".kmz"):
+        raise DeconflictError(
+            f"--out: {out.name} ends in {out.suffix or 'no suffix'}, but a KML picture is written to a .kml or "
+            ".kmz file (e.g. picture.kmz)",
+            field="--out",
+        )
     service = open_service(db)
     member = reader(service, mechanism, as_member)
     text = picture_kml(
@@ -117,7 +125,9 @@ def _write(call: Callable[[Any], Outcome], key: KeyPair | None) -> Outcome:
 
 
 def _raised(out: Outcome) -> str:
-    return "".join(f"\n  conflict {c['id']}: {c['kind']}, deadline {c.get('deadline', '-')}" for c in out.raised)
+    from deconflict.cli.common import utc_text
+
+    return "".join(f"\n  conflict {c['id']}: {c['kind']}, deadline {utc_text(c.get('deadline'))}" for c in out.raised)
 
 
 def _store_zones(

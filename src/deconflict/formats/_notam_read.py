@@ -259,10 +259,16 @@ def _drawn_area(raw: RawNotam, text: str, where: str) -> dict[str, Any]:
 
 
 def _inside(raw: RawNotam, volumes: list[dict[str, Any]], start: datetime, end: datetime) -> None:
-    """Item E's windows lie within items B to C (an edited NOTAM whose items disagree is refused)."""
-    for v in volumes:
-        if not (iso(start) <= v["start"] and v["end"] <= iso(end)):
-            raise fail(raw.n, "E", f"VOLUME {v['id']}: its window {v['start']}–{v['end']} is not within items B to C")
+    """Items B and C of a deconflict draft agree with item E: B the first start of its windows, C the last
+    end (the draft writes all of them to the minute, outward, so they agree exactly). The windows are read
+    from item E, so an edit to B or C alone would be silently lost: it is refused, naming the item."""
+    first = min(v["start"] for v in volumes)
+    last = max(v["end"] for v in volumes)
+    how = "the windows are read from item E (edit them there), B and C only summarise them"
+    if iso(start) != first:
+        raise fail(raw.n, "B", f"{iso(start)}, but item E says the first window starts at {first}; {how}")
+    if iso(end) != last:
+        raise fail(raw.n, "C", f"{iso(end)}, but item E says the last window ends at {last}; {how}")
 
 
 def _zone(

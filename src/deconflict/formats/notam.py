@@ -43,6 +43,7 @@ __all__ = [
     "ZONE_CODES",
     "activity_notam",
     "covering_circle",
+    "not_live",
     "plain",
     "reader_activity_notam",
     "zone_notam",
@@ -258,25 +259,42 @@ def zone_notam(doc: dict[str, Any], *, number: int | None = None) -> str:
     )
 
 
+def not_live(activity: Activity, now: datetime | None = None) -> str | None:
+    """Why ``activity`` has no NOTAM (``"cancelled"``, ``"ended"``), or None while it is still to come or under
+    way. With ``now``, an activity whose every window ended by then counts as ended even if its state was not
+    yet moved on (the duty loop ends it a little later)."""
+    if activity.state in (ActivityState.CANCELLED, ActivityState.ENDED):
+        return activity.state.value
+    ends = [v.end for v in activity.volumes]
+    if now is not None and ends and all(e is not None and e <= now for e in ends):
+        return ActivityState.ENDED.value
+    return None
+
+
 def reader_activity_notam(
-    activity: Activity, reader: Member, disclosure: Disclosure, *, number: int | None = None
+    activity: Activity,
+    reader: Member,
+    disclosure: Disclosure,
+    *,
+    number: int | None = None,
+    now: datetime | None = None,
 ) -> str | None:
     """The draft NOTAM of ``activity`` if ``reader`` may see it whole, else None (a NOTAM carries the whole
     notice: under conflicts-only another party's activity has none for the reader, and is answered as one
     that does not exist). The one rule is :func:`deconflict.disclosure.sees_whole_notices`.
 
     Raises:
-        InvalidState: the activity is cancelled or ended (asked only once the reader may see it).
+        InvalidState: the activity is cancelled or ended (:func:`not_live`, with ``now`` when given; asked
+            only once the reader may see it).
     """
     from deconflict.disclosure import sees_whole_notices
     from deconflict.formats.docs import activity_to_doc
 
     if not sees_whole_notices(reader, disclosure, activity.party):
         return None
-    if activity.state in (ActivityState.CANCELLED, ActivityState.ENDED):
+    if why := not_live(activity, now):
         raise InvalidState(
-            f"activity {activity.id} is {activity.state.value}: a NOTAM is drafted for an activity still to come "
-            "or under way",
+            f"activity {activity.id} is {why}: a NOTAM is drafted for an activity still to come or under way",
             field="activity",
         )
     return activity_notam(activity_to_doc(activity), number=number)

@@ -333,7 +333,8 @@ def check_not_ended(vols: tuple[Volume, ...], now: datetime, rules: Rules) -> No
     if ends and len(ends) == len(vols) and max(ends) <= now:
         n = max(range(len(vols)), key=lambda i: ends[i])
         raise InvalidInput(
-            f"volume {n + 1} end: every window of this notice has already ended (the latest ended at {iso(max(ends))} "
-            f"UTC, now is {iso(now)} UTC); notify activity still to come or under way",
+            f"volume {n + 1} end: every window of this notice has already ended (the latest ended at "
+            f"{iso(max(ends).replace(microsecond=0))}, now is {iso(now.replace(microsecond=0))}); "
+            "notify activity still to come or under way",
             field="end",
         )

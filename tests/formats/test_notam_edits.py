@@ -1,0 +1,86 @@
+"""A deconflict-drafted NOTAM edited by hand: its windows are read from item E, so an edit to item B or C
+alone (which would be silently lost) is refused naming the NOTAM and the item, nothing stored; and the
+service's refusal of a notice whose windows have all ended words its instants as the rest of the service
+does (ISO 8601 to the second, ``Z``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from support.builders import T0, T4, M, declared_db, syria, vol
+
+from deconflict.cli.interop import import_notams
+from deconflict.clock import FixedClock
+from deconflict.errors import DeconflictError
+from deconflict.formats._notam_read import NoticeDraft, read_notams
+from deconflict.formats.docs import activity_to_doc
+from deconflict.formats.notam import activity_notam
+from deconflict.service import Service
+from deconflict.store import open_store
+
+H = timedelta(hours=1)
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Service:
+    clock = FixedClock(T0)
+    return Service(open_store(declared_db(tmp_path / "e.db", clock, mechanism=syria())), clock=clock)
+
+
+def _draft(svc: Service) -> str:
+    """TR's patrol of two windows, 08:00:30–09:00:30 and 11:00–12:00, as deconflict drafts it."""
+    volumes = [vol(T4, T0 + 2 * H + timedelta(seconds=30), hours=1, id="a"), vol(T4, T0 + 5 * H, hours=1, id="b")]
+    activity = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=volumes).activity
+    assert activity is not None
+    text = activity_notam(activity_to_doc(activity))
+    assert "B) 2504090800 C) 2504091200" in text  # B and C widened outward to the minute
+    return text
+
+
+def test_the_draft_as_written_reads_back(svc: Service) -> None:
+    (draft,) = read_notams(_draft(svc), party="TR")
+    assert isinstance(draft, NoticeDraft)
+    assert [(v["start"], v["end"]) for v in draft.volumes] == [
+        ("2025-04-09T08:00:00Z", "2025-04-09T09:01:00Z"),
+        ("2025-04-09T11:00:00Z", "2025-04-09T12:00:00Z"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (("C) 2504091200", "C) 2504091400"), "NOTAM 1 item C: 2025-04-09T14:00:00Z, but item E says the last window"),
+        (("C) 2504091200", "C) 2504091130"), "NOTAM 1 item C: 2025-04-09T11:30:00Z, but item E says the last window"),
+        (("B) 2504090800", "B) 2504090700"), "NOTAM 1 item B: 2025-04-09T07:00:00Z, but item E says the first window"),
+        (("B) 2504090800", "B) 2504090830"), "NOTAM 1 item B: 2025-04-09T08:30:00Z, but item E says the first window"),
+    ],
+)
+def test_an_edit_to_item_b_or_c_alone_is_refused_naming_the_item(
+    svc: Service, edit: tuple[str, str], words: str
+) -> None:
+    text = _draft(svc).replace(*edit)
+    with pytest.raises(DeconflictError) as caught:
+        read_notams(text, party="TR")
+    assert words in caught.value.message, caught.value.message
+    before = svc.head(M).seq
+    with pytest.raises(DeconflictError, match=words.split(":")[0]):
+        import_notams(svc, M, svc.member(M, "TR"), text)
+    assert svc.head(M).seq == before
+
+
+def test_the_refusal_of_ended_windows_says_its_instants_to_the_second_with_z(tmp_path: Path) -> None:
+    clock = FixedClock(T0 + timedelta(microseconds=846_738))
+    svc = Service(open_store(declared_db(tmp_path / "z.db", clock)), clock=clock)
+    text = """A0002/25 NOTAMN
+Q) OSTT/QWULW/IV/BO/W/000/100/3431N03738E005
+A) OSTT B) 2504080800 C) 2504081000
+E) UAV FLIGHTS.
+F) SFC G) FL100
+"""
+    with pytest.raises(DeconflictError) as caught:
+        import_notams(svc, M, svc.member(M, "TR"), text)
+    assert (
+        "(the latest ended at 2025-04-08T10:00:00Z, now is 2025-04-09T06:00:00Z); notify activity still to come"
+    ) in caught.value.message, caught.value.message
