@@ -1,6 +1,6 @@
-"""A deconflict-drafted NOTAM edited by hand: its windows are read from item E, so an edit to item B or C
-alone (which would be silently lost) is refused naming the NOTAM and the item, nothing stored; and the
-service's refusal of a notice whose windows have all ended words its instants as the rest of the service
+"""A deconflict-drafted NOTAM edited by hand: its windows are read from item E, so an edit to item B, C
+or D alone (which would be silently lost) is refused naming the NOTAM and the item, nothing stored; and
+the service's refusal of a notice whose windows have all ended words its instants as the rest of the service
 does (ISO 8601 to the second, ``Z``)."""
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def _draft(svc: Service) -> str:
     assert activity is not None
     text = activity_notam(activity_to_doc(activity))
     assert "B) 2504090800 C) 2504091200" in text  # B and C widened outward to the minute
+    assert "D) APR 09 0800-0901, APR 09 1100-1200" in text
     return text
 
 
@@ -55,6 +56,7 @@ def test_the_draft_as_written_reads_back(svc: Service) -> None:
         (("C) 2504091200", "C) 2504091130"), "NOTAM 1 item C: 2025-04-09T11:30:00Z, but item E says the last window"),
         (("B) 2504090800", "B) 2504090700"), "NOTAM 1 item B: 2025-04-09T07:00:00Z, but item E says the first window"),
         (("B) 2504090800", "B) 2504090830"), "NOTAM 1 item B: 2025-04-09T08:30:00Z, but item E says the first window"),
+        (("APR 09 1100-1200", "APR 09 1100-1130"), "NOTAM 1 item D: its windows are not the ones item E says"),
     ],
 )
 def test_an_edit_to_item_b_or_c_alone_is_refused_naming_the_item(

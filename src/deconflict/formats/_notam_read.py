@@ -259,9 +259,10 @@ def _drawn_area(raw: RawNotam, text: str, where: str) -> dict[str, Any]:
 
 
 def _inside(raw: RawNotam, volumes: list[dict[str, Any]], start: datetime, end: datetime) -> None:
-    """Items B and C of a deconflict draft agree with item E: B the first start of its windows, C the last
-    end (the draft writes all of them to the minute, outward, so they agree exactly). The windows are read
-    from item E, so an edit to B or C alone would be silently lost: it is refused, naming the item."""
+    """Items B, C and D of a deconflict draft agree with item E: B the first start of its windows, C the last
+    end, D (when given) each window (the draft writes all of them to the minute, outward, so they agree
+    exactly). The windows are read from item E, so an edit to B, C or D alone would be silently lost: it
+    is refused, naming the item."""
     first = min(v["start"] for v in volumes)
     last = max(v["end"] for v in volumes)
     how = "the windows are read from item E (edit them there), B and C only summarise them"
@@ -269,6 +270,12 @@ def _inside(raw: RawNotam, volumes: list[dict[str, Any]], start: datetime, end: 
         raise fail(raw.n, "B", f"{iso(start)}, but item E says the first window starts at {first}; {how}")
     if iso(end) != last:
         raise fail(raw.n, "C", f"{iso(end)}, but item E says the last window ends at {last}; {how}")
+    if raw.items.get("D", "").strip():  # the draft's schedule: each of item E's windows, no other
+        given = sorted({(iso(t0), iso(t1)) for t0, t1 in _windows(raw, start, end)})
+        said = sorted({(v["start"], v["end"]) for v in volumes})
+        if given != said:
+            listed = ", ".join(f"{a}–{b}" for a, b in said)
+            raise fail(raw.n, "D", f"its windows are not the ones item E says ({listed}); {how}")
 
 
 def _zone(
