@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -72,6 +73,10 @@ def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     codes: np.ndarray = spread(grid(x)) | (spread(grid(y)) << 1)
     return codes
+
+
+_new_candidate = partial(tuple.__new__, Candidate)
+"""``Candidate(*row)`` for a row tuple, in C."""
 
 
 def _expand(start: np.ndarray, count: np.ndarray, step: int) -> np.ndarray:
@@ -382,7 +387,8 @@ class VolumeIndex:
         keys, names = self.keys, self._party_name
         at = slots.tolist()
         parties = [names[c] for c in self._rows[slots, _PARTY].astype(np.intp).tolist()]
-        return list(map(Candidate, at, [keys[i] for i in at], parties, dist.tolist()))
+        # tuple.__new__ through partial builds each Candidate without a Python frame (NamedTuple's __new__ has one)
+        return list(map(_new_candidate, zip(at, [keys[i] for i in at], parties, dist.tolist(), strict=True)))
 
     def query_arrays(
         self,
