@@ -75,6 +75,9 @@ def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return codes
 
 
+_RUN = np.arange(NODE_SLOTS, dtype=np.int64)
+"""Offsets of a run's slots from its first."""
+
 _new_candidate = partial(tuple.__new__, Candidate)
 """``Candidate(*row)`` for a row tuple, in C."""
 
@@ -308,14 +311,15 @@ class VolumeIndex:
         hi = env.max(axis=0)
         self._tree_box = np.array([lo[0], lo[1], hi[2], hi[3]])
 
-    def _buckets(self, t0: float, t1: float, exclude: int | None) -> list[int]:
-        """Ids of the tree's buckets that can hold a window overlapping ``[t0, t1)`` of a party but ``exclude``."""
-        ids: list[int] = []
+    def _buckets(self, t0: float, t1: float, exclude: int | None) -> list[tuple[int, int]]:
+        """Ranges [first, stop) of ids of the tree's buckets that can hold a window overlapping ``[t0, t1)``
+        of a party but ``exclude`` (one range per group of party and level, empty ones left out)."""
+        ranges: list[tuple[int, int]] = []
         for party, longest, width, numbers, first in self._groups:
             if party == exclude:
                 continue
             if longest == math.inf:
-                ids.extend(range(first, first + len(numbers)))
+                ranges.append((first, first + len(numbers)))
                 continue
             # a window of this level that overlaps the query starts in (t0 - longest, t1);
             # a second more absorbs rounding in the window's length
@@ -323,8 +327,10 @@ class VolumeIndex:
             hi = t1 / width
             lo = math.floor(lo) if math.isfinite(lo) else lo
             hi = math.floor(hi) if math.isfinite(hi) else hi
-            ids.extend(range(first + bisect_left(numbers, lo), first + bisect_right(numbers, hi)))
-        return ids
+            a, b = first + bisect_left(numbers, lo), first + bisect_right(numbers, hi)
+            if a < b:
+                ranges.append((a, b))
+        return ranges
 
     def _broad(self, box: tuple[float, float, float, float], t0: float, t1: float, exclude: int | None) -> np.ndarray:
         """Slots whose envelope meets ``box`` and whose bucket may hold a window overlapping ``[t0, t1)``."""
@@ -333,13 +339,19 @@ class VolumeIndex:
         if self._n_tree and box[0] <= tb[2] and tb[0] <= box[2] and box[1] <= tb[3] and tb[1] <= box[3]:
             buckets = self._buckets(t0, t1, exclude)
             if buckets:
-                b = np.array(buckets, dtype=np.int64)
-                first = self._bucket_nodes[b]
-                nodes = _expand(first, self._bucket_nodes[b + 1] - first, 1)
-                e = self._node_env[nodes]
+                # the runs of a range of buckets are one range of runs
+                bn = self._bucket_nodes
+                spans = [(int(bn[a]), int(bn[b])) for a, b in buckets]
+                if len(spans) == 1:
+                    nodes = np.arange(*spans[0])
+                    e = self._node_env[spans[0][0] : spans[0][1]]
+                else:
+                    nodes = np.concatenate([np.arange(a, b) for a, b in spans])
+                    e = self._node_env[nodes]
                 nodes = nodes[(e[:, 0] <= box[2]) & (box[0] <= e[:, 2]) & (e[:, 1] <= box[3]) & (box[1] <= e[:, 3])]
-                lo = self._node_start[nodes]
-                slots = _expand(lo, self._node_end[nodes] - lo, 1)
+                # each run's slots: NODE_SLOTS from its start, less those past its end (a bucket's last run)
+                slots = self._node_start[nodes][:, None] + _RUN
+                slots = slots[slots < self._node_end[nodes][:, None]]
                 e = self.env[slots]
                 parts.append(
                     slots[(e[:, 0] <= box[2]) & (box[0] <= e[:, 2]) & (e[:, 1] <= box[3]) & (box[1] <= e[:, 3])]
