@@ -6,9 +6,10 @@
                                                phase) and :func:`find_track_conflicts`
 :mod:`~deconflict.tactical.conformance`        :func:`tracks_in_volumes`: positions inside
                                                volumes at one instant
-``_motion``, ``_kernel``, ``_refine``         tracks as chords in a conformal frame; the
-                                               compiled grid and exact test (numba); pairs
+``_motion``, ``_refine``                      tracks as chords in a conformal frame; pairs
                                                in doubt decided on the ellipsoid
+``_kernel``, ``_numpy``                        the grid and the frame's exact test: compiled
+                                               (numba) from ``NUMBA_FROM`` tracks, numpy below
 =============================================  ================================================
 
 Everything public is importable from ``deconflict.tactical`` itself.

@@ -64,8 +64,11 @@ in each cell the boxes are swept in order of their floor, and a pair is tested o
 the cell holding the low corner of the two boxes' overlap (so once per slice), and kept
 from the slice that holds its ``t_in_s`` at R + E (so once). Slices run in threads (the
 kernel releases the GIL). Memory grows with the number of tracks and of conflicts,
-never with N². ``brute_force_track_conflicts`` runs the same compiled exact test on
-every pair and gives identical results.
+never with N². Below ``NUMBA_FROM`` tracks the numpy engine (``_numpy``: the same test,
+operation for operation, on a grid of cells and altitude bands) runs instead, so small
+inputs never load numba; both give the same table to the last bit.
+``brute_force_track_conflicts`` runs the same exact test on every pair and gives
+identical results.
 
 **Start-up.** numba is imported at the first detection in a process (never by
 ``import deconflict`` nor ``--help``): about 1.2 s of CPU here, plus about 1 s to load
