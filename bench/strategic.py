@@ -10,9 +10,18 @@ Syria, projects them into ``Frame.for_bounds(SYRIA_BBOX)`` and builds a
 checks ``--checks`` new random volumes against it one at a time with
 ``VolumeIndex.query``. At N <= ``--brute-max`` the same checks are repeated without an
 index (numpy interval filter, then ``Frame.ground_distance`` on every survivor) and the
-two answers are compared volume by volume. Finally a GeoJSON file of volumes is written
-and ``deconflict check`` (the command of the running interpreter's environment, so nothing but the
-README's set-up is needed: no ``uv`` on the PATH) is timed on it as a subprocess.
+two answers are compared volume by volume; each check's wall and CPU (thread) time are both
+reported, and the index's resident memory as RSS after the build less RSS before it.
+
+Then ``deconflict check`` (the command of the running interpreter's environment, so nothing but
+the README's set-up is needed: no ``uv`` on the PATH) is timed as a subprocess (wall, CPU, peak
+RSS) on two GeoJSON files of ``--check-file-n`` / ``--dense-n`` volumes: the distribution above
+(48 h) and a dense one (every window inside 4.5 h: about 5.8M conflicting pairs, 1.2 GB of JSON
+at 100k). Each is run again through the implementation it replaced (the whole table, then
+written: ``PREVIOUS_CHECK``) on the same file, and both outputs compared byte for byte; a small
+dense input (``--dense-brute-n``) is also checked against ``brute_force_conflicts``.
+
+    env PATH=/usr/bin:/bin .venv/bin/python bench/strategic.py   # works as well: no uv needed
 
 Progress goes to stderr; the last line of stdout is one JSON object with every figure.
 Units: seconds (``_s``), milliseconds (``_ms``), mebibytes (``_mib``), metres (``_m``).
