@@ -46,6 +46,7 @@ BOTH_STORES = frozenset(
         "api/test_durability.py",
         "api/test_processes.py",
         "store/test_gate.py",
+        "service/test_follow.py",
     )
 )
 """The modules whose tests on a database run on SQLite and again on PostgreSQL (the record, notices,

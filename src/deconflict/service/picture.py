@@ -8,6 +8,7 @@ each commit, and :meth:`Pictures.fresh` rebuilds it when another process has wri
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from deconflict.geo import Frame
 from deconflict.mechanisms import mechanism_from_record
 from deconflict.model import Activity, ActivityKind, Mechanism, Member, Role, Volume, Zone
 from deconflict.record import chain
+from deconflict.record.chain import EntryType
 from deconflict.service.context import LIVE_STATES
 from deconflict.store import Store, ledger
 from deconflict.store.schema import (
@@ -50,6 +52,7 @@ __all__ = [
     "answering",
     "any_member",
     "build_picture",
+    "catch_up",
     "party_member",
 ]
 
@@ -228,16 +231,18 @@ class Pictures:
         """The mechanism's picture, rebuilt if another process has written to its record since.
 
         The stored head is compared at most every FRESHNESS_S, or at the next use after :meth:`expire`
-        (a write takes the record's gate, then expires its picture: see ``retrying``).
+        (a write takes the record's gate, then expires its picture: see ``retrying``). A picture behind the
+        record catches up on the entries it missed (:func:`catch_up`), or is rebuilt when they change what
+        only a rebuild reads (members, zones).
         """
         picture = self.get(mechanism_id)
         if time.monotonic() - picture.checked_at < FRESHNESS_S:
             return picture
         with self._store.read() as s:
             current = ledger.read_head(s, mechanism_id)
-        if current != picture.head:
-            self._cache.pop(mechanism_id, None)
-            picture = self.get(mechanism_id)
+            if current != picture.head and not catch_up(s, picture, current):
+                self._cache.pop(mechanism_id, None)
+        picture = self.get(mechanism_id)
         picture.checked_at = time.monotonic()
         return picture
 
@@ -327,3 +332,58 @@ def build_picture(s: Session, mechanism_id: str) -> Picture:
         s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)) or 0
     )
     return picture
+
+
+REBUILT_BY = frozenset(
+    {EntryType.MECHANISM_DECLARED, EntryType.MEMBER_ADDED, EntryType.ZONE_DECLARED, EntryType.ZONE_WITHDRAWN}
+)
+"""Entries whose effect on a picture only a rebuild reads (the members and zones it was built with)."""
+TOUCHES_ACTIVITIES = frozenset({EntryType.ACTIVITY_NOTIFIED, EntryType.ACTIVITY_AMENDED, EntryType.ACTIVITY_CANCELLED})
+
+
+def catch_up(s: Session, picture: Picture, current: chain.Head) -> bool:
+    """Move ``picture`` on to the record's ``current`` head from the entries it has not seen (another process
+    wrote them): the activities they notified, amended or cancelled are read again and re-indexed, the
+    conflicts and messages counted again, the head and its time taken. Returns False, leaving the picture
+    as it was, when a rebuild is needed instead: an entry changes the members or zones, or the record does
+    not continue from the picture's head (never expected: the caller rebuilds)."""
+    mid = picture.mechanism.id
+    t = LedgerEntry.__table__
+    rows = s.execute(
+        select(t.c.seq, t.c.type, t.c.payload, t.c.prev_hash, t.c.hash, t.c.at)
+        .where(t.c.mechanism_id == mid, t.c.seq > picture.head.seq, t.c.seq <= current.seq)
+        .order_by(t.c.seq)
+    ).all()
+    if not rows or rows[0].prev_hash != picture.head.hash or rows[-1].hash != current.hash:
+        return False
+    touched: list[str] = []
+    for row in rows:
+        kind = EntryType(row.type)
+        if kind in REBUILT_BY:
+            return False
+        if kind in TOUCHES_ACTIVITIES:
+            touched.append(str(json.loads(row.payload)["id"]))
+    for aid in dict.fromkeys(touched):
+        found = s.get(ActivityRow, (mid, aid))
+        picture.unindex_activity(aid)
+        if found is None:
+            continue
+        if aid not in picture.activity_ids:
+            picture.activity_ids[aid] = found.party
+            picture.party_counts[found.party] += 1
+        if found.state in {x.value for x in LIVE_STATES}:
+            activity = activity_from_doc(found.doc, mechanism=mid)
+            picture.index_activity(activity, picture.project(activity.volumes))
+    picture.message_count = (
+        s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mid)) or 0
+    )
+    picture.conflict_count = (
+        s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mid)) or 0
+    )
+    signed = s.scalar(
+        select(CheckpointRow.at).where(CheckpointRow.mechanism_id == mid).order_by(CheckpointRow.seq.desc()).limit(1)
+    )
+    last = rows[-1].at
+    picture.last_at = signed if signed is not None and signed > last else last
+    picture.head = current
+    return True
