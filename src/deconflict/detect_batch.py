@@ -31,14 +31,8 @@ from deconflict.clock import iso
 from deconflict.detect import _FAR_FUTURE, _FAR_PAST, ConflictTable, _Arrays, _split_into_frames, _table_sorted, epoch_s
 from deconflict.model import Volume
 from deconflict.pair_distance import Shapes, pair_distances
-from deconflict.volumes import (
-    BUCKET_BASE_S,
-    BUCKET_GROWTH,
-    BUCKET_LEVELS,
-    BUCKET_SPLIT,
-    SEPARATION_PAD,
-    _levels,
-)
+from deconflict.volume_buckets import BUCKET_BASE_S, BUCKET_GROWTH, BUCKET_LEVELS, BUCKET_SPLIT, _levels
+from deconflict.volumes import SEPARATION_PAD
 
 __all__ = ["conflict_blocks", "format_centi", "write_conflict_blocks"]
 
