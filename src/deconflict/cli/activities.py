@@ -67,7 +67,7 @@ def notify(
     out = client.notify(kind=body["kind"], volumes=body["volumes"], id=body.get("id"), title=body.get("title", ""))
     typer.echo(f"{out['activity']['id']} notified (record entry {out['seq']}{signed_by(client)})")
     for c in out["raised"]:
-        typer.echo(f"  conflict {c['id']}: {c['kind']}, deadline {c['deadline']}")
+        typer.echo(f"  conflict {c['id']}: {c['kind']}, deadline {utc_text(c['deadline'])}")
 
 
 @user_errors
@@ -148,7 +148,9 @@ def _print_stored(out: dict[str, Any]) -> None:
     typer.echo(f"{out['stored']} positions stored")
     for c in out["raised"]:
         other = f" and {c['other_activity']}" if c.get("other_activity") else ""
-        typer.echo(f"  conflict {c['id']}: {c['kind']}, {c['activity']}{other}; acknowledge by {c['deadline']}")
+        typer.echo(
+            f"  conflict {c['id']}: {c['kind']}, {c['activity']}{other}; acknowledge by {utc_text(c['deadline'])}"
+        )
     for cid in out["cleared"]:
         typer.echo(f"  conflict {cid} cleared")
 
