@@ -116,6 +116,9 @@ def test_a_backup_taken_under_load_restores_verified_and_serves(tmp_path: Path, 
     done = _cli("restore", "--from", str(tmp_path / "live.backup"), "--db", str(tmp_path / "restored.db"))
     assert done.returncode == 0, done.stderr
     assert "ready to serve" in done.stdout and "equal to the backup's" in done.stdout
+    # both hold the service's signing seed and the tokens' hashes: readable by their owner only
+    assert (tmp_path / "live.backup").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "restored.db").stat().st_mode & 0o777 == 0o600
 
     original = Service(open_store(source), clock=clock)
     restored = Service(open_store(str(tmp_path / "restored.db")), clock=clock)

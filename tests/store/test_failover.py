@@ -52,6 +52,13 @@ def pair() -> Iterator[PgPair]:
         yield running
 
 
+def test_libpq_multi_host_urls_are_read_and_other_databases_refused_in_words() -> None:
+    given = "postgresql://u:pw@db1:5432,db2:5433/d?target_session_attrs=read-write"
+    assert make_url(database_url(given)).query["host"] == ("db1:5432", "db2:5433")
+    with pytest.raises(DeconflictError, match="'mysql' databases are not supported"):
+        database_url("mysql://u@h/d")
+
+
 def test_a_url_naming_several_hosts_must_ask_for_the_read_write_one() -> None:
     two = "postgresql://u@/d?host=db1:5432&host=db2:5432"
     both = make_url(database_url(two + "&target_session_attrs=read-write"))  # the driver made explicit, hosts kept
@@ -295,3 +302,25 @@ def test_a_frozen_primary_holds_the_writes_waiting_on_it_not_the_server(pair: Pg
     writer.join(timeout=120)
     server.stop()
     assert answers == [201], answers
+
+
+def test_a_url_naming_the_standby_alone_answers_503_and_is_not_ready(pair: PgPair, tmp_path: Path) -> None:
+    """After a failover a site still naming one host may point at a standby: its writes are refused with a
+    worded 503 (never a 500) and /readyz says it is a standby."""
+    service = declared_service(pair.url())
+    token = service.issue_token(mechanism_id=M, member_id="TR")
+    service.store.close()
+    wait_until(lambda: _head(pair.node_url(pair.standby)) > 0, "the standby did not replay the record")
+    server = serve(pair.node_url(pair.standby), free_port(), log=tmp_path / "serve.log")
+    try:
+        r = httpx.post(
+            f"{server.url}/api/v1/mechanisms/{M}/messages",
+            json={"text": "to a standby"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
+        ready = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert ready.status_code == 503 and "standby" in ready.json()["checks"]["database"]["detail"], ready.text
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output(), server.output()[-3000:]

@@ -115,10 +115,16 @@ UNREACHABLE = (
 """What a request is answered (503, with Retry-After) when its database connection failed."""
 
 
+READ_ONLY = "25006"
+"""PostgreSQL's read_only_sql_transaction: the server is a standby (in recovery), or read-only."""
+
+
 def is_outage(exc: DBAPIError) -> bool:
     """Whether a database error means the database went away (could not connect, the connection broke, the
     server shut down: the driver's OperationalError, or any error SQLAlchemy took for a disconnect), rather
     than a statement the database refused (a defect: answered 500 and logged in full)."""
+    if getattr(exc.orig, "sqlstate", None) == READ_ONLY:  # a standby (a URL naming it alone): no writes now
+        return True
     return isinstance(exc, OperationalError) or exc.connection_invalidated
 
 

@@ -179,7 +179,18 @@ def readiness(watch: Watch) -> dict[str, dict[str, Any]]:
         with watch.probe().connect() as conn:
             conn.execute(text("SELECT 1"))
             current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
-        checks["database"] = {"ok": True, "detail": "reachable"}
+            standby = conn.dialect.name == "postgresql" and bool(
+                conn.execute(text("SELECT pg_is_in_recovery()")).scalar()
+            )
+        checks["database"] = (
+            {
+                "ok": False,
+                "detail": "a standby: it takes no writes (name the primary, or every host with "
+                "target_session_attrs=read-write)",
+            }
+            if standby
+            else {"ok": True, "detail": "reachable"}
+        )
     except Exception as e:  # noqa: BLE001 - any failure to reach the database is the answer itself
         # the driver's words may name hosts, ports, users or paths: they go to the log, not to the
         # unauthenticated answer

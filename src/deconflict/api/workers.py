@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import json
+import logging
 import os
 import signal
 import sys
@@ -76,6 +77,8 @@ def serve_workers(settings: Settings, workers: int, log_format: str) -> None:
         http="deconflict.api.serving:TimedRequests",
         log_config=None,
     )
+    # the supervisor's own lines (a worker died, was replaced, all stopped) reach the operator's log
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 

@@ -25,8 +25,19 @@ from __future__ import annotations
 
 import typer
 
-from deconflict.cli import activities, admin, backup, conflicts, files, hotline, interop, mirror, record, server
-from deconflict.cli import zones_io
+from deconflict.cli import (
+    activities,
+    admin,
+    backup,
+    conflicts,
+    files,
+    hotline,
+    interop,
+    mirror,
+    record,
+    server,
+    zones_io,
+)
 from deconflict.cli import tak as tak_cli
 from deconflict.cli.common import guard_stdout
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from deconflict.cli.common import fail, user_errors
+from deconflict.cli.common import fail, shown_db, user_errors
 
 __all__ = ["backup", "register", "restore"]
 
@@ -76,7 +76,7 @@ def restore(
     try:
         report = restoring.restore(from_, db, force=force, progress=lambda line: typer.echo(line, err=True))
     except restoring.BackupRefused as e:
-        typer.echo(f"error: {from_} refused, nothing written to {db}: {e.message}", err=True)
+        typer.echo(f"error: {from_} refused, nothing written to {shown_db(db)}: {e.message}", err=True)
         raise typer.Exit(1) from None
     except SQLAlchemyError as e:
         raise fail(f"--db: the database could not be written ({type(e).__name__}: {str(e).splitlines()[0]})") from None
@@ -87,7 +87,7 @@ def restore(
         typer.echo(f"{mechanism}: record verified to entry {head.seq} ({head.hash[:16]}…)")
     copied = ", ".join(f"{n} {name}" for name, n in sorted(report.copied.items()) if n)
     typer.echo(f"tables rebuilt from {report.entries} entries and equal to the backup's; copied: {copied or 'nothing'}")
-    typer.echo(f"restored into {db} in {report.seconds:.1f} s: ready to serve")
+    typer.echo(f"restored into {shown_db(db)} in {report.seconds:.1f} s: ready to serve")
 
 
 def register(app: typer.Typer) -> None:

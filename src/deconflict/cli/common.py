@@ -28,6 +28,7 @@ __all__ = [
     "BIDI_CONTROLS",
     "DEFAULT_DB",
     "DbFileOpt",
+    "shown_db",
     "MechanismIdOpt",
     "TerminalGuard",
     "activity_head",
@@ -371,3 +372,19 @@ def open_service(db: str, *, migrate: bool = False) -> Service:
     if "://" not in db and not Path(db).exists():
         raise DeconflictError(f"{db}: no such database file")
     return Service.open(db, migrate=migrate)
+
+
+def shown_db(db: str) -> str:
+    """A database as the terminal and the log may show it: a path as given, a URL without its password
+    (``postgresql://u:***@/d?host=db1:5432&host=db2:5432``).
+
+    >>> shown_db("postgresql://u:secret@db1/d")
+    'postgresql://u:***@db1/d'
+    """
+    if "://" not in db:
+        return db
+    from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
+
+    return unquote(make_url(db).render_as_string(hide_password=True))  # host=db1:5432, not host=db1%3A5432

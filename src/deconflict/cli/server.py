@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from deconflict.cli.common import DEFAULT_DB, user_errors
+from deconflict.cli.common import DEFAULT_DB, shown_db, user_errors
 from deconflict.errors import DeconflictError
 from deconflict.logs import LogFormat
 
@@ -75,7 +75,7 @@ def demo(
         # the script's one clock ends at now: the record holds nothing in the future, and a service or
         # export that opens it later on the system clock carries on from its last entry
         run_script(Console(), db=db, start=system_clock() - SCRIPT_SPAN)
-        typer.echo(f"record kept in {db}; check it with: deconflict ledger check --db {db}")
+        typer.echo(f"record kept in {shown_db(db)}; check it with: deconflict ledger check --db {shown_db(db)}")
         return
     from deconflict.api.settings import Settings
     from deconflict.demo import prepare_server
@@ -84,7 +84,7 @@ def demo(
     service, tokens = prepare_server(db)
     url = f"http://{host}:{port}"
     console = Console()
-    console.print(f"[bold]deconflict demo[/bold]: mechanism tr-il-syria on {db}")
+    console.print(f"[bold]deconflict demo[/bold]: mechanism tr-il-syria on {shown_db(db)}")
     console.print(f"Page {url}/ (open it in two windows, sign in with two tokens)", soft_wrap=True)
     console.print(f"API {url}/api/v1 (OpenAPI at {url}/openapi.json)", soft_wrap=True)
     for member, token in tokens.items():
@@ -149,7 +149,7 @@ def serve(
 
         logs.configure(log_format)
         logging.getLogger("deconflict.serve").info(
-            "serving %s on http://%s:%d/api/v1 from %d processes", _shown(db), host, port, workers
+            "starting %d processes to serve %s on http://%s:%d/api/v1", workers, shown_db(db), host, port
         )
         serve_workers(settings, workers, log_format)
         return
@@ -167,7 +167,7 @@ def _serve(settings: Settings, service: Service | None = None, log_format: LogFo
 
     logs.configure(log_format)
     started = logging.getLogger("deconflict.serve")
-    started.info("serving %s on http://%s:%d/api/v1", _shown(settings.db), settings.host, settings.port)
+    started.info("serving %s on http://%s:%d/api/v1", shown_db(settings.db), settings.host, settings.port)
     if service is None:
         from deconflict.service import Service
         from deconflict.store import open_store
@@ -203,18 +203,7 @@ def _refuse_played(db: str) -> None:
         service.store.close()
     if played:
         raise DeconflictError(
-            f"--db: {_shown(db)} already holds the scenario's record; --script plays it from the start on a new "
+            f"--db: {shown_db(db)} already holds the scenario's record; --script plays it from the start on a new "
             "database (give a new file, or leave out --db for a temporary one)",
             field="db",
         )
-
-
-def _shown(db: str) -> str:
-    """The database as a log line may show it: a URL without its password."""
-    if "://" not in db:
-        return db
-    from urllib.parse import unquote
-
-    from sqlalchemy.engine import make_url
-
-    return unquote(make_url(db).render_as_string(hide_password=True))  # host=db1:5432, not host=db1%3A5432

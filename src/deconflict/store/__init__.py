@@ -40,12 +40,37 @@ def database_url(db: str) -> str:
     >>> database_url("postgresql://u@db.example/deconflict")
     'postgresql+psycopg://u@db.example/deconflict'
     """
-    for scheme in POSTGRES_SCHEMES:
+    for scheme in (*POSTGRES_SCHEMES, "postgresql+psycopg://"):
         if db.startswith(scheme):
-            return "postgresql+psycopg://" + db.removeprefix(scheme)
-    if "://" in db:
+            return _hosts_as_query("postgresql+psycopg://" + db.removeprefix(scheme))
+    if db.startswith("sqlite:"):
         return db
+    if "://" in db:
+        scheme = db.split("://", 1)[0]
+        raise DeconflictError(
+            f"--db: {scheme!r} databases are not supported: give an SQLite file (a path) or a PostgreSQL URL "
+            "(postgresql://user@host/database)",
+            field="db",
+        )
     return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def _hosts_as_query(url: str) -> str:
+    """libpq's own way of naming several hosts (``postgresql://u@db1:5432,db2:5432/d``) in the form SQLAlchemy
+    reads (``postgresql+psycopg://u@/d?host=db1:5432&host=db2:5432``); any other URL as it is.
+
+    >>> _hosts_as_query("postgresql+psycopg://u:p@db1:5432,db2/d?target_session_attrs=read-write")
+    'postgresql+psycopg://u:p@/d?host=db1:5432&host=db2&target_session_attrs=read-write'
+    """
+    rest = url.removeprefix("postgresql+psycopg://")
+    location, slash, tail = rest.partition("/")
+    user, at, hosts = location.rpartition("@")
+    if "," not in hosts:
+        return url
+    path, _, query = tail.partition("?")
+    named = "&".join(f"host={h}" for h in hosts.split(",") if h)
+    query = f"{named}&{query}" if query else named
+    return f"postgresql+psycopg://{user}{at}/{path}?{query}"
 
 
 READ_WRITE = ("read-write", "primary")

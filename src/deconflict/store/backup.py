@@ -87,6 +87,7 @@ def backup(db: str, out: Path, *, force: bool = False, clock: Clock = system_clo
         else:
             method, heads = "PostgreSQL logical export (one REPEATABLE READ snapshot)", _logical_export(url, partial)
         _write_manifest(partial, {"method": method, "taken_at": iso(clock()), "heads": _heads_text(heads)})
+        os.chmod(partial, 0o600)  # it holds the service's signing seed and the tokens' hashes: its owner only
         os.replace(partial, out)
     finally:
         remove(partial)

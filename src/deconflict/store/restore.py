@@ -105,6 +105,7 @@ def restore(
                 _settle(partial)
                 for extra in ("-wal", "-shm"):
                     backups.remove(Path(f"{target_path}{extra}"))
+                os.chmod(partial, 0o600)  # the service's signing seed and the tokens' hashes: its owner only
                 os.replace(partial, target_path)
             finally:
                 backups.remove(partial)
