@@ -358,20 +358,22 @@ def test_live_adsb_in_and_cot_out_together(live: LiveServer, tokens: dict[str, s
     ]
     tak = _tak(live, tokens["IL"], "--tak", listener.url, "--tracks-every", "0.5")
     try:
+        tracks = (f"deconflict.tr-il-syria.track.TR.{TR_AIRCRAFT}", f"deconflict.tr-il-syria.track.IL.{IL_AIRCRAFT}")
 
-        def marker() -> CotEvent | None:
-            return next((e for e in listener.latest().values() if e.callsign.endswith(" tracks")), None)
+        def marker_and_tracks() -> tuple[CotEvent, dict[str, CotEvent]] | None:
+            # the marker may come before the next push of the tracks (every 0.5 s): wait for all three
+            seen = listener.latest()
+            marker = next((e for e in seen.values() if e.callsign.endswith(" tracks")), None)
+            return (marker, seen) if marker is not None and all(t in seen for t in tracks) else None
 
-        found = wait_until(marker, "the tracks conflict on IL's TAK feed", deadline_s=90)
-        seen = listener.latest()
+        found, seen = wait_until(marker_and_tracks, "the tracks conflict and both aircraft on IL's feed", deadline_s=90)
     finally:
         for proc in (*feeds, tak):
             proc.send_signal(signal.SIGINT)
         for proc in (*feeds, tak):
             proc.communicate(timeout=30)
         replay.close()
-    tr = seen[f"deconflict.tr-il-syria.track.TR.{TR_AIRCRAFT}"]
-    il = seen[f"deconflict.tr-il-syria.track.IL.{IL_AIRCRAFT}"]
+    tr, il = (seen[t] for t in tracks)
     assert (tr.type, il.type) == ("a-n-A", "a-f-A") and (tr.course, il.course) == (90.0, 270.0)
     assert tr.lon < found.lon < il.lon  # the marker between the two aircraft
     assert f"TR/{TR_AIRCRAFT}" in found.remarks and f"IL/{IL_AIRCRAFT}" in found.remarks
