@@ -325,13 +325,19 @@ def build_picture(s: Session, mechanism_id: str) -> Picture:
         ).all()
     }
     picture.party_counts = Counter(picture.activity_ids.values())
+    _count(s, picture)
+    return picture
+
+
+def _count(s: Session, picture: Picture) -> None:
+    """The picture's counts of conflicts and messages as stored (they number the next ones)."""
+    mid = picture.mechanism.id
     picture.message_count = (
-        s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mechanism_id)) or 0
+        s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mid)) or 0
     )
     picture.conflict_count = (
-        s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)) or 0
+        s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mid)) or 0
     )
-    return picture
 
 
 REBUILT_BY = frozenset(
@@ -374,12 +380,7 @@ def catch_up(s: Session, picture: Picture, current: chain.Head) -> bool:
         if found.state in {x.value for x in LIVE_STATES}:
             activity = activity_from_doc(found.doc, mechanism=mid)
             picture.index_activity(activity, picture.project(activity.volumes))
-    picture.message_count = (
-        s.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.mechanism_id == mid)) or 0
-    )
-    picture.conflict_count = (
-        s.scalar(select(func.count()).select_from(ConflictRow).where(ConflictRow.mechanism_id == mid)) or 0
-    )
+    _count(s, picture)
     signed = s.scalar(
         select(CheckpointRow.at).where(CheckpointRow.mechanism_id == mid).order_by(CheckpointRow.seq.desc()).limit(1)
     )
