@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -371,4 +372,33 @@ class PreviewAdmission(Base):
     n: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
     """The member's preview number (its total once this one was counted)."""
     at: Mapped[datetime]
+    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
+
+
+class ReplaySnapshot(Base):
+    """A mechanism's projected state just after entry ``seq`` of its record, kept so that replay at a
+    later instant applies only the entries after it (:mod:`deconflict.store.snapshots`).
+
+    Derived from the record and never trusted blindly: ``hash`` is the chain's hash of entry ``seq``,
+    held against the record whenever the snapshot is used, and ``content_hash`` the SHA-256 of the
+    canonical JSON that ``body`` compresses, checked on every load; ``deconflict replay
+    --check-snapshots`` rebuilds each one from entry 1 and compares."""
+
+    __tablename__ = "replay_snapshots"
+    mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    """The hash of entry ``seq`` (the head the snapshot was taken at)."""
+    at: Mapped[datetime]
+    """The time of entry ``seq``."""
+    content_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 (hex) of the canonical JSON of the state (before compression)."""
+    rows: Mapped[int] = mapped_column(Seq)
+    """Rows in the state, all tables together."""
+    size: Mapped[int] = mapped_column(Seq)
+    """Bytes of the canonical JSON before compression."""
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    """The canonical JSON of the state, zlib-compressed."""
+    made_at: Mapped[datetime]
+    """When it was written (the service's clock)."""
     __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
