@@ -73,12 +73,14 @@ def _one(
     folder: Path,
     pg: PgServer | None,
     measure: Callable[[Servers], dict[str, Any]],
+    src: str | None = None,
 ) -> dict[str, Any]:
-    """One configuration on a fresh database: seed, serve, measure, stop, check the chains, drop."""
+    """One configuration on a fresh database: seed, serve, measure, stop, check the chains, drop (``src``:
+    the servers run that source tree, the baseline)."""
     db = str(folder / f"{key}.db") if store == "sqlite" or pg is None else pg.create()
     try:
         try:
-            servers = start_servers(db, n, folder, workers=layout == "workers")
+            servers = start_servers(db, n, folder, workers=layout == "workers", src=src)
         except ServerFailed as e:
             log(f"{key} skipped: {e}")
             return {"skipped": f"the servers did not start: {e}"}
@@ -117,6 +119,7 @@ def run_matrix(
     stores: Sequence[str] = ("sqlite", "postgresql"),
     processes: Sequence[int] = (1, 2),
     two_as: str = "auto",
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Measure every (store, processes) configuration in turn; the summary (see the module docstring).
 
@@ -124,6 +127,9 @@ def run_matrix(
     ``throughput`` (per second) and the request latencies (:func:`latency_ms`). ``two_as``: how several
     processes run: ``auto`` (``serve --workers`` when the command has it, else several ports),
     ``workers``, ``ports``, or ``both`` (each is a configuration, named ``<store>-<n>-<layout>``).
+    ``baseline``: the ``src`` folder of an earlier checkout (``git worktree add /tmp/base <rev>``), whose
+    servers are measured too, on SQLite with 1 process, right after this code's (``sqlite-1-baseline``;
+    ``vs_baseline`` holds this code's figures over the baseline's).
     """
     began = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix=f"bench-{bench}-"))
@@ -144,11 +150,25 @@ def run_matrix(
                     log(
                         f"{bench}: {key}: {configs[key].get(throughput)}/s, p99 {configs[key].get('request_p99_ms')} ms"
                     )
+                    if baseline is not None and key == BASELINE:
+                        base_key = f"{BASELINE}-baseline"
+                        log(f"{bench}: {base_key} (the servers run {baseline}) ...")
+                        configs[base_key] = _one(
+                            base_key, store, n, layout, folder, pg, lambda s: measure(s, seconds), src=baseline
+                        )
+                        configs[base_key]["src"] = baseline
+                        log(f"{bench}: {base_key}: {configs[base_key].get(throughput)}/s")
     finally:
         if pg is not None:
             pg.close()
         shutil.rmtree(folder, ignore_errors=True)
     base = configs.get(BASELINE, {})
+    old = configs.get(f"{BASELINE}-baseline", {})
+    vs_baseline = {
+        name: _ratio(base.get(name), old.get(name))
+        for name in (throughput, *LATENCIES, "server_cpu_ms_per_request")
+        if baseline is not None
+    }
     ratios = {
         key: {
             throughput: _ratio(c.get(throughput), base.get(throughput)),
@@ -168,6 +188,7 @@ def run_matrix(
         "postgresql": pg.describe() if pg is not None else {"skipped": why_not},
         "configs": configs,
         "ratios_vs_sqlite_1": ratios,
+        "vs_baseline": vs_baseline or None,
         "machine": {"nproc": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "total_seconds": round(time.perf_counter() - began, 1),
     }

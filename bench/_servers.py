@@ -29,6 +29,7 @@ import httpx
 __all__ = [
     "M",
     "ServerFailed",
+    "cpu_per_request",
     "Servers",
     "deconflict_exe",
     "free_port",
@@ -84,6 +85,8 @@ class Servers:
     tokens: dict[str, str]
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    src: str | None = None
+    """The source tree the servers run (``--baseline``: an earlier checkout's ``src``), or None: this one."""
 
     def address(self, n: int) -> str:
         """The base URL client ``n`` uses (round robin over the addresses)."""
@@ -117,6 +120,18 @@ class Servers:
         except (OSError, ValueError, IndexError):
             return None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system, seconds) the server processes have used so far, their workers included
+        (``serve --workers``: the supervisor's children), read from /proc. None where /proc cannot tell.
+        The machine is shared: the servers' CPU per request is steadier than their wall-clock throughput."""
+        try:
+            pids = [p.pid for p in self.procs]
+            if self.mode == "workers":
+                pids += [pid for pid in _all_pids() if _ppid(pid) in pids]
+            return sum(_cpu_s(pid) for pid in pids)
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self) -> None:
         """Stop every server politely (SIGINT), then firmly."""
         for proc in self.procs:
@@ -141,6 +156,26 @@ def _ppid(pid: int) -> int:
         return -1
 
 
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(before: float | None, after: float | None, requests: int) -> dict[str, float | None]:
+    """The servers' CPU over a measurement: seconds in all, and milliseconds per request answered."""
+    if before is None or after is None:
+        return {"server_cpu_s": None, "server_cpu_ms_per_request": None}
+    used = after - before
+    return {"server_cpu_s": round(used, 2), "server_cpu_ms_per_request": round(used * 1000 / max(requests, 1), 3)}
+
+
+def _env(src: str | None) -> dict[str, str] | None:
+    """The environment of a server run from ``src`` (an earlier checkout's source tree, found first)."""
+    if src is None:
+        return None
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+
+
 def _tail(path: Path, lines: int = 8) -> str:
     try:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
@@ -148,8 +183,8 @@ def _tail(path: Path, lines: int = 8) -> str:
         return ""
 
 
-def _seed(db: str) -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-c", SEED, db], capture_output=True, text=True, check=False)
+def _seed(db: str, src: str | None = None) -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-c", SEED, db], capture_output=True, text=True, check=False, env=_env(src))
     if out.returncode != 0:
         raise ServerFailed(f"seeding {db} failed: {out.stderr.strip()[-500:]}")
     tokens: dict[str, str] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -171,14 +206,15 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: 
         time.sleep(0.1)
 
 
-def start_servers(db: str, processes: int, folder: Path, *, workers: bool) -> Servers:
+def start_servers(db: str, processes: int, folder: Path, *, workers: bool, src: str | None = None) -> Servers:
     """Seed ``db`` and serve it with ``processes`` processes (``workers``: behind one address with
-    ``serve --workers``; else one address each).
+    ``serve --workers``; else one address each), running this checkout's code or, with ``src``, the
+    source tree given (an earlier checkout: the same run's baseline).
 
     Raises:
         ServerFailed: seeding failed, or a server exited or did not answer (the message quotes its log).
     """
-    tokens = _seed(db)
+    tokens = _seed(db, src)
     mode = "single" if processes == 1 else ("workers" if workers else "ports")
     commands: list[tuple[int, list[str]]] = []
     base = [str(deconflict_exe()), "serve", "--db", db, "--writes-per-minute", "0"]
@@ -189,12 +225,12 @@ def start_servers(db: str, processes: int, folder: Path, *, workers: bool) -> Se
         for _ in range(processes):
             port = free_port()
             commands.append((port, [*base, "--port", str(port)]))
-    servers = Servers(db=db, processes=processes, mode=mode, addresses=[], tokens=tokens)
+    servers = Servers(db=db, processes=processes, mode=mode, addresses=[], tokens=tokens, src=src)
     try:
         for n, (port, command) in enumerate(commands):
             log = folder / f"server-{processes}-{n}.log"
             with log.open("wb") as sink:
-                proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=_env(src))
             servers.procs.append(proc)
             servers.logs.append(log)
             _wait_ready(proc, port, log)

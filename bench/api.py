@@ -14,6 +14,11 @@ PostgreSQL: ``DECONFLICT_BENCH_PG`` or ``DECONFLICT_TEST_PG``, else a throwaway 
 with scripts/pg-test-cluster when PostgreSQL 15 is installed; the JSON says which, or why it was skipped.
 
     scripts/uv run python bench/api.py [--seconds 15] [--clients 8] [--quick] [--stores sqlite,postgresql]
+        [--processes 1,2] [--baseline /tmp/base/src]
+
+Each configuration also reports the servers' CPU time per request (from /proc), steadier than the
+throughput on a machine shared with other work. ``--baseline`` measures an earlier checkout's servers
+too (SQLite, 1 process) and gives this code's figures over theirs (``vs_baseline``).
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -36,7 +41,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _matrix import latency_ms, log, run_matrix, statuses  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
-from _servers import M, Servers, record_entries  # noqa: E402
+from _servers import M, Servers, cpu_per_request, record_entries  # noqa: E402
 
 __all__ = ["M", "StreamWatcher", "add_matrix_options", "measure", "random_notice"]
 
@@ -171,6 +176,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     began = time.perf_counter()
+    cpu_before = servers.cpu_seconds()
     for t in threads:
         t.start()
     time.sleep(min(1.0, seconds / 2))
@@ -178,6 +184,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
+    cpu_after = servers.cpu_seconds()
     time.sleep(1.0)
     for w in watchers.values():
         w.stop.set()
@@ -198,6 +205,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
         "notices": ok,
         "notices_per_s": round(ok / elapsed, 1),
         **latency_ms(latencies),
+        **cpu_per_request(cpu_before, cpu_after, len(latencies)),
         "connections_per_process": spread,
         **statuses(codes),
         "first_errors": errors[:3],
@@ -228,6 +236,12 @@ def add_matrix_options(ap: argparse.ArgumentParser) -> None:
         help="How several processes run: serve --workers behind one address, one serve per port, or both "
         "(auto: --workers when serve has it).",
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="Also measure the servers of an earlier checkout's source tree (e.g. after `git worktree add "
+        "/tmp/base HEAD~1`: /tmp/base/src) on SQLite with 1 process, in the same run, for the ratio.",
+    )
 
 
 def main() -> None:
@@ -249,6 +263,7 @@ def main() -> None:
         stores=args.stores.split(","),
         processes=[int(n) for n in args.processes.split(",")],
         two_as=args.two_as,
+        baseline=args.baseline,
     )
     result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
     result["note"] = "servers and clients share the same cores"
@@ -257,7 +272,8 @@ def main() -> None:
             log(f"{key}: {c}")
         else:
             log(
-                f"{key}: {c['notices_per_s']} notices/s, request p50 {c['request_p50_ms']} ms p99 "
+                f"{key}: {c['notices_per_s']} notices/s, server CPU {c['server_cpu_ms_per_request']} ms a notice, "
+                f"request p50 {c['request_p50_ms']} ms p99 "
                 f"{c['request_p99_ms']} ms, delivery p99 {c['delivery_p99_ms']} ms, 503s {c['503s']}, "
                 f"lost {c['accepted_lost']}, verifies {c['record_check']['verifies']}"
             )

@@ -11,6 +11,9 @@ the record (none may be lost) and the chains verified. Ratios are against SQLite
 same run. PostgreSQL as in bench/api.py (the JSON says which server, or why it was skipped).
 
     scripts/uv run python bench/hotline.py [--seconds 15] [--clients 2] [--quick] [--stores sqlite,postgresql]
+        [--processes 1,2] [--baseline /tmp/base/src]
+
+The servers' CPU per request and ``--baseline`` as in bench/api.py.
 
 The last line of stdout is one JSON object.
 """
@@ -29,7 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _matrix import latency_ms, log, run_matrix, statuses  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
-from _servers import Servers, record_entries  # noqa: E402
+from _servers import Servers, cpu_per_request, record_entries  # noqa: E402
 from api import StreamWatcher, add_matrix_options  # noqa: E402  (bench/api.py: the same stream reader)
 
 __all__ = ["measure", "message_key"]
@@ -87,6 +90,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     began = time.perf_counter()
+    cpu_before = servers.cpu_seconds()
     for t in threads:
         t.start()
     time.sleep(min(1.0, seconds / 2))
@@ -94,6 +98,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
+    cpu_after = servers.cpu_seconds()
     time.sleep(1.0)
     for w in watchers.values():
         w.stop.set()
@@ -117,6 +122,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
         "messages": len(sent),
         "messages_per_s": round(len(sent) / elapsed, 1),
         **latency_ms(latencies),
+        **cpu_per_request(cpu_before, cpu_after, len(latencies)),
         "connections_per_process": spread,
         **statuses(codes),
         "first_errors": errors[:3],
@@ -151,6 +157,7 @@ def main() -> None:
         stores=args.stores.split(","),
         processes=[int(n) for n in args.processes.split(",")],
         two_as=args.two_as,
+        baseline=args.baseline,
     )
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
     for key, c in result["configs"].items():
@@ -158,7 +165,8 @@ def main() -> None:
             log(f"{key}: {c}")
         else:
             log(
-                f"{key}: {c['messages_per_s']} messages/s, request p99 {c['request_p99_ms']} ms, receipt p50 "
+                f"{key}: {c['messages_per_s']} messages/s, server CPU {c['server_cpu_ms_per_request']} ms a message, "
+                f"request p99 {c['request_p99_ms']} ms, receipt p50 "
                 f"{c['receipt_p50_ms']} ms p99 {c['receipt_p99_ms']} ms, 503s {c['503s']}, "
                 f"lost {c['accepted_lost']}, verifies {c['record_check']['verifies']}"
             )
