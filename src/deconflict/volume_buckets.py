@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-__all__ = ["BUCKET_BASE_S", "BUCKET_GROWTH", "BUCKET_LEVELS", "BUCKET_SPLIT", "NODE_SLOTS"]
+__all__ = ["BUCKET_BASE_S", "BUCKET_GROWTH", "BUCKET_LEVELS", "BUCKET_SPLIT", "CIRCLE", "NODE_SLOTS", "OTHER", "RING"]
 
 BUCKET_BASE_S = 900.0
 """Longest window (s) at time-bucket level 0; level ``l`` holds windows up to ``BUCKET_BASE_S * 4**l``."""
@@ -61,3 +61,7 @@ def _levels(duration_s: np.ndarray) -> np.ndarray:
     short = (level < BUCKET_LEVELS) & ~(duration_s <= BUCKET_BASE_S * BUCKET_GROWTH ** np.minimum(level, BUCKET_LEVELS))
     level[short] += 1
     return level
+
+
+CIRCLE, RING, OTHER = 0, 1, 2
+"""Kinds of footprint in the compiled query: a circle (centre and radius), a polygon of one ring, anything else."""

@@ -33,7 +33,10 @@ from deconflict.volume_buckets import (
     BUCKET_GROWTH,
     BUCKET_LEVELS,
     BUCKET_SPLIT,
+    CIRCLE,
     NODE_SLOTS,
+    OTHER,
+    RING,
     _expand,
     _levels,
     _morton,
@@ -44,6 +47,8 @@ SEPARATION_PAD = 1.002
 _T0, _T1, _Z0, _Z1, _PARTY = range(5)
 _DEAD = -1.0
 """Party code of a removed slot in the interval rows."""
+COMPILED_FROM = 20_000
+"""Slots from which a query runs compiled (``volume_kernel``: numba, loaded on first use); numpy below."""
 
 
 class Candidate(NamedTuple):
@@ -76,10 +81,16 @@ class VolumeIndex:
     env: np.ndarray
     _rows: np.ndarray
     alive: np.ndarray
+    _kinds: np.ndarray
 
-    def __init__(self, frame: Frame, capacity: int = 1024, delta_share: float = 0.05) -> None:
+    def __init__(
+        self, frame: Frame, capacity: int = 1024, delta_share: float = 0.05, compiled_from: int | None = None
+    ) -> None:
         self.frame = frame
         self.delta_share = delta_share
+        self.compiled_from = COMPILED_FROM if compiled_from is None else compiled_from
+        # Frame.scale's denominator, as it computes it (the compiled measure repeats its arithmetic)
+        self._kden = 4.0 * frame.r_m**2 * frame.k0**2
         self._n = 0
         self._n_tree = 0
         self._live = 0
@@ -97,6 +108,10 @@ class VolumeIndex:
         # the tree's buckets by (party, level): party code, longest window (s), bucket width (s),
         # sorted bucket numbers (start // width) and the id of the group's first bucket
         self._groups: list[tuple[int, float, float, list[float], int]] = []
+        # the same groups as arrays for the compiled query: (party, longest, width, first bucket id, first and
+        # end offset in _numbers) and every group's bucket numbers end to end
+        self._group_rows = np.zeros((0, 6))
+        self._numbers = np.zeros(0)
         self._tree_box = np.zeros(4)
 
     def _alloc(self, capacity: int) -> None:
@@ -108,6 +123,7 @@ class VolumeIndex:
             "env": np.zeros((capacity, 4)),
             "_rows": np.zeros((capacity, 5)),
             "alive": np.zeros(capacity, dtype=bool),
+            "_kinds": np.zeros(capacity, dtype=np.int8),
         }
         if old is not None:
             new_geoms[:n] = old[:n]
@@ -185,6 +201,7 @@ class VolumeIndex:
         rows[:, _T0], rows[:, _T1], rows[:, _Z0], rows[:, _Z1] = t0, t1, z0, z1
         rows[:, _PARTY] = [self._code(p) for p in parties]
         self.alive[s] = True
+        self._kinds[s] = _kinds(np.asarray(geoms, dtype=object), np.asarray(radii, dtype=float))
         self._slot_of.update(zip(keys, range(self._n, self._n + m), strict=True))
         self.keys.extend(keys)
         self._n += m
@@ -224,7 +241,7 @@ class VolumeIndex:
 
         self.geoms[:n] = self.geoms[perm]
         self.geoms[n : self._n] = None
-        for name in ("radii", "env", "_rows", "alive"):
+        for name in ("radii", "env", "_rows", "alive", "_kinds"):
             arr = getattr(self, name)
             arr[:n] = arr[perm]
             arr[n : self._n] = 0
@@ -246,6 +263,12 @@ class VolumeIndex:
             longest = BUCKET_BASE_S * BUCKET_GROWTH**lvl if lvl < BUCKET_LEVELS else math.inf
             group = (int(party[at[0]]), longest, longest / BUCKET_SPLIT, number[at].tolist(), int(bucket[at[0]]))
             self._groups.append(group)
+        self._numbers = np.array([x for g in self._groups for x in g[3]], dtype=float)
+        ends = np.cumsum([len(g[3]) for g in self._groups], dtype=float)
+        self._group_rows = np.array(
+            [(g[0], g[1], g[2], g[4], e - len(g[3]), e) for g, e in zip(self._groups, ends.tolist(), strict=True)],
+            dtype=float,
+        ).reshape(-1, 6)
         # runs of NODE_SLOTS consecutive slots (Morton order within a bucket), never across buckets
         bucket_start = starts.astype(np.int64)
         bucket_end = np.append(starts[1:], n).astype(np.int64) if n else bucket_start
@@ -379,6 +402,8 @@ class VolumeIndex:
         pad = radius_m * k * 1.001 + separation_m * k * SEPARATION_PAD + 1.0
         box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
         code = self._party_code.get(exclude_party) if exclude_party is not None else None
+        if self._n >= self.compiled_from:
+            return self._compiled(geom, radius_m, box, t0, t1, z0, z1, separation_m, vertical_separation_m, code)
         idx = self._broad(box, t0, t1, code)
         if len(idx) == 0:
             return idx, np.empty(0)
@@ -392,6 +417,69 @@ class VolumeIndex:
         if len(idx) == 0:
             return idx, np.empty(0)
         dist = self._distances(geom, radius_m, self.geoms[idx], self.radii[idx])
+        keep = dist <= separation_m
+        return idx[keep], dist[keep]
+
+    def _compiled(
+        self,
+        geom: Any,
+        radius_m: float,
+        box: tuple[float, ...],
+        t0: float,
+        t1: float,
+        z0: float,
+        z1: float,
+        separation_m: float,
+        v: float,
+        code: int | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``query_arrays`` through ``volume_kernel``: the same slots in the same order, the same distances."""
+        from deconflict import volume_kernel as kernel
+
+        idx = kernel.query_slots(
+            np.array(box, dtype=float),
+            float(t0),
+            float(t1),
+            float(z0),
+            float(z1),
+            float(v),
+            -2 if code is None else int(code),
+            self._group_rows,
+            self._numbers,
+            self._bucket_nodes,
+            self._node_env,
+            self._node_start,
+            self._node_end,
+            self.env,
+            self._rows,
+            self._tree_box,
+            int(self._n_tree),
+            int(self._n),
+        )
+        if len(idx) == 0:
+            return idx, np.empty(0)
+        geoms, radii = self.geoms[idx], self.radii[idx]
+        coords, owner = shapely.get_coordinates(geoms, return_index=True)
+        length = np.bincount(owner, minlength=len(idx))
+        if radius_m > 0:
+            q_kind = CIRCLE
+        else:
+            one_ring = shapely.get_type_id(geom) == 3 and shapely.get_num_interior_rings(geom) == 0
+            q_kind = RING if one_ring else OTHER
+        dist, geos = kernel.ground_distances(
+            q_kind,
+            shapely.get_coordinates(geom),
+            float(radius_m),
+            self._kinds[idx],
+            radii,
+            coords,
+            np.cumsum(length) - length,
+            length,
+            self.frame.k0,
+            self._kden,
+        )
+        if geos.any():
+            dist[geos] = self.frame.ground_distance(geom, radius_m, geoms[geos], radii[geos])
         keep = dist <= separation_m
         return idx[keep], dist[keep]
 
@@ -421,5 +509,12 @@ class VolumeIndex:
         """Approximate bytes held by the index arrays and geometries' coordinates."""
         n = self._n
         coords = int(shapely.get_num_coordinates(self.geoms[:n][self.alive[:n]]).sum()) * 16
-        arrays = self.radii.nbytes + self.env.nbytes + self._rows.nbytes + self.alive.nbytes
+        arrays = self.radii.nbytes + self.env.nbytes + self._rows.nbytes + self.alive.nbytes + self._kinds.nbytes
         return coords + arrays + n * 120
+
+
+def _kinds(geoms: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Each footprint's kind for the compiled query: CIRCLE, RING (a polygon of one ring) or OTHER."""
+    ring = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+    kinds: np.ndarray = np.where(radii > 0, CIRCLE, np.where(ring, RING, OTHER)).astype(np.int8)
+    return kinds
