@@ -7,11 +7,14 @@ lat, lon, alt_m, gs_mps, trk_deg, vs_mps) of every track involved, so the record
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import weakref
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
@@ -21,7 +24,7 @@ from deconflict.model import ConflictKind, Disclosure, Member, Resolution, Role,
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, queries
 from deconflict.service.context import LIVE_STATES, SYSTEM, Context, retrying
-from deconflict.service.picture import Picture, party_member
+from deconflict.service.picture import Picture, Pictures, party_member
 from deconflict.service.posting import post_standard
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ActivityRow, ConflictRow, TrackReportRow, TrackRow
@@ -43,37 +46,77 @@ def report_tracks(ctx: Context, *, mechanism_id: str, actor: str, reports: list[
     picture at once. Returns how many were stored and the conflicts raised and cleared.
 
     Reports are kept as the tracks' latest state and history, not as record entries; the conflicts
-    they raise, and their alerts, are recorded.
+    they raise, and their alerts, are recorded. The batch is written with two bulk statements (its
+    history rows, and the tracks' latest states where the report is not older than the stored one),
+    and the check runs on this process's copy of the live tracks (:class:`_Live`), brought up to
+    date from the database first, so that no report requires reading the whole picture back.
     """
     with ctx.exclusive(mechanism_id) as picture:
         member = party_member(picture, actor)
         now = ctx.clock()
         states = parse_track_reports(reports, now=now, stale_s=picture.mechanism.rules.track_stale_s)
-        with RecordWriter(ctx, mechanism_id, picture=picture) as w:
-            s = w.session
-            for st in states:
-                fields = {k: st[k] for k in _FIELDS}
-                s.merge(
-                    TrackReportRow(mechanism_id=mechanism_id, party=member.party, id=st["id"], at=st["at"], **fields)
-                )
-                row = s.get(TrackRow, (mechanism_id, member.party, st["id"]))
-                if row is None:
-                    s.add(
-                        TrackRow(
-                            mechanism_id=mechanism_id,
-                            party=member.party,
-                            id=st["id"],
-                            at=st["at"],
-                            received_at=now,
-                            **fields,
-                        )
-                    )
-                elif row.at <= st["at"]:  # a late report never replaces a newer state
-                    for k, v in {"at": st["at"], "received_at": now, **fields}.items():
-                        setattr(row, k, v)
-            s.flush()
-            raised, cleared = _check(w, picture, now)
+        try:
+            with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+                s = w.session
+                live = _live(ctx, s, picture, now)
+                received = live.stamp(now)
+                _store(s, mechanism_id, member.party, states, received)
+                live.apply(member.party, states, received)
+                raised, cleared = _check(w, picture, now, live)
+        except BaseException:
+            _forget(ctx, mechanism_id)  # what the copy holds may not be what was committed: read it again
+            raise
         return {"stored": len(states), "raised": raised, "cleared": cleared}
+
+
+def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any]], received: datetime) -> None:
+    """Write a batch: each report into the history (a report of the same track at the same instant
+    replaces it), and into the track's latest state unless the stored state is newer (a late report
+    never replaces a newer state). Two statements, each for the whole batch."""
+    history = [{"mechanism_id": mechanism_id, "party": party, **st} for st in states]
+    latest = [{**row, "received_at": received} for row in history]
+    dialect = s.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):  # the stores the service supports; others row by row
+        _store_rows(s, mechanism_id, party, states, received)
+        return
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    reports_table: Table = TrackReportRow.__table__  # type: ignore[assignment]
+    tracks_table: Table = TrackRow.__table__  # type: ignore[assignment]
+    stmt = insert(reports_table)
+    s.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["mechanism_id", "party", "id", "at"],
+            set_={k: stmt.excluded[k] for k in _FIELDS},
+        ),
+        history,
+    )
+    stmt = insert(tracks_table)
+    s.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["mechanism_id", "party", "id"],
+            set_={k: stmt.excluded[k] for k in ("at", "received_at", *_FIELDS)},
+            where=tracks_table.c.at <= stmt.excluded.at,
+        ),
+        latest,
+    )
+
+
+def _store_rows(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any]], received: datetime) -> None:
+    """:func:`_store` through the ORM, one report at a time (a store other than SQLite or PostgreSQL)."""
+    for st in states:
+        fields = {k: st[k] for k in _FIELDS}
+        s.merge(TrackReportRow(mechanism_id=mechanism_id, party=party, id=st["id"], at=st["at"], **fields))
+        row = s.get(TrackRow, (mechanism_id, party, st["id"]))
+        if row is None:
+            s.add(
+                TrackRow(
+                    mechanism_id=mechanism_id, party=party, id=st["id"], at=st["at"], received_at=received, **fields
+                )
+            )
+        elif row.at <= st["at"]:
+            for k, v in {"at": st["at"], "received_at": received, **fields}.items():
+                setattr(row, k, v)
+    s.flush()
 
 
 def tracks(ctx: Context, mechanism_id: str, *, reader: Member) -> list[dict[str, Any]]:
@@ -114,17 +157,26 @@ def tracks(ctx: Context, mechanism_id: str, *, reader: Member) -> list[dict[str,
 
 def tactical_tick(ctx: Context, picture: Picture, now: datetime) -> int:
     """Keep the tactical picture current between reports: predictions move on with time, and a
-    track that stops reporting leaves the picture (its conflicts clear). Returns conflicts raised and cleared."""
+    track that stops reporting leaves the picture (its conflicts clear). Returns conflicts raised and cleared.
+
+    Runs under the record's gate (the duty loop's tick), like :func:`report_tracks`: the process's copy
+    of the live tracks is brought up to date with what other processes stored, never read whole."""
     mid = picture.mechanism.id
     since = now - timedelta(seconds=picture.mechanism.rules.track_stale_s)
-    with ctx.store.read() as s:
-        busy = s.scalar(
-            select(func.count()).select_from(TrackRow).where(TrackRow.mechanism_id == mid, TrackRow.at >= since)
-        ) or s.scalar(select(func.count()).select_from(queries.open_tactical(mid).subquery()))
-    if not busy:
-        return 0
-    with RecordWriter(ctx, mid, picture=picture) as w:
-        raised, cleared = _check(w, picture, now)
+    try:
+        with ctx.store.read() as s:
+            live = _live(ctx, s, picture, now)
+            live.evict(since)
+            busy = len(live.fresh(since)) or s.scalar(
+                select(func.count()).select_from(queries.open_tactical(mid).subquery())
+            )
+        if not busy:
+            return 0
+        with RecordWriter(ctx, mid, picture=picture) as w:
+            raised, cleared = _check(w, picture, now, live)
+    except BaseException:
+        _forget(ctx, mid)
+        raise
     return len(raised) + len(cleared)
 
 
@@ -134,7 +186,168 @@ def _fresh_tracks(s: Session, picture: Picture, now: datetime) -> list[TrackRow]
     return list(s.scalars(stmt.order_by(TrackRow.party, TrackRow.id)))
 
 
-def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[str, Any]], list[str]]:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def _us(t: datetime) -> int:
+    """Microseconds since 1970 (exact: the stores keep microseconds)."""
+    return (t - _EPOCH) // _US
+
+
+class _Live:
+    """A mechanism's tracks (their latest reported states) as this process holds them between reports
+    and ticks: what the check runs on, instead of reading every track back from the database.
+
+    Kept equal to the stored ``tracks`` rows that are still in the picture: a batch this process
+    stores is applied to it (the same rule as the store's: a state never replaces a newer one), and
+    the rows other processes stored are read in before each use, under the record's gate. They are
+    found by ``received_at``: every batch is stamped later than any stamp already stored
+    (:meth:`stamp`), and batches are stored one at a time (the gate), so the rows stored since this
+    copy was last brought up to date are exactly those stamped after its :attr:`marker`.
+    """
+
+    _COLUMNS = ("at_us", *_FIELDS)
+
+    def __init__(self) -> None:
+        self.index: dict[tuple[str, str], int] = {}
+        self.party: list[str] = []
+        self.ids: list[str] = []
+        self.names: list[str] = []
+        self.at: list[datetime] = []
+        self.cols: dict[str, np.ndarray] = {
+            k: np.empty(64, dtype=np.int64 if k == "at_us" else float) for k in self._COLUMNS
+        }
+        self.marker: datetime | None = None
+        """The newest ``received_at`` stored for the mechanism, by any process, that this copy includes."""
+        self._order: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.party)
+
+    def stamp(self, now: datetime) -> datetime:
+        """The ``received_at`` of a batch stored now: ``now``, or just after the newest stamp stored
+        (another process's clock a little ahead), so that stamps only grow."""
+        return now if self.marker is None or now > self.marker else self.marker + _US
+
+    def sync(self, s: Session, mechanism_id: str, since: datetime) -> None:
+        """Read in the rows stored since :attr:`marker` (all the rows still in the picture, the first time)."""
+        cols = (
+            TrackRow.party,
+            TrackRow.id,
+            TrackRow.at,
+            TrackRow.received_at,
+            *(getattr(TrackRow, k) for k in _FIELDS),
+        )
+        mine = TrackRow.mechanism_id == mechanism_id
+        if self.marker is None:
+            newest = s.scalar(select(func.max(TrackRow.received_at)).where(mine))
+            rows = s.execute(select(*cols).where(mine, TrackRow.at >= since)).all()
+        else:
+            rows = s.execute(select(*cols).where(mine, TrackRow.received_at > self.marker)).all()
+            newest = max((r[3] for r in rows), default=self.marker)
+        for party, tid, at, _, *values in rows:
+            self._put(party, tid, at, values, force=True)
+        self.marker = newest
+
+    def apply(self, party: str, states: list[dict[str, Any]], received: datetime) -> None:
+        """A batch this process stored, stamped ``received``."""
+        for st in states:
+            self._put(party, st["id"], st["at"], [st[k] for k in _FIELDS], force=False)
+        self.marker = received if self.marker is None or received > self.marker else self.marker
+
+    def _put(self, party: str, tid: str, at: datetime, values: list[float], *, force: bool) -> None:
+        i = self.index.get((party, tid))
+        if i is None:
+            i = len(self.party)
+            if i == len(self.cols["at_us"]):
+                self.cols = {k: np.concatenate([v, np.empty_like(v)]) for k, v in self.cols.items()}
+            self.index[(party, tid)] = i
+            self.party.append(party)
+            self.ids.append(tid)
+            self.names.append(f"{party}/{tid}")
+            self.at.append(at)
+            self._order = None
+        elif force or self.at[i] <= at:
+            self.at[i] = at
+        else:
+            return  # a late report never replaces a newer state
+        self.cols["at_us"][i] = _us(at)
+        for k, v in zip(_FIELDS, values, strict=True):
+            self.cols[k][i] = v
+
+    def order(self) -> np.ndarray:
+        """Every track's index, ordered by (party, id)."""
+        if self._order is None:
+            self._order = np.array(
+                sorted(range(len(self.party)), key=lambda i: (self.party[i], self.ids[i])), dtype=np.int64
+            )
+        return self._order
+
+    def fresh(self, since: datetime) -> np.ndarray:
+        """Indices of the tracks reported at or after ``since``, ordered by (party, id)."""
+        order = self.order()
+        fresh: np.ndarray = order[self.cols["at_us"][order] >= _us(since)]
+        return fresh
+
+    def evict(self, since: datetime) -> None:
+        """Forget tracks that left the picture (reported before ``since``), once they are many: a
+        report that brings one back is applied as a new track, like one read from the store."""
+        n = len(self.party)
+        keep = self.cols["at_us"][:n] >= _us(since)
+        gone = n - int(keep.sum())
+        if gone < max(64, n // 8):
+            return
+        kept = np.flatnonzero(keep)
+        self.cols = {
+            k: np.concatenate([v[kept], np.empty(max(64, len(kept)), dtype=v.dtype)]) for k, v in self.cols.items()
+        }
+        self.party = [self.party[i] for i in kept]
+        self.ids = [self.ids[i] for i in kept]
+        self.names = [self.names[i] for i in kept]
+        self.at = [self.at[i] for i in kept]
+        self.index = {(p, t): i for i, (p, t) in enumerate(zip(self.party, self.ids, strict=True))}
+        self._order = None
+
+    def extrapolated(self, idx: np.ndarray, now: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lat, lon, altitude) of tracks ``idx`` at ``now``, flown on from their reports at their
+        ground speed and track (as :func:`_extrapolated`, to the bit)."""
+        c = self.cols
+        dt = (_us(now) - c["at_us"][idx]) / 1e6
+        lon, lat, _ = WGS84.fwd(c["lon"][idx], c["lat"][idx], c["trk_deg"][idx], c["gs_mps"][idx] * dt)
+        alt = c["alt_m"][idx] + c["vs_mps"][idx] * dt
+        return np.asarray(lat, dtype=float), np.asarray(lon, dtype=float), alt
+
+    def evidence(self, i: int) -> dict[str, Any]:
+        """Track ``i``'s state as its party last reported it (not flown on): what the record keeps as the
+        evidence of a tactical conflict, so the record alone shows why it was raised."""
+        return {
+            "track": self.names[i],
+            "party": self.party[i],
+            "id": self.ids[i],
+            "at": iso(self.at[i]),
+            **{k: float(self.cols[k][i]) for k in _FIELDS},
+        }
+
+
+_LIVE: weakref.WeakKeyDictionary[Pictures, dict[str, _Live]] = weakref.WeakKeyDictionary()
+"""Each process context's live tracks, by mechanism (keyed by the context's pictures, which it alone has)."""
+
+
+def _live(ctx: Context, s: Session, picture: Picture, now: datetime) -> _Live:
+    """The mechanism's live tracks, brought up to date with the store (call it under the record's gate)."""
+    mid = picture.mechanism.id
+    live = _LIVE.setdefault(ctx.pictures, {}).setdefault(mid, _Live())
+    live.sync(s, mid, now - timedelta(seconds=picture.mechanism.rules.track_stale_s))
+    return live
+
+
+def _forget(ctx: Context, mechanism_id: str) -> None:
+    """Drop the copy of a mechanism's live tracks (a write failed part way): the next use reads them anew."""
+    _LIVE.get(ctx.pictures, {}).pop(mechanism_id, None)
+
+
+def _check(w: RecordWriter, picture: Picture, now: datetime, live: _Live) -> tuple[list[dict[str, Any]], list[str]]:
     """Raise a conflict (and its alert) for each situation that is new, clear each that has ended.
 
     A situation is a pair of different parties' tracks predicted to lose separation within the
@@ -145,16 +358,15 @@ def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[
     s = w.session
     rules = picture.mechanism.rules
     mid = picture.mechanism.id
-    rows = _fresh_tracks(s, picture, now)
+    idx = live.fresh(now - timedelta(seconds=rules.track_stale_s))
+    names = [live.names[i] for i in idx.tolist()]
     found: dict[tuple[str, ...], dict[str, Any]] = {}
-    if rows:
-        positions = np.array(_extrapolated(rows, now)).reshape(-1, 3)
-        names = [f"{r.party}/{r.id}" for r in rows]
-        party_of = {n: r.party for n, r in zip(names, rows, strict=True)}
-        lat, lon, alt = positions[:, 0], positions[:, 1], positions[:, 2]
-        t = Tracks.of(
-            names, lat, lon, alt, [r.gs_mps for r in rows], [r.trk_deg for r in rows], [r.vs_mps for r in rows]
-        )
+    if len(idx):
+        lat, lon, alt = live.extrapolated(idx, now)
+        parties = [live.party[i] for i in idx.tolist()]
+        party_of = dict(zip(names, parties, strict=True))
+        cols = live.cols
+        t = Tracks.of(names, lat, lon, alt, cols["gs_mps"][idx], cols["trk_deg"][idx], cols["vs_mps"][idx])
         table = find_track_conflicts(
             t, rpz_m=rules.separation_m, hpz_m=rules.vertical_separation_m, lookahead_s=rules.track_lookahead_s
         )
@@ -174,13 +386,16 @@ def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[
                     "vertical_separation_m": rules.vertical_separation_m,
                 }
         volumes = _active_volumes(s, mid, now)
-        for party in sorted(set(party_of.values())):
-            mine = np.array([i for i, r in enumerate(rows) if r.party == party])
+        party_arr = np.array(parties, dtype=object)
+        for party in sorted(set(parties)):
+            mine = np.flatnonzero(party_arr == party)
             own = [(a, v) for p, a, v in volumes if p == party]
             inside, _ = tracks_in_volumes(
                 lon[mine], lat[mine], alt[mine], now, [v for _, v in own], tolerance_m=rules.conformance_tolerance_m
             )
-            for k in sorted(set(range(len(mine))) - set(inside.tolist())):
+            outside = np.ones(len(mine), dtype=bool)
+            outside[inside] = False
+            for k in np.flatnonzero(outside).tolist():
                 name = names[mine[k]]
                 found[(ConflictKind.CONFORMANCE.value, name)] = {
                     "kind": ConflictKind.CONFORMANCE.value,
@@ -206,19 +421,20 @@ def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[
                 )
     open_rows = {_situation(c): c for c in s.scalars(queries.open_tactical(mid))}
     raised = []
+    by_name: dict[str, int] = {}
     for key, doc in found.items():
         if key in open_rows:
             continue
         cid = w.next_conflict_id()
-        by_name = {f"{r.party}/{r.id}": r for r in rows}
+        by_name = by_name or dict(zip(names, idx.tolist(), strict=True))
         track = by_name[doc["activity"]]
         involved = [doc["activity"]] + ([doc["other_activity"]] if key[0] == ConflictKind.TRACKS.value else [])
         doc = {
             "id": cid,
             **doc,
-            "party": track.party,
+            "party": live.party[track],
             "deadline": iso(now + timedelta(seconds=rules.ack_deadline_s)),
-            "track_states": [_evidence(by_name[name]) for name in involved],
+            "track_states": [live.evidence(by_name[name]) for name in involved],
         }
         w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
         tactical_alerts(w, picture, doc, now)
@@ -229,18 +445,6 @@ def _check(w: RecordWriter, picture: Picture, now: datetime) -> tuple[list[dict[
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
             cleared.append(row.id)
     return raised, cleared
-
-
-def _evidence(row: TrackRow) -> dict[str, Any]:
-    """A track's state as its party last reported it (not flown on): what the record keeps as the
-    evidence of a tactical conflict, so the record alone shows why it was raised."""
-    return {
-        "track": f"{row.party}/{row.id}",
-        "party": row.party,
-        "id": row.id,
-        "at": iso(row.at),
-        **{k: getattr(row, k) for k in _FIELDS},
-    }
 
 
 def tactical_alerts(w: RecordWriter, picture: Picture, conflict: dict[str, Any], now: datetime) -> None:
