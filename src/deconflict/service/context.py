@@ -24,6 +24,7 @@ from deconflict.store.gate import GateTimeout
 
 if TYPE_CHECKING:
     from deconflict.record.authority import AuthorityState
+    from deconflict.record.chain import Head
     from deconflict.service.picture import Picture, Pictures
     from deconflict.service.signers import Signers
 
@@ -195,6 +196,9 @@ class Context:
     checkpoint_listeners: list[CheckpointListener] = field(default_factory=list)
     authority: dict[str, tuple[int, AuthorityState]] = field(default_factory=dict)
     """mechanism → (sequence number, the authority rules' state after that entry), as the writer keeps it."""
+    entry_times: dict[str, tuple[Head, datetime]] = field(default_factory=dict)
+    """mechanism → (a head of its record, the time of that entry), as the writer last committed or read it:
+    an entry's hash covers its time, so the head names the time exactly (no query to read it back)."""
     checkpoint_seq: dict[str, int] = field(default_factory=dict)
     """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
     tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)

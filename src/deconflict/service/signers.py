@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from deconflict.clock import Clock
@@ -79,7 +80,7 @@ class Signers:
         owner = custody_owner(mechanism_id, party)
         # read in this transaction every time: another process may have retired the key (the party registered
         # its own), and a key no longer held must never sign; only the key pair's derivation is cached
-        row = s.get(CustodyKeyRow, owner)
+        row = ledger.connection_of(s).execute(_CUSTODY, {"owner": owner}).first()  # Core: a third of the ORM's get
         if row is None:
             self._custody.pop(owner, None)
             raise Forbidden(
@@ -91,6 +92,9 @@ class Signers:
             held = self._custody[owner] = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
         pair = held
         return lambda row: (pair.key_id, pair.sign_entry(row["hash"]))
+
+
+_CUSTODY = select(CustodyKeyRow.key_id, CustodyKeyRow.seed).where(CustodyKeyRow.owner == bindparam("owner"))
 
 
 def _party_of(s: Session, picture: Picture | None, mechanism_id: str, actor: str) -> str:

@@ -17,7 +17,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,28 +30,43 @@ from deconflict.service.picture import Picture
 from deconflict.store import follow, ledger, projection
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
-__all__ = ["RecordWriter", "last_entry_at", "not_before", "record_now", "time_floor"]
+__all__ = ["RecordWriter", "last_entry_at", "newest_checkpoint_at", "not_before", "record_now", "time_floor"]
 
 log = logging.getLogger(__name__)
+
+
+_ENTRY_AT = select(LedgerEntry.at).where(
+    LedgerEntry.mechanism_id == bindparam("mechanism"), LedgerEntry.seq == bindparam("seq")
+)
+_NEWEST_CHECKPOINT_AT = (
+    select(CheckpointRow.at)
+    .where(CheckpointRow.mechanism_id == bindparam("mechanism"))
+    .order_by(CheckpointRow.seq.desc())
+    .limit(1)
+)
+"""The writer's reads, built once and run on the transaction's connection (Core): building a statement and
+running it through the ORM session cost several times the query itself here."""
 
 
 def last_entry_at(s: Session, mechanism_id: str, seq: int) -> datetime | None:
     """The time of entry ``seq`` of a mechanism's record (None: no such entry, e.g. seq 0)."""
     if seq <= 0:
         return None
-    return s.scalar(select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq == seq))
+    at: datetime | None = ledger.connection_of(s).execute(_ENTRY_AT, {"mechanism": mechanism_id, "seq": seq}).scalar()
+    return at
+
+
+def newest_checkpoint_at(s: Session, mechanism_id: str) -> datetime | None:
+    """The time of the newest signed checkpoint of a mechanism's record (None: none yet)."""
+    at: datetime | None = ledger.connection_of(s).execute(_NEWEST_CHECKPOINT_AT, {"mechanism": mechanism_id}).scalar()
+    return at
 
 
 def time_floor(s: Session, mechanism_id: str, seq: int) -> datetime | None:
     """The earliest time the record's next entry may carry: entry ``seq``'s time, or the newest checkpoint's
     when later (a checkpoint says the record held only its entries at its time, so what follows is later)."""
     last = last_entry_at(s, mechanism_id, seq)
-    signed = s.scalar(
-        select(CheckpointRow.at)
-        .where(CheckpointRow.mechanism_id == mechanism_id)
-        .order_by(CheckpointRow.seq.desc())
-        .limit(1)
-    )
+    signed = newest_checkpoint_at(s, mechanism_id)
     if signed is None or (last is not None and last >= signed):
         return last
     return signed
@@ -171,6 +186,8 @@ class RecordWriter:
         mid = self.mechanism_id
         if self._head is None:
             return
+        if self._last_at is not None:
+            self._ctx.entry_times[mid] = (self._head, self._last_at)
         picture = self._ctx.pictures.peek(mid)
         if picture is not None:
             picture.head = self._head
@@ -182,6 +199,34 @@ class RecordWriter:
         for listener in self._ctx.listeners:
             listener(mid, self._head.seq)
 
+    def _verified(self, picture: Picture) -> bool:
+        """Whether ``picture``'s head was compared with the stored head after this thread took the record's
+        gate (``retrying`` expires the picture once the gate is held, and the use case's first look reads the
+        stored head): then no writer that passes the gate can have appended since, and the head need not be
+        read again under the record's lock. A writer that came in without the gate still cannot fork the
+        chain: the ledger's primary key refuses its second entry at the same place (:class:`StaleRecord`)."""
+        since = self._ctx.store.gate.held_since(self.mechanism_id)
+        return since is not None and picture.checked_at >= since
+
+    def _entry_at(self, head: chain.Head) -> datetime | None:
+        """The time of the record's entry ``head`` (None: no entry yet), remembered from the last commit: an
+        entry's hash covers its time, so the time kept for the same (seq, hash) is the stored one."""
+        kept = self._ctx.entry_times.get(self.mechanism_id)
+        if kept is not None and kept[0] == head:
+            return kept[1]
+        at = last_entry_at(self.session, self.mechanism_id, head.seq)
+        if at is not None:
+            self._ctx.entry_times[self.mechanism_id] = (head, at)
+        return at
+
+    def _time_floor(self, head: chain.Head) -> datetime | None:
+        """:func:`time_floor` after ``head``, the head entry's time taken from :meth:`_entry_at`."""
+        last = self._entry_at(head)
+        signed = newest_checkpoint_at(self.session, self.mechanism_id)
+        if signed is None or (last is not None and last >= signed):
+            return last
+        return signed
+
     def floor(self, at: datetime) -> datetime:
         """The time an entry appended now at ``at`` is stamped with: ``at``, or the last entry's time when the
         clock has stepped back below it. Times a payload derives from the clock (deadlines) start from it, so
@@ -190,7 +235,7 @@ class RecordWriter:
             s = self.session
             cached = self._ctx.pictures.peek(self.mechanism_id)
             head = cached.head if cached is not None else ledger.read_head(s, self.mechanism_id)
-            last = last_entry_at(s, self.mechanism_id, head.seq)
+            last = self._entry_at(head)
             return at if last is None or at >= last else last
         return at if self._last_at is None or at >= self._last_at else self._last_at
 
@@ -207,16 +252,18 @@ class RecordWriter:
         mid = self.mechanism_id
         ledger.lock_record(s, mid)  # appends to this record serialised in the database, before reading its head
         cached = self._ctx.pictures.peek(mid)
-        if self._head is None and cached is not None and ledger.read_head(s, mid) != cached.head:
-            # another process appended since this picture was built: what the use case worked out from it may
-            # be stale (findings, numbering), so it runs again on a fresh picture, now that the lock is ours
-            self._ctx.pictures.clear()
-            raise StaleRecord()
+        if self._head is None and cached is not None and not self._verified(cached):
+            if ledger.read_head(s, mid) != cached.head:
+                # another process appended since this picture was built: what the use case worked out from it
+                # may be stale (findings, numbering), so it runs again on a fresh picture, now that the lock is
+                # ours
+                self._ctx.pictures.clear()
+                raise StaleRecord()
         after = self._head or (cached.head if cached is not None else None)
         if after is None:
             after = ledger.read_head(s, mid)
         if self._head is None:
-            self._last_at = time_floor(s, mid, after.seq)
+            self._last_at = self._time_floor(after)
         at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({type.value})")
         state = rules.state_after(self._ctx, s, mid, after)
         doc = rules.admit(state, mechanism=mid, seq=after.seq + 1, actor=actor, type=type.value, payload=payload)

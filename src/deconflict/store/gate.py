@@ -66,6 +66,13 @@ class Gate:
             self._path = Path(database).with_name(Path(database).name + "-gate")
         self._held = threading.local()
 
+    def held_since(self, mechanism: str) -> float | None:
+        """When (monotonic seconds) this thread took the gate of ``mechanism``'s record, or None when it does
+        not hold it. A picture whose head was compared with the stored head since then is the record's: no
+        writer that passes the gate can have appended meanwhile."""
+        since: dict[str, float] = self._held.__dict__.setdefault("mechanisms", {})
+        return since.get(mechanism)
+
     @contextmanager
     def hold(self, mechanism: str) -> Iterator[None]:
         """Hold the gate of ``mechanism``'s record until the block ends (re-entrant within a thread).
@@ -73,22 +80,24 @@ class Gate:
         Raises:
             GateTimeout: another process held it for longer than :attr:`wait_s`.
         """
-        held: set[str] = self._held.__dict__.setdefault("mechanisms", set())
+        held: dict[str, float] = self._held.__dict__.setdefault("mechanisms", {})
         if mechanism in held:
             yield
             return
-        held.add(mechanism)
         try:
             if self._dialect == "postgresql":
                 with self._advisory(mechanism):
+                    held[mechanism] = time.monotonic()
                     yield
             elif self._path is not None:
                 with self._flock():
+                    held[mechanism] = time.monotonic()
                     yield
             else:
+                held[mechanism] = time.monotonic()
                 yield
         finally:
-            held.discard(mechanism)
+            held.pop(mechanism, None)
 
     @contextmanager
     def _advisory(self, mechanism: str) -> Iterator[None]:

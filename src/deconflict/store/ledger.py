@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
@@ -26,7 +26,16 @@ from deconflict.record.chain import GENESIS_HASH, ChainReport, Head, Signer, dra
 from deconflict.record.verify import verify_docs
 from deconflict.store.schema import LedgerEntry
 
-__all__ = ["append", "entry_doc", "lock_record", "read_head", "record_lock_key", "store_docs", "verify_store"]
+__all__ = [
+    "append",
+    "connection_of",
+    "entry_doc",
+    "lock_record",
+    "read_head",
+    "record_lock_key",
+    "store_docs",
+    "verify_store",
+]
 
 _INSERT = insert(cast(Table, LedgerEntry.__table__))
 """The statement that stores one entry, built once (executed with one row's values: a single execute, not
@@ -60,19 +69,41 @@ def lock_record(session: Session, mechanism: str) -> None:
     locked: set[str] = session.info.setdefault(_LOCKED, set())
     if mechanism in locked:
         return
-    dialect = session.get_bind().dialect.name
+    conn = connection_of(session)
+    dialect = conn.dialect.name
     if dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": record_lock_key(mechanism)})
+        conn.execute(_ADVISORY_XACT_LOCK, {"key": record_lock_key(mechanism)})
     elif dialect == "sqlite":
-        session.execute(text("UPDATE ledger SET seq = seq WHERE 0 = 1"))
+        conn.execute(_SQLITE_WRITE_LOCK)
     locked.add(mechanism)
+
+
+_ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_SQLITE_WRITE_LOCK = text("UPDATE ledger SET seq = seq WHERE 0 = 1")
+_HEAD = (
+    select(LedgerEntry.__table__.c.seq, LedgerEntry.__table__.c.hash)
+    .where(LedgerEntry.__table__.c.mechanism_id == bindparam("mechanism"))
+    .order_by(LedgerEntry.__table__.c.seq.desc())
+    .limit(1)
+)
+"""The statements every write runs, built once and run on the connection (Core), not through the ORM
+session: a statement built per call costs a cache-key walk, and the ORM's execution layer several times
+the indexed lookup itself."""
+
+
+def connection_of(session: Session | Connection) -> Connection:
+    """The connection a session's transaction runs on, its pending ORM changes flushed first (as the session's
+    own ``execute`` does): for statements built once and run through Core on the hot paths."""
+    if isinstance(session, Connection):
+        return session
+    session.flush()  # nothing to do (and next to no cost) when the session holds no pending change
+    return session.connection()
 
 
 def read_head(session: Session | Connection, mechanism: str) -> Head:
     """The chain's head as stored (one indexed lookup)."""
-    t = LedgerEntry.__table__
-    stmt = select(t.c.seq, t.c.hash).where(t.c.mechanism_id == mechanism).order_by(t.c.seq.desc()).limit(1)
-    row = session.execute(stmt).first()
+    conn = connection_of(session)
+    row = conn.execute(_HEAD, {"mechanism": mechanism}).first()
     return Head(0, GENESIS_HASH) if row is None else Head(int(row[0]), str(row[1]))
 
 
@@ -96,7 +127,7 @@ def append(
     last = after if after is not None else read_head(session, mechanism)
     row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last)
     row["key_id"], row["signature"] = sign(row)
-    session.execute(_INSERT, row)
+    connection_of(session).execute(_INSERT, row)
     return Head(row["seq"], row["hash"])
 
 

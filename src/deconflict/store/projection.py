@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from deconflict.clock import iso, parse_utc
 from deconflict.model import ConflictStatus
 from deconflict.record.chain import EntryType
+from deconflict.store.ledger import connection_of
 from deconflict.store.schema import (
     ActivityRow,
     ActivityVersionRow,
@@ -50,9 +51,17 @@ def apply(
     fn(session, mechanism, payload, at, seq, actor)
 
 
+_INSERTS: dict[Any, Any] = {}
+"""One insert statement per table, built on first use (building it for every row cost a cache-key walk)."""
+
+
 def _insert(session: Session, model: Any, row: dict[str, Any]) -> None:
-    """Insert one row through the Core table (no ORM unit of work on the hot path)."""
-    session.execute(insert(model.__table__), [row])
+    """Insert one row through the Core table on the transaction's connection (no ORM unit of work, no ORM
+    execution layer on the hot path: a single execute, not an executemany of one)."""
+    stmt = _INSERTS.get(model)
+    if stmt is None:
+        stmt = _INSERTS[model] = insert(model.__table__)
+    connection_of(session).execute(stmt, row)
 
 
 @applies(EntryType.MECHANISM_DECLARED)
