@@ -47,6 +47,7 @@ BOTH_STORES = frozenset(
         "api/test_processes.py",
         "store/test_gate.py",
         "service/test_follow.py",
+        "service/test_replay_snapshots.py",
     )
 )
 """The modules whose tests on a database run on SQLite and again on PostgreSQL (the record, notices,

@@ -330,7 +330,10 @@ def timeline(
 
 @user_errors
 def replay(
-    at: Annotated[str, typer.Option(help="The instant, ISO 8601 UTC, e.g. 2025-04-09T06:30:00Z.")],
+    at: Annotated[
+        str | None,
+        typer.Option(help="The instant, ISO 8601 UTC, e.g. 2025-04-09T06:30:00Z (needed unless --check-snapshots)."),
+    ] = None,
     db: DbOpt = None,
     bundle: Annotated[
         Path | None,
@@ -340,16 +343,30 @@ def replay(
     ] = None,
     mechanism: MechanismOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
+    check_snapshots: Annotated[
+        bool,
+        typer.Option(
+            "--check-snapshots",
+            help="Instead of replaying, rebuild the record from entry 1 and compare every replay snapshot "
+            "the database keeps with it (exit 1 when one does not hold).",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild a mechanism's state as it stood at an instant, from its record alone: activities in force
     (their window holds the instant), later and past ones, zones, conflicts and their status, hotline
     messages awaiting acknowledgement. A bundle is verified (chain, signatures, checkpoints) before replay.
+    From a database, replay starts at the newest snapshot before the instant that holds against the record.
 
     Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
     (from an exported record: deconflict replay --bundle record.jsonl --at 2025-04-09T06:30:00Z)
     """
     from deconflict.service import replay_entries
 
+    if check_snapshots:
+        _check_snapshots(db, bundle, mechanism)
+        return
+    if at is None:
+        raise DeconflictError("give the instant with --at (or --check-snapshots)")
     instant = parse_instant(at, "--at")
     source = db or DEFAULT_DB
     if bundle is not None:
@@ -369,7 +386,10 @@ def replay(
         source = f"bundle {bundle}, verified"
     mid, entries = record_entries(db, bundle, mechanism)
     try:
-        state = replay_entries(entries, mechanism=mid, at=instant)
+        if bundle is None:
+            state = open_service(db or DEFAULT_DB).replay_stored(mid, instant)
+        else:
+            state = replay_entries(entries, mechanism=mid, at=instant)
     except ValueError as e:
         raise DeconflictError(f"{source}: {e}") from None
     if state["head"]["seq"] == 0:
@@ -383,6 +403,20 @@ def replay(
     typer.echo(f"{mid} as it stood at {utc_text(state['at'])} (record up to entry {state['head']['seq']}; {source}):")
     for line in _state_lines(state, instant):
         typer.echo(line)
+
+
+def _check_snapshots(db: str | None, bundle_path: Path | None, mechanism: str | None) -> None:
+    """Every replay snapshot of a database's record compared with the record rebuilt from entry 1."""
+    if bundle_path is not None:
+        raise DeconflictError("--check-snapshots: replay snapshots are kept in a database, not a bundle; give --db")
+    mid, _ = record_entries(db, None, mechanism)
+    checked, problems = open_service(db or DEFAULT_DB).check_snapshots(mid)
+    for p in problems:
+        typer.echo(f"  snapshot at entry {p.seq}: {p.problem}")
+    verdict = f"{len(problems)} do not hold" if problems else "all hold"
+    typer.echo(f"{mid}: {checked} replay snapshots compared with the record rebuilt from entry 1: {verdict}")
+    if problems:
+        raise typer.Exit(1)
 
 
 def _state_lines(state: dict[str, Any], instant: datetime) -> Iterator[str]:

@@ -5,6 +5,7 @@ sleeping tasks, so that after a restart the first tick records exactly what fell
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,16 +24,32 @@ from deconflict.store.schema import ConflictRow, MessageRow
 
 __all__ = ["escalation_start", "line_status", "record_due", "tick", "tick_mechanism", "waiting"]
 
+log = logging.getLogger("deconflict.duty")
+
 
 def tick(ctx: Context) -> int:
     """Record what stored times make due now in every mechanism: escalation steps, line checks, lines
-    down, the tactical picture moving on, and a checkpoint when one is due. Returns entries written.
+    down, the tactical picture moving on, and a checkpoint when one is due; then write the next replay
+    snapshot due (:mod:`deconflict.store.snapshots`). Returns entries written.
 
     Only the process holding the duty lease ticks (:mod:`deconflict.service.ticker`); in the others a
     tick takes the lease if it has run out, and otherwise does nothing."""
     if not ticker.hold(ctx.store, ctx.holder or _holder(ctx), ctx.clock()):
         return 0
-    return sum(_tick_one(ctx, mechanism_id) for mechanism_id in mechanisms.mechanism_ids(ctx))
+    ids = mechanisms.mechanism_ids(ctx)
+    written = sum(_tick_one(ctx, mechanism_id) for mechanism_id in ids)
+    for mechanism_id in ids:
+        _snapshot(ctx, mechanism_id)
+    return written
+
+
+def _snapshot(ctx: Context, mechanism_id: str) -> None:
+    """Write the next replay snapshot due, if one is (outside the mechanism's lock: appends go on meanwhile).
+    A snapshot only makes replay faster: a failure is logged and tried again at the next tick."""
+    try:
+        record.write_snapshots(ctx, mechanism_id)
+    except Exception:  # noqa: BLE001 - never stops the duty loop; replay falls back to older snapshots
+        log.exception("%s: replay snapshot not written", mechanism_id)
 
 
 @retrying

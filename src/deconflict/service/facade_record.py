@@ -11,6 +11,7 @@ from deconflict.record import chain
 from deconflict.service import record
 from deconflict.service.context import Context
 from deconflict.store.follow import Follower
+from deconflict.store.snapshots import Problem, Written
 
 __all__ = ["RecordFacade"]
 
@@ -46,6 +47,19 @@ class RecordFacade:
     def replay(self, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
         """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
         return record.replay(self._ctx, mechanism_id, at)
+
+    def replay_stored(self, mechanism_id: str, at: datetime | None, *, snapshots: bool = True) -> dict[str, Any]:
+        """:meth:`replay` without looking the mechanism up first; with ``snapshots`` False, from entry 1."""
+        return record.replay_stored(self._ctx, mechanism_id, at, snapshots=snapshots)
+
+    def write_snapshots(self, mechanism_id: str, *, every: int | None = None, budget: int = 1) -> list[Written]:
+        """Write the replay snapshots due on the mechanism's record (every ``every``-th entry, by default
+        :data:`~deconflict.store.snapshots.EVERY`; at most ``budget`` of them); the duty loop does at each tick."""
+        return record.write_snapshots(self._ctx, mechanism_id, every=every, budget=budget)
+
+    def check_snapshots(self, mechanism_id: str) -> tuple[int, list[Problem]]:
+        """Rebuild the record from entry 1 and compare every replay snapshot with it: (checked, problems)."""
+        return record.check_snapshots(self._ctx, mechanism_id)
 
     def verify(self, mechanism_id: str) -> chain.ChainReport:
         """Recompute the mechanism's record chain."""

@@ -20,9 +20,11 @@ from deconflict.service.context import Context
 from deconflict.service.writer import last_entry_at, not_before
 from deconflict.store import follow, ledger
 from deconflict.store import replay as replaying
+from deconflict.store import snapshots as stored_snapshots
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
 __all__ = [
+    "check_snapshots",
     "checkpoint",
     "checkpoints",
     "entries_after",
@@ -32,7 +34,9 @@ __all__ = [
     "record_ids",
     "replay",
     "replay_entries",
+    "replay_stored",
     "verify",
+    "write_snapshots",
 ]
 
 
@@ -46,14 +50,32 @@ def replay_entries(entries: Iterable[dict[str, Any]], *, mechanism: str, at: dat
 
 
 def replay(ctx: Context, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
-    """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone."""
+    """The mechanism's state as it stood at ``at`` (now when None), rebuilt from its record alone: from the
+    newest replay snapshot at or before ``at`` that holds against the record, then the entries after it."""
     ctx.pictures.get(mechanism_id)
-    stmt = select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism_id)
-    if at is not None:
-        stmt = stmt.where(LedgerEntry.at <= at)
+    return replay_stored(ctx, mechanism_id, at)
+
+
+def replay_stored(ctx: Context, mechanism_id: str, at: datetime | None, *, snapshots: bool = True) -> dict[str, Any]:
+    """:func:`replay` without looking the mechanism up first (an empty state when it has no record); with
+    ``snapshots`` False, from entry 1 (the reference a snapshot is checked against)."""
     with ctx.store.read() as s:
-        rows = s.scalars(stmt.order_by(LedgerEntry.seq)).yield_per(2000)
-        return replaying.replay((ledger.entry_doc(r) for r in rows), mechanism=mechanism_id, at=at)
+        start = stored_snapshots.usable(s, mechanism_id, at=at) if snapshots else None
+        tail = stored_snapshots.entries(s, mechanism_id, after=start.seq if start else 0)
+        return replaying.replay(tail, mechanism=mechanism_id, at=at, start=start)
+
+
+def write_snapshots(
+    ctx: Context, mechanism_id: str, *, every: int | None = None, budget: int = 1
+) -> list[stored_snapshots.Written]:
+    """Write the replay snapshots due on the mechanism's record (at most ``budget``), off its lock."""
+    return stored_snapshots.write_due(ctx.store, mechanism_id, ctx.clock(), every=every, budget=budget)
+
+
+def check_snapshots(ctx: Context, mechanism_id: str) -> tuple[int, list[stored_snapshots.Problem]]:
+    """Rebuild the record from entry 1 and compare every replay snapshot with it: (checked, problems)."""
+    with ctx.store.read() as s:
+        return stored_snapshots.check(s, mechanism_id)
 
 
 def verify(ctx: Context, mechanism_id: str) -> chain.ChainReport:
