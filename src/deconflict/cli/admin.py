@@ -1,5 +1,6 @@
-"""The operator's and the party's housekeeping: ``member`` (members and their bearer tokens, in the
-database) and ``keys`` (a party's signing key made on its side, registered in a mechanism)."""
+"""The operator's and the party's housekeeping: ``mechanism declare`` (a new mechanism from its agreed
+file), ``member`` (members and their bearer tokens, in the database) and ``keys`` (a party's signing key
+made on its side, registered in a mechanism)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from deconflict.cli.common import DEFAULT_DB, DbFileOpt, MechanismIdOpt, open_service, user_errors
+from deconflict.cli.common import DEFAULT_DB, DbFileOpt, MechanismIdOpt, open_service, shown_db, user_errors
+from deconflict.cli.files import mechanism_app
 
 __all__ = ["keys_app", "member_app"]
 
@@ -80,6 +82,47 @@ def member_revoke(
     service = open_service(db, migrate=True)
     n = service.revoke_tokens(mechanism_id=mechanism, member_id=member)
     typer.echo(f"{n} token(s) of {member} revoked")
+
+
+@mechanism_app.command("declare")
+@user_errors
+def mechanism_declare(
+    path: Annotated[Path, typer.Argument(help="The agreed mechanism file (TOML; deconflict mechanism check).")],
+    db: Annotated[str, typer.Option(help="Database URL or SQLite file (a new file is made).")],
+) -> None:
+    """Declare a new mechanism from its agreed file: the record's first entries (the definition and the
+    service's public key, then the zones the file lists). Nothing is written when the file is refused or
+    the mechanism already exists. Then each party registers its own key (deconflict keys register) and
+    each member gets a token (deconflict member token).
+
+    Example: deconflict mechanism declare syria.toml --db 'postgresql://deconflict@/deconflict?host=/run/postgresql'
+    """
+    from deconflict.errors import DeconflictError
+    from deconflict.mechanisms import load_mechanism
+    from deconflict.service import Service
+
+    if not path.is_file():
+        raise DeconflictError(f"{path}: no such file")
+    m = load_mechanism(path)  # refused here, before the database is opened or made
+    if "://" not in db and not Path(db).resolve().parent.is_dir():
+        raise DeconflictError(f"db: {Path(db).parent} is not a folder; the database file goes in an existing one")
+    service = Service.open(db, migrate=True)
+    outcome = service.declare_mechanism(mechanism=m)
+    parties = sorted({x.party for x in m.members if x.role.value == "party"})
+    typer.echo(
+        f"mechanism {m.id} declared in {shown_db(db)}: {_count(len(m.members), 'member')}, "
+        f"{_count(len(m.zones), 'zone')}, "
+        f"record at entry {outcome.seq}"
+    )
+    typer.echo(
+        f"next: each party registers its key (deconflict keys register --db ... --mechanism {m.id} --party "
+        f"{parties[0]} --public-key ...), then each member gets a token (deconflict member token --db ... "
+        f"--mechanism {m.id} --member {m.members[0].id})"
+    )
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
 
 @keys_app.command("generate")

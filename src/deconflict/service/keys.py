@@ -34,7 +34,7 @@ from sqlalchemy import delete, select
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.record import chain, registration, signing
 from deconflict.record.chain import EntryType
-from deconflict.service import queries
+from deconflict.service import queries, rules
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, SignatureMode, retrying
 from deconflict.service.signers import custody_owner
 from deconflict.service.writer import RecordWriter
@@ -165,6 +165,7 @@ def register_key(
             held = s.get(CustodyKeyRow, custody_owner(mechanism_id, party))
             held_seed = held.seed if held is not None and held.key_id in in_force else None
             held_id = held.key_id if held_seed is not None and held is not None else None
+            founding = rules.state_after(ctx, s, mechanism_id, picture.head).founding
         actor = OPERATOR
         if not in_force:
             if authorised_by is not None:
@@ -173,7 +174,9 @@ def register_key(
                     "it (leave authorised_by out)",
                     field="authorised_by",
                 )
-            authorised_by = OPERATOR_AUTHORISED
+            # a party's first key: part of the founding agreement while nothing but declarations followed
+            # entry 1 (the record's rules read it so), the operator's registration after that
+            authorised_by = FOUNDING if founding else OPERATOR_AUTHORISED
         else:
             if authorised_by is None and held_seed is not None:  # demo custody: the service holds the key
                 pair = signing.KeyPair.from_seed(signing.unb64(held_seed, field="seed", size=32))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from deconflict.errors import InvalidInput, InvalidState, NotFound
 from deconflict.formats.docs import member_to_doc, parse_member, zone_to_doc
-from deconflict.mechanisms import mechanism_to_doc
+from deconflict.mechanisms import mechanism_from_record, mechanism_to_doc
 from deconflict.model import Mechanism, Member, Role
 from deconflict.record import signing
 from deconflict.record.authority import RESERVED_IDS
@@ -81,9 +81,12 @@ def declare_mechanism(
     owner declares.
 
     Raises:
-        InvalidInput: a key is given for a party without members, or is malformed.
+        InvalidInput: a key is given for a party without members, or is malformed; or the definition would
+            not read back from the record (a rule out of its range, e.g. a ladder rung under 6 seconds:
+            every later start reads the mechanism from its first entry, so it is refused here, not then).
         InvalidState: the mechanism already exists.
     """
+    mechanism_from_record(mechanism_to_doc(mechanism))  # what the record will say must read back
     given = dict(party_keys or {})
     proofs = dict(key_proofs or {})
     signers = {m.party for m in mechanism.members}

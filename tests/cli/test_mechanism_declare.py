@@ -1,0 +1,102 @@
+"""``deconflict mechanism declare``: a mechanism for real, from its agreed file, without the demo. The site
+engineer declares it; each party registers the key it made on its side (still the founding agreement:
+nothing but declarations has happened); members get tokens; a party's notice signed with its own key is
+recorded and the record verifies. A refused file, a second declaration or a missing folder changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from support.builders import M, syria
+from typer.testing import CliRunner
+
+from deconflict.cli import app
+from deconflict.errors import InvalidInput
+from deconflict.model import Rung
+from deconflict.scenarios import scenario_path
+from deconflict.service import Service
+from deconflict.store import open_store
+from deconflict.store.replay import TABLES
+from deconflict.store.schema import LedgerEntry
+
+runner = CliRunner()
+SYRIA = scenario_path("syria")
+
+
+def _ok(*args: str) -> str:
+    run = runner.invoke(app, list(args))
+    assert run.exit_code == 0, run.output
+    return run.output
+
+
+def _rows(db: Path) -> int:
+    """Every row of the record and of the tables derived from it."""
+    store = open_store(str(db))
+    try:
+        with store.read() as s:
+            return sum(len(s.query(model).all()) for model in (LedgerEntry, *TABLES.values()))
+    finally:
+        store.close()
+
+
+def test_a_mechanism_declared_from_its_file_takes_the_parties_own_keys_and_their_signed_notices(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "deconflict.db"
+    said = _ok("mechanism", "declare", str(SYRIA), "--db", str(db))
+    assert f"mechanism {M} declared in {db}: 4 members, 1 zone, record at entry 2" in said
+    for party in ("TR", "IL"):
+        key = tmp_path / f"{party}.key"
+        _ok("keys", "generate", "--party", party, "--out", str(key))
+        # the party's first key, right after the declaration: part of the founding agreement
+        assert "registered ed25519:" in _ok(
+            "keys", "register", "--db", str(db), "--mechanism", M, "--party", party, "--public-key", str(key)
+        )
+    listed = _ok("keys", "list", "--db", str(db), "--mechanism", M)
+    assert listed.count("held by party") == 2 and listed.count("held by service") == 1
+    token = _ok("member", "token", "--db", str(db), "--mechanism", M, "--member", "TR").strip()
+    assert token.startswith("dcf_")
+    found = Service.open(str(db)).authenticate(token)
+    assert found is not None and found[0] == M and found[1].party == "TR"
+    assert "4 entries verify" in _ok("ledger", "check", "--db", str(db))
+    bundle = tmp_path / "record.jsonl"
+    _ok("ledger", "export", "--db", str(db), "--out", str(bundle))
+    assert "verif" in _ok("ledger", "verify", str(bundle))
+
+
+def test_a_second_declaration_a_refused_file_or_a_missing_folder_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "deconflict.db"
+    _ok("mechanism", "declare", str(SYRIA), "--db", str(db))
+    before = _rows(db)
+    again = runner.invoke(app, ["mechanism", "declare", str(SYRIA), "--db", str(db)])
+    assert again.exit_code == 2 and f"mechanism '{M}' already exists" in again.output
+    assert _rows(db) == before
+
+    short = tmp_path / "short.toml"  # a ladder rung of 3 seconds: under the 6 the rules allow
+    (tmp_path / "data").symlink_to(SYRIA.parent / "data")  # the area's boundary file, beside it
+    short.write_text(SYRIA.read_text(encoding="utf-8").replace("answer_within_min = ", "answer_within_min = 0.05 #", 1))
+    fresh = tmp_path / "fresh.db"
+    refused = runner.invoke(app, ["mechanism", "declare", str(short), "--db", str(fresh)])
+    assert refused.exit_code == 2 and "ladder[0] answer_within_min: must be at least 0.1" in refused.output
+    assert not fresh.exists()  # refused before a database was made
+
+    nowhere = runner.invoke(app, ["mechanism", "declare", str(SYRIA), "--db", str(tmp_path / "no" / "x.db")])
+    assert nowhere.exit_code == 2 and "is not a folder" in nowhere.output
+    assert "Traceback" not in refused.output + nowhere.output + again.output
+
+
+def test_the_service_refuses_a_definition_that_would_not_read_back_from_its_record(tmp_path: Path) -> None:
+    """A mechanism built in code with a 3-second rung once recorded fine and then bricked every start
+    (the first entry no longer read back): it is refused before anything is written."""
+    m = syria()
+    short = dataclasses.replace(m, rules=dataclasses.replace(m.rules, ladder=(Rung("duty officer", 3.0),)))
+    db = tmp_path / "d.db"
+    service = Service.open(str(db), migrate=True)
+    with pytest.raises(InvalidInput, match=r"ladder\[0\] answer_within_min: must be at least 0\.1"):
+        service.declare_mechanism(mechanism=short)
+    assert _rows(db) == 0
+    service.declare_mechanism(mechanism=m)  # the agreed one still declares on the same database
+    assert Service.open(str(db)).mechanism(M).rules.ladder == m.rules.ladder  # and reads back
