@@ -7,6 +7,7 @@ lat, lon, alt_m, gs_mps, trk_deg, vs_mps) of every track involved, so the record
 
 from __future__ import annotations
 
+import threading
 import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,33 +41,100 @@ CLEARED_NOTES = {  # why a tactical conflict closed as cleared, by kind
 _FIELDS = ("lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps")
 
 
-@retrying
 def report_tracks(ctx: Context, *, mechanism_id: str, actor: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
     """Store a batch of a party's position reports (all of them or none), then check the tactical
     picture at once. Returns how many were stored and the conflicts raised and cleared.
 
     Reports are kept as the tracks' latest state and history, not as record entries; the conflicts
-    they raise, and their alerts, are recorded. The batch is written with two bulk statements (its
-    history rows, and the tracks' latest states where the report is not older than the stored one),
-    and the check runs on this process's copy of the live tracks (:class:`_Live`), brought up to
-    date from the database first, so that no report requires reading the whole picture back.
+    they raise, and their alerts, are recorded. The batch is checked (all of it, before anything is
+    stored), then queued; the first request to take the record's gate stores every batch queued by
+    then in one transaction, checks the picture once for all of them and answers each (batches that
+    arrive together share one check: ``raised`` and ``cleared`` are that check's). Each batch is
+    written with two bulk statements, and the check runs on this process's copy of the live tracks
+    (:class:`_Live`), brought up to date from the store first: no report reads the picture back.
     """
     with ctx.exclusive(mechanism_id) as picture:
         member = party_member(picture, actor)
-        now = ctx.clock()
-        states = parse_track_reports(reports, now=now, stale_s=picture.mechanism.rules.track_stale_s)
-        try:
+        stale_s = picture.mechanism.rules.track_stale_s
+    batch = _Batch(member.party, parse_track_reports(reports, now=ctx.clock(), stale_s=stale_s))
+    queue = _QUEUES.setdefault(ctx.pictures, {}).setdefault(mechanism_id, [])
+    with _QUEUE_LOCK:
+        queue.append(batch)
+    mine: list[_Batch] = []
+    try:
+        _store_queued(ctx, mechanism_id=mechanism_id, taken=mine)
+    except BaseException as e:
+        with _QUEUE_LOCK:  # the batches this request took and could not store: each is answered so
+            for b in mine:
+                if not b.done.is_set():
+                    _answered(queue, b, None, e)
+            if not batch.taken:  # nobody took it: it goes with this request's error
+                _answered(queue, batch, None, e)
+    batch.done.wait()  # stored (or failed) by this request, or by the one that took it
+    if batch.error is not None:
+        raise batch.error
+    assert batch.result is not None
+    return batch.result
+
+
+class _Batch:
+    """A party's checked reports waiting to be stored, then its answer (or the error that stopped it)."""
+
+    def __init__(self, party: str, states: list[dict[str, Any]]) -> None:
+        self.party = party
+        self.states = states
+        self.taken = False
+        """A request holding the gate is storing it (set under :data:`_QUEUE_LOCK`)."""
+        self.done = threading.Event()
+        self.result: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+
+
+_QUEUES: weakref.WeakKeyDictionary[Pictures, dict[str, list[_Batch]]] = weakref.WeakKeyDictionary()
+"""Each process context's batches waiting to be stored, by mechanism."""
+_QUEUE_LOCK = threading.Lock()
+
+
+@retrying
+def _store_queued(ctx: Context, *, mechanism_id: str, taken: list[_Batch]) -> None:
+    """Store the batches queued for the mechanism that no other request took (none: they are stored
+    already) in one transaction, check the picture once, and answer each. Run again on a fresh picture
+    when the record moved (:func:`retrying`): the batches taken stay this request's (``taken``) until
+    answered, and the caller answers them with the error if it gives up."""
+    queue = _QUEUES.setdefault(ctx.pictures, {}).setdefault(mechanism_id, [])
+    with _QUEUE_LOCK:
+        for b in queue:
+            if not b.taken:
+                b.taken = True
+                taken.append(b)
+    batches = [b for b in taken if not b.done.is_set()]
+    if not batches:
+        return
+    try:
+        with ctx.exclusive(mechanism_id) as picture:
+            now = ctx.clock()
             with RecordWriter(ctx, mechanism_id, picture=picture) as w:
                 s = w.session
                 live = _live(ctx, s, picture, now)
                 received = live.stamp(now)
-                _store(s, mechanism_id, member.party, states, received)
-                live.apply(member.party, states, received)
-                raised, cleared = _check(w, picture, now, live)
-        except BaseException:
-            _forget(ctx, mechanism_id)  # what the copy holds may not be what was committed: read it again
-            raise
-        return {"stored": len(states), "raised": raised, "cleared": cleared}
+                for b in batches:
+                    _store(s, mechanism_id, b.party, b.states, received)
+                    live.apply(b.party, b.states, received)
+                scope = {(b.party, st["id"]) for b in batches for st in b.states}
+                raised, cleared = _check(w, picture, now, live, scope)
+    except BaseException:
+        _forget(ctx, mechanism_id)  # what the copy holds may not be what was committed: read it again
+        raise
+    with _QUEUE_LOCK:
+        for b in batches:
+            _answered(queue, b, {"stored": len(b.states), "raised": raised, "cleared": cleared}, None)
+
+
+def _answered(queue: list[_Batch], batch: _Batch, result: dict[str, Any] | None, error: BaseException | None) -> None:
+    """Give a batch its answer and take it off the queue (under :data:`_QUEUE_LOCK`)."""
+    queue.remove(batch)
+    batch.result, batch.error = result, error
+    batch.done.set()
 
 
 def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any]], received: datetime) -> None:
@@ -347,13 +415,21 @@ def _forget(ctx: Context, mechanism_id: str) -> None:
     _LIVE.get(ctx.pictures, {}).pop(mechanism_id, None)
 
 
-def _check(w: RecordWriter, picture: Picture, now: datetime, live: _Live) -> tuple[list[dict[str, Any]], list[str]]:
+def _check(
+    w: RecordWriter, picture: Picture, now: datetime, live: _Live, scope: set[tuple[str, str]] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Raise a conflict (and its alert) for each situation that is new, clear each that has ended.
 
     A situation is a pair of different parties' tracks predicted to lose separation within the
     look-ahead, a track outside every active volume of its party (beyond the tolerance), or a
     track inside another party's active volume. It raises one conflict while it lasts, however
     many reports arrive, and a new one if it comes back after it ended.
+
+    ``scope``: the (party, id) of the tracks just reported. Pairs are always checked among all the
+    tracks in the picture; a track's conformance and intrusion, only for the tracks in ``scope``
+    (the others' stay as they are until the next tick, at most a second later, which checks every
+    track: that check is most of a report's cost, and a track not reported has not changed).
+    None: every track (the tick).
     """
     s = w.session
     rules = picture.mechanism.rules
@@ -387,8 +463,15 @@ def _check(w: RecordWriter, picture: Picture, now: datetime, live: _Live) -> tup
                 }
         volumes = _active_volumes(s, mid, now)
         party_arr = np.array(parties, dtype=object)
+        wanted = (
+            np.ones(len(idx), dtype=bool)
+            if scope is None
+            else np.array([(live.party[i], live.ids[i]) in scope for i in idx.tolist()], dtype=bool)
+        )
         for party in sorted(set(parties)):
-            mine = np.flatnonzero(party_arr == party)
+            mine = np.flatnonzero((party_arr == party) & wanted)
+            if not len(mine):
+                continue
             own = [(a, v) for p, a, v in volumes if p == party]
             inside, _ = tracks_in_volumes(
                 lon[mine], lat[mine], alt[mine], now, [v for _, v in own], tolerance_m=rules.conformance_tolerance_m
@@ -440,7 +523,11 @@ def _check(w: RecordWriter, picture: Picture, now: datetime, live: _Live) -> tup
         tactical_alerts(w, picture, doc, now)
         raised.append(doc)
     cleared = []
+    fresh = set(names)
     for key, row in open_rows.items():
+        name = key[1]
+        if key[0] != ConflictKind.TRACKS.value and scope is not None and name in fresh and _key(name) not in scope:
+            continue  # a track in the picture whose conformance was not checked now: the tick checks it
         if key not in found:
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
             cleared.append(row.id)
@@ -484,6 +571,12 @@ def _active_volumes(s: Session, mechanism_id: str, now: datetime) -> list[tuple[
         activity = activity_from_doc(r.doc, mechanism=mechanism_id)
         out += [(activity.party, activity.id, v) for v in activity.volumes]
     return out
+
+
+def _key(name: str) -> tuple[str, str]:
+    """(party, id) of a track's name ``party/id``."""
+    party, _, tid = name.partition("/")
+    return party, tid
 
 
 def _situation(row: ConflictRow) -> tuple[str, ...]:
