@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from deconflict.store import Store, ledger, replay
 from deconflict.store.schema import LedgerEntry, ReplaySnapshot
 
-__all__ = ["EVERY", "LEVEL", "Problem", "check", "decode", "encode", "entries", "kept", "usable", "write_due"]
+__all__ = ["EVERY", "LEVEL", "Problem", "check", "decode", "encode", "entries", "kept", "make", "usable", "write_due"]
 
 EVERY = 1000
 """Entries between two snapshots: replay at any instant applies at most this many entries after loading
@@ -127,6 +127,38 @@ def usable(
     return None
 
 
+def make(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnapshot:
+    """The snapshot of a mechanism's tables just after entry ``target`` (not stored): rebuilt by replay from
+    the newest usable snapshot before it (from entry 1 when there is none).
+
+    Raises:
+        ValueError: the record has no entry ``target``.
+    """
+    with store.read() as s:
+        start = usable(s, mechanism, seq=target - 1)
+        reached, rows = replay.rebuild(
+            entries(s, mechanism, after=start.seq if start else 0, upto=target),
+            mechanism=mechanism,
+            upto=target,
+            start=start,
+        )
+        at = s.scalar(select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == target))
+    if reached.seq != target or at is None:
+        raise ValueError(f"{mechanism}: the record has no entry {target}")
+    body, digest, size = encode(rows)
+    return ReplaySnapshot(
+        mechanism_id=mechanism,
+        seq=target,
+        hash=reached.hash,
+        at=at,
+        content_hash=digest,
+        rows=sum(len(r) for r in rows.values()),
+        size=size,
+        body=body,
+        made_at=now,
+    )
+
+
 @dataclass(frozen=True)
 class Written:
     """One snapshot written: its entry, rows, canonical and stored sizes, and the seconds it took."""
@@ -164,37 +196,14 @@ def write_due(
     target = (last // every + 1) * every
     while target <= head.seq and len(done) < budget:
         started = clock()
-        with store.read() as s:
-            start = usable(s, mechanism, seq=target)
-            reached, rows = replay.rebuild(
-                entries(s, mechanism, after=start.seq if start else 0, upto=target),
-                mechanism=mechanism,
-                upto=target,
-                start=start,
-            )
-            at = s.scalar(
-                select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == target)
-            )
-        assert reached.seq == target and at is not None
-        body, digest, size = encode(rows)
-        snapshot = ReplaySnapshot(
-            mechanism_id=mechanism,
-            seq=target,
-            hash=reached.hash,
-            at=at,
-            content_hash=digest,
-            rows=sum(len(r) for r in rows.values()),
-            size=size,
-            body=body,
-            made_at=now,
-        )
+        snapshot = make(store, mechanism, target, now)
         try:
             with store.transaction() as s:
                 s.add(snapshot)
         except IntegrityError:
             pass  # another process wrote it first (the same rows, derived from the same record)
         else:
-            done.append(Written(target, snapshot.rows, size, len(body), clock() - started))
+            done.append(Written(target, snapshot.rows, snapshot.size, len(snapshot.body), clock() - started))
         target += every
     return done
 

@@ -1,0 +1,323 @@
+"""Replay benchmark: ``replay --at`` at random instants of an N-entry record, from the newest replay snapshot
+before the instant (:mod:`deconflict.store.snapshots`) and, as the same run's baseline, from entry 1.
+
+    scripts/uv run python bench/replay.py [--entries 1000000] [--every 1000] [--instants 20]
+
+The record is a year of one mechanism's operation in rounds of ten entries, 31.5 s apart (1M entries is
+a year): TR and IL each notify an activity, the service detects their conflict and alerts IL, the alert
+climbs one rung, IL acknowledges (settling the alert) and amends its activity, the conflict is resolved,
+a line check goes to TR and TR answers it. Each round adds 8 rows to the projected tables, so the
+state a replay returns grows with the record (800k rows at 1M entries): what any replay must read and
+return, whatever it starts from. Entries are chained (hashes as the service computes them) and not
+signed (replay does not check signatures; ``ledger verify`` does, see bench/ledger.py).
+
+Figures (CPU time of this process beside wall time; the machine is shared):
+
+* ``walk``: one pass from entry 1 to the last entry (the rebuild ``--check-snapshots`` makes), writing
+  the snapshots the sampled instants need on the way: the baseline for the last instant, measured;
+* ``from_entry_1``: replay from entry 1 at instants of the first ``--baseline-entries`` entries
+  (per-entry cost, extrapolated to the whole record: a replay at instant t costs its prefix);
+* ``with_snapshots``: replay at ``--instants`` random instants of the whole record (seeded), p50/p99,
+  and where the time goes (snapshot load, tail applied, state read);
+* ``write``: the service's incremental write of one snapshot (``snapshots.write_due``: the previous one
+  loaded, ``--every`` entries applied, the state encoded, compressed and stored) at three ages of the
+  record; its rows, canonical and compressed sizes;
+* every replay from a snapshot is compared with the one from entry 1 where both were made.
+
+Human-readable progress goes to stderr; the last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, insert
+
+from deconflict.clock import iso
+from deconflict.record import chain
+from deconflict.record.chain import EntryType
+from deconflict.service import Service
+from deconflict.store import open_store, replay, snapshots
+from deconflict.store.schema import LedgerEntry, MechanismRow, ReplaySnapshot
+
+M = "bench"
+T0 = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+STEP = timedelta(seconds=31.5)
+"""Time between two entries: a million entries is a year."""
+ROUND = 10
+BATCH = 5000
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def at(seq: int) -> datetime:
+    return T0 + seq * STEP
+
+
+def notice(party: str, n: int, version: int, when: datetime) -> dict[str, Any]:
+    start, end = iso(when + timedelta(hours=3)), iso(when + timedelta(hours=5))
+    return {
+        "id": f"{party}-{n:07d}",
+        "party": party,
+        "kind": "uav_patrol",
+        "state": "notified",
+        "version": version,
+        "title": "",
+        "notified_at": iso(when),
+        "first_notified_at": iso(when),
+        "start": start,
+        "end": end,
+        "volumes": [
+            {
+                "id": "v1",
+                "geometry": {"type": "Point", "coordinates": [37.6298 + n % 97 * 1e-3, 34.5226]},
+                "radius_m": 20000.0 - version,
+                "floor_m": 1000.0,
+                "ceiling_m": 4000.0,
+                "start": start,
+                "end": end,
+            }
+        ],
+    }
+
+
+def entry(seq: int) -> tuple[str, str, dict[str, Any]]:
+    """(actor, type, payload) of entry ``seq``: the declaration, then rounds of ten."""
+    when = at(seq)
+    if seq == 1:
+        members = [{"id": p, "party": p, "role": "party", "name": p, "language": "en"} for p in ("TR", "IL")]
+        return "operator", EntryType.MECHANISM_DECLARED.value, {"id": M, "name": "bench", "members": members}
+    k = seq - 2
+    n, step = k // ROUND + 1, k % ROUND
+    c, alert, check = f"C-{n:07d}", f"M-{n:07d}", f"L-{n:07d}"
+    deadline = iso(when + timedelta(minutes=10))
+    if step == 0:
+        return "TR", EntryType.ACTIVITY_NOTIFIED.value, notice("TR", n, 1, when)
+    if step == 1:
+        return "IL", EntryType.ACTIVITY_NOTIFIED.value, notice("IL", n, 1, when)
+    if step == 2:
+        conflict = {
+            "id": c,
+            "kind": "separation",
+            "activity": f"IL-{n:07d}",
+            "other_activity": f"TR-{n:07d}",
+            "parties": ["IL", "TR"],
+            "awaiting": ["IL"],
+            "deadline": deadline,
+            "distance_m": 0.0,
+        }
+        return "system", EntryType.CONFLICT_DETECTED.value, conflict
+    if step in (3, 8):
+        message = {
+            "id": alert if step == 3 else check,
+            "type": "alert" if step == 3 else "line_check",
+            "to": ["IL"] if step == 3 else ["TR"],
+            "from_party": "service",
+            "needs_ack": True,
+            "deadline": deadline,
+            "about": {"kind": "conflict", "id": c} if step == 3 else {"kind": "party", "id": "TR"},
+            "text": "Conflict detected; acknowledge." if step == 3 else "Line check.",
+        }
+        return "system", EntryType.MESSAGE_SENT.value, message
+    if step == 4:
+        return (
+            "system",
+            EntryType.MESSAGE_ESCALATED.value,
+            {"id": alert, "rung": 1, "name": "watch", "due_at": deadline},
+        )
+    if step == 5:
+        return "IL", EntryType.CONFLICT_ACKNOWLEDGED.value, {"id": c, "party": "IL", "messages": [alert]}
+    if step == 6:
+        return "IL", EntryType.ACTIVITY_AMENDED.value, notice("IL", n, 2, when)
+    if step == 7:
+        return "system", EntryType.CONFLICT_RESOLVED.value, {"id": c, "resolution": "amended", "messages": []}
+    return "TR", EntryType.MESSAGE_ACKNOWLEDGED.value, {"id": check, "party": "TR"}
+
+
+def build(path: Path, n: int) -> tuple[float, float]:
+    """The record of ``n`` entries in a new database at ``path`` (the mechanism's row too, for the
+    snapshots' foreign key); (wall, CPU) seconds."""
+    wall, used = time.perf_counter(), cpu()
+    store = open_store(str(path))
+    head = chain.Head(0, chain.GENESIS_HASH)
+    ledger = cast(Table, LedgerEntry.__table__)
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(cast(Table, MechanismRow.__table__)), [{"id": M, "name": "bench", "doc": {}, "declared_at": T0}]
+        )
+        rows = []
+        for seq in range(1, n + 1):
+            actor, kind, payload = entry(seq)
+            row = chain.draft(mechanism=M, actor=actor, type=kind, payload=payload, at=at(seq), after=head)
+            head = chain.Head(seq, row["hash"])
+            rows.append(row)
+            if len(rows) == BATCH:
+                conn.execute(insert(ledger), rows)
+                rows = []
+                if seq % 100_000 == 0:
+                    print(f"built {seq} entries", file=sys.stderr)
+        if rows:
+            conn.execute(insert(ledger), rows)
+    store.close()
+    return time.perf_counter() - wall, cpu() - used
+
+
+def timed(fn: Any) -> tuple[Any, float, float]:
+    wall, used = time.perf_counter(), cpu()
+    out = fn()
+    return out, time.perf_counter() - wall, cpu() - used
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--every", type=int, default=snapshots.EVERY)
+    ap.add_argument("--instants", type=int, default=20)
+    ap.add_argument("--baseline-entries", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=17)
+    args = ap.parse_args()
+    n, every = args.entries, args.every
+    rng = random.Random(args.seed)
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "entries": n, "every": every}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "replay.db"
+        build_s, build_cpu = build(path, n)
+        result["build_s"], result["database_mib"] = round(build_s, 1), round(path.stat().st_size / 2**20)
+        print(f"built {n} entries in {build_s:.0f} s", file=sys.stderr)
+        svc = Service(open_store(str(path)))
+
+        # the instants: random over the whole record, and the last entry's
+        seqs = sorted({rng.randint(2, n) for _ in range(args.instants - 1)} | {n})
+        instants = [at(s) + timedelta(seconds=1) for s in seqs]
+        grid = {s // every * every for s in seqs if s >= every}
+        writes = sorted({g for g in (every, (n // 2) // every * every, n // every * every) if g >= every})
+        marks = grid | {g - every for g in writes if g > every}
+
+        # one pass from entry 1, storing the snapshots the instants need (the check's rebuild)
+        def keep(head: chain.Head, rows: dict[str, list[dict[str, Any]]]) -> None:
+            body, digest, size = snapshots.encode(rows)
+            snap = ReplaySnapshot(
+                mechanism_id=M,
+                seq=head.seq,
+                hash=head.hash,
+                at=at(head.seq),
+                content_hash=digest,
+                rows=sum(len(r) for r in rows.values()),
+                size=size,
+                body=body,
+                made_at=datetime.now(UTC),
+            )
+            with svc.store.transaction() as s:
+                s.merge(snap)
+
+        def walk() -> chain.Head:
+            with svc.store.read() as s:
+                return replay.walk(snapshots.entries(s, M, after=0), mechanism=M, marks=marks, visit=keep)
+
+        head, walk_s, walk_cpu = timed(walk)
+        assert head.seq == n
+        result["walk"] = {"s": round(walk_s, 1), "cpu_s": round(walk_cpu, 1), "snapshots_kept": len(marks)}
+        print(f"walk from entry 1: {result['walk']}", file=sys.stderr)
+
+        # the service's incremental write of one snapshot at three ages of the record: the previous one
+        # loaded, the entries after it applied, the state encoded and compressed (snapshots.make), then
+        # stored; it must be the very snapshot the walk from entry 1 kept
+        result["write"] = []
+        for g in writes:
+            snap, wall, used = timed(lambda g=g: snapshots.make(svc.store, M, g, datetime.now(UTC)))
+            with svc.store.read() as s:
+                kept = s.get(ReplaySnapshot, (M, g))
+                assert kept is not None, g
+                assert (kept.hash, kept.content_hash) == (snap.hash, snap.content_hash), (g, kept.hash, snap.hash)
+            result["write"].append(
+                {
+                    "seq": g,
+                    "rows": snap.rows,
+                    "s": round(wall, 3),
+                    "cpu_s": round(used, 3),
+                    "cpu_ms_per_entry_every": round(used / every * 1000, 3),
+                    "canonical_mib": round(snap.size / 2**20, 2),
+                    "stored_mib": round(len(snap.body) / 2**20, 2),
+                    "ratio": round(snap.size / len(snap.body), 1),
+                }
+            )
+            print(f"write: {result['write'][-1]}", file=sys.stderr)
+
+        # replay from snapshots at every instant
+        walls, cpus, docs = [], [], {}
+        for t in instants:
+            doc, wall, used = timed(lambda t=t: svc.replay_stored(M, t))
+            walls.append(wall)
+            cpus.append(used)
+            docs[t] = doc
+        rows_at_end = sum(len(docs[instants[-1]][k]) for k in replay.TABLES)
+        result["with_snapshots"] = {
+            "instants": len(instants),
+            "p50_s": round(pct(walls, 0.5), 3),
+            "p99_s": round(pct(walls, 0.99), 3),
+            "max_s": round(max(walls), 3),
+            "cpu_p50_s": round(pct(cpus, 0.5), 3),
+            "cpu_max_s": round(max(cpus), 3),
+            "rows_at_last_instant": rows_at_end,
+        }
+        print(f"with snapshots: {result['with_snapshots']}", file=sys.stderr)
+
+        # where a replay at the last instant goes: snapshot found and loaded, tail, state read
+        t_last = instants[-1]
+        with svc.store.read() as s:
+            start, load_s, _ = timed(lambda: snapshots.usable(s, M, at=t_last))
+            assert start is not None
+            out, rebuild_s, _ = timed(
+                lambda: replay.replay(snapshots.entries(s, M, after=start.seq), mechanism=M, at=t_last, start=start)
+            )
+        assert out == docs[t_last]
+        result["last_instant"] = {
+            "snapshot_found_and_decoded_s": round(load_s, 3),
+            "rebuilt_and_read_s": round(rebuild_s, 3),
+            "tail_entries": n - start.seq,
+        }
+
+        # the baseline: from entry 1, at instants of the first baseline entries, per entry
+        b = min(args.baseline_entries, n)
+        base_seqs = sorted(rng.sample(range(b // 2, b + 1), 3))
+        per_entry = []
+        for s_ in base_seqs:
+            t = at(s_) + timedelta(seconds=1)
+            ref, wall, used = timed(lambda t=t: svc.replay_stored(M, t, snapshots=False))
+            fast = svc.replay_stored(M, t)
+            assert fast == ref, f"replay from a snapshot differs from replay from entry 1 at {t}"
+            per_entry.append(used / s_)
+        ms = statistics.median(per_entry) * 1000
+        result["from_entry_1"] = {
+            "instants": base_seqs,
+            "cpu_ms_per_entry": round(ms, 3),
+            "extrapolated_p50_s": round(ms * n / 2 / 1000, 1),
+            "extrapolated_last_s": round(ms * n / 1000, 1),
+            "measured_last_s": result["walk"]["s"],
+        }
+        result["speedup_p50"] = round(result["from_entry_1"]["extrapolated_p50_s"] / result["with_snapshots"]["p50_s"])
+        result["target_p99_under_1s"] = result["with_snapshots"]["p99_s"] < 1.0
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
