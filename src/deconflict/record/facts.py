@@ -75,6 +75,8 @@ def _notice_time(seq: Any, doc: dict[str, Any], at: datetime | None) -> str | No
     if not isinstance(p, dict):
         return None  # the authority rules name a payload that is not an object
     stated = p.get("notified_at")
+    if at is not None and stated == doc.get("at"):
+        return None  # the very text the entry's time was read from (read once)
     try:
         same = at is not None and parse_utc(stated, field="notified_at") == at
     except Exception:  # noqa: BLE001 - an unreadable time is simply not the entry's
@@ -87,14 +89,18 @@ def _notice_time(seq: Any, doc: dict[str, Any], at: datetime | None) -> str | No
     )
 
 
-def entry_facts(mechanism: str, doc: dict[str, Any], known_keys: dict[str, str]) -> Facts:
+def entry_facts(
+    mechanism: str, doc: dict[str, Any], known_keys: dict[str, str], payload_text: bytes | None = None
+) -> Facts:
     """What ``doc`` says about itself: its hash recomputed, its payload hash checked, and its signature
-    checked when ``known_keys`` gives the key for its key id in advance."""
+    checked when ``known_keys`` gives the key for its key id in advance. ``payload_text``: the payload's
+    canonical JSON when the reader already has it (:func:`~deconflict.record.strict_json.load_entry_line`)."""
     seq = doc.get("seq")
     digest, problem, at = "", None, None
     withheld = "payload" not in doc
     try:
-        payload_changed = not withheld and sha256_hex(canonical(doc["payload"])) != doc.get("payload_hash")
+        text = payload_text if payload_text is not None or withheld else canonical(doc["payload"])
+        payload_changed = not withheld and sha256_hex(text) != doc.get("payload_hash")
     except (ValueError, TypeError):  # a number that is not finite: JSON has none, so no hash covers it
         payload_changed = False
         problem = f"entry {seq}: its payload holds a number that is not finite (1e999, NaN or Infinity)"

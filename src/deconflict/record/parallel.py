@@ -12,11 +12,22 @@ import itertools
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 from deconflict.record import signing
-from deconflict.record.facts import Facts, line_facts
+from deconflict.record.facts import Facts, entry_facts, line_facts
+from deconflict.record.strict_json import load_entry_line
 
-__all__ = ["LINE_BATCH", "SIGNATURE_BATCH", "Signatures", "ahead", "batched", "first_bad_signature", "processes"]
+__all__ = [
+    "LINE_BATCH",
+    "SIGNATURE_BATCH",
+    "Signatures",
+    "ahead",
+    "batched",
+    "first_bad_signature",
+    "lines_facts",
+    "processes",
+]
 
 
 SIGNATURE_BATCH = 4096
@@ -31,6 +42,40 @@ def first_bad_signature(batch: list[tuple[int, str, str, str]]) -> int | None:
         if not signing.verify(public_key, signing.entry_message(digest), signature):
             return seq
     return None
+
+
+def lines_facts(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[Facts]:
+    """:func:`~deconflict.record.facts.line_facts` of numbered bundle lines, each read with orjson when that
+    reading is provably the strict one (:func:`~deconflict.record.strict_json.load_entry_line`), else
+    strictly; stops at the first unreadable line.
+
+    The facts cross to the sequential pass pickled: an entry's ``prev_hash`` that equals the entry
+    before's hash is made that very string, and the actor, type and key id one string per value, so that
+    pickle writes each once a batch rather than once an entry.
+    """
+    out: list[Facts] = []
+    shared: dict[str, str] = {}
+    digest = None
+    for number, line in lines:
+        fast = load_entry_line(line)
+        if fast is None:
+            got = line_facts(mechanism, [(number, line)], known_keys)
+            out.extend(got)
+            if got[-1].unreadable:
+                break
+            digest = got[-1].digest
+            continue
+        doc, text = fast
+        if doc.get("prev_hash") == digest:
+            doc["prev_hash"] = digest
+        for name in ("actor", "type", "key_id"):
+            value = doc.get(name)
+            if value.__class__ is str:
+                doc[name] = shared.setdefault(value, value)
+        facts = entry_facts(mechanism, doc, known_keys, text)
+        digest = facts.digest
+        out.append(facts)
+    return out
 
 
 class Signatures:
@@ -83,13 +128,23 @@ def ahead(
     known_keys: dict[str, str],
 ) -> Iterator[list[Facts]]:
     """Results of batches in order, with a few batches worked on ahead of the one being read."""
-    pending: collections.deque[Future[list[Facts]]] = collections.deque()
+    pending: collections.deque[Future[list[tuple[Any, ...]]]] = collections.deque()
     for batch in batches:
-        pending.append(pool.submit(line_facts, mechanism, batch, known_keys))
+        pending.append(pool.submit(_lines_facts_plain, mechanism, batch, known_keys))
         if len(pending) >= 4 * workers:
-            yield pending.popleft().result()
+            yield _facts(pending.popleft().result())
     while pending:
-        yield pending.popleft().result()
+        yield _facts(pending.popleft().result())
+
+
+def _lines_facts_plain(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[Any]:
+    """:func:`lines_facts` as plain tuples, in a worker process: pickle writes a named tuple through a Python
+    call each (about 5 µs an entry here), a plain one in C (about 1.5 µs)."""
+    return [tuple(f) for f in lines_facts(mechanism, lines, known_keys)]
+
+
+def _facts(plain: list[tuple[Any, ...]]) -> list[Facts]:
+    return [tuple.__new__(Facts, f) for f in plain]
 
 
 @contextmanager

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-__all__ = ["Refused", "load_json"]
+import orjson
+
+__all__ = ["Refused", "load_entry_line", "load_json"]
 
 
 class Refused(ValueError):
@@ -46,3 +49,52 @@ def load_json(data: bytes | str) -> Any:
         return _DECODER.decode(text)
     except RecursionError:
         raise Refused("it nests arrays or objects too deeply to read (no entry of the record does)") from None
+
+
+_EXPONENT = re.compile(rb"e[-+]")
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def load_entry_line(line: bytes) -> tuple[dict[str, Any], bytes | None] | None:
+    """A bundle's entry line read with orjson, when that reading is provably :func:`load_json`'s, with the
+    payload's canonical JSON (:func:`deconflict.record.chain.canonical`'s bytes; None: no payload); None
+    when it may not be: the caller then reads the line with :func:`load_json` (which names what it refuses).
+
+    orjson reads three times faster and writes ten times faster, but keeps the last of a repeated key,
+    reads an integer past 64 bits as a float, and writes some floats differently (``0.00001`` for
+    ``1e-05``), so its reading is taken only for a line that (1) holds no backslash (no escape: every
+    ``"`` delimits a string, and orjson writes every string back as it was), (2) holds as many ``"`` as
+    the document read (a repeated key drops at least one string), (3) whose fields other than the
+    payload are text, whole numbers, booleans or null, and (4) whose payload orjson writes with no float
+    in exponent form nor under 0.0001 (there the two writers differ, and an integer past 64 bits read as
+    a float shows as one). orjson refuses NaN, Infinity, 1e999, bad UTF-8, deep nesting and all json
+    refuses: the strict reading is taken then too. tests/record/test_strict_json_fast.py holds the two
+    readings side by side.
+    """
+    if b"\\" in line:
+        return None
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if doc.__class__ is not dict:
+        return None
+    strings = len(doc)
+    text = None
+    quotes = 0
+    for name, value in doc.items():
+        if name == "payload":
+            try:
+                text = orjson.dumps(value, option=_SORTED)
+            except orjson.JSONEncodeError:
+                return None
+            if b"0.0000" in text or _EXPONENT.search(text) is not None:
+                return None
+            quotes = text.count(b'"')
+        elif value.__class__ is str:
+            strings += 1
+        elif not (value is None or value.__class__ is int or value.__class__ is bool):
+            return None
+    if line.count(b'"') != 2 * strings + quotes:
+        return None
+    return doc, text

@@ -21,8 +21,8 @@ from typing import Any
 from deconflict.clock import iso
 from deconflict.record import authority, rules, signing
 from deconflict.record.chain import GENESIS_HASH, SERVICE, SERVICE_ACTORS, ChainReport, EntryType
-from deconflict.record.facts import RING_TYPES, Facts, entry_facts, line_facts
-from deconflict.record.parallel import LINE_BATCH, Signatures, ahead, batched, processes
+from deconflict.record.facts import RING_TYPES, Facts, entry_facts
+from deconflict.record.parallel import LINE_BATCH, Signatures, ahead, batched, lines_facts, processes
 
 __all__ = ["KeyRing", "Stream", "verify_docs", "verify_lines", "withheld_ranges"]
 
@@ -341,7 +341,7 @@ def verify_lines(
         chain = _Chain(mechanism, ring if ring is not None else KeyRing(), hashes, known_keys, pool, times)
         batches = batched(iter(lines), LINE_BATCH)
         if pool is None:
-            results: Iterator[list[Facts]] = (line_facts(mechanism, b, known_keys) for b in batches)
+            results: Iterator[list[Facts]] = (lines_facts(mechanism, b, known_keys) for b in batches)
         else:
             results = ahead(pool, workers, batches, mechanism, known_keys)
         for batch in results:
