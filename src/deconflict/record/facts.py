@@ -99,8 +99,11 @@ def entry_facts(
     digest, problem, at = "", None, None
     withheld = "payload" not in doc
     try:
-        text = payload_text if payload_text is not None or withheld else canonical(doc["payload"])
-        payload_changed = not withheld and sha256_hex(text) != doc.get("payload_hash")
+        if withheld:
+            payload_changed = False
+        else:
+            text = payload_text if payload_text is not None else canonical(doc["payload"])
+            payload_changed = sha256_hex(text) != doc.get("payload_hash")
     except (ValueError, TypeError):  # a number that is not finite: JSON has none, so no hash covers it
         payload_changed = False
         problem = f"entry {seq}: its payload holds a number that is not finite (1e999, NaN or Infinity)"
