@@ -1,14 +1,25 @@
-"""Wakes stream clients when the record grows (safe to call from worker threads), and keeps count of the
-open streams: each belongs to one member and one bearer token, so a member's streams are limited and a
-revoked token's streams can be ended."""
+"""Wakes stream clients when the record grows (safe to call from worker threads), keeps count of the
+open streams (each belongs to one member and one bearer token, so a member's streams are limited and a
+revoked token's streams can be ended), and shares the streams' reading of the newest entries
+(:class:`Recent`): woken by one commit, every stream of the mechanism wants the same entries, and one read
+of the store serves them all."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Hub", "Subscription", "TooManyStreams"]
+__all__ = ["KEEP", "Hub", "Recent", "Subscription", "TooManyStreams"]
+
+KEEP = 2000
+"""How many of a mechanism's newest entries :class:`Recent` keeps for the streams."""
+
+Reader = Callable[[str, int, int], list[dict[str, Any]]]
+"""Reads (mechanism, after, limit) from the store: the entries after ``after``, in order, at most ``limit``."""
 
 
 class TooManyStreams(Exception):
@@ -31,6 +42,85 @@ class Subscription:
     """Why the stream must end now (its token was revoked), or None while it may go on."""
 
 
+class Recent:
+    """The newest entries of each mechanism's record as the streams of this process read them, shared.
+
+    Entries are kept in order without a gap, as the store gave them (an entry never changes once committed:
+    its hash covers it). A stream's read is answered from them when they reach the newest entry this process
+    has heard of (:meth:`Hub.publish`); otherwise the store is read (once, whoever asks at the same time
+    waits for that read) from the last entry kept, and what it returns must continue the entries kept (its
+    first entry's ``prev_hash`` is the last one's ``hash``), else they are dropped and kept anew.
+    """
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        """Held while the store is read: whoever asks meanwhile waits, then takes what that read kept."""
+        self._heard_lock = threading.Lock()
+        """Held to move a mechanism's newest heard entry on (commits are heard from several threads)."""
+        self._entries: dict[str, list[dict[str, Any]]] = {}
+        self._heard: dict[str, int] = {}
+        self.reads = 0
+        """How many times the store was read (the rest were answered from the entries kept)."""
+
+    def heard(self, mechanism_id: str, seq: int) -> None:
+        """The record reaches at least ``seq`` (a commit in this process or another)."""
+        with self._heard_lock:
+            if seq > self._heard.get(mechanism_id, 0):
+                self._heard[mechanism_id] = seq
+
+    def kept(self, mechanism_id: str, after: int, limit: int) -> list[dict[str, Any]] | None:
+        """The entries after ``after`` (at most ``limit``) when those kept answer without reading the store
+        (they reach every entry heard of, and nobody is reading it now); None otherwise."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            kept = self._entries.get(mechanism_id, [])
+            if kept and kept[0]["seq"] <= after + 1 and kept[-1]["seq"] >= self._heard.get(mechanism_id, 0):
+                return self._slice(kept, after, limit)
+            return None
+        finally:
+            self._lock.release()
+
+    def after(
+        self, read: Reader, mechanism_id: str, after: int, limit: int, *, fresh: bool = False
+    ) -> list[dict[str, Any]]:
+        """The entries after ``after`` (at most ``limit``), as ``read`` would give them. ``fresh``: read the
+        store whatever is kept (a stream that woke without a commit heard of: another process may have
+        written unannounced)."""
+        with self._lock:
+            kept = self._entries.get(mechanism_id, [])
+            if (
+                kept
+                and not fresh
+                and kept[0]["seq"] <= after + 1
+                and kept[-1]["seq"] >= self._heard.get(mechanism_id, 0)
+            ):
+                return self._slice(kept, after, limit)
+            if kept and kept[0]["seq"] <= after + 1 <= kept[-1]["seq"] + 1:
+                new = read(mechanism_id, kept[-1]["seq"], limit)
+                self.reads += 1
+                if new and (new[0]["seq"] != kept[-1]["seq"] + 1 or new[0]["prev_hash"] != kept[-1]["hash"]):
+                    kept = []  # not the record kept (never expected): keep it anew
+                    new = read(mechanism_id, after, limit)
+                    self.reads += 1
+            else:
+                kept = []
+                new = read(mechanism_id, after, limit)
+                self.reads += 1
+            kept = kept + new
+            found = self._slice(kept, after, limit)
+            self._entries[mechanism_id] = kept[-self._keep :]
+            if kept:
+                self.heard(mechanism_id, kept[-1]["seq"])
+            return found
+
+    @staticmethod
+    def _slice(kept: list[dict[str, Any]], after: int, limit: int) -> list[dict[str, Any]]:
+        first = after + 1 - kept[0]["seq"] if kept else 0
+        return kept[max(first, 0) : max(first, 0) + limit] if first < len(kept) else []
+
+
 class Hub:
     """Per-mechanism wake-ups for event-stream subscribers, and the open streams per member."""
 
@@ -39,6 +129,8 @@ class Hub:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self.closed = False
         """Set when the server is stopping: every stream ends its response instead of waiting."""
+        self.recent = Recent()
+        """The newest entries, read once for every stream (see :class:`Recent`)."""
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -68,6 +160,7 @@ class Hub:
 
     def publish(self, mechanism_id: str, seq: int) -> None:
         """Called after a commit, from any thread."""
+        self.recent.heard(mechanism_id, seq)
         loop = self._loop
         if loop is None or loop.is_closed():
             return

@@ -1,0 +1,91 @@
+"""The streams' shared reading of the newest entries (api.hub.Recent): the same entries as reading the store
+each time, one read of the store for every stream a commit wakes, and a store that no longer continues the
+entries kept is read anew."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deconflict.api.hub import Recent
+
+
+def chain(n: int, salt: str = "") -> list[dict[str, Any]]:
+    """``n`` entries linked by their hashes (``salt`` makes another record)."""
+    out, prev = [], "0" * 64
+    for seq in range(1, n + 1):
+        h = f"{salt}h{seq}"
+        out.append({"seq": seq, "prev_hash": prev, "hash": h, "type": "t", "payload": {"n": seq}})
+        prev = h
+    return out
+
+
+class Store:
+    """A record that grows, read as ``service.entries_after`` reads it (counting the reads)."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+        self.reads = 0
+
+    def read(self, mechanism_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+        self.reads += 1
+        return [e for e in self.entries if e["seq"] > after][:limit]
+
+
+def test_every_stream_gets_what_the_store_holds_and_one_read_serves_them_all() -> None:
+    full = chain(60)
+    store = Store(full[:10])
+    recent = Recent(keep=25)
+    streams = {"a": 0, "b": 0, "c": 5}
+    got: dict[str, list[int]] = {k: [] for k in streams}
+    for head in range(10, 61, 5):
+        store.entries = full[:head]
+        recent.heard("m", head)  # the commit is heard, then every stream wakes and reads
+        reads_before = store.reads
+        for name in streams:
+            while True:
+                page = recent.after(store.read, "m", streams[name], 4)
+                if not page:
+                    break
+                assert page == store.read("m", streams[name], 4)  # the store's own answer
+                store.reads -= 1
+                got[name] += [e["seq"] for e in page]
+                streams[name] = page[-1]["seq"]
+        assert store.reads - reads_before <= 3  # one per page the commit added, not one per stream
+    for name, first in (("a", 1), ("b", 1), ("c", 6)):
+        assert got[name] == list(range(first, 61))
+
+
+def test_a_record_that_does_not_continue_the_entries_kept_is_read_anew() -> None:
+    store = Store(chain(8))
+    recent = Recent()
+    recent.heard("m", 8)
+    assert [e["seq"] for e in recent.after(store.read, "m", 0, 100)] == list(range(1, 9))
+    store.entries = chain(9, salt="x")  # rewritten (a restore): its entry 9 does not follow the kept 8
+    recent.heard("m", 9)
+    page = recent.after(store.read, "m", 8, 100)
+    assert page == store.read("m", 8, 100)
+    assert recent.after(store.read, "m", 0, 100) == chain(9, salt="x")
+
+
+def test_fresh_reads_the_store_even_when_nothing_was_heard() -> None:
+    store = Store(chain(3))
+    recent = Recent()
+    assert len(recent.after(store.read, "m", 0, 10)) == 3
+    store.entries = chain(5)  # written by a process whose commit this one did not hear of
+    assert recent.after(store.read, "m", 3, 10) == []  # not heard: the entries kept are the answer
+    assert [e["seq"] for e in recent.after(store.read, "m", 3, 10, fresh=True)] == [4, 5]
+
+
+def test_kept_answers_only_without_a_read_of_the_store() -> None:
+    store = Store(chain(4))
+    recent = Recent()
+    assert recent.kept("m", 0, 10) is None  # nothing kept yet
+    recent.heard("m", 4)
+    recent.after(store.read, "m", 0, 10)
+    assert [e["seq"] for e in recent.kept("m", 2, 10) or []] == [3, 4]
+    assert recent.kept("m", 4, 10) == []
+    store.entries = chain(5)
+    recent.heard("m", 5)
+    assert recent.kept("m", 4, 10) is None  # entry 5 was heard of but is not kept: the store must be read
+    assert [e["seq"] for e in recent.after(store.read, "m", 4, 10)] == [5]
+    assert [e["seq"] for e in recent.kept("m", 4, 10) or []] == [5]
