@@ -188,6 +188,7 @@ class Shared:
     errors: list[str] = field(default_factory=list)
     rounds: int = 0
     lag_s: float = 0.0
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 def feeder(
@@ -197,7 +198,6 @@ def feeder(
     batch: int,
     t_start: float,
     wall0: datetime,
-    stop_at: float,
     shared: Shared,
     lead: bool,
 ) -> None:
@@ -210,7 +210,7 @@ def feeder(
         while True:
             due = t_start + n
             now_pc = time.perf_counter()
-            if now_pc >= stop_at:
+            if shared.stop.is_set():
                 return
             if now_pc < due:
                 time.sleep(due - now_pc)
@@ -336,12 +336,17 @@ def measure(servers: Servers, n: int, seconds: float, batch: int, feeders: int, 
             threads.append(
                 threading.Thread(
                     target=feeder,
-                    args=(servers, party, part, batch, t_start, wall0, t_start + 2 + seconds, shared, f == 0),
+                    args=(servers, party, part, batch, t_start, wall0, shared, f == 0),
                 )
             )
     for t in threads:
         t.start()
-    time.sleep(2.0)  # two rounds to warm up
+    # warm-up, not measured: every track reported once (the first round creates them), the engine
+    # compiled in the server (numba, at its first use), then two more seconds
+    deadline = time.perf_counter() + 300
+    while shared.accepted < n and time.perf_counter() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
     with shared.lock:
         accepted0, codes0 = shared.accepted, len(shared.codes)
         shared.latencies.clear()
@@ -349,20 +354,23 @@ def measure(servers: Servers, n: int, seconds: float, batch: int, feeders: int, 
     cpu0, pc0, client0 = cpu_s(pid), time.perf_counter(), time.process_time()
     pair = 0
     next_inject = pc0
-    while time.perf_counter() < pc0 + seconds - 3:
+    while time.perf_counter() < pc0 + seconds:
         if time.perf_counter() >= next_inject:
             with shared.lock:
                 shared.pending["TR"].append((pair, pair_reports(pair)[0]))
             pair += 1
             next_inject += inject_every
         time.sleep(0.05)
+    with shared.lock:
+        cpu1, pc1, client1 = cpu_s(pid), time.perf_counter(), time.process_time()
+        accepted1 = shared.accepted
+    shared.stop.set()
     for t in threads:
         t.join()
-    cpu1, pc1, client1 = cpu_s(pid), time.perf_counter(), time.process_time()
     time.sleep(2.0)
     watcher.stop.set()
     with shared.lock:
-        accepted = shared.accepted - accepted0
+        accepted = accepted1 - accepted0
         codes = shared.codes[codes0:]
     elapsed = pc1 - pc0
     alert, detect, missing = [], [], []
@@ -445,6 +453,9 @@ def main() -> None:
     ap.add_argument("--feeders", type=int, default=2, help="Feeder threads per party.")
     ap.add_argument("--inject-every", type=float, default=1.0, help="Seconds between injected pairs.")
     ap.add_argument("--baseline", default="", help="Also measure the service at this git revision (same run).")
+    ap.add_argument(
+        "--baseline-tracks", default="5000", help="Comma-separated numbers of tracks the baseline is measured at."
+    )
     args = ap.parse_args()
     counts = [int(x) for x in args.tracks.split(",")]
     configs: dict[str, Any] = {}
@@ -455,6 +466,8 @@ def main() -> None:
             runs.insert(0, (f"baseline-{args.baseline}", extract(args.baseline, folder)))
         for n in counts:
             for label, path in runs:
+                if label != "current" and str(n) not in args.baseline_tracks.split(","):
+                    continue
                 log(f"live bench: {label}, {n} tracks, {args.seconds:g} s")
                 c = one(label, n, args, folder, path)
                 configs[f"{label}/{n}"] = c
@@ -468,6 +481,8 @@ def main() -> None:
     if args.baseline:
         ratios = {}
         for n in counts:
+            if f"baseline-{args.baseline}/{n}" not in configs:
+                continue
             b, c = configs[f"baseline-{args.baseline}/{n}"], configs[f"current/{n}"]
             ratios[str(n)] = {
                 k: round(c[k] / b[k], 3) if b.get(k) and c.get(k) else None

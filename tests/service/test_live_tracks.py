@@ -1,0 +1,152 @@
+"""The live tracks a process keeps between reports (service.tracks._Live): equal to the stored tracks
+whichever process stored them, on real SQLite (and PostgreSQL when the tests have it), two services on
+one database standing for two server processes; concurrent batches stored together, none lost."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from support.builders import T4, M, offset, position, vol
+
+from deconflict.clock import FixedClock
+from deconflict.service import Service
+from deconflict.service import tracks as tracks_module
+from deconflict.store import open_store
+from deconflict.store.schema import TrackReportRow, TrackRow
+
+at = partial(offset, T4)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def covered(svc: Service, clock: FixedClock) -> None:
+    """Both parties notified a wide volume around T4; the clock is inside its window."""
+    for party, kind in (("TR", "uav_patrol"), ("IL", "air_sortie")):
+        volume = vol(T4, clock() + timedelta(hours=2), hours=6, radius_m=80_000, floor_m=0, ceiling_m=12_000)
+        svc.notify(mechanism_id=M, actor=party, kind=kind, volumes=[volume])
+    clock.advance(seconds=3 * 3600)
+
+
+def stored(svc: Service) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """The tracks in the picture as stored: (party, id) → (at, lat, lon, alt_m, gs_mps, trk_deg, vs_mps)."""
+    picture = svc._ctx.pictures.get(M)
+    since = svc._ctx.clock() - timedelta(seconds=picture.mechanism.rules.track_stale_s)
+    with svc.store.read() as s:
+        rows = s.query(TrackRow).filter(TrackRow.mechanism_id == M, TrackRow.at >= since).all()
+        return {(r.party, r.id): (r.at, r.lat, r.lon, r.alt_m, r.gs_mps, r.trk_deg, r.vs_mps) for r in rows}
+
+
+def held(svc: Service) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """The same, as the service's copy holds it once brought up to date (as a check would see it)."""
+    ctx = svc._ctx
+    picture = ctx.pictures.get(M)
+    now = ctx.clock()
+    with ctx.lock, ctx.store.read() as s:
+        live = tracks_module._live(ctx, s, picture, now)
+        idx = live.fresh(now - timedelta(seconds=picture.mechanism.rules.track_stale_s)).tolist()
+        return {
+            (live.party[i], live.ids[i]): (live.at[i], *(float(live.cols[k][i]) for k in tracks_module._FIELDS))
+            for i in idx
+        }
+
+
+def test_two_processes_see_each_others_tracks_and_raise_once(db: str, clock: FixedClock) -> None:
+    a = Service(open_store(db), clock=clock)
+    b = Service(open_store(db), clock=lambda: clock() - timedelta(seconds=1))  # its clock a second behind
+    covered(a, clock)
+    a.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", clock(), at(270, 30_000), 90)])
+    out = b.report_tracks(
+        mechanism_id=M, actor="IL", reports=[position("F16-2", clock() - timedelta(seconds=1), at(90, 30_000), 270)]
+    )
+    (c,) = [x for x in out["raised"] if x["kind"] == "tracks"]  # B saw A's track
+    assert (c["activity"], c["other_activity"]) == ("IL/F16-2", "TR/UAV-1")
+    with a.store.read() as s:
+        stamps = sorted((r.received_at, r.party) for r in s.query(TrackRow))
+    assert [p for _, p in stamps] == ["TR", "IL"]  # B's stamp is after A's, whatever B's clock says
+    # A's copy learns B's track: A's next report raises nothing new, and A's tick keeps the conflict
+    clock.advance(seconds=5)
+    again = a.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", clock(), at(270, 29_000), 90)])
+    assert [x for x in again["raised"] if x["kind"] == "tracks"] == []
+    assert held(a) == stored(a) == held(b)
+    # B turns the Turkish track away (B reports for TR now): A's tick sees it and clears the conflict
+    b2 = Service(open_store(db), clock=clock)
+    b2.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", clock(), at(270, 29_000), 270)])
+    a.tick()
+    (done,) = [x for x in a.conflicts(M) if x["kind"] == "tracks"]
+    assert done["status"] == "resolved" and done["resolution"] == "cleared"
+    # a late report (older than the stored state) changes neither the store nor the copies
+    before = stored(a)
+    late = position("UAV-1", clock() - timedelta(seconds=3), at(270, 10_000), 90)
+    assert b.report_tracks(mechanism_id=M, actor="TR", reports=[late])["stored"] == 1
+    assert stored(a) == before == held(a) == held(b)
+
+
+def test_the_copies_stay_equal_to_the_store_through_interleaved_batches(db: str, clock: FixedClock) -> None:
+    """Random batches (new tracks, updates, late reports, tracks going stale and coming back) from two
+    services in turn; after each, both copies equal the stored tracks, and each conflict the check
+    raised is raised once."""
+    services = [Service(open_store(db), clock=clock) for _ in range(2)]
+    covered(services[0], clock)
+    rng = random.Random(7)
+    ids = [f"T{k}" for k in range(12)]
+    for step in range(30):
+        svc = services[step % 2]
+        party = rng.choice(["TR", "IL"])
+        chosen = rng.sample(ids, rng.randint(1, 6))
+        reports = []
+        for tid in chosen:
+            when = clock() - timedelta(seconds=rng.choice([0, 0, 0, 2, 20]))
+            reports.append(
+                position(tid, when, at(rng.uniform(0, 360), rng.uniform(0, 40_000)), rng.uniform(0, 359), gs_kt=300)
+            )
+        svc.report_tracks(mechanism_id=M, actor=party, reports=reports)
+        if step % 7 == 6:
+            services[1 - step % 2].tick()
+        assert held(services[0]) == stored(services[0]) == held(services[1])
+        clock.advance(seconds=rng.choice([1, 1, 5, 40]))
+    opened = [
+        (c["kind"], c["activity"], c.get("other_activity"))
+        for c in services[0].conflicts(M)
+        if c["status"] != "resolved" and c["kind"] in ("tracks", "conformance", "intrusion")
+    ]
+    assert len(opened) == len(set(opened))  # never two open conflicts for one situation
+
+
+def test_concurrent_batches_are_all_stored_and_each_answered(svc: Service, clock: FixedClock) -> None:
+    """Six feeders post at once (the batches queue behind the gate, and are stored together): every
+    report stored, every batch answered; TR below 5 km and IL above 6 km, each in its own volume."""
+    for party, kind, floor, ceiling in (("TR", "uav_patrol", 0, 5_000), ("IL", "air_sortie", 6_000, 12_000)):
+        volume = vol(T4, clock() + timedelta(hours=2), hours=6, radius_m=80_000, floor_m=floor, ceiling_m=ceiling)
+        svc.notify(mechanism_id=M, actor=party, kind=kind, volumes=[volume])
+    clock.advance(seconds=3 * 3600)
+    answers: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def feed(party: str, n: int) -> None:
+        alt_ft = 9_000 if party == "TR" else 25_000
+        for k in range(5):
+            reports = [
+                position(f"{n}-{k}-{j}", clock(), at(10 * j, 5_000 + 100 * n), 0, alt_ft=alt_ft) for j in range(20)
+            ]
+            out = svc.report_tracks(mechanism_id=M, actor=party, reports=reports)
+            with lock:
+                answers.append(out)
+
+    threads = [threading.Thread(target=feed, args=("TR" if n % 2 else "IL", n)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 30 and all(a["stored"] == 20 for a in answers)
+    assert all(a["raised"] == [] for a in answers)
+    with svc.store.read() as s:
+        assert s.query(TrackReportRow).count() == 600 and s.query(TrackRow).count() == 600
+    assert held(svc) == stored(svc)
