@@ -36,7 +36,19 @@ from sqlalchemy.orm import Session
 from deconflict.store import Store, ledger, replay
 from deconflict.store.schema import LedgerEntry, ReplaySnapshot
 
-__all__ = ["EVERY", "LEVEL", "Problem", "check", "decode", "encode", "entries", "kept", "make", "usable", "write_due"]
+__all__ = [
+    "EVERY",
+    "LEVEL",
+    "Problem",
+    "check",
+    "decode",
+    "encode",
+    "entries",
+    "kept",
+    "make",
+    "usable",
+    "write_due",
+]
 
 EVERY = 1000
 """Entries between two snapshots: replay at any instant applies at most this many entries after loading
@@ -65,7 +77,8 @@ def decode(row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
         raise ValueError(f"snapshot at entry {row.seq} does not decompress ({e})") from None
     if hashlib.sha256(raw).hexdigest() != row.content_hash:
         raise ValueError(f"snapshot at entry {row.seq}: its content does not match its hash")
-    rows: dict[str, list[dict[str, Any]]] = orjson.loads(raw)
+    with replay.no_collection():
+        rows: dict[str, list[dict[str, Any]]] = orjson.loads(raw)
     return rows
 
 
