@@ -46,6 +46,8 @@ The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -55,16 +57,19 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import Table, event, insert
 
 from deconflict.clock import iso
-from deconflict.record import bundle, chain, signing, verify
+from deconflict.record import bundle, chain, facts, parallel, signing, verify
 from deconflict.record.chain import EntryType
 from deconflict.service import keys as service_keys
 from deconflict.store import ledger, open_store
@@ -314,6 +319,49 @@ def best_of(reps: int, f: Any) -> float:
     return best
 
 
+def previous_verify(public_key: str, message: bytes, signature: str | None) -> bool:
+    """``signing.verify`` as it was before issue 17's verification work: a ``VerifyKey`` object per key."""
+    if not signature:
+        return False
+    key = _PREVIOUS_KEYS.get(public_key)
+    try:
+        if key is None:
+            key = _PREVIOUS_KEYS[public_key] = VerifyKey(base64.b64decode(public_key, validate=True))
+        key.verify(message, base64.b64decode(signature, validate=True))
+    except (BadSignatureError, binascii.Error, ValueError, TypeError):
+        return False
+    return True
+
+
+_PREVIOUS_KEYS: dict[str, VerifyKey] = {}
+
+
+@contextmanager
+def previous_verifier() -> Iterator[None]:
+    """The verifier as it was before issue 17's verification work, for the same run's baseline: every bundle
+    line read by the strict reader (json with hooks) and its payload written again by the json encoder, each
+    entry's facts pickled back as a named tuple, signatures through PyNaCl's ``VerifyKey`` objects. Worker
+    processes are forked after this is in place, so they run it too."""
+    saved = (parallel._lines_facts_plain, parallel._facts, verify.lines_facts, signing.verify)
+    parallel._lines_facts_plain = facts.line_facts  # type: ignore[assignment]
+    parallel._facts = lambda batch: batch  # type: ignore[assignment]
+    verify.lines_facts = facts.line_facts
+    signing.verify = previous_verify
+    try:
+        yield
+    finally:
+        parallel._lines_facts_plain, parallel._facts, verify.lines_facts, signing.verify = saved
+
+
+def signature_floor(docs: list[dict[str, Any]]) -> float:
+    """CPU µs one core spends an entry on its signature alone (``signing.verify``, best of three): the
+    verifier's floor, measured beside it in the same run."""
+    public = {KEYS[a].key_id: KEYS[a].public_key for a in SIGNERS}
+    rows = [(public[d["key_id"]], signing.entry_message(d["hash"]), d["signature"]) for d in docs]
+    used = best_of(3, lambda: [signing.verify(*row) for row in rows])
+    return used / len(rows) * 1e6
+
+
 def bench_ed25519(n: int = 2000, reps: int = 5) -> dict[str, Any]:
     """Signatures made and checked a second on one core (best of ``reps``, CPU time) per implementation."""
     key = KEYS["TR"]
@@ -537,17 +585,53 @@ def write_bundle(path: Path, n: int) -> None:
     tmp.unlink()
 
 
+PARTS = ("ed25519", "appends", "verify", "bundle")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--appends", type=int, default=5000)
     ap.add_argument("--verifies", type=int, default=100_000)
     ap.add_argument("--bundle-entries", type=int, default=1_000_000)
+    ap.add_argument(
+        "--only", default=",".join(PARTS), help=f"the parts to run, comma-separated, of {', '.join(PARTS)} (all)"
+    )
+    ap.add_argument(
+        "--no-bundle-previous",
+        action="store_true",
+        help="skip the bundle's baseline (the previous verifier on the same bundle: about twice the CPU)",
+    )
     args = ap.parse_args()
-    result: dict[str, Any] = {"cpus": os.cpu_count()}
+    only = set(args.only.split(","))
+    if not only <= set(PARTS):
+        ap.error(f"--only: parts are {', '.join(PARTS)}")
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "parts": sorted(only, key=PARTS.index)}
+    if "ed25519" in only:
+        result["ed25519"] = bench_ed25519()
+        print(f"ed25519: {result['ed25519']}", file=sys.stderr)
+    if "appends" in only:
+        run_appends(args, result)
+    if "verify" in only:
+        run_verify(args, result)
+    if "bundle" in only:
+        run_bundle(args, result)
+    met: dict[str, bool] = {}
+    free: dict[str, bool] = {}
+    if "appends" in only:
+        met["append_5000_per_s"] = result["append_per_s_commit_each_normal"] >= 5000
+        free["append_5000_per_s"] = result["append_capacity_1_core"] >= 5000
+    if "verify" in only:
+        met["verify_20000_per_s"] = result["verify_per_s_2_processes"] >= 20000
+        free["verify_20000_per_s"] = result["verify_capacity_2_cores"] >= 20000
+    if "bundle" in only:
+        met["bundle_1m_under_60_s"] = args.bundle_entries >= 1_000_000 and result["bundle_verify_s"] < 60
+        free["bundle_1m_under_60_s"] = result["bundle_1m_verify_s_2_free_cores"] < 60
+    result["targets_met"] = met
+    result["targets_met_on_2_free_cores"] = free
+    print(json.dumps(result))
 
-    result["ed25519"] = bench_ed25519()
-    print(f"ed25519: {result['ed25519']}", file=sys.stderr)
 
+def run_appends(args: argparse.Namespace, result: dict[str, Any]) -> None:
     for name, sync, per_commit, n in (
         ("commit_each_full", "FULL", 1, args.appends),
         ("commit_100", "FULL", 100, args.appends * 4),
@@ -568,48 +652,94 @@ def main() -> None:
     result["append_capacity_1_core"] = round(1e6 / result["append_cpu_us_commit_each_normal"])
     print(f"appends/s: {result}", file=sys.stderr)
 
+
+def run_verify(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Entries verified a second from documents in memory, 1 and 2 processes, now and the previous verifier
+    interleaved (now, previous, now, previous: the same noise for both), best of each; and the floor."""
     docs, _ = make_docs(1, args.verifies, chain.GENESIS_HASH)
     result["steps"] = bench_steps(docs)
+    floor_us = signature_floor(docs)
+    result["verify_signature_floor_cpu_us"] = round(floor_us, 1)
     for workers in (1, 2):
-        rate, main_us, workers_us = bench_verify(docs, workers)
         tag = f"{workers}_process" + ("es" if workers > 1 else "")
-        result[f"verify_per_s_{tag}"] = round(rate)
-        result[f"verify_cpu_us_{tag}"] = {"main": round(main_us, 1), "workers": round(workers_us, 1)}
-    cpu2 = result["verify_cpu_us_2_processes"]
-    result["verify_capacity_2_cores"] = capacity(1, cpu2["main"] / 1e6, cpu2["workers"] / 1e6)
+        runs: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
+        for previous in (False, True) * 2:
+            if previous:
+                with previous_verifier():
+                    runs[previous].append(bench_verify(docs, workers))
+            else:
+                runs[previous].append(bench_verify(docs, workers))
+        for previous, suffix in ((False, ""), (True, "_previous")):
+            rate = max(r for r, _, _ in runs[previous])
+            main_us, workers_us = min((m + w, m, w) for _, m, w in runs[previous])[1:]
+            result[f"verify_per_s_{tag}{suffix}"] = round(rate)
+            result[f"verify_cpu_us_{tag}{suffix}"] = {"main": round(main_us, 1), "workers": round(workers_us, 1)}
+    for suffix in ("", "_previous"):
+        cpu2 = result[f"verify_cpu_us_2_processes{suffix}"]
+        result[f"verify_capacity_2_cores{suffix}"] = capacity(1, cpu2["main"] / 1e6, cpu2["workers"] / 1e6)
+    now, before = result["verify_cpu_us_2_processes"], result["verify_cpu_us_2_processes_previous"]
+    total = now["main"] + now["workers"]
+    result["verify_cpu_ratio_previous_over_now"] = round((before["main"] + before["workers"]) / total, 2)
+    result["verify_profile_us"] = {
+        "signature_floor": round(floor_us, 1),
+        "other": round(total - floor_us, 1),
+        "capacity_at_floor_2_cores": round(2e6 / floor_us),
+    }
     print(f"verifies/s: {result}", file=sys.stderr)
-    del docs
 
+
+def verify_bundle(path: Path, n: int) -> dict[str, Any]:
+    """``bundle.verify`` of ``path`` timed from opening the file to the verdict: wall, CPU of this process
+    and of its workers, and what two free cores would take for 1M entries."""
+    c0 = cpu()
+    t = time.perf_counter()
+    report = bundle.verify(path)
+    wall = time.perf_counter() - t
+    c1 = cpu()
+    assert report.ok and report.entries == n and report.checkpoints == 1, report.problem
+    main_s, workers_s = c1[0] - c0[0], c1[1] - c0[1]
+    return {
+        "verify_s": round(wall, 1),
+        "cpu_s": {"main": round(main_s, 1), "workers": round(workers_s, 1)},
+        "cpu_us_per_entry": round((main_s + workers_s) / n * 1e6, 1),
+        "1m_verify_s_2_free_cores": round(1_000_000 / capacity(n, main_s, workers_s), 1),
+    }
+
+
+def run_bundle(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """A bundle written, then verified by the verifier now and (unless skipped) by the previous one; the
+    signature floor measured on its first 20,000 entries in the same run."""
+    n = args.bundle_entries
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "million.jsonl"
         t = time.perf_counter()
-        write_bundle(path, args.bundle_entries)
+        write_bundle(path, n)
         result["bundle_write_s"] = round(time.perf_counter() - t, 1)
         result["bundle_mib"] = round(path.stat().st_size / 2**20)
-        c0 = cpu()
-        t = time.perf_counter()
-        report = bundle.verify(path)
-        result["bundle_entries"] = args.bundle_entries
-        result["bundle_verify_s"] = round(time.perf_counter() - t, 1)
-        c1 = cpu()
-        main_s, workers_s = c1[0] - c0[0], c1[1] - c0[1]
-        result["bundle_verify_cpu_s"] = {"main": round(main_s, 1), "workers": round(workers_s, 1)}
-        per_entry = 1 / capacity(args.bundle_entries, main_s, workers_s)
-        result["bundle_1m_verify_s_2_free_cores"] = round(1_000_000 * per_entry, 1)
-        result["bundle_ok"] = report.ok
-        result["bundle_checkpoints"] = report.checkpoints
-        assert report.ok, report.problem
-    result["targets_met"] = {
-        "append_5000_per_s": result["append_per_s_commit_each_normal"] >= 5000,
-        "verify_20000_per_s": result["verify_per_s_2_processes"] >= 20000,
-        "bundle_1m_under_60_s": args.bundle_entries >= 1_000_000 and result["bundle_verify_s"] < 60,
-    }
-    result["targets_met_on_2_free_cores"] = {
-        "append_5000_per_s": result["append_capacity_1_core"] >= 5000,
-        "verify_20000_per_s": result["verify_capacity_2_cores"] >= 20000,
-        "bundle_1m_under_60_s": result["bundle_1m_verify_s_2_free_cores"] < 60,
-    }
-    print(json.dumps(result))
+        result["bundle_entries"] = n
+        now = verify_bundle(path, n)
+        result["bundle_verify_s"] = now["verify_s"]
+        result["bundle_verify_cpu_s"] = now["cpu_s"]
+        result["bundle_verify_cpu_us_per_entry"] = now["cpu_us_per_entry"]
+        result["bundle_1m_verify_s_2_free_cores"] = now["1m_verify_s_2_free_cores"]
+        result["bundle_ok"] = True
+        with path.open("rb") as f:
+            f.readline()
+            sample = [json.loads(line) for _, line in zip(range(20_000), f, strict=False)]
+        floor_us = signature_floor(sample)
+        result["bundle_profile_us_per_entry"] = {
+            "signature_floor": round(floor_us, 1),
+            "other": round(now["cpu_us_per_entry"] - floor_us, 1),
+            "1m_s_2_free_cores_at_floor": round(1e6 * floor_us / 2e6, 1),
+        }
+        if not args.no_bundle_previous:
+            with previous_verifier():
+                before = verify_bundle(path, n)
+            result["bundle_previous"] = before
+            result["bundle_cpu_ratio_previous_over_now"] = round(
+                before["cpu_us_per_entry"] / now["cpu_us_per_entry"], 2
+            )
+    print(f"bundle: {result}", file=sys.stderr)
 
 
 if __name__ == "__main__":
