@@ -3,12 +3,14 @@
 :func:`conflict_blocks` yields the same rows as :func:`deconflict.detect.find_conflict_table`
 (same pairs, same distances to the bit) as a sequence of :class:`~deconflict.detect.ConflictTable`
 blocks whose concatenation is the sorted table, so memory is bounded by a block rather than
-by the number of pairs. Volumes are taken in order of their ids (``a``): each block's
-``a`` are looked up together, with one STRtree query over footprint boxes laid out by
-party and time bucket (as :class:`~deconflict.volumes.VolumeIndex` does), against a tree
-of only the volumes whose id sorts after the block's first id (rebuilt every eighth of
-the ids), then interval filters on time, band and party, and the exact ground distance
-(:func:`deconflict.volumes.pair_distances`: circle pairs in numpy, the rest through GEOS).
+by the number of pairs. Volumes are taken in order of their ids (``a``), a block at a time,
+and compiled (:mod:`deconflict.volume_kernel`, numba, cached): a grid of cells about the size
+of the median grown footprint box lists each volume in every cell its envelope covers, in order
+of id, so that each ``a`` scans only the later ids of the cells its grown box covers; each pair
+is kept once (from the cell of the lower-left corner of the boxes' intersection) when the boxes
+meet and the interval filters on time, band and party pass; then the exact ground distance
+(``volume_kernel.pair_distances``: circles, circle and ring, ring and ring with the same
+arithmetic as GEOS, the rest through GEOS itself).
 
 :func:`write_conflict_blocks` writes the ``check`` document from the blocks, byte for byte
 what :func:`deconflict.formats.geojson.write_conflicts` writes for the whole table: each
@@ -18,30 +20,27 @@ numbers are formatted once per distinct value.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import TextIO
 
 import numpy as np
-import shapely
 
 from deconflict.clock import iso
 from deconflict.detect import _FAR_FUTURE, _FAR_PAST, ConflictTable, _Arrays, _split_into_frames, _table_sorted, epoch_s
 from deconflict.model import Volume
-from deconflict.pair_distance import Shapes, pair_distances
-from deconflict.volume_buckets import BUCKET_BASE_S, BUCKET_GROWTH, BUCKET_LEVELS, BUCKET_SPLIT, _levels
+from deconflict.pair_distance import Shapes
 from deconflict.volumes import SEPARATION_PAD
 
 __all__ = ["conflict_blocks", "format_centi", "write_conflict_blocks"]
 
 BLOCK_VOLUMES = 2048
 """Volumes (consecutive by id) whose conflicts are found together: one block of output."""
-TREE_REBUILDS = 8
-"""The tree is rebuilt this many times over the ids, each time without the volumes already passed."""
+CELL_SHARE = 1.0
+"""Side of the grid's cells as a share of the median grown box's width (found best on the dense bench input)."""
 PAIRS_AT_ONCE = 20_000
-"""Pairs measured together (numpy's temporaries stay in cache)."""
+"""Pairs measured together by GEOS (its temporaries stay in cache)."""
 UNBOUNDED_S = 1e12
 """As ``deconflict.formats.geojson.UNBOUNDED_S``: instants at or beyond it are written as null."""
 
@@ -57,6 +56,7 @@ def conflict_blocks(
 
 
 def _blocks(volumes: Sequence[Volume], frame: object, m: float, v: float) -> Iterator[ConflictTable]:
+    from deconflict import volume_kernel as kernel
     from deconflict.geo import Frame
 
     assert isinstance(frame, Frame)
@@ -72,105 +72,33 @@ def _blocks(volumes: Sequence[Volume], frame: object, m: float, v: float) -> Ite
     rank = np.empty(n, dtype=np.int64)
     rank[by_id] = np.arange(n)
 
-    # time buckets: level by window length, number by start; one bucket per (party, level, number)
-    level = _levels(arr.t1 - arr.t0)
-    width = BUCKET_BASE_S * BUCKET_GROWTH ** np.minimum(level, BUCKET_LEVELS - 1) / BUCKET_SPLIT
-    number = np.where(level < BUCKET_LEVELS, np.floor(arr.t0 / width), 0.0)
-    number = np.nan_to_num(number, nan=0.0, posinf=0.0, neginf=0.0)
-    keys = np.column_stack([arr.parties.astype(float), level.astype(float), number])
-    uniq, bucket = np.unique(keys, axis=0, return_inverse=True)
-    bucket = bucket.reshape(-1)
-    lo_x, hi_x = float(env[:, 0].min()), float(env[:, 2].max())
-    span = (hi_x - lo_x) * 1.25 + 1.0
-    shift = bucket * span - lo_x
-    tree_boxes = shapely.box(env[:, 0] + shift, env[:, 1], env[:, 2] + shift, env[:, 3])
-    # the groups (party, level): their first bucket id and sorted bucket numbers
-    group_of: list[tuple[int, float, float, int, np.ndarray]] = []
-    start = 0
-    while start < len(uniq):
-        p, lvl = uniq[start, 0], uniq[start, 1]
-        stop = start
-        while stop < len(uniq) and uniq[stop, 0] == p and uniq[stop, 1] == lvl:
-            stop += 1
-        longest = BUCKET_BASE_S * BUCKET_GROWTH ** int(lvl) if lvl < BUCKET_LEVELS else math.inf
-        group_of.append((int(p), longest, longest / BUCKET_SPLIT, start, uniq[start:stop, 2]))
-        start = stop
-
-    step = BLOCK_VOLUMES * max(1, -(-n // (TREE_REBUILDS * BLOCK_VOLUMES)))
-    tree = None
-    subset = by_id
+    # the grid: cells about the median grown box, each listing the volumes whose envelope meets it by id
+    lo_x, lo_y = float(env[:, 0].min()), float(env[:, 1].min())
+    span_x, span_y = float(env[:, 2].max()) - lo_x, float(env[:, 3].max()) - lo_y
+    size = max(float(np.median(grown[:, 2] - grown[:, 0])) * CELL_SHARE, span_x / 4096, span_y / 4096, 1.0)
+    nx, ny = int(span_x // size) + 1, int(span_y // size) + 1
+    rows = np.column_stack([arr.t0, arr.t1, arr.z0, arr.z1, arr.parties.astype(float)])
+    start, members, sides, fields = kernel.grid(kernel.outward_float32(env), rows, by_id, lo_x, lo_y, size, nx, ny)
+    kden = 4.0 * frame.r_m**2 * frame.k0**2
     for lo in range(0, n, BLOCK_VOLUMES):
-        if lo % step == 0 or tree is None:
-            subset = by_id[lo:]
-            tree = shapely.STRtree(tree_boxes[subset])
         homes = by_id[lo : lo + BLOCK_VOLUMES]
-        qa, boxes = _query_boxes(homes, arr, grown, group_of, span, lo_x, hi_x)
-        if len(qa) == 0:
-            continue
-        qi, ti = tree.query(boxes)
-        a, b = qa[qi], subset[ti]
-        keep = rank[b] > rank[a]
-        a, b = a[keep], b[keep]
-        keep = arr.interval_ok(a, b, v)
-        a, b = a[keep], b[keep]
+        a, b = kernel.block_pairs(
+            homes, grown, rows, rank, float(v), start, members, sides, fields, lo_x, lo_y, size, nx, ny
+        )
         if len(a) == 0:
             continue
         gi, gj = np.minimum(a, b), np.maximum(a, b)  # measured from the lower input index, as find_conflict_table
-        dist = np.concatenate(
-            [
-                pair_distances(frame, geoms, radii, gi[k : k + PAIRS_AT_ONCE], gj[k : k + PAIRS_AT_ONCE], shapes)
-                for k in range(0, len(gi), PAIRS_AT_ONCE)
-            ]
+        dist, geos = kernel.pair_distances(
+            gi, gj, radii, shapes.xy, shapes.ring_start, shapes.ring_len, shapes.coords, frame.k0, kden
         )
+        rest = np.flatnonzero(geos)
+        for k in range(0, len(rest), PAIRS_AT_ONCE):
+            at = rest[k : k + PAIRS_AT_ONCE]
+            dist[at] = frame.ground_distance(geoms[gi[at]], radii[gi[at]], geoms[gj[at]], radii[gj[at]])
         ok = dist <= m
         a, b, dist = a[ok], b[ok], dist[ok]
         order = np.lexsort((rank[b], rank[a]))
         yield _table_sorted(arr, a[order], b[order], dist[order])
-
-
-def _query_boxes(
-    homes: np.ndarray,
-    arr: _Arrays,
-    grown: np.ndarray,
-    groups: list[tuple[int, float, float, int, np.ndarray]],
-    span: float,
-    lo_x: float,
-    hi_x: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(volume of each query box, the boxes): each home's grown box in every bucket that may hold a
-    window overlapping its own, of a party other than its own."""
-    owners, ids = [], []
-    for party, longest, width, first, numbers in groups:
-        h = homes[arr.parties[homes] != party]
-        if len(h) == 0:
-            continue
-        if longest == math.inf:
-            count = np.full(len(h), len(numbers), dtype=np.int64)
-            i0 = np.zeros(len(h), dtype=np.int64)
-        else:
-            # a window of this level that overlaps [t0, t1) starts in (t0 - longest, t1); a second absorbs rounding
-            lo = np.floor((arr.t0[h] - longest - 1.0) / width)
-            hi = np.floor(arr.t1[h] / width)
-            i0 = np.searchsorted(numbers, lo, side="left")
-            count = np.searchsorted(numbers, hi, side="right") - i0
-        total = int(count.sum())
-        if total == 0:
-            continue
-        rep = np.repeat(np.arange(len(h)), count)
-        within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        owners.append(h[rep])
-        ids.append(first + i0[rep] + within)
-    if not owners:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
-    owner = np.concatenate(owners)
-    bucket = np.concatenate(ids)
-    g = grown[owner]
-    # clipped to the tree's extent in x, so that a box never reaches a neighbouring bucket
-    x0, x1 = np.maximum(g[:, 0], lo_x), np.minimum(g[:, 2], hi_x)
-    inside = x0 <= x1
-    owner, bucket, g, x0, x1 = owner[inside], bucket[inside], g[inside], x0[inside], x1[inside]
-    shift = bucket * span - lo_x
-    return owner, shapely.box(x0 + shift, g[:, 1], x1 + shift, g[:, 3])
 
 
 # --- the document ---------------------------------------------------------------------------------

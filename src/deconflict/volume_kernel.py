@@ -1,15 +1,19 @@
-"""The compiled core of one :class:`~deconflict.volumes.VolumeIndex` query (numba, cached on disk).
+"""The compiled cores of a :class:`~deconflict.volumes.VolumeIndex` query and of ``deconflict check`` (numba,
+cached on disk).
 
-Imported only when a large index is queried (``volumes`` imports it inside a method), so that
+Imported only when a large index is queried or a file checked (inside functions), so that
 ``import deconflict`` and small indexes never load numba. ``cache=True`` keeps the machine code
 beside this file (or in ``NUMBA_CACHE_DIR``): compiled once per installation.
 
 :func:`query_slots` is the broad phase and the interval filters of one query in one pass over the
 packed tree (the same tests, in the same order of slots, as the numpy path of ``VolumeIndex``);
-:func:`ground_distances` measures the commonest pairs (circle and circle, circle and a polygon of one
-ring) with the same floating-point operations as ``pair_distance`` (which follows GEOS 3.14 step by
-step), so the same values to the bit, and marks the rest for GEOS. No ``fastmath``: every operation
-is rounded as numpy rounds it.
+:func:`grid` and :func:`block_pairs` find the candidate pairs of ``deconflict check``.
+:func:`ground_distances` (one footprint against many) and :func:`pair_distances` (pairs) measure
+circle and circle, circle and a polygon of one ring with the same floating-point operations as
+``pair_distance`` (which follows GEOS 3.14 step by step), and two polygons of one ring as GEOS's
+``DistanceOp`` does (``_ring_ring``), so the same values to the bit; the rest (holes,
+multipolygons, rings too near to settle GEOS's exact tests) they mark for GEOS. No ``fastmath``:
+every operation is rounded as GEOS and numpy round it.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from numba import njit
 
 from deconflict.volume_buckets import CIRCLE, RING
 
-__all__ = ["ground_distances", "query_slots"]
+__all__ = ["block_pairs", "grid", "ground_distances", "outward_float32", "pair_distances", "query_slots"]
 MIN_RING_RADIUS_M = 1e-3
 """As ``pair_distance.MIN_NUMPY_RADIUS_M``: smaller circles against a ring go to GEOS."""
+RING_GAP_M = 1e-3
+"""Two rings closer than this (frame metres) are measured by GEOS (see ``_ring_ring``)."""
+PRUNE_MARGIN = 1.0 + 1e-9
+"""A pair of segments whose boxes are further apart than this times the least distance so far is skipped
+(the boxes' gap is a lower bound of their distance; the margin covers rounding)."""
+PRUNE_SLACK_M = 1e-6
+"""And further apart than that by this much (frame metres): the plain distance's rounding is absolute, some
+1e-16 of the coordinates."""
+CROSS_MARGIN = 1e-6
+"""Two segments cross clearly when each meets the other this share of its length from either end (and
+the sine of their angle is above it); the plain arithmetic's error is some 1e-16 of the lengths."""
 
 
 @njit(cache=True, nogil=True)
@@ -205,6 +220,165 @@ def _nearest_on_ring(qx: float, qy: float, coords: np.ndarray, start: int, lengt
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _point_segment(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> float:
+    """GEOS's ``Distance::pointToSegment``, operation for operation."""
+    if ax == bx and ay == by:
+        dx, dy = px - ax, py - ay
+        return math.sqrt(dx * dx + dy * dy)
+    len2 = (bx - ax) * (bx - ax) + (by - ay) * (by - ay)
+    r = ((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / len2
+    if r <= 0.0:
+        dx, dy = px - ax, py - ay
+        return math.sqrt(dx * dx + dy * dy)
+    if r >= 1.0:
+        dx, dy = px - bx, py - by
+        return math.sqrt(dx * dx + dy * dy)
+    s = ((ay - py) * (bx - ax) - (ax - px) * (by - ay)) / len2
+    return abs(s) * math.sqrt(len2)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _segment_segment(ax: float, ay: float, bx: float, by: float, cx: float, cy: float, dx: float, dy: float) -> float:
+    """GEOS's ``Distance::segmentToSegment``, operation for operation."""
+    if ax == bx and ay == by:
+        return _point_segment(ax, ay, cx, cy, dx, dy)
+    if cx == dx and cy == dy:
+        return _point_segment(dx, dy, ax, ay, bx, by)
+    apart = False
+    if min(ax, bx) > max(cx, dx) or max(ax, bx) < min(cx, dx) or min(ay, by) > max(cy, dy) or max(ay, by) < min(cy, dy):
+        apart = True
+    else:
+        denom = (bx - ax) * (dy - cy) - (by - ay) * (dx - cx)
+        if denom == 0:
+            apart = True
+        else:
+            r_num = (ay - cy) * (dx - cx) - (ax - cx) * (dy - cy)
+            s_num = (ay - cy) * (bx - ax) - (ax - cx) * (by - ay)
+            s = s_num / denom
+            r = r_num / denom
+            if r < 0 or r > 1 or s < 0 or s > 1:
+                apart = True
+    if apart:
+        return min(
+            _point_segment(ax, ay, cx, cy, dx, dy),
+            min(
+                _point_segment(bx, by, cx, cy, dx, dy),
+                min(_point_segment(cx, cy, ax, ay, bx, by), _point_segment(dx, dy, ax, ay, bx, by)),
+            ),
+        )
+    return 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _closest_point(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> tuple[float, float]:
+    """GEOS's ``LineSegment::closestPoint`` of p on the segment a-b."""
+    if px == ax and py == ay:
+        factor = 0.0
+    elif px == bx and py == by:
+        factor = 1.0
+    else:
+        ex, ey = bx - ax, by - ay
+        factor = ((px - ax) * ex + (py - ay) * ey) / (ex * ex + ey * ey)
+    if factor > 0 and factor < 1:
+        return ax + factor * (bx - ax), ay + factor * (by - ay)
+    d0 = math.sqrt((ax - px) * (ax - px) + (ay - py) * (ay - py))
+    d1 = math.sqrt((bx - px) * (bx - px) + (by - py) * (by - py))
+    return (ax, ay) if d0 < d1 else (bx, by)
+
+
+@njit(cache=True, nogil=True)
+def _distance(ax: float, ay: float, bx: float, by: float) -> float:
+    dx, dy = ax - bx, ay - by
+    return math.sqrt(dx * dx + dy * dy)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _inside(qx: float, qy: float, coords: np.ndarray, start: int, length: int) -> bool:
+    """Even-odd crossings of a ray towards +x: decides points away from the ring (see ``_ring_ring``)."""
+    crossings = 0
+    for s in range(start, start + length - 1):
+        ax, ay = coords[s, 0], coords[s, 1]
+        bx, by = coords[s + 1, 0], coords[s + 1, 1]
+        if (ay > qy) != (by > qy) and qx < ax + (qy - ay) * (bx - ax) / (by - ay):
+            crossings += 1
+    return crossings % 2 == 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _crossing(ax: float, ay: float, bx: float, by: float, cx: float, cy: float, dx: float, dy: float) -> bool:
+    """Whether segments a-b and c-d cross well inside both (a parameter within ``CROSS_MARGIN`` of an end
+    or a near-parallel pair is left undecided: False), where any exact test agrees that they meet."""
+    denom = (bx - ax) * (dy - cy) - (by - ay) * (dx - cx)
+    scale = math.sqrt(((bx - ax) * (bx - ax) + (by - ay) * (by - ay)) * ((dx - cx) * (dx - cx) + (dy - cy) * (dy - cy)))
+    if not abs(denom) > CROSS_MARGIN * scale:
+        return False
+    r = ((ay - cy) * (dx - cx) - (ax - cx) * (dy - cy)) / denom
+    s = ((ay - cy) * (bx - ax) - (ax - cx) * (by - ay)) / denom
+    lo, hi = CROSS_MARGIN, 1.0 - CROSS_MARGIN
+    return lo < r < hi and lo < s < hi
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _ring_ring(
+    ca: np.ndarray, sa: int, la: int, cb: np.ndarray, sb: int, lb: int, k0: float, kden: float
+) -> tuple[float, bool]:
+    """Ground distance between two polygons of one ring (a first), as GEOS's ``DistanceOp`` finds the
+    shortest line and ``Frame.ground_distance`` measures it; (distance, whether decided here).
+
+    The first pair of segments (a's in ring order, then b's) at the least ``segmentToSegment``
+    distance, and on it ``LineSegment::closestPoints``. Rings that cross are 0 apart whichever way GEOS
+    finds it (a vertex inside the other, or the first crossing pair, which its exact intersection test
+    confirms): decided here when that pair crosses clearly inside both segments. Rings within
+    ``RING_GAP_M`` of each other (touching, or too near for the plain arithmetic to settle GEOS's exact
+    tests) are left to GEOS; further apart, either one holds the other's first vertex (GEOS's containment
+    test: distance 0) or the two segments do not meet, so ``closestPoints`` takes the nearest of the four
+    endpoint cases.
+    """
+    best = math.inf
+    bi = bj = -1
+    for i in range(sa, sa + la - 1):
+        ax, ay, bx, by = ca[i, 0], ca[i, 1], ca[i + 1, 0], ca[i + 1, 1]
+        x0, x1, y0, y1 = min(ax, bx), max(ax, bx), min(ay, by), max(ay, by)
+        for j in range(sb, sb + lb - 1):
+            cx, cy, dx, dy = cb[j, 0], cb[j, 1], cb[j + 1, 0], cb[j + 1, 1]
+            # a pair whose boxes are clearly further apart than the best so far cannot be strictly nearer
+            gx = max(min(cx, dx) - x1, x0 - max(cx, dx))
+            gy = max(min(cy, dy) - y1, y0 - max(cy, dy))
+            reach = best * PRUNE_MARGIN + PRUNE_SLACK_M
+            if gx > reach or gy > reach:
+                continue
+            d = _segment_segment(ax, ay, bx, by, cx, cy, dx, dy)
+            if d < best:
+                best, bi, bj = d, i, j
+    if best == 0.0:  # GEOS stops at this first crossing: 0 when its exact test agrees the segments cross
+        return 0.0, _crossing(
+            ca[bi, 0], ca[bi, 1], ca[bi + 1, 0], ca[bi + 1, 1], cb[bj, 0], cb[bj, 1], cb[bj + 1, 0], cb[bj + 1, 1]
+        )
+    if not best > RING_GAP_M:
+        return 0.0, False
+    if _inside(ca[sa, 0], ca[sa, 1], cb, sb, lb) or _inside(cb[sb, 0], cb[sb, 1], ca, sa, la):
+        return 0.0, True
+    p0x, p0y, p1x, p1y = ca[bi, 0], ca[bi, 1], ca[bi + 1, 0], ca[bi + 1, 1]
+    q0x, q0y, q1x, q1y = cb[bj, 0], cb[bj, 1], cb[bj + 1, 0], cb[bj + 1, 1]
+    x, y = _closest_point(q0x, q0y, p0x, p0y, p1x, p1y)
+    least = _distance(x, y, q0x, q0y)
+    xa, ya, xb, yb = x, y, q0x, q0y
+    x, y = _closest_point(q1x, q1y, p0x, p0y, p1x, p1y)
+    d = _distance(x, y, q1x, q1y)
+    if d < least:
+        least, xa, ya, xb, yb = d, x, y, q1x, q1y
+    x, y = _closest_point(p0x, p0y, q0x, q0y, q1x, q1y)
+    d = _distance(x, y, p0x, p0y)
+    if d < least:
+        least, xa, ya, xb, yb = d, p0x, p0y, x, y
+    x, y = _closest_point(p1x, p1y, q0x, q0y, q1x, q1y)
+    d = _distance(x, y, p1x, p1y)
+    if d < least:
+        xa, ya, xb, yb = p1x, p1y, x, y
+    return _measure(xa, ya, 0.0, xb, yb, 0.0, k0, kden), True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def ground_distances(
     q_kind: int,
     q_coords: np.ndarray,
@@ -243,6 +417,174 @@ def ground_distances(
             if inside:
                 x, y = px, py
             dist[i] = _measure(x, y, q_radius, px, py, r, k0, kden)
+        elif q_kind == RING and kind == RING:
+            dist[i], done = _ring_ring(q_coords, 0, q_len, coords, s, length[i], k0, kden)
+            geos[i] = not done
         else:
             geos[i] = True
+    return dist, geos
+
+
+# --- deconflict check: every pair of many volumes ---------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _cell(v: float, lo: float, size: float, count: int) -> int:
+    """Grid cell of a coordinate: monotone in ``v``, clamped to the grid."""
+    f = (v - lo) / size
+    if not f >= 0.0:
+        return 0
+    if f >= count:
+        return count - 1
+    return int(f)
+
+
+@njit(cache=True, nogil=True)
+def grid(
+    env: np.ndarray, rows: np.ndarray, order: np.ndarray, lo_x: float, lo_y: float, size: float, nx: int, ny: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Volumes by grid cell (every cell their envelope covers), each cell's in the given ``order``:
+    (first entry of each cell and one past the last cell, each entry's volume, its envelope's four
+    sides as float32 and its interval row (``rows``: start, end, floor, ceiling, party), each side
+    and field in an array of its own, so that a scan of a cell reads little memory, in sequence).
+    ``env`` must hold float32 values (``outward_float32``)."""
+    count = np.zeros(nx * ny + 1, dtype=np.int64)
+    for v in order:
+        x0, x1 = _cell(env[v, 0], lo_x, size, nx), _cell(env[v, 2], lo_x, size, nx)
+        y0, y1 = _cell(env[v, 1], lo_y, size, ny), _cell(env[v, 3], lo_y, size, ny)
+        for cy in range(y0, y1 + 1):
+            for cx in range(x0, x1 + 1):
+                count[cy * nx + cx + 1] += 1
+    start = np.cumsum(count)
+    fill = start[:-1].copy()
+    total = start[-1]
+    members = np.empty(total, dtype=np.int64)
+    sides = np.empty((4, total), dtype=np.float32)
+    fields = np.empty((5, total))
+    for v in order:
+        x0, x1 = _cell(env[v, 0], lo_x, size, nx), _cell(env[v, 2], lo_x, size, nx)
+        y0, y1 = _cell(env[v, 1], lo_y, size, ny), _cell(env[v, 3], lo_y, size, ny)
+        for cy in range(y0, y1 + 1):
+            for cx in range(x0, x1 + 1):
+                c = cy * nx + cx
+                e = fill[c]
+                members[e] = v
+                for k in range(4):
+                    sides[k, e] = env[v, k]
+                for k in range(5):
+                    fields[k, e] = rows[v, k]
+                fill[c] += 1
+    return start, members, sides, fields
+
+
+@njit(cache=True, nogil=True)
+def block_pairs(
+    homes: np.ndarray,
+    grown: np.ndarray,
+    rows: np.ndarray,
+    rank: np.ndarray,
+    v: float,
+    start: np.ndarray,
+    members: np.ndarray,
+    sides: np.ndarray,
+    fields: np.ndarray,
+    lo_x: float,
+    lo_y: float,
+    size: float,
+    nx: int,
+    ny: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (a, b), a in ``homes``, b later by ``rank``, whose boxes meet (``grown[a]`` and the envelope of
+    b) and whose windows, bands (within ``v``) and parties pass ``detect._Arrays.interval_ok`` (``rows``:
+    start, end, floor, ceiling, party). Each pair once: from the cell holding the lower-left corner of
+    the two boxes' intersection. Cells list their volumes in ``rank`` order, so a scan starts past ``a``."""
+    out_a = np.empty(1024, dtype=np.int64)
+    out_b = np.empty(1024, dtype=np.int64)
+    m = 0
+    sx0, sy0, sx1, sy1 = sides[0], sides[1], sides[2], sides[3]
+    f_t0, f_t1, f_z0, f_z1, f_party = fields[0], fields[1], fields[2], fields[3], fields[4]
+    for a in homes:
+        gx0, gy0, gx1, gy1 = grown[a, 0], grown[a, 1], grown[a, 2], grown[a, 3]
+        t0, t1, z0, z1, party = rows[a, 0], rows[a, 1], rows[a, 2], rows[a, 3], rows[a, 4]
+        zt = z1 + v
+        ra = rank[a]
+        cx0, cx1 = _cell(gx0, lo_x, size, nx), _cell(gx1, lo_x, size, nx)
+        cy0, cy1 = _cell(gy0, lo_y, size, ny), _cell(gy1, lo_y, size, ny)
+        for cy in range(cy0, cy1 + 1):
+            for cx in range(cx0, cx1 + 1):
+                c = cy * nx + cx
+                lo, hi = start[c], start[c + 1]
+                while lo < hi:  # the first member ranked after a
+                    mid = (lo + hi) // 2
+                    if rank[members[mid]] <= ra:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                for e in range(lo, start[c + 1]):
+                    if not (sx0[e] <= gx1 and gx0 <= sx1[e] and sy0[e] <= gy1 and gy0 <= sy1[e]):
+                        continue
+                    if _cell(max(gx0, sx0[e]), lo_x, size, nx) != cx or _cell(max(gy0, sy0[e]), lo_y, size, ny) != cy:
+                        continue
+                    if not (
+                        party != f_party[e] and t0 < f_t1[e] and f_t0[e] < t1 and z0 < f_z1[e] + v and f_z0[e] < zt
+                    ):
+                        continue
+                    if m == len(out_a):
+                        out_a = np.concatenate((out_a, np.empty(m, dtype=np.int64)))
+                        out_b = np.concatenate((out_b, np.empty(m, dtype=np.int64)))
+                    out_a[m] = a
+                    out_b[m] = members[e]
+                    m += 1
+    return out_a[:m], out_b[:m]
+
+
+def outward_float32(env: np.ndarray) -> np.ndarray:
+    """Envelopes (xmin, ymin, xmax, ymax) widened to the nearest float32 values outside (as float64)."""
+    out = env.astype(np.float32)
+    low = out[:, :2] > env[:, :2]
+    out[:, :2][low] = np.nextafter(out[:, :2][low], np.float32(-np.inf))
+    high = out[:, 2:] < env[:, 2:]
+    out[:, 2:][high] = np.nextafter(out[:, 2:][high], np.float32(np.inf))
+    return out.astype(np.float64)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def pair_distances(
+    i: np.ndarray,
+    j: np.ndarray,
+    radii: np.ndarray,
+    xy: np.ndarray,
+    ring_start: np.ndarray,
+    ring_len: np.ndarray,
+    coords: np.ndarray,
+    k0: float,
+    kden: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``pair_distance.pair_distances`` of pairs (i[k], j[k]) of ``Shapes`` (its ``xy``, ``ring_start``,
+    ``ring_len``, ``coords``): the same values to the bit, and which pairs are left to GEOS."""
+    m = len(i)
+    dist = np.zeros(m)
+    geos = np.zeros(m, dtype=np.bool_)
+    for k in range(m):
+        a, b = i[k], j[k]
+        ra, rb = radii[a], radii[b]
+        if ra > 0 and rb > 0:
+            dist[k] = _measure(xy[a, 0], xy[a, 1], ra, xy[b, 0], xy[b, 1], rb, k0, kden)
+        elif ra <= 0 and rb > 0 and ring_len[a] > 0 and rb >= MIN_RING_RADIUS_M:
+            px, py = xy[b, 0], xy[b, 1]
+            inside, x, y = _nearest_on_ring(px, py, coords, ring_start[a], ring_len[a])
+            if inside:
+                x, y = px, py
+            dist[k] = _measure(x, y, ra, px, py, rb, k0, kden)
+        elif ra > 0 and rb <= 0 and ring_len[b] > 0 and ra >= MIN_RING_RADIUS_M:
+            px, py = xy[a, 0], xy[a, 1]
+            inside, x, y = _nearest_on_ring(px, py, coords, ring_start[b], ring_len[b])
+            if inside:
+                x, y = px, py
+            dist[k] = _measure(px, py, ra, x, y, rb, k0, kden)
+        elif ra <= 0 and rb <= 0 and ring_len[a] > 0 and ring_len[b] > 0:
+            dist[k], done = _ring_ring(coords, ring_start[a], ring_len[a], coords, ring_start[b], ring_len[b], k0, kden)
+            geos[k] = not done
+        else:
+            geos[k] = True
     return dist, geos
