@@ -29,7 +29,12 @@ export function visibleAt(c) {
   return inWindowAt(c, S.at);
 }
 
+/* Answers to replay requests can come back out of order (each is rebuilt from the record, from the
+ * newest snapshot before its instant): only the latest request's answer is shown. */
+let asked = 0;
+
 async function onTimeline() {
+  const mine = ++asked;
   const minutes = Number($('#timeline').value);
   const label = $('#timeline-label');
   const badge = $('#mode-badge');
@@ -44,9 +49,13 @@ async function onTimeline() {
     if (minutes < 0) {
       S.mode = 'replay';
       label.textContent = t('timebar.replayLabel', { time: fmtTime(at.toISOString()) });
-      try { S.replay = await api('GET', M(`/replay?at=${encodeURIComponent(at.toISOString())}`)); } catch (e) {
-        label.textContent = e.message; return;
+      let answer;
+      try { answer = await api('GET', M(`/replay?at=${encodeURIComponent(at.toISOString())}`)); } catch (e) {
+        if (mine === asked) label.textContent = e.message;
+        return;
       }
+      if (mine !== asked) return; // the bar has moved on meanwhile
+      S.replay = answer;
     } else {
       S.mode = 'planned'; S.replay = null;
       label.textContent = t('timebar.plannedFilter', { time: fmtTime(at.toISOString()) });
