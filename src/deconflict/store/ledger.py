@@ -96,8 +96,9 @@ def connection_of(session: Session | Connection) -> Connection:
     own ``execute`` does): for statements built once and run through Core on the hot paths."""
     if isinstance(session, Connection):
         return session
-    session.flush()  # nothing to do (and next to no cost) when the session holds no pending change
-    return session.connection()
+    if isinstance(session, Session):
+        session.flush()  # nothing to do (and next to no cost) when the session holds no pending change
+    return session.connection()  # a stand-in for a session (restore's BatchingSession) answers for itself
 
 
 def read_head(session: Session | Connection, mechanism: str) -> Head:

@@ -162,11 +162,18 @@ class BatchingSession:
         self.pending: dict[Table, list[dict[str, Any]]] = {}
 
     def execute(self, statement: Any, params: Any = None, **kw: Any) -> Any:
-        if isinstance(statement, Insert) and isinstance(params, list) and not kw and _plain_insert(statement):
-            self.pending.setdefault(cast(Table, statement.table), []).extend(params)
+        if isinstance(statement, Insert) and isinstance(params, list | dict) and not kw and _plain_insert(statement):
+            self.pending.setdefault(cast(Table, statement.table), []).extend(
+                params if isinstance(params, list) else [params]
+            )
             return None
         self.flush()
         return self.session.execute(statement, params, **kw)
+
+    def connection(self) -> BatchingSession:
+        """What the projection's statements run on (:func:`deconflict.store.ledger.connection_of`): this
+        session again, so that its single-row Core inserts are gathered like the rest."""
+        return self
 
     def get(self, *args: Any, **kw: Any) -> Any:
         self.flush()
