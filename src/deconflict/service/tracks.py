@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
@@ -141,13 +140,16 @@ def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any
     """Write a batch: each report into the history (a report of the same track at the same instant
     replaces it), and into the track's latest state unless the stored state is newer (a late report
     never replaces a newer state). Two statements, each for the whole batch."""
-    history = [{"mechanism_id": mechanism_id, "party": party, **st} for st in states]
-    latest = [{**row, "received_at": received} for row in history]
     dialect = s.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql"):  # the stores the service supports; others row by row
+    if dialect == "sqlite":
+        _store_sqlite(s, mechanism_id, party, states, received)
+        return
+    if dialect != "postgresql":  # the stores the service supports are SQLite and PostgreSQL; others row by row
         _store_rows(s, mechanism_id, party, states, received)
         return
-    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    history = [{"mechanism_id": mechanism_id, "party": party, **st} for st in states]
+    latest = [{**row, "received_at": received} for row in history]
+    insert = pg_insert
     reports_table: Table = TrackReportRow.__table__  # type: ignore[assignment]
     tracks_table: Table = TrackRow.__table__  # type: ignore[assignment]
     stmt = insert(reports_table)
@@ -167,6 +169,33 @@ def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any
         ),
         latest,
     )
+
+
+_KEYS = ("mechanism_id", "party", "id", "at")
+_SQLITE_REPORTS = (
+    f"INSERT INTO track_reports ({', '.join((*_KEYS, *_FIELDS))}) VALUES ({', '.join('?' * (4 + len(_FIELDS)))}) "
+    f"ON CONFLICT ({', '.join(_KEYS)}) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _FIELDS)}"
+)
+_SQLITE_TRACKS = (
+    f"INSERT INTO tracks ({', '.join((*_KEYS, *_FIELDS, 'received_at'))}) "
+    f"VALUES ({', '.join('?' * (5 + len(_FIELDS)))}) ON CONFLICT (mechanism_id, party, id) DO UPDATE SET "
+    f"{', '.join(f'{k} = excluded.{k}' for k in ('at', *_FIELDS, 'received_at'))} WHERE tracks.at <= excluded.at"
+)
+
+
+def _store_sqlite(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any]], received: datetime) -> None:
+    """:func:`_store` on SQLite: the same two statements run by the driver in the session's transaction,
+    the times turned into what the store keeps by the column type's own conversion (bit for bit what
+    the ORM writes), without the per-row work of the SQL layer (a third of a batch's cost)."""
+    conn = s.connection()
+    stamp = TrackRow.__table__.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    assert stamp is not None
+    rows = [(mechanism_id, party, st["id"], stamp(st["at"]), *(st[k] for k in _FIELDS)) for st in states]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.executemany(_SQLITE_REPORTS, rows)
+    when = stamp(received)
+    driver.executemany(_SQLITE_TRACKS, [(*row, when) for row in rows])
 
 
 def _store_rows(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any]], received: datetime) -> None:
