@@ -10,14 +10,17 @@ the canonical one. Lines as bundles hold them take the fast path.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deconflict.record import chain
+from deconflict.record import bundle, chain
 from deconflict.record.strict_json import load_entry_line, load_json
 
 
@@ -145,7 +148,7 @@ _top = st.dictionaries(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     top=_top,
     payload=st.one_of(st.none(), _docs),
@@ -179,8 +182,51 @@ _plain = st.text(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(payload=st.dictionaries(_plain, st.one_of(st.floats(1e-4, 1e15), st.integers(-(2**63), 2**64 - 1), _plain)))
 def test_plain_payloads_take_the_fast_path(payload: dict[str, Any]) -> None:
     line = json.dumps({"seq": 5, "payload": payload}, ensure_ascii=False, separators=(",", ":")).encode()
     assert _agrees(line)
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    """The lines of a 60-entry bundle of bench/ledger.py's record (a legitimate one)."""
+    path = Path(__file__).parents[2] / "bench" / "ledger.py"
+    spec = importlib.util.spec_from_file_location("bench_ledger_for_fast_reading", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    out = tmp_path_factory.mktemp("fast") / "record.jsonl"
+    module.write_bundle(out, 60)
+    return out.read_bytes().splitlines(keepends=True)
+
+
+def _verdict(lines: list[bytes], tmp_path: Path, workers: int) -> tuple[Any, ...]:
+    path = tmp_path / f"changed-{workers}.jsonl"
+    path.write_bytes(b"".join(lines))
+    r = bundle.verify(path, workers=workers)
+    return (r.ok, r.entries, r.head_hash, r.first_bad_seq, r.problem)
+
+
+def test_a_bundle_read_fast_and_strictly_line_by_line_gives_one_verdict(record: list[bytes], tmp_path: Path) -> None:
+    assert all(load_entry_line(line) is not None for line in record[1:])  # the bench's lines take the fast path
+    ok = _verdict(record, tmp_path, 1)
+    assert ok[0] and ok[1] == 60
+    # the same entries written with an escape ("t\u0079pe" for "type"): read strictly, the same verdict
+    escaped = [record[0]] + [
+        json.dumps(json.loads(line)).replace('"type"', '"t\\u0079pe"').encode() + b"\n" for line in record[1:]
+    ]
+    assert all(load_entry_line(line) is None for line in escaped[1:])
+    assert _verdict(escaped, tmp_path, 1) == _verdict(escaped, tmp_path, 2) == ok
+    # every other line strict, the others fast
+    mixed = [escaped[i] if i % 2 else record[i] for i in range(len(record))]
+    assert _verdict(mixed, tmp_path, 2) == ok
+    # a repeated key spliced into entry 30's payload: refused by name, as the strict reader always did
+    twice = list(record)
+    twice[30] = twice[30].replace(b'"payload":{', b'"payload":{"id":"x",', 1)
+    assert load_entry_line(twice[30]) is None
+    refused = _verdict(twice, tmp_path, 1)
+    assert refused[3] == 30 and "names 'id' twice in one object" in refused[4]
+    assert _verdict(twice, tmp_path, 2) == refused
