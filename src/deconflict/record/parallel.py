@@ -1,8 +1,9 @@
 """Spreading the verifier's per-entry work over processes: signatures in batches, bundle lines read ahead.
 
 :class:`Signatures` queues signature checks and remembers the first that fails; :func:`ahead`
-works out the facts of a bundle's lines a few batches ahead of the sequential pass; :func:`processes`
-gives the worker processes (none for one worker: everything then runs inline).
+works out the facts of a bundle's lines (:func:`lines_facts`: read with orjson where that is provably the
+strict reading) a few batches ahead of the sequential pass; :func:`processes` gives the worker processes
+(none for one worker: everything then runs inline).
 """
 
 from __future__ import annotations
