@@ -189,72 +189,100 @@ def instants(seconds: np.ndarray, tail: str) -> np.ndarray:
     return out
 
 
+def _hundredths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, fast): the hundredths ``_Centi`` writes by arithmetic, and where it does (elsewhere Python's round)."""
+    x = np.asarray(values, dtype=float)
+    fast = (x >= 0) & (x < 1e9) & ~np.signbit(x)
+    scaled = np.where(fast, x * 100.0, 0.0)
+    fast &= np.abs(scaled - np.floor(scaled) - 0.5) > 1e-3
+    return np.where(fast, np.rint(scaled), 0).astype(np.int64), fast
+
+
+def _utf8(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The texts in UTF-8 end to end, and where each starts (one offset more: the end)."""
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(e) for e in encoded])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
 def write_conflict_blocks(blocks: Iterator[ConflictTable], volumes: Sequence[Volume], out: TextIO) -> None:
-    """Write the ``check`` document of a sorted table given as blocks, as ``write_conflicts`` would write it whole."""
+    """Write the ``check`` document of a sorted table given as blocks, as ``write_conflicts`` would write it whole.
 
-    def pieces(texts: list[str]) -> np.ndarray:
-        arr = np.empty(len(texts), dtype=object)
-        arr[:] = texts
-        return arr
+    Every text of a row but its two numbers is a fragment made once (each volume's id pieces, start
+    and end; each party and activity's pieces); the rows of a block are assembled in UTF-8 by
+    ``volume_kernel.format_rows``, which writes the numbers as ``_Centi`` does (the few values it
+    leaves to Python's round become fragments of their block).
+    """
+    from deconflict import volume_kernel as kernel
 
+    n = len(volumes)
     ids = [encode_basestring(vol.id) for vol in volumes]
-    a1 = pieces([', {"a": ' + i + ', "b": ' for i in ids])
-    b1 = pieces([i + ', "distance_m": ' for i in ids])
-    # party and activity of both sides as one piece per combination of (party, activity) on each side
     kinds: dict[tuple[str, str | None], int] = {}
     kind = np.array([kinds.setdefault((vol.party, vol.activity), len(kinds)) for vol in volumes], dtype=np.int64)
     names = [(encode_basestring(p), "null" if x is None else encode_basestring(x)) for p, x in kinds]
     k = len(names)
-    if k * k <= 100_000:
-        middle = pieces(
-            [
-                f', "party_a": {pa}, "party_b": {pb}, "activity_a": {xa}, "activity_b": {xb}, "start": '
-                for pa, xa in names
-                for pb, xb in names
-            ]
-        )
-    starts = instants(np.array([epoch_s(vol.start, _FAR_PAST) for vol in volumes]), ', "end": ')
-    ends = instants(np.array([epoch_s(vol.end, _FAR_FUTURE) for vol in volumes]), "}")
-    distances, gaps = _Centi(', "vertical_gap_m": '), _Centi("")
+    starts = instants(np.array([epoch_s(vol.start, _FAR_PAST) for vol in volumes]), ', "end": ').tolist()
+    ends = instants(np.array([epoch_s(vol.end, _FAR_FUTURE) for vol in volumes]), "}").tolist()
+    texts = [', {"a": ' + i + ', "b": ' for i in ids] + [i + ', "distance_m": ' for i in ids]
+    texts += [', "vertical_gap_m": ']
+    texts += [', "party_a": ' + p + ', "party_b": ' for p, _ in names] + [p + ', "activity_a": ' for p, _ in names]
+    texts += [x + ', "activity_b": ' for _, x in names] + [x + ', "start": ' for _, x in names]
+    texts += starts + ends
+    at_a1, at_b1, at_gap = 0, n, 2 * n
+    at_pa, at_pb, at_xa, at_xb = 2 * n + 1, 2 * n + 1 + k, 2 * n + 1 + 2 * k, 2 * n + 1 + 3 * k
+    at_start, at_end = 2 * n + 1 + 4 * k, 3 * n + 1 + 4 * k
+    del ids, starts, ends
+    fixed, fixed_offsets = _utf8(texts)
+    fixed_len = np.diff(fixed_offsets)
+    del texts
+
     binary = getattr(out, "buffer", None) if str(getattr(out, "encoding", "")).lower() in ("utf-8", "utf8") else None
     if binary is not None:
         out.flush()
 
-    def write(text: str) -> None:
+    def write(data: bytes | np.ndarray) -> None:
         if binary is not None:
-            binary.write(text.encode("utf-8"))
+            binary.write(data)
         else:
-            out.write(text)
+            out.write(bytes(data).decode("utf-8"))
 
     first = True
     for block in blocks:
         m = len(block)
         if m == 0:
             continue
+        columns = np.empty((m, 11), dtype=np.int64)
+        numbers = np.empty((m, 2), dtype=np.int64)
+        extra: list[str] = []
+        for c, (values, col) in enumerate(((block.distance_m, 2), (block.vertical_gap_m, 4))):
+            hundredths, fast = _hundredths(values)
+            numbers[:, c] = hundredths
+            columns[:, col] = -1 - c
+            slow = np.flatnonzero(~fast)
+            if len(slow):
+                columns[slow, col] = len(fixed_len) + len(extra) + np.arange(len(slow))
+                extra += [repr(round(float(x), 2)) for x in np.asarray(values, dtype=float)[slow].tolist()]
+        ka, kb = kind[block.a], kind[block.b]
+        columns[:, 0] = at_a1 + block.a
+        columns[:, 1] = at_b1 + block.b
+        columns[:, 3] = at_gap
+        columns[:, 5], columns[:, 6], columns[:, 7], columns[:, 8] = at_pa + ka, at_pb + kb, at_xa + ka, at_xb + kb
+        columns[:, 9] = at_start + block.start_from
+        columns[:, 10] = at_end + block.end_from
+        frag, offsets = fixed, fixed_offsets
+        if extra:
+            more, more_offsets = _utf8(extra)
+            frag = np.concatenate([fixed, more])
+            offsets = np.concatenate([fixed_offsets[:-1], more_offsets + fixed_offsets[-1]])
+        lengths = np.diff(offsets)
+        size = int(lengths[columns[columns >= 0]].sum()) + 24 * 2 * m
+        rows = kernel.format_rows(frag, offsets, columns, numbers, size)
         if first:
-            write('{"conflicts": [')
-        cols = [
-            a1[block.a],
-            b1[block.b],
-            distances(block.distance_m),
-            gaps(block.vertical_gap_m),
-        ]
-        if k * k <= 100_000:
-            cols.append(middle[kind[block.a] * k + kind[block.b]])
-        else:
-            pa = [', "party_a": ' + p + ', "party_b": ' for p, _ in names]
-            pb = [p + ', "activity_a": ' for p, _ in names]
-            xa = [x + ', "activity_b": ' for _, x in names]
-            xb = [x + ', "start": ' for _, x in names]
-            for texts, side in ((pa, block.a), (pb, block.b), (xa, block.a), (xb, block.b)):
-                cols.append(pieces(texts)[kind[side]])
-        cols.append(starts[block.start_from])
-        cols.append(ends[block.end_from])
-        flat = np.column_stack(cols).ravel().tolist()
-        if first:
-            flat[0] = flat[0][2:]
+            write(b'{"conflicts": [')
+            rows = rows[2:]
             first = False
-        write("".join(flat))
-    write('{"conflicts": []}\n' if first else "]}\n")
+        write(rows)
+    write(b'{"conflicts": []}\n' if first else b"]}\n")
     if binary is not None:
         binary.flush()

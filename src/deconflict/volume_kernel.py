@@ -25,7 +25,15 @@ from numba import njit
 
 from deconflict.volume_buckets import CIRCLE, RING
 
-__all__ = ["block_pairs", "grid", "ground_distances", "outward_float32", "pair_distances", "query_slots"]
+__all__ = [
+    "block_pairs",
+    "format_rows",
+    "grid",
+    "ground_distances",
+    "outward_float32",
+    "pair_distances",
+    "query_slots",
+]
 MIN_RING_RADIUS_M = 1e-3
 """As ``pair_distance.MIN_NUMPY_RADIUS_M``: smaller circles against a ring go to GEOS."""
 RING_GAP_M = 1e-3
@@ -588,3 +596,58 @@ def pair_distances(
         else:
             geos[k] = True
     return dist, geos
+
+
+@njit(cache=True, nogil=True)
+def _copy(out: np.ndarray, at: int, text: np.ndarray, offsets: np.ndarray, k: int) -> int:
+    for c in range(offsets[k], offsets[k + 1]):
+        out[at] = text[c]
+        at += 1
+    return at
+
+
+@njit(cache=True, nogil=True)
+def _centi(out: np.ndarray, at: int, k: int) -> int:
+    """k/100 as ``repr`` writes that hundredth: "12.0", "12.5", "12.34"."""
+    q, r = k // 100, k % 100
+    digits = np.empty(20, dtype=np.uint8)
+    n = 0
+    while True:
+        digits[n] = 48 + q % 10
+        n += 1
+        q //= 10
+        if q == 0:
+            break
+    for d in range(n - 1, -1, -1):
+        out[at] = digits[d]
+        at += 1
+    out[at] = 46  # "."
+    out[at + 1] = 48 + r // 10
+    at += 2
+    if r % 10:
+        out[at] = 48 + r % 10
+        at += 1
+    return at
+
+
+@njit(cache=True, nogil=True)
+def format_rows(
+    frag: np.ndarray,
+    offsets: np.ndarray,
+    columns: np.ndarray,
+    numbers: np.ndarray,
+    size: int,
+) -> np.ndarray:
+    """Rows of text (UTF-8) from fragments: each row is its ``columns`` (fragment ids into ``frag`` by
+    ``offsets``) in order, a negative id -1 - c standing for number c of the row: its ``numbers[row, c]``
+    hundredths as ``_centi`` writes them. ``size`` is the bytes of every fragment plus 24 a number."""
+    out = np.empty(size, dtype=np.uint8)
+    at = 0
+    for row in range(columns.shape[0]):
+        for c in range(columns.shape[1]):
+            k = columns[row, c]
+            if k >= 0:
+                at = _copy(out, at, frag, offsets, k)
+            else:
+                at = _centi(out, at, numbers[row, -1 - k])
+    return out[:at]
