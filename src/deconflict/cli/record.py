@@ -355,6 +355,7 @@ def replay(
     """Rebuild a mechanism's state as it stood at an instant, from its record alone: activities in force
     (their window holds the instant), later and past ones, zones, conflicts and their status, hotline
     messages awaiting acknowledgement. A bundle is verified (chain, signatures, checkpoints) before replay.
+
     From a database, replay starts at the newest snapshot before the instant that holds against the record.
 
     Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
