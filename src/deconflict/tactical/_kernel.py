@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["brute_force", "grid_slice", "pair_order", "pair_test"]
+__all__ = ["brute_force", "count_rows", "grid_slice", "pair_order", "pair_test", "place_rows", "sort_rows"]
 
 _RE_MIN_M = 6_335_000.0
 _SAFETY = 1.5
@@ -131,14 +131,28 @@ def brute_force(st, home, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type:
 
 
 @njit(cache=True, nogil=True)
+def _boxes_meet(st, i, j, t0, t1, grow_xy, grow_z):  # type: ignore[no-untyped-def]
+    """Whether the boxes of tracks i and j over ``[t0, t1]`` overlap (computed as :func:`grid_slice` computes them)."""
+    for d in range(3):
+        p, v = (0, 2) if d == 0 else ((1, 3) if d == 1 else (4, 5))
+        g = grow_z if d == 2 else grow_xy
+        a, b = st[i, p] + st[i, v] * t0, st[i, p] + st[i, v] * t1
+        c, e = st[j, p] + st[j, v] * t0, st[j, p] + st[j, v] * t1
+        if min(a, b) - g > max(c, e) + g or min(c, e) - g > max(a, b) + g:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: ignore[no-untyped-def]
-    """The pairs whose conflict (at R + E) starts in time slice ``s``, through a grid of square cells.
+    """The pairs tested in time slice ``s``, through a grid of square cells: rows (i, j, code) and figures.
 
     Each track's path over the slice is boxed (grown by half of R + E and of H) and put in
     every cell its box touches; in a cell, entries are swept in order of their box's floor,
     and a pair is tested only in the cell holding the low corner of the two boxes' overlap
-    (so once), only when the boxes overlap, and kept only when its ``t_in`` at R + E falls
-    in this slice (so once over the slices).
+    (so once in the slice), only when the boxes overlap, and only when they overlap in no
+    earlier slice (so once over the slices: in the first where they meet). A pair that may
+    conflict has overlapping boxes in the slice where its conflict at R + E starts.
     """
     m = st.shape[0]
     step = lookahead_s / slices
@@ -167,16 +181,14 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
     start = np.cumsum(count)
     fill = start[:-1].copy()
     entry = np.empty(start[-1], dtype=np.int64)
-    for i in range(m):  # in order of the box's floor within each cell
+    for i in np.argsort(box[2], kind="mergesort"):  # each cell's entries in order of their box's floor
         for cx in range(cx0[i], cx1[i] + 1):
             for cy in range(cy0[i], cy1[i] + 1):
                 c = cx * ny + cy
                 entry[fill[c]] = i
                 fill[c] += 1
-    order = np.argsort(box[2], kind="mergesort")
-    rank = np.empty(m, dtype=np.int64)
-    rank[order] = np.arange(m)
     buf, fig, n = np.empty((3, 1024), dtype=np.int64), np.empty((4, 1024), dtype=np.float64), 0
+    cand = np.empty(m, dtype=np.int64)
     loc = np.empty((8, m), dtype=np.float64)  # one cell's boxes, contiguous, in order of their floor
     own = np.empty((3, m), dtype=np.int64)  # track, first cell column, first cell row
     lst = np.empty((m, 8), dtype=np.float64)  # and their states (pair_test reads them from the cache)
@@ -186,7 +198,6 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
         if size < 2:
             continue
         members = entry[lo_e:hi_e]
-        members = members[np.argsort(rank[members])]
         for a in range(size):
             i = members[a]
             for d in range(6):
@@ -198,21 +209,36 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
         for a in range(size):
             top, ax0, ay0, ax1, ay1 = loc[5, a], loc[0, a], loc[1, a], loc[3, a], loc[4, a]
             acx, acy = own[1, a], own[2, a]
-            for b in range(a + 1, size):
-                if loc[2, b] > top:
-                    break
-                if ax0 > loc[3, b] or loc[0, b] > ax1 or ay0 > loc[4, b] or loc[1, b] > ay1:
-                    continue
-                if max(acx, own[1, b]) != ccx or max(acy, own[2, b]) != ccy:
-                    continue  # tested in the cell of the overlap's low corner
+            end = a + 1
+            while end < size and loc[2, end] <= top:
+                end += 1
+            k = 0
+            for b in range(a + 1, end):  # without branches: the boxes that overlap a's, in this cell
+                hit = (
+                    (ax0 <= loc[3, b])
+                    & (loc[0, b] <= ax1)
+                    & (ay0 <= loc[4, b])
+                    & (loc[1, b] <= ay1)
+                    & (max(acx, own[1, b]) == ccx)  # tested in the cell of the overlap's low corner
+                    & (max(acy, own[2, b]) == ccy)
+                )
+                cand[k] = b
+                k += hit
+            for q in range(k):
+                b = cand[q]
                 i, j = own[0, a], own[0, b]
                 lo_i, hi_j, la, lb = (i, j, a, b) if i < j else (j, i, b, a)
                 if not home[lo_i]:
                     continue
-                code, tc, dcpa, t_in, t_out, t_wide = pair_test(
-                    lst, la, lb, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m
-                )
-                if code and min(math.floor(t_wide * (slices / lookahead_s)), slices - 1) == s:
+                seen = False
+                for r in range(s):  # tested in an earlier slice where the boxes overlap
+                    if _boxes_meet(lst, la, lb, r * step, (r + 1) * step, grow_xy, grow_z):
+                        seen = True
+                        break
+                if seen:
+                    continue
+                code, tc, dcpa, t_in, t_out, _ = pair_test(lst, la, lb, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m)
+                if code:
                     if n == buf.shape[1]:
                         buf, fig = _grow(buf, fig)
                     buf[0, n], buf[1, n], buf[2, n] = lo_i, hi_j, code
@@ -245,3 +271,52 @@ def pair_order(ra, rb, n):  # type: ignore[no-untyped-def]
         out[count[ra[k]]] = k
         count[ra[k]] += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def count_rows(rows, members, count):  # type: ignore[no-untyped-def]
+    """Count the sure rows (code 1) of each lower track: ``count[rank + 1]``, ``members`` mapping rows to ranks."""
+    for k in range(rows.shape[1]):
+        if rows[2, k] == 1:
+            count[members[rows[0, k]] + 1] += 1
+
+
+@njit(cache=True, nogil=True)
+def place_rows(rows, fig, members, fill, rec):  # type: ignore[no-untyped-def]
+    """Put each sure row in ``rec`` at ``fill[rank of its lower track]`` (then one on): the other's rank, the figures.
+
+    ``rec`` has a row of five (the other's rank, tcpa, dcpa, t_in, t_out) per conflict, so
+    that placing a row touches one cache line.
+    """
+    for k in range(rows.shape[1]):
+        if rows[2, k] == 1:
+            ra = members[rows[0, k]]
+            p = fill[ra]
+            fill[ra] += 1
+            rec[p, 0] = members[rows[1, k]]
+            rec[p, 1], rec[p, 2], rec[p, 3], rec[p, 4] = fig[0, k], fig[1, k], fig[2, k], fig[3, k]
+
+
+@njit(cache=True, nogil=True)
+def sort_rows(start, rec, order, first, last, a, b, tcpa, dcpa, t_in, t_out):  # type: ignore[no-untyped-def]
+    """Rows of the lower tracks ranked ``first`` to ``last``, each track's by the other's rank, into the columns.
+
+    ``a`` and ``b`` are track indices (``order`` maps ranks to them).
+    """
+    for r in range(first, last):
+        lo, hi = start[r], start[r + 1]
+        if hi - lo > 32:
+            s = np.argsort(rec[lo:hi, 0], kind="mergesort") + lo
+            rec[lo:hi] = rec[s]
+        else:
+            for q in range(lo + 1, hi):  # insertion: most tracks have a few
+                v, f1, f2, f3, f4 = rec[q, 0], rec[q, 1], rec[q, 2], rec[q, 3], rec[q, 4]
+                p = q
+                while p > lo and rec[p - 1, 0] > v:
+                    for d in range(5):
+                        rec[p, d] = rec[p - 1, d]
+                    p -= 1
+                rec[p, 0], rec[p, 1], rec[p, 2], rec[p, 3], rec[p, 4] = v, f1, f2, f3, f4
+        for p in range(lo, hi):
+            a[p], b[p] = order[r], order[int(rec[p, 0])]
+            tcpa[p], dcpa[p], t_in[p], t_out[p] = rec[p, 1], rec[p, 2], rec[p, 3], rec[p, 4]

@@ -61,11 +61,13 @@ The broad phase (``_kernel.grid_slice``, compiled with numba and cached on disk)
 the look-ahead into time slices. In each slice, each track's path is boxed (in x, y and
 altitude, grown by half of R + E and of H) and put in every square cell its box touches;
 in each cell the boxes are swept in order of their floor, and a pair is tested only in
-the cell holding the low corner of the two boxes' overlap (so once per slice), and kept
-from the slice that holds its ``t_in_s`` at R + E (so once). Slices run in threads (the
-kernel releases the GIL). Memory grows with the number of tracks and of conflicts,
-never with N². Below ``NUMBA_FROM`` tracks the numpy engine (``_numpy``: the same test,
-operation for operation, on a grid of cells and altitude bands) runs instead, so small
+the cell holding the low corner of the two boxes' overlap (so once per slice), and only
+in the first slice where the boxes overlap (so once). Slices run in threads (the
+kernel releases the GIL); the rows are then placed by the rank of their first track
+and each track's few rows sorted (``_compiled_table``), with no sort of the whole table.
+Memory grows with the number of tracks and of conflicts, never with N². Below
+``NUMBA_FROM`` tracks the numpy engine (``_numpy``: the same test, operation for
+operation, on a grid of cells and altitude bands) runs instead, so small
 inputs never load numba; both give the same table to the last bit.
 ``brute_force_track_conflicts`` runs the same exact test on every pair and gives
 identical results.
@@ -269,6 +271,8 @@ def find_track_conflicts(
     if len(tracks) < 2:
         return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
     grow_z = hpz_m / 2 * (1 + 1e-9) + 1e-3
+    compiled = len(tracks) >= NUMBA_FROM
+    kernel_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for f in _in_frames(tracks, order, rpz_m, lookahead_s):
         x1, y1 = f.p.x + f.p.vx * lookahead_s, f.p.y + f.p.vy * lookahead_s
         kmax = float(np.max(f.p.frame.scale(np.concatenate([f.p.x, x1]), np.concatenate([f.p.y, y1]))))
@@ -278,8 +282,6 @@ def find_track_conflicts(
         cell = max(float(np.percentile(speed, 90)) * step * CELL_SPEED + 2 * grow_xy, 1.0)
         span = max(float(np.ptp(np.concatenate([f.p.x, x1]))), float(np.ptp(np.concatenate([f.p.y, y1]))))
         cell = max(cell, span / (2.0 * math.sqrt(len(f.members)) + 1.0))  # at most about 4 N cells
-
-        compiled = len(tracks) >= NUMBA_FROM
 
         def one_slice(
             s: int, f: _InFrame = f, cell: float = cell, gxy: float = grow_xy, compiled: bool = compiled
@@ -299,5 +301,52 @@ def find_track_conflicts(
             parts = [one_slice(s) for s in range(slices)]
         for part in parts:
             for rows, figures in part:
-                found.add(f.members, rows, figures)
+                if compiled:
+                    kernel_rows.append((f.members, rows, figures))
+                else:
+                    found.add(f.members, rows, figures)
+    if compiled:
+        return _compiled_table(tracks, order, kernel_rows, rpz_m, hpz_m, lookahead_s)
     return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
+
+
+def _compiled_table(
+    tracks: Tracks,
+    order: np.ndarray,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    rpz_m: float,
+    hpz_m: float,
+    lookahead_s: float,
+) -> TrackConflictTable:
+    """The compiled engine's rows as the sorted table: pairs in doubt refined, rows placed by rank (no global sort).
+
+    Each part is (members, rows, figures) as ``_kernel.grid_slice`` gives them. The rows
+    are counted by the rank of their lower track, placed in one pass, and each track's
+    few rows sorted by the other's rank: the order ``_Found.table`` gives, without
+    concatenating and sorting millions of rows.
+    """
+    k = _kernel()
+    n = len(order)
+    doubt = []
+    for members, rows, _ in parts:
+        d = rows[2] == 2
+        if d.any():
+            doubt.append((members[rows[0, d]], members[rows[1, d]]))
+    if doubt:
+        ra, rb = (np.concatenate(c) for c in zip(*doubt, strict=True))
+        ok, *figures = refine(tracks, order[ra], order[rb], rpz_m, hpz_m, lookahead_s, STRICT_M)
+        sure = np.stack([ra[ok], rb[ok], np.ones(int(ok.sum()), dtype=np.int64)])
+        parts.append((np.arange(n), sure, np.stack([c[ok] for c in figures])))
+    counts = np.zeros((len(parts), n + 1), dtype=np.int64)
+    for part, (members, rows, _) in zip(counts, parts, strict=True):
+        k.count_rows(rows, members, part)
+    start = np.cumsum(counts.sum(axis=0))  # where each track's rows begin, by rank
+    fills = start[:-1] + (np.cumsum(counts, axis=0) - counts)[:, 1:]  # and each part's among them
+    total = int(start[-1])
+    rec = np.empty((total, 5))
+    cols = [np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64), *(np.empty(total) for _ in range(4))]
+    cuts = np.linspace(0, n, THREADS + 1).astype(np.int64)
+    with ThreadPoolExecutor(max_workers=THREADS if total >= 100_000 else 1) as pool:
+        list(pool.map(lambda p: k.place_rows(p[0][1], p[0][2], p[0][0], p[1], rec), zip(parts, fills, strict=True)))
+        list(pool.map(lambda t: k.sort_rows(start, rec, order, cuts[t], cuts[t + 1], *cols), range(THREADS)))
+    return TrackConflictTable(*cols)
