@@ -56,8 +56,8 @@ def report_tracks(ctx: Context, *, mechanism_id: str, actor: str, reports: list[
         member = party_member(picture, actor)
         stale_s = picture.mechanism.rules.track_stale_s
     batch = _Batch(member.party, parse_track_reports(reports, now=ctx.clock(), stale_s=stale_s))
-    queue = _QUEUES.setdefault(ctx.pictures, {}).setdefault(mechanism_id, [])
     with _QUEUE_LOCK:
+        queue = _QUEUES.setdefault(ctx.pictures, {}).setdefault(mechanism_id, [])
         queue.append(batch)
     mine: list[_Batch] = []
     try:
@@ -100,8 +100,8 @@ def _store_queued(ctx: Context, *, mechanism_id: str, taken: list[_Batch]) -> No
     already) in one transaction, check the picture once, and answer each. Run again on a fresh picture
     when the record moved (:func:`retrying`): the batches taken stay this request's (``taken``) until
     answered, and the caller answers them with the error if it gives up."""
-    queue = _QUEUES.setdefault(ctx.pictures, {}).setdefault(mechanism_id, [])
     with _QUEUE_LOCK:
+        queue = _QUEUES.setdefault(ctx.pictures, {}).setdefault(mechanism_id, [])
         for b in queue:
             if not b.taken:
                 b.taken = True
@@ -492,11 +492,12 @@ def _check(
                 }
         volumes = _active_volumes(s, mid, now)
         party_arr = np.array(parties, dtype=object)
-        wanted = (
-            np.ones(len(idx), dtype=bool)
-            if scope is None
-            else np.array([(live.party[i], live.ids[i]) in scope for i in idx.tolist()], dtype=bool)
-        )
+        if scope is None:
+            wanted = np.ones(len(idx), dtype=bool)
+        else:
+            marked = np.zeros(len(live), dtype=bool)
+            marked[[live.index[k] for k in scope]] = True
+            wanted = marked[idx]
         for party in sorted(set(parties)):
             mine = np.flatnonzero((party_arr == party) & wanted)
             if not len(mine):
