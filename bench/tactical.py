@@ -30,6 +30,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -250,25 +251,46 @@ def write_csv(tracks: Tracks, path: Path) -> None:
         f.writelines(f"{i},{la!r},{lo!r},{a!r},{g!r},{t!r},{v!r}\n" for i, la, lo, a, g, t, v in cols)
 
 
+CLI_FORCED = (
+    "import sys, deconflict.tactical as tactical; "
+    "n = int(sys.argv.pop(1)); tactical.one_shot_numba_from = lambda: n; "
+    "from deconflict.cli import main; main()"
+)
+
+
 def run_cli(n: int, seed: int) -> dict[str, Any]:
-    """Time ``deconflict tracks`` end to end (process start, CSV in, JSON out) on n tracks."""
+    """Time ``deconflict tracks`` end to end (process start, CSV in, JSON out) on n tracks.
+
+    Once as it runs (it chooses its engine: ``one_shot_numba_from``), and once forced to each
+    engine, in wall time and CPU time of the child process (``RUSAGE_CHILDREN``).
+    """
+    out: dict[str, Any] = {"n": n}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tracks.csv"
         write_csv(generate(n, seed), path)
-        command = [sys.executable, "-c", "from deconflict.cli import main; main()", "tracks", str(path)]
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"deconflict tracks failed: {done.stderr}")
-    conflicts = len(json.loads(done.stdout)["conflicts"])
-    log(f"CLI N={n}: {elapsed:.2f} s, {conflicts} conflicts")
-    return {
-        "n": n,
-        "wall_s": round(elapsed, 3),
-        "conflicts": conflicts,
-        "stdout_mib": round(len(done.stdout) / 2**20, 1),
-    }
+        runs = {
+            "auto": [sys.executable, "-c", "from deconflict.cli import main; main()", "tracks", str(path)],
+            "numba": [sys.executable, "-c", CLI_FORCED, "0", "tracks", str(path)],
+            "numpy": [sys.executable, "-c", CLI_FORCED, str(10**12), "tracks", str(path)],
+        }
+        outputs = {}
+        for name, command in runs.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if done.returncode != 0:
+                raise SystemExit(f"deconflict tracks failed: {done.stderr}")
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            outputs[name] = done.stdout
+            out[name] = {"wall_s": round(elapsed, 3), "cpu_s": round(cpu, 3)}
+            log(f"CLI N={n} ({name}): {elapsed:.2f} s wall, {cpu:.2f} s CPU")
+    out["conflicts"] = len(json.loads(outputs["auto"])["conflicts"])
+    out["same_output"] = len(set(outputs.values())) == 1
+    out["wall_s"] = out["auto"]["wall_s"]
+    out["stdout_mib"] = round(len(outputs["auto"]) / 2**20, 1)
+    return out
 
 
 def machine() -> dict[str, Any]:

@@ -72,13 +72,15 @@ def tracks(
     Example: deconflict tracks tracks.csv --rpz-m 9260 --hpz-m 304.8 --lookahead-s 300
     """
     from deconflict.formats.tracks_csv import read_tracks_csv, write_track_conflicts
-    from deconflict.tactical import find_track_conflicts
+    from deconflict.tactical import find_track_conflicts, one_shot_numba_from
 
     for name, value in (("--rpz-m", rpz_m), ("--hpz-m", hpz_m), ("--lookahead-s", lookahead_s)):
         if not value > 0 or value == float("inf"):
             raise fail(f"{name} must be a number above 0, got {value:g}")
     states = read_tracks_csv(read_text(tracks_csv), source=str(tracks_csv))
-    table = find_track_conflicts(states, rpz_m=rpz_m, hpz_m=hpz_m, lookahead_s=lookahead_s)
+    table = find_track_conflicts(  # numba only where it pays for its start-up in this one-shot process
+        states, rpz_m=rpz_m, hpz_m=hpz_m, lookahead_s=lookahead_s, numba_from=one_shot_numba_from()
+    )
     write_track_conflicts(table, states, sys.stdout)
 
 

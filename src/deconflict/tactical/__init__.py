@@ -23,27 +23,32 @@ from deconflict.tactical._motion import _plane as _plane
 from deconflict.tactical._numpy import CELL_SPEED
 from deconflict.tactical.conformance import tracks_in_volumes
 from deconflict.tactical.predict import (
+    COLD_NUMBA_FROM,
     DEFAULT_HPZ_M,
     DEFAULT_LOOKAHEAD_S,
     DEFAULT_RPZ_M,
     NUMBA_FROM,
+    ONE_SHOT_NUMBA_FROM,
     SLICES,
     STRICT_M,
     THREADS,
     THREADS_FROM,
     brute_force_track_conflicts,
     find_track_conflicts,
+    one_shot_numba_from,
 )
 from deconflict.tactical.tracks import TrackConflict, TrackConflictTable, Tracks
 
 __all__ = [
     "CELL_DEG",
+    "COLD_NUMBA_FROM",
     "CELL_SPEED",
     "DEFAULT_HPZ_M",
     "DEFAULT_LOOKAHEAD_S",
     "DEFAULT_RPZ_M",
     "MAX_FRAME_RADIUS_M",
     "NUMBA_FROM",
+    "ONE_SHOT_NUMBA_FROM",
     "SLICES",
     "STRICT_M",
     "THREADS",
@@ -53,5 +58,6 @@ __all__ = [
     "Tracks",
     "brute_force_track_conflicts",
     "find_track_conflicts",
+    "one_shot_numba_from",
     "tracks_in_volumes",
 ]
