@@ -8,6 +8,7 @@ previous checkpoint (a clock that stepped back is clamped, with a warning, as en
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -59,10 +60,15 @@ def replay(ctx: Context, mechanism_id: str, at: datetime | None) -> dict[str, An
 def replay_stored(ctx: Context, mechanism_id: str, at: datetime | None, *, snapshots: bool = True) -> dict[str, Any]:
     """:func:`replay` without looking the mechanism up first (an empty state when it has no record); with
     ``snapshots`` False, from entry 1 (the reference a snapshot is checked against)."""
+    if not snapshots:
+        with ctx.store.read() as s:
+            return replaying.replay(stored_snapshots.entries(s, mechanism_id, after=0), mechanism=mechanism_id, at=at)
     with ctx.store.read() as s:
-        start = stored_snapshots.usable(s, mechanism_id, at=at) if snapshots else None
+        start = stored_snapshots.usable(s, mechanism_id, at=at)
         tail = stored_snapshots.entries(s, mechanism_id, after=start.seq if start else 0)
-        return replaying.replay(tail, mechanism=mechanism_id, at=at, start=start)
+        # the collector held off while a snapshot's rows are alive: each of its passes would walk them all
+        with replaying.no_collection() if start is not None else nullcontext():
+            return replaying.replay(tail, mechanism=mechanism_id, at=at, start=start)
 
 
 def write_snapshots(

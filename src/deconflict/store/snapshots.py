@@ -24,6 +24,7 @@ import logging
 import weakref
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,16 +150,20 @@ def make(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnap
     """
     with store.read() as s:
         start = usable(s, mechanism, seq=target - 1)
-        reached, rows = replay.rebuild(
-            entries(s, mechanism, after=start.seq if start else 0, upto=target),
-            mechanism=mechanism,
-            upto=target,
-            start=start,
-        )
-        at = s.scalar(select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == target))
-    if reached.seq != target or at is None:
-        raise ValueError(f"{mechanism}: the record has no entry {target}")
-    body, digest, size = encode(rows)
+        # the collector held off while a snapshot's rows are alive (see deconflict.service.record.replay_stored)
+        with replay.no_collection() if start is not None else nullcontext():
+            reached, rows = replay.rebuild(
+                entries(s, mechanism, after=start.seq if start else 0, upto=target),
+                mechanism=mechanism,
+                upto=target,
+                start=start,
+            )
+            at = s.scalar(
+                select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == target)
+            )
+            if reached.seq != target or at is None:
+                raise ValueError(f"{mechanism}: the record has no entry {target}")
+            body, digest, size = encode(rows)
     return ReplaySnapshot(
         mechanism_id=mechanism,
         seq=target,
