@@ -73,9 +73,13 @@ inputs never load numba; both give the same table to the last bit.
 identical results.
 
 **Start-up.** numba is imported at the first detection in a process (never by
-``import deconflict`` nor ``--help``): about 1.2 s of CPU here, plus about 1 s to load
+``import deconflict`` nor ``--help``): about 0.7 s of CPU here, plus about 0.7 s to load
 the cached machine code; the first detection after installation compiles it (about
 20 s of CPU, once: ``cache=True`` keeps it beside the module or in ``NUMBA_CACHE_DIR``).
+A process that detects once (``deconflict tracks``) passes ``numba_from=``
+:func:`one_shot_numba_from`: the numpy engine below ``ONE_SHOT_NUMBA_FROM`` tracks (below
+``COLD_NUMBA_FROM`` when nothing is cached yet), where it finishes before numba would
+have loaded; a service detecting every second keeps ``NUMBA_FROM``.
 """
 
 from __future__ import annotations
