@@ -89,3 +89,35 @@ def test_kept_answers_only_without_a_read_of_the_store() -> None:
     assert recent.kept("m", 4, 10) is None  # entry 5 was heard of but is not kept: the store must be read
     assert [e["seq"] for e in recent.after(store.read, "m", 4, 10)] == [5]
     assert [e["seq"] for e in recent.kept("m", 4, 10) or []] == [5]
+
+
+def test_commits_while_a_wake_up_is_scheduled_share_it_and_none_is_missed() -> None:
+    import asyncio
+    import threading
+
+    from deconflict.api.hub import Hub
+
+    async def run() -> None:
+        hub = Hub()
+        hub.bind(asyncio.get_running_loop())
+        sub = hub.subscribe("m", "TR", "token")
+        calls = 0
+        original = hub._wake
+
+        def counting(mechanism_id: str) -> None:
+            nonlocal calls
+            calls += 1
+            original(mechanism_id)
+
+        hub._wake = counting  # type: ignore[method-assign]
+        publisher = threading.Thread(target=lambda: [hub.publish("m", seq) for seq in range(1, 101)])
+        publisher.start()
+        publisher.join()  # 100 commits heard while the loop was busy here: one wake-up scheduled
+        await asyncio.wait_for(sub.wake.wait(), timeout=5)
+        assert calls == 1 and hub.recent.kept("m", 0, 10) is None  # heard of up to 100, none kept yet
+        sub.wake.clear()
+        threading.Thread(target=hub.publish, args=("m", 101)).start()  # after it ran: a wake-up of its own
+        await asyncio.wait_for(sub.wake.wait(), timeout=5)
+        assert calls == 2
+
+    asyncio.run(run())

@@ -131,8 +131,13 @@ class Hub:
         """Set when the server is stopping: every stream ends its response instead of waiting."""
         self.recent = Recent()
         """The newest entries, read once for every stream (see :class:`Recent`)."""
+        self._pending: set[str] = set()
+        """Mechanisms whose wake-up is scheduled on the loop and has not run yet."""
+        self._pending_lock = threading.Lock()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._pending_lock:  # a wake-up scheduled on an earlier loop will never run
+            self._pending.clear()
         self._loop = loop
 
     def subscribe(self, mechanism_id: str, member_id: str, token: str, *, limit: int = 0) -> Subscription:
@@ -159,12 +164,22 @@ class Hub:
         return sum(len(subs) for subs in self._subscribers.values())
 
     def publish(self, mechanism_id: str, seq: int) -> None:
-        """Called after a commit, from any thread."""
+        """Called after a commit, from any thread. Commits that come while a wake-up of the mechanism's
+        streams is already scheduled share it (each call to the loop from another thread is a system call
+        that wakes it): the entry is heard of first, so the streams that wake read it."""
         self.recent.heard(mechanism_id, seq)
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(self._wake, mechanism_id)
+        with self._pending_lock:
+            if mechanism_id in self._pending:
+                return
+            self._pending.add(mechanism_id)
+        try:
+            loop.call_soon_threadsafe(self._wake, mechanism_id)
+        except RuntimeError:  # the loop closed meanwhile (the server is stopping)
+            with self._pending_lock:
+                self._pending.discard(mechanism_id)
 
     def close(self) -> None:
         """The server is stopping: wake every subscriber so its stream ends now (safe from a signal handler)."""
@@ -179,5 +194,7 @@ class Hub:
                 sub.wake.set()
 
     def _wake(self, mechanism_id: str) -> None:
+        with self._pending_lock:  # a commit heard from now on schedules a wake-up of its own
+            self._pending.discard(mechanism_id)
         for sub in list(self._subscribers.get(mechanism_id, ())):
             sub.wake.set()
