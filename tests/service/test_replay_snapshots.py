@@ -83,13 +83,13 @@ def test_replay_from_snapshots_is_replay_from_entry_1_at_every_instant(svc: Serv
 
 
 def _forge(svc: Service, seq: int) -> None:
-    """Edit snapshot ``seq``'s rows (one message's steps) and give it the matching content hash: a forgery
+    """Edit snapshot ``seq``'s rows (a member's name) and give it the matching content hash: a forgery
     that only a rebuild from entry 1 can catch."""
     with svc.store.transaction() as s:
         row = s.get(ReplaySnapshot, (M, seq))
         assert row is not None
         rows = snapshots.decode(row)
-        rows["messages"][0]["steps"] += 7
+        rows["members"][0]["name"] += " (forged)"
         row.body, row.content_hash, row.size = snapshots.encode(rows)
 
 
