@@ -80,6 +80,8 @@ TARGET_P99_MS = 10.0
 TARGET_CLI_100K_S = 30.0
 TARGET_DENSE_CPU_S = 30.0
 """``deconflict check`` on the dense 100k input (millions of pairs): CPU seconds."""
+PREVIOUS_QUERY_CHECKS = 3000
+"""Checks repeated through the index's numpy path (the implementation the compiled query replaced)."""
 DENSE_SPAN_S = 4.5 * 3600
 """The dense input: the same volumes with every window inside 4.5 h (about 5.8M conflicting pairs at 100k)."""
 
@@ -451,6 +453,28 @@ def run_one(n: int, checks: int, seed: int, brute_max: int, brute_checks: int, p
         "checks_with_conflict_share": round(float((conflicts > 0).mean()), 4),
     }
     result.update(broad_phase_counts(index, geoms, radii, probe))
+    if getattr(index, "compiled_from", None) is not None:
+        # the previous implementation in the same run: the same index queried through its numpy path
+        m = min(len(probe), PREVIOUS_QUERY_CHECKS)
+        compiled_from, index.compiled_from = index.compiled_from, 2**62
+        p_elapsed, p_found = run_checks(index, geoms[:m], radii[:m], _head(probe, m))
+        p_cpu = LAST_CHECK_CPU_NS
+        index.compiled_from = compiled_from
+        mismatches = sum(1 for a, b in zip(found[:m], p_found, strict=True) if a != b)
+        p = summarise_ns(p_elapsed)
+        result["previous_query"] = {
+            "path": "numpy (VolumeIndex below compiled_from)",
+            "checks": m,
+            **p,
+            "check_cpu_p50_ms": round(float(np.percentile(p_cpu, 50)) / 1e6, 4),
+            "check_cpu_p99_ms": round(float(np.percentile(p_cpu, 99)) / 1e6, 4),
+            "ratio_cpu_p50": round(float(np.percentile(p_cpu, 50)) / float(np.percentile(check_cpu[:m], 50)), 2),
+            "agree": mismatches == 0,
+        }
+        log(
+            f"N={n}: previous (numpy) query over {m} checks p50 {p['check_p50_ms']:.3f} ms, CPU p50 "
+            f"{result['previous_query']['check_cpu_p50_ms']:.3f} ms, agree={mismatches == 0}"
+        )
     log(
         f"N={n}: {len(probe)} checks, {result['checks_per_s']:.0f}/s, p50 {result['check_p50_ms']:.3f} ms, "
         f"p99 {result['check_p99_ms']:.3f} ms (CPU p50 {result['check_cpu_p50_ms']:.3f} ms), "

@@ -600,27 +600,23 @@ def pair_distances(
 
 @njit(cache=True, nogil=True)
 def _copy(out: np.ndarray, at: int, text: np.ndarray, offsets: np.ndarray, k: int) -> int:
-    for c in range(offsets[k], offsets[k + 1]):
-        out[at] = text[c]
-        at += 1
-    return at
+    lo, hi = offsets[k], offsets[k + 1]
+    out[at : at + hi - lo] = text[lo:hi]
+    return at + hi - lo
 
 
 @njit(cache=True, nogil=True)
 def _centi(out: np.ndarray, at: int, k: int) -> int:
     """k/100 as ``repr`` writes that hundredth: "12.0", "12.5", "12.34"."""
     q, r = k // 100, k % 100
-    digits = np.empty(20, dtype=np.uint8)
-    n = 0
-    while True:
-        digits[n] = 48 + q % 10
+    n, t = 1, q
+    while t >= 10:
+        t //= 10
         n += 1
+    for d in range(at + n - 1, at - 1, -1):
+        out[d] = 48 + q % 10
         q //= 10
-        if q == 0:
-            break
-    for d in range(n - 1, -1, -1):
-        out[at] = digits[d]
-        at += 1
+    at += n
     out[at] = 46  # "."
     out[at + 1] = 48 + r // 10
     at += 2
