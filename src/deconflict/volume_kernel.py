@@ -600,7 +600,7 @@ def pair_distances(
 
 @njit(cache=True, nogil=True)
 def _copy(out: np.ndarray, at: int, text: np.ndarray, offsets: np.ndarray, k: int) -> int:
-    lo, hi = offsets[k], offsets[k + 1]
+    lo, hi = int(offsets[k]), int(offsets[k + 1])
     out[at : at + hi - lo] = text[lo:hi]
     return at + hi - lo
 
