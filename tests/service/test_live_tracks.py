@@ -150,3 +150,20 @@ def test_concurrent_batches_are_all_stored_and_each_answered(svc: Service, clock
     with svc.store.read() as s:
         assert s.query(TrackReportRow).count() == 600 and s.query(TrackRow).count() == 600
     assert held(svc) == stored(svc)
+
+
+def test_the_tick_checks_a_track_that_stopped_reporting(svc: Service, clock: FixedClock) -> None:
+    """A report checks its track's conformance; a track that then stops reporting is checked at each
+    tick, flown on: out of its volume (beyond the 1 NM tolerance) it raises its conflict there."""
+    volume = vol(T4, clock() + timedelta(hours=2), hours=6, radius_m=20_000, floor_m=0, ceiling_m=12_000)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[volume])
+    clock.advance(seconds=3 * 3600)
+    out = svc.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", clock(), at(0, 19_000), 0)])
+    assert out["raised"] == []  # inside, 1 km from the edge, flying out at 200 kt
+    clock.advance(seconds=10)
+    svc.tick()
+    assert [c for c in svc.conflicts(M) if c["kind"] == "conformance"] == []  # 1.9 km out: within 1 NM
+    clock.advance(seconds=25)
+    svc.tick()
+    (c,) = [c for c in svc.conflicts(M) if c["kind"] == "conformance"]  # 4.5 km out
+    assert c["activity"] == "TR/UAV-1" and c["status"] != "resolved"

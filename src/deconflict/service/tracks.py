@@ -119,7 +119,8 @@ def _store_queued(ctx: Context, *, mechanism_id: str, taken: list[_Batch]) -> No
                 for b in batches:
                     _store(s, mechanism_id, b.party, b.states, received)
                     live.apply(b.party, b.states, received)
-                scope = {(b.party, st["id"]) for b in batches for st in b.states}
+                scope = np.zeros(len(live), dtype=bool)
+                scope[[live.index[(b.party, st["id"])] for b in batches for st in b.states]] = True
                 raised, cleared = _check(w, picture, now, live, scope)
     except BaseException:
         _forget(ctx, mechanism_id)  # what the copy holds may not be what was committed: read it again
@@ -270,7 +271,8 @@ def tactical_tick(ctx: Context, picture: Picture, now: datetime) -> int:
         if not busy:
             return 0
         with RecordWriter(ctx, mid, picture=picture) as w:
-            raised, cleared = _check(w, picture, now, live)
+            unchecked = live.cols["checked_us"][: len(live)] <= _us(now) - int(RECHECK_S * 1e6)
+            raised, cleared = _check(w, picture, now, live, unchecked)
     except BaseException:
         _forget(ctx, mid)
         raise
@@ -283,6 +285,9 @@ def _fresh_tracks(s: Session, picture: Picture, now: datetime) -> list[TrackRow]
     return list(s.scalars(stmt.order_by(TrackRow.party, TrackRow.id)))
 
 
+RECHECK_S = 1.0
+"""The tick checks the conformance and intrusion of the tracks not checked for this long (a track
+reporting every second is checked at each report; one that stopped, at each tick)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
@@ -304,7 +309,9 @@ class _Live:
     copy was last brought up to date are exactly those stamped after its :attr:`marker`.
     """
 
-    _COLUMNS = ("at_us", *_FIELDS)
+    _COLUMNS = ("at_us", "checked_us", *_FIELDS)
+    """Per track: when reported and when its conformance and intrusion were last checked (microseconds
+    since 1970), and its reported state."""
 
     def __init__(self) -> None:
         self.index: dict[tuple[str, str], int] = {}
@@ -313,7 +320,7 @@ class _Live:
         self.names: list[str] = []
         self.at: list[datetime] = []
         self.cols: dict[str, np.ndarray] = {
-            k: np.empty(64, dtype=np.int64 if k == "at_us" else float) for k in self._COLUMNS
+            k: np.empty(64, dtype=np.int64 if k.endswith("_us") else float) for k in self._COLUMNS
         }
         self.marker: datetime | None = None
         """The newest ``received_at`` stored for the mechanism, by any process, that this copy includes."""
@@ -365,6 +372,7 @@ class _Live:
             self.names.append(f"{party}/{tid}")
             self.at.append(at)
             self._order = None
+            self.cols["checked_us"][i] = 0
         elif force or self.at[i] <= at:
             self.at[i] = at
         else:
@@ -445,7 +453,7 @@ def _forget(ctx: Context, mechanism_id: str) -> None:
 
 
 def _check(
-    w: RecordWriter, picture: Picture, now: datetime, live: _Live, scope: set[tuple[str, str]] | None = None
+    w: RecordWriter, picture: Picture, now: datetime, live: _Live, scope: np.ndarray | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Raise a conflict (and its alert) for each situation that is new, clear each that has ended.
 
@@ -454,11 +462,11 @@ def _check(
     track inside another party's active volume. It raises one conflict while it lasts, however
     many reports arrive, and a new one if it comes back after it ended.
 
-    ``scope``: the (party, id) of the tracks just reported. Pairs are always checked among all the
-    tracks in the picture; a track's conformance and intrusion, only for the tracks in ``scope``
-    (the others' stay as they are until the next tick, at most a second later, which checks every
-    track: that check is most of a report's cost, and a track not reported has not changed).
-    None: every track (the tick).
+    ``scope``: which tracks (by index in ``live``) to check for conformance and intrusion: those just
+    reported (a report), or those not checked for :data:`RECHECK_S` (the tick); None: every track.
+    Pairs are always checked among all the tracks in the picture. A track out of scope keeps its
+    conformance and intrusion conflicts as they are until it is checked again, at most about a second
+    later: that check is most of a report's cost, and a track checked a moment ago has barely moved.
     """
     s = w.session
     rules = picture.mechanism.rules
@@ -492,12 +500,8 @@ def _check(
                 }
         volumes = _active_volumes(s, mid, now)
         party_arr = np.array(parties, dtype=object)
-        if scope is None:
-            wanted = np.ones(len(idx), dtype=bool)
-        else:
-            marked = np.zeros(len(live), dtype=bool)
-            marked[[live.index[k] for k in scope]] = True
-            wanted = marked[idx]
+        wanted = np.ones(len(idx), dtype=bool) if scope is None else scope[idx]
+        live.cols["checked_us"][idx[wanted]] = _us(now)
         for party in sorted(set(parties)):
             mine = np.flatnonzero((party_arr == party) & wanted)
             if not len(mine):
@@ -556,7 +560,14 @@ def _check(
     fresh = set(names)
     for key, row in open_rows.items():
         name = key[1]
-        if key[0] != ConflictKind.TRACKS.value and scope is not None and name in fresh and _key(name) not in scope:
+        i = live.index.get(_key(name))
+        if (
+            key[0] != ConflictKind.TRACKS.value
+            and scope is not None
+            and name in fresh
+            and i is not None
+            and not scope[i]
+        ):
             continue  # a track in the picture whose conformance was not checked now: the tick checks it
         if key not in found:
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
