@@ -11,7 +11,10 @@ checks ``--checks`` new random volumes against it one at a time with
 ``VolumeIndex.query``. At N <= ``--brute-max`` the same checks are repeated without an
 index (numpy interval filter, then ``Frame.ground_distance`` on every survivor) and the
 two answers are compared volume by volume; each check's wall and CPU (thread) time are both
-reported, and the index's resident memory as RSS after the build less RSS before it.
+reported, and the index's resident memory as RSS after the build less RSS before it. The
+first ``PREVIOUS_QUERY_CHECKS`` checks are repeated on the same index through its numpy path
+(the implementation the compiled query replaced, ``compiled_from`` raised): ``previous_query``,
+with the CPU ratio at p50 and whether the answers agree.
 
 Then ``deconflict check`` (the command of the running interpreter's environment, so nothing but
 the README's set-up is needed: no ``uv`` on the PATH) is timed as a subprocess (wall, CPU, peak
