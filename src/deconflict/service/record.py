@@ -8,7 +8,6 @@ previous checkpoint (a clock that stepped back is clamped, with a warning, as en
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -63,12 +62,13 @@ def replay_stored(ctx: Context, mechanism_id: str, at: datetime | None, *, snaps
     if not snapshots:
         with ctx.store.read() as s:
             return replaying.replay(stored_snapshots.entries(s, mechanism_id, after=0), mechanism=mechanism_id, at=at)
-    with ctx.store.read() as s:
+    # the collector held off while a snapshot's rows are alive: each of its passes would walk them all
+    with ctx.store.read() as s, replaying.no_collection():
         start = stored_snapshots.usable(s, mechanism_id, at=at)
-        tail = stored_snapshots.entries(s, mechanism_id, after=start.seq if start else 0)
-        # the collector held off while a snapshot's rows are alive: each of its passes would walk them all
-        with replaying.no_collection() if start is not None else nullcontext():
+        if start is not None:
+            tail = stored_snapshots.entries(s, mechanism_id, after=start.seq)
             return replaying.replay(tail, mechanism=mechanism_id, at=at, start=start)
+    return replay_stored(ctx, mechanism_id, at, snapshots=False)  # none yet: from entry 1
 
 
 def write_snapshots(
