@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -241,20 +242,27 @@ def safe_text(value: object, *, lines: bool = False) -> str:
     text = value if isinstance(value, str) else str(value)
     if text.isprintable():  # the common case: nothing to do (printable excludes controls and bidi marks)
         return text
-    out: list[str] = []
-    for ch in text:
-        o = ord(ch)
-        if lines and ch in "\n\t":
-            out.append(ch)
-        elif o < 0x20:
-            out.append(chr(0x2400 + o))
-        elif o == 0x7F:
-            out.append("\u2421")
-        elif 0x80 <= o < 0xA0 or ch in BIDI_CONTROLS or ch in "\u2028\u2029":
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return (_UNSAFE_IN_LINES if lines else _UNSAFE).sub(_shown, text)
+
+
+def _unsafe(keep: str) -> re.Pattern[str]:
+    """The characters :func:`safe_text` replaces (C0, DEL, C1, bidi controls, line and paragraph
+    separators), but those in ``keep``: one pass in C over a whole output, however long."""
+    chars = [chr(o) for o in (*range(0x20), *range(0x7F, 0xA0))] + sorted(BIDI_CONTROLS) + ["\u2028", "\u2029"]
+    return re.compile("[" + "".join(re.escape(c) for c in chars if c not in keep) + "]")
+
+
+_UNSAFE = _unsafe("")
+_UNSAFE_IN_LINES = _unsafe("\n\t")
+
+
+def _shown(match: re.Match[str]) -> str:
+    o = ord(match.group())
+    if o < 0x20:
+        return chr(0x2400 + o)  # its control picture: ␛, ␍, ␊...
+    if o == 0x7F:
+        return "\u2421"
+    return f"\\u{o:04x}"  # C1, bidi, separators: as in a JSON string
 
 
 class TerminalGuard(io.TextIOBase):
