@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from support.builders import HAMA, PALMYRA, T4, M, vol, zone
 from typer.testing import CliRunner
 
 from deconflict.cli import app
 from deconflict.clock import FixedClock
-from deconflict.service import Service
+from deconflict.service import Service, duty
 from deconflict.store import open_store, snapshots
 from deconflict.store.schema import LedgerEntry, ReplaySnapshot
 
@@ -171,3 +171,24 @@ def test_the_first_entry_after_a_snapshot_must_follow_it(svc: Service, clock: Fi
         )
     with pytest.raises(ValueError, match="entry 21 does not follow entry 20"):
         svc.replay_stored(M, None)
+
+
+def test_the_duty_loop_gives_snapshots_a_bounded_share_and_they_catch_up_afterwards(
+    svc: Service, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a burst of writes a snapshot falls due every few seconds and each costs about a second: the duty
+    loop waits after each for its time divided by its share, so requests come first."""
+    monkeypatch.setattr(snapshots, "EVERY", 10)
+    monkeypatch.setattr(duty, "SNAPSHOT_SHARE", 1e-9)  # whatever the first one took, the next waits for ages
+    scripted_day(svc, clock)  # dozens of ticks, several snapshots due
+
+    def kept() -> list[int]:
+        with svc.store.read() as s:
+            return list(s.scalars(select(ReplaySnapshot.seq).where(ReplaySnapshot.mechanism_id == M)))
+
+    with svc.store.read() as s:
+        head = s.scalar(select(func.max(LedgerEntry.seq)).where(LedgerEntry.mechanism_id == M))
+    assert head >= 30 and kept() == [10]
+    svc._ctx.snapshot_after.clear()  # the wait is over
+    svc.tick()
+    assert kept() == [10, 20]

@@ -203,6 +203,8 @@ class Context:
     """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
     tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)
     """token → (valid until, monotonic seconds; the answer): recent answers about bearer tokens."""
+    snapshot_after: dict[str, float] = field(default_factory=dict)
+    """mechanism → the monotonic second before which the duty loop writes no replay snapshot (:mod:`duty`)."""
     reruns: int = 0
     """Writes this process ran again because the record had moved under them (the metrics show it; with
     every writer passing the gate, it stays 0)."""
