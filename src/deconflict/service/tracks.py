@@ -126,8 +126,10 @@ def _store_queued(ctx: Context, *, mechanism_id: str, taken: list[_Batch]) -> No
         _forget(ctx, mechanism_id)  # what the copy holds may not be what was committed: read it again
         raise
     with _QUEUE_LOCK:
-        for b in batches:
-            _answered(queue, b, {"stored": len(b.states), "raised": raised, "cleared": cleared}, None)
+        for b in batches:  # each party hears of the conflicts that concern it only (batches share a check)
+            mine_raised = [c for c in raised if b.party in c["parties"]]
+            mine_cleared = [cid for cid, parties in cleared if b.party in parties]
+            _answered(queue, b, {"stored": len(b.states), "raised": mine_raised, "cleared": mine_cleared}, None)
 
 
 def _answered(queue: list[_Batch], batch: _Batch, result: dict[str, Any] | None, error: BaseException | None) -> None:
@@ -454,8 +456,9 @@ def _forget(ctx: Context, mechanism_id: str) -> None:
 
 def _check(
     w: RecordWriter, picture: Picture, now: datetime, live: _Live, scope: np.ndarray | None = None
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Raise a conflict (and its alert) for each situation that is new, clear each that has ended.
+) -> tuple[list[dict[str, Any]], list[tuple[str, list[str]]]]:
+    """Raise a conflict (and its alert) for each situation that is new, clear each that has ended; returns
+    the conflicts raised and (id, parties) of those cleared.
 
     A situation is a pair of different parties' tracks predicted to lose separation within the
     look-ahead, a track outside every active volume of its party (beyond the tolerance), or a
@@ -556,7 +559,7 @@ def _check(
         w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
         tactical_alerts(w, picture, doc, now)
         raised.append(doc)
-    cleared = []
+    cleared: list[tuple[str, list[str]]] = []
     fresh = set(names)
     for key, row in open_rows.items():
         name = key[1]
@@ -571,7 +574,7 @@ def _check(
             continue  # a track in the picture whose conformance was not checked now: the tick checks it
         if key not in found:
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
-            cleared.append(row.id)
+            cleared.append((row.id, list(row.parties)))
     return raised, cleared
 
 
