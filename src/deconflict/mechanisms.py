@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from shapely.geometry import mapping, shape
 
 from deconflict.errors import InvalidInput
 from deconflict.formats.docs import (
+    RULE_KEYS,
     identifier,
     member_to_doc,
     number,
@@ -107,10 +109,25 @@ def mechanism_from_doc(doc: Any, *, base: Path = Path("."), source: str = "mecha
         name=text(doc.get("name"), f"{source} name"),
         area=area,
         area_name=text(area_doc.get("name", mid), f"{source} area name"),
-        rules=with_caps(parse_rules(doc.get("rules"), f"{source} rules"), doc.get("rules"), f"{source} rules"),
+        rules=with_caps(
+            parse_rules(_known(doc.get("rules"), source), f"{source} rules"), doc.get("rules"), f"{source} rules"
+        ),
         members=members,
         zones=tuple(zones),
     )
+
+
+def _known(rules: Any, source: str) -> Any:
+    """The rules table of a mechanism file, once every key in it is one the rules know: a misspelt rule
+    would otherwise be read as missing, or left out silently with its default in force."""
+    if isinstance(rules, dict):
+        known = RULE_KEYS | set(CAPS)
+        for key in rules:
+            if key not in known:
+                near = difflib.get_close_matches(str(key), sorted(known), n=1)
+                hint = f" (did you mean {near[0]}?)" if near else f"; the rules are {', '.join(sorted(known))}"
+                raise InvalidInput(f"{source} rules {key}: no such rule{hint}", field=str(key))
+    return rules
 
 
 def load_mechanism(path: Path) -> Mechanism:

@@ -100,3 +100,33 @@ def test_the_service_refuses_a_definition_that_would_not_read_back_from_its_reco
     assert _rows(db) == 0
     service.declare_mechanism(mechanism=m)  # the agreed one still declares on the same database
     assert Service.open(str(db)).mechanism(M).rules.ladder == m.rules.ladder  # and reads back
+
+
+@pytest.mark.parametrize(
+    ("line", "instead", "words"),
+    [
+        (
+            "line_check_interval_min = 60",
+            "line_check_interval_min = 0",
+            "line_check_interval_min: must be at least 0.1",
+        ),
+        ("ack_deadline_min = 10", "ack_deadline_min = 0", "ack_deadline_min: must be at least 0.1"),
+        ("separation_m = 9260", "separaton_m = 9260", "rules separaton_m: no such rule (did you mean separation_m?)"),
+        ("horizon_days = 180", "horizon_days = 180\nbogus_rule = 3", "rules bogus_rule: no such rule; the rules are"),
+        ("vertical_separation_m = 305", "", "rules vertical_separation_m: missing"),
+    ],
+)
+def test_a_rule_that_would_stop_the_duty_loop_or_a_misspelt_one_is_refused_by_name(
+    tmp_path: Path, line: str, instead: str, words: str
+) -> None:
+    """Line checks every 0 minutes passed the check, declared, then failed every tick of the duty loop; a
+    misspelt rule read as missing (``got None``) or, unknown, was dropped with its default in force."""
+    (tmp_path / "data").symlink_to(SYRIA.parent / "data")
+    source = SYRIA.read_text(encoding="utf-8")
+    assert line in source
+    edited = tmp_path / "edited.toml"
+    edited.write_text(source.replace(line, instead, 1))
+    for args in (["mechanism", "check", str(edited)], ["mechanism", "declare", str(edited), "--db", "x.db"]):
+        run = runner.invoke(app, args)
+        assert run.exit_code == 2 and words in run.output and "Traceback" not in run.output, run.output
+    assert not (tmp_path / "x.db").exists() and not Path("x.db").exists()

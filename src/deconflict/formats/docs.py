@@ -351,10 +351,13 @@ def parse_rules(doc: Any, where: str = "rules") -> Rules:
     if not isinstance(doc, dict):
         raise InvalidInput(f"{where}: missing; a mechanism needs its rules")
 
-    def minutes(name: str) -> float:
+    def required(name: str) -> Any:
         if name not in doc:
             raise InvalidInput(f"{where} {name}: missing", field=name)
-        return number(doc[name], f"{where} {name}", minimum=0, maximum=7 * 24 * 60) * 60.0
+        return doc[name]
+
+    def minutes(name: str, minimum: float = 0) -> float:
+        return number(required(name), f"{where} {name}", minimum=minimum, maximum=7 * 24 * 60) * 60.0
 
     ladder_raw = doc.get("ladder")
     if not isinstance(ladder_raw, list) or not ladder_raw:
@@ -368,12 +371,14 @@ def parse_rules(doc: Any, where: str = "rules") -> Rules:
         ladder.append(Rung(name=name, after_s=within * 60.0))
     return Rules(
         min_notice_s=minutes("min_notice_min"),
-        separation_m=number(doc.get("separation_m"), f"{where} separation_m", minimum=0, maximum=500_000),
+        separation_m=number(required("separation_m"), f"{where} separation_m", minimum=0, maximum=500_000),
         vertical_separation_m=number(
-            doc.get("vertical_separation_m"), f"{where} vertical_separation_m", minimum=0, maximum=10_000
+            required("vertical_separation_m"), f"{where} vertical_separation_m", minimum=0, maximum=10_000
         ),
-        ack_deadline_s=minutes("ack_deadline_min"),
-        line_check_interval_s=minutes("line_check_interval_min"),
+        # an alert answered within no time, or line checks every 0 minutes, would stop the duty loop: at
+        # least 6 seconds, as a rung of the ladder
+        ack_deadline_s=minutes("ack_deadline_min", minimum=0.1),
+        line_check_interval_s=minutes("line_check_interval_min", minimum=0.1),
         ladder=tuple(ladder),
         disclosure=choice(doc.get("disclosure", "full"), Disclosure, "disclosure", where),
         area_margin_m=number(doc.get("area_margin_m", 0), f"{where} area_margin_m", minimum=0, maximum=100_000),
@@ -393,6 +398,26 @@ def parse_rules(doc: Any, where: str = "rules") -> Rules:
         )
         * DAY_S,
     )
+
+
+RULE_KEYS = frozenset(
+    {
+        "min_notice_min",
+        "separation_m",
+        "vertical_separation_m",
+        "ack_deadline_min",
+        "line_check_interval_min",
+        "ladder",
+        "disclosure",
+        "area_margin_m",
+        "track_lookahead_s",
+        "track_stale_s",
+        "conformance_tolerance_m",
+        "max_window_days",
+        "horizon_days",
+    }
+)
+"""The keys :func:`parse_rules` reads (the caps of :mod:`deconflict.mechanisms` are read beside them)."""
 
 
 def rules_to_doc(r: Rules) -> dict[str, Any]:
