@@ -26,6 +26,7 @@ from deconflict.cli.common import (
     open_service,
     parse_instant,
     say,
+    shown_db,
     user_errors,
     utc_text,
     window_text,
@@ -71,7 +72,7 @@ def ledger_check(
     for mid in ids:
         report = service.verify(mid)
         if report.entries == 0 and report.ok:
-            raise DeconflictError(f"mechanism {mid!r} has no record in {db}")
+            raise DeconflictError(f"mechanism {mid!r} has no record in {shown_db(db)}")
         bad |= not say_chain(mid, report)
     if bad:
         raise typer.Exit(1)
@@ -119,7 +120,7 @@ def ledger_export(
     service.checkpoint(mechanism)
     head = service.head(mechanism)
     if head.seq == 0:
-        raise DeconflictError(f"mechanism {mechanism!r} has no record in {db}")
+        raise DeconflictError(f"mechanism {mechanism!r} has no record in {shown_db(db)}")
     checkpoints: list[dict[str, Any]] = []
     while page := service.checkpoints(
         mechanism, after=checkpoints[-1]["seq"] if checkpoints else 0, with_cosignatures=True
@@ -230,10 +231,12 @@ def record_entries(db: str | None, bundle_path: Path | None, mechanism: str | No
     if mechanism is None:
         if len(ids) != 1:
             found = f"it holds {', '.join(ids)}; choose one with --mechanism" if ids else "it holds no record"
-            raise DeconflictError(f"{db}: {found}")
+            raise DeconflictError(f"{shown_db(db)}: {found}")
         mechanism = ids[0]
     elif mechanism not in ids:
-        raise DeconflictError(f"mechanism {mechanism!r} has no record in {db} (it holds: {', '.join(ids) or 'none'})")
+        raise DeconflictError(
+            f"mechanism {mechanism!r} has no record in {shown_db(db)} (it holds: {', '.join(ids) or 'none'})"
+        )
     return mechanism, service.record(mechanism)
 
 
@@ -369,7 +372,7 @@ def replay(
     if at is None:
         raise DeconflictError("give the instant with --at (or --check-snapshots)")
     instant = parse_instant(at, "--at")
-    source = db or DEFAULT_DB
+    source = shown_db(db or DEFAULT_DB)
     if bundle is not None:
         from deconflict.record import bundle as bundles
 
