@@ -130,3 +130,20 @@ def test_a_rule_that_would_stop_the_duty_loop_or_a_misspelt_one_is_refused_by_na
         run = runner.invoke(app, args)
         assert run.exit_code == 2 and words in run.output and "Traceback" not in run.output, run.output
     assert not (tmp_path / "x.db").exists() and not Path("x.db").exists()
+
+
+def test_commands_on_a_database_take_its_only_mechanism_and_ask_when_it_holds_several(tmp_path: Path) -> None:
+    """The demo's id was every command's default: on a site's own mechanism, export said it did not exist."""
+    (tmp_path / "data").symlink_to(SYRIA.parent / "data")
+    own = tmp_path / "own.toml"
+    own.write_text(SYRIA.read_text(encoding="utf-8").replace(f'id = "{M}"', 'id = "xx-site"', 1))
+    db = str(tmp_path / "site.db")
+    _ok("mechanism", "declare", str(own), "--db", db)
+    _ok("ledger", "export", "--db", db, "--out", str(tmp_path / "one.jsonl"))
+    assert '"mechanism": "xx-site"' in (tmp_path / "one.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    assert "held by service" in _ok("keys", "list", "--db", db)
+    _ok("mechanism", "declare", str(SYRIA), "--db", db)
+    for args in (["ledger", "export", "--db", db, "--out", str(tmp_path / "two.jsonl")], ["keys", "list", "--db", db]):
+        run = runner.invoke(app, args)
+        assert run.exit_code == 2 and f"it holds {M}, xx-site; choose one with --mechanism" in run.output, run.output
+    assert not (tmp_path / "two.jsonl").exists()

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from deconflict.cli.common import DEFAULT_DB, DbFileOpt, MechanismIdOpt, open_service, shown_db, user_errors
+from deconflict.cli.common import (
+    DEFAULT_DB,
+    DbFileOpt,
+    MechanismChoiceOpt,
+    MechanismIdOpt,
+    chosen_mechanism,
+    open_service,
+    shown_db,
+    user_errors,
+)
 from deconflict.cli.files import mechanism_app
 
 __all__ = ["keys_app", "member_app"]
@@ -153,7 +162,7 @@ def keys_register(
         Path, typer.Option(help="The new key's file (deconflict keys generate): it signs the proof of possession.")
     ],
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     with_key: Annotated[
         Path | None,
         typer.Option(
@@ -179,8 +188,9 @@ def keys_register(
     owner, new = signing.read_key_file(public_key)
     if owner != party:
         raise InvalidInput(f"public_key: {public_key} is a key of {owner}, not of {party}", field="public_key")
-    message = registration_message(mechanism=mechanism, party=party, public_key=new.public_key)
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
+    message = registration_message(mechanism=mechanism, party=party, public_key=new.public_key)
     request: dict[str, Any] = {
         "mechanism_id": mechanism,
         "party": party,
@@ -212,7 +222,7 @@ def keys_register(
 @user_errors
 def keys_list(
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
 ) -> None:
     """The mechanism's keys, their fingerprints and who holds each private key.
 
@@ -220,6 +230,7 @@ def keys_list(
     """
 
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     for k in service.keys(mechanism):
         revoked = f"  revoked at entry {k['revoked_seq']}" if k["revoked_seq"] else ""
         typer.echo(f"{k['key_id']}  {k['owner']:<8} held by {k['custody']}{revoked}")

@@ -26,11 +26,15 @@ if TYPE_CHECKING:
     from deconflict.service import Service
 
 __all__ = [
+    "chosen_mechanism",
     "BIDI_CONTROLS",
     "DEFAULT_DB",
     "DbFileOpt",
+    "MechanismChoiceOpt",
     "shown_db",
+    "MechanismChoiceOpt",
     "MechanismIdOpt",
+    "chosen_mechanism",
     "TerminalGuard",
     "activity_head",
     "fail",
@@ -55,6 +59,9 @@ DEFAULT_DB = "deconflict-demo.db"
 
 DbFileOpt = Annotated[str, typer.Option(help="SQLite file or database URL.")]
 MechanismIdOpt = Annotated[str, typer.Option(help="Mechanism id.")]
+MechanismChoiceOpt = Annotated[
+    str | None, typer.Option("--mechanism", help="Mechanism id (default: the only one the database holds).")
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -367,6 +374,21 @@ def natural_key(value: str) -> tuple[Any, ...]:
 
 
 # --- the database, through the service ----------------------------------------------------------
+
+
+def chosen_mechanism(service: Service, mechanism: str | None, db: str) -> str:
+    """``mechanism``, or the only mechanism the database holds when it is None.
+
+    Raises:
+        DeconflictError: none given and the database holds none, or several (they are named).
+    """
+    if mechanism is not None:
+        return mechanism
+    ids = service.mechanism_ids()
+    if len(ids) == 1:
+        return ids[0]
+    found = f"it holds {', '.join(ids)}; choose one with --mechanism" if ids else "it holds no mechanism"
+    raise DeconflictError(f"{shown_db(db)}: {found}")
 
 
 def open_service(db: str, *, migrate: bool = False) -> Service:

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from deconflict.cli.common import DEFAULT_DB, DbFileOpt, MechanismIdOpt, open_service, say, user_errors
+from deconflict.cli.common import (
+    DEFAULT_DB,
+    DbFileOpt,
+    MechanismChoiceOpt,
+    chosen_mechanism,
+    open_service,
+    say,
+    user_errors,
+)
 from deconflict.errors import DeconflictError
 
 if TYPE_CHECKING:
@@ -95,7 +103,7 @@ def picture_for(service: Service, mechanism: str, member: Member) -> dict[str, A
 def export_geojson(
     as_member: AsMemberOpt,
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     out: OutOpt = None,
 ) -> None:
     """Write the picture a member may see as RFC 7946 GeoJSON.
@@ -108,6 +116,7 @@ def export_geojson(
     Example: deconflict export geojson --db deconflict-demo.db --as TR --out picture.geojson
     """
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     write_out(json.dumps(picture_for(service, mechanism, member), ensure_ascii=False), out)
 
@@ -161,7 +170,7 @@ def notam(
     target: Annotated[str, typer.Argument(help="An activity id (e.g. TR-0003) or a zone id.")],
     as_member: AsMemberOpt,
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     out: OutOpt = None,
 ) -> None:
     """Draft the ICAO NOTAM of an activity or a zone.
@@ -173,6 +182,7 @@ def notam(
     Example: deconflict notam TR-0003 --db deconflict-demo.db --as TR
     """
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     write_out(notam_text(service, mechanism, member, target), out)
 
@@ -221,7 +231,7 @@ def all_notams(service: Service, mechanism: str, member: Member) -> tuple[list[s
 def export_notam(
     as_member: AsMemberOpt,
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     out: OutOpt = None,
 ) -> None:
     """Draft the NOTAMs of every live activity a member may see whole and every zone.
@@ -234,6 +244,7 @@ def export_notam(
     Example: deconflict export notam --db deconflict-demo.db --as TR --out notams.txt
     """
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     texts, left_out = all_notams(service, mechanism, member)
     for why in left_out:
@@ -255,7 +266,7 @@ def import_notam(
     ],
     as_member: AsMemberOpt,
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     key: Annotated[
         Path | None, typer.Option(help="Your party's private key file: each entry is signed with it here.")
     ] = None,
@@ -276,6 +287,7 @@ def import_notam(
     if key is not None:
         party, pair = signing.read_key_file(key)
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     if key is not None and party != member.party:
         raise DeconflictError(f"--key: {key} is {party}'s key, not {member.party}'s", field="--key")

@@ -20,8 +20,9 @@ import typer
 from deconflict.cli.common import (
     DEFAULT_DB,
     DbFileOpt,
-    MechanismIdOpt,
+    MechanismChoiceOpt,
     activity_head,
+    chosen_mechanism,
     natural_key,
     open_service,
     parse_instant,
@@ -83,7 +84,7 @@ def ledger_check(
 def ledger_export(
     out: Annotated[Path, typer.Option(help="The bundle file to write.")],
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     url: Annotated[
         str | None, typer.Option(help="Save your member's own copy from this service instead (with --token).")
     ] = None,
@@ -116,6 +117,7 @@ def ledger_export(
         export_copy(url=url, token=token, from_mirror=from_mirror, out=out)
         return
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     service.mechanism(mechanism)  # a clear error when it does not exist
     service.checkpoint(mechanism)
     head = service.head(mechanism)

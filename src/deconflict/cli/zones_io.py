@@ -21,7 +21,8 @@ import typer
 from deconflict.cli.common import (
     DEFAULT_DB,
     DbFileOpt,
-    MechanismIdOpt,
+    MechanismChoiceOpt,
+    chosen_mechanism,
     open_service,
     parse_altitude,
     parse_time_option,
@@ -53,7 +54,7 @@ DryRunOpt = Annotated[
 def export_kml(
     as_member: AsMemberOpt,
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     out: OutOpt = None,
 ) -> None:
     """Write the picture a member may see as KML (KMZ when --out ends in .kmz).
@@ -77,6 +78,7 @@ def export_kml(
             field="--out",
         )
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     text = picture_kml(
         mechanism_id=mechanism,
@@ -180,7 +182,7 @@ def import_kml(
         str | None, typer.Option("--activity", help="Notify one activity of this kind, a volume per Placemark.")
     ] = None,
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     folder: Annotated[str | None, typer.Option(help="Only the Placemarks in the folder of this name.")] = None,
     kind: Annotated[str, typer.Option(help="Zones: their kind, unless a Placemark says.")] = "restricted",
     forbid: ForbidOpt = None,
@@ -210,6 +212,7 @@ def import_kml(
     if zones == (activity is not None):
         raise DeconflictError("give --zones or --activity KIND (one of them)", field="--zones")
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     if not file.is_file():
         raise DeconflictError(f"{file}: no such file")
@@ -256,7 +259,7 @@ def import_ed269(
     file: Annotated[Path, typer.Argument(help="An ED-269 (or ED-318) UAS geographical zone file, JSON.")],
     as_member: AsMemberOpt,
     db: DbFileOpt = DEFAULT_DB,
-    mechanism: MechanismIdOpt = "tr-il-syria",
+    mechanism: MechanismChoiceOpt = None,
     ground_max_m: Annotated[
         float | None, typer.Option(help="Highest ground under the zones, metres AMSL (needed for AGL ceilings).")
     ] = None,
@@ -282,6 +285,7 @@ def import_ed269(
     from deconflict.formats.ed269 import Ground, zones_from_file
 
     service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     if not 0 < horizon_days <= 366:
         raise DeconflictError("--horizon-days: give a number of days from above 0 up to 366", field="--horizon-days")
