@@ -85,7 +85,8 @@ class Signers:
             self._custody.pop(owner, None)
             raise Forbidden(
                 f"party {party} signs its own entries: prepare the request, sign the entry with "
-                f"{party}'s private key and send the signature (deconflict notify --key, or the Python client)"
+                f"{party}'s private key and send the signature (--key on deconflict notify, amend, cancel, "
+                "ack, resolve and hotline send or ack; or the Python client)"
             )
         held = self._custody.get(owner)
         if held is None or held.key_id != row.key_id:
