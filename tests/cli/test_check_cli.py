@@ -312,12 +312,16 @@ def test_not_utf8(tmp_path: Path) -> None:
     assert "UTF-8" in result.stderr
 
 
-@pytest.mark.parametrize("value", ["-1", "nan", "five"])
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "five"])
 @pytest.mark.parametrize("option", ["--separation-m", "--vertical-separation-m"])
 def test_bad_separation_is_refused(tmp_path: Path, option: str, value: str) -> None:
     result = run(str(write(tmp_path, VALID)), option, value)
     assert result.exit_code == 2
     assert result.stdout == ""
+    if (
+        value != "five"
+    ):  # a number out of range: one line naming the option, as for tracks (inf made every pair conflict)
+        assert result.stderr == f"error: {option} must be a number, 0 or more, got {value}\n"
 
 
 # --- a real process --------------------------------------------------------------------------

@@ -21,10 +21,10 @@ mechanism_app = typer.Typer(help="Mechanism files: members, rules, zones as data
 def check(
     volumes: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection of volumes ('-' for stdin).")],
     separation_m: Annotated[
-        float, typer.Option(min=0, help="Horizontal separation M, metres (0: touching or overlapping).")
+        float, typer.Option(help="Horizontal separation M, metres, 0 or more (0: touching or overlapping).")
     ] = 0.0,
     vertical_separation_m: Annotated[
-        float, typer.Option(min=0, help="Vertical separation V, metres (0: bands overlap).")
+        float, typer.Option(help="Vertical separation V, metres, 0 or more (0: bands overlap).")
     ] = 0.0,
 ) -> None:
     """Find every pair of volumes of different parties that conflict; print JSON.
@@ -39,6 +39,9 @@ def check(
     from deconflict.detect_batch import conflict_blocks, write_conflict_blocks
     from deconflict.formats.geojson import load_json, volumes_from_geojson, write_conflicts
 
+    for name, value in (("--separation-m", separation_m), ("--vertical-separation-m", vertical_separation_m)):
+        if not value >= 0 or value == float("inf"):  # one line, as for tracks (NaN fails both comparisons)
+            raise fail(f"{name} must be a number, 0 or more, got {value:g}")
     doc = load_json(read_text(volumes), source=str(volumes))
     vols = volumes_from_geojson(doc, source=str(volumes))
     del doc
