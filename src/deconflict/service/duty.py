@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso
@@ -108,10 +108,18 @@ def record_due(w: RecordWriter, picture: Picture, now: datetime) -> int:
     mid = picture.mechanism.id
     s = w.session
     written = 0
+    # only the messages whose first step can be due: the ladder starts at the send time or the inherited
+    # deadline's start (escalation_start), and its first step comes an acknowledgement deadline later; the
+    # others (every alert still in its first window) are not read at all
+    first_step_by = now - timedelta(seconds=rules.ack_deadline_s)
     open_rows = list(
         s.scalars(
             select(MessageRow)
-            .where(*queries.unanswered(mid), MessageRow.steps < len(rules.ladder) - 1)
+            .where(
+                *queries.unanswered(mid),
+                MessageRow.steps < len(rules.ladder) - 1,
+                or_(MessageRow.sent_at <= first_step_by, MessageRow.deadline <= now),
+            )
             .order_by(MessageRow.seq)
         )
     )
