@@ -65,7 +65,7 @@ def notify(
         raise DeconflictError(f"{notice}: expected an object with kind and a list of volumes")
     client = client_for(url, token, key)
     out = client.notify(kind=body["kind"], volumes=body["volumes"], id=body.get("id"), title=body.get("title", ""))
-    typer.echo(f"{out['activity']['id']} notified (record entry {out['seq']}{signed_by(client)})")
+    typer.echo(f"{out['activity']['id']} notified (record now at entry {out['seq']}{signed_by(client)})")
     for c in out["raised"]:
         typer.echo(f"  conflict {c['id']}: {c['kind']}, deadline {utc_text(c['deadline'])}")
 
@@ -347,7 +347,7 @@ def amend(
         body["title"] = new["title"]
     out = client.amend(activity, version=seen, **body)
     a = out["activity"]
-    say(f"{a['id']} amended: version {seen} → {a['version']} (record entry {out['seq']}{signed_by(client)})")
+    say(f"{a['id']} amended: version {seen} → {a['version']} (record now at entry {out['seq']}{signed_by(client)})")
     for line in described:
         say(f"  {line}")
     for line in outcome_lines(out, "amended"):
@@ -370,7 +370,7 @@ def cancel(
     own_activity(client, activity, version=version)
     out = client.cancel(activity, version=version)
     a = out["activity"]
-    say(f"{a['id']} cancelled: version {a['version']} (record entry {out['seq']}{signed_by(client)})")
+    say(f"{a['id']} cancelled: version {a['version']} (record now at entry {out['seq']}{signed_by(client)})")
     for line in outcome_lines(out, "activity cancelled"):
         say(line)
 

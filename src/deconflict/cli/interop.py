@@ -393,4 +393,4 @@ def _store(service: Service, mechanism: str, actor: str, draft: Any, *, key: Key
     from deconflict.cli.common import utc_text
 
     raised = "".join(f"\n  conflict {c['id']}: {c['kind']}, deadline {utc_text(c['deadline'])}" for c in out.raised)
-    return f"NOTAM {draft.n} ({draft.ident}): {what} (record entry {out.seq}){raised}"
+    return f"NOTAM {draft.n} ({draft.ident}): {what} (record now at entry {out.seq}){raised}"

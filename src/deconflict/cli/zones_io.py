@@ -158,7 +158,7 @@ def _store_zones(
                 raise
             raise DeconflictError(f"{e.message} (zones stored before it: {', '.join(stored)})", field=e.field) from None
         stored.append(doc["id"])
-        say(f"zone {doc['id']} declared (record entry {out.seq}){_raised(out)}")
+        say(f"zone {doc['id']} declared (record now at entry {out.seq}){_raised(out)}")
 
 
 def _key(path: Path | None, party: str) -> KeyPair | None:
@@ -251,7 +251,7 @@ def _notify(service: Service, actor: str, args: dict[str, Any], *, dry_run: bool
         return
     out = _write(notify, key)
     assert out.activity is not None
-    say(f"{out.activity.id} notified: {len(args['volumes'])} volume(s) (record entry {out.seq}){_raised(out)}")
+    say(f"{out.activity.id} notified: {len(args['volumes'])} volume(s) (record now at entry {out.seq}){_raised(out)}")
 
 
 @user_errors
