@@ -133,8 +133,11 @@ class _Stream(threading.Thread):
 
 
 def _head(url: str) -> int:
-    """The record's head on a server; 0 while a standby has not replayed the tables yet."""
-    store = open_store(url, migrate=False)
+    """The record's head on a server; 0 while a standby has not replayed the database or its tables yet."""
+    try:
+        store = open_store(url, migrate=False)
+    except DeconflictError:  # database "deconflict" does not exist (yet, on the standby)
+        return 0
     try:
         return Service(store).head(M).seq
     except ProgrammingError:  # relation ... does not exist: the standby is still behind the migrations
