@@ -23,11 +23,12 @@ import math
 import unicodedata
 from typing import Any
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyGuard", "Refused", "check_json", "forbidden_character"]
+__all__ = ["BodyGuard", "Refused", "check_json", "forbidden_character", "passes_as_sent"]
 
 BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 """Bidirectional embeddings, overrides and isolates: refused in any text a member sends."""
@@ -127,6 +128,30 @@ def _walk(value: Any, path: list[str | int]) -> tuple[Any, bool]:
     return value, False
 
 
+def passes_as_sent(body: bytes) -> bool:
+    """Whether ``body`` provably passes :func:`check_json` unchanged, found at C speed.
+
+    That holds for ASCII without a backslash or DEL (no escape, no forbidden character, nothing to
+    normalise) that orjson reads (strict JSON: no NaN, no number beyond a double) with each object's
+    keys all different. orjson keeps the last of a repeated key; written out again, what it read has
+    every string as sent (no escapes) and one colon a key, so it has as many colons as the body exactly
+    when no key was dropped. False says only "look closer": :func:`check_json` then decides, with its
+    worded refusal.
+
+    >>> passes_as_sent(b'{"id": "TR/1", "at": "2025-04-09T06:00:00Z", "lat": 34.9}')
+    True
+    >>> passes_as_sent(b'{"a": 1, "a": 2}'), passes_as_sent(rb'{"t": "Caf\\u00e9"}'), passes_as_sent(b'[1e400]')
+    (False, False, False)
+    """
+    if not body.isascii() or b"\\" in body or b"\x7f" in body:
+        return False
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return orjson.dumps(doc).count(b":") == body.count(b":")
+
+
 def check_json(body: bytes) -> bytes:
     """The body as the route should read it: refused (:class:`Refused`) or returned, normalised.
 
@@ -184,7 +209,8 @@ class BodyGuard:
                         f"body: send JSON with the header Content-Type: application/json (the request said {shown!r})",
                         status=415,
                     )
-                body = check_json(body)
+                if not passes_as_sent(body):
+                    body = check_json(body)
         except Refused as e:
             response = JSONResponse({"detail": e.message, "field": e.field}, status_code=e.status)
             await response(scope, receive, send)

@@ -1,0 +1,126 @@
+"""The body guard's fast path (:func:`~deconflict.api.body.passes_as_sent`) lets through only bodies the
+full check (:func:`~deconflict.api.body.check_json`) passes unchanged: every body it says yes to, the
+full check returns as sent; every body the full check refuses or rewrites, it says no to."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deconflict.api.body import Refused, check_json, passes_as_sent
+
+KEYS = st.sampled_from(["id", "at", "lat", "a", "a ", ":", "a:b", ",", "}", "{", "[", "", "é", "\u202e", "x\x7fy"])
+TEXT = st.one_of(
+    st.sampled_from(["", ":", '":', "a\\b", "Cafe\u0301", "Caf\u00e9", "\u202eartsiS", "\x00", "\x7f", "\x85", "\t"]),
+    st.text(max_size=6),
+)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    TEXT,
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.lists(st.tuples(KEYS, inner), max_size=4)),
+    max_leaves=12,
+)
+
+
+def encode(value: object, ascii_only: bool, space: str) -> str:
+    """JSON text of ``value``, where a list of pairs is an object written with every pair (keys may
+    repeat), so that the text can hold what a dict cannot."""
+    if isinstance(value, list) and value and all(isinstance(p, tuple) for p in value):
+        return (
+            "{"
+            + ",".join(
+                json.dumps(k, ensure_ascii=ascii_only) + space + ":" + encode(v, ascii_only, space) for k, v in value
+            )
+            + "}"
+        )
+    if isinstance(value, list):
+        return "[" + ",".join(encode(v, ascii_only, space) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "{}"
+    return json.dumps(value, ensure_ascii=ascii_only)
+
+
+def full_check(body: bytes) -> bytes | None:
+    try:
+        return check_json(body)
+    except Refused:
+        return None
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(VALUES, st.booleans(), st.sampled_from(["", " ", "\n\t "]))
+def test_the_fast_path_passes_only_what_the_full_check_passes_unchanged(
+    value: object, ascii_only: bool, space: str
+) -> None:
+    body = encode(value, ascii_only, space).encode("utf-8")
+    if passes_as_sent(body):
+        assert full_check(body) == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1, "a": 2}',
+        b'{"a": 1, "b": {"c": 1, "c": 1}}',
+        b'[{"a": 1}, {"a": 1, "a": 1}]',
+        b'{"a" : 1, "a"\n:2}',
+        b'{"a": ":", "a": ":"}',
+        b'{"x": "\x7f"}',
+        b'{"x": NaN}',
+        b'{"x": 1e400}',
+        b'{"x": "\\u202e"}',
+        b'{"x": "Cafe\\u0301"}',
+        '{"x": "Cafe\u0301"}'.encode(),
+        '{"x": "\u202e"}'.encode(),
+        b'{"x": 1,}',
+        b'{"x": "a\x01b"}',
+        b"",
+        b"  ",
+    ],
+)
+def test_what_the_full_check_refuses_or_rewrites_is_not_let_through(body: bytes) -> None:
+    assert not passes_as_sent(body)
+    assert full_check(body) != body
+
+
+def test_a_report_batch_passes_unchanged_and_at_least_three_times_faster() -> None:
+    reports = [
+        {
+            "party": "TR",
+            "id": f"TR/{i:05d}",
+            "at": "2025-04-09T06:00:00Z",
+            "lat": 35.0 + i * 1e-4,
+            "lon": 38.0,
+            "alt_m": 10150.0,
+            "gs_mps": 220.0,
+            "trk_deg": 90.0,
+            "vs_mps": 0.0,
+            "kind": "aircraft",
+        }
+        for i in range(1000)
+    ]
+    body = json.dumps({"reports": reports}).encode()
+    assert passes_as_sent(body) and check_json(body) == body
+    repeated = body.replace(b'"lon": 38.0,', b'"lon": 38.0, "lon": 38.0,', 1)
+    assert not passes_as_sent(repeated) and full_check(repeated) is None
+
+    def cpu(f: object) -> float:
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.process_time()
+            for _ in range(5):
+                f(body)  # type: ignore[operator]
+            best = min(best, time.process_time() - t0)
+        return best
+
+    assert cpu(passes_as_sent) * 3 < cpu(check_json)
