@@ -289,9 +289,15 @@ def pair_reports(pair: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def cpu_s(pid: int) -> float:
-    """utime + stime of a process and its waited-for children, in seconds (/proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of a process, its waited-for children and its live descendants (``serve
+    --workers``: the worker processes), in seconds (/proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # gone between the listing and the reading
+        return 0.0
+    own = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_s(int(child)) for child in children)
 
 
 def stored_reports(db: str) -> dict[str, int]:
@@ -400,6 +406,7 @@ def measure(servers: Servers, n: int, seconds: float, batch: int, feeders: int, 
             detect.append(watcher.detected[cid] - t0)
     result: dict[str, Any] = {
         "tracks": n,
+        "server_processes": servers.processes,
         "batch": batch,
         "feeders": 2 * feeders,
         "seconds": round(elapsed, 2),
@@ -443,7 +450,7 @@ def one(label: str, n: int, args: argparse.Namespace, folder: Path, pythonpath: 
     if pythonpath is not None:
         os.environ["PYTHONPATH"] = str(pythonpath)
     try:
-        servers = start_servers(db, 1, folder, workers=False)
+        servers = start_servers(db, args.processes, folder, workers=True)
     finally:
         if env_before is None:
             os.environ.pop("PYTHONPATH", None)
@@ -467,6 +474,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tracks", default="5000,10000,20000", help="Comma-separated numbers of live tracks.")
     ap.add_argument("--seconds", type=float, default=40.0, help="Measured seconds per configuration.")
+    ap.add_argument(
+        "--processes", type=int, default=1, help="Server processes (more than 1: `serve --workers N` on one port)."
+    )
     ap.add_argument("--batch", type=int, default=1000, help="Reports per request.")
     ap.add_argument("--feeders", type=int, default=2, help="Feeder threads per party.")
     ap.add_argument("--inject-every", type=float, default=1.0, help="Seconds between injected pairs.")
@@ -486,7 +496,7 @@ def main() -> None:
             for label, path in runs:
                 if label != "current" and str(n) not in args.baseline_tracks.split(","):
                     continue
-                log(f"live bench: {label}, {n} tracks, {args.seconds:g} s")
+                log(f"live bench: {label}, {n} tracks, {args.processes} server process(es), {args.seconds:g} s")
                 c = one(label, n, args, folder, path)
                 configs[f"{label}/{n}"] = c
                 log(

@@ -4,14 +4,25 @@ full check returns as sent; every body the full check refuses or rewrites, it sa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deconflict.api.body import Refused, check_json, passes_as_sent
+from deconflict.api.body import (
+    _LONG_NUMBER,
+    _UNREAD,
+    READ_KEY,
+    ReadOnceRequest,
+    Refused,
+    _read_as_sent,
+    check_json,
+    passes_as_sent,
+)
 
 KEYS = st.sampled_from(["id", "at", "lat", "a", "a ", ":", "a:b", ",", "}", "{", "[", "", "é", "\u202e", "x\x7fy"])
 TEXT = st.one_of(
@@ -65,6 +76,48 @@ def test_the_fast_path_passes_only_what_the_full_check_passes_unchanged(
     body = encode(value, ascii_only, space).encode("utf-8")
     if passes_as_sent(body):
         assert full_check(body) == body
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down (1 is not 1.0, -0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return repr(a) == repr(b)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(VALUES, st.sampled_from(["", " "]))
+def test_the_document_left_for_the_route_is_the_standard_readers(value: object, space: str) -> None:
+    body = encode(value, True, space).encode()
+    doc = _read_as_sent(body)
+    if doc is not _UNREAD and not _LONG_NUMBER.search(body):
+        assert same(doc, json.loads(body))
+
+
+@pytest.mark.parametrize("text", ["0", "-0", "-0.0", "1E2", "5e-324", "18446744073709551615", "0.30000000000000004"])
+def test_numbers_read_alike(text: str) -> None:
+    body = f'{{"n": {text}}}'.encode()
+    assert same(_read_as_sent(body), json.loads(body))
+
+
+def test_a_request_reads_the_left_document_for_its_own_body_only() -> None:
+    body = b'{"reports": [{"id": "A"}]}'
+    left = {"reports": [{"id": "A"}]}
+
+    def request(sent: bytes) -> ReadOnceRequest:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": sent, "more_body": False}
+
+        scope = {"type": "http", "method": "POST", "headers": [], READ_KEY: (body, left)}
+        return ReadOnceRequest(scope, receive)
+
+    assert asyncio.run(request(body).json()) is left
+    other = asyncio.run(request(b'{"reports": []}').json())
+    assert other == {"reports": []}
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from deconflict.api.body import ReadOnceRoute
 from deconflict.api.deps import MemberDep, ServiceDep
 from deconflict.api.schemas import ErrorOut
 
@@ -14,7 +15,9 @@ MAX_REPORTS = 5_000
 """Most reports in one batch: 5,000 reports as a tracker writes them (about 160 bytes each) fit the default
 1 MiB body limit, so the cap, not the body limit, is what a too-large batch meets (10,000 never could)."""
 
-router = APIRouter(tags=["tracks"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+router = APIRouter(
+    tags=["tracks"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}}, route_class=ReadOnceRoute
+)
 
 
 class ReportsIn(BaseModel):
