@@ -2,6 +2,7 @@
 1,000,000-entry bundle verified end to end.
 
     scripts/uv run python bench/ledger.py [--bundle-entries 1000000] [--appends 5000] [--verifies 100000]
+        [--only ed25519,appends,verify,bundle] [--baseline SRC]
 
 The synthetic record is one the verifier accepts under the authority rules (docs/record.md), so every
 figure is for a legitimate record:
@@ -34,6 +35,9 @@ Figures:
   dependency: measured slower here, see the README). The signature check is the verifier's floor.
 * previous: the same run's baseline, the previous spelling of each hot step (``json.dumps`` per call,
   the head hashed as a dict, ``SigningKey.sign``, an executemany of one row per append), with ratios.
+* ``--baseline SRC`` (e.g. ``git worktree add /tmp/base HEAD`` and ``/tmp/base/src``): the bundle verified
+  again, in the same run, by that checkout's code (a process of its own with SRC first on its path), with
+  the ratio of CPU an entry.
 
 The machine is shared: beside each wall-clock rate the JSON gives CPU time per entry (this process and
 its worker processes, ``getrusage``), and ``*_capacity_2_cores``: the rate two free cores would give
@@ -54,6 +58,7 @@ import os
 import re
 import resource
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,7 +74,7 @@ from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import Table, event, insert
 
 from deconflict.clock import iso
-from deconflict.record import bundle, chain, facts, parallel, signing, verify
+from deconflict.record import bundle, chain, signing, verify
 from deconflict.record.chain import EntryType
 from deconflict.service import keys as service_keys
 from deconflict.store import ledger, open_store
@@ -338,19 +343,15 @@ _PREVIOUS_KEYS: dict[str, VerifyKey] = {}
 
 @contextmanager
 def previous_verifier() -> Iterator[None]:
-    """The verifier as it was before issue 17's verification work, for the same run's baseline: every bundle
-    line read by the strict reader (json with hooks) and its payload written again by the json encoder, each
-    entry's facts pickled back as a named tuple, signatures through PyNaCl's ``VerifyKey`` objects. Worker
-    processes are forked after this is in place, so they run it too."""
-    saved = (parallel._lines_facts_plain, parallel._facts, verify.lines_facts, signing.verify)
-    parallel._lines_facts_plain = facts.line_facts  # type: ignore[assignment]
-    parallel._facts = lambda batch: batch  # type: ignore[assignment]
-    verify.lines_facts = facts.line_facts
+    """Verification of documents as it was before issue 17's verification work, for the same run's baseline:
+    signatures through PyNaCl's ``VerifyKey`` objects. Worker processes are forked after this is in place, so
+    they run it too. (A bundle's baseline is an earlier checkout's code run whole: ``--baseline SRC``.)"""
+    saved = signing.verify
     signing.verify = previous_verify
     try:
         yield
     finally:
-        parallel._lines_facts_plain, parallel._facts, verify.lines_facts, signing.verify = saved
+        signing.verify = saved
 
 
 def signature_floor(docs: list[dict[str, Any]]) -> float:
@@ -597,11 +598,16 @@ def main() -> None:
         "--only", default=",".join(PARTS), help=f"the parts to run, comma-separated, of {', '.join(PARTS)} (all)"
     )
     ap.add_argument(
-        "--no-bundle-previous",
-        action="store_true",
-        help="skip the bundle's baseline (the previous verifier on the same bundle: about twice the CPU)",
+        "--baseline",
+        metavar="SRC",
+        help="also verify the bundle with the code of an earlier checkout's src folder (a git worktree), in a "
+        "process of its own, in the same run",
     )
+    ap.add_argument("--verify-bundle", metavar="PATH", help=argparse.SUPPRESS)  # the baseline's own process
     args = ap.parse_args()
+    if args.verify_bundle:
+        print(json.dumps(verify_bundle(Path(args.verify_bundle), args.bundle_entries)))
+        return
     only = set(args.only.split(","))
     if not only <= set(PARTS):
         ap.error(f"--only: parts are {', '.join(PARTS)}")
@@ -706,9 +712,24 @@ def verify_bundle(path: Path, n: int) -> dict[str, Any]:
     }
 
 
+def baseline_verify_bundle(src: Path, path: Path, n: int) -> dict[str, Any]:
+    """:func:`verify_bundle` by the code in ``src`` (an earlier checkout's ``src`` folder), in a process of its
+    own that imports ``deconflict`` from there."""
+    if not (src / "deconflict" / "record" / "bundle.py").is_file():
+        raise SystemExit(f"--baseline: {src} holds no deconflict package (give a checkout's src folder)")
+    env = dict(os.environ, PYTHONPATH=str(src.resolve()))
+    args = [sys.executable, __file__, "--verify-bundle", str(path), "--bundle-entries", str(n)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"--baseline: the baseline's verification failed: {done.stderr.strip()[-2000:]}")
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out["src"] = str(src)
+    return out
+
+
 def run_bundle(args: argparse.Namespace, result: dict[str, Any]) -> None:
-    """A bundle written, then verified by the verifier now and (unless skipped) by the previous one; the
-    signature floor measured on its first 20,000 entries in the same run."""
+    """A bundle written, then verified by the verifier now and (with ``--baseline``) by an earlier checkout's
+    code; the signature floor measured on its first 20,000 entries in the same run."""
     n = args.bundle_entries
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "million.jsonl"
@@ -732,11 +753,10 @@ def run_bundle(args: argparse.Namespace, result: dict[str, Any]) -> None:
             "other": round(now["cpu_us_per_entry"] - floor_us, 1),
             "1m_s_2_free_cores_at_floor": round(1e6 * floor_us / 2e6, 1),
         }
-        if not args.no_bundle_previous:
-            with previous_verifier():
-                before = verify_bundle(path, n)
-            result["bundle_previous"] = before
-            result["bundle_cpu_ratio_previous_over_now"] = round(
+        if args.baseline:
+            before = baseline_verify_bundle(Path(args.baseline), path, n)
+            result["bundle_baseline"] = before
+            result["bundle_cpu_ratio_baseline_over_now"] = round(
                 before["cpu_us_per_entry"] / now["cpu_us_per_entry"], 2
             )
     print(f"bundle: {result}", file=sys.stderr)

@@ -10,17 +10,16 @@ the canonical one. Lines as bundles hold them take the fast path.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.bench_record import bundle_lines, verdict_of_lines
 
-from deconflict.record import bundle, chain
+from deconflict.record import chain
 from deconflict.record.strict_json import load_entry_line, load_json
 
 
@@ -192,22 +191,12 @@ def test_plain_payloads_take_the_fast_path(payload: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def record(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """The lines of a 60-entry bundle of bench/ledger.py's record (a legitimate one)."""
-    path = Path(__file__).parents[2] / "bench" / "ledger.py"
-    spec = importlib.util.spec_from_file_location("bench_ledger_for_fast_reading", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    out = tmp_path_factory.mktemp("fast") / "record.jsonl"
-    module.write_bundle(out, 60)
-    return out.read_bytes().splitlines(keepends=True)
+    return bundle_lines(tmp_path_factory.mktemp("fast") / "record.jsonl", 60)
 
 
 def _verdict(lines: list[bytes], tmp_path: Path, workers: int) -> tuple[Any, ...]:
-    path = tmp_path / f"changed-{workers}.jsonl"
-    path.write_bytes(b"".join(lines))
-    r = bundle.verify(path, workers=workers)
-    return (r.ok, r.entries, r.head_hash, r.first_bad_seq, r.problem)
+    ok, entries, _, head_hash, first_bad, problem = verdict_of_lines(lines, tmp_path, workers)
+    return (ok, entries, head_hash, first_bad, problem)
 
 
 def test_a_bundle_read_fast_and_strictly_line_by_line_gives_one_verdict(record: list[bytes], tmp_path: Path) -> None:

@@ -158,7 +158,8 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
         known = {str(k.get("key_id")): str(k.get("public_key")) for k in listed if isinstance(k, dict)}
         report = verify_lines(
             mechanism,
-            _numbered(f),
+            path,
+            f.tell(),
             known_keys=known,
             workers=workers,
             ring=ring,
@@ -188,19 +189,6 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
             f"{said['head_seq']!r} {str(said['head_hash'])[:12]}… (entries were cut or added, or the header edited)",
         )
     return report
-
-
-def _numbered(f: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """The entry lines with their line numbers; blank lines at the end of the file are not entries (an
-    editor may add them), a blank line between entries still is (and is named)."""
-    blank: list[tuple[int, bytes]] = []
-    for number, line in enumerate(f, start=2):
-        if not line.strip():
-            blank.append((number, line))
-            continue
-        yield from blank
-        blank.clear()
-        yield number, line
 
 
 def _header(f: IO[bytes], path: Path) -> dict[str, Any]:

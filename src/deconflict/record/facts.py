@@ -2,7 +2,8 @@
 
 :func:`entry_facts` recomputes an entry document's hash and payload hash (and checks its signature
 when its key is given in advance); :func:`line_facts` does the same for a bundle's numbered JSON
-lines, read strictly. The sequential checks (:mod:`deconflict.record.verify`) take it from there.
+lines, read strictly (:func:`read_line`; a line that cannot be read is :func:`unreadable`). The
+sequential checks (:mod:`deconflict.record.verify`) take it from there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from deconflict.record import signing
 from deconflict.record.chain import EntryType, canonical, entry_hash, sha256_hex
 from deconflict.record.strict_json import Refused, load_json
 
-__all__ = ["BRIEF_FIELDS", "RING_TYPES", "Facts", "entry_facts", "line_facts"]
+__all__ = ["BRIEF_FIELDS", "RING_TYPES", "Facts", "entry_facts", "line_facts", "read_line", "unreadable"]
 
 
 RING_TYPES = frozenset(
@@ -156,22 +157,34 @@ def entry_facts(
     )
 
 
+def read_line(line: bytes) -> dict[str, Any] | str:
+    """A bundle line's entry document read strictly, or why it cannot be read (the words after
+    ``entry N (line M): ``, as :func:`unreadable` gives them)."""
+    try:
+        doc = load_json(line)
+    except Refused as e:
+        return f"refused: {e}"
+    except ValueError:  # not JSON, or not UTF-8
+        return "unreadable, the file was changed"
+    if not isinstance(doc, dict):
+        return "not an entry (a JSON object), the file was changed"
+    return doc
+
+
+def unreadable(number: int, why: str) -> Facts:
+    """The facts of bundle line ``number`` (line 1 is the header), which could not be read: ``why``."""
+    return Facts(
+        number - 1, "", None, None, None, "", False, f"entry {number - 1} (line {number}): {why}", None, None, True
+    )
+
+
 def line_facts(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[Facts]:
     """Facts of numbered JSON lines (line 1 is a bundle's header); stops at the first unreadable line."""
     out = []
     for number, line in lines:
-        problem = None
-        try:
-            doc = load_json(line)
-        except Refused as e:
-            problem = f"entry {number - 1} (line {number}): refused: {e}"
-        except ValueError:  # not JSON, or not UTF-8
-            problem = f"entry {number - 1} (line {number}): unreadable, the file was changed"
-        else:
-            if not isinstance(doc, dict):
-                problem = f"entry {number - 1} (line {number}): not an entry (a JSON object), the file was changed"
-        if problem is not None:
-            out.append(Facts(number - 1, "", None, None, None, "", False, problem, None, None, unreadable=True))
+        doc = read_line(line)
+        if isinstance(doc, str):
+            out.append(unreadable(number, doc))
             break
         out.append(entry_facts(mechanism, doc, known_keys))
     return out

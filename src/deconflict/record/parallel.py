@@ -1,40 +1,59 @@
-"""Spreading the verifier's per-entry work over processes: signatures in batches, bundle lines read ahead.
+"""Spreading the verifier's per-entry work over processes: signatures in batches, bundle spans read ahead.
 
-:class:`Signatures` queues signature checks and remembers the first that fails; :func:`ahead`
-works out the facts of a bundle's lines (:func:`lines_facts`: read with orjson where that is provably the
-strict reading) a few batches ahead of the sequential pass; :func:`processes` gives the worker processes
-(none for one worker: everything then runs inline).
+:class:`Signatures` queues signature checks and remembers the first that fails. A bundle's entry lines
+are cut into byte ranges (:func:`spans`, each ending at a newline); each worker process opens the file
+itself, reads its own range and works out the facts of its lines (:func:`span_facts`: read with orjson
+where that is provably the strict reading), so no line crosses between processes; :func:`ahead` keeps
+a few ranges worked on ahead of the sequential pass. :func:`processes` gives the worker processes (none
+for one worker: everything then runs inline, on the same ranges).
 """
 
 from __future__ import annotations
 
 import collections
-import itertools
+import gc
+import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from deconflict.record import signing
-from deconflict.record.facts import Facts, entry_facts, line_facts
+from deconflict.record.facts import Facts, entry_facts, read_line
 from deconflict.record.strict_json import load_entry_line
 
 __all__ = [
-    "LINE_BATCH",
     "SIGNATURE_BATCH",
+    "SPAN_BYTES",
     "Signatures",
+    "Span",
     "ahead",
-    "batched",
+    "entries_end",
     "first_bad_signature",
-    "lines_facts",
+    "no_collection",
     "processes",
+    "span_facts",
+    "spans",
 ]
 
 
 SIGNATURE_BATCH = 4096
 """Signatures checked together (in a worker process when there are several)."""
-LINE_BATCH = 2000
-"""Bundle lines worked out together in a worker process."""
+SPAN_BYTES = 2 << 20
+"""Bytes of bundle lines a worker process reads and works out at a time (about 2,000 entries)."""
+_WHITE = b" \t\n\r\x0b\x0c"
+"""What ``bytes.strip()`` takes away: a line of only these is blank."""
+_BLOCK = 1 << 16
+
+
+class Span(NamedTuple):
+    """What a range of bundle lines says: the facts of its lines up to the first unreadable one."""
+
+    facts: list[Facts]
+    bad: tuple[int, str] | None
+    """The first line that could not be read: (its index in the range, why), or None."""
+    lines: int
+    """Lines in the range."""
 
 
 def first_bad_signature(batch: list[tuple[int, str, str, str]]) -> int | None:
@@ -45,26 +64,83 @@ def first_bad_signature(batch: list[tuple[int, str, str, str]]) -> int | None:
     return None
 
 
-def lines_facts(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[Facts]:
-    """:func:`~deconflict.record.facts.line_facts` of numbered bundle lines, each read with orjson when that
-    reading is provably the strict one (:func:`~deconflict.record.strict_json.load_entry_line`), else
-    strictly; stops at the first unreadable line.
+def entries_end(path: str, start: int) -> int:
+    """Where a bundle's entry lines end (they begin at byte ``start``): just after the last line that is not
+    blank. Blank lines at the end of the file are not entries (an editor may add them); a blank line between
+    entries still is (and is named)."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        last = -1  # the last byte that is not white space
+        at = end
+        while at > start and last < 0:
+            size = min(_BLOCK, at - start)
+            at -= size
+            f.seek(at)
+            block = f.read(size)
+            stripped = block.rstrip(_WHITE)
+            if stripped:
+                last = at + len(stripped) - 1
+        if last < 0:
+            return start
+        f.seek(last)
+        at = last
+        while block := f.read(_BLOCK):
+            newline = block.find(b"\n")
+            if newline >= 0:
+                return at + newline + 1
+            at += len(block)
+        return end
+
+
+def spans(path: str, start: int, end: int, size: int = SPAN_BYTES) -> Iterator[tuple[int, int]]:
+    """Byte ranges ``[a, b)`` covering ``[start, end)``, of about ``size`` bytes each, each ending just after
+    a newline (the last at ``end``): whole lines, in order."""
+    with open(path, "rb") as f:
+        a = start
+        while a < end:
+            b = a + size
+            if b >= end:
+                yield a, end
+                return
+            f.seek(b - 1)  # the range ends after the first newline from its last byte on
+            at = b - 1
+            while True:
+                block = f.read(_BLOCK)
+                newline = block.find(b"\n")
+                if newline >= 0 or not block:
+                    b = at + newline + 1 if newline >= 0 else end
+                    break
+                at += len(block)
+            b = min(b, end)
+            yield a, b
+            a = b
+
+
+def span_facts(mechanism: str, data: bytes, known_keys: dict[str, str]) -> Span:
+    """The facts of a range of bundle lines (``data``: whole lines, as :func:`spans` cuts them), each read
+    with orjson when that reading is provably the strict one
+    (:func:`~deconflict.record.strict_json.load_entry_line`), else strictly; stops at the first line that
+    cannot be read.
 
     The facts cross to the sequential pass pickled: an entry's ``prev_hash`` that equals the entry
     before's hash is made that very string, and the actor, type and key id one string per value, so that
-    pickle writes each once a batch rather than once an entry.
+    pickle writes each once a range rather than once an entry.
     """
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
     out: list[Facts] = []
     shared: dict[str, str] = {}
     digest = None
-    for number, line in lines:
+    for index, line in enumerate(lines):
         fast = load_entry_line(line)
         if fast is None:
-            got = line_facts(mechanism, [(number, line)], known_keys)
-            out.extend(got)
-            if got[-1].unreadable:
-                break
-            digest = got[-1].digest
+            doc = read_line(line)
+            if isinstance(doc, str):
+                return Span(out, (index, doc), len(lines))
+            facts = entry_facts(mechanism, doc, known_keys)
+            out.append(facts)
+            digest = facts.digest
             continue
         doc, text = fast
         if doc.get("prev_hash") == digest:
@@ -76,7 +152,14 @@ def lines_facts(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict
         facts = entry_facts(mechanism, doc, known_keys, text)
         digest = facts.digest
         out.append(facts)
-    return out
+    return Span(out, None, len(lines))
+
+
+def read_span(path: str, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` of the file at ``path``."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(end - start)
 
 
 class Signatures:
@@ -115,37 +198,57 @@ class Signatures:
         return self.first_bad
 
 
-def batched(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
-    """Numbered lines in lists of ``size`` (the last one shorter)."""
-    while batch := list(itertools.islice(lines, size)):
-        yield batch
-
-
 def ahead(
-    pool: ProcessPoolExecutor,
+    pool: ProcessPoolExecutor | None,
     workers: int,
-    batches: Iterator[list[tuple[int, bytes]]],
+    path: str,
+    ranges: Iterator[tuple[int, int]],
     mechanism: str,
     known_keys: dict[str, str],
-) -> Iterator[list[Facts]]:
-    """Results of batches in order, with a few batches worked on ahead of the one being read."""
-    pending: collections.deque[Future[list[tuple[Any, ...]]]] = collections.deque()
-    for batch in batches:
-        pending.append(pool.submit(_lines_facts_plain, mechanism, batch, known_keys))
+) -> Iterator[Span]:
+    """What each range says, in order: worked out in the worker processes, a few ranges ahead of the one
+    being taken in, or inline without a pool."""
+    if pool is None:
+        for start, end in ranges:
+            yield span_facts(mechanism, read_span(path, start, end), known_keys)
+        return
+    pending: collections.deque[Future[tuple[list[tuple[Any, ...]], Any, int]]] = collections.deque()
+    for start, end in ranges:
+        pending.append(pool.submit(_span_facts_plain, path, start, end, mechanism, known_keys))
         if len(pending) >= 4 * workers:
-            yield _facts(pending.popleft().result())
+            yield _span(pending.popleft().result())
     while pending:
-        yield _facts(pending.popleft().result())
+        yield _span(pending.popleft().result())
 
 
-def _lines_facts_plain(mechanism: str, lines: list[tuple[int, bytes]], known_keys: dict[str, str]) -> list[Any]:
-    """:func:`lines_facts` as plain tuples, in a worker process: pickle writes a named tuple through a Python
-    call each (about 5 µs an entry here), a plain one in C (about 1.5 µs)."""
-    return [tuple(f) for f in lines_facts(mechanism, lines, known_keys)]
+def _span_facts_plain(
+    path: str, start: int, end: int, mechanism: str, known_keys: dict[str, str]
+) -> tuple[list[tuple[Any, ...]], Any, int]:
+    """:func:`span_facts` of a range of the file, in a worker process, as plain tuples: pickle writes a named
+    tuple through a Python call each (about 5 µs an entry here), a plain one in C (about 1.5 µs)."""
+    with no_collection():
+        got = span_facts(mechanism, read_span(path, start, end), known_keys)
+        return [tuple(f) for f in got.facts], got.bad, got.lines
 
 
-def _facts(plain: list[tuple[Any, ...]]) -> list[Facts]:
-    return [tuple.__new__(Facts, f) for f in plain]
+def _span(plain: tuple[list[tuple[Any, ...]], Any, int]) -> Span:
+    facts, bad, lines = plain
+    return Span([tuple.__new__(Facts, f) for f in facts], bad, lines)
+
+
+@contextmanager
+def no_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector held off meanwhile. Verification builds nothing cyclic (refcounting
+    frees it all), but the authority state grows with the record (three tracked objects a conflict), and
+    each full collection walks all of it: at 500,000 entries that was about 11 µs an entry of the main
+    process's CPU, and growing. Collection resumes after, and is left off if it was off before."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @contextmanager

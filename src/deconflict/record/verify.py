@@ -12,17 +12,18 @@ service's signed checkpoints. Pure: no database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from deconflict.clock import iso
-from deconflict.record import authority, rules, signing
+from deconflict.record import authority, parallel, rules, signing
 from deconflict.record.chain import GENESIS_HASH, SERVICE, SERVICE_ACTORS, ChainReport, EntryType
-from deconflict.record.facts import RING_TYPES, Facts, entry_facts
-from deconflict.record.parallel import LINE_BATCH, Signatures, ahead, batched, lines_facts, processes
+from deconflict.record.facts import RING_TYPES, Facts, entry_facts, unreadable
+from deconflict.record.parallel import Signatures, ahead, entries_end, no_collection, processes, spans
 
 __all__ = ["KeyRing", "Stream", "verify_docs", "verify_lines", "withheld_ranges"]
 
@@ -323,28 +324,36 @@ def verify_docs(
 
 def verify_lines(
     mechanism: str,
-    lines: Iterable[tuple[int, bytes]],
+    path: Path,
+    start: int,
     *,
     known_keys: dict[str, str],
     workers: int = 1,
     ring: KeyRing | None = None,
     hashes: dict[int, str] | None = None,
     times: dict[int, datetime] | None = None,
+    span_bytes: int | None = None,
 ) -> ChainReport:
-    """Like :func:`verify_docs` for numbered JSON lines (a bundle's entries), all per-entry work (parsing,
-    hashing, and signatures whose key is in ``known_keys``) done in ``workers`` processes.
+    """Like :func:`verify_docs` for a bundle's entries: the JSON lines of the file at ``path`` from byte
+    ``start`` (line 2 of the file: line 1 is the header), all per-entry work (reading, hashing, and
+    signatures whose key is in ``known_keys``) done in ``workers`` processes, each reading its own ranges
+    of ``span_bytes`` of the file (default :data:`~deconflict.record.parallel.SPAN_BYTES`). Blank lines at
+    the end of the file are not entries.
 
     ``known_keys`` (key id → public key, e.g. a bundle header's list) only saves time: a signature is
     accepted only from the key the record itself registered for that id, re-checked here if it differs.
     """
-    with processes(workers) as pool:
+    where = str(path)
+    with processes(workers) as pool, no_collection():
         chain = _Chain(mechanism, ring if ring is not None else KeyRing(), hashes, known_keys, pool, times)
-        batches = batched(iter(lines), LINE_BATCH)
-        if pool is None:
-            results: Iterator[list[Facts]] = (lines_facts(mechanism, b, known_keys) for b in batches)
-        else:
-            results = ahead(pool, workers, batches, mechanism, known_keys)
-        for batch in results:
-            if not all(chain.feed(f) for f in batch):
+        ranges = spans(where, start, entries_end(where, start), span_bytes or parallel.SPAN_BYTES)
+        number = 2  # the line number of the range's first line
+        for span in ahead(pool, workers, where, ranges, mechanism, known_keys):
+            if not all(chain.feed(f) for f in span.facts):
                 break
+            if span.bad is not None:
+                index, why = span.bad
+                chain.feed(unreadable(number + index, why))
+                break
+            number += span.lines
         return chain.report()
