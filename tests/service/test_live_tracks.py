@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from support.builders import T4, M, offset, position, vol
 
 from deconflict.clock import FixedClock
@@ -167,3 +170,22 @@ def test_the_tick_checks_a_track_that_stopped_reporting(svc: Service, clock: Fix
     svc.tick()
     (c,) = [c for c in svc.conflicts(M) if c["kind"] == "conformance"]  # 4.5 km out
     assert c["activity"] == "TR/UAV-1" and c["status"] != "resolved"
+
+
+FIRST, LAST = datetime(1000, 1, 2), datetime(9998, 12, 30)  # noqa: DTZ001 (hypothesis takes naive bounds)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(
+        min_value=FIRST,
+        max_value=LAST,
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-5, minutes=-30))]),
+    )
+)
+def test_report_times_are_written_as_the_column_type_writes_them(when: datetime) -> None:
+    """The SQLite writer's own time conversion is bit for bit the column type's (UTCDateTime, then
+    SQLAlchemy's SQLite DATETIME), for any aware time, whole seconds or not."""
+    dialect = sqlite_dialect.dialect()
+    processor = TrackRow.__table__.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert tracks_module.sqlite_stamp(when) == processor(when)

@@ -7,6 +7,7 @@ lat, lon, alt_m, gs_mps, trk_deg, vs_mps) of every track involved, so the record
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -188,17 +189,30 @@ _SQLITE_TRACKS = (
 
 def _store_sqlite(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any]], received: datetime) -> None:
     """:func:`_store` on SQLite: the same two statements run by the driver in the session's transaction,
-    the times turned into what the store keeps by the column type's own conversion (bit for bit what
-    the ORM writes), without the per-row work of the SQL layer (a third of a batch's cost)."""
+    the times written as the column type writes them (:func:`sqlite_stamp`, bit for bit what the ORM
+    writes), without the per-row work of the SQL layer (a third of a batch's cost)."""
     conn = s.connection()
-    stamp = TrackRow.__table__.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    assert stamp is not None
-    rows = [(mechanism_id, party, st["id"], stamp(st["at"]), *(st[k] for k in _FIELDS)) for st in states]
+    values = _VALUES
+    rows = [(mechanism_id, party, st["id"], sqlite_stamp(st["at"]), *values(st)) for st in states]
     driver = conn.connection.driver_connection
     assert driver is not None
     driver.executemany(_SQLITE_REPORTS, rows)
-    when = stamp(received)
+    when = sqlite_stamp(received)
     driver.executemany(_SQLITE_TRACKS, [(*row, when) for row in rows])
+
+
+_VALUES = operator.itemgetter(*_FIELDS)
+
+
+def sqlite_stamp(at: datetime) -> str:
+    """An aware time as SQLite keeps it: what :class:`~deconflict.store.schema.UTCDateTime` and
+    SQLAlchemy's SQLite ``DATETIME`` make of it (UTC, no offset, always six digits of microseconds),
+    in one call.
+
+    >>> sqlite_stamp(datetime(2025, 4, 9, 9, 0, tzinfo=UTC))
+    '2025-04-09 09:00:00.000000'
+    """
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _store_rows(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any]], received: datetime) -> None:
