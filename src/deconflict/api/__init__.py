@@ -1,10 +1,10 @@
 """The HTTP API: ``create_app(settings)`` builds the FastAPI application; nothing happens at import.
 
-Writes (notify, amend, cancel, zones, acknowledge, resolve) are ``async`` routes that call the
-service directly on the event loop: the service is a single writer behind one lock, so a
-thread hand-off per write only adds GIL contention (bench/api.py measured about twice the
-notices per second this way). Event streams read the record on the loop too, in short
-pages. Other reads run in the thread pool.
+Writes run off the event loop, so a database that stalls holds only what waits on it (``/healthz`` and
+the streams go on): the routes are sync functions FastAPI runs in its thread pool, and the busiest writes
+(notify, send a message), when the request is plain, are answered by :mod:`deconflict.api.fast` without
+FastAPI's dependency solver, in one write thread. Event streams read the record in worker threads, in
+short pages. Other reads run in the thread pool.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
+from deconflict.api.fast import FastWrites, WriteThread
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, interop, mechanisms, tracks, zones
 from deconflict.api.routes import kml as kml_routes
@@ -44,6 +45,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
     )
     hub = Hub()
+    writes = WriteThread()
     watch = ops.Watch(settings, service)
     service.listeners.append(hub.publish)
     service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))
@@ -79,6 +81,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         if task is not None:
             task.cancel()
         service.unfollow()
+        writes.stop()
 
     app = FastAPI(
         title="deconflict",
@@ -92,6 +95,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(FastWrites, prefix=API_PREFIX, writes=writes)  # inside BodyGuard: sees checked bodies
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events, interop):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -53,6 +53,8 @@ TICK_GRACE_S = 5.0
 """... and than this many seconds (a tick that signs a checkpoint may take a second or two)."""
 PROBE_TIMEOUT_S = 3.0
 """How long ``/readyz`` waits for the database before it says unreachable."""
+KNOWN_PATHS = 4096
+"""Paths whose route template :class:`Routes` remembers (then it forgets them all and starts again)."""
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -233,6 +235,8 @@ class Routes:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self._table: list[tuple[re.Pattern[str], str]] | None = None
+        self._known: dict[str, str] = {}
+        """path → its template, for the paths seen lately (a write's path repeats; at most ``KNOWN_PATHS``)."""
 
     def table(self) -> list[tuple[re.Pattern[str], str]]:
         if self._table is None:
@@ -250,7 +254,13 @@ class Routes:
     def template(self, path: str) -> str:
         """The template ``path`` matches (``/api/v1/mechanisms/{mechanism_id}``), or ``unmatched``: no
         label ever holds a raw path."""
-        return next((label for regex, label in self.table() if regex.match(path)), "unmatched")
+        label = self._known.get(path)
+        if label is None:
+            label = next((label for regex, label in self.table() if regex.match(path)), "unmatched")
+            if len(self._known) >= KNOWN_PATHS:
+                self._known.clear()
+            self._known[path] = label
+        return label
 
 
 class Observe:

@@ -46,6 +46,14 @@ _COMMON = [
 ]
 
 
+_REPLACED = frozenset({name for name, _ in _COMMON} | {b"content-security-policy"})
+"""Headers an answer's own values of which give way to the ones above."""
+_REPLACED_API = _REPLACED | {b"cache-control"}
+_API_CSP = (b"content-security-policy", API_CSP.encode())
+_PAGE_CSP = (b"content-security-policy", PAGE_CSP.encode())
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 def _is_api(path: str) -> bool:
     return path.startswith("/api/") or path == "/openapi.json"
 
@@ -64,16 +72,14 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                replace = {name for name, _ in _COMMON} | {b"content-security-policy"}
                 api = _is_api(path)
-                if api:
-                    replace.add(b"cache-control")
+                replace = _REPLACED_API if api else _REPLACED
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replace]
                 headers += _COMMON
                 if not path.startswith(DOCS_PATHS):
-                    headers.append((b"content-security-policy", (API_CSP if api else PAGE_CSP).encode()))
+                    headers.append(_API_CSP if api else _PAGE_CSP)
                 if api:
-                    headers.append((b"cache-control", b"no-store"))
+                    headers.append(_NO_STORE)
                 message = {**message, "headers": headers}
             await send(message)
 

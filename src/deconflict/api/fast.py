@@ -1,0 +1,279 @@
+"""The busiest writes (notify, send a message) answered without FastAPI's general request machinery when
+the request is plain, and the one thread every such write runs in.
+
+FastAPI resolves a route's parameters through a general dependency solver (nested sub-dependencies,
+each header and path parameter validated through pydantic one by one) and runs a sync route through
+anyio's thread pool: about a millisecond of the event loop's time a write, as much as the service's own
+work on a hotline message. :class:`FastWrites`, an ASGI middleware inside :class:`~deconflict.api.body.BodyGuard`
+(so the body it sees is already checked), answers a write to one of :func:`routes` itself when every
+dependency resolves the plain way:
+
+- the bearer token is one the service's token cache knows as live (``authenticate_cached``), its client
+  address is not slowed down for failed authentications, and the token belongs to the path's mechanism;
+- the member has writes left in the window (``writes_per_member``);
+- no signing header (``Deconflict-*``) is sent: the service's key signs;
+- the body is JSON the route's model accepts (validated by the same pydantic model, from the same
+  ``json.loads`` of the checked body).
+
+Then it makes the same side effects the dependencies make (the address's known token, the write counted,
+the member noted for the request's log line) and calls the route's own function with the same arguments,
+in :class:`WriteThread`. Anything else (no token, an unknown, revoked or uncached one, a limit reached, a
+signed or prepared write, a body the model refuses, a path that is not exactly the route's) goes on to
+FastAPI untouched, before any side effect, and is answered there as always: every error, message and
+status stays FastAPI's. An exception the route's function raises is answered by the application's own
+exception handler for it (as the route's would be), or goes on up to the server-error handler.
+
+The routes keep their declarations: the OpenAPI document is unchanged, and a test checks that each route
+named here still takes exactly the parameters this module resolves.
+
+:class:`WriteThread` is one thread, not a pool: the service is a single writer (its lock serialises the use
+cases of the process), so more threads would only wait on that lock. Handing a write to it costs a queue
+append (and a wake-up when it was idle) and one call back to the event loop, against anyio's capacity
+limiter, cancel scopes and worker queue. A database that stalls holds this thread, never the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette._exception_handler import _lookup_exception_handler
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from deconflict.api.deps import WRITE_METHODS, Caller, bearer, limits
+from deconflict.service import SignatureMode
+
+__all__ = ["FastRoute", "FastWrites", "WriteThread", "routes"]
+
+T = TypeVar("T")
+
+MAX_MECHANISM_ID = 64
+"""The path's ``mechanism_id`` longest accepted (``deps.mechanism_caller``'s ``max_length``)."""
+PLAIN = SignatureMode(prepare=False)
+"""The signing mode of a write that sends no signing header (``deps.signing_headers``' answer then)."""
+
+
+class WriteThread:
+    """One thread that runs the writes handed to it in order; :meth:`run` awaits one from the event loop."""
+
+    def __init__(self, name: str = "deconflict-writes") -> None:
+        self._name = name
+        self._jobs: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]]] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = False
+        self._thread: threading.Thread | None = None
+        self._generation = 0
+        """Bumped by :meth:`stop`: a thread of an earlier generation leaves the queue to the next one."""
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in the write thread (with the caller's context variables); its answer or
+        its exception."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        context = contextvars.copy_context()
+        job = (loop, future, lambda: context.run(fn, *args, **kwargs))
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, args=(self._generation,), name=self._name, daemon=True
+                )
+                self._thread.start()
+            self._jobs.append(job)
+            if self._idle:
+                self._cond.notify()
+        return await future
+
+    def stop(self) -> None:
+        """End the thread once the writes handed to it are done (a later :meth:`run` starts another)."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._generation += 1
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+
+    def _work(self, generation: int) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    if generation != self._generation:
+                        return
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
+                loop, future, call = self._jobs.popleft()
+            try:
+                outcome: tuple[Any, BaseException | None] = (call(), None)
+            except BaseException as e:  # noqa: BLE001 - handed back to the request that awaits it
+                outcome = (None, e)
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # that request's event loop has closed: nobody awaits the answer
+                pass
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[Any, BaseException | None]) -> None:
+    if future.done():  # the request was cancelled meanwhile
+        return
+    value, error = outcome
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+@dataclass(frozen=True)
+class FastRoute:
+    """A write route :class:`FastWrites` answers itself when the request is plain."""
+
+    method: str
+    path: str
+    """The route's path template under the API prefix, e.g. ``/mechanisms/{mechanism_id}/messages``."""
+    endpoint: Callable[..., Any]
+    """The route's own function: called with ``caller``, ``service``, ``mode`` and the body as ``body_arg``."""
+    body_arg: str
+    model: type[BaseModel]
+
+
+def routes() -> tuple[FastRoute, ...]:
+    """:data:`ROUTES` (imported late: the route modules import this package)."""
+    from deconflict.api.routes import activities, hotline
+    from deconflict.api.schemas import NoticeIn
+
+    return (
+        FastRoute("POST", "/mechanisms/{mechanism_id}/activities", activities.notify, "notice", NoticeIn),
+        FastRoute("POST", "/mechanisms/{mechanism_id}/messages", hotline.send_message, "message", hotline.MessageIn),
+    )
+
+
+class FastWrites:
+    """ASGI middleware: the plain requests to :func:`routes` answered here (see the module), the rest passed on."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str, writes: WriteThread) -> None:
+        self.app = app
+        self.writes = writes
+        self._routes: dict[str, list[tuple[Any, FastRoute]]] = {}
+        for route in routes():
+            assert route.method in WRITE_METHODS
+            regex, _, _ = compile_path(prefix + route.path)
+            self._routes.setdefault(route.method, []).append((regex, route))
+        self._handlers: tuple[dict[Any, Any], dict[int, Any]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        candidates = self._routes.get(scope["method"])
+        if candidates is not None:
+            path = scope["path"]
+            for regex, route in candidates:
+                found = regex.match(path)
+                if found is not None:
+                    await self._write(route, found.group("mechanism_id"), scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _write(self, route: FastRoute, mechanism_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        plain = await self._plain(route, mechanism_id, request)
+        if plain is None:
+            await self.app(scope, _replaying(request), send)
+            return
+        caller, address, argument = plain
+        rates = limits(request)
+        rates.known.add(address, caller.token)
+        request.state.member = (caller.member.id, caller.mechanism_id)  # for the request's log line (ops.Observe)
+        rates.writes.hit((caller.mechanism_id, caller.member.id))
+        service = scope["app"].state.service
+        try:
+            response: Response = await self.writes.run(
+                route.endpoint, caller=caller, service=service, mode=PLAIN, **{route.body_arg: argument}
+            )
+        except Exception as exc:  # noqa: BLE001 - answered as the route's own handling would, or passed up
+            handler = self._handler(scope, exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+            exc.__traceback__ = None
+        await response(scope, _replaying(request), send)
+
+    async def _plain(
+        self, route: FastRoute, mechanism_id: str, request: Request
+    ) -> tuple[Caller, str, BaseModel] | None:
+        """The caller, its address and the validated body, when every dependency resolves the plain way
+        and nothing would be refused; None otherwise (the request goes on to FastAPI). No side effect."""
+        if len(mechanism_id) > MAX_MECHANISM_ID:
+            return None
+        for name, _ in request.scope["headers"]:
+            if name.startswith(b"deconflict-"):
+                return None  # prepared or signed (or a malformed attempt at it): FastAPI's signing_headers
+        credentials = await bearer(request)
+        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+            return None
+        token = credentials.credentials
+        service = request.app.state.service
+        rates = limits(request)
+        address = request.client.host if request.client else ""
+        if rates.auth_failures.wait_s(address) and (address, token) not in rates.known:
+            return None
+        found = service.authenticate_cached(token)
+        if not isinstance(found, tuple) or found[0] != mechanism_id:
+            return None
+        caller = Caller(found[0], found[1], token)
+        if rates.writes.wait_s((caller.mechanism_id, caller.member.id)):
+            return None
+        body = await request.body()
+        if not body:
+            return None
+        try:
+            argument = route.model.model_validate(json.loads(body))
+        except (ValueError, ValidationError):  # not JSON (BodyGuard lets no such body through), or refused
+            return None
+        return caller, address, argument
+
+    def _handler(self, scope: Scope, exc: Exception) -> Any:
+        """The application's handler for ``exc``, as Starlette's ExceptionMiddleware would find it (not the
+        one for ``Exception``/500: that one answers at the outermost layer, as for any route)."""
+        if self._handlers is None:
+            by_class: dict[Any, Any] = {}
+            by_status: dict[int, Any] = {}
+            for key, value in scope["app"].exception_handlers.items():
+                if key in (500, Exception):
+                    continue
+                if isinstance(key, int):
+                    by_status[key] = value
+                else:
+                    by_class[key] = value
+            self._handlers = (by_class, by_status)
+        by_class, by_status = self._handlers
+        handler = by_status.get(exc.status_code) if isinstance(exc, StarletteHTTPException) else None
+        return handler or _lookup_exception_handler(by_class, exc)
+
+
+def _replaying(request: Request) -> Receive:
+    """The request's receive channel with its body, once read here, given again to whoever reads next."""
+    body: bytes | None = getattr(request, "_body", None)
+    receive = request.receive
+    if body is None:
+        return receive
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

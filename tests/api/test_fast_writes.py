@@ -1,0 +1,135 @@
+"""api/fast.py: the plain notify and send-message requests answered without FastAPI's dependency solver give
+the very answers FastAPI gives, and everything else still goes to FastAPI.
+
+Two applications on two copies of one database (same keys, tokens and pinned clock): one as built, one
+with no fast route. The same requests, in the same order, get the same status, headers and bytes from both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.builders import API, A, M, vol
+
+from deconflict.api import create_app, fast
+from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
+from deconflict.api.settings import Settings
+from deconflict.clock import FixedClock
+from deconflict.service import Service, credentials
+from deconflict.store import open_store
+
+LONG = "m" * 65
+
+
+def _copy(db: str, to: Path) -> str:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(db + suffix).exists():
+            shutil.copy(db + suffix, str(to) + suffix)
+    return str(to)
+
+
+def _requests(tokens: dict[str, str]) -> list[tuple[str, str, dict[str, str], Any]]:
+    tr, il, az = (f"Bearer {tokens[m]}" for m in ("TR", "IL", "AZ"))
+    message = {"template": "holding", "params": {"ref": "C1"}, "to": ["IL"]}
+    notice = {"kind": "uav_patrol", "volumes": [vol()]}
+    return [
+        ("GET", f"{API}/me", {"Authorization": tr}, None),  # the tokens' answers cached, as a server's are
+        ("GET", f"{API}/me", {"Authorization": il}, None),
+        ("GET", f"{API}/me", {"Authorization": az}, None),
+        ("POST", f"{A}/messages", {"Authorization": tr}, message),
+        ("POST", f"{A}/activities", {"Authorization": tr}, notice),
+        ("POST", f"{A}/activities", {"Authorization": il}, {**notice, "title": "Caf\u00e9 patrol"}),
+        ("POST", f"{A}/activities", {"Authorization": tr}, {**notice, "id": "TR-X1"}),
+        ("POST", f"{A}/activities", {"Authorization": tr}, {**notice, "id": "TR-X1"}),  # 409: the service says
+        ("POST", f"{A}/activities", {"Authorization": az}, notice),  # a facilitator may not notify: 403
+        ("POST", f"{A}/messages", {"Authorization": tr}, {"template": "no-such-phrase"}),  # the service refuses
+        ("POST", f"{A}/messages", {"Authorization": il}, {"text": "Please call.", "to": ["TR"], "lang": "en"}),
+        ("POST", f"{A}/messages", {"Authorization": tr}, {**message, "extra": 1}),  # the model refuses: 422
+        ("POST", f"{A}/activities", {"Authorization": tr}, {"kind": "picnic", "volumes": [vol()]}),
+        ("POST", f"{A}/activities", {"Authorization": tr}, []),
+        ("POST", f"{A}/messages", {}, message),  # no token: 401
+        ("POST", f"{A}/messages", {"Authorization": "Bearer dcf_nope"}, message),
+        ("POST", f"{A}/messages", {"Authorization": "Basic abc"}, message),
+        ("POST", f"{API}/mechanisms/other/messages", {"Authorization": tr}, message),  # not its mechanism: 403
+        ("POST", f"{API}/mechanisms/{LONG}/messages", {"Authorization": tr}, message),
+        ("POST", f"{A}/messages/", {"Authorization": tr}, message),  # not the route's path
+        ("POST", f"{A}/messages", {"Authorization": tr, "Deconflict-Prepare": "true"}, message),
+        ("POST", f"{A}/activities", {"Authorization": tr, "Deconflict-Key-Id": "k"}, notice),
+        ("POST", f"{A}/messages", {"Authorization": tr}, b""),
+        ("POST", f"{A}/messages", {"Authorization": tr}, message),
+    ]
+
+
+async def _answers(app: Any, requests: list[tuple[str, str, dict[str, str], Any]]) -> list[tuple[Any, ...]]:
+    out = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for method, path, headers, body in requests:
+            if isinstance(body, bytes):
+                r = await client.request(method, path, headers={**headers, "Content-Type": "application/json"})
+            else:
+                r = await client.request(method, path, headers=headers, json=body)
+            out.append((method, path, r.status_code, sorted(r.headers.multi_items()), r.content))
+    return out
+
+
+def test_plain_writes_answer_as_fastapi_does(
+    db: str, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if "://" in db:
+        pytest.skip("copies an SQLite file")
+    service = Service(open_store(db), clock=clock)
+    tokens = {m: service.issue_token(mechanism_id=M, member_id=m) for m in ("TR", "IL", "AZ")}
+    service.store.close()
+    other = _copy(db, tmp_path / "reference.db")
+    requests = _requests(tokens)
+    taken: list[str] = []
+    run = fast.WriteThread.run
+
+    async def counted(self: fast.WriteThread, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        taken.append(fn.__name__)
+        return await run(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(fast.WriteThread, "run", counted)
+    monkeypatch.setattr(credentials, "TOKEN_CACHE_S", 3600.0)  # the answers cached by the warm-up stay, however slow
+    fast_app = create_app(Settings(db=db, clock=clock, tick_s=0), Service(open_store(db), clock=clock))
+    with monkeypatch.context() as m:
+        m.setattr(fast, "routes", lambda: ())
+        reference = create_app(Settings(db=other, clock=clock, tick_s=0), Service(open_store(other), clock=clock))
+        reference.middleware_stack = reference.build_middleware_stack()  # its FastWrites made now, with no route
+    got = asyncio.run(_answers(fast_app, requests))
+    assert taken, "no request took the fast path"
+    fast_count = len(taken)
+    want = asyncio.run(_answers(reference, requests))
+    assert len(taken) == fast_count, "the reference application took the fast path"
+    for mine, theirs in zip(got, want, strict=True):
+        assert mine == theirs
+    statuses = [g[2] for g in got]
+    assert statuses[3:7] == [201, 201, 201, 201] and {307, 401, 403, 409, 422} <= set(statuses)
+    # every plain write, and the ones the service refused, went the fast way; nothing else did
+    # every plain write went the fast way (those the service refused too), and nothing else did
+    assert taken == ["send_message", *["notify"] * 5, *["send_message"] * 3], taken
+
+
+def test_each_fast_route_takes_what_the_fast_path_resolves() -> None:
+    """A fast route's function takes exactly the caller, the service, the signing mode and its body model,
+    and is the function a route of the application serves at that method and path: a change to the route's
+    parameters must be made here too."""
+    app = create_app(Settings(db="sqlite:///:memory:", tick_s=0))
+    schema = app.openapi()["paths"]
+    for route in fast.routes():
+        params = inspect.signature(route.endpoint, eval_str=True).parameters
+        assert {name: p.annotation for name, p in params.items()} == {
+            "caller": MemberDep,
+            "service": ServiceDep,
+            "mode": SigningDep,
+            route.body_arg: route.model,
+        }, route
+        operation = schema[API + route.path][route.method.lower()]
+        assert operation["operationId"].startswith(route.endpoint.__name__), (operation["operationId"], route)
