@@ -142,9 +142,6 @@ def test_a_bundle_broken_at_a_seam_gets_one_verdict(
 def test_blank_lines_at_the_end_are_no_entries(written: Path, tmp_path: Path) -> None:
     whole = verdict(bundle.verify(written, workers=1))
     path = tmp_path / "blank-end.jsonl"
-    for tail in (b"\n", b"\n\n  \r\n\t", b" "):
-        path.write_bytes(written.read_bytes() + tail)
+    for text in (written.read_bytes() + b"\n\n  \r\n\t", written.read_bytes().rstrip(b"\n")):
+        path.write_bytes(text)
         assert verdict(bundle.verify(path, workers=1)) == verdict(bundle.verify(path, workers=2)) == whole
-    no_newline = written.read_bytes().rstrip(b"\n")
-    path.write_bytes(no_newline)
-    assert verdict(bundle.verify(path, workers=1)) == verdict(bundle.verify(path, workers=2)) == whole
