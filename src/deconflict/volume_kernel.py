@@ -136,30 +136,46 @@ def query_slots(
             ):
                 continue
             for slot in range(node_start[node], node_end[node]):
-                if not (env[slot, 0] <= bx1 and bx0 <= env[slot, 2] and env[slot, 1] <= by1 and by0 <= env[slot, 3]):
-                    continue
-                if not (rows[slot, 0] < t1 and t0 < rows[slot, 1] and rows[slot, 2] < zt and z0 < rows[slot, 3] + v):
-                    continue
-                p = rows[slot, 4]
-                if p < 0 or p == exclude:
-                    continue
-                if m == len(out):
-                    out = np.concatenate((out, np.empty(len(out), dtype=np.int64)))
-                out[m] = slot
-                m += 1
-    for slot in range(n_tree, n):
-        if not (env[slot, 0] <= bx1 and bx0 <= env[slot, 2] and env[slot, 1] <= by1 and by0 <= env[slot, 3]):
-            continue
-        if not (rows[slot, 0] < t1 and t0 < rows[slot, 1] and rows[slot, 2] < zt and z0 < rows[slot, 3] + v):
-            continue
-        p = rows[slot, 4]
-        if p < 0 or p == exclude:
-            continue
-        if m == len(out):
-            out = np.concatenate((out, np.empty(len(out), dtype=np.int64)))
-        out[m] = slot
-        m += 1
+                if _wanted(slot, env, rows, bx0, by0, bx1, by1, t0, t1, z0, zt, v, exclude):
+                    out, m = _added(out, m, slot)
+    for slot in range(n_tree, n):  # the tail: volumes added since the tree was built
+        if _wanted(slot, env, rows, bx0, by0, bx1, by1, t0, t1, z0, zt, v, exclude):
+            out, m = _added(out, m, slot)
     return np.sort(out[:m])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _wanted(
+    slot: int,
+    env: np.ndarray,
+    rows: np.ndarray,
+    bx0: float,
+    by0: float,
+    bx1: float,
+    by1: float,
+    t0: float,
+    t1: float,
+    z0: float,
+    zt: float,
+    v: float,
+    exclude: int,
+) -> bool:
+    """Whether the volume in ``slot`` is a candidate (see :func:`query_slots`)."""
+    if not (env[slot, 0] <= bx1 and bx0 <= env[slot, 2] and env[slot, 1] <= by1 and by0 <= env[slot, 3]):
+        return False
+    if not (rows[slot, 0] < t1 and t0 < rows[slot, 1] and rows[slot, 2] < zt and z0 < rows[slot, 3] + v):
+        return False
+    p = rows[slot, 4]
+    return not (p < 0 or p == exclude)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _added(out: np.ndarray, m: int, slot: int) -> tuple[np.ndarray, int]:
+    """``slot`` appended to the first ``m`` of ``out`` (doubled when full)."""
+    if m == len(out):
+        out = np.concatenate((out, np.empty(len(out), dtype=np.int64)))
+    out[m] = slot
+    return out, m + 1
 
 
 @njit(cache=True, nogil=True)

@@ -376,18 +376,27 @@ def natural_key(value: str) -> tuple[Any, ...]:
 # --- the database, through the service ----------------------------------------------------------
 
 
-def chosen_mechanism(service: Service, mechanism: str | None, db: str) -> str:
-    """``mechanism``, or the only mechanism the database holds when it is None.
+def chosen_mechanism(service: Service, mechanism: str | None, db: str, *, with_record: bool = False) -> str:
+    """``mechanism``, or the only mechanism the database holds when it is None; ``with_record``: among
+    the mechanisms with a record only, and ``mechanism`` must have one.
 
     Raises:
-        DeconflictError: none given and the database holds none, or several (they are named).
+        DeconflictError: none given and the database holds none, or several (they are named); or, with
+            ``with_record``, the one given has no record.
     """
-    if mechanism is not None:
+    if mechanism is not None and not with_record:
         return mechanism
-    ids = service.mechanism_ids()
+    ids = service.record_ids() if with_record else service.mechanism_ids()
+    if mechanism is not None:
+        if mechanism not in ids:
+            raise DeconflictError(
+                f"mechanism {mechanism!r} has no record in {shown_db(db)} (it holds: {', '.join(ids) or 'none'})"
+            )
+        return mechanism
     if len(ids) == 1:
         return ids[0]
-    found = f"it holds {', '.join(ids)}; choose one with --mechanism" if ids else "it holds no mechanism"
+    what = "record" if with_record else "mechanism"
+    found = f"it holds {', '.join(ids)}; choose one with --mechanism" if ids else f"it holds no {what}"
     raise DeconflictError(f"{shown_db(db)}: {found}")
 
 

@@ -229,16 +229,7 @@ def record_entries(db: str | None, bundle_path: Path | None, mechanism: str | No
         return bundle.entries(bundle_path, mechanism=mechanism)
     db = db or DEFAULT_DB
     service = open_service(db)
-    ids = service.record_ids()
-    if mechanism is None:
-        if len(ids) != 1:
-            found = f"it holds {', '.join(ids)}; choose one with --mechanism" if ids else "it holds no record"
-            raise DeconflictError(f"{shown_db(db)}: {found}")
-        mechanism = ids[0]
-    elif mechanism not in ids:
-        raise DeconflictError(
-            f"mechanism {mechanism!r} has no record in {shown_db(db)} (it holds: {', '.join(ids) or 'none'})"
-        )
+    mechanism = chosen_mechanism(service, mechanism, db, with_record=True)
     return mechanism, service.record(mechanism)
 
 
