@@ -136,10 +136,12 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
         for row in state["messages"]
         if sees_message(member, to=row["recipients"], sender=row["sender"], from_party=row["doc"].get("from_party"))
     ]
+    window = {"window": state["window"]} if "window" in state else {}  # replay around an instant
     return {
         "mechanism": state["mechanism"],
         "at": state["at"],
         "head": state["head"],
+        **window,
         "activities": activities,
         "zones": [
             {**z["doc"], "declared_at": z["declared_at"], "withdrawn_at": z["withdrawn_at"]} for z in state["zones"]

@@ -4,7 +4,7 @@ the entries themselves, one short documented forward per method (the class the f
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from deconflict.record import chain
@@ -51,6 +51,16 @@ class RecordFacade:
     def replay_stored(self, mechanism_id: str, at: datetime | None, *, snapshots: bool = True) -> dict[str, Any]:
         """:meth:`replay` without looking the mechanism up first; with ``snapshots`` False, from entry 1."""
         return record.replay_stored(self._ctx, mechanism_id, at, snapshots=snapshots)
+
+    def replay_around(
+        self, mechanism_id: str, at: datetime, *, window: timedelta | None = None, snapshots: bool = True
+    ) -> dict[str, Any]:
+        """What was in force, open or awaited at ``at`` and what ended, closed or was sent in the ``window``
+        before it (24 hours by default), at a cost that does not grow with the record; with ``snapshots``
+        False, from entry 1."""
+        if window is None:
+            return record.replay_around(self._ctx, mechanism_id, at, snapshots=snapshots)
+        return record.replay_around(self._ctx, mechanism_id, at, window=window, snapshots=snapshots)
 
     def write_snapshots(self, mechanism_id: str, *, every: int | None = None, budget: int = 1) -> list[Written]:
         """Write the replay snapshots due on the mechanism's record (every ``every``-th entry, by default

@@ -8,7 +8,7 @@ previous checkpoint (a clock that stepped back is clamped, with a warning, as en
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -33,6 +33,7 @@ __all__ = [
     "record",
     "record_ids",
     "replay",
+    "replay_around",
     "replay_entries",
     "replay_stored",
     "verify",
@@ -69,6 +70,28 @@ def replay_stored(ctx: Context, mechanism_id: str, at: datetime | None, *, snaps
             tail = stored_snapshots.entries(s, mechanism_id, after=start.seq)
             return replaying.replay(tail, mechanism=mechanism_id, at=at, start=start)
     return replay_stored(ctx, mechanism_id, at, snapshots=False)  # none yet: from entry 1
+
+
+def replay_around(
+    ctx: Context, mechanism_id: str, at: datetime, *, window: timedelta = replaying.WINDOW, snapshots: bool = True
+) -> dict[str, Any]:
+    """What was in force, open or awaited at ``at``, and what ended, closed or was sent in the ``window``
+    before it (:func:`deconflict.store.replay.live`): from the live piece of the newest replay snapshot at or
+    before ``at`` and the entries after it, so its cost does not grow with the record. Without a piece
+    (snapshots written before 0012, or none yet), the whole state at ``at`` cut the same way; with
+    ``snapshots`` False, from entry 1 (the reference). The mechanism is not looked up (an empty state when
+    it has no record), as in :func:`replay_stored`."""
+    if not snapshots:
+        with ctx.store.read() as s:
+            entries = stored_snapshots.entries(s, mechanism_id, after=0)
+            return replaying.around(entries, mechanism=mechanism_id, at=at, window=window)
+    with ctx.store.read() as s, replaying.no_collection():
+        found = stored_snapshots.usable_piece(s, mechanism_id, at=at, window=window)
+        if found is not None:
+            piece, history = found
+            tail = stored_snapshots.entries(s, mechanism_id, after=piece.seq)
+            return replaying.around(tail, mechanism=mechanism_id, at=at, window=window, piece=piece, history=history)
+    return replaying.cut(replay_stored(ctx, mechanism_id, at), window=window)
 
 
 def write_snapshots(

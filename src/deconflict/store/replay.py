@@ -12,6 +12,12 @@ entries after it are applied, and the first of them must name the start's hash a
 
 :func:`state` reads the tables into one plain document; the tests take it from the live
 database at several instants of a scripted day and compare it with replays of each instant.
+
+:func:`around` is replay around an instant, what the page's time bar shows: the state cut by :func:`live`
+(what was in force, open or awaited then, and what ended, closed or was sent in a window before it). From a
+snapshot's live piece (that cut at the snapshot's entry, with a wider window) it reads only the piece and the
+entries after it, so its cost does not grow with the record; it equals :func:`cut` of :func:`replay` from
+entry 1 at every instant (tests/store/test_replay_window.py).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import gc
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -31,7 +37,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deconflict.clock import iso, parse_utc
-from deconflict.record.chain import GENESIS_HASH, Head
+from deconflict.record.chain import GENESIS_HASH, EntryType, Head
 from deconflict.store import projection
 from deconflict.store.schema import (
     ActivityRow,
@@ -46,7 +52,24 @@ from deconflict.store.schema import (
     ZoneRow,
 )
 
-__all__ = ["CONTENT", "TABLES", "Start", "content", "no_collection", "rebuild", "replay", "state", "walk"]
+__all__ = [
+    "CONTENT",
+    "KEEP",
+    "TABLES",
+    "WINDOW",
+    "Piece",
+    "Start",
+    "around",
+    "content",
+    "cut",
+    "live",
+    "live_at",
+    "no_collection",
+    "rebuild",
+    "replay",
+    "state",
+    "walk",
+]
 
 TABLES = {
     "members": MemberRow,
@@ -154,6 +177,23 @@ def _load(session: Session, mechanism: str, start: Start) -> None:
         session.execute(insert(cast(Table, model.__table__)), out)
 
 
+def _entries_in(
+    entries: Iterable[dict[str, Any]], start: int, upto: int | None, at: datetime | None
+) -> Iterator[tuple[dict[str, Any], datetime]]:
+    """The entries after entry ``start``, up to entry ``upto`` and to the instant ``at`` (each bound
+    when given), with each one's time: the range a rebuild applies."""
+    for e in entries:
+        seq = int(e["seq"])
+        if seq <= start:
+            continue
+        if upto is not None and seq > upto:
+            break
+        when = e["at"] if isinstance(e["at"], datetime) else parse_utc(e["at"], field="at")
+        if at is not None and when > at:
+            break
+        yield e, when
+
+
 def _rebuild(
     entries: Iterable[dict[str, Any]],
     *,
@@ -176,15 +216,8 @@ def _rebuild(
             if start is not None:
                 _load(s, mechanism, start)
             applied = 0
-            for e in entries:
+            for e, when in _entries_in(entries, start.seq if start is not None else 0, upto, at):
                 seq = int(e["seq"])
-                if start is not None and seq <= start.seq:
-                    continue
-                if upto is not None and seq > upto:
-                    break
-                when = e["at"] if isinstance(e["at"], datetime) else parse_utc(e["at"], field="at")
-                if at is not None and when > at:
-                    break
                 if "payload" not in e:
                     raise ValueError(f"entry {e['seq']} has no payload (withheld); replay needs the whole record")
                 if start is not None and applied == 0 and (seq != start.seq + 1 or e.get("prev_hash") != start.hash):
@@ -277,17 +310,7 @@ def _from_start(
     row it changes), the entries are applied by the projection as ever, and the rows read back replace
     the start's (in key order, as :func:`state` orders them). Cost: the start's rows scanned once in
     Python, plus the entries' own work; not a database load and read of the whole state."""
-    tail = []
-    for e in entries:
-        seq = int(e["seq"])
-        if seq <= start.seq:
-            continue
-        if upto is not None and seq > upto:
-            break
-        when = e["at"] if isinstance(e["at"], datetime) else parse_utc(e["at"], field="at")
-        if at is not None and when > at:
-            break
-        tail.append(e)
+    tail = [e for e, _ in _entries_in(entries, start.seq, upto, at)]
     if not tail:
         return Head(start.seq, start.hash), start.rows
     names: set[str] = set()
@@ -349,3 +372,224 @@ def walk(
         entries, mechanism=mechanism, at=None, upto=None, start=None, read=lambda _s, _m: None, marks=marks, visit=visit
     )
     return head
+
+
+# --- replay around an instant: what the page shows, at a cost that does not grow with the record ------
+
+WINDOW = timedelta(hours=24)
+"""The window replay around an instant keeps by default: what ended, was resolved or was sent in the 24 hours
+before it (the time bar's reach back), beside everything still in force, open or awaited then."""
+
+KEEP = timedelta(hours=48)
+"""The window a snapshot's live piece is cut with (:func:`live` at the snapshot's entry): replay around any
+later instant with a window up to this one finds in the piece every row it keeps that the entries after the
+snapshot leave untouched."""
+
+WHOLE = ("mechanisms", "members", "keys", "zones")
+"""Tables kept whole around an instant (a few rows each; zones withdrawn are kept, as the page reads them)."""
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def live(rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedelta) -> dict[str, list[dict[str, Any]]]:
+    """The rows that matter around ``at`` (rows as :func:`content` or :func:`state` spell them; tables not
+    given are left out), with ``since = at - window``:
+
+    * members, keys, zones (and the mechanism's row): all;
+    * activities not cancelled whose last window ends after ``since``, with all their versions;
+    * conflicts still open or acknowledged, resolved after ``since``, or detected against the version in
+      force of an activity kept (a notice seen in part is drawn from those);
+    * messages awaiting an acknowledgement (neither acknowledged by all nor closed), and those sent after
+      ``since``.
+
+    Each rule holds or fails for a row only through the row itself, ``since`` and the activities kept, so a
+    row the entries after ``at`` leave untouched is kept at a later instant (and a window no wider) only if
+    it is kept here: a snapshot's piece cut so serves every later instant until the next snapshot.
+    """
+    since = at - window
+    out = {name: rows[name] for name in WHOLE if name in rows}
+    if "activities" in rows:
+        activities = [r for r in rows["activities"] if r["state"] != "cancelled" and (_when(r["end"]) or since) > since]
+        out["activities"] = activities
+        kept = {r["id"]: r["version"] for r in activities}
+        if "activity_versions" in rows:
+            out["activity_versions"] = [r for r in rows["activity_versions"] if r["activity_id"] in kept]
+    else:
+        kept = {}
+    if "conflicts" in rows:
+
+        def current(row: dict[str, Any]) -> bool:
+            doc = row["doc"]
+            a, b = doc.get("activity_version"), doc.get("other_version")
+            return (a is not None and kept.get(row["activity"], -1) == a) or (
+                b is not None and kept.get(row["other_activity"] or "", -1) == b
+            )
+
+        out["conflicts"] = [
+            r
+            for r in rows["conflicts"]
+            if r["status"] != "resolved" or (_when(r["resolved_at"]) or since) > since or current(r)
+        ]
+    if "messages" in rows:
+        out["messages"] = [
+            r
+            for r in rows["messages"]
+            if (r["needs_ack"] and r["acknowledged_at"] is None and r["closed_at"] is None)
+            or _when(r["sent_at"]) > since  # type: ignore[operator]
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A snapshot's live piece: :func:`live` of every projected row just after entry ``seq`` (hash ``hash``,
+    time ``at``), cut with the window ``keep``."""
+
+    seq: int
+    hash: str
+    at: datetime
+    keep: timedelta
+    rows: dict[str, list[dict[str, Any]]]
+
+
+_EXISTING: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    EntryType.ACTIVITY_AMENDED: (("activities", ("id",)),),
+    EntryType.ACTIVITY_CANCELLED: (("activities", ("id",)),),
+    EntryType.CONFLICT_ACKNOWLEDGED: (("conflicts", ("id",)), ("messages", ("messages",))),
+    EntryType.CONFLICT_RESOLVED: (("conflicts", ("id",)), ("messages", ("messages",))),
+    EntryType.MESSAGE_SENT: (("conflicts", ("settles", "conflicts")), ("messages", ("settles", "messages"))),
+    EntryType.MESSAGE_ACKNOWLEDGED: (("messages", ("id",)),),
+    EntryType.MESSAGE_ESCALATED: (("messages", ("id",)),),
+}
+"""For each entry type that changes rows it does not create: which table's rows, named where in its payload
+(a string, or a list of them). The projection (:mod:`deconflict.store.projection`) reads these rows."""
+
+_CREATES = {
+    EntryType.ACTIVITY_NOTIFIED: "activities",
+    EntryType.CONFLICT_DETECTED: "conflicts",
+    EntryType.MESSAGE_SENT: "messages",
+}
+
+
+def _at_path(payload: Any, path: tuple[str, ...]) -> list[str]:
+    value = payload
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _missing(tail: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]) -> dict[str, set[str]]:
+    """The rows (by table, by id) that the tail's entries change but the piece does not hold and the tail
+    does not create: they are in the history (the snapshot's whole state)."""
+    have = {name: {r["id"] for r in rows.get(name, [])} for name in ("activities", "conflicts", "messages")}
+    out: dict[str, set[str]] = {}
+    for e in tail:
+        payload = e.get("payload") or {}
+        for name, path in _EXISTING.get(e["type"], ()):
+            for key in _at_path(payload, path):
+                if key not in have[name]:
+                    out.setdefault(name, set()).add(key)
+        created = _CREATES.get(e["type"])
+        if created is not None and isinstance(payload.get("id"), str):
+            have[created].add(payload["id"])
+    return out
+
+
+def _with_history(
+    rows: dict[str, list[dict[str, Any]]], missing: dict[str, set[str]], history: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """The piece's rows and, from the whole state, the missing ones (an activity with all its versions)."""
+    out = {name: list(r) for name, r in rows.items()}
+    for name, keys in missing.items():
+        out.setdefault(name, []).extend(r for r in history.get(name, []) if r["id"] in keys)
+    acts = missing.get("activities", set())
+    if acts:
+        out.setdefault("activity_versions", []).extend(
+            r for r in history.get("activity_versions", []) if r["activity_id"] in acts
+        )
+    return out
+
+
+def around(
+    entries: Iterable[dict[str, Any]],
+    *,
+    mechanism: str,
+    at: datetime,
+    window: timedelta = WINDOW,
+    piece: Piece | None = None,
+    history: Callable[[], dict[str, list[dict[str, Any]]]] | None = None,
+) -> dict[str, Any]:
+    """The state at ``at`` as :func:`replay` gives it, cut by :func:`live` with ``window``: what the page
+    shows at an instant, identical to ``cut(replay(...))`` from entry 1.
+
+    From ``piece`` (a snapshot's live piece at or before ``at``, cut with a window at least ``window``), only
+    the piece's rows and the entries after it are read: the cost follows what is live and the entries since
+    the piece, not the record's age. A row those entries change that the piece does not hold (a late
+    acknowledgement of an old message, an old notice amended) is taken from ``history()`` (the whole state at
+    the piece's entry), read only then. Without ``piece``, the whole record from entry 1 (the reference).
+    Returns the :func:`replay` document with ``"window": {"since", "hours"}``.
+
+    Raises:
+        ValueError: as :func:`replay`; or the piece is after ``at``, cut narrower than ``window``, or a row
+            it misses is needed and there is no ``history``.
+    """
+    head, rows = live_at(entries, mechanism=mechanism, at=at, window=window, piece=piece, history=history)
+    return _around_doc(mechanism, at, {"seq": head.seq, "hash": head.hash}, rows, window)
+
+
+def live_at(
+    entries: Iterable[dict[str, Any]],
+    *,
+    mechanism: str,
+    at: datetime,
+    window: timedelta,
+    piece: Piece | None,
+    history: Callable[[], dict[str, list[dict[str, Any]]]] | None = None,
+    upto: int | None = None,
+) -> tuple[Head, dict[str, list[dict[str, Any]]]]:
+    """The head reached and :func:`live` at ``at`` of every projected row (:data:`CONTENT`) after the entries
+    up to ``at`` (and to entry ``upto``), from ``piece`` as :func:`around` reads it (from entry 1 without):
+    what :func:`around` returns, and the live piece of a later snapshot (``window`` its keep, ``upto`` its
+    entry and ``at`` that entry's time)."""
+    if piece is None:
+        head, rows = _rebuild(entries, mechanism=mechanism, at=at, upto=upto, start=None, read=content)
+    else:
+        if piece.at > at or piece.keep < window:
+            raise ValueError(f"the piece at entry {piece.seq} does not serve {iso(at)} with a window of {window}")
+        tail = [e for e, _ in _entries_in(entries, piece.seq, upto, at)]
+        start = piece.rows
+        missing = _missing(tail, start)
+        if missing:
+            if history is None:
+                raise ValueError(f"rows changed after entry {piece.seq} are not in its live piece")
+            start = _with_history(start, missing, history())
+        # only the rows the tail touches go through the in-memory tables, merged back (as from a snapshot)
+        head, rows = _from_start(tail, mechanism=mechanism, at=at, upto=upto, start=Start(piece.seq, piece.hash, start))
+    return head, live(rows, at=at, window=window)
+
+
+def cut(doc: dict[str, Any], *, window: timedelta = WINDOW) -> dict[str, Any]:
+    """A :func:`replay` document at an instant cut by :func:`live`: the document :func:`around` gives."""
+    at = _when(doc["at"])
+    if at is None:
+        raise ValueError("replay around an instant needs the instant")
+    return _around_doc(doc["mechanism"], at, doc["head"], doc, window)
+
+
+def _around_doc(
+    mechanism: str, at: datetime, head: dict[str, Any], rows: dict[str, Any], window: timedelta
+) -> dict[str, Any]:
+    kept = live({name: rows[name] for name in TABLES}, at=at, window=window)  # a second cut changes nothing
+    return {
+        "mechanism": mechanism,
+        "at": iso(at),
+        "head": head,
+        "window": {"since": iso(at - window), "hours": window.total_seconds() / 3600},
+        **{name: kept[name] for name in TABLES},
+    }

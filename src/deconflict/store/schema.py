@@ -391,14 +391,23 @@ class ReplaySnapshot(Base):
     """The hash of entry ``seq`` (the head the snapshot was taken at)."""
     at: Mapped[datetime]
     """The time of entry ``seq``."""
-    content_hash: Mapped[str] = mapped_column(String(64))
-    """SHA-256 (hex) of the canonical JSON of the state (before compression)."""
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 (hex) of the canonical JSON of the state (before compression); None in a live piece alone."""
     rows: Mapped[int] = mapped_column(Seq)
-    """Rows in the state, all tables together."""
+    """Rows in the state, all tables together (0 in a live piece alone)."""
     size: Mapped[int] = mapped_column(Seq)
-    """Bytes of the canonical JSON before compression."""
-    body: Mapped[bytes] = mapped_column(LargeBinary)
-    """The canonical JSON of the state, zlib-compressed."""
+    """Bytes of the canonical JSON before compression (0 in a live piece alone)."""
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The canonical JSON of the state, zlib-compressed; None in a live piece alone (written between two
+    whole snapshots, migration 0012)."""
     made_at: Mapped[datetime]
     """When it was written (the service's clock)."""
+    live_body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """The live piece (:func:`deconflict.store.replay.live` at ``at``, cut with ``keep_s``) as canonical
+    JSON ``{"keep_s", "rows"}``, zlib-compressed: what replay around a later instant reads instead of
+    ``body``. None in snapshots written before migration 0012 (replay around an instant skips those)."""
+    live_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    """SHA-256 (hex) of the live piece's canonical JSON."""
+    live_rows: Mapped[int | None] = mapped_column(Seq, default=None)
+    """Rows in the live piece."""
     __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)

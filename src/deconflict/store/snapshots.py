@@ -16,13 +16,27 @@ What the hashes cannot catch is a snapshot whose rows were edited and rehashed b
 access to the database: replay would use it until ``--check-snapshots`` (or a snapshot rebuilt after it)
 shows it; the record itself, and ``ledger verify``, are unaffected.
 
+Replay around an instant (what the page's time bar asks for, :func:`deconflict.store.replay.around`) reads
+a snapshot's *live piece* instead: the rows in force, open or awaited at its entry and those that ended,
+closed or were sent in the 48 hours before (:func:`deconflict.store.replay.live` with
+:data:`~deconflict.store.replay.KEEP`), a few thousand rows whatever the record's age. A whole snapshot
+carries its piece (migration 0012); between two whole ones, a piece alone (no whole state: ``body`` NULL) is
+written every ``PIECE_EVERY`` entries from the piece before it, so replay around an instant applies at most
+that many entries. A piece is held to the same rules: its entry hash against the chain, its own content
+hash (``live_hash``) on every load, and ``--check-snapshots`` compares it with the record rebuilt from entry
+1 cut the same way. A row the entries after a piece change but the piece does not hold (an old notice
+amended, an old message acknowledged late) is read from the whole state at the piece's entry
+(:func:`whole_at`), only then. Snapshots written before 0012 have no piece: replay around an instant skips
+them, and the writer gives those at a piece's place theirs.
+
 Snapshots sit at fixed sequence numbers (multiples of ``EVERY``), so two processes that write one meet
 on its primary key, and a restored or copied database keeps them (restore copies the table; each is
 held against the restored record when used). The rows are compressed with zlib (about 13 to 1).
 
 Costs (bench/replay.py): replay from a snapshot parses it (about 5 us a row) and applies the tail (about
 0.6 ms an entry through the projection, at most ``EVERY``); writing one costs the same plus encoding
-(about 4 us a row), in the duty loop, off the mechanism's lock.
+(about 4 us a row), in the duty loop, off the mechanism's lock. Replay around an instant parses a piece
+(a few thousand rows) and applies at most ``PIECE_EVERY`` entries; writing a piece alone costs the same.
 """
 
 from __future__ import annotations
@@ -34,7 +48,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -48,14 +62,21 @@ from deconflict.store.schema import LedgerEntry, ReplaySnapshot
 __all__ = [
     "EVERY",
     "LEVEL",
+    "PIECE_EVERY",
     "Problem",
     "check",
     "decode",
+    "decode_piece",
     "encode",
+    "encode_piece",
     "entries",
     "kept",
     "make",
+    "make_piece",
+    "piece",
     "usable",
+    "usable_piece",
+    "whole_at",
     "write_due",
     "Written",
 ]
@@ -63,6 +84,9 @@ __all__ = [
 EVERY = 1000
 """Entries between two snapshots: replay at any instant applies at most this many entries after loading
 one (bench/replay.py measures the trade between this, the write cost and the size)."""
+PIECE_EVERY = 250
+"""Entries between two live pieces (a whole snapshot carries one too): replay around an instant applies at most
+this many entries after reading one (about 0.6 ms each), so it stays well under a second at any age."""
 LEVEL = 1
 """zlib level: the fastest; level 6 saves little more on these documents and costs several times the CPU."""
 
@@ -81,6 +105,8 @@ def decode(row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
     Raises:
         ValueError: the body does not decompress to the content its hash names.
     """
+    if row.body is None:
+        raise ValueError(f"snapshot at entry {row.seq} is a live piece alone")
     try:
         raw = zlib.decompress(row.body)
     except zlib.error as e:
@@ -90,6 +116,37 @@ def decode(row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
     with replay.no_collection():
         rows: dict[str, list[dict[str, Any]]] = orjson.loads(raw)
     return rows
+
+
+def encode_piece(rows: dict[str, list[dict[str, Any]]], keep: timedelta) -> tuple[bytes, str]:
+    """A live piece (rows cut with ``keep``) as (zlib-compressed canonical JSON, its SHA-256 in hex)."""
+    raw = orjson.dumps({"keep_s": keep.total_seconds(), "rows": rows}, option=orjson.OPT_SORT_KEYS)
+    return zlib.compress(raw, LEVEL), hashlib.sha256(raw).hexdigest()
+
+
+def decode_piece(seq: int, body: bytes, content_hash: str) -> tuple[timedelta, dict[str, list[dict[str, Any]]]]:
+    """A stored live piece's window and rows.
+
+    Raises:
+        ValueError: the body does not decompress to the content its hash names.
+    """
+    try:
+        raw = zlib.decompress(body)
+    except zlib.error as e:
+        raise ValueError(f"snapshot at entry {seq}: its live piece does not decompress ({e})") from None
+    if hashlib.sha256(raw).hexdigest() != content_hash:
+        raise ValueError(f"snapshot at entry {seq}: its live piece does not match its hash")
+    with replay.no_collection():
+        doc = orjson.loads(raw)
+    return timedelta(seconds=doc["keep_s"]), doc["rows"]
+
+
+def piece(rows: dict[str, list[dict[str, Any]]], at: datetime) -> tuple[bytes, str, int]:
+    """The live piece of a snapshot of ``rows`` taken at ``at`` (cut with :data:`replay.KEEP`): (stored
+    body, hash, rows)."""
+    cut = replay.live(rows, at=at, window=replay.KEEP)
+    body, digest = encode_piece(cut, replay.KEEP)
+    return body, digest, sum(len(r) for r in cut.values())
 
 
 def entries(session: Session, mechanism: str, *, after: int, upto: int | None = None) -> Iterator[dict[str, Any]]:
@@ -128,7 +185,9 @@ def usable(
     more), and the next older one is tried."""
     if not kept(session):
         return None
-    stmt = select(ReplaySnapshot.seq, ReplaySnapshot.hash).where(ReplaySnapshot.mechanism_id == mechanism)
+    stmt = select(ReplaySnapshot.seq, ReplaySnapshot.hash).where(
+        ReplaySnapshot.mechanism_id == mechanism, ReplaySnapshot.body.is_not(None)
+    )
     if at is not None:
         stmt = stmt.where(ReplaySnapshot.at <= at)
     if seq is not None:
@@ -147,6 +206,68 @@ def usable(
             log.warning("%s: %s; skipped", mechanism, e)
             continue
         return replay.Start(found_seq, found_hash, rows)
+    return None
+
+
+def whole_at(session: Session, mechanism: str, seq: int) -> dict[str, list[dict[str, Any]]]:
+    """Every projected row just after entry ``seq``: from the newest usable whole snapshot at or before it
+    (entry 1 without one) and the entries after it.
+
+    Raises:
+        ValueError: the record has no entry ``seq``.
+    """
+    start = usable(session, mechanism, seq=seq)
+    reached, rows = replay.rebuild(
+        entries(session, mechanism, after=start.seq if start else 0, upto=seq),
+        mechanism=mechanism,
+        upto=seq,
+        start=start,
+    )
+    if reached.seq != seq:
+        raise ValueError(f"{mechanism}: the record has no entry {seq}")
+    return rows
+
+
+def usable_piece(
+    session: Session, mechanism: str, *, at: datetime, window: timedelta, seq: int | None = None
+) -> tuple[replay.Piece, Callable[[], dict[str, list[dict[str, Any]]]]] | None:
+    """The live piece of the newest snapshot taken at or before ``at`` that has one cut with a window at
+    least ``window``, whose entry hash is the chain's and whose piece matches its hash; with a function
+    that reads the whole state at its entry (:func:`whole_at`) when replay needs a row the piece does not
+    hold. None when there is none. One that fails a check is skipped with a warning, and the next
+    older one tried; only the piece is read (the whole state stays on disk unless asked for)."""
+    if not kept(session):
+        return None
+    stmt = (
+        select(ReplaySnapshot.seq, ReplaySnapshot.hash, ReplaySnapshot.at)
+        .where(ReplaySnapshot.mechanism_id == mechanism, ReplaySnapshot.at <= at, ReplaySnapshot.live_body.is_not(None))
+        .order_by(ReplaySnapshot.seq.desc())
+    )
+    if seq is not None:
+        stmt = stmt.where(ReplaySnapshot.seq <= seq)
+    for found_seq, found_hash, found_at in session.execute(stmt).all():
+        if _entry_hash(session, mechanism, found_seq) != found_hash:
+            log.warning(
+                "%s: snapshot at entry %d names another hash than the record's entry; skipped", mechanism, found_seq
+            )
+            continue
+        body, digest = session.execute(
+            select(ReplaySnapshot.live_body, ReplaySnapshot.live_hash).where(
+                ReplaySnapshot.mechanism_id == mechanism, ReplaySnapshot.seq == found_seq
+            )
+        ).one()
+        try:
+            keep, rows = decode_piece(found_seq, body or b"", digest or "")
+        except ValueError as e:
+            log.warning("%s: %s; skipped", mechanism, e)
+            continue
+        if keep < window:
+            continue
+
+        def history(seq: int = found_seq) -> dict[str, list[dict[str, Any]]]:
+            return whole_at(session, mechanism, seq)
+
+        return replay.Piece(found_seq, found_hash, found_at, keep, rows), history
     return None
 
 
@@ -173,6 +294,7 @@ def make(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnap
             if reached.seq != target or at is None:
                 raise ValueError(f"{mechanism}: the record has no entry {target}")
             body, digest, size = encode(rows)
+            live_body, live_hash, live_rows = piece(rows, at)
     return ReplaySnapshot(
         mechanism_id=mechanism,
         seq=target,
@@ -183,7 +305,76 @@ def make(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnap
         size=size,
         body=body,
         made_at=now,
+        live_body=live_body,
+        live_hash=live_hash,
+        live_rows=live_rows,
     )
+
+
+def make_piece(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnapshot:
+    """A live piece alone just after entry ``target`` (not stored): from the newest usable piece before it
+    and the entries after it (:func:`replay.live_at`), or cut from the whole state when there is none.
+
+    Raises:
+        ValueError: the record has no entry ``target``.
+    """
+    with store.read() as s, replay.no_collection():
+        found = s.execute(
+            select(LedgerEntry.at, LedgerEntry.hash).where(
+                LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == target
+            )
+        ).one_or_none()
+        if found is None:
+            raise ValueError(f"{mechanism}: the record has no entry {target}")
+        at, entry_hash = found
+        start = usable_piece(s, mechanism, at=at, window=replay.KEEP, seq=target - 1)
+        if start is None:
+            rows = replay.live(whole_at(s, mechanism, target), at=at, window=replay.KEEP)
+        else:
+            older, history = start
+            tail = entries(s, mechanism, after=older.seq, upto=target)
+            reached, rows = replay.live_at(
+                tail, mechanism=mechanism, at=at, upto=target, window=replay.KEEP, piece=older, history=history
+            )
+            if reached.seq != target:
+                raise ValueError(f"{mechanism}: the record has no entry {target}")
+        body, digest = encode_piece(rows, replay.KEEP)
+    return ReplaySnapshot(
+        mechanism_id=mechanism,
+        seq=target,
+        hash=entry_hash,
+        at=at,
+        content_hash=None,
+        rows=0,
+        size=0,
+        body=None,
+        made_at=now,
+        live_body=body,
+        live_hash=digest,
+        live_rows=sum(len(r) for r in rows.values()),
+    )
+
+
+def _store(store: Store, snapshot: ReplaySnapshot) -> bool:
+    """Store a snapshot: a new row, or the half a row at its entry lacks (a whole state under a piece alone,
+    a piece beside a whole state written before 0012). False when another process wrote it first."""
+    try:
+        with store.transaction() as s:
+            there = s.get(ReplaySnapshot, (snapshot.mechanism_id, snapshot.seq))
+            if there is None:
+                s.add(snapshot)
+                return True
+            if there.body is None and snapshot.body is not None:
+                there.content_hash, there.rows, there.size = snapshot.content_hash, snapshot.rows, snapshot.size
+                there.body = snapshot.body
+                return True
+            if there.live_body is None and snapshot.live_body is not None:
+                there.live_body, there.live_hash = snapshot.live_body, snapshot.live_hash
+                there.live_rows = snapshot.live_rows
+                return True
+            return False
+    except IntegrityError:
+        return False  # another process wrote it first (the same rows, derived from the same record)
 
 
 @dataclass(frozen=True)
@@ -195,6 +386,8 @@ class Written:
     size: int
     stored: int
     seconds: float
+    piece: bool = False
+    """A live piece alone, or added to a whole snapshot written before 0012 (``rows`` its rows, ``size`` 0)."""
 
 
 def write_due(
@@ -203,12 +396,15 @@ def write_due(
     now: datetime,
     *,
     every: int | None = None,
+    piece_every: int | None = None,
     budget: int = 1,
     timer: Callable[[], float] | None = None,
 ) -> list[Written]:
-    """Write the snapshots due on a mechanism's record (every ``every``-th entry not yet snapshotted, oldest
-    first, at most ``budget`` of them; ``every`` is :data:`EVERY` unless given), each rebuilt by replay from
-    the newest usable snapshot before it.
+    """Write the snapshots due on a mechanism's record: whole ones (every ``every``-th entry not yet
+    snapshotted, oldest first, at most ``budget`` of them; ``every`` is :data:`EVERY` unless given), each
+    rebuilt by replay from the newest usable snapshot before it and carrying its live piece; then live pieces
+    alone (every ``piece_every``-th entry, :data:`PIECE_EVERY` unless given, at most ``budget``), each from the
+    newest piece before it; a whole snapshot written before 0012 gets its piece so.
 
     Reads, then one short transaction per snapshot: never under the mechanism's lock, so appends go on
     meanwhile. A snapshot another process wrote first is left as it is."""
@@ -216,22 +412,33 @@ def write_due(
 
     clock = timer or time.perf_counter
     every = every or EVERY
+    piece_every = piece_every or PIECE_EVERY
     done: list[Written] = []
+    mine = ReplaySnapshot.mechanism_id == mechanism
     with store.read() as s:
         head = ledger.read_head(s, mechanism)
-        last = s.scalar(select(func.max(ReplaySnapshot.seq)).where(ReplaySnapshot.mechanism_id == mechanism)) or 0
+        last = s.scalar(select(func.max(ReplaySnapshot.seq)).where(mine, ReplaySnapshot.body.is_not(None))) or 0
+        last_piece = (
+            s.scalar(select(func.max(ReplaySnapshot.seq)).where(mine, ReplaySnapshot.live_body.is_not(None))) or 0
+        )
     target = (last // every + 1) * every
     while target <= head.seq and len(done) < budget:
         started = clock()
         snapshot = make(store, mechanism, target, now)
-        try:
-            with store.transaction() as s:
-                s.add(snapshot)
-        except IntegrityError:
-            pass  # another process wrote it first (the same rows, derived from the same record)
-        else:
+        if _store(store, snapshot):
+            assert snapshot.body is not None
             done.append(Written(target, snapshot.rows, snapshot.size, len(snapshot.body), clock() - started))
         target += every
+    pieces = 0
+    target = (last_piece // piece_every + 1) * piece_every
+    while target <= head.seq and pieces < budget:
+        started = clock()
+        snapshot = make_piece(store, mechanism, target, now)
+        pieces += 1
+        if _store(store, snapshot):
+            stored = len(snapshot.live_body or b"")
+            done.append(Written(target, snapshot.live_rows or 0, 0, stored, clock() - started, piece=True))
+        target += piece_every
     return done
 
 
@@ -245,7 +452,7 @@ class Problem:
 
 def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
     """Rebuild the record from entry 1 in one pass and compare every stored snapshot with the tables as
-    they stood at its entry: its entry hash, its content hash, its body. Returns (snapshots checked,
+    they stood at its entry: its entry hash, its content hash, its body, its live piece. Returns (snapshots checked,
     problems found)."""
     if not kept(session):
         return 0, []
@@ -266,11 +473,14 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
         if entry_hash != head.hash:
             problems.append(Problem(head.seq, "names another hash than the record's entry"))
             return
+        row = session.get(ReplaySnapshot, (mechanism, head.seq))
+        assert row is not None
+        if content_hash is None:  # a live piece alone
+            check_piece(row, rows)
+            return
         if encode(rows)[1] != content_hash:
             problems.append(Problem(head.seq, "its content hash is not that of the tables rebuilt from entry 1"))
             return
-        row = session.get(ReplaySnapshot, (mechanism, head.seq))
-        assert row is not None
         try:
             kept = decode(row)
         except ValueError as e:
@@ -278,6 +488,19 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
             return
         if kept != rows:
             problems.append(Problem(head.seq, "its rows differ from the tables rebuilt from entry 1"))
+            return
+        check_piece(row, rows)
+
+    def check_piece(row: ReplaySnapshot, rows: dict[str, list[dict[str, Any]]]) -> None:
+        if row.live_body is None or row.live_hash is None:
+            return  # written before live pieces (0012): replay around an instant skips it
+        try:
+            keep, cut = decode_piece(row.seq, row.live_body, row.live_hash)
+        except ValueError as e:
+            problems.append(Problem(row.seq, str(e)))
+            return
+        if cut != replay.live(rows, at=row.at, window=keep):
+            problems.append(Problem(row.seq, "its live piece differs from the tables rebuilt from entry 1"))
 
     replay.walk(entries(session, mechanism, after=0), mechanism=mechanism, marks=set(stored), visit=visit)
     for seq in sorted(set(stored) - seen):

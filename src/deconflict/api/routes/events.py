@@ -8,6 +8,7 @@ import math
 import time
 import weakref
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -270,8 +271,24 @@ def replay(
     caller: MemberDep,
     service: ServiceDep,
     at: Annotated[str, Query(description="The instant (ISO 8601 UTC), e.g. 2025-04-09T08:30:00Z.", max_length=40)],
+    window_h: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=48,
+            description="Only what matters around the instant: activities not cancelled nor ended more than "
+            "this many hours before it, conflicts open then or resolved within it, messages awaited then or "
+            "sent within it (the time bar asks for 24). Its cost does not grow with the record; without it, "
+            "the whole state.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Rebuilt from the record up to ``at``: activities with their versions, zones, conflicts and their
     status, hotline messages and acknowledgements, as the caller could see them then (the same
-    disclosure rules as the live routes)."""
-    return replay_view(service, caller, service.replay(caller.mechanism_id, parse_utc(at, field="at")))
+    disclosure rules as the live routes). With ``window_h``, what was in force, open or awaited then and
+    what ended, closed or was sent in the hours before (``window`` says from when)."""
+    instant = parse_utc(at, field="at")
+    if window_h is None:
+        return replay_view(service, caller, service.replay(caller.mechanism_id, instant))
+    state = service.replay_around(caller.mechanism_id, instant, window=timedelta(hours=window_h))
+    return replay_view(service, caller, state)

@@ -30,8 +30,11 @@ export function visibleAt(c) {
 }
 
 /* Answers to replay requests can come back out of order (each is rebuilt from the record, from the
- * newest snapshot before its instant): only the latest request's answer is shown. */
+ * newest snapshot before its instant): only the latest request's answer is shown. The bar asks for what
+ * matters around the instant (window_h: in force, open or awaited then, ended, resolved or sent in the
+ * WINDOW_H hours before), which the service answers at a cost that does not grow with the record. */
 let asked = 0;
+const WINDOW_H = 24;
 
 async function onTimeline() {
   const mine = ++asked;
@@ -50,7 +53,7 @@ async function onTimeline() {
       S.mode = 'replay';
       label.textContent = t('timebar.replayLabel', { time: fmtTime(at.toISOString()) });
       let answer;
-      try { answer = await api('GET', M(`/replay?at=${encodeURIComponent(at.toISOString())}`)); } catch (e) {
+      try { answer = await api('GET', M(`/replay?at=${encodeURIComponent(at.toISOString())}&window_h=${WINDOW_H}`)); } catch (e) {
         if (mine === asked) label.textContent = e.message;
         return;
       }

@@ -1,0 +1,56 @@
+"""The time bar's replay (issue 17): the page asks for what matters around the instant (``window_h=24``) and
+draws it: a notice that ended more than a day before the instant is left out, what was in force, open or
+to come then is there, and the conflicts open then are listed, as replay from entry 1 cut the same way gives."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import expect
+from support.builders import M
+from support.live import LiveServer, post_notice
+
+from deconflict.clock import FixedClock
+from deconflict.store import replay
+
+
+def slide(page: Any, minutes: int) -> None:
+    """Move the time bar to ``minutes`` from now, as dragging it would."""
+    page.evaluate(
+        "v => { const s = document.querySelector('#timeline'); s.value = v; s.dispatchEvent(new Event('input')); }",
+        str(minutes),
+    )
+
+
+def test_the_time_bar_replays_what_matters_around_the_instant(
+    live: LiveServer, tokens: dict[str, str], officer: Any, clock: FixedClock
+) -> None:
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)  # IL-0001, ends 4 h from now
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # TR-0001 and C1, left open
+    clock.advance(seconds=39 * 3600)
+    post_notice(live, tokens["IL"], "air_sortie", 36.20, 37.10, 2, 4)  # IL-0002
+    post_notice(live, tokens["TR"], "uav_patrol", 36.22, 37.12, 2, 4)  # TR-0002 and C2
+    clock.advance(seconds=3600)
+    il = officer("IL")
+    page = il.page
+    expect(page.locator("[data-conflict]")).to_have_count(2)
+    expect(page.locator("path[data-activity='IL-0001']").first).to_be_attached()  # live: drawn as past
+    with page.expect_request(lambda r: "/replay?" in r.url) as asked:
+        slide(page, -30)  # half an hour ago: after both pairs
+    query = parse_qs(urlparse(asked.value.url).query)
+    assert query["window_h"] == ["24"]
+    expect(page.locator("#mode-badge")).to_be_visible()
+    expect(page.locator("[data-conflict=C1]")).to_be_visible()  # open then, however old
+    expect(page.locator("[data-conflict=C2]")).to_be_visible()
+    expect(page.locator("path[data-activity='IL-0002']").first).to_be_attached()  # to come then
+    expect(page.locator("path[data-activity='IL-0001']")).to_have_count(0)  # ended 35 h before
+    # what the page was given is replay from entry 1 at that instant, cut the same way
+    instant = datetime.fromisoformat(query["at"][0])
+    cut = live.service.replay_around(M, instant, snapshots=False)
+    assert cut == replay.cut(live.service.replay_stored(M, instant, snapshots=False))
+    assert [a["id"] for a in cut["activities"]] == ["IL-0002", "TR-0002"]
+    assert [c["id"] for c in cut["conflicts"]] == ["C1", "C2"]
+    page.click("#live")
+    expect(page.locator("path[data-activity='IL-0001']").first).to_be_attached()
