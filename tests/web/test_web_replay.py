@@ -54,3 +54,13 @@ def test_the_time_bar_replays_what_matters_around_the_instant(
     assert [c["id"] for c in cut["conflicts"]] == ["C1", "C2"]
     page.click("#live")
     expect(page.locator("path[data-activity='IL-0001']").first).to_be_attached()
+
+
+def test_a_window_out_of_range_is_refused_naming_it(client: Any, tokens: dict[str, str]) -> None:
+    auth = {"Authorization": f"Bearer {tokens['IL']}"}
+    for bad in ("0", "49", "x"):
+        r = client.get(f"/api/v1/mechanisms/{M}/replay?at=2025-04-09T06:00:00Z&window_h={bad}", headers=auth)
+        assert r.status_code == 422, r.text
+        assert "window_h" in r.text and "Traceback" not in r.text
+    r = client.get(f"/api/v1/mechanisms/{M}/replay?at=2025-04-09T06:00:00Z&window_h=6", headers=auth)
+    assert r.status_code == 200 and r.json()["window"]["hours"] == 6
