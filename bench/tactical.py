@@ -3,6 +3,7 @@
 Usage::
 
     uv run python bench/tactical.py [--sizes 1000,10000,100000] [--brute-max 10000] [--runs 5] [--quick]
+                                    [--baseline SRC]
     .venv/bin/python bench/tactical.py ...   (the same, with nothing but the README's set-up)
 
 For each size N a fresh subprocess (``--one N``) generates N random track states, then times
@@ -19,6 +20,11 @@ numba and loading the cached machine code (warm), and, unless ``--quick``, compi
 an empty cache (cold, once per installation). Finally a CSV of ``--cli-size`` tracks is
 written and ``deconflict tracks`` is timed as a subprocess.
 
+``--baseline SRC`` (the ``src`` of an earlier checkout, e.g. ``git worktree add /tmp/base HEAD``)
+runs each size's subprocess a second time with that ``deconflict`` first on the path, in the
+same run, and reports its figures, the ratios (baseline over this code) and whether both
+tables are the same to the last bit (a SHA-256 of the table's columns).
+
 Progress goes to stderr; the last line of stdout is one JSON object with every figure.
 Units: seconds (``_s``), milliseconds (``_ms``), mebibytes (``_mib``).
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -173,6 +180,11 @@ def run_one(n: int, runs: int, seed: int, brute_max: int, numpy_runs: int) -> di
         "detect_peak_alloc_mib": round(peak / 2**20, 1),
         "input_mib": round(sum(getattr(tracks, c).nbytes for c in ("lat_deg", "lon_deg", "alt_m")) * 2 / 2**20, 2),
     }
+    digest = hashlib.sha256()
+    for col in (table.a, table.b, table.tcpa_s, table.dcpa_m, table.t_in_s, table.t_out_s):
+        digest.update(np.ascontiguousarray(col).tobytes())
+    result["table_sha256"] = digest.hexdigest()
+    result["load_avg"] = os.getloadavg()[0]
     result["peak_rss_before_baselines_mib"] = round(vm_hwm_mib(), 1)
     log(f"N={n}: {len(table)} conflicts, median {fast['median_ms']} ms, CPU {fast['cpu_median_ms']} ms")
     if n >= NUMBA_FROM and numpy_runs:
@@ -312,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20250409)
     parser.add_argument("--cli-size", type=int, default=10_000, help="0 to skip the CLI run")
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, 3 runs, no CLI run")
+    parser.add_argument("--baseline", help="src directory of an earlier checkout, run on the same tracks in this run")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
@@ -325,6 +338,22 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--brute-max", str(args.brute_max), "--numpy-runs", str(args.numpy_runs)]
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
         results[str(n)] = json.loads(done.stdout.strip().splitlines()[-1])
+        if args.baseline:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([args.baseline, os.environ.get("PYTHONPATH", "")])}
+            command[command.index("--numpy-runs") + 1] = "0"  # its numpy engine: not again
+            command[command.index("--brute-max") + 1] = "0"  # nor the brute force
+            done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, env=env)
+            base = json.loads(done.stdout.strip().splitlines()[-1])
+            mine = results[str(n)]
+            mine["baseline"] = {
+                k: base[k]
+                for k in ("detect_median_ms", "detect_min_ms", "detect_cpu_median_ms", "detect_cpu_min_ms", "load_avg")
+            }
+            mine["baseline"]["peak_rss_mib"] = base["peak_rss_mib"]
+            mine["baseline_over_this_cpu"] = round(base["detect_cpu_median_ms"] / mine["detect_cpu_median_ms"], 2)
+            mine["baseline_over_this_wall"] = round(base["detect_median_ms"] / mine["detect_median_ms"], 2)
+            mine["baseline_identical"] = base["table_sha256"] == mine["table_sha256"]
+            log(f"N={n}: baseline {mine['baseline']}, identical {mine['baseline_identical']}")
     cli = run_cli(args.cli_size, args.seed) if args.cli_size and not args.quick else None
     startup = run_startup(cold=not args.quick)
     judged = {
@@ -341,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets_met": judged,
         "brute_force_identical": bool(agree) and all(agree),
         "numpy_engine_identical": all(agree_numpy),
+        "baseline": args.baseline,
+        "baseline_identical": all(r.get("baseline_identical", True) for r in results.values()),
         "numba_startup": startup,
         "distribution": DISTRIBUTION,
         "machine": machine(),

@@ -104,3 +104,16 @@ def test_cli_on_a_small_input_does_not_load_numba(tmp_path: Path) -> None:
     write_track_conflicts(find_track_conflicts(states, numba_from=0), states, compiled)
     assert len(json.loads(done.stdout)["conflicts"]) > 100
     assert done.stdout == compiled.getvalue()
+
+
+@pytest.mark.parametrize("bucket_rows", [1, 16, 4096])
+def test_compiled_table_in_buckets_and_threads(monkeypatch: pytest.MonkeyPatch, bucket_rows: int) -> None:
+    """The compiled table built in many buckets (down to a rank each) and in threads: numpy's table, bit for bit."""
+    rng = np.random.default_rng(23)
+    t = random_tracks(rng, 1500, (36.0, 33.0, 37.2, 34.0), "B")
+    monkeypatch.setattr(predict, "BUCKET_ROWS", bucket_rows)
+    monkeypatch.setattr(predict, "TABLE_THREADS_FROM", 0)
+    compiled, numpy = find_track_conflicts(t, numba_from=0), find_track_conflicts(t, numba_from=10**9)
+    assert len(compiled) > 3000
+    for col in COLUMNS:
+        assert getattr(compiled, col).tolist() == getattr(numpy, col).tolist(), col

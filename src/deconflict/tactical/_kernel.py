@@ -20,7 +20,17 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["brute_force", "count_rows", "grid_slice", "pair_order", "pair_test", "place_rows", "sort_rows"]
+__all__ = [
+    "brute_force",
+    "bucket_rows",
+    "count_keys",
+    "finish_buckets",
+    "grid_slice",
+    "pair_may",
+    "pair_order",
+    "pair_test",
+    "scale_bound",
+]
 
 _RE_MIN_M = 6_335_000.0
 _SAFETY = 1.5
@@ -47,6 +57,16 @@ def pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: i
     xj, yj, vxj, vyj, zj, vzj = st[j, 0], st[j, 1], st[j, 2], st[j, 3], st[j, 4], st[j, 5]
     dx, dy, ux, uy = xj - xi, yj - yi, vxj - vxi, vyj - vyi
     dz, uz = zj - zi, vzj - vzi
+    h = hpz_m - strict_m
+    if uz != 0.0:
+        v1, v2 = (-h - dz) / uz, (h - dz) / uz
+        v_in, v_out = min(v1, v2), max(v1, v2)
+        if v_out <= 0.0 or v_in >= lookahead_s:  # the window below is within [v_in, v_out]: it misses [0, T]
+            return 0, 0.0, 0.0, 0.0, 0.0, 0.0
+    elif abs(dz) < h:
+        v_in, v_out = -_INF, _INF
+    else:
+        return 0, 0.0, 0.0, 0.0, 0.0, 0.0
     speed = math.hypot(ux, uy)
     moving = speed > 0.0
     if moving:
@@ -61,14 +81,6 @@ def pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: i
     mx = (xi + xj + (vxi + vxj) * tc) / 2
     my = (yi + yj + (vyi + vyj) * tc) / 2
     k = k0 * (1.0 + (mx * mx + my * my) / kd)
-    h = hpz_m - strict_m
-    if uz != 0.0:
-        v1, v2 = (-h - dz) / uz, (h - dz) / uz
-        v_in, v_out = min(v1, v2), max(v1, v2)
-    elif abs(dz) < h:
-        v_in, v_out = -_INF, _INF
-    else:
-        return 0, 0.0, 0.0, 0.0, 0.0, 0.0
     e = pair_error_m(st[i, 6], st[j, 6], st[i, 7], st[j, 7], rpz_m)
     # with R + E: may the pair conflict at all?
     r = (rpz_m + e) * k - strict_m
@@ -131,9 +143,42 @@ def brute_force(st, home, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type:
 
 
 @njit(cache=True, nogil=True)
+def scale_bound(st, k0, kd, lookahead_s):  # type: ignore[no-untyped-def]
+    """A bound on the scale factor ``pair_test`` finds for any pair of ``st``'s tracks (at a midpoint of two chords).
+
+    The scale grows with the distance from the frame's centre, and a midpoint of two points
+    of the chords is in their convex hull: no farther than the farthest end of a chord.
+    """
+    far2 = 0.0
+    for i in range(st.shape[0]):
+        x1, y1 = st[i, 0] + st[i, 2] * lookahead_s, st[i, 1] + st[i, 3] * lookahead_s
+        far2 = max(far2, st[i, 0] * st[i, 0] + st[i, 1] * st[i, 1], x1 * x1 + y1 * y1)
+    return k0 * (1.0 + far2 / kd) * (1.0 + 1e-9)
+
+
+@njit(cache=True, nogil=True)
+def pair_may(st, i, j, rpz_m, hpz_m, strict_m, k_bound):  # type: ignore[no-untyped-def]
+    """False only for a pair :func:`pair_test` rejects (code 0): a screen without division or square root.
+
+    Level pairs H apart or more; pairs whose lines pass farther than ``(R + E) k_bound``
+    apart (``k_bound`` from :func:`scale_bound`), with a margin of 10⁻⁶ for rounding.
+    """
+    dz, uz = st[j, 4] - st[i, 4], st[j, 5] - st[i, 5]
+    if uz == 0.0 and not abs(dz) < hpz_m - strict_m:
+        return False
+    dx, dy, ux, uy = st[j, 0] - st[i, 0], st[j, 1] - st[i, 1], st[j, 2] - st[i, 2], st[j, 3] - st[i, 3]
+    r = (rpz_m + pair_error_m(st[i, 6], st[j, 6], st[i, 7], st[j, 7], rpz_m)) * k_bound - strict_m
+    if ux == 0.0 and uy == 0.0:
+        return not (dx * dx + dy * dy > r * r * (1.0 + 1e-6))
+    uu = ux * ux + uy * uy
+    c = dx * uy - dy * ux  # |relative velocity| times the distance of the relative line from the origin
+    return not (uu > 0.0 and c * c > r * r * uu * (1.0 + 1e-6))
+
+
+@njit(cache=True, nogil=True)
 def _boxes_meet(st, i, j, t0, t1, grow_xy, grow_z):  # type: ignore[no-untyped-def]
     """Whether the boxes of tracks i and j over ``[t0, t1]`` overlap (computed as :func:`grid_slice` computes them)."""
-    for d in range(3):
+    for d in (2, 0, 1):
         p, v = (0, 2) if d == 0 else ((1, 3) if d == 1 else (4, 5))
         g = grow_z if d == 2 else grow_xy
         a, b = st[i, p] + st[i, v] * t0, st[i, p] + st[i, v] * t1
@@ -144,8 +189,19 @@ def _boxes_meet(st, i, j, t0, t1, grow_xy, grow_z):  # type: ignore[no-untyped-d
 
 
 @njit(cache=True, nogil=True)
+def _grow_sure(key, fig):  # type: ignore[no-untyped-def]
+    """The sure rows' buffers, twice as long."""
+    n = len(key)
+    nk = np.empty(2 * n + 1024, dtype=np.int64)
+    nk[:n] = key
+    nf = np.empty((2 * n + 1024, 4), dtype=np.float64)
+    nf[:n] = fig
+    return nk, nf
+
+
+@njit(cache=True, nogil=True)
 def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: ignore[no-untyped-def]
-    """The pairs tested in time slice ``s``, through a grid of square cells: rows (i, j, code) and figures.
+    """The pairs tested in time slice ``s``, through a grid of square cells: sure rows and pairs in doubt.
 
     Each track's path over the slice is boxed (grown by half of R + E and of H) and put in
     every cell its box touches; in a cell, entries are swept in order of their box's floor,
@@ -153,10 +209,15 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
     (so once in the slice), only when the boxes overlap, and only when they overlap in no
     earlier slice (so once over the slices: in the first where they meet). A pair that may
     conflict has overlapping boxes in the slice where its conflict at R + E starts.
+
+    Returns the sure pairs (code 1) as keys ``i << 32 | j`` (i < j, indices into ``st``) with
+    their figures (tcpa, dcpa, t_in, t_out) a row each, and the pairs in doubt (code 2) as
+    two rows (i, j).
     """
     m = st.shape[0]
     step = lookahead_s / slices
     t0, t1 = s * step, (s + 1) * step
+    k_bound = scale_bound(st, k0, kd, lookahead_s)
     box = np.empty((6, m))
     for i in range(m):
         for d in range(3):
@@ -187,7 +248,8 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
                 c = cx * ny + cy
                 entry[fill[c]] = i
                 fill[c] += 1
-    buf, fig, n = np.empty((3, 1024), dtype=np.int64), np.empty((4, 1024), dtype=np.float64), 0
+    key, fig, n = np.empty(1024, dtype=np.int64), np.empty((1024, 4), dtype=np.float64), 0
+    doubt, nd = np.empty((2, 64), dtype=np.int64), 0
     cand = np.empty(m, dtype=np.int64)
     loc = np.empty((8, m), dtype=np.float64)  # one cell's boxes, contiguous, in order of their floor
     own = np.empty((3, m), dtype=np.int64)  # track, first cell column, first cell row
@@ -230,21 +292,104 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
                 lo_i, hi_j, la, lb = (i, j, a, b) if i < j else (j, i, b, a)
                 if not home[lo_i]:
                     continue
+                if not pair_may(lst, la, lb, rpz_m, hpz_m, strict_m, k_bound):
+                    continue
                 seen = False
-                for r in range(s):  # tested in an earlier slice where the boxes overlap
+                for r in range(s - 1, -1, -1):  # tested in an earlier slice where the boxes overlap
                     if _boxes_meet(lst, la, lb, r * step, (r + 1) * step, grow_xy, grow_z):
                         seen = True
                         break
                 if seen:
                     continue
                 code, tc, dcpa, t_in, t_out, _ = pair_test(lst, la, lb, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m)
-                if code:
-                    if n == buf.shape[1]:
-                        buf, fig = _grow(buf, fig)
-                    buf[0, n], buf[1, n], buf[2, n] = lo_i, hi_j, code
-                    fig[0, n], fig[1, n], fig[2, n], fig[3, n] = tc, dcpa, t_in, t_out
+                if code == 1:
+                    if n == len(key):
+                        key, fig = _grow_sure(key, fig)
+                    key[n] = (lo_i << 32) | hi_j
+                    fig[n, 0], fig[n, 1], fig[n, 2], fig[n, 3] = tc, dcpa, t_in, t_out
                     n += 1
-    return buf[:, :n], fig[:, :n]
+                elif code == 2:
+                    if nd == doubt.shape[1]:
+                        wider = np.empty((2, 2 * nd), dtype=np.int64)
+                        wider[:, :nd] = doubt
+                        doubt = wider
+                    doubt[0, nd], doubt[1, nd] = lo_i, hi_j
+                    nd += 1
+    return key[:n], fig[:n], doubt[:, :nd]
+
+
+@njit(cache=True, nogil=True)
+def count_keys(key, members, count):  # type: ignore[no-untyped-def]
+    """Count the rows of each lower track: ``count[rank + 1]``, ``members`` mapping the keys' indices to ranks."""
+    for k in range(len(key)):
+        count[members[key[k] >> 32] + 1] += 1
+
+
+@njit(cache=True, nogil=True)
+def bucket_rows(key, fig, members, fill, shift, out_key, out_fig):  # type: ignore[no-untyped-def]
+    """Put each row in its bucket (rank of its lower track ``>> shift``) at ``fill[bucket]``, then one on.
+
+    Keys are rewritten in ranks (``rank_a << 32 | rank_b``). A few hundred buckets are
+    written at once, each in order: the writes stay in the cache, unlike placing each row
+    straight at its final place among millions.
+    """
+    for k in range(len(key)):
+        ra, rb = members[key[k] >> 32], members[key[k] & 0xFFFFFFFF]
+        p = fill[ra >> shift]
+        fill[ra >> shift] = p + 1
+        out_key[p] = (ra << 32) | rb
+        out_fig[p, 0], out_fig[p, 1], out_fig[p, 2], out_fig[p, 3] = fig[k, 0], fig[k, 1], fig[k, 2], fig[k, 3]
+
+
+@njit(cache=True, nogil=True)
+def finish_buckets(start, shift, first, last, key, fig, order, a, b, tcpa, dcpa, t_in, t_out):  # type: ignore[no-untyped-def]
+    """Buckets ``first`` to ``last``: their rows sorted by key (ranks a, then b) into the columns, as track indices.
+
+    ``start[r]`` is where the rows of rank r begin; ``order`` maps ranks to track indices.
+    Each bucket is sorted on its own (a few thousand rows, in cache) by a least-significant
+    digit radix sort: by rank b a digit of up to 11 bits at a time, then by rank a.
+    """
+    n = len(order)
+    bits = 0
+    while (1 << bits) < n:
+        bits += 1
+    passes = (bits + 10) // 11
+    width = (bits + passes - 1) // passes if passes else 0
+    widest = 0
+    for bk in range(first, last):
+        widest = max(widest, start[min((bk + 1) << shift, n)] - start[bk << shift])
+    k1, i1 = np.empty(widest, dtype=np.int64), np.empty(widest, dtype=np.int64)
+    k2, i2 = np.empty(widest, dtype=np.int64), np.empty(widest, dtype=np.int64)
+    count = np.empty((1 << width) + 1, dtype=np.int64)
+    for bk in range(first, last):
+        r0, r1 = bk << shift, min((bk + 1) << shift, n)
+        lo, hi = start[r0], start[r1]
+        m = hi - lo
+        for q in range(m):
+            k1[q], i1[q] = key[lo + q], lo + q
+        for d in range(passes):  # by rank b, least significant digit first (stable)
+            low, mask = d * width, (1 << width) - 1
+            count[:] = 0
+            for q in range(m):
+                count[(((k1[q] & 0xFFFFFFFF) >> low) & mask) + 1] += 1
+            for v in range(mask + 1):
+                count[v + 1] += count[v]
+            for q in range(m):
+                v = ((k1[q] & 0xFFFFFFFF) >> low) & mask
+                p = count[v]
+                count[v] = p + 1
+                k2[p], i2[p] = k1[q], i1[q]
+            k1, k2, i1, i2 = k2, k1, i2, i1
+        fill = start[r0:r1] - lo
+        for q in range(m):  # then by rank a (stable): each at its place in the table
+            ra = (k1[q] >> 32) - r0
+            p = fill[ra]
+            fill[ra] = p + 1
+            k2[p], i2[p] = k1[q], i1[q]
+        for p in range(m):
+            kk, q = k2[p], i2[p]
+            a[lo + p], b[lo + p] = order[kk >> 32], order[kk & 0xFFFFFFFF]
+            tcpa[lo + p], dcpa[lo + p], t_in[lo + p], t_out[lo + p] = fig[q, 0], fig[q, 1], fig[q, 2], fig[q, 3]
 
 
 @njit(cache=True, nogil=True)
@@ -271,52 +416,3 @@ def pair_order(ra, rb, n):  # type: ignore[no-untyped-def]
         out[count[ra[k]]] = k
         count[ra[k]] += 1
     return out
-
-
-@njit(cache=True, nogil=True)
-def count_rows(rows, members, count):  # type: ignore[no-untyped-def]
-    """Count the sure rows (code 1) of each lower track: ``count[rank + 1]``, ``members`` mapping rows to ranks."""
-    for k in range(rows.shape[1]):
-        if rows[2, k] == 1:
-            count[members[rows[0, k]] + 1] += 1
-
-
-@njit(cache=True, nogil=True)
-def place_rows(rows, fig, members, fill, rec):  # type: ignore[no-untyped-def]
-    """Put each sure row in ``rec`` at ``fill[rank of its lower track]`` (then one on): the other's rank, the figures.
-
-    ``rec`` has a row of five (the other's rank, tcpa, dcpa, t_in, t_out) per conflict, so
-    that placing a row touches one cache line.
-    """
-    for k in range(rows.shape[1]):
-        if rows[2, k] == 1:
-            ra = members[rows[0, k]]
-            p = fill[ra]
-            fill[ra] += 1
-            rec[p, 0] = members[rows[1, k]]
-            rec[p, 1], rec[p, 2], rec[p, 3], rec[p, 4] = fig[0, k], fig[1, k], fig[2, k], fig[3, k]
-
-
-@njit(cache=True, nogil=True)
-def sort_rows(start, rec, order, first, last, a, b, tcpa, dcpa, t_in, t_out):  # type: ignore[no-untyped-def]
-    """Rows of the lower tracks ranked ``first`` to ``last``, each track's by the other's rank, into the columns.
-
-    ``a`` and ``b`` are track indices (``order`` maps ranks to them).
-    """
-    for r in range(first, last):
-        lo, hi = start[r], start[r + 1]
-        if hi - lo > 32:
-            s = np.argsort(rec[lo:hi, 0], kind="mergesort") + lo
-            rec[lo:hi] = rec[s]
-        else:
-            for q in range(lo + 1, hi):  # insertion: most tracks have a few
-                v, f1, f2, f3, f4 = rec[q, 0], rec[q, 1], rec[q, 2], rec[q, 3], rec[q, 4]
-                p = q
-                while p > lo and rec[p - 1, 0] > v:
-                    for d in range(5):
-                        rec[p, d] = rec[p - 1, d]
-                    p -= 1
-                rec[p, 0], rec[p, 1], rec[p, 2], rec[p, 3], rec[p, 4] = v, f1, f2, f3, f4
-        for p in range(lo, hi):
-            a[p], b[p] = order[r], order[int(rec[p, 0])]
-            tcpa[p], dcpa[p], t_in[p], t_out[p] = rec[p, 1], rec[p, 2], rec[p, 3], rec[p, 4]
