@@ -117,6 +117,26 @@ DATES: list[Case] = [
         "2099",
     ),
     (
+        "track latitude of 401 digits",
+        "POST",
+        "/tracks",
+        b'{"reports": [{"id": "T1", "at": "2025-04-09T05:59:50Z", "lat": 1'
+        + b"0" * 400
+        + b', "lon": 37.6, "alt_ft": 9000, "gs_kt": 100, "trk_deg": 90, "vs_fpm": 0}]}',
+        422,
+        "lat",
+        "got a number of 401 digits",
+    ),
+    (
+        "track without a time",
+        "POST",
+        "/tracks",
+        {"reports": [{"id": "T1", "lat": 34.5, "lon": 37.6, "alt_ft": 9000, "gs_kt": 100, "trk_deg": 90, "vs_fpm": 0}]},
+        422,
+        "at",
+        "at: missing",
+    ),
+    (
         "window of five years",
         "POST",
         "/activities",

@@ -7,12 +7,13 @@ accepts and returns, and what mechanism files contain.
 from __future__ import annotations
 
 import math
+import re
 import string
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from deconflict.clock import iso, parse_utc
+from deconflict.clock import EARLIEST, LATEST, iso, parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.formats.geojson import parse_volume
 from deconflict.geo import Footprint, footprint_from_geojson, parse_footprint
@@ -490,47 +491,109 @@ def parse_track_reports(reports: Any, *, now: datetime, stale_s: float, skew_s: 
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for n, r in enumerate(reports):
-        if not isinstance(r, dict):
-            raise InvalidInput(
-                f"report {n}: expected an object with id, at, {', '.join(TRACK_FIELDS)}", field="reports"
-            )
-        tid = identifier(r.get("id"), f"report {n} id")
-        where = f"report {n} (id {tid!r})"
-        if tid in seen:
-            raise InvalidInput(f"{where}: the same track appears twice in one batch", field="id")
-        seen.add(tid)
-        unknown = set(r) - {"id", "at", *TRACK_FIELDS}
-        if unknown:
-            raise InvalidInput(f"{where}: unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
-        at = parse_utc(r.get("at"), field="at")
-        if (at - now).total_seconds() > skew_s:
-            raise InvalidInput(f"{where} at: {iso(at)} lies in the future (now {iso(now)})", field="at")
-        if (now - at).total_seconds() > stale_s:
-            raise InvalidInput(
-                f"{where} at: {iso(at)} is more than {stale_s:g} s old; such a track has left the picture", field="at"
-            )
-        values = {}
-        for name, (meaning, low, high) in TRACK_FIELDS.items():
-            value = r.get(name)
-            if value is None:
-                raise InvalidInput(f"{where} {name}: missing ({meaning})", field=name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InvalidInput(f"{where} {name}: expected a number ({meaning}), got {value!r}", field=name)
-            if not low <= value <= high:
-                raise InvalidInput(
-                    f"{where} {name}: {meaning} must be between {low:g} and {high:g}, got {value!r}", field=name
-                )
-            values[name] = float(value)
-        out.append(
-            {
-                "id": tid,
-                "at": at,
-                "lat": values["lat"],
-                "lon": values["lon"],
-                "alt_m": values["alt_ft"] * FT_M,
-                "gs_mps": values["gs_kt"] * KT_MPS,
-                "trk_deg": values["trk_deg"] % 360.0,
-                "vs_mps": values["vs_fpm"] * FPM_MPS,
-            }
-        )
+        state = _plain_report(r, now, stale_s, skew_s)
+        if state is None or state["id"] in seen:
+            state = _report(n, r, now, stale_s, skew_s, seen)
+        seen.add(state["id"])
+        out.append(state)
     return out
+
+
+_REPORT_KEYS = frozenset({"id", "at", *TRACK_FIELDS})
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}").fullmatch
+_NUMBER = (int, float)
+_TRACK_RANGES = tuple(TRACK_FIELDS.items())
+
+
+def _plain_report(r: Any, now: datetime, stale_s: float, skew_s: float) -> dict[str, Any] | None:
+    """A report that plainly passes, turned as :func:`_report` turns it; None for anything else (then
+    :func:`_report` decides, with its worded error). Plain: only known fields, an id of allowed
+    characters with nothing to strip, a time ``datetime.fromisoformat`` reads as it stands, with an
+    offset, inside the years and the picture's window, and numbers (not booleans) inside their ranges
+    (NaN and infinities never are)."""
+    if r.__class__ is not dict or not _REPORT_KEYS.issuperset(r):
+        return None
+    tid, at = r.get("id"), r.get("at")
+    if tid.__class__ is not str or _PLAIN_ID(tid) is None or at.__class__ is not str:
+        return None
+    try:
+        when = datetime.fromisoformat(at)
+        when = when.astimezone(UTC) if when.utcoffset() is not None else None
+    except (ValueError, OverflowError):
+        return None
+    if when is None or not EARLIEST <= when < LATEST:
+        return None
+    if (when - now).total_seconds() > skew_s or (now - when).total_seconds() > stale_s:
+        return None
+    values = []
+    for name, (_, low, high) in _TRACK_RANGES:
+        value = r.get(name)
+        if value.__class__ not in _NUMBER or not low <= value <= high:
+            return None
+        values.append(float(value))
+    lat, lon, alt, gs, trk, vs = values
+    return {
+        "id": tid,
+        "at": when,
+        "lat": lat,
+        "lon": lon,
+        "alt_m": alt * FT_M,
+        "gs_mps": gs * KT_MPS,
+        "trk_deg": trk % 360.0,
+        "vs_mps": vs * FPM_MPS,
+    }
+
+
+def _finite(value: float) -> bool:
+    """A number that is not NaN or infinite (an integer of any size is finite)."""
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _report(n: int, r: Any, now: datetime, stale_s: float, skew_s: float, seen: set[str]) -> dict[str, Any]:
+    """Report ``n`` checked field by field (:func:`parse_track_reports`): turned, or refused by name."""
+    if not isinstance(r, dict):
+        raise InvalidInput(f"report {n}: expected an object with id, at, {', '.join(TRACK_FIELDS)}", field="reports")
+    tid = identifier(r.get("id"), f"report {n} id")
+    where = f"report {n} (id {tid!r})"
+    if tid in seen:
+        raise InvalidInput(f"{where}: the same track appears twice in one batch", field="id")
+    unknown = set(r) - {"id", "at", *TRACK_FIELDS}
+    if unknown:
+        raise InvalidInput(f"{where}: unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    if r.get("at") is None:
+        raise InvalidInput(f"{where} at: missing (when the position was measured, ISO 8601 UTC)", field="at")
+    at = parse_utc(r.get("at"), field="at")
+    if (at - now).total_seconds() > skew_s:
+        raise InvalidInput(f"{where} at: {iso(at)} lies in the future (now {iso(now)})", field="at")
+    if (now - at).total_seconds() > stale_s:
+        raise InvalidInput(
+            f"{where} at: {iso(at)} is more than {stale_s:g} s old; such a track has left the picture", field="at"
+        )
+    values = {}
+    for name, (meaning, low, high) in TRACK_FIELDS.items():
+        value = r.get(name)
+        if value is None:
+            raise InvalidInput(f"{where} {name}: missing ({meaning})", field=name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise InvalidInput(f"{where} {name}: expected a number ({meaning}), got {value!r}", field=name)
+        if isinstance(value, int) and abs(value) > 10**15:
+            raise InvalidInput(
+                f"{where} {name}: {meaning} must be between {low:g} and {high:g}, got a number of "
+                f"{len(str(abs(value)))} digits",
+                field=name,
+            )
+        if not low <= value <= high:
+            raise InvalidInput(
+                f"{where} {name}: {meaning} must be between {low:g} and {high:g}, got {value!r}", field=name
+            )
+        values[name] = float(value)
+    return {
+        "id": tid,
+        "at": at,
+        "lat": values["lat"],
+        "lon": values["lon"],
+        "alt_m": values["alt_ft"] * FT_M,
+        "gs_mps": values["gs_kt"] * KT_MPS,
+        "trk_deg": values["trk_deg"] % 360.0,
+        "vs_mps": values["vs_fpm"] * FPM_MPS,
+    }
