@@ -162,11 +162,18 @@ def _cpu_s(pid: int) -> float:
 
 
 def cpu_per_request(before: float | None, after: float | None, requests: int) -> dict[str, float | None]:
-    """The servers' CPU over a measurement: seconds in all, and milliseconds per request answered."""
+    """The servers' CPU over a measurement: seconds in all, milliseconds per request answered, and the requests
+    a second that rate of CPU would answer on one whole core (the machine is shared: the wall-clock rate says
+    how much of a core the servers got as much as how fast they are)."""
     if before is None or after is None:
-        return {"server_cpu_s": None, "server_cpu_ms_per_request": None}
+        return {"server_cpu_s": None, "server_cpu_ms_per_request": None, "requests_per_core_s": None}
     used = after - before
-    return {"server_cpu_s": round(used, 2), "server_cpu_ms_per_request": round(used * 1000 / max(requests, 1), 3)}
+    per_request = used / max(requests, 1)
+    return {
+        "server_cpu_s": round(used, 2),
+        "server_cpu_ms_per_request": round(per_request * 1000, 3),
+        "requests_per_core_s": round(1 / per_request, 1) if per_request > 0 else None,
+    }
 
 
 def _env(src: str | None) -> dict[str, str] | None:

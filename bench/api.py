@@ -272,7 +272,8 @@ def main() -> None:
             log(f"{key}: {c}")
         else:
             log(
-                f"{key}: {c['notices_per_s']} notices/s, server CPU {c['server_cpu_ms_per_request']} ms a notice, "
+                f"{key}: {c['notices_per_s']} notices/s, server CPU {c['server_cpu_ms_per_request']} ms a notice "
+                f"({c.get('requests_per_core_s')}/s on a whole core), "
                 f"request p50 {c['request_p50_ms']} ms p99 "
                 f"{c['request_p99_ms']} ms, delivery p99 {c['delivery_p99_ms']} ms, 503s {c['503s']}, "
                 f"lost {c['accepted_lost']}, verifies {c['record_check']['verifies']}"

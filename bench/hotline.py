@@ -165,7 +165,8 @@ def main() -> None:
             log(f"{key}: {c}")
         else:
             log(
-                f"{key}: {c['messages_per_s']} messages/s, server CPU {c['server_cpu_ms_per_request']} ms a message, "
+                f"{key}: {c['messages_per_s']} messages/s, server CPU {c['server_cpu_ms_per_request']} ms a message "
+                f"({c.get('requests_per_core_s')}/s on a whole core), "
                 f"request p99 {c['request_p99_ms']} ms, receipt p50 "
                 f"{c['receipt_p50_ms']} ms p99 {c['receipt_p99_ms']} ms, 503s {c['503s']}, "
                 f"lost {c['accepted_lost']}, verifies {c['record_check']['verifies']}"

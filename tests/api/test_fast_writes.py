@@ -90,13 +90,13 @@ def test_plain_writes_answer_as_fastapi_does(
     other = _copy(db, tmp_path / "reference.db")
     requests = _requests(tokens)
     taken: list[str] = []
-    run = fast.WriteThread.run
+    run = fast.WriteThreads.run
 
-    async def counted(self: fast.WriteThread, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def counted(self: fast.WriteThreads, fn: Any, *args: Any, **kwargs: Any) -> Any:
         taken.append(fn.__name__)
         return await run(self, fn, *args, **kwargs)
 
-    monkeypatch.setattr(fast.WriteThread, "run", counted)
+    monkeypatch.setattr(fast.WriteThreads, "run", counted)
     monkeypatch.setattr(credentials, "TOKEN_CACHE_S", 3600.0)  # the answers cached by the warm-up stay, however slow
     fast_app = create_app(Settings(db=db, clock=clock, tick_s=0), Service(open_store(db), clock=clock))
     with monkeypatch.context() as m:

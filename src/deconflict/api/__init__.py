@@ -3,7 +3,7 @@
 Writes run off the event loop, so a database that stalls holds only what waits on it (``/healthz`` and
 the streams go on): the routes are sync functions FastAPI runs in its thread pool, and the busiest writes
 (notify, send a message), when the request is plain, are answered by :mod:`deconflict.api.fast` without
-FastAPI's dependency solver, in one write thread. Event streams read the record in worker threads, in
+FastAPI's dependency solver, in write threads of its own. Event streams read the record in worker threads, in
 short pages. Other reads run in the thread pool.
 """
 
@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
-from deconflict.api.fast import FastWrites, WriteThread
+from deconflict.api.fast import FastWrites, WriteThreads
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, interop, mechanisms, tracks, zones
 from deconflict.api.routes import kml as kml_routes
@@ -45,7 +45,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
     )
     hub = Hub()
-    writes = WriteThread()
+    writes = WriteThreads()
     watch = ops.Watch(settings, service)
     service.listeners.append(hub.publish)
     service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))
