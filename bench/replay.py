@@ -21,9 +21,16 @@ since the machine is shared):
 * ``write``: the service's write of one snapshot (``snapshots.make``: the previous one loaded, ``--every``
   entries applied, the state encoded, hashed, compressed) at three ages of the record, checked equal to
   the one the walk from entry 1 kept; its rows, canonical and compressed sizes;
-* ``with_snapshots``: replay at ``--instants`` random instants (seeded, plus the entry before the last
-  snapshot: the longest tail), p50/p99 of wall and CPU; ``worst_instant``: where the time goes (snapshot
-  found and decoded, tail applied and merged), per row and per entry;
+* ``write_piece``: a live piece alone (``snapshots.make_piece``) at each ``PIECE_EVERY`` mark the instants
+  need, from the newest piece before it;
+* ``around``: replay around an instant (what the time bar asks for, ``svc.replay_around``) at the instants
+  and ``--per-snapshot`` - 1 more random instants after each of their snapshots, p50/p99 of wall and CPU;
+  ``around_worst_instant``: piece found and decoded, tail applied and cut; each checked equal to the whole
+  state cut (below) and to replay from entry 1 cut;
+* ``with_snapshots``: the whole state (the previous path) at ``--full-instants`` of the random instants
+  (seeded, with the entry before the last snapshot: the longest tail), p50/p99 of wall and CPU;
+  ``worst_instant``: where the time goes (snapshot found and decoded, tail applied and merged), per row
+  and per entry;
 * ``from_entry_1``: replay from entry 1 at instants of the first ``--baseline-entries`` entries, CPU per
   entry, extrapolated (a replay at an instant applies its whole prefix), and each compared with the
   replay from a snapshot at the same instant (equal documents);
