@@ -517,11 +517,13 @@ def _plain_report(r: Any, now: datetime, stale_s: float, skew_s: float) -> dict[
     if tid.__class__ is not str or _PLAIN_ID(tid) is None or at.__class__ is not str:
         return None
     try:
-        when = datetime.fromisoformat(at)
-        when = when.astimezone(UTC) if when.utcoffset() is not None else None
+        read = datetime.fromisoformat(at)
+        if read.utcoffset() is None:
+            return None
+        when = read.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    if when is None or not EARLIEST <= when < LATEST:
+    if not EARLIEST <= when < LATEST:
         return None
     if (when - now).total_seconds() > skew_s or (now - when).total_seconds() > stale_s:
         return None
