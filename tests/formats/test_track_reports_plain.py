@@ -80,7 +80,7 @@ def outcome(f: Any) -> Any:
         return ("refused", str(e))
 
 
-@settings(max_examples=4000, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(reports(), st.sampled_from([60.0, 1.5, 3600.0]))
 def test_the_plain_path_turns_a_report_exactly_as_the_full_check(r: Any, stale_s: float) -> None:
     plain = _plain_report(r, NOW, stale_s, 5.0)
@@ -90,7 +90,7 @@ def test_the_plain_path_turns_a_report_exactly_as_the_full_check(r: Any, stale_s
         assert [type(v) for v in plain.values()] == [type(v) for v in full[1].values()]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(reports(), min_size=1, max_size=6))
 def test_a_batch_reads_alike_whichever_path_each_report_takes(batch: list[Any]) -> None:
     def slow() -> list[dict[str, Any]]:

@@ -106,7 +106,7 @@ def test_replay_around_an_instant_is_replay_from_entry_1_cut_the_same_way(svc: S
     times = every_instant(svc, instants)
     assert len(times) > 40
     shown_old = 0
-    for t in times:
+    for t in times[::2]:  # every other instant (each replays from entry 1 twice): the suite's time
         fast = svc.replay_around(M, t)
         reference = svc.replay_around(M, t, snapshots=False)
         assert fast == reference, t
@@ -280,7 +280,7 @@ def test_live_pieces_alone_between_whole_snapshots_and_old_snapshots_get_theirs(
     assert whole == list(range(28, head + 1, 28))
     assert alone == [g for g in range(7, head + 1, 7) if g % 28]  # a whole snapshot carries its own
     assert all(w.size == 0 and w.rows > 0 for w in written if w.piece)
-    times = every_instant(svc, instants)[::2]
+    times = every_instant(svc, instants)[::5]
     for t in times:
         assert svc.replay_around(M, t) == svc.replay_around(M, t, snapshots=False), t
         assert svc.replay_stored(M, t) == svc.replay_stored(M, t, snapshots=False), t  # pieces alone are skipped
