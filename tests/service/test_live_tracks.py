@@ -172,6 +172,30 @@ def test_the_tick_checks_a_track_that_stopped_reporting(svc: Service, clock: Fix
     assert c["activity"] == "TR/UAV-1" and c["status"] != "resolved"
 
 
+def test_the_tick_leaves_a_fresh_picture_alone_and_sees_time_move_it_on(svc: Service, clock: FixedClock) -> None:
+    """Two aircraft head-on whose loss of separation starts just beyond the look-ahead when both report:
+    a tick less than PAIRS_FRESH_S after the reports' check (every track checked) raises nothing, even
+    though the pair has come into the look-ahead by then; the next tick, past it, raises the conflict."""
+    covered(svc, clock)
+    rules = svc._ctx.pictures.get(M).mechanism.rules
+    closing = 2 * 200 * 1852 / 3600  # both at 200 kt
+    gap = rules.separation_m + closing * (rules.track_lookahead_s + 0.2)  # in at the look-ahead + 0.2 s
+    svc.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", clock(), at(270, gap / 2), 90)])
+    out = svc.report_tracks(mechanism_id=M, actor="IL", reports=[position("F16-2", clock(), at(90, gap / 2), 270)])
+    assert [c for c in out["raised"] if c["kind"] == "tracks"] == []
+    clock.advance(seconds=0.45)  # in the look-ahead now (0.25 s to spare), the check 0.45 s old
+    svc.tick()
+    assert [c for c in svc.conflicts(M) if c["kind"] == "tracks"] == []
+    clock.advance(seconds=0.25)  # the check 0.7 s old: the tick checks the pairs again
+    svc.tick()
+    (c,) = [c for c in svc.conflicts(M) if c["kind"] == "tracks"]
+    assert (c["activity"], c["other_activity"]) == ("IL/F16-2", "TR/UAV-1")
+    assert c["t_in_s"] == pytest.approx(
+        rules.track_lookahead_s - 0.5, abs=0.05
+    )  # in at the look-ahead + 0.2 s, 0.7 s on
+    assert tracks_module.PAIRS_FRESH_S == 0.5
+
+
 FIRST, LAST = datetime(1000, 1, 2), datetime(9998, 12, 30)  # noqa: DTZ001 (hypothesis takes naive bounds)
 
 
