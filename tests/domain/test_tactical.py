@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from support.builders import T4, offset
@@ -474,3 +475,28 @@ def test_conformance_polygon_edges_and_windows() -> None:
     assert [len(a) for a in tracks_in_volumes([38.1], [34.1], [500.0], NOW, [])] == [0, 0]
     with pytest.raises(InvalidInput, match="tolerance_m"):
         tracks_in_volumes([38.1], [34.1], [500.0], NOW, [SQUARE], tolerance_m=-1.0)
+
+
+def test_conformance_measures_only_points_off_their_footprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Points on or in a footprint are taken as 0 m away without measuring: the same answer as measuring
+    every point (the previous code), for points inside, outside, on edges and vertices, within and beyond
+    the tolerance, of a square, a concave polygon and a circle."""
+    notch = volume(
+        "notch",
+        {
+            "type": "Polygon",
+            "coordinates": [[[38.3, 34.0], [38.5, 34.0], [38.5, 34.2], [38.4, 34.05], [38.3, 34.2], [38.3, 34.0]]],
+        },
+    )
+    volumes = [CIRCLE, SQUARE, notch]
+    rng = np.random.default_rng(11)
+    lon = np.concatenate([rng.uniform(37.4, 38.7, 3000), [38.0, 38.1, 38.2, 38.4, 38.45, 38.5], T4[:1]])
+    lat = np.concatenate([rng.uniform(33.9, 34.7, 3000), [34.0, 34.0, 34.1, 34.05, 34.0, 34.1], T4[1:]])
+    alt = np.full(len(lon), 500.0)
+    for tolerance in (0.0, 1852.0):
+        fast = tracks_in_volumes(lon, lat, alt, NOW, volumes, tolerance_m=tolerance)
+        with monkeypatch.context() as m:  # every candidate measured
+            m.setattr(shapely, "intersects", lambda a, b: np.zeros(len(a), dtype=bool))
+            measured = tracks_in_volumes(lon, lat, alt, NOW, volumes, tolerance_m=tolerance)
+        assert [x.tolist() for x in fast] == [x.tolist() for x in measured]
+        assert 200 < len(fast[0]) < len(lon)  # some in, most out
