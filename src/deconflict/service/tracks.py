@@ -193,7 +193,9 @@ def _store_sqlite(s: Session, mechanism_id: str, party: str, states: list[dict[s
     writes), without the per-row work of the SQL layer (a third of a batch's cost)."""
     conn = s.connection()
     values = _VALUES
-    stamps: dict[datetime, str] = {}  # a batch's reports share a few instants (a datetime keeps its hash)
+    # a batch's reports share a few instants (a datetime keeps its hash); their times are UTC (parse_track_reports),
+    # so equal times (the dict's keys) have equal stamps: no two local times of a DST fold
+    stamps: dict[datetime, str] = {}
     for st in states:
         if st["at"] not in stamps:
             stamps[st["at"]] = sqlite_stamp(st["at"])
@@ -282,7 +284,9 @@ def tactical_tick(ctx: Context, picture: Picture, now: datetime) -> int:
 
     Nothing to do when this process checked the whole picture less than :data:`PAIRS_FRESH_S` ago and
     every track in it since its last report (tracks reporting every second, the busy case): that check
-    already saw the pairs as they are now, and cleared the conflicts of tracks gone from the picture."""
+    saw the pairs as they are now, less than half a second of flight ago. What changed since waits for the
+    next check, at most about 1.5 s later: a pair coming into the look-ahead in that half second, a track
+    leaving the picture in it (its conflicts cleared then), a rule changed or a conflict closed by hand."""
     mid = picture.mechanism.id
     since = now - timedelta(seconds=picture.mechanism.rules.track_stale_s)
     try:
