@@ -143,6 +143,35 @@ def test_wide_inputs_are_split_into_frames(boxes: list[tuple[float, float, float
         assert np.any(np.sign(lon[found.a]) != np.sign(lon[found.b]))
 
 
+@pytest.mark.parametrize("numba_from", [10**9, 2], ids=["numpy", "compiled"])
+@pytest.mark.parametrize("share", [0.0, 0.01, 0.2, 1.0])
+def test_pairs_among_some_tracks_are_the_rows_of_the_whole_table_that_have_one(numba_from: int, share: float) -> None:
+    """``among``: the pairs with at least one of the tracks marked, exactly as the whole table gives them
+    (figures to the bit, in its order), in one frame and across frames."""
+    rng = np.random.default_rng(11)
+    syria = random_tracks(rng, 800, (35.7, 32.3, 42.4, 37.3))
+    paris = random_tracks(rng, 100, (2.0, 47.0, 4.0, 49.0))
+    for t in (
+        syria,
+        Tracks.of(
+            [f"P{i}" for i in paris.ids] + list(syria.ids),
+            *(
+                np.concatenate([getattr(paris, c), getattr(syria, c)])
+                for c in ("lat_deg", "lon_deg", "alt_m", "gs_mps", "trk_deg", "vs_mps")
+            ),
+        ),
+    ):
+        whole = find_track_conflicts(t, numba_from=numba_from)
+        among = rng.uniform(size=len(t)) < share
+        part = find_track_conflicts(t, numba_from=numba_from, among=among)
+        keep = among[whole.a] | among[whole.b]
+        assert len(whole) > 30 and (0 < keep.sum() < len(whole) or share in (0.0, 1.0))
+        for col in ("a", "b", "tcpa_s", "dcpa_m", "t_in_s", "t_out_s"):
+            assert getattr(part, col).tolist() == getattr(whole, col)[keep].tolist(), col
+    with pytest.raises(ValueError, match="among"):
+        find_track_conflicts(syria, among=np.ones(3, dtype=bool))
+
+
 # --- closed-form cases ---------------------------------------------------------------------------
 
 

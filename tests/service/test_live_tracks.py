@@ -174,8 +174,9 @@ def test_the_tick_checks_a_track_that_stopped_reporting(svc: Service, clock: Fix
 
 def test_the_tick_leaves_a_fresh_picture_alone_and_sees_time_move_it_on(svc: Service, clock: FixedClock) -> None:
     """Two aircraft head-on whose loss of separation starts just beyond the look-ahead when both report:
-    a tick less than PAIRS_FRESH_S after the reports' check (every track checked) raises nothing, even
-    though the pair has come into the look-ahead by then; the next tick, past it, raises the conflict."""
+    a tick less than PAIRS_FRESH_S after the reports' check raises nothing, even though the pair has come
+    into the look-ahead by then; nor does one after it while both tracks were checked less than RECHECK_S
+    ago; the first tick after that checks them again and raises the conflict."""
     covered(svc, clock)
     rules = svc._ctx.pictures.get(M).mechanism.rules
     closing = 2 * 200 * 1852 / 3600  # both at 200 kt
@@ -186,13 +187,53 @@ def test_the_tick_leaves_a_fresh_picture_alone_and_sees_time_move_it_on(svc: Ser
     clock.advance(seconds=0.45)  # in the look-ahead now (0.25 s to spare), the check 0.45 s old
     svc.tick()
     assert [c for c in svc.conflicts(M) if c["kind"] == "tracks"] == []
-    clock.advance(seconds=0.25)  # the check 0.7 s old: the tick checks the pairs again
+    clock.advance(seconds=0.3)  # the check 0.75 s old, but both tracks checked 0.75 s ago: not due
+    svc.tick()
+    assert [c for c in svc.conflicts(M) if c["kind"] == "tracks"] == []
+    clock.advance(seconds=0.3)  # both due (1.05 s): the tick checks them, each against every other track
     svc.tick()
     (c,) = [c for c in svc.conflicts(M) if c["kind"] == "tracks"]
     assert (c["activity"], c["other_activity"]) == ("IL/F16-2", "TR/UAV-1")
-    # in at the look-ahead + 0.2 s when reported, 0.7 s on
-    assert c["t_in_s"] == pytest.approx(rules.track_lookahead_s - 0.5, abs=0.05)
-    assert tracks_module.PAIRS_FRESH_S == 0.5
+    # in at the look-ahead + 0.2 s when reported, 1.05 s on
+    assert c["t_in_s"] == pytest.approx(rules.track_lookahead_s - 0.85, abs=0.1)  # rounded to 0.1 s
+    assert (tracks_module.PAIRS_FRESH_S, tracks_module.RECHECK_S) == (0.5, 1.0)
+
+
+def open_pairs(svc: Service) -> set[tuple[str, str]]:
+    return {
+        (c["activity"], c["other_activity"])
+        for c in svc.conflicts(M)
+        if c["kind"] == "tracks" and c["status"] != "resolved"
+    }
+
+
+def test_a_report_checks_its_tracks_against_all_and_leaves_other_pairs_as_they_are(
+    svc: Service, clock: FixedClock
+) -> None:
+    """A report checks the pairs its tracks are in (the other track need not report); a pair of two other
+    tracks keeps its conflict open whatever the report says, until one of its tracks is checked again or
+    leaves the picture."""
+    covered(svc, clock)
+    stale_s = svc._ctx.pictures.get(M).mechanism.rules.track_stale_s
+    svc.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", clock(), at(270, 30_000), 90)])
+    out = svc.report_tracks(mechanism_id=M, actor="IL", reports=[position("F16-2", clock(), at(90, 30_000), 270)])
+    (first,) = [c for c in out["raised"] if c["kind"] == "tracks"]
+    # a third aircraft, far south, on a course into UAV-1's: only its report is checked, and finds that pair
+    out = svc.report_tracks(mechanism_id=M, actor="IL", reports=[position("F35-3", clock(), at(180, 30_000), 0)])
+    assert [(c["activity"], c["other_activity"]) for c in out["raised"] if c["kind"] == "tracks"] == [
+        ("IL/F35-3", "TR/UAV-1")
+    ]
+    assert out["cleared"] == []  # UAV-1/F16-2 was not checked now (neither reported): it stays open
+    # F16-2 turns away and reports: its pair with UAV-1 is checked and ends; F35-3's stays
+    clock.advance(seconds=0.5)
+    out = svc.report_tracks(mechanism_id=M, actor="IL", reports=[position("F16-2", clock(), at(90, 30_000), 90)])
+    assert out["cleared"] == [first["id"]]
+    assert open_pairs(svc) == {("IL/F35-3", "TR/UAV-1")}
+    # UAV-1 and F35-3 stop reporting; once both have left the picture, any report's check ends their pair
+    for k in range(int(stale_s) + 2):
+        clock.advance(seconds=1)
+        svc.report_tracks(mechanism_id=M, actor="IL", reports=[position("F16-2", clock(), at(90, 30_000 + k), 90)])
+    assert open_pairs(svc) == set()
 
 
 FIRST, LAST = datetime(1000, 1, 2), datetime(9998, 12, 30)  # noqa: DTZ001 (hypothesis takes naive bounds)

@@ -1,7 +1,7 @@
 """A party's position report answers with the conflicts that concern it only. A report's check covers
-every pair in the picture, and batches that arrive together share one check: a conflict between two
-other parties' tracks that the check finds is recorded and alerted to them, never listed to the reporter
-(it would hand over both aircraft's reported states)."""
+every pair its tracks are in, and batches that arrive together share one check: a conflict between two
+other parties' tracks that the shared check finds is recorded and alerted to them, never listed to the
+reporter (it would hand over both aircraft's reported states)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 from support.builders import T4, declared_service, offset, position, syria, vol
 
 from deconflict.clock import FixedClock
+from deconflict.formats.docs import parse_track_reports
 from deconflict.model import Member, Role
+from deconflict.service import tracks as tracks_module
 
 at = partial(offset, T4)
 
@@ -31,8 +33,20 @@ def test_a_report_lists_no_conflict_between_two_other_parties(tmp_path: Path, cl
     tr = svc.report_tracks(mechanism_id=m.id, actor="TR", reports=[position("UAV-1", clock(), at(270, 40_000), 90)])
     ru = svc.report_tracks(mechanism_id=m.id, actor="RU", reports=[position("SU-1", clock(), at(90, 40_000), 270)])
     assert [c for c in tr["raised"] + ru["raised"] if c["kind"] == "tracks"] == []
-    clock.advance(seconds=50)  # now within the look-ahead: the next check, whoever's, finds it
-    il = svc.report_tracks(mechanism_id=m.id, actor="IL", reports=[position("F16-1", clock(), at(0, 60_000), 0)])
-    assert all("IL" in c["parties"] for c in il["raised"]), il["raised"]
+    clock.advance(seconds=50)  # now within the look-ahead: the next check of either track finds it
+    # TR's next report and one of IL's arrive together (queued behind the gate): one check answers both
+    stale_s = m.rules.track_stale_s
+    batches = [
+        tracks_module._Batch(party, parse_track_reports([report], now=clock(), stale_s=stale_s))
+        for party, report in (
+            ("TR", position("UAV-1", clock(), at(270, 30_000), 90)),
+            ("IL", position("F16-1", clock(), at(0, 60_000), 0)),
+        )
+    ]
+    tracks_module._QUEUES.setdefault(svc._ctx.pictures, {}).setdefault(m.id, []).extend(batches)
+    tracks_module._store_queued(svc._ctx, mechanism_id=m.id, taken=[])
+    tr, il = (b.result or {} for b in batches)
+    assert [sorted(c["parties"]) for c in tr["raised"] if c["kind"] == "tracks"] == [["RU", "TR"]]
+    assert il["stored"] == 1 and all("IL" in c["parties"] for c in il["raised"]), il["raised"]
     found = [c for c in svc.conflicts(m.id, party="TR") if c["kind"] == "tracks"]
     assert len(found) == 1 and sorted(found[0]["parties"]) == ["RU", "TR"]  # recorded, for those it concerns

@@ -282,11 +282,13 @@ def tactical_tick(ctx: Context, picture: Picture, now: datetime) -> int:
     Runs under the record's gate (the duty loop's tick), like :func:`report_tracks`: the process's copy
     of the live tracks is brought up to date with what other processes stored, never read whole.
 
-    Nothing to do when this process checked the whole picture less than :data:`PAIRS_FRESH_S` ago and
-    every track in it since its last report (tracks reporting every second, the busy case): that check
-    saw the pairs as they are now, less than half a second of flight ago. What changed since waits for the
-    next check, at most about 1.5 s later: a pair coming into the look-ahead in that half second, a track
-    leaving the picture in it (its conflicts cleared then), a rule changed or a conflict closed by hand."""
+    The tick checks the tracks not checked for :data:`RECHECK_S` (those that stopped reporting), each
+    against every other; a track reporting every second is checked at each report. Nothing to do when
+    this process ran a check less than :data:`PAIRS_FRESH_S` ago and every track in the picture was
+    checked since its last report (tracks reporting every second, the busy case). What changed since
+    waits for the next check, at most about 1.5 s later: a pair coming into the look-ahead in that half
+    second, a track leaving the picture in it (its conflicts cleared then), a rule changed or a
+    conflict closed by hand."""
     mid = picture.mechanism.id
     since = now - timedelta(seconds=picture.mechanism.rules.track_stale_s)
     try:
@@ -315,13 +317,12 @@ def _fresh_tracks(s: Session, picture: Picture, now: datetime) -> list[TrackRow]
 
 
 RECHECK_S = 1.0
-"""The tick checks the conformance and intrusion of the tracks not checked for this long (a track
-reporting every second is checked at each report; one that stopped, at each tick)."""
+"""The tick checks the tracks not checked for this long, for conformance, intrusion and against every
+other track (a track reporting every second is checked at each report; one that stopped, at each tick)."""
 PAIRS_FRESH_S = 0.5
-"""The tick leaves the picture alone when a check of every pair ran this recently (a report's) and no
-track waits for its conformance check: pairs are then checked at least every 1.5 s of the clock, every
-second when reports are rarer (at 10,000 tracks reporting every second the tick's check was 5% of the
-server's CPU, and found what the report's check a moment before had found)."""
+"""The tick leaves the picture alone when a check ran this recently (a report's, which also ends the
+situations of tracks gone from the picture) and no track waits for its check: every pair is then
+checked at least every 1.5 s of the clock, every second when reports are rarer."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
@@ -499,11 +500,13 @@ def _check(
     track inside another party's active volume. It raises one conflict while it lasts, however
     many reports arrive, and a new one if it comes back after it ended.
 
-    ``scope``: which tracks (by index in ``live``) to check for conformance and intrusion: those just
-    reported (a report), or those not checked for :data:`RECHECK_S` (the tick); None: every track.
-    Pairs are always checked among all the tracks in the picture. A track out of scope keeps its
-    conformance and intrusion conflicts as they are until it is checked again, at most about a second
-    later: that check is most of a report's cost, and a track checked a moment ago has barely moved.
+    ``scope``: which tracks (by index in ``live``) to check: those just reported (a report), or those
+    not checked for :data:`RECHECK_S` (the tick); None: every track. A track in scope is checked for
+    conformance and intrusion, and against every other track in the picture (each pair with a track in
+    scope). A situation whose tracks are all out of scope (and still in the picture) stays as it is
+    until one of them is checked again, at most about a second later: a track checked a moment ago
+    has barely moved, and a pair's prediction is the same while neither reports (both fly on as
+    reported). A situation with a track gone from the picture ends at any check.
     """
     s = w.session
     rules = picture.mechanism.rules
@@ -518,8 +521,13 @@ def _check(
         party_of = dict(zip(names, parties, strict=True))
         cols = live.cols
         t = Tracks.of(names, lat, lon, alt, cols["gs_mps"][idx], cols["trk_deg"][idx], cols["vs_mps"][idx])
+        wanted = np.ones(len(idx), dtype=bool) if scope is None else scope[idx]
         table = find_track_conflicts(
-            t, rpz_m=rules.separation_m, hpz_m=rules.vertical_separation_m, lookahead_s=rules.track_lookahead_s
+            t,
+            rpz_m=rules.separation_m,
+            hpz_m=rules.vertical_separation_m,
+            lookahead_s=rules.track_lookahead_s,
+            among=wanted,
         )
         for c in table.conflicts(t):
             if party_of[c.a] != party_of[c.b]:
@@ -538,7 +546,6 @@ def _check(
                 }
         volumes = _active_volumes(s, mid, now)
         party_arr = np.array(parties, dtype=object)
-        wanted = np.ones(len(idx), dtype=bool) if scope is None else scope[idx]
         live.cols["checked_us"][idx[wanted]] = _us(now)
         for party in sorted(set(parties)):
             mine = np.flatnonzero((party_arr == party) & wanted)
@@ -597,20 +604,23 @@ def _check(
     cleared: list[tuple[str, list[str]]] = []
     fresh = set(names)
     for key, row in open_rows.items():
-        name = key[1]
-        i = live.index.get(_key(name))
-        if (
-            key[0] != ConflictKind.TRACKS.value
-            and scope is not None
-            and name in fresh
-            and i is not None
-            and not scope[i]
-        ):
-            continue  # a track in the picture whose conformance was not checked now: the tick checks it
+        if scope is not None and not _checked_now(key, live, scope, fresh):
+            continue  # its tracks are in the picture and were not checked now: the next check sees it
         if key not in found:
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
             cleared.append((row.id, list(row.parties)))
     return raised, cleared
+
+
+def _checked_now(key: tuple[str, ...], live: _Live, scope: np.ndarray, fresh: set[str]) -> bool:
+    """Whether the check in ``scope`` looked at the situation ``key``: a pair when either track is in the
+    scope, a track's conformance or intrusion when it is; any situation with a track out of the picture."""
+    names = key[1:3] if key[0] == ConflictKind.TRACKS.value else key[1:2]
+    for name in names:
+        i = live.index.get(_key(name))
+        if name not in fresh or i is None or scope[i]:
+            return True
+    return False
 
 
 def tactical_alerts(w: RecordWriter, picture: Picture, conflict: dict[str, Any], now: datetime) -> None:

@@ -200,7 +200,7 @@ def _grow_sure(key, fig):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: ignore[no-untyped-def]
+def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: ignore[no-untyped-def]
     """The pairs tested in time slice ``s``, through a grid of square cells: sure rows and pairs in doubt.
 
     Each track's path over the slice is boxed (grown by half of R + E and of H) and put in
@@ -209,6 +209,9 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
     (so once in the slice), only when the boxes overlap, and only when they overlap in no
     earlier slice (so once over the slices: in the first where they meet). A pair that may
     conflict has overlapping boxes in the slice where its conflict at R + E starts.
+
+    Only pairs with a track in ``want`` are tested (all tracks: every pair); a cell holding none
+    of them is not swept.
 
     Returns the sure pairs (code 1) as keys ``i << 32 | j`` (i < j, indices into ``st``) with
     their figures (tcpa, dcpa, t_in, t_out) a row each, and the pairs in doubt (code 2) as
@@ -260,6 +263,11 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
         if size < 2:
             continue
         members = entry[lo_e:hi_e]
+        wanted = False
+        for a in range(size):
+            wanted |= want[members[a]]
+        if not wanted:
+            continue
         for a in range(size):
             i = members[a]
             for d in range(6):
@@ -290,7 +298,7 @@ def grid_slice(st, home, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m,
                 b = cand[q]
                 i, j = own[0, a], own[0, b]
                 lo_i, hi_j, la, lb = (i, j, a, b) if i < j else (j, i, b, a)
-                if not home[lo_i]:
+                if not home[lo_i] or not (want[i] or want[j]):
                     continue
                 if not pair_may(lst, la, lb, rpz_m, hpz_m, strict_m, k_bound):
                     continue

@@ -198,6 +198,7 @@ def brute_rows(
 def grid_rows(
     p: _Plane,
     home: np.ndarray,
+    want: np.ndarray,
     s: int,
     slices: int,
     error_m: float,
@@ -206,11 +207,12 @@ def grid_rows(
     lookahead_s: float,
     strict_m: float,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The pairs whose conflict (at R + E, ``error_m`` the frame's largest E) starts in slice ``s``."""
+    """The pairs whose conflict (at R + E, ``error_m`` the frame's largest E) starts in slice ``s``, of those
+    with a track in ``want``."""
     grid = _Grid(p, rpz_m + error_m, hpz_m, lookahead_s, slices)
     out = []
     for i, j in grid.pairs(s):
-        keep = home[i]
+        keep = home[i] & (want[i] | want[j])
         i, j = i[keep], j[keep]
         *res, t_wide = exact(p, i, j, rpz_m, hpz_m, lookahead_s, strict_m)
         mine = np.minimum(np.floor(t_wide * (slices / lookahead_s)), slices - 1) == s  # slice of t_in at R + E

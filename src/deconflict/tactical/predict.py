@@ -324,6 +324,7 @@ def find_track_conflicts(
     lookahead_s: float = DEFAULT_LOOKAHEAD_S,
     slices: int = SLICES,
     numba_from: int | None = None,
+    among: np.ndarray | None = None,
 ) -> TrackConflictTable:
     """Every pair of tracks predicted to lose separation within the look-ahead, id of a < id of b, sorted.
 
@@ -331,6 +332,8 @@ def find_track_conflicts(
     ``lookahead_s`` (T) the look-ahead in seconds; all must be above 0. The compiled
     engine runs from ``numba_from`` tracks (``NUMBA_FROM`` if None; a process that
     detects once passes :func:`one_shot_numba_from`); both engines give the same table.
+    ``among`` (a mask over ``tracks``): only the pairs with at least one of those tracks, the rows of
+    the whole table that have one (a service checking the tracks just reported against all the others).
 
     Head-on at 400 m/s closing speed, 91.8 km apart: closest at 229.6 s, less than
     9260 m apart from 206.5 s to 252.8 s (9260 / 400 = 23.15 s either side).
@@ -341,13 +344,18 @@ def find_track_conflicts(
     ('E', 'W', 229.6, 0.0, 206.5, 252.8)
     """
     order = _prepare(tracks, rpz_m, hpz_m, lookahead_s)
+    if among is not None and np.shape(among) != (len(tracks),):
+        raise ValueError(f"among: a mask of {len(tracks)} tracks expected, got shape {np.shape(among)}")
     found = _Found()
-    if len(tracks) < 2:
+    if len(tracks) < 2 or (among is not None and not np.any(among)):
         return found.table(tracks, order, rpz_m, hpz_m, lookahead_s)
     grow_z = hpz_m / 2 * (1 + 1e-9) + 1e-3
     compiled = len(tracks) >= (NUMBA_FROM if numba_from is None else numba_from)
     kernel_rows: list[tuple[np.ndarray, ...]] = []
     for f in _in_frames(tracks, order, rpz_m, lookahead_s):
+        want = np.ones(len(f.members), dtype=bool) if among is None else np.asarray(among, dtype=bool)[order[f.members]]
+        if not want.any():
+            continue
         x1, y1 = f.p.x + f.p.vx * lookahead_s, f.p.y + f.p.vy * lookahead_s
         kmax = float(np.max(f.p.frame.scale(np.concatenate([f.p.x, x1]), np.concatenate([f.p.y, y1]))))
         grow_xy = (rpz_m + f.error_m) * kmax / 2 * (1 + 1e-9) + 1e-3
@@ -359,12 +367,17 @@ def find_track_conflicts(
         cell = max(cell, span / (2.0 * math.sqrt(len(f.members)) + 1.0))  # at most about 4 N cells
 
         def one_slice(
-            s: int, f: _InFrame = f, cell: float = cell, gxy: float = grow_xy, compiled: bool = compiled
+            s: int,
+            f: _InFrame = f,
+            want: np.ndarray = want,
+            cell: float = cell,
+            gxy: float = grow_xy,
+            compiled: bool = compiled,
         ) -> list[tuple[np.ndarray, np.ndarray]]:
             if not compiled:
-                return grid_rows(f.p, f.home, s, slices, f.error_m, rpz_m, hpz_m, lookahead_s, STRICT_M)
+                return grid_rows(f.p, f.home, want, s, slices, f.error_m, rpz_m, hpz_m, lookahead_s, STRICT_M)
             key, figures, doubt = _kernel().grid_slice(
-                f.st, f.home, s, slices, cell, gxy, grow_z, f.k0, f.kd, rpz_m, hpz_m, lookahead_s, STRICT_M
+                f.st, f.home, want, s, slices, cell, gxy, grow_z, f.k0, f.kd, rpz_m, hpz_m, lookahead_s, STRICT_M
             )
             out: list[tuple[np.ndarray, np.ndarray]] = [(key, figures)]
             if doubt.shape[1]:  # decided on the ellipsoid here, in this thread (pyproj releases the GIL)
