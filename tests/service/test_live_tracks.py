@@ -176,7 +176,8 @@ def test_the_tick_leaves_a_fresh_picture_alone_and_sees_time_move_it_on(svc: Ser
     """Two aircraft head-on whose loss of separation starts just beyond the look-ahead when both report:
     a tick less than PAIRS_FRESH_S after the reports' check raises nothing, even though the pair has come
     into the look-ahead by then; nor does one after it while both tracks were checked less than RECHECK_S
-    ago; the first tick after that checks them again and raises the conflict."""
+    ago (a track reporting every second is never due); the first tick after that checks them again and
+    raises the conflict."""
     covered(svc, clock)
     rules = svc._ctx.pictures.get(M).mechanism.rules
     closing = 2 * 200 * 1852 / 3600  # both at 200 kt
@@ -187,16 +188,17 @@ def test_the_tick_leaves_a_fresh_picture_alone_and_sees_time_move_it_on(svc: Ser
     clock.advance(seconds=0.45)  # in the look-ahead now (0.25 s to spare), the check 0.45 s old
     svc.tick()
     assert [c for c in svc.conflicts(M) if c["kind"] == "tracks"] == []
-    clock.advance(seconds=0.3)  # the check 0.75 s old, but both tracks checked 0.75 s ago: not due
+    due = tracks_module.RECHECK_S
+    clock.advance(seconds=due - 0.5)  # the check older than PAIRS_FRESH_S, but neither track due yet
     svc.tick()
     assert [c for c in svc.conflicts(M) if c["kind"] == "tracks"] == []
-    clock.advance(seconds=0.3)  # both due (1.05 s): the tick checks them, each against every other track
+    clock.advance(seconds=0.1)  # both due: the tick checks them, each against every other track
     svc.tick()
     (c,) = [c for c in svc.conflicts(M) if c["kind"] == "tracks"]
     assert (c["activity"], c["other_activity"]) == ("IL/F16-2", "TR/UAV-1")
-    # in at the look-ahead + 0.2 s when reported, 1.05 s on
-    assert c["t_in_s"] == pytest.approx(rules.track_lookahead_s - 0.85, abs=0.1)  # rounded to 0.1 s
-    assert (tracks_module.PAIRS_FRESH_S, tracks_module.RECHECK_S) == (0.5, 1.0)
+    # in at the look-ahead + 0.2 s when reported, RECHECK_S + 0.05 s on
+    assert c["t_in_s"] == pytest.approx(rules.track_lookahead_s + 0.2 - due - 0.05, abs=0.1)  # rounded to 0.1 s
+    assert (tracks_module.PAIRS_FRESH_S, tracks_module.RECHECK_S) == (0.5, 2.0)
 
 
 def open_pairs(svc: Service) -> set[tuple[str, str]]:
