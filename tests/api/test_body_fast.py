@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -14,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deconflict.api.body import (
-    _LONG_NUMBER,
     _UNREAD,
     READ_KEY,
     ReadOnceRequest,
     Refused,
     _read_as_sent,
     check_json,
+    has_long_number,
     passes_as_sent,
 )
 
@@ -94,8 +95,20 @@ def same(a: Any, b: Any) -> bool:
 def test_the_document_left_for_the_route_is_the_standard_readers(value: object, space: str) -> None:
     body = encode(value, True, space).encode()
     doc = _read_as_sent(body)
-    if doc is not _UNREAD and not _LONG_NUMBER.search(body):
+    if doc is not _UNREAD and not has_long_number(body):
         assert same(doc, json.loads(body))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([b"0", b"9", b"5", b".", b"e", b"-", b" ", b'"']), st.binary(max_size=3)), max_size=60
+    )
+)
+def test_a_long_number_is_twenty_digits_in_a_row(parts: list[bytes]) -> None:
+    body = b"".join(parts)
+    assert has_long_number(body) == bool(re.search(rb"[0-9]{20}", body))
+    assert has_long_number(b"x" + b"7" * 20 + b"x") and not has_long_number(b"x" + b"7" * 19 + b".7")
 
 
 @pytest.mark.parametrize("text", ["0", "-0", "-0.0", "1E2", "5e-324", "18446744073709551615", "0.30000000000000004"])
