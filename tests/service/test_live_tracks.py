@@ -255,3 +255,37 @@ def test_report_times_are_written_as_the_column_type_writes_them(when: datetime)
     dialect = sqlite_dialect.dialect()
     processor = TrackRow.__table__.c.at.type.dialect_impl(dialect).bind_processor(dialect)
     assert tracks_module.sqlite_stamp(when) == processor(when)
+
+
+def copy_state(live: tracks_module._Live) -> tuple[Any, ...]:
+    n = len(live)
+    cols = {k: v[:n].tolist() for k, v in live.cols.items()}
+    return live.index, live.party, live.ids, live.names, live.at, cols, live.marker
+
+
+REPORT = st.tuples(
+    st.sampled_from(["A", "B", "C", "D"]),  # a few track ids: batches repeat them, and name one twice
+    st.integers(0, 5),  # seconds: reports late and early
+    st.floats(-90, 90),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["TR", "IL"]), st.lists(REPORT, max_size=6)), max_size=6))
+def test_a_batch_is_applied_as_report_by_report(batches: list[tuple[str, list[tuple[str, int, float]]]]) -> None:
+    """``_Live.apply`` (the batch at once) holds what ``_put`` report by report holds: a late report
+    never replaces a newer state, a new track is added, a track named twice goes in the batch's order."""
+    t0 = datetime(2025, 4, 9, 9, tzinfo=UTC)
+    whole, one_by_one = tracks_module._Live(), tracks_module._Live()
+    for k, (party, reports) in enumerate(batches):
+        states = [
+            {"id": tid, "at": t0 + timedelta(seconds=s), "lat": lat, "lon": lat / 2, "alt_m": 1.0 * s}
+            | {"gs_mps": 100.0, "trk_deg": float(k), "vs_mps": -lat}
+            for tid, s, lat in reports
+        ]
+        received = t0 + timedelta(minutes=k)
+        whole.apply(party, states, received)
+        for state in states:
+            one_by_one._put(party, state["id"], state["at"], [state[f] for f in tracks_module._FIELDS], force=False)
+        one_by_one.marker = received
+        assert copy_state(whole) == copy_state(one_by_one)

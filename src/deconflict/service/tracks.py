@@ -395,24 +395,53 @@ class _Live:
         self.marker = newest
 
     def apply(self, party: str, states: list[dict[str, Any]], received: datetime) -> None:
-        """A batch this process stored, stamped ``received``."""
-        for st in states:
-            self._put(party, st["id"], st["at"], [st[k] for k in _FIELDS], force=False)
+        """A batch this process stored, stamped ``received``: what :meth:`_put` does report by report, for
+        the whole batch at once (a batch naming a track twice goes report by report, in its order)."""
         self.marker = received if self.marker is None or received > self.marker else self.marker
+        keys = [(party, st["id"]) for st in states]
+        if len(set(keys)) != len(keys):
+            for st in states:
+                self._put(party, st["id"], st["at"], [st[k] for k in _FIELDS], force=False)
+            return
+        index = self.index
+        idx = [index.get(key, -1) for key in keys]
+        for k, i in enumerate(idx):
+            if i < 0:  # a new track: never newer than its first report
+                idx[k] = self._new(party, keys[k][1], states[k]["at"])
+        stamps: dict[datetime, int] = {}
+        at_us = np.array([stamps.get(st["at"]) or stamps.setdefault(st["at"], _us(st["at"])) for st in states])
+        rows = np.array(idx, dtype=np.int64)
+        newer = self.cols["at_us"][rows] <= at_us  # a late report never replaces a newer state
+        if not newer.all():
+            keep = np.flatnonzero(newer)
+            rows, at_us, states = rows[keep], at_us[keep], [states[k] for k in keep.tolist()]
+        at = self.at
+        for i, st in zip(rows.tolist(), states, strict=True):
+            at[i] = st["at"]
+        self.cols["at_us"][rows] = at_us
+        values = np.array([_VALUES(st) for st in states], dtype=float).reshape(len(states), len(_FIELDS))
+        for c, k in enumerate(_FIELDS):
+            self.cols[k][rows] = values[:, c]
+
+    def _new(self, party: str, tid: str, at: datetime) -> int:
+        """Room for a track not held yet; its index (its state is written by the caller)."""
+        i = len(self.party)
+        if i == len(self.cols["at_us"]):
+            self.cols = {k: np.concatenate([v, np.empty_like(v)]) for k, v in self.cols.items()}
+        self.index[(party, tid)] = i
+        self.party.append(party)
+        self.ids.append(tid)
+        self.names.append(f"{party}/{tid}")
+        self.at.append(at)
+        self._order = None
+        self.cols["checked_us"][i] = 0
+        self.cols["at_us"][i] = -(2**62)
+        return i
 
     def _put(self, party: str, tid: str, at: datetime, values: list[float], *, force: bool) -> None:
         i = self.index.get((party, tid))
         if i is None:
-            i = len(self.party)
-            if i == len(self.cols["at_us"]):
-                self.cols = {k: np.concatenate([v, np.empty_like(v)]) for k, v in self.cols.items()}
-            self.index[(party, tid)] = i
-            self.party.append(party)
-            self.ids.append(tid)
-            self.names.append(f"{party}/{tid}")
-            self.at.append(at)
-            self._order = None
-            self.cols["checked_us"][i] = 0
+            i = self._new(party, tid, at)
         elif force or self.at[i] <= at:
             self.at[i] = at
         else:
