@@ -420,8 +420,8 @@ class _Live:
             at[i] = st["at"]
         self.cols["at_us"][rows] = at_us
         values = np.array([_VALUES(st) for st in states], dtype=float).reshape(len(states), len(_FIELDS))
-        for c, k in enumerate(_FIELDS):
-            self.cols[k][rows] = values[:, c]
+        for col, name in enumerate(_FIELDS):
+            self.cols[name][rows] = values[:, col]
 
     def _new(self, party: str, tid: str, at: datetime) -> int:
         """Room for a track not held yet; its index (its state is written by the caller)."""
