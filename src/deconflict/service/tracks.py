@@ -365,6 +365,7 @@ class _Live:
         self.marker: datetime | None = None
         """The newest ``received_at`` stored for the mechanism, by any process, that this copy includes."""
         self._order: np.ndarray | None = None
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.party)
@@ -433,7 +434,7 @@ class _Live:
         self.ids.append(tid)
         self.names.append(f"{party}/{tid}")
         self.at.append(at)
-        self._order = None
+        self._order = self._arrays = None
         self.cols["checked_us"][i] = 0
         self.cols["at_us"][i] = -(2**62)
         return i
@@ -449,6 +450,12 @@ class _Live:
         self.cols["at_us"][i] = _us(at)
         for k, v in zip(_FIELDS, values, strict=True):
             self.cols[k][i] = v
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every track's name and party, as arrays (object) indexed like the columns."""
+        if self._arrays is None:
+            self._arrays = (np.array(self.names, dtype=object), np.array(self.party, dtype=object))
+        return self._arrays
 
     def order(self) -> np.ndarray:
         """Every track's index, ordered by (party, id)."""
@@ -481,7 +488,7 @@ class _Live:
         self.names = [self.names[i] for i in kept]
         self.at = [self.at[i] for i in kept]
         self.index = {(p, t): i for i, (p, t) in enumerate(zip(self.party, self.ids, strict=True))}
-        self._order = None
+        self._order = self._arrays = None
 
     def extrapolated(self, idx: np.ndarray, now: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lat, lon, altitude) of tracks ``idx`` at ``now``, flown on from their reports at their
@@ -545,14 +552,15 @@ def _check(
     mid = picture.mechanism.id
     idx = live.fresh(now - timedelta(seconds=rules.track_stale_s))
     live.checked_us = _us(now)
-    names = [live.names[i] for i in idx.tolist()]
+    names: list[str] = live.arrays()[0][idx].tolist()
     found: dict[tuple[str, ...], dict[str, Any]] = {}
     if len(idx):
         lat, lon, alt = live.extrapolated(idx, now)
-        parties = [live.party[i] for i in idx.tolist()]
-        party_of = dict(zip(names, parties, strict=True))
+        party_arr = live.arrays()[1][idx]
+        parties: list[str] = party_arr.tolist()
         cols = live.cols
-        t = Tracks.of(names, lat, lon, alt, cols["gs_mps"][idx], cols["trk_deg"][idx], cols["vs_mps"][idx])
+        # the live copy's columns are checked already (parse_track_reports) and its names unique (its index)
+        t = Tracks(names, lat, lon, alt, cols["gs_mps"][idx], cols["trk_deg"][idx], cols["vs_mps"][idx])
         wanted = np.ones(len(idx), dtype=bool) if scope is None else scope[idx]
         table = find_track_conflicts(
             t,
@@ -561,14 +569,14 @@ def _check(
             lookahead_s=rules.track_lookahead_s,
             among=wanted,
         )
-        for c in table.conflicts(t):
-            if party_of[c.a] != party_of[c.b]:
+        for c, pa, pb in zip(table.conflicts(t), party_arr[table.a].tolist(), party_arr[table.b].tolist(), strict=True):
+            if pa != pb:
                 found[(ConflictKind.TRACKS.value, c.a, c.b)] = {
                     "kind": ConflictKind.TRACKS.value,
                     "activity": c.a,
                     "other_activity": c.b,
-                    "parties": sorted({party_of[c.a], party_of[c.b]}),
-                    "awaiting": sorted({party_of[c.a], party_of[c.b]}),
+                    "parties": sorted({pa, pb}),
+                    "awaiting": sorted({pa, pb}),
                     "distance_m": round(c.dcpa_m, 1),
                     "tcpa_s": round(c.tcpa_s, 1),
                     "t_in_s": round(c.t_in_s, 1),
@@ -577,7 +585,6 @@ def _check(
                     "vertical_separation_m": rules.vertical_separation_m,
                 }
         volumes = _active_volumes(s, mid, now)
-        party_arr = np.array(parties, dtype=object)
         live.cols["checked_us"][idx[wanted]] = _us(now)
         for party in sorted(set(parties)):
             mine = np.flatnonzero((party_arr == party) & wanted)
@@ -615,28 +622,26 @@ def _check(
                 )
     open_rows = {_situation(c): c for c in s.scalars(queries.open_tactical(mid))}
     raised = []
-    by_name: dict[str, int] = {}
     for key, doc in found.items():
         if key in open_rows:
             continue
         cid = w.next_conflict_id()
-        by_name = by_name or dict(zip(names, idx.tolist(), strict=True))
-        track = by_name[doc["activity"]]
+        track = live.index[_key(doc["activity"])]
         involved = [doc["activity"]] + ([doc["other_activity"]] if key[0] == ConflictKind.TRACKS.value else [])
         doc = {
             "id": cid,
             **doc,
             "party": live.party[track],
             "deadline": iso(now + timedelta(seconds=rules.ack_deadline_s)),
-            "track_states": [live.evidence(by_name[name]) for name in involved],
+            "track_states": [live.evidence(live.index[_key(name)]) for name in involved],
         }
         w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
         tactical_alerts(w, picture, doc, now)
         raised.append(doc)
     cleared: list[tuple[str, list[str]]] = []
-    fresh = set(names)
+    since_us = _us(now - timedelta(seconds=rules.track_stale_s))
     for key, row in open_rows.items():
-        if scope is not None and not _checked_now(key, live, scope, fresh):
+        if scope is not None and not _checked_now(key, live, scope, since_us):
             continue  # its tracks are in the picture and were not checked now: the next check sees it
         if key not in found:
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
@@ -644,13 +649,14 @@ def _check(
     return raised, cleared
 
 
-def _checked_now(key: tuple[str, ...], live: _Live, scope: np.ndarray, fresh: set[str]) -> bool:
+def _checked_now(key: tuple[str, ...], live: _Live, scope: np.ndarray, since_us: int) -> bool:
     """Whether the check in ``scope`` looked at the situation ``key``: a pair when either track is in the
-    scope, a track's conformance or intrusion when it is; any situation with a track out of the picture."""
+    scope, a track's conformance or intrusion when it is; any situation with a track out of the picture
+    (reported before ``since_us``, or not held)."""
     names = key[1:3] if key[0] == ConflictKind.TRACKS.value else key[1:2]
     for name in names:
         i = live.index.get(_key(name))
-        if name not in fresh or i is None or scope[i]:
+        if i is None or live.cols["at_us"][i] < since_us or scope[i]:
             return True
     return False
 
