@@ -83,7 +83,7 @@ def outcome(f: Any) -> Any:
 @settings(max_examples=1500, deadline=None)
 @given(reports(), st.sampled_from([60.0, 1.5, 3600.0]))
 def test_the_plain_path_turns_a_report_exactly_as_the_full_check(r: Any, stale_s: float) -> None:
-    plain = _plain_report(r, NOW, stale_s, 5.0)
+    plain = _plain_report(r, NOW, stale_s, 5.0, {})
     full = outcome(lambda: _report(0, r, NOW, stale_s, 5.0, set()))
     if plain is not None:
         assert full == ("ok", plain)

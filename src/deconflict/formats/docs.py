@@ -490,8 +490,9 @@ def parse_track_reports(reports: Any, *, now: datetime, stale_s: float, skew_s: 
         raise InvalidInput("reports: give a list of at least one position report", field="reports")
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
+    times: dict[str, datetime | None] = {}  # a batch's reports share a few instants: each read once
     for n, r in enumerate(reports):
-        state = _plain_report(r, now, stale_s, skew_s)
+        state = _plain_report(r, now, stale_s, skew_s, times)
         if state is None or state["id"] in seen:
             state = _report(n, r, now, stale_s, skew_s, seen)
         seen.add(state["id"])
@@ -505,27 +506,24 @@ _NUMBER = (int, float)
 _TRACK_RANGES = tuple(TRACK_FIELDS.items())
 
 
-def _plain_report(r: Any, now: datetime, stale_s: float, skew_s: float) -> dict[str, Any] | None:
+def _plain_report(
+    r: Any, now: datetime, stale_s: float, skew_s: float, times: dict[str, datetime | None]
+) -> dict[str, Any] | None:
     """A report that plainly passes, turned as :func:`_report` turns it; None for anything else (then
     :func:`_report` decides, with its worded error). Plain: only known fields, an id of allowed
     characters with nothing to strip, a time ``datetime.fromisoformat`` reads as it stands, with an
     offset, inside the years and the picture's window, and numbers (not booleans) inside their ranges
-    (NaN and infinities never are)."""
+    (NaN and infinities never are). ``times``: the batch's times read so far (None: not plain)."""
     if r.__class__ is not dict or not _REPORT_KEYS.issuperset(r):
         return None
     tid, at = r.get("id"), r.get("at")
     if tid.__class__ is not str or _PLAIN_ID(tid) is None or at.__class__ is not str:
         return None
-    try:
-        read = datetime.fromisoformat(at)
-        if read.utcoffset() is None:
-            return None
-        when = read.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-    if not EARLIEST <= when < LATEST:
-        return None
-    if (when - now).total_seconds() > skew_s or (now - when).total_seconds() > stale_s:
+    if at in times:
+        when = times[at]
+    else:
+        when = times[at] = _plain_time(at, now, stale_s, skew_s)
+    if when is None:
         return None
     values = []
     for name, (_, low, high) in _TRACK_RANGES:
@@ -544,6 +542,22 @@ def _plain_report(r: Any, now: datetime, stale_s: float, skew_s: float) -> dict[
         "trk_deg": trk % 360.0,
         "vs_mps": vs * FPM_MPS,
     }
+
+
+def _plain_time(at: str, now: datetime, stale_s: float, skew_s: float) -> datetime | None:
+    """A report's time as :func:`_plain_report` takes it (UTC), or None when it is not plain."""
+    try:
+        read = datetime.fromisoformat(at)
+        if read.utcoffset() is None:
+            return None
+        when = read.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    if not EARLIEST <= when < LATEST:
+        return None
+    if (when - now).total_seconds() > skew_s or (now - when).total_seconds() > stale_s:
+        return None
+    return when
 
 
 def _finite(value: float) -> bool:
