@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from deconflict.errors import DeconflictError
-from deconflict.store import alembic_config, open_store
-from deconflict.store.schema import Base, MechanismRow
+from deconflict.store import Store, alembic_config, open_store
+from deconflict.store.schema import Base, MechanismRow, TrackReportRow
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
@@ -47,3 +51,47 @@ def test_times_come_back_aware_utc_and_naive_ones_are_refused(tmp_path: Path) ->
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DeconflictError, match="does not exist"):
         open_store(str(tmp_path / "no" / "such" / "x.db"))
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_the_tracks_history_is_keyed_time_first_and_upgrading_keeps_it(store_url: str) -> None:
+    """Migration 0013: the history's key is (mechanism_id, at, party, id), the reports stored before it are
+    kept, a report of a track at an instant is still stored once, and it goes back down and up again."""
+    store = open_store(store_url)
+    cfg = alembic_config()
+
+    def migrate(step: Callable[[Config, str], None], revision: str) -> None:
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    def key() -> list[str]:
+        return list(inspect(store.engine).get_pk_constraint("track_reports")["constrained_columns"])
+
+    assert key() == ["mechanism_id", "at", "party", "id"]
+    migrate(command.downgrade, "0012")
+    assert key() == ["mechanism_id", "party", "id", "at"]
+    at = datetime(2025, 4, 9, 6, 0, tzinfo=UTC)
+    with store.transaction() as s:
+        s.add(MechanismRow(id="m", name="m", doc={}, declared_at=at))
+        s.add_all(
+            TrackReportRow(mechanism_id="m", party=p, id=t, at=at + timedelta(seconds=k), **STATE)
+            for k, (p, t) in enumerate([("TR", "UAV-1"), ("IL", "F16-2"), ("TR", "UAV-1")])
+        )
+    before = history(store)
+    migrate(command.upgrade, "head")
+    assert key() == ["mechanism_id", "at", "party", "id"] and history(store) == before and len(before) == 3
+    with pytest.raises(IntegrityError), store.transaction() as s:
+        s.add(TrackReportRow(mechanism_id="m", party="TR", id="UAV-1", at=at, **STATE))
+    migrate(command.downgrade, "0012")
+    migrate(command.upgrade, "head")
+    assert key() == ["mechanism_id", "at", "party", "id"] and history(store) == before
+    store.close()
+
+
+STATE = {"lat": 34.5, "lon": 37.6, "alt_m": 3000.0, "gs_mps": 100.0, "trk_deg": 90.0, "vs_mps": 0.0}
+
+
+def history(store: Store) -> list[tuple[str, str, datetime]]:
+    with store.read() as s:
+        return sorted((r.party, r.id, r.at) for r in s.query(TrackReportRow))

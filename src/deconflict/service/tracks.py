@@ -159,7 +159,7 @@ def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any
     stmt = insert(reports_table)
     s.execute(
         stmt.on_conflict_do_update(
-            index_elements=["mechanism_id", "party", "id", "at"],
+            index_elements=["mechanism_id", "at", "party", "id"],
             set_={k: stmt.excluded[k] for k in _FIELDS},
         ),
         history,
@@ -178,7 +178,7 @@ def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any
 _KEYS = ("mechanism_id", "party", "id", "at")
 _SQLITE_REPORTS = (
     f"INSERT INTO track_reports ({', '.join((*_KEYS, *_FIELDS))}) VALUES ({', '.join('?' * (4 + len(_FIELDS)))}) "
-    f"ON CONFLICT ({', '.join(_KEYS)}) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _FIELDS)}"
+    f"ON CONFLICT (mechanism_id, at, party, id) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _FIELDS)}"
 )
 _SQLITE_TRACKS = (
     f"INSERT INTO tracks ({', '.join((*_KEYS, *_FIELDS, 'received_at'))}) "

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -314,7 +315,8 @@ class TrackRow(Base):
 
 
 class TrackReportRow(Base):
-    """Every position report received: the tracks' history."""
+    """Every position report received: the tracks' history, keyed time first (reports arrive in time
+    order, so a new one goes at the end of the key's index: migration 0013)."""
 
     __tablename__ = "track_reports"
     mechanism_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -327,7 +329,10 @@ class TrackReportRow(Base):
     gs_mps: Mapped[float] = mapped_column(Float)
     trk_deg: Mapped[float] = mapped_column(Float)
     vs_mps: Mapped[float] = mapped_column(Float)
-    __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)
+    __table_args__ = (
+        PrimaryKeyConstraint("mechanism_id", "at", "party", "id"),
+        ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
+    )
 
 
 class TickerLease(Base):
