@@ -248,6 +248,7 @@ BODIES: list[Case] = [
     ),
     ("not JSON", "POST", "/activities", b"{not json", 422, "body", "not valid JSON"),
     ("a list body", "POST", "/activities", b"[]", 422, "body", "expected an object"),
+    ("a report not an object", "POST", "/tracks", {"reports": [7]}, 422, "reports", "report 0: expected an object"),
     ("an empty object", "POST", "/activities", b"{}", 422, "kind", "missing"),
     ("empty volumes", "POST", "/activities", {"kind": "uav_patrol", "volumes": []}, 422, "volumes", "at least 1"),
     ("no body", "POST", "/activities", b"", 422, "body", "missing"),

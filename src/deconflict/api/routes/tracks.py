@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from deconflict.api.body import ReadOnceRoute
 from deconflict.api.deps import MemberDep, ServiceDep
@@ -44,7 +44,9 @@ class ReportsIn(BaseModel):
             ]
         },
     )
-    reports: list[dict[str, Any]] = Field(
+    # each report is checked by the service (parse_track_reports: an object with its fields, or refused by
+    # name): a second, field-less check of each here cost 2.9 ms a 1,000-report batch
+    reports: list[SkipValidation[dict[str, Any]]] = Field(
         ...,
         min_length=1,
         max_length=MAX_REPORTS,
