@@ -129,6 +129,8 @@ class RecordWriter:
         """Messages sent in this transaction (numbered after the picture's count)."""
         self.new_activities: dict[str, str] = {}
         """Activities first notified in this transaction: id → party."""
+        self._rows: list[dict[str, Any]] | None = [] if ctx.entry_listeners else None
+        """The rows appended, for the entry listeners (None: nobody listens)."""
 
     @property
     def session(self) -> Session:
@@ -196,6 +198,10 @@ class RecordWriter:
             picture.message_count += self.new_messages
             picture.activity_ids.update(self.new_activities)
             picture.party_counts.update(self.new_activities.values())
+        if self._rows:
+            docs = [ledger.row_doc(row) for row in self._rows]
+            for entry_listener in self._ctx.entry_listeners:
+                entry_listener(mid, docs)
         for listener in self._ctx.listeners:
             listener(mid, self._head.seq)
 
@@ -272,7 +278,15 @@ class RecordWriter:
             mode, self._mode = self._mode, None
         sign = self._ctx.signers.signer(s, cached, mid, actor, mode)
         head = ledger.append(
-            s, mechanism=mid, actor=actor, type=type.value, payload=payload, at=at, after=after, sign=sign
+            s,
+            mechanism=mid,
+            actor=actor,
+            type=type.value,
+            payload=payload,
+            at=at,
+            after=after,
+            sign=sign,
+            rows=self._rows,
         )
         self._head = head
         self._last_at = at
