@@ -27,7 +27,7 @@ from deconflict.record.chain import EntryType
 from deconflict.service import rules
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
 from deconflict.service.picture import Picture
-from deconflict.store import follow, ledger, projection
+from deconflict.store import direct, follow, ledger, projection
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
 __all__ = ["RecordWriter", "last_entry_at", "newest_checkpoint_at", "not_before", "record_now", "time_floor"]
@@ -52,13 +52,15 @@ def last_entry_at(s: Session, mechanism_id: str, seq: int) -> datetime | None:
     """The time of entry ``seq`` of a mechanism's record (None: no such entry, e.g. seq 0)."""
     if seq <= 0:
         return None
-    at: datetime | None = ledger.connection_of(s).execute(_ENTRY_AT, {"mechanism": mechanism_id, "seq": seq}).scalar()
+    found = direct.rows(ledger.connection_of(s), _ENTRY_AT, {"mechanism": mechanism_id, "seq": seq})
+    at: datetime | None = found[0][0] if found else None
     return at
 
 
 def newest_checkpoint_at(s: Session, mechanism_id: str) -> datetime | None:
     """The time of the newest signed checkpoint of a mechanism's record (None: none yet)."""
-    at: datetime | None = ledger.connection_of(s).execute(_NEWEST_CHECKPOINT_AT, {"mechanism": mechanism_id}).scalar()
+    found = direct.rows(ledger.connection_of(s), _NEWEST_CHECKPOINT_AT, {"mechanism": mechanism_id})
+    at: datetime | None = found[0][0] if found else None
     return at
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from deconflict.clock import iso
 from deconflict.record.chain import GENESIS_HASH, ChainReport, Head, Signer, draft
 from deconflict.record.verify import verify_docs
+from deconflict.store import direct
 from deconflict.store.schema import LedgerEntry
 
 __all__ = [
@@ -75,7 +76,7 @@ def lock_record(session: Session, mechanism: str) -> None:
     if dialect == "postgresql":
         conn.execute(_ADVISORY_XACT_LOCK, {"key": record_lock_key(mechanism)})
     elif dialect == "sqlite":
-        conn.execute(_SQLITE_WRITE_LOCK)
+        direct.run(conn, _SQLITE_WRITE_LOCK)
     locked.add(mechanism)
 
 
@@ -105,8 +106,8 @@ def connection_of(session: Session | Connection) -> Connection:
 def read_head(session: Session | Connection, mechanism: str) -> Head:
     """The chain's head as stored (one indexed lookup)."""
     conn = connection_of(session)
-    row = conn.execute(_HEAD, {"mechanism": mechanism}).first()
-    return Head(0, GENESIS_HASH) if row is None else Head(int(row[0]), str(row[1]))
+    found = direct.rows(conn, _HEAD, {"mechanism": mechanism})
+    return Head(0, GENESIS_HASH) if not found else Head(int(found[0][0]), str(found[0][1]))
 
 
 def append(
@@ -131,7 +132,7 @@ def append(
     last = after if after is not None else read_head(session, mechanism)
     row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last)
     row["key_id"], row["signature"] = sign(row)
-    connection_of(session).execute(_INSERT, row)
+    direct.run(connection_of(session), _INSERT, row)
     if rows is not None:
         rows.append(row)
     return Head(row["seq"], row["hash"])
