@@ -121,3 +121,46 @@ def test_commits_while_a_wake_up_is_scheduled_share_it_and_none_is_missed() -> N
         assert calls == 2
 
     asyncio.run(run())
+
+
+def test_entries_a_commit_hands_over_are_kept_when_they_continue_the_entries_kept() -> None:
+    full = chain(12)
+    store = Store(full[:4])
+    recent = Recent(keep=5)
+    recent.committed("m", full[4:5])  # nothing kept yet: left to the first read of the store
+    assert recent.kept("m", 0, 10) is None
+    recent.heard("m", 4)
+    assert recent.after(store.read, "m", 0, 10) == full[:4]
+    store.entries = full[:6]
+    recent.committed("m", full[4:6])  # continue the kept: no read of the store serves them
+    recent.heard("m", 6)
+    reads = store.reads
+    assert recent.kept("m", 3, 10) == full[3:6]
+    assert recent.after(store.read, "m", 3, 10) == full[3:6] and store.reads == reads
+    recent.committed("m", full[7:8])  # a gap (entry 7 came from another process): left out
+    store.entries = full[:8]
+    recent.heard("m", 8)
+    assert recent.kept("m", 6, 10) is None
+    assert recent.after(store.read, "m", 6, 10) == full[6:8] and store.reads == reads + 1
+    recent.committed("m", chain(9, salt="x")[8:9])  # a ninth that does not follow the kept eighth: left out
+    assert recent.kept("m", 7, 10) == full[7:8]
+    for seq in range(9, 13):  # kept on and trimmed now and then, always reaching the newest
+        recent.committed("m", full[seq - 1 : seq])
+        recent.heard("m", seq)
+        assert recent.kept("m", seq - 1, 10) == full[seq - 1 : seq]
+
+
+def test_entries_handed_over_while_the_store_is_read_are_left_to_that_read() -> None:
+    store = Store(chain(3))
+    recent = Recent()
+    recent.heard("m", 3)
+    recent.after(store.read, "m", 0, 10)
+    store.entries = chain(4)
+
+    def reading(mechanism_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+        recent.committed("m", chain(5)[4:5])  # a commit heard while the lock is held: not waited for, left
+        return store.read(mechanism_id, after, limit)
+
+    recent.heard("m", 4)
+    assert [e["seq"] for e in recent.after(reading, "m", 3, 10, fresh=True)] == [4]
+    assert recent.kept("m", 4, 10) == []

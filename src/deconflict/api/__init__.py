@@ -47,6 +47,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     hub = Hub()
     writes = WriteThreads()
     watch = ops.Watch(settings, service)
+    service.entry_listeners.append(hub.recent.committed)  # before the streams wake: they find the entries kept
     service.listeners.append(hub.publish)
     service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))
 

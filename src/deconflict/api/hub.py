@@ -115,6 +115,22 @@ class Recent:
                 self.heard(mechanism_id, kept[-1]["seq"])
             return found
 
+    def committed(self, mechanism_id: str, entries: list[dict[str, Any]]) -> None:
+        """Entries a write of this process has just committed, as a read of the store would give them: kept
+        when they continue the entries kept (the streams the commit wakes then take them without reading the
+        store); left when a stream is reading the store now (that read, or the next, brings them) or when
+        they do not continue what is kept."""
+        if not entries or not self._lock.acquire(blocking=False):
+            return
+        try:
+            kept = self._entries.get(mechanism_id)
+            if kept and entries[0]["seq"] == kept[-1]["seq"] + 1 and entries[0]["prev_hash"] == kept[-1]["hash"]:
+                kept += entries
+                if len(kept) > 2 * self._keep:  # trimmed now and then, not at each commit
+                    del kept[: -self._keep]
+        finally:
+            self._lock.release()
+
     @staticmethod
     def _slice(kept: list[dict[str, Any]], after: int, limit: int) -> list[dict[str, Any]]:
         first = after + 1 - kept[0]["seq"] if kept else 0

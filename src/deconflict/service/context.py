@@ -38,6 +38,7 @@ __all__ = [
     "Context",
     "Listener",
     "CheckpointListener",
+    "EntryListener",
     "Outcome",
     "Prepared",
     "SignatureMode",
@@ -62,6 +63,9 @@ Listener = Callable[[str, int], None]
 """Called with (mechanism id, last sequence number) after each committed change."""
 CheckpointListener = Callable[[str, dict[str, Any]], None]
 """Called with (mechanism id, checkpoint document) after each signed checkpoint."""
+EntryListener = Callable[[str, list[dict[str, Any]]], None]
+"""Called with (mechanism id, the entry documents a transaction appended, in order) after it commits, before
+the :data:`Listener` s hear of its last entry."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,8 @@ class Context:
     """Every this many seconds (at a tick), a chain that has grown gets a signed checkpoint."""
     listeners: list[Listener] = field(default_factory=list)
     checkpoint_listeners: list[CheckpointListener] = field(default_factory=list)
+    entry_listeners: list[EntryListener] = field(default_factory=list)
+    """Hear the entries each of this process's writes committed (the event streams keep them)."""
     authority: dict[str, tuple[int, AuthorityState]] = field(default_factory=dict)
     """mechanism → (sequence number, the authority rules' state after that entry), as the writer keeps it."""
     entry_times: dict[str, tuple[Head, datetime]] = field(default_factory=dict)

@@ -25,7 +25,15 @@ from deconflict.service import (
     tracks,
     zones,
 )
-from deconflict.service.context import IMMEDIATE, CheckpointListener, Context, Listener, Outcome, SignatureMode
+from deconflict.service.context import (
+    IMMEDIATE,
+    CheckpointListener,
+    Context,
+    EntryListener,
+    Listener,
+    Outcome,
+    SignatureMode,
+)
 from deconflict.service.facade_record import RecordFacade
 from deconflict.service.picture import Pictures
 from deconflict.service.signers import Signers
@@ -58,6 +66,9 @@ class Service(RecordFacade):
         """Called with (mechanism id, last sequence number) after each committed change."""
         self.checkpoint_listeners: list[CheckpointListener] = self._ctx.checkpoint_listeners
         """Called with (mechanism id, checkpoint document) after each signed checkpoint."""
+        self.entry_listeners: list[EntryListener] = self._ctx.entry_listeners
+        """Called with (mechanism id, the entry documents a write of this process appended) after it commits,
+        before the listeners hear of its last entry."""
 
     @classmethod
     def open(cls, db: str, *, migrate: bool = True, clock: Clock = system_clock) -> Service:

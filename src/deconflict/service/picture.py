@@ -238,10 +238,12 @@ class Pictures:
         picture = self.get(mechanism_id)
         if time.monotonic() - picture.checked_at < FRESHNESS_S:
             return picture
-        with self._store.read() as s:
-            current = ledger.read_head(s, mechanism_id)
-            if current != picture.head and not catch_up(s, picture, current):
-                self._cache.pop(mechanism_id, None)
+        with self._store.engine.connect() as conn:  # a connection, not a session: a third of the cost
+            current = ledger.read_head(conn, mechanism_id)
+        if current != picture.head:
+            with self._store.read() as s:
+                if not catch_up(s, picture, current):
+                    self._cache.pop(mechanism_id, None)
         picture = self.get(mechanism_id)
         picture.checked_at = time.monotonic()
         return picture

@@ -16,7 +16,7 @@ from deconflict.errors import Forbidden, NotFound, StaleVersion
 from deconflict.record import chain, signing
 from deconflict.service.context import Prepared, SignatureMode, Signed
 from deconflict.service.picture import Picture
-from deconflict.store import Store, ledger
+from deconflict.store import Store, direct, ledger
 from deconflict.store.schema import CustodyKeyRow, KeyRow, LedgerEntry, MemberRow
 
 __all__ = ["Signers", "custody_owner"]
@@ -80,17 +80,18 @@ class Signers:
         owner = custody_owner(mechanism_id, party)
         # read in this transaction every time: another process may have retired the key (the party registered
         # its own), and a key no longer held must never sign; only the key pair's derivation is cached
-        row = ledger.connection_of(s).execute(_CUSTODY, {"owner": owner}).first()  # Core: a third of the ORM's get
-        if row is None:
+        found = direct.rows(ledger.connection_of(s), _CUSTODY, {"owner": owner})  # the driver's cursor: see direct
+        if not found:
             self._custody.pop(owner, None)
             raise Forbidden(
                 f"party {party} signs its own entries: prepare the request, sign the entry with "
                 f"{party}'s private key and send the signature (--key on deconflict notify, amend, cancel, "
                 "ack, resolve and hotline send or ack; or the Python client)"
             )
+        key_id, seed = found[0]
         held = self._custody.get(owner)
-        if held is None or held.key_id != row.key_id:
-            held = self._custody[owner] = signing.KeyPair.from_seed(signing.unb64(row.seed, field="seed", size=32))
+        if held is None or held.key_id != key_id:
+            held = self._custody[owner] = signing.KeyPair.from_seed(signing.unb64(seed, field="seed", size=32))
         pair = held
         return lambda row: (pair.key_id, pair.sign_entry(row["hash"]))
 

@@ -27,7 +27,7 @@ from deconflict.record.chain import EntryType
 from deconflict.service import rules
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
 from deconflict.service.picture import Picture
-from deconflict.store import follow, ledger, projection
+from deconflict.store import direct, follow, ledger, projection
 from deconflict.store.schema import CheckpointRow, LedgerEntry
 
 __all__ = ["RecordWriter", "last_entry_at", "newest_checkpoint_at", "not_before", "record_now", "time_floor"]
@@ -52,13 +52,15 @@ def last_entry_at(s: Session, mechanism_id: str, seq: int) -> datetime | None:
     """The time of entry ``seq`` of a mechanism's record (None: no such entry, e.g. seq 0)."""
     if seq <= 0:
         return None
-    at: datetime | None = ledger.connection_of(s).execute(_ENTRY_AT, {"mechanism": mechanism_id, "seq": seq}).scalar()
+    found = direct.rows(ledger.connection_of(s), _ENTRY_AT, {"mechanism": mechanism_id, "seq": seq})
+    at: datetime | None = found[0][0] if found else None
     return at
 
 
 def newest_checkpoint_at(s: Session, mechanism_id: str) -> datetime | None:
     """The time of the newest signed checkpoint of a mechanism's record (None: none yet)."""
-    at: datetime | None = ledger.connection_of(s).execute(_NEWEST_CHECKPOINT_AT, {"mechanism": mechanism_id}).scalar()
+    found = direct.rows(ledger.connection_of(s), _NEWEST_CHECKPOINT_AT, {"mechanism": mechanism_id})
+    at: datetime | None = found[0][0] if found else None
     return at
 
 
@@ -129,6 +131,8 @@ class RecordWriter:
         """Messages sent in this transaction (numbered after the picture's count)."""
         self.new_activities: dict[str, str] = {}
         """Activities first notified in this transaction: id → party."""
+        self._rows: list[dict[str, Any]] | None = [] if ctx.entry_listeners else None
+        """The rows appended, for the entry listeners (None: nobody listens)."""
 
     @property
     def session(self) -> Session:
@@ -196,6 +200,10 @@ class RecordWriter:
             picture.message_count += self.new_messages
             picture.activity_ids.update(self.new_activities)
             picture.party_counts.update(self.new_activities.values())
+        if self._rows:
+            docs = [ledger.row_doc(row) for row in self._rows]
+            for entry_listener in self._ctx.entry_listeners:
+                entry_listener(mid, docs)
         for listener in self._ctx.listeners:
             listener(mid, self._head.seq)
 
@@ -272,7 +280,15 @@ class RecordWriter:
             mode, self._mode = self._mode, None
         sign = self._ctx.signers.signer(s, cached, mid, actor, mode)
         head = ledger.append(
-            s, mechanism=mid, actor=actor, type=type.value, payload=payload, at=at, after=after, sign=sign
+            s,
+            mechanism=mid,
+            actor=actor,
+            type=type.value,
+            payload=payload,
+            at=at,
+            after=after,
+            sign=sign,
+            rows=self._rows,
         )
         self._head = head
         self._last_at = at

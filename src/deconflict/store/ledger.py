@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from deconflict.clock import iso
 from deconflict.record.chain import GENESIS_HASH, ChainReport, Head, Signer, draft
 from deconflict.record.verify import verify_docs
+from deconflict.store import direct
 from deconflict.store.schema import LedgerEntry
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "lock_record",
     "read_head",
     "record_lock_key",
+    "row_doc",
     "store_docs",
     "verify_store",
 ]
@@ -74,7 +76,7 @@ def lock_record(session: Session, mechanism: str) -> None:
     if dialect == "postgresql":
         conn.execute(_ADVISORY_XACT_LOCK, {"key": record_lock_key(mechanism)})
     elif dialect == "sqlite":
-        conn.execute(_SQLITE_WRITE_LOCK)
+        direct.run(conn, _SQLITE_WRITE_LOCK)
     locked.add(mechanism)
 
 
@@ -104,8 +106,8 @@ def connection_of(session: Session | Connection) -> Connection:
 def read_head(session: Session | Connection, mechanism: str) -> Head:
     """The chain's head as stored (one indexed lookup)."""
     conn = connection_of(session)
-    row = conn.execute(_HEAD, {"mechanism": mechanism}).first()
-    return Head(0, GENESIS_HASH) if row is None else Head(int(row[0]), str(row[1]))
+    found = direct.rows(conn, _HEAD, {"mechanism": mechanism})
+    return Head(0, GENESIS_HASH) if not found else Head(int(found[0][0]), str(found[0][1]))
 
 
 def append(
@@ -118,18 +120,41 @@ def append(
     at: datetime,
     sign: Signer,
     after: Head | None = None,
+    rows: list[dict[str, Any]] | None = None,
 ) -> Head:
     """Append one signed entry to a mechanism's chain inside the caller's transaction; returns the new head.
 
     ``after`` is the chain's current head when the caller keeps it (the single writer does);
     otherwise it is read from the database. ``sign`` signs (or checks a signature made
-    elsewhere for) the drafted entry, and may refuse by raising.
+    elsewhere for) the drafted entry, and may refuse by raising. ``rows``: the row stored is added to it
+    (:func:`row_doc` makes it the entry document a read would give).
     """
     last = after if after is not None else read_head(session, mechanism)
     row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last)
     row["key_id"], row["signature"] = sign(row)
-    connection_of(session).execute(_INSERT, row)
+    direct.run(connection_of(session), _INSERT, row)
+    if rows is not None:
+        rows.append(row)
     return Head(row["seq"], row["hash"])
+
+
+def row_doc(row: dict[str, Any]) -> dict[str, Any]:
+    """The entry document (:func:`entry_doc`) of a row :func:`append` stored, as reading it back would give
+    it: the stored time is the one given (an entry's hash covers its ISO form) and the payload is read from
+    the stored text."""
+    return {
+        "mechanism": row["mechanism_id"],
+        "seq": row["seq"],
+        "at": iso(row["at"]),
+        "actor": row["actor"],
+        "type": row["type"],
+        "payload": json.loads(row["payload"]),
+        "payload_hash": row["payload_hash"],
+        "prev_hash": row["prev_hash"],
+        "hash": row["hash"],
+        "key_id": row["key_id"],
+        "signature": row["signature"],
+    }
 
 
 def entry_doc(row: LedgerEntry) -> dict[str, Any]:

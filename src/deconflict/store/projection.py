@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from deconflict.clock import iso, parse_utc
 from deconflict.model import ConflictStatus
 from deconflict.record.chain import EntryType
+from deconflict.store import direct
 from deconflict.store.ledger import connection_of
 from deconflict.store.schema import (
     ActivityRow,
@@ -61,7 +62,7 @@ def _insert(session: Session, model: Any, row: dict[str, Any]) -> None:
     stmt = _INSERTS.get(model)
     if stmt is None:
         stmt = _INSERTS[model] = insert(model.__table__)
-    connection_of(session).execute(stmt, row)
+    direct.run(connection_of(session), stmt, row)
 
 
 @applies(EntryType.MECHANISM_DECLARED)

@@ -1,0 +1,135 @@
+"""The statements the writes run on SQLite's own cursor (store.direct) read what SQLAlchemy's execution reads
+and store the very values it stores: every row of every table of a scripted hour of the mechanism is inserted
+both ways into two empty databases, which then hold the same bytes (value and SQLite type, column by column);
+the writes' queries give the same rows both ways; a driver error is raised as SQLAlchemy raises it; and what is
+not a plain statement goes to SQLAlchemy. Real SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from support.builders import M
+from support.day import build_day
+
+from deconflict.service import signers, writer
+from deconflict.store import direct, ledger, open_store
+from deconflict.store.schema import Base
+
+
+def raw(path: Path, table: str) -> list[tuple[Any, ...]]:
+    """A table's rows as SQLite holds them: each value with its storage class."""
+    con = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in con.execute(f"PRAGMA table_info({table})")]
+        picked = ", ".join(f"{c}, typeof({c})" for c in columns)
+        return sorted(con.execute(f"SELECT {picked} FROM {table}").fetchall(), key=repr)
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("day") / "day.db"
+    build_day(str(path)).store.close()
+    return path
+
+
+def test_every_row_is_stored_as_sqlalchemy_stores_it(day: Path, tmp_path: Path) -> None:
+    source = open_store(str(day))
+    ways = {"direct": tmp_path / "direct.db", "sqlalchemy": tmp_path / "sqlalchemy.db"}
+    stores = {name: open_store(str(path)) for name, path in ways.items()}
+    filled = []
+    with source.read() as s:
+        for table in Base.metadata.sorted_tables:
+            rows = [dict(r._mapping) for r in s.execute(select(table))]
+            if not rows:
+                continue
+            filled.append(table.name)
+            stmt = insert(table)
+            for name, store in stores.items():
+                with store.transaction() as t:
+                    conn = ledger.connection_of(t)
+                    conn.execute(text(f"DELETE FROM {table.name}"))  # what the migrations seeded, if anything
+                    for row in rows:
+                        if name == "direct":
+                            direct.run(conn, stmt, row)
+                        else:
+                            conn.execute(stmt, row)
+    for store in (source, *stores.values()):
+        store.close()
+    assert {"ledger", "messages", "activities", "conflicts", "members"} <= set(filled)
+    for table in filled:
+        assert raw(ways["direct"], table) == raw(ways["sqlalchemy"], table), table
+        assert raw(ways["direct"], table) == raw(day, table), table  # and as the writes stored them
+
+
+def test_the_writes_queries_read_what_sqlalchemy_reads(day: Path) -> None:
+    store = open_store(str(day))
+    try:
+        with store.transaction() as s:
+            conn = ledger.connection_of(s)
+            owners = [r[0] for r in conn.execute(text("SELECT owner FROM custody_keys"))]
+            asked: list[tuple[Any, dict[str, Any]]] = [
+                (ledger._HEAD, {"mechanism": M}),
+                (ledger._HEAD, {"mechanism": "nothing"}),
+                (writer._NEWEST_CHECKPOINT_AT, {"mechanism": M}),
+                (writer._NEWEST_CHECKPOINT_AT, {"mechanism": "nothing"}),
+                *((writer._ENTRY_AT, {"mechanism": M, "seq": seq}) for seq in (0, 1, 7, 29, 30)),
+                *((signers._CUSTODY, {"owner": owner}) for owner in [*owners, "nobody"]),
+            ]
+            assert owners
+            for stmt, params in asked:
+                assert direct.rows(conn, stmt, params) == [tuple(r) for r in conn.execute(stmt, params)]
+            assert [type(v) for v in direct.rows(conn, writer._ENTRY_AT, {"mechanism": M, "seq": 1})[0]] == [
+                type(conn.execute(writer._ENTRY_AT, {"mechanism": M, "seq": 1}).scalar())
+            ]
+    finally:
+        store.close()
+
+
+def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(day: Path) -> None:
+    store = open_store(str(day))
+    try:
+        with store.read() as s:
+            row = dict(s.execute(select(Base.metadata.tables["ledger"]).limit(1)).one()._mapping)
+        with pytest.raises(IntegrityError) as ours, store.transaction() as t:
+            direct.run(ledger.connection_of(t), ledger._INSERT, row)
+        with pytest.raises(IntegrityError) as theirs, store.transaction() as t:
+            ledger.connection_of(t).execute(ledger._INSERT, row)
+        assert str(ours.value) == str(theirs.value)
+        assert isinstance(ours.value.orig, sqlite3.IntegrityError)
+    finally:
+        store.close()
+
+
+def test_what_is_not_plain_goes_to_sqlalchemy(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "x.db"))
+    counter = iter(range(100, 200))
+    table = Table(
+        "scratch",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("made", Integer, default=lambda: next(counter)),  # a Python-side default: SQLAlchemy computes it
+        Column("name", String),
+    )
+    try:
+        with store.transaction() as s:
+            conn = ledger.connection_of(s)
+            table.create(conn)
+            direct.run(conn, insert(table), {"id": 1, "name": "a"})
+            assert direct.rows(conn, select(table.c.made, table.c.name), {}) == [(100, "a")]
+            direct.run(conn, insert(table), {"id": 2, "nonesuch": 1})  # a value it does not take: as SQLAlchemy does
+            conn.execute(insert(table), {"id": 3, "nonesuch": 1})
+            assert direct.rows(conn, select(table.c.made, table.c.name).where(table.c.id > 1), {}) == [
+                (101, None),
+                (102, None),
+            ]
+            picked = select(table.c.name).where(table.c.id.in_([1, 2]))  # an expanding IN
+            assert direct.rows(conn, picked, {}) == [("a",), (None,)]
+    finally:
+        store.close()
