@@ -133,3 +133,15 @@ def test_what_is_not_plain_goes_to_sqlalchemy(tmp_path: Path) -> None:
             assert direct.rows(conn, picked, {}) == [("a",), (None,)]
     finally:
         store.close()
+
+
+def test_statements_built_per_call_are_not_kept_for_ever(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "x.db"))
+    try:
+        with store.transaction() as s:
+            conn = ledger.connection_of(s)
+            for n in range(direct.MOST_FORMS + 50):
+                assert direct.rows(conn, select(text(str(n))), {}) == [(n,)]
+            assert len(direct._FORMS) <= direct.MOST_FORMS
+    finally:
+        store.close()

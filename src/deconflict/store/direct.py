@@ -43,6 +43,9 @@ class _Form:
 
 _FORMS: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Form | None]] = {}
 """(statement's id, the value names a call gives) → (the statement, kept alive; its form, None: not plain)."""
+MOST_FORMS = 512
+"""How many compiled forms are kept: the hot statements are built once, but a caller that built a statement
+per call would otherwise keep every one alive here."""
 
 
 def _form(conn: Connection, stmt: Executable, keys: tuple[str, ...]) -> _Form | None:
@@ -51,6 +54,8 @@ def _form(conn: Connection, stmt: Executable, keys: tuple[str, ...]) -> _Form | 
     if found is not None and found[0] is stmt:
         return found[1]
     form = _compile(conn, stmt, keys)
+    if len(_FORMS) >= MOST_FORMS:
+        _FORMS.clear()
     _FORMS[key] = (stmt, form)
     return form
 
