@@ -550,7 +550,8 @@ def _check(
     s = w.session
     rules = picture.mechanism.rules
     mid = picture.mechanism.id
-    idx = live.fresh(now - timedelta(seconds=rules.track_stale_s))
+    since = now - timedelta(seconds=rules.track_stale_s)
+    idx = live.fresh(since)
     live.checked_us = _us(now)
     names: list[str] = live.arrays()[0][idx].tolist()
     found: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -639,7 +640,7 @@ def _check(
         tactical_alerts(w, picture, doc, now)
         raised.append(doc)
     cleared: list[tuple[str, list[str]]] = []
-    since_us = _us(now - timedelta(seconds=rules.track_stale_s))
+    since_us = _us(since)
     for key, row in open_rows.items():
         if scope is not None and not _checked_now(key, live, scope, since_us):
             continue  # its tracks are in the picture and were not checked now: the next check sees it

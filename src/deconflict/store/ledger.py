@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -142,35 +142,28 @@ def row_doc(row: dict[str, Any]) -> dict[str, Any]:
     """The entry document (:func:`entry_doc`) of a row :func:`append` stored, as reading it back would give
     it: the stored time is the one given (an entry's hash covers its ISO form) and the payload is read from
     the stored text."""
-    return {
-        "mechanism": row["mechanism_id"],
-        "seq": row["seq"],
-        "at": iso(row["at"]),
-        "actor": row["actor"],
-        "type": row["type"],
-        "payload": json.loads(row["payload"]),
-        "payload_hash": row["payload_hash"],
-        "prev_hash": row["prev_hash"],
-        "hash": row["hash"],
-        "key_id": row["key_id"],
-        "signature": row["signature"],
-    }
+    return _doc(row.__getitem__)
 
 
 def entry_doc(row: LedgerEntry) -> dict[str, Any]:
     """An entry as a JSON-able document (for export and the API)."""
+    return _doc(row.__getattribute__)
+
+
+def _doc(column: Callable[[str], Any]) -> dict[str, Any]:
+    """An entry's document from its stored columns (``column`` reads one by name)."""
     return {
-        "mechanism": row.mechanism_id,
-        "seq": row.seq,
-        "at": iso(row.at),
-        "actor": row.actor,
-        "type": row.type,
-        "payload": json.loads(row.payload),
-        "payload_hash": row.payload_hash,
-        "prev_hash": row.prev_hash,
-        "hash": row.hash,
-        "key_id": row.key_id,
-        "signature": row.signature,
+        "mechanism": column("mechanism_id"),
+        "seq": column("seq"),
+        "at": iso(column("at")),
+        "actor": column("actor"),
+        "type": column("type"),
+        "payload": json.loads(column("payload")),
+        "payload_hash": column("payload_hash"),
+        "prev_hash": column("prev_hash"),
+        "hash": column("hash"),
+        "key_id": column("key_id"),
+        "signature": column("signature"),
     }
 
 
