@@ -26,6 +26,7 @@ __all__ = [
     "count_keys",
     "finish_buckets",
     "grid_slice",
+    "may_radius2",
     "pair_may",
     "pair_order",
     "pair_test",
@@ -48,10 +49,26 @@ def pair_error_m(rho_i: float, rho_j: float, flown_i: float, flown_j: float, rpz
 
 
 @njit(cache=True, nogil=True)
+def _window(along, speed, moving, r, cross2, v_in, v_out, lookahead_s):  # type: ignore[no-untyped-def]
+    """(hit, lo, hi): the horizontal window at radius ``r`` met with the vertical ``[v_in, v_out]``, within [0, T]."""
+    gap2 = r * r - cross2
+    if gap2 <= 0.0:
+        return False, 0.0, 0.0
+    chord = math.sqrt(gap2)
+    h_in, h_out = ((-along - chord) / speed, (-along + chord) / speed) if moving else (-_INF, _INF)
+    lo, hi = max(h_in, v_in), min(h_out, v_out)
+    return lo < hi and lo < lookahead_s and hi > 0.0, lo, hi
+
+
+@njit(cache=True, nogil=True)
 def pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: ignore[no-untyped-def]
-    """(code, tcpa, dcpa, t_in, t_out, t_in at R + E) of tracks i < j; code 0 none, 1 sure, 2 in doubt.
+    """(code, tcpa, dcpa, t_in, t_out) of tracks i < j; code 0 none, 1 sure, 2 in doubt.
 
     ``st`` has a row per track (one cache line): x, y, vx, vy, z, vz, rho, flown. ``kd`` is ``4 r² k0²`` of the frame.
+    Sure: the test passes with R - E (E the pair's own bound on the frame's error); in doubt: it
+    passes with R + E only. The narrow test comes first: when it passes, so does the wide one (a
+    wider radius gives a wider window, and rounding keeps the order), which then need not be
+    computed.
     """
     xi, yi, vxi, vyi, zi, vzi = st[i, 0], st[i, 1], st[i, 2], st[i, 3], st[i, 4], st[i, 5]
     xj, yj, vxj, vyj, zj, vzj = st[j, 0], st[j, 1], st[j, 2], st[j, 3], st[j, 4], st[j, 5]
@@ -62,11 +79,11 @@ def pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: i
         v1, v2 = (-h - dz) / uz, (h - dz) / uz
         v_in, v_out = min(v1, v2), max(v1, v2)
         if v_out <= 0.0 or v_in >= lookahead_s:  # the window below is within [v_in, v_out]: it misses [0, T]
-            return 0, 0.0, 0.0, 0.0, 0.0, 0.0
+            return 0, 0.0, 0.0, 0.0, 0.0
     elif abs(dz) < h:
         v_in, v_out = -_INF, _INF
     else:
-        return 0, 0.0, 0.0, 0.0, 0.0, 0.0
+        return 0, 0.0, 0.0, 0.0, 0.0
     speed = math.hypot(ux, uy)
     moving = speed > 0.0
     if moving:
@@ -82,34 +99,22 @@ def pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: i
     my = (yi + yj + (vyi + vyj) * tc) / 2
     k = k0 * (1.0 + (mx * mx + my * my) / kd)
     e = pair_error_m(st[i, 6], st[j, 6], st[i, 7], st[j, 7], rpz_m)
-    # with R + E: may the pair conflict at all?
-    r = (rpz_m + e) * k - strict_m
-    gap2 = r * r - cross2
-    if gap2 <= 0.0:
-        return 0, 0.0, 0.0, 0.0, 0.0, 0.0
-    chord = math.sqrt(gap2)
-    h_in, h_out = ((-along - chord) / speed, (-along + chord) / speed) if moving else (-_INF, _INF)
-    lo_wide, hi = max(h_in, v_in), min(h_out, v_out)
-    if not (lo_wide < hi and lo_wide < lookahead_s and hi > 0.0):
-        return 0, 0.0, 0.0, 0.0, 0.0, 0.0
-    code = 2
-    if rpz_m > e:  # with R - E: does it, whatever the frame's error?
-        r = (rpz_m - e) * k - strict_m
-        gap2 = r * r - cross2
-        if gap2 > 0.0:
-            chord = math.sqrt(gap2)
-            h_in, h_out = ((-along - chord) / speed, (-along + chord) / speed) if moving else (-_INF, _INF)
-            lo, hi = max(h_in, v_in), min(h_out, v_out)
-            if lo < hi and lo < lookahead_s and hi > 0.0:
-                code = 1
-    if code == 2:
-        return 2, 0.0, 0.0, 0.0, 0.0, max(lo_wide, 0.0)
+    narrow = (rpz_m - e) * k - strict_m
+    # with R - E: does it conflict, whatever the frame's error? (a radius of 0 or less: decided with R + E first)
+    sure = rpz_m > e and narrow > 0.0 and _window(along, speed, moving, narrow, cross2, v_in, v_out, lookahead_s)[0]
+    if not sure:
+        # with R + E: may it conflict at all?
+        wide = _window(along, speed, moving, (rpz_m + e) * k - strict_m, cross2, v_in, v_out, lookahead_s)[0]
+        if not wide:
+            return 0, 0.0, 0.0, 0.0, 0.0
+        if not (rpz_m > e and _window(along, speed, moving, narrow, cross2, v_in, v_out, lookahead_s)[0]):
+            return 2, 0.0, 0.0, 0.0, 0.0
     r = rpz_m * k - strict_m
     chord = math.sqrt(max(r * r - cross2, 0.0))
     h_in, h_out = ((-along - chord) / speed, (-along + chord) / speed) if moving else (-_INF, _INF)
     lo, hi = max(h_in, v_in), min(h_out, v_out)
     dcpa = math.hypot(dx + ux * tc, dy + uy * tc) / k
-    return 1, tc, dcpa, max(lo, 0.0), min(hi, lookahead_s), max(lo_wide, 0.0)
+    return 1, tc, dcpa, max(lo, 0.0), min(hi, lookahead_s)
 
 
 @njit(cache=True, nogil=True)
@@ -132,7 +137,7 @@ def brute_force(st, home, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type:
         if not home[i]:
             continue
         for j in range(i + 1, m):
-            code, tc, dcpa, t_in, t_out, _ = pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m)
+            code, tc, dcpa, t_in, t_out = pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m)
             if code:
                 if n == buf.shape[1]:
                     buf, fig = _grow(buf, fig)
@@ -157,22 +162,33 @@ def scale_bound(st, k0, kd, lookahead_s):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def pair_may(st, i, j, rpz_m, hpz_m, strict_m, k_bound):  # type: ignore[no-untyped-def]
+def pair_may(st, i, j, hpz_m, strict_m, rr):  # type: ignore[no-untyped-def]
     """False only for a pair :func:`pair_test` rejects (code 0): a screen without division or square root.
 
-    Level pairs H apart or more; pairs whose lines pass farther than ``(R + E) k_bound``
-    apart (``k_bound`` from :func:`scale_bound`), with a margin of 10⁻⁶ for rounding.
+    Level pairs H apart or more; pairs whose lines pass farther than ``sqrt(rr)`` apart. ``rr`` is
+    :func:`may_radius2`: the square of R + E times a bound on the scale (E the frame's bound on every
+    pair's own, so that the screen needs nothing of the pair but its states).
     """
     dz, uz = st[j, 4] - st[i, 4], st[j, 5] - st[i, 5]
     if uz == 0.0 and not abs(dz) < hpz_m - strict_m:
         return False
     dx, dy, ux, uy = st[j, 0] - st[i, 0], st[j, 1] - st[i, 1], st[j, 2] - st[i, 2], st[j, 3] - st[i, 3]
-    r = (rpz_m + pair_error_m(st[i, 6], st[j, 6], st[i, 7], st[j, 7], rpz_m)) * k_bound - strict_m
     if ux == 0.0 and uy == 0.0:
-        return not (dx * dx + dy * dy > r * r * (1.0 + 1e-6))
+        return not (dx * dx + dy * dy > rr)
     uu = ux * ux + uy * uy
     c = dx * uy - dy * ux  # |relative velocity| times the distance of the relative line from the origin
-    return not (uu > 0.0 and c * c > r * r * uu * (1.0 + 1e-6))
+    return not (c * c > rr * uu)
+
+
+@njit(cache=True, nogil=True)
+def may_radius2(st, k0, kd, rpz_m, error_m, strict_m, lookahead_s):  # type: ignore[no-untyped-def]
+    """:func:`pair_may`'s ``rr``: ``((R + E) k - strict)²`` grown by 10⁻⁶ for rounding.
+
+    ``error_m`` bounds every pair's own E (:func:`pair_error_m` grows with each of its inputs, and
+    the frame's bound is the same formula on the largest of each), ``k`` is :func:`scale_bound`.
+    """
+    r = (rpz_m + error_m) * scale_bound(st, k0, kd, lookahead_s) - strict_m
+    return r * r * (1.0 + 1e-6)
 
 
 @njit(cache=True, nogil=True)
@@ -200,7 +216,7 @@ def _grow_sure(key, fig):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: ignore[no-untyped-def]
+def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m, error_m):  # type: ignore[no-untyped-def]
     """The pairs tested in time slice ``s``, through a grid of square cells: sure rows and pairs in doubt.
 
     Each track's path over the slice is boxed (grown by half of R + E and of H) and put in
@@ -211,7 +227,7 @@ def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, 
     conflict has overlapping boxes in the slice where its conflict at R + E starts.
 
     Only pairs with a track in ``want`` are tested (all tracks: every pair); a cell holding none
-    of them is not swept.
+    of them is not swept. ``error_m`` bounds every pair's own E (the frame's ``screen_error_m``).
 
     Returns the sure pairs (code 1) as keys ``i << 32 | j`` (i < j, indices into ``st``) with
     their figures (tcpa, dcpa, t_in, t_out) a row each, and the pairs in doubt (code 2) as
@@ -220,7 +236,7 @@ def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, 
     m = st.shape[0]
     step = lookahead_s / slices
     t0, t1 = s * step, (s + 1) * step
-    k_bound = scale_bound(st, k0, kd, lookahead_s)
+    rr = may_radius2(st, k0, kd, rpz_m, error_m, strict_m, lookahead_s)
     box = np.empty((6, m))
     for i in range(m):
         for d in range(3):
@@ -279,11 +295,8 @@ def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, 
         for a in range(size):
             top, ax0, ay0, ax1, ay1 = loc[5, a], loc[0, a], loc[1, a], loc[3, a], loc[4, a]
             acx, acy = own[1, a], own[2, a]
-            end = a + 1
-            while end < size and loc[2, end] <= top:
-                end += 1
-            k = 0
-            for b in range(a + 1, end):  # without branches: the boxes that overlap a's, in this cell
+            k, b = 0, a + 1
+            while b < size and loc[2, b] <= top:  # the boxes that overlap a's, in this cell (one branch a box)
                 hit = (
                     (ax0 <= loc[3, b])
                     & (loc[0, b] <= ax1)
@@ -294,13 +307,14 @@ def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, 
                 )
                 cand[k] = b
                 k += hit
+                b += 1
             for q in range(k):
                 b = cand[q]
                 i, j = own[0, a], own[0, b]
                 lo_i, hi_j, la, lb = (i, j, a, b) if i < j else (j, i, b, a)
                 if not home[lo_i] or not (want[i] or want[j]):
                     continue
-                if not pair_may(lst, la, lb, rpz_m, hpz_m, strict_m, k_bound):
+                if not pair_may(lst, la, lb, hpz_m, strict_m, rr):
                     continue
                 seen = False
                 for r in range(s - 1, -1, -1):  # tested in an earlier slice where the boxes overlap
@@ -309,7 +323,7 @@ def grid_slice(st, home, want, s, slices, cell, grow_xy, grow_z, k0, kd, rpz_m, 
                         break
                 if seen:
                     continue
-                code, tc, dcpa, t_in, t_out, _ = pair_test(lst, la, lb, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m)
+                code, tc, dcpa, t_in, t_out = pair_test(lst, la, lb, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m)
                 if code == 1:
                     if n == len(key):
                         key, fig = _grow_sure(key, fig)

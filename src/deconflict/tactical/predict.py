@@ -64,8 +64,9 @@ in each cell the boxes are swept in order of their floor, and a pair is tested o
 the cell holding the low corner of the two boxes' overlap (so once per slice), and only
 in the first slice where the boxes overlap (so once). Before that, a pair is screened
 without division (``_kernel.pair_may``: level and H apart, or lines passing farther
-than R + E apart at the frame's largest scale, with a margin for rounding): it rejects
-only pairs the exact test rejects. Slices run in threads (the kernel and pyproj
+than R + E apart at the frame's largest scale, E the frame's bound on every pair's own, with a
+margin for rounding): it rejects only pairs the exact test rejects. The exact test tries R - E
+first: a pair in conflict there is sure, and the wider R + E need not be computed. Slices run in threads (the kernel and pyproj
 release the GIL), each refining its own pairs in doubt; the rows are then put in
 buckets of ranks of their first track and each bucket sorted in cache
 (``_compiled_table``, in threads too), with no sort of the whole table.
@@ -376,8 +377,9 @@ def find_track_conflicts(
         ) -> list[tuple[np.ndarray, np.ndarray]]:
             if not compiled:
                 return grid_rows(f.p, f.home, want, s, slices, f.error_m, rpz_m, hpz_m, lookahead_s, STRICT_M)
+            rules = (rpz_m, hpz_m, lookahead_s, STRICT_M)
             key, figures, doubt = _kernel().grid_slice(
-                f.st, f.home, want, s, slices, cell, gxy, grow_z, f.k0, f.kd, rpz_m, hpz_m, lookahead_s, STRICT_M
+                f.st, f.home, want, s, slices, cell, gxy, grow_z, f.k0, f.kd, *rules, f.error_m
             )
             out: list[tuple[np.ndarray, np.ndarray]] = [(key, figures)]
             if doubt.shape[1]:  # decided on the ellipsoid here, in this thread (pyproj releases the GIL)
