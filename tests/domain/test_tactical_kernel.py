@@ -71,6 +71,43 @@ def test_dense_cells_are_the_same_in_both_engines(monkeypatch: pytest.MonkeyPatc
         assert len(engines(t, monkeypatch, slices=slices)) > 5000
 
 
+def test_pairs_in_doubt_get_the_same_answer_refined_in_each_slice_or_all_in_one_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The compiled engine refines a slice's pairs in doubt in its thread when it has many, the few of all
+    slices in one call at the end: both ways give the table the numpy engine and the brute force give."""
+    rng = np.random.default_rng(8)
+    n = 6000
+    t = Tracks.of(
+        [f"Q{k}" for k in rng.permutation(n)],
+        rng.uniform(34.0, 35.0, n),
+        rng.uniform(37.0, 38.5, n),
+        rng.uniform(20000.0, 22000.0, n) * FT_M,
+        rng.uniform(150.0, 500.0, n) * KT_MPS,
+        rng.uniform(0.0, 360.0, n),
+        np.zeros(n),
+    )
+    calls: list[int] = []
+    refine = predict.refine
+
+    def counted(tracks: Tracks, a: np.ndarray, *rest: object) -> tuple[np.ndarray, ...]:
+        calls.append(len(a))
+        return refine(tracks, a, *rest)  # type: ignore[arg-type]
+
+    reference = engines(t, monkeypatch, slices=4)  # the numpy engine's and the brute forces', all alike
+    monkeypatch.setattr(predict, "refine", counted)
+    for each_slice in (1, 10**9):  # each slice refines its own; all wait for one call
+        monkeypatch.setattr(predict, "REFINE_IN_SLICE_FROM", each_slice)
+        calls.clear()
+        table = find_track_conflicts(t, slices=4, numba_from=0)
+        if each_slice == 1:
+            assert len(calls) > 1 and all(calls), calls  # a call in each slice that has pairs in doubt
+        else:
+            assert len(calls) == 1 and calls[0] > 0, calls  # one call for all of them
+        for col in COLUMNS:
+            assert getattr(table, col).tolist() == getattr(reference, col).tolist(), col
+
+
 state = st.tuples(
     st.floats(34.0, 34.8),
     st.floats(37.0, 37.9),

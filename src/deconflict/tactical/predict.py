@@ -64,11 +64,12 @@ in each cell the boxes are swept in order of their floor, and a pair is tested o
 the cell holding the low corner of the two boxes' overlap (so once per slice), and only
 in the first slice where the boxes overlap (so once). Before that, a pair is screened
 without division (``_kernel.pair_may``: level and H apart, or lines passing farther
-than R + E apart at the frame's largest scale, E the frame's bound on every pair's own, with a
-margin for rounding): it rejects only pairs the exact test rejects. The exact test tries R - E
-first: a pair in conflict there is sure, and the wider R + E need not be computed. Slices run in threads (the kernel and pyproj
-release the GIL), each refining its own pairs in doubt; the rows are then put in
-buckets of ranks of their first track and each bucket sorted in cache
+than R + E apart at the frame's largest scale, E the frame's bound on every pair's own,
+with a margin for rounding): it rejects only pairs the exact test rejects. The exact test
+tries R - E first: a pair in conflict there is sure, and the wider R + E need not be
+computed. Slices run in threads (the kernel and pyproj release the GIL), each refining
+its own pairs in doubt when it has many (the few of all slices are refined in one call);
+the rows are then put in buckets of ranks of their first track and each bucket sorted in cache
 (``_compiled_table``, in threads too), with no sort of the whole table.
 Memory grows with the number of tracks and of conflicts, never with N². Below
 ``NUMBA_FROM`` tracks the numpy engine (``_numpy``: the same test, operation for
@@ -146,6 +147,12 @@ only which pairs are tested, never a pair's answer.
 """
 BUCKET_ROWS = 4096
 """Rows a bucket of the compiled engine's table holds, about (sorted on its own, in cache)."""
+REFINE_IN_SLICE_FROM = 256
+"""Fewest pairs in doubt a slice of the compiled engine refines itself, in its thread; fewer wait for one call.
+
+A call to ``_refine.refine`` costs about 0.7 ms whatever its size, then 20-40 us a pair: at
+10,000 tracks each slice has a dozen, at 100,000 about a thousand.
+"""
 TABLE_THREADS_FROM = 100_000
 """Fewest conflicts for which the compiled engine's table is built in threads."""
 NUMBA_FROM = 5000
@@ -366,6 +373,7 @@ def find_track_conflicts(
         cell = max(float(np.percentile(speed, 90)) * step * cell_speed + 2 * grow_xy, 1.0)
         span = max(float(np.ptp(np.concatenate([f.p.x, x1]))), float(np.ptp(np.concatenate([f.p.y, y1]))))
         cell = max(cell, span / (2.0 * math.sqrt(len(f.members)) + 1.0))  # at most about 4 N cells
+        few: list[np.ndarray] = []  # the slices' pairs in doubt left for one call
 
         def one_slice(
             s: int,
@@ -374,6 +382,7 @@ def find_track_conflicts(
             cell: float = cell,
             gxy: float = grow_xy,
             compiled: bool = compiled,
+            few: list[np.ndarray] = few,
         ) -> list[tuple[np.ndarray, np.ndarray]]:
             if not compiled:
                 return grid_rows(f.p, f.home, want, s, slices, f.error_m, rpz_m, hpz_m, lookahead_s, STRICT_M)
@@ -382,18 +391,27 @@ def find_track_conflicts(
                 f.st, f.home, want, s, slices, cell, gxy, grow_z, f.k0, f.kd, *rules, f.error_m
             )
             out: list[tuple[np.ndarray, np.ndarray]] = [(key, figures)]
-            if doubt.shape[1]:  # decided on the ellipsoid here, in this thread (pyproj releases the GIL)
-                ok, *refined = refine(
-                    tracks, order[f.members[doubt[0]]], order[f.members[doubt[1]]], rpz_m, hpz_m, lookahead_s, STRICT_M
-                )
-                out.append(((doubt[0, ok] << 32) | doubt[1, ok], np.stack([c[ok] for c in refined], axis=1)))
+            if not doubt.shape[1]:
+                pass
+            elif doubt.shape[1] >= REFINE_IN_SLICE_FROM:  # decided here, in this thread (pyproj releases the GIL)
+                out.append(refined(f, doubt))
+            else:
+                few.append(doubt)  # decided with the other slices' few, in one call
             return out
+
+        def refined(f: _InFrame, doubt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """The pairs in doubt (two rows of indices into ``f``) in conflict on the ellipsoid: keys and figures."""
+            a, b = order[f.members[doubt[0]]], order[f.members[doubt[1]]]
+            ok, *figures = refine(tracks, a, b, rpz_m, hpz_m, lookahead_s, STRICT_M)
+            return (doubt[0, ok] << 32) | doubt[1, ok], np.stack([c[ok] for c in figures], axis=1)
 
         if len(f.members) >= THREADS_FROM and slices > 1:
             with ThreadPoolExecutor(max_workers=THREADS) as pool:
                 parts = list(pool.map(one_slice, range(slices)))
         else:
             parts = [one_slice(s) for s in range(slices)]
+        if few:
+            parts.append([refined(f, np.concatenate(few, axis=1))])
         if compiled:  # the slices' buffers held by kernel_rows only: _compiled_table frees them as it goes
             kernel_rows.extend((f.members, *out) for part in parts for out in part)
         else:
