@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +120,37 @@ def test_compiled_table_in_buckets_and_threads(monkeypatch: pytest.MonkeyPatch, 
     assert len(compiled) > 3000
     for col in COLUMNS:
         assert getattr(compiled, col).tolist() == getattr(numpy, col).tolist(), col
+
+
+def test_a_process_forked_after_a_detection_detects_with_threads_of_its_own() -> None:
+    """Detection keeps its threads between calls; a child forked from a process that has them (a fork copies no
+    thread) must start its own rather than wait on threads that are not there."""
+    rng = np.random.default_rng(3)
+    n = predict.THREADS_FROM + 500
+    t = Tracks.of(
+        [f"F{k}" for k in range(n)],
+        rng.uniform(34.0, 35.0, n),
+        rng.uniform(37.0, 38.5, n),
+        rng.uniform(20000.0, 22000.0, n) * FT_M,
+        rng.uniform(150.0, 500.0, n) * KT_MPS,
+        rng.uniform(0.0, 360.0, n),
+        np.zeros(n),
+    )
+    here = find_track_conflicts(t, numba_from=10**9)  # the threads are started here (numpy engine: no compile)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its answer's size through the pipe, then out without running pytest's teardown
+        try:
+            os.write(write, str(len(find_track_conflicts(t, numba_from=10**9))).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 120)
+        assert ready, "the forked child's detection did not finish in 120 s"
+        assert os.read(read, 64).decode() == str(len(here)) != "0"
+    finally:
+        os.close(read)
+        if not os.waitpid(pid, os.WNOHANG)[0]:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

@@ -8,6 +8,7 @@ metres); :func:`_frames` chooses one frame, or one per cell when the input is to
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,12 +51,25 @@ def _meridian_radius_m(lat_deg: np.ndarray) -> np.ndarray:
     return radius
 
 
-def _plane(frame: Frame, lat: np.ndarray, lon: np.ndarray, t: Tracks, k: np.ndarray, lookahead_s: float) -> _Plane:
-    """Project tracks ``k`` (indices into ``t``) into ``frame`` as chords of their geodesics over the look-ahead."""
+def _plane(
+    frame: Frame,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    t: Tracks,
+    k: np.ndarray,
+    lookahead_s: float,
+    pool: Executor | None = None,
+) -> _Plane:
+    """Project tracks ``k`` (indices into ``t``) into ``frame`` as chords of their geodesics over the look-ahead.
+
+    With a ``pool``, the two projections (each position, and a point just north of it) run at once (PROJ
+    releases the GIL; pyproj's transformers are safe across threads).
+    """
     lat, lon = lat[k], lon[k]
-    x, y = frame.to_xy(lon, lat)
     step = np.where(lat + _DLAT_DEG > 90.0, -_DLAT_DEG, _DLAT_DEG)
-    xn, yn = frame.to_xy(lon, lat + step)
+    north = pool.submit(frame.to_xy, lon, lat + step) if pool is not None else None
+    x, y = frame.to_xy(lon, lat)
+    xn, yn = north.result() if north is not None else frame.to_xy(lon, lat + step)
     ground = _meridian_radius_m(lat + step / 2) * np.radians(step)
     nx, ny = (xn - x) / ground, (yn - y) / ground  # plane metres per ground metre northwards
     trk = np.radians(t.trk_deg[k])

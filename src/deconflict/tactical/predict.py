@@ -93,6 +93,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -285,7 +286,8 @@ class _InFrame:
         rpz_m: float,
         lookahead_s: float,
     ) -> None:
-        p = _plane(frame, tracks.lat_deg, tracks.lon_deg, tracks, order[members], lookahead_s)
+        pool = _threads() if len(members) >= THREADS_FROM else None
+        p = _plane(frame, tracks.lat_deg, tracks.lon_deg, tracks, order[members], lookahead_s, pool)
         self.members, self.home, self.p = members, np.ascontiguousarray(home), p
         self.st = np.ascontiguousarray(np.stack([p.x, p.y, p.vx, p.vy, p.z, p.vz, p.rho, p.flown], axis=1))
         self.k0, self.kd = frame.k0, 4.0 * frame.r_m**2 * frame.k0**2
@@ -406,8 +408,7 @@ def find_track_conflicts(
             return (doubt[0, ok] << 32) | doubt[1, ok], np.stack([c[ok] for c in figures], axis=1)
 
         if len(f.members) >= THREADS_FROM and slices > 1:
-            with ThreadPoolExecutor(max_workers=THREADS) as pool:
-                parts = list(pool.map(one_slice, range(slices)))
+            parts = list(_threads().map(one_slice, range(slices)))
         else:
             parts = [one_slice(s) for s in range(slices)]
         if few:
@@ -447,23 +448,37 @@ def _compiled_table(order: np.ndarray, parts: list[tuple[np.ndarray, ...]]) -> T
     fills = start[edges[:-1]] + np.cumsum(per_bucket, axis=0) - per_bucket  # where each part's go in each
     key_all, fig_all = np.empty(total, dtype=np.int64), np.empty((total, 4))
     threads = THREADS if total >= TABLE_THREADS_FROM else 1
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        jobs = list(zip(parts, fills, strict=True))
-        parts.clear()
+    each = _threads().map if threads > 1 else map
+    jobs = list(zip(parts, fills, strict=True))
+    parts.clear()
 
-        def bucket(job: tuple[tuple[np.ndarray, ...], np.ndarray]) -> None:
-            (members, key, fig), fill = job
-            k.bucket_rows(key, fig, members, fill, shift, key_all, fig_all)
+    def bucket(job: tuple[tuple[np.ndarray, ...], np.ndarray]) -> None:
+        (members, key, fig), fill = job
+        k.bucket_rows(key, fig, members, fill, shift, key_all, fig_all)
 
-        # the largest parts first, so that both threads finish together
-        list(pool.map(bucket, sorted(jobs, key=lambda j: -len(j[0][1]))))
-        del jobs
-        cols = [np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64), *(np.empty(total) for _ in range(4))]
-        cuts = np.searchsorted(start[edges], np.linspace(0, total, threads + 1)).clip(0, buckets)
-        cuts[0], cuts[-1] = 0, buckets
+    # the largest parts first, so that both threads finish together
+    list(each(bucket, sorted(jobs, key=lambda j: -len(j[0][1]))))
+    del jobs
+    cols = [np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64), *(np.empty(total) for _ in range(4))]
+    cuts = np.searchsorted(start[edges], np.linspace(0, total, threads + 1)).clip(0, buckets)
+    cuts[0], cuts[-1] = 0, buckets
 
-        def finish(t: int) -> None:
-            k.finish_buckets(start, shift, cuts[t], cuts[t + 1], key_all, fig_all, order, *cols)
+    def finish(t: int) -> None:
+        k.finish_buckets(start, shift, cuts[t], cuts[t + 1], key_all, fig_all, order, *cols)
 
-        list(pool.map(finish, range(threads)))
+    list(each(finish, range(threads)))
     return TrackConflictTable(*cols)
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The ``THREADS`` threads detection works in: started by the first detection that needs them, then kept
+    (starting threads for each detection cost about a millisecond). A process forked from this one starts its own."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="deconflict-tactical"))
+        return _pool[1]
