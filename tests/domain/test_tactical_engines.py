@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.builders import level_traffic
 
 from deconflict.formats.tracks_csv import read_tracks_csv, write_track_conflicts
 from deconflict.tactical import Tracks, brute_force_track_conflicts, find_track_conflicts, predict
@@ -125,17 +126,7 @@ def test_compiled_table_in_buckets_and_threads(monkeypatch: pytest.MonkeyPatch, 
 def test_a_process_forked_after_a_detection_detects_with_threads_of_its_own() -> None:
     """Detection keeps its threads between calls; a child forked from a process that has them (a fork copies no
     thread) must start its own rather than wait on threads that are not there."""
-    rng = np.random.default_rng(3)
-    n = predict.THREADS_FROM + 500
-    t = Tracks.of(
-        [f"F{k}" for k in range(n)],
-        rng.uniform(34.0, 35.0, n),
-        rng.uniform(37.0, 38.5, n),
-        rng.uniform(20000.0, 22000.0, n) * FT_M,
-        rng.uniform(150.0, 500.0, n) * KT_MPS,
-        rng.uniform(0.0, 360.0, n),
-        np.zeros(n),
-    )
+    t = level_traffic(predict.THREADS_FROM + 500, 3, "F")
     here = find_track_conflicts(t, numba_from=10**9)  # the threads are started here (numpy engine: no compile)
     read, write = os.pipe()
     pid = os.fork()

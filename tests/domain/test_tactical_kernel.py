@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.builders import level_traffic
 
 from deconflict.tactical import TrackConflictTable, Tracks, brute_force_track_conflicts, find_track_conflicts, predict
 from deconflict.units import FT_M, KT_MPS
@@ -76,17 +77,7 @@ def test_pairs_in_doubt_get_the_same_answer_refined_in_each_slice_or_all_in_one_
 ) -> None:
     """The compiled engine refines a slice's pairs in doubt in its thread when it has many, the few of all
     slices in one call at the end: both ways give the table the numpy engine and the brute force give."""
-    rng = np.random.default_rng(8)
-    n = 6000
-    t = Tracks.of(
-        [f"Q{k}" for k in rng.permutation(n)],
-        rng.uniform(34.0, 35.0, n),
-        rng.uniform(37.0, 38.5, n),
-        rng.uniform(20000.0, 22000.0, n) * FT_M,
-        rng.uniform(150.0, 500.0, n) * KT_MPS,
-        rng.uniform(0.0, 360.0, n),
-        np.zeros(n),
-    )
+    t = level_traffic(6000, 8, "Q")
     calls: list[int] = []
     refine = predict.refine
 

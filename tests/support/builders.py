@@ -21,6 +21,8 @@ from deconflict.record.registration import registration_message
 from deconflict.scenarios import scenario_path
 from deconflict.service import Service
 from deconflict.store import open_store
+from deconflict.tactical import Tracks
+from deconflict.units import FT_M, KT_MPS
 
 __all__ = [
     "API",
@@ -35,6 +37,7 @@ __all__ = [
     "A",
     "declared_db",
     "declared_service",
+    "level_traffic",
     "offset",
     "point",
     "position",
@@ -231,3 +234,18 @@ def declared_db(
     and the store is closed again, ready for a server or another service to open."""
     declared_service(db, clock, mechanism=mechanism, keys=keys).store.close()
     return str(db)
+
+
+def level_traffic(n: int, seed: int, prefix: str) -> Tracks:
+    """n level tracks (ids ``prefix`` + number, shuffled) at 20,000-22,000 ft over 1° × 1.5° of central Syria,
+    150-500 kt on any heading: dense enough that every time slice has pairs near the minima."""
+    rng = np.random.default_rng(seed)
+    return Tracks.of(
+        [f"{prefix}{k}" for k in rng.permutation(n)],
+        rng.uniform(34.0, 35.0, n),
+        rng.uniform(37.0, 38.5, n),
+        rng.uniform(20000.0, 22000.0, n) * FT_M,
+        rng.uniform(150.0, 500.0, n) * KT_MPS,
+        rng.uniform(0.0, 360.0, n),
+        np.zeros(n),
+    )
