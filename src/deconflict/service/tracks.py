@@ -154,12 +154,11 @@ def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any
     history = [{"mechanism_id": mechanism_id, "party": party, **st} for st in states]
     latest = [{**row, "received_at": received} for row in history]
     insert = pg_insert
-    reports_table: Table = TrackReportRow.__table__  # type: ignore[assignment]
     tracks_table: Table = TrackRow.__table__  # type: ignore[assignment]
-    stmt = insert(reports_table)
+    stmt = insert(_REPORTS_TABLE)
     s.execute(
         stmt.on_conflict_do_update(
-            index_elements=["mechanism_id", "at", "party", "id"],
+            index_elements=list(_REPORT_KEY),
             set_={k: stmt.excluded[k] for k in _FIELDS},
         ),
         history,
@@ -176,9 +175,12 @@ def _store(s: Session, mechanism_id: str, party: str, states: list[dict[str, Any
 
 
 _KEYS = ("mechanism_id", "party", "id", "at")
+_REPORTS_TABLE: Table = TrackReportRow.__table__  # type: ignore[assignment]
+_REPORT_KEY = tuple(c.name for c in _REPORTS_TABLE.primary_key.columns)
+"""The history's key, as the schema declares it (time first: migration 0013)."""
 _SQLITE_REPORTS = (
     f"INSERT INTO track_reports ({', '.join((*_KEYS, *_FIELDS))}) VALUES ({', '.join('?' * (4 + len(_FIELDS)))}) "
-    f"ON CONFLICT (mechanism_id, at, party, id) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _FIELDS)}"
+    f"ON CONFLICT ({', '.join(_REPORT_KEY)}) DO UPDATE SET {', '.join(f'{k} = excluded.{k}' for k in _FIELDS)}"
 )
 _SQLITE_TRACKS = (
     f"INSERT INTO tracks ({', '.join((*_KEYS, *_FIELDS, 'received_at'))}) "
