@@ -100,14 +100,13 @@ def pair_test(st, i, j, k0, kd, rpz_m, hpz_m, lookahead_s, strict_m):  # type: i
     k = k0 * (1.0 + (mx * mx + my * my) / kd)
     e = pair_error_m(st[i, 6], st[j, 6], st[i, 7], st[j, 7], rpz_m)
     narrow = (rpz_m - e) * k - strict_m
-    # with R - E: does it conflict, whatever the frame's error? (a radius of 0 or less: decided with R + E first)
-    sure = rpz_m > e and narrow > 0.0 and _window(along, speed, moving, narrow, cross2, v_in, v_out, lookahead_s)[0]
-    if not sure:
+    # with R - E: does it conflict, whatever the frame's error?
+    sure = rpz_m > e and _window(along, speed, moving, narrow, cross2, v_in, v_out, lookahead_s)[0]
+    if not (sure and narrow > 0.0):  # a radius above 0 passing: the wider R + E passes too
         # with R + E: may it conflict at all?
-        wide = _window(along, speed, moving, (rpz_m + e) * k - strict_m, cross2, v_in, v_out, lookahead_s)[0]
-        if not wide:
+        if not _window(along, speed, moving, (rpz_m + e) * k - strict_m, cross2, v_in, v_out, lookahead_s)[0]:
             return 0, 0.0, 0.0, 0.0, 0.0
-        if not (rpz_m > e and _window(along, speed, moving, narrow, cross2, v_in, v_out, lookahead_s)[0]):
+        if not sure:
             return 2, 0.0, 0.0, 0.0, 0.0
     r = rpz_m * k - strict_m
     chord = math.sqrt(max(r * r - cross2, 0.0))
