@@ -16,7 +16,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from deconflict.errors import DeconflictError
-from deconflict.store import Store, alembic_config, open_store
+from deconflict.store import Store, alembic_config, head_revision, open_store
 from deconflict.store.schema import Base, MechanismRow, TrackReportRow
 
 
@@ -26,6 +26,30 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert conn.execute(text("select version_num from alembic_version")).scalar() == head
+
+
+def test_the_head_read_from_the_scripts_names_is_alembics_and_each_revision_is_its_name() -> None:
+    """open_store skips Alembic for a database at ``head_revision()``, read from the scripts' names: were a
+    script named otherwise than its revision, a database one revision behind would be left unmigrated."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert scripts.get_heads() == [head_revision()]
+    for script in scripts.walk_revisions():
+        assert script.path is not None and Path(script.path).name.startswith(f"{script.revision}_"), script.path
+
+
+def test_a_database_a_revision_behind_is_upgraded_when_opened(tmp_path: Path) -> None:
+    db = str(tmp_path / "old.db")
+    store = open_store(db)
+    cfg = alembic_config()
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    store.close()
+    reopened = open_store(db)
+    with reopened.engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == head_revision()
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    reopened.close()
 
 
 def test_sqlite_file_is_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:

@@ -159,13 +159,11 @@ class Watch:
         return self._probe
 
     def heads(self) -> tuple[str, ...]:
-        """The migrations' head revisions, read once from the migration scripts."""
+        """The migrations' head revisions (one: the chain is linear)."""
         if self._heads is None:
-            from alembic.script import ScriptDirectory
+            from deconflict.store import head_revision
 
-            from deconflict.store import alembic_config
-
-            self._heads = tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+            self._heads = (head_revision(),)
         return self._heads
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Table, create_engine, func, insert, inspect, 
 from deconflict.clock import Clock, iso, system_clock
 from deconflict.errors import DeconflictError
 from deconflict.record import chain
-from deconflict.store import alembic_config, database_url, open_store
+from deconflict.store import database_url, head_revision, open_store
 from deconflict.store.schema import Base, LedgerEntry
 
 __all__ = [
@@ -176,12 +176,6 @@ def require_deconflict(con: sqlite3.Connection, what: str) -> None:
 
 def revision(conn: Connection) -> str | None:
     return conn.scalar(text("SELECT version_num FROM alembic_version"))
-
-
-def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def copy_table(source: Connection, target: Connection, table: Table) -> int:
