@@ -77,7 +77,7 @@ def test_pairs_in_doubt_get_the_same_answer_refined_in_each_slice_or_all_in_one_
 ) -> None:
     """The compiled engine refines a slice's pairs in doubt in its thread when it has many, the few of all
     slices in one call at the end: both ways give the table the numpy engine and the brute force give."""
-    t = level_traffic(6000, 8, "Q")
+    t = level_traffic(3000, 8, "Q")  # pairs in doubt in each of the 4 slices (29, 91, 29 and 20)
     calls: list[int] = []
     refine = predict.refine
 
