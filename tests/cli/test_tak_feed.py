@@ -103,8 +103,15 @@ def listener() -> Iterator[CotListener]:
 
 def _tak(live: LiveServer, token: str, *args: str) -> subprocess.Popen[str]:
     env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": token, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    # as from a terminal, Ctrl-C reaches it: a suite started in the background by a shell without job control
+    # has SIGINT ignored, and an ignored signal is inherited (`deconflict tak` then never hears the Ctrl-C)
     return subprocess.Popen(
-        [str(EXE), "tak", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(EXE), "tak", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - no threads touched
     )
 
 
