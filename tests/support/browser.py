@@ -144,7 +144,8 @@ class Officer:
 
     def popup_of(self, lat: float, lon: float) -> None:
         """Open the popup of the activity drawn at (lat, lon)."""
-        self.page.evaluate("([lat, lon]) => cop.map.setView([lat, lon], 10, { animate: false })", [lat, lon])
+        # in braces: returning the map itself would make Playwright serialise all of it (4-5 s a call)
+        self.page.evaluate("([lat, lon]) => { cop.map.setView([lat, lon], 10, { animate: false }); }", [lat, lon])
         point = self.page.evaluate("([lat, lon]) => cop.map.latLngToContainerPoint([lat, lon])", [lat, lon])
         box = self.page.locator("#map").bounding_box()
         self.page.mouse.click(box["x"] + point["x"] + 30, box["y"] + point["y"] + 30)
