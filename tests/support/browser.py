@@ -121,7 +121,9 @@ class Officer:
         self.page.fill("#token", token)
         self.page.press("#token", "Enter")
         expect(self.page.locator("#app")).to_be_visible()
-        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"))
+        # the page's first requests (each through _guard) and the stream's first state, on a loaded machine:
+        # 5 s was once not enough with three test processes at load 10
+        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
 
     def _guard(self, route: Any) -> None:
         url = route.request.url
