@@ -101,8 +101,8 @@ def listener() -> Iterator[CotListener]:
     server.close()
 
 
-def _tak(live: LiveServer, token: str, *args: str) -> subprocess.Popen[str]:
-    env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": token, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+def _tak(live: LiveServer, token: str, *args: str, url: str | None = None) -> subprocess.Popen[str]:
+    env = {"DECONFLICT_URL": url or live.url, "DECONFLICT_TOKEN": token, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     # as from a terminal, Ctrl-C reaches it: a suite started in the background by a shell without job control
     # has SIGINT ignored, and an ignored signal is inherited (`deconflict tak` then never hears the Ctrl-C)
     return subprocess.Popen(
@@ -169,6 +169,83 @@ def test_the_picture_goes_to_the_tak_server_and_follows_the_record(
     track = by_uid["deconflict.tr-il-syria.track.TR.UAV-1"]
     assert (track.type, track.detail.track.course, round(track.detail.track.speed, 2)) == ("a-n-A", 90.0, 154.33)
     assert "sent C1 separation (b-m-p-s-p-i)" in out
+
+
+class StallingPath:
+    """A TCP hop in front of the service whose requests can be held: connections stay open and no answer
+    comes (a network path that hangs). ``held`` has the first line of each request held so far."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = int(upstream.rsplit(":", 1)[1])
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.stalled = threading.Event()
+        self.closed = threading.Event()
+        self.held: list[bytes] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pump, args=(conn, up, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, conn, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, requests: bool) -> None:
+        src.settimeout(0.2)
+        while not self.closed.is_set():
+            try:
+                data = src.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            if requests and self.stalled.is_set():
+                self.held.append(data.split(b"\r\n", 1)[0])
+                self.closed.wait()  # held until the end: nothing passes
+                break
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        if self.stalled.is_set():  # nor does a hang-up pass (the service's idle connections close after 5 s)
+            self.closed.wait()
+        for s in (src, dst):
+            s.close()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+
+
+def test_ctrl_c_stops_the_feed_at_once_while_the_service_does_not_answer(
+    live: LiveServer, tokens: dict[str, str]
+) -> None:
+    """A read of the picture hangs (the path to the service stalls): Ctrl-C stops the feed at once, not when
+    the read times out (15 s)."""
+    path, listener = StallingPath(live.url), CotListener()
+    proc = _tak(live, tokens["IL"], "--tak", listener.url, "--tracks-every", "0.5", url=path.url)
+    try:
+        wait_until(lambda: len(listener.events) >= 2, "the first picture", deadline_s=60)
+        path.stalled.set()
+        # a request of the picture's reading held on the way (zones, activities, conflicts, tracks or the clock)
+        wait_until(lambda: any(b"/events" not in h for h in path.held), "a read of the picture held", deadline_s=30)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - began
+    finally:
+        proc.kill()
+        path.close()
+        listener.close()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "stopped:" in err
+    assert took < 5, f"Ctrl-C took {took:.1f} s"
 
 
 def test_a_tak_feed_carries_only_what_its_reader_may_see(tmp_path: Path) -> None:

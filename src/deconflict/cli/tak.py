@@ -129,6 +129,38 @@ def _follow_stream(url: str, token: str, wake: Callable[[], None], stop: threadi
         backoff = min(10.0, backoff * 2)
 
 
+async def _in_thread(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """``fn(**kwargs)`` in a daemon thread of its own, awaited.
+
+    Not ``asyncio.to_thread``: ``asyncio.run`` joins the default pool's threads when it ends, so a Ctrl-C
+    during a read of a service that does not answer would wait for the HTTP timeout (15 s a request). A
+    daemon thread is left behind instead, and the process stops at once.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():  # cancelled: Ctrl-C, nobody waits for it any more
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = fn(**kwargs), None
+        except Exception as e:
+            result, error = None, e
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is closed: the feed stopped meanwhile
+            pass
+
+    threading.Thread(target=run, name="deconflict-tak-read", daemon=True).start()
+    return await done
+
+
 async def _push(pusher: Pusher, cot_url: str, *, once: bool, tracks_every: float, url: str, token: str) -> None:
     """Connect to the TAK server with pytak and keep sending; reconnect when it drops."""
     from configparser import ConfigParser
@@ -168,7 +200,7 @@ async def _push(pusher: Pusher, cot_url: str, *, once: bool, tracks_every: float
             whole, resend = True, True
             while not tx.done() and not rx.done():
                 try:
-                    events, news = await asyncio.to_thread(pusher.changes, whole=whole, resend=resend)
+                    events, news = await _in_thread(pusher.changes, whole=whole, resend=resend)
                 except Exception as e:  # the service did not answer: say so, try again
                     if once or getattr(e, "status", 0) in (401, 403):  # a revoked token does not come back
                         raise
