@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,42 @@ _docs = st.recursive(
 @given(_docs)
 def test_canonical_is_the_reference_on_random_documents(doc: Any) -> None:
     assert _outcome(chain.canonical, doc) == _outcome(reference_canonical, doc)
+
+
+class _Rung(IntEnum):
+    FIRST = 1
+
+
+class _Kind(StrEnum):
+    TRACKS = "tracks"
+
+
+@dataclass
+class _Point:
+    lat: float
+
+
+def test_canonical_is_the_reference_where_orjson_writes_otherwise_or_refuses() -> None:
+    """Where orjson's bytes would differ (small floats, exponents) or it refuses (past 64 bits, a lone
+    surrogate, NaN, subclasses, a datetime, a dataclass), the standard encoder's outcome is given."""
+    cases: list[Any] = [
+        {"x": 1e-07},
+        {"x": 1e-05},
+        [0.0001, 1e16, 1.5e300, 5e-324],
+        {"n": 2**64, "m": -(2**63) - 1},
+        {"k\ud800": 1},
+        ["\udfff"],
+        {"x": float("nan")},
+        {"rung": _Rung.FIRST, "kind": _Kind.TRACKS},
+        {_Kind.TRACKS: [_Rung.FIRST]},
+        {"at": datetime(2025, 4, 9, 8, 0, tzinfo=UTC)},
+        [_Point(34.5)],
+        {1: "a", "b": 2},
+        {"text": "a 1e-5 in words, 0.00001 too", "control": "\x00\x1f\x7f\u2028"},
+        (1, [2, {"z": None, "a": True}]),
+    ]
+    for doc in cases:
+        assert _outcome(chain.canonical, doc) == _outcome(reference_canonical, doc), doc
 
 
 _texts = st.one_of(st.text(max_size=20), st.sampled_from(["tr-il-syria", "operator", "activity.notified"]))

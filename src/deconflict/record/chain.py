@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from deconflict.clock import iso
 
@@ -82,13 +85,43 @@ _json_string = json.encoder.encode_basestring
 control characters escaped."""
 
 
+_ORJSON_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+"""orjson's options for :func:`canonical`: sorted keys; a datetime, a dataclass and a subclass of str, int,
+dict or list are not written by orjson (it raises, and the standard encoder takes them)."""
+_EXPONENT = re.compile(rb"[0-9]e[-+]")
+
+
 def canonical(obj: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8.
+    """Canonical JSON: sorted keys, no spaces, UTF-8 (``json.dumps`` with ``sort_keys``, the tightest
+    separators, ``ensure_ascii=False`` and ``allow_nan=False``, encoded).
+
+    Written by orjson (four times faster) when its bytes are provably the standard encoder's: it escapes
+    strings the same way, sorts keys in code point order and writes whole numbers, booleans and null
+    alike, but writes some floats differently (``1e-7`` for ``1e-07``, ``0.00001`` for ``1e-05``), so any
+    output with a float under 0.0001 or in exponent form is written again by the standard encoder, and it
+    writes NaN and Infinity as null (which the standard encoder refuses), so an output with a null that does
+    not read back as the input is too. orjson refuses lone surrogates, keys that are not text and integers
+    past 64 bits: the standard encoder then writes it or raises its own error. Only a plain ``Enum`` or a
+    ``UUID``, which the standard encoder refuses, may be written by orjson as its value (no entry holds
+    either). tests/record/test_speed_same_bytes.py holds the two side by side.
 
     >>> canonical({"b": 1, "a": [1.5, "ü"]})
     b'{"a":[1.5,"\\xc3\\xbc"],"b":1}'
     """
-    return _CANONICAL.encode(obj).encode()
+    try:
+        text = orjson.dumps(obj, option=_ORJSON_CANONICAL)
+    except orjson.JSONEncodeError:
+        return _CANONICAL.encode(obj).encode()
+    if b"0.0000" in text or ((b"e-" in text or b"e+" in text) and _EXPONENT.search(text) is not None):
+        return _CANONICAL.encode(obj).encode()
+    if b"null" in text and orjson.loads(text) != obj:  # orjson writes NaN and Infinity as null
+        return _CANONICAL.encode(obj).encode()
+    return text
 
 
 def sha256_hex(data: bytes) -> str:
