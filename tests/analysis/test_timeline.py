@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.builders import T0, M, vol
+from support.builders import T0, M, offset, position, vol
 from support.day import record_of, write_bundle
 from typer.testing import CliRunner
 
+from deconflict.analysis import _timeline_words as timeline_words
 from deconflict.analysis import timeline
 from deconflict.cli import app
-from deconflict.clock import iso
+from deconflict.clock import FixedClock, iso
 from deconflict.errors import InvalidInput
 from deconflict.geo import WGS84
 from deconflict.service import Service
@@ -282,3 +283,37 @@ def test_timeline_command_refuses_a_missing_database_and_both_sources(tmp_path: 
 def test_timeline_command_help_has_an_example() -> None:
     result = CliRunner().invoke(app, ["timeline", "--help"])
     assert result.exit_code == 0 and "Example: deconflict timeline" in result.stdout
+
+
+def test_a_predicted_loss_of_separation_between_tracks_is_in_the_story(svc: Service, clock: FixedClock) -> None:
+    """Two parties' tracks converging near T4 raise a track conflict: it is told where and when the tracks
+    were, what was predicted, and who acknowledged it, with its alerts; far from them, or before, it is not."""
+    here = (T4[1], T4[0])  # lon, lat
+    for party, kind in (("TR", "uav_patrol"), ("IL", "air_sortie")):
+        volume = vol(here, clock() + timedelta(hours=2), hours=6, radius_m=80_000, floor_m=0, ceiling_m=12_000)
+        svc.notify(mechanism_id=M, actor=party, kind=kind, volumes=[volume])
+    clock.advance(seconds=3 * 3600)  # 09:00Z, inside both notices
+    reports = (("TR", "UAV-1", offset(here, 270, 30_000), 90), ("IL", "F16-2", offset(here, 90, 30_000), 270))
+    for party, track, where, course in reports:
+        raised = svc.report_tracks(mechanism_id=M, actor=party, reports=[position(track, clock(), where, course)])
+    (c,) = [x for x in raised["raised"] if x["kind"] == "tracks"]
+    clock.advance(seconds=40)
+    svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=c["id"])
+    entries = record_of(svc)
+
+    told = [e for e in story(entries, T4, 50, 3, 4) if e.fields.get("conflict") == c["id"]]
+    raised_event, *rest = told
+    assert raised_event.type == "conflict.detected" and raised_event.fields["conflict_kind"] == "tracks"
+    assert raised_event.what == (
+        f"The system raised conflict {c['id']}: tracks IL/F16-2 and TR/UAV-1 predicted to come within "
+        f"{timeline_words.km(c['distance_m'])} of each other (minimum 9.3 km) at 09:04:51 UTC, 5 min ahead, "
+        "inside it from 09:04:06 to 09:05 UTC "  # 60 km closing at 2 x 200 kt; the look-ahead ends at 09:05
+        "(IL/F16-2 at 34.52 N 37.96 E, 4,572 m; TR/UAV-1 at 34.52 N 37.30 E, 4,572 m); "
+        "IL and TR to acknowledge by 09:10 UTC"
+    )
+    assert [s["track"] for s in raised_event.fields["track_states"]] == ["IL/F16-2", "TR/UAV-1"]
+    assert [e.type for e in rest] == ["conflict.acknowledged"]
+    alerts = [e for e in story(entries, T4, 50, 3, 4) if (e.fields.get("about") or {}).get("id") == c["id"]]
+    assert sorted(e.fields["to"][0] for e in alerts) == ["IL", "TR"]  # each party's alert
+    assert not [e for e in story(entries, HAMA, 50, 3, 4) if e.fields.get("conflict") == c["id"]]  # far away
+    assert not [e for e in story(entries, T4, 50, 0, 2.9) if e.fields.get("conflict") == c["id"]]  # before

@@ -8,7 +8,7 @@ are written in UTC, distances in kilometres and altitudes in metres, as the reco
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shapely.geometry import Point, shape
@@ -199,8 +199,20 @@ def conflict_fields(p: dict[str, Any]) -> dict[str, Any]:
         "deadline",
         "distance_m",
         "lead_time_s",
+        "tcpa_s",
+        "t_in_s",
+        "t_out_s",
+        "separation_m",
+        "track_states",
     )
     return {"conflict": p["id"], **{("conflict_kind" if k == "kind" else k): p[k] for k in keys if k in p}}
+
+
+def where(p: dict[str, Any]) -> str:
+    """Where a tactical conflict's tracks were when it was raised (their last reports), or nothing."""
+    states = [st for st in p.get("track_states", ()) if isinstance(st, dict)]
+    told = [f"{st['track']} at {latlon(float(st['lat']), float(st['lon']))}, {metres(st['alt_m'])} m" for st in states]
+    return f" ({'; '.join(told)})" if told else ""
 
 
 def conflict_words(p: dict[str, Any], who: str, at: datetime) -> str:
@@ -221,6 +233,28 @@ def conflict_words(p: dict[str, Any], who: str, at: datetime) -> str:
         zone = f"{ZONE_WORDS.get(str(p.get('zone_kind')), 'zone')} {p['zone']} of {p['zone_owner']}"
         kind_words = KIND_WORDS.get(p.get("activity_kind", ""), "an activity")
         return f"{who} raised conflict {cid}: {a}, {kind_words}, is inside {zone}{tail}"
+    if kind == ConflictKind.TRACKS:
+        raised = (
+            f"{who} raised conflict {cid}: tracks {p['activity']} and {p['other_activity']} predicted to come within "
+        )
+        t_in, t_out = (at + timedelta(seconds=float(p[k])) for k in ("t_in_s", "t_out_s"))
+        closest = at + timedelta(seconds=float(p["tcpa_s"]))
+        inside = "already inside it" if float(p["t_in_s"]) <= 0 else f"inside it from {clock(t_in, at)}"
+        return (
+            f"{raised}{km(float(p['distance_m']))} of each other (minimum {km(float(p['separation_m']))}) at "
+            f"{clock(closest, at)} UTC, {duration(float(p['tcpa_s']))} ahead, {inside} to {clock(t_out, at)} UTC"
+            f"{where(p)}{tail}"
+        )
+    if kind == ConflictKind.CONFORMANCE:
+        return (
+            f"{who} raised conflict {cid}: track {p['activity']} is outside every activity its party notified "
+            f"(tolerance {km(float(p.get('tolerance_m', 0.0)))}){where(p)}{tail}"
+        )
+    if kind == ConflictKind.INTRUSION:
+        return (
+            f"{who} raised conflict {cid}: track {p['activity']} is inside {p['other_activity']} "
+            f"({p['other_party']}){where(p)}{tail}"
+        )
     if kind == ConflictKind.SHORT_NOTICE:
         return (
             f"{who} raised conflict {cid}: {a} was notified {duration(float(p['lead_time_s']))} before it starts; "

@@ -8,7 +8,10 @@ record bundle holds them). The story holds:
   whose time window overlaps the window (``a.start < to and from < a.end``);
 - zones within the radius whose validity overlaps the window (declared, withdrawn);
 - conflicts raised about those activities, or about those zones at a time that overlaps
-  the window, with their acknowledgements and resolutions;
+  the window, with their acknowledgements and resolutions; conflicts raised from live tracks
+  (predicted loss of separation, a track outside its party's notices, a track inside another
+  party's activity) when one of their tracks was within the radius at its last report and the
+  conflict was raised, or predicted to last, within the window;
 - hotline messages about those activities, zones, conflicts or messages, with their
   acknowledgements and escalation steps (the system's "escalated to" notices are left out:
   the escalation step itself is in the story).
@@ -25,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from shapely.geometry import Point, shape
@@ -34,6 +37,7 @@ from deconflict.analysis import _timeline_words as words
 from deconflict.clock import iso, parse_utc
 from deconflict.errors import DeconflictError, InvalidInput
 from deconflict.geo import WGS84, Frame
+from deconflict.model import ConflictKind
 from deconflict.record.chain import EntryType
 
 __all__ = ["MAX_RADIUS_KM", "Event", "event_to_json", "incident_timeline", "timeline_text", "timeline_to_json"]
@@ -42,6 +46,8 @@ MAX_RADIUS_KM = 1000.0
 """Largest radius accepted around the place, in kilometres."""
 _ACTIVITY_ENTRIES = (EntryType.ACTIVITY_NOTIFIED, EntryType.ACTIVITY_AMENDED, EntryType.ACTIVITY_CANCELLED)
 """Entry types that hold a version of an activity."""
+_TACTICAL = (ConflictKind.TRACKS, ConflictKind.CONFORMANCE, ConflictKind.INTRUSION)
+"""Conflicts raised from live tracks: placed by where their tracks were, timed by when they were raised."""
 
 _T = TypeVar("_T")
 
@@ -324,7 +330,10 @@ def _tell(doc: dict[str, Any], story: _Story) -> Event | None:
         )
     if type == EntryType.CONFLICT_DETECTED:
         involved = {p.get("activity"), p.get("other_activity")} & set(story.activities)
-        if not involved and not (p.get("zone") in story.zones and _overlaps(p, story)):
+        if p.get("kind") in _TACTICAL:
+            if not (involved or _tracks_near(p, at, story)):
+                return None
+        elif not involved and not (p.get("zone") in story.zones and _overlaps(p, story)):
             return None
         story.conflicts[p["id"]] = {"at": at, **p}
         return event(words.conflict_words(p, who, at), **words.conflict_fields(p))
@@ -388,6 +397,19 @@ def _tell(doc: dict[str, Any], story: _Story) -> Event | None:
             **words.delay(at, sent_at, sent.get("deadline")),
         )
     return None
+
+
+def _tracks_near(p: dict[str, Any], at: datetime, story: _Story) -> bool:
+    """Whether a tactical conflict belongs to the story: raised, or predicted to last (``t_out_s`` after it was
+    raised), within the window, with one of its tracks within the radius when it was raised (its last report)."""
+    until = at + timedelta(seconds=float(p.get("t_out_s") or 0.0))
+    if not (at < story.end and story.start <= until):
+        return False
+    for state in p.get("track_states", ()):
+        point = {"type": "Point", "coordinates": [float(state["lon"]), float(state["lat"])]}
+        if story.place.distance_m(point, 0.0) <= story.place.radius_m:
+            return True
+    return False
 
 
 def _overlaps(p: dict[str, Any], story: _Story) -> bool:
