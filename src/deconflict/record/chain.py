@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 
 from deconflict.clock import iso
+from deconflict.record.strict_json import floats_written_alike
 
 __all__ = [
     "EntryType",
@@ -93,7 +93,6 @@ _ORJSON_CANONICAL = (
 )
 """orjson's options for :func:`canonical`: sorted keys; a datetime, a dataclass and a subclass of str, int,
 dict or list are not written by orjson (it raises, and the standard encoder takes them)."""
-_EXPONENT = re.compile(rb"[0-9]e[-+]")
 
 
 def canonical(obj: Any) -> bytes:
@@ -104,9 +103,9 @@ def canonical(obj: Any) -> bytes:
     encoder's: it escapes strings the same way, sorts keys in code point order and writes whole numbers,
     booleans and null alike, but writes some floats differently (``1e-7`` for ``1e-07``, ``0.00001`` for
     ``1e-05``), so any output with a float under 0.0001 or in exponent form is written again by the standard
-    encoder, and it
-    writes NaN and Infinity as null (which the standard encoder refuses), so an output with a null that does
-    not read back as the input is too. orjson refuses lone surrogates, keys that are not text and integers
+    encoder (:func:`~deconflict.record.strict_json.floats_written_alike`, as the bundle reader checks it), and
+    it writes NaN and Infinity as null (which the standard encoder refuses), so an output with a null that
+    does not read back as the input is too. orjson refuses lone surrogates, keys that are not text and integers
     past 64 bits: the standard encoder then writes it or raises its own error. Only a plain ``Enum`` or a
     ``UUID``, which the standard encoder refuses, may be written by orjson as its value (no entry holds
     either). tests/record/test_speed_same_bytes.py holds the two side by side.
@@ -117,12 +116,11 @@ def canonical(obj: Any) -> bytes:
     try:
         text = orjson.dumps(obj, option=_ORJSON_CANONICAL)
     except orjson.JSONEncodeError:
-        return _CANONICAL.encode(obj).encode()
-    if b"0.0000" in text or ((b"e-" in text or b"e+" in text) and _EXPONENT.search(text) is not None):
-        return _CANONICAL.encode(obj).encode()
-    if b"null" in text and orjson.loads(text) != obj:  # orjson writes NaN and Infinity as null
-        return _CANONICAL.encode(obj).encode()
-    return text
+        text = None
+    # a null that does not read back: orjson writes NaN and Infinity as null
+    if text is not None and floats_written_alike(text) and (b"null" not in text or orjson.loads(text) == obj):
+        return text
+    return _CANONICAL.encode(obj).encode()
 
 
 def sha256_hex(data: bytes) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Refused", "load_entry_line", "load_json"]
+__all__ = ["Refused", "floats_written_alike", "load_entry_line", "load_json"]
 
 
 class Refused(ValueError):
@@ -55,6 +55,13 @@ _EXPONENT = re.compile(rb"e[-+]")
 _SORTED = orjson.OPT_SORT_KEYS
 
 
+def floats_written_alike(text: bytes) -> bool:
+    """Whether ``text``, written by orjson, holds no float the standard encoder writes otherwise: none in
+    exponent form (``1e-7`` for ``1e-07``) nor under 0.0001 (``0.00001`` for ``1e-05``). Read on the text: a
+    string holding ``e-`` or ``0.0000`` counts as such a float too (the caller then takes the standard path)."""
+    return b"0.0000" not in text and _EXPONENT.search(text) is None
+
+
 def load_entry_line(line: bytes) -> tuple[dict[str, Any], bytes | None] | None:
     """A bundle's entry line read with orjson, when that reading is provably :func:`load_json`'s, with the
     payload's canonical JSON (:func:`deconflict.record.chain.canonical`'s bytes; None: no payload); None
@@ -88,7 +95,7 @@ def load_entry_line(line: bytes) -> tuple[dict[str, Any], bytes | None] | None:
                 text = orjson.dumps(value, option=_SORTED)
             except orjson.JSONEncodeError:
                 return None
-            if b"0.0000" in text or _EXPONENT.search(text) is not None:
+            if not floats_written_alike(text):
                 return None
             quotes = text.count(b'"')
         elif value.__class__ is str:
