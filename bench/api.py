@@ -14,11 +14,16 @@ PostgreSQL: ``DECONFLICT_BENCH_PG`` or ``DECONFLICT_TEST_PG``, else a throwaway 
 with scripts/pg-test-cluster when PostgreSQL 15 is installed; the JSON says which, or why it was skipped.
 
     scripts/uv run python bench/api.py [--seconds 15] [--clients 8] [--quick] [--stores sqlite,postgresql]
-        [--processes 1,2] [--baseline /tmp/base/src]
+        [--processes 1,2] [--baseline /tmp/base/src] [--no-floor]
 
 Each configuration also reports the servers' CPU time per request (from /proc), steadier than the
-throughput on a machine shared with other work. ``--baseline`` measures an earlier checkout's servers
-too (SQLite, 1 process) and gives this code's figures over theirs (``vs_baseline``).
+throughput on a machine shared with other work, and the clients' own (``client_cpu_ms_per_request``: the
+senders, ``bench/_http.py``, and the two stream readers, all in this process). ``--baseline`` measures an
+earlier checkout's servers too (SQLite, 1 process) and gives this code's figures over theirs
+(``vs_baseline``). Then ``floor`` (bench/_floor.py), in the same run: the server CPU of a request to a
+server that does nothing (the same uvicorn configuration, the same clients, the same notices), the CPU of
+``notify`` alone in process, their sum, the notices a second it allows on one core, and the measured
+server CPU a notice over it.
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -26,6 +31,7 @@ Human-readable progress goes to stderr; the last line of stdout is one JSON obje
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import random
@@ -40,7 +46,9 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _matrix import latency_ms, log, run_matrix, statuses  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
+from _floor import floors  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
+from _http import Poster, client_cpu_seconds  # noqa: E402
+from _matrix import BASELINE, latency_ms, log, run_matrix, statuses  # noqa: E402
 from _servers import M, Servers, cpu_per_request, record_entries  # noqa: E402
 
 __all__ = ["M", "StreamWatcher", "add_matrix_options", "measure", "random_notice"]
@@ -149,14 +157,13 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
         party = "TR" if n % 2 == 0 else "IL"
         base = servers.address(n // 2)  # each party's clients on every address
         rng = random.Random(seed * 1000 + n)
-        headers = {"Authorization": f"Bearer {tokens[party]}"}
-        with httpx.Client(timeout=30) as c:
+        with Poster(base, tokens[party]) as c:
             while time.perf_counter() < stop_at:
                 body = random_notice(rng, now)
                 t0 = time.perf_counter()
                 try:
-                    r = c.post(f"{base}/activities", json=body, headers=headers)
-                except httpx.TransportError as e:
+                    r = c.post("/activities", body)
+                except (OSError, http.client.HTTPException) as e:
                     with lock:
                         codes.append(0)
                         errors.append(f"transport: {type(e).__name__}")
@@ -176,7 +183,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     began = time.perf_counter()
-    cpu_before = servers.cpu_seconds()
+    cpu_before, client_before = servers.cpu_seconds(), client_cpu_seconds()
     for t in threads:
         t.start()
     time.sleep(min(1.0, seconds / 2))
@@ -184,7 +191,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
-    cpu_after = servers.cpu_seconds()
+    cpu_after, client_cpu = servers.cpu_seconds(), client_cpu_seconds() - client_before
     time.sleep(1.0)
     for w in watchers.values():
         w.stop.set()
@@ -206,6 +213,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
         "notices_per_s": round(ok / elapsed, 1),
         **latency_ms(latencies),
         **cpu_per_request(cpu_before, cpu_after, len(latencies)),
+        "client_cpu_ms_per_request": round(client_cpu / max(len(latencies), 1) * 1000, 3),
         "connections_per_process": spread,
         **statuses(codes),
         "first_errors": errors[:3],
@@ -250,6 +258,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8, help="Client threads (half per party).")
     ap.add_argument("--seed", type=int, default=20250409)
     ap.add_argument("--quick", action="store_true", help="3 s and 4 clients per configuration, for a smoke test.")
+    ap.add_argument(
+        "--no-floor", action="store_true", help="Skip the floors (HTTP alone, the use case alone: bench/_floor.py)."
+    )
     add_matrix_options(ap)
     args = ap.parse_args()
     if args.quick:
@@ -267,6 +278,20 @@ def main() -> None:
     )
     result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
     result["note"] = "servers and clients share the same cores"
+    measured = result["configs"].get(BASELINE, {})
+    if not args.no_floor and "server_cpu_ms_per_request" in measured:
+        log("api: the floors (HTTP alone, the use case alone) ...")
+        rng = random.Random(args.seed)
+        result["floor"] = floors(
+            "notice",
+            seconds=min(args.seconds, 10.0),
+            clients=args.clients,
+            path="/activities",
+            body=lambda n: random_notice(rng, datetime.now(UTC)),
+            calls=300 if args.quick else 1500,
+            server_cpu_ms=measured["server_cpu_ms_per_request"],
+        )
+        log(f"api: floors {json.dumps(result['floor'])}")
     for key, c in result["configs"].items():
         if "skipped" in c or "failed" in c:
             log(f"{key}: {c}")

@@ -11,9 +11,14 @@ the record (none may be lost) and the chains verified. Ratios are against SQLite
 same run. PostgreSQL as in bench/api.py (the JSON says which server, or why it was skipped).
 
     scripts/uv run python bench/hotline.py [--seconds 15] [--clients 2] [--quick] [--stores sqlite,postgresql]
-        [--processes 1,2] [--baseline /tmp/base/src]
+        [--processes 1,2] [--baseline /tmp/base/src] [--no-floor]
 
-The servers' CPU per request and ``--baseline`` as in bench/api.py.
+The servers' CPU per request and ``--baseline`` as in bench/api.py. The clients' own CPU a request
+(``client_cpu_ms_per_request``: the senders and the two stream readers, all in this process) says how much
+of the two cores the load itself took. Then ``floor`` (bench/_floor.py), in the same run: the server CPU of a
+request to a server that does nothing (the same uvicorn configuration, the same clients), the CPU of
+``send_message`` alone in process, their sum, the messages a second it allows on one core, and the
+measured server CPU a message over it.
 
 The last line of stdout is one JSON object.
 """
@@ -21,6 +26,7 @@ The last line of stdout is one JSON object.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import threading
@@ -28,10 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _matrix import latency_ms, log, run_matrix, statuses  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
+from _floor import floors  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
+from _http import Poster, client_cpu_seconds  # noqa: E402
+from _matrix import BASELINE, latency_ms, log, run_matrix, statuses  # noqa: E402
 from _servers import Servers, cpu_per_request, record_entries  # noqa: E402
 from api import StreamWatcher, add_matrix_options  # noqa: E402  (bench/api.py: the same stream reader)
 
@@ -69,12 +75,12 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
         other = "IL" if party == "TR" else "TR"
         base = servers.address(n)  # with two ports: TR's first client on one process, IL's on the other
         body = {"template": "holding", "params": {"ref": f"C{n}"}, "to": [other]}
-        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {tokens[party]}"}) as c:
+        with Poster(base, tokens[party]) as c:
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
                 try:
-                    r = c.post(f"{base}/messages", json=body)
-                except httpx.TransportError as e:
+                    r = c.post("/messages", body)
+                except (OSError, http.client.HTTPException) as e:
                     with lock:
                         codes.append(0)
                         errors.append(f"transport: {type(e).__name__}")
@@ -90,7 +96,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     began = time.perf_counter()
-    cpu_before = servers.cpu_seconds()
+    cpu_before, client_before = servers.cpu_seconds(), client_cpu_seconds()
     for t in threads:
         t.start()
     time.sleep(min(1.0, seconds / 2))
@@ -98,7 +104,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
-    cpu_after = servers.cpu_seconds()
+    cpu_after, client_cpu = servers.cpu_seconds(), client_cpu_seconds() - client_before
     time.sleep(1.0)
     for w in watchers.values():
         w.stop.set()
@@ -123,6 +129,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
         "messages_per_s": round(len(sent) / elapsed, 1),
         **latency_ms(latencies),
         **cpu_per_request(cpu_before, cpu_after, len(latencies)),
+        "client_cpu_ms_per_request": round(client_cpu / max(len(latencies), 1) * 1000, 3),
         "connections_per_process": spread,
         **statuses(codes),
         "first_errors": errors[:3],
@@ -144,6 +151,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0, help="How long the clients send, per configuration.")
     ap.add_argument("--clients", type=int, default=2, help="Client threads (alternating parties).")
     ap.add_argument("--quick", action="store_true", help="3 s per configuration, for a smoke test.")
+    ap.add_argument(
+        "--no-floor", action="store_true", help="Skip the floors (HTTP alone, the use case alone: bench/_floor.py)."
+    )
     add_matrix_options(ap)
     args = ap.parse_args()
     if args.quick:
@@ -160,6 +170,19 @@ def main() -> None:
         baseline=args.baseline,
     )
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
+    measured = result["configs"].get(BASELINE, {})
+    if not args.no_floor and "server_cpu_ms_per_request" in measured:
+        log("hotline: the floors (HTTP alone, the use case alone) ...")
+        result["floor"] = floors(
+            "message",
+            seconds=min(args.seconds, 10.0),
+            clients=args.clients,
+            path="/messages",
+            body=lambda n: {"template": "holding", "params": {"ref": f"C{n}"}, "to": ["IL"]},
+            calls=1000 if args.quick else 3000,
+            server_cpu_ms=measured["server_cpu_ms_per_request"],
+        )
+        log(f"hotline: floors {json.dumps(result['floor'])}")
     for key, c in result["configs"].items():
         if "skipped" in c or "failed" in c:
             log(f"{key}: {c}")
