@@ -228,7 +228,11 @@ class MessageRow(Base):
     __table_args__ = (
         ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
         Index("ix_messages_open", "mechanism_id", "needs_ack", "acknowledged_at"),
+        Index("ix_messages_about", "mechanism_id", "about_id", "type", "seq"),
     )
+    """``ix_messages_about``: what the duty loop asks every second, for each party (the latest line check sent
+    to it; whether its line was announced down after that check), found without reading the channel's
+    other messages (migration 0014)."""
 
 
 class KeyRow(Base):

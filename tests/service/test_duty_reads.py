@@ -1,0 +1,67 @@
+"""What the duty loop reads every second stays small however long the channel grows.
+
+The loop asks, for each party, for the latest line check sent to it and whether its line was announced
+down after that check; the hotline's ``lines`` asks the same. Before migration 0014 both read every
+message of the mechanism (the only index began with the mechanism alone) and sorted the line checks:
+a tick took 155 ms at 100,000 messages and 436 ms at 300,000, holding the record's lock all that time.
+These tests read SQLite's plan of every statement on the messages that a tick and ``lines`` run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event
+from support.builders import T0, T4, M, vol
+
+from deconflict.clock import FixedClock
+from deconflict.service import Service
+
+
+def messages_read_by(svc: Service, *calls: Any) -> list[tuple[str, Any]]:
+    """The statements on the messages table (with their parameters) that ``calls`` ran."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "FROM messages" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(svc.store.engine, "before_cursor_execute", capture)
+    try:
+        for call in calls:
+            call()
+    finally:
+        event.remove(svc.store.engine, "before_cursor_execute", capture)
+    return seen
+
+
+def whole_channel_reads(svc: Service, statements: list[tuple[str, Any]]) -> list[str]:
+    """The plan steps that read the messages table whole, or every message of the mechanism."""
+    bad = []
+    with svc.store.engine.connect() as conn:
+        for statement, parameters in statements:
+            for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters):
+                step = str(row[3])
+                if " messages" in step and ("SCAN messages" in step or step.endswith("(mechanism_id=?)")):
+                    bad.append(f"{step}  <-  {' '.join(statement.split())[:160]}")
+    return bad
+
+
+def test_a_tick_and_the_lines_read_the_line_checks_by_subject_not_the_whole_channel(
+    svc: Service, clock: FixedClock
+) -> None:
+    svc.tick()  # the first line checks go out
+    for n in range(20):  # a channel with other traffic in it (from IL only: TR stays silent)
+        svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": f"C{n}"}, to=["TR"])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, T0 + timedelta(hours=3))])
+    clock.advance(seconds=11 * 60)  # past the checks' deadline: TR silent (down), IL heard from (late)
+    svc.tick()
+    assert svc.line_status(M) == {"IL": "late", "TR": "down"}
+    clock.advance(seconds=61)
+
+    statements = messages_read_by(svc, svc.tick, lambda: svc.line_status(M))
+
+    asked = " ".join(s for s, _ in statements)
+    assert "messages.about_id" in asked  # the line-check questions were among them
+    assert whole_channel_reads(svc, statements) == []
