@@ -74,13 +74,14 @@ def _one(
     pg: PgServer | None,
     measure: Callable[[Servers], dict[str, Any]],
     src: str | None = None,
+    cpus: list[int] | None = None,
 ) -> dict[str, Any]:
     """One configuration on a fresh database: seed, serve, measure, stop, check the chains, drop (``src``:
-    the servers run that source tree, the baseline)."""
+    the servers run that source tree, the baseline; ``cpus``: pinned to them, ``serve --cpus``)."""
     db = str(folder / f"{key}.db") if store == "sqlite" or pg is None else pg.create()
     try:
         try:
-            servers = start_servers(db, n, folder, workers=layout == "workers", src=src)
+            servers = start_servers(db, n, folder, workers=layout == "workers", src=src, cpus=cpus)
         except ServerFailed as e:
             log(f"{key} skipped: {e}")
             return {"skipped": f"the servers did not start: {e}"}
@@ -120,6 +121,7 @@ def run_matrix(
     processes: Sequence[int] = (1, 2),
     two_as: str = "auto",
     baseline: str | None = None,
+    pinned: int | None = None,
 ) -> dict[str, Any]:
     """Measure every (store, processes) configuration in turn; the summary (see the module docstring).
 
@@ -129,7 +131,9 @@ def run_matrix(
     ``workers``, ``ports``, or ``both`` (each is a configuration, named ``<store>-<n>-<layout>``).
     ``baseline``: the ``src`` folder of an earlier checkout (``git worktree add /tmp/base <rev>``), whose
     servers are measured too, on SQLite with 1 process, right after this code's (``sqlite-1-baseline``;
-    ``vs_baseline`` holds this code's figures over the baseline's).
+    ``vs_baseline`` holds this code's figures over the baseline's). ``pinned``: a CPU; SQLite with 1 process
+    is measured again with the server pinned to it (``serve --cpus``), right after (``sqlite-1-pinned``;
+    ``vs_unpinned`` holds its figures over the unpinned ones).
     """
     began = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix=f"bench-{bench}-"))
@@ -150,6 +154,14 @@ def run_matrix(
                     log(
                         f"{bench}: {key}: {configs[key].get(throughput)}/s, p99 {configs[key].get('request_p99_ms')} ms"
                     )
+                    if pinned is not None and key == BASELINE:
+                        pinned_key = f"{BASELINE}-pinned"
+                        log(f"{bench}: {pinned_key} (serve --cpus {pinned}) ...")
+                        configs[pinned_key] = _one(
+                            pinned_key, store, n, layout, folder, pg, lambda s: measure(s, seconds), cpus=[pinned]
+                        )
+                        configs[pinned_key]["cpus"] = [pinned]
+                        log(f"{bench}: {pinned_key}: {configs[pinned_key].get(throughput)}/s")
                     if baseline is not None and key == BASELINE:
                         base_key = f"{BASELINE}-baseline"
                         log(f"{bench}: {base_key} (the servers run {baseline}) ...")
@@ -168,6 +180,12 @@ def run_matrix(
         name: _ratio(base.get(name), old.get(name))
         for name in (throughput, *LATENCIES, "server_cpu_ms_per_request")
         if baseline is not None
+    }
+    unpinned = configs.get(f"{BASELINE}-pinned", {})
+    vs_unpinned = {
+        name: _ratio(unpinned.get(name), base.get(name))
+        for name in (throughput, *LATENCIES, "server_cpu_ms_per_request")
+        if pinned is not None
     }
     ratios = {
         key: {
@@ -189,6 +207,7 @@ def run_matrix(
         "configs": configs,
         "ratios_vs_sqlite_1": ratios,
         "vs_baseline": vs_baseline or None,
+        "vs_unpinned": vs_unpinned or None,
         "machine": {"nproc": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "total_seconds": round(time.perf_counter() - began, 1),
     }

@@ -213,10 +213,20 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: 
         time.sleep(0.1)
 
 
-def start_servers(db: str, processes: int, folder: Path, *, workers: bool, src: str | None = None) -> Servers:
+def start_servers(
+    db: str,
+    processes: int,
+    folder: Path,
+    *,
+    workers: bool,
+    src: str | None = None,
+    cpus: list[int] | None = None,
+) -> Servers:
     """Seed ``db`` and serve it with ``processes`` processes (``workers``: behind one address with
     ``serve --workers``; else one address each), running this checkout's code or, with ``src``, the
-    source tree given (an earlier checkout: the same run's baseline).
+    source tree given (an earlier checkout: the same run's baseline). ``cpus``: the processes pinned to
+    them (``serve --cpus``: process i to the i-th, round robin; with ``--workers``, the list, each worker
+    taking one).
 
     Raises:
         ServerFailed: seeding failed, or a server exited or did not answer (the message quotes its log).
@@ -227,11 +237,13 @@ def start_servers(db: str, processes: int, folder: Path, *, workers: bool, src: 
     base = [str(deconflict_exe()), "serve", "--db", db, "--writes-per-minute", "0"]
     if mode == "workers":
         port = free_port()
-        commands.append((port, [*base, "--port", str(port), "--workers", str(processes)]))
+        pinned = ["--cpus", ",".join(map(str, cpus))] if cpus else []
+        commands.append((port, [*base, "--port", str(port), "--workers", str(processes), *pinned]))
     else:
-        for _ in range(processes):
+        for n in range(processes):
             port = free_port()
-            commands.append((port, [*base, "--port", str(port)]))
+            pinned = ["--cpus", str(cpus[n % len(cpus)])] if cpus else []
+            commands.append((port, [*base, "--port", str(port), *pinned]))
     servers = Servers(db=db, processes=processes, mode=mode, addresses=[], tokens=tokens, src=src)
     try:
         for n, (port, command) in enumerate(commands):

@@ -34,6 +34,7 @@ import argparse
 import http.client
 import json
 import math
+import os
 import random
 import sys
 import threading
@@ -51,7 +52,7 @@ from _http import Poster, client_cpu_seconds  # noqa: E402
 from _matrix import BASELINE, latency_ms, log, run_matrix, statuses  # noqa: E402
 from _servers import M, Servers, cpu_per_request, record_entries  # noqa: E402
 
-__all__ = ["M", "StreamWatcher", "add_matrix_options", "measure", "random_notice"]
+__all__ = ["M", "StreamWatcher", "add_matrix_options", "measure", "pin_cpu", "random_notice"]
 
 T4 = (37.6298, 34.5226)
 
@@ -245,11 +246,28 @@ def add_matrix_options(ap: argparse.ArgumentParser) -> None:
         "(auto: --workers when serve has it).",
     )
     ap.add_argument(
+        "--pin",
+        default="auto",
+        metavar="CPU",
+        help="Also measure SQLite with 1 process pinned to this CPU (serve --cpus), in the same run; auto: the "
+        "last CPU this process may use, when it may use two or more; none: not measured.",
+    )
+    ap.add_argument(
         "--baseline",
         metavar="SRC",
         help="Also measure the servers of an earlier checkout's source tree (e.g. after `git worktree add "
         "/tmp/base HEAD~1`: /tmp/base/src) on SQLite with 1 process, in the same run, for the ratio.",
     )
+
+
+def pin_cpu(option: str) -> int | None:
+    """The CPU ``--pin`` names (auto: the last this process may use, when it may use two or more)."""
+    if option == "none":
+        return None
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if option == "auto":
+        return allowed[-1] if len(allowed) >= 2 else None
+    return int(option)
 
 
 def main() -> None:
@@ -275,6 +293,7 @@ def main() -> None:
         processes=[int(n) for n in args.processes.split(",")],
         two_as=args.two_as,
         baseline=args.baseline,
+        pinned=pin_cpu(args.pin),
     )
     result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
     result["note"] = "servers and clients share the same cores"

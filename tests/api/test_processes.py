@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -268,3 +269,83 @@ def test_workers_refuse_an_in_memory_database_in_words(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "in-memory SQLite database cannot be shared" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- pinned to CPUs (serve --cpus) ----------------------------------------------------------------------
+
+TWO_CPUS = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to choose from"
+)
+
+
+def _allowed(pid: int) -> set[int]:
+    return set(os.sched_getaffinity(pid))
+
+
+def _threads_allowed(pid: int) -> set[frozenset[int]]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.add(frozenset(os.sched_getaffinity(int(task.name))))
+        except ProcessLookupError:
+            continue
+    return found
+
+
+@TWO_CPUS
+def test_one_process_pinned_runs_every_thread_on_its_cpu_and_serves(store_url: str, tmp_path: Path) -> None:
+    tokens = _declared(store_url)
+    cpu = max(os.sched_getaffinity(0))
+    server = serve(store_url, free_port(), "--cpus", str(cpu), log=tmp_path / "serve.log")
+    try:
+        r = httpx.post(f"{server.url}{A}/messages", json={"text": "pinned"}, headers=auth(tokens["TR"]))
+        assert r.status_code == 201
+        assert _threads_allowed(server.proc.pid) == {frozenset({cpu})}  # the write threads, started since, too
+    finally:
+        assert server.stop() in (0, 130), server.output()[-3000:]  # 130: uvicorn ends as Ctrl-C does
+
+
+@TWO_CPUS
+def test_workers_pinned_take_one_cpu_each_and_a_replacement_takes_the_one_left(store_url: str, tmp_path: Path) -> None:
+    tokens = _declared(store_url)
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    server = serve(store_url, free_port(), "--workers", "2", "--cpus", f"{first},{second}", log=tmp_path / "s.log")
+    try:
+        workers = wait_until(
+            lambda: len(w := _workers(server.proc.pid)) == 2 and all(len(_allowed(p)) == 1 for p in w) and w,
+            "two pinned workers",
+        )
+        by_cpu = {min(_allowed(w)): w for w in workers}
+        assert set(by_cpu) == {first, second}
+        os.kill(by_cpu[first], 9)
+        replaced = wait_until(
+            lambda: (
+                len(w := _workers(server.proc.pid) - {by_cpu[first]}) == 2
+                and all(len(_allowed(p)) == 1 for p in w)
+                and w
+            ),
+            "the dead worker was not replaced by a pinned one",
+        )
+        assert {min(_allowed(w)) for w in replaced} == {first, second}
+        r = httpx.post(f"{server.url}{A}/messages", json={"text": "after"}, headers=auth(tokens["TR"]), timeout=60)
+        assert r.status_code == 201
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]
+    assert not list(Path(tempfile.gettempdir()).glob(f"deconflict-cpus-{server.proc.pid}.lock"))
+
+
+def test_a_cpu_the_process_may_not_use_is_refused_in_words(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "deconflict"
+    db = tmp_path / "never.db"
+    done = subprocess.run(
+        [str(exe), "serve", "--db", str(db), "--cpus", "4096", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--cpus: CPU 4096 is not one this process may run on; it may use" in done.stderr
+    assert "Traceback" not in done.stderr and not db.exists()

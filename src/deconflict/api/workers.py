@@ -39,6 +39,7 @@ from typing import Any
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
+from deconflict.api import affinity
 from deconflict.api.serving import TimedRequests, uvicorn_config
 from deconflict.api.settings import Settings
 from deconflict.errors import DeconflictError
@@ -51,8 +52,9 @@ PR_SET_PDEATHSIG = 1
 """prctl(2): the signal a process gets when its parent dies."""
 
 
-def serve_workers(settings: Settings, workers: int, log_format: str) -> None:
-    """Serve the API from ``workers`` processes on one address until interrupted.
+def serve_workers(settings: Settings, workers: int, log_format: str, *, cpus: list[int] | None = None) -> None:
+    """Serve the API from ``workers`` processes on one address until interrupted; with ``cpus``, each worker
+    pinned to one of them (:func:`deconflict.api.affinity.pin_worker`).
 
     Raises:
         DeconflictError: the database cannot be shared by several processes (an in-memory SQLite one).
@@ -68,7 +70,7 @@ def serve_workers(settings: Settings, workers: int, log_format: str) -> None:
         )
     open_store(settings.db).close()  # migrate once, here, before the workers open it (never N at once)
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "clock"}
-    os.environ[ENV] = json.dumps({"settings": fields, "log_format": str(log_format)})
+    os.environ[ENV] = json.dumps({"settings": fields, "log_format": str(log_format), "cpus": cpus})
     config = uvicorn_config(
         "deconflict.api.workers:app_from_env",
         settings,
@@ -79,7 +81,11 @@ def serve_workers(settings: Settings, workers: int, log_format: str) -> None:
     )
     # the supervisor's own lines (a worker died, was replaced, all stopped) reach the operator's log
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        if cpus is not None:
+            affinity.lock_path(os.getpid()).unlink(missing_ok=True)
 
 
 def app_from_env() -> FastAPI:
@@ -93,6 +99,9 @@ def app_from_env() -> FastAPI:
     passed: dict[str, Any] = json.loads(os.environ[ENV])
     settings = Settings(**passed["settings"])
     logs.configure(passed["log_format"])
+    if passed.get("cpus"):
+        cpu = affinity.pin_worker(passed["cpus"])
+        logging.getLogger("deconflict.serve").info("worker %d pinned to CPU %d", os.getpid(), cpu)
     TimedRequests.request_timeout_s = settings.request_timeout_s  # the protocol class uvicorn was named
     store = open_store(settings.db, migrate=False)
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
