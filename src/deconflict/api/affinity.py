@@ -4,8 +4,9 @@ A Python process runs one thread at a time (the interpreter's lock). The server'
 each other several times a write: the event loop to a write thread and back, and around every SQLite
 call. When the threads sit on different cores, each hand-over wakes the other core and moves the
 interpreter's state between caches. With the whole process on one CPU the same work took less CPU
-(measured on 2 cores, a server alone with two clients, taking turns: hotline messages 1.66-2.25 ms of server
-CPU against 2.66-2.90 ms, notices 5.7-5.9 ms against 8.4 ms).
+(measured on 2 cores, ``bench/hotline.py``, unpinned and pinned in one run: 1.65-2.48 ms of server CPU a
+hotline message against 2.30-3.43 ms, 1.4-1.5x the messages a second; notices, heavier, 1.1x the notices
+a second for about the same CPU).
 
 The cost: what runs on several cores at once inside the process shares its CPU too (the tactical check's
 threads over many live tracks), and the kernel no longer moves the process off a CPU that other work keeps
