@@ -247,6 +247,7 @@ def add_matrix_options(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument(
         "--pin",
+        type=pin_cpu,
         default="auto",
         metavar="CPU",
         help="Also measure SQLite with 1 process pinned to this CPU (serve --cpus), in the same run; auto: the "
@@ -261,12 +262,18 @@ def add_matrix_options(ap: argparse.ArgumentParser) -> None:
 
 
 def pin_cpu(option: str) -> int | None:
-    """The CPU ``--pin`` names (auto: the last this process may use, when it may use two or more)."""
+    """The CPU ``--pin`` names (auto: the last this process may use, when it may use two or more; none).
+
+    Raises:
+        argparse.ArgumentTypeError: not auto, none or a CPU this process may use (argparse says so in a line).
+    """
     if option == "none":
         return None
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if option == "auto":
         return allowed[-1] if len(allowed) >= 2 else None
+    if not (option.isascii() and option.isdigit()) or int(option) not in allowed:
+        raise argparse.ArgumentTypeError(f"{option!r}: give auto, none or a CPU this process may use {allowed}")
     return int(option)
 
 
@@ -293,7 +300,7 @@ def main() -> None:
         processes=[int(n) for n in args.processes.split(",")],
         two_as=args.two_as,
         baseline=args.baseline,
-        pinned=pin_cpu(args.pin),
+        pinned=args.pin,
     )
     result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
     result["note"] = "servers and clients share the same cores"
@@ -307,8 +314,9 @@ def main() -> None:
             clients=args.clients,
             path="/activities",
             body=lambda n: random_notice(rng, datetime.now(UTC)),
-            calls=300 if args.quick else 1500,
+            calls=measured.get("notices") or 100,  # as many as the server took: the area as full
             server_cpu_ms=measured["server_cpu_ms_per_request"],
+            pinned_cpu_ms=result["configs"].get(f"{BASELINE}-pinned", {}).get("server_cpu_ms_per_request"),
         )
         log(f"api: floors {json.dumps(result['floor'])}")
     for key, c in result["configs"].items():

@@ -39,7 +39,7 @@ from _floor import floors  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
 from _http import Poster, client_cpu_seconds  # noqa: E402
 from _matrix import BASELINE, latency_ms, log, run_matrix, statuses  # noqa: E402
 from _servers import Servers, cpu_per_request, record_entries  # noqa: E402
-from api import StreamWatcher, add_matrix_options, pin_cpu  # noqa: E402  (bench/api.py: the same stream reader)
+from api import StreamWatcher, add_matrix_options  # noqa: E402  (bench/api.py: the same stream reader)
 
 __all__ = ["measure", "message_key"]
 
@@ -168,7 +168,7 @@ def main() -> None:
         processes=[int(n) for n in args.processes.split(",")],
         two_as=args.two_as,
         baseline=args.baseline,
-        pinned=pin_cpu(args.pin),
+        pinned=args.pin,
     )
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
     measured = result["configs"].get(BASELINE, {})
@@ -180,8 +180,9 @@ def main() -> None:
             clients=args.clients,
             path="/messages",
             body=lambda n: {"template": "holding", "params": {"ref": f"C{n}"}, "to": ["IL"]},
-            calls=1000 if args.quick else 3000,
+            calls=measured.get("messages") or 100,  # as many as the server took
             server_cpu_ms=measured["server_cpu_ms_per_request"],
+            pinned_cpu_ms=result["configs"].get(f"{BASELINE}-pinned", {}).get("server_cpu_ms_per_request"),
         )
         log(f"hotline: floors {json.dumps(result['floor'])}")
     for key, c in result["configs"].items():

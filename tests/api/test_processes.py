@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -305,33 +304,53 @@ def test_one_process_pinned_runs_every_thread_on_its_cpu_and_serves(store_url: s
         assert server.stop() in (0, 130), server.output()[-3000:]  # 130: uvicorn ends as Ctrl-C does
 
 
+def _pinned_workers(server: ServeProcess, gone: set[int] = frozenset()) -> set[int] | None:  # type: ignore[assignment]
+    """The two workers of ``server`` once both have pinned themselves (None until then)."""
+    workers = _workers(server.proc.pid) - gone
+    return workers if len(workers) == 2 and all(len(_allowed(p)) == 1 for p in workers) else None
+
+
 @TWO_CPUS
 def test_workers_pinned_take_one_cpu_each_and_a_replacement_takes_the_one_left(store_url: str, tmp_path: Path) -> None:
     tokens = _declared(store_url)
     first, second = sorted(os.sched_getaffinity(0))[:2]
     server = serve(store_url, free_port(), "--workers", "2", "--cpus", f"{first},{second}", log=tmp_path / "s.log")
     try:
-        workers = wait_until(
-            lambda: len(w := _workers(server.proc.pid)) == 2 and all(len(_allowed(p)) == 1 for p in w) and w,
-            "two pinned workers",
-        )
-        by_cpu = {min(_allowed(w)): w for w in workers}
-        assert set(by_cpu) == {first, second}
-        os.kill(by_cpu[first], 9)
-        replaced = wait_until(
-            lambda: (
-                len(w := _workers(server.proc.pid) - {by_cpu[first]}) == 2
-                and all(len(_allowed(p)) == 1 for p in w)
-                and w
-            ),
-            "the dead worker was not replaced by a pinned one",
-        )
-        assert {min(_allowed(w)) for w in replaced} == {first, second}
+        workers = wait_until(lambda: _pinned_workers(server), "two pinned workers")
+        for cpu in (first, second):  # whichever dies, its replacement takes the CPU it left
+            by_cpu = {min(_allowed(w)): w for w in workers}
+            assert set(by_cpu) == {first, second}
+            os.kill(by_cpu[cpu], 9)
+            workers = wait_until(
+                lambda dead=by_cpu[cpu]: _pinned_workers(server, {dead}), "the dead worker was not replaced"
+            )
+            assert {min(_allowed(w)) for w in workers} == {first, second}
         r = httpx.post(f"{server.url}{A}/messages", json={"text": "after"}, headers=auth(tokens["TR"]), timeout=60)
         assert r.status_code == 201
     finally:
         assert server.stop() == 0, server.output()[-3000:]
-    assert not list(Path(tempfile.gettempdir()).glob(f"deconflict-cpus-{server.proc.pid}.lock"))
+
+
+@TWO_CPUS
+def test_workers_that_cannot_take_turns_choosing_still_pin_and_serve(store_url: str, tmp_path: Path) -> None:
+    """Something else holds the name the workers take turns on (another user, a stuck process): each worker
+    waits, says so, chooses anyway and serves; never a worker that dies and is replaced for ever."""
+    import socket
+
+    tokens = _declared(store_url)
+    squatter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server = serve(store_url, free_port(), "--workers", "2", "--cpus", "0,1", log=tmp_path / "s.log", wait=False)
+    try:
+        squatter.bind(f"\0deconflict-cpus-{server.proc.pid}")  # before the workers start (they import first)
+        server.wait_ready()
+        r = httpx.post(f"{server.url}{A}/messages", json={"text": "squatted"}, headers=auth(tokens["TR"]), timeout=60)
+        assert r.status_code == 201
+        wait_until(lambda: _pinned_workers(server), "two pinned workers")
+        assert "waited 10 s for its siblings to choose; choosing anyway" in server.output()
+        assert "Traceback" not in server.output()
+    finally:
+        squatter.close()
+        assert server.stop() == 0, server.output()[-3000:]
 
 
 def test_a_cpu_the_process_may_not_use_is_refused_in_words(tmp_path: Path) -> None:

@@ -39,14 +39,31 @@ class ServeProcess:
             if self.proc.poll() is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def wait_ready(self, deadline_s: float = 120.0) -> None:
+        """Wait until the server answers (it fails the test when the server exits or the deadline passes)."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                httpx.get(f"{self.url}/openapi.json", timeout=5)
+                return
+            except httpx.TransportError:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"server exited ({self.proc.returncode}): {self.output()[-2000:]}") from None
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(f"server did not start within {deadline_s:g} s") from None
+                time.sleep(0.1)
+
     def output(self) -> str:
         """What the server logged (when started with a log file)."""
         return self.log.read_text(errors="replace") if self.log is not None else ""
 
 
-def serve(db: str, port: int, *args: str, log: Path | None = None, deadline_s: float = 120.0) -> ServeProcess:
+def serve(
+    db: str, port: int, *args: str, log: Path | None = None, deadline_s: float = 120.0, wait: bool = True
+) -> ServeProcess:
     """Start ``deconflict serve --db DB --port PORT ARGS...`` and wait until it answers (a generous deadline on
-    the condition, for a busy machine)."""
+    the condition, for a busy machine; ``wait=False``: the caller calls :meth:`ServeProcess.wait_ready`)."""
     exe = Path(sys.executable).parent / "deconflict"
     out = log.open("wb") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
@@ -56,15 +73,6 @@ def serve(db: str, port: int, *args: str, log: Path | None = None, deadline_s: f
         start_new_session=True,
     )
     started = ServeProcess(proc, port, log)
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            httpx.get(f"{started.url}/openapi.json", timeout=5)
-            return started
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited ({proc.returncode}): {started.output()[-2000:]}") from None
-            if time.monotonic() > deadline:
-                started.stop()
-                raise AssertionError(f"server did not start within {deadline_s:g} s") from None
-            time.sleep(0.1)
+    if wait:
+        started.wait_ready(deadline_s)
+    return started

@@ -14,21 +14,34 @@ busy. So it is asked for, never assumed: one CPU per process, chosen by whoever 
 
 With ``--workers N`` each worker takes one CPU of the list for itself when it starts: the first no live
 sibling (another worker of the same supervisor) is pinned to, else the one the fewest share. Workers
-choose one at a time (a lock file beside the supervisor's others), so two starting together never pick
-the same CPU; a worker that replaces one that died takes the CPU it left.
+choose one at a time, holding a lock that is a name in Linux's abstract socket namespace (no file to leave
+behind, to be swapped for a link or to be refused by another user's permissions; the kernel frees it when
+its holder dies), so two starting together never pick the same CPU; a worker that replaces one that died
+takes the CPU it left. A worker that cannot pin itself (the lock held by someone else for too long, the
+kernel refusing) says so in the log and serves unpinned: pinning saves CPU, it never stops the service.
 """
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import os
-import tempfile
+import re
+import socket
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from deconflict.errors import InvalidInput
 
-__all__ = ["lock_path", "parse_cpus", "pin", "pin_worker", "pinned_to"]
+__all__ = ["LOCK_WAIT_S", "choosing", "parse_cpus", "pin", "pin_worker", "pinned_to"]
+
+log = logging.getLogger("deconflict.serve")
+
+LOCK_WAIT_S = 10.0
+"""How long a worker waits for its siblings to have chosen their CPUs before it chooses without them."""
+_CPU_ITEM = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 
 
 def parse_cpus(text: str) -> list[int]:
@@ -48,14 +61,16 @@ def parse_cpus(text: str) -> list[int]:
     cpus: list[int] = []
     for part in text.split(","):
         part = part.strip()
-        first, dash, last = part.partition("-")
-        if not (first.isdigit() and (not dash or last.isdigit())):
+        found = _CPU_ITEM.fullmatch(part)
+        if found is None:
+            what = f"{part!r} is not" if part else "an empty item in the list is not"
             raise InvalidInput(
-                f"--cpus: {part or 'an empty item'!r} is not a CPU number or a range like 2-3 "
-                f"(give for example 1, or 0,1); this machine's are {_ranges(allowed)}",
+                f"--cpus: {what} a CPU number or a range like 2-3 (give for example 1, or 0,1); "
+                f"this process may use {_ranges(allowed)}",
                 field="cpus",
             )
-        low, high = int(first), int(last) if dash else int(first)
+        low = int(found.group(1))
+        high = int(found.group(2)) if found.group(2) is not None else low
         if high < low:
             raise InvalidInput(f"--cpus: the range {part} runs backwards; write {high}-{low}", field="cpus")
         for cpu in range(low, high + 1):
@@ -87,26 +102,53 @@ def pinned_to(pid: int) -> set[int] | None:
         return None
 
 
-def lock_path(supervisor: int) -> Path:
-    """The lock file the workers of supervisor ``supervisor`` take turns on to choose their CPUs."""
-    return Path(tempfile.gettempdir()) / f"deconflict-cpus-{supervisor}.lock"
+@contextmanager
+def choosing(supervisor: int, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
+    """Held while a worker of ``supervisor`` chooses its CPU: a name bound in the abstract socket namespace,
+    which one process at a time can hold. Yields whether it was taken (False: the wait ran out)."""
+    name = f"\0deconflict-cpus-{supervisor}"
+    deadline = time.monotonic() + wait_s
+    held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        while True:
+            try:
+                held.bind(name)
+                break
+            except OSError:  # a sibling is choosing (or something else holds the name): wait a little
+                if time.monotonic() > deadline:
+                    yield False
+                    return
+                time.sleep(0.01)
+        yield True
+    finally:
+        held.close()
 
 
-def pin_worker(cpus: list[int]) -> int:
+def pin_worker(cpus: list[int]) -> int | None:
     """Pin this worker to one CPU of ``cpus``: the first that no live sibling is pinned to alone, else the
-    one the fewest siblings share. Returns it."""
+    one the fewest siblings share. Returns it, or None when it could not (logged; the worker serves on
+    unpinned)."""
     parent = os.getppid()
-    with open(lock_path(parent), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, after this worker has pinned itself
-        taken: Counter[int] = Counter()
-        for sibling in _children(parent):
-            if sibling == os.getpid():
-                continue
-            mask = pinned_to(sibling)
-            if mask is not None and len(mask) == 1:
-                taken.update(mask)
-        cpu = min(cpus, key=lambda c: (taken[c], cpus.index(c)))
-        pin({cpu})
+    try:
+        with choosing(parent) as alone:
+            if not alone:
+                log.warning(
+                    "--cpus: worker %d waited %g s for its siblings to choose; choosing anyway",
+                    os.getpid(),
+                    LOCK_WAIT_S,
+                )
+            taken: Counter[int] = Counter()
+            for sibling in _children(parent):
+                if sibling == os.getpid():
+                    continue
+                mask = pinned_to(sibling)
+                if mask is not None and len(mask) == 1:
+                    taken.update(mask)
+            cpu = min(cpus, key=lambda c: (taken[c], cpus.index(c)))
+            pin({cpu})
+    except OSError as e:
+        log.warning("--cpus: worker %d could not pin itself (%s); it serves unpinned", os.getpid(), e)
+        return None
     return cpu
 
 

@@ -81,11 +81,15 @@ def serve_workers(settings: Settings, workers: int, log_format: str, *, cpus: li
     )
     # the supervisor's own lines (a worker died, was replaced, all stopped) reach the operator's log
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
-    try:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-    finally:
-        if cpus is not None:
-            affinity.lock_path(os.getpid()).unlink(missing_ok=True)
+    if cpus is not None and len(cpus) < workers:
+        logging.getLogger("deconflict.serve").warning(
+            "--cpus: %d processes on %d CPU%s (%s): some share one",
+            workers,
+            len(cpus),
+            "s" * (len(cpus) > 1),
+            ",".join(map(str, cpus)),
+        )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def app_from_env() -> FastAPI:
@@ -101,7 +105,8 @@ def app_from_env() -> FastAPI:
     logs.configure(passed["log_format"])
     if passed.get("cpus"):
         cpu = affinity.pin_worker(passed["cpus"])
-        logging.getLogger("deconflict.serve").info("worker %d pinned to CPU %d", os.getpid(), cpu)
+        if cpu is not None:
+            logging.getLogger("deconflict.serve").info("worker %d pinned to CPU %d", os.getpid(), cpu)
     TimedRequests.request_timeout_s = settings.request_timeout_s  # the protocol class uvicorn was named
     store = open_store(settings.db, migrate=False)
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)

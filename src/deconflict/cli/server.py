@@ -168,12 +168,18 @@ def serve(
         return
     if chosen is not None:
         pin(chosen)
-    _serve(settings, log_format=log_format)
+    _serve(settings, log_format=log_format, cpus=chosen)
 
 
-def _serve(settings: Settings, service: Service | None = None, log_format: LogFormat = LogFormat.TEXT) -> None:
+def _serve(
+    settings: Settings,
+    service: Service | None = None,
+    log_format: LogFormat = LogFormat.TEXT,
+    cpus: list[int] | None = None,
+) -> None:
     """Run the API over ``service`` (one opened from ``settings`` when None) until interrupted, logging
-    to stderr in ``log_format`` (uvicorn's own lines too: its loggers propagate to that one handler)."""
+    to stderr in ``log_format`` (uvicorn's own lines too: its loggers propagate to that one handler);
+    ``cpus``: the CPUs the process was pinned to, said in the first line."""
     import uvicorn
 
     from deconflict import logs
@@ -182,7 +188,8 @@ def _serve(settings: Settings, service: Service | None = None, log_format: LogFo
 
     logs.configure(log_format)
     started = logging.getLogger("deconflict.serve")
-    started.info("serving %s on http://%s:%d/api/v1", shown_db(settings.db), settings.host, settings.port)
+    pinned = f", pinned to CPU {','.join(map(str, cpus))}" if cpus else ""
+    started.info("serving %s on http://%s:%d/api/v1%s", shown_db(settings.db), settings.host, settings.port, pinned)
     if service is None:
         from deconflict.service import Service
         from deconflict.store import open_store
