@@ -124,7 +124,10 @@ def connection_options(url: str) -> dict[str, Any]:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    # FULL: the write-ahead log reaches the disk at each commit, so a write answered 2xx survives a power cut
+    # (NORMAL would lose the last commits then, and the record would be written again at sequence numbers
+    # the parties' mirrors already hold: a fork). About 20% fewer hotline messages a second on SQLite.
+    cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
