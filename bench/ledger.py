@@ -25,6 +25,10 @@ Figures:
   (synchronous=FULL, as the service runs: durable across power loss), then the same with
   synchronous=NORMAL (durable across a process crash only: the service's setting before 2026-12-03), then
   100 entries per commit. The service adds its projection, authority check and detection on top of this.
+  Then the target's figure, the service's way: 8 writers appending through one lock, each answered only once
+  its entry is on the disk, with the store the service opens (group commit: NORMAL, and one sync of the log
+  for every commit made meanwhile, waited for after the lock; ``deconflict.store.durable``) against FULL (a
+  sync inside each commit, under the lock) in the same run, taking turns.
 * verifies: ``verify.verify_docs`` over entries in memory (chain, payload hash, key ownership,
   signature, authority rules, time), with 1 process and with 2.
 * bundle: a 1M-entry bundle written to a temporary file, then ``bundle.verify`` on it, timed from
@@ -61,6 +65,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -312,6 +317,65 @@ def bench_appends(n: int, *, synchronous: str, per_commit: int, previous: bool =
         assert last == head.hash
         store.close()
     return n / elapsed, used / n * 1e6
+
+
+def bench_writers(n: int, *, group: bool, writers: int = 8) -> tuple[float, float, int]:
+    """(entries a second each answered only once on the disk, CPU microseconds an entry, syncs made): ``writers``
+    threads append through one lock, as the service's requests do, each waiting after the lock for its entry
+    to be on the disk before it appends again. ``group``: the store the service opens (``group_commit``: NORMAL
+    and one sync of the log for every commit made meanwhile, waited for outside the lock); else FULL, the log
+    synced inside each commit, under the lock."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ledger.db"
+        store = open_store(str(path), group_commit=group)
+        with store.transaction() as s:
+            s.add(MechanismRow(id=M, name=M, doc={}, declared_at=T0))
+        durable = store.durable
+        first = founding()
+        entries = [entry(seq, first) for seq in range(1, n + 1)]
+        lock = threading.Lock()
+        state = {"i": 0, "head": chain.Head(0, chain.GENESIS_HASH)}
+        syncs = durable.syncs
+
+        def writer() -> None:
+            with store.engine.connect() as conn:
+                while True:
+                    with lock:
+                        i = state["i"]
+                        if i >= n:
+                            return
+                        actor, kind, payload = entries[i]
+                        key = KEYS[actor]
+                        with conn.begin():
+                            state["head"] = ledger.append(
+                                conn,
+                                mechanism=M,
+                                actor=actor,
+                                type=kind,
+                                payload=payload,
+                                at=at(i + 1),
+                                after=cast(chain.Head, state["head"]),
+                                sign=lambda row, key=key: (key.key_id, key.sign_entry(row["hash"])),
+                            )
+                        ticket = durable.committed()
+                        state["i"] = i + 1
+                    durable.wait(ticket)  # answered once on the disk
+
+        c = time.process_time()
+        t = time.perf_counter()
+        threads = [threading.Thread(target=writer) for _ in range(writers)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        elapsed, used = time.perf_counter() - t, time.process_time() - c
+        syncs = durable.syncs - syncs
+        store.close()
+        with sqlite3.connect(path) as con:
+            assert con.execute("select count(*) from ledger").fetchone()[0] == n
+            last = con.execute("select hash from ledger order by seq desc limit 1").fetchone()[0]
+        assert last == cast(chain.Head, state["head"]).hash
+    return n / elapsed, used / n * 1e6, syncs
 
 
 def best_of(reps: int, f: Any) -> float:
@@ -624,8 +688,8 @@ def main() -> None:
     met: dict[str, bool] = {}
     free: dict[str, bool] = {}
     if "appends" in only:
-        met["append_5000_per_s"] = result["append_per_s_commit_each_full"] >= 5000
-        free["append_5000_per_s"] = result["append_capacity_1_core"] >= 5000
+        met["append_5000_per_s"] = result["append_per_s_8_writers_group_commit"] >= 5000
+        free["append_5000_per_s"] = 1e6 / result["append_cpu_us_8_writers_group_commit"] >= 5000
     if "verify" in only:
         met["verify_20000_per_s"] = result["verify_per_s_2_processes"] >= 20000
         free["verify_20000_per_s"] = result["verify_capacity_2_cores"] >= 20000
@@ -657,6 +721,20 @@ def run_appends(args: argparse.Namespace, result: dict[str, Any]) -> None:
         result["append_cpu_us_commit_each_full_previous"] / result["append_cpu_us_commit_each_full"], 2
     )
     result["append_capacity_1_core"] = round(1e6 / result["append_cpu_us_commit_each_full"])
+    # the service's way: 8 writers through one lock, each answered once its entry is on the disk; FULL (a
+    # sync inside each commit, under the lock) against group commit, taking turns, best of each
+    writers = [bench_writers(args.appends, group=g) for g in (True, False) * 2]
+    grouped, full = writers[0::2], writers[1::2]
+    result["append_per_s_8_writers_group_commit"] = round(max(r for r, _, _ in grouped))
+    result["append_cpu_us_8_writers_group_commit"] = round(min(c for _, c, _ in grouped), 1)
+    result["append_commits_per_sync_8_writers_group_commit"] = round(
+        args.appends / max(1, min(k for _, _, k in grouped)), 2
+    )
+    result["append_per_s_8_writers_full"] = round(max(r for r, _, _ in full))
+    result["append_cpu_us_8_writers_full"] = round(min(c for _, c, _ in full), 1)
+    result["append_ratio_group_commit_over_full"] = round(
+        result["append_per_s_8_writers_group_commit"] / result["append_per_s_8_writers_full"], 2
+    )
     print(f"appends/s: {result}", file=sys.stderr)
 
 

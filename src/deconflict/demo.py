@@ -325,7 +325,7 @@ def prepare_server(db: str) -> tuple[Service, dict[str, str]]:
 
     from deconflict.clock import system_clock
 
-    service = Service(open_store(db), clock=system_clock)
+    service = Service(open_store(db, group_commit=True), clock=system_clock)
     seed(service)
     keep = Path(db + ".tokens") if "://" not in db else None
     tokens: dict[str, str] = {}

@@ -42,7 +42,9 @@ Errors are JSON `{"detail": "...", "field": "..."}`.
 def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """Build the application from settings (and optionally an existing service, for tests)."""
     service = service or Service(
-        open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
+        open_store(settings.db, group_commit=True),
+        clock=settings.clock,
+        checkpoint_interval_s=settings.checkpoint_interval_s,
     )
     hub = Hub()
     writes = WriteThreads()

@@ -196,6 +196,8 @@ def readiness(watch: Watch) -> dict[str, dict[str, Any]]:
         # unauthenticated answer
         log.warning("readiness: the database cannot be reached: %s", str(e).splitlines()[0] if str(e) else "")
         checks["database"] = {"ok": False, "detail": f"unreachable: {type(e).__name__} (the service's log says why)"}
+    if watch.service.store.durable.failed is not None:  # a sync of the record failed: no write is safe
+        checks["database"] = {"ok": False, "detail": "its disk refused to store writes: check the disk, then restart"}
     heads = watch.heads()
     if current is None:
         checks["migrations"] = {"ok": False, "detail": "unknown: the database cannot be reached"}

@@ -108,7 +108,7 @@ def app_from_env() -> FastAPI:
         if cpu is not None:
             logging.getLogger("deconflict.serve").info("worker %d pinned to CPU %d", os.getpid(), cpu)
     TimedRequests.request_timeout_s = settings.request_timeout_s  # the protocol class uvicorn was named
-    store = open_store(settings.db, migrate=False)
+    store = open_store(settings.db, migrate=False, group_commit=True)
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
     return create_app(settings, service)
 

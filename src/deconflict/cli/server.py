@@ -195,7 +195,9 @@ def _serve(
         from deconflict.store import open_store
 
         service = Service(
-            open_store(settings.db), clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s
+            open_store(settings.db, group_commit=True),
+            clock=settings.clock,
+            checkpoint_interval_s=settings.checkpoint_interval_s,
         )
     app_ = create_app(settings, service)
     server = uvicorn.Server(uvicorn_config(app_, settings, log_config=None))

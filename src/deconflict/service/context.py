@@ -169,7 +169,8 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
         mechanism_id = kwargs["mechanism_id"] if "mechanism_id" in kwargs else args[1]
         assert isinstance(mechanism_id, str), f"{fn.__name__}: a write names its mechanism"
         try:
-            with ctx.lock, ctx.store.gate.hold(mechanism_id):
+            # the disk is waited for after the lock is let go: the next write works out its entries meanwhile
+            with ctx.store.durable.deferred(), ctx.lock, ctx.store.gate.hold(mechanism_id):
                 ctx.pictures.expire(mechanism_id)  # held: the next look at the picture reads the stored head
                 for _ in range(RETRIES):
                     try:
@@ -219,6 +220,7 @@ class Context:
 
     @contextmanager
     def exclusive(self, mechanism_id: str) -> Iterator[Picture]:
-        """Hold the lock and yield the mechanism's picture, rebuilt if another process wrote since."""
-        with self.lock:
+        """Hold the lock and yield the mechanism's picture, rebuilt if another process wrote since (what is read
+        is on the disk when the block ends: waited for after the lock is let go)."""
+        with self.store.durable.deferred(), self.lock:
             yield self.pictures.fresh(mechanism_id)

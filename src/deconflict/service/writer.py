@@ -1,6 +1,7 @@
 """One unit of work on a mechanism's record: each entry is signed, appended and applied to the tables in
 one transaction; nothing is written when anything fails. After the commit, and only then, the picture
-moves on (head, counters, activity ids) and the listeners hear of the last entry.
+moves on (head, counters, activity ids); once the commit is on the disk (:mod:`deconflict.store.durable`),
+the listeners hear of its entries.
 
 Time never goes backwards in the record: when the clock has stepped back below the last entry's time
 (a restart with a skewed clock, an NTP step), the entry is stamped with the last entry's time instead
@@ -12,6 +13,7 @@ would refuse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -200,12 +202,22 @@ class RecordWriter:
             picture.message_count += self.new_messages
             picture.activity_ids.update(self.new_activities)
             picture.party_counts.update(self.new_activities.values())
-        if self._rows:
-            docs = [ledger.row_doc(row) for row in self._rows]
-            for entry_listener in self._ctx.entry_listeners:
-                entry_listener(mid, docs)
-        for listener in self._ctx.listeners:
-            listener(mid, self._head.seq)
+        if self._rows or self._ctx.listeners:
+            self._ctx.store.durable.then(self._tell(mid, self._head.seq, self._rows))
+
+    def _tell(self, mid: str, seq: int, rows: list[dict[str, Any]] | None) -> Callable[[], None]:
+        """What the listeners hear of this commit, once it is on the disk (nothing leaves the process before)."""
+        ctx = self._ctx
+
+        def tell() -> None:
+            if rows:
+                docs = [ledger.row_doc(row) for row in rows]
+                for entry_listener in ctx.entry_listeners:
+                    entry_listener(mid, docs)
+            for listener in ctx.listeners:
+                listener(mid, seq)
+
+        return tell
 
     def _verified(self, picture: Picture) -> bool:
         """Whether ``picture``'s head was compared with the stored head after this thread took the record's

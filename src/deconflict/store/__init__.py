@@ -12,7 +12,7 @@ pool, and libpq's options bound how long a silent host is waited for (:data:`FAI
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from deconflict.errors import DeconflictError
+from deconflict.store.durable import DiskFailed, Durability, GroupSync
 from deconflict.store.gate import Gate
 
 if TYPE_CHECKING:
@@ -41,12 +42,16 @@ def database_url(db: str) -> str:
 
     >>> database_url("postgresql://u@db.example/deconflict")
     'postgresql+psycopg://u@db.example/deconflict'
+    >>> database_url(":memory:")
+    'sqlite:///:memory:'
     """
     for scheme in (*POSTGRES_SCHEMES, "postgresql+psycopg://"):
         if db.startswith(scheme):
             return _hosts_as_query("postgresql+psycopg://" + db.removeprefix(scheme))
     if db.startswith("sqlite:"):
         return db
+    if db == ":memory:":  # SQLite's own name for a database in memory, not a file of that name
+        return "sqlite:///:memory:"
     if "://" in db:
         scheme = db.split("://", 1)[0]
         raise DeconflictError(
@@ -121,16 +126,21 @@ def connection_options(url: str) -> dict[str, Any]:
     return {k: v for k, v in FAILOVER_DEFAULTS.items() if k not in query}
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    # FULL: the write-ahead log reaches the disk at each commit, so a write answered 2xx survives a power cut
-    # (NORMAL would lose the last commits then, and the record would be written again at sequence numbers
-    # the parties' mirrors already hold: a fork). About 20% fewer hotline messages a second on SQLite.
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
+    """The pragmas of every connection to a SQLite database. A write answered 2xx must survive a power cut
+    (else the record would be written again at sequence numbers the parties' mirrors already hold: a fork):
+    FULL syncs the write-ahead log inside each commit; NORMAL leaves it to the store's :class:`GroupSync`,
+    which syncs it once for every commit made meanwhile, before any of them is answered."""
+
+    def pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    return pragmas
 
 
 def alembic_config() -> Config:
@@ -172,29 +182,61 @@ def _migrate(engine: Engine) -> None:
 class Store:
     """A database with the schema migrated to the latest revision."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, durable: Durability | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.gate = Gate(engine)
         """One writer at a time per record, across processes, for a whole use case (:mod:`.gate`)."""
+        self.durable = durable or Durability()
+        """When a commit is on the disk (:mod:`.durable`): group commit on a SQLite file."""
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose changes are committed together, or not at all."""
+        """A session whose changes are committed together, or not at all; on leaving, they are on the disk
+        (or, inside :meth:`Durability.deferred`, will be when the block ends)."""
+        durable = self.durable
+        if type(durable) is Durability:
+            with self._sessions.begin() as session:
+                yield session
+            return
         with self._sessions.begin() as session:
             yield session
+            wrote = _writes(session)
+        ticket = durable.committed() if wrote else durable.newest
+        if not durable.deferring:
+            durable.wait(ticket)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A session to read in; on leaving, what it could read is on the disk (nothing is answered that a
+        power cut could take back)."""
         with self._sessions() as session:
             yield session
+        if not self.durable.deferring:
+            self.durable.wait(self.durable.newest)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Every commit put on the disk (unless the disk has failed: said in the log already), then closed."""
+        try:
+            self.durable.sync()
+        except DiskFailed:
+            pass
+        finally:
+            self.engine.dispose()
 
 
-def open_store(db: str, *, migrate: bool = True) -> Store:
-    """Open (and create or upgrade) the database at a URL or SQLite file path."""
+def _writes(session: Session) -> bool:
+    """Whether a SQLite session's transaction wrote anything (its pending changes flushed first): the driver
+    begins a transaction at the first statement that writes."""
+    session.flush()
+    dbapi = session.connection().connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", True))
+
+
+def open_store(db: str, *, migrate: bool = True, group_commit: bool = False) -> Store:
+    """Open (and create or upgrade) the database at a URL or SQLite file path. ``group_commit`` (a SQLite
+    file; the service sets it): one sync of the write-ahead log for every commit made meanwhile, each answered
+    only once it is on the disk (:class:`GroupSync`), instead of a sync inside each commit."""
     url = database_url(db)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         parent = Path(url.removeprefix("sqlite:///")).parent
@@ -205,8 +247,12 @@ def open_store(db: str, *, migrate: bool = True) -> Store:
     else:
         # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
         engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url))
+    durable: Durability | None = None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        database = engine.url.database
+        if group_commit and database and database != ":memory:" and not database.startswith("file:"):
+            durable = GroupSync(Path(database).with_name(Path(database).name + "-wal"))
+        event.listen(engine, "connect", _sqlite_pragmas("FULL" if durable is None else "NORMAL"))
     try:
         if migrate:
             _migrate(engine)
@@ -217,7 +263,11 @@ def open_store(db: str, *, migrate: bool = True) -> Store:
         if engine.dialect.name == "sqlite":
             raise
         raise DeconflictError(f"the database is not reachable: {unreachable(e)}", field="db") from e
-    return Store(engine)
+    store = Store(engine, durable)
+    if durable is not None and migrate:
+        durable.committed()  # the migrations' commits, on the disk before anything is served
+        durable.sync()
+    return store
 
 
 def unreachable(e: DBAPIError) -> str:

@@ -1,0 +1,197 @@
+"""Group commit on a SQLite file (``open_store(..., group_commit=True)``, as the service opens it): a write is
+answered, a read answered and a listener told only once a sync of the write-ahead log made after the commit
+has returned; one sync covers every commit made meanwhile; a failed sync refuses every write after it.
+
+The disk here is the real file system with a sync that can be held, slowed or failed (``GroupSync(sync=)``):
+a power cut cannot be made in a test, but what must have happened before each answer can be checked."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.builders import M, declared_db
+
+from deconflict.api.ops import Watch, readiness
+from deconflict.api.settings import Settings
+from deconflict.clock import system_clock
+from deconflict.service import Service
+from deconflict.store import open_store
+from deconflict.store.durable import DiskFailed, Durability, GroupSync
+
+
+def wal_of(db: Path) -> Path:
+    return db.with_name(db.name + "-wal")
+
+
+def grouped(db: Path, sync: Any) -> Service:
+    """A service on ``db`` opened as the server opens it, its log synced by ``sync``."""
+    service = Service(open_store(str(db), group_commit=True), clock=system_clock)
+    assert type(service.store.durable) is GroupSync
+    service.store.durable = GroupSync(wal_of(db), sync=sync)
+    return service
+
+
+def test_the_server_store_syncs_the_log_itself_and_other_stores_at_each_commit(tmp_path: Path) -> None:
+    """The service's store commits with NORMAL and syncs the log itself (GroupSync); any other opening keeps
+    FULL, the log synced inside each commit."""
+    grouped_store = open_store(str(tmp_path / "g.db"), group_commit=True)
+    plain = open_store(str(tmp_path / "p.db"))
+    memory = open_store(":memory:", group_commit=True)
+    try:
+        with grouped_store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL: GroupSync syncs
+        assert type(grouped_store.durable) is GroupSync
+        with plain.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert type(plain.durable) is Durability
+        assert type(memory.durable) is Durability  # nothing on a disk to sync
+    finally:
+        grouped_store.close()
+        plain.close()
+        memory.close()
+
+
+def test_nothing_is_answered_or_told_before_the_sync_that_covers_it(tmp_path: Path) -> None:
+    """With the disk holding its sync: the message is committed (another connection reads it) but the sender
+    is not answered, the listeners have heard nothing, and a read of the channel waits too. The sync returns:
+    all three go on."""
+    db = tmp_path / "held.db"
+    declared_db(db)
+    held = threading.Event()
+    release = threading.Event()
+
+    def disk(fd: int) -> None:
+        held.set()
+        assert release.wait(30), "the test never released the disk"
+        os.fdatasync(fd)
+
+    service = grouped(db, disk)
+    heard: list[int] = []
+    service.listeners.append(lambda mechanism, seq: heard.append(seq))
+    outcome: dict[str, Any] = {}
+
+    def send() -> None:
+        outcome["message"] = service.send_message(mechanism_id=M, actor="TR", text="line check")
+
+    def read() -> None:
+        outcome["read"] = service.messages(M, reader=service.member(M, "IL"))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert held.wait(30), "the write never asked for a sync"
+    with sqlite3.connect(db) as raw:  # committed: the log holds it (not yet synced)
+        assert raw.execute("SELECT count(*) FROM ledger WHERE type = 'message.sent'").fetchone()[0] == 1
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.3)
+    assert sender.is_alive() and "message" not in outcome, "the sender was answered before the disk synced"
+    assert reader.is_alive() and "read" not in outcome, "a read was answered before the disk synced"
+    assert heard == [], "a listener heard of an entry before the disk synced it"
+    release.set()
+    sender.join(30)
+    reader.join(30)
+    assert outcome["message"]["id"] == "M1"
+    assert [m["id"] for m in outcome["read"]] == ["M1"]
+    assert heard == [outcome["message"]["seq"]] if "seq" in outcome["message"] else len(heard) == 1
+    assert service.store.durable.synced == service.store.durable.newest
+    service.store.close()
+
+
+def test_one_sync_covers_the_commits_made_while_the_last_one_ran(tmp_path: Path) -> None:
+    """Eight senders on a disk that takes 5 ms a sync: every message is answered after a sync that began
+    after its commit, the listeners hear every entry once and in order, and the syncs are far fewer than the
+    commits (with a sync inside each commit, as FULL does, there would be one each)."""
+    db = tmp_path / "group.db"
+    declared_db(db)
+    started: list[float] = []
+
+    def slow_disk(fd: int) -> None:
+        started.append(time.monotonic())
+        time.sleep(0.005)
+        os.fdatasync(fd)
+
+    service = grouped(db, slow_disk)
+    heard: list[int] = []
+    service.listeners.append(lambda mechanism, seq: heard.append(seq))
+    late: list[str] = []
+    per_sender = 15
+
+    def sender(n: int) -> None:
+        party = ("TR", "IL")[n % 2]
+        for i in range(per_sender):
+            before = time.monotonic()
+            sent = service.send_message(mechanism_id=M, actor=party, text=f"{party} {n}.{i}")
+            if not any(s > before for s in started):
+                late.append(sent["id"])
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    durable = service.store.durable
+    assert late == [], f"answered with no sync begun after the write: {late}"
+    assert heard == sorted(heard) and len(heard) == len(set(heard)) == 8 * per_sender
+    assert durable.newest == 8 * per_sender
+    assert durable.syncs <= durable.newest // 2, f"{durable.syncs} syncs for {durable.newest} commits"
+    service.store.close()
+
+
+def test_a_read_that_changed_nothing_asks_for_no_sync(tmp_path: Path) -> None:
+    db = tmp_path / "reads.db"
+    declared_db(db)
+    calls: list[int] = []
+
+    def disk(fd: int) -> None:
+        calls.append(fd)
+        os.fdatasync(fd)
+
+    service = grouped(db, disk)
+    service.send_message(mechanism_id=M, actor="TR", text="one")
+    assert len(calls) == 1
+    for _ in range(5):
+        service.messages(M, reader=service.member(M, "IL"))
+        service.activities(M)
+    assert len(calls) == 1, "reads made the disk sync"
+    service.store.close()
+
+
+def test_a_failed_sync_refuses_that_write_and_every_one_after_it(tmp_path: Path) -> None:
+    """The disk reports a lost write (EIO): the write is refused (503, in words), and so is every write and
+    read after it, even if a later sync would succeed (the kernel reports a lost page once); no listener is
+    told of what may not be on the disk."""
+    db = tmp_path / "eio.db"
+    declared_db(db)
+    failures = [OSError(errno.EIO, "Input/output error")]
+
+    def failing_disk(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        os.fdatasync(fd)
+
+    service = grouped(db, failing_disk)
+    heard: list[int] = []
+    service.listeners.append(lambda mechanism, seq: heard.append(seq))
+    with pytest.raises(DiskFailed) as refused:
+        service.send_message(mechanism_id=M, actor="TR", text="lost?")
+    assert refused.value.status == 503
+    assert "disk refused to store the record" in refused.value.message
+    assert "Input/output error" in refused.value.message and "restart" in refused.value.message
+    with pytest.raises(DiskFailed):
+        service.send_message(mechanism_id=M, actor="IL", text="after")
+    with pytest.raises(DiskFailed):
+        service.messages(M, reader=service.member(M, "IL"))
+    assert heard == []
+    ready = readiness(Watch(Settings(db=str(db), tick_s=0), service))
+    assert ready["database"] == {
+        "ok": False,
+        "detail": "its disk refused to store writes: check the disk, then restart",
+    }
+    service.store.close()  # closes, though nothing more can be synced
