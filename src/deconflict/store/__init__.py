@@ -222,6 +222,7 @@ class Store:
         except DiskFailed:
             pass
         finally:
+            self.durable.close()
             self.engine.dispose()
 
 
