@@ -689,7 +689,8 @@ def main() -> None:
     free: dict[str, bool] = {}
     if "appends" in only:
         met["append_5000_per_s"] = result["append_per_s_8_writers_group_commit"] >= 5000
-        free["append_5000_per_s"] = 1e6 / result["append_cpu_us_8_writers_group_commit"] >= 5000
+        # no estimate on free cores: the figure is the disk's syncs overlapping the next appends, a matter of
+        # wall time; the CPU an entry says what one core would allow (append_capacity_1_core_group_commit)
     if "verify" in only:
         met["verify_20000_per_s"] = result["verify_per_s_2_processes"] >= 20000
         free["verify_20000_per_s"] = result["verify_capacity_2_cores"] >= 20000
@@ -732,6 +733,7 @@ def run_appends(args: argparse.Namespace, result: dict[str, Any]) -> None:
     )
     result["append_per_s_8_writers_full"] = round(max(r for r, _, _ in full))
     result["append_cpu_us_8_writers_full"] = round(min(c for _, c, _ in full), 1)
+    result["append_capacity_1_core_group_commit"] = round(1e6 / result["append_cpu_us_8_writers_group_commit"])
     result["append_ratio_group_commit_over_full"] = round(
         result["append_per_s_8_writers_group_commit"] / result["append_per_s_8_writers_full"], 2
     )
