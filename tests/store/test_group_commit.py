@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.builders import M, declared_db
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+from support.builders import M, declared_db, position
 
 from deconflict.api.ops import Watch, readiness
 from deconflict.api.settings import Settings
@@ -34,7 +36,7 @@ def grouped(db: Path, sync: Any) -> Service:
     """A service on ``db`` opened as the server opens it, its log synced by ``sync``."""
     service = Service(open_store(str(db), group_commit=True), clock=system_clock)
     assert type(service.store.durable) is GroupSync
-    service.store.durable = GroupSync(wal_of(db), sync=sync)
+    service.store.durable = GroupSync(db, sync=sync)
     return service
 
 
@@ -195,3 +197,102 @@ def test_a_failed_sync_refuses_that_write_and_every_one_after_it(tmp_path: Path)
         "detail": "its disk refused to store writes: check the disk, then restart",
     }
     service.store.close()  # closes, though nothing more can be synced
+
+
+def test_a_read_that_sees_a_commit_waits_for_its_sync_though_its_writer_has_not_finished(tmp_path: Path) -> None:
+    """The commit is announced before it is made: a read in the gap between SQLite's COMMIT and the end of the
+    writer's transaction (held open here after the commit) sees the row and waits until it is synced."""
+    db = tmp_path / "gap.db"
+    store = open_store(str(db), group_commit=True)
+    committed, release = threading.Event(), threading.Event()
+
+    def hold_after_commit(session: Session) -> None:
+        if threading.current_thread().name == "writer":
+            committed.set()
+            release.wait(30)
+
+    event.listen(Session, "after_commit", hold_after_commit)
+    try:
+
+        def write() -> None:
+            with store.transaction() as s:
+                s.execute(text("INSERT INTO ticker_lease(name, holder, expires_at) VALUES ('x', 'me', '2030-01-01')"))
+
+        seen: list[Any] = []
+
+        def read() -> None:
+            with store.read() as s:
+                rows = s.execute(text("SELECT holder FROM ticker_lease WHERE name = 'x'")).all()
+            seen.extend([*rows, store.durable.synced])  # once the read has ended: what it would answer
+
+        w = threading.Thread(target=write, name="writer")
+        w.start()
+        assert committed.wait(30)
+        r = threading.Thread(target=read)
+        r.start()
+        time.sleep(0.3)
+        assert r.is_alive() and seen == [], "a read answered with a commit no sync had covered"
+        release.set()
+        w.join(30)
+        r.join(30)
+        assert seen == [("me",), store.durable.newest]
+    finally:
+        release.set()
+        time.sleep(0.1)
+        event.remove(Session, "after_commit", hold_after_commit)
+        store.close()
+
+
+def test_a_database_named_through_a_link_has_its_own_log_synced(tmp_path: Path) -> None:
+    """SQLite keeps the log beside the real file when the database is named through a symbolic link: that log is
+    the one synced (before, a log looked for beside the link was not found and nothing was synced, silently)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link.db").symlink_to(tmp_path / "real" / "d.db")
+    store = open_store(f"sqlite:///{tmp_path}/link.db", group_commit=True)
+    synced: list[int] = []
+    store.durable = GroupSync(tmp_path / "link.db", sync=lambda fd: (synced.append(fd), os.fdatasync(fd)) and None)
+    for i in range(3):
+        with store.transaction() as s:
+            s.execute(text(f"INSERT INTO ticker_lease(name, holder, expires_at) VALUES ('x{i}', 'me', '2030-01-01')"))
+    assert len(synced) == 3
+    assert os.path.samefile(f"/proc/self/fd/{synced[0]}", tmp_path / "real" / "d.db-wal")
+    store.close()
+
+
+def test_a_listener_that_reads_the_store_is_refused_not_a_deadlock(tmp_path: Path, caplog: Any) -> None:
+    """A listener runs inside the sync that covers its commit: a read there would wait for that sync for ever.
+    It is refused with an error in the log, and writes go on."""
+    db = tmp_path / "listener.db"
+    declared_db(db)
+    service = grouped(db, os.fdatasync)
+    service.listeners.append(lambda mechanism, seq: service.messages(M, reader=service.member(M, "IL")))
+    done: list[str] = []
+    sender = threading.Thread(
+        target=lambda: [
+            done.append(service.send_message(mechanism_id=M, actor="TR", text=f"{i}")["id"]) for i in (1, 2)
+        ],
+        daemon=True,
+    )
+    sender.start()
+    sender.join(20)
+    assert done == ["M1", "M2"], "a listener reading the store stopped the writes"
+    assert "may not read the store" in caplog.text
+    service.store.close()
+
+
+def test_a_failed_sync_refuses_the_track_reports_it_stored(tmp_path: Path) -> None:
+    """Track reports are stored for several requests at once: a request is answered only once the sync covers
+    them, and refused when that sync fails, like any write."""
+    db = tmp_path / "tracks.db"
+    declared_db(db)
+    failures = [OSError(errno.EIO, "Input/output error")]
+
+    def failing_disk(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        os.fdatasync(fd)
+
+    service = grouped(db, failing_disk)
+    with pytest.raises(DiskFailed):
+        service.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", system_clock(), (37.6, 34.5), 90)])
+    service.store.close()

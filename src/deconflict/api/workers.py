@@ -108,7 +108,9 @@ def app_from_env() -> FastAPI:
         if cpu is not None:
             logging.getLogger("deconflict.serve").info("worker %d pinned to CPU %d", os.getpid(), cpu)
     TimedRequests.request_timeout_s = settings.request_timeout_s  # the protocol class uvicorn was named
-    store = open_store(settings.db, migrate=False, group_commit=True)
+    # FULL, not group commit: with several processes on one SQLite file, another worker could read (and answer
+    # with) a commit before the process that made it has synced it (deconflict.store.durable)
+    store = open_store(settings.db, migrate=False)
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
     return create_app(settings, service)
 

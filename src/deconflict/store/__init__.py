@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from deconflict.errors import DeconflictError
-from deconflict.store.durable import DiskFailed, Durability, GroupSync
+from deconflict.store.durable import Durability, GroupSync
 from deconflict.store.gate import Gate
 
 if TYPE_CHECKING:
@@ -199,12 +199,17 @@ class Store:
             with self._sessions.begin() as session:
                 yield session
             return
-        with self._sessions.begin() as session:
-            yield session
-            wrote = _writes(session)
-        ticket = durable.committed() if wrote else durable.newest
+        ticket = 0
+        try:
+            with self._sessions.begin() as session:
+                yield session
+                if _writes(session):
+                    ticket = durable.begin_commit()  # before the commit: a read that sees it waits for its sync
+        finally:
+            if ticket:
+                durable.end_commit(ticket)
         if not durable.deferring:
-            durable.wait(ticket)
+            durable.wait(ticket or durable.newest)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -219,7 +224,7 @@ class Store:
         """Every commit put on the disk (unless the disk has failed: said in the log already), then closed."""
         try:
             self.durable.sync()
-        except DiskFailed:
+        except DeconflictError:  # the disk failed (said in the log already): nothing more can be synced
             pass
         finally:
             self.durable.close()
@@ -252,7 +257,7 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False) -> 
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if group_commit and database and database != ":memory:" and not database.startswith("file:"):
-            durable = GroupSync(Path(database).with_name(Path(database).name + "-wal"))
+            durable = GroupSync(Path(database))
         event.listen(engine, "connect", _sqlite_pragmas("FULL" if durable is None else "NORMAL"))
     try:
         if migrate:
