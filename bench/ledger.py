@@ -346,6 +346,7 @@ def bench_writers(n: int, *, group: bool, writers: int = 8) -> tuple[float, floa
                             return
                         actor, kind, payload = entries[i]
                         key = KEYS[actor]
+                        ticket = durable.begin_commit()  # as Store.transaction: announced before the commit
                         with conn.begin():
                             state["head"] = ledger.append(
                                 conn,
@@ -357,7 +358,7 @@ def bench_writers(n: int, *, group: bool, writers: int = 8) -> tuple[float, floa
                                 after=cast(chain.Head, state["head"]),
                                 sign=lambda row, key=key: (key.key_id, key.sign_entry(row["hash"])),
                             )
-                        ticket = durable.committed()
+                        durable.end_commit(ticket)
                         state["i"] = i + 1
                     durable.wait(ticket)  # answered once on the disk
 
