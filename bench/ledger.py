@@ -272,6 +272,22 @@ def previous_append(conn: Any, *, actor: str, kind: str, payload: Any, when: dat
     return chain.Head(row["seq"], row["hash"])
 
 
+def append_signed(conn: Any, i: int, head: chain.Head, entry: tuple[str, str, dict[str, Any]]) -> chain.Head:
+    """``ledger.append`` of the bench's entry ``i`` (0-based) after ``head``, signed with its actor's key."""
+    actor, kind, payload = entry
+    key = KEYS[actor]
+    return ledger.append(
+        conn,
+        mechanism=M,
+        actor=actor,
+        type=kind,
+        payload=payload,
+        at=at(i + 1),
+        after=head,
+        sign=lambda row: (key.key_id, key.sign_entry(row["hash"])),
+    )
+
+
 def bench_appends(n: int, *, synchronous: str, per_commit: int, previous: bool = False) -> tuple[float, float]:
     """(entries appended a second, CPU microseconds an entry) into a fresh SQLite file; ``previous``: with the
     previous spelling of the append (the same run's baseline)."""
@@ -291,24 +307,14 @@ def bench_appends(n: int, *, synchronous: str, per_commit: int, previous: bool =
             while i < n:
                 with conn.begin():
                     for _ in range(min(per_commit, n - i)):
-                        actor, kind, payload = entries[i]
                         if previous:
+                            actor, kind, payload = entries[i]
                             head = previous_append(
                                 conn, actor=actor, kind=kind, payload=payload, when=at(i + 1), head=head
                             )
                             i += 1
                             continue
-                        key = KEYS[actor]
-                        head = ledger.append(
-                            conn,
-                            mechanism=M,
-                            actor=actor,
-                            type=kind,
-                            payload=payload,
-                            at=at(i + 1),
-                            after=head,
-                            sign=lambda row, key=key: (key.key_id, key.sign_entry(row["hash"])),
-                        )
+                        head = append_signed(conn, i, head, entries[i])
                         i += 1
         elapsed, used = time.perf_counter() - t, time.process_time() - c
         with sqlite3.connect(Path(tmp) / "ledger.db") as con:
@@ -344,20 +350,9 @@ def bench_writers(n: int, *, group: bool, writers: int = 8) -> tuple[float, floa
                         i = state["i"]
                         if i >= n:
                             return
-                        actor, kind, payload = entries[i]
-                        key = KEYS[actor]
                         ticket = durable.begin_commit()  # as Store.transaction: announced before the commit
                         with conn.begin():
-                            state["head"] = ledger.append(
-                                conn,
-                                mechanism=M,
-                                actor=actor,
-                                type=kind,
-                                payload=payload,
-                                at=at(i + 1),
-                                after=cast(chain.Head, state["head"]),
-                                sign=lambda row, key=key: (key.key_id, key.sign_entry(row["hash"])),
-                            )
+                            state["head"] = append_signed(conn, i, cast(chain.Head, state["head"]), entries[i])
                         durable.end_commit(ticket)
                         state["i"] = i + 1
                     durable.wait(ticket)  # answered once on the disk

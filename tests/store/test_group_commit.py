@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,18 @@ def grouped(db: Path, sync: Any) -> Service:
     assert type(service.store.durable) is GroupSync
     service.store.durable = GroupSync(db, sync=sync)
     return service
+
+
+def failing_once() -> Callable[[int], None]:
+    """A disk whose first sync reports a lost write (EIO); the later ones succeed."""
+    failures = [OSError(errno.EIO, "Input/output error")]
+
+    def disk(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        os.fdatasync(fd)
+
+    return disk
 
 
 def test_the_server_store_syncs_the_log_itself_and_other_stores_at_each_commit(tmp_path: Path) -> None:
@@ -171,14 +184,7 @@ def test_a_failed_sync_refuses_that_write_and_every_one_after_it(tmp_path: Path)
     told of what may not be on the disk."""
     db = tmp_path / "eio.db"
     declared_db(db)
-    failures = [OSError(errno.EIO, "Input/output error")]
-
-    def failing_disk(fd: int) -> None:
-        if failures:
-            raise failures.pop()
-        os.fdatasync(fd)
-
-    service = grouped(db, failing_disk)
+    service = grouped(db, failing_once())
     heard: list[int] = []
     service.listeners.append(lambda mechanism, seq: heard.append(seq))
     with pytest.raises(DiskFailed) as refused:
@@ -285,14 +291,7 @@ def test_a_failed_sync_refuses_the_track_reports_it_stored(tmp_path: Path) -> No
     them, and refused when that sync fails, like any write."""
     db = tmp_path / "tracks.db"
     declared_db(db)
-    failures = [OSError(errno.EIO, "Input/output error")]
-
-    def failing_disk(fd: int) -> None:
-        if failures:
-            raise failures.pop()
-        os.fdatasync(fd)
-
-    service = grouped(db, failing_disk)
+    service = grouped(db, failing_once())
     with pytest.raises(DiskFailed):
         service.report_tracks(mechanism_id=M, actor="TR", reports=[position("UAV-1", system_clock(), (37.6, 34.5), 90)])
     service.store.close()
