@@ -115,6 +115,13 @@ UNREACHABLE = (
 """What a request is answered (503, with Retry-After) when its database connection failed."""
 
 
+DISK_FULL = (
+    "the database's disk is full: nothing was written. The operator must free space on it; the service takes "
+    "writes again by itself once there is room"
+)
+"""What a write is answered (503) when SQLite could not store it for lack of space (SQLITE_FULL)."""
+
+
 READ_ONLY = "25006"
 """PostgreSQL's read_only_sql_transaction: the server is a standby (in recovery), or read-only."""
 
@@ -209,5 +216,8 @@ def install(app: FastAPI) -> None:
         # primary), so the client is told to come back, never shown a 500. A refused statement is a defect.
         if not is_outage(exc):
             return await unexpected(request, exc)
+        if getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_FULL":
+            log.error("the database's disk is full on %s %s", request.method, request.url.path)
+            return JSONResponse(error_body(DISK_FULL, None), status_code=503, headers={"Retry-After": "60"})
         log.warning("database not reachable on %s %s: %s", request.method, request.url.path, unreachable(exc))
         return JSONResponse(error_body(UNREACHABLE, None), status_code=503, headers={"Retry-After": "1"})

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI
@@ -167,6 +169,22 @@ class Watch:
         return self._heads
 
 
+DISK_LOW_BYTES = 16 * 2**20
+"""Below this much free space on an SQLite database's disk, ``/readyz`` says the disk is full: SQLite refuses a
+write it cannot store whole (SQLITE_FULL), and the service would refuse every write."""
+
+
+def disk_left(watch: Watch) -> int | None:
+    """Bytes free on the disk of the service's SQLite file (None: not a file on this machine)."""
+    url = watch.service.store.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    try:
+        return shutil.disk_usage(Path(str(url.database)).parent).free
+    except OSError:
+        return None
+
+
 def readiness(watch: Watch) -> dict[str, dict[str, Any]]:
     """Each readiness check, ``{"ok": bool, "detail": words}``: ``database`` (a new connection answers),
     ``migrations`` (its revision is the head the code knows), ``ticker`` (the duty loop completed a pass
@@ -198,6 +216,11 @@ def readiness(watch: Watch) -> dict[str, dict[str, Any]]:
         checks["database"] = {"ok": False, "detail": f"unreachable: {type(e).__name__} (the service's log says why)"}
     if watch.service.store.durable.failed is not None:  # a sync of the record failed: no write is safe
         checks["database"] = {"ok": False, "detail": "its disk refused to store writes: check the disk, then restart"}
+    elif checks["database"]["ok"] and (left := disk_left(watch)) is not None and left < DISK_LOW_BYTES:
+        checks["database"] = {
+            "ok": False,
+            "detail": f"its disk is full ({left // 2**20} MiB left): writes are refused until space is freed",
+        }
     heads = watch.heads()
     if current is None:
         checks["migrations"] = {"ok": False, "detail": "unknown: the database cannot be reached"}
