@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI
@@ -40,6 +39,7 @@ from deconflict.api.metrics import StoreCollector, lease_state
 from deconflict.api.settings import Settings
 from deconflict.logs import request_logger
 from deconflict.service import Service
+from deconflict.store.gate import sqlite_file
 
 log = logging.getLogger("deconflict.api.ops")
 
@@ -176,11 +176,11 @@ write it cannot store whole (SQLITE_FULL), and the service would refuse every wr
 
 def disk_left(watch: Watch) -> int | None:
     """Bytes free on the disk of the service's SQLite file (None: not a file on this machine)."""
-    url = watch.service.store.engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    database = sqlite_file(watch.service.store.engine.url)
+    if database is None:
         return None
     try:
-        return shutil.disk_usage(Path(str(url.database)).parent).free
+        return shutil.disk_usage(database.parent).free
     except OSError:
         return None
 

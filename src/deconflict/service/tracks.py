@@ -28,7 +28,7 @@ from deconflict.service.context import LIVE_STATES, SYSTEM, Context, retrying
 from deconflict.service.picture import Picture, Pictures, party_member
 from deconflict.service.posting import post_standard
 from deconflict.service.writer import RecordWriter
-from deconflict.store.durable import DiskFailed
+from deconflict.store.durable import NotOnDisk
 from deconflict.store.schema import ActivityRow, ConflictRow, TrackReportRow, TrackRow
 from deconflict.tactical import Tracks, find_track_conflicts, tracks_in_volumes
 
@@ -62,7 +62,7 @@ def report_tracks(ctx: Context, *, mechanism_id: str, actor: str, reports: list[
         queue = _QUEUES.setdefault(ctx.pictures, {}).setdefault(mechanism_id, [])
         queue.append(batch)
     mine: list[_Batch] = []
-    lost: DiskFailed | None = None
+    lost: NotOnDisk | None = None
     try:
         _store_queued(ctx, mechanism_id=mechanism_id, taken=mine)
     except BaseException as e:
@@ -72,12 +72,12 @@ def report_tracks(ctx: Context, *, mechanism_id: str, actor: str, reports: list[
                     _answered(queue, b, None, e)
             if not batch.taken:  # nobody took it: it goes with this request's error
                 _answered(queue, batch, None, e)
-        if isinstance(e, DiskFailed):
+        if isinstance(e, NotOnDisk):
             lost = e
     batch.done.wait()  # stored (or failed) by this request, or by the one that took it
     if batch.error is not None:
         raise batch.error
-    if lost is not None:  # stored, but the disk refused the sync that would have made it safe: never a 2xx
+    if lost is not None:  # stored, but no sync confirmed it on the disk: never a 2xx
         raise lost
     assert batch.result is not None
     return batch.result

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from deconflict.errors import DeconflictError
 from deconflict.store.durable import Durability, GroupSync
-from deconflict.store.gate import Gate
+from deconflict.store.gate import Gate, sqlite_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -255,9 +255,9 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False) -> 
         engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url))
     durable: Durability | None = None
     if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if group_commit and database and database != ":memory:" and not database.startswith("file:"):
-            durable = GroupSync(Path(database))
+        database = sqlite_file(engine.url)
+        if group_commit and database is not None:
+            durable = GroupSync(database)
         event.listen(engine, "connect", _sqlite_pragmas("FULL" if durable is None else "NORMAL"))
     try:
         if migrate:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from deconflict.errors import DeconflictError
 
-__all__ = ["CHECK_EVERY", "DiskFailed", "Durability", "GroupSync", "SyncUnavailable"]
+__all__ = ["CHECK_EVERY", "DiskFailed", "Durability", "GroupSync", "NotOnDisk", "SyncUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,19 @@ CHECK_EVERY = 1024
 """Every this many syncs, the log's descriptor is checked to be the log's still."""
 
 
-class DiskFailed(DeconflictError):
+class NotOnDisk(DeconflictError):
+    """A write was committed but is not confirmed on the disk: it must never be answered 2xx."""
+
+    status = 503
+
+
+class DiskFailed(NotOnDisk):
     """The disk refused to store the record's writes: nothing written since the last good sync is safe."""
 
-    status = 503
 
-
-class SyncUnavailable(DeconflictError):
+class SyncUnavailable(NotOnDisk):
     """The log could not be reached to sync it just now (out of file descriptors, say): the write was stored
     but is not confirmed on the disk."""
-
-    status = 503
 
 
 class _Lost(Exception):

@@ -30,13 +30,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import URL, Engine, text
 from sqlalchemy.exc import OperationalError
 
-__all__ = ["WAIT_S", "Gate", "GateTimeout", "gate_key"]
+__all__ = ["WAIT_S", "Gate", "GateTimeout", "gate_key", "sqlite_file"]
 
 WAIT_S = 10.0
 """How long a write waits at the gate (as long as SQLite's busy timeout) before it is refused as busy."""
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The SQLite database file a URL names (None: another database, one in memory, or a ``file:`` URI).
+
+    >>> from sqlalchemy import make_url
+    >>> sqlite_file(make_url("sqlite:////srv/d.db")), sqlite_file(make_url("sqlite:///:memory:"))
+    (PosixPath('/srv/d.db'), None)
+    """
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 class GateTimeout(Exception):
@@ -60,10 +73,8 @@ class Gate:
         self._engine = engine
         self.wait_s = wait_s
         self._dialect = engine.dialect.name
-        self._path: Path | None = None
-        database = engine.url.database
-        if self._dialect == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
-            self._path = Path(database).with_name(Path(database).name + "-gate")
+        database = sqlite_file(engine.url)
+        self._path = database.with_name(database.name + "-gate") if database is not None else None
         self._held = threading.local()
 
     def held_since(self, mechanism: str) -> float | None:
