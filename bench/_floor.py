@@ -15,12 +15,22 @@ the application's. Two floors bound how fast one process can ever go on this mac
 Their sum is a floor for a write through HTTP: the event streams, the middleware and the routing come on
 top. ``ceiling_per_core_s`` is the writes a second that sum would allow on one whole core, which is all
 one Python process gets for this work (one interpreter lock).
+
+For a message, a third figure says where the physical limit of this stack is (:func:`minimal_floor`): a
+server with nothing but what a durable, signed, streamed message needs, on the same uvicorn configuration
+and the same clients. It reads the bearer token and the body, renders the phrase, writes the record's
+entry (canonical JSON, SHA-256 chain, an Ed25519 signature by libsodium) and the message's row into the
+seeded demo database's own tables with the standard library's ``sqlite3``, commits, syncs the write-ahead
+log (every commit: no sync shared), answers 201, and writes the message to both parties' event streams.
+No framework, no ORM, no checks beyond these. Its CPU a message is the least Python on this machine can
+spend on one; ``measured_over_minimal`` is how far the service is from it.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from _http import Poster
-from _servers import _cpu_s, free_port
+from _servers import ServerFailed, _cpu_s, _seed, free_port
 
-__all__ = ["floors", "http_floor", "service_floor"]
+__all__ = ["floors", "http_floor", "minimal_floor", "service_floor"]
 
 NOOP_SERVER = textwrap.dedent(
     """
@@ -60,6 +70,99 @@ NOOP_SERVER = textwrap.dedent(
     """
 )
 """An ASGI application that reads the body and answers 201, served as ``deconflict serve`` serves."""
+
+MINIMAL_SERVER = textwrap.dedent(
+    """
+    import asyncio, base64, hashlib, json, os, sqlite3, sys
+    from datetime import UTC, datetime
+    import orjson, uvicorn
+    from nacl.signing import SigningKey
+    from deconflict.api.serving import uvicorn_config
+    from deconflict.api.settings import Settings
+
+    db, port, tokens = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    M = "tr-il-syria"
+    LANG = {"TR": "tr", "IL": "he", "AZ": "az"}
+    WORDS = {"tr": "Bekliyoruz: {ref}", "he": "ממתינים: {ref}", "az": "Gözləyirik: {ref}"}
+    con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    seq, prev = con.execute("SELECT seq, hash FROM ledger WHERE mechanism_id=? ORDER BY seq DESC LIMIT 1", (M,)).fetchone()
+    wal = os.open(db + "-wal", os.O_RDWR)
+    key = SigningKey.generate()
+    streams = []
+    state = {"seq": seq, "prev": prev, "n": 0}
+    LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    MESSAGE = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+    def write(party, body):
+        req = orjson.loads(body)
+        to, params = req["to"], req["params"]
+        lang = LANG[party]
+        text = WORDS[lang].format(**params)
+        state["n"] += 1
+        mid = f"MF{state['n']}"
+        payload = {"about": None, "deadline": None, "from_party": party, "id": mid, "lang": lang,
+                   "needs_ack": False, "params": params, "template": req["template"], "to": to, "type": "response"}
+        canon = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+        payload_hash = hashlib.sha256(canon.encode()).hexdigest()
+        at = datetime.now(UTC).isoformat()
+        seq, prev = state["seq"] + 1, state["prev"]
+        head = (f'{{"actor":"{party}","at":"{at}","mechanism":"{M}","payload_hash":"{payload_hash}",'
+                f'"prev_hash":"{prev}","seq":{seq},"type":"message.sent"}}')
+        digest = hashlib.sha256(head.encode()).hexdigest()
+        signature = base64.b64encode(key.sign(bytes.fromhex(digest)).signature).decode()
+        con.execute("BEGIN")
+        try:
+            con.execute(LEDGER, (M, seq, at, party, "message.sent", canon, payload_hash, prev, digest, "k", signature))
+            con.execute(MESSAGE, (M, mid, seq, "response", party, orjson.dumps(to).decode(), 0, at, None, "{}", None,
+                                  0, None, None, canon, None, None))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        os.fdatasync(wal)
+        state["seq"], state["prev"] = seq, digest
+        view = {"id": mid, "seq": seq, "from": party, "to": to, "text": text, "sent_at": at, "hash": digest}
+        frame = b"event: message.sent\\ndata: " + orjson.dumps({"seq": seq, "message": view}) + b"\\n\\n"
+        for queue in streams:
+            queue.put_nowait(frame)
+        return orjson.dumps(view)
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+        party = tokens.get(auth.removeprefix("Bearer "))
+        if party is None:
+            await send({"type": "http.response.start", "status": 401, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if scope["method"] == "GET":
+            queue = asyncio.Queue()
+            streams.append(queue)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream")]})
+            try:
+                while True:
+                    await send({"type": "http.response.body", "body": await queue.get(), "more_body": True})
+            finally:
+                streams.remove(queue)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        answer = write(party, body)
+        await send({"type": "http.response.start", "status": 201,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]})
+        await send({"type": "http.response.body", "body": answer})
+
+    uvicorn.Server(uvicorn_config(app, Settings(), port=port)).run()
+    """
+)
+"""The least a server can do for a durable, signed hotline message that both parties' streams show
+(:func:`minimal_floor`): argv[1] a seeded demo database, argv[2] the port, argv[3] ``{token: party}``."""
 
 SERVICE_CALLS = textwrap.dedent(
     """
@@ -106,21 +209,72 @@ the rest is timed."""
 def http_floor(seconds: float, clients: int, path: str, body: Callable[[int], Any]) -> dict[str, Any]:
     """The no-op server (:data:`NOOP_SERVER`) driven by ``clients`` threads posting ``body(n)`` to ``path``
     for ``seconds``: requests a second, and its CPU a request."""
+    return _drive([NOOP_SERVER], seconds, clients, path, body, "the server that does nothing")
+
+
+def minimal_floor(seconds: float, clients: int, body: Callable[[int], Any]) -> dict[str, Any]:
+    """The minimal message server (:data:`MINIMAL_SERVER`) on a freshly seeded demo database, driven as the
+    hotline bench drives the service: ``clients`` threads (TR and IL in turn) posting ``body(n)`` with the
+    other party as addressee, while TR's and IL's event streams are read; requests a second, its CPU a
+    request, and the rows it stored (every 201 a row: checked)."""
+    with tempfile.TemporaryDirectory(prefix="bench-minimal-") as folder:
+        db = str(Path(folder) / "minimal.db")
+        try:
+            tokens = _seed(db)
+        except ServerFailed as e:
+            return {"failed": str(e)}
+        parties = {token: party for party, token in tokens.items() if party in ("TR", "IL")}
+        by_party = {party: token for token, party in parties.items()}
+
+        def addressed(n: int) -> Any:
+            return {**body(n), "to": ["IL" if n % 2 == 0 else "TR"]}
+
+        script = [MINIMAL_SERVER, db, "{port}", json.dumps(parties)]
+        out = _drive(
+            script, seconds, clients, "/messages", addressed, "the minimal server", token=lambda n: by_party[
+                "TR" if n % 2 == 0 else "IL"
+            ], streams=[by_party["TR"], by_party["IL"]],
+        )
+        if "requests_per_s" in out:
+            with sqlite3.connect(db) as con:
+                out["rows_stored"] = con.execute("SELECT count(*) FROM messages WHERE id LIKE 'MF%'").fetchone()[0]
+        return out
+
+
+def _drive(
+    script: list[str],
+    seconds: float,
+    clients: int,
+    path: str,
+    body: Callable[[int], Any],
+    name: str,
+    *,
+    token: Callable[[int], str] = lambda n: "x",
+    streams: list[str] | None = None,
+) -> dict[str, Any]:
+    """Start ``python -c script[0] script[1:]`` (``{port}`` replaced by a free port), post ``body(n)`` to
+    ``path`` from ``clients`` threads (thread n with ``token(n)``) for ``seconds`` while one reader per token
+    in ``streams`` reads ``GET /events``; requests a second and the server's CPU a request."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", NOOP_SERVER, str(port)], stderr=subprocess.DEVNULL)
+    argv = [a.replace("{port}", str(port)) for a in script[1:]] or [str(port)]
+    proc = subprocess.Popen([sys.executable, "-c", script[0], *argv], stderr=subprocess.DEVNULL)
+    readers: list[threading.Thread] = []
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(400):
             try:
-                with Poster(base, "x") as p:
+                with Poster(base, token(0)) as p:
                     p.post(path, body(0))
                 break
             except (OSError, http.client.HTTPException):
                 if proc.poll() is not None:
-                    return {"failed": f"the server that does nothing exited ({proc.returncode})"}
+                    return {"failed": f"{name} exited ({proc.returncode})"}
                 time.sleep(0.05)
         else:
-            return {"failed": "the server that does nothing did not answer within 20 s"}
+            return {"failed": f"{name} did not answer within 20 s"}
+        for reader_token in streams or []:
+            readers.append(threading.Thread(target=_read_stream, args=(port, reader_token), daemon=True))
+            readers[-1].start()
         count = [0]
         errors: list[str] = []
         lock = threading.Lock()
@@ -129,7 +283,7 @@ def http_floor(seconds: float, clients: int, path: str, body: Callable[[int], An
         def client(n: int) -> None:
             done = 0
             try:
-                with Poster(base, "x") as p:
+                with Poster(base, token(n)) as p:
                     while time.perf_counter() < stop_at:
                         if p.post(path, body(n)).status_code == 201:
                             done += 1
@@ -153,10 +307,23 @@ def http_floor(seconds: float, clients: int, path: str, body: Callable[[int], An
     out: dict[str, Any] = {
         "requests_per_s": round(count[0] / wall, 1),
         "server_cpu_ms_per_request": round(cpu / n * 1000, 3),
+        "requests": count[0],
     }
     if errors:
         out["client_errors"] = errors[:3]
     return out
+
+
+def _read_stream(port: int, token: str) -> None:
+    """Read ``GET /events`` until the server goes (what a watcher costs the server is paid, nothing kept)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/events", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        while response.read1(65536):
+            pass
+    except (OSError, http.client.HTTPException):
+        return
 
 
 def service_floor(what: str, calls: int) -> dict[str, Any]:
@@ -196,7 +363,8 @@ def floors(
 ) -> dict[str, Any]:
     """Both floors, their sum and what it allows on one core, and the measured server CPU a write over it
     (``pinned_over_floor``: the pinned server's, the fairer comparison: the floors run in one thread, with no
-    hand-over between cores)."""
+    hand-over between cores); for a message, the minimal server too (:func:`minimal_floor`), the messages a
+    second it allows on one core and the measured server CPU a message over its own."""
     http = http_floor(seconds, clients, path, body)
     alone = service_floor(what, calls)
     out: dict[str, Any] = {"http_alone": http, f"{what}_alone": alone}
@@ -208,4 +376,12 @@ def floors(
             out["measured_over_floor"] = round(server_cpu_ms / total, 2)
         if isinstance(pinned_cpu_ms, int | float) and total > 0:
             out["pinned_over_floor"] = round(pinned_cpu_ms / total, 2)
+    if what == "message":
+        minimal = out["minimal_server"] = minimal_floor(seconds, clients, body)
+        least = minimal.get("server_cpu_ms_per_request")
+        if isinstance(least, int | float) and least > 0:
+            out["minimal_per_core_s"] = round(1000 / least, 1)
+            for key, measured in (("measured_over_minimal", server_cpu_ms), ("pinned_over_minimal", pinned_cpu_ms)):
+                if isinstance(measured, int | float):
+                    out[key] = round(measured / least, 2)
     return out

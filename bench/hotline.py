@@ -18,7 +18,10 @@ The servers' CPU per request and ``--baseline`` as in bench/api.py. The clients'
 of the two cores the load itself took. Then ``floor`` (bench/_floor.py), in the same run: the server CPU of a
 request to a server that does nothing (the same uvicorn configuration, the same clients), the CPU of
 ``send_message`` alone in process, their sum, the messages a second it allows on one core, and the
-measured server CPU a message over it.
+measured server CPU a message over it; and the physical limit of this stack: a server with nothing but what a
+durable, signed, streamed message needs (raw ``sqlite3`` into the same tables, one Ed25519 signature, one
+sync a commit, both streams written), driven by the same clients, its CPU a message, the messages a second
+that allows on one core, and the measured server over it (``measured_over_minimal``).
 
 The last line of stdout is one JSON object.
 """
@@ -152,7 +155,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2, help="Client threads (alternating parties).")
     ap.add_argument("--quick", action="store_true", help="3 s per configuration, for a smoke test.")
     ap.add_argument(
-        "--no-floor", action="store_true", help="Skip the floors (HTTP alone, the use case alone: bench/_floor.py)."
+        "--no-floor", action="store_true", help="Skip the floors (HTTP alone, the use case alone, the minimal server: bench/_floor.py)."
     )
     add_matrix_options(ap)
     args = ap.parse_args()
@@ -173,7 +176,7 @@ def main() -> None:
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
     measured = result["configs"].get(BASELINE, {})
     if not args.no_floor and "server_cpu_ms_per_request" in measured:
-        log("hotline: the floors (HTTP alone, the use case alone) ...")
+        log("hotline: the floors (HTTP alone, the use case alone, the minimal server) ...")
         result["floor"] = floors(
             "message",
             seconds=min(args.seconds, 10.0),
