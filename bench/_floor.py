@@ -87,7 +87,8 @@ MINIMAL_SERVER = textwrap.dedent(
     con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    seq, prev = con.execute("SELECT seq, hash FROM ledger WHERE mechanism_id=? ORDER BY seq DESC LIMIT 1", (M,)).fetchone()
+    HEAD = "SELECT seq, hash FROM ledger WHERE mechanism_id=? ORDER BY seq DESC LIMIT 1"
+    seq, prev = con.execute(HEAD, (M,)).fetchone()
     wal = os.open(db + "-wal", os.O_RDWR)
     key = SigningKey.generate()
     streams = []
@@ -166,7 +167,7 @@ MINIMAL_SERVER = textwrap.dedent(
 
 SERVICE_CALLS = textwrap.dedent(
     """
-    import json, random, sys, time
+    import cProfile, json, pstats, random, sys, time
     from datetime import UTC, datetime
     sys.path.insert(0, sys.argv[3])
     from deconflict.demo import MECHANISM, prepare_server
@@ -174,6 +175,8 @@ SERVICE_CALLS = textwrap.dedent(
 
     service, _ = prepare_server(sys.argv[1])
     what, calls = sys.argv[2], int(sys.argv[4])
+    NATIVE = {name: part for part, names in json.loads(sys.argv[5]).items() for name in names}
+    LIBRARIES = [("/shapely/", "geometry"), ("/numpy/", "geometry"), ("/numba/", "geometry")]
     rng = random.Random(7)
     now = datetime.now(UTC)
 
@@ -188,22 +191,60 @@ SERVICE_CALLS = textwrap.dedent(
         service.notify(mechanism_id=MECHANISM, actor="TR" if i % 2 == 0 else "IL", kind=n.kind.value,
                        volumes=[v.model_dump(mode="json") for v in n.volumes], title=n.title)
 
+    def head():
+        with service.store.engine.connect() as c:
+            return c.exec_driver_sql("SELECT max(seq) FROM ledger WHERE mechanism_id = ?", (MECHANISM,)).scalar()
+
     call = message if what == "message" else notice
     warm = max(1, calls // 20)  # imports, caches, the picture; then the rest, as the server's run filled it
     for i in range(warm):
         call(i)
+    first = head()
     cpu, wall = time.process_time(), time.perf_counter()
     for i in range(warm, calls):
         call(i)
-    calls -= warm
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    entries = (head() - first) / (calls - warm)
+    profiled = max(1, min(500, calls // 4))
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(calls, calls + profiled):
+        call(i)
+    profile.disable()
+    calls -= warm
     service.store.close()
-    print(json.dumps({"calls": calls, "cpu_ms": cpu / calls * 1000, "wall_ms": wall / calls * 1000}))
+    native = {}
+    for (filename, _, name), (_, _, own, _, _) in pstats.Stats(profile).stats.items():
+        part = NATIVE.get(name) or next((p for lib, p in LIBRARIES if lib in filename), None)
+        if part is not None:
+            native[part] = native.get(part, 0.0) + own / profiled * 1000
+    print(json.dumps({"calls": calls, "cpu_ms": cpu / calls * 1000, "wall_ms": wall / calls * 1000,
+                      "entries_per_call": entries, "native_ms": native}))
     """
 )
 """Seeds the demo database argv[1] and makes ``argv[4]`` calls of the use case argv[2] (message, notice), as
 many as the measured server took (each notice costs more as the area fills); the first twentieth warms up,
-the rest is timed."""
+the rest is timed, with the record entries each call appended. Then a quarter as many more (at most 500)
+under ``cProfile``, for the time spent inside the native code that does the work itself
+(:data:`NATIVE_PARTS`), a call's physical part."""
+
+NATIVE_PARTS = {
+    "signing": ["<built-in method _sodium.crypto_sign>"],
+    "hashing": ["<built-in method _hashlib.openssl_sha256>", "<method 'hexdigest' of '_hashlib.HASH' objects>"],
+    "sqlite": [
+        "<method 'execute' of 'sqlite3.Connection' objects>",
+        "<method 'execute' of 'sqlite3.Cursor' objects>",
+        "<method 'executemany' of 'sqlite3.Cursor' objects>",
+        "<method 'commit' of 'sqlite3.Connection' objects>",
+        "<method 'fetchall' of 'sqlite3.Cursor' objects>",
+        "<method 'fetchone' of 'sqlite3.Cursor' objects>",
+    ],
+    "json": ["<orjson.dumps>", "<orjson.loads>"],
+    "sync (wall)": ["<built-in method posix.fdatasync>"],
+}
+"""The native calls that do a write's physical work, by part (cProfile's names): what any implementation of
+the same record on the same libraries must spend. Geometry is the time inside shapely, numpy and numba's own
+functions. The sync is its wall time (the kernel's; its CPU is a small part of it), not added to the CPU."""
 
 
 def http_floor(seconds: float, clients: int, path: str, body: Callable[[int], Any]) -> dict[str, Any]:
@@ -231,9 +272,14 @@ def minimal_floor(seconds: float, clients: int, body: Callable[[int], Any]) -> d
 
         script = [MINIMAL_SERVER, db, "{port}", json.dumps(parties)]
         out = _drive(
-            script, seconds, clients, "/messages", addressed, "the minimal server", token=lambda n: by_party[
-                "TR" if n % 2 == 0 else "IL"
-            ], streams=[by_party["TR"], by_party["IL"]],
+            script,
+            seconds,
+            clients,
+            "/messages",
+            addressed,
+            "the minimal server",
+            token=lambda n: by_party["TR" if n % 2 == 0 else "IL"],
+            streams=[by_party["TR"], by_party["IL"]],
         )
         if "requests_per_s" in out:
             with sqlite3.connect(db) as con:
@@ -328,7 +374,9 @@ def _read_stream(port: int, token: str) -> None:
 
 def service_floor(what: str, calls: int) -> dict[str, Any]:
     """The use case ``what`` (``message`` or ``notice``) called ``calls`` times in a process of its own on a
-    fresh demo database: CPU and wall milliseconds a call."""
+    fresh demo database: CPU and wall milliseconds a call, the record entries a call appended, and the
+    milliseconds a call spent in the native code that does the work (:data:`NATIVE_PARTS`), by part and in
+    all (``native_cpu_ms``, the sync's wall left out)."""
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as folder:
         out = subprocess.run(
             [
@@ -339,6 +387,7 @@ def service_floor(what: str, calls: int) -> dict[str, Any]:
                 what,
                 str(Path(__file__).parent),
                 str(calls),
+                json.dumps(NATIVE_PARTS),
             ],
             capture_output=True,
             text=True,
@@ -347,7 +396,15 @@ def service_floor(what: str, calls: int) -> dict[str, Any]:
     if out.returncode != 0:
         return {"failed": out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]}
     found = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"calls": found["calls"], "cpu_ms": round(found["cpu_ms"], 3), "wall_ms": round(found["wall_ms"], 3)}
+    native = {part: round(ms, 3) for part, ms in sorted(found["native_ms"].items())}
+    return {
+        "calls": found["calls"],
+        "cpu_ms": round(found["cpu_ms"], 3),
+        "wall_ms": round(found["wall_ms"], 3),
+        "entries_per_call": round(found["entries_per_call"], 2),
+        "native_ms": native,
+        "native_cpu_ms": round(sum(ms for part, ms in native.items() if part != "sync (wall)"), 3),
+    }
 
 
 def floors(
@@ -364,7 +421,10 @@ def floors(
     """Both floors, their sum and what it allows on one core, and the measured server CPU a write over it
     (``pinned_over_floor``: the pinned server's, the fairer comparison: the floors run in one thread, with no
     hand-over between cores); for a message, the minimal server too (:func:`minimal_floor`), the messages a
-    second it allows on one core and the measured server CPU a message over its own."""
+    second it allows on one core and the measured server CPU a message over its own; and ``physical_ms``, the
+    HTTP floor plus the use case's native work (signatures, hashes, SQLite, JSON, geometry: what any
+    implementation on these libraries spends), with the writes a second it allows on one core and the
+    measured server CPU over it."""
     http = http_floor(seconds, clients, path, body)
     alone = service_floor(what, calls)
     out: dict[str, Any] = {"http_alone": http, f"{what}_alone": alone}
@@ -376,6 +436,14 @@ def floors(
             out["measured_over_floor"] = round(server_cpu_ms / total, 2)
         if isinstance(pinned_cpu_ms, int | float) and total > 0:
             out["pinned_over_floor"] = round(pinned_cpu_ms / total, 2)
+    native = alone.get("native_cpu_ms")
+    if isinstance(native, int | float) and "server_cpu_ms_per_request" in http:
+        physical = http["server_cpu_ms_per_request"] + native
+        out["physical_ms"] = round(physical, 3)
+        out["physical_per_core_s"] = round(1000 / physical, 1) if physical > 0 else None
+        for key, measured in (("measured_over_physical", server_cpu_ms), ("pinned_over_physical", pinned_cpu_ms)):
+            if isinstance(measured, int | float) and physical > 0:
+                out[key] = round(measured / physical, 2)
     if what == "message":
         minimal = out["minimal_server"] = minimal_floor(seconds, clients, body)
         least = minimal.get("server_cpu_ms_per_request")

@@ -23,7 +23,10 @@ earlier checkout's servers too (SQLite, 1 process) and gives this code's figures
 (``vs_baseline``). Then ``floor`` (bench/_floor.py), in the same run: the server CPU of a request to a
 server that does nothing (the same uvicorn configuration, the same clients, the same notices), the CPU of
 ``notify`` alone in process, their sum, the notices a second it allows on one core, and the measured
-server CPU a notice over it.
+server CPU a notice over it; and the physical limit (``physical_ms``): the HTTP floor plus the time
+``notify`` spends inside the native code doing the work itself (signatures, hashes, SQLite, JSON, geometry,
+profiled; ``entries_per_call`` the record entries a notice appends), what any implementation on these
+libraries would spend, and the measured server over it.
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -284,7 +287,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20250409)
     ap.add_argument("--quick", action="store_true", help="3 s and 4 clients per configuration, for a smoke test.")
     ap.add_argument(
-        "--no-floor", action="store_true", help="Skip the floors (HTTP alone, the use case alone: bench/_floor.py)."
+        "--no-floor",
+        action="store_true",
+        help="Skip the floors (HTTP alone, the use case alone, its native work: bench/_floor.py).",
     )
     add_matrix_options(ap)
     args = ap.parse_args()

@@ -155,7 +155,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2, help="Client threads (alternating parties).")
     ap.add_argument("--quick", action="store_true", help="3 s per configuration, for a smoke test.")
     ap.add_argument(
-        "--no-floor", action="store_true", help="Skip the floors (HTTP alone, the use case alone, the minimal server: bench/_floor.py)."
+        "--no-floor",
+        action="store_true",
+        help="Skip the floors (HTTP alone, the use case alone, the minimal server: bench/_floor.py).",
     )
     add_matrix_options(ap)
     args = ap.parse_args()
