@@ -23,10 +23,10 @@ earlier checkout's servers too (SQLite, 1 process) and gives this code's figures
 (``vs_baseline``). Then ``floor`` (bench/_floor.py), in the same run: the server CPU of a request to a
 server that does nothing (the same uvicorn configuration, the same clients, the same notices), the CPU of
 ``notify`` alone in process, their sum, the notices a second it allows on one core, and the measured
-server CPU a notice over it; and the physical limit (``physical_ms``): the HTTP floor plus the time
-``notify`` spends inside the native code doing the work itself (signatures, hashes, SQLite, JSON, geometry,
-profiled; ``entries_per_call`` the record entries a notice appends), what any implementation on these
-libraries would spend, and the measured server over it.
+server CPU a notice over it; and ``native_floor_ms``: the HTTP floor plus the CPU ``notify`` spends inside
+its native calls (signatures, hashes, SQLite, JSON, geometry, the sync; profiled on the CPU clock;
+``entries_per_call`` the record entries a notice appends), what the service's own statements and signatures
+cost with no Python around them, and the measured server over it.
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """

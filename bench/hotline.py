@@ -18,10 +18,11 @@ The servers' CPU per request and ``--baseline`` as in bench/api.py. The clients'
 of the two cores the load itself took. Then ``floor`` (bench/_floor.py), in the same run: the server CPU of a
 request to a server that does nothing (the same uvicorn configuration, the same clients), the CPU of
 ``send_message`` alone in process, their sum, the messages a second it allows on one core, and the
-measured server CPU a message over it; and the physical limit of this stack: a server with nothing but what a
-durable, signed, streamed message needs (raw ``sqlite3`` into the same tables, one Ed25519 signature, one
-sync a commit, both streams written), driven by the same clients, its CPU a message, the messages a second
-that allows on one core, and the measured server over it (``measured_over_minimal``).
+measured server CPU a message over it; the CPU of ``send_message``'s native calls with the HTTP floor
+(``native_floor_ms``); and a plain server that does a message's work and nothing else (raw ``sqlite3`` into
+the same tables, an Ed25519 signature, group commit, both streams written: ``plain_server``, and pinned as
+the service was), driven by the same clients: its messages a second, its CPU a message, and the service's
+CPU a message over it (``service_over_it``).
 
 The last line of stdout is one JSON object.
 """
@@ -157,7 +158,7 @@ def main() -> None:
     ap.add_argument(
         "--no-floor",
         action="store_true",
-        help="Skip the floors (HTTP alone, the use case alone, the minimal server: bench/_floor.py).",
+        help="Skip the floors (HTTP alone, the use case alone, the plain server: bench/_floor.py).",
     )
     add_matrix_options(ap)
     args = ap.parse_args()
@@ -178,7 +179,7 @@ def main() -> None:
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
     measured = result["configs"].get(BASELINE, {})
     if not args.no_floor and "server_cpu_ms_per_request" in measured:
-        log("hotline: the floors (HTTP alone, the use case alone, the minimal server) ...")
+        log("hotline: the floors (HTTP alone, the use case alone, the plain server) ...")
         result["floor"] = floors(
             "message",
             seconds=min(args.seconds, 10.0),
@@ -188,6 +189,7 @@ def main() -> None:
             calls=measured.get("messages") or 100,  # as many as the server took
             server_cpu_ms=measured["server_cpu_ms_per_request"],
             pinned_cpu_ms=result["configs"].get(f"{BASELINE}-pinned", {}).get("server_cpu_ms_per_request"),
+            pinned=args.pin,
         )
         log(f"hotline: floors {json.dumps(result['floor'])}")
     for key, c in result["configs"].items():
