@@ -44,12 +44,11 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from _http import Poster
-from _servers import ServerFailed, _cpu_s, _seed, free_port
+from _servers import ServerFailed, _cpu_s, _seed, _tail, free_port
 
 __all__ = ["floors", "http_floor", "minimal_floor", "service_floor"]
 
@@ -86,11 +85,11 @@ MINIMAL_SERVER = textwrap.dedent(
     from nacl.signing import SigningKey
     from deconflict.api.serving import uvicorn_config
     from deconflict.api.settings import Settings
+    from deconflict.demo import MECHANISM as M
 
     db, port, tokens = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     if sys.argv[4]:
         os.sched_setaffinity(0, {int(sys.argv[4])})
-    M = "tr-il-syria"
     LANG = {"TR": "tr", "IL": "he"}
     WORDS = {"holding": {"tr": "Bekliyoruz: {ref}", "he": "ממתינים: {ref}"}}
     con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
@@ -327,6 +326,8 @@ def minimal_floor(seconds: float, clients: int, body: Callable[[int], Any], cpu:
     other party as addressee, while TR's and IL's event streams are read; requests a second, its CPU a
     request, the frames each stream carried, and whether every 201 is a stored row (``stored_as_answered``).
     ``cpu``: the server pinned to that CPU, as ``serve --cpus`` pins the service."""
+    from hotline import message_key  # the hotline bench's own (it imports this module: not at the top)
+
     with tempfile.TemporaryDirectory(prefix="bench-minimal-") as folder:
         db = str(Path(folder) / "minimal.db")
         try:
@@ -348,10 +349,11 @@ def minimal_floor(seconds: float, clients: int, body: Callable[[int], Any], cpu:
             "the plain server",
             token=lambda n: by_party["TR" if n % 2 == 0 else "IL"],
             streams=[by_party["TR"], by_party["IL"]],
+            key=message_key,
             log=Path(folder) / "server.log",
         )
         if "requests" in out:
-            with closing(sqlite3.connect(db)) as con:
+            with contextlib.closing(sqlite3.connect(db)) as con:
                 stored = con.execute("SELECT count(*) FROM messages WHERE id LIKE 'MF%'").fetchone()[0]
             out["rows_stored"] = stored
             out["stored_as_answered"] = stored == out["requests"] + out["probes"]
@@ -368,13 +370,14 @@ def _drive(
     *,
     token: Callable[[int], str] = lambda n: "x",
     streams: list[str] | None = None,
+    key: Callable[[str, dict[str, Any]], str | None] = lambda event, entry: None,
     log: Path | None = None,
 ) -> dict[str, Any]:
     """Start ``python -c script[0] script[1:]`` (the argument ``{port}`` replaced by a free port), post
     ``body(n)`` to ``path`` from ``clients`` threads (thread n with ``token(n)``) for ``seconds`` while one
-    reader per token in ``streams`` reads ``GET /events`` (each connected before the clients start);
-    requests answered 201 a second, the server's CPU for each, the other answers counted, and the frames each
-    stream carried. ``probes``: the 201s before the clients started (the readiness check)."""
+    reader per token in ``streams`` reads ``GET /events`` (api.StreamWatcher, each connected before the clients start);
+    requests answered 201 a second, the server's CPU for each, the other answers counted, and the events each
+    stream carried that ``key`` names. ``probes``: the 201s before the clients started (the readiness check)."""
     port = free_port()
     argv = [str(port) if a == "{port}" else a for a in script[1:]] or [str(port)]
     with contextlib.ExitStack() as stack:
@@ -393,15 +396,17 @@ def _drive(
                 break
             except (OSError, http.client.HTTPException):
                 if proc.poll() is not None:
-                    return {"failed": f"{name} exited ({proc.returncode}){_said(log)}"}
+                    return {"failed": f"{name} exited ({proc.returncode}): {_tail(log) if log else ''}"}
                 time.sleep(0.05)
         else:
-            return {"failed": f"{name} did not answer within 20 s{_said(log)}"}
-        readers = [_Reader(port, reader_token) for reader_token in streams or []]
+            return {"failed": f"{name} did not answer within 20 s: {_tail(log) if log else ''}"}
+        from api import StreamWatcher  # the benches' own stream reader (api imports this module: not at the top)
+
+        readers = [StreamWatcher(base, reader_token, 0, key) for reader_token in streams or []]
         for reader in readers:
             reader.start()
             if not reader.connected.wait(10):
-                return {"failed": f"{name}: an event stream did not open within 10 s ({reader.error})"}
+                return {"failed": f"{name}: an event stream did not open within 10 s"}
         count = [0]
         refused: list[str] = []
         errors: list[str] = []
@@ -442,7 +447,7 @@ def _drive(
         "probes": probes,
     }
     if readers:
-        out["stream_frames"] = [reader.frames for reader in readers]
+        out["stream_frames"] = [len(reader.arrivals) for reader in readers]
     if refused:
         out["refused"] = len(refused)
         out["first_refused"] = refused[:3]
@@ -459,43 +464,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
-
-
-def _said(log: Path | None) -> str:
-    """The last lines a server wrote, to quote when it failed."""
-    if log is None:
-        return ""
-    try:
-        lines = log.read_text(errors="replace").strip().splitlines()[-5:]
-    except OSError:
-        return ""
-    return ": " + " | ".join(lines) if lines else ""
-
-
-class _Reader(threading.Thread):
-    """Reads ``GET /events`` until the server goes, counting the events it carried (``frames``); ``connected``
-    is set once the stream's first bytes arrived."""
-
-    def __init__(self, port: int, token: str) -> None:
-        super().__init__(daemon=True)
-        self.port, self.token = port, token
-        self.connected = threading.Event()
-        self.frames = 0
-        self.error = "no answer"
-
-    def run(self) -> None:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            conn.request("GET", "/events", headers={"Authorization": f"Bearer {self.token}"})
-            response = conn.getresponse()
-            if response.status != 200:
-                self.error = f"answered {response.status}"
-                return
-            while chunk := response.read1(65536):
-                self.connected.set()
-                self.frames += chunk.count(b"event: ")
-        except (OSError, http.client.HTTPException) as e:
-            self.error = f"{type(e).__name__}: {e}"
 
 
 def service_floor(what: str, calls: int) -> dict[str, Any]:

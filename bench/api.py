@@ -98,6 +98,8 @@ class StreamWatcher(threading.Thread):
         self.base, self.token, self.after, self.key = base, token, after, key
         self.arrivals: dict[str, float] = {}
         self.stop = threading.Event()
+        self.connected = threading.Event()
+        """Set once the server answered the stream with 200 (its events may come from then on)."""
 
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -109,6 +111,8 @@ class StreamWatcher(threading.Thread):
     def _read(self, headers: dict[str, str]) -> None:
         with httpx.Client(timeout=httpx.Timeout(5.0, read=None)) as c:
             with c.stream("GET", f"{self.base}/events?after={self.after}", headers=headers) as r:
+                if r.status_code == 200:
+                    self.connected.set()
                 kind, data = None, None
                 for line in r.iter_lines():
                     if self.stop.is_set():
