@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,14 @@ def test_plain_writes_answer_as_fastapi_does(
         taken.append(fn.__name__)
         return await run(self, fn, *args, **kwargs)
 
+    batched = fast.Batches.run
+
+    async def counted_batch(self: fast.Batches, batch: Any, *args: Any) -> Any:
+        taken.append(batch.__name__)
+        return await batched(self, batch, *args)
+
     monkeypatch.setattr(fast.WriteThreads, "run", counted)
+    monkeypatch.setattr(fast.Batches, "run", counted_batch)
     monkeypatch.setattr(credentials, "TOKEN_CACHE_S", 3600.0)  # the answers cached by the warm-up stay, however slow
     fast_app = create_app(Settings(db=db, clock=clock, tick_s=0), Service(open_store(db), clock=clock))
     with monkeypatch.context() as m:
@@ -112,9 +120,9 @@ def test_plain_writes_answer_as_fastapi_does(
         assert mine == theirs
     statuses = [g[2] for g in got]
     assert statuses[3:7] == [201, 201, 201, 201] and {307, 401, 403, 409, 422} <= set(statuses)
-    # every plain write, and the ones the service refused, went the fast way; nothing else did
-    # every plain write went the fast way (those the service refused too), and nothing else did
-    assert taken == ["send_message", *["notify"] * 5, *["send_message"] * 3], taken
+    # every plain write went the fast way (those the service refused too), and nothing else did; the
+    # messages through the batches
+    assert taken == ["send_messages", *["notify"] * 5, *["send_messages"] * 3], taken
 
 
 def test_each_fast_route_takes_what_the_fast_path_resolves() -> None:
@@ -133,3 +141,40 @@ def test_each_fast_route_takes_what_the_fast_path_resolves() -> None:
         }, route
         operation = schema[API + route.path][route.method.lower()]
         assert operation["operationId"].startswith(route.endpoint.__name__), (operation["operationId"], route)
+
+
+def test_writes_that_arrive_while_a_batch_runs_are_run_together() -> None:
+    """Batches: the first write runs alone; those that arrive meanwhile go in the next call, one per mechanism,
+    in their order; each gets its own answer (an exception its own request raises), and an exception the
+    whole call raises reaches every write of it."""
+    batches = fast.Batches()
+    calls: list[tuple[str, list[int]]] = []
+    started, release = threading.Event(), threading.Event()
+
+    def batch(service: Any, mechanism_id: str, items: list[int]) -> list[Any]:
+        calls.append((mechanism_id, list(items)))
+        if items == [0]:
+            started.set()
+            release.wait(10)
+        if mechanism_id == "broken":
+            raise RuntimeError("the database went away")
+        return [ValueError(i) if i == 3 else i * 10 for i in items]
+
+    async def main() -> list[Any]:
+        first = asyncio.create_task(batches.run(batch, None, "m", 0))
+        assert await asyncio.to_thread(started.wait, 10)  # the first write is running, held
+        rest = [asyncio.create_task(batches.run(batch, None, mid, i)) for mid, i in [("m", 1), ("n", 4), ("m", 2)]]
+        rest += [asyncio.create_task(batches.run(batch, None, mid, i)) for mid, i in [("m", 3), ("broken", 5)]]
+        rest.append(asyncio.create_task(batches.run(batch, None, "broken", 6)))
+        await asyncio.sleep(0.05)  # every one of them queued
+        release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        batches.stop()
+    assert calls == [("m", [0]), ("m", [1, 2, 3]), ("n", [4]), ("broken", [5, 6])]
+    assert answers[:4] == [0, 10, 40, 20]
+    assert isinstance(answers[4], ValueError) and answers[4].args == (3,)
+    assert all(isinstance(a, RuntimeError) and str(a) == "the database went away" for a in answers[5:])

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
-from deconflict.api.fast import FastWrites, WriteThreads
+from deconflict.api.fast import Batches, FastWrites, WriteThreads
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, interop, mechanisms, tracks, zones
 from deconflict.api.routes import kml as kml_routes
@@ -48,6 +48,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     )
     hub = Hub()
     writes = WriteThreads()
+    batches = Batches()
     watch = ops.Watch(settings, service)
     service.entry_listeners.append(hub.recent.committed)  # before the streams wake: they find the entries kept
     service.listeners.append(hub.publish)
@@ -85,6 +86,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             task.cancel()
         service.unfollow()
         writes.stop()
+        batches.stop()
 
     app = FastAPI(
         title="deconflict",
@@ -98,7 +100,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(FastWrites, prefix=API_PREFIX, writes=writes)  # inside BodyGuard: sees checked bodies
+    app.add_middleware(
+        FastWrites, prefix=API_PREFIX, writes=writes, batches=batches
+    )  # inside BodyGuard: sees checked bodies
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     for module in (mechanisms, activities, zones, conflicts, hotline, tracks, events, interop):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -56,7 +56,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from deconflict.api.deps import WRITE_METHODS, Caller, bearer, limits
 from deconflict.service import SignatureMode
 
-__all__ = ["FastRoute", "FastWrites", "WriteThreads", "routes"]
+__all__ = ["Batches", "FastRoute", "FastWrites", "WriteThreads", "routes"]
 
 T = TypeVar("T")
 
@@ -65,6 +65,8 @@ MAX_MECHANISM_ID = 64
 WRITE_THREADS = 4
 """Threads the fast writes run in: the use cases queue on the service's lock, and what a route does around
 its use case (the answer's view, its JSON) overlaps another's database work."""
+MOST_BATCHED = 64
+"""The most writes :class:`Batches` runs together (those waiting beyond it go in the next batch)."""
 PLAIN = SignatureMode(prepare=False)
 """The signing mode of a write that sends no signing header (``deps.signing_headers``' answer then)."""
 
@@ -130,6 +132,78 @@ class WriteThreads:
                 pass
 
 
+Batch = Callable[[Any, str, list[Any]], list[Any]]
+"""A route's writes run together: ``(service, mechanism id, items) -> answers``, an answer for each item in
+order (a response, or the exception to answer it with)."""
+
+
+class Batches:
+    """One thread that runs a route's writes together: the writes that arrived while the thread was busy go
+    in one call of the route's :data:`Batch` per mechanism, in the order they arrived (none waits for
+    others to arrive: a write alone runs alone). :meth:`run` awaits one write's answer from the event loop."""
+
+    def __init__(self, name: str = "deconflict-batches", most: int = MOST_BATCHED) -> None:
+        self._name = name
+        self._most = most
+        self._jobs: deque[tuple[Batch, Any, str, Any, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._generation = 0
+
+    async def run(self, batch: Batch, service: Any, mechanism_id: str, item: Any) -> Any:
+        """The answer ``batch`` gives ``item``, run with the other items of the same batch and mechanism
+        waiting meanwhile; an exception the whole batch raised is raised here too."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._cond:
+            self._jobs.append((batch, service, mechanism_id, item, loop, future))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, args=(self._generation,), name=self._name, daemon=True
+                )
+                self._thread.start()
+            else:
+                self._cond.notify()
+        return await future
+
+    def stop(self) -> None:
+        """End the thread once the writes handed to it are done (a later :meth:`run` starts another)."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._generation += 1
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+
+    def _work(self, generation: int) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    if generation != self._generation:
+                        return
+                    self._cond.wait()
+                taken = [self._jobs.popleft() for _ in range(min(self._most, len(self._jobs)))]
+            groups: dict[tuple[int, int, str], list[int]] = {}
+            for i, (batch, service, mechanism_id, _, _, _) in enumerate(taken):
+                groups.setdefault((id(batch), id(service), mechanism_id), []).append(i)
+            for members in groups.values():
+                batch, service, mechanism_id = taken[members[0]][:3]
+                try:
+                    answers = batch(service, mechanism_id, [taken[i][3] for i in members])
+                    assert len(answers) == len(members), "a batch answers each of its items"
+                    outcomes: list[tuple[Any, BaseException | None]] = [
+                        (None, a) if isinstance(a, BaseException) else (a, None) for a in answers
+                    ]
+                except BaseException as e:  # noqa: BLE001 - handed back to every request of the batch
+                    outcomes = [(None, e)] * len(members)
+                for i, outcome in zip(members, outcomes, strict=True):
+                    loop, future = taken[i][4], taken[i][5]
+                    try:
+                        loop.call_soon_threadsafe(_settle, future, outcome)
+                    except RuntimeError:  # that request's event loop has closed: nobody awaits the answer
+                        pass
+
+
 def _settle(future: asyncio.Future[Any], outcome: tuple[Any, BaseException | None]) -> None:
     if future.done():  # the request was cancelled meanwhile
         return
@@ -151,6 +225,8 @@ class FastRoute:
     """The route's own function: called with ``caller``, ``service``, ``mode`` and the body as ``body_arg``."""
     body_arg: str
     model: type[BaseModel]
+    batch: Batch | None = None
+    """The route's writes run together (:class:`Batches`), when it has a way to: each with ``(caller, body)``."""
 
 
 def routes() -> tuple[FastRoute, ...]:
@@ -160,16 +236,24 @@ def routes() -> tuple[FastRoute, ...]:
 
     return (
         FastRoute("POST", "/mechanisms/{mechanism_id}/activities", activities.notify, "notice", NoticeIn),
-        FastRoute("POST", "/mechanisms/{mechanism_id}/messages", hotline.send_message, "message", hotline.MessageIn),
+        FastRoute(
+            "POST",
+            "/mechanisms/{mechanism_id}/messages",
+            hotline.send_message,
+            "message",
+            hotline.MessageIn,
+            batch=hotline.send_messages,
+        ),
     )
 
 
 class FastWrites:
     """ASGI middleware: the plain requests to :func:`routes` answered here (see the module), the rest passed on."""
 
-    def __init__(self, app: ASGIApp, *, prefix: str, writes: WriteThreads) -> None:
+    def __init__(self, app: ASGIApp, *, prefix: str, writes: WriteThreads, batches: Batches | None = None) -> None:
         self.app = app
         self.writes = writes
+        self.batches = batches
         self._routes: dict[str, list[tuple[Any, FastRoute]]] = {}
         for route in routes():
             assert route.method in WRITE_METHODS
@@ -204,9 +288,15 @@ class FastWrites:
         rates.writes.hit((caller.mechanism_id, caller.member.id))
         service = scope["app"].state.service
         try:
-            response: Response = await self.writes.run(
-                route.endpoint, caller=caller, service=service, mode=PLAIN, **{route.body_arg: argument}
-            )
+            if route.batch is not None and self.batches is not None:
+                answer = await self.batches.run(route.batch, service, caller.mechanism_id, (caller, argument))
+                if isinstance(answer, Exception):
+                    raise answer
+                response: Response = answer
+            else:
+                response = await self.writes.run(
+                    route.endpoint, caller=caller, service=service, mode=PLAIN, **{route.body_arg: argument}
+                )
         except Exception as exc:  # noqa: BLE001 - answered as the route's own handling would, or passed up
             handler = self._handler(scope, exc)
             if handler is None:

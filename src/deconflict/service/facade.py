@@ -396,6 +396,11 @@ class Service(RecordFacade):
             mode=self._mode(mode),
         )
 
+    def send_messages(self, *, mechanism_id: str, messages: list[hotline.Outgoing]) -> list[dict[str, Any] | Exception]:
+        """Several members' messages, each signed by a key the service holds: for each, the message as its
+        sender reads it or the error sending it raised (those that settle nothing in one transaction)."""
+        return hotline.send_messages(self._ctx, mechanism_id=mechanism_id, messages=messages)
+
     def acknowledge_message(
         self, *, mechanism_id: str, actor: str, message_id: str, mode: SignatureMode | None = None
     ) -> dict[str, Any]:

@@ -5,14 +5,17 @@ naming a conflict or an alert that awaits the sender's party settles it as an ac
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso
 from deconflict.disclosure import message_view
-from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound
 from deconflict.model import Member, Role
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, queries, zones
@@ -22,7 +25,16 @@ from deconflict.service.posting import post, post_standard
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ConflictRow, MessageRow
 
-__all__ = ["ACK_PHRASES", "MEMBER_PHRASES", "acknowledge_message", "message", "messages", "send_message"]
+__all__ = [
+    "ACK_PHRASES",
+    "MEMBER_PHRASES",
+    "Outgoing",
+    "acknowledge_message",
+    "message",
+    "messages",
+    "send_message",
+    "send_messages",
+]
 
 MEMBER_PHRASES: dict[Role, frozenset[str]] = {
     Role.PARTY: frozenset(
@@ -44,6 +56,30 @@ MEMBER_PHRASES: dict[Role, frozenset[str]] = {
 
 ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
 """Standard responses that acknowledge what their ``ref`` names, when the sender's party is awaited."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One member's message as :func:`send_message` takes it (its keyword arguments but the mechanism and mode)."""
+
+    actor: str
+    template: str | None = None
+    params: dict[str, Any] | None = None
+    text: str | None = None
+    lang: str | None = None
+    to: list[str] | None = None
+    about: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A message checked against the picture, ready to record."""
+
+    member: Member
+    rendered: phrases.Rendered
+    doc: dict[str, Any]
+    recipients: list[str]
+    about: dict[str, str] | None
 
 
 @retrying
@@ -70,70 +106,173 @@ def send_message(
         NotFound: ``about`` names nothing.
     """
     with ctx.exclusive(mechanism_id) as picture:
-        member = any_member(picture, actor)
-        if member.role is Role.OBSERVER:
-            raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
-        everyone = {m.party for m in picture.mechanism.members}
-        if to is not None and not to:
-            raise InvalidInput(
-                "to: an empty list addresses nobody; name the parties, or leave to out for every party", field="to"
-            )
-        recipients = sorted(set(to) if to is not None else answering(picture) - {member.party})
-        unknown = [p for p in recipients if p not in everyone]
-        if unknown or not recipients:
-            raise InvalidInput(f"to: {', '.join(unknown) or 'nobody'} is not a member of this mechanism", field="to")
-        if template is not None:
-            if text is not None:
-                raise InvalidInput("text: give either a template with params or free text, not both", field="text")
-            allowed = MEMBER_PHRASES[member.role]
-            if template not in allowed and template in phrases.bundled_templates():
-                role = member.role.value
-                raise Forbidden(
-                    f"template: {template!r} is not a phrase a {role} sends (alerts, line checks and "
-                    f"escalations come from the service); a {role} may send {', '.join(sorted(allowed))}"
-                )
-            rendered = phrases.render(template, member.language, params or {})
-            observers = sorted(p for p in recipients if p in _observers(picture))
-            if rendered.needs_ack and observers:  # an observer never answers: the request would climb for ever
-                raise InvalidInput(
-                    f"to: {', '.join(observers)} observes and never answers; a {template} asks for an "
-                    "acknowledgement, so send it to parties or the facilitator",
-                    field="to",
-                )
-            doc: dict[str, Any] = {
-                "template": template,
-                "params": dict(rendered.params),
-                "lang": member.language,
-                "from_party": member.party,
-            }
-            settles = _settled_by_phrase(ctx, picture, template, doc["params"], member.party)
-            if settles:
-                doc["settles"] = settles
-        else:
-            if not isinstance(text, str) or not text.strip():
-                raise InvalidInput("text: give a template, or free text to send", field="text")
-            if len(text) > 4000:
-                raise InvalidInput("text: longer than 4000 characters", field="text")
-            rendered = phrases.free_text(text.strip(), lang or member.language)
-            doc = {
-                "template": None,
-                "params": {},
-                "lang": rendered.lang,
-                "text": rendered.text,
-                "from_party": member.party,
-            }
-        if about is not None:
-            _check_about(ctx, picture, about, member)
-        restored = _lines_restored_by(ctx, mechanism_id, doc.get("settles"))
+        draft = _draft(ctx, picture, Outgoing(actor, template, params, text, lang, to, about))
+        restored = _lines_restored_by(ctx, mechanism_id, draft.doc.get("settles"))
         now = mode.now(ctx.clock)
         with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
-            payload = post(w, picture, sender=actor, rendered=rendered, doc=doc, to=recipients, about=about, now=now)
+            payload = _post(w, picture, draft, now)
             seq = w.last_seq
             for check in restored:  # a phrase answering a line check that was reported down: as an ack does
-                others = sorted(answering(picture) - {member.party})
-                restored_params = {"party": member.party, "t1": now}
+                others = sorted(answering(picture) - {draft.member.party})
+                restored_params = {"party": draft.member.party, "t1": now}
                 post_standard(w, picture, "line_restored", restored_params, others, (queries.ABOUT_MESSAGE, check), now)
-        return message_view(payload, seq=seq, sender=actor, sent_at=now, reader=member)
+        return message_view(payload, seq=seq, sender=actor, sent_at=now, reader=draft.member)
+
+
+def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoing]) -> list[dict[str, Any] | Exception]:
+    """Several members' messages, each signed at once by a key the service holds, with the answer
+    :func:`send_message` gives for each: the message as its sender reads it, or the error it raises.
+
+    The messages that settle nothing are checked and recorded together, in order, in one transaction (one
+    pass through the record's gate, one commit, one wait for the disk): a busy hotline's messages are
+    independent of each other (a message changes nothing another is checked against). A phrase that
+    settles something, or whose ``ref`` may name a message sent in the same batch, is sent on its own
+    afterwards, as :func:`send_message` would, so that it is checked against what the batch recorded.
+    Should the record's rules refuse an entry of the batch, nothing of it is kept and each message is sent
+    on its own. An error of the store (the database gone) is raised for all of them."""
+    results: list[dict[str, Any] | Exception | None] = _send_together(ctx, mechanism_id=mechanism_id, messages=messages)
+    for i, found in enumerate(results):
+        if found is None:
+            out = messages[i]
+            try:
+                results[i] = send_message(
+                    ctx,
+                    mechanism_id=mechanism_id,
+                    actor=out.actor,
+                    template=out.template,
+                    params=out.params,
+                    text=out.text,
+                    lang=out.lang,
+                    to=out.to,
+                    about=out.about,
+                )
+            except Exception as e:  # noqa: BLE001 - this message's own answer; the others were recorded
+                results[i] = e
+    return cast(list[dict[str, Any] | Exception], results)
+
+
+@retrying
+def _send_together(
+    ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoing]
+) -> list[dict[str, Any] | Exception | None]:
+    """:func:`send_messages`' one transaction: the answer for each message, None for one to send on its own."""
+    results: list[dict[str, Any] | Exception | None] = [None] * len(messages)
+    with ctx.exclusive(mechanism_id) as picture:
+        drafts: list[tuple[int, _Draft]] = []
+        for i, out in enumerate(messages):
+            try:
+                draft = _draft(ctx, picture, out)
+            except DeconflictError as e:
+                results[i] = e
+                continue
+            if not draft.doc.get("settles") and not _may_name_unseen(out, picture):
+                drafts.append((i, draft))
+        if not drafts:
+            return results
+        sent: list[tuple[int, _Draft, dict[str, Any], int, datetime]] = []
+        try:
+            with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+                for i, draft in drafts:
+                    now = ctx.clock()
+                    sent.append((i, draft, _post(w, picture, draft, now), w.last_seq, now))
+        except DeconflictError:  # the record's rules refused an entry: nothing was kept, each goes on its own
+            return results
+        for i, draft, payload, seq, now in sent:
+            sender = messages[i].actor
+            results[i] = message_view(payload, seq=seq, sender=sender, sent_at=now, reader=draft.member)
+    return results
+
+
+def _may_name_unseen(out: Outgoing, picture: Picture) -> bool:
+    """Whether a response phrase's ``ref`` may name a message beyond those the picture counts (one sent
+    earlier in the same batch, which it might settle once recorded)."""
+    ref = (out.params or {}).get("ref")
+    if out.template not in ACK_PHRASES or not isinstance(ref, str) or not ref.startswith("M"):
+        return False
+    number = ref[1:]
+    return not number.isdigit() or int(number) > picture.message_count
+
+
+def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
+    """A member's message checked against the picture and worded (see :func:`send_message` for what it raises)."""
+    actor, template, params, text, lang, to, about = (
+        out.actor,
+        out.template,
+        out.params,
+        out.text,
+        out.lang,
+        out.to,
+        out.about,
+    )
+    member = any_member(picture, actor)
+    if member.role is Role.OBSERVER:
+        raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
+    everyone = {m.party for m in picture.mechanism.members}
+    if to is not None and not to:
+        raise InvalidInput(
+            "to: an empty list addresses nobody; name the parties, or leave to out for every party", field="to"
+        )
+    recipients = sorted(set(to) if to is not None else answering(picture) - {member.party})
+    unknown = [p for p in recipients if p not in everyone]
+    if unknown or not recipients:
+        raise InvalidInput(f"to: {', '.join(unknown) or 'nobody'} is not a member of this mechanism", field="to")
+    if template is not None:
+        if text is not None:
+            raise InvalidInput("text: give either a template with params or free text, not both", field="text")
+        allowed = MEMBER_PHRASES[member.role]
+        if template not in allowed and template in phrases.bundled_templates():
+            role = member.role.value
+            raise Forbidden(
+                f"template: {template!r} is not a phrase a {role} sends (alerts, line checks and "
+                f"escalations come from the service); a {role} may send {', '.join(sorted(allowed))}"
+            )
+        rendered = phrases.render(template, member.language, params or {})
+        observers = sorted(p for p in recipients if p in _observers(picture))
+        if rendered.needs_ack and observers:  # an observer never answers: the request would climb for ever
+            raise InvalidInput(
+                f"to: {', '.join(observers)} observes and never answers; a {template} asks for an "
+                "acknowledgement, so send it to parties or the facilitator",
+                field="to",
+            )
+        doc: dict[str, Any] = {
+            "template": template,
+            "params": dict(rendered.params),
+            "lang": member.language,
+            "from_party": member.party,
+        }
+        settles = _settled_by_phrase(ctx, picture, template, doc["params"], member.party)
+        if settles:
+            doc["settles"] = settles
+    else:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("text: give a template, or free text to send", field="text")
+        if len(text) > 4000:
+            raise InvalidInput("text: longer than 4000 characters", field="text")
+        rendered = phrases.free_text(text.strip(), lang or member.language)
+        doc = {
+            "template": None,
+            "params": {},
+            "lang": rendered.lang,
+            "text": rendered.text,
+            "from_party": member.party,
+        }
+    if about is not None:
+        _check_about(ctx, picture, about, member)
+    return _Draft(member, rendered, doc, recipients, about)
+
+
+def _post(w: RecordWriter, picture: Picture, draft: _Draft, now: datetime) -> dict[str, Any]:
+    """Record a drafted message; returns its payload."""
+    return post(
+        w,
+        picture,
+        sender=draft.member.id,
+        rendered=draft.rendered,
+        doc=draft.doc,
+        to=draft.recipients,
+        about=draft.about,
+        now=now,
+    )
 
 
 def _lines_restored_by(ctx: Context, mechanism_id: str, settles: dict[str, list[str]] | None) -> list[str]:

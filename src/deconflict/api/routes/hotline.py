@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
+from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut
 from deconflict.hotline import bundled_templates, is_rtl
-from deconflict.service import MEMBER_PHRASES
+from deconflict.service import MEMBER_PHRASES, Service
+from deconflict.service.hotline import Outgoing
 
 router = APIRouter(tags=["hotline"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -69,6 +70,27 @@ def send_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, messa
         mode=mode,
     )
     return JSONResponse(sent, status_code=201)
+
+
+def send_messages(
+    service: Service, mechanism_id: str, calls: list[tuple[Caller, MessageIn]]
+) -> list[JSONResponse | Exception]:
+    """What :func:`send_message` answers to each of several plain requests (no signing header) to one
+    mechanism, sent together (:meth:`Service.send_messages`): its 201, or the error it raised."""
+    outgoing = [
+        Outgoing(
+            actor=caller.member.id,
+            template=message.template,
+            params=message.params,
+            text=message.text,
+            lang=message.lang,
+            to=message.to,
+            about=message.about,
+        )
+        for caller, message in calls
+    ]
+    sent = service.send_messages(mechanism_id=mechanism_id, messages=outgoing)
+    return [found if isinstance(found, Exception) else JSONResponse(found, status_code=201) for found in sent]
 
 
 @router.post(

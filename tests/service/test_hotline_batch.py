@@ -1,0 +1,167 @@
+"""Messages sent together (``Service.send_messages``, what the API does with the plain requests that arrive
+while the one before is being written): the same record, the same answers and the same errors as sending
+each in turn, on real SQLite files (and PostgreSQL when the suite runs on it) with a pinned clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from support.builders import M, declared_db, vol
+
+from deconflict.clock import FixedClock
+from deconflict.errors import Forbidden, InvalidInput, NotFound
+from deconflict.record import signing
+from deconflict.service import Service
+from deconflict.service.hotline import Outgoing
+from deconflict.store import open_store
+from deconflict.store.schema import LedgerEntry, MessageRow
+
+BATCH = [
+    Outgoing("TR", template="holding", params={"ref": "C9"}, to=["IL"]),
+    Outgoing("IL", text="Please call on the secure line.", to=["TR"], lang="en"),
+    Outgoing("IL", template="no-such-phrase"),  # refused: InvalidInput, nothing recorded
+    Outgoing(
+        "AZ", template="query_activity", params={"ref": "TR-0001", "t1": "06:00Z", "t2": "07:00Z"}, to=["TR", "IL"]
+    ),
+    Outgoing("TR", template="incident_at", params={"place": "35.1N 36.2E", "t1": "05:40Z", "party": "IL"}, to=["IL"]),
+    Outgoing("TR", text="x", to=[]),  # refused: nobody addressed
+    Outgoing("IL", template="holding", params={"ref": "C2"}, about={"kind": "conflict", "id": "C77"}),  # NotFound
+    Outgoing(
+        "TR", template="query_activity", params={"ref": "IL-0001", "t1": "06:00Z", "t2": "09:00Z"}
+    ),  # to every other party
+]
+
+
+def _record(db: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The mechanism's entries after its declaration (each database's keys are its own, so are the hashes
+    and signatures that follow from them) and its messages' rows."""
+    store = open_store(db)
+    try:
+        with store.read() as s:
+            entries = [
+                (e.seq, e.type, e.actor, e.at, e.payload)
+                for e in s.scalars(select(LedgerEntry).where(LedgerEntry.mechanism_id == M).order_by(LedgerEntry.seq))
+                if e.type not in ("mechanism.declared", "key.registered")
+            ]
+            messages = [
+                (m.id, m.type, m.sender, m.recipients, m.needs_ack, m.deadline, m.doc)
+                for m in s.scalars(select(MessageRow).where(MessageRow.mechanism_id == M).order_by(MessageRow.id))
+            ]
+        return entries, messages
+    finally:
+        store.close()
+
+
+def _one_by_one(svc: Service, messages: list[Outgoing]) -> list[Any]:
+    answers: list[Any] = []
+    for out in messages:
+        try:
+            answers.append(
+                svc.send_message(
+                    mechanism_id=M,
+                    actor=out.actor,
+                    template=out.template,
+                    params=out.params,
+                    text=out.text,
+                    lang=out.lang,
+                    to=out.to,
+                    about=out.about,
+                )
+            )
+        except Exception as e:  # noqa: BLE001 - compared with the batch's answer
+            answers.append(e)
+    return answers
+
+
+def _same(mine: Any, theirs: Any) -> bool:
+    if isinstance(theirs, Exception):
+        return type(mine) is type(theirs) and str(mine) == str(theirs)
+    return bool(mine == theirs)
+
+
+def test_messages_sent_together_record_and_answer_what_sending_each_in_turn_does(
+    db: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    if "://" in db:
+        pytest.skip("two SQLite files side by side")
+    other = declared_db(tmp_path / "one-by-one.db", clock)
+    svc = Service(open_store(db), clock=clock)
+    commits: list[object] = []
+    event.listen(svc.store.engine, "commit", commits.append)
+    together = svc.send_messages(mechanism_id=M, messages=BATCH)
+    assert len(commits) == 1  # the five messages in one transaction
+    in_turn = _one_by_one(Service(open_store(other), clock=clock), BATCH)
+    assert [type(a).__name__ for a in together] == [
+        "dict",
+        "dict",
+        "InvalidInput",
+        "dict",
+        "dict",
+        "InvalidInput",
+        "NotFound",
+        "dict",
+    ]
+    assert all(_same(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
+    assert [a["id"] for a in together if isinstance(a, dict)] == ["M1", "M2", "M3", "M4", "M5"]
+    assert together[1]["text"] == "Please call on the secure line." and together[0]["lang"] == "tr"
+    assert isinstance(together[2], InvalidInput) and isinstance(together[6], NotFound)
+    assert _record(db) == _record(other)  # entry for entry (times, actors, payloads) and row for row
+    assert len(_record(db)[1]) == 5
+
+
+def test_a_phrase_that_settles_goes_after_the_batch_and_settles(svc: Service, clock: FixedClock) -> None:
+    """An acknowledgement is checked against the record as the batch left it: it settles the conflict that
+    awaits its party, and a message sent earlier in the same batch that it names."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])
+    (conflict,) = svc.conflicts(M)
+    before = len(svc.messages(M, reader=svc.member(M, "AZ")))
+    query = f"M{before + 1}"
+    answers = svc.send_messages(
+        mechanism_id=M,
+        messages=[
+            Outgoing(
+                "IL", template="query_activity", params={"ref": "TR-0001", "t1": "09:00Z", "t2": "10:00Z"}, to=["TR"]
+            ),  # needs TR's answer
+            Outgoing("TR", template="acknowledged", params={"ref": conflict["id"]}),
+            Outgoing("TR", template="acknowledged", params={"ref": query}, to=["IL"]),  # names the query above
+            Outgoing("IL", text="Noted.", to=["TR"], lang="en"),
+        ],
+    )
+    assert all(isinstance(a, dict) for a in answers), answers
+    # the two independent messages recorded together, the acknowledgements after them, in order
+    assert [a["id"] for a in answers] == [query, f"M{before + 3}", f"M{before + 4}", f"M{before + 2}"]
+    tr = svc.member(M, "TR")
+    assert svc.message(M, query, reader=tr)["acknowledged"].keys() == {"TR"}
+    assert "TR" in next(c for c in svc.conflicts(M) if c["id"] == conflict["id"])["acknowledged"]
+    settling = [e for e in svc.entries_after(M, 0) if e["type"] == "message.sent" and "settles" in e["payload"]]
+    assert [e["payload"]["settles"]["conflicts"] for e in settling] == [[conflict["id"]], []]
+    assert settling[1]["payload"]["settles"]["messages"] == [query]
+
+
+class TestAPartyThatSignsForItself:
+    @pytest.fixture
+    def party_keys(self) -> dict[str, signing.KeyPair]:
+        return {"IL": signing.KeyPair.generate()}
+
+    def test_its_unsigned_message_is_refused_and_the_others_are_recorded(self, svc: Service, db: str) -> None:
+        """The service holds no key of Israel's: the record's writer refuses its entry, so nothing of the batch
+        is kept at first, and each message is sent again on its own: Türkiye's recorded, Israel's refused as
+        sending it alone is."""
+        head = svc.entries_after(M, 0)[-1]["seq"]
+        answers = svc.send_messages(
+            mechanism_id=M,
+            messages=[
+                Outgoing("TR", text="one", to=["IL"], lang="en"),
+                Outgoing("IL", text="two", to=["TR"], lang="en"),
+                Outgoing("TR", text="three", to=["IL"], lang="en"),
+            ],
+        )
+        assert isinstance(answers[1], Forbidden) and "signs its own entries" in str(answers[1])
+        assert [a["text"] for a in (answers[0], answers[2])] == ["one", "three"]
+        written = svc.entries_after(M, head)
+        assert [(e["actor"], e["payload"]["text"]) for e in written] == [("TR", "one"), ("TR", "three")]
+        assert svc.verify(M).ok
