@@ -251,17 +251,28 @@ SERVICE_CALLS = textwrap.dedent(
         with service.store.engine.connect() as c:
             return c.exec_driver_sql("SELECT max(seq) FROM ledger WHERE mechanism_id = ?", (MECHANISM,)).scalar()
 
-    call = message if what == "message" else notice
-    warm = max(1, calls // 20)  # imports, caches, the picture; then the rest, as the server's run filled it
-    for i in range(warm):
+    batch = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+
+    def messages(i):  # ``batch`` messages sent together, as the server records those that arrive together
+        from deconflict.service.hotline import Outgoing
+        outs = [Outgoing("TR" if k % 2 == 0 else "IL", template="holding", params={"ref": f"C{k}"},
+                         to=["IL" if k % 2 == 0 else "TR"]) for k in range(i, i + batch)]
+        service.send_messages(mechanism_id=MECHANISM, messages=outs)
+
+    call = (message if batch == 1 else messages) if what == "message" else notice
+    step = batch if what == "message" else 1
+    warm = max(step, calls // 20 // step * step)  # imports, caches, the picture; then the rest, as the run filled it
+    for i in range(0, warm, step):
         call(i)
     first = head()
     cpu, wall = time.process_time(), time.perf_counter()
-    for i in range(warm, calls):
+    timed = range(warm, max(calls, warm + step), step)
+    for i in timed:
         call(i)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    entries = (head() - first) / (calls - warm)
-    profiled = max(1, min(500, calls // 4))
+    made = len(timed) * step
+    entries = (head() - first) / made
+    profiled = max(step, min(500, calls // 4) // step * step)
     jitted = set()  # numba's compiled functions: cProfile names them by their Python source
     for module in list(sys.modules.values()):
         if getattr(module, "__name__", "").startswith("deconflict"):
@@ -271,10 +282,11 @@ SERVICE_CALLS = textwrap.dedent(
                     jitted.add((code.co_filename, code.co_firstlineno, code.co_name))
     profile = cProfile.Profile(time.process_time)
     profile.enable()
-    for i in range(calls, calls + profiled):
+    start = warm + made
+    for i in range(start, start + profiled, step):
         call(i)
     profile.disable()
-    calls -= warm
+    calls = made
     service.store.close()
     native = {}
     for (filename, line, name), (_, _, own, _, _) in pstats.Stats(profile).stats.items():
@@ -466,11 +478,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def service_floor(what: str, calls: int) -> dict[str, Any]:
+def service_floor(what: str, calls: int, batch: int = 1) -> dict[str, Any]:
     """The use case ``what`` (``message`` or ``notice``) called ``calls`` times in a process of its own on a
-    fresh demo database: CPU and wall milliseconds a call, the record entries a call appended, and the
-    milliseconds a call spent in the native code that does the work (:data:`NATIVE_PARTS`), by part and in
-    all (``native_cpu_ms``)."""
+    fresh demo database (messages ``batch`` at a time through ``send_messages`` when ``batch`` > 1, as the
+    server records those that arrive together): CPU and wall milliseconds a call (a message), the record
+    entries a call appended, and the milliseconds a call spent in the native code that does the work
+    (:data:`NATIVE_PARTS`), by part and in all (``native_cpu_ms``)."""
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as folder:
         out = subprocess.run(
             [
@@ -482,6 +495,7 @@ def service_floor(what: str, calls: int) -> dict[str, Any]:
                 str(Path(__file__).parent),
                 str(calls),
                 json.dumps(NATIVE_PARTS),
+                str(batch),
             ],
             capture_output=True,
             text=True,
@@ -512,6 +526,7 @@ def floors(
     server_cpu_ms: Any,
     pinned_cpu_ms: Any = None,
     pinned: int | None = None,
+    batch: float | None = None,
 ) -> dict[str, Any]:
     """Both floors, their sum and what it allows on one core, and the measured server CPU a write over it
     (``pinned_over_floor``: the pinned server's, the fairer comparison: the floors run in one thread, with no
@@ -520,10 +535,19 @@ def floors(
     writes a second that allows on one core, and the measured server CPU over it. For a message, the plain
     server too (:func:`minimal_floor`), unpinned and, with ``pinned`` (a CPU), pinned to it as the service
     was: what a server on this stack with nothing but a message's work achieves, and the service's CPU a
-    message over it (unpinned over unpinned, pinned over pinned)."""
+    message over it (unpinned over unpinned, pinned over pinned).
+
+    ``batch``: the messages the measured server recorded together on average; the use case is then measured
+    that many at a time too (``message_batched``, rounded to a whole number), and the floors are taken from
+    it: that is the work the server did."""
     http = http_floor(seconds, clients, path, body)
     alone = service_floor(what, calls)
     out: dict[str, Any] = {"http_alone": http, f"{what}_alone": alone}
+    together = round(batch) if isinstance(batch, int | float) else 1
+    if what == "message" and together > 1:
+        batched = out["message_batched"] = {"batch": together, **service_floor(what, calls, together)}
+        if "cpu_ms" in batched:
+            alone = batched
     if "cpu_ms" in alone and "server_cpu_ms_per_request" in http:
         total = http["server_cpu_ms_per_request"] + alone["cpu_ms"]
         out["floor_ms"] = round(total, 3)

@@ -17,7 +17,8 @@ The servers' CPU per request and ``--baseline`` as in bench/api.py. The clients'
 (``client_cpu_ms_per_request``: the senders and the two stream readers, all in this process) says how much
 of the two cores the load itself took. Then ``floor`` (bench/_floor.py), in the same run: the server CPU of a
 request to a server that does nothing (the same uvicorn configuration, the same clients), the CPU of
-``send_message`` alone in process, their sum, the messages a second it allows on one core, and the
+``send_message`` alone in process (and ``send_messages`` in batches of the size the server formed:
+``message_batched``), their sum, the messages a second it allows on one core, and the
 measured server CPU a message over it; the CPU of ``send_message``'s native calls with the HTTP floor
 (``native_floor_ms``); and a plain server that does a message's work and nothing else (raw ``sqlite3`` into
 the same tables, an Ed25519 signature, group commit, both streams written: ``plain_server``, and pinned as
@@ -35,6 +36,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,26 @@ __all__ = ["measure", "message_key"]
 def message_key(event: str, entry: dict[str, Any]) -> str | None:
     """The id of a message addressed to the reader (withheld ones carry no ``message``)."""
     return entry["message"]["id"] if event == "message.sent" and "message" in entry else None
+
+
+def batches_so_far(servers: Servers) -> tuple[float, float] | None:
+    """(calls, messages) the first address's process has recorded together so far (its /metrics:
+    ``deconflict_write_batch_size``); None when it does not say (an earlier checkout's server)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    root = servers.address(0).split("/api/", 1)[0]
+    try:
+        with urllib.request.urlopen(root + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    found: dict[str, float] | None = None
+    for family in text_string_to_metric_families(text):
+        if family.name == "deconflict_write_batch_size":  # its series appear with the first batch
+            found = {s.name: s.value for s in family.samples if s.labels.get("batch") == "send_messages"}
+    if found is None:
+        return None
+    return found.get("deconflict_write_batch_size_count", 0.0), found.get("deconflict_write_batch_size_sum", 0.0)
 
 
 def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
@@ -100,6 +122,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     began = time.perf_counter()
+    batched_before = batches_so_far(servers)
     cpu_before, client_before = servers.cpu_seconds(), client_cpu_seconds()
     for t in threads:
         t.start()
@@ -109,6 +132,7 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
         t.join()
     elapsed = time.perf_counter() - began
     cpu_after, client_cpu = servers.cpu_seconds(), client_cpu_seconds() - client_before
+    batched_after = batches_so_far(servers)
     time.sleep(1.0)
     for w in watchers.values():
         w.stop.set()
@@ -143,6 +167,10 @@ def measure(servers: Servers, seconds: float, clients: int) -> dict[str, Any]:
         **latency_ms(delivery, "receipt"),
         "receipt_missing": missing,
     }
+    if batched_before is not None and batched_after is not None and batched_after[0] > batched_before[0]:
+        calls, together = (after - before for before, after in zip(batched_before, batched_after, strict=True))
+        # with --workers the scrape reached one of the processes: its batches stand for all
+        result["messages_a_batch"] = round(together / calls, 2)
     result["targets"] = {
         "messages_per_s": {"limit": 2000, "pass": result["messages_per_s"] >= 2000},
         "receipt_p99_ms": {"limit": 50, "pass": (result["receipt_p99_ms"] or 1e9) < 50},
@@ -187,6 +215,7 @@ def main() -> None:
             path="/messages",
             body=lambda n: {"template": "holding", "params": {"ref": f"C{n}"}, "to": ["IL"]},
             calls=measured.get("messages") or 100,  # as many as the server took
+            batch=measured.get("messages_a_batch"),  # and together as the server recorded them
             server_cpu_ms=measured["server_cpu_ms_per_request"],
             pinned_cpu_ms=result["configs"].get(f"{BASELINE}-pinned", {}).get("server_cpu_ms_per_request"),
             pinned=args.pin,

@@ -247,6 +247,16 @@ def test_metrics_move_with_a_notice_a_conflict_and_an_escalation(
     assert value(after, "deconflict_record_head_seq", mechanism=M) > head
     route = "/api/v1/mechanisms/{mechanism_id}/activities"
     assert value(after, "deconflict_http_request_duration_seconds_count", route=route, method="POST", status="2xx") == 2
+    assert value(after, "deconflict_write_batch_size_count", batch="send_messages") == 0
+    sent = httpx.post(
+        f"{live.url}/api/v1/mechanisms/{M}/messages",
+        headers={"Authorization": f"Bearer {tokens['TR']}"},
+        json={"template": "holding", "params": {"ref": raised[0]["id"]}, "to": ["IL"]},
+    )
+    assert sent.status_code == 201, sent.text
+    written = metrics(live)  # one plain message: a batch of one
+    assert value(written, "deconflict_write_batch_size_count", batch="send_messages") == 1
+    assert value(written, "deconflict_write_batch_size_sum", batch="send_messages") == 1
     text = httpx.get(f"{live.url}/metrics").text
     for secret in ("IL-0001", "TR-0001", raised[0]["id"] + '"', "37.6", "34.5", tokens["IL"]):
         assert secret not in text  # counts only: no ids, no places

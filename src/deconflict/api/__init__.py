@@ -48,8 +48,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     )
     hub = Hub()
     writes = WriteThreads()
-    batches = Batches()
     watch = ops.Watch(settings, service)
+    batches = Batches(on_batch=lambda name, n: watch.batch_size.labels(name).observe(n))
     service.entry_listeners.append(hub.recent.committed)  # before the streams wake: they find the entries kept
     service.listeners.append(hub.publish)
     service.checkpoint_listeners.append(lambda mechanism, checkpoint: hub.publish(mechanism, checkpoint["seq"]))

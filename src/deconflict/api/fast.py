@@ -142,9 +142,16 @@ class Batches:
     in one call of the route's :data:`Batch` per mechanism, in the order they arrived (none waits for
     others to arrive: a write alone runs alone). :meth:`run` awaits one write's answer from the event loop."""
 
-    def __init__(self, name: str = "deconflict-batches", most: int = MOST_BATCHED) -> None:
+    def __init__(
+        self,
+        name: str = "deconflict-batches",
+        most: int = MOST_BATCHED,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
         self._name = name
         self._most = most
+        self._on_batch = on_batch
+        """Told of each call: the batch's name (its function's), and how many writes it ran together."""
         self._jobs: deque[tuple[Batch, Any, str, Any, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
@@ -188,6 +195,8 @@ class Batches:
                 groups.setdefault((id(batch), id(service), mechanism_id), []).append(i)
             for members in groups.values():
                 batch, service, mechanism_id = taken[members[0]][:3]
+                if self._on_batch is not None:
+                    self._on_batch(batch.__name__, len(members))
                 try:
                     answers = batch(service, mechanism_id, [taken[i][3] for i in members])
                     assert len(answers) == len(members), "a batch answers each of its items"

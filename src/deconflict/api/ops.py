@@ -58,6 +58,7 @@ PROBE_TIMEOUT_S = 3.0
 KNOWN_PATHS = 4096
 """Paths whose route template :class:`Routes` remembers (then it forgets them all and starts again)."""
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class SingleFlight:
@@ -128,6 +129,14 @@ class Watch:
             "status class.",
             ["route", "method", "status"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "deconflict_write_batch_size",
+            "Writes recorded together in one transaction (plain hotline messages that arrived while the ones "
+            "before them were being written), by the function that records them (send_messages).",
+            ["batch"],
+            buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         self.registry.register(StoreCollector(self))  # the database's figures, read at each scrape
