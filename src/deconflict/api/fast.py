@@ -205,12 +205,19 @@ class Batches:
                     ]
                 except BaseException as e:  # noqa: BLE001 - handed back to every request of the batch
                     outcomes = [(None, e)] * len(members)
+                settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
                 for i, outcome in zip(members, outcomes, strict=True):
-                    loop, future = taken[i][4], taken[i][5]
+                    settled.setdefault(taken[i][4], []).append((taken[i][5], outcome))
+                for loop, answers in settled.items():  # one wake-up of each event loop for the whole batch
                     try:
-                        loop.call_soon_threadsafe(_settle, future, outcome)
-                    except RuntimeError:  # that request's event loop has closed: nobody awaits the answer
+                        loop.call_soon_threadsafe(_settle_all, answers)
+                    except RuntimeError:  # that event loop has closed: nobody awaits these answers
                         pass
+
+
+def _settle_all(answers: list[tuple[asyncio.Future[Any], tuple[Any, BaseException | None]]]) -> None:
+    for future, outcome in answers:
+        _settle(future, outcome)
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[Any, BaseException | None]) -> None:
