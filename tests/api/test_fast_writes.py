@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,27 +146,29 @@ def test_each_fast_route_takes_what_the_fast_path_resolves() -> None:
 
 def test_writes_that_arrive_while_a_batch_runs_are_run_together() -> None:
     """Batches: the first write runs alone; those that arrive meanwhile go in the next call, one per mechanism,
-    in their order; each gets its own answer (an exception its own request raises), and an exception the
-    whole call raises reaches every write of it."""
+    in their order; each gets its own answer (an exception its own request raises) as soon as its group is
+    given, and an exception the call raises reaches every write not answered yet, each its own copy."""
     batches = fast.Batches()
     calls: list[tuple[str, list[int]]] = []
     started, release = threading.Event(), threading.Event()
 
-    def batch(service: Any, mechanism_id: str, items: list[int]) -> list[Any]:
+    def batch(service: Any, mechanism_id: str, items: list[int]) -> Iterator[list[tuple[int, Any]]]:
         calls.append((mechanism_id, list(items)))
         if items == [0]:
             started.set()
             release.wait(10)
         if mechanism_id == "broken":
+            yield [(0, items[0] * 10)]
             raise RuntimeError("the database went away")
-        return [ValueError(i) if i == 3 else i * 10 for i in items]
+        yield [(k, ValueError(i) if i == 3 else i * 10) for k, i in enumerate(items) if i != 2]
+        yield [(k, i * 10) for k, i in enumerate(items) if i == 2]
 
     async def main() -> list[Any]:
         first = asyncio.create_task(batches.run(batch, None, "m", 0))
         assert await asyncio.to_thread(started.wait, 10)  # the first write is running, held
         rest = [asyncio.create_task(batches.run(batch, None, mid, i)) for mid, i in [("m", 1), ("n", 4), ("m", 2)]]
         rest += [asyncio.create_task(batches.run(batch, None, mid, i)) for mid, i in [("m", 3), ("broken", 5)]]
-        rest.append(asyncio.create_task(batches.run(batch, None, "broken", 6)))
+        rest += [asyncio.create_task(batches.run(batch, None, "broken", i)) for i in (6, 7)]
         await asyncio.sleep(0.05)  # every one of them queued
         release.set()
         return await asyncio.gather(first, *rest, return_exceptions=True)
@@ -174,7 +177,10 @@ def test_writes_that_arrive_while_a_batch_runs_are_run_together() -> None:
         answers = asyncio.run(main())
     finally:
         batches.stop()
-    assert calls == [("m", [0]), ("m", [1, 2, 3]), ("n", [4]), ("broken", [5, 6])]
+    assert calls == [("m", [0]), ("m", [1, 2, 3]), ("n", [4]), ("broken", [5, 6, 7])]
     assert answers[:4] == [0, 10, 40, 20]
     assert isinstance(answers[4], ValueError) and answers[4].args == (3,)
-    assert all(isinstance(a, RuntimeError) and str(a) == "the database went away" for a in answers[5:])
+    assert answers[5] == 50
+    lost = answers[6:]
+    assert all(isinstance(a, RuntimeError) and str(a) == "the database went away" for a in lost)
+    assert lost[0] is not lost[1] and lost[0].__cause__ is lost[1].__cause__  # copies of the one failure

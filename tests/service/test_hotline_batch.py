@@ -4,11 +4,12 @@ each in turn, on real SQLite files (and PostgreSQL when the suite runs on it) wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from support.builders import M, declared_db, vol
 
 from deconflict.clock import FixedClock
@@ -55,6 +56,35 @@ def _record(db: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         store.close()
 
 
+def _transactions(svc: Service) -> Callable[[], int]:
+    """How many transactions wrote to the record since this call: on SQLite its commits (its gate is a file
+    lock), on PostgreSQL the distinct transaction ids (``xmin``) of the entries since (the gate's advisory
+    lock commits on a connection of its own)."""
+    head = svc.entries_after(M, 0)[-1]["seq"]
+    if svc.store.engine.dialect.name == "postgresql":
+        statement = text("SELECT count(DISTINCT xmin::text) FROM ledger WHERE mechanism_id = :m AND seq > :head")
+
+        def written() -> int:
+            with svc.store.engine.connect() as c:
+                return int(c.execute(statement, {"m": M, "head": head}).scalar_one())
+
+        return written
+    commits: list[object] = []
+    event.listen(svc.store.engine, "commit", commits.append)
+    return lambda: len(commits)
+
+
+def _sent(svc: Service, messages: list[Outgoing]) -> list[Any]:
+    """``send_messages``' answers, each at its message's place."""
+    answers: dict[int, Any] = {}
+    for group in svc.send_messages(mechanism_id=M, messages=messages):
+        for i, answer in group:
+            assert i not in answers, f"message {i} answered twice"
+            answers[i] = answer
+    assert sorted(answers) == list(range(len(messages)))
+    return [answers[i] for i in range(len(messages))]
+
+
 def _one_by_one(svc: Service, messages: list[Outgoing]) -> list[Any]:
     answers: list[Any] = []
     for out in messages:
@@ -83,16 +113,16 @@ def _same(mine: Any, theirs: Any) -> bool:
 
 
 def test_messages_sent_together_record_and_answer_what_sending_each_in_turn_does(
-    db: str, clock: FixedClock, tmp_path: Path
+    db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if "://" in db:
-        pytest.skip("two SQLite files side by side")
-    other = declared_db(tmp_path / "one-by-one.db", clock)
+    if "://" in db:  # a second database on the same server
+        other = declared_db(request.getfixturevalue("pg_databases").create(), clock)
+    else:
+        other = declared_db(tmp_path / "one-by-one.db", clock)
     svc = Service(open_store(db), clock=clock)
-    commits: list[object] = []
-    event.listen(svc.store.engine, "commit", commits.append)
-    together = svc.send_messages(mechanism_id=M, messages=BATCH)
-    assert len(commits) == 1  # the five messages in one transaction
+    writes = _transactions(svc)
+    together = _sent(svc, BATCH)
+    assert writes() == 1  # the five messages in one transaction
     in_turn = _one_by_one(Service(open_store(other), clock=clock), BATCH)
     assert [type(a).__name__ for a in together] == [
         "dict",
@@ -120,9 +150,9 @@ def test_a_phrase_that_settles_goes_after_the_batch_and_settles(svc: Service, cl
     (conflict,) = svc.conflicts(M)
     before = len(svc.messages(M, reader=svc.member(M, "AZ")))
     query = f"M{before + 1}"
-    answers = svc.send_messages(
-        mechanism_id=M,
-        messages=[
+    answers = _sent(
+        svc,
+        [
             Outgoing(
                 "IL", template="query_activity", params={"ref": "TR-0001", "t1": "09:00Z", "t2": "10:00Z"}, to=["TR"]
             ),  # needs TR's answer
@@ -149,19 +179,52 @@ class TestAPartyThatSignsForItself:
 
     def test_its_unsigned_message_is_refused_and_the_others_are_recorded(self, svc: Service, db: str) -> None:
         """The service holds no key of Israel's: the record's writer refuses its entry, so nothing of the batch
-        is kept at first, and each message is sent again on its own: Türkiye's recorded, Israel's refused as
-        sending it alone is."""
+        is kept at first; the batch is written again without it (Türkiye's two, one commit), and Israel's is
+        sent on its own, refused as sending it alone is."""
         head = svc.entries_after(M, 0)[-1]["seq"]
-        answers = svc.send_messages(
-            mechanism_id=M,
-            messages=[
+        writes = _transactions(svc)
+        answers = _sent(
+            svc,
+            [
                 Outgoing("TR", text="one", to=["IL"], lang="en"),
                 Outgoing("IL", text="two", to=["TR"], lang="en"),
                 Outgoing("TR", text="three", to=["IL"], lang="en"),
             ],
         )
+        assert writes() == 1  # Türkiye's two together, once Israel's was left out of the batch
         assert isinstance(answers[1], Forbidden) and "signs its own entries" in str(answers[1])
+        alone = Service(open_store(db), clock=svc.clock)
+        with pytest.raises(Forbidden) as refused:
+            alone.send_message(mechanism_id=M, actor="IL", text="two", to=["TR"], lang="en")
+        assert str(refused.value) == str(answers[1])
         assert [a["text"] for a in (answers[0], answers[2])] == ["one", "three"]
         written = svc.entries_after(M, head)
         assert [(e["actor"], e["payload"]["text"]) for e in written] == [("TR", "one"), ("TR", "three")]
         assert svc.verify(M).ok
+
+
+def test_answers_of_the_batch_come_before_the_messages_sent_on_their_own(svc: Service) -> None:
+    """The batch's answers are handed out once it is on the disk, before the messages that go on their own
+    are written; a ``ref`` that cannot name a message of the batch (beyond it) keeps its message in it."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])
+    (conflict,) = svc.conflicts(M)
+    head = svc.entries_after(M, 0)[-1]["seq"]
+    groups = svc.send_messages(
+        mechanism_id=M,
+        messages=[
+            Outgoing("TR", template="acknowledged", params={"ref": conflict["id"]}),  # settles: on its own
+            Outgoing("IL", template="holding", params={"ref": "M99999"}, to=["TR"]),  # names nothing: batched
+            Outgoing("IL", template="holding", params={"ref": "M\u00b2"}, to=["TR"]),  # not a number: batched
+            Outgoing("TR", text="x" * 5000),  # refused: answered with the batch
+        ],
+    )
+    first = next(groups)
+    assert [i for i, _ in first] == [1, 2, 3]
+    assert isinstance(first[2][1], InvalidInput) and first[2][1].field == "text"
+    recorded = [e["payload"].get("params", {}).get("ref") for e in svc.entries_after(M, head)]
+    assert recorded == ["M99999", "M\u00b2"]  # the acknowledgement not written yet
+    ((i, ack),) = next(groups)
+    assert i == 0 and isinstance(ack, dict) and ack["params"] == {"ref": conflict["id"]}
+    assert next(groups, None) is None
+    assert "TR" in next(c for c in svc.conflicts(M) if c["id"] == conflict["id"])["acknowledged"]

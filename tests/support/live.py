@@ -59,6 +59,12 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def app(self) -> Any:
+        """The application served (its ``state``: the hub, the batches)."""
+        assert self._server is not None, "start() the server first"
+        return self._server.config.app
+
     def start(self) -> LiveServer:
         """Serve, and return once the server accepts connections.
 

@@ -98,6 +98,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     )
     app.state.service = service
     app.state.hub = hub
+    app.state.batches = batches
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(

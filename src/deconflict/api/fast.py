@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import json
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -132,9 +133,10 @@ class WriteThreads:
                 pass
 
 
-Batch = Callable[[Any, str, list[Any]], list[Any]]
-"""A route's writes run together: ``(service, mechanism id, items) -> answers``, an answer for each item in
-order (a response, or the exception to answer it with)."""
+Batch = Callable[[Any, str, list[Any]], Iterator[list[tuple[int, Any]]]]
+"""A route's writes run together: ``(service, mechanism id, items)`` yields the answers as they are ready, in
+groups of (the item's place in ``items``, its answer: a response, or the exception to answer it with); each
+group is handed to the requests at once. An exception it raises answers every item not answered yet."""
 
 
 class Batches:
@@ -156,6 +158,12 @@ class Batches:
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._generation = 0
+
+    @property
+    def waiting(self) -> int:
+        """Writes handed over and not taken into a batch yet."""
+        with self._cond:
+            return len(self._jobs)
 
     async def run(self, batch: Batch, service: Any, mechanism_id: str, item: Any) -> Any:
         """The answer ``batch`` gives ``item``, run with the other items of the same batch and mechanism
@@ -197,22 +205,47 @@ class Batches:
                 batch, service, mechanism_id = taken[members[0]][:3]
                 if self._on_batch is not None:
                     self._on_batch(batch.__name__, len(members))
+                answered: set[int] = set()
                 try:
-                    answers = batch(service, mechanism_id, [taken[i][3] for i in members])
-                    assert len(answers) == len(members), "a batch answers each of its items"
-                    outcomes: list[tuple[Any, BaseException | None]] = [
-                        (None, a) if isinstance(a, BaseException) else (a, None) for a in answers
-                    ]
-                except BaseException as e:  # noqa: BLE001 - handed back to every request of the batch
-                    outcomes = [(None, e)] * len(members)
-                settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-                for i, outcome in zip(members, outcomes, strict=True):
-                    settled.setdefault(taken[i][4], []).append((taken[i][5], outcome))
-                for loop, answers in settled.items():  # one wake-up of each event loop for the whole batch
-                    try:
-                        loop.call_soon_threadsafe(_settle_all, answers)
-                    except RuntimeError:  # that event loop has closed: nobody awaits these answers
-                        pass
+                    for group in batch(service, mechanism_id, [taken[i][3] for i in members]):
+                        outcomes: list[tuple[int, tuple[Any, BaseException | None]]] = [
+                            (members[k], (None, a) if isinstance(a, BaseException) else (a, None)) for k, a in group
+                        ]
+                        answered.update(k for k, _ in group)
+                        self._hand_over(taken, outcomes)
+                    missing = [k for k in range(len(members)) if k not in answered]
+                    if missing:
+                        raise RuntimeError(f"{batch.__name__} gave no answer to items {missing}")
+                except BaseException as e:  # noqa: BLE001 - handed back to every request not answered yet
+                    rest = [k for k in range(len(members)) if k not in answered]
+                    self._hand_over(taken, [(members[k], (None, _own(e))) for k in rest])
+
+    @staticmethod
+    def _hand_over(taken: list[Any], outcomes: list[tuple[int, tuple[Any, BaseException | None]]]) -> None:
+        """Settle the requests' futures, with one wake-up of each event loop."""
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for i, outcome in outcomes:
+            settled.setdefault(taken[i][4], []).append((taken[i][5], outcome))
+        for loop, answers in settled.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, answers)
+            except RuntimeError:  # that event loop has closed: nobody awaits these answers
+                pass
+
+
+def _own(error: BaseException) -> BaseException:
+    """A copy of ``error`` for one request (its type and arguments; the original as its cause), so that
+    requests answered with one failure do not share an exception and its traceback; ``error`` itself when it
+    cannot be copied."""
+    try:
+        mine = copy.copy(error)
+    except Exception:  # noqa: BLE001 - an exception that cannot be rebuilt from its arguments
+        return error
+    if type(mine) is not type(error) or mine is error:
+        return error
+    mine.__cause__ = error
+    mine.__traceback__ = None
+    return mine
 
 
 def _settle_all(answers: list[tuple[asyncio.Future[Any], tuple[Any, BaseException | None]]]) -> None:

@@ -7,6 +7,7 @@ Each method hands the use case its :class:`~deconflict.service.context.Context` 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -396,9 +397,10 @@ class Service(RecordFacade):
             mode=self._mode(mode),
         )
 
-    def send_messages(self, *, mechanism_id: str, messages: list[hotline.Outgoing]) -> list[dict[str, Any] | Exception]:
-        """Several members' messages, each signed by a key the service holds: for each, the message as its
-        sender reads it or the error sending it raised (those that settle nothing in one transaction)."""
+    def send_messages(self, *, mechanism_id: str, messages: list[hotline.Outgoing]) -> Iterator[hotline.Answers]:
+        """Several members' messages, each signed by a key the service holds: for each (by its place in the
+        list), the message as its sender reads it or the error sending it raised, as they are on the disk
+        (those that settle nothing first, recorded in one transaction)."""
         return hotline.send_messages(self._ctx, mechanism_id=mechanism_id, messages=messages)
 
     def acknowledge_message(

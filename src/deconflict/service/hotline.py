@@ -5,10 +5,10 @@ naming a conflict or an alert that awaits the sender's party settles it as an ac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 
@@ -22,12 +22,14 @@ from deconflict.service import conflicts, queries, zones
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, retrying
 from deconflict.service.picture import Picture, answering, any_member
 from deconflict.service.posting import post, post_standard
+from deconflict.service.rules import RecordRefused
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ConflictRow, MessageRow
 
 __all__ = [
     "ACK_PHRASES",
     "MEMBER_PHRASES",
+    "Answers",
     "Outgoing",
     "acknowledge_message",
     "message",
@@ -119,23 +121,35 @@ def send_message(
         return message_view(payload, seq=seq, sender=actor, sent_at=now, reader=draft.member)
 
 
-def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoing]) -> list[dict[str, Any] | Exception]:
+Answers = list[tuple[int, dict[str, Any] | Exception]]
+"""Answers to some of :func:`send_messages`' messages: (the message's place in the batch, its answer)."""
+
+
+def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoing]) -> Iterator[Answers]:
     """Several members' messages, each signed at once by a key the service holds, with the answer
-    :func:`send_message` gives for each: the message as its sender reads it, or the error it raises.
+    :func:`send_message` gives for each: the message as its sender reads it, or the error it raises. The
+    answers come as they are on the disk: first those of the messages recorded together, then the others.
 
     The messages that settle nothing are checked and recorded together, in order, in one transaction (one
     pass through the record's gate, one commit, one wait for the disk): a busy hotline's messages are
     independent of each other (a message changes nothing another is checked against). A phrase that
     settles something, or whose ``ref`` may name a message sent in the same batch, is sent on its own
-    afterwards, as :func:`send_message` would, so that it is checked against what the batch recorded.
-    Should the record's rules refuse an entry of the batch, nothing of it is kept and each message is sent
-    on its own. An error of the store (the database gone) is raised for all of them."""
-    results: list[dict[str, Any] | Exception | None] = _send_together(ctx, mechanism_id=mechanism_id, messages=messages)
-    for i, found in enumerate(results):
-        if found is None:
+    afterwards, as :func:`send_message` would, so that it is checked against what the batch recorded (those
+    share one wait for the disk). A message whose entry the record's rules refuse (a party that signs its
+    own entries sent it unsigned) is left out of the batch, which is written again without it, and is sent on
+    its own. An error of the store (the database gone) is raised for the messages not yet answered."""
+    results = _send_together(ctx, mechanism_id=mechanism_id, messages=messages)
+    done: Answers = [(i, found) for i, found in enumerate(results) if found is not None]
+    if done:
+        yield done
+    alone: Answers = []
+    with ctx.store.durable.deferred():  # one wait for the disk for all of them, once the last is written
+        for i, found in enumerate(results):
+            if found is not None:
+                continue
             out = messages[i]
             try:
-                results[i] = send_message(
+                sent: dict[str, Any] | Exception = send_message(
                     ctx,
                     mechanism_id=mechanism_id,
                     actor=out.actor,
@@ -147,8 +161,10 @@ def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoin
                     about=out.about,
                 )
             except Exception as e:  # noqa: BLE001 - this message's own answer; the others were recorded
-                results[i] = e
-    return cast(list[dict[str, Any] | Exception], results)
+                sent = e
+            alone.append((i, sent))
+    if alone:
+        yield alone
 
 
 @retrying
@@ -162,35 +178,45 @@ def _send_together(
         for i, out in enumerate(messages):
             try:
                 draft = _draft(ctx, picture, out)
-            except DeconflictError as e:
+            except Exception as e:  # noqa: BLE001 - this message's own answer, as it would be alone
                 results[i] = e
                 continue
-            if not draft.doc.get("settles") and not _may_name_unseen(out, picture):
+            if not draft.doc.get("settles") and not _may_name_unseen(out, picture, len(messages)):
                 drafts.append((i, draft))
-        if not drafts:
-            return results
-        sent: list[tuple[int, _Draft, dict[str, Any], int, datetime]] = []
-        try:
-            with RecordWriter(ctx, mechanism_id, picture=picture) as w:
-                for i, draft in drafts:
-                    now = ctx.clock()
-                    sent.append((i, draft, _post(w, picture, draft, now), w.last_seq, now))
-        except DeconflictError:  # the record's rules refused an entry: nothing was kept, each goes on its own
-            return results
-        for i, draft, payload, seq, now in sent:
-            sender = messages[i].actor
-            results[i] = message_view(payload, seq=seq, sender=sender, sent_at=now, reader=draft.member)
+        while drafts:
+            sent: list[tuple[int, _Draft, dict[str, Any], int, datetime]] = []
+            posting: int | None = None
+            try:
+                with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+                    for at, (i, draft) in enumerate(drafts):
+                        posting, now = at, ctx.clock()
+                        sent.append((i, draft, _post(w, picture, draft, now), w.last_seq, now))
+                        posting = None
+            except (DeconflictError, RecordRefused):  # an entry refused: nothing was kept
+                if posting is None:
+                    return results  # not one message's entry: each is sent on its own
+                del drafts[posting]  # that one goes on its own; the batch again without it
+                continue
+            for i, draft, payload, seq, now in sent:
+                sender = messages[i].actor
+                results[i] = message_view(payload, seq=seq, sender=sender, sent_at=now, reader=draft.member)
+            break
     return results
 
 
-def _may_name_unseen(out: Outgoing, picture: Picture) -> bool:
-    """Whether a response phrase's ``ref`` may name a message beyond those the picture counts (one sent
-    earlier in the same batch, which it might settle once recorded)."""
+def _may_name_unseen(out: Outgoing, picture: Picture, batch: int) -> bool:
+    """Whether a response phrase's ``ref`` may name a message sent earlier in the same batch of ``batch``
+    messages (which it might settle once that is recorded): one beyond those the picture counts."""
     ref = (out.params or {}).get("ref")
     if out.template not in ACK_PHRASES or not isinstance(ref, str) or not ref.startswith("M"):
         return False
     number = ref[1:]
-    return not number.isdigit() or int(number) > picture.message_count
+    return _is_number(number) and picture.message_count < int(number) <= picture.message_count + batch
+
+
+def _is_number(text: str) -> bool:
+    """Digits 0-9 only (``str.isdigit`` also takes ``²`` and other digits ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
@@ -379,7 +405,7 @@ def _names_one_of(ref: str, picture: Picture) -> bool:
     """Whether ``ref`` can name a conflict (C1…) or a message (M1…) of the mechanism: no store read otherwise."""
     counts = {"C": picture.conflict_count, "M": picture.message_count}
     number = ref[1:]
-    return ref[:1] in counts and number.isdigit() and 1 <= int(number) <= counts[ref[:1]]
+    return ref[:1] in counts and _is_number(number) and 1 <= int(number) <= counts[ref[:1]]
 
 
 def _check_about(ctx: Context, picture: Picture, about: dict[str, str], member: Member) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -74,9 +75,10 @@ def send_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, messa
 
 def send_messages(
     service: Service, mechanism_id: str, calls: list[tuple[Caller, MessageIn]]
-) -> list[JSONResponse | Exception]:
+) -> Iterator[list[tuple[int, JSONResponse | Exception]]]:
     """What :func:`send_message` answers to each of several plain requests (no signing header) to one
-    mechanism, sent together (:meth:`Service.send_messages`): its 201, or the error it raised."""
+    mechanism, sent together (:meth:`Service.send_messages`): its 201, or the error it raised, by the
+    request's place in ``calls``, as the answers are on the disk."""
     outgoing = [
         Outgoing(
             actor=caller.member.id,
@@ -89,8 +91,8 @@ def send_messages(
         )
         for caller, message in calls
     ]
-    sent = service.send_messages(mechanism_id=mechanism_id, messages=outgoing)
-    return [found if isinstance(found, Exception) else JSONResponse(found, status_code=201) for found in sent]
+    for answers in service.send_messages(mechanism_id=mechanism_id, messages=outgoing):
+        yield [(i, a if isinstance(a, Exception) else JSONResponse(a, status_code=201)) for i, a in answers]
 
 
 @router.post(
