@@ -257,7 +257,8 @@ SERVICE_CALLS = textwrap.dedent(
         from deconflict.service.hotline import Outgoing
         outs = [Outgoing("TR" if k % 2 == 0 else "IL", template="holding", params={"ref": f"C{k}"},
                          to=["IL" if k % 2 == 0 else "TR"]) for k in range(i, i + batch)]
-        service.send_messages(mechanism_id=MECHANISM, messages=outs)
+        answers = [a for group in service.send_messages(mechanism_id=MECHANISM, messages=outs) for _, a in group]
+        assert len(answers) == batch and all(isinstance(a, dict) for a in answers), answers
 
     call = (message if batch == 1 else messages) if what == "message" else notice
     step = batch if what == "message" else 1
@@ -272,6 +273,8 @@ SERVICE_CALLS = textwrap.dedent(
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     made = len(timed) * step
     entries = (head() - first) / made
+    if not entries:
+        raise SystemExit(f"{made} calls of the {what} use case recorded nothing")
     profiled = max(step, min(500, calls // 4) // step * step)
     jitted = set()  # numba's compiled functions: cProfile names them by their Python source
     for module in list(sys.modules.values()):
