@@ -189,6 +189,8 @@ class TestAPartyThatSignsForItself:
                 Outgoing("TR", text="one", to=["IL"], lang="en"),
                 Outgoing("IL", text="two", to=["TR"], lang="en"),
                 Outgoing("TR", text="three", to=["IL"], lang="en"),
+                Outgoing("IL", text="four", to=["TR"], lang="en"),
+                Outgoing("IL", text="five", to=["TR"], lang="en"),
             ],
         )
         assert writes() == 1  # Türkiye's two together, once Israel's was left out of the batch
@@ -198,6 +200,7 @@ class TestAPartyThatSignsForItself:
             alone.send_message(mechanism_id=M, actor="IL", text="two", to=["TR"], lang="en")
         assert str(refused.value) == str(answers[1])
         assert [a["text"] for a in (answers[0], answers[2])] == ["one", "three"]
+        assert all(isinstance(a, Forbidden) for a in answers[3:])
         written = svc.entries_after(M, head)
         assert [(e["actor"], e["payload"]["text"]) for e in written] == [("TR", "one"), ("TR", "three")]
         assert svc.verify(M).ok
@@ -216,14 +219,15 @@ def test_answers_of_the_batch_come_before_the_messages_sent_on_their_own(svc: Se
             Outgoing("TR", template="acknowledged", params={"ref": conflict["id"]}),  # settles: on its own
             Outgoing("IL", template="holding", params={"ref": "M99999"}, to=["TR"]),  # names nothing: batched
             Outgoing("IL", template="holding", params={"ref": "M\u00b2"}, to=["TR"]),  # not a number: batched
+            Outgoing("IL", template="holding", params={"ref": "C" + "1" * 5000}, to=["TR"]),  # no conflict's id
             Outgoing("TR", text="x" * 5000),  # refused: answered with the batch
         ],
     )
     first = next(groups)
-    assert [i for i, _ in first] == [1, 2, 3]
-    assert isinstance(first[2][1], InvalidInput) and first[2][1].field == "text"
+    assert [i for i, _ in first] == [1, 2, 3, 4]
+    assert isinstance(first[3][1], InvalidInput) and first[3][1].field == "text"
     recorded = [e["payload"].get("params", {}).get("ref") for e in svc.entries_after(M, head)]
-    assert recorded == ["M99999", "M\u00b2"]  # the acknowledgement not written yet
+    assert recorded == ["M99999", "M\u00b2", "C" + "1" * 5000]  # the acknowledgement not written yet
     ((i, ack),) = next(groups)
     assert i == 0 and isinstance(ack, dict) and ack["params"] == {"ref": conflict["id"]}
     assert next(groups, None) is None

@@ -133,8 +133,9 @@ class Watch:
         )
         self.batch_size = Histogram(
             "deconflict_write_batch_size",
-            "Writes recorded together in one transaction (plain hotline messages that arrived while the ones "
-            "before them were being written), by the function that records them (send_messages).",
+            "Plain hotline messages taken together (those that arrived while the ones before them were being "
+            "written), by the function that takes them (send_messages): those that pass their checks and settle "
+            "nothing are recorded in one transaction, the others answered or sent on their own.",
             ["batch"],
             buckets=BATCH_BUCKETS,
             registry=self.registry,

@@ -136,8 +136,9 @@ def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoin
     settles something, or whose ``ref`` may name a message sent in the same batch, is sent on its own
     afterwards, as :func:`send_message` would, so that it is checked against what the batch recorded (those
     share one wait for the disk). A message whose entry the record's rules refuse (a party that signs its
-    own entries sent it unsigned) is left out of the batch, which is written again without it, and is sent on
-    its own. An error of the store (the database gone) is raised for the messages not yet answered."""
+    own entries sent it unsigned) is left out of the batch with the other messages of its sender's party, the
+    batch is written again without them, and they are sent on their own. An error of the store (the database
+    gone) is raised for the messages not yet answered."""
     results = _send_together(ctx, mechanism_id=mechanism_id, messages=messages)
     done: Answers = [(i, found) for i, found in enumerate(results) if found is not None]
     if done:
@@ -195,7 +196,10 @@ def _send_together(
             except (DeconflictError, RecordRefused):  # an entry refused: nothing was kept
                 if posting is None:
                     return results  # not one message's entry: each is sent on its own
-                del drafts[posting]  # that one goes on its own; the batch again without it
+                # that party's messages go on their own (a party that signs its own entries has each refused:
+                # one attempt a batch, not one a message); the batch again without them
+                party = drafts[posting][1].member.party
+                drafts = [(i, d) for i, d in drafts if d.member.party != party]
                 continue
             for i, draft, payload, seq, now in sent:
                 sender = messages[i].actor
@@ -214,9 +218,15 @@ def _may_name_unseen(out: Outgoing, picture: Picture, batch: int) -> bool:
     return _is_number(number) and picture.message_count < int(number) <= picture.message_count + batch
 
 
+MOST_DIGITS = 18
+"""The longest number a conflict's or message's id carries (a longer ``ref`` names nothing: ``int`` refuses
+numbers of over 4,300 digits, and no record holds 10^18 messages)."""
+
+
 def _is_number(text: str) -> bool:
-    """Digits 0-9 only (``str.isdigit`` also takes ``²`` and other digits ``int`` refuses)."""
-    return text.isascii() and text.isdigit()
+    """Digits 0-9 only, at most :data:`MOST_DIGITS` (``str.isdigit`` also takes ``²`` and other digits
+    ``int`` refuses)."""
+    return text.isascii() and text.isdigit() and len(text) <= MOST_DIGITS
 
 
 def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
