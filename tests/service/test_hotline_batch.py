@@ -178,9 +178,12 @@ class TestAPartyThatSignsForItself:
         return {"IL": signing.KeyPair.generate()}
 
     def test_its_unsigned_message_is_refused_and_the_others_are_recorded(self, svc: Service, db: str) -> None:
-        """The service holds no key of Israel's: the record's writer refuses its entry, so nothing of the batch
-        is kept at first; the batch is written again without it (Türkiye's two, one commit), and Israel's is
-        sent on its own, refused as sending it alone is."""
+        """The service holds no key of Israel's: Israel's plain messages are refused as sending one alone is,
+        before anything is written (a refusal after other entries were appended would roll them back and
+        rebuild the record's rules' state from entry 1: seconds on a large record), and Türkiye's are recorded
+        together."""
+        svc.send_message(mechanism_id=M, actor="TR", text="zero", to=["IL"], lang="en")
+        rules_state = svc.context.authority[M][1]  # the record's rules' state, kept from write to write
         head = svc.entries_after(M, 0)[-1]["seq"]
         writes = _transactions(svc)
         answers = _sent(
@@ -193,7 +196,8 @@ class TestAPartyThatSignsForItself:
                 Outgoing("IL", text="five", to=["TR"], lang="en"),
             ],
         )
-        assert writes() == 1  # Türkiye's two together, once Israel's was left out of the batch
+        assert writes() == 1  # Türkiye's two together, Israel's answered before anything was written
+        assert svc.context.authority[M][1] is rules_state  # no entry rolled back: no rebuild from entry 1
         assert isinstance(answers[1], Forbidden) and "signs its own entries" in str(answers[1])
         alone = Service(open_store(db), clock=svc.clock)
         with pytest.raises(Forbidden) as refused:

@@ -135,10 +135,11 @@ def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoin
     independent of each other (a message changes nothing another is checked against). A phrase that
     settles something, or whose ``ref`` may name a message sent in the same batch, is sent on its own
     afterwards, as :func:`send_message` would, so that it is checked against what the batch recorded (those
-    share one wait for the disk). A message whose entry the record's rules refuse (a party that signs its
-    own entries sent it unsigned) is left out of the batch with the other messages of its sender's party, the
-    batch is written again without them, and they are sent on their own. An error of the store (the database
-    gone) is raised for the messages not yet answered."""
+    share one wait for the disk). A message the service may not sign (its sender's party signs its own
+    entries) is answered with that refusal before anything is written; one whose entry the record's rules
+    refuse otherwise is left out with its sender's party's other messages, the batch is written again without
+    them, and they are sent on their own. An error of the store (the database gone) is raised for the
+    messages not yet answered."""
     results = _send_together(ctx, mechanism_id=mechanism_id, messages=messages)
     done: Answers = [(i, found) for i, found in enumerate(results) if found is not None]
     if done:
@@ -189,6 +190,13 @@ def _send_together(
             posting: int | None = None
             try:
                 with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+                    why = {a: w.refusal(a) for a in {d.member.id for _, d in drafts}}
+                    refused = {a: no for a, no in why.items() if no is not None}
+                    if refused:  # the service may not sign for these senders: answered as alone, none written
+                        for i, draft in drafts:
+                            if draft.member.id in refused:
+                                results[i] = refused[draft.member.id]
+                        drafts = [(i, d) for i, d in drafts if d.member.id not in refused]
                     for at, (i, draft) in enumerate(drafts):
                         posting, now = at, ctx.clock()
                         sent.append((i, draft, _post(w, picture, draft, now), w.last_seq, now))

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
+from deconflict.errors import DeconflictError
 from deconflict.record import authority, chain
 from deconflict.record.chain import EntryType
 from deconflict.service import rules
@@ -310,6 +311,19 @@ class RecordWriter:
         if type is EntryType.ACTIVITY_NOTIFIED:
             self.new_activities[payload["id"]] = payload["party"]
         return head.seq
+
+    def refusal(self, actor: str) -> DeconflictError | None:
+        """Why an entry of ``actor``'s appended now, signed by a key the service holds, would be refused at its
+        signature (a party that signs its own entries), read in this transaction as :meth:`append` reads it;
+        None: the service can sign it. Asked before appending, so that a refusal costs no entry rolled back
+        (and no rebuild of the rules' state)."""
+        try:
+            self._ctx.signers.signer(
+                self.session, self._ctx.pictures.peek(self.mechanism_id), self.mechanism_id, actor, None
+            )
+        except DeconflictError as e:
+            return e
+        return None
 
     def _numbering(self) -> Picture:
         assert self._picture is not None, "numbering conflicts and messages needs the picture"
