@@ -89,18 +89,7 @@ def _one_by_one(svc: Service, messages: list[Outgoing]) -> list[Any]:
     answers: list[Any] = []
     for out in messages:
         try:
-            answers.append(
-                svc.send_message(
-                    mechanism_id=M,
-                    actor=out.actor,
-                    template=out.template,
-                    params=out.params,
-                    text=out.text,
-                    lang=out.lang,
-                    to=out.to,
-                    about=out.about,
-                )
-            )
+            answers.append(svc.send_message(mechanism_id=M, **vars(out)))
         except Exception as e:  # noqa: BLE001 - compared with the batch's answer
             answers.append(e)
     return answers

@@ -149,19 +149,8 @@ def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoin
         for i, found in enumerate(results):
             if found is not None:
                 continue
-            out = messages[i]
             try:
-                sent: dict[str, Any] | Exception = send_message(
-                    ctx,
-                    mechanism_id=mechanism_id,
-                    actor=out.actor,
-                    template=out.template,
-                    params=out.params,
-                    text=out.text,
-                    lang=out.lang,
-                    to=out.to,
-                    about=out.about,
-                )
+                sent: dict[str, Any] | Exception = send_message(ctx, mechanism_id=mechanism_id, **vars(messages[i]))
             except Exception as e:  # noqa: BLE001 - this message's own answer; the others were recorded
                 sent = e
             alone.append((i, sent))

@@ -79,18 +79,7 @@ def send_messages(
     """What :func:`send_message` answers to each of several plain requests (no signing header) to one
     mechanism, sent together (:meth:`Service.send_messages`): its 201, or the error it raised, by the
     request's place in ``calls``, as the answers are on the disk."""
-    outgoing = [
-        Outgoing(
-            actor=caller.member.id,
-            template=message.template,
-            params=message.params,
-            text=message.text,
-            lang=message.lang,
-            to=message.to,
-            about=message.about,
-        )
-        for caller, message in calls
-    ]
+    outgoing = [Outgoing(actor=caller.member.id, **dict(message)) for caller, message in calls]
     for answers in service.send_messages(mechanism_id=mechanism_id, messages=outgoing):
         yield [(i, a if isinstance(a, Exception) else JSONResponse(a, status_code=201)) for i, a in answers]
 
