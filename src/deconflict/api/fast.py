@@ -337,11 +337,10 @@ class FastWrites:
         rates.writes.hit((caller.mechanism_id, caller.member.id))
         service = scope["app"].state.service
         try:
-            if route.batch is not None and self.batches is not None:
-                answer = await self.batches.run(route.batch, service, caller.mechanism_id, (caller, argument))
-                if isinstance(answer, Exception):
-                    raise answer
-                response: Response = answer
+            if route.batch is not None and self.batches is not None:  # an error answer is raised by run()
+                response: Response = await self.batches.run(
+                    route.batch, service, caller.mechanism_id, (caller, argument)
+                )
             else:
                 response = await self.writes.run(
                     route.endpoint, caller=caller, service=service, mode=PLAIN, **{route.body_arg: argument}
