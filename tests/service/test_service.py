@@ -271,6 +271,25 @@ def test_restart_keeps_state_and_index(db: str, svc: Service, clock: FixedClock)
     assert again.verify(M).ok
 
 
+def test_record_pages_are_the_stored_entries_in_order(svc: Service) -> None:
+    """``entries_after`` (what the event streams and ``GET .../record`` read) pages through the stored record
+    exactly: each page the next entries, as documents of the stored rows, none skipped or repeated."""
+    from deconflict.store import ledger
+
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    with svc.store.read() as s:
+        stored = [ledger.entry_doc(r) for r in s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+    assert len(stored) > 10 and [d["seq"] for d in stored] == list(range(1, len(stored) + 1))
+    paged: list[dict[str, Any]] = []
+    while page := svc.entries_after(M, paged[-1]["seq"] if paged else 0, limit=4):
+        assert len(page) <= 4
+        paged += page
+    assert paged == stored
+    assert svc.entries_after(M, 3, limit=2) == stored[3:5]
+    assert svc.entries_after(M, len(stored), limit=5) == []
+
+
 def test_tables_are_a_projection_of_the_record(svc: Service, tmp_path: Path) -> None:
     """Re-applying the record to an empty database gives the same tables."""
     from deconflict.store import projection

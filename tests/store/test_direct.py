@@ -18,7 +18,7 @@ from support.day import build_day
 
 from deconflict.service import signers, writer
 from deconflict.store import direct, ledger, open_store
-from deconflict.store.schema import Base
+from deconflict.store.schema import Base, LedgerEntry
 
 
 def raw(path: Path, table: str) -> list[tuple[Any, ...]]:
@@ -88,6 +88,25 @@ def test_the_writes_queries_read_what_sqlalchemy_reads(day: Path) -> None:
             assert [type(v) for v in direct.rows(conn, writer._ENTRY_AT, {"mechanism": M, "seq": 1})[0]] == [
                 type(conn.execute(writer._ENTRY_AT, {"mechanism": M, "seq": 1}).scalar())
             ]
+    finally:
+        store.close()
+
+
+def test_entries_read_as_plain_rows_are_the_documents_the_orm_gives(day: Path) -> None:
+    """``ledger.docs_after`` (the event streams' and the record pages' read) gives, page for page, the entry
+    documents built from SQLAlchemy's ORM objects: the same keys, values and types."""
+    store = open_store(str(day))
+    try:
+        with store.read() as s:
+            whole = [ledger.entry_doc(r) for r in s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+            assert len(whole) > 20
+            for after, limit in [(0, 1), (0, 7), (5, 10), (0, 100_000), (len(whole) - 1, 50), (len(whole), 5)]:
+                page = ledger.docs_after(s, M, after, limit)
+                assert page == whole[after : after + limit]
+                assert [[type(v) for v in d.values()] for d in page] == [
+                    [type(v) for v in d.values()] for d in whole[after : after + limit]
+                ]
+            assert ledger.docs_after(s, "nothing", 0, 10) == []
     finally:
         store.close()
 

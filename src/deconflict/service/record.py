@@ -116,13 +116,7 @@ def verify(ctx: Context, mechanism_id: str) -> chain.ChainReport:
 def entries_after(ctx: Context, mechanism_id: str, after: int, *, limit: int = 1000) -> list[dict[str, Any]]:
     """Record entries with a sequence number above ``after``, in order (at most ``limit``)."""
     with ctx.store.read() as s:
-        rows = s.scalars(
-            select(LedgerEntry)
-            .where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq > after)
-            .order_by(LedgerEntry.seq)
-            .limit(limit)
-        )
-        return [ledger.entry_doc(r) for r in rows]
+        return ledger.docs_after(s, mechanism_id, after, limit)
 
 
 def record_ids(ctx: Context) -> list[str]:

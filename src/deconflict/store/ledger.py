@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -30,6 +30,7 @@ from deconflict.store.schema import LedgerEntry
 __all__ = [
     "append",
     "connection_of",
+    "docs_after",
     "entry_doc",
     "lock_record",
     "read_head",
@@ -142,33 +143,64 @@ def row_doc(row: dict[str, Any]) -> dict[str, Any]:
     """The entry document (:func:`entry_doc`) of a row :func:`append` stored, as reading it back would give
     it: the stored time is the one given (an entry's hash covers its ISO form) and the payload is read from
     the stored text."""
-    return _doc(row.__getitem__)
+    return _doc(*(row[name] for name in _ENTRY_COLUMNS))
 
 
 def entry_doc(row: LedgerEntry) -> dict[str, Any]:
     """An entry as a JSON-able document (for export and the API)."""
-    return _doc(row.__getattribute__)
+    return _doc(*(getattr(row, name) for name in _ENTRY_COLUMNS))
 
 
-def _doc(column: Callable[[str], Any]) -> dict[str, Any]:
-    """An entry's document from its stored columns (``column`` reads one by name)."""
+def _doc(
+    mechanism: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    type_: str,
+    payload: str,
+    payload_hash: str,
+    prev_hash: str,
+    hash_: str,
+    key_id: str,
+    signature: str,
+) -> dict[str, Any]:
+    """An entry's document from its stored columns, in :data:`_ENTRY_COLUMNS`' order."""
     return {
-        "mechanism": column("mechanism_id"),
-        "seq": column("seq"),
-        "at": iso(column("at")),
-        "actor": column("actor"),
-        "type": column("type"),
-        "payload": json.loads(column("payload")),
-        "payload_hash": column("payload_hash"),
-        "prev_hash": column("prev_hash"),
-        "hash": column("hash"),
-        "key_id": column("key_id"),
-        "signature": column("signature"),
+        "mechanism": mechanism,
+        "seq": seq,
+        "at": iso(at),
+        "actor": actor,
+        "type": type_,
+        "payload": json.loads(payload),
+        "payload_hash": payload_hash,
+        "prev_hash": prev_hash,
+        "hash": hash_,
+        "key_id": key_id,
+        "signature": signature,
     }
 
 
 _DOC_COLUMNS = ("seq", "at", "actor", "type", "payload", "payload_hash", "prev_hash", "hash", "key_id", "signature")
 """The columns of an entry document, in its order."""
+_ENTRY_COLUMNS = ("mechanism_id", *_DOC_COLUMNS)
+"""The same with the mechanism's id first: what :func:`_doc` takes."""
+_AFTER = (
+    select(*(LedgerEntry.__table__.c[name] for name in _ENTRY_COLUMNS))
+    .where(LedgerEntry.__table__.c.mechanism_id == bindparam("mechanism"))
+    .where(LedgerEntry.__table__.c.seq > bindparam("after"))
+    .order_by(LedgerEntry.__table__.c.seq)
+    .limit(bindparam("limit"))
+)
+"""A mechanism's entries after a sequence number, at most a number of them (:func:`docs_after`)."""
+
+
+def docs_after(session: Session | Connection, mechanism: str, after: int, limit: int) -> list[dict[str, Any]]:
+    """The entry documents (:func:`entry_doc`) of a mechanism's entries after sequence number ``after``, in
+    order, at most ``limit``. Read as plain rows, not ORM objects: an event stream catching up reads the
+    record this way, page after page, and building and tracking a ``LedgerEntry`` for each cost more than
+    the read and the document together."""
+    found = direct.rows(connection_of(session), _AFTER, {"mechanism": mechanism, "after": after, "limit": limit})
+    return [_doc(*row) for row in found]
 
 
 def store_docs(session: Session, mechanism: str) -> Iterator[dict[str, Any]]:
