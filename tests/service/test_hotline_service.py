@@ -131,3 +131,32 @@ def test_standard_phrases_and_free_text(svc: Service) -> None:
         svc.send_message(mechanism_id=M, actor="US", text="hello")
     with pytest.raises(InvalidInput, match="to"):
         svc.send_message(mechanism_id=M, actor="TR", text="hello", to=["RU"])
+
+
+@pytest.mark.parametrize("read_at_once", [500, 2])
+def test_a_page_of_messages_counts_only_what_the_reader_may_see(
+    svc: Service, monkeypatch: pytest.MonkeyPatch, read_at_once: int
+) -> None:
+    """``limit`` counts the messages the reader may see: a party whose first messages on the channel are others'
+    (Türkiye to the facilitator) still gets a full page, and paging one at a time reaches every message it may
+    read, each once (also when the messages it may not see run over several reads of the store)."""
+    from deconflict.service import hotline
+
+    monkeypatch.setattr(hotline, "MESSAGES_READ_AT_ONCE", read_at_once)
+    for n in range(5):
+        svc.send_message(mechanism_id=M, actor="TR", text=f"for the facilitator only, {n}", to=["AZ"])
+    svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "C1"}, to=["IL"])
+    for n in range(3):
+        svc.send_message(mechanism_id=M, actor="TR", text=f"for the facilitator only, {n + 5}", to=["AZ"])
+    svc.send_message(mechanism_id=M, actor="AZ", template="acknowledged", params={"ref": "C2"}, to=["IL"])
+    il = member(svc, "IL")
+    whole = svc.messages(M, reader=il, limit=5000)
+    assert [m["params"]["ref"] for m in whole] == ["C1", "C2"]
+    assert svc.messages(M, reader=il, limit=1) == whole[:1]
+    assert svc.messages(M, reader=il, after_seq=whole[0]["seq"], limit=1) == whole[1:]
+    paged: list[dict[str, Any]] = []
+    while page := svc.messages(M, reader=il, after_seq=paged[-1]["seq"] if paged else 0, limit=1):
+        paged += page
+    assert paged == whole
+    assert len(svc.messages(M, reader=member(svc, "AZ"), limit=5000)) == 10
+    assert len(svc.messages(M, reader=member(svc, "AZ"), limit=3)) == 3

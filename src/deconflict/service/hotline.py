@@ -455,17 +455,33 @@ def _message_not_found(message_id: str) -> NotFound:
     return NotFound(f"message {message_id!r}: no such message that you may read", field="message")
 
 
+MESSAGES_READ_AT_ONCE = 500
+"""The fewest stored messages :func:`messages` reads at a time while it looks for those the reader may see."""
+
+
 def messages(
     ctx: Context, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500
 ) -> list[dict[str, Any]]:
-    """Messages the reader may see, in order, worded in the reader's language."""
+    """The first ``limit`` messages after ``after_seq`` that the reader may see, in order, worded in the
+    reader's language. The messages it may not see are passed over, not counted: a page is short only at the
+    end of the channel (a client paging on until a short page misses none)."""
     ctx.pictures.get(mechanism_id)
-    stmt = (
-        select(MessageRow)
-        .where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq)
-        .order_by(MessageRow.seq)
-        .limit(limit)
-    )
+    page = max(limit, MESSAGES_READ_AT_ONCE)
+    seen: list[dict[str, Any]] = []
     with ctx.store.read() as s:
-        rows = list(s.scalars(stmt))
-    return [queries.message_doc(r, reader) for r in rows if queries.sees(r, reader)]
+        while True:
+            stmt = (
+                select(MessageRow)
+                .where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq)
+                .order_by(MessageRow.seq)
+                .limit(page)
+            )
+            rows = list(s.scalars(stmt))
+            for row in rows:
+                if queries.sees(row, reader):
+                    seen.append(queries.message_doc(row, reader))
+                    if len(seen) == limit:
+                        return seen
+            if len(rows) < page:
+                return seen
+            after_seq = rows[-1].seq
