@@ -573,29 +573,3 @@ def test_a_day_of_line_checks_goes_down_and_comes_back() -> None:
     assert [c[0] for c in checks] == [60.0 * h for h in range(24)]
     assert events == [("line_down", 5 * 60 + 10), ("line_restored", 7 * 60 + 3)]
     assert status is LineState.UP
-
-
-def test_a_rendering_kept_for_reuse_answers_as_rendering_again(tmp_path: Path) -> None:
-    """Renderings of the bundled wording are kept (a message is worded for its answer and for each stream):
-    a kept one is the same answer, a value worded alike but refused (True where 1 is worded, a list) is still
-    refused, another wording table is never answered from them, and they stay bounded."""
-    from deconflict.hotline import wording
-
-    first = render("holding", "he", {"ref": "C7"})
-    assert render("holding", "he", {"ref": "C7"}) is first
-    assert render("holding", "he", {"ref": "C8"}).text == first.text.replace("C7", "C8")
-    window = {"ref": "C1", "t1": "2025-04-09T06:00", "t2": "2025-04-09T07:00"}
-    assert "15" in render("short_notice_alert", "en", window | {"minutes": 15}).text
-    assert render("short_notice_alert", "en", window | {"minutes": 1}).text
-    for refused in (True, ["C1"], {"c": 1}, float("nan")):
-        with pytest.raises(InvalidInput, match="minutes"):
-            render("short_notice_alert", "en", window | {"minutes": refused})
-    with pytest.raises(InvalidInput, match="ref"):
-        render("holding", "en", {})
-    path = tmp_path / "templates.toml"
-    path.write_text(toml_template("holding"), encoding="utf-8")
-    own = render("holding", "ru", {"ref": "C7"}, templates=load_templates(path))
-    assert own.text == "C7: приостановлено." != render("holding", "ru", {"ref": "C7"}).text
-    for n in range(wording.RENDERED_KEPT + 10):
-        render("holding", "en", {"ref": f"C{n}"})
-    assert 0 < len(wording._rendered) <= wording.RENDERED_KEPT

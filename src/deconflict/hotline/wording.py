@@ -234,14 +234,6 @@ def _check_lang(lang: str) -> None:
         raise InvalidInput(f"language {lang!r} is not supported; use one of {', '.join(LANGUAGES)}", field="lang")
 
 
-RENDERED_KEPT = 4096
-"""The most renderings of the bundled templates :func:`render` keeps (all are let go when it is full)."""
-_rendered: dict[tuple[object, ...], Rendered] = {}
-"""(template, language, each parameter's name, type and value) → its rendering: a message is worded for its
-sender, for its answer and for each party's stream, and an event stream catching up words every message of
-the record again. A rendering is immutable, and depends on nothing else (the bundled wording is read once)."""
-
-
 def render(
     template_id: str,
     lang: str,
@@ -255,26 +247,7 @@ def render(
     >>> r.text, r.rtl, r.needs_ack
     ('C7 anlaşıldı. Faaliyetimizi yeni bir bildirime kadar bekletiyoruz.', False, False)
     """
-    if templates is not None:
-        return _render(template_id, lang, params, templates)
-    key: tuple[object, ...] | None = None
-    try:  # the type too: True is 1 as a key, but refused as a parameter where 1 is worded
-        given = (template_id, lang, *((k, type(v), v) for k, v in params.items()))
-        found = _rendered.get(given)
-        key = given
-    except (TypeError, AttributeError):  # not a mapping, or a value that cannot be a key: worded as given
-        found = None
-    if found is not None:
-        return found
-    rendered = _render(template_id, lang, params, bundled_templates())
-    if key is not None:
-        if len(_rendered) >= RENDERED_KEPT:
-            _rendered.clear()
-        _rendered[key] = rendered
-    return rendered
-
-
-def _render(template_id: str, lang: str, params: Mapping[str, object], table: Mapping[str, Template]) -> Rendered:
+    table = bundled_templates() if templates is None else templates
     tpl = table.get(template_id)
     if tpl is None:
         raise InvalidInput(
