@@ -541,6 +541,25 @@ def test_hotline_over_http_alert_in_the_readers_language_ack_and_escalation(db: 
         server.stop()
 
 
+def test_hotline_tail_without_follow_prints_the_whole_channel_page_by_page(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    """``hotline tail --no-follow`` prints every message the member may read, once and in order, however many
+    pages the channel takes (it printed the first 500 only), and none it may not read."""
+    from typer.testing import CliRunner
+
+    from deconflict.cli import app
+    from deconflict.cli.hotline import TAIL_PAGE
+
+    notes = TAIL_PAGE + 12
+    for n in range(1, notes + 1):
+        to = ["AZ"] if n % 100 == 0 else ["IL"]  # every hundredth to the facilitator only
+        live.service.send_message(mechanism_id=M, actor="TR", text=f"note {n}.", to=to)
+    tail = CliRunner().invoke(app, ["hotline", "tail", "--url", live.url, "--token", tokens["IL"], "--no-follow"])
+    assert tail.exit_code == 0, tail.output
+    assert re.findall(r"note (\d+)\.", tail.output) == [str(n) for n in range(1, notes + 1) if n % 100]
+
+
 def test_hotline_cli_send_ack_and_tail_against_the_live_service(
     live: LiveServer, tokens: dict[str, str], client: httpx.Client
 ) -> None:

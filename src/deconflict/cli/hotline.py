@@ -96,6 +96,8 @@ def hotline_ack(
     say(message_text(client_for(url, token, key).acknowledge_message(message)))
 
 
+TAIL_PAGE = 500
+"""Messages ``hotline tail --no-follow`` asks for at a time (``GET .../messages``' default page)."""
 TAIL_EVENTS = (
     "message.sent",
     "message.escalated",
@@ -122,12 +124,16 @@ def hotline_tail(
 
     client = client_for(url, token)
     path = f"/mechanisms/{client.mechanism}"
-    if not follow:
-        r = client.http.get(f"{path}/messages", params={"after": after})
-        raise_for(r)
-        for m in sorted(r.json(), key=lambda m: m.get("seq", 0)):
-            say(message_text(m))
-        return
+    if not follow:  # the whole channel after ``after``, page by page (a page is short only at its end)
+        while True:
+            r = client.http.get(f"{path}/messages", params={"after": after, "limit": TAIL_PAGE})
+            raise_for(r)
+            page = sorted(r.json(), key=lambda m: m.get("seq", 0))
+            for m in page:
+                say(message_text(m))
+            if len(page) < TAIL_PAGE:
+                return
+            after = page[-1]["seq"]
     with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
         raise_for(r)
         event = ""
