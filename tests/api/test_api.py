@@ -180,6 +180,40 @@ def test_stream_resumes_with_no_gap_and_no_duplicate(
     assert rest == list(range(first[-1] + 1, last + 1))
 
 
+def test_a_stream_asked_to_go_on_past_the_head_says_the_record_was_rewound(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    """A client that resumes after an entry the record does not hold (the service restored from a backup, or
+    failed over to a copy without its last entries) is told so, and its stream goes on from the head: the
+    entries written from then on, which take those sequence numbers again, reach it. It did not: the stream
+    waited silently until the record grew past the id it was given, and a duty officer saw no new alert."""
+    client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
+    head = live.service.entries_after(M, 0, limit=100_000)[-1]["seq"]
+    for url, headers in [
+        (f"{A}/events?after={head + 40}", auth(tokens["IL"])),
+        (f"{A}/events", {**auth(tokens["IL"]), "Last-Event-ID": str(head + 7)}),
+    ]:
+        reader = SSEReader(client, url, headers)
+        try:
+            seq, event, data = reader.next_event()
+            assert (seq, event) == (head, "rewound") and data["head"] == head and data["asked"] > head
+            sent = client.post(
+                f"{A}/messages", json={"text": "still there?", "to": ["IL"]}, headers=auth(tokens["TR"])
+            ).json()
+            head = sent["seq"]
+            ((seq, _, entry),) = next_events_of(reader, {"message.sent"}, 1)
+            assert seq == sent["seq"] and entry["message"]["text"] == "still there?"
+        finally:
+            reader.close()
+    reader = SSEReader(client, f"{A}/events?after={head}", auth(tokens["IL"]))  # at the head: nothing to say
+    try:
+        client.post(f"{A}/messages", json={"text": "and now?", "to": ["IL"]}, headers=auth(tokens["TR"]))
+        seq, event, _ = reader.next_event()
+        assert (seq, event) == (head + 1, "message.sent")
+    finally:
+        reader.close()
+
+
 def test_preview_shows_the_conflicts_a_notice_would_raise_and_writes_nothing(
     live: LiveServer, tokens: dict[str, str], client: httpx.Client
 ) -> None:

@@ -365,6 +365,38 @@ def test_tail_through_a_pipe_prints_each_message_as_it_comes(live: LiveServer, t
         proc.wait(timeout=10)
 
 
+def test_tail_resumed_past_the_head_says_the_record_was_rewound_and_goes_on(
+    live: LiveServer, tokens: dict[str, str]
+) -> None:
+    """`hotline tail --after N` past the record's head (the service restored from a backup since): the tail says
+    that the record ends before N, then prints the messages written from then on."""
+    exe = Path(sys.executable).parent / "deconflict"
+    head = live.service.entries_after(M, 0, limit=100_000)[-1]["seq"]
+    proc = subprocess.Popen(
+        [str(exe), "hotline", "tail", "--url", live.url, "--after", str(head + 25)],
+        env={"DECONFLICT_TOKEN": tokens["IL"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        q = _lines(proc)
+        said = _wait_for(q, "the record now ends at entry")
+        assert f"entry {head}, before entry {head + 25}" in said
+        with httpx.Client(base_url=live.url, timeout=10) as c:
+            r = c.post(
+                f"{A}/messages",
+                json={"text": "after the restore", "lang": "en", "to": ["IL"]},
+                headers=auth(tokens["TR"]),
+            )
+            assert r.status_code == 201 and r.json()["seq"] == head + 1, r.text
+        _wait_for(q, "after the restore  (as written, en)")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tokens: dict[str, str]) -> None:
     """`hotline tail | head -2`: once the reader has gone, the next line ends the tail without a traceback."""
     exe = Path(sys.executable).parent / "deconflict"

@@ -140,6 +140,12 @@ def hotline_tail(
         for line in r.iter_lines():
             if line.startswith("event:"):
                 event = line[6:].strip()
+            elif line.startswith("data:") and event == "rewound":
+                cut = json.loads(line[5:])
+                say(
+                    f"the record now ends at entry {cut['head']}, before entry {cut['asked']}: what was shown after "
+                    "it is not in the service's record (restored from a backup, or failed over); going on from there"
+                )
             elif line.startswith("data:") and event in TAIL_EVENTS:
                 entry = json.loads(line[5:])
                 if "message" in entry:

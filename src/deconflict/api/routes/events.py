@@ -72,7 +72,7 @@ async def _still_live(service: Service, sub: Subscription) -> bool:
 
 def _read(
     service: Service, hub: Hub, caller: Caller, last: int, last_checkpoint: int | None, fresh: bool
-) -> tuple[list[dict[str, Any]], list[tuple[int, str]], int]:
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]], int, int | None]:
     """One turn of a stream's reading (in a worker thread): the checkpoints signed since ``last_checkpoint``
     (the latest alone on the first turn) and the next page of entries after ``last`` as the caller may see
     them, each with its frame; and the newest checkpoint now sent. The entries come through the hub's
@@ -87,7 +87,25 @@ def _read(
     if signed:
         last_checkpoint = signed[-1]["seq"]
     batch = hub.recent.after(_entries_after(service), mid, last, PAGE, fresh=fresh)
-    return signed, [(view["seq"], sse_frame(view)) for view in entries_view(service, caller, batch)], last_checkpoint
+    frames = [(view["seq"], sse_frame(view)) for view in entries_view(service, caller, batch)]
+    head = None
+    if fresh and not batch and last > 0:
+        head = service.head(mid).seq
+    return signed, frames, last_checkpoint, head if head is not None and head < last else None
+
+
+def rewound_frame(asked: int, head: int) -> str:
+    """What a stream says when the record ends before the entry it was asked to go on from (``after`` or
+    ``Last-Event-ID`` past the head: the service's record was restored from a backup, or its database failed
+    over to a copy that had not received the last entries). The entries the client holds after ``head`` are
+    not this record's; the stream goes on from ``head``, so that the entries written from now on (which take
+    those sequence numbers again) reach it. ``id`` is the head: a browser's ``EventSource`` resumes from it."""
+    data = json.dumps({"asked": asked, "head": head})
+    return (
+        f": the record ends at entry {head}, before entry {asked} this stream was asked to go on from; the "
+        f"entries after {head} that you hold are not in this service's record (restored from a backup, or failed "
+        f"over); the stream goes on from entry {head}\nid: {head}\nevent: rewound\ndata: {data}\n\n"
+    )
 
 
 def _kept(service: Service, hub: Hub, caller: Caller, last: int, last_checkpoint: int) -> list[tuple[int, str]] | None:
@@ -140,7 +158,12 @@ async def events(
     keep them, and ``deconflict ledger verify --checkpoints`` holds any later copy of the record
     against them, so a cut or rewritten tail is caught. Its ``note`` is the same head as a C2SP
     checkpoint note over the Merkle root of the entries it covers: ``deconflict mirror`` checks it,
-    cosigns it and posts the cosignature back."""
+    cosigns it and posts the cosignature back.
+
+    ``event: rewound`` (``id`` the head, data ``{"asked": N, "head": H}``) says that the record ends at
+    entry H, before the entry N the stream was asked to go on from: the record was restored from a backup or
+    its database failed over, and the entries after H that the client holds are not this record's. The stream
+    goes on from H: read again what was built from the entries after it."""
     start = _start(after, last_event_id)
     try:
         sub = hub.subscribe(caller.mechanism_id, caller.member.id, caller.token, limit=settings.max_streams_per_member)
@@ -178,15 +201,20 @@ async def events(
                         signed: list[dict[str, Any]] = []
                         if not fresh and last_checkpoint is not None:
                             kept = _kept(service, hub, caller, last, last_checkpoint)
+                        rewound = None
                         if kept is not None:
                             batch = kept
                         else:
-                            signed, batch, last_checkpoint = await run_in_threadpool(
+                            signed, batch, last_checkpoint, rewound = await run_in_threadpool(
                                 _read, service, hub, caller, last, last_checkpoint, fresh
                             )
                         if outage:
                             yield ": the database answers again\n\n"
                             outage = False
+                        if rewound is not None:
+                            yield rewound_frame(last, rewound)
+                            last = rewound
+                            quiet_since = time.monotonic()
                         if signed:
                             yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)
                             quiet_since = time.monotonic()

@@ -59,6 +59,15 @@ function handleFrame(frame) {
 
 function onEntry(type, entry) {
   if (type === 'checkpoint') return;
+  if (type === 'rewound') {
+    // The record ends before what we had seen (restored from a backup, or failed over): what we hold after
+    // its head is not its record. Go on from the head, read everything again, and announce the messages
+    // written from now on even where they take the ids of the ones that are gone.
+    S.lastSeq = entry.head;
+    S.knownMessages = new Set(S.messages.filter((m) => (m.seq || 0) <= entry.head).map((m) => m.id));
+    dirty('messages', 'conflicts', 'waiting', 'lines', 'activities', 'zones', 'tracks');
+    return;
+  }
   if (typeof entry.seq === 'number') S.lastSeq = Math.max(S.lastSeq, entry.seq);
   // An entry stamped later than our idea of the service's time means our clock lags: catch up.
   const stamped = Date.parse(entry.at);
