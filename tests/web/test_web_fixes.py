@@ -227,3 +227,52 @@ def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_h
     cue.click()
     expect(cue).to_be_hidden()
     assert page.locator("#messages").evaluate("el => el.scrollTop") < 24
+
+
+def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what_it_had_shown(
+    live: LiveServer, tokens: dict[str, str], officer: Any, db: str, clock: Any, tmp_path: Any
+) -> None:
+    """The service is restored from a backup taken before messages the open page had shown (its database lost,
+    or failed over to a copy without them). The page, never reloaded, must not wait for the record to grow
+    past what it had seen: it drops what is gone and shows, and announces, the messages written from then on.
+    It did wait: no new message or alert reached it until the record had grown past its last position."""
+    import sqlite3
+
+    from support.live import LiveServer as Live
+
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    def send(server: LiveServer, text: str) -> None:
+        r = httpx.post(
+            f"{server.url}{A}/messages",
+            json={"text": text, "lang": "en", "to": ["IL"]},
+            headers=auth(tokens["TR"]),
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+
+    def copy(source: str, target: str) -> None:
+        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+            src.backup(dst)
+
+    il = officer("IL")
+    page = il.page
+    backup = str(tmp_path / "backup.db")
+    copy(db, backup)
+    for n in (1, 2, 3):
+        send(live, f"Shown then lost {n}")
+    expect(page.locator("#messages li")).to_have_count(3)
+    live.stop()
+    live.service.store.close()
+    copy(backup, db)  # the restore: the record as it was before the three messages
+    again = Live(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+    try:
+        send(again, "Written after the restore")
+        expect(page.locator("#messages li")).to_have_count(1, timeout=15_000)
+        expect(page.locator("#messages")).to_contain_text("Written after the restore")
+        expect(page.locator("#messages")).not_to_contain_text("Shown then lost")
+        expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
+    finally:
+        again.stop()
+        again.service.store.close()
