@@ -65,3 +65,21 @@ def test_a_tick_and_the_lines_read_the_line_checks_by_subject_not_the_whole_chan
     asked = " ".join(s for s, _ in statements)
     assert "messages.about_id" in asked  # the line-check questions were among them
     assert whole_channel_reads(svc, statements) == []
+
+
+def test_a_page_of_the_channel_is_read_in_the_records_order_not_sorted_whole(svc: Service) -> None:
+    """``messages`` (``GET .../messages``) reads the channel from a sequence number on, a page at a time,
+    until it has the messages the reader may see: through the index in the record's order (migration 0015).
+    Without it each read sorted the whole channel: 4.9 s of CPU for one page at 100,000 messages."""
+    for n in range(5):
+        svc.send_message(mechanism_id=M, actor="TR", text=f"to the facilitator {n}", to=["AZ"])
+    il = svc.member(M, "IL")
+    statements = messages_read_by(svc, lambda: svc.messages(M, reader=il, after_seq=2, limit=1))
+    assert statements
+    sorted_whole = []
+    with svc.store.engine.connect() as conn:
+        for statement, parameters in statements:
+            steps = [str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+            if any("TEMP B-TREE" in step for step in steps) or not any("ix_messages_seq" in s for s in steps):
+                sorted_whole.append(f"{steps}  <-  {' '.join(statement.split())[:160]}")
+    assert sorted_whole == []

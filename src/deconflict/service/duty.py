@@ -112,15 +112,13 @@ def record_due(w: RecordWriter, picture: Picture, now: datetime) -> int:
     # deadline's start (escalation_start), and its first step comes an acknowledgement deadline later; the
     # others (every alert still in its first window) are not read at all
     first_step_by = now - timedelta(seconds=rules.ack_deadline_s)
-    open_rows = list(
+    open_rows = queries.by_seq(
         s.scalars(
-            select(MessageRow)
-            .where(
+            select(MessageRow).where(
                 *queries.unanswered(mid),
                 MessageRow.steps < len(rules.ladder) - 1,
                 or_(MessageRow.sent_at <= first_step_by, MessageRow.deadline <= now),
             )
-            .order_by(MessageRow.seq)
         )
     )
     checks = {party: queries.last_line_check(s, mid, party) for party in sorted(picture.mechanism.parties())}
@@ -193,7 +191,7 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
     with ctx.store.read() as s:
         open_messages = [
             r
-            for r in s.scalars(select(MessageRow).where(*queries.unanswered(mechanism_id)).order_by(MessageRow.seq))
+            for r in queries.by_seq(s.scalars(select(MessageRow).where(*queries.unanswered(mechanism_id))))
             if party in r.recipients and party not in r.acknowledged
         ]
         conflicts = s.scalars(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso
-from deconflict.disclosure import message_view
+from deconflict.disclosure import message_view, sees_message
 from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound
 from deconflict.model import Member, Role
 from deconflict.record.chain import EntryType
@@ -464,24 +464,32 @@ def messages(
 ) -> list[dict[str, Any]]:
     """The first ``limit`` messages after ``after_seq`` that the reader may see, in order, worded in the
     reader's language. The messages it may not see are passed over, not counted: a page is short only at the
-    end of the channel (a client paging on until a short page misses none)."""
+    end of the channel (a client paging on until a short page misses none). Who may see a message is read
+    first from its addressing alone (index ``ix_messages_seq``, a page of the channel at a time), then the
+    messages found are read whole."""
+    if limit < 1:
+        raise InvalidInput(f"limit: must be at least 1, got {limit}", field="limit")
     ctx.pictures.get(mechanism_id)
     page = max(limit, MESSAGES_READ_AT_ONCE)
-    seen: list[dict[str, Any]] = []
+    addressing = select(
+        MessageRow.seq, MessageRow.recipients, MessageRow.sender, MessageRow.doc["from_party"].as_string()
+    ).order_by(MessageRow.seq)
+    found: list[int] = []
     with ctx.store.read() as s:
-        while True:
-            stmt = (
-                select(MessageRow)
-                .where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq)
-                .order_by(MessageRow.seq)
-                .limit(page)
-            )
-            rows = list(s.scalars(stmt))
-            for row in rows:
-                if queries.sees(row, reader):
-                    seen.append(queries.message_doc(row, reader))
-                    if len(seen) == limit:
-                        return seen
+        while len(found) < limit:
+            rows = s.execute(
+                addressing.where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq).limit(page)
+            ).all()
+            for seq, to, sender, from_party in rows:
+                if sees_message(reader, to=to, sender=sender, from_party=from_party):
+                    found.append(seq)
             if len(rows) < page:
-                return seen
-            after_seq = rows[-1].seq
+                break
+            after_seq = rows[-1][0]
+        found = found[:limit]
+        whole = s.scalars(
+            select(MessageRow)
+            .where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq.in_(found))
+            .order_by(MessageRow.seq)
+        )
+        return [queries.message_doc(row, reader) for row in whole]

@@ -5,8 +5,9 @@ conflicts. Each takes a session or the context, and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,8 @@ from deconflict.model import Activity, ConflictKind, ConflictStatus, Disclosure,
 from deconflict.service.context import Context
 from deconflict.service.picture import Picture
 from deconflict.store.schema import ActivityRow, ConflictRow, KeyRow, LedgerEntry, MessageRow
+
+T = TypeVar("T")
 
 __all__ = [
     "ABOUT_CONFLICT",
@@ -203,7 +206,11 @@ def key(ctx: Context, mechanism_id: str, key_id: str) -> dict[str, Any]:
 
 def unanswered(mechanism_id: str) -> tuple[Any, ...]:
     """Where-clauses of the messages still waiting for an answer: they need one, have it not from every
-    recipient, and were not closed with their conflict (what climbs, what waits, what an answer settles)."""
+    recipient, and were not closed with their conflict (what climbs, what waits, what an answer settles).
+
+    The few rows they find are put in the record's order here (:func:`by_seq`), not by the database: asked
+    for that order, SQLite walks every message of the mechanism through ``ix_messages_seq`` to avoid a sort,
+    instead of the open ones alone through ``ix_messages_open``."""
     return (
         MessageRow.mechanism_id == mechanism_id,
         MessageRow.needs_ack.is_(True),
@@ -222,14 +229,19 @@ def awaits(c: ConflictRow | None, party: str) -> bool:
     )
 
 
+def by_seq(rows: Iterable[T]) -> list[T]:
+    """Rows that have a ``seq`` in the record's order (see :func:`unanswered`)."""
+    return sorted(rows, key=lambda row: row.seq)  # type: ignore[attr-defined]
+
+
 def open_alerts(s: Session, mechanism_id: str, conflict_id: str, party: str | None = None) -> list[str]:
     """Ids of the alerts about a conflict still awaiting an acknowledgement (from ``party``, when given)."""
     rows = s.execute(
-        select(MessageRow.id, MessageRow.recipients, MessageRow.acknowledged)
-        .where(*unanswered(mechanism_id), MessageRow.about_kind == ABOUT_CONFLICT, MessageRow.about_id == conflict_id)
-        .order_by(MessageRow.seq)
+        select(MessageRow.id, MessageRow.seq, MessageRow.recipients, MessageRow.acknowledged).where(
+            *unanswered(mechanism_id), MessageRow.about_kind == ABOUT_CONFLICT, MessageRow.about_id == conflict_id
+        )
     ).all()
-    return [r.id for r in rows if party is None or (party in r.recipients and party not in r.acknowledged)]
+    return [r.id for r in by_seq(rows) if party is None or (party in r.recipients and party not in r.acknowledged)]
 
 
 def alerted_conflict(s: Session, mechanism_id: str, row: MessageRow, party: str) -> str | None:

@@ -419,10 +419,10 @@ class _Rechecker:
             return
         rules = self.picture().mechanism.rules
         self.next_due = None
-        rows = self.s.scalars(
-            select(MessageRow)
-            .where(*queries.unanswered(self.mid), MessageRow.steps < len(rules.ladder) - 1)
-            .order_by(MessageRow.seq)
+        rows = queries.by_seq(
+            self.s.scalars(
+                select(MessageRow).where(*queries.unanswered(self.mid), MessageRow.steps < len(rules.ladder) - 1)
+            )
         )
         for row in rows:
             start = duty.escalation_start(row, rules.ack_deadline_s)

@@ -229,10 +229,12 @@ class MessageRow(Base):
         ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),
         Index("ix_messages_open", "mechanism_id", "needs_ack", "acknowledged_at"),
         Index("ix_messages_about", "mechanism_id", "about_id", "type", "seq"),
+        Index("ix_messages_seq", "mechanism_id", "seq"),
     )
     """``ix_messages_about``: what the duty loop asks every second, for each party (the latest line check sent
     to it; whether its line was announced down after that check), found without reading the channel's
-    other messages (migration 0014)."""
+    other messages (migration 0014). ``ix_messages_seq``: the channel read in the record's order from a
+    sequence number on, a page at a time (``GET .../messages``; migration 0015)."""
 
 
 class KeyRow(Base):
