@@ -319,3 +319,49 @@ def test_mirror_once_catches_up_cosigns_resumes_and_refuses_a_copy_changed_on_di
     (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")
     changed = CliRunner().invoke(app, [*args, "--once"])
     assert changed.exit_code == 2 and "line 3: the copy this mirror holds does not verify" in changed.output
+
+
+def test_a_mirror_following_a_record_cut_back_says_so_and_alarms_once_it_is_written_over(tmp_path: Path) -> None:
+    """The service is restored from a backup taken before entries a mirror holds (the record cut back): the
+    mirror's stream is told that the record ends before them (``event: rewound``) and the mirror says so in
+    words; once the service writes over those sequence numbers and signs a checkpoint of them, the mirror
+    raises the alarm."""
+    import sqlite3
+
+    db = declared_db(tmp_path / "record.db", system_clock, keys={"TR": TR_KEY, "IL": IL_KEY})
+    svc = Service(open_store(db))
+    tokens = {p: svc.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
+    svc.store.close()
+    backup = str(tmp_path / "backup.db")
+    with sqlite3.connect(db) as src, sqlite3.connect(backup) as dst:
+        src.backup(dst)
+    port, procs = free_port(), []
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server = serve(db, port, tokens["TR"])
+        procs.append(server)
+        start = system_clock() + timedelta(hours=2)
+        Client(url, tokens["TR"], key=TR_KEY).notify(kind="uav_patrol", volumes=[vol(PALMYRA, start)])
+        signing.write_key_file(tmp_path / "IL.key", IL_KEY, party="IL")
+        mirror = Proc(
+            "mirror", "--url", url, "--token", tokens["IL"], "--key", str(tmp_path / "IL.key"),
+            "--dir", str(tmp_path / "IL"), "--retry-s", "0.2",
+        )  # fmt: skip
+        procs.append(mirror)
+        cosigned = wait_until(
+            lambda: (c := latest(url, tokens["TR"])).get("cosigned_by") == ["IL"] and c, "the mirror to cosign"
+        )
+        server.stop()
+        with sqlite3.connect(backup) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)  # the restore: the record as it was before the notice
+        server = serve(db, port, tokens["TR"])
+        procs.append(server)
+        wait_until(lambda: "the service's record now ends at entry" in mirror.output, "the mirror to say so")
+        assert f"before the {cosigned['seq']} entries held here" in mirror.output, mirror.output
+        for centre in (HAMA, PALMYRA, HAMA):  # written over the entries the mirror holds, and past them
+            Client(url, tokens["TR"], key=TR_KEY).notify(kind="uav_patrol", volumes=[vol(centre, start)])
+        assert mirror.p.wait(timeout=60) == 1, mirror.output
+        assert "ALARM" in mirror.output, mirror.output
+    finally:
+        for proc in procs:
+            proc.stop()

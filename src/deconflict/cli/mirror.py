@@ -229,15 +229,11 @@ class Mirror:
         if self.diverged is not None:
             return  # the next checkpoint decides
         if seq != held.size + 1 or doc.get("prev_hash") != held.head_hash:
-            self.diverged = (
+            self._diverge(
                 f"entry {seq} sent by the service does not follow entry {held.size} held "
-                f"(its prev_hash {doc.get('prev_hash')}, held hash {held.head_hash})"
+                f"(its prev_hash {doc.get('prev_hash')}, held hash {held.head_hash})",
+                doc,
             )
-            self.say(f"WARNING {self.diverged}; waiting for the next checkpoint")
-            evidence = "".join(json.dumps(d, sort_keys=True) + "\n" for d in (held.last, doc) if d is not None)
-            self.diverged_evidence = evidence
-            for pending in sorted(self.pending):
-                self.checkpoint(self.pending.pop(pending))
             return
         problem = held.check(doc)
         if problem is not None:
@@ -247,6 +243,28 @@ class Mirror:
         held.save(doc)
         for size in sorted(s for s in self.pending if s <= held.size):
             self.checkpoint(self.pending.pop(size))
+
+    def rewound(self, said: Any) -> None:
+        """The service says its record ends before the entries held here (``event: rewound``: restored from a
+        backup, rolled back, or failed over to a copy without them): entries it signed are no longer in it.
+        As for an entry that does not follow, the next checkpoint decides."""
+        if self.diverged is None:
+            head = said.get("head") if isinstance(said, dict) else None
+            self._diverge(
+                f"the service's record now ends at entry {head}, before the {self.held.size} entries held here: "
+                "entries it signed were taken out of it",
+                said,
+            )
+
+    def _diverge(self, reason: str, sent: Any) -> None:
+        """The service's record stopped following the entries held: say so, keep the evidence (the entry held
+        last and what was sent), and let the checkpoints held back and the next one decide."""
+        self.diverged = reason
+        self.say(f"WARNING {reason}; waiting for the next checkpoint")
+        held = (self.held.last, sent)
+        self.diverged_evidence = "".join(json.dumps(d, sort_keys=True) + "\n" for d in held if d is not None)
+        for pending in sorted(self.pending):
+            self.checkpoint(self.pending.pop(pending))
 
     # --- checkpoints -------------------------------------------------------------------------------
 
@@ -390,6 +408,8 @@ class Mirror:
                         lost = False
                     if event == "checkpoint":
                         self.checkpoint(data)
+                    elif event == "rewound":
+                        self.rewound(data)
                     else:
                         self.entry(data)
                 why = "it ended"
