@@ -6,6 +6,7 @@ import { API, M } from './api.js';
 import { S, serverNow } from './state.js';
 import { dirty } from './data.js';
 import { onNewMessage } from './alarm.js';
+import { announce } from './live.js';
 import { t } from './i18n.js';
 
 export async function stream({ onUnauthorised }) {
@@ -61,10 +62,17 @@ function onEntry(type, entry) {
   if (type === 'checkpoint') return;
   if (type === 'rewound') {
     // The record ends before what we had seen (restored from a backup, or failed over): what we hold after
-    // its head is not its record. Go on from the head, read everything again, and announce the messages
-    // written from now on even where they take the ids of the ones that are gone.
+    // its head is not its record, and what was written since the restore may already take those numbers.
+    // Go on from the head, read everything again, say so (in the header and aloud), and sound again for
+    // everything that waits on us; announce every message the stream brings from now on, whatever its id.
     S.lastSeq = entry.head;
-    S.knownMessages = new Set(S.messages.filter((m) => (m.seq || 0) <= entry.head).map((m) => m.id));
+    S.knownMessages = new Set();
+    S.seenRefs = new Set();
+    S.sounded = new Set();
+    const state = $('#stream-state');
+    state.textContent = t('header.streamRewound');
+    state.title = t('header.rewound', { head: entry.head });
+    announce(t('header.rewound', { head: entry.head }));
     dirty('messages', 'conflicts', 'waiting', 'lines', 'activities', 'zones', 'tracks');
     return;
   }
