@@ -10,8 +10,8 @@ second), then ``--streams`` streams (Türkiye's and Israel's duty officers in tu
 the head at once. Measured: the seconds until the last stream reaches the head, the entries a second, the
 server's CPU for it (from /proc) and per entry read, and the bytes. ``--baseline SRC`` measures an earlier
 checkout's server (its ``src``) on a copy of the same database too, in the same run, and gives this code's
-figures over its. The database is filled by this checkout's code; a baseline whose schema is older fails to
-start on it, and is said so.
+figures over its. With ``--baseline`` the database is filled by the baseline's code (this code upgrades its
+copy when it opens it; an earlier checkout could not open a database a later migration changed).
 
     .venv/bin/python bench/catchup.py [--entries 40000] [--streams 1] [--baseline /tmp/base/src] [--cpus 1]
 
@@ -180,7 +180,9 @@ def main() -> None:
         folder = Path(tmp)
         filled = folder / "filled.db"
         log(f"filling a record to {args.entries:,} entries")
-        servers = start_servers(str(filled), 1, folder, workers=False)
+        # filled by the baseline's code when there is one: this code upgrades its copy as it opens it, where an
+        # earlier checkout could not open a database a later migration has changed
+        servers = start_servers(str(filled), 1, folder, workers=False, src=args.baseline)
         try:
             (folder / "tokens.json").write_text(json.dumps(servers.tokens))
             t0 = time.perf_counter()
