@@ -77,7 +77,8 @@ def _read(
     (the latest alone on the first turn) and the next page of entries after ``last`` as the caller may see
     them, each with its frame; and the newest checkpoint now sent. The entries come through the hub's
     :class:`~deconflict.api.hub.Recent`, one read of the store for every stream a commit wakes (``fresh``:
-    read the store whatever is kept)."""
+    read the store whatever is kept). Last, the record's head when a fresh read found nothing after ``last``
+    and the record ends before it (:func:`rewound_frame`), else None."""
     mid = caller.mechanism_id
     if last_checkpoint is None:
         latest = service.checkpoints(mid, latest=True)
