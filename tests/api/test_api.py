@@ -214,6 +214,33 @@ def test_a_stream_asked_to_go_on_past_the_head_says_the_record_was_rewound(
         reader.close()
 
 
+def test_a_stream_that_holds_another_entry_where_it_goes_on_is_told_so(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    """``Last-Event-Hash``: the hash of the entry the client holds where it goes on. The record's own: nothing
+    is said. Another (the record restored from a backup and written over to the same length since, where the
+    sequence numbers alone cannot tell): ``rewound`` with ``differs``, and the stream goes on. Malformed: 422."""
+    client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
+    last = live.service.entries_after(M, 0, limit=100_000)[-1]
+    for another in (False, True):
+        held = "0" * 64 if another else last["hash"]
+        said = {"asked": last["seq"], "head": last["seq"], "differs": True} if another else None
+        headers = {**auth(tokens["IL"]), "Last-Event-ID": str(last["seq"]), "Last-Event-Hash": held}
+        reader = SSEReader(client, f"{A}/events", headers)
+        try:
+            sent = client.post(f"{A}/messages", json={"text": "there?", "to": ["IL"]}, headers=auth(tokens["TR"]))
+            if said is not None:
+                assert reader.next_event() == (last["seq"], "rewound", said)
+            ((seq, _, _),) = next_events_of(reader, {"message.sent"}, 1)
+            assert seq == sent.json()["seq"]
+        finally:
+            reader.close()
+        last = live.service.entries_after(M, 0, limit=100_000)[-1]
+    for bad in ("abc", "0" * 63, "G" * 64):
+        r = client.get(f"{A}/events", headers={**auth(tokens["IL"]), "Last-Event-Hash": bad})
+        assert r.status_code == 422 and "last-event-hash" in r.text.lower(), r.text
+
+
 def test_preview_shows_the_conflicts_a_notice_would_raise_and_writes_nothing(
     live: LiveServer, tokens: dict[str, str], client: httpx.Client
 ) -> None:

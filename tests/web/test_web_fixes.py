@@ -284,3 +284,54 @@ def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what
     finally:
         again.stop()
         again.service.store.close()
+
+
+def test_the_page_finds_out_when_the_record_it_held_was_written_over_while_it_was_away(
+    live: LiveServer, tokens: dict[str, str], officer: Any, db: str, clock: Any, tmp_path: Any
+) -> None:
+    """The page is offline while the service is restored from a backup and then writes as many entries as
+    were lost: when the page comes back, the record is as long as what it holds, so sequence numbers alone
+    cannot tell. The page sends the hash of the last entry it holds (``Last-Event-Hash``); the service says
+    its entry there is another, and the page reads everything again: the lost messages go, the new show."""
+    import sqlite3
+
+    from support.live import LiveServer as Live
+
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    def send(server: LiveServer, text: str) -> None:
+        r = httpx.post(
+            f"{server.url}{A}/messages",
+            json={"text": text, "lang": "en", "to": ["IL"]},
+            headers=auth(tokens["TR"]),
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+
+    def copy(source: str, target: str) -> None:
+        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+            src.backup(dst)
+
+    il = officer("IL")
+    page = il.page
+    backup = str(tmp_path / "backup.db")
+    copy(db, backup)
+    for n in (1, 2, 3):
+        send(live, f"Shown then lost {n}")
+    expect(page.locator("#messages li")).to_have_count(3)
+    page.context.set_offline(True)
+    live.stop()
+    live.service.store.close()
+    copy(backup, db)
+    again = Live(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+    try:
+        for n in (1, 2, 3):  # as many entries as were lost: the record is as long as the page's
+            send(again, f"Written over {n}")
+        page.context.set_offline(False)
+        expect(page.locator("#messages")).to_contain_text("Written over 3", timeout=15_000)
+        expect(page.locator("#messages")).not_to_contain_text("Shown then lost")
+        expect(page.locator("#stream-state")).to_have_text(words("he", "header.streamRewound"))
+    finally:
+        again.stop()
+        again.service.store.close()

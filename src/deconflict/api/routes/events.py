@@ -71,14 +71,21 @@ async def _still_live(service: Service, sub: Subscription) -> bool:
 
 
 def _read(
-    service: Service, hub: Hub, caller: Caller, last: int, last_checkpoint: int | None, fresh: bool
-) -> tuple[list[dict[str, Any]], list[tuple[int, str]], int, int | None]:
+    service: Service,
+    hub: Hub,
+    caller: Caller,
+    last: int,
+    last_checkpoint: int | None,
+    fresh: bool,
+    held_hash: str | None = None,
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]], int, dict[str, Any] | None]:
     """One turn of a stream's reading (in a worker thread): the checkpoints signed since ``last_checkpoint``
     (the latest alone on the first turn) and the next page of entries after ``last`` as the caller may see
     them, each with its frame; and the newest checkpoint now sent. The entries come through the hub's
     :class:`~deconflict.api.hub.Recent`, one read of the store for every stream a commit wakes (``fresh``:
-    read the store whatever is kept). Last, the record's head when a fresh read found nothing after ``last``
-    and the record ends before it (:func:`rewound_frame`), else None."""
+    read the store whatever is kept). Last, what :func:`rewound_frame` says, or None: when a fresh read found
+    nothing after ``last`` and the record ends before it, or when the entry ``last`` that the client holds
+    (``held_hash``, its hash) is not the record's."""
     mid = caller.mechanism_id
     if last_checkpoint is None:
         latest = service.checkpoints(mid, latest=True)
@@ -89,24 +96,40 @@ def _read(
         last_checkpoint = signed[-1]["seq"]
     batch = hub.recent.after(_entries_after(service), mid, last, PAGE, fresh=fresh)
     frames = [(view["seq"], sse_frame(view)) for view in entries_view(service, caller, batch)]
-    head = None
-    if fresh and not batch and last > 0:
+    rewound = None
+    if held_hash is not None and last > 0:
+        held = service.entries_after(mid, last - 1, limit=1)
+        if held and held[0]["seq"] == last and held[0]["hash"] != held_hash:
+            rewound = {"asked": last, "head": last, "differs": True}
+    if rewound is None and fresh and not batch and last > 0:
         head = service.head(mid).seq
-    return signed, frames, last_checkpoint, head if head is not None and head < last else None
+        if head < last:
+            rewound = {"asked": last, "head": head}
+    return signed, frames, last_checkpoint, rewound
 
 
-def rewound_frame(asked: int, head: int) -> str:
-    """What a stream says when the record ends before the entry it was asked to go on from (``after`` or
-    ``Last-Event-ID`` past the head: the service's record was restored from a backup, or its database failed
-    over to a copy that had not received the last entries). The entries the client holds after ``head`` are
-    not this record's; the stream goes on from ``head``, so that the entries written from now on (which take
-    those sequence numbers again) reach it. ``id`` is the head: a browser's ``EventSource`` resumes from it."""
-    data = json.dumps({"asked": asked, "head": head})
-    return (
-        f": the record ends at entry {head}, before entry {asked} this stream was asked to go on from; the "
-        f"entries after {head} that you hold are not in this service's record (restored from a backup, or failed "
-        f"over); the stream goes on from entry {head}\nid: {head}\nevent: rewound\ndata: {data}\n\n"
-    )
+def rewound_frame(said: dict[str, Any]) -> str:
+    """What a stream says when the record is not the one its client holds: it ends before the entry the
+    stream was asked to go on from (``after`` or ``Last-Event-ID`` past the head), or its entry there is
+    another (``Last-Event-Hash``): the service's record was restored from a backup, or its database failed
+    over to a copy that had not received the last entries, perhaps written over since. What the client holds
+    after ``head`` is not this record's (with ``differs``, what it holds up to there may not be either); the
+    stream goes on from ``head``, so that the entries written from now on reach it. ``id`` is the head: a
+    browser's ``EventSource`` resumes from it."""
+    asked, head = said["asked"], said["head"]
+    if said.get("differs"):
+        words = (
+            f"the record's entry {asked} is not the one you hold (its hash differs): what you hold up to it may not "
+            f"be this service's record either (restored from a backup, or failed over, and written over since); "
+            f"read it again; the stream goes on from entry {head}"
+        )
+    else:
+        words = (
+            f"the record ends at entry {head}, before entry {asked} this stream was asked to go on from; the "
+            f"entries after {head} that you hold are not in this service's record (restored from a backup, or "
+            f"failed over); the stream goes on from entry {head}"
+        )
+    return f": {words}\nid: {head}\nevent: rewound\ndata: {json.dumps(said)}\n\n"
 
 
 def _kept(service: Service, hub: Hub, caller: Caller, last: int, last_checkpoint: int) -> list[tuple[int, str]] | None:
@@ -146,6 +169,13 @@ async def events(
         int | None, Query(ge=0, le=MAX_SEQ, description="Send entries after this sequence number.")
     ] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+    last_event_hash: Annotated[
+        str | None,
+        Header(
+            pattern="^[0-9a-f]{64}$",
+            description="The hash of the entry named by after or Last-Event-ID, as the client holds it.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Every record entry after ``after`` (or the ``Last-Event-ID`` header), then each new one as it is
     committed: ``id`` is the sequence number, ``event`` the entry type, ``data`` the entry as JSON.
@@ -164,7 +194,10 @@ async def events(
     ``event: rewound`` (``id`` the head, data ``{"asked": N, "head": H}``) says that the record ends at
     entry H, before the entry N the stream was asked to go on from: the record was restored from a backup or
     its database failed over, and the entries after H that the client holds are not this record's. The stream
-    goes on from H: read again what was built from the entries after it."""
+    goes on from H: read again what was built from the entries after it. A client that sends the hash of
+    the last entry it holds (``Last-Event-Hash``) is also told when the record's entry there is another (the
+    record restored and written over since): ``{"asked": N, "head": N, "differs": true}``; read everything
+    again, the stream goes on from N."""
     start = _start(after, last_event_id)
     try:
         sub = hub.subscribe(caller.mechanism_id, caller.member.id, caller.token, limit=settings.max_streams_per_member)
@@ -187,6 +220,7 @@ async def events(
         quiet_since = read_at = time.monotonic()
         read = True  # read the record on this turn (woken by a commit, or quiet for a keep-alive period)
         fresh = True  # read the store itself, not only the entries the hub keeps (not woken by a commit)
+        held_hash = last_event_hash  # checked against the record once, on the first turn
         outage = False
         try:
             yield ": stream open\n\n"
@@ -207,14 +241,15 @@ async def events(
                             batch = kept
                         else:
                             signed, batch, last_checkpoint, rewound = await run_in_threadpool(
-                                _read, service, hub, caller, last, last_checkpoint, fresh
+                                _read, service, hub, caller, last, last_checkpoint, fresh, held_hash
                             )
+                            held_hash = None
                         if outage:
                             yield ": the database answers again\n\n"
                             outage = False
                         if rewound is not None:
-                            yield rewound_frame(last, rewound)
-                            last = rewound
+                            yield rewound_frame(rewound)
+                            last = rewound["head"]
                             quiet_since = time.monotonic()
                         if signed:
                             yield "".join(f"event: checkpoint\ndata: {json.dumps(c)}\n\n" for c in signed)

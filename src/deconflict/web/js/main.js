@@ -61,6 +61,7 @@ async function signIn(token) {
   await refresh(['waiting']);
   S.messages.forEach((m) => S.knownMessages.add(m.id));
   S.lastSeq = S.messages.reduce((top, m) => Math.max(top, m.seq || 0), 0);
+  S.lastHash = null; // the stream tells the hash of each entry it sends; none known for this one yet
   renderPhrases();
   stream({ onUnauthorised: signOut });
   setInterval(tick, 1000);

@@ -5,7 +5,7 @@
 export const S = {
   token: null, me: null, mech: null, party: null, offsetMs: 0, colours: {},
   zones: [], activities: [], conflicts: [], messages: [], lines: {}, templates: [], tracks: [],
-  knownMessages: new Set(), seenRefs: new Set(), lastSeq: 0, streamAbort: null,
+  knownMessages: new Set(), seenRefs: new Set(), lastSeq: 0, lastHash: null, streamAbort: null,
   mode: 'live', at: null, replay: null, // time bar: 'live' | 'replay' (S.replay holds the record then) | 'planned'
   alarm: null, audio: null, beeps: 0,
   // What waits on our party (GET …/waiting), and what the alarm has already sounded for ("id:rung").

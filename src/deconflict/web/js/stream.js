@@ -14,8 +14,10 @@ export async function stream({ onUnauthorised }) {
   for (;;) {
     S.streamAbort = new AbortController();
     try {
+      // With the hash of the last entry seen, the service can tell us if its record there is another one.
+      const held = S.lastHash ? { 'Last-Event-Hash': S.lastHash } : {};
       const res = await fetch(`${API}${M('/events')}?after=${S.lastSeq}`, {
-        headers: { Authorization: `Bearer ${S.token}`, Accept: 'text/event-stream' }, signal: S.streamAbort.signal,
+        headers: { Authorization: `Bearer ${S.token}`, Accept: 'text/event-stream', ...held }, signal: S.streamAbort.signal,
       });
       if (res.status === 401) { onUnauthorised(); return; }
       if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}`);
@@ -66,6 +68,7 @@ function onEntry(type, entry) {
     // Go on from the head, read everything again, say so (in the header and aloud), and sound again for
     // everything that waits on us; announce every message the stream brings from now on, whatever its id.
     S.lastSeq = entry.head;
+    S.lastHash = null;
     S.knownMessages = new Set();
     S.seenRefs = new Set();
     S.sounded = new Set();
@@ -76,7 +79,10 @@ function onEntry(type, entry) {
     dirty('messages', 'conflicts', 'waiting', 'lines', 'activities', 'zones', 'tracks');
     return;
   }
-  if (typeof entry.seq === 'number') S.lastSeq = Math.max(S.lastSeq, entry.seq);
+  if (typeof entry.seq === 'number' && entry.seq >= S.lastSeq) {
+    S.lastSeq = entry.seq;
+    S.lastHash = typeof entry.hash === 'string' ? entry.hash : null;
+  }
   // An entry stamped later than our idea of the service's time means our clock lags: catch up.
   const stamped = Date.parse(entry.at);
   if (stamped > serverNow().getTime() + 1000) S.offsetMs = stamped - Date.now();
