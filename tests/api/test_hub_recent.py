@@ -164,3 +164,24 @@ def test_entries_handed_over_while_the_store_is_read_are_left_to_that_read() -> 
     recent.heard("m", 4)
     assert [e["seq"] for e in recent.after(reading, "m", 3, 10, fresh=True)] == [4]
     assert recent.kept("m", 4, 10) == []
+
+
+def test_a_record_cut_back_is_no_longer_answered_from_the_entries_kept() -> None:
+    """The record is cut back under a running process (its database failed over to a copy without the last
+    entries): a fresh read that finds nothing after what is kept asks whether the store still holds it, and
+    reads anew when it does not, instead of answering from the lost entries; the same when it is written
+    over to a shorter length since."""
+    store = Store(chain(8))
+    recent = Recent()
+    recent.heard("m", 8)
+    assert [e["seq"] for e in recent.after(store.read, "m", 0, 100)] == list(range(1, 9))
+    store.entries = chain(5)  # cut back to 5
+    assert recent.after(store.read, "m", 3, 100, fresh=True) == chain(5)[3:5]
+    assert recent.kept("m", 3, 100) == chain(5)[3:5]  # what is kept now is the store's
+    assert recent.after(store.read, "m", 8, 100, fresh=True) == []
+    store.entries = chain(5) + chain(7, salt="y")[5:]  # written on from 5: 6 and 7, another 6 and 7
+    store.entries[5]["prev_hash"] = store.entries[4]["hash"]
+    recent.heard("m", 7)
+    assert [e["hash"] for e in recent.after(store.read, "m", 5, 100)] == ["yh6", "yh7"]
+    reads = store.reads
+    assert recent.after(store.read, "m", 7, 100, fresh=True) == [] and store.reads == reads + 2  # the check

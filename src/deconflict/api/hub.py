@@ -100,7 +100,18 @@ class Recent:
             if kept and kept[0]["seq"] <= after + 1 <= kept[-1]["seq"] + 1:
                 new = read(mechanism_id, kept[-1]["seq"], limit)
                 self.reads += 1
-                if new and (new[0]["seq"] != kept[-1]["seq"] + 1 or new[0]["prev_hash"] != kept[-1]["hash"]):
+                if not new and fresh:  # nothing after what is kept: does the store still hold it?
+                    tail = read(mechanism_id, kept[-1]["seq"] - 1, 1)
+                    self.reads += 1
+                    if not tail or tail[0]["hash"] != kept[-1]["hash"]:
+                        # the record was cut back (restored, failed over to a copy without its last entries):
+                        # what is kept is no longer the record; read it anew, and hear it from there
+                        kept = []
+                        new = read(mechanism_id, after, limit)
+                        self.reads += 1
+                        with self._heard_lock:
+                            self._heard[mechanism_id] = 0  # heard again from what the store holds (below)
+                if new and kept and (new[0]["seq"] != kept[-1]["seq"] + 1 or new[0]["prev_hash"] != kept[-1]["hash"]):
                     kept = []  # not the record kept (never expected): keep it anew
                     new = read(mechanism_id, after, limit)
                     self.reads += 1
