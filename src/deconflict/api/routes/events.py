@@ -41,7 +41,9 @@ def _start(after: int | None, last_event_id: str | None) -> int:
         try:
             return min(MAX_SEQ, max(0, int(last_event_id)))
         except ValueError:
-            raise InvalidInput("Last-Event-ID: expected the sequence number of the last event seen") from None
+            raise InvalidInput(
+                "Last-Event-ID: expected the sequence number of the last event seen", field="last-event-id"
+            ) from None
     return 0
 
 
