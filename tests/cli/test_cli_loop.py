@@ -310,6 +310,19 @@ def test_a_time_parameter_is_worded_once_as_utc(live: LiveServer, tokens: dict[s
     assert "2025-04-09T20:33 ile 2025-04-09T22:00 UTC" in out.stdout and "Z UTC" not in out.stdout  # read in Turkish
 
 
+def _tail(live: LiveServer, token: str, *args: str) -> subprocess.Popen[str]:
+    """`deconflict hotline tail` as a real process following ``live``, its token from the environment and its
+    output a pipe (as in `hotline tail | tee log`)."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "deconflict"), "hotline", "tail", "--url", live.url, *args],
+        env={"DECONFLICT_TOKEN": token, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+
+
 def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
     q: queue.Queue[str] = queue.Queue()
 
@@ -338,15 +351,7 @@ def _wait_for(q: queue.Queue[str], text: str, deadline_s: float = 30.0) -> str:
 
 def test_tail_through_a_pipe_prints_each_message_as_it_comes(live: LiveServer, tokens: dict[str, str]) -> None:
     """A real process with its stdout a pipe (as in `hotline tail | tee log`): each line arrives while it runs."""
-    exe = Path(sys.executable).parent / "deconflict"
-    proc = subprocess.Popen(
-        [str(exe), "hotline", "tail", "--url", live.url],
-        env={"DECONFLICT_TOKEN": tokens["IL"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    )
+    proc = _tail(live, tokens["IL"])
     try:
         q = _lines(proc)
         with httpx.Client(base_url=live.url, timeout=10) as c:
@@ -370,16 +375,8 @@ def test_tail_resumed_past_the_head_says_the_record_was_rewound_and_goes_on(
 ) -> None:
     """`hotline tail --after N` past the record's head (the service restored from a backup since): the tail says
     that the record ends before N, then prints the messages written from then on."""
-    exe = Path(sys.executable).parent / "deconflict"
     head = live.service.entries_after(M, 0, limit=100_000)[-1]["seq"]
-    proc = subprocess.Popen(
-        [str(exe), "hotline", "tail", "--url", live.url, "--after", str(head + 25)],
-        env={"DECONFLICT_TOKEN": tokens["IL"], "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    )
+    proc = _tail(live, tokens["IL"], "--after", str(head + 25))
     try:
         q = _lines(proc)
         said = _wait_for(q, "the record now ends at entry")

@@ -229,6 +229,33 @@ def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_h
     assert page.locator("#messages").evaluate("el => el.scrollTop") < 24
 
 
+def _send_to_israel(server: LiveServer, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A message to Israel posted with ``token`` (Türkiye's in these tests); its answer (asserted 201)."""
+    r = httpx.post(f"{server.url}{A}/messages", json={**body, "to": ["IL"]}, headers=auth(token), timeout=10)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _copy_db(source: str, target: str) -> None:
+    """An SQLite database copied whole (SQLite's backup API), as a backup or a restore makes it."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def _restored(live: LiveServer, db: str, backup: str, clock: Any) -> LiveServer:
+    """``live`` stopped, its database restored from ``backup``, and a server on it again at the same address
+    (the open page reconnects to it)."""
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    live.stop()
+    live.service.store.close()
+    _copy_db(backup, db)
+    return LiveServer(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+
+
 def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what_it_had_shown(
     live: LiveServer, tokens: dict[str, str], officer: Any, db: str, clock: Any, tmp_path: Any
 ) -> None:
@@ -238,43 +265,22 @@ def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what
     and sounds again for what waits on us, even where a new message takes the number of a lost one that had
     already sounded (a walkthrough found it silent), and whether it was written before the page reconnected
     or after. It did wait: no new message or alert reached it until the record grew past its last position."""
-    import sqlite3
-
-    from support.live import LiveServer as Live
-
-    from deconflict.service import Service
-    from deconflict.store import open_store
-
     query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
-
-    def send(server: LiveServer, body: dict[str, Any]) -> dict[str, Any]:
-        r = httpx.post(f"{server.url}{A}/messages", json={**body, "to": ["IL"]}, headers=auth(tokens["TR"]), timeout=10)
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-    def copy(source: str, target: str) -> None:
-        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)
-
-    il = officer("IL")
-    page = il.page
+    page = officer("IL").page
     backup = str(tmp_path / "backup.db")
-    copy(db, backup)
-    lost = send(live, query)  # waits on Israel: it sounds
+    _copy_db(db, backup)
+    lost = _send_to_israel(live, tokens["TR"], query)  # waits on Israel: it sounds
     for n in (1, 2):
-        send(live, {"text": f"Shown then lost {n}", "lang": "en"})
+        _send_to_israel(live, tokens["TR"], {"text": f"Shown then lost {n}", "lang": "en"})
     expect(page.locator("#messages li")).to_have_count(3)
     expect(page.locator("#alarm")).to_be_visible()
     sounded = page.evaluate("cop.state.beeps")
     assert sounded >= 1
-    live.stop()
-    live.service.store.close()
-    copy(backup, db)  # the restore: the record as it was before the three messages
-    again = Live(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+    again = _restored(live, db, backup, clock)  # the record as it was before the three messages
     try:
-        asked = send(again, query)  # the same number as the lost query, perhaps before the page is back
+        asked = _send_to_israel(again, tokens["TR"], query)  # the lost query's number, perhaps before the page is back
         assert asked["id"] == lost["id"]
-        send(again, {"text": "Written after the restore", "lang": "en"})
+        _send_to_israel(again, tokens["TR"], {"text": "Written after the restore", "lang": "en"})
         expect(page.locator("#messages li")).to_have_count(2, timeout=15_000)
         expect(page.locator("#messages")).to_contain_text("Written after the restore")
         expect(page.locator("#messages")).not_to_contain_text("Shown then lost")
@@ -293,41 +299,17 @@ def test_the_page_finds_out_when_the_record_it_held_was_written_over_while_it_wa
     were lost: when the page comes back, the record is as long as what it holds, so sequence numbers alone
     cannot tell. The page sends the hash of the last entry it holds (``Last-Event-Hash``); the service says
     its entry there is another, and the page reads everything again: the lost messages go, the new show."""
-    import sqlite3
-
-    from support.live import LiveServer as Live
-
-    from deconflict.service import Service
-    from deconflict.store import open_store
-
-    def send(server: LiveServer, text: str) -> None:
-        r = httpx.post(
-            f"{server.url}{A}/messages",
-            json={"text": text, "lang": "en", "to": ["IL"]},
-            headers=auth(tokens["TR"]),
-            timeout=10,
-        )
-        assert r.status_code == 201, r.text
-
-    def copy(source: str, target: str) -> None:
-        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)
-
-    il = officer("IL")
-    page = il.page
+    page = officer("IL").page
     backup = str(tmp_path / "backup.db")
-    copy(db, backup)
+    _copy_db(db, backup)
     for n in (1, 2, 3):
-        send(live, f"Shown then lost {n}")
+        _send_to_israel(live, tokens["TR"], {"text": f"Shown then lost {n}", "lang": "en"})
     expect(page.locator("#messages li")).to_have_count(3)
     page.context.set_offline(True)
-    live.stop()
-    live.service.store.close()
-    copy(backup, db)
-    again = Live(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+    again = _restored(live, db, backup, clock)
     try:
         for n in (1, 2, 3):  # as many entries as were lost: the record is as long as the page's
-            send(again, f"Written over {n}")
+            _send_to_israel(again, tokens["TR"], {"text": f"Written over {n}", "lang": "en"})
         page.context.set_offline(False)
         expect(page.locator("#messages")).to_contain_text("Written over 3", timeout=15_000)
         expect(page.locator("#messages")).not_to_contain_text("Shown then lost")
