@@ -12,8 +12,9 @@ dependency resolves the plain way:
   address is not slowed down for failed authentications, and the token belongs to the path's mechanism;
 - the member has writes left in the window (``writes_per_member``);
 - no signing header (``Deconflict-*``) is sent: the service's key signs;
-- the body is JSON the route's model accepts (validated by the same pydantic model, from the same
-  ``json.loads`` of the checked body).
+- the body is JSON the route's model accepts (validated by the same pydantic model, from the document
+  :class:`~deconflict.api.body.BodyGuard` read in the checked body when it kept one, else ``json.loads``
+  of it); the token is read from the ``Authorization`` header as ``HTTPBearer`` reads it.
 
 Then it makes the same side effects the dependencies make (the address's known token, the write counted,
 the member noted for the request's log line) and calls the route's own function with the same arguments,
@@ -54,7 +55,8 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deconflict.api.deps import WRITE_METHODS, Caller, bearer, limits
+from deconflict.api.body import READ_KEY
+from deconflict.api.deps import WRITE_METHODS, Caller, limits
 from deconflict.service import SignatureMode
 
 __all__ = ["Batches", "FastRoute", "FastWrites", "WriteThreads", "routes"]
@@ -360,16 +362,19 @@ class FastWrites:
         and nothing would be refused; None otherwise (the request goes on to FastAPI). No side effect."""
         if len(mechanism_id) > MAX_MECHANISM_ID:
             return None
-        for name, _ in request.scope["headers"]:
+        authorization: bytes | None = None
+        for name, value in request.scope["headers"]:
             if name.startswith(b"deconflict-"):
                 return None  # prepared or signed (or a malformed attempt at it): FastAPI's signing_headers
-        credentials = await bearer(request)
-        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+            if authorization is None and name == b"authorization":
+                authorization = value
+        token = _bearer_token(authorization)
+        if token is None:
             return None
-        token = credentials.credentials
         service = request.app.state.service
         rates = limits(request)
-        address = request.client.host if request.client else ""
+        client = request.scope.get("client")
+        address = client[0] if client else ""
         if rates.auth_failures.wait_s(address) and (address, token) not in rates.known:
             return None
         found = service.authenticate_cached(token)
@@ -381,8 +386,10 @@ class FastWrites:
         body = await request.body()
         if not body:
             return None
+        left = request.scope.get(READ_KEY)  # the document BodyGuard read from these very bytes, when it kept one
         try:
-            argument = route.model.model_validate(json.loads(body))
+            doc = left[1] if left is not None and left[0] == body else json.loads(body)
+            argument = route.model.model_validate(doc)
         except (ValueError, ValidationError):  # not JSON (BodyGuard lets no such body through), or refused
             return None
         return caller, address, argument
@@ -404,6 +411,18 @@ class FastWrites:
         by_class, by_status = self._handlers
         handler = by_status.get(exc.status_code) if isinstance(exc, StarletteHTTPException) else None
         return handler or _lookup_exception_handler(by_class, exc)
+
+
+def _bearer_token(authorization: bytes | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, read as FastAPI's ``HTTPBearer`` reads it
+    (the first such header; the scheme in any case, the token stripped); None for any other header or none."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    token = token.strip()
+    if not scheme or not token or scheme.lower() != "bearer":
+        return None
+    return token
 
 
 def _replaying(request: Request) -> Receive:
