@@ -605,6 +605,20 @@ def test_hotline_over_http_alert_in_the_readers_language_ack_and_escalation(db: 
         server.stop()
 
 
+def test_the_channel_as_it_ends_is_its_newest_messages(live: LiveServer, tokens: dict[str, str]) -> None:
+    """``GET .../messages?newest=true`` (what the page shows): the last ``limit`` messages the caller may read,
+    oldest of them first; the first ``limit`` without it. A wrong value is refused naming ``newest``."""
+    for n in range(7):
+        live.service.send_message(mechanism_id=M, actor="TR", text=f"note {n}", to=["IL"] if n % 2 else ["AZ"])
+    with httpx.Client(base_url=live.url, headers=auth(tokens["IL"])) as c:
+        first = c.get(f"{A}/messages", params={"limit": 2}).json()
+        last = c.get(f"{A}/messages", params={"limit": 2, "newest": "true"}).json()
+        refused = c.get(f"{A}/messages", params={"newest": "latest"})
+    assert [m["text"] for m in first] == ["note 1", "note 3"]
+    assert [m["text"] for m in last] == ["note 3", "note 5"]
+    assert refused.status_code == 422 and refused.json()["field"] == "newest"
+
+
 def test_hotline_tail_without_follow_prints_the_whole_channel_page_by_page(
     live: LiveServer, tokens: dict[str, str], client: httpx.Client
 ) -> None:

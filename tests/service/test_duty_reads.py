@@ -75,7 +75,8 @@ def test_a_page_of_the_channel_is_read_in_the_records_order_not_sorted_whole(svc
         svc.send_message(mechanism_id=M, actor="TR", text=f"to the facilitator {n}", to=["AZ"])
     il = svc.member(M, "IL")
     statements = messages_read_by(svc, lambda: svc.messages(M, reader=il, after_seq=2, limit=1))
-    assert statements
+    statements += messages_read_by(svc, lambda: svc.messages(M, reader=il, limit=1, newest=True))  # from its end
+    assert len(statements) >= 2
     sorted_whole = []
     with svc.store.engine.connect() as conn:
         for statement, parameters in statements:

@@ -160,3 +160,32 @@ def test_a_page_of_messages_counts_only_what_the_reader_may_see(
     assert paged == whole
     assert len(svc.messages(M, reader=member(svc, "AZ"), limit=5000)) == 10
     assert len(svc.messages(M, reader=member(svc, "AZ"), limit=3)) == 3
+
+
+@pytest.mark.parametrize("read_at_once", [500, 2])
+def test_the_newest_messages_are_the_last_the_reader_may_see_in_order(
+    svc: Service, monkeypatch: pytest.MonkeyPatch, read_at_once: int
+) -> None:
+    """``newest`` (the page's channel, ``GET .../messages?newest=true``): the last ``limit`` messages the reader
+    may see, oldest of them first, counted as ``limit`` counts them, read from the channel's end (also when
+    the messages it may not see run over several reads), and never one at or before ``after_seq``."""
+    from deconflict.service import hotline
+
+    monkeypatch.setattr(hotline, "MESSAGES_READ_AT_ONCE", read_at_once)
+    for ref in ("C1", "C2", "C3"):
+        svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": ref}, to=["IL"])
+    for n in range(5):
+        svc.send_message(mechanism_id=M, actor="TR", text=f"for the facilitator only, {n}", to=["AZ"])
+    svc.send_message(mechanism_id=M, actor="AZ", template="acknowledged", params={"ref": "C4"}, to=["IL"])
+    for n in range(3):
+        svc.send_message(mechanism_id=M, actor="TR", text=f"for the facilitator only, {n + 5}", to=["AZ"])
+    il = member(svc, "IL")
+    whole = svc.messages(M, reader=il, limit=5000)
+    assert [m["params"]["ref"] for m in whole] == ["C1", "C2", "C3", "C4"]
+    assert svc.messages(M, reader=il, limit=1, newest=True) == whole[-1:]
+    assert svc.messages(M, reader=il, limit=2, newest=True) == whole[-2:]
+    assert svc.messages(M, reader=il, limit=500, newest=True) == whole
+    assert svc.messages(M, reader=il, after_seq=whole[1]["seq"], limit=5, newest=True) == whole[2:]
+    assert svc.messages(M, reader=il, after_seq=whole[-1]["seq"], limit=5, newest=True) == []
+    az = svc.messages(M, reader=member(svc, "AZ"), limit=5000)
+    assert svc.messages(M, reader=member(svc, "AZ"), limit=3, newest=True) == az[-3:]

@@ -317,3 +317,23 @@ def test_the_page_finds_out_when_the_record_it_held_was_written_over_while_it_wa
     finally:
         again.stop()
         again.service.store.close()
+
+
+def test_the_channel_shows_its_newest_messages_once_it_holds_more_than_a_page(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """The page read the channel's first 500 messages: once it held more, the duty officer never saw a new
+    one in the channel again (after a few weeks of hourly line checks). It reads the last 500
+    (``?newest=true``), and a message arriving while it is open shows at the top."""
+    from support.builders import M
+
+    for n in range(505):
+        live.service.send_message(mechanism_id=M, actor="TR", text=f"Routine traffic {n}", lang="en", to=["IL"])
+    page = officer("IL").page
+    listed = page.locator("#messages li")
+    expect(listed).to_have_count(500, timeout=15_000)
+    expect(listed.first).to_contain_text(re.compile(r"Routine traffic 504(?!\d)"))  # newest first
+    expect(listed.last).to_contain_text(re.compile(r"Routine traffic 5(?!\d)"))  # the oldest of the last 500
+    _send_to_israel(live, tokens["TR"], {"text": "Arrived while the page was open", "lang": "en"})
+    expect(listed.first).to_contain_text("Arrived while the page was open")
+    expect(listed).to_have_count(500)

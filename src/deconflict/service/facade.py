@@ -416,10 +416,11 @@ class Service(RecordFacade):
         return hotline.message(self._ctx, mechanism_id, message_id, reader=reader)
 
     def messages(
-        self, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500
+        self, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500, newest: bool = False
     ) -> list[dict[str, Any]]:
-        """Messages the reader may see, in order, worded in the reader's language."""
-        return hotline.messages(self._ctx, mechanism_id, reader=reader, after_seq=after_seq, limit=limit)
+        """Messages the reader may see, in order, worded in the reader's language: the first ``limit`` after
+        ``after_seq``, or with ``newest`` the last ``limit`` of them."""
+        return hotline.messages(self._ctx, mechanism_id, reader=reader, after_seq=after_seq, limit=limit, newest=newest)
 
     def waiting(self, mechanism_id: str, *, reader: Member) -> dict[str, Any]:
         """What waits on the reader's party now, soonest deadline first (see :func:`duty.waiting`)."""

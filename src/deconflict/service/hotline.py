@@ -460,32 +460,38 @@ MESSAGES_READ_AT_ONCE = 500
 
 
 def messages(
-    ctx: Context, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500
+    ctx: Context, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500, newest: bool = False
 ) -> list[dict[str, Any]]:
-    """The first ``limit`` messages after ``after_seq`` that the reader may see, in order, worded in the
-    reader's language. The messages it may not see are passed over, not counted: a page is short only at the
-    end of the channel (a client paging on until a short page misses none). Who may see a message is read
-    first from its addressing alone (index ``ix_messages_seq``, a page of the channel at a time), then the
-    messages found are read whole."""
+    """The first ``limit`` messages after ``after_seq`` that the reader may see (with ``newest``, the last
+    ``limit`` of them: what a duty officer's channel shows), in order, worded in the reader's language. The
+    messages it may not see are passed over, not counted: a page is short only at the end of the channel (a
+    client paging on until a short page misses none). Who may see a message is read first from its
+    addressing alone (index ``ix_messages_seq``, a page of the channel at a time, from its end with
+    ``newest``), then the messages found are read whole."""
     if limit < 1:
         raise InvalidInput(f"limit: must be at least 1, got {limit}", field="limit")
     ctx.pictures.get(mechanism_id)
     page = max(limit, MESSAGES_READ_AT_ONCE)
     addressing = select(
         MessageRow.seq, MessageRow.recipients, MessageRow.sender, MessageRow.doc["from_party"].as_string()
-    ).order_by(MessageRow.seq)
+    ).where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq)
+    addressing = addressing.order_by(MessageRow.seq.desc() if newest else MessageRow.seq)
     found: list[int] = []
     with ctx.store.read() as s:
+        read_from: int | None = None  # where the next read starts (None: after_seq, or with newest the end)
         while len(found) < limit:
-            rows = s.execute(
-                addressing.where(MessageRow.mechanism_id == mechanism_id, MessageRow.seq > after_seq).limit(page)
-            ).all()
+            query = (
+                addressing
+                if read_from is None
+                else addressing.where(MessageRow.seq < read_from if newest else MessageRow.seq > read_from)
+            )
+            rows = s.execute(query.limit(page)).all()
             for seq, to, sender, from_party in rows:
                 if sees_message(reader, to=to, sender=sender, from_party=from_party):
                     found.append(seq)
             if len(rows) < page:
                 break
-            after_seq = rows[-1][0]
+            read_from = rows[-1][0]
         found = found[:limit]
         whole = s.scalars(
             select(MessageRow)

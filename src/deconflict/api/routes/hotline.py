@@ -45,11 +45,18 @@ def list_messages(
     caller: MemberDep,
     service: ServiceDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="Only messages recorded after this sequence number.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=5000, description="The most messages in the answer.")] = 500,
+    newest: Annotated[
+        bool,
+        Query(description="The last `limit` messages (after `after`) instead of the first: the channel as it ends."),
+    ] = False,
 ) -> JSONResponse:
     """Each message: type, sender, recipients, text in the caller's language (``rtl`` for Hebrew and
-    Arabic), the original of free text, deadline, acknowledgements and escalation steps."""
-    return JSONResponse(service.messages(caller.mechanism_id, reader=caller.member, after_seq=after, limit=limit))
+    Arabic), the original of free text, deadline, acknowledgements and escalation steps. In the record's
+    order, oldest first: the first ``limit`` after ``after`` (page on with the last ``seq``), or with
+    ``newest=true`` the last ``limit`` (what a duty officer's channel shows)."""
+    found = service.messages(caller.mechanism_id, reader=caller.member, after_seq=after, limit=limit, newest=newest)
+    return JSONResponse(found)
 
 
 @router.post(

@@ -14,7 +14,8 @@ const LOADERS = {
   zones: async () => { S.zones = await api('GET', M('/zones')); },
   activities: async () => { S.activities = await api('GET', M('/activities')); },
   conflicts: async () => { S.conflicts = await api('GET', M('/conflicts?status=unresolved')); },
-  messages: async () => { S.messages = await api('GET', M('/messages')); },
+  // the channel as it ends: its last 500 messages (the first 500 would hide every later one)
+  messages: async () => { S.messages = await api('GET', M('/messages?newest=true')); },
   lines: async () => { S.lines = await api('GET', M('/lines')); },
   tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; },
   waiting: async () => { S.waiting = await api('GET', M('/waiting')); },
