@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,43 @@ def test_writes_that_arrive_while_a_batch_runs_are_run_together() -> None:
     lost = answers[6:]
     assert all(isinstance(a, RuntimeError) and str(a) == "the database went away" for a in lost)
     assert lost[0] is not lost[1] and lost[0].__cause__ is lost[1].__cause__  # copies of the one failure
+
+
+def test_after_writes_that_came_together_the_next_batch_waits_for_those_still_coming() -> None:
+    """After a batch of several writes the thread waits while more keep coming (``LINGER_S``): writers it has
+    just answered send their next writes into one batch, not into two that alternate (8 hotline clients made
+    batches of 4). The wait ends at the first step that brings nothing; after a write alone, the next runs
+    at once."""
+    step = 0.5
+    batches = fast.Batches(linger_s=10.0, linger_step_s=step)
+    calls: list[list[int]] = []
+    started, release = threading.Event(), threading.Event()
+
+    def batch(service: Any, mechanism_id: str, items: list[int]) -> Iterator[list[tuple[int, Any]]]:
+        calls.append(list(items))
+        if items == [0]:
+            started.set()
+            release.wait(10)
+        yield list(enumerate(items))
+
+    async def main() -> float:
+        first = asyncio.create_task(batches.run(batch, None, "m", 0))
+        assert await asyncio.to_thread(started.wait, 10)
+        together = [asyncio.create_task(batches.run(batch, None, "m", i)) for i in (1, 2)]
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(first, *together)  # [1, 2]: several at once
+        third = asyncio.create_task(batches.run(batch, None, "m", 3))
+        await asyncio.sleep(0.05)  # well within a step: the thread is still waiting for more
+        assert await asyncio.gather(third, batches.run(batch, None, "m", 4)) == [3, 4]
+        assert await batches.run(batch, None, "m", 5) == 5  # after [3, 4] it waits one step, then runs alone
+        began = time.monotonic()
+        assert await batches.run(batch, None, "m", 6) == 6  # after a write alone: at once
+        return time.monotonic() - began
+
+    try:
+        alone = asyncio.run(main())
+    finally:
+        batches.stop()
+    assert calls == [[0], [1, 2], [3, 4], [5], [6]]
+    assert alone < step / 2

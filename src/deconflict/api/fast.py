@@ -42,6 +42,7 @@ import contextvars
 import copy
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,6 +71,18 @@ WRITE_THREADS = 4
 its use case (the answer's view, its JSON) overlaps another's database work."""
 MOST_BATCHED = 64
 """The most writes :class:`Batches` runs together (those waiting beyond it go in the next batch)."""
+LINGER_S = 0.0005
+"""How long :class:`Batches` waits at most, after writers were several at once, for the ones it has just
+answered to send their next write, so that one batch (one commit, one wait for the disk) takes them all
+(PostgreSQL's ``commit_delay`` with ``commit_siblings``, in short). Writers taking turns otherwise split
+into two groups that alternate, each batch half of them: 8 hotline clients made batches of 4.0, and a
+batch costs about 0.6 ms of CPU besides its messages (its transaction, the disk's sync, the record's
+checks, the hand-overs between threads). Measured with the server on one CPU (``bench/hotline.py``'s
+load, 8 clients, same runs): 1,629-1,658 messages a second against 1,332-1,333 without, 0.57 ms of CPU a
+message against 0.70."""
+LINGER_STEP_S = 0.0001
+"""The wait is given up as soon as one step of this length brings no new write: a write that is alone
+waits for nothing, and one after a burst at most this long."""
 PLAIN = SignatureMode(prepare=False)
 """The signing mode of a write that sends no signing header (``deps.signing_headers``' answer then)."""
 
@@ -143,17 +156,25 @@ group is handed to the requests at once. An exception it raises answers every it
 
 class Batches:
     """One thread that runs a route's writes together: the writes that arrived while the thread was busy go
-    in one call of the route's :data:`Batch` per mechanism, in the order they arrived (none waits for
-    others to arrive: a write alone runs alone). :meth:`run` awaits one write's answer from the event loop."""
+    in one call of the route's :data:`Batch` per mechanism, in the order they arrived. A write that comes
+    after a write alone runs at once; after a batch of several, the thread first waits while more keep
+    coming (:data:`LINGER_S`, at most half a millisecond). :meth:`run` awaits one write's answer from the
+    event loop."""
 
     def __init__(
         self,
         name: str = "deconflict-batches",
         most: int = MOST_BATCHED,
         on_batch: Callable[[str, int], None] | None = None,
+        linger_s: float = LINGER_S,
+        linger_step_s: float = LINGER_STEP_S,
     ) -> None:
         self._name = name
         self._most = most
+        self._linger_s = linger_s
+        self._linger_step_s = linger_step_s
+        self._last = 0
+        """How many writes the last batch took (several: wait a little for more, :data:`LINGER_S`)."""
         self._on_batch = on_batch
         """Told of each call: the batch's name (its function's), and how many writes it ran together."""
         self._jobs: deque[tuple[Batch, Any, str, Any, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = deque()
@@ -199,7 +220,10 @@ class Batches:
                     if generation != self._generation:
                         return
                     self._cond.wait()
+                if self._last > 1:
+                    self._linger()
                 taken = [self._jobs.popleft() for _ in range(min(self._most, len(self._jobs)))]
+                self._last = len(taken)
             groups: dict[tuple[int, int, str], list[int]] = {}
             for i, (batch, service, mechanism_id, _, _, _) in enumerate(taken):
                 groups.setdefault((id(batch), id(service), mechanism_id), []).append(i)
@@ -221,6 +245,19 @@ class Batches:
                 except BaseException as e:  # noqa: BLE001 - handed back to every request not answered yet
                     rest = [k for k in range(len(members)) if k not in answered]
                     self._hand_over(taken, [(members[k], (None, _own(e))) for k in rest])
+
+    def _linger(self) -> None:
+        """Wait (the condition held) while writes keep arriving, up to :data:`LINGER_S`, each step at most
+        :data:`LINGER_STEP_S`, or until a batch is full: the event loop reads the next writes meanwhile."""
+        deadline = time.monotonic() + self._linger_s
+        while len(self._jobs) < self._most:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            seen = len(self._jobs)
+            self._cond.wait(min(left, self._linger_step_s))
+            if len(self._jobs) == seen:
+                return
 
     @staticmethod
     def _hand_over(taken: list[Any], outcomes: list[tuple[int, tuple[Any, BaseException | None]]]) -> None:
