@@ -394,6 +394,54 @@ def test_tail_resumed_past_the_head_says_the_record_was_rewound_and_goes_on(
         proc.wait(timeout=10)
 
 
+def test_tail_goes_on_across_a_restart_of_the_service(
+    live: LiveServer, tokens: dict[str, str], db: str, clock: FixedClock
+) -> None:
+    """The service restarts under a following `hotline tail`: the tail says so on stderr, connects again from
+    the last entry it printed, and prints what comes after, nothing twice. It ended at once, silently, with
+    status 0 (a walkthrough missed every later message that way)."""
+    from deconflict.store import open_store
+
+    proc = _tail(live, tokens["IL"])
+    again: LiveServer | None = None
+    try:
+        out = _lines(proc)
+        errors: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                errors.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+        def send(url: str, text: str) -> None:
+            r = httpx.post(
+                f"{url}{A}/messages", json={"text": text, "lang": "en", "to": ["IL"]}, headers=auth(tokens["TR"])
+            )
+            assert r.status_code == 201, r.text
+
+        send(live.url, "before the restart")
+        _wait_for(out, "before the restart")
+        live.stop()
+        live.service.store.close()
+        _wait_for(errors, "connecting again from entry")
+        again = LiveServer(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+        send(again.url, "after the restart")
+        printed = []
+        while not printed or "after the restart" not in printed[-1]:
+            printed.append(out.get(timeout=30))
+        assert not any("before the restart" in line for line in printed)  # it went on where it was: nothing twice
+        _wait_for(errors, "reconnected; going on after entry")
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        if again is not None:
+            again.stop()
+            again.service.store.close()
+
+
 def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tokens: dict[str, str]) -> None:
     """`hotline tail | head -2`: once the reader has gone, the next line ends the tail without a traceback."""
     exe = Path(sys.executable).parent / "deconflict"

@@ -189,3 +189,23 @@ def test_the_newest_messages_are_the_last_the_reader_may_see_in_order(
     assert svc.messages(M, reader=il, after_seq=whole[-1]["seq"], limit=5, newest=True) == []
     az = svc.messages(M, reader=member(svc, "AZ"), limit=5000)
     assert svc.messages(M, reader=member(svc, "AZ"), limit=3, newest=True) == az[-3:]
+
+
+def test_the_messages_awaiting_a_party_are_those_it_must_still_answer(svc: Service) -> None:
+    """``awaiting`` (the page reads these beside the channel's newest, however old): the messages that wait on
+    the reader's party for its acknowledgement, in order; not one it has acknowledged, not one for another
+    party, not information, and not its own questions to others. ``newest`` and ``limit`` as for any page."""
+    query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
+    asked = [svc.send_message(mechanism_id=M, actor="TR", to=["IL"], **query) for _ in range(3)]
+    svc.send_message(mechanism_id=M, actor="TR", to=["AZ"], **query)  # waits on the facilitator, not on Israel
+    svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "C1"}, to=["IL"])  # no answer due
+    own = svc.send_message(
+        mechanism_id=M, actor="IL", to=["TR"], **{**query, "params": {**query["params"], "ref": "IL-1"}}
+    )
+    svc.acknowledge_message(mechanism_id=M, actor="IL", message_id=asked[1]["id"])
+    il = member(svc, "IL")
+    waits = [m["id"] for m in svc.messages(M, reader=il, awaiting=True)]
+    assert waits == [asked[0]["id"], asked[2]["id"]]
+    assert [m["id"] for m in svc.messages(M, reader=il, awaiting=True, limit=1, newest=True)] == [asked[2]["id"]]
+    assert [m["id"] for m in svc.messages(M, reader=il, awaiting=True, after_seq=asked[0]["seq"])] == [asked[2]["id"]]
+    assert [m["id"] for m in svc.messages(M, reader=member(svc, "TR"), awaiting=True)] == [own["id"]]

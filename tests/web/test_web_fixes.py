@@ -324,16 +324,57 @@ def test_the_channel_shows_its_newest_messages_once_it_holds_more_than_a_page(
 ) -> None:
     """The page read the channel's first 500 messages: once it held more, the duty officer never saw a new
     one in the channel again (after a few weeks of hourly line checks). It reads the last 500
-    (``?newest=true``), and a message arriving while it is open shows at the top."""
+    (``?newest=true``), and a message arriving while it is open shows at the top. A question that still
+    waits on us from before them stays in reach (``?awaiting=true``): its card is there for the waiting
+    list's Show, and it is offered as what an answer is about; a party is never offered its own question."""
     from support.builders import M
 
+    query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
+    asked = live.service.send_message(mechanism_id=M, actor="TR", to=["IL"], **query)["id"]
     for n in range(505):
         live.service.send_message(mechanism_id=M, actor="TR", text=f"Routine traffic {n}", lang="en", to=["IL"])
+    late = live.service.send_message(mechanism_id=M, actor="TR", to=["IL"], **query)["id"]
     page = officer("IL").page
     listed = page.locator("#messages li")
-    expect(listed).to_have_count(500, timeout=15_000)
-    expect(listed.first).to_contain_text(re.compile(r"Routine traffic 504(?!\d)"))  # newest first
-    expect(listed.last).to_contain_text(re.compile(r"Routine traffic 5(?!\d)"))  # the oldest of the last 500
+    expect(listed).to_have_count(501, timeout=15_000)  # the newest 500, and the question older than them
+    expect(listed.first).to_have_attribute("data-message", late)  # newest first
+    expect(listed.nth(1)).to_contain_text(re.compile(r"Routine traffic 504(?!\d)"))
+    expect(listed.nth(499)).to_contain_text(re.compile(r"Routine traffic 6(?!\d)"))  # the oldest of the last 500
+    page.locator(f'#alarm button[data-action="show"][data-id="{asked}"]').click()
+    expect(page.locator(f'#messages [data-message="{asked}"]')).to_be_focused()
+    for question in (asked, late):
+        expect(page.locator(f'#re option[value="{question}"]')).to_have_count(1)
+    expect(officer("TR").page.locator(f'#re option[value="{late}"]')).to_have_count(0)  # Türkiye asked it
     _send_to_israel(live, tokens["TR"], {"text": "Arrived while the page was open", "lang": "en"})
     expect(listed.first).to_contain_text("Arrived while the page was open")
-    expect(listed).to_have_count(500)
+    expect(listed).to_have_count(501)
+
+
+def test_the_channel_is_read_again_while_messages_never_stop_coming(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """The page reads what changed 80 ms after the last entry streamed in: under traffic that never paused that
+    long, it read nothing again until the traffic stopped (a walkthrough saw 18 s). It reads at least once a
+    second now, whatever comes."""
+    import threading
+
+    page = officer("IL").page
+    listed = page.locator("#messages li")
+    stop = threading.Event()
+
+    def burst() -> None:
+        with httpx.Client(base_url=live.url, headers=auth(tokens["TR"]), timeout=10) as c:
+            n = 0
+            while not stop.is_set() and n < 400:
+                c.post(f"{A}/messages", json={"text": f"Burst {n}", "lang": "en", "to": ["IL"]})
+                n += 1
+                stop.wait(0.02)
+
+    sender = threading.Thread(target=burst)
+    sender.start()
+    try:
+        expect(listed.first).to_contain_text(re.compile(r"Burst \d+"), timeout=3_000)
+        assert sender.is_alive(), "the traffic stopped before the page was read again: the test proves nothing"
+    finally:
+        stop.set()
+        sender.join()

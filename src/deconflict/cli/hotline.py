@@ -4,8 +4,10 @@ text), ``hotline ack`` and ``hotline tail`` (the channel in your language, then 
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated
 
+import httpx
 import typer
 
 from deconflict.cli.common import say, user_errors, utc_text
@@ -98,6 +100,10 @@ def hotline_ack(
 
 TAIL_PAGE = 500
 """Messages ``hotline tail --no-follow`` asks for at a time (``GET .../messages``' default page)."""
+RECONNECT_S = 1.0
+"""How long ``hotline tail`` waits before connecting again to a stream that ended (doubled each failed try)."""
+RECONNECT_MAX_S = 8.0
+"""The longest wait between two tries."""
 TAIL_EVENTS = (
     "message.sent",
     "message.escalated",
@@ -134,33 +140,67 @@ def hotline_tail(
             if len(page) < TAIL_PAGE:
                 return
             after = page[-1]["seq"]
-    with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
-        raise_for(r)
-        event = ""
-        for line in r.iter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:") and event == "rewound":
-                cut = json.loads(line[5:])
-                say(
-                    f"the record now ends at entry {cut['head']}, before entry {cut['asked']}: what was shown after "
-                    "it is not in the service's record (restored from a backup, or failed over); going on from there"
-                )
-            elif line.startswith("data:") and event in TAIL_EVENTS:
-                entry = json.loads(line[5:])
-                if "message" in entry:
-                    say(message_text(entry["message"]))
-                    continue
-                p, at = entry.get("payload"), utc_text(entry.get("at"))
-                if not isinstance(p, dict):
-                    continue  # withheld from this member's copy
-                if event == "message.escalated":
-                    say(f"{at}  {p['id']}  ESCALATED to {p['name']}")
-                elif event == "message.acknowledged":
-                    say(f"{at}  {p['id']}  acknowledged by {p['party']}")
-                elif event == "conflict.acknowledged":  # one acknowledgement settles the conflict and its alerts
-                    for mid in p.get("messages") or []:
-                        say(f"{at}  {mid}  acknowledged by {p['party']} (with conflict {p['id']})")
-                elif event == "conflict.resolved":
-                    for mid in p.get("messages") or []:
-                        say(f"{at}  {mid}  closed: conflict {p['id']} {p.get('resolution', 'resolved')}")
+    # Following: when the stream ends (the service restarted, or the connection dropped), say so on stderr and
+    # connect again from the last entry printed, as the page does; a refusal (a revoked token) ends the tail.
+    connected, wait, said = False, RECONNECT_S, ""
+    position = [after]  # the last entry the stream carried, kept however the stream ends
+    while True:
+        after = position[0]
+        try:
+            with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
+                if connected and r.status_code >= 500:
+                    why = f"the service answered {r.status_code}"
+                else:
+                    raise_for(r)
+                    if said:
+                        typer.echo(f"reconnected; going on after entry {after}", err=True)
+                    connected, wait, said = True, RECONNECT_S, ""
+                    _print_events(r, position)
+                    why = "the service closed the stream"
+        except httpx.TransportError as e:
+            if not connected:
+                raise
+            why = f"the connection was lost: {e}" if str(e) else "the connection was lost"
+        if not said:
+            said = why
+            typer.echo(f"{why}; connecting again from entry {position[0]} (Ctrl-C to stop)", err=True)
+        time.sleep(wait)
+        wait = min(wait * 2, RECONNECT_MAX_S)
+
+
+def _print_events(r: httpx.Response, position: list[int]) -> None:
+    """Print each entry of an open event stream as :func:`hotline_tail` words it, until the stream ends;
+    ``position[0]`` follows the sequence number of the last entry it carried (where to go on from)."""
+    event = ""
+    for line in r.iter_lines():
+        if line.startswith("id:"):
+            try:
+                position[0] = int(line[3:].strip())
+            except ValueError:
+                pass
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:") and event == "rewound":
+            cut = json.loads(line[5:])
+            say(
+                f"the record now ends at entry {cut['head']}, before entry {cut['asked']}: what was shown after "
+                "it is not in the service's record (restored from a backup, or failed over); going on from there"
+            )
+        elif line.startswith("data:") and event in TAIL_EVENTS:
+            entry = json.loads(line[5:])
+            if "message" in entry:
+                say(message_text(entry["message"]))
+                continue
+            p, at = entry.get("payload"), utc_text(entry.get("at"))
+            if not isinstance(p, dict):
+                continue  # withheld from this member's copy
+            if event == "message.escalated":
+                say(f"{at}  {p['id']}  ESCALATED to {p['name']}")
+            elif event == "message.acknowledged":
+                say(f"{at}  {p['id']}  acknowledged by {p['party']}")
+            elif event == "conflict.acknowledged":  # one acknowledgement settles the conflict and its alerts
+                for mid in p.get("messages") or []:
+                    say(f"{at}  {mid}  acknowledged by {p['party']} (with conflict {p['id']})")
+            elif event == "conflict.resolved":
+                for mid in p.get("messages") or []:
+                    say(f"{at}  {mid}  closed: conflict {p['id']} {p.get('resolution', 'resolved')}")

@@ -416,11 +416,27 @@ class Service(RecordFacade):
         return hotline.message(self._ctx, mechanism_id, message_id, reader=reader)
 
     def messages(
-        self, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500, newest: bool = False
+        self,
+        mechanism_id: str,
+        *,
+        reader: Member,
+        after_seq: int = 0,
+        limit: int = 500,
+        newest: bool = False,
+        awaiting: bool = False,
     ) -> list[dict[str, Any]]:
         """Messages the reader may see, in order, worded in the reader's language: the first ``limit`` after
-        ``after_seq``, or with ``newest`` the last ``limit`` of them."""
-        return hotline.messages(self._ctx, mechanism_id, reader=reader, after_seq=after_seq, limit=limit, newest=newest)
+        ``after_seq``, or with ``newest`` the last ``limit`` of them; with ``awaiting``, only those that wait
+        on the reader's party for its acknowledgement."""
+        return hotline.messages(
+            self._ctx,
+            mechanism_id,
+            reader=reader,
+            after_seq=after_seq,
+            limit=limit,
+            newest=newest,
+            awaiting=awaiting,
+        )
 
     def waiting(self, mechanism_id: str, *, reader: Member) -> dict[str, Any]:
         """What waits on the reader's party now, soonest deadline first (see :func:`duty.waiting`)."""

@@ -460,17 +460,27 @@ MESSAGES_READ_AT_ONCE = 500
 
 
 def messages(
-    ctx: Context, mechanism_id: str, *, reader: Member, after_seq: int = 0, limit: int = 500, newest: bool = False
+    ctx: Context,
+    mechanism_id: str,
+    *,
+    reader: Member,
+    after_seq: int = 0,
+    limit: int = 500,
+    newest: bool = False,
+    awaiting: bool = False,
 ) -> list[dict[str, Any]]:
     """The first ``limit`` messages after ``after_seq`` that the reader may see (with ``newest``, the last
     ``limit`` of them: what a duty officer's channel shows), in order, worded in the reader's language. The
     messages it may not see are passed over, not counted: a page is short only at the end of the channel (a
     client paging on until a short page misses none). Who may see a message is read first from its
     addressing alone (index ``ix_messages_seq``, a page of the channel at a time, from its end with
-    ``newest``), then the messages found are read whole."""
+    ``newest``), then the messages found are read whole. With ``awaiting``, only the messages that wait on the
+    reader's party (:func:`_awaiting`)."""
     if limit < 1:
         raise InvalidInput(f"limit: must be at least 1, got {limit}", field="limit")
     ctx.pictures.get(mechanism_id)
+    if awaiting:
+        return _awaiting(ctx, mechanism_id, reader=reader, after_seq=after_seq, limit=limit, newest=newest)
     page = max(limit, MESSAGES_READ_AT_ONCE)
     addressing = select(
         MessageRow.seq, MessageRow.recipients, MessageRow.sender, MessageRow.doc["from_party"].as_string()
@@ -499,3 +509,26 @@ def messages(
             .order_by(MessageRow.seq)
         )
         return [queries.message_doc(row, reader) for row in whole]
+
+
+def _awaiting(
+    ctx: Context, mechanism_id: str, *, reader: Member, after_seq: int, limit: int, newest: bool
+) -> list[dict[str, Any]]:
+    """The messages after ``after_seq`` that wait on the reader's party for its acknowledgement (sent to it, not
+    acknowledged by it, not closed), whatever their age: the first ``limit`` (with ``newest`` the last), in
+    order. What :func:`~deconflict.service.duty.waiting` lists, as the messages themselves: a page showing the
+    channel's newest messages reads these too, so that nothing it must answer is out of its reach."""
+    party = reader.party
+    with ctx.store.read() as s:
+        rows = queries.by_seq(
+            s.scalars(select(MessageRow).where(*queries.unanswered(mechanism_id), MessageRow.seq > after_seq))
+        )
+        found = [
+            r
+            for r in rows
+            if party in r.recipients
+            and party not in r.acknowledged
+            and sees_message(reader, to=r.recipients, sender=r.sender, from_party=r.doc.get("from_party"))
+        ]
+        found = found[-limit:] if newest else found[:limit]
+        return [queries.message_doc(r, reader) for r in found]

@@ -50,12 +50,22 @@ def list_messages(
         bool,
         Query(description="The last `limit` messages (after `after`) instead of the first: the channel as it ends."),
     ] = False,
+    awaiting: Annotated[
+        bool,
+        Query(
+            description="Only the messages that wait on the caller's party for its acknowledgement (sent to it, "
+            "not acknowledged by it, not closed), whatever their age."
+        ),
+    ] = False,
 ) -> JSONResponse:
     """Each message: type, sender, recipients, text in the caller's language (``rtl`` for Hebrew and
     Arabic), the original of free text, deadline, acknowledgements and escalation steps. In the record's
     order, oldest first: the first ``limit`` after ``after`` (page on with the last ``seq``), or with
-    ``newest=true`` the last ``limit`` (what a duty officer's channel shows)."""
-    found = service.messages(caller.mechanism_id, reader=caller.member, after_seq=after, limit=limit, newest=newest)
+    ``newest=true`` the last ``limit`` (what a duty officer's channel shows). With ``awaiting=true``, only
+    what waits on the caller's party (the page reads these too, however old)."""
+    found = service.messages(
+        caller.mechanism_id, reader=caller.member, after_seq=after, limit=limit, newest=newest, awaiting=awaiting
+    )
     return JSONResponse(found)
 
 

@@ -14,8 +14,15 @@ const LOADERS = {
   zones: async () => { S.zones = await api('GET', M('/zones')); },
   activities: async () => { S.activities = await api('GET', M('/activities')); },
   conflicts: async () => { S.conflicts = await api('GET', M('/conflicts?status=unresolved')); },
-  // the channel as it ends: its last 500 messages (the first 500 would hide every later one)
-  messages: async () => { S.messages = await api('GET', M('/messages?newest=true')); },
+  // The channel as it ends (its last 500 messages: the first 500 would hide every later one), and any older
+  // message that still waits on us: what we must answer stays in reach (shown, and offered to answer).
+  messages: async () => {
+    const [newest, awaited] = await Promise.all([
+      api('GET', M('/messages?newest=true')), api('GET', M('/messages?awaiting=true&limit=5000')),
+    ]);
+    const have = new Set(newest.map((m) => m.id));
+    S.messages = [...awaited.filter((m) => !have.has(m.id)), ...newest];
+  },
   lines: async () => { S.lines = await api('GET', M('/lines')); },
   tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; },
   waiting: async () => { S.waiting = await api('GET', M('/waiting')); },
@@ -39,5 +46,7 @@ export async function refresh(keys) {
 }
 
 const pending = new Set();
-const flush = debounce(() => { const w = [...pending]; pending.clear(); refresh(w); }, 80);
+// Entries that come together are read once: 80 ms after the last, but at least once a second under traffic
+// that never pauses (a plain debounce kept a busy channel from reloading for many seconds).
+const flush = debounce(() => { const w = [...pending]; pending.clear(); refresh(w); }, 80, 1000);
 export function dirty(...keys) { keys.forEach((k) => pending.add(k)); flush(); }

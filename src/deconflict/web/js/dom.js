@@ -18,9 +18,16 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 /* fn once calls stop for ms; .cancel() drops a call still waiting. */
-export function debounce(fn, ms) {
+/* fn after calls stop for ms; with maxMs, also once maxMs after the first call of a burst that never stops. */
+export function debounce(fn, ms, maxMs = Infinity) {
   let t = null;
-  const call = (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
-  call.cancel = () => clearTimeout(t);
+  let first = null;
+  const call = (...args) => {
+    clearTimeout(t);
+    first = first ?? Date.now();
+    const wait = Math.max(0, Math.min(ms, first + maxMs - Date.now()));
+    t = setTimeout(() => { first = null; fn(...args); }, wait);
+  };
+  call.cancel = () => { clearTimeout(t); first = null; };
   return call;
 }

@@ -45,7 +45,9 @@ function answerable() {
   for (const c of [...S.conflicts].sort((a, b) => newestFirst(a.id, b.id))) {
     out.push([c.id, t('hotline.reConflict', { id: c.id, kind: conflictKindName(c.kind) })]);
   }
-  const alerts = S.messages.filter((m) => m.needs_ack && (m.status ? m.status === 'awaiting' : true)).sort((a, b) => (b.seq || 0) - (a.seq || 0));
+  // what waits on us, not our own questions that wait on others
+  const alerts = S.messages.filter((m) => m.needs_ack && (m.status ? m.status === 'awaiting' : true)
+    && (m.awaiting || []).includes(S.party)).sort((a, b) => (b.seq || 0) - (a.seq || 0));
   for (const m of alerts) out.push([m.id, t('hotline.reMessage', { id: m.id, type: messageTypeName(m.type) })]);
   return out;
 }
