@@ -323,12 +323,14 @@ def _tail(live: LiveServer, token: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+def _lines(proc: subprocess.Popen[str], *, stderr: bool = False) -> queue.Queue[str]:
+    """The lines the process writes to its stdout (or stderr), as they come."""
     q: queue.Queue[str] = queue.Queue()
+    stream = proc.stderr if stderr else proc.stdout
 
     def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        assert stream is not None
+        for line in stream:
             q.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
@@ -405,15 +407,7 @@ def test_tail_goes_on_across_a_restart_of_the_service(
     proc = _tail(live, tokens["IL"])
     again: LiveServer | None = None
     try:
-        out = _lines(proc)
-        errors: queue.Queue[str] = queue.Queue()
-
-        def pump() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                errors.put(line)
-
-        threading.Thread(target=pump, daemon=True).start()
+        out, errors = _lines(proc), _lines(proc, stderr=True)
 
         def send(url: str, text: str) -> None:
             r = httpx.post(
