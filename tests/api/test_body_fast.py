@@ -106,10 +106,30 @@ def test_the_document_left_for_the_route_is_the_standard_readers(value: object, 
         st.one_of(st.sampled_from([b"0", b"9", b"5", b".", b"e", b"-", b" ", b'"']), st.binary(max_size=3)), max_size=60
     )
 )
-def test_a_long_number_is_twenty_digits_in_a_row(parts: list[bytes]) -> None:
+def test_a_long_number_is_nineteen_digits_in_a_row(parts: list[bytes]) -> None:
     body = b"".join(parts)
-    assert has_long_number(body) == bool(re.search(rb"[0-9]{20}", body))
-    assert has_long_number(b"x" + b"7" * 20 + b"x") and not has_long_number(b"x" + b"7" * 19 + b".7")
+    assert has_long_number(body) == bool(re.search(rb"[0-9]{19}", body))
+    assert has_long_number(b"x" + b"7" * 19 + b"x") and not has_long_number(b"x" + b"7" * 18 + b".7")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-9223372036854775808",
+        "-9223372036854775809",  # below -2**63: orjson reads a float (a reviewer found it recorded so)
+        "-9999999999999999999",
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "123456789012345678901234",
+    ],
+)
+def test_an_integer_at_the_edge_of_64_bits_is_read_as_the_standard_reader_reads_it(text: str) -> None:
+    """The document left for the route (none when the body holds a long number) is the standard reader's."""
+    body = f'{{"n": {text}}}'.encode()
+    doc = _read_as_sent(body)
+    if doc is not _UNREAD and not has_long_number(body):
+        assert same(doc, json.loads(body))
 
 
 @pytest.mark.parametrize("text", ["0", "-0", "-0.0", "1E2", "5e-324", "18446744073709551615", "0.30000000000000004"])

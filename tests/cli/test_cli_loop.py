@@ -436,6 +436,66 @@ def test_tail_goes_on_across_a_restart_of_the_service(
             again.service.store.close()
 
 
+def test_tail_waits_while_the_member_holds_every_stream_it_may_and_goes_on(
+    live: LiveServer, tokens: dict[str, str], db: str, clock: FixedClock
+) -> None:
+    """Back after a restart, the service answers the tail 429 (the member already holds every stream it may: here
+    one, taken by another of its clients): the tail waits as asked and tries again, instead of ending."""
+    import dataclasses
+
+    from deconflict.store import open_store
+
+    proc = _tail(live, tokens["IL"])
+    again: LiveServer | None = None
+    try:
+        out, errors = _lines(proc), _lines(proc, stderr=True)
+        r = httpx.post(
+            f"{live.url}{A}/messages",
+            json={"text": "connected", "lang": "en", "to": ["IL"]},
+            headers=auth(tokens["TR"]),
+        )
+        assert r.status_code == 201, r.text
+        _wait_for(out, "connected")
+        live.stop()
+        live.service.store.close()
+        _wait_for(errors, "connecting again from entry")
+        settings = dataclasses.replace(live.settings, max_streams_per_member=1)
+        again = LiveServer(Service(open_store(db), clock=clock), settings, port=live.port).start()
+        with httpx.stream("GET", f"{again.url}{A}/events", headers=auth(tokens["IL"]), timeout=30) as held:
+            assert held.status_code == 200
+            _wait_for(errors, "the service answered 429")
+            assert proc.poll() is None
+        r = httpx.post(
+            f"{again.url}{A}/messages",
+            json={"text": "once a stream was free", "lang": "en", "to": ["IL"]},
+            headers=auth(tokens["TR"]),
+        )
+        assert r.status_code == 201, r.text
+        _wait_for(out, "once a stream was free")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        if again is not None:
+            again.stop()
+            again.service.store.close()
+
+
+def test_tail_reads_again_an_entry_its_stream_cut_short() -> None:
+    """The connection drops in the middle of an entry: the tail goes on from the entry before it, not after it
+    (it moved on at the entry's ``id:`` line, and so skipped it when it connected again)."""
+    from deconflict.cli.hotline import _print_events
+
+    whole = {"type": "message.sent", "message": {"id": "M5"}}
+    body = f'id: 5\nevent: message.sent\ndata: {json.dumps(whole)}\n\nid: 6\nevent: message.sent\ndata: {{"mess'
+    position = [4]
+    with pytest.MonkeyPatch.context() as m:
+        printed: list[str] = []
+        m.setattr("deconflict.cli.hotline.message_text", lambda message: message["id"])
+        m.setattr("deconflict.cli.hotline.say", printed.append)
+        _print_events(httpx.Response(200, content=body.encode()), position)
+    assert printed == ["M5"] and position == [5]
+
+
 def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tokens: dict[str, str]) -> None:
     """`hotline tail | head -2`: once the reader has gone, the next line ends the tail without a traceback."""
     exe = Path(sys.executable).parent / "deconflict"

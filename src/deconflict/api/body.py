@@ -143,19 +143,20 @@ def _walk(value: Any, path: list[str | int]) -> tuple[Any, bool]:
 _UNREAD = object()
 """What :func:`_read_as_sent` answers for a body it cannot vouch for."""
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_TWENTY_ZEROS = b"0" * 20
+_NINETEEN_ZEROS = b"0" * 19
 
 
 def has_long_number(body: bytes) -> bool:
-    """Twenty digits in a row: an integer orjson may read as a float where the standard reader keeps it whole.
+    """Nineteen digits in a row: an integer orjson may read as a float where the standard reader keeps it whole
+    (beyond 64 bits: from 20 digits, and from 19 below -2**63, ``-9223372036854775809``).
 
-    Each digit made a zero, then a search for twenty zeros: what ``re.search(rb"[0-9]{20}", body)`` finds,
+    Each digit made a zero, then a search for nineteen zeros: what ``re.search(rb"[0-9]{19}", body)`` finds,
     ten times faster on a batch of track reports (1 ms against 10 for 1,000, the regex trying every digit).
 
-    >>> has_long_number(b'{"n": 12345678901234567890}'), has_long_number(b'{"lat": 35.1234567890123456789}')
+    >>> has_long_number(b'{"n": -9223372036854775809}'), has_long_number(b'{"lat": 35.123456789012345678}')
     (True, False)
     """
-    return _TWENTY_ZEROS in body.translate(_DIGITS_AS_ZERO)
+    return _NINETEEN_ZEROS in body.translate(_DIGITS_AS_ZERO)
 
 
 READ_KEY = "deconflict.body"

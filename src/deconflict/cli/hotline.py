@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -104,6 +104,8 @@ RECONNECT_S = 1.0
 """How long ``hotline tail`` waits before connecting again to a stream that ended (doubled each failed try)."""
 RECONNECT_MAX_S = 8.0
 """The longest wait between two tries."""
+RETRY_AFTER_MAX_S = 60.0
+"""The longest ``Retry-After`` (a 429: the member's streams all taken, or a 503) the tail waits before trying again."""
 TAIL_EVENTS = (
     "message.sent",
     "message.escalated",
@@ -148,8 +150,10 @@ def hotline_tail(
         after = position[0]
         try:
             with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
-                if connected and r.status_code >= 500:
+                if connected and (r.status_code >= 500 or r.status_code == 429):  # busy, or not back yet
                     why = f"the service answered {r.status_code}"
+                    asked = r.headers.get("Retry-After", "")
+                    wait = max(wait, min(float(asked), RETRY_AFTER_MAX_S)) if asked.isdigit() else wait
                 else:
                     raise_for(r)
                     if said:
@@ -161,7 +165,7 @@ def hotline_tail(
             if not connected:
                 raise
             why = f"the connection was lost: {e}" if str(e) else "the connection was lost"
-        if not said:
+        if why != said:  # once an outage, and again when its reason changes
             said = why
             typer.echo(f"{why}; connecting again from entry {position[0]} (Ctrl-C to stop)", err=True)
         time.sleep(wait)
@@ -170,37 +174,50 @@ def hotline_tail(
 
 def _print_events(r: httpx.Response, position: list[int]) -> None:
     """Print each entry of an open event stream as :func:`hotline_tail` words it, until the stream ends;
-    ``position[0]`` follows the sequence number of the last entry it carried (where to go on from)."""
-    event = ""
+    ``position[0]`` follows the sequence number of the last entry dealt with (where to go on from): it moves once
+    the entry's data has been read and printed, so an entry cut off by a dropped connection is read again."""
+    event, seq = "", None
     for line in r.iter_lines():
         if line.startswith("id:"):
             try:
-                position[0] = int(line[3:].strip())
+                seq = int(line[3:].strip())
             except ValueError:
-                pass
+                seq = None
         elif line.startswith("event:"):
             event = line[6:].strip()
-        elif line.startswith("data:") and event == "rewound":
-            cut = json.loads(line[5:])
-            say(
-                f"the record now ends at entry {cut['head']}, before entry {cut['asked']}: what was shown after "
-                "it is not in the service's record (restored from a backup, or failed over); going on from there"
-            )
-        elif line.startswith("data:") and event in TAIL_EVENTS:
-            entry = json.loads(line[5:])
-            if "message" in entry:
-                say(message_text(entry["message"]))
-                continue
-            p, at = entry.get("payload"), utc_text(entry.get("at"))
-            if not isinstance(p, dict):
-                continue  # withheld from this member's copy
-            if event == "message.escalated":
-                say(f"{at}  {p['id']}  ESCALATED to {p['name']}")
-            elif event == "message.acknowledged":
-                say(f"{at}  {p['id']}  acknowledged by {p['party']}")
-            elif event == "conflict.acknowledged":  # one acknowledgement settles the conflict and its alerts
-                for mid in p.get("messages") or []:
-                    say(f"{at}  {mid}  acknowledged by {p['party']} (with conflict {p['id']})")
-            elif event == "conflict.resolved":
-                for mid in p.get("messages") or []:
-                    say(f"{at}  {mid}  closed: conflict {p['id']} {p.get('resolution', 'resolved')}")
+        elif line.startswith("data:"):
+            try:
+                data = json.loads(line[5:])
+            except ValueError:
+                return  # a line cut short: the stream ended in the middle of an entry, read it again
+            _print_entry(event, data)
+            if seq is not None:
+                position[0], seq = seq, None
+
+
+def _print_entry(event: str, entry: Any) -> None:
+    """One event of the stream, worded for the tail (nothing for the events it does not word)."""
+    if event == "rewound":
+        say(
+            f"the record now ends at entry {entry['head']}, before entry {entry['asked']}: what was shown after "
+            "it is not in the service's record (restored from a backup, or failed over); going on from there"
+        )
+        return
+    if event not in TAIL_EVENTS:
+        return
+    if "message" in entry:
+        say(message_text(entry["message"]))
+        return
+    p, at = entry.get("payload"), utc_text(entry.get("at"))
+    if not isinstance(p, dict):
+        return  # withheld from this member's copy
+    if event == "message.escalated":
+        say(f"{at}  {p['id']}  ESCALATED to {p['name']}")
+    elif event == "message.acknowledged":
+        say(f"{at}  {p['id']}  acknowledged by {p['party']}")
+    elif event == "conflict.acknowledged":  # one acknowledgement settles the conflict and its alerts
+        for mid in p.get("messages") or []:
+            say(f"{at}  {mid}  acknowledged by {p['party']} (with conflict {p['id']})")
+    elif event == "conflict.resolved":
+        for mid in p.get("messages") or []:
+            say(f"{at}  {mid}  closed: conflict {p['id']} {p.get('resolution', 'resolved')}")

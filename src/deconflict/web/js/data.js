@@ -16,12 +16,13 @@ const LOADERS = {
   conflicts: async () => { S.conflicts = await api('GET', M('/conflicts?status=unresolved')); },
   // The channel as it ends (its last 500 messages: the first 500 would hide every later one), and any older
   // message that still waits on us: what we must answer stays in reach (shown, and offered to answer).
+  // What waits on us is read first: a message committed between the two reads is then in the newest, so what
+  // is added from the first is older than all of them (and the stream resumes after the newest read).
   messages: async () => {
-    const [newest, awaited] = await Promise.all([
-      api('GET', M('/messages?newest=true')), api('GET', M('/messages?awaiting=true&limit=5000')),
-    ]);
+    const awaited = await api('GET', M('/messages?awaiting=true&limit=5000'));
+    const newest = await api('GET', M('/messages?newest=true'));
     const have = new Set(newest.map((m) => m.id));
-    S.messages = [...awaited.filter((m) => !have.has(m.id)), ...newest];
+    S.messages = [...awaited.filter((m) => !have.has(m.id)), ...newest].sort((a, b) => a.seq - b.seq);
   },
   lines: async () => { S.lines = await api('GET', M('/lines')); },
   tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; },
@@ -47,6 +48,14 @@ export async function refresh(keys) {
 
 const pending = new Set();
 // Entries that come together are read once: 80 ms after the last, but at least once a second under traffic
-// that never pauses (a plain debounce kept a busy channel from reloading for many seconds).
-const flush = debounce(() => { const w = [...pending]; pending.clear(); refresh(w); }, 80, 1000);
+// that never pauses (a plain debounce kept a busy channel from reloading for many seconds). One read at a
+// time: an older answer finishing last would show what was already replaced.
+let reading = false;
+const flush = debounce(() => {
+  if (reading) { flush(); return; } // the read under way ends first; what it left is read after it
+  const w = [...pending];
+  pending.clear();
+  reading = true;
+  refresh(w).finally(() => { reading = false; });
+}, 80, 1000);
 export function dirty(...keys) { keys.forEach((k) => pending.add(k)); flush(); }
