@@ -436,6 +436,55 @@ def test_tail_goes_on_across_a_restart_of_the_service(
             again.service.store.close()
 
 
+def test_tail_back_on_a_record_restored_and_written_over_while_it_was_away_says_so(
+    live: LiveServer, tokens: dict[str, str], db: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """While the tail waits to connect again, the service is restored from a backup and writes as many entries as
+    were lost: the record is as long as what the tail has shown, so its position alone cannot tell. It sends the
+    hash of the last entry it printed (``Last-Event-Hash``) and says that what it showed may not be in the record."""
+    import sqlite3
+
+    from deconflict.store import open_store
+
+    proc = _tail(live, tokens["IL"])
+    again: LiveServer | None = None
+    try:
+        out, errors = _lines(proc), _lines(proc, stderr=True)
+
+        def send(url: str, text: str) -> None:
+            r = httpx.post(
+                f"{url}{A}/messages", json={"text": text, "lang": "en", "to": ["IL"]}, headers=auth(tokens["TR"])
+            )
+            assert r.status_code == 201, r.text
+
+        send(live.url, "before the backup")
+        _wait_for(out, "before the backup")
+        backup = str(tmp_path / "backup.db")
+        with sqlite3.connect(db) as src, sqlite3.connect(backup) as dst:
+            src.backup(dst)
+        for n in (1, 2):
+            send(live.url, f"shown then lost {n}")
+            _wait_for(out, f"shown then lost {n}")
+        live.stop()
+        live.service.store.close()
+        _wait_for(errors, "connecting again from entry")
+        with sqlite3.connect(backup) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        restored = Service(open_store(db), clock=clock)
+        for n in (1, 2):  # written over to the same length before the tail is back
+            restored.send_message(mechanism_id=M, actor="TR", text=f"written over {n}", lang="en", to=["IL"])
+        again = LiveServer(restored, live.settings, port=live.port).start()
+        _wait_for(out, "is not the one shown here")
+        send(again.url, "after the restore")
+        _wait_for(out, "after the restore")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        if again is not None:
+            again.stop()
+            again.service.store.close()
+
+
 def test_tail_waits_while_the_member_holds_every_stream_it_may_and_goes_on(
     live: LiveServer, tokens: dict[str, str], db: str, clock: FixedClock
 ) -> None:
@@ -485,15 +534,15 @@ def test_tail_reads_again_an_entry_its_stream_cut_short() -> None:
     (it moved on at the entry's ``id:`` line, and so skipped it when it connected again)."""
     from deconflict.cli.hotline import _print_events
 
-    whole = {"type": "message.sent", "message": {"id": "M5"}}
+    whole = {"type": "message.sent", "hash": "ab" * 32, "message": {"id": "M5"}}
     body = f'id: 5\nevent: message.sent\ndata: {json.dumps(whole)}\n\nid: 6\nevent: message.sent\ndata: {{"mess'
-    position = [4]
+    position: list[Any] = [4, None]
     with pytest.MonkeyPatch.context() as m:
         printed: list[str] = []
         m.setattr("deconflict.cli.hotline.message_text", lambda message: message["id"])
         m.setattr("deconflict.cli.hotline.say", printed.append)
         _print_events(httpx.Response(200, content=body.encode()), position)
-    assert printed == ["M5"] and position == [5]
+    assert printed == ["M5"] and position == [5, "ab" * 32]
 
 
 def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tokens: dict[str, str]) -> None:

@@ -145,11 +145,16 @@ def hotline_tail(
     # Following: when the stream ends (the service restarted, or the connection dropped), say so on stderr and
     # connect again from the last entry printed, as the page does; a refusal (a revoked token) ends the tail.
     connected, wait, said = False, RECONNECT_S, ""
-    position = [after]  # the last entry the stream carried, kept however the stream ends
+    position: list[Any] = [after, None]  # the last entry the stream carried and its hash, however the stream ends
     while True:
-        after = position[0]
+        after, held = position
+        # with the hash of the entry it goes on from, the service can say when its record there is another one
+        # (restored from a backup and written over while the tail was away)
+        headers = {"Last-Event-Hash": held} if held else {}
         try:
-            with client.http.stream("GET", f"{path}/events", params={"after": after}, timeout=None) as r:
+            with client.http.stream(
+                "GET", f"{path}/events", params={"after": after}, headers=headers, timeout=None
+            ) as r:
                 if connected and (r.status_code >= 500 or r.status_code == 429):  # busy, or not back yet
                     why = f"the service answered {r.status_code}"
                     asked = r.headers.get("Retry-After", "")
@@ -172,10 +177,11 @@ def hotline_tail(
         wait = min(wait * 2, RECONNECT_MAX_S)
 
 
-def _print_events(r: httpx.Response, position: list[int]) -> None:
+def _print_events(r: httpx.Response, position: list[Any]) -> None:
     """Print each entry of an open event stream as :func:`hotline_tail` words it, until the stream ends;
-    ``position[0]`` follows the sequence number of the last entry dealt with (where to go on from): it moves once
-    the entry's data has been read and printed, so an entry cut off by a dropped connection is read again."""
+    ``position`` follows the sequence number and hash of the last entry dealt with (where to go on from): it
+    moves once the entry's data has been read and printed, so an entry cut off by a dropped connection is read
+    again."""
     event, seq = "", None
     for line in r.iter_lines():
         if line.startswith("id:"):
@@ -192,16 +198,24 @@ def _print_events(r: httpx.Response, position: list[int]) -> None:
                 return  # a line cut short: the stream ended in the middle of an entry, read it again
             _print_entry(event, data)
             if seq is not None:
-                position[0], seq = seq, None
+                digest = data.get("hash") if isinstance(data, dict) else None
+                position[:], seq = [seq, digest if isinstance(digest, str) else None], None
 
 
 def _print_entry(event: str, entry: Any) -> None:
     """One event of the stream, worded for the tail (nothing for the events it does not word)."""
     if event == "rewound":
-        say(
-            f"the record now ends at entry {entry['head']}, before entry {entry['asked']}: what was shown after "
-            "it is not in the service's record (restored from a backup, or failed over); going on from there"
-        )
+        if entry.get("differs"):
+            say(
+                f"the record's entry {entry['asked']} is not the one shown here: the service's record was restored "
+                "from a backup, or failed over, and written over since; what was shown may not be in it "
+                "(hotline tail --no-follow prints it as it is); going on from there"
+            )
+        else:
+            say(
+                f"the record now ends at entry {entry['head']}, before entry {entry['asked']}: what was shown after "
+                "it is not in the service's record (restored from a backup, or failed over); going on from there"
+            )
         return
     if event not in TAIL_EVENTS:
         return
