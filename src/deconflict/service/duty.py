@@ -189,11 +189,7 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
     ladder = picture.mechanism.rules.ladder
     items: list[dict[str, Any]] = []
     with ctx.store.read() as s:
-        open_messages = [
-            r
-            for r in queries.by_seq(s.scalars(select(MessageRow).where(*queries.unanswered(mechanism_id))))
-            if party in r.recipients and party not in r.acknowledged
-        ]
+        open_messages = queries.waiting_on(s, mechanism_id, party)
         conflicts = s.scalars(
             select(ConflictRow).where(
                 ConflictRow.mechanism_id == mechanism_id, ConflictRow.status != ConflictStatus.RESOLVED.value

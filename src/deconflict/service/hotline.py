@@ -518,17 +518,8 @@ def _awaiting(
     acknowledged by it, not closed), whatever their age: the first ``limit`` (with ``newest`` the last), in
     order. What :func:`~deconflict.service.duty.waiting` lists, as the messages themselves: a page showing the
     channel's newest messages reads these too, so that nothing it must answer is out of its reach."""
-    party = reader.party
     with ctx.store.read() as s:
-        rows = queries.by_seq(
-            s.scalars(select(MessageRow).where(*queries.unanswered(mechanism_id), MessageRow.seq > after_seq))
-        )
-        found = [
-            r
-            for r in rows
-            if party in r.recipients
-            and party not in r.acknowledged
-            and sees_message(reader, to=r.recipients, sender=r.sender, from_party=r.doc.get("from_party"))
-        ]
+        rows = queries.waiting_on(s, mechanism_id, reader.party, after_seq=after_seq)
+        found = [r for r in rows if queries.sees(r, reader)]
         found = found[-limit:] if newest else found[:limit]
         return [queries.message_doc(r, reader) for r in found]

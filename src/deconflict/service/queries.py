@@ -234,6 +234,13 @@ def by_seq(rows: Iterable[T]) -> list[T]:
     return sorted(rows, key=lambda row: row.seq)  # type: ignore[attr-defined]
 
 
+def waiting_on(s: Session, mechanism_id: str, party: str, *, after_seq: int = 0) -> list[MessageRow]:
+    """The messages after ``after_seq`` that wait on ``party`` for its acknowledgement (:func:`unanswered`, sent to
+    it, not acknowledged by it), in the record's order."""
+    rows = s.scalars(select(MessageRow).where(*unanswered(mechanism_id), MessageRow.seq > after_seq))
+    return [r for r in by_seq(rows) if party in r.recipients and party not in r.acknowledged]
+
+
 def open_alerts(s: Session, mechanism_id: str, conflict_id: str, party: str | None = None) -> list[str]:
     """Ids of the alerts about a conflict still awaiting an acknowledgement (from ``party``, when given)."""
     rows = s.execute(
