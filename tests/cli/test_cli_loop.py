@@ -9,6 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -21,6 +24,7 @@ from support.builders import HAMA, T0, T4, A, M, declared_db
 from support.live import LiveServer, auth, start_server
 from typer.testing import CliRunner
 
+from deconflict.api.settings import Settings
 from deconflict.cli import app
 from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.record import signing
@@ -396,6 +400,51 @@ def test_tail_resumed_past_the_head_says_the_record_was_rewound_and_goes_on(
         proc.wait(timeout=10)
 
 
+@dataclass
+class _Following:
+    """A `hotline tail` following ``live`` (:func:`_following`): its stdout and stderr lines, and the servers started
+    again in its place (stopped at the end)."""
+
+    live: LiveServer
+    proc: subprocess.Popen[str]
+    out: queue.Queue[str]
+    errors: queue.Queue[str]
+    started: list[LiveServer] = field(default_factory=list)
+
+    def down(self) -> None:
+        """The service stopped: the tail says it will connect again."""
+        self.live.stop()
+        self.live.service.store.close()
+        _wait_for(self.errors, "connecting again from entry")
+
+    def up(self, service: Service, settings: Settings | None = None) -> LiveServer:
+        """A service back at the same address (the tail connects to it again)."""
+        again = LiveServer(service, settings or self.live.settings, port=self.live.port).start()
+        self.started.append(again)
+        return again
+
+
+@contextmanager
+def _following(live: LiveServer, token: str) -> Iterator[_Following]:
+    proc = _tail(live, token)
+    tail = _Following(live, proc, _lines(proc), _lines(proc, stderr=True))
+    try:
+        yield tail
+        assert proc.poll() is None  # still following
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        for again in tail.started:
+            again.stop()
+            again.service.store.close()
+
+
+def _to_israel(url: str, token: str, text: str) -> None:
+    """A free-text message to Israel, posted with ``token`` (asserted 201)."""
+    r = httpx.post(f"{url}{A}/messages", json={"text": text, "lang": "en", "to": ["IL"]}, headers=auth(token))
+    assert r.status_code == 201, r.text
+
+
 def test_tail_goes_on_across_a_restart_of_the_service(
     live: LiveServer, tokens: dict[str, str], db: str, clock: FixedClock
 ) -> None:
@@ -404,36 +453,17 @@ def test_tail_goes_on_across_a_restart_of_the_service(
     status 0 (a walkthrough missed every later message that way)."""
     from deconflict.store import open_store
 
-    proc = _tail(live, tokens["IL"])
-    again: LiveServer | None = None
-    try:
-        out, errors = _lines(proc), _lines(proc, stderr=True)
-
-        def send(url: str, text: str) -> None:
-            r = httpx.post(
-                f"{url}{A}/messages", json={"text": text, "lang": "en", "to": ["IL"]}, headers=auth(tokens["TR"])
-            )
-            assert r.status_code == 201, r.text
-
-        send(live.url, "before the restart")
-        _wait_for(out, "before the restart")
-        live.stop()
-        live.service.store.close()
-        _wait_for(errors, "connecting again from entry")
-        again = LiveServer(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
-        send(again.url, "after the restart")
+    with _following(live, tokens["IL"]) as tail:
+        _to_israel(live.url, tokens["TR"], "before the restart")
+        _wait_for(tail.out, "before the restart")
+        tail.down()
+        again = tail.up(Service(open_store(db), clock=clock))
+        _to_israel(again.url, tokens["TR"], "after the restart")
         printed = []
         while not printed or "after the restart" not in printed[-1]:
-            printed.append(out.get(timeout=30))
+            printed.append(tail.out.get(timeout=30))
         assert not any("before the restart" in line for line in printed)  # it went on where it was: nothing twice
-        _wait_for(errors, "reconnected; going on after entry")
-        assert proc.poll() is None
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if again is not None:
-            again.stop()
-            again.service.store.close()
+        _wait_for(tail.errors, "reconnected; going on after entry")
 
 
 def test_tail_back_on_a_record_restored_and_written_over_while_it_was_away_says_so(
@@ -446,43 +476,25 @@ def test_tail_back_on_a_record_restored_and_written_over_while_it_was_away_says_
 
     from deconflict.store import open_store
 
-    proc = _tail(live, tokens["IL"])
-    again: LiveServer | None = None
-    try:
-        out, errors = _lines(proc), _lines(proc, stderr=True)
-
-        def send(url: str, text: str) -> None:
-            r = httpx.post(
-                f"{url}{A}/messages", json={"text": text, "lang": "en", "to": ["IL"]}, headers=auth(tokens["TR"])
-            )
-            assert r.status_code == 201, r.text
-
-        send(live.url, "before the backup")
-        _wait_for(out, "before the backup")
+    with _following(live, tokens["IL"]) as tail:
+        _to_israel(live.url, tokens["TR"], "before the backup")
+        _wait_for(tail.out, "before the backup")
         backup = str(tmp_path / "backup.db")
         with sqlite3.connect(db) as src, sqlite3.connect(backup) as dst:
             src.backup(dst)
         for n in (1, 2):
-            send(live.url, f"shown then lost {n}")
-            _wait_for(out, f"shown then lost {n}")
-        live.stop()
-        live.service.store.close()
-        _wait_for(errors, "connecting again from entry")
+            _to_israel(live.url, tokens["TR"], f"shown then lost {n}")
+            _wait_for(tail.out, f"shown then lost {n}")
+        tail.down()
         with sqlite3.connect(backup) as src, sqlite3.connect(db) as dst:
             src.backup(dst)
         restored = Service(open_store(db), clock=clock)
         for n in (1, 2):  # written over to the same length before the tail is back
             restored.send_message(mechanism_id=M, actor="TR", text=f"written over {n}", lang="en", to=["IL"])
-        again = LiveServer(restored, live.settings, port=live.port).start()
-        _wait_for(out, "is not the one shown here")
-        send(again.url, "after the restore")
-        _wait_for(out, "after the restore")
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if again is not None:
-            again.stop()
-            again.service.store.close()
+        again = tail.up(restored)
+        _wait_for(tail.out, "is not the one shown here")
+        _to_israel(again.url, tokens["TR"], "after the restore")
+        _wait_for(tail.out, "after the restore")
 
 
 def test_tail_waits_while_the_member_holds_every_stream_it_may_and_goes_on(
@@ -494,39 +506,18 @@ def test_tail_waits_while_the_member_holds_every_stream_it_may_and_goes_on(
 
     from deconflict.store import open_store
 
-    proc = _tail(live, tokens["IL"])
-    again: LiveServer | None = None
-    try:
-        out, errors = _lines(proc), _lines(proc, stderr=True)
-        r = httpx.post(
-            f"{live.url}{A}/messages",
-            json={"text": "connected", "lang": "en", "to": ["IL"]},
-            headers=auth(tokens["TR"]),
-        )
-        assert r.status_code == 201, r.text
-        _wait_for(out, "connected")
-        live.stop()
-        live.service.store.close()
-        _wait_for(errors, "connecting again from entry")
+    with _following(live, tokens["IL"]) as tail:
+        _to_israel(live.url, tokens["TR"], "connected")
+        _wait_for(tail.out, "connected")
+        tail.down()
         settings = dataclasses.replace(live.settings, max_streams_per_member=1)
-        again = LiveServer(Service(open_store(db), clock=clock), settings, port=live.port).start()
+        again = tail.up(Service(open_store(db), clock=clock), settings)
         with httpx.stream("GET", f"{again.url}{A}/events", headers=auth(tokens["IL"]), timeout=30) as held:
             assert held.status_code == 200
-            _wait_for(errors, "the service answered 429")
-            assert proc.poll() is None
-        r = httpx.post(
-            f"{again.url}{A}/messages",
-            json={"text": "once a stream was free", "lang": "en", "to": ["IL"]},
-            headers=auth(tokens["TR"]),
-        )
-        assert r.status_code == 201, r.text
-        _wait_for(out, "once a stream was free")
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if again is not None:
-            again.stop()
-            again.service.store.close()
+            _wait_for(tail.errors, "the service answered 429")
+            assert tail.proc.poll() is None
+        _to_israel(again.url, tokens["TR"], "once a stream was free")
+        _wait_for(tail.out, "once a stream was free")
 
 
 def test_tail_reads_again_an_entry_its_stream_cut_short() -> None:
