@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from pyproj import Geod
-from support.builders import T4, M, offset, position, vol
+from support.builders import T4, M, declared_db, offset, position, syria, vol
 from support.live import LiveServer
 
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, InvalidInput
+from deconflict.model import Disclosure
 from deconflict.service import Service
+from deconflict.store import open_store
 from deconflict.store.schema import TrackReportRow
 
 GEOD = Geod(ellps="WGS84")
@@ -23,9 +25,16 @@ at = partial(offset, T4)
 """The point (bearing in degrees, metres) from T4."""
 
 
-def cover(svc: Service, clock: FixedClock, party: str, kind: str, radius_m: float = 80_000) -> None:
-    """A notice around T4 from 2 h after now for 6 h; then the clock moves into its window."""
-    volume = vol(T4, clock() + timedelta(hours=2), hours=6, radius_m=radius_m, floor_m=0, ceiling_m=12_000)
+def cover(
+    svc: Service,
+    clock: FixedClock,
+    party: str,
+    kind: str,
+    radius_m: float = 80_000,
+    band: tuple[float, float] = (0, 12_000),
+) -> None:
+    """A notice around T4 from 2 h after now for 6 h, in ``band`` (floor, ceiling in metres)."""
+    volume = vol(T4, clock() + timedelta(hours=2), hours=6, radius_m=radius_m, floor_m=band[0], ceiling_m=band[1])
     svc.notify(mechanism_id=M, actor=party, kind=kind, volumes=[volume])
 
 
@@ -178,6 +187,32 @@ def test_who_sees_which_track(covered: Service, clock: FixedClock) -> None:
     expected_lon, _, _ = GEOD.fwd(*at(270, 30_000), 90, 10 * 200 * 1852 / 3600)
     assert t["track"] == "TR/UAV-1" and t["lon"] == pytest.approx(expected_lon, abs=1e-6)  # flown on 10 s
     assert [x["track"] for x in svc.tracks(M, reader=svc.member(M, "IL"))] == ["TR/UAV-1"]  # full disclosure
+
+
+def test_under_conflicts_only_a_party_sees_another_party_s_track_only_in_a_conflict_with_its_own(
+    store_url: str, clock: FixedClock
+) -> None:
+    svc = Service(
+        open_store(declared_db(store_url, clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))), clock=clock
+    )
+    # within the caps of conflicts-only; Israel's band above Türkiye's, so that no Turkish track intrudes into it
+    cover(svc, clock, "TR", "uav_patrol", radius_m=55_000, band=(0, 9_000))
+    cover(svc, clock, "IL", "air_sortie", radius_m=55_000, band=(9_500, 18_500))
+    clock.advance(seconds=3 * 3600)
+
+    def seen(party: str) -> list[str]:
+        return [t["track"] for t in svc.tracks(M, reader=svc.member(M, party))]
+
+    report(svc, clock, "TR", "UAV-9", at(180, 45_000), 90)  # 45 km south of the others: in no conflict
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000), 90)
+    report(svc, clock, "TR", "UAV-5", at(0, 150_000), 90)  # outside TR's notice: a conformance conflict, TR's alone
+    assert {c["activity"] for c in tactical(svc, "conformance")} == {"TR/UAV-5"}
+    assert seen("IL") == [] and seen("TR") == ["TR/UAV-1", "TR/UAV-5", "TR/UAV-9"]
+    report(svc, clock, "IL", "F16-2", at(90, 30_000), 270)  # head on with UAV-1, at its altitude
+    assert {c["activity"] for c in tactical(svc, "tracks")} == {"IL/F16-2"}
+    assert seen("IL") == ["IL/F16-2", "TR/UAV-1"]  # UAV-1 now in a conflict with Israel's own; not UAV-5, UAV-9
+    assert seen("TR") == ["IL/F16-2", "TR/UAV-1", "TR/UAV-5", "TR/UAV-9"]
+    assert len(seen("AZ")) == 4  # the facilitator sees the whole picture
 
 
 def test_positions_command_sends_a_csv_to_the_running_service(

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "rx",
     "say",
     "tr_num",
+    "wait_until",
     "words",
 ]
 
@@ -46,6 +48,15 @@ ARGS = (
     "--disable-quic",
     "--autoplay-policy=no-user-gesture-required",
 )
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float) -> None:
+    """Poll ``condition`` from here: ``wait_for_function`` polls with a script the page's Content-Security-Policy
+    refuses (``eval``) whenever its first look finds the condition false."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < end, f"not true within {timeout_s:g} s"
+        time.sleep(0.1)
 
 
 @contextmanager

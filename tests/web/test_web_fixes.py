@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
-from support.browser import say, words
+from support.browser import say, wait_until, words
 from support.builders import A
 from support.live import LiveServer, auth, post_notice
 
@@ -229,17 +229,6 @@ def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_h
     assert page.locator("#messages").evaluate("el => el.scrollTop") < 24
 
 
-def _wait_until(condition: Any, timeout_s: float) -> None:
-    """Poll ``condition`` from here: ``wait_for_function`` polls with a script the page's Content-Security-Policy
-    refuses (``eval``) whenever its first look finds the condition false."""
-    import time
-
-    end = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < end, f"not true within {timeout_s:g} s"
-        time.sleep(0.1)
-
-
 def _send_to_israel(server: LiveServer, token: str, body: dict[str, Any]) -> dict[str, Any]:
     """A message to Israel posted with ``token`` (Türkiye's in these tests); its answer (asserted 201)."""
     r = httpx.post(f"{server.url}{A}/messages", json={**body, "to": ["IL"]}, headers=auth(token), timeout=10)
@@ -297,7 +286,7 @@ def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what
         expect(page.locator("#messages")).not_to_contain_text("Shown then lost")
         expect(page.locator("#stream-state")).to_have_text(words("he", "header.streamRewound"))
         expect(page.locator("#alarm")).to_be_visible()
-        _wait_until(lambda: page.evaluate("cop.state.beeps") > sounded, 15.0)
+        wait_until(lambda: page.evaluate("cop.state.beeps") > sounded, 15.0)
     finally:
         again.stop()
         again.service.store.close()

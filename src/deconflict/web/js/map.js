@@ -1,17 +1,18 @@
-/* The map (Leaflet, global L): base map, area, zones, activities, tracks and the draft layer the
+/* The map (Leaflet, global L): base map, area, zones, activities, tracks (tracks.js) and the draft layer the
  * notice form draws on (notice-draw.js). Renders subscribe to data.js; other modules reach the map
  * through getMap(). */
 import { $, el } from './dom.js';
 import { S, inWindowAt, isOver, serverNow } from './state.js';
-import { fmtBand, fmtM, fmtNum, fmtTime, fmtWindow } from './format.js';
+import { fmtBand, fmtTime, fmtWindow } from './format.js';
 import { activityStateName, kindName, lang, t, zoneTag } from './i18n.js';
-import { KT_MPS, M_PER_DEG_LAT } from './units.js';
+import { M_PER_DEG_LAT } from './units.js';
+import { drawnTracks, initTracks, renderTracks } from './tracks.js';
 import { installMapTools } from '../maptools.js';
 import { canAmend, cancelActivity, openAmend } from './notice-amend.js';
 import i18next from '../vendor/i18next/i18next.js';
 
 let map = null;
-const layers = { zones: null, activities: null, tracks: null, draft: null };
+const layers = { zones: null, activities: null, draft: null };
 
 export const getMap = () => map;
 export const getLayer = (name) => layers[name];
@@ -20,7 +21,7 @@ export function initMap() {
   map = L.map('map', { zoomSnap: 0.25, worldCopyJump: false, minZoom: 4, maxZoom: 12 });
   map.attributionControl.setPrefix(false);
   map.attributionControl.addAttribution(t('map.attribution'));
-  for (const [name, z] of [['basemap', 200], ['area', 300], ['zones', 410], ['activities', 420], ['tracks', 430], ['draft', 450]]) {
+  for (const [name, z] of [['basemap', 200], ['area', 300], ['zones', 410], ['activities', 420], ['draft', 450]]) {
     map.createPane(name).style.zIndex = z;
   }
   map.getPane('basemap').style.pointerEvents = 'none';
@@ -44,6 +45,7 @@ export function initMap() {
     if (!fitted && size.x > 200 && size.y > 200) { fitted = true; map.fitBounds(area.getBounds(), { padding: [10, 10] }); }
   }).observe($('#map'));
   for (const name of Object.keys(layers)) layers[name] = L.layerGroup().addTo(map);
+  initTracks(map);
   const legend = L.control({ position: 'bottomleft' });
   legend.onAdd = () => {
     const box = el('div', { class: 'legend' });
@@ -60,7 +62,7 @@ export function initMap() {
   // Place names, scale, cursor position (lat/lon, MGRS), range and bearing; they follow the language.
   const tools = installMapTools(map, { t, lang: lang(), placesUrl: 'web/data/places.geojson' });
   i18next.on('languageChanged', (code) => tools.setLanguage(code));
-  window.cop = { map, state: S, tools }; // for the browser tests
+  window.cop = { map, state: S, tools, drawnTracks }; // for the browser tests
   return map;
 }
 
@@ -207,30 +209,4 @@ export function zoomToActivity(id) {
   group.addTo(map);
   map.fitBounds(group.getBounds(), { maxZoom: 9, padding: [60, 60], animate: false });
   map.removeLayer(group);
-}
-
-export function renderTracks() {
-  if (!map) return;
-  layers.tracks.clearLayers();
-  if (S.mode !== 'live') return; // tracks are not in the record: only the live picture has them
-  const hot = new Set();
-  for (const c of S.conflicts) {
-    if (['tracks', 'conformance', 'intrusion'].includes(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
-  }
-  for (const tr of S.tracks) {
-    const colour = hot.has(tr.track) ? '#ff9f1c' : S.colours[tr.party] || '#e5e7eb';
-    const ahead = (tr.gs_mps || 0) * 60; // metres flown in one minute
-    const rad = ((tr.trk_deg || 0) * Math.PI) / 180;
-    const lead = [tr.lat + (ahead * Math.cos(rad)) / M_PER_DEG_LAT, tr.lon + (ahead * Math.sin(rad)) / (M_PER_DEG_LAT * Math.cos((tr.lat * Math.PI) / 180))];
-    const tip = [
-      t('map.trackHead', { track: tr.track, alt: fmtM(tr.alt_m), speed: t('units.kt', { value: fmtNum(Math.round((tr.gs_mps || 0) / KT_MPS)) }),
-        trk: fmtNum(Math.round(tr.trk_deg || 0)) }),
-      t('map.reported', { time: fmtTime(tr.reported_at) }),
-      hot.has(tr.track) ? t('map.inConflict') : null,
-    ].filter(Boolean).join('\n');
-    L.polyline([[tr.lat, tr.lon], lead], { pane: 'tracks', color: colour, weight: 2, interactive: false }).addTo(layers.tracks);
-    L.circleMarker([tr.lat, tr.lon], { pane: 'tracks', radius: 5, color: '#0b1018', weight: 1, fillColor: colour, fillOpacity: 1 })
-      .bindTooltip(el('div', { style: 'white-space:pre-line', text: tip }), { sticky: true })
-      .addTo(layers.tracks).getElement().setAttribute('data-track', tr.track);
-  }
 }

@@ -1,0 +1,134 @@
+/* The live tracks on the map: a dot and a one-minute leader line each, on a canvas of their own.
+ *
+ * A live picture holds thousands of tracks, moved every two seconds. Each is kept from one reading to
+ * the next and moved in place, and the canvas draws them all in one frame: an SVG element per track,
+ * made again at each reading, kept the page's main thread busy (5,000 tracks: a click answered after
+ * more than a second). The canvas takes no pointer events, so the activities and zones under it still
+ * answer the mouse; the track under the pointer (within HOVER_PX) is found from the map's own mouse
+ * moves and named in a tooltip. */
+import { el } from './dom.js';
+import { S } from './state.js';
+import { fmtM, fmtNum, fmtTime } from './format.js';
+import { t } from './i18n.js';
+import { KT_MPS, M_PER_DEG_LAT } from './units.js';
+
+const HOT = '#ff9f1c';
+const HOVER_PX = 8;
+
+let map = null;
+let group = null;
+let renderer = null;
+let tip = null;
+let pointed = null; // the id of the track the tooltip names
+const drawn = new Map(); // track id → { dot, line, track, hot }
+
+export function initTracks(m) {
+  map = m;
+  map.createPane('tracks').style.zIndex = 430;
+  map.getPane('tracks').style.pointerEvents = 'none';
+  renderer = L.canvas({ pane: 'tracks', padding: 0.3 });
+  group = L.layerGroup().addTo(map);
+  tip = L.tooltip({ className: 'track-tip', direction: 'top', offset: [0, -6] });
+  let frame = 0;
+  const container = map.getContainer();
+  // The DOM's own events: the map's do not fire over an activity or zone, which take the pointer there.
+  container.addEventListener('mousemove', (e) => {
+    if (frame) return;
+    frame = requestAnimationFrame(() => { frame = 0; point(map.mouseEventToContainerPoint(e)); });
+  });
+  container.addEventListener('mouseleave', () => point(null));
+  map.on('zoomstart movestart', () => point(null));
+}
+
+/* The track nearest `at` (a container point) within HOVER_PX, or null. */
+function nearest(at) {
+  let best = null;
+  let bestD = HOVER_PX * HOVER_PX;
+  for (const d of drawn.values()) {
+    const p = map.latLngToContainerPoint(d.dot.getLatLng());
+    const dx = p.x - at.x;
+    const dy = p.y - at.y;
+    const dd = dx * dx + dy * dy;
+    if (dd <= bestD) { best = d; bestD = dd; }
+  }
+  return best;
+}
+
+function point(at) {
+  const d = at && !document.body.classList.contains('drawing') ? nearest(at) : null;
+  if (!d) {
+    if (pointed !== null) { map.closeTooltip(tip); pointed = null; }
+    return;
+  }
+  pointed = d.track.track;
+  tip.setLatLng(d.dot.getLatLng()).setContent(tipText(d));
+  if (!map.hasLayer(tip)) map.openTooltip(tip);
+}
+
+function tipText(d) {
+  const tr = d.track;
+  const text = [
+    t('map.trackHead', { track: tr.track, alt: fmtM(tr.alt_m), speed: t('units.kt', { value: fmtNum(Math.round((tr.gs_mps || 0) / KT_MPS)) }),
+      trk: fmtNum(Math.round(tr.trk_deg || 0)) }),
+    t('map.reported', { time: fmtTime(tr.reported_at) }),
+    d.hot ? t('map.inConflict') : null,
+  ].filter(Boolean).join('\n');
+  return el('div', { style: 'white-space:pre-line', 'data-track-tip': tr.track, text });
+}
+
+/* Where a track will be in one minute at its ground speed and course. */
+function lead(tr) {
+  const ahead = (tr.gs_mps || 0) * 60;
+  const rad = ((tr.trk_deg || 0) * Math.PI) / 180;
+  return [tr.lat + (ahead * Math.cos(rad)) / M_PER_DEG_LAT, tr.lon + (ahead * Math.sin(rad)) / (M_PER_DEG_LAT * Math.cos((tr.lat * Math.PI) / 180))];
+}
+
+export function renderTracks() {
+  if (!map) return;
+  const live = S.mode === 'live'; // tracks are not in the record: only the live picture has them
+  const hot = new Set();
+  for (const c of S.conflicts) {
+    if (['tracks', 'conformance', 'intrusion'].includes(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
+  }
+  const seen = new Set();
+  for (const tr of live ? S.tracks : []) {
+    seen.add(tr.track);
+    const isHot = hot.has(tr.track);
+    const colour = isHot ? HOT : S.colours[tr.party] || '#e5e7eb';
+    const at = [tr.lat, tr.lon];
+    let d = drawn.get(tr.track);
+    if (!d) {
+      d = {
+        line: L.polyline([at, lead(tr)], { renderer, color: colour, weight: 2, interactive: false }),
+        dot: L.circleMarker(at, { renderer, radius: 5, color: '#0b1018', weight: 1, fillColor: colour, fillOpacity: 1, interactive: false }),
+        colour,
+      };
+      group.addLayer(d.line).addLayer(d.dot);
+      drawn.set(tr.track, d);
+    } else {
+      d.line.setLatLngs([at, lead(tr)]);
+      d.dot.setLatLng(at);
+      if (d.colour !== colour) {
+        d.line.setStyle({ color: colour });
+        d.dot.setStyle({ fillColor: colour });
+        d.colour = colour;
+      }
+    }
+    if (isHot && !d.hot) { d.line.bringToFront(); d.dot.bringToFront(); } // a track in conflict is drawn over the others
+    d.track = tr;
+    d.hot = isHot;
+  }
+  for (const [id, d] of drawn) {
+    if (!seen.has(id)) { group.removeLayer(d.line).removeLayer(d.dot); drawn.delete(id); }
+  }
+  if (pointed !== null) {
+    const d = drawn.get(pointed);
+    if (d) tip.setLatLng(d.dot.getLatLng()).setContent(tipText(d));
+    else { map.closeTooltip(tip); pointed = null; }
+  }
+}
+
+/* The tracks as drawn (for the browser tests): id, position, colour, in conflict. */
+export function drawnTracks() {
+  return [...drawn.values()].map((d) => ({ track: d.track.track, lat: d.dot.getLatLng().lat, lon: d.dot.getLatLng().lng, colour: d.colour, hot: d.hot }));
+}
