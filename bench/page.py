@@ -14,10 +14,14 @@ Measured per configuration (a number of live tracks):
 * ``tracks_get_ms``: ``GET .../tracks`` as Israel, timed from here, p50 over 5 (and its size);
 * ``server_cpu_pct``: the server process's CPU over the measured seconds (feeding and the page together).
 
+``--storm N`` adds an alert storm before the page opens: N of Israel's tracks reported once where it notified
+nothing (north of the covered rectangle), N conformance conflicts, each with its alert awaiting Israel;
+``waiting_get_ms`` then times ``GET .../waiting`` (what the page reads at sign-in and every 30 s).
+
 ``--baseline REV`` also measures the service and page as they were at git revision REV, in the same run, for
 the ratios.
 
-    scripts/uv run python bench/page.py [--tracks 5000,20000] [--seconds 10] [--baseline 1b716af]
+    scripts/uv run python bench/page.py [--tracks 5000,20000] [--seconds 10] [--storm 2000] [--baseline 1b716af]
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``). Progress goes to stderr; the last line of stdout
 is one JSON object.
@@ -43,14 +47,30 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from _matrix import log  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
 from _servers import start_servers  # noqa: E402
-from live import Shared, background, extract, feeder, setup  # noqa: E402
+from live import IL_LAYERS, NORTH, WEST, Shared, background, extract, feeder, report, setup  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 DRAWN = "window.cop && cop.drawnTracks ? cop.drawnTracks().length : document.querySelectorAll('[data-track]').length"
 """How many tracks the page drew: from the canvas's list, or an SVG element each (a page before the canvas)."""
 
 
-def one(label: str, n: int, seconds: float, folder: Path, src: Path | None) -> dict[str, Any]:
+def storm(api: str, token: str, n: int) -> None:
+    """``n`` of Israel's tracks reported once, 0.03° apart north of the covered rectangle (outside every notice)."""
+    at = datetime.now(UTC)
+    reports = [
+        report(f"S{i:05d}", at, NORTH + 0.2 + (i // 100) * 0.03, WEST + (i % 100) * 0.03, IL_LAYERS[0], 100.0, 90.0)
+        for i in range(n)
+    ]
+    with httpx.Client(timeout=120) as c:
+        for k in range(0, n, 1000):
+            r = c.post(
+                f"{api}/tracks", json={"reports": reports[k : k + 1000]}, headers={"Authorization": f"Bearer {token}"}
+            )
+            if r.status_code != 200:
+                raise SystemExit(f"storm reports refused: {r.status_code} {r.text[:300]}")
+
+
+def one(label: str, n: int, seconds: float, folder: Path, src: Path | None, storm_n: int = 0) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     db = str(folder / f"{label.replace('/', '-')}-{n}.db")
@@ -74,13 +94,19 @@ def one(label: str, n: int, seconds: float, folder: Path, src: Path | None) -> d
         api = servers.address(0)
         root = api.split("/api/")[0]
         headers = {"Authorization": f"Bearer {servers.tokens['IL']}"}
-        gets, size = [], 0
-        with httpx.Client(timeout=60) as c:
+        if storm_n:
+            storm(api, servers.tokens["IL"], storm_n)
+        gets, size, waits = [], 0, []
+        with httpx.Client(timeout=120) as c:
             for _ in range(5):
                 began = time.perf_counter()
                 r = c.get(f"{api}/tracks", headers=headers)
                 gets.append((time.perf_counter() - began) * 1000)
                 size = len(r.content)
+            for _ in range(3):
+                began = time.perf_counter()
+                c.get(f"{api}/waiting", headers=headers)
+                waits.append((time.perf_counter() - began) * 1000)
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
@@ -133,6 +159,8 @@ def one(label: str, n: int, seconds: float, folder: Path, src: Path | None) -> d
         },
         "tracks_get_ms": round(statistics.median(gets), 1),
         "tracks_get_bytes": size,
+        "storm": storm_n,
+        "waiting_get_ms": round(statistics.median(waits), 1),
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1),
         "reports_accepted": accepted,
         "feed_errors": errors[:3],
@@ -143,6 +171,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tracks", default="5000,20000", help="Comma-separated numbers of live tracks.")
     ap.add_argument("--seconds", type=float, default=10.0, help="Measured seconds per configuration.")
+    ap.add_argument("--storm", type=int, default=0, help="Conformance conflicts awaiting Israel before the page opens.")
     ap.add_argument("--baseline", default="", help="Also measure the service and page at this git revision.")
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
@@ -159,12 +188,13 @@ def main() -> None:
         for n in counts:
             for label, src in runs:
                 log(f"page bench: {label}, {n} live tracks, {args.seconds:g} s")
-                c = one(label, n, args.seconds, folder, src)
+                c = one(label, n, args.seconds, folder, src, args.storm)
                 configs[f"{label}/{n}"] = c
                 log(
                     f"  sign-in {c['signin_s']} s, drawn {c['drawn']}, main thread busy {c['busy_pct']}%, "
                     f"answers p50 {c['answer_ms']['p50']} p90 {c['answer_ms']['p90']} ms, "
                     f"GET /tracks {c['tracks_get_ms']} ms ({c['tracks_get_bytes']} bytes), "
+                    f"GET /waiting {c['waiting_get_ms']} ms, "
                     f"server cpu {c['server_cpu_pct']}%"
                 )
     result: dict[str, Any] = {"bench": "page", "configs": configs, "note": "server, feeders and browser share 2 cores"}
@@ -177,6 +207,7 @@ def main() -> None:
                 "busy_pct": round(c["busy_pct"] / b["busy_pct"], 3) if b["busy_pct"] else None,
                 "answer_p50_ms": round(c["answer_ms"]["p50"] / b["answer_ms"]["p50"], 3),
                 "tracks_get_ms": round(c["tracks_get_ms"] / b["tracks_get_ms"], 3),
+                "waiting_get_ms": round(c["waiting_get_ms"] / b["waiting_get_ms"], 3),
             }
         result["ratios_current_over_baseline"] = ratios
     print(json.dumps(result))

@@ -190,6 +190,10 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
     items: list[dict[str, Any]] = []
     with ctx.store.read() as s:
         open_messages = queries.waiting_on(s, mechanism_id, party)
+        alerts_of: dict[str, list[Any]] = {}  # conflict id → its alerts waiting on the party, in order
+        for m in open_messages:
+            if m.about_kind == queries.ABOUT_CONFLICT and m.about_id is not None:
+                alerts_of.setdefault(m.about_id, []).append(m)
         conflicts = s.scalars(
             select(ConflictRow).where(
                 ConflictRow.mechanism_id == mechanism_id, ConflictRow.status != ConflictStatus.RESOLVED.value
@@ -199,7 +203,7 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
         for c in conflicts:
             if not queries.awaits(c, party):
                 continue
-            alerts = [m for m in open_messages if m.about_kind == queries.ABOUT_CONFLICT and m.about_id == c.id]
+            alerts = alerts_of.get(c.id, [])
             steps = max((m.steps for m in alerts), default=0)
             items.append(
                 {

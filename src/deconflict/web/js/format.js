@@ -6,9 +6,19 @@ import { FL_M, FT_M } from './units.js';
 export const pad = (n) => String(n).padStart(2, '0');
 const hhmm = (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
 
+/* One formatter per locale and options: making an Intl formatter costs as much as formatting hundreds of
+ * values, and a long list formats thousands. */
+const formatters = new Map();
+function formatter(Kind, options) {
+  const key = `${Kind.name} ${locale()} ${JSON.stringify(options)}`;
+  let f = formatters.get(key);
+  if (!f) { f = new Kind(locale(), options); formatters.set(key, f); }
+  return f;
+}
+
 /* 9 April as the reader writes it (day and month name), in UTC. */
 export function fmtDay(iso) {
-  return new Intl.DateTimeFormat(locale(), { day: '2-digit', month: 'short', timeZone: 'UTC' }).format(new Date(iso));
+  return formatter(Intl.DateTimeFormat, { day: '2-digit', month: 'short', timeZone: 'UTC' }).format(new Date(iso));
 }
 /* "09 Apr 06:10 UTC" (worded per language). */
 export function fmtTime(iso) {
@@ -28,7 +38,7 @@ export function fmtWindow(start, end) {
 export const fmtClock = (d) => t('time.clock', { time: `${hhmm(d)}:${pad(d.getUTCSeconds())}` });
 
 export function fmtNum(x, digits = 0) {
-  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+  return formatter(Intl.NumberFormat, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
 }
 export const fmtKm = (m, digits = 1) => t('units.km', { value: fmtNum(m / 1000, digits) });
 export const fmtM = (m) => t('units.m', { value: fmtNum(Math.round(m)) });

@@ -5,7 +5,8 @@
  * made again at each reading, kept the page's main thread busy (5,000 tracks: a click answered after
  * more than a second). The canvas takes no pointer events, so the activities and zones under it still
  * answer the mouse; the track under the pointer (within HOVER_PX) is found from the map's own mouse
- * moves and named in a tooltip. */
+ * moves and named in a tooltip, with the others drawn at the same place (tracks stacked in altitude
+ * layers show as one dot), and no other tooltip beside it. */
 import { el } from './dom.js';
 import { S } from './state.js';
 import { fmtM, fmtNum, fmtTime } from './format.js';
@@ -14,12 +15,14 @@ import { KT_MPS, M_PER_DEG_LAT } from './units.js';
 
 const HOT = '#ff9f1c';
 const HOVER_PX = 8;
+const NAMED = 5; // the other tracks under the pointer named in the tooltip (and how many more)
 
 let map = null;
 let group = null;
 let renderer = null;
 let tip = null;
 let pointed = null; // the id of the track the tooltip names
+let pointer = null; // where the mouse is on the map (a container point), null when it is elsewhere
 const drawn = new Map(); // track id → { dot, line, track, hot }
 
 export function initTracks(m) {
@@ -34,44 +37,49 @@ export function initTracks(m) {
   // The DOM's own events: the map's do not fire over an activity or zone, which take the pointer there.
   container.addEventListener('mousemove', (e) => {
     if (frame) return;
-    frame = requestAnimationFrame(() => { frame = 0; point(map.mouseEventToContainerPoint(e)); });
+    frame = requestAnimationFrame(() => { frame = 0; pointer = map.mouseEventToContainerPoint(e); point(); });
   });
-  container.addEventListener('mouseleave', () => point(null));
-  map.on('zoomstart movestart', () => point(null));
+  container.addEventListener('mouseleave', () => { pointer = null; point(); });
+  map.on('zoomstart movestart', () => { pointer = null; point(); });
 }
 
-/* The track nearest `at` (a container point) within HOVER_PX, or null. */
-function nearest(at) {
-  let best = null;
-  let bestD = HOVER_PX * HOVER_PX;
+/* The tracks drawn within HOVER_PX of `at` (a container point), nearest first. */
+function under(at) {
+  const found = [];
   for (const d of drawn.values()) {
     const p = map.latLngToContainerPoint(d.dot.getLatLng());
-    const dx = p.x - at.x;
-    const dy = p.y - at.y;
-    const dd = dx * dx + dy * dy;
-    if (dd <= bestD) { best = d; bestD = dd; }
+    const dd = (p.x - at.x) ** 2 + (p.y - at.y) ** 2;
+    if (dd <= HOVER_PX * HOVER_PX) found.push([dd, d]);
   }
-  return best;
+  return found.sort((a, b) => a[0] - b[0] || a[1].track.track.localeCompare(b[1].track.track)).map(([, d]) => d);
 }
 
-function point(at) {
-  const d = at && !document.body.classList.contains('drawing') ? nearest(at) : null;
-  if (!d) {
+/* Name the track under the pointer (none: close the tooltip); the activity or zone under it keeps its
+ * tooltip to itself meanwhile. */
+function point() {
+  const found = pointer && !document.body.classList.contains('drawing') ? under(pointer) : [];
+  map.getContainer().classList.toggle('pointing-track', found.length > 0);
+  if (!found.length) {
     if (pointed !== null) { map.closeTooltip(tip); pointed = null; }
     return;
   }
+  const [d, ...others] = found;
   pointed = d.track.track;
-  tip.setLatLng(d.dot.getLatLng()).setContent(tipText(d));
+  tip.setLatLng(d.dot.getLatLng()).setContent(tipText(d, others));
   if (!map.hasLayer(tip)) map.openTooltip(tip);
 }
 
-function tipText(d) {
+function tipText(d, others) {
   const tr = d.track;
   const text = [
     t('map.trackHead', { track: tr.track, alt: fmtM(tr.alt_m), speed: t('units.kt', { value: fmtNum(Math.round((tr.gs_mps || 0) / KT_MPS)) }),
       trk: fmtNum(Math.round(tr.trk_deg || 0)) }),
     t('map.reported', { time: fmtTime(tr.reported_at) }),
     d.hot ? t('map.inConflict') : null,
+    others.length ? t('map.alsoHere', {
+      count: fmtNum(others.length),
+      tracks: [...others.slice(0, NAMED).map((o) => o.track.track), ...(others.length > NAMED ? ['…'] : [])].join(', '),
+    }) : null,
   ].filter(Boolean).join('\n');
   return el('div', { style: 'white-space:pre-line', 'data-track-tip': tr.track, text });
 }
@@ -121,11 +129,7 @@ export function renderTracks() {
   for (const [id, d] of drawn) {
     if (!seen.has(id)) { group.removeLayer(d.line).removeLayer(d.dot); drawn.delete(id); }
   }
-  if (pointed !== null) {
-    const d = drawn.get(pointed);
-    if (d) tip.setLatLng(d.dot.getLatLng()).setContent(tipText(d));
-    else { map.closeTooltip(tip); pointed = null; }
-  }
+  if (pointer || pointed !== null) point(); // what is under a still pointer now that the tracks moved
 }
 
 /* The tracks as drawn (for the browser tests): id, position, colour, in conflict. */
