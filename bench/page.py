@@ -11,7 +11,8 @@ Measured per configuration (a number of live tracks):
   are read again every 2 s;
 * ``answer_ms``: a call into the page (``page.evaluate("1")``) every 0.37 s over the same seconds, p50 / p90 /
   max: how long a click waits when the duty officer acts;
-* ``tracks_get_ms``: ``GET .../tracks`` as Israel, timed from here, p50 over 5 (and its size);
+* ``tracks_get_ms``: ``GET .../tracks`` as Israel, timed from here, p50 over 5 (and its size, and what was
+  sent: compressed for a client that accepts gzip, as a browser does);
 * ``server_cpu_pct``: the server process's CPU over the measured seconds (feeding and the page together).
 
 ``--storm N`` adds an alert storm before the page opens: N of Israel's tracks reported once where it notified
@@ -96,13 +97,14 @@ def one(label: str, n: int, seconds: float, folder: Path, src: Path | None, stor
         headers = {"Authorization": f"Bearer {servers.tokens['IL']}"}
         if storm_n:
             storm(api, servers.tokens["IL"], storm_n)
-        gets, size, waits = [], 0, []
+        gets, size, sent, waits = [], 0, 0, []
         with httpx.Client(timeout=120) as c:
             for _ in range(5):
                 began = time.perf_counter()
                 r = c.get(f"{api}/tracks", headers=headers)
                 gets.append((time.perf_counter() - began) * 1000)
                 size = len(r.content)
+                sent = int(r.headers.get("content-length", size))  # compressed when the server compressed it
             for _ in range(3):
                 began = time.perf_counter()
                 c.get(f"{api}/waiting", headers=headers)
@@ -159,6 +161,7 @@ def one(label: str, n: int, seconds: float, folder: Path, src: Path | None, stor
         },
         "tracks_get_ms": round(statistics.median(gets), 1),
         "tracks_get_bytes": size,
+        "tracks_get_sent_bytes": sent,
         "storm": storm_n,
         "waiting_get_ms": round(statistics.median(waits), 1),
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1),
@@ -193,7 +196,8 @@ def main() -> None:
                 log(
                     f"  sign-in {c['signin_s']} s, drawn {c['drawn']}, main thread busy {c['busy_pct']}%, "
                     f"answers p50 {c['answer_ms']['p50']} p90 {c['answer_ms']['p90']} ms, "
-                    f"GET /tracks {c['tracks_get_ms']} ms ({c['tracks_get_bytes']} bytes), "
+                    f"GET /tracks {c['tracks_get_ms']} ms ({c['tracks_get_bytes']} bytes, "
+                    f"{c['tracks_get_sent_bytes']} sent), "
                     f"GET /waiting {c['waiting_get_ms']} ms, "
                     f"server cpu {c['server_cpu_pct']}%"
                 )

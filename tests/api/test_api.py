@@ -268,6 +268,22 @@ def test_track_reports_over_http(live: LiveServer, tokens: dict[str, str], clien
     assert bad.status_code == 422 and bad.json()["field"] == "lat" and "report 0 (id 'T1')" in bad.json()["detail"]
 
 
+def test_a_large_answer_comes_compressed_to_a_client_that_accepts_gzip_and_a_small_one_never(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client
+) -> None:
+    reports = [{**TRACK, "id": f"T{i:04d}", "lat": 34.0 + i * 0.001} for i in range(1000)]
+    r = client.post(f"{A}/tracks", json={"reports": reports}, headers=auth(tokens["TR"]))
+    assert r.status_code == 200, r.text[:300]
+    zipped = client.get(f"{A}/tracks", headers={**auth(tokens["TR"]), "Accept-Encoding": "gzip"})
+    plain = client.get(f"{A}/tracks", headers={**auth(tokens["TR"]), "Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert zipped.json() == plain.json() and len(plain.json()["tracks"]) == 1000
+    assert int(zipped.headers["content-length"]) * 4 < len(plain.content)  # sent: compressed at least 4 to 1
+    assert "accept-encoding" in zipped.headers["vary"].lower()
+    small = client.get(f"{API}/me", headers={**auth(tokens["TR"]), "Accept-Encoding": "gzip"})
+    assert small.status_code == 200 and "content-encoding" not in small.headers
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
