@@ -55,20 +55,37 @@ DRAWN = "window.cop && cop.drawnTracks ? cop.drawnTracks().length : document.que
 """How many tracks the page drew: from the canvas's list, or an SVG element each (a page before the canvas)."""
 
 
-def storm(api: str, token: str, n: int) -> None:
-    """``n`` of Israel's tracks reported once, 0.03° apart north of the covered rectangle (outside every notice)."""
-    at = datetime.now(UTC)
-    reports = [
-        report(f"S{i:05d}", at, NORTH + 0.2 + (i // 100) * 0.03, WEST + (i % 100) * 0.03, IL_LAYERS[0], 100.0, 90.0)
-        for i in range(n)
-    ]
+def storm(api: str, token: str, n: int, stop: threading.Event, errors: list[str]) -> None:
+    """``n`` of Israel's tracks reported every second until ``stop``, 0.03° apart north of the covered
+    rectangle (outside every notice), barely moving: their conformance conflicts stay open the whole run."""
     with httpx.Client(timeout=120) as c:
-        for k in range(0, n, 1000):
-            r = c.post(
-                f"{api}/tracks", json={"reports": reports[k : k + 1000]}, headers={"Authorization": f"Bearer {token}"}
-            )
-            if r.status_code != 200:
-                raise SystemExit(f"storm reports refused: {r.status_code} {r.text[:300]}")
+        while not stop.is_set():
+            began, at = time.monotonic(), datetime.now(UTC)
+            reports = [
+                report(
+                    f"S{i:05d}", at, NORTH + 0.2 + (i // 100) * 0.03, WEST + (i % 100) * 0.03, IL_LAYERS[0], 1.0, 90.0
+                )
+                for i in range(n)
+            ]
+            for k in range(0, n, 1000):
+                try:
+                    r = c.post(
+                        f"{api}/tracks",
+                        json={"reports": reports[k : k + 1000]},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                except httpx.TransportError as e:
+                    errors.append(f"storm: {type(e).__name__}")
+                    continue
+                if r.status_code != 200:
+                    errors.append(f"storm: {r.status_code} {r.text[:200]}")
+            stop.wait(max(0.0, 1.0 - (time.monotonic() - began)))
+
+
+def waiting_count(api: str, token: str) -> int:
+    """How many items wait on the token's party now."""
+    r = httpx.get(f"{api}/waiting", headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    return len(r.json()["items"])
 
 
 def one(label: str, n: int, seconds: float, folder: Path, src: Path | None, storm_n: int = 0) -> dict[str, Any]:
@@ -95,8 +112,14 @@ def one(label: str, n: int, seconds: float, folder: Path, src: Path | None, stor
         api = servers.address(0)
         root = api.split("/api/")[0]
         headers = {"Authorization": f"Bearer {servers.tokens['IL']}"}
+        storm_errors: list[str] = []
         if storm_n:
-            storm(api, servers.tokens["IL"], storm_n)
+            threading.Thread(
+                target=storm, args=(api, servers.tokens["IL"], storm_n, shared.stop, storm_errors), daemon=True
+            ).start()
+            deadline = time.monotonic() + 120
+            while waiting_count(api, servers.tokens["IL"]) < storm_n and time.monotonic() < deadline:
+                time.sleep(1)
         gets, size, sent, waits = [], 0, 0, []
         with httpx.Client(timeout=120) as c:
             for _ in range(5):
@@ -142,7 +165,8 @@ def one(label: str, n: int, seconds: float, folder: Path, src: Path | None, stor
                 time.sleep(0.37)
             busy1, w1, cpu1 = busy(), time.perf_counter(), servers.cpu_seconds() or 0.0
             with shared.lock:
-                accepted, errors = shared.accepted, list(shared.errors)
+                accepted, errors = shared.accepted, list(shared.errors) + storm_errors
+            still_waiting = waiting_count(api, servers.tokens["IL"]) if storm_n else 0
             browser.close()
     finally:
         shared.stop.set()
@@ -163,6 +187,7 @@ def one(label: str, n: int, seconds: float, folder: Path, src: Path | None, stor
         "tracks_get_bytes": size,
         "tracks_get_sent_bytes": sent,
         "storm": storm_n,
+        "storm_waiting_at_end": still_waiting,
         "waiting_get_ms": round(statistics.median(waits), 1),
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / (w1 - w0), 1),
         "reports_accepted": accepted,
@@ -196,6 +221,7 @@ def main() -> None:
                 log(
                     f"  sign-in {c['signin_s']} s, drawn {c['drawn']}, main thread busy {c['busy_pct']}%, "
                     f"answers p50 {c['answer_ms']['p50']} p90 {c['answer_ms']['p90']} ms, "
+                    f"storm waiting at the end {c['storm_waiting_at_end']}, "
                     f"GET /tracks {c['tracks_get_ms']} ms ({c['tracks_get_bytes']} bytes, "
                     f"{c['tracks_get_sent_bytes']} sent), "
                     f"GET /waiting {c['waiting_get_ms']} ms, "

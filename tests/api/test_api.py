@@ -282,6 +282,8 @@ def test_a_large_answer_comes_compressed_to_a_client_that_accepts_gzip_and_a_sma
     assert "accept-encoding" in zipped.headers["vary"].lower()
     small = client.get(f"{API}/me", headers={**auth(tokens["TR"]), "Accept-Encoding": "gzip"})
     assert small.status_code == 200 and "content-encoding" not in small.headers
+    page_file = client.get("/web/vendor/leaflet/leaflet.js", headers={"Accept-Encoding": "gzip"})  # 147 KB
+    assert page_file.status_code == 200 and "content-encoding" not in page_file.headers  # one form for its ETag
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -340,6 +340,13 @@ def test_an_alert_storm_leaves_the_page_answering_and_its_countdowns_in_view_tic
     time.sleep(3)
     writes = il.page.evaluate("window.__writes")
     assert 0 < writes < countdowns / 10, writes
+    # one more conflict: the lists are patched in place, and every countdown, in view or not, still says its time
+    late = position("T99999", T0, (36.5, 35.5), 90)
+    r = httpx.post(f"{live.url}{A}/tracks", json={"reports": [late]}, headers=auth(tokens["IL"]), timeout=60)
+    assert r.status_code == 200 and len(r.json()["raised"]) == 1, r.text[:300]
+    wait_until(lambda: il.page.locator(".countdown").count() > countdowns, 10)
+    blank = "[...document.querySelectorAll('.countdown')].filter((n) => !n.textContent.trim()).length"
+    assert il.page.evaluate(blank) == 0
     answers = []
     for _ in range(12):
         began = time.monotonic()

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
@@ -43,6 +45,22 @@ Errors are JSON `{"detail": "...", "field": "..."}`.
 
 GZIP_MIN_BYTES = 32 * 1024
 """Answers from this size are sent compressed to a client that accepts gzip (see :func:`create_app`)."""
+
+
+class ApiOnly:
+    """ASGI middleware: ``middleware`` (made over the same app with ``options``) for the HTTP requests whose
+    path starts with ``prefix``; every other request straight to the app."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str, middleware: Callable[..., ASGIApp], **options: Any) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.inner = middleware(app, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.inner(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
@@ -110,9 +128,12 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     # Large answers compressed for a client that accepts gzip: a page reads the live tracks every 2 s (1 MB
     # at 5,000 tracks, 8x smaller at level 1 for about 4 ms). Inside FastWrites (the hotline's plain writes
     # never pass it) and only from GZIP_MIN_BYTES, so a small answer that may hold a secret (a token issued)
-    # is never compressed beside what a client sent; a KMZ is compressed already, the event stream is not.
+    # is never compressed beside what a client sent; a KMZ is compressed already, the event stream is not;
+    # the API's answers only (the page's files keep one representation under their ETag).
     app.add_middleware(
-        GZipMiddleware,
+        ApiOnly,
+        prefix=API_PREFIX + "/",
+        middleware=GZipMiddleware,
         minimum_size=GZIP_MIN_BYTES,
         compresslevel=1,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, KMZ_MEDIA_TYPE),

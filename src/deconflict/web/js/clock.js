@@ -5,16 +5,21 @@ import { S, serverNow } from './state.js';
 import { fmtClock, fmtCountdown, fmtTime } from './format.js';
 import { t } from './i18n.js';
 
-/* A countdown to `deadline` (ISO); tick() fills and refreshes it. */
+/* A countdown to `deadline` (ISO), written as it stands now; tick() refreshes it. A list patched in place
+ * (live.js) takes the text and the overdue mark of the one built at each render. */
 export function countdown(deadline) {
-  return el('span', { class: 'countdown', 'data-deadline': deadline, title: t('countdown.deadline', { time: fmtTime(deadline) }) });
+  const n = el('span', { class: 'countdown', 'data-deadline': deadline, title: t('countdown.deadline', { time: fmtTime(deadline) }) });
+  fill(n, serverNow());
+  return n;
 }
 
-/* Countdowns on screen, refreshed every second; the others get their text once (when tick() first meets
- * them) and again as they scroll into view. An alert storm puts thousands on the page: writing every one
- * each second kept the page busy laying them out. */
+/* The countdowns in view are written every second; the others when they scroll into view, and a slice of
+ * them each second so that none is more than OUT_OF_VIEW_S behind. An alert storm puts thousands on the
+ * page: writing every one each second kept the page busy laying them out. */
+const OUT_OF_VIEW_S = 60;
 const all = new Set();
 const shown = new Set();
+let turn = []; // the countdowns out of view still to refresh in this round of OUT_OF_VIEW_S
 const seen = new IntersectionObserver((entries) => {
   const now = serverNow();
   for (const e of entries) {
@@ -32,11 +37,13 @@ export function tick() {
   const now = serverNow();
   $('#clock').textContent = fmtClock(now);
   for (const n of document.querySelectorAll('.countdown[data-deadline]')) {
-    if (!all.has(n)) { all.add(n); seen.observe(n); fill(n, now); }
+    if (!all.has(n)) { all.add(n); seen.observe(n); }
   }
   for (const n of all) {
     if (!n.isConnected) { all.delete(n); shown.delete(n); seen.unobserve(n); } else if (shown.has(n)) fill(n, now);
   }
+  if (!turn.length) turn = [...all];
+  for (const n of turn.splice(0, Math.ceil(all.size / OUT_OF_VIEW_S))) if (n.isConnected && !shown.has(n)) fill(n, now);
 }
 
 /* The service's clock, read again now and then: countdowns follow it, not this machine's clock. */

@@ -34,24 +34,30 @@ export function initTracks(m) {
   tip = L.tooltip({ className: 'track-tip', direction: 'top', offset: [0, -6] });
   let frame = 0;
   const container = map.getContainer();
+  const away = () => { cancelAnimationFrame(frame); frame = 0; pointer = null; point(); };
   // The DOM's own events: the map's do not fire over an activity or zone, which take the pointer there.
   container.addEventListener('mousemove', (e) => {
     if (frame) return;
     frame = requestAnimationFrame(() => { frame = 0; pointer = map.mouseEventToContainerPoint(e); point(); });
   });
-  container.addEventListener('mouseleave', () => { pointer = null; point(); });
-  map.on('zoomstart movestart', () => { pointer = null; point(); });
+  container.addEventListener('mouseleave', away);
+  map.on('zoomstart movestart', away);
 }
 
-/* The tracks drawn within HOVER_PX of `at` (a container point), nearest first. */
+/* The tracks drawn within HOVER_PX of `at` (a container point), nearest first: those inside the square of
+ * latitudes and longitudes around it first (a comparison each), then measured in pixels. */
 function under(at) {
+  const a = map.containerPointToLatLng([at.x - HOVER_PX, at.y + HOVER_PX]);
+  const b = map.containerPointToLatLng([at.x + HOVER_PX, at.y - HOVER_PX]);
   const found = [];
   for (const d of drawn.values()) {
-    const p = map.latLngToContainerPoint(d.dot.getLatLng());
+    const { lat, lng } = d.dot.getLatLng();
+    if (lat < a.lat || lat > b.lat || lng < a.lng || lng > b.lng) continue;
+    const p = map.latLngToContainerPoint([lat, lng]);
     const dd = (p.x - at.x) ** 2 + (p.y - at.y) ** 2;
     if (dd <= HOVER_PX * HOVER_PX) found.push([dd, d]);
   }
-  return found.sort((a, b) => a[0] - b[0] || a[1].track.track.localeCompare(b[1].track.track)).map(([, d]) => d);
+  return found.sort((x, y) => x[0] - y[0] || x[1].track.track.localeCompare(y[1].track.track)).map(([, d]) => d);
 }
 
 /* Name the track under the pointer (none: close the tooltip); the activity or zone under it keeps its
@@ -99,6 +105,7 @@ export function renderTracks() {
     if (['tracks', 'conformance', 'intrusion'].includes(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
   }
   const seen = new Set();
+  let added = false;
   for (const tr of live ? S.tracks : []) {
     seen.add(tr.track);
     const isHot = hot.has(tr.track);
@@ -113,6 +120,7 @@ export function renderTracks() {
       };
       group.addLayer(d.line).addLayer(d.dot);
       drawn.set(tr.track, d);
+      added = true;
     } else {
       d.line.setLatLngs([at, lead(tr)]);
       d.dot.setLatLng(at);
@@ -122,9 +130,12 @@ export function renderTracks() {
         d.colour = colour;
       }
     }
-    if (isHot && !d.hot) { d.line.bringToFront(); d.dot.bringToFront(); } // a track in conflict is drawn over the others
+    if (isHot && !d.hot && !added) { d.line.bringToFront(); d.dot.bringToFront(); } // drawn over the others
     d.track = tr;
     d.hot = isHot;
+  }
+  if (added) { // the tracks added are drawn last: those in conflict go over them again
+    for (const d of drawn.values()) if (d.hot) { d.line.bringToFront(); d.dot.bringToFront(); }
   }
   for (const [id, d] of drawn) {
     if (!seen.has(id)) { group.removeLayer(d.line).removeLayer(d.dot); drawn.delete(id); }
