@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,18 +47,27 @@ GZIP_MIN_BYTES = 32 * 1024
 """Answers from this size are sent compressed to a client that accepts gzip (see :func:`create_app`)."""
 
 
-class ApiOnly:
-    """ASGI middleware: ``middleware`` (made over the same app with ``options``) for the HTTP requests whose
-    path starts with ``prefix``; every other request straight to the app."""
+class ApiGZip(GZipMiddleware):
+    """Starlette's gzip middleware for the HTTP requests whose path starts with ``prefix``; every other
+    request straight to the app."""
 
-    def __init__(self, app: ASGIApp, *, prefix: str, middleware: Callable[..., ASGIApp], **options: Any) -> None:
-        self.app = app
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        prefix: str,
+        minimum_size: int,
+        compresslevel: int,
+        exclude_content_types: tuple[str, ...],
+    ) -> None:
+        super().__init__(
+            app, minimum_size=minimum_size, compresslevel=compresslevel, exclude_content_types=exclude_content_types
+        )
         self.prefix = prefix
-        self.inner = middleware(app, **options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):
-            await self.inner(scope, receive, send)
+            await super().__call__(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -131,9 +140,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     # is never compressed beside what a client sent; a KMZ is compressed already, the event stream is not;
     # the API's answers only (the page's files keep one representation under their ETag).
     app.add_middleware(
-        ApiOnly,
+        ApiGZip,
         prefix=API_PREFIX + "/",
-        middleware=GZipMiddleware,
         minimum_size=GZIP_MIN_BYTES,
         compresslevel=1,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, KMZ_MEDIA_TYPE),
