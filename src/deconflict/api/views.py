@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+from fastapi.responses import JSONResponse, Response
+
 from deconflict.analysis.phase import phase
 from deconflict.api.deps import Caller
 from deconflict.clock import parse_utc
@@ -24,7 +27,27 @@ from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
 from deconflict.model import Activity, Mechanism
 from deconflict.record.chain import EntryType
+from deconflict.record.strict_json import floats_written_alike
 from deconflict.service import Service
+
+
+def json_answer(content: Any, status_code: int = 200) -> Response:
+    """The answer Starlette's ``JSONResponse`` gives for ``content``, byte for byte, written by orjson when
+    that is provably the same (several times faster on a large answer: the live tracks, every 2 s a page).
+
+    orjson writes strings, whole numbers, booleans and the compact separators as the standard encoder does,
+    but some floats otherwise (``1e-05``, ``1e+16``: see
+    :func:`~deconflict.record.strict_json.floats_written_alike`) and NaN as null where the standard
+    encoder refuses it; it refuses integers past 64 bits and keys that are not text. Any of those, or any
+    ``null`` at all, and ``JSONResponse`` writes it (tests/api/test_json_answer.py holds the two side by
+    side)."""
+    try:
+        body = orjson.dumps(content)
+    except TypeError:
+        return JSONResponse(content, status_code=status_code)
+    if b"null" in body or not floats_written_alike(body):
+        return JSONResponse(content, status_code=status_code)
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 def mechanism_doc(m: Mechanism) -> dict[str, Any]:

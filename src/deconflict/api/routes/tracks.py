@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from deconflict.api.body import ReadOnceRoute
 from deconflict.api.deps import MemberDep, ServiceDep
 from deconflict.api.schemas import ErrorOut
+from deconflict.api.views import json_answer
 
 MAX_REPORTS = 5_000
 """Most reports in one batch: 5,000 reports as a tracker writes them (about 160 bytes each) fit the default
@@ -70,8 +71,8 @@ def report_tracks(caller: MemberDep, service: ServiceDep, body: ReportsIn) -> di
 
 
 @router.get("/mechanisms/{mechanism_id}/tracks", summary="Tracks in the picture now", response_model=dict[str, Any])
-def list_tracks(caller: MemberDep, service: ServiceDep) -> JSONResponse:
+def list_tracks(caller: MemberDep, service: ServiceDep) -> Response:
     """Tracks reported within the mechanism's stale time, flown on to now. A party sees its own, and the
     others' under full disclosure or while they are in an open conflict with its own."""
     # written as it is (text, numbers): FastAPI's walk through every value first cost more than the JSON itself
-    return JSONResponse({"tracks": service.tracks(caller.mechanism_id, reader=caller.member)})
+    return json_answer({"tracks": service.tracks(caller.mechanism_id, reader=caller.member)})
