@@ -309,6 +309,51 @@ def test_thousands_of_live_tracks_leave_the_page_answering_at_once(
     assert sorted(answers)[len(answers) // 2] < 0.25, answers
 
 
+def test_an_open_conflict_on_the_map_does_not_keep_the_page_painting(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """The halo of an activity in conflict blinks in two steps: a smooth pulse was painted again at every
+    frame, and with no GPU (as in these tests, and on many operations-room machines) the page's main thread
+    was busy 97-99% of the time for as long as a conflict stayed open."""
+    start = live.service.clock() + timedelta(hours=1)
+    ring = [[37.0, 34.2], [39.8, 34.2], [39.8, 35.9], [37.0, 35.9], [37.0, 34.2]]  # 250 x 190 km, as bench/live.py
+    for party, kind, floor in (("TR", "uav_patrol", 0), ("IL", "air_sortie", 9_100)):  # 100 m apart: a conflict
+        volume = {"geometry": {"type": "Polygon", "coordinates": [ring]}, "floor_m": floor, "ceiling_m": floor + 9_000}
+        volume |= {"start": iso(start), "end": iso(start + timedelta(hours=6))}
+        r = httpx.post(
+            f"{live.url}{A}/activities", json={"kind": kind, "volumes": [volume]}, headers=auth(tokens[party])
+        )
+        assert r.status_code == 201, r.text[:300]
+    at = live.service.clock()
+    traffic = [position(f"B{i:03d}", at, (37.2 + (i % 20) * 0.12, 34.3 + (i // 20) * 0.15), 90) for i in range(200)]
+    r = httpx.post(f"{live.url}{A}/tracks", json={"reports": traffic}, headers=auth(tokens["IL"]), timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    il = officer("IL")
+    expect(il.page.locator("path.conflicted").first).to_be_attached()
+    wait_until(lambda: len(_drawn(il.page)) == 200, 10)  # the tracks' canvas over the activities
+    cdp = il.page.context.new_cdp_session(il.page)
+    cdp.send("Performance.enable")
+
+    def busy_s() -> float:
+        return float(
+            next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+        )
+
+    def share(seconds: float = 3.0) -> float:
+        before, began = busy_s(), time.monotonic()
+        time.sleep(seconds)
+        return (busy_s() - before) / (time.monotonic() - began)
+
+    running = share()
+    cdp.send("Animation.enable")
+    cdp.send("Animation.setPlaybackRate", {"playbackRate": 0})  # every animation still: the page's floor
+    still = share()
+    cdp.send("Animation.setPlaybackRate", {"playbackRate": 1})
+    assert running - still < 0.12, (running, still)  # the smooth pulse: 0.36 against 0.05 here, 0.98 in bench/page.py
+    il.page.emulate_media(reduced_motion="reduce")  # a reader who asked for less motion gets none
+    assert il.page.evaluate("getComputedStyle(document.querySelector('path.conflicted')).animationName") == "none"
+
+
 def test_an_alert_storm_leaves_the_page_answering_and_its_countdowns_in_view_ticking(
     live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:
