@@ -444,6 +444,15 @@ def extract(rev: str, folder: Path) -> Path:
     return out / "src"
 
 
+def code_runs(baseline: str, folder: Path) -> list[tuple[str, Path | None]]:
+    """What each configuration is measured on: the git revision ``baseline`` first when given (its ``src``
+    extracted into ``folder``), then this checkout (``current``, None)."""
+    runs: list[tuple[str, Path | None]] = [("current", None)]
+    if baseline:
+        runs.insert(0, (f"baseline-{baseline}", extract(baseline, folder)))
+    return runs
+
+
 def one(label: str, n: int, args: argparse.Namespace, folder: Path, pythonpath: Path | None) -> dict[str, Any]:
     db = str(folder / f"{label}-{n}.db")
     env_before = os.environ.get("PYTHONPATH")
@@ -489,9 +498,7 @@ def main() -> None:
     configs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         folder = Path(tmp)
-        runs: list[tuple[str, Path | None]] = [("current", None)]
-        if args.baseline:
-            runs.insert(0, (f"baseline-{args.baseline}", extract(args.baseline, folder)))
+        runs = code_runs(args.baseline, folder)
         for n in counts:
             for label, path in runs:
                 if label != "current" and str(n) not in args.baseline_tracks.split(","):

@@ -48,7 +48,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from _matrix import log  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
 from _servers import start_servers  # noqa: E402
-from live import IL_LAYERS, NORTH, WEST, Shared, background, extract, feeder, report, setup  # noqa: E402
+from live import IL_LAYERS, NORTH, WEST, Shared, background, code_runs, feeder, report, setup  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 DRAWN = "window.cop && cop.drawnTracks ? cop.drawnTracks().length : document.querySelectorAll('[data-track]').length"
@@ -210,9 +210,7 @@ def main() -> None:
     configs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-page-") as tmp:
         folder = Path(tmp)
-        runs: list[tuple[str, Path | None]] = [("current", None)]
-        if args.baseline:
-            runs.insert(0, (f"baseline-{args.baseline}", extract(args.baseline, folder)))
+        runs = code_runs(args.baseline, folder)
         for n in counts:
             for label, src in runs:
                 log(f"page bench: {label}, {n} live tracks, {args.seconds:g} s")
