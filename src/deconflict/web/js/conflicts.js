@@ -11,7 +11,7 @@ import { $, el } from './dom.js';
 import { api, M } from './api.js';
 import { S } from './state.js';
 import { refresh } from './data.js';
-import { fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow } from './format.js';
+import { compareIds, fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow } from './format.js';
 import { conflictKindName, conflictStatusName, t, zoneKindName } from './i18n.js';
 import { countdown, tick } from './clock.js';
 import { zoomToActivity } from './map.js';
@@ -170,7 +170,7 @@ const rank = (c) => (awaitsUs(c) ? 0 : c.status === 'acknowledged' ? 2 : 1);
 export function renderConflicts() {
   const list = $('#conflict-list');
   const sorted = [...shown()].sort((a, b) => rank(a) - rank(b) || (a.deadline || '').localeCompare(b.deadline || '')
-    || a.id.localeCompare(b.id, 'en', { numeric: true }));
+    || compareIds(a.id, b.id));
   $('#conflict-count').textContent = `(${fmtNum(sorted.length)})`;
   for (const id of [...resolving.keys()]) if (!sorted.some((c) => c.id === id)) resolving.delete(id);
   if (!sorted.length) {

@@ -16,6 +16,10 @@ function formatter(Kind, options) {
   return f;
 }
 
+/* Ids in their numeric order ("C2" before "C10"): one collator for every comparison, as localeCompare with
+ * options makes one per call (a sort of 2,000 conflicts makes tens of thousands). */
+export const compareIds = new Intl.Collator('en', { numeric: true }).compare;
+
 /* 9 April as the reader writes it (day and month name), in UTC. */
 export function fmtDay(iso) {
   return formatter(Intl.DateTimeFormat, { day: '2-digit', month: 'short', timeZone: 'UTC' }).format(new Date(iso));

@@ -8,6 +8,7 @@
 import { $, el } from './dom.js';
 import { api, M } from './api.js';
 import { S, isOver, serverNow } from './state.js';
+import { compareIds } from './format.js';
 import { dirty, refresh } from './data.js';
 import { conflictKindName, kindName, messageTypeName, phraseParamName, t } from './i18n.js';
 import { waitingItems } from './alarm.js';
@@ -35,7 +36,7 @@ export function showHotlineError(text) { $('#hotline-error').textContent = text;
 
 /* ------------------------------------------------------------------ what a phrase is about */
 
-const newestFirst = (a, b) => b.localeCompare(a, 'en', { numeric: true });
+const newestFirst = (a, b) => compareIds(b, a);
 /* An option's label starts with the id, bare (no bidi isolates), so a select's type-ahead finds "M1". */
 const option = ([v, text]) => el('option', { value: v }, text.replace(/[\u2066-\u2069]/g, ''));
 
