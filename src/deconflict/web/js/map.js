@@ -21,7 +21,7 @@ export function initMap() {
   map = L.map('map', { zoomSnap: 0.25, worldCopyJump: false, minZoom: 4, maxZoom: 12 });
   map.attributionControl.setPrefix(false);
   map.attributionControl.addAttribution(t('map.attribution'));
-  for (const [name, z] of [['basemap', 200], ['area', 300], ['zones', 410], ['activities', 420], ['draft', 450]]) {
+  for (const [name, z] of [['basemap', 200], ['area', 300], ['zones', 410], ['activities', 420], ['tracks', 430], ['draft', 450]]) {
     map.createPane(name).style.zIndex = z;
   }
   map.getPane('basemap').style.pointerEvents = 'none';

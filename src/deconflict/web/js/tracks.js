@@ -9,7 +9,7 @@
  * layers show as one dot), and no other tooltip beside it. */
 import { el } from './dom.js';
 import { S } from './state.js';
-import { fmtM, fmtNum, fmtTime } from './format.js';
+import { compareIds, fmtM, fmtNum, fmtTime } from './format.js';
 import { t } from './i18n.js';
 import { KT_MPS, M_PER_DEG_LAT } from './units.js';
 
@@ -27,7 +27,6 @@ const drawn = new Map(); // track id → { dot, line, track, hot }
 
 export function initTracks(m) {
   map = m;
-  map.createPane('tracks').style.zIndex = 430;
   map.getPane('tracks').style.pointerEvents = 'none';
   renderer = L.canvas({ pane: 'tracks', padding: 0.3 });
   group = L.layerGroup().addTo(map);
@@ -57,7 +56,7 @@ function under(at) {
     const dd = (p.x - at.x) ** 2 + (p.y - at.y) ** 2;
     if (dd <= HOVER_PX * HOVER_PX) found.push([dd, d]);
   }
-  return found.sort((x, y) => x[0] - y[0] || x[1].track.track.localeCompare(y[1].track.track)).map(([, d]) => d);
+  return found.sort((x, y) => x[0] - y[0] || compareIds(x[1].track.track, y[1].track.track)).map(([, d]) => d);
 }
 
 /* Name the track under the pointer (none: close the tooltip); the activity or zone under it keeps its
@@ -105,7 +104,7 @@ export function renderTracks() {
     if (['tracks', 'conformance', 'intrusion'].includes(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
   }
   const seen = new Set();
-  let added = false;
+  let reorder = false; // a track added (drawn last) or newly in conflict: those in conflict go on top again
   for (const tr of live ? S.tracks : []) {
     seen.add(tr.track);
     const isHot = hot.has(tr.track);
@@ -120,7 +119,7 @@ export function renderTracks() {
       };
       group.addLayer(d.line).addLayer(d.dot);
       drawn.set(tr.track, d);
-      added = true;
+      reorder = true;
     } else {
       d.line.setLatLngs([at, lead(tr)]);
       d.dot.setLatLng(at);
@@ -130,13 +129,11 @@ export function renderTracks() {
         d.colour = colour;
       }
     }
-    if (isHot && !d.hot && !added) { d.line.bringToFront(); d.dot.bringToFront(); } // drawn over the others
+    if (isHot && !d.hot) reorder = true;
     d.track = tr;
     d.hot = isHot;
   }
-  if (added) { // the tracks added are drawn last: those in conflict go over them again
-    for (const d of drawn.values()) if (d.hot) { d.line.bringToFront(); d.dot.bringToFront(); }
-  }
+  if (reorder) for (const d of drawn.values()) if (d.hot) { d.line.bringToFront(); d.dot.bringToFront(); }
   for (const [id, d] of drawn) {
     if (!seen.has(id)) { group.removeLayer(d.line).removeLayer(d.dot); drawn.delete(id); }
   }
