@@ -217,6 +217,8 @@ class Context:
     every writer passing the gate, it stays 0)."""
     holder: str = ""
     """This process's name as holder of the duty lease (:mod:`deconflict.service.ticker`)."""
+    duty_held: bool = False
+    """Whether this process held the duty lease at its last tick (it alone writes replay snapshots)."""
 
     @contextmanager
     def exclusive(self, mechanism_id: str) -> Iterator[Picture]:

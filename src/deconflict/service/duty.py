@@ -23,25 +23,45 @@ from deconflict.service.posting import post_standard
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import ConflictRow, MessageRow
 
-__all__ = ["escalation_start", "line_status", "record_due", "tick", "tick_mechanism", "waiting"]
+__all__ = [
+    "escalation_start",
+    "line_status",
+    "record_due",
+    "tick",
+    "tick_mechanism",
+    "waiting",
+    "write_due_snapshots",
+]
 
 log = logging.getLogger("deconflict.duty")
 
 
-def tick(ctx: Context) -> int:
+def tick(ctx: Context, *, snapshots: bool = True) -> int:
     """Record what stored times make due now in every mechanism: escalation steps, line checks, lines
-    down, the tactical picture moving on, and a checkpoint when one is due; then write the next replay
-    snapshot due (:mod:`deconflict.store.snapshots`). Returns entries written.
+    down, the tactical picture moving on, and a checkpoint when one is due; then, unless ``snapshots`` is
+    False, write the next replay snapshot due (:func:`write_due_snapshots`). Returns entries written.
 
     Only the process holding the duty lease ticks (:mod:`deconflict.service.ticker`); in the others a
     tick takes the lease if it has run out, and otherwise does nothing."""
-    if not ticker.hold(ctx.store, ctx.holder or _holder(ctx), ctx.clock()):
+    ctx.duty_held = ticker.hold(ctx.store, ctx.holder or _holder(ctx), ctx.clock())
+    if not ctx.duty_held:
         return 0
-    ids = mechanisms.mechanism_ids(ctx)
-    written = sum(_tick_one(ctx, mechanism_id) for mechanism_id in ids)
-    for mechanism_id in ids:
-        _snapshot(ctx, mechanism_id)
+    written = sum(_tick_one(ctx, mechanism_id) for mechanism_id in mechanisms.mechanism_ids(ctx))
+    if snapshots:
+        write_due_snapshots(ctx)
     return written
+
+
+def write_due_snapshots(ctx: Context) -> None:
+    """Write the next replay snapshot due in every mechanism whose last one's time is paid back
+    (:data:`SNAPSHOT_SHARE`), when this process held the duty lease at its last tick. A server runs this in a
+    thread of its own, beside the tick rather than in it: a whole snapshot costs time in proportion to the
+    record's state (15.9 s at 800k rows), and the tick must not wait that long to record an escalation or
+    a predicted loss of separation. Two processes that both write one meet on its primary key."""
+    if not ctx.duty_held:
+        return
+    for mechanism_id in mechanisms.mechanism_ids(ctx):
+        _snapshot(ctx, mechanism_id)
 
 
 SNAPSHOT_SHARE = 0.05

@@ -446,14 +446,21 @@ class Service(RecordFacade):
         """Each party's line: up, pending, late or down."""
         return duty.line_status(self._ctx, mechanism_id)
 
-    def tick(self) -> int:
+    def tick(self, *, snapshots: bool = True) -> int:
         """Record what stored times make due now: escalation steps, line checks, lines down, the tactical
-        picture moving on, and a checkpoint when one is due. Returns entries written.
+        picture moving on, and a checkpoint when one is due; then the next replay snapshot due, unless
+        ``snapshots`` is False (a server writes them beside the tick: :meth:`write_due_snapshots`). Returns
+        entries written.
 
         Driven by stored instants, not sleeping tasks: after a restart the first tick records
         exactly the steps that fell due while the service was down.
         """
-        return duty.tick(self._ctx)
+        return duty.tick(self._ctx, snapshots=snapshots)
+
+    def write_due_snapshots(self) -> None:
+        """Write the next replay snapshot due in each mechanism, at most the duty loop's share of a core,
+        when this process held the duty lease at its last tick (a failure is logged, and tried again later)."""
+        duty.write_due_snapshots(self._ctx)
 
     # --- the tactical picture -----------------------------------------------------------------
 

@@ -1,0 +1,69 @@
+"""The duty loop goes on while a replay snapshot is written.
+
+A whole replay snapshot costs time in proportion to the state (15.9 s for the 800k rows of a 1M-entry record,
+bench/replay.py), and the duty loop writes one every so often (``duty.SNAPSHOT_SHARE``). Written inside the
+tick, it held back everything the tick records (escalations, line checks, a line reported down, the tactical
+picture's alerts) and made ``/readyz`` say the duty loop was late. The server writes snapshots in a thread of
+their own: a snapshot being written here is held until the test lets it go, the way a slow one is."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from support.builders import A, M
+from support.live import auth, post_notice, start_server, wait_until
+
+from deconflict.clock import FixedClock
+from deconflict.store import snapshots
+from deconflict.store.schema import ReplaySnapshot
+
+
+def test_a_replay_snapshot_being_written_holds_up_no_escalation_and_the_service_stays_ready(
+    db: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshots, "EVERY", 5)  # a whole snapshot is due at once on the declared record
+    writing, release = threading.Event(), threading.Event()
+    make = snapshots.make
+
+    def slow_make(*args: Any, **kwargs: Any) -> Any:
+        writing.set()
+        release.wait(60)
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(snapshots, "make", slow_make)
+    server = start_server(db, clock, tick_s=0.05)
+    try:
+        tokens = server.tokens("TR", "IL", "AZ")
+        assert writing.wait(10), "no replay snapshot fell due"
+        post_notice(server, tokens["TR"], "uav_patrol", 34.52, 37.63)
+        post_notice(server, tokens["IL"], "air_sortie", 34.53, 37.70)
+        with httpx.Client(base_url=server.url, timeout=10, headers=auth(tokens["AZ"])) as c:
+            alerts = [m for m in c.get(f"{A}/messages").json() if m["type"] == "alert"]
+            assert alerts, "the conflict raised no alert"
+            clock.advance(seconds=11 * 60)  # past the alert's deadline: the next tick records rung 1
+            started = time.monotonic()
+
+            def escalated() -> bool:
+                steps = {m["id"]: m["escalation_steps"] for m in c.get(f"{A}/messages").json()}
+                return all(steps[a["id"]] >= 1 for a in alerts)
+
+            wait_until(escalated, "the alerts' first escalation step while a snapshot is being written", deadline_s=5)
+            took = time.monotonic() - started
+            ready = c.get("/readyz")
+        assert not release.is_set() and writing.is_set()  # the snapshot was being written all along
+        assert took < 5 and ready.status_code == 200, ready.text
+        release.set()
+
+        def written() -> bool:
+            with server.service.store.read() as s:
+                return 5 in s.scalars(select(ReplaySnapshot.seq).where(ReplaySnapshot.mechanism_id == M)).all()
+
+        wait_until(written, "the snapshot, once let go", deadline_s=10)
+    finally:
+        release.set()
+        server.stop()
