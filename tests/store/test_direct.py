@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
-from support.builders import M
+from support.builders import T0, M
 from support.day import build_day
 
-from deconflict.service import signers, writer
+from deconflict.clock import FixedClock
+from deconflict.record import authority, chain
+from deconflict.service import Service, rules, signers, writer
 from deconflict.store import direct, ledger, open_store
 from deconflict.store.schema import Base, LedgerEntry
 
@@ -107,6 +109,40 @@ def test_entries_read_as_plain_rows_are_the_documents_the_orm_gives(day: Path) -
                     [type(v) for v in d.values()] for d in whole[after : after + limit]
                 ]
             assert ledger.docs_after(s, "nothing", 0, 10) == []
+    finally:
+        store.close()
+
+
+def test_payloads_read_as_plain_rows_rebuild_the_authority_rules_state_the_documents_give(
+    day: Path, tmp_path: Path
+) -> None:
+    """``ledger.payloads_between`` (what the writer's authority rules are rebuilt from after a restart or a
+    rollback) gives each entry's number, type and payload as its document has them, page for page, with
+    an integer beyond 64 bits read as an integer (orjson would make it a float); and the rules' state rebuilt
+    from it is the state the entry documents build."""
+    copy = tmp_path / "day.db"
+    copy.write_bytes(day.read_bytes())
+    store = open_store(str(copy))
+    try:
+        with store.transaction() as s:  # a payload orjson refuses, as the record's text may hold it
+            head = ledger.read_head(s, M)
+            row = chain.draft(mechanism=M, actor="system", type="note", payload={"n": 2**70 + 1}, at=T0, after=head)
+            s.execute(insert(LedgerEntry), [{**row, "key_id": None, "signature": None}])
+        with store.read() as s:
+            whole = [ledger.entry_doc(r) for r in s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+            wanted = [(d["seq"], d["type"], d["payload"]) for d in whole]
+            for after, upto, page in [(0, len(whole), 7), (0, len(whole), 100_000), (5, 12, 3), (len(whole), 0, 5)]:
+                got = list(ledger.payloads_between(s, M, after, upto, page=page))
+                assert got == wanted[after:upto]
+            assert got == [] and list(ledger.payloads_between(s, "nothing", 0, 10)) == []
+            assert wanted[-1][2] == {"n": 2**70 + 1}  # not a float: orjson would make it one
+            kept = chain.Head(whole[-2]["seq"], whole[-2]["hash"])  # the day's record, before that entry
+            by_docs = authority.AuthorityState()
+            for d in whole[:-1]:
+                authority.apply(d, by_docs)
+            ctx = Service(store, clock=FixedClock(T0))._ctx  # nothing kept yet: rebuilt from entry 1
+            assert rules.state_after(ctx, s, M, kept) == by_docs
+            assert len(by_docs.messages) > 5 and by_docs.conflicts and by_docs.activities
     finally:
         store.close()
 

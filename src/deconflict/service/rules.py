@@ -14,13 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from deconflict.record import authority, chain
 from deconflict.service.context import Context
 from deconflict.store import ledger
-from deconflict.store.schema import LedgerEntry
 
 __all__ = ["RecordRefused", "admit", "forget", "state_after"]
 
@@ -36,14 +34,8 @@ def state_after(ctx: Context, s: Session, mechanism_id: str, head: chain.Head) -
         upto, state = 0, authority.AuthorityState()
     else:
         upto, state = kept
-    if upto < head.seq:
-        rows = s.scalars(
-            select(LedgerEntry)
-            .where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq > upto, LedgerEntry.seq <= head.seq)
-            .order_by(LedgerEntry.seq)
-        ).yield_per(2000)
-        for row in rows:
-            authority.apply(ledger.entry_doc(row), state)
+    for seq, type_, payload in ledger.payloads_between(s, mechanism_id, upto, head.seq):
+        authority.apply({"mechanism": mechanism_id, "seq": seq, "type": type_, "payload": payload}, state)
     ctx.authority[mechanism_id] = (head.seq, state)
     return state
 

@@ -33,6 +33,7 @@ __all__ = [
     "docs_after",
     "entry_doc",
     "lock_record",
+    "payloads_between",
     "read_head",
     "record_lock_key",
     "row_doc",
@@ -201,6 +202,37 @@ def docs_after(session: Session | Connection, mechanism: str, after: int, limit:
     the read and the document together."""
     found = direct.rows(connection_of(session), _AFTER, {"mechanism": mechanism, "after": after, "limit": limit})
     return [_doc(*row) for row in found]
+
+
+_PAYLOADS = (
+    select(LedgerEntry.__table__.c.seq, LedgerEntry.__table__.c.type, LedgerEntry.__table__.c.payload)
+    .where(LedgerEntry.__table__.c.mechanism_id == bindparam("mechanism"))
+    .where(LedgerEntry.__table__.c.seq > bindparam("after"))
+    .where(LedgerEntry.__table__.c.seq <= bindparam("upto"))
+    .order_by(LedgerEntry.__table__.c.seq)
+    .limit(bindparam("limit"))
+)
+"""A mechanism's entries' sequence numbers, types and payload texts in a range, at most a number of them."""
+PAYLOAD_PAGE = 5000
+"""Entries :func:`payloads_between` reads at a time."""
+
+
+def payloads_between(
+    session: Session | Connection, mechanism: str, after: int, upto: int, *, page: int = PAYLOAD_PAGE
+) -> Iterator[tuple[int, str, Any]]:
+    """(sequence number, type, payload) of a mechanism's entries after ``after`` up to ``upto``, in order:
+    what the authority rules take in (:func:`deconflict.record.authority.apply`), read as plain rows a page
+    at a time. Rebuilding the rules' state from entry 1 (a restart, a transaction rolled back) from ORM
+    objects and whole entry documents took 27 µs an entry: 6.7 s for the first write after a restart at 250k
+    entries, 1.8 s this way."""
+    conn = connection_of(session)
+    while after < upto:
+        rows = direct.rows(conn, _PAYLOADS, {"mechanism": mechanism, "after": after, "upto": upto, "limit": page})
+        if not rows:
+            return
+        for seq, type_, payload in rows:
+            yield seq, type_, json.loads(payload)
+        after = rows[-1][0]
 
 
 def store_docs(session: Session, mechanism: str) -> Iterator[dict[str, Any]]:
