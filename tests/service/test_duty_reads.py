@@ -84,3 +84,30 @@ def test_a_page_of_the_channel_is_read_in_the_records_order_not_sorted_whole(svc
             if any("TEMP B-TREE" in step for step in steps) or not any("ix_messages_seq" in s for s in steps):
                 sorted_whole.append(f"{steps}  <-  {' '.join(statement.split())[:160]}")
     assert sorted_whole == []
+
+
+def test_what_waits_on_a_party_is_read_through_the_open_messages_not_the_channel(svc: Service) -> None:
+    """``waiting`` (``GET .../waiting``, what a duty officer taking over the shift sees first) and the channel's
+    messages that wait on the reader read the few open messages through ``ix_messages_open``. Asked for those
+    after a sequence number in SQL, SQLite walked every message of the mechanism through ``ix_messages_seq``
+    instead: 52 ms a read at 250,000 messages, for the 2 that were open."""
+    svc.tick()  # line checks: open messages
+    for n in range(20):
+        svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": f"C{n}"}, to=["TR"])
+    tr = svc.member(M, "TR")
+    statements = messages_read_by(
+        svc,
+        lambda: svc.waiting(M, reader=tr),
+        lambda: svc.messages(M, reader=tr, awaiting=True),
+        lambda: svc.messages(M, reader=tr, awaiting=True, after_seq=3, newest=True),
+    )
+    assert len(statements) >= 3
+    walked = []
+    with svc.store.engine.connect() as conn:
+        for statement, parameters in statements:
+            steps = [str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+            if not any("ix_messages_open" in step for step in steps):
+                walked.append(f"{steps}  <-  {' '.join(statement.split())[:160]}")
+    assert walked == []
+    assert [m["type"] for m in svc.messages(M, reader=tr, awaiting=True)] == ["line_check"]
+    assert svc.messages(M, reader=tr, awaiting=True, after_seq=10_000) == []
