@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from support.builders import API, BAKU, HAMA, T0, T4, A, M, declared_db, syria, vol
-from support.live import LiveServer, SSEReader, auth, free_port, next_events_of, start_server
+from support.live import LiveServer, SSEReader, auth, free_port, next_events_of, post_notice, start_server
 
 from deconflict.clock import FixedClock, iso
 from deconflict.model import Disclosure
@@ -694,3 +695,28 @@ def test_hotline_cli_send_ack_and_tail_against_the_live_service(
         app, ["hotline", "tail", "--url", "http://127.0.0.1:9", "--token", tokens["IL"], "--no-follow"]
     )
     assert down.exit_code == 2 and "cannot reach" in down.output
+
+
+def test_conflicts_whose_window_ended_before_start_are_left_out(
+    live: LiveServer, tokens: dict[str, str], clock: FixedClock
+) -> None:
+    """``GET .../conflicts?start=T``: the conflicts whose window ends after T (what the page asks for the
+    acknowledged ones, which otherwise pile up for as long as the mechanism runs); a bad instant is refused
+    naming ``start``."""
+    post_notice(live, tokens["TR"], "uav_patrol", 34.52, 37.63)
+    post_notice(live, tokens["IL"], "air_sortie", 34.53, 37.70)  # C1, 2-4 h from now
+    c1 = live.service.conflict(M, "C1")
+    with httpx.Client(base_url=live.url, timeout=10, headers=auth(tokens["IL"])) as c:
+
+        def ids(query: str) -> list[str]:
+            r = c.get(f"{A}/conflicts{query}")
+            assert r.status_code == 200, r.text
+            return [x["id"] for x in r.json()]
+
+        before_end = iso(clock() + timedelta(hours=3, minutes=59))
+        assert c1["end"] == iso(clock() + timedelta(hours=4))
+        assert ids(f"?start={before_end}") == ["C1"] == ids("?status=open&start=" + before_end)
+        assert ids(f"?start={c1['end']}") == [] == ids("?status=open&start=" + c1["end"])
+        assert ids("") == ["C1"]  # no start: every one, whatever its window
+        bad = c.get(f"{A}/conflicts", params={"start": "yesterday"})
+        assert bad.status_code == 422 and bad.json()["field"] == "start"

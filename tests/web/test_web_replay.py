@@ -35,8 +35,10 @@ def test_the_time_bar_replays_what_matters_around_the_instant(
     clock.advance(seconds=3600)
     il = officer("IL")
     page = il.page
-    expect(page.locator("[data-conflict]")).to_have_count(2)
-    expect(page.locator("path[data-activity='IL-0001']").first).to_be_attached()  # live: drawn as past
+    expect(page.locator("[data-conflict]")).to_have_count(2)  # C1 too: open, however old
+    expect(page.locator("path[data-activity='IL-0002']").first).to_be_attached()
+    # live holds what ended in the last day, as the time bar's window does: IL-0001 ended 36 h ago
+    expect(page.locator("path[data-activity='IL-0001']")).to_have_count(0)
     with page.expect_request(lambda r: "/replay?" in r.url) as asked:
         slide(page, -30)  # half an hour ago: after both pairs
     query = parse_qs(urlparse(asked.value.url).query)
@@ -53,7 +55,9 @@ def test_the_time_bar_replays_what_matters_around_the_instant(
     assert [a["id"] for a in cut["activities"]] == ["IL-0002", "TR-0002"]
     assert [c["id"] for c in cut["conflicts"]] == ["C1", "C2"]
     page.click("#live")
-    expect(page.locator("path[data-activity='IL-0001']").first).to_be_attached()
+    expect(page.locator("#mode-badge")).to_be_hidden()
+    expect(page.locator("path[data-activity='IL-0002']").first).to_be_attached()
+    expect(page.locator("[data-conflict]")).to_have_count(2)
 
 
 def test_a_window_out_of_range_is_refused_naming_it(client: Any, tokens: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from deconflict.clock import parse_utc
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.formats.docs import choice
 from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, Member, Resolution, Role, ZoneKind
@@ -51,9 +52,15 @@ def title(value: str | None) -> str:
 
 
 def conflicts(
-    ctx: Context, mechanism_id: str, *, status: str | None = None, party: str | None = None
+    ctx: Context,
+    mechanism_id: str,
+    *,
+    status: str | None = None,
+    party: str | None = None,
+    ending_after: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged."""
+    """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged;
+    ``ending_after``: only those whose window (``start``-``end``) ends after it, and those without one."""
     ctx.pictures.get(mechanism_id)
     stmt = select(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)
     if status == "unresolved":
@@ -62,10 +69,18 @@ def conflicts(
         stmt = stmt.where(ConflictRow.status == choice(status, ConflictStatus, "status").value)
     with ctx.store.read() as s:
         rows = list(s.scalars(stmt.order_by(ConflictRow.detected_at, ConflictRow.id)))
+    if ending_after is not None:
+        rows = [r for r in rows if _ends_after(r.doc, ending_after)]
     out = [queries.conflict_doc(r) for r in rows]
     if party is not None:
         out = [c for c in out if party in c["parties"]]
     return out
+
+
+def _ends_after(doc: dict[str, Any], at: datetime) -> bool:
+    """Whether a conflict's window ends after ``at`` (one without a window, or with an open end, always)."""
+    end = doc.get("end")
+    return not isinstance(end, str) or parse_utc(end, field="end") > at
 
 
 @retrying

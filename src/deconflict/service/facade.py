@@ -330,10 +330,16 @@ class Service(RecordFacade):
     # --- conflicts ----------------------------------------------------------------------------
 
     def conflicts(
-        self, mechanism_id: str, *, status: str | None = None, party: str | None = None
+        self,
+        mechanism_id: str,
+        *,
+        status: str | None = None,
+        party: str | None = None,
+        ending_after: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged."""
-        return conflicts.conflicts(self._ctx, mechanism_id, status=status, party=party)
+        """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged;
+        ``ending_after``: only those whose window ends after it (and those without one)."""
+        return conflicts.conflicts(self._ctx, mechanism_id, status=status, party=party, ending_after=ending_after)
 
     def conflict(self, mechanism_id: str, conflict_id: str) -> dict[str, Any]:
         """A conflict as members read it; raises NotFound."""

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut, ResolveIn
 from deconflict.api.views import conflict_view
+from deconflict.clock import parse_utc
 from deconflict.service.queries import conflict_not_found
 
 router = APIRouter(tags=["conflicts"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
@@ -22,10 +23,16 @@ def list_conflicts(
     caller: MemberDep,
     service: ServiceDep,
     status: Annotated[StatusFilter | None, Query(description="'unresolved' means open or acknowledged.")] = None,
+    start: Annotated[
+        str | None, Query(description="Only conflicts whose window ends after this instant (ISO 8601 UTC).")
+    ] = None,
 ) -> JSONResponse:
     """Each conflict: kind (separation, zone, short_notice), the activities or zone, parties,
-    who must acknowledge (``awaiting``) and by when (``deadline``), status and resolution."""
-    found = service.conflicts(caller.mechanism_id, status=status)
+    who must acknowledge (``awaiting``) and by when (``deadline``), status and resolution. With ``start``,
+    those whose window (``start``-``end``) ends after it: the page asks so for the acknowledged ones, which
+    otherwise pile up for as long as the mechanism runs (every open one it asks for whatever its window)."""
+    t0 = parse_utc(start, field="start") if start is not None else None
+    found = service.conflicts(caller.mechanism_id, status=status, ending_after=t0)
     return JSONResponse([v for c in found if (v := conflict_view(service, caller, c)) is not None])
 
 
