@@ -21,6 +21,10 @@ MAX_WINDOW_S = 31 * 24 * 3600.0
 """Default longest window of one volume: a month (a standing deployment is renotified monthly)."""
 HORIZON_S = 180 * 24 * 3600.0
 """Default horizon: how far ahead of now a volume's window may start (half a year of planning)."""
+LIVE_KEEPS_S = 24 * 3600.0
+"""How long the live picture (the page, the TAK bridge, the picture exports) keeps what has ended: an activity,
+or a conflict acknowledged, whose window ended longer ago than this is left to replay (the time bar's window
+is as long). Unbounded, a year of operation put every activity ever notified in each read."""
 
 
 class Role(StrEnum):

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -61,18 +61,29 @@ class Pusher:
         return parse_utc(me.json()["now"], field="now")
 
     def read(self, *, whole: bool) -> None:
-        """The member's picture through the API (only the tracks unless ``whole``)."""
+        """The member's picture through the API (only the tracks unless ``whole``): what is in force or to
+        come and what ended within :data:`~deconflict.model.LIVE_KEEPS_S` (every open conflict, whatever its
+        window), as the page reads it."""
         from deconflict.client import raise_for
+        from deconflict.clock import iso
+        from deconflict.model import LIVE_KEEPS_S
 
         base = f"/mechanisms/{self.mechanism}"
+
+        def get(name: str, params: dict[str, str]) -> Any:
+            r = self.client.http.get(f"{base}/{name}", params=params)
+            raise_for(r)
+            return r.json()
+
         if whole:  # what is in force: a conflict resolved, an activity closed, a zone withdrawn drop out
-            for name, params in (("zones", {}), ("activities", {}), ("conflicts", {"status": "unresolved"})):
-                r = self.client.http.get(f"{base}/{name}", params=params)
-                raise_for(r)
-                self.picture[name] = r.json()
-        r = self.client.http.get(f"{base}/tracks")
-        raise_for(r)
-        self.picture["tracks"] = r.json()["tracks"]
+            since = iso(self.now() - timedelta(seconds=LIVE_KEEPS_S))
+            self.picture["zones"] = get("zones", {})
+            self.picture["activities"] = get("activities", {"start": since})
+            acknowledged = get("conflicts", {"status": "acknowledged", "start": since})
+            later = {c["id"] for c in acknowledged}
+            open_ = [c for c in get("conflicts", {"status": "open"}) if c["id"] not in later]
+            self.picture["conflicts"] = sorted(open_ + acknowledged, key=lambda c: (c["detected_at"], c["id"]))
+        self.picture["tracks"] = get("tracks", {})["tracks"]
 
     def changes(self, *, whole: bool, resend: bool = False) -> tuple[list[CotEvent], list[CotEvent]]:
         """The events to send now: new or changed ones (all of them when ``resend``; tracks always), and

@@ -27,6 +27,7 @@ __all__ = [
     "acknowledge_conflict",
     "check_acceptance",
     "check_awaited",
+    "ends_after",
     "close_conflicts",
     "conflicts",
     "record_acknowledgement",
@@ -70,14 +71,14 @@ def conflicts(
     with ctx.store.read() as s:
         rows = list(s.scalars(stmt.order_by(ConflictRow.detected_at, ConflictRow.id)))
     if ending_after is not None:
-        rows = [r for r in rows if _ends_after(r.doc, ending_after)]
+        rows = [r for r in rows if ends_after(r.doc, ending_after)]
     out = [queries.conflict_doc(r) for r in rows]
     if party is not None:
         out = [c for c in out if party in c["parties"]]
     return out
 
 
-def _ends_after(doc: dict[str, Any], at: datetime) -> bool:
+def ends_after(doc: dict[str, Any], at: datetime) -> bool:
     """Whether a conflict's window ends after ``at`` (one without a window, or with an open end, always)."""
     end = doc.get("end")
     return not isinstance(end, str) or parse_utc(end, field="end") > at

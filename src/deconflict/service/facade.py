@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from deconflict.clock import Clock, system_clock
-from deconflict.model import Activity, Mechanism, Member
+from deconflict.model import LIVE_KEEPS_S, Activity, Mechanism, Member
 from deconflict.record import signing
 from deconflict.service import (
     conflicts,
@@ -340,6 +340,27 @@ class Service(RecordFacade):
         """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged;
         ``ending_after``: only those whose window ends after it (and those without one)."""
         return conflicts.conflicts(self._ctx, mechanism_id, status=status, party=party, ending_after=ending_after)
+
+    def live_picture(self, mechanism_id: str) -> tuple[list[Activity], list[dict[str, Any]]]:
+        """The activities and conflicts of the live picture (``GET .../picture.geojson``, ``.kml``, ``.kmz``,
+        which GIS clients poll; the page and the TAK bridge read the same through the API): the activities in
+        force or to come and those that ended within :data:`~deconflict.model.LIVE_KEEPS_S`; every open
+        conflict whatever its window, those acknowledged whose window ended within it, and every conflict of
+        an activity listed (under ``conflicts-only`` they say which parts of another party's notice its
+        reader sees, resolved or not, as ``GET .../activities`` does). What ended before is replay's:
+        unbounded, a year of operation put every activity ever notified in each picture."""
+        since = self.clock() - timedelta(seconds=LIVE_KEEPS_S)
+        activities = self.activities(mechanism_id, start=since)
+        listed = {a.id for a in activities}
+        kept = [
+            c
+            for c in self.conflicts(mechanism_id)
+            if c["status"] == "open"
+            or c.get("activity") in listed
+            or c.get("other_activity") in listed
+            or (c["status"] == "acknowledged" and conflicts.ends_after(c, since))
+        ]
+        return activities, kept
 
     def conflict(self, mechanism_id: str, conflict_id: str) -> dict[str, Any]:
         """A conflict as members read it; raises NotFound."""

@@ -72,13 +72,14 @@ def picture(caller: MemberDep, service: ServiceDep) -> Response:
     counterclockwise; circles drawn as rings with their centre and radius in the properties; each
     feature's ``layer`` says what it is."""
     mid = caller.mechanism_id
+    activities, conflicts = service.live_picture(mid)
     doc = picture_geojson(
         mechanism_id=mid,
         reader=caller.member,
         disclosure=service.mechanism(mid).rules.disclosure,
-        activities=service.activities(mid),
+        activities=activities,
         zones=service.zones(mid),
-        conflicts=service.conflicts(mid),
+        conflicts=conflicts,
         tracks=service.tracks(mid, reader=caller.member),
     )
     return Response(json.dumps(doc, ensure_ascii=False), media_type="application/geo+json")

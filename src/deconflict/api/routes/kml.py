@@ -24,13 +24,14 @@ caller's tracks with their time. A folder each, styled by party, zone kind and c
 
 def _kml(caller: Caller, service: Service) -> str:
     mid = caller.mechanism_id
+    activities, conflicts = service.live_picture(mid)
     return picture_kml(
         mechanism_id=mid,
         reader=caller.member,
         disclosure=service.mechanism(mid).rules.disclosure,
-        activities=service.activities(mid),
+        activities=activities,
         zones=service.zones(mid),
-        conflicts=service.conflicts(mid),
+        conflicts=conflicts,
         tracks=service.tracks(mid, reader=caller.member),
         at=service.clock(),
     )
