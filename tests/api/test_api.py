@@ -17,7 +17,7 @@ import pytest
 from support.builders import API, BAKU, HAMA, T0, T4, A, M, declared_db, syria, vol
 from support.live import LiveServer, SSEReader, auth, free_port, next_events_of, post_notice, start_server
 
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.model import Disclosure
 
 FAR = HAMA  # 100 km and more from T4
@@ -739,3 +739,34 @@ def test_the_picture_exports_leave_what_ended_days_ago_to_replay(
     assert {f["properties"].get("activity") for f in doc["features"]} - {None} == {"TR-0002"}
     assert "TR-0002" in kml and "TR-0001" not in kml
     assert {f["properties"].get("activity") for f in later["features"]} - {None} == {"TR-0002"}
+
+
+def test_the_live_picture_judges_a_notice_seen_in_part_by_the_part_seen_not_its_hidden_end(tmp_path: Path) -> None:
+    """Under conflicts-only another party's notice is listed in the picture exports, as by ``GET
+    .../activities?start=``, while a part its reader sees has not ended over a day ago: never by the notice's
+    own end, which the reader may not learn. Israel's sortie runs three days; Türkiye's patrol overlapped its
+    first two hours. Two days on, Türkiye's picture no longer shows the sortie, which is still in force."""
+    server, tok = _conflicts_only_server(tmp_path)
+    clock = server.service.clock
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            post_notice(server, tok["IL"], "air_sortie", T4[1], T4[0], 2, 74, radius_m=10_000)  # three days
+            post_notice(server, tok["TR"], "uav_patrol", T4[1], T4[0], 2, 4, radius_m=10_000)  # its first 2 h
+            assert assert_ids(c, tok["TR"]) == ({"IL-0001", "TR-0001"}, {"IL-0001", "TR-0001"})  # the part seen
+            assert isinstance(clock, FixedClock)
+            clock.advance(seconds=2 * 24 * 3600)  # the overlap ended 44 h ago; the sortie runs another day
+            assert assert_ids(c, tok["TR"]) == (set(), set())
+            assert assert_ids(c, tok["IL"]) == ({"IL-0001"}, {"IL-0001"})  # its own: whole, still in force
+    finally:
+        server.stop()
+
+
+def assert_ids(c: httpx.Client, token: str) -> tuple[set[str], set[str]]:
+    """The activities a member's picture.geojson shows, and those ``GET .../activities?start=`` (a day back)
+    lists."""
+    doc = c.get(f"{A}/picture.geojson", headers=auth(token)).json()
+    shown = {f["properties"]["activity"] for f in doc["features"] if f["properties"].get("activity")}
+    me = c.get("/api/v1/me", headers=auth(token)).json()
+    since = iso(parse_utc(me["now"], field="now") - timedelta(days=1))
+    listed = {a["id"] for a in c.get(f"{A}/activities", params={"start": since}, headers=auth(token)).json()}
+    return shown, listed

@@ -5,6 +5,7 @@ recorded without volume ids, and a short-notice conflict without the late notice
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,24 @@ def test_a_conflict_recorded_before_the_model_is_read_as_the_model_says() -> Non
     shaped = recorded_conflict(sep, Disclosure.CONFLICTS_ONLY)
     assert shaped == {"kind": "separation", "overlap_b": [{"floor_m": 1}]}
     assert recorded_conflict(shaped, Disclosure.CONFLICTS_ONLY) == shaped  # idempotent
+
+
+def test_an_acknowledged_conflict_without_a_window_leaves_the_live_picture_a_day_after_its_acknowledgement(
+    co: tuple[Service, FixedClock],
+) -> None:
+    """A short-notice conflict is recorded without the late notice's window under conflicts-only: the live
+    picture (``ending_after``) judges it by what its readers were shown, its last acknowledgement. Counted as
+    never ending, such conflicts piled up on the page, the TAK bridge and the picture exports for as long as
+    the mechanism ran."""
+    svc, clock = co
+    (short,) = _notify(svc, "TR", vol(HAMA, start_h=0.25)).raised
+    assert short["kind"] == "short_notice" and "end" not in short
+    for party in short["awaiting"]:
+        svc.acknowledge_conflict(mechanism_id=M, actor=party, conflict_id=short["id"])
+    clock.advance(seconds=12 * 3600)
+    day_ago = clock() - timedelta(days=1)
+    assert [c["id"] for c in svc.conflicts(M, status="acknowledged", ending_after=day_ago)] == [short["id"]]
+    clock.advance(seconds=13 * 3600)  # acknowledged 25 h ago
+    day_ago = clock() - timedelta(days=1)
+    assert svc.conflicts(M, status="acknowledged", ending_after=day_ago) == []
+    assert [c["id"] for c in svc.conflicts(M, status="acknowledged")] == [short["id"]]

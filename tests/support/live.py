@@ -41,45 +41,49 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _ephemeral_low() -> int:
-    """The first port of the kernel's range for clients' source ports (32768 where it cannot be read)."""
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for clients' source ports (32768-60999 where it cannot be read)."""
     try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
-# Ports are handed out below the kernel's ephemeral range, so that no client socket of any test (an httpx
-# request, a PostgreSQL connection) is given the port as its source between our check and the server's bind,
-# and each pytest-xdist worker has its own slice, so that two workers never hand out the same port. The
-# port 0 trick (bind, read, close) raced both ways: "Address already in use" when the server started.
+# Ports are handed out outside the kernel's ephemeral range (below it, or above it where the range starts too
+# low), so that no client socket of any test (an httpx request, a PostgreSQL connection) is given the port as
+# its source between our check and the server's bind, and each pytest-xdist worker has its own slice, so that
+# two workers never hand out the same port; a test run starts at a place of its own in the slice (another run
+# on the same machine, beside it). The port 0 trick (bind, read, close) raced both ways: "Address already in
+# use" when the server started.
 _PORTS_LOW = 20_000
 _PORTS_SLICE = 500
-_turn = itertools.count()
+_turn = itertools.count(os.getpid() % _PORTS_SLICE)
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now, from this worker's own slice below the
-    ephemeral range, taken in turn (a port comes back only after the other 499 of the slice).
+    """A TCP port on 127.0.0.1 that nothing listens on now, from this worker's own slice outside the
+    ephemeral range, taken in turn (a port comes back only after the other ones of the slice).
 
     Raises:
         RuntimeError: every port of the slice is taken.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     index = int(worker) if worker.isdigit() else 0
-    high = _ephemeral_low()
-    slices = max(1, (high - _PORTS_LOW) // _PORTS_SLICE)
-    first = _PORTS_LOW + (index % slices) * _PORTS_SLICE
-    size = min(_PORTS_SLICE, high - first)
+    low, high = _ephemeral_range()
+    first, last = (_PORTS_LOW, low) if low - _PORTS_LOW >= 4 * _PORTS_SLICE else (high + 1, 65536)
+    slices = max(1, (last - first) // _PORTS_SLICE)
+    start = first + (index % slices) * _PORTS_SLICE
+    size = max(1, min(_PORTS_SLICE, last - start))
     for _ in range(size):
-        port = first + next(_turn) % size
+        port = start + next(_turn) % size
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
         return port
-    raise RuntimeError(f"no free port left in {first}-{first + size - 1}")
+    raise RuntimeError(f"no free port left in {start}-{start + size - 1}")
 
 
 @dataclass

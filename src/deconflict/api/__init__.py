@@ -128,7 +128,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                     log.exception("hotline tick failed")
         finally:
             if snapshots is not None:
-                snapshots.cancel()  # its thread finishes the snapshot it is writing; nobody waits for it
+                snapshots.cancel()  # its thread finishes the snapshot it is writing (the process waits for it)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -79,9 +79,10 @@ class Pusher:
             since = iso(self.now() - timedelta(seconds=LIVE_KEEPS_S))
             self.picture["zones"] = get("zones", {})
             self.picture["activities"] = get("activities", {"start": since})
+            open_ = get("conflicts", {"status": "open"})  # first: one acknowledged meanwhile is in the next
             acknowledged = get("conflicts", {"status": "acknowledged", "start": since})
             later = {c["id"] for c in acknowledged}
-            open_ = [c for c in get("conflicts", {"status": "open"}) if c["id"] not in later]
+            open_ = [c for c in open_ if c["id"] not in later]
             self.picture["conflicts"] = sorted(open_ + acknowledged, key=lambda c: (c["detected_at"], c["id"]))
         self.picture["tracks"] = get("tracks", {})["tracks"]
 

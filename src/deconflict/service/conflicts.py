@@ -61,7 +61,7 @@ def conflicts(
     ending_after: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged;
-    ``ending_after``: only those whose window (``start``-``end``) ends after it, and those without one."""
+    ``ending_after``: only those that still count after it (:func:`ends_after`)."""
     ctx.pictures.get(mechanism_id)
     stmt = select(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)
     if status == "unresolved":
@@ -70,18 +70,24 @@ def conflicts(
         stmt = stmt.where(ConflictRow.status == choice(status, ConflictStatus, "status").value)
     with ctx.store.read() as s:
         rows = list(s.scalars(stmt.order_by(ConflictRow.detected_at, ConflictRow.id)))
-    if ending_after is not None:
-        rows = [r for r in rows if ends_after(r.doc, ending_after)]
     out = [queries.conflict_doc(r) for r in rows]
+    if ending_after is not None:
+        out = [c for c in out if ends_after(c, ending_after)]
     if party is not None:
         out = [c for c in out if party in c["parties"]]
     return out
 
 
-def ends_after(doc: dict[str, Any], at: datetime) -> bool:
-    """Whether a conflict's window ends after ``at`` (one without a window, or with an open end, always)."""
-    end = doc.get("end")
-    return not isinstance(end, str) or parse_utc(end, field="end") > at
+def ends_after(conflict: dict[str, Any], at: datetime) -> bool:
+    """Whether a conflict (as members read it) still counts after ``at``: its window ends after it; one whose
+    window its readers are not shown (a short-notice conflict under ``conflicts-only``, a tactical one) by the
+    last time they were shown, its last acknowledgement or else its detection."""
+    end = conflict.get("end")
+    if isinstance(end, str):
+        return parse_utc(end, field="end") > at
+    seen = [str(conflict["detected_at"])] if conflict.get("detected_at") else []
+    seen += [str(a["at"]) for a in (conflict.get("acknowledged") or {}).values() if isinstance(a, dict) and a.get("at")]
+    return not seen or max(parse_utc(t, field="at") for t in seen) > at
 
 
 @retrying

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from deconflict.clock import Clock, system_clock
+from deconflict.disclosure import part_matches, partial_activity, sees_conflict, sees_whole_notices
+from deconflict.formats.docs import activity_to_doc
 from deconflict.model import LIVE_KEEPS_S, Activity, Mechanism, Member
 from deconflict.record import signing
 from deconflict.service import (
@@ -341,20 +343,31 @@ class Service(RecordFacade):
         ``ending_after``: only those whose window ends after it (and those without one)."""
         return conflicts.conflicts(self._ctx, mechanism_id, status=status, party=party, ending_after=ending_after)
 
-    def live_picture(self, mechanism_id: str) -> tuple[list[Activity], list[dict[str, Any]]]:
-        """The activities and conflicts of the live picture (``GET .../picture.geojson``, ``.kml``, ``.kmz``,
-        which GIS clients poll; the page and the TAK bridge read the same through the API): the activities in
-        force or to come and those that ended within :data:`~deconflict.model.LIVE_KEEPS_S`; every open
-        conflict whatever its window, those acknowledged whose window ended within it, and every conflict of
-        an activity listed (under ``conflicts-only`` they say which parts of another party's notice its
-        reader sees, resolved or not, as ``GET .../activities`` does). What ended before is replay's:
-        unbounded, a year of operation put every activity ever notified in each picture."""
+    def live_picture(self, mechanism_id: str, reader: Member) -> tuple[list[Activity], list[dict[str, Any]]]:
+        """The activities and conflicts of the live picture as ``reader`` may see it (``GET
+        .../picture.geojson``, ``.kml``, ``.kmz``, which GIS clients poll; the page and the TAK bridge read the
+        same through the API): the activities in force or to come and those that ended within
+        :data:`~deconflict.model.LIVE_KEEPS_S`, another party's notice seen in part judged by the parts the
+        reader sees, never by its hidden end (as ``GET .../activities?start=``); every open conflict
+        whatever its window, those acknowledged that still count (:func:`conflicts.ends_after`), and every
+        conflict of an activity listed (under ``conflicts-only`` they say which parts of another party's
+        notice the reader sees, resolved or not). What ended before is replay's: unbounded, a year of
+        operation put every activity ever notified in each picture."""
         since = self.clock() - timedelta(seconds=LIVE_KEEPS_S)
-        activities = self.activities(mechanism_id, start=since)
+        disclosure = self.mechanism(mechanism_id).rules.disclosure
+        every = self.conflicts(mechanism_id)
+        visible = [c for c in every if sees_conflict(reader, c)]
+        activities = []
+        for a in self.activities(mechanism_id, start=since):  # a part never ends after its notice
+            if not sees_whole_notices(reader, disclosure, a.party):
+                parts = partial_activity(activity_to_doc(a), visible, reader)["overlap"]
+                if not any(part_matches(p, start=since) for p in parts):
+                    continue
+            activities.append(a)
         listed = {a.id for a in activities}
         kept = [
             c
-            for c in self.conflicts(mechanism_id)
+            for c in every
             if c["status"] == "open"
             or c.get("activity") in listed
             or c.get("other_activity") in listed

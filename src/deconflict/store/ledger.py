@@ -223,8 +223,8 @@ def payloads_between(
     """(sequence number, type, payload) of a mechanism's entries after ``after`` up to ``upto``, in order:
     what the authority rules take in (:func:`deconflict.record.authority.apply`), read as plain rows a page
     at a time. Rebuilding the rules' state from entry 1 (a restart, a transaction rolled back) from ORM
-    objects and whole entry documents took 27 µs an entry: 6.7 s for the first write after a restart at 250k
-    entries, 1.8 s this way."""
+    objects and whole entry documents took 27 µs an entry: 6.7-6.8 s for the first write after a restart at
+    250k entries, 1.8 s this way."""
     conn = connection_of(session)
     while after < upto:
         rows = direct.rows(conn, _PAYLOADS, {"mechanism": mechanism, "after": after, "upto": upto, "limit": page})

@@ -72,7 +72,7 @@ def picture(caller: MemberDep, service: ServiceDep) -> Response:
     counterclockwise; circles drawn as rings with their centre and radius in the properties; each
     feature's ``layer`` says what it is."""
     mid = caller.mechanism_id
-    activities, conflicts = service.live_picture(mid)
+    activities, conflicts = service.live_picture(mid, caller.member)
     doc = picture_geojson(
         mechanism_id=mid,
         reader=caller.member,

@@ -24,7 +24,7 @@ caller's tracks with their time. A folder each, styled by party, zone kind and c
 
 def _kml(caller: Caller, service: Service) -> str:
     mid = caller.mechanism_id
-    activities, conflicts = service.live_picture(mid)
+    activities, conflicts = service.live_picture(mid, caller.member)
     return picture_kml(
         mechanism_id=mid,
         reader=caller.member,

@@ -11,10 +11,11 @@ import { S, serverNow } from './state.js';
 import { compareIds } from './format.js';
 import { debounce } from './dom.js';
 
-/* The live picture holds what is in force or to come and what ended in the last day (grey on the map); what
- * ended before is the time bar's (replay). Unbounded, every reload read every activity ever notified and every
- * conflict acknowledged and never resolved: after 14 months of notices, 9.3 MB and 20,000 shapes, 6,000 cards
- * and a 15 s sign-in. A conflict still awaiting an acknowledgement is read whatever its window. */
+/* The live picture holds what is in force or to come and what ended in the last day (grey on the map), and
+ * every conflict still awaiting an acknowledgement, whatever its window. Unbounded, every reload read every
+ * activity ever notified and every conflict acknowledged and never resolved: after 14 months of notices,
+ * 9.3 MB, 20,000 shapes, 6,000 cards and a 14 s sign-in. Older than the time bar reaches (a day), the past is
+ * replay's: deconflict replay --at, GET …/replay?at=. */
 export const RECENT_MS = 24 * 3600e3;
 const recent = () => encodeURIComponent(new Date(serverNow().getTime() - RECENT_MS).toISOString());
 const byDetection = (a, b) => (a.detected_at < b.detected_at ? -1 : a.detected_at > b.detected_at ? 1 : compareIds(a.id, b.id));
@@ -23,12 +24,9 @@ const LOADERS = {
   zones: async () => { S.zones = await api('GET', M('/zones')); },
   activities: async () => { S.activities = await api('GET', M(`/activities?start=${recent()}`)); },
   conflicts: async () => {
-    const since = recent();
-    const [open, acknowledged] = await Promise.all([
-      api('GET', M('/conflicts?status=open')),
-      api('GET', M(`/conflicts?status=acknowledged&start=${since}`)),
-    ]);
-    // one acknowledged between the two reads is in both: its later state counts
+    // the open ones first: one acknowledged between the two reads is then in both, and its later state counts
+    const open = await api('GET', M('/conflicts?status=open'));
+    const acknowledged = await api('GET', M(`/conflicts?status=acknowledged&start=${recent()}`));
     const later = new Set(acknowledged.map((c) => c.id));
     S.conflicts = [...open.filter((c) => !later.has(c.id)), ...acknowledged].sort(byDetection);
   },
