@@ -8,18 +8,23 @@ their own: a snapshot being written here is held until the test lets it go, the 
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 from support.builders import A, M
-from support.live import auth, post_notice, start_server, wait_until
+from support.live import auth, free_port, post_notice, start_server, wait_until
+from support.processes import serve
 
 from deconflict.clock import FixedClock
-from deconflict.store import snapshots
+from deconflict.service import ticker
+from deconflict.store import open_store, snapshots
 from deconflict.store.schema import ReplaySnapshot
 
 
@@ -67,3 +72,21 @@ def test_a_replay_snapshot_being_written_holds_up_no_escalation_and_the_service_
     finally:
         release.set()
         server.stop()
+
+
+def test_a_server_stopped_cleanly_gives_up_the_duty_lease(db: str, tmp_path: Path) -> None:
+    """SIGTERM (a restart, a deployment): the stopping server gives up the duty lease, so the next one ticks at
+    once; it kept it ``LEASE_S`` (5 s), when ``/readyz`` said another process held it and nothing was ticked."""
+    server = serve(db, free_port(), log=tmp_path / "serve.log")
+    store = open_store(db)
+    try:
+        holder = wait_until(lambda: ticker.lease(store), "the duty lease taken", deadline_s=30)
+        server.proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then raises the signal it caught again: the status says SIGTERM
+        assert server.proc.wait(timeout=60) in (0, -signal.SIGTERM), server.output()
+        found = ticker.lease(store)
+        assert found is not None and found[0] == holder[0]
+        assert found[1] <= datetime.now(UTC), found  # given up: the next process to tick takes it
+    finally:
+        server.stop()
+        store.close()

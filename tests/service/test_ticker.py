@@ -52,3 +52,20 @@ def test_a_takeover_misses_no_escalation_step_and_doubles_none(tmp_path: Path) -
     steps = [(d["payload"]["id"], d["payload"]["rung"]) for d in docs if d["type"] == "message.escalated"]
     assert len(steps) == len(set(steps)) and ("M1", 3) in steps
     assert recheck(docs, mechanism=M).problems == []
+
+
+def test_a_process_that_stops_cleanly_gives_up_the_lease_and_another_takes_over_at_its_next_tick(
+    tmp_path: Path,
+) -> None:
+    """A server stopped cleanly (SIGTERM, a restart) gives up the lease: the next process ticks at once instead of
+    ``LEASE_S`` later, when ``/readyz`` said another process held it and nothing was ticked."""
+    a, b, clock = _two(tmp_path)
+    a.tick()
+    clock.advance(seconds=1)
+    assert b.tick() == 0 and (lease(b.store) or ("",))[0] == a.context.holder
+    a.release_duty()
+    b.tick()  # within a's lease, had it not given it up
+    holder, until = lease(b.store) or ("", T0)
+    assert holder == b.context.holder and until == clock() + timedelta(seconds=LEASE_S)
+    a.release_duty()  # not its own any more: nothing changes
+    assert lease(b.store) == (holder, until)

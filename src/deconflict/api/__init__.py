@@ -138,6 +138,14 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         yield
         if task is not None:
             task.cancel()
+            try:  # the tick under way ends first (a database that stalls is not waited for long)
+                await asyncio.wait_for(task, timeout=5)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+            try:
+                await run_in_threadpool(service.release_duty)
+            except Exception:  # noqa: BLE001 - the lease then runs out on its own (LEASE_S)
+                logging.getLogger("deconflict.api").warning("the duty lease was not given up", exc_info=True)
         service.unfollow()
         writes.stop()
         batches.stop()

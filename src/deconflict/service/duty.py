@@ -27,6 +27,7 @@ __all__ = [
     "escalation_start",
     "line_status",
     "record_due",
+    "release",
     "tick",
     "tick_mechanism",
     "waiting",
@@ -50,6 +51,13 @@ def tick(ctx: Context, *, snapshots: bool = True) -> int:
     if snapshots:
         write_due_snapshots(ctx)
     return written
+
+
+def release(ctx: Context) -> None:
+    """Give up the duty lease this process holds (a clean stop), so that another takes over at its next tick."""
+    if ctx.holder:
+        ticker.release(ctx.store, ctx.holder, ctx.clock())
+    ctx.duty_held = False
 
 
 def write_due_snapshots(ctx: Context) -> None:

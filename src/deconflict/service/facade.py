@@ -497,6 +497,11 @@ class Service(RecordFacade):
         """
         return duty.tick(self._ctx, snapshots=snapshots)
 
+    def release_duty(self) -> None:
+        """Give up the duty lease this process holds, when it stops cleanly: another process takes over the
+        duty loop at its next tick, not :data:`~deconflict.service.ticker.LEASE_S` later."""
+        duty.release(self._ctx)
+
     def write_due_snapshots(self) -> None:
         """Write the next replay snapshot due in each mechanism, at most the duty loop's share of a core,
         when this process held the duty lease at its last tick (a failure is logged, and tried again later)."""
