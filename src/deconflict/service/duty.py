@@ -54,8 +54,9 @@ def tick(ctx: Context, *, snapshots: bool = True) -> int:
 
 
 def release(ctx: Context) -> None:
-    """Give up the duty lease this process holds (a clean stop), so that another takes over at its next tick."""
-    if ctx.holder:
+    """Give up the duty lease this process held at its last tick (a clean stop), so that another takes over at
+    its next tick; nothing when it held none (another process ticks, or the database takes no writes)."""
+    if ctx.holder and ctx.duty_held:
         ticker.release(ctx.store, ctx.holder, ctx.clock())
     ctx.duty_held = False
 
