@@ -45,6 +45,7 @@ __all__ = [
     "conflict_public",
     "entry_view",
     "key_public",
+    "listed_part",
     "message_status_view",
     "message_view",
     "overlap_part",
@@ -249,6 +250,25 @@ def part_matches(
     if start is not None and part.get("end") is not None and parse_utc(part["end"], field="end") <= start:
         return False
     return end is None or parse_utc(part["start"], field="start") < end
+
+
+def listed_part(
+    activity: dict[str, Any],
+    conflicts: list[dict[str, Any]],
+    member: Member,
+    *,
+    area: Any = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any] | None:
+    """Another party's notice, which ``member`` sees only in part, as a list filtered by ``area``, ``start`` and
+    ``end`` shows it: its overlap parts (:func:`partial_activity`, from the ``conflicts`` ``member`` sees) when
+    one of them answers the filters (:func:`part_matches`), else None. Never judged by the whole notice, whose
+    window and place its reader may not learn."""
+    partial = partial_activity(activity, conflicts, member)
+    if any(part_matches(p, area=area, start=start, end=end) for p in partial["overlap"]):
+        return partial
+    return None
 
 
 # --- reading rights -------------------------------------------------------------------------

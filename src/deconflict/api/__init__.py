@@ -146,7 +146,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                 await run_in_threadpool(service.release_duty)
             except Exception as e:  # noqa: BLE001 - the lease then runs out on its own (LEASE_S)
                 reason = unreachable(e) if isinstance(e, DBAPIError) else str(e)
-                logging.getLogger("deconflict.api").warning("the duty lease was not given up (%s): it runs out", reason)
+                log.warning("the duty lease was not given up (%s): it runs out", reason)
         service.unfollow()
         writes.stop()
         batches.stop()

@@ -15,9 +15,9 @@ from deconflict.disclosure import (
     conflict_for,
     conflict_public,
     entry_view,
+    listed_part,
     message_status_view,
     message_view,
-    part_matches,
     partial_activity,
     sees_conflict,
     sees_message,
@@ -82,8 +82,8 @@ def activities_view(
             continue
         if conflicts is None:
             conflicts = [c for c in service.conflicts(caller.mechanism_id) if sees_conflict(caller.member, c)]
-        partial = partial_activity(doc, conflicts, caller.member)
-        if any(part_matches(p, area=area, start=start, end=end) for p in partial["overlap"]):
+        partial = listed_part(doc, conflicts, caller.member, area=area, start=start, end=end)
+        if partial is not None:
             out.append({**partial, "phase": phase(partial, when)})
     return out
 

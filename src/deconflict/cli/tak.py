@@ -60,10 +60,10 @@ class Pusher:
         raise_for(me)
         return parse_utc(me.json()["now"], field="now")
 
-    def read(self, *, whole: bool) -> None:
+    def read(self, *, whole: bool, now: datetime) -> None:
         """The member's picture through the API (only the tracks unless ``whole``): what is in force or to
-        come and what ended within :data:`~deconflict.model.LIVE_KEEPS_S` (every open conflict, whatever its
-        window), as the page reads it."""
+        come and what ended within :data:`~deconflict.model.LIVE_KEEPS_S` before ``now`` (the service's clock;
+        every open conflict, whatever its window), as the page reads it."""
         from deconflict.client import raise_for
         from deconflict.clock import iso
         from deconflict.model import LIVE_KEEPS_S
@@ -76,7 +76,7 @@ class Pusher:
             return r.json()
 
         if whole:  # what is in force: a conflict resolved, an activity closed, a zone withdrawn drop out
-            since = iso(self.now() - timedelta(seconds=LIVE_KEEPS_S))
+            since = iso(now - timedelta(seconds=LIVE_KEEPS_S))
             self.picture["zones"] = get("zones", {})
             self.picture["activities"] = get("activities", {"start": since})
             open_ = get("conflicts", {"status": "open"})  # first: one acknowledged meanwhile is in the next
@@ -92,8 +92,8 @@ class Pusher:
         read); and of those, what is new, changed or withdrawn (to say so)."""
         from deconflict.formats.cot import picture_events, withdrawn
 
-        self.read(whole=whole)
         now = self.now()
+        self.read(whole=whole, now=now)
         doc = {**self.picture, "track_stale_s": self.track_stale_s}
         events = picture_events(doc, mechanism=self.mechanism, reader_party=self.party, now=now)
         out, news = [], []

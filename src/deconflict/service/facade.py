@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from deconflict.clock import Clock, system_clock
-from deconflict.disclosure import part_matches, partial_activity, sees_conflict, sees_whole_notices
+from deconflict.disclosure import listed_part, sees_conflict, sees_whole_notices
 from deconflict.formats.docs import activity_to_doc
 from deconflict.model import LIVE_KEEPS_S, Activity, Mechanism, Member
 from deconflict.record import signing
@@ -340,7 +340,7 @@ class Service(RecordFacade):
         ending_after: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged;
-        ``ending_after``: only those whose window ends after it (and those without one)."""
+        ``ending_after``: only those that still count after it (:func:`conflicts.ends_after`)."""
         return conflicts.conflicts(self._ctx, mechanism_id, status=status, party=party, ending_after=ending_after)
 
     def live_picture(self, mechanism_id: str, reader: Member) -> tuple[list[Activity], list[dict[str, Any]]]:
@@ -359,11 +359,10 @@ class Service(RecordFacade):
         visible = [c for c in every if sees_conflict(reader, c)]
         activities = []
         for a in self.activities(mechanism_id, start=since):  # a part never ends after its notice
-            if not sees_whole_notices(reader, disclosure, a.party):
-                parts = partial_activity(activity_to_doc(a), visible, reader)["overlap"]
-                if not any(part_matches(p, start=since) for p in parts):
-                    continue
-            activities.append(a)
+            if sees_whole_notices(reader, disclosure, a.party) or listed_part(
+                activity_to_doc(a), visible, reader, start=since
+            ):
+                activities.append(a)
         listed = {a.id for a in activities}
         kept = [
             c
