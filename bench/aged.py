@@ -10,9 +10,14 @@ Measured for each code (this checkout, and ``--baseline REV`` in the same run, o
 * ``held``: the activities and conflicts the page holds once signed in; ``paths``: the SVG shapes it drew;
 * ``new_notice_shown_s``: a notice of Türkiye's, from its write to Israel's page holding it;
 * ``first_write_s``: after a restart, the first write (the authority rules rebuilt from entry 1);
-* ``activities_bytes``, ``conflicts_bytes``: ``GET .../activities`` and ``conflicts?status=unresolved``.
+* ``activities_bytes``, ``conflicts_bytes``: ``GET .../activities`` and ``conflicts?status=unresolved``;
+* ``reload_reads_ms``: the reads of the live picture the page makes at each reload (at least once a second
+  under traffic; the TAK bridge makes the same), and ``picture.geojson``, which GIS clients poll: the median
+  of 5 requests each, from the request to the last byte, against the server alone.
 
-    scripts/uv run python bench/aged.py [--notices 20000] [--baseline 409cd7f]
+    scripts/uv run python bench/aged.py [--notices 20000] [--baseline 409cd7f] [--record aged.db]
+
+``--record`` measures a record built before (by this bench, or one of your own) instead of building one.
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``). Progress goes to stderr; the last line of stdout
 is one JSON object.
@@ -26,6 +31,7 @@ import os
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,6 +127,22 @@ def measure(db: str) -> dict[str, Any]:
             name: len(httpx.get(f"{url}/api/v1/mechanisms/{M}{path}", headers=auth, timeout=300).content)
             for name, path in (("activities_bytes", "/activities"), ("conflicts_bytes", "/conflicts?status=unresolved"))
         }
+        since = (clock() - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        reads = {
+            "activities": f"/activities?start={since}",
+            "conflicts_open": "/conflicts?status=open",
+            "conflicts_acknowledged": f"/conflicts?status=acknowledged&start={since}",
+            "picture_geojson": "/picture.geojson",
+        }
+        reload_ms = {}
+        with httpx.Client(base_url=f"{url}/api/v1/mechanisms/{M}", headers=auth, timeout=300) as client:
+            for name, path in reads.items():
+                took = []
+                for _ in range(5):
+                    began = time.perf_counter()
+                    client.get(path).raise_for_status()
+                    took.append(time.perf_counter() - began)
+                reload_ms[name] = round(statistics.median(took) * 1000, 1)
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
@@ -160,6 +182,7 @@ def measure(db: str) -> dict[str, Any]:
         "paths": paths,
         "new_notice_shown_s": round(shown, 2),
         "first_write_s": round(first_write, 2),
+        "reload_reads_ms": reload_ms,
         **sizes,
     }
 
@@ -168,6 +191,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--notices", type=int, default=20_000, help="How many notices the record holds (one each 30 min).")
     ap.add_argument("--baseline", default="", help="Also measure the code of this git revision, in the same run.")
+    ap.add_argument("--record", default="", help="Measure this record (an SQLite file) instead of building one.")
     ap.add_argument("--measure", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
@@ -176,11 +200,14 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="deconflict-aged-"))
     try:
         record = folder / "aged.db"
-        began = time.perf_counter()
-        until = build(record, args.notices)
-        log(f"aged bench: {args.notices} notices to {until.isoformat()} in {time.perf_counter() - began:.0f} s")
+        if args.record:
+            shutil.copy(args.record, record)
+        else:
+            began = time.perf_counter()
+            until = build(record, args.notices)
+            log(f"aged bench: {args.notices} notices to {until.isoformat()} in {time.perf_counter() - began:.0f} s")
         out: dict[str, Any] = {
-            "notices": args.notices,
+            "notices": sqlite3.connect(record).execute("select count(*) from activities").fetchone()[0],
             "entries": sqlite3.connect(record).execute("select count(*) from ledger").fetchone()[0],
         }
         for label, src in code_runs(args.baseline, folder):
@@ -201,6 +228,11 @@ def main() -> None:
             base, now = out[f"baseline-{args.baseline}"], out["current"]
             out["ratios"] = {
                 k: round(now[k] / base[k], 3) for k in ("signin_s", "new_notice_shown_s", "first_write_s") if base[k]
+            }
+            out["ratios"]["reload_reads_ms"] = {
+                k: round(v / base["reload_reads_ms"][k], 3)
+                for k, v in now["reload_reads_ms"].items()
+                if base.get("reload_reads_ms", {}).get(k)
             }
         print(json.dumps(out))
     finally:

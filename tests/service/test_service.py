@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,32 @@ def test_acknowledge_and_resolve(svc: Service) -> None:
     done = svc.resolve_conflict(mechanism_id=M, actor="AZ", conflict_id=cid, resolution="escalated", note="to talks")
     assert (done["status"], done["resolution"], done["resolved_by"]) == ("resolved", "escalated", "AZ")
     assert [c["id"] for c in svc.conflicts(M, status="unresolved")] == []
+
+
+def test_conflicts_still_counting_after_an_instant_are_chosen_to_the_microsecond(svc: Service) -> None:
+    """``ending_after`` reads the conflicts whose stored end, to the second, is not before the instant's (on
+    either store), then keeps those that end after it exactly: a window that ends half a second past the
+    instant counts, one that ends at it does not; the open ones are chosen the same way."""
+    end = T0 + timedelta(hours=4, microseconds=500_000)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, end=iso(end))])
+    (c1,) = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, hours=3)]).raised
+    whole = T0 + timedelta(hours=7)  # C2: a window that ends on a whole second
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(PALMYRA, start_h=5, hours=2)])
+    (c2,) = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(PALMYRA, start_h=5)]).raised
+    assert (c1["end"], c2["end"]) == (iso(end), iso(whole))
+    svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=c1["id"])
+
+    def ids(at: datetime, status: str) -> list[str]:
+        return [c["id"] for c in svc.conflicts(M, status=status, ending_after=at)]
+
+    us = timedelta(microseconds=1)
+    assert ids(end - timedelta(seconds=1), "acknowledged") == [c1["id"]]
+    assert ids(end - us, "acknowledged") == [c1["id"]]
+    assert ids(T0 + timedelta(hours=4), "acknowledged") == [c1["id"]]  # "…00.5Z" sorts before "…00Z" as text
+    assert ids(end, "acknowledged") == [] == ids(end + timedelta(milliseconds=200), "acknowledged")
+    assert ids(whole - us, "open") == [c2["id"]]
+    assert ids(whole, "open") == [] == ids(whole + timedelta(seconds=1), "open")
+    assert ids(end - us, "unresolved") == [c1["id"], c2["id"]]
 
 
 BAD_NOTICES: list[tuple[str, dict[str, Any], type[DeconflictError], str]] = [

@@ -74,14 +74,16 @@ def activities_view(
     m = service.mechanism(caller.mechanism_id)
     when = at if at is not None else service.clock()
     out: list[dict[str, Any]] = []
-    conflicts: list[dict[str, Any]] | None = None
+    hidden = {a.id for a in activities if not sees_whole_notices(caller.member, m.rules.disclosure, a.party)}
+    conflicts: list[dict[str, Any]] = []
+    if hidden:  # what the caller may see of them: the parts in the conflicts it sees (theirs only, not all)
+        found = service.conflicts(caller.mechanism_id, activities=hidden)
+        conflicts = [c for c in found if sees_conflict(caller.member, c)]
     for a in activities:
         doc = activity_to_doc(a)
-        if sees_whole_notices(caller.member, m.rules.disclosure, a.party):
+        if a.id not in hidden:
             out.append({**doc, "phase": phase(doc, when)})
             continue
-        if conflicts is None:
-            conflicts = [c for c in service.conflicts(caller.mechanism_id) if sees_conflict(caller.member, c)]
         partial = listed_part(doc, conflicts, caller.member, area=area, start=start, end=end)
         if partial is not None:
             out.append({**partial, "phase": phase(partial, when)})

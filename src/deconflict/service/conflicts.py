@@ -5,12 +5,13 @@ on the hotline how it closed and by whom).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 
-from deconflict.clock import parse_utc
+from deconflict.clock import iso, parse_utc
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.formats.docs import choice
 from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, Member, Resolution, Role, ZoneKind
@@ -28,6 +29,7 @@ __all__ = [
     "check_acceptance",
     "check_awaited",
     "ends_after",
+    "live",
     "close_conflicts",
     "conflicts",
     "record_acknowledgement",
@@ -59,23 +61,73 @@ def conflicts(
     status: str | None = None,
     party: str | None = None,
     ending_after: datetime | None = None,
+    activities: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged;
-    ``ending_after``: only those that still count after it (:func:`ends_after`)."""
+    ``ending_after``: only those that still count after it (:func:`ends_after`); ``activities``: only those
+    of these activities (the one whose notice raised it, or the other one)."""
     ctx.pictures.get(mechanism_id)
     stmt = select(ConflictRow).where(ConflictRow.mechanism_id == mechanism_id)
     if status == "unresolved":
         stmt = stmt.where(ConflictRow.status != ConflictStatus.RESOLVED.value)
     elif status is not None:
         stmt = stmt.where(ConflictRow.status == choice(status, ConflictStatus, "status").value)
-    with ctx.store.read() as s:
-        rows = list(s.scalars(stmt.order_by(ConflictRow.detected_at, ConflictRow.id)))
-    out = [queries.conflict_doc(r) for r in rows]
+    if ending_after is not None:
+        stmt = stmt.where(_may_end_after(ending_after))
+    if activities is not None:
+        stmt = stmt.where(_of_activities(activities))
+    out = _read(ctx, stmt)
     if ending_after is not None:
         out = [c for c in out if ends_after(c, ending_after)]
     if party is not None:
         out = [c for c in out if party in c["parties"]]
     return out
+
+
+def live(ctx: Context, mechanism_id: str, *, since: datetime, activities: Collection[str]) -> list[dict[str, Any]]:
+    """What the live picture chooses its conflicts from, newest last: every open conflict, every acknowledged
+    one whose window may end after ``since`` (more than :func:`ends_after` keeps: the caller decides), and every
+    conflict of ``activities``, whatever its status. Read from the database by these conditions, not every
+    conflict the mechanism ever had (a year of operation holds thousands, read on each of the page's
+    reloads)."""
+    ctx.pictures.get(mechanism_id)
+    stmt = select(ConflictRow).where(
+        ConflictRow.mechanism_id == mechanism_id,
+        or_(
+            ConflictRow.status == ConflictStatus.OPEN.value,
+            and_(ConflictRow.status == ConflictStatus.ACKNOWLEDGED.value, _may_end_after(since)),
+            _of_activities(activities),
+        ),
+    )
+    return _read(ctx, stmt)
+
+
+def _read(ctx: Context, stmt: Any) -> list[dict[str, Any]]:
+    with ctx.store.read() as s:
+        rows = list(s.scalars(stmt.order_by(ConflictRow.detected_at, ConflictRow.id)))
+    return [queries.conflict_doc(r) for r in rows]
+
+
+MOST_NAMED = 2_000
+"""The most activities :func:`conflicts` and :func:`live` name in their query; for more, every conflict is
+read and chosen in Python (a database's limit on a statement's values is 32,766 in SQLite)."""
+
+
+def _of_activities(ids: Collection[str]) -> ColumnElement[bool]:
+    """SQL: the conflict concerns one of ``ids`` (true for every conflict beyond :data:`MOST_NAMED` ids)."""
+    if len(ids) > MOST_NAMED:
+        return true()
+    named = sorted(ids)
+    return or_(ConflictRow.activity.in_(named), ConflictRow.other_activity.in_(named))
+
+
+def _may_end_after(at: datetime) -> ColumnElement[bool]:
+    """SQL: the conflict's stored window may end after ``at``: its end to the second is not before ``at``'s,
+    or it has no window (:func:`ends_after` then judges by its acknowledgements). Ends are stored as
+    :func:`~deconflict.clock.iso` writes them (``YYYY-MM-DDTHH:MM:SS``, then a fraction or ``Z``), so their
+    first 19 characters order as their times to the second, on SQLite and PostgreSQL alike."""
+    end = ConflictRow.doc["end"].as_string()
+    return or_(end.is_(None), func.substr(end, 1, 19) >= iso(at)[:19])
 
 
 def ends_after(conflict: dict[str, Any], at: datetime) -> bool:

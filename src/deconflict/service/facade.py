@@ -7,7 +7,7 @@ Each method hands the use case its :class:`~deconflict.service.context.Context` 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -338,10 +338,14 @@ class Service(RecordFacade):
         status: str | None = None,
         party: str | None = None,
         ending_after: datetime | None = None,
+        activities: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Conflicts with their status, newest last; ``status`` 'unresolved' means open or acknowledged;
-        ``ending_after``: only those that still count after it (:func:`conflicts.ends_after`)."""
-        return conflicts.conflicts(self._ctx, mechanism_id, status=status, party=party, ending_after=ending_after)
+        ``ending_after``: only those that still count after it (:func:`conflicts.ends_after`); ``activities``:
+        only those of these activities."""
+        return conflicts.conflicts(
+            self._ctx, mechanism_id, status=status, party=party, ending_after=ending_after, activities=activities
+        )
 
     def live_picture(self, mechanism_id: str, reader: Member) -> tuple[list[Activity], list[dict[str, Any]]]:
         """The activities and conflicts of the live picture as ``reader`` may see it (``GET
@@ -355,10 +359,11 @@ class Service(RecordFacade):
         operation put every activity ever notified in each picture."""
         since = self.clock() - timedelta(seconds=LIVE_KEEPS_S)
         disclosure = self.mechanism(mechanism_id).rules.disclosure
-        every = self.conflicts(mechanism_id)
+        candidates = self.activities(mechanism_id, start=since)  # a part never ends after its notice
+        every = conflicts.live(self._ctx, mechanism_id, since=since, activities=[a.id for a in candidates])
         visible = [c for c in every if sees_conflict(reader, c)]
         activities = []
-        for a in self.activities(mechanism_id, start=since):  # a part never ends after its notice
+        for a in candidates:
             if sees_whole_notices(reader, disclosure, a.party) or listed_part(
                 activity_to_doc(a), visible, reader, start=since
             ):
