@@ -80,8 +80,13 @@ def record_cancel(w: RecordWriter, activity: Activity, actor: str, picture: Pict
     return seq2 or seq, closed
 
 
-def activities_in_zone(s: Session, picture: Picture, zone: Zone, zgeom: Any) -> list[Activity]:
-    """The live activities whose volumes meet the zone, and whose kind it forbids (read through ``s``)."""
+def activities_in_zone(
+    s: Session, picture: Picture, zone: Zone, zgeom: Any, now: datetime | None = None
+) -> list[Activity]:
+    """The live activities whose volumes meet the zone, and whose kind it forbids (read through ``s``); with
+    ``now``, at least every one that ends after it (one that ended before raises nothing)."""
+    if now is not None:
+        picture.reach(now)
     t1 = zone.valid_to.timestamp() if zone.valid_to else 1e12
     found = picture.index.query(
         zgeom,

@@ -59,7 +59,7 @@ class Service(RecordFacade):
             store=store,
             clock=clock,
             lock=lock,
-            pictures=Pictures(store, lock),
+            pictures=Pictures(store, lock, clock),
             signers=Signers(store, clock=clock),
             checkpoint_interval_s=checkpoint_interval_s,
         )

@@ -40,6 +40,7 @@ Carried = dict[tuple[str, ...], tuple[str, datetime]]
 def findings(picture: Picture, activity: Activity, projected: Projected) -> list[Finding]:
     """What a version of an activity conflicts with: other parties' notices, zones, the lead time."""
     rules = picture.mechanism.rules
+    picture.reach(activity.notified_at)
     found: list[SeparationFinding | ZoneFinding] = []
     found += separation_findings(
         activity,

@@ -12,8 +12,9 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -52,10 +53,17 @@ __all__ = [
     "answering",
     "any_member",
     "build_picture",
+    "index_live",
     "catch_up",
     "party_member",
 ]
 
+INDEX_REACH_S = 7 * 24 * 3600.0
+"""How far before its build's now a picture's index reaches: the live activities that ended earlier are left
+out (:attr:`Picture.indexed_after`). A mechanism that has run for a year has notified tens of thousands, and
+nothing sets them ended: indexing every one made the first write after each start take seconds (4.7 s at
+20,000 notices), growing with the record. A week covers any step back of the clock short of a week; a
+larger one reads the rest first (:meth:`Picture.reach`)."""
 FRESHNESS_S = 1.0
 """How often a write compares the stored head of the record with the in-memory picture."""
 
@@ -108,6 +116,13 @@ class Picture:
     """When (monotonic seconds) the stored head was last compared with ``head``."""
     checkpointed_at: datetime | None = None
     """When, by the service's clock, the last checkpoint was signed (None: not since this picture was built)."""
+    indexed_after: datetime | None = None
+    """The index holds the live activities that end after this instant (None: every live activity). Those that
+    ended before cannot conflict with a notice made after it (a finding's window ends by the other
+    activity's end, and one wholly past raises nothing), so a picture built after months of operation leaves
+    them out: :meth:`reach` puts them in first when a notice or zone is judged at an earlier instant."""
+    older: Any = None
+    """Reads the live activities the index left out (``indexed_after``) into it (set by :class:`Pictures`)."""
 
     @property
     def id(self) -> str:
@@ -153,6 +168,17 @@ class Picture:
         self.activities[activity.id] = LiveActivity(
             activity.party, activity.kind, tuple(v.id for v in vols), activity.version
         )
+
+    def reach(self, at: datetime) -> None:
+        """Make sure the index holds every live activity that may conflict with what is judged at ``at`` (a
+        notice notified then, a zone declared then): those ending after ``at``. Only a clock that stepped
+        back behind :attr:`indexed_after` makes it read the ones left out."""
+        if self.indexed_after is None or at >= self.indexed_after:
+            return
+        if self.older is None:
+            raise RuntimeError("this picture's index leaves activities out and cannot read them")
+        self.older(self)
+        self.indexed_after = None
 
     def unindex_activity(self, activity_id: str) -> None:
         """Take an activity's volumes out of the index (nothing when it is not there)."""
@@ -203,9 +229,12 @@ def answering(picture: Picture) -> set[str]:
 class Pictures:
     """The pictures of this process, one per mechanism, built from the store on first use."""
 
-    def __init__(self, store: Store, lock: threading.RLock) -> None:
+    def __init__(self, store: Store, lock: threading.RLock, clock: Callable[[], datetime] | None = None) -> None:
         self._store = store
         self._lock = lock
+        self._clock = clock
+        """The service's clock: a picture indexes the activities that end after :data:`INDEX_REACH_S` before
+        it (None: every live activity)."""
         self._cache: dict[str, Picture] = {}
 
     def peek(self, mechanism_id: str) -> Picture | None:
@@ -257,15 +286,24 @@ class Pictures:
         picture = self._cache.get(mechanism_id)
         if picture is not None:
             return picture
+        after = self._clock() - timedelta(seconds=INDEX_REACH_S) if self._clock is not None else None
         with self._lock, self._store.read() as s:
-            picture = build_picture(s, mechanism_id)
+            picture = build_picture(s, mechanism_id, after=after)
+            picture.older = self._index_older
             self._cache[mechanism_id] = picture
             return picture
 
+    def _index_older(self, picture: Picture) -> None:
+        """Put the live activities ``picture``'s index left out into it."""
+        assert picture.indexed_after is not None
+        with self._store.read() as s:
+            index_live(s, picture, ActivityRow.end <= picture.indexed_after)
 
-def build_picture(s: Session, mechanism_id: str) -> Picture:
+
+def build_picture(s: Session, mechanism_id: str, *, after: datetime | None = None) -> Picture:
     """A mechanism's picture built from the tables read through ``s`` (the live store, or the tables
-    ``ledger verify`` rebuilds from a record to recompute what the service should have written).
+    ``ledger verify`` rebuilds from a record to recompute what the service should have written); ``after``:
+    its index holds only the live activities that end after it (:attr:`Picture.indexed_after`).
 
     Raises:
         NotFound: the mechanism does not exist.
@@ -299,16 +337,8 @@ def build_picture(s: Session, mechanism_id: str) -> Picture:
     picture = Picture(mechanism=mechanism, frame=frame, allowed_area=allowed, index=VolumeIndex(frame))
     for z in zones:
         picture.zones[z.id] = ZoneShape(z, frame.project(z.footprint.geometry), z.footprint.radius_m)
-    rows = s.scalars(
-        select(ActivityRow).where(
-            ActivityRow.mechanism_id == mechanism_id,
-            ActivityRow.state.in_([x.value for x in LIVE_STATES]),
-        )
-    )
-    for r in rows:
-        activity = activity_from_doc(r.doc, mechanism=mechanism_id)
-        picture.index_activity(activity, picture.project(activity.volumes))
-    picture.index.rebuild()
+    picture.indexed_after = after
+    index_live(s, picture, None if after is None else ActivityRow.end > after)
     picture.head = ledger.read_head(s, mechanism_id)
     last = s.scalar(
         select(LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism_id, LedgerEntry.seq == picture.head.seq)
@@ -329,6 +359,21 @@ def build_picture(s: Session, mechanism_id: str) -> Picture:
     picture.party_counts = Counter(picture.activity_ids.values())
     _count(s, picture)
     return picture
+
+
+def index_live(s: Session, picture: Picture, where: Any) -> None:
+    """Index the live activities that meet ``where`` (None: all), as read through ``s``, but for those the
+    index holds already (a version this process wrote or caught up on since)."""
+    mid = picture.mechanism.id
+    stmt = select(ActivityRow).where(
+        ActivityRow.mechanism_id == mid, ActivityRow.state.in_([x.value for x in LIVE_STATES])
+    )
+    for r in s.scalars(stmt if where is None else stmt.where(where)):
+        if r.id in picture.activities:
+            continue
+        activity = activity_from_doc(r.doc, mechanism=mid)
+        picture.index_activity(activity, picture.project(activity.volumes))
+    picture.index.rebuild()
 
 
 def _count(s: Session, picture: Picture) -> None:

@@ -54,7 +54,7 @@ def declare_zone(
         zgeom = picture.frame.project(z.footprint.geometry)
         now = mode.now(ctx.clock)
         with ctx.store.read() as s:
-            hits = derive.activities_in_zone(s, picture, z, zgeom)
+            hits = derive.activities_in_zone(s, picture, z, zgeom, now)
         picture.zones[z.id] = shape = ZoneShape(z, zgeom, z.footprint.radius_m)
         try:
             with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
