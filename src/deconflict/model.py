@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from deconflict.clock import parse_utc
 from deconflict.geo import Footprint
 
 ALT_MIN_M = -500.0
@@ -25,6 +26,19 @@ LIVE_KEEPS_S = 24 * 3600.0
 """How long the live picture (the page, the TAK bridge, the picture exports) keeps what has ended: an activity,
 or a conflict acknowledged, whose window ended longer ago than this is left to replay (the time bar's window
 is as long). Unbounded, a year of operation put every activity ever notified in each read."""
+
+
+def counts_after(end: Any, detected_at: Any, acknowledged: Any, at: datetime) -> bool:
+    """Whether a conflict acknowledged (never resolved) still counts after ``at`` in the live picture, and
+    in the time bar's picture around an instant: its window's ``end`` is after ``at``; one whose window its
+    readers are not shown (a short-notice conflict under conflicts-only, a tactical one) by the last time
+    they were shown it, its last acknowledgement, or else its detection (``detected_at``). Times are ISO
+    8601 text; ``acknowledged`` is party → ``{"member", "at"}``."""
+    if isinstance(end, str):
+        return parse_utc(end, field="end") > at
+    seen = [str(detected_at)] if detected_at else []
+    seen += [str(a["at"]) for a in (acknowledged or {}).values() if isinstance(a, dict) and a.get("at")]
+    return not seen or max(parse_utc(t, field="at") for t in seen) > at
 
 
 class Role(StrEnum):

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 
-from deconflict.clock import iso, parse_utc
+from deconflict.clock import iso
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.formats.docs import choice
-from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, Member, Resolution, Role, ZoneKind
+from deconflict.model import MANUAL_RESOLUTIONS, ConflictStatus, Member, Resolution, Role, ZoneKind, counts_after
 from deconflict.record import chain
 from deconflict.record.chain import EntryType
 from deconflict.service import queries
@@ -133,13 +133,8 @@ def _may_end_after(at: datetime) -> ColumnElement[bool]:
 def ends_after(conflict: dict[str, Any], at: datetime) -> bool:
     """Whether a conflict (as members read it) still counts after ``at``: its window ends after it; one whose
     window its readers are not shown (a short-notice conflict under ``conflicts-only``, a tactical one) by the
-    last time they were shown, its last acknowledgement or else its detection."""
-    end = conflict.get("end")
-    if isinstance(end, str):
-        return parse_utc(end, field="end") > at
-    seen = [str(conflict["detected_at"])] if conflict.get("detected_at") else []
-    seen += [str(a["at"]) for a in (conflict.get("acknowledged") or {}).values() if isinstance(a, dict) and a.get("at")]
-    return not seen or max(parse_utc(t, field="at") for t in seen) > at
+    last time they were shown, its last acknowledgement or else its detection (:func:`model.counts_after`)."""
+    return counts_after(conflict.get("end"), conflict.get("detected_at"), conflict.get("acknowledged"), at)
 
 
 @retrying

@@ -37,6 +37,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deconflict.clock import iso, parse_utc
+from deconflict.model import counts_after
 from deconflict.record.chain import GENESIS_HASH, EntryType, Head
 from deconflict.store import projection
 from deconflict.store.schema import (
@@ -63,6 +64,7 @@ __all__ = [
     "content",
     "cut",
     "live",
+    "shown",
     "live_at",
     "no_collection",
     "rebuild",
@@ -421,18 +423,10 @@ def live(rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedel
     else:
         kept = {}
     if "conflicts" in rows:
-
-        def current(row: dict[str, Any]) -> bool:
-            doc = row["doc"]
-            a, b = doc.get("activity_version"), doc.get("other_version")
-            return (a is not None and kept.get(row["activity"], -1) == a) or (
-                b is not None and kept.get(row["other_activity"] or "", -1) == b
-            )
-
         out["conflicts"] = [
             r
             for r in rows["conflicts"]
-            if r["status"] != "resolved" or (_when(r["resolved_at"]) or since) > since or current(r)
+            if r["status"] != "resolved" or (_when(r["resolved_at"]) or since) > since or _current(r, kept)
         ]
     if "messages" in rows:
         out["messages"] = [
@@ -440,6 +434,35 @@ def live(rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedel
             for r in rows["messages"]
             if (r["needs_ack"] and r["acknowledged_at"] is None and r["closed_at"] is None)
             or _when(r["sent_at"]) > since  # type: ignore[operator]
+        ]
+    return out
+
+
+def _current(row: dict[str, Any], versions: dict[str, Any]) -> bool:
+    """Whether a conflict was detected against the version in force of an activity kept (id → version)."""
+    doc = row["doc"]
+    a, b = doc.get("activity_version"), doc.get("other_version")
+    return (a is not None and versions.get(row["activity"], -1) == a) or (
+        b is not None and versions.get(row["other_activity"] or "", -1) == b
+    )
+
+
+def shown(rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedelta) -> dict[str, list[dict[str, Any]]]:
+    """What the picture around ``at`` shows of :func:`live`'s rows: the same, but for the conflicts
+    acknowledged and never resolved, which count as the live picture counts them (:func:`model.counts_after`
+    after ``at - window``, or detected against an activity kept). A live piece keeps every unresolved
+    conflict, so that it serves every later instant; those acknowledged stay unresolved for ever when
+    nobody resolves them (5,965 in the time bar's picture after 14 months, against 7 in the live one)."""
+    since = at - window
+    versions = {r["id"]: r["version"] for r in rows.get("activities", [])}
+    out = dict(rows)
+    if "conflicts" in rows:
+        out["conflicts"] = [
+            r
+            for r in rows["conflicts"]
+            if r["status"] != "acknowledged"
+            or counts_after(r["doc"].get("end"), r.get("detected_at"), r.get("acknowledged"), since)
+            or _current(r, versions)
         ]
     return out
 
@@ -585,7 +608,7 @@ def cut(doc: dict[str, Any], *, window: timedelta = WINDOW) -> dict[str, Any]:
 def _around_doc(
     mechanism: str, at: datetime, head: dict[str, Any], rows: dict[str, Any], window: timedelta
 ) -> dict[str, Any]:
-    kept = live({name: rows[name] for name in TABLES}, at=at, window=window)  # a second cut changes nothing
+    kept = shown(live({name: rows[name] for name in TABLES}, at=at, window=window), at=at, window=window)
     return {
         "mechanism": mechanism,
         "at": iso(at),
