@@ -29,14 +29,18 @@ def test_the_time_bar_replays_what_matters_around_the_instant(
 ) -> None:
     post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)  # IL-0001, ends 4 h from now
     post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # TR-0001 and C1, left open
+    post_notice(live, tokens["IL"], "air_sortie", 35.10, 36.75, 2, 4)  # IL-0002
+    (acked,) = post_notice(live, tokens["TR"], "uav_patrol", 35.12, 36.77, 2, 4)["raised"]  # TR-0002 and C2
+    for party in acked["awaiting"]:  # acknowledged, never resolved: it counts until a day after its window
+        live.service.acknowledge_conflict(mechanism_id=M, actor=party, conflict_id=acked["id"])
     clock.advance(seconds=39 * 3600)
-    post_notice(live, tokens["IL"], "air_sortie", 36.20, 37.10, 2, 4)  # IL-0002
-    post_notice(live, tokens["TR"], "uav_patrol", 36.22, 37.12, 2, 4)  # TR-0002 and C2
+    post_notice(live, tokens["IL"], "air_sortie", 36.20, 37.10, 2, 4)  # IL-0003
+    post_notice(live, tokens["TR"], "uav_patrol", 36.22, 37.12, 2, 4)  # TR-0003 and C3
     clock.advance(seconds=3600)
     il = officer("IL")
     page = il.page
-    expect(page.locator("[data-conflict]")).to_have_count(2)  # C1 too: open, however old
-    expect(page.locator("path[data-activity='IL-0002']").first).to_be_attached()
+    expect(page.locator("[data-conflict]")).to_have_count(2)  # C1 too: open, however old; not C2
+    expect(page.locator("path[data-activity='IL-0003']").first).to_be_attached()
     # live holds what ended in the last day, as the time bar's window does: IL-0001 ended 36 h ago
     expect(page.locator("path[data-activity='IL-0001']")).to_have_count(0)
     with page.expect_request(lambda r: "/replay?" in r.url) as asked:
@@ -45,18 +49,19 @@ def test_the_time_bar_replays_what_matters_around_the_instant(
     assert query["window_h"] == ["24"]
     expect(page.locator("#mode-badge")).to_be_visible()
     expect(page.locator("[data-conflict=C1]")).to_be_visible()  # open then, however old
-    expect(page.locator("[data-conflict=C2]")).to_be_visible()
-    expect(page.locator("path[data-activity='IL-0002']").first).to_be_attached()  # to come then
+    expect(page.locator("[data-conflict=C3]")).to_be_visible()
+    expect(page.locator("[data-conflict=C2]")).to_have_count(0)  # acknowledged, its window over 35 h before
+    expect(page.locator("path[data-activity='IL-0003']").first).to_be_attached()  # to come then
     expect(page.locator("path[data-activity='IL-0001']")).to_have_count(0)  # ended 35 h before
     # what the page was given is replay from entry 1 at that instant, cut the same way
     instant = datetime.fromisoformat(query["at"][0])
     cut = live.service.replay_around(M, instant, snapshots=False)
     assert cut == replay.cut(live.service.replay_stored(M, instant, snapshots=False))
-    assert [a["id"] for a in cut["activities"]] == ["IL-0002", "TR-0002"]
-    assert [c["id"] for c in cut["conflicts"]] == ["C1", "C2"]
+    assert [a["id"] for a in cut["activities"]] == ["IL-0003", "TR-0003"]
+    assert [c["id"] for c in cut["conflicts"]] == ["C1", "C3"]
     page.click("#live")
     expect(page.locator("#mode-badge")).to_be_hidden()
-    expect(page.locator("path[data-activity='IL-0002']").first).to_be_attached()
+    expect(page.locator("path[data-activity='IL-0003']").first).to_be_attached()
     expect(page.locator("[data-conflict]")).to_have_count(2)
 
 
