@@ -50,6 +50,8 @@ BOTH_STORES = frozenset(
         "store/test_gate.py",
         "service/test_follow.py",
         "service/test_replay_snapshots.py",
+        "service/test_live_reads.py",
+        "service/test_picture_reach.py",
     )
 )
 """The modules whose tests on a database run on SQLite and again on PostgreSQL (the record, notices,

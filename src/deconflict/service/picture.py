@@ -63,7 +63,9 @@ INDEX_REACH_S = 7 * 24 * 3600.0
 out (:attr:`Picture.indexed_after`). A mechanism that has run for a year has notified tens of thousands, and
 nothing sets them ended: indexing every one made the first write after each start take seconds (4.7 s at
 20,000 notices), growing with the record. A week covers any step back of the clock short of a week; a
-larger one reads the rest first (:meth:`Picture.reach`)."""
+larger one reads the rest first (:meth:`Picture.reach`). It holds because a finding that ends at or before
+the time it is judged at raises nothing (``findings.findings``, ``derive.record_zone``): a change there must
+change this bound too."""
 FRESHNESS_S = 1.0
 """How often a write compares the stored head of the record with the in-memory picture."""
 
