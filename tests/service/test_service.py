@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from pyproj import Geod
 from sqlalchemy import func, select, text
-from support.builders import BAKU, PALMYRA, T0, T4, M, offset, vol
+from support.builders import BAKU, PALMYRA, T0, T4, M, offset, vol, zone
 
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound, StaleVersion
 from deconflict.service import Service
+from deconflict.service.recheck import recheck
 from deconflict.store import open_store
 from deconflict.store.schema import ActivityRow, ConflictRow, LedgerEntry
 
@@ -209,6 +210,23 @@ def test_conflicts_still_counting_after_an_instant_are_chosen_to_the_microsecond
     assert ids(whole - us, "open") == [c2["id"]]
     assert ids(whole, "open") == [] == ids(whole + timedelta(seconds=1), "open")
     assert ids(end - us, "unresolved") == [c1["id"], c2["id"]]
+
+
+def test_a_notice_breaking_two_zones_after_a_restart_is_numbered_as_ledger_verify_expects(
+    db: str, svc: Service, clock: FixedClock
+) -> None:
+    """A restarted service holds the zones in the order they were declared, as one that kept running does:
+    a notice that breaks two gets its conflicts in that order, and ``ledger verify`` finds nothing wrong. Read
+    in id order after a restart, C1 and C2 swapped zones and verify named both, and their alerts, as wrong."""
+    for zone_id in ("TR-PROT-B", "TR-PROT-A"):  # declared B first
+        clock.advance(seconds=60)
+        svc.declare_zone(
+            mechanism_id=M, actor="TR", zone=zone(zone_id, "protected", ["air_sortie"], T4, 20_000, valid_from=clock())
+        )
+    restarted = Service(open_store(db), clock=clock)
+    out = restarted.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    assert [(c["id"], c["zone"]) for c in out.raised] == [("C1", "TR-PROT-B"), ("C2", "TR-PROT-A")]
+    assert recheck(restarted.entries_after(M, 0), mechanism=M).problems == []
 
 
 BAD_NOTICES: list[tuple[str, dict[str, Any], type[DeconflictError], str]] = [

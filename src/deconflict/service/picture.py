@@ -318,8 +318,13 @@ def build_picture(s: Session, mechanism_id: str, *, after: datetime | None = Non
         Member(id=m.id, name=m.name, role=Role(m.role), party=m.party, language=m.language)
         for m in s.scalars(select(MemberRow).where(MemberRow.mechanism_id == mechanism_id).order_by(MemberRow.id))
     )
-    zone_rows = list(
-        s.scalars(select(ZoneRow).where(ZoneRow.mechanism_id == mechanism_id, ZoneRow.withdrawn_at.is_(None)))
+    zone_rows = list(  # in the order they were declared, as a picture updated in place holds them: a notice that
+        # breaks several is given their conflicts in this order, and `ledger verify` expects the order it keeps
+        s.scalars(
+            select(ZoneRow)
+            .where(ZoneRow.mechanism_id == mechanism_id, ZoneRow.withdrawn_at.is_(None))
+            .order_by(ZoneRow.declared_at, ZoneRow.id)
+        )
     )
     zones = tuple(zone_from_doc(z.doc, mechanism=mechanism_id) for z in zone_rows)
     mechanism = Mechanism(
