@@ -19,7 +19,8 @@ shows it; the record itself, and ``ledger verify``, are unaffected.
 Replay around an instant (what the page's time bar asks for, :func:`deconflict.store.replay.around`) reads
 a snapshot's *live piece* instead: the rows in force, open or awaited at its entry and those that ended,
 closed or were sent in the 48 hours before (:func:`deconflict.store.replay.live` with
-:data:`~deconflict.store.replay.KEEP`), a few thousand rows whatever the record's age. A whole snapshot
+:data:`~deconflict.store.replay.KEEP`), a few thousand rows whatever the record's age while conflicts get
+resolved and messages answered (each one left unresolved or unanswered stays in every piece). A whole snapshot
 carries its piece (migration 0012); between two whole ones, a piece alone (no whole state: ``body`` NULL) is
 written every ``PIECE_EVERY`` entries from the piece before it, so replay around an instant applies at most
 that many entries. A piece is held to the same rules: its entry hash against the chain, its own content
