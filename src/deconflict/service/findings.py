@@ -50,8 +50,8 @@ def findings(picture: Picture, activity: Activity, projected: Projected) -> list
         vertical_separation_m=rules.vertical_separation_m,
     )
     found += zone_findings(activity, projected, list(picture.zones.values()), picture.frame)
-    # an overlap wholly past: no conflict (the picture's index leaves out what ended before it reaches on this:
-    # picture.INDEX_REACH_S)
+    # an overlap wholly past raises no conflict; the picture's index relies on this to leave out the activities
+    # that ended before it reaches (picture.INDEX_REACH_S)
     out: list[Finding] = [f for f in found if f.end > activity.notified_at]
     late = short_notice(activity, min_notice_s=rules.min_notice_s)
     if late is not None:

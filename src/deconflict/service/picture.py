@@ -123,7 +123,7 @@ class Picture:
     ended before cannot conflict with a notice made after it (a finding's window ends by the other
     activity's end, and one wholly past raises nothing), so a picture built after months of operation leaves
     them out: :meth:`reach` puts them in first when a notice or zone is judged at an earlier instant."""
-    older: Any = None
+    older: Callable[[Picture], None] | None = None
     """Reads the live activities the index left out (``indexed_after``) into it (set by :class:`Pictures`)."""
 
     @property
