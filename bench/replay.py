@@ -55,7 +55,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, delete, insert
 
 from deconflict.clock import iso
 from deconflict.record import chain
@@ -209,6 +209,7 @@ def main() -> None:
     ap.add_argument("--full-instants", type=int, default=8)
     ap.add_argument("--baseline-entries", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--storage-entries", type=int, default=48_000)
     args = ap.parse_args()
     n, every = args.entries, args.every
     rng = random.Random(args.seed)
@@ -282,8 +283,9 @@ def main() -> None:
                     "cpu_s": round(used, 3),
                     "cpu_ms_per_entry_every": round(used / every * 1000, 3),
                     "canonical_mib": round(snap.size / 2**20, 2),
-                    "stored_mib": round(len(snap.body) / 2**20, 2),
-                    "ratio": round(snap.size / len(snap.body), 1),
+                    "stored_as": "full" if snap.body is not None else "delta",
+                    "stored_mib": round(len(snap.body or snap.delta_body or b"") / 2**20, 3),
+                    "ratio": round(snap.size / len(snap.body or snap.delta_body or b""), 1),
                     "live_rows": snap.live_rows,
                     "live_stored_kib": round(len(snap.live_body or b"") / 1024, 1),
                 }
@@ -438,7 +440,70 @@ def main() -> None:
             "around_wall": result["around"]["p99_s"] < 1.0,
             "whole_state_cpu": snap["cpu_p99_s"] < 1.0,
         }
+        result["stored"] = storage(svc, min(args.storage_entries, n) // every * every, every)
+        print(f"stored: {result['stored']}", file=sys.stderr)
     print(json.dumps(result))
+
+
+def storage(svc: Service, upto: int, every: int) -> dict[str, Any]:
+    """What the whole snapshots due on the record's first ``upto`` entries take on disk, each written as the
+    service writes it (``snapshots.make``, from the one before): stored as deltas between full ones
+    (``FULL_EVERY``) and, the baseline in the same run, every one in full (``full_every=1``, as before
+    migration 0016); the load of the deepest delta against the same state in full; both extrapolated to 1M
+    entries (a full snapshot grows with the record, a delta does not)."""
+    out: dict[str, Any] = {"entries": upto, "every": every, "full_every": snapshots.FULL_EVERY}
+    deepest = max(
+        (g for g in range(every, upto + 1, every) if g // every % snapshots.FULL_EVERY == snapshots.FULL_EVERY - 1),
+        default=None,
+    )
+    for name, full_every in (("deltas", snapshots.FULL_EVERY), ("all_full", 1)):
+        with svc.store.transaction() as s:
+            s.execute(delete(ReplaySnapshot).where(ReplaySnapshot.mechanism_id == M))
+        stored, delta_sizes, used = 0, [], 0.0
+        last: ReplaySnapshot | None = None
+        for g in range(every, upto + 1, every):
+            snap, _, cpu_s = timed(
+                lambda g=g, f=full_every: snapshots.make(svc.store, M, g, datetime.now(UTC), every=every, full_every=f)
+            )
+            used += cpu_s
+            with svc.store.transaction() as s:
+                s.add(snap)
+            stored += len(snap.body or snap.delta_body or b"")
+            if snap.delta_body is not None:
+                delta_sizes.append(len(snap.delta_body))
+            last = snap
+        assert last is not None
+        load = None
+        if deepest is not None:
+            with svc.store.read() as s:
+                start, _, load = timed(lambda: snapshots.usable(s, M, seq=deepest))
+            assert start is not None and start.seq == deepest
+        out[name] = {
+            "snapshots": upto // every,
+            "stored_mib": round(stored / 2**20, 2),
+            "delta_kib_p50": round(pct([float(d) for d in delta_sizes], 0.5) / 1024, 1) if delta_sizes else None,
+            "write_cpu_s_each": round(used / (upto // every), 3),
+            "load_deepest_cpu_s": round(load, 3) if load is not None else None,
+        }
+        if full_every == 1:
+            # a full snapshot's stored bytes per row of state, and rows per entry: the total at 1M, where the
+            # state at entry k*every is k*every*rows_per_entry rows
+            per_row = len(last.body or b"") / last.rows
+            rows_per_entry = last.rows / last.seq
+            n_1m = 1_000_000 // every
+            full_1m = per_row * rows_per_entry * every * n_1m * (n_1m + 1) / 2
+            k_1m = n_1m // snapshots.FULL_EVERY
+            fulls_1m = per_row * rows_per_entry * every * snapshots.FULL_EVERY * k_1m * (k_1m + 1) / 2
+            deltas_1m = out["deltas"]["delta_kib_p50"] * 1024 * (n_1m - k_1m) if out["deltas"]["delta_kib_p50"] else 0
+            out["extrapolated_1m_gib"] = {
+                "all_full": round(full_1m / 2**30, 1),
+                "deltas": round((fulls_1m + deltas_1m) / 2**30, 2),
+            }
+    out["stored_ratio"] = round(out["deltas"]["stored_mib"] / out["all_full"]["stored_mib"], 3)
+    if deepest is not None:
+        out["deepest_delta"] = deepest
+        out["load_ratio"] = round(out["deltas"]["load_deepest_cpu_s"] / out["all_full"]["load_deepest_cpu_s"], 2)
+    return out
 
 
 if __name__ == "__main__":

@@ -88,9 +88,10 @@ def _forge(svc: Service, seq: int) -> None:
     with svc.store.transaction() as s:
         row = s.get(ReplaySnapshot, (M, seq))
         assert row is not None
-        rows = snapshots.decode(row)
+        rows = snapshots.whole(s, M, row)
         rows["members"][0]["name"] += " (forged)"
         row.body, row.content_hash, row.size = snapshots.encode(rows)
+        row.delta_body = row.delta_hash = None
 
 
 def test_a_snapshot_that_does_not_hold_is_skipped_or_found(svc: Service, clock: FixedClock, tmp_path: Path) -> None:
@@ -192,3 +193,77 @@ def test_the_duty_loop_gives_snapshots_a_bounded_share_and_they_catch_up_afterwa
     svc._ctx.snapshot_after.clear()  # the wait is over
     svc.tick()
     assert kept() == [10, 20]
+
+
+def _stored(svc: Service) -> dict[int, ReplaySnapshot]:
+    with svc.store.read() as s:
+        rows = s.scalars(select(ReplaySnapshot).where(ReplaySnapshot.mechanism_id == M)).all()
+        return {r.seq: r for r in rows}
+
+
+def test_whole_snapshots_between_full_ones_are_stored_as_what_changed(
+    svc: Service, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every whole snapshot stood for the whole state in full, so their total grew with the square of the
+    record: only every FULL_EVERY-th is full now, the others hold what changed since the one before."""
+    monkeypatch.setattr(snapshots, "FULL_EVERY", 4)
+    instants = scripted_day(svc, clock)
+    written = svc.write_snapshots(M, every=7, budget=1000)
+    stored = _stored(svc)
+    full = [seq for seq, r in stored.items() if r.body is not None]
+    assert full == [seq for seq in stored if seq == 7 or seq // 7 % 4 == 0]  # the first has no base
+    for w in written:
+        row = stored[w.seq]
+        if row.body is not None:
+            assert row.delta_body is None and w.stored == len(row.body)
+            continue
+        doc = snapshots.decode_delta(row)
+        assert (doc["base"], doc["base_hash"]) == (w.seq - 7, stored[w.seq - 7].hash)
+        with svc.store.read() as s:
+            state = snapshots.whole(s, M, row)
+        in_full, digest, size = snapshots.encode(state)
+        assert (digest, size, w.rows) == (row.content_hash, row.size, sum(len(t) for t in state.values()))
+        assert w.stored == len(row.delta_body or b"") < len(in_full) / 2, w  # what changed, not the whole
+    for t in every_instant(svc, instants)[::2]:
+        assert svc.replay_stored(M, t) == svc.replay_stored(M, t, snapshots=False), t
+    assert svc.check_snapshots(M) == (len(written), [])
+
+
+def test_a_delta_that_does_not_hold_or_whose_base_does_not_is_skipped_and_found(
+    svc: Service, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(snapshots, "FULL_EVERY", 4)
+    scripted_day(svc, clock)
+    svc.write_snapshots(M, every=7, budget=1000)
+    stored = _stored(svc)
+    deltas = [seq for seq, r in stored.items() if r.body is None]
+    forged, base = deltas[-1], 28  # the newest delta; the second full snapshot, three deltas resting on it
+    assert stored[base].body is not None and forged > base + 4 * 7
+    after = datetime.fromisoformat(svc.entries_after(M, forged, limit=1)[0]["at"])
+    above_base = max(stored[seq].at for seq in (35, 42, 49) if stored[seq].at < stored[56].at)  # one resting on 28
+    reference = {t: svc.replay_stored(M, t, snapshots=False) for t in (after, above_base)}
+    with svc.store.transaction() as s:
+        row = s.get(ReplaySnapshot, (M, forged))  # a member renamed, the delta's own hash made to match
+        assert row is not None
+        doc = snapshots.decode_delta(row)
+        member = snapshots.whole(s, M, row)["members"][0]
+        doc["rows"]["members"] = [{**member, "name": member["name"] + " (forged)"}]
+        row.delta_body, row.delta_hash = snapshots.encode_delta(doc)
+        damaged = s.get(ReplaySnapshot, (M, base))
+        assert damaged is not None
+        damaged.body = zlib.compress(b'{"members": []}')
+    for t in (after, above_base):  # both skipped: an older snapshot, or entry 1
+        assert svc.replay_stored(M, t) == reference[t]
+    said = caplog.text
+    assert f"snapshot at entry {forged}: its deltas do not add up to the content its hash names" in said
+    assert f"snapshot at entry {base}: its content does not match its hash" in said
+    checked, problems = svc.check_snapshots(M)
+    assert checked == len(stored)
+    found = {p.seq: p.problem for p in problems}
+    above = [seq for seq in deltas if base < seq < base + 4 * 7]  # every delta resting on the damaged one
+    assert sorted(found) == sorted([base, forged, *above]) and len(above) == 3
+    assert found[forged] == f"snapshot at entry {forged}: its deltas do not add up to the content its hash names"
+    with svc.store.transaction() as s:  # a base gone: the deltas on it are skipped, not misread
+        s.execute(ReplaySnapshot.__table__.delete().where(ReplaySnapshot.seq == base))
+    assert svc.replay_stored(M, above_base) == reference[above_base]
+    assert f"the whole snapshot it was made from (entry {base}) is missing or is not the record's" in caplog.text

@@ -303,8 +303,9 @@ def test_live_pieces_alone_between_whole_snapshots_and_old_snapshots_get_theirs(
     assert svc.check_snapshots(M) == (len(written), [])
     # whole snapshots written before 0012 (no piece) are given one; pieces alone are not written again
     with svc.store.transaction() as s:
-        s.execute(update(ReplaySnapshot).where(ReplaySnapshot.body.is_not(None)).values(live_body=None, live_hash=None))
-        s.execute(ReplaySnapshot.__table__.delete().where(ReplaySnapshot.body.is_(None), ReplaySnapshot.seq > 60))
+        whole_state = ReplaySnapshot.content_hash.is_not(None)  # in full or as a delta (0016)
+        s.execute(update(ReplaySnapshot).where(whole_state).values(live_body=None, live_hash=None))
+        s.execute(ReplaySnapshot.__table__.delete().where(~whole_state, ReplaySnapshot.seq > 60))
     again = snapshots.write_due(svc.store, M, clock(), every=28, piece_every=7, budget=1000)
     assert [(w.seq, w.piece) for w in again] == [(g, True) for g in range(56, head + 1, 7)]
     assert svc.check_snapshots(M)[1] == []

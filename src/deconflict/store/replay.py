@@ -63,6 +63,7 @@ __all__ = [
     "around",
     "content",
     "cut",
+    "key_columns",
     "live",
     "shown",
     "live_at",
@@ -299,7 +300,8 @@ def _names(value: Any, out: set[str]) -> set[str]:
     return out
 
 
-def _key_columns(name: str) -> tuple[str, ...]:
+def key_columns(name: str) -> tuple[str, ...]:
+    """The columns that name a row of table ``name`` (of :data:`CONTENT`) within its mechanism."""
     return tuple(c.name for c in inspect(CONTENT[name]).primary_key if c.name != "mechanism_id")
 
 
@@ -318,7 +320,7 @@ def _from_start(
     names: set[str] = set()
     for e in tail:
         _names(e.get("payload"), names)
-    keys = {name: _key_columns(name) for name in CONTENT}
+    keys = {name: key_columns(name) for name in CONTENT}
     touched: dict[str, list[dict[str, Any]]] = {}
     for name in CONTENT:
         rows = start.rows.get(name, [])

@@ -392,7 +392,8 @@ class ReplaySnapshot(Base):
 
     Derived from the record and never trusted blindly: ``hash`` is the chain's hash of entry ``seq``,
     held against the record whenever the snapshot is used, and ``content_hash`` the SHA-256 of the
-    canonical JSON that ``body`` compresses, checked on every load; ``deconflict replay
+    canonical JSON that ``body`` compresses, checked on every load (a snapshot stored as a delta has its own hash
+    checked, and its base's, down to a full one); ``deconflict replay
     --check-snapshots`` rebuilds each one from entry 1 and compares."""
 
     __tablename__ = "replay_snapshots"
@@ -421,4 +422,11 @@ class ReplaySnapshot(Base):
     """SHA-256 (hex) of the live piece's canonical JSON."""
     live_rows: Mapped[int | None] = mapped_column(Seq, default=None)
     """Rows in the live piece."""
+    delta_body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """The whole state as what changed since the whole snapshot at an earlier entry (its base): canonical JSON
+    ``{"base", "base_hash", "rows", "gone"}``, zlib-compressed, with ``body`` None (migration 0016). The
+    state it stands for is the base's, resolved the same way, with ``rows`` (per table, the rows changed or
+    added) put in and the rows whose keys ``gone`` lists taken out; ``content_hash`` is that state's."""
+    delta_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    """SHA-256 (hex) of the delta's canonical JSON, checked on every load."""
     __table_args__ = (ForeignKeyConstraint(["mechanism_id"], ["mechanisms.id"]),)

@@ -34,6 +34,16 @@ Snapshots sit at fixed sequence numbers (multiples of ``EVERY``), so two process
 on its primary key, and a restored or copied database keeps them (restore copies the table; each is
 held against the restored record when used). The rows are compressed with zlib (about 13 to 1).
 
+Each whole snapshot stands for the whole state, which grows with the record: stored in full, their total
+grew with the square of the record's length (161 MB beside a 107 MB database after 14 months, about 17 GB
+at 1M entries). Only every ``FULL_EVERY``-th is stored in full now; the others are stored as a delta
+(migration 0016): the rows changed or added since the whole snapshot ``EVERY`` entries before (its base)
+and the keys of the rows gone, a few thousand rows whatever the record's age. Loading one reads the full
+snapshot below it and the deltas up to it, each held to its own hash and its base named by its entry's hash
+(:func:`whole`); ``content_hash`` is still the hash of the whole state, checked against the state the deltas
+add up to on every load, and ``--check-snapshots`` compares that state with the record rebuilt from entry 1,
+as for a full one.
+
 Costs (bench/replay.py): replay from a snapshot parses it (about 5 us a row) and applies the tail (about
 0.6 ms an entry through the projection, at most ``EVERY``); writing one costs the same plus encoding
 (about 4 us a row), in the duty loop, off the mechanism's lock. Replay around an instant parses a piece
@@ -53,7 +63,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +72,7 @@ from deconflict.store.schema import LedgerEntry, ReplaySnapshot
 
 __all__ = [
     "EVERY",
+    "FULL_EVERY",
     "LEVEL",
     "PIECE_EVERY",
     "Problem",
@@ -77,6 +88,7 @@ __all__ = [
     "piece",
     "usable",
     "usable_piece",
+    "whole",
     "whole_at",
     "write_due",
     "Written",
@@ -88,6 +100,11 @@ one (bench/replay.py measures the trade between this, the write cost and the siz
 PIECE_EVERY = 250
 """Entries between two live pieces (a whole snapshot carries one too): replay around an instant applies at most
 this many entries after reading one (about 0.6 ms each), so it stays well under a second at any age."""
+FULL_EVERY = 16
+"""Whole snapshots stored in full: those at every ``FULL_EVERY``-th (their entry a multiple of ``EVERY *
+FULL_EVERY``), and any whose base is not usable; the others are deltas on the one before. Loading one
+decodes the full one below it and at most ``FULL_EVERY - 1`` deltas, merged first, so the whole state is
+walked once (bench/replay.py measures the load and the storage against every snapshot in full)."""
 LEVEL = 1
 """zlib level: the fastest; level 6 saves little more on these documents and costs several times the CPU."""
 
@@ -100,8 +117,100 @@ def encode(rows: dict[str, list[dict[str, Any]]]) -> tuple[bytes, str, int]:
     return zlib.compress(raw, LEVEL), hashlib.sha256(raw).hexdigest(), len(raw)
 
 
+Key = tuple[Any, ...]
+
+
+def _keyer(name: str) -> Callable[[dict[str, Any]], Key]:
+    columns = replay.key_columns(name)
+    return lambda row: tuple(row[c] for c in columns)
+
+
+def delta(base: replay.Start, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """What ``rows`` (the state some entries after ``base``) holds that ``base`` does not: per table, the rows
+    changed or added (``rows``) and the keys of the rows gone (``gone``), with the base's entry and hash."""
+    changed: dict[str, list[dict[str, Any]]] = {}
+    gone: dict[str, list[list[Any]]] = {}
+    for name in sorted(set(base.rows) | set(rows)):
+        before, after = base.rows.get(name, []), rows.get(name, [])
+        if before is after:
+            continue
+        key = _keyer(name)
+        was = {key(r): r for r in before}
+        new = [r for r in after if (old := was.pop(key(r), None)) is not r and old != r]
+        if new:
+            changed[name] = new
+        if was:
+            gone[name] = [list(k) for k in was]
+    return {"base": base.seq, "base_hash": base.hash, "rows": changed, "gone": gone}
+
+
+def encode_delta(doc: dict[str, Any]) -> tuple[bytes, str]:
+    """A delta (:func:`delta`) as (zlib-compressed canonical JSON, its SHA-256 in hex)."""
+    raw = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    return zlib.compress(raw, LEVEL), hashlib.sha256(raw).hexdigest()
+
+
+def decode_delta(row: ReplaySnapshot) -> dict[str, Any]:
+    """A stored snapshot's delta.
+
+    Raises:
+        ValueError: it has none, or it does not decompress to the content its hash names.
+    """
+    if row.delta_body is None or row.delta_hash is None:
+        raise ValueError(f"snapshot at entry {row.seq} is a live piece alone")
+    try:
+        raw = zlib.decompress(row.delta_body)
+    except zlib.error as e:
+        raise ValueError(f"snapshot at entry {row.seq}: its delta does not decompress ({e})") from None
+    if hashlib.sha256(raw).hexdigest() != row.delta_hash:
+        raise ValueError(f"snapshot at entry {row.seq}: its delta does not match its hash")
+    doc: dict[str, Any] = orjson.loads(raw)
+    return doc
+
+
+def apply_deltas(
+    rows: dict[str, list[dict[str, Any]]], deltas: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """``rows`` with ``deltas`` put in, oldest first, in one pass over each table they touch; each table in
+    the order the deltas' own snapshots hold it (key order once a row has come in, else the base's)."""
+    merged: dict[str, dict[Key, dict[str, Any] | None]] = {}
+    came: dict[str, bool] = {}
+    present: dict[str, set[Key]] = {}
+    for d in deltas:
+        for name in set(d["gone"]) | set(d["rows"]):
+            key = _keyer(name)
+            now = merged.setdefault(name, {})
+            if name not in present:
+                present[name] = {key(r) for r in rows.get(name, [])}
+            there = present[name]
+            for k in d["gone"].get(name, []):
+                now[tuple(k)] = None
+                there.discard(tuple(k))
+            for r in d["rows"].get(name, []):
+                k = key(r)
+                if k not in there:  # a row that comes in: that snapshot put its table in key order
+                    came[name] = True
+                    there.add(k)
+                now[k] = r
+    out = dict(rows)
+    for name, now in merged.items():
+        key = _keyer(name)
+        kept: list[dict[str, Any]] = []
+        for r in rows.get(name, []):
+            k = key(r)
+            if k in now:
+                replaced = now.pop(k)
+                if replaced is not None:
+                    kept.append(replaced)
+            else:
+                kept.append(r)
+        kept += [r for r in now.values() if r is not None]
+        out[name] = sorted(kept, key=key) if came.get(name) else kept
+    return out
+
+
 def decode(row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
-    """A stored snapshot's rows.
+    """A stored snapshot's rows, from its full body (:func:`whole` reads one stored as a delta too).
 
     Raises:
         ValueError: the body does not decompress to the content its hash names.
@@ -176,6 +285,42 @@ def _entry_hash(session: Session, mechanism: str, seq: int) -> str | None:
     return session.scalar(select(LedgerEntry.hash).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == seq))
 
 
+def whole(session: Session, mechanism: str, row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
+    """The whole state a stored snapshot stands for: its full body, or its delta put on the state of its base
+    (resolved the same way, down to a full one). Each delta is held to its hash, each base it names must be
+    the snapshot at that entry with that entry hash, the chain's, and the state they add up to is held to the
+    snapshot's content hash, as a full body is.
+
+    Raises:
+        ValueError: a body or delta does not match its hash, or a base is missing or not the chain's.
+    """
+    top = row
+    deltas: list[dict[str, Any]] = []
+    while row.body is None:
+        found = decode_delta(row)
+        base_seq, base_hash = found["base"], found["base_hash"]
+        base = session.get(ReplaySnapshot, (mechanism, base_seq)) if base_seq < row.seq else None
+        if base is None or base.hash != base_hash or _entry_hash(session, mechanism, base_seq) != base_hash:
+            raise ValueError(
+                f"snapshot at entry {row.seq}: the whole snapshot it was made from (entry {base_seq}) is missing "
+                "or is not the record's"
+            )
+        deltas.append(found)
+        row = base
+    rows = decode(row)
+    if not deltas:
+        return rows
+    with replay.no_collection():
+        rows = apply_deltas(rows, deltas[::-1])
+    if hashlib.sha256(orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)).hexdigest() != top.content_hash:
+        raise ValueError(f"snapshot at entry {top.seq}: its deltas do not add up to the content its hash names")
+    return rows
+
+
+_WHOLE = or_(ReplaySnapshot.body.is_not(None), ReplaySnapshot.delta_body.is_not(None))
+"""A whole snapshot, stored in full or as a delta (not a live piece alone)."""
+
+
 def usable(
     session: Session, mechanism: str, *, at: datetime | None = None, seq: int | None = None
 ) -> replay.Start | None:
@@ -186,9 +331,7 @@ def usable(
     more), and the next older one is tried."""
     if not kept(session):
         return None
-    stmt = select(ReplaySnapshot.seq, ReplaySnapshot.hash).where(
-        ReplaySnapshot.mechanism_id == mechanism, ReplaySnapshot.body.is_not(None)
-    )
+    stmt = select(ReplaySnapshot.seq, ReplaySnapshot.hash).where(ReplaySnapshot.mechanism_id == mechanism, _WHOLE)
     if at is not None:
         stmt = stmt.where(ReplaySnapshot.at <= at)
     if seq is not None:
@@ -202,7 +345,7 @@ def usable(
         row = session.get(ReplaySnapshot, (mechanism, found_seq))
         assert row is not None
         try:
-            rows = decode(row)
+            rows = whole(session, mechanism, row)
         except ValueError as e:
             log.warning("%s: %s; skipped", mechanism, e)
             continue
@@ -272,13 +415,18 @@ def usable_piece(
     return None
 
 
-def make(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnapshot:
+def make(
+    store: Store, mechanism: str, target: int, now: datetime, *, every: int | None = None, full_every: int | None = None
+) -> ReplaySnapshot:
     """The snapshot of a mechanism's tables just after entry ``target`` (not stored): rebuilt by replay from
-    the newest usable snapshot before it (from entry 1 when there is none).
+    the newest usable snapshot before it (from entry 1 when there is none). Stored as a delta on that one when
+    it is the whole snapshot ``every`` (:data:`EVERY`) entries before and ``target`` is not a ``full_every``-th
+    (:data:`FULL_EVERY`); in full otherwise.
 
     Raises:
         ValueError: the record has no entry ``target``.
     """
+    every, full_every = every or EVERY, full_every or FULL_EVERY
     with store.read() as s:
         start = usable(s, mechanism, seq=target - 1)
         # the collector held off while a snapshot's rows are alive (see deconflict.service.record.replay_stored)
@@ -294,7 +442,15 @@ def make(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnap
             )
             if reached.seq != target or at is None:
                 raise ValueError(f"{mechanism}: the record has no entry {target}")
-            body, digest, size = encode(rows)
+            raw = orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)
+            digest, size = hashlib.sha256(raw).hexdigest(), len(raw)
+            body: bytes | None = None
+            delta_body = delta_hash = None
+            if start is not None and start.seq == target - every and (target // every) % full_every:
+                delta_body, delta_hash = encode_delta(delta(start, rows))
+            else:
+                body = zlib.compress(raw, LEVEL)
+            del raw
             live_body, live_hash, live_rows = piece(rows, at)
     return ReplaySnapshot(
         mechanism_id=mechanism,
@@ -305,6 +461,8 @@ def make(store: Store, mechanism: str, target: int, now: datetime) -> ReplaySnap
         rows=sum(len(r) for r in rows.values()),
         size=size,
         body=body,
+        delta_body=delta_body,
+        delta_hash=delta_hash,
         made_at=now,
         live_body=live_body,
         live_hash=live_hash,
@@ -365,9 +523,9 @@ def _store(store: Store, snapshot: ReplaySnapshot) -> bool:
             if there is None:
                 s.add(snapshot)
                 return True
-            if there.body is None and snapshot.body is not None:
+            if there.content_hash is None and snapshot.content_hash is not None:
                 there.content_hash, there.rows, there.size = snapshot.content_hash, snapshot.rows, snapshot.size
-                there.body = snapshot.body
+                there.body, there.delta_body, there.delta_hash = snapshot.body, snapshot.delta_body, snapshot.delta_hash
                 return True
             if there.live_body is None and snapshot.live_body is not None:
                 there.live_body, there.live_hash = snapshot.live_body, snapshot.live_hash
@@ -418,17 +576,17 @@ def write_due(
     mine = ReplaySnapshot.mechanism_id == mechanism
     with store.read() as s:
         head = ledger.read_head(s, mechanism)
-        last = s.scalar(select(func.max(ReplaySnapshot.seq)).where(mine, ReplaySnapshot.body.is_not(None))) or 0
+        last = s.scalar(select(func.max(ReplaySnapshot.seq)).where(mine, _WHOLE)) or 0
         last_piece = (
             s.scalar(select(func.max(ReplaySnapshot.seq)).where(mine, ReplaySnapshot.live_body.is_not(None))) or 0
         )
     target = (last // every + 1) * every
     while target <= head.seq and len(done) < budget:
         started = clock()
-        snapshot = make(store, mechanism, target, now)
+        snapshot = make(store, mechanism, target, now, every=every)
         if _store(store, snapshot):
-            assert snapshot.body is not None
-            done.append(Written(target, snapshot.rows, snapshot.size, len(snapshot.body), clock() - started))
+            stored = len(snapshot.body or snapshot.delta_body or b"")
+            done.append(Written(target, snapshot.rows, snapshot.size, stored, clock() - started))
         target += every
     pieces = 0
     target = (last_piece // piece_every + 1) * piece_every
@@ -483,7 +641,7 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
             problems.append(Problem(head.seq, "its content hash is not that of the tables rebuilt from entry 1"))
             return
         try:
-            kept = decode(row)
+            kept = whole(session, mechanism, row)
         except ValueError as e:
             problems.append(Problem(head.seq, str(e)))
             return
