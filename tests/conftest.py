@@ -52,6 +52,7 @@ BOTH_STORES = frozenset(
         "service/test_replay_snapshots.py",
         "service/test_live_reads.py",
         "service/test_picture_reach.py",
+        "service/test_rules_warm.py",
     )
 )
 """The modules whose tests on a database run on SQLite and again on PostgreSQL (the record, notices,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -97,14 +99,36 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         except Exception:  # noqa: BLE001 - tried again after a later tick
             log.exception("replay snapshots not written")
 
+    warmed = asyncio.Event()
+
+    def warm(loop: asyncio.AbstractEventLoop) -> None:
+        began = time.perf_counter()
+        try:
+            built = {m: n for m, n in service.warm().items() if n is not None}
+        except DBAPIError as e:  # the first write builds them then
+            log.warning("the record's rules were not read ahead (%s)", unreachable(e) if errors.is_outage(e) else e)
+        except Exception:  # noqa: BLE001 - the first write builds them then
+            log.exception("the record's rules were not read ahead")
+        else:
+            if built:
+                said = ", ".join(f"{m} to entry {n}" for m, n in built.items())
+                log.info("the record's rules read ahead in %.1f s: %s", time.perf_counter() - began, said)
+        finally:
+            try:
+                loop.call_soon_threadsafe(warmed.set)
+            except RuntimeError:  # the server has stopped meanwhile
+                pass
+
     async def ticker() -> None:
         # Deadlines live in stored times; this only asks, every second, what has fallen due. In a worker
         # thread: a database that stalls holds the tick, never the requests the event loop serves. Replay
         # snapshots are written beside the tick, one at a time, in a worker thread of their own: a whole one
         # takes seconds on an old record (15.9 s at 1M entries), and the tick (escalations, line checks, the
-        # tactical picture's alerts) must not wait for it.
+        # tactical picture's alerts) must not wait for it. The first pass waits for the rules read ahead: the
+        # first entry it writes would otherwise read them from entry 1 too, under the lock, at the same time.
         outage = False
         snapshots: asyncio.Future[None] | None = None
+        await warmed.wait()
         try:
             while True:
                 await asyncio.sleep(settings.tick_s)
@@ -134,6 +158,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
         service.follow()  # commits by other processes on the database move the picture and wake the streams
+        # the record's authority rules read from entry 1 now, off the mechanisms' locks, not by the first write
+        # after the start under its lock (1.8 s at 250k entries); a write that comes first builds them itself
+        threading.Thread(target=warm, args=(asyncio.get_running_loop(),), name="deconflict-warm", daemon=True).start()
         task = asyncio.create_task(ticker()) if settings.tick_s > 0 else None
         yield
         if task is not None:

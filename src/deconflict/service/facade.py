@@ -25,6 +25,7 @@ from deconflict.service import (
     mechanisms,
     notices,
     queries,
+    rules,
     tracks,
     zones,
 )
@@ -505,6 +506,13 @@ class Service(RecordFacade):
         """Give up the duty lease this process holds, when it stops cleanly: another process takes over the
         duty loop at its next tick, not :data:`~deconflict.service.ticker.LEASE_S` later."""
         duty.release(self._ctx)
+
+    def warm(self) -> dict[str, int | None]:
+        """Build what the first write in each mechanism would otherwise build under its lock (the record's
+        authority rules, read from entry 1: :func:`~deconflict.service.rules.warm`), without holding the lock:
+        a server calls it as it starts. For each mechanism, the entry its state reflects (None: a write had
+        built one already)."""
+        return {mechanism_id: rules.warm(self._ctx, mechanism_id) for mechanism_id in self.mechanism_ids()}
 
     def write_due_snapshots(self) -> None:
         """Write the next replay snapshot due in each mechanism, at most the duty loop's share of a core,

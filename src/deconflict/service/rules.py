@@ -6,7 +6,9 @@ can never write an entry a verifier would refuse. A refusal here is a programmin
 The rules read a small state built from the earlier entries (members, keys, open conflicts, ...). It is
 kept per mechanism in the context with the sequence number it reflects, caught up from the ledger
 when another process appended, and rebuilt from the first entry when a transaction that had moved it
-on was rolled back.
+on was rolled back. A server builds it when it starts (:func:`warm`), off the mechanism's lock, so that the
+first write after a restart does not wait under that lock for the whole record to be read (1.8 s at 250k
+entries, linear).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from deconflict.record import authority, chain
 from deconflict.service.context import Context
 from deconflict.store import ledger
 
-__all__ = ["RecordRefused", "admit", "forget", "state_after"]
+__all__ = ["RecordRefused", "admit", "forget", "state_after", "warm"]
 
 
 class RecordRefused(RuntimeError):
@@ -34,10 +36,31 @@ def state_after(ctx: Context, s: Session, mechanism_id: str, head: chain.Head) -
         upto, state = 0, authority.AuthorityState()
     else:
         upto, state = kept
-    for seq, type_, payload in ledger.payloads_between(s, mechanism_id, upto, head.seq):
-        authority.apply({"mechanism": mechanism_id, "seq": seq, "type": type_, "payload": payload}, state)
+    _apply(s, mechanism_id, state, upto, head.seq)
     ctx.authority[mechanism_id] = (head.seq, state)
     return state
+
+
+def _apply(s: Session, mechanism_id: str, state: authority.AuthorityState, after: int, upto: int) -> None:
+    for seq, type_, payload in ledger.payloads_between(s, mechanism_id, after, upto):
+        authority.apply({"mechanism": mechanism_id, "seq": seq, "type": type_, "payload": payload}, state)
+
+
+def warm(ctx: Context, mechanism_id: str) -> int | None:
+    """Build the state after the record's head as it stands (in a read transaction, without the mechanism's
+    lock: writes go on meanwhile) and keep it, unless a write has kept one since; the next write catches it
+    up with the entries appended meanwhile. Returns the entry it reflects, None when one was kept already."""
+    if mechanism_id in ctx.authority:
+        return None
+    state = authority.AuthorityState()
+    with ctx.store.read() as s:
+        head = ledger.read_head(s, mechanism_id)
+        _apply(s, mechanism_id, state, 0, head.seq)
+    with ctx.lock:
+        if mechanism_id in ctx.authority:
+            return None
+        ctx.authority[mechanism_id] = (head.seq, state)
+    return head.seq
 
 
 def admit(
