@@ -20,7 +20,9 @@ since the machine is shared):
   the snapshots the sampled instants need: the baseline at the last instant, measured;
 * ``write``: the service's write of one snapshot (``snapshots.make``: the previous one loaded, ``--every``
   entries applied, the state encoded, hashed, compressed) at three ages of the record, checked equal to
-  the one the walk from entry 1 kept; its rows, canonical and compressed sizes;
+  the one the walk from entry 1 kept; its rows, canonical and stored sizes. Stored as a delta unless at a
+  ``FULL_EVERY``-th; its base is the walk's full snapshot, so loading it costs less than through the chain
+  of deltas the service's own writes go through (``stored`` measures those);
 * ``write_piece``: a live piece alone (``snapshots.make_piece``) at each ``PIECE_EVERY`` mark the instants
   need, from the newest piece before it;
 * ``around``: replay around an instant (what the time bar asks for, ``svc.replay_around``) at the instants
@@ -35,7 +37,11 @@ since the machine is shared):
   entry, extrapolated (a replay at an instant applies its whole prefix), and each compared with the
   replay from a snapshot at the same instant (equal documents);
 * ``extrapolated_1m``: the worst instant of a 1M record of this kind, from the measured costs per row
-  and per entry.
+  and per entry;
+* ``stored``: every snapshot due on the first ``--storage-entries`` entries, written as the service writes
+  them, the whole state as deltas between full ones and, the same run's baseline, every one in full: the
+  space (the whole state, and the whole table with the live pieces both modes store alike), each write's
+  CPU, the load of the deepest delta against the same state in full, and the space extrapolated to 1M.
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -285,7 +291,8 @@ def main() -> None:
                     "canonical_mib": round(snap.size / 2**20, 2),
                     "stored_as": "full" if snap.body is not None else "delta",
                     "stored_mib": round(len(snap.body or snap.delta_body or b"") / 2**20, 3),
-                    "ratio": round(snap.size / len(snap.body or snap.delta_body or b""), 1),
+                    # compression, of a full body (a delta holds a part of the state: no ratio)
+                    "ratio": round(snap.size / len(snap.body), 1) if snap.body is not None else None,
                     "live_rows": snap.live_rows,
                     "live_stored_kib": round(len(snap.live_body or b"") / 1024, 1),
                 }
@@ -446,20 +453,24 @@ def main() -> None:
 
 
 def storage(svc: Service, upto: int, every: int) -> dict[str, Any]:
-    """What the whole snapshots due on the record's first ``upto`` entries take on disk, each written as the
-    service writes it (``snapshots.make``, from the one before): stored as deltas between full ones
-    (``FULL_EVERY``) and, the baseline in the same run, every one in full (``full_every=1``, as before
-    migration 0016); the load of the deepest delta against the same state in full; both extrapolated to 1M
-    entries (a full snapshot grows with the record, a delta does not)."""
+    """What the snapshots due on the record's first ``upto`` entries take on disk, each written as the service
+    writes it (``snapshots.make``, from the one before, then ``make_piece`` between): the whole state stored
+    as deltas between full ones (``FULL_EVERY``) and, the baseline in the same run, every one in full
+    (``full_every=1``, as before migration 0016); beside it, what both modes store alike: the live piece each
+    whole snapshot carries and the pieces alone between them. Then the load of the deepest delta against the
+    same state in full, and the totals extrapolated to 1M entries (a full state grows with the record, a
+    delta and a piece do not)."""
     out: dict[str, Any] = {"entries": upto, "every": every, "full_every": snapshots.FULL_EVERY}
     deepest = max(
         (g for g in range(every, upto + 1, every) if g // every % snapshots.FULL_EVERY == snapshots.FULL_EVERY - 1),
         default=None,
     )
+    mib = 2**20
+    pieces: dict[str, float] = {}
     for name, full_every in (("deltas", snapshots.FULL_EVERY), ("all_full", 1)):
         with svc.store.transaction() as s:
             s.execute(delete(ReplaySnapshot).where(ReplaySnapshot.mechanism_id == M))
-        stored, delta_sizes, used = 0, [], 0.0
+        stored, live, delta_sizes, used = 0, [], [], 0.0
         last: ReplaySnapshot | None = None
         for g in range(every, upto + 1, every):
             snap, _, cpu_s = timed(
@@ -469,6 +480,7 @@ def storage(svc: Service, upto: int, every: int) -> dict[str, Any]:
             with svc.store.transaction() as s:
                 s.add(snap)
             stored += len(snap.body or snap.delta_body or b"")
+            live.append(len(snap.live_body or b""))
             if snap.delta_body is not None:
                 delta_sizes.append(len(snap.delta_body))
             last = snap
@@ -478,28 +490,53 @@ def storage(svc: Service, upto: int, every: int) -> dict[str, Any]:
             with svc.store.read() as s:
                 start, _, load = timed(lambda: snapshots.usable(s, M, seq=deepest))
             assert start is not None and start.seq == deepest
+        if not pieces:  # the pieces alone between the whole snapshots: the same whatever stores the whole state
+            alone = []
+            for g in range(snapshots.PIECE_EVERY, upto + 1, snapshots.PIECE_EVERY):
+                if g % every:
+                    piece = snapshots.make_piece(svc.store, M, g, datetime.now(UTC))
+                    with svc.store.transaction() as s:
+                        s.add(piece)
+                    alone.append(len(piece.live_body or b""))
+            pieces = {
+                "live_pieces_mib": round(sum(live) / mib, 2),
+                "pieces_alone_mib": round(sum(alone) / mib, 2),
+                "live_piece_kib_p50": round(pct([float(x) for x in live], 0.5) / 1024, 1),
+                "piece_alone_kib_p50": round(pct([float(x) for x in alone], 0.5) / 1024, 1) if alone else 0.0,
+            }
+            out["alike"] = pieces
+        alike = pieces["live_pieces_mib"] + pieces["pieces_alone_mib"]
         out[name] = {
             "snapshots": upto // every,
-            "stored_mib": round(stored / 2**20, 2),
+            "whole_state_mib": round(stored / mib, 2),
+            "table_mib": round(stored / mib + alike, 2),
             "delta_kib_p50": round(pct([float(d) for d in delta_sizes], 0.5) / 1024, 1) if delta_sizes else None,
             "write_cpu_s_each": round(used / (upto // every), 3),
             "load_deepest_cpu_s": round(load, 3) if load is not None else None,
         }
         if full_every == 1:
-            # a full snapshot's stored bytes per row of state, and rows per entry: the total at 1M, where the
-            # state at entry k*every is k*every*rows_per_entry rows
+            # a full state's stored bytes per row, and rows per entry: the state at entry k*every is
+            # k*every*rows_per_entry rows; a delta and a piece keep their size (this record's rows per entry
+            # and its pieces do not change with its age)
             per_row = len(last.body or b"") / last.rows
             rows_per_entry = last.rows / last.seq
             n_1m = 1_000_000 // every
             full_1m = per_row * rows_per_entry * every * n_1m * (n_1m + 1) / 2
             k_1m = n_1m // snapshots.FULL_EVERY
             fulls_1m = per_row * rows_per_entry * every * snapshots.FULL_EVERY * k_1m * (k_1m + 1) / 2
-            deltas_1m = out["deltas"]["delta_kib_p50"] * 1024 * (n_1m - k_1m) if out["deltas"]["delta_kib_p50"] else 0
+            delta_p50 = out["deltas"]["delta_kib_p50"] or 0.0
+            deltas_1m = delta_p50 * 1024 * (n_1m - k_1m)
+            per_interval = pieces["live_piece_kib_p50"] + pieces["piece_alone_kib_p50"] * (
+                every // snapshots.PIECE_EVERY - 1
+            )
+            pieces_1m = per_interval * 1024 * n_1m
             out["extrapolated_1m_gib"] = {
-                "all_full": round(full_1m / 2**30, 1),
-                "deltas": round((fulls_1m + deltas_1m) / 2**30, 2),
+                "all_full": round((full_1m + pieces_1m) / 2**30, 1),
+                "deltas": round((fulls_1m + deltas_1m + pieces_1m) / 2**30, 2),
+                "of_which_pieces": round(pieces_1m / 2**30, 2),
             }
-    out["stored_ratio"] = round(out["deltas"]["stored_mib"] / out["all_full"]["stored_mib"], 3)
+    out["whole_state_ratio"] = round(out["deltas"]["whole_state_mib"] / out["all_full"]["whole_state_mib"], 3)
+    out["table_ratio"] = round(out["deltas"]["table_mib"] / out["all_full"]["table_mib"], 3)
     if deepest is not None:
         out["deepest_delta"] = deepest
         out["load_ratio"] = round(out["deltas"]["load_deepest_cpu_s"] / out["all_full"]["load_deepest_cpu_s"], 2)

@@ -7,9 +7,11 @@ Every whole snapshot held the whole state, so their total grew with the square o
 a 107 MB database after 14 months of operation, about 17 GB at 1M entries. A full body is now written at
 every ``snapshots.FULL_EVERY``-th whole snapshot and a delta between.
 
-Older code reads a snapshot with only a delta as a live piece alone (``body`` NULL): it replays from an
-older full one, and may write the full body beside the delta (both kept: the full body is read first).
-Downgrading makes such rows live pieces alone.
+Older code does not open a database at this revision (it does not know it). One that had it open already
+replays correctly (it skips a snapshot with only a delta, ``body`` NULL, and starts from an older full
+one), but its ``--check-snapshots`` names every such snapshot a problem ("is a live piece alone"): go back
+with the downgrade, which makes them live pieces alone (``content_hash`` NULL), and the older code then
+finds nothing wrong.
 
 Revision ID: 0016
 Revises: 0015
