@@ -113,7 +113,7 @@ def test_a_snapshot_that_does_not_hold_is_skipped_or_found(svc: Service, clock: 
     assert checked == len(written)
     assert [(p.seq, p.problem.split(":")[0]) for p in problems] == [
         (a, "its content hash is not that of the tables rebuilt from entry 1"),
-        (b, f"snapshot at entry {b}"),
+        (b, "its content does not match its hash"),
         (c, "names another hash than the record's entry"),
     ]
 
@@ -262,8 +262,31 @@ def test_a_delta_that_does_not_hold_or_whose_base_does_not_is_skipped_and_found(
     found = {p.seq: p.problem for p in problems}
     above = [seq for seq in deltas if base < seq < base + 4 * 7]  # every delta resting on the damaged one
     assert sorted(found) == sorted([base, forged, *above]) and len(above) == 3
-    assert found[forged] == f"snapshot at entry {forged}: its deltas do not add up to the content its hash names"
+    assert found[forged].startswith("its deltas do not add up to the content its hash names (the full snapshot at")
     with svc.store.transaction() as s:  # a base gone: the deltas on it are skipped, not misread
         s.execute(ReplaySnapshot.__table__.delete().where(ReplaySnapshot.seq == base))
     assert svc.replay_stored(M, above_base) == reference[above_base]
     assert f"the whole snapshot it was made from (entry {base}) is missing or is not the record's" in caplog.text
+
+
+def test_a_snapshot_that_names_another_time_than_its_entry_is_not_used_before_it(
+    svc: Service, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Replay at an instant starts from the newest snapshot whose time is not after it: one whose time was
+    moved earlier (by someone with write access to the database) would give, at instants before its entry,
+    what was recorded after them. Its time is held against its entry's, as its hash is."""
+    instants = scripted_day(svc, clock)
+    written = [w.seq for w in svc.write_snapshots(M, every=10, budget=1000)]
+    moved = written[len(written) // 2]
+    earlier = [t for t in instants if t < datetime.fromisoformat(svc.entries_after(M, moved - 1, limit=1)[0]["at"])]
+    t = earlier[len(earlier) // 2]
+    reference, around = svc.replay_stored(M, t, snapshots=False), svc.replay_around(M, t, snapshots=False)
+    with svc.store.transaction() as s:
+        s.execute(update(ReplaySnapshot).where(ReplaySnapshot.seq == moved).values(at=instants[0]))
+    assert svc.replay_stored(M, t) == reference
+    assert svc.replay_around(M, t) == around
+    assert f"snapshot at entry {moved} names another time than the record's entry; skipped" in caplog.text
+    assert svc.check_snapshots(M) == (
+        len(written),
+        [snapshots.Problem(moved, "names another time than the record's entry")],
+    )

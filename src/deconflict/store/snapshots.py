@@ -5,8 +5,9 @@ entries after it, instead of the whole record from entry 1.
 A snapshot is derived from the record (:func:`write_due` rebuilds it by replay from the previous one)
 and never trusted blindly:
 
-* it names the hash of the entry it was taken at, which must be the chain's hash of that entry
-  whenever it is used (:func:`usable` skips, with a warning, one that does not match);
+* it names the hash and the time of the entry it was taken at, which must be the chain's hash and the
+  entry's time whenever it is used (:func:`usable` skips, with a warning, one that does not match: a time
+  moved earlier would have it used at instants before its entry);
 * it carries the SHA-256 of its canonical JSON (sorted keys, orjson), checked on every load;
 * the first entry applied after it must name that hash as its previous one (:mod:`deconflict.store.replay`);
 * :func:`check` rebuilds the record from entry 1 in one pass and compares every snapshot with the
@@ -285,6 +286,20 @@ def _entry_hash(session: Session, mechanism: str, seq: int) -> str | None:
     return session.scalar(select(LedgerEntry.hash).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == seq))
 
 
+def _not_the_records(session: Session, mechanism: str, seq: int, entry_hash: str, at: datetime) -> str | None:
+    """What a snapshot's entry hash and time say that the record's entry ``seq`` does not, or None. The time
+    matters as much as the hash: replay at an instant picks the newest snapshot whose time is not after it, so
+    a snapshot that gave an earlier time would be used for instants before its entry."""
+    found = session.execute(
+        select(LedgerEntry.hash, LedgerEntry.at).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == seq)
+    ).one_or_none()
+    if found is None or found[0] != entry_hash:
+        return "names another hash than the record's entry"
+    if found[1] != at:
+        return "names another time than the record's entry"
+    return None
+
+
 def whole(session: Session, mechanism: str, row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
     """The whole state a stored snapshot stands for: its full body, or its delta put on the state of its base
     (resolved the same way, down to a full one). Each delta is held to its hash, each base it names must be
@@ -313,7 +328,10 @@ def whole(session: Session, mechanism: str, row: ReplaySnapshot) -> dict[str, li
     with replay.no_collection():
         rows = apply_deltas(rows, deltas[::-1])
     if hashlib.sha256(orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)).hexdigest() != top.content_hash:
-        raise ValueError(f"snapshot at entry {top.seq}: its deltas do not add up to the content its hash names")
+        raise ValueError(
+            f"snapshot at entry {top.seq}: its deltas do not add up to the content its hash names (the full "
+            f"snapshot at entry {row.seq} and the {len(deltas)} deltas after it, up to this one)"
+        )
     return rows
 
 
@@ -331,16 +349,17 @@ def usable(
     more), and the next older one is tried."""
     if not kept(session):
         return None
-    stmt = select(ReplaySnapshot.seq, ReplaySnapshot.hash).where(ReplaySnapshot.mechanism_id == mechanism, _WHOLE)
+    stmt = select(ReplaySnapshot.seq, ReplaySnapshot.hash, ReplaySnapshot.at).where(
+        ReplaySnapshot.mechanism_id == mechanism, _WHOLE
+    )
     if at is not None:
         stmt = stmt.where(ReplaySnapshot.at <= at)
     if seq is not None:
         stmt = stmt.where(ReplaySnapshot.seq <= seq)
-    for found_seq, found_hash in session.execute(stmt.order_by(ReplaySnapshot.seq.desc())).all():
-        if _entry_hash(session, mechanism, found_seq) != found_hash:
-            log.warning(
-                "%s: snapshot at entry %d names another hash than the record's entry; skipped", mechanism, found_seq
-            )
+    for found_seq, found_hash, found_at in session.execute(stmt.order_by(ReplaySnapshot.seq.desc())).all():
+        wrong = _not_the_records(session, mechanism, found_seq, found_hash, found_at)
+        if wrong is not None:
+            log.warning("%s: snapshot at entry %d %s; skipped", mechanism, found_seq, wrong)
             continue
         row = session.get(ReplaySnapshot, (mechanism, found_seq))
         assert row is not None
@@ -390,10 +409,9 @@ def usable_piece(
     if seq is not None:
         stmt = stmt.where(ReplaySnapshot.seq <= seq)
     for found_seq, found_hash, found_at in session.execute(stmt).all():
-        if _entry_hash(session, mechanism, found_seq) != found_hash:
-            log.warning(
-                "%s: snapshot at entry %d names another hash than the record's entry; skipped", mechanism, found_seq
-            )
+        wrong = _not_the_records(session, mechanism, found_seq, found_hash, found_at)
+        if wrong is not None:
+            log.warning("%s: snapshot at entry %d %s; skipped", mechanism, found_seq, wrong)
             continue
         body, digest = session.execute(
             select(ReplaySnapshot.live_body, ReplaySnapshot.live_hash).where(
@@ -629,11 +647,16 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
     def visit(head: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         seen.add(head.seq)
         entry_hash, content_hash = stored[head.seq]
-        if entry_hash != head.hash:
-            problems.append(Problem(head.seq, "names another hash than the record's entry"))
-            return
         row = session.get(ReplaySnapshot, (mechanism, head.seq))
         assert row is not None
+        wrong = (
+            "names another hash than the record's entry"
+            if entry_hash != head.hash
+            else _not_the_records(session, mechanism, head.seq, entry_hash, row.at)
+        )
+        if wrong is not None:
+            problems.append(Problem(head.seq, wrong))
+            return
         if content_hash is None:  # a live piece alone
             check_piece(row, rows)
             return
@@ -643,7 +666,7 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
         try:
             kept = whole(session, mechanism, row)
         except ValueError as e:
-            problems.append(Problem(head.seq, str(e)))
+            problems.append(Problem(head.seq, str(e).removeprefix(f"snapshot at entry {head.seq}: ")))
             return
         if kept != rows:
             problems.append(Problem(head.seq, "its rows differ from the tables rebuilt from entry 1"))
