@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,7 +15,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
+from typer.testing import CliRunner
 
+from deconflict.cli import app
 from deconflict.errors import DeconflictError
 from deconflict.store import Store, alembic_config, head_revision, open_store
 from deconflict.store.schema import Base, MechanismRow, TrackReportRow
@@ -132,3 +135,20 @@ def test_an_sqlite_commit_reaches_the_disk_before_the_write_is_answered(tmp_path
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL (NORMAL is 1)
     finally:
         store.close()
+
+
+def test_a_database_a_newer_release_migrated_is_refused_in_words_and_left_as_it_is(tmp_path: Path) -> None:
+    """Going back to an older release after an upgrade: it says what happened instead of Alembic's traceback
+    ("Can't locate revision"), and writes nothing."""
+    db = tmp_path / "newer.db"
+    open_store(str(db)).engine.dispose()
+    con = sqlite3.connect(db)
+    con.execute("UPDATE alembic_version SET version_num = '9999'")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    with pytest.raises(DeconflictError, match=r"revision 9999, written by a newer release.*restore a backup"):
+        open_store(str(db))
+    assert db.read_bytes() == before
+    out = CliRunner().invoke(app, ["member", "token", "--db", str(db), "--mechanism", "tr-il-syria", "--member", "TR"])
+    assert out.exit_code != 0 and "written by a newer release" in out.output and "Traceback" not in out.output

@@ -160,10 +160,23 @@ def head_revision() -> str:
 
 def _at_head(conn: Connection) -> bool:
     """Whether the database's schema is already at :func:`head_revision` (then there is nothing to migrate, and
-    Alembic, about 0.7 s to import and 20 ms to find that out, is not loaded)."""
+    Alembic, about 0.7 s to import and 20 ms to find that out, is not loaded).
+
+    Raises:
+        DeconflictError: a newer release has migrated it beyond the revisions this one knows.
+    """
     if not inspect(conn).has_table("alembic_version"):
         return False
-    return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == [head_revision()]
+    found = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    newer = [r for r in found if r > head_revision()]
+    if newer:
+        raise DeconflictError(
+            f"the database's schema is at revision {newer[0]}, written by a newer release of deconflict; this one "
+            f"knows revisions up to {head_revision()}. Run the newer release, or restore a backup taken before "
+            "the upgrade (deconflict restore)",
+            field="db",
+        )
+    return found == [head_revision()]
 
 
 def _migrate(engine: Engine) -> None:
