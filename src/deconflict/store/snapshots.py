@@ -61,13 +61,14 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Engine, func, inspect, or_, select
+from sqlalchemy import CursorResult, Engine, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from deconflict.errors import DeconflictError
 from deconflict.store import Store, ledger, replay
 from deconflict.store.schema import LedgerEntry, ReplaySnapshot
 
@@ -86,6 +87,7 @@ __all__ = [
     "kept",
     "make",
     "make_piece",
+    "thin_one",
     "piece",
     "usable",
     "usable_piece",
@@ -159,14 +161,23 @@ def decode_delta(row: ReplaySnapshot) -> dict[str, Any]:
     """
     if row.delta_body is None or row.delta_hash is None:
         raise ValueError(f"snapshot at entry {row.seq} is a live piece alone")
-    try:
-        raw = zlib.decompress(row.delta_body)
-    except zlib.error as e:
-        raise ValueError(f"snapshot at entry {row.seq}: its delta does not decompress ({e})") from None
-    if hashlib.sha256(raw).hexdigest() != row.delta_hash:
-        raise ValueError(f"snapshot at entry {row.seq}: its delta does not match its hash")
-    doc: dict[str, Any] = orjson.loads(raw)
+    doc: dict[str, Any] = orjson.loads(_unpacked(row.seq, row.delta_body, row.delta_hash, "its delta"))
     return doc
+
+
+def _unpacked(seq: int, body: bytes, digest: str, what: str) -> bytes:
+    """``body`` decompressed, once its SHA-256 is found to be ``digest``.
+
+    Raises:
+        ValueError: it does not decompress, or to other content (``what`` of the snapshot at entry ``seq``).
+    """
+    try:
+        raw = zlib.decompress(body)
+    except zlib.error as e:
+        raise ValueError(f"snapshot at entry {seq}: {what} does not decompress ({e})") from None
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise ValueError(f"snapshot at entry {seq}: {what} does not match its hash")
+    return raw
 
 
 def apply_deltas(
@@ -218,12 +229,7 @@ def decode(row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
     """
     if row.body is None:
         raise ValueError(f"snapshot at entry {row.seq} is a live piece alone")
-    try:
-        raw = zlib.decompress(row.body)
-    except zlib.error as e:
-        raise ValueError(f"snapshot at entry {row.seq} does not decompress ({e})") from None
-    if hashlib.sha256(raw).hexdigest() != row.content_hash:
-        raise ValueError(f"snapshot at entry {row.seq}: its content does not match its hash")
+    raw = _unpacked(row.seq, row.body, row.content_hash or "", "its content")
     with replay.no_collection():
         rows: dict[str, list[dict[str, Any]]] = orjson.loads(raw)
     return rows
@@ -241,12 +247,7 @@ def decode_piece(seq: int, body: bytes, content_hash: str) -> tuple[timedelta, d
     Raises:
         ValueError: the body does not decompress to the content its hash names.
     """
-    try:
-        raw = zlib.decompress(body)
-    except zlib.error as e:
-        raise ValueError(f"snapshot at entry {seq}: its live piece does not decompress ({e})") from None
-    if hashlib.sha256(raw).hexdigest() != content_hash:
-        raise ValueError(f"snapshot at entry {seq}: its live piece does not match its hash")
+    raw = _unpacked(seq, body, content_hash, "its live piece")
     with replay.no_collection():
         doc = orjson.loads(raw)
     return timedelta(seconds=doc["keep_s"]), doc["rows"]
@@ -269,17 +270,42 @@ def entries(session: Session, mechanism: str, *, after: int, upto: int | None = 
         yield ledger.entry_doc(row)
 
 
-_KEPT: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+_KEPT: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
-def kept(session: Session) -> bool:
-    """Whether the database has the snapshots table (a database not yet migrated to 0011, opened read-only
-    by the command line, has not: replay then starts from entry 1). Asked once per engine."""
+def _layout(session: Session) -> str:
+    """``"current"``: the database has the snapshots table as this release writes it; ``"none"``: no such
+    table (not yet migrated to 0011); ``"older"``: the table of an earlier release (not yet migrated to
+    0016). The command line opens a database without migrating it. Asked once per engine."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     if engine not in _KEPT:
-        _KEPT[engine] = inspect(session.connection()).has_table(ReplaySnapshot.__tablename__)
+        found = inspect(session.connection())
+        name = ReplaySnapshot.__tablename__
+        if not found.has_table(name):
+            _KEPT[engine] = "none"
+        elif {c["name"] for c in found.get_columns(name)} >= set(ReplaySnapshot.__table__.columns.keys()):
+            _KEPT[engine] = "current"
+        else:
+            _KEPT[engine] = "older"
     return _KEPT[engine]
+
+
+_WARNED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def kept(session: Session) -> bool:
+    """Whether the database has the snapshots table as this release writes it (a database not yet migrated,
+    opened read-only by the command line, has not: replay then starts from entry 1, said once)."""
+    layout = _layout(session)
+    engine = session.get_bind()
+    if layout == "older" and isinstance(engine, Engine) and engine not in _WARNED:
+        _WARNED.add(engine)
+        log.warning(
+            "the database is not yet migrated to this release's schema: replay starts from entry 1, without its "
+            "snapshots, until a service of this release has opened it once (deconflict serve)"
+        )
+    return layout == "current"
 
 
 def _entry_hash(session: Session, mechanism: str, seq: int) -> str | None:
@@ -565,6 +591,9 @@ class Written:
     seconds: float
     piece: bool = False
     """A live piece alone, or added to a whole snapshot written before 0012 (``rows`` its rows, ``size`` 0)."""
+    thinned: bool = False
+    """A whole snapshot stored in full before 0016 stored again as a delta (:func:`thin_one`; ``stored`` its
+    delta's size)."""
 
 
 def write_due(
@@ -581,7 +610,9 @@ def write_due(
     snapshotted, oldest first, at most ``budget`` of them; ``every`` is :data:`EVERY` unless given), each
     rebuilt by replay from the newest usable snapshot before it and carrying its live piece; then live pieces
     alone (every ``piece_every``-th entry, :data:`PIECE_EVERY` unless given, at most ``budget``), each from the
-    newest piece before it; a whole snapshot written before 0012 gets its piece so.
+    newest piece before it; a whole snapshot written before 0012 gets its piece so. When none was due, one
+    whole snapshot stored in full before 0016 is stored as a delta (:func:`thin_one`), so that an older
+    database's snapshots shrink too, at the duty loop's pace.
 
     Reads, then one short transaction per snapshot: never under the mechanism's lock, so appends go on
     meanwhile. A snapshot another process wrote first is left as it is."""
@@ -616,7 +647,67 @@ def write_due(
             stored = len(snapshot.live_body or b"")
             done.append(Written(target, snapshot.live_rows or 0, 0, stored, clock() - started, piece=True))
         target += piece_every
+    if not done:  # nothing due: one snapshot stored in full before 0016 stored as a delta, if any is left
+        started = clock()
+        thinned = thin_one(store, mechanism, every=every)
+        if thinned is not None:
+            done.append(Written(thinned[0], 0, 0, thinned[1], clock() - started, thinned=True))
     return done
+
+
+_UNFIT: weakref.WeakKeyDictionary[Engine, set[tuple[str, int]]] = weakref.WeakKeyDictionary()
+"""Snapshots :func:`thin_one` found it could not store as a delta (a base that does not hold), per engine:
+not tried again by this process."""
+
+
+def thin_one(
+    store: Store, mechanism: str, *, every: int | None = None, full_every: int | None = None
+) -> tuple[int, int] | None:
+    """Store the oldest whole snapshot that is in full but would be a delta today (written before 0016: not at
+    a ``full_every``-th, the whole snapshot ``every`` entries before it there) as a delta on that one, once
+    the delta put on its base gives exactly its rows; (its entry, the delta's size), or None when none is left.
+    Reads, then one short transaction that changes the row only if it is still as read."""
+    every, full_every = every or EVERY, full_every or FULL_EVERY
+    unfit = _UNFIT.setdefault(store.engine, set())
+    mine = ReplaySnapshot.mechanism_id == mechanism
+    with store.read() as s:
+        candidates = s.scalars(
+            select(ReplaySnapshot.seq)
+            .where(mine, ReplaySnapshot.body.is_not(None), ReplaySnapshot.seq > every)
+            .where(ReplaySnapshot.seq % every == 0, ReplaySnapshot.seq % (every * full_every) != 0)
+            .order_by(ReplaySnapshot.seq)
+        ).all()
+        for seq in candidates:
+            if (mechanism, seq) in unfit:
+                continue
+            row, base = s.get(ReplaySnapshot, (mechanism, seq)), s.get(ReplaySnapshot, (mechanism, seq - every))
+            assert row is not None
+            try:
+                if base is None or base.content_hash is None:
+                    raise ValueError("no whole snapshot before it")
+                if _not_the_records(s, mechanism, base.seq, base.hash, base.at) is not None:
+                    raise ValueError("the one before it is not the record's")
+                before, rows = whole(s, mechanism, base), decode(row)
+                found = delta(replay.Start(base.seq, base.hash, before), rows)
+                if apply_deltas(before, [found]) != rows:
+                    raise ValueError("its delta does not give its rows back")
+            except ValueError as e:
+                log.warning("%s: snapshot at entry %d stays in full (%s)", mechanism, seq, e)
+                unfit.add((mechanism, seq))
+                continue
+            body, digest = encode_delta(found)
+            content_hash = row.content_hash
+            break
+        else:
+            return None
+    with store.transaction() as s:
+        changed = s.execute(
+            update(ReplaySnapshot)
+            .where(mine, ReplaySnapshot.seq == seq, ReplaySnapshot.body.is_not(None))
+            .where(ReplaySnapshot.content_hash == content_hash)
+            .values(body=None, delta_body=body, delta_hash=digest)
+        )
+    return (seq, len(body)) if cast(CursorResult[Any], changed).rowcount == 1 else None
 
 
 @dataclass(frozen=True)
@@ -631,6 +722,12 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
     """Rebuild the record from entry 1 in one pass and compare every stored snapshot with the tables as
     they stood at its entry: its entry hash, its content hash, its body, its live piece. Returns (snapshots checked,
     problems found)."""
+    if _layout(session) == "older":
+        raise DeconflictError(
+            "the database is not yet migrated to this release's schema: its replay snapshots are checked once a "
+            "service of this release has opened it (deconflict serve), or with the release that wrote them",
+            field="db",
+        )
     if not kept(session):
         return 0, []
     stored = {
