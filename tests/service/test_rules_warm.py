@@ -83,3 +83,38 @@ def test_a_server_reads_the_rules_ahead_as_it_starts(live: LiveServer, db: str, 
     while M not in live.service._ctx.authority and time.monotonic() < waited:
         time.sleep(0.02)
     assert live.service._ctx.authority[M][0] == head  # before any write
+
+
+def test_the_duty_loop_ticks_after_the_rules_are_read_ahead_at_each_start_of_the_same_app(
+    svc: Service, db: str, clock: FixedClock
+) -> None:
+    """The duty loop's first pass waits for the rules read ahead: an application started again (its lifespan
+    run once more, on another event loop) waits for its own reading and then ticks, even when the first run
+    stopped before its reading was done."""
+    import asyncio
+
+    from deconflict.api import create_app
+    from deconflict.api.settings import Settings
+
+    read_ahead, ticks = svc.warm, []
+
+    def slow_warm() -> dict[str, int | None]:
+        time.sleep(0.6)
+        return read_ahead()
+
+    def tick(**kwargs: Any) -> int:
+        ticks.append(time.monotonic())
+        return 0
+
+    svc.warm, svc.tick = slow_warm, tick  # type: ignore[method-assign]
+    app = create_app(Settings(db=db, clock=clock, tick_s=0.05), svc)
+
+    async def run(hold_s: float) -> None:
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(hold_s)
+
+    asyncio.run(run(0.1))  # stopped before its reading was done: no pass
+    assert ticks == []
+    began = time.monotonic()
+    asyncio.run(run(1.5))
+    assert ticks and ticks[0] - began >= 0.55  # after its own reading, then every tick

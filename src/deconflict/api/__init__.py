@@ -99,9 +99,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         except Exception:  # noqa: BLE001 - tried again after a later tick
             log.exception("replay snapshots not written")
 
-    warmed = asyncio.Event()
-
-    def warm(loop: asyncio.AbstractEventLoop) -> None:
+    def warm(loop: asyncio.AbstractEventLoop, warmed: asyncio.Event) -> None:
         began = time.perf_counter()
         try:
             built = {m: n for m, n in service.warm().items() if n is not None}
@@ -119,7 +117,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             except RuntimeError:  # the server has stopped meanwhile
                 pass
 
-    async def ticker() -> None:
+    async def ticker(warmed: asyncio.Event) -> None:
         # Deadlines live in stored times; this only asks, every second, what has fallen due. In a worker
         # thread: a database that stalls holds the tick, never the requests the event loop serves. Replay
         # snapshots are written beside the tick, one at a time, in a worker thread of their own: a whole one
@@ -160,8 +158,10 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         service.follow()  # commits by other processes on the database move the picture and wake the streams
         # the record's authority rules read from entry 1 now, off the mechanisms' locks, not by the first write
         # after the start under its lock (1.8 s at 250k entries); a write that comes first builds them itself
-        threading.Thread(target=warm, args=(asyncio.get_running_loop(),), name="deconflict-warm", daemon=True).start()
-        task = asyncio.create_task(ticker()) if settings.tick_s > 0 else None
+        warmed = asyncio.Event()  # one a start: an event belongs to the loop that first waits on it
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=warm, args=(loop, warmed), name="deconflict-warm", daemon=True).start()
+        task = asyncio.create_task(ticker(warmed)) if settings.tick_s > 0 else None
         yield
         if task is not None:
             task.cancel()

@@ -165,8 +165,18 @@ def _at_head(conn: Connection) -> bool:
     Raises:
         DeconflictError: a newer release has migrated it beyond the revisions this one knows.
     """
+    found = _revisions(conn)
+    return found == [head_revision()]
+
+
+def _revisions(conn: Connection) -> list[str]:
+    """The database's schema revisions (none before the first migration).
+
+    Raises:
+        DeconflictError: a newer release has migrated it beyond the revisions this one knows.
+    """
     if not inspect(conn).has_table("alembic_version"):
-        return False
+        return []
     found = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
     newer = [r for r in found if r > head_revision()]
     if newer:
@@ -176,7 +186,7 @@ def _at_head(conn: Connection) -> bool:
             "the upgrade (deconflict restore)",
             field="db",
         )
-    return found == [head_revision()]
+    return found
 
 
 def _migrate(engine: Engine) -> None:
@@ -267,16 +277,22 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False) -> 
         # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
         engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url))
     durable: Durability | None = None
+    database = sqlite_file(engine.url)
     if engine.dialect.name == "sqlite":
-        database = sqlite_file(engine.url)
         if group_commit and database is not None:
             durable = GroupSync(database)
         event.listen(engine, "connect", _sqlite_pragmas("FULL" if durable is None else "NORMAL"))
     try:
         if migrate:
             _migrate(engine)
-        elif engine.dialect.name != "sqlite":
-            engine.connect().close()  # a server that does not answer is said so here, not by the first query
+        elif engine.dialect.name != "sqlite" or (database is not None and database.exists()):
+            # a server that does not answer is said so here, not by the first query; and a database a newer
+            # release migrated is refused before anything is read or written in it
+            with engine.connect() as conn:
+                _revisions(conn)
+    except DeconflictError:  # a newer release's database
+        engine.dispose()
+        raise
     except OperationalError as e:  # no server answers (for a multi-host URL: none that takes writes)
         engine.dispose()
         if engine.dialect.name == "sqlite":
