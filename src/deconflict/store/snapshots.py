@@ -114,10 +114,19 @@ LEVEL = 1
 log = logging.getLogger("deconflict.snapshots")
 
 
+def _canonical(doc: Any) -> bytes:
+    """The canonical JSON the stored hashes are of: orjson, keys sorted."""
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
 def encode(rows: dict[str, list[dict[str, Any]]]) -> tuple[bytes, str, int]:
     """A snapshot's rows as (zlib-compressed canonical JSON, its SHA-256 in hex, its size in bytes)."""
-    raw = orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)
-    return zlib.compress(raw, LEVEL), hashlib.sha256(raw).hexdigest(), len(raw)
+    raw = _canonical(rows)
+    return zlib.compress(raw, LEVEL), _sha256(raw), len(raw)
 
 
 Key = tuple[Any, ...]
@@ -149,8 +158,8 @@ def delta(base: replay.Start, rows: dict[str, list[dict[str, Any]]]) -> dict[str
 
 def encode_delta(doc: dict[str, Any]) -> tuple[bytes, str]:
     """A delta (:func:`delta`) as (zlib-compressed canonical JSON, its SHA-256 in hex)."""
-    raw = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-    return zlib.compress(raw, LEVEL), hashlib.sha256(raw).hexdigest()
+    raw = _canonical(doc)
+    return zlib.compress(raw, LEVEL), _sha256(raw)
 
 
 def decode_delta(row: ReplaySnapshot) -> dict[str, Any]:
@@ -175,7 +184,7 @@ def _unpacked(seq: int, body: bytes, digest: str, what: str) -> bytes:
         raw = zlib.decompress(body)
     except zlib.error as e:
         raise ValueError(f"snapshot at entry {seq}: {what} does not decompress ({e})") from None
-    if hashlib.sha256(raw).hexdigest() != digest:
+    if _sha256(raw) != digest:
         raise ValueError(f"snapshot at entry {seq}: {what} does not match its hash")
     return raw
 
@@ -237,8 +246,8 @@ def decode(row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
 
 def encode_piece(rows: dict[str, list[dict[str, Any]]], keep: timedelta) -> tuple[bytes, str]:
     """A live piece (rows cut with ``keep``) as (zlib-compressed canonical JSON, its SHA-256 in hex)."""
-    raw = orjson.dumps({"keep_s": keep.total_seconds(), "rows": rows}, option=orjson.OPT_SORT_KEYS)
-    return zlib.compress(raw, LEVEL), hashlib.sha256(raw).hexdigest()
+    raw = _canonical({"keep_s": keep.total_seconds(), "rows": rows})
+    return zlib.compress(raw, LEVEL), _sha256(raw)
 
 
 def decode_piece(seq: int, body: bytes, content_hash: str) -> tuple[timedelta, dict[str, list[dict[str, Any]]]]:
@@ -353,7 +362,7 @@ def whole(session: Session, mechanism: str, row: ReplaySnapshot) -> dict[str, li
         return rows
     with replay.no_collection():
         rows = apply_deltas(rows, deltas[::-1])
-    if hashlib.sha256(orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)).hexdigest() != top.content_hash:
+    if _sha256(_canonical(rows)) != top.content_hash:
         raise ValueError(
             f"snapshot at entry {top.seq}: its deltas do not add up to the content its hash names (the full "
             f"snapshot at entry {row.seq} and the {len(deltas)} deltas after it, up to this one)"
@@ -486,8 +495,8 @@ def make(
             )
             if reached.seq != target or at is None:
                 raise ValueError(f"{mechanism}: the record has no entry {target}")
-            raw = orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)
-            digest, size = hashlib.sha256(raw).hexdigest(), len(raw)
+            raw = _canonical(rows)
+            digest, size = _sha256(raw), len(raw)
             body: bytes | None = None
             delta_body = delta_hash = None
             if start is not None and start.seq == target - every and (target // every) % full_every:
@@ -746,18 +755,14 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
         entry_hash, content_hash = stored[head.seq]
         row = session.get(ReplaySnapshot, (mechanism, head.seq))
         assert row is not None
-        wrong = (
-            "names another hash than the record's entry"
-            if entry_hash != head.hash
-            else _not_the_records(session, mechanism, head.seq, entry_hash, row.at)
-        )
+        wrong = _not_the_records(session, mechanism, head.seq, entry_hash, row.at)  # the walk read that entry
         if wrong is not None:
             problems.append(Problem(head.seq, wrong))
             return
         if content_hash is None:  # a live piece alone
             check_piece(row, rows)
             return
-        if encode(rows)[1] != content_hash:
+        if _sha256(_canonical(rows)) != content_hash:
             problems.append(Problem(head.seq, "its content hash is not that of the tables rebuilt from entry 1"))
             return
         try:
