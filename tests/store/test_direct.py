@@ -200,3 +200,53 @@ def test_statements_built_per_call_are_not_kept_for_ever(tmp_path: Path) -> None
             assert len(direct._FORMS) <= direct.MOST_FORMS
     finally:
         store.close()
+
+
+def test_inserts_gathered_wait_for_a_read_or_the_flush_and_keep_their_order(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "x.db"))
+    meta = MetaData()
+    first = Table("first", meta, Column("id", Integer, primary_key=True), Column("name", String))
+    second = Table("second", meta, Column("id", Integer, primary_key=True), Column("name", String))
+
+    def counted(conn: Any, table: Table) -> int:  # past direct: sees only what was executed
+        return int(conn.execute(text(f"SELECT count(*) FROM {table.name}")).scalar_one())
+
+    try:
+        with store.transaction() as s:
+            conn = ledger.connection_of(s)
+            meta.create_all(conn)
+            with direct.gathered(conn) as gathering:
+                assert gathering is not None
+                for n, table in enumerate((first, first, second, first)):
+                    direct.run(conn, insert(table), {"id": n, "name": f"row {n}"})
+                assert (counted(conn, first), counted(conn, second)) == (0, 0)  # waiting
+                assert [len(rows) for _, rows in gathering.pending] == [2, 1, 1]  # a statement's run in one call
+                assert direct.rows(conn, select(first.c.id).order_by(first.c.id), {}) == [(0,), (1,), (3,)]
+                assert gathering.pending == []
+                direct.run(conn, insert(second), {"id": 9, "name": "later"})
+                direct.run(conn, second.update().where(second.c.id == 9).values(name="changed"), {})
+                assert direct.rows(conn, select(second.c.name).where(second.c.id == 9), {}) == [("changed",)]
+                direct.run(conn, insert(first), {"id": 10, "name": "last"})
+                gathering.flush()
+                assert counted(conn, first) == 4
+            direct.run(conn, insert(first), {"id": 11, "name": "not gathered"})  # after the block: at once
+            assert counted(conn, first) == 5
+    finally:
+        store.close()
+
+
+def test_a_gathered_insert_the_database_refuses_is_raised_at_the_flush_as_sqlalchemy_raises_it(day: Path) -> None:
+    store = open_store(str(day))
+    try:
+        with store.read() as s:
+            row = dict(s.execute(select(Base.metadata.tables["ledger"]).limit(1)).one()._mapping)
+        with pytest.raises(IntegrityError) as refused, store.transaction() as t:
+            conn = ledger.connection_of(t)
+            with direct.gathered(conn) as gathering:
+                assert gathering is not None
+                direct.run(conn, ledger._INSERT, row)  # the same entry again: refused, but not yet
+                gathering.flush()
+        assert isinstance(refused.value.orig, sqlite3.IntegrityError)
+        assert "ledger" in str(refused.value)
+    finally:
+        store.close()

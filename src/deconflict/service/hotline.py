@@ -178,7 +178,7 @@ def _send_together(
             sent: list[tuple[int, _Draft, dict[str, Any], int, datetime]] = []
             posting: int | None = None
             try:
-                with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+                with RecordWriter(ctx, mechanism_id, picture=picture, gather=True) as w:
                     why = {a: w.refusal(a) for a in {d.member.id for _, d in drafts}}
                     refused = {a: no for a, no in why.items() if no is not None}
                     if refused:  # the service may not sign for these senders: answered as alone, none written

@@ -78,9 +78,16 @@ class Signers:
         if mode is not None and mode.signed is not None:
             return functools.partial(_check_signed, s, mechanism_id, party, mode.signed)
         owner = custody_owner(mechanism_id, party)
-        # read in this transaction every time: another process may have retired the key (the party registered
-        # its own), and a key no longer held must never sign; only the key pair's derivation is cached
-        found = direct.rows(ledger.connection_of(s), _CUSTODY, {"owner": owner})  # the driver's cursor: see direct
+        # read in each transaction: another process may have retired the key (the party registered its own),
+        # and a key no longer held must never sign; only the key pair's derivation is kept across transactions.
+        # Once the transaction holds the record's lock, its first read stands: a key is registered or retired
+        # with an entry of the record, which waits for the lock, so it cannot change under the later entries
+        read: dict[str, Any] = s.info.setdefault(_CUSTODY_READ, {})
+        found = read.get(owner)
+        if found is None:
+            found = direct.rows(ledger.connection_of(s), _CUSTODY, {"owner": owner})  # the driver's cursor: see direct
+            if ledger.holds_lock(s, mechanism_id):
+                read[owner] = found
         if not found:
             self._custody.pop(owner, None)
             raise Forbidden(
@@ -96,6 +103,8 @@ class Signers:
         return lambda row: (pair.key_id, pair.sign_entry(row["hash"]))
 
 
+_CUSTODY_READ = "deconflict.custody_read"
+"""Key in a session's ``info``: the custody rows its transaction read, by owner (each read once a transaction)."""
 _CUSTODY = select(CustodyKeyRow.key_id, CustodyKeyRow.seed).where(CustodyKeyRow.owner == bindparam("owner"))
 
 

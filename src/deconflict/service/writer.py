@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -117,7 +117,13 @@ class RecordWriter:
     """
 
     def __init__(
-        self, ctx: Context, mechanism_id: str, *, picture: Picture | None = None, mode: SignatureMode = IMMEDIATE
+        self,
+        ctx: Context,
+        mechanism_id: str,
+        *,
+        picture: Picture | None = None,
+        mode: SignatureMode = IMMEDIATE,
+        gather: bool = False,
     ) -> None:
         self._ctx = ctx
         self.mechanism_id = mechanism_id
@@ -136,11 +142,20 @@ class RecordWriter:
         """Activities first notified in this transaction: id → party."""
         self._rows: list[dict[str, Any]] | None = [] if ctx.entry_listeners else None
         """The rows appended, for the entry listeners (None: nobody listens)."""
+        self._gather = gather
+        self._gathered: direct.Gathered | None = None
+        """With ``gather``, on SQLite: the rows of messages that only add rows, inserted together at the end
+        (:func:`deconflict.store.direct.gathered`); anything else written, and any read through
+        :attr:`session`, runs after them."""
+        self._stack = ExitStack()
 
     @property
     def session(self) -> Session:
-        """The transaction's session (for the reads and table changes a use case makes beside its entries)."""
+        """The transaction's session (for the reads and table changes a use case makes beside its entries):
+        the rows appended so far are in its tables."""
         assert self._session is not None, "use RecordWriter as a context manager"
+        if self._gathered is not None:
+            self._gathered.flush()
         return self._session
 
     @property
@@ -151,12 +166,30 @@ class RecordWriter:
     def __enter__(self) -> RecordWriter:
         self._tx = self._ctx.store.transaction()
         self._session = self._tx.__enter__()
+        if self._gather:
+            try:
+                self._gathered = self._stack.enter_context(direct.gathered(ledger.connection_of(self._session)))
+            except BaseException as e:
+                self._tx.__exit__(type(e), e, e.__traceback__)
+                raise
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._tx is not None
+        gathered, self._gathered = self._gathered, None
+        try:
+            if exc is None and gathered is not None:
+                gathered.flush()
+        except BaseException as e:  # as if the body had raised it: rolled back, and raised here
+            self._stack.close()
+            self._tx.__exit__(type(e), e, e.__traceback__)
+            self._rolled_back()
+            if isinstance(e, IntegrityError):
+                self._stale(e)
+            raise
+        self._stack.close()
         if exc is None and self._head is not None:
             try:  # every process hears of the commit (PostgreSQL's NOTIFY goes out when it commits)
                 follow.announce(self.session, self.mechanism_id, self._head.seq)
@@ -269,7 +302,12 @@ class RecordWriter:
             Prepared: a prepared run reached the member's entry (nothing is written).
             StaleVersion, Forbidden: the party's signature does not fit the entry.
         """
-        s = self.session
+        assert self._session is not None, "use RecordWriter as a context manager"
+        s = self._session
+        gathered = self._gathered
+        if gathered is not None and not _adds_rows_only(type, payload):
+            gathered.flush()  # this entry's projection may read or change what was gathered
+            gathered = None
         mid = self.mechanism_id
         ledger.lock_record(s, mid)  # appends to this record serialised in the database, before reading its head
         cached = self._ctx.pictures.peek(mid)
@@ -308,6 +346,8 @@ class RecordWriter:
         authority.apply(doc, state)
         self._ctx.authority[mid] = (head.seq, state)
         projection.apply(s, mechanism=mid, type=type.value, payload=payload, at=at, seq=head.seq, actor=actor)
+        if gathered is None and self._gathered is not None:
+            self._gathered.flush()
         if type is EntryType.ACTIVITY_NOTIFIED:
             self.new_activities[payload["id"]] = payload["party"]
         return head.seq
@@ -338,3 +378,9 @@ class RecordWriter:
         """The id of the next message sent in this transaction (M1, M2 …)."""
         self.new_messages += 1
         return f"M{self._numbering().message_count + self.new_messages}"
+
+
+def _adds_rows_only(type: EntryType, payload: Any) -> bool:
+    """Whether an entry's projection only inserts rows (a message that settles nothing): then its rows may
+    wait to be inserted with the others (:func:`deconflict.store.direct.gathered`)."""
+    return type is EntryType.MESSAGE_SENT and not payload.get("settles")

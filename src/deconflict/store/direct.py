@@ -15,15 +15,17 @@ same statement and values).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import Executable
 
-__all__ = ["rows", "run"]
+__all__ = ["Gathered", "gathered", "rows", "run"]
 
 _MISSING = object()
 
@@ -115,6 +117,63 @@ def _execute(conn: Connection, form: _Form, params: Mapping[str, Any]) -> Any:
         ) from e
 
 
+@dataclass
+class Gathered:
+    """The inserts :func:`run` was given on one connection inside :func:`gathered`, not yet executed: each
+    statement's rows are executed together (``executemany``: one prepared statement, one cursor) by
+    :meth:`flush`, in the order they came, a statement's rows in one call while the next row is the same
+    statement's."""
+
+    conn: Connection
+    pending: list[tuple[_Form, list[tuple[Any, ...]]]] = field(default_factory=list)
+
+    def add(self, form: _Form, values: tuple[Any, ...]) -> None:
+        if self.pending and self.pending[-1][0].sql == form.sql:
+            self.pending[-1][1].append(values)
+        else:
+            self.pending.append((form, [values]))
+
+    def flush(self) -> None:
+        """Execute every insert gathered so far (a driver error raised as :func:`run` would raise it, the
+        statement's rows given as an executemany's)."""
+        pending, self.pending = self.pending, []
+        driver = self.conn.connection.dbapi_connection
+        assert driver is not None
+        dialect = self.conn.dialect
+        for form, values in pending:
+            try:
+                driver.executemany(form.sql, values).close()
+            except dialect.loaded_dbapi.Error as e:
+                raise exc.DBAPIError.instance(
+                    form.sql, values, e, dialect.loaded_dbapi.Error, dialect=dialect, ismulti=True
+                ) from e
+
+
+_GATHERING: ContextVar[Gathered | None] = ContextVar("deconflict_direct_gathering", default=None)
+
+
+@contextmanager
+def gathered(conn: Connection) -> Iterator[Gathered | None]:
+    """Inside the block, the plain inserts :func:`run` is given on ``conn`` (SQLite only) wait in the
+    :class:`Gathered` it yields, and are executed together when the caller calls its ``flush`` or when
+    :func:`rows` reads on ``conn`` (a read sees every row written before it); on another database it
+    yields None and changes nothing. What is still waiting when the block ends is dropped: the caller
+    flushes before it commits, and a block left by an exception rolls its transaction back anyway.
+
+    Only for a run of writes that read nothing through the ORM meanwhile (the ORM's reads do not pass here
+    and would not see the rows waiting): a busy hotline's batch of messages, each a ledger row and a
+    messages row, 2 inserts a message that a batch of 8 makes in 2 calls instead of 16."""
+    if not _sqlite(conn):
+        yield None
+        return
+    kept = Gathered(conn)
+    token = _GATHERING.set(kept)
+    try:
+        yield kept
+    finally:
+        _GATHERING.reset(token)
+
+
 def _sqlite(conn: object) -> bool:
     """Whether ``conn`` is SQLAlchemy's connection to SQLite (not a stand-in, such as restore's batching
     session, which gathers the statements it is given)."""
@@ -125,6 +184,12 @@ def run(conn: Connection, stmt: Executable, params: Mapping[str, Any] | None = N
     """Execute a statement that returns no rows (an insert, an update) with ``params``."""
     params = params if params is not None else {}
     form = _form(conn, stmt, tuple(params)) if _sqlite(conn) else None
+    gathering = _GATHERING.get()
+    if gathering is not None and gathering.conn is conn:
+        if form is not None and form.sql.startswith("INSERT "):
+            gathering.add(form, _values(form, params))
+            return
+        gathering.flush()  # anything else runs after what was gathered before it
     if form is None:
         conn.execute(stmt, params)  # the Mapping as the caller gave it (restore's batching session keeps it)
         return
@@ -135,6 +200,9 @@ def rows(conn: Connection, stmt: Executable, params: Mapping[str, Any] | None = 
     """The rows a query returns with ``params``, each a tuple of its columns' values as SQLAlchemy reads them."""
     params = params if params is not None else {}
     form = _form(conn, stmt, tuple(params)) if _sqlite(conn) else None
+    gathering = _GATHERING.get()
+    if gathering is not None and gathering.conn is conn:
+        gathering.flush()  # a read sees every row written before it
     if form is None:
         return [tuple(row) for row in conn.execute(stmt, params)]
     cursor = _execute(conn, form, params)

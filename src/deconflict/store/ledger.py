@@ -32,6 +32,7 @@ __all__ = [
     "connection_of",
     "docs_after",
     "entry_doc",
+    "holds_lock",
     "lock_record",
     "payloads_between",
     "read_head",
@@ -80,6 +81,11 @@ def lock_record(session: Session, mechanism: str) -> None:
     elif dialect == "sqlite":
         direct.run(conn, _SQLITE_WRITE_LOCK)
     locked.add(mechanism)
+
+
+def holds_lock(session: Session, mechanism: str) -> bool:
+    """Whether the session's transaction has taken a mechanism's record lock (:func:`lock_record`)."""
+    return mechanism in session.info.get(_LOCKED, ())
 
 
 _ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
