@@ -116,6 +116,11 @@ class RecordWriter:
         StaleRecord: another process appended to the record first (every picture is dropped).
     """
 
+    _gathered: direct.Gathered | None = None
+    """With ``gather``, on SQLite: the rows of messages that only add rows, inserted together at the end
+    (:func:`deconflict.store.direct.gathered`); anything else written, and any read through :attr:`session`,
+    runs after them. (A class default: :class:`~deconflict.service.dry.DryWriter` sets up its own fields.)"""
+
     def __init__(
         self,
         ctx: Context,
@@ -143,10 +148,6 @@ class RecordWriter:
         self._rows: list[dict[str, Any]] | None = [] if ctx.entry_listeners else None
         """The rows appended, for the entry listeners (None: nobody listens)."""
         self._gather = gather
-        self._gathered: direct.Gathered | None = None
-        """With ``gather``, on SQLite: the rows of messages that only add rows, inserted together at the end
-        (:func:`deconflict.store.direct.gathered`); anything else written, and any read through
-        :attr:`session`, runs after them."""
         self._stack = ExitStack()
 
     @property
