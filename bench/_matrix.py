@@ -65,6 +65,52 @@ def _ratio(value: Any, base: Any) -> float | None:
     return round(value / base, 3)
 
 
+def _pinned_pairs(
+    bench: str,
+    first: dict[str, Any],
+    run: Callable[[str, str | None], dict[str, Any]],
+    baseline: str,
+    pairs: int,
+    throughput: str,
+) -> dict[str, Any]:
+    """This code and the baseline, both pinned, in ``pairs`` pairs of runs (``first``: this code's first run,
+    already made), each pair in the other order than the last; this code's figures over the baseline's in
+    each pair, and their median."""
+    names = (throughput, *LATENCIES, "server_cpu_ms_per_request")
+    rows: list[dict[str, Any]] = []
+    for k in range(max(1, pairs)):
+        order = ("this", "baseline") if k % 2 == 0 else ("baseline", "this")
+        got: dict[str, dict[str, Any]] = {}
+        for who in order:
+            if who == "this" and k == 0:
+                got[who] = first
+                continue
+            log(f"{bench}: pinned pair {k + 1}/{pairs}: {'the baseline' if who == 'baseline' else 'this code'} ...")
+            got[who] = run(f"{k + 1}-{who}", baseline if who == "baseline" else None)
+        rows.append(
+            {
+                "order": list(order),
+                **{name: _ratio(got["this"].get(name), got["baseline"].get(name)) for name in names},
+                "this": {name: got["this"].get(name) for name in (throughput, "server_cpu_ms_per_request")},
+                "baseline": {name: got["baseline"].get(name) for name in (throughput, "server_cpu_ms_per_request")},
+            }
+        )
+    median = {name: _median([r[name] for r in rows]) for name in names}
+    log(
+        f"{bench}: pinned, this code over the baseline (median of {len(rows)} pairs): {throughput} "
+        f"{median[throughput]}, server CPU a request {median['server_cpu_ms_per_request']}"
+    )
+    return {"src": baseline, "pairs": len(rows), "median": median, "each": rows}
+
+
+def _median(values: list[Any]) -> float | None:
+    found = sorted(v for v in values if isinstance(v, int | float))
+    if not found:
+        return None
+    middle = len(found) // 2
+    return round(found[middle] if len(found) % 2 else (found[middle - 1] + found[middle]) / 2, 3)
+
+
 def _one(
     key: str,
     store: str,
@@ -122,6 +168,7 @@ def run_matrix(
     two_as: str = "auto",
     baseline: str | None = None,
     pinned: int | None = None,
+    pairs: int = 1,
 ) -> dict[str, Any]:
     """Measure every (store, processes) configuration in turn; the summary (see the module docstring).
 
@@ -133,13 +180,18 @@ def run_matrix(
     servers are measured too, on SQLite with 1 process, right after this code's (``sqlite-1-baseline``;
     ``vs_baseline`` holds this code's figures over the baseline's). ``pinned``: a CPU; SQLite with 1 process
     is measured again with the server pinned to it (``serve --cpus``), right after (``sqlite-1-pinned``;
-    ``vs_unpinned`` holds its figures over the unpinned ones).
+    ``vs_unpinned`` holds its figures over the unpinned ones). With both, the baseline is measured pinned too,
+    in ``pairs`` pairs of runs (this code's and the baseline's, each pair in the other order than the last,
+    the first pair's first run being ``sqlite-1-pinned``): ``vs_baseline_pinned`` holds the median over the
+    pairs of this code's figures over the baseline's, and each pair's, since a figure of one run on these
+    shared cores varies by several per cent from one run to the next, more than a change often makes.
     """
     began = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix=f"bench-{bench}-"))
     workers = workers_supported()
     pg, why_not = find_postgres(free_port()) if "postgresql" in stores else (None, "not asked for (--stores)")
     configs: dict[str, dict[str, Any]] = {}
+    compared: dict[str, Any] | None = None
     try:
         for store in stores:
             for n in processes:
@@ -170,6 +222,25 @@ def run_matrix(
                         )
                         configs[base_key]["src"] = baseline
                         log(f"{bench}: {base_key}: {configs[base_key].get(throughput)}/s")
+                    if baseline is not None and pinned is not None and key == BASELINE:
+                        compared = _pinned_pairs(
+                            bench,
+                            configs[f"{BASELINE}-pinned"],
+                            lambda tag, src, s=store, n=n, layout=layout: _one(
+                                f"{BASELINE}-pinned-{tag}",
+                                s,
+                                n,
+                                layout,
+                                folder,
+                                pg,
+                                lambda sv: measure(sv, seconds),
+                                src=src,
+                                cpus=[pinned],
+                            ),
+                            baseline,
+                            pairs,
+                            throughput,
+                        )
     finally:
         if pg is not None:
             pg.close()
@@ -208,6 +279,7 @@ def run_matrix(
         "ratios_vs_sqlite_1": ratios,
         "vs_baseline": vs_baseline or None,
         "vs_unpinned": vs_unpinned or None,
+        "vs_baseline_pinned": compared,
         "machine": {"nproc": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "total_seconds": round(time.perf_counter() - began, 1),
     }

@@ -264,7 +264,16 @@ def add_matrix_options(ap: argparse.ArgumentParser) -> None:
         "--baseline",
         metavar="SRC",
         help="Also measure the servers of an earlier checkout's source tree (e.g. after `git worktree add "
-        "/tmp/base HEAD~1`: /tmp/base/src) on SQLite with 1 process, in the same run, for the ratio.",
+        "/tmp/base HEAD~1`: /tmp/base/src) on SQLite with 1 process, in the same run, for the ratio (pinned too "
+        "when --pin is given: see --pairs).",
+    )
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="With --baseline and --pin: this code and the baseline measured pinned N times each, in pairs of "
+        "alternating order; vs_baseline_pinned holds the median of the pairs' ratios (default 3).",
     )
 
 
@@ -310,6 +319,7 @@ def main() -> None:
         two_as=args.two_as,
         baseline=args.baseline,
         pinned=args.pin,
+        pairs=args.pairs,
     )
     result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
     result["note"] = "servers and clients share the same cores"

@@ -203,6 +203,7 @@ def main() -> None:
         two_as=args.two_as,
         baseline=args.baseline,
         pinned=args.pin,
+        pairs=args.pairs,
     )
     result["note"] = "servers and clients share the same cores; every message committed before its 201"
     measured = result["configs"].get(BASELINE, {})
