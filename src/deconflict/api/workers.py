@@ -40,7 +40,7 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
 from deconflict.api import affinity
-from deconflict.api.serving import TimedRequests, uvicorn_config
+from deconflict.api.serving import TimedRequests, collect_less, uvicorn_config
 from deconflict.api.settings import Settings
 from deconflict.errors import DeconflictError
 
@@ -112,7 +112,9 @@ def app_from_env() -> FastAPI:
     # with) a commit before the process that made it has synced it (deconflict.store.durable)
     store = open_store(settings.db, migrate=False)
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
-    return create_app(settings, service)
+    app = create_app(settings, service)
+    collect_less()
+    return app
 
 
 def _end_with_parent() -> None:

@@ -184,7 +184,7 @@ def _serve(
 
     from deconflict import logs
     from deconflict.api import create_app
-    from deconflict.api.serving import uvicorn_config
+    from deconflict.api.serving import collect_less, uvicorn_config
 
     logs.configure(log_format)
     started = logging.getLogger("deconflict.serve")
@@ -200,6 +200,7 @@ def _serve(
             checkpoint_interval_s=settings.checkpoint_interval_s,
         )
     app_ = create_app(settings, service)
+    collect_less()
     server = uvicorn.Server(uvicorn_config(app_, settings, log_config=None))
     stop = server.handle_exit
 
