@@ -111,3 +111,76 @@ def test_what_waits_on_a_party_is_read_through_the_open_messages_not_the_channel
     assert walked == []
     assert [m["type"] for m in svc.messages(M, reader=tr, awaiting=True)] == ["line_check"]
     assert svc.messages(M, reader=tr, awaiting=True, after_seq=10_000) == []
+
+
+def ledger_reads_for_signs_of_life(svc: Service, *calls: Any) -> list[dict[str, Any]]:
+    """The parameters of each search of the record for a party's sign of life since its line check."""
+    seen: list[dict[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "FROM ledger" in statement and "ledger.actor IN" in statement:
+            seen.append(dict(zip(["mechanism", "after", "upto"], parameters[:3], strict=True)))
+
+    event.listen(svc.store.engine, "before_cursor_execute", capture)
+    try:
+        for call in calls:
+            call()
+    finally:
+        event.remove(svc.store.engine, "before_cursor_execute", capture)
+    return seen
+
+
+def head_seq(svc: Service) -> int:
+    with svc.store.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT max(seq) FROM ledger").scalar_one())
+
+
+def test_a_silent_partys_sign_of_life_is_looked_for_only_in_the_entries_since_the_last_tick(
+    svc: Service, clock: FixedClock
+) -> None:
+    svc.tick()  # the first line checks go out
+    checked = head_seq(svc)
+    for n in range(30):  # IL talks, TR stays silent
+        svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": f"C{n}"}, to=["TR"])
+    clock.advance(seconds=11 * 60)  # past the checks' deadline: TR down, IL late
+    first = ledger_reads_for_signs_of_life(svc, svc.tick)
+    assert svc.line_status(M) == {"IL": "late", "TR": "down"}
+    assert sorted(r["after"] for r in first) == [checked - 1, checked]  # each party's check (IL's, then TR's)
+    read_to = head_seq(svc)
+    for n in range(5):  # more of IL's traffic; TR silent still
+        svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": f"D{n}"}, to=["TR"])
+    clock.advance(seconds=61)
+
+    again = ledger_reads_for_signs_of_life(svc, svc.tick, lambda: svc.line_status(M))
+
+    # IL was heard from already: not looked for again; TR only in what came since the last look
+    assert again and all(r["after"] >= read_to - 1 for r in again), (again, read_to)
+    assert svc.line_status(M) == {"IL": "late", "TR": "down"}
+    svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "C1"}, to=["IL"])
+    clock.advance(seconds=61)
+    svc.tick()
+    assert svc.line_status(M)["TR"] == "late"  # a sign of life after its check, found in the new entries only
+
+
+def test_what_was_read_is_read_again_when_the_record_no_longer_holds_that_entry(
+    svc: Service, clock: FixedClock
+) -> None:
+    from dataclasses import replace
+
+    from deconflict.record.chain import Head
+
+    svc.tick()
+    checked = head_seq(svc)
+    svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": "C1"}, to=["TR"])
+    clock.advance(seconds=11 * 60)
+    svc.tick()
+    kept = svc.context.heard[(M, "TR")]
+    assert kept.at is None and kept.upto.seq > checked
+    # as if the record had been restored from a backup and written over since: that entry is another now
+    svc.context.heard[(M, "TR")] = replace(kept, upto=Head(kept.upto.seq, "0" * 64))
+    clock.advance(seconds=61)
+
+    again = ledger_reads_for_signs_of_life(svc, svc.tick)
+
+    assert checked in [r["after"] for r in again]  # TR's check looked at again from the check on
+    assert svc.line_status(M) == {"IL": "late", "TR": "down"}

@@ -206,6 +206,9 @@ class Context:
     entry_times: dict[str, tuple[Head, datetime]] = field(default_factory=dict)
     """mechanism → (a head of its record, the time of that entry), as the writer last committed or read it:
     an entry's hash covers its time, so the head names the time exactly (no query to read it back)."""
+    heard: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(mechanism, party) → what the line checks last found of the party (``queries.Heard``): where the record
+    was read up to, and its first entry since its latest check."""
     checkpoint_seq: dict[str, int] = field(default_factory=dict)
     """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
     tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)

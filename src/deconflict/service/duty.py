@@ -123,10 +123,10 @@ def _checkpoint_due(last: datetime | None, now: datetime, interval_s: float) -> 
 def tick_mechanism(ctx: Context, picture: Picture, now: datetime) -> int:
     """Record the escalation steps, lines down and line checks due at ``now``; returns entries written."""
     with RecordWriter(ctx, picture.mechanism.id, picture=picture) as w:
-        return record_due(w, picture, now)
+        return record_due(w, picture, now, heard=ctx.heard)
 
 
-def record_due(w: RecordWriter, picture: Picture, now: datetime) -> int:
+def record_due(w: RecordWriter, picture: Picture, now: datetime, *, heard: queries.HeardKept | None = None) -> int:
     """Append, in ``w``'s transaction, what stored times make due at ``now``: each unanswered message's
     escalation steps (and who they alert), a line reported down, a line check. Returns entries written.
 
@@ -152,7 +152,7 @@ def record_due(w: RecordWriter, picture: Picture, now: datetime) -> int:
     )
     checks = {party: queries.last_line_check(s, mid, party) for party in sorted(picture.mechanism.parties())}
     downs = {party: bool(row and queries.line_down_posted(s, mid, row.id)) for party, row in checks.items()}
-    heard = {party: queries.heard_since(s, picture, party, row) for party, row in checks.items()}
+    heard_at = {party: queries.heard_since(s, picture, party, row, heard) for party, row in checks.items()}
     facilitators = sorted({m.party for m in picture.mechanism.members if m.role is Role.FACILITATOR})
     for row in open_rows:
         # the ladder runs from the deadline the message carries (an alert re-raised by an amendment
@@ -169,7 +169,7 @@ def record_due(w: RecordWriter, picture: Picture, now: datetime) -> int:
     for party, last in checks.items():
         if last is not None and not downs[party]:
             state = phrases.line_state(
-                last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now, heard_at=heard[party]
+                last.sent_at, last.acknowledged_at, rules.ack_deadline_s, now, heard_at=heard_at[party]
             )
             if state is phrases.LineState.DOWN:
                 others = sorted(answering(picture) - {party})
@@ -203,7 +203,7 @@ def line_status(ctx: Context, mechanism_id: str) -> dict[str, str]:
                 out[party] = phrases.LineState.UP.value
             else:
                 ack_s = picture.mechanism.rules.ack_deadline_s
-                heard = queries.heard_since(s, picture, party, last)
+                heard = queries.heard_since(s, picture, party, last, ctx.heard)
                 out[party] = phrases.line_state(last.sent_at, last.acknowledged_at, ack_s, now, heard_at=heard).value
     return out
 

@@ -6,10 +6,11 @@ conflicts. Each takes a session or the context, and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
@@ -26,8 +27,10 @@ from deconflict.errors import NotFound
 from deconflict.formats.docs import activity_from_doc, activity_to_doc
 from deconflict.hotline import MessageType
 from deconflict.model import Activity, ConflictKind, ConflictStatus, Disclosure, Member
+from deconflict.record.chain import Head
 from deconflict.service.context import Context
 from deconflict.service.picture import Picture
+from deconflict.store import direct, ledger
 from deconflict.store.schema import ActivityRow, ConflictRow, KeyRow, LedgerEntry, MessageRow
 
 T = TypeVar("T")
@@ -286,18 +289,68 @@ def last_line_check(s: Session, mechanism_id: str, party: str) -> MessageRow | N
     ).first()
 
 
-def heard_since(s: Session, picture: Picture, party: str, check: MessageRow | None) -> datetime | None:
-    """The time of the party's latest entry on the record after a line check was sent (None: silence)."""
+@dataclass(frozen=True)
+class Heard:
+    """What :func:`heard_since` found for a party's line check: the record read up to entry ``upto`` (its
+    sequence number and hash), and the time of the party's first entry after the check (None: none yet)."""
+
+    check_seq: int
+    upto: Head
+    at: datetime | None
+
+
+HeardKept = dict[tuple[str, str], Heard]
+"""(mechanism, party) → what :func:`heard_since` found last (``Context.heard``)."""
+
+_FIRST_HEARD = (
+    select(LedgerEntry.seq, LedgerEntry.at)
+    .where(
+        LedgerEntry.mechanism_id == bindparam("mechanism"),
+        LedgerEntry.seq > bindparam("after"),
+        LedgerEntry.seq <= bindparam("upto"),
+        LedgerEntry.actor.in_(bindparam("members", expanding=True)),
+    )
+    .order_by(LedgerEntry.seq)
+    .limit(1)
+)
+_HASH_AT = select(LedgerEntry.hash).where(
+    LedgerEntry.mechanism_id == bindparam("mechanism"), LedgerEntry.seq == bindparam("seq")
+)
+
+
+def heard_since(
+    s: Session, picture: Picture, party: str, check: MessageRow | None, kept: HeardKept | None = None
+) -> datetime | None:
+    """The time of the party's first entry on the record after a line check was sent (None: silence): a
+    sign of life, which makes an unanswered check late rather than down (any entry after the check will do,
+    and entries never go back in time).
+
+    With ``kept`` (the live duty tick's, kept between ticks), the record is read only after where the last
+    call read it: a silent party's check was otherwise looked for in every entry since it was sent, on every
+    tick (126,000 entries, 7% of the server's time, after 70 s of a busy hotline). What was read stands only
+    while the record still holds that entry with that hash (a record restored from a backup is read again)."""
     if check is None:
         return None
+    mid = picture.mechanism.id
     members = [m.id for m in picture.mechanism.members if m.party == party]
-    return s.scalar(
-        select(func.max(LedgerEntry.at)).where(
-            LedgerEntry.mechanism_id == picture.mechanism.id,
-            LedgerEntry.seq > check.seq,
-            LedgerEntry.actor.in_(members),
-        )
-    )
+    head = ledger.read_head(s, mid)
+    after = check.seq
+    last = kept.get((mid, party)) if kept is not None else None
+    if (
+        last is not None
+        and last.check_seq == check.seq
+        and last.upto.seq <= head.seq
+        and direct.rows(ledger.connection_of(s), _HASH_AT, {"mechanism": mid, "seq": last.upto.seq})
+        == [(last.upto.hash,)]
+    ):
+        if last.at is not None:
+            return last.at
+        after = last.upto.seq
+    found = s.execute(_FIRST_HEARD, {"mechanism": mid, "after": after, "upto": head.seq, "members": members}).first()
+    at: datetime | None = found[1] if found is not None else None
+    if kept is not None:
+        kept[(mid, party)] = Heard(check.seq, head, at)
+    return at
 
 
 def open_tactical(mechanism_id: str) -> Select[ConflictRow]:
