@@ -184,3 +184,22 @@ def test_what_was_read_is_read_again_when_the_record_no_longer_holds_that_entry(
 
     assert checked in [r["after"] for r in again]  # TR's check looked at again from the check on
     assert svc.line_status(M) == {"IL": "late", "TR": "down"}
+
+
+def test_what_was_read_for_other_members_is_read_again(svc: Service, clock: FixedClock) -> None:
+    from dataclasses import replace
+
+    svc.tick()
+    checked = head_seq(svc)
+    svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": "C1"}, to=["TR"])
+    clock.advance(seconds=11 * 60)
+    svc.tick()
+    kept = svc.context.heard[(M, "TR")]
+    # as if the last look had been made with a picture that did not know all of TR's members yet
+    svc.context.heard[(M, "TR")] = replace(kept, members=kept.members[:-1])
+    clock.advance(seconds=61)
+
+    again = ledger_reads_for_signs_of_life(svc, svc.tick)
+
+    assert checked in [r["after"] for r in again]
+    assert svc.context.heard[(M, "TR")].members == kept.members

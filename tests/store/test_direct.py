@@ -220,9 +220,9 @@ def test_inserts_gathered_wait_for_a_read_or_the_flush_and_keep_their_order(tmp_
                 for n, table in enumerate((first, first, second, first)):
                     direct.run(conn, insert(table), {"id": n, "name": f"row {n}"})
                 assert (counted(conn, first), counted(conn, second)) == (0, 0)  # waiting
-                assert [len(rows) for _, rows in gathering.pending] == [2, 1, 1]  # a statement's run in one call
+                assert [len(rows) for _, rows in gathering.pending.values()] == [3, 1]  # a statement's rows in one call
                 assert direct.rows(conn, select(first.c.id).order_by(first.c.id), {}) == [(0,), (1,), (3,)]
-                assert gathering.pending == []
+                assert gathering.pending == {}
                 direct.run(conn, insert(second), {"id": 9, "name": "later"})
                 direct.run(conn, second.update().where(second.c.id == 9).values(name="changed"), {})
                 assert direct.rows(conn, select(second.c.name).where(second.c.id == 9), {}) == [("changed",)]

@@ -292,9 +292,11 @@ def last_line_check(s: Session, mechanism_id: str, party: str) -> MessageRow | N
 @dataclass(frozen=True)
 class Heard:
     """What :func:`heard_since` found for a party's line check: the record read up to entry ``upto`` (its
-    sequence number and hash), and the time of the party's first entry after the check (None: none yet)."""
+    sequence number and hash) for the entries of ``members`` (the party's, as the caller's picture knew
+    them), and the time of the first of them after the check (None: none yet)."""
 
     check_seq: int
+    members: tuple[str, ...]
     upto: Head
     at: datetime | None
 
@@ -328,17 +330,19 @@ def heard_since(
     With ``kept`` (the live duty tick's, kept between ticks), the record is read only after where the last
     call read it: a silent party's check was otherwise looked for in every entry since it was sent, on every
     tick (126,000 entries, 7% of the server's time, after 70 s of a busy hotline). What was read stands only
-    while the record still holds that entry with that hash (a record restored from a backup is read again)."""
+    while the record still holds that entry with that hash (a record restored from a backup is read again)
+    and the party's members are the same (one added, and seen only now, may have spoken since the check)."""
     if check is None:
         return None
     mid = picture.mechanism.id
-    members = [m.id for m in picture.mechanism.members if m.party == party]
+    members = tuple(sorted(m.id for m in picture.mechanism.members if m.party == party))
     head = ledger.read_head(s, mid)
     after = check.seq
     last = kept.get((mid, party)) if kept is not None else None
     if (
         last is not None
         and last.check_seq == check.seq
+        and last.members == members  # a member added since (a picture behind another process's) read anew
         and last.upto.seq <= head.seq
         and direct.rows(ledger.connection_of(s), _HASH_AT, {"mechanism": mid, "seq": last.upto.seq})
         == [(last.upto.hash,)]
@@ -346,10 +350,12 @@ def heard_since(
         if last.at is not None:
             return last.at
         after = last.upto.seq
-    found = s.execute(_FIRST_HEARD, {"mechanism": mid, "after": after, "upto": head.seq, "members": members}).first()
+    found = s.execute(
+        _FIRST_HEARD, {"mechanism": mid, "after": after, "upto": head.seq, "members": list(members)}
+    ).first()
     at: datetime | None = found[1] if found is not None else None
     if kept is not None:
-        kept[(mid, party)] = Heard(check.seq, head, at)
+        kept[(mid, party)] = Heard(check.seq, members, head, at)
     return at
 
 

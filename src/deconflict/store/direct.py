@@ -120,27 +120,29 @@ def _execute(conn: Connection, form: _Form, params: Mapping[str, Any]) -> Any:
 @dataclass
 class Gathered:
     """The inserts :func:`run` was given on one connection inside :func:`gathered`, not yet executed: each
-    statement's rows are executed together (``executemany``: one prepared statement, one cursor) by
-    :meth:`flush`, in the order they came, a statement's rows in one call while the next row is the same
-    statement's."""
+    statement's rows are executed together by :meth:`flush` (``executemany``: one prepared statement, one
+    cursor), the statements in the order of their first row, each statement's rows in the order they came.
+    So rows of different statements may be inserted in another order than they came: gather only inserts
+    whose order across tables does not matter (a hotline batch's ledger and messages rows)."""
 
     conn: Connection
-    pending: list[tuple[_Form, list[tuple[Any, ...]]]] = field(default_factory=list)
+    pending: dict[str, tuple[_Form, list[tuple[Any, ...]]]] = field(default_factory=dict)
 
     def add(self, form: _Form, values: tuple[Any, ...]) -> None:
-        if self.pending and self.pending[-1][0].sql == form.sql:
-            self.pending[-1][1].append(values)
+        kept = self.pending.get(form.sql)
+        if kept is None:
+            self.pending[form.sql] = (form, [values])
         else:
-            self.pending.append((form, [values]))
+            kept[1].append(values)
 
     def flush(self) -> None:
         """Execute every insert gathered so far (a driver error raised as :func:`run` would raise it, the
         statement's rows given as an executemany's)."""
-        pending, self.pending = self.pending, []
+        pending, self.pending = self.pending, {}
         driver = self.conn.connection.dbapi_connection
         assert driver is not None
         dialect = self.conn.dialect
-        for form, values in pending:
+        for form, values in pending.values():
             try:
                 driver.executemany(form.sql, values).close()
             except dialect.loaded_dbapi.Error as e:
