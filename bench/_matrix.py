@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -104,11 +105,8 @@ def _pinned_pairs(
 
 
 def _median(values: list[Any]) -> float | None:
-    found = sorted(v for v in values if isinstance(v, int | float))
-    if not found:
-        return None
-    middle = len(found) // 2
-    return round(found[middle] if len(found) % 2 else (found[middle - 1] + found[middle]) / 2, 3)
+    found = [v for v in values if isinstance(v, int | float)]
+    return round(statistics.median(found), 3) if found else None
 
 
 def _one(

@@ -9,6 +9,7 @@ These tests read SQLite's plan of every statement on the messages that a tick an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,12 +20,12 @@ from deconflict.clock import FixedClock
 from deconflict.service import Service
 
 
-def messages_read_by(svc: Service, *calls: Any) -> list[tuple[str, Any]]:
-    """The statements on the messages table (with their parameters) that ``calls`` ran."""
+def statements_run(svc: Service, wanted: Callable[[str], bool], *calls: Any) -> list[tuple[str, Any]]:
+    """The statements ``calls`` ran that ``wanted`` picks (with their parameters)."""
     seen: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if "FROM messages" in statement and statement.lstrip().upper().startswith("SELECT"):
+        if wanted(statement):
             seen.append((statement, parameters))
 
     event.listen(svc.store.engine, "before_cursor_execute", capture)
@@ -34,6 +35,13 @@ def messages_read_by(svc: Service, *calls: Any) -> list[tuple[str, Any]]:
     finally:
         event.remove(svc.store.engine, "before_cursor_execute", capture)
     return seen
+
+
+def messages_read_by(svc: Service, *calls: Any) -> list[tuple[str, Any]]:
+    """The statements on the messages table (with their parameters) that ``calls`` ran."""
+    return statements_run(
+        svc, lambda statement: "FROM messages" in statement and statement.lstrip().upper().startswith("SELECT"), *calls
+    )
 
 
 def whole_channel_reads(svc: Service, statements: list[tuple[str, Any]]) -> list[str]:
@@ -115,19 +123,8 @@ def test_what_waits_on_a_party_is_read_through_the_open_messages_not_the_channel
 
 def ledger_reads_for_signs_of_life(svc: Service, *calls: Any) -> list[dict[str, Any]]:
     """The parameters of each search of the record for a party's sign of life since its line check."""
-    seen: list[dict[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if "FROM ledger" in statement and "ledger.actor IN" in statement:
-            seen.append(dict(zip(["mechanism", "after", "upto"], parameters[:3], strict=True)))
-
-    event.listen(svc.store.engine, "before_cursor_execute", capture)
-    try:
-        for call in calls:
-            call()
-    finally:
-        event.remove(svc.store.engine, "before_cursor_execute", capture)
-    return seen
+    found = statements_run(svc, lambda statement: "FROM ledger" in statement and "ledger.actor IN" in statement, *calls)
+    return [dict(zip(["mechanism", "after", "upto"], parameters[:3], strict=True)) for _, parameters in found]
 
 
 def head_seq(svc: Service) -> int:

@@ -147,11 +147,16 @@ def test_payloads_read_as_plain_rows_rebuild_the_authority_rules_state_the_docum
         store.close()
 
 
+def an_entry_stored(store: Any) -> dict[str, Any]:
+    """A ledger row as stored (inserting it again is refused by the ledger's key)."""
+    with store.read() as s:
+        return dict(s.execute(select(Base.metadata.tables["ledger"]).limit(1)).one()._mapping)
+
+
 def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(day: Path) -> None:
     store = open_store(str(day))
     try:
-        with store.read() as s:
-            row = dict(s.execute(select(Base.metadata.tables["ledger"]).limit(1)).one()._mapping)
+        row = an_entry_stored(store)
         with pytest.raises(IntegrityError) as ours, store.transaction() as t:
             direct.run(ledger.connection_of(t), ledger._INSERT, row)
         with pytest.raises(IntegrityError) as theirs, store.transaction() as t:
@@ -238,8 +243,7 @@ def test_inserts_gathered_wait_for_a_read_or_the_flush_and_keep_their_order(tmp_
 def test_a_gathered_insert_the_database_refuses_is_raised_at_the_flush_as_sqlalchemy_raises_it(day: Path) -> None:
     store = open_store(str(day))
     try:
-        with store.read() as s:
-            row = dict(s.execute(select(Base.metadata.tables["ledger"]).limit(1)).one()._mapping)
+        row = an_entry_stored(store)
         with pytest.raises(IntegrityError) as refused, store.transaction() as t:
             conn = ledger.connection_of(t)
             with direct.gathered(conn) as gathering:

@@ -30,7 +30,7 @@ from deconflict.model import Activity, ConflictKind, ConflictStatus, Disclosure,
 from deconflict.record.chain import Head
 from deconflict.service.context import Context
 from deconflict.service.picture import Picture
-from deconflict.store import direct, ledger
+from deconflict.store import ledger
 from deconflict.store.schema import ActivityRow, ConflictRow, KeyRow, LedgerEntry, MessageRow
 
 T = TypeVar("T")
@@ -315,9 +315,6 @@ _FIRST_HEARD = (
     .order_by(LedgerEntry.seq)
     .limit(1)
 )
-_HASH_AT = select(LedgerEntry.hash).where(
-    LedgerEntry.mechanism_id == bindparam("mechanism"), LedgerEntry.seq == bindparam("seq")
-)
 
 
 def heard_since(
@@ -344,8 +341,7 @@ def heard_since(
         and last.check_seq == check.seq
         and last.members == members  # a member added since (a picture behind another process's) read anew
         and last.upto.seq <= head.seq
-        and direct.rows(ledger.connection_of(s), _HASH_AT, {"mechanism": mid, "seq": last.upto.seq})
-        == [(last.upto.hash,)]
+        and ledger.hash_at(s, mid, last.upto.seq) == last.upto.hash
     ):
         if last.at is not None:
             return last.at

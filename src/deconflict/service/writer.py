@@ -180,23 +180,17 @@ class RecordWriter:
     ) -> None:
         assert self._tx is not None
         gathered, self._gathered = self._gathered, None
-        try:
-            if exc is None and gathered is not None:
-                gathered.flush()
-        except BaseException as e:  # as if the body had raised it: rolled back, and raised here
-            self._stack.close()
-            self._tx.__exit__(type(e), e, e.__traceback__)
-            self._rolled_back()
-            if isinstance(e, IntegrityError):
-                self._stale(e)
-            raise
-        self._stack.close()
+        self._stack.close()  # gathering ends; what it holds is inserted below, before the commit
         if exc is None and self._head is not None:
             try:  # every process hears of the commit (PostgreSQL's NOTIFY goes out when it commits)
+                if gathered is not None:
+                    gathered.flush()
                 follow.announce(self.session, self.mechanism_id, self._head.seq)
             except BaseException as e:
                 self._tx.__exit__(type(e), e, e.__traceback__)  # rolls back
                 self._rolled_back()
+                if isinstance(e, IntegrityError):  # a gathered entry refused by the ledger's key, as at commit
+                    self._stale(e)
                 raise
         try:
             self._tx.__exit__(exc_type, exc, tb)  # commits, or rolls back when the body raised

@@ -32,6 +32,7 @@ __all__ = [
     "connection_of",
     "docs_after",
     "entry_doc",
+    "hash_at",
     "holds_lock",
     "lock_record",
     "payloads_between",
@@ -109,6 +110,17 @@ def connection_of(session: Session | Connection) -> Connection:
     if isinstance(session, Session):
         session.flush()  # nothing to do (and next to no cost) when the session holds no pending change
     return session.connection()  # a stand-in for a session (restore's BatchingSession) answers for itself
+
+
+_HASH_AT = select(LedgerEntry.__table__.c.hash).where(
+    LedgerEntry.__table__.c.mechanism_id == bindparam("mechanism"), LedgerEntry.__table__.c.seq == bindparam("seq")
+)
+
+
+def hash_at(session: Session | Connection, mechanism: str, seq: int) -> str | None:
+    """The stored hash of entry ``seq`` of a mechanism's record (None: no such entry)."""
+    found = direct.rows(connection_of(session), _HASH_AT, {"mechanism": mechanism, "seq": seq})
+    return str(found[0][0]) if found else None
 
 
 def read_head(session: Session | Connection, mechanism: str) -> Head:

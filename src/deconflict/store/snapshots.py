@@ -317,10 +317,6 @@ def kept(session: Session) -> bool:
     return layout == "current"
 
 
-def _entry_hash(session: Session, mechanism: str, seq: int) -> str | None:
-    return session.scalar(select(LedgerEntry.hash).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq == seq))
-
-
 def _not_the_records(session: Session, mechanism: str, seq: int, entry_hash: str, at: datetime) -> str | None:
     """What a snapshot's entry hash and time say that the record's entry ``seq`` does not, or None. The time
     matters as much as the hash: replay at an instant picks the newest snapshot whose time is not after it, so
@@ -350,7 +346,7 @@ def whole(session: Session, mechanism: str, row: ReplaySnapshot) -> dict[str, li
         found = decode_delta(row)
         base_seq, base_hash = found["base"], found["base_hash"]
         base = session.get(ReplaySnapshot, (mechanism, base_seq)) if base_seq < row.seq else None
-        if base is None or base.hash != base_hash or _entry_hash(session, mechanism, base_seq) != base_hash:
+        if base is None or base.hash != base_hash or ledger.hash_at(session, mechanism, base_seq) != base_hash:
             raise ValueError(
                 f"snapshot at entry {row.seq}: the whole snapshot it was made from (entry {base_seq}) is missing "
                 "or is not the record's"
