@@ -29,6 +29,8 @@ zones) directly after it, before anything else happens.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,14 +66,37 @@ RESERVED_IDS = frozenset({SYSTEM, OPERATOR, SERVICE})
 """Names no member may have, nor act for: the service's own actors."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Conflict:
     """What the rules need to know of a detected conflict."""
 
     seq: int
     awaiting: frozenset[str]
-    acknowledged: set[str] = field(default_factory=set)
+    acknowledged: frozenset[str] = frozenset()
     resolved_seq: int | None = None
+
+
+MOST_PARTY_SETS = 4096
+"""How many distinct sets of parties :func:`parties` shares (a mechanism has a handful: each party, the pairs);
+past that, a new set is kept on its own."""
+SHARED_NAME = 64
+"""The longest party name in a set :func:`parties` shares, and the most names (what a record's writer chose,
+however long, is never kept beyond the state that holds it)."""
+
+_PARTY_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def parties(names: Iterable[Any]) -> frozenset[str]:
+    """The set of these party names, shared with every equal set the state holds: the state keeps one for each
+    message and conflict of the record, which a long-running service holds for as long as it runs (a set of
+    one name costs over 200 bytes; a shared one costs a reference)."""
+    found = frozenset(sys.intern(str(name)) for name in names)
+    kept = _PARTY_SETS.get(found)
+    if kept is not None:
+        return kept
+    if len(_PARTY_SETS) < MOST_PARTY_SETS and len(found) <= SHARED_NAME and all(len(n) <= SHARED_NAME for n in found):
+        _PARTY_SETS[found] = found
+    return found
 
 
 @dataclass
@@ -398,24 +423,24 @@ def apply(doc: dict[str, Any], state: AuthorityState) -> None:
             owner, _, public = state.keys[kid]
             state.keys[kid] = (owner, True, public)
     elif kind == EntryType.ACTIVITY_NOTIFIED:
-        state.activities[str(p.get("id"))] = str(p.get("party"))
+        state.activities[str(p.get("id"))] = sys.intern(str(p.get("party")))
     elif kind == EntryType.ZONE_DECLARED:
-        state.zones[str(p.get("id"))] = str(p.get("owner"))
+        state.zones[str(p.get("id"))] = sys.intern(str(p.get("owner")))
     elif kind == EntryType.CONFLICT_DETECTED:
-        state.conflicts[str(p.get("id"))] = Conflict(seq, frozenset(map(str, p.get("awaiting") or ())))
+        state.conflicts[str(p.get("id"))] = Conflict(seq, parties(p.get("awaiting") or ()))
     elif kind == EntryType.CONFLICT_ACKNOWLEDGED:
         c = state.conflicts.get(str(p.get("id")))
         if c is not None:
-            c.acknowledged.add(str(p.get("party")))
+            c.acknowledged = parties((*c.acknowledged, p.get("party")))
     elif kind == EntryType.CONFLICT_RESOLVED:
         c = state.conflicts.get(str(p.get("id")))
         if c is not None:
             c.resolved_seq = seq
     elif kind == EntryType.MESSAGE_SENT:
-        state.messages[str(p.get("id"))] = frozenset(map(str, p.get("to") or ()))
+        state.messages[str(p.get("id"))] = parties(p.get("to") or ())
         settles = p.get("settles")
         if isinstance(settles, dict):
             for cid in settles.get("conflicts") or ():
                 c = state.conflicts.get(str(cid))
                 if c is not None:
-                    c.acknowledged.add(str(p.get("from_party")))
+                    c.acknowledged = parties((*c.acknowledged, p.get("from_party")))
