@@ -40,7 +40,7 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
 from deconflict.api import affinity
-from deconflict.api.serving import TimedRequests, collect_less, uvicorn_config
+from deconflict.api.serving import TimedRequests, collect_less, return_big_buffers, uvicorn_config
 from deconflict.api.settings import Settings
 from deconflict.errors import DeconflictError
 
@@ -114,6 +114,7 @@ def app_from_env() -> FastAPI:
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
     app = create_app(settings, service)
     collect_less()
+    return_big_buffers()
     return app
 
 

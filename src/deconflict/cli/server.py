@@ -184,7 +184,7 @@ def _serve(
 
     from deconflict import logs
     from deconflict.api import create_app
-    from deconflict.api.serving import collect_less, uvicorn_config
+    from deconflict.api.serving import collect_less, return_big_buffers, uvicorn_config
 
     logs.configure(log_format)
     started = logging.getLogger("deconflict.serve")
@@ -201,6 +201,7 @@ def _serve(
         )
     app_ = create_app(settings, service)
     collect_less()
+    return_big_buffers()
     server = uvicorn.Server(uvicorn_config(app_, settings, log_config=None))
     stop = server.handle_exit
 
