@@ -268,8 +268,9 @@ def test_an_honest_intrusion_conflict_verifies(demo: Any, tmp_path: Path) -> Non
     def edit(header: dict[str, Any], docs: Docs, kid: Callable[[str], str]) -> None:
         i = _first(docs, "conflict.detected", id="C4")
         c, at = docs[i]["payload"], docs[i]["at"]
+        due = iso(parse_utc(at, field="at") + timedelta(minutes=10))  # the rules' deadline (C4's own is the tracks')
         doc = {"id": "C4", "kind": "intrusion", "activity": "IL/A2", "other_activity": "TR-0001", "other_party": "TR",
-               "parties": ["IL", "TR"], "awaiting": ["IL", "TR"], "party": "IL", "deadline": c["deadline"],
+               "parties": ["IL", "TR"], "awaiting": ["IL", "TR"], "party": "IL", "deadline": due,
                "track_states": [c["track_states"][0]]}  # fmt: skip
         del docs[i:]
         new = _entry("system", "conflict.detected", doc, at, kid("service"))

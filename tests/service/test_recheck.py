@@ -9,6 +9,7 @@ import copy
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from support.paths import ROOT
 from typer.testing import CliRunner
 
 from deconflict.cli import app
+from deconflict.clock import iso, parse_utc
 from deconflict.service.recheck import GRACE_S, recheck
 
 Docs = list[dict[str, Any]]
@@ -60,6 +62,34 @@ def test_the_scripted_demo_rechecks_clean() -> None:
     assert result.problems == [] and result.skipped is None
     assert result.derived >= 15  # its conflicts, their alerts, the amendment's closing
     assert result.not_recomputed == {"tactical conflicts (whether the tracks were in conflict)": 1}
+
+
+def _deadline_of_c4(minutes_after: float) -> Callable[[Docs], None]:
+    """An edit: the demo's tracks conflict C4 (and its alerts) due ``minutes_after`` its detection."""
+
+    def edit(docs: Docs) -> None:
+        i = _index(docs, "conflict.detected", id="C4")
+        due = parse_utc(docs[i]["at"], field="at") + timedelta(minutes=minutes_after)
+        for d in docs[i : i + 3]:  # the conflict and its two alerts
+            d["payload"]["deadline"] = iso(due)
+
+    return edit
+
+
+def test_a_tracks_conflict_is_due_when_the_tracks_would_meet() -> None:
+    """C4's tracks were predicted to lose separation 249.4 s after it was detected: it and its alerts are due
+    then. A record written before that rule (due at the rules' 10 minutes) still checks; any other is named."""
+    golden = _golden()
+    c4 = golden[_index(golden, "conflict.detected", id="C4")]
+    assert c4["payload"]["t_in_s"] == 249.4
+    assert parse_utc(c4["payload"]["deadline"], field="deadline") - parse_utc(c4["at"], field="at") == timedelta(
+        seconds=249.4
+    )
+    assert recheck(_edited(golden, _deadline_of_c4(10)), mechanism=M).problems == []
+    (problem,) = recheck(_edited(golden, _deadline_of_c4(2)), mechanism=M).problems
+    assert "tactical conflict C4: deadline 2026-12-02T09:12:00Z where the rules give 2026-12-02T09:14:09.400000Z" in (
+        problem
+    )
 
 
 def test_a_tick_that_never_came_is_named(day: Docs) -> None:

@@ -16,7 +16,7 @@ from support.live import LiveServer
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, InvalidInput
 from deconflict.model import Disclosure
-from deconflict.service import Service
+from deconflict.service import Service, tactical_shape
 from deconflict.store import open_store
 from deconflict.store.schema import TrackReportRow
 
@@ -96,6 +96,61 @@ def test_converging_tracks_raise_one_alert_minutes_ahead_to_both_parties(covered
     assert all(c["status"] == "resolved" for c in svc.conflicts(M) if c["id"] not in before)
 
 
+def _track_alerts(svc: Service) -> list[dict[str, Any]]:
+    read = [m for reader in ("TR", "IL") for m in svc.messages(M, reader=svc.member(M, reader))]
+    return [m for m in read if m["template"] == "track_alert"]
+
+
+def _escalated(svc: Service, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = {m["id"] for m in messages}
+    entries = svc.entries_after(M, 0, limit=10_000)
+    return [e for e in entries if e["type"] == "message.escalated" and e["payload"]["id"] in ids]
+
+
+def test_tracks_about_to_meet_must_be_acknowledged_before_they_meet(covered: Service, clock: FixedClock) -> None:
+    """The rules give 10 minutes to acknowledge; tracks predicted to lose separation in about 4 minutes must be
+    acknowledged by then, and the ladder climbs at that moment if nobody has, not 6 minutes after they met."""
+    svc = covered
+    rules = svc.mechanism(M).rules
+    speed = 200 * 1852 / 3600
+    detected = clock()
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000), 90)
+    (c,) = [x for x in report(svc, clock, "IL", "F16-2", at(90, 30_000), 270)["raised"] if x["kind"] == "tracks"]
+    assert 200 < c["t_in_s"] < rules.ack_deadline_s
+    assert c["deadline"] == iso(detected + timedelta(seconds=c["t_in_s"]))
+    alerts = _track_alerts(svc)
+    assert len(alerts) == 2 and {m["deadline"] for m in alerts} == {c["deadline"]}
+    # both keep reporting as they close; nobody acknowledges
+    flown = 0.0
+    while flown + 30 < c["t_in_s"]:
+        clock.advance(seconds=30)
+        flown += 30
+        report(svc, clock, "TR", "UAV-1", at(270, 30_000 - speed * flown), 90)
+        report(svc, clock, "IL", "F16-2", at(90, 30_000 - speed * flown), 270)
+        svc.tick()
+    assert _escalated(svc, alerts) == []  # still before the loss of separation
+    clock.advance(seconds=c["t_in_s"] - flown + 1)
+    flown = c["t_in_s"] + 1
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000 - speed * flown), 90)
+    report(svc, clock, "IL", "F16-2", at(90, 30_000 - speed * flown), 270)
+    svc.tick()
+    climbed = _escalated(svc, alerts)
+    assert sorted(e["payload"]["id"] for e in climbed) == sorted(m["id"] for m in alerts)
+    assert {e["payload"]["rung"] for e in climbed} == {1}
+    assert {e["payload"]["due_at"] for e in climbed} == {c["deadline"]}
+
+
+def test_tracks_already_too_close_get_the_least_time_to_acknowledge(covered: Service, clock: FixedClock) -> None:
+    """Tracks within the separation minima when first seen: the alert is due in a minute, not at once."""
+    svc = covered
+    detected = clock()
+    report(svc, clock, "TR", "UAV-1", at(270, 2_000), 90)
+    (c,) = [x for x in report(svc, clock, "IL", "F16-2", at(90, 2_000), 270)["raised"] if x["kind"] == "tracks"]
+    assert c["t_in_s"] == 0
+    assert c["deadline"] == iso(detected + timedelta(seconds=tactical_shape.LEAST_ACK_S))
+    assert {m["deadline"] for m in _track_alerts(svc)} == {c["deadline"]}
+
+
 def test_same_party_tracks_and_diverging_tracks_raise_nothing(covered: Service, clock: FixedClock) -> None:
     svc = covered
     report(svc, clock, "TR", "A", at(270, 20_000), 90)
@@ -141,6 +196,8 @@ def test_a_track_inside_another_partys_volume_alerts_both(svc: Service, clock: F
     out = report(svc, clock, "TR", "UAV-1", at(0, 5_000), 0, gs_kt=0)
     kinds = {c["kind"]: c for c in out["raised"]}
     assert set(kinds) == {"intrusion"} and kinds["intrusion"]["other_activity"] == "IL-0001"
+    # no loss of separation to come before: the rules' acknowledgement deadline
+    assert kinds["intrusion"]["deadline"] == iso(clock() + timedelta(seconds=svc.mechanism(M).rules.ack_deadline_s))
     assert kinds["intrusion"]["parties"] == ["IL", "TR"]
     for reader in ("TR", "IL"):
         assert [m for m in svc.messages(M, reader=svc.member(M, reader)) if m["template"] == "intrusion_alert"]
