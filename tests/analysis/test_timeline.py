@@ -309,7 +309,7 @@ def test_a_predicted_loss_of_separation_between_tracks_is_in_the_story(svc: Serv
         f"{timeline_words.km(c['distance_m'])} of each other (minimum 9.3 km) at 09:04:51 UTC, 5 min ahead, "
         "inside it from 09:04:06 to 09:05 UTC "  # 60 km closing at 2 x 200 kt; the look-ahead ends at 09:05
         "(IL/F16-2 at 34.52 N 37.96 E, 4,572 m; TR/UAV-1 at 34.52 N 37.30 E, 4,572 m); "
-        "IL and TR to acknowledge by 09:10 UTC"
+        "IL and TR to acknowledge by 09:04:06 UTC"  # when separation is lost, before the rules' 10 minutes
     )
     assert [s["track"] for s in raised_event.fields["track_states"]] == ["IL/F16-2", "TR/UAV-1"]
     assert [e.type for e in rest] == ["conflict.acknowledged"]
