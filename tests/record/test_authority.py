@@ -458,9 +458,13 @@ def _applied(s: AuthorityState, seq: int, actor: str, type: str, payload: dict[s
     authority.apply(doc, s)
 
 
-def test_a_long_record_keeps_one_set_of_parties_for_equal_sets() -> None:
+def test_a_long_record_keeps_one_set_of_parties_for_equal_sets(monkeypatch: pytest.MonkeyPatch) -> None:
     """A service holds the rules' state for as long as it runs: a set of parties for each message and conflict.
-    Equal sets are one object, and acknowledgements still count per party."""
+    Equal sets are one object, and acknowledgements still count per party. Names no party has (too long) are
+    kept on their own, never interned."""
+    monkeypatch.setattr(authority, "_PARTY_SETS", {})  # whatever earlier tests left in the shared, bounded cache
+    long = "X" * (authority.SHARED_NAME + 1)
+    assert authority.parties([long]) is not authority.parties([long]) and authority._PARTY_SETS == {}
     s = _state()
     for n in range(2, 6):
         _applied(s, 40 + n, "TR", "message.sent", {"id": f"M{n}", "to": ["IL"], "from_party": "TR"})
@@ -480,9 +484,10 @@ def test_a_long_record_keeps_one_set_of_parties_for_equal_sets() -> None:
     assert s.conflicts["C3"].acknowledged == frozenset({"IL", "TR"})
 
 
-def test_the_rules_state_grows_by_little_more_than_each_message_id() -> None:
+def test_the_rules_state_grows_by_little_more_than_each_message_id(monkeypatch: pytest.MonkeyPatch) -> None:
     """Measured with tracemalloc over 3,000 messages read as the service reads them: about 90 bytes a message
     (its id and its place in the map); with a set of its own for each message's addressees it was over 300."""
+    monkeypatch.setattr(authority, "_PARTY_SETS", {})
     s = _state()
     texts = [chain.canonical({"id": f"M{n}", "to": ["IL"], "from_party": "TR"}) for n in range(2, 3002)]
     gc.collect()

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from deconflict.cli import app
 from deconflict.clock import iso, parse_utc
 from deconflict.service.recheck import GRACE_S, recheck
+from deconflict.service.tactical_shape import SHORTENED_SINCE
 
 Docs = list[dict[str, Any]]
 runner = CliRunner()
@@ -86,10 +87,30 @@ def test_a_tracks_conflict_is_due_when_the_tracks_would_meet() -> None:
         seconds=249.4
     )
     assert recheck(_edited(golden, _deadline_of_c4(10)), mechanism=M).problems == []
-    (problem,) = recheck(_edited(golden, _deadline_of_c4(2)), mechanism=M).problems
-    assert "tactical conflict C4: deadline 2026-12-02T09:12:00Z where the rules give 2026-12-02T09:14:09.400000Z" in (
-        problem
+    conflict, *alerts = recheck(_edited(golden, _deadline_of_c4(2)), mechanism=M).problems
+    assert conflict == (
+        "entry 113: tactical conflict C4: deadline 2026-12-02T09:12:00Z where the rules give "
+        "2026-12-02T09:14:09.400000Z or 2026-12-02T09:20:00Z"  # the second: C4 is dated before the rule
     )
+    assert len(alerts) == 2 and all('deadline "2026-12-02T09:12:00Z" where the rules give' in a for a in alerts)
+
+
+def test_after_the_rule_a_tracks_conflict_due_at_the_rules_deadline_is_named() -> None:
+    """The rules' 10 minutes pass only for a tracks conflict detected before the service gave tracks about to meet
+    their sooner deadline: the same C4 re-dated after it is named."""
+    golden = _golden()
+    shift = SHORTENED_SINCE - parse_utc(golden[0]["at"], field="at") + timedelta(days=1)
+    later = [{**d, "at": iso(parse_utc(d["at"], field="at") + shift)} for d in golden]
+    for d in later:  # the times the payloads carry move with their entries
+        p = d["payload"]
+        for key in ("deadline", "start", "end", "sent_at"):
+            if isinstance(p, dict) and isinstance(p.get(key), str) and p[key].endswith("Z") and "T" in p[key]:
+                p[key] = iso(parse_utc(p[key], field=key) + shift)
+    c4 = later[_index(later, "conflict.detected", id="C4")]
+    assert parse_utc(c4["at"], field="at") > SHORTENED_SINCE
+    assert [p for p in recheck(copy.deepcopy(later), mechanism=M).problems if "C4" in p] == []
+    old_form = _edited(later, _deadline_of_c4(10))
+    assert [p for p in recheck(old_form, mechanism=M).problems if "tactical conflict C4: deadline" in p]
 
 
 def test_a_tick_that_never_came_is_named(day: Docs) -> None:

@@ -13,7 +13,7 @@ from pyproj import Geod
 from support.builders import T4, M, declared_db, offset, position, syria, vol
 from support.live import LiveServer
 
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.errors import Forbidden, InvalidInput
 from deconflict.model import Disclosure
 from deconflict.service import Service, tactical_shape
@@ -149,6 +149,26 @@ def test_tracks_already_too_close_get_the_least_time_to_acknowledge(covered: Ser
     assert c["t_in_s"] == 0
     assert c["deadline"] == iso(detected + timedelta(seconds=tactical_shape.LEAST_ACK_S))
     assert {m["deadline"] for m in _track_alerts(svc)} == {c["deadline"]}
+
+
+def test_tracks_seen_after_the_clock_stepped_back_are_due_from_their_entry_s_time(
+    covered: Service, clock: FixedClock
+) -> None:
+    """The clock steps back 5 s after an entry: the tracks conflict is stamped with that entry's time, as every
+    entry then, and its deadline and its alerts' count from that stamp; verify finds nothing wrong with them."""
+    from deconflict.service.recheck import recheck
+
+    svc = covered
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000), 90)
+    stamped = parse_utc(svc.entries_after(M, svc.head(M).seq - 1, limit=1)[0]["at"], field="at")
+    clock.advance(seconds=-5)
+    (c,) = [x for x in report(svc, clock, "IL", "F16-2", at(90, 30_000), 270)["raised"] if x["kind"] == "tracks"]
+    (entry,) = [e for e in svc.entries_after(M, 0, limit=10_000) if e["payload"].get("id") == c["id"]]
+    assert parse_utc(entry["at"], field="at") == stamped > clock()
+    assert c["deadline"] == iso(stamped + timedelta(seconds=c["t_in_s"]))
+    assert {m["deadline"] for m in _track_alerts(svc)} == {c["deadline"]}
+    problems = recheck(svc.entries_after(M, 0, limit=10_000), mechanism=M).problems  # (the fixture never ticks)
+    assert [p for p in problems if c["id"] in p or "track_alert" in p] == []
 
 
 def test_same_party_tracks_and_diverging_tracks_raise_nothing(covered: Service, clock: FixedClock) -> None:

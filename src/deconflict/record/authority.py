@@ -90,13 +90,22 @@ def parties(names: Iterable[Any]) -> frozenset[str]:
     """The set of these party names, shared with every equal set the state holds: the state keeps one for each
     message and conflict of the record, which a long-running service holds for as long as it runs (a set of
     one name costs over 200 bytes; a shared one costs a reference)."""
-    found = frozenset(sys.intern(str(name)) for name in names)
+    named = [str(name) for name in names]
+    if len(named) > SHARED_NAME or any(len(n) > SHARED_NAME for n in named):
+        return frozenset(named)  # not what a mechanism's parties look like: kept on its own, never interned
+    found = frozenset(map(sys.intern, named))
     kept = _PARTY_SETS.get(found)
     if kept is not None:
         return kept
-    if len(_PARTY_SETS) < MOST_PARTY_SETS and len(found) <= SHARED_NAME and all(len(n) <= SHARED_NAME for n in found):
+    if len(_PARTY_SETS) < MOST_PARTY_SETS:
         _PARTY_SETS[found] = found
     return found
+
+
+def _party(name: Any) -> str:
+    """A party's name, one string for every entry that names it (when it is no longer than a party's name)."""
+    text = str(name)
+    return sys.intern(text) if len(text) <= SHARED_NAME else text
 
 
 @dataclass
@@ -423,9 +432,9 @@ def apply(doc: dict[str, Any], state: AuthorityState) -> None:
             owner, _, public = state.keys[kid]
             state.keys[kid] = (owner, True, public)
     elif kind == EntryType.ACTIVITY_NOTIFIED:
-        state.activities[str(p.get("id"))] = sys.intern(str(p.get("party")))
+        state.activities[str(p.get("id"))] = _party(p.get("party"))
     elif kind == EntryType.ZONE_DECLARED:
-        state.zones[str(p.get("id"))] = sys.intern(str(p.get("owner")))
+        state.zones[str(p.get("id"))] = _party(p.get("owner"))
     elif kind == EntryType.CONFLICT_DETECTED:
         state.conflicts[str(p.get("id"))] = Conflict(seq, parties(p.get("awaiting") or ()))
     elif kind == EntryType.CONFLICT_ACKNOWLEDGED:

@@ -18,8 +18,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from deconflict.clock import iso, parse_utc
-from deconflict.errors import InvalidInput
+from deconflict.clock import iso
 from deconflict.formats.docs import activity_from_doc, parse_track_reports
 from deconflict.geo import WGS84
 from deconflict.model import ConflictKind, Disclosure, Member, Resolution, Role, Volume
@@ -669,7 +668,7 @@ def _check(
             "id": cid,
             **doc,
             "party": live.party[track],
-            "deadline": iso(tactical_shape.deadline(key[0], doc.get("t_in_s"), now, rules)),
+            "deadline": iso(tactical_shape.deadline(key[0], doc.get("t_in_s"), w.floor(now), rules)),
             "track_states": [live.evidence(live.index[_key(name)]) for name in involved],
         }
         w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
@@ -716,21 +715,10 @@ def tactical_alerts(w: RecordWriter, picture: Picture, conflict: dict[str, Any],
     else:
         template = "intrusion_alert"
         params = {"ref": ref, "track": conflict["activity"], "other_ref": conflict["other_activity"]}
-    deadline = _deadline_of(conflict)  # the conflict's: for tracks, before they meet
+    # tracks about to meet: the conflict's sooner deadline; else each alert's own (the rules', from its time)
+    deadline = tactical_shape.shortened(conflict, w.floor(now), picture.mechanism.rules)
     for party in conflict["awaiting"]:  # one alert each: each party acknowledges, and climbs, on its own
         post_standard(w, picture, template, params, [party], (queries.ABOUT_CONFLICT, ref), now, deadline=deadline)
-
-
-def _deadline_of(conflict: dict[str, Any]) -> datetime | None:
-    """The deadline a tactical conflict carries (None when it carries none that reads as an instant: a record
-    being checked may hold anything, and :mod:`deconflict.service.tactical_shape` names it then)."""
-    found = conflict.get("deadline")
-    if not isinstance(found, str):
-        return None
-    try:
-        return parse_utc(found, field="deadline")
-    except InvalidInput:
-        return None
 
 
 def _active_volumes(s: Session, mechanism_id: str, now: datetime) -> list[tuple[str, str, Volume]]:
