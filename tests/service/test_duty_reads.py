@@ -159,6 +159,17 @@ def test_a_silent_partys_sign_of_life_is_looked_for_only_in_the_entries_since_th
     assert svc.line_status(M)["TR"] == "late"  # a sign of life after its check, found in the new entries only
 
 
+def _tr_silent_since_its_check(svc: Service, clock: FixedClock) -> tuple[int, Any]:
+    """Both parties' lines checked, IL speaks, TR stays silent past its deadline: the head at the checks, and
+    what the tick kept of TR (``queries.Heard``)."""
+    svc.tick()
+    checked = head_seq(svc)
+    svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": "C1"}, to=["TR"])
+    clock.advance(seconds=11 * 60)
+    svc.tick()
+    return checked, svc.context.heard[(M, "TR")]
+
+
 def test_what_was_read_is_read_again_when_the_record_no_longer_holds_that_entry(
     svc: Service, clock: FixedClock
 ) -> None:
@@ -166,12 +177,7 @@ def test_what_was_read_is_read_again_when_the_record_no_longer_holds_that_entry(
 
     from deconflict.record.chain import Head
 
-    svc.tick()
-    checked = head_seq(svc)
-    svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": "C1"}, to=["TR"])
-    clock.advance(seconds=11 * 60)
-    svc.tick()
-    kept = svc.context.heard[(M, "TR")]
+    checked, kept = _tr_silent_since_its_check(svc, clock)
     assert kept.at is None and kept.upto.seq > checked
     # as if the record had been restored from a backup and written over since: that entry is another now
     svc.context.heard[(M, "TR")] = replace(kept, upto=Head(kept.upto.seq, "0" * 64))
@@ -186,12 +192,7 @@ def test_what_was_read_is_read_again_when_the_record_no_longer_holds_that_entry(
 def test_what_was_read_for_other_members_is_read_again(svc: Service, clock: FixedClock) -> None:
     from dataclasses import replace
 
-    svc.tick()
-    checked = head_seq(svc)
-    svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": "C1"}, to=["TR"])
-    clock.advance(seconds=11 * 60)
-    svc.tick()
-    kept = svc.context.heard[(M, "TR")]
+    checked, kept = _tr_silent_since_its_check(svc, clock)
     # as if the last look had been made with a picture that did not know all of TR's members yet
     svc.context.heard[(M, "TR")] = replace(kept, members=kept.members[:-1])
     clock.advance(seconds=61)
