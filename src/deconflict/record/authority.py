@@ -86,26 +86,25 @@ however long, is never kept beyond the state that holds it)."""
 _PARTY_SETS: dict[frozenset[str], frozenset[str]] = {}
 
 
+def _party(name: Any) -> str:
+    """A party's name, one string for every entry that names it (when it is no longer than a party's name)."""
+    text = str(name)
+    return sys.intern(text) if len(text) <= SHARED_NAME else text
+
+
 def parties(names: Iterable[Any]) -> frozenset[str]:
     """The set of these party names, shared with every equal set the state holds: the state keeps one for each
     message and conflict of the record, which a long-running service holds for as long as it runs (a set of
     one name costs over 200 bytes; a shared one costs a reference)."""
-    named = [str(name) for name in names]
-    if len(named) > SHARED_NAME or any(len(n) > SHARED_NAME for n in named):
-        return frozenset(named)  # not what a mechanism's parties look like: kept on its own, never interned
-    found = frozenset(map(sys.intern, named))
+    found = frozenset(map(_party, names))
+    if len(found) > SHARED_NAME or any(len(n) > SHARED_NAME for n in found):
+        return found  # not what a mechanism's parties look like: kept on its own
     kept = _PARTY_SETS.get(found)
     if kept is not None:
         return kept
     if len(_PARTY_SETS) < MOST_PARTY_SETS:
         _PARTY_SETS[found] = found
     return found
-
-
-def _party(name: Any) -> str:
-    """A party's name, one string for every entry that names it (when it is no longer than a party's name)."""
-    text = str(name)
-    return sys.intern(text) if len(text) <= SHARED_NAME else text
 
 
 @dataclass
