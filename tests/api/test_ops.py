@@ -341,6 +341,7 @@ def test_text_logs_say_a_request_on_one_line() -> None:
     try:
         extra = {"method": "GET", "route": "/healthz", "status": 200, "duration_ms": 1.5, "member": "IL"}
         logs.request_logger.info("%s %s %d", "GET", "/healthz", 200, extra={**extra, "token": "dcf_secret"})
+        handler.flush()  # written by the handler's own thread: flush waits for it
     finally:
         logging.getLogger().removeHandler(handler)
         logging.getLogger("deconflict").setLevel(level)

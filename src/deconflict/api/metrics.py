@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, func, or_, select
 
+from deconflict import logs
 from deconflict.hotline import LineState
 from deconflict.model import ConflictStatus
 from deconflict.service import Service
@@ -55,6 +56,13 @@ class StoreCollector(Collector):
         )
         reruns.add_metric([], watch.service.context.reruns)
         yield reruns
+        dropped = CounterMetricFamily(
+            "deconflict_log_lines_dropped",
+            "Log lines this process dropped because the reader of its log (stderr) was behind: requests never "
+            "wait for it.",
+        )
+        dropped.add_metric([], logs.dropped_lines())
+        yield dropped
         up = GaugeMetricFamily("deconflict_store_up", "Whether the database answered this scrape (1) or not (0).")
         try:
             families = watch.figures_once(lambda: list(store_figures(watch.service)))

@@ -1,0 +1,193 @@
+"""The service's log lines are written by a thread of their own (deconflict.logs.LineWriter): a reader of the
+log that falls behind (a pipe to a stopped collector) never holds up a request; lines beyond those that may
+wait are dropped, counted in /metrics, and said in a warning once the reader takes lines again."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from support.builders import A, M
+from support.live import LiveServer, auth, free_port, wait_until
+
+from deconflict import logs
+from deconflict.clock import FixedClock
+from deconflict.service import Service
+from deconflict.store import open_store
+
+
+class HeldStream(io.StringIO):
+    """A stream whose writes wait until :attr:`released` is set, as a pipe whose reader has stopped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+        self.writing = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.writing.set()
+        assert self.released.wait(30), "the test never released the stream"
+        return super().write(text)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), logging.getLogger("deconflict").level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    logging.getLogger("deconflict").setLevel(level)
+
+
+def _request_line(n: int) -> None:
+    extra = {"method": "GET", "route": "/healthz", "status": 200, "duration_ms": float(n)}
+    logs.request_logger.info("%s %s %d", "GET", "/healthz", 200, extra=extra)
+
+
+def test_a_stream_that_stops_holds_up_no_caller_and_the_lines_beyond_those_waiting_are_counted(
+    restore_logging: None,
+) -> None:
+    stream = HeldStream()
+    handler = logs.configure("text", stream=stream)
+    assert isinstance(handler, logs.LineWriter)
+    _request_line(0)
+    assert stream.writing.wait(10), "the first line is being written"  # and its write does not return
+    extra = 15
+    began = time.monotonic()
+    for n in range(1, logs.MOST_WAITING + extra + 1):
+        _request_line(n)
+    assert time.monotonic() - began < 10  # each call queued its line (about 8 us) or counted it dropped
+    assert handler.dropped == logs.dropped_lines() == extra
+    stream.released.set()
+    handler.flush()
+    lines = stream.getvalue().splitlines()
+    durations = [line.rsplit("duration_ms=", 1)[1] for line in lines if "duration_ms=" in line]
+    assert durations == [f"{float(n)}" for n in range(logs.MOST_WAITING + 1)]  # in order, none twice
+    warnings = [line for line in lines if " WARNING deconflict.logs: " in line]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        f"15 log lines dropped: the log's reader fell behind (at most {logs.MOST_WAITING} lines wait for it; "
+        "the service did not)"
+    )
+    assert lines.index(warnings[0]) == 1  # said before the lines written after the drop
+    _request_line(-1)  # the count is said once
+    handler.flush()
+    assert stream.getvalue().splitlines()[-1].endswith("duration_ms=-1.0")
+    assert sum(" WARNING deconflict.logs: " in line for line in stream.getvalue().splitlines()) == 1
+
+
+def test_a_line_keeps_its_message_and_traceback_as_they_were_when_logged(restore_logging: None) -> None:
+    out = io.StringIO()
+    handler = logs.configure("json", stream=out)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logging.getLogger().addHandler(Keep())
+    figures = ["first"]
+    try:
+        raise ValueError("the disk said no")
+    except ValueError:
+        logging.getLogger("deconflict.test").exception("could not store %s", figures)
+    figures.append("changed after")
+    handler.flush()
+    line = json.loads(out.getvalue())
+    assert line["message"] == "could not store ['first']" and line["level"] == "ERROR"
+    assert line["exception"].startswith("Traceback") and "ValueError: the disk said no" in line["exception"]
+    assert seen[0].exc_info is not None  # the other handlers get the record with its exception as it was
+
+
+def test_a_server_whose_log_reader_has_stopped_answers_every_request(db: str, clock: FixedClock) -> None:
+    """``deconflict serve 2>&1 | collector`` with the collector stopped: the pipe fills (64 KiB, some 700
+    request lines) and, with each line written by the request itself, the server stopped answering anything.
+    Now every request is answered, and the lines come once the pipe is read again."""
+    service = Service(open_store(db), clock=clock)
+    token = service.issue_token(mechanism_id=M, member_id="IL")
+    service.store.close()
+    port = free_port()
+    read_end, write_end = os.pipe()
+    exe = Path(sys.executable).with_name("deconflict")
+    cmd = [str(exe), "serve", "--db", db, "--port", str(port)]
+    proc = subprocess.Popen(cmd, stderr=write_end, stdout=subprocess.DEVNULL)
+    os.close(write_end)
+    requests = 1500
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, "serve answers", deadline_s=60)
+        with httpx.Client(base_url=url, timeout=5) as client:
+            for _ in range(requests):  # nobody reads the pipe meanwhile
+                assert client.get("/healthz").status_code == 200
+            assert client.get(f"{A}/activities", headers=auth(token)).status_code == 200
+            text = client.get("/metrics").text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        assert [s.value for s in families["deconflict_log_lines_dropped"].samples] == [0.0]
+        read = b""
+        deadline = time.monotonic() + 60
+        while read.count(b"GET /api/v1/mechanisms/{mechanism_id}/activities 200") == 0:
+            assert time.monotonic() < deadline, read[-500:]
+            read += os.read(read_end, 1 << 16)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        os.close(read_end)
+    lines = read.decode().splitlines()
+    healthz = [line for line in lines if "deconflict.request: GET /healthz 200" in line]
+    assert len(healthz) >= requests  # the probes while it started, then every one of the test's
+    assert not any("dropped" in line for line in lines)
+
+
+def test_metrics_count_the_lines_dropped(live: LiveServer, restore_logging: None) -> None:
+    stream = HeldStream()
+    handler = logs.configure("text", stream=stream)
+    _request_line(0)
+    assert stream.writing.wait(10)
+    for n in range(logs.MOST_WAITING + 3):  # the first MOST_WAITING wait, 3 are dropped
+        _request_line(n)
+    text = httpx.get(f"{live.url}/metrics", timeout=10).text  # its own line is dropped too
+    stream.released.set()
+    handler.flush()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert [s.value for s in families["deconflict_log_lines_dropped"].samples] == [3.0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_writes_its_own_lines_and_not_its_parents(restore_logging: None, tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with path.open("w") as stream:
+        handler = logs.configure("text", stream=stream)
+        _request_line(1)
+        handler.flush()  # the parent's thread runs
+        pid = os.fork()
+        if pid == 0:  # the child: its own thread, its own line
+            try:
+                _request_line(2)
+                handler.flush()
+                stream.flush()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0
+        _request_line(3)
+        handler.flush()
+    durations = [line.rsplit("duration_ms=", 1)[1] for line in path.read_text().splitlines()]
+    assert durations == ["1.0", "2.0", "3.0"]
