@@ -39,7 +39,8 @@ export function conflictSummary(c) {
   }
   if (c.kind === 'tracks') {
     const parts = [t('conflicts.summary.tracks', { a: c.activity, b: c.other_activity })];
-    if (typeof c.t_in_s === 'number') parts.push(t('conflicts.summary.tracksIn', { time: fmtMin(c.t_in_s / 60, 1) }));
+    const meet = predictedLoss(c);
+    if (meet) parts.push(t('conflicts.summary.tracksAt', { time: t('time.clock', { time: meet.slice(11, 19) }) }));
     if (typeof c.distance_m === 'number') parts.push(t('conflicts.summary.tracksClosest', { distance: fmtKm(c.distance_m) }));
     return parts.join(' · ');
   }
@@ -49,6 +50,14 @@ export function conflictSummary(c) {
       : t('conflicts.summary.intrusionUnknown', { track: c.activity });
   }
   return `${c.activity || ''} · ${conflictKindName(c.kind)}`;
+}
+
+/* When the tracks are predicted to lose separation (ISO): the detection's time and the time it predicted then,
+ * so that the card says the instant, which stays true, and not "in 2.7 min", which was true once. */
+function predictedLoss(c) {
+  if (typeof c.t_in_s !== 'number' || !c.detected_at) return null;
+  const ms = Date.parse(c.detected_at) + c.t_in_s * 1000;
+  return Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms).toISOString() : null;
 }
 
 /* A time within the hour or so around now, as "06:10 UTC" (the full date is in the card's window). */
