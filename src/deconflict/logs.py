@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import os
+import select
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ __all__ = [
     "TextFormatter",
     "configure",
     "dropped_lines",
+    "flush_all",
     "request_logger",
 ]
 
@@ -73,6 +75,8 @@ wake-up of the thread for the lines of a moment, not one for each: on a busy ser
 the thread cost more than writing from the request itself)."""
 WRITE_AT = 512
 """Lines waiting that have the thread write them without lingering further."""
+_ATOMIC = getattr(select, "PIPE_BUF", 4096)
+"""The most bytes one write to a pipe puts there whole, never mixed with another process's writes."""
 FLUSH_WAIT_S = 5.0
 """How long :meth:`LineWriter.flush` waits at most for the lines to be written (at exit: a reader that has
 stopped must not hold the process)."""
@@ -154,6 +158,15 @@ def configure(
     return handler
 
 
+def flush_all() -> None:
+    """Wait until the lines queued by the service's handler are written (at most :data:`FLUSH_WAIT_S`): the
+    server's last step before it stops, since a stop by SIGTERM ends the process by that signal once the
+    server is down, with no ``logging.shutdown``."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, LineWriter):
+            handler.flush()
+
+
 def dropped_lines() -> int:
     """Log lines the service's handler (:func:`configure`) dropped while the log's reader was behind."""
     return sum(h.dropped for h in logging.getLogger().handlers if isinstance(h, LineWriter))
@@ -164,11 +177,15 @@ class LineWriter(logging.Handler):
     time (one write and one flush for the lines waiting). :meth:`emit` only queues the record (its message
     made, its exception formatted): it never waits for the stream.
 
-    At most ``most`` records wait; beyond them a record is dropped and counted (:attr:`dropped`), and the
-    count is written as a warning of logger ``deconflict.logs`` before the next lines written. :meth:`flush`
-    waits (at most :data:`FLUSH_WAIT_S`) until every line queued is written; :meth:`close` (called by
-    ``logging.shutdown`` at exit) flushes and ends the thread. The thread is started with the first record,
-    and again in a process forked after it (which writes only its own records)."""
+    At most ``most`` records are held (waiting or being written); beyond them a record is dropped and counted
+    (:attr:`dropped`), and the count is written as a warning of logger ``deconflict.logs`` after the lines
+    queued before the drop. Lines a failing stream refused are counted too. :meth:`flush` waits (at most
+    :data:`FLUSH_WAIT_S`) until every line queued is written; :meth:`close` ends the thread once it has written
+    them (a record handed over after it starts another: ``logging.config`` closes the handlers it replaces
+    yet leaves them on the root logger). The thread is started with the first record, again if it ever
+    stopped, and in a process forked after it (which writes and counts only its own records); when none can
+    start (the interpreter exiting), a record is written at once. Writes to the stream, and to stderr, outside logging
+    (a traceback printed by the interpreter) are not held here."""
 
     def __init__(self, stream: IO[str], *, most: int = MOST_WAITING) -> None:
         super().__init__()
@@ -195,9 +212,10 @@ class LineWriter(logging.Handler):
         """In a forked child: the parent's thread is not there, and its lock may have been held."""
         self._cond = threading.Condition(threading.Lock())
         self._thread = None
-        self._waiting.clear()  # the parent writes those
+        self._waiting.clear()  # the parent writes those, and counts what it drops
         self._writing = 0
         self._idle = False
+        self.dropped = self._untold = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -211,24 +229,37 @@ class LineWriter(logging.Handler):
             self.handleError(record)
             return
         with self._cond:
-            if self._closed:
-                return
-            if len(self._waiting) >= self._most:
+            # closed, yet still handed records: logging.config closes the handlers it finds and leaves them on
+            # the root logger (uvicorn's default configuration does so); a handler goes on writing, as
+            # logging's own do
+            self._closed = False
+            if len(self._waiting) + self._writing >= self._most:  # those being written are held too
                 self.dropped += 1
                 self._untold += 1
                 return
             self._waiting.append(record)
-            if self._thread is None:
-                self._start()
-            elif self._idle or len(self._waiting) == WRITE_AT:
-                self._cond.notify()
+            if self._thread is None or not self._thread.is_alive():
+                if self._start():
+                    return
+                self._waiting.pop()  # no thread can start (the interpreter is exiting): written here
+            else:
+                if self._idle or len(self._waiting) == WRITE_AT:
+                    self._cond.notify()
+                return
+        self._write([record], 0)
 
-    def _start(self) -> None:
-        """Start the writing thread (held: ``_cond``)."""
+    def _start(self) -> bool:
+        """Start the writing thread (held: ``_cond``); False when none can start."""
         self._idle = False
         self._writing = 0
-        self._thread = threading.Thread(target=self._write_lines, name="deconflict-log", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._write_lines, name="deconflict-log", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            self._thread = None
+            return False
+        self._thread = thread
+        return True
 
     def _write_lines(self) -> None:
         while True:
@@ -251,25 +282,54 @@ class LineWriter(logging.Handler):
                 self._writing = len(records)
             try:
                 self._write(records, untold)
+            except BaseException:  # noqa: BLE001 - the thread goes on: every later line depends on it
+                with self._cond:
+                    self.dropped += len(records)
             finally:
                 with self._cond:
                     self._writing = 0
                     self._cond.notify_all()  # flush() waits for this
 
     def _write(self, records: list[logging.LogRecord], untold: int) -> None:
+        """Write ``records``' lines, then the warning of ``untold`` lines dropped (all of them dropped after
+        these were queued), in chunks of at most ``PIPE_BUF`` bytes cut at line ends: each one write, which a
+        pipe keeps whole, so that the lines of several processes on one pipe (``serve --workers``) never cut
+        into each other, as one line a write never did."""
         if untold:
-            records.insert(0, _dropped_record(untold, self._most))
-        lines: list[str] = []
+            records.append(_dropped_record(untold, self._most))
+        chunks: list[str] = []
+        chunk: list[str] = []
+        size = 0
         for record in records:
             try:
-                lines.append(self.format(record) + "\n")
+                line = self.format(record) + "\n"
             except Exception:  # noqa: BLE001 - that record reported, the others written
-                self.handleError(record)
+                self._report(record)
+                continue
+            n = len(line.encode("utf-8", "replace"))
+            if chunk and size + n > _ATOMIC:
+                chunks.append("".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += n
+        if chunk:
+            chunks.append("".join(chunk))
+        for k, text in enumerate(chunks):
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except Exception:  # noqa: BLE001 - a stream that fails: its lines are counted as dropped
+                with self._cond:
+                    self.dropped += sum(c.count("\n") for c in chunks[k:])
+                self._report(records[-1])
+                return
+
+    def _report(self, record: logging.LogRecord) -> None:
+        """logging's own report of a record it could not write (on stderr), never raised into the thread."""
         try:
-            self.stream.write("".join(lines))
-            self.stream.flush()
-        except Exception:  # noqa: BLE001 - a stream that fails is reported as logging reports it
-            self.handleError(records[-1])
+            self.handleError(record)
+        except Exception:  # noqa: BLE001, S110 - stderr itself is gone: nothing is left to tell
+            pass
 
     def flush(self) -> None:
         """Wait until every record queued so far is written (at most :data:`FLUSH_WAIT_S`)."""
@@ -286,8 +346,8 @@ class LineWriter(logging.Handler):
                 self._cond.wait(left)
 
     def close(self) -> None:
-        """Write what waits (see :meth:`flush`), then end the thread; records after it are not written."""
-        self.flush()
+        """Take no more records: the thread writes those waiting, then ends (``logging.shutdown`` calls
+        :meth:`flush` first, which waits for them)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()

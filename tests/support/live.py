@@ -124,10 +124,12 @@ class LiveServer:
             time.sleep(0.02)
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = False) -> None:
+        """Stop the server: at once, or ``graceful`` as on SIGTERM (connections closed, then the app's
+        lifespan shutdown)."""
         if self._server is not None:
             self._server.should_exit = True
-            self._server.force_exit = True
+            self._server.force_exit = not graceful
         if self._thread is not None:
             self._thread.join(timeout=10)
 

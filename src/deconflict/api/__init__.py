@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from deconflict import logs
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
 from deconflict.api.fast import Batches, FastWrites, WriteThreads
@@ -177,6 +178,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         service.unfollow()
         writes.stop()
         batches.stop()
+        # the log lines still queued, before uvicorn ends a process stopped by SIGTERM with that signal (no
+        # logging.shutdown then): the lines of the last requests and of this shutdown
+        await run_in_threadpool(logs.flush_all)
 
     app = FastAPI(
         title="deconflict",
