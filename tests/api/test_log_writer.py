@@ -10,8 +10,6 @@ import logging
 import os
 import select
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +19,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.builders import A, M
-from support.live import LiveServer, auth, free_port, start_server, wait_until
+from support.live import LiveServer, auth, free_port, start_server
+from support.processes import serve
 
 from deconflict import logs
 from deconflict.clock import FixedClock
@@ -149,24 +148,14 @@ def test_a_server_whose_log_reader_has_stopped_answers_every_request(db: str, cl
     service = Service(open_store(db), clock=clock)
     token = service.issue_token(mechanism_id=M, member_id="IL")
     service.store.close()
-    port = free_port()
     read_end, write_end = os.pipe()
-    exe = Path(sys.executable).with_name("deconflict")
-    cmd = [str(exe), "serve", "--db", db, "--port", str(port)]
-    proc = subprocess.Popen(cmd, stderr=write_end, stdout=subprocess.DEVNULL)
-    os.close(write_end)
+    try:
+        server = serve(db, free_port(), stderr=write_end)
+    finally:
+        os.close(write_end)
     requests = 1500
     try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(up, "serve answers", deadline_s=60)
-        with httpx.Client(base_url=url, timeout=5) as client:
+        with httpx.Client(base_url=server.url, timeout=5) as client:
             for _ in range(requests):  # nobody reads the pipe meanwhile
                 assert client.get("/healthz").status_code == 200
             assert client.get(f"{A}/activities", headers=auth(token)).status_code == 200
@@ -179,12 +168,11 @@ def test_a_server_whose_log_reader_has_stopped_answers_every_request(db: str, cl
             assert time.monotonic() < deadline, read[-500:]
             read += os.read(read_end, 1 << 16)
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
         os.close(read_end)
     lines = read.decode().splitlines()
     healthz = [line for line in lines if "deconflict.request: GET /healthz 200" in line]
-    assert len(healthz) >= requests  # the probes while it started, then every one of the test's
+    assert len(healthz) >= requests  # every one of the test's
     assert not any("dropped" in line for line in lines)
 
 
@@ -230,29 +218,14 @@ def test_a_forked_child_writes_its_own_lines_and_not_its_parents(restore_logging
 def test_a_server_stopped_by_sigterm_writes_its_last_lines(db: str, tmp_path: Path) -> None:
     """``systemctl stop``: uvicorn ends a process stopped by SIGTERM with that very signal once it is down,
     so no ``logging.shutdown`` runs; the lines still queued are written as the server's last step."""
-    port = free_port()
-    err = tmp_path / "stderr"
-    exe = Path(sys.executable).with_name("deconflict")
-    with err.open("w") as stderr:
-        proc = subprocess.Popen([str(exe), "serve", "--db", db, "--port", str(port)], stderr=stderr)
-        try:
-            url = f"http://127.0.0.1:{port}"
-
-            def up() -> bool:
-                try:
-                    return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_until(up, "serve answers", deadline_s=60)
-            assert httpx.get(f"{url}/openapi.json", timeout=10).status_code == 200
-            proc.send_signal(signal.SIGTERM)  # at once: the request's line is still queued (50 ms)
-            assert proc.wait(timeout=30) == -signal.SIGTERM
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert "deconflict.request: GET /openapi.json 200" in err.read_text()
+    server = serve(db, free_port(), log=tmp_path / "stderr")
+    try:
+        assert httpx.get(f"{server.url}/openapi.json", timeout=10).status_code == 200
+        server.proc.send_signal(signal.SIGTERM)  # at once: the request's line is still queued (50 ms)
+        assert server.proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        server.stop()
+    assert "deconflict.request: GET /openapi.json 200" in server.output()
 
 
 def test_the_server_writes_the_lines_queued_as_its_last_step(

@@ -60,16 +60,23 @@ class ServeProcess:
 
 
 def serve(
-    db: str, port: int, *args: str, log: Path | None = None, deadline_s: float = 120.0, wait: bool = True
+    db: str,
+    port: int,
+    *args: str,
+    log: Path | None = None,
+    stderr: int | None = None,
+    deadline_s: float = 120.0,
+    wait: bool = True,
 ) -> ServeProcess:
     """Start ``deconflict serve --db DB --port PORT ARGS...`` and wait until it answers (a generous deadline on
-    the condition, for a busy machine; ``wait=False``: the caller calls :meth:`ServeProcess.wait_ready`)."""
+    the condition, for a busy machine; ``wait=False``: the caller calls :meth:`ServeProcess.wait_ready`).
+    Its output goes to ``log``, or its stderr alone to the descriptor ``stderr`` (a pipe), else nowhere."""
     exe = Path(sys.executable).parent / "deconflict"
     out = log.open("wb") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [str(exe), "serve", "--db", db, "--port", str(port), *args],
         stdout=out,
-        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log is not None else stderr if stderr is not None else subprocess.DEVNULL,
         start_new_session=True,
     )
     started = ServeProcess(proc, port, log)
