@@ -67,8 +67,8 @@ _IN_MESSAGE = ("method", "route", "status")
 _HANDLER_NAME = "deconflict"
 
 MOST_WAITING = 10_000
-"""Lines that may wait for the log's reader (about 5 s of a busy server's requests, some 10 MB); those beyond
-are dropped and counted (:class:`LineWriter`)."""
+"""Lines held for the log's reader, waiting or being written (about 5 s of a busy server's requests, some
+10 MB); those beyond are dropped and counted (:class:`LineWriter`)."""
 LINGER_S = 0.05
 """Once a line waits, how long the writing thread lets more come before it writes them all (one write and one
 wake-up of the thread for the lines of a moment, not one for each: on a busy server, woken for each line,
@@ -158,24 +158,28 @@ def configure(
     return handler
 
 
+def _writers() -> list[LineWriter]:
+    """The service's handlers (:func:`configure`) on the root logger."""
+    return [h for h in logging.getLogger().handlers if isinstance(h, LineWriter)]
+
+
 def flush_all() -> None:
     """Wait until the lines queued by the service's handler are written (at most :data:`FLUSH_WAIT_S`): the
     server's last step before it stops, since a stop by SIGTERM ends the process by that signal once the
     server is down, with no ``logging.shutdown``."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, LineWriter):
-            handler.flush()
+    for handler in _writers():
+        handler.flush()
 
 
 def dropped_lines() -> int:
     """Log lines the service's handler (:func:`configure`) dropped while the log's reader was behind."""
-    return sum(h.dropped for h in logging.getLogger().handlers if isinstance(h, LineWriter))
+    return sum(h.dropped for h in _writers())
 
 
 class LineWriter(logging.Handler):
-    """Writes each record's line to ``stream`` from a thread of its own, in the order they came, several at a
-    time (one write and one flush for the lines waiting). :meth:`emit` only queues the record (its message
-    made, its exception formatted): it never waits for the stream.
+    """Writes each record's line to ``stream`` from a thread of its own, in the order they came, the lines
+    waiting together (:meth:`_write`). :meth:`emit` only queues the record (its message made, its exception
+    formatted): it never waits for the stream.
 
     At most ``most`` records are held (waiting or being written); beyond them a record is dropped and counted
     (:attr:`dropped`), and the count is written as a warning of logger ``deconflict.logs`` after the lines
@@ -184,8 +188,8 @@ class LineWriter(logging.Handler):
     them (a record handed over after it starts another: ``logging.config`` closes the handlers it replaces
     yet leaves them on the root logger). The thread is started with the first record, again if it ever
     stopped, and in a process forked after it (which writes and counts only its own records); when none can
-    start (the interpreter exiting), a record is written at once. Writes to the stream, and to stderr, outside logging
-    (a traceback printed by the interpreter) are not held here."""
+    start (the interpreter exiting), a record is written at once. Writes to the stream, and to stderr,
+    outside logging (a traceback printed by the interpreter) are not held here."""
 
     def __init__(self, stream: IO[str], *, most: int = MOST_WAITING) -> None:
         super().__init__()
