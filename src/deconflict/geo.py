@@ -86,6 +86,8 @@ def circle_ring(lon: float, lat: float, radius_m: float, segments: int = CIRCLE_
 BOUNDS_MARGIN = 1.001
 """Circles are bounded at this multiple of their radius (a margin for the frame and broad phase)."""
 _EXTENT_STEP_DEG = 1.0
+_BOUND_SLACK = 1.0 + 1e-6
+"""Widens :func:`clear_of_antimeridian`'s bound beyond any rounding of its few operations."""
 """Azimuth step of the three samples that locate a circle's eastmost and westmost points."""
 
 
@@ -145,6 +147,29 @@ def circle_extents(lon: Any, lat: Any, radius_m: Any) -> np.ndarray:
             lats[0],
         ]
     )
+
+
+def clear_of_antimeridian(lon: Any, lat: Any, radius_m: Any) -> np.ndarray:
+    """Whether each geodesic circle certainly stays clear of the antimeridian and the poles, from a bound
+    that needs no geodesic (False: it may reach them; :func:`circle_extents` tells).
+
+    Along a geodesic of length ``r`` the latitude moves at most ``r / M`` (``M``, the meridian's radius of
+    curvature, is least at the equator: ``a (1 - e²)``), so every point of the circle lies within
+    ``|lat| + r / a(1 - e²)`` of the equator; there a parallel's radius is at least ``a cos(that latitude)``
+    (the prime vertical's radius is at least ``a``), so the longitude moves at most ``r / (a cos(...))``.
+    A circle whose centre is further than that from ±180° (with a margin for rounding) cannot cross.
+
+    >>> clear_of_antimeridian([38.0, 179.95, 0.0], [34.0, 0.0, 89.9], [8_000.0, 8_000.0, 8_000.0]).tolist()
+    [True, False, False]
+    """
+    lon = np.abs(np.asarray(lon, dtype=float))
+    lat = np.abs(np.asarray(lat, dtype=float))
+    r = np.asarray(radius_m, dtype=float)
+    lat_max = np.radians(lat) + r / (_A * (1.0 - _E2)) * _BOUND_SLACK
+    clear = lat_max < np.radians(89.0)
+    dlon = np.degrees(r / (_A * np.cos(np.minimum(lat_max, np.radians(89.0))))) * _BOUND_SLACK
+    out: np.ndarray = clear & (lon + dlon < 179.999)
+    return out
 
 
 def footprint_bounds(footprints: Any) -> np.ndarray:
@@ -321,9 +346,10 @@ def build_footprints(drafts: Any) -> list[Footprint | InvalidInput]:
         r = np.array([drafts[k].radius_m for k in circles])
         pole = np.abs(lat) + np.degrees(r / _A) >= 90.0
         crosses = pole.copy()
-        if not np.all(pole):
-            ext = circle_extents(lon[~pole], lat[~pole], r[~pole])
-            crosses[~pole] = (ext[:, 0] < -180.0) | (ext[:, 2] > 180.0)
+        near = ~pole & ~clear_of_antimeridian(lon, lat, r)  # the others cannot cross: no need to measure
+        if np.any(near):
+            ext = circle_extents(lon[near], lat[near], r[near])
+            crosses[near] = (ext[:, 0] < -180.0) | (ext[:, 2] > 180.0)
         points = np.asarray(shapely.points(lon, lat)).tolist()  # an array for array input (the stubs say maybe a Point)
         for k, point, radius, bad in zip(circles, points, r.tolist(), crosses.tolist(), strict=True):
             where = drafts[k].where

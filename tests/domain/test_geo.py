@@ -18,6 +18,7 @@ from deconflict.geo import (
     build_footprints,
     circle_extents,
     circle_ring,
+    clear_of_antimeridian,
     draft_footprint,
     footprint_bounds,
     parse_footprint,
@@ -400,6 +401,29 @@ def test_footprint_bounds_of_many_equal_each_footprints_bounds() -> None:
         assert tuple(row) == fp.bounds()
     assert np.all(many[:, [0, 2]] >= -180.0) and np.all(many[:, [0, 2]] <= 180.0)
     assert np.all(many[:, [1, 3]] >= -90.0) and np.all(many[:, [1, 3]] <= 90.0)
+
+
+def test_a_circle_said_clear_of_the_antimeridian_is_so_by_its_true_extent() -> None:
+    """The quick bound never clears a circle whose true extent reaches ±180° or a pole, and clears the
+    circles of an ordinary theatre (it spares them the geodesic extent)."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    lon = np.concatenate([rng.uniform(-180, 180, n), rng.choice([-1, 1], n) * rng.uniform(170, 180, n)])
+    lat = np.concatenate([rng.uniform(-89, 89, n), rng.choice([-1, 1], n) * rng.uniform(60, 89.5, n)])
+    r = np.concatenate([10 ** rng.uniform(0, math.log10(MAX_RADIUS_M), n), rng.uniform(1e4, MAX_RADIUS_M, n)])
+    keep = np.abs(lat) + np.degrees(r / 6378137.0) < 90.0  # as build_footprints asks: short of a pole
+    lon, lat, r = lon[keep], lat[keep], r[keep]
+    clear = clear_of_antimeridian(lon, lat, r)
+    ext = circle_extents(lon[clear], lat[clear], r[clear])
+    assert np.all(ext[:, 0] > -180.0) and np.all(ext[:, 2] < 180.0)
+    assert np.all(np.abs(ext[:, [1, 3]]) < 90.0)
+    # tight enough to matter: most circles whose true extent stays half a degree clear of ±180° are cleared
+    ext_all = circle_extents(lon, lat, r)
+    margin = np.minimum(ext_all[:, 0] + 180.0, 180.0 - ext_all[:, 2])
+    assert clear[margin > 0.5].mean() > 0.5
+    assert clear_of_antimeridian(np.full(1000, 38.0), rng.uniform(32, 37, 1000), rng.uniform(1, 50_000, 1000)).all()
+    assert not clear_of_antimeridian([179.9], [0.0], [20_000.0])[0]
+    assert not clear_of_antimeridian([0.0], [89.95], [100.0])[0]
 
 
 def test_build_footprints_gives_each_draft_its_footprint_or_error() -> None:
