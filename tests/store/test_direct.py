@@ -254,3 +254,23 @@ def test_a_gathered_insert_the_database_refuses_is_raised_at_the_flush_as_sqlalc
         assert "ledger" in str(refused.value)
     finally:
         store.close()
+
+
+def test_a_sessions_connection_is_kept_for_its_transaction_and_not_after(tmp_path: Path) -> None:
+    """connection_of keeps the connection of the session's transaction; once that ends (a commit, a rollback),
+    the next call gets the connection of the next transaction, never the one given back to the pool."""
+    store = open_store(str(tmp_path / "c.db"))
+    with store.read() as s:
+        first = ledger.connection_of(s)
+        assert ledger.connection_of(s) is first
+        with s.begin_nested():  # a savepoint runs on the same connection
+            assert ledger.connection_of(s) is first
+        s.commit()
+        second = ledger.connection_of(s)
+        assert first.closed and not second.closed
+        assert second.execute(text("SELECT 1")).scalar() == 1
+        s.rollback()
+        third = ledger.connection_of(s)
+        assert second.closed and not third.closed
+        assert third.execute(text("SELECT 2")).scalar() == 2
+    store.close()

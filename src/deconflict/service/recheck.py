@@ -50,6 +50,7 @@ from deconflict.service import admission, conflicts, derive, duty, findings, que
 from deconflict.service.dry import DryWriter, brief, differing, entry_key, entry_words
 from deconflict.service.picture import Picture, ZoneShape, build_picture
 from deconflict.store import projection
+from deconflict.store.json_column import json_text
 from deconflict.store.schema import ActivityRow, Base, ConflictRow, LedgerEntry, MessageRow
 
 __all__ = ["GRACE_S", "Recheck", "recheck"]
@@ -452,7 +453,7 @@ def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str, until: datetim
     ``until``: a time the service vouched for the record's head (its last checkpoint's); escalation steps
     due more than ``GRACE_S`` before it must be in the record. A withheld payload stops the recomputation
     there (what was found before it stands)."""
-    engine = create_engine("sqlite://", poolclass=StaticPool)
+    engine = create_engine("sqlite://", poolclass=StaticPool, json_serializer=json_text)
     Base.metadata.create_all(engine)
     s = Session(engine, expire_on_commit=False)  # in memory: the tables live as long as the recheck
     try:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from deconflict.errors import DeconflictError
 from deconflict.store.durable import Durability, GroupSync
 from deconflict.store.gate import Gate, sqlite_file
+from deconflict.store.json_column import json_text
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -272,10 +273,10 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False) -> 
         if not parent.is_dir():
             raise DeconflictError(f"database folder {parent} does not exist")
     if url.startswith("sqlite"):
-        engine = create_engine(url)
+        engine = create_engine(url, json_serializer=json_text)
     else:
         # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
-        engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url))
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url), json_serializer=json_text)
     durable: Durability | None = None
     database = sqlite_file(engine.url)
     if engine.dialect.name == "sqlite":

@@ -49,6 +49,8 @@ an executemany of one, which costs SQLAlchemy a third more per entry)."""
 
 _LOCKED = "deconflict.locked_records"
 """Key in a session's ``info``: the mechanisms whose record the session's transaction has locked."""
+_CONNECTION = "deconflict.connection"
+"""Key in a session's ``info``: (the session's transaction, its connection), for :func:`connection_of`."""
 
 
 def record_lock_key(mechanism: str) -> int:
@@ -107,9 +109,19 @@ def connection_of(session: Session | Connection) -> Connection:
     own ``execute`` does): for statements built once and run through Core on the hot paths."""
     if isinstance(session, Connection):
         return session
-    if isinstance(session, Session):
+    kept_in: dict[Any, Any] | None = None
+    if isinstance(session, Session):  # a stand-in for a session (restore's BatchingSession) answers for itself
         session.flush()  # nothing to do (and next to no cost) when the session holds no pending change
-    return session.connection()  # a stand-in for a session (restore's BatchingSession) answers for itself
+        # The connection stays the same until the session's transaction ends: kept with that transaction, it
+        # is not asked of the session again for every statement (a few an entry, each through its layers).
+        kept_in = session.info
+        kept = kept_in.get(_CONNECTION)
+        if kept is not None and kept[0] is not None and kept[0] is session.get_transaction():
+            return cast(Connection, kept[1])
+    connection = session.connection()
+    if kept_in is not None:
+        kept_in[_CONNECTION] = (session.get_transaction(), connection)
+    return connection
 
 
 _HASH_AT = select(LedgerEntry.__table__.c.hash).where(

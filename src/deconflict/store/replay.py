@@ -40,6 +40,7 @@ from deconflict.clock import iso, parse_utc
 from deconflict.model import counts_after
 from deconflict.record.chain import GENESIS_HASH, EntryType, Head
 from deconflict.store import projection
+from deconflict.store.json_column import json_text
 from deconflict.store.schema import (
     ActivityRow,
     ActivityVersionRow,
@@ -94,7 +95,7 @@ BATCH = 2000
 
 T = TypeVar("T")
 
-_ENGINE = create_engine("sqlite://", poolclass=NullPool)
+_ENGINE = create_engine("sqlite://", poolclass=NullPool, json_serializer=json_text)
 """Every connection a new, empty in-memory database; one engine for all rebuilds, so that the statements
 the projection and :func:`state` run are compiled once per process, not once per replay (half a replay's
 time on a short record)."""

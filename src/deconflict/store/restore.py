@@ -39,6 +39,7 @@ from deconflict.record.checkpoints import check_checkpoints
 from deconflict.record.verify import KeyRing, verify_docs
 from deconflict.store import alembic_config, database_url, open_store, projection
 from deconflict.store import backup as backups
+from deconflict.store.json_column import json_text
 from deconflict.store.replay import TABLES
 from deconflict.store.schema import Base, CheckpointRow, LedgerEntry, MechanismRow
 
@@ -338,7 +339,7 @@ def _check_backup_file(source: Path) -> None:
 def _readable(source: Path) -> Iterator[Engine]:
     """The backup, read only, at the schema's latest revision (an older backup is migrated in a copy)."""
     uri = f"{source.resolve().as_uri()}?mode=ro"
-    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), json_serializer=json_text)
     with engine.connect() as conn:
         revision = backups.revision(conn)
     if revision == backups.head_revision():
