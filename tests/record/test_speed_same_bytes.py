@@ -124,6 +124,46 @@ def test_canonical_is_the_reference_on_random_documents(doc: Any) -> None:
     assert _outcome(chain.canonical, doc) == _outcome(reference_canonical, doc)
 
 
+def _read_reference(doc: Any) -> Any:
+    """What ``canonical_read`` must give: the reference's bytes, and ``json.loads`` of them."""
+    text = reference_canonical(doc)
+    return text, json.loads(text)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with each number of the same type (a float read for an integer past 64 bits is not equal)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) or (isinstance(a, float) and repr(a) == repr(b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_docs)
+def test_canonical_read_reads_what_json_loads_reads_from_the_reference(doc: Any) -> None:
+    """The payload as the writer's rules read it is the verifier's: ``json.loads`` of the canonical bytes,
+    whichever encoder wrote them and whichever reader read them."""
+    found, expected = _outcome(chain.canonical_read, doc), _outcome(_read_reference, doc)
+    assert _same(found, expected), (found, expected)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=8))
+def test_canonical_read_gives_back_every_float_bit_for_bit(floats: list[float]) -> None:
+    text, read = chain.canonical_read({"f": floats})
+    assert [repr(x) for x in read["f"]] == [repr(x) for x in json.loads(text)["f"]] == [repr(x) for x in floats]
+
+
+def test_canonical_read_of_a_long_integer_keeps_it_whole() -> None:
+    """orjson would read an integer past 64 bits as a float: such a payload is read by ``json.loads``."""
+    text, read = chain.canonical_read({"n": 2**64 + 1, "m": [1.5]})
+    assert text == b'{"m":[1.5],"n":18446744073709551617}'
+    assert read == {"m": [1.5], "n": 2**64 + 1} and type(read["n"]) is int
+
+
 class _Rung(IntEnum):
     FIRST = 1
 

@@ -113,14 +113,36 @@ def canonical(obj: Any) -> bytes:
     >>> canonical({"b": 1, "a": [1.5, "ü"]})
     b'{"a":[1.5,"\\xc3\\xbc"],"b":1}'
     """
+    text = _by_orjson(obj)
+    return text if text is not None else _CANONICAL.encode(obj).encode()
+
+
+def canonical_read(obj: Any) -> tuple[bytes, Any]:
+    """:func:`canonical` of ``obj``, and what ``json.loads`` reads from it (the payload as a verifier reads
+    it), read by orjson when orjson wrote it: every number in it then fits in 64 bits (orjson would read a
+    longer integer as a float) and is written as the standard encoder writes it, which both readers read to
+    the same value; strings, null and booleans alike.
+
+    >>> canonical_read({"b": (1, 2**70), "a": 0.1})
+    (b'{"a":0.1,"b":[1,1180591620717411303424]}', {'a': 0.1, 'b': [1, 1180591620717411303424]})
+    """
+    text = _by_orjson(obj)
+    if text is not None:
+        return text, orjson.loads(text)
+    text = _CANONICAL.encode(obj).encode()
+    return text, json.loads(text)
+
+
+def _by_orjson(obj: Any) -> bytes | None:
+    """:func:`canonical`'s bytes written by orjson, or None where orjson would write them otherwise."""
     try:
         text = orjson.dumps(obj, option=_ORJSON_CANONICAL)
     except orjson.JSONEncodeError:
-        text = None
+        return None
     # a null that does not read back: orjson writes NaN and Infinity as null
-    if text is not None and floats_written_alike(text) and (b"null" not in text or orjson.loads(text) == obj):
+    if floats_written_alike(text) and (b"null" not in text or orjson.loads(text) == obj):
         return text
-    return _CANONICAL.encode(obj).encode()
+    return None
 
 
 def sha256_hex(data: bytes) -> str:
@@ -189,9 +211,13 @@ class Head:
     hash: str
 
 
-def draft(*, mechanism: str, actor: str, type: str, payload: Any, at: datetime, after: Head) -> dict[str, Any]:
-    """The entry that would follow ``after``, hash included, not yet signed or stored."""
-    body = canonical(payload)
+def draft(
+    *, mechanism: str, actor: str, type: str, payload: Any, at: datetime, after: Head, body: bytes | None = None
+) -> dict[str, Any]:
+    """The entry that would follow ``after``, hash included, not yet signed or stored (``body``: the payload's
+    canonical JSON, when the caller has made it already)."""
+    if body is None:
+        body = canonical(payload)
     payload_hash = sha256_hex(body)
     seq = after.seq + 1
     digest = entry_hash(

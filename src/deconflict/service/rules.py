@@ -13,7 +13,6 @@ entries, linear).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -66,7 +65,8 @@ def warm(ctx: Context, mechanism_id: str) -> int | None:
 def admit(
     state: authority.AuthorityState, *, mechanism: str, seq: int, actor: str, type: str, payload: Any
 ) -> dict[str, Any]:
-    """The entry's document as the rules read it, once they allow it.
+    """The entry's document as the rules read it, once they allow it. ``payload``: as a verifier reads it
+    (what ``json.loads`` reads from its canonical JSON: :func:`~deconflict.record.chain.canonical_read`).
 
     Raises:
         RecordRefused: the rules refuse it (the problem named).
@@ -76,7 +76,7 @@ def admit(
         "seq": seq,
         "actor": actor,
         "type": type,
-        "payload": json.loads(chain.canonical(payload)),
+        "payload": payload,
     }
     problem = authority.check(doc, state)
     if problem is not None:

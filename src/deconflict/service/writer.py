@@ -320,7 +320,8 @@ class RecordWriter:
             self._last_at = self._time_floor(after)
         at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({type.value})")
         state = rules.state_after(self._ctx, s, mid, after)
-        doc = rules.admit(state, mechanism=mid, seq=after.seq + 1, actor=actor, type=type.value, payload=payload)
+        body, read = chain.canonical_read(payload)
+        doc = rules.admit(state, mechanism=mid, seq=after.seq + 1, actor=actor, type=type.value, payload=read)
         mode = None
         if actor not in chain.SERVICE_ACTORS:
             mode, self._mode = self._mode, None
@@ -335,6 +336,7 @@ class RecordWriter:
             after=after,
             sign=sign,
             rows=self._rows,
+            body=body,
         )
         self._head = head
         self._last_at = at

@@ -153,16 +153,18 @@ def append(
     sign: Signer,
     after: Head | None = None,
     rows: list[dict[str, Any]] | None = None,
+    body: bytes | None = None,
 ) -> Head:
     """Append one signed entry to a mechanism's chain inside the caller's transaction; returns the new head.
 
     ``after`` is the chain's current head when the caller keeps it (the single writer does);
     otherwise it is read from the database. ``sign`` signs (or checks a signature made
     elsewhere for) the drafted entry, and may refuse by raising. ``rows``: the row stored is added to it
-    (:func:`row_doc` makes it the entry document a read would give).
+    (:func:`row_doc` makes it the entry document a read would give). ``body``: the payload's canonical JSON,
+    when the caller has made it already.
     """
     last = after if after is not None else read_head(session, mechanism)
-    row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last)
+    row = draft(mechanism=mechanism, actor=actor, type=type, payload=payload, at=at, after=last, body=body)
     row["key_id"], row["signature"] = sign(row)
     direct.run(connection_of(session), _INSERT, row)
     if rows is not None:
