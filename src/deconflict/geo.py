@@ -86,9 +86,9 @@ def circle_ring(lon: float, lat: float, radius_m: float, segments: int = CIRCLE_
 BOUNDS_MARGIN = 1.001
 """Circles are bounded at this multiple of their radius (a margin for the frame and broad phase)."""
 _EXTENT_STEP_DEG = 1.0
+"""Azimuth step of the three samples that locate a circle's eastmost and westmost points."""
 _BOUND_SLACK = 1.0 + 1e-6
 """Widens :func:`clear_of_antimeridian`'s bound beyond any rounding of its few operations."""
-"""Azimuth step of the three samples that locate a circle's eastmost and westmost points."""
 
 
 def _unwrap(lon: np.ndarray, centre: np.ndarray) -> np.ndarray:

@@ -426,6 +426,20 @@ def test_a_circle_said_clear_of_the_antimeridian_is_so_by_its_true_extent() -> N
     assert not clear_of_antimeridian([0.0], [89.95], [100.0])[0]
 
 
+@pytest.mark.parametrize("lat", [0.0, 30.0, 60.0, 75.0, 80.0, 84.0])
+@pytest.mark.parametrize("radius_m", [1_000.0, 50_000.0, 200_000.0, MAX_RADIUS_M])
+def test_a_circle_whose_true_edge_just_passes_180_is_never_cleared(lat: float, radius_m: float) -> None:
+    """Placed so that its true east (or west) edge lies a millimetre's worth past ±180°: the bound must see it
+    (a bound that took the cosine at the centre's latitude, not at the circle's widest, would clear some)."""
+    if abs(lat) + math.degrees(radius_m / 6378137.0) >= 89.0:
+        pytest.skip("reaches the pole's degree: never cleared anyway")
+    west, _, east, _ = circle_extents(0.0, lat, radius_m)[0]
+    past = 1e-8
+    for lon in (180.0 - east + past, -180.0 - west - past):
+        assert circle_extents(lon, lat, radius_m)[0][2] > 180.0 or circle_extents(lon, lat, radius_m)[0][0] < -180.0
+        assert not clear_of_antimeridian([lon], [lat], [radius_m])[0], (lon, lat, radius_m)
+
+
 def test_build_footprints_gives_each_draft_its_footprint_or_error() -> None:
     drafts = [
         draft_footprint(point(38.0, 34.0), 1_000.0, where="a"),

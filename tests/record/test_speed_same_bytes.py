@@ -157,6 +157,15 @@ def test_canonical_read_gives_back_every_float_bit_for_bit(floats: list[float]) 
     assert [repr(x) for x in read["f"]] == [repr(x) for x in json.loads(text)["f"]] == [repr(x) for x in floats]
 
 
+def test_canonical_read_reads_tuples_and_subclasses_as_json_loads_does() -> None:
+    """What the rules see is the payload as read back, not as given: tuples become lists, an IntEnum or a
+    StrEnum its plain value."""
+    for doc in ({"t": (1, (2.5, "x"))}, {"rung": _Rung.FIRST, "kind": _Kind.TRACKS}, [(_Rung.FIRST,)]):
+        text, read = chain.canonical_read(doc)
+        expected = json.loads(reference_canonical(doc))
+        assert text == reference_canonical(doc) and _same(read, expected), (doc, read)
+
+
 def test_canonical_read_of_a_long_integer_keeps_it_whole() -> None:
     """orjson would read an integer past 64 bits as a float: such a payload is read by ``json.loads``."""
     text, read = chain.canonical_read({"n": 2**64 + 1, "m": [1.5]})

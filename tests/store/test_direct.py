@@ -7,12 +7,13 @@ not a plain statement goes to SQLAlchemy. Real SQLite."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, PendingRollbackError
 from support.builders import T0, M
 from support.day import build_day
 
@@ -20,7 +21,7 @@ from deconflict.clock import FixedClock
 from deconflict.record import authority, chain
 from deconflict.service import Service, rules, signers, writer
 from deconflict.store import direct, ledger, open_store
-from deconflict.store.schema import Base, LedgerEntry
+from deconflict.store.schema import Base, LedgerEntry, MechanismRow
 
 
 def raw(path: Path, table: str) -> list[tuple[Any, ...]]:
@@ -273,4 +274,24 @@ def test_a_sessions_connection_is_kept_for_its_transaction_and_not_after(tmp_pat
         third = ledger.connection_of(s)
         assert second.closed and not third.closed
         assert third.execute(text("SELECT 2")).scalar() == 2
+    store.close()
+
+
+def test_after_a_failed_flush_the_sessions_connection_is_refused_as_the_session_refuses_it(tmp_path: Path) -> None:
+    """A flush that fails ends the transaction (the same object, no longer active): connection_of must not hand
+    out its connection, where a write would begin a transaction SQLAlchemy knows nothing of."""
+    db = tmp_path / "f.db"
+    store = open_store(str(db))
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.transaction() as s:
+        s.add(MechanismRow(id="m", name="m", doc={}, declared_at=at))
+    with store.read() as s:
+        ledger.connection_of(s)  # kept for this transaction
+        s.add(MechanismRow(id="m", name="twice", doc={}, declared_at=at))
+        with pytest.raises(IntegrityError):
+            s.flush()
+        with pytest.raises(PendingRollbackError):
+            ledger.connection_of(s)
+        s.rollback()
+        assert ledger.connection_of(s).execute(text("SELECT count(*) FROM mechanisms")).scalar() == 1
     store.close()

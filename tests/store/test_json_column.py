@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.pool import StaticPool
 
-from deconflict.store import open_store
+from deconflict.store import direct, ledger, open_store
 from deconflict.store.json_column import json_text
-from deconflict.store.schema import MechanismRow, ZoneRow
+from deconflict.store.schema import Base, MechanismRow, ZoneRow
 
 scalars = (
     st.none()
@@ -71,6 +75,63 @@ def test_every_document_reads_back_as_json_dumps_text_does(doc: Any) -> None:
 def test_a_nan_or_infinity_is_written_as_json_dumps_writes_it_not_as_null(doc: Any) -> None:
     """orjson writes them as null, which would read back as None."""
     assert json_text(doc) == json.dumps(doc)
+
+
+class _Kind(StrEnum):
+    RED_LINE = "red_line"
+
+
+class _Rung(IntEnum):
+    FIRST = 1
+
+
+@dataclass
+class _Point:
+    lat: float
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"kind": _Kind.RED_LINE, "rung": _Rung.FIRST},
+        {_Kind.RED_LINE: [_Rung.FIRST]},
+        {"at": datetime(2025, 4, 9, tzinfo=UTC)},
+        [_Point(34.5)],
+    ],
+)
+def test_what_orjson_is_told_to_pass_on_is_written_or_refused_as_json_dumps_does(doc: Any) -> None:
+    """Subclasses of str and int read back as json.dumps's text of them does; a datetime and a dataclass are
+    refused alike."""
+    try:
+        expected = json.dumps(doc)
+    except TypeError:
+        with pytest.raises(TypeError):
+            json_text(doc)
+        return
+    assert json.loads(json_text(doc)) == json.loads(expected)
+
+
+def test_a_statement_first_run_on_an_engine_that_writes_json_otherwise_does_not_lend_it_its_processors(
+    tmp_path: Path,
+) -> None:
+    """store.direct keeps each statement's compiled bind processors: an engine with the default serializer
+    (a test's, a tool's) running a statement first must not make the store write json.dumps's text."""
+    at = datetime(2026, 12, 5, tzinfo=UTC)
+    stmt = insert(MechanismRow.__table__)
+    plain = create_engine("sqlite://", poolclass=StaticPool)
+    Base.metadata.create_all(plain)
+    with plain.begin() as conn:
+        direct.run(conn, stmt, {"id": "p", "name": "p", "doc": {"a": [1, 2]}, "declared_at": at})
+        assert conn.execute(text("SELECT doc FROM mechanisms")).scalar() == '{"a": [1, 2]}'
+    plain.dispose()
+    db = tmp_path / "s.db"
+    store = open_store(str(db))
+    with store.transaction() as s:
+        direct.run(ledger.connection_of(s), stmt, {"id": "m", "name": "m", "doc": {"a": [1, 2]}, "declared_at": at})
+    store.close()
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT doc FROM mechanisms WHERE id = 'm'").fetchone() == ('{"a":[1,2]}',)
+    con.close()
 
 
 def test_a_tuple_is_written_as_the_list_it_reads_back_as() -> None:

@@ -43,15 +43,17 @@ class _Form:
     results: tuple[Callable[[Any], Any] | None, ...]
 
 
-_FORMS: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Form | None]] = {}
-"""(statement's id, the value names a call gives) → (the statement, kept alive; its form, None: not plain)."""
+_FORMS: dict[tuple[int, tuple[str, ...], int], tuple[Executable, _Form | None]] = {}
+"""(statement's id, the value names a call gives, the dialect's JSON serializer's id) → (the statement, kept
+alive; its form, None: not plain)."""
 MOST_FORMS = 512
 """How many compiled forms are kept: the hot statements are built once, but a caller that built a statement
 per call would otherwise keep every one alive here."""
 
 
 def _form(conn: Connection, stmt: Executable, keys: tuple[str, ...]) -> _Form | None:
-    key = (id(stmt), keys)
+    # the bind processors are the dialect's: an engine that writes its JSON columns otherwise compiles its own
+    key = (id(stmt), keys, id(getattr(conn.dialect, "_json_serializer", None)))
     found = _FORMS.get(key)
     if found is not None and found[0] is stmt:
         return found[1]

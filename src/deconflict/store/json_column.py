@@ -24,6 +24,8 @@ def json_text(value: Any) -> str:
     as before: NaN and Infinity (orjson writes null), integers past 64 bits, keys that are not text, lone
     surrogates, and the datetimes, dataclasses and subclasses of str, int, dict and list that orjson is told
     to pass on. Floats are written in their shortest form (``1e-7``), which reads back as the same float.
+    Only a plain ``Enum`` or a ``UUID``, which ``json.dumps`` refuses, is written by orjson as its value (no
+    document holds either, as none of the record's payloads does: :func:`deconflict.record.chain.canonical`).
 
     >>> json_text({"a": (1, 0.5, "ü"), "b": None}), json_text({"x": [float("nan")]}), json_text({1: 2**70})
     ('{"a":[1,0.5,"ü"],"b":null}', '{"x": [NaN]}', '{"1": 1180591620717411303424}')

@@ -116,8 +116,8 @@ def connection_of(session: Session | Connection) -> Connection:
         # is not asked of the session again for every statement (a few an entry, each through its layers).
         kept_in = session.info
         kept = kept_in.get(_CONNECTION)
-        if kept is not None and kept[0] is not None and kept[0] is session.get_transaction():
-            return cast(Connection, kept[1])
+        if kept is not None and kept[0] is session.get_transaction() and kept[0] is not None and kept[0].is_active:
+            return cast(Connection, kept[1])  # (a transaction a failed flush ended: the session says so below)
     connection = session.connection()
     if kept_in is not None:
         kept_in[_CONNECTION] = (session.get_transaction(), connection)
