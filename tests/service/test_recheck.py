@@ -353,12 +353,12 @@ def test_each_entry_costs_the_same_to_recompute_however_long_the_record(tmp_path
     svc.store.close()
 
     def cpu_an_entry(n: int) -> float:
-        best = float("inf")
-        for _ in range(2):
-            started = time.process_time()
-            assert recheck(docs[:n], mechanism=M).problems == []
-            best = min(best, (time.process_time() - started) / n)
-        return best
+        started = time.process_time()
+        assert recheck(docs[:n], mechanism=M).problems == []
+        return (time.process_time() - started) / n
 
-    short, long = cpu_an_entry(len(docs) // 4), cpu_an_entry(len(docs))
+    # the best of three, the two lengths taking turns: a busy moment of a shared machine slows both alike
+    short, long = float("inf"), float("inf")
+    for _ in range(3):
+        short, long = min(short, cpu_an_entry(len(docs) // 4)), min(long, cpu_an_entry(len(docs)))
     assert long / short < 1.5, f"{long * 1e3:.3f} ms an entry over {len(docs)}, {short * 1e3:.3f} over a quarter"
