@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,13 +131,45 @@ class Officer:
         )
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # what the page asked and has no answer to yet, and what it warned of: said if it never goes live
+        self._asked: dict[Any, tuple[float, str]] = {}
+        self._warned: list[str] = []
+        self.page.on("request", lambda r: self._asked.__setitem__(r, (time.monotonic(), f"{r.method} {r.url}")))
+        self.page.on("requestfinished", lambda r: self._asked.pop(r, None))
+        self.page.on("requestfailed", lambda r: self._asked.pop(r, None))
+        self.page.on("console", lambda m: self._warned.append(f"{m.type}: {m.text}") if m.type != "log" else None)
         self.page.goto(live.url + "/")
         self.page.fill("#token", token)
         self.page.press("#token", "Enter")
         expect(self.page.locator("#app")).to_be_visible()
         # the page's first requests (each through _guard) and the stream's first state, on a loaded machine:
         # 5 s was once not enough with three test processes at load 10
-        expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
+        try:
+            expect(self.page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self._why_not_live()}") from None
+
+    def _why_not_live(self) -> str:
+        """What a page that never went live was waiting for: its requests with no answer (the stream's
+        ``/events`` is asked only once the page's first reads are answered), its warnings and errors, and
+        where each thread of this process (the in-process server's among them) stood."""
+        now = time.monotonic()
+        asked = [f"  {what} (asked {now - at:.1f} s ago)" for at, what in self._asked.values()]
+        stacks = []
+        for ident, frame in sys._current_frames().items():
+            name = next((t.name for t in threading.enumerate() if t.ident == ident), str(ident))
+            stacks.append(f"  thread {name}:\n" + "".join(traceback.format_stack(frame, limit=8)))
+        return "\n".join(
+            [
+                "requests with no answer:",
+                *(asked or ["  none"]),
+                f"page warnings: {self._warned[-10:]}",
+                f"page errors: {self.errors[-10:]}",
+                f"sign-in error: {self.page.locator('#signin-error').text_content()!r}",
+                "threads of this process:",
+                *stacks,
+            ]
+        )
 
     def _guard(self, route: Any) -> None:
         url = route.request.url
