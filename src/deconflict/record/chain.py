@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from deconflict.clock import iso
-from deconflict.record.strict_json import floats_written_alike
+from deconflict.record.strict_json import all_finite, floats_written_alike
 
 __all__ = [
     "EntryType",
@@ -104,9 +104,10 @@ def canonical(obj: Any) -> bytes:
     booleans and null alike, but writes some floats differently (``1e-7`` for ``1e-07``, ``0.00001`` for
     ``1e-05``), so any output with a float under 0.0001 or in exponent form is written again by the standard
     encoder (:func:`~deconflict.record.strict_json.floats_written_alike`, as the bundle reader checks it), and
-    it writes NaN and Infinity as null (which the standard encoder refuses), so an output with a null that
-    does not read back as the input is too. orjson refuses lone surrogates, keys that are not text and integers
-    past 64 bits: the standard encoder then writes it or raises its own error. Only a plain ``Enum`` or a
+    it writes NaN and Infinity as null (which the standard encoder refuses), so an output with a null is too
+    when the input holds such a float (:func:`~deconflict.record.strict_json.all_finite`). orjson refuses
+    lone surrogates, keys that are not text and integers past 64 bits: the standard encoder then writes it or
+    raises its own error. Only a plain ``Enum`` or a
     ``UUID``, which the standard encoder refuses, may be written by orjson as its value (no entry holds
     either). tests/record/test_speed_same_bytes.py holds the two side by side.
 
@@ -139,8 +140,8 @@ def _by_orjson(obj: Any) -> bytes | None:
         text = orjson.dumps(obj, option=_ORJSON_CANONICAL)
     except orjson.JSONEncodeError:
         return None
-    # a null that does not read back: orjson writes NaN and Infinity as null
-    if floats_written_alike(text) and (b"null" not in text or orjson.loads(text) == obj):
+    # orjson writes NaN and Infinity as null (which the standard encoder refuses)
+    if floats_written_alike(text) and (b"null" not in text or all_finite(obj)):
         return text
     return None
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 import orjson
 
-__all__ = ["Refused", "floats_written_alike", "load_entry_line", "load_json"]
+__all__ = ["Refused", "all_finite", "floats_written_alike", "load_entry_line", "load_json"]
 
 
 class Refused(ValueError):
@@ -53,6 +54,19 @@ def load_json(data: bytes | str) -> Any:
 
 _EXPONENT = re.compile(rb"e[-+]")
 _SORTED = orjson.OPT_SORT_KEYS
+
+
+def all_finite(value: Any) -> bool:
+    """Whether no float in ``value`` (a document of dicts, lists, tuples and scalars) is NaN or infinite: what
+    orjson writes as null, and so what a text orjson wrote with a ``null`` in it may have lost."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(all_finite(v) for v in value.values())
+    if kind is list or kind is tuple:
+        return all(all_finite(v) for v in value)
+    return True
 
 
 def floats_written_alike(text: bytes) -> bool:

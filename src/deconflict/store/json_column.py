@@ -5,10 +5,11 @@ engine compiled it."""
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import orjson
+
+from deconflict.record.strict_json import all_finite
 
 __all__ = ["json_text"]
 
@@ -34,18 +35,6 @@ def json_text(value: Any) -> str:
         text = orjson.dumps(value, option=_JSON_TEXT_OPTIONS)
     except orjson.JSONEncodeError:
         return json.dumps(value)
-    if b"null" in text and not _finite(value):  # a NaN or an Infinity, which orjson writes as null
+    if b"null" in text and not all_finite(value):  # a NaN or an Infinity, which orjson writes as null
         return json.dumps(value)
     return text.decode()
-
-
-def _finite(value: Any) -> bool:
-    """Whether no float in ``value`` (a JSON document) is NaN or infinite."""
-    kind = type(value)
-    if kind is float:
-        return math.isfinite(value)
-    if kind is dict:
-        return all(_finite(v) for v in value.values())
-    if kind is list or kind is tuple:
-        return all(_finite(v) for v in value)
-    return True
