@@ -391,4 +391,5 @@ def install(app: FastAPI, watch: Watch) -> None:
         """Prometheus text exposition of :class:`Watch`'s registry: counts only, no ids or geometry."""
         return Response(generate_latest(watch.registry), media_type=CONTENT_TYPE_LATEST, headers=no_store)
 
-    app.add_middleware(Observe, watch=watch, routes=Routes(app))
+    app.state.routes = Routes(app)  # its table built as the server starts (create_app's lifespan)
+    app.add_middleware(Observe, watch=watch, routes=app.state.routes)
