@@ -223,10 +223,15 @@ class LineWriter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            record.msg, record.args = record.getMessage(), None  # as the caller meant it, whatever changes later
+            # the queue holds a copy, its message made now (as the caller meant it, whatever changes later): the
+            # record itself goes on to the other handlers as it was, its template and arguments (a handler that
+            # groups by template, or reads the arguments, would otherwise get the text and None, as from
+            # QueueHandler.prepare before Python 3.12)
+            message = record.getMessage()
+            record = copy.copy(record)
+            record.msg, record.args = message, None
             exc_info = record.exc_info
-            if exc_info:  # formatted now, on a copy: the queue keeps no frames alive, other handlers do
-                record = copy.copy(record)
+            if exc_info:  # formatted now: the queue keeps no frames alive, other handlers do
                 record.exc_text = record.exc_text or (self.formatter or logging.Formatter()).formatException(exc_info)
                 record.exc_info = None
         except Exception:  # noqa: BLE001 - logging's own convention: a bad record is reported, not raised

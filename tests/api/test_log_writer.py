@@ -138,7 +138,9 @@ def test_a_line_keeps_its_message_and_traceback_as_they_were_when_logged(restore
     line = json.loads(out.getvalue())
     assert line["message"] == "could not store ['first']" and line["level"] == "ERROR"
     assert line["exception"].startswith("Traceback") and "ValueError: the disk said no" in line["exception"]
-    assert seen[0].exc_info is not None  # the other handlers get the record with its exception as it was
+    # the other handlers get the record as it was: its exception, its template and its arguments
+    assert seen[0].exc_info is not None
+    assert seen[0].msg == "could not store %s" and seen[0].args == (figures,)
 
 
 def test_a_server_whose_log_reader_has_stopped_answers_every_request(db: str, clock: FixedClock) -> None:
