@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -25,7 +26,7 @@ import numpy as np
 from _pg import PgServer, find_postgres
 from _servers import ServerFailed, Servers, free_port, ledger_check, start_servers, workers_supported
 
-__all__ = ["BASELINE", "latency_ms", "log", "run_matrix", "statuses"]
+__all__ = ["BASELINE", "copy_database", "latency_ms", "log", "run_matrix", "statuses"]
 
 BASELINE = "sqlite-1"
 """The configuration every ratio is against."""
@@ -37,6 +38,16 @@ def log(msg: str) -> None:
     import sys
 
     print(msg, file=sys.stderr, flush=True)
+
+
+def copy_database(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """A copy of the SQLite database ``source`` at ``target``, with what its write-ahead log holds (SQLite's
+    online backup): a copy of the file alone lacks the commits still in ``-wal`` beside it, which a server that
+    did not close its database (one before 2026-12-05, a ``--baseline``) leaves there."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
 
 
 def latency_ms(seconds: Sequence[float], prefix: str = "request") -> dict[str, float | None]:

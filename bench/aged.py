@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _matrix import log  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
+from _matrix import copy_database, log  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
 from live import code_runs  # noqa: E402
 
 M = "tr-il-syria"
@@ -201,7 +201,7 @@ def main() -> None:
     try:
         record = folder / "aged.db"
         if args.record:
-            shutil.copy(args.record, record)
+            copy_database(args.record, record)
         else:
             began = time.perf_counter()
             until = build(record, args.notices)
@@ -212,7 +212,7 @@ def main() -> None:
         }
         for label, src in code_runs(args.baseline, folder):
             copy = folder / f"{label}.db"
-            shutil.copy(record, copy)
+            copy_database(record, copy)
             env = dict(os.environ)
             if src is not None:
                 env["PYTHONPATH"] = str(src)

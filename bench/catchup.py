@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _http import Poster  # noqa: E402  (bench/_*.py: the benchmarks' helpers)
-from _matrix import log  # noqa: E402
+from _matrix import copy_database, log  # noqa: E402
 from _servers import ServerFailed, Servers, _env, _wait_ready, deconflict_exe, free_port, start_servers  # noqa: E402
 
 PARTIES = ("TR", "IL")
@@ -78,19 +77,32 @@ def _last_seq(servers: Servers) -> int:
             after = page["next_after"]
 
 
+STALL_S = 60.0
+"""A stream that brings no entry for this long has stopped short of the head (it is given up, and the run says
+``complete: false``): the database served may lack the record's last entries."""
+
+
 def read_to_head(base: str, token: str, head: int, out: dict[str, Any]) -> None:
     """Read the event stream from ``after=0`` until the entry ``head``: entries, bytes, seconds into ``out``."""
     began = time.perf_counter()
     entries = size = 0
-    with httpx.Client(timeout=None) as client:
+    with httpx.Client(timeout=httpx.Timeout(30.0, read=STALL_S)) as client:
         headers = {"Authorization": f"Bearer {token}"}
-        with client.stream("GET", f"{base}/events", params={"after": 0}, headers=headers) as response:
-            for line in response.iter_lines():
-                size += len(line) + 1
-                if line.startswith("id: "):
-                    entries += 1
-                    if int(line[4:]) >= head:
+        try:
+            with client.stream("GET", f"{base}/events", params={"after": 0}, headers=headers) as response:
+                moved = time.monotonic()
+                for line in response.iter_lines():  # keep-alive comments come while the stream is quiet
+                    size += len(line) + 1
+                    if line.startswith("id: "):
+                        entries += 1
+                        moved = time.monotonic()
+                        if int(line[4:]) >= head:
+                            break
+                    elif time.monotonic() - moved > STALL_S:
+                        log(f"a stream stopped at {entries:,} entries, short of entry {head:,}: given up")
                         break
+        except httpx.ReadTimeout:
+            log(f"a stream sent nothing for {STALL_S:.0f} s at {entries:,} entries: given up")
     out.update(entries=entries, bytes=size, seconds=time.perf_counter() - began)
 
 
@@ -194,7 +206,7 @@ def main() -> None:
         runs: dict[str, Any] = {}
         for name, src in [("this", None), *([("baseline", args.baseline)] if args.baseline else [])]:
             db = folder / f"{name}.db"
-            shutil.copyfile(filled, db)
+            copy_database(filled, db)
             try:
                 runs[name] = measure(db, folder, head, args.streams, src, cpus)
             except ServerFailed as e:

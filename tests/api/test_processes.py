@@ -8,12 +8,17 @@ real ``deconflict serve`` processes on loopback, under load from real HTTP clien
 - The process that runs the duty loop is killed in the middle of an escalation: the other takes over within
   seconds, and every step of the ladder is recorded once (none missed, none doubled; the record rechecks).
 - ``serve --workers 2``: two workers behind one address, a worker that dies is replaced, Ctrl-C stops all.
+- A server stopped (SIGTERM as systemd stops it, Ctrl-C) leaves every commit in the SQLite database file itself:
+  a copy of that file alone holds the whole record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -253,6 +258,52 @@ def test_workers_behind_one_address_serve_replace_a_dead_one_and_stop_together(s
         assert server.stop() == 0, server.output()[-3000:]
     assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived its parent"
     assert Service(open_store(store_url)).verify(M).ok
+
+
+@pytest.mark.parametrize(
+    ("args", "sig"),
+    [((), signal.SIGTERM), ((), signal.SIGINT), (("--workers", "2"), signal.SIGTERM)],
+    ids=["one process, SIGTERM", "one process, Ctrl-C", "two workers, SIGTERM"],
+)
+def test_a_stopped_server_leaves_every_commit_in_the_database_file(
+    tmp_path: Path, args: tuple[str, ...], sig: signal.Signals
+) -> None:
+    """An operator who stops the service and copies its database file (a backup, a move to another machine)
+    has the whole record in the copy: the server closes its database as it stops, and SQLite folds its
+    write-ahead log into the file. Left open, the last commits stayed in the ``-wal`` file beside it, and a
+    copy of the file alone lacked them (bench/catchup.py's copy of a filled record did)."""
+    db = str(tmp_path / "d.db")
+    tokens = _declared(db)
+    server = serve(db, free_port(), *args, log=tmp_path / "serve.log")
+    try:
+        for n in range(12):
+            party = ("TR", "IL")[n % 2]
+            r = httpx.post(
+                f"{server.url}{A}/messages", json={"text": f"m {n}"}, headers=auth(tokens[party]), timeout=60
+            )
+            assert r.status_code == 201, r.text
+        head = _record(server.url, tokens["TR"])[-1]["seq"]
+        assert Path(f"{db}-wal").stat().st_size > 0  # the commits are in the log while it serves
+    finally:
+        if server.proc.poll() is None:
+            server.proc.send_signal(sig)
+        code = server.proc.wait(timeout=60)
+    assert code in (0, -sig, 128 + sig), (code, server.output()[-3000:])  # as a shell says a signal
+    assert not Path(f"{db}-wal").exists(), server.output()[-3000:]
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db, copy)
+    con = sqlite3.connect(copy)
+    try:
+        # every entry a client was answered with (the duty loop may have appended since: line checks)
+        (copied,) = con.execute("SELECT max(seq) FROM ledger WHERE mechanism_id = ?", (M,)).fetchone()
+        assert copied >= head
+    finally:
+        con.close()
+    service = Service(open_store(str(copy)))
+    try:
+        assert service.verify(M).ok
+    finally:
+        service.store.close()
 
 
 def test_workers_refuse_an_in_memory_database_in_words(tmp_path: Path) -> None:

@@ -74,8 +74,18 @@ class ApiGZip(GZipMiddleware):
             await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
-    """Build the application from settings (and optionally an existing service, for tests)."""
+SNAPSHOT_WAIT_S = 30.0
+"""How long a server that stops waits for the replay snapshot being written before it closes the database (a
+whole one takes seconds on an old record; one left unfinished is written again by the next start)."""
+
+
+def create_app(settings: Settings, service: Service | None = None, *, closes_store: bool | None = None) -> FastAPI:
+    """Build the application from settings (and optionally an existing service, for tests). ``closes_store``:
+    when the server stops, close the service's store (every commit synced, the connections closed, and so
+    SQLite's write-ahead log folded into the database file and removed); by default when this made the
+    service. A store left open at the end of the process keeps its last commits in the ``-wal`` file beside
+    the database: safe, but a copy of the database file alone lacks them."""
+    closes = service is None if closes_store is None else closes_store
     service = service or Service(
         open_store(settings.db, group_commit=True),
         clock=settings.clock,
@@ -139,6 +149,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
                         outage = False
                     if snapshots is None or snapshots.done():
                         snapshots = asyncio.ensure_future(run_in_threadpool(write_snapshots))
+                        writing.add(snapshots)
+                        snapshots.add_done_callback(writing.discard)
                 except DBAPIError as e:
                     if not errors.is_outage(e):
                         log.exception("hotline tick failed")
@@ -152,6 +164,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         finally:
             if snapshots is not None:
                 snapshots.cancel()  # its thread finishes the snapshot it is writing (the process waits for it)
+
+    writing: set[asyncio.Future[None]] = set()
+    """The replay snapshot being written, if any (the ticker's worker thread)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -182,6 +197,15 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         service.unfollow()
         writes.stop()
         batches.stop()
+        if closes:
+            if writing:  # its thread goes on, the ticker cancelled: the store must outlive it
+                await asyncio.wait(writing, timeout=SNAPSHOT_WAIT_S)
+            try:
+                await run_in_threadpool(service.store.close)
+            except Exception as e:  # noqa: BLE001 - the process ends anyway; what was committed is on the disk
+                log.warning(
+                    "the database was not closed cleanly (%s)", unreachable(e) if isinstance(e, DBAPIError) else e
+                )
         # the log lines still queued, before uvicorn ends a process stopped by SIGTERM with that signal (no
         # logging.shutdown then): the lines of the last requests and of this shutdown
         await run_in_threadpool(logs.flush_all)

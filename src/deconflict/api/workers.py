@@ -112,7 +112,7 @@ def app_from_env() -> FastAPI:
     # with) a commit before the process that made it has synced it (deconflict.store.durable)
     store = open_store(settings.db, migrate=False)
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
-    app = create_app(settings, service)
+    app = create_app(settings, service, closes_store=True)
     collect_less()
     return_big_buffers()
     return app

@@ -199,7 +199,7 @@ def _serve(
             clock=settings.clock,
             checkpoint_interval_s=settings.checkpoint_interval_s,
         )
-    app_ = create_app(settings, service)
+    app_ = create_app(settings, service, closes_store=True)  # this process is done with it when the server stops
     collect_less()
     return_big_buffers()
     server = uvicorn.Server(uvicorn_config(app_, settings, log_config=None))
