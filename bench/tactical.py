@@ -2,7 +2,7 @@
 
 Usage::
 
-    uv run python bench/tactical.py [--sizes 1000,10000,100000] [--brute-max 10000] [--runs 5] [--quick]
+    scripts/uv run python bench/tactical.py [--sizes 1000,10000,100000] [--brute-max 10000] [--runs 5] [--quick]
                                     [--baseline SRC]
     .venv/bin/python bench/tactical.py ...   (the same, with nothing but the README's set-up)
 
