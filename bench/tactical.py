@@ -3,7 +3,7 @@
 Usage::
 
     scripts/uv run python bench/tactical.py [--sizes 1000,10000,100000] [--brute-max 10000] [--runs 5] [--quick]
-                                    [--baseline SRC]
+                                            [--baseline SRC]
     .venv/bin/python bench/tactical.py ...   (the same, with nothing but the README's set-up)
 
 For each size N a fresh subprocess (``--one N``) generates N random track states, then times
