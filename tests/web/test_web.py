@@ -93,6 +93,19 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     )
     expect(il.page.locator("[data-ack-message=M1]")).to_have_count(0)
     assert il.page.title() == say("he", "app.title")
+    # Seconds later each card still offers what its party may do next: the countdown the card had before has
+    # gone, and the clock's tick, which wrote every countdown it had seen, must not write over what took its place
+    # (it wrote "NaN min NaN s late" over the buttons until a reload)
+    for page in (tr.page, il.page):
+        shown = page.locator("#clock").text_content()
+        expect(page.locator("#clock")).not_to_have_text(shown or "")  # a tick since the card changed
+        shown = page.locator("#clock").text_content()
+        expect(page.locator("#clock")).not_to_have_text(shown or "")  # and another
+        expect(page.locator("[data-conflict=C1]")).not_to_contain_text("NaN")
+    expect(il.page.locator("[data-conflict=C1] button[data-action=resolve]")).to_have_count(1)
+    for page, party in ((il.page, "IL"), (tr.page, "TR")):
+        expect(page.locator(f"[data-conflict=C1] button[data-action=amend][data-activity^={party}-]")).to_have_count(1)
+        expect(page.locator(f"[data-conflict=C1] button[data-action=cancel][data-activity^={party}-]")).to_have_count(1)
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,22 @@ let turn = []; // the countdowns out of view still to refresh in this round of O
 const seen = new IntersectionObserver((entries) => {
   const now = serverNow();
   for (const e of entries) {
-    if (e.isIntersecting) { shown.add(e.target); fill(e.target, now); } else shown.delete(e.target);
+    if (!isCountdown(e.target)) forget(e.target);
+    else if (e.isIntersecting) { shown.add(e.target); fill(e.target, now); } else shown.delete(e.target);
   }
 });
+
+/* Still a countdown: a list patched in place (live.js) may have made the element something else (a card
+ * acknowledged meanwhile turns its countdown into its buttons), and its text is then no longer ours. */
+function isCountdown(n) {
+  return n.isConnected && n.classList.contains('countdown') && Boolean(n.dataset.deadline);
+}
+
+function forget(n) {
+  all.delete(n);
+  shown.delete(n);
+  seen.unobserve(n);
+}
 
 function fill(n, now) {
   const ms = Date.parse(n.dataset.deadline) - now.getTime();
@@ -40,10 +53,11 @@ export function tick() {
     if (!all.has(n)) { all.add(n); seen.observe(n); }
   }
   for (const n of all) {
-    if (!n.isConnected) { all.delete(n); shown.delete(n); seen.unobserve(n); } else if (shown.has(n)) fill(n, now);
+    if (!isCountdown(n)) forget(n);
+    else if (shown.has(n)) fill(n, now);
   }
   if (!turn.length) turn = [...all];
-  for (const n of turn.splice(0, Math.ceil(all.size / OUT_OF_VIEW_S))) if (n.isConnected && !shown.has(n)) fill(n, now);
+  for (const n of turn.splice(0, Math.ceil(all.size / OUT_OF_VIEW_S))) if (all.has(n) && !shown.has(n)) fill(n, now);
 }
 
 /* The service's clock, read again now and then: countdowns follow it, not this machine's clock. */
