@@ -622,6 +622,18 @@ def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorde
     assert "verified" in runner.invoke(app, ["replay", "--bundle", str(bundle), "--at", "2025-04-09T10:00Z"]).stdout
 
 
+def test_replay_says_the_instant_it_was_asked_for_to_the_fraction(recorded: tuple[str, Path]) -> None:
+    """An investigator reruns the instant the header names: to the second only, it could name another state."""
+    db, _ = recorded
+    for asked, said in (
+        ("2025-04-09T10:00:00.800Z", "2025-04-09T10:00:00.800Z"),
+        ("2025-04-09T12:00:00+02:00", "2025-04-09T10:00:00Z"),
+    ):
+        out = runner.invoke(app, ["replay", "--db", db, "--at", asked])
+        assert out.exit_code == 0, out.output
+        assert f"as it stood at {said} (record up to entry" in out.stdout
+
+
 def test_replay_shows_an_alert_closed_with_its_conflict_as_closed_not_awaiting(
     db: str, svc: Service, clock: FixedClock
 ) -> None:

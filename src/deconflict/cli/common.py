@@ -39,6 +39,7 @@ __all__ = [
     "activity_head",
     "fail",
     "guard_stdout",
+    "instant_text",
     "natural_key",
     "open_service",
     "parse_altitude",
@@ -343,6 +344,22 @@ def utc_text(value: Any) -> str:
         return "-"
     t = parse_utc(value, field="time")
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def instant_text(value: Any) -> str:
+    """An instant as ISO 8601 UTC, to the second when it falls on one, else with its fraction (an instant asked
+    for, said back as asked: to the second it could name another state).
+
+    >>> instant_text("2026-12-02T10:00:00+02:00"), instant_text("2026-12-02T10:00:00.8Z")
+    ('2026-12-02T08:00:00Z', '2026-12-02T10:00:00.800Z')
+    >>> instant_text("2026-12-02T10:00:00.000250Z")
+    '2026-12-02T10:00:00.000250Z'
+    """
+    from deconflict.clock import parse_utc
+
+    t = parse_utc(value, field="time")
+    spec = "seconds" if not t.microsecond else "milliseconds" if not t.microsecond % 1000 else "microseconds"
+    return t.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def window_text(start: Any, end: Any) -> str:

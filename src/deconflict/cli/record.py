@@ -23,6 +23,7 @@ from deconflict.cli.common import (
     MechanismChoiceOpt,
     activity_head,
     chosen_mechanism,
+    instant_text,
     natural_key,
     open_service,
     parse_instant,
@@ -397,7 +398,9 @@ def replay(
     if as_json:
         say(json.dumps(state, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"{mid} as it stood at {utc_text(state['at'])} (record up to entry {state['head']['seq']}; {source}):")
+    typer.echo(
+        f"{mid} as it stood at {instant_text(state['at'])} (record up to entry {state['head']['seq']}; {source}):"
+    )
     for line in _state_lines(state, instant):
         typer.echo(line)
 
