@@ -18,14 +18,39 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from support.builders import A, M
+from support.builders import T4, A, M, vol
 from support.live import auth, free_port, post_notice, start_server, wait_until
 from support.processes import serve
 
 from deconflict.clock import FixedClock
-from deconflict.service import ticker
+from deconflict.service import Service, ticker
 from deconflict.store import open_store, snapshots
 from deconflict.store.schema import ReplaySnapshot
+
+
+def test_a_server_started_records_at_once_what_fell_due_while_it_was_down(db: str, clock: FixedClock) -> None:
+    """An alert's deadline passed while no server ran: the first pass of the duty loop records its escalation
+    as soon as the server is up (once the record's rules are read ahead), not a tick later; with a tick of
+    30 s it waited 30 s, the server answering writes meanwhile."""
+    svc = Service(open_store(db), clock=clock)
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])  # C1, its alert to IL
+    svc.store.close()
+    clock.advance(seconds=11 * 60)  # past the alert's deadline, with no server running
+    server = start_server(db, clock, tick_s=30)
+    try:
+        tokens = server.tokens("AZ")
+        with httpx.Client(base_url=server.url, timeout=10, headers=auth(tokens["AZ"])) as c:
+            alerts = [m["id"] for m in c.get(f"{A}/messages").json() if m["type"] == "alert"]
+            assert alerts, "the conflict raised no alert"
+
+            def escalated() -> bool:
+                steps = {m["id"]: m["escalation_steps"] for m in c.get(f"{A}/messages").json()}
+                return all(steps[a] >= 1 for a in alerts)
+
+            wait_until(escalated, "the escalation that fell due while no server ran", deadline_s=10)
+    finally:
+        server.stop()
 
 
 def test_a_replay_snapshot_being_written_holds_up_no_escalation_and_the_service_stays_ready(

@@ -135,12 +135,17 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         # takes seconds on an old record (15.9 s at 1M entries), and the tick (escalations, line checks, the
         # tactical picture's alerts) must not wait for it. The first pass waits for the rules read ahead: the
         # first entry it writes would otherwise read them from entry 1 too, under the lock, at the same time.
+        # Then it runs at once, not a tick later: what fell due while the service was down (an escalation, a
+        # line check) is recorded as soon as the service can.
         outage = False
         snapshots: asyncio.Future[None] | None = None
         await warmed.wait()
         try:
+            first = True
             while True:
-                await asyncio.sleep(settings.tick_s)
+                if not first:
+                    await asyncio.sleep(settings.tick_s)
+                first = False
                 try:
                     await run_in_threadpool(service.tick, snapshots=False)
                     watch.ticked()
