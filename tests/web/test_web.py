@@ -268,6 +268,9 @@ def test_tracks_appear_on_the_map_and_their_predicted_loss_of_separation_in_the_
     assert 100 < tracks["t_in_s"] < 140  # 46 km head on at 300 kt each
     at = rx("he", "time.clock", time=meet.strftime("%H:%M:%S"))
     expect(conflict).to_contain_text(words("he", "conflicts.summary.tracksAt", time=at))
+    # and shown whole: the summary in Hebrew was cut by its ellipsis before the time
+    cut = "(e) => [e.scrollWidth - e.clientWidth, e.scrollHeight - e.clientHeight]"
+    assert conflict.locator(".summary").evaluate(cut) == [0, 0]
     # both drawn in the conflict's colour, where they are
     wait_until(lambda: all(d["hot"] for d in _drawn(il.page).values()), 10)
     f16 = _drawn(il.page)["IL/F16-1"]
