@@ -167,6 +167,29 @@ def notice_area_km2(frame: Frame, projected: Sequence[tuple[Any, float]]) -> flo
     return float(union.area) / (k * k) / 1e6
 
 
+def check_zone_caps(rules: Rules, frame: Frame, geom: Any, radius_m: float, *, circle: bool) -> None:
+    """Hold a zone a party declares while the mechanism runs to a notice's area cap under ``conflicts-only``.
+    A zone's conflicts show its owner the part of each other party's notice inside it (past notices at once,
+    and every one to come while it stands): a zone over the whole theatre showed every notice of the other
+    party whole (one of 450 km radius, declared and withdrawn, left them all in the owner's reads). The zones
+    of the agreed mechanism file, which the operator declares in their owners' names, are not held to it.
+
+    Raises:
+        InvalidInput: naming ``radius_m`` (a circle) or ``geometry``.
+    """
+    if rules.disclosure is Disclosure.FULL:
+        return
+    area = notice_area_km2(frame, [(geom, radius_m)])
+    if area > rules.max_notice_area_km2:
+        raise InvalidInput(
+            f"{'radius_m' if circle else 'geometry'}: the zone covers {area:,.0f} km², more than the "
+            f"{rules.max_notice_area_km2:,.0f} km² a zone declared by a party may cover under conflicts-only "
+            "(max_notice_area_km2), since it would show that party every other party's notice inside it; "
+            "declare the area the zone protects, or agree a larger one in the mechanism's file",
+            field="radius_m" if circle else "geometry",
+        )
+
+
 def check_caps(rules: Rules, frame: Frame, vols: Sequence[Volume], projected: Sequence[tuple[Any, float]]) -> None:
     """Hold one notice (or preview) to the rules' caps under ``conflicts-only``: the area its footprints
     cover together, each volume's band, and the span from its first start to its last end. What another

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import shapely
-from support.builders import HAMA, T0, T4, A, declared_db, offset, syria, vol
+from support.builders import HAMA, T0, T4, A, declared_db, offset, syria, vol, zone
 from support.leaks import Envelope, breaches, circle, read_all
 from support.live import auth, start_server
 
@@ -148,5 +148,58 @@ def test_a_curious_party_learns_only_the_overlaps_and_is_seen_probing(tmp_path: 
             # the hour passes: IL may preview again
             clock.advance(seconds=3601)
             assert c.post(f"{A}/activities/preview", json=_probe(probes[0]), headers=il).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_zone_over_the_theatre_is_refused_and_shows_no_notice(tmp_path: Path) -> None:
+    """Under ``conflicts-only`` a zone's conflicts show its owner the part of each other party's notice inside
+    it: IL declaring a zone of 450 km radius read every notice of TR's whole (and kept them after withdrawing
+    it). A zone a party declares is held to a notice's area cap: refused naming ``radius_m`` (or ``geometry``
+    for a polygon), nothing recorded, nothing of TR's shown; one of the size a protected area has is declared
+    and shows only what lies inside it. Under ``full`` (everything shown anyway) the cap does not apply."""
+    clock = FixedClock(T0)
+    server = start_server(
+        declared_db(tmp_path / "co.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY)), clock
+    )
+    tok = server.tokens()
+    tr, il = auth(tok["TR"]), auth(tok["IL"])
+    forbids = ["air_sortie", "uav_patrol", "ground_movement", "deployment", "exercise"]
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            for centre in (T4, HAMA):
+                notice = {"kind": "uav_patrol", "volumes": [vol(centre, radius_m=10_000)]}
+                assert c.post(f"{A}/activities", json=notice, headers=tr).is_success
+            head = server.service.entries_after("tr-il-syria", 0)[-1]["seq"]
+            big = zone("IL-BIG", "restricted", forbids, (38.5, 35.0), 450_000)
+            square = [[36.0, 33.0], [40.0, 33.0], [40.0, 36.5], [36.0, 36.5], [36.0, 33.0]]
+            wide = zone("IL-WIDE", "restricted", forbids, T4, 0)
+            wide["geometry"] = {"type": "Polygon", "coordinates": [square]}
+            del wide["radius_m"]
+            for declared, field in ((big, "radius_m"), (wide, "geometry")):
+                r = c.post(f"{A}/zones", json=declared, headers=il)
+                assert r.status_code == 422 and r.json()["field"] == field, r.text
+                assert "conflicts-only" in r.json()["detail"] and "km²" in r.json()["detail"]
+            assert server.service.entries_after("tr-il-syria", 0)[-1]["seq"] == head
+            assert c.get(f"{A}/activities", headers=il).json() == []
+            small = zone("IL-PROT", "protected", forbids, offset(T4, 90, 5_000), 3_000)
+            r = c.post(f"{A}/zones", json=small, headers=il)
+            assert r.status_code == 201, r.text
+            (seen,) = c.get(f"{A}/activities", headers=il).json()  # TR's notice at T4, only its part in the zone
+            assert seen["partial"] is True and seen["party"] == "TR"
+            part = shapely.geometry.shape(seen["overlap"][0]["geometry"])
+            assert part.within(circle(offset(T4, 90, 5_000), 3_000 + SEP).buffer(1e-6))
+    finally:
+        server.stop()
+    clock = FixedClock(T0)
+    server = start_server(declared_db(tmp_path / "full.db", clock), clock)
+    try:
+        r = httpx.post(
+            f"{server.url}{A}/zones",
+            json=zone("IL-BIG", "restricted", ["uav_patrol"], (38.5, 35.0), 450_000),
+            headers=auth(server.tokens()["IL"]),
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
     finally:
         server.stop()

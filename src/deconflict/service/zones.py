@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from deconflict.clock import iso
+from deconflict.disclosure import check_zone_caps
 from deconflict.errors import Forbidden, InvalidState, NotFound
 from deconflict.formats.docs import parse_zone
 from deconflict.service import derive
@@ -52,6 +53,10 @@ def declare_zone(
             if s.get(ZoneRow, (mechanism_id, z.id)) is not None:
                 raise InvalidState(f"id: zone {z.id!r} already exists; choose another id", field="id")
         zgeom = picture.frame.project(z.footprint.geometry)
+        if actor != OPERATOR:
+            check_zone_caps(
+                picture.mechanism.rules, picture.frame, zgeom, z.footprint.radius_m, circle=z.footprint.is_circle
+            )
         now = mode.now(ctx.clock)
         with ctx.store.read() as s:
             hits = derive.activities_in_zone(s, picture, z, zgeom, now)
