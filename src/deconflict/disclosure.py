@@ -172,7 +172,8 @@ def check_zone_caps(rules: Rules, frame: Frame, geom: Any, radius_m: float, *, c
     A zone's conflicts show its owner the part of each other party's notice inside it (past notices at once,
     and every one to come while it stands): a zone over the whole theatre showed every notice of the other
     party whole (one of 450 km radius, declared and withdrawn, left them all in the owner's reads). The zones
-    of the agreed mechanism file, which the operator declares in their owners' names, are not held to it.
+    of the agreed mechanism file (declared with the mechanism, by the operator or by their owners) are not
+    held to it.
 
     Raises:
         InvalidInput: naming ``radius_m`` (a circle) or ``geometry``.

@@ -7,6 +7,7 @@ that IL's previews reached TR's notice, and how often."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -157,11 +158,12 @@ def test_a_zone_over_the_theatre_is_refused_and_shows_no_notice(tmp_path: Path) 
     it: IL declaring a zone of 450 km radius read every notice of TR's whole (and kept them after withdrawing
     it). A zone a party declares is held to a notice's area cap: refused naming ``radius_m`` (or ``geometry``
     for a polygon), nothing recorded, nothing of TR's shown; one of the size a protected area has is declared
-    and shows only what lies inside it. Under ``full`` (everything shown anyway) the cap does not apply."""
+    and shows only what lies inside it. Under ``full`` (everything shown anyway) the cap does not apply, nor
+    to the zones of the agreed mechanism file (here a cap of 2,000 km² and IL's red line of about 5,000)."""
     clock = FixedClock(T0)
-    server = start_server(
-        declared_db(tmp_path / "co.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY)), clock
-    )
+    agreed = syria(disclosure=Disclosure.CONFLICTS_ONLY)
+    agreed = dataclasses.replace(agreed, rules=dataclasses.replace(agreed.rules, max_notice_area_km2=2000.0))
+    server = start_server(declared_db(tmp_path / "co.db", clock, mechanism=agreed), clock)
     tok = server.tokens()
     tr, il = auth(tok["TR"]), auth(tok["IL"])
     forbids = ["air_sortie", "uav_patrol", "ground_movement", "deployment", "exercise"]
@@ -170,6 +172,8 @@ def test_a_zone_over_the_theatre_is_refused_and_shows_no_notice(tmp_path: Path) 
             for centre in (T4, HAMA):
                 notice = {"kind": "uav_patrol", "volumes": [vol(centre, radius_m=10_000)]}
                 assert c.post(f"{A}/activities", json=notice, headers=tr).is_success
+            zones = {z["id"] for z in c.get(f"{A}/zones", headers=il).json()}
+            assert zones == {z.id for z in agreed.zones} == {"IL-RL-PALMYRA"}  # the file's, declared
             head = server.service.entries_after("tr-il-syria", 0)[-1]["seq"]
             big = zone("IL-BIG", "restricted", forbids, (38.5, 35.0), 450_000)
             square = [[36.0, 33.0], [40.0, 33.0], [40.0, 36.5], [36.0, 36.5], [36.0, 33.0]]

@@ -157,7 +157,9 @@ def declare_mechanism(
             if zone.owner in held:
                 owner = next(m.id for m in mechanism.members if m.party == zone.owner and m.role is Role.PARTY)
                 doc = zone_to_doc(zone)
-                seq = zones.declare_zone(ctx, mechanism_id=mechanism.id, actor=owner, zone=doc, mode=owner_mode).seq
+                seq = zones.declare_zone(
+                    ctx, mechanism_id=mechanism.id, actor=owner, zone=doc, mode=owner_mode, agreed=True
+                ).seq
                 owner_mode = IMMEDIATE  # the mode signs one member's entry only
             else:
                 doc = zone_to_doc(zone)
