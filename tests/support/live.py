@@ -93,6 +93,8 @@ class LiveServer:
     service: Service
     settings: Settings
     port: int = field(default_factory=free_port)
+    closes_store: bool = False
+    """Close the service's store when the server stops, as ``deconflict serve`` does (``create_app``)."""
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -112,7 +114,7 @@ class LiveServer:
         Raises:
             RuntimeError: it did not start within 10 s.
         """
-        app = create_app(self.settings, self.service)
+        app = create_app(self.settings, self.service, closes_store=self.closes_store)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
@@ -74,9 +75,25 @@ class ApiGZip(GZipMiddleware):
             await self.app(scope, receive, send)
 
 
+TICK_WAIT_S = 5.0
+"""How long a server that stops waits for the duty loop's tick under way (a database that stalls is not waited
+for long: the lease then runs out on its own)."""
 SNAPSHOT_WAIT_S = 30.0
 """How long a server that stops waits for the replay snapshot being written before it closes the database (a
 whole one takes seconds on an old record; one left unfinished is written again by the next start)."""
+
+
+def _settled(group: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    """A future's callback: out of ``group`` once done, its exception taken: the ticker, which awaits it, logs
+    it; once the ticker has stopped (the server stopping) nobody would, and asyncio would say it was never
+    retrieved."""
+
+    def done(future: asyncio.Future[Any]) -> None:
+        group.discard(future)
+        if not future.cancelled():
+            future.exception()
+
+    return done
 
 
 def create_app(settings: Settings, service: Service | None = None, *, closes_store: bool | None = None) -> FastAPI:
@@ -140,36 +157,37 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         outage = False
         snapshots: asyncio.Future[None] | None = None
         await warmed.wait()
-        try:
-            first = True
-            while True:
-                if not first:
-                    await asyncio.sleep(settings.tick_s)
-                first = False
-                try:
-                    await run_in_threadpool(service.tick, snapshots=False)
-                    watch.ticked()
-                    if outage:
-                        log.warning("hotline tick: the database answers again")
-                        outage = False
-                    if snapshots is None or snapshots.done():
-                        snapshots = asyncio.ensure_future(run_in_threadpool(write_snapshots))
-                        writing.add(snapshots)
-                        snapshots.add_done_callback(writing.discard)
-                except DBAPIError as e:
-                    if not errors.is_outage(e):
-                        log.exception("hotline tick failed")
-                    elif not outage:  # one line an outage, not a traceback a second
-                        log.warning(
-                            "hotline tick: the database is not reachable (%s); trying each second", unreachable(e)
-                        )
-                        outage = True
-                except Exception:  # noqa: BLE001 - a failed tick is logged and retried next second
+        first = True
+        while True:
+            if not first:
+                await asyncio.sleep(settings.tick_s)
+            first = False
+            try:
+                # shielded: a stop cancels the ticker, and the tick under way goes on in its thread; the
+                # lifespan waits for it (``ticking``) before it gives up the lease and closes the store
+                tick = asyncio.ensure_future(run_in_threadpool(service.tick, snapshots=False))
+                ticking.add(tick)
+                tick.add_done_callback(_settled(ticking))
+                await asyncio.shield(tick)
+                watch.ticked()
+                if outage:
+                    log.warning("hotline tick: the database answers again")
+                    outage = False
+                if snapshots is None or snapshots.done():
+                    snapshots = asyncio.ensure_future(run_in_threadpool(write_snapshots))
+                    writing.add(snapshots)
+                    snapshots.add_done_callback(writing.discard)
+            except DBAPIError as e:
+                if not errors.is_outage(e):
                     log.exception("hotline tick failed")
-        finally:
-            if snapshots is not None:
-                snapshots.cancel()  # its thread finishes the snapshot it is writing (the process waits for it)
+                elif not outage:  # one line an outage, not a traceback a second
+                    log.warning("hotline tick: the database is not reachable (%s); trying each second", unreachable(e))
+                    outage = True
+            except Exception:  # noqa: BLE001 - a failed tick is logged and retried next second
+                log.exception("hotline tick failed")
 
+    ticking: set[asyncio.Future[Any]] = set()
+    """The duty loop's tick under way, if any (in a worker thread: cancelling the ticker does not stop it)."""
     writing: set[asyncio.Future[None]] = set()
     """The replay snapshot being written, if any (the ticker's worker thread)."""
 
@@ -190,10 +208,12 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         yield
         if task is not None:
             task.cancel()
-            try:  # the tick under way ends first (a database that stalls is not waited for long)
+            try:
                 await asyncio.wait_for(task, timeout=5)
             except (asyncio.CancelledError, TimeoutError):
                 pass
+            if ticking:  # the tick under way ends first (a database that stalls is not waited for long)
+                await asyncio.wait(ticking, timeout=TICK_WAIT_S)
             try:
                 await run_in_threadpool(service.release_duty)
             except Exception as e:  # noqa: BLE001 - the lease then runs out on its own (LEASE_S)
@@ -203,7 +223,12 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         writes.stop()
         batches.stop()
         if closes:
-            if writing:  # its thread goes on, the ticker cancelled: the store must outlive it
+            # the threads that still read or write the store finish first: the rules read ahead, the snapshot
+            try:
+                await asyncio.wait_for(warmed.wait(), timeout=SNAPSHOT_WAIT_S)
+            except TimeoutError:
+                log.warning("the record's rules were still being read ahead as the server stopped")
+            if writing:
                 await asyncio.wait(writing, timeout=SNAPSHOT_WAIT_S)
             try:
                 await run_in_threadpool(service.store.close)
@@ -211,6 +236,8 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
                 log.warning(
                     "the database was not closed cleanly (%s)", unreachable(e) if isinstance(e, DBAPIError) else e
                 )
+        for left in (*ticking, *writing):  # not waited for (or for too long): their threads end on their own
+            left.cancel()
         # the log lines still queued, before uvicorn ends a process stopped by SIGTERM with that signal (no
         # logging.shutdown then): the lines of the last requests and of this shutdown
         await run_in_threadpool(logs.flush_all)
