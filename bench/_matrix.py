@@ -44,7 +44,8 @@ def copy_database(source: str | os.PathLike[str], target: str | os.PathLike[str]
     """A copy of the SQLite database ``source`` at ``target``, with what its write-ahead log holds (SQLite's
     online backup): a copy of the file alone lacks the commits still in ``-wal`` beside it, which a server that
     did not close its database (one before 2026-12-05, a ``--baseline``) leaves there."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+    uri = Path(source).resolve().as_uri() + "?mode=ro"  # a source that is not there is an error, not a new file
+    with sqlite3.connect(uri, uri=True) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
     src.close()
     dst.close()
