@@ -182,12 +182,13 @@ def check_zone_caps(rules: Rules, frame: Frame, geom: Any, radius_m: float, *, c
         return
     area = notice_area_km2(frame, [(geom, radius_m)])
     if area > rules.max_notice_area_km2:
+        field = "radius_m" if circle else "geometry"
         raise InvalidInput(
-            f"{'radius_m' if circle else 'geometry'}: the zone covers {area:,.0f} km², more than the "
+            f"{field}: the zone covers {area:,.0f} km², more than the "
             f"{rules.max_notice_area_km2:,.0f} km² a zone declared by a party may cover under conflicts-only "
             "(max_notice_area_km2), since it would show that party every other party's notice inside it; "
             "declare the area the zone protects, or agree a larger one in the mechanism's file",
-            field="radius_m" if circle else "geometry",
+            field=field,
         )
 
 

@@ -100,31 +100,32 @@ def test_a_replay_snapshot_being_written_holds_up_no_escalation_and_the_service_
         server.stop()
 
 
-def test_a_server_that_stops_closes_its_database_only_once_the_snapshot_being_written_is_done(
-    db: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A server that closes its store as it stops (as ``deconflict serve`` does) waits for the replay snapshot
-    its duty loop is writing: closed under it, the snapshot's thread went on with a connection of its own, and
-    SQLite's write-ahead log stayed beside the database file (the stop's whole point). The snapshot is
-    stored, the log folded into the file."""
-    monkeypatch.setattr(snapshots, "EVERY", 5)  # a whole snapshot is due at once on the declared record
-    writing, release = threading.Event(), threading.Event()
-    make = snapshots.make
+def _held(work: Any) -> tuple[Any, threading.Event, threading.Event]:
+    """``work`` made to wait, once called, until ``release`` is set; ``began`` is set when it is called."""
+    began, release = threading.Event(), threading.Event()
 
-    def slow_make(*args: Any, **kwargs: Any) -> Any:
-        writing.set()
+    def held(*args: Any, **kwargs: Any) -> Any:
+        began.set()
         release.wait(60)
-        return make(*args, **kwargs)
+        return work(*args, **kwargs)
 
-    monkeypatch.setattr(snapshots, "make", slow_make)
+    return held, began, release
+
+
+def _stops_once_released(
+    db: str, svc: Service, clock: FixedClock, began: threading.Event, release: threading.Event, what: str
+) -> None:
+    """Serve ``svc`` (on ``db``), its store closed as the server stops (as ``deconflict serve`` does); once ``what`` has
+    begun, stop the server gracefully: a second later it is still stopping (waiting for ``what``), and once
+    ``what`` is let go it stops, the write-ahead log folded into the database file."""
     settings = Settings(db=db, clock=clock, max_body_bytes=256 * 1024, tick_s=0.05)
-    server = LiveServer(Service(open_store(db), clock=clock), settings, closes_store=True).start()
+    server = LiveServer(svc, settings, closes_store=True).start()
     stopping = threading.Thread(target=server.stop, kwargs={"graceful": True})
     try:
-        assert writing.wait(10), "no replay snapshot fell due"
+        assert began.wait(10), f"{what}: it never began"
         stopping.start()
         stopping.join(1.0)
-        assert stopping.is_alive(), "the server stopped, its database closed, with the snapshot still being written"
+        assert stopping.is_alive(), f"the server stopped, its database closed, with {what} still under way"
     finally:
         release.set()
         if stopping.ident is None:
@@ -133,6 +134,19 @@ def test_a_server_that_stops_closes_its_database_only_once_the_snapshot_being_wr
             stopping.join(30)
     assert not stopping.is_alive()
     assert not Path(f"{db}-wal").exists()
+
+
+def test_a_server_that_stops_closes_its_database_only_once_the_snapshot_being_written_is_done(
+    db: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that closes its store as it stops (as ``deconflict serve`` does) waits for the replay snapshot
+    its duty loop is writing: closed under it, the snapshot's thread went on with a connection of its own, and
+    SQLite's write-ahead log stayed beside the database file (the stop's whole point). The snapshot is
+    stored, the log folded into the file."""
+    monkeypatch.setattr(snapshots, "EVERY", 5)  # a whole snapshot is due at once on the declared record
+    slow_make, began, release = _held(snapshots.make)
+    monkeypatch.setattr(snapshots, "make", slow_make)
+    _stops_once_released(db, Service(open_store(db), clock=clock), clock, began, release, "the replay snapshot")
     store = open_store(db)
     try:
         with store.read() as s:
@@ -147,31 +161,8 @@ def test_a_server_that_stops_lets_the_tick_under_way_finish_before_it_closes_its
     """The tick runs in a worker thread: cancelling the duty loop does not stop it, so the server waits for it
     (at most ``TICK_WAIT_S``) before it gives up the lease and closes the store under it."""
     svc = Service(open_store(db), clock=clock)
-    ticking, release = threading.Event(), threading.Event()
-    tick = svc.tick
-
-    def slow_tick(*args: Any, **kwargs: Any) -> Any:
-        ticking.set()
-        release.wait(60)
-        return tick(*args, **kwargs)
-
-    svc.tick = slow_tick  # type: ignore[method-assign]
-    settings = Settings(db=db, clock=clock, max_body_bytes=256 * 1024, tick_s=0.05)
-    server = LiveServer(svc, settings, closes_store=True).start()
-    stopping = threading.Thread(target=server.stop, kwargs={"graceful": True})
-    try:
-        assert ticking.wait(10), "the duty loop never ticked"
-        stopping.start()
-        stopping.join(1.0)
-        assert stopping.is_alive(), "the server stopped, its database closed, with a tick still under way"
-    finally:
-        release.set()
-        if stopping.ident is None:
-            server.stop()
-        else:
-            stopping.join(30)
-    assert not stopping.is_alive()
-    assert not Path(f"{db}-wal").exists()
+    svc.tick, began, release = _held(svc.tick)  # type: ignore[method-assign]
+    _stops_once_released(db, svc, clock, began, release, "a tick")
 
 
 def test_a_server_stopped_cleanly_gives_up_the_duty_lease(db: str, tmp_path: Path) -> None:

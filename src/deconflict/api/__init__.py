@@ -83,17 +83,22 @@ SNAPSHOT_WAIT_S = 30.0
 whole one takes seconds on an old record; one left unfinished is written again by the next start)."""
 
 
-def _settled(group: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
-    """A future's callback: out of ``group`` once done, its exception taken: the ticker, which awaits it, logs
-    it; once the ticker has stopped (the server stopping) nobody would, and asyncio would say it was never
-    retrieved."""
+def _tracked(
+    group: set[asyncio.Future[Any]], work: Callable[..., Any], *args: Any, **kwargs: Any
+) -> asyncio.Future[Any]:
+    """``work`` run in a worker thread, its future in ``group`` until done. Its exception is taken once done:
+    the ticker, which awaits the tick, logs it; once the ticker has stopped (the server stopping) nobody would,
+    and asyncio would say it was never retrieved."""
 
     def done(future: asyncio.Future[Any]) -> None:
         group.discard(future)
         if not future.cancelled():
             future.exception()
 
-    return done
+    future = asyncio.ensure_future(run_in_threadpool(work, *args, **kwargs))
+    group.add(future)
+    future.add_done_callback(done)
+    return future
 
 
 def create_app(settings: Settings, service: Service | None = None, *, closes_store: bool | None = None) -> FastAPI:
@@ -155,28 +160,19 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         # Then it runs at once, not a tick later: what fell due while the service was down (an escalation, a
         # line check) is recorded as soon as the service can.
         outage = False
-        snapshots: asyncio.Future[None] | None = None
+        snapshots: asyncio.Future[Any] | None = None
         await warmed.wait()
-        first = True
         while True:
-            if not first:
-                await asyncio.sleep(settings.tick_s)
-            first = False
             try:
                 # shielded: a stop cancels the ticker, and the tick under way goes on in its thread; the
                 # lifespan waits for it (``ticking``) before it gives up the lease and closes the store
-                tick = asyncio.ensure_future(run_in_threadpool(service.tick, snapshots=False))
-                ticking.add(tick)
-                tick.add_done_callback(_settled(ticking))
-                await asyncio.shield(tick)
+                await asyncio.shield(_tracked(ticking, service.tick, snapshots=False))
                 watch.ticked()
                 if outage:
                     log.warning("hotline tick: the database answers again")
                     outage = False
                 if snapshots is None or snapshots.done():
-                    snapshots = asyncio.ensure_future(run_in_threadpool(write_snapshots))
-                    writing.add(snapshots)
-                    snapshots.add_done_callback(writing.discard)
+                    snapshots = _tracked(writing, write_snapshots)
             except DBAPIError as e:
                 if not errors.is_outage(e):
                     log.exception("hotline tick failed")
@@ -185,10 +181,11 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
                     outage = True
             except Exception:  # noqa: BLE001 - a failed tick is logged and retried next second
                 log.exception("hotline tick failed")
+            await asyncio.sleep(settings.tick_s)
 
     ticking: set[asyncio.Future[Any]] = set()
     """The duty loop's tick under way, if any (in a worker thread: cancelling the ticker does not stop it)."""
-    writing: set[asyncio.Future[None]] = set()
+    writing: set[asyncio.Future[Any]] = set()
     """The replay snapshot being written, if any (the ticker's worker thread)."""
 
     @asynccontextmanager

@@ -163,7 +163,7 @@ def declare_mechanism(
                 owner_mode = IMMEDIATE  # the mode signs one member's entry only
             else:
                 doc = zone_to_doc(zone)
-                seq = zones.declare_zone(ctx, mechanism_id=mechanism.id, actor=OPERATOR, zone=doc).seq
+                seq = zones.declare_zone(ctx, mechanism_id=mechanism.id, actor=OPERATOR, zone=doc, agreed=True).seq
         return Outcome(seq=seq)
 
 

@@ -46,9 +46,10 @@ def declare_zone(
 ) -> Outcome:
     """Declare a zone owned by the actor's party; live activities it forbids raise conflicts.
 
-    The operator declares only the zones of the agreed mechanism file, in their owners' names; ``agreed``:
-    one of those, declared by its owner when the service holds the owner's key. Any other zone a party
-    declares is held to the area cap under ``conflicts-only`` (:func:`~deconflict.disclosure.check_zone_caps`).
+    The operator declares only the zones of the agreed mechanism file, in their owners' names. ``agreed``: one
+    of the file's zones (declared with the mechanism, by the operator or by its owner when the service holds
+    the owner's key). Any other zone is held to the area cap under ``conflicts-only``
+    (:func:`~deconflict.disclosure.check_zone_caps`).
 
     Raises:
         InvalidInput: the zone breaks a rule.
@@ -61,7 +62,7 @@ def declare_zone(
             if s.get(ZoneRow, (mechanism_id, z.id)) is not None:
                 raise InvalidState(f"id: zone {z.id!r} already exists; choose another id", field="id")
         zgeom = picture.frame.project(z.footprint.geometry)
-        if actor != OPERATOR and not agreed:
+        if not agreed:
             check_zone_caps(
                 picture.mechanism.rules, picture.frame, zgeom, z.footprint.radius_m, circle=z.footprint.is_circle
             )
