@@ -21,7 +21,13 @@ something out, said below):
 
 - **The use case's native work** (``native_floor_ms``): the CPU the use case spends inside its native calls
   (Ed25519, SHA-256, SQLite, orjson, the sync, geometry), profiled on the process's CPU clock, plus the HTTP
-  floor: what the service's own statements and signatures cost with no Python around them.
+  floor: what the service's own statements and signatures cost with no Python around them. An upper
+  estimate, not the native work itself: ``cProfile`` adds a read of the process's CPU clock (a system call,
+  about 0.6 µs here) to each native call it times, and geometry counts shapely's and numpy's Python wrappers
+  with the calls made inside them. Sampled without instrumentation (py-spy ``--native``, ``notify`` at the
+  API bench's density, 2026-12-05), the work itself (SQLite, Ed25519, SHA-256, JSON, the sync, GEOS's and
+  libm's arithmetic) was about a quarter of the use case's CPU, and numpy's per-call dispatch on one notice's
+  small arrays another eighth; the README's benchmarks section has the whole breakdown.
 - **A plain server, for a message** (:func:`minimal_floor`, ``plain_server``): on the same uvicorn
   configuration, driven by the same clients, with both parties' event streams read, it does a message's
   work and nothing else: the bearer token and the body (checked: the phrase, its parameter, the
@@ -534,7 +540,8 @@ def floors(
     """Both floors, their sum and what it allows on one core, and the measured server CPU a write over it
     (``pinned_over_floor``: the pinned server's, the fairer comparison: the floors run in one thread, with no
     hand-over between cores); ``native_floor_ms``, the HTTP floor plus the CPU the use case spends inside its
-    native calls (signatures, hashes, SQLite, JSON, geometry, the sync), with no Python around them: the
+    native calls (signatures, hashes, SQLite, JSON, geometry, the sync), with no Python around them (an upper
+    estimate, see the module's docstring): the
     writes a second that allows on one core, and the measured server CPU over it. For a message, the plain
     server too (:func:`minimal_floor`), unpinned and, with ``pinned`` (a CPU), pinned to it as the service
     was: what a server on this stack with nothing but a message's work achieves, and the service's CPU a

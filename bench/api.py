@@ -26,7 +26,8 @@ server that does nothing (the same uvicorn configuration, the same clients, the 
 server CPU a notice over it; and ``native_floor_ms``: the HTTP floor plus the CPU ``notify`` spends inside
 its native calls (signatures, hashes, SQLite, JSON, geometry, the sync; profiled on the CPU clock;
 ``entries_per_call`` the record entries a notice appends), what the service's own statements and signatures
-cost with no Python around them, and the measured server over it.
+cost with no Python around them (an upper estimate of that: bench/_floor.py says why), and the measured server
+over it.
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """
