@@ -22,9 +22,10 @@ something out, said below):
 - **The use case's native work** (``native_floor_ms``): the CPU the use case spends inside its native calls
   (Ed25519, SHA-256, SQLite, orjson, the sync, geometry), profiled on the process's CPU clock, plus the HTTP
   floor: what the service's own statements and signatures cost with no Python around them. An upper
-  estimate, not the native work itself: ``cProfile`` adds a read of the process's CPU clock (a system call,
-  about 0.6 µs here) to each native call it times, and geometry counts shapely's and numpy's Python wrappers
-  with the calls made inside them. Sampled without instrumentation (py-spy ``--native``, ``notify`` at the
+  estimate, not the native work itself: geometry counts shapely's and numpy's Python wrappers with the
+  numpy calls made inside them (for one notice's arrays of a volume or two, mostly numpy's per-call
+  overhead), and ``cProfile`` adds a read of the process's CPU clock (about 0.6 µs here) to each native
+  call it times. Sampled without instrumentation (py-spy ``--native``, ``notify`` at the
   API bench's density, 2026-12-05), the work itself (SQLite, Ed25519, SHA-256, JSON, the sync, GEOS's and
   libm's arithmetic) was about a quarter of the use case's CPU, and numpy's per-call dispatch on one notice's
   small arrays another eighth; the README's benchmarks section has the whole breakdown.
