@@ -133,9 +133,16 @@ def _known(rules: Any, source: str) -> Any:
 def load_mechanism(path: Path) -> Mechanism:
     """Read a mechanism file (TOML); every error names the file and the field."""
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        # "utf-8-sig": a byte-order mark, as some Windows editors write before UTF-8, is not part of the text
+        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise InvalidInput(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not UTF-8 text; save the mechanism file as UTF-8") from None
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path}: is a folder, not a file") from None
     except OSError as e:
         raise InvalidInput(f"{path}: cannot be read: {e.strerror}") from None
     return mechanism_from_doc(doc, base=path.parent, source=str(path.name))

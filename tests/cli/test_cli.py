@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from support.paths import ROOT
 from typer.testing import CliRunner
 
@@ -66,6 +68,47 @@ def test_mechanism_check(tmp_path: Path) -> None:
     bad.write_text('id = "x"\nname = "x"\n', encoding="utf-8")
     result = runner.invoke(app, ["mechanism", "check", str(bad)])
     assert result.exit_code == 2 and "area" in result.output
+
+
+def _syria_copy(folder: Path, encoding: str, bom: bytes = b"") -> Path:
+    """The Syria mechanism file written in another encoding beside its data folder."""
+    source = scenario_path("syria")
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    for data in (source.parent / "data").iterdir():
+        (folder / "data" / data.name).write_bytes(data.read_bytes())
+    path = folder / f"syria-{encoding}.toml"
+    path.write_bytes(bom + source.read_text(encoding="utf-8").encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("command", ["check", "declare"])
+@pytest.mark.parametrize(
+    ("made", "words"),
+    [
+        (lambda d: _syria_copy(d, "utf-16"), "not UTF-8 text; save the mechanism file as UTF-8"),
+        (lambda d: _syria_copy(d, "cp1254"), "not UTF-8 text"),  # Turkish Windows: 'Türkiye' is one byte
+        (lambda d: d.mkdir(parents=True) or d, "is a folder, not a file"),
+        (lambda d: d / "missing.toml", "missing.toml: no such file"),
+    ],
+    ids=["utf-16", "cp1254", "folder", "missing"],
+)
+def test_a_mechanism_file_that_cannot_be_read_is_refused_in_words(
+    tmp_path: Path, command: str, made: Callable[[Path], Path], words: str
+) -> None:
+    """A file saved by an editor in UTF-16 or a Windows code page was a Python traceback (exit 1)."""
+    path = made(tmp_path / "files")
+    args = ["mechanism", command, str(path)] + (["--db", str(tmp_path / "new.db")] if command == "declare" else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "new.db").exists()  # refused before a database is made
+
+
+def test_a_mechanism_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad's UTF-8 begins with a byte-order mark, which is not part of the text (it was 'not valid TOML')."""
+    path = _syria_copy(tmp_path, "utf-8", bom=b"\xef\xbb\xbf")
+    result = runner.invoke(app, ["mechanism", "check", str(path)])
+    assert result.exit_code == 0 and result.output.startswith("tr-il-syria:"), result.output
 
 
 def test_every_command_has_help_with_an_example() -> None:

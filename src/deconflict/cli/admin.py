@@ -110,8 +110,6 @@ def mechanism_declare(
     from deconflict.mechanisms import load_mechanism
     from deconflict.service import Service
 
-    if not path.is_file():
-        raise DeconflictError(f"{path}: no such file")
     m = load_mechanism(path)  # refused here, before the database is opened or made
     if "://" not in db and not Path(db).resolve().parent.is_dir():
         raise DeconflictError(f"db: {Path(db).parent} is not a folder; the database file goes in an existing one")

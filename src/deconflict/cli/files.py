@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from deconflict.cli.common import TerminalGuard, fail, read_text, user_errors
-from deconflict.errors import DeconflictError
 
 __all__ = ["check", "conflict_json", "mechanism_app", "tracks"]
 
@@ -114,8 +113,6 @@ def mechanism_check(path: Annotated[Path, typer.Argument(help="Mechanism file (T
     """
     from deconflict.mechanisms import load_mechanism
 
-    if not path.is_file():
-        raise DeconflictError(f"{path}: no such file")
     m = load_mechanism(path)
     typer.echo(
         f"{m.id}: {m.name}; {len(m.members)} members ({', '.join(x.id + '/' + x.role.value for x in m.members)}); "
