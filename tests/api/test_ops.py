@@ -198,7 +198,9 @@ def test_callers_at_once_share_one_database_read() -> None:
         once(lambda: 1 // 0)
 
 
-def test_ready_metrics_and_not_ready_on_postgresql(pg_databases: PgDatabases, clock: FixedClock) -> None:
+def test_ready_metrics_and_not_ready_on_postgresql(
+    pg_databases: PgDatabases, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """On PostgreSQL: ready, the figures move, and once the database is gone (dropped under the running
     service, its connections cut) not ready and ``deconflict_store_up 0``, while /healthz stays 200."""
     url = pg_databases.create()
@@ -217,7 +219,13 @@ def test_ready_metrics_and_not_ready_on_postgresql(pg_databases: PgDatabases, cl
         r = httpx.get(f"{server.url}/readyz", timeout=10)
         assert r.status_code == 503 and r.json()["not_ready"][:2] == ["database", "migrations"]
         assert httpx.get(f"{server.url}/healthz").status_code == 200
-        assert value(metrics(server), "deconflict_store_up") == 0
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="deconflict.api.metrics"):
+            assert value(metrics(server), "deconflict_store_up") == 0
+        said = [r for r in caplog.records if r.name == "deconflict.api.metrics"]
+        # one line, as every other part says an outage: a scrape every 15 s must not fill the log with tracebacks
+        assert [r.exc_info for r in said] == [None]
+        assert said[0].getMessage().startswith("metrics: the database could not be read (")
     finally:
         server.stop()
         server.service.store.close()

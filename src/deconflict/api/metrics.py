@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import DBAPIError
 
 from deconflict import logs
+from deconflict.api.errors import is_outage
 from deconflict.hotline import LineState
 from deconflict.model import ConflictStatus
 from deconflict.service import Service
+from deconflict.store import unreachable
 
 if TYPE_CHECKING:
     from deconflict.api.ops import Watch
@@ -66,8 +69,11 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("deconflict_store_up", "Whether the database answered this scrape (1) or not (0).")
         try:
             families = watch.figures_once(lambda: list(store_figures(watch.service)))
-        except Exception:  # noqa: BLE001 - a scrape never fails on the database: it says so
-            log.warning("metrics: the database could not be read", exc_info=True)
+        except Exception as e:  # noqa: BLE001 - a scrape never fails on the database: it says so
+            if isinstance(e, DBAPIError) and is_outage(e):  # one line, as every other part says an outage
+                log.warning("metrics: the database could not be read (%s)", unreachable(e))
+            else:  # a defect: in full
+                log.warning("metrics: the database could not be read", exc_info=True)
             up.add_metric([], 0)
             yield up
             return
