@@ -34,6 +34,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 from fastapi import FastAPI
@@ -113,9 +114,30 @@ def app_from_env() -> FastAPI:
     store = open_store(settings.db, migrate=False)
     service = Service(store, clock=settings.clock, checkpoint_interval_s=settings.checkpoint_interval_s)
     app = create_app(settings, service, closes_store=True)
+    _streams_end_on_exit(app)
     collect_less()
     return_big_buffers()
     return app
+
+
+def _streams_end_on_exit(app: FastAPI) -> None:
+    """When this worker is told to stop (SIGTERM from the supervisor, SIGINT from a Ctrl-C), the hub ends its
+    open event streams at once, as ``serve`` does in one process: left open, each held the worker until
+    uvicorn's graceful shutdown ran out (5 s) and was then cancelled with a traceback. The worker's uvicorn
+    server has installed its own handlers before it loads the application (this module's factory): they are
+    wrapped, and uvicorn puts back the ones it found when it ends."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread hears signals
+        return
+    hub = app.state.hub
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+
+            def ending(signum: int, frame: Any, handler: Any = handler) -> None:
+                hub.close()
+                handler(signum, frame)
+
+            signal.signal(sig, ending)
 
 
 def _end_with_parent() -> None:
