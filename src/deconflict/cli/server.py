@@ -81,6 +81,7 @@ def demo(
     from deconflict.demo import prepare_server
 
     db = db or DEFAULT_DB
+    _check_address(host, port)  # before the database is seeded
     service, tokens = prepare_server(db)
     url = f"http://{host}:{port}"
     console = Console()
@@ -156,6 +157,7 @@ def serve(
         docs=docs,
         writes_per_member=writes_per_minute,
     )
+    _check_address(host, port)
     if workers > 1:
         from deconflict import logs
         from deconflict.api.workers import serve_workers
@@ -169,6 +171,38 @@ def serve(
     if chosen is not None:
         pin(chosen)
     _serve(settings, log_format=log_format, cpus=chosen)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse, in words and before anything starts, an address the server could not listen on: a host name
+    that does not resolve, a port another program holds, a port this user may not take. (uvicorn says
+    "[Errno 98] Address already in use" without the address when several workers share it, "[Errno -2] Name
+    or service not known" without naming --host, and only after the first line has said "serving".) It
+    binds as uvicorn will (``SO_REUSEADDR``, so a port just freed is not refused) and lets go at once.
+
+    Raises:
+        DeconflictError: the host or the port, named.
+    """
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
+    with socket.socket(family, socket.SOCK_STREAM) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            trial.bind((host, port))
+        except (socket.gaierror, UnicodeError) as e:
+            raise DeconflictError(f"--host {host}: no such host or address ({e})", field="host") from None
+        except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise DeconflictError(f"--host {host}: not an address of this machine", field="host") from None
+            if e.errno == errno.EADDRINUSE:
+                why = "is in use by another program (another server already running?); stop it or choose --port"
+            elif e.errno == errno.EACCES:
+                why = "may not be taken by this user (ports below 1024 need privileges); choose --port"
+            else:
+                why = f"cannot be listened on ({e.strerror})"
+            raise DeconflictError(f"--port {port}: {host}:{port} {why}", field="port") from None
 
 
 def _serve(
