@@ -102,7 +102,8 @@ class Resolution(StrEnum):
     ACCEPTED = "accepted"
     ESCALATED = "escalated"
     CLEARED = "cleared"
-    """A tactical conflict whose situation ended: separation kept, the track back inside, or no longer reported."""
+    """A tactical conflict whose situation ended: separation kept (both tracks reported: contact lost in an
+    encounter is not a resolution, since 2026-12-05), the track back inside, or no longer reported."""
     CANCELLED = "cancelled"
     """An activity in it was cancelled."""
     WITHDRAWN = "withdrawn"

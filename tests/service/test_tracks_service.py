@@ -84,16 +84,28 @@ def test_converging_tracks_raise_one_alert_minutes_ahead_to_both_parties(covered
         again = report(svc, clock, "IL", "F16-2", at(90, 30_000 - moved * (_ + 1)), 270)["raised"]
         assert [x for x in again if x["kind"] == "tracks"] == []
     assert len(tactical(svc, "tracks")) == 1
-    # both stop reporting: at the next tick after the stale time the conflict clears
-    clock.advance(seconds=61)
-    svc.tick()
+    # both turn away and report: checked clear, the conflict clears
+    clock.advance(seconds=10)
+    report(svc, clock, "TR", "UAV-1", at(270, 20_000), 270)
+    report(svc, clock, "IL", "F16-2", at(90, 20_000), 90)
     (done,) = tactical(svc, "tracks")
     assert done["status"] == "resolved" and done["resolution"] == "cleared"
+    (cleared,) = [
+        e["payload"]
+        for e in svc.entries_after(M, 0, limit=10_000)
+        if e["type"] == "conflict.resolved" and e["payload"]["id"] == done["id"]
+    ]
+    assert cleared["note"] == "no loss of separation predicted any more"
     # its alerts, never acknowledged, close with it and stop climbing
     for reader in ("TR", "IL"):
         (alert,) = [m for m in svc.messages(M, reader=svc.member(M, reader)) if m["template"] == "track_alert"]
         assert (alert["status"], alert["closed_note"]) == ("closed", f"conflict {done['id']} resolved (cleared)")
-    assert all(c["status"] == "resolved" for c in svc.conflicts(M) if c["id"] not in before)
+    # each aircraft is still inside the other party's notified volume: those intrusions stay open
+    assert sorted((c["kind"], c["status"]) for c in svc.conflicts(M) if c["id"] not in before) == [
+        ("intrusion", "open"),
+        ("intrusion", "open"),
+        ("tracks", "resolved"),
+    ]
 
 
 def _track_alerts(svc: Service) -> list[dict[str, Any]]:
@@ -105,6 +117,47 @@ def _escalated(svc: Service, messages: list[dict[str, Any]]) -> list[dict[str, A
     ids = {m["id"] for m in messages}
     entries = svc.entries_after(M, 0, limit=10_000)
     return [e for e in entries if e["type"] == "message.escalated" and e["payload"]["id"] in ids]
+
+
+def test_contact_lost_mid_encounter_keeps_the_conflict_open_and_its_alerts_climbing(
+    covered: Service, clock: FixedClock
+) -> None:
+    """Two aircraft predicted to lose separation; Israel's feed of its aircraft stops while Türkiye's UAV flies
+    on. Contact lost is not a resolution: past the stale time the conflict stays open, its alerts are due at
+    the predicted loss of separation and climb the ladder then (it used to close as "cleared" 60 s after the
+    last report, its alerts with it, before the aircraft met). It ends when the track is back and checked
+    clear, or when a person resolves it; and the record verifies."""
+    svc = covered
+    stale_s = svc.mechanism(M).rules.track_stale_s
+    speed = 200 * 1852 / 3600
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000), 90)
+    (c,) = [x for x in report(svc, clock, "IL", "F16-2", at(90, 30_000), 270)["raised"] if x["kind"] == "tracks"]
+    alerts = _track_alerts(svc)
+    assert c["t_in_s"] > stale_s + 30  # the feed is lost well before the predicted loss of separation
+    flown = 0.0
+    while flown < stale_s + 20:  # F16-2 is no longer reported; UAV-1 is, on course, every 10 s
+        clock.advance(seconds=10)
+        flown += 10
+        report(svc, clock, "TR", "UAV-1", at(270, 30_000 - speed * flown), 90)
+        svc.tick()
+    (still,) = tactical(svc, "tracks")
+    assert still["status"] != "resolved", still
+    assert {m["status"] for m in _track_alerts(svc)} != {"closed"}
+    assert _escalated(svc, alerts) == []  # not due yet
+    clock.advance(seconds=c["t_in_s"] - flown + 1)  # the predicted loss of separation passes, nobody answered
+    svc.tick()
+    assert sorted(e["payload"]["id"] for e in _escalated(svc, alerts)) == sorted(m["id"] for m in alerts)
+    (still,) = tactical(svc, "tracks")
+    assert still["status"] != "resolved"
+    # contact regained: F16-2 reports again, turned away, and its pair is checked clear
+    report(svc, clock, "IL", "F16-2", at(0, 40_000), 0)
+    report(svc, clock, "TR", "UAV-1", at(180, 40_000), 180)
+    (done,) = tactical(svc, "tracks")
+    assert (done["status"], done["resolution"]) == ("resolved", "cleared")
+    from deconflict.service.recheck import recheck
+
+    problems = recheck(svc.entries_after(M, 0, limit=10_000), mechanism=M).problems
+    assert [p for p in problems if c["id"] in p or "track_alert" in p] == []
 
 
 def test_tracks_about_to_meet_must_be_acknowledged_before_they_meet(covered: Service, clock: FixedClock) -> None:
@@ -309,3 +362,32 @@ def test_positions_command_sends_a_csv_to_the_running_service(
     bad = CliRunner().invoke(app, ["positions", str(csv)], env=env)
     assert bad.exit_code == 2 and "line 2" in bad.output and "lat" in bad.output
     assert [t["track"] for t in live.service.tracks(M, reader=live.service.member(M, "AZ"))] == ["TR/UAV-1"]
+
+
+def test_a_record_written_when_contact_lost_cleared_still_verifies(
+    covered: Service, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records written before 2026-12-05 closed a tactical conflict whose track left the picture as cleared,
+    with a note saying so: they verify as they did. A note that is neither the earlier nor today's is named."""
+    from deconflict.service import tracks as tracks_module
+
+    svc = covered
+    for kind, note in tracks_module.EARLIER_CLEARED_NOTES.items():
+        monkeypatch.setitem(tracks_module.CLEARED_NOTES, kind, note)  # the service as it was
+    report(svc, clock, "TR", "UAV-1", at(270, 30_000), 90)
+    report(svc, clock, "IL", "F16-2", at(90, 30_000), 270)
+    clock.advance(seconds=10)
+    report(svc, clock, "TR", "UAV-1", at(270, 20_000), 270)
+    report(svc, clock, "IL", "F16-2", at(90, 20_000), 90)
+    (done,) = tactical(svc, "tracks")
+    assert done["resolution"] == "cleared"
+    monkeypatch.undo()  # the service as it is: the rules recomputed from the record (what ledger verify does)
+    from deconflict.service.recheck import recheck
+
+    def problems() -> list[str]:
+        return [p for p in recheck(svc.entries_after(M, 0, limit=10_000), mechanism=M).problems if done["id"] in p]
+
+    assert problems() == []
+    monkeypatch.setitem(tracks_module.EARLIER_CLEARED_NOTES, "tracks", "something else")
+    (named,) = problems()
+    assert "no loss of separation predicted any more" in named, named

@@ -376,6 +376,8 @@ class _Rechecker:
                 return True
             self._count("tactical conflicts cleared (whether the tracks parted)")
             note = tracks.CLEARED_NOTES[row.kind]
+            if p.get("note") == tracks.EARLIER_CLEARED_NOTES.get(row.kind):  # before contact lost stayed open
+                note = tracks.EARLIER_CLEARED_NOTES[row.kind]
             own = self.dry(
                 lambda w, picture: conflicts.record_resolution(
                     w, picture, _SYSTEM, row.id, Resolution.CLEARED, note, at

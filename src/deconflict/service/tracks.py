@@ -32,13 +32,18 @@ from deconflict.store.durable import NotOnDisk
 from deconflict.store.schema import ActivityRow, ConflictRow, TrackReportRow, TrackRow
 from deconflict.tactical import Tracks, find_track_conflicts, tracks_in_volumes
 
-__all__ = ["CLEARED_NOTES", "report_tracks", "tactical_alerts", "tactical_tick", "tracks"]
+__all__ = ["CLEARED_NOTES", "EARLIER_CLEARED_NOTES", "report_tracks", "tactical_alerts", "tactical_tick", "tracks"]
 
 CLEARED_NOTES = {  # why a tactical conflict closed as cleared, by kind
-    ConflictKind.TRACKS.value: "no loss of separation predicted any more (or a track left the picture)",
+    ConflictKind.TRACKS.value: "no loss of separation predicted any more",
     ConflictKind.CONFORMANCE.value: "the track is back within its party's notified volumes (or left the picture)",
     ConflictKind.INTRUSION.value: "the track is out of the other party's volume (or left the picture)",
 }
+EARLIER_CLEARED_NOTES = {
+    ConflictKind.TRACKS.value: "no loss of separation predicted any more (or a track left the picture)",
+}
+"""The note of records written before 2026-12-05, when two aircraft predicted to lose separation also cleared
+once either left the picture (a lost contact read as a resolution): they still verify."""
 _FIELDS = ("lat", "lon", "alt_m", "gs_mps", "trk_deg", "vs_mps")
 
 
@@ -580,7 +585,11 @@ def _check(
     scope). A situation whose tracks are all out of scope (and still in the picture) stays as it is
     until one of them is checked again, at most about RECHECK_S + 1 s later: a track checked a moment ago
     has barely moved, and a pair's prediction is the same while neither reports (both fly on as
-    reported). A situation with a track gone from the picture ends at any check.
+    reported). A pair predicted to lose separation with a track gone from the picture (not reported for
+    ``track_stale_s``) stays open: contact lost in an encounter is not a resolution. Its alerts keep their
+    deadlines and climb the ladder; it ends when its tracks are back and checked clear, or when a person
+    resolves it. A track's conformance or intrusion ends when the track leaves the picture (an aircraft
+    that landed, its feed ended, would otherwise leave every such conflict open for a person to close).
     """
     s = w.session
     rules = picture.mechanism.rules
@@ -677,6 +686,8 @@ def _check(
     cleared: list[tuple[str, list[str]]] = []
     since_us = _us(since)
     for key, row in open_rows.items():
+        if key[0] == ConflictKind.TRACKS.value and not _in_picture(key, live, since_us):
+            continue  # contact lost: open until its tracks are back and checked clear, or a person resolves it
         if scope is not None and not _checked_now(key, live, scope, since_us):
             continue  # its tracks are in the picture and were not checked now: the next check sees it
         if key not in found:
@@ -685,16 +696,24 @@ def _check(
     return raised, cleared
 
 
+def _tracks_of(key: tuple[str, ...]) -> tuple[str, ...]:
+    """The tracks a situation is about: a pair's two, or the one track of a conformance or an intrusion."""
+    return key[1:3] if key[0] == ConflictKind.TRACKS.value else key[1:2]
+
+
+def _in_picture(key: tuple[str, ...], live: _Live, since_us: int) -> bool:
+    """Whether every track of the situation ``key`` is in the picture: held, and reported since ``since_us``."""
+    for name in _tracks_of(key):
+        i = live.index.get(_key(name))
+        if i is None or live.cols["at_us"][i] < since_us:
+            return False
+    return True
+
+
 def _checked_now(key: tuple[str, ...], live: _Live, scope: np.ndarray, since_us: int) -> bool:
     """Whether the check in ``scope`` looked at the situation ``key``: a pair when either track is in the
-    scope, a track's conformance or intrusion when it is; any situation with a track out of the picture
-    (reported before ``since_us``, or not held)."""
-    names = key[1:3] if key[0] == ConflictKind.TRACKS.value else key[1:2]
-    for name in names:
-        i = live.index.get(_key(name))
-        if i is None or live.cols["at_us"][i] < since_us or scope[i]:
-            return True
-    return False
+    scope, a track's conformance or intrusion when it is; any situation with a track out of the picture."""
+    return not _in_picture(key, live, since_us) or any(scope[live.index[_key(name)]] for name in _tracks_of(key))
 
 
 def tactical_alerts(w: RecordWriter, picture: Picture, conflict: dict[str, Any], now: datetime) -> None:
