@@ -286,6 +286,25 @@ BODIES: list[Case] = [
         "U+202D",
     ),
     ("control in a key", "POST", "/activities", {**notice(), "ti\u0007tle": "x"}, 422, "ti\u0007tle", "U+0007"),
+    (
+        "two problems both named",  # it said "(and 1 more problems)", leaving the client to guess the second
+        "POST",
+        "/conflicts/C1/resolve",
+        {"as": "accepted"},
+        422,
+        "resolution",
+        "resolution: missing; it is required; also as: is not a field this request takes",
+    ),
+    (
+        "four problems, two named and the rest counted",
+        "POST",
+        "/conflicts/C1/resolve",
+        {"a": 1, "b": 2, "c": 3},
+        422,
+        "resolution",
+        "resolution: missing; it is required; also a: is not a field this request takes; "
+        "b: is not a field this request takes; and 1 more problem",
+    ),
 ]
 
 

@@ -107,6 +107,19 @@ def _message(err: dict[str, Any]) -> str:
     return str(err.get("msg", "invalid"))
 
 
+def _problem(err: Any) -> tuple[str, str]:
+    """One validation error: the field it names (``""``: none) and the error in words, the field first."""
+    loc = tuple(err.get("loc", ()))
+    where, words = _where(loc), _in_words(loc)
+    if not where and loc[:1] == ("body",):
+        where = words = "body"  # the body as a whole: missing, or not an object
+    if err.get("type") == "json_invalid":
+        return "body", f"body: not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}"
+    if err.get("type") == "missing":
+        return where, f"{words}: missing; it is required"
+    return where, f"{words}: {_message(err)}" if words else _message(err)
+
+
 UNREACHABLE = (
     "the database is not reachable or not taking writes just now (a restart, or a failover to its standby); "
     "send the request again in a moment. A write whose connection broke while it was being committed may have "
@@ -177,18 +190,12 @@ def install(app: FastAPI) -> None:
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        loc = tuple(first.get("loc", ()))
-        where, words = _where(loc), _in_words(loc)
-        if not where and loc[:1] == ("body",):
-            where = words = "body"  # the body as a whole: missing, or not an object
-        if first.get("type") == "json_invalid":
-            message = f"body: not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
-            where = "body"
-        elif first.get("type") == "missing":
-            message = f"{words}: missing; it is required"
-        else:
-            message = f"{words}: {_message(first)}" if words else _message(first)
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        where, message = _problem(first)
+        # the next two named too (a client that sends {"as": ...} for {"resolution": ...} is told both)
+        also = [_problem(e)[1] for e in errors[1:3]]
+        if len(errors) > 3:
+            also.append(f"and {len(errors) - 3} more problem{'s' * (len(errors) > 4)}")
+        more = f"; also {'; '.join(also)}" if also else ""
         body = error_body(message + more, where or None, str(first.get("type", "invalid")))
         return JSONResponse(body, status_code=422)
 
