@@ -284,6 +284,41 @@ def test_tracks_appear_on_the_map_and_their_predicted_loss_of_separation_in_the_
     expect(tip).to_have_count(0)
 
 
+def test_a_tracks_conflict_whose_aircraft_is_no_longer_reported_says_contact_lost_and_shows_the_other(
+    live: LiveServer, tokens: dict[str, str], officer: Any, clock: FixedClock
+) -> None:
+    """Israel's feed of its aircraft stops mid-encounter: the service keeps the conflict open (contact lost is
+    not a resolution), and the card says which aircraft is no longer reported; its number on the card takes
+    the map to the aircraft still reported (it did nothing: it looked only for the first, the lost one)."""
+    tr = officer("TR")
+
+    def report(member: str, track: str, lon: float, trk_deg: float) -> None:
+        body = {"reports": [position(track, clock(), (lon, 34.52), trk_deg, alt_ft=15000, gs_kt=300)]}
+        r = httpx.post(f"{live.url}{A}/tracks", json=body, headers=auth(tokens[member]), timeout=10)
+        assert r.status_code == 200, r.text
+
+    report("TR", "UAV-1", 37.40, 90)  # head on, 46 km apart, near T4
+    report("IL", "F16-1", 37.90, 270)
+    card = tr.page.locator(".conflict[data-kind=tracks]")
+    expect(card).to_contain_text(words("tr", "conflicts.summary.tracks", a="IL/F16-1", b="TR/UAV-1"))
+    lost = words("tr", "conflicts.summary.contactLost", tracks="IL/F16-1")
+    expect(card).not_to_contain_text(lost)
+    clock.advance(seconds=61)  # past the stale time: F16-1 is no longer in the picture; UAV-1 reports on
+    report("TR", "UAV-1", 37.45, 90)
+    r = httpx.post(f"{live.url}{A}/messages", json={"text": "F16-1?"}, headers=auth(tokens["TR"]), timeout=10)
+    assert r.status_code == 201  # an entry of the new time: the page follows the service's clock
+    expect(card).to_contain_text(lost, timeout=10_000)
+    found = httpx.get(f"{live.url}{A}/conflicts?status=open", headers=auth(tokens["TR"]), timeout=10).json()
+    assert [c["kind"] for c in found if c["kind"] == "tracks"] == ["tracks"]  # still open
+    tr.page.evaluate("cop.map.setView([36.0, 40.0], 6)")  # elsewhere
+    card.locator("button.id").click()
+    centre = tr.page.evaluate("(() => { const c = cop.map.getCenter(); return [c.lat, c.lng]; })()")
+    assert centre == pytest.approx([34.52, 37.45], abs=0.01)  # UAV-1, still reported
+    # F16-1 reports again: contact regained, the words go
+    report("IL", "F16-1", 37.70, 270)
+    expect(card).not_to_contain_text(lost, timeout=10_000)
+
+
 def test_thousands_of_live_tracks_leave_the_page_answering_at_once(
     live: LiveServer, tokens: dict[str, str], officer: Any, clock: FixedClock
 ) -> None:

@@ -9,12 +9,12 @@
  * through live updates. */
 import { $, el } from './dom.js';
 import { api, M } from './api.js';
-import { S } from './state.js';
+import { S, serverNow } from './state.js';
 import { refresh } from './data.js';
 import { compareIds, fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow } from './format.js';
 import { conflictKindName, conflictStatusName, t, zoneKindName } from './i18n.js';
 import { countdown, tick } from './clock.js';
-import { zoomToActivity } from './map.js';
+import { zoomToConflict } from './map.js';
 import { cancelActivity, openAmend } from './notice-amend.js';
 import { visibleAt } from './timebar.js';
 import { acknowledge } from './alarm.js';
@@ -42,6 +42,8 @@ export function conflictSummary(c) {
     const meet = predictedLoss(c);
     if (meet) parts.push(t('conflicts.summary.tracksAt', { time: t('time.clock', { time: meet.slice(11, 19) }) }));
     if (typeof c.distance_m === 'number') parts.push(t('conflicts.summary.tracksClosest', { distance: fmtKm(c.distance_m) }));
+    const lost = lostTracks(c);
+    if (lost.length) parts.push(t('conflicts.summary.contactLost', { tracks: lost.join(', ') }));
     return parts.join(' · ');
   }
   if (c.kind === 'conformance') return t('conflicts.summary.conformance', { track: c.activity });
@@ -50,6 +52,25 @@ export function conflictSummary(c) {
       : t('conflicts.summary.intrusionUnknown', { track: c.activity });
   }
   return `${c.activity || ''} · ${conflictKindName(c.kind)}`;
+}
+
+/* The tracks of an open tracks conflict that are no longer in the live picture (not reported for the rules'
+ * stale time): the service keeps such a conflict open, contact lost, and the card says so. Only once the page
+ * has read the tracks, and not for a conflict just raised, whose tracks the last reading (every 2 s) may not
+ * hold yet. */
+const SETTLED_MS = 10_000;
+function lostTracks(c) {
+  if (c.kind !== 'tracks' || S.mode !== 'live' || !S.tracksRead || c.status === 'resolved') return [];
+  if (!(serverNow().getTime() - Date.parse(c.detected_at) > SETTLED_MS)) return [];
+  const present = new Set(S.tracks.map((x) => x.track));
+  return [c.activity, c.other_activity].filter((id) => id && !present.has(id));
+}
+
+/* After each reading of the tracks: the conflict cards again when one's contact was lost or regained. */
+let lostDrawn = '';
+export function tracksRead() {
+  const now = S.conflicts.filter((c) => c.kind === 'tracks').map((c) => `${c.id}:${lostTracks(c)}`).join(' ');
+  if (now !== lostDrawn) { lostDrawn = now; renderConflicts(); }
 }
 
 /* When the tracks are predicted to lose separation (ISO): the detection's time and the time it predicted then,
@@ -257,7 +278,7 @@ export function initConflicts() {
     const id = cardNode && cardNode.dataset.conflict;
     const c = [...shown()].find((x) => x.id === id);
     const { action } = button.dataset;
-    if (action === 'show' && c) zoomToActivity(c.activity);
+    if (action === 'show' && c) zoomToConflict(c);
     else if (action === 'ack') ackConflict(id);
     else if (action === 'resolve') openResolve(id);
     else if (action === 'resolve-close') { resolving.delete(id); renderConflicts(); const b = document.querySelector(`[data-resolve-conflict="${id}"]`); if (b) b.focus(); }

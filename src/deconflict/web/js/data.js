@@ -41,7 +41,7 @@ const LOADERS = {
     S.messages = [...awaited.filter((m) => !have.has(m.id)), ...newest].sort((a, b) => a.seq - b.seq);
   },
   lines: async () => { S.lines = await api('GET', M('/lines')); },
-  tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; },
+  tracks: async () => { S.tracks = (await api('GET', M('/tracks'))).tracks; S.tracksRead = true; },
   waiting: async () => { S.waiting = await api('GET', M('/waiting')); },
 };
 

@@ -12,7 +12,7 @@ import { syncClock, tick } from './clock.js';
 import { initAlarm, renderAlarm } from './alarm.js';
 import { initMap, renderPicture } from './map.js';
 import { renderTracks } from './tracks.js';
-import { escapeConflicts, initConflicts, renderConflicts } from './conflicts.js';
+import { escapeConflicts, initConflicts, renderConflicts, tracksRead } from './conflicts.js';
 import { escapeHotline, initHotline, renderPhrases, renderReOptions } from './hotline.js';
 import { initMessages, renderMessages } from './messages.js';
 import { renderLines } from './lines.js';
@@ -27,6 +27,7 @@ const PALETTE = ['#c084fc', '#38bdf8', '#4ade80', '#f472b6', '#facc15', '#2dd4bf
 subscribe(['lines'], renderLines);
 subscribe(['zones', 'activities', 'conflicts', 'time'], renderPicture);
 subscribe(['tracks'], renderTracks);
+subscribe(['tracks'], tracksRead);
 subscribe(['conflicts', 'time'], renderConflicts);
 subscribe(['messages', 'time'], renderMessages);
 subscribe(['messages', 'conflicts', 'activities', 'waiting'], renderReOptions);

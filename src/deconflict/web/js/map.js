@@ -200,7 +200,17 @@ export function renderPicture() {
   renderTracks();
 }
 
-export function zoomToActivity(id) {
+/* A conflict on the map: the first of its tracks still in the live picture; else where its tracks were
+ * last reported (a tracks conflict whose contact was lost keeps their states); else its activity. */
+export function zoomToConflict(c) {
+  const t = [c.activity, c.other_activity].map((id) => S.tracks.find((x) => x.track === id)).find(Boolean);
+  const last = (c.track_states || []).find((x) => Number.isFinite(x.lat) && Number.isFinite(x.lon));
+  const at = t || (['tracks', 'conformance', 'intrusion'].includes(c.kind) ? last : null);
+  if (at) { map.setView([at.lat, at.lon], Math.max(map.getZoom(), 8), { animate: false }); return; }
+  zoomToActivity(c.activity);
+}
+
+function zoomToActivity(id) {
   const t = S.tracks.find((x) => x.track === id);
   if (t) { map.setView([t.lat, t.lon], Math.max(map.getZoom(), 8), { animate: false }); return; }
   const a = S.activities.find((x) => x.id === id);
