@@ -12,8 +12,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from support.live import free_port
+from support.live import free_port, wait_until
 
 EXE = Path(sys.executable).parent / "deconflict"
 
@@ -61,3 +62,40 @@ def test_a_host_the_server_cannot_listen_on_is_refused_naming_it(tmp_path: Path,
     done = _run("serve", "--db", str(tmp_path / "d.db"), "--port", str(free_port()), "--host", host)
     assert done.returncode == 2 and done.stderr.startswith(f"error: {words}"), done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "d.db").exists()
+
+
+def _ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6(), reason="this machine has no IPv6 loopback")
+def test_an_ipv6_address_free_beside_a_held_ipv4_one_is_served(tmp_path: Path) -> None:
+    """One process listens as asyncio binds (IPv6 sockets IPv6-only): '--host ::' is free while another program
+    holds 0.0.0.0 on the same port, and the check must not refuse what the server would take."""
+    port = free_port()
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("0.0.0.0", port))
+        other.listen()
+        server = subprocess.Popen(
+            [str(EXE), "serve", "--db", str(tmp_path / "d.db"), "--port", str(port), "--host", "::"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(lambda: _answers(f"http://[::1]:{port}/healthz"), "the server on [::1]", deadline_s=60)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

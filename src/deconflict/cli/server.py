@@ -157,7 +157,7 @@ def serve(
         docs=docs,
         writes_per_member=writes_per_minute,
     )
-    _check_address(host, port)
+    _check_address(host, port, one_socket=workers > 1)
     if workers > 1:
         from deconflict import logs
         from deconflict.api.workers import serve_workers
@@ -173,12 +173,14 @@ def serve(
     _serve(settings, log_format=log_format, cpus=chosen)
 
 
-def _check_address(host: str, port: int) -> None:
+def _check_address(host: str, port: int, *, one_socket: bool = False) -> None:
     """Refuse, in words and before anything starts, an address the server could not listen on: a host name
     that does not resolve, a port another program holds, a port this user may not take. (uvicorn says
     "[Errno 98] Address already in use" without the address when several workers share it, "[Errno -2] Name
     or service not known" without naming --host, and only after the first line has said "serving".) It
-    binds as uvicorn will (``SO_REUSEADDR``, so a port just freed is not refused) and lets go at once.
+    binds as the server will and lets go at once: one process, as asyncio's ``create_server`` (each address
+    the host has, IPv6 ones IPv6-only); ``one_socket`` (``--workers``), as uvicorn's ``bind_socket`` (one
+    socket, IPv6 when the host has a colon). Both with ``SO_REUSEADDR``: a port just freed is not refused.
 
     Raises:
         DeconflictError: the host or the port, named.
@@ -186,23 +188,36 @@ def _check_address(host: str, port: int) -> None:
     import errno
     import socket
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
-    with socket.socket(family, socket.SOCK_STREAM) as trial:
-        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            trial.bind((host, port))
-        except (socket.gaierror, UnicodeError) as e:
-            raise DeconflictError(f"--host {host}: no such host or address ({e})", field="host") from None
-        except OSError as e:
-            if e.errno == errno.EADDRNOTAVAIL:
-                raise DeconflictError(f"--host {host}: not an address of this machine", field="host") from None
-            if e.errno == errno.EADDRINUSE:
-                why = "is in use by another program (another server already running?); stop it or choose --port"
-            elif e.errno == errno.EACCES:
-                why = "may not be taken by this user (ports below 1024 need privileges); choose --port"
-            else:
-                why = f"cannot be listened on ({e.strerror})"
-            raise DeconflictError(f"--port {port}: {host}:{port} {why}", field="port") from None
+    addresses: list[tuple[socket.AddressFamily, Any]]
+    try:
+        if one_socket:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            addresses = [(family, (host, port))]
+        else:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            addresses = list(dict.fromkeys((info[0], info[4]) for info in found))
+    except (socket.gaierror, UnicodeError) as e:
+        raise DeconflictError(f"--host {host}: no such host or address ({e})", field="host") from None
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    for family, address in addresses:
+        with socket.socket(family, socket.SOCK_STREAM) as trial:
+            trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and not one_socket:
+                trial.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                trial.bind(address)
+            except (socket.gaierror, UnicodeError) as e:
+                raise DeconflictError(f"--host {host}: no such host or address ({e})", field="host") from None
+            except OSError as e:
+                if e.errno == errno.EADDRNOTAVAIL:
+                    raise DeconflictError(f"--host {host}: not an address of this machine", field="host") from None
+                if e.errno == errno.EADDRINUSE:
+                    why = "is in use by another program (another server already running?); stop it or choose --port"
+                elif e.errno == errno.EACCES:
+                    why = "may not be taken by this user (ports below 1024 need privileges); choose --port"
+                else:
+                    why = f"cannot be listened on ({e.strerror})"
+                raise DeconflictError(f"--port {port}: {shown} {why}", field="port") from None
 
 
 def _serve(

@@ -302,7 +302,8 @@ def _involved(s: Session, mechanism_id: str, party: str) -> set[str]:
 
 def tactical_tick(ctx: Context, picture: Picture, now: datetime) -> int:
     """Keep the tactical picture current between reports: predictions move on with time, and a
-    track that stops reporting leaves the picture (its conflicts clear). Returns conflicts raised and cleared.
+    track that stops reporting leaves the picture (its conformance and intrusion clear; a pair predicted to
+    lose separation stays open, contact lost). Returns conflicts raised and cleared.
 
     Runs under the record's gate (the duty loop's tick), like :func:`report_tracks`: the process's copy
     of the live tracks is brought up to date with what other processes stored, never read whole.
@@ -312,7 +313,8 @@ def tactical_tick(ctx: Context, picture: Picture, now: datetime) -> int:
     this process ran a check less than :data:`PAIRS_FRESH_S` ago and every track in the picture was
     checked since its last report (tracks reporting every second, the busy case). What changed since
     waits for the next check of the tracks concerned, at most about RECHECK_S + 1 s later: a pair coming
-    into the look-ahead, a track leaving the picture (its conflicts cleared then), a rule changed or a
+    into the look-ahead, a track leaving the picture (its conformance and intrusion cleared then), a rule
+    changed or a
     conflict closed by hand."""
     mid = picture.mechanism.id
     since = now - timedelta(seconds=picture.mechanism.rules.track_stale_s)

@@ -59,11 +59,12 @@ export function conflictSummary(c) {
  * has read the tracks, and not for a conflict just raised, whose tracks the last reading (every 2 s) may not
  * hold yet. */
 const SETTLED_MS = 10_000;
+let presentOf = { tracks: null, ids: new Set() }; // the track ids of the last reading, made once per reading
 function lostTracks(c) {
   if (c.kind !== 'tracks' || S.mode !== 'live' || !S.tracksRead || c.status === 'resolved') return [];
   if (!(serverNow().getTime() - Date.parse(c.detected_at) > SETTLED_MS)) return [];
-  const present = new Set(S.tracks.map((x) => x.track));
-  return [c.activity, c.other_activity].filter((id) => id && !present.has(id));
+  if (presentOf.tracks !== S.tracks) presentOf = { tracks: S.tracks, ids: new Set(S.tracks.map((x) => x.track)) };
+  return [c.activity, c.other_activity].filter((id) => id && !presentOf.ids.has(id));
 }
 
 /* After each reading of the tracks: the conflict cards again when one's contact was lost or regained. */

@@ -200,8 +200,8 @@ export function renderPicture() {
   renderTracks();
 }
 
-/* A conflict on the map: the first of its tracks still in the live picture; else where its tracks were
- * last reported (a tracks conflict whose contact was lost keeps their states); else its activity. */
+/* A conflict on the map: the first of its tracks still in the live picture; else where its tracks were when
+ * it was raised (the states it keeps as evidence: a tracks conflict whose contact was lost); else its activity. */
 export function zoomToConflict(c) {
   const t = [c.activity, c.other_activity].map((id) => S.tracks.find((x) => x.track === id)).find(Boolean);
   const last = (c.track_states || []).find((x) => Number.isFinite(x.lat) && Number.isFinite(x.lon));
