@@ -188,36 +188,32 @@ def _check_address(host: str, port: int, *, one_socket: bool = False) -> None:
     import errno
     import socket
 
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     addresses: list[tuple[socket.AddressFamily, Any]]
     try:
         if one_socket:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            addresses = [(family, (host, port))]
+            addresses = [(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, port))]
         else:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
             addresses = list(dict.fromkeys((info[0], info[4]) for info in found))
-    except (socket.gaierror, UnicodeError) as e:
-        raise DeconflictError(f"--host {host}: no such host or address ({e})", field="host") from None
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    for family, address in addresses:
-        with socket.socket(family, socket.SOCK_STREAM) as trial:
-            trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and not one_socket:
-                trial.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
+        for family, address in addresses:
+            with socket.socket(family, socket.SOCK_STREAM) as trial:
+                trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and not one_socket:
+                    trial.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 trial.bind(address)
-            except (socket.gaierror, UnicodeError) as e:
-                raise DeconflictError(f"--host {host}: no such host or address ({e})", field="host") from None
-            except OSError as e:
-                if e.errno == errno.EADDRNOTAVAIL:
-                    raise DeconflictError(f"--host {host}: not an address of this machine", field="host") from None
-                if e.errno == errno.EADDRINUSE:
-                    why = "is in use by another program (another server already running?); stop it or choose --port"
-                elif e.errno == errno.EACCES:
-                    why = "may not be taken by this user (ports below 1024 need privileges); choose --port"
-                else:
-                    why = f"cannot be listened on ({e.strerror})"
-                raise DeconflictError(f"--port {port}: {shown} {why}", field="port") from None
+    except (socket.gaierror, UnicodeError) as e:  # the name, looked up here or by the bind (--workers)
+        raise DeconflictError(f"--host {host}: no such host or address ({e})", field="host") from None
+    except OSError as e:
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise DeconflictError(f"--host {host}: not an address of this machine", field="host") from None
+        if e.errno == errno.EADDRINUSE:
+            why = "is in use by another program (another server already running?); stop it or choose --port"
+        elif e.errno == errno.EACCES:
+            why = "may not be taken by this user (ports below 1024 need privileges); choose --port"
+        else:
+            why = f"cannot be listened on ({e.strerror})"
+        raise DeconflictError(f"--port {port}: {shown} {why}", field="port") from None
 
 
 def _serve(

@@ -314,8 +314,7 @@ def tactical_tick(ctx: Context, picture: Picture, now: datetime) -> int:
     checked since its last report (tracks reporting every second, the busy case). What changed since
     waits for the next check of the tracks concerned, at most about RECHECK_S + 1 s later: a pair coming
     into the look-ahead, a track leaving the picture (its conformance and intrusion cleared then), a rule
-    changed or a
-    conflict closed by hand."""
+    changed or a conflict closed by hand."""
     mid = picture.mechanism.id
     since = now - timedelta(seconds=picture.mechanism.rules.track_stale_s)
     try:
@@ -688,9 +687,10 @@ def _check(
     cleared: list[tuple[str, list[str]]] = []
     since_us = _us(since)
     for key, row in open_rows.items():
-        if key[0] == ConflictKind.TRACKS.value and not _in_picture(key, live, since_us):
+        present = _in_picture(key, live, since_us)
+        if key[0] == ConflictKind.TRACKS.value and not present:
             continue  # contact lost: open until its tracks are back and checked clear, or a person resolves it
-        if scope is not None and not _checked_now(key, live, scope, since_us):
+        if scope is not None and present and not _checked_now(key, live, scope):
             continue  # its tracks are in the picture and were not checked now: the next check sees it
         if key not in found:
             conflicts.record_resolution(w, picture, SYSTEM, row.id, Resolution.CLEARED, CLEARED_NOTES[row.kind], now)
@@ -712,10 +712,10 @@ def _in_picture(key: tuple[str, ...], live: _Live, since_us: int) -> bool:
     return True
 
 
-def _checked_now(key: tuple[str, ...], live: _Live, scope: np.ndarray, since_us: int) -> bool:
-    """Whether the check in ``scope`` looked at the situation ``key``: a pair when either track is in the
-    scope, a track's conformance or intrusion when it is; any situation with a track out of the picture."""
-    return not _in_picture(key, live, since_us) or any(scope[live.index[_key(name)]] for name in _tracks_of(key))
+def _checked_now(key: tuple[str, ...], live: _Live, scope: np.ndarray) -> bool:
+    """Whether the check in ``scope`` looked at the situation ``key``, whose tracks are in the picture: a pair
+    when either track is in the scope, a track's conformance or intrusion when it is."""
+    return any(scope[live.index[_key(name)]] for name in _tracks_of(key))
 
 
 def tactical_alerts(w: RecordWriter, picture: Picture, conflict: dict[str, Any], now: datetime) -> None:

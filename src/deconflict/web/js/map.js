@@ -6,7 +6,7 @@ import { S, inWindowAt, isOver, serverNow } from './state.js';
 import { fmtBand, fmtTime, fmtWindow } from './format.js';
 import { activityStateName, kindName, lang, t, zoneTag } from './i18n.js';
 import { M_PER_DEG_LAT } from './units.js';
-import { drawnTracks, initTracks, renderTracks } from './tracks.js';
+import { TACTICAL, drawnTracks, initTracks, renderTracks } from './tracks.js';
 import { installMapTools } from '../maptools.js';
 import { canAmend, cancelActivity, openAmend } from './notice-amend.js';
 import i18next from '../vendor/i18next/i18next.js';
@@ -205,14 +205,12 @@ export function renderPicture() {
 export function zoomToConflict(c) {
   const t = [c.activity, c.other_activity].map((id) => S.tracks.find((x) => x.track === id)).find(Boolean);
   const last = (c.track_states || []).find((x) => Number.isFinite(x.lat) && Number.isFinite(x.lon));
-  const at = t || (['tracks', 'conformance', 'intrusion'].includes(c.kind) ? last : null);
+  const at = t || (TACTICAL.has(c.kind) ? last : null);
   if (at) { map.setView([at.lat, at.lon], Math.max(map.getZoom(), 8), { animate: false }); return; }
   zoomToActivity(c.activity);
 }
 
 function zoomToActivity(id) {
-  const t = S.tracks.find((x) => x.track === id);
-  if (t) { map.setView([t.lat, t.lon], Math.max(map.getZoom(), 8), { animate: false }); return; }
   const a = S.activities.find((x) => x.id === id);
   if (!a) return;
   const group = L.featureGroup((a.volumes || []).map((v) => shapeLayer(v.geometry, v.radius_m, {})));

@@ -14,6 +14,8 @@ import { t } from './i18n.js';
 import { KT_MPS, M_PER_DEG_LAT } from './units.js';
 
 const HOT = '#ff9f1c';
+/* The conflicts about tracks (raised from track reports, not notices). */
+export const TACTICAL = new Set(['tracks', 'conformance', 'intrusion']);
 const HOVER_PX = 8;
 const NAMED = 5; // the other tracks under the pointer named in the tooltip (and how many more)
 
@@ -101,7 +103,7 @@ export function renderTracks() {
   const live = S.mode === 'live'; // tracks are not in the record: only the live picture has them
   const hot = new Set();
   for (const c of S.conflicts) {
-    if (['tracks', 'conformance', 'intrusion'].includes(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
+    if (TACTICAL.has(c.kind)) { hot.add(c.activity); hot.add(c.other_activity); }
   }
   const seen = new Set();
   let reorder = false; // a track added (drawn last) or newly in conflict: those in conflict go on top again
