@@ -14,7 +14,13 @@ PostgreSQL: ``DECONFLICT_BENCH_PG`` or ``DECONFLICT_TEST_PG``, else a throwaway 
 with scripts/pg-test-cluster when PostgreSQL 15 is installed; the JSON says which, or why it was skipped.
 
     scripts/uv run python bench/api.py [--seconds 15] [--clients 8] [--quick] [--stores sqlite,postgresql]
-        [--processes 1,2] [--baseline /tmp/base/src] [--no-floor]
+        [--processes 1,2] [--baseline /tmp/base/src] [--no-floor] [--live N]
+
+The work a notice costs grows with the conflicts it raises (a finding and an alert to each party: three
+record entries each). Without ``--live`` every notice's window lies in the same 48 hours, so the area fills
+as the run goes on: the conflicts a notice (``conflicts_per_notice``) depend on the run's length and on the
+server's own speed. ``--live N`` holds the area at about N notices (filled first, not timed): the same
+conflicts a notice whatever the run, to measure the service at a density of one's choosing.
 
 Each configuration also reports the servers' CPU time per request (from /proc), steadier than the
 throughput on a machine shared with other work, and the clients' own (``client_cpu_ms_per_request``: the
@@ -61,13 +67,18 @@ __all__ = ["M", "StreamWatcher", "add_matrix_options", "measure", "pin_cpu", "ra
 T4 = (37.6298, 34.5226)
 
 
-def random_notice(rng: random.Random, now: datetime) -> dict[str, Any]:
-    """A notice with one circle volume whose centre is within 50 km of T4 (radius 1–8 km)."""
+WINDOWS = timedelta(hours=48)
+"""A notice's window starts within this span (after its slot, 2 hours ahead)."""
+
+
+def random_notice(rng: random.Random, now: datetime, slot: timedelta = timedelta(0)) -> dict[str, Any]:
+    """A notice with one circle volume whose centre is within 50 km of T4 (radius 1–8 km), its window
+    starting within :data:`WINDOWS` after ``now`` + 2 hours + ``slot`` (:func:`live_slot`)."""
     bearing = rng.uniform(0, 2 * math.pi)
     dist_km = 42 * math.sqrt(rng.random())
     lat = T4[1] + dist_km * math.cos(bearing) / 111.0
     lon = T4[0] + dist_km * math.sin(bearing) / (111.0 * math.cos(math.radians(T4[1])))
-    start = now + timedelta(hours=2) + timedelta(minutes=rng.uniform(0, 48 * 60))
+    start = now + timedelta(hours=2) + slot + timedelta(minutes=rng.uniform(0, WINDOWS / timedelta(minutes=1)))
     floor = rng.uniform(0, 12_000)
     return {
         "kind": rng.choice(["air_sortie", "uav_patrol", "exercise"]),
@@ -82,6 +93,38 @@ def random_notice(rng: random.Random, now: datetime) -> dict[str, Any]:
             }
         ],
     }
+
+
+def live_slot(n: int, live: int | None) -> timedelta:
+    """Where notice ``n`` (the run's n-th, from 0) of a busy area holding about ``live`` notices at a time
+    starts its span of windows: the spans move on by :data:`WINDOWS` every ``live`` notices, so that each
+    notice meets about as many earlier ones (those of the last ``live`` or so) whatever the run's length and
+    the server's speed. None: every notice in the same span, and the area fills as the run goes on (each
+    notice meets more than the one before: the figure falls with the run's length and rises less than the
+    server's speed)."""
+    return timedelta(0) if live is None else WINDOWS * (n / live)
+
+
+LIVE_HORIZON = timedelta(days=170)
+"""The latest a notice of ``--live`` may start: within the scenario's horizon (180 days ahead)."""
+
+
+def check_live(live: int | None, seconds: float, most_per_s: float = 1000.0) -> str | None:
+    """Why ``--live`` cannot hold for a run of ``seconds`` at up to ``most_per_s`` notices a second (None: it
+    can): its last notices would start beyond the scenario's horizon."""
+    if live is None:
+        return None
+    if live < 1:
+        return f"--live {live}: give a number of notices of 1 or more"
+    spans = (LIVE_HORIZON - timedelta(hours=2) - WINDOWS) / WINDOWS  # how many spans fit before the horizon
+    run = most_per_s * seconds  # the area is filled first (``live`` notices), then the run's notices
+    if live + run > live * spans:
+        return (
+            f"--live {live}: a run of {seconds:g} s at up to {most_per_s:g} notices a second would place its last "
+            f"notices beyond the scenario's horizon (180 days); give --live {math.ceil(run / (spans - 1))} or "
+            "more, or fewer seconds"
+        )
+    return None
 
 
 def conflict_key(event: str, entry: dict[str, Any]) -> str | None:
@@ -138,11 +181,23 @@ def notified(entry: dict[str, Any]) -> str | None:
     return str(activity if isinstance(activity, str) else (activity or {}).get("id") or payload.get("id") or "")
 
 
-def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[str, Any]:
+def measure(servers: Servers, seconds: float, clients: int, seed: int, live: int | None = None) -> dict[str, Any]:
     """Clients notify for ``seconds`` against running servers (spread over their addresses); TR's stream
     is read from the first address, IL's from the last (with two ports: across processes). Then every
-    notice answered 201 is looked for in the record."""
+    notice answered 201 is looked for in the record. ``live``: the area is first filled with that many
+    notices (not timed), and holds about as many throughout (:func:`live_slot`)."""
     tokens = servers.tokens
+    now = datetime.now(UTC)
+    count = [0]  # notices sent so far, the fill's included: each one's slot
+    lock = threading.Lock()
+
+    def slot() -> timedelta:
+        with lock:
+            n, count[0] = count[0], count[0] + 1
+        return live_slot(n, live)
+
+    if live is not None:
+        fill(servers, clients, seed, now, slot, live)
     first = servers.address(0)
     after = max([0, *(int(e["seq"]) for e in record_entries(first, tokens["AZ"], 0))])
     watchers = {
@@ -157,9 +212,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
     latencies: list[float] = []
     codes: list[int] = []
     errors: list[str] = []
-    lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
-    now = datetime.now(UTC)
     raised_total = [0]
 
     def client(n: int) -> None:
@@ -168,7 +221,7 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
         rng = random.Random(seed * 1000 + n)
         with Poster(base, tokens[party]) as c:
             while time.perf_counter() < stop_at:
-                body = random_notice(rng, now)
+                body = random_notice(rng, now, slot())
                 t0 = time.perf_counter()
                 try:
                     r = c.post("/activities", body)
@@ -230,7 +283,9 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
         "accepted_lost": len(accepted - recorded),
         "recorded_not_accepted": len(recorded - accepted),
         "conflicts_raised": raised_total[0],
+        "conflicts_per_notice": round(raised_total[0] / max(ok, 1), 2),
         "notices_with_conflict": len(sent),
+        "live": live,
         **latency_ms(delivery, "delivery"),
         "delivery_missing": missing,
     }
@@ -240,6 +295,38 @@ def measure(servers: Servers, seconds: float, clients: int, seed: int) -> dict[s
         "delivery_p99_ms": {"limit": 100, "pass": (result["delivery_p99_ms"] or 1e9) < 100},
     }
     return result
+
+
+def fill(servers: Servers, clients: int, seed: int, now: datetime, slot: Callable[[], timedelta], live: int) -> None:
+    """Fill the area with ``live`` notices before the run (each answered 201, none timed), by ``clients``
+    threads of both parties."""
+    tokens = servers.tokens
+    left = [live]
+    lock = threading.Lock()
+    failed: list[str] = []
+
+    def client(n: int) -> None:
+        party = "TR" if n % 2 == 0 else "IL"
+        rng = random.Random(seed * 1000 + 500 + n)  # other notices than the run's
+        with Poster(servers.address(n // 2), tokens[party]) as c:
+            while True:
+                with lock:
+                    if left[0] <= 0 or failed:
+                        return
+                    left[0] -= 1
+                r = c.post("/activities", random_notice(rng, now, slot()))
+                if r.status_code != 201:
+                    with lock:
+                        failed.append(f"{r.status_code} {r.text[:200]}")
+
+    log(f"api: filling the area with {live} notices")
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failed:
+        raise RuntimeError(f"filling the area: a notice was refused: {failed[0]}")
 
 
 def add_matrix_options(ap: argparse.ArgumentParser) -> None:
@@ -305,14 +392,25 @@ def main() -> None:
         action="store_true",
         help="Skip the floors (HTTP alone, the use case alone, its native work: bench/_floor.py).",
     )
+    ap.add_argument(
+        "--live",
+        type=int,
+        metavar="N",
+        help="A busy area that holds about N notices at a time: it is filled with N notices first (not timed), "
+        "and each notice meets about as many earlier ones whatever the run's length and the server's speed "
+        "(conflicts_per_notice says how many it raised). Without it every notice's window lies in the same 48 "
+        "hours, and the area fills as the run goes on.",
+    )
     add_matrix_options(ap)
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.clients = 3.0, 4
+    if (why := check_live(args.live, args.seconds)) is not None:
+        ap.error(why)
     log(f"api bench: {args.clients} clients for {args.seconds:g} s per configuration")
     result = run_matrix(
         "api",
-        lambda servers, seconds: measure(servers, seconds, args.clients, args.seed),
+        lambda servers, seconds: measure(servers, seconds, args.clients, args.seed, args.live),
         throughput="notices_per_s",
         seconds=args.seconds,
         stores=args.stores.split(","),
@@ -322,10 +420,18 @@ def main() -> None:
         pinned=args.pin,
         pairs=args.pairs,
     )
-    result["area"] = "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
+    result["area"] = (
+        "every volume within 50 km of T4 (circles 1-8 km, windows in the next 48 h)"
+        if args.live is None
+        else f"every volume within 50 km of T4 (circles 1-8 km); about {args.live} notices at a time, each "
+        f"one's window within 48 h of those of the last {args.live} notices"
+    )
     result["note"] = "servers and clients share the same cores"
     measured = result["configs"].get(BASELINE, {})
-    if not args.no_floor and "server_cpu_ms_per_request" in measured:
+    if args.live is not None and not args.no_floor:
+        # the floors' notify alone fills the area as it goes (bench/_floor.py), another density than --live's
+        result["floor"] = {"skipped": "with --live: the floors measure an area that fills as it goes"}
+    elif not args.no_floor and "server_cpu_ms_per_request" in measured:
         log("api: the floors (HTTP alone, the use case alone) ...")
         rng = random.Random(args.seed)
         result["floor"] = floors(
