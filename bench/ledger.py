@@ -350,10 +350,15 @@ def bench_writers(n: int, *, group: bool, writers: int = 8) -> tuple[float, floa
                         i = state["i"]
                         if i >= n:
                             return
-                        ticket = durable.begin_commit()  # as Store.transaction: announced before the commit
-                        with conn.begin():
-                            state["head"] = append_signed(conn, i, cast(chain.Head, state["head"]), entries[i])
-                        durable.end_commit(ticket)
+                        ticket = 0
+                        try:
+                            with conn.begin():
+                                state["head"] = append_signed(conn, i, cast(chain.Head, state["head"]), entries[i])
+                                # as Store.transaction: announced once the work is done, before the commit
+                                ticket = durable.begin_commit()
+                        finally:
+                            if ticket:
+                                durable.end_commit(ticket)
                         state["i"] = i + 1
                     durable.wait(ticket)  # answered once on the disk
 
