@@ -42,6 +42,7 @@ BOTH_STORES = frozenset(
         "service/test_service.py",
         "service/test_hotline_service.py",
         "service/test_hotline_batch.py",
+        "service/test_notice_batch.py",
         "service/test_duty_loop.py",
         "service/test_signed_record.py",
         "api/test_api.py",

@@ -130,8 +130,8 @@ def test_plain_writes_answer_as_fastapi_does(
     statuses = [g[2] for g in got]
     assert statuses[3:7] == [201, 201, 201, 201] and {307, 401, 403, 409, 422} <= set(statuses)
     # every plain write went the fast way (those the service refused too), and nothing else did; the
-    # messages through the batches
-    assert taken == ["send_messages", *["notify"] * 5, *["send_messages"] * 8], taken
+    # messages and the notices through the batches
+    assert taken == ["send_messages", *["notify_many"] * 5, *["send_messages"] * 8], taken
     assert [g[2] for g in got[-5:-2]] == [201, 201, 201] and "Caf\u00e9 at 10?" in got[-3][4].decode()
 
 

@@ -323,7 +323,14 @@ def routes() -> tuple[FastRoute, ...]:
     from deconflict.api.schemas import NoticeIn
 
     return (
-        FastRoute("POST", "/mechanisms/{mechanism_id}/activities", activities.notify, "notice", NoticeIn),
+        FastRoute(
+            "POST",
+            "/mechanisms/{mechanism_id}/activities",
+            activities.notify,
+            "notice",
+            NoticeIn,
+            batch=activities.notify_many,
+        ),
         FastRoute(
             "POST",
             "/mechanisms/{mechanism_id}/messages",

@@ -133,9 +133,10 @@ class Watch:
         )
         self.batch_size = Histogram(
             "deconflict_write_batch_size",
-            "Plain hotline messages taken together (those that arrived while the ones before them were being "
-            "written), by the function that takes them (send_messages): those that pass their checks and settle "
-            "nothing are recorded in one transaction, the others answered or sent on their own.",
+            "Plain writes taken together (those that arrived while the ones before them were being written), by "
+            "the function that takes them: send_messages (hotline messages: those that pass their checks and "
+            "settle nothing are recorded in one transaction, the others answered or sent on their own) and "
+            "notify_many (notices: recorded in one transaction, in order, each checked against those before it).",
             ["batch"],
             buckets=BATCH_BUCKETS,
             registry=self.registry,

@@ -260,6 +260,12 @@ class Service(RecordFacade):
             mode=self._mode(mode),
         )
 
+    def notify_many(self, *, mechanism_id: str, batch: list[notices.NewNotice]) -> Iterator[notices.Answers]:
+        """Several members' notices, each signed by a key the service holds: for each (by its place in the
+        list), its outcome or the error notifying it raised, as they are on the disk (recorded together in
+        one transaction, in order, each checked against those before it as if sent one by one)."""
+        return notices.notify_many(self._ctx, mechanism_id=mechanism_id, notices=batch)
+
     def preview_notice(
         self, *, mechanism_id: str, actor: str, kind: str, volumes: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:

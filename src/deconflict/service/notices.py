@@ -5,6 +5,8 @@ the committed state.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,7 @@ from sqlalchemy import select
 from deconflict.clock import iso
 from deconflict.detect import SeparationFinding, ZoneFinding
 from deconflict.disclosure import check_caps, preview_separation
-from deconflict.errors import Forbidden, InvalidInput, InvalidState, StaleVersion
+from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, StaleVersion
 from deconflict.formats.docs import (
     activity_from_doc,
     check_windows,
@@ -33,12 +35,31 @@ from deconflict.model import (
 )
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, derive, findings, previews, queries
-from deconflict.service.context import IMMEDIATE, LIVE_STATES, Context, Outcome, SignatureMode, retrying
+from deconflict.service.context import (
+    IMMEDIATE,
+    LIVE_STATES,
+    Context,
+    Outcome,
+    SignatureMode,
+    StaleRecord,
+    retrying,
+)
 from deconflict.service.picture import Picture, Projected, party_member
 from deconflict.service.writer import RecordWriter, record_now
 from deconflict.store.schema import ActivityRow, ActivityVersionRow
 
-__all__ = ["activities", "activity_history", "amend", "cancel", "check_not_ended", "notify", "preview_notice"]
+__all__ = [
+    "Answers",
+    "NewNotice",
+    "activities",
+    "activity_history",
+    "amend",
+    "cancel",
+    "check_not_ended",
+    "notify",
+    "notify_many",
+    "preview_notice",
+]
 
 
 @retrying
@@ -62,24 +83,137 @@ def notify(
     """
     with ctx.exclusive(mechanism_id) as picture:
         now = record_now(ctx, picture, mode)
-        member = party_member(picture, actor)
-        kind_ = choice(kind, ActivityKind, "kind")
-        if activity_id is None:
-            activity_id = picture.next_activity_id(member.party)
-        else:
-            activity_id = party_identifier(activity_id, "id", party=member.party)
-            if activity_id in picture.activity_ids:  # the party's own: ids are per party
-                raise InvalidState(
-                    f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
-                )
-        vols = parse_volumes(volumes, party=member.party, activity=activity_id)
-        check_not_ended(vols, now, picture.mechanism.rules)
-        projected = picture.project_in_area(vols)
-        check_caps(picture.mechanism.rules, picture.frame, vols, projected)
-        activity = _first_version(
-            picture, member, kind_, vols, now, activity_id=activity_id, title=conflicts.title(title)
-        )
+        notice = NewNotice(actor, kind, volumes, activity_id, title)
+        activity, projected = _new_activity(picture, notice, now, pending={})
         return _commit_version(ctx, picture, activity, projected, actor, EntryType.ACTIVITY_NOTIFIED, None, mode)
+
+
+@dataclass(frozen=True)
+class NewNotice:
+    """One notice of :func:`notify_many`: what :func:`notify` takes besides the mechanism (signed at once)."""
+
+    actor: str
+    kind: str
+    volumes: list[dict[str, Any]]
+    activity_id: str | None = None
+    title: str = ""
+
+
+Answers = list[tuple[int, Outcome | Exception]]
+"""Answers to some of :func:`notify_many`'s notices: (the notice's place in the batch, its answer)."""
+
+
+def notify_many(ctx: Context, *, mechanism_id: str, notices: Sequence[NewNotice]) -> Iterator[Answers]:
+    """Several members' notices, each signed at once by a key the service holds, with the answer
+    :func:`notify` gives for each: its outcome, or the error it raises. The answers come as they are on the
+    disk: first those of the notices recorded together, then the others.
+
+    The notices are checked and recorded in order in one transaction (one pass through the record's gate,
+    one commit, one wait for the disk), each checked against the notices before it in the batch as it
+    would be had they been sent one by one: its id follows theirs, and its conflicts with them are raised.
+    A notice refused (a volume breaking a rule, an id taken) is answered with that refusal and nothing of it
+    is written. A notice of a member whose party signs its own entries is sent on its own afterwards (and
+    refused there, as alone). Should anything else fail while the notices are worked out (an entry the
+    record's rules refuse), nothing of the batch is kept and every notice is sent on its own, in order, as
+    :func:`notify` would (those share one wait for the disk). An error of the store at the commit (the
+    database gone, the disk full) is raised for the notices not yet answered."""
+    results = _notify_together(ctx, mechanism_id=mechanism_id, notices=notices)
+    done: Answers = [(i, found) for i, found in enumerate(results) if found is not None]
+    if done:
+        yield done
+    alone: Answers = []
+    with ctx.store.durable.deferred():  # one wait for the disk for all of them, once the last is written
+        for i, found in enumerate(results):
+            if found is not None:
+                continue
+            try:
+                sent: Outcome | Exception = notify(ctx, mechanism_id=mechanism_id, **vars(notices[i]))
+            except Exception as e:  # noqa: BLE001 - this notice's own answer; the others were recorded
+                sent = e
+            alone.append((i, sent))
+    if alone:
+        yield alone
+
+
+@retrying
+def _notify_together(
+    ctx: Context, *, mechanism_id: str, notices: Sequence[NewNotice]
+) -> list[Outcome | Exception | None]:
+    """:func:`notify_many`'s one transaction: the answer for each notice, None for one to send on its own."""
+    results: list[Outcome | Exception | None] = [None] * len(notices)
+    with ctx.exclusive(mechanism_id) as picture:
+        added: list[str] = []
+        """Activities put in the picture's index for the notices after them, before the commit."""
+        written = False
+        """Whether every notice was worked out: a failure after that is the commit's (or what follows it)."""
+        try:
+            with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+                alone = {a for a in {n.actor for n in notices} if w.refusal(a) is not None}
+                for i, notice in enumerate(notices):
+                    if notice.actor in alone:
+                        continue
+                    now = record_now(ctx, picture, IMMEDIATE)
+                    if w.last_seq:  # not before the batch's last entry (the picture's time is the commit's)
+                        now = w.floor(now)
+                    try:
+                        activity, projected = _new_activity(picture, notice, now, pending=w.new_activities)
+                    except DeconflictError as e:  # this notice's own refusal: nothing of it written
+                        results[i] = e
+                        continue
+                    found = findings.findings(picture, activity, projected)
+                    seq, raised, closed = derive.record_version(
+                        w, picture, activity, projected, found, notice.actor, EntryType.ACTIVITY_NOTIFIED, amended=False
+                    )
+                    picture.index_activity(activity, projected)
+                    added.append(activity.id)
+                    results[i] = Outcome(activity=activity, raised=tuple(raised), resolved=tuple(closed), seq=seq)
+                written = True
+        except StaleRecord:
+            _unindex(picture, added)
+            raise  # run again on a fresh picture (retrying)
+        except Exception:
+            if written:  # the store's error at the commit, for every notice: the picture is read again
+                ctx.pictures.clear()
+                raise
+            _unindex(picture, added)  # nothing of the batch was kept: each notice is sent on its own
+            return [None] * len(notices)
+    return results
+
+
+def _unindex(picture: Picture, activity_ids: list[str]) -> None:
+    """Take out of the picture's index the activities a batch put there before its transaction failed."""
+    for activity_id in activity_ids:
+        picture.unindex_activity(activity_id)
+
+
+def _new_activity(
+    picture: Picture, notice: NewNotice, now: datetime, *, pending: Mapping[str, str]
+) -> tuple[Activity, Projected]:
+    """The first version of a notified activity and its volumes projected, checked as :func:`notify` checks
+    them; ``pending``: the activities notified earlier in the same transaction (id → party), as if committed.
+
+    Raises:
+        NotFound, Forbidden: the actor is not a party's member of the mechanism.
+        InvalidInput: a volume breaks a rule, or every window has ended.
+        InvalidState: the activity id is taken.
+    """
+    member = party_member(picture, notice.actor)
+    kind = choice(notice.kind, ActivityKind, "kind")
+    if notice.activity_id is None:
+        activity_id = picture.next_activity_id(member.party, pending)
+    else:
+        activity_id = party_identifier(notice.activity_id, "id", party=member.party)
+        if activity_id in picture.activity_ids or activity_id in pending:  # the party's own: ids are per party
+            raise InvalidState(
+                f"id: activity {activity_id!r} already exists; amend it or choose another id", field="id"
+            )
+    vols = parse_volumes(notice.volumes, party=member.party, activity=activity_id)
+    check_not_ended(vols, now, picture.mechanism.rules)
+    projected = picture.project_in_area(vols)
+    check_caps(picture.mechanism.rules, picture.frame, vols, projected)
+    title = conflicts.title(notice.title)
+    activity = _first_version(picture, member, kind, vols, now, activity_id=activity_id, title=title)
+    return activity, projected
 
 
 def preview_notice(

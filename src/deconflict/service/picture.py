@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -189,10 +189,13 @@ class Picture:
             for vid in entry.volume_ids:
                 self.index.remove((activity_id, vid))
 
-    def next_activity_id(self, party: str) -> str:
-        """The next free id of the form ``<party>-0001``."""
+    def next_activity_id(self, party: str, pending: Mapping[str, str] | None = None) -> str:
+        """The next free id of the form ``<party>-0001``; ``pending``: the activities notified in a transaction
+        not committed yet (id → party), counted as if it were."""
         candidate = self.party_counts[party] + 1
-        while f"{party}-{candidate:04d}" in self.activity_ids:
+        if pending:
+            candidate += sum(1 for p in pending.values() if p == party)
+        while f"{party}-{candidate:04d}" in self.activity_ids or (pending and f"{party}-{candidate:04d}" in pending):
             candidate += 1
         return f"{party}-{candidate:04d}"
 

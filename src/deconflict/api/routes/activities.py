@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import shapely
@@ -15,6 +16,7 @@ from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.service import Outcome, Service
 from deconflict.service import previews as preview_book
+from deconflict.service.notices import NewNotice
 from deconflict.service.previews import PreviewsExhausted
 from deconflict.service.queries import activity_not_found
 
@@ -87,6 +89,26 @@ def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: Not
         mode=mode,
     )
     return _outcome(service, caller, out, 201)
+
+
+def notify_many(
+    service: Service, mechanism_id: str, calls: list[tuple[Caller, NoticeIn]]
+) -> Iterator[list[tuple[int, JSONResponse | Exception]]]:
+    """What :func:`notify` answers to each of several plain requests (no signing header) to one mechanism,
+    recorded together (:meth:`Service.notify_many`): its 201, or the error it raised, by the request's place
+    in ``calls``, as the answers are on the disk."""
+    batch = [
+        NewNotice(
+            actor=caller.member.id,
+            kind=notice.kind.value,
+            volumes=[v.model_dump(mode="json") for v in notice.volumes],
+            activity_id=notice.id,
+            title=notice.title,
+        )
+        for caller, notice in calls
+    ]
+    for answers in service.notify_many(mechanism_id=mechanism_id, batch=batch):
+        yield [(i, a if isinstance(a, Exception) else _outcome(service, calls[i][0], a, 201)) for i, a in answers]
 
 
 @router.post(

@@ -1,0 +1,239 @@
+"""Notices recorded together (``Service.notify_many``, what the API does with the plain notices that arrive
+while the one before is being written): the same record, the same answers and the same errors as notifying
+each in turn, on real SQLite files (and PostgreSQL when the suite runs on it) with a pinned clock. A notice
+is checked against those before it in the same batch: its id follows theirs, its conflicts with them are
+raised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+from support.builders import M, declared_db, offset, vol
+
+from deconflict.clock import FixedClock
+from deconflict.errors import Forbidden, InvalidInput, InvalidState
+from deconflict.record import signing
+from deconflict.service import Service, derive
+from deconflict.service.keys import registration_message
+from deconflict.service.notices import NewNotice
+from deconflict.service.rules import RecordRefused
+from deconflict.service.writer import RecordWriter
+from deconflict.store import open_store
+from deconflict.store.schema import ActivityRow, ActivityVersionRow, ConflictRow, LedgerEntry
+
+FAR = offset((37.6298, 34.5227), 90, 150_000)
+"""A centre 150 km east of T4: nothing notified there meets what is notified at T4."""
+
+BATCH = [
+    NewNotice("TR", "uav_patrol", [vol(start_h=3)], title="first"),  # TR-0001
+    NewNotice("IL", "air_sortie", [vol(start_h=3)]),  # IL-0001, in conflict with TR-0001 (earlier in the batch)
+    NewNotice("TR", "uav_patrol", [vol(radius_m=-5)]),  # refused: InvalidInput, nothing recorded
+    NewNotice("IL", "exercise", [vol(FAR, start_h=5)], activity_id="IL-0007"),  # its own id
+    NewNotice("IL", "exercise", [vol(FAR, start_h=6)], activity_id="IL-0007"),  # taken, in this batch: InvalidState
+    NewNotice("AZ", "uav_patrol", [vol(FAR)]),  # the facilitator notifies nothing: Forbidden
+    NewNotice("TR", "uav_patrol", [vol(start_h=-5, hours=1)]),  # every window ended: InvalidInput
+    NewNotice("IL", "air_sortie", [vol(start_h=3, floor_m=2000)]),  # IL-0003 (after IL-0007), conflicts with TR-0001
+    NewNotice("TR", "uav_patrol", [vol(FAR)], activity_id="TR-0001"),  # taken earlier in the batch: InvalidState
+    NewNotice("TR", "no_such_kind", [vol(FAR)]),  # InvalidInput on the kind
+    NewNotice("TR", "uav_patrol", [vol(FAR, start_h=1)]),  # TR-0002, meets nothing
+]
+
+
+def _record(db: str) -> tuple[list[tuple[Any, ...]], ...]:
+    """The mechanism's entries after its declaration (each database's keys are its own, so are the hashes and
+    signatures that follow from them) and its activities', versions' and conflicts' rows."""
+    store = open_store(db)
+    try:
+        with store.read() as s:
+            entries = [
+                (e.seq, e.type, e.actor, e.at, e.payload)
+                for e in s.scalars(select(LedgerEntry).where(LedgerEntry.mechanism_id == M).order_by(LedgerEntry.seq))
+                if e.type not in ("mechanism.declared", "key.registered")
+            ]
+            activities = [
+                (a.id, a.party, a.kind, a.state, a.version, a.start, a.end, a.doc)
+                for a in s.scalars(select(ActivityRow).where(ActivityRow.mechanism_id == M).order_by(ActivityRow.id))
+            ]
+            versions = [
+                (v.activity_id, v.version, v.seq, v.at, v.actor, v.doc)
+                for v in s.scalars(
+                    select(ActivityVersionRow)
+                    .where(ActivityVersionRow.mechanism_id == M)
+                    .order_by(ActivityVersionRow.seq)
+                )
+            ]
+            conflicts = [
+                (c.id, c.status, c.doc)
+                for c in s.scalars(select(ConflictRow).where(ConflictRow.mechanism_id == M).order_by(ConflictRow.id))
+            ]
+        return entries, activities, versions, conflicts
+    finally:
+        store.close()
+
+
+def _transactions(svc: Service) -> Callable[[], int]:
+    """How many transactions wrote to the record since this call: on SQLite its commits (its gate is a file
+    lock), on PostgreSQL the distinct transaction ids (``xmin``) of the entries since (the gate's advisory
+    lock commits on a connection of its own)."""
+    head = svc.entries_after(M, 0)[-1]["seq"]
+    if svc.store.engine.dialect.name == "postgresql":
+        statement = text("SELECT count(DISTINCT xmin::text) FROM ledger WHERE mechanism_id = :m AND seq > :head")
+
+        def written() -> int:
+            with svc.store.engine.connect() as c:
+                return int(c.execute(statement, {"m": M, "head": head}).scalar_one())
+
+        return written
+    commits: list[object] = []
+    event.listen(svc.store.engine, "commit", commits.append)
+    return lambda: len(commits)
+
+
+def _together(svc: Service, batch: list[NewNotice]) -> list[Any]:
+    """``notify_many``'s answers, each at its notice's place."""
+    answers: dict[int, Any] = {}
+    for group in svc.notify_many(mechanism_id=M, batch=batch):
+        for i, answer in group:
+            assert i not in answers, f"notice {i} answered twice"
+            answers[i] = answer
+    assert sorted(answers) == list(range(len(batch)))
+    return [answers[i] for i in range(len(batch))]
+
+
+def _one_by_one(svc: Service, batch: list[NewNotice]) -> list[Any]:
+    answers: list[Any] = []
+    for notice in batch:
+        try:
+            answers.append(svc.notify(mechanism_id=M, **vars(notice)))
+        except Exception as e:  # noqa: BLE001 - compared with the batch's answer
+            answers.append(e)
+    return answers
+
+
+def _same(mine: Any, theirs: Any) -> bool:
+    if isinstance(theirs, Exception):
+        return type(mine) is type(theirs) and str(mine) == str(theirs)
+    return bool(mine == theirs)
+
+
+def _other_db(db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if "://" in db:  # a second database on the same server
+        return declared_db(request.getfixturevalue("pg_databases").create(), clock)
+    return declared_db(tmp_path / "one-by-one.db", clock)
+
+
+def test_notices_sent_together_record_and_answer_what_notifying_each_in_turn_does(
+    db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    other = _other_db(db, clock, tmp_path, request)
+    svc = Service(open_store(db), clock=clock)
+    writes = _transactions(svc)
+    together = _together(svc, BATCH)
+    assert writes() == 1  # five notices, their conflicts and alerts in one transaction
+    in_turn = _one_by_one(Service(open_store(other), clock=clock), BATCH)
+    kinds = [type(a).__name__ for a in together]
+    assert kinds == [
+        "Outcome",
+        "Outcome",
+        "InvalidInput",
+        "Outcome",
+        "InvalidState",
+        "Forbidden",
+        "InvalidInput",
+        "Outcome",
+        "InvalidState",
+        "InvalidInput",
+        "Outcome",
+    ], kinds
+    assert all(_same(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
+    assert [a.activity.id for a in together if not isinstance(a, Exception)] == [
+        "TR-0001",
+        "IL-0001",
+        "IL-0007",
+        "IL-0003",
+        "TR-0002",
+    ]
+    # a notice meets those before it in the batch: IL-0001 and IL-0003 each raise a conflict with TR-0001
+    assert [c["id"] for c in together[1].raised] == ["C1"] and [c["id"] for c in together[7].raised] == ["C2"]
+    assert {c["activity"] for c in together[1].raised + together[7].raised} == {"IL-0001", "IL-0003"}
+    assert not together[0].raised and not together[3].raised and not together[10].raised
+    assert isinstance(together[4], InvalidState) and "'IL-0007' already exists" in str(together[4])
+    assert isinstance(together[5], Forbidden) and isinstance(together[2], InvalidInput)
+    assert _record(db) == _record(other)  # entry for entry (times, actors, payloads) and row for row
+    assert svc.verify(M).ok
+    # the process's picture holds what the record holds: the next notice meets IL-0003 as it would anyway
+    later = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3, floor_m=2500)])
+    assert later.activity is not None and later.activity.id == "TR-0003"
+    assert {c["other_activity"] for c in later.raised} == {"IL-0001", "IL-0003"}
+
+
+def test_a_batch_that_fails_while_writing_keeps_nothing_and_each_notice_is_sent_on_its_own(
+    db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry refused once the batch's entries are being written (here the record refuses the third
+    notice's version, once): nothing of the batch is kept, not even in the process's picture (the notices
+    indexed before the failure are taken out), and each notice is then sent on its own, with the answer
+    notifying it alone gives."""
+    other = _other_db(db, clock, tmp_path, request)
+    batch = [BATCH[0], BATCH[1], BATCH[7], BATCH[10]]
+    record_version = derive.record_version
+    refused: list[str] = []
+
+    def once(w: Any, picture: Any, activity: Any, *args: Any, **kwargs: Any) -> Any:
+        if activity.id == "IL-0002" and not refused:
+            refused.append(activity.id)
+            raise RecordRefused("refused once, to fail the batch while it writes")
+        return record_version(w, picture, activity, *args, **kwargs)
+
+    svc = Service(open_store(db), clock=clock)
+    monkeypatch.setattr(derive, "record_version", once)
+    writes = _transactions(svc)
+    together = _together(svc, batch)
+    monkeypatch.undo()
+    assert refused == ["IL-0002"]
+    assert writes() == len(batch)  # the batch rolled back; then one transaction a notice
+    in_turn = _one_by_one(Service(open_store(other), clock=clock), batch)
+    assert all(_same(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
+    assert [a.activity.id for a in together] == ["TR-0001", "IL-0001", "IL-0002", "TR-0002"]
+    assert _record(db) == _record(other)
+    later = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3, floor_m=2500)])
+    assert {c["other_activity"] for c in later.raised} == {"IL-0001", "IL-0002"}  # no phantom from the failed batch
+
+
+def test_a_party_that_signs_its_own_entries_is_refused_as_alone_and_fails_no_other(svc: Service) -> None:
+    key = signing.KeyPair.generate()
+    message = registration_message(mechanism=M, party="IL", public_key=key.public_key)
+    svc.register_key(mechanism_id=M, party="IL", public_key=key.public_key, possession=key.sign(message))
+    batch = [BATCH[0], BATCH[1], BATCH[10]]
+    together = _together(svc, batch)
+    assert isinstance(together[1], Forbidden) and "party IL signs its own entries" in str(together[1])
+    assert [a.activity.id for a in (together[0], together[2])] == ["TR-0001", "TR-0002"]
+    assert sorted(a.id for a in svc.activities(M)) == ["TR-0001", "TR-0002"]  # nothing of IL's written
+    assert svc.verify(M).ok
+
+
+def test_a_failure_at_the_commit_is_every_notices_answer_and_nothing_is_written_twice(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once every notice was worked out, a failure is the commit's (or what follows it): sending the notices
+    again one by one could write them twice, so the error answers them all, and the process reads its
+    picture again from the store."""
+    committed = RecordWriter._committed
+
+    def failing(self: RecordWriter) -> None:
+        committed(self)
+        raise RuntimeError("after the commit")
+
+    monkeypatch.setattr(RecordWriter, "_committed", failing)
+    with pytest.raises(RuntimeError, match="after the commit"):
+        _together(svc, [BATCH[0], BATCH[1]])
+    monkeypatch.undo()
+    assert sorted(a.id for a in svc.activities(M)) == ["IL-0001", "TR-0001"]  # written once
+    later = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3, floor_m=2500)])
+    assert later.activity is not None and later.activity.id == "TR-0002"
+    assert [c["other_activity"] for c in later.raised] == ["IL-0001"]
+    assert svc.verify(M).ok
