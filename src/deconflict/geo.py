@@ -208,9 +208,15 @@ def footprint_bounds(footprints: Any) -> np.ndarray:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{where}: expected a number, got {value!r}", field=where)
-    return float(value)
+    try:
+        found = float(value)
+    except OverflowError:  # an integer beyond 1.8e308 (its repr may itself be refused: over 4,300 digits)
+        raise InvalidInput(f"{where}: expected a number, got one too large to use", field=where) from None
+    if not math.isfinite(found):
+        raise InvalidInput(f"{where}: expected a number, got {value!r}", field=where)
+    return found
 
 
 def _position(pos: Any, where: str) -> tuple[float, float]:
@@ -325,9 +331,9 @@ def _quick_ring(coords: Any) -> list[tuple[float, float]] | None:
     lons, lats = zip(*coords, strict=True)
     if not set(map(type, lons)) | set(map(type, lats)) <= {float, int}:
         return None
-    if not (math.isfinite(sum(lons)) and math.isfinite(sum(lats))):
-        return None
     if min(lons) < -180.0 or max(lons) > 180.0 or min(lats) < -90.0 or max(lats) > 90.0:
+        return None  # (first: an integer of hundreds of digits is out of range, and would overflow a sum)
+    if not (math.isfinite(sum(lons)) and math.isfinite(sum(lats))):
         return None
     if max(map(abs, map(operator.sub, lons[1:], lons[:-1]))) > 180.0:
         return None

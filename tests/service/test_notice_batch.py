@@ -40,6 +40,7 @@ BATCH = [
     NewNotice("TR", "uav_patrol", [vol(FAR)], activity_id="TR-0001"),  # taken earlier in the batch: InvalidState
     NewNotice("TR", "no_such_kind", [vol(FAR)]),  # InvalidInput on the kind
     NewNotice("TR", "uav_patrol", [vol(FAR, start_h=1)]),  # TR-0002, meets nothing
+    NewNotice("IL", "air_sortie", [vol((37.6, 10**400))]),  # a latitude of 401 digits: InvalidInput, by name
 ]
 
 
@@ -148,6 +149,7 @@ def test_notices_sent_together_record_and_answer_what_notifying_each_in_turn_doe
         "InvalidState",
         "InvalidInput",
         "Outcome",
+        "InvalidInput",
     ], kinds
     assert all(_same(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
     assert [a.activity.id for a in together if not isinstance(a, Exception)] == [

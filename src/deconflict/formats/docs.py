@@ -55,13 +55,30 @@ def choice(value: Any, enum: type[_E], field: str, where: str = "") -> _E:
 
 
 def number(value: Any, field: str, *, minimum: float | None = None, maximum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    found = finite(value, field)
+    if minimum is not None and found < minimum:
+        raise InvalidInput(f"{field}: must be at least {minimum:g}, got {found:g}", field=field)
+    if maximum is not None and found > maximum:
+        raise InvalidInput(f"{field}: must be at most {maximum:g}, got {found:g}", field=field)
+    return found
+
+
+def finite(value: Any, field: str) -> float:
+    """``value`` as a float: a JSON number that is not NaN, infinite or beyond a double's range (an integer
+    of hundreds of digits is refused by name, not turned into an overflow).
+
+    Raises:
+        InvalidInput: anything else, naming ``field``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{field}: expected a number, got {value!r}", field=field)
-    if minimum is not None and value < minimum:
-        raise InvalidInput(f"{field}: must be at least {minimum:g}, got {value:g}", field=field)
-    if maximum is not None and value > maximum:
-        raise InvalidInput(f"{field}: must be at most {maximum:g}, got {value:g}", field=field)
-    return float(value)
+    try:
+        found = float(value)
+    except OverflowError:  # an integer beyond 1.8e308 (its repr may itself be refused: over 4,300 digits)
+        raise InvalidInput(f"{field}: expected a number, got one too large to use", field=field) from None
+    if not math.isfinite(found):
+        raise InvalidInput(f"{field}: expected a number, got {value!r}", field=field)
+    return found
 
 
 def text(value: Any, field: str, *, max_len: int = 200) -> str:

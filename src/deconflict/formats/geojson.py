@@ -44,13 +44,20 @@ def _altitude(value: Any, field: str, where: str, default: float | None) -> floa
         if default is None:
             raise InvalidInput(f"{where} {field}: missing; give metres above mean sea level", field=field)
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{where} {field}: expected metres as a number, got {value!r}", field=field)
-    if not ALT_MIN_M <= value <= ALT_MAX_M:
+    try:
+        metres = float(value)
+    except OverflowError:  # an integer beyond a double's range
+        metres = math.inf if value > 0 else -math.inf
+    if not math.isfinite(metres) and not isinstance(value, int):
+        raise InvalidInput(f"{where} {field}: expected metres as a number, got {value!r}", field=field)
+    if not ALT_MIN_M <= metres <= ALT_MAX_M:
+        shown = f"{metres:g} m" if math.isfinite(metres) else "a number far too large"
         raise InvalidInput(
-            f"{where} {field}: {value:g} m is outside the accepted band {ALT_MIN_M:g}..{ALT_MAX_M:g} m", field=field
+            f"{where} {field}: {shown} is outside the accepted band {ALT_MIN_M:g}..{ALT_MAX_M:g} m", field=field
         )
-    return float(value)
+    return metres
 
 
 def _text(value: Any, field: str, where: str) -> str:
