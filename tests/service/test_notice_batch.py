@@ -17,7 +17,7 @@ from support.builders import M, declared_db, offset, vol
 from deconflict.clock import FixedClock
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
 from deconflict.record import signing
-from deconflict.service import Service, derive
+from deconflict.service import Service, derive, notices
 from deconflict.service.keys import registration_message
 from deconflict.service.notices import NewNotice
 from deconflict.service.rules import RecordRefused
@@ -42,6 +42,12 @@ BATCH = [
     NewNotice("TR", "uav_patrol", [vol(FAR, start_h=1)]),  # TR-0002, meets nothing
     NewNotice("IL", "air_sortie", [vol((37.6, 10**400))]),  # a latitude of 401 digits: InvalidInput, by name
 ]
+
+
+@pytest.fixture(autouse=True)
+def one_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's transaction takes every notice, however slow the machine (the budget's own test sets it)."""
+    monkeypatch.setattr(notices, "BATCH_BUDGET_S", 60.0)
 
 
 def _record(db: str) -> tuple[list[tuple[Any, ...]], ...]:
@@ -239,3 +245,19 @@ def test_a_failure_at_the_commit_is_every_notices_answer_and_nothing_is_written_
     assert later.activity is not None and later.activity.id == "TR-0002"
     assert [c["other_activity"] for c in later.raised] == ["IL-0001"]
     assert svc.verify(M).ok
+
+
+def test_a_batch_past_its_budget_goes_on_in_the_next_transaction_answered_as_each_is_on_disk(
+    db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a crowded area a notice may take tens of milliseconds: a transaction stops taking notices once it
+    has worked for its budget (here none: one notice each), and those already written are answered before
+    the next are worked out. The record and the answers stay those of notifying each in turn."""
+    other = _other_db(db, clock, tmp_path, request)
+    monkeypatch.setattr(notices, "BATCH_BUDGET_S", 0.0)
+    svc = Service(open_store(db), clock=clock)
+    groups = [sorted(i for i, _ in group) for group in svc.notify_many(mechanism_id=M, batch=BATCH)]
+    assert groups == [[i] for i in range(len(BATCH))]  # each answered on its own, in order
+    svc.store.close()
+    _one_by_one(Service(open_store(other), clock=clock), BATCH)
+    assert _record(db) == _record(other)

@@ -5,6 +5,7 @@ the committed state.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +100,13 @@ class NewNotice:
     title: str = ""
 
 
+BATCH_BUDGET_S = 0.025
+"""How long a transaction of :func:`notify_many` takes more notices in: past it, the notices left go in the
+next transaction, so that the first notices' answers wait at most about this long for the others' work (a
+plain notice takes 1-3 ms of it; one that raises hundreds of conflicts in a crowded area, tens of
+milliseconds: 64 of them in one transaction kept the first one's answer waiting 5 s)."""
+
+
 Answers = list[tuple[int, Outcome | Exception]]
 """Answers to some of :func:`notify_many`'s notices: (the notice's place in the batch, its answer)."""
 
@@ -116,31 +124,38 @@ def notify_many(ctx: Context, *, mechanism_id: str, notices: Sequence[NewNotice]
     refused there, as alone). Should anything else fail while the notices are worked out (an entry the
     record's rules refuse), nothing of the batch is kept and every notice is sent on its own, in order, as
     :func:`notify` would (those share one wait for the disk). An error of the store at the commit (the
-    database gone, the disk full) is raised for the notices not yet answered."""
-    results = _notify_together(ctx, mechanism_id=mechanism_id, notices=notices)
-    done: Answers = [(i, found) for i, found in enumerate(results) if found is not None]
-    if done:
-        yield done
-    alone: Answers = []
-    with ctx.store.durable.deferred():  # one wait for the disk for all of them, once the last is written
-        for i, found in enumerate(results):
-            if found is not None:
-                continue
-            try:
-                sent: Outcome | Exception = notify(ctx, mechanism_id=mechanism_id, **vars(notices[i]))
-            except Exception as e:  # noqa: BLE001 - this notice's own answer; the others were recorded
-                sent = e
-            alone.append((i, sent))
-    if alone:
-        yield alone
+    database gone, the disk full) is raised for the notices not yet answered. A transaction takes notices
+    for :data:`BATCH_BUDGET_S` at most; those left go in the next, and are answered once it is on the disk."""
+    start = 0
+    while start < len(notices):
+        results = _notify_together(ctx, mechanism_id=mechanism_id, notices=notices[start:])
+        done: Answers = [(start + i, found) for i, found in enumerate(results) if found is not None]
+        if done:
+            yield done
+        alone: Answers = []
+        with ctx.store.durable.deferred():  # one wait for the disk for all of them, once the last is written
+            for i, found in enumerate(results):
+                if found is not None:
+                    continue
+                try:
+                    sent: Outcome | Exception = notify(ctx, mechanism_id=mechanism_id, **vars(notices[start + i]))
+                except Exception as e:  # noqa: BLE001 - this notice's own answer; the others were recorded
+                    sent = e
+                alone.append((start + i, sent))
+        if alone:
+            yield alone
+        start += len(results)
 
 
 @retrying
 def _notify_together(
     ctx: Context, *, mechanism_id: str, notices: Sequence[NewNotice]
 ) -> list[Outcome | Exception | None]:
-    """:func:`notify_many`'s one transaction: the answer for each notice, None for one to send on its own."""
+    """:func:`notify_many`'s one transaction: the answer for each notice it took, None for one to send on its
+    own. It takes the notices in order until it has worked for :data:`BATCH_BUDGET_S` (one at least): the
+    list is as long as the notices it took."""
     results: list[Outcome | Exception | None] = [None] * len(notices)
+    began = time.monotonic()
     with ctx.exclusive(mechanism_id) as picture:
         added: list[str] = []
         """Activities put in the picture's index for the notices after them, before the commit."""
@@ -150,6 +165,9 @@ def _notify_together(
             with RecordWriter(ctx, mechanism_id, picture=picture) as w:
                 alone = {a for a in {n.actor for n in notices} if w.refusal(a) is not None}
                 for i, notice in enumerate(notices):
+                    if i and time.monotonic() - began > BATCH_BUDGET_S:  # the rest in the next transaction
+                        del results[i:]
+                        break
                     if notice.actor in alone:
                         continue
                     now = record_now(ctx, picture, IMMEDIATE)
@@ -176,7 +194,7 @@ def _notify_together(
                 ctx.pictures.clear()
                 raise
             _unindex(picture, added)  # nothing of the batch was kept: each notice is sent on its own
-            return [None] * len(notices)
+            return [None] * len(results)
     return results
 
 
