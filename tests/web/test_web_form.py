@@ -86,6 +86,27 @@ def test_a_past_window_or_a_negative_radius_is_refused_in_words_and_nothing_type
     assert tr.get("/activities") == []
 
 
+def test_a_window_too_long_or_too_far_ahead_is_refused_in_the_rules_words(officer: Any) -> None:
+    """Found by a walkthrough: both were worded "pick a date, hour and minute", which says nothing of why. The
+    reason is the rules' (31 days at most, 180 days ahead at most), said in the reader's language."""
+    tr = officer("TR")
+    page = tr.page
+    page.click("#open-notify")
+    tr.circle(*ALEPPO, 10)
+    page.fill("#n-end-date", "2025-05-20")  # 41 days after the start
+    page.click("#n-send")
+    end = page.locator('#notify-form [data-error-for="end"]')
+    expect(end.locator(".worded")).to_have_text(words("tr", "notify.errors.windowTooLong", days="31"))
+    expect(end.locator(".detail")).to_contain_text("longer than the 31 days")  # the service's own words, second
+    page.fill("#n-start-date", "2026-01-09")  # 275 days ahead
+    page.fill("#n-end-date", "2026-01-09")
+    page.click("#n-send")
+    start = page.locator('#notify-form [data-error-for="start"]')
+    expect(start.locator(".worded")).to_have_text(words("tr", "notify.errors.tooFarAhead", days="180"))
+    expect(page.locator("#n-start-date")).to_have_attribute("aria-invalid", "true")
+    assert tr.get("/activities") == []
+
+
 def test_a_red_line_breach_asks_first_and_going_back_sends_nothing(officer: Any) -> None:
     tr = officer("TR")
     page = tr.page
