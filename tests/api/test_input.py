@@ -497,3 +497,23 @@ def test_a_method_not_allowed_at_a_literal_path_names_that_paths_methods(
 ) -> None:
     r = http.request("OPTIONS", A + "/activities/preview", headers=auth(tok["TR"]))
     assert r.status_code == 405 and r.headers["allow"] == "POST", r.headers  # not .../{activity_id}'s GET, PUT
+
+
+def test_after_an_internal_error_the_clients_next_request_is_answered(
+    server: LiveServer, tok: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect's 500 closes the connection (Starlette raises the error again once the answer is sent): it
+    says so, so that a client keeping connections alive opens a new one for its next request instead of
+    having it reset and lost (found by a walkthrough, with an input that overflowed)."""
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a defect, for this test")
+
+    with httpx.Client(base_url=server.url, headers=auth(tok["TR"]), timeout=10) as client:
+        assert client.get(f"{A}/waiting").status_code == 200  # a kept-alive connection
+        with monkeypatch.context() as m:
+            m.setattr(server.service, "waiting", broken)
+            r = client.get(f"{A}/waiting")
+        assert r.status_code == 500 and r.headers["connection"] == "close"
+        assert "internal error" in r.json()["detail"] and "defect" not in r.text  # no trace, no inner words
+        assert client.get(f"{A}/waiting").status_code == 200

@@ -212,9 +212,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # The connection is closed after this answer (Starlette raises the error again once it is sent, and
+        # the server drops the connection): said, so that a client does not send its next request on it.
         return JSONResponse(
             {"detail": "internal error; nothing was changed. The operator's log has the details.", "field": None},
             status_code=500,
+            headers={"Connection": "close"},
         )
 
     @app.exception_handler(DBAPIError)
