@@ -330,20 +330,39 @@ def bench_appends(n: int, *, synchronous: str, per_commit: int, previous: bool =
     return n / elapsed, used / n * 1e6
 
 
+@contextmanager
+def writers_store(n: int, *, group: bool) -> Iterator[tuple[Any, list[tuple[str, str, dict[str, Any]]]]]:
+    """A fresh SQLite file opened as the service opens it (``group``: group commit) with the bench's mechanism,
+    and the bench's first ``n`` entries to append; once the block is done, the store is closed and the file
+    checked to hold the ``n`` entries."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ledger.db"
+        store = open_store(str(path), group_commit=group)
+        with store.transaction() as s:
+            s.add(MechanismRow(id=M, name=M, doc={}, declared_at=T0))
+        first = founding()
+        try:
+            yield store, [entry(seq, first) for seq in range(1, n + 1)]
+        finally:
+            store.close()
+        with sqlite3.connect(path) as con:
+            assert con.execute("select count(*) from ledger").fetchone()[0] == n
+
+
+def last_hash(store: Any) -> str:
+    """The hash of the newest entry the store holds."""
+    with store.engine.connect() as conn:
+        return str(conn.exec_driver_sql("select hash from ledger order by seq desc limit 1").scalar_one())
+
+
 def bench_writers(n: int, *, group: bool, writers: int = 8) -> tuple[float, float, int]:
     """(entries a second each answered only once on the disk, CPU microseconds an entry, syncs made): ``writers``
     threads append through one lock, as the service's requests do, each waiting after the lock for its entry
     to be on the disk before it appends again. ``group``: the store the service opens (``group_commit``: NORMAL
     and one sync of the log for every commit made meanwhile, waited for outside the lock); else FULL, the log
     synced inside each commit, under the lock."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "ledger.db"
-        store = open_store(str(path), group_commit=group)
-        with store.transaction() as s:
-            s.add(MechanismRow(id=M, name=M, doc={}, declared_at=T0))
+    with writers_store(n, group=group) as (store, entries):
         durable = store.durable
-        first = founding()
-        entries = [entry(seq, first) for seq in range(1, n + 1)]
         lock = threading.Lock()
         state = {"i": 0, "head": chain.Head(0, chain.GENESIS_HASH)}
         syncs = durable.syncs
@@ -376,11 +395,7 @@ def bench_writers(n: int, *, group: bool, writers: int = 8) -> tuple[float, floa
             th.join()
         elapsed, used = time.perf_counter() - t, time.process_time() - c
         syncs = durable.syncs - syncs
-        store.close()
-        with sqlite3.connect(path) as con:
-            assert con.execute("select count(*) from ledger").fetchone()[0] == n
-            last = con.execute("select hash from ledger order by seq desc limit 1").fetchone()[0]
-        assert last == cast(chain.Head, state["head"]).hash
+        assert last_hash(store) == cast(chain.Head, state["head"]).hash
     return n / elapsed, used / n * 1e6, syncs
 
 
@@ -394,14 +409,8 @@ def bench_batched(n: int, *, writers: int = 8) -> tuple[float, float, int, float
     from deconflict.api.fast import Batches  # the service's; imported here: the rest of the bench needs no API
     from deconflict.store import direct
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "ledger.db"
-        store = open_store(str(path), group_commit=True)
-        with store.transaction() as s:
-            s.add(MechanismRow(id=M, name=M, doc={}, declared_at=T0))
+    with writers_store(n, group=True) as (store, entries):
         durable = store.durable
-        first = founding()
-        entries = [entry(seq, first) for seq in range(1, n + 1)]
         lock = threading.Lock()
         state: dict[str, Any] = {"i": 0, "head": chain.Head(0, chain.GENESIS_HASH), "conn": None, "batches": 0}
         syncs = durable.syncs
@@ -450,11 +459,7 @@ def bench_batched(n: int, *, writers: int = 8) -> tuple[float, float, int, float
         if state["conn"] is not None:
             state["conn"].close()
         syncs = durable.syncs - syncs
-        store.close()
-        with sqlite3.connect(path) as con:
-            assert con.execute("select count(*) from ledger").fetchone()[0] == n
-            last = con.execute("select hash from ledger order by seq desc limit 1").fetchone()[0]
-        assert last == cast(chain.Head, state["head"]).hash
+        assert last_hash(store) == cast(chain.Head, state["head"]).hash
     return n / elapsed, used / n * 1e6, syncs, n / max(1, state["batches"])
 
 

@@ -207,7 +207,13 @@ def footprint_bounds(footprints: Any) -> np.ndarray:
     return out
 
 
-def _number(value: Any, where: str) -> float:
+def finite(value: Any, where: str) -> float:
+    """``value`` as a float: a JSON number that is not NaN, infinite or beyond a double's range (an integer
+    of hundreds of digits is refused by name, not turned into an overflow).
+
+    Raises:
+        InvalidInput: anything else, naming ``where``.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{where}: expected a number, got {value!r}", field=where)
     try:
@@ -222,10 +228,10 @@ def _number(value: Any, where: str) -> float:
 def _position(pos: Any, where: str) -> tuple[float, float]:
     if not isinstance(pos, (list, tuple)) or not 2 <= len(pos) <= 3:
         raise InvalidInput(f"{where}: a position is [longitude, latitude], got {pos!r}", field=where)
-    lon = _number(pos[0], where)
-    lat = _number(pos[1], where)
+    lon = finite(pos[0], where)
+    lat = finite(pos[1], where)
     if len(pos) == 3:  # GeoJSON's optional altitude: a number, unused (the band gives altitudes)
-        _number(pos[2], where)
+        finite(pos[2], where)
     if not -180.0 <= lon <= 180.0:
         raise InvalidInput(f"{where}: longitude {lon} is outside -180..180", field=where)
     if not -90.0 <= lat <= 90.0:
@@ -289,7 +295,7 @@ def draft_footprint(geometry: Any, radius_m: Any = None, *, where: str = "geomet
         lon, lat = _position(coords, f"{where}.coordinates")
         if radius_m is None:
             raise InvalidInput(f"{where}: a Point footprint needs radius_m (metres)", field="radius_m")
-        r = _number(radius_m, "radius_m")
+        r = finite(radius_m, "radius_m")
         if r <= 0:
             raise InvalidInput(f"radius_m: must be more than 0 m, got {r:g}", field="radius_m")
         if r > MAX_RADIUS_M:

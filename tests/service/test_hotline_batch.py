@@ -4,12 +4,12 @@ each in turn, on real SQLite files (and PostgreSQL when the suite runs on it) wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select
+from support.batches import same_answer, transactions
 from support.builders import M, declared_db, vol
 
 from deconflict.clock import FixedClock
@@ -56,24 +56,6 @@ def _record(db: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         store.close()
 
 
-def _transactions(svc: Service) -> Callable[[], int]:
-    """How many transactions wrote to the record since this call: on SQLite its commits (its gate is a file
-    lock), on PostgreSQL the distinct transaction ids (``xmin``) of the entries since (the gate's advisory
-    lock commits on a connection of its own)."""
-    head = svc.entries_after(M, 0)[-1]["seq"]
-    if svc.store.engine.dialect.name == "postgresql":
-        statement = text("SELECT count(DISTINCT xmin::text) FROM ledger WHERE mechanism_id = :m AND seq > :head")
-
-        def written() -> int:
-            with svc.store.engine.connect() as c:
-                return int(c.execute(statement, {"m": M, "head": head}).scalar_one())
-
-        return written
-    commits: list[object] = []
-    event.listen(svc.store.engine, "commit", commits.append)
-    return lambda: len(commits)
-
-
 def _sent(svc: Service, messages: list[Outgoing]) -> list[Any]:
     """``send_messages``' answers, each at its message's place."""
     answers: dict[int, Any] = {}
@@ -95,12 +77,6 @@ def _one_by_one(svc: Service, messages: list[Outgoing]) -> list[Any]:
     return answers
 
 
-def _same(mine: Any, theirs: Any) -> bool:
-    if isinstance(theirs, Exception):
-        return type(mine) is type(theirs) and str(mine) == str(theirs)
-    return bool(mine == theirs)
-
-
 def test_messages_sent_together_record_and_answer_what_sending_each_in_turn_does(
     db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -109,7 +85,7 @@ def test_messages_sent_together_record_and_answer_what_sending_each_in_turn_does
     else:
         other = declared_db(tmp_path / "one-by-one.db", clock)
     svc = Service(open_store(db), clock=clock)
-    writes = _transactions(svc)
+    writes = transactions(svc)
     together = _sent(svc, BATCH)
     assert writes() == 1  # the five messages in one transaction
     in_turn = _one_by_one(Service(open_store(other), clock=clock), BATCH)
@@ -123,7 +99,7 @@ def test_messages_sent_together_record_and_answer_what_sending_each_in_turn_does
         "NotFound",
         "dict",
     ]
-    assert all(_same(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
+    assert all(same_answer(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
     assert [a["id"] for a in together if isinstance(a, dict)] == ["M1", "M2", "M3", "M4", "M5"]
     assert together[1]["text"] == "Please call on the secure line." and together[0]["lang"] == "tr"
     assert isinstance(together[2], InvalidInput) and isinstance(together[6], NotFound)
@@ -174,7 +150,7 @@ class TestAPartyThatSignsForItself:
         svc.send_message(mechanism_id=M, actor="TR", text="zero", to=["IL"], lang="en")
         rules_state = svc.context.authority[M][1]  # the record's rules' state, kept from write to write
         head = svc.entries_after(M, 0)[-1]["seq"]
-        writes = _transactions(svc)
+        writes = transactions(svc)
         answers = _sent(
             svc,
             [

@@ -6,12 +6,12 @@ raised."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select
+from support.batches import same_answer, transactions
 from support.builders import M, declared_db, offset, vol
 
 from deconflict.clock import FixedClock
@@ -82,24 +82,6 @@ def _record(db: str) -> tuple[list[tuple[Any, ...]], ...]:
         store.close()
 
 
-def _transactions(svc: Service) -> Callable[[], int]:
-    """How many transactions wrote to the record since this call: on SQLite its commits (its gate is a file
-    lock), on PostgreSQL the distinct transaction ids (``xmin``) of the entries since (the gate's advisory
-    lock commits on a connection of its own)."""
-    head = svc.entries_after(M, 0)[-1]["seq"]
-    if svc.store.engine.dialect.name == "postgresql":
-        statement = text("SELECT count(DISTINCT xmin::text) FROM ledger WHERE mechanism_id = :m AND seq > :head")
-
-        def written() -> int:
-            with svc.store.engine.connect() as c:
-                return int(c.execute(statement, {"m": M, "head": head}).scalar_one())
-
-        return written
-    commits: list[object] = []
-    event.listen(svc.store.engine, "commit", commits.append)
-    return lambda: len(commits)
-
-
 def _together(svc: Service, batch: list[NewNotice]) -> list[Any]:
     """``notify_many``'s answers, each at its notice's place."""
     answers: dict[int, Any] = {}
@@ -121,12 +103,6 @@ def _one_by_one(svc: Service, batch: list[NewNotice]) -> list[Any]:
     return answers
 
 
-def _same(mine: Any, theirs: Any) -> bool:
-    if isinstance(theirs, Exception):
-        return type(mine) is type(theirs) and str(mine) == str(theirs)
-    return bool(mine == theirs)
-
-
 def _other_db(db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if "://" in db:  # a second database on the same server
         return declared_db(request.getfixturevalue("pg_databases").create(), clock)
@@ -138,7 +114,7 @@ def test_notices_sent_together_record_and_answer_what_notifying_each_in_turn_doe
 ) -> None:
     other = _other_db(db, clock, tmp_path, request)
     svc = Service(open_store(db), clock=clock)
-    writes = _transactions(svc)
+    writes = transactions(svc)
     together = _together(svc, BATCH)
     assert writes() == 1  # five notices, their conflicts and alerts in one transaction
     in_turn = _one_by_one(Service(open_store(other), clock=clock), BATCH)
@@ -157,7 +133,7 @@ def test_notices_sent_together_record_and_answer_what_notifying_each_in_turn_doe
         "Outcome",
         "InvalidInput",
     ], kinds
-    assert all(_same(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
+    assert all(same_answer(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
     assert [a.activity.id for a in together if not isinstance(a, Exception)] == [
         "TR-0001",
         "IL-0001",
@@ -199,13 +175,13 @@ def test_a_batch_that_fails_while_writing_keeps_nothing_and_each_notice_is_sent_
 
     svc = Service(open_store(db), clock=clock)
     monkeypatch.setattr(derive, "record_version", once)
-    writes = _transactions(svc)
+    writes = transactions(svc)
     together = _together(svc, batch)
     monkeypatch.undo()
     assert refused == ["IL-0002"]
     assert writes() == len(batch)  # the batch rolled back; then one transaction a notice
     in_turn = _one_by_one(Service(open_store(other), clock=clock), batch)
-    assert all(_same(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
+    assert all(same_answer(a, b) for a, b in zip(together, in_turn, strict=True)), (together, in_turn)
     assert [a.activity.id for a in together] == ["TR-0001", "IL-0001", "IL-0002", "TR-0002"]
     assert _record(db) == _record(other)
     later = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3, floor_m=2500)])

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from deconflict.clock import EARLIEST, LATEST, iso, parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.formats.geojson import parse_volume
-from deconflict.geo import Footprint, footprint_from_geojson, parse_footprint
+from deconflict.geo import Footprint, finite, footprint_from_geojson, parse_footprint
 from deconflict.model import (
     ALT_MAX_M,
     ALT_MIN_M,
@@ -60,24 +60,6 @@ def number(value: Any, field: str, *, minimum: float | None = None, maximum: flo
         raise InvalidInput(f"{field}: must be at least {minimum:g}, got {found:g}", field=field)
     if maximum is not None and found > maximum:
         raise InvalidInput(f"{field}: must be at most {maximum:g}, got {found:g}", field=field)
-    return found
-
-
-def finite(value: Any, field: str) -> float:
-    """``value`` as a float: a JSON number that is not NaN, infinite or beyond a double's range (an integer
-    of hundreds of digits is refused by name, not turned into an overflow).
-
-    Raises:
-        InvalidInput: anything else, naming ``field``.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(f"{field}: expected a number, got {value!r}", field=field)
-    try:
-        found = float(value)
-    except OverflowError:  # an integer beyond 1.8e308 (its repr may itself be refused: over 4,300 digits)
-        raise InvalidInput(f"{field}: expected a number, got one too large to use", field=field) from None
-    if not math.isfinite(found):
-        raise InvalidInput(f"{field}: expected a number, got {value!r}", field=field)
     return found
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +44,7 @@ __all__ = [
     "SignatureMode",
     "Signed",
     "StaleRecord",
+    "each_alone",
     "retrying",
 ]
 
@@ -183,6 +184,20 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
             raise StaleRecord(str(e)) from e
 
     return wrapper
+
+
+def each_alone(ctx: Context, places: Iterable[int], send: Callable[[int], R]) -> list[tuple[int, R | Exception]]:
+    """The writes of a batch that go on their own (``send(i)`` for each place ``i``, in order): each one's answer,
+    or the error it raised (the others are written all the same), with one wait for the disk for all of them,
+    once the last is written."""
+    answers: list[tuple[int, R | Exception]] = []
+    with ctx.store.durable.deferred():
+        for i in places:
+            try:
+                answers.append((i, send(i)))
+            except Exception as e:  # noqa: BLE001 - this write's own answer; the others are written
+                answers.append((i, e))
+    return answers
 
 
 @dataclass

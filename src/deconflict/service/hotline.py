@@ -19,7 +19,7 @@ from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidS
 from deconflict.model import Member, Role
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, queries, zones
-from deconflict.service.context import IMMEDIATE, Context, SignatureMode, retrying
+from deconflict.service.context import IMMEDIATE, Context, SignatureMode, each_alone, retrying
 from deconflict.service.picture import Picture, answering, any_member
 from deconflict.service.posting import post, post_standard
 from deconflict.service.rules import RecordRefused
@@ -144,18 +144,9 @@ def send_messages(ctx: Context, *, mechanism_id: str, messages: Sequence[Outgoin
     done: Answers = [(i, found) for i, found in enumerate(results) if found is not None]
     if done:
         yield done
-    alone: Answers = []
-    with ctx.store.durable.deferred():  # one wait for the disk for all of them, once the last is written
-        for i, found in enumerate(results):
-            if found is not None:
-                continue
-            try:
-                sent: dict[str, Any] | Exception = send_message(ctx, mechanism_id=mechanism_id, **vars(messages[i]))
-            except Exception as e:  # noqa: BLE001 - this message's own answer; the others were recorded
-                sent = e
-            alone.append((i, sent))
+    alone = [i for i, found in enumerate(results) if found is None]
     if alone:
-        yield alone
+        yield each_alone(ctx, alone, lambda i: send_message(ctx, mechanism_id=mechanism_id, **vars(messages[i])))
 
 
 @retrying

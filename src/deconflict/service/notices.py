@@ -43,6 +43,7 @@ from deconflict.service.context import (
     Outcome,
     SignatureMode,
     StaleRecord,
+    each_alone,
     retrying,
 )
 from deconflict.service.picture import Picture, Projected, party_member
@@ -132,18 +133,9 @@ def notify_many(ctx: Context, *, mechanism_id: str, notices: Sequence[NewNotice]
         done: Answers = [(start + i, found) for i, found in enumerate(results) if found is not None]
         if done:
             yield done
-        alone: Answers = []
-        with ctx.store.durable.deferred():  # one wait for the disk for all of them, once the last is written
-            for i, found in enumerate(results):
-                if found is not None:
-                    continue
-                try:
-                    sent: Outcome | Exception = notify(ctx, mechanism_id=mechanism_id, **vars(notices[start + i]))
-                except Exception as e:  # noqa: BLE001 - this notice's own answer; the others were recorded
-                    sent = e
-                alone.append((start + i, sent))
+        alone = [start + i for i, found in enumerate(results) if found is None]
         if alone:
-            yield alone
+            yield each_alone(ctx, alone, lambda i: notify(ctx, mechanism_id=mechanism_id, **vars(notices[i])))
         start += len(results)
 
 

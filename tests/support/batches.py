@@ -1,0 +1,39 @@
+"""What the tests of writes recorded together (hotline messages, notices) compare: how many transactions
+wrote to the record, and whether a batch's answer is the one writing alone gave."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event, text
+
+from deconflict.service import Service
+from support.builders import M
+
+__all__ = ["same_answer", "transactions"]
+
+
+def transactions(svc: Service) -> Callable[[], int]:
+    """How many transactions wrote to the record since this call: on SQLite its commits (its gate is a file
+    lock), on PostgreSQL the distinct transaction ids (``xmin``) of the entries since (the gate's advisory
+    lock commits on a connection of its own)."""
+    head = svc.entries_after(M, 0)[-1]["seq"]
+    if svc.store.engine.dialect.name == "postgresql":
+        statement = text("SELECT count(DISTINCT xmin::text) FROM ledger WHERE mechanism_id = :m AND seq > :head")
+
+        def written() -> int:
+            with svc.store.engine.connect() as c:
+                return int(c.execute(statement, {"m": M, "head": head}).scalar_one())
+
+        return written
+    commits: list[object] = []
+    event.listen(svc.store.engine, "commit", commits.append)
+    return lambda: len(commits)
+
+
+def same_answer(mine: Any, theirs: Any) -> bool:
+    """Whether a batch's answer is the one writing alone gave: equal, or an error of the same type and words."""
+    if isinstance(theirs, Exception):
+        return type(mine) is type(theirs) and str(mine) == str(theirs)
+    return bool(mine == theirs)
