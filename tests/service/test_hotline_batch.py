@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from support.batches import same_answer, transactions
+from support.batches import in_place, one_by_one, same_answer, transactions
 from support.builders import M, declared_db, vol
 
 from deconflict.clock import FixedClock
@@ -58,23 +58,11 @@ def _record(db: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
 
 def _sent(svc: Service, messages: list[Outgoing]) -> list[Any]:
     """``send_messages``' answers, each at its message's place."""
-    answers: dict[int, Any] = {}
-    for group in svc.send_messages(mechanism_id=M, messages=messages):
-        for i, answer in group:
-            assert i not in answers, f"message {i} answered twice"
-            answers[i] = answer
-    assert sorted(answers) == list(range(len(messages)))
-    return [answers[i] for i in range(len(messages))]
+    return in_place(svc.send_messages(mechanism_id=M, messages=messages), len(messages))
 
 
 def _one_by_one(svc: Service, messages: list[Outgoing]) -> list[Any]:
-    answers: list[Any] = []
-    for out in messages:
-        try:
-            answers.append(svc.send_message(mechanism_id=M, **vars(out)))
-        except Exception as e:  # noqa: BLE001 - compared with the batch's answer
-            answers.append(e)
-    return answers
+    return one_by_one(messages, lambda out: svc.send_message(mechanism_id=M, **vars(out)))
 
 
 def test_messages_sent_together_record_and_answer_what_sending_each_in_turn_does(

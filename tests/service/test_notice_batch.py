@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from support.batches import same_answer, transactions
+from support.batches import in_place, one_by_one, same_answer, transactions
 from support.builders import M, declared_db, offset, vol
 
 from deconflict.clock import FixedClock
@@ -84,23 +84,11 @@ def _record(db: str) -> tuple[list[tuple[Any, ...]], ...]:
 
 def _together(svc: Service, batch: list[NewNotice]) -> list[Any]:
     """``notify_many``'s answers, each at its notice's place."""
-    answers: dict[int, Any] = {}
-    for group in svc.notify_many(mechanism_id=M, batch=batch):
-        for i, answer in group:
-            assert i not in answers, f"notice {i} answered twice"
-            answers[i] = answer
-    assert sorted(answers) == list(range(len(batch)))
-    return [answers[i] for i in range(len(batch))]
+    return in_place(svc.notify_many(mechanism_id=M, batch=batch), len(batch))
 
 
 def _one_by_one(svc: Service, batch: list[NewNotice]) -> list[Any]:
-    answers: list[Any] = []
-    for notice in batch:
-        try:
-            answers.append(svc.notify(mechanism_id=M, **vars(notice)))
-        except Exception as e:  # noqa: BLE001 - compared with the batch's answer
-            answers.append(e)
-    return answers
+    return one_by_one(batch, lambda notice: svc.notify(mechanism_id=M, **vars(notice)))
 
 
 def _other_db(db: str, clock: FixedClock, tmp_path: Path, request: pytest.FixtureRequest) -> str:

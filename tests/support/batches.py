@@ -3,7 +3,7 @@ wrote to the record, and whether a batch's answer is the one writing alone gave.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event, text
@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 from deconflict.service import Service
 from support.builders import M
 
-__all__ = ["same_answer", "transactions"]
+__all__ = ["in_place", "one_by_one", "same_answer", "transactions"]
 
 
 def transactions(svc: Service) -> Callable[[], int]:
@@ -37,3 +37,26 @@ def same_answer(mine: Any, theirs: Any) -> bool:
     if isinstance(theirs, Exception):
         return type(mine) is type(theirs) and str(mine) == str(theirs)
     return bool(mine == theirs)
+
+
+def in_place(groups: Iterable[list[tuple[int, Any]]], count: int) -> list[Any]:
+    """A batch's answers, given in groups of (place, answer), each at its write's place: every one of the
+    ``count`` writes answered, and once."""
+    answers: dict[int, Any] = {}
+    for group in groups:
+        for i, answer in group:
+            assert i not in answers, f"write {i} answered twice"
+            answers[i] = answer
+    assert sorted(answers) == list(range(count))
+    return [answers[i] for i in range(count)]
+
+
+def one_by_one(items: Iterable[Any], send: Callable[[Any], Any]) -> list[Any]:
+    """Each item written alone, in turn: its answer, or the error it raised."""
+    answers: list[Any] = []
+    for item in items:
+        try:
+            answers.append(send(item))
+        except Exception as e:  # noqa: BLE001 - compared with the batch's answer
+            answers.append(e)
+    return answers
