@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from support.batches import batches_begun, known_to_the_fast_path
 from support.builders import A, M
 from support.live import LiveServer, SSEReader, auth, next_events_of, wait_until
 
-from deconflict.service import credentials
 from deconflict.store import open_store
 
 TEXTS = [("TR", "IL", f"Türkiye {n}") if n % 2 == 0 else ("IL", "TR", f"ישראל {n}") for n in range(10)]
@@ -27,15 +26,6 @@ def _post(live: LiveServer, token: str, body: dict[str, Any]) -> httpx.Response:
         json=body,
         timeout=30,
     )
-
-
-def _batches_begun(live: LiveServer) -> float:
-    text = httpx.get(f"{live.url}/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "deconflict_write_batch_size_count" and sample.labels == {"batch": "send_messages"}:
-                return sample.value
-    return 0.0
 
 
 def test_messages_queued_behind_the_gate_are_answered_each_as_alone(
@@ -51,12 +41,7 @@ def test_messages_queued_behind_the_gate_are_answered_each_as_alone(
         (sender, {"text": text, "to": [to], "lang": "tr" if sender == "TR" else "he"}) for sender, to, text in TEXTS
     ]
     bodies[3:3] = hostile
-    # Known to the token cache, a plain write goes the fast way (api/fast.py) and is batched. The cache keeps an
-    # answer 1 s: on a loaded machine opening the database below took longer, the first write went FastAPI's
-    # way and waited at the gate unbatched (this test failed once so in ci-fresh).
-    monkeypatch.setattr(credentials, "TOKEN_CACHE_S", 300.0)
-    for token in tokens.values():
-        assert httpx.get(f"{live.url}/api/v1/me", headers=auth(token), timeout=10).status_code == 200
+    known_to_the_fast_path(live, tokens, monkeypatch)
     head = live.service.entries_after(M, 0)[-1]["seq"]
     batches = live.app.state.batches
     other = open_store(live.settings.db)  # another opening of the database: its gate shuts this server's out
@@ -65,7 +50,9 @@ def test_messages_queued_behind_the_gate_are_answered_each_as_alone(
             with other.gate.hold(M):
                 first = pool.submit(_post, live, tokens["TR"], {"text": "first", "to": ["IL"]})
                 wait_until(
-                    lambda: _batches_begun(live) == 1, "the first message taken alone, at the gate", deadline_s=9
+                    lambda: batches_begun(live, "send_messages") == 1,
+                    "the first message taken alone, at the gate",
+                    deadline_s=9,
                 )
                 queued = [pool.submit(_post, live, tokens[sender], body) for sender, body in bodies]
                 wait_until(lambda: batches.waiting == len(bodies), "every other message queued behind it", deadline_s=9)
@@ -75,7 +62,7 @@ def test_messages_queued_behind_the_gate_are_answered_each_as_alone(
         answers = [first.result(), *(q.result() for q in queued)]
     statuses = [a.status_code for a in answers]
     assert statuses == [201, 201, 201, 201, 201, 422, 403, 404, *[201] * 7], [a.text for a in answers]
-    assert _batches_begun(live) == 2  # the first alone, then all the others together
+    assert batches_begun(live, "send_messages") == 2  # the first alone, then all the others together
     for (sender, body), got in zip(hostile, answers[4:8], strict=True):  # what each gets alone, now
         alone = _post(live, tokens[sender], body)
         assert alone.status_code == got.status_code

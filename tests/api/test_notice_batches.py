@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from support.batches import batches_begun, known_to_the_fast_path
 from support.builders import A, M, offset, vol
 from support.live import LiveServer, SSEReader, auth, next_events_of, wait_until
 
-from deconflict.service import credentials
 from deconflict.store import open_store
 
 FAR = offset((37.6298, 34.5227), 90, 150_000)
@@ -22,15 +21,6 @@ FAR = offset((37.6298, 34.5227), 90, 150_000)
 
 def _post(live: LiveServer, token: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{live.url}{A}/activities", headers=auth(token), json=body, timeout=30)
-
-
-def _batches(live: LiveServer) -> float:
-    text = httpx.get(f"{live.url}/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "deconflict_write_batch_size_count" and sample.labels == {"batch": "notify_many"}:
-                return sample.value
-    return 0.0
 
 
 def _queued(batches: Any, n: int) -> None:
@@ -49,10 +39,7 @@ def test_notices_queued_behind_the_gate_are_recorded_together_and_answered_each_
         ("IL", {"kind": "exercise", "id": "IL-0009", "volumes": [vol(FAR, start_h=5)]}),  # taken just before: 409
         ("TR", {"kind": "exercise", "volumes": [vol(FAR, start_h=4)]}),  # TR-0003: meets IL-0009, just before it
     ]
-    # Known to the token cache, a plain write goes the fast way (api/fast.py) and is batched
-    monkeypatch.setattr(credentials, "TOKEN_CACHE_S", 300.0)
-    for token in tokens.values():
-        assert httpx.get(f"{live.url}/api/v1/me", headers=auth(token), timeout=10).status_code == 200
+    known_to_the_fast_path(live, tokens, monkeypatch)
     head = live.service.entries_after(M, 0)[-1]["seq"]
     batches = live.app.state.batches
     other = open_store(live.settings.db)  # another opening of the database: its gate shuts this server's out
@@ -60,7 +47,11 @@ def test_notices_queued_behind_the_gate_are_recorded_together_and_answered_each_
         try:
             with other.gate.hold(M):
                 first = pool.submit(_post, live, tokens["TR"], {"kind": "uav_patrol", "volumes": [vol(start_h=3)]})
-                wait_until(lambda: _batches(live) == 1, "the first notice taken alone, at the gate", deadline_s=9)
+                wait_until(
+                    lambda: batches_begun(live, "notify_many") == 1,
+                    "the first notice taken alone, at the gate",
+                    deadline_s=9,
+                )
                 queued = []
                 for sender, body in bodies:  # one after the other: the batch takes them in the order they came
                     queued.append(pool.submit(_post, live, tokens[sender], body))
@@ -71,7 +62,7 @@ def test_notices_queued_behind_the_gate_are_recorded_together_and_answered_each_
         answers = [first.result(), *(q.result() for q in queued)]
     statuses = [a.status_code for a in answers]
     assert statuses == [201, 201, 201, 422, 403, 201, 409, 201], [(a.status_code, a.text[:90]) for a in answers]
-    assert _batches(live) == 2  # the first alone, then all the others together
+    assert batches_begun(live, "notify_many") == 2  # the first alone, then all the others together
     made = [a.json() for a in answers if a.status_code == 201]
     assert [m["activity"]["id"] for m in made] == ["TR-0001", "TR-0002", "IL-0001", "IL-0009", "TR-0003"]
     raised = made[2]["raised"]  # IL-0001 meets both TR notices, the second notified in its own batch

@@ -1,17 +1,22 @@
 """What the tests of writes recorded together (hotline messages, notices) compare: how many transactions
-wrote to the record, and whether a batch's answer is the one writing alone gave."""
+wrote to the record, whether a batch's answer is the one writing alone gave, and how many batches a live
+server took."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, text
 
-from deconflict.service import Service
+from deconflict.service import Service, credentials
 from support.builders import M
+from support.live import LiveServer, auth
 
-__all__ = ["in_place", "one_by_one", "same_answer", "transactions"]
+__all__ = ["batches_begun", "in_place", "known_to_the_fast_path", "one_by_one", "same_answer", "transactions"]
 
 
 def transactions(svc: Service) -> Callable[[], int]:
@@ -60,3 +65,24 @@ def one_by_one(items: Iterable[Any], send: Callable[[Any], Any]) -> list[Any]:
         except Exception as e:  # noqa: BLE001 - compared with the batch's answer
             answers.append(e)
     return answers
+
+
+def known_to_the_fast_path(live: LiveServer, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each token presented once and its answer kept, so that each plain write goes the fast way (api/fast.py)
+    and is batched. The cache keeps an answer 1 s: on a loaded machine, opening a database after this took
+    longer, the first write went FastAPI's way and waited at the gate unbatched (a test failed once so in
+    ci-fresh)."""
+    monkeypatch.setattr(credentials, "TOKEN_CACHE_S", 300.0)
+    for token in tokens.values():
+        assert httpx.get(f"{live.url}/api/v1/me", headers=auth(token), timeout=10).status_code == 200
+
+
+def batches_begun(live: LiveServer, batch: str) -> float:
+    """How many batches the server's ``batch`` function (``send_messages``, ``notify_many``) has taken, from its
+    metrics."""
+    found = httpx.get(f"{live.url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(found):
+        for sample in family.samples:
+            if sample.name == "deconflict_write_batch_size_count" and sample.labels == {"batch": batch}:
+                return float(sample.value)
+    return 0.0

@@ -192,12 +192,11 @@ class Picture:
     def next_activity_id(self, party: str, pending: Mapping[str, str] | None = None) -> str:
         """The next free id of the form ``<party>-0001``; ``pending``: the activities notified in a transaction
         not committed yet (id → party), counted as if it were."""
-        candidate = self.party_counts[party] + 1
-        if pending:
-            candidate += sum(1 for p in pending.values() if p == party)
-        while f"{party}-{candidate:04d}" in self.activity_ids or (pending and f"{party}-{candidate:04d}" in pending):
+        pending = pending or {}
+        candidate = self.party_counts[party] + 1 + sum(1 for p in pending.values() if p == party)
+        while (name := f"{party}-{candidate:04d}") in self.activity_ids or name in pending:
             candidate += 1
-        return f"{party}-{candidate:04d}"
+        return name
 
 
 def any_member(picture: Picture, actor: str) -> Member:

@@ -16,14 +16,23 @@ export function explain(err) {
   let field = [...path].reverse().find((p) => FIELDS.includes(p));
   if (!field && path.includes('volumes')) field = 'geometry';
   const said = (re) => re.test(err.message || '');
+  // the rules' limit a refusal states ("31 days", "12 hours"), in days as the reader writes numbers; null: none
+  const limit = (re) => {
+    const m = re.exec(err.message || '');
+    if (!m) return null;
+    const days = Number(m[1]) / (m[2] === 'hours' ? 24 : 1);
+    return fmtNum(days, Number.isInteger(days) ? 0 : 2);
+  };
+  const tooLong = field === 'end' && limit(/longer than the ([\d.]+) (days|hours)/);
+  const tooFar = field === 'start' && limit(/more than ([\d.]+) (days|hours) ahead \(the mechanism's horizon/);
   let text;
   if (err.worded) text = err.message;
   else if (!err.status) text = t('notify.errors.network');
   else if (err.status === 403) text = t('notify.errors.notAllowed');
   else if (field === 'end' && said(/already ended/)) text = t('notify.errors.windowEnded');
   else if (field === 'end' && said(/not after/)) text = t('notify.errors.endAfterStart');
-  else if (field === 'end' && said(/longer than the/)) text = t('notify.errors.windowTooLong', { days: limitDays(err.message, /longer than the ([\d.]+) (days|hours)/) });
-  else if (field === 'start' && said(/ahead \(the mechanism's horizon/)) text = t('notify.errors.tooFarAhead', { days: limitDays(err.message, /more than ([\d.]+) (days|hours) ahead/) });
+  else if (tooLong) text = t('notify.errors.windowTooLong', { days: tooLong });
+  else if (tooFar) text = t('notify.errors.tooFarAhead', { days: tooFar });
   else if (field === 'start' || field === 'end') text = t('notify.errors.badTime');
   else if (field === 'floor_m' && said(/not below/)) text = t('notify.errors.floorBelowCeiling');
   else if ((field === 'floor_m' || field === 'ceiling_m') && said(/at least|at most/)) text = altRangeText();
@@ -39,13 +48,6 @@ export function explain(err) {
   else if (field === 'kind') text = t('notify.errors.kind');
   else text = t('notify.errors.refused');
   return { field: field || '_general', text, detail };
-}
-/* The rules' limit a refusal states ("31 days", "12 hours"), in days as the reader writes numbers. */
-function limitDays(message, re) {
-  const m = re.exec(message || '');
-  if (!m) return '?';
-  const days = Number(m[1]) / (m[2] === 'hours' ? 24 : 1);
-  return fmtNum(days, Number.isInteger(days) ? 0 : 2);
 }
 export const radiusMaxText = () => t('notify.errors.radiusMax', { max: fmtKm(RADIUS_MAX_KM * 1000, 0) });
 
