@@ -75,8 +75,9 @@ def test_notices_queued_behind_the_gate_are_recorded_together_and_answered_each_
     ]
     assert [i for i, _ in notified] == [m["activity"]["id"] for m in made]  # each recorded once, in order
     after = [seq for _, seq in notified[1:]] + [live.service.entries_after(M, head)[-1]["seq"] + 1]
-    for (_, seq), m, following in zip(notified, made, after, strict=True):  # an answer's seq: its notice's last entry
-        assert seq <= m["seq"] < following and (m["seq"] > seq) == bool(m["raised"])
+    for (_, seq), m, following in zip(notified, made, after, strict=True):
+        # an answer's seq: its notice's last entry (after a conflict, the conflict's alerts), where the record stands
+        assert m["seq"] == following - 1 and (m["seq"] > seq) == bool(m["raised"])
     conflicts = {c["id"] for m in made for c in m["raised"]}
     assert len(conflicts) == 3
     with httpx.Client(base_url=live.url) as client:  # the other party hears of each conflict raised, once

@@ -122,7 +122,9 @@ def test_zone_declared_later_catches_existing_activity_and_withdrawal_stops_it(s
     }
     out = svc.declare_zone(mechanism_id=M, actor="TR", zone=zone)
     assert [(c["kind"], c["activity"]) for c in out.raised] == [("zone", "IL-0001")]
-    svc.withdraw_zone(mechanism_id=M, actor="TR", zone_id="TR-PROT-1")
+    assert out.seq == svc.head(M).seq  # where the record stands: after the conflict's alerts
+    withdrawn = svc.withdraw_zone(mechanism_id=M, actor="TR", zone_id="TR-PROT-1")
+    assert withdrawn.resolved and withdrawn.seq == svc.head(M).seq
     later = svc.notify(mechanism_id=M, actor="IL", kind="exercise", volumes=[vol(T4, start_h=5)])
     assert later.raised == ()
     with pytest.raises(Forbidden):
@@ -141,6 +143,7 @@ def test_amend_supersedes_conflicts_and_detects_again(svc: Service) -> None:
     tr = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
     il = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
     first = il.raised[0]["id"]
+    assert il.seq == svc.head(M).seq  # the last entry written (the conflict's alerts follow its own)
     assert tr.activity is not None
     moved = svc.amend(
         mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=1, volumes=[vol(offset(T4, EAST, 100_000))]
@@ -148,7 +151,7 @@ def test_amend_supersedes_conflicts_and_detects_again(svc: Service) -> None:
     assert moved.resolved == (first,) and moved.raised == ()
     assert svc.conflict(M, first)["status"] == "resolved" and svc.conflict(M, first)["resolution"] == "amended"
     back = svc.amend(mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=2, volumes=[vol(T4)])
-    assert [c["other_activity"] for c in back.raised] == ["IL-0001"]
+    assert [c["other_activity"] for c in back.raised] == ["IL-0001"] and back.seq == svc.head(M).seq
     history = svc.activity_history(M, tr.activity.id)
     assert [h["version"] for h in history] == [1, 2, 3]
     assert history[1]["activity"]["volumes"][0]["geometry"]["coordinates"][0] > 38.0
@@ -159,7 +162,7 @@ def test_cancel_closes_conflicts_and_frees_the_space(svc: Service) -> None:
     il = svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)])
     assert tr.activity is not None
     out = svc.cancel(mechanism_id=M, actor="TR", activity_id=tr.activity.id, seen_version=1)
-    assert out.resolved == (il.raised[0]["id"],)
+    assert out.resolved == (il.raised[0]["id"],) and out.seq == svc.head(M).seq
     assert svc.activity(M, tr.activity.id).state.value == "cancelled"
     assert svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)]).raised == ()
     with pytest.raises(InvalidState):

@@ -54,30 +54,27 @@ def record_version(
     """A version of an activity: its entry, the previous version's open conflicts closed as amended (an
     amendment), then one conflict with its alerts per finding. Returns (last seq, raised, closed)."""
     now = activity.notified_at
-    seq = w.append(actor, entry_type, activity_to_doc(activity), now)
+    w.append(actor, entry_type, activity_to_doc(activity), now)
     closed: list[str] = []
     carried = findings.carried_deadlines(w.session, activity.mechanism, activity.id) if amended else {}
     if amended:
         note = f"{activity.id} superseded by version {activity.version}"
-        closed, seq2 = conflicts.close_conflicts(
-            w, picture, activity.id, now, Resolution.AMENDED, note, by=activity.party
-        )
-        seq = seq2 or seq
+        closed, _ = conflicts.close_conflicts(w, picture, activity.id, now, Resolution.AMENDED, note, by=activity.party)
     raised = []
     for finding in found:
-        doc, seq = findings.raise_finding(w, picture, activity, projected, finding, now, carried=carried)
+        doc, _ = findings.raise_finding(w, picture, activity, projected, finding, now, carried=carried)
         raised.append(doc)
-    return seq, raised, closed
+    return w.last_seq, raised, closed
 
 
 def record_cancel(w: RecordWriter, activity: Activity, actor: str, picture: Picture | None) -> tuple[int, list[str]]:
     """A cancelled version of an activity and its open conflicts closed as cancelled. Returns (seq, closed)."""
     now = activity.notified_at
-    seq = w.append(actor, EntryType.ACTIVITY_CANCELLED, activity_to_doc(activity), now)
-    closed, seq2 = conflicts.close_conflicts(
+    w.append(actor, EntryType.ACTIVITY_CANCELLED, activity_to_doc(activity), now)
+    closed, _ = conflicts.close_conflicts(
         w, picture, activity.id, now, Resolution.CANCELLED, f"activity {activity.id} cancelled", by=activity.party
     )
-    return seq2 or seq, closed
+    return w.last_seq, closed
 
 
 def activities_in_zone(
@@ -116,27 +113,27 @@ def record_zone(
 ) -> tuple[int, list[dict[str, Any]]]:
     """A declared zone (already in ``picture.zones``) and a conflict for each live activity it forbids from
     now on (an activity that was there before now only raises nothing). Returns (last seq, raised)."""
-    seq = w.append(actor, EntryType.ZONE_DECLARED, zone_to_doc(shape.zone), now)
+    w.append(actor, EntryType.ZONE_DECLARED, zone_to_doc(shape.zone), now)
     raised = []
     for activity in hits:
         projected = picture.project(activity.volumes)
         for finding in zone_findings(activity, projected, [shape], picture.frame):
             if finding.end <= now:  # the activity was there before now only: nothing to prevent
                 continue
-            doc, seq = findings.raise_finding(w, picture, activity, projected, finding, now)
+            doc, _ = findings.raise_finding(w, picture, activity, projected, finding, now)
             raised.append(doc)
-    return seq, raised
+    return w.last_seq, raised
 
 
 def record_zone_withdrawn(
     w: RecordWriter, picture: Picture, zone_id: str, actor: str, party: str, now: datetime
 ) -> tuple[int, list[str]]:
     """A withdrawn zone and the conflicts it raised closed as withdrawn. Returns (last seq, closed)."""
-    seq = w.append(actor, EntryType.ZONE_WITHDRAWN, {"id": zone_id}, now)
-    closed, seq2 = conflicts.close_conflicts(
+    w.append(actor, EntryType.ZONE_WITHDRAWN, {"id": zone_id}, now)
+    closed, _ = conflicts.close_conflicts(
         w, picture, zone_id, now, Resolution.WITHDRAWN, f"zone {zone_id} withdrawn", by=party, zone=True
     )
-    return seq2 or seq, closed
+    return w.last_seq, closed
 
 
 def lines_down(s: Session, mechanism_id: str, message_ids: Iterable[str]) -> list[str]:
