@@ -422,3 +422,14 @@ def test_a_write_from_another_process_is_seen_and_the_chain_stays_whole(
     assert svc.verify(M).ok and svc.verify(M).entries == counts(svc)[0]
     other.add_member(mechanism_id=M, member={"id": "TR-2", "name": "Duty officer", "role": "party", "party": "TR"})
     assert svc.member(M, "TR-2").party == "TR"
+
+
+@pytest.mark.parametrize("radius_m", [5e-324, 1e-300, 1e-9])
+def test_a_circle_too_small_to_draw_is_judged_by_its_centre(svc: Service, radius_m: float) -> None:
+    """A radius so small that the circle's ring has no two distinct points (5e-324 m) is a point: inside the area
+    where its centre is (it was refused as reaching outside the area), outside it where its centre is."""
+    out = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, radius_m=radius_m)])
+    assert out.activity is not None and out.activity.volumes[0].footprint.radius_m == radius_m
+    with pytest.raises(InvalidInput, match="outside the mechanism's area of responsibility") as refused:
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(BAKU, radius_m=radius_m)])
+    assert refused.value.field == "geometry"

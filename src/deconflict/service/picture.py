@@ -144,6 +144,8 @@ class Picture:
         projected = self.project(volumes)
         for n, (v, (geom, radius)) in enumerate(zip(volumes, projected, strict=True)):
             shape = shapely.buffer(geom, radius) if radius > 0 else geom
+            if shape.is_empty:  # a circle too small for a ring of distinct points (5e-324 m): its centre
+                shape = geom
             if not self.allowed_area.covers(shape):
                 margin = self.mechanism.rules.area_margin_m
                 beyond = f" (or within {margin / 1000:g} km of it)" if margin else ""
