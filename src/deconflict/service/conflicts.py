@@ -231,10 +231,10 @@ def close_conflicts(
     *,
     by: str,
     zone: bool = False,
-) -> tuple[list[str], int]:
+) -> list[str]:
     """Resolve every open strategic conflict of an activity (or, with ``zone``, about a zone) as ``how``.
 
-    Returns the conflicts closed, oldest first, and the last sequence number written (0: none).
+    Returns the conflicts closed, oldest first.
     """
     about = (
         ConflictRow.zone == about_id
@@ -249,11 +249,11 @@ def close_conflicts(
             about,
         )
     ).all()
-    closed, seq = [], 0
+    closed = []
     for row in sorted(rows, key=lambda r: (r.detected_at, int(r.id[1:]) if r.id[1:].isdigit() else 0)):
-        seq = record_resolution(w, picture, SYSTEM, row.id, how, note, now, by=by)
+        record_resolution(w, picture, SYSTEM, row.id, how, note, now, by=by)
         closed.append(row.id)
-    return closed, seq
+    return closed
 
 
 def check_acceptance(c: dict[str, Any], member: Member) -> None:

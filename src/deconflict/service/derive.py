@@ -59,10 +59,10 @@ def record_version(
     carried = findings.carried_deadlines(w.session, activity.mechanism, activity.id) if amended else {}
     if amended:
         note = f"{activity.id} superseded by version {activity.version}"
-        closed, _ = conflicts.close_conflicts(w, picture, activity.id, now, Resolution.AMENDED, note, by=activity.party)
+        closed = conflicts.close_conflicts(w, picture, activity.id, now, Resolution.AMENDED, note, by=activity.party)
     raised = []
     for finding in found:
-        doc, _ = findings.raise_finding(w, picture, activity, projected, finding, now, carried=carried)
+        doc = findings.raise_finding(w, picture, activity, projected, finding, now, carried=carried)
         raised.append(doc)
     return w.last_seq, raised, closed
 
@@ -71,7 +71,7 @@ def record_cancel(w: RecordWriter, activity: Activity, actor: str, picture: Pict
     """A cancelled version of an activity and its open conflicts closed as cancelled. Returns (seq, closed)."""
     now = activity.notified_at
     w.append(actor, EntryType.ACTIVITY_CANCELLED, activity_to_doc(activity), now)
-    closed, _ = conflicts.close_conflicts(
+    closed = conflicts.close_conflicts(
         w, picture, activity.id, now, Resolution.CANCELLED, f"activity {activity.id} cancelled", by=activity.party
     )
     return w.last_seq, closed
@@ -120,7 +120,7 @@ def record_zone(
         for finding in zone_findings(activity, projected, [shape], picture.frame):
             if finding.end <= now:  # the activity was there before now only: nothing to prevent
                 continue
-            doc, _ = findings.raise_finding(w, picture, activity, projected, finding, now)
+            doc = findings.raise_finding(w, picture, activity, projected, finding, now)
             raised.append(doc)
     return w.last_seq, raised
 
@@ -130,7 +130,7 @@ def record_zone_withdrawn(
 ) -> tuple[int, list[str]]:
     """A withdrawn zone and the conflicts it raised closed as withdrawn. Returns (last seq, closed)."""
     w.append(actor, EntryType.ZONE_WITHDRAWN, {"id": zone_id}, now)
-    closed, _ = conflicts.close_conflicts(
+    closed = conflicts.close_conflicts(
         w, picture, zone_id, now, Resolution.WITHDRAWN, f"zone {zone_id} withdrawn", by=party, zone=True
     )
     return w.last_seq, closed

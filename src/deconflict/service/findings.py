@@ -68,8 +68,9 @@ def raise_finding(
     now: datetime,
     *,
     carried: Carried | None = None,
-) -> tuple[dict[str, Any], int]:
-    """Record one finding as a conflict, with its alerts; returns the conflict and the last sequence number."""
+) -> dict[str, Any]:
+    """Record one finding as a conflict, with its alerts; returns the conflict (the writer's ``last_seq`` is its
+    last alert's entry)."""
     rules = picture.mechanism.rules
     now = w.floor(now)  # the deadline runs from the entry's own time, even when the clock stepped back
     doc: dict[str, Any] = {
@@ -138,9 +139,9 @@ def raise_finding(
         # (and the ladder) run on from the first detection, so amending cannot hold an alert at its first rung
         doc["deadline"], doc["supersedes"] = iso(inherited[1]), inherited[0]
     doc = recorded_conflict(doc, rules.disclosure)  # what every member who sees it may read (docs/disclosure.md)
-    seq = w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
+    w.append(SYSTEM, EntryType.CONFLICT_DETECTED, doc, now)
     _alert(w, picture, activity, doc, now)
-    return doc, seq
+    return doc
 
 
 def _alert(w: RecordWriter, picture: Picture, activity: Activity, conflict: dict[str, Any], now: datetime) -> None:
