@@ -122,5 +122,9 @@ wire();
 // Until the member is known, the sign-in page follows the browser's language.
 await setLanguage(navigator.language).catch((e) => console.warn('language', e));
 document.title = t('app.title');
+// The token this tab kept signs in again (a reload), unless a sign-in from the form began while the words above
+// were loading (the form is live from wire() on, and keeps its token in the tab once /me answers): signing in
+// a second time would fail (the map is drawn already) and forget the token under the first sign-in, whose
+// next requests would say "Bearer null", get 401 and sign the page out.
 const saved = sessionStorage.getItem(TOKEN_KEY);
-if (saved) signIn(saved).catch(() => { sessionStorage.removeItem(TOKEN_KEY); S.token = null; });
+if (saved && !S.token) signIn(saved).catch(() => { sessionStorage.removeItem(TOKEN_KEY); S.token = null; });
