@@ -416,3 +416,46 @@ def test_signing_in_before_the_sign_in_page_has_its_words_signs_in_once_and_stay
         assert page.evaluate("sessionStorage.getItem('deconflict.token')") == tokens["TR"]
     finally:
         context.close()
+
+
+def test_a_token_typed_while_the_kept_one_signs_in_after_a_reload_waits_for_it(
+    browser: Any, live: LiveServer, tokens: dict[str, str]
+) -> None:
+    """After a reload the page signs in with the token the tab kept; the sign-in form shows meanwhile. A token
+    typed there then (another member's, here) waits for that sign-in, one at a time: the page is the kept
+    member's, every request says that member's token, and none says ``Bearer null``. Two sign-ins at once
+    drew the map twice, and the one that failed left the page with the other's token or none."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page = context.new_page()
+        page.goto(live.url + "/")
+        page.fill("#token", tokens["TR"])
+        page.press("#token", "Enter")
+        expect(page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
+        held: list[Any] = []
+        released = [False]
+        # the kept token's sign-in, held at /me (and any other sign-in's /me, until they are let go)
+        page.route("**/api/v1/me", lambda route: route.continue_() if released[0] else held.append(route))
+        bearers: list[str] = []
+        page.on("request", lambda r: bearers.append(r.headers.get("authorization", "")))
+        page.reload(wait_until="commit")
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the reloaded page never signed in with the token it kept"
+        expect(page.locator("#signin")).to_be_visible()
+        page.fill("#token", tokens["IL"])
+        page.press("#token", "Enter")
+        page.wait_for_timeout(300)
+        released[0] = True
+        for route in held:
+            route.continue_()
+        expect(page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
+        page.wait_for_timeout(1500)
+        expect(page.locator("#app")).to_be_visible()
+        assert page.evaluate("document.documentElement.dataset.member") == "TR"
+        sent = {b for b in bearers if b}
+        assert sent == {f"Bearer {tokens['TR']}"}, sorted(b[:20] for b in sent)
+    finally:
+        context.close()

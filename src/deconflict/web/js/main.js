@@ -74,6 +74,17 @@ async function signIn(token) {
   tick();
 }
 
+/* The sign-in under way (null: none). One at a time: two would both draw the map, and the one that failed
+ * would clear the token under the other. */
+let signingIn = null;
+const signedIn = () => !$('#app').hidden;
+function signInOnce(token) {
+  const attempt = signIn(token);
+  signingIn = attempt;
+  attempt.catch(() => {}).finally(() => { if (signingIn === attempt) signingIn = null; });
+  return attempt;
+}
+
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   if (S.streamAbort) S.streamAbort.abort();
@@ -104,7 +115,13 @@ function wire() {
     e.preventDefault();
     $('#signin-error').textContent = '';
     try { S.audio = S.audio || new AudioContext(); } catch { /* no sound */ }
-    try { await signIn($('#token').value.trim()); } catch (err) {
+    if (signingIn) {
+      // The token this tab kept is signing in (just after a reload): one sign-in at a time. Signed in with it,
+      // the page is there; only if it was refused does the token typed here sign in.
+      try { await signingIn; return; } catch { /* refused: the typed token below */ }
+    }
+    if (signedIn()) return;
+    try { await signInOnce($('#token').value.trim()); } catch (err) {
       $('#signin-error').textContent = err.status === 401 ? t('signin.unknownToken') : err.message;
     }
   });
@@ -127,4 +144,6 @@ document.title = t('app.title');
 // a second time would fail (the map is drawn already) and forget the token under the first sign-in, whose
 // next requests would say "Bearer null", get 401 and sign the page out.
 const saved = sessionStorage.getItem(TOKEN_KEY);
-if (saved && !S.token) signIn(saved).catch(() => { sessionStorage.removeItem(TOKEN_KEY); S.token = null; });
+if (saved && !signingIn && !signedIn()) {
+  signInOnce(saved).catch(() => { sessionStorage.removeItem(TOKEN_KEY); S.token = null; });
+}
