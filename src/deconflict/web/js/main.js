@@ -116,8 +116,8 @@ function wire() {
     $('#signin-error').textContent = '';
     try { S.audio = S.audio || new AudioContext(); } catch { /* no sound */ }
     if (signingIn) {
-      // The token this tab kept is signing in (just after a reload): one sign-in at a time. Signed in with it,
-      // the page is there; only if it was refused does the token typed here sign in.
+      // A sign-in is under way (the token this tab kept, just after a reload; or an earlier press of Enter): one
+      // at a time. Signed in by it, the page is there; only if it was refused does the token typed here sign in.
       try { await signingIn; return; } catch { /* refused: the typed token below */ }
     }
     if (signedIn()) return;
