@@ -503,6 +503,7 @@ def test_tail_waits_while_the_member_holds_every_stream_it_may_and_goes_on(
     """Back after a restart, the service answers the tail 429 (the member already holds every stream it may: here
     one, taken by another of its clients): the tail waits as asked and tries again, instead of ending."""
     import dataclasses
+    import signal
 
     from deconflict.store import open_store
 
@@ -511,11 +512,18 @@ def test_tail_waits_while_the_member_holds_every_stream_it_may_and_goes_on(
         _wait_for(tail.out, "connected")
         tail.down()
         settings = dataclasses.replace(live.settings, max_streams_per_member=1)
-        again = tail.up(Service(open_store(db), clock=clock), settings)
-        with httpx.stream("GET", f"{again.url}{A}/events", headers=auth(tokens["IL"]), timeout=30) as held:
-            assert held.status_code == 200
-            _wait_for(tail.errors, "the service answered 429")
-            assert tail.proc.poll() is None
+        # the tail is held still while the service comes back and the other client takes the one stream: on a
+        # busy machine its next try could otherwise come first and take it (CI saw the other client get the 429)
+        tail.proc.send_signal(signal.SIGSTOP)
+        try:
+            again = tail.up(Service(open_store(db), clock=clock), settings)
+            with httpx.stream("GET", f"{again.url}{A}/events", headers=auth(tokens["IL"]), timeout=30) as held:
+                tail.proc.send_signal(signal.SIGCONT)
+                assert held.status_code == 200
+                _wait_for(tail.errors, "the service answered 429")
+                assert tail.proc.poll() is None
+        finally:
+            tail.proc.send_signal(signal.SIGCONT)
         _to_israel(again.url, tokens["TR"], "once a stream was free")
         _wait_for(tail.out, "once a stream was free")
 
