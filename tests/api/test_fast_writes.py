@@ -233,3 +233,53 @@ def test_after_writes_that_came_together_the_next_batch_waits_for_those_still_co
         batches.stop()
     assert calls == [[0], [1, 2], [3, 4], [5], [6]]
     assert alone < step / 2
+
+
+def test_writes_presenting_a_token_not_looked_up_lately_share_one_lookup_and_stay_fast(
+    db: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy member's writes that come while the answer about its token is not cached (it lasts
+    ``TOKEN_CACHE_S``, a second) wait for one lookup of the token and are answered on the fast path. Each
+    went to FastAPI and read the token itself: once a second, a burst of the hotline's writes took the slow
+    way. A revoked token is still refused, once its cached answer has run out."""
+    service = Service(open_store(db), clock=clock)
+    tr = service.issue_token(mechanism_id=M, member_id="TR")
+    app = create_app(Settings(db=db, clock=clock, tick_s=0), service)
+    looked: list[str] = []
+    lookup = Service.authenticate
+
+    def counted_lookup(self: Service, token: str) -> Any:
+        looked.append(token)
+        time.sleep(0.05)  # a store slow to answer: the other writes come while the lookup is under way
+        return lookup(self, token)
+
+    taken: list[str] = []
+    batched = fast.Batches.run
+
+    async def counted_batch(self: fast.Batches, batch: Any, *args: Any) -> Any:
+        taken.append(batch.__name__)
+        return await batched(self, batch, *args)
+
+    monkeypatch.setattr(Service, "authenticate", counted_lookup)
+    monkeypatch.setattr(fast.Batches, "run", counted_batch)
+    message = {"template": "holding", "params": {"ref": "C1"}, "to": ["IL"]}
+
+    async def burst(client: httpx.AsyncClient, n: int) -> list[int]:
+        sent = [client.post(f"{A}/messages", headers={"Authorization": f"Bearer {tr}"}, json=message) for _ in range(n)]
+        return [r.status_code for r in await asyncio.gather(*sent)]
+
+    async def main() -> tuple[list[int], int, list[int]]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            first = await burst(client, 12)
+            lookups = len(looked)
+            service.revoke_tokens(mechanism_id=M, member_id="TR")  # clears this service's cache
+            return first, lookups, await burst(client, 3)
+
+    try:
+        first, lookups, after_revoking = asyncio.run(main())
+    finally:
+        service.store.close()
+    assert first == [201] * 12
+    assert taken == ["send_messages"] * 12  # every one on the fast path
+    assert lookups == 1 and looked[0] == tr  # one lookup for the whole burst
+    assert after_revoking == [401] * 3

@@ -3,6 +3,7 @@ to it (failed authentications per client address, writes per member)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from deconflict.service import Service, SignatureMode, Signed
 __all__ = [
     "WRITE_METHODS",
     "Caller",
+    "TokenLookups",
     "CallerDep",
     "HubDep",
     "MemberDep",
@@ -30,6 +32,7 @@ __all__ = [
     "bearer",
     "current_caller",
     "limits",
+    "looked_up",
     "mechanism_caller",
 ]
 
@@ -67,6 +70,46 @@ def limits(request: Request) -> Limits:
     return found
 
 
+class TokenLookups:
+    """The token lookups under way in the store, one a token: when a token's cached answer has run out
+    (``credentials.TOKEN_CACHE_S``), every request that presents it meanwhile waits for the same lookup,
+    instead of each reading the store (and each write leaving the fast path, ``api/fast.py``, for it: once a
+    second a burst of a busy member's writes did)."""
+
+    def __init__(self) -> None:
+        self._under_way: dict[str, asyncio.Future[tuple[str, Member] | None]] = {}
+
+    async def of(self, service: Service, token: str) -> tuple[str, Member] | None:
+        """(mechanism id, member) for a live token, or None: from the cache, or from the lookup of the token
+        under way, or from one started now (in a worker thread). A request that is cancelled while it waits
+        leaves the lookup to the others."""
+        found = service.authenticate_cached(token)
+        if found is not False:
+            return found
+        loop = asyncio.get_running_loop()
+        lookup = self._under_way.get(token)
+        if lookup is None or lookup.get_loop() is not loop:
+            lookup = self._under_way[token] = asyncio.ensure_future(run_in_threadpool(service.authenticate, token))
+            lookup.add_done_callback(lambda done: self._forget(token, done))
+        return await asyncio.shield(lookup)
+
+    def _forget(self, token: str, done: asyncio.Future[tuple[str, Member] | None]) -> None:
+        if self._under_way.get(token) is done:
+            del self._under_way[token]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failed lookup nobody waits for any more is not logged as forgotten
+
+
+async def looked_up(request: Request, service: Service, token: str) -> tuple[str, Member] | None:
+    """(mechanism id, member) for a live token, or None (unknown or revoked), looked up once for all the
+    requests presenting it at the same time (:class:`TokenLookups`, one an application)."""
+    state = request.app.state
+    lookups = getattr(state, "token_lookups", None)
+    if lookups is None:
+        lookups = state.token_lookups = TokenLookups()
+    return await lookups.of(service, token)
+
+
 async def current_caller(
     request: Request,
     service: ServiceDep,
@@ -89,9 +132,7 @@ async def current_caller(
     wait = rates.auth_failures.wait_s(address)
     if wait and (address, token) not in rates.known:
         raise too_many("too many unknown or revoked tokens from your address", wait)
-    found = service.authenticate_cached(token)
-    if found is False:
-        found = await run_in_threadpool(service.authenticate, token)
+    found = await looked_up(request, service, token)
     if not isinstance(found, tuple):  # None: unknown or revoked
         rates.auth_failures.hit(address)
         raise HTTPException(401, "the token is unknown or was revoked", {"WWW-Authenticate": "Bearer"})

@@ -8,8 +8,9 @@ work on a hotline message. :class:`FastWrites`, an ASGI middleware inside :class
 (so the body it sees is already checked), answers a write to one of :func:`routes` itself when every
 dependency resolves the plain way:
 
-- the bearer token is one the service's token cache knows as live (``authenticate_cached``), its client
-  address is not slowed down for failed authentications, and the token belongs to the path's mechanism;
+- the bearer token is live (the service's token cache, or a lookup shared with the other requests presenting
+  it meanwhile: ``deps.looked_up``), its client address is not slowed down for failed authentications, and
+  the token belongs to the path's mechanism;
 - the member has writes left in the window (``writes_per_member``);
 - no signing header (``Deconflict-*``) is sent: the service's key signs;
 - the body is JSON the route's model accepts (validated by the same pydantic model, from the document
@@ -18,11 +19,12 @@ dependency resolves the plain way:
 
 Then it makes the same side effects the dependencies make (the address's known token, the write counted,
 the member noted for the request's log line) and calls the route's own function with the same arguments,
-in :class:`WriteThreads`. Anything else (no token, an unknown, revoked or uncached one, a limit reached, a
-signed or prepared write, a body the model refuses, a path that is not exactly the route's) goes on to
-FastAPI untouched, before any side effect, and is answered there as always: every error, message and
-status stays FastAPI's. An exception the route's function raises is answered by the application's own
-exception handler for it (as the route's would be), or goes on up to the server-error handler.
+in :class:`WriteThreads`. Anything else (no token, an unknown or revoked one, a lookup that failed, a limit
+reached, a signed or prepared write, a body the model refuses, a path that is not exactly the route's) goes
+on to FastAPI untouched, before any side effect (a token's lookup only fills the service's cache, as
+FastAPI's would), and is answered there as always: every error, message and status stays FastAPI's. An
+exception the route's function raises is answered by the application's own exception handler for it (as
+the route's would be), or goes on up to the server-error handler.
 
 The routes keep their declarations: the OpenAPI document is unchanged, and a test checks that each route
 named here still takes exactly the parameters this module resolves.
@@ -57,7 +59,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deconflict.api.body import READ_KEY
-from deconflict.api.deps import WRITE_METHODS, Caller, limits
+from deconflict.api.deps import WRITE_METHODS, Caller, limits, looked_up
 from deconflict.service import SignatureMode
 
 __all__ = ["Batches", "FastRoute", "FastWrites", "WriteThreads", "routes"]
@@ -421,7 +423,10 @@ class FastWrites:
         address = client[0] if client else ""
         if rates.auth_failures.wait_s(address) and (address, token) not in rates.known:
             return None
-        found = service.authenticate_cached(token)
+        try:
+            found = await looked_up(request, service, token)
+        except Exception:  # noqa: BLE001 - the store failed: FastAPI's dependency looks again and answers it
+            return None
         if not isinstance(found, tuple) or found[0] != mechanism_id:
             return None
         caller = Caller(found[0], found[1], token)

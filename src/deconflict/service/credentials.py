@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from typing import Literal
 
 from sqlalchemy import select
 
@@ -66,7 +67,7 @@ def revoke_tokens(ctx: Context, *, mechanism_id: str, member_id: str) -> int:
     return len(rows)
 
 
-def authenticate_cached(ctx: Context, token: str) -> tuple[str, Member] | None | bool:
+def authenticate_cached(ctx: Context, token: str) -> tuple[str, Member] | None | Literal[False]:
     """Like :func:`authenticate` from a cache of recent answers; False when the cache cannot say.
 
     Answers are kept for TOKEN_CACHE_S, so a revocation made by another process takes effect

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from deconflict.clock import Clock, system_clock
 from deconflict.disclosure import listed_part, sees_conflict, sees_whole_notices
@@ -205,7 +205,7 @@ class Service(RecordFacade):
         """Revoke every live token of a member; returns how many were revoked."""
         return credentials.revoke_tokens(self._ctx, mechanism_id=mechanism_id, member_id=member_id)
 
-    def authenticate_cached(self, token: str) -> tuple[str, Member] | None | bool:
+    def authenticate_cached(self, token: str) -> tuple[str, Member] | None | Literal[False]:
         """Like :meth:`authenticate` from a cache of recent answers; False when the cache cannot say."""
         return credentials.authenticate_cached(self._ctx, token)
 
