@@ -405,11 +405,19 @@ def test_an_open_conflict_on_the_map_does_not_keep_the_page_painting(
             next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
         )
 
-    def share(seconds: float = 3.0) -> float:
-        before, began = busy_s(), time.monotonic()
-        time.sleep(seconds)
-        return (busy_s() - before) / (time.monotonic() - began)
+    def share(windows: int = 4, seconds: float = 1.2) -> float:
+        """The main thread's busy share in the quietest of a few windows of one blink each: the busy time is
+        wall time, and a window in which the machine was busy elsewhere (another test, CI's other worker)
+        counts the page's tasks as longer (0.23 against 0.09 still once, on a loaded CI machine)."""
+        shares = []
+        for _ in range(windows):
+            before, began = busy_s(), time.monotonic()
+            time.sleep(seconds)
+            shares.append((busy_s() - before) / (time.monotonic() - began))
+        return min(shares)
 
+    timing = "getComputedStyle(document.querySelector('path.conflicted')).animationTimingFunction"
+    assert il.page.evaluate(timing).startswith("step"), il.page.evaluate(timing)  # painted at each step only
     running = share()
     cdp.send("Animation.enable")
     cdp.send("Animation.setPlaybackRate", {"playbackRate": 0})  # every animation still: the page's floor
