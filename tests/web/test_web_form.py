@@ -158,10 +158,15 @@ def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_c
     page.select_option("#n-alt-unit", "m")
     page.fill("#n-ceiling", "3000")
     page.click("#n-send")
-    expect(page.locator("[data-stale]")).to_have_text(words("tr", "amend.stale", id="TR-0001", version="2"))
+    # The send checks (preview), is refused (PUT, 409) and reads the version now current (GET) before it says
+    # so: three requests one after another, which at load 10-17 took over 5 s (Playwright's default wait). A
+    # helper held each of them, and the stream's entries, every way round: the page always ended right.
+    expect(page.locator("[data-stale]")).to_have_text(
+        words("tr", "amend.stale", id="TR-0001", version="2"), timeout=15_000
+    )
     assert page.input_value("#n-lat") == tr_num(ALEPPO[0]) and page.input_value("#n-ceiling") == "3000"  # edits kept
     page.click("#n-send")
-    expect(page.locator("[data-amended]")).to_have_attribute("data-version", "3")
+    expect(page.locator("[data-amended]")).to_have_attribute("data-version", "3", timeout=15_000)
     a = tr.get("/activities/TR-0001")
     assert a["version"] == 3
     assert a["volumes"][0]["geometry"]["coordinates"] == [ALEPPO[1], ALEPPO[0]]
