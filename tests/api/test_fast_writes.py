@@ -76,6 +76,17 @@ def _requests(tokens: dict[str, str]) -> list[tuple[str, str, dict[str, str], An
     ]
 
 
+def _count_batches(monkeypatch: pytest.MonkeyPatch, taken: list[str]) -> None:
+    """Each write handed to :class:`fast.Batches` (the fast path) noted in ``taken`` by its batch's name."""
+    batched = fast.Batches.run
+
+    async def counted_batch(self: fast.Batches, batch: Any, *args: Any) -> Any:
+        taken.append(batch.__name__)
+        return await batched(self, batch, *args)
+
+    monkeypatch.setattr(fast.Batches, "run", counted_batch)
+
+
 async def _answers(app: Any, requests: list[tuple[str, str, dict[str, str], Any]]) -> list[tuple[Any, ...]]:
     out = []
     transport = httpx.ASGITransport(app=app)
@@ -106,14 +117,8 @@ def test_plain_writes_answer_as_fastapi_does(
         taken.append(fn.__name__)
         return await run(self, fn, *args, **kwargs)
 
-    batched = fast.Batches.run
-
-    async def counted_batch(self: fast.Batches, batch: Any, *args: Any) -> Any:
-        taken.append(batch.__name__)
-        return await batched(self, batch, *args)
-
     monkeypatch.setattr(fast.WriteThreads, "run", counted)
-    monkeypatch.setattr(fast.Batches, "run", counted_batch)
+    _count_batches(monkeypatch, taken)
     monkeypatch.setattr(credentials, "TOKEN_CACHE_S", 3600.0)  # the answers cached by the warm-up stay, however slow
     fast_app = create_app(Settings(db=db, clock=clock, tick_s=0), Service(open_store(db), clock=clock))
     with monkeypatch.context() as m:
@@ -254,14 +259,8 @@ def test_writes_presenting_a_token_not_looked_up_lately_share_one_lookup_and_sta
         return lookup(self, token)
 
     taken: list[str] = []
-    batched = fast.Batches.run
-
-    async def counted_batch(self: fast.Batches, batch: Any, *args: Any) -> Any:
-        taken.append(batch.__name__)
-        return await batched(self, batch, *args)
-
     monkeypatch.setattr(Service, "authenticate", counted_lookup)
-    monkeypatch.setattr(fast.Batches, "run", counted_batch)
+    _count_batches(monkeypatch, taken)
     message = {"template": "holding", "params": {"ref": "C1"}, "to": ["IL"]}
 
     async def burst(client: httpx.AsyncClient, n: int) -> list[int]:

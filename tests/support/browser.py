@@ -62,6 +62,15 @@ def wait_until(condition: Callable[[], Any], timeout_s: float) -> None:
         time.sleep(0.1)
 
 
+def wait_in_page(page: Any, condition: Callable[[], Any], timeout_s: float) -> None:
+    """:func:`wait_until`, waiting in ``page`` between looks: Playwright hands the page's events (a request a
+    route holds, say) to their handlers only while one of its calls runs, never during ``time.sleep``."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < end, f"not true within {timeout_s:g} s"
+        page.wait_for_timeout(100)
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless, driven by Playwright; closed on leaving."""

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
-from support.browser import say, wait_until, words
+from support.browser import say, wait_in_page, wait_until, words
 from support.builders import A
 from support.live import LiveServer, auth, post_notice
 
@@ -396,17 +396,11 @@ def test_signing_in_before_the_sign_in_page_has_its_words_signs_in_once_and_stay
         page = context.new_page()
         page.on("request", lambda r: bearers.append(r.headers.get("authorization", "")))
         page.goto(live.url + "/", wait_until="commit")
-        for _ in range(100):
-            if held:
-                break
-            page.wait_for_timeout(100)
-        assert held, "the page never asked for its English words"
+        wait_in_page(page, lambda: held, 10)  # the page asked for its English words
         page.fill("#token", tokens["TR"])
         page.press("#token", "Enter")
-        for _ in range(100):  # the sign-in keeps the token in the tab once /me has answered
-            if page.evaluate("sessionStorage.getItem('deconflict.token')"):
-                break
-            page.wait_for_timeout(100)
+        # the sign-in keeps the token in the tab once /me has answered
+        wait_in_page(page, lambda: page.evaluate("sessionStorage.getItem('deconflict.token')"), 10)
         held[0].continue_()  # the words arrive: the page's start goes on
         expect(page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
         page.wait_for_timeout(1500)  # the first sign-in's reads and the stream, all answered
@@ -439,11 +433,7 @@ def test_a_token_typed_while_the_kept_one_signs_in_after_a_reload_waits_for_it(
         bearers: list[str] = []
         page.on("request", lambda r: bearers.append(r.headers.get("authorization", "")))
         page.reload(wait_until="commit")
-        for _ in range(100):
-            if held:
-                break
-            page.wait_for_timeout(100)
-        assert held, "the reloaded page never signed in with the token it kept"
+        wait_in_page(page, lambda: held, 10)  # the reloaded page signs in with the token it kept
         expect(page.locator("#signin")).to_be_visible()
         page.fill("#token", tokens["IL"])
         page.press("#token", "Enter")
