@@ -83,11 +83,12 @@ def test_a_replay_snapshot_being_written_holds_up_no_escalation_and_the_service_
                 steps = {m["id"]: m["escalation_steps"] for m in c.get(f"{A}/messages").json()}
                 return all(steps[a["id"]] >= 1 for a in alerts)
 
-            wait_until(escalated, "the alerts' first escalation step while a snapshot is being written", deadline_s=5)
+            wait_until(escalated, "the alerts' first escalation step while a snapshot is being written", deadline_s=30)
             took = time.monotonic() - started
             ready = c.get("/readyz")
         assert not release.is_set() and writing.is_set()  # the snapshot was being written all along
-        assert took < 5 and ready.status_code == 200, ready.text
+        # the snapshot is held for up to 60 s: a tick it held up would take that long (30 s for a loaded machine)
+        assert took < 30 and ready.status_code == 200, ready.text
         release.set()
 
         def written() -> bool:

@@ -37,6 +37,14 @@ __all__ = [
     "words",
 ]
 
+EXPECT_TIMEOUT_MS = 15_000
+"""How long every ``expect()`` on a page waits unless it says otherwise (Playwright's own default is 5 s). What a
+test waits for is a final state, often reached after several requests one after another (signing in: ``/me``,
+the language, the mechanism, the templates; an acknowledgement: a POST, the stream, a GET and a render), and on
+a loaded machine (three test processes on two cores, load 5-17 in CI) one request can take a second or two. A
+test that times something says its own timeout (the conflict seen within 2 s)."""
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
 CHROMIUM = Path("/usr/bin/chromium")
 CATALOGUES = WEB / "i18n"
 VIEWPORT = {"width": 1366, "height": 768}

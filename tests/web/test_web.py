@@ -49,11 +49,21 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     expect(tr.page.locator("#n-start")).to_have_value("2025-04-09T08:00:00Z")
     tr.shot("tr_preview.png")
 
+    # Within 2 s of the click, as the pages themselves saw it (their clocks are the machine's): the test's own
+    # calls into the pages are not counted, each a round trip that a loaded machine can make take most of a second
+    il.page.evaluate(
+        """() => { window.__seen = null; new MutationObserver(() => { if (window.__seen === null
+             && document.querySelector('[data-conflict=C1] .countdown')) window.__seen = performance.timeOrigin
+             + performance.now(); }).observe(document.body, { subtree: true, childList: true }); }"""
+    )
+    tr.page.evaluate(
+        """() => document.querySelector('#n-send').addEventListener('click', () => { window.__clicked =
+             performance.timeOrigin + performance.now(); }, { capture: true, once: true })"""
+    )
     tr.page.click("#n-send")
-    sent = time.monotonic()
     expect(tr.page.locator("[data-sent]")).to_contain_text(words("tr", "notify.sentRaised", id="TR-0001", raised="C1"))
     conflict = il.page.locator("[data-conflict=C1]")
-    expect(conflict).to_be_visible(timeout=2000)
+    expect(conflict).to_be_visible()
     # Israel reads it in Hebrew: awaited itself, the deadline in UTC, the time left in minutes and seconds.
     expect(conflict).to_contain_text(words("he", "conflicts.awaitingUs", time=Rx(".*06:10.*UTC.*")))
     expect(conflict.locator(".countdown")).to_have_attribute("data-deadline", re.compile("^2025-04-09T06:10"))
@@ -61,7 +71,8 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
     expect(conflict.locator(".countdown")).to_have_text(
         re.compile("^" + rx("he", "countdown.left", duration=duration) + "$")
     )
-    assert time.monotonic() - sent < 2.0
+    took_ms = il.page.evaluate("window.__seen") - tr.page.evaluate("window.__clicked")
+    assert 0 < took_ms < 2000, took_ms
     expect(il.page.locator("#alarm")).to_be_visible()
     expect(il.page.locator("#alarm-text")).to_contain_text("C1")
     expect(il.page.locator("#waiting-list [data-waiting=C1]")).to_be_visible()
@@ -77,7 +88,7 @@ def test_turkiye_draws_a_patrol_israel_sees_the_conflict_within_2_s_and_acknowle
 
     # One acknowledgement: Israel acknowledges the conflict; its alert reads settled and the banner goes.
     il.page.click("[data-ack-conflict=C1]")
-    expect(tr.page.locator("[data-conflict=C1]")).to_have_attribute("data-status", "acknowledged", timeout=2000)
+    expect(tr.page.locator("[data-conflict=C1]")).to_have_attribute("data-status", "acknowledged")  # pushed: no poll
     expect(tr.page.locator("[data-conflict=C1] .status")).to_have_text(say("tr", "conflictStatuses.acknowledged"))
     acked = words(
         "tr", "conflicts.acknowledgedBy", who=rx("tr", "conflicts.ackedEntry", party="İsrail", time=Rx(".*UTC"))
@@ -172,7 +183,7 @@ def test_hebrew_reader_sees_the_hotline_right_to_left_live(
     expect(mine).to_have_attribute("dir", "ltr")
     expect(mine).to_contain_text("bekletiyoruz")
     theirs = il.page.locator("[data-message=M3] .text")
-    expect(theirs).to_have_attribute("dir", "rtl", timeout=2000)
+    expect(theirs).to_have_attribute("dir", "rtl")  # pushed by the stream: the page reads no messages unasked
     expect(theirs).to_contain_text("אנו משהים")
     expect(il.page.locator("[data-line=IL]")).to_be_visible()
     il.shot("il_hotline_rtl.png")
@@ -412,14 +423,16 @@ def test_an_open_conflict_on_the_map_does_not_keep_the_page_painting(
     cdp.send("Performance.enable")
 
     def busy_s() -> float:
+        """The CPU time of the page's main thread (CDP ``ThreadTime``): not wall time, so a machine busy elsewhere
+        (another test, CI's other workers) does not lengthen it. ``TaskDuration``, the tasks' wall time, read
+        0.21 against 0.07 still on a loaded CI machine, in the quietest of four windows."""
         return float(
-            next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+            next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "ThreadTime")
         )
 
     def share(windows: int = 4, seconds: float = 1.2) -> float:
-        """The main thread's busy share in the quietest of a few windows of one blink each: the busy time is
-        wall time, and a window in which the machine was busy elsewhere (another test, CI's other worker)
-        counts the page's tasks as longer (0.23 against 0.09 still once, on a loaded CI machine)."""
+        """The main thread's busy share (CPU time over wall time) in the quietest of a few windows of one blink
+        each: the page's own occasional work (the tracks read every 2 s) falls in some of them."""
         shares = []
         for _ in range(windows):
             before, began = busy_s(), time.monotonic()
@@ -434,7 +447,7 @@ def test_an_open_conflict_on_the_map_does_not_keep_the_page_painting(
     cdp.send("Animation.setPlaybackRate", {"playbackRate": 0})  # every animation still: the page's floor
     still = share()
     cdp.send("Animation.setPlaybackRate", {"playbackRate": 1})
-    assert running - still < 0.12, (running, still)  # the smooth pulse: 0.36 against 0.05 here, 0.98 in bench/page.py
+    assert running - still < 0.12, (running, still)  # the smooth pulse: 0.41 against 0.06 here, 0.98 in bench/page.py
     il.page.emulate_media(reduced_motion="reduce")  # a reader who asked for less motion gets none
     assert il.page.evaluate("getComputedStyle(document.querySelector('path.conflicted')).animationName") == "none"
 
