@@ -196,8 +196,8 @@ def officer(
 
     opened: list[Officer] = []
 
-    def open_as(member: str) -> Officer:
-        opened.append(Officer(browser, live, tokens[member], timezone_id=page_timezone))
+    def open_as(member: str, **options: Any) -> Officer:
+        opened.append(Officer(browser, live, tokens[member], timezone_id=page_timezone, **options))
         return opened[-1]
 
     yield open_as
