@@ -29,13 +29,16 @@ def _notice() -> dict[str, Any]:
     return {"kind": "uav_patrol", "volumes": [vol()]}
 
 
-def _ended_within(reader: SSEReader, seconds: float) -> float:
-    """Read the stream until it ends; how long that took (fails after ``seconds``)."""
+def _ended_within(reader: SSEReader, seconds: float) -> int:
+    """Read the stream until it ends: how many keep-alives it sent meanwhile (the live server's, every 0.5 s of
+    quiet). The stream's own clock, not this process's: on a loaded machine the wall time from here to the end
+    of the stream grows with the load, the stream's turns do not (fails after ``seconds`` of wall time)."""
     began = time.monotonic()
-    lines = reader.response.iter_lines()
-    for _ in lines:
+    kept_alive = 0
+    for line in reader.response.iter_lines():
+        kept_alive += line.startswith(": keep-alive")
         assert time.monotonic() - began < seconds, "the stream goes on"
-    return time.monotonic() - began
+    return kept_alive
 
 
 # --- a revoked token's streams end ---------------------------------------------------------------
@@ -48,8 +51,8 @@ def test_revoking_a_token_ends_its_open_streams(live: LiveServer, tokens: dict[s
         for r in (*readers, other):
             assert r.response.status_code == 200
         assert live.service.revoke_tokens(mechanism_id="tr-il-syria", member_id="IL") == 1
-        took = [_ended_within(r, 5.0) for r in readers]
-        assert max(took) < 2.5, took  # measured: about 1 s (the stream's session check)
+        turns = [_ended_within(r, 30.0) for r in readers]
+        assert max(turns) <= 4, turns  # 2 s of keep-alives at most; measured: none (revoked here, they end at once)
         assert client.get(f"{A}/events", headers=auth(tokens["IL"])).status_code == 401
         # the other member's stream goes on: it still receives what is written
         assert client.post(f"{A}/activities", json=_notice(), headers=auth(tokens["TR"])).status_code == 201
@@ -67,7 +70,8 @@ def test_a_revocation_from_another_process_ends_the_stream_within_two_seconds(
         elsewhere = Service(open_store(db), clock=clock)  # as `deconflict member revoke --db` does
         elsewhere.revoke_tokens(mechanism_id="tr-il-syria", member_id="IL")
         elsewhere.store.close()
-        assert _ended_within(reader, 5.0) < 3.0  # the token cache (1 s) plus the session check (1 s)
+        # the token cache (1 s) plus the session check (1 s): 4 keep-alives, one more for the turn under way
+        assert _ended_within(reader, 30.0) <= 5
     finally:
         reader.close()
 
