@@ -73,7 +73,8 @@ let chosenRe = null; // what the reader picked in "About" (null: follow the page
 export function renderReOptions() {
   const select = $('#re');
   const keep = select.value;
-  const refs = [...answerable()];
+  const answers = answerable(); // once: with an alert storm's thousands of items, each call took 0.1-0.2 s
+  const refs = [...answers];
   for (const a of S.activities.filter((x) => x.party === S.party).sort((a, b) => newestFirst(a.id, b.id)).slice(0, 10)) {
     refs.push([a.id, t('hotline.reActivity', { id: a.id, kind: kindName(a.kind) })]);
   }
@@ -84,7 +85,7 @@ export function renderReOptions() {
   // urgent item waiting on us, else the newest open conflict (never the oldest).
   const fresh = waitingItems().find((i) => !S.seenRefs.has(i.id) && refs.some(([v]) => v === i.id));
   if (!fresh && chosenRe !== null && refs.some(([v]) => v === chosenRe)) select.value = chosenRe;
-  else { chosenRe = null; select.value = defaultRef(answerable()) || (keep && refs.some(([v]) => v === keep) ? keep : ''); }
+  else { chosenRe = null; select.value = defaultRef(answers) || (keep && refs.some(([v]) => v === keep) ? keep : ''); }
   waitingItems().forEach((i) => S.seenRefs.add(i.id));
   if (phraseOpen && !$('#phrase-form').hidden) refreshRefField();
 }
