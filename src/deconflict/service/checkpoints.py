@@ -38,8 +38,8 @@ from deconflict.store.schema import CheckpointRow, CosignatureRow, KeyRow, Ledge
 __all__ = [
     "add_cosignature",
     "consistency",
+    "cosigned",
     "cosigned_note",
-    "cosigning_parties",
     "inclusion",
     "note_keys",
     "note_signer",
@@ -258,25 +258,21 @@ def note_keys(ctx: Context, mechanism_id: str) -> dict[str, Any]:
 
 def cosigned_note(s: Session, row: CheckpointRow) -> str | None:
     """A checkpoint's note with every cosignature received so far under the service's signature."""
-    if row.note is None:
-        return None
-    lines = s.scalars(
-        select(CosignatureRow.line)
+    return cosigned(s, row)[0]
+
+
+def cosigned(s: Session, row: CheckpointRow) -> tuple[str | None, list[str]]:
+    """A checkpoint's note with every cosignature received so far under the service's signature, and the
+    parties whose cosignatures those are, in order: read in one statement, so that the parties named are the
+    lines in the note (two reads could see a cosignature committed between them: named, and not in the note)."""
+    found = s.execute(
+        select(CosignatureRow.party, CosignatureRow.line)
         .where(CosignatureRow.mechanism_id == row.mechanism_id, CosignatureRow.seq == row.seq)
         .order_by(CosignatureRow.party)
-    )
-    return row.note + "".join(f"{line}\n" for line in lines)
-
-
-def cosigning_parties(s: Session, row: CheckpointRow) -> list[str]:
-    """The parties whose cosignature of a checkpoint the service received, in order."""
-    return list(
-        s.scalars(
-            select(CosignatureRow.party)
-            .where(CosignatureRow.mechanism_id == row.mechanism_id, CosignatureRow.seq == row.seq)
-            .order_by(CosignatureRow.party)
-        )
-    )
+    ).all()
+    if row.note is None:
+        return None, []
+    return row.note + "".join(f"{line}\n" for _, line in found), [party for party, _ in found]
 
 
 def add_cosignature(ctx: Context, mechanism_id: str, seq: int, party: str, line: str) -> dict[str, Any]:

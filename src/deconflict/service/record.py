@@ -234,7 +234,6 @@ def checkpoints(
             )
             doc["note"] = r.note
             if with_cosignatures:
-                doc["note"] = notes.cosigned_note(s, r)
-                doc["cosigned_by"] = notes.cosigning_parties(s, r)
+                doc["note"], doc["cosigned_by"] = notes.cosigned(s, r)
             out.append(doc)
         return out
