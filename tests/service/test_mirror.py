@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 from support import insider
 from support.builders import HAMA, PALMYRA, M, declared_db, vol
 from support.live import LiveServer, auth, free_port, wait_until
@@ -105,6 +106,37 @@ def test_a_party_cosigns_with_its_record_key_and_the_note_collects_the_cosignatu
     verifiers = [service_verifier(svc), cosigner("TR", TR_KEY).verifier, cosigner("IL", IL_KEY).verifier]
     names = {v.name for v in note.verify_note(note.parse_note(full["note"]), verifiers)}
     assert names == {note.origin(M), note.cosigner_name(M, "TR"), note.cosigner_name(M, "IL")}
+
+
+def test_the_parties_named_cosigning_a_checkpoint_are_those_whose_lines_are_in_its_note(
+    svc: Service, db: str, clock: FixedClock
+) -> None:
+    """A cosignature committed while the checkpoint is read (another process keeping it) is either in both the
+    note and ``cosigned_by`` or in neither: read in two statements, it was named without its line (seen once in
+    the two mirrors' test: ``cosigned_by`` IL and TR, TR's line not in the note)."""
+    doc = svc.checkpoint(M)
+    assert doc is not None
+    seq, t, text = doc["seq"], int(clock().timestamp()), note.parse_note(doc["note"]).text
+    notes.add_cosignature(svc.context, M, seq, "IL", cosigner("IL", IL_KEY).cosign(text, t).line())
+    other = Service(open_store(db), clock=clock)  # as TR's mirror reaching another server process
+    late: list[str] = []
+
+    def keep_tr_meanwhile(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not late and "cosignatures" in statement and statement.lstrip().upper().startswith("SELECT"):
+            late.append(statement)
+            notes.add_cosignature(other.context, M, seq, "TR", cosigner("TR", TR_KEY).cosign(text, t).line())
+
+    event.listen(svc.store.engine, "after_cursor_execute", keep_tr_meanwhile)
+    try:
+        full = record.checkpoints(svc.context, M, with_cosignatures=True)[-1]
+    finally:
+        event.remove(svc.store.engine, "after_cursor_execute", keep_tr_meanwhile)
+        other.store.close()
+    assert late, "the checkpoint's cosignatures were not read"
+    verifiers = [service_verifier(svc), cosigner("TR", TR_KEY).verifier, cosigner("IL", IL_KEY).verifier]
+    lines = {v.name for v in note.verify_note(note.parse_note(full["note"]), verifiers)} - {note.origin(M)}
+    assert lines == {note.cosigner_name(M, p) for p in full["cosigned_by"]}, full
+    assert record.checkpoints(svc.context, M, with_cosignatures=True)[-1]["cosigned_by"] == ["IL", "TR"]
 
 
 def test_a_cosignature_is_refused_unless_it_is_the_partys_own_key_under_its_own_name(
