@@ -205,7 +205,7 @@ def test_after_writes_that_came_together_the_next_batch_waits_for_those_still_co
     just answered send their next writes into one batch, not into two that alternate (8 hotline clients made
     batches of 4). The wait ends at the first step that brings nothing; after a write alone, the next runs
     at once."""
-    step = 0.5
+    step = 1.5  # a write that waited one step would take 1.5 s; one run at once takes milliseconds, loaded or not
     batches = fast.Batches(linger_s=10.0, linger_step_s=step)
     calls: list[list[int]] = []
     started, release = threading.Event(), threading.Event()

@@ -71,6 +71,8 @@ def test_the_server_stops_at_once_with_event_streams_open(
             server.kill()
             server.wait(timeout=10)
     stderr = server.stdout.read() if server.stdout else ""
-    assert took < 4.9, f"the server took {took:.1f} s to stop with streams open"  # uvicorn gives up at 5 s
+    # Streams that held the shutdown would run uvicorn's graceful shutdown out (5 s) and be cancelled: it says
+    # so (checked below, whatever the machine's load). A stop that hangs is caught by the wait above (30 s).
+    assert took < 20, f"the server took {took:.1f} s to stop with streams open"
     assert rc in codes and "Traceback" not in stderr, stderr  # 130, 143: as a shell says Ctrl-C, SIGTERM
     assert "graceful shutdown exceeded" not in stderr, stderr
