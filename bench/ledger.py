@@ -29,10 +29,10 @@ Figures:
   its entry is on the disk, with the store the service opens (group commit: NORMAL, and one sync of the log
   for every commit made meanwhile, waited for after the lock; ``deconflict.store.durable``) against FULL (a
   sync inside each commit, under the lock) in the same run, taking turns: each entry a transaction of its own,
-  as a notice is written. Then the same 8 writers as a busy hotline's messages are written: requests on one
-  event loop handed to the service's batch thread (``deconflict.api.fast.Batches``), the entries waiting
-  appended in one transaction, one commit and one sync for them all, each answered once on the disk. The
-  target (``targets_met.append_5000_per_s``) is judged on that figure, the other beside it.
+  as a notice that arrives alone is written. Then the same 8 writers as a busy hotline's messages are
+  written: requests on one event loop handed to the service's batch thread (``deconflict.api.fast.Batches``),
+  the entries waiting appended in one transaction, one commit and one sync for them all, each answered once
+  on the disk. The target (``targets_met.append_5000_per_s``) is judged on that figure, the other beside it.
 * verifies: ``verify.verify_docs`` over entries in memory (chain, payload hash, key ownership,
   signature, authority rules, time), with 1 process and with 2.
 * bundle: a 1M-entry bundle written to a temporary file, then ``bundle.verify`` on it, timed from
