@@ -219,3 +219,37 @@ def test_a_bundle_read_fast_and_strictly_line_by_line_gives_one_verdict(record: 
     refused = _verdict(twice, tmp_path, 1)
     assert refused[3] == 30 and "names 'id' twice in one object" in refused[4]
     assert _verdict(twice, tmp_path, 2) == refused
+
+
+_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+)
+_DOCUMENT = st.recursive(
+    _SCALAR,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_DOCUMENT)
+def test_all_finite_says_whether_the_standard_encoder_would_refuse_a_float(doc: Any) -> None:
+    """What decides whether orjson's text of a payload with a null may stand for the standard encoder's
+    (:func:`chain.canonical`, the JSON columns): a NaN or an infinity anywhere, however deep, is found; a
+    document without one is never refused."""
+    from deconflict.record.strict_json import all_finite
+
+    try:
+        json.dumps(doc, allow_nan=False)
+        finite = True
+    except ValueError:
+        finite = False
+    assert all_finite(doc) is finite
