@@ -17,7 +17,7 @@ from support.builders import HAMA, PALMYRA, T0, T4, M, offset, position, vol, zo
 from support.live import LiveServer, auth, start_server
 
 from deconflict.analysis import report
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from deconflict.service import Service
 
@@ -327,6 +327,44 @@ def test_an_unanswered_alert_still_climbs(svc: Service, clock: FixedClock) -> No
 
 
 # --- what waits on us --------------------------------------------------------------------------------------
+
+
+def test_waiting_says_when_each_item_climbs_next_and_to_whom(svc: Service, clock: FixedClock) -> None:
+    """After an escalation the first deadline has passed for good: what a shift taking over needs is when the
+    ladder climbs again if nobody answers, and to whom (the Syria ladder: 10 min, then the operations chief
+    15, the national security adviser 30, the facilitator 60)."""
+    red = red_line(svc, clock)
+    first = parse_utc(red["deadline"], field="deadline")
+
+    def item() -> dict[str, Any]:
+        (found,) = [i for i in svc.waiting(M, reader=svc.member(M, "IL"))["items"] if i["id"] == red["id"]]
+        return found
+
+    before = item()
+    assert (before["rung"], before["next_step_at"], before["next_rung_name"]) == (0, iso(first), "operations chief")
+    clock.advance(seconds=11 * 60)
+    svc.tick()
+    climbed = item()
+    assert climbed["rung"] == 1 and climbed["overdue"] and climbed["deadline"] == iso(first)  # still the first
+    assert climbed["next_step_at"] == iso(first + timedelta(minutes=15))
+    assert climbed["next_rung_name"] == "national security adviser"
+    clock.advance(seconds=15 * 60)
+    svc.tick()
+    assert (item()["rung"], item()["next_step_at"]) == (2, iso(first + timedelta(minutes=45)))
+    clock.advance(seconds=30 * 60)
+    svc.tick()
+    last = item()
+    assert (last["rung"], last["rung_name"], last["next_step_at"], last["next_rung_name"]) == (
+        3,
+        "facilitator",
+        None,
+        None,
+    )
+    # a message of its own (TR's incident report to IL) climbs on the same ladder from its own send time
+    params = {"place": "T4", "t1": iso(clock()), "party": "TR"}
+    asked = svc.send_message(mechanism_id=M, actor="TR", template="incident_at", params=params, to=["IL"])
+    (msg,) = [i for i in svc.waiting(M, reader=svc.member(M, "IL"))["items"] if i["id"] == asked["id"]]
+    assert (msg["next_step_at"], msg["next_rung_name"]) == (msg["deadline"], "operations chief")
 
 
 def test_waiting_lists_what_each_party_must_answer_overdue_first(svc: Service, clock: FixedClock) -> None:

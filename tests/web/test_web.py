@@ -521,6 +521,21 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str
         expect(rung).to_contain_text(say("he", "rungs.operations chief"))  # the rung's name in the reader's language
         expect(page.locator("#waiting-list [data-waiting=C1] [data-escalation='1']")).to_be_visible()
         expect(page.locator("#waiting-list [data-waiting=C1] .countdown")).to_have_class(re.compile("overdue"))
+        # the first deadline has passed for good: the row says when the ladder climbs again, and to whom
+        (c1,) = [
+            i
+            for i in httpx.get(f"{server.url}{A}/waiting", headers=auth(tokens["IL"]), timeout=10).json()["items"]
+            if i["id"] == "C1"
+        ]
+        assert c1["next_rung_name"] == "national security adviser", c1
+        expect(page.locator("#waiting-list [data-waiting=C1] .next")).to_contain_text(
+            words(
+                "he",
+                "waiting.next",
+                rung=say("he", "rungs.national security adviser"),
+                time=Rx(f".*{c1['next_step_at'][11:16]}.*UTC.*"),
+            )
+        )
         expect(page.locator("#alarm")).to_be_visible()
         assert page.evaluate("cop.state.beeps") > beeps
         page.click(f"[data-ack-message={alert}]")  # one click settles the alert and its conflict

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso
-from deconflict.model import ConflictStatus, Member, Role
+from deconflict.model import ConflictStatus, Member, Role, Rung
 from deconflict.record.chain import EntryType
 from deconflict.service import mechanisms, queries, record, ticker, tracks
 from deconflict.service.context import SYSTEM, Context, retrying
@@ -190,6 +190,9 @@ def escalation_start(row: MessageRow, ack_deadline_s: float) -> datetime:
     return min(row.sent_at, row.deadline - timedelta(seconds=ack_deadline_s))
 
 
+_NEXT = ("next_step_at", "next_rung_name")
+
+
 def line_status(ctx: Context, mechanism_id: str) -> dict[str, str]:
     """Each party's line: up; pending (a check awaits its answer, in time); late (unanswered past its
     deadline, but the party has acted since it was sent); down (unanswered, and nothing heard since)."""
@@ -208,14 +211,31 @@ def line_status(ctx: Context, mechanism_id: str) -> dict[str, str]:
     return out
 
 
+def next_step(row: MessageRow, ack_deadline_s: float, ladder: tuple[Rung, ...]) -> tuple[datetime, str] | None:
+    """When the ladder next climbs for a message nobody answers, and the rung it alerts then: the deadline of
+    the rung it has reached (its ``steps`` recorded); None once it has reached the last rung."""
+    if row.steps >= len(ladder) - 1:
+        return None
+    windows = phrases.ladder_schedule(escalation_start(row, ack_deadline_s), ack_deadline_s, ladder)
+    climb = windows[row.steps + 1]
+    return climb.alerted_at, climb.name
+
+
 def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any]:
     """What waits on the reader's party now, soonest deadline first: the conflicts it must acknowledge
-    (each with its alerts) and the other messages it must answer; each says whether it is overdue and
-    how far up the ladder it has climbed. What a page alarms for at sign-in, and what a shift hands over."""
+    (each with its alerts) and the other messages it must answer; each says whether it is overdue, how far
+    up the ladder it has climbed and when it climbs next if nobody answers (``next_step_at``, the rung it
+    alerts then ``next_rung_name``; both None at the last rung, or for a conflict none of whose alerts
+    waits on the party). What a page alarms for at sign-in, and what a shift hands over."""
     picture = ctx.pictures.get(mechanism_id)
     now = ctx.clock()
     party = reader.party
     ladder = picture.mechanism.rules.ladder
+    ack_s = picture.mechanism.rules.ack_deadline_s
+
+    def climbs(row: MessageRow | None) -> dict[str, str | None]:
+        step = next_step(row, ack_s, ladder) if row is not None else None
+        return {"next_step_at": iso(step[0]), "next_rung_name": step[1]} if step else dict.fromkeys(_NEXT)
     items: list[dict[str, Any]] = []
     with ctx.store.read() as s:
         open_messages = queries.waiting_on(s, mechanism_id, party)
@@ -233,7 +253,8 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
             if not queries.awaits(c, party):
                 continue
             alerts = alerts_of.get(c.id, [])
-            steps = max((m.steps for m in alerts), default=0)
+            lead = max(alerts, key=lambda m: m.steps, default=None)  # the alert furthest up the ladder
+            steps = lead.steps if lead is not None else 0
             items.append(
                 {
                     "kind": "conflict",
@@ -244,6 +265,7 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
                     "alerts": [m.id for m in alerts],
                     "rung": steps,
                     "rung_name": ladder[steps].name if steps < len(ladder) else None,
+                    **climbs(lead),
                     "summary": queries.message_doc(alerts[0], reader)["text"] if alerts else None,
                 }
             )
@@ -262,6 +284,7 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
                     "alerts": [],
                     "rung": m.steps,
                     "rung_name": ladder[m.steps].name if m.steps < len(ladder) else None,
+                    **climbs(m),
                     "summary": queries.message_doc(m, reader)["text"],
                 }
             )

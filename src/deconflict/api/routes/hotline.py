@@ -138,8 +138,9 @@ def templates(caller: MemberDep) -> list[dict[str, Any]]:
 @router.get("/mechanisms/{mechanism_id}/waiting", summary="What waits on the caller's party now")
 def waiting(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
     """The conflicts the caller's party must acknowledge (each with its alerts) and the other messages it
-    must answer, soonest deadline first, each with ``overdue`` and the ladder's rung reached so far: what
-    a duty officer taking over the shift must see first."""
+    must answer, soonest deadline first, each with ``overdue``, the ladder's rung reached so far and, if
+    nobody answers, when it climbs next and to whom (``next_step_at``, ``next_rung_name``; null at the last
+    rung): what a duty officer taking over the shift must see first."""
     return service.waiting(caller.mechanism_id, reader=caller.member)
 
 
