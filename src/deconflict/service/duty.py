@@ -236,6 +236,7 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
     def climbs(row: MessageRow | None) -> dict[str, str | None]:
         step = next_step(row, ack_s, ladder) if row is not None else None
         return {"next_step_at": iso(step[0]), "next_rung_name": step[1]} if step else dict.fromkeys(_NEXT)
+
     items: list[dict[str, Any]] = []
     with ctx.store.read() as s:
         open_messages = queries.waiting_on(s, mechanism_id, party)

@@ -38,12 +38,15 @@ def _start(after: int | None, last_event_id: str | None) -> int:
     if after is not None:
         return after
     if last_event_id:
-        try:
-            return min(MAX_SEQ, max(0, int(last_event_id)))
-        except ValueError:
+        # only what this service sends as an event's id: digits (Python's int() would also read "-1", "+5" or
+        # "1_0", and a negative one was read as 0: the whole record sent again to a client that sent nonsense)
+        if not (last_event_id.isascii() and last_event_id.isdigit()):
             raise InvalidInput(
-                "Last-Event-ID: expected the sequence number of the last event seen", field="last-event-id"
-            ) from None
+                f"Last-Event-ID: expected the sequence number of the last event seen (0 or more), got "
+                f"{last_event_id!r}",
+                field="last-event-id",
+            )
+        return min(MAX_SEQ, int(last_event_id))
     return 0
 
 
