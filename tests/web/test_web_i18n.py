@@ -134,3 +134,16 @@ def test_the_fields_of_the_phrases_the_page_offers_have_labels() -> None:
 def test_i18next_ships_with_its_licence() -> None:
     assert (WEB / "vendor" / "i18next" / "i18next.js").stat().st_size > 50_000
     assert "MIT License" in (WEB / "vendor" / "i18next" / "LICENSE").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_rung_has_one_name_on_the_page_and_in_the_hotline(lang: str) -> None:
+    """The page names the ladder's rungs from its catalogue, the hotline's messages from the service's list
+    (``rung_names.toml``): an escalation notice and the banner beside it must call a rung the same."""
+    import tomllib
+
+    from deconflict.hotline.wording import RUNG_NAMES_PATH
+
+    listed = tomllib.loads(RUNG_NAMES_PATH.read_text(encoding="utf-8"))
+    shown = json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8"))["rungs"]
+    assert shown == {name: names[lang] for name, names in listed.items()}
