@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
-from support.browser import say, wait_in_page, wait_until, words
+from support.browser import Rx, say, wait_in_page, wait_until, words
 from support.builders import A
 from support.live import LiveServer, auth, post_notice
 
@@ -255,6 +255,33 @@ def _restored(live: LiveServer, db: str, backup: str, clock: Any) -> LiveServer:
     live.service.store.close()
     _copy_db(backup, db)
     return LiveServer(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+
+
+def test_the_page_says_plainly_when_it_has_lost_the_service_and_when_it_is_back(
+    live: LiveServer, officer: Any, db: str, clock: Any
+) -> None:
+    """A walkthrough stopped the service under an open page: the clock kept ticking, the lines said up and the
+    time bar live; only a small grey "reconnecting" in the header said that nothing reached the page any more,
+    new alerts included. After a few seconds without its stream the page now says so in a banner (an alert
+    for screen readers), and takes it down once the stream is back."""
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    page = officer("IL").page
+    expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
+    expect(page.locator("#offline")).to_be_hidden()
+    live.stop()
+    live.service.store.close()
+    expect(page.locator("#offline")).to_be_visible(timeout=30_000)
+    expect(page.locator("#offline")).to_have_text(words("he", "header.streamLost", time=Rx(".*UTC.*")))
+    expect(page.locator("#offline")).to_have_attribute("role", "alert")
+    again = LiveServer(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+    try:
+        expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
+        expect(page.locator("#offline")).to_be_hidden()
+    finally:
+        again.stop()
+        again.service.store.close()
 
 
 def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what_it_had_shown(

@@ -8,9 +8,26 @@ import { dirty } from './data.js';
 import { onNewMessage } from './alarm.js';
 import { announce } from './live.js';
 import { t } from './i18n.js';
+import { fmtTime } from './format.js';
+
+/* How long the stream may be down before the page says so plainly: a restart or a failover of a few
+ * seconds goes by with "reconnecting…" in the header; longer, the officer must know that what the page
+ * shows has stopped following the record and that no new alert can reach it. */
+const LOST_AFTER_MS = 5000;
+let downSince = null; // the service's time when the stream was last lost (null: live, or not yet opened)
+let watching = false;
+
+function lost() {
+  const banner = $('#offline');
+  const shown = downSince !== null && serverNow() - downSince >= LOST_AFTER_MS;
+  if (shown) banner.textContent = t('header.streamLost', { time: fmtTime(downSince.toISOString()) });
+  banner.hidden = !shown;
+}
 
 export async function stream({ onUnauthorised }) {
   const state = $('#stream-state');
+  downSince = null;
+  if (!watching) { watching = true; setInterval(lost, 1000); } // a request that hangs never returns to the loop
   for (;;) {
     S.streamAbort = new AbortController();
     try {
@@ -22,6 +39,7 @@ export async function stream({ onUnauthorised }) {
       if (res.status === 401) { onUnauthorised(); return; }
       if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}`);
       state.textContent = t('header.streamLive'); state.className = 'stream live';
+      downSince = null; lost();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -36,9 +54,11 @@ export async function stream({ onUnauthorised }) {
         }
       }
     } catch (e) {
-      if (e.name === 'AbortError') return;
+      if (e.name === 'AbortError') { downSince = null; lost(); return; } // signed out
     }
     state.textContent = t('header.streamReconnecting'); state.className = 'stream down';
+    if (downSince === null) downSince = serverNow();
+    lost();
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
