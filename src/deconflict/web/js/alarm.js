@@ -104,8 +104,10 @@ function waitingRow(item) {
     el('span', { class: 'by' }, t('waiting.by', { time: fmtTime(item.deadline) })),
     countdown(item.deadline),
     // once the first deadline has passed it stays passed: when the ladder climbs again, and to whom, is what is left
+    // (with its own countdown: the time alone drops the seconds, and 06:21:55 read as 06:21 would seem past)
     overdue(item) && item.next_step_at ? el('span', { class: 'next', 'data-next': item.next_step_at },
-      t('waiting.next', { rung: rungName(item.next_rung_name), time: fmtTime(item.next_step_at) })) : null,
+      t('waiting.next', { rung: rungName(item.next_rung_name), time: fmtTime(item.next_step_at) }), ' ',
+      countdown(item.next_step_at)) : null,
     el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-kind': item.kind, 'data-id': item.id,
       'aria-label': t('waiting.ackItem', { name: itemName(item) }) }, t('actions.acknowledge')));
 }
