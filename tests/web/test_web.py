@@ -568,6 +568,33 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str
         server.stop()
 
 
+def test_signing_in_under_escalated_alerts_shows_the_card_awaiting_us_whole(
+    browser: Any, db: str, clock: FixedClock
+) -> None:
+    """A helper signing in again under two escalated items found the one card awaiting Israel cut off at its
+    Acknowledge button: the panel is bound to the first such card's height, measured while the card, just
+    drawn, was still its placeholder (content-visibility: auto skips what has not been found in view)."""
+    server = start_server(db, clock, tick_s=0.1)  # the ticker escalates, and sends a line check
+    officer = None
+    try:
+        tokens = server.tokens("TR", "IL")
+        post_notice(server, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
+        post_notice(server, tokens["TR"], "uav_patrol", 34.56, 38.32, title="uav_patrol near Palmyra")
+        clock.advance(seconds=11 * 60)  # two rows waiting on Israel, both escalated: the banner is at its tallest
+        officer = Officer(browser, server, tokens["IL"])
+        page = officer.page
+        expect(page.locator("#waiting-list .next")).to_have_count(2)
+        card = page.locator("[data-conflict=C1]")
+        expect(card.locator("[data-ack-conflict=C1]")).to_be_visible()
+        assert page.evaluate("document.querySelector('#conflicts').scrollTop") == 0
+        panel, box = page.locator("#conflicts").bounding_box(), card.bounding_box()
+        assert panel and box and box["y"] + box["height"] <= panel["y"] + panel["height"] + 1, (box, panel)
+    finally:
+        if officer is not None:
+            officer.close()
+        server.stop()
+
+
 def test_under_conflicts_only_the_counterpart_sees_only_the_part_in_conflict(browser: Any, tmp_path: Path) -> None:
     clock = FixedClock(T0)
     server = start_server(

@@ -98,14 +98,16 @@ export function renderAlarm() {
 }
 
 function waitingRow(item) {
+  // Once the first deadline has passed it stays passed ("overdue by", its time in the countdown's title): what is
+  // left to say is when the ladder climbs again and to whom, in its place (one line at 1366 px, as before), with
+  // its own countdown (the time alone drops the seconds: 06:21:55 read as 06:21 would seem past at 06:21:30).
+  const climbs = overdue(item) && item.next_step_at;
   return el('li', { class: `waiting-item${overdue(item) ? ' overdue' : ''}`, 'data-waiting': item.id, 'data-kind': item.kind },
     el('button', { type: 'button', class: 'link', 'data-action': 'show', 'data-id': item.id, title: t('waiting.show') }, itemName(item)),
     el('span', { class: 'rung', 'data-rung': item.rung_name || '', 'data-escalation': item.rung }, rungText(item)),
-    el('span', { class: 'by' }, t('waiting.by', { time: fmtTime(item.deadline) })),
+    climbs ? null : el('span', { class: 'by' }, t('waiting.by', { time: fmtTime(item.deadline) })),
     countdown(item.deadline),
-    // once the first deadline has passed it stays passed: when the ladder climbs again, and to whom, is what is left
-    // (with its own countdown: the time alone drops the seconds, and 06:21:55 read as 06:21 would seem past)
-    overdue(item) && item.next_step_at ? el('span', { class: 'next', 'data-next': item.next_step_at },
+    climbs ? el('span', { class: 'next', 'data-next': item.next_step_at },
       t('waiting.next', { rung: rungName(item.next_rung_name), time: fmtTime(item.next_step_at) }), ' ',
       countdown(item.next_step_at)) : null,
     el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-kind': item.kind, 'data-id': item.id,

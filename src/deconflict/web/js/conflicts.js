@@ -219,6 +219,9 @@ export function keepFirstActionableWhole() {
   const panel = $('#conflicts');
   const first = live() && $('#conflict-list .conflict.mine');
   if (!first) { panel.style.minHeight = ''; return; }
+  // Laid out now, not skipped as the cards out of view are (content-visibility: auto, app.css): a card just drawn
+  // has not been found in view yet and measured as its placeholder's 48 px, and the panel was bound too short.
+  first.style.contentVisibility = 'visible';
   const top = first.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
   panel.style.minHeight = `${Math.ceil(top + first.offsetHeight + 8)}px`;
 }
