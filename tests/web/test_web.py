@@ -547,6 +547,8 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str
         expect(page.locator(f"[data-message={alert}]")).to_contain_text(
             words("he", "hotline.settledAt", parties="ישראל", time=Rx(".*UTC"))
         )
+        # how far it climbed is still said, no longer in the alarm's red (a helper found it red under "settled")
+        expect(page.locator(f"[data-message={alert}] [data-escalation='1']")).to_have_class(re.compile("past"))
         expect(page.locator("[data-conflict=C1]")).to_have_attribute("data-status", "acknowledged")
         expect(page.locator("#waiting-list [data-waiting=C1]")).to_have_count(0)
         # The ticker's line check to Israel still waits on it: the banner stays until that too is answered.

@@ -36,7 +36,9 @@ function messageState(m, ladder) {
     const rung = ladder[Math.min(steps, ladder.length - 1)];
     const rungAs = rung ? rungName(rung.name) : t('rungs.duty officer');
     if (status === 'awaiting' || steps) {
-      state.append(el('span', { class: steps ? 'escalated' : 'level', 'data-escalation': steps, 'data-rung': rung ? rung.name : '' },
+      // how far it climbed stays said once it is settled or closed, no longer in the alarm's red
+      const climbed = status === 'awaiting' ? 'escalated' : 'escalated past';
+      state.append(el('span', { class: steps ? climbed : 'level', 'data-escalation': steps, 'data-rung': rung ? rung.name : '' },
         steps ? t('hotline.escalated', { steps, rung: rungAs }) : t('hotline.level', { rung: rungAs })));
     }
     if (status === 'awaiting' && live && (m.awaiting || m.to || []).includes(S.party) && !acked.includes(S.party)) {
