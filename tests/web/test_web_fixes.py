@@ -284,6 +284,29 @@ def test_the_page_says_plainly_when_it_has_lost_the_service_and_when_it_is_back(
         again.service.store.close()
 
 
+def test_a_stream_gone_silent_is_taken_for_dead_and_opened_again(live: LiveServer, officer: Any) -> None:
+    """A link that drops without a reset leaves the page's stream open with nothing coming, not even the
+    keep-alives the service sends when quiet: without a closed connection to notice, the page showed "live"
+    for as long as the browser kept the socket. It now reads the service's keep-alive period from the stream's
+    answer and, after several periods of silence (at least 20 s), opens another stream. The service is made
+    to go quiet by raising its keep-alive period under the open stream (object.__setattr__: the settings are
+    frozen)."""
+    page = officer("IL").page
+    expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
+    opened: list[float] = []
+    page.on("request", lambda r: opened.append(time.monotonic()) if "/events" in r.url else None)
+    period = live.settings.stream_keepalive_s
+    object.__setattr__(live.settings, "stream_keepalive_s", 3600.0)
+    try:
+        quiet = time.monotonic()
+        wait_in_page(page, lambda: bool(opened), 60.0)  # none on the code before: it waited on the silent one
+    finally:
+        object.__setattr__(live.settings, "stream_keepalive_s", period)
+    assert opened[0] - quiet >= 15, opened[0] - quiet  # not before several keep-alive periods (20 s here)
+    expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
+    expect(page.locator("#offline")).to_be_hidden()
+
+
 def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what_it_had_shown(
     live: LiveServer, tokens: dict[str, str], officer: Any, db: str, clock: Any, tmp_path: Any
 ) -> None:

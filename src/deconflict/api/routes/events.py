@@ -290,7 +290,13 @@ async def events(
 
     body = frames()
     weakref.finalize(body, hub.unsubscribe, sub)  # a stream whose response never started frees its place too
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    # how often a quiet stream says it is alive: a client that hears nothing for several times that knows the
+    # connection is dead though it was never closed (a link that dropped without a reset), and opens another
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+        "Deconflict-Keep-Alive": f"{settings.stream_keepalive_s:g}",
+    }
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 

@@ -16,8 +16,19 @@ import { fmtTime } from './format.js';
 const LOST_AFTER_MS = 5000;
 let downSince = null; // the service's time when the stream was last lost (null: live, or not yet opened)
 let watching = false;
+/* A connection can die without being closed (a link that dropped without a reset): nothing then comes, not
+ * even the keep-alives the service sends when it has nothing to say (every Deconflict-Keep-Alive seconds).
+ * After several of those periods of silence the stream is taken for dead and opened again. */
+const SILENT = new Error('the stream went silent');
+let heardAt = 0; // this machine's clock: when the stream last brought anything
+let silentAfterMs = null;
 
 function lost() {
+  if (downSince === null && silentAfterMs !== null && Date.now() - heardAt > silentAfterMs) {
+    downSince = new Date(serverNow().getTime() - (Date.now() - heardAt)); // nothing has come since then
+    silentAfterMs = null;
+    S.streamAbort.abort(SILENT);
+  }
   const banner = $('#offline');
   const shown = downSince !== null && serverNow() - downSince >= LOST_AFTER_MS;
   if (shown) banner.textContent = t('header.streamLost', { time: fmtTime(downSince.toISOString()) });
@@ -40,11 +51,15 @@ export async function stream({ onUnauthorised }) {
       if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}`);
       state.textContent = t('header.streamLive'); state.className = 'stream live';
       downSince = null; lost();
+      const keepAlive = Number(res.headers.get('Deconflict-Keep-Alive'));
+      silentAfterMs = keepAlive > 0 ? Math.max(3 * keepAlive + 5, 20) * 1000 : null;
+      heardAt = Date.now();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        heardAt = Date.now();
         buf += value;
         let i;
         while ((i = buf.indexOf('\n\n')) >= 0) {
@@ -54,8 +69,9 @@ export async function stream({ onUnauthorised }) {
         }
       }
     } catch (e) {
-      if (e.name === 'AbortError') { downSince = null; lost(); return; } // signed out
+      if (e !== SILENT && e.name === 'AbortError') { downSince = null; silentAfterMs = null; lost(); return; } // signed out
     }
+    silentAfterMs = null;
     state.textContent = t('header.streamReconnecting'); state.className = 'stream down';
     if (downSince === null) downSince = serverNow();
     lost();
