@@ -178,6 +178,9 @@ def test_acknowledge_and_resolve(svc: Service) -> None:
         svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id=cid)  # IL's notice caused it
     acked = svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=cid)
     assert acked["status"] == "acknowledged" and set(acked["acknowledged"]) == {"TR"}
+    # once TR has answered, IL is not told that the conflict still awaits TR (a helper read it so)
+    with pytest.raises(Forbidden, match="awaited the acknowledgement of TR, not of IL, and has it .you were sent"):
+        svc.acknowledge_conflict(mechanism_id=M, actor="IL", conflict_id=cid)
     with pytest.raises(InvalidState):
         svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=cid)
     with pytest.raises(Forbidden):

@@ -162,10 +162,14 @@ def check_awaited(c: dict[str, Any], party: str) -> None:
     if c["status"] == ConflictStatus.RESOLVED.value:
         raise InvalidState(f"conflict {cid!r} is already resolved ({c['resolution']}); nothing to acknowledge")
     if party not in c.get("awaiting", ()):
-        awaited = ", ".join(c.get("awaiting", ())) or "nobody"
+        awaiting = list(c.get("awaiting", ()))
+        pending = [p for p in awaiting if p not in c["acknowledged"]]
+        if awaiting and not pending:  # no longer "awaits": say who it awaited, and that they answered
+            said = f"awaited the acknowledgement of {', '.join(awaiting)}, not of {party}, and has it"
+        else:
+            said = f"awaits the acknowledgement of {', '.join(pending) or 'nobody'}, not of {party}"
         raise Forbidden(
-            f"conflict {cid!r} awaits the acknowledgement of {awaited}, not of {party}"
-            + (" (you were sent an information copy)" if party in c["parties"] else "")
+            f"conflict {cid!r} {said}" + (" (you were sent an information copy)" if party in c["parties"] else "")
         )
     if party in c["acknowledged"]:
         raise InvalidState(f"conflict {cid!r} was already acknowledged by {party}")
