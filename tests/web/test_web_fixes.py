@@ -248,12 +248,17 @@ def _copy_db(source: str, target: str) -> None:
 def _restored(live: LiveServer, db: str, backup: str, clock: Any) -> LiveServer:
     """``live`` stopped, its database restored from ``backup``, and a server on it again at the same address
     (the open page reconnects to it)."""
-    from deconflict.service import Service
-    from deconflict.store import open_store
-
     live.stop()
     live.service.store.close()
     _copy_db(backup, db)
+    return _again(live, db, clock)
+
+
+def _again(live: LiveServer, db: str, clock: Any) -> LiveServer:
+    """A server on ``db`` again, with ``live``'s settings at its address (``live`` stopped and closed)."""
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
     return LiveServer(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
 
 
@@ -264,9 +269,6 @@ def test_the_page_says_plainly_when_it_has_lost_the_service_and_when_it_is_back(
     time bar live; only a small grey "reconnecting" in the header said that nothing reached the page any more,
     new alerts included. After a few seconds without its stream the page now says so in a banner (an alert
     for screen readers), and takes it down once the stream is back."""
-    from deconflict.service import Service
-    from deconflict.store import open_store
-
     page = officer("IL").page
     expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
     expect(page.locator("#offline")).to_be_hidden()
@@ -275,7 +277,7 @@ def test_the_page_says_plainly_when_it_has_lost_the_service_and_when_it_is_back(
     expect(page.locator("#offline")).to_be_visible(timeout=30_000)
     expect(page.locator("#offline")).to_have_text(words("he", "header.streamLost", time=Rx(".*UTC.*")))
     expect(page.locator("#offline")).to_have_attribute("role", "alert")
-    again = LiveServer(Service(open_store(db), clock=clock), live.settings, port=live.port).start()
+    again = _again(live, db, clock)
     try:
         expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
         expect(page.locator("#offline")).to_be_hidden()

@@ -265,13 +265,13 @@ def cosigned(s: Session, row: CheckpointRow) -> tuple[str | None, list[str]]:
     """A checkpoint's note with every cosignature received so far under the service's signature, and the
     parties whose cosignatures those are, in order: read in one statement, so that the parties named are the
     lines in the note (two reads could see a cosignature committed between them: named, and not in the note)."""
+    if row.note is None:  # no note, nothing to cosign
+        return None, []
     found = s.execute(
         select(CosignatureRow.party, CosignatureRow.line)
         .where(CosignatureRow.mechanism_id == row.mechanism_id, CosignatureRow.seq == row.seq)
         .order_by(CosignatureRow.party)
     ).all()
-    if row.note is None:
-        return None, []
     return row.note + "".join(f"{line}\n" for _, line in found), [party for party, _ in found]
 
 

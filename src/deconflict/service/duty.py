@@ -190,9 +190,6 @@ def escalation_start(row: MessageRow, ack_deadline_s: float) -> datetime:
     return min(row.sent_at, row.deadline - timedelta(seconds=ack_deadline_s))
 
 
-_NEXT = ("next_step_at", "next_rung_name")
-
-
 def line_status(ctx: Context, mechanism_id: str) -> dict[str, str]:
     """Each party's line: up; pending (a check awaits its answer, in time); late (unanswered past its
     deadline, but the party has acted since it was sent); down (unanswered, and nothing heard since)."""
@@ -235,7 +232,7 @@ def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any
 
     def climbs(row: MessageRow | None) -> dict[str, str | None]:
         step = next_step(row, ack_s, ladder) if row is not None else None
-        return {"next_step_at": iso(step[0]), "next_rung_name": step[1]} if step else dict.fromkeys(_NEXT)
+        return {"next_step_at": iso(step[0]) if step else None, "next_rung_name": step[1] if step else None}
 
     items: list[dict[str, Any]] = []
     with ctx.store.read() as s:

@@ -69,7 +69,7 @@ export async function stream({ onUnauthorised }) {
         }
       }
     } catch (e) {
-      if (e !== SILENT && e.name === 'AbortError') { downSince = null; silentAfterMs = null; lost(); return; } // signed out
+      if (e.name === 'AbortError') { downSince = null; silentAfterMs = null; lost(); return; } // signed out
     }
     silentAfterMs = null;
     state.textContent = t('header.streamReconnecting'); state.className = 'stream down';
