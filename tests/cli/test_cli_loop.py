@@ -26,9 +26,11 @@ from typer.testing import CliRunner
 
 from deconflict.api.settings import Settings
 from deconflict.cli import app
+from deconflict.cli.record import MOST_WINDOW_H
 from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.record import signing
 from deconflict.service import Service
+from deconflict.store import replay as replaying
 
 runner = CliRunner()
 vol = partial(builders.vol, start_h=3)
@@ -628,6 +630,44 @@ def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorde
         mids = [m["id"] for m in state["messages"]]
         assert mids == sorted(mids, key=lambda i: int(i[1:]))
     assert "verified" in runner.invoke(app, ["replay", "--bundle", str(bundle), "--at", "2025-04-09T10:00Z"]).stdout
+
+
+def test_replay_with_a_window_keeps_what_mattered_around_the_instant(recorded: tuple[str, Path]) -> None:
+    """--window-h: what was in force, open or awaited at 10:00, and what ended within the hour before; the
+    same from the database (a snapshot's live piece when there is one) and from the bundle (from entry 1),
+    and the whole state's cut by the same rule."""
+    db, bundle = recorded
+    at = ["--at", "2025-04-09T10:00:00Z"]
+    whole = json.loads(runner.invoke(app, ["replay", "--db", db, *at, "--json"]).stdout)
+    states = []
+    for source in (["--db", db], ["--bundle", str(bundle)]):
+        out = runner.invoke(app, ["replay", *source, *at, "--window-h", "1"])
+        assert out.exit_code == 0, out.output
+        # 08–09 ended at the window's start and the cancelled one are left out; the rest is as without it
+        assert (
+            "1 activities in force (their window holds the instant); "
+            "1 planned for later, 1 between two windows, 0 ended, 0 cancelled" in out.stdout
+        )
+        assert "in the 1 h before (since 2025-04-09T09:00:00Z)" in out.stdout
+        assert "12 hotline messages, 12 awaiting acknowledgement" in out.stdout
+        state = json.loads(runner.invoke(app, ["replay", *source, *at, "--window-h", "1", "--json"]).stdout)
+        assert state["window"] == {"since": "2025-04-09T09:00:00Z", "hours": 1.0}
+        states.append(state)
+    assert states[0] == states[1]
+    assert {a["id"] for a in whole["activities"]} - {a["id"] for a in states[0]["activities"]} == {
+        "TR-0001",
+        "TR-0004",
+    }
+    cut = replaying.cut(whole, window=timedelta(hours=1))
+    for name in replaying.TABLES:
+        assert sorted(r["id"] if "id" in r else str(r) for r in cut[name]) == sorted(
+            r["id"] if "id" in r else str(r) for r in states[0][name]
+        ), name
+    assert timedelta(hours=MOST_WINDOW_H) == replaying.KEEP  # what a live piece serves
+    for bad in ("0", "49", "x"):
+        refused = runner.invoke(app, ["replay", "--db", db, *at, "--window-h", bad])
+        assert refused.exit_code == 2 and "--window-h" in refused.stderr, refused.output
+        assert "Traceback" not in refused.output
 
 
 def test_replay_says_the_instant_it_was_asked_for_to_the_fraction(recorded: tuple[str, Path]) -> None:

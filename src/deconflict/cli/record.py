@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -325,6 +325,11 @@ def timeline(
     typer.echo(story.timeline_text(events), nl=False)
 
 
+MOST_WINDOW_H = 48
+"""The widest window replay around an instant serves from a snapshot's live piece (``replay.KEEP``), as the
+API's ``window_h`` does."""
+
+
 @user_errors
 def replay(
     at: Annotated[
@@ -339,7 +344,18 @@ def replay(
         ),
     ] = None,
     mechanism: MechanismOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The state as JSON.")] = False,
+    window_h: Annotated[
+        int | None,
+        typer.Option(
+            "--window-h",
+            help="Only what matters around the instant, as the page's time bar shows it: activities not "
+            "cancelled nor ended more than this many hours before it, conflicts open then or resolved within "
+            "them, messages awaited then or sent within them (1 to 48). From a database it reads a snapshot's "
+            "live piece and the entries after it, so it answers as fast on a year's record as on a day's; "
+            "without it, every activity, conflict and message ever recorded up to the instant.",
+        ),
+    ] = None,
     check_snapshots: Annotated[
         bool,
         typer.Option(
@@ -356,9 +372,10 @@ def replay(
     From a database, replay starts at the newest snapshot before the instant that holds against the record.
 
     Example: deconflict replay --db deconflict-demo.db --at 2025-04-09T06:30:00Z
-    (from an exported record: deconflict replay --bundle record.jsonl --at 2025-04-09T06:30:00Z)
+    (from an exported record: deconflict replay --bundle record.jsonl --at 2025-04-09T06:30:00Z;
+    only the 24 hours before the instant and what was still open then: add --window-h 24)
     """
-    from deconflict.service import replay_entries
+    from deconflict.service import replay_around_entries, replay_entries
 
     if check_snapshots:
         _check_snapshots(db, bundle, mechanism)
@@ -366,6 +383,11 @@ def replay(
     if at is None:
         raise DeconflictError("give the instant with --at (or --check-snapshots)")
     instant = parse_instant(at, "--at")
+    if window_h is not None and not 1 <= window_h <= MOST_WINDOW_H:
+        raise DeconflictError(
+            f"--window-h: {window_h} hours; give 1 to {MOST_WINDOW_H} (a snapshot's live piece reaches back "
+            f"{MOST_WINDOW_H} hours), or leave it out for the whole state"
+        )
     source = shown_db(db or DEFAULT_DB)
     if bundle is not None:
         from deconflict.record import bundle as bundles
@@ -383,11 +405,16 @@ def replay(
             )
         source = f"bundle {bundle}, verified"
     mid, entries = record_entries(db, bundle, mechanism)
+    window = timedelta(hours=window_h) if window_h is not None else None
     try:
-        if bundle is None:
+        if bundle is None and window is None:
             state = open_service(db or DEFAULT_DB).replay_stored(mid, instant)
-        else:
+        elif bundle is None:
+            state = open_service(db or DEFAULT_DB).replay_around(mid, instant, window=window)
+        elif window is None:
             state = replay_entries(entries, mechanism=mid, at=instant)
+        else:
+            state = replay_around_entries(entries, mechanism=mid, at=instant, window=window)
     except ValueError as e:
         raise DeconflictError(f"{source}: {e}") from None
     if state["head"]["seq"] == 0:
@@ -401,6 +428,11 @@ def replay(
     typer.echo(
         f"{mid} as it stood at {instant_text(state['at'])} (record up to entry {state['head']['seq']}; {source}):"
     )
+    if window is not None:
+        typer.echo(
+            f"  only what mattered around it: what was in force, open or awaited then, and what ended, was "
+            f"resolved or was sent in the {window_h} h before (since {instant_text(state['window']['since'])})"
+        )
     for line in _state_lines(state, instant):
         typer.echo(line)
 

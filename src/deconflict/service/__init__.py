@@ -33,7 +33,7 @@ from deconflict.service.facade import Service
 from deconflict.service.hotline import ACK_PHRASES, MEMBER_PHRASES
 from deconflict.service.picture import FRESHNESS_S
 from deconflict.service.queries import TACTICAL_KINDS
-from deconflict.service.record import replay_entries
+from deconflict.service.record import replay_around_entries, replay_entries
 
 __all__ = [
     "ACK_PHRASES",
@@ -56,5 +56,6 @@ __all__ = [
     "conflict_public",
     "message_status_view",
     "message_view",
+    "replay_around_entries",
     "replay_entries",
 ]

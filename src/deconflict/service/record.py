@@ -34,6 +34,7 @@ __all__ = [
     "record_ids",
     "replay",
     "replay_around",
+    "replay_around_entries",
     "replay_entries",
     "replay_stored",
     "verify",
@@ -48,6 +49,18 @@ def replay_entries(entries: Iterable[dict[str, Any]], *, mechanism: str, at: dat
         ValueError: the entries are not one mechanism's record in order.
     """
     return replaying.replay(entries, mechanism=mechanism, at=at)
+
+
+def replay_around_entries(
+    entries: Iterable[dict[str, Any]], *, mechanism: str, at: datetime, window: timedelta = replaying.WINDOW
+) -> dict[str, Any]:
+    """:func:`replay_entries` cut to what mattered around ``at`` (:func:`replay_around`'s document), from
+    entry 1: a bundle keeps no snapshots.
+
+    Raises:
+        ValueError: the entries are not one mechanism's record in order.
+    """
+    return replaying.around(entries, mechanism=mechanism, at=at, window=window)
 
 
 def replay(ctx: Context, mechanism_id: str, at: datetime | None) -> dict[str, Any]:
