@@ -29,13 +29,14 @@ ERROR_ANSWERS: dict[int, str] = {
 
 _WRITES = {"post", "put", "patch", "delete"}
 _PREPARED = {
-    "description": "Prepared (`Deconflict-Prepare: true`): nothing was appended; `prepared` is the entry to sign.",
+    "description": "Prepared (`Deconflict-Prepare: true`): nothing was appended; `prepared` is the entry to sign, "
+    "`canonical_payload` its payload's canonical JSON text (SHA-256: `prepared.payload_hash`).",
     "content": {
         "application/json": {
             "schema": {
                 "type": "object",
-                "properties": {"prepared": {"type": "object"}},
-                "required": ["prepared"],
+                "properties": {"prepared": {"type": "object"}, "canonical_payload": {"type": "string"}},
+                "required": ["prepared", "canonical_payload"],
             }
         }
     },

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deconflict.errors import DeconflictError
+from deconflict.record.chain import canonical
 from deconflict.service import Prepared
 from deconflict.service.context import StaleRecord
 from deconflict.store import unreachable
@@ -184,7 +185,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Prepared)
     async def prepared(_: Request, exc: Prepared) -> JSONResponse:
         # Not an error: a prepared write appended nothing and returns the entry for the party to sign.
-        return JSONResponse({"prepared": exc.entry}, status_code=200)
+        # With the payload's canonical text, whose SHA-256 is the entry's payload_hash: a client that cannot
+        # write Python's canonical JSON (a browser: 1.0 and 1 are one number to JSON.parse) hashes this text
+        # and reads what it is asked to sign from it.
+        text = canonical(exc.entry.get("payload")).decode()
+        return JSONResponse({"prepared": exc.entry, "canonical_payload": text}, status_code=200)
 
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -93,7 +93,9 @@ class Signers:
             raise Forbidden(
                 f"party {party} signs its own entries: prepare the request, sign the entry with "
                 f"{party}'s private key and send the signature (--key on deconflict notify, amend, cancel, "
-                "ack, resolve and hotline send or ack; or the Python client)"
+                "ack, resolve and hotline send or ack; the page, once the key file is loaded in it; or the "
+                "Python client)",
+                field="key",
             )
         key_id, seed = found[0]
         held = self._custody.get(owner)

@@ -1,5 +1,9 @@
-/* Every request goes to this service, under /api/v1, with the member's bearer token. */
+/* Every request goes to this service, under /api/v1, with the member's bearer token. A write that appends
+ * an entry of the member's is signed in the page with the party's own key when the party holds it
+ * (signing.js): once the key is loaded, or asked for when the service answers that the party signs its
+ * own entries. */
 import { S } from './state.js';
+import { askForKey, signed, signedWrite } from './signing.js';
 
 export const API = '/api/v1';
 
@@ -7,13 +11,24 @@ export class ApiError extends Error {
   constructor(status, detail, field) { super(detail); this.status = status; this.field = field; }
 }
 
-export async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${S.token}` };
+function request(method, path, body, extra = {}) {
+  const headers = { Authorization: `Bearer ${S.token}`, ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+const refuse = (res, doc) => { throw new ApiError(res.status, (doc && doc.detail) || res.statusText, doc && doc.field); };
+
+export async function api(method, path, body) {
+  const write = signedWrite(method, path);
+  if (write && S.key) return signed(write, body, (extra) => request(method, path, body, extra), refuse);
+  const res = await request(method, path, body);
   let doc = null;
   try { doc = await res.json(); } catch { doc = null; }
-  if (!res.ok) throw new ApiError(res.status, (doc && doc.detail) || res.statusText, doc && doc.field);
+  if (write && res.status === 403 && doc && doc.field === 'key' && await askForKey()) {
+    return signed(write, body, (extra) => request(method, path, body, extra), refuse);
+  }
+  if (!res.ok) refuse(res, doc);
   return doc;
 }
 

@@ -4,6 +4,7 @@
 
 export const S = {
   token: null, me: null, mech: null, party: null, offsetMs: 0, colours: {},
+  key: null, // the party's own key, when it signs its own entries and loaded it here (signing.js): memory only
   zones: [], activities: [], conflicts: [], messages: [], lines: {}, templates: [], tracks: [], tracksRead: false,
   knownMessages: new Set(), seenRefs: new Set(), lastSeq: 0, lastHash: null, streamAbort: null,
   mode: 'live', at: null, replay: null, // time bar: 'live' | 'replay' (S.replay holds the record then) | 'planned'
