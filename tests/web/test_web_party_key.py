@@ -105,13 +105,38 @@ def test_a_party_holding_its_own_key_acknowledges_from_the_page_signed_with_it(
     # a notice (its floats written by Python's canonical JSON, not the page's) and its cancellation
     notice = {"kind": "air_sortie", "volumes": [vol(floor_m=1000.0, ceiling_m=4000.0)]}
     made = page.evaluate("(n) => import('/web/js/api.js').then((m) => m.api('POST', m.M('/activities'), n))", notice)
+    amended = page.evaluate(
+        """([id, body]) => import('/web/js/api.js').then((m) =>
+             m.api('PUT', m.M(`/activities/${encodeURIComponent(id)}`), body))""",
+        [made["activity"]["id"], {"version": made["activity"]["version"], **notice, "title": "later"}],
+    )
+    # Türkiye's patrol in the same place and hours: a conflict awaiting Israel, acknowledged and resolved
+    tr = Client(live.url, tokens["TR"], key=KEYS["TR"])
+    raised = tr.notify(kind="uav_patrol", volumes=[vol(floor_m=1000.0, ceiling_m=4000.0)])["raised"]
+    assert raised, "Türkiye's patrol raised no conflict with Israel's sortie"
+    conflict = raised[0]["id"]
+    for path, body in (
+        (f"/conflicts/{conflict}/acknowledge", None),
+        (f"/conflicts/{conflict}/resolve", {"resolution": "accepted"}),
+    ):
+        page.evaluate(
+            "([path, body]) => import('/web/js/api.js').then((m) => m.api('POST', m.M(path), body ?? undefined))",
+            [path, body],
+        )
     page.evaluate(
         """([id, version]) => import('/web/js/api.js').then((m) =>
              m.api('POST', m.M(`/activities/${encodeURIComponent(id)}/cancel`), { version }))""",
-        [made["activity"]["id"], made["activity"]["version"]],
+        [amended["activity"]["id"], amended["activity"]["version"]],
     )
-    mine = [e for e in _entries(live, tokens["IL"]) if e["type"] in ("activity.notified", "activity.cancelled")]
-    assert [e["type"] for e in mine] == ["activity.notified", "activity.cancelled"], mine
+    settled = [e for e in _entries(live, tokens["IL"]) if e["type"] in ("conflict.acknowledged", "conflict.resolved")]
+    assert [(e["type"], e["payload"]["id"]) for e in settled if e["actor"] == "IL"] == [
+        ("conflict.acknowledged", conflict),
+        ("conflict.resolved", conflict),
+    ], settled
+    assert all(_signed_by(e, "IL") for e in settled if e["actor"] == "IL")
+    kinds = ("activity.notified", "activity.amended", "activity.cancelled")
+    mine = [e for e in _entries(live, tokens["IL"]) if e["type"] in kinds and e["actor"] == "IL"]
+    assert [e["type"] for e in mine] == list(kinds), mine
     assert all(e["actor"] == "IL" and _signed_by(e, "IL") for e in mine), mine
 
 
