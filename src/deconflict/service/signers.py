@@ -132,11 +132,13 @@ def _check_signed(s: Session, mechanism_id: str, party: str, signed: Signed, row
     key = s.get(KeyRow, (mechanism_id, signed.key_id))
     if key is None or key.revoked_seq is not None:
         state = "is not registered" if key is None else f"was revoked at entry {key.revoked_seq}"
-        raise Forbidden(f"signature: key {signed.key_id} {state} in mechanism {mechanism_id!r}")
+        raise Forbidden(f"signature: key {signed.key_id} {state} in mechanism {mechanism_id!r}", field="key")
     if key.owner != party:
-        raise Forbidden(f"signature: key {signed.key_id} belongs to {key.owner}, not to {party}")
+        raise Forbidden(f"signature: key {signed.key_id} belongs to {key.owner}, not to {party}", field="key")
     if not signing.verify(key.public_key, signing.entry_message(row["hash"]), signed.signature):
-        raise Forbidden(f"signature: does not verify with key {signed.key_id} over entry hash {row['hash']}")
+        raise Forbidden(
+            f"signature: does not verify with key {signed.key_id} over entry hash {row['hash']}", field="signature"
+        )
     return signed.key_id, signed.signature
 
 

@@ -3,7 +3,9 @@
  * (signing.js): once the key is loaded, or asked for when the service answers that the party signs its
  * own entries. */
 import { S } from './state.js';
-import { askForKey, signed, signedWrite } from './signing.js';
+import { KeyError, askForKey, signed, signedWrite } from './signing.js';
+import { t } from './i18n.js';
+import { partyName } from './live.js';
 
 export const API = '/api/v1';
 
@@ -21,12 +23,23 @@ const refuse = (res, doc) => { throw new ApiError(res.status, (doc && doc.detail
 
 export async function api(method, path, body) {
   const write = signedWrite(method, path);
-  if (write && S.key) return signed(write, body, (extra) => request(method, path, body, extra), refuse);
+  const viaKey = () => signed(write, body, (extra) => request(method, path, body, extra), refuse);
+  const needed = () => new KeyError(t('key.needed', { party: partyName(S.party) }));
+  if (write && S.key) {
+    try {
+      return await viaKey();
+    } catch (e) { // the key refused (not, or no longer, the party's: forgotten): another file, then again
+      if (!(e instanceof ApiError && e.status === 403 && e.field === 'key')) throw e;
+      if (!await askForKey(e.message)) throw needed();
+      return viaKey();
+    }
+  }
   const res = await request(method, path, body);
   let doc = null;
   try { doc = await res.json(); } catch { doc = null; }
-  if (write && res.status === 403 && doc && doc.field === 'key' && await askForKey()) {
-    return signed(write, body, (extra) => request(method, path, body, extra), refuse);
+  if (write && res.status === 403 && doc && doc.field === 'key') { // the party signs its own entries
+    if (!S.key && !await askForKey()) throw needed();
+    return viaKey();
   }
   if (!res.ok) refuse(res, doc);
   return doc;

@@ -75,7 +75,9 @@ export async function cancelActivity(activityId) {
     dirty('activities', 'conflicts', 'messages');
     return true;
   } catch (e) {
-    toast(e.status === 409 ? t('amend.cancelStale', { id: a.id }) : t('amend.cancelFailed', { id: a.id }), 'err', e.status ? e.message : '');
+    // a refusal worded on this side (the party's key: not loaded, or the entry not the one asked for) as it is
+    const said = e.worded ? e.message : e.status === 409 ? t('amend.cancelStale', { id: a.id }) : t('amend.cancelFailed', { id: a.id });
+    toast(said, 'err', e.status ? e.message : '');
     dirty('activities', 'conflicts');
     return false;
   }
