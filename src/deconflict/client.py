@@ -23,6 +23,7 @@ import httpx
 
 from deconflict.clock import parse_utc
 from deconflict.errors import DeconflictError
+from deconflict.hotline.wording import format_param
 from deconflict.record import signing
 from deconflict.record.chain import canonical, entry_hash, sha256_hex
 from deconflict.record.strict_json import load_json
@@ -92,27 +93,28 @@ class Client:
     def amend(self, activity_id: str, *, version: int, **changes: Any) -> Any:
         body = {"version": version, **changes}
         path = f"/mechanisms/{self.mechanism}/activities/{_segment(activity_id)}"
-        return self.write("PUT", path, body, expect="activity.amended")
+        return self.write("PUT", path, body, expect="activity.amended", about=activity_id)
 
     def cancel(self, activity_id: str, *, version: int | None = None) -> Any:
         path = f"/mechanisms/{self.mechanism}/activities/{_segment(activity_id)}/cancel"
         body = {"version": version} if version is not None else None
-        return self.write("POST", path, body, expect="activity.cancelled")
+        return self.write("POST", path, body, expect="activity.cancelled", about=activity_id)
 
     def acknowledge_conflict(self, conflict_id: str) -> Any:
         path = f"/mechanisms/{self.mechanism}/conflicts/{_segment(conflict_id)}/acknowledge"
-        return self.write("POST", path, None, expect="conflict.acknowledged")
+        return self.write("POST", path, None, expect="conflict.acknowledged", about=conflict_id)
 
     def resolve_conflict(self, conflict_id: str, *, resolution: str, note: str = "") -> Any:
         path = f"/mechanisms/{self.mechanism}/conflicts/{_segment(conflict_id)}/resolve"
-        return self.write("POST", path, {"resolution": resolution, "note": note}, expect="conflict.resolved")
+        body = {"resolution": resolution, "note": note}
+        return self.write("POST", path, body, expect="conflict.resolved", about=conflict_id)
 
     def send_message(self, **message: Any) -> Any:
         return self.write("POST", f"/mechanisms/{self.mechanism}/messages", message, expect="message.sent")
 
     def acknowledge_message(self, message_id: str) -> Any:
         path = f"/mechanisms/{self.mechanism}/messages/{_segment(message_id)}/acknowledge"
-        return self.write("POST", path, None, expect="message.acknowledged")
+        return self.write("POST", path, None, expect="message.acknowledged", about=message_id)
 
     def report_tracks(self, reports: list[dict[str, Any]]) -> Any:
         """Position reports of the member's party (not record entries: nothing to sign)."""
@@ -215,8 +217,9 @@ class Client:
 
     # --- the protocol -----------------------------------------------------------------------------
 
-    def write(self, method: str, path: str, body: Any, *, expect: str) -> Any:
-        """Send a write; signed on this side when the client has a key."""
+    def write(self, method: str, path: str, body: Any, *, expect: str, about: str | None = None) -> Any:
+        """Send a write; signed on this side when the client has a key (``about``: the activity, conflict or
+        message the path names, which the prepared entry must be about)."""
         if self.key is None:
             return _json(self.http.request(method, path, json=body))
         for _ in range(RETRIES):
@@ -224,7 +227,7 @@ class Client:
             entry = prepared.get("prepared") if isinstance(prepared, dict) else None
             if not isinstance(entry, dict):
                 raise ClientError("the service did not return a prepared entry to sign")
-            self._check(entry, expect)
+            self._check(entry, expect, body, about, prepared.get("canonical_payload"))
             headers = {
                 "Deconflict-Signed-At": entry["at"],
                 "Deconflict-Entry-Hash": entry["hash"],
@@ -237,26 +240,116 @@ class Client:
             return _json(response)
         raise ClientError(f"the record kept moving on; {RETRIES} attempts to sign were overtaken")
 
-    def _check(self, entry: dict[str, Any], expect: str) -> None:
-        """Sign only what was asked for: recompute the hash and check actor, type and payload hash."""
-        if entry.get("actor") != self.member or entry.get("type") != expect or entry.get("mechanism") != self.mechanism:
+    def _check(self, entry: dict[str, Any], expect: str, body: Any, about: str | None, text: Any = None) -> None:
+        """Sign only what was asked for: the actor, the type (acknowledging a conflict's alert appends the
+        conflict's acknowledgement naming the alert), the mechanism, the hash computed again, and the payload
+        holding every field of the request's body and the id of its path (:func:`asked`)."""
+        types = (expect, "conflict.acknowledged") if expect == "message.acknowledged" else (expect,)
+        kind = entry.get("type")
+        if entry.get("actor") != self.member or kind not in types or entry.get("mechanism") != self.mechanism:
             raise ClientError(
-                f"the service prepared {entry.get('type')} by {entry.get('actor')}, not {expect} by {self.member}; "
+                f"the service prepared {kind} by {entry.get('actor')}, not {expect} by {self.member}; "
                 "nothing was signed"
             )
-        if sha256_hex(canonical(entry.get("payload"))) != entry.get("payload_hash"):
+        payload = entry.get("payload")
+        # the canonical text the service sent with it, when it did, is the payload the hash covers
+        if text is not None and (not isinstance(text, str) or load_json(text.encode()) != payload):
+            raise ClientError("the prepared entry's payload is not its canonical text; nothing was signed")
+        if sha256_hex(canonical(payload)) != entry.get("payload_hash"):
             raise ClientError("the prepared entry's payload does not match its hash; nothing was signed")
         digest = entry_hash(
             mechanism=self.mechanism,
             seq=int(entry["seq"]),
             at=parse_utc(entry["at"], field="at"),
             actor=self.member,
-            type=expect,
+            type=str(kind),
             payload_hash=entry["payload_hash"],
             prev_hash=entry["prev_hash"],
         )
         if digest != entry.get("hash"):
             raise ClientError("the prepared entry's hash does not match its contents; nothing was signed")
+        if not asked(str(kind), payload, body, about=about, party=self.party, request=expect):
+            raise ClientError(
+                f"the service prepared {kind} with other contents than the request's ({_short(payload)}); "
+                "nothing was signed"
+            )
+
+
+def _short(payload: Any) -> str:
+    text = repr(payload)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _holds(sent: Any, got: Any) -> bool:
+    """Whether ``got`` (a prepared payload's part) holds ``sent`` (the request's): every field given (not
+    None) the same at any depth, numbers equal (a number the same as its text), times the same instant,
+    lists in order; what the service adds is not compared."""
+    if sent is None:
+        return True
+    if isinstance(sent, dict):
+        return isinstance(got, dict) and all(_holds(v, got.get(k)) for k, v in sent.items() if v is not None)
+    if isinstance(sent, (list, tuple)):
+        return isinstance(got, list) and len(got) == len(sent) and all(map(_holds, sent, got))
+    if isinstance(sent, bool) or isinstance(got, bool):
+        return sent is got
+    if isinstance(sent, (int, float)):
+        try:
+            value = float(got) if isinstance(got, str) else got
+        except ValueError:
+            return False
+        return isinstance(value, (int, float)) and abs(sent - value) <= 1e-9 * max(1.0, abs(sent))
+    if isinstance(sent, str) and isinstance(got, str) and sent != got:
+        try:
+            return parse_utc(sent, field="sent") == parse_utc(got, field="got")
+        except DeconflictError:
+            return False
+    return bool(sent == got)
+
+
+def _param(name: str, sent: Any, got: Any) -> bool:
+    try:
+        return format_param(name, sent) == got
+    except DeconflictError:
+        return False
+
+
+def asked(kind: str, payload: Any, body: Any, *, about: str | None, party: str, request: str) -> bool:
+    """Whether a prepared entry of type ``kind`` with ``payload`` is what a ``request`` (an entry type) with
+    ``body`` about ``about`` asked for, by a member of ``party`` (the page's signing.js checks the same)."""
+    b = dict(body) if isinstance(body, dict) else {}
+    if not isinstance(payload, dict):
+        return False
+    if kind == "activity.notified":
+        return payload.get("party") == party and _holds(b, payload)
+    if kind == "activity.amended":
+        version = b.pop("version", None)
+        return payload.get("id") == about and payload.get("version") == (version or 0) + 1 and _holds(b, payload)
+    if kind == "activity.cancelled":
+        version = b.get("version")
+        return (
+            payload.get("id") == about
+            and payload.get("state") == "cancelled"
+            and (version is None or payload.get("version") == version + 1)
+        )
+    if kind == "conflict.acknowledged":
+        if payload.get("party") != party:
+            return False
+        if request == "conflict.acknowledged":
+            return payload.get("id") == about
+        return isinstance(payload.get("messages"), list) and about in payload["messages"]
+    if kind == "conflict.resolved":
+        return payload.get("id") == about and _holds(b, payload)
+    if kind == "message.sent":
+        to, params = b.pop("to", None), b.pop("params", None) or {}
+        same = to is None or sorted(map(str, to)) == sorted(map(str, payload.get("to") or []))
+        got = payload.get("params")
+        # a phrase's parameters are stored as the service words them (times to the minute in UTC, numbers to
+        # two decimals): each sent one worded so, then compared
+        worded = isinstance(got, dict) and all(_param(k, v, got.get(k)) for k, v in params.items())
+        return payload.get("from_party") == party and same and worded and _holds(b, payload)
+    if kind == "message.acknowledged":
+        return payload.get("id") == about and payload.get("party") == party
+    return False
 
 
 def _field(response: httpx.Response) -> str | None:

@@ -14,9 +14,10 @@ from support.builders import HAMA, PALMYRA, T4, M, declared_db, zone
 from support.live import LiveServer, SSEReader, auth, next_events_of, start_server
 
 from deconflict.client import Client, ClientError
-from deconflict.clock import FixedClock, iso
+from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.errors import Forbidden, StaleVersion
 from deconflict.record import signing
+from deconflict.record.chain import canonical, entry_hash, sha256_hex
 from deconflict.service import Prepared, Service, SignatureMode, Signed
 from deconflict.store import replay
 
@@ -211,6 +212,83 @@ def test_the_python_client_signs_on_the_partys_side(live: LiveServer, tr_key: si
     wrong = Client(live.url, token, key=signing.KeyPair.generate())
     with pytest.raises(ClientError, match="is not registered"):
         wrong.notify(kind="uav_patrol", volumes=[vol(start_h=8)])
+
+
+class _Forging(httpx.BaseTransport):
+    """The real server behind, with what a service bent on it would change in a prepared answer: ``mutate``
+    changes the payload, and its hash and the entry's are made to agree again."""
+
+    def __init__(self, mutate: Any) -> None:
+        self.inner, self.mutate = httpx.HTTPTransport(), mutate
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.headers.get("Deconflict-Prepare") != "true" or response.status_code != 200:
+            return response
+        response.read()
+        doc = response.json()
+        e = doc["prepared"]
+        self.mutate(e["payload"])
+        e["payload_hash"] = sha256_hex(canonical(e["payload"]))
+        e["hash"] = entry_hash(
+            mechanism=e["mechanism"], seq=e["seq"], at=parse_utc(e["at"], field="at"), actor=e["actor"],
+            type=e["type"], payload_hash=e["payload_hash"], prev_hash=e["prev_hash"],
+        )  # fmt: skip
+        doc["canonical_payload"] = canonical(e["payload"]).decode()
+        return httpx.Response(200, json=doc)
+
+
+def test_the_python_client_signs_nothing_but_what_it_asked_for(live: LiveServer, tr_key: signing.KeyPair) -> None:
+    """A prepared message with other words, recipients or parameters, a notice moved, a resolution turned
+    into another: the client refuses to sign each, though every hash agrees; what was asked it signs."""
+    token = live.service.issue_token(mechanism_id=M, member_id="TR")
+    client = Client(live.url, token, key=tr_key)
+    cases: list[tuple[Any, Any]] = [
+        (lambda p: p.update(text="ALL CLEAR, proceed"), lambda c: c.send_message(text="hold", lang="en", to=["IL"])),
+        (lambda p: p.update(to=["AZ", "IL"]), lambda c: c.send_message(text="hold", lang="en", to=["IL"])),
+        (
+            lambda p: p["params"].update(t1="2025-04-09T09:00"),
+            lambda c: c.send_message(
+                template="query_activity", to=["IL"],
+                params={"ref": "IL-0001", "t1": "2025-04-09T07:00:00Z", "t2": "2025-04-09T08:00:00+00:00"},
+            ),
+        ),
+        (
+            lambda p: p["volumes"][0]["geometry"].update(coordinates=[36.0, 33.5]),
+            lambda c: c.notify(kind="uav_patrol", volumes=[vol()]),
+        ),
+    ]  # fmt: skip
+    for mutate, write in cases:
+        forged = Client(live.url, token, key=tr_key)
+        forged.http = httpx.Client(
+            base_url=client.http.base_url, headers=client.http.headers, transport=_Forging(mutate), timeout=15
+        )
+        before = head(live.service)
+        with pytest.raises(ClientError, match="with other contents than the request's"):
+            write(forged)
+        assert head(live.service) == before
+    # the same requests, unchanged, are signed and recorded
+    for _, write in cases:
+        write(client)
+    assert live.service.verify(M).ok
+
+
+def test_an_alert_acknowledged_by_its_message_signs_its_conflicts_acknowledgement(
+    live: LiveServer, tr_key: signing.KeyPair
+) -> None:
+    """``deconflict hotline ack M…`` on a conflict's alert: the service appends the conflict's acknowledgement
+    naming the alert, and the client signs that (it refused it as not a message's acknowledgement)."""
+    tokens = {p: live.service.issue_token(mechanism_id=M, member_id=p) for p in ("TR", "IL")}
+    tr = Client(live.url, tokens["TR"], key=tr_key)
+    tr.notify(kind="uav_patrol", volumes=[vol()])
+    conflict = Client(live.url, tokens["IL"]).notify(kind="air_sortie", volumes=[vol()])["raised"][0]["id"]
+    alert = next(
+        m["id"] for m in tr.http.get(f"/mechanisms/{M}/messages").json() if m["type"] == "alert" and "TR" in m["to"]
+    )
+    tr.acknowledge_message(alert)
+    acked = [e for e in live.service.entries_after(M, 0, limit=100) if e["type"] == "conflict.acknowledged"]
+    assert [(e["actor"], e["payload"]["id"], e["key_id"]) for e in acked] == [("TR", conflict, tr_key.key_id)]
+    assert alert in acked[0]["payload"]["messages"]
 
 
 def test_replay_route_shows_what_the_caller_could_see_then(live: LiveServer, clock: FixedClock) -> None:

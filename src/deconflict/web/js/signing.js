@@ -146,6 +146,20 @@ function holds(sent, got) {
 
 const sorted = (xs) => [...xs].map(String).sort();
 
+const ZONED = /^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)$/i;
+/* A phrase's parameter as the service stores it (hotline/wording.py, format_param): a time with its zone
+ * to the minute in UTC, a number to two decimals, text as it is; undefined: not sent. */
+function sameParam(sent, got) {
+  if (sent === undefined) return true;
+  if (typeof got !== 'string') return false;
+  if (typeof sent === 'number') return got.trim() !== '' && Math.abs(sent - Number(got)) <= 0.0051;
+  if (typeof sent === 'string' && ZONED.test(sent.trim())) {
+    const at = Date.parse(sent.trim());
+    return !Number.isNaN(at) && new Date(at).toISOString().slice(0, 16) === got;
+  }
+  return sent === got;
+}
+
 /* Whether the prepared entry's payload is what this write asked for (the entry's type already one it may be). */
 function asked(type, payload, write, body) {
   const b = body || {};
@@ -165,9 +179,11 @@ function asked(type, payload, write, body) {
     case 'conflict.resolved':
       return payload.id === write.id && holds(b, payload);
     case 'message.sent': {
-      const { to, ...rest } = b;
+      const { to, params = {}, ...rest } = b;
       const same = to === undefined || (Array.isArray(payload.to) && sorted(to).join() === sorted(payload.to).join());
-      return payload.from_party === S.party && same && holds(rest, payload);
+      const got = payload.params;
+      const worded = got !== null && typeof got === 'object' && Object.entries(params).every(([k, v]) => sameParam(v, got[k]));
+      return payload.from_party === S.party && same && worded && holds(rest, payload);
     }
     case 'message.acknowledged':
       return payload.id === write.id && payload.party === S.party;
