@@ -282,8 +282,9 @@ def _short(payload: Any) -> str:
 
 def _holds(sent: Any, got: Any) -> bool:
     """Whether ``got`` (a prepared payload's part) holds ``sent`` (the request's): every field given (not
-    None) the same at any depth, numbers equal (a number the same as its text), times the same instant,
-    lists in order; what the service adds is not compared."""
+    None) the same at any depth, numbers equal (a number the same as its text), times the same instant, text
+    but for the spaces around it (the service trims a title, a free text, a note), lists in order; what the
+    service adds is not compared."""
     if sent is None:
         return True
     if isinstance(sent, dict):
@@ -298,11 +299,13 @@ def _holds(sent: Any, got: Any) -> bool:
         except ValueError:
             return False
         return isinstance(value, (int, float)) and abs(sent - value) <= 1e-9 * max(1.0, abs(sent))
-    if isinstance(sent, str) and isinstance(got, str) and sent != got:
-        try:
+    if isinstance(sent, str) and isinstance(got, str) and sent.strip() != got.strip():
+        try:  # a time, written another way
             return parse_utc(sent, field="sent") == parse_utc(got, field="got")
         except DeconflictError:
             return False
+    if isinstance(sent, str) and isinstance(got, str):
+        return True  # text as the service keeps it, trimmed of the spaces around it
     return bool(sent == got)
 
 

@@ -267,9 +267,13 @@ def test_the_python_client_signs_nothing_but_what_it_asked_for(live: LiveServer,
         with pytest.raises(ClientError, match="with other contents than the request's"):
             write(forged)
         assert head(live.service) == before
-    # the same requests, unchanged, are signed and recorded
+    # the same requests, unchanged, are signed and recorded; a title with spaces around it (kept trimmed) too
     for _, write in cases:
         write(client)
+    assert (
+        client.notify(kind="uav_patrol", volumes=[vol(start_h=6)], title=" Devriye 7 ")["activity"]["title"]
+        == "Devriye 7"
+    )
     assert live.service.verify(M).ok
 
 

@@ -263,6 +263,8 @@ def test_a_message_whose_words_the_service_changed_is_not_signed(
         assert refused.fullmatch(said), said
     assert not [e for e in _entries(live, tokens["IL"]) if e["type"] == "message.sent" and e["actor"] == "IL"]
     assert page.evaluate(SEND, body) == "sent hold your fire"
+    # the spaces around a text, which the service trims, are not "other words"
+    assert page.evaluate(SEND, {**body, "text": "hold on "}) == "sent hold on"
 
 
 def test_an_alert_acknowledged_from_the_channel_acknowledges_its_conflict_signed(

@@ -213,6 +213,7 @@ function phraseError(name, text) {
 
 async function sendPhrase(tpl) {
   clearPhraseErrors();
+  showHotlineError(''); // a refusal of the free text before is not this phrase's
   const params = phraseParams(tpl);
   for (const p of tpl.params) {
     if (!params[p]) { phraseError(p, p === 'ref' ? t('hotline.chooseAbout') : t('hotline.form.required', { field: phraseParamName(p) })); return; }
@@ -306,7 +307,7 @@ export function initHotline() {
     e.preventDefault();
     const input = $('#free-text');
     if (!input.value.trim()) return;
-    if (await sendMessage({ text: input.value, about: aboutOf($('#re').value) })) input.value = '';
+    if (await sendMessage({ text: input.value.trim(), about: aboutOf($('#re').value) })) input.value = ''; // kept trimmed
   });
   $('#re').addEventListener('change', () => { chosenRe = $('#re').value; });
 }

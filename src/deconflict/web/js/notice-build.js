@@ -56,5 +56,5 @@ export function buildNotice() {
   const { editing } = form;
   const volume = { ...fp, floor_m: floor.m, ceiling_m: ceiling.m, start, end };
   if (editing && editing.volumeId) volume.id = editing.volumeId;
-  return { kind: $('#n-kind').value, title: $('#n-title').value, volumes: [volume, ...(editing ? editing.rest : [])] };
+  return { kind: $('#n-kind').value, title: $('#n-title').value.trim(), volumes: [volume, ...(editing ? editing.rest : [])] };
 }

@@ -126,8 +126,8 @@ function entryHash(e) {
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 /* Whether the payload holds what the page sent: every field of `sent`, at any depth, the same in `got`
- * (numbers equal, a number the same as its text, times the same instant, lists in order); fields the
- * service adds (ids, states, times of notice) are not compared. */
+ * (numbers equal, a number the same as its text, times the same instant, text but for the spaces around it,
+ * lists in order); fields the service adds (ids, states, times of notice) are not compared. */
 function holds(sent, got) {
   if (sent === undefined) return true;
   if (Array.isArray(sent)) return Array.isArray(got) && got.length === sent.length && sent.every((x, i) => holds(x, got[i]));
@@ -141,6 +141,8 @@ function holds(sent, got) {
   if (typeof sent === 'string' && typeof got === 'string' && sent !== got && ISO.test(sent) && ISO.test(got)) {
     return Date.parse(sent) === Date.parse(got) && !Number.isNaN(Date.parse(sent));
   }
+  // text as the service keeps it: a title, a free text, a note trimmed of the spaces around it
+  if (typeof sent === 'string' && typeof got === 'string') return sent.trim() === got.trim();
   return sent === got;
 }
 
