@@ -251,3 +251,29 @@ def test_time_bar_ticks_in_utc_and_looking_ahead_filters_the_conflicts(
     expect(page.locator("[data-conflict]")).to_have_count(1)
     page.click("#live")
     expect(page.locator("[data-conflict]")).to_have_count(2)
+
+
+def test_an_amendment_in_flight_levels_keeps_a_band_it_did_not_touch(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """A band of 1,000–4,000 m reads as FL33–FL131 (1,005.84–3,992.88 m read back): amending the window
+    alone, with the form in flight levels, keeps the band to the metre; a level typed is a level."""
+    post_notice(live, tokens["TR"], "uav_patrol", *ALEPPO, 2, 4)
+    tr = officer("TR")
+    page = tr.page
+    tr.popup_of(*ALEPPO)
+    page.click("[data-amend=TR-0001]")
+    expect(page.locator("#notify")).to_have_attribute("data-mode", "amend")
+    page.select_option("#n-alt-unit", "FL")
+    expect(page.locator("#n-floor")).to_have_value("33")
+    expect(page.locator("#n-floor-conv")).to_contain_text("1.000")  # the band as it is, not FL33's 1.006 m
+    page.select_option("#n-end-hour", "11")
+    page.click("#n-send")
+    expect(page.locator("[data-amended]")).to_have_attribute("data-version", "2", timeout=15_000)
+    v = tr.get("/activities/TR-0001")["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"], v["end"]) == (1000.0, 4000.0, "2025-04-09T11:00:00Z")
+    page.fill("#n-ceiling", "95")
+    page.click("#n-send")
+    expect(page.locator("[data-amended]")).to_have_attribute("data-version", "3", timeout=15_000)
+    v = tr.get("/activities/TR-0001")["volumes"][0]
+    assert (v["floor_m"], v["ceiling_m"]) == (1000.0, 2895.6)

@@ -57,6 +57,11 @@ export function showUnderstood() {
   for (const key of Object.keys(NUMBERS)) {
     const out = $(`${NUMBERS[key].input}-conv`);
     if (!out) continue;
+    const input = $(NUMBERS[key].input);
+    if (input.dataset.metres !== undefined && input.value === input.dataset.shown) { // the band as the activity has it
+      out.textContent = fmtAltIn(Number(input.dataset.metres), altUnit());
+      continue;
+    }
     const r = readField(key);
     out.textContent = r.value === undefined ? '' : NUMBERS[key].echo(r.value);
   }
@@ -64,6 +69,10 @@ export function showUnderstood() {
 
 /* An altitude field's value in metres, or a reason it has none ('missing', or the worded problem). */
 export function altitudeOf(key) {
+  const input = $(NUMBERS[key].input);
+  // a band read from an activity and left as shown keeps its metres: FL66 shown for 2,000 m is 2,011.68 m
+  // read back, and an amendment of the window alone would move the band
+  if (input.dataset.metres !== undefined && input.value === input.dataset.shown) return { m: Number(input.dataset.metres) };
   const r = readField(key);
   if (r.value === undefined) return r;
   return { m: toMetres(r.value, altUnit()) };
@@ -72,8 +81,11 @@ export function altitudeOf(key) {
 export const altRangeText = () => t('notify.errors.altRange', { min: fmtAltIn(ALT_MIN_M, altUnit()), max: fmtAltIn(ALT_MAX_M, altUnit()) });
 
 export function setAltitudes(floor_m, ceiling_m) {
-  $('#n-floor').value = fmtPlain(fromMetres(floor_m, altUnit()), 2);
-  $('#n-ceiling').value = fmtPlain(fromMetres(ceiling_m, altUnit()), 2);
+  for (const [key, m] of [['floor', floor_m], ['ceiling', ceiling_m]]) {
+    const input = $(NUMBERS[key].input);
+    input.value = fmtPlain(fromMetres(m, altUnit()), 2);
+    Object.assign(input.dataset, { metres: String(m), shown: input.value }); // the exact band, while left as shown
+  }
   showUnderstood();
 }
 
@@ -82,8 +94,11 @@ let unitShown = 'm';
 export function onUnitChange() {
   const before = unitShown, after = altUnit();
   for (const key of ['floor', 'ceiling']) {
+    const input = $(NUMBERS[key].input);
+    const kept = input.dataset.metres !== undefined && input.value === input.dataset.shown;
     const r = readField(key, before);
-    if (r.value !== undefined) $(NUMBERS[key].input).value = fmtPlain(fromMetres(toMetres(r.value, before), after), 2);
+    if (kept) input.value = input.dataset.shown = fmtPlain(fromMetres(Number(input.dataset.metres), after), 2);
+    else if (r.value !== undefined) input.value = fmtPlain(fromMetres(toMetres(r.value, before), after), 2);
   }
   unitShown = after;
   try { localStorage.setItem(UNIT_KEY, after); } catch { /* private mode */ }
