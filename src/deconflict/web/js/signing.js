@@ -230,10 +230,12 @@ export async function signed(write, body, send, refuse) {
     const why = await notAsked(answer, write, body);
     if (why) throw new KeyError(why);
     const e = answer.prepared;
-    const signature = await crypto.subtle.sign({ name: 'Ed25519' }, S.key.key, new TextEncoder().encode(ENTRY_MESSAGE + e.hash));
+    const key = S.key; // another write may have had it refused and forgotten meanwhile
+    if (!key) throw new KeyError(t('key.needed', { party: partyName(S.party) }));
+    const signature = await crypto.subtle.sign({ name: 'Ed25519' }, key.key, new TextEncoder().encode(ENTRY_MESSAGE + e.hash));
     const sent = await send({
       'Deconflict-Signed-At': e.at, 'Deconflict-Entry-Hash': e.hash,
-      'Deconflict-Key-Id': S.key.keyId, 'Deconflict-Signature': b64(signature),
+      'Deconflict-Key-Id': key.keyId, 'Deconflict-Signature': b64(signature),
     });
     let doc = null;
     try { doc = await sent.json(); } catch { doc = null; }
