@@ -60,6 +60,16 @@ def test_a_party_holding_its_key_must_sign(svc: Service) -> None:
     assert head(svc) == before
 
 
+def test_a_facilitator_holding_its_key_is_told_so_as_a_facilitator(tmp_path: Path, clock: FixedClock) -> None:
+    """The refusal names the member as it is: Azerbaijan facilitates, it is no party."""
+    svc = builders.declared_service(tmp_path / "az.db", clock, keys={"AZ": signing.KeyPair.generate()})
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol()])
+    conflict = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()]).raised[0]["id"]
+    with pytest.raises(Forbidden, match=r"^AZ \(facilitator\) signs its own entries") as refused:
+        svc.resolve_conflict(mechanism_id=M, actor="AZ", conflict_id=conflict, resolution="escalated")
+    assert refused.value.field == "key"
+
+
 def test_prepare_writes_nothing_and_a_signed_commit_appends_exactly_that_entry(
     svc: Service, tr_key: signing.KeyPair
 ) -> None:

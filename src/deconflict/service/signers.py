@@ -72,7 +72,7 @@ class Signers:
         if actor in chain.SERVICE_ACTORS:
             key = self.service_key
             return lambda row: (key.key_id, key.sign_entry(row["hash"]))
-        party = _party_of(s, picture, mechanism_id, actor)
+        party, role = _party_of(s, picture, mechanism_id, actor)
         if mode is not None and mode.prepare:
             return _stop_prepared
         if mode is not None and mode.signed is not None:
@@ -90,8 +90,9 @@ class Signers:
                 read[owner] = found
         if not found:
             self._custody.pop(owner, None)
+            who = f"party {party}" if role == "party" else f"{party} ({role})"  # a facilitator is no party
             raise Forbidden(
-                f"party {party} signs its own entries: prepare the request, sign the entry with "
+                f"{who} signs its own entries: prepare the request, sign the entry with "
                 f"{party}'s private key and send the signature (--key on deconflict notify, amend, cancel, "
                 "ack, resolve and hotline send or ack; the page, once the key file is loaded in it; or the "
                 "Python client)",
@@ -110,15 +111,16 @@ _CUSTODY_READ = "deconflict.custody_read"
 _CUSTODY = select(CustodyKeyRow.key_id, CustodyKeyRow.seed).where(CustodyKeyRow.owner == bindparam("owner"))
 
 
-def _party_of(s: Session, picture: Picture | None, mechanism_id: str, actor: str) -> str:
+def _party_of(s: Session, picture: Picture | None, mechanism_id: str, actor: str) -> tuple[str, str]:
+    """The member's party (the key owner its entries are signed for) and role."""
     if picture is not None:
         for m in picture.mechanism.members:
             if m.id == actor:
-                return m.party
+                return m.party, m.role.value
     row = s.get(MemberRow, (mechanism_id, actor))
     if row is None:
         raise NotFound(f"member {actor!r} is not a member of mechanism {mechanism_id!r}", field="member")
-    return row.party
+    return row.party, row.role
 
 
 def _check_signed(s: Session, mechanism_id: str, party: str, signed: Signed, row: dict[str, Any]) -> tuple[str, str]:
