@@ -17,6 +17,7 @@ from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.errors import Forbidden, InvalidInput
 from deconflict.model import Disclosure
 from deconflict.service import Service, tactical_shape
+from deconflict.service import tracks as tracks_service
 from deconflict.store import open_store
 from deconflict.store.schema import TrackReportRow
 
@@ -153,6 +154,13 @@ def test_contact_lost_mid_encounter_keeps_the_conflict_open_and_its_alerts_climb
     assert still["status"] != "resolved", still
     assert {m["status"] for m in _track_alerts(svc)} != {"closed"}
     assert _escalated(svc, alerts) == []  # not due yet
+    # what a reader of the conflict is told: F16-2 no longer reported since its last report, UAV-1 reporting;
+    # the same when the query reads every track of the mechanism instead of naming them
+    lost = [{"track": "IL/F16-2", "last_report": iso(clock() - timedelta(seconds=flown))}]
+    assert svc.contact_lost(M, [still]) == {c["id"]: lost}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tracks_service, "MOST_NAMED", 0)
+        assert svc.contact_lost(M, [still]) == {c["id"]: lost}
     clock.advance(seconds=c["t_in_s"] - flown + 1)  # the predicted loss of separation passes, nobody answered
     svc.tick()
     assert sorted(e["payload"]["id"] for e in _escalated(svc, alerts)) == sorted(m["id"] for m in alerts)
@@ -164,6 +172,7 @@ def test_contact_lost_mid_encounter_keeps_the_conflict_open_and_its_alerts_climb
     (done,) = tactical(svc, "tracks")
     assert (done["status"], done["resolution"]) == ("resolved", "cleared")
     assert _rechecked(svc, c["id"], "track_alert") == []
+    assert svc.contact_lost(M, [done]) == {}  # resolved: nothing to say
 
 
 def test_tracks_about_to_meet_must_be_acknowledged_before_they_meet(covered: Service, clock: FixedClock) -> None:

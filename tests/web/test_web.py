@@ -21,6 +21,8 @@ from support.browser import VIEWPORT, Officer, Rx, rx, say, wait_until, words
 from support.builders import T0, A, M, declared_db, position, syria
 from support.live import LiveServer, auth, post_notice, start_server
 
+from deconflict.cli.common import utc_text
+from deconflict.cli.remote import conflict_line
 from deconflict.clock import FixedClock, iso
 from deconflict.model import Disclosure
 
@@ -332,6 +334,13 @@ def test_a_tracks_conflict_whose_aircraft_is_no_longer_reported_says_contact_los
     expect(card).to_contain_text(lost, timeout=10_000)
     found = httpx.get(f"{live.url}{A}/conflicts?status=open", headers=auth(tokens["TR"]), timeout=10).json()
     assert [c["kind"] for c in found if c["kind"] == "tracks"] == ["tracks"]  # still open
+    # and the API says so, to every reader of the conflict (a terminal's 'deconflict conflicts', a C2 client)
+    conflict = next(c for c in found if c["kind"] == "tracks")
+    first = iso(clock() - timedelta(seconds=61))
+    assert conflict["contact_lost"] == [{"track": "IL/F16-1", "last_report": first}]
+    one = httpx.get(f"{live.url}{A}/conflicts/{conflict['id']}", headers=auth(tokens["IL"]), timeout=10).json()
+    assert one["contact_lost"] == conflict["contact_lost"]
+    assert f"contact lost with IL/F16-1 (last report {utc_text(first)})" in conflict_line(conflict)
     tr.page.evaluate("cop.map.setView([36.0, 40.0], 6)")  # elsewhere
     card.locator("button.id").click()
     centre = tr.page.evaluate("(() => { const c = cop.map.getCenter(); return [c.lat, c.lng]; })()")
@@ -339,6 +348,8 @@ def test_a_tracks_conflict_whose_aircraft_is_no_longer_reported_says_contact_los
     # F16-1 reports again: contact regained, the words go
     report("IL", "F16-1", 37.70, 270)
     expect(card).not_to_contain_text(lost, timeout=10_000)
+    again = httpx.get(f"{live.url}{A}/conflicts/{conflict['id']}", headers=auth(tokens["TR"]), timeout=10).json()
+    assert "contact_lost" not in again
 
 
 def test_thousands_of_live_tracks_leave_the_page_answering_at_once(

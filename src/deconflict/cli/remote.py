@@ -110,6 +110,12 @@ def conflict_line(c: dict[str, Any]) -> str:
     tail = f", awaiting {', '.join(waiting)}, acknowledge by {utc_text(c.get('deadline'))}" if waiting else ""
     if c.get("status") == "resolved":
         tail = ""
+    lost = [
+        f"{x.get('track')} (last report {utc_text(x['last_report'])})" if x.get("last_report") else str(x.get("track"))
+        for x in c.get("contact_lost") or []
+    ]
+    if lost:  # open, but the prediction is no longer fed: nothing says the aircraft parted
+        tail += f"; contact lost with {', '.join(lost)}"
     return safe_text(f"{c.get('id')}  {kind}  {subject}  {status}{tail}")
 
 

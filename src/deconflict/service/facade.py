@@ -531,6 +531,11 @@ class Service(RecordFacade):
         """Store a batch of a party's position reports, then check the tactical picture at once."""
         return tracks.report_tracks(self._ctx, mechanism_id=mechanism_id, actor=actor, reports=reports)
 
+    def contact_lost(self, mechanism_id: str, conflicts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """For each unresolved tracks conflict among ``conflicts``, its tracks no longer in the picture (id →
+        ``[{"track", "last_report"}]``; those with both tracks reporting are left out)."""
+        return tracks.contact_lost(self._ctx, mechanism_id, conflicts)
+
     def tracks(self, mechanism_id: str, *, reader: Member) -> list[dict[str, Any]]:
         """Tracks in the picture now that ``reader`` may see, each flown on to now."""
         return tracks.tracks(self._ctx, mechanism_id, reader=reader)

@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from deconflict.clock import iso
+from deconflict.clock import ensure_utc, iso
 from deconflict.formats.docs import activity_from_doc, parse_track_reports
 from deconflict.geo import WGS84
-from deconflict.model import ConflictKind, Disclosure, Member, Resolution, Role, Volume
+from deconflict.model import ConflictKind, ConflictStatus, Disclosure, Member, Resolution, Role, Volume
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, queries, tactical_shape
 from deconflict.service.context import LIVE_STATES, SYSTEM, Context, retrying
@@ -32,7 +32,15 @@ from deconflict.store.durable import NotOnDisk
 from deconflict.store.schema import ActivityRow, ConflictRow, TrackReportRow, TrackRow
 from deconflict.tactical import Tracks, find_track_conflicts, tracks_in_volumes
 
-__all__ = ["CLEARED_NOTES", "EARLIER_CLEARED_NOTES", "report_tracks", "tactical_alerts", "tactical_tick", "tracks"]
+__all__ = [
+    "CLEARED_NOTES",
+    "EARLIER_CLEARED_NOTES",
+    "contact_lost",
+    "report_tracks",
+    "tactical_alerts",
+    "tactical_tick",
+    "tracks",
+]
 
 CLEARED_NOTES = {  # why a tactical conflict closed as cleared, by kind
     ConflictKind.TRACKS.value: "no loss of separation predicted any more",
@@ -283,6 +291,43 @@ def tracks(ctx: Context, mechanism_id: str, *, reader: Member) -> list[dict[str,
                     "vs_mps": row.vs_mps,
                 }
             )
+    return out
+
+
+MOST_NAMED = 2000
+"""The most tracks :func:`contact_lost` names in its query (two values each); more are read with the rest."""
+
+
+def contact_lost(ctx: Context, mechanism_id: str, conflicts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """For each unresolved tracks conflict among ``conflicts`` (id → its tracks no longer in the picture):
+    the tracks not reported within the rules' stale time, each ``{"track", "last_report"}`` (the time of its
+    last report, None when none is kept). Such a conflict stays open, contact lost, until its tracks are back
+    and checked clear or a person resolves it (:func:`_check`); this says so to a reader of the conflict."""
+    pairs = {
+        c["id"]: [t for t in (c.get("activity"), c.get("other_activity")) if isinstance(t, str) and "/" in t]
+        for c in conflicts
+        if c.get("kind") == ConflictKind.TRACKS.value and c.get("status") != ConflictStatus.RESOLVED.value
+    }
+    names = {t for tracks in pairs.values() for t in tracks}
+    if not names:
+        return {}
+    picture = ctx.pictures.get(mechanism_id)
+    since = ctx.clock() - timedelta(seconds=picture.mechanism.rules.track_stale_s)
+    keys = [tuple(name.split("/", 1)) for name in sorted(names)]
+    with ctx.store.read() as s:
+        stmt = select(TrackRow.party, TrackRow.id, TrackRow.at).where(TrackRow.mechanism_id == mechanism_id)
+        if len(keys) <= MOST_NAMED:  # else every track of the mechanism, one row each, rather than a huge IN
+            stmt = stmt.where(tuple_(TrackRow.party, TrackRow.id).in_(keys))
+        last = {f"{party}/{id_}": at for party, id_, at in s.execute(stmt)}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for cid, tracks in pairs.items():
+        lost = [
+            {"track": t, "last_report": iso(last[t]) if t in last else None}
+            for t in tracks
+            if t not in last or ensure_utc(last[t], field="at") < since
+        ]
+        if lost:
+            out[cid] = lost
     return out
 
 

@@ -11,6 +11,7 @@ from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ErrorOut, ResolveIn
 from deconflict.api.views import conflict_view
 from deconflict.clock import parse_utc
+from deconflict.service import Service
 from deconflict.service.queries import conflict_not_found
 
 router = APIRouter(tags=["conflicts"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
@@ -33,7 +34,8 @@ def list_conflicts(
     otherwise pile up for as long as the mechanism runs (every open one it asks for whatever its window)."""
     t0 = parse_utc(start, field="start") if start is not None else None
     found = service.conflicts(caller.mechanism_id, status=status, ending_after=t0)
-    return JSONResponse([v for c in found if (v := conflict_view(service, caller, c)) is not None])
+    views = [v for c in found if (v := conflict_view(service, caller, c)) is not None]
+    return JSONResponse(with_contact(service, caller.mechanism_id, views))
 
 
 @router.get("/mechanisms/{mechanism_id}/conflicts/{conflict_id}", responses={404: {"model": ErrorOut}})
@@ -41,7 +43,15 @@ def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> di
     view = conflict_view(service, caller, service.conflict(caller.mechanism_id, conflict_id))
     if view is None:  # not the caller's: the same answer as for a conflict that does not exist
         raise conflict_not_found(conflict_id)
-    return view
+    return with_contact(service, caller.mechanism_id, [view])[0]
+
+
+def with_contact(service: Service, mechanism_id: str, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conflicts as read, each unresolved tracks conflict whose aircraft no longer reports with
+    ``contact_lost``: its tracks not reported within the rules' stale time and when each last was. It stays
+    open (contact lost is no clearance) until its tracks are back and checked clear, or a person resolves it."""
+    lost = service.contact_lost(mechanism_id, views)
+    return [{**v, "contact_lost": lost[v["id"]]} if v["id"] in lost else v for v in views]
 
 
 @router.post(
