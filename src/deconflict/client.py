@@ -309,6 +309,42 @@ def _holds(sent: Any, got: Any) -> bool:
     return bool(sent == got)
 
 
+ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
+"""The phrases that acknowledge what their ``ref`` names (``service.hotline.ACK_PHRASES``; a test holds
+them equal)."""
+
+
+def _settles_only(settles: Any, template: Any, ref: Any) -> bool:
+    """Whether what a prepared message settles (acknowledges) is what its phrase may: nothing, or, for a
+    phrase that acknowledges, the conflict or the alert its ``ref`` names (and that alert's conflict)."""
+    if not settles:
+        return True
+    if template not in ACK_PHRASES or not isinstance(settles, dict) or not isinstance(ref, str):
+        return False
+    conflicts, messages = settles.get("conflicts") or [], settles.get("messages") or []
+    return isinstance(conflicts, list) and len(conflicts) <= 1 and (ref in conflicts or ref in messages)
+
+
+def _as_stored(volume: Any) -> Any:
+    """A volume as sent, in the form the service stores it: positions of two numbers (GeoJSON's optional
+    altitude dropped), the geometry's type and coordinates only, a radius only for a circle's centre."""
+    if not isinstance(volume, dict) or not isinstance(volume.get("geometry"), dict):
+        return volume
+    geometry = volume["geometry"]
+    out = {k: v for k, v in volume.items() if k != "radius_m" or geometry.get("type") == "Point"}
+    out["geometry"] = {"type": geometry.get("type"), "coordinates": _flat(geometry.get("coordinates"))}
+    return out
+
+
+def _flat(coordinates: Any) -> Any:
+    """GeoJSON coordinates with each position cut to (lon, lat)."""
+    if isinstance(coordinates, list) and coordinates and not isinstance(coordinates[0], list):
+        return coordinates[:2]
+    if isinstance(coordinates, list):
+        return [_flat(c) for c in coordinates]
+    return coordinates
+
+
 def _param(name: str, sent: Any, got: Any) -> bool:
     try:
         return format_param(name, sent) == got
@@ -322,6 +358,8 @@ def asked(kind: str, payload: Any, body: Any, *, about: str | None, party: str, 
     b = dict(body) if isinstance(body, dict) else {}
     if not isinstance(payload, dict):
         return False
+    if "volumes" in b and isinstance(b["volumes"], list):
+        b["volumes"] = [_as_stored(v) for v in b["volumes"]]
     if kind == "activity.notified":
         return payload.get("party") == party and _holds(b, payload)
     if kind == "activity.amended":
@@ -344,12 +382,24 @@ def asked(kind: str, payload: Any, body: Any, *, about: str | None, party: str, 
         return payload.get("id") == about and _holds(b, payload)
     if kind == "message.sent":
         to, params = b.pop("to", None), b.pop("params", None) or {}
-        same = to is None or sorted(map(str, to)) == sorted(map(str, payload.get("to") or []))
+        template, subject = b.get("template"), b.get("about")
+        same = to is None or sorted(set(map(str, to))) == sorted(set(map(str, payload.get("to") or [])))
         got = payload.get("params")
         # a phrase's parameters are stored as the service words them (times to the minute in UTC, numbers to
-        # two decimals): each sent one worded so, then compared
+        # two decimals): each sent one worded so, then compared; a free text has none
         worded = isinstance(got, dict) and all(_param(k, v, got.get(k)) for k, v in params.items())
-        return payload.get("from_party") == party and same and worded and _holds(b, payload)
+        worded = worded and (template is not None or not got)
+        # nothing the request did not say: no template made of a free text, no subject it did not name, and
+        # an acknowledgement only by a phrase that acknowledges, of what its ref names
+        plain = payload.get("template") == template and payload.get("about") == subject
+        return (
+            payload.get("from_party") == party
+            and same
+            and worded
+            and plain
+            and _settles_only(payload.get("settles"), template, params.get("ref"))
+            and _holds(b, payload)
+        )
     if kind == "message.acknowledged":
         return payload.get("id") == about and payload.get("party") == party
     return False

@@ -267,6 +267,20 @@ def test_the_python_client_signs_nothing_but_what_it_asked_for(live: LiveServer,
             lambda p: p["volumes"][0]["geometry"].update(coordinates=[36.0, 33.5]),
             lambda c: c.notify(kind="uav_patrol", volumes=[vol()]),
         ),
+        # a free text made an acknowledgement, or given a subject it did not name
+        (
+            lambda p: p.update(template="holding", params={"ref": "C1"}, settles={"conflicts": ["C1"], "messages": []}),
+            lambda c: c.send_message(text="checking", lang="en", to=["IL"]),
+        ),
+        (
+            lambda p: p.update(about={"kind": "activity", "id": "IL-0001"}),
+            lambda c: c.send_message(text="checking", lang="en", to=["IL"]),
+        ),
+        # a phrase that acknowledges, made to acknowledge another conflict than the one its ref names
+        (
+            lambda p: p.update(settles={"conflicts": ["C9"], "messages": ["M9"]}),
+            lambda c: c.send_message(template="holding", params={"ref": "TR-0001"}, to=["IL"]),
+        ),
     ]  # fmt: skip
     for mutate, write in cases:
         forged = Client(live.url, token, key=tr_key)
@@ -284,7 +298,27 @@ def test_the_python_client_signs_nothing_but_what_it_asked_for(live: LiveServer,
         client.notify(kind="uav_patrol", volumes=[vol(start_h=6)], title=" Devriye 7 ")["activity"]["title"]
         == "Devriye 7"
     )
+    # a position with GeoJSON's altitude, a polygon with a radius of 0: the service stores them in two
+    # dimensions and without the radius, and that is what was asked
+    lifted = {**vol(start_h=7), "geometry": {"type": "Point", "coordinates": [37.6298, 34.5226, 1500.0]}}
+    ring = [[37.5, 34.4, 0], [37.8, 34.4, 0], [37.8, 34.7, 0], [37.5, 34.4, 0]]
+    flat = {**vol(start_h=8), "geometry": {"type": "Polygon", "coordinates": [ring], "bbox": [37.5, 34.4, 37.8, 34.7]}}
+    flat["radius_m"] = 0
+    for v in (lifted, flat):
+        assert client.notify(kind="uav_patrol", volumes=[v])["activity"]["party"] == "TR"
     assert live.service.verify(M).ok
+
+
+def test_the_phrases_that_acknowledge_are_the_same_to_the_service_the_client_and_the_page() -> None:
+    import re
+
+    from deconflict.client import ACK_PHRASES
+    from deconflict.service import hotline
+
+    page = Path(hotline.__file__).parents[1] / "web" / "js" / "signing.js"
+    listed = re.search(r"const ACK_PHRASES = \[([^\]]*)\]", page.read_text(encoding="utf-8"))
+    assert listed is not None
+    assert ACK_PHRASES == hotline.ACK_PHRASES == frozenset(re.findall(r"'(\w+)'", listed.group(1)))
 
 
 def test_an_alert_acknowledged_by_its_message_signs_its_conflicts_acknowledgement(

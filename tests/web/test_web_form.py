@@ -277,3 +277,12 @@ def test_an_amendment_in_flight_levels_keeps_a_band_it_did_not_touch(
     expect(page.locator("[data-amended]")).to_have_attribute("data-version", "3", timeout=15_000)
     v = tr.get("/activities/TR-0001")["volumes"][0]
     assert (v["floor_m"], v["ceiling_m"]) == (1000.0, 2895.6)
+    # an edited field switched to feet, then given the text it once showed ("131", FL131 of 4,000 m): 131 ft,
+    # not the 4,000 m it stood for then (below the floor: refused, nothing sent)
+    page.fill("#n-ceiling", "120")
+    page.select_option("#n-alt-unit", "ft")
+    page.fill("#n-ceiling", "131")
+    expect(page.locator("#n-ceiling-conv")).to_contain_text("131")
+    page.click("#n-send")
+    expect(page.locator("#n-floor-err, #n-ceiling-err, [data-error-for=floor_m]").first).not_to_have_text("")
+    assert tr.get("/activities/TR-0001")["version"] == 3

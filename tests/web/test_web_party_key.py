@@ -255,12 +255,28 @@ def test_a_message_whose_words_the_service_changed_is_not_signed(
     def wider(e: dict[str, Any], payload: dict[str, Any]) -> None:
         payload["to"] = ["TR", "US"]
 
+    def acknowledging(e: dict[str, Any], payload: dict[str, Any]) -> None:  # a free text made an acknowledgement
+        payload.update(template="holding", params={"ref": "C1"}, settles={"conflicts": ["C1"], "messages": []})
+
+    def about(e: dict[str, Any], payload: dict[str, Any]) -> None:
+        payload["about"] = {"kind": "conflict", "id": "C1"}
+
     refused = words("he", "key.notAsked", type="message.sent", actor="IL")
-    for mutate in (louder, wider):
+    for mutate in (louder, wider, acknowledging, about):
         page.route("**/messages", _forging(mutate))
         said = page.evaluate(SEND, body)
         page.unroute("**/messages")
         assert refused.fullmatch(said), said
+
+    # a phrase that acknowledges, made to acknowledge what its ref does not name
+    def elsewhere(e: dict[str, Any], payload: dict[str, Any]) -> None:
+        payload["settles"] = {"conflicts": ["C9"], "messages": ["M9"]}
+
+    phrase = {"template": "holding", "params": {"ref": "TR-0001"}, "to": ["TR"]}
+    page.route("**/messages", _forging(elsewhere))
+    said = page.evaluate(SEND, phrase)
+    page.unroute("**/messages")
+    assert refused.fullmatch(said), said
     assert not [e for e in _entries(live, tokens["IL"]) if e["type"] == "message.sent" and e["actor"] == "IL"]
     assert page.evaluate(SEND, body) == "sent hold your fire"
     # the spaces around a text, which the service trims, are not "other words"

@@ -340,11 +340,9 @@ def amend(
         for line in described:
             say(f"  {line}")
         return
-    body: dict[str, Any] = {"volumes": new["volumes"]}
-    if new["kind"] != old["kind"]:
-        body["kind"] = new["kind"]
-    if new["title"] != old["title"]:
-        body["title"] = new["title"]
+    # the kind and title always sent, changed or not: signed with --key, the client then holds the prepared
+    # version to them too (a service could otherwise turn a patrol into live fire under an amended window)
+    body: dict[str, Any] = {"volumes": new["volumes"], "kind": new["kind"], "title": new["title"]}
     out = client.amend(activity, version=seen, **body)
     a = out["activity"]
     say(f"{a['id']} amended: version {seen} → {a['version']} (record now at entry {out['seq']}{signed_by(client)})")

@@ -91,11 +91,15 @@ class Signers:
         if not found:
             self._custody.pop(owner, None)
             who = f"party {party}" if role == "party" else f"{party} ({role})"  # a facilitator is no party
+            commands = (
+                "notify, amend, cancel, ack, resolve, import and hotline send or ack"
+                if role == "party"
+                else "resolve and hotline send or ack"
+            )
             raise Forbidden(
-                f"{who} signs its own entries: prepare the request, sign the entry with "
-                f"{party}'s private key and send the signature (--key on deconflict notify, amend, cancel, "
-                "ack, resolve and hotline send or ack; the page, once the key file is loaded in it; or the "
-                "Python client)",
+                f"{who} signs its own entries: prepare the request, sign the entry with {party}'s private key "
+                f"and send the signature (--key on deconflict {commands}; the page, once the key file is "
+                "loaded in it; or the Python client)",
                 field="key",
             )
         key_id, seed = found[0]

@@ -98,7 +98,11 @@ export function onUnitChange() {
     const kept = input.dataset.metres !== undefined && input.value === input.dataset.shown;
     const r = readField(key, before);
     if (kept) input.value = input.dataset.shown = fmtPlain(fromMetres(Number(input.dataset.metres), after), 2);
-    else if (r.value !== undefined) input.value = fmtPlain(fromMetres(toMetres(r.value, before), after), 2);
+    else {
+      delete input.dataset.metres; // edited: what is typed from now on is read as typed
+      delete input.dataset.shown;
+      if (r.value !== undefined) input.value = fmtPlain(fromMetres(toMetres(r.value, before), after), 2);
+    }
   }
   unitShown = after;
   try { localStorage.setItem(UNIT_KEY, after); } catch { /* private mode */ }

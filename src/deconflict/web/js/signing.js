@@ -147,6 +147,18 @@ function holds(sent, got) {
 }
 
 const sorted = (xs) => [...xs].map(String).sort();
+const sameJson = (a, b) => holds(a, b) && holds(b, a);
+
+/* The phrases that acknowledge what their ref names (service/hotline.py ACK_PHRASES; a test holds them equal). */
+const ACK_PHRASES = ['acknowledged', 'acknowledged_amending', 'holding', 'proceeding_as_notified'];
+/* Whether what a prepared message settles is what its phrase may: nothing, or, for a phrase that
+ * acknowledges, the conflict or the alert its ref names (and that alert's conflict). */
+function settlesOnly(settles, template, ref) {
+  if (!settles) return true;
+  if (!ACK_PHRASES.includes(template) || typeof settles !== 'object' || typeof ref !== 'string') return false;
+  const conflicts = settles.conflicts || [], messages = settles.messages || [];
+  return Array.isArray(conflicts) && Array.isArray(messages) && conflicts.length <= 1 && (conflicts.includes(ref) || messages.includes(ref));
+}
 
 const ZONED = /^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)$/i;
 /* A phrase's parameter as the service stores it (hotline/wording.py, format_param): a time with its zone
@@ -182,10 +194,15 @@ function asked(type, payload, write, body) {
       return payload.id === write.id && holds(b, payload);
     case 'message.sent': {
       const { to, params = {}, ...rest } = b;
-      const same = to === undefined || (Array.isArray(payload.to) && sorted(to).join() === sorted(payload.to).join());
+      const same = to === undefined || (Array.isArray(payload.to) && sorted(new Set(to)).join() === sorted(new Set(payload.to)).join());
       const got = payload.params;
-      const worded = got !== null && typeof got === 'object' && Object.entries(params).every(([k, v]) => sameParam(v, got[k]));
-      return payload.from_party === S.party && same && worded && holds(rest, payload);
+      const worded = got !== null && typeof got === 'object' && Object.entries(params).every(([k, v]) => sameParam(v, got[k]))
+        && (b.template !== undefined || Object.keys(got).length === 0); // a free text has no parameters
+      // nothing the officer did not say: no template made of a free text, no subject not named, and an
+      // acknowledgement only by a phrase that acknowledges, of what its ref names
+      const plain = (payload.template ?? null) === (b.template ?? null) && sameJson(payload.about ?? null, b.about ?? null);
+      return payload.from_party === S.party && same && worded && plain && settlesOnly(payload.settles, b.template, params.ref)
+        && holds(rest, payload);
     }
     case 'message.acknowledged':
       return payload.id === write.id && payload.party === S.party;
