@@ -23,6 +23,7 @@ import httpx
 
 from deconflict.clock import parse_utc
 from deconflict.errors import DeconflictError
+from deconflict.hotline.messages import ACK_PHRASES
 from deconflict.hotline.wording import format_param
 from deconflict.record import signing
 from deconflict.record.chain import canonical, entry_hash, sha256_hex
@@ -299,19 +300,14 @@ def _holds(sent: Any, got: Any) -> bool:
         except ValueError:
             return False
         return isinstance(value, (int, float)) and abs(sent - value) <= 1e-9 * max(1.0, abs(sent))
-    if isinstance(sent, str) and isinstance(got, str) and sent.strip() != got.strip():
+    if isinstance(sent, str) and isinstance(got, str):
+        if sent.strip() == got.strip():
+            return True  # text as the service keeps it, trimmed of the spaces around it
         try:  # a time, written another way
             return parse_utc(sent, field="sent") == parse_utc(got, field="got")
         except DeconflictError:
             return False
-    if isinstance(sent, str) and isinstance(got, str):
-        return True  # text as the service keeps it, trimmed of the spaces around it
     return bool(sent == got)
-
-
-ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
-"""The phrases that acknowledge what their ``ref`` names (``service.hotline.ACK_PHRASES``; a test holds
-them equal)."""
 
 
 def _settles_only(settles: Any, template: Any, ref: Any) -> bool:

@@ -310,15 +310,15 @@ def test_the_python_client_signs_nothing_but_what_it_asked_for(live: LiveServer,
 
 
 def test_the_phrases_that_acknowledge_are_the_same_to_the_service_the_client_and_the_page() -> None:
+    """The service and the client share one list (``hotline.messages.ACK_PHRASES``); the page has its copy."""
     import re
 
-    from deconflict.client import ACK_PHRASES
-    from deconflict.service import hotline
+    from deconflict.hotline import messages
 
-    page = Path(hotline.__file__).parents[1] / "web" / "js" / "signing.js"
+    page = Path(messages.__file__).parents[1] / "web" / "js" / "signing.js"
     listed = re.search(r"const ACK_PHRASES = \[([^\]]*)\]", page.read_text(encoding="utf-8"))
     assert listed is not None
-    assert ACK_PHRASES == hotline.ACK_PHRASES == frozenset(re.findall(r"'(\w+)'", listed.group(1)))
+    assert messages.ACK_PHRASES == frozenset(re.findall(r"'(\w+)'", listed.group(1)))
 
 
 def test_an_alert_acknowledged_by_its_message_signs_its_conflicts_acknowledgement(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "ACK_PHRASES",
     "LANGUAGES",
     "NEEDS_ACK",
     "RTL_LANGUAGES",
@@ -40,6 +41,10 @@ NEEDS_ACK: frozenset[MessageType] = frozenset(
     {MessageType.ALERT, MessageType.QUERY, MessageType.INCIDENT, MessageType.LINE_CHECK}
 )
 """Message types the reader must acknowledge before the deadline; the others need no answer."""
+
+ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
+"""Standard responses that acknowledge what their ``ref`` names, when the sender's party is awaited (the
+service settles with them; a party's client and the page sign no other message that settles anything)."""
 
 LANGUAGES: tuple[str, ...] = ("en", "tr", "he", "ar", "ru")
 """Languages every standard message has agreed wording in."""

@@ -16,6 +16,7 @@ from deconflict import hotline as phrases
 from deconflict.clock import iso
 from deconflict.disclosure import message_view, sees_message
 from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound
+from deconflict.hotline.messages import ACK_PHRASES
 from deconflict.model import Member, Role
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, queries, zones
@@ -55,9 +56,6 @@ MEMBER_PHRASES: dict[Role, frozenset[str]] = {
     Role.OBSERVER: frozenset(),
 }
 """The standard phrases each role may send: a facilitator has no activity to hold, amend or proceed with."""
-
-ACK_PHRASES = frozenset({"acknowledged", "acknowledged_amending", "holding", "proceeding_as_notified"})
-"""Standard responses that acknowledge what their ``ref`` names, when the sender's party is awaited."""
 
 
 @dataclass(frozen=True)

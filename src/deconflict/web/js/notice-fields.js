@@ -57,9 +57,9 @@ export function showUnderstood() {
   for (const key of Object.keys(NUMBERS)) {
     const out = $(`${NUMBERS[key].input}-conv`);
     if (!out) continue;
-    const input = $(NUMBERS[key].input);
-    if (input.dataset.metres !== undefined && input.value === input.dataset.shown) { // the band as the activity has it
-      out.textContent = fmtAltIn(Number(input.dataset.metres), altUnit());
+    const kept = keptMetres($(NUMBERS[key].input));
+    if (kept !== undefined) { // the band as the activity has it
+      out.textContent = fmtAltIn(kept, altUnit());
       continue;
     }
     const r = readField(key);
@@ -69,16 +69,21 @@ export function showUnderstood() {
 
 /* An altitude field's value in metres, or a reason it has none ('missing', or the worded problem). */
 export function altitudeOf(key) {
-  const input = $(NUMBERS[key].input);
   // a band read from an activity and left as shown keeps its metres: FL66 shown for 2,000 m is 2,011.68 m
   // read back, and an amendment of the window alone would move the band
-  if (input.dataset.metres !== undefined && input.value === input.dataset.shown) return { m: Number(input.dataset.metres) };
+  const kept = keptMetres($(NUMBERS[key].input));
+  if (kept !== undefined) return { m: kept };
   const r = readField(key);
   if (r.value === undefined) return r;
   return { m: toMetres(r.value, altUnit()) };
 }
 /* The band "from … to …" in words, in the unit the reader chose. */
 export const altRangeText = () => t('notify.errors.altRange', { min: fmtAltIn(ALT_MIN_M, altUnit()), max: fmtAltIn(ALT_MAX_M, altUnit()) });
+
+/* The metres an altitude field was set to (setAltitudes), while its text is left as then shown; else undefined. */
+function keptMetres(input) {
+  return input.dataset.metres !== undefined && input.value === input.dataset.shown ? Number(input.dataset.metres) : undefined;
+}
 
 export function setAltitudes(floor_m, ceiling_m) {
   for (const [key, m] of [['floor', floor_m], ['ceiling', ceiling_m]]) {
@@ -95,9 +100,9 @@ export function onUnitChange() {
   const before = unitShown, after = altUnit();
   for (const key of ['floor', 'ceiling']) {
     const input = $(NUMBERS[key].input);
-    const kept = input.dataset.metres !== undefined && input.value === input.dataset.shown;
+    const kept = keptMetres(input);
     const r = readField(key, before);
-    if (kept) input.value = input.dataset.shown = fmtPlain(fromMetres(Number(input.dataset.metres), after), 2);
+    if (kept !== undefined) input.value = input.dataset.shown = fmtPlain(fromMetres(kept, after), 2);
     else {
       delete input.dataset.metres; // edited: what is typed from now on is read as typed
       delete input.dataset.shown;

@@ -149,7 +149,7 @@ function holds(sent, got) {
 const sorted = (xs) => [...xs].map(String).sort();
 const sameJson = (a, b) => holds(a, b) && holds(b, a);
 
-/* The phrases that acknowledge what their ref names (service/hotline.py ACK_PHRASES; a test holds them equal). */
+/* The phrases that acknowledge what their ref names (hotline/messages.py ACK_PHRASES; a test holds them equal). */
 const ACK_PHRASES = ['acknowledged', 'acknowledged_amending', 'holding', 'proceeding_as_notified'];
 /* Whether what a prepared message settles is what its phrase may: nothing, or, for a phrase that
  * acknowledges, the conflict or the alert its ref names (and that alert's conflict). */
