@@ -49,6 +49,17 @@ def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_
     page.click("#open-notify")
     assert page.input_value("#n-title") == ""  # the notice sent does not lend its title to the next
 
+    # Coordinates pasted with a decimal point (from a GPS, another tool): 36.25 cannot be a Turkish number
+    # and 37.125 would be 37,125 degrees here, so each is read the only way a coordinate can be.
+    page.fill("#n-lat", "36.25")
+    page.fill("#n-lon", "37.125")
+    expect(page.locator("#n-lat-conv")).to_have_text("36,25°")
+    expect(page.locator("#n-lon-conv")).to_have_text("37,125°")
+    page.fill("#n-lon", "3.712.500")  # grouped: out of a longitude's range either way, refused
+    page.click("#n-check")
+    expect(page.locator('#notify-form [data-error-for="geometry"]')).not_to_be_empty()
+    expect(page.locator("[data-preview]")).to_have_count(0)
+
     # "1,000" means 1 here, and 1000 in English: refused, both readings shown; every error at once.
     page.fill("#n-lat", "36,2")
     page.fill("#n-lon", "37,1")
@@ -76,21 +87,21 @@ def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_
     assert [a["id"] for a in tr.get("/activities")] == ["TR-0001"]
 
 
-def test_the_hebrew_page_reads_commas_as_thousands_and_refuses_a_decimal_comma(
+def test_the_hebrew_page_reads_commas_as_thousands_and_a_decimal_comma_only_in_a_coordinate(
     officer: Any,
 ) -> None:
     il = officer("IL")
     page = il.page
     page.click("#open-notify")
-    page.fill("#n-lat", "34,6")  # a decimal comma: not how this page writes numbers
+    page.fill("#n-lat", "34,6")  # a coordinate with a decimal comma: 34,6 cannot be a latitude here, 34.6 it is
     page.fill("#n-lon", "38.3")
-    page.fill("#n-radius", "5,5")
+    page.fill("#n-radius", "5,5")  # a radius is read this page's way only: refused, the other reading offered
     page.select_option("#n-alt-unit", "m")
     page.fill("#n-floor", "1,000")
     page.fill("#n-ceiling", "1.000")  # 1 here, 1000 on a Turkish page: ambiguous
     page.click("#n-send")
-    geometry = page.locator('#notify-form [data-error-for="geometry"]')
-    expect(geometry).to_contain_text(words("he", "notify.errors.numberDidYouMean", value="34.6"))
+    expect(page.locator("#n-lat-conv")).to_have_text("34.6°")
+    expect(page.locator('#notify-form [data-error-for="geometry"]')).to_be_empty()
     expect(page.locator('#notify-form [data-error-for="radius_m"]')).to_contain_text(
         words("he", "notify.errors.numberDidYouMean", value="5.5")
     )
@@ -100,7 +111,6 @@ def test_the_hebrew_page_reads_commas_as_thousands_and_refuses_a_decimal_comma(
     expect(page.locator("#n-floor-conv")).to_contain_text("1,000")
     expect(page.locator('#notify-form [data-error-for="floor_m"]')).to_be_empty()
     assert il.get("/activities") == []
-    page.fill("#n-lat", "34.6")
     page.fill("#n-radius", "5.5")
     page.fill("#n-ceiling", "4,000")
     page.click("#n-send")

@@ -21,8 +21,8 @@ function unitOption(u) { return u === 'ft' ? t('notify.alt.unitFt') : u === 'FL'
 /* The form's numeric fields: the input, the error slot it reports to, its name in words, its range
  * (in the unit typed) and how the value understood is shown under it. */
 export const NUMBERS = {
-  lat: { input: '#n-lat', field: 'geometry', name: () => t('notify.lat'), range: () => [-90, 90], echo: (v) => `${fmtExact(v)}°` },
-  lon: { input: '#n-lon', field: 'geometry', name: () => t('notify.lon'), range: () => [-180, 180], echo: (v) => `${fmtExact(v)}°` },
+  lat: { input: '#n-lat', field: 'geometry', name: () => t('notify.lat'), range: () => [-90, 90], echo: (v) => `${fmtExact(v)}°`, eitherWay: true },
+  lon: { input: '#n-lon', field: 'geometry', name: () => t('notify.lon'), range: () => [-180, 180], echo: (v) => `${fmtExact(v)}°`, eitherWay: true },
   radius: { input: '#n-radius', field: 'radius_m', name: () => t('notify.radius'), range: () => [0, RADIUS_MAX_KM],
     echo: (v) => t('units.km', { value: fmtExact(v) }) },
   floor: { input: '#n-floor', field: 'floor_m', name: () => floorLabel(altUnit()), range: () => altRange(altUnit()),
@@ -41,7 +41,7 @@ export function readField(key, unit = altUnit()) {
   const raw = $(spec.input).value;
   const typed = spec.strip ? raw.trim().replace(spec.strip, '') : raw;
   const range = spec.strip ? altRange(unit) : spec.range();
-  const r = readNumber(typed, { range });
+  const r = readNumber(typed, { range, eitherWay: Boolean(spec.eitherWay) });
   if (!r.error || r.error === 'missing') return r;
   const text = raw.trim();
   if (r.error === 'ambiguous') {

@@ -9,7 +9,12 @@
  * Accepted: plain digits, the page's grouping (groups of exactly three digits), one decimal separator
  * of the page's, a leading sign. Refused: anything else, and a number that reads one way here and
  * 1000 times that the other usual way (1.000 on an English page, 1,000 on a Turkish one) when both
- * readings are in the field's range. Nothing is truncated: a text is read whole or not at all. */
+ * readings are in the field's range. Nothing is truncated: a text is read whole or not at all.
+ *
+ * A field read `eitherWay` (the centre's latitude and longitude) also takes the other usual way when the
+ * page's own reading is impossible or out of its range and the other is in it: 36.2 on the Turkish page,
+ * 34,6 on the Hebrew one, 36.512 read as 36,512 on the Turkish page (36.512 there is out of a latitude's
+ * range). The value understood is shown under the field, in the page's way. */
 import { locale } from './i18n.js';
 
 const BIDI = /[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/g;
@@ -41,7 +46,7 @@ function readWith(text, group, decimal) {
 /* What the reader typed, understood: { value } or { error: 'missing' | 'invalid' | 'ambiguous', … }.
  * range: [min, max] of the field, used to tell whether the other reading of an ambiguous text could
  * be meant at all (a latitude of 34,567 cannot). */
-export function readNumber(raw, { range = null, loc = locale() } = {}) {
+export function readNumber(raw, { range = null, loc = locale(), eitherWay = false } = {}) {
   const { group, decimal, spaceGroup } = separators(loc);
   let text = String(raw ?? '').replace(BIDI, '').trim();
   if (text === '') return { error: 'missing' };
@@ -60,9 +65,13 @@ export function readNumber(raw, { range = null, loc = locale() } = {}) {
       const other = Number(text.replace(decimal, '').replace('\u2212', '-'));
       if (other !== value && inRange(other) && inRange(value)) return { error: 'ambiguous', reading: value, other };
     }
-    return { value };
+    if (!eitherWay || inRange(value)) return { value };
   }
   const readings = [...new Set(others.map(([og, od]) => readWith(text, og, od)).filter((x) => x !== null))];
+  // A field that takes either way (a coordinate, often pasted from a GPS or another tool in the other
+  // convention): when this page's reading is impossible there and the other one is not, it is the one meant.
+  if (eitherWay && readings.length === 1 && inRange(readings[0])) return { value: readings[0] };
+  if (value !== null) return { value };
   return readings.length === 1 ? { error: 'invalid', suggestion: readings[0] } : { error: 'invalid' };
 }
 
