@@ -147,6 +147,8 @@ class RecordWriter:
         """Activities first notified in this transaction: id → party."""
         self._rows: list[dict[str, Any]] | None = [] if ctx.entry_listeners else None
         """The rows appended, for the entry listeners (None: nobody listens)."""
+        self._reads: list[Any] = []
+        """Each row's payload as the append read it from its canonical text (:func:`chain.canonical_read`)."""
         self._gather = gather
         self._stack = ExitStack()
 
@@ -232,15 +234,19 @@ class RecordWriter:
             picture.activity_ids.update(self.new_activities)
             picture.party_counts.update(self.new_activities.values())
         if self._rows or self._ctx.listeners:
-            self._ctx.store.durable.then(self._tell(mid, self._head.seq, self._rows))
+            self._ctx.store.durable.then(self._tell(mid, self._head.seq, self._rows, self._reads))
 
-    def _tell(self, mid: str, seq: int, rows: list[dict[str, Any]] | None) -> Callable[[], None]:
-        """What the listeners hear of this commit, once it is on the disk (nothing leaves the process before)."""
+    def _tell(
+        self, mid: str, seq: int, rows: list[dict[str, Any]] | None, reads: list[Any]
+    ) -> Callable[[], None]:
+        """What the listeners hear of this commit, once it is on the disk (nothing leaves the process before):
+        the entries' documents, their payloads those the append read from their canonical text (as a read of
+        the stored rows would give them, without parsing each again)."""
         ctx = self._ctx
 
         def tell() -> None:
             if rows:
-                docs = [ledger.row_doc(row) for row in rows]
+                docs = [ledger.row_doc(row, read) for row, read in zip(rows, reads, strict=True)]
                 for entry_listener in ctx.entry_listeners:
                     entry_listener(mid, docs)
             for listener in ctx.listeners:
@@ -338,6 +344,8 @@ class RecordWriter:
             rows=self._rows,
             body=body,
         )
+        if self._rows is not None:
+            self._reads.append(read)
         self._head = head
         self._last_at = at
         authority.apply(doc, state)

@@ -142,6 +142,10 @@ def read_head(session: Session | Connection, mechanism: str) -> Head:
     return Head(0, GENESIS_HASH) if not found else Head(int(found[0][0]), str(found[0][1]))
 
 
+_UNREAD: Any = object()
+"""No payload read yet (:func:`row_doc`)."""
+
+
 def append(
     session: Session | Connection,
     *,
@@ -172,11 +176,12 @@ def append(
     return Head(row["seq"], row["hash"])
 
 
-def row_doc(row: dict[str, Any]) -> dict[str, Any]:
+def row_doc(row: dict[str, Any], read: Any = _UNREAD) -> dict[str, Any]:
     """The entry document (:func:`entry_doc`) of a row :func:`append` stored, as reading it back would give
     it: the stored time is the one given (an entry's hash covers its ISO form) and the payload is read from
-    the stored text."""
-    return _doc(*(row[name] for name in _ENTRY_COLUMNS))
+    the stored text, or is ``read`` when the caller holds it already (what ``json.loads`` reads from that text:
+    :func:`~deconflict.record.chain.canonical_read`'s second value, which the caller then no longer changes)."""
+    return _doc(*(row[name] for name in _ENTRY_COLUMNS), read=read)
 
 
 def entry_doc(row: LedgerEntry) -> dict[str, Any]:
@@ -196,15 +201,18 @@ def _doc(
     hash_: str,
     key_id: str,
     signature: str,
+    *,
+    read: Any = _UNREAD,
 ) -> dict[str, Any]:
-    """An entry's document from its stored columns, in :data:`_ENTRY_COLUMNS`' order."""
+    """An entry's document from its stored columns, in :data:`_ENTRY_COLUMNS`' order (``read``: the payload
+    as read from its text already)."""
     return {
         "mechanism": mechanism,
         "seq": seq,
         "at": iso(at),
         "actor": actor,
         "type": type_,
-        "payload": json.loads(payload),
+        "payload": json.loads(payload) if read is _UNREAD else read,
         "payload_hash": payload_hash,
         "prev_hash": prev_hash,
         "hash": hash_,
