@@ -236,9 +236,7 @@ class RecordWriter:
         if self._rows or self._ctx.listeners:
             self._ctx.store.durable.then(self._tell(mid, self._head.seq, self._rows, self._reads))
 
-    def _tell(
-        self, mid: str, seq: int, rows: list[dict[str, Any]] | None, reads: list[Any]
-    ) -> Callable[[], None]:
+    def _tell(self, mid: str, seq: int, rows: list[dict[str, Any]] | None, reads: list[Any]) -> Callable[[], None]:
         """What the listeners hear of this commit, once it is on the disk (nothing leaves the process before):
         the entries' documents, their payloads those the append read from their canonical text (as a read of
         the stored rows would give them, without parsing each again)."""
