@@ -413,6 +413,39 @@ def test_conflicts_only_shows_the_counterpart_only_the_overlap(tmp_path: Path) -
         server.stop()
 
 
+def test_streams_open_together_each_get_their_own_readers_view(tmp_path: Path) -> None:
+    """Three members' streams woken by the same commits (the hub reads the record once for all of them): each
+    reader gets its own view, its language's wording of an alert, a notice withheld under conflicts-only, and
+    every stream is what the record's page gives the same member."""
+    server, tok = _conflicts_only_server(tmp_path)
+    try:
+        with httpx.Client(base_url=server.url) as c:
+            head = c.get(f"{A}/record", params={"after": 0, "limit": 5000}, headers=auth(tok["TR"])).json()
+            start = head["next_after"]
+            readers = {m: SSEReader(c, f"{A}/events?after={start}", auth(tok[m])) for m in ("TR", "IL", "AZ")}
+            for party, centre in (("TR", T4), ("IL", (37.90, 34.52)), ("TR", (37.95, 34.55))):
+                r = c.post(
+                    f"{A}/activities",
+                    json={"kind": "uav_patrol", "volumes": [vol(centre, radius_m=10_000)]},
+                    headers=auth(tok[party]),
+                )
+                assert r.status_code == 201, r.text
+            streamed: dict[str, list[dict[str, Any]]] = {}
+            for member, reader in readers.items():
+                page = c.get(f"{A}/record", params={"after": start}, headers=auth(tok[member])).json()["entries"]
+                assert len(page) >= 9  # three notices, two conflicts, their alerts and copies
+                streamed[member] = [reader.next_event()[2] for _ in page]
+                reader.close()
+                assert streamed[member] == page, member
+            alerts = [e for e in streamed["IL"] if e["type"] == "message.sent" and "message" in e]
+            assert alerts and all(e["message"]["lang"] == "he" for e in alerts)
+            assert [e for e in streamed["TR"] if "message" in e and e["message"]["lang"] != "tr"] == []
+            withheld = {m: {e["seq"] for e in entries if e.get("withheld")} for m, entries in streamed.items()}
+            assert withheld["TR"] and withheld["IL"] and withheld["TR"] != withheld["IL"]
+    finally:
+        server.stop()
+
+
 def test_full_disclosure_shows_whole_notices(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
     client.post(f"{A}/activities", json=notice(), headers=auth(tokens["TR"]))
     seen = client.get(f"{A}/activities", headers=auth(tokens["IL"])).json()
