@@ -191,6 +191,59 @@ def test_hebrew_reader_sees_the_hotline_right_to_left_live(
     il.shot("il_hotline_rtl.png")
 
 
+def test_a_message_can_go_to_one_party_and_the_next_goes_to_everyone_again(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """Türkiye writes to the facilitator alone (free text), which Israel never receives, and to Israel alone
+    (a phrase), not addressed to the facilitator; the next message goes to everyone again, and with no party
+    ticked nothing is sent and the officer is told why."""
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, title="uav_patrol near Palmyra")  # C1
+    tr, il = officer("TR"), officer("IL")
+    page = tr.page
+
+    def messages(member: str) -> list[dict[str, Any]]:
+        r = httpx.get(f"{live.url}{A}/messages", headers=auth(tokens[member]), timeout=10)
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    expect(page.locator("#to-row legend")).to_have_text(say("tr", "hotline.to"))
+    boxes = page.locator("#to-parties input[name=to]")
+    expect(boxes).to_have_count(2)
+    assert [boxes.nth(i).get_attribute("value") for i in range(2)] == ["AZ", "IL"]
+    expect(page.locator("#to-parties input[value=AZ]")).to_be_checked()
+    expect(page.locator("#to-parties input[value=IL]")).to_be_checked()
+
+    page.uncheck("#to-parties input[value=IL]")
+    page.fill("#free-text", "Kolaylaştırıcıdan iyi niyet görüşmesi talep ediyoruz")
+    page.press("#free-text", "Enter")
+    expect(page.locator("#free-text")).to_have_value("")
+    (sent,) = [m for m in messages("TR") if m.get("free_text")]
+    assert sent["to"] == ["AZ"]
+    assert [m for m in messages("AZ") if m["id"] == sent["id"]]
+    assert [m for m in messages("IL") if m["id"] == sent["id"]] == []
+    expect(page.locator("#to-parties input[value=IL]")).to_be_checked()  # everyone again
+
+    page.uncheck("#to-parties input[value=AZ]")
+    page.click("[data-template=holding]")
+    expect(page.locator("#pp-ref")).to_have_value("C1")
+    page.click("#phrase-form button[type=submit]")
+    expect(page.locator("#phrase-form")).to_be_hidden()
+    holding = [m for m in messages("TR") if m.get("template") == "holding"]
+    assert [m["to"] for m in holding] == [["IL"]]
+    expect(il.page.locator(f"[data-message={holding[0]['id']}] .text")).to_contain_text("אנו משהים")
+    # (the facilitator reads the whole channel, as disclosure.sees_message says: it is not asked to answer)
+
+    before = len(messages("TR"))
+    page.uncheck("#to-parties input[value=AZ]")
+    page.uncheck("#to-parties input[value=IL]")
+    page.fill("#free-text", "to nobody")
+    page.press("#free-text", "Enter")
+    expect(page.locator("#hotline-error")).to_have_text(say("tr", "hotline.toNone"))
+    expect(page.locator("#free-text")).to_have_value("to nobody")  # nothing typed is lost
+    assert len(messages("TR")) == before
+
+
 def test_no_request_leaves_the_service_and_the_page_fits_1366x768(
     live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:

@@ -90,6 +90,38 @@ export function renderReOptions() {
   if (phraseOpen && !$('#phrase-form').hidden) refreshRefField();
 }
 
+/* ------------------------------------------------------------------ who a message goes to */
+
+/* Who may be written to: the parties and facilitators who answer the hotline (observers only read it), not us. */
+function addressable() {
+  const members = (S.mech && S.mech.members) || [];
+  return [...new Set(members.filter((m) => m.role !== 'observer' && m.party !== S.party).map((m) => m.party))].sort();
+}
+
+/* "To": a box for each party that may be written to, all ticked (the service's own default), shown when
+ * there is a choice to make (two or more). */
+export function renderRecipients() {
+  const parties = addressable();
+  $('#to-row').hidden = parties.length < 2;
+  $('#to-parties').replaceChildren(...parties.map((p) => el('label', { class: 'to-party' },
+    el('input', { type: 'checkbox', name: 'to', value: p, checked: true }), ' ', partyName(p))));
+}
+
+/* A message's `to`: undefined while every box is ticked (the service then addresses every party and
+ * facilitator but us: the same), else the parties ticked; null when none is. */
+function recipients() {
+  const boxes = [...document.querySelectorAll('#to-parties input[name=to]')];
+  const ticked = boxes.filter((b) => b.checked).map((b) => b.value);
+  if (ticked.length === boxes.length) return undefined;
+  return ticked.length ? ticked : null;
+}
+
+/* After a message narrowed to some parties went, the next goes to everyone again unless narrowed anew:
+ * an urgent phrase later does not leave out a party by what was ticked for another message. */
+function everyoneAgain() {
+  document.querySelectorAll('#to-parties input[name=to]').forEach((b) => { b.checked = true; });
+}
+
 /* ------------------------------------------------------------------ phrases as forms */
 
 let phraseOpen = null; // the template being filled in, while its form is open
@@ -218,9 +250,12 @@ async function sendPhrase(tpl) {
   for (const p of tpl.params) {
     if (!params[p]) { phraseError(p, p === 'ref' ? t('hotline.chooseAbout') : t('hotline.form.required', { field: phraseParamName(p) })); return; }
   }
+  const to = recipients();
+  if (to === null) { phraseError('_general', t('hotline.toNone')); return; }
   try {
-    const sent = await api('POST', M('/messages'), { template: tpl.id, params, about: aboutOf(params.ref) });
+    const sent = await api('POST', M('/messages'), { template: tpl.id, params, about: aboutOf(params.ref), to });
     S.knownMessages.add(sent.id);
+    everyoneAgain();
     closePhrase();
     await refresh(['messages', 'conflicts', 'waiting', 'lines']);
   } catch (e) {
@@ -307,7 +342,12 @@ export function initHotline() {
     e.preventDefault();
     const input = $('#free-text');
     if (!input.value.trim()) return;
-    if (await sendMessage({ text: input.value.trim(), about: aboutOf($('#re').value) })) input.value = ''; // kept trimmed
+    const to = recipients();
+    if (to === null) { showHotlineError(t('hotline.toNone')); return; }
+    if (await sendMessage({ text: input.value.trim(), about: aboutOf($('#re').value), to })) { // kept trimmed
+      input.value = '';
+      everyoneAgain();
+    }
   });
   $('#re').addEventListener('change', () => { chosenRe = $('#re').value; });
 }

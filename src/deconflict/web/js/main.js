@@ -13,7 +13,7 @@ import { initAlarm, renderAlarm } from './alarm.js';
 import { initMap, renderPicture } from './map.js';
 import { renderTracks } from './tracks.js';
 import { escapeConflicts, initConflicts, renderConflicts, tracksRead } from './conflicts.js';
-import { escapeHotline, initHotline, renderPhrases, renderReOptions } from './hotline.js';
+import { escapeHotline, initHotline, renderPhrases, renderRecipients, renderReOptions } from './hotline.js';
 import { initMessages, renderMessages } from './messages.js';
 import { renderLines } from './lines.js';
 import { bindNotifyToMap, canNotify, enterNotify, escapeNotify, initNotify, openNotify } from './notify.js';
@@ -65,6 +65,7 @@ async function signIn(token) {
   S.lastSeq = S.messages.reduce((top, m) => Math.max(top, m.seq || 0), 0);
   S.lastHash = null; // the stream tells the hash of each entry it sends; none known for this one yet
   renderPhrases();
+  renderRecipients();
   stream({ onUnauthorised: signOut });
   setInterval(tick, 1000);
   setInterval(() => refresh(['lines', 'waiting']), 30000);
