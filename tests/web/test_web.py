@@ -394,6 +394,10 @@ def test_a_tracks_conflict_whose_aircraft_is_no_longer_reported_says_contact_los
     one = httpx.get(f"{live.url}{A}/conflicts/{conflict['id']}", headers=auth(tokens["IL"]), timeout=10).json()
     assert one["contact_lost"] == conflict["contact_lost"]
     assert f"contact lost with IL/F16-1 (last report {utc_text(first)})" in conflict_line(conflict)
+    # acknowledging it answers with the conflict as read, so 'deconflict ack' says it too
+    acked = httpx.post(f"{live.url}{A}/conflicts/{conflict['id']}/acknowledge", headers=auth(tokens["IL"]), timeout=10)
+    assert acked.status_code == 200, acked.text
+    assert acked.json()["contact_lost"] == conflict["contact_lost"] and acked.json()["acknowledged"].keys() == {"IL"}
     tr.page.evaluate("cop.map.setView([36.0, 40.0], 6)")  # elsewhere
     card.locator("button.id").click()
     centre = tr.page.evaluate("(() => { const c = cop.map.getCenter(); return [c.lat, c.lng]; })()")

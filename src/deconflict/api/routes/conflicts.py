@@ -60,9 +60,14 @@ def with_contact(service: Service, mechanism_id: str, views: list[dict[str, Any]
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 def acknowledge(caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str) -> dict[str, Any]:
-    return service.acknowledge_conflict(
+    """The conflict as the caller reads it afterwards (as ``GET`` gives it: ``contact_lost`` too)."""
+    acknowledged = service.acknowledge_conflict(
         mechanism_id=caller.mechanism_id, actor=caller.member.id, conflict_id=conflict_id, mode=mode
     )
+    view = conflict_view(service, caller, acknowledged)
+    if view is None:  # (a party the conflict awaits reads it: never so)
+        raise conflict_not_found(conflict_id)
+    return with_contact(service, caller.mechanism_id, [view])[0]
 
 
 @router.post(
