@@ -587,6 +587,9 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str
         rung = page.locator(f"[data-message={alert}] [data-escalation='1']")
         expect(rung).to_have_attribute("data-rung", "operations chief")
         expect(rung).to_contain_text(say("he", "rungs.operations chief"))  # the rung's name in the reader's language
+        # the escalation notice is about the alert; it names the conflict the alert is about, too
+        notice = page.locator(".msg", has=page.locator(f".meta [data-about={alert}]"))
+        expect(notice.locator(".meta [data-about]")).to_have_text(words("he", "hotline.reVia", id=alert, conflict="C1"))
         expect(page.locator("#waiting-list [data-waiting=C1] [data-escalation='1']")).to_be_visible()
         expect(page.locator("#waiting-list [data-waiting=C1] > .countdown")).to_have_class(re.compile("overdue"))
         # the first deadline has passed for good: the row says when the ladder climbs again, and to whom

@@ -71,6 +71,16 @@ function unbroken(text) {
   if (at < String(text || '').length) out.push(text.slice(at));
   return out;
 }
+/* What a message is about, in words: a message about another (an escalation notice, "no acknowledgement of
+ * M12") also names the conflict that one alerted to, when the page holds it: the officer looks for C7. */
+function aboutText(about) {
+  if (about.kind === 'message') {
+    const source = S.mode === 'replay' && S.replay ? S.replay.messages : S.messages;
+    const first = source.find((x) => x.id === about.id);
+    if (first && first.about && first.about.kind === 'conflict') return t('hotline.reVia', { id: about.id, conflict: first.about.id });
+  }
+  return t('hotline.re', { id: about.id });
+}
 /* The sender: a party's code as it is, the service's own messages worded. */
 const senderName = (from) => (from === 'system' ? t('hotline.system') : from);
 
@@ -82,7 +92,7 @@ function messageNode(m, ladder) {
   el('div', { class: 'meta' },
     el('strong', {}, m.id), el('span', {}, messageTypeName(m.type)),
     el('span', {}, t('hotline.fromTo', { from: senderName(m.from), to: (m.to || []).join(', ') })), el('span', {}, fmtTime(m.sent_at)),
-    m.about ? el('span', {}, t('hotline.re', { id: m.about.id })) : null),
+    m.about ? el('span', { 'data-about': m.about.id }, aboutText(m.about)) : null),
   el('p', { class: 'text', dir: m.rtl ? 'rtl' : 'ltr', lang: m.lang }, unbroken(m.display || m.text)),
   m.free_text ? el('div', { class: 'free' }, t('hotline.freeAsWritten', { lang: m.lang })) : null,
   messageState(m, ladder));
