@@ -28,7 +28,7 @@ ERROR_ANSWERS: dict[int, str] = {
 """Every error status an API operation may answer, each with the one error schema (``ErrorOut``)."""
 
 _WRITES = {"post", "put", "patch", "delete"}
-_PREPARED = {
+_PREPARED: dict[str, Any] = {
     "description": "Prepared (`Deconflict-Prepare: true`): nothing was appended; `prepared` is the entry to sign, "
     "`canonical_payload` its payload's canonical JSON text (SHA-256: `prepared.payload_hash`).",
     "content": {
@@ -121,7 +121,10 @@ def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
             continue
         for method, op in methods.items():
             responses = op.setdefault("responses", {})
-            for code in _answers(path, method, op):
+            declared = {int(k) for k in responses if k.isdigit() and int(k) in ERROR_ANSWERS}
+            # every error, those the route declares too: always JSON, whatever the route's own answer is (a
+            # NOTAM's 409 was documented as text/plain, its route's media type)
+            for code in sorted(set(_answers(path, method, op)) | declared):
                 known = responses.get(str(code), {})
                 description = known.get("description") if code != 422 else None
                 responses[str(code)] = {
@@ -130,8 +133,8 @@ def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
                     **({"headers": known["headers"]} if "headers" in known else {}),
                 }
             names = {p.get("name") for p in op.get("parameters", [])}
-            if "Deconflict-Prepare" in names and "200" not in responses:
-                responses["200"] = _PREPARED
+            if "Deconflict-Prepare" in names:
+                _prepared_too(responses)
     for link in LINKS:
         _link(schema, prefix, link)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -139,6 +142,18 @@ def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
     components.pop("ValidationError", None)
     components.setdefault("ErrorOut", ErrorOut.model_json_schema())
     return schema
+
+
+def _prepared_too(responses: dict[str, Any]) -> None:
+    """A write's 200: the prepared answer (:data:`_PREPARED`), or either it or the write's own 200 answer."""
+    done = responses.get("200")
+    schema = (done or {}).get("content", {}).get("application/json", {}).get("schema")
+    if done is None or schema is None:
+        responses["200"] = _PREPARED
+        return
+    prepared = _PREPARED["content"]["application/json"]["schema"]
+    done["content"]["application/json"]["schema"] = {"anyOf": [schema, prepared]}
+    done["description"] = f"{done.get('description', 'Done.')} Or: {_PREPARED['description']}"
 
 
 def install_openapi(app: FastAPI, prefix: str) -> None:

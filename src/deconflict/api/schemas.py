@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.config import JsonDict
 
-from deconflict.model import ActivityKind, ZoneKind
+from deconflict.hotline.messages import MessageType
+from deconflict.model import ActivityKind, ActivityState, ConflictKind, ConflictStatus, Resolution, ZoneKind
 
 T4_CIRCLE = {"type": "Point", "coordinates": [37.6298, 34.5226]}
 
@@ -156,3 +158,121 @@ class ErrorOut(BaseModel):
         None,
         description="For a malformed request, what kind of problem (e.g. float_parsing, missing); absent otherwise.",
     )
+
+
+# --- what the service answers (documented, not re-validated on each answer: the routes build their
+# documents themselves, and tests/api/test_input_schemathesis.py holds every answer to these) ---------
+
+
+def _answer(title: str) -> ConfigDict:
+    """An answer's model: the fields every answer of the kind has, typed; any other field the document may
+    carry (a conflict's kind has its own) allowed."""
+    return ConfigDict(extra="allow", title=title, populate_by_name=True)
+
+
+class VolumeOut(BaseModel):
+    """One volume of an activity as stored: a GeoJSON Point (with ``radius_m``) or Polygon, a band in metres
+    above mean sea level, a window in UTC."""
+
+    model_config = _answer("Volume")
+    id: str
+    geometry: dict[str, Any] = Field(description="GeoJSON Point or Polygon, WGS 84 longitude and latitude.")
+    floor_m: float
+    ceiling_m: float
+    start: datetime
+    end: datetime
+    radius_m: float | None = Field(None, description="A Point's radius; absent for a Polygon.")
+
+
+class ActivityOut(BaseModel):
+    """An activity as the reader may see it: whole, or under ``conflicts-only`` another party's notice as
+    ``partial``, its volumes empty and only the parts in conflict with the reader's (``overlap``)."""
+
+    model_config = _answer("Activity")
+    id: str
+    party: str
+    kind: str
+    state: ActivityState
+    version: int
+    notified_at: datetime
+    title: str | None = None
+    first_notified_at: datetime | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    volumes: list[VolumeOut] = Field(description="Every volume; empty when ``partial``.")
+    phase: str | None = Field(None, description="planned, active or ended at the service's now; cancelled.")
+    partial: bool | None = None
+    overlap: list[dict[str, Any]] | None = Field(None, description="With ``partial``: the parts in conflict.")
+    history: list[dict[str, Any]] | None = Field(None, description="Every version (``GET`` of one activity).")
+
+
+class DetectedOut(BaseModel):
+    """A conflict as detected and recorded (each kind has its own fields beside these): what a notice's
+    answer lists as ``raised``, all open."""
+
+    model_config = _answer("Detected")
+    id: str
+    kind: ConflictKind
+    parties: list[str] = Field(description="The parties it concerns: they see it.")
+    awaiting: list[str] = Field(description="The parties that must acknowledge it.")
+    deadline: datetime | None = Field(None, description="By when, before the escalation ladder climbs.")
+    activity: str | None = Field(None, description="The activity (or track) that raised it.")
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class ConflictOut(DetectedOut):
+    """A conflict: what was detected and where it stands."""
+
+    model_config = _answer("Conflict")
+    status: ConflictStatus
+    resolution: Resolution | None
+    detected_at: datetime
+    acknowledged: dict[str, dict[str, Any]] = Field(description="Party → who acknowledged it, and when.")
+    resolved_at: datetime | None
+    resolved_by: str | None
+    contact_lost: list[dict[str, Any]] | None = Field(
+        None, description="A tracks conflict whose aircraft no longer report: each track and its last report."
+    )
+
+
+class ChangeOut(BaseModel):
+    """What a notice, an amendment or a cancellation did: the activity now, the conflicts it raised and
+    those it closed, and its entry in the record."""
+
+    model_config = _answer("Change")
+    activity: ActivityOut
+    raised: list[DetectedOut]
+    resolved: list[str] = Field(description="The ids of the conflicts it closed.")
+    seq: int
+
+
+class MessageOut(BaseModel):
+    """A hotline message worded in the reader's language (free text as written, with its language), and
+    where it stands."""
+
+    model_config = _answer("Message")
+    id: str
+    seq: int
+    type: MessageType
+    from_: str = Field(alias="from", description="The sending member, or system.")
+    to: list[str]
+    template: str | None
+    params: dict[str, str] = Field(description="A standard phrase's parameters as worded (UTC times, numbers).")
+    text: str
+    lang: str
+    rtl: bool
+    free_text: bool
+    original: dict[str, str] | None = Field(description="Free text: as written, and its language.")
+    about: dict[str, str] | None = Field(description='What it is about: {"kind": "conflict", "id": "C1"}.')
+    needs_ack: bool
+    sent_at: datetime
+    deadline: datetime | None
+    acknowledged: dict[str, dict[str, Any]]
+    acknowledged_at: datetime | None
+    escalation_steps: int
+    status: Literal["info", "awaiting", "acknowledged", "closed"]
+    awaiting: list[str]
+    closed_at: datetime | None
+    closed_note: str | None
+    closed_resolution: str | None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
-from deconflict.api.schemas import AmendIn, CancelIn, ErrorOut, NoticeIn
+from deconflict.api.schemas import ActivityOut, AmendIn, CancelIn, ChangeOut, ErrorOut, NoticeIn
 from deconflict.api.views import activities_view, activity_view
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
@@ -48,7 +48,11 @@ def _outcome(service: Service, caller: Caller, out: Outcome, status: int = 200) 
     return JSONResponse(doc, status_code=status)
 
 
-@router.get("/mechanisms/{mechanism_id}/activities", summary="Activities, filtered by window, area and party")
+@router.get(
+    "/mechanisms/{mechanism_id}/activities",
+    summary="Activities, filtered by window, area and party",
+    responses={200: {"model": list[ActivityOut], "description": "The activities the caller may see."}},
+)
 def list_activities(
     caller: MemberDep,
     service: ServiceDep,
@@ -74,7 +78,11 @@ def list_activities(
     "/mechanisms/{mechanism_id}/activities",
     status_code=201,
     summary="Notify a planned activity",
-    responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        201: {"model": ChangeOut, "description": "Recorded."},
+        409: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
 )
 def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: NoticeIn) -> JSONResponse:
     """Validated, checked against every other party's notices and the zones, stored and recorded in
@@ -148,7 +156,11 @@ def preview_counts(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
 @router.get(
     "/mechanisms/{mechanism_id}/activities/{activity_id}",
     summary="An activity with its version history",
-    responses={404: {"model": ErrorOut}},
+    response_model=None,
+    responses={
+        200: {"model": ActivityOut, "description": "The activity, ``history`` its versions."},
+        404: {"model": ErrorOut},
+    },
 )
 def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> dict[str, Any]:
     activity = service.activity(caller.mechanism_id, activity_id)
@@ -162,7 +174,12 @@ def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> di
 @router.put(
     "/mechanisms/{mechanism_id}/activities/{activity_id}",
     summary="Amend an activity (a new version)",
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        200: {"model": ChangeOut, "description": "Recorded."},
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
 )
 def amend(caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, change: AmendIn) -> JSONResponse:
     """``version`` is the version you saw; if the activity has moved on, 409 and nothing changes.
@@ -183,7 +200,11 @@ def amend(caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id:
 @router.post(
     "/mechanisms/{mechanism_id}/activities/{activity_id}/cancel",
     summary="Cancel an activity",
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    responses={
+        200: {"model": ChangeOut, "description": "Recorded."},
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+    },
 )
 def cancel(
     caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, body: CancelIn | None = None

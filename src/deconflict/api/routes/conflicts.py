@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from deconflict.api.deps import MemberDep, ServiceDep, SigningDep
-from deconflict.api.schemas import ErrorOut, ResolveIn
+from deconflict.api.schemas import ConflictOut, ErrorOut, ResolveIn
 from deconflict.api.views import conflict_view
 from deconflict.clock import parse_utc
 from deconflict.service import Service
@@ -19,7 +19,11 @@ router = APIRouter(tags=["conflicts"], responses={401: {"model": ErrorOut}, 403:
 StatusFilter = Literal["open", "acknowledged", "resolved", "unresolved"]
 
 
-@router.get("/mechanisms/{mechanism_id}/conflicts", summary="Conflicts the caller may see")
+@router.get(
+    "/mechanisms/{mechanism_id}/conflicts",
+    summary="Conflicts the caller may see",
+    responses={200: {"model": list[ConflictOut], "description": "The conflicts the caller may see."}},
+)
 def list_conflicts(
     caller: MemberDep,
     service: ServiceDep,
@@ -38,7 +42,11 @@ def list_conflicts(
     return JSONResponse(with_contact(service, caller.mechanism_id, views))
 
 
-@router.get("/mechanisms/{mechanism_id}/conflicts/{conflict_id}", responses={404: {"model": ErrorOut}})
+@router.get(
+    "/mechanisms/{mechanism_id}/conflicts/{conflict_id}",
+    response_model=None,
+    responses={200: {"model": ConflictOut, "description": "The conflict."}, 404: {"model": ErrorOut}},
+)
 def get_conflict(caller: MemberDep, service: ServiceDep, conflict_id: str) -> dict[str, Any]:
     view = conflict_view(service, caller, service.conflict(caller.mechanism_id, conflict_id))
     if view is None:  # not the caller's: the same answer as for a conflict that does not exist
@@ -57,7 +65,12 @@ def with_contact(service: Service, mechanism_id: str, views: list[dict[str, Any]
 @router.post(
     "/mechanisms/{mechanism_id}/conflicts/{conflict_id}/acknowledge",
     summary="Acknowledge a conflict (a party it awaits)",
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    response_model=None,
+    responses={
+        200: {"model": ConflictOut, "description": "Recorded: the conflict now."},
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+    },
 )
 def acknowledge(caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str) -> dict[str, Any]:
     """The conflict as the caller reads it afterwards (as ``GET`` gives it: ``contact_lost`` too)."""
@@ -73,7 +86,13 @@ def acknowledge(caller: MemberDep, service: ServiceDep, mode: SigningDep, confli
 @router.post(
     "/mechanisms/{mechanism_id}/conflicts/{conflict_id}/resolve",
     summary="Resolve a conflict: amended, accepted or escalated",
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    response_model=None,
+    responses={
+        200: {"model": ConflictOut, "description": "Recorded: the conflict now."},
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
 )
 def resolve(
     caller: MemberDep, service: ServiceDep, mode: SigningDep, conflict_id: str, body: ResolveIn

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
-from deconflict.api.schemas import ErrorOut
+from deconflict.api.schemas import ErrorOut, MessageOut
 from deconflict.hotline import bundled_templates, is_rtl
 from deconflict.service import MEMBER_PHRASES, Service
 from deconflict.service.hotline import Outgoing
@@ -40,7 +40,11 @@ class MessageIn(BaseModel):
     about: dict[str, str] | None = Field(None, description='What it is about, e.g. {"kind": "conflict", "id": "C1"}.')
 
 
-@router.get("/mechanisms/{mechanism_id}/messages", summary="The channel, in the caller's language")
+@router.get(
+    "/mechanisms/{mechanism_id}/messages",
+    summary="The channel, in the caller's language",
+    responses={200: {"model": list[MessageOut], "description": "The messages the caller may read."}},
+)
 def list_messages(
     caller: MemberDep,
     service: ServiceDep,
@@ -73,7 +77,11 @@ def list_messages(
     "/mechanisms/{mechanism_id}/messages",
     status_code=201,
     summary="Send a message",
-    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        201: {"model": MessageOut, "description": "Recorded."},
+        404: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
 )
 def send_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, message: MessageIn) -> JSONResponse:
     sent = service.send_message(
@@ -104,7 +112,12 @@ def send_messages(
 @router.post(
     "/mechanisms/{mechanism_id}/messages/{message_id}/acknowledge",
     summary="Acknowledge a message addressed to the caller's party",
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    response_model=None,
+    responses={
+        200: {"model": MessageOut, "description": "Recorded: the message now."},
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+    },
 )
 def acknowledge_message(caller: MemberDep, service: ServiceDep, mode: SigningDep, message_id: str) -> dict[str, Any]:
     return service.acknowledge_message(
