@@ -66,6 +66,9 @@ def test_the_answers_of_a_day_of_the_loop_are_what_the_openapi_document_says(
             cid = raised[0]["id"]
             check("get", f"{m}/conflicts/{{conflict_id}}", c.get(f"{A}/conflicts/{cid}", headers=auth(tok["IL"])))
 
+            prepare = {**auth(tok["TR"]), "Deconflict-Prepare": "true"}
+            prepared = c.post(f"{A}/messages", json={"text": "prepared, never sent"}, headers=prepare)
+            assert prepared.status_code == 200 and check("post", f"{m}/messages", prepared)["prepared"]["seq"] > 0
             sent = c.post(f"{A}/messages", json={"text": "Patrol TR-0001 holding west of T4"}, headers=auth(tok["TR"]))
             check("post", f"{m}/messages", sent)
             awaited = raised[0]["awaiting"][0]

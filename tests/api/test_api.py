@@ -495,6 +495,8 @@ def test_openapi_documents_every_route(client: httpx.Client) -> None:
             if body and "$ref" in body:
                 name = body["$ref"].rsplit("/", 1)[1]
                 assert spec["components"]["schemas"][name].get("examples"), f"{name} has no example"
+    ids = [op["operationId"] for methods in spec["paths"].values() for op in methods.values()]
+    assert len(set(ids)) == len(ids) and "acknowledge_message" in ids  # each its function's name, once
 
 
 def test_schemathesis_finds_no_server_error(

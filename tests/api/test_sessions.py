@@ -5,6 +5,7 @@ service's pinned clock); slow or half-sent requests time out (408) without holdi
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import threading
 import time
@@ -253,9 +254,29 @@ def test_half_sent_requests_time_out_and_do_not_hold_the_server(timed: str) -> N
     took = time.monotonic() - began
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
     assert b'"detail": "the request did not arrive whole within 1 s' in answers[0]
+    assert all(
+        b"\r\nx-content-type-options: nosniff\r\n" in a and b"content-type: application/json" in a for a in answers
+    )
     assert took < 5.0, took  # measured: about 1.1 s for all 140 (the deadline is 1 s)
     for s in (*half_headers, *half_body, *silent):
         s.close()
+
+
+def test_a_request_http_cannot_read_is_answered_400_in_json_as_every_error(timed: str) -> None:
+    """A Content-Length that is not a number never reaches the service: the HTTP layer answers it, as the
+    service answers every error (JSON ``detail`` and ``field``, the API's headers), not in its own plain text."""
+    s = _half_sent(
+        timed,
+        b"POST /api/v1/mechanisms/tr-il-syria/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: abc\r\n\r\n{"text": "hi"}',
+    )
+    answer = _answer(s)
+    s.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"\r\ncontent-type: application/json\r\n" in head and b"\r\nx-content-type-options: nosniff\r\n" in head
+    said = json.loads(body)
+    assert said["field"] is None and "Content-Length that is not a number" in said["detail"]
 
 
 def test_a_request_that_arrives_whole_is_served_and_a_stream_is_not_cut(timed: str, db: str, clock: FixedClock) -> None:

@@ -246,6 +246,9 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         lifespan=lifespan,
         max_body_size=None,  # BodyGuard applies settings.max_body_bytes, answering JSON
         openapi_url="/openapi.json",
+        # an operation's id is its function's name (``get_conflict``, ``acknowledge_message``): what a client
+        # generated from the document calls it (the framework's default adds the path and the method)
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.service = service
     app.state.hub = hub

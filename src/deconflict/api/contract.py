@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from deconflict.api.schemas import ErrorOut
+from deconflict.api.schemas import ErrorOut, PreparedOut
 
 __all__ = ["ERROR_ANSWERS", "LINKS", "document", "install_openapi"]
 
@@ -23,29 +23,32 @@ ERROR_ANSWERS: dict[int, str] = {
     413: "The body is larger than the service accepts.",
     415: "The body is not declared as JSON (Content-Type: application/json).",
     422: "The request breaks a rule of the format or the domain; `field` names what, `detail` says why.",
+    408: "The request did not arrive whole within the service's time for it (10 s by default); the connection "
+    "is closed.",
     429: "Too many requests of this kind for now; `Retry-After` says when to try again.",
+    503: "The database cannot take the request now (unreachable during a failover, or out of space for a write): "
+    "nothing was written; `Retry-After` says when to try again.",
 }
 """Every error status an API operation may answer, each with the one error schema (``ErrorOut``)."""
 
 _WRITES = {"post", "put", "patch", "delete"}
+_PREPARED_REF = {"$ref": "#/components/schemas/PreparedOut"}
 _PREPARED: dict[str, Any] = {
     "description": "Prepared (`Deconflict-Prepare: true`): nothing was appended; `prepared` is the entry to sign, "
     "`canonical_payload` its payload's canonical JSON text (SHA-256: `prepared.payload_hash`).",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"prepared": {"type": "object"}, "canonical_payload": {"type": "string"}},
-                "required": ["prepared", "canonical_payload"],
-            }
-        }
-    },
+    "content": {"application/json": {"schema": _PREPARED_REF}},
 }
+
+
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 1}}
+}
+"""The header of a 429 and a 503."""
 
 
 def _answers(path: str, method: str, op: dict[str, Any]) -> list[int]:
     """The error statuses ``method path`` may answer."""
-    codes = [401, 429]
+    codes = [401, 408, 429, 503]
     if "{mechanism_id}" in path:
         codes.append(403)
     if "{" in path:
@@ -131,6 +134,7 @@ def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
                     "description": description or ERROR_ANSWERS[code],
                     "content": {"application/json": {"schema": ref}},
                     **({"headers": known["headers"]} if "headers" in known else {}),
+                    **({"headers": _RETRY_AFTER} if code in (429, 503) and "headers" not in known else {}),
                 }
             names = {p.get("name") for p in op.get("parameters", [])}
             if "Deconflict-Prepare" in names:
@@ -141,6 +145,9 @@ def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components.setdefault("ErrorOut", ErrorOut.model_json_schema())
+    prepared = PreparedOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(prepared.pop("$defs", {}))
+    components.setdefault("PreparedOut", prepared)
     return schema
 
 
@@ -151,8 +158,7 @@ def _prepared_too(responses: dict[str, Any]) -> None:
     if done is None or schema is None:
         responses["200"] = _PREPARED
         return
-    prepared = _PREPARED["content"]["application/json"]["schema"]
-    done["content"]["application/json"]["schema"] = {"anyOf": [schema, prepared]}
+    done["content"]["application/json"]["schema"] = {"anyOf": [schema, _PREPARED_REF]}
     done["description"] = f"{done.get('description', 'Done.')} Or: {_PREPARED['description']}"
 
 

@@ -187,10 +187,22 @@ async def signing_headers(
     entry_hash: Annotated[
         str | None, Header(alias="Deconflict-Entry-Hash", description="The prepared entry's `hash`.", max_length=64)
     ] = None,
-    key_id: Annotated[str | None, Header(alias="Deconflict-Key-Id", max_length=64)] = None,
+    key_id: Annotated[
+        str | None,
+        Header(
+            alias="Deconflict-Key-Id",
+            description="The id of the party's key the record registered (`keys generate` prints it).",
+            max_length=64,
+        ),
+    ] = None,
     signature: Annotated[
         str | None,
-        Header(alias="Deconflict-Signature", description="Ed25519 signature (base64) of the entry.", max_length=128),
+        Header(
+            alias="Deconflict-Signature",
+            description="Ed25519 signature (base64) of the bytes `deconflict/entry/v1\n` followed by the prepared "
+            "entry's `hash` (its 64 hex digits, ASCII).",
+            max_length=128,
+        ),
     ] = None,
 ) -> SignatureMode:
     """How a write is signed: by a key the service holds (no headers), prepared for the party to sign

@@ -164,17 +164,17 @@ class ErrorOut(BaseModel):
 # documents themselves, and tests/api/test_input_schemathesis.py holds every answer to these) ---------
 
 
-def _answer(title: str) -> ConfigDict:
+def _answer() -> ConfigDict:
     """An answer's model: the fields every answer of the kind has, typed; any other field the document may
     carry (a conflict's kind has its own) allowed."""
-    return ConfigDict(extra="allow", title=title, populate_by_name=True)
+    return ConfigDict(extra="allow", populate_by_name=True)
 
 
 class VolumeOut(BaseModel):
     """One volume of an activity as stored: a GeoJSON Point (with ``radius_m``) or Polygon, a band in metres
     above mean sea level, a window in UTC."""
 
-    model_config = _answer("Volume")
+    model_config = _answer()
     id: str
     geometry: dict[str, Any] = Field(description="GeoJSON Point or Polygon, WGS 84 longitude and latitude.")
     floor_m: float
@@ -188,10 +188,10 @@ class ActivityOut(BaseModel):
     """An activity as the reader may see it: whole, or under ``conflicts-only`` another party's notice as
     ``partial``, its volumes empty and only the parts in conflict with the reader's (``overlap``)."""
 
-    model_config = _answer("Activity")
+    model_config = _answer()
     id: str
     party: str
-    kind: str
+    kind: ActivityKind
     state: ActivityState
     version: int
     notified_at: datetime
@@ -200,7 +200,9 @@ class ActivityOut(BaseModel):
     start: datetime | None = None
     end: datetime | None = None
     volumes: list[VolumeOut] = Field(description="Every volume; empty when ``partial``.")
-    phase: str | None = Field(None, description="planned, active or ended at the service's now; cancelled.")
+    phase: Literal["planned", "in_force", "between", "ended", "cancelled"] | None = Field(
+        None, description="Where it stands at the service's now (between: between two volumes' windows)."
+    )
     partial: bool | None = None
     overlap: list[dict[str, Any]] | None = Field(None, description="With ``partial``: the parts in conflict.")
     history: list[dict[str, Any]] | None = Field(None, description="Every version (``GET`` of one activity).")
@@ -210,11 +212,13 @@ class DetectedOut(BaseModel):
     """A conflict as detected and recorded (each kind has its own fields beside these): what a notice's
     answer lists as ``raised``, all open."""
 
-    model_config = _answer("Detected")
+    model_config = _answer()
     id: str
     kind: ConflictKind
     parties: list[str] = Field(description="The parties it concerns: they see it.")
-    awaiting: list[str] = Field(description="The parties that must acknowledge it.")
+    awaiting: list[str] = Field(
+        description="The parties that must acknowledge it; those still to are the ones not in ``acknowledged``."
+    )
     deadline: datetime | None = Field(None, description="By when, before the escalation ladder climbs.")
     activity: str | None = Field(None, description="The activity (or track) that raised it.")
     start: datetime | None = None
@@ -224,13 +228,13 @@ class DetectedOut(BaseModel):
 class ConflictOut(DetectedOut):
     """A conflict: what was detected and where it stands."""
 
-    model_config = _answer("Conflict")
+    model_config = _answer()
     status: ConflictStatus
     resolution: Resolution | None
     detected_at: datetime
     acknowledged: dict[str, dict[str, Any]] = Field(description="Party → who acknowledged it, and when.")
     resolved_at: datetime | None
-    resolved_by: str | None
+    resolved_by: str | None = Field(description="The member who resolved it, or system (an amendment, a cancellation).")
     contact_lost: list[dict[str, Any]] | None = Field(
         None, description="A tracks conflict whose aircraft no longer report: each track and its last report."
     )
@@ -240,7 +244,7 @@ class ChangeOut(BaseModel):
     """What a notice, an amendment or a cancellation did: the activity now, the conflicts it raised and
     those it closed, and its entry in the record."""
 
-    model_config = _answer("Change")
+    model_config = _answer()
     activity: ActivityOut
     raised: list[DetectedOut]
     resolved: list[str] = Field(description="The ids of the conflicts it closed.")
@@ -251,7 +255,7 @@ class MessageOut(BaseModel):
     """A hotline message worded in the reader's language (free text as written, with its language), and
     where it stands."""
 
-    model_config = _answer("Message")
+    model_config = _answer()
     id: str
     seq: int
     type: MessageType
@@ -275,4 +279,32 @@ class MessageOut(BaseModel):
     awaiting: list[str]
     closed_at: datetime | None
     closed_note: str | None
-    closed_resolution: str | None
+    closed_resolution: Resolution | None
+
+
+class EntryOut(BaseModel):
+    """A record entry as drafted and hashed (what a party signs: the SHA-256 ``hash`` of the entry's head)."""
+
+    model_config = _answer()
+    mechanism: str
+    seq: int
+    at: datetime
+    actor: str
+    type: str
+    payload: dict[str, Any]
+    payload_hash: str
+    prev_hash: str
+    hash: str
+
+
+class PreparedOut(BaseModel):
+    """A prepared write (``Deconflict-Prepare: true``): nothing was appended. Check the entry is what was asked
+    (its payload holds the request's fields; ``payload_hash`` is the SHA-256 of ``canonical_payload``), sign the
+    bytes ``deconflict/entry/v1\n`` followed by ``prepared.hash`` (ASCII) with the party's Ed25519 key, and send
+    the same request again with ``Deconflict-Signed-At`` (``prepared.at``), ``Deconflict-Entry-Hash``
+    (``prepared.hash``), ``Deconflict-Key-Id`` and ``Deconflict-Signature``; a 409 naming ``signature`` means the
+    record moved on meanwhile: prepare again. (docs/contracts.md; the Python client does all of it.)"""
+
+    model_config = ConfigDict(extra="allow")
+    prepared: EntryOut
+    canonical_payload: str = Field(description="The payload's canonical JSON text (SHA-256: ``payload_hash``).")

@@ -20,6 +20,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from deconflict.api.settings import Settings
+from deconflict.api.web import API_HEADERS
 
 __all__ = [
     "BIG_BUFFER",
@@ -119,24 +120,37 @@ class TimedRequests(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def _answer(self, status: bytes, detail: str) -> None:
+        """Answer a request the service never saw (it did not arrive whole, or HTTP could not read it) as every
+        error is answered: JSON ``{"detail", "field"}`` with the API's headers, the connection to close."""
+        body = json.dumps({"detail": detail, "field": None}).encode()
+        head = [b"HTTP/1.1 ", status, b"\r\n"]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        for name, value in API_HEADERS:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"content-type: application/json\r\nconnection: close\r\n")
+        head.append(b"content-length: " + str(len(body)).encode() + b"\r\n\r\n")
+        self.transport.write(b"".join(head) + body)
+
+    def send_400_response(self, msg: str) -> None:  # uvicorn's plain-text answer to what it cannot parse
+        self._answer(
+            b"400 Bad Request",
+            "the request is not HTTP/1.1 the service can read (a header malformed, such as a Content-Length that "
+            "is not a number of bytes); the connection is closed",
+        )
+        self.transport.close()
+
     def _request_timed_out(self) -> None:
         self._request_timer = None
         if self.transport.is_closing():
             return
         cycle = self.cycle  # None before the first request's headers (typed as never None by uvicorn)
         if not getattr(cycle, "response_started", False):
-            body = json.dumps(
-                {
-                    "detail": f"the request did not arrive whole within {self.request_timeout_s:g} s; "
-                    "the connection is closed",
-                    "field": None,
-                }
-            ).encode()
-            head = (
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-                b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
+            self._answer(
+                b"408 Request Timeout",
+                f"the request did not arrive whole within {self.request_timeout_s:g} s; the connection is closed",
             )
-            self.transport.write(head + body)
         if getattr(cycle, "more_body", False):
             cycle.disconnected = True
             cycle.message_event.set()

@@ -46,6 +46,8 @@ _COMMON = [
 ]
 
 
+API_HEADERS = (*_COMMON, (b"content-security-policy", API_CSP.encode()), (b"cache-control", b"no-store"))
+"""The headers of an API answer (:class:`SecurityHeaders`), for those written below the application."""
 _REPLACED = frozenset({name for name, _ in _COMMON} | {b"content-security-policy"})
 """Headers an answer's own values of which give way to the ones above."""
 _REPLACED_API = _REPLACED | {b"cache-control"}
