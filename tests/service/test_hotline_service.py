@@ -209,3 +209,36 @@ def test_the_messages_awaiting_a_party_are_those_it_must_still_answer(svc: Servi
     assert [m["id"] for m in svc.messages(M, reader=il, awaiting=True, limit=1, newest=True)] == [asked[2]["id"]]
     assert [m["id"] for m in svc.messages(M, reader=il, awaiting=True, after_seq=asked[0]["seq"])] == [asked[2]["id"]]
     assert [m["id"] for m in svc.messages(M, reader=member(svc, "TR"), awaiting=True)] == [own["id"]]
+
+
+def test_a_query_about_an_activity_goes_to_the_party_whose_activity_it_is(svc: Service) -> None:
+    """The facilitator asks about Türkiye's activity: addressed to Israel alone it is refused, naming who it
+    asks (Israel would owe an answer for another's notice, and Türkiye would never hear it); to Türkiye, or to
+    every party, it goes. An id nobody notified is no owner to name: nothing is said of it."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T09:00", "t2": "10:00"}}
+    before = svc.messages(M, reader=member(svc, "AZ"))
+    with pytest.raises(InvalidInput) as refused:
+        svc.send_message(mechanism_id=M, actor="AZ", to=["IL"], **query)
+    assert refused.value.field == "to" and "asks TR, whose activity it is" in refused.value.message
+    assert svc.messages(M, reader=member(svc, "AZ")) == before  # nothing written
+    assert svc.send_message(mechanism_id=M, actor="AZ", to=["TR"], **query)["to"] == ["TR"]
+    assert svc.send_message(mechanism_id=M, actor="AZ", **query)["to"] == ["IL", "TR"]
+    ghost = {**query, "params": {**query["params"], "ref": "TR-0099"}}
+    assert svc.send_message(mechanism_id=M, actor="AZ", to=["IL"], **ghost)["to"] == ["IL"]
+
+
+def test_a_message_may_be_about_a_message_its_sender_reads_and_no_other(svc: Service) -> None:
+    """A free text about a line check or an alert keeps what it is about; a message the sender may not read is
+    answered as one that does not exist."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])  # C1: an alert to TR
+    alert = next(m for m in svc.messages(M, reader=member(svc, "TR")) if m["type"] == "alert")
+    about = {"kind": "message", "id": alert["id"]}
+    sent = svc.send_message(mechanism_id=M, actor="TR", text="Checking with the crew", about=about)
+    assert sent["about"] == about
+    hidden = next(m for m in svc.messages(M, reader=member(svc, "AZ")) if "TR" not in m["to"] and m["from"] != "TR")
+    for ref in (hidden["id"], "M999"):
+        with pytest.raises(NotFound) as absent:
+            svc.send_message(mechanism_id=M, actor="TR", text="?", about={"kind": "message", "id": ref})
+        assert absent.value.field == "about" and "no such message that you may read" in absent.value.message

@@ -207,7 +207,7 @@ def test_a_message_can_go_to_one_party_and_the_next_goes_to_everyone_again(
         assert r.status_code == 200, r.text
         return list(r.json())
 
-    expect(page.locator("#to-row legend")).to_have_text(say("tr", "hotline.to"))
+    expect(page.locator("#to-label")).to_have_text(say("tr", "hotline.to"))
     boxes = page.locator("#to-parties input[name=to]")
     expect(boxes).to_have_count(2)
     assert [boxes.nth(i).get_attribute("value") for i in range(2)] == ["AZ", "IL"]
@@ -241,6 +241,19 @@ def test_a_message_can_go_to_one_party_and_the_next_goes_to_everyone_again(
     page.press("#free-text", "Enter")
     expect(page.locator("#hotline-error")).to_have_text(say("tr", "hotline.toNone"))
     expect(page.locator("#free-text")).to_have_value("to nobody")  # nothing typed is lost
+    assert len(messages("TR")) == before
+    page.check("#to-parties input[value=AZ]")
+    expect(page.locator("#hotline-error")).to_have_text("")  # the refusal no longer holds
+    # "To" says who is asked; the facilitator (and an observer) read the whole channel whoever is ticked
+    expect(page.locator("#to-readers")).to_contain_text("Azerbaycan")
+
+    # a query about Israel's activity asked of the facilitator alone is refused, in words
+    page.uncheck("#to-parties input[value=IL]")
+    page.click("[data-template=query_activity]")
+    expect(page.locator("#pp-ref")).to_have_value("IL-0001")
+    page.click("#phrase-form button[type=submit]")
+    expect(page.locator("#pp-general-err")).to_contain_text("IL-0001")
+    expect(page.locator("#phrase-form")).to_be_visible()
     assert len(messages("TR")) == before
 
 
@@ -592,6 +605,10 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str
         expect(notice.locator(".meta [data-about]")).to_have_text(words("he", "hotline.reVia", id=alert, conflict="C1"))
         expect(page.locator("#waiting-list [data-waiting=C1] [data-escalation='1']")).to_be_visible()
         expect(page.locator("#waiting-list [data-waiting=C1] > .countdown")).to_have_class(re.compile("overdue"))
+        # its Acknowledge on the row's first line, beside its name, however the row wraps
+        row = page.locator("#waiting-list [data-waiting=C1]").bounding_box()
+        button = page.locator("#waiting-list [data-waiting=C1] button.ack").bounding_box()
+        assert row is not None and button is not None and button["y"] - row["y"] < 8, (row, button)
         # the first deadline has passed for good: the row says when the ladder climbs again, and to whom
         (c1,) = [
             i
@@ -613,6 +630,23 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str
         expect(climb).not_to_have_class(re.compile("overdue"))
         expect(page.locator("#alarm")).to_be_visible()
         assert page.evaluate("cop.state.beeps") > beeps
+        # the line check waiting on Israel is no subject for "holding" (an activity of ours in conflict), but may
+        # be acknowledged by phrase, and a free text may be about it
+        waits = httpx.get(f"{server.url}{A}/messages?awaiting=true", headers=auth(tokens["IL"]), timeout=10).json()
+        check = next(m["id"] for m in waits if m["type"] == "line_check")
+        page.click("[data-template=holding]")
+        refs = page.locator("#pp-ref option").evaluate_all("os => os.map((o) => o.value)")
+        assert "C1" in refs and check not in refs, refs
+        page.click("#phrase-form button[type=button]")  # cancel
+        page.click("[data-template=acknowledged]")
+        assert check in page.locator("#pp-ref option").evaluate_all("os => os.map((o) => o.value)")
+        page.click("#phrase-form button[type=button]")
+        page.select_option("#re", check)
+        page.fill("#free-text", "הקו נבדק")
+        page.press("#free-text", "Enter")
+        expect(page.locator("#free-text")).to_have_value("")
+        mine = httpx.get(f"{server.url}{A}/messages", headers=auth(tokens["IL"]), timeout=10).json()
+        assert [m["about"] for m in mine if m.get("free_text")] == [{"kind": "message", "id": check}]
         page.click(f"[data-ack-message={alert}]")  # one click settles the alert and its conflict
         expect(page.locator(f"[data-ack-message={alert}]")).to_have_count(0)
         expect(page.locator(f"[data-message={alert}]")).to_contain_text(

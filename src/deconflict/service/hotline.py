@@ -39,6 +39,9 @@ __all__ = [
     "send_messages",
 ]
 
+QUERY_ACTIVITY = "query_activity"
+"""The phrase that asks a party about its activity ("Request details of your activity {ref} …")."""
+
 MEMBER_PHRASES: dict[Role, frozenset[str]] = {
     Role.PARTY: frozenset(
         {
@@ -46,13 +49,13 @@ MEMBER_PHRASES: dict[Role, frozenset[str]] = {
             "holding",
             "acknowledged_amending",
             "proceeding_as_notified",
-            "query_activity",
+            QUERY_ACTIVITY,
             "incident_at",
             "activity_notified",
             "line_check_reply",
         }
     ),
-    Role.FACILITATOR: frozenset({"acknowledged", "query_activity", "incident_at", "line_check_reply"}),
+    Role.FACILITATOR: frozenset({"acknowledged", QUERY_ACTIVITY, "incident_at", "line_check_reply"}),
     Role.OBSERVER: frozenset(),
 }
 """The standard phrases each role may send: a facilitator has no activity to hold, amend or proceed with."""
@@ -265,6 +268,8 @@ def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
         settles = _settled_by_phrase(ctx, picture, template, doc["params"], member.party)
         if settles:
             doc["settles"] = settles
+        if template == QUERY_ACTIVITY:
+            _check_asked_of_the_owner(ctx, picture, params or {}, recipients, member)
     else:
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("text: give a template, or free text to send", field="text")
@@ -404,9 +409,30 @@ def _names_one_of(ref: str, picture: Picture) -> bool:
     return ref[:1] in counts and _is_number(number) and 1 <= int(number) <= counts[ref[:1]]
 
 
+def _check_asked_of_the_owner(
+    ctx: Context, picture: Picture, params: dict[str, Any], recipients: list[str], member: Member
+) -> None:
+    """A query about an activity goes to the party whose activity it is (asked of another party, the owner
+    never hears it and the one asked is held to a deadline for another's notice). Checked only for an activity
+    the sender may see: of any other, nothing is said (a message cannot find out another's notices)."""
+    ref = params.get("ref")
+    if not isinstance(ref, str):
+        return
+    try:
+        activity = queries.visible_activity(ctx, picture.mechanism.id, ref, member)
+    except NotFound:
+        return
+    if activity.party not in recipients:
+        raise InvalidInput(
+            f"to: a query about activity {ref} asks {activity.party}, whose activity it is; "
+            f"add {activity.party} to the addressees (it went to {', '.join(recipients)})",
+            field="to",
+        )
+
+
 def _check_about(ctx: Context, picture: Picture, about: dict[str, str], member: Member) -> None:
-    """What a message is about must exist and be visible to its sender: an activity or conflict the sender
-    may not see is answered as one that does not exist (a message cannot find out another's notices)."""
+    """What a message is about must exist and be visible to its sender: an activity, conflict or message the
+    sender may not see is answered as one that does not exist (a message cannot find out another's notices)."""
     mechanism_id = picture.mechanism.id
     kind, ref = about.get("kind"), about.get("id")
     if kind == "zone" and isinstance(ref, str):
@@ -422,8 +448,13 @@ def _check_about(ctx: Context, picture: Picture, about: dict[str, str], member: 
             queries.visible_conflict(ctx, mechanism_id, ref, member)
         except NotFound as e:
             raise NotFound(f"about: {e.message}", field="about") from None
+    elif kind == queries.ABOUT_MESSAGE and isinstance(ref, str):
+        with ctx.store.read() as s:
+            row = s.get(MessageRow, (mechanism_id, ref))
+            if row is None or not queries.sees(row, member):
+                raise NotFound(f"about: {_message_not_found(ref).message}", field="about")
     else:
-        raise InvalidInput("about: give kind (activity, conflict or zone) and id", field="about")
+        raise InvalidInput("about: give kind (activity, conflict, zone or message) and id", field="about")
 
 
 def message(ctx: Context, mechanism_id: str, message_id: str, *, reader: Member) -> dict[str, Any]:

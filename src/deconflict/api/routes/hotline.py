@@ -37,7 +37,11 @@ class MessageIn(BaseModel):
     text: str | None = Field(None, max_length=4000, description="Free text, shown with its original language.")
     lang: str | None = Field(None, max_length=8, description="Language of free text (default: the sender's).")
     to: list[str] | None = Field(None, max_length=20, description="Party codes (default: parties and facilitator).")
-    about: dict[str, str] | None = Field(None, description='What it is about, e.g. {"kind": "conflict", "id": "C1"}.')
+    about: dict[str, str] | None = Field(
+        None,
+        description='What it is about: {"kind": activity, conflict, zone or message, "id": its id}, e.g. '
+        '{"kind": "conflict", "id": "C1"}; one the sender may see.',
+    )
 
 
 @router.get(

@@ -102,16 +102,18 @@ function waitingRow(item) {
   // left to say is when the ladder climbs again and to whom, in its place (one line at 1366 px, as before), with
   // its own countdown (the time alone drops the seconds: 06:21:55 read as 06:21 would seem past at 06:21:30).
   const climbs = overdue(item) && item.next_step_at;
+  // Acknowledge right after the item's name: a row that wraps (an escalated one, in a longer language) keeps it on
+  // its first line, in view, where the banner's few lines would otherwise hide it below the edge
   return el('li', { class: `waiting-item${overdue(item) ? ' overdue' : ''}`, 'data-waiting': item.id, 'data-kind': item.kind },
     el('button', { type: 'button', class: 'link', 'data-action': 'show', 'data-id': item.id, title: t('waiting.show') }, itemName(item)),
+    el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-kind': item.kind, 'data-id': item.id,
+      'aria-label': t('waiting.ackItem', { name: itemName(item) }) }, t('actions.acknowledge')),
     el('span', { class: 'rung', 'data-rung': item.rung_name || '', 'data-escalation': item.rung }, rungText(item)),
     climbs ? null : el('span', { class: 'by' }, t('waiting.by', { time: fmtTime(item.deadline) })),
     countdown(item.deadline),
     climbs ? el('span', { class: 'next', 'data-next': item.next_step_at },
       t('waiting.next', { rung: rungName(item.next_rung_name), time: fmtTime(item.next_step_at) }), ' ',
-      countdown(item.next_step_at)) : null,
-    el('button', { type: 'button', class: 'ack', 'data-action': 'ack', 'data-kind': item.kind, 'data-id': item.id,
-      'aria-label': t('waiting.ackItem', { name: itemName(item) }) }, t('actions.acknowledge')));
+      countdown(item.next_step_at)) : null);
 }
 
 /* Acknowledge a conflict or a message that waits on us; one acknowledgement settles the conflict and its alerts. */

@@ -13,7 +13,7 @@ import { dirty, refresh } from './data.js';
 import { conflictKindName, kindName, messageTypeName, phraseParamName, t } from './i18n.js';
 import { waitingItems } from './alarm.js';
 import { getMap } from './map.js';
-import { partyName } from './live.js';
+import { partyList, partyName } from './live.js';
 
 /* Standard phrases a duty officer sends; the others are the service's own (alerts, line checks). */
 const PHRASES = ['acknowledged', 'holding', 'acknowledged_amending', 'proceeding_as_notified', 'query_activity', 'incident_at'];
@@ -103,8 +103,24 @@ function addressable() {
 export function renderRecipients() {
   const parties = addressable();
   $('#to-row').hidden = parties.length < 2;
-  $('#to-parties').replaceChildren(...parties.map((p) => el('label', { class: 'to-party' },
-    el('input', { type: 'checkbox', name: 'to', value: p, checked: true }), ' ', partyName(p))));
+  $('#to-parties').replaceChildren(...parties.map((p) => el('label', { class: 'to-party', title: partyName(p) },
+    el('input', { type: 'checkbox', name: 'to', value: p, checked: true, onchange: toChanged, 'aria-label': partyName(p) }),
+    ' ', p)));
+  // who reads the whole channel whoever is ticked: "To" says who is asked, not who else reads
+  const members = (S.mech && S.mech.members) || [];
+  const readers = [...new Set(members.filter((m) => m.role !== 'party' && m.party !== S.party).map((m) => m.party))].sort();
+  const said = readers.length ? t('hotline.toReadAll', { parties: partyList(readers) }) : '';
+  $('#to-readers').textContent = said;
+  $('#to-readers').title = said;
+  $('#to-row').title = said;
+}
+
+/* A box ticked again after "none ticked" was refused: the refusal no longer holds. */
+function toChanged() {
+  const none = t('hotline.toNone');
+  if ($('#hotline-error').textContent === none) showHotlineError('');
+  const general = $('#pp-general-err');
+  if (general && general.textContent === none) general.textContent = '';
 }
 
 /* A message's `to`: undefined while every box is ticked (the service then addresses every party and
@@ -150,7 +166,14 @@ function field(name, control, hint) {
     el('span', { class: 'err', id: `${control.id}-err`, 'data-error-for': name }));
 }
 
-function refOptions(tpl) { return tpl.id === 'query_activity' ? theirActivities() : answerable(); }
+/* The phrases that answer for an activity of ours in conflict: about a conflict or its alert, never a line check. */
+const ABOUT_A_CONFLICT = ['holding', 'acknowledged_amending', 'proceeding_as_notified'];
+function refOptions(tpl) {
+  if (tpl.id === 'query_activity') return theirActivities();
+  const all = answerable();
+  if (!ABOUT_A_CONFLICT.includes(tpl.id)) return all;
+  return all.filter(([v]) => !S.messages.some((m) => m.id === v && m.type === 'line_check'));
+}
 
 function refreshRefField() {
   const select = $('#pp-ref');
@@ -313,6 +336,7 @@ export function aboutOf(ref) {
   if (!ref) return undefined;
   if (S.conflicts.some((c) => c.id === ref)) return { kind: 'conflict', id: ref };
   if (S.activities.some((a) => a.id === ref)) return { kind: 'activity', id: ref };
+  if (S.messages.some((m) => m.id === ref)) return { kind: 'message', id: ref }; // a line check, an alert
   return undefined;
 }
 
