@@ -56,6 +56,7 @@ def test_the_answers_of_a_day_of_the_loop_are_what_the_openapi_document_says(
             breach = notify("TR", PALMYRA, "deployment")["raised"]
             assert "zone" in {x["kind"] for x in breach}
             for member in ("TR", "IL", "AZ"):
+                assert check("get", "/me", c.get(f"{API}/me", headers=auth(tok[member])))["member"]["id"] == member
                 seen = check("get", f"{m}/activities", c.get(f"{A}/activities", headers=auth(tok[member])))
                 if disclosure is Disclosure.CONFLICTS_ONLY and member == "IL":
                     assert any(a.get("partial") for a in seen)  # TR's notice, seen in part
@@ -95,3 +96,13 @@ def test_the_answers_of_a_day_of_the_loop_are_what_the_openapi_document_says(
             )
     finally:
         server.stop()
+
+
+def test_the_stream_says_every_entry_type_the_record_has() -> None:
+    """The event stream's description lists every entry type (its ``event`` field), so a client can switch on
+    them; a type added to the record and not to the document fails here."""
+    from deconflict.api.routes.events import events
+    from deconflict.record.chain import EntryType
+
+    said = events.__doc__ or ""
+    assert [e.value for e in EntryType if e.value not in said] == []

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.config import JsonDict
 
-from deconflict.hotline.messages import MessageType
-from deconflict.model import ActivityKind, ActivityState, ConflictKind, ConflictStatus, Resolution, ZoneKind
+from deconflict.hotline.messages import LANGUAGES, MessageType
+from deconflict.model import ActivityKind, ActivityState, ConflictKind, ConflictStatus, Resolution, Role, ZoneKind
 
 T4_CIRCLE = {"type": "Point", "coordinates": [37.6298, 34.5226]}
 
@@ -308,3 +308,25 @@ class PreparedOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     prepared: EntryOut
     canonical_payload: str = Field(description="The payload's canonical JSON text (SHA-256: ``payload_hash``).")
+
+
+class MemberOut(BaseModel):
+    """A member of a mechanism: a party's duty officer, the facilitator, an observer."""
+
+    model_config = _answer()
+    id: str
+    name: str
+    role: Role
+    party: str = Field(description="The party (or facilitator, observer) it speaks for.")
+    language: str = Field(
+        description="The language the service words it in.", json_schema_extra={"enum": list(LANGUAGES)}
+    )
+
+
+class MeOut(BaseModel):
+    """Who the bearer token is, in which mechanism, and the service's clock."""
+
+    model_config = _answer()
+    mechanism: str
+    member: MemberOut
+    now: datetime = Field(description="The service's now (ISO 8601 UTC): count down to deadlines from it.")

@@ -184,6 +184,14 @@ async def events(
 ) -> StreamingResponse:
     """Every record entry after ``after`` (or the ``Last-Event-ID`` header), then each new one as it is
     committed: ``id`` is the sequence number, ``event`` the entry type, ``data`` the entry as JSON.
+
+    The entry types: mechanism.declared, key.registered, key.revoked, member.added, activity.notified,
+    activity.amended, activity.cancelled, zone.declared, zone.withdrawn, conflict.detected,
+    conflict.acknowledged, conflict.resolved, message.sent, message.acknowledged, message.escalated. An entry's
+    ``data``: ``mechanism``, ``seq``, ``at``, ``actor``, ``type``, ``payload`` (or ``withheld: true`` and no
+    payload), ``payload_hash``, ``prev_hash``, ``hash``, ``key_id``, ``signature``; a message.sent the reader
+    may read also carries ``message``, the message worded in the reader's language (as ``GET .../messages``
+    gives it).
     Reconnect with the last id seen: no gap, no duplicate. Entries the caller may not see keep their
     place with hashes and ``withheld: true``. A comment line is sent when the stream is quiet.
 

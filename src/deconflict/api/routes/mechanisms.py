@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from deconflict.api.deps import CallerDep, MemberDep, ServiceDep
+from deconflict.api.schemas import MeOut
 from deconflict.api.views import mechanism_doc
 from deconflict.clock import iso
 from deconflict.formats.docs import member_to_doc
@@ -14,7 +15,12 @@ from deconflict.formats.docs import member_to_doc
 router = APIRouter(tags=["mechanisms"])
 
 
-@router.get("/me", summary="Who this token belongs to")
+@router.get(
+    "/me",
+    summary="Who this token belongs to",
+    response_model=None,
+    responses={200: {"model": MeOut, "description": "The member, its mechanism and the service's now."}},
+)
 def me(caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     """The member and mechanism the bearer token names, and the service's clock (``now``, ISO 8601 UTC):
     a client counts down to deadlines from it, not from its own clock."""
