@@ -116,7 +116,7 @@ def document(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
     ...        "ValidationError": {}}}}
     >>> out = document(doc, "/api/v1")
     >>> sorted(out["paths"]["/api/v1/x/{mechanism_id}"]["get"]["responses"]), sorted(out["components"]["schemas"])
-    (['401', '403', '404', '422', '429'], ['ErrorOut'])
+    (['401', '403', '404', '408', '422', '429', '503'], ['EntryOut', 'ErrorOut', 'PreparedOut'])
     """
     ref = {"$ref": "#/components/schemas/ErrorOut"}
     for path, methods in schema.get("paths", {}).items():
