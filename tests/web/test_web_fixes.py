@@ -75,6 +75,17 @@ def test_numbers_are_read_by_the_pages_locale_and_anything_ambiguous_is_refused_
     expect(page.locator("#n-radius")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#n-floor-conv")).to_have_text("")
 
+    # Corrected while still in the field, the error goes at once (the range is judged again on leaving it).
+    page.locator("#n-floor").press("Control+a")
+    page.locator("#n-floor").press_sequentially("1000")
+    expect(floor).to_be_empty()
+    expect(page.locator("#n-floor")).not_to_have_attribute("aria-invalid", "true")
+    expect(radius).not_to_be_empty()  # the radius still reads "5.5": its error stays
+    # "1.500" km is 1500 here, over the 500 km a radius may be; 1,5 is offered, as the other way reads it
+    page.fill("#n-radius", "1.500")
+    page.click("#n-check")
+    expect(radius).to_contain_text(words("tr", "notify.errors.numberDidYouMean", value="1,5"))
+
     # A preview shown before goes as soon as the form has an error: it would read as this notice's.
     page.fill("#n-radius", "5")
     page.fill("#n-floor", "1000")

@@ -8,6 +8,8 @@ import { FormErrors, radiusMaxText, worded } from './notice-errors.js';
 import { draw, form } from './notice-state.js';
 
 const round6 = (x) => Math.round(x * 1e6) / 1e6;
+/* A range's error, with the reading the other usual way offered when that one is in range. */
+const also = (text, reading) => (reading.otherWay ? `${text} ${reading.otherWay}` : text);
 
 /* The footprint drawn or typed, or null with its problems pushed onto `errors`. */
 function footprint(errors) {
@@ -18,7 +20,7 @@ function footprint(errors) {
       if (x.text) errors.push(worded(NUMBERS[key].field, x.text, { inputs: [NUMBERS[key].input], typed: true }));
     }
     if (r.value !== undefined && r.value <= 0) errors.push(worded('radius_m', t('notify.errors.radiusPositive'), { typed: true }));
-    if (r.value !== undefined && r.value > RADIUS_MAX_KM) errors.push(worded('radius_m', radiusMaxText(), { typed: true }));
+    if (r.value !== undefined && r.value > RADIUS_MAX_KM) errors.push(worded('radius_m', also(radiusMaxText(), r), { typed: true }));
     const given = [lat, lon].filter((x) => x.error !== 'missing').length;
     if ((given === 1 && r.error !== 'missing') || (lat.value !== undefined && Math.abs(lat.value) > 90)
       || (lon.value !== undefined && Math.abs(lon.value) > 180)) {
@@ -45,7 +47,7 @@ export function buildNotice() {
   for (const [name, a, missing] of [['floor_m', floor, () => t('notify.errors.floorNumber')], ['ceiling_m', ceiling, () => t('notify.errors.ceilingNumber')]]) {
     if (a.text) errors.push(worded(name, a.text, { typed: true }));
     else if (a.error) errors.push(worded(name, missing()));
-    else if (a.m < ALT_MIN_M || a.m > ALT_MAX_M) errors.push(worded(name, altRangeText(), { typed: true }));
+    else if (a.m < ALT_MIN_M || a.m > ALT_MAX_M) errors.push(worded(name, also(altRangeText(), a), { typed: true }));
   }
   if (floor.m !== undefined && ceiling.m !== undefined && !(floor.m < ceiling.m)) errors.push(worded('floor_m', t('notify.errors.floorBelowCeiling')));
   const start = timeValue('start'), end = timeValue('end');

@@ -35,13 +35,22 @@ const altRange = (u) => [fromMetres(ALT_MIN_M, u), fromMetres(ALT_MAX_M, u)];
 const fmtExact = (x) => new Intl.NumberFormat(locale(), { maximumFractionDigits: 10 }).format(x);
 
 /* A numeric field read whole: { value } (in the unit typed), { error: 'missing' }, or { error, text }
- * with the problem worded, naming the field and what could be understood. */
+ * with the problem worded, naming the field and what could be understood. A value out of the field's
+ * range that the other usual way of writing numbers reads in range has `otherWay`, that reading offered
+ * in words ("1.500" km on the Turkish page: did you mean 1,5?). */
 export function readField(key, unit = altUnit()) {
   const spec = NUMBERS[key];
   const raw = $(spec.input).value;
   const typed = spec.strip ? raw.trim().replace(spec.strip, '') : raw;
   const range = spec.strip ? altRange(unit) : spec.range();
   const r = readNumber(typed, { range, eitherWay: Boolean(spec.eitherWay) });
+  if (r.value !== undefined && (r.value < range[0] || r.value > range[1])) {
+    // read this page's way and out of range, but in range the other usual way: said with the range's error
+    const other = readNumber(typed, { range, eitherWay: true });
+    if (other.value !== undefined && other.value !== r.value) {
+      return { ...r, otherWay: t('notify.errors.numberDidYouMean', { value: fmtExact(other.value) }) };
+    }
+  }
   if (!r.error || r.error === 'missing') return r;
   const text = raw.trim();
   if (r.error === 'ambiguous') {
@@ -75,7 +84,7 @@ export function altitudeOf(key) {
   if (kept !== undefined) return { m: kept };
   const r = readField(key);
   if (r.value === undefined) return r;
-  return { m: toMetres(r.value, altUnit()) };
+  return { m: toMetres(r.value, altUnit()), otherWay: r.otherWay };
 }
 /* The band "from … to …" in words, in the unit the reader chose. */
 export const altRangeText = () => t('notify.errors.altRange', { min: fmtAltIn(ALT_MIN_M, altUnit()), max: fmtAltIn(ALT_MAX_M, altUnit()) });

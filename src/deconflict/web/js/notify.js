@@ -16,7 +16,7 @@
  * Nothing typed is lost on an error. */
 import { $ } from './dom.js';
 import { S } from './state.js';
-import { onUnitChange, setAltitudes, showUnderstood } from './notice-fields.js';
+import { NUMBERS, onUnitChange, readField, setAltitudes, showUnderstood } from './notice-fields.js';
 import { defaultWindow, timeValue } from './notice-times.js';
 import { buildForm, relabel } from './notice-form.js';
 import { clearErrors } from './notice-errors.js';
@@ -78,6 +78,17 @@ export function enterNotify() {
 
 export const canNotify = () => !!S.me && !$('#open-notify').hidden;
 
+/* A numeric field being corrected: its error goes as soon as every field of that error reads (its range is
+ * judged again when the field is left); an error that still holds would otherwise stay until then. */
+function clearIfMended(e) {
+  if (e.target.getAttribute('aria-invalid') !== 'true') return;
+  const field = Object.values(NUMBERS).find((spec) => spec.input === `#${e.target.id}`)?.field;
+  const keys = Object.keys(NUMBERS).filter((k) => NUMBERS[k].field === field);
+  if (!keys.length || keys.some((k) => readField(k).value === undefined)) return;
+  keys.forEach((k) => $(NUMBERS[k].input).removeAttribute('aria-invalid'));
+  $(`#notify-form [data-error-for="${field}"]`)?.replaceChildren();
+}
+
 /* DOM wiring (at load). */
 export function initNotify() {
   buildForm(autoPreview);
@@ -89,6 +100,7 @@ export function initNotify() {
   $('#draw-polygon').addEventListener('click', () => setDrawMode('polygon'));
   ['#n-lat', '#n-lon', '#n-radius'].forEach((s) => $(s).addEventListener('input', circleFromFields));
   ['#n-floor', '#n-ceiling'].forEach((s) => $(s).addEventListener('input', showUnderstood));
+  Object.values(NUMBERS).forEach((spec) => $(spec.input).addEventListener('input', clearIfMended));
   $('#n-alt-unit').addEventListener('change', () => { onUnitChange(); relabel(); autoPreview(); });
   ['#n-kind', '#n-floor', '#n-ceiling', '#n-lat', '#n-lon', '#n-radius'].forEach((s) => $(s).addEventListener('change', autoPreview));
   i18next.on('languageChanged', () => { if ($('#n-alt-unit')) relabel(); });
