@@ -17,8 +17,18 @@ def test_the_facilitator_accepts_only_after_the_awaited_party_acknowledged(
     conflict = post_notice(live, tokens["IL"], "air_sortie", T4[1], T4[0])["raised"][0]
     assert conflict["awaiting"] == ["TR"]
     cid = conflict["id"]
+    for far in ((35.2, 36.7), (35.6, 39.3)):  # more conflicts above and below: the panel is full
+        post_notice(live, tokens["TR"], "uav_patrol", *far)
+        post_notice(live, tokens["IL"], "air_sortie", *far)
     az = officer("AZ")
     az.page.click(f"[data-resolve-conflict={cid}]")
+    # the open form whole in view: its note and its button were below the panel's edge
+    expect(az.page.locator(f"#resolve-{cid}-note")).to_be_in_viewport(ratio=1)
+    expect(az.page.locator(f"[data-resolve-form={cid}] button[type=submit]")).to_be_in_viewport(ratio=1)
+    bottom = az.page.locator("#conflicts").bounding_box()
+    button = az.page.locator(f"[data-resolve-form={cid}] button[type=submit]").bounding_box()
+    assert bottom is not None and button is not None
+    assert button["y"] + button["height"] <= bottom["y"] + bottom["height"], (button, bottom)  # not under the hotline
     expect(az.page.locator(f"#resolve-{cid}-accepted")).to_be_disabled()
     expect(az.page.locator(f"#resolve-{cid}-escalated")).to_be_checked()
     expect(az.page.locator(f"#resolve-{cid}-escalated")).to_be_focused()

@@ -214,16 +214,24 @@ export function renderConflicts() {
 }
 
 /* The panel is bounded so the hotline keeps room for a few messages, but never below the whole of
- * the first card awaiting us: its Acknowledge button is not clipped. */
+ * the first card awaiting us (its Acknowledge button is not clipped), nor below a card whose Resolve form
+ * is open, which can then be scrolled whole into view (its note and its button were below the edge). */
 export function keepFirstActionableWhole() {
   const panel = $('#conflicts');
   const first = live() && $('#conflict-list .conflict.mine');
-  if (!first) { panel.style.minHeight = ''; return; }
-  // Laid out now, not skipped as the cards out of view are (content-visibility: auto, app.css): a card just drawn
-  // has not been found in view yet and measured as its placeholder's 48 px, and the panel was bound too short.
-  first.style.contentVisibility = 'visible';
-  const top = first.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
-  panel.style.minHeight = `${Math.ceil(top + first.offsetHeight + 8)}px`;
+  const resolving = live() && $('#conflict-list [data-resolve-form]')?.closest('.conflict');
+  const offset = (node) => node.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
+  let need = 0;
+  for (const node of [first, resolving]) {
+    if (!node) continue;
+    // Laid out now, not skipped as the cards out of view are (content-visibility: auto, app.css): a card just
+    // drawn has not been found in view yet and measured as its placeholder's 48 px, and the panel was bound
+    // too short.
+    node.style.contentVisibility = 'visible';
+    const top = node === first ? offset(node) : offset($('#conflict-list'));
+    need = Math.max(need, top + node.offsetHeight + 8);
+  }
+  panel.style.minHeight = need ? `${Math.ceil(need)}px` : '';
 }
 const live = () => S.mode !== 'replay';
 
@@ -257,8 +265,9 @@ function openResolve(id) {
   if (resolving.has(id)) { resolving.delete(id); renderConflicts(); return; }
   resolving.set(id, { resolution: 'accepted', error: '' });
   renderConflicts();
+  document.getElementById(`resolve-${id}`)?.closest('.conflict')?.scrollIntoView({ block: 'nearest' });
   const first = document.querySelector(`#resolve-${id} input[name=resolution]:checked`);
-  if (first) first.focus();
+  if (first) first.focus({ preventScroll: true });
 }
 
 /* Escape inside a Resolve form closes it and gives focus back to its button; true if it did. */
