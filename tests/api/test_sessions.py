@@ -262,6 +262,28 @@ def test_half_sent_requests_time_out_and_do_not_hold_the_server(timed: str) -> N
         s.close()
 
 
+def test_a_second_request_on_a_kept_connection_that_stops_halfway_is_answered_408(timed: str) -> None:
+    """The deadline holds for each request of a kept-alive connection: the first answered, the second's headers
+    cut short get their own 408 (the connection was closed without an answer, judged by the first's)."""
+    s = _half_sent(timed, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = b""
+    while b"\r\n\r\n" not in first:
+        first += s.recv(65536)
+    head, _, body = first.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    length = int(
+        next(v for k, _, v in (h.partition(b": ") for h in head.split(b"\r\n")) if k.lower() == b"content-length")
+    )
+    while len(body) < length:
+        body += s.recv(65536)
+    s.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    answer = _answer(s)[len(body) - length :]
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 408 ") and b'"the request did not arrive whole within 1 s' in answer, answer[
+        :200
+    ]
+
+
 def test_a_request_http_cannot_read_is_answered_400_in_json_as_every_error(timed: str) -> None:
     """A Content-Length that is not a number never reaches the service: the HTTP layer answers it, as the
     service answers every error (JSON ``detail`` and ``field``, the API's headers), not in its own plain text."""

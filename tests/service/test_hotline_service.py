@@ -226,6 +226,9 @@ def test_a_query_about_an_activity_goes_to_the_party_whose_activity_it_is(svc: S
     assert svc.send_message(mechanism_id=M, actor="AZ", **query)["to"] == ["IL", "TR"]
     ghost = {**query, "params": {**query["params"], "ref": "TR-0099"}}
     assert svc.send_message(mechanism_id=M, actor="AZ", to=["IL"], **ghost)["to"] == ["IL"]
+    with pytest.raises(InvalidInput) as own:  # a party does not query itself about its own activity
+        svc.send_message(mechanism_id=M, actor="TR", **query)
+    assert own.value.field == "ref" and "your own activity" in own.value.message
 
 
 def test_a_message_may_be_about_a_message_its_sender_reads_and_no_other(svc: Service) -> None:

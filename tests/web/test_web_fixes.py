@@ -525,3 +525,17 @@ def test_a_token_typed_while_the_kept_one_signs_in_after_a_reload_waits_for_it(
         assert sent == {f"Bearer {tokens['TR']}"}, sorted(b[:20] for b in sent)
     finally:
         context.close()
+
+
+def test_a_coordinate_written_the_other_way_is_read_on_every_page_and_a_radius_never(officer: Any) -> None:
+    """A centre's latitude or longitude typed the other usual way is read on every page's locale, the Russian
+    one too (it groups with a space, so both other ways are tried: 37.125 and 37125, of which one is in range);
+    a field that is not a coordinate is read only this page's way."""
+    page = officer("TR").page
+    read = """([text, loc, eitherWay]) => import('/web/js/numbers.js').then((m) =>
+        m.readNumber(text, { range: [-180, 180], loc, eitherWay }))"""
+    for loc in ("ru", "tr", "en", "he", "ar"):
+        for text, value in (("37.125", 37.125), ("34.567", 34.567), ("-36.125", -36.125), ("36.25", 36.25)):
+            assert page.evaluate(read, [text, loc, True]) == {"value": value}, (loc, text)
+    assert page.evaluate(read, ["37,125", "en", False]) == {"value": 37125}  # not a coordinate: this page's way
+    assert page.evaluate(read, ["37,125", "ru", True]) == {"value": 37.125}

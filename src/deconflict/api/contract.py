@@ -27,7 +27,8 @@ ERROR_ANSWERS: dict[int, str] = {
     "is closed.",
     429: "Too many requests of this kind for now; `Retry-After` says when to try again.",
     503: "The database cannot take the request now (unreachable during a failover, or out of space for a write): "
-    "nothing was written; `Retry-After` says when to try again.",
+    "nothing was written; `Retry-After` says when to try again. (A server already holding the most connections "
+    "it serves at once answers 503 itself, in plain text, before the service sees the request.)",
 }
 """Every error status an API operation may answer, each with the one error schema (``ErrorOut``)."""
 

@@ -133,24 +133,39 @@ class TimedRequests(HttpToolsProtocol):
         head.append(b"content-length: " + str(len(body)).encode() + b"\r\n\r\n")
         self.transport.write(b"".join(head) + body)
 
+    def _answering(self) -> bool:
+        """Whether a response is under way on this connection (an earlier request's, a stream's, or one waiting
+        in the pipeline behind it): an answer written now would be read as part of it, or as its answer."""
+        # the newest request whose headers arrived; None before the first one's (uvicorn types it never None)
+        cycle: Any = self.cycle
+        if self.pipeline:
+            return True
+        if cycle is None or cycle.response_complete:
+            return False
+        # handed whole to the application (its answer to come), or its answer begun
+        return cycle.response_started or not cycle.more_body
+
     def send_400_response(self, msg: str) -> None:  # uvicorn's plain-text answer to what it cannot parse
-        self._answer(
-            b"400 Bad Request",
-            "the request is not HTTP/1.1 the service can read (a header malformed, such as a Content-Length that "
-            "is not a number of bytes); the connection is closed",
-        )
+        if not self._answering():
+            self._answer(
+                b"400 Bad Request",
+                "the request is not HTTP/1.1 the service can read (a header malformed, such as a Content-Length "
+                "that is not a number of bytes); the connection is closed",
+            )
         self.transport.close()
 
     def _request_timed_out(self) -> None:
         self._request_timer = None
         if self.transport.is_closing():
             return
-        cycle = self.cycle  # None before the first request's headers (typed as never None by uvicorn)
-        if not getattr(cycle, "response_started", False):
-            self._answer(
-                b"408 Request Timeout",
-                f"the request did not arrive whole within {self.request_timeout_s:g} s; the connection is closed",
-            )
+        if self._answering():  # what is under way is answered first; the deadline runs again
+            self._arm()
+            return
+        self._answer(
+            b"408 Request Timeout",
+            f"the request did not arrive whole within {self.request_timeout_s:g} s; the connection is closed",
+        )
+        cycle = self.cycle
         if getattr(cycle, "more_body", False):
             cycle.disconnected = True
             cycle.message_event.set()

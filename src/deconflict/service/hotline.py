@@ -422,6 +422,10 @@ def _check_asked_of_the_owner(
         activity = queries.visible_activity(ctx, picture.mechanism.id, ref, member)
     except NotFound:
         return
+    if activity.party == member.party:
+        raise InvalidInput(
+            f"params.ref: {ref} is your own activity; a query asks another party about its activity", field="ref"
+        )
     if activity.party not in recipients:
         raise InvalidInput(
             f"to: a query about activity {ref} asks {activity.party}, whose activity it is; "

@@ -172,7 +172,8 @@ function refOptions(tpl) {
   if (tpl.id === 'query_activity') return theirActivities();
   const all = answerable();
   if (!ABOUT_A_CONFLICT.includes(tpl.id)) return all;
-  return all.filter(([v]) => !S.messages.some((m) => m.id === v && m.type === 'line_check'));
+  const checks = new Set(S.messages.filter((m) => m.type === 'line_check').map((m) => m.id)); // once: thousands in a storm
+  return all.filter(([v]) => !checks.has(v));
 }
 
 function refreshRefField() {

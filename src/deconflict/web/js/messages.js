@@ -73,10 +73,9 @@ function unbroken(text) {
 }
 /* What a message is about, in words: a message about another (an escalation notice, "no acknowledgement of
  * M12") also names the conflict that one alerted to, when the page holds it: the officer looks for C7. */
-function aboutText(about) {
+function aboutText(about, byId) {
   if (about.kind === 'message') {
-    const source = S.mode === 'replay' && S.replay ? S.replay.messages : S.messages;
-    const first = source.find((x) => x.id === about.id);
+    const first = byId.get(about.id);
     if (first && first.about && first.about.kind === 'conflict') return t('hotline.reVia', { id: about.id, conflict: first.about.id });
   }
   return t('hotline.re', { id: about.id });
@@ -84,7 +83,7 @@ function aboutText(about) {
 /* The sender: a party's code as it is, the service's own messages worded. */
 const senderName = (from) => (from === 'system' ? t('hotline.system') : from);
 
-function messageNode(m, ladder) {
+function messageNode(m, ladder, byId) {
   const status = m.status || '';
   const pending = status === 'awaiting' && (m.awaiting || []).includes(S.party);
   return el('li', { class: `msg ${m.type}${pending ? ' pending' : ''}${status ? ` ${status}` : ''}`, 'data-message': m.id,
@@ -92,7 +91,7 @@ function messageNode(m, ladder) {
   el('div', { class: 'meta' },
     el('strong', {}, m.id), el('span', {}, messageTypeName(m.type)),
     el('span', {}, t('hotline.fromTo', { from: senderName(m.from), to: (m.to || []).join(', ') })), el('span', {}, fmtTime(m.sent_at)),
-    m.about ? el('span', { 'data-about': m.about.id }, aboutText(m.about)) : null),
+    m.about ? el('span', { 'data-about': m.about.id }, aboutText(m.about, byId)) : null),
   el('p', { class: 'text', dir: m.rtl ? 'rtl' : 'ltr', lang: m.lang }, unbroken(m.display || m.text)),
   m.free_text ? el('div', { class: 'free' }, t('hotline.freeAsWritten', { lang: m.lang })) : null,
   messageState(m, ladder));
@@ -128,7 +127,10 @@ export function renderMessages() {
   const first = rendered.size === 0;
   source.forEach((m) => rendered.add(m.id));
   if (!source.length) patchList(list, [{ key: 'empty', node: el('li', { class: 'empty' }, t('hotline.empty')) }]);
-  else patchList(list, [...source].reverse().map((m) => ({ key: m.id, node: messageNode(m, ladder) })));
+  else {
+    const byId = new Map(source.map((m) => [m.id, m])); // once a render: an escalation notice names its alert's conflict
+    patchList(list, [...source].reverse().map((m) => ({ key: m.id, node: messageNode(m, ladder, byId) })));
+  }
   const cue = newAboveCue(list);
   if (atTop) {
     list.scrollTop = 0;

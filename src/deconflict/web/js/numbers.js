@@ -70,7 +70,8 @@ export function readNumber(raw, { range = null, loc = locale(), eitherWay = fals
   const readings = [...new Set(others.map(([og, od]) => readWith(text, og, od)).filter((x) => x !== null))];
   // A field that takes either way (a coordinate, often pasted from a GPS or another tool in the other
   // convention): when this page's reading is impossible there and the other one is not, it is the one meant.
-  if (eitherWay && readings.length === 1 && inRange(readings[0])) return { value: readings[0] };
+  const fit = readings.filter(inRange); // (a page that groups with a space tries both other ways: 37.125 and 37125)
+  if (eitherWay && fit.length === 1) return { value: fit[0] };
   if (value !== null) return { value };
   return readings.length === 1 ? { error: 'invalid', suggestion: readings[0] } : { error: 'invalid' };
 }
