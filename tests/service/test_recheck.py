@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from support import insider
-from support.builders import M, declared_service
+from support.builders import T0, M, declared_service, vol
 from support.day import build_day, record_of
 from support.paths import ROOT
 from typer.testing import CliRunner
 
 from deconflict.cli import app
-from deconflict.clock import iso, parse_utc
+from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.service.recheck import GRACE_S, recheck
 from deconflict.service.tactical_shape import SHORTENED_SINCE
 
@@ -362,3 +362,22 @@ def test_each_entry_costs_the_same_to_recompute_however_long_the_record(tmp_path
     for _ in range(3):
         short, long = min(short, cpu_an_entry(len(docs) // 4)), min(long, cpu_an_entry(len(docs)))
     assert long / short < 1.5, f"{long * 1e3:.3f} ms an entry over {len(docs)}, {short * 1e3:.3f} over a quarter"
+
+
+def test_a_members_message_about_a_message_it_could_not_read_is_named(tmp_path: Path) -> None:
+    """A member's message may be about a message it reads (a line check, its alert); one about a message it
+    could not read, or none, is what the service refuses, and an insider's entry saying so is named."""
+    clock = FixedClock(T0)
+    svc = declared_service(tmp_path / "about.db", clock)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])  # C1: alert M1 to TR
+    svc.send_message(mechanism_id=M, actor="TR", text="Checking", about={"kind": "message", "id": "M1"})
+    docs = record_of(svc)
+    assert _check(docs) == []
+    sent = _index(docs, "message.sent", text="Checking")
+    hidden = next(d["payload"]["id"] for d in docs if d["type"] == "message.sent" and d["payload"]["to"] == ["IL"])
+    for ref in (hidden, "M99"):
+        edited = copy.deepcopy(docs)
+        edited[sent]["payload"]["about"]["id"] = ref
+        problems = _check(edited)
+        assert any(f"about: message '{ref}' is not one TR could read" in p for p in problems), problems

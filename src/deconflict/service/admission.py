@@ -23,7 +23,7 @@ from deconflict.service import conflicts, notices, queries
 from deconflict.service.context import LIVE_STATES
 from deconflict.service.hotline import MEMBER_PHRASES
 from deconflict.service.picture import Picture
-from deconflict.store.schema import ActivityRow, ConflictRow
+from deconflict.store.schema import ActivityRow, ConflictRow, MessageRow
 
 __all__ = ["refused"]
 
@@ -40,7 +40,7 @@ def refused(
         elif type_ == EntryType.ZONE_DECLARED.value:
             parse_zone(p, mechanism=mid, owner=str(p.get("owner")), parties=picture.mechanism.parties())
         elif type_ == EntryType.MESSAGE_SENT.value and member is not None:
-            problem = _message(picture, member, p, at)
+            problem = _message(picture, member, p, at) or _about_a_message(s, mid, member, p)
             if problem is not None:
                 return problem
         if type_ in (EntryType.ACTIVITY_AMENDED.value, EntryType.ACTIVITY_CANCELLED.value):
@@ -79,6 +79,19 @@ def _message(picture: Picture, sender: Member, p: dict[str, Any], at: datetime) 
     given = {"needs_ack": rendered.needs_ack, "deadline": deadline, "type": kind, "from_party": sender.party}
     wrong = [f"{k} {p.get(k)!r} where the service gives {v!r}" for k, v in given.items() if p.get(k) != v]
     return "; ".join(wrong) or None
+
+
+def _about_a_message(s: Session, mid: str, sender: Member, p: dict[str, Any]) -> str | None:
+    """A member's message about a message names one the sender could read then (the service answers any other
+    as absent). Not checked: its subject being an activity, a conflict or a zone, nor whom a query about an
+    activity went to (rules the service took up after records were written that they would refuse)."""
+    about = p.get("about")
+    if not isinstance(about, dict) or about.get("kind") != queries.ABOUT_MESSAGE:
+        return None
+    row = s.get(MessageRow, (mid, str(about.get("id"))))
+    if row is None or not queries.sees(row, sender):
+        return f"about: message {about.get('id')!r} is not one {sender.id} could read"
+    return None
 
 
 def _resolution(s: Session, mid: str, member: Member, p: dict[str, Any]) -> str | None:
