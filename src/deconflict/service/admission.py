@@ -23,7 +23,7 @@ from deconflict.service import conflicts, notices, queries
 from deconflict.service.context import LIVE_STATES
 from deconflict.service.hotline import MEMBER_PHRASES
 from deconflict.service.picture import Picture
-from deconflict.store.schema import ActivityRow, ConflictRow, MessageRow
+from deconflict.store.schema import ActivityRow, ConflictRow
 
 __all__ = ["refused"]
 
@@ -88,8 +88,7 @@ def _about_a_message(s: Session, mid: str, sender: Member, p: dict[str, Any]) ->
     about = p.get("about")
     if not isinstance(about, dict) or about.get("kind") != queries.ABOUT_MESSAGE:
         return None
-    row = s.get(MessageRow, (mid, str(about.get("id"))))
-    if row is None or not queries.sees(row, sender):
+    if queries.readable_message(s, mid, str(about.get("id")), sender) is None:
         return f"about: message {about.get('id')!r} is not one {sender.id} could read"
     return None
 

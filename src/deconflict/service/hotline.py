@@ -333,8 +333,8 @@ def acknowledge_message(
         if member.role is Role.OBSERVER:
             raise Forbidden(f"member {actor!r} is an observer and reads the hotline without writing to it")
         with ctx.store.read() as s:
-            row = s.get(MessageRow, (mechanism_id, message_id))
-            if row is None or not queries.sees(row, member):  # hidden: answered as absent
+            row = queries.readable_message(s, mechanism_id, message_id, member)
+            if row is None:  # hidden: answered as absent
                 raise _message_not_found(message_id)
             if member.party not in row.recipients:
                 raise Forbidden(f"message {message_id!r} is not addressed to {member.party}")
@@ -454,8 +454,7 @@ def _check_about(ctx: Context, picture: Picture, about: dict[str, str], member: 
             raise NotFound(f"about: {e.message}", field="about") from None
     elif kind == queries.ABOUT_MESSAGE and isinstance(ref, str):
         with ctx.store.read() as s:
-            row = s.get(MessageRow, (mechanism_id, ref))
-            if row is None or not queries.sees(row, member):
+            if queries.readable_message(s, mechanism_id, ref, member) is None:
                 raise NotFound(f"about: {_message_not_found(ref).message}", field="about")
     else:
         raise InvalidInput("about: give kind (activity, conflict, zone or message) and id", field="about")

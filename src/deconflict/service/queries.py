@@ -181,6 +181,13 @@ def sees(row: MessageRow, reader: Member) -> bool:
     return sees_message(reader, to=row.recipients, sender=row.sender, from_party=row.doc.get("from_party"))
 
 
+def readable_message(s: Session, mechanism_id: str, message_id: str, reader: Member) -> MessageRow | None:
+    """The stored message ``reader`` may read (None: no such message, or one hidden from the reader, which every
+    caller answers alike)."""
+    row = s.get(MessageRow, (mechanism_id, message_id))
+    return row if row is not None and sees(row, reader) else None
+
+
 def key_doc(row: KeyRow) -> dict[str, Any]:
     """A stored key as the record registered it."""
     return key_public(

@@ -92,23 +92,22 @@ export function renderReOptions() {
 
 /* ------------------------------------------------------------------ who a message goes to */
 
-/* Who may be written to: the parties and facilitators who answer the hotline (observers only read it), not us. */
-function addressable() {
+/* The other parties (by code, in order) whose members `keep` picks. */
+function others(keep) {
   const members = (S.mech && S.mech.members) || [];
-  return [...new Set(members.filter((m) => m.role !== 'observer' && m.party !== S.party).map((m) => m.party))].sort();
+  return [...new Set(members.filter((m) => keep(m) && m.party !== S.party).map((m) => m.party))].sort();
 }
 
 /* "To": a box for each party that may be written to, all ticked (the service's own default), shown when
  * there is a choice to make (two or more). */
 export function renderRecipients() {
-  const parties = addressable();
+  const parties = others((m) => m.role !== 'observer'); // who answers the hotline: parties and facilitators
   $('#to-row').hidden = parties.length < 2;
   $('#to-parties').replaceChildren(...parties.map((p) => el('label', { class: 'to-party', title: partyName(p) },
     el('input', { type: 'checkbox', name: 'to', value: p, checked: true, onchange: toChanged, 'aria-label': partyName(p) }),
     ' ', p)));
   // who reads the whole channel whoever is ticked: "To" says who is asked, not who else reads
-  const members = (S.mech && S.mech.members) || [];
-  const readers = [...new Set(members.filter((m) => m.role !== 'party' && m.party !== S.party).map((m) => m.party))].sort();
+  const readers = others((m) => m.role !== 'party');
   const said = readers.length ? t('hotline.toReadAll', { parties: partyList(readers) }) : '';
   $('#to-readers').textContent = said;
   $('#to-readers').title = said;
