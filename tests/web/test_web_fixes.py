@@ -539,3 +539,50 @@ def test_a_coordinate_written_the_other_way_is_read_on_every_page_and_a_radius_n
             assert page.evaluate(read, [text, loc, True]) == {"value": value}, (loc, text)
     assert page.evaluate(read, ["37,125", "en", False]) == {"value": 37125}  # not a coordinate: this page's way
     assert page.evaluate(read, ["37,125", "ru", True]) == {"value": 37.125}
+
+
+def test_a_free_text_half_typed_survives_a_reload_and_keeps_its_subject_while_typed(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """Türkiye's officer types a free text about Israel's activity to Israel alone. A new conflict arriving
+    meanwhile does not change what the text is about under the officer's hands (it moved to the new alert).
+    The page reloaded, the text, its subject and its addressee are as they were (they were lost); sent, the
+    box stays empty after another reload; signing out by hand leaves nothing for whoever signs in next."""
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, title="air_sortie near Palmyra")  # IL-0001
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, title="uav_patrol near Palmyra")  # C1
+    tr = officer("TR")
+    page = tr.page
+    page.select_option("#re", "IL-0001")
+    page.uncheck("#to-parties input[value=AZ]")
+    text = "İHA devriyemiz 3 km doğuya kayıyor; lütfen teyit edin"
+    page.fill("#free-text", text)
+    post_notice(live, tokens["IL"], "air_sortie", 34.57, 38.30, title="a second sortie")  # a new conflict, C2
+    expect(page.locator("[data-conflict=C2]")).to_be_visible(timeout=15_000)
+    page.wait_for_timeout(500)  # the About list drawn again after the conflict's alert
+    expect(page.locator("#re")).to_have_value("IL-0001")
+
+    page.reload()
+    expect(page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
+    expect(page.locator("#free-text")).to_have_value(text)
+    expect(page.locator("#re")).to_have_value("IL-0001")
+    expect(page.locator("#to-parties input[value=IL]")).to_be_checked()
+    expect(page.locator("#to-parties input[value=AZ]")).not_to_be_checked()
+
+    page.press("#free-text", "Enter")
+    expect(page.locator("#free-text")).to_have_value("")
+    r = httpx.get(f"{live.url}{A}/messages", headers=auth(tokens["TR"]), timeout=10)
+    (sent,) = [m for m in r.json() if m.get("free_text")]
+    assert (sent["to"], sent["about"]) == (["IL"], {"kind": "activity", "id": "IL-0001"})
+    page.reload()
+    expect(page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
+    expect(page.locator("#free-text")).to_have_value("")
+    expect(page.locator("#to-parties input[value=AZ]")).to_be_checked()  # everyone again
+
+    page.fill("#free-text", "not for the next officer")
+    with page.expect_navigation():
+        page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible(timeout=15_000)
+    page.fill("#token", tokens["TR"])
+    page.press("#token", "Enter")
+    expect(page.locator("#stream-state")).to_have_class(re.compile("live"), timeout=15_000)
+    expect(page.locator("#free-text")).to_have_value("")

@@ -83,8 +83,12 @@ export function renderReOptions() {
   select.replaceChildren(...options.map(option));
   // The reader's own choice stays while it exists and nothing new waits on us; otherwise the most
   // urgent item waiting on us, else the newest open conflict (never the oldest).
+  // While a free text is being typed, what it is about does not change under the officer's hands: the
+  // alarm says what arrived; the subject stays the one in view when they press Enter.
   const fresh = waitingItems().find((i) => !S.seenRefs.has(i.id) && refs.some(([v]) => v === i.id));
-  if (!fresh && chosenRe !== null && refs.some(([v]) => v === chosenRe)) select.value = chosenRe;
+  const typing = $('#free-text').value.trim() !== '';
+  if (typing && options.some(([v]) => v === keep)) select.value = keep;
+  else if (!fresh && chosenRe !== null && refs.some(([v]) => v === chosenRe)) select.value = chosenRe;
   else { chosenRe = null; select.value = defaultRef(answers) || (keep && refs.some(([v]) => v === keep) ? keep : ''); }
   waitingItems().forEach((i) => S.seenRefs.add(i.id));
   if (phraseOpen && !$('#phrase-form').hidden) refreshRefField();
@@ -361,6 +365,48 @@ export function escapeHotline() {
   return true;
 }
 
+/* ------------------------------------------------------------------ a free text survives a reload */
+
+/* A free text being typed is kept in the tab (as the token is) for this member, with what it is about and
+ * whom it is to: a reload mid-sentence, or the page opened again in the same tab, finds it as it was. It
+ * goes once sent, and when the officer signs out (not when the service turns the token away: the officer
+ * signs in again and finds it). */
+const DRAFT_KEY = 'deconflict.draft';
+const draftKey = () => `${DRAFT_KEY}.${S.me.mechanism}.${S.me.member.id}`;
+
+function keepDraft() {
+  const text = $('#free-text').value;
+  try {
+    if (!text.trim()) { sessionStorage.removeItem(draftKey()); return; }
+    sessionStorage.setItem(draftKey(), JSON.stringify({ text, re: $('#re').value, to: recipients() }));
+  } catch { /* storage full or refused: the text stays in the box */ }
+}
+
+/* After sign-in, once the About and To rows are drawn: the free text kept before a reload, if any. A subject
+ * or party no longer offered is left at the page's default (the officer sees it before sending). */
+export function restoreDraft() {
+  let draft = null;
+  try { draft = JSON.parse(sessionStorage.getItem(draftKey()) || 'null'); } catch { draft = null; }
+  if (!draft || typeof draft.text !== 'string' || !draft.text.trim()) return;
+  $('#free-text').value = draft.text;
+  if (Array.isArray(draft.to) || draft.to === null) {
+    const to = new Set(draft.to || []);
+    document.querySelectorAll('#to-parties input[name=to]').forEach((b) => { b.checked = to.has(b.value); });
+  }
+  const select = $('#re');
+  if (typeof draft.re === 'string' && [...select.options].some((o) => o.value === draft.re)) {
+    select.value = draft.re;
+    chosenRe = draft.re;
+  }
+}
+
+/* At sign-out: no free text of this tab is left for whoever signs in next. */
+export function dropDrafts() {
+  try {
+    for (const k of Object.keys(sessionStorage)) if (k.startsWith(`${DRAFT_KEY}.`)) sessionStorage.removeItem(k);
+  } catch { /* nothing kept */ }
+}
+
 export function initHotline() {
   $('#free-form').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -371,7 +417,10 @@ export function initHotline() {
     if (await sendMessage({ text: input.value.trim(), about: aboutOf($('#re').value), to })) { // kept trimmed
       input.value = '';
       everyoneAgain();
+      keepDraft();
     }
   });
-  $('#re').addEventListener('change', () => { chosenRe = $('#re').value; });
+  $('#free-text').addEventListener('input', keepDraft);
+  $('#re').addEventListener('change', () => { chosenRe = $('#re').value; keepDraft(); });
+  $('#to-parties').addEventListener('change', keepDraft);
 }

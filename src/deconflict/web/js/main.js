@@ -13,7 +13,9 @@ import { initAlarm, renderAlarm } from './alarm.js';
 import { initMap, renderPicture } from './map.js';
 import { renderTracks } from './tracks.js';
 import { escapeConflicts, initConflicts, renderConflicts, tracksRead } from './conflicts.js';
-import { escapeHotline, initHotline, renderPhrases, renderRecipients, renderReOptions } from './hotline.js';
+import {
+  dropDrafts, escapeHotline, initHotline, renderPhrases, renderRecipients, renderReOptions, restoreDraft,
+} from './hotline.js';
 import { initMessages, renderMessages } from './messages.js';
 import { renderLines } from './lines.js';
 import { bindNotifyToMap, canNotify, enterNotify, escapeNotify, initNotify, openNotify } from './notify.js';
@@ -66,6 +68,7 @@ async function signIn(token) {
   S.lastHash = null; // the stream tells the hash of each entry it sends; none known for this one yet
   renderPhrases();
   renderRecipients();
+  restoreDraft();
   stream({ onUnauthorised: signOut });
   setInterval(tick, 1000);
   setInterval(() => refresh(['lines', 'waiting']), 30000);
@@ -86,8 +89,10 @@ function signInOnce(token) {
   return attempt;
 }
 
-function signOut() {
+/* `byHand`: the officer signed out (the tab's free text goes too); else the service turned the token away. */
+function signOut(byHand = false) {
   sessionStorage.removeItem(TOKEN_KEY);
+  if (byHand === true) dropDrafts();
   if (S.streamAbort) S.streamAbort.abort();
   location.reload();
 }
@@ -126,7 +131,7 @@ function wire() {
       $('#signin-error').textContent = err.status === 401 ? t('signin.unknownToken') : err.message;
     }
   });
-  $('#signout').addEventListener('click', signOut);
+  $('#signout').addEventListener('click', () => signOut(true));
   initAlarm();
   initConflicts();
   initNotify();
