@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.config import JsonDict
 
 from deconflict.hotline.messages import LANGUAGES, MessageType
-from deconflict.model import ActivityKind, ActivityState, ConflictKind, ConflictStatus, Resolution, Role, ZoneKind
+from deconflict.model import (
+    ActivityKind,
+    ActivityState,
+    ConflictKind,
+    ConflictStatus,
+    Disclosure,
+    Resolution,
+    Role,
+    ZoneKind,
+)
 
 T4_CIRCLE = {"type": "Point", "coordinates": [37.6298, 34.5226]}
 
@@ -330,3 +339,258 @@ class MeOut(BaseModel):
     mechanism: str
     member: MemberOut
     now: datetime = Field(description="The service's now (ISO 8601 UTC): count down to deadlines from it.")
+
+
+class RungOut(BaseModel):
+    """A rung of the escalation ladder: who is alerted, and how long they have to answer."""
+
+    model_config = _answer()
+    name: str
+    answer_within_min: float
+
+
+class RulesOut(BaseModel):
+    """The mechanism's agreed rules (minutes, metres, seconds, days as named). The caps on a notice and on
+    previews are there under ``conflicts-only``."""
+
+    model_config = _answer()
+    min_notice_min: float
+    separation_m: float = Field(description="Horizontal separation minimum between two parties' volumes.")
+    vertical_separation_m: float
+    ack_deadline_min: float = Field(description="How long a party has to acknowledge before the ladder climbs.")
+    line_check_interval_min: float
+    disclosure: Disclosure = Field(
+        description="full: every party sees every notice; conflicts-only: another party's notice only where it "
+        "conflicts with one's own."
+    )
+    area_margin_m: float
+    track_lookahead_s: float
+    track_stale_s: float
+    conformance_tolerance_m: float
+    max_window_days: float
+    horizon_days: float
+    ladder: list[RungOut] = Field(description="The escalation ladder, first rung first.")
+    max_notice_area_km2: float | None = None
+    max_notice_band_m: float | None = None
+    max_notice_hours: float | None = None
+    previews_per_hour: int | None = None
+
+
+class AreaOut(BaseModel):
+    """The mechanism's area of responsibility."""
+
+    model_config = _answer()
+    name: str
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon, WGS 84.")
+
+
+class MechanismOut(BaseModel):
+    """A mechanism: its area, its rules and its members."""
+
+    model_config = _answer()
+    id: str
+    name: str
+    area: AreaOut
+    rules: RulesOut
+    members: list[MemberOut]
+
+
+class ZoneOut(BaseModel):
+    """A zone (red line, restricted, protected or air-defence area): where, which band, when, and which
+    activity kinds it forbids."""
+
+    model_config = _answer()
+    id: str
+    owner: str = Field(description="The party that declared it.")
+    kind: ZoneKind
+    name: str
+    geometry: dict[str, Any] = Field(description="GeoJSON Point (with ``radius_m``) or Polygon, WGS 84.")
+    radius_m: float | None = None
+    forbids: list[ActivityKind]
+    floor_m: float
+    ceiling_m: float
+    valid_from: datetime
+    valid_to: datetime | None
+    applies_to_owner: bool = Field(description="Whether the owner's own activities are held to it too.")
+    declared_at: datetime | None = None
+    withdrawn_at: datetime | None = Field(None, description="When its owner withdrew it; null while in force.")
+
+
+class ZoneDeclaredOut(BaseModel):
+    """A zone declared: the zone, the conflicts it raised with activities in force, its entry in the record."""
+
+    model_config = _answer()
+    zone: ZoneOut
+    raised: list[DetectedOut]
+    seq: int
+
+
+class ZoneWithdrawnOut(BaseModel):
+    """A zone withdrawn (its conflicts resolve as ``withdrawn``), and its entry in the record."""
+
+    model_config = _answer()
+    withdrawn: str
+    seq: int
+
+
+class TemplateOut(BaseModel):
+    """A standard phrase: its agreed wording in the caller's language, with ``{param}`` placeholders."""
+
+    model_config = _answer()
+    id: str
+    type: MessageType
+    needs_ack: bool
+    params: list[str]
+    text: str
+    lang: str
+    rtl: bool
+    sendable: bool = Field(description="Whether a member may send it (the others are the service's own).")
+
+
+class WaitingItemOut(BaseModel):
+    """Something that waits on the caller's party: a conflict to acknowledge (with its alerts), or a message
+    to answer."""
+
+    model_config = _answer()
+    kind: Literal["conflict", "message"]
+    id: str
+    type: str = Field(description="The conflict's kind, or the message's type.")
+    deadline: datetime
+    overdue: bool
+    alerts: list[str] = Field(description="A conflict's alerts that wait on the party (message ids).")
+    rung: int = Field(description="How far up the ladder it has climbed (0: the first rung).")
+    rung_name: str | None
+    next_step_at: datetime | None = Field(description="When it climbs next if nobody answers; null at the last rung.")
+    next_rung_name: str | None
+    summary: str | None = Field(description="Its alert's or message's text, in the caller's language.")
+
+
+class WaitingOut(BaseModel):
+    """What waits on the caller's party now, soonest deadline first."""
+
+    model_config = _answer()
+    now: datetime
+    party: str
+    items: list[WaitingItemOut]
+
+
+class PreviewConflictOut(BaseModel):
+    """A conflict a draft notice would raise (each kind has its own fields: ``other_party``,
+    ``other_activity`` and ``distance_m`` for a separation, ``zone``, ``zone_kind`` and ``zone_owner`` for a
+    zone; under ``conflicts-only`` another party's notice only as ``overlap``)."""
+
+    model_config = _answer()
+    kind: ConflictKind
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class PreviewOut(BaseModel):
+    """What a draft notice would raise, sent now. Nothing was recorded."""
+
+    model_config = _answer()
+    conflicts: list[PreviewConflictOut]
+
+
+class TrackOut(BaseModel):
+    """A track in the picture, flown on from its last report to now (SI units: metres, metres a second)."""
+
+    model_config = _answer()
+    track: str = Field(description="PARTY/id.")
+    party: str
+    id: str
+    reported_at: datetime
+    lat: float
+    lon: float
+    alt_m: float
+    gs_mps: float
+    trk_deg: float
+    vs_mps: float
+
+
+class TracksOut(BaseModel):
+    """The tracks the caller may see."""
+
+    model_config = _answer()
+    tracks: list[TrackOut]
+
+
+class TracksReportedOut(BaseModel):
+    """Reports stored, and what the tactical check found at once: conflicts raised and those that cleared."""
+
+    model_config = _answer()
+    stored: int
+    raised: list[DetectedOut]
+    cleared: list[str] = Field(description="The ids of the conflicts that cleared.")
+
+
+class RecordEntryOut(EntryOut):
+    """A signed record entry as the caller may receive it: whole, or ``withheld`` without its payload (its
+    hashes kept, so the chain still verifies); a hotline message's entry carries the message as worded for
+    the caller."""
+
+    model_config = _answer()
+    payload: dict[str, Any] | None = None  # type: ignore[assignment]
+    key_id: str | None = None
+    signature: str | None = None
+    withheld: bool | None = None
+    message: MessageOut | None = None
+
+
+class RecordOut(BaseModel):
+    """A page of the record: ask again with ``after`` = ``next_after`` until ``entries`` is empty."""
+
+    model_config = _answer()
+    entries: list[RecordEntryOut]
+    next_after: int
+
+
+class HeadOut(BaseModel):
+    """The record's head: the last entry's sequence number and hash."""
+
+    model_config = _answer()
+    seq: int
+    hash: str
+
+
+class WindowOut(BaseModel):
+    """The span a replay around an instant covers: from ``since`` to the instant."""
+
+    model_config = _answer()
+    since: datetime
+    hours: float
+
+
+class ReplayOut(BaseModel):
+    """The state as it stood at an instant, rebuilt from the record, as the caller could see it then."""
+
+    model_config = _answer()
+    mechanism: str
+    at: datetime
+    head: HeadOut | None
+    activities: list[ActivityOut]
+    zones: list[ZoneOut]
+    conflicts: list[ConflictOut]
+    messages: list[MessageOut]
+    window: WindowOut | None = Field(None, description="With ``window_h``: the span it covers.")
+
+
+class KeyOut(BaseModel):
+    """A public key the record registered: whose, who holds its private half, and its fingerprint."""
+
+    model_config = _answer()
+    key_id: str
+    fingerprint: str
+    owner: str
+    public_key: str = Field(description="Ed25519, base64.")
+    custody: str
+    registered_seq: int
+    registered_at: datetime
+    revoked_seq: int | None
+
+
+class KeysOut(BaseModel):
+    """Every key the record registered."""
+
+    model_config = _answer()
+    keys: list[KeyOut]

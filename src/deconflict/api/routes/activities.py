@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
-from deconflict.api.schemas import ActivityOut, AmendIn, CancelIn, ChangeOut, ErrorOut, NoticeIn
+from deconflict.api.schemas import ActivityOut, AmendIn, CancelIn, ChangeOut, ErrorOut, NoticeIn, PreviewOut
 from deconflict.api.views import activities_view, activity_view
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
@@ -122,8 +122,12 @@ def notify_many(
 @router.post(
     "/mechanisms/{mechanism_id}/activities/preview",
     summary="The conflicts a notice would raise, before it is sent",
-    responses={422: {"model": ErrorOut}, 429: {"model": ErrorOut}},
-    response_model=dict[str, Any],
+    response_model=None,
+    responses={
+        200: {"model": PreviewOut, "description": "What it would raise; nothing recorded."},
+        422: {"model": ErrorOut},
+        429: {"model": ErrorOut},
+    },
 )
 def preview(caller: MemberDep, service: ServiceDep, notice: NoticeIn) -> Any:
     """Checks a draft notice exactly as ``POST .../activities`` would, against the notices and zones in

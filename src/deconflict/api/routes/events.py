@@ -21,7 +21,7 @@ from deconflict.api.deps import Caller, HubDep, MemberDep, ServiceDep, SettingsD
 from deconflict.api.errors import is_outage
 from deconflict.api.hub import Hub, Reader, Subscription, TooManyStreams
 from deconflict.api.routes import checkpoints as checkpoint_notes
-from deconflict.api.schemas import ErrorOut
+from deconflict.api.schemas import ErrorOut, KeysOut, RecordOut, ReplayOut
 from deconflict.api.views import entries_view, replay_view
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
@@ -308,7 +308,12 @@ async def events(
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
-@router.get("/mechanisms/{mechanism_id}/record", summary="A page of the record, as JSON")
+@router.get(
+    "/mechanisms/{mechanism_id}/record",
+    summary="A page of the record, as JSON",
+    response_model=None,
+    responses={200: {"model": RecordOut, "description": "The entries after ``after``."}},
+)
 def record(
     caller: MemberDep,
     service: ServiceDep,
@@ -320,7 +325,12 @@ def record(
     return {"entries": entries, "next_after": entries[-1]["seq"] if entries else after}
 
 
-@router.get("/mechanisms/{mechanism_id}/keys", summary="The mechanism's public keys and their fingerprints")
+@router.get(
+    "/mechanisms/{mechanism_id}/keys",
+    summary="The mechanism's public keys and their fingerprints",
+    response_model=None,
+    responses={200: {"model": KeysOut, "description": "Every key the record registered."}},
+)
 def keys(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
     """Every key the record registered: whose it is (a party, or ``service``), who holds the private
     half (``party``, or ``service (demo only)``), and its fingerprint (``key_id``) to compare out of band."""
@@ -349,7 +359,12 @@ def checkpoints(
 router.include_router(checkpoint_notes.router)
 
 
-@router.get("/mechanisms/{mechanism_id}/replay", summary="The state as it stood at an instant")
+@router.get(
+    "/mechanisms/{mechanism_id}/replay",
+    summary="The state as it stood at an instant",
+    response_model=None,
+    responses={200: {"model": ReplayOut, "description": "The state at ``at``."}},
+)
 def replay(
     caller: MemberDep,
     service: ServiceDep,

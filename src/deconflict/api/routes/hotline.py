@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
-from deconflict.api.schemas import ErrorOut, MessageOut
+from deconflict.api.schemas import ErrorOut, MessageOut, TemplateOut, WaitingOut
 from deconflict.hotline import bundled_templates, is_rtl
 from deconflict.service import MEMBER_PHRASES, Service
 from deconflict.service.hotline import Outgoing
@@ -129,7 +129,12 @@ def acknowledge_message(caller: MemberDep, service: ServiceDep, mode: SigningDep
     )
 
 
-@router.get("/mechanisms/{mechanism_id}/templates", summary="The standard phrases, worded in the caller's language")
+@router.get(
+    "/mechanisms/{mechanism_id}/templates",
+    summary="The standard phrases, worded in the caller's language",
+    response_model=None,
+    responses={200: {"model": list[TemplateOut], "description": "Every standard phrase."}},
+)
 def templates(caller: MemberDep) -> list[dict[str, Any]]:
     """Each template: id, message type, whether it needs an acknowledgement, its parameters and its agreed
     wording in the caller's language with ``{param}`` placeholders (``rtl`` for Hebrew and Arabic), and
@@ -152,7 +157,12 @@ def templates(caller: MemberDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/mechanisms/{mechanism_id}/waiting", summary="What waits on the caller's party now")
+@router.get(
+    "/mechanisms/{mechanism_id}/waiting",
+    summary="What waits on the caller's party now",
+    response_model=None,
+    responses={200: {"model": WaitingOut, "description": "What waits on the party, soonest deadline first."}},
+)
 def waiting(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
     """The conflicts the caller's party must acknowledge (each with its alerts) and the other messages it
     must answer, soonest deadline first, each with ``overdue``, the ladder's rung reached so far and, if

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from deconflict.api.deps import CallerDep, MemberDep, ServiceDep
-from deconflict.api.schemas import MeOut
+from deconflict.api.schemas import MechanismOut, MeOut
 from deconflict.api.views import mechanism_doc
 from deconflict.clock import iso
 from deconflict.formats.docs import member_to_doc
@@ -27,13 +27,23 @@ def me(caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     return {"mechanism": caller.mechanism_id, "member": member_to_doc(caller.member), "now": iso(service.clock())}
 
 
-@router.get("/mechanisms", summary="Mechanisms the caller belongs to")
+@router.get(
+    "/mechanisms",
+    summary="Mechanisms the caller belongs to",
+    response_model=None,
+    responses={200: {"model": list[MechanismOut], "description": "The caller's mechanism."}},
+)
 def list_mechanisms(caller: CallerDep, service: ServiceDep) -> list[dict[str, Any]]:
     """A token belongs to one member of one mechanism: this lists that mechanism."""
     return [mechanism_doc(service.mechanism(caller.mechanism_id))]
 
 
-@router.get("/mechanisms/{mechanism_id}", summary="A mechanism: area, members and rules")
+@router.get(
+    "/mechanisms/{mechanism_id}",
+    summary="A mechanism: area, members and rules",
+    response_model=None,
+    responses={200: {"model": MechanismOut, "description": "The mechanism."}},
+)
 def get_mechanism(caller: MemberDep, service: ServiceDep) -> dict[str, Any]:
     """Area of responsibility (GeoJSON), members and roles, and the rules: minimum notice,
     separation minima, acknowledgement deadline, escalation ladder, line-check interval, disclosure."""

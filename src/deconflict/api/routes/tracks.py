@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from deconflict.api.body import ReadOnceRoute
 from deconflict.api.deps import MemberDep, ServiceDep
-from deconflict.api.schemas import ErrorOut
+from deconflict.api.schemas import ErrorOut, TracksOut, TracksReportedOut
 from deconflict.api.views import json_answer
 
 MAX_REPORTS = 5_000
@@ -60,7 +60,11 @@ class ReportsIn(BaseModel):
 @router.post(
     "/mechanisms/{mechanism_id}/tracks",
     summary="Report positions of your party's tracks (a batch: all stored, or none)",
-    responses={422: {"model": ErrorOut}},
+    response_model=None,
+    responses={
+        200: {"model": TracksReportedOut, "description": "Stored, and checked."},
+        422: {"model": ErrorOut},
+    },
 )
 def report_tracks(caller: MemberDep, service: ServiceDep, body: ReportsIn) -> dict[str, Any]:
     """Stores the reports and checks the tactical picture at once: tracks of different parties predicted
@@ -70,7 +74,12 @@ def report_tracks(caller: MemberDep, service: ServiceDep, body: ReportsIn) -> di
     return service.report_tracks(mechanism_id=caller.mechanism_id, actor=caller.member.id, reports=body.reports)
 
 
-@router.get("/mechanisms/{mechanism_id}/tracks", summary="Tracks in the picture now", response_model=dict[str, Any])
+@router.get(
+    "/mechanisms/{mechanism_id}/tracks",
+    summary="Tracks in the picture now",
+    response_model=None,
+    responses={200: {"model": TracksOut, "description": "The tracks the caller may see."}},
+)
 def list_tracks(caller: MemberDep, service: ServiceDep) -> Response:
     """Tracks reported within the mechanism's stale time, flown on to now. A party sees its own, and the
     others' under full disclosure or while they are in an open conflict with its own."""
