@@ -188,3 +188,27 @@ def test_the_docs_show_the_caps_the_rules_hold() -> None:
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
         shown = float(row.split("|")[2].split("(")[0].replace(",", ""))
         assert shown == getattr(default, name), name
+
+
+def test_replay_around_an_instant_keeps_another_partys_notice_by_what_il_sees_of_it(scene: Any) -> None:
+    """``GET .../replay?at=&window_h=`` keeps TR's notice seen in part while the parts IL sees end within the
+    window, never by TR's own end; and the short-notice conflict IL acknowledged by when IL last saw it,
+    never by the hidden end of the notice it is about. Both were kept until the hidden end: replaying at
+    instants a second apart told it to the second."""
+    server, tok, _ = scene
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        (short,) = [x for x in c.get(f"{A}/conflicts", headers=auth(tok["IL"])).json() if x["kind"] == "short_notice"]
+        assert c.post(f"{A}/conflicts/{short['id']}/acknowledge", headers=auth(tok["IL"])).status_code == 200
+
+        def around(at: Any) -> tuple[set[str], set[str]]:
+            params = {"at": iso(at), "window_h": "24"}
+            state = c.get(f"{A}/replay", params=params, headers=auth(tok["IL"])).json()
+            return {a["id"] for a in state["activities"]}, {x["id"] for x in state["conflicts"]}
+
+        day = timedelta(hours=24)
+        # the overlap IL sees ends at T0 + 5 h; TR's notice at T0 + 6 h
+        assert "TR-0001" in around(T0 + 5 * H + day - timedelta(minutes=1))[0]
+        assert "TR-0001" not in around(T0 + 5 * H + day + timedelta(minutes=1))[0]
+        # acknowledged at T0; the notice it is about ends at T0 + 1.5 h, which IL is never told
+        assert short["id"] in around(T0 + day - timedelta(minutes=1))[1]
+        assert short["id"] not in around(T0 + day + timedelta(minutes=1))[1]

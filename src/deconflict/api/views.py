@@ -18,7 +18,6 @@ from deconflict.disclosure import (
     listed_part,
     message_status_view,
     message_view,
-    partial_activity,
     sees_conflict,
     sees_message,
     sees_whole_notices,
@@ -29,6 +28,7 @@ from deconflict.model import Activity, Mechanism
 from deconflict.record.chain import EntryType
 from deconflict.record.strict_json import floats_written_alike
 from deconflict.service import Service
+from deconflict.store.replay import kept_for_reader
 
 
 def json_answer(content: Any, status_code: int = 200) -> Response:
@@ -137,14 +137,19 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
         versions.setdefault(v["activity_id"], []).append(v)
     activities = []
     when = parse_utc(state["at"], field="at") if state.get("at") else service.clock()
+    # around an instant, what the member is shown is judged by what it sees: a notice seen in part by its parts
+    since = parse_utc(state["window"]["since"], field="since") if "window" in state else None
     for row in state["activities"]:
         doc = row["doc"]
         if sees_whole_notices(member, m.rules.disclosure, row["party"]):
             activities.append({**doc, "history": versions.get(row["id"], []), "phase": phase(doc, when)})
         else:
-            partial = partial_activity(doc, visible_conflicts, member)
-            if partial["overlap"]:
+            partial = listed_part(doc, visible_conflicts, member, start=since)
+            if partial is not None and partial["overlap"]:
                 activities.append({**partial, "phase": phase(partial, when)})
+    if since is not None:
+        shown = {a["id"]: a["version"] for a in activities}
+        visible_conflicts = [c for c in visible_conflicts if kept_for_reader(c, since=since, versions=shown)]
     messages = [
         message_status_view(
             row["doc"],

@@ -441,6 +441,26 @@ def live(rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedel
     return out
 
 
+def kept_for_reader(conflict: dict[str, Any], *, since: datetime, versions: dict[str, Any]) -> bool:
+    """Whether a conflict as a member reads it (status, ``resolved_at``, ``acknowledged`` beside what was
+    recorded) stays in that member's picture around an instant whose window starts at ``since``, by the rules of
+    :func:`live` and :func:`shown` but judged with the activities that member is shown (``versions``: id →
+    version; another party's notice seen in part by the parts seen, :func:`disclosure.listed_part`). The rows
+    are cut with every activity's own window, which a member who sees a notice in part, or only the fact of a
+    short notice, is not told: kept by it, a conflict (or a notice) stayed in that member's replay until the
+    hidden end, to the second."""
+    a, b = conflict.get("activity_version"), conflict.get("other_version")
+    if (a is not None and versions.get(conflict.get("activity") or "", -1) == a) or (
+        b is not None and versions.get(conflict.get("other_activity") or "", -1) == b
+    ):
+        return True
+    if conflict["status"] == "resolved":
+        return (_when(conflict.get("resolved_at")) or since) > since
+    if conflict["status"] == "acknowledged":
+        return counts_after(conflict.get("end"), conflict.get("detected_at"), conflict.get("acknowledged"), since)
+    return True
+
+
 def _current(row: dict[str, Any], versions: dict[str, Any]) -> bool:
     """Whether a conflict was detected against the version in force of an activity kept (id → version)."""
     doc = row["doc"]
