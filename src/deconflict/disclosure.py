@@ -21,6 +21,7 @@ language with where it stands, a conflict with its status, a registered key.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -157,14 +158,26 @@ def conflict_for(member: Member, doc: dict[str, Any], disclosure: Disclosure) ->
     return recorded_conflict(doc, disclosure)
 
 
-def notice_area_km2(frame: Frame, projected: Sequence[tuple[Any, float]]) -> float:
-    """The ground area a notice's footprints cover together (their union), km²."""
+def notice_area_km2(frame: Frame, projected: Sequence[tuple[Any, float]], *, grown_m: float = 0.0) -> float:
+    """The ground area a notice's footprints cover together (their union), km²; with ``grown_m``, the ground
+    they reach: that union grown by so many metres all round."""
     shapes = [_area(frame, g, r) for g, r in projected]
     union = shapely.union_all(shapes)
     if union.is_empty:
         return 0.0
     k = float(frame.scale(*shapely.get_coordinates(union.centroid)[0]))
+    if grown_m > 0:
+        union = shapely.buffer(union, grown_m * k, quad_segs=OVERLAP_QUAD_SEGS)
     return float(union.area) / (k * k) / 1e6
+
+
+def most_reach_km2(rules: Rules) -> float:
+    """The most ground one notice may reach under ``conflicts-only``: what a disc of ``max_notice_area_km2``,
+    the most compact footprint of that area, reaches grown by the separation minimum. A notice of the
+    largest area allowed, drawn compactly, reaches this much; a thin or scattered one of small area reaches as
+    far as a wide one, and is held to the same."""
+    radius_km = math.sqrt(rules.max_notice_area_km2 / math.pi) + rules.separation_m / 1000
+    return math.pi * radius_km * radius_km
 
 
 def check_zone_caps(rules: Rules, frame: Frame, geom: Any, radius_m: float, *, circle: bool) -> None:
@@ -230,6 +243,18 @@ def check_caps(rules: Rules, frame: Frame, vols: Sequence[Volume], projected: Se
             f"volumes geometry: the footprints cover {area:,.0f} km² together, more than the "
             f"{rules.max_notice_area_km2:,.0f} km² one notice may cover under conflicts-only (max_notice_area_km2); "
             "notify the area the activity needs",
+            field="geometry",
+        )
+    # what another party's notice shows the notifier is its overlap with these footprints grown by the
+    # separation minimum: a comb of thin strips covered 245 km² and reached a whole country
+    reach = notice_area_km2(frame, projected, grown_m=rules.separation_m)
+    most = most_reach_km2(rules)
+    if reach > most:
+        raise InvalidInput(
+            f"volumes geometry: the footprints reach {reach:,.0f} km² within the separation minimum "
+            f"({rules.separation_m / 1000:g} km around them), more than the {most:,.0f} km² one notice may reach "
+            f"under conflicts-only (what one round footprint of {rules.max_notice_area_km2:,.0f} km² reaches): "
+            "strips or scattered shapes reach as far as a wide area; notify the area the activity needs",
             field="geometry",
         )
 

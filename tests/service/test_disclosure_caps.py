@@ -152,3 +152,38 @@ def test_an_acknowledged_conflict_without_a_window_leaves_the_live_picture_a_day
     day_ago = clock() - timedelta(days=1)
     assert svc.conflicts(M, status="acknowledged", ending_after=day_ago) == []
     assert [c["id"] for c in svc.conflicts(M, status="acknowledged")] == [short["id"]]
+
+
+def test_a_comb_of_thin_strips_is_held_to_the_ground_it_reaches_not_the_ground_it_covers(
+    co: tuple[Service, FixedClock],
+) -> None:
+    """A notice of twenty strips 20 m wide, 14 km apart, covers about 80 km² but, grown by the separation
+    minimum, reaches some 60,000 km²: a preview of it showed every other party's notice there whole. It is
+    refused, as a notice and as a preview, naming its geometry; a round footprint just under the area cap,
+    which reaches about as much as a notice may, is not."""
+    svc, _ = co
+    strips = [
+        [
+            [
+                [37.0 + 0.15 * i, 34.0],
+                [37.0002 + 0.15 * i, 34.0],
+                [37.0002 + 0.15 * i, 36.0],
+                [37.0 + 0.15 * i, 36.0],
+                [37.0 + 0.15 * i, 34.0],
+            ]
+        ]
+        for i in range(20)
+    ]
+    comb = {**vol(T4), "geometry": {"type": "MultiPolygon", "coordinates": strips}}
+    comb.pop("radius_m", None)
+    head = svc.entries_after(M, 0)[-1]["seq"]
+    for attempt in (
+        lambda: _notify(svc, "IL", comb),
+        lambda: svc.preview_notice(mechanism_id=M, actor="IL", kind="uav_patrol", volumes=[comb]),
+    ):
+        with pytest.raises(InvalidInput) as e:
+            attempt()
+        assert e.value.field == "geometry" and "reach" in e.value.message and "conflicts-only" in e.value.message
+    assert svc.entries_after(M, head) == []
+    round_near_cap = vol(T4, radius_m=56_000)  # 9,852 km², reaching 13,420 of the 13,553 km² allowed
+    assert _notify(svc, "IL", round_near_cap).activity.id == "IL-0001"
