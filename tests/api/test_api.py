@@ -673,7 +673,7 @@ def test_the_channel_as_it_ends_is_its_newest_messages(live: LiveServer, tokens:
     assert [m["text"] for m in first] == ["note 1", "note 3"]
     assert [m["text"] for m in last] == ["note 3", "note 5"]
     assert refused.status_code == 422 and refused.json()["field"] == "newest"
-    query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
+    query = {"template": "incident_at", "params": {"place": "T4", "t1": "2025-04-09T08:00", "party": "TR"}}
     asked = live.service.send_message(mechanism_id=M, actor="TR", to=["IL"], **query)
     with httpx.Client(base_url=live.url, headers=auth(tokens["IL"])) as c:
         waits = c.get(f"{A}/messages", params={"awaiting": "true"}).json()

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from support import builders
 from support.builders import HAMA, T0, T4, A, M, declared_db
-from support.live import LiveServer, auth, start_server
+from support.live import LiveServer, auth, post_notice, start_server
 from typer.testing import CliRunner
 
 from deconflict.api.settings import Settings
@@ -225,6 +225,7 @@ def test_acknowledge_and_resolve_a_conflict(
 
 
 def test_ack_takes_a_message_id_too(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -> None:
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25)  # IL-0001, which the query asks about
     sent = client.post(
         f"{A}/messages",
         json={
@@ -308,6 +309,7 @@ def test_free_text_carries_the_language_the_sender_declares(live: LiveServer, to
 
 
 def test_a_time_parameter_is_worded_once_as_utc(live: LiveServer, tokens: dict[str, str]) -> None:
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25)  # IL-0001, which the query asks about
     out = cli(
         live, tokens["TR"], "hotline", "send", "--template", "query_activity", "--param", "ref=IL-0001",
         "--param", "t1=2025-04-09T20:33:00Z", "--param", "t2=2025-04-09T22:00:00+00:00", "--to", "IL",
@@ -591,7 +593,7 @@ def test_tail_ends_quietly_when_the_reader_goes_away(live: LiveServer, tokens: d
 @pytest.fixture
 def recorded(db: str, svc: Service, tmp_path: Path) -> tuple[str, Path]:
     """A record: activities before, around and after 10:00Z, one cancelled, one between its two windows;
-    twelve queries awaiting IL."""
+    twelve incidents reported to IL, awaiting it."""
     for start_h, hours in ((2, 1), (3, 2), (6, 2), (3, 3)):  # 08–09, 09–11, 12–14, 09–12
         svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, start_h=start_h, hours=hours)])
     svc.cancel(mechanism_id=M, actor="TR", activity_id="TR-0004")
@@ -600,8 +602,8 @@ def recorded(db: str, svc: Service, tmp_path: Path) -> tuple[str, Path]:
     svc.notify(mechanism_id=M, actor="TR", kind="exercise", volumes=two)
     for n in range(12):
         svc.send_message(
-            mechanism_id=M, actor="TR", template="query_activity", to=["IL"],
-            params={"ref": f"TR-{n}", "t1": T0, "t2": T0 + timedelta(hours=1)},
+            mechanism_id=M, actor="TR", template="incident_at", to=["IL"],
+            params={"place": f"T{n}", "t1": T0 + timedelta(minutes=n), "party": "TR"},
         )  # fmt: skip
     svc.store.close()
     out = tmp_path / "record.jsonl"
@@ -624,7 +626,9 @@ def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorde
         assert (
             "TR-0005  TR  exercise  v1  between windows: 2025-04-09 08:00:00Z–09:00:00Z, 2025-04-09 11:00" in out.stdout
         )
-        ids = [line.split()[0] for line in out.stdout.splitlines() if line.strip().startswith("M") and "query" in line]
+        ids = [
+            line.split()[0] for line in out.stdout.splitlines() if line.strip().startswith("M") and "incident" in line
+        ]
         assert ids == [f"M{n}" for n in sorted(int(i[1:]) for i in ids)] and "M10" in ids and "M2" in ids
         state = json.loads(runner.invoke(app, ["replay", *source, "--at", "2025-04-09T10:00:00Z", "--json"]).stdout)
         mids = [m["id"] for m in state["messages"]]

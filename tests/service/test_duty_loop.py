@@ -503,6 +503,7 @@ def test_malformed_notices_are_refused_in_words(
 
 
 def test_a_time_sent_as_text_is_worded_once_as_utc(svc: Service, clock: FixedClock) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
     params = {"ref": "TR-0001", "t1": "2025-04-09T23:33:00+03:00", "t2": "2025-04-09T22:00:00Z"}
     sent = svc.send_message(mechanism_id=M, actor="IL", template="query_activity", params=params)
     assert sent["params"] == {"ref": "TR-0001", "t1": "2025-04-09T20:33", "t2": "2025-04-09T22:00"}

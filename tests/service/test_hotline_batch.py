@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from support.batches import in_place, one_by_one, same_answer, transactions
-from support.builders import M, declared_db, vol
+from support.builders import HAMA, T4, M, declared_db, vol
 
 from deconflict.clock import FixedClock
 from deconflict.errors import Forbidden, InvalidInput, NotFound
@@ -27,7 +27,7 @@ BATCH = [
     Outgoing(
         "AZ", template="query_activity", params={"ref": "TR-0001", "t1": "06:00Z", "t2": "07:00Z"}, to=["TR", "IL"]
     ),
-    Outgoing("TR", template="incident_at", params={"place": "35.1N 36.2E", "t1": "05:40Z", "party": "IL"}, to=["IL"]),
+    Outgoing("TR", template="incident_at", params={"place": "35.1N 36.2E", "t1": "05:40Z", "party": "TR"}, to=["IL"]),
     Outgoing("TR", text="x", to=[]),  # refused: nobody addressed
     Outgoing("IL", template="holding", params={"ref": "C2"}, about={"kind": "conflict", "id": "C77"}),  # NotFound
     Outgoing(
@@ -73,10 +73,14 @@ def test_messages_sent_together_record_and_answer_what_sending_each_in_turn_does
     else:
         other = declared_db(tmp_path / "one-by-one.db", clock)
     svc = Service(open_store(db), clock=clock)
+    alone = Service(open_store(other), clock=clock)
+    for service in (svc, alone):  # the activities the queries ask about (far apart: no conflict, no alert)
+        service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, start_h=3)])
+        service.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(HAMA, start_h=3)])
     writes = transactions(svc)
     together = _sent(svc, BATCH)
     assert writes() == 1  # the five messages in one transaction
-    in_turn = _one_by_one(Service(open_store(other), clock=clock), BATCH)
+    in_turn = _one_by_one(alone, BATCH)
     assert [type(a).__name__ for a in together] == [
         "dict",
         "dict",
@@ -175,8 +179,8 @@ def test_answers_of_the_batch_come_before_the_messages_sent_on_their_own(svc: Se
         messages=[
             Outgoing("TR", template="acknowledged", params={"ref": conflict["id"]}),  # settles: on its own
             Outgoing("IL", template="holding", params={"ref": "M99999"}, to=["TR"]),  # names nothing: batched
-            Outgoing("IL", template="holding", params={"ref": "M\u00b2"}, to=["TR"]),  # not a number: batched
-            Outgoing("IL", template="holding", params={"ref": "C" + "1" * 5000}, to=["TR"]),  # no conflict's id
+            Outgoing("IL", template="holding", params={"ref": "M1e3"}, to=["TR"]),  # not a number: batched
+            Outgoing("IL", template="holding", params={"ref": "C" + "1" * 60}, to=["TR"]),  # no conflict's id
             Outgoing("TR", text="x" * 5000),  # refused: answered with the batch
         ],
     )
@@ -184,7 +188,7 @@ def test_answers_of_the_batch_come_before_the_messages_sent_on_their_own(svc: Se
     assert [i for i, _ in first] == [1, 2, 3, 4]
     assert isinstance(first[3][1], InvalidInput) and first[3][1].field == "text"
     recorded = [e["payload"].get("params", {}).get("ref") for e in svc.entries_after(M, head)]
-    assert recorded == ["M99999", "M\u00b2", "C" + "1" * 5000]  # the acknowledgement not written yet
+    assert recorded == ["M99999", "M1e3", "C" + "1" * 60]  # the acknowledgement not written yet
     ((i, ack),) = next(groups)
     assert i == 0 and isinstance(ack, dict) and ack["params"] == {"ref": conflict["id"]}
     assert next(groups, None) is None

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support.builders import M, vol
+from support.builders import HAMA, T4, M, vol
 
 from deconflict.clock import FixedClock, iso
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound
@@ -195,12 +195,15 @@ def test_the_messages_awaiting_a_party_are_those_it_must_still_answer(svc: Servi
     """``awaiting`` (the page reads these beside the channel's newest, however old): the messages that wait on
     the reader's party for its acknowledgement, in order; not one it has acknowledged, not one for another
     party, not information, and not its own questions to others. ``newest`` and ``limit`` as for any page."""
-    query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, start_h=3)])  # TR-0001
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(HAMA, start_h=3)])  # IL-0001, far off
+    query = {"template": "query_activity", "params": {"ref": "IL-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
     asked = [svc.send_message(mechanism_id=M, actor="TR", to=["IL"], **query) for _ in range(3)]
-    svc.send_message(mechanism_id=M, actor="TR", to=["AZ"], **query)  # waits on the facilitator, not on Israel
+    incident = {"place": "T4", "t1": "2025-04-09T08:00", "party": "TR"}
+    svc.send_message(mechanism_id=M, actor="TR", to=["AZ"], template="incident_at", params=incident)  # waits on AZ
     svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "C1"}, to=["IL"])  # no answer due
     own = svc.send_message(
-        mechanism_id=M, actor="IL", to=["TR"], **{**query, "params": {**query["params"], "ref": "IL-1"}}
+        mechanism_id=M, actor="IL", to=["TR"], **{**query, "params": {**query["params"], "ref": "TR-0001"}}
     )
     svc.acknowledge_message(mechanism_id=M, actor="IL", message_id=asked[1]["id"])
     il = member(svc, "IL")
@@ -214,7 +217,8 @@ def test_the_messages_awaiting_a_party_are_those_it_must_still_answer(svc: Servi
 def test_a_query_about_an_activity_goes_to_the_party_whose_activity_it_is(svc: Service) -> None:
     """The facilitator asks about Türkiye's activity: addressed to Israel alone it is refused, naming who it
     asks (Israel would owe an answer for another's notice, and Türkiye would never hear it); to Türkiye, or to
-    every party, it goes. An id nobody notified is no owner to name: nothing is said of it."""
+    every party, it goes. An id nobody notified is refused as absent, as one the sender may not see would be
+    (it asked a party to answer by a deadline about nothing): the same words, so nothing is learnt by asking."""
     svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
     query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T09:00", "t2": "10:00"}}
     before = svc.messages(M, reader=member(svc, "AZ"))
@@ -223,9 +227,11 @@ def test_a_query_about_an_activity_goes_to_the_party_whose_activity_it_is(svc: S
     assert refused.value.field == "to" and "asks TR, whose activity it is" in refused.value.message
     assert svc.messages(M, reader=member(svc, "AZ")) == before  # nothing written
     assert svc.send_message(mechanism_id=M, actor="AZ", to=["TR"], **query)["to"] == ["TR"]
-    assert svc.send_message(mechanism_id=M, actor="AZ", **query)["to"] == ["IL", "TR"]
+    assert svc.send_message(mechanism_id=M, actor="AZ", **query)["to"] == ["TR"]  # to its owner by default
     ghost = {**query, "params": {**query["params"], "ref": "TR-0099"}}
-    assert svc.send_message(mechanism_id=M, actor="AZ", to=["IL"], **ghost)["to"] == ["IL"]
+    with pytest.raises(NotFound) as absent:
+        svc.send_message(mechanism_id=M, actor="AZ", to=["IL"], **ghost)
+    assert absent.value.field == "ref" and absent.value.message == "params.ref: no activity 'TR-0099' that you may see"
     with pytest.raises(InvalidInput) as own:  # a party does not query itself about its own activity
         svc.send_message(mechanism_id=M, actor="TR", **query)
     assert own.value.field == "ref" and "your own activity" in own.value.message
@@ -245,3 +251,27 @@ def test_a_message_may_be_about_a_message_its_sender_reads_and_no_other(svc: Ser
         with pytest.raises(NotFound) as absent:
             svc.send_message(mechanism_id=M, actor="TR", text="?", about={"kind": "message", "id": ref})
         assert absent.value.field == "about" and "no such message that you may read" in absent.value.message
+
+
+def test_a_phrases_parameters_say_only_what_they_are_for(svc: Service) -> None:
+    """A phrase is read as the agreed wording, not as free text: a parameter of 15,000 characters carried
+    another party's words inside "holding"; a time read "tomorrow"; an incident was reported "by TR" from
+    Israel; a reference was any text. Each is refused naming the parameter, and nothing is written."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, start_h=3)])
+    before = svc.entries_after(M, 0)[-1]["seq"]
+    cases = [
+        ("holding", {"ref": "C1 " + "TR CONFIRMS ALL SORTIES CANCELLED " * 450}, "ref", "200"),
+        ("holding", {"ref": "hello world"}, "ref", "ASCII letters"),
+        ("query_activity", {"ref": "TR-0001", "t1": "tomorrow", "t2": "10:00"}, "t1", "not a time"),
+        ("query_activity", {"ref": "TR-0001", "t1": "2025-02-30T08:00Z", "t2": "10:00"}, "t1", ""),
+        ("query_activity", {"ref": "TR-0001", "t1": 1, "t2": "10:00"}, "t1", "not a time"),
+        ("incident_at", {"place": "T4", "t1": "2025-04-09T08:00Z", "party": "TR"}, "party", "its own party (IL)"),
+    ]
+    for template, params, field, words in cases:
+        with pytest.raises(InvalidInput) as e:
+            svc.send_message(mechanism_id=M, actor="IL", template=template, params=params, to=["TR"])
+        assert e.value.field == field and words in e.value.message, (template, params, e.value)
+    assert svc.entries_after(M, before) == []
+    ok = {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "10:00"}
+    # with no addressee given, a query goes to the party whose activity it is: the facilitator is not held to answer
+    assert svc.send_message(mechanism_id=M, actor="IL", template="query_activity", params=ok)["to"] == ["TR"]

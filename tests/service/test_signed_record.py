@@ -253,6 +253,7 @@ def test_the_python_client_signs_nothing_but_what_it_asked_for(live: LiveServer,
     into another: the client refuses to sign each, though every hash agrees; what was asked it signs."""
     token = live.service.issue_token(mechanism_id=M, member_id="TR")
     client = Client(live.url, token, key=tr_key)
+    live.service.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[builders.vol(HAMA)])  # IL-0001
     cases: list[tuple[Any, Any]] = [
         (lambda p: p.update(text="ALL CLEAR, proceed"), lambda c: c.send_message(text="hold", lang="en", to=["IL"])),
         (lambda p: p.update(to=["AZ", "IL"]), lambda c: c.send_message(text="hold", lang="en", to=["IL"])),

@@ -339,7 +339,7 @@ def test_the_page_goes_on_when_the_service_comes_back_from_a_backup_without_what
     and sounds again for what waits on us, even where a new message takes the number of a lost one that had
     already sounded (a walkthrough found it silent), and whether it was written before the page reconnected
     or after. It did wait: no new message or alert reached it until the record grew past its last position."""
-    query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
+    query = {"template": "incident_at", "params": {"place": "T4", "t1": "2025-04-09T08:00", "party": "TR"}}
     page = officer("IL").page
     backup = str(tmp_path / "backup.db")
     _copy_db(db, backup)
@@ -403,7 +403,7 @@ def test_the_channel_shows_its_newest_messages_once_it_holds_more_than_a_page(
     list's Show, and it is offered as what an answer is about; a party is never offered its own question."""
     from support.builders import M
 
-    query = {"template": "query_activity", "params": {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "09:00"}}
+    query = {"template": "incident_at", "params": {"place": "T4", "t1": "2025-04-09T08:00", "party": "TR"}}
     asked = live.service.send_message(mechanism_id=M, actor="TR", to=["IL"], **query)["id"]
     for n in range(505):
         live.service.send_message(mechanism_id=M, actor="TR", text=f"Routine traffic {n}", lang="en", to=["IL"])

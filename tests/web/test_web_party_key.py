@@ -44,13 +44,11 @@ def key_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def _query_to_israel(live: LiveServer, token: str) -> str:
-    """Türkiye asks Israel about an activity, signed with Türkiye's key (the CLI's client): it waits on Israel."""
+    """Türkiye reports an incident to Israel, signed with Türkiye's key (the CLI's client): it waits on Israel."""
     tr = Client(live.url, token, key=KEYS["TR"])
     sent = tr.send_message(template="holding", params={"ref": "TR-0001"}, to=["IL"])
     query = tr.send_message(
-        template="query_activity",
-        to=["IL"],
-        params={"ref": "TR-0001", "t1": "2025-04-09T07:00:00Z", "t2": "2025-04-09T08:00:00Z"},
+        template="incident_at", to=["IL"], params={"place": "T4", "t1": "2025-04-09T07:00:00Z", "party": "TR"}
     )
     assert sent["id"] and query["needs_ack"], query
     return str(query["id"])

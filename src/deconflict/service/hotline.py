@@ -5,6 +5,7 @@ naming a conflict or an alert that awaits the sender's party settles it as an ac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,9 +14,10 @@ from typing import Any
 from sqlalchemy import select
 
 from deconflict import hotline as phrases
-from deconflict.clock import iso
+from deconflict.clock import iso, parse_utc
 from deconflict.disclosure import message_view, sees_message
 from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound
+from deconflict.formats.docs import identifier
 from deconflict.hotline.messages import ACK_PHRASES
 from deconflict.model import Member, Role
 from deconflict.record.chain import EntryType
@@ -251,6 +253,7 @@ def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
                 f"template: {template!r} is not a phrase a {role} sends (alerts, line checks and "
                 f"escalations come from the service); a {role} may send {', '.join(sorted(allowed))}"
             )
+        _check_member_params(ctx, picture, template, params or {}, member)
         rendered = phrases.render(template, member.language, params or {})
         observers = sorted(p for p in recipients if p in _observers(picture))
         if rendered.needs_ack and observers:  # an observer never answers: the request would climb for ever
@@ -269,6 +272,9 @@ def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
         if settles:
             doc["settles"] = settles
         if template == QUERY_ACTIVITY:
+            if to is None:  # asked of the party whose activity it is (the facilitator reads it, not held to answer)
+                ref = str((params or {})["ref"])
+                recipients = [queries.visible_activity(ctx, picture.mechanism.id, ref, member).party]
             _check_asked_of_the_owner(ctx, picture, params or {}, recipients, member)
     else:
         if not isinstance(text, str) or not text.strip():
@@ -407,6 +413,76 @@ def _names_one_of(ref: str, picture: Picture) -> bool:
     counts = {"C": picture.conflict_count, "M": picture.message_count}
     number = ref[1:]
     return ref[:1] in counts and _is_number(number) and 1 <= int(number) <= counts[ref[:1]]
+
+
+MOST_PARAM_CHARS = 200
+"""The most characters a parameter of a member's phrase holds (a place, a reference, a time): a phrase is read
+as the agreed wording, so a longer text is free text, shown as written and marked so."""
+_UTC_TIME = re.compile(r"(\d{4}-\d\d-\d\dT)?\d\d:\d\d(:\d\d(\.\d+)?)?([zZ]|[+-]\d\d:?\d\d)?")
+"""A phrase's time: ISO 8601 with its zone, or without one as UTC (what the page's form sends), or the time
+of day alone (09:00)."""
+
+
+def _check_member_params(ctx: Context, picture: Picture, template: str, params: dict[str, Any], member: Member) -> None:
+    """A member's phrase says only what its parameters are for, since its reader reads it as the agreed wording
+    and not as free text: a reference is an id; a time is a time; the party reporting an incident is the
+    sender's own; no parameter holds more than :data:`MOST_PARAM_CHARS`
+    characters. (A 15,000-character reference carried another party's words inside an agreed phrase.) A query
+    about an activity asks a party to answer by a deadline, so its reference must name an activity the sender
+    may see (any other is answered as absent, hidden or missing alike: nothing is learnt by asking); the other
+    phrases answer and ask nothing, and their reference need only be an id."""
+    for name, value in params.items():
+        if isinstance(value, str) and len(value) > MOST_PARAM_CHARS:
+            raise InvalidInput(
+                f"params.{name}: {len(value):,} characters, more than the {MOST_PARAM_CHARS} a phrase's parameter "
+                "may hold; send a longer text as free text",
+                field=name,
+            )
+    for name in sorted(phrases.TIME_PARAMS & params.keys()):
+        value = params[name]
+        if isinstance(value, datetime):
+            continue
+        given = value.strip() if isinstance(value, str) else ""
+        if _UTC_TIME.fullmatch(given):
+            if given[4:5] == "-":  # a date too: a real one (2025-02-30 is not)
+                zoned = given if given[-1] in "zZ" or "+" in given[10:] or "-" in given[10:] else f"{given}Z"
+                parse_utc(zoned, field=name)
+            continue
+        raise InvalidInput(
+            f"params.{name}: {value!r} is not a time; give it in UTC as 2025-04-09T08:00Z (ISO 8601) or 08:00",
+            field=name,
+        )
+    if "party" in params and params["party"] != member.party:
+        raise InvalidInput(
+            f"params.party: a member reports for its own party ({member.party}), not {params['party']!r}",
+            field="party",
+        )
+    if "ref" in params:
+        ref = identifier(params["ref"], "ref")
+        if template == QUERY_ACTIVITY:  # it asks a party to answer, by a deadline: about something real
+            kind = _seen_kind(ctx, picture, ref, member)
+            if kind is None:
+                raise NotFound(f"params.ref: no activity {ref!r} that you may see", field="ref")
+            if kind != "activity":
+                raise InvalidInput(f"params.ref: a query asks about an activity, and {ref} is a {kind}", field="ref")
+
+
+def _seen_kind(ctx: Context, picture: Picture, ref: str, member: Member) -> str | None:
+    """What ``ref`` names that ``member`` may see: "activity", "conflict" or "message"; None for anything
+    else, hidden or missing alike."""
+    mechanism_id = picture.mechanism.id
+    try:
+        queries.visible_activity(ctx, mechanism_id, ref, member)
+        return "activity"
+    except NotFound:
+        pass
+    try:
+        queries.visible_conflict(ctx, mechanism_id, ref, member)
+        return "conflict"
+    except NotFound:
+        pass
+    with ctx.store.read() as s:
+        return "message" if queries.readable_message(s, mechanism_id, ref, member) is not None else None
 
 
 def _check_asked_of_the_owner(
