@@ -381,3 +381,21 @@ def test_a_members_message_about_a_message_it_could_not_read_is_named(tmp_path: 
         edited[sent]["payload"]["about"]["id"] = ref
         problems = _check(edited)
         assert any(f"about: message '{ref}' is not one TR could read" in p for p in problems), problems
+
+
+def test_a_message_dropped_is_named_and_what_follows_is_still_recomputed(day: Docs) -> None:
+    """The operator drops the notice of M3's escalation (its step kept) and renumbers nothing: the record's
+    next messages keep their numbers. The drop is named; the recheck goes on numbering as the record does, so
+    a later forgery (an alert sent to the wrong party) is named too. It stopped at the next message the
+    service would write, with the store's raw error (``UNIQUE constraint failed`` and its SQL)."""
+
+    def edit(docs: Docs) -> None:
+        i = _index(docs, "message.escalated", id="M3")
+        del docs[i + 1]  # the notice telling TR of the step
+        later = [d for d in docs[i:] if d["type"] == "message.sent" and d["payload"].get("type") == "alert"]
+        later[-1]["payload"]["to"] = ["AZ"]
+
+    problems = _check(_edited(day, edit))
+    assert problems and not any("SQL" in p or "UNIQUE" in p or "does not follow" in p for p in problems), problems
+    assert any("calls for message" in p and "escalated_to" in p for p in problems), problems
+    assert any("to AZ)" in p for p in problems), problems

@@ -146,8 +146,21 @@ class _Rechecker:
             self._service_entry(seq, at, type_, p)
         else:
             self._close_pending(seq)
+            self._numbered(seq, type_, p)
             self._trigger(seq, at, actor, type_, p)
         self._apply(e, seq, at, actor, type_, p)
+
+    def _numbered(self, seq: int, type_: str, p: Any) -> None:
+        """A member's message takes the next number the service gives (the service's own entries are compared
+        whole with what it writes): one numbered out of turn means a message before it is missing or was added."""
+        if type_ != EntryType.MESSAGE_SENT.value:
+            return
+        given, due = str(p.get("id")), f"M{self.messages + 1}"
+        if given != due:
+            self.out.problems.append(
+                f"entry {seq}: message {given!r} where the record's numbering calls for {due!r} (a message "
+                "before it is missing, or one was added)"
+            )
 
     def _apply(self, e: dict[str, Any], seq: int, at: datetime, actor: str, type_: str, p: Any) -> None:
         self.s.add(
@@ -168,10 +181,12 @@ class _Rechecker:
         projection.apply(self.s, mechanism=self.mid, type=type_, payload=p, at=at, seq=seq, actor=actor)
         self.s.flush()
         self.seq = seq
+        # numbered as the record numbers them (after a gap it names, the next ones follow the record's numbers
+        # rather than collide with them)
         if type_ == EntryType.CONFLICT_DETECTED.value:
-            self.conflicts += 1
+            self.conflicts = max(self.conflicts + 1, _number(p.get("id"), "C"))
         elif type_ == EntryType.MESSAGE_SENT.value:
-            self.messages += 1
+            self.messages = max(self.messages + 1, _number(p.get("id"), "M"))
             if p.get("template") == phrases.MessageType.LINE_CHECK.value and (p.get("about") or {}).get("id"):
                 interval = self.picture().mechanism.rules.line_check_interval_s
                 self.line_due[str(p["about"]["id"])] = at + timedelta(seconds=interval)
@@ -449,6 +464,12 @@ class _Rechecker:
         return self.out
 
 
+def _number(ref: Any, letter: str) -> int:
+    """The number of a conflict's or message's id (``C7`` → 7); 0 for any other."""
+    text = str(ref)
+    return int(text[1:]) if text[:1] == letter and text[1:].isdigit() and len(text) < 12 else 0
+
+
 def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str, until: datetime | None = None) -> Recheck:
     """Recompute the service's own entries of a record (entry documents in order, with their payloads).
 
@@ -467,7 +488,8 @@ def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str, until: datetim
             try:
                 r.entry(e)
             except Exception as exc:  # noqa: BLE001 (an entry the record before it cannot take: named, not raised)
-                why = str(exc) or type(exc).__name__
+                # a store's refusal in its own words (without the statement and its parameters)
+                why = str(getattr(exc, "orig", None) or exc).split("\n")[0] or type(exc).__name__
                 r.out.problems.append(
                     f"entry {e.get('seq')} ({e.get('type')}) does not follow from the record before it ({why}); "
                     "nothing after it is recomputed"
