@@ -594,3 +594,30 @@ def test_the_other_parties_are_told_when_a_conflict_closes(svc: Service, clock: 
     svc.resolve_conflict(mechanism_id=M, actor="TR", conflict_id=s["id"], resolution="accepted", note="we hold")
     (noted,) = [m for m in sent_about(svc, s["id"]) if m["template"] == "conflict_closed_note"]
     assert noted["to"] == ["IL"] and noted["params"]["note"] == "we hold"
+
+
+@pytest.mark.parametrize("on", ["2026-12-07T06:00:00Z", "2025-04-09T06:00:00Z"])
+def test_an_escalation_is_told_to_the_parties_it_still_awaits(tmp_path: Any, on: str) -> None:
+    """Türkiye reports an incident to Israel and the facilitator; Israel acknowledges at once, the facilitator
+    never. At the deadline the step is told to the facilitator, not to Israel, which answered (Israel was told
+    that nobody had answered); and the compliance report does not charge Israel with it. Before the service
+    took up that rule (``duty.AWAITED_ONLY_SINCE``) a step was told to every addressee, as ``ledger verify``
+    recomputes a record of then."""
+    from support.builders import declared_service
+
+    clock = FixedClock(parse_utc(on, field="on"))
+    svc = declared_service(tmp_path / "esc.db", clock)
+    incident = {"place": "T4", "t1": on[:16], "party": "TR"}
+    sent = svc.send_message(mechanism_id=M, actor="TR", template="incident_at", params=incident, to=["AZ", "IL"])
+    svc.acknowledge_message(mechanism_id=M, actor="IL", message_id=sent["id"])
+    clock.advance(seconds=11 * 60)
+    svc.tick()
+    told = [
+        e["payload"]["to"]
+        for e in svc.entries_after(M, 0, limit=100_000)
+        if e["type"] == "message.sent" and e["payload"].get("template") == "escalated_to"
+    ]
+    assert told == ([["AZ"]] if on.startswith("2026") else [["AZ", "IL"]])
+    il = report.compliance_report(svc.entries_after(M, 0, limit=100_000), parties=["IL"]).parties[0]
+    assert il.escalations.count == 0 and sent["id"] not in il.escalations.messages
+    assert svc.verify(M).ok

@@ -17,8 +17,9 @@ exported copy. Per party it measures:
   counts only strictly before it, as on the escalation ladder), or not by the end of the
   period; a conflict closed before its deadline without an acknowledgement is not missed, and
   a deadline is charged only to the party it awaited;
-- **escalations**: ``message.escalated`` entries for messages addressed to the party, and the
-  highest rung reached;
+- **escalations**: ``message.escalated`` entries for messages addressed to the party that it had
+  not acknowledged when the step fell due (a message to two parties climbs for the one that did
+  not answer, not for the one that did), and the highest rung reached;
 - **missed line checks**: line checks addressed to the party not acknowledged before their deadline.
 
 Period: items (notices, conflicts, messages, escalations) whose entry time ``at`` falls in
@@ -200,6 +201,11 @@ def _take(rec: _Record, type: str, p: dict[str, Any], at: datetime, seq: int, ac
         rec.escalations.append((at, p["id"], int(p["rung"]), str(p.get("name", ""))))
 
 
+def _answered_before(acknowledged: datetime | None, at: datetime) -> bool:
+    """Whether an acknowledgement recorded at ``acknowledged`` came before ``at``."""
+    return acknowledged is not None and acknowledged < at
+
+
 def _earliest_start(p: dict[str, Any]) -> datetime:
     """The earliest volume start of an activity version (its ``start``, recomputed from the volumes when present)."""
     starts = [parse_utc(v["start"], field="start") for v in p.get("volumes", ()) if v.get("start")]
@@ -286,10 +292,13 @@ def compliance_report(
             closed = rec.closed_messages.get(m.id)
             due = _judge(kind, m, rec.message_acks.get((m.id, party)), closed, judged, known)
             (check_items if is_check else message_items).append(due)
-        steps = [
+        steps = [  # charged to a party only if it had not answered when the step fell due
             (at, mid, rung, name)
             for at, mid, rung, name in rec.escalations
-            if in_period(at) and mid in rec.messages and party in rec.messages[mid].to
+            if in_period(at)
+            and mid in rec.messages
+            and party in rec.messages[mid].to
+            and not _answered_before(rec.message_acks.get((mid, party)), at)
         ]
         top = max(steps, key=lambda s: s[2]) if steps else None
         reports.append(

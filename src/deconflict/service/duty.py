@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -162,7 +162,7 @@ def record_due(w: RecordWriter, picture: Picture, now: datetime, *, heard: queri
         ):
             payload = {"id": row.id, "rung": step.rung, "name": step.name, "due_at": iso(step.due_at)}
             w.append(SYSTEM, EntryType.MESSAGE_ESCALATED, payload, now)
-            to = sorted(set(row.recipients) | (set(facilitators) if step.rung == len(rules.ladder) - 1 else set()))
+            to = sorted(told_of_a_step(row, now) | (set(facilitators) if step.rung == len(rules.ladder) - 1 else set()))
             params = {"ref": row.id, "t1": step.due_at, "rung": step.name}
             post_standard(w, picture, "escalated_to", params, to, (queries.ABOUT_MESSAGE, row.id), now)
             written += 2
@@ -181,6 +181,21 @@ def record_due(w: RecordWriter, picture: Picture, now: datetime, *, heard: queri
             post_standard(w, picture, phrases.MessageType.LINE_CHECK.value, params, [party], ("party", party), now)
             written += 1
     return written
+
+
+AWAITED_ONLY_SINCE = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+"""From this instant a message's escalation is told to the parties it still awaits, not to those that answered
+in time (a query to the facilitator and Türkiye, answered by Türkiye at once, told Türkiye at its deadline that
+nobody had answered). A step before it was told to every addressee, as the service wrote it then, which
+``ledger verify`` recomputes so."""
+
+
+def told_of_a_step(row: MessageRow, now: datetime) -> set[str]:
+    """Whom the notice of a message's escalation step goes to (beside the facilitator at the last rung): the
+    addressees that have not acknowledged it (every addressee before :data:`AWAITED_ONLY_SINCE`)."""
+    if now < AWAITED_ONLY_SINCE:
+        return set(row.recipients)
+    return set(row.recipients) - set(row.acknowledged or {})
 
 
 def escalation_start(row: MessageRow, ack_deadline_s: float) -> datetime:
