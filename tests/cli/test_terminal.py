@@ -88,3 +88,41 @@ def test_every_command_prints_through_the_guard(live: LiveServer, tokens: dict[s
     out = runner.invoke(app, ["ack", f"C9{CLEAR}{BIDI}", "--url", live.url, "--token", tokens["IL"]])
     assert out.exit_code != 0
     assert not RAW.search(out.output), repr(out.output)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["replay", "--at", "2025-04-09T06:30:00Z"],
+        ["replay", "--at", "2025-04-09T06:30:00Z", "--json"],
+        ["ledger", "check"],
+        [
+            "timeline",
+            "--lat",
+            "34.5",
+            "--lon",
+            "37.6",
+            "--radius-km",
+            "50",
+            "--from",
+            "2025-04-09T00:00:00Z",
+            "--to",
+            "2025-04-10T00:00:00Z",
+        ],
+    ],
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(db: str, command: list[str]) -> None:
+    """``deconflict replay ... | head -1``: the reader closes the pipe before the command has written; the command
+    ends with 0 and says nothing on stderr (it printed "error: Broken pipe")."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "deconflict")
+    args = [*command, "--db", db]
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    done = subprocess.run([exe, *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    os.close(write)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr

@@ -85,6 +85,9 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except DeconflictError as e:
             raise fail(e.message) from None
+        except BrokenPipeError:
+            _reader_gone()
+            raise typer.Exit(0) from None
         except OSError as e:
             raise fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
         except Exception as e:
@@ -323,13 +326,19 @@ def say(line: str = "") -> None:
         sys.stdout.write(safe_text(line, lines=True) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        import os
-
-        try:  # the reader went away (| head): stop without a traceback at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        _reader_gone()
         raise typer.Exit(0) from None
+
+
+def _reader_gone() -> None:
+    """The reader of stdout went away (``| head``): what is still buffered goes nowhere, so the command ends
+    quietly, without an error or a traceback at exit."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def utc_text(value: Any) -> str:
