@@ -59,6 +59,19 @@ def separation(live: LiveServer, tokens: dict[str, str], client: httpx.Client) -
     return {"il": il.json()["activity"]["id"], "tr": tr.json()["activity"]["id"], "conflict": raised[0]["id"]}
 
 
+def test_conflicts_says_a_deadline_passed_and_by_how_long(
+    live: LiveServer, tokens: dict[str, str], separation: dict[str, Any], clock: FixedClock
+) -> None:
+    """By the service's clock: in time, nothing more; past the deadline, "OVERDUE by 12 min" (it read the same
+    as one in time, while the ladder climbed)."""
+    cid = separation["conflict"]
+    before = cli(live, tokens["IL"], "conflicts").stdout
+    assert f"{cid}  separation" in before and "OVERDUE" not in before
+    clock.advance(seconds=22 * 60)  # the deadline is 10 minutes after detection
+    late = cli(live, tokens["IL"], "conflicts").stdout
+    assert "awaiting IL" in late and "OVERDUE by 12 min" in late, late
+
+
 def get_activity(client: httpx.Client, token: str, activity_id: str) -> dict[str, Any]:
     r = client.get(f"{A}/activities/{activity_id}", headers=auth(token))
     assert r.status_code == 200, r.text

@@ -38,7 +38,7 @@ def conflicts(
     if not found:
         say("no conflicts" if all_ else "no unresolved conflicts")
     for c in found:
-        say(conflict_line(c))
+        say(conflict_line(c, client.now))
 
 
 @user_errors

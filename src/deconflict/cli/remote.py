@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from deconflict.cli.common import safe_text, utc_text
+from deconflict.clock import parse_utc
 from deconflict.errors import DeconflictError
 
 if TYPE_CHECKING:
@@ -92,8 +93,9 @@ def _stale_version(activity_id: str, version: int, current: dict[str, Any]) -> s
     )
 
 
-def conflict_line(c: dict[str, Any]) -> str:
-    """One conflict in a line: id, kind, what, status, who must still acknowledge and by when."""
+def conflict_line(c: dict[str, Any], now: str = "") -> str:
+    """One conflict in a line: id, kind, what, status, who must still acknowledge and by when; with the
+    service's ``now``, a deadline passed says so and by how long (the ladder is climbing)."""
     kind = str(c.get("kind", "")).replace("_", " ")
     what = [str(c[k]) for k in ("activity", "other_activity") if c.get(k)]
     subject = " and ".join(what)
@@ -108,6 +110,10 @@ def conflict_line(c: dict[str, Any]) -> str:
         status = f"resolved ({c.get('resolution')})"
     waiting = [p for p in c.get("awaiting") or [] if p not in (c.get("acknowledged") or {})]
     tail = f", awaiting {', '.join(waiting)}, acknowledge by {utc_text(c.get('deadline'))}" if waiting else ""
+    if waiting and now and c.get("deadline"):
+        late = parse_utc(now, field="now") - parse_utc(str(c["deadline"]), field="deadline")
+        if late.total_seconds() >= 0:
+            tail += f", OVERDUE by {int(late.total_seconds() // 60)} min"
     if c.get("status") == "resolved":
         tail = ""
     lost = [
