@@ -308,7 +308,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
     ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [vol(radius_m=600_000)]}, 422, "radius_m"),
     ("POST", f"{A}/activities", {"kind": "uav_patrol", "volumes": [vol(colour="red")]}, 422, "colour"),
     ("GET", f"{A}/activities/NOPE", None, 404, "NOPE"),
-    ("GET", f"{A}/activities?bbox=1,2,3", None, 422, "bbox"),
+    ("GET", f"{A}/activities?bbox=1,2,3", None, 422, "four numbers, min_lon,min_lat,max_lon,max_lat (got 3)"),
     ("GET", f"{A}/activities?start=yesterday", None, 422, "start"),
     ("GET", f"{A}/conflicts?status=maybe", None, 422, "status"),
     ("GET", f"{A}/conflicts/C99", None, 404, "C99"),

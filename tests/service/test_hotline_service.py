@@ -275,3 +275,21 @@ def test_a_phrases_parameters_say_only_what_they_are_for(svc: Service) -> None:
     ok = {"ref": "TR-0001", "t1": "2025-04-09T08:00", "t2": "10:00"}
     # with no addressee given, a query goes to the party whose activity it is: the facilitator is not held to answer
     assert svc.send_message(mechanism_id=M, actor="IL", template="query_activity", params=ok)["to"] == ["TR"]
+
+
+def test_an_addressee_that_is_no_member_is_named_in_words(svc: Service) -> None:
+    """``to: ["TR", ""]`` was refused as "nobody is not a member"."""
+    with pytest.raises(InvalidInput) as e:
+        svc.send_message(mechanism_id=M, actor="IL", text="x", to=["TR", ""])
+    assert e.value.field == "to" and e.value.message.startswith("to: an empty name is not a member of this mechanism")
+    with pytest.raises(InvalidInput) as e:
+        svc.send_message(mechanism_id=M, actor="IL", text="x", to=["XX"])
+    assert "'XX' is not a member of this mechanism (AZ, IL, TR, US are)" in e.value.message
+
+
+def test_an_observer_resolving_is_told_it_observes(svc: Service) -> None:
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])  # C1
+    with pytest.raises(Forbidden) as e:
+        svc.resolve_conflict(mechanism_id=M, actor="US", conflict_id="C1", resolution="escalated")
+    assert "is an observer: it reads the conflicts and never resolves them" in e.value.message

@@ -309,6 +309,8 @@ def resolve_conflict(
             )
         c = queries.visible_conflict(ctx, mechanism_id, conflict_id, member)  # hidden: answered as absent
         awaited = c.get("awaiting", ())
+        if member.role is Role.OBSERVER:
+            raise Forbidden(f"member {actor!r} is an observer: it reads the conflicts and never resolves them")
         if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in awaited)):
             causer = member.role is Role.PARTY and member.party in c["parties"]
             raise Forbidden(

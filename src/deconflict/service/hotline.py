@@ -242,7 +242,10 @@ def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
     recipients = sorted(set(to) if to is not None else answering(picture) - {member.party})
     unknown = [p for p in recipients if p not in everyone]
     if unknown or not recipients:
-        raise InvalidInput(f"to: {', '.join(unknown) or 'nobody'} is not a member of this mechanism", field="to")
+        named = ", ".join(repr(p) if p.strip() else "an empty name" for p in unknown) or "nobody"
+        raise InvalidInput(
+            f"to: {named} is not a member of this mechanism ({', '.join(sorted(everyone))} are)", field="to"
+        )
     if template is not None:
         if text is not None:
             raise InvalidInput("text: give either a template with params or free text, not both", field="text")

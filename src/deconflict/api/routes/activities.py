@@ -30,7 +30,11 @@ def _bbox(text: str | None) -> Any:
         values = [float(x) for x in text.split(",")]
     except ValueError:
         raise InvalidInput("bbox: give min_lon,min_lat,max_lon,max_lat as numbers", field="bbox") from None
-    if len(values) != 4 or not (values[0] < values[2] and values[1] < values[3]):
+    if len(values) != 4:
+        raise InvalidInput(
+            f"bbox: give four numbers, min_lon,min_lat,max_lon,max_lat (got {len(values)})", field="bbox"
+        )
+    if not (values[0] < values[2] and values[1] < values[3]):
         raise InvalidInput("bbox: give min_lon,min_lat,max_lon,max_lat with min below max", field="bbox")
     if not (-180 <= values[0] and values[2] <= 180 and -90 <= values[1] and values[3] <= 90):
         raise InvalidInput("bbox: longitudes must be in -180..180 and latitudes in -90..90", field="bbox")
