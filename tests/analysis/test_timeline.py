@@ -317,3 +317,18 @@ def test_a_predicted_loss_of_separation_between_tracks_is_in_the_story(svc: Serv
     assert sorted(e.fields["to"][0] for e in alerts) == ["IL", "TR"]  # each party's alert
     assert not [e for e in story(entries, HAMA, 50, 3, 4) if e.fields.get("conflict") == c["id"]]  # far away
     assert not [e for e in story(entries, T4, 50, 0, 2.9) if e.fields.get("conflict") == c["id"]]  # before
+
+
+def test_a_partys_phrases_about_a_conflict_in_the_story_are_in_it(svc: Service) -> None:
+    """Türkiye answers the conflict that awaits it with "holding" (which acknowledges it) and Israel with
+    "Received and acknowledged: C1": both are in the story around T4, Türkiye's saying it acknowledged C1 for
+    Türkiye. Neither was: a phrase carries its subject in ``ref``, not ``about``, so the story read as if the
+    awaited party never answered."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])  # C1, awaiting TR
+    svc.send_message(mechanism_id=M, actor="IL", template="acknowledged", params={"ref": "C1"})
+    svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "C1"})
+    events = story(record_of(svc), T4, 20, -1, 5)
+    said = [e.what for e in events if e.type == "message.sent" and e.actor in ("IL", "TR")]
+    assert len(said) == 2 and "Received and acknowledged: C1" in said[0], said
+    assert said[1].endswith("this acknowledged C1 and M1 for TR"), said

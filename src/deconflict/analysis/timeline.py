@@ -370,10 +370,18 @@ def _tell(doc: dict[str, Any], story: _Story) -> Event | None:
             or (kind == "zone" and ref in story.zones)
             or (kind == "message" and ref in story.messages and p.get("template") != "escalated_to")
         )
+        # a phrase carries its subject in its ``ref`` ("Received and acknowledged: C5"), and what it settles
+        settles = p.get("settles") or {}
+        named = (p.get("params") or {}).get("ref") if p.get("template") != "escalated_to" else None
+        wanted = (
+            wanted
+            or any(c in story.conflicts for c in settles.get("conflicts", ()))
+            or any(m in story.messages for m in settles.get("messages", ()))
+            or (isinstance(named, str) and (named in story.conflicts or named in story.activities))
+        )
         if not wanted:
             return None
         story.messages[p["id"]] = (at, p)
-        settles = p.get("settles") or {}
         settled = [*settles.get("conflicts", ()), *settles.get("messages", ())]
         acknowledging = f"; this acknowledged {words.and_(settled)} for {p['from_party']}" if settled else ""
         extra = {"settles": settled} if settled else {}
