@@ -252,7 +252,7 @@ def test_ack_takes_a_message_id_too(live: LiveServer, tokens: dict[str, str], cl
     mid = sent.json()["id"]
     out = cli(live, tokens["IL"], "ack", mid)
     assert out.exit_code == 0, out.output
-    assert f"{mid}  query from TR to IL  [acknowledged 2025-04-09T06:00:00Z]" in out.stdout
+    assert f"{mid}  query from TR to IL  [acknowledged by IL 2025-04-09T06:00:00Z]" in out.stdout
 
 
 # --- signed on the party's side -----------------------------------------------------------------

@@ -126,3 +126,19 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(db: str, command: list
     done = subprocess.run([exe, *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     os.close(write)
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
+
+
+def test_a_message_to_two_parties_says_who_answered_and_who_is_awaited() -> None:
+    """Türkiye answered in time, the facilitator not yet: the line said "[ACK BY …]" as if nobody had, and once
+    the facilitator answered, only its late time."""
+    m = {
+        "id": "M11", "type": "query", "from": "IL", "to": ["AZ", "TR"], "sent_at": "2026-12-06T13:01:16Z",
+        "text": "?", "needs_ack": True, "deadline": "2026-12-06T13:11:16Z", "status": "awaiting",
+        "acknowledged": {"TR": {"member": "TR", "at": "2026-12-06T13:01:26Z"}}, "acknowledged_at": None,
+    }  # fmt: skip
+    head = message_text(m).splitlines()[0]
+    assert head.endswith("[acknowledged by TR 2026-12-06T13:01:26Z; ACK BY 2026-12-06T13:11:16Z from AZ]"), head
+    both = {**m, "status": "acknowledged", "acknowledged_at": "2026-12-06T13:12:19Z"}
+    both["acknowledged"] = {**m["acknowledged"], "AZ": {"member": "AZ", "at": "2026-12-06T13:12:19Z"}}
+    head = message_text(both).splitlines()[0]
+    assert head.endswith("[acknowledged by AZ 2026-12-06T13:12:19Z; acknowledged by TR 2026-12-06T13:01:26Z]"), head

@@ -137,8 +137,18 @@ def message_text(message: dict[str, Any]) -> str:
     """A hotline message as two lines: when, id, kind, sender, recipients and acknowledgement; its text."""
     ack = ""
     if message.get("needs_ack"):
-        acked = message.get("acknowledged_at")
-        ack = f"  [acknowledged {utc_text(acked)}]" if acked else f"  [ACK BY {utc_text(message.get('deadline'))}]"
+        # each addressee's answer, and who is still awaited: to two parties, one answering in time is not the
+        # other's late answer
+        by = message.get("acknowledged") or {}
+        said = [f"acknowledged by {p} {utc_text(a.get('at'))}" for p, a in sorted(by.items()) if isinstance(a, dict)]
+        waiting = [p for p in message.get("to") or [] if p not in by]
+        if message.get("status") == "closed":
+            waiting = []
+        if waiting:
+            said.append(f"ACK BY {utc_text(message.get('deadline'))} from {','.join(waiting)}")
+        elif not said and message.get("acknowledged_at"):
+            said.append(f"acknowledged {utc_text(message.get('acknowledged_at'))}")
+        ack = f"  [{'; '.join(said)}]" if said else ""
     kind = "free text" if message.get("free_text") else message["type"]
     # free text is shown as its sender wrote it, with the language the sender declared (not a translation)
     original = f"  (as written, {message['original']['lang']})" if message.get("free_text") else ""
