@@ -47,13 +47,14 @@ def check_checkpoints(
             when: datetime | None = parse_utc(at, field="at")
         except Exception:  # noqa: BLE001 - an unreadable time is named below
             when = None
-        if (
-            key is None
-            or key["owner"] != SERVICE
-            or not signing.verify(key["public_key"], message, cp.get("signature"))
-        ):
+        if key is None or key["owner"] != SERVICE:
             problem = (
                 f"the checkpoint of entry {seq} made at {at} is not signed by the service's key; it cannot be used"
+            )
+        elif not signing.verify(key["public_key"], message, cp.get("signature")):
+            problem = (
+                f"the checkpoint of entry {seq} made at {at}: the service's signature does not verify for the hash "
+                "and time it states (the checkpoint was changed after it was signed); it cannot be used"
             )
         elif when is None:
             problem = f"the checkpoint of entry {seq} has no readable time ({at!r})"

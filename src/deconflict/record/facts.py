@@ -113,7 +113,10 @@ def entry_facts(
             if type(seq) is not int:
                 raise ValueError(f"seq {seq!r} is not a whole number")
             if doc.get("mechanism", mechanism) != mechanism:
-                raise ValueError(f"it says mechanism {doc.get('mechanism')!r}, not {mechanism!r}")
+                raise ValueError(
+                    f"it is an entry of mechanism {doc.get('mechanism')!r}, but this record is of {mechanism!r} "
+                    "(its header or the entry was changed)"
+                )
             at = parse_utc(doc.get("at"), field="at")
             digest = entry_hash(
                 mechanism=mechanism,

@@ -137,6 +137,8 @@ class _Chain:
         problem = None
         if f.unreadable:
             problem = f.problem
+        elif type(f.seq) is not int:
+            problem = f"entry {expected}: its sequence number is written as {f.seq!r}, not as a whole number"
         elif f.seq != expected:
             problem = f"entry {f.seq}: expected sequence number {expected} (an entry is missing or out of order)"
         elif f.payload_changed:
