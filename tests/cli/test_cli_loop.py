@@ -758,3 +758,10 @@ def test_a_command_without_a_token_says_so() -> None:
     result = runner.invoke(app, ["conflicts", "--url", "http://127.0.0.1:9"], env={"DECONFLICT_TOKEN": ""})
     assert result.exit_code == 2
     assert "no token: give --token or set DECONFLICT_TOKEN" in result.output and "Bearer" not in result.output
+
+
+def test_activities_says_when_there_are_none(live: LiveServer, tokens: dict[str, str]) -> None:
+    """As ``conflicts`` does ("no unresolved conflicts"); it printed nothing at all."""
+    out = cli(live, tokens["IL"], "activities")
+    assert out.exit_code == 0 and out.stdout.strip() == "no activities in force or to come", out.output
+    assert cli(live, tokens["IL"], "activities", "--all").stdout.strip() == "no activities"

@@ -195,6 +195,8 @@ def activities(
     if as_json:
         say(json.dumps(found, ensure_ascii=False, indent=2))
         return
+    if not found:  # as `conflicts` says (it printed nothing)
+        say("no activities" if all_ else "no activities in force or to come")
     for a in found:
         if a.get("partial"):
             say(
