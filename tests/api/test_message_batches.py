@@ -32,7 +32,7 @@ def test_messages_queued_behind_the_gate_are_answered_each_as_alone(
     live: LiveServer, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hostile = [
-        ("TR", {"template": "holding", "params": {"ref": "M\u00b2"}, "to": ["IL"]}),  # not a number: names nothing
+        ("TR", {"template": "holding", "params": {"ref": "M1e3"}, "to": ["IL"]}),  # not a number: names nothing
         ("IL", {"text": "to nobody", "to": []}),  # 422, the service's words
         ("AZ", {"template": "holding", "params": {"ref": "C1"}}),  # a facilitator holds nothing: 403
         ("IL", {"template": "holding", "params": {"ref": "C1"}, "about": {"kind": "conflict", "id": "C404"}}),

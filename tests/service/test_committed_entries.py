@@ -26,8 +26,9 @@ def test_the_entries_handed_over_are_the_entries_stored(tmp_path: Path, monkeypa
     monkeypatch.setattr(Service, "__init__", listening)
     svc = build_day(str(tmp_path / "day.db"))
     svc.send_message(mechanism_id=M, actor="TR", text='Ünïcödé \u2014 \U0001f6e9 "quoted" \\ back', to=["IL"])
-    for ref in (2**70, 0.1, -0.0, 1e300):
-        svc.send_message(mechanism_id=M, actor="IL", template="holding", params={"ref": ref}, to=["TR"])
+    for place in (2**70, 0.1, -0.0, 1e300):  # numbers as a phrase's parameter, written as given
+        params = {"place": place, "t1": "2025-04-09T08:00", "party": "IL"}
+        svc.send_message(mechanism_id=M, actor="IL", template="incident_at", params=params, to=["TR"])
     stored = svc.entries_after(M, 0, limit=100_000)
     kinds = {e["type"] for e in stored}
     assert {"message.sent", "activity.notified", "conflict.detected", "message.escalated"} <= kinds
