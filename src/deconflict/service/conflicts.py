@@ -311,8 +311,8 @@ def resolve_conflict(
         awaited = c.get("awaiting", ())
         if member.role is Role.OBSERVER:
             raise Forbidden(f"member {actor!r} is an observer: it reads the conflicts and never resolves them")
-        if not (member.role is Role.FACILITATOR or (member.role is Role.PARTY and member.party in awaited)):
-            causer = member.role is Role.PARTY and member.party in c["parties"]
+        if not (member.role is Role.FACILITATOR or member.party in awaited):  # a party, the observer refused above
+            causer = member.party in c["parties"]
             raise Forbidden(
                 f"conflict {conflict_id!r} is resolved by hand by {', '.join(awaited) or 'nobody'} (the party it "
                 f"awaits) or the facilitator"
