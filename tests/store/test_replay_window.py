@@ -178,7 +178,7 @@ def test_snapshots_without_a_live_piece_are_skipped_and_pieces_are_checked(
     with svc.store.transaction() as s:
         row = s.get(ReplaySnapshot, (M, 50))
         assert row is not None and row.live_body is not None
-        keep, rows = snapshots.decode_piece(50, row.live_body, row.live_hash or "")
+        keep, rows, _ = snapshots.decode_piece(50, row.live_body, row.live_hash or "")
         rows["messages"] = rows["messages"][1:]
         row.live_body, row.live_hash = snapshots.encode_piece(rows, keep)
     for t in times:
@@ -311,3 +311,37 @@ def test_live_pieces_alone_between_whole_snapshots_and_old_snapshots_get_theirs(
     assert svc.check_snapshots(M)[1] == []
     for t in times:
         assert svc.replay_around(M, t) == svc.replay_around(M, t, snapshots=False), t
+
+
+def test_an_activity_cancelled_within_the_window_is_in_the_state_around_an_instant(
+    svc: Service, clock: FixedClock
+) -> None:
+    """The time bar just after a cancellation listed the conflicts it resolved, naming TR-0001, and not TR-0001
+    itself: the cut kept no cancelled activity. It is kept while its cancellation is within the window; a live
+    piece cut by the rule before (1) is still checked by that rule, still answers (without it, as before), and
+    is never the start of a new piece."""
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, start_h=3)])
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, start_h=3)])  # C1
+    clock.advance(seconds=600)
+    svc.cancel(mechanism_id=M, actor="TR", activity_id="TR-0001")
+    cancelled_at = clock()
+    clock.advance(seconds=60)
+    svc.tick()
+    soon, later = cancelled_at + timedelta(minutes=30), cancelled_at + replay.WINDOW + timedelta(minutes=1)
+    around = svc.replay_around(M, soon)
+    (tr,) = [a for a in around["activities"] if a["id"] == "TR-0001"]
+    assert tr["state"] == "cancelled" and [c["resolution"] for c in around["conflicts"]] == ["cancelled"]
+    assert "TR-0001" not in {a["id"] for a in svc.replay_around(M, later)["activities"]}
+    assert around == svc.replay_around(M, soon, snapshots=False)
+
+    written = svc.write_snapshots(M, every=3, budget=100)
+    assert written and svc.check_snapshots(M)[1] == []
+    with svc.store.transaction() as s:  # every piece as the rule before cut it
+        for row in s.query(ReplaySnapshot).filter(ReplaySnapshot.live_body.is_not(None)):
+            keep, _, _ = snapshots.decode_piece(row.seq, row.live_body, row.live_hash or "")
+            old = replay.live(snapshots.whole_at(s, M, row.seq), at=row.at, window=keep, rule=1)
+            row.live_body, row.live_hash = snapshots.encode_piece(old, keep, rule=1)
+    assert svc.check_snapshots(M)[1] == []  # each checked by its own rule
+    with svc.store.read() as s:
+        assert snapshots.usable_piece(s, M, at=soon, window=replay.KEEP) is not None  # answers
+        assert snapshots.usable_piece(s, M, at=soon, window=replay.KEEP, rule=replay.LIVE_RULE) is None

@@ -400,12 +400,22 @@ def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
-def live(rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedelta) -> dict[str, list[dict[str, Any]]]:
+LIVE_RULE = 2
+"""Which rules :func:`live` cuts by, stored with each snapshot's live piece: 2 keeps an activity cancelled after
+``since`` (its conflicts, resolved as cancelled, named it while the state did not list it); 1, before, kept
+no cancelled activity. A piece of rule 1 still answers (without those rows, as it did), is checked by its own
+rule, and is not the start of a new piece."""
+
+
+def live(
+    rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedelta, rule: int = LIVE_RULE
+) -> dict[str, list[dict[str, Any]]]:
     """The rows that matter around ``at`` (rows as :func:`content` or :func:`state` spell them; tables not
     given are left out), with ``since = at - window``:
 
     * members, keys, zones (and the mechanism's row): all;
-    * activities not cancelled whose last window ends after ``since``, with all their versions;
+    * activities whose last window ends after ``since``, and those cancelled after it (the version that
+      cancelled it, ``notified_at``; not under ``rule`` 1), with all their versions;
     * conflicts still open or acknowledged, resolved after ``since``, or detected against the version in
       force of an activity kept (a notice seen in part is drawn from those);
     * messages awaiting an acknowledgement (neither acknowledged by all nor closed), and those sent after
@@ -418,7 +428,12 @@ def live(rows: dict[str, list[dict[str, Any]]], *, at: datetime, window: timedel
     since = at - window
     out = {name: rows[name] for name in WHOLE if name in rows}
     if "activities" in rows:
-        activities = [r for r in rows["activities"] if r["state"] != "cancelled" and (_when(r["end"]) or since) > since]
+        activities = [
+            r
+            for r in rows["activities"]
+            if (_when(r["end"]) or since) > since
+            if r["state"] != "cancelled" or (rule >= 2 and (_when(r["notified_at"]) or since) > since)
+        ]
         out["activities"] = activities
         kept = {r["id"]: r["version"] for r in activities}
         if "activity_versions" in rows:

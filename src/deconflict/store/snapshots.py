@@ -244,14 +244,17 @@ def decode(row: ReplaySnapshot) -> dict[str, list[dict[str, Any]]]:
     return rows
 
 
-def encode_piece(rows: dict[str, list[dict[str, Any]]], keep: timedelta) -> tuple[bytes, str]:
-    """A live piece (rows cut with ``keep``) as (zlib-compressed canonical JSON, its SHA-256 in hex)."""
-    raw = _canonical({"keep_s": keep.total_seconds(), "rows": rows})
+def encode_piece(
+    rows: dict[str, list[dict[str, Any]]], keep: timedelta, rule: int = replay.LIVE_RULE
+) -> tuple[bytes, str]:
+    """A live piece (rows cut with ``keep`` by :func:`replay.live`'s ``rule``) as (zlib-compressed canonical
+    JSON, its SHA-256 in hex)."""
+    raw = _canonical({"keep_s": keep.total_seconds(), "rows": rows, "rule": rule})
     return zlib.compress(raw, LEVEL), _sha256(raw)
 
 
-def decode_piece(seq: int, body: bytes, content_hash: str) -> tuple[timedelta, dict[str, list[dict[str, Any]]]]:
-    """A stored live piece's window and rows.
+def decode_piece(seq: int, body: bytes, content_hash: str) -> tuple[timedelta, dict[str, list[dict[str, Any]]], int]:
+    """A stored live piece's window, rows and the rule it was cut by (1: written before rule 2, which says none).
 
     Raises:
         ValueError: the body does not decompress to the content its hash names.
@@ -259,7 +262,7 @@ def decode_piece(seq: int, body: bytes, content_hash: str) -> tuple[timedelta, d
     raw = _unpacked(seq, body, content_hash, "its live piece")
     with replay.no_collection():
         doc = orjson.loads(raw)
-    return timedelta(seconds=doc["keep_s"]), doc["rows"]
+    return timedelta(seconds=doc["keep_s"]), doc["rows"], int(doc.get("rule", 1))
 
 
 def piece(rows: dict[str, list[dict[str, Any]]], at: datetime) -> tuple[bytes, str, int]:
@@ -423,13 +426,21 @@ def whole_at(session: Session, mechanism: str, seq: int) -> dict[str, list[dict[
 
 
 def usable_piece(
-    session: Session, mechanism: str, *, at: datetime, window: timedelta, seq: int | None = None
+    session: Session,
+    mechanism: str,
+    *,
+    at: datetime,
+    window: timedelta,
+    seq: int | None = None,
+    rule: int | None = None,
 ) -> tuple[replay.Piece, Callable[[], dict[str, list[dict[str, Any]]]]] | None:
     """The live piece of the newest snapshot taken at or before ``at`` that has one cut with a window at
     least ``window``, whose entry hash is the chain's and whose piece matches its hash; with a function
     that reads the whole state at its entry (:func:`whole_at`) when replay needs a row the piece does not
     hold. None when there is none. One that fails a check is skipped with a warning, and the next
-    older one tried; only the piece is read (the whole state stays on disk unless asked for)."""
+    older one tried; only the piece is read (the whole state stays on disk unless asked for). ``rule``: only a
+    piece cut by that rule of :func:`replay.live` (a new piece is never made from one of an earlier rule; an
+    answer may come from any, one of rule 1 lacking only the activities cancelled in its window)."""
     if not kept(session):
         return None
     stmt = (
@@ -450,11 +461,11 @@ def usable_piece(
             )
         ).one()
         try:
-            keep, rows = decode_piece(found_seq, body or b"", digest or "")
+            keep, rows, cut_by = decode_piece(found_seq, body or b"", digest or "")
         except ValueError as e:
             log.warning("%s: %s; skipped", mechanism, e)
             continue
-        if keep < window:
+        if keep < window or (rule is not None and cut_by != rule):
             continue
 
         def history(seq: int = found_seq) -> dict[str, list[dict[str, Any]]]:
@@ -535,7 +546,8 @@ def make_piece(store: Store, mechanism: str, target: int, now: datetime) -> Repl
         if found is None:
             raise ValueError(f"{mechanism}: the record has no entry {target}")
         at, entry_hash = found
-        start = usable_piece(s, mechanism, at=at, window=replay.KEEP, seq=target - 1)
+        # never from a piece cut by an earlier rule: the new one would lack the rows that rule left out
+        start = usable_piece(s, mechanism, at=at, window=replay.KEEP, seq=target - 1, rule=replay.LIVE_RULE)
         if start is None:
             rows = replay.live(whole_at(s, mechanism, target), at=at, window=replay.KEEP)
         else:
@@ -775,11 +787,11 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
         if row.live_body is None or row.live_hash is None:
             return  # written before live pieces (0012): replay around an instant skips it
         try:
-            keep, cut = decode_piece(row.seq, row.live_body, row.live_hash)
+            keep, cut, rule = decode_piece(row.seq, row.live_body, row.live_hash)
         except ValueError as e:
             problems.append(Problem(row.seq, str(e)))
             return
-        if cut != replay.live(rows, at=row.at, window=keep):
+        if cut != replay.live(rows, at=row.at, window=keep, rule=rule):
             problems.append(Problem(row.seq, "its live piece differs from the tables rebuilt from entry 1"))
 
     replay.walk(entries(session, mechanism, after=0), mechanism=mechanism, marks=set(stored), visit=visit)

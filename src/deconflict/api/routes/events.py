@@ -384,7 +384,7 @@ def replay(
     """Rebuilt from the record up to ``at``: activities with their versions, zones, conflicts and their
     status, hotline messages and acknowledgements, as the caller could see them then (the same
     disclosure rules as the live routes). With ``window_h``, what was in force, open or awaited then and
-    what ended, closed or was sent in the hours before (``window`` says from when)."""
+    what ended, was cancelled, closed or was sent in the hours before (``window`` says from when)."""
     instant = parse_utc(at, field="at")
     if window_h is None:
         return replay_view(service, caller, service.replay(caller.mechanism_id, instant))
