@@ -239,3 +239,13 @@ def test_not_a_bundle(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a deconflict record bundle" in result.output
     missing = runner.invoke(app, ["ledger", "verify", str(tmp_path / "none.jsonl")])
     assert missing.exit_code == 2
+
+
+def test_a_kept_checkpoint_the_header_holds_too_is_counted_once(exported: Path, tmp_path: Path) -> None:
+    """``--checkpoints`` with the member's copy of the same heads: "8 signed checkpoints agree" for 4."""
+    header = json.loads(exported.read_text(encoding="utf-8").splitlines()[0])
+    n = len(header["checkpoints"])
+    kept = tmp_path / "kept.json"
+    kept.write_text(json.dumps({"checkpoints": header["checkpoints"]}), encoding="utf-8")
+    result = runner.invoke(app, ["ledger", "verify", str(exported), "--checkpoints", str(kept)])
+    assert result.exit_code == 3 and f"  {n} signed checkpoints agree with the chain" in result.output, result.output

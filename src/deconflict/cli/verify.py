@@ -116,8 +116,9 @@ def _say_recheck(mechanism: str, r: Recheck) -> bool:
     stopped = f"; recomputed only up to where {r.skipped}" if r.skipped else ""
     if r.ok:
         typer.echo(
-            f"  the service's own entries: {r.derived} recomputed from the entries before them, each as the "
-            f"rules give ({r.triggers} notices, zones, resolutions and duty-loop runs){aside}{stopped}"
+            f"  the service's own entries: {r.derived} recomputed, each as the rules give, from what called for "
+            f"them in the record ({r.triggers} notices, zones, resolutions and duty-loop runs looked at){aside}"
+            f"{stopped}"
         )
         return True
     n = len(r.problems)

@@ -128,6 +128,18 @@ def _checked_checkpoints(items: list[Any], where: str) -> list[dict[str, Any]]:
     return items
 
 
+def _distinct(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The checkpoints, each the same signed head once (its entry, hash, time and signature), in order."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for cp in checkpoints:
+        key = tuple(str(cp.get(k)) for k in ("seq", "hash", "at", "key_id", "signature"))
+        if key not in seen:
+            seen.add(key)
+            out.append(cp)
+    return out
+
+
 def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: int | None = None) -> ChainReport:
     """Check a bundle offline: chain, signatures, keys and checkpoints; the report names the first bad entry.
 
@@ -144,7 +156,8 @@ def verify(path: Path, *, checkpoints: Iterable[dict[str, Any]] = (), workers: i
         listed_cps = header.get("checkpoints")
         if not isinstance(listed_cps, list):
             raise InvalidInput(f"{path}: the header's checkpoints are not a list")
-        held = _checked_checkpoints(listed_cps, f"{path}: header") + list(checkpoints)
+        # a checkpoint the member kept that the header holds too is one checkpoint, counted once
+        held = _distinct(_checked_checkpoints(listed_cps, f"{path}: header") + list(checkpoints))
         signed_notes = [read_note(c) for c in held if c.get("note") is not None]
         hashes = Rooting([int(c["seq"]) for c in held], [n[2].size for n in signed_notes if n[2] is not None])
         times = Only(n for c in held for n in (int(c["seq"]), int(c["seq"]) + 1))  # each head, and the entry after
