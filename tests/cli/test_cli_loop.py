@@ -636,6 +636,9 @@ def test_replay_counts_in_force_by_window_and_lists_ids_in_natural_order(recorde
         )
         assert "TR-0002  TR  uav_patrol  v1  2025-04-09 09:00:00Z–11:00:00Z" in out.stdout
         assert "TR-0003  TR  uav_patrol  v1  later:" in out.stdout
+        assert "TR-0004  TR  uav_patrol  v2  cancelled at 2025-04-09T06:00:00Z: " in out.stdout  # which, and when
+        incident = next(line for line in out.stdout.splitlines() if line.strip().startswith("M1 "))
+        assert "to IL, awaiting IL, deadline" in incident and "(overdue)" in incident, incident
         assert (
             "TR-0005  TR  exercise  v1  between windows: 2025-04-09 08:00:00Z–09:00:00Z, 2025-04-09 11:00" in out.stdout
         )
@@ -765,3 +768,20 @@ def test_activities_says_when_there_are_none(live: LiveServer, tokens: dict[str,
     out = cli(live, tokens["IL"], "activities")
     assert out.exit_code == 0 and out.stdout.strip() == "no activities in force or to come", out.output
     assert cli(live, tokens["IL"], "activities", "--all").stdout.strip() == "no activities"
+
+
+def test_hotline_send_says_what_a_message_is_about(
+    live: LiveServer, tokens: dict[str, str], separation: dict[str, Any], client: httpx.Client
+) -> None:
+    """``--about`` (it had none: a free text from the terminal was about nothing), as kind:id or a bare C/M id;
+    a bad one is refused in words, nothing sent."""
+    cid = separation["conflict"]
+    out = cli(live, tokens["IL"], "hotline", "send", "--text", "Checking with the crew", "--lang", "en",
+              "--about", f"activity:{separation['tr']}")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    out = cli(live, tokens["IL"], "hotline", "send", "--text", "On it", "--lang", "en", "--about", cid)
+    assert out.exit_code == 0, out.output
+    sent = [m for m in client.get(f"{A}/messages", headers=auth(tokens["IL"])).json() if m.get("free_text")]
+    assert [m["about"] for m in sent] == [{"kind": "activity", "id": separation["tr"]}, {"kind": "conflict", "id": cid}]
+    bad = cli(live, tokens["IL"], "hotline", "send", "--text", "x", "--lang", "en", "--about", "TR-0001")
+    assert bad.exit_code == 2 and "give kind:id" in bad.stderr

@@ -34,6 +34,13 @@ def hotline_send(
     to: Annotated[
         list[str] | None, typer.Option(help="A recipient party code (repeat; default: all who answer).")
     ] = None,
+    about: Annotated[
+        str | None,
+        typer.Option(
+            help="What it is about, as kind:id (activity:TR-0003, conflict:C1, zone:IL-RL-PALMYRA, message:M4); "
+            "C1 or M4 alone name a conflict or a message."
+        ),
+    ] = None,
     key: KeyOpt = None,
 ) -> None:
     """Send a standard message (agreed wording, read by each member in its own language) or free text,
@@ -64,9 +71,34 @@ def hotline_send(
             "say so with --lang, e.g. --lang en",
             err=True,
         )
-    body = {"template": template, "params": params or None, "text": text, "lang": lang, "to": to or None}
+    body = {
+        "template": template,
+        "params": params or None,
+        "text": text,
+        "lang": lang,
+        "to": to or None,
+        "about": _about(about) if about is not None else None,
+    }
     sent = client.send_message(**{k: v for k, v in body.items() if v is not None})
     say(message_text(sent))
+
+
+ABOUT_KINDS = ("activity", "conflict", "zone", "message")
+
+
+def _about(given: str) -> dict[str, str]:
+    """``--about`` as the API's ``about``: kind:id, or a conflict's or a message's id alone (C1, M4)."""
+    kind, sep, ref = given.partition(":")
+    if not sep:
+        kind, ref = {"C": "conflict", "M": "message"}.get(given[:1], ""), given
+        if not kind or not given[1:].isdigit():
+            raise DeconflictError(
+                f"--about {given!r}: give kind:id, e.g. activity:TR-0003 or zone:IL-RL-PALMYRA (C1 or M4 alone "
+                "name a conflict or a message)"
+            )
+    if kind not in ABOUT_KINDS or not ref:
+        raise DeconflictError(f"--about {given!r}: the kind is one of {', '.join(ABOUT_KINDS)}, then :id")
+    return {"kind": kind, "id": ref}
 
 
 def _param_value(value: str) -> str:

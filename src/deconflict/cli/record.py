@@ -34,6 +34,7 @@ from deconflict.cli.common import (
     window_text,
 )
 from deconflict.cli.verify import say_chain, verify_bundle
+from deconflict.clock import parse_utc
 from deconflict.errors import DeconflictError
 
 __all__ = ["ledger_app", "replay", "report", "timeline"]
@@ -451,6 +452,12 @@ def _check_snapshots(db: str | None, bundle_path: Path | None, mechanism: str | 
         raise typer.Exit(1)
 
 
+def _passed(deadline: Any, instant: datetime) -> bool:
+    """Whether a deadline (a time, or ISO 8601 text) is at or before the instant."""
+    when = deadline if isinstance(deadline, datetime) else parse_utc(str(deadline), field="deadline")
+    return when <= instant
+
+
 def _state_lines(state: dict[str, Any], instant: datetime) -> Iterator[str]:
     """The replayed state in words: activities by phase, zones, conflicts, messages awaiting an answer."""
     from deconflict.analysis.phase import phase  # the one meaning of "in force": the service's, the page's, replay's
@@ -474,12 +481,16 @@ def _state_lines(state: dict[str, Any], instant: datetime) -> Iterator[str]:
         )
     for a in later:
         yield f"    {activity_head(a)}  later: {window_text(a['start'], a['end'])}"
+    for a in phases.get("cancelled", []):  # which, and when (the version that cancelled it)
+        yield f"    {activity_head(a)}  cancelled at {utc_text(a['notified_at'])}: {window_text(a['start'], a['end'])}"
     zones = [z for z in state["zones"] if z["withdrawn_at"] is None]
     yield f"  {len(zones)} zones: " + ", ".join(f"{z['id']} ({z['kind']}, {z['owner']})" for z in zones)
     yield f"  {len(state['conflicts'])} conflicts:"
     for c in state["conflicts"]:
         waiting = ", ".join(p for p in c["doc"].get("awaiting", []) if p not in c["acknowledged"])
         note = f"; awaiting {waiting}" if waiting and c["status"] == "open" else ""
+        if note and c.get("deadline") and _passed(c["deadline"], instant):
+            note += " (overdue)"
         status = f"{c['status']} ({c['resolution']})" if c.get("resolution") else c["status"]
         yield f"    {c['id']}  {c['kind']}  {status}  deadline {utc_text(c['deadline'])}{note}"
     open_ = [m for m in state["messages"] if m["needs_ack"] and m["acknowledged_at"] is None]
@@ -487,9 +498,11 @@ def _state_lines(state: dict[str, Any], instant: datetime) -> Iterator[str]:
     closed = [m for m in open_ if m.get("closed_at") is not None]
     yield f"  {len(state['messages'])} hotline messages, {len(pending)} awaiting acknowledgement:"
     for m in pending:
+        awaited = ", ".join(p for p in m["recipients"] if p not in (m.get("acknowledged") or {}))
+        late = " (overdue)" if m.get("deadline") and _passed(m["deadline"], instant) else ""
         yield (
-            f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, deadline {utc_text(m['deadline'])}, "
-            f"{m['steps']} escalation steps"
+            f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, awaiting {awaited}, "
+            f"deadline {utc_text(m['deadline'])}{late}, {m['steps']} escalation steps"
         )
     if closed:  # alerts whose conflict was resolved before they were acknowledged: they stopped climbing
         yield f"  {len(closed)} closed unacknowledged:"
