@@ -188,8 +188,10 @@ def test_bad_records_are_refused_with_a_plain_message(
 
 def test_unknown_party_and_empty_period_are_refused(day: tuple[str, list[dict[str, Any]]]) -> None:
     _, entries = day
-    with pytest.raises(InvalidInput, match="'AZ'|AZ is not a party"):
-        report.compliance_report(entries, parties=["AZ"])
+    with pytest.raises(InvalidInput, match="XX is not a party or the facilitator") as e:
+        report.compliance_report(entries, parties=["XX"])
+    assert "(parties: IL, TR; facilitator: AZ)" in str(e.value)
+    assert report.compliance_report(entries, parties=["AZ"]).parties[0].party == "AZ"  # the facilitator, asked for
     with pytest.raises(InvalidInput, match="period is empty"):
         report.compliance_report(entries, start=T0, end=T0)
 

@@ -620,4 +620,7 @@ def test_an_escalation_is_told_to_the_parties_it_still_awaits(tmp_path: Any, on:
     assert told == ([["AZ"]] if on.startswith("2026") else [["AZ", "IL"]])
     il = report.compliance_report(svc.entries_after(M, 0, limit=100_000), parties=["IL"]).parties[0]
     assert il.escalations.count == 0 and sent["id"] not in il.escalations.messages
+    # the facilitator, which did not answer, has its own report when asked for by its code (it was refused)
+    az = report.compliance_report(svc.entries_after(M, 0, limit=100_000), parties=["AZ"]).parties[0]
+    assert [d.id for d in az.missed_deadlines] == [sent["id"]] and az.escalations.messages == (sent["id"],)
     assert svc.verify(M).ok

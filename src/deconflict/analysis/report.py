@@ -228,9 +228,9 @@ def compliance_report(
 ) -> Report:
     """Compute the compliance report of one mechanism's record over ``[start, end)`` (both optional, aware UTC).
 
-    ``parties`` limits the report to those party codes (default: every party of the
-    mechanism); ``rules`` overrides the rules recorded in the ``mechanism.declared`` entry
-    (needed only when that entry is withheld from the copy).
+    ``parties`` limits the report to those party codes (default: every party of the mechanism; the
+    facilitator's code gives its own report, of the messages addressed to it); ``rules`` overrides the rules
+    recorded in the ``mechanism.declared`` entry (needed only when that entry is withheld from the copy).
 
     Raises:
         InvalidInput: the period is empty; the record holds no entries, or an unreadable one, or
@@ -264,12 +264,18 @@ def compliance_report(
             else:
                 names.setdefault(member.party, member.party)
     all_parties = sorted(names)
+    # the facilitator answers the hotline too (a query or an incident addressed to it, an escalation's last
+    # rung): asked for by its code, it is reported as a party is, its missed deadlines and escalations with it
+    for member_id, member in rec.members.items():
+        if member.role == Role.FACILITATOR and member_id == member.party:
+            names.setdefault(member.party, member.name)
     wanted = list(parties) if parties else all_parties
     unknown = [p for p in wanted if p not in names]
     if unknown:
         raise InvalidInput(
-            f"party {', '.join(unknown)} is not a party of mechanism {rec.mechanism!r} "
-            f"(parties: {', '.join(all_parties) or 'none'})",
+            f"party {', '.join(unknown)} is not a party or the facilitator of mechanism {rec.mechanism!r} "
+            f"(parties: {', '.join(all_parties) or 'none'}; facilitator: "
+            f"{', '.join(sorted(set(names) - set(all_parties))) or 'none'})",
             field="party",
         )
 

@@ -246,7 +246,12 @@ def report(
     end: Annotated[
         str | None, typer.Option("--to", help="End of the period, excluded (default: the record's last entry).")
     ] = None,
-    party: Annotated[list[str] | None, typer.Option(help="Only this party (repeat for several; default: all).")] = None,
+    party: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only this party, or the facilitator by its code (repeat for several; default: every party)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for report.json, report.csv and report.png (default: here).")
     ] = None,
