@@ -203,6 +203,19 @@ def check_zone_caps(rules: Rules, frame: Frame, geom: Any, radius_m: float, *, c
             "declare the area the zone protects, or agree a larger one in the mechanism's file",
             field=field,
         )
+    # as a notice's: a comb of thin strips covering 80 km² cut a slice from every other notice in the country,
+    # with its whole window and band
+    reach = notice_area_km2(frame, [(geom, radius_m)], grown_m=rules.separation_m)
+    most = most_reach_km2(rules)
+    if reach > most:
+        field = "radius_m" if circle else "geometry"
+        raise InvalidInput(
+            f"{field}: the zone reaches {reach:,.0f} km² within the separation minimum "
+            f"({rules.separation_m / 1000:g} km around it), more than the {most:,.0f} km² a zone declared by a "
+            f"party may reach under conflicts-only (what one round zone of {rules.max_notice_area_km2:,.0f} km² "
+            "reaches): strips or scattered parts reach as far as a wide area; declare the area the zone protects",
+            field=field,
+        )
 
 
 def check_caps(rules: Rules, frame: Frame, vols: Sequence[Volume], projected: Sequence[tuple[Any, float]]) -> None:

@@ -180,10 +180,21 @@ def test_a_zone_over_the_theatre_is_refused_and_shows_no_notice(tmp_path: Path) 
             wide = zone("IL-WIDE", "restricted", forbids, T4, 0)
             wide["geometry"] = {"type": "Polygon", "coordinates": [square]}
             del wide["radius_m"]
-            for declared, field in ((big, "radius_m"), (wide, "geometry")):
+            # a comb of twenty strips 20 m wide, 14 km apart: 80 km² covered, a country reached (it was declared,
+            # and cut a slice from every notice of TR's with its whole window and band)
+            comb = zone("IL-COMB", "restricted", forbids, T4, 0)
+            strips = [
+                [[[37.0 + 0.15 * i, 34.0], [37.0002 + 0.15 * i, 34.0], [37.0002 + 0.15 * i, 36.0],
+                  [37.0 + 0.15 * i, 36.0], [37.0 + 0.15 * i, 34.0]]]
+                for i in range(20)
+            ]  # fmt: skip
+            comb["geometry"] = {"type": "MultiPolygon", "coordinates": strips}
+            del comb["radius_m"]
+            for declared, field in ((big, "radius_m"), (wide, "geometry"), (comb, "geometry")):
                 r = c.post(f"{A}/zones", json=declared, headers=il)
                 assert r.status_code == 422 and r.json()["field"] == field, r.text
                 assert "conflicts-only" in r.json()["detail"] and "km²" in r.json()["detail"]
+            assert "reaches" in r.json()["detail"]  # the comb: by the ground it reaches
             assert server.service.entries_after("tr-il-syria", 0)[-1]["seq"] == head
             assert c.get(f"{A}/activities", headers=il).json() == []
             small = zone("IL-PROT", "protected", forbids, offset(T4, 90, 5_000), 3_000)

@@ -265,6 +265,9 @@ def test_a_phrases_parameters_say_only_what_they_are_for(svc: Service) -> None:
         ("query_activity", {"ref": "TR-0001", "t1": "tomorrow", "t2": "10:00"}, "t1", "not a time"),
         ("query_activity", {"ref": "TR-0001", "t1": "2025-02-30T08:00Z", "t2": "10:00"}, "t1", ""),
         ("query_activity", {"ref": "TR-0001", "t1": 1, "t2": "10:00"}, "t1", "not a time"),
+        ("query_activity", {"ref": "TR-0001", "t1": "08:00", "t2": "99:99"}, "t2", "not a time"),
+        ("incident_at", {"place": "T4", "t1": "24:00", "party": "IL"}, "t1", "not a time"),
+        ("incident_at", {"place": "T4", "t1": "08:00:99", "party": "IL"}, "t1", "not a time"),
         ("incident_at", {"place": "T4", "t1": "2025-04-09T08:00Z", "party": "TR"}, "party", "its own party (IL)"),
     ]
     for template, params, field, words in cases:

@@ -450,7 +450,10 @@ def _check_member_params(ctx: Context, picture: Picture, template: str, params: 
             if given[4:5] == "-":  # a date too: a real one (2025-02-30 is not)
                 zoned = given if given[-1] in "zZ" or "+" in given[10:] or "-" in given[10:] else f"{given}Z"
                 parse_utc(zoned, field=name)
-            continue
+                continue
+            hh, mm, ss = int(given[0:2]), int(given[3:5]), int(given[6:8]) if given[5:6] == ":" else 0
+            if hh < 24 and mm < 60 and ss < 60:  # a real time of day (99:99 and 24:00 are not)
+                continue
         raise InvalidInput(
             f"params.{name}: {value!r} is not a time; give it in UTC as 2025-04-09T08:00Z (ISO 8601) or 08:00",
             field=name,
