@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from deconflict.cli import app
 from deconflict.clock import FixedClock, iso, parse_utc
+from deconflict.service import Service
 from deconflict.service.recheck import GRACE_S, recheck
 from deconflict.service.tactical_shape import SHORTENED_SINCE
 
@@ -399,3 +400,22 @@ def test_a_message_dropped_is_named_and_what_follows_is_still_recomputed(day: Do
     assert problems and not any("SQL" in p or "UNIQUE" in p or "does not follow" in p for p in problems), problems
     assert any("calls for message" in p and "escalated_to" in p for p in problems), problems
     assert any("to AZ)" in p for p in problems), problems
+
+
+def test_a_resolution_closing_a_message_the_record_does_not_hold_is_named_in_words(svc: Service) -> None:
+    """The operator drops an alert that a cancellation's resolution later closes: the resolution is named as
+    naming a message the record does not hold (it was a bare ``AssertionError`` from the projection, and
+    ``replay --bundle`` printed a traceback)."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(start_h=3)])  # C1, its alert awaited
+    svc.cancel(mechanism_id=M, actor="IL", activity_id="IL-0001")
+    docs = record_of(svc)
+    resolved = next(d for d in docs if d["type"] == "conflict.resolved" and d["payload"].get("messages"))
+    gone = resolved["payload"]["messages"][0]
+
+    def edit(docs: Docs) -> None:
+        del docs[_index(docs, "message.sent", id=gone)]
+
+    problems = _check(_edited(docs, edit))
+    assert not any("AssertionError" in p for p in problems), problems
+    assert any(f"it names message {gone!r}, which the record before it does not hold" in p for p in problems), problems

@@ -507,7 +507,7 @@ def _state_lines(state: dict[str, Any], instant: datetime) -> Iterator[str]:
         late = " (overdue)" if m.get("deadline") and _passed(m["deadline"], instant) else ""
         yield (
             f"    {m['id']}  {m['type']} to {', '.join(m['recipients'])}, awaiting {awaited}, "
-            f"deadline {utc_text(m['deadline'])}{late}, {m['steps']} escalation steps"
+            f"deadline {utc_text(m['deadline'])}{late}, {m['steps']} escalation step{'' if m['steps'] == 1 else 's'}"
         )
     if closed:  # alerts whose conflict was resolved before they were acknowledged: they stopped climbing
         yield f"  {len(closed)} closed unacknowledged:"

@@ -124,7 +124,7 @@ def _say_recheck(mechanism: str, r: Recheck) -> bool:
     n = len(r.problems)
     typer.echo(
         f"{mechanism}: DOES NOT HOLD: {n} {'entry' if n == 1 else 'entries'} of the service "
-        f"{'is' if n == 1 else 'are'} not what the entries before them call for "
+        f"{'is' if n == 1 else 'are'} not what the entries before {'it' if n == 1 else 'them'} call for "
         f"({r.derived} others are as the rules give{aside}{stopped}):",
         err=True,
     )

@@ -490,6 +490,7 @@ def recheck(entries: Iterable[dict[str, Any]], *, mechanism: str, until: datetim
             except Exception as exc:  # noqa: BLE001 (an entry the record before it cannot take: named, not raised)
                 # a store's refusal in its own words (without the statement and its parameters)
                 why = str(getattr(exc, "orig", None) or exc).split("\n")[0] or type(exc).__name__
+                why = why.removeprefix(f"entry {e.get('seq')} ({e.get('type')}): ")  # named once, below
                 r.out.problems.append(
                     f"entry {e.get('seq')} ({e.get('type')}) does not follow from the record before it ({why}); "
                     "nothing after it is recomputed"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from deconflict.clock import iso, parse_utc
+from deconflict.errors import InvalidInput
 from deconflict.model import ConflictStatus
 from deconflict.record.chain import EntryType
 from deconflict.store import direct
@@ -49,11 +50,25 @@ def apply(
         fn = _APPLIERS[type]
     except KeyError:
         raise ValueError(f"unknown record entry type {type!r}") from None
-    fn(session, mechanism, payload, at, seq, actor)
+    try:
+        fn(session, mechanism, payload, at, seq, actor)
+    except InvalidInput as e:  # an entry naming a row the record does not hold (_held): which entry
+        raise InvalidInput(f"entry {seq} ({type}): {e.message}") from None
 
 
 _INSERTS: dict[Any, Any] = {}
 """One insert statement per table, built on first use (building it for every row cost a cache-key walk)."""
+
+
+R = TypeVar("R")
+
+
+def _held(row: R | None, what: str) -> R:
+    """The row an entry changes; an entry naming one the record before it does not hold (a record cut or
+    rewritten by hand: the service never writes one) is refused in words, never taken on."""
+    if row is None:
+        raise InvalidInput(f"it names {what}, which the record before it does not hold")
+    return row
 
 
 def _insert(session: Session, model: Any, row: dict[str, Any]) -> None:
@@ -128,8 +143,7 @@ def _zone(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int,
 
 @applies(EntryType.ZONE_WITHDRAWN)
 def _zone_withdrawn(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    row = session.get(ZoneRow, (mid, p["id"]))
-    assert row is not None
+    row = _held(session.get(ZoneRow, (mid, p["id"])), f"zone {p['id']!r}")
     row.withdrawn_at = at
 
 
@@ -168,8 +182,7 @@ def _acknowledged(session: Session, mid: str, p: dict[str, Any], at: datetime, s
 
 
 def _acknowledge_conflict(session: Session, mid: str, conflict_id: str, party: str, at: datetime, actor: str) -> None:
-    row = session.get(ConflictRow, (mid, conflict_id))
-    assert row is not None
+    row = _held(session.get(ConflictRow, (mid, conflict_id)), f"conflict {conflict_id!r}")
     acks = dict(row.acknowledged)
     acks[party] = {"member": actor, "at": iso(at)}
     row.acknowledged = acks
@@ -181,15 +194,13 @@ def _acknowledge_conflict(session: Session, mid: str, conflict_id: str, party: s
 @applies(EntryType.CONFLICT_RESOLVED)
 def _resolved(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
     """A conflict closes; its alerts still awaiting an acknowledgement close with it and stop climbing."""
-    row = session.get(ConflictRow, (mid, p["id"]))
-    assert row is not None
+    row = _held(session.get(ConflictRow, (mid, p["id"])), f"conflict {p['id']!r}")
     row.status = ConflictStatus.RESOLVED.value
     row.resolution = p["resolution"]
     row.resolved_at = at
     row.resolved_by = actor
     for message_id in p.get("messages", ()):
-        message = session.get(MessageRow, (mid, message_id))
-        assert message is not None
+        message = _held(session.get(MessageRow, (mid, message_id)), f"message {message_id!r}")
         if message.closed_at is None:
             message.closed_at = at
             message.closed_note = f"conflict {p['id']} resolved ({p['resolution']})"
@@ -234,8 +245,7 @@ def _message_acknowledged(session: Session, mid: str, p: dict[str, Any], at: dat
 
 
 def _acknowledge_message(session: Session, mid: str, message_id: str, party: str, at: datetime, actor: str) -> None:
-    row = session.get(MessageRow, (mid, message_id))
-    assert row is not None
+    row = _held(session.get(MessageRow, (mid, message_id)), f"message {message_id!r}")
     acks = dict(row.acknowledged)
     acks[party] = {"member": actor, "at": iso(at)}
     row.acknowledged = acks
@@ -245,6 +255,5 @@ def _acknowledge_message(session: Session, mid: str, message_id: str, party: str
 
 @applies(EntryType.MESSAGE_ESCALATED)
 def _message_escalated(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    row = session.get(MessageRow, (mid, p["id"]))
-    assert row is not None
+    row = _held(session.get(MessageRow, (mid, p["id"])), f"message {p['id']!r}")
     row.steps = max(row.steps, int(p["rung"]))
