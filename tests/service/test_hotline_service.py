@@ -267,6 +267,8 @@ def test_a_phrases_parameters_say_only_what_they_are_for(svc: Service) -> None:
         ("query_activity", {"ref": "TR-0001", "t1": 1, "t2": "10:00"}, "t1", "not a time"),
         ("query_activity", {"ref": "TR-0001", "t1": "08:00", "t2": "99:99"}, "t2", "not a time"),
         ("incident_at", {"place": "T4", "t1": "24:00", "party": "IL"}, "t1", "not a time"),
+        ("query_activity", {"ref": "TR-0001", "t1": "2025-04-09T18:00", "t2": "2025-04-09T17:00Z"}, "t2", "before t1"),
+        ("holding", {"ref": "C" + "1" * 70}, "ref", "params.ref: longer than 64"),
         ("incident_at", {"place": "T4", "t1": "08:00:99", "party": "IL"}, "t1", "not a time"),
         ("incident_at", {"place": "T4", "t1": "2025-04-09T08:00Z", "party": "TR"}, "party", "its own party (IL)"),
     ]

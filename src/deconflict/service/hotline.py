@@ -463,14 +463,34 @@ def _check_member_params(ctx: Context, picture: Picture, template: str, params: 
             f"params.party: a member reports for its own party ({member.party}), not {params['party']!r}",
             field="party",
         )
+    first, last = _hhmm(params.get("t1")), _hhmm(params.get("t2"))
+    if first and last and first > last:
+        raise InvalidInput(
+            f"params.t2: {params['t2']!r} is before t1 {params['t1']!r}; a window runs from t1 to t2", field="t2"
+        )
     if "ref" in params:
-        ref = identifier(params["ref"], "ref")
+        try:
+            ref = identifier(params["ref"], "ref")
+        except InvalidInput as e:  # named as the other parameters are
+            raise InvalidInput(f"params.{e.message}", field="ref") from None
         if template == QUERY_ACTIVITY:  # it asks a party to answer, by a deadline: about something real
             kind = _seen_kind(ctx, picture, ref, member)
             if kind is None:
                 raise NotFound(f"params.ref: no activity {ref!r} that you may see", field="ref")
             if kind != "activity":
                 raise InvalidInput(f"params.ref: a query asks about an activity, and {ref} is a {kind}", field="ref")
+
+
+def _hhmm(value: Any) -> str:
+    """A phrase's time as comparable UTC text (``2025-04-09T08:00``), or "" for one that is not a whole date and
+    time (a time of day alone is not ordered against another: it may be the next day's)."""
+    if isinstance(value, datetime):
+        return iso(value)[:16]
+    text = value.strip() if isinstance(value, str) else ""
+    if text[4:5] != "-":
+        return ""
+    zoned = text if text[-1] in "zZ" or "+" in text[10:] or "-" in text[10:] else f"{text}Z"
+    return iso(parse_utc(zoned, field="t"))[:16]
 
 
 def _seen_kind(ctx: Context, picture: Picture, ref: str, member: Member) -> str | None:
