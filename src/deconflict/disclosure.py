@@ -158,17 +158,16 @@ def conflict_for(member: Member, doc: dict[str, Any], disclosure: Disclosure) ->
     return recorded_conflict(doc, disclosure)
 
 
-def notice_area_km2(frame: Frame, projected: Sequence[tuple[Any, float]], *, grown_m: float = 0.0) -> float:
-    """The ground area a notice's footprints cover together (their union), km²; with ``grown_m``, the ground
-    they reach: that union grown by so many metres all round."""
+def notice_area_km2(frame: Frame, projected: Sequence[tuple[Any, float]], *, grown_m: float) -> tuple[float, float]:
+    """The ground a notice's footprints cover together (their union) and the ground they reach (that union
+    grown by ``grown_m`` metres all round), km², from one union."""
     shapes = [_area(frame, g, r) for g, r in projected]
     union = shapely.union_all(shapes)
     if union.is_empty:
-        return 0.0
+        return 0.0, 0.0
     k = float(frame.scale(*shapely.get_coordinates(union.centroid)[0]))
-    if grown_m > 0:
-        union = shapely.buffer(union, grown_m * k, quad_segs=OVERLAP_QUAD_SEGS)
-    return float(union.area) / (k * k) / 1e6
+    grown = shapely.buffer(union, grown_m * k, quad_segs=OVERLAP_QUAD_SEGS) if grown_m > 0 else union
+    return float(union.area) / (k * k) / 1e6, float(grown.area) / (k * k) / 1e6
 
 
 def most_reach_km2(rules: Rules) -> float:
@@ -193,7 +192,7 @@ def check_zone_caps(rules: Rules, frame: Frame, geom: Any, radius_m: float, *, c
     """
     if rules.disclosure is Disclosure.FULL:
         return
-    area = notice_area_km2(frame, [(geom, radius_m)])
+    area, reach = notice_area_km2(frame, [(geom, radius_m)], grown_m=rules.separation_m)
     if area > rules.max_notice_area_km2:
         field = "radius_m" if circle else "geometry"
         raise InvalidInput(
@@ -205,7 +204,6 @@ def check_zone_caps(rules: Rules, frame: Frame, geom: Any, radius_m: float, *, c
         )
     # as a notice's: a comb of thin strips covering 80 km² cut a slice from every other notice in the country,
     # with its whole window and band
-    reach = notice_area_km2(frame, [(geom, radius_m)], grown_m=rules.separation_m)
     most = most_reach_km2(rules)
     if reach > most:
         field = "radius_m" if circle else "geometry"
@@ -250,7 +248,7 @@ def check_caps(rules: Rules, frame: Frame, vols: Sequence[Volume], projected: Se
                 "notify a longer activity in parts",
                 field="end",
             )
-    area = notice_area_km2(frame, projected)
+    area, reach = notice_area_km2(frame, projected, grown_m=rules.separation_m)
     if area > rules.max_notice_area_km2:
         raise InvalidInput(
             f"volumes geometry: the footprints cover {area:,.0f} km² together, more than the "
@@ -260,7 +258,6 @@ def check_caps(rules: Rules, frame: Frame, vols: Sequence[Volume], projected: Se
         )
     # what another party's notice shows the notifier is its overlap with these footprints grown by the
     # separation minimum: a comb of thin strips covered 245 km² and reached a whole country
-    reach = notice_area_km2(frame, projected, grown_m=rules.separation_m)
     most = most_reach_km2(rules)
     if reach > most:
         raise InvalidInput(
