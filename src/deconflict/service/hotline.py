@@ -448,8 +448,7 @@ def _check_member_params(ctx: Context, picture: Picture, template: str, params: 
         given = value.strip() if isinstance(value, str) else ""
         if _UTC_TIME.fullmatch(given):
             if given[4:5] == "-":  # a date too: a real one (2025-02-30 is not)
-                zoned = given if given[-1] in "zZ" or "+" in given[10:] or "-" in given[10:] else f"{given}Z"
-                parse_utc(zoned, field=name)
+                _dated(given, name)
                 continue
             hh, mm, ss = int(given[0:2]), int(given[3:5]), int(given[6:8]) if given[5:6] == ":" else 0
             if hh < 24 and mm < 60 and ss < 60:  # a real time of day (99:99 and 24:00 are not)
@@ -489,8 +488,13 @@ def _hhmm(value: Any) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if text[4:5] != "-":
         return ""
+    return iso(_dated(text, "t"))[:16]
+
+
+def _dated(text: str, field: str) -> datetime:
+    """A phrase's date and time: ISO 8601 with its zone, or without one as UTC (what the page's form sends)."""
     zoned = text if text[-1] in "zZ" or "+" in text[10:] or "-" in text[10:] else f"{text}Z"
-    return iso(parse_utc(zoned, field="t"))[:16]
+    return parse_utc(zoned, field=field)
 
 
 def _seen_kind(ctx: Context, picture: Picture, ref: str, member: Member) -> str | None:
