@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from deconflict.record import salt
 from deconflict.record.chain import SERVICE, EntryType
 from deconflict.record.registration import check_key_registered, check_key_revoked, fingerprint_ok
 from deconflict.record.rules import (
@@ -180,6 +181,8 @@ def check(doc: dict[str, Any], state: AuthorityState) -> str | None:
             f"({rule.speaks_for}); a party speaks only for itself"
         )
     problem: str | None = _CHECKS[kind](p, role, party, state)
+    if problem is None:  # what the entry says first, then whether its hash can be guessed
+        problem = salt.problem(kind.value, doc.get("at"), p)
     return problem
 
 

@@ -13,6 +13,7 @@ entries, linear).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -63,7 +64,7 @@ def warm(ctx: Context, mechanism_id: str) -> int | None:
 
 
 def admit(
-    state: authority.AuthorityState, *, mechanism: str, seq: int, actor: str, type: str, payload: Any
+    state: authority.AuthorityState, *, mechanism: str, seq: int, at: datetime, actor: str, type: str, payload: Any
 ) -> dict[str, Any]:
     """The entry's document as the rules read it, once they allow it. ``payload``: as a verifier reads it
     (what ``json.loads`` reads from its canonical JSON: :func:`~deconflict.record.chain.canonical_read`).
@@ -74,6 +75,7 @@ def admit(
     doc = {
         "mechanism": mechanism,
         "seq": seq,
+        "at": at,
         "actor": actor,
         "type": type,
         "payload": payload,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from deconflict.clock import Clock
 from deconflict.errors import Forbidden, NotFound, StaleVersion
 from deconflict.record import chain, signing
+from deconflict.record.salt import Salter
 from deconflict.service.context import Prepared, SignatureMode, Signed
 from deconflict.service.picture import Picture
 from deconflict.store import Store, direct, ledger
@@ -34,6 +35,8 @@ class Signers:
         """Load the service's key from ``store``, making it (dated by ``clock``) on first use."""
         self._custody: dict[str, signing.KeyPair] = {}
         self.service_key = self._load_service_key(store, clock)
+        self.salter = Salter(self.service_key.seed)
+        """The salts of the entries the service drafts (:mod:`deconflict.record.salt`)."""
 
     @staticmethod
     def _load_service_key(store: Store, clock: Clock) -> signing.KeyPair:

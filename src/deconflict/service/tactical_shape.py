@@ -13,6 +13,7 @@ from typing import Any
 
 from deconflict.clock import iso
 from deconflict.model import ConflictKind, Rules
+from deconflict.record import salt
 
 __all__ = ["FIELDS", "LEAST_ACK_S", "SHORTENED_SINCE", "deadline", "problems", "shortened"]
 
@@ -97,7 +98,7 @@ def problems(p: dict[str, Any], at: datetime, rules: Rules, parties: set[str], o
         ConflictKind.CONFORMANCE.value: {"tolerance_m": rules.conformance_tolerance_m},
     }.get(kind, {})
     out += [f"{k} {p.get(k)!r} where the rules give {v!r}" for k, v in fixed.items() if p.get(k) != v]
-    extra = sorted(set(p) - FIELDS.get(kind, _COMMON))
+    extra = sorted(set(p) - FIELDS.get(kind, _COMMON) - {salt.FIELD})  # the salt: record/salt.py's rule
     if extra:
         out.append(f"it carries {', '.join(extra)}, which the service never writes in a {kind} conflict")
     states = p.get("track_states")

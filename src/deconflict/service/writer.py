@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
 from deconflict.errors import DeconflictError
-from deconflict.record import authority, chain
+from deconflict.record import authority, chain, salt
 from deconflict.record.chain import EntryType
 from deconflict.service import rules
 from deconflict.service.context import IMMEDIATE, Context, SignatureMode, StaleRecord
@@ -325,7 +325,11 @@ class RecordWriter:
         at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({type.value})")
         state = rules.state_after(self._ctx, s, mid, after)
         body, read = chain.canonical_read(payload)
-        doc = rules.admit(state, mechanism=mid, seq=after.seq + 1, actor=actor, type=type.value, payload=read)
+        seq = after.seq + 1
+        if salt.salted(type.value, at):  # its hash must not be readable by guessing (record/salt.py)
+            made = self._ctx.signers.salter.salt(mechanism=mid, seq=seq, actor=actor, type=type.value, body=body)
+            body, read = chain.canonical_read({**payload, salt.FIELD: made})
+        doc = rules.admit(state, mechanism=mid, seq=seq, at=at, actor=actor, type=type.value, payload=read)
         mode = None
         if actor not in chain.SERVICE_ACTORS:
             mode, self._mode = self._mode, None

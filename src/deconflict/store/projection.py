@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from deconflict.clock import iso, parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.model import ConflictStatus
+from deconflict.record import salt
 from deconflict.record.chain import EntryType
 from deconflict.store import direct
 from deconflict.store.ledger import connection_of
@@ -50,6 +51,8 @@ def apply(
         fn = _APPLIERS[type]
     except KeyError:
         raise ValueError(f"unknown record entry type {type!r}") from None
+    if salt.FIELD in payload:  # the record's, not the tables' (record/salt.py)
+        payload = salt.without(payload)
     try:
         fn(session, mechanism, payload, at, seq, actor)
     except InvalidInput as e:  # an entry naming a row the record does not hold (_held): which entry
