@@ -324,11 +324,12 @@ class RecordWriter:
             self._last_at = self._time_floor(after)
         at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({type.value})")
         state = rules.state_after(self._ctx, s, mid, after)
-        body, read = chain.canonical_read(payload)
         seq = after.seq + 1
         if salt.salted(type.value, at):  # its hash must not be readable by guessing (record/salt.py)
-            made = self._ctx.signers.salter.salt(mechanism=mid, seq=seq, actor=actor, type=type.value, body=body)
+            made = self._ctx.signers.salter.salt(mechanism=mid, seq=seq, actor=actor, type=type.value)
             body, read = chain.canonical_read({**payload, salt.FIELD: made})
+        else:
+            body, read = chain.canonical_read(payload)
         doc = rules.admit(state, mechanism=mid, seq=seq, at=at, actor=actor, type=type.value, payload=read)
         mode = None
         if actor not in chain.SERVICE_ACTORS:
