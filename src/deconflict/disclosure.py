@@ -39,12 +39,16 @@ from deconflict.model import ConflictKind, Disclosure, Member, Role, Rules, Volu
 from deconflict.record.chain import EntryType
 
 __all__ = [
+    "FOLLOW_UPS",
     "OVERLAP_QUAD_SEGS",
+    "Audience",
+    "audience_of",
     "WITHHELD_FROM_CONFLICT",
     "check_caps",
     "conflict_for",
     "conflict_public",
     "entry_view",
+    "followed",
     "key_public",
     "listed_part",
     "message_status_view",
@@ -55,6 +59,7 @@ __all__ = [
     "payload_of",
     "preview_separation",
     "recorded_conflict",
+    "sees_audience",
     "sees_conflict",
     "sees_message",
     "sees_whole_notices",
@@ -365,15 +370,79 @@ def partial_activity(activity: dict[str, Any], conflicts: list[dict[str, Any]], 
     return {**summary, "partial": True, "volumes": [], "overlap": parts}
 
 
-def entry_view(entry: dict[str, Any], member: Member, disclosure: Disclosure) -> dict[str, Any]:
-    """A record entry as ``member`` may receive it: whole, or without its payload (hashes kept)."""
+FOLLOW_UPS: dict[str, str] = {
+    EntryType.CONFLICT_ACKNOWLEDGED.value: "conflict",
+    EntryType.CONFLICT_RESOLVED.value: "conflict",
+    EntryType.MESSAGE_ACKNOWLEDGED.value: "message",
+    EntryType.MESSAGE_ESCALATED.value: "message",
+}
+"""Entry types that follow a conflict or a message, named by the ``id`` in their payload: whoever may not
+see that conflict or message does not receive them either (an acknowledgement, a resolution and its note,
+an escalation step say what happened to it)."""
+
+Audience = tuple[Any, ...]
+"""Who may see a conflict (``("conflict", parties)``) or a message (``("message", to, sender, from_party)``):
+what :func:`entry_view` holds a follow-up entry to (:func:`audience_of`)."""
+
+
+def followed(entry: dict[str, Any]) -> tuple[str, str] | None:
+    """The conflict or message a follow-up entry names, as ``(kind, id)``; None for any other entry.
+
+    >>> followed({"type": "conflict.resolved", "payload": {"id": "C4", "resolution": "accepted"}})
+    ('conflict', 'C4')
+    >>> followed({"type": "message.sent", "payload": {"id": "M1"}}) is None
+    True
+    """
+    kind = FOLLOW_UPS.get(entry["type"])
+    payload = entry.get("payload")
+    if kind is None or not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        return None
+    return kind, payload["id"]
+
+
+def audience_of(entry: dict[str, Any]) -> tuple[tuple[str, str], Audience] | None:
+    """The conflict or message an entry records, and who may see it; None for any other entry."""
+    payload = entry.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        return None
+    if entry["type"] == EntryType.CONFLICT_DETECTED:
+        return ("conflict", payload["id"]), ("conflict", tuple(payload.get("parties") or ()))
+    if entry["type"] == EntryType.MESSAGE_SENT:
+        audience = ("message", tuple(payload.get("to") or ()), str(entry.get("actor")), payload.get("from_party"))
+        return ("message", payload["id"]), audience
+    return None
+
+
+def sees_audience(member: Member, audience: Audience | None) -> bool:
+    """Whether ``member`` may see the conflict or message of that audience (None, unknown: no)."""
+    if audience is None:
+        return member.role is not Role.PARTY
+    if audience[0] == "conflict":
+        return sees_conflict(member, {"parties": audience[1]})
+    return sees_message(member, to=audience[1], sender=audience[2], from_party=audience[3])
+
+
+def entry_view(
+    entry: dict[str, Any],
+    member: Member,
+    disclosure: Disclosure,
+    audiences: dict[tuple[str, str], Audience] | None = None,
+) -> dict[str, Any]:
+    """A record entry as ``member`` may receive it: whole, or without its payload (hashes kept).
+
+    ``audiences``: who may see each conflict and message the follow-up entries among those read name
+    (:data:`FOLLOW_UPS`); a party receives a follow-up only of what it may see. None: the reader is no party,
+    or none of the entries is a follow-up."""
     kind = entry["type"]
     payload = entry.get("payload")
     visible = True
     if kind.startswith("activity.") and payload is not None:
         visible = sees_whole_notices(member, disclosure, payload.get("party", ""))
-    elif kind.startswith("conflict.") and payload is not None:
-        visible = sees_conflict(member, payload) if kind == EntryType.CONFLICT_DETECTED else True
+    elif kind == EntryType.CONFLICT_DETECTED and payload is not None:
+        visible = sees_conflict(member, payload)
+    elif kind in FOLLOW_UPS and payload is not None and member.role is Role.PARTY:
+        ref = followed(entry)
+        visible = ref is not None and sees_audience(member, (audiences or {}).get(ref))
     elif kind == EntryType.MESSAGE_SENT and payload is not None:
         to, from_party = payload.get("to", ()), payload.get("from_party")
         visible = sees_message(member, to=to, sender=str(entry.get("actor")), from_party=from_party)

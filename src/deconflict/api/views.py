@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import orjson
 from fastapi.responses import JSONResponse, Response
@@ -24,7 +24,7 @@ from deconflict.disclosure import (
 )
 from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
-from deconflict.model import Activity, Mechanism
+from deconflict.model import Activity, Mechanism, Role
 from deconflict.record.chain import EntryType
 from deconflict.record.strict_json import floats_written_alike
 from deconflict.service import Service
@@ -101,12 +101,31 @@ def conflict_view(service: Service, caller: Caller, conflict: dict[str, Any]) ->
     return conflict_for(caller.member, conflict, service.mechanism(caller.mechanism_id).rules.disclosure)
 
 
-def entries_view(service: Service, caller: Caller, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Record entries as the caller may receive them; a hotline message carries its text in the caller's language."""
+@overload
+def entries_view(
+    service: Service, caller: Caller, entries: list[dict[str, Any]], *, read: Literal[True] = True
+) -> list[dict[str, Any]]: ...
+@overload
+def entries_view(
+    service: Service, caller: Caller, entries: list[dict[str, Any]], *, read: bool
+) -> list[dict[str, Any]] | None: ...
+def entries_view(
+    service: Service, caller: Caller, entries: list[dict[str, Any]], *, read: bool = True
+) -> list[dict[str, Any]] | None:
+    """Record entries as the caller may receive them; a hotline message carries its text in the caller's language.
+
+    A party receives what follows a conflict or a message (its acknowledgement, resolution, escalation steps)
+    only of those it may see, which may take a read of the tables: None when it would, and ``read`` is False
+    (the caller is on the event loop)."""
     disclosure = service.mechanism(caller.mechanism_id).rules.disclosure
+    audiences = None
+    if caller.member.role is Role.PARTY:
+        audiences = service.audiences(caller.mechanism_id, entries, read=read)
+        if audiences is None:
+            return None
     out = []
     for e in entries:
-        view = entry_view(e, caller.member, disclosure)
+        view = entry_view(e, caller.member, disclosure, audiences)
         if e["type"] == EntryType.MESSAGE_SENT and "payload" in view:
             sent_at = parse_utc(e["at"], field="at")
             message = message_view(e["payload"], seq=e["seq"], sender=e["actor"], sent_at=sent_at, reader=caller.member)

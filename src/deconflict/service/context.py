@@ -224,6 +224,9 @@ class Context:
     heard: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(mechanism, party) → what the line checks last found of the party (``queries.Heard``): where the record
     was read up to, and its first entry since its latest check."""
+    audiences: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)
+    """mechanism → (``"conflict"`` or ``"message"``, id) → who may see it (``disclosure.Audience``), as the
+    entries that recorded them were read (:func:`deconflict.service.queries.audiences`): it never changes."""
     checkpoint_seq: dict[str, int] = field(default_factory=dict)
     """mechanism → sequence number of its newest signed checkpoint, as this process last saw it."""
     tokens: dict[str, tuple[float, tuple[str, Member] | None]] = field(default_factory=dict)

@@ -386,6 +386,13 @@ class Service(RecordFacade):
         ]
         return activities, kept
 
+    def audiences(
+        self, mechanism_id: str, entries: list[dict[str, Any]], *, read: bool = True
+    ) -> dict[tuple[str, str], Any] | None:
+        """Who may see each conflict and message the follow-up entries among ``entries`` name (None: the
+        tables would have to be read, and ``read`` is False)."""
+        return queries.audiences(self._ctx, mechanism_id, entries, read=read)
+
     def conflict(self, mechanism_id: str, conflict_id: str) -> dict[str, Any]:
         """A conflict as members read it; raises NotFound."""
         return queries.conflict(self._ctx, mechanism_id, conflict_id)

@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
 from deconflict.disclosure import (
+    Audience,
+    audience_of,
     conflict_public,
+    followed,
     key_public,
     message_status_view,
     partial_activity,
@@ -36,6 +39,8 @@ from deconflict.store.schema import ActivityRow, ConflictRow, KeyRow, LedgerEntr
 T = TypeVar("T")
 
 __all__ = [
+    "AUDIENCES_KEPT",
+    "audiences",
     "ABOUT_CONFLICT",
     "ABOUT_MESSAGE",
     "TACTICAL_KINDS",
@@ -179,6 +184,51 @@ def message_doc(row: MessageRow, reader: Member) -> dict[str, Any]:
 def sees(row: MessageRow, reader: Member) -> bool:
     """Whether ``reader`` may read a stored message."""
     return sees_message(reader, to=row.recipients, sender=row.sender, from_party=row.doc.get("from_party"))
+
+
+AUDIENCES_KEPT = 200_000
+"""How many conflicts' and messages' audiences a mechanism keeps in memory before it starts again (each is
+read again from the tables when a follow-up entry names it)."""
+
+
+def audiences(
+    ctx: Context, mechanism_id: str, entries: list[dict[str, Any]], *, read: bool = True
+) -> dict[tuple[str, str], Audience] | None:
+    """Who may see each conflict and message that the follow-up entries among ``entries`` name
+    (``disclosure.FOLLOW_UPS``), from the entries that recorded them: those among ``entries``, those read
+    before in this process, else the tables. None: the tables would have to be read, and ``read`` is False
+    (the caller is on the event loop)."""
+    refs = {ref for e in entries if (ref := followed(e)) is not None}
+    known = ctx.audiences.setdefault(mechanism_id, {})
+    for e in entries:
+        if (found := audience_of(e)) is not None:
+            known[found[0]] = found[1]
+    if not refs:
+        return {}
+    missing = [ref for ref in refs if ref not in known]
+    if missing:
+        if not read:
+            return None
+        if len(known) > AUDIENCES_KEPT:
+            known.clear()
+        with ctx.store.read() as s:
+            conflicts = [i for kind, i in missing if kind == "conflict"]
+            messages = [i for kind, i in missing if kind == "message"]
+            if conflicts:
+                for cid, parties in s.execute(
+                    select(ConflictRow.id, ConflictRow.parties).where(
+                        ConflictRow.mechanism_id == mechanism_id, ConflictRow.id.in_(conflicts)
+                    )
+                ):
+                    known[("conflict", cid)] = ("conflict", tuple(parties))
+            if messages:
+                for mid, to, sender, doc in s.execute(
+                    select(MessageRow.id, MessageRow.recipients, MessageRow.sender, MessageRow.doc).where(
+                        MessageRow.mechanism_id == mechanism_id, MessageRow.id.in_(messages)
+                    )
+                ):
+                    known[("message", mid)] = ("message", tuple(to), sender, doc.get("from_party"))
+    return {ref: known[ref] for ref in refs if ref in known}
 
 
 def readable_message(s: Session, mechanism_id: str, message_id: str, reader: Member) -> MessageRow | None:

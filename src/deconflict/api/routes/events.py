@@ -149,7 +149,10 @@ def _kept(service: Service, hub: Hub, caller: Caller, last: int, last_checkpoint
     entries = hub.recent.kept(mid, last, PAGE)
     if entries is None:
         return None
-    return [(view["seq"], sse_frame(view)) for view in entries_view(service, caller, entries)]
+    views = entries_view(service, caller, entries, read=False)  # None: it needs a read of the tables
+    if views is None:
+        return None
+    return [(view["seq"], sse_frame(view)) for view in views]
 
 
 def _entries_after(service: Service) -> Reader:
