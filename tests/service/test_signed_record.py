@@ -19,7 +19,7 @@ from deconflict.errors import Forbidden, StaleVersion
 from deconflict.record import signing
 from deconflict.record.chain import canonical, entry_hash, sha256_hex
 from deconflict.service import Prepared, Service, SignatureMode, Signed
-from deconflict.store import replay
+from deconflict.store import open_store, replay
 
 vol = partial(builders.vol, start_h=3)
 """This module's volumes open 3 h after T0."""
@@ -411,3 +411,15 @@ def test_cli_keys_generate_then_notify_signed_on_the_partys_side(tmp_path: Path,
         assert early.exit_code == 2 and "had no record yet" in early.output
     finally:
         server.stop()
+
+
+def test_a_party_with_no_key_in_the_record_is_told_to_have_one_registered(tmp_path: Path) -> None:
+    svc = Service(open_store(str(tmp_path / "bare.db")), clock=FixedClock(builders.T0))
+    svc.declare_mechanism(mechanism=builders.syria(), keys={}, key_proofs={}, demo_custody=False)
+    before = head(svc)
+    with pytest.raises(Forbidden, match="party TR has no key in force in the record") as got:
+        svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol()])
+    assert "deconflict keys register" in got.value.message and "--party TR" in got.value.message
+    with pytest.raises(Forbidden, match=r"AZ \(facilitator\) has no key in force"):
+        svc.send_message(mechanism_id=M, actor="AZ", text="radio check", lang="en", to=["TR"])
+    assert head(svc) == before

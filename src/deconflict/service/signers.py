@@ -94,6 +94,14 @@ class Signers:
         if not found:
             self._custody.pop(owner, None)
             who = f"party {party}" if role == "party" else f"{party} ({role})"  # a facilitator is no party
+            if not _has_key(s, mechanism_id, party):
+                raise Forbidden(
+                    f"{who} has no key in force in the record, so nothing it writes can be signed yet: the "
+                    f"operator registers its first key (deconflict keys register --db ... --mechanism {mechanism_id} "
+                    f"--party {party} --public-key {party.lower()}.key, the public half of the key {party} made with "
+                    f"deconflict keys generate), then {party} signs with it (--key)",
+                    field="key",
+                )
             commands = (
                 "notify, amend, cancel, ack, resolve, import and hotline send or ack"
                 if role == "party"
@@ -116,6 +124,19 @@ class Signers:
 _CUSTODY_READ = "deconflict.custody_read"
 """Key in a session's ``info``: the custody rows its transaction read, by owner (each read once a transaction)."""
 _CUSTODY = select(CustodyKeyRow.key_id, CustodyKeyRow.seed).where(CustodyKeyRow.owner == bindparam("owner"))
+
+
+_KEY_IN_FORCE = (
+    select(KeyRow.key_id)
+    .where(KeyRow.mechanism_id == bindparam("mechanism"), KeyRow.owner == bindparam("owner"))
+    .where(KeyRow.revoked_seq.is_(None))
+    .limit(1)
+)
+
+
+def _has_key(s: Session, mechanism_id: str, party: str) -> bool:
+    """Whether the record holds a key of ``party`` not revoked."""
+    return bool(direct.rows(ledger.connection_of(s), _KEY_IN_FORCE, {"mechanism": mechanism_id, "owner": party}))
 
 
 def _party_of(s: Session, picture: Picture | None, mechanism_id: str, actor: str) -> tuple[str, str]:
