@@ -9,12 +9,12 @@ every payload of a type a copy may withhold carries ``salt``: 128 bits, written 
 URL-safe base64, that nobody without the service's key can work out. Guessing the rest of the payload no
 longer finds its hash.
 
-The salt is derived, not drawn: HMAC-SHA256 under a key derived from the service's own key, over the
-mechanism, the entry's number, its actor and its type. The same entry drafted twice gets the same salt,
-so a party that prepares an entry, signs it and sends the signature finds the service drafting exactly
-what it signed; and since the actor is in it, preparing an entry of one's own and never sending it
-tells the salt of nobody else's entry at that number. Made before the payload's canonical JSON, it
-costs one HMAC an entry and no second serialisation.
+The salt is derived, not drawn: keyed BLAKE2b (a MAC, 128 bits out) under a key derived from the service's
+own key, over the mechanism, the entry's number, its actor and its type. The same entry drafted twice gets
+the same salt, so a party that prepares an entry, signs it and sends the signature finds the service
+drafting exactly what it signed; and since the actor is in it, preparing an entry of one's own and never
+sending it tells the salt of nobody else's entry at that number. Made before the payload's canonical
+JSON, it costs one keyed hash an entry (under a microsecond) and no second serialisation.
 
 A salt only stops guessing. The payload's hash is still in every copy, and what a withheld entry's type,
 time and number say (that an entry was written, and when) is as before (docs/disclosure.md §2).
@@ -27,9 +27,8 @@ service's entries does not compare it (nobody but the service can).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +44,8 @@ SALTED_SINCE = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
 _SALTED_SINCE_ISO = "2026-12-06T17:00:00Z"
 _LENGTH = 22
 """128 bits in URL-safe base64, without padding."""
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+"""Standard base64 to its URL-safe alphabet."""
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _NEVER = frozenset(t.value for t in NEVER_WITHHELD)
 
@@ -65,7 +66,7 @@ class Salter:
     """Makes the salts of the entries the service drafts, under a key derived from the service's own seed."""
 
     def __init__(self, seed: bytes) -> None:  # noqa: D107
-        self._key = hmac.new(seed, b"deconflict payload salt v1", hashlib.sha256).digest()
+        self._key = hashlib.blake2b(b"deconflict payload salt v1", key=seed, digest_size=32).digest()
 
     def salt(self, *, mechanism: str, seq: int, actor: str, type: str) -> str:
         """The salt of entry ``seq`` of ``mechanism``, by ``actor``, of ``type``.
@@ -82,8 +83,8 @@ class Salter:
         >>> one == s.salt(actor="il-duty", mechanism="m", seq=8, type="message.acknowledged")
         False
         """
-        digest = hmac.digest(self._key, f"{mechanism}\n{seq}\n{actor}\n{type}".encode(), "sha256")
-        return base64.urlsafe_b64encode(digest[:16])[:22].decode()
+        digest = hashlib.blake2b(f"{mechanism}\n{seq}\n{actor}\n{type}".encode(), key=self._key, digest_size=16)
+        return binascii.b2a_base64(digest.digest(), newline=False)[:_LENGTH].translate(_URL_SAFE).decode()
 
 
 def problem(kind: str, at: Any, payload: dict[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from deconflict.clock import iso
 from deconflict.disclosure import (
+    FOLLOW_UPS,
     Audience,
     audience_of,
     conflict_public,
@@ -198,10 +199,13 @@ def audiences(
     (``disclosure.FOLLOW_UPS``), from the entries that recorded them: those among ``entries``, those read
     before in this process, else the tables. None: the tables would have to be read, and ``read`` is False
     (the caller is on the event loop)."""
-    refs = {ref for e in entries if (ref := followed(e)) is not None}
+    refs: set[tuple[str, str]] = set()
     known = ctx.audiences.setdefault(mechanism_id, {})
     for e in entries:
-        if (found := audience_of(e)) is not None:
+        if e["type"] in FOLLOW_UPS:
+            if (ref := followed(e)) is not None:
+                refs.add(ref)
+        elif (found := audience_of(e)) is not None:
             known[found[0]] = found[1]
     if not refs:
         return {}
