@@ -419,3 +419,60 @@ def test_a_resolution_closing_a_message_the_record_does_not_hold_is_named_in_wor
     problems = _check(_edited(docs, edit))
     assert not any("AssertionError" in p for p in problems), problems
     assert any(f"it names message {gone!r}, which the record before it does not hold" in p for p in problems), problems
+
+
+# --- a member's phrase, held to what the service takes of one (from admission.PHRASES_HELD_SINCE) --------------
+
+
+def _phrases_after_the_rule(tmp_path: Path, at: Any) -> Docs:
+    """Türkiye and Israel notify; Israel asks Türkiye about its notice; Türkiye reports an incident and says
+    it is holding: every phrase as the service takes it, at ``at``."""
+    from support.builders import HAMA, T4
+
+    clock = FixedClock(at)
+    svc = declared_service(tmp_path / f"phrases-{at:%Y}.db", clock)
+    tr = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, clock(), start_h=4)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(HAMA, clock(), start_h=5)])
+    ref = tr.activity.id if tr.activity is not None else ""
+    query = {"ref": ref, "t1": "10:00", "t2": "11:00"}
+    svc.send_message(mechanism_id=M, actor="IL", template="query_activity", params=query, to=["TR"])
+    incident = {"place": "T4", "t1": "09:00", "party": "TR"}
+    svc.send_message(mechanism_id=M, actor="TR", template="incident_at", params=incident, to=["IL"])
+    svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": ref}, to=["IL"])
+    docs = svc.entries_after(M, 0, limit=10_000)
+    svc.store.close()
+    return docs
+
+
+def _phrase(docs: Docs, template: str) -> dict[str, Any]:
+    return docs[_index(docs, "message.sent", template=template)]["payload"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda d: _phrase(d, "query_activity").update(to=["AZ"]), "to: a query about activity TR-0001 is asked of TR"),
+        (lambda d: _phrase(d, "query_activity")["params"].update(ref="IL-0001"), "IL-0001 is IL's own activity"),
+        (lambda d: _phrase(d, "query_activity")["params"].update(ref="TR-0099"), "which is no activity in the record"),
+        (
+            lambda d: _phrase(d, "incident_at")["params"].update(party="IL"),
+            "params.party: a member reports for its own",
+        ),
+        (lambda d: _phrase(d, "holding")["params"].update(ref="x" * 300), "params.ref: 300 characters"),
+        (lambda d: _phrase(d, "holding")["params"].update(ref="see you at noon"), "params.ref: 'see you at noon' may"),
+        (lambda d: _phrase(d, "incident_at")["params"].update(t1="tomorrow"), "params.t1: 'tomorrow' is not a time"),
+    ],
+    ids=["query-to", "query-own", "query-ghost", "incident-party", "long-ref", "ref-words", "time"],
+)
+def test_a_phrase_the_service_would_refuse_is_named_from_the_rule_date(
+    tmp_path: Path, edit: Callable[[Docs], None], named: str
+) -> None:
+    from deconflict.service.admission import PHRASES_HELD_SINCE
+
+    after = _phrases_after_the_rule(tmp_path, PHRASES_HELD_SINCE + timedelta(hours=2))
+    assert _check(after) == []
+    problems = _check(_edited(after, edit))
+    assert len(problems) == 1 and "the service would have refused" in problems[0] and named in problems[0], problems
+    # a record written before the rule date is read as it was written
+    before = _phrases_after_the_rule(tmp_path, T0)
+    assert _check(_edited(before, edit)) == []

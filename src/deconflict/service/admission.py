@@ -7,7 +7,7 @@ have refused and have it taken as given.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from deconflict.model import ActivityState, Member, Resolution, Role
 from deconflict.record.chain import EntryType
 from deconflict.service import conflicts, notices, queries
 from deconflict.service.context import LIVE_STATES
-from deconflict.service.hotline import MEMBER_PHRASES
+from deconflict.service.hotline import MEMBER_PHRASES, QUERY_ACTIVITY, check_phrase_params
 from deconflict.service.picture import Picture
 from deconflict.store.schema import ActivityRow, ConflictRow
 
@@ -40,7 +40,11 @@ def refused(
         elif type_ == EntryType.ZONE_DECLARED.value:
             parse_zone(p, mechanism=mid, owner=str(p.get("owner")), parties=picture.mechanism.parties())
         elif type_ == EntryType.MESSAGE_SENT.value and member is not None:
-            problem = _message(picture, member, p, at) or _about_a_message(s, mid, member, p)
+            problem = (
+                _message(picture, member, p, at)
+                or _about_a_message(s, mid, member, p)
+                or _query_of_the_owner(s, mid, member, p, at)
+            )
             if problem is not None:
                 return problem
         if type_ in (EntryType.ACTIVITY_AMENDED.value, EntryType.ACTIVITY_CANCELLED.value):
@@ -63,13 +67,24 @@ def _notice(picture: Picture, p: dict[str, Any], at: datetime) -> None:
     check_caps(rules, picture.frame, vols, picture.project_in_area(vols))
 
 
+PHRASES_HELD_SINCE = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
+"""From this instant a member's recorded phrase is held to what the service takes of one: its parameters
+(:func:`deconflict.service.hotline.check_phrase_params`) and a query about an activity asked of the party
+whose activity it is. Records written before are read as they were written (the service took longer
+references, loose times and a query to anyone then)."""
+
+
 def _message(picture: Picture, sender: Member, p: dict[str, Any], at: datetime) -> str | None:
-    """A phrase the member's role does not send, or what the service works out itself (whether the message
-    asks for an acknowledgement, its deadline, its kind, the sender's party) given otherwise."""
+    """A phrase the member's role does not send, parameters the service would have refused, or what the service
+    works out itself (whether the message asks for an acknowledgement, its deadline, its kind, the sender's
+    party) given otherwise."""
     template = p.get("template")
     if template is not None:
         if template not in MEMBER_PHRASES[sender.role]:
             return f"template {template!r} is not a phrase a {sender.role.value} sends"
+        params = p.get("params")
+        if at >= PHRASES_HELD_SINCE and isinstance(params, dict):
+            check_phrase_params(params, sender.party)  # raises in the service's words
         rendered = phrases.render(str(template), str(p.get("lang")), p.get("params") or {})
     else:
         rendered = phrases.free_text(str(p.get("text")), str(p.get("lang")))
@@ -83,13 +98,32 @@ def _message(picture: Picture, sender: Member, p: dict[str, Any], at: datetime) 
 
 def _about_a_message(s: Session, mid: str, sender: Member, p: dict[str, Any]) -> str | None:
     """A member's message about a message names one the sender could read then (the service answers any other
-    as absent). Not checked: its subject being an activity, a conflict or a zone, nor whom a query about an
-    activity went to (rules the service took up after records were written that they would refuse)."""
+    as absent). Not checked: its subject being an activity, a conflict or a zone (a rule the service took up
+    after records were written that it would refuse)."""
     about = p.get("about")
     if not isinstance(about, dict) or about.get("kind") != queries.ABOUT_MESSAGE:
         return None
     if queries.readable_message(s, mid, str(about.get("id")), sender) is None:
         return f"about: message {about.get('id')!r} is not one {sender.id} could read"
+    return None
+
+
+def _query_of_the_owner(s: Session, mid: str, sender: Member, p: dict[str, Any], at: datetime) -> str | None:
+    """From :data:`PHRASES_HELD_SINCE`, a query about an activity names one in the record, another party's, and
+    is asked of that party (the service refuses any other). Not checked: that the sender could see it then
+    (under conflicts-only, through a conflict with one of its own notices)."""
+    if at < PHRASES_HELD_SINCE or p.get("template") != QUERY_ACTIVITY:
+        return None
+    ref = (p.get("params") or {}).get("ref")
+    row = s.get(ActivityRow, (mid, str(ref)))
+    if row is None:
+        return f"params.ref: a query about {ref!r}, which is no activity in the record before it"
+    if row.party == sender.party:
+        return f"params.ref: {ref} is {sender.party}'s own activity; a query asks another party about its activity"
+    to = [str(x) for x in p.get("to") or ()]
+    if row.party not in to:
+        asked = ", ".join(to) or "nobody"
+        return f"to: a query about activity {ref} is asked of {row.party}, whose activity it is, not only of {asked}"
     return None
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "Answers",
     "Outgoing",
     "acknowledge_message",
+    "check_phrase_params",
     "message",
     "messages",
     "send_message",
@@ -427,13 +428,30 @@ of day alone (09:00)."""
 
 
 def _check_member_params(ctx: Context, picture: Picture, template: str, params: dict[str, Any], member: Member) -> None:
+    """A member's phrase says only what its parameters are for (:func:`check_phrase_params`). A query about an
+    activity asks a party to answer by a deadline, so its reference must name an activity the sender may see
+    (any other is answered as absent, hidden or missing alike: nothing is learnt by asking); the other phrases
+    answer and ask nothing, and their reference need only be an id."""
+    check_phrase_params(params, member.party)
+    if "ref" in params and template == QUERY_ACTIVITY:  # it asks a party to answer, by a deadline: about something real
+        ref = identifier(params["ref"], "ref")  # as the check above read it
+        kind = _seen_kind(ctx, picture, ref, member)
+        if kind is None:
+            raise NotFound(f"params.ref: no activity {ref!r} that you may see", field="ref")
+        if kind != "activity":
+            raise InvalidInput(f"params.ref: a query asks about an activity, and {ref} is a {kind}", field="ref")
+
+
+def check_phrase_params(params: dict[str, Any], party: str) -> None:
     """A member's phrase says only what its parameters are for, since its reader reads it as the agreed wording
-    and not as free text: a reference is an id; a time is a time; the party reporting an incident is the
-    sender's own; no parameter holds more than :data:`MOST_PARAM_CHARS`
-    characters. (A 15,000-character reference carried another party's words inside an agreed phrase.) A query
-    about an activity asks a party to answer by a deadline, so its reference must name an activity the sender
-    may see (any other is answered as absent, hidden or missing alike: nothing is learnt by asking); the other
-    phrases answer and ask nothing, and their reference need only be an id."""
+    and not as free text: a reference is an id; a time is a time (t2 not before t1); the party reporting an
+    incident is the sender's own (``party``); no parameter holds more than :data:`MOST_PARAM_CHARS` characters.
+    (A 15,000-character reference carried another party's words inside an agreed phrase.) Held by the service
+    as it takes a phrase, and by ``ledger verify`` on what it recorded (:mod:`deconflict.service.admission`).
+
+    Raises:
+        InvalidInput: naming the parameter (``params.ref``, ``params.t1`` …) and what is wrong with it.
+    """
     for name, value in params.items():
         if isinstance(value, str) and len(value) > MOST_PARAM_CHARS:
             raise InvalidInput(
@@ -457,9 +475,9 @@ def _check_member_params(ctx: Context, picture: Picture, template: str, params: 
             f"params.{name}: {value!r} is not a time; give it in UTC as 2025-04-09T08:00Z (ISO 8601) or 08:00",
             field=name,
         )
-    if "party" in params and params["party"] != member.party:
+    if "party" in params and params["party"] != party:
         raise InvalidInput(
-            f"params.party: a member reports for its own party ({member.party}), not {params['party']!r}",
+            f"params.party: a member reports for its own party ({party}), not {params['party']!r}",
             field="party",
         )
     first, last = _hhmm(params.get("t1")), _hhmm(params.get("t2"))
@@ -469,15 +487,9 @@ def _check_member_params(ctx: Context, picture: Picture, template: str, params: 
         )
     if "ref" in params:
         try:
-            ref = identifier(params["ref"], "ref")
+            identifier(params["ref"], "ref")
         except InvalidInput as e:  # named as the other parameters are
             raise InvalidInput(f"params.{e.message}", field="ref") from None
-        if template == QUERY_ACTIVITY:  # it asks a party to answer, by a deadline: about something real
-            kind = _seen_kind(ctx, picture, ref, member)
-            if kind is None:
-                raise NotFound(f"params.ref: no activity {ref!r} that you may see", field="ref")
-            if kind != "activity":
-                raise InvalidInput(f"params.ref: a query asks about an activity, and {ref} is a {kind}", field="ref")
 
 
 def _hhmm(value: Any) -> str:
