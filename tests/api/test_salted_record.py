@@ -159,3 +159,33 @@ def test_the_rules_name_an_entry_without_a_salt_from_the_rule_date() -> None:
     assert "not 128 bits" in str(problem(T, {**sent, "salt": 12}))
     assert problem(T, {**sent, "salt": "A" * 22}) is None
     assert datetime(2026, 12, 6, tzinfo=UTC) < salt.SALTED_SINCE
+
+
+def test_a_number_written_again_after_a_restore_gets_a_salt_of_its_own(tmp_path: Path) -> None:
+    """A restore (or a failover to a copy that lacked the last entries) writes the numbers after its head
+    again. Israel read Türkiye's phrase to it at a number before; the phrase Türkiye sends the facilitator at
+    that number after the restore, by the same actor, of the same type, after the same entry, does not reuse
+    its salt (a hostile party's test read hidden payloads with the salts it had kept)."""
+    import shutil
+
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    clock = FixedClock(T)
+    first = declared_db(tmp_path / "first.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))
+    svc = Service(open_store(first), clock=clock)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, T, start_h=6)])
+    svc.store.close()
+    restored = str(shutil.copy(first, tmp_path / "restored.db"))  # the backup taken then
+    sent = {}
+    for db, to, later in ((first, "IL", 60), (restored, "AZ", 600)):
+        clock = FixedClock(T + timedelta(seconds=later))
+        svc = Service(open_store(db), clock=clock)
+        out = svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "TR-0001"}, to=[to])
+        (sent[to],) = svc.entries_after(M, out["seq"] - 1, limit=1)
+        svc.store.close()
+    seen, hidden = sent["IL"], sent["AZ"]
+    assert (seen["seq"], seen["prev_hash"], seen["actor"]) == (hidden["seq"], hidden["prev_hash"], hidden["actor"])
+    assert seen["payload"]["salt"] != hidden["payload"]["salt"]
+    guessed = {**salt.without(hidden["payload"]), "salt": seen["payload"]["salt"]}
+    assert sha256_hex(canonical(guessed)) != hidden["payload_hash"]

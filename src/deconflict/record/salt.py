@@ -10,11 +10,14 @@ URL-safe base64, that nobody without the service's key can work out. Guessing th
 longer finds its hash.
 
 The salt is derived, not drawn: keyed BLAKE2b (a MAC, 128 bits out) under a key derived from the service's
-own key, over the mechanism, the entry's number, its actor and its type. The same entry drafted twice gets
-the same salt, so a party that prepares an entry, signs it and sends the signature finds the service
-drafting exactly what it signed; and since the actor is in it, preparing an entry of one's own and never
-sending it tells the salt of nobody else's entry at that number. Made before the payload's canonical
-JSON, it costs one keyed hash an entry (under a microsecond) and no second serialisation.
+own key, over the mechanism, the entry's number, its time, its actor, its type and the hash of the entry
+before it. The same entry drafted twice gets the same salt, so a party that prepares an entry, signs it
+and sends the signature finds the service drafting exactly what it signed. Since the actor is in it,
+preparing an entry of one's own and never sending it tells the salt of nobody else's entry at that
+number; since the time and the entry before are in it, a number written again after a restore or a
+failover does not reuse a salt a party read there before (:meth:`Salter.salt`). Made before the
+payload's canonical JSON, it costs one keyed hash an entry (under a microsecond) and no second
+serialisation.
 
 A salt only stops guessing. The payload's hash is still in every copy, and what a withheld entry's type,
 time and number say (that an entry was written, and when) is as before (docs/disclosure.md §2).
@@ -68,22 +71,31 @@ class Salter:
     def __init__(self, seed: bytes) -> None:  # noqa: D107
         self._key = hashlib.blake2b(b"deconflict payload salt v1", key=seed, digest_size=32).digest()
 
-    def salt(self, *, mechanism: str, seq: int, actor: str, type: str) -> str:
-        """The salt of entry ``seq`` of ``mechanism``, by ``actor``, of ``type``.
+    def salt(self, *, mechanism: str, seq: int, at: datetime, actor: str, type: str, prev_hash: str) -> str:
+        """The salt of entry ``seq`` of ``mechanism``, written at ``at`` by ``actor``, of ``type``, after the
+        entry whose hash is ``prev_hash``.
 
-        The record holds one entry at each number, so a salt is told only with the entry it is in: a
-        member that prepares an entry and never signs it learns the salt of its own entry at that number,
-        never another actor's (the actor is in it).
+        A salt is told only with the entry it is in. A member that prepares an entry and never signs it learns
+        the salt of its own entry at that number, never another actor's (the actor is in it). A record holds
+        one entry a number, but a restore or a failover to a copy that lacked the last entries writes the
+        numbers after its head again: the time and the entry before are in it too, so an entry written there
+        again does not get the salt a party read at that number before (a party's mirror keeps the copy it
+        read before the rewind).
 
         >>> s = Salter(bytes(32))
-        >>> ack = dict(mechanism="m", seq=7, type="message.acknowledged")
-        >>> one = s.salt(actor="il-duty", **ack)
-        >>> len(one), one == s.salt(actor="il-duty", **ack), one == s.salt(actor="tr-duty", **ack)
+        >>> t = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)
+        >>> ack = dict(mechanism="m", seq=7, type="message.acknowledged", prev_hash="ab" * 32)
+        >>> one = s.salt(actor="il-duty", at=t, **ack)
+        >>> len(one), one == s.salt(actor="il-duty", at=t, **ack), one == s.salt(actor="tr-duty", at=t, **ack)
         (22, True, False)
-        >>> one == s.salt(actor="il-duty", mechanism="m", seq=8, type="message.acknowledged")
+        >>> from datetime import timedelta
+        >>> one == s.salt(actor="il-duty", at=t + timedelta(microseconds=1), **ack)
+        False
+        >>> one == s.salt(actor="il-duty", at=t, **{**ack, "prev_hash": "cd" * 32})
         False
         """
-        digest = hashlib.blake2b(f"{mechanism}\n{seq}\n{actor}\n{type}".encode(), key=self._key, digest_size=16)
+        head = f"{mechanism}\n{seq}\n{at.isoformat()}\n{actor}\n{type}\n{prev_hash}".encode()
+        digest = hashlib.blake2b(head, key=self._key, digest_size=16)
         return binascii.b2a_base64(digest.digest(), newline=False)[:_LENGTH].translate(_URL_SAFE).decode()
 
 

@@ -326,7 +326,9 @@ class RecordWriter:
         state = rules.state_after(self._ctx, s, mid, after)
         seq = after.seq + 1
         if salt.salted(type.value, at):  # its hash must not be readable by guessing (record/salt.py)
-            made = self._ctx.signers.salter.salt(mechanism=mid, seq=seq, actor=actor, type=type.value)
+            made = self._ctx.signers.salter.salt(
+                mechanism=mid, seq=seq, at=at, actor=actor, type=type.value, prev_hash=after.hash
+            )
             body, read = chain.canonical_read({**payload, salt.FIELD: made})
         else:
             body, read = chain.canonical_read(payload)
