@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from support.builders import HAMA, T0, T4, A, M, declared_db, offset, position, syria, vol
+from support.builders import HAMA, T0, T4, A, M, declared_db, declared_service, offset, position, syria, vol
 from support.leaks import read_all
 from support.live import LiveServer, auth, start_server
 
@@ -90,3 +91,22 @@ def test_those_it_concerns_receive_all_of_it(scene: dict[str, Any]) -> None:
         assert ("conflict.resolved", scene["conflict"]) in said and ("message.escalated", "M1") in said, who
         assert ("message.acknowledged", scene["incident"]) in said, who
         assert NOTE in json.dumps(entries)
+
+
+def test_a_phrase_that_settles_what_only_its_sender_sees_goes_by_default_to_whom_may_see_it(tmp_path: Path) -> None:
+    """"holding C1" acknowledges C1, and its entry names C1 and its alert (``settles``): sent with no
+    addressee (every party that answers, by default), it told Israel of Türkiye's own conflict and alert."""
+    clock = FixedClock(T0)
+    svc = declared_service(tmp_path / "s.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, start_h=3)])
+    clock.advance(seconds=3 * 3600 + 60)
+    (c,) = svc.report_tracks(mechanism_id=M, actor="TR", reports=[_uav(clock)])["raised"]
+    assert c["awaiting"] == ["TR"]
+    sent = svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": c["id"]})
+    assert sent["to"] == ["AZ"]
+    (entry,) = svc.entries_after(M, sent["seq"] - 1, limit=1)
+    assert entry["payload"]["settles"]["conflicts"] == [c["id"]]
+    # the alert is settled all the same; naming Israel is Türkiye's own choice
+    assert svc.conflict(M, c["id"])["acknowledged"].keys() == {"TR"}
+    told = svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "TR-0001"}, to=["IL"])
+    assert told["to"] == ["IL"]

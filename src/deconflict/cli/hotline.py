@@ -32,7 +32,11 @@ def hotline_send(
         typer.Option(help="The language the free text is written in: en, tr, he, ar or ru (default: yours)."),
     ] = None,
     to: Annotated[
-        list[str] | None, typer.Option(help="A recipient party code (repeat; default: all who answer).")
+        list[str] | None,
+        typer.Option(
+            help="A recipient party code (repeat; default: all who answer, and for a phrase acknowledging a "
+            "conflict those who may see it)."
+        ),
     ] = None,
     about: Annotated[
         str | None,

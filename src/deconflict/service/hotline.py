@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from deconflict import hotline as phrases
 from deconflict.clock import iso, parse_utc
-from deconflict.disclosure import message_view, sees_message
+from deconflict.disclosure import message_view, sees_conflict, sees_message
 from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState, NotFound
 from deconflict.formats.docs import identifier
 from deconflict.hotline.messages import ACK_PHRASES
@@ -275,6 +275,14 @@ def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
         settles = _settled_by_phrase(ctx, picture, template, doc["params"], member.party)
         if settles:
             doc["settles"] = settles
+            if to is None:  # by default only to those who may see what it settles (its ids are in the entry)
+                recipients = _who_may_see(ctx, picture, settles, recipients)
+                if not recipients:
+                    raise InvalidInput(
+                        f"to: nobody else may see {doc['params'].get('ref')}; acknowledge it (deconflict ack) or "
+                        "name whom to tell",
+                        field="to",
+                    )
         if template == QUERY_ACTIVITY:
             if to is None:  # asked of the party whose activity it is (the facilitator reads it, not held to answer)
                 ref = str((params or {})["ref"])
@@ -410,6 +418,29 @@ def _settled_by_phrase(
         if conflict is None or not queries.awaits(conflict, party):
             return None
         return {"conflicts": [conflict.id], "messages": queries.open_alerts(s, mechanism_id, conflict.id, party)}
+
+
+def _who_may_see(ctx: Context, picture: Picture, settles: dict[str, list[str]], parties: list[str]) -> list[str]:
+    """Those of ``parties`` who may see what a phrase settles: a phrase's entry names it (``settles``), so one
+    sent by default to every party told a party of another's conflict and alert it may not see. A conflict's
+    parties and the facilitator see it (and the alerts settled with it are named to them, ids only, as the
+    acknowledgement of a conflict names them); a message settled alone (a line check) is seen by whom it
+    went to."""
+    mechanism_id = picture.mechanism.id
+    with ctx.store.read() as s:
+        conflicts = [s.get(ConflictRow, (mechanism_id, cid)) for cid in settles.get("conflicts", ())]
+        alone = () if conflicts else settles.get("messages", ())
+        messages = [s.get(MessageRow, (mechanism_id, mid)) for mid in alone]
+    kept = []
+    for party in parties:
+        member = next((m for m in picture.mechanism.members if m.party == party), None)
+        if member is None:
+            continue
+        if all(c is None or sees_conflict(member, {"parties": c.parties}) for c in conflicts) and all(
+            m is None or queries.sees(m, member) for m in messages
+        ):
+            kept.append(party)
+    return kept
 
 
 def _names_one_of(ref: str, picture: Picture) -> bool:

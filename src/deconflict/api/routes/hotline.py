@@ -36,7 +36,12 @@ class MessageIn(BaseModel):
     )
     text: str | None = Field(None, max_length=4000, description="Free text, shown with its original language.")
     lang: str | None = Field(None, max_length=8, description="Language of free text (default: the sender's).")
-    to: list[str] | None = Field(None, max_length=20, description="Party codes (default: parties and facilitator).")
+    to: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="Party codes (default: parties and facilitator; for a phrase that acknowledges a conflict, "
+        "those who may see it).",
+    )
     about: dict[str, str] | None = Field(
         None,
         description='What it is about: {"kind": activity, conflict, zone or message, "id": its id}, e.g. '
