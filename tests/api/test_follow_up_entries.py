@@ -94,7 +94,7 @@ def test_those_it_concerns_receive_all_of_it(scene: dict[str, Any]) -> None:
 
 
 def test_a_phrase_that_settles_what_only_its_sender_sees_goes_by_default_to_whom_may_see_it(tmp_path: Path) -> None:
-    """"holding C1" acknowledges C1, and its entry names C1 and its alert (``settles``): sent with no
+    """A phrase "holding C1" acknowledges C1, and its entry names C1 and its alert (``settles``): sent with no
     addressee (every party that answers, by default), it told Israel of Türkiye's own conflict and alert."""
     clock = FixedClock(T0)
     svc = declared_service(tmp_path / "s.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))
