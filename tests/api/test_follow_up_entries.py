@@ -110,3 +110,29 @@ def test_a_phrase_that_settles_what_only_its_sender_sees_goes_by_default_to_whom
     assert svc.conflict(M, c["id"])["acknowledged"].keys() == {"TR"}
     told = svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "TR-0001"}, to=["IL"])
     assert told["to"] == ["IL"]
+
+
+def test_who_sees_what_is_learned_again_when_the_record_is_written_over(tmp_path: Path) -> None:
+    """A restore or a failover to a copy that lacked the last entries numbers the conflicts after its head
+    again, perhaps for other parties: what this process learned of who may see C1 is let go with its picture,
+    so a follow-up of the new C1 is judged by the new C1."""
+    import shutil
+    import sqlite3
+
+    from deconflict.service import Service
+    from deconflict.store import open_store
+
+    clock = FixedClock(T0)
+    db = declared_db(tmp_path / "live.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))
+    backup = shutil.copy(db, tmp_path / "backup.db")
+    svc = Service(open_store(db), clock=clock)
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, start_h=3)])
+    svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, start_h=3)])
+    svc.audiences(M, svc.entries_after(M, 0, limit=1000))
+    assert svc.context.audiences[M][("conflict", "C1")] == ("conflict", ("IL", "TR"))
+    with sqlite3.connect(backup) as source, sqlite3.connect(db) as target:
+        source.backup(target)  # the backup restored under the running process
+    svc.context.pictures.expire(M)
+    svc.context.pictures.fresh(M)
+    assert M not in svc.context.audiences
+    svc.store.close()

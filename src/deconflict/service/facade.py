@@ -56,13 +56,16 @@ class Service(RecordFacade):
     def __init__(self, store: Store, *, clock: Clock = system_clock, checkpoint_interval_s: float = 60.0) -> None:
         self.store = store
         lock = threading.RLock()
+        audiences: dict[str, dict[tuple[str, str], Any]] = {}
         self._ctx = Context(
             store=store,
             clock=clock,
             lock=lock,
-            pictures=Pictures(store, lock, clock),
+            # a record written over (a restore, a failover) may number its conflicts and messages for others
+            pictures=Pictures(store, lock, clock, on_dropped=lambda mid: _forget(audiences, mid)),
             signers=Signers(store, clock=clock),
             checkpoint_interval_s=checkpoint_interval_s,
+            audiences=audiences,
         )
         self.service_key: signing.KeyPair = self._ctx.signers.service_key
         """The service's own key: signs its entries and the checkpoints."""
@@ -546,3 +549,8 @@ class Service(RecordFacade):
     def tracks(self, mechanism_id: str, *, reader: Member) -> list[dict[str, Any]]:
         """Tracks in the picture now that ``reader`` may see, each flown on to now."""
         return tracks.tracks(self._ctx, mechanism_id, reader=reader)
+
+
+def _forget(kept: dict[str, Any], mechanism_id: str) -> None:
+    """Let go of what ``kept`` holds of a mechanism."""
+    kept.pop(mechanism_id, None)

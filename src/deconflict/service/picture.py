@@ -235,13 +235,24 @@ def answering(picture: Picture) -> set[str]:
 class Pictures:
     """The pictures of this process, one per mechanism, built from the store on first use."""
 
-    def __init__(self, store: Store, lock: threading.RLock, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        lock: threading.RLock,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        on_dropped: Callable[[str], None] | None = None,
+    ) -> None:
         self._store = store
         self._lock = lock
         self._clock = clock
         """The service's clock: a picture indexes the activities that end after :data:`INDEX_REACH_S` before
         it (None: every live activity)."""
         self._cache: dict[str, Picture] = {}
+        self._on_dropped = on_dropped
+        """Told a mechanism's id when :meth:`fresh` finds its record no longer continues the picture's (written
+        over after a restore or a failover, or changed in what only a rebuild reads): what else this process
+        keeps of the record is let go with the picture."""
 
     def peek(self, mechanism_id: str) -> Picture | None:
         """The cached picture, if there is one (never reads the store)."""
@@ -279,6 +290,8 @@ class Pictures:
             with self._store.read() as s:
                 if not catch_up(s, picture, current):
                     self._cache.pop(mechanism_id, None)
+                    if self._on_dropped is not None:
+                        self._on_dropped(mechanism_id)
         picture = self.get(mechanism_id)
         picture.checked_at = time.monotonic()
         return picture
