@@ -136,3 +136,23 @@ def test_who_sees_what_is_learned_again_when_the_record_is_written_over(tmp_path
     svc.context.pictures.fresh(M)
     assert M not in svc.context.audiences
     svc.store.close()
+
+
+def test_a_phrase_about_a_conflict_it_no_longer_settles_goes_by_default_to_whom_may_see_it(tmp_path: Path) -> None:
+    """Acknowledged first, then "Received C1. We are amending our activity": the phrase settles nothing any
+    more, and sent with no addressee it told Israel which hidden conflict was Türkiye's and what Türkiye was
+    doing about it (a hostile party's test, three times)."""
+    clock = FixedClock(T0)
+    svc = declared_service(tmp_path / "s.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, start_h=3)])
+    clock.advance(seconds=3 * 3600 + 60)
+    (c,) = svc.report_tracks(mechanism_id=M, actor="TR", reports=[_uav(clock)])["raised"]
+    svc.acknowledge_conflict(mechanism_id=M, actor="TR", conflict_id=c["id"])
+    for template in ("acknowledged_amending", "holding"):
+        sent = svc.send_message(mechanism_id=M, actor="TR", template=template, params={"ref": c["id"]})
+        assert sent["to"] == ["AZ"], template
+        (entry,) = svc.entries_after(M, sent["seq"] - 1, limit=1)
+        assert "settles" not in entry["payload"]
+    alert = next(m["id"] for m in svc.messages(M, reader=svc.member(M, "TR")) if m["template"] == "conformance_alert")
+    about_the_alert = svc.send_message(mechanism_id=M, actor="TR", template="acknowledged", params={"ref": alert})
+    assert about_the_alert["to"] == ["AZ"]

@@ -275,14 +275,15 @@ def _draft(ctx: Context, picture: Picture, out: Outgoing) -> _Draft:
         settles = _settled_by_phrase(ctx, picture, template, doc["params"], member.party)
         if settles:
             doc["settles"] = settles
-            if to is None:  # by default only to those who may see what it settles (its ids are in the entry)
-                recipients = _who_may_see(ctx, picture, settles, recipients)
-                if not recipients:
-                    raise InvalidInput(
-                        f"to: nobody else may see {doc['params'].get('ref')}; acknowledge it (deconflict ack) or "
-                        "name whom to tell",
-                        field="to",
-                    )
+        refers = settles or _named(picture, doc["params"].get("ref"))
+        if refers and to is None:  # by default only to those who may see the conflict or message it is about
+            recipients = _who_may_see(ctx, picture, refers, recipients)
+            if not recipients:
+                raise InvalidInput(
+                    f"to: nobody else may see {doc['params'].get('ref')}; acknowledge it (deconflict ack) or "
+                    "name whom to tell",
+                    field="to",
+                )
         if template == QUERY_ACTIVITY:
             if to is None:  # asked of the party whose activity it is (the facilitator reads it, not held to answer)
                 ref = str((params or {})["ref"])
@@ -420,12 +421,20 @@ def _settled_by_phrase(
         return {"conflicts": [conflict.id], "messages": queries.open_alerts(s, mechanism_id, conflict.id, party)}
 
 
+def _named(picture: Picture, ref: Any) -> dict[str, list[str]] | None:
+    """The conflict or message a phrase's ``ref`` names (as ``settles`` is written), or None."""
+    if not isinstance(ref, str) or not _names_one_of(ref, picture):
+        return None
+    return {"conflicts": [ref], "messages": []} if ref.startswith("C") else {"conflicts": [], "messages": [ref]}
+
+
 def _who_may_see(ctx: Context, picture: Picture, settles: dict[str, list[str]], parties: list[str]) -> list[str]:
-    """Those of ``parties`` who may see what a phrase settles: a phrase's entry names it (``settles``), so one
-    sent by default to every party told a party of another's conflict and alert it may not see. A conflict's
-    parties and the facilitator see it (and the alerts settled with it are named to them, ids only, as the
-    acknowledgement of a conflict names them); a message settled alone (a line check) is seen by whom it
-    went to."""
+    """Those of ``parties`` who may see the conflict or message a phrase is about (its ``ref``, and what it
+    settles: its entry names them), so that one sent by default to every party does not tell a party of
+    another's conflict, alert or intent ("Received C20. We are amending our activity") it may not see. A
+    conflict's parties and the facilitator see it (and the alerts settled with it are named to them, ids
+    only, as the acknowledgement of a conflict names them); a message alone (a line check) is seen by whom
+    it went to."""
     mechanism_id = picture.mechanism.id
     with ctx.store.read() as s:
         conflicts = [s.get(ConflictRow, (mechanism_id, cid)) for cid in settles.get("conflicts", ())]

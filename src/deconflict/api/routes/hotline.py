@@ -39,8 +39,8 @@ class MessageIn(BaseModel):
     to: list[str] | None = Field(
         None,
         max_length=20,
-        description="Party codes (default: parties and facilitator; for a phrase that acknowledges a conflict, "
-        "those who may see it).",
+        description="Party codes (default: parties and facilitator; for a phrase whose ref is a conflict or a "
+        "message, those who may see it).",
     )
     about: dict[str, str] | None = Field(
         None,
