@@ -156,3 +156,14 @@ def test_a_phrase_about_a_conflict_it_no_longer_settles_goes_by_default_to_whom_
     alert = next(m["id"] for m in svc.messages(M, reader=svc.member(M, "TR")) if m["template"] == "conformance_alert")
     about_the_alert = svc.send_message(mechanism_id=M, actor="TR", template="acknowledged", params={"ref": alert})
     assert about_the_alert["to"] == ["AZ"]
+
+
+@pytest.mark.parametrize("disclosure", [Disclosure.CONFLICTS_ONLY, Disclosure.FULL], ids=lambda d: d.value)
+def test_a_phrase_about_an_activity_goes_by_default_to_whom_may_see_it(tmp_path: Path, disclosure: Disclosure) -> None:
+    """ "Holding TR-0001" about a notice Israel is not shown under conflicts-only told Israel the notice's id and
+    what Türkiye does with it; under full disclosure every party sees the notice and is told."""
+    clock = FixedClock(T0)
+    svc = declared_service(tmp_path / "s.db", clock, mechanism=syria(disclosure=disclosure))
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, start_h=3)])
+    sent = svc.send_message(mechanism_id=M, actor="TR", template="holding", params={"ref": "TR-0001"})
+    assert sent["to"] == (["AZ"] if disclosure is Disclosure.CONFLICTS_ONLY else ["AZ", "IL"])

@@ -34,8 +34,8 @@ def hotline_send(
     to: Annotated[
         list[str] | None,
         typer.Option(
-            help="A recipient party code (repeat; default: all who answer, and for a phrase about a conflict "
-            "or a message those who may see it)."
+            help="A recipient party code (repeat; default: all who answer, and for a phrase about a conflict, "
+            "a message or an activity those who may see it)."
         ),
     ] = None,
     about: Annotated[

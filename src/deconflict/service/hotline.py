@@ -422,8 +422,13 @@ def _settled_by_phrase(
 
 
 def _named(picture: Picture, ref: Any) -> dict[str, list[str]] | None:
-    """The conflict or message a phrase's ``ref`` names (as ``settles`` is written), or None."""
-    if not isinstance(ref, str) or not _names_one_of(ref, picture):
+    """The conflict, message or activity a phrase's ``ref`` names (``conflicts``, ``messages`` as ``settles``
+    is written, or ``activities``), or None."""
+    if not isinstance(ref, str):
+        return None
+    if ref in picture.activity_ids:
+        return {"activities": [ref]}
+    if not _names_one_of(ref, picture):
         return None
     return {"conflicts": [ref], "messages": []} if ref.startswith("C") else {"conflicts": [], "messages": [ref]}
 
@@ -434,8 +439,10 @@ def _who_may_see(ctx: Context, picture: Picture, settles: dict[str, list[str]], 
     another's conflict, alert or intent ("Received C20. We are amending our activity") it may not see. A
     conflict's parties and the facilitator see it (and the alerts settled with it are named to them, ids
     only, as the acknowledgement of a conflict names them); a message alone (a line check) is seen by whom
-    it went to."""
+    it went to; an activity by the parties the disclosure rule shows it to ("holding TR-0004" under
+    conflicts-only: those it is in conflict with), and the facilitator, who reads the whole channel."""
     mechanism_id = picture.mechanism.id
+    activities = settles.get("activities", ())
     with ctx.store.read() as s:
         conflicts = [s.get(ConflictRow, (mechanism_id, cid)) for cid in settles.get("conflicts", ())]
         alone = () if conflicts else settles.get("messages", ())
@@ -445,11 +452,23 @@ def _who_may_see(ctx: Context, picture: Picture, settles: dict[str, list[str]], 
         member = next((m for m in picture.mechanism.members if m.party == party), None)
         if member is None:
             continue
-        if all(c is None or sees_conflict(member, {"parties": c.parties}) for c in conflicts) and all(
-            m is None or queries.sees(m, member) for m in messages
+        if (
+            all(c is None or sees_conflict(member, {"parties": c.parties}) for c in conflicts)
+            and all(m is None or queries.sees(m, member) for m in messages)
+            and all(_sees_activity(ctx, mechanism_id, aid, member) for aid in activities)
         ):
             kept.append(party)
     return kept
+
+
+def _sees_activity(ctx: Context, mechanism_id: str, activity_id: str, member: Member) -> bool:
+    if member.role is not Role.PARTY:  # the facilitator reads the whole channel, whatever it may see of notices
+        return True
+    try:
+        queries.visible_activity(ctx, mechanism_id, activity_id, member)
+    except NotFound:
+        return False
+    return True
 
 
 def _names_one_of(ref: str, picture: Picture) -> bool:

@@ -39,8 +39,8 @@ class MessageIn(BaseModel):
     to: list[str] | None = Field(
         None,
         max_length=20,
-        description="Party codes (default: parties and facilitator; for a phrase whose ref is a conflict or a "
-        "message, those who may see it).",
+        description="Party codes (default: parties and facilitator; for a phrase whose ref is a conflict, a "
+        "message or an activity, the parties who may see it and the facilitator).",
     )
     about: dict[str, str] | None = Field(
         None,
