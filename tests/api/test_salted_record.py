@@ -23,10 +23,11 @@ from support.live import LiveServer, auth, start_server
 from typer.testing import CliRunner
 
 from deconflict.cli import app
+from deconflict.cli.record import write_bundle
 from deconflict.client import Client
 from deconflict.clock import FixedClock, iso
 from deconflict.model import Disclosure
-from deconflict.record import authority, bundle, salt, signing
+from deconflict.record import authority, salt, signing
 from deconflict.record.chain import canonical, sha256_hex
 
 T = salt.SALTED_SINCE + timedelta(hours=13)
@@ -121,18 +122,8 @@ def test_the_services_views_show_no_salt(scene: Any) -> None:
 def test_the_salted_record_verifies_with_its_recomputation(scene: Any, tmp_path: Path) -> None:
     service = scene[0].service  # exported as `ledger export` does, on the scene's clock
     service.checkpoint(M)
-    head = service.head(M)
     out = tmp_path / "record.jsonl"
-    bundle.export(
-        service.record(M, upto=head.seq),
-        mechanism=M,
-        head=head,
-        count=head.seq,
-        out=out,
-        keys=service.keys(M),
-        checkpoints=service.checkpoints(M, after=0, with_cosignatures=True),
-        exported_at=iso(service.clock()),
-    )
+    write_bundle(service, M, out)
     result = CliRunner().invoke(app, ["ledger", "verify", str(out)])
     # 3: it verifies, and says the service holds Israel's and the facilitator's keys (demo custody)
     assert result.exit_code == 3, result.output

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -36,6 +36,10 @@ from deconflict.cli.common import (
 from deconflict.cli.verify import say_chain, verify_bundle
 from deconflict.clock import parse_utc
 from deconflict.errors import DeconflictError
+
+if TYPE_CHECKING:
+    from deconflict.record.chain import Head
+    from deconflict.service import Service
 
 __all__ = ["ledger_app", "replay", "report", "timeline"]
 
@@ -110,9 +114,6 @@ def ledger_export(
     Example: deconflict ledger export --db deconflict-demo.db --out record.jsonl
     Example: deconflict ledger export --url http://127.0.0.1:8080 --token dcf_... --out my-copy.jsonl
     """
-    from deconflict.clock import iso
-    from deconflict.record import bundle
-
     if url is not None or from_mirror is not None:
         from deconflict.cli.copies import export_copy
 
@@ -122,15 +123,25 @@ def ledger_export(
     mechanism = chosen_mechanism(service, mechanism, db)
     service.mechanism(mechanism)  # a clear error when it does not exist
     service.checkpoint(mechanism)
-    head = service.head(mechanism)
-    if head.seq == 0:
+    if service.head(mechanism).seq == 0:
         raise DeconflictError(f"mechanism {mechanism!r} has no record in {shown_db(db)}")
+    n, head = write_bundle(service, mechanism, out)
+    typer.echo(f"{mechanism}: {n} entries written to {out}; head {head.seq} {head.hash}")
+
+
+def write_bundle(service: Service, mechanism: str, out: Path) -> tuple[int, Head]:
+    """Write ``mechanism``'s whole record, its keys and its signed checkpoints (with their cosignatures) to the
+    bundle ``out``, dated by the service's clock; the entries written and the head. What ``ledger export
+    --db`` writes once it has signed a checkpoint of the head."""
+    from deconflict.clock import iso
+    from deconflict.record import bundle
+
+    head = service.head(mechanism)
     checkpoints: list[dict[str, Any]] = []
     while page := service.checkpoints(
         mechanism, after=checkpoints[-1]["seq"] if checkpoints else 0, with_cosignatures=True
     ):
         checkpoints += page
-
     n = bundle.export(
         service.record(mechanism, upto=head.seq),
         mechanism=mechanism,
@@ -141,7 +152,7 @@ def ledger_export(
         checkpoints=checkpoints,
         exported_at=iso(service.clock()),
     )
-    typer.echo(f"{mechanism}: {n} entries written to {out}; head {head.seq} {head.hash}")
+    return n, head
 
 
 @ledger_app.command("verify")
