@@ -36,6 +36,12 @@ something out, said below):
   ``messages`` rows through the standard library's ``sqlite3``, a commit, one sync of the log for the
   commits of an event-loop turn, the 201, and each reader's frame. No framework, no ORM, no authority rules,
   no picture, no per-member disclosure. What it achieves shows what a design closer to the metal could.
+- **A plain server, for a notice** (:func:`plain_notice_floor`, ``plain_server`` of ``bench/api.py``): the same
+  for a notice at the API bench's density (:data:`PLAIN_NOTICE_SERVER`): the body checked, the footprints
+  projected and held to the area, the conflicts found with the service's own strategic index, and the notice,
+  each finding and its two messages as salted, chained, signed entries with their rows, one transaction a notice,
+  group commit, both parties' streams written. Sent as many notices as the service took in the same run, it
+  raises the same conflicts: on the same 600 notices, the same 268 pairs at the same distances as the service.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from typing import Any
 from _http import Poster
 from _servers import ServerFailed, _cpu_s, _seed, _tail, free_port
 
-__all__ = ["floors", "http_floor", "minimal_floor", "service_floor"]
+__all__ = ["floors", "http_floor", "minimal_floor", "plain_notice_floor", "service_floor"]
 
 NOOP_SERVER = textwrap.dedent(
     """
@@ -227,6 +233,314 @@ parties it concerns. It signs with a key of its own (the mechanism's keys are no
 do not verify as the mechanism's), and its statements match the ``ledger`` and ``messages`` tables of this
 checkout's schema."""
 
+PLAIN_NOTICE_SERVER = textwrap.dedent(
+    """
+    import asyncio, base64, hashlib, math, os, sqlite3, sys
+    from datetime import UTC, datetime, timedelta
+    import numpy as np, orjson, shapely, uvicorn
+    from nacl.signing import SigningKey
+    from deconflict.api.serving import uvicorn_config
+    from deconflict.api.settings import Settings
+    from deconflict.demo import MECHANISM as M
+    from deconflict.geo import Frame
+    from deconflict.volumes import VolumeIndex
+
+    db, port, tokens = sys.argv[1], int(sys.argv[2]), orjson.loads(sys.argv[3])
+    if sys.argv[4]:
+        os.sched_setaffinity(0, {int(sys.argv[4])})
+    KINDS = {"air_sortie", "uav_patrol", "ground_movement", "deployment", "air_defence_activation", "exercise"}
+    LANG = {"TR": "tr", "IL": "he"}
+    ALERT = {
+        "tr": "{conflict}: {other_ref} ({party}) {ref} ile {distance} m",
+        "he": "{conflict}: {other_ref} ({party}) {ref} {distance} m",
+    }
+    con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    wal = os.open(db + "-wal", os.O_RDWR)
+    declared = orjson.loads(con.execute(
+        "SELECT payload FROM ledger WHERE mechanism_id=? AND type='mechanism.declared'", (M,)).fetchone()[0])
+    RULES = declared["rules"]
+    SEP, VSEP, ACK = RULES["separation_m"], RULES["vertical_separation_m"], timedelta(minutes=RULES["ack_deadline_min"])
+    area = shapely.geometry.shape(declared["area"]["geometry"])
+    frame = Frame.for_bounds(tuple(area.bounds))
+    allowed = shapely.buffer(frame.project(area), RULES["area_margin_m"])
+    shapely.prepare(allowed)
+    zones = []  # (id, owner, frame geometry, radius, floor, ceiling, from, to, kinds it forbids, to its owner too)
+    for (text,) in con.execute("SELECT payload FROM ledger WHERE mechanism_id=? AND type='zone.declared'", (M,)):
+        z = orjson.loads(text)
+        to = datetime.fromisoformat(z["valid_to"]).timestamp() if z.get("valid_to") else math.inf
+        shape = frame.project(shapely.geometry.shape(z["geometry"]))
+        zones.append((z["id"], z["owner"], shape, z.get("radius_m") or 0.0, z["floor_m"], z["ceiling_m"],
+                      datetime.fromisoformat(z["valid_from"]).timestamp(), to, set(z["forbids"]),
+                      z.get("applies_to_owner", False)))
+    index = VolumeIndex(frame)
+    for (text,) in con.execute("SELECT doc FROM activities WHERE mechanism_id=?", (M,)):
+        a = orjson.loads(text)
+        vols = a["volumes"]
+        index.add([(a["id"], v["id"]) for v in vols], [a["party"]] * len(vols),
+                  frame.project(np.array([shapely.geometry.shape(v["geometry"]) for v in vols], dtype=object)),
+                  np.array([v.get("radius_m") or 0.0 for v in vols]),
+                  np.array([datetime.fromisoformat(v["start"]).timestamp() for v in vols]),
+                  np.array([datetime.fromisoformat(v["end"]).timestamp() for v in vols]),
+                  np.array([v["floor_m"] for v in vols]), np.array([v["ceiling_m"] for v in vols]))
+    HEAD = "SELECT seq, hash FROM ledger WHERE mechanism_id=? ORDER BY seq DESC LIMIT 1"
+    seq, prev = con.execute(HEAD, (M,)).fetchone()
+    key = SigningKey.generate()
+    salt_key = hashlib.blake2b(b"plain salt", key=os.urandom(32), digest_size=32).digest()
+    streams = []  # (party, queue)
+    state = {"seq": seq, "prev": prev, "n": 0, "c": 0, "m": 0, "batch": None}
+    LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    ACTIVITY = "INSERT INTO activities VALUES (?,?,?,?,?,?,?,?,?,?)"
+    VERSION = "INSERT INTO activity_versions VALUES (?,?,?,?,?,?,?)"
+    CONFLICT = "INSERT INTO conflicts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    MESSAGE = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+    class Refused(Exception):
+        pass
+
+
+    def iso(t):
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+    def when(text):
+        if not isinstance(text, str) or not text.endswith("Z"):
+            raise Refused()
+        return datetime.fromisoformat(text)
+
+
+    def number(value, least=-math.inf):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < least:
+            raise Refused()
+        return float(value)
+
+
+    def read(body):
+        # what a notice must hold: a kind, one or more volumes (a point or polygon, a radius, a band, a window)
+        try:
+            req = orjson.loads(body)
+            kind, vols, title = req["kind"], req["volumes"], req.get("title", "")
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise Refused()
+        if kind not in KINDS or not isinstance(vols, list) or not 1 <= len(vols) <= 50 or not isinstance(title, str):
+            raise Refused()
+        out = []
+        for n, v in enumerate(vols):
+            try:
+                g = v["geometry"]
+                shape = shapely.geometry.shape(g) if g.get("type") in ("Point", "Polygon") else None
+            except (KeyError, TypeError, AttributeError, ValueError, shapely.errors.GEOSException):
+                raise Refused()
+            if shape is None or not shape.is_valid:
+                raise Refused()
+            radius = number(v.get("radius_m", 0.0), 0.0)
+            floor, ceiling = number(v["floor_m"], -500.0), number(v["ceiling_m"], -500.0)
+            start, end = when(v["start"]), when(v["end"])
+            if floor >= ceiling or start >= end:
+                raise Refused()
+            out.append({"id": f"v{n + 1}", "geometry": g, "radius_m": radius, "floor_m": floor,
+                        "ceiling_m": ceiling, "start": v["start"], "end": v["end"], "_shape": shape,
+                        "_t": (start.timestamp(), end.timestamp())})
+        return kind, title, out
+
+
+    def entry(at, actor, kind, payload, rows):
+        # salted, canonical, hashed, chained and signed, as the record's entries are (the chain moves on once
+        # the notice's transaction commits: rows holds the entries drafted so far)
+        seq, prev = (rows[-1][1], rows[-1][8]) if rows else (state["seq"], state["prev"])
+        seq += 1
+        head = f"{M}\\n{seq}\\n{at}\\n{actor}\\n{kind}\\n{prev}".encode()
+        salt = base64.urlsafe_b64encode(hashlib.blake2b(head, key=salt_key, digest_size=16).digest())[:22].decode()
+        canon = orjson.dumps({**payload, "salt": salt}, option=orjson.OPT_SORT_KEYS).decode()
+        payload_hash = hashlib.sha256(canon.encode()).hexdigest()
+        text = (f'{{"actor":"{actor}","at":"{at}","mechanism":"{M}","payload_hash":"{payload_hash}",'
+                f'"prev_hash":"{prev}","seq":{seq},"type":"{kind}"}}')
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        signature = base64.b64encode(key.sign(bytes.fromhex(digest)).signature).decode()
+        rows.append((M, seq, at, actor, kind, canon, payload_hash, prev, digest, "k", signature))
+        return {"seq": seq, "at": at, "type": kind, "actor": actor, "hash": digest, "payload": payload}
+
+
+    def notify(party, body):
+        kind, title, vols = read(body)
+        shapes = frame.project(np.array([v["_shape"] for v in vols], dtype=object))
+        radii = np.array([v["radius_m"] for v in vols])
+        for shape, radius in zip(shapes, radii):
+            if not allowed.covers(shapely.buffer(shape, radius) if radius > 0 else shape):
+                raise Refused()
+        now = datetime.now(UTC)
+        at = iso(now)
+        state["n"] += 1
+        aid = f"{party}-P{state['n']:05d}"
+        t0s = [v["_t"][0] for v in vols]
+        t1s = [v["_t"][1] for v in vols]
+        shown = [{k: x for k, x in v.items() if not k.startswith("_")} for v in vols]
+        doc = {"id": aid, "party": party, "kind": kind, "title": title, "state": "notified", "version": 1,
+               "notified_at": at, "first_notified_at": at, "start": min(v["start"] for v in vols),
+               "end": max(v["end"] for v in vols), "volumes": shown}
+        ledger, frames = [], []
+        notified = entry(at, party, "activity.notified", doc, ledger)
+        frames.append((None, notified))
+        # the conflicts: other parties' live volumes within the separation, their windows and bands overlapping
+        hits = {}
+        for v, shape, radius in zip(vols, shapes, radii):
+            t0, t1 = v["_t"]
+            for c in index.query(shape, float(radius), t0, t1, v["floor_m"], v["ceiling_m"], separation_m=SEP,
+                                 vertical_separation_m=VSEP, exclude_party=party):
+                hits.setdefault(c.key[0], (c.party, []))[1].append((v, c.slot, c.distance_m))
+        for zid, owner, zshape, zradius, zfloor, zceiling, zfrom, zto, forbids, to_owner in zones:
+            if kind not in forbids or (owner == party and not to_owner):
+                continue
+            for v, shape, radius in zip(vols, shapes, radii):
+                t0, t1 = v["_t"]
+                if t0 < zto and zfrom < t1 and v["floor_m"] < zceiling and zfloor < v["ceiling_m"]:
+                    if frame.ground_distance(shape, radius, zshape, zradius)[0] <= 0.0:
+                        hits.setdefault(zid, (owner, [])) [1].append((v, None, 0.0))
+        conflicts, messages, raised = [], [], []
+        deadline = iso(now + ACK)
+        for other, (other_party, found) in sorted(hits.items()):
+            ckind = "zone" if found[0][1] is None else "separation"
+            state["c"] += 1
+            cid = f"CP{state['c']}"
+            raised.append(cid)
+            starts, ends, floors, ceilings = [], [], [], []
+            for v, s, _ in found:  # the overlap of the two windows and bands (a zone's: the volume's)
+                starts.append(v["_t"][0] if s is None else max(v["_t"][0], float(index.t0[s])))
+                ends.append(v["_t"][1] if s is None else min(v["_t"][1], float(index.t1[s])))
+                floors.append(v["floor_m"] if s is None else max(v["floor_m"], float(index.z0[s])))
+                ceilings.append(v["ceiling_m"] if s is None else min(v["ceiling_m"], float(index.z1[s])))
+            distance = round(min(d for _, _, d in found), 1)
+            start, end = iso(datetime.fromtimestamp(min(starts), UTC)), iso(datetime.fromtimestamp(max(ends), UTC))
+            finding = {"id": cid, "activity": aid, "activity_version": 1, "activity_kind": kind, "party": party,
+                       "deadline": deadline, "kind": ckind, "other_activity": other, "other_party": other_party,
+                       "parties": sorted({party, other_party}), "awaiting": [other_party], "distance_m": distance,
+                       "separation_m": SEP, "start": start, "end": end, "floor_m": min(floors),
+                       "ceiling_m": max(ceilings), "other_version": 1,
+                       "volume_pairs": sorted([v["id"], other if s is None else index.keys[s][1]] for v, s, _ in found)}
+            frames.append((None, entry(at, "system", "conflict.detected", finding, ledger)))
+            conflicts.append((M, cid, ckind, "open", None, aid, other, None,
+                              orjson.dumps(finding["parties"]).decode(), distance, at, deadline, "{}", None, None,
+                              orjson.dumps(finding).decode()))
+            for to, needs_ack, template in ((other_party, True, "separation_alert"), (party, False, "separation_info")):
+                state["m"] += 1
+                mid = f"MP{state['m']}"
+                theirs = to == other_party
+                params = {"conflict": cid, "ref": other if theirs else aid, "other_ref": aid if theirs else other,
+                          "party": party if theirs else other_party,
+                          "distance": f"{distance:.0f}", "t1": start[:16], "t2": end[:16],
+                          "floor": f"{min(floors):.0f}", "ceiling": f"{max(ceilings):.0f}"}
+                message = {"id": mid, "type": "alert" if needs_ack else "notice", "to": [to], "needs_ack": needs_ack,
+                           "deadline": deadline if needs_ack else None, "about": {"kind": "conflict", "id": cid},
+                           "template": template, "params": params, "lang": "en"}
+                sent = entry(at, "system", "message.sent", message, ledger)
+                frames.append((to, {**sent, "text": ALERT[LANG.get(to, "tr")].format(**params)}))
+                messages.append((M, mid, sent["seq"], message["type"], "system", f'["{to}"]', needs_ack, at,
+                                 message["deadline"], "{}", None, 0, "conflict", cid, orjson.dumps(message).decode(),
+                                 None, None))
+        text = orjson.dumps(doc).decode()
+        con.execute("BEGIN")
+        try:
+            con.executemany(LEDGER, ledger)
+            con.execute(ACTIVITY, (M, aid, party, kind, "notified", 1, doc["start"], doc["end"], at, text))
+            con.execute(VERSION, (M, aid, 1, notified["seq"], at, party, text))
+            con.executemany(CONFLICT, conflicts)
+            con.executemany(MESSAGE, messages)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        state["seq"], state["prev"] = ledger[-1][1], ledger[-1][8]
+        index.add([(aid, v["id"]) for v in vols], [party] * len(vols), shapes, radii, np.array(t0s), np.array(t1s),
+                  np.array([v["floor_m"] for v in vols]), np.array([v["ceiling_m"] for v in vols]))
+        return {"activity": doc, "raised": raised, "seq": notified["seq"]}, frames
+
+
+    def flush():
+        # one sync of the log for every commit made since the last: then their answers and their stream frames
+        batch, state["batch"] = state["batch"], None
+        try:
+            os.fdatasync(wal)
+        except OSError as e:
+            for future, _ in batch:
+                future.set_exception(e)
+            return
+        chunks = {reader: [] for reader, _ in streams}
+        for future, frames in batch:
+            future.set_result(None)
+            for to, view in frames:
+                data = b"event: " + view["type"].encode() + b"\\ndata: " + orjson.dumps(view) + b"\\n\\n"
+                for reader in chunks:
+                    if to is None or to == reader:
+                        chunks[reader].append(data)
+        for reader, queue in streams:
+            if chunks[reader]:
+                queue.put_nowait(b"".join(chunks[reader]))
+
+
+    async def answer(send, status, body=b""):
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+        party = tokens.get(auth.removeprefix("Bearer "))
+        if party is None:
+            await answer(send, 401)
+            return
+        if scope["method"] == "GET":
+            reader = (party, asyncio.Queue())
+            streams.append(reader)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream")]})
+            await send({"type": "http.response.body", "body": b": open\\n\\n", "more_body": True})
+            try:
+                while True:
+                    await send({"type": "http.response.body", "body": await reader[1].get(), "more_body": True})
+            finally:
+                streams.remove(reader)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            view, frames = notify(party, body)
+        except Refused:
+            await answer(send, 422)
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if state["batch"] is None:
+            state["batch"] = []
+            loop.call_soon(flush)
+        state["batch"].append((future, frames))
+        await future
+        await answer(send, 201, orjson.dumps(view))
+
+
+    uvicorn.Server(uvicorn_config(app, Settings(), port=port)).run()
+    """
+)
+"""A plain server for a notice at the API bench's density (:func:`plain_notice_floor`): argv as
+:data:`MINIMAL_SERVER`'s. It does a notice's work and nothing else: the body checked (a kind, each volume's
+point or polygon, radius, band and window), the footprints projected and held to the mechanism's area, the
+conflicts found with the strategic index the service uses (``VolumeIndex``: other parties' live volumes within
+the separation, in time and band; the declared zones too), and for the notice and each conflict what the service
+records: the notice, the finding, an alert to the other party and a notice to the notifying one, each entry
+salted, canonical JSON, chained with SHA-256 and signed with Ed25519, and their rows (``ledger``,
+``activities``, ``activity_versions``, ``conflicts``, ``messages``) through the standard library's ``sqlite3``
+in one transaction a notice; one sync of the log for the commits of an event-loop turn; the 201 with the
+activity and the conflicts raised; each frame written once and sent to the streams of the parties it
+concerns. No framework, no ORM, no authority rules, no short-notice or horizon rules, no per-reader views, no
+escalation bookkeeping. Its ids are its own (``TR-P00001``, ``CP1``, ``MP1``) and it signs with a key of its
+own (its entries do not verify as the mechanism's)."""
+
 SERVICE_CALLS = textwrap.dedent(
     """
     import cProfile, json, pstats, random, sys, time
@@ -382,6 +696,50 @@ def minimal_floor(seconds: float, clients: int, body: Callable[[int], Any], cpu:
         return out
 
 
+def plain_notice_floor(
+    seconds: float, clients: int, body: Callable[[int], Any], most: int | None = None, cpu: int | None = None
+) -> dict[str, Any]:
+    """The plain notice server (:data:`PLAIN_NOTICE_SERVER`) on a freshly seeded demo database, driven as the API
+    bench drives the service: ``clients`` threads (TR and IL in turn) posting ``body(n)``, TR's and IL's event
+    streams read, at most ``most`` notices (as many as the service took: the area as full, the same conflicts a
+    notice); notices a second, its CPU a notice, the conflicts it raised a notice, the notices whose conflicts
+    reached the other party's stream, and whether every 201 is a stored row (``stored_as_answered``). ``cpu``:
+    the server pinned to that CPU, as ``serve --cpus`` pins the service."""
+    from api import conflict_key  # the API bench's own (it imports this module: not at the top)
+
+    with tempfile.TemporaryDirectory(prefix="bench-plain-") as folder:
+        db = str(Path(folder) / "plain.db")
+        try:
+            tokens = _seed(db)
+        except ServerFailed as e:
+            return {"failed": str(e)}
+        parties = {token: party for party, token in tokens.items() if party in ("TR", "IL")}
+        by_party = {party: token for token, party in parties.items()}
+        out = _drive(
+            [PLAIN_NOTICE_SERVER, db, "{port}", json.dumps(parties), "" if cpu is None else str(cpu)],
+            seconds,
+            clients,
+            "/activities",
+            body,
+            "the plain notice server",
+            token=lambda n: by_party["TR" if n % 2 == 0 else "IL"],
+            streams=[by_party["TR"], by_party["IL"]],
+            key=conflict_key,
+            log=Path(folder) / "server.log",
+            most=most,
+        )
+        if "requests" in out:
+            with contextlib.closing(sqlite3.connect(db)) as con:
+                stored = con.execute("SELECT count(*) FROM activities WHERE id LIKE '__-P%'").fetchone()[0]
+                raised = con.execute("SELECT count(*) FROM conflicts WHERE id LIKE 'CP%'").fetchone()[0]
+                entries = con.execute("SELECT count(*) FROM ledger WHERE key_id = 'k'").fetchone()[0]
+            out["rows_stored"] = stored
+            out["stored_as_answered"] = stored == out["requests"] + out["probes"]
+            out["conflicts_per_notice"] = round(raised / max(stored, 1), 2)
+            out["entries_per_notice"] = round(entries / max(stored, 1), 2)
+        return out
+
+
 def _drive(
     script: list[str],
     seconds: float,
@@ -394,12 +752,14 @@ def _drive(
     streams: list[str] | None = None,
     key: Callable[[str, dict[str, Any]], str | None] = lambda event, entry: None,
     log: Path | None = None,
+    most: int | None = None,
 ) -> dict[str, Any]:
     """Start ``python -c script[0] script[1:]`` (the argument ``{port}`` replaced by a free port), post
     ``body(n)`` to ``path`` from ``clients`` threads (thread n with ``token(n)``) for ``seconds`` while one
     reader per token in ``streams`` reads ``GET /events`` (api.StreamWatcher, each connected before the clients start);
     requests answered 201 a second, the server's CPU for each, the other answers counted, and the events each
-    stream carried that ``key`` names. ``probes``: the 201s before the clients started (the readiness check)."""
+    stream carried that ``key`` names. ``probes``: the 201s before the clients started (the readiness check).
+    ``most``: the clients stop once they have sent that many requests, if the seconds have not run out first."""
     port = free_port()
     argv = [str(port) if a == "{port}" else a for a in script[1:]] or [str(port)]
     with contextlib.ExitStack() as stack:
@@ -430,6 +790,7 @@ def _drive(
             if not reader.connected.wait(10):
                 return {"failed": f"{name}: an event stream did not open within 10 s"}
         count = [0]
+        left = [most if most is not None else -1]  # requests still to send (-1: no cap)
         refused: list[str] = []
         errors: list[str] = []
         lock = threading.Lock()
@@ -440,6 +801,10 @@ def _drive(
             try:
                 with Poster(base, token(n)) as p:
                     while time.perf_counter() < stop_at:
+                        with lock:
+                            if left[0] == 0:
+                                break
+                            left[0] -= 1
                         answer = p.post(path, body(n))
                         if answer.status_code == 201:
                             done += 1
@@ -537,6 +902,7 @@ def floors(
     pinned_cpu_ms: Any = None,
     pinned: int | None = None,
     batch: float | None = None,
+    pinned_calls: int | None = None,
 ) -> dict[str, Any]:
     """Both floors, their sum and what it allows on one core, and the measured server CPU a write over it
     (``pinned_over_floor``: the pinned server's, the fairer comparison: the floors run in one thread, with no
@@ -550,7 +916,11 @@ def floors(
 
     ``batch``: the messages the measured server recorded together on average; the use case is then measured
     that many at a time too (``message_batched``, rounded to a whole number), and the floors are taken from
-    it: that is the work the server did."""
+    it: that is the work the server did.
+
+    For a notice, the plain notice server (:func:`plain_notice_floor`), unpinned and pinned alike, sent as
+    many notices as the service took in that run (``calls``, ``pinned_calls``), so that its area is as full
+    and its notices raise about as many conflicts (its ``conflicts_per_notice`` says how many)."""
     http = http_floor(seconds, clients, path, body)
     alone = service_floor(what, calls)
     out: dict[str, Any] = {"http_alone": http, f"{what}_alone": alone}
@@ -575,15 +945,17 @@ def floors(
         for key, measured in (("measured_over_native", server_cpu_ms), ("pinned_over_native", pinned_cpu_ms)):
             if isinstance(measured, int | float) and least > 0:
                 out[key] = round(measured / least, 2)
-    if what == "message":
-        runs = [("plain_server", None, server_cpu_ms)]
-        if pinned is not None:
-            runs.append(("plain_server_pinned", pinned, pinned_cpu_ms))
-        for key, cpu, measured in runs:
+    runs = [("plain_server", None, server_cpu_ms, calls)]
+    if pinned is not None:
+        runs.append(("plain_server_pinned", pinned, pinned_cpu_ms, pinned_calls or calls))
+    for key, cpu, measured, most in runs:
+        if what == "message":
             plain = out[key] = minimal_floor(seconds, clients, body, cpu=cpu)
-            spent = plain.get("server_cpu_ms_per_request")
-            if isinstance(spent, int | float) and spent > 0:
-                plain["per_core_s"] = round(1000 / spent, 1)
-                if isinstance(measured, int | float):
-                    plain["service_over_it"] = round(measured / spent, 2)
+        else:  # as many notices as the service took, however long that takes (the same area; a minute at most)
+            plain = out[key] = plain_notice_floor(60.0, clients, body, most=most, cpu=cpu)
+        spent = plain.get("server_cpu_ms_per_request")
+        if isinstance(spent, int | float) and spent > 0:
+            plain["per_core_s"] = round(1000 / spent, 1)
+            if isinstance(measured, int | float):
+                plain["service_over_it"] = round(measured / spent, 2)
     return out

@@ -33,7 +33,11 @@ server CPU a notice over it; and ``native_floor_ms``: the HTTP floor plus the CP
 its native calls (signatures, hashes, SQLite, JSON, geometry, the sync; profiled on the CPU clock;
 ``entries_per_call`` the record entries a notice appends), what the service's own statements and signatures
 cost with no Python around them (an upper estimate of that: bench/_floor.py says why), and the measured server
-over it.
+over it; and ``plain_server`` (pinned too, ``plain_server_pinned``): a server on the same stack that does a
+notice's work and nothing else (bench/_floor.py: the body checked, the conflicts found with the same index, the
+same entries signed and chained with their rows, group commit, both streams written), sent as many notices as
+the service took, so at the same density: what this stack does for that work on this machine, and the
+service's CPU a notice over it (``service_over_it``).
 
 Human-readable progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -432,7 +436,8 @@ def main() -> None:
         # the floors' notify alone fills the area as it goes (bench/_floor.py), another density than --live's
         result["floor"] = {"skipped": "with --live: the floors measure an area that fills as it goes"}
     elif not args.no_floor and "server_cpu_ms_per_request" in measured:
-        log("api: the floors (HTTP alone, the use case alone) ...")
+        log("api: the floors (HTTP alone, the use case alone, the plain notice server) ...")
+        pinned = result["configs"].get(f"{BASELINE}-pinned", {})
         rng = random.Random(args.seed)
         result["floor"] = floors(
             "notice",
@@ -442,7 +447,9 @@ def main() -> None:
             body=lambda n: random_notice(rng, datetime.now(UTC)),
             calls=measured.get("notices") or 100,  # as many as the server took: the area as full
             server_cpu_ms=measured["server_cpu_ms_per_request"],
-            pinned_cpu_ms=result["configs"].get(f"{BASELINE}-pinned", {}).get("server_cpu_ms_per_request"),
+            pinned_cpu_ms=pinned.get("server_cpu_ms_per_request"),
+            pinned=args.pin if "server_cpu_ms_per_request" in pinned else None,
+            pinned_calls=pinned.get("notices"),
         )
         log(f"api: floors {json.dumps(result['floor'])}")
     for key, c in result["configs"].items():
