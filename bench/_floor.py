@@ -331,14 +331,12 @@ PLAIN_NOTICE_SERVER = textwrap.dedent(
             try:
                 g = v["geometry"]
                 shape = shapely.geometry.shape(g) if g.get("type") in ("Point", "Polygon") else None
+                radius = number(v.get("radius_m", 0.0), 0.0)
+                floor, ceiling = number(v["floor_m"], -500.0), number(v["ceiling_m"], -500.0)
+                start, end = when(v["start"]), when(v["end"])
             except (KeyError, TypeError, AttributeError, ValueError, shapely.errors.GEOSException):
                 raise Refused()
-            if shape is None or not shape.is_valid:
-                raise Refused()
-            radius = number(v.get("radius_m", 0.0), 0.0)
-            floor, ceiling = number(v["floor_m"], -500.0), number(v["ceiling_m"], -500.0)
-            start, end = when(v["start"]), when(v["end"])
-            if floor >= ceiling or start >= end:
+            if shape is None or not shape.is_valid or floor >= ceiling or start >= end:
                 raise Refused()
             out.append({"id": f"v{n + 1}", "geometry": g, "radius_m": radius, "floor_m": floor,
                         "ceiling_m": ceiling, "start": v["start"], "end": v["end"], "_shape": shape,
