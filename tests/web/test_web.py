@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from support.browser import VIEWPORT, Officer, Rx, rx, say, wait_until, words
-from support.builders import T0, A, M, declared_db, position, syria
+from support.builders import HAMA, T0, T4, A, M, declared_db, offset, position, syria, vol
 from support.live import LiveServer, auth, post_notice, start_server
 
 from deconflict.cli.common import utc_text
@@ -255,6 +255,54 @@ def test_a_message_can_go_to_one_party_and_the_next_goes_to_everyone_again(
     expect(page.locator("#pp-general-err")).to_contain_text("IL-0001")
     expect(page.locator("#phrase-form")).to_be_visible()
     assert len(messages("TR")) == before
+
+
+def test_a_phrase_about_what_a_party_may_not_see_goes_to_it_only_if_ticked(
+    live: LiveServer, tokens: dict[str, str], officer: Any, clock: FixedClock
+) -> None:
+    """Türkiye's conformance conflict concerns Türkiye alone. A phrase about it goes by default to the
+    facilitator and not to Israel (the service's rule, so that Israel is not told of it): the page's "To" says
+    so before it is sent, Israel's box unticked and the reason beside it; the phrase goes as the boxes say;
+    the next message goes to everyone again; and Israel, ticked, is asked by name."""
+    svc = live.service
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(HAMA, start_h=3)])
+    clock.advance(seconds=3 * 3600 + 60)  # its window is open; a Turkish UAV reports far from it
+    uav = position("UAV-1", clock(), offset(T4, 270, 30_000), 90)
+    (c,) = svc.report_tracks(mechanism_id=M, actor="TR", reports=[uav])["raised"]
+    assert c["kind"] == "conformance" and c["parties"] == ["TR"], c
+    tr = officer("TR")
+    page = tr.page
+
+    def holding(member: str) -> list[dict[str, Any]]:
+        r = httpx.get(f"{live.url}{A}/messages", headers=auth(tokens[member]), timeout=10)
+        assert r.status_code == 200, r.text
+        return [m for m in r.json() if m.get("template") == "holding"]
+
+    il_box, az_box = page.locator("#to-parties input[value=IL]"), page.locator("#to-parties input[value=AZ]")
+    page.click("[data-template=holding]")
+    page.select_option("#pp-ref", c["id"])
+    expect(il_box).not_to_be_checked()
+    expect(az_box).to_be_checked()
+    expect(page.locator("#to-left-out")).to_be_visible()
+    expect(page.locator("#to-left-out")).to_contain_text(c["id"])
+    tr.shot("tr_phrase_to_left_out.png")
+    page.click("#phrase-form button[type=submit]")
+    expect(page.locator("#phrase-form")).to_be_hidden()
+    (sent,) = holding("TR")
+    assert sent["to"] == ["AZ"]
+    assert holding("IL") == []
+    expect(il_box).to_be_checked()  # the next message goes to everyone again
+    expect(page.locator("#to-left-out")).to_be_hidden()
+
+    page.click("[data-template=holding]")
+    page.select_option("#pp-ref", c["id"])
+    expect(il_box).not_to_be_checked()
+    page.check("#to-parties input[value=IL]")  # the officer asks Israel too, by name
+    page.click("#phrase-form button[type=submit]")
+    expect(page.locator("#phrase-form")).to_be_hidden()
+    second = [m for m in holding("TR") if m["id"] != sent["id"]]
+    assert [m["to"] for m in second] == [["AZ", "IL"]]
+    assert [m["id"] for m in holding("IL")] == [second[0]["id"]]
 
 
 def test_no_request_leaves_the_service_and_the_page_fits_1366x768(

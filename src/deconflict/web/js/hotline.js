@@ -127,11 +127,13 @@ function toChanged() {
 }
 
 /* A message's `to`: undefined while every box is ticked (the service then addresses every party and
- * facilitator but us: the same), else the parties ticked; null when none is. */
+ * facilitator but us: the same) or, for a phrase about something some parties may not see, while every box but
+ * theirs is (the service's own default for it: see `leftOut`), else the parties ticked; null when none is. */
 function recipients() {
   const boxes = [...document.querySelectorAll('#to-parties input[name=to]')];
   const ticked = boxes.filter((b) => b.checked).map((b) => b.value);
-  if (ticked.length === boxes.length) return undefined;
+  const left = boxes.filter((b) => b.dataset.leftOut).map((b) => b.value);
+  if (ticked.length === boxes.length - left.length && !ticked.some((p) => left.includes(p))) return undefined;
   return ticked.length ? ticked : null;
 }
 
@@ -139,6 +141,48 @@ function recipients() {
  * an urgent phrase later does not leave out a party by what was ticked for another message. */
 function everyoneAgain() {
   document.querySelectorAll('#to-parties input[name=to]').forEach((b) => { b.checked = true; });
+  markLeftOut([], '');
+}
+
+/* The parties among the "To" boxes that a phrase about `ref` does not go to unless ticked. The service sends a
+ * phrase about a conflict, by default, only to the conflict's parties and the facilitator, and one about a
+ * message only to those the message went to (or, when the phrase acknowledges an alert, to its conflict's
+ * parties), so that it does not tell a party of what it may not see. Named here: those left out either way. An
+ * activity's audience is the service's to work out (under conflicts-only it depends on conflicts this page may
+ * not see): none is named, and the message, once sent, shows whom it went to. */
+function leftOut(ref) {
+  const conflict = (id) => S.conflicts.find((c) => c.id === id);
+  const reads = new Set(others((m) => m.role === 'facilitator')); // the facilitator reads the whole channel
+  const told = new Set([S.party]);
+  const c = conflict(ref);
+  const m = c ? null : S.messages.find((x) => x.id === ref);
+  if (c) (c.parties || []).forEach((p) => told.add(p));
+  else if (m) {
+    (m.to || []).forEach((p) => told.add(p));
+    const sender = ((S.mech && S.mech.members) || []).find((x) => x.id === m.from);
+    if (sender) told.add(sender.party);
+    const about = m.about && m.about.kind === 'conflict' ? conflict(m.about.id) : null;
+    if (m.about && m.about.kind === 'conflict' && !about) return []; // its conflict's parties are not known here
+    if (about) (about.parties || []).forEach((p) => told.add(p));
+  } else return [];
+  return [...document.querySelectorAll('#to-parties input[name=to]')].map((b) => b.value)
+    .filter((p) => !told.has(p) && !reads.has(p));
+}
+
+/* The boxes of the parties a phrase about `ref` leaves out, unticked and said so (those left out for the
+ * phrase's earlier subject ticked again); the officer may still tick one, and then it is asked by name. */
+function markLeftOut(parties, ref) {
+  for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
+    const out = parties.includes(b.value);
+    if (out && b.dataset.leftOut !== ref) b.checked = false; // a new subject: not asked unless ticked for it
+    else if (!out && b.dataset.leftOut) b.checked = true;
+    if (out) b.dataset.leftOut = ref; else delete b.dataset.leftOut;
+    b.closest('label').classList.toggle('left-out', out);
+    b.closest('label').title = out ? t('hotline.toLeftOut', { parties: partyName(b.value), ref }) : partyName(b.value);
+  }
+  const said = parties.length ? t('hotline.toLeftOut', { parties: partyList(parties), ref }) : '';
+  const note = $('#to-left-out');
+  if (note) { note.textContent = said; note.hidden = !said; }
 }
 
 /* ------------------------------------------------------------------ phrases as forms */
@@ -256,6 +300,13 @@ function updatePreview() {
   if (!tpl || !box) return;
   const params = phraseParams(tpl);
   box.textContent = tpl.text.replace(/\{(\w+)\}/g, (_, p) => params[p] || phraseParamName(p));
+  // a query is asked of the activity's party (the service's default), never narrowed here
+  const ref = tpl.id !== 'query_activity' && params.ref ? params.ref : '';
+  const marked = document.querySelector('#to-parties input[data-left-out]');
+  if (ref || marked) {
+    const now = ref ? leftOut(ref) : [];
+    if (!marked || marked.dataset.leftOut !== ref || now.length === 0) markLeftOut(now, ref);
+  }
 }
 
 function clearPhraseErrors() {
@@ -296,6 +347,7 @@ function closePhrase() {
   const form = $('#phrase-form');
   const was = phraseOpen;
   stopPick();
+  if (document.querySelector('#to-parties input[data-left-out]')) markLeftOut([], ''); // the free text's "To" again
   phraseOpen = null;
   form.hidden = true;
   form.replaceChildren();
