@@ -286,6 +286,13 @@ def test_a_phrase_about_what_a_party_may_not_see_goes_to_it_only_if_ticked(
     expect(page.locator("#to-left-out")).to_be_visible()
     expect(page.locator("#to-left-out")).to_contain_text(c["id"])
     tr.shot("tr_phrase_to_left_out.png")
+    # a free text sent meanwhile goes as the boxes say (the service narrows phrases, not free text)
+    page.fill("#free-text", "UAV-1 koridora dönüyor")
+    page.press("#free-text", "Enter")
+    expect(page.locator("#free-text")).to_have_value("")
+    r = httpx.get(f"{live.url}{A}/messages", headers=auth(tokens["TR"]), timeout=10)
+    assert [m["to"] for m in r.json() if m.get("free_text")] == [["AZ"]]
+    expect(il_box).not_to_be_checked()  # the phrase still open: its subject's boxes again
     page.click("#phrase-form button[type=submit]")
     expect(page.locator("#phrase-form")).to_be_hidden()
     (sent,) = holding("TR")

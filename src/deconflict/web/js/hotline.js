@@ -127,12 +127,13 @@ function toChanged() {
 }
 
 /* A message's `to`: undefined while every box is ticked (the service then addresses every party and
- * facilitator but us: the same) or, for a phrase about something some parties may not see, while every box but
- * theirs is (the service's own default for it: see `leftOut`), else the parties ticked; null when none is. */
-function recipients() {
+ * facilitator but us: the same) or, for the open phrase (`phrase`) about something some parties may not see,
+ * while every box but theirs is (the service's own default for it: see `leftOut`), else the parties ticked;
+ * null when none is. A free text is not narrowed by the service: every box unticked is left out by name. */
+function recipients(phrase = false) {
   const boxes = [...document.querySelectorAll('#to-parties input[name=to]')];
   const ticked = boxes.filter((b) => b.checked).map((b) => b.value);
-  const left = boxes.filter((b) => b.dataset.leftOut).map((b) => b.value);
+  const left = phrase ? boxes.filter((b) => b.dataset.leftOut).map((b) => b.value) : [];
   if (ticked.length === boxes.length - left.length && !ticked.some((p) => left.includes(p))) return undefined;
   return ticked.length ? ticked : null;
 }
@@ -142,6 +143,7 @@ function recipients() {
 function everyoneAgain() {
   document.querySelectorAll('#to-parties input[name=to]').forEach((b) => { b.checked = true; });
   markLeftOut([], '');
+  if (phraseOpen) updatePreview(); // a phrase still open (a free text went meanwhile): its subject's boxes again
 }
 
 /* The parties among the "To" boxes that a phrase about `ref` does not go to unless ticked. The service sends a
@@ -328,7 +330,7 @@ async function sendPhrase(tpl) {
   for (const p of tpl.params) {
     if (!params[p]) { phraseError(p, p === 'ref' ? t('hotline.chooseAbout') : t('hotline.form.required', { field: phraseParamName(p) })); return; }
   }
-  const to = recipients();
+  const to = recipients(true);
   if (to === null) { phraseError('_general', t('hotline.toNone')); return; }
   try {
     const sent = await api('POST', M('/messages'), { template: tpl.id, params, about: aboutOf(params.ref), to });
