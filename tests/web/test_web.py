@@ -305,11 +305,23 @@ def test_a_phrase_about_what_a_party_may_not_see_goes_to_it_only_if_ticked(
     page.select_option("#pp-ref", c["id"])
     expect(il_box).not_to_be_checked()
     page.check("#to-parties input[value=IL]")  # the officer asks Israel too, by name
+    expect(page.locator("#to-left-out")).to_be_hidden()  # nothing left out to say
     page.click("#phrase-form button[type=submit]")
     expect(page.locator("#phrase-form")).to_be_hidden()
     second = [m for m in holding("TR") if m["id"] != sent["id"]]
     assert [m["to"] for m in second] == [["AZ", "IL"]]
     assert [m["id"] for m in holding("IL")] == [second[0]["id"]]
+
+    # the officer's own choice outlives a phrase opened and cancelled: Israel left out of a free text stays so
+    page.uncheck("#to-parties input[value=IL]")
+    page.click("[data-template=holding]")
+    page.select_option("#pp-ref", c["id"])
+    expect(page.locator("#to-left-out")).to_be_visible()
+    page.click("#phrase-form .actions button[type=button]")  # cancel
+    expect(page.locator("#phrase-form")).to_be_hidden()
+    expect(il_box).not_to_be_checked()
+    expect(az_box).to_be_checked()
+    expect(page.locator("#to-left-out")).to_be_hidden()
 
 
 def test_no_request_leaves_the_service_and_the_page_fits_1366x768(

@@ -120,6 +120,7 @@ export function renderRecipients() {
 
 /* A box ticked again after "none ticked" was refused: the refusal no longer holds. */
 function toChanged() {
+  showLeftOut();
   const none = t('hotline.toNone');
   if ($('#hotline-error').textContent === none) showHotlineError('');
   const general = $('#pp-general-err');
@@ -129,21 +130,24 @@ function toChanged() {
 /* A message's `to`: undefined while every box is ticked (the service then addresses every party and
  * facilitator but us: the same) or, for the open phrase (`phrase`) about something some parties may not see,
  * while every box but theirs is (the service's own default for it: see `leftOut`), else the parties ticked;
- * null when none is. A free text is not narrowed by the service: every box unticked is left out by name. */
-function recipients(phrase = false) {
+ * null when none is. A free text is not narrowed by the service: every box unticked is left out by name.
+ * `own`: the boxes as the officer had them before the phrase's subject left a party out (a draft kept for a
+ * reload, when the phrase is gone). */
+function recipients(phrase = false, own = false) {
   const boxes = [...document.querySelectorAll('#to-parties input[name=to]')];
-  const ticked = boxes.filter((b) => b.checked).map((b) => b.value);
+  const on = (b) => b.checked || (own && Boolean(b.dataset.leftOut) && b.dataset.wasChecked === '1');
+  const ticked = boxes.filter(on).map((b) => b.value);
   const left = phrase ? boxes.filter((b) => b.dataset.leftOut).map((b) => b.value) : [];
   if (ticked.length === boxes.length - left.length && !ticked.some((p) => left.includes(p))) return undefined;
   return ticked.length ? ticked : null;
 }
 
 /* After a message narrowed to some parties went, the next goes to everyone again unless narrowed anew:
- * an urgent phrase later does not leave out a party by what was ticked for another message. */
+ * an urgent phrase later does not leave out a party by what was ticked for another message. The boxes of an
+ * open phrase's subject stay as they are (left out, or ticked for it by name). */
 function everyoneAgain() {
-  document.querySelectorAll('#to-parties input[name=to]').forEach((b) => { b.checked = true; });
-  markLeftOut([], '');
-  if (phraseOpen) updatePreview(); // a phrase still open (a free text went meanwhile): its subject's boxes again
+  document.querySelectorAll('#to-parties input[name=to]').forEach((b) => { if (!b.dataset.leftOut) b.checked = true; });
+  showLeftOut();
 }
 
 /* The parties among the "To" boxes that a phrase about `ref` does not go to unless ticked. The service sends a
@@ -171,18 +175,35 @@ function leftOut(ref) {
     .filter((p) => !told.has(p) && !reads.has(p));
 }
 
-/* The boxes of the parties a phrase about `ref` leaves out, unticked and said so (those left out for the
- * phrase's earlier subject ticked again); the officer may still tick one, and then it is asked by name. */
+/* The boxes of the parties a phrase about `ref` leaves out, unticked (for a new subject) and said so; those no
+ * longer left out as the officer had them before (or ticked, if the officer ticked one for the phrase). The
+ * officer may tick one left out, and then it is asked by name. */
 function markLeftOut(parties, ref) {
   for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
-    const out = parties.includes(b.value);
-    if (out && b.dataset.leftOut !== ref) b.checked = false; // a new subject: not asked unless ticked for it
-    else if (!out && b.dataset.leftOut) b.checked = true;
-    if (out) b.dataset.leftOut = ref; else delete b.dataset.leftOut;
-    b.closest('label').classList.toggle('left-out', out);
-    b.closest('label').title = out ? t('hotline.toLeftOut', { parties: partyName(b.value), ref }) : partyName(b.value);
+    if (parties.includes(b.value)) {
+      if (!b.dataset.leftOut) b.dataset.wasChecked = b.checked ? '1' : '';
+      if (b.dataset.leftOut !== ref) b.checked = false; // a new subject: not asked unless ticked for it
+      b.dataset.leftOut = ref;
+    } else if (b.dataset.leftOut) {
+      if (!b.checked) b.checked = b.dataset.wasChecked === '1';
+      delete b.dataset.leftOut;
+      delete b.dataset.wasChecked;
+    }
   }
-  const said = parties.length ? t('hotline.toLeftOut', { parties: partyList(parties), ref }) : '';
+  showLeftOut();
+}
+
+/* The parties left out and not ticked, marked and said under "To" (one ticked is asked: nothing to say). */
+function showLeftOut() {
+  const out = [];
+  let ref = '';
+  for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
+    const left = Boolean(b.dataset.leftOut) && !b.checked;
+    if (left) { out.push(b.value); ref = b.dataset.leftOut; }
+    b.closest('label').classList.toggle('left-out', left);
+    b.closest('label').title = left ? t('hotline.toLeftOut', { parties: partyName(b.value), ref }) : partyName(b.value);
+  }
+  const said = out.length ? t('hotline.toLeftOut', { parties: partyList(out), ref }) : '';
   const note = $('#to-left-out');
   if (note) { note.textContent = said; note.hidden = !said; }
 }
@@ -335,8 +356,8 @@ async function sendPhrase(tpl) {
   try {
     const sent = await api('POST', M('/messages'), { template: tpl.id, params, about: aboutOf(params.ref), to });
     S.knownMessages.add(sent.id);
+    closePhrase(); // its subject's boxes as the officer had them, then everyone again for the next message
     everyoneAgain();
-    closePhrase();
     await refresh(['messages', 'conflicts', 'waiting', 'lines']);
   } catch (e) {
     // The form stays open as it was typed; the error goes beside the field it names.
@@ -432,7 +453,7 @@ function keepDraft() {
   const text = $('#free-text').value;
   try {
     if (!text.trim()) { sessionStorage.removeItem(draftKey()); return; }
-    sessionStorage.setItem(draftKey(), JSON.stringify({ text, re: $('#re').value, to: recipients() }));
+    sessionStorage.setItem(draftKey(), JSON.stringify({ text, re: $('#re').value, to: recipients(false, true) }));
   } catch { /* storage full or refused: the text stays in the box */ }
 }
 
