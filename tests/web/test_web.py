@@ -312,11 +312,13 @@ def test_a_phrase_about_what_a_party_may_not_see_goes_to_it_only_if_ticked(
     assert [m["to"] for m in second] == [["AZ", "IL"]]
     assert [m["id"] for m in holding("IL")] == [second[0]["id"]]
 
-    # the officer's own choice outlives a phrase opened and cancelled: Israel left out of a free text stays so
+    # the officer's own choice outlives a phrase opened and cancelled: Israel left out of a free text stays so,
+    # whatever was ticked for the phrase
     page.uncheck("#to-parties input[value=IL]")
     page.click("[data-template=holding]")
     page.select_option("#pp-ref", c["id"])
     expect(page.locator("#to-left-out")).to_be_visible()
+    page.check("#to-parties input[value=IL]")  # ticked for the phrase, which is then cancelled
     page.click("#phrase-form .actions button[type=button]")  # cancel
     expect(page.locator("#phrase-form")).to_be_hidden()
     expect(il_box).not_to_be_checked()

@@ -130,13 +130,11 @@ function toChanged() {
 /* A message's `to`: undefined while every box is ticked (the service then addresses every party and
  * facilitator but us: the same) or, for the open phrase (`phrase`) about something some parties may not see,
  * while every box but theirs is (the service's own default for it: see `leftOut`), else the parties ticked;
- * null when none is. A free text is not narrowed by the service: every box unticked is left out by name.
- * `own`: the boxes as the officer had them before the phrase's subject left a party out (a draft kept for a
- * reload, when the phrase is gone). */
-function recipients(phrase = false, own = false) {
+ * null when none is. Whatever is sent goes as the boxes say: a free text (which the service does not narrow)
+ * sent while a phrase's subject has unticked a party goes without that party, as shown. */
+function recipients(phrase = false) {
   const boxes = [...document.querySelectorAll('#to-parties input[name=to]')];
-  const on = (b) => b.checked || (own && Boolean(b.dataset.leftOut) && b.dataset.wasChecked === '1');
-  const ticked = boxes.filter(on).map((b) => b.value);
+  const ticked = boxes.filter((b) => b.checked).map((b) => b.value);
   const left = phrase ? boxes.filter((b) => b.dataset.leftOut).map((b) => b.value) : [];
   if (ticked.length === boxes.length - left.length && !ticked.some((p) => left.includes(p))) return undefined;
   return ticked.length ? ticked : null;
@@ -176,8 +174,8 @@ function leftOut(ref) {
 }
 
 /* The boxes of the parties a phrase about `ref` leaves out, unticked (for a new subject) and said so; those no
- * longer left out as the officer had them before (or ticked, if the officer ticked one for the phrase). The
- * officer may tick one left out, and then it is asked by name. */
+ * longer left out as the officer had them before the phrase's subject changed them. The officer may tick one
+ * left out, and then it is asked by name. */
 function markLeftOut(parties, ref) {
   for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
     if (parties.includes(b.value)) {
@@ -185,7 +183,7 @@ function markLeftOut(parties, ref) {
       if (b.dataset.leftOut !== ref) b.checked = false; // a new subject: not asked unless ticked for it
       b.dataset.leftOut = ref;
     } else if (b.dataset.leftOut) {
-      if (!b.checked) b.checked = b.dataset.wasChecked === '1';
+      b.checked = b.dataset.wasChecked === '1';
       delete b.dataset.leftOut;
       delete b.dataset.wasChecked;
     }
@@ -453,7 +451,7 @@ function keepDraft() {
   const text = $('#free-text').value;
   try {
     if (!text.trim()) { sessionStorage.removeItem(draftKey()); return; }
-    sessionStorage.setItem(draftKey(), JSON.stringify({ text, re: $('#re').value, to: recipients(false, true) }));
+    sessionStorage.setItem(draftKey(), JSON.stringify({ text, re: $('#re').value, to: recipients() }));
   } catch { /* storage full or refused: the text stays in the box */ }
 }
 
