@@ -735,6 +735,8 @@ def plain_notice_floor(
             out["stored_as_answered"] = stored == out["requests"] + out["probes"]
             out["conflicts_per_notice"] = round(raised / max(stored, 1), 2)
             out["entries_per_notice"] = round(entries / max(stored, 1), 2)
+            if most is not None and out["requests"] < most:  # its area less full than the service's: cheaper
+                out["short_of_the_services_notices"] = most - out["requests"]
         return out
 
 

@@ -95,6 +95,8 @@ def test_the_plain_server_raises_the_services_conflicts(
             answer = client.post("/activities", json=body, headers={"Authorization": f"Bearer {tokens[party]}"})
             assert answer.status_code == 201, answer.text
     service, _ = prepare_server(str(tmp_path / "service.db"))
+    with closing(sqlite3.connect(tmp_path / "service.db")) as con:
+        seeded = con.execute("SELECT max(seq) FROM ledger").fetchone()[0]
     for party, body in notices():
         notice = NoticeIn.model_validate(body)
         service.notify(
@@ -109,11 +111,15 @@ def test_the_plain_server_raises_the_services_conflicts(
     assert len(theirs) > 30, "the notices should raise conflicts, as the bench's busy area does"
     assert ours.keys() == theirs.keys()
     assert all(abs(ours[pair] - theirs[pair]) <= 0.05 for pair in theirs)
+    count = "SELECT type, count(*) FROM ledger WHERE {} GROUP BY type"
     with closing(sqlite3.connect(db)) as con:
         chain = con.execute("SELECT seq, prev_hash, hash FROM ledger ORDER BY seq").fetchall()
-        ours_only = con.execute("SELECT count(*) FROM ledger WHERE key_id = 'k'").fetchone()[0]
+        written = dict(con.execute(count.format("key_id = 'k'")).fetchall())
+    with closing(sqlite3.connect(tmp_path / "service.db")) as con:
+        recorded = dict(con.execute(count.format("seq > ?"), (seeded,)).fetchall())
     assert all(b[0] == a[0] + 1 and b[1] == a[2] for a, b in zip(chain, chain[1:], strict=False))
-    assert ours_only == NOTICES + 3 * len(ours)  # a notice, and a finding and two messages a conflict
+    assert written == recorded  # the same entries: a notice, and a finding and two messages a conflict
+    assert written["message.sent"] == 2 * written["conflict.detected"] == 2 * len(ours)
 
 
 VOLUME = random_notice(random.Random(1), NOW)["volumes"][0]

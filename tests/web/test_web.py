@@ -285,6 +285,11 @@ def test_a_phrase_about_what_a_party_may_not_see_goes_to_it_only_if_ticked(
     expect(az_box).to_be_checked()
     expect(page.locator("#to-left-out")).to_be_visible()
     expect(page.locator("#to-left-out")).to_contain_text(c["id"])
+    alert = next(m["id"] for m in svc.messages(M, reader=svc.member(M, "TR")) if m["template"] == "conformance_alert")
+    page.select_option("#pp-ref", alert)  # the phrase would acknowledge the alert with its conflict: the same
+    expect(il_box).not_to_be_checked()
+    expect(page.locator("#to-left-out")).to_contain_text(alert)
+    page.select_option("#pp-ref", c["id"])
     tr.shot("tr_phrase_to_left_out.png")
     # a free text sent meanwhile goes as the boxes say (the service narrows phrases, not free text)
     page.fill("#free-text", "UAV-1 koridora dönüyor")

@@ -148,35 +148,47 @@ function everyoneAgain() {
   showLeftOut();
 }
 
-/* The parties among the "To" boxes that a phrase about `ref` does not go to unless ticked. The service sends a
- * phrase about a conflict, by default, only to the conflict's parties and the facilitator, and one about a
- * message only to those the message went to (or, when the phrase acknowledges an alert, to its conflict's
- * parties), so that it does not tell a party of what it may not see. Named here: those left out either way. An
- * activity's audience is the service's to work out (under conflicts-only it depends on conflicts this page may
- * not see): none is named, and the message, once sent, shows whom it went to. */
-function leftOut(ref) {
+/* The phrases that acknowledge what their subject names when our party is awaited (the service's ACK_PHRASES). */
+const SETTLING = ['acknowledged', 'acknowledged_amending', 'holding', 'proceeding_as_notified'];
+const NOBODY = { parties: [] }; // nobody left out
+
+/* The parties among the "To" boxes that the phrase `tpl` about `ref` does not go to unless ticked, as the
+ * service addresses a phrase sent with no `to` (service/hotline.py: `_who_may_see`):
+ * about a conflict, its parties and the facilitator; about a message, those it went to (and its sender), or,
+ * when the phrase acknowledges an alert that awaits us with its conflict, that conflict's parties; so that a
+ * party is not told of what it may not see. An activity's audience is the service's to work out (under
+ * conflicts-only it depends on conflicts this page may not see): none is named, and the message, once sent,
+ * shows whom it went to. With no choice to make (the "To" row hidden), none either. */
+function leftOut(tpl, ref) {
+  const boxes = [...document.querySelectorAll('#to-parties input[name=to]')].map((b) => b.value);
+  // a query with every box ticked is asked of the activity's party alone (the service's default, said in README)
+  if ($('#to-row').hidden || !ref || tpl.id === 'query_activity') return NOBODY;
   const conflict = (id) => S.conflicts.find((c) => c.id === id);
+  const awaitsUs = (x) => (x.awaiting || []).includes(S.party) && !Object.keys(x.acknowledged || {}).includes(S.party);
   const reads = new Set(others((m) => m.role === 'facilitator')); // the facilitator reads the whole channel
   const told = new Set([S.party]);
   const c = conflict(ref);
   const m = c ? null : S.messages.find((x) => x.id === ref);
   if (c) (c.parties || []).forEach((p) => told.add(p));
   else if (m) {
-    (m.to || []).forEach((p) => told.add(p));
-    const sender = ((S.mech && S.mech.members) || []).find((x) => x.id === m.from);
-    if (sender) told.add(sender.party);
-    const about = m.about && m.about.kind === 'conflict' ? conflict(m.about.id) : null;
-    if (m.about && m.about.kind === 'conflict' && !about) return []; // its conflict's parties are not known here
-    if (about) (about.parties || []).forEach((p) => told.add(p));
-  } else return [];
-  return [...document.querySelectorAll('#to-parties input[name=to]')].map((b) => b.value)
-    .filter((p) => !told.has(p) && !reads.has(p));
+    const about = m.about && m.about.kind === 'conflict' ? m.about.id : null;
+    const its = about ? conflict(about) : null;
+    const acknowledges = SETTLING.includes(tpl.id) && m.needs_ack && m.status === 'awaiting' && awaitsUs(m) && about;
+    if (acknowledges && !its) return NOBODY; // whether it settles its conflict is not known here
+    if (acknowledges && awaitsUs(its)) (its.parties || []).forEach((p) => told.add(p));
+    else {
+      (m.to || []).forEach((p) => told.add(p));
+      const sender = ((S.mech && S.mech.members) || []).find((x) => x.id === m.from);
+      if (sender) told.add(sender.party);
+    }
+  } else return NOBODY;
+  return { parties: boxes.filter((p) => !told.has(p) && !reads.has(p)) };
 }
 
 /* The boxes of the parties a phrase about `ref` leaves out, unticked (for a new subject) and said so; those no
  * longer left out as the officer had them before the phrase's subject changed them. The officer may tick one
  * left out, and then it is asked by name. */
-function markLeftOut(parties, ref) {
+function markLeftOut({ parties }, ref) {
   for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
     if (parties.includes(b.value)) {
       if (!b.dataset.leftOut) b.dataset.wasChecked = b.checked ? '1' : '';
@@ -189,19 +201,24 @@ function markLeftOut(parties, ref) {
     }
   }
   showLeftOut();
+  keepDraft(); // a free text being typed keeps the boxes as shown
 }
 
 /* The parties left out and not ticked, marked and said under "To" (one ticked is asked: nothing to say). */
 function showLeftOut() {
   const out = [];
   let ref = '';
+  const say = (parties) => t('hotline.toLeftOut', { parties, ref });
   for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
     const left = Boolean(b.dataset.leftOut) && !b.checked;
     if (left) { out.push(b.value); ref = b.dataset.leftOut; }
-    b.closest('label').classList.toggle('left-out', left);
-    b.closest('label').title = left ? t('hotline.toLeftOut', { parties: partyName(b.value), ref }) : partyName(b.value);
   }
-  const said = out.length ? t('hotline.toLeftOut', { parties: partyList(out), ref }) : '';
+  for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
+    const left = Boolean(b.dataset.leftOut) && !b.checked;
+    b.closest('label').classList.toggle('left-out', left);
+    b.closest('label').title = left ? say(partyName(b.value)) : partyName(b.value);
+  }
+  const said = out.length ? say(partyList(out)) : '';
   const note = $('#to-left-out');
   if (note) { note.textContent = said; note.hidden = !said; }
 }
@@ -321,12 +338,11 @@ function updatePreview() {
   if (!tpl || !box) return;
   const params = phraseParams(tpl);
   box.textContent = tpl.text.replace(/\{(\w+)\}/g, (_, p) => params[p] || phraseParamName(p));
-  // a query is asked of the activity's party (the service's default), never narrowed here
-  const ref = tpl.id !== 'query_activity' && params.ref ? params.ref : '';
+  const ref = params.ref || '';
   const marked = document.querySelector('#to-parties input[data-left-out]');
   if (ref || marked) {
-    const now = ref ? leftOut(ref) : [];
-    if (!marked || marked.dataset.leftOut !== ref || now.length === 0) markLeftOut(now, ref);
+    const now = ref ? leftOut(tpl, ref) : NOBODY;
+    if (!marked || marked.dataset.leftOut !== ref || now.parties.length === 0) markLeftOut(now, ref);
   }
 }
 
@@ -368,7 +384,7 @@ function closePhrase() {
   const form = $('#phrase-form');
   const was = phraseOpen;
   stopPick();
-  if (document.querySelector('#to-parties input[data-left-out]')) markLeftOut([], ''); // the free text's "To" again
+  if (document.querySelector('#to-parties input[data-left-out]')) markLeftOut(NOBODY, ''); // the free text's "To" again
   phraseOpen = null;
   form.hidden = true;
   form.replaceChildren();
