@@ -247,10 +247,14 @@ def test_a_message_can_go_to_one_party_and_the_next_goes_to_everyone_again(
     # "To" says who is asked; the facilitator (and an observer) read the whole channel whoever is ticked
     expect(page.locator("#to-readers")).to_contain_text("Azerbaycan")
 
-    # a query about Israel's activity asked of the facilitator alone is refused, in words
+    # a query about Israel's activity is asked of Israel: the page says so; asked of the facilitator alone (the
+    # officer ticks it, Israel left unticked), it is refused, in words
     page.uncheck("#to-parties input[value=IL]")
     page.click("[data-template=query_activity]")
     expect(page.locator("#pp-ref")).to_have_value("IL-0001")
+    expect(page.locator("#to-parties input[value=AZ]")).not_to_be_checked()
+    expect(page.locator("#to-left-out")).to_contain_text("IL-0001")
+    page.check("#to-parties input[value=AZ]")
     page.click("#phrase-form button[type=submit]")
     expect(page.locator("#pp-general-err")).to_contain_text("IL-0001")
     expect(page.locator("#phrase-form")).to_be_visible()

@@ -151,9 +151,11 @@ function everyoneAgain() {
 /* The phrases that acknowledge what their subject names when our party is awaited (the service's ACK_PHRASES). */
 const SETTLING = ['acknowledged', 'acknowledged_amending', 'holding', 'proceeding_as_notified'];
 const NOBODY = { parties: [] }; // nobody left out
+let askedOf = ''; // the party a query the boxes are marked for is asked of ('': they are marked for what it may not see)
 
 /* The parties among the "To" boxes that the phrase `tpl` about `ref` does not go to unless ticked, as the
- * service addresses a phrase sent with no `to` (service/hotline.py: `_who_may_see`):
+ * service addresses a phrase sent with no `to` (service/hotline.py: `_who_may_see`): a query about an activity,
+ * to the party whose activity it is (`asked`);
  * about a conflict, its parties and the facilitator; about a message, those it went to (and its sender), or,
  * when the phrase acknowledges an alert that awaits us with its conflict, that conflict's parties; so that a
  * party is not told of what it may not see. An activity's audience is the service's to work out (under
@@ -161,8 +163,11 @@ const NOBODY = { parties: [] }; // nobody left out
  * shows whom it went to. With no choice to make (the "To" row hidden), none either. */
 function leftOut(tpl, ref) {
   const boxes = [...document.querySelectorAll('#to-parties input[name=to]')].map((b) => b.value);
-  // a query with every box ticked is asked of the activity's party alone (the service's default, said in README)
-  if ($('#to-row').hidden || !ref || tpl.id === 'query_activity') return NOBODY;
+  if ($('#to-row').hidden || !ref) return NOBODY;
+  if (tpl.id === 'query_activity') {
+    const activity = S.activities.find((a) => a.id === ref);
+    return activity ? { parties: boxes.filter((p) => p !== activity.party), asked: activity.party } : NOBODY;
+  }
   const conflict = (id) => S.conflicts.find((c) => c.id === id);
   const awaitsUs = (x) => (x.awaiting || []).includes(S.party) && !Object.keys(x.acknowledged || {}).includes(S.party);
   const reads = new Set(others((m) => m.role === 'facilitator')); // the facilitator reads the whole channel
@@ -188,7 +193,8 @@ function leftOut(tpl, ref) {
 /* The boxes of the parties a phrase about `ref` leaves out, unticked (for a new subject) and said so; those no
  * longer left out as the officer had them before the phrase's subject changed them. The officer may tick one
  * left out, and then it is asked by name. */
-function markLeftOut({ parties }, ref) {
+function markLeftOut({ parties, asked }, ref) {
+  askedOf = asked || '';
   for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
     if (parties.includes(b.value)) {
       if (!b.dataset.leftOut) b.dataset.wasChecked = b.checked ? '1' : '';
@@ -208,7 +214,9 @@ function markLeftOut({ parties }, ref) {
 function showLeftOut() {
   const out = [];
   let ref = '';
-  const say = (parties) => t('hotline.toLeftOut', { parties, ref });
+  const say = (parties) => (askedOf
+    ? t('hotline.toAsked', { parties, ref, owner: partyName(askedOf) })
+    : t('hotline.toLeftOut', { parties, ref }));
   for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
     const left = Boolean(b.dataset.leftOut) && !b.checked;
     if (left) { out.push(b.value); ref = b.dataset.leftOut; }
