@@ -90,39 +90,119 @@ NOOP_SERVER = textwrap.dedent(
 )
 """An ASGI application that reads the body and answers 201, served as ``deconflict serve`` serves."""
 
-MINIMAL_SERVER = textwrap.dedent(
+_PLAIN_HEAD = textwrap.dedent(
     """
-    import asyncio, base64, hashlib, json, os, sqlite3, sys
-    from datetime import UTC, datetime
+    import asyncio, base64, hashlib, os, sqlite3, sys
     import orjson, uvicorn
     from nacl.signing import SigningKey
     from deconflict.api.serving import uvicorn_config
     from deconflict.api.settings import Settings
     from deconflict.demo import MECHANISM as M
 
-    db, port, tokens = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    db, port, tokens = sys.argv[1], int(sys.argv[2]), orjson.loads(sys.argv[3])
     if sys.argv[4]:
         os.sched_setaffinity(0, {int(sys.argv[4])})
-    LANG = {"TR": "tr", "IL": "he"}
-    WORDS = {"holding": {"tr": "Bekliyoruz: {ref}", "he": "ממתינים: {ref}"}}
     con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    HEAD = "SELECT seq, hash FROM ledger WHERE mechanism_id=? ORDER BY seq DESC LIMIT 1"
-    seq, prev = con.execute(HEAD, (M,)).fetchone()
     wal = os.open(db + "-wal", os.O_RDWR)
+    HEAD = "SELECT seq, hash FROM ledger WHERE mechanism_id=? ORDER BY seq DESC LIMIT 1"
     key = SigningKey.generate()
     streams = []  # (party, queue)
-    state = {"seq": seq, "prev": prev, "n": 0, "batch": None}
     LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,?)"
     MESSAGE = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 
     class Refused(Exception):
         pass
+    """
+)
+"""What both plain servers start with (argv: a seeded demo database, the port, ``{token: party}``, a CPU to pin
+to or ""): the database in WAL mode, the log's file for the syncs, a signing key of their own, the open streams."""
+
+_PLAIN_SERVING = textwrap.dedent(
+    """
 
 
-    def write(party, body):
+    def flush():
+        # one sync of the log for every commit made since the last: then their answers and their stream frames
+        batch, state["batch"] = state["batch"], None
+        try:
+            os.fdatasync(wal)
+        except OSError as e:
+            for future, _ in batch:
+                future.set_exception(e)
+            return
+        for future, _ in batch:
+            future.set_result(None)
+        send_frames([pending for _, pending in batch])
+
+
+    async def answer(send, status, body=b""):
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+        party = tokens.get(auth.removeprefix("Bearer "))
+        if party is None:
+            await answer(send, 401)
+            return
+        if scope["method"] == "GET":
+            reader = (party, asyncio.Queue())
+            streams.append(reader)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream")]})
+            await send({"type": "http.response.body", "body": b": open\\n\\n", "more_body": True})
+            try:
+                while True:
+                    await send({"type": "http.response.body", "body": await reader[1].get(), "more_body": True})
+            finally:
+                streams.remove(reader)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            view, pending = handle(party, body)
+        except Refused:
+            await answer(send, 422)
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if state["batch"] is None:
+            state["batch"] = []
+            loop.call_soon(flush)
+        state["batch"].append((future, pending))
+        await future
+        await answer(send, 201, orjson.dumps(view))
+
+
+    uvicorn.Server(uvicorn_config(app, Settings(), port=port)).run()
+    """
+)
+"""What both plain servers end with: group commit (each request's answer waits for one sync of the log that
+covers its commit, one sync for the commits of an event-loop turn), then each server's ``send_frames`` of what its
+``handle(party, body)`` left pending for the streams; 401 without a party's token, 422 for ``Refused``, each party's
+event stream, uvicorn as ``deconflict serve`` configures it."""
+
+MINIMAL_SERVER = (
+    _PLAIN_HEAD
+    + textwrap.dedent(
+        """
+    from datetime import UTC, datetime
+    LANG = {"TR": "tr", "IL": "he"}
+    WORDS = {"holding": {"tr": "Bekliyoruz: {ref}", "he": "ממתינים: {ref}"}}
+    seq, prev = con.execute(HEAD, (M,)).fetchone()
+    state = {"seq": seq, "prev": prev, "n": 0, "batch": None}
+
+
+    def handle(party, body):
         try:
             req = orjson.loads(body)
             to, params, words = req["to"], req["params"], WORDS[req["template"]]
@@ -156,73 +236,19 @@ MINIMAL_SERVER = textwrap.dedent(
             con.execute("ROLLBACK")
             raise
         state["seq"], state["prev"] = seq, digest
-        return {"id": mid, "seq": seq, "from": party, "to": to, "text": text, "sent_at": at, "hash": digest}
+        view = {"id": mid, "seq": seq, "from": party, "to": to, "text": text, "sent_at": at, "hash": digest}
+        return view, view
 
 
-    def flush():
-        # one sync of the log for every commit made since the last: then their answers and their stream frames
-        batch, state["batch"] = state["batch"], None
-        try:
-            os.fdatasync(wal)
-        except OSError as e:
-            for future, _ in batch:
-                future.set_exception(e)
-            return
-        for future, view in batch:
-            future.set_result(None)
+    def send_frames(views):
+        for view in views:
             for reader, queue in streams:
                 if reader == view["from"] or reader in view["to"]:
                     data = orjson.dumps({"seq": view["seq"], "message": view})
                     queue.put_nowait(b"event: message.sent\\ndata: " + data + b"\\n\\n")
-
-
-    async def answer(send, status, body=b""):
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
-        await send({"type": "http.response.body", "body": body})
-
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
-        party = tokens.get(auth.removeprefix("Bearer "))
-        if party is None:
-            await answer(send, 401)
-            return
-        if scope["method"] == "GET":
-            entry = (party, asyncio.Queue())
-            streams.append(entry)
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream")]})
-            await send({"type": "http.response.body", "body": b": open\\n\\n", "more_body": True})
-            try:
-                while True:
-                    await send({"type": "http.response.body", "body": await entry[1].get(), "more_body": True})
-            finally:
-                streams.remove(entry)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        try:
-            view = write(party, body)
-        except Refused:
-            await answer(send, 422)
-            return
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        if state["batch"] is None:
-            state["batch"] = []
-            loop.call_soon(flush)
-        state["batch"].append((future, view))
-        await future
-        await answer(send, 201, orjson.dumps(view))
-
-
-    uvicorn.Server(uvicorn_config(app, Settings(), port=port)).run()
     """
+    )
+    + _PLAIN_SERVING
 )
 """A plain server for a durable, signed hotline message that both parties' streams show (:func:`minimal_floor`):
 argv[1] a seeded demo database, argv[2] the port, argv[3] ``{token: party}``. It checks what a body must hold
@@ -233,31 +259,22 @@ parties it concerns. It signs with a key of its own (the mechanism's keys are no
 do not verify as the mechanism's), and its statements match the ``ledger`` and ``messages`` tables of this
 checkout's schema."""
 
-PLAIN_NOTICE_SERVER = textwrap.dedent(
-    """
-    import asyncio, base64, hashlib, math, os, sqlite3, sys
+PLAIN_NOTICE_SERVER = (
+    _PLAIN_HEAD
+    + textwrap.dedent(
+        """
+    import math
     from datetime import UTC, datetime, timedelta
-    import numpy as np, orjson, shapely, uvicorn
-    from nacl.signing import SigningKey
-    from deconflict.api.serving import uvicorn_config
-    from deconflict.api.settings import Settings
-    from deconflict.demo import MECHANISM as M
+    import numpy as np, shapely
     from deconflict.geo import Frame
     from deconflict.volumes import VolumeIndex
 
-    db, port, tokens = sys.argv[1], int(sys.argv[2]), orjson.loads(sys.argv[3])
-    if sys.argv[4]:
-        os.sched_setaffinity(0, {int(sys.argv[4])})
     KINDS = {"air_sortie", "uav_patrol", "ground_movement", "deployment", "air_defence_activation", "exercise"}
     LANG = {"TR": "tr", "IL": "he"}
     ALERT = {
         "tr": "{conflict}: {other_ref} ({party}) {ref} ile {distance} m",
         "he": "{conflict}: {other_ref} ({party}) {ref} {distance} m",
     }
-    con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=NORMAL")
-    wal = os.open(db + "-wal", os.O_RDWR)
     declared = orjson.loads(con.execute(
         "SELECT payload FROM ledger WHERE mechanism_id=? AND type='mechanism.declared'", (M,)).fetchone()[0])
     RULES = declared["rules"]
@@ -284,21 +301,12 @@ PLAIN_NOTICE_SERVER = textwrap.dedent(
                   np.array([datetime.fromisoformat(v["start"]).timestamp() for v in vols]),
                   np.array([datetime.fromisoformat(v["end"]).timestamp() for v in vols]),
                   np.array([v["floor_m"] for v in vols]), np.array([v["ceiling_m"] for v in vols]))
-    HEAD = "SELECT seq, hash FROM ledger WHERE mechanism_id=? ORDER BY seq DESC LIMIT 1"
     seq, prev = con.execute(HEAD, (M,)).fetchone()
-    key = SigningKey.generate()
     salt_key = hashlib.blake2b(b"plain salt", key=os.urandom(32), digest_size=32).digest()
-    streams = []  # (party, queue)
     state = {"seq": seq, "prev": prev, "n": 0, "c": 0, "m": 0, "batch": None}
-    LEDGER = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,?)"
     ACTIVITY = "INSERT INTO activities VALUES (?,?,?,?,?,?,?,?,?,?)"
     VERSION = "INSERT INTO activity_versions VALUES (?,?,?,?,?,?,?)"
     CONFLICT = "INSERT INTO conflicts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    MESSAGE = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-
-
-    class Refused(Exception):
-        pass
 
 
     def iso(t):
@@ -361,7 +369,7 @@ PLAIN_NOTICE_SERVER = textwrap.dedent(
         return {"seq": seq, "at": at, "type": kind, "actor": actor, "hash": digest, "payload": payload}
 
 
-    def notify(party, body):
+    def handle(party, body):
         kind, title, vols = read(body)
         shapes = frame.project(np.array([v["_shape"] for v in vols], dtype=object))
         radii = np.array([v["radius_m"] for v in vols])
@@ -455,18 +463,10 @@ PLAIN_NOTICE_SERVER = textwrap.dedent(
         return {"activity": doc, "raised": raised, "seq": notified["seq"]}, frames
 
 
-    def flush():
-        # one sync of the log for every commit made since the last: then their answers and their stream frames
-        batch, state["batch"] = state["batch"], None
-        try:
-            os.fdatasync(wal)
-        except OSError as e:
-            for future, _ in batch:
-                future.set_exception(e)
-            return
+
+    def send_frames(batches):
         chunks = {reader: [] for reader, _ in streams}
-        for future, frames in batch:
-            future.set_result(None)
+        for frames in batches:
             for to, view in frames:
                 data = b"event: " + view["type"].encode() + b"\\ndata: " + orjson.dumps(view) + b"\\n\\n"
                 for reader in chunks:
@@ -475,55 +475,9 @@ PLAIN_NOTICE_SERVER = textwrap.dedent(
         for reader, queue in streams:
             if chunks[reader]:
                 queue.put_nowait(b"".join(chunks[reader]))
-
-
-    async def answer(send, status, body=b""):
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
-        await send({"type": "http.response.body", "body": body})
-
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
-        party = tokens.get(auth.removeprefix("Bearer "))
-        if party is None:
-            await answer(send, 401)
-            return
-        if scope["method"] == "GET":
-            reader = (party, asyncio.Queue())
-            streams.append(reader)
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream")]})
-            await send({"type": "http.response.body", "body": b": open\\n\\n", "more_body": True})
-            try:
-                while True:
-                    await send({"type": "http.response.body", "body": await reader[1].get(), "more_body": True})
-            finally:
-                streams.remove(reader)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        try:
-            view, frames = notify(party, body)
-        except Refused:
-            await answer(send, 422)
-            return
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        if state["batch"] is None:
-            state["batch"] = []
-            loop.call_soon(flush)
-        state["batch"].append((future, frames))
-        await future
-        await answer(send, 201, orjson.dumps(view))
-
-
-    uvicorn.Server(uvicorn_config(app, Settings(), port=port)).run()
     """
+    )
+    + _PLAIN_SERVING
 )
 """A plain server for a notice at the API bench's density (:func:`plain_notice_floor`): argv as
 :data:`MINIMAL_SERVER`'s. It does a notice's work and nothing else: the body checked (a kind, each volume's

@@ -214,19 +214,16 @@ function markLeftOut({ parties, asked }, ref) {
 function showLeftOut() {
   const out = [];
   let ref = '';
-  const say = (parties) => (askedOf
-    ? t('hotline.toAsked', { parties, ref, owner: partyName(askedOf) })
-    : t('hotline.toLeftOut', { parties, ref }));
+  const say = (parties, about) => (askedOf
+    ? t('hotline.toAsked', { parties, ref: about, owner: partyName(askedOf) })
+    : t('hotline.toLeftOut', { parties, ref: about }));
   for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
     const left = Boolean(b.dataset.leftOut) && !b.checked;
     if (left) { out.push(b.value); ref = b.dataset.leftOut; }
-  }
-  for (const b of document.querySelectorAll('#to-parties input[name=to]')) {
-    const left = Boolean(b.dataset.leftOut) && !b.checked;
     b.closest('label').classList.toggle('left-out', left);
-    b.closest('label').title = left ? say(partyName(b.value)) : partyName(b.value);
+    b.closest('label').title = left ? say(partyName(b.value), b.dataset.leftOut) : partyName(b.value);
   }
-  const said = out.length ? say(partyList(out)) : '';
+  const said = out.length ? say(partyList(out), ref) : '';
   const note = $('#to-left-out');
   if (note) { note.textContent = said; note.hidden = !said; }
 }
