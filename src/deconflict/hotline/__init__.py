@@ -50,6 +50,7 @@ from deconflict.hotline.wording import (
     load_templates,
     render,
     rung_name,
+    worded_params,
 )
 
 __all__ = [
@@ -83,4 +84,5 @@ __all__ = [
     "next_line_check_at",
     "render",
     "rung_name",
+    "worded_params",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "load_templates",
     "render",
     "rung_name",
+    "worded_params",
 ]
 
 _DATA = Path(__file__).parent.parent / "data"
@@ -247,26 +248,8 @@ def render(
     >>> r.text, r.rtl, r.needs_ack
     ('C7 anlaşıldı. Faaliyetimizi yeni bir bildirime kadar bekletiyoruz.', False, False)
     """
-    table = bundled_templates() if templates is None else templates
-    tpl = table.get(template_id)
-    if tpl is None:
-        raise InvalidInput(
-            f"unknown message template {template_id!r}; known: {', '.join(sorted(table))}", field="template"
-        )
+    tpl, values = worded_params(template_id, params, templates=templates)
     _check_lang(lang)
-    missing = [p for p in tpl.params if p not in params]
-    if missing:
-        raise InvalidInput(
-            f"template {template_id} needs parameter {', '.join(missing)} (it takes {', '.join(tpl.params)})",
-            field=missing[0],
-        )
-    extra = sorted(set(params) - set(tpl.params))
-    if extra:
-        raise InvalidInput(
-            f"template {template_id} takes no parameter {', '.join(extra)} (it takes {', '.join(tpl.params)})",
-            field=extra[0],
-        )
-    values = {p: format_param(p, params[p]) for p in tpl.params}
     shown = dict(values)  # what the reader sees; ``values`` are stored as given, so any reader can re-word them
     if "rung" in shown:
         shown["rung"] = rung_name(shown["rung"], lang)
@@ -286,6 +269,37 @@ def render(
         needs_ack=tpl.needs_ack,
         display=display,
     )
+
+
+def worded_params(
+    template_id: str, params: Mapping[str, object], *, templates: Mapping[str, Template] | None = None
+) -> tuple[Template, dict[str, str]]:
+    """A standard message's template and its parameters as the record stores them (:func:`format_param`),
+    checked as :func:`render` checks them, without wording it in any language: what the service keeps of a
+    message it sends itself (each reader's page words it in the reader's language).
+
+    >>> worded_params("holding", {"ref": "C7"})[1]
+    {'ref': 'C7'}
+    """
+    table = bundled_templates() if templates is None else templates
+    tpl = table.get(template_id)
+    if tpl is None:
+        raise InvalidInput(
+            f"unknown message template {template_id!r}; known: {', '.join(sorted(table))}", field="template"
+        )
+    missing = [p for p in tpl.params if p not in params]
+    if missing:
+        raise InvalidInput(
+            f"template {template_id} needs parameter {', '.join(missing)} (it takes {', '.join(tpl.params)})",
+            field=missing[0],
+        )
+    extra = sorted(set(params) - set(tpl.params))
+    if extra:
+        raise InvalidInput(
+            f"template {template_id} takes no parameter {', '.join(extra)} (it takes {', '.join(tpl.params)})",
+            field=extra[0],
+        )
+    return tpl, {p: format_param(p, params[p]) for p in tpl.params}
 
 
 def free_text(text: str, lang: str) -> Rendered:

@@ -154,7 +154,7 @@ def _notify_together(
         written = False
         """Whether every notice was worked out: a failure after that is the commit's (or what follows it)."""
         try:
-            with RecordWriter(ctx, mechanism_id, picture=picture) as w:
+            with RecordWriter(ctx, mechanism_id, picture=picture, gather=True) as w:
                 alone = {a for a in {n.actor for n in notices} if w.refusal(a) is not None}
                 for i, notice in enumerate(notices):
                     if i and time.monotonic() - began > BATCH_BUDGET_S:  # the rest in the next transaction

@@ -117,9 +117,10 @@ class RecordWriter:
     """
 
     _gathered: direct.Gathered | None = None
-    """With ``gather``, on SQLite: the rows of messages that only add rows, inserted together at the end
-    (:func:`deconflict.store.direct.gathered`); anything else written, and any read through :attr:`session`,
-    runs after them. (A class default: :class:`~deconflict.service.dry.DryWriter` sets up its own fields.)"""
+    """With ``gather``, on SQLite: the rows of entries that only add rows (:func:`_adds_rows_only`), each
+    table's inserted together at the end (:func:`deconflict.store.direct.gathered`); anything else written,
+    and any read through :attr:`session`, runs after them. (A class default:
+    :class:`~deconflict.service.dry.DryWriter` sets up its own fields.)"""
 
     def __init__(
         self,
@@ -391,6 +392,11 @@ class RecordWriter:
 
 
 def _adds_rows_only(type: EntryType, payload: Any) -> bool:
-    """Whether an entry's projection only inserts rows (a message that settles nothing): then its rows may
-    wait to be inserted with the others (:func:`deconflict.store.direct.gathered`)."""
-    return type is EntryType.MESSAGE_SENT and not payload.get("settles")
+    """Whether an entry's projection only inserts rows (a message that settles nothing, a conflict
+    detected, an activity's first version): then its rows may wait to be inserted with the others
+    (:func:`deconflict.store.direct.gathered`)."""
+    if type is EntryType.MESSAGE_SENT:
+        return not payload.get("settles")
+    if type is EntryType.ACTIVITY_NOTIFIED:
+        return bool(payload.get("version") == 1)
+    return type is EntryType.CONFLICT_DETECTED
