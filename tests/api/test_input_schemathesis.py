@@ -27,8 +27,11 @@ from deconflict.model import Disclosure
 from deconflict.service import Service
 from deconflict.store import open_store
 
-MAX_TIME_S = 90
-"""schemathesis's whole budget: the phases share it (fuzzing and stateful repeat until it is spent)."""
+MAX_TIME_S = 60
+"""schemathesis's whole budget: the phases share it (fuzzing and stateful repeat until it is spent). Alone on
+the machine every phase is done well within it (60 s: 4,705 cases; 90 s made 6,176, the same seed
+repeating its fuzzing), and in the whole suite, which keeps both cores busy, every second of it is a second of
+two cores' worth of work taken from the other tests."""
 
 
 @pytest.fixture
