@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from support.batches import in_place, one_by_one, same_answer, transactions
 from support.builders import M, declared_db, offset, vol
 
 from deconflict.clock import FixedClock
-from deconflict.errors import Forbidden, InvalidInput, InvalidState
+from deconflict.errors import DeconflictError, Forbidden, InvalidInput, InvalidState
 from deconflict.record import signing
 from deconflict.service import Service, derive, notices
 from deconflict.service.keys import registration_message
@@ -174,6 +174,37 @@ def test_a_batch_that_fails_while_writing_keeps_nothing_and_each_notice_is_sent_
     assert _record(db) == _record(other)
     later = svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(start_h=3, floor_m=2500)])
     assert {c["other_activity"] for c in later.raised} == {"IL-0001", "IL-0002"}  # no phantom from the failed batch
+
+
+def test_a_row_the_database_refuses_fails_that_notice_alone(db: str, svc: Service) -> None:
+    """The tables hold a row the record does not (a database edited by hand): the database refuses the
+    notice whose row clashes with it, and the batch's other notices are written, as each alone would be.
+    A batch inserts its rows together (gathered, on SQLite) before its commit; a refusal there was taken
+    for the commit's failure and answered every notice of the batch with it."""
+    svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(FAR, start_h=1)])  # TR-0001
+    with svc.store.engine.begin() as conn:  # IL-0001 in the tables, not in the record
+        conn.execute(
+            ActivityRow.__table__.insert().from_select(
+                [c.name for c in ActivityRow.__table__.columns],
+                select(
+                    *(
+                        literal("IL-0001").label("id")
+                        if c.name == "id"
+                        else literal("IL").label("party")
+                        if c.name == "party"
+                        else c
+                        for c in ActivityRow.__table__.columns
+                    )
+                ).where(ActivityRow.mechanism_id == M, ActivityRow.id == "TR-0001"),
+            )
+        )
+    batch = [NewNotice("TR", "uav_patrol", [vol(start_h=3)]), NewNotice("IL", "air_sortie", [vol(FAR, start_h=3)])]
+    together = _together(svc, batch)
+    assert together[0].activity.id == "TR-0002", together
+    assert isinstance(together[1], Exception) and not isinstance(together[1], DeconflictError), together
+    notified = [e["payload"]["id"] for e in svc.record(M) if e["type"] == "activity.notified"]
+    assert notified == ["TR-0001", "TR-0002"]  # nothing of IL's notice
+    assert svc.verify(M).ok
 
 
 def test_a_party_that_signs_its_own_entries_is_refused_as_alone_and_fails_no_other(svc: Service) -> None:

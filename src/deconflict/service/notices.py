@@ -177,6 +177,7 @@ def _notify_together(
                     picture.index_activity(activity, projected)
                     added.append(activity.id)
                     results[i] = Outcome(activity=activity, raised=tuple(raised), resolved=tuple(closed), seq=seq)
+                w.flush()  # a row the database refuses fails the batch here: each notice is then sent alone
                 written = True
         except StaleRecord:
             _unindex(picture, added)

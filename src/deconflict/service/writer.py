@@ -162,6 +162,12 @@ class RecordWriter:
             self._gathered.flush()
         return self._session
 
+    def flush(self) -> None:
+        """Insert the rows gathered so far: a row the database refuses is refused here, while the use case
+        still runs, and not at the commit (where it would be the commit's failure, every notice's)."""
+        if self._gathered is not None:
+            self._gathered.flush()
+
     @property
     def last_seq(self) -> int:
         """Sequence number of the last entry appended (0: none yet)."""
