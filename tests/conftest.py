@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import fresh_schema
 from support.builders import T0, declared_db
 from support.live import LiveServer, start_server
 from support.pg import PG_ENV, PgDatabases, pg_url_from_env
@@ -20,6 +21,8 @@ from deconflict.clock import FixedClock
 from deconflict.record import signing
 from deconflict.service import Service
 from deconflict.store import open_store
+
+fresh_schema.install()
 
 
 @pytest.fixture
