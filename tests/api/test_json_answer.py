@@ -72,3 +72,14 @@ values = st.recursive(
 @given(values)
 def test_the_same_bytes_as_jsonresponse_on_any_document(doc: Any) -> None:
     _same(doc)
+
+
+def test_a_value_json_has_no_word_for_is_written_as_fastapi_writes_a_route_s_answer() -> None:
+    """A view that one day holds a Decimal or a set, beside a null (the standard encoder's path) or not, answers
+    what FastAPI would have answered for the route returning it, not a 500."""
+    from decimal import Decimal
+
+    from fastapi.encoders import jsonable_encoder
+
+    for doc in ({"d": Decimal("1.5"), "none": None}, {"d": Decimal("2"), "s": {"x"}}):
+        assert bytes(json_answer(doc).body) == bytes(JSONResponse(jsonable_encoder(doc)).body)

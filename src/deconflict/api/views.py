@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal, overload
 
 import orjson
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from deconflict.analysis.phase import phase
@@ -40,14 +41,22 @@ def json_answer(content: Any, status_code: int = 200) -> Response:
     :func:`~deconflict.record.strict_json.floats_written_alike`) and NaN as null where the standard
     encoder refuses it; it refuses integers past 64 bits and keys that are not text. Any of those, or any
     ``null`` at all, and ``JSONResponse`` writes it (tests/api/test_json_answer.py holds the two side by
-    side)."""
+    side). A value JSON has no word for (a Decimal, a set) is written as FastAPI writes a route's answer
+    (``jsonable_encoder``), where ``JSONResponse`` alone would refuse it and the caller get a 500."""
     try:
         body = orjson.dumps(content)
     except TypeError:
-        return JSONResponse(content, status_code=status_code)
+        return _standard(content, status_code)
     if b"null" in body or not floats_written_alike(body):
-        return JSONResponse(content, status_code=status_code)
+        return _standard(content, status_code)
     return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _standard(content: Any, status_code: int) -> Response:
+    try:
+        return JSONResponse(content, status_code=status_code)
+    except TypeError:  # only then: the encoder walks the whole answer again
+        return JSONResponse(jsonable_encoder(content), status_code=status_code)
 
 
 def mechanism_doc(m: Mechanism) -> dict[str, Any]:
