@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import fresh_schema
+from support import fresh_schema, shared_tls
 from support.builders import T0, declared_db
 from support.live import LiveServer, start_server
 from support.pg import PG_ENV, PgDatabases, pg_url_from_env
@@ -23,6 +23,7 @@ from deconflict.service import Service
 from deconflict.store import open_store
 
 fresh_schema.install()
+shared_tls.install()
 
 
 @pytest.fixture
