@@ -7,6 +7,7 @@ HTTP from every reading route (conflicts, activities, the record, the stream, re
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 import shapely
+import shapely.prepared
 from shapely.geometry import Polygon, shape
 
 from deconflict.clock import iso
@@ -50,6 +52,11 @@ class Envelope:
     band: tuple[float, float] | None
     window: tuple[datetime, datetime]
 
+    @functools.cached_property
+    def _allowed(self) -> Any:
+        """The region with its tolerance, made once (a 360-gon's buffer, thousands of documents each)."""
+        return shapely.prepared.prep(self.region.buffer(TOLERANCE_DEG))
+
     def why_not(self, doc: dict[str, Any]) -> list[str]:
         """What in one document (not its children) lies outside the envelope."""
         out = []
@@ -57,7 +64,7 @@ class Envelope:
             geom = shape(doc["geometry"])
             if self.region is None:
                 out.append(f"a geometry where none may be disclosed: {doc['geometry']['type']}")
-            elif not self.region.buffer(TOLERANCE_DEG).covers(geom):
+            elif not self._allowed.covers(geom):
                 far = shapely.distance(self.region, shapely.points(shapely.get_coordinates(geom))).max()
                 out.append(f"geometry reaches {far * 111_000:.0f} m outside the allowed overlap")
         for key in BAND_KEYS:
