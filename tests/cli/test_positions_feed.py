@@ -261,20 +261,26 @@ def test_a_live_feed_wrongly_given_is_refused_in_words(
 def test_aircraft_json_is_polled_over_http_until_ctrl_c(live: LiveServer, tokens: dict[str, str]) -> None:
     """readsb's aircraft.json served on loopback, written anew every poll (its ``now`` moves on, the
     aircraft flies east): each new position is sent, the same file twice is not, a broken one is warned
-    about once and polling goes on."""
+    about once and polling goes on; every poll comes on the one connection the feed keeps open (a server
+    that keeps it alive, as readsb's web server does), not a new connection and client each second."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     polls = {"n": 0}
+    connections: set[tuple[str, int]] = set()
 
     class Receiver(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             polls["n"] += 1
             n = polls["n"]
+            connections.add(self.client_address)
             plane = {"hex": "738a5b", "alt_baro": 15000, "gs": 310, "track": 270.0, "baro_rate": 0}
             plane |= {"lat": 34.526, "lon": 37.95 - 0.001 * n, "seen_pos": 0.2}
             body = b"{ broken" if n == 3 else json.dumps({"now": 1744178400.0 + n, "aircraft": [plane]}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
@@ -294,6 +300,7 @@ def test_aircraft_json_is_polled_over_http_until_ctrl_c(live: LiveServer, tokens
     assert out.count("1 positions stored") >= 3  # a new position each good poll
     assert err.count("line 1: not JSON") == 1 and "trying again in 1 s" in err
     assert "stopped: " in err and "1 bad lines skipped" in err
+    assert len(connections) == 1, connections
     reader = live.service.member("tr-il-syria", "IL")
     assert [t["track"] for t in live.service.tracks("tr-il-syria", reader=reader)] == ["IL/738A5B"]
 
