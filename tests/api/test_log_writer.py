@@ -46,10 +46,17 @@ class HeldStream(io.StringIO):
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), logging.getLogger("deconflict").level
+    kept = {name: getattr(logging, name) for name in UNWRITTEN}
     yield
     for handler in [h for h in root.handlers if h not in handlers]:
         root.removeHandler(handler)
     logging.getLogger("deconflict").setLevel(level)
+    for name, value in kept.items():
+        setattr(logging, name, value)
+
+
+UNWRITTEN = ("logThreads", "logProcesses", "logMultiprocessing", "_srcfile")
+"""What ``logging`` works out for each record unless told not to (``logs.configure`` tells it not to)."""
 
 
 def _request_line(n: int) -> None:
@@ -247,3 +254,28 @@ def test_the_server_writes_the_lines_queued_as_its_last_step(
     finally:
         server.stop(graceful=True)  # as on SIGTERM
     assert "deconflict.request: GET /openapi.json 200" in stream.getvalue()
+
+
+def test_what_no_line_writes_is_not_worked_out_for_each_record(restore_logging: None) -> None:
+    """Every request logs a line: its record carries no thread, process or caller (15 of its 42 us of CPU),
+    which no line writes; the line itself is as before, its fields and exception included."""
+    stream = io.StringIO()
+    handler = logs.configure("json", stream=stream)
+    seen: list[logging.LogRecord] = []
+    keep = logging.Handler()
+    keep.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(keep)
+    try:
+        _request_line(7)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("deconflict.api").exception("failed")
+        handler.flush()
+    finally:
+        logging.getLogger().removeHandler(keep)
+    unworked = (None, None, None, "(unknown function)", 0)
+    assert [(r.threadName, r.processName, r.process, r.funcName, r.lineno) for r in seen] == [unworked] * 2
+    request, failed = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert request["message"] == "GET /healthz 200" and request["duration_ms"] == 7.0 and request["route"] == "/healthz"
+    assert failed["message"] == "failed" and "ValueError: boom" in failed["exception"]
