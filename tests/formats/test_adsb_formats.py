@@ -169,3 +169,53 @@ def test_an_old_position_is_not_reported() -> None:
     for a in parse_aircraft_json(json.dumps(READSB))[0]:
         picture.put(a["icao"], a["state"], T - timedelta(seconds=a["age_s"] * 20), a["stamp"])  # 6 s and 40 s
     assert [r["id"] for r in picture.reports(T)] == ["738A5B"]
+
+
+def test_a_poll_on_a_connection_the_receiver_closed_as_it_went_out_is_asked_again() -> None:
+    """The feed keeps its connection to the receiver open between polls; a receiver that closes it just as a
+    poll goes out on it (its idle timeout about the poll's interval) answers nothing: the poll is asked once
+    more, on a new connection, and no poll is lost or warned about."""
+    import socket
+    import threading
+
+    from deconflict.formats._adsb_feed import run_aircraft_json
+
+    polls: list[int] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                for answered in range(2):  # each connection: one poll answered, the next closed on
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        request += chunk
+                    if not request or answered == 1:
+                        break
+                    polls.append(len(polls) + 1)
+                    if len(polls) >= 4:
+                        stop.set()
+                    body = json.dumps({"now": 1744178400.0 + len(polls), "aircraft": []}).encode()
+                    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+                    conn.sendall(head.encode() + body)
+
+    stop, warned = threading.Event(), []
+    threading.Thread(target=serve, daemon=True).start()
+    deadline = threading.Timer(30, stop.set)  # whatever happens, the feed stops
+    deadline.start()
+    try:
+        stats = run_aircraft_json(
+            f"http://127.0.0.1:{port}/data/aircraft.json", lambda _: None, stop=stop, warn=warned.append, every_s=0.05
+        )
+    finally:
+        deadline.cancel()
+        listener.close()
+    assert warned == [] and stats.bad_lines == 0 and stats.lines == len(polls) >= 4, (warned, stats, polls)

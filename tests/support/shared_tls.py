@@ -2,7 +2,9 @@
 ``httpx.get``, every ``httpx.Client``), and with OpenSSL 3 that takes about 30 ms of CPU: in the suite, hundreds of
 seconds spent on contexts for servers that all speak plain HTTP on loopback. The context is still the one httpx
 makes (its own function, called once for each environment); only the making is shared. A client given its own
-``verify`` or ``cert`` gets its own, as before."""
+``verify`` or ``cert`` gets its own, as before. (httpcore sets the context's ALPN protocols on each TLS connection:
+shared, that would matter only to tests mixing HTTP/2 and HTTP/1.1 over TLS; none speaks TLS with the default
+context.)"""
 
 from __future__ import annotations
 

@@ -45,6 +45,9 @@ RECONNECT_MAX_S = 10.0
 """The longest wait between two attempts to reach a receiver."""
 POLL_TIMEOUT_S = 5.0
 """How long one poll of an ``aircraft.json`` URL may take before it counts as failed."""
+KEEP_OPEN_S = 60.0
+"""How long the connection to an ``aircraft.json`` URL is kept open between polls (httpx's 5 s by default would
+open a new one whenever a poll and the sending of its positions to a slow service took longer)."""
 _READ_S = 0.2
 
 
@@ -215,7 +218,15 @@ def read_aircraft_json(source: str, *, timeout_s: float = 5.0, http: httpx.Clien
         import httpx
 
         try:
-            r = http.get(source) if http is not None else httpx.get(source, timeout=timeout_s)
+            if http is None:
+                r = httpx.get(source, timeout=timeout_s)
+            else:
+                try:
+                    r = http.get(source)
+                except httpx.RemoteProtocolError:
+                    # the receiver closed the connection kept open as this poll went out on it (its idle timeout
+                    # about the poll's interval): asked once more, on a new connection
+                    r = http.get(source)
         except httpx.HTTPError as e:
             raise AdsbLineError(f"{source}: no answer ({type(e).__name__}: {e})") from None
         if r.status_code != 200:
@@ -263,7 +274,8 @@ def run_aircraft_json(
         if _is_url(source):
             import httpx
 
-            http = held.enter_context(httpx.Client(timeout=POLL_TIMEOUT_S))
+            kept = httpx.Limits(keepalive_expiry=KEEP_OPEN_S)
+            http = held.enter_context(httpx.Client(timeout=POLL_TIMEOUT_S, limits=kept))
         while not stop.is_set():
             try:
                 for w in load_aircraft_json(source, batcher.picture, now(), http=http):
