@@ -207,7 +207,7 @@ def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def read_aircraft_json(source: str, *, timeout_s: float = 5.0, http: httpx.Client | None = None) -> str:
+def read_aircraft_json(source: str, *, timeout_s: float = POLL_TIMEOUT_S, http: httpx.Client | None = None) -> str:
     """The text of an ``aircraft.json`` at an http(s) URL or in a file; ``http``: the client a feed polls the
     URL with (one connection kept open, not a client and its TLS context made each second: 30 ms of CPU).
 
