@@ -70,6 +70,9 @@ SQLITE_ONLY = frozenset(
         "test_every_role_against_every_route",  # the role table: decided above the store (31 servers)
         "test_schemathesis_finds_no_server_error",  # a minute of fuzzing the transport
         "test_unanswered_alert_climbs_the_whole_ladder_in_a_simulated_day",  # 100 s; duty loop tests escalate on both
+        # which CPU each worker takes is settled among the workers (an abstract socket name), not in the store:
+        "test_workers_pinned_take_one_cpu_each_and_a_replacement_takes_the_one_left",  # 23-29 s on PostgreSQL
+        "test_workers_that_cannot_take_turns_choosing_still_pin_and_serve",  # 19 s, 10 of them waited on purpose
     }
 )
 """Tests of ``BOTH_STORES`` modules that run on SQLite only: long, and about what the store does not decide."""
