@@ -16,7 +16,7 @@ from deconflict.clock import iso
 from deconflict.errors import InvalidInput
 from deconflict.record import chain
 from deconflict.record.chain import EntryType
-from deconflict.store import projection, replay
+from deconflict.store import open_store, projection, replay
 from deconflict.store.schema import MessageRow
 
 
@@ -91,3 +91,38 @@ def test_an_escalation_of_an_alert_the_record_does_not_hold_is_refused_in_words(
         refused.value.message
         == "entry 4 (message.escalated): it names message 'M7', which the record before it does not hold"
     )
+
+
+def test_an_edited_escalation_names_the_unknown_alert_before_its_rung() -> None:
+    """A rung that is not a number, on an alert the record does not hold: the alert is named, as it always was."""
+    entries = record(alert("M1"), ("system", EntryType.MESSAGE_ESCALATED, {"id": "M7", "rung": "high", "name": "x"}))
+    with pytest.raises(InvalidInput, match="it names message 'M7', which the record before it does not hold"):
+        replay.replay(entries, mechanism=M, at=None)
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_the_statement_raises_the_rung_and_counts_the_alert_on_both_stores(store_url: str) -> None:
+    """The statement's way on the stores the service runs on (replay's is SQLite in memory): the rung raised and
+    never lowered, and an alert found even when its rung does not change (PostgreSQL types the CASE's parameter
+    from the column; both drivers count a row matched, not only a row changed)."""
+    store = open_store(store_url)
+    try:
+        entries = record(alert("M1"), escalated("M1", 2), escalated("M1", 1), escalated("M1", 3), escalated("M9", 1))
+        highest = 0
+        for e in entries[:-1]:
+            with store.transaction() as s:  # a session of its own each time: no object holds the alert
+                projection.apply(s, mechanism=M, type=e["type"], payload=e["payload"], at=T0, seq=e["seq"],
+                                 actor=e["actor"])  # fmt: skip
+                if e["type"] != EntryType.MESSAGE_ESCALATED.value:
+                    continue
+                highest = max(highest, e["payload"]["rung"])
+                assert s.execute(select(MessageRow.steps).where(MessageRow.id == "M1")).scalar_one() == highest
+        with pytest.raises(InvalidInput, match="it names message 'M9'"), store.transaction() as s:
+            e = entries[-1]
+            projection.apply(
+                s, mechanism=M, type=e["type"], payload=e["payload"], at=T0, seq=e["seq"], actor=e["actor"]
+            )
+        with store.transaction() as s:
+            assert s.execute(select(MessageRow.steps).where(MessageRow.id == "M1")).scalar_one() == 3
+    finally:
+        store.close()

@@ -266,13 +266,22 @@ _ESCALATE = (
 
 @applies(EntryType.MESSAGE_ESCALATED)
 def _message_escalated(session: Session, mid: str, p: dict[str, Any], at: datetime, seq: int, actor: str) -> None:
-    key, rung = (mid, p["id"]), int(p["rung"])
+    key, rung = (mid, p["id"]), _rung(p)
     objects = getattr(session, "identity_map", None)  # (restore's stand-in for a session has none: the ORM way)
-    if objects is not None and objects.get(Session.identity_key(MessageRow, key)) is None:
+    if rung is not None and objects is not None and objects.get(Session.identity_key(MessageRow, key)) is None:
         # no object of the session holds the row (nothing to keep in step with it): one UPDATE, not a SELECT to
         # make an object and a flush to write it back (most of a replayed escalation's time)
         if connection_of(session).execute(_ESCALATE, {"mechanism": mid, "message": p["id"], "rung": rung}).rowcount:
             return
         _held(None, f"message {p['id']!r}")
     row = _held(session.get(MessageRow, key), f"message {p['id']!r}")
-    row.steps = max(row.steps, rung)
+    row.steps = max(row.steps, int(p["rung"]))
+
+
+def _rung(p: dict[str, Any]) -> int | None:
+    """An escalation's rung as a number; None when it is not one (an entry edited by hand: the alert it names is
+    looked up first, as ever, so that an unknown one is named before the rung is refused)."""
+    try:
+        return int(p["rung"])
+    except (TypeError, ValueError):
+        return None

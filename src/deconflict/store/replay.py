@@ -218,9 +218,10 @@ def _rebuild(
             conn.exec_driver_sql(ddl)
         # no flush before a row is looked up or an activity's version updated: the changes are written at the next
         # insert (which flushes, ledger.connection_of), at the marks, every BATCH entries and before ``read``.
-        # Nothing the projection reads needs them sooner: it changes conflicts, messages and zones only through
-        # the objects it looked up (which a later look-up finds in the session), and keys and activities by
-        # statements of their own, on tables no object of the session holds
+        # Nothing the projection reads needs them sooner: it changes conflicts, messages and zones through the
+        # objects it looked up (which a later look-up finds in the session), an alert's rung by a statement when
+        # no object holds that alert (projection._message_escalated; the statement flushes first), and keys and
+        # activities by statements of their own, on tables no object of the session holds
         with Session(bind=conn, autoflush=False) as s, s.begin():
             if start is not None:
                 _load(s, mechanism, start)
