@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from deconflict.cli import app
 from deconflict.clock import FixedClock
 from deconflict.service import Service, duty
-from deconflict.store import open_store, snapshots
+from deconflict.store import ledger, open_store, snapshots
 from deconflict.store.schema import LedgerEntry, ReplaySnapshot
 
 runner = CliRunner()
@@ -347,3 +347,24 @@ def test_a_database_not_yet_migrated_is_replayed_from_entry_1_and_its_snapshots_
     checked = runner.invoke(app, ["replay", "--db", db, "--check-snapshots"])
     assert checked.exit_code == 2 and "not yet migrated to this release's schema" in checked.output
     assert checked.exception is None or isinstance(checked.exception, SystemExit)
+
+
+def test_the_entries_read_a_page_at_a_time_are_the_record_from_any_entry_up_to_any(
+    svc: Service, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay reads the record a page at a time (``snapshots.entries``): with pages of 7, every stretch (after any
+    entry, up to any, or to the end) is exactly the record's entries there, as the record's own reading gives
+    them, and replay from entry 1 at every instant is what it was when the whole record was read at once."""
+    instants = scripted_day(svc, clock)
+    with svc.store.read() as s:
+        whole = [ledger.entry_doc(row) for row in s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+    states = [svc.replay_stored(M, t, snapshots=False) for t in instants[::5]]
+    monkeypatch.setattr(snapshots, "ENTRY_PAGE", 7)
+    head = len(whole)
+    assert head > 60
+    with svc.store.read() as s:
+        for after in (0, 1, 6, 7, 8, 30, head - 1, head):
+            assert list(snapshots.entries(s, M, after=after)) == whole[after:], after
+            for upto in (after, after + 1, after + 7, after + 15, head, head + 5):
+                assert list(snapshots.entries(s, M, after=after, upto=upto)) == whole[after:upto], (after, upto)
+    assert [svc.replay_stored(M, t, snapshots=False) for t in instants[::5]] == states

@@ -273,13 +273,25 @@ def piece(rows: dict[str, list[dict[str, Any]]], at: datetime) -> tuple[bytes, s
     return body, digest, sum(len(r) for r in cut.values())
 
 
+ENTRY_PAGE = 2000
+"""Entries :func:`entries` reads at a time."""
+
+
 def entries(session: Session, mechanism: str, *, after: int, upto: int | None = None) -> Iterator[dict[str, Any]]:
-    """The record's entries after ``after`` (up to ``upto``), in order, read as the caller consumes them."""
-    stmt = select(LedgerEntry).where(LedgerEntry.mechanism_id == mechanism, LedgerEntry.seq > after)
-    if upto is not None:
-        stmt = stmt.where(LedgerEntry.seq <= upto)
-    for row in session.scalars(stmt.order_by(LedgerEntry.seq)).yield_per(2000):
-        yield ledger.entry_doc(row)
+    """The record's entries after ``after`` (up to ``upto``), in order, read a page at a time as the caller
+    consumes them, as plain rows (:func:`deconflict.store.ledger.docs_after`, as the event streams read them),
+    not ORM objects. Each page continues from the last entry read: entries appended meanwhile come after it, so
+    what is read is always a stretch of the record without a gap."""
+    while upto is None or after < upto:
+        limit = ENTRY_PAGE if upto is None else min(ENTRY_PAGE, upto - after)
+        page = ledger.docs_after(session, mechanism, after, limit)
+        for doc in page:
+            if upto is not None and doc["seq"] > upto:
+                return
+            yield doc
+        if len(page) < limit:
+            return
+        after = page[-1]["seq"]
 
 
 _KEPT: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
