@@ -233,14 +233,22 @@ _AFTER = (
     .limit(bindparam("limit"))
 )
 """A mechanism's entries after a sequence number, at most a number of them (:func:`docs_after`)."""
+_BETWEEN = _AFTER.where(LedgerEntry.__table__.c.seq <= bindparam("upto"))
+"""The same, up to a sequence number."""
 
 
-def docs_after(session: Session | Connection, mechanism: str, after: int, limit: int) -> list[dict[str, Any]]:
-    """The entry documents (:func:`entry_doc`) of a mechanism's entries after sequence number ``after``, in
-    order, at most ``limit``. Read as plain rows, not ORM objects: an event stream catching up reads the
-    record this way, page after page, and building and tracking a ``LedgerEntry`` for each cost more than
-    the read and the document together."""
-    found = direct.rows(connection_of(session), _AFTER, {"mechanism": mechanism, "after": after, "limit": limit})
+def docs_after(
+    session: Session | Connection, mechanism: str, after: int, limit: int, *, upto: int | None = None
+) -> list[dict[str, Any]]:
+    """The entry documents (:func:`entry_doc`) of a mechanism's entries after sequence number ``after`` (up to
+    ``upto``), in order, at most ``limit``. Read as plain rows, not ORM objects: an event stream catching up
+    reads the record this way, page after page, and building and tracking a ``LedgerEntry`` for each cost more
+    than the read and the document together."""
+    params = {"mechanism": mechanism, "after": after, "limit": limit}
+    if upto is None:
+        found = direct.rows(connection_of(session), _AFTER, params)
+    else:
+        found = direct.rows(connection_of(session), _BETWEEN, params | {"upto": upto})
     return [_doc(*row) for row in found]
 
 

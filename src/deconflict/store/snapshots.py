@@ -283,13 +283,9 @@ def entries(session: Session, mechanism: str, *, after: int, upto: int | None = 
     not ORM objects. Each page continues from the last entry read: entries appended meanwhile come after it, so
     what is read is always a stretch of the record without a gap."""
     while upto is None or after < upto:
-        limit = ENTRY_PAGE if upto is None else min(ENTRY_PAGE, upto - after)
-        page = ledger.docs_after(session, mechanism, after, limit)
-        for doc in page:
-            if upto is not None and doc["seq"] > upto:
-                return
-            yield doc
-        if len(page) < limit:
+        page = ledger.docs_after(session, mechanism, after, ENTRY_PAGE, upto=upto)
+        yield from page
+        if len(page) < ENTRY_PAGE:
             return
         after = page[-1]["seq"]
 
