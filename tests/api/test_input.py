@@ -452,8 +452,8 @@ def test_a_method_not_allowed_names_every_method_of_the_path(
     server: LiveServer, tok: dict[str, str], http: httpx.Client
 ) -> None:
     r = http.request("PATCH", A + "/zones", headers=auth(tok["TR"]))
-    assert r.status_code == 405 and r.headers["allow"] == "GET, POST", r.headers
-    assert r.json() == {"detail": "method PATCH is not allowed here; this path takes GET, POST", "field": None}
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST", r.headers
+    assert r.json() == {"detail": "method PATCH is not allowed here; this path takes GET, HEAD, POST", "field": None}
 
 
 def _report(n: int) -> dict[str, Any]:

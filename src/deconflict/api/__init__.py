@@ -27,6 +27,7 @@ from deconflict import logs
 from deconflict.api import contract, errors, ops, web
 from deconflict.api.body import BodyGuard
 from deconflict.api.fast import Batches, FastWrites, WriteThreads
+from deconflict.api.head import HeadAsGet
 from deconflict.api.hub import Hub
 from deconflict.api.routes import activities, conflicts, events, hotline, interop, mechanisms, tracks, zones
 from deconflict.api.routes import kml as kml_routes
@@ -267,6 +268,7 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         compresslevel=1,
         exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, KMZ_MEDIA_TYPE),
     )
+    app.add_middleware(HeadAsGet)  # outside the gzip: a HEAD's head is the GET's, compressed or not
     app.add_middleware(
         FastWrites, prefix=API_PREFIX, writes=writes, batches=batches
     )  # inside BodyGuard: sees checked bodies

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from deconflict.api.head import HEAD_AS_GET
 from deconflict.errors import DeconflictError
 from deconflict.record.chain import canonical
 from deconflict.service import Prepared
@@ -159,13 +160,17 @@ def error_body(detail: str, field: str | None, code: str | None = None) -> dict[
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method the API documents at the request's path (the framework's own 405 names only the
-    first route's, while GET and POST of one path are two routes); empty for a path it does not know."""
+    first route's, while GET and POST of one path are two routes), and HEAD wherever GET is (:mod:`.head`);
+    empty for a path it does not know."""
     path = request.url.path
     found: dict[int, set[str]] = {}  # by how many parameters the template has: the fewest wins
     for template, operations in app.openapi().get("paths", {}).items():  # (.../preview over .../{activity_id})
         if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
             found.setdefault(template.count("{"), set()).update(m.upper() for m in operations)
-    return sorted(found[min(found)]) if found else []
+    if not found:
+        return []
+    methods = found[min(found)]
+    return sorted(methods | {"HEAD"} if "GET" in methods else methods)
 
 
 def install(app: FastAPI) -> None:
@@ -209,9 +214,12 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         detail = str(exc.detail)
         allowed = _allowed_methods(app, request) if exc.status_code == 405 else []
+        if exc.status_code == 405 and not allowed and "GET" in headers.get("Allow", "").split(", "):
+            headers["Allow"] += ", HEAD"  # a path the document leaves out (/healthz): the framework's, and HEAD
         if allowed:
             headers["Allow"] = ", ".join(allowed)
-            detail = f"method {request.method} is not allowed here; this path takes {', '.join(allowed)}"
+            method = "HEAD" if request.scope.get(HEAD_AS_GET) else request.method
+            detail = f"method {method} is not allowed here; this path takes {', '.join(allowed)}"
         return JSONResponse(error_body(detail, None), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)

@@ -12,13 +12,14 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.exc import DBAPIError
 
 from deconflict.api.deps import Caller, HubDep, MemberDep, ServiceDep, SettingsDep
 from deconflict.api.errors import is_outage
+from deconflict.api.head import HEAD_AS_GET
 from deconflict.api.hub import Hub, Reader, Subscription, TooManyStreams
 from deconflict.api.routes import checkpoints as checkpoint_notes
 from deconflict.api.schemas import ErrorOut, KeysOut, RecordOut, ReplayOut
@@ -169,6 +170,7 @@ def _entries_after(service: Service) -> Reader:
     summary="Live stream of the record (Server-Sent Events), resumable",
 )
 async def events(
+    request: Request,
     caller: MemberDep,
     service: ServiceDep,
     hub: HubDep,
@@ -215,16 +217,22 @@ async def events(
     record restored and written over since): ``{"asked": N, "head": N, "differs": true}``; read everything
     again, the stream goes on from N."""
     start = _start(after, last_event_id)
+    # how often a quiet stream says it is alive: a client that hears nothing for several times that knows the
+    # connection is dead though it was never closed (a link that dropped without a reset), and opens another
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+        "Deconflict-Keep-Alive": f"{settings.stream_keepalive_s:g}",
+    }
+    limit = settings.max_streams_per_member
+    if request.scope.get(HEAD_AS_GET):  # a HEAD (api/head.py): the stream's head, and no place taken
+        if limit and hub.streams_of(caller.mechanism_id, caller.member.id) >= limit:
+            raise _too_many(caller.member.id, limit, settings.stream_keepalive_s)
+        return StreamingResponse(iter(()), media_type="text/event-stream", headers=headers)
     try:
-        sub = hub.subscribe(caller.mechanism_id, caller.member.id, caller.token, limit=settings.max_streams_per_member)
+        sub = hub.subscribe(caller.mechanism_id, caller.member.id, caller.token, limit=limit)
     except TooManyStreams as exc:
-        retry = max(1, min(60, math.ceil(settings.stream_keepalive_s)))
-        raise HTTPException(
-            429,
-            f"member {caller.member.id!r} already has {exc.limit} open event streams (the most one member may "
-            "hold); close one, or retry later",
-            {"Retry-After": str(retry)},
-        ) from None
+        raise _too_many(caller.member.id, exc.limit, settings.stream_keepalive_s) from None
 
     async def frames() -> AsyncIterator[str]:
         # Entries that arrive together go out as one chunk: one write per wake-up, not per entry. The record
@@ -301,14 +309,17 @@ async def events(
 
     body = frames()
     weakref.finalize(body, hub.unsubscribe, sub)  # a stream whose response never started frees its place too
-    # how often a quiet stream says it is alive: a client that hears nothing for several times that knows the
-    # connection is dead though it was never closed (a link that dropped without a reset), and opens another
-    headers = {
-        "Cache-Control": "no-store",
-        "X-Accel-Buffering": "no",
-        "Deconflict-Keep-Alive": f"{settings.stream_keepalive_s:g}",
-    }
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+def _too_many(member_id: str, limit: int, keepalive_s: float) -> HTTPException:
+    """The 429 of a member that holds the most event streams it may."""
+    return HTTPException(
+        429,
+        f"member {member_id!r} already has {limit} open event streams (the most one member may hold); close one, "
+        "or retry later",
+        {"Retry-After": str(max(1, min(60, math.ceil(keepalive_s))))},
+    )
 
 
 @router.get(
