@@ -18,13 +18,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support.builders import A, M, declared_db
+from support.builders import A, M, declared_db, declared_service, vol
 from support.live import LiveServer, auth, free_port, post_notice, start_server, wait_until
 from support.pg import PgDatabases
 from typer.main import get_command
@@ -521,3 +522,53 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     )
     said = [line for line in (out.stdout + out.stderr).splitlines() if "deconflict.service" in line]
     assert out.returncode == 0 and said == [], out.stdout + out.stderr
+
+
+TRACED = """
+import json, sys, threading, time
+import httpx, uvicorn
+from opentelemetry import trace
+
+class Recording(trace.TracerProvider):
+    asked = []
+    def get_tracer(self, *args, **kwargs):
+        Recording.asked.append(args[:1])
+        return trace.NoOpTracer()
+
+trace.set_tracer_provider(Recording())  # as a deployment's OpenTelemetry set-up would, before the app
+from deconflict.api import create_app
+from deconflict.api.settings import Settings
+
+db, token, port, body = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+server = uvicorn.Server(uvicorn.Config(create_app(Settings(db=db)), host="127.0.0.1", port=port, log_level="error"))
+threading.Thread(target=server.run, daemon=True).start()
+while not server.started:
+    time.sleep(0.02)
+base = f"http://127.0.0.1:{port}/api/v1/mechanisms/tr-il-syria"
+headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+refused = body.replace("uav_patrol", "no_such_kind")
+statuses = [httpx.post(f"{base}/activities", content=text, headers=headers).status_code for text in (body, refused)]
+statuses.append(httpx.get(f"{base}/activities", headers=headers).status_code)
+server.should_exit = True
+print(json.dumps({"statuses": statuses, "asked": len(Recording.asked)}))
+"""
+
+
+def test_a_deployments_opentelemetry_is_handed_nothing_of_a_request(tmp_path: Path) -> None:
+    """FastAPI's own telemetry, on whenever a process has an OpenTelemetry provider, would give a collector
+    each request's body and a refused request's input values (where and when a party flies): the service
+    keeps it off, whatever the environment sets up (its own metrics and log hold no such thing)."""
+    db = str(tmp_path / "traced.db")
+    service = declared_service(db)
+    token = service.issue_token(mechanism_id=M, member_id="TR")
+    service.store.close()
+    body = json.dumps({"kind": "uav_patrol", "volumes": [vol(start=datetime.now(UTC) + timedelta(hours=2))]})
+    env = {**os.environ, "FASTAPI_OTEL_AUTO_CONFIGURE": "true"}
+    out = subprocess.run(
+        [sys.executable, "-c", TRACED, db, token, str(free_port()), body],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    said = json.loads(out.stdout.strip().splitlines()[-1])
+    assert said["statuses"] == [201, 422, 200]
+    assert said["asked"] == 0

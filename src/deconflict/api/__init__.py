@@ -250,6 +250,17 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
         # an operation's id is its function's name (``get_conflict``, ``acknowledge_message``): what a client
         # generated from the document calls it (the framework's default adds the path and the method)
         generate_unique_id_function=lambda route: route.name,
+        # FastAPI's own OpenTelemetry off, whatever the environment configures: it would hand a collector each
+        # request's body and each refusal's input values (the places and times of the parties' activity, which
+        # no log line, metric or trace of this service may hold), and it asked on every request whether a
+        # provider had been set meanwhile (1.5% of a busy hotline's time). /metrics and the log are the service's.
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        },
     )
     app.state.service = service
     app.state.hub = hub
