@@ -20,6 +20,7 @@ import httpx
 import uvicorn
 
 from deconflict.api import create_app
+from deconflict.api.serving import uvicorn_config
 from deconflict.api.settings import Settings
 from deconflict.clock import Clock, iso
 from deconflict.service import Service
@@ -115,7 +116,8 @@ class LiveServer:
             RuntimeError: it did not start within 60 s (a loaded machine starts it in well under 1 s).
         """
         app = create_app(self.settings, self.service, closes_store=self.closes_store)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        # as `deconflict serve` serves (its HTTP protocol with the request deadline, its limits and time-outs)
+        config = uvicorn_config(app, self.settings, host="127.0.0.1", port=self.port)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
