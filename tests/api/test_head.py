@@ -107,8 +107,10 @@ def test_a_path_that_takes_no_get_answers_a_head_405_and_every_405_names_head_be
     delete = client.delete(f"{A}/activities", headers=auth(tokens["IL"]))
     assert delete.status_code == 405 and delete.headers["allow"] == "GET, HEAD, POST"
     assert delete.json()["detail"] == "method DELETE is not allowed here; this path takes GET, HEAD, POST"
-    health = client.post("/healthz")  # outside the API's document: the framework's answer, with HEAD
-    assert health.status_code == 405 and health.headers["allow"] == "GET, HEAD"
+    # outside the API's document: the framework's answer, with HEAD once (static files and the document name it)
+    for method, path in (("POST", "/healthz"), ("POST", "/openapi.json"), ("PUT", "/web/i18n/en.json")):
+        outside = client.request(method, path)
+        assert outside.status_code == 405 and outside.headers["allow"] == "GET, HEAD", (path, outside.headers)
 
 
 def test_nothing_but_a_head_is_changed() -> None:
@@ -125,3 +127,28 @@ def test_nothing_but_a_head_is_changed() -> None:
         scope = {"type": "http", "method": method, "path": "/"}
         asyncio.run(HeadAsGet(app)(scope, None, send))  # type: ignore[arg-type]
         assert seen[-1][0] is scope and seen[-1][1] is send
+
+
+def test_an_answer_that_goes_on_after_its_head_is_stopped_there() -> None:
+    """An application that streams (a GET that goes on for as long as it is read) is stopped once its head is
+    sent, as a client that left stops it; what it sent after is not passed on, and no error comes out."""
+    sent: list[dict[str, object]] = []
+    stopped: list[BaseException] = []
+
+    async def streaming(scope: dict[str, object], receive: object, send: object) -> None:
+        assert scope["method"] == "GET"
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"data: x\n\n", "more_body": True})  # type: ignore[operator]
+        except OSError as e:
+            stopped.append(e)
+            raise
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(HeadAsGet(streaming)({"type": "http", "method": "HEAD", "path": "/s"}, None, send))  # type: ignore[arg-type]
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert len(stopped) == 1

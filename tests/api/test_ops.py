@@ -527,15 +527,29 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
 TRACED = """
 import json, sys, threading, time
 import httpx, uvicorn
-from opentelemetry import trace
+from opentelemetry import _logs, metrics, trace
 
-class Recording(trace.TracerProvider):
-    asked = []
+asked = []
+
+class Tracing(trace.TracerProvider):
     def get_tracer(self, *args, **kwargs):
-        Recording.asked.append(args[:1])
+        asked.append("tracer")
         return trace.NoOpTracer()
 
-trace.set_tracer_provider(Recording())  # as a deployment's OpenTelemetry set-up would, before the app
+class Measuring(metrics.MeterProvider):
+    def get_meter(self, *args, **kwargs):
+        asked.append("meter")
+        return metrics.NoOpMeter("x")
+
+class Logging(_logs.LoggerProvider):
+    def get_logger(self, *args, **kwargs):
+        asked.append("logger")
+        return _logs.NoOpLogger("x")
+
+# as a deployment's OpenTelemetry set-up would, before the app: each kind of provider
+trace.set_tracer_provider(Tracing())
+metrics.set_meter_provider(Measuring())
+_logs.set_logger_provider(Logging())
 from deconflict.api import create_app
 from deconflict.api.settings import Settings
 
@@ -550,7 +564,7 @@ refused = body.replace("uav_patrol", "no_such_kind")
 statuses = [httpx.post(f"{base}/activities", content=text, headers=headers).status_code for text in (body, refused)]
 statuses.append(httpx.get(f"{base}/activities", headers=headers).status_code)
 server.should_exit = True
-print(json.dumps({"statuses": statuses, "asked": len(Recording.asked)}))
+print(json.dumps({"statuses": statuses, "asked": asked}))
 """
 
 
@@ -571,4 +585,4 @@ def test_a_deployments_opentelemetry_is_handed_nothing_of_a_request(tmp_path: Pa
     assert out.returncode == 0, out.stderr
     said = json.loads(out.stdout.strip().splitlines()[-1])
     assert said["statuses"] == [201, 422, 200]
-    assert said["asked"] == 0
+    assert said["asked"] == []

@@ -284,6 +284,26 @@ def test_a_second_request_on_a_kept_connection_that_stops_halfway_is_answered_40
     ]
 
 
+def test_a_head_that_does_not_arrive_whole_is_answered_408_without_content(timed: str) -> None:
+    """A HEAD's answer has no content, the deadline's 408 too (it had a JSON body the client would take for the
+    next answer); a request cut short after an answered HEAD on the same connection still gets its body."""
+    s = _half_sent(timed, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+    answer = _answer(s)
+    s.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"\r\ncontent-type: application/json" in head, answer
+    assert body == b""
+    s = _half_sent(timed, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = b""
+    while b"\r\n\r\n" not in first:
+        first += s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200 ") and first.endswith(b"\r\n\r\n")  # the head alone
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    head, _, body = _answer(s).partition(b"\r\n\r\n")
+    s.close()
+    assert head.startswith(b"HTTP/1.1 408 ") and b'"the request did not arrive whole within 1 s' in body, body
+
+
 def test_a_request_http_cannot_read_is_answered_400_in_json_as_every_error(timed: str) -> None:
     """A Content-Length that is not a number never reaches the service: the HTTP layer answers it, as the
     service answers every error (JSON ``detail`` and ``field``, the API's headers), not in its own plain text."""

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deconflict.api.head import HEAD_AS_GET
 from deconflict.errors import DeconflictError
 from deconflict.record.chain import canonical
 from deconflict.service import Prepared
@@ -214,12 +213,12 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         detail = str(exc.detail)
         allowed = _allowed_methods(app, request) if exc.status_code == 405 else []
-        if exc.status_code == 405 and not allowed and "GET" in headers.get("Allow", "").split(", "):
-            headers["Allow"] += ", HEAD"  # a path the document leaves out (/healthz): the framework's, and HEAD
+        framework = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+        if exc.status_code == 405 and not allowed and "GET" in framework:  # a path the document leaves out
+            headers["Allow"] = ", ".join(sorted(framework | {"HEAD"}))  # (/healthz; HEAD once where it was named)
         if allowed:
             headers["Allow"] = ", ".join(allowed)
-            method = "HEAD" if request.scope.get(HEAD_AS_GET) else request.method
-            detail = f"method {method} is not allowed here; this path takes {', '.join(allowed)}"
+            detail = f"method {request.method} is not allowed here; this path takes {', '.join(allowed)}"
         return JSONResponse(error_body(detail, None), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)

@@ -7,7 +7,7 @@ were all answered 405 (a known gap of the framework: fastapi/fastapi#1773). :cla
 application a ``GET`` in place of each ``HEAD`` and ends the answer once its head is sent. The server (uvicorn)
 knows the request was a ``HEAD`` and sends no content for it whatever it is given; ending the answer there
 also ends an event stream at once, which as a ``GET`` would go on for as long as the client listens. A path
-that takes no ``GET`` answers 405 naming what it takes (with ``HEAD`` beside each ``GET``:
+that takes no ``GET`` answers 405 with ``Allow`` naming what it takes (``HEAD`` beside each ``GET``:
 :func:`deconflict.api.errors.install`).
 
 The request's log line, metrics and security headers are the outer middleware's, which still see the
@@ -23,7 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["HEAD_AS_GET", "HeadAsGet"]
 
 HEAD_AS_GET = "deconflict.head_as_get"
-"""The scope key that says a ``GET`` the application sees was sent as a ``HEAD`` (so that a 405 names it)."""
+"""The scope key that says a ``GET`` the application sees was sent as a ``HEAD``: a route whose ``GET`` holds
+something for as long as it answers (an event stream, a place among the member's streams) answers the head
+alone without taking it."""
 
 
 class _Answered(OSError):

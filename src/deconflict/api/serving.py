@@ -131,7 +131,11 @@ class TimedRequests(HttpToolsProtocol):
             head += [name, b": ", value, b"\r\n"]
         head.append(b"content-type: application/json\r\nconnection: close\r\n")
         head.append(b"content-length: " + str(len(body)).encode() + b"\r\n\r\n")
-        self.transport.write(b"".join(head) + body)
+        # the answer to a HEAD has no content: when this request's head has arrived (its cycle is under way; an
+        # earlier request's, answered, is not this one's) and it is a HEAD
+        cycle: Any = self.cycle
+        headed = cycle is not None and not cycle.response_complete and cycle.scope["method"] == "HEAD"
+        self.transport.write(b"".join(head) + (b"" if headed else body))
 
     def _answering(self) -> bool:
         """Whether a response is under way on this connection (an earlier request's, a stream's, or one waiting
