@@ -194,6 +194,10 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
         for row in state["messages"]
         if sees_message(member, to=row["recipients"], sender=row["sender"], from_party=row["doc"].get("from_party"))
     ]
+    # in the live lists' order (a state lists its rows by id, and M10 comes before M2 as text): the messages as
+    # they were sent, the conflicts as they were detected
+    messages.sort(key=lambda m: m["seq"])
+    visible_conflicts.sort(key=lambda c: (c["detected_at"], c["id"]))
     window = {"window": state["window"]} if "window" in state else {}  # replay around an instant
     return {
         "mechanism": state["mechanism"],
