@@ -79,6 +79,8 @@ def parse_utc(value: object, *, field: str) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field}: expected a time such as 2025-04-09T08:00:00Z, got {value!r}", field=field)
     try:
+        if "\x00" in value:  # Python's parser stops reading there and took what came before for the whole time
+            raise ValueError(value)
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(

@@ -73,3 +73,13 @@ def test_the_edges_of_the_time_range_are_accepted() -> None:
     assert parse_utc("2099-12-31T23:59:59.999999Z", field="t") < LATEST
     east = datetime(2000, 1, 1, 5, tzinfo=timezone(timedelta(hours=5)))
     assert parse_utc(east, field="t") == datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-12-07T07:05:00Z\x00garbage", "2026-12-07T07:05:00\x00Z", "\x002026-12-07T07:05:00Z"]
+)
+def test_a_time_with_a_nul_in_it_is_refused_not_read_up_to_the_nul(text: str) -> None:
+    """Python's ISO parser stops at a NUL: ``?at=2026-12-07T07:05:00Z%00garbage`` replayed 07:05 as if that had
+    been all of it (found by a curious party); JSON bodies already refused the character by name."""
+    with pytest.raises(InvalidInput, match="^at: .* is not a time in ISO 8601 form"):
+        parse_utc(text, field="at")
