@@ -5,6 +5,8 @@ duty loop writes them, and they survive a restart, a backup and its restore (SQL
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -158,6 +160,29 @@ def test_snapshots_survive_backup_and_restore_and_the_command_line_checks_them(
     assert out.exit_code == 0 and f"{n} replay snapshots compared" in out.stdout and "all hold" in out.stdout
     via_cli = runner.invoke(app, ["replay", "--db", restored, "--at", at.isoformat(), "--json"])
     assert via_cli.exit_code == 0, via_cli.output
+    # the same state gives the same bytes, read from a snapshot or rebuilt from entry 1 (an investigator compares
+    # copies by their hashes: a snapshot's rows came with their keys sorted, rebuilt ones in the columns' order)
+    bare = str(tmp_path / "no-snapshots.db")
+    shutil.copyfile(restored, bare)
+    with sqlite3.connect(bare) as conn:
+        conn.execute("DELETE FROM replay_snapshots")
+    from_entry_1 = runner.invoke(app, ["replay", "--db", bare, "--at", at.isoformat(), "--json"])
+    assert from_entry_1.exit_code == 0 and from_entry_1.stdout == via_cli.stdout
+    # an instant still to come is answered with the record as it stands, and said to be so
+    ahead = runner.invoke(app, ["replay", "--db", restored, "--at", "2090-01-01T00:00:00Z"])
+    assert ahead.exit_code == 0 and "note: 2090-01-01T00:00:00Z is still to come" in ahead.stdout
+    assert "still to come" not in runner.invoke(app, ["replay", "--db", restored, "--at", at.isoformat()]).stdout
+    # --check-snapshots replays at no instant: an instant or a window given with it is refused, not ignored
+    both = runner.invoke(app, ["replay", "--db", restored, "--check-snapshots", "--at", at.isoformat()])
+    assert both.exit_code == 2 and "drop --at, or replay without --check-snapshots" in both.output
+    damaged = str(tmp_path / "damaged.db")  # a live piece that does not decompress: the snapshot named once
+    shutil.copyfile(restored, damaged)
+    with sqlite3.connect(damaged) as conn:
+        conn.execute("UPDATE replay_snapshots SET live_body = ? WHERE seq = 18", (b"not zlib",))
+    out = runner.invoke(app, ["replay", "--db", damaged, "--check-snapshots"])
+    assert out.exit_code == 1 and out.stdout.startswith("  snapshot at entry 18: its live piece does not decompress")
+    assert "1 does not hold" in out.stdout
+    assert "snapshot at entry 18: snapshot at entry" not in out.stdout
     _forge(back, 9)
     out = runner.invoke(app, ["replay", "--db", restored, "--check-snapshots"])
     assert out.exit_code == 1 and "snapshot at entry 9: its content hash" in out.stdout

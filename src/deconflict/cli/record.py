@@ -34,7 +34,7 @@ from deconflict.cli.common import (
     window_text,
 )
 from deconflict.cli.verify import say_chain, verify_bundle
-from deconflict.clock import parse_utc
+from deconflict.clock import parse_utc, system_clock
 from deconflict.errors import DeconflictError
 
 if TYPE_CHECKING:
@@ -395,6 +395,12 @@ def replay(
     from deconflict.service import replay_around_entries, replay_entries
 
     if check_snapshots:
+        if at is not None or window_h is not None:
+            given = " and ".join(name for name, value in (("--at", at), ("--window-h", window_h)) if value is not None)
+            raise DeconflictError(
+                f"--check-snapshots checks every snapshot against the whole record, at no one instant: drop {given}, "
+                "or replay without --check-snapshots"
+            )
         _check_snapshots(db, bundle, mechanism)
         return
     if at is None:
@@ -440,12 +446,23 @@ def replay(
         raise DeconflictError(f"mechanism {mid!r} had no record yet at {at}; its first entry is at {start}")
     for name in ("activities", "zones", "conflicts", "messages"):
         state[name] = sorted(state[name], key=lambda row: natural_key(str(row["id"])))
+    # an instant still to come: the record holds what happened up to now, not what will fall due after it
+    ahead = (
+        f"{instant_text(state['at'])} is still to come: this is the record as it stands now (up to entry "
+        f"{state['head']['seq']}); an alert that would climb or a deadline that would pass by then is not in it"
+        if instant > system_clock()
+        else None
+    )
     if as_json:
-        say(json.dumps(state, ensure_ascii=False, indent=2))
+        say(json.dumps(state, ensure_ascii=False, indent=2, sort_keys=True))  # the same bytes for the same state
+        if ahead is not None:
+            typer.echo(f"note: {ahead}", err=True)
         return
     typer.echo(
         f"{mid} as it stood at {instant_text(state['at'])} (record up to entry {state['head']['seq']}; {source}):"
     )
+    if ahead is not None:
+        typer.echo(f"  note: {ahead}")
     if window is not None:
         typer.echo(
             f"  only what mattered around it: what was in force, open or awaited then, and what ended, was "
@@ -462,8 +479,9 @@ def _check_snapshots(db: str | None, bundle_path: Path | None, mechanism: str | 
     mid, _ = record_entries(db, None, mechanism)
     checked, problems = open_service(db or DEFAULT_DB).check_snapshots(mid)
     for p in problems:
-        typer.echo(f"  snapshot at entry {p.seq}: {p.problem}")
-    verdict = f"{len(problems)} do not hold" if problems else "all hold"
+        said = f"snapshot at entry {p.seq}: "
+        typer.echo(f"  {said}{p.problem.removeprefix(said)}")  # (a problem read from the snapshot names it already)
+    verdict = f"{len(problems)} {'does' if len(problems) == 1 else 'do'} not hold" if problems else "all hold"
     typer.echo(f"{mid}: {checked} replay snapshots compared with the record rebuilt from entry 1: {verdict}")
     if problems:
         raise typer.Exit(1)
