@@ -17,6 +17,7 @@ from support.builders import HAMA, PALMYRA, T4, M, vol, zone
 from typer.testing import CliRunner
 
 from deconflict.cli import app
+from deconflict.cli import record as cli_record
 from deconflict.clock import FixedClock
 from deconflict.service import Service, duty
 from deconflict.store import ledger, open_store, snapshots
@@ -138,7 +139,7 @@ def test_the_duty_loop_writes_them_and_they_survive_a_restart(
 
 
 def test_snapshots_survive_backup_and_restore_and_the_command_line_checks_them(
-    svc: Service, clock: FixedClock, tmp_path: Path, store_kind: str
+    svc: Service, clock: FixedClock, tmp_path: Path, store_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from deconflict.store.backup import backup
     from deconflict.store.restore import restore
@@ -158,6 +159,12 @@ def test_snapshots_survive_backup_and_restore_and_the_command_line_checks_them(
     assert back.replay(M, at) == svc.replay_stored(M, at, snapshots=False)
     out = runner.invoke(app, ["replay", "--db", restored, "--check-snapshots"])
     assert out.exit_code == 0 and f"{n} replay snapshots compared" in out.stdout and "all hold" in out.stdout
+    assert "checked so far" not in out.output  # quick: nothing said on the way
+    monkeypatch.setattr(cli_record, "PROGRESS_S", 0.0)  # a long check says how far it has got, on stderr
+    out = runner.invoke(app, ["replay", "--db", restored, "--check-snapshots"])
+    assert out.exit_code == 0 and "checked so far" not in out.stdout
+    said = [line for line in out.stderr.splitlines() if "checked so far" in line]
+    assert len(said) == n - 1 and said[0].startswith(f"  1 of {n} snapshots checked so far"), said[:2]
     via_cli = runner.invoke(app, ["replay", "--db", restored, "--at", at.isoformat(), "--json"])
     assert via_cli.exit_code == 0, via_cli.output
     # the same state gives the same bytes, read from a snapshot or rebuilt from entry 1 (an investigator compares

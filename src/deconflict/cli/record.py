@@ -10,6 +10,7 @@ service's own entries on tables it builds in memory, :mod:`deconflict.cli.verify
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -472,12 +473,23 @@ def replay(
         typer.echo(line)
 
 
+PROGRESS_S = 10.0
+"""How often ``replay --check-snapshots`` says how far it has got (on standard error)."""
+
+
 def _check_snapshots(db: str | None, bundle_path: Path | None, mechanism: str | None) -> None:
     """Every replay snapshot of a database's record compared with the record rebuilt from entry 1."""
     if bundle_path is not None:
         raise DeconflictError("--check-snapshots: replay snapshots are kept in a database, not a bundle; give --db")
     mid, _ = record_entries(db, None, mechanism)
-    checked, problems = open_service(db or DEFAULT_DB).check_snapshots(mid)
+    last = [time.monotonic()]
+
+    def progress(done: int, total: int, seq: int) -> None:  # minutes on a long record: said now and then
+        if time.monotonic() - last[0] >= PROGRESS_S and done < total:
+            typer.echo(f"  {done} of {total} snapshots checked so far (the record rebuilt up to entry {seq})", err=True)
+            last[0] = time.monotonic()
+
+    checked, problems = open_service(db or DEFAULT_DB).check_snapshots(mid, progress=progress)
     for p in problems:
         said = f"snapshot at entry {p.seq}: "
         typer.echo(f"  {said}{p.problem.removeprefix(said)}")  # (a problem read from the snapshot names it already)

@@ -3,7 +3,7 @@ the entries themselves, one short documented forward per method (the class the f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,9 +67,12 @@ class RecordFacade:
         :data:`~deconflict.store.snapshots.EVERY`; at most ``budget`` of them); the duty loop does at each tick."""
         return record.write_snapshots(self._ctx, mechanism_id, every=every, budget=budget)
 
-    def check_snapshots(self, mechanism_id: str) -> tuple[int, list[Problem]]:
-        """Rebuild the record from entry 1 and compare every replay snapshot with it: (checked, problems)."""
-        return record.check_snapshots(self._ctx, mechanism_id)
+    def check_snapshots(
+        self, mechanism_id: str, *, progress: Callable[[int, int, int], None] | None = None
+    ) -> tuple[int, list[Problem]]:
+        """Rebuild the record from entry 1 and compare every replay snapshot with it: (checked, problems);
+        ``progress`` is told (snapshots checked, snapshots kept, entry reached) after each one."""
+        return record.check_snapshots(self._ctx, mechanism_id, progress=progress)
 
     def verify(self, mechanism_id: str) -> chain.ChainReport:
         """Recompute the mechanism's record chain."""

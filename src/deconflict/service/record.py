@@ -7,7 +7,7 @@ previous checkpoint (a clock that stepped back is clamped, with a warning, as en
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,10 +114,12 @@ def write_snapshots(
     return stored_snapshots.write_due(ctx.store, mechanism_id, ctx.clock(), every=every, budget=budget)
 
 
-def check_snapshots(ctx: Context, mechanism_id: str) -> tuple[int, list[stored_snapshots.Problem]]:
+def check_snapshots(
+    ctx: Context, mechanism_id: str, *, progress: Callable[[int, int, int], None] | None = None
+) -> tuple[int, list[stored_snapshots.Problem]]:
     """Rebuild the record from entry 1 and compare every replay snapshot with it: (checked, problems)."""
     with ctx.store.read() as s:
-        return stored_snapshots.check(s, mechanism_id)
+        return stored_snapshots.check(s, mechanism_id, progress=progress)
 
 
 def verify(ctx: Context, mechanism_id: str) -> chain.ChainReport:

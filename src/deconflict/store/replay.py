@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, create_engine, insert, inspect, select
+from sqlalchemy import Table, bindparam, create_engine, insert, inspect, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -39,7 +39,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from deconflict.clock import iso, parse_utc
 from deconflict.model import counts_after
 from deconflict.record.chain import GENESIS_HASH, EntryType, Head
-from deconflict.store import projection
+from deconflict.store import direct, projection
 from deconflict.store.json_column import json_text
 from deconflict.store.schema import (
     ActivityRow,
@@ -142,12 +142,28 @@ def _plain(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else value
 
 
-def _rows(session: Session, model: Any, mechanism: str) -> list[dict[str, Any]]:
+@cache
+def _read_rows(model: Any) -> tuple[Any, tuple[str, ...], tuple[bool, ...]]:
+    """A table's rows of one mechanism in key order (built once): the statement, the names of the columns a row
+    is given as, and for each whether it is a time (given as ISO text)."""
     table = model.__table__
     column = table.c.mechanism_id if "mechanism_id" in table.c else table.c.id
-    keys = list(inspect(model).primary_key)
-    rows = session.execute(select(table).where(column == mechanism).order_by(*keys))
-    return [{k: _plain(v) for k, v in row._mapping.items() if k != "mechanism_id"} for row in rows]
+    shown = [c for c in table.columns if c.name != "mechanism_id"]
+    stmt = select(*shown).where(column == bindparam("mechanism")).order_by(*inspect(model).primary_key)
+    return stmt, tuple(c.name for c in shown), tuple(isinstance(c.type, UTCDateTime) for c in shown)
+
+
+def _rows(session: Session, model: Any, mechanism: str) -> list[dict[str, Any]]:
+    # read as plain tuples (SQLAlchemy's own result processors, not its rows and mappings): the rows of every
+    # table are read at each snapshot a check or a rebuild visits, most of their time
+    stmt, names, times = _read_rows(model)
+    found = direct.rows(session.connection(), stmt, {"mechanism": mechanism})
+    if not any(times):
+        return [dict(zip(names, row, strict=True)) for row in found]
+    return [
+        {name: iso(v) if time and v is not None else v for name, v, time in zip(names, row, times, strict=True)}
+        for row in found
+    ]
 
 
 def state(session: Session, mechanism: str) -> dict[str, Any]:

@@ -743,10 +743,13 @@ class Problem:
     problem: str
 
 
-def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
+def check(
+    session: Session, mechanism: str, *, progress: Callable[[int, int, int], None] | None = None
+) -> tuple[int, list[Problem]]:
     """Rebuild the record from entry 1 in one pass and compare every stored snapshot with the tables as
     they stood at its entry: its entry hash, its content hash, its body, its live piece. Returns (snapshots checked,
-    problems found)."""
+    problems found). ``progress`` is told (snapshots checked so far, snapshots stored, the entry reached) after
+    each one: on a long record the check takes minutes."""
     if _layout(session) == "older":
         raise DeconflictError(
             "the database is not yet migrated to this release's schema: its replay snapshots are checked once a "
@@ -768,6 +771,13 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
 
     def visit(head: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         seen.add(head.seq)
+        try:
+            compare(head, rows)
+        finally:
+            if progress is not None:
+                progress(len(seen), len(stored), head.seq)
+
+    def compare(head: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         entry_hash, content_hash = stored[head.seq]
         row = session.get(ReplaySnapshot, (mechanism, head.seq))
         assert row is not None
@@ -797,7 +807,7 @@ def check(session: Session, mechanism: str) -> tuple[int, list[Problem]]:
         try:
             keep, cut, rule = decode_piece(row.seq, row.live_body, row.live_hash)
         except ValueError as e:
-            problems.append(Problem(row.seq, str(e)))
+            problems.append(Problem(row.seq, str(e).removeprefix(f"snapshot at entry {row.seq}: ")))
             return
         if cut != replay.live(rows, at=row.at, window=keep, rule=rule):
             problems.append(Problem(row.seq, "its live piece differs from the tables rebuilt from entry 1"))
