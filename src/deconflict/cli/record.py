@@ -393,8 +393,6 @@ def replay(
     (from an exported record: deconflict replay --bundle record.jsonl --at 2025-04-09T06:30:00Z;
     only the 24 hours before the instant and what was still open then: add --window-h 24)
     """
-    from deconflict.service import replay_around_entries, replay_entries
-
     if check_snapshots:
         if at is not None or window_h is not None:
             given = " and ".join(name for name, value in (("--at", at), ("--window-h", window_h)) if value is not None)
@@ -412,6 +410,8 @@ def replay(
             f"--window-h: {window_h} hours; give 1 to {MOST_WINDOW_H} (a snapshot's live piece reaches back "
             f"{MOST_WINDOW_H} hours), or leave it out for the whole state"
         )
+    from deconflict.service import replay_around_entries, replay_entries  # (after the input is checked: 2 s)
+
     source = shown_db(db or DEFAULT_DB)
     if bundle is not None:
         from deconflict.record import bundle as bundles
