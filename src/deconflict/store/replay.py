@@ -23,14 +23,16 @@ entry 1 at every instant (tests/store/test_replay_window.py).
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, create_engine, insert, inspect, select
+from sqlalchemy import JSON, Table, Text, bindparam, create_engine, insert, inspect, select, type_coerce
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -143,21 +145,62 @@ def _plain(value: Any) -> Any:
 
 
 @cache
-def _read_rows(model: Any) -> tuple[Any, tuple[str, ...], tuple[bool, ...]]:
+def _read_rows(model: Any, raw_json: bool = False) -> tuple[Any, tuple[str, ...], tuple[bool, ...], tuple[bool, ...]]:
     """A table's rows of one mechanism in key order (built once): the statement, the names of the columns a row
-    is given as, and for each whether it is a time (given as ISO text)."""
+    is given as, and for each whether it is a time (given as ISO text) and whether it is JSON (given as its
+    stored text when ``raw_json``, read by the caller)."""
     table = model.__table__
     column = table.c.mechanism_id if "mechanism_id" in table.c else table.c.id
     shown = [c for c in table.columns if c.name != "mechanism_id"]
-    stmt = select(*shown).where(column == bindparam("mechanism")).order_by(*inspect(model).primary_key)
-    return stmt, tuple(c.name for c in shown), tuple(isinstance(c.type, UTCDateTime) for c in shown)
+    jsons = tuple(raw_json and isinstance(c.type, JSON) for c in shown)
+    picked = [type_coerce(c, Text).label(c.name) if j else c for c, j in zip(shown, jsons, strict=True)]
+    stmt = select(*picked).where(column == bindparam("mechanism")).order_by(*inspect(model).primary_key)
+    return stmt, tuple(c.name for c in shown), tuple(isinstance(c.type, UTCDateTime) for c in shown), jsons
+
+
+class _Parsed:
+    """The JSON texts read at the last two marks of a walk and what they read as, so that a row unchanged since
+    the last mark is not parsed again (most of a check's reading): only a walk, whose visits do not change the
+    rows they are given, shares them."""
+
+    def __init__(self) -> None:
+        self.old: dict[str, Any] = {}
+        self.new: dict[str, Any] = {}
+
+    def read(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text  # SQL NULL (None), as SQLAlchemy gives it
+        found = self.new.get(text, _UNPARSED)
+        if found is _UNPARSED:
+            found = self.old.get(text, _UNPARSED)
+            if found is _UNPARSED:
+                found = json.loads(text)
+            self.new[text] = found
+        return found
+
+    def turn(self) -> None:
+        self.old, self.new = self.new, {}
+
+
+_UNPARSED = object()
+_PARSED: ContextVar[_Parsed | None] = ContextVar("deconflict_replay_parsed", default=None)
 
 
 def _rows(session: Session, model: Any, mechanism: str) -> list[dict[str, Any]]:
     # read as plain tuples (SQLAlchemy's own result processors, not its rows and mappings): the rows of every
     # table are read at each snapshot a check or a rebuild visits, most of their time
-    stmt, names, times = _read_rows(model)
+    parsed = _PARSED.get()
+    stmt, names, times, jsons = _read_rows(model, parsed is not None)
     found = direct.rows(session.connection(), stmt, {"mechanism": mechanism})
+    if parsed is not None and any(jsons):
+        read = parsed.read
+        return [
+            {
+                name: read(v) if j else iso(v) if time and v is not None else v
+                for name, v, time, j in zip(names, row, times, jsons, strict=True)
+            }
+            for row in found
+        ]
     if not any(times):
         return [dict(zip(names, row, strict=True)) for row in found]
     return [
@@ -394,10 +437,22 @@ def walk(
     visit: Callable[[Head, dict[str, list[dict[str, Any]]]], None],
 ) -> Head:
     """Rebuild from entry 1 in one pass, giving ``visit`` the head and every projected row (:func:`content`)
-    just after each entry in ``marks``: how replay snapshots are checked. Returns the head reached."""
-    head, _ = _rebuild(
-        entries, mechanism=mechanism, at=None, upto=None, start=None, read=lambda _s, _m: None, marks=marks, visit=visit
-    )
+    just after each entry in ``marks``: how replay snapshots are checked. Returns the head reached. The rows
+    given at one mark may share their JSON values with the next mark's: ``visit`` must not change them."""
+    parsed = _Parsed()
+
+    def visited(head: Head, rows: dict[str, list[dict[str, Any]]]) -> None:
+        visit(head, rows)
+        parsed.turn()
+
+    token = _PARSED.set(parsed)
+    try:
+        head, _ = _rebuild(
+            entries, mechanism=mechanism, at=None, upto=None, start=None, read=lambda _s, _m: None, marks=marks,
+            visit=visited,
+        )  # fmt: skip
+    finally:
+        _PARSED.reset(token)
     return head
 
 
