@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -68,6 +69,15 @@ def ensure_utc(value: datetime, *, field: str) -> datetime:
     return utc
 
 
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}"  # the date
+    r"(?:[Tt ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"  # the time
+    r"(?:[Zz]|[+-]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?)?)?"  # the offset
+)
+"""An ISO 8601 date and time in the extended form, the offset optional (a time without one is refused next,
+by name)."""
+
+
 def parse_utc(value: object, *, field: str) -> datetime:
     """Parse an ISO 8601 instant with an explicit offset (``Z`` or ``+00:00``) into aware UTC.
 
@@ -79,7 +89,9 @@ def parse_utc(value: object, *, field: str) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field}: expected a time such as 2025-04-09T08:00:00Z, got {value!r}", field=field)
     try:
-        if "\x00" in value:  # Python's parser stops reading there and took what came before for the whole time
+        # Python's parser stopped at a NUL and skipped a stray character before the offset ("08:00:00!Z",
+        # "08:00:00\x01Z"), reading the time before it for the whole: the text is held to the form first
+        if not _ISO.fullmatch(value.strip()):
             raise ValueError(value)
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -19,6 +19,12 @@ def test_a_replayed_hotline_and_its_conflicts_come_in_the_order_they_happened(
         clock.advance(seconds=30)
         post_notice(live, tokens["TR" if i % 2 else "IL"], "air_sortie", 34.5, 37.6 + i * 0.01, title=f"m{i}")
         clock.advance(seconds=30)
+    # two conflicts in one second, the later at half past it (as text ".500000Z" sorts before "Z")
+    post_notice(live, tokens["TR"], "uav_patrol", 34.9, 38.0, title="half")
+    post_notice(live, tokens["IL"], "air_sortie", 34.9, 38.0, title="whole")
+    clock.advance(seconds=0.5)
+    post_notice(live, tokens["IL"], "air_sortie", 34.9, 38.0, title="half past")
+    clock.advance(seconds=30)
     for i in range(3):
         sent = client.post(f"{A}/messages", json={"text": f"say {i}"}, headers=auth(tokens["TR"]))
         assert sent.status_code == 201, sent.text

@@ -335,3 +335,27 @@ def test_a_postgresql_backup_restores_onto_both_stores(pg_databases: Any, tmp_pa
     finally:
         pg_databases.drop(url)
         pg_databases.drop(target)
+
+
+def test_restore_refuses_to_replace_a_file_a_server_runs_on(demo_backup: Path, tmp_path: Path) -> None:
+    """``restore --force`` onto the file of a running server replaced it under the server: the writes it answered
+    meanwhile were lost and the record broke (an engineer's walk-through: entries 1637-1646 gone, one of them
+    answered 2xx). A running server holds the duty lease, renewed each second: while it does, restore refuses."""
+    from deconflict.service import ticker
+
+    live = tmp_path / "live.db"
+    assert runner.invoke(app, ["restore", "--from", str(demo_backup), "--db", str(live)]).exit_code == 0
+    store = open_store(str(live))
+    holder = ticker.holder_name()
+    assert ticker.hold(store, holder, datetime.now(UTC), lease_s=120)  # as a running server does
+    before = live.read_bytes()
+    refused = runner.invoke(app, ["restore", "--from", str(demo_backup), "--db", str(live), "--force"])
+    assert refused.exit_code == 2, refused.output
+    assert f"--db: {live} is in use: a server (process {holder.split(':')[1]} on " in refused.stderr
+    assert "stop it first" in refused.stderr
+    assert live.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # nothing left aside
+    assert ticker.release(store, holder, datetime.now(UTC))  # the server stopped cleanly
+    store.close()
+    done = runner.invoke(app, ["restore", "--from", str(demo_backup), "--db", str(live), "--force"])
+    assert done.exit_code == 0, done.output

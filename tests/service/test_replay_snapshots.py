@@ -179,9 +179,14 @@ def test_snapshots_survive_backup_and_restore_and_the_command_line_checks_them(
     ahead = runner.invoke(app, ["replay", "--db", restored, "--at", "2090-01-01T00:00:00Z"])
     assert ahead.exit_code == 0 and "note: 2090-01-01T00:00:00Z is still to come" in ahead.stdout
     assert "still to come" not in runner.invoke(app, ["replay", "--db", restored, "--at", at.isoformat()]).stdout
+    ahead = runner.invoke(app, ["replay", "--db", restored, "--at", "2090-01-01T00:00:00Z", "--json"])
+    assert ahead.exit_code == 0 and json.loads(ahead.stdout)["at"] == "2090-01-01T00:00:00Z"  # the note elsewhere:
+    assert "note: 2090-01-01T00:00:00Z is still to come" in ahead.stderr
     # --check-snapshots replays at no instant: an instant or a window given with it is refused, not ignored
     both = runner.invoke(app, ["replay", "--db", restored, "--check-snapshots", "--at", at.isoformat()])
     assert both.exit_code == 2 and "drop --at, or replay without --check-snapshots" in both.output
+    as_json = runner.invoke(app, ["replay", "--db", restored, "--check-snapshots", "--json"])
+    assert as_json.exit_code == 2 and "drop --json, or replay without --check-snapshots" in as_json.output
     damaged = str(tmp_path / "damaged.db")  # a live piece that does not decompress: the snapshot named once
     shutil.copyfile(restored, damaged)
     with sqlite3.connect(damaged) as conn:

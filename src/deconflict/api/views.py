@@ -197,7 +197,7 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
     # in the live lists' order (a state lists its rows by id, and M10 comes before M2 as text): the messages as
     # they were sent, the conflicts as they were detected
     messages.sort(key=lambda m: m["seq"])
-    visible_conflicts.sort(key=lambda c: (c["detected_at"], c["id"]))
+    visible_conflicts.sort(key=lambda c: (parse_utc(c["detected_at"], field="detected_at"), c["id"]))
     window = {"window": state["window"]} if "window" in state else {}  # replay around an instant
     return {
         "mechanism": state["mechanism"],

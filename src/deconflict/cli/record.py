@@ -394,8 +394,10 @@ def replay(
     only the 24 hours before the instant and what was still open then: add --window-h 24)
     """
     if check_snapshots:
-        if at is not None or window_h is not None:
-            given = " and ".join(name for name, value in (("--at", at), ("--window-h", window_h)) if value is not None)
+        if at is not None or window_h is not None or as_json:
+            given = " and ".join(
+                name for name, value in (("--at", at), ("--window-h", window_h), ("--json", as_json)) if value
+            )
             raise DeconflictError(
                 f"--check-snapshots checks every snapshot against the whole record, at no one instant: drop {given}, "
                 "or replay without --check-snapshots"

@@ -21,9 +21,9 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, Insert, String, Table, create_engine,
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from deconflict.clock import iso
+from deconflict.clock import Clock, iso, system_clock
 from deconflict.errors import DeconflictError
 from deconflict.record import chain
 from deconflict.record.bundle import PARALLEL_FROM
@@ -73,14 +73,21 @@ class RestoreReport:
 
 
 def restore(
-    source: Path, db: str, *, force: bool = False, progress: Callable[[str], None] | None = None
+    source: Path,
+    db: str,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+    clock: Clock = system_clock,
 ) -> RestoreReport:
     """Rebuild a database at ``db`` (a new SQLite file or an empty PostgreSQL database) from the backup
     ``source``: schema, record, projected tables rebuilt from the record, the other tables copied; every
     chain verified and the rebuilt tables compared with the backup's before anything is kept.
 
     Raises:
-        DeconflictError: ``source`` is missing or not a backup; ``db`` exists (without ``force``).
+        DeconflictError: ``source`` is missing or not a backup; ``db`` exists (without ``force``), or a server
+            is running on it (its duty lease held until after ``clock()``: replaced under it, the file would
+            lose the writes the server answers meanwhile).
         BackupRefused: the record does not verify, a checkpoint does not match it, or the backup's tables
             disagree with its record (nothing written).
     """
@@ -94,6 +101,7 @@ def restore(
         backups.check_out(target_path, force=force, option="--db")
         if target_path.exists() and target_path.resolve() == source.resolve():
             raise DeconflictError(f"--db: {target_path} is the backup itself; give another file", field="--db")
+        _not_served(target_path, clock)
     with _readable(source) as engine, engine.connect() as backup_conn:
         report = RestoreReport(db, manifest=_manifest(backup_conn))
         if target_path is None:
@@ -104,6 +112,7 @@ def restore(
             try:
                 _restore_into(database_url(str(partial)), backup_conn, report, say, empty_first=False)
                 _settle(partial)
+                _not_served(target_path, clock)  # (a server started meanwhile)
                 for extra in ("-wal", "-shm"):
                     backups.remove(Path(f"{target_path}{extra}"))
                 os.chmod(partial, 0o600)  # the service's signing seed and the tokens' hashes: its owner only
@@ -112,6 +121,37 @@ def restore(
                 backups.remove(partial)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _not_served(path: Path, clock: Clock) -> None:
+    """Refuse to replace the SQLite file ``path`` while a server runs on it: one holds the duty lease, which every
+    running server takes in turn and renews each second (``ticker``: it runs out 5 s after a server stopped).
+    A file that is not a deconflict database, or holds no lease, is not served.
+
+    Raises:
+        DeconflictError: a server holds the lease now, named.
+    """
+    if not path.is_file():
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as con:
+            found = con.execute(
+                "SELECT holder, expires_at FROM ticker_lease ORDER BY expires_at DESC LIMIT 1"
+            ).fetchone()
+    except sqlite3.Error:
+        return  # not a deconflict database, or one no server has run on
+    if found is None:
+        return
+    holder, expires = str(found[0]), datetime.fromisoformat(str(found[1])).replace(tzinfo=UTC)
+    if expires <= clock():
+        return
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0] or "?"
+    raise DeconflictError(
+        f"--db: {path} is in use: a server (process {pid} on {host}) runs on it and holds its duty until "
+        f"{iso(expires)}; stop it first (replaced under it, the file would lose the writes it answers meanwhile)",
+        field="--db",
+    )
 
 
 def _restore_into(

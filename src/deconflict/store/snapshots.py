@@ -768,6 +768,8 @@ def check(
     }
     problems: list[Problem] = []
     seen: set[int] = set()
+    if not stored:
+        return 0, []
 
     def visit(head: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         seen.add(head.seq)
@@ -812,7 +814,8 @@ def check(
         if cut != replay.live(rows, at=row.at, window=keep, rule=rule):
             problems.append(Problem(row.seq, "its live piece differs from the tables rebuilt from entry 1"))
 
-    replay.walk(entries(session, mechanism, after=0), mechanism=mechanism, marks=set(stored), visit=visit)
+    last = max(stored)  # (no further: nothing after the last snapshot is compared)
+    replay.walk(entries(session, mechanism, after=0, upto=last), mechanism=mechanism, marks=set(stored), visit=visit)
     for seq in sorted(set(stored) - seen):
         problems.append(Problem(seq, "the record has no such entry"))
     return len(stored), sorted(problems, key=lambda p: p.seq)
