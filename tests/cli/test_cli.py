@@ -214,3 +214,31 @@ def test_the_scripted_demo_refuses_a_database_that_already_holds_its_record(tmp_
     again = runner.invoke(app, ["demo", "--script", "--db", db])
     assert again.exit_code == 2 and "already holds the scenario's record" in again.output, again.output
     assert Service.open(db).head("tr-il-syria") == before  # nothing appended
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ledger", "check"],
+        ["replay", "--at", "2026-12-07T07:00:00Z"],
+        ["member", "token", "--mechanism", "tr-il-syria", "--member", "TR"],
+        ["ledger", "export", "--out", "x.jsonl"],
+    ],
+)
+def test_a_file_that_is_not_a_database_is_refused_in_one_line(
+    tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engineer's walk-through: a --db that is a text file ended these commands in a traceback (SQLAlchemy's
+    "file is not a database" and 120 lines more); it is one line, exit 2, and the file unchanged."""
+    monkeypatch.chdir(tmp_path)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n" * 100)
+    before = notes.read_bytes()
+    result = runner.invoke(app, [*command, "--db", str(notes)])
+    assert result.exit_code == 2, result.output
+    said = result.stderr.strip().splitlines()
+    assert said == [
+        "error: the database refused: file is not a database; check --db (a deconflict database, file or URL, that "
+        "this user may read and write)"
+    ], said
+    assert notes.read_bytes() == before

@@ -96,6 +96,15 @@ def user_errors(fn: F) -> F:
                 raise fail(
                     f"the service did not answer ({type(e).__name__}: {e}); is it running at that address?"
                 ) from None
+            sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+            if sqlalchemy_exc is not None and isinstance(e, sqlalchemy_exc.DBAPIError):
+                # a file that is not a database, another program's, one on a read-only disk, or a server that
+                # refused: the database's own words, and what to check (was a traceback)
+                said = str(e.orig).strip().splitlines()[0] if e.orig is not None else type(e).__name__
+                raise fail(
+                    f"the database refused: {said}; check --db (a deconflict database, file or URL, that this user "
+                    "may read and write)"
+                ) from None
             raise
 
     return wrapper  # type: ignore[return-value]
