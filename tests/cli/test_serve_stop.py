@@ -76,3 +76,24 @@ def test_the_server_stops_at_once_with_event_streams_open(
     assert took < 20, f"the server took {took:.1f} s to stop with streams open"
     assert rc in codes and "Traceback" not in stderr, stderr  # 130, 143: as a shell says Ctrl-C, SIGTERM
     assert "graceful shutdown exceeded" not in stderr, stderr
+
+
+def test_a_server_started_on_no_database_says_it_makes_a_new_one(tmp_path: Path) -> None:
+    """A mistyped --db (the folder exists, the file does not) started a service on a new, empty database without a
+    word, /readyz 200 (an engineer's walk-through): the first line after "serving" says so; a start on the file
+    made then does not."""
+    from support.processes import serve
+
+    db, said = tmp_path / "typo.db", tmp_path / "serve.log"
+    for start in range(2):
+        server = serve(str(db), free_port(), log=said)
+        server.stop()
+        lines = said.read_text().splitlines()
+        warned = [line for line in lines if "WARNING deconflict.serve: no database at" in line]
+        if start == 0:
+            assert warned == [
+                f"{warned[0][:24]} WARNING deconflict.serve: no database at {db}: a new, empty one is made there; "
+                "if you meant another, stop and check --db"
+            ], lines[:3]
+        else:
+            assert warned == [], lines[:3]

@@ -237,8 +237,15 @@ def _serve(
     started.info("serving %s on http://%s:%d/api/v1%s", shown_db(settings.db), settings.host, settings.port, pinned)
     if service is None:
         from deconflict.service import Service
-        from deconflict.store import open_store
+        from deconflict.store import database_url, open_store
 
+        url = database_url(settings.db)
+        path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        if path is not None and not path.exists():  # a first start, or a mistyped --db: said either way
+            started.warning(
+                "no database at %s: a new, empty one is made there; if you meant another, stop and check --db",
+                path,
+            )
         service = Service(
             open_store(settings.db, group_commit=True),
             clock=settings.clock,
