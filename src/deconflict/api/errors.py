@@ -166,9 +166,11 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     for template, operations in app.openapi().get("paths", {}).items():  # (.../preview over .../{activity_id})
         if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
             found.setdefault(template.count("{"), set()).update(m.upper() for m in operations)
-    if not found:
-        return []
-    methods = found[min(found)]
+    return _with_head(found[min(found)]) if found else []
+
+
+def _with_head(methods: set[str]) -> list[str]:
+    """The methods, sorted, with HEAD wherever GET is (:mod:`.head` answers it)."""
     return sorted(methods | {"HEAD"} if "GET" in methods else methods)
 
 
@@ -214,8 +216,8 @@ def install(app: FastAPI) -> None:
         detail = str(exc.detail)
         allowed = _allowed_methods(app, request) if exc.status_code == 405 else []
         framework = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
-        if exc.status_code == 405 and not allowed and "GET" in framework:  # a path the document leaves out
-            headers["Allow"] = ", ".join(sorted(framework | {"HEAD"}))  # (/healthz; HEAD once where it was named)
+        if exc.status_code == 405 and not allowed and "GET" in framework:  # a path the document leaves out (/healthz)
+            headers["Allow"] = ", ".join(_with_head(framework))
         if allowed:
             headers["Allow"] = ", ".join(allowed)
             detail = f"method {request.method} is not allowed here; this path takes {', '.join(allowed)}"

@@ -173,11 +173,19 @@ class Hub:
         Raises:
             TooManyStreams: the member already holds ``limit`` streams (0: no limit).
         """
-        if limit > 0 and self.streams_of(mechanism_id, member_id) >= limit:
-            raise TooManyStreams(member_id, limit)
+        self.check_room(mechanism_id, member_id, limit)
         sub = Subscription(mechanism_id, member_id, token)
         self._subscribers[mechanism_id].add(sub)
         return sub
+
+    def check_room(self, mechanism_id: str, member_id: str, limit: int) -> None:
+        """Refuse the member another stream when it holds ``limit`` already (0: no limit).
+
+        Raises:
+            TooManyStreams: the member already holds ``limit`` streams.
+        """
+        if limit > 0 and self.streams_of(mechanism_id, member_id) >= limit:
+            raise TooManyStreams(member_id, limit)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers[sub.mechanism_id].discard(sub)

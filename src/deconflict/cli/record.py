@@ -493,8 +493,7 @@ def _check_snapshots(db: str | None, bundle_path: Path | None, mechanism: str | 
 
     checked, problems = open_service(db or DEFAULT_DB).check_snapshots(mid, progress=progress)
     for p in problems:
-        said = f"snapshot at entry {p.seq}: "
-        typer.echo(f"  {said}{p.problem.removeprefix(said)}")  # (a problem read from the snapshot names it already)
+        typer.echo(f"  snapshot at entry {p.seq}: {p.problem}")
     verdict = f"{len(problems)} {'does' if len(problems) == 1 else 'do'} not hold" if problems else "all hold"
     typer.echo(f"{mid}: {checked} replay snapshots compared with the record rebuilt from entry 1: {verdict}")
     if problems:

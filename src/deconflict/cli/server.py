@@ -236,11 +236,13 @@ def _serve(
     pinned = f", pinned to CPU {','.join(map(str, cpus))}" if cpus else ""
     started.info("serving %s on http://%s:%d/api/v1%s", shown_db(settings.db), settings.host, settings.port, pinned)
     if service is None:
+        from sqlalchemy import make_url
+
         from deconflict.service import Service
         from deconflict.store import database_url, open_store
+        from deconflict.store.gate import sqlite_file
 
-        url = database_url(settings.db)
-        path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        path = sqlite_file(make_url(database_url(settings.db)))
         if path is not None and not path.exists():  # a first start, or a mistyped --db: said either way
             started.warning(
                 "no database at %s: a new, empty one is made there; if you meant another, stop and check --db",

@@ -140,10 +140,6 @@ def no_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _plain(value: Any) -> Any:
-    return iso(value) if isinstance(value, datetime) else value
-
-
 @cache
 def _read_rows(model: Any, raw_json: bool = False) -> tuple[Any, tuple[str, ...], tuple[bool, ...], tuple[bool, ...]]:
     """A table's rows of one mechanism in key order (built once): the statement, the names of the columns a row

@@ -766,10 +766,10 @@ def check(
             )
         )
     }
-    problems: list[Problem] = []
-    seen: set[int] = set()
     if not stored:
         return 0, []
+    problems: list[Problem] = []
+    seen: set[int] = set()
 
     def visit(head: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
         seen.add(head.seq)

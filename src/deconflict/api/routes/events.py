@@ -225,14 +225,19 @@ async def events(
         "Deconflict-Keep-Alive": f"{settings.stream_keepalive_s:g}",
     }
     limit = settings.max_streams_per_member
-    if request.scope.get(HEAD_AS_GET):  # a HEAD (api/head.py): the stream's head, and no place taken
-        if limit and hub.streams_of(caller.mechanism_id, caller.member.id) >= limit:
-            raise _too_many(caller.member.id, limit, settings.stream_keepalive_s)
-        return StreamingResponse(iter(()), media_type="text/event-stream", headers=headers)
     try:
+        if request.scope.get(HEAD_AS_GET):  # a HEAD (api/head.py): the stream's head, and no place taken
+            hub.check_room(caller.mechanism_id, caller.member.id, limit)
+            return StreamingResponse(iter(()), media_type="text/event-stream", headers=headers)
         sub = hub.subscribe(caller.mechanism_id, caller.member.id, caller.token, limit=limit)
     except TooManyStreams as exc:
-        raise _too_many(caller.member.id, exc.limit, settings.stream_keepalive_s) from None
+        retry = max(1, min(60, math.ceil(settings.stream_keepalive_s)))
+        raise HTTPException(
+            429,
+            f"member {caller.member.id!r} already has {exc.limit} open event streams (the most one member may "
+            "hold); close one, or retry later",
+            {"Retry-After": str(retry)},
+        ) from None
 
     async def frames() -> AsyncIterator[str]:
         # Entries that arrive together go out as one chunk: one write per wake-up, not per entry. The record
@@ -310,16 +315,6 @@ async def events(
     body = frames()
     weakref.finalize(body, hub.unsubscribe, sub)  # a stream whose response never started frees its place too
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
-
-
-def _too_many(member_id: str, limit: int, keepalive_s: float) -> HTTPException:
-    """The 429 of a member that holds the most event streams it may."""
-    return HTTPException(
-        429,
-        f"member {member_id!r} already has {limit} open event streams (the most one member may hold); close one, "
-        "or retry later",
-        {"Retry-After": str(max(1, min(60, math.ceil(keepalive_s))))},
-    )
 
 
 @router.get(
