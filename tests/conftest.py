@@ -53,6 +53,7 @@ BOTH_STORES = frozenset(
         "api/test_durability.py",
         "api/test_processes.py",
         "store/test_gate.py",
+        "store/test_read_only_store.py",
         "service/test_follow.py",
         "service/test_replay_snapshots.py",
         "service/test_live_reads.py",

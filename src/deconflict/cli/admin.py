@@ -227,7 +227,7 @@ def keys_list(
     Example: deconflict keys list --db deconflict-demo.db
     """
 
-    service = open_service(db)
+    service = open_service(db, read_only=True)
     mechanism = chosen_mechanism(service, mechanism, db)
     for k in service.keys(mechanism):
         revoked = f"  revoked at entry {k['revoked_seq']}" if k["revoked_seq"] else ""

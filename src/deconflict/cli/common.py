@@ -435,8 +435,10 @@ def chosen_mechanism(service: Service, mechanism: str | None, db: str, *, with_r
     raise DeconflictError(f"{shown_db(db)}: {found}")
 
 
-def open_service(db: str, *, migrate: bool = False) -> Service:
-    """The service over an existing database (a file path or a database URL).
+def open_service(db: str, *, migrate: bool = False, read_only: bool = False) -> Service:
+    """The service over an existing database (a file path or a database URL); ``read_only``: for a command
+    that only reads, which must leave the database as it found it (an investigator's copy is evidence: its
+    hash must hold after a check, a replay or a report).
 
     Raises:
         DeconflictError: the file does not exist (a URL is not checked here).
@@ -445,7 +447,7 @@ def open_service(db: str, *, migrate: bool = False) -> Service:
 
     if "://" not in db and not Path(db).exists():
         raise DeconflictError(f"{db}: no such database file")
-    return Service.open(db, migrate=migrate)
+    return Service.open(db, migrate=migrate, read_only=read_only)
 
 
 def shown_db(db: str) -> str:

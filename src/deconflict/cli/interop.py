@@ -115,7 +115,7 @@ def export_geojson(
 
     Example: deconflict export geojson --db deconflict-demo.db --as TR --out picture.geojson
     """
-    service = open_service(db)
+    service = open_service(db, read_only=True)
     mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     write_out(json.dumps(picture_for(service, mechanism, member), ensure_ascii=False), out)
@@ -181,7 +181,7 @@ def notam(
 
     Example: deconflict notam TR-0003 --db deconflict-demo.db --as TR
     """
-    service = open_service(db)
+    service = open_service(db, read_only=True)
     mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     write_out(notam_text(service, mechanism, member, target), out)
@@ -243,7 +243,7 @@ def export_notam(
 
     Example: deconflict export notam --db deconflict-demo.db --as TR --out notams.txt
     """
-    service = open_service(db)
+    service = open_service(db, read_only=True)
     mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     texts, left_out = all_notams(service, mechanism, member)

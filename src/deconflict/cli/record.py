@@ -74,7 +74,7 @@ def ledger_check(
     Example: deconflict ledger check --db deconflict-demo.db
     """
 
-    service = open_service(db)
+    service = open_service(db, read_only=True)
     ids = [mechanism] if mechanism else service.mechanism_ids()
     bad = False
     for mid in ids:
@@ -242,7 +242,7 @@ def record_entries(db: str | None, bundle_path: Path | None, mechanism: str | No
 
         return bundle.entries(bundle_path, mechanism=mechanism)
     db = db or DEFAULT_DB
-    service = open_service(db)
+    service = open_service(db, read_only=True)
     mechanism = chosen_mechanism(service, mechanism, db, with_record=True)
     return mechanism, service.record(mechanism)
 
@@ -435,9 +435,9 @@ def replay(
     window = timedelta(hours=window_h) if window_h is not None else None
     try:
         if bundle is None and window is None:
-            state = open_service(db or DEFAULT_DB).replay_stored(mid, instant)
+            state = open_service(db or DEFAULT_DB, read_only=True).replay_stored(mid, instant)
         elif bundle is None:
-            state = open_service(db or DEFAULT_DB).replay_around(mid, instant, window=window)
+            state = open_service(db or DEFAULT_DB, read_only=True).replay_around(mid, instant, window=window)
         elif window is None:
             state = replay_entries(entries, mechanism=mid, at=instant)
         else:
@@ -491,7 +491,7 @@ def _check_snapshots(db: str | None, bundle_path: Path | None, mechanism: str | 
             typer.echo(f"  {done} of {total} snapshots checked so far (the record rebuilt up to entry {seq})", err=True)
             last[0] = time.monotonic()
 
-    checked, problems = open_service(db or DEFAULT_DB).check_snapshots(mid, progress=progress)
+    checked, problems = open_service(db or DEFAULT_DB, read_only=True).check_snapshots(mid, progress=progress)
     for p in problems:
         typer.echo(f"  snapshot at entry {p.seq}: {p.problem}")
     verdict = f"{len(problems)} {'does' if len(problems) == 1 else 'do'} not hold" if problems else "all hold"

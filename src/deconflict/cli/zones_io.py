@@ -77,7 +77,7 @@ def export_kml(
             ".kmz file (e.g. picture.kmz)",
             field="--out",
         )
-    service = open_service(db)
+    service = open_service(db, read_only=True)
     mechanism = chosen_mechanism(service, mechanism, db)
     member = reader(service, mechanism, as_member)
     text = picture_kml(

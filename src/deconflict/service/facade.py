@@ -78,11 +78,12 @@ class Service(RecordFacade):
         before the listeners hear of its last entry."""
 
     @classmethod
-    def open(cls, db: str, *, migrate: bool = True, clock: Clock = system_clock) -> Service:
-        """The service over the database ``db`` (an SQLite file or a database URL)."""
+    def open(cls, db: str, *, migrate: bool = True, clock: Clock = system_clock, read_only: bool = False) -> Service:
+        """The service over the database ``db`` (an SQLite file or a database URL); ``read_only``: to read
+        what it holds, and nothing else (:func:`~deconflict.store.open_store`)."""
         from deconflict.store import open_store
 
-        return cls(open_store(db, migrate=migrate), clock=clock)
+        return cls(open_store(db, migrate=migrate and not read_only, read_only=read_only), clock=clock)
 
     # --- the context, as attributes -----------------------------------------------------------
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -45,6 +46,8 @@ def database_url(db: str) -> str:
     'postgresql+psycopg://u@db.example/deconflict'
     >>> database_url(":memory:")
     'sqlite:///:memory:'
+    >>> database_url("/srv/case 7/a?.db")
+    'sqlite:////srv/case%207/a%3F.db'
     """
     for scheme in (*POSTGRES_SCHEMES, "postgresql+psycopg://"):
         if db.startswith(scheme):
@@ -60,7 +63,8 @@ def database_url(db: str) -> str:
             "(postgresql://user@host/database)",
             field="db",
         )
-    return f"sqlite:///{Path(db).expanduser().resolve()}"
+    # quoted: SQLAlchemy takes one quoting off the name, and would read a '?' as the start of options
+    return f"sqlite:///{quote(str(Path(db).expanduser().resolve()))}"
 
 
 def _hosts_as_query(url: str) -> str:
@@ -127,16 +131,21 @@ def connection_options(url: str) -> dict[str, Any]:
     return {k: v for k, v in FAILOVER_DEFAULTS.items() if k not in query}
 
 
-def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
+def _sqlite_pragmas(synchronous: str | None) -> Callable[[Any, Any], None]:
     """The pragmas of every connection to a SQLite database. A write answered 2xx must survive a power cut
     (else the record would be written again at sequence numbers the parties' mirrors already hold: a fork):
     FULL syncs the write-ahead log inside each commit; NORMAL leaves it to the store's :class:`GroupSync`,
-    which syncs it once for every commit made meanwhile, before any of them is answered."""
+    which syncs it once for every commit made meanwhile, before any of them is answered. None: a reader's
+    connection (:func:`open_store`'s ``read_only``), which leaves the file's journal mode as it is (setting
+    WAL rewrites the file's header) and refuses every write."""
 
     def pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
+        if synchronous is None:
+            cur.execute("PRAGMA query_only=ON")
+        else:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
@@ -263,28 +272,41 @@ def _writes(session: Session) -> bool:
     return bool(getattr(dbapi, "in_transaction", True))
 
 
-def open_store(db: str, *, migrate: bool = True, group_commit: bool = False) -> Store:
+def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, read_only: bool = False) -> Store:
     """Open (and create or upgrade) the database at a URL or SQLite file path. ``group_commit`` (a SQLite
     file; the service sets it): one sync of the write-ahead log for every commit made meanwhile, each answered
-    only once it is on the disk (:class:`GroupSync`), instead of a sync inside each commit."""
+    only once it is on the disk (:class:`GroupSync`), instead of a sync inside each commit.
+
+    ``read_only`` (the commands that only read: an investigator's check, replay or report of a copy that is
+    evidence): nothing is migrated or written, and the database refuses any write. An SQLite file is opened
+    read-only (its bytes stay as they were: a hash taken before still holds after) and must exist; a
+    PostgreSQL session is a read-only transaction's."""
     url = database_url(db)
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        parent = Path(url.removeprefix("sqlite:///")).parent
-        if not parent.is_dir():
-            raise DeconflictError(f"database folder {parent} does not exist")
+    database = sqlite_file(make_url(url))
+    if database is not None and not database.parent.is_dir():
+        raise DeconflictError(f"database folder {database.parent} does not exist")
     if url.startswith("sqlite"):
+        if read_only and database is not None:
+            if not database.is_file():
+                raise DeconflictError(f"{database}: no such database file", field="db")
+            url = _read_only_uri(database)
         engine = create_engine(url, json_serializer=json_text)
     else:
         # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
-        engine = create_engine(url, pool_pre_ping=True, connect_args=connection_options(url), json_serializer=json_text)
+        options = connection_options(url)
+        if read_only:
+            options["options"] = " ".join(
+                filter(None, (str(make_url(url).query.get("options", "")), "-c default_transaction_read_only=on"))
+            )
+        engine = create_engine(url, pool_pre_ping=True, connect_args=options, json_serializer=json_text)
     durable: Durability | None = None
-    database = sqlite_file(engine.url)
     if engine.dialect.name == "sqlite":
-        if group_commit and database is not None:
+        if group_commit and database is not None and not read_only:
             durable = GroupSync(database)
-        event.listen(engine, "connect", _sqlite_pragmas("FULL" if durable is None else "NORMAL"))
+        synchronous = None if read_only else "FULL" if durable is None else "NORMAL"
+        event.listen(engine, "connect", _sqlite_pragmas(synchronous))
     try:
-        if migrate:
+        if migrate and not read_only:
             _migrate(engine)
         elif engine.dialect.name != "sqlite" or (database is not None and database.exists()):
             # a server that does not answer is said so here, not by the first query; and a database a newer
@@ -304,6 +326,16 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False) -> 
         durable.committed()  # the migrations' commits, on the disk before anything is served
         durable.sync()
     return store
+
+
+def _read_only_uri(database: Path) -> str:
+    """SQLAlchemy's URL of an SQLite file opened read-only (SQLite's ``mode=ro`` URI): the path quoted for the
+    URI, and once more for SQLAlchemy, which takes one quoting off the database's name.
+
+    >>> _read_only_uri(Path("/srv/case 7/a%20b.db"))
+    'sqlite:///file:/srv/case%25207/a%252520b.db?mode=ro&uri=true'
+    """
+    return f"sqlite:///file:{quote(quote(str(database)))}?mode=ro&uri=true"
 
 
 def unreachable(e: DBAPIError) -> str:

@@ -24,12 +24,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Table, create_engine, func, insert, inspect, select, text
+from sqlalchemy import Connection, Table, create_engine, func, insert, inspect, make_url, select, text
 
 from deconflict.clock import Clock, iso, system_clock
 from deconflict.errors import DeconflictError
 from deconflict.record import chain
 from deconflict.store import database_url, head_revision, open_store
+from deconflict.store.gate import sqlite_file
 from deconflict.store.schema import Base, LedgerEntry
 
 __all__ = [
@@ -78,8 +79,8 @@ def backup(db: str, out: Path, *, force: bool = False, clock: Clock = system_clo
     remove(partial)
     try:
         if url.startswith("sqlite:"):
-            path = Path(url.removeprefix("sqlite:///"))
-            if not path.is_file():
+            path = sqlite_file(make_url(url))
+            if path is None or not path.is_file():
                 raise DeconflictError(f"--db: {db}: no such database file", field="--db")
             if out.exists() and out.resolve() == path.resolve():
                 raise DeconflictError(f"--out: {out} is the database itself; give another file", field="--out")

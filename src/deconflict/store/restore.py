@@ -27,7 +27,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Insert, String, Table, create_engine, func, insert, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    String,
+    Table,
+    create_engine,
+    func,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -39,6 +52,7 @@ from deconflict.record.checkpoints import check_checkpoints
 from deconflict.record.verify import KeyRing, verify_docs
 from deconflict.store import alembic_config, database_url, open_store, projection
 from deconflict.store import backup as backups
+from deconflict.store.gate import sqlite_file
 from deconflict.store.json_column import json_text
 from deconflict.store.replay import TABLES
 from deconflict.store.schema import Base, CheckpointRow, LedgerEntry, MechanismRow
@@ -96,7 +110,7 @@ def restore(
     _check_backup_file(source)
     url = database_url(db)
     is_sqlite = url.startswith("sqlite:")
-    target_path = Path(url.removeprefix("sqlite:///")) if is_sqlite else None
+    target_path = sqlite_file(make_url(url)) if is_sqlite else None
     if target_path is not None:
         backups.check_out(target_path, force=force, option="--db")
         if target_path.exists() and target_path.resolve() == source.resolve():

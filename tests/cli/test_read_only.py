@@ -1,0 +1,135 @@
+"""The commands that only read leave the database as they found it: an investigator checks, replays and reports
+on a copy that is evidence, and the hash taken of it when it was handed over must still hold afterwards.
+
+They used to switch the file to SQLite's write-ahead log on opening it (the pragma rewrites the file's header:
+4 bytes, so every such command changed the evidence's hash)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from deconflict.cli import app
+from deconflict.clock import FixedClock
+from deconflict.service import Service
+from deconflict.store import open_store
+
+runner = CliRunner()
+
+READERS = {
+    "ledger check": ["ledger", "check"],
+    "replay": ["replay", "--at", "2030-01-01T00:00:00Z"],
+    "replay around": ["replay", "--at", "2030-01-01T00:00:00Z", "--window-h", "24"],
+    "replay check": ["replay", "--check-snapshots"],
+    "timeline": [
+        "timeline",
+        *("--lat", "34.5", "--lon", "37.5", "--radius-km", "400"),
+        *("--from", "2020-01-01T00:00:00Z", "--to", "2030-01-01T00:00:00Z"),
+    ],
+    "report": ["report", "--out", "{out}/report"],
+    "keys list": ["keys", "list"],
+    "export geojson": ["export", "geojson", "--as", "TR", "--out", "{out}/picture.geojson"],
+    "export kml": ["export", "kml", "--as", "TR", "--out", "{out}/picture.kmz"],
+    "export notam": ["export", "notam", "--as", "TR", "--out", "{out}/notams.txt"],
+    "notam": ["notam", "TR-0002", "--as", "TR"],
+}
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of a mechanism's database as an investigator is handed it: ``deconflict backup``'s one file (a
+    rollback journal, not a write-ahead log), of the scripted demo's record."""
+    folder = tmp_path_factory.mktemp("served")
+    live = folder / "demo.db"
+    assert runner.invoke(app, ["demo", "--script", "--db", str(live)]).exit_code == 0
+    copy = folder / "evidence.db"
+    backed = runner.invoke(app, ["backup", "--db", str(live), "--out", str(copy)])
+    assert backed.exit_code == 0, backed.output
+    return copy
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("command", READERS.values(), ids=list(READERS))
+def test_a_command_that_reads_leaves_the_evidence_as_it_was(command: list[str], evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    case.mkdir()
+    copy = case / "evidence.db"
+    copy.write_bytes(evidence.read_bytes())
+    assert sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True).execute("PRAGMA journal_mode").fetchone() == (
+        "delete",
+    )
+    before = _digest(copy)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, [*(part.format(out=out) for part in command), "--db", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert _digest(copy) == before  # not a byte changed
+    assert sorted(p.name for p in case.iterdir()) == ["evidence.db"]  # and nothing written beside it
+
+
+def test_a_served_database_is_read_as_it_stands_and_left_as_it_was(tmp_path: Path) -> None:
+    """A server's own file (a write-ahead log, entries committed and not yet copied into the file): a check reads
+    every committed entry, and the file and its log are as the server left them."""
+    db = tmp_path / "served.db"
+    assert runner.invoke(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
+    service = Service(open_store(str(db)), clock=FixedClock(datetime(2030, 1, 1, tzinfo=UTC)))
+    try:
+        with service.store.engine.connect() as conn:  # the log holds what follows until a checkpoint
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        head = service.head("tr-il-syria").seq
+        for _ in range(3):
+            service.send_message(mechanism_id="tr-il-syria", actor="TR", template="holding", params={"ref": "C1"})
+        assert service.head("tr-il-syria").seq == head + 3
+        wal = Path(f"{db}-wal")
+        before = (_digest(db), _digest(wal))
+        result = runner.invoke(app, ["ledger", "check", "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert f"{head + 3} entries verify" in result.output
+        assert (_digest(db), _digest(wal)) == before
+    finally:
+        service.store.close()
+
+
+def test_a_reader_cannot_write(tmp_path: Path, evidence: Path) -> None:
+    """What opens a database read-only is refused any write by the database itself (a command that wrote by
+    mistake would fail, not change the evidence)."""
+    copy = tmp_path / "evidence.db"
+    copy.write_bytes(evidence.read_bytes())
+    before = _digest(copy)
+    service = Service.open(str(copy), read_only=True, clock=FixedClock(datetime(2030, 1, 1, tzinfo=UTC)))
+    try:
+        assert service.head("tr-il-syria").seq > 0
+        with pytest.raises(Exception, match="readonly|read-only|query_only"):
+            service.send_message(mechanism_id="tr-il-syria", actor="TR", template="holding", params={"ref": "C1"})
+    finally:
+        service.store.close()
+    assert _digest(copy) == before
+
+
+def test_a_reader_is_told_of_a_missing_file_and_makes_none(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.db"
+    result = runner.invoke(app, ["ledger", "check", "--db", str(missing)])
+    assert result.exit_code == 2
+    assert "no such database file" in result.output
+    assert not missing.exists()
+
+
+def test_a_path_with_spaces_and_percent_signs_is_read(tmp_path: Path, evidence: Path) -> None:
+    """The read-only open names the file in a URI: a path that needs quoting there is still the same file."""
+    folder = tmp_path / "case 7 %20 a%b"
+    folder.mkdir()
+    copy = folder / "evidence #1?.db"
+    copy.write_bytes(evidence.read_bytes())
+    before = _digest(copy)
+    result = runner.invoke(app, ["ledger", "check", "--db", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert "entries verify" in result.output
+    assert _digest(copy) == before
