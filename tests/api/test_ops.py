@@ -107,6 +107,26 @@ def test_two_processes_on_one_database_are_both_ready_and_one_holds_the_lease(
         other.stop()
 
 
+def test_readyz_is_ready_on_a_file_whose_name_needs_quoting(db: str, clock: FixedClock, tmp_path: Path) -> None:
+    """The probe named the file in a URI unquoted: on 'a%20b.db' it looked for 'a b.db' (database unreachable), on
+    'a?b.db' it opened 'a', made it, and found no migrations there (a review). Each name is its own file."""
+    folder = tmp_path / "case %20 #7"
+    folder.mkdir()
+    served = folder / "a%20b?.db"
+    shutil.copyfile(db, served)
+    server = start_server(str(served), clock, tick_s=0.05)
+    try:
+        r = wait_until(lambda: (x := httpx.get(f"{server.url}/readyz")).status_code == 200 and x, "ready")
+        assert {name: c["ok"] for name, c in r.json()["checks"].items()} == {
+            "database": True,
+            "migrations": True,
+            "ticker": True,
+        }
+    finally:
+        server.stop()
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(served.name)) == []
+
+
 def test_readyz_is_not_ready_when_the_duty_loop_is_off(client: httpx.Client) -> None:
     r = client.get("/readyz")  # the live fixture's ticker is off: tests drive time
     assert r.status_code == 503

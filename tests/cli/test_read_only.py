@@ -6,8 +6,12 @@ They used to switch the file to SQLite's write-ahead log on opening it (the prag
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,12 +45,20 @@ READERS = {
 
 
 @pytest.fixture(scope="module")
-def evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scripted demo's database, as its service left it (SQLite's write-ahead log mode)."""
+    live = tmp_path_factory.mktemp("served") / "demo.db"
+    assert runner.invoke(app, ["demo", "--script", "--db", str(live)]).exit_code == 0
+    with closing(sqlite3.connect(live)) as con:  # all of it in the file, which the tests copy
+        assert con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    return live
+
+
+@pytest.fixture(scope="module")
+def evidence(demo: Path) -> Path:
     """A copy of a mechanism's database as an investigator is handed it: ``deconflict backup``'s one file (a
     rollback journal, not a write-ahead log), of the scripted demo's record."""
-    folder = tmp_path_factory.mktemp("served")
-    live = folder / "demo.db"
-    assert runner.invoke(app, ["demo", "--script", "--db", str(live)]).exit_code == 0
+    live, folder = demo, demo.parent
     copy = folder / "evidence.db"
     backed = runner.invoke(app, ["backup", "--db", str(live), "--out", str(copy)])
     assert backed.exit_code == 0, backed.output
@@ -75,11 +87,12 @@ def test_a_command_that_reads_leaves_the_evidence_as_it_was(command: list[str], 
     assert sorted(p.name for p in case.iterdir()) == ["evidence.db"]  # and nothing written beside it
 
 
-def test_a_served_database_is_read_as_it_stands_and_left_as_it_was(tmp_path: Path) -> None:
+def test_a_served_database_is_read_as_it_stands_and_left_as_it_was(tmp_path: Path, demo: Path) -> None:
     """A server's own file (a write-ahead log, entries committed and not yet copied into the file): a check reads
-    every committed entry, and the file and its log are as the server left them."""
+    every committed entry (a reader that took the file for immutable would miss those in the log), and the file and
+    its log are as the server left them."""
     db = tmp_path / "served.db"
-    assert runner.invoke(app, ["demo", "--script", "--db", str(db)]).exit_code == 0
+    db.write_bytes(demo.read_bytes())
     service = Service(open_store(str(db)), clock=FixedClock(datetime(2030, 1, 1, tzinfo=UTC)))
     try:
         with service.store.engine.connect() as conn:  # the log holds what follows until a checkpoint
@@ -133,3 +146,56 @@ def test_a_path_with_spaces_and_percent_signs_is_read(tmp_path: Path, evidence: 
     assert result.exit_code == 0, result.output
     assert "entries verify" in result.output
     assert _digest(copy) == before
+
+
+def test_a_home_relative_path_given_quoted_is_read(
+    tmp_path: Path, evidence: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'--db ~/case/evidence.db' quoted (or '--db=~/...'): no shell expands it, and the file was said not to exist."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "case").mkdir()
+    (tmp_path / "case" / "evidence.db").write_bytes(evidence.read_bytes())
+    result = runner.invoke(app, ["ledger", "check", "--db", "~/case/evidence.db"])
+    assert result.exit_code == 0, result.output
+    assert "entries verify" in result.output
+
+
+@pytest.fixture
+def read_only_media(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a file system mounted read-only, as evidence on a write-blocked disk is (a tmpfs, filled and
+    then remounted read-only: needs root, as CI runs)."""
+    mount = tmp_path / "media"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a file system here (not root)")
+    try:
+        yield mount
+    finally:
+        gc.collect()  # the commands run in this process: their engines closed before the unmount
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def test_evidence_on_read_only_media_is_read_even_in_write_ahead_log_mode(
+    read_only_media: Path, demo: Path, evidence: Path
+) -> None:
+    """SQLite reads a file in write-ahead-log mode through a shared-memory file beside it, which it cannot make on
+    read-only media ("unable to open database file"): such a file is read as the immutable file it is there, unless
+    a log beside it holds commits the file does not, which SQLite cannot read there (said, in words)."""
+    (read_only_media / "served.db").write_bytes(demo.read_bytes())  # a server's file: its header says WAL
+    (read_only_media / "backup.db").write_bytes(evidence.read_bytes())
+    (read_only_media / "logged.db").write_bytes(demo.read_bytes())
+    (read_only_media / "logged.db-wal").write_bytes(b"commits")
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_media)], check=True)
+    for name in ("served.db", "backup.db"):
+        result = runner.invoke(app, ["ledger", "check", "--db", str(read_only_media / name)])
+        assert result.exit_code == 0, (name, result.output)
+        assert "entries verify" in result.output
+        replayed = runner.invoke(app, ["replay", "--at", "2030-01-01T00:00:00Z", "--db", str(read_only_media / name)])
+        assert replayed.exit_code == 0, (name, replayed.output)
+    refused = runner.invoke(app, ["ledger", "check", "--db", str(read_only_media / "logged.db")])
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        f"error: {read_only_media / 'logged.db'}: it is in write-ahead-log mode and logged.db-wal beside it holds "
+        "commits, on a folder this process cannot write (read-only media?), where SQLite cannot read them: copy the "
+        "file with its logged.db-wal into a folder you can write, and read the copy"
+    )

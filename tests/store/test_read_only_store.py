@@ -48,3 +48,24 @@ def test_a_file_name_is_the_file_opened(tmp_path: Path, name: str) -> None:
             assert s.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     finally:
         reader.close()
+
+
+def test_a_readers_url_keeps_its_own_options(store_url: str, store_kind: str) -> None:
+    """A URL's own settings (PostgreSQL's options, SQLite's driver time-out) hold for a reader as for a writer."""
+    if store_kind == "postgresql":
+        url = f"{store_url}{'&' if '?' in store_url else '?'}options=-c%20statement_timeout%3D4321"
+        reader = open_store(url, read_only=True)
+        try:
+            with reader.read() as s:
+                assert s.execute(text("SHOW statement_timeout")).scalar_one() == "4321ms"
+                assert s.execute(text("SHOW transaction_read_only")).scalar_one() == "on"
+        finally:
+            reader.close()
+        return
+    reader = open_store(f"sqlite:///{store_url}?timeout=7", read_only=True)
+    try:
+        assert "timeout=7" not in str(reader.engine.url.database)
+        with reader.read() as s:
+            assert s.execute(text("PRAGMA query_only")).scalar_one() == 1
+    finally:
+        reader.close()

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI
@@ -40,7 +41,7 @@ from deconflict.api.metrics import StoreCollector, lease_state
 from deconflict.api.settings import Settings
 from deconflict.logs import request_logger
 from deconflict.service import Service
-from deconflict.store.gate import sqlite_file
+from deconflict.store.gate import sqlite_file, sqlite_uri
 
 log = logging.getLogger("deconflict.api.ops")
 
@@ -159,11 +160,11 @@ class Watch:
         if self._probe is None:
             url = self.service.store.engine.url
             if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-                path = str(url.database)
+                path = Path(url.database)
                 self._probe = create_engine(
                     "sqlite://",
                     poolclass=NullPool,
-                    creator=lambda: sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S),
+                    creator=lambda: sqlite3.connect(sqlite_uri(path, "rw"), uri=True, timeout=PROBE_TIMEOUT_S),
                 )
             elif url.get_backend_name() == "sqlite":
                 self._probe = self.service.store.engine  # in memory: only the service's own connection sees it

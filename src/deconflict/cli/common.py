@@ -445,7 +445,7 @@ def open_service(db: str, *, migrate: bool = False, read_only: bool = False) -> 
     """
     from deconflict.service import Service
 
-    if "://" not in db and not Path(db).exists():
+    if "://" not in db and not Path(db).expanduser().exists():
         raise DeconflictError(f"{db}: no such database file")
     return Service.open(db, migrate=migrate, read_only=read_only)
 

@@ -12,12 +12,13 @@ pool, and libpq's options bound how long a silent host is waited for (:data:`FAI
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from deconflict.errors import DeconflictError
 from deconflict.store.durable import Durability, GroupSync
-from deconflict.store.gate import Gate, sqlite_file
+from deconflict.store.gate import Gate, sqlite_file, sqlite_uri
 from deconflict.store.json_column import json_text
 
 if TYPE_CHECKING:
@@ -287,18 +288,19 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
         raise DeconflictError(f"database folder {database.parent} does not exist")
     if url.startswith("sqlite"):
         if read_only and database is not None:
-            if not database.is_file():
-                raise DeconflictError(f"{database}: no such database file", field="db")
-            url = _read_only_uri(database)
+            url = _read_only_url(database, make_url(url).query)
         engine = create_engine(url, json_serializer=json_text)
     else:
         # A server's connections may be cut (a restart, a failover): check each one as it leaves the pool.
-        options = connection_options(url)
-        if read_only:
-            options["options"] = " ".join(
-                filter(None, (str(make_url(url).query.get("options", "")), "-c default_transaction_read_only=on"))
-            )
-        engine = create_engine(url, pool_pre_ping=True, connect_args=options, json_serializer=json_text)
+        # A reader's transactions are read-only ones (psycopg's, set on the connection: no startup option that
+        # a pooler in between might refuse)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args=connection_options(url),
+            json_serializer=json_text,
+            execution_options={"postgresql_readonly": True} if read_only else {},
+        )
     durable: Durability | None = None
     if engine.dialect.name == "sqlite":
         if group_commit and database is not None and not read_only:
@@ -328,14 +330,45 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
     return store
 
 
-def _read_only_uri(database: Path) -> str:
-    """SQLAlchemy's URL of an SQLite file opened read-only (SQLite's ``mode=ro`` URI): the path quoted for the
-    URI, and once more for SQLAlchemy, which takes one quoting off the database's name.
+def _read_only_url(database: Path, query: Mapping[str, str | tuple[str, ...]]) -> str:
+    """SQLAlchemy's URL of the SQLite file ``database`` opened read-only (SQLite's ``mode=ro`` URI; the URL's own
+    options kept): the path quoted for the URI, and once more for SQLAlchemy, which takes one quoting off the
+    database's name.
 
-    >>> _read_only_uri(Path("/srv/case 7/a%20b.db"))
-    'sqlite:///file:/srv/case%25207/a%252520b.db?mode=ro&uri=true'
+    A file in write-ahead-log mode on a folder this process cannot write (evidence on read-only media): SQLite
+    cannot make the shared-memory file such a file is read through, so it is read as immutable, what it is
+    there, when no log beside it holds commits the file does not.
+
+    Raises:
+        DeconflictError: no such file; or its log holds commits that cannot be read where it is.
     """
-    return f"sqlite:///file:{quote(quote(str(database)))}?mode=ro&uri=true"
+    if not database.is_file():
+        raise DeconflictError(f"{database}: no such database file", field="db")
+    options = {k: v for k, v in query.items() if k not in ("mode", "immutable", "uri")}
+    if not _readable_in_place(database):
+        log = database.with_name(f"{database.name}-wal")
+        if log.exists():
+            raise DeconflictError(
+                f"{database}: it is in write-ahead-log mode and {log.name} beside it holds commits, on a folder "
+                "this process cannot write (read-only media?), where SQLite cannot read them: copy the file with "
+                f"its {log.name} into a folder you can write, and read the copy",
+                field="db",
+            )
+        options["immutable"] = "1"
+    return f"sqlite:///file:{quote(quote(str(database)))}?{urlencode({**options, 'mode': 'ro', 'uri': 'true'}, True)}"
+
+
+def _readable_in_place(database: Path) -> bool:
+    """Whether SQLite opens ``database`` read-only where it is (False: a file in write-ahead-log mode on a folder
+    that cannot be written, such as read-only media). A file that is no database is said so later, by the use."""
+    try:
+        with closing(sqlite3.connect(sqlite_uri(database, "ro"), uri=True)) as con:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        return "unable to open" not in str(e)
+    except sqlite3.DatabaseError:
+        return True
+    return True
 
 
 def unreachable(e: DBAPIError) -> str:

@@ -145,6 +145,7 @@ def _logical_export(url: str, partial: Path) -> dict[str, chain.Head]:
 def _write_manifest(path: Path, values: dict[str, str]) -> None:
     con = sqlite3.connect(path)
     try:
+        con.execute(f"DROP TABLE IF EXISTS {MANIFEST}")  # a backup of a backup: this copy's, not the first's
         con.execute(f"CREATE TABLE {MANIFEST} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         con.executemany(f"INSERT INTO {MANIFEST} VALUES (?, ?)", sorted(values.items()))
         con.commit()

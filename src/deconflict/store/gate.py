@@ -33,7 +33,7 @@ from pathlib import Path
 from sqlalchemy import URL, Engine, text
 from sqlalchemy.exc import OperationalError
 
-__all__ = ["WAIT_S", "Gate", "GateTimeout", "gate_key", "sqlite_file"]
+__all__ = ["WAIT_S", "Gate", "GateTimeout", "gate_key", "sqlite_file", "sqlite_uri"]
 
 WAIT_S = 10.0
 """How long a write waits at the gate (as long as SQLite's busy timeout) before it is refused as busy."""
@@ -50,6 +50,17 @@ def sqlite_file(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def sqlite_uri(path: Path, mode: str) -> str:
+    """SQLite's URI of the file ``path`` opened in ``mode`` (``ro``, ``rw``) for ``sqlite3.connect(..., uri=True)``:
+    the path quoted, so that a name holding '%', '?' or '#' is the file opened (not 'a b.db' for 'a%20b.db', nor
+    'a' for 'a?b.db').
+
+    >>> sqlite_uri(Path("/srv/case 7/a%20b?.db"), "ro")
+    'file:///srv/case%207/a%2520b%3F.db?mode=ro'
+    """
+    return f"{path.absolute().as_uri()}?mode={mode}"
 
 
 class GateTimeout(Exception):

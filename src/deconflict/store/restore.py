@@ -52,7 +52,7 @@ from deconflict.record.checkpoints import check_checkpoints
 from deconflict.record.verify import KeyRing, verify_docs
 from deconflict.store import alembic_config, database_url, open_store, projection
 from deconflict.store import backup as backups
-from deconflict.store.gate import sqlite_file
+from deconflict.store.gate import sqlite_file, sqlite_uri
 from deconflict.store.json_column import json_text
 from deconflict.store.replay import TABLES
 from deconflict.store.schema import Base, CheckpointRow, LedgerEntry, MechanismRow
@@ -148,7 +148,7 @@ def _not_served(path: Path, clock: Clock) -> None:
     if not path.is_file():
         return
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as con:
+        with closing(sqlite3.connect(sqlite_uri(path, "ro"), uri=True, timeout=5)) as con:
             found = con.execute(
                 "SELECT holder, expires_at FROM ticker_lease ORDER BY expires_at DESC LIMIT 1"
             ).fetchone()
