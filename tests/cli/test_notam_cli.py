@@ -1,6 +1,7 @@
 """The NOTAM and KML commands as a duty officer runs them against a database written in the past and read
 now (the commands' clock is the system's): ``export notam`` writes only what is still to come or under way
-and says what it left out, so ``import notam`` of the same file is taken; deadlines print to the second;
+and says what it left out, and ``import notam`` takes no other party's NOTAM as Türkiye's own; deadlines print to
+the second;
 ``notam`` with an unknown id, and ``export kml`` to a file that is not .kml or .kmz, are refused in words."""
 
 from __future__ import annotations
@@ -51,8 +52,19 @@ def test_export_notam_leaves_out_what_has_ended_and_the_file_imports_whole(tmp_p
     assert re.search(rf"left out: {ids['ended']}: ended, its last window ended \S+Z\n", result.stderr), result.stderr
     assert ids["cancelled"] not in result.stderr  # closed activities are not the live picture: not listed
     assert re.search(r"\d+ NOTAMs? written, 1 left out \(a NOTAM is for activity still to come", result.stderr)
-    # the file reads back whole: TR takes IL's sortie as a notice of its own, which conflicts with IL's
+    # the file is not Türkiye's to import: IL's NOTAMs are IL's (they became Türkiye's own notices and zones: an
+    # interop walk-through); nothing is stored
+    before = Service.open(db).head("tr-il-syria").seq
     result = CliRunner().invoke(app, ["import", "notam", str(out), "--db", db, "--as", "TR"])
+    assert result.exit_code == 2
+    assert f"item E: it is the NOTAM deconflict drafted of IL's activity {ids['live']}, not of TR's" in result.stderr
+    assert Service.open(db).head("tr-il-syria").seq == before
+    # IL's sortie as a NOTAM of the civil authority's (no deconflict head in item E): read as TR's own notice,
+    # which conflicts with IL's
+    il = next(t for t in text.split("\n\n") if f"BY IL (DECONFLICT ACTIVITY {ids['live']}" in t)
+    published = tmp_path / "published.txt"
+    published.write_text(re.sub(r"E\) .*?(?=\nF\))", "E) TRAINING FLIGHTS.", il, flags=re.S), encoding="utf-8")
+    result = CliRunner().invoke(app, ["import", "notam", str(published), "--db", db, "--as", "TR"])
     assert result.exit_code == 0, result.output
     (deadline,) = re.findall(r"conflict \S+: separation, deadline (\S+)", result.stdout)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", deadline), result.stdout  # no microseconds

@@ -1,5 +1,5 @@
-"""A deconflict-drafted NOTAM edited by hand: its windows are read from item E, so an edit to item B, C
-or D alone (which would be silently lost) is refused naming the NOTAM and the item, nothing stored; and
+"""A deconflict-drafted NOTAM edited by hand: its windows and levels are read from item E, so an edit to item B,
+C, D, F or G alone (which would be silently lost) is refused naming the NOTAM and the item, nothing stored; and
 the service's refusal of a notice whose windows have all ended words its instants as the rest of the service
 does (ISO 8601 to the second, ``Z``)."""
 
@@ -57,9 +57,15 @@ def test_the_draft_as_written_reads_back(svc: Service) -> None:
         (("B) 2504090800", "B) 2504090700"), "NOTAM 1 item B: 2025-04-09T07:00:00Z, but item E says the first window"),
         (("B) 2504090800", "B) 2504090830"), "NOTAM 1 item B: 2025-04-09T08:30:00Z, but item E says the first window"),
         (("APR 09 1100-1200", "APR 09 1100-1130"), "NOTAM 1 item D: its windows are not the ones item E says"),
+        # the levels too are read from item E: an edit to F or G alone was silently lost (an interop walk-through:
+        # G) FL200 imported, the ceiling stored 3048 m)
+        (("G) 13124FT AMSL", "G) FL200"), "NOTAM 1 item G: FL200, but item E says the highest ceiling is 13124FT"),
+        (("G) 13124FT AMSL", "G) UNL"), "NOTAM 1 item G: UNL, but item E says the highest ceiling is 13124FT AMSL"),
+        (("F) 3280FT AMSL", "F) SFC"), "NOTAM 1 item F: SFC, but item E says the lowest floor is 3280FT AMSL"),
+        (("F) 3280FT AMSL", "F) 1000M AMSL"), "NOTAM 1 item F: 1000M AMSL, but item E says the lowest floor is"),
     ],
 )
-def test_an_edit_to_item_b_or_c_alone_is_refused_naming_the_item(
+def test_an_edit_to_an_item_that_summarises_item_e_is_refused_naming_the_item(
     svc: Service, edit: tuple[str, str], words: str
 ) -> None:
     text = _draft(svc).replace(*edit)

@@ -108,7 +108,7 @@ def _same_volume(got: dict[str, Any], want: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("case", list(ACTIVITIES))
-def test_an_activitys_notam_reads_the_same_in_aviconv_and_back_in_ours(svc: Service, case: str) -> None:
+def test_an_activitys_notam_reads_the_same_in_aviconv_and_back_in_ours(svc: Service, case: str, tmp_path: Path) -> None:
     kind, volumes = ACTIVITIES[case]
     activity = svc.notify(mechanism_id=M, actor="TR", kind=kind, volumes=volumes, title="Route (west) — Şam").activity
     assert activity is not None
@@ -144,8 +144,11 @@ def test_an_activitys_notam_reads_the_same_in_aviconv_and_back_in_ours(svc: Serv
     for got, want in zip(draft.volumes, doc["volumes"], strict=True):
         _same_volume(got, want)
 
-    (line,) = import_notams(svc, M, svc.member(M, "TR"), again)  # stored through the service's own notify
-    stored = svc.activity(M, line.split(": ")[1].split()[0])
+    with pytest.raises(DeconflictError, match=f"it is the NOTAM of activity {activity.id}, which the record holds"):
+        import_notams(svc, M, svc.member(M, "TR"), again)  # the same activity again: amend it instead
+    elsewhere = Service(open_store(declared_db(tmp_path / "fresh.db", FixedClock(T0))), clock=FixedClock(T0))
+    (line,) = import_notams(elsewhere, M, elsewhere.member(M, "TR"), again)  # stored through the service's notify
+    stored = elsewhere.activity(M, line.split(": ")[1].split()[0])
     for got, want in zip(activity_to_doc(stored)["volumes"], doc["volumes"], strict=True):
         _same_volume(got, want)
 
@@ -378,10 +381,12 @@ def test_every_notam_a_member_may_see_is_exported_and_read_back(svc: Service, tm
     assert left_out == [] and len(texts) == len(ACTIVITIES) + 1  # and the scenario's red line
     assert [parse(t).identifier for t in texts] == [f"A{k:04d}/25" for k in range(1, len(texts) + 1)]
     fresh = Service(open_store(declared_db(tmp_path / "fresh.db", FixedClock(T0))), clock=FixedClock(T0))
-    lines = import_notams(fresh, M, fresh.member(M, "TR"), "\n".join(texts))
+    with pytest.raises(DeconflictError, match="drafted of IL's zone IL-RL-PALMYRA, not of TR's"):
+        import_notams(fresh, M, fresh.member(M, "TR"), "\n".join(texts))  # IL's red line is IL's: not TR's own
+    assert fresh.head(M).seq == svc.head(M).seq - len(ACTIVITIES)  # and nothing of the file was stored
+    lines = import_notams(fresh, M, fresh.member(M, "TR"), "\n".join(texts[:-1]))
     assert [line.split(": ")[1].split(" (")[0] for line in lines] == [
-        *(f"TR-{k:04d} notified" for k in range(1, len(ACTIVITIES) + 1)),
-        "zone TR-NOTAM-A0005-25 declared",  # IL's red line, read by TR: a zone of TR's own
+        f"TR-{k:04d} notified" for k in range(1, len(ACTIVITIES) + 1)
     ]
     for k, a in enumerate(svc.activities(M)):  # exported (and so imported) in this order
         back = fresh.activity(M, f"TR-{k + 1:04d}")

@@ -311,6 +311,7 @@ def import_notams(
 
     drafts = read_notams(text, party=member.party)
     _duplicates(drafts)
+    _not_recorded(service, mechanism, drafts)
     for draft in drafts:  # every NOTAM through the service's own checks first, writing nothing
         _prepare(service, mechanism, member.id, draft)
     lines: list[str] = []
@@ -337,6 +338,26 @@ def _duplicates(drafts: list[Any]) -> None:
                     f"NOTAM {d.n} ({d.ident}) item E: zone {zid} is also declared by NOTAM {seen[zid]}", field="item E"
                 )
             seen[zid] = d.n
+
+
+def _not_recorded(service: Service, mechanism: str, drafts: list[Any]) -> None:
+    """A NOTAM deconflict drafted of an activity the record holds is that activity: imported again, it became a
+    second activity of the same volumes (a copy of TR-0001 as TR-0003, in conflict with the first)."""
+    from deconflict.errors import NotFound
+    from deconflict.formats._notam_read import NoticeDraft
+
+    for d in drafts:
+        if not isinstance(d, NoticeDraft) or d.activity is None:
+            continue
+        try:
+            service.activity(mechanism, d.activity)
+        except NotFound:
+            continue
+        raise DeconflictError(
+            f"NOTAM {d.n} ({d.ident}) item E: it is the NOTAM of activity {d.activity}, which the record holds "
+            f"already; to change the activity, amend it (deconflict amend {d.activity} ...)",
+            field="item E",
+        )
 
 
 def _run(service: Service, mechanism: str, actor: str, draft: Any, mode: SignatureMode | None) -> Outcome:

@@ -30,7 +30,7 @@ from deconflict.formats._notam_text import (
     parse_stamp,
     split_notams,
 )
-from deconflict.formats.notam import plain
+from deconflict.formats.notam import item_f, item_g, plain
 from deconflict.model import ALT_MAX_M, ALT_MIN_M, ActivityKind, ZoneKind
 from deconflict.units import FT_M, NM_M
 
@@ -80,6 +80,8 @@ class NoticeDraft:
     kind: str
     title: str
     volumes: list[dict[str, Any]]
+    activity: str | None = None
+    """The deconflict activity a draft of deconflict's own names (item E's head), else None."""
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,17 @@ def _read(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
         raise fail(n, "C", "PERM: an activity needs an end (a permanent NOTAM can only be a zone)")
     head = _ACTIVITY_HEAD.match(body)
     kind = ACTIVITY_SUBJECTS[subject].value
+    named = None
     if head is not None:
+        _own(raw, party, head["party"], f"activity {head['id']}")
         kind = _kind_named(head["kind"], ActivityKind, n)
         title = head["title"] or ""
         volumes = [_volume(raw, m) for m in _VOLUME.finditer(body, head.end())]
         if not volumes:
             raise fail(n, "E", "names a deconflict activity but gives no VOLUME")
         _inside(raw, volumes, start, end)
+        _levels_inside(raw, volumes)
+        named = head["id"]
     else:
         title = f"NOTAM {raw.ident}: {plain(body, limit=150)}".strip().rstrip(":")
         area = _area(raw, q, body)
@@ -144,7 +150,19 @@ def _read(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
             {**area, "id": f"V{k + 1}", "floor_m": floor, "ceiling_m": ceiling, "start": iso(t0), "end": iso(t1)}
             for k, (t0, t1) in enumerate(_windows(raw, start, end))
         ]
-    return NoticeDraft(n, raw.ident, kind, title[:200], volumes)
+    return NoticeDraft(n, raw.ident, kind, title[:200], volumes, named)
+
+
+def _own(raw: RawNotam, party: str, drafted_by: str, what: str) -> None:
+    """A NOTAM deconflict drafted of another party's activity or zone is that party's: imported by this one, it
+    became this party's own (an Israeli sortie notified as Türkiye's, Israel's red line declared as Türkiye's)."""
+    if drafted_by.upper() != party.upper():
+        raise fail(
+            raw.n,
+            "E",
+            f"it is the NOTAM deconflict drafted of {drafted_by}'s {what}, not of {party}'s: a party imports its "
+            f"own notices and zones ({drafted_by}'s are in the record already, as {drafted_by} gave them)",
+        )
 
 
 def _kind_named(words: str, enum: Any, n: int) -> Any:
@@ -278,6 +296,24 @@ def _inside(raw: RawNotam, volumes: list[dict[str, Any]], start: datetime, end: 
             raise fail(raw.n, "D", f"its windows are not the ones item E says ({listed}); {how}")
 
 
+def _levels_inside(raw: RawNotam, volumes: list[dict[str, Any]]) -> None:
+    """Items F and G of a deconflict draft agree with item E: F the lowest floor of its volumes, G the highest
+    ceiling (each written outward to the foot, or SFC, UNL). The levels are read from item E, so an edit to F or
+    G alone would be silently lost: it is refused, naming the item."""
+    how = "the levels are read from item E (edit them there), F and G only summarise them"
+    for item, said, drafted in (
+        ("F", min(float(v["floor_m"]) for v in volumes), item_f),
+        ("G", max(float(v["ceiling_m"]) for v in volumes), item_g),
+    ):
+        if item not in raw.items:
+            continue
+        given = parse_level(raw.item(item), raw.n, item, surface_m=ALT_MIN_M, unlimited_m=ALT_MAX_M).metres
+        expected = drafted(said)
+        if given != parse_level(expected, raw.n, item, surface_m=ALT_MIN_M, unlimited_m=ALT_MAX_M).metres:
+            which = "lowest floor" if item == "F" else "highest ceiling"
+            raise fail(raw.n, item, f"{raw.item(item)}, but item E says the {which} is {expected} ({said:g} m); {how}")
+
+
 def _zone(
     raw: RawNotam,
     party: str,
@@ -296,6 +332,7 @@ def _zone(
     zid = f"{party}-NOTAM-{raw.series}{raw.number:04d}-{raw.year % 100:02d}"
     doc: dict[str, Any] = {"kind": kind.value, "forbids": list(AIRBORNE), "name": f"NOTAM {raw.ident}"}
     if head is not None:
+        _own(raw, party, head["owner"], f"zone {head['id']}")
         doc["kind"] = _kind_named(head["kind"], ZoneKind, n)
         doc["name"] = head["name"] or doc["name"]
         doc["forbids"] = [_kind_named(k, ActivityKind, n) for k in head["forbids"].split(",")]
@@ -307,6 +344,7 @@ def _zone(
         band = _BAND.search(area_text)
         if band is not None:
             floor, ceiling = float(band["floor"]), float(band["ceiling"])
+            _levels_inside(raw, [{"floor_m": floor, "ceiling_m": ceiling}])
     else:
         doc |= _area(raw, q, body)
     doc |= {"id": zid, "valid_from": iso(start), "floor_m": floor, "ceiling_m": ceiling}

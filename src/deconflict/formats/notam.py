@@ -43,6 +43,8 @@ __all__ = [
     "ZONE_CODES",
     "activity_notam",
     "covering_circle",
+    "item_f",
+    "item_g",
     "not_live",
     "plain",
     "reader_activity_notam",
@@ -125,11 +127,13 @@ def _flight_levels(floor_m: float, ceiling_m: float) -> tuple[int, int]:
     return lower, max(upper, lower)
 
 
-def _item_f(floor_m: float) -> str:
+def item_f(floor_m: float) -> str:
+    """A NOTAM's item F for a floor: SFC, or whole feet AMSL rounded down (outward)."""
     return "SFC" if floor_m <= max(ALT_MIN_M, 0.0) else f"{math.floor(floor_m / FT_M)}FT AMSL"
 
 
-def _item_g(ceiling_m: float) -> str:
+def item_g(ceiling_m: float) -> str:
+    """A NOTAM's item G for a ceiling: UNL, or whole feet AMSL rounded up (outward)."""
     return "UNL" if ceiling_m >= ALT_MAX_M else f"{math.ceil(ceiling_m / FT_M)}FT AMSL"
 
 
@@ -219,8 +223,8 @@ def activity_notam(doc: dict[str, Any], *, number: int | None = None) -> str:
         end=end,
         d=d,
         e="\n".join(body),
-        f=_item_f(floor),
-        g=_item_g(ceiling),
+        f=item_f(floor),
+        g=item_g(ceiling),
     )
 
 
@@ -254,8 +258,8 @@ def zone_notam(doc: dict[str, Any], *, number: int | None = None) -> str:
         end=end,
         d="",
         e="\n".join(body),
-        f=_item_f(floor),
-        g=_item_g(ceiling),
+        f=item_f(floor),
+        g=item_g(ceiling),
     )
 
 
