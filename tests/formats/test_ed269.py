@@ -343,3 +343,72 @@ def test_an_ed318_schedule_in_hours_and_minutes_and_a_daylight_event() -> None:
         ("TR-SYR-SY318B-t2", "2025-04-12T00:00:00Z", "2025-04-13T00:00:00Z"),
     ]
     assert {(d["floor_m"], d["ceiling_m"], d["kind"]) for d in docs} == {(100.0, 500.0, "restricted")}
+
+
+def _ed318_schedule(start: str, end: str, day: str = "ANY") -> dict[str, Any]:
+    layer = ed318.VerticalLayer(upper=500, upperReference="AMSL", lower=100, lowerReference="AMSL", uom="m")
+    square_ = {"type": "Polygon", "coordinates": [[[37.0, 34.0], [37.1, 34.0], [37.1, 34.1], [37.0, 34.0]]]}
+    when = ed318.DailyPeriod(day=[ed318.CodeWeekDayType(day)], startTime=start, endTime=end)
+    zone = ed318.UASZone(
+        identifier="SY318C",
+        country="SYR",
+        type=ed318.CodeZoneType.PROHIBITED,
+        variant=ed318.CodeZoneVariantType.COMMON,
+        zoneAuthority=[ed318.Authority(purpose=ed318.CodeAuthorityRole.INFORMATION)],
+        limitedApplicability=[
+            ed318.TimePeriod(startDateTime="2025-04-10T00:00:00Z", endDateTime="2025-04-12T00:00:00Z", schedule=[when])
+        ],
+    )
+    doc = ed318.ED318Schema(
+        type="FeatureCollection",
+        metadata=ed318.DatasetMetadata(),
+        features=[ed318.Feature(type="Feature", properties=zone, geometry={**square_, "layer": layer})],
+    )
+    return dict(json.loads(json.dumps(doc)))
+
+
+def test_an_ed318_time_of_day_with_an_offset_is_that_time_there() -> None:
+    """'08:00+03:00' was stored as 08:00Z, three hours late (an interop walk-through): it is 05:00Z, and a day of
+    the week is the day there (Thursday 01:00+03:00 is Wednesday 22:00Z)."""
+    docs, _ = zones_from_file(
+        _ed318_schedule("08:00+03:00", "10:00+03:00"), source="e", mechanism=M, party="TR", parties=PARTIES, now=T0
+    )
+    assert [(d["valid_from"], d["valid_to"]) for d in docs] == [
+        ("2025-04-10T05:00:00Z", "2025-04-10T07:00:00Z"),
+        ("2025-04-11T05:00:00Z", "2025-04-11T07:00:00Z"),
+    ]
+    docs, _ = zones_from_file(
+        _ed318_schedule("01:00+03:00", "02:30+03:00", day="FRI"),
+        source="e",
+        mechanism=M,
+        party="TR",
+        parties=PARTIES,
+        now=T0,
+    )
+    assert [(d["valid_from"], d["valid_to"]) for d in docs] == [("2025-04-10T22:00:00Z", "2025-04-10T23:30:00Z")]
+    with pytest.raises(InvalidInput, match="the offset is not one of a time zone"):
+        zones_from_file(
+            _ed318_schedule("08:00+25:00", "10:00Z"), source="e", mechanism=M, party="TR", parties=PARTIES, now=T0
+        )
+
+
+def test_a_time_without_its_zone_is_refused_not_taken_for_utc() -> None:
+    """The models' parser reads '2025-04-09T06:00:00' as UTC without a word; a duty officer's file that meant
+    local time would be three hours off. Refused, naming the field; and the parser's format tokens
+    (HH:mm:ss.SZ) are not what the officer reads."""
+    doc = _bad(lambda f: f[1]["applicability"][0].__setitem__("startDateTime", "2025-04-09T06:00:00"))
+    with pytest.raises(InvalidInput) as e:
+        zones_from_file(doc, source="b", mechanism=M, party="TR", parties=PARTIES, now=T0, ground=Ground(max_m=1500))
+    assert e.value.message == (
+        "feature 1 (SYH1) applicability[0].startDateTime: 2025-04-09T06:00:00 is not a time with its zone "
+        "(e.g. 2026-12-02T08:00:00Z)"
+    )
+    doc = _bad(
+        lambda f: f[1]["applicability"][0].__setitem__(
+            "schedule", [{"day": ["ANY"], "startTime": "08:00:00.00+03:00", "endTime": "10:00:00.00Z"}]
+        )
+    )
+    with pytest.raises(InvalidInput) as e:
+        zones_from_file(doc, source="b", mechanism=M, party="TR", parties=PARTIES, now=T0, ground=Ground(max_m=1500))
+    assert "'08:00:00.00+03:00' is not a time as the format writes it (08:00:00.00Z, or 08:00Z" in e.value.message
+    assert "HH:mm" not in e.value.message

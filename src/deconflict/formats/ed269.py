@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 from deconflict.clock import iso
@@ -126,11 +126,17 @@ def _metres(value: float | None, uom: str, ref: str, *, upper: bool, ground: Gro
     return min(max(m, ALT_MIN_M), ALT_MAX_M)
 
 
+_ZONED = re.compile(r".*(?:Z|[+-]\d{2}(?::?\d{2})?)", re.IGNORECASE)
+"""A time's text that ends with its zone (``Z``, ``+03:00``, ``-0500``)."""
+
+
 def _aware(value: Any, where: str) -> datetime | None:
     if value is None:
         return None
     dt = value.datetime if hasattr(value, "datetime") else value
-    if not isinstance(dt, datetime) or dt.tzinfo is None:
+    # the models' parser takes a time given without its zone for UTC: the text is what says whether it had one
+    given = value if isinstance(value, str) else None
+    if not isinstance(dt, datetime) or dt.tzinfo is None or (given is not None and not _ZONED.fullmatch(given.strip())):
         raise InvalidInput(f"{where}: {value!s} is not a time with its zone (e.g. 2026-12-02T08:00:00Z)")
     return dt.astimezone(UTC)
 
@@ -141,10 +147,21 @@ def _clock(value: Any, where: str) -> time | None:
         return None
     if isinstance(getattr(value, "time", None), time):
         return value.time  # type: ignore[no-any-return]
-    found = re.fullmatch(r"(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", str(value).strip())
+    found = re.fullmatch(
+        r"(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|([+-])(\d{2}):?(\d{2}))?", str(value).strip(), re.IGNORECASE
+    )
     if not found:
         raise InvalidInput(f"{where}: {value!r} is not a time of day such as 08:00Z")
-    return time(int(found.group(1)), int(found.group(2)), int(found.group(3) or 0), tzinfo=UTC)
+    zone = UTC
+    if found.group(4):  # an offset: the time of day there (08:00+03:00 is 05:00Z, on that place's day)
+        offset = timedelta(hours=int(found.group(5)), minutes=int(found.group(6)))
+        if offset >= timedelta(hours=24) or int(found.group(6)) >= 60:
+            raise InvalidInput(f"{where}: {value!r}: the offset is not one of a time zone (at most ±23:59)")
+        zone = timezone(-offset if found.group(4) == "-" else offset)
+    hour, minute, second = int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise InvalidInput(f"{where}: {value!r} is not a time of day such as 08:00Z")
+    return time(hour, minute, second, tzinfo=zone)
 
 
 def _v(value: Any) -> str:
@@ -164,6 +181,12 @@ def _parse(raw: Any, model: type, where: str) -> Any:
     except Exception as e:  # noqa: BLE001 - implicitdict raises ValueError, arrow's ParserError, TypeError...
         text = " ".join(str(e).split())
         text = text[3:] if text.startswith("At ") else text
+        # the time parser's own words name its format tokens (HH:mm:ss.SZ): say what a duty officer writes
+        text = re.sub(
+            r"Could not match input '([^']*)' to any of the following formats: .*",
+            r"'\1' is not a time as the format writes it (08:00:00.00Z, or 08:00Z: in UTC, with its Z)",
+            text,
+        )
         raise InvalidInput(f"{where} {text[:300]}") from None
 
 
@@ -331,8 +354,9 @@ def _windows(r: _Read, now: datetime, horizon: timedelta) -> list[tuple[datetime
         while day <= hi.date():
             for days, t0, t1 in schedule:
                 if "ANY" in days or WEEKDAYS[day.weekday()] in days:
-                    a = datetime.combine(day, t0 or time(0, tzinfo=UTC)).astimezone(UTC)
-                    b = datetime.combine(day, t1 or time(0, tzinfo=UTC)).astimezone(UTC)
+                    edge = time(0, tzinfo=(t0 or t1 or time(0, tzinfo=UTC)).tzinfo)  # the day's edge, there
+                    a = datetime.combine(day, t0 or edge).astimezone(UTC)
+                    b = datetime.combine(day, t1 or edge).astimezone(UTC)
                     b = b + timedelta(days=1) if b <= a else b
                     a, b = max(a, first), min(b, end) if end else b
                     if a < b and b > lo and a < hi:
