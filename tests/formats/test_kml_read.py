@@ -101,6 +101,15 @@ GOOD_ZONES = kml(
             "Placemark 1 ('late'): Error parsing",
         ),
         (b"PK\x03\x04 broken", "not a readable KMZ (ZIP) file"),
+        # a time of day without its zone was taken for UTC without a word (an interop walk-through)
+        (
+            kml(placemark("local", polygon(ring(37, 34, 0.1)), span=("2026-12-08T10:00:00", "2026-12-08T12:00:00Z"))),
+            "Placemark 1 ('local') TimeSpan begin: '2026-12-08T10:00:00' is not a time with its zone; write it like",
+        ),
+        (
+            kml(placemark("local", polygon(ring(37, 34, 0.1)), span=("2026-12-08T10:00:00Z", "2026-12-08T12:00"))),
+            "Placemark 1 ('local') TimeSpan end: '2026-12-08T12:00' is not a time with its zone",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -108,6 +117,14 @@ def test_a_bad_file_is_refused_naming_the_placemark(data: bytes, expected: str) 
     with pytest.raises(InvalidInput) as e:
         read_kml(data, source="bad.kml")
     assert expected in e.value.message
+
+
+def test_a_time_with_its_offset_is_that_instant() -> None:
+    (mark,) = read_kml(
+        kml(placemark("east", polygon(ring(37, 34, 0.1)), span=("2026-12-08T10:00:00+03:00", "2026-12-08T12:00:00Z"))),
+        source="k.kml",
+    )
+    assert (mark.start, mark.end) == (datetime(2026, 12, 8, 7, tzinfo=UTC), datetime(2026, 12, 8, 12, tzinfo=UTC))
 
 
 def test_a_kmz_is_read_like_its_kml() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -153,6 +154,26 @@ def _instant(value: Any, key: str, where: str) -> datetime | None:
     return parse_utc(value, field=key)
 
 
+_ZONED = re.compile(r".*T.*(?:Z|[+-]\d{2}:\d{2})", re.IGNORECASE)
+"""A KML dateTime with its zone (``2026-12-02T08:00:00Z``, ``...+03:00``)."""
+
+
+def _zoned_span(element: Any, ns: str, where: str) -> None:
+    """A TimeSpan's times as written carry their zone: fastkml reads ``2026-12-08T10:00:00`` as UTC without a
+    word, where the officer who wrote it may have meant local time (KML's dateTime has its ``Z`` or offset).
+
+    Raises:
+        InvalidInput: a time of day without its zone, named."""
+    for span in element.iter(f"{ns}TimeSpan"):
+        for key in ("begin", "end"):
+            text = (span.findtext(f"{ns}{key}") or "").strip()
+            if "T" in text.upper() and not _ZONED.fullmatch(text):
+                raise InvalidInput(
+                    f"{where} TimeSpan {key}: {text!r} is not a time with its zone; write it like 2026-12-02T08:00:00Z",
+                    field=key,
+                )
+
+
 def _data(placemark: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     ext = placemark.extended_data
@@ -259,6 +280,7 @@ def read_kml(data: bytes, *, source: str, folder: str | None = None) -> list[Mar
             continue
         name = element.findtext(f"{ns}name")
         where = f"Placemark {n}" + (f" ({name.strip()!r})" if name and name.strip() else "")
+        _zoned_span(element, ns, where)
         try:
             with _quiet():
                 placemark = Placemark.class_from_element(ns=ns, name_spaces=name_spaces, element=element, strict=True)
