@@ -109,6 +109,26 @@ def test_red_line_binds_other_parties_not_its_owner(svc: Service) -> None:
     assert sortie.raised == ()
 
 
+def test_a_zone_wholly_outside_the_area_is_refused_and_one_across_its_edge_kept(svc: Service) -> None:
+    """T4's positions read latitude first (a file that wrote them so) put a zone in central Türkiye, declared, and
+    T4 left unprotected (an interop walk-through). A zone that reaches into the area is kept whole."""
+    lon, lat = T4
+    before = svc.head(M).seq
+    with pytest.raises(InvalidInput) as e:
+        svc.declare_zone(
+            mechanism_id=M, actor="TR", zone=zone("TR-SWAPPED", "protected", ["exercise"], (lat, lon), 5000)
+        )
+    assert e.value.message.startswith(
+        "geometry: zone 'TR-SWAPPED' lies wholly outside the mechanism's area of responsibility, "
+    )
+    assert "are its positions longitude first" in e.value.message and e.value.field == "geometry"
+    assert svc.head(M).seq == before and "TR-SWAPPED" not in {z["id"] for z in svc.zones(M)}
+    # 55 km north of the border at Kilis, 80 km across: it reaches into the area
+    across = zone("TR-KILIS", "protected", ["exercise"], (37.1, 37.2), 80_000)
+    svc.declare_zone(mechanism_id=M, actor="TR", zone=across)
+    assert "TR-KILIS" in {z["id"] for z in svc.zones(M)}
+
+
 def test_zone_declared_later_catches_existing_activity_and_withdrawal_stops_it(svc: Service) -> None:
     svc.notify(mechanism_id=M, actor="IL", kind="exercise", volumes=[vol(T4)])
     zone = {
