@@ -412,3 +412,12 @@ def test_a_time_without_its_zone_is_refused_not_taken_for_utc() -> None:
         zones_from_file(doc, source="b", mechanism=M, party="TR", parties=PARTIES, now=T0, ground=Ground(max_m=1500))
     assert "'08:00:00.00+03:00' is not a time as the format writes it (08:00:00.00Z, or 08:00Z" in e.value.message
     assert "HH:mm" not in e.value.message
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read(db: str, tmp_path: Path) -> None:
+    """Some editors save UTF-8 with a byte order mark: it was "not JSON (Unexpected UTF-8 BOM ...)"."""
+    path = tmp_path / "zones.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(sample(datetime.now(UTC))).encode())
+    run = CliRunner().invoke(app, ["import", "ed269", str(path), "--db", db, "--as", "TR", "--ground-max-m", "900"])
+    assert run.exit_code == 0, run.output
+    assert "zone TR-SYR-SYT4" in run.output

@@ -92,3 +92,11 @@ F) SFC G) FL100
     assert (
         "(the latest ended at 2025-04-08T10:00:00Z, now is 2025-04-09T06:00:00Z); notify activity still to come"
     ) in caught.value.message, caught.value.message
+
+
+def test_a_notam_in_lower_case_or_with_a_byte_order_mark_reads_as_written_in_capitals(svc: Service) -> None:
+    """NOTAM text is upper case; one pasted in lower case, or saved with a byte order mark, was "no NOTAM found"."""
+    text = _draft(svc)
+    expected = read_notams(text, party="TR")
+    assert read_notams(text.lower(), party="TR") == expected
+    assert read_notams("\ufeff" + text, party="TR") == expected

@@ -114,19 +114,19 @@ def user_errors(fn: F) -> F:
 
 
 def read_text(path: Path) -> str:
-    """The UTF-8 text of a file, or of stdin for ``-``.
+    """The UTF-8 text of a file, or of stdin for ``-`` (a byte order mark at its start left out).
 
     Raises:
         DeconflictError: no such file, a folder, or not UTF-8.
     """
     if str(path) == "-":
-        return sys.stdin.read()
+        return sys.stdin.read().removeprefix("\ufeff")
     if not path.exists():
         raise DeconflictError(f"{path}: no such file")
     if path.is_dir():
         raise DeconflictError(f"{path}: is a folder, not a file")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte order mark, as some editors save UTF-8, read past
     except UnicodeDecodeError:
         raise DeconflictError(f"{path}: not UTF-8 text") from None
 

@@ -85,7 +85,8 @@ def split_notams(text: str) -> list[RawNotam]:
     Raises:
         NotamError: text before the first NOTAM, no NOTAM at all, or items out of order or repeated.
     """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    # NOTAM text is upper case; one typed or pasted in lower case (or saved with a byte order mark) is the same
+    lines = text.removeprefix("\ufeff").upper().replace("\r\n", "\n").replace("\r", "\n").split("\n")
     found: list[tuple[int, re.Match[str]]] = [(i, m) for i, ln in enumerate(lines) if (m := ITEM1.match(ln.strip()))]
     if not found:
         raise NotamError(
