@@ -85,9 +85,12 @@ def split_notams(text: str) -> list[RawNotam]:
     Raises:
         NotamError: text before the first NOTAM, no NOTAM at all, or items out of order or repeated.
     """
-    # NOTAM text is upper case; one typed or pasted in lower case (or saved with a byte order mark) is the same
-    lines = text.removeprefix("\ufeff").upper().replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text.removeprefix("\ufeff")  # as some editors save UTF-8
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     found: list[tuple[int, re.Match[str]]] = [(i, m) for i, ln in enumerate(lines) if (m := ITEM1.match(ln.strip()))]
+    if not found and text != text.upper():  # NOTAM text is upper case: one typed or pasted in lower case is the same
+        lines = [ln.upper() for ln in lines]
+        found = [(i, m) for i, ln in enumerate(lines) if (m := ITEM1.match(ln.strip()))]
     if not found:
         raise NotamError(
             "no NOTAM found: each starts with a line such as 'A0003/25 NOTAMN' (series, number/year, type)",
