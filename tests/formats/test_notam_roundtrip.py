@@ -140,7 +140,7 @@ def test_an_activitys_notam_reads_the_same_in_aviconv_and_back_in_ours(svc: Serv
     again = format_notam(theirs)  # aviconv's own canonical text of what it read
     (draft,) = read_notams(again, party="TR")
     assert isinstance(draft, NoticeDraft)
-    assert draft.kind == kind and draft.title == "ROUTE WEST SAM"
+    assert draft.kind == kind and draft.title == "ROUTE WEST - SAM"
     for got, want in zip(draft.volumes, doc["volumes"], strict=True):
         _same_volume(got, want)
 
@@ -392,6 +392,23 @@ def test_every_notam_a_member_may_see_is_exported_and_read_back(svc: Service, tm
         back = fresh.activity(M, f"TR-{k + 1:04d}")
         for got, want in zip(activity_to_doc(back)["volumes"], activity_to_doc(a)["volumes"], strict=True):
             _same_volume(got, want)
+
+
+@pytest.mark.parametrize(
+    ("title", "said"),
+    [
+        ("Akıncı üssü, Şırnak; ışık", "AKINCI USSU, SIRNAK ISIK"),  # the dotless i was dropped: AKNC USSU, SRNAK SK
+        ("סיור רמת דוד", "SYVR RMT DVD"),  # Hebrew was dropped whole
+    ],
+)
+def test_a_title_in_any_script_is_written_in_latin_letters(svc: Service, title: str, said: str) -> None:
+    activity = svc.notify(
+        mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, id="v1")], title=title
+    ).activity
+    assert activity is not None
+    text = activity_notam(activity_to_doc(activity))
+    assert f"(DECONFLICT ACTIVITY {activity.id} VERSION 1): {said}." in text
+    assert text.isascii()
 
 
 def test_a_title_cannot_break_the_notam_it_is_written_in(svc: Service) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -73,14 +72,17 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 
 
 def plain(text: str, *, limit: int = 200) -> str:
-    """Member-written text as NOTAM text: upper-case ASCII letters, digits and ``.,-/:'`` only (accents
-    dropped, anything else a space), so nothing in it reads as an item marker or breaks a NOTAM office's
-    character set.
+    """Member-written text as NOTAM text: upper-case ASCII letters, digits and ``.,-/:'`` only (every script
+    transliterated to Latin letters by anyascii, anything else a space), so nothing in it reads as an item marker
+    or breaks a NOTAM office's character set. Dropping what is not ASCII lost Turkish's dotless i (Akıncı became
+    AKNC) and every Hebrew or Arabic word.
 
-    >>> plain("Patrol (Hama) — Şam")
-    'PATROL HAMA SAM'
+    >>> plain("Patrol (Hama) — Şam; Akıncı üssü")
+    'PATROL HAMA - SAM AKINCI USSU'
     """
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").upper()
+    from anyascii import anyascii
+
+    folded = anyascii(text).upper()
     return " ".join(re.sub(r"[^A-Z0-9.,\-/:']", " ", folded).split())[:limit]
 
 
