@@ -80,7 +80,7 @@ def plain(text: str, *, limit: int = 200) -> str:
     >>> plain("Patrol (Hama) — Şam; Akıncı üssü")
     'PATROL HAMA - SAM AKINCI USSU'
     """
-    from anyascii import anyascii
+    from anyascii import anyascii  # type: ignore[import-untyped]
 
     folded = anyascii(text).upper()
     return " ".join(re.sub(r"[^A-Z0-9.,\-/:']", " ", folded).split())[:limit]
