@@ -176,6 +176,7 @@ def test_what_each_event_says() -> None:
     polygon = by_uid["deconflict.tr-il-syria.zone.TR-PA-1.1"]
     assert polygon.type == "u-d-f" and polygon.vertices[0] == polygon.vertices[-1] == (34.0, 37.0)
     assert polygon.stale == datetime(2025, 4, 12, tzinfo=UTC)  # valid_to
+    assert zone.remarks.endswith("; in force") and polygon.remarks.endswith("; in force until 2025-04-12T00:00:00Z")
     patrol = by_uid["deconflict.tr-il-syria.activity.TR-0001.v1.1"]
     assert patrol.stale == datetime(2025, 4, 9, 10, tzinfo=UTC)  # the end of its window
     assert patrol.remarks == "TR-0001 uav patrol (TR) v2: 2025-04-09T08:00:00Z–2025-04-09T10:00:00Z, 1000–4000 m"
@@ -259,3 +260,13 @@ def test_a_tactical_conflict_is_marked_between_its_tracks() -> None:
     assert marker.remarks == "C9 tracks: TR/4BB1C6 and IL/738A5B; awaiting IL"  # TR has acknowledged
     assert marker.stale == NOW + timedelta(minutes=10)  # renewed while it stays open
     assert conflict_event(tactical, mechanism=M, now=NOW, shapes={}) is None  # nowhere the reader may see
+
+
+def test_a_zone_still_to_come_says_from_when() -> None:
+    """A danger area valid tomorrow 06-12Z was drawn on ATAK as if live, its remarks silent on when (an interop
+    walk-through): the remarks say from when it holds, and to when."""
+    tomorrow = {**ZONE_POLYGON, "valid_from": "2025-04-10T06:00:00Z", "valid_to": "2025-04-10T12:00:00Z"}
+    (event,) = zone_events(tomorrow, mechanism="tr-il-syria", now=NOW)
+    assert event.remarks.endswith("; in force from 2025-04-10T06:00:00Z to 2025-04-10T12:00:00Z")
+    (open_ended,) = zone_events({**tomorrow, "valid_to": None}, mechanism="tr-il-syria", now=NOW)
+    assert open_ended.remarks.endswith("; in force from 2025-04-10T06:00:00Z")

@@ -275,14 +275,20 @@ def _time_of(value: Any, default: datetime) -> datetime:
 
 
 def zone_events(zone: dict[str, Any], *, mechanism: str, now: datetime) -> list[CotEvent]:
-    """A zone as CoT shapes: its name, kind, owner, what it forbids and its band in the remarks."""
+    """A zone as CoT shapes: its name, kind, owner, what it forbids, its band and when it is in force in the
+    remarks (a zone valid from tomorrow is on the map now, as a planned activity is: its remarks say from when)."""
     if zone.get("withdrawn_at"):
         return []
     stale = _time_of(zone.get("valid_to"), now + ZONE_STALE)
     forbids = ", ".join(zone.get("forbids") or []) or "nothing"
+    valid_from = _time_of(zone.get("valid_from"), now)
+    if valid_from > now:
+        when = f"in force from {zone.get('valid_from')}" + (f" to {zone['valid_to']}" if zone.get("valid_to") else "")
+    else:
+        when = f"in force until {zone['valid_to']}" if zone.get("valid_to") else "in force"
     remarks = (
         f"{zone.get('name') or zone['id']}: {str(zone.get('kind', '')).replace('_', ' ')} of {zone.get('owner')}; "
-        f"forbids {forbids}; {float(zone.get('floor_m', -500)):g}–{float(zone.get('ceiling_m', 30000)):g} m"
+        f"forbids {forbids}; {float(zone.get('floor_m', -500)):g}–{float(zone.get('ceiling_m', 30000)):g} m; {when}"
     )
     colour = _RED if zone.get("kind") == "red_line" else _ZONE
     return [
