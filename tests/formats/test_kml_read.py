@@ -225,6 +225,12 @@ def test_import_kml_notifies_one_activity_a_volume_per_placemark(db: str, tmp_pa
     assert (west.floor_m, west.ceiling_m, iso(west.start), iso(west.end)) == (1500, 3500, t0, t1)  # type: ignore[arg-type]
     assert (east.floor_m, east.ceiling_m, east.footprint.radius_m) == (1524.0, 2743.2, 5000)
     assert (a.title, a.kind.value) == ("KML patrol", "uav_patrol")
+    # the officer who typed --floor and --ceiling is told where the file's own altitudes were used instead
+    notes = [line for line in run.output.splitlines() if line.startswith("note:")]  # type: ignore[attr-defined]
+    assert notes == [
+        "note: Placemark 1 ('west'): its own floor 1500 m and ceiling 3500 m (from the file) used, not the "
+        "--floor/--ceiling given"
+    ]
 
 
 def test_a_party_that_holds_its_own_key_signs_each_zone_it_imports(tmp_path: Path) -> None:

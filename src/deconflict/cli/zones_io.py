@@ -221,6 +221,7 @@ def import_kml(
         "floor_m": parse_altitude(floor, "--floor") if floor else None,
         "ceiling_m": parse_altitude(ceiling, "--ceiling") if ceiling else None,
     }
+    _say_own_bands(marks, band)
     if zones:
         m = service.mechanism(mechanism)
         defaults = band | {
@@ -239,6 +240,20 @@ def import_kml(
     volumes = volume_docs(marks, party=member.party, defaults=band | window)
     args = {"mechanism_id": mechanism, "kind": activity, "volumes": volumes, "activity_id": activity_id, "title": title}
     _notify(service, member.id, args, dry_run=dry_run, key=_key(key, member.party))
+
+
+def _say_own_bands(marks: list[Any], band: dict[str, float | None]) -> None:
+    """A Placemark's own altitudes (ExtendedData, or absolute altitudes) come before --floor and --ceiling, as
+    documented; an officer who typed them is told where they did not apply (an interop walk-through: --floor 1000
+    --ceiling 2000 stored as -500 to 3000 m without a word)."""
+    for m in marks:
+        own = [
+            f"{option} {m_value:g} m"
+            for option, key, m_value in (("floor", "floor_m", m.floor_m), ("ceiling", "ceiling_m", m.ceiling_m))
+            if band[key] is not None and m_value is not None and m_value != band[key]
+        ]
+        if own:
+            say(f"note: {m.where}: its own {' and '.join(own)} (from the file) used, not the --floor/--ceiling given")
 
 
 def _notify(service: Service, actor: str, args: dict[str, Any], *, dry_run: bool, key: KeyPair | None) -> None:
