@@ -77,7 +77,12 @@ GOOD_ZONES = kml(
         (kml(), "no Placemark in the document"),
         (
             kml(placemark("A", polygon(ring(37, 34, 0.1))), placemark("B", polygon("37,34 37.1,abc 37.1,34.1 37,34"))),
-            "Placemark 2 ('B'): Invalid coordinates",
+            "Placemark 2 ('B') coordinates: position 2, '37.1,abc', is not longitude,latitude or longitude,latitude,",
+        ),
+        # fastkml's words were Python's: "Point.__init__() takes from 3 to 4 positional arguments but 5 were given"
+        (
+            kml(placemark("four", polygon("37,34,0,1 37.1,34,0 37.1,34.1,0 37,34,0"))),
+            "Placemark 1 ('four') coordinates: position 1, '37,34,0,1', is not longitude,latitude or",
         ),
         (
             kml(placemark("road", "<LineString><coordinates>37,34 38,35</coordinates></LineString>")),

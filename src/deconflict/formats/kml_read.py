@@ -174,6 +174,28 @@ def _zoned_span(element: Any, ns: str, where: str) -> None:
                 )
 
 
+def _positions(element: Any, ns: str, where: str) -> None:
+    """Each position of each ``coordinates`` is ``lon,lat`` or ``lon,lat,alt``, numbers: said here by position,
+    where fastkml's own words were Python's ("Point.__init__() takes from 3 to 4 positional arguments but 5 were
+    given") or the element's raw XML.
+
+    Raises:
+        InvalidInput: the first position that is not, named."""
+    for coordinates in element.iter(f"{ns}coordinates"):
+        for k, position in enumerate((coordinates.text or "").split(), start=1):
+            values = position.split(",")
+            try:
+                ok = len(values) in (2, 3) and all(math.isfinite(float(v)) for v in values)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InvalidInput(
+                    f"{where} coordinates: position {k}, {position[:60]!r}, is not longitude,latitude or "
+                    "longitude,latitude,altitude (numbers, no spaces inside a position)",
+                    field="coordinates",
+                )
+
+
 def _data(placemark: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     ext = placemark.extended_data
@@ -281,6 +303,7 @@ def read_kml(data: bytes, *, source: str, folder: str | None = None) -> list[Mar
         name = element.findtext(f"{ns}name")
         where = f"Placemark {n}" + (f" ({name.strip()!r})" if name and name.strip() else "")
         _zoned_span(element, ns, where)
+        _positions(element, ns, where)
         try:
             with _quiet():
                 placemark = Placemark.class_from_element(ns=ns, name_spaces=name_spaces, element=element, strict=True)
