@@ -244,6 +244,14 @@ def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, 
         pytest.param(["--sbs", "127.0.0.1:1", "--aircraft-json", "a.json"], "give one source", id="two"),
         pytest.param([], "give one source", id="none"),
         pytest.param(["tracks.csv", "--icao", "738065"], "--icao and --once are for live feeds", id="csv-icao"),
+        pytest.param(
+            ["tracks.csv", "--at", "2026-13-01T00:00:00Z"],
+            "error: --at: '2026-13-01T00:00:00Z' is not a time",  # the option as typed ('at:' before)
+            id="at",
+        ),
+        pytest.param(
+            ["--sbs", "127.0.0.1:1", "--at", "2026-12-01T00:00:00Z"], "--at is for a CSV file", id="at-live"
+        ),  # it was ignored without a word
     ],
 )
 def test_a_live_feed_wrongly_given_is_refused_in_words(

@@ -120,14 +120,17 @@ def positions(
     if len(given) + (path is not None) != 1:
         raise DeconflictError("give one source: a CSV file, --sbs or --beast HOST:PORT, or --aircraft-json URL|FILE")
     if path is None:
+        if at is not None:  # it was ignored without a word
+            raise DeconflictError("--at is for a CSV file: a live feed's positions carry the time each was heard")
         _feed(*given[0], icao or [], once=once, client=client_for(url, token))
         return
     if icao or once:
         raise DeconflictError("--icao and --once are for live feeds (--sbs, --beast, --aircraft-json), not a CSV")
     from deconflict.formats.tracks_csv import read_tracks_csv
 
+    measured = parse_instant(at, "--at")  # the option as typed ('at:' before), and before the file is read
     tracks = read_tracks_csv(read_text(path), source=str(path))  # the CSV's own errors name row and column
-    when = iso(parse_instant(at, "at") or datetime.now(UTC))
+    when = iso(measured or datetime.now(UTC))
     reports = [
         {
             "id": tracks.ids[i],
