@@ -367,6 +367,10 @@ def test_cli_names_the_bad_row_and_column(tmp_path: Path, body: str, line: int, 
         ("", "empty"),
         ("id,lat,lon,alt_ft,gs_kt,trk_deg\nA,1,2,3,4,5\n", "line 1: missing column vs_fpm"),
         ("name,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\n", "line 1: missing column id"),
+        (  # said as "missing column id, lat, ..." before
+            "id;lat;lon;alt_ft;gs_kt;trk_deg;vs_fpm\nA;1;2;3;4;5;6\n",
+            "line 1: the columns are separated by a semicolon; separate them by commas",
+        ),
     ],
 )
 def test_cli_bad_header(tmp_path: Path, text: str, words: str) -> None:
@@ -375,6 +379,14 @@ def test_cli_bad_header(tmp_path: Path, text: str, words: str) -> None:
     result = run(str(path))
     assert result.exit_code == 2 and result.stdout == ""
     assert words in result.stderr
+
+
+def test_a_header_in_capitals_names_the_same_columns(tmp_path: Path) -> None:
+    header, rest = GOOD.split("\n", 1)
+    capitals, plain = tmp_path / "capitals.csv", tmp_path / "plain.csv"
+    capitals.write_text(header.upper() + "\n" + rest, encoding="utf-8")
+    plain.write_text(GOOD, encoding="utf-8")
+    assert run(str(capitals)).stdout == run(str(plain)).stdout != ""
 
 
 @pytest.mark.parametrize("option", ["--rpz-m", "--hpz-m", "--lookahead-s"])

@@ -50,8 +50,15 @@ def read_tracks_csv(text: str, *, source: str = "tracks.csv") -> Tracks:
         raise InvalidInput(f"{source}: the file is empty; line 1 must be the header {','.join(COLUMNS)}") from None
     except csv.Error as e:
         raise InvalidInput(f"{source} line 1: not readable as CSV ({e})") from None
-    names = [h.strip() for h in header]
+    names = [h.strip().lower() for h in header]  # ID,LAT,... as some tools write a header: the same columns
     missing = [c for c in COLUMNS if c not in names]
+    if missing and len(names) == 1 and any(sep in names[0] for sep in ";\t"):
+        sep = "a semicolon" if ";" in names[0] else "a tab"
+        raise InvalidInput(
+            f"{source} line 1: the columns are separated by {sep}; separate them by commas "
+            f"({','.join(COLUMNS)})",
+            field="header",
+        )
     if missing:
         raise InvalidInput(
             f"{source} line 1: missing column {', '.join(missing)}; the header must name {','.join(COLUMNS)}",
