@@ -55,8 +55,7 @@ def read_tracks_csv(text: str, *, source: str = "tracks.csv") -> Tracks:
     if missing and len(names) == 1 and any(sep in names[0] for sep in ";\t"):
         sep = "a semicolon" if ";" in names[0] else "a tab"
         raise InvalidInput(
-            f"{source} line 1: the columns are separated by {sep}; separate them by commas "
-            f"({','.join(COLUMNS)})",
+            f"{source} line 1: the columns are separated by {sep}; separate them by commas ({','.join(COLUMNS)})",
             field="header",
         )
     if missing:
