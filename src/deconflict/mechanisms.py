@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import shapely
 from shapely.geometry import mapping, shape
 
 from deconflict.errors import InvalidInput
@@ -24,7 +25,7 @@ from deconflict.formats.docs import (
     zone_to_doc,
 )
 from deconflict.formats.geojson import load_json
-from deconflict.geo import parse_footprint
+from deconflict.geo import Frame, parse_footprint
 from deconflict.model import Disclosure, Mechanism, Role, Rules
 
 CAPS: dict[str, tuple[float, float]] = {
@@ -104,7 +105,7 @@ def mechanism_from_doc(doc: Any, *, base: Path = Path("."), source: str = "mecha
             raise InvalidInput(f"{source} zone {n}: expected a table")
         owner = z.get("owner")
         zones.append(parse_zone(z, mechanism=mid, owner=str(owner), parties=parties, where=f"{source} zone {n}"))
-    return Mechanism(
+    mechanism = Mechanism(
         id=mid,
         name=text(doc.get("name"), f"{source} name"),
         area=area,
@@ -115,6 +116,50 @@ def mechanism_from_doc(doc: Any, *, base: Path = Path("."), source: str = "mecha
         members=members,
         zones=tuple(zones),
     )
+    zones_reach_area(mechanism, source=f"{source} ")
+    return mechanism
+
+
+def area_in_frame(m: Mechanism) -> tuple[Frame, Any]:
+    """The mechanism's frame and its area of responsibility in it, with the margin the rules allow (prepared:
+    what every footprint is held to)."""
+    frame = Frame.for_bounds(tuple(m.area.bounds))
+    allowed = frame.project(m.area)
+    if m.rules.area_margin_m > 0:
+        allowed = shapely.buffer(allowed, m.rules.area_margin_m)
+    shapely.prepare(allowed)
+    return frame, allowed
+
+
+def zone_outside(m: Mechanism, allowed: Any, zone_id: str, projected: Any, radius_m: float | None) -> str | None:
+    """Why a zone (its geometry in the mechanism's frame) is refused, when it lies wholly outside the area of
+    responsibility (None: it reaches into it). One wholly outside forbids nothing any notice could be (notices
+    are held to the area), and is most often positions read latitude first: a zone meant for T4 declared in
+    central Türkiye, T4 left unprotected (an interop walk-through). One across the area's edge is kept whole."""
+    area = shapely.buffer(projected, radius_m) if radius_m else projected
+    if allowed.intersects(area if not area.is_empty else projected):
+        return None
+    margin = f" (or within {m.rules.area_margin_m / 1000:g} km of it)" if m.rules.area_margin_m else ""
+    return (
+        f"zone {zone_id!r} lies wholly outside the mechanism's area of responsibility, {m.area_name}{margin}, "
+        "where no notice can be: are its positions longitude first, as GeoJSON and KML write them?"
+    )
+
+
+def zones_reach_area(m: Mechanism, *, source: str = "") -> None:
+    """Every zone of a mechanism reaches into its area (:func:`zone_outside`), checked before anything is
+    written: a declaration refused at its third zone had already recorded the mechanism and two.
+
+    Raises:
+        InvalidInput: the first zone that does not, named.
+    """
+    if not m.zones:
+        return
+    frame, allowed = area_in_frame(m)
+    for z in m.zones:
+        why = zone_outside(m, allowed, z.id, frame.project(z.footprint.geometry), z.footprint.radius_m)
+        if why is not None:
+            raise InvalidInput(f"{source}zones: {why}", field="zones")
 
 
 def _known(rules: Any, source: str) -> Any:
@@ -173,11 +218,14 @@ def mechanism_from_record(doc: dict[str, Any]) -> Mechanism:
 
 __all__ = [
     "CAPS",
+    "area_in_frame",
     "caps_to_doc",
     "load_mechanism",
     "mechanism_from_doc",
     "mechanism_from_record",
     "mechanism_to_doc",
     "with_caps",
+    "zone_outside",
     "zone_to_doc",
+    "zones_reach_area",
 ]

@@ -102,6 +102,35 @@ def test_the_service_refuses_a_definition_that_would_not_read_back_from_its_reco
     assert Service.open(str(db)).mechanism(M).rules.ladder == m.rules.ladder  # and reads back
 
 
+def test_a_zone_wholly_outside_the_area_refuses_the_file_before_anything_is_written(tmp_path: Path) -> None:
+    """The red line's centre written latitude first: the declaration recorded the mechanism, then was refused at
+    the zone, leaving a record of one entry without its red line and the file refused again as 'already exists'
+    (a review). The file is refused by 'mechanism check' and by 'declare', before a database is made; a
+    mechanism built in code is refused by the service before anything is written."""
+    swapped = tmp_path / "swapped.toml"
+    (tmp_path / "data").symlink_to(SYRIA.parent / "data")
+    text = SYRIA.read_text(encoding="utf-8")
+    assert "centre = [38.3169, 34.5574]" in text
+    swapped.write_text(text.replace("centre = [38.3169, 34.5574]", "centre = [34.5574, 38.3169]", 1), encoding="utf-8")
+    words = "swapped.toml zones: zone 'IL-RL-PALMYRA' lies wholly outside the mechanism's area of responsibility"
+    checked = runner.invoke(app, ["mechanism", "check", str(swapped)])
+    assert checked.exit_code == 2 and words in checked.output
+    db = tmp_path / "d.db"
+    refused = runner.invoke(app, ["mechanism", "declare", str(swapped), "--db", str(db)])
+    assert refused.exit_code == 2 and words in refused.output
+    assert not db.exists()
+    m = syria()
+    (red,) = [z for z in m.zones if z.id == "IL-RL-PALMYRA"]
+    lon, lat = red.footprint.geometry.x, red.footprint.geometry.y
+    moved = dataclasses.replace(
+        red, footprint=dataclasses.replace(red.footprint, geometry=type(red.footprint.geometry)(lat, lon))
+    )
+    service = Service.open(str(db), migrate=True)
+    with pytest.raises(InvalidInput, match="zone 'IL-RL-PALMYRA' lies wholly outside"):
+        service.declare_mechanism(mechanism=dataclasses.replace(m, zones=(moved,)))
+    assert _rows(db) == 0
+
+
 @pytest.mark.parametrize(
     ("line", "instead", "words"),
     [

@@ -185,8 +185,10 @@ def test_evidence_on_read_only_media_is_read_even_in_write_ahead_log_mode(
     (read_only_media / "backup.db").write_bytes(evidence.read_bytes())
     (read_only_media / "logged.db").write_bytes(demo.read_bytes())
     (read_only_media / "logged.db-wal").write_bytes(b"commits")
+    (read_only_media / "stopped.db").write_bytes(demo.read_bytes())
+    (read_only_media / "stopped.db-wal").write_bytes(b"")  # a log that holds nothing
     subprocess.run(["mount", "-o", "remount,ro", str(read_only_media)], check=True)
-    for name in ("served.db", "backup.db"):
+    for name in ("served.db", "backup.db", "stopped.db"):
         result = runner.invoke(app, ["ledger", "check", "--db", str(read_only_media / name)])
         assert result.exit_code == 0, (name, result.output)
         assert "entries verify" in result.output

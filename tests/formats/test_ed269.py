@@ -345,7 +345,7 @@ def test_an_ed318_schedule_in_hours_and_minutes_and_a_daylight_event() -> None:
     assert {(d["floor_m"], d["ceiling_m"], d["kind"]) for d in docs} == {(100.0, 500.0, "restricted")}
 
 
-def _ed318_schedule(start: str, end: str, day: str = "ANY") -> dict[str, Any]:
+def _ed318_schedule(start: str, end: str, day: str = "ANY", until: str = "2025-04-12T00:00:00Z") -> dict[str, Any]:
     layer = ed318.VerticalLayer(upper=500, upperReference="AMSL", lower=100, lowerReference="AMSL", uom="m")
     square_ = {"type": "Polygon", "coordinates": [[[37.0, 34.0], [37.1, 34.0], [37.1, 34.1], [37.0, 34.0]]]}
     when = ed318.DailyPeriod(day=[ed318.CodeWeekDayType(day)], startTime=start, endTime=end)
@@ -356,7 +356,7 @@ def _ed318_schedule(start: str, end: str, day: str = "ANY") -> dict[str, Any]:
         variant=ed318.CodeZoneVariantType.COMMON,
         zoneAuthority=[ed318.Authority(purpose=ed318.CodeAuthorityRole.INFORMATION)],
         limitedApplicability=[
-            ed318.TimePeriod(startDateTime="2025-04-10T00:00:00Z", endDateTime="2025-04-12T00:00:00Z", schedule=[when])
+            ed318.TimePeriod(startDateTime="2025-04-10T00:00:00Z", endDateTime=until, schedule=[when])
         ],
     )
     doc = ed318.ED318Schema(
@@ -386,6 +386,15 @@ def test_an_ed318_time_of_day_with_an_offset_is_that_time_there() -> None:
         now=T0,
     )
     assert [(d["valid_from"], d["valid_to"]) for d in docs] == [("2025-04-10T22:00:00Z", "2025-04-10T23:30:00Z")]
+    # the period's last night there: 00:00-06:00+03:00 on 12 April starts 11 April 21:00Z, before the period ends
+    # at 23:59:59Z (a review: left out, the loop went by UTC days)
+    late = _ed318_schedule("00:00+03:00", "06:00+03:00", until="2025-04-11T23:59:59Z")
+    docs, _ = zones_from_file(late, source="e", mechanism=M, party="TR", parties=PARTIES, now=T0)
+    assert [(d["valid_from"], d["valid_to"]) for d in docs] == [
+        ("2025-04-10T00:00:00Z", "2025-04-10T03:00:00Z"),
+        ("2025-04-10T21:00:00Z", "2025-04-11T03:00:00Z"),
+        ("2025-04-11T21:00:00Z", "2025-04-11T23:59:59Z"),
+    ]
     with pytest.raises(InvalidInput, match="the offset is not one of a time zone"):
         zones_from_file(
             _ed318_schedule("08:00+25:00", "10:00Z"), source="e", mechanism=M, party="TR", parties=PARTIES, now=T0
@@ -403,6 +412,9 @@ def test_a_time_without_its_zone_is_refused_not_taken_for_utc() -> None:
         "feature 1 (SYH1) applicability[0].startDateTime: 2025-04-09T06:00:00 is not a time with its zone "
         "(e.g. 2026-12-02T08:00:00Z)"
     )
+    doc = _bad(lambda f: f[1]["applicability"][0].__setitem__("startDateTime", "2025-04-09"))  # '-09' is no zone
+    with pytest.raises(InvalidInput, match="2025-04-09 is not a time with its zone"):
+        zones_from_file(doc, source="b", mechanism=M, party="TR", parties=PARTIES, now=T0, ground=Ground(max_m=1500))
     doc = _bad(
         lambda f: f[1]["applicability"][0].__setitem__(
             "schedule", [{"day": ["ANY"], "startTime": "08:00:00.00+03:00", "endTime": "10:00:00.00Z"}]

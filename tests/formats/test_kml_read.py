@@ -109,7 +109,15 @@ GOOD_ZONES = kml(
         # a time of day without its zone was taken for UTC without a word (an interop walk-through)
         (
             kml(placemark("local", polygon(ring(37, 34, 0.1)), span=("2026-12-08T10:00:00", "2026-12-08T12:00:00Z"))),
-            "Placemark 1 ('local') TimeSpan begin: '2026-12-08T10:00:00' is not a time with its zone; write it like",
+            "Placemark 1 ('local') TimeSpan begin: '2026-12-08T10:00:00' is not a time with its zone as KML writes it",
+        ),
+        (  # fastkml's own words came through for these
+            kml(placemark("z", polygon(ring(37, 34, 0.1)), span=("2026-12-08T10:00:00z", "2026-12-08T12:00:00Z"))),
+            "TimeSpan begin: '2026-12-08T10:00:00z' is not a time with its zone as KML writes it; write it like",
+        ),
+        (
+            kml(placemark("o", polygon(ring(37, 34, 0.1)), span=("2026-12-08T10:00:00+0300", "2026-12-08T12:00:00Z"))),
+            "or 2026-12-02T11:00:00+03:00",
         ),
         (
             kml(placemark("local", polygon(ring(37, 34, 0.1)), span=("2026-12-08T10:00:00Z", "2026-12-08T12:00"))),

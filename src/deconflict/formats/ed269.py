@@ -126,7 +126,7 @@ def _metres(value: float | None, uom: str, ref: str, *, upper: bool, ground: Gro
     return min(max(m, ALT_MIN_M), ALT_MAX_M)
 
 
-_ZONED = re.compile(r".*(?:Z|[+-]\d{2}(?::?\d{2})?)", re.IGNORECASE)
+_ZONED = re.compile(r".*T.*(?:Z|[+-]\d{2}(?::?\d{2})?)", re.IGNORECASE)
 """A time's text that ends with its zone (``Z``, ``+03:00``, ``-0500``)."""
 
 
@@ -351,7 +351,7 @@ def _windows(r: _Read, now: datetime, horizon: timedelta) -> list[tuple[datetime
             continue
         lo, hi = max(first, now), min(end or now + horizon, now + horizon)
         day = lo.date() - timedelta(days=1)
-        while day <= hi.date():
+        while day <= hi.date() + timedelta(days=1):  # a day there may end after the UTC day does
             for days, t0, t1 in schedule:
                 if "ANY" in days or WEEKDAYS[day.weekday()] in days:
                     edge = time(0, tzinfo=(t0 or t1 or time(0, tzinfo=UTC)).tzinfo)  # the day's edge, there

@@ -154,7 +154,7 @@ def _instant(value: Any, key: str, where: str) -> datetime | None:
     return parse_utc(value, field=key)
 
 
-_ZONED = re.compile(r".*T.*(?:Z|[+-]\d{2}:\d{2})", re.IGNORECASE)
+_ZONED = re.compile(r".*T.*(?:Z|[+-]\d{2}:\d{2})")
 """A KML dateTime with its zone (``2026-12-02T08:00:00Z``, ``...+03:00``)."""
 
 
@@ -169,7 +169,8 @@ def _zoned_span(element: Any, ns: str, where: str) -> None:
             text = (span.findtext(f"{ns}{key}") or "").strip()
             if "T" in text.upper() and not _ZONED.fullmatch(text):
                 raise InvalidInput(
-                    f"{where} TimeSpan {key}: {text!r} is not a time with its zone; write it like 2026-12-02T08:00:00Z",
+                    f"{where} TimeSpan {key}: {text!r} is not a time with its zone as KML writes it; write it like "
+                    "2026-12-02T08:00:00Z or 2026-12-02T11:00:00+03:00",
                     field=key,
                 )
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from deconflict.errors import InvalidInput, InvalidState, NotFound
 from deconflict.formats.docs import member_to_doc, parse_member, zone_to_doc
-from deconflict.mechanisms import mechanism_from_record, mechanism_to_doc
+from deconflict.mechanisms import mechanism_from_record, mechanism_to_doc, zones_reach_area
 from deconflict.model import Mechanism, Member, Role
 from deconflict.record import signing
 from deconflict.record.authority import RESERVED_IDS
@@ -87,6 +87,7 @@ def declare_mechanism(
         InvalidState: the mechanism already exists.
     """
     mechanism_from_record(mechanism_to_doc(mechanism))  # what the record will say must read back
+    zones_reach_area(mechanism)  # each zone, before anything is written (a third refused left two declared)
     given = dict(party_keys or {})
     proofs = dict(key_proofs or {})
     signers = {m.party for m in mechanism.members}

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from deconflict.errors import Forbidden, InvalidInput, NotFound
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.geo import Frame
-from deconflict.mechanisms import mechanism_from_record
+from deconflict.mechanisms import area_in_frame, mechanism_from_record
 from deconflict.model import Activity, ActivityKind, Mechanism, Member, Role, Volume, Zone
 from deconflict.record import chain
 from deconflict.record.chain import EntryType
@@ -353,11 +353,7 @@ def build_picture(s: Session, mechanism_id: str, *, after: datetime | None = Non
         members=members,
         zones=zones,
     )
-    frame = Frame.for_bounds(tuple(mechanism.area.bounds))
-    allowed = frame.project(mechanism.area)
-    if mechanism.rules.area_margin_m > 0:
-        allowed = shapely.buffer(allowed, mechanism.rules.area_margin_m)
-    shapely.prepare(allowed)
+    frame, allowed = area_in_frame(mechanism)
     picture = Picture(mechanism=mechanism, frame=frame, allowed_area=allowed, index=VolumeIndex(frame))
     for z in zones:
         picture.zones[z.id] = ZoneShape(z, frame.project(z.footprint.geometry), z.footprint.radius_m)

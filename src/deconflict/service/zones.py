@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import shapely
 from sqlalchemy import select
 
 from deconflict.clock import iso
 from deconflict.disclosure import check_zone_caps
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from deconflict.formats.docs import parse_zone
+from deconflict.mechanisms import zone_outside
 from deconflict.service import derive
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
 from deconflict.service.picture import Picture, ZoneShape, party_member
@@ -82,24 +82,14 @@ def declare_zone(
 
 
 def _not_wholly_outside(picture: Picture, zone_id: str, geometry: Any, radius_m: float | None) -> None:
-    """A zone must reach into the area of responsibility: one wholly outside it forbids nothing any notice could
-    be (notices are held to the area), and is most often positions read latitude first (a zone meant for T4
-    declared in central Türkiye, leaving T4 unprotected: an interop walk-through). One across the area's edge
-    is kept whole.
+    """A zone must reach into the area of responsibility (:func:`~deconflict.mechanisms.zone_outside`).
 
     Raises:
         InvalidInput: the zone lies wholly outside the area.
     """
-    shape = shapely.buffer(geometry, radius_m) if radius_m else geometry
-    if picture.allowed_area.intersects(shape if not shape.is_empty else geometry):
-        return
-    m = picture.mechanism
-    margin = f" (or within {m.rules.area_margin_m / 1000:g} km of it)" if m.rules.area_margin_m else ""
-    raise InvalidInput(
-        f"geometry: zone {zone_id!r} lies wholly outside the mechanism's area of responsibility, {m.area_name}"
-        f"{margin}, where no notice can be: are its positions longitude first, as GeoJSON and KML write them?",
-        field="geometry",
-    )
+    why = zone_outside(picture.mechanism, picture.allowed_area, zone_id, geometry, radius_m)
+    if why is not None:
+        raise InvalidInput(f"geometry: {why}", field="geometry")
 
 
 @retrying

@@ -347,7 +347,7 @@ def _read_only_url(database: Path, query: Mapping[str, str | tuple[str, ...]]) -
     options = {k: v for k, v in query.items() if k not in ("mode", "immutable", "uri")}
     if not _readable_in_place(database):
         log = database.with_name(f"{database.name}-wal")
-        if log.exists():
+        if log.exists() and log.stat().st_size > 0:
             raise DeconflictError(
                 f"{database}: it is in write-ahead-log mode and {log.name} beside it holds commits, on a folder "
                 "this process cannot write (read-only media?), where SQLite cannot read them: copy the file with "
