@@ -104,3 +104,20 @@ def test_a_notam_in_lower_case_or_with_a_byte_order_mark_reads_as_written_in_cap
     assert isinstance(lower, NoticeDraft) and isinstance(draft, NoticeDraft)
     assert lower.volumes == [{**v, "id": v["id"].upper()} for v in draft.volumes]
     assert (lower.kind, lower.title, lower.activity) == (draft.kind, draft.title, draft.activity)
+
+
+def test_a_draft_is_refused_again_only_when_it_is_the_activity_the_record_holds(svc: Service) -> None:
+    """A draft of TR-0001 imported into the record that holds TR-0001 is that activity again (refused: amend it);
+    the same draft with its windows moved a day on is a new activity (an old draft reused), and so is a draft
+    of another record's TR-0001 (a review: refused by its id alone, pointing at an unrelated TR-0001)."""
+    text = _draft(svc)
+    with pytest.raises(DeconflictError, match="it is the NOTAM of activity TR-0001, which the record holds already"):
+        import_notams(svc, M, svc.member(M, "TR"), text)
+    moved = text.replace("2504090", "2504100").replace("2504091", "2504101").replace("APR 09", "APR 10")
+    assert moved != text and "2504" + "09" not in moved.split("E)")[1]
+    (line,) = import_notams(svc, M, svc.member(M, "TR"), moved)
+    assert "TR-0002 notified" in line
+    (draft,) = read_notams(moved, party="TR")
+    assert isinstance(draft, NoticeDraft)
+    stored = activity_to_doc(svc.activity(M, "TR-0002"))["volumes"]
+    assert [(v["start"], v["end"]) for v in stored] == [(v["start"], v["end"]) for v in draft.volumes]

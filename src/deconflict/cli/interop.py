@@ -342,22 +342,50 @@ def _duplicates(drafts: list[Any]) -> None:
 
 def _not_recorded(service: Service, mechanism: str, drafts: list[Any]) -> None:
     """A NOTAM deconflict drafted of an activity the record holds is that activity: imported again, it became a
-    second activity of the same volumes (a copy of TR-0001 as TR-0003, in conflict with the first)."""
+    second activity of the same volumes (a copy of TR-0001 as TR-0003, in conflict with the first). The same id
+    with other volumes or windows is another activity (a draft from another mechanism's record, or an old draft
+    reused with new windows): it is imported as a new one."""
     from deconflict.errors import NotFound
     from deconflict.formats._notam_read import NoticeDraft
+    from deconflict.formats.docs import activity_to_doc
 
     for d in drafts:
         if not isinstance(d, NoticeDraft) or d.activity is None:
             continue
         try:
-            service.activity(mechanism, d.activity)
+            held = activity_to_doc(service.activity(mechanism, d.activity))
         except NotFound:
+            continue
+        if not _same_volumes(d.volumes, held["volumes"]):
             continue
         raise DeconflictError(
             f"NOTAM {d.n} ({d.ident}) item E: it is the NOTAM of activity {d.activity}, which the record holds "
             f"already; to change the activity, amend it (deconflict amend {d.activity} ...)",
             field="item E",
         )
+
+
+def _same_volumes(drafted: list[dict[str, Any]], held: list[dict[str, Any]]) -> bool:
+    """Whether a draft's volumes are an activity's: the same ids, bands (item E says them to the metre) and
+    windows (item E writes them to the minute, outward)."""
+    from datetime import timedelta
+
+    from deconflict.clock import parse_utc
+
+    def near(a: str | None, b: str | None) -> bool:
+        if a is None or b is None:
+            return a == b
+        return abs(parse_utc(a, field="start") - parse_utc(b, field="start")) < timedelta(minutes=1)
+
+    by_id = {v["id"]: v for v in held}
+    return len(drafted) == len(held) and all(
+        (h := by_id.get(v["id"])) is not None
+        and abs(float(v["floor_m"]) - float(h["floor_m"])) < 1.0
+        and abs(float(v["ceiling_m"]) - float(h["ceiling_m"])) < 1.0
+        and near(v.get("start"), h.get("start"))
+        and near(v.get("end"), h.get("end"))
+        for v in drafted
+    )
 
 
 def _run(service: Service, mechanism: str, actor: str, draft: Any, mode: SignatureMode | None) -> Outcome:
