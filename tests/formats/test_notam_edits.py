@@ -121,3 +121,47 @@ def test_a_draft_is_refused_again_only_when_it_is_the_activity_the_record_holds(
     assert isinstance(draft, NoticeDraft)
     stored = activity_to_doc(svc.activity(M, "TR-0002"))["volumes"]
     assert [(v["start"], v["end"]) for v in stored] == [(v["start"], v["end"]) for v in draft.volumes]
+
+
+PUBLISHED = """A1260/26 NOTAMN
+Q) OSTT/QWULW/IV/BO/W/000/050/3445N03700E010
+A) OSTT B) 2612080600 C) 2612101200
+D) {d}
+E) UAS FLIGHTS.
+F) SFC G) 5000FT AMSL
+"""
+
+
+@pytest.mark.parametrize(
+    ("d", "windows"),
+    [
+        (  # refused before: "expected windows such as 'APR 09 ...'" (an interop walk-through; aviconv reads it)
+            "DAILY 0600-1200",
+            [("2026-12-08T06:00:00Z", "2026-12-08T12:00:00Z"), ("2026-12-09T06:00:00Z", "2026-12-09T12:00:00Z"),
+             ("2026-12-10T06:00:00Z", "2026-12-10T12:00:00Z")],
+        ),
+        # 7 December 2026 is a Monday: Tuesday to Thursday here, each night held to items B to C
+        ("MON-FRI 2200-0200", [("2026-12-08T22:00:00Z", "2026-12-09T02:00:00Z"),
+                               ("2026-12-09T22:00:00Z", "2026-12-10T02:00:00Z")]),
+        ("TUE THU 0600-0700 1000-1100, WED 0800-0830", [
+            ("2026-12-08T06:00:00Z", "2026-12-08T07:00:00Z"), ("2026-12-08T10:00:00Z", "2026-12-08T11:00:00Z"),
+            ("2026-12-09T08:00:00Z", "2026-12-09T08:30:00Z"),
+            ("2026-12-10T06:00:00Z", "2026-12-10T07:00:00Z"), ("2026-12-10T10:00:00Z", "2026-12-10T11:00:00Z"),
+        ]),
+        ("SAT-SUN 0600-1200", None),  # no day of it between B and C
+        ("DAILY", None),
+        ("DAILY 0600-1260", None),
+        ("0600-1200 DAILY", None),
+        ("FRIDAY 0600-1200", None),
+    ],
+)  # fmt: skip
+def test_item_d_as_a_schedule_by_day(d: str, windows: list[tuple[str, str]] | None) -> None:
+    text = PUBLISHED.format(d=d)
+    if windows is None:
+        with pytest.raises(DeconflictError, match="NOTAM 1 item D: "):
+            read_notams(text, party="TR")
+        return
+    (draft,) = read_notams(text, party="TR")
+    assert isinstance(draft, NoticeDraft)
+    assert [(v["start"], v["end"]) for v in draft.volumes] == windows
+    assert {(v["floor_m"], v["ceiling_m"]) for v in draft.volumes} == {(-500.0, 1524.0)}

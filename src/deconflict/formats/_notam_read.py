@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from deconflict.clock import iso
@@ -205,10 +205,13 @@ def _area(raw: RawNotam, q: Any, body: str) -> dict[str, Any]:
 
 
 def _windows(raw: RawNotam, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """Item D's windows (``APR 09 0800-1000``, ``APR 09 2200-APR 10 0200``, comma-separated), else B to C."""
+    """Item D's windows (``APR 09 0800-1000``, ``APR 09 2200-APR 10 0200``, comma-separated; or a schedule by
+    day, :func:`_by_day`), else B to C."""
     d = raw.items.get("D", "").strip()
     if not d:
         return [(start, end)]
+    if d.split()[0].rstrip(",") in ("DAILY", *_WEEKDAYS) or d.split("-")[0] in _WEEKDAYS:
+        return _by_day(raw, d, start, end)
     out = []
     for part in (p.strip() for p in d.split(",")):
         m = _D_WINDOW.match(part)
@@ -220,6 +223,66 @@ def _windows(raw: RawNotam, start: datetime, end: datetime) -> list[tuple[dateti
             raise fail(raw.n, "D", f"{part!r} is not a window within items B to C")
         out.append((t0, t1))
     return out
+
+
+_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_HOURS = re.compile(r"^(\d{2})(\d{2})-(\d{2})(\d{2})$")
+
+
+def _by_day(raw: RawNotam, d: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Item D as a schedule by day, each day from item B's to item C's: ``DAILY 0600-1200``, ``MON-FRI
+    0700-1500``, ``MON WED FRI 0800-1000 1400-1600``, ``SAT SUN 0900-1100, MON-FRI 0600-0800`` (days, then one
+    or more hour ranges, UTC; a range that ends at or before it starts runs into the next day); each window held
+    to items B to C."""
+    groups: list[tuple[set[int], list[tuple[int, int, int, int]]]] = []
+    days: set[int] = set()
+    hours: list[tuple[int, int, int, int]] = []
+    for token in d.replace(",", " ").split():
+        m = _HOURS.match(token)
+        if m is not None:
+            if not days:
+                raise fail(raw.n, "D", f"{token!r} comes before the days it is for (e.g. 'DAILY 0600-1200')")
+            h0, m0, h1, m1 = (int(x) for x in m.groups())
+            if h0 > 24 or h1 > 24 or m0 > 59 or m1 > 59 or (h0 == 24 and m0) or (h1 == 24 and m1):
+                raise fail(raw.n, "D", f"{token!r}: hours and minutes as HHMM-HHMM, UTC")
+            hours.append((h0, m0, h1, m1))
+            continue
+        if hours:  # a new group of days begins
+            groups.append((days, hours))
+            days, hours = set(), []
+        if token == "DAILY":
+            days |= set(range(7))
+            continue
+        first, _, last = token.partition("-")
+        if first not in _WEEKDAYS or (last and last not in _WEEKDAYS):
+            raise fail(
+                raw.n,
+                "D",
+                f"{token!r}: expected a schedule such as 'DAILY 0600-1200' or 'MON-FRI 0700-1500', or windows such "
+                "as 'APR 09 0800-1000'",
+            )
+        a, b = _WEEKDAYS.index(first), _WEEKDAYS.index(last or first)
+        days |= {(a + k) % 7 for k in range((b - a) % 7 + 1)}
+    if not hours:
+        raise fail(raw.n, "D", f"{d!r} gives days but no hours (e.g. 'DAILY 0600-1200')")
+    groups.append((days, hours))
+    out: set[tuple[datetime, datetime]] = set()
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    while day <= end:
+        for weekdays, ranges in groups:
+            if day.weekday() not in weekdays:
+                continue
+            for h0, m0, h1, m1 in ranges:
+                t0 = day + timedelta(hours=h0, minutes=m0)
+                t1 = day + timedelta(hours=h1, minutes=m1)
+                t1 = t1 + timedelta(days=1) if t1 <= t0 else t1
+                t0, t1 = max(t0, start), min(t1, end)
+                if t0 < t1:
+                    out.add((t0, t1))
+        day += timedelta(days=1)
+    if not out:
+        raise fail(raw.n, "D", f"{d!r} has no window within items B to C")
+    return sorted(out)
 
 
 def _on_day(raw: RawNotam, month: str, day: str, hhmm: str, after: datetime) -> datetime:
