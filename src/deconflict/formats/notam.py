@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -79,10 +80,13 @@ def plain(text: str, *, limit: int = 200) -> str:
 
     >>> plain("Patrol (Hama) — Şam; Akıncı üssü")
     'PATROL HAMA - SAM AKINCI USSU'
+    >>> plain("Medevac 🚁 Hama")
+    'MEDEVAC HAMA'
     """
     from anyascii import anyascii  # type: ignore[import-untyped]
 
-    folded = anyascii(text).upper()
+    # pictographs (emoji) are left out: anyascii names them, ':helicopter:', which is no NOTAM text
+    folded = anyascii("".join(ch for ch in text if unicodedata.category(ch) != "So")).upper()
     return " ".join(re.sub(r"[^A-Z0-9.,\-/:']", " ", folded).split())[:limit]
 
 
