@@ -121,7 +121,8 @@ DUMP1090_OLD = {
 
 def test_readsb_and_the_older_dump1090_aircraft_json_are_read() -> None:
     found, warnings = parse_aircraft_json(json.dumps(READSB), source="aircraft.json")
-    assert [a["icao"] for a in found] == ["738A5B", "2A0001"]  # on the ground and without position: left out
+    # on the ground and without position: left out; a non-ICAO address ('~', TIS-B) is no aircraft's ICAO one
+    assert [a["icao"] for a in found] == ["738A5B", "NONICAO-2A0001"]
     first = found[0]
     assert first["state"] == {
         "lat": 34.526,

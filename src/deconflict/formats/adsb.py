@@ -82,11 +82,17 @@ class SbsMessage:
     squawk: str | None = None
 
 
+NON_ICAO = "NONICAO-"
+"""The track id's prefix of an address readsb marks as not an ICAO one (``~2a0001``: TIS-B, ADS-R, anonymous):
+the same six digits can be a real aircraft's ICAO address, so the two must not be one track."""
+
+
 def _icao(value: Any, where: str) -> str:
-    s = str(value).strip().lstrip("~")  # readsb marks non-ICAO (TIS-B) addresses with '~'
+    raw = str(value).strip()
+    s = raw.removeprefix("~")  # readsb marks non-ICAO (TIS-B) addresses with '~'
     if len(s) != 6 or not set(s) <= _HEX:
         raise AdsbLineError(f"{where}: hex ident {s!r} is not a 24-bit ICAO address (6 hex digits)", field="hex")
-    return s.upper()
+    return (NON_ICAO if raw.startswith("~") else "") + s.upper()
 
 
 def _number(value: Any, name: str, where: str) -> float | None:
