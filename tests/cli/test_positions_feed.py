@@ -252,15 +252,23 @@ def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, 
         pytest.param(
             ["--sbs", "127.0.0.1:1", "--at", "2026-12-01T00:00:00Z"], "--at is for a CSV file", id="at-live"
         ),  # it was ignored without a word
+        pytest.param(["header-only.csv"], "header-only.csv: no track in the file, only its header", id="no-track"),
     ],
 )
 def test_a_live_feed_wrongly_given_is_refused_in_words(
-    live: LiveServer, tokens: dict[str, str], args: list[str], words: str
+    live: LiveServer,
+    tokens: dict[str, str],
+    args: list[str],
+    words: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from typer.testing import CliRunner
 
     from deconflict.cli import app
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "header-only.csv").write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\n", encoding="utf-8")
     env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": tokens["TR"]}
     out = CliRunner().invoke(app, ["positions", *args], env=env)
     assert out.exit_code == 2 and words in out.output, out.output

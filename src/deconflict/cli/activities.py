@@ -130,6 +130,8 @@ def positions(
 
     measured = parse_instant(at, "--at")  # the option as typed ('at:' before), and before the file is read
     tracks = read_tracks_csv(read_text(path), source=str(path))  # the CSV's own errors name row and column
+    if not tracks.ids:  # the service's own words were "reports: needs at least 1 item"
+        raise DeconflictError(f"{path}: no track in the file, only its header: nothing to send")
     when = iso(measured or datetime.now(UTC))
     reports = [
         {
