@@ -97,3 +97,27 @@ def test_a_server_started_on_no_database_says_it_makes_a_new_one(tmp_path: Path)
             ], lines[:3]
         else:
             assert warned == [], lines[:3]
+
+
+@pytest.mark.parametrize("case", ["not a database", "no such folder"])
+def test_a_server_refused_its_database_says_so_alone_and_never_serving(tmp_path: Path, case: str) -> None:
+    """'serving X on http://...' was the first line even when X could not be opened, followed by the refusal (an
+    engineer's walk-through): a duty officer reading the first line took the service for up. The database is
+    opened first: a refusal is the one line said, exit 2."""
+    from support.paths import ROOT
+
+    if case == "not a database":
+        db = tmp_path / "notes.db"
+        db.write_text("not a database\n" * 200)
+    else:
+        db = tmp_path / "nowhere" / "x.db"
+    run = subprocess.run(
+        [str(ROOT / "deconflict"), "serve", "--db", str(db), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    said = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith("error: "), said
+    assert "serving" not in run.stdout + run.stderr

@@ -234,8 +234,8 @@ def _serve(
     logs.configure(log_format)
     started = logging.getLogger("deconflict.serve")
     pinned = f", pinned to CPU {','.join(map(str, cpus))}" if cpus else ""
-    started.info("serving %s on http://%s:%d/api/v1%s", shown_db(settings.db), settings.host, settings.port, pinned)
-    if service is None:
+    made = None
+    if service is None:  # opened before "serving" is said: a database refused is said alone, in one line
         from sqlalchemy import make_url
 
         from deconflict.service import Service
@@ -243,15 +243,16 @@ def _serve(
         from deconflict.store.gate import sqlite_file
 
         path = sqlite_file(make_url(database_url(settings.db)))
-        if path is not None and not path.exists():  # a first start, or a mistyped --db: said either way
-            started.warning(
-                "no database at %s: a new, empty one is made there; if you meant another, stop and check --db",
-                path,
-            )
+        made = path if path is not None and not path.exists() else None  # a first start, or a mistyped --db
         service = Service(
             open_store(settings.db, group_commit=True),
             clock=settings.clock,
             checkpoint_interval_s=settings.checkpoint_interval_s,
+        )
+    started.info("serving %s on http://%s:%d/api/v1%s", shown_db(settings.db), settings.host, settings.port, pinned)
+    if made is not None:  # said either way, right after the first line
+        started.warning(
+            "no database at %s: a new, empty one is made there; if you meant another, stop and check --db", made
         )
     app_ = create_app(settings, service, closes_store=True)  # this process is done with it when the server stops
     collect_less()
