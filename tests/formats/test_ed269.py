@@ -317,27 +317,33 @@ def test_import_ed269_declares_the_zones_and_a_bad_file_stores_nothing(db: str, 
     assert again.exit_code == 2 and "already exists" in again.output  # a second import adds nothing
 
 
-def test_an_ed318_schedule_in_hours_and_minutes_and_a_daylight_event() -> None:
-    """ED-318 writes times of day as hh:mm; a period bounded by sunrise or sunset (no solar model here) is
-    taken as the whole day, the conservative reading. T0 is Wednesday 9 April 2025, 06:00Z."""
+def _ed318_square(identifier: str, period: Any) -> dict[str, Any]:
+    """An ED-318 file of one prohibited square near Hama, 100-500 m AMSL, applicable in ``period``, as JSON."""
     layer = ed318.VerticalLayer(upper=500, upperReference="AMSL", lower=100, lowerReference="AMSL", uom="m")
     square_ = {"type": "Polygon", "coordinates": [[[37.0, 34.0], [37.1, 34.0], [37.1, 34.1], [37.0, 34.0]]]}
-    mornings = ed318.DailyPeriod(day=[ed318.CodeWeekDayType.THU], startTime="08:00", endTime="12:30")
-    daylight = ed318.DailyPeriod(day=[ed318.CodeWeekDayType.SAT], startEvent="SR", endEvent="SS")
     zone = ed318.UASZone(
-        identifier="SY318B",
+        identifier=identifier,
         country="SYR",
         type=ed318.CodeZoneType.PROHIBITED,
         variant=ed318.CodeZoneVariantType.COMMON,
         zoneAuthority=[ed318.Authority(purpose=ed318.CodeAuthorityRole.INFORMATION)],
-        limitedApplicability=[ed318.TimePeriod(schedule=[mornings, daylight])],
+        limitedApplicability=[period],
     )
     doc = ed318.ED318Schema(
         type="FeatureCollection",
         metadata=ed318.DatasetMetadata(),
         features=[ed318.Feature(type="Feature", properties=zone, geometry={**square_, "layer": layer})],
     )
-    docs, _ = zones_from_file(json.loads(json.dumps(doc)), source="e", mechanism=M, party="TR", parties=PARTIES, now=T0)
+    return dict(json.loads(json.dumps(doc)))
+
+
+def test_an_ed318_schedule_in_hours_and_minutes_and_a_daylight_event() -> None:
+    """ED-318 writes times of day as hh:mm; a period bounded by sunrise or sunset (no solar model here) is
+    taken as the whole day, the conservative reading. T0 is Wednesday 9 April 2025, 06:00Z."""
+    mornings = ed318.DailyPeriod(day=[ed318.CodeWeekDayType.THU], startTime="08:00", endTime="12:30")
+    daylight = ed318.DailyPeriod(day=[ed318.CodeWeekDayType.SAT], startEvent="SR", endEvent="SS")
+    doc = _ed318_square("SY318B", ed318.TimePeriod(schedule=[mornings, daylight]))
+    docs, _ = zones_from_file(doc, source="e", mechanism=M, party="TR", parties=PARTIES, now=T0)
     assert [(d["id"], d["valid_from"], d["valid_to"]) for d in docs] == [
         ("TR-SYR-SY318B-t1", "2025-04-10T08:00:00Z", "2025-04-10T12:30:00Z"),
         ("TR-SYR-SY318B-t2", "2025-04-12T00:00:00Z", "2025-04-13T00:00:00Z"),
@@ -346,25 +352,9 @@ def test_an_ed318_schedule_in_hours_and_minutes_and_a_daylight_event() -> None:
 
 
 def _ed318_schedule(start: str, end: str, day: str = "ANY", until: str = "2025-04-12T00:00:00Z") -> dict[str, Any]:
-    layer = ed318.VerticalLayer(upper=500, upperReference="AMSL", lower=100, lowerReference="AMSL", uom="m")
-    square_ = {"type": "Polygon", "coordinates": [[[37.0, 34.0], [37.1, 34.0], [37.1, 34.1], [37.0, 34.0]]]}
     when = ed318.DailyPeriod(day=[ed318.CodeWeekDayType(day)], startTime=start, endTime=end)
-    zone = ed318.UASZone(
-        identifier="SY318C",
-        country="SYR",
-        type=ed318.CodeZoneType.PROHIBITED,
-        variant=ed318.CodeZoneVariantType.COMMON,
-        zoneAuthority=[ed318.Authority(purpose=ed318.CodeAuthorityRole.INFORMATION)],
-        limitedApplicability=[
-            ed318.TimePeriod(startDateTime="2025-04-10T00:00:00Z", endDateTime=until, schedule=[when])
-        ],
-    )
-    doc = ed318.ED318Schema(
-        type="FeatureCollection",
-        metadata=ed318.DatasetMetadata(),
-        features=[ed318.Feature(type="Feature", properties=zone, geometry={**square_, "layer": layer})],
-    )
-    return dict(json.loads(json.dumps(doc)))
+    period = ed318.TimePeriod(startDateTime="2025-04-10T00:00:00Z", endDateTime=until, schedule=[when])
+    return _ed318_square("SY318C", period)
 
 
 def test_an_ed318_time_of_day_with_an_offset_is_that_time_there() -> None:
