@@ -83,7 +83,7 @@ class Service(RecordFacade):
         what it holds, and nothing else (:func:`~deconflict.store.open_store`)."""
         from deconflict.store import open_store
 
-        return cls(open_store(db, migrate=migrate and not read_only, read_only=read_only), clock=clock)
+        return cls(open_store(db, migrate=migrate, read_only=read_only), clock=clock)
 
     # --- the context, as attributes -----------------------------------------------------------
 
