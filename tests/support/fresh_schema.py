@@ -18,11 +18,11 @@ _FRESH: list[tuple[str, tuple[Any, ...]]] = []
 rows (the revision)."""
 
 
-def _migrate_like_the_first(engine: Any) -> None:
+def _migrate_like_the_first(engine: Any, where: str) -> None:
     """``deconflict.store._migrate`` in the tests: an empty SQLite file gets the schema the real migrations made
     in the first empty one; anything else (PostgreSQL, a file with a schema) is migrated as the service does."""
     if engine.dialect.name != "sqlite":
-        MIGRATE(engine)
+        MIGRATE(engine, where)
         return
     with engine.begin() as conn:
         empty = conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar() == 0
@@ -30,7 +30,7 @@ def _migrate_like_the_first(engine: Any) -> None:
             for sql, values in _FRESH:
                 conn.exec_driver_sql(sql, values)
             return
-    MIGRATE(engine)
+    MIGRATE(engine, where)
     if empty:
         with engine.begin() as conn:
             master = "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"

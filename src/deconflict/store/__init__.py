@@ -169,26 +169,33 @@ def head_revision() -> str:
     return max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
-def _at_head(conn: Connection) -> bool:
+def _at_head(conn: Connection, where: str) -> bool:
     """Whether the database's schema is already at :func:`head_revision` (then there is nothing to migrate, and
     Alembic, about 0.7 s to import and 20 ms to find that out, is not loaded).
 
     Raises:
         DeconflictError: a newer release has migrated it beyond the revisions this one knows.
     """
-    found = _revisions(conn)
+    found = _revisions(conn, where)
     return found == [head_revision()]
 
 
-def _revisions(conn: Connection) -> list[str]:
-    """The database's schema revisions (none before the first migration).
+def _revisions(conn: Connection, where: str) -> list[str]:
+    """The database's schema revisions (none before the first migration); ``where``: the database as the
+    user named it.
 
     Raises:
-        DeconflictError: a newer release has migrated it beyond the revisions this one knows.
+        DeconflictError: a newer release has migrated it beyond the revisions this one knows; or it is another
+            application's database (:func:`refuse_another`).
     """
-    if not inspect(conn).has_table("alembic_version"):
-        return []
-    found = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    if conn.dialect.name == "postgresql":
+        tables = list(conn.scalars(_PG_TABLES))
+    else:
+        tables = inspect(conn).get_table_names()
+    found = []
+    if "alembic_version" in tables:
+        found = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    refuse_another(tables, found, where=where)
     newer = [r for r in found if r > head_revision()]
     if newer:
         raise DeconflictError(
@@ -200,10 +207,69 @@ def _revisions(conn: Connection) -> list[str]:
     return found
 
 
-def _migrate(engine: Engine) -> None:
+_PG_TABLES = text(
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT EXISTS ("
+    "SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"
+)
+"""The tables in the schema a PostgreSQL session writes to, but those an extension made (PostGIS's
+``spatial_ref_sys``: a database made for deconflict may hold PostGIS)."""
+
+_OUR_REVISION = re.compile(r"\d{4}")
+"""How this project names its schema's revisions (``0016``); another application's Alembic names its own."""
+
+
+def refuse_another(tables: list[str], revisions: list[str], *, where: str) -> None:
+    """Refuse a database that holds another application's tables (``tables``: those in it; ``revisions``:
+    its Alembic revisions), before anything is written into it: an engineer who gives ``--db`` another
+    program's SQLite file or PostgreSQL database must find it as it was, not with deconflict's tables added.
+    A database with no table at all is deconflict's to make its record in.
+
+    >>> refuse_another(["ledger", "alembic_version"], ["0016"], where="a.db")
+    >>> refuse_another(["notes"], [], where="notes.db")
+    Traceback (most recent call last):
+    ...
+    deconflict.errors.DeconflictError: notes.db is not a deconflict database: it holds another application's \
+tables (notes) and no deconflict record, and nothing was written into it. Give deconflict a database of its own: a \
+new file (it is made) or an empty PostgreSQL database
+    """
+    theirs = [r for r in revisions if not _OUR_REVISION.fullmatch(r)]
+    others = sorted(t for t in tables if not t.startswith("sqlite_"))
+    if not theirs and (revisions or not others):
+        return
+    if theirs:
+        held = f"its schema is another application's (Alembic revision {theirs[0]})"
+    else:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        held = f"it holds another application's tables ({shown}) and no deconflict record"
+    raise DeconflictError(
+        f"{where} is not a deconflict database: {held}, and nothing was written into it. Give deconflict a "
+        "database of its own: a new file (it is made) or an empty PostgreSQL database",
+        field="db",
+    )
+
+
+def _refuse_another_file(database: Path) -> None:
+    """:func:`refuse_another` for an SQLite file, read through a read-only connection of its own before the
+    store's first connection (which makes the file a write-ahead-log one, rewriting its header). A file SQLite
+    cannot read so is left to that first connection, which says why."""
+    if not database.is_file() or database.stat().st_size == 0:
+        return
+    try:
+        with closing(sqlite3.connect(sqlite_uri(database, "ro"), uri=True)) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            revisions = []
+            if "alembic_version" in tables:
+                revisions = [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
+    except sqlite3.Error:
+        return
+    refuse_another(tables, [str(r) for r in revisions], where=str(database))
+
+
+def _migrate(engine: Engine, where: str) -> None:
     """The schema brought to the newest revision by Alembic, in one transaction, unless it is there already."""
     with engine.begin() as conn:
-        if _at_head(conn):
+        if _at_head(conn, where):
             return
     from alembic import command
 
@@ -286,6 +352,9 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
     database = sqlite_file(make_url(url))
     if database is not None and not database.parent.is_dir():
         raise DeconflictError(f"database folder {database.parent} does not exist")
+    where = str(database) if database is not None else make_url(url).render_as_string(hide_password=True)
+    if database is not None and not read_only:
+        _refuse_another_file(database)
     if url.startswith("sqlite"):
         if read_only and database is not None:
             url = _read_only_url(database, make_url(url).query)
@@ -309,12 +378,12 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
         event.listen(engine, "connect", _sqlite_pragmas(synchronous))
     try:
         if migrate and not read_only:
-            _migrate(engine)
+            _migrate(engine, where)
         elif engine.dialect.name != "sqlite" or (database is not None and database.exists()):
             # a server that does not answer is said so here, not by the first query; and a database a newer
             # release migrated is refused before anything is read or written in it
             with engine.connect() as conn:
-                _revisions(conn)
+                _revisions(conn, where)
     except DeconflictError:  # a newer release's database
         engine.dispose()
         raise
