@@ -295,3 +295,31 @@ def test_after_a_failed_flush_the_sessions_connection_is_refused_as_the_session_
         s.rollback()
         assert ledger.connection_of(s).execute(text("SELECT count(*) FROM mechanisms")).scalar() == 1
     store.close()
+
+
+def test_an_instant_is_written_as_sqlalchemys_datetime_writes_it_from_any_zone() -> None:
+    """The store's instants go to SQLite through one fused step (``direct._utc_sqlite_text``), not SQLAlchemy's
+    two closures: the same text to the byte from any zone, a naive datetime refused alike."""
+    from datetime import timedelta, timezone
+    from random import Random
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    compiled: Any = insert(LedgerEntry.__table__).compile(dialect=dialect, column_keys=["mechanism_id", "seq", "at"])
+    theirs = compiled._bind_processors["at"]
+    ours = direct._fused(LedgerEntry.__table__.c.at.type, dialect)
+    assert ours is not None
+    zones = [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-9, minutes=-30)), ZoneInfo("Asia/Jerusalem")]
+    rng = Random(7)
+    for _ in range(5_000):
+        when = datetime(
+            rng.randint(2, 9997), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
+            rng.randint(0, 59), rng.choice([0, rng.randint(0, 999_999)]), tzinfo=rng.choice(zones),
+        )  # fmt: skip
+        assert ours(when) == theirs(when), when
+    assert ours(None) is None and theirs(None) is None
+    for refused in (ours, theirs):
+        with pytest.raises(ValueError, match="naive datetime"):
+            refused(datetime(2026, 12, 7, 12, 0))  # noqa: DTZ001  # naive on purpose

@@ -19,11 +19,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import Executable
+
+from deconflict.store.schema import UTCDateTime
 
 __all__ = ["Gathered", "gathered", "rows", "run"]
 
@@ -91,12 +94,42 @@ def _compile(conn: Connection, stmt: Executable, keys: tuple[str, ...]) -> _Form
             constants.append(bind.effective_value)
         else:
             return None
-        binders.append(processors.get(name))
+        binders.append(_fused(bind.type, dialect) or processors.get(name))
     unused = set(keys) - set(names)
     if unused:  # a value the statement does not take: SQLAlchemy's answer (it may refuse), not ours
         return None
     results = tuple(column[3]._cached_result_processor(dialect, None) for column in (compiled._result_columns or ()))
     return _Form(compiled.string, tuple(names), tuple(constants), tuple(binders), results)
+
+
+_SQLITE_DATETIME = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+"""SQLAlchemy's text of a datetime on SQLite (its ``DATETIME``'s default storage format)."""
+
+
+def _utc_sqlite_text(value: datetime | None) -> str | None:
+    """What :class:`~deconflict.store.schema.UTCDateTime`'s bind processor on SQLite makes of ``value`` (the
+    instant in UTC, as SQLAlchemy's ``DATETIME`` writes it), in one step instead of two closures, a
+    conversion that changes nothing for the service's UTC instants, a copy and a dictionary formatted: every
+    entry writes two or three of them. The same text to the byte (``tests/store/test_direct.py``), and the
+    same refusal of a naive datetime."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; use aware UTC")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _fused(kind: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """A bind processor equivalent to the one SQLAlchemy compiles for ``kind`` on ``dialect``, and quicker; None
+    where there is none (SQLAlchemy's is used)."""
+    if dialect.name != "sqlite" or not isinstance(kind, UTCDateTime):
+        return None
+    impl = kind.impl_instance.dialect_impl(dialect)
+    if getattr(impl, "_storage_format", None) != _SQLITE_DATETIME:  # a DATETIME told to write another text
+        return None
+    return _utc_sqlite_text
 
 
 def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...]:
