@@ -506,7 +506,7 @@ def _example_env() -> dict[str, str]:
     return {k: v for k, *rest in pairs if rest and not k.startswith("#") for v in rest}
 
 
-def test_the_systemd_unit_runs_serve_with_the_example_environment() -> None:
+def test_the_systemd_unit_runs_serve_with_the_example_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     unit = _unit()
     assert set(unit) == {"Unit", "Service", "Install"}
     for section, keys in unit.items():
@@ -519,6 +519,9 @@ def test_the_systemd_unit_runs_serve_with_the_example_environment() -> None:
     used = set(re.findall(r"\$\{(\w+)\}", service["ExecStart"]))
     assert used <= set(env), f"ExecStart uses {used - set(env)}, which the example does not set"
     args = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a) for a in argv[2:]]
+    # the database (its URL may hold a password) from the environment, not on the command line ps shows
+    assert "DECONFLICT_DB" not in used and "--db" not in argv
+    monkeypatch.setenv("DECONFLICT_DB", env["DECONFLICT_DB"])
     serve = get_command(cli_app).commands["serve"]  # type: ignore[attr-defined]
     ctx = serve.make_context("serve", args)  # parses and checks every option as `serve` would
     assert ctx.params["log_format"] == "json" and ctx.params["db"] == env["DECONFLICT_DB"]

@@ -121,3 +121,45 @@ def test_a_server_refused_its_database_says_so_alone_and_never_serving(tmp_path:
     said = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(said) == 1 and said[0].startswith("error: "), said
     assert "serving" not in run.stdout + run.stderr
+
+
+def test_serve_takes_its_database_from_the_environment_and_keeps_it_off_the_command_line(tmp_path: Path) -> None:
+    """``DECONFLICT_DB`` (as the systemd unit passes it): a PostgreSQL URL's password is not in the process's
+    command line, which every user of the host reads (``ps``); ``--db`` still wins when given."""
+    import os
+
+    db = declared_db(tmp_path / "from env.db")
+    port = free_port()
+    exe = Path(sys.executable).parent / "deconflict"
+    server = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "DECONFLICT_DB": db},
+        cwd=tmp_path,
+    )
+    try:
+        end = time.monotonic() + 120
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, "the server exited before it answered"
+            assert time.monotonic() < end, "the server was not ready within 120 s"
+            time.sleep(0.2)
+        command_line = Path(f"/proc/{server.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert "from env.db" not in command_line
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+    said = server.stdout.read() if server.stdout else ""
+    assert "from env.db" in said  # the log names the database it serves: the one in the environment
+    assert not (tmp_path / "deconflict.db").exists()  # not the default beside it

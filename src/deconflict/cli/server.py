@@ -101,7 +101,15 @@ def demo(
 
 @user_errors
 def serve(
-    db: Annotated[str, typer.Option(help="Database URL, or a path to an SQLite file.")] = "deconflict.db",
+    db: Annotated[
+        str,
+        typer.Option(
+            envvar="DECONFLICT_DB",
+            show_envvar=True,
+            help="Database URL, or a path to an SQLite file. From the environment, a URL that holds a password "
+            "stays off the command line, where ps shows it to every user of the host.",
+        ),
+    ] = "deconflict.db",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     max_body_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body accepted.")] = 1_048_576,
