@@ -4,6 +4,8 @@ middle of the hotline once ids reached ten (found using it as an investigator)."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from support.builders import A
 from support.live import LiveServer, auth, post_notice
@@ -43,3 +45,23 @@ def test_a_replayed_hotline_and_its_conflicts_come_in_the_order_they_happened(
     assert [m["seq"] for m in around["messages"]] == sorted(m["seq"] for m in around["messages"])
     assert [c["id"] for c in around["conflicts"]] == [c["id"] for c in live_conflicts if c["id"] in
                                                       {x["id"] for x in around["conflicts"]}]  # fmt: skip
+
+
+def test_a_replay_at_an_instant_still_to_come_says_it_is_the_record_as_it_stands_now(
+    live: LiveServer, tokens: dict[str, str], client: httpx.Client, clock: FixedClock
+) -> None:
+    """As ``deconflict replay --at`` says in its note: a duty officer who asks the state at tomorrow 08:00 gets
+    today's record, in which no deadline has passed yet and no alert has climbed, and is told so."""
+    post_notice(live, tokens["TR"], "uav_patrol", 34.5, 37.6, title="n")
+    post_notice(live, tokens["IL"], "air_sortie", 34.5, 37.6, title="m")
+    now = clock()
+    for at, window, to_come in [
+        (now, None, False),
+        (now + timedelta(hours=20), None, True),
+        (now + timedelta(hours=20), 24, True),
+        (now - timedelta(seconds=1), 24, False),
+    ]:
+        params = {"at": iso(at), **({"window_h": window} if window else {})}
+        answer = client.get(f"{A}/replay", headers=auth(tokens["TR"]), params=params)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["still_to_come"] is to_come, params

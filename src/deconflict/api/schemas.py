@@ -573,6 +573,12 @@ class ReplayOut(BaseModel):
     conflicts: list[ConflictOut]
     messages: list[MessageOut]
     window: WindowOut | None = Field(None, description="With ``window_h``: the span it covers.")
+    still_to_come: bool = Field(
+        False,
+        description="The instant lies after the service's now: this is the record as it stands now, and an "
+        "alert that would climb or a deadline that would pass by then is not in it (the activities' phase is "
+        "their window's at the instant).",
+    )
 
 
 class KeyOut(BaseModel):

@@ -394,9 +394,11 @@ def replay(
     """Rebuilt from the record up to ``at``: activities with their versions, zones, conflicts and their
     status, hotline messages and acknowledgements, as the caller could see them then (the same
     disclosure rules as the live routes). With ``window_h``, what was in force, open or awaited then and
-    what ended, was cancelled, closed or was sent in the hours before (``window`` says from when)."""
+    what ended, was cancelled, closed or was sent in the hours before (``window`` says from when). An instant
+    still to come is answered with the record as it stands now, and ``still_to_come`` says so."""
     instant = parse_utc(at, field="at")
     if window_h is None:
-        return json_answer(replay_view(service, caller, service.replay(caller.mechanism_id, instant)))
-    state = service.replay_around(caller.mechanism_id, instant, window=timedelta(hours=window_h))
-    return json_answer(replay_view(service, caller, state))
+        state = service.replay(caller.mechanism_id, instant)
+    else:
+        state = service.replay_around(caller.mechanism_id, instant, window=timedelta(hours=window_h))
+    return json_answer({**replay_view(service, caller, state), "still_to_come": instant > service.clock()})
