@@ -32,6 +32,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -80,8 +81,11 @@ def serve_workers(settings: Settings, workers: int, log_format: str, *, cpus: li
         http="deconflict.api.serving:TimedRequests",
         log_config=None,
     )
-    # the supervisor's own lines (a worker died, was replaced, all stopped) reach the operator's log
-    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
+    # the supervisor's own lines (a worker died, was replaced, all stopped) reach the operator's log, a worker's
+    # death as a warning
+    supervisor = logging.getLogger("uvicorn.error")
+    supervisor.setLevel(logging.INFO)
+    supervisor.addFilter(_death_is_a_warning)
     if cpus is not None and len(cpus) < workers:
         logging.getLogger("deconflict.serve").warning(
             "--cpus: %d processes on %d CPU%s (%s): some share one",
@@ -91,6 +95,20 @@ def serve_workers(settings: Settings, workers: int, log_format: str, *, cpus: li
             ",".join(map(str, cpus)),
         )
     Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+_DIED = re.compile(r"Child process \[(\d+)\] died")
+
+
+def _death_is_a_warning(record: logging.LogRecord) -> bool:
+    """uvicorn's supervisor says a worker died, killed or crashed, at INFO, beside its routine lines: an
+    operator who watches warnings and errors (``journalctl -p warning``, an alert on the JSON log's level)
+    did not see it. Said at WARNING, in words, with what the supervisor does next."""
+    found = _DIED.fullmatch(record.msg) if isinstance(record.msg, str) and not record.args else None
+    if found is not None and record.levelno == logging.INFO:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = f"worker process {found.group(1)} died (killed, or it crashed); a new one is started in its place"
+    return True
 
 
 def app_from_env() -> FastAPI:
