@@ -78,9 +78,10 @@ class RecordFacade:
         """Recompute the mechanism's record chain."""
         return record.verify(self._ctx, mechanism_id)
 
-    def checkpoint(self, mechanism_id: str) -> dict[str, Any] | None:
-        """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None."""
-        return record.checkpoint(self._ctx, mechanism_id)
+    def checkpoint(self, mechanism_id: str, *, as_of: datetime | None = None) -> dict[str, Any] | None:
+        """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None.
+        ``as_of``: as it stood at that earlier instant (:func:`deconflict.service.record.checkpoint`)."""
+        return record.checkpoint(self._ctx, mechanism_id, as_of=as_of)
 
     def latest_checkpoint_seq(self, mechanism_id: str) -> int:
         """The newest checkpoint's sequence number (0: none), without a query once known."""

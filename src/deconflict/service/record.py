@@ -157,10 +157,13 @@ def head(ctx: Context, mechanism_id: str) -> chain.Head:
         return ledger.read_head(s, mechanism_id)
 
 
-def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
+def checkpoint(ctx: Context, mechanism_id: str, *, as_of: datetime | None = None) -> dict[str, Any] | None:
     """Sign the chain's head now (unless the last checkpoint already covers it); returns it or None.
 
-    The checkpoint listeners hear of it once it is stored.
+    ``as_of``: vouch for the head as it stood at that earlier instant instead (or at its last entry's time,
+    if later): what a command that is not the running service can vouch for, since nothing checked the
+    deadlines after the duty loop last ran (:func:`deconflict.service.recheck.recheck` holds a checkpoint's
+    time to every escalation due before it). The checkpoint listeners hear of it once it is stored.
     """
     key = ctx.signers.service_key
     with ctx.exclusive(mechanism_id) as picture:
@@ -180,7 +183,10 @@ def checkpoint(ctx: Context, mechanism_id: str) -> dict[str, Any] | None:
             floor = last_entry_at(s, mechanism_id, current.seq)
         if previous is not None and (floor is None or previous.at > floor):
             floor = previous.at
-        at = not_before(now, floor, what=f"{mechanism_id} checkpoint of entry {current.seq}")
+        if as_of is not None and as_of < now:
+            at = as_of if floor is None or as_of >= floor else floor
+        else:
+            at = not_before(now, floor, what=f"{mechanism_id} checkpoint of entry {current.seq}")
         message = signing.checkpoint_message(mechanism=mechanism_id, seq=current.seq, hash=current.hash, at=iso(at))
         signature = key.sign(message)
         with ctx.store.transaction() as s:

@@ -1,0 +1,72 @@
+"""``ledger export --db`` on a database no server runs on (the demo after its script, a stopped service, a copy)
+vouches for the head as it stood when its duty loop last ran, not now.
+
+It signed its checkpoint at the moment of export. The bundle's verifier holds a checkpoint's time to every
+escalation due before it, and nothing had checked the deadlines since the service stopped: the README's own
+"try it on the demo" (``demo --script``, then ``ledger export``, then ``ledger verify``) said DOES NOT HOLD,
+"the escalation of M59 ... fell due ... and the record has none of it", once a quarter of an hour had passed
+between the script and the export. A server that runs on the database (its duty lease held) still has the
+head signed as it stands now."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from support.builders import T4, M, declared_service, vol
+from typer.testing import CliRunner
+
+from deconflict.cli import app
+from deconflict.clock import FixedClock
+from deconflict.service.ticker import hold
+from deconflict.store import open_store
+
+runner = CliRunner()
+HELD_BY_OPERATOR = 3  # it verifies; the service holds the parties' keys (the builders' custody)
+
+
+def _stopped_two_hours_ago(path: Path) -> tuple[str, datetime]:
+    """A record whose last entries are two alerts awaiting an answer, written two hours ago by a service that
+    then stopped: their escalations fell due long since, and nothing recorded them."""
+    written = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    clock = FixedClock(written)
+    service = declared_service(path, clock)
+    service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, clock(), start_h=3)])
+    service.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, clock(), start_h=3)])
+    assert any(c["status"] == "open" for c in service.conflicts(M))  # alerts with deadlines, unanswered
+    service.store.close()
+    return str(path), written
+
+
+def _checkpoint_at(bundle: Path) -> str:
+    head = json.loads(bundle.read_text().splitlines()[0])
+    return str(head["checkpoints"][-1]["at"])
+
+
+def test_a_stopped_services_record_is_vouched_for_as_it_stood_and_verifies(tmp_path: Path) -> None:
+    db, written = _stopped_two_hours_ago(tmp_path / "stopped.db")
+    out = tmp_path / "record.jsonl"
+    exported = runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert "no server is running on" in exported.stderr and "not now" in exported.stderr
+    assert _checkpoint_at(out) == written.isoformat().replace("+00:00", "Z")  # the last entry's time
+    verified = runner.invoke(app, ["ledger", "verify", str(out)])
+    assert verified.exit_code == HELD_BY_OPERATOR, verified.output
+    assert "DOES NOT HOLD" not in verified.output and "missing" not in verified.output
+
+
+def test_a_served_databases_head_is_vouched_for_now(tmp_path: Path) -> None:
+    """The duty lease held (a server's loop runs on it): the head as it stands now, which the verifier holds to
+    every escalation fallen due, so a server that let them pass is caught."""
+    db, written = _stopped_two_hours_ago(tmp_path / "served.db")
+    store = open_store(db)
+    assert hold(store, "host:1:live", datetime.now(UTC), lease_s=120)
+    store.close()
+    out = tmp_path / "record.jsonl"
+    exported = runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert "no server is running" not in exported.stderr
+    assert datetime.fromisoformat(_checkpoint_at(out)) > written + timedelta(hours=1)
+    verified = runner.invoke(app, ["ledger", "verify", str(out)])
+    assert verified.exit_code == 1 and "missing at the end of the record" in verified.output, verified.output
