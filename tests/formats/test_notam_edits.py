@@ -165,3 +165,5 @@ def test_item_d_as_a_schedule_by_day(d: str, windows: list[tuple[str, str]] | No
     assert isinstance(draft, NoticeDraft)
     assert [(v["start"], v["end"]) for v in draft.volumes] == windows
     assert {(v["floor_m"], v["ceiling_m"]) for v in draft.volumes} == {(-500.0, 1524.0)}
+    # named as the KML import and deconflict's own drafts name volumes (v1, v2 ...): the NOTAM import alone said V1
+    assert [v["id"] for v in draft.volumes] == [f"v{k}" for k in range(1, len(windows) + 1)]

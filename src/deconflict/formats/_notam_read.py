@@ -147,7 +147,7 @@ def _read(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
         title = f"NOTAM {raw.ident}: {plain(body, limit=150)}".strip().rstrip(":")
         area = _area(raw, q, body)
         volumes = [
-            {**area, "id": f"V{k + 1}", "floor_m": floor, "ceiling_m": ceiling, "start": iso(t0), "end": iso(t1)}
+            {**area, "id": f"v{k + 1}", "floor_m": floor, "ceiling_m": ceiling, "start": iso(t0), "end": iso(t1)}
             for k, (t0, t1) in enumerate(_windows(raw, start, end))
         ]
     return NoticeDraft(n, raw.ident, kind, title[:200], volumes, named)
