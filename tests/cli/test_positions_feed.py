@@ -253,6 +253,12 @@ def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, 
             ["--sbs", "127.0.0.1:1", "--at", "2026-12-01T00:00:00Z"], "--at is for a CSV file", id="at-live"
         ),  # it was ignored without a word
         pytest.param(["header-only.csv"], "header-only.csv: no track in the file, only its header", id="no-track"),
+        pytest.param(  # the service named it "report 1", its place among the rows sent, not the file's line
+            ["hawk.csv"],
+            "hawk.csv line 4, column id: '\u015eAH\u0130N1' may only hold ASCII letters, digits and - _ . : (not "
+            "'\u015e', U+015E)",
+            id="non-ascii-id",
+        ),
     ],
 )
 def test_a_live_feed_wrongly_given_is_refused_in_words(
@@ -269,6 +275,10 @@ def test_a_live_feed_wrongly_given_is_refused_in_words(
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "header-only.csv").write_text("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\n", encoding="utf-8")
+    (tmp_path / "hawk.csv").write_text(
+        "id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\nABC1,34.5,37.6,10000,300,90,0\n\n\u015eAH\u0130N1,34.6,37.7,10000,300,90,0\n",
+        encoding="utf-8",
+    )
     env = {"DECONFLICT_URL": live.url, "DECONFLICT_TOKEN": tokens["TR"]}
     out = CliRunner().invoke(app, ["positions", *args], env=env)
     assert out.exit_code == 2 and words in out.output, out.output

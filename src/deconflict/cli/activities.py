@@ -129,7 +129,8 @@ def positions(
     from deconflict.formats.tracks_csv import read_tracks_csv
 
     measured = parse_instant(at, "--at")  # the option as typed ('at:' before), and before the file is read
-    tracks = read_tracks_csv(read_text(path), source=str(path))  # the CSV's own errors name row and column
+    # the CSV's own errors name row and column, and so do the ids the service would refuse
+    tracks = read_tracks_csv(read_text(path), source=str(path), service_ids=True)
     if not tracks.ids:  # the service's own words were "reports: needs at least 1 item"
         raise DeconflictError(f"{path}: no track in the file, only its header: nothing to send")
     when = iso(measured or datetime.now(UTC))

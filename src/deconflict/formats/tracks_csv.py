@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from deconflict.errors import InvalidInput
+from deconflict.formats.docs import identifier
 from deconflict.tactical import TrackConflictTable, Tracks
 from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
@@ -32,8 +33,12 @@ _MEANING = {
 }
 
 
-def read_tracks_csv(text: str, *, source: str = "tracks.csv") -> Tracks:
+def read_tracks_csv(text: str, *, source: str = "tracks.csv", service_ids: bool = False) -> Tracks:
     """Parse a tracks CSV into :class:`~deconflict.tactical.Tracks` (metres, metres per second).
+
+    ``service_ids``: each track id must also be one the service takes (:func:`deconflict.formats.docs.identifier`:
+    ASCII letters, digits, - _ . :, at most 64), refused here by its line: what ``deconflict positions`` sends
+    (``deconflict tracks``, the batch contract, takes any text).
 
     >>> t = read_tracks_csv("id,lat,lon,alt_ft,gs_kt,trk_deg,vs_fpm\\nA,34.5,37.6,10000,360,90,-600\\n")
     >>> t.ids, float(t.alt_m[0]), round(float(t.gs_mps[0]), 3), float(t.vs_mps[0])
@@ -83,6 +88,13 @@ def read_tracks_csv(text: str, *, source: str = "tracks.csv") -> Tracks:
     for k, name in enumerate(ids):
         if not name:
             raise InvalidInput(f"{source} line {lines[k]}, column id: the track id is empty", field="id")
+        if service_ids:
+            try:
+                identifier(name, "id")
+            except InvalidInput as e:  # the service named it "report 3", its place among the rows sent
+                raise InvalidInput(
+                    f"{source} line {lines[k]}, column id: {e.message.removeprefix('id: ')}", field="id"
+                ) from None
     values = {c: _column(rows, lines, where[c], c, source) for c in _NUMBERS}
     checks: tuple[tuple[str, Any, str], ...] = (
         ("lat", np.abs(values["lat"]) > 90.0, "latitude is outside -90..90"),
