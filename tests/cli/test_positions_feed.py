@@ -234,6 +234,51 @@ def test_a_beast_feed_is_decoded_by_pymodes(live: LiveServer, tokens: dict[str, 
     assert abs(track["lat"] - 52.2658) < 0.01 and abs(track["lon"] - 3.9389) < 0.05
 
 
+@pytest.mark.parametrize("pairs", [False, True], ids=["velocities only", "positions"])
+def test_a_receiver_that_talks_but_gives_no_position_is_warned_about_once(pairs: bool) -> None:
+    """A Beast feed of velocity messages only (a receiver that decodes no airborne position, or hears each
+    aircraft's even message and never its odd one) sent nothing and said nothing: the duty officer saw an
+    empty picture and a quiet terminal. Now it is said once; a feed that gives positions is not warned about."""
+    from deconflict.formats._adsb_feed import run_sbs
+
+    even, odd = "8D40621D58C382D690C8AC2863A7", "8D40621D58C386435CC412692AD6"
+    velocity = "8D40621D994409940838174550B1"
+    messages = ([even, odd] * 3 if pairs else []) + [velocity] * 6
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            for k in range(30):  # 1.5 s of messages, then the line stays up
+                conn.sendall(b"".join(_beast(m, 1000 + 10 * k + i) for i, m in enumerate(messages)))
+                time.sleep(0.05)
+            done.wait(10)
+
+    threading.Thread(target=serve, daemon=True).start()
+    said: list[str] = []
+    posted: list[int] = []
+    stop = threading.Event()
+    feed = threading.Thread(
+        target=run_sbs,
+        args=("127.0.0.1", server.getsockname()[1], lambda reports: posted.append(len(reports))),
+        kwargs={"stop": stop, "warn": said.append, "beast": True, "batch_s": 0.1, "quiet_s": 0.5},
+        daemon=True,
+    )
+    feed.start()
+    time.sleep(2.5)
+    stop.set()
+    done.set()
+    feed.join(timeout=10)
+    server.close()
+    quiet = [w for w in said if "not one position to send" in w]
+    if pairs:
+        assert posted and not quiet, said
+    else:
+        assert not posted and len(quiet) == 1, said
+        assert "messages read in" in quiet[0] and "--icao" in quiet[0]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -49,6 +49,9 @@ KEEP_OPEN_S = 60.0
 """How long the connection to an ``aircraft.json`` URL is kept open between polls (httpx's 5 s by default would
 open a new one whenever a poll and the sending of its positions to a slow service took longer)."""
 _READ_S = 0.2
+QUIET_S = 30.0
+"""How long a receiver may send messages that give no position to send before a warning says so (once, until
+positions flow again)."""
 
 
 def _local_now() -> datetime:
@@ -94,6 +97,11 @@ class _Batcher:
     batch_s: float
     now: Callable[[], datetime]
     due: float = 0.0
+    quiet_s: float = QUIET_S
+    quiet_since: float = field(default_factory=time.monotonic)
+    read_then: int = 0
+    """The messages read when the quiet began."""
+    told: bool = False
 
     def tick(self, *, force: bool = False) -> None:
         if not force and time.monotonic() < self.due:
@@ -101,7 +109,9 @@ class _Batcher:
         self.due = time.monotonic() + self.batch_s
         reports = self.picture.reports(self.now())
         if not reports:
+            self._quiet()
             return
+        self.quiet_since, self.read_then, self.told = time.monotonic(), self.stats.lines, False
         try:
             self.post(reports)
         except Exception as e:  # the service refused, or could not be reached: the feed goes on
@@ -112,6 +122,19 @@ class _Batcher:
             return
         self.stats.batches += 1
         self.stats.reports += len(reports)
+
+    def _quiet(self) -> None:
+        """A receiver that talks and gives nothing to send (Mode S without ADS-B positions, only one of each
+        even and odd position message, aircraft that --icao leaves out) was silent on our side: said once."""
+        heard = self.stats.lines - self.read_then
+        if self.told or heard == 0 or time.monotonic() - self.quiet_since < self.quiet_s:
+            return
+        self.told = True
+        self.warn(
+            f"{heard} messages read in {time.monotonic() - self.quiet_since:.0f} s and not one position to send: "
+            "does the receiver decode ADS-B airborne positions (each needs an even and an odd message within "
+            "10 s), and does --icao name aircraft it hears?"
+        )
 
 
 def _reason(e: BaseException) -> str:
@@ -131,11 +154,12 @@ def run_sbs(
     batch_s: float = 1.0,
     now: Callable[[], datetime] = _local_now,
     beast: bool = False,
+    quiet_s: float = QUIET_S,
 ) -> FeedStats:
     """Follow the BaseStation feed (or, with ``beast``, the Mode S Beast feed) at ``host``:``port`` until
-    ``stop`` is set; see the module."""
+    ``stop`` is set; see the module (``quiet_s``: :data:`QUIET_S`)."""
     stats = stats if stats is not None else FeedStats()
-    batcher = _Batcher(picture or AdsbPicture(), post, warn, stats, batch_s, now)
+    batcher = _Batcher(picture or AdsbPicture(), post, warn, stats, batch_s, now, quiet_s=quiet_s)
     name = "Beast" if beast else "SBS"
     backoff = 1.0
     while not stop.is_set():
