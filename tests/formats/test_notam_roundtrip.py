@@ -284,6 +284,8 @@ def test_the_command_names_the_notam_and_item_on_stderr_and_exits_2(tmp_path: Pa
     result = CliRunner().invoke(app, ["import", "notam", str(path), "--db", db, "--as", "TR"])
     assert result.exit_code == 2
     assert "error: NOTAM 2 item C:" in result.stderr and "Traceback" not in result.output
+    # and by its identifier and line, as the officer finds it in a civil authority's file (was: "NOTAM 2" alone)
+    assert result.stderr.rstrip().endswith("(NOTAM 2 is A0002/25, from line 7)"), result.stderr
     path.write_text("hello\n" + GOOD, encoding="utf-8")
     result = CliRunner().invoke(app, ["import", "notam", str(path), "--db", db, "--as", "TR"])
     assert result.exit_code == 2 and "line 1: 'hello' is not part of a NOTAM" in result.stderr

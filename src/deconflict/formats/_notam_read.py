@@ -22,6 +22,7 @@ from deconflict.clock import iso
 from deconflict.errors import InvalidInput
 from deconflict.formats._notam_firs import fir_named
 from deconflict.formats._notam_text import (
+    NotamError,
     RawNotam,
     fail,
     parse_dms_pair,
@@ -99,7 +100,19 @@ def read_notams(text: str, *, party: str) -> list[NoticeDraft | ZoneDraft]:
     Raises:
         NotamError: the first NOTAM that cannot be read, naming it and its item.
     """
-    return [_read(raw, party) for raw in split_notams(text)]
+    return [_named(raw, party) for raw in split_notams(text)]
+
+
+def _named(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
+    """:func:`_read`, a refusal naming the NOTAM by its identifier and line too (``NOTAM 2 item E: ... (NOTAM 2
+    is A0123/26, from line 9)``): in a file of a civil authority's NOTAMs, "NOTAM 2" alone sent the officer
+    counting."""
+    try:
+        return _read(raw, party)
+    except NotamError as e:
+        if not e.message.startswith(f"NOTAM {raw.n} "):
+            raise
+        raise NotamError(f"{e.message} (NOTAM {raw.n} is {raw.ident}, from line {raw.line})", field=e.field) from None
 
 
 def _read(raw: RawNotam, party: str) -> NoticeDraft | ZoneDraft:
