@@ -131,6 +131,22 @@ def area_in_frame(m: Mechanism) -> tuple[Frame, Any]:
     return frame, allowed
 
 
+def beyond_area(margin_m: float) -> str:
+    """How far beyond the area of responsibility a footprint may reach, in words (empty: not at all): in nautical
+    miles when it is a whole number of them, as a mechanism's margin usually is (territorial waters' 12 NM was
+    said "22.224 km").
+
+    >>> beyond_area(22_224.0), beyond_area(5_000.0), beyond_area(0.0)
+    (' (or within 12 NM, 22.2 km, of it)', ' (or within 5 km of it)', '')
+    """
+    if margin_m <= 0:
+        return ""
+    miles = margin_m / 1852.0
+    if abs(miles - round(miles)) < 1e-9:
+        return f" (or within {round(miles)} NM, {margin_m / 1000:.1f} km, of it)"
+    return f" (or within {margin_m / 1000:g} km of it)"
+
+
 def zone_outside(m: Mechanism, allowed: Any, zone_id: str, projected: Any, radius_m: float | None) -> str | None:
     """Why a zone (its geometry in the mechanism's frame) is refused, when it lies wholly outside the area of
     responsibility (None: it reaches into it). One wholly outside forbids nothing any notice could be (notices
@@ -139,9 +155,9 @@ def zone_outside(m: Mechanism, allowed: Any, zone_id: str, projected: Any, radiu
     area = shapely.buffer(projected, radius_m) if radius_m else projected
     if allowed.intersects(area if not area.is_empty else projected):
         return None
-    margin = f" (or within {m.rules.area_margin_m / 1000:g} km of it)" if m.rules.area_margin_m else ""
     return (
-        f"zone {zone_id!r} lies wholly outside the mechanism's area of responsibility, {m.area_name}{margin}, "
+        f"zone {zone_id!r} lies wholly outside the mechanism's area of responsibility, {m.area_name}"
+        f"{beyond_area(m.rules.area_margin_m)}, "
         "where no notice can be: are its positions longitude first, as GeoJSON and KML write them?"
     )
 

@@ -122,6 +122,7 @@ def test_a_zone_wholly_outside_the_area_is_refused_and_one_across_its_edge_kept(
         "geometry: zone 'TR-SWAPPED' lies wholly outside the mechanism's area of responsibility, "
     )
     assert "are its positions longitude first" in e.value.message and e.value.field == "geometry"
+    assert "(or within 12 NM, 22.2 km, of it)" in e.value.message  # the scenario's margin (was "22.224 km")
     assert svc.head(M).seq == before and "TR-SWAPPED" not in {z["id"] for z in svc.zones(M)}
     # 55 km north of the border at Kilis, 80 km across: it reaches into the area
     across = zone("TR-KILIS", "protected", ["exercise"], (37.1, 37.2), 80_000)

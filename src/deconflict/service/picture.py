@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from deconflict.errors import Forbidden, InvalidInput, NotFound
 from deconflict.formats.docs import activity_from_doc, zone_from_doc
 from deconflict.geo import Frame
-from deconflict.mechanisms import area_in_frame, mechanism_from_record
+from deconflict.mechanisms import area_in_frame, beyond_area, mechanism_from_record
 from deconflict.model import Activity, ActivityKind, Mechanism, Member, Role, Volume, Zone
 from deconflict.record import chain
 from deconflict.record.chain import EntryType
@@ -147,11 +147,9 @@ class Picture:
             if shape.is_empty:  # a circle too small for a ring of distinct points (5e-324 m): its centre
                 shape = geom
             if not self.allowed_area.covers(shape):
-                margin = self.mechanism.rules.area_margin_m
-                beyond = f" (or within {margin / 1000:g} km of it)" if margin else ""
                 raise InvalidInput(
                     f"volume {n + 1} (id {v.id!r}) geometry: the footprint extends outside the mechanism's area of "
-                    f"responsibility, {self.mechanism.area_name}{beyond}",
+                    f"responsibility, {self.mechanism.area_name}{beyond_area(self.mechanism.rules.area_margin_m)}",
                     field="geometry",
                 )
         return projected
