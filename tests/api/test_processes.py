@@ -258,7 +258,7 @@ def test_workers_behind_one_address_serve_replace_a_dead_one_and_stop_together(s
         assert server.stop() == 0, server.output()[-3000:]
     assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived its parent"
     # the death is a warning in the operator's log (it was an INFO line among the routine ones)
-    said = [line for line in server.output().splitlines() if f"worker process {dead} died" in line]
+    said = [line for line in server.output().splitlines() if f"worker process {dead} is gone" in line]
     assert len(said) == 1 and "WARNING" in said[0], server.output()[-3000:]
     assert Service(open_store(store_url)).verify(M).ok
 

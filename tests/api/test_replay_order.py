@@ -65,3 +65,7 @@ def test_a_replay_at_an_instant_still_to_come_says_it_is_the_record_as_it_stands
         answer = client.get(f"{A}/replay", headers=auth(tokens["TR"]), params=params)
         assert answer.status_code == 200, answer.text
         assert answer.json()["still_to_come"] is to_come, params
+    # the earliest instant a caller may name, with a window reaching before it: answered, not refused in a field
+    # 'since' the request does not have
+    early = client.get(f"{A}/replay", headers=auth(tokens["TR"]), params={"at": "2000-01-01T00:00:00Z", "window_h": 24})
+    assert early.status_code == 200, early.text

@@ -70,3 +70,29 @@ def test_a_served_databases_head_is_vouched_for_now(tmp_path: Path) -> None:
     assert datetime.fromisoformat(_checkpoint_at(out)) > written + timedelta(hours=1)
     verified = runner.invoke(app, ["ledger", "verify", str(out)])
     assert verified.exit_code == 1 and "missing at the end of the record" in verified.output, verified.output
+
+
+def test_a_command_that_writes_to_a_stopped_record_first_records_what_fell_due(tmp_path: Path) -> None:
+    """``member add`` on a record no server runs on (the demo's, ten minutes after its script): the member's entry
+    came after the deadlines its alerts had passed, with their escalations missing before it, and the record
+    failed ``ledger verify`` for good ("missing before entry N"), serve it as one might afterwards. Now the
+    command records what fell due first, as a server does when it starts."""
+    db, written = _stopped_two_hours_ago(tmp_path / "stopped.db")
+    added = runner.invoke(
+        app, ["member", "add", "--db", db, "--mechanism", M, "--party", "TR", "--role", "party", "--name", "late"]
+    )
+    assert added.exit_code == 0, added.output
+    out = tmp_path / "record.jsonl"
+    assert runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)]).exit_code == 0
+    entries = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+    types = [e["type"] for e in entries]
+    assert types[-1] == "member.added" and "message.escalated" in types[types.index("conflict.detected") :]
+    verified = runner.invoke(app, ["ledger", "verify", str(out)])
+    assert verified.exit_code == HELD_BY_OPERATOR, verified.output
+    assert "DOES NOT HOLD" not in verified.output
+    store = open_store(db)  # and it did not keep the duty lease: a server started now takes it at once
+    from deconflict.service.ticker import lease
+
+    held = lease(store)
+    store.close()
+    assert held is None or held[1] <= datetime.now(UTC)

@@ -86,9 +86,58 @@ def test_another_alembic_applications_database_is_not_called_a_newer_deconflict(
         conn.execute("INSERT INTO alembic_version VALUES ('ae1027a6acf')")
         conn.commit()
     before = _digest(notes)
-    with pytest.raises(DeconflictError, match=r"another application's \(Alembic revision ae1027a6acf\)") as refused:
+    with pytest.raises(DeconflictError, match=r"another application.s \(Alembic revision ae1027a6acf,") as refused:
         open_store(str(notes))
     assert "newer release" not in str(refused.value)
+    assert _digest(notes) == before
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        # Alembic names revisions as we do when told to (alembic revision --rev-id 0001): ours by its name, not by
+        # its tables; it was migrated into (a traceback, half our tables added, the file switched to WAL)
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); INSERT INTO alembic_version VALUES "
+        "('0001'); CREATE TABLE users (id INTEGER)",
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); INSERT INTO alembic_version VALUES "
+        "('0016'); CREATE TABLE users (id INTEGER)",
+        "CREATE VIEW answers AS SELECT 42 AS answer",  # a view is another application's as much as a table
+    ],
+    ids=["revision 0001", "our head's name", "a view"],
+)
+def test_another_applications_schema_that_looks_like_ours_is_refused(tmp_path: Path, schema: str) -> None:
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as conn:
+        conn.executescript(schema)
+        conn.commit()
+    before = _digest(other)
+    for read_only in (False, True):
+        with pytest.raises(DeconflictError, match="is not a deconflict database"):
+            open_store(str(other), read_only=read_only)
+    assert _digest(other) == before
+
+
+def test_a_file_another_process_holds_locked_is_refused_before_it_is_switched(
+    notes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locked longer than the look before writing waited, the file was passed over unlooked at; the store's own
+    connection then switched it to a write-ahead log and only then refused it, saying nothing was written."""
+    import deconflict.store
+
+    monkeypatch.setattr(deconflict.store, "_BUSY_S", 0.3)
+    before = _digest(notes)
+    holder = sqlite3.connect(notes, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(DeconflictError, match="another process has held it locked") as refused:
+            open_store(str(notes))
+        assert "nothing was written" in str(refused.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert _digest(notes) == before
+    with pytest.raises(DeconflictError, match="another application's tables"):  # let go of: looked at, refused
+        open_store(str(notes))
     assert _digest(notes) == before
 
 
@@ -123,6 +172,30 @@ def _pg_tables(url: str) -> list[str]:
         names = list(conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")))
     engine.dispose()
     return names
+
+
+@pytest.mark.parametrize(
+    "made", ["CREATE VIEW answers AS SELECT 42 AS answer", "CREATE SEQUENCE invoice_numbers"], ids=["view", "sequence"]
+)
+def test_a_postgresql_database_with_only_a_view_or_a_sequence_is_another_applications(
+    pg_foreign: str, made: str
+) -> None:
+    engine = create_engine(pg_foreign, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP TABLE invoices"))
+        conn.execute(text(made))
+    engine.dispose()
+    with pytest.raises(DeconflictError, match="another application's tables"):
+        open_store(pg_foreign)
+    assert _pg_tables(pg_foreign) == []
+
+
+def test_a_password_in_the_urls_options_is_not_said(pg_foreign: str) -> None:
+    """libpq takes the password as a query option too (``?password=``): it was shown in the refusal, and in the
+    log line that names the database served."""
+    with pytest.raises(DeconflictError) as refused:
+        open_store(pg_foreign + "&password=s3cret-in-query")
+    assert "s3cret" not in str(refused.value) and "password=***" in str(refused.value)
 
 
 def test_another_applications_postgresql_database_is_refused_and_left_alone(pg_foreign: str) -> None:

@@ -166,7 +166,9 @@ def replay_view(service: Service, caller: Caller, state: dict[str, Any]) -> dict
     activities = []
     when = parse_utc(state["at"], field="at") if state.get("at") else service.clock()
     # around an instant, what the member is shown is judged by what it sees: a notice seen in part by its parts
-    since = parse_utc(state["window"]["since"], field="since") if "window" in state else None
+    # the window's start, worked out by replay (not the caller's: it may lie before the years a caller may name,
+    # 24 hours before 2000-01-01, and was refused as a request field 'since' that the request does not have)
+    since = datetime.fromisoformat(state["window"]["since"]) if "window" in state else None
     for row in state["activities"]:
         doc = row["doc"]
         if sees_whole_notices(member, m.rules.disclosure, row["party"]):

@@ -107,7 +107,10 @@ def _death_is_a_warning(record: logging.LogRecord) -> bool:
     found = _DIED.fullmatch(record.msg) if isinstance(record.msg, str) and not record.args else None
     if found is not None and record.levelno == logging.INFO:
         record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.msg = f"worker process {found.group(1)} died (killed, or it crashed); a new one is started in its place"
+        record.msg = (
+            f"worker process {found.group(1)} is gone (killed, crashed, or hung and stopped by the supervisor); a "
+            "new one is started in its place"
+        )
     return True
 
 

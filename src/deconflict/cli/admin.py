@@ -14,6 +14,7 @@ from deconflict.cli.common import (
     DbFileOpt,
     MechanismChoiceOpt,
     MechanismIdOpt,
+    catch_up,
     chosen_mechanism,
     open_service,
     shown_db,
@@ -53,6 +54,7 @@ def member_add(
     service = open_service(db, migrate=True)
     member_id = id or service.next_member_id(mechanism, party)
     doc = {"id": member_id, "name": name, "role": role, "party": party, "language": language}
+    catch_up(service)
     added = service.add_member(mechanism_id=mechanism, member=doc)
     token = service.issue_token(mechanism_id=mechanism, member_id=added.id, label=name)
     typer.echo(f"member {added.id} ({added.role.value} for {added.party}) added to {mechanism}", err=True)
@@ -114,7 +116,7 @@ def mechanism_declare(
     if "://" not in db and not Path(db).resolve().parent.is_dir():
         raise DeconflictError(f"db: {Path(db).parent} is not a folder; the database file goes in an existing one")
     service = Service.open(db, migrate=True)
-    outcome = service.declare_mechanism(mechanism=m)
+    outcome = service.declare_mechanism(mechanism=m)  # a record of its own: nothing of another's fell due in it
     parties = sorted({x.party for x in m.members if x.role.value == "party"})
     typer.echo(
         f"mechanism {m.id} declared in {shown_db(db)}: {_count(len(m.members), 'member')}, "
@@ -195,6 +197,7 @@ def keys_register(
         "public_key": new.public_key,
         "possession": new.sign(message),
     }
+    catch_up(service)  # before a prepared entry takes its place in the chain
     if with_key is None:
         key = service.register_key(**request)
     else:

@@ -29,6 +29,7 @@ __all__ = [
     "chosen_mechanism",
     "BIDI_CONTROLS",
     "DEFAULT_DB",
+    "catch_up",
     "DbFileOpt",
     "MechanismChoiceOpt",
     "shown_db",
@@ -450,6 +451,29 @@ def open_service(db: str, *, migrate: bool = False, read_only: bool = False) -> 
     return Service.open(db, migrate=migrate, read_only=read_only)
 
 
+def catch_up(service: Service) -> None:
+    """Before a command appends to a record that no server runs on (no duty lease held), record what fell due
+    while nothing ran (escalation steps, line checks), as a server does when it starts. An entry appended after
+    a deadline passed unanswered, with the escalation it calls for missing before it, made the record fail
+    ``ledger verify`` for good ("missing before entry N"), whatever was served afterwards. Only when a step
+    is due past the verifier's grace (a record stopped a few minutes is written to as before: no line check
+    appears in a mechanism being set up). Called once the command's own checks have passed, just before it
+    writes."""
+    from deconflict.service.recheck import GRACE_S
+    from deconflict.service.ticker import lease
+
+    now = service.clock()
+    held = lease(service.store)
+    if held is not None and held[1] > now:
+        return  # a server's duty loop runs on it
+    if not service.overdue_steps(now - timedelta(seconds=GRACE_S)):
+        return
+    try:
+        service.tick(snapshots=False)
+    finally:
+        service.release_duty()
+
+
 def shown_db(db: str) -> str:
     """A database as the terminal and the log may show it: a path as given, a URL without its password
     (``postgresql://u:***@/d?host=db1:5432&host=db2:5432``).
@@ -457,10 +481,6 @@ def shown_db(db: str) -> str:
     >>> shown_db("postgresql://u:secret@db1/d")
     'postgresql://u:***@db1/d'
     """
-    if "://" not in db:
-        return db
-    from urllib.parse import unquote
+    from deconflict.store import shown_url
 
-    from sqlalchemy.engine import make_url
-
-    return unquote(make_url(db).render_as_string(hide_password=True))  # host=db1:5432, not host=db1%3A5432
+    return shown_url(db)

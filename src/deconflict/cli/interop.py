@@ -22,6 +22,7 @@ from deconflict.cli.common import (
     DEFAULT_DB,
     DbFileOpt,
     MechanismChoiceOpt,
+    catch_up,
     chosen_mechanism,
     open_service,
     say,
@@ -314,6 +315,7 @@ def import_notams(
     _not_recorded(service, mechanism, drafts)
     for draft in drafts:  # every NOTAM through the service's own checks first, writing nothing
         _prepare(service, mechanism, member.id, draft)
+    catch_up(service)
     lines: list[str] = []
     for draft in drafts:
         try:

@@ -22,6 +22,7 @@ from deconflict.cli.common import (
     DEFAULT_DB,
     DbFileOpt,
     MechanismChoiceOpt,
+    catch_up,
     chosen_mechanism,
     open_service,
     parse_altitude,
@@ -146,6 +147,8 @@ def _store_zones(
 
     for doc in docs:
         _prepared(declare(doc))
+    if not dry_run:
+        catch_up(service)
     stored: list[str] = []
     for doc in docs:
         if dry_run:
@@ -264,6 +267,7 @@ def _notify(service: Service, actor: str, args: dict[str, Any], *, dry_run: bool
     if dry_run:
         say(f"a {args['kind']} of {len(args['volumes'])} volume(s) would be notified")
         return
+    catch_up(service)
     out = _write(notify, key)
     assert out.activity is not None
     say(f"{out.activity.id} notified: {len(args['volumes'])} volume(s) (record now at entry {out.seq}){_raised(out)}")

@@ -233,6 +233,22 @@ def next_step(row: MessageRow, ack_deadline_s: float, ladder: tuple[Rung, ...]) 
     return climb.alerted_at, climb.name
 
 
+def overdue_steps(ctx: Context, mechanism_id: str, before: datetime) -> int:
+    """How many unanswered messages of a record have an escalation step that fell due before ``before`` and is
+    not in it (what ``ledger verify`` names as missing before the next entry, past its grace)."""
+    picture = ctx.pictures.get(mechanism_id)
+    rules = picture.mechanism.rules
+    with ctx.store.read() as s:
+        rows = s.scalars(
+            select(MessageRow).where(*queries.unanswered(mechanism_id), MessageRow.steps < len(rules.ladder) - 1)
+        )
+        return sum(
+            1
+            for row in rows
+            if (step := next_step(row, rules.ack_deadline_s, rules.ladder)) is not None and step[0] < before
+        )
+
+
 def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any]:
     """What waits on the reader's party now, soonest deadline first: the conflicts it must acknowledge
     (each with its alerts) and the other messages it must answer; each says whether it is overdue, how far

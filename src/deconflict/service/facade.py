@@ -519,6 +519,11 @@ class Service(RecordFacade):
         """
         return duty.tick(self._ctx, snapshots=snapshots)
 
+    def overdue_steps(self, before: datetime) -> int:
+        """Escalation steps that fell due before ``before`` and are not in their record, in every mechanism
+        (:func:`deconflict.service.duty.overdue_steps`)."""
+        return sum(duty.overdue_steps(self._ctx, m, before) for m in self.mechanism_ids())
+
     def release_duty(self) -> None:
         """Give up the duty lease this process holds, when it stops cleanly: another process takes over the
         duty loop at its next tick, not :data:`~deconflict.service.ticker.LEASE_S` later."""

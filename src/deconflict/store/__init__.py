@@ -132,6 +132,27 @@ def connection_options(url: str) -> dict[str, Any]:
     return {k: v for k, v in FAILOVER_DEFAULTS.items() if k not in query}
 
 
+_BUSY_S = 10.0
+"""How long an SQLite connection waits for another process's lock before it gives up."""
+
+
+def shown_url(db: str) -> str:
+    """A database as a message or the log may show it: a path as given, a URL without its password, whether it
+    is the user's (``u:***@``) or a ``password=`` option of libpq's in the query.
+
+    >>> shown_url("postgresql://u:secret@db1/d"), shown_url("postgresql://u@/d?host=/run/pg&password=s3")
+    ('postgresql://u:***@db1/d', 'postgresql://u@/d?host=/run/pg&password=***')
+    """
+    if "://" not in db:
+        return db
+    from urllib.parse import unquote
+
+    url = make_url(db)
+    if "password" in url.query:
+        url = url.update_query_dict({"password": "***"})
+    return unquote(url.render_as_string(hide_password=True))  # host=db1:5432, not host=db1%3A5432
+
+
 def _sqlite_pragmas(synchronous: str | None) -> Callable[[Any, Any], None]:
     """The pragmas of every connection to a SQLite database. A write answered 2xx must survive a power cut
     (else the record would be written again at sequence numbers the parties' mirrors already hold: a fork):
@@ -148,7 +169,7 @@ def _sqlite_pragmas(synchronous: str | None) -> Callable[[Any, Any], None]:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={int(_BUSY_S * 1000)}")
         cur.close()
 
     return pragmas
@@ -191,7 +212,8 @@ def _revisions(conn: Connection, where: str) -> list[str]:
     if conn.dialect.name == "postgresql":
         tables = list(conn.scalars(_PG_TABLES))
     else:
-        tables = inspect(conn).get_table_names()
+        seen = inspect(conn)
+        tables = seen.get_table_names() + seen.get_view_names()
     found = []
     if "alembic_version" in tables:
         found = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
@@ -209,23 +231,28 @@ def _revisions(conn: Connection, where: str) -> list[str]:
 
 _PG_TABLES = text(
     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT EXISTS ("
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT EXISTS ("
     "SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"
 )
-"""The tables in the schema a PostgreSQL session writes to, but those an extension made (PostGIS's
-``spatial_ref_sys``: a database made for deconflict may hold PostGIS)."""
+"""The tables (and views, sequences, foreign tables: another application's all the same) in the schema a
+PostgreSQL session writes to, but those an extension made (PostGIS's ``spatial_ref_sys``: a database made for
+deconflict may hold PostGIS)."""
 
 _OUR_REVISION = re.compile(r"\d{4}")
 """How this project names its schema's revisions (``0016``); another application's Alembic names its own."""
+_ALWAYS = frozenset({"ledger", "mechanisms"})
+"""Tables every revision of this project's schema has held, from the first (``0001``) on."""
 
 
 def refuse_another(tables: list[str], revisions: list[str], *, where: str) -> None:
     """Refuse a database that holds another application's tables (``tables``: those in it; ``revisions``:
     its Alembic revisions), before anything is written into it: an engineer who gives ``--db`` another
     program's SQLite file or PostgreSQL database must find it as it was, not with deconflict's tables added.
-    A database with no table at all is deconflict's to make its record in.
+    A database with no table at all is deconflict's to make its record in. A revision named as ours (four digits,
+    as ``alembic revision --rev-id 0001`` names another application's too) is ours only beside the tables every
+    revision of ours has had since the first (:data:`_ALWAYS`).
 
-    >>> refuse_another(["ledger", "alembic_version"], ["0016"], where="a.db")
+    >>> refuse_another(["ledger", "mechanisms", "alembic_version"], ["0016"], where="a.db")
     >>> refuse_another(["notes"], [], where="notes.db")
     Traceback (most recent call last):
     ...
@@ -234,11 +261,13 @@ tables (notes) and no deconflict record, and nothing was written into it. Give d
 new file (it is made) or an empty PostgreSQL database
     """
     theirs = [r for r in revisions if not _OUR_REVISION.fullmatch(r)]
+    if revisions and not theirs and not _ALWAYS <= set(tables):
+        theirs = revisions  # our revision's name, not its tables: another application's
     others = sorted(t for t in tables if not t.startswith("sqlite_"))
     if not theirs and (revisions or not others):
         return
     if theirs:
-        held = f"its schema is another application's (Alembic revision {theirs[0]})"
+        held = f"its schema is another application's (Alembic revision {theirs[0]}, without deconflict's tables)"
     else:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         held = f"it holds another application's tables ({shown}) and no deconflict record"
@@ -252,15 +281,28 @@ new file (it is made) or an empty PostgreSQL database
 def _refuse_another_file(database: Path) -> None:
     """:func:`refuse_another` for an SQLite file, read through a read-only connection of its own before the
     store's first connection (which makes the file a write-ahead-log one, rewriting its header). A file SQLite
-    cannot read so is left to that first connection, which says why."""
+    cannot read so is left to that first connection, which says why; one another process holds locked longer
+    than the store would wait is refused (the store's connection would switch it before it was looked at).
+
+    Raises:
+        DeconflictError: another application's file (:func:`refuse_another`), or one held locked.
+    """
     if not database.is_file() or database.stat().st_size == 0:
         return
     try:
-        with closing(sqlite3.connect(sqlite_uri(database, "ro"), uri=True)) as conn:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        with closing(sqlite3.connect(sqlite_uri(database, "ro"), uri=True, timeout=_BUSY_S)) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
             revisions = []
             if "alembic_version" in tables:
                 revisions = [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
+    except sqlite3.OperationalError as e:
+        if "locked" not in str(e):
+            return
+        raise DeconflictError(
+            f"{database}: another process has held it locked for {_BUSY_S:g} s, so it could not be looked at "
+            "before anything is written into it; nothing was written. Try again once that process lets it go",
+            field="db",
+        ) from None
     except sqlite3.Error:
         return
     refuse_another(tables, [str(r) for r in revisions], where=str(database))
@@ -352,7 +394,7 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
     database = sqlite_file(make_url(url))
     if database is not None and not database.parent.is_dir():
         raise DeconflictError(f"database folder {database.parent} does not exist")
-    where = str(database) if database is not None else make_url(url).render_as_string(hide_password=True)
+    where = str(database) if database is not None else shown_url(db)  # as the user gave it, its password hidden
     if database is not None and not read_only:
         _refuse_another_file(database)
     if url.startswith("sqlite"):
