@@ -96,3 +96,23 @@ def test_a_command_that_writes_to_a_stopped_record_first_records_what_fell_due(t
     held = lease(store)
     store.close()
     assert held is None or held[1] <= datetime.now(UTC)
+
+
+def test_a_member_refused_on_a_stopped_record_changes_nothing(tmp_path: Path) -> None:
+    """The catch-up comes after the member's checks: a role that is not one (bad input) leaves the record as it
+    was, the overdue escalations for the next write that is taken."""
+    import sqlite3
+    from contextlib import closing
+
+    db, _ = _stopped_two_hours_ago(tmp_path / "stopped.db")
+
+    def rows() -> list[tuple[int, str]]:
+        with closing(sqlite3.connect(db)) as conn:
+            return list(conn.execute("SELECT seq, type FROM ledger ORDER BY seq"))
+
+    before = rows()
+    refused = runner.invoke(
+        app, ["member", "add", "--db", db, "--mechanism", M, "--party", "TR", "--role", "bogus", "--name", "x"]
+    )
+    assert refused.exit_code == 2 and "role" in refused.stderr, refused.output
+    assert rows() == before

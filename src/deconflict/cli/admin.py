@@ -54,6 +54,7 @@ def member_add(
     service = open_service(db, migrate=True)
     member_id = id or service.next_member_id(mechanism, party)
     doc = {"id": member_id, "name": name, "role": role, "party": party, "language": language}
+    service.check_member(mechanism_id=mechanism, member=doc)  # refused before anything is written
     catch_up(service)
     added = service.add_member(mechanism_id=mechanism, member=doc)
     token = service.issue_token(mechanism_id=mechanism, member_id=added.id, label=name)

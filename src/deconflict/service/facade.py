@@ -161,6 +161,10 @@ class Service(RecordFacade):
             mode=self._mode(mode),
         )
 
+    def check_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
+        """:meth:`add_member`'s checks, nothing written."""
+        return mechanisms.check_member(self._ctx, mechanism_id=mechanism_id, member=member)
+
     def add_member(self, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
         """Add a member (an account acting for a party, a facilitator or an observer)."""
         return mechanisms.add_member(self._ctx, mechanism_id=mechanism_id, member=member)

@@ -17,6 +17,7 @@ from deconflict.record.authority import RESERVED_IDS
 from deconflict.record.chain import EntryType
 from deconflict.service import keys, zones
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, Outcome, SignatureMode, retrying
+from deconflict.service.picture import Picture
 from deconflict.service.signers import custody_owner
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import CustodyKeyRow, MechanismRow, MemberRow
@@ -182,32 +183,48 @@ def add_member(ctx: Context, *, mechanism_id: str, member: dict[str, Any] | Memb
         InvalidState: its id is taken.
     """
     with ctx.exclusive(mechanism_id) as picture:
-        m = member if isinstance(member, Member) else parse_member(member)
-        for x in picture.mechanism.members:
-            if x.id == m.id:
-                raise InvalidState(
-                    f"id: member {m.id!r} already exists in mechanism {mechanism_id!r} ({x.role.value} of "
-                    f"{x.party}); members and their parties and roles never change: add a new id",
-                    field="id",
-                )
-        if m.id in RESERVED_IDS or m.party in RESERVED_IDS:
-            raise InvalidInput(
-                f"id: {m.id!r} acting for {m.party!r}: system, operator and service are the record's own names",
-                field="id",
-            )
-        if m.role is not Role.PARTY and m.party in picture.mechanism.parties():
-            raise InvalidInput(
-                f"party: a {m.role.value} acts for its own code, not for {m.party!r}, a party of mechanism "
-                f"{mechanism_id!r}",
-                field="party",
-            )
-        if m.role is Role.PARTY and m.party not in picture.mechanism.parties():
-            raise InvalidInput(
-                f"party: {m.party!r} is not a party of mechanism {mechanism_id!r}; "
-                f"parties are {', '.join(sorted(picture.mechanism.parties()))}",
-                field="party",
-            )
+        m = _admitted_member(picture, mechanism_id, member)
         with RecordWriter(ctx, mechanism_id, picture=picture) as w:
             w.append(OPERATOR, EntryType.MEMBER_ADDED, member_to_doc(m), ctx.clock())
         ctx.pictures.drop(mechanism_id)
         return m
+
+
+def check_member(ctx: Context, *, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
+    """:func:`add_member`'s checks, nothing written: a command that must do something first (record what fell
+    due) only once the member would be taken."""
+    return _admitted_member(ctx.pictures.get(mechanism_id), mechanism_id, member)
+
+
+def _admitted_member(picture: Picture, mechanism_id: str, member: dict[str, Any] | Member) -> Member:
+    """The member ``member`` as the mechanism would take it (:func:`add_member`'s checks).
+
+    Raises:
+        InvalidInput, InvalidState: as :func:`add_member`.
+    """
+    m = member if isinstance(member, Member) else parse_member(member)
+    for x in picture.mechanism.members:
+        if x.id == m.id:
+            raise InvalidState(
+                f"id: member {m.id!r} already exists in mechanism {mechanism_id!r} ({x.role.value} of "
+                f"{x.party}); members and their parties and roles never change: add a new id",
+                field="id",
+            )
+    if m.id in RESERVED_IDS or m.party in RESERVED_IDS:
+        raise InvalidInput(
+            f"id: {m.id!r} acting for {m.party!r}: system, operator and service are the record's own names",
+            field="id",
+        )
+    if m.role is not Role.PARTY and m.party in picture.mechanism.parties():
+        raise InvalidInput(
+            f"party: a {m.role.value} acts for its own code, not for {m.party!r}, a party of mechanism "
+            f"{mechanism_id!r}",
+            field="party",
+        )
+    if m.role is Role.PARTY and m.party not in picture.mechanism.parties():
+        raise InvalidInput(
+            f"party: {m.party!r} is not a party of mechanism {mechanism_id!r}; "
+            f"parties are {', '.join(sorted(picture.mechanism.parties()))}",
+            field="party",
+        )
+    return m
