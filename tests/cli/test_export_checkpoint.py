@@ -116,3 +116,57 @@ def test_a_member_refused_on_a_stopped_record_changes_nothing(tmp_path: Path) ->
     )
     assert refused.exit_code == 2 and "role" in refused.stderr, refused.output
     assert rows() == before
+
+
+def test_a_quiet_record_whose_line_checks_fell_due_is_caught_up_too(tmp_path: Path) -> None:
+    """Every message answered, the record stopped longer than a line-check interval and the grace: the verifier
+    requires the line checks due since the last ones, and a write without them failed it for good ("a line check
+    of IL fell due ... and the record has none")."""
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    clock = FixedClock(started)
+    service = declared_service(tmp_path / "quiet.db", clock)
+    service.tick(snapshots=False)  # the first line checks, as a server sends them when it starts
+    service.release_duty()
+    for party in ("TR", "IL"):
+        for m in service.messages(M, reader=service.member(M, party), awaiting=True):
+            service.acknowledge_message(mechanism_id=M, actor=party, message_id=m["id"])
+    assert not any(service.messages(M, reader=service.member(M, p), awaiting=True) for p in ("TR", "IL"))
+    service.store.close()
+    db = str(tmp_path / "quiet.db")
+    added = runner.invoke(
+        app, ["member", "add", "--db", db, "--mechanism", M, "--party", "TR", "--role", "party", "--name", "late"]
+    )
+    assert added.exit_code == 0, added.output
+    out = tmp_path / "record.jsonl"
+    assert runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)]).exit_code == 0
+    verified = runner.invoke(app, ["ledger", "verify", str(out)])
+    assert verified.exit_code == HELD_BY_OPERATOR, verified.output
+
+
+def test_a_key_refused_on_a_stopped_record_changes_nothing(tmp_path: Path) -> None:
+    """``keys register --with-key`` with another party's key, or a key not in force: refused before the catch-up
+    writes anything (it did: four entries before the refusal)."""
+    import sqlite3
+    from contextlib import closing
+
+    db, _ = _stopped_two_hours_ago(tmp_path / "stopped.db")
+
+    def rows() -> list[tuple[int, str]]:
+        with closing(sqlite3.connect(db)) as conn:
+            return list(conn.execute("SELECT seq, type FROM ledger ORDER BY seq"))
+
+    keys = {}
+    for name, party in (("tr2", "TR"), ("tr3", "TR"), ("il", "IL")):
+        keys[name] = tmp_path / f"{name}.key"
+        assert runner.invoke(app, ["keys", "generate", "--party", party, "--out", str(keys[name])]).exit_code == 0
+    before = rows()
+    for authorising, words in (("il", "is a key of IL, not of TR"), ("tr3", "")):
+        refused = runner.invoke(
+            app,
+            [
+                *("keys", "register", "--db", db, "--mechanism", M, "--party", "TR"),
+                *("--public-key", str(keys["tr2"]), "--with-key", str(keys[authorising])),
+            ],
+        )
+        assert refused.exit_code == 2 and words in refused.stderr, refused.output
+        assert rows() == before

@@ -198,14 +198,19 @@ def keys_register(
         "public_key": new.public_key,
         "possession": new.sign(message),
     }
-    catch_up(service)  # before a prepared entry takes its place in the chain
     if with_key is None:
+        catch_up(service)
         key = service.register_key(**request)
     else:
         holder, current = signing.read_key_file(with_key)
         if holder != party:
             raise InvalidInput(f"with_key: {with_key} is a key of {holder}, not of {party}", field="with_key")
         request |= {"authorised_by": current.key_id, "authorisation": current.sign(message)}
+        try:  # every check of the service first, nothing written (a key not in force is refused here)
+            service.register_key(**request, mode=SignatureMode(prepare=True))
+        except Prepared:
+            pass
+        catch_up(service)  # before the prepared entry that is signed takes its place in the chain
         try:
             key = service.register_key(**request, mode=SignatureMode(prepare=True))
         except Prepared as prepared:  # the party's own entry: sign it with the current key, then append it

@@ -234,19 +234,24 @@ def next_step(row: MessageRow, ack_deadline_s: float, ladder: tuple[Rung, ...]) 
 
 
 def overdue_steps(ctx: Context, mechanism_id: str, before: datetime) -> int:
-    """How many unanswered messages of a record have an escalation step that fell due before ``before`` and is
-    not in it (what ``ledger verify`` names as missing before the next entry, past its grace)."""
+    """What of the duty loop's work fell due before ``before`` and is not in a record (what ``ledger verify``
+    names as missing before the next entry, past its grace): unanswered messages with an escalation step due,
+    and parties whose next line check was due (after the last one the record holds: the first comes when a
+    server first runs)."""
     picture = ctx.pictures.get(mechanism_id)
     rules = picture.mechanism.rules
     with ctx.store.read() as s:
         rows = s.scalars(
             select(MessageRow).where(*queries.unanswered(mechanism_id), MessageRow.steps < len(rules.ladder) - 1)
         )
-        return sum(
+        steps = sum(
             1
             for row in rows
             if (step := next_step(row, rules.ack_deadline_s, rules.ladder)) is not None and step[0] < before
         )
+        checks = [queries.last_line_check(s, mechanism_id, party) for party in sorted(picture.mechanism.parties())]
+    interval = timedelta(seconds=rules.line_check_interval_s)
+    return steps + sum(1 for last in checks if last is not None and last.sent_at + interval < before)
 
 
 def waiting(ctx: Context, mechanism_id: str, *, reader: Member) -> dict[str, Any]:

@@ -524,8 +524,8 @@ class Service(RecordFacade):
         return duty.tick(self._ctx, snapshots=snapshots)
 
     def overdue_steps(self, before: datetime) -> int:
-        """Escalation steps that fell due before ``before`` and are not in their record, in every mechanism
-        (:func:`deconflict.service.duty.overdue_steps`)."""
+        """Escalation steps and line checks that fell due before ``before`` and are not in their record, in every
+        mechanism (:func:`deconflict.service.duty.overdue_steps`)."""
         return sum(duty.overdue_steps(self._ctx, m, before) for m in self.mechanism_ids())
 
     def release_duty(self) -> None:
