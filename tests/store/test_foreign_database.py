@@ -141,6 +141,30 @@ def test_a_file_another_process_holds_locked_is_refused_before_it_is_switched(
     assert _digest(notes) == before
 
 
+def test_a_file_with_an_unfinished_transaction_is_refused_untouched(tmp_path: Path) -> None:
+    """A program that died mid-transaction leaves a hot journal, which a read-only look cannot roll back: the look
+    stepped aside, and the store's connection rolled it back and switched the file to WAL before refusing it."""
+
+    hot = tmp_path / "hot.db"
+    script = (
+        "import sqlite3, os, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('create table notes(id int, body text)'); c.execute('begin'); "
+        "[c.execute('insert into notes values(?, ?)', (i, 'x' * 200)) for i in range(2000)]; c.execute('commit'); "
+        "c.execute('pragma cache_size=2'); c.execute('begin'); c.execute(\"update notes set body = 'y' * 300\"); "
+        "os._exit(0)"
+    )
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", script, str(hot)], check=True)
+    journal = tmp_path / "hot.db-journal"
+    assert journal.exists()
+    before = (_digest(hot), _digest(journal))
+    with pytest.raises(DeconflictError, match="holds a transaction some program left unfinished"):
+        open_store(str(hot))
+    assert (_digest(hot), _digest(journal)) == before
+
+
 def test_an_empty_file_and_a_deconflict_database_still_open(tmp_path: Path) -> None:
     empty = tmp_path / "made-by-touch.db"
     empty.touch()  # an engineer may make the file first (and set its owner)

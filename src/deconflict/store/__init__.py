@@ -296,6 +296,14 @@ def _refuse_another_file(database: Path) -> None:
             if "alembic_version" in tables:
                 revisions = [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
     except sqlite3.OperationalError as e:
+        journal = database.with_name(f"{database.name}-journal")
+        if "readonly" in str(e) and journal.exists():  # a hot journal, which only a writer may roll back
+            raise DeconflictError(
+                f"{database}: {journal.name} beside it holds a transaction some program left unfinished, which "
+                "must be rolled back before the file can be looked at (open it once with that program, or with "
+                "sqlite3); nothing was written",
+                field="db",
+            ) from None
         if "locked" not in str(e):
             return
         raise DeconflictError(
