@@ -261,13 +261,15 @@ tables (notes) and no deconflict record, and nothing was written into it. Give d
 new file (it is made) or an empty PostgreSQL database
     """
     theirs = [r for r in revisions if not _OUR_REVISION.fullmatch(r)]
-    if revisions and not theirs and not _ALWAYS <= set(tables):
+    named_as_ours = bool(revisions) and not theirs and not _ALWAYS <= set(tables)
+    if named_as_ours:
         theirs = revisions  # our revision's name, not its tables: another application's
     others = sorted(t for t in tables if not t.startswith("sqlite_"))
     if not theirs and (revisions or not others):
         return
     if theirs:
-        held = f"its schema is another application's (Alembic revision {theirs[0]}, without deconflict's tables)"
+        without = ", named as deconflict names its own, without deconflict's tables" if named_as_ours else ""
+        held = f"its schema is another application's (Alembic revision {theirs[0]}{without})"
     else:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         held = f"it holds another application's tables ({shown}) and no deconflict record"
