@@ -124,7 +124,7 @@ def test_a_file_another_process_holds_locked_is_refused_before_it_is_switched(
     connection then switched it to a write-ahead log and only then refused it, saying nothing was written."""
     import deconflict.store
 
-    monkeypatch.setattr(deconflict.store, "_BUSY_S", 0.3)
+    monkeypatch.setattr(deconflict.store, "BUSY_S", 0.3)
     before = _digest(notes)
     holder = sqlite3.connect(notes, isolation_level=None)
     try:

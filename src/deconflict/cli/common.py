@@ -30,6 +30,7 @@ __all__ = [
     "BIDI_CONTROLS",
     "DEFAULT_DB",
     "catch_up",
+    "unserved_since",
     "DbFileOpt",
     "MechanismChoiceOpt",
     "shown_db",
@@ -451,6 +452,18 @@ def open_service(db: str, *, migrate: bool = False, read_only: bool = False) -> 
     return Service.open(db, migrate=migrate, read_only=read_only)
 
 
+def unserved_since(service: Service) -> datetime | None:
+    """None while a server's duty loop runs on the service's database (it holds the duty lease); else when that
+    loop last ran there (the lease's end), or :data:`~deconflict.clock.EARLIEST` when none ever ran."""
+    from deconflict.clock import EARLIEST
+    from deconflict.service.ticker import lease
+
+    held = lease(service.store)
+    if held is None:
+        return EARLIEST
+    return None if held[1] > service.clock() else held[1]
+
+
 def catch_up(service: Service) -> None:
     """Before a command appends to a record that no server runs on (no duty lease held), record what fell due
     while nothing ran (escalation steps, line checks), as a server does when it starts. An entry appended after
@@ -460,13 +473,10 @@ def catch_up(service: Service) -> None:
     appears in a mechanism being set up). Called once the command's own checks have passed, just before it
     writes."""
     from deconflict.service.recheck import GRACE_S
-    from deconflict.service.ticker import lease
 
-    now = service.clock()
-    held = lease(service.store)
-    if held is not None and held[1] > now:
+    if unserved_since(service) is None:
         return  # a server's duty loop runs on it
-    if not service.overdue_steps(now - timedelta(seconds=GRACE_S)):
+    if not service.overdue_steps(service.clock() - timedelta(seconds=GRACE_S)):
         return
     try:
         service.tick(snapshots=False)

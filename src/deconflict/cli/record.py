@@ -30,12 +30,13 @@ from deconflict.cli.common import (
     parse_instant,
     say,
     shown_db,
+    unserved_since,
     user_errors,
     utc_text,
     window_text,
 )
 from deconflict.cli.verify import say_chain, verify_bundle
-from deconflict.clock import EARLIEST, parse_utc, system_clock
+from deconflict.clock import parse_utc, system_clock
 from deconflict.errors import DeconflictError
 
 if TYPE_CHECKING:
@@ -120,19 +121,17 @@ def ledger_export(
 
         export_copy(url=url, token=token, from_mirror=from_mirror, out=out)
         return
-    from deconflict.service.ticker import lease
-
     service = open_service(db)
     mechanism = chosen_mechanism(service, mechanism, db)
     service.mechanism(mechanism)  # a clear error when it does not exist
-    now, held = service.clock(), lease(service.store)
-    if held is not None and held[1] > now:  # a server's duty loop runs on it: the head as it stands now
+    since = unserved_since(service)
+    if since is None:  # a server's duty loop runs on it: the head as it stands now
         service.checkpoint(mechanism)
     else:
         # No server runs on it (stopped, or a copy): nothing has checked the deadlines since its duty loop last
         # ran, so the head is vouched for as it stood then (at the latest entry's time if later). Signed for now,
         # the checkpoint said every escalation fallen due since was in the record, and the bundle did not verify.
-        done = service.checkpoint(mechanism, as_of=held[1] if held is not None else EARLIEST)
+        done = service.checkpoint(mechanism, as_of=since)
         if done is not None:
             typer.echo(
                 f"note: no server is running on {shown_db(db)}; the checkpoint signed vouches for entry "

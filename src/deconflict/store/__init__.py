@@ -132,7 +132,7 @@ def connection_options(url: str) -> dict[str, Any]:
     return {k: v for k, v in FAILOVER_DEFAULTS.items() if k not in query}
 
 
-_BUSY_S = 10.0
+BUSY_S = 10.0
 """How long an SQLite connection waits for another process's lock before it gives up."""
 
 
@@ -169,7 +169,7 @@ def _sqlite_pragmas(synchronous: str | None) -> Callable[[Any, Any], None]:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={int(_BUSY_S * 1000)}")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_S * 1000)}")
         cur.close()
 
     return pragmas
@@ -292,7 +292,7 @@ def _refuse_another_file(database: Path) -> None:
     if not database.is_file() or database.stat().st_size == 0:
         return
     try:
-        with closing(sqlite3.connect(sqlite_uri(database, "ro"), uri=True, timeout=_BUSY_S)) as conn:
+        with closing(sqlite3.connect(sqlite_uri(database, "ro"), uri=True, timeout=BUSY_S)) as conn:
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
             revisions = []
             if "alembic_version" in tables:
@@ -309,7 +309,7 @@ def _refuse_another_file(database: Path) -> None:
         if "locked" not in str(e):
             return
         raise DeconflictError(
-            f"{database}: another process has held it locked for {_BUSY_S:g} s, so it could not be looked at "
+            f"{database}: another process has held it locked for {BUSY_S:g} s, so it could not be looked at "
             "before anything is written into it; nothing was written. Try again once that process lets it go",
             field="db",
         ) from None

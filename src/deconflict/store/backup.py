@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Table, create_engine, func, insert, inspect, 
 from deconflict.clock import Clock, iso, system_clock
 from deconflict.errors import DeconflictError
 from deconflict.record import chain
-from deconflict.store import database_url, head_revision, open_store
+from deconflict.store import BUSY_S, database_url, head_revision, open_store
 from deconflict.store.gate import sqlite_file
 from deconflict.store.schema import Base, LedgerEntry
 
@@ -99,7 +99,7 @@ def _sqlite_backup(path: Path, partial: Path) -> dict[str, chain.Head]:
     """SQLite's online backup of ``path`` into ``partial``, in steps, within one read transaction."""
     src = sqlite3.connect(path, isolation_level=None)
     try:
-        src.execute("PRAGMA busy_timeout=10000")
+        src.execute(f"PRAGMA busy_timeout={int(BUSY_S * 1000)}")
         require_deconflict(src, f"--db: {path}")
         src.execute("BEGIN")  # one snapshot: the heads read here are the copy's, and commits never restart it
         heads = _sqlite_heads(src)
