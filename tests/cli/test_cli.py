@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -20,7 +21,8 @@ runner = CliRunner()
 
 
 def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) -> None:
-    db = tmp_path / "demo.db"
+    db = tmp_path / "my demo" / "demo.db"  # a folder name with a space: the command it suggests still runs
+    db.parent.mkdir()
     result = runner.invoke(app, ["demo", "--script", "--db", str(db)])
     assert result.exit_code == 0, result.output
     out = result.output
@@ -30,7 +32,10 @@ def test_demo_script_shows_the_scenario_and_the_record_verifies(tmp_path: Path) 
     assert "short notice given 20 min ahead" in out
     assert "C1 closed (amended)" in out
     assert "chain verifies" in out
-    check = runner.invoke(app, ["ledger", "check", "--db", str(db)])
+    suggested = out.rsplit("check it with: ", 1)[1].strip()
+    argv = shlex.split(suggested)  # pasted into a shell as printed
+    assert argv[:3] == ["deconflict", "ledger", "check"] and argv[-1] == str(db), suggested
+    check = runner.invoke(app, argv[1:])
     assert check.exit_code == 0 and re.search(r"tr-il-syria: \d+ entries verify", check.output)
     assert "ESCALATED M3 to the operations chief" in out  # nobody answered the red-line alert
     assert "HOTLINE M3 → IL (he)" in out and "copy M5 → AZ (en): For the facilitator" in out  # owner alarmed

@@ -135,6 +135,50 @@ def test_a_reader_is_told_of_a_missing_file_and_makes_none(tmp_path: Path) -> No
     assert not missing.exists()
 
 
+@pytest.fixture(scope="module")
+def no_record(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Databases that hold no record: an empty file (``touch``, a copy cut short), and deconflict's tables with no
+    mechanism declared and no service key (a store opened and closed, nothing served on it)."""
+    folder = tmp_path_factory.mktemp("no-record")
+    empty = folder / "empty.db"
+    empty.touch()
+    schema = folder / "schema.db"
+    open_store(str(schema)).close()
+    with closing(sqlite3.connect(schema)) as con:
+        assert con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM custody_keys").fetchone() == (0,)
+    return {"empty": empty, "schema": schema}
+
+
+@pytest.mark.parametrize("held", ["empty", "schema"])
+@pytest.mark.parametrize("command", READERS.values(), ids=list(READERS))
+def test_a_database_with_no_record_is_said_so_and_left_as_it_was(
+    command: list[str], held: str, no_record: dict[str, Path], tmp_path: Path
+) -> None:
+    """Said in a line, exit 2: no "no such table" (the empty file), no "attempt to write a readonly database"
+    (the service's key was made and written on opening), no silent exit 0 of ``ledger check`` with nothing
+    checked; not a byte written."""
+    case = tmp_path / "case"
+    case.mkdir()
+    copy = case / "copy.db"
+    copy.write_bytes(no_record[held].read_bytes())
+    before = _digest(copy)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, [*(part.format(out=out) for part in command), "--db", str(copy)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    if held == "empty":
+        assert f"{copy} holds no deconflict record: it is empty" in said
+    else:
+        assert "holds no mechanism" in said or "holds no record" in said, said
+    assert "table" not in said and "readonly" not in said and "Traceback" not in said
+    assert _digest(copy) == before
+    # (SQLite reads a write-ahead-log file, as deconflict's own are, through a -shm and an empty -wal beside it)
+    assert {p.name for p in case.iterdir()} <= {"copy.db", "copy.db-shm", "copy.db-wal"}
+    assert not any(out.iterdir())
+
+
 def test_a_path_with_spaces_and_percent_signs_is_read(tmp_path: Path, evidence: Path) -> None:
     """The read-only open names the file in a URI: a path that needs quoting there is still the same file."""
     folder = tmp_path / "case 7 %20 a%b"

@@ -77,6 +77,8 @@ def ledger_check(
 
     service = open_service(db, read_only=True)
     ids = [mechanism] if mechanism else service.mechanism_ids()
+    if not ids:  # nothing checked is not a record that holds
+        raise DeconflictError(f"{shown_db(db)} holds no mechanism's record: nothing to check")
     bad = False
     for mid in ids:
         report = service.verify(mid)

@@ -75,7 +75,11 @@ def demo(
         # the script's one clock ends at now: the record holds nothing in the future, and a service or
         # export that opens it later on the system clock carries on from its last entry
         run_script(Console(), db=db, start=system_clock() - SCRIPT_SPAN)
-        typer.echo(f"record kept in {shown_db(db)}; check it with: deconflict ledger check --db {shown_db(db)}")
+        import shlex
+
+        shown = shown_db(db)  # quoted for a shell (a space in the path, a URL's '&'); a hidden password said so
+        hidden = " (with the password where *** stands)" if shown != db and "***" in shown else ""
+        typer.echo(f"record kept in {shown}; check it with: deconflict ledger check --db {shlex.quote(shown)}{hidden}")
         return
     from deconflict.api.settings import Settings
     from deconflict.demo import prepare_server

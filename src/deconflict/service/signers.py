@@ -44,6 +44,8 @@ class Signers:
             row = s.get(CustodyKeyRow, chain.SERVICE)
             if row is None:
                 pair = signing.KeyPair.generate()
+                if store.read_only:  # no service ever ran on it, and a reader writes nothing: a key of this run's
+                    return pair
                 s.add(
                     CustodyKeyRow(
                         owner=chain.SERVICE,

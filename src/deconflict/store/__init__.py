@@ -334,8 +334,10 @@ def _migrate(engine: Engine, where: str) -> None:
 class Store:
     """A database with the schema migrated to the latest revision."""
 
-    def __init__(self, engine: Engine, durable: Durability | None = None) -> None:
+    def __init__(self, engine: Engine, durable: Durability | None = None, *, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only
+        """Opened for a command that only reads (:func:`open_store`'s ``read_only``): the database refuses writes."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.gate = Gate(engine)
         """One writer at a time per record, across processes, for a whole use case (:mod:`.gate`)."""
@@ -435,7 +437,12 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
             # a server that does not answer is said so here, not by the first query; and a database a newer
             # release migrated is refused before anything is read or written in it
             with engine.connect() as conn:
-                _revisions(conn, where)
+                if not _revisions(conn, where) and read_only:
+                    raise DeconflictError(
+                        f"{where} holds no deconflict record: it is empty (no deconflict server or command has "
+                        "written to it). Check --db: the file or database your record was written to",
+                        field="db",
+                    )
     except DeconflictError:  # a newer release's database
         engine.dispose()
         raise
@@ -444,7 +451,7 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
         if engine.dialect.name == "sqlite":
             raise
         raise DeconflictError(f"the database is not reachable: {unreachable(e)}", field="db") from e
-    store = Store(engine, durable)
+    store = Store(engine, durable, read_only=read_only)
     if durable is not None and migrate:
         durable.committed()  # the migrations' commits, on the disk before anything is served
         durable.sync()
