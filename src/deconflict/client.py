@@ -172,6 +172,14 @@ class Client:
             out += page
         return out
 
+    def keys(self) -> list[dict[str, Any]]:
+        """Every key the record registered, as the service lists them (``GET .../keys``)."""
+        body = _json(self.http.get(f"/mechanisms/{self.mechanism}/keys"))
+        found = body.get("keys") if isinstance(body, dict) else None
+        if not isinstance(found, list) or not all(isinstance(k, dict) for k in found):
+            raise ClientError("the service's list of keys is not a list of keys")
+        return found
+
     def note_keys(self) -> dict[str, Any]:
         """The verifier keys (vkeys) of the service's checkpoint notes and of the parties' cosignatures."""
         return dict(_json(self.http.get(f"/mechanisms/{self.mechanism}/checkpoints/keys")))

@@ -355,6 +355,37 @@ def test_mirror_once_catches_up_cosigns_resumes_and_refuses_a_copy_changed_on_di
     assert changed.exit_code == 2 and "line 3: the copy this mirror holds does not verify" in changed.output
 
 
+def test_a_mirror_cosigns_with_its_partys_key_in_force_only_and_says_so_before_anything_is_kept(
+    live: LiveServer, tokens: dict[str, str], tmp_path: Path, clock: FixedClock
+) -> None:
+    """A key TR never registered: refused in a line, exit 2 (the mirror could not run), before anything is
+    fetched or kept; it used to cosign, keep the note, exit 0, and leave a copy that ``ledger verify`` called
+    BROKEN ("not a key TR registered"). TR's key revoked in the record: the mirror catches up, then refuses to
+    cosign with it (the entries held say so, whatever the service's list of keys says)."""
+    unregistered = signing.KeyPair.from_seed(bytes([11]) * 32)
+    signing.write_key_file(tmp_path / "new.key", unregistered, party="TR")
+    signing.write_key_file(tmp_path / "TR.key", TR_KEY, party="TR")
+    assert live.service.checkpoint(M) is not None
+    args = ["mirror", "--url", live.url, "--token", tokens["TR"], "--once"]
+    run = CliRunner().invoke(app, [*args, "--key", str(tmp_path / "new.key"), "--dir", str(tmp_path / "new")])
+    said = " ".join(run.output.split())
+    assert run.exit_code == 2, run.output
+    assert f"is not a key TR registered in the record (TR's keys: {TR_KEY.key_id}, held by party)" in said
+    assert "nothing was cosigned" in said and "keys register" in said
+    assert not (tmp_path / "new").exists()
+    assert [c["cosigned_by"] for c in record.checkpoints(live.service.context, M, with_cosignatures=True)] == [[]]
+
+    revoked = live.service.revoke_key(mechanism_id=M, key_id=TR_KEY.key_id, reason="lost")
+    clock.advance(seconds=60)
+    assert live.service.checkpoint(M) is not None
+    run = CliRunner().invoke(app, [*args, "--key", str(tmp_path / "TR.key"), "--dir", str(tmp_path / "TR")])
+    said = " ".join(run.output.split())
+    assert run.exit_code == 2, run.output
+    assert f"was revoked by entry {revoked['revoked_seq']} of the record: nothing more is cosigned with it" in said
+    assert not list((tmp_path / "TR" / "cosigned").glob("*.note"))
+    assert all(not c["cosigned_by"] for c in record.checkpoints(live.service.context, M, with_cosignatures=True))
+
+
 def test_a_mirror_following_a_record_cut_back_says_so_and_alarms_once_it_is_written_over(tmp_path: Path) -> None:
     """The service is restored from a backup taken before entries a mirror holds (the record cut back): the
     mirror's stream is told that the record ends before them (``event: rewound``) and the mirror says so in

@@ -180,6 +180,8 @@ class Mirror:
         from deconflict.clock import system_clock
 
         self.client, self.folder, self.say, self.clock = client, folder, say, system_clock
+        self.key = key
+        self._said_custody = False
         (folder / COSIGNED).mkdir(parents=True, exist_ok=True)
         self.held = Held(client.mechanism, folder / ENTRIES, level=level)
         self.held.load()
@@ -297,6 +299,7 @@ class Mirror:
             self._against_last(cp, signed, why, signed.format())
         if last is not None and cp.size <= last.size:
             return  # an older checkpoint, consistent with what is held: nothing to cosign
+        self._check_key()
         proof = _b64s(self.client.consistency(last.size, cp.size)["proof"]) if last is not None else []
         try:
             sig = self.witness.cosign(signed, proof, self.clock())
@@ -305,6 +308,31 @@ class Mirror:
             self.say(f"WARNING the service's consistency proof {last.size}→{cp.size} does not verify; using our own")
             sig = self.witness.cosign(signed, self.held.consistency_proof(last.size, cp.size), self.clock())
         self._keep(cp, doc, sig)
+
+    def _check_key(self) -> None:
+        """Before a cosignature: the key it is made with must be one the party registered in the entries held, and
+        not revoked there. A cosignature by any other key is refused by the service and makes the mirror's own
+        bundle fail ``ledger verify`` (it names the key as not the party's): nothing is cosigned with it."""
+        party, public = self.client.party, self.key.public_key
+        ring = self.held.stream.ring.keys.values()
+        found = next((k for k in ring if k["owner"] == party and k["public_key"] == public), None)
+        if found is None:
+            raise DeconflictError(
+                not_registered(self.key, party, [k for k in ring if k["owner"] == party]), field="key"
+            )
+        if found["revoked_seq"] is not None:
+            raise DeconflictError(
+                f"the key in --key ({self.key.key_id}) was revoked by entry {found['revoked_seq']} of the record: "
+                f"nothing more is cosigned with it. Give the file of {party}'s key in force",
+                field="key",
+            )
+        if found["custody"] != signing.PARTY_CUSTODY and not self._said_custody:
+            self._said_custody = True
+            self.say(
+                f"WARNING the key in --key ({self.key.key_id}) is one the service holds too ({found['custody']}): "
+                f"cosignatures with it witness nothing against the service; {party} should register a key it "
+                "alone holds (deconflict keys generate, then keys register)"
+            )
 
     def _against_last(self, cp: note.Checkpoint, signed: note.Note, why: str, evidence: str) -> NoReturn:
         """Raise the alarm, with a fork proof when the tree signed at ``cp`` does not extend the last cosigned."""
@@ -423,6 +451,19 @@ class Mirror:
             time.sleep(retry_s)
 
 
+def not_registered(key: signing.KeyPair, party: str, theirs: list[dict[str, Any]]) -> str:
+    """Why a mirror does not cosign with ``key``: not one of ``theirs``, the keys ``party`` registered."""
+    shown = ", ".join(
+        f"{k['key_id']}{' (revoked)' if k.get('revoked_seq') is not None else ''}, held by {k.get('custody')}"
+        for k in theirs
+    )
+    return (
+        f"the key in --key ({key.key_id}) is not a key {party} registered in the record ({party}'s keys: "
+        f"{shown or 'none'}); nothing was cosigned with it. Give the file of {party}'s registered key, or "
+        "register this one first (deconflict keys register)"
+    )
+
+
 @user_errors
 def mirror(
     url: UrlOpt,
@@ -448,6 +489,10 @@ def mirror(
     client = client_for(url, token)
     if party != client.party:
         raise DeconflictError(f"{key} is {party}'s key; this token is {client.member}'s, of {client.party}")
+    theirs = [k for k in client.keys() if k.get("owner") == party]
+    listed = next((k for k in theirs if k.get("public_key") == pair.public_key), None)
+    if listed is None:  # said before anything is fetched or written (the entries held say it again, at cosigning)
+        raise DeconflictError(f"{key}: {not_registered(pair, party, theirs)}", field="key")
     try:
         m = Mirror(client, pair, folder, say=typer.echo)
         typer.echo(f"mirror of {client.mechanism} for {client.party}: {m.held.size} entries held in {folder}")
