@@ -110,8 +110,11 @@ class Resolution(StrEnum):
     """The zone it was about was withdrawn by its owner."""
 
 
-MANUAL_RESOLUTIONS = (Resolution.AMENDED, Resolution.ACCEPTED, Resolution.ESCALATED)
-"""How a member may close a conflict by hand; the others are recorded by the service when they happen."""
+MANUAL_RESOLUTIONS = (Resolution.ACCEPTED, Resolution.ESCALATED)
+"""How a member may close a conflict by hand; the others are recorded by the service when they happen. Amended
+is one of those (an activity in the conflict amended or cancelled): by hand it let a member close a conflict
+"as amended" with nothing amended, and the service then told the other party, in its own words, that an
+activity in it was amended (refused since 2026-12-07; a record that holds one still verifies)."""
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,15 @@ BODIES: list[Case] = [
     ),
     ("control in a key", "POST", "/activities", {**notice(), "ti\u0007tle": "x"}, 422, "ti\u0007tle", "U+0007"),
     (
+        "amended by hand",  # the service records it when an activity is amended; by hand it told a false story
+        "POST",
+        "/conflicts/C1/resolve",
+        {"resolution": "amended"},
+        422,
+        "resolution",
+        "resolution: must be one of 'accepted' or 'escalated'",
+    ),
+    (
         "two problems both named",  # it said "(and 1 more problems)", leaving the client to guess the second
         "POST",
         "/conflicts/C1/resolve",

@@ -310,10 +310,17 @@ def test_withdrawing_a_zone_resolves_its_conflicts(svc: Service, clock: FixedClo
     assert message(svc, alert["id"])["status"] == "closed"
 
 
-def test_by_hand_a_conflict_is_resolved_only_as_amended_accepted_or_escalated(svc: Service, clock: FixedClock) -> None:
+def test_by_hand_a_conflict_is_resolved_only_as_accepted_or_escalated(svc: Service, clock: FixedClock) -> None:
+    """Amended too is the service's to record: by hand, TR (awaited) closed IL's conflict "as amended" with
+    nothing amended, and the service told IL that an activity in it was amended, nothing more awaited."""
     c = separation(svc, clock)
+    head = svc.head(M).seq
     with pytest.raises(InvalidInput, match="resolution: 'cleared' is recorded by the service"):
         svc.resolve_conflict(mechanism_id=M, actor="AZ", conflict_id=c["id"], resolution="cleared")
+    for actor in ("TR", "AZ"):
+        with pytest.raises(InvalidInput, match="'amended' is recorded by the service when it happens: amend or cancel"):
+            svc.resolve_conflict(mechanism_id=M, actor=actor, conflict_id=c["id"], resolution="amended")
+    assert svc.head(M).seq == head and svc.conflict(M, c["id"])["status"] == "open"
 
 
 def test_an_unanswered_alert_still_climbs(svc: Service, clock: FixedClock) -> None:

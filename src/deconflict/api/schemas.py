@@ -152,8 +152,9 @@ class ResolveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"resolution": "accepted", "note": "Holding until 10:00Z"}]}
     )
-    resolution: Literal["amended", "accepted", "escalated"] = Field(
-        description="How the conflict was settled by hand; the service itself records cleared, cancelled and withdrawn."
+    resolution: Literal["accepted", "escalated"] = Field(
+        description="How the conflict was settled by hand; the service itself records amended (an activity in it "
+        "amended or cancelled), cleared, cancelled and withdrawn."
     )
     note: str = Field("", max_length=500)
 

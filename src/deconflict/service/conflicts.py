@@ -288,7 +288,7 @@ def resolve_conflict(
     note: str = "",
     mode: SignatureMode = IMMEDIATE,
 ) -> dict[str, Any]:
-    """Close a conflict by hand as amended, accepted or escalated (a party it awaits, or the facilitator).
+    """Close a conflict by hand as accepted or escalated (a party it awaits, or the facilitator).
     Accepted needs the awaited parties: see :func:`check_acceptance`. The party whose activity caused the
     conflict (awaited by it) never resolves it by hand: it amends or cancels, and the conflict closes.
 
@@ -302,9 +302,14 @@ def resolve_conflict(
         member = any_member(picture, actor)
         how = choice(resolution, Resolution, "resolution")
         if how not in MANUAL_RESOLUTIONS:
+            amend = (
+                ": amend or cancel the activity in it, and the conflict closes as amended by itself"
+                if how is Resolution.AMENDED
+                else ""
+            )
             raise InvalidInput(
-                f"resolution: {how.value!r} is recorded by the service when it happens; by hand a conflict is "
-                f"resolved as {', '.join(r.value for r in MANUAL_RESOLUTIONS)}",
+                f"resolution: {how.value!r} is recorded by the service when it happens{amend}; by hand a conflict "
+                f"is resolved as {' or '.join(r.value for r in MANUAL_RESOLUTIONS)}",
                 field="resolution",
             )
         c = queries.visible_conflict(ctx, mechanism_id, conflict_id, member)  # hidden: answered as absent
