@@ -170,3 +170,28 @@ def test_a_key_refused_on_a_stopped_record_changes_nothing(tmp_path: Path) -> No
         )
         assert refused.exit_code == 2 and words in refused.stderr, refused.output
         assert rows() == before
+
+
+def test_replay_after_the_duty_loop_last_ran_says_that_nothing_checked_the_deadlines_since(tmp_path: Path) -> None:
+    """An investigator replaying a stopped record (or its bundle) an hour after it stopped saw its alerts
+    "overdue, 0 escalation steps" and nothing more: the ladder seemingly failed, where the service was not
+    running. Said in a note, from when; not said of an instant before it, nor of a served database."""
+    db, written = _stopped_two_hours_ago(tmp_path / "stopped.db")
+    out = tmp_path / "record.jsonl"
+    assert runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)]).exit_code == 0
+    stamp = written.isoformat().replace("+00:00", "Z")
+    later = (written + timedelta(hours=1)).isoformat()
+    for source in (["--db", db], ["--bundle", str(out)]):
+        shown = runner.invoke(app, ["replay", *source, "--at", later])
+        assert shown.exit_code == 0, shown.output
+        said = " ".join(shown.output.split())
+        assert f"note: nothing checked the deadlines after {stamp}" in said, said
+        assert "without the escalation steps a running service would have recorded" in said
+        assert "(overdue)" in said  # the alerts it is about
+        then = runner.invoke(app, ["replay", *source, "--at", written.isoformat()])
+        assert then.exit_code == 0 and "nothing checked" not in then.output, then.output
+    store = open_store(db)
+    assert hold(store, "host:1:live", datetime.now(UTC), lease_s=120)  # a server's duty loop runs on it now
+    store.close()
+    served = runner.invoke(app, ["replay", "--db", db, "--at", later])
+    assert served.exit_code == 0 and "nothing checked" not in served.output
