@@ -289,15 +289,19 @@ def test_report_command_refuses_bad_input_with_exit_2(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "No such file"),
+        (None, "no such file, expected a record bundle"),
         ("not json\n", "line 1 is not a record bundle header"),
         ('{"format": "something else"}\n', "not a deconflict record bundle"),
         ('{"format": "deconflict-record", "mechanism": "tr-il-syria"}\n', "bundle version None is not supported"),
         (
-            '{"format": "deconflict-record", "version": 2, "mechanism": "tr-il-syria"}\n{"seq": 1, broken\n',
-            "line 2 is not a record",
+            '{"format": "deconflict-record", "version": 2, "mechanism": "tr-il-syria", "checkpoints": []}\n'
+            '{"seq": 1, broken\n',
+            "does not verify, so it is not read: after 0 good entries, entry 1 (line 2): unreadable",
         ),
-        ('{"format": "deconflict-record", "version": 2, "mechanism": "tr-il-syria"}\n', "no entries"),
+        (
+            '{"format": "deconflict-record", "version": 2, "mechanism": "tr-il-syria", "checkpoints": []}\n',
+            "no entries",
+        ),
     ],
 )
 def test_report_command_refuses_unreadable_bundles(tmp_path: Path, content: str | None, message: str) -> None:

@@ -717,7 +717,11 @@ def test_replay_shows_an_alert_closed_with_its_conflict_as_closed_not_awaiting(
     assert "1 closed unacknowledged:\n    M1  alert to IL: conflict C1 resolved (amended)" in out.stdout
 
 
-def test_replay_refuses_a_bundle_that_does_not_verify(recorded: tuple[str, Path], tmp_path: Path) -> None:
+def test_replay_report_and_timeline_refuse_a_bundle_that_does_not_verify(
+    recorded: tuple[str, Path], tmp_path: Path
+) -> None:
+    """One edited line (an acknowledgement's time moved, a kind changed) made ``report --bundle`` print another
+    median time to acknowledge and ``timeline --bundle`` another story, exit 0, while replay refused the file."""
     _, bundle = recorded
     lines = bundle.read_text(encoding="utf-8").splitlines(keepends=True)
     n = next(i for i, line in enumerate(lines) if '"activity.notified"' in line)
@@ -725,8 +729,18 @@ def test_replay_refuses_a_bundle_that_does_not_verify(recorded: tuple[str, Path]
     lines[n] = lines[n].replace("uav_patrol", "uav_patrox", 1)
     bad = tmp_path / "bad.jsonl"
     bad.write_text("".join(lines), encoding="utf-8")
-    out = runner.invoke(app, ["replay", "--bundle", str(bad), "--at", "2025-04-09T10:00Z"])
-    assert out.exit_code == 2 and "does not verify, so it is not replayed" in out.stderr
+    where = ["--lat", "34.52", "--lon", "37.63", "--radius-km", "400", "--from", "2025-04-09T00:00Z"]
+    for command in (
+        ["replay", "--at", "2025-04-09T10:00Z"],
+        ["report", "--out", str(tmp_path / "rep")],
+        ["timeline", *where, "--to", "2025-04-10T00:00Z"],
+    ):
+        out = runner.invoke(app, [*command, "--bundle", str(bad)])
+        assert out.exit_code == 2, (command, out.output)
+        assert f"{bad} does not verify, so it is not read: after" in " ".join(out.stderr.split()), out.stderr
+        assert out.stdout == ""
+    assert not (tmp_path / "rep").exists()
+    assert runner.invoke(app, ["report", "--bundle", str(bundle), "--json"]).exit_code == 0  # the unedited copy
     both = runner.invoke(app, ["replay", "--bundle", str(bad), "--db", "x.db", "--at", "2025-04-09T10:00Z"])
     assert both.exit_code == 2 and "either --db or --bundle" in both.stderr
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deconflict.clock import FixedClock
+from deconflict.record.verify import KeyRing
 from deconflict.service import Service
 
 from .builders import HAMA, T0, T4, M, declared_service, vol
@@ -84,8 +85,23 @@ def record_of(svc: Service) -> list[dict[str, Any]]:
 
 
 def write_bundle(entries: list[dict[str, Any]], path: Path) -> Path:
-    """Write ``entries`` to ``path`` as a record bundle (a version 2 header, then one entry a line)."""
-    header = {"format": "deconflict-record", "version": 2, "mechanism": M, "entries": len(entries)}
+    """Write ``entries`` to ``path`` as a record bundle (a version 2 header, then one entry a line) that verifies:
+    its header lists the keys the entries register and their head, as ``ledger export`` writes it (with no
+    checkpoint: the record's readers verify a bundle before they read it)."""
+    ring = KeyRing()
+    for entry in entries:
+        ring.learn(entry)
+    keys = [{k: key[k] for k in ("key_id", "owner", "public_key", "custody")} for key in ring.keys.values()]
+    header = {
+        "format": "deconflict-record",
+        "version": 2,
+        "mechanism": M,
+        "entries": len(entries),
+        "head_seq": entries[-1]["seq"],
+        "head_hash": entries[-1]["hash"],
+        "keys": keys,
+        "checkpoints": [],
+    }
     lines = [json.dumps(header), *(json.dumps(e, ensure_ascii=False) for e in entries)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -51,7 +51,11 @@ DbOpt = Annotated[
     str | None, typer.Option(help="SQLite file or database URL to read the record from (default: deconflict-demo.db).")
 ]
 BundleOpt = Annotated[
-    Path | None, typer.Option(help="Read the record from a bundle written by 'deconflict ledger export' instead.")
+    Path | None,
+    typer.Option(
+        help="Read the record from a bundle written by 'deconflict ledger export' instead (verified first: "
+        "one that does not verify is not read)."
+    ),
 ]
 MechanismOpt = Annotated[
     str | None, typer.Option(help="Mechanism id (default: the only one in the database, or the bundle's).")
@@ -240,23 +244,56 @@ def ledger_compare(
 # --- the record read back: compliance report, incident timeline, replay --------------------------
 
 
+def verified_bundle(path: Path) -> str:
+    """What was checked of the bundle ``path`` (for the reader's header), once it verifies.
+
+    Raises:
+        DeconflictError: no such file, or it does not verify (it is not read further: what it says is not
+            the record).
+    """
+    from deconflict.record import bundle
+
+    if path.is_dir() or not path.exists():
+        raise DeconflictError(
+            f"{path}: {'is a folder, not' if path.is_dir() else 'no such file, expected'} a record bundle"
+        )
+    verified = _verified.get(path)
+    if verified is None:
+        verified = _verified[path] = bundle.verify(path)
+    if not verified.ok:
+        raise DeconflictError(
+            f"{path} does not verify, so it is not read: after {verified.entries} good entries, {verified.problem} "
+            f"(see 'deconflict ledger verify {path}')"
+        )
+    # what was checked, and what was not: `ledger verify` also recomputes the service's own entries
+    return f"bundle {path}: chain, signatures and checkpoints verified, not recomputed"
+
+
+_verified: dict[Path, Any] = {}
+"""The bundles this command verified (replay reads its bundle twice: the entries, then their times)."""
+
+
 def _one_source(db: str | None, bundle_path: Path | None) -> None:
     if db is not None and bundle_path is not None:
         raise DeconflictError("give either --db or --bundle, not both")
 
 
 def record_entries(db: str | None, bundle_path: Path | None, mechanism: str | None) -> Entries:
-    """(mechanism id, entry documents in order) from a database or a bundle (parsed, not verified).
+    """(mechanism id, entry documents in order) from a database or a bundle. A bundle is someone's copy handed
+    over: it is verified first (:func:`verified_bundle`), so that a report, a timeline or a replay never tells
+    a story an edited line made up; a database is read as it stands (``ledger check`` checks it).
 
     Without ``mechanism``, the database must hold exactly one record (a bundle holds one).
 
     Raises:
-        DeconflictError: both sources given, no such database, no such mechanism, or several to choose from.
+        DeconflictError: both sources given, no such database, no such mechanism, or several to choose from; a
+            bundle that does not verify.
     """
     _one_source(db, bundle_path)
     if bundle_path is not None:
         from deconflict.record import bundle
 
+        verified_bundle(bundle_path)
         return bundle.entries(bundle_path, mechanism=mechanism)
     db = db or DEFAULT_DB
     service = open_service(db, read_only=True)
@@ -433,21 +470,8 @@ def replay(
 
     source = shown_db(db or DEFAULT_DB)
     if bundle is not None:
-        from deconflict.record import bundle as bundles
-
         _one_source(db, bundle)
-        if bundle.is_dir() or not bundle.exists():
-            raise DeconflictError(
-                f"{bundle}: {'is a folder, not' if bundle.is_dir() else 'no such file, expected'} a record bundle"
-            )
-        verified = bundles.verify(bundle)
-        if not verified.ok:
-            raise DeconflictError(
-                f"{bundle} does not verify, so it is not replayed: after {verified.entries} good entries, "
-                f"{verified.problem} (see 'deconflict ledger verify {bundle}')"
-            )
-        # what was checked, and what was not: `ledger verify` also recomputes the service's own entries
-        source = f"bundle {bundle}: chain, signatures and checkpoints verified, not recomputed"
+        source = verified_bundle(bundle)
     mid, entries = record_entries(db, bundle, mechanism)
     window = timedelta(hours=window_h) if window_h is not None else None
     try:
