@@ -19,6 +19,7 @@ from support.live import LiveServer, auth, start_server
 from deconflict.analysis import report
 from deconflict.clock import FixedClock, iso, parse_utc
 from deconflict.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from deconflict.hotline import render
 from deconflict.service import Service
 
 
@@ -167,6 +168,20 @@ def test_routing_rule(
         svc.acknowledge_conflict(mechanism_id=M, actor=party, conflict_id=c["id"])
     assert svc.conflict(M, c["id"])["status"] == "acknowledged"
     assert all(message(svc, m["id"])["status"] == "acknowledged" for m in alerts)
+
+
+def test_the_owner_told_of_its_own_zones_breach_is_told_who_was_alerted(svc: Service, clock: FixedClock) -> None:
+    """IL's own protected zone binds IL: TR is awaited, and IL's information copy said "IL has been alerted"
+    (the zone's owner, as when another party breaches it): IL was told it had alerted itself, not that Türkiye
+    must now acknowledge."""
+    c = own_protected_zone(svc, clock)
+    (info,) = [m for m in sent_about(svc, c["id"]) if not m["needs_ack"]]
+    assert info["to"] == ["IL"] and info["template"] == "own_zone_breach_info"
+    assert info["params"]["alerted"] == "TR"
+    words = render(info["template"], "en", info["params"]).text
+    assert "your own zone IL-P-HAMA" in words and "TR has been alerted and must acknowledge" in words, words
+    assert "IL has been alerted" not in words
+    assert "נשלחה התרעה אל \u2068TR\u2069" in message(svc, info["id"])["text"]  # as IL's member reads it
 
 
 def test_zone_and_short_notice_alerts_carry_the_real_band(svc: Service, clock: FixedClock) -> None:

@@ -178,6 +178,9 @@ def _alert(w: RecordWriter, picture: Picture, activity: Activity, conflict: dict
         zone = {"place": conflict["zone"], "owner": conflict["zone_owner"]}
         alert = {**common, **zone, "party": activity.party}
         alerts, info_template = ("zone_breach_alert", alert), ("zone_breach_info", {**common, **zone})
+        if conflict["zone_owner"] == activity.party:  # its own zone binds it: the others were alerted, not it
+            alerted = ", ".join(conflict["awaiting"])
+            info_template = ("own_zone_breach_info", {**common, "place": conflict["zone"], "alerted": alerted})
         if conflict.get("zone_kind") == ZoneKind.RED_LINE.value:
             copies = [("red_line_breach_copy", alert)]
     else:
