@@ -84,6 +84,7 @@ SAMPLE = {
     "distance": 3.4,
     "conflict": "C7",
     "owner": "IL",
+    "alerted": "TR",
     "how": "accepted",
     "note": "Holding until 10:00Z",
 }
@@ -103,6 +104,7 @@ SAMPLE_TEXT = {
     "distance": "3.4",
     "conflict": "C7",
     "owner": "IL",
+    "alerted": "TR",
     "how": "accepted",
     "note": "Holding until 10:00Z",
 }
