@@ -223,6 +223,30 @@ def test_cards_awaiting_us_come_first_whole_and_the_hotline_keeps_room_at_1366x7
     assert size == [1366, 768], size
 
 
+def test_an_open_conflict_stays_whole_in_view_however_long_the_hotline_at_1366x768(
+    live: LiveServer,
+    tokens: dict[str, str],
+    officer: Any,
+) -> None:
+    """A conflict that awaits the other party (Türkiye's page, the facilitator's): with some 30 messages on the
+    hotline the panel of open conflicts shrank to its heading (30 px), the hotline's list taking the height its
+    messages would fill, and the card (status, deadline, its buttons) was out of sight."""
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 3, 5)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 3, 5)  # C1 awaits Israel, not Türkiye
+    for n in range(30):
+        _send_to_israel(live, tokens["TR"], {"text": f"Routine traffic {n}", "lang": "en"})
+    for member in ("TR", "AZ"):
+        page = officer(member).page
+        card = page.locator("[data-conflict=C1]")
+        expect(card).to_be_visible()
+        expect(page.locator("#messages li").nth(29)).to_be_attached()  # the channel holds the 30 and more
+        panel, box = page.locator("#conflicts").bounding_box(), card.bounding_box()
+        assert panel["y"] <= box["y"] and box["y"] + box["height"] <= panel["y"] + panel["height"], (member, panel, box)
+        assert page.locator("#messages").evaluate("el => el.clientHeight") >= 240  # the hotline keeps its room
+        size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        assert size == [1366, 768], size
+
+
 def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_hidden(
     live: LiveServer,
     tokens: dict[str, str],
