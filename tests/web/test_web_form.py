@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
-from support.browser import say, tr_num, words
+from support.browser import Rx, rx, say, tr_num, words
 from support.builders import A
 from support.live import LiveServer, auth, post_notice
 
@@ -149,9 +149,17 @@ def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_c
     expect(page.locator("#notify-h")).to_have_text(words("tr", "amend.heading", id="TR-0001", version="1"))
     expect(page.locator("#n-lat")).to_have_value("34,5600")  # written as the Turkish page writes numbers
     expect(page.locator("#n-start")).to_have_value("2025-04-09T08:00:00Z")
-    # Meanwhile someone at Türkiye's cell amends it from elsewhere (the CLI, say): now version 2.
+    # Meanwhile someone at Türkiye's cell amends it from elsewhere (the CLI, say): now version 2, renamed, its
+    # floor raised to 1,500 m and its ceiling to 4,500 m.
+    first = tr.get("/activities/TR-0001")["volumes"][0]
+    theirs = {k: first[k] for k in ("id", "geometry", "radius_m", "start", "end")} | {
+        "floor_m": 1500,
+        "ceiling_m": 4500,
+    }
     r = httpx.put(
-        f"{live.url}{A}/activities/TR-0001", json={"version": 1, "title": "renamed"}, headers=auth(tokens["TR"])
+        f"{live.url}{A}/activities/TR-0001",
+        json={"version": 1, "title": "renamed", "volumes": [theirs]},
+        headers=auth(tokens["TR"]),
     )
     assert r.status_code == 200, r.text
     tr.circle(*ALEPPO, 10)  # move it well clear of Israel's sortie
@@ -161,16 +169,26 @@ def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_c
     # The send checks (preview), is refused (PUT, 409) and reads the version now current (GET) before it says
     # so: three requests one after another, which at load 10-17 took over 5 s (Playwright's default wait). A
     # helper held each of them, and the stream's entries, every way round: the page always ended right.
-    expect(page.locator("[data-stale]")).to_have_text(
-        words("tr", "amend.stale", id="TR-0001", version="2"), timeout=15_000
+    # What the officer changed (the footprint, the ceiling) is kept; what only version 2 changed (the title, the
+    # floor) is taken into the form, and said: sent again as it stood, the form put version 1's title and floor
+    # back without a word (a lost update).
+    taken = f"{say('tr', 'notify.title')}, {say('tr', 'notify.floor')}"
+    said = Rx(
+        rx("tr", "amend.stale", id="TR-0001", version="2")
+        + " "
+        + rx("tr", "amend.taken", version="2", fields=taken)
+        + " "
+        + rx("tr", "amend.both", version="2", fields=say("tr", "notify.ceiling"))
     )
+    expect(page.locator("[data-stale]")).to_have_text(re.compile(said), timeout=15_000)
     assert page.input_value("#n-lat") == tr_num(ALEPPO[0]) and page.input_value("#n-ceiling") == "3000"  # edits kept
+    assert page.input_value("#n-title") == "renamed" and page.input_value("#n-floor") == "1500"  # theirs taken
     page.click("#n-send")
     expect(page.locator("[data-amended]")).to_have_attribute("data-version", "3", timeout=15_000)
     a = tr.get("/activities/TR-0001")
-    assert a["version"] == 3
+    assert a["version"] == 3 and a["title"] == "renamed"
     assert a["volumes"][0]["geometry"]["coordinates"] == [ALEPPO[1], ALEPPO[0]]
-    assert a["volumes"][0]["ceiling_m"] == 3000
+    assert (a["volumes"][0]["floor_m"], a["volumes"][0]["ceiling_m"]) == (1500, 3000)
     # The separation is gone: every conflict raised against TR-0001's versions is closed.
     assert tr.get("/conflicts/C1")["status"] == "resolved"
     assert tr.get("/conflicts?status=unresolved") == []

@@ -17,6 +17,7 @@ import { autoPreview } from './notice-preview.js';
 import { draft, drawVolume } from './notice-draw.js';
 import { relabel } from './notice-form.js';
 import { form } from './notice-state.js';
+import { shown } from './notice-merge.js';
 import { closeNotify, showPanel } from './notify.js';
 
 /* May this member amend or cancel this activity (its own party's, not closed, not over)? */
@@ -52,6 +53,7 @@ export async function openAmend(activityId) {
   if (group) getMap().fitBounds(group.getBounds(), { maxZoom: 9, padding: [60, 60], animate: false });
   $('#preview').replaceChildren(rest.length ? el('div', { class: 'hint', text: t('amend.otherVolumes', { count: fmtNum(a.volumes.length) }) }) : '');
   relabel();
+  shown(a);
   $('#n-kind').focus();
   autoPreview();
 }

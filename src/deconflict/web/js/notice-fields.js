@@ -95,11 +95,15 @@ function keptMetres(input) {
 }
 
 export function setAltitudes(floor_m, ceiling_m) {
-  for (const [key, m] of [['floor', floor_m], ['ceiling', ceiling_m]]) {
-    const input = $(NUMBERS[key].input);
-    input.value = fmtPlain(fromMetres(m, altUnit()), 2);
-    Object.assign(input.dataset, { metres: String(m), shown: input.value }); // the exact band, while left as shown
-  }
+  setAltitude('floor', floor_m);
+  setAltitude('ceiling', ceiling_m);
+}
+
+/* One of the band's fields set to ``m`` metres, written in the unit the reader chose. */
+export function setAltitude(key, m) {
+  const input = $(NUMBERS[key].input);
+  input.value = fmtPlain(fromMetres(m, altUnit()), 2);
+  Object.assign(input.dataset, { metres: String(m), shown: input.value }); // the exact band, while left as shown
   showUnderstood();
 }
 

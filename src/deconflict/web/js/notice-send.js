@@ -14,6 +14,7 @@ import { autoPreview, breaksRedLine, describeRaised, dropPreviews, showPreview }
 import { setDrawMode } from './notice-draw.js';
 import { relabel } from './notice-form.js';
 import { draw, form } from './notice-state.js';
+import { takeNewer } from './notice-merge.js';
 
 /* The form's submit: check, confirm a red line if one is broken, send. */
 export async function sendNotice(ev) {
@@ -88,8 +89,13 @@ async function staleAmendment() {
     slot.replaceChildren(el('span', { class: 'worded', text: t('amend.gone', { id, state: activityStateName(now.state) }) }));
     return;
   }
+  const merged = takeNewer(now);
   form.editing.version = now.version;
   relabel();
-  slot.replaceChildren(el('span', { class: 'worded', 'data-stale': String(now.version), text: t('amend.stale', { id, version: fmtNum(now.version) }) }));
+  const version = fmtNum(now.version);
+  const said = [t('amend.stale', { id, version })];
+  if (merged.taken.length) said.push(t('amend.taken', { version, fields: merged.taken.join(', ') }));
+  if (merged.both.length) said.push(t('amend.both', { version, fields: merged.both.join(', ') }));
+  slot.replaceChildren(el('span', { class: 'worded', 'data-stale': String(now.version), text: said.join(' ') }));
   slot.focus?.();
 }
