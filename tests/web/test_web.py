@@ -259,6 +259,14 @@ def test_a_message_can_go_to_one_party_and_the_next_goes_to_everyone_again(
     expect(page.locator("#pp-general-err")).to_contain_text("IL-0001")
     expect(page.locator("#phrase-form")).to_be_visible()
     assert len(messages("TR")) == before
+    # a window that ends before it starts is refused beside its end, in Turkish (it was the service's English,
+    # naming "params.t2" and "t1")
+    page.check("#to-parties input[value=IL]")
+    page.fill("#pp-t1", "2025-04-09T09:00")
+    page.fill("#pp-t2", "2025-04-09T08:00")
+    page.click("#phrase-form button[type=submit]")
+    expect(page.locator("#pp-t2-err")).to_have_text(say("tr", "notify.errors.endAfterStart"))
+    assert len(messages("TR")) == before
 
 
 def test_a_phrase_about_what_a_party_may_not_see_goes_to_it_only_if_ticked(

@@ -308,12 +308,14 @@ def _again(live: LiveServer, db: str, clock: Any) -> LiveServer:
 
 
 def test_the_page_says_plainly_when_it_has_lost_the_service_and_when_it_is_back(
-    live: LiveServer, officer: Any, db: str, clock: Any
+    live: LiveServer, officer: Any, db: str, clock: Any, tokens: dict[str, str]
 ) -> None:
     """A walkthrough stopped the service under an open page: the clock kept ticking, the lines said up and the
     time bar live; only a small grey "reconnecting" in the header said that nothing reached the page any more,
     new alerts included. After a few seconds without its stream the page now says so in a banner (an alert
     for screen readers), and takes it down once the stream is back."""
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1 awaits Israel
     page = officer("IL").page
     expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
     expect(page.locator("#offline")).to_be_hidden()
@@ -322,10 +324,18 @@ def test_the_page_says_plainly_when_it_has_lost_the_service_and_when_it_is_back(
     expect(page.locator("#offline")).to_be_visible(timeout=30_000)
     expect(page.locator("#offline")).to_have_text(words("he", "header.streamLost", time=Rx(".*UTC.*")))
     expect(page.locator("#offline")).to_have_attribute("role", "alert")
+    # Acknowledging then was answered by the browser's own "Failed to fetch", in English on the Hebrew page,
+    # saying nothing of whether it went through: now in the page's words, that nothing was sent.
+    page.locator("#waiting-list button.ack[data-id=C1]").click()
+    expect(page.locator("#alarm-error")).to_have_text(say("he", "notify.errors.network"))
     again = _again(live, db, clock)
     try:
         expect(page.locator("#stream-state")).to_have_class(re.compile("live"))
         expect(page.locator("#offline")).to_be_hidden()
+        page.locator("#waiting-list button.ack[data-id=C1]").click()
+        wait_until(lambda: again.service.conflict("tr-il-syria", "C1")["status"] == "acknowledged", 15)
+        expect(page.locator("#alarm-error")).to_have_text("")
+        expect(page.locator("#alarm")).to_be_hidden()  # nothing waits on Israel any more
     finally:
         again.stop()
         again.service.store.close()

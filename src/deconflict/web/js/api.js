@@ -13,10 +13,18 @@ export class ApiError extends Error {
   constructor(status, detail, field) { super(detail); this.status = status; this.field = field; }
 }
 
-function request(method, path, body, extra = {}) {
+/* A request to the service; one that reaches no service (it is down, the network is gone) is refused in the
+ * reader's words (the browser's own is "Failed to fetch", in English, whatever the page's language). */
+async function request(method, path, body, extra = {}) {
   const headers = { Authorization: `Bearer ${S.token}`, ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  return fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  try {
+    return await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    const unreached = new ApiError(0, t('notify.errors.network'));
+    unreached.worded = true;
+    throw unreached;
+  }
 }
 
 const refuse = (res, doc) => { throw new ApiError(res.status, (doc && doc.detail) || res.statusText, doc && doc.field); };

@@ -370,6 +370,11 @@ async function sendPhrase(tpl) {
   for (const p of tpl.params) {
     if (!params[p]) { phraseError(p, p === 'ref' ? t('hotline.chooseAbout') : t('hotline.form.required', { field: phraseParamName(p) })); return; }
   }
+  // a window that ends before it starts, said beside its end in the page's words (the service's refusal named
+  // "params.t2" and "t1", in English, which the form calls start and end)
+  if (tpl.params.includes('t1') && tpl.params.includes('t2') && !(params.t2 > params.t1)) {
+    phraseError('t2', t('notify.errors.endAfterStart')); return;
+  }
   const to = recipients(true);
   if (to === null) { phraseError('_general', t('hotline.toNone')); return; }
   try {
