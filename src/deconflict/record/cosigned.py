@@ -247,7 +247,11 @@ def find_fork(a: Copy, b: Copy, service: note.Verifier) -> Comparison:
                     proof = merkle.consistency_proof(leaves, cs.size, cl.size)
                     return _proven(witness.fork_proof_text(ns, nl, prefix_root=prefix, proof=proof), service)
     sizes = f"{len(a.notes)} and {len(b.notes)} signed checkpoints"
-    return Comparison(False, f"{a.name} and {b.name} agree: {sizes}, no two that cannot both be true")
+    return Comparison(
+        False,
+        f"{a.name} and {b.name}: no fork between their {sizes}, no two that cannot both be true (their entries "
+        "were not verified here: 'deconflict ledger verify' each)",
+    )
 
 
 def _proven(text: str, service: note.Verifier) -> Comparison:
