@@ -217,6 +217,15 @@ TYPES: list[Case] = [
     ("amend version true", "PUT", "/activities/TR-0001", {"version": True}, 422, "version", "got true"),
     ("zone centre text", "POST", "/zones", {**ZONE, "centre": [37.6, "34.5"]}, 422, "centre.1", "number"),
     ("zone radius text", "POST", "/zones", {**ZONE, "radius_m": "3000"}, 422, "radius_m", "number"),
+    (  # one was dropped without a word: the circle was declared, the polygon given beside it ignored
+        "zone geometry and centre",
+        "POST",
+        "/zones",
+        {**ZONE, "geometry": {"type": "Point", "coordinates": [1, 2]}},
+        422,
+        "geometry",
+        "give either geometry (GeoJSON) or centre [lon, lat] with radius_m, not both",
+    ),
     ("zone applies_to_owner 1", "POST", "/zones", {**ZONE, "applies_to_owner": 1}, 422, "applies_to_owner", "true"),
     (
         "message param true",

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
-from support.browser import Rx, say, wait_in_page, wait_until, words
+from support.browser import Rx, rx, say, wait_in_page, wait_until, words
 from support.builders import A
 from support.live import LiveServer, auth, post_notice
 
@@ -245,6 +245,29 @@ def test_an_open_conflict_stays_whole_in_view_however_long_the_hotline_at_1366x7
         assert page.locator("#messages").evaluate("el => el.clientHeight") >= 240  # the hotline keeps its room
         size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
         assert size == [1366, 768], size
+
+
+def test_a_text_longer_than_its_field_holds_is_said_so_and_not_cut(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """A free text pasted at 4,103 characters went out cut to 4,000 without a word (the input's maxlength), the
+    notice's title and a resolution's note the same at 500: the page says how long it is, and sends nothing."""
+    il = officer("IL")
+    page = il.page
+    before = httpx.get(f"{live.url}{A}/messages", headers=auth(tokens["IL"]), timeout=10).json()
+    text = "x" * 4_100 + "END"
+    page.fill("#free-text", text)
+    page.press("#free-text", "Enter")
+    expect(page.locator("#hotline-error")).to_have_text(words("he", "hotline.form.tooLong", count="4,103", max="4,000"))
+    expect(page.locator("#free-text")).to_have_value(text)  # nothing typed is lost
+    assert httpx.get(f"{live.url}{A}/messages", headers=auth(tokens["IL"]), timeout=10).json() == before
+    page.click("#open-notify")
+    page.fill("#n-title", "t" * 501)
+    page.click("#n-send")
+    expect(page.locator("#notify")).to_contain_text(
+        re.compile(rx("he", "hotline.form.tooLong", count="501", max="500"))
+    )
+    assert httpx.get(f"{live.url}{A}/activities", headers=auth(tokens["IL"]), timeout=10).json() == []
 
 
 def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_hidden(

@@ -255,6 +255,10 @@ def activity_from_doc(doc: dict[str, Any], *, mechanism: str) -> Activity:
 
 
 def _zone_footprint(doc: dict[str, Any], where: str) -> Footprint:
+    if "centre" in doc and "geometry" in doc:  # one was dropped without a word: the circle was declared
+        raise InvalidInput(
+            f"{where}: give either geometry (GeoJSON) or centre [lon, lat] with radius_m, not both", field="geometry"
+        )
     if "centre" in doc:
         centre = doc["centre"]
         return parse_footprint({"type": "Point", "coordinates": centre}, doc.get("radius_m"), where=f"{where} centre")

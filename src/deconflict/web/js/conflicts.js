@@ -11,7 +11,7 @@ import { $, el } from './dom.js';
 import { api, M } from './api.js';
 import { S, serverNow } from './state.js';
 import { refresh } from './data.js';
-import { compareIds, fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow } from './format.js';
+import { compareIds, fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow, tooLong } from './format.js';
 import { conflictKindName, conflictStatusName, t, zoneKindName } from './i18n.js';
 import { countdown, tick } from './clock.js';
 import { zoomToConflict } from './map.js';
@@ -153,7 +153,7 @@ function resolveForm(c) {
       el('label', {}, el('input', { type: 'radio', name: 'resolution', value: 'escalated', id: id('escalated'), checked: resolution === 'escalated' }),
         ' ', t('conflicts.resolution.escalated'))),
     el('label', { for: id('note') }, t('conflicts.note')),
-    el('input', { id: id('note'), name: 'note', maxlength: '500', 'aria-describedby': id('error'), 'aria-invalid': state.error ? 'true' : null }),
+    el('input', { id: id('note'), name: 'note', 'aria-describedby': id('error'), 'aria-invalid': state.error ? 'true' : null }),
     el('span', { class: 'err', id: id('error'), 'data-error-for': 'note' }, state.error || ''),
     el('div', { class: 'actions' },
       el('button', { type: 'submit', class: 'primary' }, t('conflicts.resolveSend')),
@@ -247,7 +247,13 @@ async function resolve(form) {
   const chosen = form.querySelector('input[name=resolution]:checked');
   state.resolution = chosen ? chosen.value : state.resolution;
   const note = form.elements.note.value.trim();
-  state.error = '';
+  state.error = tooLong(note, 500) || '';
+  if (state.error) { // said beside the note as typed (nothing sent, nothing drawn again)
+    document.getElementById(`resolve-${id}-error`).textContent = state.error;
+    form.elements.note.setAttribute('aria-invalid', 'true');
+    form.elements.note.focus();
+    return;
+  }
   try {
     await api('POST', M(`/conflicts/${encodeURIComponent(id)}/resolve`), { resolution: state.resolution, note: note || undefined });
     resolving.delete(id);

@@ -44,6 +44,12 @@ export const fmtClock = (d) => t('time.clock', { time: `${hhmm(d)}:${pad(d.getUT
 export function fmtNum(x, digits = 0) {
   return formatter(Intl.NumberFormat, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
 }
+/* Why a text is longer than a field may hold, in the reader's words (null: it fits). Counted as the service counts
+ * (characters, not UTF-16 units). An input's maxlength cut a pasted text without a word: the page says so instead. */
+export function tooLong(text, max) {
+  const count = [...text].length;
+  return count > max ? t('hotline.form.tooLong', { count: fmtNum(count), max: fmtNum(max) }) : null;
+}
 export const fmtKm = (m, digits = 1) => t('units.km', { value: fmtNum(m / 1000, digits) });
 export const fmtM = (m) => t('units.m', { value: fmtNum(Math.round(m)) });
 export const fmtMin = (min, digits = 0) => t('units.min', { value: fmtNum(min, digits) });

@@ -8,7 +8,7 @@
 import { $, el } from './dom.js';
 import { api, M } from './api.js';
 import { S, isOver, serverNow } from './state.js';
-import { compareIds } from './format.js';
+import { compareIds, tooLong } from './format.js';
 import { dirty, refresh } from './data.js';
 import { conflictKindName, kindName, messageTypeName, phraseParamName, t } from './i18n.js';
 import { waitingItems } from './alarm.js';
@@ -299,7 +299,7 @@ function openPhrase(tpl) {
       parts.push(field(p, el('input', { id: `pp-${p}`, name: p, type: 'datetime-local', step: '60', dir: 'ltr', value: isoInput(at),
         'aria-describedby': `pp-${p}-hint pp-${p}-err` }), t('hotline.form.utc')));
     } else if (p === 'place') {
-      const input = el('input', { id: 'pp-place', name: 'place', dir: 'auto', maxlength: '200', autocomplete: 'off', 'aria-describedby': 'pp-place-hint pp-place-err' });
+      const input = el('input', { id: 'pp-place', name: 'place', dir: 'auto', autocomplete: 'off', 'aria-describedby': 'pp-place-hint pp-place-err' });
       const f = field('place', input, t('hotline.form.placeHint'));
       f.insertBefore(el('button', { type: 'button', id: 'pp-pick', 'aria-pressed': 'false', onclick: startPick }, t('hotline.form.pick')), f.querySelector('.hint'));
       parts.push(f);
@@ -370,6 +370,8 @@ async function sendPhrase(tpl) {
   for (const p of tpl.params) {
     if (!params[p]) { phraseError(p, p === 'ref' ? t('hotline.chooseAbout') : t('hotline.form.required', { field: phraseParamName(p) })); return; }
   }
+  const long = params.place && tooLong(params.place, 200);
+  if (long) { phraseError('place', long); return; }
   // a window that ends before it starts, said beside its end in the page's words (the service's refusal named
   // "params.t2" and "t1", in English, which the form calls start and end)
   if (tpl.params.includes('t1') && tpl.params.includes('t2') && !(params.t2 > params.t1)) {
@@ -513,6 +515,8 @@ export function initHotline() {
     if (!input.value.trim()) return;
     const to = recipients();
     if (to === null) { showHotlineError(t('hotline.toNone')); return; }
+    const long = tooLong(input.value.trim(), 4000);
+    if (long) { showHotlineError(long); return; }
     if (await sendMessage({ text: input.value.trim(), about: aboutOf($('#re').value), to })) { // kept trimmed
       input.value = '';
       everyoneAgain();

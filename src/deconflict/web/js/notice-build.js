@@ -6,6 +6,7 @@ import { ALT_MAX_M, ALT_MIN_M, NUMBERS, RADIUS_MAX_KM, altRangeText, altitudeOf,
 import { timeValue } from './notice-times.js';
 import { FormErrors, radiusMaxText, worded } from './notice-errors.js';
 import { draw, form } from './notice-state.js';
+import { tooLong } from './format.js';
 
 const round6 = (x) => Math.round(x * 1e6) / 1e6;
 /* A range's error, with the reading the other usual way offered when that one is in range. */
@@ -54,6 +55,8 @@ export function buildNotice() {
   if (!start) errors.push(worded('start', t('notify.errors.timeMissing')));
   if (!end) errors.push(worded('end', t('notify.errors.timeMissing')));
   if (start && end && !(Date.parse(end) > Date.parse(start))) errors.push(worded('end', t('notify.errors.endAfterStart')));
+  const long = tooLong($('#n-title').value.trim(), 500);
+  if (long) errors.push(worded('title', long, { inputs: ['#n-title'], typed: true }));
   if (errors.length) throw new FormErrors(errors);
   const { editing } = form;
   const volume = { ...fp, floor_m: floor.m, ceiling_m: ceiling.m, start, end };
