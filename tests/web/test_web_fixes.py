@@ -247,6 +247,38 @@ def test_an_open_conflict_stays_whole_in_view_however_long_the_hotline_at_1366x7
         assert size == [1366, 768], size
 
 
+def test_after_a_reload_the_alarm_says_its_sound_is_off_until_a_click(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """A browser plays a page's sound only once someone clicked or typed in it: reloaded with an alert waiting
+    (a browser restarted at 03:00), the banner came back and stayed silent ("The AudioContext was not allowed to
+    start"), and nothing on screen said so. The tests' Chromium plays sound without a gesture, so the page here
+    gets the browser's rule as an officer's browser applies it: its audio held suspended until a click or a key."""
+    held_back = """
+      let gesture = false;
+      for (const e of ['pointerdown', 'keydown']) addEventListener(e, () => { gesture = true; }, true);
+      const Real = window.AudioContext;
+      window.AudioContext = class extends Real {
+        constructor(...a) { super(...a); this.suspend(); }
+        resume() { return gesture ? super.resume() : Promise.resolve(); }
+      };
+    """
+    post_notice(live, tokens["IL"], "air_sortie", 34.60, 38.25, 2, 4)
+    post_notice(live, tokens["TR"], "uav_patrol", 34.56, 38.32, 2, 4)  # C1 awaits Israel
+    il = officer("IL")
+    page = il.page
+    expect(page.locator("#alarm")).to_be_visible()
+    expect(page.locator("#alarm-sound-off")).to_be_hidden()  # the sound plays
+    page.context.add_init_script(held_back)
+    page.reload()  # signed in again from the tab's storage: nobody has clicked or typed in it since
+    note = page.locator("#alarm-sound-off")
+    expect(page.locator("#alarm")).to_be_visible()
+    expect(note).to_be_visible()
+    expect(note).to_have_text(say("he", "alarm.soundOff"))
+    page.locator("#clock").click()
+    expect(note).to_be_hidden()
+
+
 def test_a_text_longer_than_its_field_holds_is_said_so_and_not_cut(
     live: LiveServer, tokens: dict[str, str], officer: Any
 ) -> None:

@@ -22,8 +22,7 @@ import { announce, patchList, partyName } from './live.js';
 export function beep() {
   S.beeps = (S.beeps || 0) + 1;
   try {
-    S.audio = S.audio || new AudioContext();
-    const ctx = S.audio;
+    const ctx = audio();
     if (ctx.state === 'suspended') ctx.resume();
     [0, 0.3, 0.6].forEach((at) => {
       const osc = ctx.createOscillator(), gain = ctx.createGain();
@@ -34,6 +33,29 @@ export function beep() {
       osc.start(ctx.currentTime + at); osc.stop(ctx.currentTime + at + 0.25);
     });
   } catch (e) { console.warn('sound', e); }
+}
+
+/* The browser plays a page's sound only once someone has clicked or typed in it: after a reload (a browser
+ * restarted at 03:00) the alarm came back silent, with nothing on screen to say so. Said under the banner while
+ * the sound is held back; the first click or key starts it. */
+function soundState() {
+  let running = true;
+  try { running = audio().state === 'running'; } catch { /* no sound in this browser at all: nothing to say */ }
+  $('#alarm-sound-off').hidden = running;
+}
+
+/* The page's one audio context (made on first use; the browser may hold it suspended until a gesture). */
+function audio() {
+  if (!S.audio) {
+    S.audio = new AudioContext();
+    S.audio.addEventListener('statechange', soundState);
+  }
+  return S.audio;
+}
+for (const event of ['pointerdown', 'keydown']) {
+  document.addEventListener(event, () => {
+    if (S.audio && S.audio.state === 'suspended') S.audio.resume().then(soundState, soundState);
+  }, { capture: true });
 }
 
 let lastRepeat = 0; // when the overdue reminder last sounded (this machine's clock)
@@ -92,6 +114,7 @@ export function renderAlarm() {
     lastRepeat = Date.now();
     announce(fresh.map((i) => t('waiting.announce', { name: itemName(i), rung: rungText(i) })).join(' '));
   }
+  soundState();
   banner.classList.toggle('silenced', S.silenced);
   $('#alarm-silence').setAttribute('aria-pressed', String(S.silenced));
   tick();
