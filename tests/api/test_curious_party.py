@@ -110,6 +110,16 @@ def test_a_curious_party_learns_only_the_overlaps_and_is_seen_probing(tmp_path: 
 
             # 5. everything IL can read
             received.append(read_all(c, tok["IL"], at=T0))
+            # a NOTAM carries the whole notice: none for IL of TR-0001, which IL sees in part (said so: "no such
+            # activity" contradicted what IL's GET of it showed), and the one answer for TR-0002, hidden whole
+            assert c.get(f"{A}/activities/TR-0001", headers=il).json()["partial"] is True
+            part = c.get(f"{A}/activities/TR-0001/notam", headers=il)
+            assert part.status_code == 404 and "you see only its part in conflict with yours" in part.json()["detail"]
+            hidden = c.get(f"{A}/activities/TR-0002/notam", headers=il)
+            nothing = c.get(f"{A}/activities/TR-9999/notam", headers=il)
+            assert hidden.status_code == nothing.status_code == 404
+            assert hidden.json()["detail"] == nothing.json()["detail"].replace("TR-9999", "TR-0002")
+            received.append(part.json())  # (the refusal names the id asked: TR-0002 is not in what IL learns)
 
             # what the rules allow IL to learn of TR-0001: TR's footprint within each probe grown by the minimum
             # (and IL's own parts: each probe within TR's footprint grown)

@@ -67,7 +67,10 @@ def test_conflicts_says_a_deadline_passed_and_by_how_long(
     cid = separation["conflict"]
     before = cli(live, tokens["IL"], "conflicts").stdout
     assert f"{cid}  separation" in before and "OVERDUE" not in before
-    clock.advance(seconds=22 * 60)  # the deadline is 10 minutes after detection
+    clock.advance(seconds=10 * 60 + 40)  # the deadline is 10 minutes after detection
+    just = cli(live, tokens["IL"], "conflicts").stdout
+    assert "OVERDUE by 40 s" in just, just  # it said "OVERDUE by 0 min"
+    clock.advance(seconds=12 * 60 - 40)
     late = cli(live, tokens["IL"], "conflicts").stdout
     assert "awaiting IL" in late and "OVERDUE by 12 min" in late, late
 

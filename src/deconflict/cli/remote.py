@@ -112,8 +112,9 @@ def conflict_line(c: dict[str, Any], now: str = "") -> str:
     tail = f", awaiting {', '.join(waiting)}, acknowledge by {utc_text(c.get('deadline'))}" if waiting else ""
     if waiting and now and c.get("deadline"):
         late = parse_utc(now, field="now") - parse_utc(str(c["deadline"]), field="deadline")
-        if late.total_seconds() >= 0:
-            tail += f", OVERDUE by {int(late.total_seconds() // 60)} min"
+        if late.total_seconds() >= 0:  # under a minute in seconds ("by 0 min" read as not overdue at all)
+            s = int(late.total_seconds())
+            tail += f", OVERDUE by {s // 60} min" if s >= 60 else f", OVERDUE by {s} s"
     if c.get("status") == "resolved":
         tail = ""
     lost = [

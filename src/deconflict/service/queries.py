@@ -81,6 +81,17 @@ def activity_not_found(activity_id: str) -> NotFound:
     return NotFound(f"activity {activity_id!r}: no such activity that you may see", field="activity")
 
 
+def no_notam_in_part(activity_id: str) -> NotFound:
+    """An activity the reader sees only in part (another party's, under conflicts-only: the part in conflict with
+    its own) has no NOTAM for it, which carries the whole notice. Said so, as the reader already sees the activity:
+    "no such activity" contradicted what ``GET .../activities/{id}`` showed it."""
+    return NotFound(
+        f"activity {activity_id!r}: you see only its part in conflict with yours (the mechanism discloses no more), "
+        "and a NOTAM carries the whole notice: none is drafted for you",
+        field="activity",
+    )
+
+
 def conflict_not_found(conflict_id: str) -> NotFound:
     """The one answer for a conflict that does not exist and for one that does not concern the reader."""
     return NotFound(f"conflict {conflict_id!r}: no such conflict that concerns you", field="conflict")

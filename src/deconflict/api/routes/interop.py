@@ -11,10 +11,11 @@ from fastapi.responses import PlainTextResponse, Response
 
 from deconflict.api.deps import MemberDep, ServiceDep
 from deconflict.api.schemas import ErrorOut
+from deconflict.api.views import activity_view
 from deconflict.errors import NotFound
 from deconflict.formats.geojson import picture_geojson
 from deconflict.formats.notam import reader_activity_notam, zone_notam
-from deconflict.service.queries import activity_not_found
+from deconflict.service.queries import activity_not_found, no_notam_in_part
 
 __all__ = ["router"]
 
@@ -40,8 +41,12 @@ def activity_notam(caller: MemberDep, service: ServiceDep, activity_id: str) -> 
         raise activity_not_found(activity_id) from None
     disclosure = service.mechanism(caller.mechanism_id).rules.disclosure
     text = reader_activity_notam(activity, caller.member, disclosure)
-    if text is None:
-        raise activity_not_found(activity_id)
+    if text is None:  # seen in part (the activity's own route shows it so), or not at all
+        raise (
+            no_notam_in_part(activity_id)
+            if activity_view(service, caller, activity)
+            else activity_not_found(activity_id)
+        )
     return PlainTextResponse(text)
 
 
