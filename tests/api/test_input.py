@@ -81,10 +81,19 @@ DATES: list[Case] = [
         "/zones",
         {**ZONE, "valid_from": "0001-01-01T00:00:00+01:00"},
         422,
-        None,
+        "valid_from",  # the declaration's key: it was "zone 'TR-Z1' valid_from", which no client could find
         "2000",
     ),
-    ("zone valid_to year 9999", "POST", "/zones", {**ZONE, "valid_to": "9999-12-31T23:00:00-02:00"}, 422, None, "2099"),
+    (
+        "zone valid_to year 9999",
+        "POST",
+        "/zones",
+        {**ZONE, "valid_to": "9999-12-31T23:00:00-02:00"},
+        422,
+        "valid_to",
+        "2099",
+    ),
+    ("zone id of another party", "POST", "/zones", {**ZONE, "id": "IL-Z1"}, 422, "id", "zone id"),
     (
         "zone valid_to not after",
         "POST",

@@ -326,7 +326,9 @@ def test_only_the_whole_notice_gets_a_notam_under_conflicts_only(tmp_path: Path)
     assert "DECONFLICT ZONE IL-RL-PALMYRA" in notam_of("IL-RL-PALMYRA", "TR").stdout  # zones are everyone's
 
 
-def test_over_http_a_hidden_activitys_notam_is_answered_as_one_that_does_not_exist(tmp_path: Path) -> None:
+def test_over_http_a_hidden_activitys_notam_is_answered_as_one_that_does_not_exist_and_one_seen_in_part_says_why(
+    tmp_path: Path,
+) -> None:
     clock = FixedClock(T0)
     db = declared_db(tmp_path / "http.db", clock, mechanism=syria(disclosure=Disclosure.CONFLICTS_ONLY))
     server = start_server(db, clock)
@@ -334,12 +336,18 @@ def test_over_http_a_hidden_activitys_notam_is_answered_as_one_that_does_not_exi
         svc, tokens = server.service, server.tokens("TR", "IL")
         svc.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4)])
         svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4)], activity_id="IL-NEAR")
+        svc.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(HAMA)], activity_id="IL-FAR")
         with httpx.Client(base_url=server.url, timeout=10) as c:
             answers = [
-                c.get(f"{A}/activities/{aid}/notam", headers=auth(tokens["TR"])) for aid in ("IL-NEAR", "IL-NONE")
+                c.get(f"{A}/activities/{aid}/notam", headers=auth(tokens["TR"]))
+                for aid in ("IL-NEAR", "IL-FAR", "IL-NONE")
             ]
-            assert [r.status_code for r in answers] == [404, 404]
-            assert answers[0].json()["detail"].replace("NEAR", "X") == answers[1].json()["detail"].replace("NONE", "X")
+            assert [r.status_code for r in answers] == [404, 404, 404]
+            # hidden whole (no conflict with TR's): answered as one that does not exist
+            assert answers[1].json()["detail"].replace("FAR", "X") == answers[2].json()["detail"].replace("NONE", "X")
+            # seen in part (in conflict with TR's, and shown so by its own route): said why there is no NOTAM
+            assert c.get(f"{A}/activities/IL-NEAR", headers=auth(tokens["TR"])).json()["partial"] is True
+            assert "you see only its part in conflict with yours" in answers[0].json()["detail"]
             own = c.get(f"{A}/activities/IL-NEAR/notam", headers=auth(tokens["IL"]))
             assert own.status_code == 200 and own.headers["content-type"].startswith("text/plain")
             assert parse(own.text).q_line.qcode == "QRTCA"

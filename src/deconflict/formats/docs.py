@@ -270,7 +270,18 @@ def _zone_footprint(doc: dict[str, Any], where: str) -> Footprint:
 
 
 def parse_zone(doc: Any, *, mechanism: str, owner: str, parties: set[str], where: str = "zone") -> Zone:
-    """Validate a zone declaration."""
+    """Validate a zone declaration. A refusal's ``field`` is the declaration's key (``id``, ``valid_from``,
+    ``centre``), as every other refusal names its field; its words say which zone ("zone 'TR-R1' valid_from: ...").
+    It was the words' prefix ("zone 'TR-R1' valid_from"), which a client marking the field could not find."""
+    try:
+        return _parse_zone(doc, mechanism=mechanism, owner=owner, parties=parties, where=where)
+    except InvalidInput as e:
+        if e.field and e.field.startswith(where) and " " in e.field:
+            e.field = e.field.rsplit(" ", 1)[1]
+        raise
+
+
+def _parse_zone(doc: Any, *, mechanism: str, owner: str, parties: set[str], where: str) -> Zone:
     if not isinstance(doc, dict):
         raise InvalidInput(f"{where}: expected an object")
     if owner not in parties:
