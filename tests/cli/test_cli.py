@@ -6,6 +6,7 @@ import re
 import shlex
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +65,34 @@ def test_ledger_check_names_the_first_bad_entry(tmp_path: Path) -> None:
 def test_ledger_check_on_a_missing_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["ledger", "check", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 2 and "no such database file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["tracks", "t.csv", "--lookahead-s", "abc"], "Invalid value for '--lookahead-s'"),
+        (["positions", "t.csv", "--key", "k"], "No such option: --key"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["tracks"], "Missing argument"),
+    ],
+    ids=["not a number", "unknown option", "unknown command", "missing argument"],
+)
+def test_a_usage_error_is_one_line_starting_error_exit_2(args: list[str], said: str, tmp_path: Path) -> None:
+    """docs/contracts.md: errors go to standard error as one line starting ``error:``, exit 2. A usage error came
+    as a usage line, a "Try ..." line and a boxed panel (Typer's), in the real command as a shell runs it."""
+    exe = Path(sys.executable).parent / "deconflict"
+    done = subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    help_of = "deconflict" if args[0] == "nosuch" else f"deconflict {args[0]}"
+    assert line.startswith("error: ") and said in line and f"(see '{help_of} --help')" in line, line
+
+
+def test_deconflict_alone_shows_its_help(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "deconflict"
+    done = subprocess.run([str(exe)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "Commands" in done.stdout and done.stderr == ""
 
 
 def test_mechanism_check(tmp_path: Path) -> None:

@@ -97,5 +97,24 @@ def _guard_terminal(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    """Run the command line (the ``deconflict`` console script)."""
-    app()
+    """Run the command line (the ``deconflict`` console script).
+
+    A usage error (an option unknown, a value that is not a number, an argument missing) is said as every other
+    refusal is: one line on standard error starting ``error:``, exit 2 (docs/contracts.md); Typer drew it as a
+    usage line and a boxed panel of several lines. ``deconflict`` alone, or a group alone, still shows its help."""
+    from typer.exceptions import TyperException
+
+    try:
+        done = app(standalone_mode=False)
+    except TyperException as e:  # click's usage errors (Typer carries click; its classes are not public)
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":  # nothing given: the help is shown already, as before
+            raise SystemExit(e.exit_code) from None
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"error: {' '.join(e.format_message().split())}{where}", err=True)
+        raise SystemExit(e.exit_code) from None
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        raise SystemExit(1) from None
+    # a command returns nothing; an exit it asked for (typer.Exit) comes back as its code
+    raise SystemExit(done if isinstance(done, int) and not isinstance(done, bool) else 0)
