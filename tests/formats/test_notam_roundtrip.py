@@ -317,10 +317,12 @@ def test_only_the_whole_notice_gets_a_notam_under_conflicts_only(tmp_path: Path)
     def notam_of(target: str, member: str) -> Any:
         return CliRunner().invoke(app, ["notam", target, "--db", db, "--as", member])
 
-    for hidden in (near.id, far.id, "IL-9999"):  # seen in part, not at all, not there: one answer
+    for hidden in (far.id, "IL-9999"):  # not seen at all, not there: one answer
         result = notam_of(hidden, "TR")
         assert result.exit_code == 2
         assert result.stderr.strip() == f"error: no activity or zone '{hidden}' that you may see"
+    part = notam_of(near.id, "TR")  # seen in part (TR's GET shows it so): said why there is none
+    assert part.exit_code == 2 and "you see only its part in conflict with yours" in part.stderr
     own = notam_of(far.id, "IL")
     assert own.exit_code == 0 and parse(own.stdout).q_line.qcode == "QRTCA"
     assert "DECONFLICT ZONE IL-RL-PALMYRA" in notam_of("IL-RL-PALMYRA", "TR").stdout  # zones are everyone's
@@ -348,6 +350,9 @@ def test_over_http_a_hidden_activitys_notam_is_answered_as_one_that_does_not_exi
             # seen in part (in conflict with TR's, and shown so by its own route): said why there is no NOTAM
             assert c.get(f"{A}/activities/IL-NEAR", headers=auth(tokens["TR"])).json()["partial"] is True
             assert "you see only its part in conflict with yours" in answers[0].json()["detail"]
+            for aid, said in (("IL-NEAR", "you see only its part in conflict"), ("IL-FAR", "that you may see")):
+                cli = CliRunner().invoke(app, ["notam", aid, "--as", "TR", "--db", db])  # the command line, the same
+                assert cli.exit_code == 2 and said in " ".join(cli.output.split()), cli.output
             own = c.get(f"{A}/activities/IL-NEAR/notam", headers=auth(tokens["IL"]))
             assert own.status_code == 200 and own.headers["content-type"].startswith("text/plain")
             assert parse(own.text).q_line.qcode == "QRTCA"

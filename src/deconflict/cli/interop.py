@@ -161,6 +161,12 @@ def notam_text(service: Service, mechanism: str, member: Member, target: str) ->
         activity = None
     disclosure = service.mechanism(mechanism).rules.disclosure
     text = None if activity is None else reader_activity_notam(activity, member, disclosure)
+    if text is None and activity is not None:  # seen in part (in a conflict the member sees): said why, as the API
+        from deconflict.disclosure import sees_conflict
+        from deconflict.service.queries import no_notam_in_part
+
+        if any(sees_conflict(member, c) for c in service.conflicts(mechanism, activities={activity.id})):
+            raise no_notam_in_part(target)
     if text is None:  # one answer for what does not exist and what the reader may not see; zones too
         raise NotFound(f"no activity or zone {target!r} that you may see", field="activity")
     return text
