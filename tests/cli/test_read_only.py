@@ -179,6 +179,26 @@ def test_a_database_with_no_record_is_said_so_and_left_as_it_was(
     assert not any(out.iterdir())
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["ledger", "export", "--out", "{out}/record.jsonl"], ["import", "notam", "{out}/n.txt", "--as", "TR"]],
+    ids=["ledger export", "import notam"],
+)
+def test_a_writer_that_makes_no_record_refuses_an_empty_file_untouched(command: list[str], tmp_path: Path) -> None:
+    """``ledger export`` (it signs a checkpoint) on an empty file switched it to WAL (4,096 bytes, a -wal and a -shm
+    beside it), then said "the database refused: no such table: custody_keys"."""
+    empty = tmp_path / "case" / "empty.db"
+    empty.parent.mkdir()
+    empty.touch()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "n.txt").write_text("not read\n", encoding="utf-8")
+    result = runner.invoke(app, [*(part.format(out=out) for part in command), "--db", str(empty)])
+    assert result.exit_code == 2, result.output
+    assert f"{empty} holds no deconflict record: it is empty" in " ".join(result.output.split())
+    assert empty.stat().st_size == 0 and sorted(p.name for p in empty.parent.iterdir()) == ["empty.db"]
+
+
 def test_a_path_with_spaces_and_percent_signs_is_read(tmp_path: Path, evidence: Path) -> None:
     """The read-only open names the file in a URI: a path that needs quoting there is still the same file."""
     folder = tmp_path / "case 7 %20 a%b"

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from deconflict.cli import app
 from deconflict.client import Client
 from deconflict.clock import FixedClock, system_clock
-from deconflict.errors import Forbidden, InvalidInput, NotFound
+from deconflict.errors import DeconflictError, Forbidden, InvalidInput, NotFound
 from deconflict.record import merkle, note, signing, witness
 from deconflict.service import Service, record
 from deconflict.service import checkpoints as notes
@@ -382,7 +382,14 @@ def test_a_mirror_cosigns_with_its_partys_key_in_force_only_and_says_so_before_a
     said = " ".join(run.output.split())
     assert run.exit_code == 2, run.output
     assert f"was revoked by entry {revoked['revoked_seq']} of the record: nothing more is cosigned with it" in said
-    assert not list((tmp_path / "TR" / "cosigned").glob("*.note"))
+    assert not (tmp_path / "TR").exists()  # said before anything is fetched (the service's list of keys says so)
+    # a mirror already running when the key is revoked: the entries it holds say so at its next cosignature
+    from deconflict.cli.mirror import Mirror
+
+    running = Mirror(Client(live.url, tokens["TR"]), TR_KEY, tmp_path / "running", say=lambda _: None)
+    with pytest.raises(DeconflictError, match=f"was revoked by entry {revoked['revoked_seq']} of the record"):
+        running.once()
+    assert not list((tmp_path / "running" / "cosigned").glob("*.note"))
     assert all(not c["cosigned_by"] for c in record.checkpoints(live.service.context, M, with_cosignatures=True))
 
 

@@ -449,7 +449,10 @@ def open_service(db: str, *, migrate: bool = False, read_only: bool = False) -> 
 
     if "://" not in db and not Path(db).expanduser().exists():
         raise DeconflictError(f"{db}: no such database file")
-    return Service.open(db, migrate=migrate, read_only=read_only)
+    from deconflict.store import open_store
+
+    # a command that does not make the schema (migrate) writes to a record, or reads one: the database must hold one
+    return Service(open_store(db, migrate=migrate, read_only=read_only, need_record=not migrate))
 
 
 def unserved_since(service: Service) -> datetime | None:

@@ -321,11 +321,7 @@ class Mirror:
                 not_registered(self.key, party, [k for k in ring if k["owner"] == party]), field="key"
             )
         if found["revoked_seq"] is not None:
-            raise DeconflictError(
-                f"the key in --key ({self.key.key_id}) was revoked by entry {found['revoked_seq']} of the record: "
-                f"nothing more is cosigned with it. Give the file of {party}'s key in force",
-                field="key",
-            )
+            raise DeconflictError(revoked(self.key, party, found["revoked_seq"]), field="key")
         if found["custody"] != signing.PARTY_CUSTODY and not self._said_custody:
             self._said_custody = True
             self.say(
@@ -451,6 +447,14 @@ class Mirror:
             time.sleep(retry_s)
 
 
+def revoked(key: signing.KeyPair, party: str, seq: Any) -> str:
+    """Why a mirror does not cosign with ``key``: revoked by entry ``seq`` of the record."""
+    return (
+        f"the key in --key ({key.key_id}) was revoked by entry {seq} of the record: nothing more is cosigned with "
+        f"it. Give the file of {party}'s key in force"
+    )
+
+
 def not_registered(key: signing.KeyPair, party: str, theirs: list[dict[str, Any]]) -> str:
     """Why a mirror does not cosign with ``key``: not one of ``theirs``, the keys ``party`` registered."""
     shown = ", ".join(
@@ -493,6 +497,8 @@ def mirror(
     listed = next((k for k in theirs if k.get("public_key") == pair.public_key), None)
     if listed is None:  # said before anything is fetched or written (the entries held say it again, at cosigning)
         raise DeconflictError(f"{key}: {not_registered(pair, party, theirs)}", field="key")
+    if listed.get("revoked_seq") is not None:
+        raise DeconflictError(f"{key}: {revoked(pair, party, listed['revoked_seq'])}", field="key")
     try:
         m = Mirror(client, pair, folder, say=typer.echo)
         typer.echo(f"mirror of {client.mechanism} for {client.party}: {m.held.size} entries held in {folder}")

@@ -280,15 +280,31 @@ new file (it is made) or an empty PostgreSQL database
     )
 
 
-def _refuse_another_file(database: Path) -> None:
+def _no_record(where: str) -> DeconflictError:
+    """A command that reads a record, or writes to one (not the commands that make one), given a database that
+    holds none."""
+    return DeconflictError(
+        f"{where} holds no deconflict record: it is empty (no deconflict server or command has written to it). "
+        "Check --db: the file or database your record was written to",
+        field="db",
+    )
+
+
+def _refuse_another_file(database: Path, *, need_record: bool = False) -> None:
     """:func:`refuse_another` for an SQLite file, read through a read-only connection of its own before the
     store's first connection (which makes the file a write-ahead-log one, rewriting its header). A file SQLite
     cannot read so is left to that first connection, which says why; one another process holds locked longer
     than the store would wait is refused (the store's connection would switch it before it was looked at).
 
+    ``need_record``: the command writes to a record and makes none (``ledger export``, an import): an empty file
+    is refused too, before the store's connection switches it to WAL and fails on a table it lacks.
+
     Raises:
-        DeconflictError: another application's file (:func:`refuse_another`), or one held locked.
+        DeconflictError: another application's file (:func:`refuse_another`), or one held locked; with
+            ``need_record``, one that holds no deconflict record.
     """
+    if need_record and database.is_file() and database.stat().st_size == 0:
+        raise _no_record(str(database))
     if not database.is_file() or database.stat().st_size == 0:
         return
     try:
@@ -316,6 +332,8 @@ def _refuse_another_file(database: Path) -> None:
     except sqlite3.Error:
         return
     refuse_another(tables, [str(r) for r in revisions], where=str(database))
+    if need_record and not revisions:
+        raise _no_record(str(database))
 
 
 def _migrate(engine: Engine, where: str) -> None:
@@ -393,7 +411,9 @@ def _writes(session: Session) -> bool:
     return bool(getattr(dbapi, "in_transaction", True))
 
 
-def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, read_only: bool = False) -> Store:
+def open_store(
+    db: str, *, migrate: bool = True, group_commit: bool = False, read_only: bool = False, need_record: bool = False
+) -> Store:
     """Open (and create or upgrade) the database at a URL or SQLite file path. ``group_commit`` (a SQLite
     file; the service sets it): one sync of the write-ahead log for every commit made meanwhile, each answered
     only once it is on the disk (:class:`GroupSync`), instead of a sync inside each commit.
@@ -401,14 +421,18 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
     ``read_only`` (the commands that only read: an investigator's check, replay or report of a copy that is
     evidence): nothing is migrated or written, and the database refuses any write. An SQLite file is opened
     read-only (its bytes stay as they were: a hash taken before still holds after) and must exist; a
-    PostgreSQL session is a read-only transaction's."""
+    PostgreSQL session is a read-only transaction's. Both refuse a database that holds no record.
+
+    ``need_record`` (a command that writes to a record and makes none: ``ledger export``, an import, ``keys
+    register``): a database that holds no record is refused, as a reader refuses it, before anything is written
+    (an empty SQLite file was switched to WAL, then failed on a table it lacks)."""
     url = database_url(db)
     database = sqlite_file(make_url(url))
     if database is not None and not database.parent.is_dir():
         raise DeconflictError(f"database folder {database.parent} does not exist")
     where = str(database) if database is not None else shown_url(db)  # as the user gave it, its password hidden
     if database is not None and not read_only:
-        _refuse_another_file(database)
+        _refuse_another_file(database, need_record=need_record)
     if url.startswith("sqlite"):
         if read_only and database is not None:
             url = _read_only_url(database, make_url(url).query)
@@ -437,12 +461,8 @@ def open_store(db: str, *, migrate: bool = True, group_commit: bool = False, rea
             # a server that does not answer is said so here, not by the first query; and a database a newer
             # release migrated is refused before anything is read or written in it
             with engine.connect() as conn:
-                if not _revisions(conn, where) and read_only:
-                    raise DeconflictError(
-                        f"{where} holds no deconflict record: it is empty (no deconflict server or command has "
-                        "written to it). Check --db: the file or database your record was written to",
-                        field="db",
-                    )
+                if not _revisions(conn, where) and (read_only or need_record):
+                    raise _no_record(where)
     except DeconflictError:  # a newer release's database
         engine.dispose()
         raise
