@@ -302,6 +302,28 @@ def test_a_text_longer_than_its_field_holds_is_said_so_and_not_cut(
     assert httpx.get(f"{live.url}{A}/activities", headers=auth(tokens["IL"]), timeout=10).json() == []
 
 
+@pytest.mark.parametrize("template", ["incident_at", "query_activity"])
+def test_a_phrase_form_can_be_sent_with_alerts_waiting_at_1366x768(
+    live: LiveServer, tokens: dict[str, str], officer: Any, template: str
+) -> None:
+    """Three items waiting on Israel (the alarm's list open above the page): the form of a phrase with fields
+    (report an incident, ask about an activity) ran below the time bar, its Send button out of reach of the mouse,
+    and nothing scrolled to it."""
+    for n, (lat, lon) in enumerate([(34.60, 38.25), (35.60, 39.25), (36.20, 37.10)]):
+        post_notice(live, tokens["IL"], "air_sortie", lat, lon, 2 + n, 4 + n)
+        post_notice(live, tokens["TR"], "uav_patrol", lat - 0.04, lon + 0.07, 2 + n, 4 + n)  # C1-C3 await Israel
+    page = officer("IL").page
+    expect(page.locator("#waiting-list li")).to_have_count(3)
+    page.click(f"[data-template={template}]")
+    send = page.locator("#phrase-form button[type=submit]")
+    send.scroll_into_view_if_needed()
+    box, bar = send.bounding_box(), page.locator("#timebar").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= bar["y"], (box, bar)  # above the time bar, in the page
+    send.click(timeout=5_000)  # the mouse reaches it (a refusal or a message: either way it was pressed)
+    size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size == [1366, 768], size
+
+
 def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_hidden(
     live: LiveServer,
     tokens: dict[str, str],
