@@ -195,3 +195,26 @@ def test_replay_after_the_duty_loop_last_ran_says_that_nothing_checked_the_deadl
     store.close()
     served = runner.invoke(app, ["replay", "--db", db, "--at", later])
     assert served.exit_code == 0 and "nothing checked" not in served.output
+
+
+def test_replay_inside_a_record_says_nothing_of_deadlines_the_record_goes_on_past(tmp_path: Path) -> None:
+    """Replay of a bundle at an instant in the middle of its record said that nothing had checked the deadlines
+    since (it looked for a checkpoint of the entry in force at the instant, not of the record's head); the service
+    ran on past it, and the record holds what it did."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    clock = FixedClock(start)
+    service = declared_service(tmp_path / "long.db", clock)
+    service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, clock(), start_h=3)])
+    service.notify(mechanism_id=M, actor="IL", kind="air_sortie", volumes=[vol(T4, clock(), start_h=3)])
+    assert service.checkpoint(M) is not None  # a checkpoint of the head as it stood then, which the bundle carries
+    clock.advance(seconds=90 * 60)
+    service.tick()  # the duty loop ran on: the escalations fallen due are in the record
+    service.notify(mechanism_id=M, actor="TR", kind="uav_patrol", volumes=[vol(T4, clock(), start_h=3)])
+    service.store.close()
+    db, out = str(tmp_path / "long.db"), tmp_path / "long.jsonl"
+    assert runner.invoke(app, ["ledger", "export", "--db", db, "--out", str(out)]).exit_code == 0
+    middle = (start + timedelta(minutes=60)).isoformat()
+    for source in (["--db", db], ["--bundle", str(out)]):
+        shown = runner.invoke(app, ["replay", *source, "--at", middle])
+        assert shown.exit_code == 0, shown.output
+        assert "nothing checked" not in shown.output, (source, shown.output)

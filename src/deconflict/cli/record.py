@@ -495,7 +495,7 @@ def replay(
         f"{instant_text(state['at'])} is still to come: this is the record as it stands now (up to entry "
         f"{state['head']['seq']}); an alert that would climb or a deadline that would pass by then is not in it"
         if instant > system_clock()
-        else _unchecked(db, bundle, mid, state["head"]["seq"], instant)
+        else _unchecked(db, bundle, mid, instant)
     )
     if as_json:
         say(json.dumps(state, ensure_ascii=False, indent=2, sort_keys=True))  # the same bytes for the same state
@@ -516,26 +516,32 @@ def replay(
         typer.echo(line)
 
 
-def _unchecked(db: str | None, bundle_path: Path | None, mid: str, seq: int, instant: datetime) -> str | None:
+def _unchecked(db: str | None, bundle_path: Path | None, mid: str, instant: datetime) -> str | None:
     """What replay at ``instant`` cannot show, when no duty loop checked the deadlines up to it: a database no
     server runs on (since its duty loop last ran, or its last entry), or a bundle (after the time its last
-    checkpoint vouched for its head). An alert overdue then shows no escalation step the service would have
-    recorded: it was not running, which is not the ladder failing. None: checked up to the instant."""
+    checkpoint vouched for its head: the record's last entry, not the one in force at the instant). An alert
+    overdue then shows no escalation step the service would have recorded: it was not running, which is not the
+    ladder failing. None: checked up to the instant."""
+    from collections import deque
+
     from deconflict.cli.common import unserved_since
     from deconflict.clock import iso
     from deconflict.record import bundle
 
     if bundle_path is not None:
-        checked = bundle.vouched_at(bundle_path, seq)
+        # its head: the bundle read once more to its end, not held (collections.deque keeps the last entry only)
+        (last,) = deque(bundle.entries(bundle_path, mechanism=mid)[1], maxlen=1)
+        checked = bundle.vouched_at(bundle_path, int(last["seq"]))
         why = "the bundle's newest checkpoint of its head vouches for it up to then"
         if checked is None:
-            checked = max(parse_utc(e["at"], field="at") for e in bundle.entries(bundle_path, mechanism=mid)[1])
+            checked = parse_utc(last["at"], field="at")
             why = "no checkpoint in the bundle vouches for its head; its last entry is of then"
     else:
         service = open_service(db or DEFAULT_DB, read_only=True)
         since = unserved_since(service)
         if since is None:
             return None  # a server's duty loop runs on it: every deadline up to now is checked
+        seq = service.head(mid).seq  # the record's last entry, not the one in force at the instant
         (last,) = service.entries_after(mid, seq - 1, limit=1)
         written = parse_utc(last["at"], field="at")
         checked = max(since, written)
