@@ -244,8 +244,12 @@ def ledger_compare(
 # --- the record read back: compliance report, incident timeline, replay --------------------------
 
 
-def verified_bundle(path: Path) -> str:
-    """What was checked of the bundle ``path`` (for the reader's header), once it verifies.
+BUNDLE_CHECKED = "bundle {path}: chain, signatures and checkpoints verified, not recomputed"
+"""What a reader of a bundle says it checked (``ledger verify`` also recomputes the service's own entries)."""
+
+
+def verified_bundle(path: Path) -> None:
+    """The bundle ``path``, checked as ``ledger verify`` checks it, before a reader reads it.
 
     Raises:
         DeconflictError: no such file, or it does not verify (it is not read further: what it says is not
@@ -257,20 +261,12 @@ def verified_bundle(path: Path) -> str:
         raise DeconflictError(
             f"{path}: {'is a folder, not' if path.is_dir() else 'no such file, expected'} a record bundle"
         )
-    verified = _verified.get(path)
-    if verified is None:
-        verified = _verified[path] = bundle.verify(path)
+    verified = bundle.verify(path)
     if not verified.ok:
         raise DeconflictError(
             f"{path} does not verify, so it is not read: after {verified.entries} good entries, {verified.problem} "
             f"(see 'deconflict ledger verify {path}')"
         )
-    # what was checked, and what was not: `ledger verify` also recomputes the service's own entries
-    return f"bundle {path}: chain, signatures and checkpoints verified, not recomputed"
-
-
-_verified: dict[Path, Any] = {}
-"""The bundles this command verified (replay reads its bundle twice: the entries, then their times)."""
 
 
 def _one_source(db: str | None, bundle_path: Path | None) -> None:
@@ -466,19 +462,18 @@ def replay(
             f"--window-h: {window_h} hours; give 1 to {MOST_WINDOW_H} (a snapshot's live piece reaches back "
             f"{MOST_WINDOW_H} hours), or leave it out for the whole state"
         )
+    from deconflict.record import bundle as bundles
     from deconflict.service import replay_around_entries, replay_entries  # (after the input is checked: 2 s)
 
-    source = shown_db(db or DEFAULT_DB)
-    if bundle is not None:
-        _one_source(db, bundle)
-        source = verified_bundle(bundle)
-    mid, entries = record_entries(db, bundle, mechanism)
+    source = shown_db(db or DEFAULT_DB) if bundle is None else BUNDLE_CHECKED.format(path=bundle)
+    mid, entries = record_entries(db, bundle, mechanism)  # a bundle verified first
+    service = open_service(db or DEFAULT_DB, read_only=True) if bundle is None else None
     window = timedelta(hours=window_h) if window_h is not None else None
     try:
-        if bundle is None and window is None:
-            state = open_service(db or DEFAULT_DB, read_only=True).replay_stored(mid, instant)
-        elif bundle is None:
-            state = open_service(db or DEFAULT_DB, read_only=True).replay_around(mid, instant, window=window)
+        if service is not None and window is None:
+            state = service.replay_stored(mid, instant)
+        elif service is not None:
+            state = service.replay_around(mid, instant, window=window)
         elif window is None:
             state = replay_entries(entries, mechanism=mid, at=instant)
         else:
@@ -486,7 +481,12 @@ def replay(
     except ValueError as e:
         raise DeconflictError(f"{source}: {e}") from None
     if state["head"]["seq"] == 0:
-        start = next(record_entries(db, bundle, mid)[1], {}).get("at", "?")
+        if bundle is not None:
+            first = bundles.entries(bundle, mechanism=mid)[1]
+        else:
+            assert service is not None
+            first = iter(service.record(mid))
+        start = next(first, {}).get("at", "?")
         raise DeconflictError(f"mechanism {mid!r} had no record yet at {at}; its first entry is at {start}")
     for name in ("activities", "zones", "conflicts", "messages"):
         state[name] = sorted(state[name], key=lambda row: natural_key(str(row["id"])))
@@ -495,7 +495,7 @@ def replay(
         f"{instant_text(state['at'])} is still to come: this is the record as it stands now (up to entry "
         f"{state['head']['seq']}); an alert that would climb or a deadline that would pass by then is not in it"
         if instant > system_clock()
-        else _unchecked(db, bundle, mid, instant)
+        else _unchecked(service, bundle, mid, instant)
     )
     if as_json:
         say(json.dumps(state, ensure_ascii=False, indent=2, sort_keys=True))  # the same bytes for the same state
@@ -516,7 +516,7 @@ def replay(
         typer.echo(line)
 
 
-def _unchecked(db: str | None, bundle_path: Path | None, mid: str, instant: datetime) -> str | None:
+def _unchecked(service: Service | None, bundle_path: Path | None, mid: str, instant: datetime) -> str | None:
     """What replay at ``instant`` cannot show, when no duty loop checked the deadlines up to it: a database no
     server runs on (since its duty loop last ran, or its last entry), or a bundle (after the time its last
     checkpoint vouched for its head: the record's last entry, not the one in force at the instant). An alert
@@ -529,15 +529,14 @@ def _unchecked(db: str | None, bundle_path: Path | None, mid: str, instant: date
     from deconflict.record import bundle
 
     if bundle_path is not None:
-        # its head: the bundle read once more to its end, not held (collections.deque keeps the last entry only)
-        (last,) = deque(bundle.entries(bundle_path, mechanism=mid)[1], maxlen=1)
-        checked = bundle.vouched_at(bundle_path, int(last["seq"]))
+        checked = bundle.vouched_at(bundle_path)  # its head's, as its header says (verify held them equal)
         why = "the bundle's newest checkpoint of its head vouches for it up to then"
-        if checked is None:
+        if checked is None:  # its last entry: the bundle read to its end once more, not held (deque keeps one)
+            (last,) = deque(bundle.entries(bundle_path, mechanism=mid)[1], maxlen=1)
             checked = parse_utc(last["at"], field="at")
             why = "no checkpoint in the bundle vouches for its head; its last entry is of then"
     else:
-        service = open_service(db or DEFAULT_DB, read_only=True)
+        assert service is not None
         since = unserved_since(service)
         if since is None:
             return None  # a server's duty loop runs on it: every deadline up to now is checked

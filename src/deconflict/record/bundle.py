@@ -222,12 +222,15 @@ def _header(f: IO[bytes], path: Path) -> dict[str, Any]:
     return header
 
 
-def vouched_at(path: Path, seq: int, *, kept: Iterable[dict[str, Any]] = ()) -> datetime | None:
+def vouched_at(path: Path, seq: int | None = None, *, kept: Iterable[dict[str, Any]] = ()) -> datetime | None:
     """The latest time a checkpoint in the bundle's header, or one a member ``kept``, says the record's head
-    was entry ``seq`` (the service vouching that nothing else was due by then; None: no checkpoint of that
-    head). Read, not checked: :func:`verify` checks the checkpoints' signatures."""
+    was entry ``seq`` (by default the bundle's head, as its header says: the service vouching that nothing else
+    was due by then; None: no checkpoint of that head). Read, not checked: :func:`verify` checks the checkpoints'
+    signatures, and that the header's head is the entries'."""
     with path.open("rb") as f:
         header = _header(f, path)
+    if seq is None:
+        seq = header.get("head_seq")
     times = []
     for c in [*(header.get("checkpoints") or ()), *kept]:
         if isinstance(c, dict) and c.get("seq") == seq:
