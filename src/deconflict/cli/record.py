@@ -466,8 +466,12 @@ def replay(
     from deconflict.service import replay_around_entries, replay_entries  # (after the input is checked: 2 s)
 
     source = shown_db(db or DEFAULT_DB) if bundle is None else BUNDLE_CHECKED.format(path=bundle)
-    mid, entries = record_entries(db, bundle, mechanism)  # a bundle verified first
-    service = open_service(db or DEFAULT_DB, read_only=True) if bundle is None else None
+    service: Service | None = None
+    if bundle is None:  # one service for the state and the note (its entries are the snapshots' to read)
+        service = open_service(db or DEFAULT_DB, read_only=True)
+        mid = chosen_mechanism(service, mechanism, db or DEFAULT_DB, with_record=True)
+    else:
+        mid, entries = record_entries(db, bundle, mechanism)  # verified first
     window = timedelta(hours=window_h) if window_h is not None else None
     try:
         if service is not None and window is None:
