@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -313,15 +313,8 @@ class Mirror:
         """Before a cosignature: the key it is made with must be one the party registered in the entries held, and
         not revoked there. A cosignature by any other key is refused by the service and makes the mirror's own
         bundle fail ``ledger verify`` (it names the key as not the party's): nothing is cosigned with it."""
-        party, public = self.client.party, self.key.public_key
-        ring = self.held.stream.ring.keys.values()
-        found = next((k for k in ring if k["owner"] == party and k["public_key"] == public), None)
-        if found is None:
-            raise DeconflictError(
-                not_registered(self.key, party, [k for k in ring if k["owner"] == party]), field="key"
-            )
-        if found["revoked_seq"] is not None:
-            raise DeconflictError(revoked(self.key, party, found["revoked_seq"]), field="key")
+        party = self.client.party
+        found = key_in_force(self.key, party, self.held.stream.ring.keys.values())
         if found["custody"] != signing.PARTY_CUSTODY and not self._said_custody:
             self._said_custody = True
             self.say(
@@ -447,25 +440,33 @@ class Mirror:
             time.sleep(retry_s)
 
 
-def revoked(key: signing.KeyPair, party: str, seq: Any) -> str:
-    """Why a mirror does not cosign with ``key``: revoked by entry ``seq`` of the record."""
-    return (
-        f"the key in --key ({key.key_id}) was revoked by entry {seq} of the record: nothing more is cosigned with "
-        f"it. Give the file of {party}'s key in force"
-    )
+def key_in_force(key: signing.KeyPair, party: str, keys: Iterable[dict[str, Any]], *, said: str = "") -> dict[str, Any]:
+    """``key`` as ``party`` registered it among ``keys`` (the service's list, or the ring of the entries held), in
+    force: the one answer of the mirror's look before it fetches anything and of its look at each cosignature.
 
-
-def not_registered(key: signing.KeyPair, party: str, theirs: list[dict[str, Any]]) -> str:
-    """Why a mirror does not cosign with ``key``: not one of ``theirs``, the keys ``party`` registered."""
-    shown = ", ".join(
-        f"{k['key_id']}{' (revoked)' if k.get('revoked_seq') is not None else ''}, held by {k.get('custody')}"
-        for k in theirs
-    )
-    return (
-        f"the key in --key ({key.key_id}) is not a key {party} registered in the record ({party}'s keys: "
-        f"{shown or 'none'}); nothing was cosigned with it. Give the file of {party}'s registered key, or "
-        "register this one first (deconflict keys register)"
-    )
+    Raises:
+        DeconflictError: not one ``party`` registered, or revoked (``said`` goes first: the key file's name).
+    """
+    theirs = [k for k in keys if k.get("owner") == party]
+    found = next((k for k in theirs if k.get("public_key") == key.public_key), None)
+    if found is None:
+        shown = ", ".join(
+            f"{k['key_id']}{' (revoked)' if k.get('revoked_seq') is not None else ''}, held by {k.get('custody')}"
+            for k in theirs
+        )
+        why = (
+            f"the key in --key ({key.key_id}) is not a key {party} registered in the record ({party}'s keys: "
+            f"{shown or 'none'}); nothing was cosigned with it. Give the file of {party}'s registered key, or "
+            "register this one first (deconflict keys register)"
+        )
+    elif found.get("revoked_seq") is not None:
+        why = (
+            f"the key in --key ({key.key_id}) was revoked by entry {found['revoked_seq']} of the record: nothing "
+            f"more is cosigned with it. Give the file of {party}'s key in force"
+        )
+    else:
+        return found
+    raise DeconflictError(f"{said}{why}", field="key")
 
 
 @user_errors
@@ -493,12 +494,8 @@ def mirror(
     client = client_for(url, token)
     if party != client.party:
         raise DeconflictError(f"{key} is {party}'s key; this token is {client.member}'s, of {client.party}")
-    theirs = [k for k in client.keys() if k.get("owner") == party]
-    listed = next((k for k in theirs if k.get("public_key") == pair.public_key), None)
-    if listed is None:  # said before anything is fetched or written (the entries held say it again, at cosigning)
-        raise DeconflictError(f"{key}: {not_registered(pair, party, theirs)}", field="key")
-    if listed.get("revoked_seq") is not None:
-        raise DeconflictError(f"{key}: {revoked(pair, party, listed['revoked_seq'])}", field="key")
+    # said before anything is fetched or written (the entries held say it again, at each cosignature)
+    key_in_force(pair, party, client.keys(), said=f"{key}: ")
     try:
         m = Mirror(client, pair, folder, say=typer.echo)
         typer.echo(f"mirror of {client.mechanism} for {client.party}: {m.held.size} entries held in {folder}")
