@@ -17,6 +17,7 @@ import { autoPreview } from './notice-preview.js';
 import { draft, drawVolume } from './notice-draw.js';
 import { relabel } from './notice-form.js';
 import { form } from './notice-state.js';
+import { asSent } from './notice-build.js';
 import { shown } from './notice-merge.js';
 import { closeNotify, showPanel } from './notify.js';
 
@@ -24,7 +25,6 @@ import { closeNotify, showPanel } from './notify.js';
 export const canAmend = (a) => !!a && !!S.me && S.me.member.role === 'party' && a.party === S.party && !a.partial
   && !isOver(a) && (a.volumes || []).some((v) => !v.end || new Date(v.end) > serverNow());
 
-const pick = (o, keys) => Object.fromEntries(keys.filter((k) => o[k] !== undefined && o[k] !== null).map((k) => [k, o[k]]));
 
 /* Amend an activity of our own party: the form, prefilled with its current version (its first volume
  * in the form and on the map; the others are sent as they are). */
@@ -39,7 +39,7 @@ export async function openAmend(activityId) {
   const [first, ...rest] = a.volumes;
   form.editing = {
     id: a.id, version: a.version, volumeId: first.id,
-    rest: rest.map((v) => pick(v, ['id', 'geometry', 'radius_m', 'floor_m', 'ceiling_m', 'start', 'end'])),
+    rest: rest.map(asSent),
   };
   showPanel('amend').dataset.activity = a.id;
   clearErrors();

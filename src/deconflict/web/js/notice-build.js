@@ -8,7 +8,10 @@ import { FormErrors, radiusMaxText, worded } from './notice-errors.js';
 import { draw, form } from './notice-state.js';
 import { tooLong } from './format.js';
 
-const round6 = (x) => Math.round(x * 1e6) / 1e6;
+export const round6 = (x) => Math.round(x * 1e6) / 1e6;
+/* A volume of an activity as an amendment sends it again unchanged (the form edits the first; the others go so). */
+export const asSent = (v) => Object.fromEntries(['id', 'geometry', 'radius_m', 'floor_m', 'ceiling_m', 'start', 'end']
+  .filter((k) => v[k] !== undefined && v[k] !== null).map((k) => [k, v[k]]));
 /* A range's error, with the reading the other usual way offered when that one is in range. */
 const also = (text, reading) => (reading.otherWay ? `${text} ${reading.otherWay}` : text);
 

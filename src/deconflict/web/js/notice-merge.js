@@ -8,6 +8,7 @@ import { altitudeOf, setAltitude } from './notice-fields.js';
 import { setTime, timeValue } from './notice-times.js';
 import { drawVolume } from './notice-draw.js';
 import { draw, form } from './notice-state.js';
+import { asSent, round6 } from './notice-build.js';
 
 const FIELDS = ['kind', 'title', 'footprint', 'floor', 'ceiling', 'start', 'end'];
 /* Each field's label, as the form says it (the catalogue's keys written out: tests find every key used). */
@@ -15,7 +16,6 @@ const LABELS = {
   kind: () => t('notify.kind'), title: () => t('notify.title'), footprint: () => t('notify.footprint'),
   floor: () => t('notify.floor'), ceiling: () => t('notify.ceiling'), start: () => t('notify.start'), end: () => t('notify.end'),
 };
-const round6 = (x) => Math.round(x * 1e6) / 1e6;
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 /* Each field as the form holds it now (the footprint as drawn; the band in metres; the times as sent). */
@@ -75,8 +75,7 @@ export function takeNewer(a) {
     if (mine.has(f)) both.push(f); else { set[f](); taken.push(f); }
   }
   form.editing.volumeId = v.id;
-  form.editing.rest = a.volumes.slice(1).map((x) => Object.fromEntries(['id', 'geometry', 'radius_m', 'floor_m', 'ceiling_m', 'start', 'end']
-    .filter((k) => x[k] !== undefined && x[k] !== null).map((k) => [k, x[k]])));
+  form.editing.rest = a.volumes.slice(1).map(asSent);
   form.editing.seen = a;
   const now = shownFields();
   for (const f of FIELDS) if (!mine.has(f)) form.editing.shown[f] = now[f];
