@@ -214,6 +214,24 @@ def test_parameter_values_are_the_same_text_in_every_language(value: object, tex
     assert format_param("x", value) == text
 
 
+def test_a_time_parameter_is_worded_as_strftime_words_it_in_any_year_and_zone() -> None:
+    """Times (of the years 2000 to 2099 that the service takes) are worded from ``isoformat``, quicker: the very
+    text of ``strftime``."""
+    from random import Random
+
+    rng = Random(7)
+    zones = [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-9, minutes=-30))]
+    for _ in range(5_000):
+        when = datetime(
+            rng.randint(2000, 2098), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
+            rng.choice([0, rng.randint(0, 59)]), rng.choice([0, 0, rng.randint(0, 999_999)]), tzinfo=rng.choice(zones),
+        )  # fmt: skip
+        t = when.astimezone(UTC)
+        expected = t.strftime("%Y-%m-%dT%H:%M:%S" if t.second or t.microsecond else "%Y-%m-%dT%H:%M")
+        assert format_param("t1", when) == expected, when
+        assert format_param("t1", f"{when.isoformat()}") == expected, when
+
+
 @pytest.mark.parametrize("value", [None, True, float("nan"), float("inf"), "  ", datetime(2025, 4, 9, 8, 0), [1]])  # noqa: DTZ001
 def test_parameter_values_refused(value: object) -> None:
     with pytest.raises(InvalidInput):

@@ -309,7 +309,7 @@ def test_an_instant_is_written_as_sqlalchemys_datetime_writes_it_from_any_zone()
     dialect = sqlite.dialect()
     compiled: Any = insert(LedgerEntry.__table__).compile(dialect=dialect, column_keys=["mechanism_id", "seq", "at"])
     theirs = compiled._bind_processors["at"]
-    ours = direct._fused(LedgerEntry.__table__.c.at.type, dialect)
+    ours = direct._fused(LedgerEntry.__table__.c.at.type, dialect, theirs)
     assert ours is not None
     zones = [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-9, minutes=-30)), ZoneInfo("Asia/Jerusalem")]
     rng = Random(7)
@@ -323,3 +323,31 @@ def test_an_instant_is_written_as_sqlalchemys_datetime_writes_it_from_any_zone()
     for refused in (ours, theirs):
         with pytest.raises(ValueError, match="naive datetime"):
             refused(datetime(2026, 12, 7, 12, 0))  # noqa: DTZ001  # naive on purpose
+
+
+def test_a_json_column_is_written_as_sqlalchemys_processor_writes_it() -> None:
+    """A JSON column's documents go straight to the store's serializer (``direct._json_binder``), anything else
+    through SQLAlchemy's processor: the same value for documents, text, numbers, None and SQLAlchemy's own null
+    marker, on a dialect told to write JSON with the store's serializer."""
+    from random import Random
+
+    from sqlalchemy import JSON
+    from sqlalchemy.dialects import sqlite
+
+    from deconflict.store.json_column import json_text
+    from deconflict.store.schema import MessageRow
+
+    dialect = sqlite.dialect(json_serializer=json_text)
+    column = MessageRow.__table__.c.doc
+    compiled: Any = insert(MessageRow.__table__).compile(dialect=dialect, column_keys=["mechanism_id", "id", "doc"])
+    theirs = compiled._bind_processors["doc"]
+    ours = direct._fused(column.type, dialect, theirs)
+    assert ours is not None and ours is not theirs
+    rng = Random(7)
+    words = ["M1", "ü", "שלום", "", 'a"b', "\u2028"]
+    values: list[Any] = [None, JSON.NULL, "text", 3, 2.5, True, [], {}, [float("nan")], {"x": float("inf")}]
+    for _ in range(2_000):
+        doc = {rng.choice(words): rng.choice([None, rng.random(), rng.randint(-(2**70), 2**70), rng.choice(words)])}
+        values += [doc, [doc, [doc]], {"nested": doc, "list": list(doc.values())}]
+    for value in values:
+        assert ours(value) == theirs(value), value

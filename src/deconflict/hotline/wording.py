@@ -167,7 +167,8 @@ def format_time(value: datetime) -> str:
     '2025-04-09T08:30'
     """
     t = ensure_utc(value, field="time")
-    return t.strftime("%Y-%m-%dT%H:%M:%S" if t.second or t.microsecond else "%Y-%m-%dT%H:%M")
+    # strftime's "%Y-%m-%dT%H:%M[:%S]" for the years ensure_utc takes, at a third of its cost (an alert words two)
+    return t.isoformat()[: 19 if t.second or t.microsecond else 16]
 
 
 TIME_PARAMS = frozenset({"t1", "t2"})
@@ -185,6 +186,8 @@ def format_param(name: str, value: object) -> str:
     >>> format_param("t1", "2025-04-09T20:33"), format_param("place", "T4 +5 km")  # stored form, not a time
     ('2025-04-09T20:33', 'T4 +5 km')
     """
+    if value.__class__ is str and name not in TIME_PARAMS and value.strip():  # the most common, checked first
+        return value
     if isinstance(value, bool) or value is None:
         raise InvalidInput(f"parameter {name}: expected text, a number or a time, got {value!r}", field=name)
     if isinstance(value, datetime):

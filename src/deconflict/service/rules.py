@@ -42,6 +42,8 @@ def state_after(ctx: Context, s: Session, mechanism_id: str, head: chain.Head) -
 
 
 def _apply(s: Session, mechanism_id: str, state: authority.AuthorityState, after: int, upto: int) -> None:
+    if upto <= after:  # caught up already (every append but a catch-up's): no read of the ledger
+        return
     for seq, type_, payload in ledger.payloads_between(s, mechanism_id, after, upto):
         authority.apply({"mechanism": mechanism_id, "seq": seq, "type": type_, "payload": payload}, state)
 

@@ -329,17 +329,19 @@ class RecordWriter:
             after = ledger.read_head(s, mid)
         if self._head is None:
             self._last_at = self._time_floor(after)
-        at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({type.value})")
+        kind = type.value
+        if self._last_at is not None and at < self._last_at:  # (the words only when the clock stepped back)
+            at = not_before(at, self._last_at, what=f"{mid} entry {after.seq + 1} ({kind})")
         state = rules.state_after(self._ctx, s, mid, after)
         seq = after.seq + 1
-        if salt.salted(type.value, at):  # its hash must not be readable by guessing (record/salt.py)
+        if salt.salted(kind, at):  # its hash must not be readable by guessing (record/salt.py)
             made = self._ctx.signers.salter.salt(
-                mechanism=mid, seq=seq, at=at, actor=actor, type=type.value, prev_hash=after.hash
+                mechanism=mid, seq=seq, at=at, actor=actor, type=kind, prev_hash=after.hash
             )
             body, read = chain.canonical_read({**payload, salt.FIELD: made})
         else:
             body, read = chain.canonical_read(payload)
-        doc = rules.admit(state, mechanism=mid, seq=seq, at=at, actor=actor, type=type.value, payload=read)
+        doc = rules.admit(state, mechanism=mid, seq=seq, at=at, actor=actor, type=kind, payload=read)
         mode = None
         if actor not in chain.SERVICE_ACTORS:
             mode, self._mode = self._mode, None
@@ -348,7 +350,7 @@ class RecordWriter:
             s,
             mechanism=mid,
             actor=actor,
-            type=type.value,
+            type=kind,
             payload=payload,
             at=at,
             after=after,
@@ -362,7 +364,7 @@ class RecordWriter:
         self._last_at = at
         authority.apply(doc, state)
         self._ctx.authority[mid] = (head.seq, state)
-        projection.apply(s, mechanism=mid, type=type.value, payload=payload, at=at, seq=head.seq, actor=actor)
+        projection.apply(s, mechanism=mid, type=kind, payload=payload, at=at, seq=head.seq, actor=actor)
         if gathered is None and self._gathered is not None:
             self._gathered.flush()
         if type is EntryType.ACTIVITY_NOTIFIED:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import JSON, Connection, exc
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.base import Executable
 
@@ -94,7 +94,7 @@ def _compile(conn: Connection, stmt: Executable, keys: tuple[str, ...]) -> _Form
             constants.append(bind.effective_value)
         else:
             return None
-        binders.append(_fused(bind.type, dialect) or processors.get(name))
+        binders.append(_fused(bind.type, dialect, processors.get(name)) or processors.get(name))
     unused = set(keys) - set(names)
     if unused:  # a value the statement does not take: SQLAlchemy's answer (it may refuse), not ours
         return None
@@ -121,15 +121,35 @@ def _utc_sqlite_text(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")[:26]
 
 
-def _fused(kind: Any, dialect: Any) -> Callable[[Any], Any] | None:
-    """A bind processor equivalent to the one SQLAlchemy compiles for ``kind`` on ``dialect``, and quicker; None
-    where there is none (SQLAlchemy's is used)."""
-    if dialect.name != "sqlite" or not isinstance(kind, UTCDateTime):
+def _fused(kind: Any, dialect: Any, compiled: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A bind processor equivalent to the one SQLAlchemy compiles for ``kind`` on ``dialect`` (``compiled``), and
+    quicker; None where there is none (SQLAlchemy's is used)."""
+    if dialect.name != "sqlite":
+        return None
+    if isinstance(kind, JSON) and compiled is not None:
+        return _json_binder(kind, dialect, compiled)
+    if not isinstance(kind, UTCDateTime):
         return None
     impl = kind.impl_instance.dialect_impl(dialect)
     if getattr(impl, "_storage_format", None) != _SQLITE_DATETIME:  # a DATETIME told to write another text
         return None
     return _utc_sqlite_text
+
+
+def _json_binder(kind: JSON, dialect: Any, compiled: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    """A JSON column's bind processor: a document (a dict or a list) given straight to the dialect's serializer,
+    as SQLAlchemy's processor does once it has looked for its null markers (which are neither), and anything
+    else to SQLAlchemy's. None when SQLAlchemy's would also convert the serializer's text (not on SQLite)."""
+    serializer = getattr(dialect, "_json_serializer", None)
+    if serializer is None or kind._str_impl.bind_processor(dialect) is not None:
+        return None
+
+    def bind(value: Any) -> Any:
+        if value.__class__ is dict or value.__class__ is list:
+            return serializer(value)
+        return compiled(value)
+
+    return bind
 
 
 def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...]:
