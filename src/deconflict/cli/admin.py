@@ -225,6 +225,48 @@ def keys_register(
     typer.echo(f"registered {key['key_id']} for {key['owner']} at entry {key['registered_seq']}")
 
 
+@keys_app.command("revoke")
+@user_errors
+def keys_revoke(
+    key_id: Annotated[str, typer.Option(help="The key's fingerprint, as deconflict keys list shows it.")],
+    reason: Annotated[str, typer.Option(help="Why, for the record (at most 200 characters), e.g. 'laptop lost'.")],
+    db: DbFileOpt = DEFAULT_DB,
+    mechanism: MechanismChoiceOpt = None,
+) -> None:
+    """Revoke a party's key it reports lost or stolen: a record entry; what the key signs after it fails.
+
+    The operator's command: from then on the key authorises nothing, and ledger verify refuses an entry
+    signed with it after the revocation.
+
+    A party left with no key in force gets its new one from the operator: deconflict keys register,
+    without --with-key.
+
+    Example: deconflict keys revoke --db deconflict.db --key-id ed25519:3f2a... --reason "laptop lost"
+    """
+    from deconflict.errors import InvalidInput
+    from deconflict.service.keys import MAX_REASON
+
+    if not reason.strip():
+        raise InvalidInput("reason: say why the key is revoked (the record keeps it)", field="reason")
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(f"reason: {len(reason)} characters; at most {MAX_REASON} (say it shorter)", field="reason")
+    service = open_service(db)
+    mechanism = chosen_mechanism(service, mechanism, db)
+    service.check_key_revocation(mechanism_id=mechanism, key_id=key_id)  # refused here, nothing written
+    catch_up(service)
+    key = service.revoke_key(mechanism_id=mechanism, key_id=key_id, reason=reason)
+    owner = key["owner"]
+    typer.echo(f"revoked {key['key_id']} of {owner} at entry {key['revoked_seq']}")
+    in_force = [k for k in service.keys(mechanism) if k["owner"] == owner and k["revoked_seq"] is None]
+    if in_force:
+        typer.echo(f"{owner} still has {', '.join(k['key_id'] for k in in_force)} in force")
+    else:
+        typer.echo(
+            f"{owner} has no key in force now: its new one is registered by the operator (deconflict keys register "
+            f"--db ... --party {owner} --public-key NEW.key, after {owner} compares its fingerprint out of band)"
+        )
+
+
 @keys_app.command("list")
 @user_errors
 def keys_list(

@@ -197,6 +197,12 @@ class Service(RecordFacade):
         """The operator retires a key: entries after this one signed with it do not verify."""
         return keys.revoke_key(self._ctx, mechanism_id=mechanism_id, key_id=key_id, reason=reason)
 
+    def check_key_revocation(self, *, mechanism_id: str, key_id: str) -> None:
+        """Raise what :meth:`revoke_key` would raise of the key (unknown, already revoked, the service's own),
+        writing nothing."""
+        self._ctx.pictures.get(mechanism_id)
+        keys.revocable(self._ctx, mechanism_id, key_id)
+
     def keys(self, mechanism_id: str) -> list[dict[str, Any]]:
         """The mechanism's public keys and their fingerprints, as its record registered them."""
         return keys.keys(self._ctx, mechanism_id)

@@ -239,14 +239,12 @@ def revoke_key(ctx: Context, *, mechanism_id: str, key_id: str, reason: str = ""
         NotFound: the key is not registered.
         InvalidState: it was already revoked, or it is the service's own.
     """
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(f"reason: {len(reason)} characters; at most {MAX_REASON}", field="reason")
     with ctx.exclusive(mechanism_id) as picture:
-        current = queries.key(ctx, mechanism_id, key_id)
-        if current["revoked_seq"] is not None:
-            raise InvalidState(f"key {key_id} was already revoked at entry {current['revoked_seq']}")
-        if current["owner"] == chain.SERVICE:
-            raise InvalidState("the service's own key cannot be revoked this way")
+        current = revocable(ctx, mechanism_id, key_id)
         with RecordWriter(ctx, mechanism_id, picture=picture) as w:
-            payload = {"key_id": key_id, "reason": reason[:200]}
+            payload = {"key_id": key_id, "reason": reason}
             w.append(OPERATOR, EntryType.KEY_REVOKED, payload, ctx.clock())
             w.session.execute(
                 delete(CustodyKeyRow)
@@ -258,6 +256,28 @@ def revoke_key(ctx: Context, *, mechanism_id: str, key_id: str, reason: str = ""
             )
         ctx.signers.forget(mechanism_id, current["owner"])
         return queries.key(ctx, mechanism_id, key_id)
+
+
+MAX_REASON = 200
+"""The longest reason a revocation records (a longer one is refused, not cut)."""
+
+
+def revocable(ctx: Context, mechanism_id: str, key_id: str) -> dict[str, Any]:
+    """The key ``key_id`` (:func:`queries.key`'s document), when the operator may revoke it now.
+
+    Raises:
+        NotFound: the key is not registered.
+        InvalidState: it was already revoked, or it is the service's own.
+    """
+    current = queries.key(ctx, mechanism_id, key_id)
+    if current["revoked_seq"] is not None:
+        raise InvalidState(f"key {key_id} was already revoked at entry {current['revoked_seq']}")
+    if current["owner"] == chain.SERVICE:
+        raise InvalidState(
+            "the service's own key cannot be revoked: it signs the service's entries and checkpoints; a new "
+            "one means a new service key in a new record"
+        )
+    return current
 
 
 def keys(ctx: Context, mechanism_id: str) -> list[dict[str, Any]]:

@@ -99,9 +99,10 @@ class Signers:
             if not _has_key(s, mechanism_id, party):
                 raise Forbidden(
                     f"{who} has no key in force in the record, so nothing it writes can be signed yet: the "
-                    f"operator registers its first key (deconflict keys register --db ... --mechanism {mechanism_id} "
-                    f"--party {party} --public-key {party.lower()}.key, the public half of the key {party} made with "
-                    f"deconflict keys generate), then {party} signs with it (--key)",
+                    f"operator registers a key for it, its first or a new one after a revocation (deconflict keys "
+                    f"register --db ... --mechanism {mechanism_id} --party {party} --public-key {party.lower()}.key, "
+                    f"the public half of the key {party} made with deconflict keys generate), then {party} signs "
+                    "with it (--key)",
                     field="key",
                 )
             commands = (
