@@ -170,6 +170,12 @@ def test_a_key_refused_on_a_stopped_record_changes_nothing(tmp_path: Path) -> No
         )
         assert refused.exit_code == 2 and words in refused.stderr, refused.output
         assert rows() == before
+    # the operator's registration (no --with-key) is checked whole before the catch-up too
+    zz = tmp_path / "zz.key"
+    assert runner.invoke(app, ["keys", "generate", "--party", "ZZ", "--out", str(zz)]).exit_code == 0
+    refused = runner.invoke(app, ["keys", "register", "--db", db, "--party", "ZZ", "--public-key", str(zz)])
+    assert refused.exit_code == 2 and "'ZZ' has no member" in refused.stderr, refused.output
+    assert rows() == before
 
 
 def test_replay_after_the_duty_loop_last_ran_says_that_nothing_checked_the_deadlines_since(tmp_path: Path) -> None:

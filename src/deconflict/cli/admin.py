@@ -199,6 +199,7 @@ def keys_register(
         "possession": new.sign(message),
     }
     if with_key is None:
+        service.register_key(**request, check_only=True)  # every check first: a refusal writes nothing
         catch_up(service)
         key = service.register_key(**request)
     else:

@@ -179,9 +179,11 @@ class Service(RecordFacade):
         authorised_by: str | None = None,
         authorisation: str | None = None,
         mode: SignatureMode | None = None,
+        check_only: bool = False,
     ) -> dict[str, Any]:
         """Register a party's new public key with its proof of possession and, while the party has a key
-        in force, that key's authorisation (see ``service.keys``); returns the key."""
+        in force, that key's authorisation (see ``service.keys``); returns the key. ``check_only``: refuse as
+        it would, write nothing (an empty document returned)."""
         return keys.register_key(
             self._ctx,
             mechanism_id=mechanism_id,
@@ -191,6 +193,7 @@ class Service(RecordFacade):
             authorised_by=authorised_by,
             authorisation=authorisation,
             mode=self._mode(mode),
+            check_only=check_only,
         )
 
     def revoke_key(self, *, mechanism_id: str, key_id: str, reason: str = "") -> dict[str, Any]:

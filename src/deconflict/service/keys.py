@@ -26,6 +26,7 @@ A ``key.registered`` payload holds ``key_id``, ``owner``, ``public_key``, ``cust
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from deconflict.record import chain, registration, signing
 from deconflict.record.chain import EntryType
 from deconflict.service import queries, rules
 from deconflict.service.context import IMMEDIATE, OPERATOR, Context, SignatureMode, retrying
+from deconflict.service.picture import Picture
 from deconflict.service.signers import custody_owner
 from deconflict.service.writer import RecordWriter
 from deconflict.store.schema import CustodyKeyRow, KeyRow
@@ -125,6 +127,7 @@ def register_key(
     authorised_by: str | None = None,
     authorisation: str | None = None,
     mode: SignatureMode = IMMEDIATE,
+    check_only: bool = False,
 ) -> dict[str, Any]:
     """Register a party's new public key (generated on the party's side); returns the key.
 
@@ -132,7 +135,8 @@ def register_key(
     in force, the registration must be authorised by one: ``authorised_by`` (its key id) and
     ``authorisation`` (its signature of the same message); the entry is then a member of the party's,
     signed as ``mode`` says (the service makes both itself when it holds the party's key, demo only).
-    A party with no key in force gets its key from the operator.
+    A party with no key in force gets its key from the operator. ``check_only``: every check, then nothing
+    written (an empty document returned), so that a command refuses before it writes anything else.
 
     Raises:
         InvalidInput: the party has no member, the key is malformed, a proof is missing or does not verify.
@@ -140,63 +144,11 @@ def register_key(
         InvalidState: the key is already registered.
     """
     with ctx.exclusive(mechanism_id) as picture:
-        signers = {m.party for m in picture.mechanism.members}
-        if party not in signers:
-            raise InvalidInput(
-                f"party: {party!r} has no member in mechanism {mechanism_id!r}; "
-                f"members act for {', '.join(sorted(signers))}",
-                field="party",
-            )
-        public = signing.public_key(public_key)
-        kid = signing.key_id(public)
-        check_possession(mechanism_id, party, public, possession)
-        message = registration_message(mechanism=mechanism_id, party=party, public_key=public)
-        with ctx.store.read() as s:
-            if s.get(KeyRow, (mechanism_id, kid)) is not None:
-                raise InvalidState(f"public_key: key {kid} is already registered", field="public_key")
-            in_force = {
-                r.key_id: r.public_key
-                for r in s.scalars(
-                    select(KeyRow).where(
-                        KeyRow.mechanism_id == mechanism_id, KeyRow.owner == party, KeyRow.revoked_seq.is_(None)
-                    )
-                )
-            }
-            held = s.get(CustodyKeyRow, custody_owner(mechanism_id, party))
-            held_seed = held.seed if held is not None and held.key_id in in_force else None
-            held_id = held.key_id if held_seed is not None and held is not None else None
-            founding = rules.state_after(ctx, s, mechanism_id, picture.head).founding
-        actor = OPERATOR
-        if not in_force:
-            if authorised_by is not None:
-                raise InvalidInput(
-                    f"authorised_by: {party} has no key in force to authorise a new one; the operator registers "
-                    "it (leave authorised_by out)",
-                    field="authorised_by",
-                )
-            # a party's first key: part of the founding agreement while nothing but declarations followed
-            # entry 1 (the record's rules read it so), the operator's registration after that
-            authorised_by = FOUNDING if founding else OPERATOR_AUTHORISED
-        else:
-            if authorised_by is None and held_seed is not None:  # demo custody: the service holds the key
-                pair = signing.KeyPair.from_seed(signing.unb64(held_seed, field="seed", size=32))
-                authorised_by, authorisation = pair.key_id, pair.sign(message)
-            if authorised_by is None or not authorisation:
-                missing = "authorised_by" if authorised_by is None else "authorisation"
-                raise InvalidInput(
-                    f"{missing}: missing: {party} has a key in force ({', '.join(sorted(in_force))}), so a new key "
-                    "is authorised by that key's signature of the registration message "
-                    "(`deconflict keys register --with-key <the current key file>`)",
-                    field=missing,
-                )
-            if authorised_by not in in_force:
-                raise Forbidden(f"authorised_by: {authorised_by} is no key of {party} in force in {mechanism_id!r}")
-            if not signing.verify(in_force[authorised_by], message, authorisation):
-                raise Forbidden(
-                    f"authorisation: does not verify with key {authorised_by} over the registration message "
-                    f"for {party}'s key {kid}"
-                )
-            actor = min(m.id for m in picture.mechanism.members if m.party == party)  # a member of that party
+        c = _checked_registration(ctx, picture, party, public_key, possession, authorised_by, authorisation)
+        if check_only:
+            return {}
+        public, kid, actor, held_id = c.public, c.kid, c.actor, c.held_id
+        authorised_by, authorisation = c.authorised_by, c.authorisation
         with RecordWriter(ctx, mechanism_id, picture=picture, mode=mode) as w:
             record_key(
                 w,
@@ -229,6 +181,90 @@ def register_key(
         if held_id is not None:
             ctx.signers.forget(mechanism_id, party)
         return queries.key(ctx, mechanism_id, kid)
+
+
+@dataclass(frozen=True)
+class _Registration:
+    """A registration as :func:`register_key` checked it: the key, who appends it and with what authority."""
+
+    public: str
+    kid: str
+    actor: str
+    authorised_by: str
+    authorisation: str | None
+    held_id: str | None
+    """The key the service held for the party (demo custody), retired by the registration."""
+
+
+def _checked_registration(
+    ctx: Context,
+    picture: Picture,
+    party: str,
+    public_key: str,
+    possession: str | None,
+    authorised_by: str | None,
+    authorisation: str | None,
+) -> _Registration:
+    """:func:`register_key`'s checks, in the mechanism's lock (``picture``), nothing written."""
+    mechanism_id = picture.mechanism.id
+    signers = {m.party for m in picture.mechanism.members}
+    if party not in signers:
+        raise InvalidInput(
+            f"party: {party!r} has no member in mechanism {mechanism_id!r}; "
+            f"members act for {', '.join(sorted(signers))}",
+            field="party",
+        )
+    public = signing.public_key(public_key)
+    kid = signing.key_id(public)
+    check_possession(mechanism_id, party, public, possession)
+    message = registration_message(mechanism=mechanism_id, party=party, public_key=public)
+    with ctx.store.read() as s:
+        if s.get(KeyRow, (mechanism_id, kid)) is not None:
+            raise InvalidState(f"public_key: key {kid} is already registered", field="public_key")
+        in_force = {
+            r.key_id: r.public_key
+            for r in s.scalars(
+                select(KeyRow).where(
+                    KeyRow.mechanism_id == mechanism_id, KeyRow.owner == party, KeyRow.revoked_seq.is_(None)
+                )
+            )
+        }
+        held = s.get(CustodyKeyRow, custody_owner(mechanism_id, party))
+        held_seed = held.seed if held is not None and held.key_id in in_force else None
+        held_id = held.key_id if held_seed is not None and held is not None else None
+        founding = rules.state_after(ctx, s, mechanism_id, picture.head).founding
+    actor = OPERATOR
+    if not in_force:
+        if authorised_by is not None:
+            raise InvalidInput(
+                f"authorised_by: {party} has no key in force to authorise a new one; the operator registers "
+                "it (leave authorised_by out)",
+                field="authorised_by",
+            )
+        # a party's first key: part of the founding agreement while nothing but declarations followed
+        # entry 1 (the record's rules read it so), the operator's registration after that
+        authorised_by = FOUNDING if founding else OPERATOR_AUTHORISED
+    else:
+        if authorised_by is None and held_seed is not None:  # demo custody: the service holds the key
+            pair = signing.KeyPair.from_seed(signing.unb64(held_seed, field="seed", size=32))
+            authorised_by, authorisation = pair.key_id, pair.sign(message)
+        if authorised_by is None or not authorisation:
+            missing = "authorised_by" if authorised_by is None else "authorisation"
+            raise InvalidInput(
+                f"{missing}: missing: {party} has a key in force ({', '.join(sorted(in_force))}), so a new key "
+                "is authorised by that key's signature of the registration message "
+                "(`deconflict keys register --with-key <the current key file>`)",
+                field=missing,
+            )
+        if authorised_by not in in_force:
+            raise Forbidden(f"authorised_by: {authorised_by} is no key of {party} in force in {mechanism_id!r}")
+        if not signing.verify(in_force[authorised_by], message, authorisation):
+            raise Forbidden(
+                f"authorisation: does not verify with key {authorised_by} over the registration message "
+                f"for {party}'s key {kid}"
+            )
+        actor = min(m.id for m in picture.mechanism.members if m.party == party)  # a member of that party
+    return _Registration(public, kid, actor, authorised_by, authorisation, held_id)
 
 
 @retrying
