@@ -51,15 +51,16 @@ def _start(after: int | None, last_event_id: str | None) -> int:
     return 0
 
 
-def sse_frame(entry: dict[str, Any]) -> str:
+def sse_frame(entry: dict[str, Any]) -> bytes:
     """One entry in the Server-Sent Events wire format (``id``, ``event``, one ``data`` line: the entry as
     compact JSON, written by orjson, several times faster than ``json`` for every frame of every stream;
-    ``json`` writes what orjson refuses, an integer beyond 64 bits that a message's parameter may hold)."""
+    ``json`` writes what orjson refuses, an integer beyond 64 bits that a message's parameter may hold), as the
+    UTF-8 bytes the response sends (orjson writes them: no text made of them to be encoded again)."""
     try:
-        data = orjson.dumps(entry).decode()
+        data = orjson.dumps(entry)
     except TypeError:
-        data = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {entry['seq']}\nevent: {entry['type']}\ndata: {data}\n\n"
+        data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (entry["seq"], entry["type"].encode(), data)
 
 
 async def _still_live(service: Service, sub: Subscription) -> bool:
@@ -84,7 +85,7 @@ def _read(
     last_checkpoint: int | None,
     fresh: bool,
     held_hash: str | None = None,
-) -> tuple[list[dict[str, Any]], list[tuple[int, str]], int, dict[str, Any] | None]:
+) -> tuple[list[dict[str, Any]], list[tuple[int, bytes]], int, dict[str, Any] | None]:
     """One turn of a stream's reading (in a worker thread): the checkpoints signed since ``last_checkpoint``
     (the latest alone on the first turn) and the next page of entries after ``last`` as the caller may see
     them, each with its frame; and the newest checkpoint now sent. The entries come through the hub's
@@ -138,7 +139,9 @@ def rewound_frame(said: dict[str, Any]) -> str:
     return f": {words}\nid: {head}\nevent: rewound\ndata: {json.dumps(said)}\n\n"
 
 
-def _kept(service: Service, hub: Hub, caller: Caller, last: int, last_checkpoint: int) -> list[tuple[int, str]] | None:
+def _kept(
+    service: Service, hub: Hub, caller: Caller, last: int, last_checkpoint: int
+) -> list[tuple[int, bytes]] | None:
     """One turn of a stream's reading answered on the event loop, when it needs no read of the store: no
     checkpoint signed since the last one sent, the picture in memory, and the entries the hub keeps reach
     every entry heard of (a commit woke the stream: one stream read them, the others take them here, with no
@@ -239,7 +242,7 @@ async def events(
             {"Retry-After": str(retry)},
         ) from None
 
-    async def frames() -> AsyncIterator[str]:
+    async def frames() -> AsyncIterator[str | bytes]:
         # Entries that arrive together go out as one chunk: one write per wake-up, not per entry. The record
         # is read in a worker thread (a database that stalls holds this stream, not the event loop), and a
         # database that went away (a failover) pauses the stream, which goes on from where it was once the
@@ -285,7 +288,7 @@ async def events(
                             quiet_since = time.monotonic()
                         if batch:
                             last = batch[-1][0]
-                            yield "".join(frame for _, frame in batch)
+                            yield b"".join(frame for _, frame in batch)
                             quiet_since = time.monotonic()
                             if len(batch) == PAGE:
                                 continue
