@@ -27,7 +27,7 @@ from deconflict.formats.docs import activity_to_doc
 from deconflict.mechanisms import mechanism_to_doc
 from deconflict.model import Activity, Mechanism, Role
 from deconflict.record.chain import EntryType
-from deconflict.record.strict_json import floats_written_alike
+from deconflict.record.strict_json import all_finite, floats_written_alike
 from deconflict.service import Service
 from deconflict.store.replay import kept_for_reader
 
@@ -39,15 +39,16 @@ def json_answer(content: Any, status_code: int = 200) -> Response:
     orjson writes strings, whole numbers, booleans and the compact separators as the standard encoder does,
     but some floats otherwise (``1e-05``, ``1e+16``: see
     :func:`~deconflict.record.strict_json.floats_written_alike`) and NaN as null where the standard
-    encoder refuses it; it refuses integers past 64 bits and keys that are not text. Any of those, or any
-    ``null`` at all, and ``JSONResponse`` writes it (tests/api/test_json_answer.py holds the two side by
-    side). A value JSON has no word for (a Decimal, a set) is written as FastAPI writes a route's answer
-    (``jsonable_encoder``), where ``JSONResponse`` alone would refuse it and the caller get a 500."""
+    encoder refuses it; it refuses integers past 64 bits and keys that are not text. Any of those, or a
+    ``null`` where the answer holds a NaN or an infinity, and ``JSONResponse`` writes it (and refuses those as
+    it does: tests/api/test_json_answer.py holds the two side by side). A value JSON has no word for (a
+    Decimal, a set) is written as FastAPI writes a route's answer (``jsonable_encoder``), where
+    ``JSONResponse`` alone would refuse it and the caller get a 500."""
     try:
         body = orjson.dumps(content)
     except TypeError:
         return _standard(content, status_code)
-    if b"null" in body or not floats_written_alike(body):
+    if (b"null" in body and not all_finite(content)) or not floats_written_alike(body):
         return _standard(content, status_code)
     return Response(body, status_code=status_code, media_type="application/json")
 

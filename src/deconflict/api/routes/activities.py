@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import shapely
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from deconflict.api.deps import Caller, MemberDep, ServiceDep, SigningDep
 from deconflict.api.schemas import ActivityOut, AmendIn, CancelIn, ChangeOut, ErrorOut, NoticeIn, PreviewOut
-from deconflict.api.views import activities_view, activity_view
+from deconflict.api.views import activities_view, activity_view, json_answer
 from deconflict.clock import parse_utc
 from deconflict.errors import InvalidInput
 from deconflict.service import Outcome, Service
@@ -41,7 +41,7 @@ def _bbox(text: str | None) -> Any:
     return shapely.box(values[0], values[1], values[2], values[3])
 
 
-def _outcome(service: Service, caller: Caller, out: Outcome, status: int = 200) -> JSONResponse:
+def _outcome(service: Service, caller: Caller, out: Outcome, status: int = 200) -> Response:
     assert out.activity is not None
     doc = {
         "activity": activity_view(service, caller, out.activity),
@@ -49,7 +49,7 @@ def _outcome(service: Service, caller: Caller, out: Outcome, status: int = 200) 
         "resolved": list(out.resolved),
         "seq": out.seq,
     }
-    return JSONResponse(doc, status_code=status)
+    return json_answer(doc, status_code=status)
 
 
 @router.get(
@@ -88,7 +88,7 @@ def list_activities(
         422: {"model": ErrorOut},
     },
 )
-def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: NoticeIn) -> JSONResponse:
+def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: NoticeIn) -> Response:
     """Validated, checked against every other party's notices and the zones, stored and recorded in
     one transaction. ``raised`` lists the conflicts it created (separation, zone, short notice)."""
     out = service.notify(
@@ -105,7 +105,7 @@ def notify(caller: MemberDep, service: ServiceDep, mode: SigningDep, notice: Not
 
 def notify_many(
     service: Service, mechanism_id: str, calls: list[tuple[Caller, NoticeIn]]
-) -> Iterator[list[tuple[int, JSONResponse | Exception]]]:
+) -> Iterator[list[tuple[int, Response | Exception]]]:
     """What :func:`notify` answers to each of several plain requests (no signing header) to one mechanism,
     recorded together (:meth:`Service.notify_many`): its 201, or the error it raised, by the request's place
     in ``calls``, as the answers are on the disk."""
@@ -189,7 +189,7 @@ def get_activity(caller: MemberDep, service: ServiceDep, activity_id: str) -> di
         422: {"model": ErrorOut},
     },
 )
-def amend(caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, change: AmendIn) -> JSONResponse:
+def amend(caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, change: AmendIn) -> Response:
     """``version`` is the version you saw; if the activity has moved on, 409 and nothing changes.
     Its open conflicts close as *amended* and the new version is checked again."""
     out = service.amend(
@@ -216,7 +216,7 @@ def amend(caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id:
 )
 def cancel(
     caller: MemberDep, service: ServiceDep, mode: SigningDep, activity_id: str, body: CancelIn | None = None
-) -> JSONResponse:
+) -> Response:
     out = service.cancel(
         mechanism_id=caller.mechanism_id,
         actor=caller.member.id,
