@@ -189,6 +189,30 @@ def test_amend_from_the_map_makes_version_2_closes_the_conflict_and_survives_a_c
     assert a["version"] == 3 and a["title"] == "renamed"
     assert a["volumes"][0]["geometry"]["coordinates"] == [ALEPPO[1], ALEPPO[0]]
     assert (a["volumes"][0]["floor_m"], a["volumes"][0]["ceiling_m"]) == (1500, 3000)
+    # The form, still open, now stands on version 3, the officer's own: a colleague's version 4 (the ceiling to
+    # 3,500 m) is taken into it when the officer's next change (the title) is refused. It was still measured
+    # from version 1, the officer's sent ceiling counted as an edit "changed by both", kept, and sent again over
+    # the colleague's value.
+    now = a["volumes"][0]
+    theirs = {k: now[k] for k in ("id", "geometry", "radius_m", "start", "end", "floor_m")} | {"ceiling_m": 3500}
+    r = httpx.put(
+        f"{live.url}{A}/activities/TR-0001", json={"version": 3, "volumes": [theirs]}, headers=auth(tokens["TR"])
+    )
+    assert r.status_code == 200, r.text
+    page.fill("#n-title", "moved to Aleppo")
+    page.click("#n-send")
+    said = Rx(
+        rx("tr", "amend.stale", id="TR-0001", version="4")
+        + " "
+        + rx("tr", "amend.taken", version="4", fields=say("tr", "notify.ceiling"))
+    )
+    stale = page.locator("[data-stale='4']")
+    expect(stale).to_have_text(re.compile(f"^{said}$"), timeout=15_000)  # and nothing "changed by both"
+    assert page.input_value("#n-ceiling") == "3500" and page.input_value("#n-title") == "moved to Aleppo"
+    page.click("#n-send")
+    expect(page.locator("[data-amended]")).to_have_attribute("data-version", "5", timeout=15_000)
+    a = tr.get("/activities/TR-0001")
+    assert (a["title"], a["volumes"][0]["ceiling_m"]) == ("moved to Aleppo", 3500)
     # The separation is gone: every conflict raised against TR-0001's versions is closed.
     assert tr.get("/conflicts/C1")["status"] == "resolved"
     assert tr.get("/conflicts?status=unresolved") == []

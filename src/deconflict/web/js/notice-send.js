@@ -14,7 +14,7 @@ import { autoPreview, breaksRedLine, describeRaised, dropPreviews, showPreview }
 import { setDrawMode } from './notice-draw.js';
 import { relabel } from './notice-form.js';
 import { draw, form } from './notice-state.js';
-import { takeNewer } from './notice-merge.js';
+import { shown, takeNewer } from './notice-merge.js';
 
 /* The form's submit: check, confirm a red line if one is broken, send. */
 export async function sendNotice(ev) {
@@ -68,6 +68,7 @@ async function sendAmendment(notice) {
   const body = { version: form.editing.version, kind: notice.kind, title: notice.title, volumes: notice.volumes };
   const out = await api('PUT', M(`/activities/${encodeURIComponent(form.editing.id)}`), body);
   form.editing.version = out.activity.version;
+  shown(out.activity); // the form now stands on the version it made: what it sent is no edit of the officer's any more
   const parts = [t('amend.sent', { id: out.activity.id, version: fmtNum(out.activity.version) })];
   if (out.resolved.length) parts.push(t('amend.closed', { ids: out.resolved.join(', ') }));
   if (out.raised.length) parts.push(t('amend.raised', { ids: out.raised.map((c) => c.id).join(', ') }));
