@@ -62,7 +62,7 @@ def test_a_lost_key_is_revoked_and_the_operator_registers_the_partys_new_one(
     lost = signing.read_key_file(keys["TR"])[1]
     said = _ok("keys", "revoke", "--db", str(db), "--key-id", lost.key_id, "--reason", "laptop lost in Ankara")
     assert f"revoked {lost.key_id} of TR at entry 5" in said
-    assert "TR has no key in force now" in said and "--party TR" in said
+    assert "TR has no key in force now" in said and "--party TR --request" in said
     listed = _ok("keys", "list", "--db", str(db))
     assert f"{lost.key_id}  TR       held by party  revoked at entry 5" in listed
     assert listed.count("revoked") == 1  # IL's key stands
@@ -75,10 +75,12 @@ def test_a_lost_key_is_revoked_and_the_operator_registers_the_partys_new_one(
     )
     assert code == 2 and refused.startswith("error: ") and "TR has no key in force" in refused, refused
 
-    # the operator registers TR's new key, as it may while TR has none in force
-    new = tmp_path / "TR-2.key"
+    # the operator registers TR's new key from the request TR made on its side, as it may while TR has none in force
+    new, request = tmp_path / "TR-2.key", tmp_path / "TR-2.request"
     _ok("keys", "generate", "--party", "TR", "--out", str(new))
-    assert "registered ed25519:" in _ok("keys", "register", "--db", str(db), "--party", "TR", "--public-key", str(new))
+    _ok("keys", "request", "--key", str(new), "--mechanism", M, "--out", str(request))
+    registered = _ok("keys", "register", "--db", str(db), "--party", "TR", "--request", str(request))
+    assert f"registered {signing.read_key_file(new)[1].key_id} for TR at entry 6" in registered
     assert "6 entries verify" in _ok("ledger", "check", "--db", str(db))
     bundle = tmp_path / "record.jsonl"
     _ok("ledger", "export", "--db", str(db), "--out", str(bundle))

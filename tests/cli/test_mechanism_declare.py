@@ -48,12 +48,21 @@ def test_a_mechanism_declared_from_its_file_takes_the_parties_own_keys_and_their
     db = tmp_path / "deconflict.db"
     said = _ok("mechanism", "declare", str(SYRIA), "--db", str(db))
     assert f"mechanism {M} declared in {db}: 4 members, 1 zone, record at entry 2" in said
+    assert f"deconflict keys request --mechanism {M}" in said and "--request" in said
     for party in ("TR", "IL"):
         key = tmp_path / f"{party}.key"
         _ok("keys", "generate", "--party", party, "--out", str(key))
-        # the party's first key, right after the declaration: part of the founding agreement
+        # the party's first key, right after the declaration: part of the founding agreement. TR sends the
+        # operator its request (no secret in it); IL's officer registers at the operator's desk, its key file in hand
+        if party == "TR":
+            request = tmp_path / "TR.request"
+            _ok("keys", "request", "--key", str(key), "--mechanism", M, "--out", str(request))
+            assert "seed" not in request.read_text()
+            given = ["--request", str(request)]
+        else:
+            given = ["--public-key", str(key)]
         assert "registered ed25519:" in _ok(
-            "keys", "register", "--db", str(db), "--mechanism", M, "--party", party, "--public-key", str(key)
+            "keys", "register", "--db", str(db), "--mechanism", M, "--party", party, *given
         )
     listed = _ok("keys", "list", "--db", str(db), "--mechanism", M)
     assert listed.count("held by party") == 2 and listed.count("held by service") == 1

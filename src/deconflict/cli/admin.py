@@ -125,9 +125,10 @@ def mechanism_declare(
         f"record at entry {outcome.seq}"
     )
     typer.echo(
-        f"next: each party registers its key (deconflict keys register --db ... --mechanism {m.id} --party "
-        f"{parties[0]} --public-key ...), then each member gets a token (deconflict member token --db ... "
-        f"--mechanism {m.id} --member {m.members[0].id})"
+        f"next: each party makes its key and a registration request on its side (deconflict keys generate, then "
+        f"deconflict keys request --mechanism {m.id}) and the operator registers it (deconflict keys register "
+        f"--db ... --mechanism {m.id} --party {parties[0]} --request ...), then each member gets a token "
+        f"(deconflict member token --db ... --mechanism {m.id} --member {m.members[0].id})"
     )
 
 
@@ -141,8 +142,8 @@ def keys_generate(
     party: Annotated[str, typer.Option(help="The party code the key signs for, e.g. TR.")],
     out: Annotated[Path, typer.Option(help="The private key file to write (never overwritten; mode 0600).")],
 ) -> None:
-    """Make an Ed25519 key pair on the party's side. The private key stays in OUT; give the printed public
-    key to the operator, and read the fingerprint to the other members out of band.
+    """Make an Ed25519 key pair on the party's side. The private key stays in OUT; the operator gets its
+    registration request (deconflict keys request), and the other members its fingerprint, read out of band.
 
     Example: deconflict keys generate --party TR --out tr.key
     """
@@ -155,13 +156,48 @@ def keys_generate(
     typer.echo(f"fingerprint: {key.key_id}")
 
 
+@keys_app.command("request")
+@user_errors
+def keys_request(
+    key: Annotated[Path, typer.Option(help="The party's new key file (deconflict keys generate), on its side.")],
+    mechanism: Annotated[str, typer.Option(help="The mechanism the key is to sign in, e.g. tr-il-syria.")],
+    out: Annotated[Path, typer.Option(help="The request file to write (no secret in it; never overwritten).")],
+) -> None:
+    """On the party's side: the request that the operator register the party's new key, with the key's proof
+    of possession signed here. It holds no secret: give it to the operator, who registers it (deconflict keys
+    register --request), and read its fingerprint to the operator and the other members out of band.
+
+    Example: deconflict keys request --key tr.key --mechanism tr-il-syria --out tr.request
+    """
+    from deconflict.record import signing
+    from deconflict.record.registration import Request, write_request
+
+    party, pair = signing.read_key_file(key)
+    request = Request.made(pair, mechanism=mechanism, party=party)
+    write_request(out, request)
+    typer.echo(f"registration request of {party}'s key {request.key_id} in {mechanism} written to {out}")
+    typer.echo(
+        f"give it to the operator (deconflict keys register --party {party} --request {out.name}); "
+        "the private key stays in " + str(key)
+    )
+
+
 @keys_app.command("register")
 @user_errors
 def keys_register(
     party: Annotated[str, typer.Option(help="The party code, e.g. TR.")],
+    request_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--request",
+            help="The party's registration request (deconflict keys request, made on its side): its new public "
+            "key and proof of possession, no secret.",
+        ),
+    ] = None,
     public_key: Annotated[
-        Path, typer.Option(help="The new key's file (deconflict keys generate): it signs the proof of possession.")
-    ],
+        Path | None,
+        typer.Option(help="Or the new key's own file, on the party's side: it signs the proof of possession here."),
+    ] = None,
     db: DbFileOpt = DEFAULT_DB,
     mechanism: MechanismChoiceOpt = None,
     with_key: Annotated[
@@ -174,29 +210,59 @@ def keys_register(
 ) -> None:
     """Record a party's new public key in the mechanism (a record entry) with its proof of possession.
 
-    While the party has a key in force, that key authorises the new one (--with-key), unless the
-    service holds it (demo only).
+    A party with no key in force (its first, or after a revocation) gets it from the operator,
+    from the request the party made on its side (--request): the private key never leaves the
+    party. While the party has a key in force, the party registers its next key itself, that key
+    authorising it (--public-key with --with-key), unless the service holds it (demo only).
 
-    Example: deconflict keys register --db deconflict.db --party TR --public-key tr-2.key --with-key tr.key
+    Example: deconflict keys register --db deconflict.db --party TR --request tr.request
     """
     from datetime import datetime
 
     from deconflict.errors import InvalidInput
     from deconflict.record import signing
+    from deconflict.record.registration import Request, read_request, registration_message
     from deconflict.service import Prepared, SignatureMode, Signed
-    from deconflict.service.keys import registration_message
 
-    owner, new = signing.read_key_file(public_key)
-    if owner != party:
-        raise InvalidInput(f"public_key: {public_key} is a key of {owner}, not of {party}", field="public_key")
+    if (request_file is None) == (public_key is None):
+        raise InvalidInput(
+            "request: give the party's registration request (--request), or on the party's side its new key file "
+            "(--public-key)",
+            field="request",
+        )
+    if request_file is not None:
+        if with_key is not None:
+            raise InvalidInput(
+                f"with_key: a request is registered by the operator, for a party with no key in force; while {party} "
+                "has one, it registers its next key itself (--public-key with --with-key), or the operator revokes "
+                "the old key first (deconflict keys revoke)",
+                field="with_key",
+            )
+        new_request = read_request(request_file)
+        if new_request.party != party:
+            raise InvalidInput(
+                f"request: {request_file} is a request of {new_request.party}, not of {party}", field="request"
+            )
+    else:
+        assert public_key is not None
+        owner, new = signing.read_key_file(public_key)
+        if owner != party:
+            raise InvalidInput(f"public_key: {public_key} is a key of {owner}, not of {party}", field="public_key")
     service = open_service(db)
     mechanism = chosen_mechanism(service, mechanism, db)
-    message = registration_message(mechanism=mechanism, party=party, public_key=new.public_key)
+    if request_file is None:
+        new_request = Request.made(new, mechanism=mechanism, party=party)
+    elif new_request.mechanism != mechanism:
+        raise InvalidInput(
+            f"request: {request_file} asks for a key in mechanism {new_request.mechanism!r}, not {mechanism!r}",
+            field="request",
+        )
+    message = registration_message(mechanism=mechanism, party=party, public_key=new_request.public_key)
     request: dict[str, Any] = {
         "mechanism_id": mechanism,
         "party": party,
-        "public_key": new.public_key,
-        "possession": new.sign(message),
+        "public_key": new_request.public_key,
+        "possession": new_request.possession,
     }
     if with_key is None:
         service.register_key(**request, check_only=True)  # every check first: a refusal writes nothing
@@ -263,8 +329,9 @@ def keys_revoke(
         typer.echo(f"{owner} still has {', '.join(k['key_id'] for k in in_force)} in force")
     else:
         typer.echo(
-            f"{owner} has no key in force now: its new one is registered by the operator (deconflict keys register "
-            f"--db ... --party {owner} --public-key NEW.key, after {owner} compares its fingerprint out of band)"
+            f"{owner} has no key in force now: the operator registers its new one from the request {owner} makes on "
+            f"its side (deconflict keys request), once the fingerprint is confirmed out of band (deconflict keys "
+            f"register --db ... --party {owner} --request ...)"
         )
 
 

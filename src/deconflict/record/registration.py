@@ -8,8 +8,14 @@ whose signature of the same message is the ``authorisation``. The service writes
 
 from __future__ import annotations
 
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deconflict.errors import InvalidInput
 from deconflict.record import signing
 from deconflict.record.chain import SERVICE, canonical
 from deconflict.record.rules import OPERATOR
@@ -20,10 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "FOUNDING",
     "PURPOSE",
+    "Request",
     "check_key_registered",
     "check_key_revoked",
     "fingerprint_ok",
+    "read_request",
     "registration_message",
+    "write_request",
 ]
 
 PURPOSE = "deconflict key registration"
@@ -90,3 +99,82 @@ def check_key_revoked(p: dict[str, Any], role: str, party: str | None, state: Au
     if role != OPERATOR and party != owner:
         return f"a member of {party} revokes key {kid} of {owner}; a party revokes only its own keys"
     return None
+
+
+# --- registration requests: what a party gives the operator ---------------------------------------
+
+REQUEST_HEADER = (
+    "# deconflict key registration request: a new key's public half and its proof of possession.\n"
+    "# No secret in it: give it to the operator (deconflict keys register --request THIS_FILE).\n"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A party's request that the operator register its new key: the proof of possession made on the party's
+    side, with the private key that never leaves it."""
+
+    mechanism: str
+    party: str
+    public_key: str
+    possession: str
+
+    @property
+    def key_id(self) -> str:
+        return signing.key_id(self.public_key)
+
+    @classmethod
+    def made(cls, key: signing.KeyPair, *, mechanism: str, party: str) -> Request:
+        """The request for ``key`` (the party's new key pair) in ``mechanism``."""
+        message = registration_message(mechanism=mechanism, party=party, public_key=key.public_key)
+        return cls(mechanism, party, key.public_key, key.sign(message))
+
+
+def write_request(path: Path, request: Request) -> None:
+    """Write a registration request file (never over an existing file)."""
+    fields = {
+        "mechanism": request.mechanism,
+        "party": request.party,
+        "key_id": request.key_id,
+        "public_key": request.public_key,
+        "possession": request.possession,
+    }
+    text = REQUEST_HEADER + "".join(f"{k} = {json.dumps(v)}\n" for k, v in fields.items())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise InvalidInput(f"{path}: already exists; choose another file", field="out") from None
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be written: {e.strerror}", field="out") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def read_request(path: Path) -> Request:
+    """A registration request file (:func:`write_request`), its fields checked (its proof of possession is
+    the service's to verify, against the mechanism it is registered in)."""
+    try:
+        doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InvalidInput(f"request: {path} cannot be read: {e.strerror}", field="request") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise InvalidInput(f"request: {path} is not a key registration request", field="request") from None
+    if "seed" in doc:
+        raise InvalidInput(
+            f"request: {path} is a private key file, which never leaves the party: the party makes its request "
+            f"with deconflict keys request --key {path.name} --mechanism ... --out REQUEST and gives that",
+            field="request",
+        )
+    missing = [k for k in ("mechanism", "party", "public_key", "possession") if not isinstance(doc.get(k), str)]
+    if missing:
+        raise InvalidInput(
+            f"request: {path} is not a key registration request ({', '.join(missing)} missing; the party makes "
+            "one with deconflict keys request)",
+            field="request",
+        )
+    request = Request(doc["mechanism"], doc["party"], signing.public_key(doc["public_key"]), doc["possession"])
+    if doc.get("key_id") not in (None, request.key_id):
+        raise InvalidInput(
+            f"request: {path}: key_id does not match its public key (the file was edited)", field="request"
+        )
+    return request

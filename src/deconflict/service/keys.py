@@ -103,7 +103,7 @@ def check_possession(mechanism_id: str, party: str, public_key: str, possession:
         raise InvalidInput(
             "possession: missing: the new key's signature of the registration message (canonical JSON of "
             "mechanism, party, public_key and purpose) proves the party holds it; "
-            "`deconflict keys register --public-key <the new key file>` makes it",
+            "`deconflict keys request --key <the new key file>` makes it on the party's side",
             field="possession",
         )
     message = registration_message(mechanism=mechanism_id, party=party, public_key=public_key)

@@ -100,9 +100,9 @@ class Signers:
                 raise Forbidden(
                     f"{who} has no key in force in the record, so nothing it writes can be signed yet: the "
                     f"operator registers a key for it, its first or a new one after a revocation (deconflict keys "
-                    f"register --db ... --mechanism {mechanism_id} --party {party} --public-key {party.lower()}.key, "
-                    f"the public half of the key {party} made with deconflict keys generate), then {party} signs "
-                    "with it (--key)",
+                    f"register --db ... --mechanism {mechanism_id} --party {party} --request {party.lower()}.request, "
+                    f"the request {party} made on its side with deconflict keys generate and keys request), then "
+                    f"{party} signs with it (--key)",
                     field="key",
                 )
             commands = (
