@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -94,3 +95,37 @@ def test_a_time_with_a_stray_character_in_it_is_refused_not_read_around_it(text:
     a reviewer found 124 characters skipped so); JSON bodies already refused control characters by name."""
     with pytest.raises(InvalidInput, match="^at: .* is not a time in ISO 8601 form"):
         parse_utc(text, field="at")
+
+
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [
+        ("Duty\x1b[2J officer", "holds a control character (U+001B)"),
+        ("Duty officer \u202eresU", "holds a bidirectional control (U+202E)"),
+        ("Duty\x00officer", "holds a control character (U+0000)"),
+        ("Duty\x85officer", "holds a control character (U+0085)"),
+    ],
+)
+def test_a_name_written_into_the_record_is_refused_with_what_could_make_it_read_otherwise(
+    written: str, words: str
+) -> None:
+    """The domain's text fields (a member's name, a zone's, a revocation's reason) refuse what the API's body
+    guard refuses, whatever the way in: a command on the database, a mechanism's file (an operator's member
+    name with an escape sequence and an override was recorded, and sent raw on every party's stream)."""
+    from deconflict.formats.docs import parse_member
+
+    with pytest.raises(InvalidInput, match=re.escape(words)) as got:
+        parse_member({"id": "TR-9", "name": written, "role": "party", "party": "TR"})
+    assert got.value.field == "member 'TR-9' name"
+
+
+def test_text_is_kept_in_nfc_and_measured_so() -> None:
+    """One word, one spelling in the record: a decomposed accent is composed, and the length is the composed
+    text's (150 accented letters are 150 characters, not the 300 code points they were sent as)."""
+    from deconflict.formats.docs import parse_member, text
+
+    assert text("Cafe\u0301", "name") == "Caf\u00e9"
+    assert text("e\u0301" * 150, "name", max_len=200) == "\u00e9" * 150
+    assert parse_member({"id": "TR-9", "name": "Kafe\u0301 nöbetçisi", "role": "party"}).name == "Kaf\u00e9 nöbetçisi"
+    with pytest.raises(InvalidInput, match="longer than 200"):
+        text("x" * 201, "name")

@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deconflict.text import forbidden_character, refusal
+
 __all__ = [
     "READ_KEY",
     "BodyGuard",
@@ -42,11 +44,6 @@ __all__ = [
     "passes_as_sent",
 ]
 
-BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
-"""Bidirectional embeddings, overrides and isolates: refused in any text a member sends."""
-ALLOWED_CONTROLS = frozenset("\t\n\r")
-"""Control characters text may hold (a message may have lines)."""
-
 
 class Refused(ValueError):
     """A body refused: why, in words, the field it concerns and the status to answer."""
@@ -56,23 +53,6 @@ class Refused(ValueError):
         self.message = message
         self.field = field
         self.status = status
-
-
-def forbidden_character(text: str) -> str | None:
-    """The first character of ``text`` that no member's text may hold (see the module), or None.
-
-    >>> forbidden_character("Palmyra \\u202eartsiS")
-    '\\u202e'
-    >>> forbidden_character("line one\\nline two") is None
-    True
-    """
-    for ch in text:
-        code = ord(ch)
-        if (code < 0x20 or 0x7F <= code <= 0x9F) and ch not in ALLOWED_CONTROLS:
-            return ch
-        if ch in BIDI_CONTROLS:
-            return ch
-    return None
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -112,12 +92,7 @@ def _clean(text: str, path: list[str | int]) -> str:
     bad = forbidden_character(text)
     if bad is not None:
         field = ".".join(str(p) for p in path) or "body"
-        kind = "a bidirectional control" if bad in BIDI_CONTROLS else "a control character"
-        raise Refused(
-            f"{field}: holds {kind} (U+{ord(bad):04X}), which could make the text read otherwise than written; "
-            "remove it",
-            field=field,
-        )
+        raise Refused(refusal(field, bad), field=field)
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 

@@ -311,12 +311,12 @@ def keys_revoke(
     Example: deconflict keys revoke --db deconflict.db --key-id ed25519:3f2a... --reason "laptop lost"
     """
     from deconflict.errors import InvalidInput
+    from deconflict.formats.docs import text
     from deconflict.service.keys import MAX_REASON
 
     if not reason.strip():
         raise InvalidInput("reason: say why the key is revoked (the record keeps it)", field="reason")
-    if len(reason) > MAX_REASON:
-        raise InvalidInput(f"reason: {len(reason)} characters; at most {MAX_REASON} (say it shorter)", field="reason")
+    reason = text(reason, "reason", max_len=MAX_REASON)  # as the record takes text: refused here, before anything
     service = open_service(db)
     mechanism = chosen_mechanism(service, mechanism, db)
     service.check_key_revocation(mechanism_id=mechanism, key_id=key_id)  # refused here, nothing written

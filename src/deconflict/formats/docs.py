@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import string
+import unicodedata
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ from deconflict.model import (
     Zone,
     ZoneKind,
 )
+from deconflict.text import forbidden_character, refusal
 from deconflict.units import FPM_MPS, FT_M, KT_MPS
 
 MAX_VOLUMES = 100
@@ -64,13 +66,26 @@ def number(value: Any, field: str, *, minimum: float | None = None, maximum: flo
 
 
 def text(value: Any, field: str, *, max_len: int = 200) -> str:
+    """Text a person wrote (a name, a reason), stripped and in Unicode NFC: refused when missing, longer than
+    ``max_len`` characters (as normalised), or holding what could make it read otherwise than written
+    (:mod:`deconflict.text`: the API refuses it in a request; this refuses it whatever the way in).
+
+    >>> text("  Duty officer, Ankara ", "name"), text("Cafe\u0301", "name")
+    ('Duty officer, Ankara', 'Café')
+    """
     if value is not None and not isinstance(value, str):
         raise InvalidInput(f"{field}: expected text, got {value!r}", field=field)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field}: missing or empty", field=field)
-    if len(value) > max_len:
+    written: str = value
+    bad = forbidden_character(written)
+    if bad is not None:
+        raise InvalidInput(refusal(field, bad), field=field)
+    if not unicodedata.is_normalized("NFC", written):
+        written = unicodedata.normalize("NFC", written)
+    if len(written) > max_len:
         raise InvalidInput(f"{field}: longer than {max_len} characters", field=field)
-    return value.strip()
+    return written.strip()
 
 
 ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.:")

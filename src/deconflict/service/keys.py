@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from deconflict.errors import Forbidden, InvalidInput, InvalidState
+from deconflict.formats.docs import text
 from deconflict.record import chain, registration, signing
 from deconflict.record.chain import EntryType
 from deconflict.service import queries, rules
@@ -275,8 +276,8 @@ def revoke_key(ctx: Context, *, mechanism_id: str, key_id: str, reason: str = ""
         NotFound: the key is not registered.
         InvalidState: it was already revoked, or it is the service's own.
     """
-    if len(reason) > MAX_REASON:
-        raise InvalidInput(f"reason: {len(reason)} characters; at most {MAX_REASON}", field="reason")
+    if reason:
+        reason = text(reason, "reason", max_len=MAX_REASON)
     with ctx.exclusive(mechanism_id) as picture:
         current = revocable(ctx, mechanism_id, key_id)
         with RecordWriter(ctx, mechanism_id, picture=picture) as w:
