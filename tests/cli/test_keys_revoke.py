@@ -63,6 +63,7 @@ def test_a_lost_key_is_revoked_and_the_operator_registers_the_partys_new_one(
     said = _ok("keys", "revoke", "--db", str(db), "--key-id", lost.key_id, "--reason", "laptop lost in Ankara")
     assert f"revoked {lost.key_id} of TR at entry 5" in said
     assert "TR has no key in force now" in said and "--party TR --request" in said
+    assert "bearer tokens may be in the same hands" in said and "deconflict member revoke" in said
     listed = _ok("keys", "list", "--db", str(db))
     assert f"{lost.key_id}  TR       held by party  revoked at entry 5" in listed
     assert listed.count("revoked") == 1  # IL's key stands

@@ -324,6 +324,10 @@ def keys_revoke(
     key = service.revoke_key(mechanism_id=mechanism, key_id=key_id, reason=reason)
     owner = key["owner"]
     typer.echo(f"revoked {key['key_id']} of {owner} at entry {key['revoked_seq']}")
+    typer.echo(
+        f"if {owner}'s bearer tokens may be in the same hands (a lost laptop holds both), revoke them too: "
+        f"deconflict member revoke --db ... --mechanism {mechanism} --member ..., then deconflict member token"
+    )
     in_force = [k for k in service.keys(mechanism) if k["owner"] == owner and k["revoked_seq"] is None]
     if in_force:
         typer.echo(f"{owner} still has {', '.join(k['key_id'] for k in in_force)} in force")

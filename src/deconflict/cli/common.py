@@ -11,11 +11,12 @@ import io
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar, cast, overload
 
 import typer
 
@@ -339,6 +340,50 @@ def say(line: str = "") -> None:
     except BrokenPipeError:
         _reader_gone()
         raise typer.Exit(0) from None
+
+
+class _ReaderMayGo:
+    """Standard output that, once its reader has gone (``| head``), drops what is written instead of raising:
+    the command goes on to its end (:func:`output_may_be_cut`)."""
+
+    def __init__(self, real: TextIO) -> None:
+        self._real = real
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._real.write(text)
+            except BrokenPipeError:
+                self._went()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._real.flush()
+            except BrokenPipeError:
+                self._went()
+
+    def _went(self) -> None:
+        self.gone = True
+        _reader_gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@contextmanager
+def output_may_be_cut() -> Iterator[None]:
+    """Inside the block, a reader of standard output that goes away (``deconflict ledger verify ... | head``)
+    does not end the command: what follows is dropped and the command reaches its verdict, which its exit status
+    then gives (a verifier that stopped at the first write the pipe refused exited 0, its verdict never reached)."""
+    real = sys.stdout
+    sys.stdout = cast(TextIO, _ReaderMayGo(real))
+    try:
+        yield
+    finally:
+        sys.stdout = real
 
 
 def _reader_gone() -> None:

@@ -201,13 +201,18 @@ def ledger_verify(
 
     Exit 0: it verifies. Exit 1: it does not; the first bad entry, or each entry of the service that
     should or should not be there, is named. Exit 2: not a bundle.
-    Exit 3: it verifies, but the record says the service (its operator) holds a party's key: entries
-    signed with that key prove nothing against the operator; the first line says so. Entries whose
-    payload this copy withholds are listed by number.
+    Exit 3: it verifies, but the record says the service (its operator) holds a party's key, or the
+    operator bound one after founding (registered late, or after a revocation): entries signed with it
+    prove nothing against the operator; the first lines say so. Entries whose payload this copy
+    withholds are listed by number. The verdict is the exit status even when the reader of the output
+    goes away (| head).
 
     Example: deconflict ledger verify record.jsonl --checkpoints kept-checkpoints.json
     """
-    status = verify_bundle(path, checkpoints, recompute=recompute)
+    from deconflict.cli.common import output_may_be_cut
+
+    with output_may_be_cut():  # the verdict is the exit status, read to the end or not
+        status = verify_bundle(path, checkpoints, recompute=recompute)
     if status:
         raise typer.Exit(status)
 
