@@ -89,6 +89,36 @@ def test_a_usage_error_is_one_line_starting_error_exit_2(args: list[str], said: 
     assert line.startswith("error: ") and said in line and f"(see '{help_of} --help')" in line, line
 
 
+@pytest.mark.parametrize(
+    ("token", "url", "said"),
+    [
+        ("dcf_abc\u00a0x", "http://127.0.0.1:9", "--token: holds no-break space (U+00A0)"),
+        ("\u201cdcf_abc\u201d", "http://127.0.0.1:9", "--token: holds left double quotation mark (U+201C)"),
+        ("dcf_é", "http://127.0.0.1:9", "--token: holds latin small letter e with acute (U+00E9)"),
+        ("dcf_abc", "http://[::1", "--url: 'http://[::1' is not an address"),
+        ("dcf_abc", "http://127.0.0.1:99999", "--url: 'http://127.0.0.1:99999' is not an address (its port 99999"),
+        ("dcf_abc", "127.0.0.1:8080", "--url: '127.0.0.1:8080' is not an http(s) address"),
+    ],
+    ids=["no-break space", "typographic quotes", "accent", "bracket", "port", "no scheme"],
+)
+def test_a_token_or_address_pasted_wrong_is_one_line_not_a_traceback(
+    token: str, url: str, said: str, tmp_path: Path
+) -> None:
+    """A token copied from a chat or a PDF (a no-break space, typographic quotes) or an address mistyped was a
+    traceback and exit 1 (UnicodeEncodeError, httpx.InvalidURL): one line naming the option, exit 2."""
+    exe = Path(sys.executable).parent / "deconflict"
+    done = subprocess.run(
+        [str(exe), "conflicts", "--token", token, "--url", url],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2, done
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: ") and said in line, line
+
+
 def test_deconflict_alone_shows_its_help(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "deconflict"
     done = subprocess.run([str(exe)], capture_output=True, text=True, cwd=tmp_path, timeout=60)

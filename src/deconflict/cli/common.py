@@ -95,6 +95,8 @@ def user_errors(fn: F) -> F:
             raise fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
         except Exception as e:
             httpx = sys.modules.get("httpx")
+            if httpx is not None and isinstance(e, httpx.InvalidURL):  # an id given that no address can hold
+                raise fail(f"the request could not be made: {e} (an id or option given is far too long?)") from None
             if httpx is not None and isinstance(e, httpx.TransportError):
                 raise fail(
                     f"the service did not answer ({type(e).__name__}: {e}); is it running at that address?"

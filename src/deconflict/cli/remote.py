@@ -37,12 +37,36 @@ KeyOpt = Annotated[Path | None, typer.Option(help="Your party's private key file
 
 def client_for(url: str, token: str, key: Path | None = None) -> Client:
     """A client of the running service for the token's member; signing on this side with ``key``."""
-    if not token.strip():
+    token = token.strip()
+    if not token:
         raise DeconflictError("no token: give --token or set DECONFLICT_TOKEN (the service prints one per member)")
+    odd = next((ch for ch in token if not (ch.isascii() and ch.isprintable()) or ch.isspace()), None)
+    if odd is not None:  # a no-break space or a typographic quote from a chat or a PDF: not in any token
+        raise DeconflictError(
+            f"--token: holds {_named(odd)}, which no token has; copy it again as the service printed it "
+            "(dcf_ then letters, digits, - and _)"
+        )
+    import httpx
+
     from deconflict.client import Client
     from deconflict.record import signing
 
-    return Client(url, token, key=signing.read_key_file(key)[1] if key is not None else None)
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as e:
+        raise DeconflictError(f"--url: {url!r} is not an address ({e}); e.g. http://127.0.0.1:8080") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise DeconflictError(f"--url: {url!r} is not an http(s) address with a host; e.g. http://127.0.0.1:8080")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise DeconflictError(f"--url: {url!r} is not an address (its port {parsed.port} is not 1 to 65535)")
+    return Client(url.strip(), token, key=signing.read_key_file(key)[1] if key is not None else None)
+
+
+def _named(ch: str) -> str:
+    """A character as a duty officer can tell which it is: its Unicode name and number."""
+    import unicodedata
+
+    return f"{unicodedata.name(ch, 'a character').lower()} (U+{ord(ch):04X})"
 
 
 def signed_by(client: Client) -> str:
