@@ -168,3 +168,29 @@ def test_focus_stays_put_through_live_updates(
         assert il.outside == []
     finally:
         il.close()
+
+
+def test_alt_n_opens_a_new_notice_whatever_the_keyboard_layout(
+    browser: Any, live: LiveServer, tokens: dict[str, str]
+) -> None:
+    """Alt+N, as the button's tooltip says: the N key with a Hebrew layout (which types מ there), and a Mac's
+    Option+N (a dead key), opened nothing; a Latin layout's letter N opens it wherever the key sits (and that
+    layout's other letter on the N key does not: Alt+B on a Dvorak keyboard is not Alt+N)."""
+    il = Officer(browser, live, tokens["IL"])
+    try:
+        page = il.page
+        form = page.locator("#notify")
+        for key, opens in (("b", False), ("מ", True), ("Dead", True), ("N", True)):
+            page.evaluate(
+                "([key]) => document.dispatchEvent(new KeyboardEvent('keydown', "
+                "{key, code: 'KeyN', altKey: true, bubbles: true, cancelable: true}))",
+                [key],
+            )
+            if opens:
+                expect(form).to_be_visible()
+                page.keyboard.press("Escape")
+            page.wait_for_timeout(200)
+            expect(form).to_be_hidden()
+        assert il.outside == []
+    finally:
+        il.close()

@@ -100,8 +100,12 @@ function signOut(byHand = false) {
 /* Escape closes what holds focus (a Resolve form, the phrase form or its place picking, the notice
  * form), else the first of them that is open, else returns to the live picture. It never dismisses
  * the alarm: that goes when nothing waits on us any more. */
+/* Alt+N: the N key whatever the layout says it types (a Hebrew, Arabic or Russian layout gives its own letter,
+ * a Mac's Option+N a dead key); a Latin layout's own letter N wherever it sits. */
+const isAltN = (e) => e.altKey && (e.key === 'n' || e.key === 'N' || (e.code === 'KeyN' && !/^[a-z]$/i.test(e.key)));
+
 function onKey(e) {
-  if (e.altKey && (e.key === 'n' || e.key === 'N') && canNotify()) {
+  if (isAltN(e) && canNotify()) {
     e.preventDefault(); openNotify(); return;
   }
   if (e.key === 'Escape') {
