@@ -4,6 +4,7 @@ to come then is there, and the conflicts open then are listed, as replay from en
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -73,3 +74,30 @@ def test_a_window_out_of_range_is_refused_naming_it(client: Any, tokens: dict[st
         assert "window_h" in r.text and "Traceback" not in r.text
     r = client.get(f"/api/v1/mechanisms/{M}/replay?at=2025-04-09T06:00:00Z&window_h=6", headers=auth)
     assert r.status_code == 200 and r.json()["window"]["hours"] == 6
+
+
+def test_the_time_bar_keeps_its_size_whatever_its_label_says(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """The slider keeps its width under the pointer while it is dragged: its label took the room of a long
+    sentence ("İleri: 07 Ara 21:59 UTC saatinde yürürlükteki faaliyetler ve çakışmalar") and the slider shrank from
+    910 to 617 px mid-drag, the instant under the pointer jumping by hours. Turkish and Hebrew, past and future."""
+    for party in ("TR", "IL"):
+        page = officer(party).page
+        bar = page.locator("#timeline")
+        live_box = bar.bounding_box()
+        assert live_box is not None
+        for minutes in (-30, 600, 2880, -1440):
+            slide(page, minutes)
+            expect(page.locator("#timeline-label")).not_to_have_text(re.compile(r"^\s*$"))
+            page.wait_for_timeout(150)
+            box = bar.bounding_box()
+            assert (
+                box is not None and abs(box["width"] - live_box["width"]) < 1 and abs(box["x"] - live_box["x"]) < 1
+            ), (
+                party,
+                minutes,
+                live_box,
+                box,
+            )
+        page.click("#live")
