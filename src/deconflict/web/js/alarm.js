@@ -82,6 +82,13 @@ function rungText(item) {
 export function renderAlarm() {
   const items = waitingItems();
   const banner = $('#alarm');
+  // A failed acknowledgement's words stay while what it was about still waits (try again), not once it is gone
+  // (acknowledged elsewhere, resolved): they read as if a later action had failed too.
+  const failed = $('#alarm-error');
+  if (failed.dataset.about && !items.some((i) => i.id === failed.dataset.about)) {
+    failed.textContent = '';
+    delete failed.dataset.about;
+  }
   if (!items.length) {
     if (!banner.hidden && banner.contains(document.activeElement)) focusAfterAlarm(S.alarm);
     banner.hidden = true;
@@ -142,11 +149,13 @@ function waitingRow(item) {
 /* Acknowledge a conflict or a message that waits on us; one acknowledgement settles the conflict and its alerts. */
 export async function acknowledge(kind, id) {
   $('#alarm-error').textContent = '';
+  delete $('#alarm-error').dataset.about;
   const path = kind === 'conflict' ? `/conflicts/${encodeURIComponent(id)}/acknowledge` : `/messages/${encodeURIComponent(id)}/acknowledge`;
   try {
     await api('POST', M(path));
   } catch (e) {
     $('#alarm-error').textContent = e.message;
+    $('#alarm-error').dataset.about = id;
   }
   await refresh(['waiting', 'conflicts', 'messages', 'lines']);
 }
