@@ -328,3 +328,30 @@ def test_an_amendment_in_flight_levels_keeps_a_band_it_did_not_touch(
     page.click("#n-send")
     expect(page.locator("#n-floor-err, #n-ceiling-err, [data-error-for=floor_m]").first).not_to_have_text("")
     assert tr.get("/activities/TR-0001")["version"] == 3
+
+
+def test_an_amend_form_open_when_the_activity_is_cancelled_elsewhere_says_so_and_sends_nothing(
+    live: LiveServer, tokens: dict[str, str], officer: Any
+) -> None:
+    """Two of Türkiye's windows: one has the amend form of TR-0001 open, the other cancels TR-0001. The open form
+    stayed as it was, Send on, and said only once sent that the activity could no longer change: it now says so
+    as the cancellation reaches it, and Send is off (a new notice's form has it on again)."""
+    post_notice(live, tokens["TR"], "uav_patrol", *ALEPPO, 2, 4)
+    tr = officer("TR")
+    page = tr.page
+    tr.popup_of(*ALEPPO)
+    page.click("[data-amend=TR-0001]")
+    expect(page.locator("#notify")).to_have_attribute("data-mode", "amend")
+    page.fill("#n-title", "half typed")
+    r = httpx.post(f"{live.url}{A}/activities/TR-0001/cancel", json={"version": 1}, headers=auth(tokens["TR"]))
+    assert r.status_code == 200, r.text
+    said = words("tr", "amend.gone", id="TR-0001", state=Rx(".+"))
+    expect(page.locator("span[data-gone=TR-0001]")).to_have_text(said, timeout=15_000)
+    expect(page.locator("#n-send")).to_be_disabled()
+    page.press("#n-title", "Enter")  # no way round it
+    page.wait_for_timeout(500)
+    assert tr.get("/activities/TR-0001")["version"] == 2  # the cancellation, nothing after it
+    page.keyboard.press("Escape")
+    page.keyboard.press("Alt+n")
+    expect(page.locator("#notify")).to_have_attribute("data-mode", "notify")
+    expect(page.locator("#n-send")).to_be_enabled()

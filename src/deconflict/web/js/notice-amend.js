@@ -5,14 +5,14 @@
 import { $, el } from './dom.js';
 import { api, M } from './api.js';
 import { S, isOver, serverNow } from './state.js';
-import { dirty } from './data.js';
+import { dirty, subscribe } from './data.js';
 import { fmtNum, fmtWindow } from './format.js';
 import { activityStateName, kindName, t } from './i18n.js';
 import { getMap } from './map.js';
 import { confirmStep } from './confirm.js';
 import { setAltitudes } from './notice-fields.js';
 import { setTime } from './notice-times.js';
-import { clearErrors, explain } from './notice-errors.js';
+import { clearErrors, explain, generalSlot } from './notice-errors.js';
 import { autoPreview } from './notice-preview.js';
 import { draft, drawVolume } from './notice-draw.js';
 import { relabel } from './notice-form.js';
@@ -57,6 +57,22 @@ export async function openAmend(activityId) {
   $('#n-kind').focus();
   autoPreview();
 }
+
+/* The activity being amended here was cancelled, or ended, elsewhere meanwhile (another window, the command line):
+ * the form says so at once and sends nothing (it stayed open with Send on, and said so only once sent). */
+async function goneElsewhere() {
+  const panel = $('#notify');
+  const editing = form.editing;
+  if (!editing || panel.hidden || panel.dataset.gone || S.activities.some((x) => x.id === editing.id && !isOver(x))) return;
+  let a = null;
+  try { a = await api('GET', M(`/activities/${encodeURIComponent(editing.id)}`)); } catch { /* not found: gone too */ }
+  if (form.editing !== editing || (a && !isOver(a))) return; // closed meanwhile, or only out of the list's window
+  panel.dataset.gone = editing.id;
+  $('#n-send').disabled = true;
+  const said = a ? t('amend.gone', { id: editing.id, state: activityStateName(a.state) }) : t('amend.notFound', { id: editing.id });
+  generalSlot().replaceChildren(el('span', { class: 'worded', 'data-gone': editing.id, text: said }));
+}
+subscribe(['activities'], () => { goneElsewhere(); });
 
 /* Cancel an activity of our own party, once the officer confirms; true if it was cancelled. */
 export async function cancelActivity(activityId) {

@@ -19,7 +19,7 @@ import { shown, takeNewer } from './notice-merge.js';
 /* The form's submit: check, confirm a red line if one is broken, send. */
 export async function sendNotice(ev) {
   ev.preventDefault();
-  if (form.sending) return;
+  if (form.sending || $('#notify').dataset.gone) return; // an amendment of an activity gone meanwhile: said above
   autoPreview.cancel();
   clearErrors();
   dropPreviews(); // a preview still under way is stale once the notice is sent

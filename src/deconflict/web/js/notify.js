@@ -31,6 +31,8 @@ export function showPanel(mode) {
   const panel = $('#notify');
   panel.hidden = false;
   panel.dataset.mode = mode;
+  $('#n-send').disabled = false; // (an amendment of an activity cancelled elsewhere left it off: notice-amend.js)
+  delete panel.dataset.gone;
   return panel;
 }
 
