@@ -350,6 +350,19 @@ def test_new_messages_arriving_while_the_hotline_is_scrolled_down_are_cued_not_h
     cue.click()
     expect(cue).to_be_hidden()
     assert page.locator("#messages").evaluate("el => el.scrollTop") < 24
+    # What Israel's officer sends is no news to it: the list goes to it, and nothing is counted as new above (its
+    # own message was: "1 new above", the sender seeing nothing of what it had just sent)
+    page.locator("#messages").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    r = httpx.post(
+        f"{live.url}{A}/messages",
+        json={"text": "Israel here, reading you", "lang": "en", "to": ["TR"]},
+        headers=auth(tokens["IL"]),
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    expect(page.locator("#messages li").first).to_contain_text("Israel here, reading you")
+    wait_in_page(page, lambda: page.locator("#messages").evaluate("el => el.scrollTop") < 24, 10.0)
+    expect(cue).to_be_hidden()
 
 
 def _send_to_israel(server: LiveServer, token: str, body: dict[str, Any]) -> dict[str, Any]:

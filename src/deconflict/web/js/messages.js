@@ -123,7 +123,11 @@ export function renderMessages() {
   const atTop = list.scrollTop < 24; // newest first: keep the newest in view unless the reader scrolled down
   const ladder = (S.mech.rules && S.mech.rules.ladder) || [];
   const source = S.mode === 'replay' && S.replay ? S.replay.messages : S.messages;
-  const fresh = source.filter((m) => !rendered.has(m.id)).length;
+  const me = S.me && S.me.member.id;
+  const arrived = source.filter((m) => !rendered.has(m.id));
+  // what this member just sent is no news to it: it is shown (the list goes to the newest), not counted as new
+  const sentHere = arrived.some((m) => m.from === me);
+  const fresh = arrived.filter((m) => m.from !== me).length;
   const first = rendered.size === 0;
   source.forEach((m) => rendered.add(m.id));
   if (!source.length) patchList(list, [{ key: 'empty', node: el('li', { class: 'empty' }, t('hotline.empty')) }]);
@@ -132,7 +136,7 @@ export function renderMessages() {
     patchList(list, [...source].reverse().map((m) => ({ key: m.id, node: messageNode(m, ladder, byId) })));
   }
   const cue = newAboveCue(list);
-  if (atTop) {
+  if (atTop || (sentHere && S.mode !== 'replay')) {
     list.scrollTop = 0;
     hideCue();
   } else if (fresh && !first && S.mode !== 'replay') {
