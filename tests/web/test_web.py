@@ -691,6 +691,17 @@ def test_a_missed_deadline_shows_the_rung_and_sounds_again(browser: Any, db: str
         expect(notice.locator(".meta [data-about]")).to_have_text(words("he", "hotline.reVia", id=alert, conflict="C1"))
         expect(page.locator("#waiting-list [data-waiting=C1] [data-escalation='1']")).to_be_visible()
         expect(page.locator("#waiting-list [data-waiting=C1] > .countdown")).to_have_class(re.compile("overdue"))
+        # the conflict's card says how far it climbed too: the facilitator has no waiting list to read it in
+        card = page.locator("[data-conflict=C1] .state [data-escalation='1']")
+        expect(card).to_have_attribute("data-rung", "operations chief")
+        expect(card).to_contain_text(say("he", "rungs.operations chief"))
+        az = Officer(browser, server, server.tokens("AZ")["AZ"])
+        try:
+            expect(az.page.locator("[data-conflict=C1] .state [data-escalation='1']")).to_have_attribute(
+                "data-rung", "operations chief"
+            )
+        finally:
+            az.close()
         # its Acknowledge on the row's first line, beside its name, however the row wraps
         row = page.locator("#waiting-list [data-waiting=C1]").bounding_box()
         button = page.locator("#waiting-list [data-waiting=C1] button.ack").bounding_box()

@@ -12,7 +12,7 @@ import { api, M } from './api.js';
 import { S, serverNow } from './state.js';
 import { refresh } from './data.js';
 import { compareIds, fmtBand, fmtKm, fmtMin, fmtNum, fmtTime, fmtWindow, tooLong } from './format.js';
-import { conflictKindName, conflictStatusName, t, zoneKindName } from './i18n.js';
+import { conflictKindName, conflictStatusName, rungName, t, zoneKindName } from './i18n.js';
 import { countdown, tick } from './clock.js';
 import { zoomToConflict } from './map.js';
 import { cancelActivity, openAmend } from './notice-amend.js';
@@ -102,6 +102,16 @@ function stateLine(c, live) {
         : t('conflicts.awaitingMany', { parties: partyList(waitingOn), time });
     row.append(el('span', {}, text));
     if (live) row.append(countdown(c.deadline));
+    // how far its alerts have climbed, on the card too: the facilitator has no waiting list to read it in, and
+    // a party sees its own (each reader's messages are those it may see)
+    const steps = Math.max(0, ...S.messages.filter((m) => m.needs_ack && m.about && m.about.kind === 'conflict'
+      && m.about.id === c.id).map((m) => m.escalation_steps || 0));
+    if (steps && S.mode !== 'replay') {
+      const ladder = (S.mech && S.mech.rules && S.mech.rules.ladder) || [];
+      const rung = ladder[Math.min(steps, ladder.length - 1)];
+      row.append(el('span', { class: 'escalated', 'data-escalation': steps, 'data-rung': rung ? rung.name : '' },
+        t('hotline.escalated', { steps, rung: rung ? rungName(rung.name) : t('rungs.duty officer') })));
+    }
   }
   return row;
 }

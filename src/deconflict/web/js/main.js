@@ -30,7 +30,7 @@ subscribe(['lines'], renderLines);
 subscribe(['zones', 'activities', 'conflicts', 'time'], renderPicture);
 subscribe(['tracks'], renderTracks);
 subscribe(['tracks'], tracksRead);
-subscribe(['conflicts', 'time'], renderConflicts);
+subscribe(['conflicts', 'messages', 'time'], renderConflicts); // messages: how far a conflict's alerts climbed
 subscribe(['messages', 'time'], renderMessages);
 subscribe(['messages', 'conflicts', 'activities', 'waiting'], renderReOptions);
 subscribe(['waiting'], renderAlarm);
