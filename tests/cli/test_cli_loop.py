@@ -322,6 +322,10 @@ def test_free_text_carries_the_language_the_sender_declares(live: LiveServer, to
     assert "Güvenli hattan arayın.  (as written, tr)" in shown.stdout
     bad = cli(live, tokens["TR"], "hotline", "send", "--text", "x", "--lang", "english")
     assert bad.exit_code == 2 and "--lang: 'english' is not a hotline language" in bad.stderr
+    # refused by the service: nothing was sent, so nothing is said to have been "sent as written"
+    refused = cli(live, tokens["TR"], "hotline", "send", "--text", "Güvenli \u202ehat", "--to", "IL")
+    assert refused.exit_code == 2 and "bidirectional control" in refused.stderr, refused.output
+    assert "sent as written" not in refused.stderr
 
 
 def test_a_time_parameter_is_worded_once_as_utc(live: LiveServer, tokens: dict[str, str]) -> None:

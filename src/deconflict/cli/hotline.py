@@ -68,13 +68,9 @@ def hotline_send(
             "--lang: only free text (--text) carries a language; standard messages are worded for each reader"
         )
     client = client_for(url, token, key)
-    if text is not None and lang is None:
+    assumed = text is not None and lang is None
+    if assumed:
         lang = client.language or None
-        typer.echo(
-            f"note: free text sent as written in {lang} (your member's language); if it is in another, "
-            "say so with --lang, e.g. --lang en",
-            err=True,
-        )
     body = {
         "template": template,
         "params": params or None,
@@ -84,6 +80,12 @@ def hotline_send(
         "about": _about(about) if about is not None else None,
     }
     sent = client.send_message(**{k: v for k, v in body.items() if v is not None})
+    if assumed:  # once sent: a refused message was not "sent as written"
+        typer.echo(
+            f"note: free text sent as written in {lang} (your member's language); if it is in another, "
+            "say so with --lang, e.g. --lang en",
+            err=True,
+        )
     say(message_text(sent))
 
 

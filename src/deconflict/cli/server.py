@@ -274,11 +274,19 @@ def _serve(
 
     def handle_exit(sig: int, frame: Any) -> None:
         # An open event stream (a browser tab, curl -N) must not hold a Ctrl-C: the hub ends every stream.
+        if not server.should_exit:  # said once: a clean stop, not a crash, in the log (journald, the terminal)
+            import signal
+
+            started.info("stopping (%s): the event streams end, the answers under way finish", signal.Signals(sig).name)
         app_.state.hub.close()
         stop(sig, frame)
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
-    server.run()
+    try:
+        server.run()
+    finally:  # (uvicorn raises the signal it caught again once it has stopped: Ctrl-C ends in KeyboardInterrupt)
+        if server.should_exit:
+            started.info("stopped: %s closed", shown_db(settings.db))
 
 
 def _refuse_played(db: str) -> None:

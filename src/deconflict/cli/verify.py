@@ -94,7 +94,10 @@ def verify_bundle(path: Path, checkpoints: Path | None, *, recompute: bool) -> i
         state = f", revoked at entry {key['revoked_seq']}" if key["revoked_seq"] else ""
         if key.get("authorised_by") == "operator":  # after founding: the operator bound it, in plain sight
             state = f", registered by the operator at entry {key['registered_seq']}{state}"
-        typer.echo(f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} entries")
+        entries = "entry" if key["signed"] == 1 else "entries"
+        typer.echo(
+            f"  key {key['key_id']} of {key['owner']} ({key['custody']}{state}): signed {key['signed']} {entries}"
+        )
     if recompute:
         from deconflict.service.recheck import recheck
 
