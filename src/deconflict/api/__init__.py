@@ -234,6 +234,8 @@ def create_app(settings: Settings, service: Service | None = None, *, closes_sto
                 log.warning(
                     "the database was not closed cleanly (%s)", unreachable(e) if isinstance(e, DBAPIError) else e
                 )
+            else:  # a clean stop said so: in the log (journald, the terminal) it looked like a crash
+                log.info("stopped: the event streams ended, every answer given is on the disk, the database closed")
         for left in (*ticking, *writing):  # not waited for (or for too long): their threads end on their own
             left.cancel()
         # the log lines still queued, before uvicorn ends a process stopped by SIGTERM with that signal (no

@@ -273,20 +273,14 @@ def _serve(
     stop = server.handle_exit
 
     def handle_exit(sig: int, frame: Any) -> None:
-        # An open event stream (a browser tab, curl -N) must not hold a Ctrl-C: the hub ends every stream.
-        if not server.should_exit:  # said once: a clean stop, not a crash, in the log (journald, the terminal)
-            import signal
-
-            started.info("stopping (%s): the event streams end, the answers under way finish", signal.Signals(sig).name)
+        # An open event stream (a browser tab, curl -N) must not hold a Ctrl-C: the hub ends every stream. (Nothing
+        # is logged here: a signal handler that logs can wait forever on the lock of the line it interrupted; the
+        # application's shutdown says that it stopped.)
         app_.state.hub.close()
         stop(sig, frame)
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
-    try:
-        server.run()
-    finally:  # (uvicorn raises the signal it caught again once it has stopped: Ctrl-C ends in KeyboardInterrupt)
-        if server.should_exit:
-            started.info("stopped: %s closed", shown_db(settings.db))
+    server.run()
 
 
 def _refuse_played(db: str) -> None:
