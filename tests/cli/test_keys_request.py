@@ -8,51 +8,27 @@ the command line as each side types it.
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 from support.builders import M
-from typer.testing import CliRunner
+from support.cli import ok, rows_digest, run
 
-from deconflict.cli import app
 from deconflict.record import signing
 from deconflict.scenarios import scenario_path
-
-runner = CliRunner()
-
-
-def _run(*args: str) -> tuple[int, str]:
-    run = runner.invoke(app, list(args))
-    return run.exit_code, run.output
-
-
-def _ok(*args: str) -> str:
-    code, said = _run(*args)
-    assert code == 0, said
-    return said
-
-
-def _digest(db: Path) -> str:
-    """Everything the database holds, every table's rows (not its file's bytes: a store another command left open
-    folds its write-ahead log into the file when it is collected, which changes no row)."""
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
 
 
 @pytest.fixture
 def declared(tmp_path: Path) -> Path:
     db = tmp_path / "deconflict.db"
-    _ok("mechanism", "declare", str(scenario_path("syria")), "--db", str(db))
+    ok("mechanism", "declare", str(scenario_path("syria")), "--db", str(db))
     return db
 
 
 def _request(tmp_path: Path, party: str, name: str, mechanism: str = M) -> tuple[Path, Path]:
     key, request = tmp_path / f"{name}.key", tmp_path / f"{name}.request"
-    _ok("keys", "generate", "--party", party, "--out", str(key))
-    said = _ok("keys", "request", "--key", str(key), "--mechanism", mechanism, "--out", str(request))
+    ok("keys", "generate", "--party", party, "--out", str(key))
+    said = ok("keys", "request", "--key", str(key), "--mechanism", mechanism, "--out", str(request))
     assert f"--party {party} --request {request.name}" in said
     return key, request
 
@@ -64,14 +40,14 @@ def test_the_operator_registers_a_partys_key_from_its_request_and_its_signatures
     text = request.read_text()
     pair = signing.read_key_file(key)[1]
     assert "seed" not in text and pair.public_key in text and pair.key_id in text
-    assert f"registered {pair.key_id} for TR" in _ok(
+    assert f"registered {pair.key_id} for TR" in ok(
         "keys", "register", "--db", str(declared), "--party", "TR", "--request", str(request)
     )
-    listed = _ok("keys", "list", "--db", str(declared))
+    listed = ok("keys", "list", "--db", str(declared))
     assert f"{pair.key_id}  TR       held by party" in listed
-    assert "3 entries verify" in _ok("ledger", "check", "--db", str(declared))
+    assert "3 entries verify" in ok("ledger", "check", "--db", str(declared))
     # the same request again: the key is registered once
-    code, said = _run("keys", "register", "--db", str(declared), "--party", "TR", "--request", str(request))
+    code, said = run("keys", "register", "--db", str(declared), "--party", "TR", "--request", str(request))
     assert code == 2 and said.startswith("error: ") and "already registered" in said, said
 
 
@@ -88,7 +64,7 @@ def test_a_wrong_edited_or_secret_bearing_request_is_refused_and_changes_nothing
     forged.write_text(
         "\n".join(ln if not ln.startswith("possession") else 'possession = "' + "A" * 86 + '=="' for ln in lines) + "\n"
     )
-    before = _digest(declared)
+    before = rows_digest(declared)
     for args, words in (
         (["--party", "IL", "--request", str(tr_request)], "is a request of TR, not of IL"),
         (["--party", "TR", "--request", str(elsewhere)], "asks for a key in mechanism 'another-mechanism'"),
@@ -103,26 +79,26 @@ def test_a_wrong_edited_or_secret_bearing_request_is_refused_and_changes_nothing
             "with_key: a request is registered by the operator",
         ),
     ):
-        code, said = _run("keys", "register", "--db", str(declared), *args)
+        code, said = run("keys", "register", "--db", str(declared), *args)
         assert code == 2, said
         assert said.startswith("error: ") and words in said and said.count("\n") == 1, (args, said)
-        assert _digest(declared) == before, args
+        assert rows_digest(declared) == before, args
 
 
 def test_a_party_with_a_key_in_force_is_not_given_another_from_a_request(declared: Path, tmp_path: Path) -> None:
     _, first = _request(tmp_path, "TR", "tr")
-    _ok("keys", "register", "--db", str(declared), "--party", "TR", "--request", str(first))
+    ok("keys", "register", "--db", str(declared), "--party", "TR", "--request", str(first))
     _, second = _request(tmp_path, "TR", "tr-2")
-    before = _digest(declared)
-    code, said = _run("keys", "register", "--db", str(declared), "--party", "TR", "--request", str(second))
+    before = rows_digest(declared)
+    code, said = run("keys", "register", "--db", str(declared), "--party", "TR", "--request", str(second))
     assert code == 2 and "TR has a key in force" in said and "--with-key" in said, said
-    assert _digest(declared) == before
+    assert rows_digest(declared) == before
 
 
 def test_a_request_file_is_never_written_over_and_needs_a_key_file(tmp_path: Path) -> None:
     key, request = _request(tmp_path, "TR", "tr")
     kept = request.read_text()
-    code, said = _run("keys", "request", "--key", str(key), "--mechanism", M, "--out", str(request))
+    code, said = run("keys", "request", "--key", str(key), "--mechanism", M, "--out", str(request))
     assert code == 2 and "already exists" in said and request.read_text() == kept, said
-    code, said = _run("keys", "request", "--key", str(request), "--mechanism", M, "--out", str(tmp_path / "x"))
+    code, said = run("keys", "request", "--key", str(request), "--mechanism", M, "--out", str(tmp_path / "x"))
     assert code == 2 and "not a deconflict key file" in said and not (tmp_path / "x").exists(), said

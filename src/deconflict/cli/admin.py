@@ -302,11 +302,11 @@ def keys_revoke(
 ) -> None:
     """Revoke a party's key it reports lost or stolen: a record entry; what the key signs after it fails.
 
-    The operator's command: from then on the key authorises nothing, and ledger verify refuses an entry
-    signed with it after the revocation.
+    The operator's command: from then on the key authorises nothing, and ledger verify refuses
+    an entry signed with it after the revocation.
 
-    A party left with no key in force gets its new one from the operator: deconflict keys register,
-    without --with-key.
+    A party left with no key in force gets its new one from the operator, from the request it
+    makes on its side: deconflict keys request, then deconflict keys register --request.
 
     Example: deconflict keys revoke --db deconflict.db --key-id ed25519:3f2a... --reason "laptop lost"
     """

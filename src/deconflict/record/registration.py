@@ -9,7 +9,6 @@ whose signature of the same message is the ``authorisation``. The service writes
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,14 +139,7 @@ def write_request(path: Path, request: Request) -> None:
         "possession": request.possession,
     }
     text = REQUEST_HEADER + "".join(f"{k} = {json.dumps(v)}\n" for k, v in fields.items())
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise InvalidInput(f"{path}: already exists; choose another file", field="out") from None
-    except OSError as e:
-        raise InvalidInput(f"{path}: cannot be written: {e.strerror}", field="out") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    signing.write_new_file(path, text, mode=0o644, exists="choose another file")
 
 
 def read_request(path: Path) -> Request:

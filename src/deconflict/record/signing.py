@@ -60,6 +60,7 @@ __all__ = [
     "unb64",
     "verify",
     "write_key_file",
+    "write_new_file",
 ]
 
 ALGORITHM = "ed25519"
@@ -192,10 +193,16 @@ def write_key_file(path: Path, key: KeyPair, *, party: str) -> None:
         + f'party = "{party}"\nkey_id = "{key.key_id}"\npublic_key = "{key.public_key}"\n'
         + f'seed = "{b64(key.seed)}"\n'
     )
+    write_new_file(path, text, mode=0o600, exists="a key file is never overwritten")
+
+
+def write_new_file(path: Path, text: str, *, mode: int, exists: str) -> None:
+    """Write ``text`` to a file made now with ``mode`` (never over an existing one: ``exists`` says why, after
+    the path), refused in words naming ``out``."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
-        raise InvalidInput(f"{path}: already exists; a key file is never overwritten", field="out") from None
+        raise InvalidInput(f"{path}: already exists; {exists}", field="out") from None
     except OSError as e:
         raise InvalidInput(f"{path}: cannot be written: {e.strerror}", field="out") from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
